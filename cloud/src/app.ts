@@ -1,0 +1,76 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { ProblemError } from './errors.js';
+import type { RecordsRepository } from './repositories/records.repository.js';
+import type { TenancyRepository } from './repositories/tenancy.repository.js';
+import type { EnrollmentService } from './services/enrollment.service.js';
+import type { IngestService } from './services/ingest.service.js';
+import type { Witness } from './services/witness.js';
+import { apiRoutes } from './routes/api.routes.js';
+
+export interface AppDeps {
+  tenancy: TenancyRepository;
+  records: RecordsRepository;
+  ingest: IngestService;
+  enrollment: EnrollmentService;
+  witness: Witness;
+  logger: Logger;
+  maxBodyBytes: number;
+}
+
+function sendProblem(res: Response, err: ProblemError, instance: string) {
+  res
+    .status(err.status)
+    .type('application/problem+json')
+    .send(JSON.stringify(err.toProblem(instance)));
+}
+
+/** The HTTP API. Every error leaves as RFC 7807 problem+json; none carries a stack trace. */
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.use((req, res, next) => {
+    res.setHeader('x-content-type-options', 'nosniff');
+    res.setHeader('cache-control', 'no-store');
+    if (
+      ['POST', 'PUT', 'PATCH'].includes(req.method) &&
+      req.headers['content-length'] !== '0' &&
+      !req.is('application/json')
+    ) {
+      return sendProblem(res, new ProblemError('CLOUD_UNSUPPORTED_MEDIA_TYPE'), req.originalUrl);
+    }
+    next();
+  });
+  app.use(express.json({ limit: deps.maxBodyBytes, strict: true }));
+  app.use('/api/v1', apiRoutes(deps));
+  app.use((req: Request, res: Response) => {
+    sendProblem(
+      res,
+      new ProblemError('CLOUD_NOT_FOUND', `no route for ${req.method} ${req.path}`),
+      req.originalUrl,
+    );
+  });
+  // Express recognises an error handler by its four parameters.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof ProblemError) return sendProblem(res, err, req.originalUrl);
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e.type === 'entity.parse.failed')
+      return sendProblem(res, new ProblemError('CLOUD_MALFORMED_JSON', e.message), req.originalUrl);
+    if (e.type === 'entity.too.large')
+      return sendProblem(
+        res,
+        new ProblemError('CLOUD_PAYLOAD_TOO_LARGE', `the limit is ${deps.maxBodyBytes} bytes`),
+        req.originalUrl,
+      );
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500)
+      return sendProblem(res, new ProblemError('CLOUD_VALIDATION', e.message), req.originalUrl);
+    deps.logger.error({ err, method: req.method, url: req.originalUrl }, 'request failed');
+    sendProblem(
+      res,
+      new ProblemError('CLOUD_INTERNAL', 'an internal error occurred; it has been logged'),
+      req.originalUrl,
+    );
+  });
+  return app;
+}

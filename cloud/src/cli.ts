@@ -1,0 +1,175 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
+
+type Values<T extends ParseArgsOptionsConfig> = {
+  [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : string;
+};
+import { ConfigError, loadCloudConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { openStore, startCloud } from './server.js';
+
+const USAGE = `usage: rigtrace-cloud <command> [options]
+
+commands:
+  serve [--host H] [--port P] [--data-dir DIR]       run the API (env: RIGTRACE_HOST, RIGTRACE_PORT, RIGTRACE_DATA_DIR, ...)
+  tenant create --id ID --name NAME [--data-dir DIR]
+  site create --tenant ID --id ID --name NAME [--data-dir DIR]
+  token enroll --tenant ID --site ID [--ttl-hours N] [--data-dir DIR]   one-time edge enrollment token
+  token api --tenant ID --name NAME [--data-dir DIR]                    API token for a tenant
+  seed-demo [--data-dir DIR]                         demo tenant, site and tokens (prints JSON)
+`;
+
+function fail(lines: string[], code: number): never {
+  for (const l of lines) process.stderr.write(`${l}\n`);
+  process.exit(code);
+}
+
+function parse<T extends ParseArgsOptionsConfig>(argv: string[], options: T): Values<T> {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    fail([`rigtrace-cloud: ${(err as Error).message}`, USAGE], 2);
+  }
+}
+
+function need(v: string | undefined, flag: string): string {
+  if (!v) fail([`rigtrace-cloud: --${flag} is required`, USAGE], 2);
+  return v;
+}
+
+const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+function id(v: string | undefined, flag: string): string {
+  const s = need(v, flag);
+  if (!ID.test(s)) fail([`rigtrace-cloud: --${flag} must be lowercase letters, digits and -, max 63`], 2);
+  return s;
+}
+
+async function main(argv: string[]) {
+  const [cmd, sub, ...rest] = argv;
+  const dataDirOpt = { 'data-dir': { type: 'string' } } as const;
+  const cfgFor = (dataDir?: string) => loadCloudConfig(process.env, dataDir ? { dataDir } : {});
+
+  if (cmd === 'serve') {
+    const v = parse(
+      [sub, ...rest].filter((x): x is string => x !== undefined),
+      {
+        ...dataDirOpt,
+        host: { type: 'string' },
+        port: { type: 'string' },
+      },
+    );
+    const cfg = loadCloudConfig(process.env, {
+      ...(v.host ? { host: v.host } : {}),
+      ...(v.port ? { port: v.port } : {}),
+      ...(v['data-dir'] ? { dataDir: v['data-dir'] } : {}),
+    });
+    const logger = createLogger(cfg.logLevel);
+    const running = await startCloud(cfg, logger);
+    logger.info({ url: running.url, dataDir: cfg.dataDir }, 'cloud listening');
+    // One machine-readable line for supervisors and tests.
+    process.stdout.write(`${JSON.stringify({ event: 'listening', url: running.url, port: running.port })}\n`);
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      running.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    return;
+  }
+
+  if (cmd === 'seed-demo') {
+    const v = parse(
+      [sub, ...rest].filter((x): x is string => x !== undefined),
+      dataDirOpt,
+    );
+    const store = await openStore(cfgFor(v['data-dir']).dataDir);
+    if (!(await store.tenancy.tenantExists('demo'))) {
+      await store.tenancy.createTenant('demo', 'Demo Injector Works');
+      await store.tenancy.createSite('demo', 'plant-1', 'Plant 1 — injector test');
+    }
+    const apiToken = await store.tenancy.createApiToken('demo', 'demo');
+    const enr = await store.tenancy.createEnrollmentToken('demo', 'plant-1', 24 * 3600_000);
+    await store.db.close();
+    process.stdout.write(
+      `${JSON.stringify({ tenant: 'demo', site: 'plant-1', apiToken, enrollmentToken: enr.token })}\n`,
+    );
+    return;
+  }
+
+  const key = `${cmd ?? ''} ${sub ?? ''}`;
+  const opts = {
+    ...dataDirOpt,
+    id: { type: 'string' },
+    name: { type: 'string' },
+    tenant: { type: 'string' },
+    site: { type: 'string' },
+    'ttl-hours': { type: 'string' },
+  } as const;
+  switch (key) {
+    case 'tenant create': {
+      const v = parse(rest, opts);
+      const store = await openStore(cfgFor(v['data-dir']).dataDir);
+      await store.tenancy.createTenant(id(v.id, 'id'), need(v.name, 'name'));
+      await store.db.close();
+      process.stdout.write(`tenant ${v.id} created\n`);
+      return;
+    }
+    case 'site create': {
+      const v = parse(rest, opts);
+      const store = await openStore(cfgFor(v['data-dir']).dataDir);
+      const tenant = id(v.tenant, 'tenant');
+      if (!(await store.tenancy.tenantExists(tenant))) fail([`rigtrace-cloud: no tenant ${tenant}`], 2);
+      await store.tenancy.createSite(tenant, id(v.id, 'id'), need(v.name, 'name'));
+      await store.db.close();
+      process.stdout.write(`site ${v.id} created in tenant ${tenant}\n`);
+      return;
+    }
+    case 'token enroll': {
+      const v = parse(rest, opts);
+      const hours = Number(v['ttl-hours'] ?? '24');
+      if (!Number.isFinite(hours) || hours <= 0 || hours > 24 * 30)
+        fail(['rigtrace-cloud: --ttl-hours must be > 0 and <= 720'], 2);
+      const store = await openStore(cfgFor(v['data-dir']).dataDir);
+      const tenant = id(v.tenant, 'tenant');
+      const site = id(v.site, 'site');
+      if (!(await store.tenancy.siteExists(tenant, site)))
+        fail([`rigtrace-cloud: no site ${site} in tenant ${tenant}`], 2);
+      const t = await store.tenancy.createEnrollmentToken(tenant, site, hours * 3600_000);
+      await store.db.close();
+      process.stdout.write(`${JSON.stringify(t)}\n`);
+      return;
+    }
+    case 'token api': {
+      const v = parse(rest, opts);
+      const store = await openStore(cfgFor(v['data-dir']).dataDir);
+      const tenant = id(v.tenant, 'tenant');
+      if (!(await store.tenancy.tenantExists(tenant))) fail([`rigtrace-cloud: no tenant ${tenant}`], 2);
+      const token = await store.tenancy.createApiToken(tenant, need(v.name, 'name'));
+      await store.db.close();
+      process.stdout.write(`${token}\n`);
+      return;
+    }
+    default:
+      fail(
+        [
+          cmd ? `rigtrace-cloud: unknown command "${key.trim()}"` : 'rigtrace-cloud: a command is required',
+          USAGE,
+        ],
+        2,
+      );
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError)
+    fail(['rigtrace-cloud: invalid configuration', ...err.problems.map((p) => `  ${p}`)], 2);
+  fail([`rigtrace-cloud: ${(err as Error).message}`], 1);
+});

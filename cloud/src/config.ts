@@ -1,0 +1,59 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const schema = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1'),
+  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  dataDir: z.string().min(1).default('./data/cloud'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  witnessName: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/, 'letters, digits and . _ / - only')
+    .default('rigtrace-cloud'),
+  maxBodyBytes: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(16 * 1024 * 1024),
+});
+
+export type CloudConfig = Readonly<z.output<typeof schema>>;
+
+/** Environment variable for each setting; command-line flags override them. */
+export const ENV_VARS: Record<keyof z.input<typeof schema>, string> = {
+  host: 'RIGTRACE_HOST',
+  port: 'RIGTRACE_PORT',
+  dataDir: 'RIGTRACE_DATA_DIR',
+  logLevel: 'RIGTRACE_LOG_LEVEL',
+  witnessName: 'RIGTRACE_WITNESS_NAME',
+  maxBodyBytes: 'RIGTRACE_MAX_BODY_BYTES',
+};
+
+/** Validates all settings at once; throws with one line per problem. */
+export function loadCloudConfig(
+  env: NodeJS.ProcessEnv,
+  overrides: Partial<Record<keyof typeof ENV_VARS, string>> = {},
+): CloudConfig {
+  const raw: Record<string, string> = {};
+  for (const [key, envName] of Object.entries(ENV_VARS)) {
+    const v = overrides[key as keyof typeof ENV_VARS] ?? env[envName];
+    if (v !== undefined && v !== '') raw[key] = v;
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const key = String(i.path[0] ?? '');
+      return `${ENV_VARS[key as keyof typeof ENV_VARS] ?? key}: ${i.message}`;
+    });
+    throw new ConfigError(lines);
+  }
+  return Object.freeze({ ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) });
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * The cloud's error catalogue. Every error a client can see has a stable code, an HTTP status
+ * and a title; responses are RFC 7807 application/problem+json with `code` as an extension.
+ */
+export const CLOUD_ERRORS = {
+  CLOUD_MALFORMED_JSON: { status: 400, title: 'Request body is not valid JSON' },
+  CLOUD_VALIDATION: { status: 400, title: 'Request is not valid' },
+  CLOUD_UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Content-Type must be application/json' },
+  CLOUD_PAYLOAD_TOO_LARGE: { status: 413, title: 'Request body is too large' },
+  CLOUD_UNAUTHENTICATED: { status: 401, title: 'Authentication required' },
+  CLOUD_FORBIDDEN: { status: 403, title: 'Not allowed' },
+  CLOUD_NOT_FOUND: { status: 404, title: 'Not found' },
+  CLOUD_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  CLOUD_ENROLL_TOKEN_INVALID: { status: 403, title: 'Enrollment token is unknown, used or expired' },
+  CLOUD_EDGE_UNKNOWN: { status: 403, title: 'Edge is not enrolled' },
+  CLOUD_BATCH_REFUSED: { status: 422, title: 'Batch refused: it does not verify' },
+  CLOUD_BATCH_NOT_CONTINUOUS: { status: 409, title: 'Batch does not continue the stored log' },
+  CLOUD_BATCH_FORK: { status: 409, title: 'Checkpoint forks the stored log' },
+  CLOUD_INTERNAL: { status: 500, title: 'Internal error' },
+} as const;
+
+export type CloudErrorCode = keyof typeof CLOUD_ERRORS;
+
+export class ProblemError extends Error {
+  readonly code: CloudErrorCode;
+  readonly status: number;
+  readonly extensions: Record<string, unknown>;
+  constructor(code: CloudErrorCode, detail?: string, extensions: Record<string, unknown> = {}) {
+    super(detail ?? CLOUD_ERRORS[code].title);
+    this.name = 'ProblemError';
+    this.code = code;
+    this.status = CLOUD_ERRORS[code].status;
+    this.extensions = extensions;
+  }
+
+  toProblem(instance?: string): Record<string, unknown> {
+    return {
+      type: `https://rigtrace.dev/problems/${this.code.toLowerCase().replace(/_/g, '-')}`,
+      title: CLOUD_ERRORS[this.code].title,
+      status: this.status,
+      detail: this.message,
+      code: this.code,
+      ...(instance ? { instance } : {}),
+      ...this.extensions,
+    };
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * The cloud's OpenAPI 3.1 document, served at GET /api/v1/openapi.json. Keep it in step with
+ * routes/: a test walks every documented path against the running app.
+ */
+const problem = {
+  description: 'RFC 7807 problem',
+  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+};
+const auth = [{ apiToken: [] }];
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'RigTrace cloud API',
+    version: '1',
+    description:
+      'Enrollment of edges, verified ingest of record batches, and tenant-scoped reads of records and evidence. Every error is application/problem+json with a stable `code`.',
+  },
+  servers: [{ url: '/api/v1' }],
+  components: {
+    securitySchemes: {
+      apiToken: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'A tenant API token (rt_api_…) from `rigtrace-cloud token api`.',
+      },
+    },
+    schemas: {
+      Problem: {
+        type: 'object',
+        required: ['type', 'title', 'status', 'code'],
+        properties: {
+          type: { type: 'string' },
+          title: { type: 'string' },
+          status: { type: 'integer' },
+          detail: { type: 'string' },
+          instance: { type: 'string' },
+          code: { type: 'string', description: 'Stable error code, e.g. CLOUD_BATCH_REFUSED' },
+          expectedSeq: { type: 'integer', description: 'On 409: the seq the cloud expects next' },
+          problems: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                code: { type: 'string' },
+                message: { type: 'string' },
+                seq: { type: 'integer' },
+                index: { type: 'integer' },
+                path: { type: 'string' },
+              },
+            },
+          },
+          errors: {
+            type: 'array',
+            items: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } },
+          },
+        },
+      },
+      Batch: {
+        type: 'object',
+        required: ['v', 'edge', 'records', 'checkpoint'],
+        properties: {
+          v: { const: 1 },
+          edge: { type: 'string' },
+          records: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 1000,
+            items: { $ref: '#/components/schemas/Record' },
+          },
+          checkpoint: {
+            type: 'string',
+            description: 'C2SP signed-note checkpoint covering exactly these records',
+          },
+        },
+      },
+      Record: {
+        type: 'object',
+        description: "See protocols/RECORDS.md for every field and each kind's body.",
+        required: [
+          'v',
+          'id',
+          'edge',
+          'seq',
+          'kind',
+          'equipment',
+          'observedAt',
+          'receivedAt',
+          'source',
+          'body',
+        ],
+        properties: {
+          v: { const: 1 },
+          id: { type: 'string', format: 'uuid' },
+          edge: { type: 'string' },
+          seq: { type: 'integer', minimum: 1 },
+          kind: { enum: ['calibration', 'usage', 'inspection', 'telemetry', 'event'] },
+          equipment: { type: 'string' },
+          observedAt: { type: 'string', format: 'date-time' },
+          receivedAt: { type: 'string', format: 'date-time' },
+          source: { type: 'object' },
+          body: { type: 'object' },
+        },
+      },
+      Edge: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          siteId: { type: 'string' },
+          name: { type: 'string' },
+          publicKey: { type: 'string', description: 'base64 Ed25519 public key' },
+          enrolledAt: { type: 'string', format: 'date-time' },
+          lastContactAt: { type: ['string', 'null'], format: 'date-time' },
+          log: {
+            type: 'object',
+            properties: { size: { type: 'integer' }, root: { type: ['string', 'null'] } },
+          },
+          checkpoint: { type: ['string', 'null'] },
+        },
+      },
+      EvidenceBundle: {
+        type: 'object',
+        required: ['v', 'edge', 'verifierKey', 'checkpoint', 'records'],
+        properties: {
+          v: { const: 1 },
+          edge: { type: 'string' },
+          verifierKey: { type: 'string', description: 'signed-note verifier key of the edge' },
+          checkpoint: { type: 'string', description: 'the edge-signed, cloud-countersigned checkpoint' },
+          records: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                record: { $ref: '#/components/schemas/Record' },
+                index: { type: 'integer' },
+                proof: { type: 'array', items: { type: 'string' } },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+  paths: {
+    '/health': { get: { summary: 'Liveness', responses: { '200': { description: 'ok' } } } },
+    '/openapi.json': {
+      get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } },
+    },
+    '/witness': {
+      get: {
+        summary: "The cloud's witness key, which countersigns every accepted checkpoint",
+        responses: { '200': { description: '{ name, publicKey }' } },
+      },
+    },
+    '/edges/enroll': {
+      post: {
+        summary: 'Enroll an edge with a one-time site token',
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['token', 'publicKey', 'name'],
+                properties: {
+                  token: { type: 'string' },
+                  publicKey: { type: 'string' },
+                  name: { type: 'string' },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          '201': { description: '{ edgeId, tenantId, siteId, witness }' },
+          '400': problem,
+          '403': problem,
+        },
+      },
+    },
+    '/ingest': {
+      post: {
+        summary: 'Send a signed batch of records',
+        description:
+          'Accepted only if the checkpoint is signed by the edge, the records continue the stored log exactly, and the recomputed root equals the checkpoint root. Re-sent records are acknowledged without being stored twice.',
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Batch' } } },
+        },
+        responses: {
+          '200': { description: '{ ackedSeq, accepted, duplicates, checkpoint (countersigned) }' },
+          '400': problem,
+          '403': problem,
+          '409': { ...problem, description: 'Not continuous (expectedSeq tells where to resume) or a fork' },
+          '413': problem,
+          '422': {
+            ...problem,
+            description: 'Does not verify (signature, root, schema, changed re-sent record)',
+          },
+        },
+      },
+    },
+    '/edges': {
+      get: {
+        summary: "The tenant's edges",
+        security: auth,
+        responses: { '200': { description: '{ items: Edge[] }' }, '401': problem },
+      },
+    },
+    '/edges/{edgeId}': {
+      get: {
+        summary: 'One edge, with its log size and latest countersigned checkpoint',
+        security: auth,
+        parameters: [{ name: 'edgeId', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: {
+          '200': {
+            description: 'Edge',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Edge' } } },
+          },
+          '401': problem,
+          '404': problem,
+        },
+      },
+    },
+    '/records': {
+      get: {
+        summary: "The tenant's records, in (edge, seq) order",
+        security: auth,
+        parameters: [
+          { name: 'edge', in: 'query', schema: { type: 'string' } },
+          {
+            name: 'kind',
+            in: 'query',
+            schema: { enum: ['calibration', 'usage', 'inspection', 'telemetry', 'event'] },
+          },
+          { name: 'equipment', in: 'query', schema: { type: 'string' } },
+          {
+            name: 'afterSeq',
+            in: 'query',
+            schema: { type: 'integer', minimum: 0 },
+            description: 'with edge: records after this seq',
+          },
+          {
+            name: 'after',
+            in: 'query',
+            schema: { type: 'string' },
+            description: 'cursor: the `next` of the previous page',
+          },
+          {
+            name: 'limit',
+            in: 'query',
+            schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
+        ],
+        responses: {
+          '200': { description: '{ items: [{ edge, seq, ingestedAt, replayed, record }], next }' },
+          '400': problem,
+          '401': problem,
+        },
+      },
+    },
+    '/edges/{edgeId}/evidence': {
+      get: {
+        summary: 'Offline-verifiable evidence bundle for chosen records',
+        security: auth,
+        parameters: [
+          { name: 'edgeId', in: 'path', required: true, schema: { type: 'string' } },
+          { name: 'seq', in: 'query', required: true, schema: { type: 'string', pattern: '^\\d+(,\\d+)*$' } },
+        ],
+        responses: {
+          '200': {
+            description: 'EvidenceBundle',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/EvidenceBundle' } } },
+          },
+          '400': problem,
+          '401': problem,
+          '404': problem,
+        },
+      },
+    },
+  },
+} as const;

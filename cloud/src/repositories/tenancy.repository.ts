@@ -1,0 +1,140 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { SqliteDb } from '../db/sqlite.js';
+
+export interface EdgeRow {
+  tenant_id: string;
+  id: string;
+  site_id: string;
+  name: string;
+  public_key: Buffer;
+  enrolled_at: string;
+  log_size: number;
+  log_root: Buffer | null;
+  log_range: string;
+  last_checkpoint: string | null;
+  last_contact_at: string | null;
+}
+
+/** Tokens are 32 random bytes; only their SHA-256 is stored, so a database leak reveals none. */
+export function newToken(prefix: string): string {
+  return `${prefix}${randomBytes(32).toString('base64url')}`;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** Tenants, sites, edges and the tokens that admit them. The only module that touches those tables. */
+export class TenancyRepository {
+  constructor(private readonly db: SqliteDb) {}
+
+  async createTenant(id: string, name: string): Promise<void> {
+    await this.db.run('INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)', [
+      id,
+      name,
+      new Date().toISOString(),
+    ]);
+  }
+
+  async tenantExists(id: string): Promise<boolean> {
+    return (await this.db.get('SELECT 1 AS x FROM tenants WHERE id = ?', [id])) !== undefined;
+  }
+
+  async createSite(tenantId: string, id: string, name: string): Promise<void> {
+    await this.db.run('INSERT INTO sites (tenant_id, id, name, created_at) VALUES (?, ?, ?, ?)', [
+      tenantId,
+      id,
+      name,
+      new Date().toISOString(),
+    ]);
+  }
+
+  async siteExists(tenantId: string, id: string): Promise<boolean> {
+    return (
+      (await this.db.get('SELECT 1 AS x FROM sites WHERE tenant_id = ? AND id = ?', [tenantId, id])) !==
+      undefined
+    );
+  }
+
+  /** A one-time token that enrolls one edge into a site; returned in clear once. */
+  async createEnrollmentToken(
+    tenantId: string,
+    siteId: string,
+    ttlMs: number,
+  ): Promise<{ token: string; expiresAt: string }> {
+    const token = newToken('rt_enr_');
+    const now = new Date();
+    const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
+    await this.db.run(
+      'INSERT INTO enrollment_tokens (token_hash, tenant_id, site_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+      [hashToken(token), tenantId, siteId, now.toISOString(), expiresAt],
+    );
+    return { token, expiresAt };
+  }
+
+  /** Marks the token used by `edgeId` if it is unused and unexpired; returns its tenant and site. Call inside a transaction. */
+  async consumeEnrollmentToken(
+    token: string,
+    edgeId: string,
+  ): Promise<{ tenant_id: string; site_id: string } | undefined> {
+    const now = new Date().toISOString();
+    const row = await this.db.get<{ tenant_id: string; site_id: string }>(
+      'SELECT tenant_id, site_id FROM enrollment_tokens WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?',
+      [hashToken(token), now],
+    );
+    if (!row) return undefined;
+    await this.db.run('UPDATE enrollment_tokens SET used_at = ?, used_by_edge = ? WHERE token_hash = ?', [
+      now,
+      edgeId,
+      hashToken(token),
+    ]);
+    return row;
+  }
+
+  async createApiToken(tenantId: string, name: string): Promise<string> {
+    const token = newToken('rt_api_');
+    await this.db.run(
+      'INSERT INTO api_tokens (token_hash, tenant_id, name, created_at) VALUES (?, ?, ?, ?)',
+      [hashToken(token), tenantId, name, new Date().toISOString()],
+    );
+    return token;
+  }
+
+  async tenantForApiToken(token: string): Promise<string | undefined> {
+    const row = await this.db.get<{ tenant_id: string }>(
+      'SELECT tenant_id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL',
+      [hashToken(token)],
+    );
+    return row?.tenant_id;
+  }
+
+  newEdgeId(): string {
+    return randomUUID();
+  }
+
+  async createEdge(e: {
+    tenantId: string;
+    id: string;
+    siteId: string;
+    name: string;
+    publicKey: Uint8Array;
+  }): Promise<void> {
+    await this.db.run(
+      'INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)',
+      [e.tenantId, e.id, e.siteId, e.name, Buffer.from(e.publicKey), new Date().toISOString()],
+    );
+  }
+
+  /** Looks an edge up by id alone: only for ingest, where the edge proves itself by signature. */
+  async edgeById(id: string): Promise<EdgeRow | undefined> {
+    return this.db.get<EdgeRow>('SELECT * FROM edges WHERE id = ?', [id]);
+  }
+
+  async edgeForTenant(tenantId: string, id: string): Promise<EdgeRow | undefined> {
+    return this.db.get<EdgeRow>('SELECT * FROM edges WHERE tenant_id = ? AND id = ?', [tenantId, id]);
+  }
+
+  async listEdges(tenantId: string): Promise<EdgeRow[]> {
+    return this.db.all<EdgeRow>('SELECT * FROM edges WHERE tenant_id = ? ORDER BY enrolled_at', [tenantId]);
+  }
+}

@@ -1,0 +1,161 @@
+import { Router, type Request } from 'express';
+import {
+  RECORD_KINDS,
+  inclusionProof,
+  toBase64,
+  type EvidenceBundle,
+  formatVerifierKey,
+} from '@rigtrace/protocols';
+import { z } from 'zod';
+import { ProblemError } from '../errors.js';
+import type { RecordsRepository } from '../repositories/records.repository.js';
+import type { EdgeRow, TenancyRepository } from '../repositories/tenancy.repository.js';
+import type { EnrollmentService } from '../services/enrollment.service.js';
+import type { IngestService } from '../services/ingest.service.js';
+import type { Witness } from '../services/witness.js';
+import { openApiDocument } from '../openapi.js';
+import { requireApiToken, tenantOf } from './auth.js';
+
+function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
+  const r = schema.safeParse(req.query);
+  if (!r.success) {
+    throw new ProblemError('CLOUD_VALIDATION', 'query parameters are not valid', {
+      errors: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    });
+  }
+  return r.data;
+}
+
+const recordsQuery = z.strictObject({
+  edge: z.string().max(128).optional(),
+  kind: z.enum(RECORD_KINDS).optional(),
+  equipment: z.string().max(64).optional(),
+  afterSeq: z.coerce.number().int().min(0).optional(),
+  after: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,128}:\d{1,15}$/, 'a cursor from a previous page (edge:seq)')
+    .transform((c) => {
+      const i = c.lastIndexOf(':');
+      return { edge: c.slice(0, i), seq: Number(c.slice(i + 1)) };
+    })
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+const evidenceQuery = z.strictObject({
+  seq: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, 'comma-separated seq numbers')
+    .transform((s) => [...new Set(s.split(',').map(Number))])
+    .refine((a) => a.length <= 1000, 'at most 1000 records per bundle'),
+});
+
+function edgeView(e: EdgeRow) {
+  return {
+    id: e.id,
+    siteId: e.site_id,
+    name: e.name,
+    publicKey: toBase64(new Uint8Array(e.public_key)),
+    enrolledAt: e.enrolled_at,
+    lastContactAt: e.last_contact_at,
+    log: { size: e.log_size, root: e.log_root ? toBase64(new Uint8Array(e.log_root)) : null },
+  };
+}
+
+export function apiRoutes(deps: {
+  tenancy: TenancyRepository;
+  records: RecordsRepository;
+  ingest: IngestService;
+  enrollment: EnrollmentService;
+  witness: Witness;
+}): Router {
+  const r = Router();
+  const auth = requireApiToken(deps.tenancy);
+
+  r.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  r.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument);
+  });
+
+  r.get('/witness', (_req, res) => {
+    res.json(deps.witness.describe());
+  });
+
+  r.post('/edges/enroll', async (req, res) => {
+    res.status(201).json(await deps.enrollment.enroll(req.body, req.ip ?? ''));
+  });
+
+  r.post('/ingest', async (req, res) => {
+    res.json(await deps.ingest.ingest(req.body, req.ip ?? ''));
+  });
+
+  r.get('/edges', auth, async (req, res) => {
+    const edges = await deps.tenancy.listEdges(tenantOf(req));
+    res.json({ items: edges.map(edgeView) });
+  });
+
+  const edgeOr404 = async (req: Request) => {
+    const e = await deps.tenancy.edgeForTenant(tenantOf(req), String(req.params.edgeId));
+    if (!e) throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
+    return e;
+  };
+
+  r.get('/edges/:edgeId', auth, async (req, res) => {
+    const e = await edgeOr404(req);
+    const cp = await deps.records.latestCheckpoint(e.tenant_id, e.id);
+    res.json({ ...edgeView(e), checkpoint: cp?.cosigned_note ?? null });
+  });
+
+  r.get('/records', auth, async (req, res) => {
+    const q = parseQuery(recordsQuery, req);
+    const rows = await deps.records.list(tenantOf(req), q);
+    const items = rows.map((row) => ({
+      edge: row.edge_id,
+      seq: row.seq,
+      ingestedAt: row.ingested_at,
+      replayed: row.replayed === 1,
+      record: JSON.parse(row.json) as unknown,
+    }));
+    const last = items.at(-1);
+    res.json({
+      items,
+      // The cursor for the following page (pass it as `after`); null on the last page.
+      next: items.length === q.limit && last ? `${last.edge}:${last.seq}` : null,
+    });
+  });
+
+  /**
+   * An offline-verifiable evidence bundle: the chosen records, an inclusion proof for each
+   * against the edge's latest accepted checkpoint (countersigned by this cloud), and the key.
+   */
+  r.get('/edges/:edgeId/evidence', auth, async (req, res) => {
+    const e = await edgeOr404(req);
+    const q = parseQuery(evidenceQuery, req);
+    const cp = await deps.records.latestCheckpoint(e.tenant_id, e.id);
+    if (!cp) throw new ProblemError('CLOUD_NOT_FOUND', 'this edge has no accepted records yet');
+    const leaves = await deps.records.allLeafHashes(e.tenant_id, e.id, cp.size);
+    const records: EvidenceBundle['records'] = [];
+    for (const seq of q.seq) {
+      const row = seq <= cp.size ? await deps.records.get(e.tenant_id, e.id, seq) : undefined;
+      if (!row) throw new ProblemError('CLOUD_NOT_FOUND', `record ${seq} is not in the accepted log`);
+      records.push({
+        record: JSON.parse(row.json) as unknown,
+        index: seq - 1,
+        proof: inclusionProof(leaves, seq - 1, cp.size).map(toBase64),
+      });
+    }
+    const bundle: EvidenceBundle = {
+      v: 1,
+      edge: e.id,
+      verifierKey: formatVerifierKey(e.id, new Uint8Array(e.public_key)),
+      checkpoint: cp.cosigned_note,
+      records,
+    };
+    res.json(bundle);
+  });
+
+  return r;
+}

@@ -1,0 +1,186 @@
+import {
+  batchEnvelopeSchema,
+  canonicalJson,
+  fromBase64,
+  verifyBatch,
+  type BatchProblem,
+  type RigRecord,
+} from '@rigtrace/protocols';
+import type { Logger } from 'pino';
+import type { SqliteDb } from '../db/sqlite.js';
+import { ProblemError } from '../errors.js';
+import type { RecordsRepository } from '../repositories/records.repository.js';
+import type { SecurityEventsRepository } from '../repositories/security-events.repository.js';
+import type { EdgeRow, TenancyRepository } from '../repositories/tenancy.repository.js';
+import type { Witness } from './witness.js';
+
+export interface IngestResult {
+  ackedSeq: number;
+  accepted: number;
+  duplicates: number;
+  /** The checkpoint as accepted, countersigned by this cloud. */
+  checkpoint: string;
+}
+
+/** A record that reaches the cloud this long after the edge received it is marked as replayed. */
+export const REPLAYED_AFTER_MS = 60_000;
+
+type Outcome =
+  | { ok: true; result: IngestResult }
+  | { ok: false; problems: BatchProblem[]; expectedSeq?: number; fork?: boolean };
+
+/**
+ * Verified ingest: a batch is stored only if its checkpoint is signed by the edge's enrolled
+ * key, its records continue the stored log exactly, and the recomputed root equals the
+ * checkpoint's. Re-sent records are acknowledged without being stored twice. Every refusal is
+ * kept as a security event.
+ */
+export class IngestService {
+  constructor(
+    private readonly db: SqliteDb,
+    private readonly tenancy: TenancyRepository,
+    private readonly records: RecordsRepository,
+    private readonly security: SecurityEventsRepository,
+    private readonly witness: Witness,
+    private readonly logger: Logger,
+  ) {}
+
+  async ingest(body: unknown, address: string): Promise<IngestResult> {
+    const env = batchEnvelopeSchema.safeParse(body);
+    if (!env.success) {
+      throw new ProblemError('CLOUD_VALIDATION', 'not a batch', {
+        errors: env.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      });
+    }
+    const edge = await this.tenancy.edgeById(env.data.edge);
+    if (!edge) {
+      await this.security.record({
+        tenantId: null,
+        code: 'INGEST_UNKNOWN_EDGE',
+        address,
+        detail: `batch for unknown edge ${env.data.edge}`,
+      });
+      throw new ProblemError('CLOUD_EDGE_UNKNOWN', `edge ${env.data.edge} is not enrolled`);
+    }
+    const outcome = await this.db.transaction(() => this.verifyAndStore(edge.id, body));
+    if (outcome.ok) return outcome.result;
+
+    const detail = outcome.problems
+      .slice(0, 20)
+      .map((p) => `${p.code}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}: ${p.message}`)
+      .join('; ');
+    const extensions = {
+      problems: outcome.problems.slice(0, 100),
+      ...(outcome.expectedSeq !== undefined ? { expectedSeq: outcome.expectedSeq } : {}),
+    };
+    const onlyContinuity =
+      outcome.expectedSeq !== undefined &&
+      outcome.problems.every((p) => ['SEQ_GAP', 'SEQ_ORDER', 'SEQ_DUPLICATE'].includes(p.code));
+    if (onlyContinuity) {
+      // An edge that is behind or ahead is not an attack; it is told where to resume.
+      throw new ProblemError('CLOUD_BATCH_NOT_CONTINUOUS', detail, extensions);
+    }
+    await this.security.record({
+      tenantId: edge.tenant_id,
+      code: outcome.fork ? 'INGEST_FORK' : 'INGEST_REFUSED',
+      edgeId: edge.id,
+      address,
+      detail,
+    });
+    this.logger.warn(
+      { tenant: edge.tenant_id, edge: edge.id, problems: outcome.problems.slice(0, 5) },
+      'batch refused',
+    );
+    if (outcome.fork) throw new ProblemError('CLOUD_BATCH_FORK', detail, extensions);
+    throw new ProblemError('CLOUD_BATCH_REFUSED', detail, extensions);
+  }
+
+  private async verifyAndStore(edgeId: string, body: unknown): Promise<Outcome> {
+    // Re-read inside the transaction: the state another request may just have advanced.
+    const edge = (await this.tenancy.edgeById(edgeId)) as EdgeRow;
+    const raw = (body as { records: unknown[] }).records;
+    const resent = raw
+      .map((r) => (r && typeof r === 'object' ? (r as { seq?: unknown }).seq : undefined))
+      .filter(
+        (s): s is number => typeof s === 'number' && Number.isSafeInteger(s) && s >= 1 && s <= edge.log_size,
+      );
+    const known =
+      resent.length > 0
+        ? await this.records.leafHashes(edge.tenant_id, edge.id, resent)
+        : new Map<number, Uint8Array>();
+    const v = verifyBatch(body, {
+      publicKey: new Uint8Array(edge.public_key),
+      state: {
+        size: edge.log_size,
+        root: edge.log_root
+          ? new Uint8Array(edge.log_root)
+          : fromBase64('47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='),
+        range: JSON.parse(edge.log_range) as { size: number; hashes: string[] },
+      },
+      knownLeafHash: (seq) => known.get(seq),
+    });
+    if (!v.ok) return v;
+    const now = new Date();
+    const nowIso = now.toISOString();
+    const fresh: { record: RigRecord; leaf: Uint8Array }[] = [];
+    v.records.forEach((record, i) => {
+      if (record.seq > edge.log_size) fresh.push({ record, leaf: v.leafHashes[i]! });
+    });
+    if (fresh.length === 0) {
+      await this.records.touchEdge(edge.tenant_id, edge.id, nowIso);
+      const latest = await this.records.latestCheckpoint(edge.tenant_id, edge.id);
+      return {
+        ok: true,
+        result: {
+          ackedSeq: edge.log_size,
+          accepted: 0,
+          duplicates: v.duplicateCount,
+          checkpoint: latest?.cosigned_note ?? '',
+        },
+      };
+    }
+    await this.records.insertRecords(
+      edge.tenant_id,
+      edge.id,
+      fresh.map(({ record, leaf }) => ({
+        seq: record.seq,
+        id: record.id,
+        kind: record.kind,
+        equipment: record.equipment,
+        observedAt: record.observedAt,
+        json: canonicalJson(record),
+        leafHash: leaf,
+        replayed: now.getTime() - Date.parse(record.receivedAt) > REPLAYED_AFTER_MS,
+      })),
+      nowIso,
+    );
+    const note = (body as { checkpoint: string }).checkpoint;
+    const cosigned = this.witness.cosign(note, now);
+    await this.records.insertCheckpoint(
+      edge.tenant_id,
+      edge.id,
+      { size: v.checkpoint.size, root: v.checkpoint.root, note, cosignedNote: cosigned },
+      nowIso,
+    );
+    await this.records.updateEdgeLog(
+      edge.tenant_id,
+      edge.id,
+      {
+        size: v.newState.size,
+        root: v.newState.root,
+        range: JSON.stringify(v.newState.range),
+        checkpoint: note,
+      },
+      nowIso,
+    );
+    return {
+      ok: true,
+      result: {
+        ackedSeq: v.newState.size,
+        accepted: fresh.length,
+        duplicates: v.duplicateCount,
+        checkpoint: cosigned,
+      },
+    };
+  }
+}

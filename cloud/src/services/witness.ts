@@ -1,0 +1,37 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { cosignCheckpoint, generateKeyPair, publicKeyFromPrivatePem, toBase64 } from '@rigtrace/protocols';
+
+/**
+ * The cloud's witness key. Every checkpoint the cloud accepts is countersigned with it
+ * (C2SP tlog-cosignature), so neither the edge nor the cloud can later rewrite history alone.
+ */
+export class Witness {
+  private constructor(
+    readonly name: string,
+    private readonly privateKeyPem: string,
+    readonly publicKey: Uint8Array,
+  ) {}
+
+  /** Loads the key from `dataDir/witness-key.pem`, creating it (mode 0600) on first start. */
+  static load(dataDir: string, name: string): Witness {
+    const file = path.join(dataDir, 'witness-key.pem');
+    if (!existsSync(file)) {
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      const tmp = `${file}.tmp-${process.pid}`;
+      writeFileSync(tmp, generateKeyPair().privateKeyPem, { mode: 0o600 });
+      chmodSync(tmp, 0o600);
+      renameSync(tmp, file);
+    }
+    const pem = readFileSync(file, 'utf8');
+    return new Witness(name, pem, publicKeyFromPrivatePem(pem));
+  }
+
+  cosign(note: string, now = new Date()): string {
+    return cosignCheckpoint(note, this.name, this.privateKeyPem, Math.floor(now.getTime() / 1000));
+  }
+
+  describe(): { name: string; publicKey: string } {
+    return { name: this.name, publicKey: toBase64(this.publicKey) };
+  }
+}

@@ -1,0 +1,94 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root, for starting any package's entry point as its own process. */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+const nodeArgs = (entry: string) => [
+  '--conditions=rigtrace-source',
+  '--import',
+  'tsx',
+  path.join(repoRoot, entry),
+];
+
+export interface Proc {
+  child: ChildProcess;
+  /** Every line the process wrote, stdout and stderr. */
+  lines: string[];
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts a TypeScript entry point as a real process and waits for a line that says it is ready. */
+export function startProcess(
+  entry: string,
+  args: string[],
+  ready: (line: string) => boolean,
+  timeoutMs = 20_000,
+): Promise<Proc & { readyLine: string }> {
+  const child = spawn(process.execPath, [...nodeArgs(entry), ...args], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const stop = (signal: NodeJS.Signals = 'SIGTERM') =>
+    new Promise<number | null>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
+      child.once('exit', (code) => resolve(code));
+      child.kill(signal);
+    });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${entry} not ready after ${timeoutMs} ms:\n${lines.slice(-20).join('\n')}`));
+    }, timeoutMs);
+    let done = false;
+    const onLine = (line: string) => {
+      lines.push(line);
+      if (!done && ready(line)) {
+        done = true;
+        clearTimeout(timer);
+        resolve({ child, lines, stop, readyLine: line });
+      }
+    };
+    createInterface({ input: child.stdout }).on('line', onLine);
+    createInterface({ input: child.stderr }).on('line', onLine);
+    child.once('exit', (code) => {
+      if (!done) {
+        clearTimeout(timer);
+        reject(new Error(`${entry} exited (${code}) before it was ready:\n${lines.slice(-20).join('\n')}`));
+      }
+    });
+  });
+}
+
+/** Runs a TypeScript CLI to completion. */
+export function runCli(entry: string, args: string[]) {
+  const r = spawnSync(process.execPath, [...nodeArgs(entry), ...args], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Polls `fn` until it returns a truthy value or the time is up. */
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | null | false>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}

@@ -1,0 +1,227 @@
+/**
+ * `npm start`: the whole system on one machine. Two simulated injector flow rigs (Modbus TCP),
+ * the cloud (SQLite in .rigtrace-demo/cloud), and an edge enrolled to a demo tenant, each as its
+ * own process on fixed non-standard loopback ports. Prints where to look, then a status line
+ * every few seconds. Ctrl-C stops everything; data stays in .rigtrace-demo/ for the next start
+ * (delete that folder to begin afresh).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const demoDir = path.join(root, '.rigtrace-demo');
+const PORTS = { cloud: 47800, edgeStatus: 47801, rig1: 47502, rig2: 47503 } as const;
+const cloudUrl = `http://127.0.0.1:${PORTS.cloud}`;
+const children: ChildProcess[] = [];
+
+const tsEntry = (rel: string) => ['--conditions=rigtrace-source', '--import', 'tsx', path.join(root, rel)];
+
+function prefix(name: string, stream: NodeJS.ReadableStream, quiet: boolean) {
+  const rl = createInterface({ input: stream });
+  rl.on('line', (line) => {
+    if (quiet) {
+      // Show warnings and errors of the pino JSON logs; keep the terminal readable otherwise.
+      try {
+        const o = JSON.parse(line) as { level?: number; msg?: string };
+        if ((o.level ?? 30) < 40) return;
+        process.stdout.write(`[${name}] ${o.msg ?? line}\n`);
+        return;
+      } catch {
+        /* not JSON: show it */
+      }
+    }
+    process.stdout.write(`[${name}] ${line}\n`);
+  });
+}
+
+function start(name: string, args: string[], ready?: (line: string) => boolean): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    prefix(name, child.stderr, false);
+    const rl = createInterface({ input: child.stdout });
+    let isReady = !ready;
+    rl.on('line', (line) => {
+      if (!isReady && ready?.(line)) {
+        isReady = true;
+        resolve(child);
+        return;
+      }
+      if (isReady && !line.startsWith('{')) process.stdout.write(`[${name}] ${line}\n`);
+      else if (isReady) {
+        try {
+          const o = JSON.parse(line) as { level?: number; msg?: string };
+          if ((o.level ?? 30) >= 40) process.stdout.write(`[${name}] ${o.msg ?? line}\n`);
+        } catch {
+          /* ignore */
+        }
+      }
+    });
+    child.once('exit', (code) => {
+      if (!isReady) reject(new Error(`${name} exited with code ${code} before it was ready`));
+      else if (!shuttingDown) process.stdout.write(`[${name}] exited with code ${code}\n`);
+    });
+    if (!ready) resolve(child);
+  });
+}
+
+/** Runs a CLI command to completion and returns its stdout. */
+function run(args: string[]): string {
+  const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${args.slice(3).join(' ')} failed:\n${r.stderr}`);
+  return r.stdout;
+}
+
+let shuttingDown = false;
+function shutdown() {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  process.stdout.write('\nstopping the demo…\n');
+  for (const c of children) c.kill('SIGTERM');
+  setTimeout(() => process.exit(0), 3000).unref();
+  let left = children.filter((c) => c.exitCode === null).length;
+  if (left === 0) process.exit(0);
+  for (const c of children)
+    c.once('exit', () => {
+      left -= 1;
+      if (left === 0) process.exit(0);
+    });
+}
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);
+
+async function main() {
+  const cloudDir = path.join(demoDir, 'cloud');
+  const edgeDir = path.join(demoDir, 'edge');
+  const secretsFile = path.join(demoDir, 'demo-logins.json');
+  const fresh = !existsSync(secretsFile) || !existsSync(path.join(edgeDir, 'identity.json'));
+  if (fresh) rmSync(demoDir, { recursive: true, force: true });
+  mkdirSync(demoDir, { recursive: true });
+
+  const listening = (l: string) => l.includes('"event":"listening"');
+  await start(
+    'rig-01',
+    [
+      ...tsEntry('firmware-sim/src/cli.ts'),
+      'flow-rig',
+      '--port',
+      String(PORTS.rig1),
+      '--asset',
+      'RIG-01',
+      '--seed',
+      '1',
+    ],
+    listening,
+  );
+  await start(
+    'rig-02',
+    [
+      ...tsEntry('firmware-sim/src/cli.ts'),
+      'flow-rig',
+      '--port',
+      String(PORTS.rig2),
+      '--asset',
+      'RIG-02',
+      '--seed',
+      '2',
+    ],
+    listening,
+  );
+  await start(
+    'cloud',
+    [...tsEntry('cloud/src/cli.ts'), 'serve', '--port', String(PORTS.cloud), '--data-dir', cloudDir],
+    listening,
+  );
+
+  const config = readFileSync(path.join(root, 'deploy/demo/edge.yaml.template'), 'utf8')
+    .replaceAll('${EDGE_DATA_DIR}', edgeDir)
+    .replaceAll('${CLOUD_URL}', cloudUrl)
+    .replaceAll('${EDGE_STATUS_PORT}', String(PORTS.edgeStatus))
+    .replaceAll('${RIG1_PORT}', String(PORTS.rig1))
+    .replaceAll('${RIG2_PORT}', String(PORTS.rig2));
+  const configFile = path.join(demoDir, 'edge.yaml');
+  writeFileSync(configFile, config);
+
+  let logins: { apiToken: string; tenant: string; site: string };
+  if (fresh) {
+    const seed = JSON.parse(run([...tsEntry('cloud/src/cli.ts'), 'seed-demo', '--data-dir', cloudDir])) as {
+      apiToken: string;
+      enrollmentToken: string;
+      tenant: string;
+      site: string;
+    };
+    process.stdout.write(
+      run([
+        ...tsEntry('edge/src/cli.ts'),
+        'enroll',
+        '--config',
+        configFile,
+        '--cloud',
+        cloudUrl,
+        '--token',
+        seed.enrollmentToken,
+      ]),
+    );
+    logins = { apiToken: seed.apiToken, tenant: seed.tenant, site: seed.site };
+    writeFileSync(secretsFile, JSON.stringify(logins, null, 2) + '\n', { mode: 0o600 });
+  } else {
+    logins = JSON.parse(readFileSync(secretsFile, 'utf8')) as typeof logins;
+  }
+  await start('edge', [...tsEntry('edge/src/cli.ts'), 'run', '--config', configFile], (l) =>
+    l.includes('edge agent running'),
+  );
+  const edgeId = (JSON.parse(readFileSync(path.join(edgeDir, 'identity.json'), 'utf8')) as { edgeId: string })
+    .edgeId;
+
+  const auth = `-H 'Authorization: Bearer ${logins.apiToken}'`;
+  process.stdout.write(`
+RigTrace demo is running (data in ${path.relative(process.cwd(), demoDir) || demoDir}/)
+
+  Cloud API        ${cloudUrl}/api/v1
+  Edge status      http://127.0.0.1:${PORTS.edgeStatus}/status   (Prometheus: /metrics)
+  Flow rigs        Modbus TCP 127.0.0.1:${PORTS.rig1} (RIG-01), 127.0.0.1:${PORTS.rig2} (RIG-02)
+  Demo tenant      ${logins.tenant}, site ${logins.site}, edge ${edgeId}
+  Demo API token   ${logins.apiToken}
+
+Try:
+  curl -s ${auth} '${cloudUrl}/api/v1/records?kind=inspection&limit=5'
+  curl -s ${auth} '${cloudUrl}/api/v1/edges/${edgeId}'
+  curl -s ${auth} '${cloudUrl}/api/v1/edges/${edgeId}/evidence?seq=1,2,3'
+
+Ctrl-C stops everything.
+`);
+
+  const tick = async () => {
+    try {
+      const [edge, cloud] = await Promise.all([
+        fetch(`http://127.0.0.1:${PORTS.edgeStatus}/status`).then(
+          (r) =>
+            r.json() as Promise<{
+              buffer: { size: number; unsent: number };
+              sources: { id: string; up: boolean }[];
+            }>,
+        ),
+        fetch(`${cloudUrl}/api/v1/edges/${edgeId}`, {
+          headers: { authorization: `Bearer ${logins.apiToken}` },
+        }).then((r) => r.json() as Promise<{ log: { size: number } }>),
+      ]);
+      const sources = edge.sources.map((s) => `${s.id} ${s.up ? 'up' : 'DOWN'}`).join(', ');
+      process.stdout.write(
+        `${new Date().toISOString().slice(11, 19)}  edge log ${edge.buffer.size} records, ${edge.buffer.unsent} unsent | cloud has ${cloud.log.size} | ${sources}\n`,
+      );
+    } catch (err) {
+      process.stdout.write(`status unavailable: ${(err as Error).message}\n`);
+    }
+  };
+  setInterval(() => void tick(), 5000);
+  await tick();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`demo failed to start: ${(err as Error).message}\n`);
+  shutdown();
+  process.exitCode = 1;
+});

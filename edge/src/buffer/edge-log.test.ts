@@ -1,0 +1,98 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EMPTY_ROOT, generateKeyPair, verifyBatch, type LogState } from '@rigtrace/protocols';
+import { EdgeLog, type RecordDraft } from './edge-log.js';
+
+const keys = generateKeyPair();
+const identity = { edgeId: 'edge-test-1', privateKeyPem: keys.privateKeyPem };
+const EMPTY: LogState = { size: 0, root: EMPTY_ROOT, range: { size: 0, hashes: [] } };
+
+function draft(i: number): RecordDraft {
+  const t = new Date(Date.UTC(2026, 10, 23, 6, 0, 0, i)).toISOString();
+  return {
+    kind: 'telemetry',
+    equipment: 'RIG-01',
+    observedAt: t,
+    receivedAt: t,
+    source: { protocol: 'modbus', endpoint: 'modbus-tcp://127.0.0.1:15020' },
+    body: { points: [{ name: 'railPressure', value: 1800 + i, unit: 'bar', quality: 'good' }] },
+  };
+}
+
+const open: EdgeLog[] = [];
+async function openLog(dir: string) {
+  const log = await EdgeLog.open(dir, identity, { commitIntervalMs: 5 });
+  open.push(log);
+  return log;
+}
+afterEach(async () => {
+  for (const l of open.splice(0)) await l.close();
+});
+
+describe('EdgeLog', () => {
+  it('assigns gap-free seqs across concurrent appends and signs a checkpoint that verifies', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-log-'));
+    const log = await openLog(dir);
+    const results = await Promise.all([
+      log.append([draft(1), draft(2)]),
+      log.append([draft(3)]),
+      log.append([draft(4), draft(5), draft(6)]),
+    ]);
+    const seqs = results.flatMap((r) =>
+      Array.from({ length: r.lastSeq - r.firstSeq + 1 }, (_, i) => r.firstSeq + i),
+    );
+    expect(seqs.sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6]);
+    const batch = await log.nextBatch(500);
+    expect(batch?.firstSeq).toBe(1);
+    expect(batch?.lastSeq).toBe(6);
+    const v = verifyBatch(
+      {
+        v: 1,
+        edge: identity.edgeId,
+        records: batch!.records.map((r) => JSON.parse(r) as unknown),
+        checkpoint: batch!.checkpoint,
+      },
+      { publicKey: keys.publicKey, state: EMPTY },
+    );
+    expect(v.ok).toBe(true);
+  });
+
+  it('prunes only acknowledged records and resumes after a reopen', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-log-'));
+    let log = await openLog(dir);
+    await log.append([draft(1), draft(2), draft(3)]);
+    await log.append([draft(4), draft(5)]);
+    const first = await log.nextBatch(3);
+    expect(first?.lastSeq).toBe(3);
+    await log.acknowledge(3);
+    expect((await log.stats()).bufferedRows).toBe(2);
+    await log.close();
+    open.splice(0);
+
+    log = await openLog(dir);
+    expect(log.ackedSeq).toBe(3);
+    expect(log.lastSeq).toBe(5);
+    const rest = await log.nextBatch(500);
+    expect(rest?.firstSeq).toBe(4);
+    expect(rest?.records.map((r) => (JSON.parse(r) as { seq: number }).seq)).toEqual([4, 5]);
+    const more = await log.append([draft(6)]);
+    expect(more.firstSeq).toBe(6);
+  });
+
+  it('writes collector state in the same transaction as the records', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-log-'));
+    const log = await openLog(dir);
+    await log.append([draft(1)], { 'source:rig:lastTrigger': '41' });
+    expect(await log.getState('source:rig:lastTrigger')).toBe('41');
+  });
+
+  it('refuses an acknowledgement beyond its own log', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-log-'));
+    const log = await openLog(dir);
+    await log.append([draft(1)]);
+    await expect(log.acknowledge(5)).rejects.toThrow(/beyond log size 1/);
+    expect(log.ackedSeq).toBe(0);
+  });
+});

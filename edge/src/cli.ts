@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
+
+type Values<T extends ParseArgsOptionsConfig> = {
+  [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : string;
+};
+import { Agent } from './agent.js';
+import { loadConfig } from './config/config.js';
+import { EdgeError } from './errors.js';
+import { enroll } from './identity.js';
+import { createLogger } from './logger.js';
+
+const USAGE = `usage: rigtrace-edge <command> [options]
+
+commands:
+  run --config FILE                               start the agent
+  check-config FILE                               validate a config file and exit (0 valid, 2 invalid)
+  enroll --config FILE --cloud URL --token TOKEN  register this edge with the cloud (once)
+  status --config FILE                            print the running agent's status
+`;
+
+/** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration problem. */
+function fail(lines: string[], code: number): never {
+  for (const l of lines) process.stderr.write(`${l}\n`);
+  process.exit(code);
+}
+
+function parse<T extends ParseArgsOptionsConfig>(
+  argv: string[],
+  options: T,
+  positionals = false,
+): { values: Values<T>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args: argv, options, strict: true, allowPositionals: positionals });
+    return { values: r.values, positionals: r.positionals };
+  } catch (err) {
+    fail([`rigtrace-edge: ${(err as Error).message}`, USAGE], 2);
+  }
+}
+
+function requireFlag(values: Record<string, unknown>, name: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v === '') fail([`rigtrace-edge: --${name} is required`, USAGE], 2);
+  return v;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'check-config': {
+      const { values, positionals } = parse(rest, { config: { type: 'string' } }, true);
+      const file = values.config ?? positionals[0];
+      if (!file || positionals.length > 1) fail(['rigtrace-edge: check-config takes one FILE', USAGE], 2);
+      const cfg = loadConfig(file);
+      process.stdout.write(
+        `${file}: valid (${cfg.sources.length} source${cfg.sources.length === 1 ? '' : 's'})\n`,
+      );
+      return;
+    }
+    case 'enroll': {
+      const { values } = parse(rest, {
+        config: { type: 'string' },
+        cloud: { type: 'string' },
+        token: { type: 'string' },
+      });
+      const cfg = loadConfig(requireFlag(values, 'config'));
+      const id = await enroll({
+        dataDir: cfg.edge.dataDir,
+        cloudUrl: requireFlag(values, 'cloud'),
+        token: requireFlag(values, 'token'),
+        name: cfg.edge.name,
+      });
+      process.stdout.write(`enrolled as edge ${id.edgeId} (tenant ${id.tenantId}, site ${id.siteId})\n`);
+      return;
+    }
+    case 'status': {
+      const { values } = parse(rest, { config: { type: 'string' } });
+      const cfg = loadConfig(requireFlag(values, 'config'));
+      let url: string;
+      try {
+        url = (
+          JSON.parse(readFileSync(path.join(cfg.edge.dataDir, 'status.json'), 'utf8')) as { url: string }
+        ).url;
+      } catch {
+        fail([`rigtrace-edge: no running agent found for ${cfg.edge.dataDir}`], 1);
+      }
+      const res = await fetch(`${url}/status`).catch(() =>
+        fail([`rigtrace-edge: the agent at ${url} does not answer`], 1),
+      );
+      process.stdout.write(`${JSON.stringify(await res.json(), null, 2)}\n`);
+      return;
+    }
+    case 'run': {
+      const { values } = parse(rest, { config: { type: 'string' } });
+      const cfg = loadConfig(requireFlag(values, 'config'));
+      const logger = createLogger(cfg.log.level);
+      const agent = new Agent(cfg, logger);
+      const started = await agent.start();
+      logger.info(started, 'edge agent running');
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'stopping');
+        agent.stop().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            logger.error({ err }, 'stop failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      return;
+    }
+    case undefined:
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      if (command === undefined) process.exit(2);
+      return;
+    default:
+      fail([`rigtrace-edge: unknown command "${command}"`, USAGE], 2);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof EdgeError) {
+    const lines = [`rigtrace-edge: ${err.message}`, ...err.problems.map((p) => `  ${p}`)];
+    fail(lines, err.code === 'EDGE_CONFIG_INVALID' || err.code === 'EDGE_CONFIG_UNREADABLE' ? 2 : 1);
+  }
+  fail([`rigtrace-edge: ${(err as Error).stack ?? String(err)}`], 1);
+});

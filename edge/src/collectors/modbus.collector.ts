@@ -1,0 +1,250 @@
+import type { Logger } from 'pino';
+import {
+  ModbusPoller,
+  type ModbusPointSpec,
+  type ModbusSample,
+  type PointReading,
+} from '@rigtrace/protocols/modbus';
+import type { EdgeLog, RecordDraft } from '../buffer/edge-log.js';
+import type { InspectionMapping, ModbusSourceConfig } from '../config/config.schema.js';
+import type { Collector, CollectorStatus } from './collector.js';
+
+type Readings = Record<string, PointReading>;
+
+function num(r: Readings, ref: string | number | undefined): number | undefined {
+  if (ref === undefined) return undefined;
+  if (typeof ref === 'number') return ref;
+  const v = r[ref];
+  return v?.quality === 'good' && typeof v.value === 'number' ? v.value : undefined;
+}
+
+function str(r: Readings, ref: string | undefined): string | undefined {
+  if (ref === undefined) return undefined;
+  const v = r[ref];
+  if (v?.quality !== 'good' || v.value === undefined) return undefined;
+  const s = String(v.value).trim();
+  return s === '' ? undefined : s;
+}
+
+/** Rounds float32 noise (e.g. 59.70000076) to the 7 significant digits a float32 carries. */
+function f32(n: number): number {
+  return Number(n.toPrecision(7));
+}
+
+/**
+ * Builds an inspection record body from a completed result block. Returns undefined while a
+ * value the record needs is unreadable, so the block is taken on the next good poll instead.
+ */
+export function inspectionFromReadings(m: InspectionMapping, r: Readings): RecordDraft['body'] | undefined {
+  const partSerial = str(r, m.partSerial);
+  const overall = num(r, m.result.point);
+  if (partSerial === undefined || overall === undefined) return undefined;
+  const characteristics = [];
+  for (const c of m.characteristics) {
+    const measured = num(r, c.measured);
+    if (measured === undefined) return undefined;
+    const nominal = num(r, c.nominal);
+    const lsl = num(r, c.lsl);
+    const usl = num(r, c.usl);
+    const ok = (lsl === undefined || measured >= lsl) && (usl === undefined || measured <= usl);
+    characteristics.push({
+      name: c.name,
+      measured: f32(measured),
+      unit: c.unit,
+      result: ok ? ('pass' as const) : ('fail' as const),
+      ...(nominal !== undefined ? { nominal: f32(nominal) } : {}),
+      ...(lsl !== undefined ? { lsl: f32(lsl) } : {}),
+      ...(usl !== undefined ? { usl: f32(usl) } : {}),
+    });
+  }
+  const workOrder = str(r, m.workOrder);
+  const operator = str(r, m.operator);
+  const trimCode = str(r, m.trimCode);
+  return {
+    partSerial,
+    result: overall === m.result.pass ? 'pass' : 'fail',
+    characteristics,
+    ...(workOrder ? { workOrder } : {}),
+    ...(operator ? { operator } : {}),
+    ...(trimCode ? { trimCode } : {}),
+    ...(m.testPlan ? { testPlan: m.testPlan } : {}),
+    ...(m.gauges ? { gauges: [...m.gauges] } : {}),
+  };
+}
+
+/**
+ * Polls one Modbus TCP device. Each poll can yield a telemetry record (at most one per
+ * `telemetry.everyMs`), and each new result block (the trigger point changed) yields one
+ * inspection record. The last result taken is stored in the same transaction as its record, so
+ * restarts neither repeat nor lose a result. Connection loss and recovery are logged as events.
+ */
+export class ModbusCollector implements Collector {
+  readonly id: string;
+  private poller: ModbusPoller | null = null;
+  private lastTelemetryAt = 0;
+  private lastTrigger: string | undefined;
+  private pendingTrigger: string | undefined;
+  private recordsIn = 0;
+  private up = false;
+  private lastError: string | null = null;
+  private readonly endpoint: string;
+  private readonly stateKey: string;
+  private readonly telemetryPoints: string[];
+
+  constructor(
+    private readonly cfg: ModbusSourceConfig,
+    private readonly log: EdgeLog,
+    private readonly logger: Logger,
+  ) {
+    this.id = cfg.id;
+    this.endpoint = `modbus-tcp://${cfg.host}:${cfg.port}`;
+    this.stateKey = `source:${cfg.id}:lastTrigger`;
+    const inspectionOnly = new Set<string>();
+    const m = cfg.inspection;
+    if (m) {
+      for (const ref of [m.trigger, m.partSerial, m.workOrder, m.operator, m.trimCode, m.result.point])
+        if (ref) inspectionOnly.add(ref);
+      for (const c of m.characteristics)
+        for (const ref of [c.measured, c.nominal, c.lsl, c.usl])
+          if (typeof ref === 'string') inspectionOnly.add(ref);
+    }
+    this.telemetryPoints =
+      cfg.telemetry?.points ??
+      cfg.points.filter((p) => p.type !== 'string' && !inspectionOnly.has(p.name)).map((p) => p.name);
+  }
+
+  async start(): Promise<void> {
+    this.lastTrigger = await this.log.getState(this.stateKey);
+    const points: ModbusPointSpec[] = this.cfg.points.map((p) => ({
+      ...p,
+      unitId: p.unitId ?? this.cfg.unitId,
+    }));
+    this.poller = new ModbusPoller({
+      host: this.cfg.host,
+      port: this.cfg.port,
+      points,
+      intervalMs: this.cfg.intervalMs,
+      timeoutMs: this.cfg.timeoutMs,
+      logger: this.logger,
+    });
+    this.poller.on('sample', (s: ModbusSample) => this.onSample(s));
+    this.poller.on('connected', () => {
+      const wasDown = !this.up;
+      this.up = true;
+      if (wasDown) this.event('info', 'SOURCE_CONNECTED', `connected to ${this.endpoint}`);
+    });
+    this.poller.on('disconnected', (reason: string) => {
+      const wasUp = this.up;
+      this.up = false;
+      this.lastError = reason;
+      if (wasUp) this.event('warning', 'SOURCE_DISCONNECTED', `lost ${this.endpoint}: ${reason}`);
+    });
+    await this.poller.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.poller?.stop();
+    this.poller = null;
+  }
+
+  status(): CollectorStatus {
+    const st = this.poller?.stats();
+    return {
+      id: this.id,
+      protocol: 'modbus',
+      equipment: this.cfg.equipment,
+      up: this.up,
+      lastError: st?.lastError ?? this.lastError,
+      recordsIn: this.recordsIn,
+      details: st ? { ...st } : {},
+    };
+  }
+
+  private source(address?: string) {
+    return { protocol: 'modbus' as const, endpoint: this.endpoint, ...(address ? { address } : {}) };
+  }
+
+  private write(drafts: RecordDraft[], state?: Record<string, string>): Promise<unknown> {
+    this.recordsIn += drafts.length;
+    return this.log.append(drafts, state).catch((err: unknown) => {
+      this.lastError = `buffer write failed: ${(err as Error).message}`;
+      this.logger.error({ err }, 'could not write records to the buffer');
+      throw err;
+    });
+  }
+
+  private event(severity: 'info' | 'warning' | 'error', code: string, message: string) {
+    const now = new Date().toISOString();
+    this.write([
+      {
+        kind: 'event',
+        equipment: this.cfg.equipment,
+        observedAt: now,
+        receivedAt: now,
+        source: this.source(),
+        body: { severity, code, message, details: { source: this.id } },
+      },
+    ]).catch(() => undefined);
+  }
+
+  private onSample(s: ModbusSample): void {
+    const at = s.at.toISOString();
+    const now = s.at.getTime();
+    const everyMs = this.cfg.telemetry?.everyMs ?? 1000;
+    if (this.telemetryPoints.length > 0 && now - this.lastTelemetryAt >= everyMs) {
+      this.lastTelemetryAt = now;
+      const unitOf = new Map(this.cfg.points.map((p) => [p.name, p.unit]));
+      const points = this.telemetryPoints.map((name) => {
+        const r = s.readings[name];
+        const unit = unitOf.get(name);
+        const good = r?.quality === 'good' && r.value !== undefined;
+        const value = good ? (typeof r.value === 'number' ? f32(r.value) : r.value!) : 0;
+        return {
+          name,
+          value,
+          quality: good ? ('good' as const) : ('bad' as const),
+          ...(unit ? { unit } : {}),
+        };
+      });
+      this.write([
+        {
+          kind: 'telemetry',
+          equipment: this.cfg.equipment,
+          observedAt: at,
+          receivedAt: at,
+          source: this.source(),
+          body: { points },
+        },
+      ]).catch(() => undefined);
+    }
+    this.maybeInspection(s.readings, at);
+  }
+
+  private maybeInspection(r: Readings, at: string): void {
+    const m = this.cfg.inspection;
+    if (!m) return;
+    const trig = num(r, m.trigger);
+    if (trig === undefined || trig === 0) return;
+    const key = String(trig);
+    if (key === this.lastTrigger || key === this.pendingTrigger) return;
+    const body = inspectionFromReadings(m, r);
+    if (!body) return;
+    this.pendingTrigger = key;
+    const draft = {
+      kind: 'inspection',
+      equipment: this.cfg.equipment,
+      observedAt: at,
+      receivedAt: at,
+      source: this.source(`${m.trigger}=${key}`),
+      body,
+    } as RecordDraft;
+    this.write([draft], { [this.stateKey]: key })
+      .then(() => {
+        this.lastTrigger = key;
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.pendingTrigger === key) this.pendingTrigger = undefined;
+      });
+  }
+}

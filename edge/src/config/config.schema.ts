@@ -1,0 +1,113 @@
+import { z } from 'zod';
+
+const name = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, 'must start with a letter and use only letters, digits, _ . -');
+const assetTag = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/, 'must be an asset tag (letters, digits, . _ : / -, max 64)');
+const port = z.number().int().min(1).max(65535);
+const host = z.string().min(1).max(253);
+
+const modbusPoint = z.strictObject({
+  name,
+  address: z.number().int().min(0).max(65535),
+  type: z.enum(['int16', 'uint16', 'int32', 'uint32', 'float32', 'float64', 'bool', 'string']),
+  area: z.enum(['holding', 'input', 'coil', 'discrete']).default('holding'),
+  unitId: z.number().int().min(0).max(247).optional(),
+  length: z.number().int().min(1).max(64).optional(),
+  wordOrder: z.enum(['big', 'little']).optional(),
+  byteOrder: z.enum(['big', 'little']).optional(),
+  scale: z.number().optional(),
+  offset: z.number().optional(),
+  unit: z.string().max(16).optional(),
+});
+
+const characteristic = z.strictObject({
+  name: z.string().min(1).max(64),
+  measured: name,
+  nominal: z.union([name, z.number()]).optional(),
+  lsl: z.union([name, z.number()]).optional(),
+  usl: z.union([name, z.number()]).optional(),
+  unit: z.string().min(1).max(16),
+});
+
+/** Turns a rig's "result ready" registers into one inspection record per completed test. */
+const inspectionMapping = z.strictObject({
+  trigger: name.describe('point whose increase means a new result block is complete'),
+  partSerial: name,
+  workOrder: name.optional(),
+  operator: name.optional(),
+  trimCode: name.optional(),
+  testPlan: z.string().max(64).optional(),
+  result: z.strictObject({ point: name, pass: z.number().int() }),
+  characteristics: z.array(characteristic).min(1).max(200),
+  gauges: z.array(assetTag).max(50).optional(),
+});
+
+const modbusSource = z.strictObject({
+  id: name,
+  protocol: z.literal('modbus'),
+  equipment: assetTag,
+  host,
+  port,
+  unitId: z.number().int().min(0).max(247).default(1),
+  intervalMs: z.number().int().min(10).max(3_600_000).default(1000),
+  timeoutMs: z.number().int().min(10).max(60_000).default(1000),
+  points: z.array(modbusPoint).min(1).max(10_000),
+  telemetry: z
+    .strictObject({
+      points: z.array(name).min(1).optional(),
+      everyMs: z.number().int().min(100).max(86_400_000).default(1000),
+    })
+    .optional(),
+  inspection: inspectionMapping.optional(),
+});
+
+export const source = z.discriminatedUnion('protocol', [modbusSource]);
+
+export const edgeConfigSchema = z.strictObject({
+  version: z.literal(1),
+  edge: z
+    .strictObject({
+      dataDir: z.string().min(1).default('./data/edge'),
+      name: z.string().min(1).max(128).default('edge'),
+    })
+    .prefault({}),
+  cloud: z.strictObject({
+    url: z.url({ protocol: /^https?$/ }),
+    allowInsecureHttp: z.boolean().default(false),
+    batchSize: z.number().int().min(1).max(1000).default(500),
+    timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+    retry: z
+      .strictObject({
+        initialMs: z.number().int().min(10).default(500),
+        maxMs: z.number().int().min(100).default(60_000),
+      })
+      .prefault({}),
+  }),
+  buffer: z
+    .strictObject({
+      commitIntervalMs: z.number().int().min(0).max(10_000).default(50),
+    })
+    .prefault({}),
+  status: z
+    .strictObject({
+      host: host.default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(0),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  sources: z.array(source).max(500).default([]),
+});
+
+export type EdgeConfig = z.output<typeof edgeConfigSchema>;
+export type SourceConfig = EdgeConfig['sources'][number];
+export type ModbusSourceConfig = Extract<SourceConfig, { protocol: 'modbus' }>;
+export type InspectionMapping = z.output<typeof inspectionMapping>;

@@ -1,0 +1,117 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { EdgeError } from '../errors.js';
+import { loadConfig, validateConfig } from './config.js';
+
+const valid = {
+  version: 1,
+  cloud: { url: 'http://127.0.0.1:9' },
+  sources: [
+    {
+      id: 'rig-1',
+      protocol: 'modbus',
+      equipment: 'RIG-01',
+      host: '127.0.0.1',
+      port: 15020,
+      points: [
+        { name: 'pressure', address: 4, type: 'float32', unit: 'bar' },
+        { name: 'seq', address: 100, type: 'uint32' },
+        { name: 'overall', address: 102, type: 'uint16' },
+        { name: 'serial', address: 103, type: 'string', length: 10 },
+        { name: 'qty', address: 146, type: 'float32' },
+      ],
+      inspection: {
+        trigger: 'seq',
+        partSerial: 'serial',
+        result: { point: 'overall', pass: 1 },
+        characteristics: [{ name: 'qty', measured: 'qty', lsl: 58, usl: 62, unit: 'mm3/stroke' }],
+      },
+    },
+  ],
+};
+
+function problemsOf(raw: unknown): string[] {
+  try {
+    validateConfig(raw);
+  } catch (err) {
+    expect(err).toBeInstanceOf(EdgeError);
+    return (err as EdgeError).problems;
+  }
+  throw new Error('expected the config to be refused');
+}
+
+describe('edge config', () => {
+  it('accepts a valid config and fills defaults', () => {
+    const cfg = validateConfig(structuredClone(valid), '/srv/edge');
+    expect(cfg.sources[0]!.intervalMs).toBe(1000);
+    expect(cfg.sources[0]!.points[0]!.area).toBe('holding');
+    expect(cfg.cloud.batchSize).toBe(500);
+    expect(cfg.edge.dataDir).toBe('/srv/edge/data/edge');
+    expect(Object.isFrozen(cfg.sources[0]!.points)).toBe(true);
+  });
+
+  it('lists every problem at once, each with its path', () => {
+    const bad = structuredClone(valid) as Record<string, any>;
+    bad.version = 2;
+    bad.cloud.url = 'not a url';
+    bad.sources[0].port = 70000;
+    bad.sources[0].points[0].type = 'float16';
+    bad.sources[0].points[1].address = -1;
+    bad.sources[0].bogus = true;
+    const p = problemsOf(bad);
+    expect(p.some((l) => l.startsWith('version:'))).toBe(true);
+    expect(p.some((l) => l.startsWith('cloud.url:'))).toBe(true);
+    expect(p.some((l) => l.startsWith('sources[0].port:'))).toBe(true);
+    expect(p.some((l) => l.startsWith('sources[0].points[0].type:'))).toBe(true);
+    expect(p.some((l) => l.startsWith('sources[0].points[1].address:'))).toBe(true);
+    expect(p.some((l) => l.startsWith('sources[0]') && l.includes('bogus'))).toBe(true);
+    expect(p.length).toBeGreaterThanOrEqual(6);
+  });
+
+  it('checks references between fields', () => {
+    const bad = structuredClone(valid) as Record<string, any>;
+    bad.sources[0].inspection.trigger = 'nope';
+    bad.sources[0].inspection.characteristics[0].measured = 'missing';
+    bad.sources[0].points.push({ name: 'pressure', address: 9, type: 'bool' });
+    bad.sources[0].points.push({ name: 'label', address: 50, type: 'string' });
+    const p = problemsOf(bad);
+    expect(p).toContain('sources[0].inspection.trigger: no point named "nope" in this source');
+    expect(p).toContain(
+      'sources[0].inspection.characteristics[0].measured: no point named "missing" in this source',
+    );
+    expect(p).toContain('sources[0].points[5].name: duplicate point "pressure"');
+    expect(p).toContain('sources[0].points[5].type: bool cannot be read from holding registers');
+    expect(p).toContain('sources[0].points[6].length: required for type string');
+  });
+
+  it('refuses plain http to a non-loopback cloud unless told to allow it', () => {
+    const bad = structuredClone(valid) as Record<string, any>;
+    bad.cloud.url = 'http://cloud.example.com';
+    expect(problemsOf(bad)[0]).toMatch(/^cloud\.url: plain http to cloud\.example\.com is refused/);
+    bad.cloud.allowInsecureHttp = true;
+    expect(validateConfig(bad).cloud.url).toBe('http://cloud.example.com');
+  });
+
+  it('reports YAML syntax errors and duplicate keys with the file name', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-cfg-'));
+    const f = path.join(dir, 'edge.yaml');
+    writeFileSync(f, 'version: 1\nversion: 1\ncloud: [\n');
+    try {
+      loadConfig(f);
+      throw new Error('expected a failure');
+    } catch (err) {
+      expect((err as EdgeError).code).toBe('EDGE_CONFIG_INVALID');
+      expect((err as EdgeError).problems.length).toBeGreaterThanOrEqual(1);
+      expect((err as EdgeError).problems[0]).toContain(f);
+    }
+  });
+
+  it('resolves the data folder relative to the config file', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-cfg-'));
+    const f = path.join(dir, 'edge.yaml');
+    writeFileSync(f, 'version: 1\nedge:\n  dataDir: ./buf\ncloud:\n  url: http://localhost:1\n');
+    expect(loadConfig(f).edge.dataDir).toBe(path.join(dir, 'buf'));
+  });
+});

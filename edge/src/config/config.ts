@@ -1,0 +1,110 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { EdgeError } from '../errors.js';
+import { edgeConfigSchema, type EdgeConfig } from './config.schema.js';
+
+/** Formats a zod issue path as `sources[0].points[3].type`. */
+export function formatPath(p: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of p) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out === '' ? '(top level)' : out;
+}
+
+function issueLines(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
+}
+
+/** Problems a schema cannot see: references between fields. */
+function crossChecks(cfg: EdgeConfig): string[] {
+  const problems: string[] = [];
+  const sourceIds = new Set<string>();
+  cfg.sources.forEach((s, si) => {
+    if (sourceIds.has(s.id)) problems.push(`sources[${si}].id: duplicate source id "${s.id}"`);
+    sourceIds.add(s.id);
+    const names = new Map<string, number>();
+    s.points.forEach((p, pi) => {
+      if (names.has(p.name)) problems.push(`sources[${si}].points[${pi}].name: duplicate point "${p.name}"`);
+      names.set(p.name, pi);
+      const bit = p.area === 'coil' || p.area === 'discrete';
+      if (bit !== (p.type === 'bool'))
+        problems.push(
+          `sources[${si}].points[${pi}].type: ${p.type} cannot be read from ${p.area} ${bit ? 'bits' : 'registers'}`,
+        );
+      if (p.type === 'string' && p.length === undefined)
+        problems.push(`sources[${si}].points[${pi}].length: required for type string`);
+    });
+    const ref = (where: string, point: string | number | undefined) => {
+      if (typeof point === 'string' && !names.has(point))
+        problems.push(`sources[${si}].${where}: no point named "${point}" in this source`);
+    };
+    s.telemetry?.points?.forEach((n, i) => ref(`telemetry.points[${i}]`, n));
+    const insp = s.inspection;
+    if (insp) {
+      ref('inspection.trigger', insp.trigger);
+      ref('inspection.partSerial', insp.partSerial);
+      ref('inspection.workOrder', insp.workOrder);
+      ref('inspection.operator', insp.operator);
+      ref('inspection.trimCode', insp.trimCode);
+      ref('inspection.result.point', insp.result.point);
+      insp.characteristics.forEach((c, ci) => {
+        for (const k of ['measured', 'nominal', 'lsl', 'usl'] as const)
+          ref(`inspection.characteristics[${ci}].${k}`, c[k]);
+      });
+    }
+  });
+  try {
+    const u = new URL(cfg.cloud.url);
+    const loopback =
+      ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname) || u.hostname.startsWith('127.');
+    if (u.protocol === 'http:' && !loopback && !cfg.cloud.allowInsecureHttp)
+      problems.push(
+        `cloud.url: plain http to ${u.hostname} is refused; use https, or set cloud.allowInsecureHttp: true to accept the risk`,
+      );
+  } catch {
+    /* the schema already reported an invalid URL */
+  }
+  return problems;
+}
+
+/** Validates a parsed config object. Every problem is listed, one per line, path first. */
+export function validateConfig(raw: unknown, baseDir = process.cwd()): EdgeConfig {
+  const parsed = edgeConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new EdgeError('EDGE_CONFIG_INVALID', undefined, issueLines(parsed.error.issues));
+  const problems = crossChecks(parsed.data);
+  if (problems.length > 0) throw new EdgeError('EDGE_CONFIG_INVALID', undefined, problems);
+  const cfg = parsed.data;
+  cfg.edge.dataDir = path.resolve(baseDir, cfg.edge.dataDir);
+  return deepFreeze(cfg);
+}
+
+/** Reads and validates a YAML config file; relative paths in it are relative to the file. */
+export function loadConfig(file: string): EdgeConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new EdgeError('EDGE_CONFIG_UNREADABLE', `${file}: ${(err as Error).message}`);
+  }
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new EdgeError(
+      'EDGE_CONFIG_INVALID',
+      undefined,
+      doc.errors.map((e) => `${file}: ${e.message.split('\n')[0] ?? e.message}`),
+    );
+  }
+  return validateConfig(doc.toJS(), path.dirname(path.resolve(file)));
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

@@ -1,0 +1,213 @@
+import type { Logger } from 'pino';
+import type { EdgeLog, PendingBatch } from '../buffer/edge-log.js';
+
+export interface ForwarderOptions {
+  cloudUrl: string;
+  batchSize: number;
+  timeoutMs: number;
+  retry: { initialMs: number; maxMs: number };
+}
+
+export interface ForwarderStats {
+  batchesSent: number;
+  recordsAcked: number;
+  failures: number;
+  consecutiveFailures: number;
+  lastError: string | null;
+  lastErrorAt: string | null;
+  lastAckAt: string | null;
+  lastAckedSeq: number;
+}
+
+type SendResult =
+  | { kind: 'ack'; ackedSeq: number }
+  | { kind: 'expect'; expectedSeq: number; detail: string }
+  | { kind: 'refused'; status: number; detail: string };
+
+/** Full-jitter exponential backoff (AWS architecture blog): uniform in [0, min(max, base·2^n)]. */
+export function backoffDelay(
+  attempt: number,
+  initialMs: number,
+  maxMs: number,
+  random = Math.random,
+): number {
+  const cap = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return Math.round(random() * cap);
+}
+
+/**
+ * Sends the log's unacknowledged records to the cloud as signed batches, one in flight at a time,
+ * resuming from the cloud's acknowledged seq. Records are pruned from the buffer only after the
+ * cloud answers that it committed them.
+ */
+export class Forwarder {
+  private stopped = true;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private unsubscribe: (() => void) | null = null;
+  private inflight: AbortController | null = null;
+  private readonly s: ForwarderStats = {
+    batchesSent: 0,
+    recordsAcked: 0,
+    failures: 0,
+    consecutiveFailures: 0,
+    lastError: null,
+    lastErrorAt: null,
+    lastAckAt: null,
+    lastAckedSeq: 0,
+  };
+
+  constructor(
+    private readonly log: EdgeLog,
+    private readonly opts: ForwarderOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.s.lastAckedSeq = this.log.ackedSeq;
+    this.unsubscribe = this.log.onAppend(() => this.wake?.());
+    this.loop = this.run();
+  }
+
+  /** Stops after the batch in flight (if any) is answered or times out. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.wake?.();
+    await this.loop;
+  }
+
+  stats(): ForwarderStats {
+    return { ...this.s };
+  }
+
+  /** Waits `ms`, or less if woken by an append or stop(). */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      let batch: PendingBatch | null;
+      try {
+        batch = await this.log.nextBatch(this.opts.batchSize);
+      } catch (err) {
+        this.fail(err);
+        await this.sleep(backoffDelay(attempt++, this.opts.retry.initialMs, this.opts.retry.maxMs));
+        continue;
+      }
+      if (!batch) {
+        await this.sleep(1000);
+        continue;
+      }
+      let result: SendResult;
+      try {
+        result = await this.send(batch);
+      } catch (err) {
+        this.fail(err);
+        await this.sleep(backoffDelay(attempt++, this.opts.retry.initialMs, this.opts.retry.maxMs));
+        continue;
+      }
+      switch (result.kind) {
+        case 'ack': {
+          const before = this.log.ackedSeq;
+          await this.log.acknowledge(Math.min(result.ackedSeq, this.log.lastSeq));
+          this.s.batchesSent += 1;
+          this.s.recordsAcked += this.log.ackedSeq - before;
+          this.s.lastAckedSeq = this.log.ackedSeq;
+          this.s.lastAckAt = new Date().toISOString();
+          this.s.consecutiveFailures = 0;
+          attempt = 0;
+          this.logger.debug(
+            { ackedSeq: this.log.ackedSeq, records: batch.records.length },
+            'batch acknowledged',
+          );
+          break;
+        }
+        case 'expect': {
+          const haveUpTo = result.expectedSeq - 1;
+          if (haveUpTo > this.log.ackedSeq && haveUpTo <= this.log.lastSeq) {
+            // The cloud committed records whose acknowledgement we never received: skip ahead.
+            this.logger.info(
+              { expectedSeq: result.expectedSeq },
+              'cloud already has records; resuming after them',
+            );
+            await this.log.acknowledge(haveUpTo);
+            this.s.lastAckedSeq = this.log.ackedSeq;
+            attempt = 0;
+          } else {
+            this.fail(
+              new Error(
+                `cloud expects seq ${result.expectedSeq} but this edge has acknowledged up to ${this.log.ackedSeq}: ${result.detail}`,
+              ),
+            );
+            await this.sleep(backoffDelay(attempt++, this.opts.retry.initialMs, this.opts.retry.maxMs));
+          }
+          break;
+        }
+        case 'refused':
+          this.fail(
+            new Error(
+              `cloud refused batch ${batch.firstSeq}..${batch.lastSeq} (${result.status}): ${result.detail}`,
+            ),
+          );
+          await this.sleep(backoffDelay(attempt++, this.opts.retry.initialMs, this.opts.retry.maxMs));
+          break;
+      }
+    }
+  }
+
+  private fail(err: unknown): void {
+    const msg = err instanceof Error ? err.message : String(err);
+    this.s.failures += 1;
+    this.s.consecutiveFailures += 1;
+    this.s.lastError = msg;
+    this.s.lastErrorAt = new Date().toISOString();
+    // Log the first failure of a run and then every 10th, so an outage does not flood the log.
+    if (this.s.consecutiveFailures === 1 || this.s.consecutiveFailures % 10 === 0)
+      this.logger.warn(
+        { err: msg, consecutiveFailures: this.s.consecutiveFailures },
+        'forwarding failed; will retry',
+      );
+  }
+
+  private async send(batch: PendingBatch): Promise<SendResult> {
+    // The records are already canonical JSON: splice them in rather than re-serializing.
+    const body = `{"v":1,"edge":${JSON.stringify(this.log.edgeId)},"records":[${batch.records.join(',')}],"checkpoint":${JSON.stringify(batch.checkpoint)}}`;
+    this.inflight = new AbortController();
+    const timer = setTimeout(
+      () => this.inflight?.abort(new Error(`timed out after ${this.opts.timeoutMs} ms`)),
+      this.opts.timeoutMs,
+    );
+    try {
+      const res = await fetch(new URL('/api/v1/ingest', this.opts.cloudUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: this.inflight.signal,
+      });
+      const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+      const detail = typeof json.detail === 'string' ? json.detail : res.statusText;
+      if (res.ok && typeof json.ackedSeq === 'number') return { kind: 'ack', ackedSeq: json.ackedSeq };
+      if (res.status === 409 && typeof json.expectedSeq === 'number')
+        return { kind: 'expect', expectedSeq: json.expectedSeq, detail };
+      if (res.status >= 500 || res.status === 429) throw new Error(`cloud answered ${res.status}: ${detail}`);
+      return { kind: 'refused', status: res.status, detail };
+    } finally {
+      clearTimeout(timer);
+      this.inflight = null;
+    }
+  }
+}

@@ -1,0 +1,112 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface StatusSnapshot {
+  edgeId: string;
+  startedAt: string;
+  sources: {
+    id: string;
+    protocol: string;
+    equipment: string;
+    up: boolean;
+    lastError: string | null;
+    recordsIn: number;
+  }[];
+  buffer: {
+    size: number;
+    acked: number;
+    unsent: number;
+    oldestUnsentAgeS: number | null;
+    bufferedRows: number;
+  };
+  forwarder: {
+    lastAckedSeq: number;
+    lastAckAt: string | null;
+    lastError: string | null;
+    consecutiveFailures: number;
+    recordsAcked: number;
+  };
+}
+
+function metrics(s: StatusSnapshot): string {
+  const lines: string[] = [];
+  const gauge = (name: string, help: string, rows: [string, number][]) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+    for (const [labels, v] of rows) lines.push(`${name}${labels} ${v}`);
+  };
+  gauge('rigtrace_edge_log_size', 'Highest seq in the edge log', [['', s.buffer.size]]);
+  gauge('rigtrace_edge_acked_seq', 'Highest seq the cloud acknowledged', [['', s.buffer.acked]]);
+  gauge('rigtrace_edge_unsent_records', 'Records in the buffer not yet acknowledged', [
+    ['', s.buffer.unsent],
+  ]);
+  gauge('rigtrace_edge_oldest_unsent_age_seconds', 'Age of the oldest unacknowledged record', [
+    ['', s.buffer.oldestUnsentAgeS ?? 0],
+  ]);
+  gauge(
+    'rigtrace_edge_source_up',
+    'Whether a source is connected',
+    s.sources.map((x) => [`{source="${x.id}",protocol="${x.protocol}"}`, x.up ? 1 : 0]),
+  );
+  lines.push(
+    '# HELP rigtrace_edge_source_records_total Records produced by a source',
+    '# TYPE rigtrace_edge_source_records_total counter',
+  );
+  for (const x of s.sources)
+    lines.push(`rigtrace_edge_source_records_total{source="${x.id}"} ${x.recordsIn}`);
+  lines.push(
+    '# HELP rigtrace_edge_acked_records_total Records acknowledged by the cloud since start',
+    '# TYPE rigtrace_edge_acked_records_total counter',
+  );
+  lines.push(`rigtrace_edge_acked_records_total ${s.forwarder.recordsAcked}`);
+  return lines.join('\n') + '\n';
+}
+
+/** Local read-only status: GET /status (JSON) and GET /metrics (Prometheus text format). */
+export class StatusServer {
+  private server: http.Server | null = null;
+  constructor(private readonly snapshot: () => Promise<StatusSnapshot>) {}
+
+  async start(host: string, port: number): Promise<AddressInfo> {
+    this.server = http.createServer((req, res) => {
+      const url = req.url ?? '/';
+      if (req.method !== 'GET' || (url !== '/status' && url !== '/metrics')) {
+        res.writeHead(404, { 'content-type': 'application/problem+json' });
+        res.end(JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404 }));
+        return;
+      }
+      this.snapshot().then(
+        (s) => {
+          if (url === '/metrics') {
+            res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+            res.end(metrics(s));
+          } else {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(JSON.stringify(s, null, 2));
+          }
+        },
+        (err: Error) => {
+          res.writeHead(500, { 'content-type': 'application/problem+json' });
+          res.end(
+            JSON.stringify({
+              type: 'about:blank',
+              title: 'Status unavailable',
+              status: 500,
+              detail: err.message,
+            }),
+          );
+        },
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(port, host, () => resolve());
+    });
+    return this.server.address() as AddressInfo;
+  }
+
+  async stop(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+}

@@ -1,0 +1,112 @@
+import type { ModbusDataType, ModbusPointSpec, PointValue } from './types.js';
+
+const WORDS: Record<Exclude<ModbusDataType, 'string' | 'bool'>, number> = {
+  int16: 1,
+  uint16: 1,
+  int32: 2,
+  uint32: 2,
+  float32: 2,
+  float64: 4,
+};
+
+/** Registers (or bits, for `bool`) a point occupies on the wire. */
+export function pointSize(spec: Pick<ModbusPointSpec, 'type' | 'length'>): number {
+  if (spec.type === 'bool') return 1;
+  if (spec.type === 'string') return spec.length ?? 0;
+  return WORDS[spec.type];
+}
+
+/** True for the coil and discrete-input tables, whose items are bits. */
+export function isBitArea(area: ModbusPointSpec['area']): boolean {
+  return area === 'coil' || area === 'discrete';
+}
+
+/**
+ * The shortest decimal that is the same float32. A float32 register holding 60.12 reads back as
+ * 60.119998931884766 in double precision; the plant wrote 60.12 and wants to see 60.12.
+ */
+export function shortestFloat32(x: number): number {
+  if (!Number.isFinite(x) || x === 0) return x; // keeps -0
+  for (let p = 1; p <= 9; p++) {
+    const candidate = Number(x.toPrecision(p));
+    if (Math.fround(candidate) === x) return candidate;
+  }
+  return x;
+}
+
+/** Removes binary noise of `raw * scale + offset` (0.1 * 3 = 0.30000000000000004) without losing real digits. */
+function tidy(x: number): number {
+  return Number.isFinite(x) ? Number(x.toPrecision(15)) : x;
+}
+
+/**
+ * Decodes one point from the words of the block it was read in (or the 0/1 items of a bit block).
+ * `offset` is the index of the point's first word in `registers` (spec.address - block address).
+ * Throws RangeError when the block does not hold the whole point or holds a value that is not a
+ * register (0..65535) or a bit.
+ */
+export function decodePoint(spec: ModbusPointSpec, registers: number[], offset: number): PointValue {
+  const size = pointSize(spec);
+  if (!Number.isInteger(offset) || offset < 0 || offset + size > registers.length || size < 1) {
+    throw new RangeError(
+      `point ${spec.name} needs ${size} item(s) at offset ${offset}, block has ${registers.length}`,
+    );
+  }
+  if (spec.type === 'bool') {
+    const bit = registers[offset];
+    if (bit !== 0 && bit !== 1) throw new RangeError(`point ${spec.name}: ${String(bit)} is not a bit`);
+    return bit === 1;
+  }
+
+  const bytes = Buffer.alloc(size * 2);
+  for (let i = 0; i < size; i++) {
+    const word = registers[offset + i];
+    if (word === undefined || !Number.isInteger(word) || word < 0 || word > 0xffff) {
+      throw new RangeError(`point ${spec.name}: ${String(word)} is not a 16-bit register`);
+    }
+    // byteOrder 'little' = the device puts the low byte first in each register.
+    if (spec.byteOrder === 'little') bytes.writeUInt16LE(word, i * 2);
+    else bytes.writeUInt16BE(word, i * 2);
+  }
+
+  if (spec.type === 'string') {
+    const nul = bytes.indexOf(0);
+    return bytes
+      .subarray(0, nul === -1 ? bytes.length : nul)
+      .toString('latin1')
+      .replace(/[\s\0]+$/u, '');
+  }
+
+  // wordOrder 'little' = low word first: reverse the words to get a big-endian byte string.
+  let be = bytes;
+  if (spec.wordOrder === 'little' && size > 1) {
+    be = Buffer.alloc(bytes.length);
+    for (let i = 0; i < size; i++) bytes.copy(be, (size - 1 - i) * 2, i * 2, i * 2 + 2);
+  }
+
+  let raw: number;
+  switch (spec.type) {
+    case 'int16':
+      raw = be.readInt16BE(0);
+      break;
+    case 'uint16':
+      raw = be.readUInt16BE(0);
+      break;
+    case 'int32':
+      raw = be.readInt32BE(0);
+      break;
+    case 'uint32':
+      raw = be.readUInt32BE(0);
+      break;
+    case 'float32':
+      raw = shortestFloat32(be.readFloatBE(0));
+      break;
+    case 'float64':
+      raw = be.readDoubleBE(0);
+      break;
+  }
+  const scale = spec.scale ?? 1;
+  const offsetValue = spec.offset ?? 0;
+  if (scale === 1 && offsetValue === 0) return raw;
+  return tidy(raw * scale + offsetValue);
+}

@@ -1,0 +1,385 @@
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import modbusSerial from 'modbus-serial';
+import { exceptionText, ModbusError } from './errors.js';
+import type { ModbusArea, ModbusLogger } from './types.js';
+
+/** After this many timeouts in a row with not one frame received, the socket is taken for dead. */
+const SILENT_TIMEOUTS_LIMIT = 3;
+/** Extra time before our own guard fires, should modbus-serial never call back. */
+const BACKSTOP_MS = 500;
+/** Bound on bytes buffered while waiting for the rest of a frame (the largest ADU is 260 bytes). */
+const MAX_RX_BYTES = 64 * 1024;
+
+export interface TransportOptions {
+  host: string;
+  port: number;
+  timeoutMs: number;
+  maxQueue: number;
+  logger: ModbusLogger;
+}
+
+type Done = (err: unknown, data?: number[]) => void;
+
+interface Job {
+  run: (client: ModbusRTU, done: Done) => void;
+  resolve: (data: number[]) => void;
+  reject: (err: ModbusError) => void;
+}
+
+export interface TransportCounters {
+  connects: number;
+  requests: number;
+  refusedQueueFull: number;
+  reopens: number;
+}
+
+// modbus-serial is CommonJS with an ESM-style `export default` in its typings; under NodeNext the
+// default import is the whole module, whose `default` property is the client class.
+const ModbusRTU = modbusSerial.default;
+type ModbusRTU = InstanceType<typeof ModbusRTU>;
+
+const TIMEOUT = (): ModbusError => new ModbusError('MODBUS_TIMEOUT', 'timeout');
+const DISCONNECTED = (): ModbusError => new ModbusError('MODBUS_DISCONNECTED', 'disconnected');
+
+/** Maps what modbus-serial hands to a callback onto our catalogue. */
+export function classifyError(err: unknown): ModbusError {
+  if (err instanceof ModbusError) return err;
+  const e = (typeof err === 'object' && err !== null ? err : {}) as {
+    name?: unknown;
+    errno?: unknown;
+    modbusCode?: unknown;
+    message?: unknown;
+  };
+  if (typeof e.modbusCode === 'number') {
+    return new ModbusError('MODBUS_EXCEPTION', exceptionText(e.modbusCode), e.modbusCode);
+  }
+  if (e.name === 'TransactionTimedOutError' || e.errno === 'ETIMEDOUT') return TIMEOUT();
+  if (e.name === 'PortNotOpenError') return DISCONNECTED();
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  return new ModbusError('MODBUS_BAD_RESPONSE', `bad response: ${message}`);
+}
+
+/** modbus-serial's next MBAP transaction id, or undefined if its internals are not what we checked. */
+function nextTransactionId(client: ModbusRTU): number | undefined {
+  const port = (client as unknown as { _port?: { _transactionIdWrite?: unknown } })._port;
+  const tid = port?._transactionIdWrite;
+  return typeof tid === 'number' ? tid : undefined;
+}
+
+/**
+ * One Modbus TCP connection: a socket we own, linked to a modbus-serial client, a bounded FIFO of
+ * requests and exactly one request in flight.
+ *
+ * Late replies. modbus-serial keeps a table of transactions keyed by the MBAP transaction id,
+ * which it counts modulo 256; a reply to a transaction whose timeout already fired is dropped.
+ * What it does not guard: 256 requests later the id comes round again, and a late reply to the
+ * old request would then be taken as the answer to the new one. We watch the ids of frames on the
+ * socket, keep the ids that timed out and got no reply yet, and reopen the connection rather than
+ * reuse such an id. If modbus-serial's internals ever change so that we cannot see the ids, we
+ * fall back to reopening after every timeout. A timeout never fails the other queued requests.
+ */
+export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
+  readonly counters: TransportCounters = { connects: 0, requests: 0, refusedQueueFull: 0, reopens: 0 };
+  private state: 'closed' | 'connecting' | 'open' = 'closed';
+  private socket: net.Socket | undefined;
+  private client: ModbusRTU | undefined;
+  private pendingSocket: net.Socket | undefined;
+  private readonly queue: Job[] = [];
+  private inFlight: Done | undefined;
+  private pumping = false;
+  private rx: Buffer = Buffer.alloc(0);
+  private framesReceived = 0;
+  private readonly unansweredTids = new Set<number>();
+  private silentTimeouts = 0;
+  private reopenBeforeNext = false;
+  private lastSocketError: string | undefined;
+
+  constructor(private readonly opts: TransportOptions) {
+    super();
+  }
+
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+
+  /** True while modbus-serial's transaction ids are visible to us (see the class comment). */
+  get tracksTransactionIds(): boolean {
+    return this.client !== undefined && nextTransactionId(this.client) !== undefined;
+  }
+
+  /** One connection attempt. Rejects with MODBUS_CONNECT_FAILED. */
+  async connect(): Promise<void> {
+    if (this.state !== 'closed') throw new Error(`connect() while ${this.state}`);
+    this.state = 'connecting';
+    try {
+      await this.openSocket();
+      if (this.state !== 'connecting') throw new ModbusError('MODBUS_CONNECT_FAILED', 'connect aborted');
+      this.state = 'open';
+    } catch (err) {
+      this.teardown();
+      this.state = 'closed';
+      throw err instanceof ModbusError
+        ? err
+        : new ModbusError('MODBUS_CONNECT_FAILED', `connect failed: ${String(err)}`);
+    }
+  }
+
+  /** Closes the socket; queued and in-flight requests fail with 'disconnected'. Emits 'close' if it was open. */
+  close(reason: string): void {
+    const wasOpen = this.state === 'open';
+    this.state = 'closed';
+    this.teardown();
+    const queued = this.queue.splice(0);
+    this.inFlight?.(DISCONNECTED());
+    for (const job of queued) job.reject(DISCONNECTED());
+    if (wasOpen) this.emit('close', reason);
+  }
+
+  read(unitId: number, area: ModbusArea, address: number, count: number): Promise<number[]> {
+    return this.request((client, done) => {
+      const onRegisters = (err: unknown, res?: { data: number[] }): void => {
+        if (err) return done(err);
+        const data = res?.data ?? [];
+        if (data.length < count) return done(new Error(`expected ${count} registers, got ${data.length}`));
+        done(undefined, data.slice(0, count));
+      };
+      const onBits = (err: unknown, res?: { data: boolean[] }): void => {
+        if (err) return done(err);
+        const data = res?.data ?? [];
+        if (data.length < count) return done(new Error(`expected ${count} bits, got ${data.length}`));
+        done(
+          undefined,
+          data.slice(0, count).map((b) => (b ? 1 : 0)),
+        );
+      };
+      switch (area) {
+        case 'holding':
+          return client.writeFC3(unitId, address, count, onRegisters);
+        case 'input':
+          return client.writeFC4(unitId, address, count, onRegisters);
+        case 'coil':
+          return client.writeFC1(unitId, address, count, onBits);
+        case 'discrete':
+          return client.writeFC2(unitId, address, count, onBits);
+      }
+    });
+  }
+
+  writeRegisters(unitId: number, address: number, values: number[], single: boolean): Promise<void> {
+    return this.request((client, done) => {
+      const cb = (err: unknown): void => done(err ?? undefined, []);
+      const first = values[0];
+      if (single && first !== undefined) client.writeFC6(unitId, address, first, cb);
+      else client.writeFC16(unitId, address, values, cb);
+    }).then(() => undefined);
+  }
+
+  writeCoils(unitId: number, address: number, values: boolean[], single: boolean): Promise<void> {
+    return this.request((client, done) => {
+      const cb = (err: unknown): void => done(err ?? undefined, []);
+      const first = values[0];
+      if (single && first !== undefined) client.writeFC5(unitId, address, first, cb);
+      else client.writeFC15(unitId, address, values, cb);
+    }).then(() => undefined);
+  }
+
+  private request(run: Job['run']): Promise<number[]> {
+    if (this.state !== 'open') return Promise.reject(DISCONNECTED());
+    if (this.queue.length >= this.opts.maxQueue) {
+      this.counters.refusedQueueFull++;
+      return Promise.reject(new ModbusError('MODBUS_QUEUE_FULL', 'queue full'));
+    }
+    return new Promise<number[]>((resolve, reject) => {
+      this.queue.push({ run, resolve, reject });
+      void this.pump();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.state === 'open' && this.queue.length > 0) {
+        if (this.mustReopen()) await this.reopen();
+        const job = this.queue.shift();
+        if (job === undefined || this.state !== 'open') {
+          if (job) job.reject(DISCONNECTED());
+          continue;
+        }
+        await this.send(job);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private mustReopen(): boolean {
+    if (this.reopenBeforeNext) return true;
+    if (this.client === undefined || this.unansweredTids.size === 0) return false;
+    const next = nextTransactionId(this.client);
+    return next !== undefined && this.unansweredTids.has(next);
+  }
+
+  /** Replaces the socket without failing the queue; if that fails, the transport closes. */
+  private async reopen(): Promise<void> {
+    this.opts.logger.info(
+      { host: this.opts.host, port: this.opts.port, unanswered: [...this.unansweredTids] },
+      'modbus: reopening the connection so that a late reply cannot answer a newer request',
+    );
+    this.counters.reopens++;
+    this.teardown();
+    try {
+      await this.openSocket();
+    } catch (err) {
+      if (this.state === 'open') this.close(`reopen failed: ${classifyError(err).reading}`);
+    }
+  }
+
+  private send(job: Job): Promise<void> {
+    return new Promise<void>((settled) => {
+      const client = this.client;
+      if (client === undefined) {
+        job.reject(DISCONNECTED());
+        settled();
+        return;
+      }
+      const tid = nextTransactionId(client);
+      const framesAtSend = this.framesReceived;
+      let finished = false;
+      const finish: Done = (err, data) => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(backstop);
+        this.inFlight = undefined;
+        if (err === undefined || err === null) {
+          this.silentTimeouts = 0;
+          job.resolve(data ?? []);
+          settled();
+          return;
+        }
+        const error = classifyError(err);
+        if (error.code === 'MODBUS_TIMEOUT') {
+          if (tid === undefined) this.reopenBeforeNext = true;
+          else this.unansweredTids.add(tid);
+          this.silentTimeouts = this.framesReceived === framesAtSend ? this.silentTimeouts + 1 : 0;
+        } else if (error.code !== 'MODBUS_DISCONNECTED') {
+          this.silentTimeouts = 0;
+        }
+        job.reject(error);
+        settled();
+        if (this.state !== 'open') return;
+        if (error.code === 'MODBUS_DISCONNECTED') this.close('connection lost');
+        else if (this.silentTimeouts >= SILENT_TIMEOUTS_LIMIT)
+          this.close(`no reply to ${this.silentTimeouts} requests in a row`);
+      };
+      this.inFlight = finish;
+      const backstop = setTimeout(() => finish(TIMEOUT()), this.opts.timeoutMs + BACKSTOP_MS);
+      this.counters.requests++;
+      try {
+        job.run(client, finish);
+      } catch (err) {
+        finish(err);
+      }
+    });
+  }
+
+  private openSocket(): Promise<void> {
+    const { host, port, timeoutMs } = this.opts;
+    return new Promise<net.Socket>((resolve, reject) => {
+      const socket = new net.Socket();
+      this.pendingSocket = socket;
+      const fail = (message: string): void => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(new ModbusError('MODBUS_CONNECT_FAILED', message));
+      };
+      const timer = setTimeout(() => fail('connect timeout'), timeoutMs);
+      socket.once('error', (err) => fail(`connect failed: ${err.message}`));
+      socket.once('close', () => fail('connect aborted'));
+      socket.connect({ host, port }, () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        socket.removeAllListeners('close');
+        resolve(socket);
+      });
+    }).then(async (socket) => {
+      this.pendingSocket = undefined;
+      if (this.isClosed()) {
+        socket.destroy();
+        throw new ModbusError('MODBUS_CONNECT_FAILED', 'connect aborted');
+      }
+      const client = new ModbusRTU();
+      // modbus-serial re-emits port errors as 'error'; without a listener that would throw.
+      client.on('error', (err: unknown) =>
+        this.opts.logger.debug?.({ err: String(err) }, 'modbus: client error'),
+      );
+      socket.on('error', (err) => {
+        this.lastSocketError = err.message;
+      });
+      await client.linkTCP(socket, { port });
+      // Set after linking: given before, modbus-serial would also arm an idle timeout on the socket.
+      client.setTimeout(timeoutMs);
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true, 10_000);
+      if (socket.destroyed || this.isClosed()) {
+        client.destroy(() => undefined);
+        throw new ModbusError(
+          'MODBUS_CONNECT_FAILED',
+          socket.destroyed ? 'connection closed at once' : 'connect aborted',
+        );
+      }
+      this.lastSocketError = undefined;
+      this.rx = Buffer.alloc(0);
+      this.unansweredTids.clear();
+      this.silentTimeouts = 0;
+      this.reopenBeforeNext = false;
+      this.socket = socket;
+      this.client = client;
+      this.counters.connects++;
+      socket.on('data', (chunk: Buffer) => {
+        if (socket === this.socket) this.onData(chunk);
+      });
+      socket.on('close', () => {
+        if (socket !== this.socket) return;
+        const why = this.lastSocketError
+          ? `connection lost: ${this.lastSocketError}`
+          : 'connection closed by peer';
+        this.close(why);
+      });
+    });
+  }
+
+  /** Frames the reply stream the way modbus-serial does, to learn which transaction ids were answered. */
+  private onData(chunk: Buffer): void {
+    this.rx = this.rx.length === 0 ? chunk : Buffer.concat([this.rx, chunk]);
+    while (this.rx.length >= 6) {
+      const length = this.rx.readUInt16BE(4);
+      if (this.rx.length < 6 + length) break;
+      this.framesReceived++;
+      this.unansweredTids.delete(this.rx.readUInt16BE(0));
+      this.rx = this.rx.subarray(6 + length);
+    }
+    if (this.rx.length > MAX_RX_BYTES) this.rx = Buffer.alloc(0);
+  }
+
+  private teardown(): void {
+    this.pendingSocket?.destroy();
+    this.pendingSocket = undefined;
+    const client = this.client;
+    const socket = this.socket;
+    this.client = undefined;
+    this.socket = undefined;
+    // destroy() also clears modbus-serial's pending transaction timers.
+    if (client) client.destroy(() => undefined);
+    socket?.destroy();
+  }
+}

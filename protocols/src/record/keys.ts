@@ -1,0 +1,72 @@
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
+import { fail } from './errors.js';
+
+/** An edge's (or witness's) Ed25519 key pair. The private key stays where it was generated. */
+export interface EdgeKeyPair {
+  /** 32 raw bytes (RFC 8032 encoding). */
+  publicKey: Uint8Array;
+  /** PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"). */
+  privateKeyPem: string;
+}
+
+// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the 32 raw key bytes follow it.
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+function rawPublicKey(key: KeyObject): Uint8Array {
+  const der = key.export({ format: 'der', type: 'spki' });
+  return new Uint8Array(der.subarray(SPKI_PREFIX.length));
+}
+
+function privateKey(pem: string): KeyObject {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' });
+  } catch (err) {
+    return fail('KEY_INVALID', `cannot read the private key PEM: ${(err as Error).message}`);
+  }
+  if (key.asymmetricKeyType !== 'ed25519')
+    fail('KEY_INVALID', `the private key is ${key.asymmetricKeyType}, not ed25519`);
+  return key;
+}
+
+function publicKeyObject(publicKey: Uint8Array): KeyObject {
+  if (publicKey.length !== 32)
+    fail('KEY_INVALID', `an Ed25519 public key is 32 bytes, got ${publicKey.length}`);
+  return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' });
+}
+
+/** Generates a fresh Ed25519 key pair. */
+export function generateKeyPair(): EdgeKeyPair {
+  const { publicKey, privateKey: priv } = generateKeyPairSync('ed25519');
+  return {
+    publicKey: rawPublicKey(publicKey),
+    privateKeyPem: priv.export({ format: 'pem', type: 'pkcs8' }).toString(),
+  };
+}
+
+/** The raw 32-byte public key of a PKCS#8 PEM Ed25519 private key. Throws RecordFormatError KEY_INVALID. */
+export function publicKeyFromPrivatePem(pem: string): Uint8Array {
+  return rawPublicKey(createPublicKey(privateKey(pem)));
+}
+
+/** Ed25519 signature (64 bytes, deterministic per RFC 8032) of message. Throws RecordFormatError KEY_INVALID. */
+export function signEd25519(privateKeyPem: string, message: Uint8Array): Uint8Array {
+  return new Uint8Array(sign(null, message, privateKey(privateKeyPem)));
+}
+
+/** True only if signature is a valid 64-byte Ed25519 signature of message by publicKey (32 raw bytes). */
+export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  try {
+    return verify(null, message, publicKeyObject(publicKey), signature);
+  } catch {
+    return false;
+  }
+}
