@@ -2,7 +2,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fromBase64, verifyCosignature, verifyEvidence } from '@rigtrace/protocols';
+import {
+  formatVerifierKey,
+  fromBase64,
+  publicKeyFromPrivatePem,
+  verifyCosignature,
+  verifyEvidence,
+} from '@rigtrace/protocols';
 import { repoRoot, runCli, startProcess, waitFor, type Proc } from './helpers/processes.js';
 
 /**
@@ -130,18 +136,22 @@ describe('flow rig → edge → cloud', () => {
     const seqs = Array.from({ length: size }, (_, i) => i + 1);
     const bundle = await api(`/edges/${edgeId}/evidence?seq=${seqs.join(',')}`);
     expect(bundle.records).toHaveLength(size);
-    expect(verifyEvidence(bundle)).toEqual({ ok: true, verified: size });
-
-    // The checkpoint carries the cloud's countersignature.
+    // Tied to the key the edge holds, and countersigned by the cloud's witness.
+    const edgeKey = publicKeyFromPrivatePem(readFileSync(path.join(work, 'edge', 'edge-key.pem'), 'utf8'));
     const witness = await fetch(`${cloudUrl}/api/v1/witness`).then(
       (r) => r.json() as Promise<{ name: string; publicKey: string }>,
     );
+    const trust = {
+      trustedVerifierKey: formatVerifierKey(edgeId, edgeKey),
+      witness: { name: witness.name, publicKey: fromBase64(witness.publicKey) },
+    };
+    expect(verifyEvidence(bundle, trust)).toEqual({ ok: true, verified: size });
     expect(verifyCosignature(bundle.checkpoint, witness.name, fromBase64(witness.publicKey)).ok).toBe(true);
 
     // A tampered record in the bundle is named by the verifier.
     const tampered = structuredClone(bundle);
     tampered.records[1].record.observedAt = '2020-01-01T00:00:00.000Z';
-    const bad = verifyEvidence(tampered);
+    const bad = verifyEvidence(tampered, trust);
     expect(bad.ok).toBe(false);
     if (!bad.ok) expect(bad.problems[0]?.seq).toBe(2);
   }, 60_000);

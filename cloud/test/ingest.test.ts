@@ -3,14 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  buildBatch,
-  exampleRecords,
-  generateKeyPair,
-  signCheckpoint,
-  toBase64,
-  type LogState,
-} from '@rigtrace/protocols';
+import { generateKeyPair, signCheckpoint, toBase64, type LogState } from '@rigtrace/protocols';
+import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
 import { loadCloudConfig } from '../src/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { openApiDocument } from '../src/openapi.js';
@@ -193,6 +187,25 @@ describe('ingest', () => {
     expect(r.body).toMatchObject({ ackedSeq: 8, accepted: 3 });
     const edge = await get(`/edges/${edgeId}`);
     expect(edge.body.log).toEqual({ size: 8, root: toBase64(b.state.root) });
+  });
+
+  it('acknowledges an old batch re-sent after the log moved on, and catches a forged old root', async () => {
+    const old = buildBatch({
+      edge: edgeId,
+      privateKeyPem: edgeKeys.privateKeyPem,
+      records: exampleRecords(edgeId, 1, 5),
+    });
+    const r = await post('/ingest', old.batch);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ ackedSeq: 8, accepted: 0, duplicates: 5 });
+    const forged = signCheckpoint(
+      { origin: edgeId, size: 5, root: new Uint8Array(32).fill(9), extensions: [] },
+      edgeId,
+      edgeKeys.privateKeyPem,
+    );
+    const f = await post('/ingest', { ...old.batch, checkpoint: forged });
+    expect(f.status).toBe(409);
+    expect(f.body.code).toBe('CLOUD_BATCH_FORK');
   });
 
   it('refuses unknown edges, oversized bodies, non-JSON and malformed JSON with problem+json', async () => {

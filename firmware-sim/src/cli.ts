@@ -27,7 +27,17 @@ async function runFlowRig(argv: string[]): Promise<void> {
   const { config } = parsed;
   let rig;
   try {
-    rig = await startFlowRig(config, out);
+    const listening = ({ host, port }: { host: string; port: number }): void =>
+      out({
+        event: 'listening',
+        device: 'flow-rig',
+        host,
+        port,
+        unitId: config.unitId,
+        asset: config.asset,
+        seed: config.seed,
+      });
+    rig = await startFlowRig(config, out, Date.now, listening);
   } catch (err) {
     process.stderr.write(
       `flow-rig: cannot listen on ${config.host}:${config.port}: ${(err as Error).message}\n`,
@@ -35,15 +45,6 @@ async function runFlowRig(argv: string[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  out({
-    event: 'listening',
-    device: 'flow-rig',
-    host: rig.host,
-    port: rig.port,
-    unitId: config.unitId,
-    asset: config.asset,
-    seed: config.seed,
-  });
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals): void => {
     if (stopping) return;

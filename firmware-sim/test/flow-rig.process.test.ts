@@ -354,6 +354,28 @@ describe('flow-rig command line', () => {
     }
   });
 
+  it('faults given at start are switched on after the listening line', async () => {
+    const sim = await startSim(['--port', '0', '--seed', '2', '--faults', 'drift,garbage']);
+    try {
+      expect(sim.events[0]!.event).toBe('listening');
+      const change = await sim.waitFor((e) => e.event === 'fault-mode');
+      expect(change).toMatchObject({
+        faultMode: 5,
+        previous: 0,
+        faults: ['drift', 'garbage'],
+        source: 'config',
+      });
+      // register 200 shows the mask; reads may meet the garbage fault, so try a few times
+      let value: string | undefined;
+      for (let i = 0; i < 20 && value === undefined; i++) {
+        value = (await mbpoll(sim.port, ['-a', '1', '-r', '200', '-c', '1', '-t', '4'])).values.get(200);
+      }
+      expect(value).toBe('5');
+    } finally {
+      expect(await sim.stop()).toBe(0);
+    }
+  });
+
   it('SIGTERM closes the port and exits 0', async () => {
     const sim = await startSim(['--port', '0', '--seed', '1']);
     expect((await mbpoll(sim.port, ['-a', '1', '-r', '0', '-c', '1', '-t', '4'])).code).toBe(0);

@@ -126,9 +126,9 @@ export class RecordsRepository {
     tenantId: string,
     edgeId: string,
     size: number,
-  ): Promise<{ size: number; cosigned_note: string } | undefined> {
+  ): Promise<{ size: number; root: Buffer; cosigned_note: string } | undefined> {
     return this.db.get(
-      'SELECT size, cosigned_note FROM checkpoints WHERE tenant_id = ? AND edge_id = ? AND size = ?',
+      'SELECT size, root, cosigned_note FROM checkpoints WHERE tenant_id = ? AND edge_id = ? AND size = ?',
       [tenantId, edgeId, size],
     );
   }

@@ -1,10 +1,10 @@
 import {
   batchEnvelopeSchema,
   canonicalJson,
-  fromBase64,
+  emptyLogState,
   verifyBatch,
   type BatchProblem,
-  type RigRecord,
+  type CompactRangeState,
 } from '@rigtrace/protocols';
 import type { Logger } from 'pino';
 import type { SqliteDb } from '../db/sqlite.js';
@@ -96,7 +96,7 @@ export class IngestService {
   }
 
   private async verifyAndStore(edgeId: string, body: unknown): Promise<Outcome> {
-    // Re-read inside the transaction: the state another request may just have advanced.
+    // Re-read inside the transaction: another request may just have advanced the log.
     const edge = (await this.tenancy.edgeById(edgeId)) as EdgeRow;
     const raw = (body as { records: unknown[] }).records;
     const resent = raw
@@ -108,25 +108,28 @@ export class IngestService {
       resent.length > 0
         ? await this.records.leafHashes(edge.tenant_id, edge.id, resent)
         : new Map<number, Uint8Array>();
+    // A batch of only re-sent records carries an older checkpoint: check it against the one accepted then.
+    const lastResent = resent.length === raw.length ? Math.max(...resent) : undefined;
+    const earlier =
+      lastResent !== undefined && lastResent < edge.log_size
+        ? await this.records.checkpointAt(edge.tenant_id, edge.id, lastResent)
+        : undefined;
     const v = verifyBatch(body, {
       publicKey: new Uint8Array(edge.public_key),
-      state: {
-        size: edge.log_size,
-        root: edge.log_root
-          ? new Uint8Array(edge.log_root)
-          : fromBase64('47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='),
-        range: JSON.parse(edge.log_range) as { size: number; hashes: string[] },
-      },
+      state: edge.log_root
+        ? {
+            size: edge.log_size,
+            root: new Uint8Array(edge.log_root),
+            range: JSON.parse(edge.log_range) as CompactRangeState,
+          }
+        : emptyLogState(),
       knownLeafHash: (seq) => known.get(seq),
+      knownRoot: (size) => (earlier?.size === size ? new Uint8Array(earlier.root) : undefined),
     });
     if (!v.ok) return v;
     const now = new Date();
     const nowIso = now.toISOString();
-    const fresh: { record: RigRecord; leaf: Uint8Array }[] = [];
-    v.records.forEach((record, i) => {
-      if (record.seq > edge.log_size) fresh.push({ record, leaf: v.leafHashes[i]! });
-    });
-    if (fresh.length === 0) {
+    if (v.records.length === 0) {
       await this.records.touchEdge(edge.tenant_id, edge.id, nowIso);
       const latest = await this.records.latestCheckpoint(edge.tenant_id, edge.id);
       return {
@@ -142,14 +145,15 @@ export class IngestService {
     await this.records.insertRecords(
       edge.tenant_id,
       edge.id,
-      fresh.map(({ record, leaf }) => ({
+      v.records.map((record, i) => ({
         seq: record.seq,
         id: record.id,
         kind: record.kind,
         equipment: record.equipment,
         observedAt: record.observedAt,
+        // verifyBatch returns the objects it hashed, so these bytes are the leaf's bytes.
         json: canonicalJson(record),
-        leafHash: leaf,
+        leafHash: v.leafHashes[i]!,
         replayed: now.getTime() - Date.parse(record.receivedAt) > REPLAYED_AFTER_MS,
       })),
       nowIso,
@@ -177,7 +181,7 @@ export class IngestService {
       ok: true,
       result: {
         ackedSeq: v.newState.size,
-        accepted: fresh.length,
+        accepted: v.records.length,
         duplicates: v.duplicateCount,
         checkpoint: cosigned,
       },

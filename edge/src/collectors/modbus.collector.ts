@@ -198,7 +198,7 @@ export class ModbusCollector implements Collector {
         const r = s.readings[name];
         const unit = unitOf.get(name);
         const good = r?.quality === 'good' && r.value !== undefined;
-        const value = good ? (typeof r.value === 'number' ? f32(r.value) : r.value!) : 0;
+        const value = good ? (typeof r.value === 'number' ? f32(r.value) : r.value!) : null;
         return {
           name,
           value,

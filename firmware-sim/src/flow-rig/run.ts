@@ -18,6 +18,8 @@ export async function startFlowRig(
   config: FlowRigConfig,
   emit: (line: Record<string, unknown>) => void,
   now: () => number = Date.now,
+  /** Called once listening, before the configured faults are switched on (so their event comes after). */
+  onListening?: (where: { host: string; port: number }) => void,
 ): Promise<RunningFlowRig> {
   const stamp = (event: string, body: object, at?: string): void => {
     const { at: _at, event: _event, ...rest } = body as Record<string, unknown>;
@@ -54,6 +56,7 @@ export async function startFlowRig(
     log: (e) => stamp(String(e.event), e),
   });
   const { host, port } = await server.start();
+  onListening?.({ host, port });
   if (config.faultMode) model.setFaultMode(config.faultMode, 'config');
   return { host, port, model, server, stop: () => server.stop() };
 }

@@ -11,4 +11,3 @@ export * from './keys.js';
 export * from './checkpoint.js';
 export * from './batch.js';
 export * from './evidence.js';
-export * from './testing.js';

@@ -272,3 +272,24 @@ describe('record schema', () => {
     ).toEqual(['body.points[0].value', 'seq', 'zzz']);
   });
 });
+
+describe('telemetry values that could not be read', () => {
+  const base = {
+    v: 1,
+    id: '019ab2f0-0000-7000-8000-000000000001',
+    edge: 'edge-1',
+    seq: 1,
+    kind: 'telemetry',
+    equipment: 'RIG-01',
+    observedAt: '2026-11-23T06:00:00.000Z',
+    receivedAt: '2026-11-23T06:00:00.000Z',
+    source: { protocol: 'modbus', endpoint: 'modbus-tcp://127.0.0.1:502' },
+  };
+  it('carry null with quality bad, and null is refused for a good point', () => {
+    const bad = parseRecord({ ...base, body: { points: [{ name: 'p', value: null, quality: 'bad' }] } });
+    expect(bad.ok).toBe(true);
+    const good = parseRecord({ ...base, body: { points: [{ name: 'p', value: null, quality: 'good' }] } });
+    expect(good.ok).toBe(false);
+    if (!good.ok) expect(good.issues[0]?.path).toBe('body.points[0].value');
+  });
+});

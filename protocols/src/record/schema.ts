@@ -111,21 +111,28 @@ export const recordSourceSchema = z.strictObject({
 export const telemetryBodySchema = z.strictObject({
   points: z
     .array(
-      z.strictObject({
-        name: label(64),
-        value: z.union(
-          [
-            finite(),
-            z.boolean(),
-            z.string().max(256).regex(NO_CONTROL, 'must not contain control characters'),
-          ],
-          {
-            error: 'must be a finite number, a boolean or a string of at most 256 characters',
-          },
-        ),
-        unit: label(16).optional(),
-        quality: z.enum(['good', 'uncertain', 'bad']),
-      }),
+      z
+        .strictObject({
+          name: label(64),
+          value: z.union(
+            [
+              finite(),
+              z.boolean(),
+              z.string().max(256).regex(NO_CONTROL, 'must not contain control characters'),
+              z.null(),
+            ],
+            {
+              error: 'must be a finite number, a boolean, a string of at most 256 characters, or null',
+            },
+          ),
+          unit: label(16).optional(),
+          quality: z.enum(['good', 'uncertain', 'bad']),
+        })
+        // A point that could not be read has no value; a good or uncertain one always has one.
+        .refine((p) => p.value !== null || p.quality === 'bad', {
+          message: 'may be null only when quality is bad',
+          path: ['value'],
+        }),
     )
     .min(1, 'must have at least 1 point')
     .max(500, 'must have at most 500 points'),

@@ -1,0 +1,5 @@
+/**
+ * Test helpers shared by the edge and cloud tests: fixed keys, example records and signed
+ * batches. Kept out of the package's main export so that product code never reaches test keys.
+ */
+export * from '../record/testing.js';
