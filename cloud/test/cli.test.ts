@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli } from './helpers/processes.js';
+import { runCli } from '@rigtrace/protocols/testing';
 
 const cloud = (...args: string[]) => runCli('cloud/src/cli.ts', args);
 

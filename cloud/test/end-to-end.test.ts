@@ -9,7 +9,7 @@ import {
   verifyCosignature,
   verifyEvidence,
 } from '@rigtrace/protocols';
-import { repoRoot, runCli, startProcess, waitFor, type Proc } from './helpers/processes.js';
+import { repoRoot, runCli, startProcess, waitFor, type Proc } from '@rigtrace/protocols/testing';
 
 /**
  * The first end-to-end path, every part its own process: a simulated flow rig on Modbus TCP,

@@ -5,9 +5,21 @@ import { EdgeLog } from './buffer/edge-log.js';
 import type { EdgeConfig } from './config/config.schema.js';
 import type { Collector } from './collectors/collector.js';
 import { ModbusCollector } from './collectors/modbus.collector.js';
+import { RecordSink } from './records/record-sink.js';
 import { Forwarder } from './forwarder/forwarder.js';
 import { loadIdentity } from './identity.js';
 import { StatusServer, type StatusSnapshot } from './status/status.server.js';
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+/** The asset tag used for the edge's own event records (its name, made tag-safe). */
+export function edgeAssetTag(name: string): string {
+  const tag = name
+    .replace(/[^A-Za-z0-9._:/-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .slice(0, 64);
+  return tag === '' ? 'EDGE' : tag;
+}
 
 /**
  * Owns the edge's lifecycle: opens the log, starts every collector (one that fails to start is
@@ -18,6 +30,7 @@ export class Agent {
   private forwarder: Forwarder | null = null;
   private collectors: Collector[] = [];
   private status: StatusServer | null = null;
+  private sink: RecordSink | null = null;
   private readonly startedAt = new Date().toISOString();
 
   constructor(
@@ -34,8 +47,23 @@ export class Agent {
     );
     this.log = log;
     this.logger.info({ edge: identity.edgeId, size: log.lastSeq, acked: log.ackedSeq }, 'edge log opened');
+    const sink = new RecordSink(
+      log,
+      {
+        quotaBytes: this.cfg.buffer.quotaMb * 1024 * 1024,
+        downsampleFactor: this.cfg.buffer.telemetryDownsample,
+      },
+      this.logger.child({ component: 'buffer' }),
+      edgeAssetTag(this.cfg.edge.name),
+    );
+    this.sink = sink;
+    if (log.recovery) await this.reportRecovery(log, sink);
     for (const src of this.cfg.sources) {
-      const c = new ModbusCollector(src, log, this.logger.child({ source: src.id }));
+      const c = new ModbusCollector(src, {
+        sink,
+        getState: (k) => log.getState(k),
+        logger: this.logger.child({ source: src.id }),
+      });
       try {
         await c.start();
         this.collectors.push(c);
@@ -50,6 +78,7 @@ export class Agent {
         batchSize: this.cfg.cloud.batchSize,
         timeoutMs: this.cfg.cloud.timeoutMs,
         retry: this.cfg.cloud.retry,
+        maxRecordsPerSecond: this.cfg.cloud.maxRecordsPerSecond,
       },
       this.logger.child({ component: 'forwarder' }),
     );
@@ -64,8 +93,33 @@ export class Agent {
     return { statusUrl, edgeId: identity.edgeId };
   }
 
+  private async reportRecovery(log: EdgeLog, sink: RecordSink): Promise<void> {
+    const r = log.recovery!;
+    this.logger.error(r, 'the buffer was damaged: intact records kept, the damaged file moved aside');
+    const now = new Date().toISOString();
+    await sink.write('edge', [
+      {
+        kind: 'event',
+        equipment: edgeAssetTag(this.cfg.edge.name),
+        observedAt: now,
+        receivedAt: now,
+        source: { protocol: 'edge', endpoint: 'buffer' },
+        body: {
+          severity: 'error',
+          code: 'EDGE_BUFFER_RECOVERED',
+          message: `buffer damaged (${r.reason.slice(0, 200)}); kept records up to seq ${r.keptUpToSeq}, ${r.lostRecords} lost; damaged file kept as ${path.basename(r.corruptFile)}`,
+          details: {
+            keptUpToSeq: r.keptUpToSeq,
+            lostRecords: r.lostRecords,
+            corruptFile: path.basename(r.corruptFile),
+          },
+        },
+      },
+    ]);
+  }
+
   async snapshot(): Promise<StatusSnapshot> {
-    if (!this.log || !this.forwarder) throw new Error('agent not started');
+    if (!this.log || !this.forwarder || !this.sink) throw new Error('agent not started');
     const st = await this.log.stats();
     const f = this.forwarder.stats();
     return {
@@ -86,9 +140,17 @@ export class Agent {
         size: st.size,
         acked: st.acked,
         unsent: st.unsent,
+        bytes: st.bufferedBytes,
+        quotaBytes: this.cfg.buffer.quotaMb * 1024 * 1024,
+        telemetryKeepOneIn: this.sink.downsampleFactor,
+        telemetryDropped: this.sink.telemetryDropped,
         oldestUnsentAgeS:
           st.oldestUnsentAt === null ? null : Math.max(0, (Date.now() - st.oldestUnsentAt) / 1000),
-        bufferedRows: st.bufferedRows,
+        recovered: this.log.recovery,
+      },
+      rates: {
+        inPerS: round2(this.sink.inRate.perSecond()),
+        outPerS: round2(this.forwarder.outRate.perSecond()),
       },
       forwarder: {
         lastAckedSeq: f.lastAckedSeq,

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
 import {
@@ -8,6 +8,7 @@ import {
   canonicalJson,
   leafHash,
   signCheckpoint,
+  type CompactRangeState,
   type RigRecord,
 } from '@rigtrace/protocols';
 import { EdgeError } from '../errors.js';
@@ -35,8 +36,19 @@ export interface LogStats {
   size: number;
   acked: number;
   unsent: number;
+  /** UTF-8 bytes of the records held in the buffer (all of them are unacknowledged). */
+  bufferedBytes: number;
   oldestUnsentAt: number | null;
-  bufferedRows: number;
+  appendedTotal: number;
+  ackedTotal: number;
+}
+
+/** What happened when the buffer file was found damaged at start. */
+export interface BufferRecovery {
+  corruptFile: string;
+  reason: string;
+  keptUpToSeq: number;
+  lostRecords: number;
 }
 
 interface Pending {
@@ -52,11 +64,13 @@ CREATE TABLE IF NOT EXISTS records (
   id TEXT NOT NULL UNIQUE,
   kind TEXT NOT NULL,
   json TEXT NOT NULL,
+  bytes INTEGER NOT NULL,
   created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
   size INTEGER PRIMARY KEY,
   note TEXT NOT NULL,
+  range TEXT NOT NULL,
   created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS log_state (
@@ -69,53 +83,111 @@ CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO log_state (id, size, range, acked) VALUES (1, 0, '{"size":0,"hashes":[]}', 0);
 `;
 
+const BUFFER_FILE = 'buffer.sqlite';
+
+class CorruptBuffer extends Error {}
+
+function isCorruption(err: unknown): boolean {
+  if (err instanceof CorruptBuffer) return true;
+  const code = (err as { code?: string }).code;
+  return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB';
+}
+
 /**
  * The edge's append-only record log, durable in SQLite (WAL, synchronous=FULL).
  *
  * `append()` resolves only after the records and the signed checkpoint that covers them are
  * committed in one transaction, so a record acknowledged to a device survives kill -9 and power
  * loss. Appends arriving within `commitIntervalMs` share a transaction (group commit). Readers use
- * a second connection and see committed data only.
+ * a second connection and see committed data only. Each checkpoint row keeps the compact range
+ * at its size, so a damaged buffer can be cut back to its last intact checkpoint.
  */
 export class EdgeLog {
   private range: CompactRange;
   private size: number;
   private acked: number;
+  private bytes: number;
+  private appendedTotal = 0;
+  private ackedTotal = 0;
   private queue: Pending[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly listeners = new Set<() => void>();
+  /** Set when the buffer was damaged at start and cut back; see BufferRecovery. */
+  recovery: BufferRecovery | null = null;
 
   private constructor(
     private readonly writer: SqliteConnection,
     private readonly reader: SqliteConnection,
     private readonly identity: EdgeIdentity,
     private readonly commitIntervalMs: number,
-    state: { size: number; range: string; acked: number },
+    state: { size: number; range: string; acked: number; bytes: number },
   ) {
-    this.range = CompactRange.fromState(JSON.parse(state.range) as { size: number; hashes: string[] });
+    this.range = CompactRange.fromState(JSON.parse(state.range) as CompactRangeState);
     this.size = state.size;
     this.acked = state.acked;
+    this.bytes = state.bytes;
   }
 
+  /**
+   * Opens (or creates) the buffer in `dataDir`. A buffer that fails SQLite's integrity check or
+   * its own continuity checks is moved aside, its intact records up to the last good checkpoint
+   * are carried into a fresh buffer, and `recovery` says what was kept and what was lost.
+   */
   static async open(dataDir: string, identity: EdgeIdentity, opts: { commitIntervalMs?: number } = {}) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    const file = path.join(dataDir, 'buffer.sqlite');
-    const writer = await SqliteConnection.open(file);
-    await writer.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;');
-    await writer.exec(SCHEMA);
-    const reader = await SqliteConnection.open(file);
-    await reader.exec('PRAGMA busy_timeout=5000; PRAGMA query_only=1;');
-    const state = await writer.get<{ size: number; range: string; acked: number }>(
-      'SELECT size, range, acked FROM log_state WHERE id = 1',
-    );
-    if (!state) throw new EdgeError('EDGE_BUFFER_CORRUPT', 'log_state row is missing');
-    const max = await writer.get<{ m: number | null }>('SELECT MAX(seq) AS m FROM records');
-    if ((max?.m ?? 0) > state.size || (JSON.parse(state.range) as { size: number }).size !== state.size) {
-      throw new EdgeError('EDGE_BUFFER_CORRUPT', `records go past the log size ${state.size}`);
+    const file = path.join(dataDir, BUFFER_FILE);
+    try {
+      return await EdgeLog.openChecked(file, identity, opts.commitIntervalMs ?? 50);
+    } catch (err) {
+      if (!isCorruption(err)) throw err;
+      const recovery = await salvage(file, identity, (err as Error).message);
+      const log = await EdgeLog.openChecked(file, identity, opts.commitIntervalMs ?? 50);
+      log.recovery = recovery;
+      return log;
     }
-    return new EdgeLog(writer, reader, identity, opts.commitIntervalMs ?? 50, state);
+  }
+
+  private static async openChecked(file: string, identity: EdgeIdentity, commitIntervalMs: number) {
+    const writer = await SqliteConnection.open(file);
+    try {
+      await writer.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;');
+      const check = await writer.all<{ quick_check: string }>('PRAGMA quick_check');
+      if (check[0]?.quick_check !== 'ok')
+        throw new CorruptBuffer(`integrity check: ${check[0]?.quick_check ?? '?'}`);
+      await writer.exec(SCHEMA);
+      const state = await writer.get<{ size: number; range: string; acked: number }>(
+        'SELECT size, range, acked FROM log_state WHERE id = 1',
+      );
+      if (!state) throw new CorruptBuffer('log_state row is missing');
+      const rows = await writer.get<{
+        n: number;
+        lo: number | null;
+        hi: number | null;
+        bytes: number | null;
+      }>('SELECT COUNT(*) AS n, MIN(seq) AS lo, MAX(seq) AS hi, SUM(bytes) AS bytes FROM records');
+      const n = rows?.n ?? 0;
+      const rangeSize = (JSON.parse(state.range) as CompactRangeState).size;
+      if (rangeSize !== state.size)
+        throw new CorruptBuffer(`log range size ${rangeSize} ≠ log size ${state.size}`);
+      if (
+        n > 0 &&
+        (rows?.lo !== state.acked + 1 || rows.hi !== state.size || n !== state.size - state.acked)
+      ) {
+        throw new CorruptBuffer(
+          `records ${rows?.lo}..${rows?.hi} (${n}) do not fill ${state.acked + 1}..${state.size}`,
+        );
+      }
+      if (n === 0 && state.size !== state.acked)
+        throw new CorruptBuffer(`records ${state.acked + 1}..${state.size} missing`);
+      const reader = await SqliteConnection.open(file);
+      await reader.exec('PRAGMA busy_timeout=5000; PRAGMA query_only=1;');
+      return new EdgeLog(writer, reader, identity, commitIntervalMs, { ...state, bytes: rows?.bytes ?? 0 });
+    } catch (err) {
+      await writer.close().catch(() => undefined);
+      throw err;
+    }
   }
 
   get edgeId(): string {
@@ -130,6 +202,11 @@ export class EdgeLog {
   /** Highest seq the cloud has acknowledged as committed. */
   get ackedSeq(): number {
     return this.acked;
+  }
+
+  /** Bytes of records waiting in the buffer. */
+  get bufferedBytes(): number {
+    return this.bytes;
   }
 
   /** Called (synchronously, no arguments) after each commit that added records. */
@@ -193,6 +270,7 @@ export class EdgeLog {
     const range = this.range.clone();
     const firstSeq = this.size + 1;
     let seq = this.size;
+    let bytes = 0;
     const now = Date.now();
     const rows: (string | number)[] = [];
     const state: Record<string, string> = {};
@@ -202,19 +280,23 @@ export class EdgeLog {
         seq += 1;
         const record = { v: RECORD_FORMAT_VERSION, id: uuidv7(), edge: this.identity.edgeId, seq, ...d };
         const json = canonicalJson(record);
-        range.append(leafHash(Buffer.from(json, 'utf8')));
-        rows.push(seq, record.id, d.kind, json, now);
+        const utf8 = Buffer.from(json, 'utf8');
+        range.append(leafHash(utf8));
+        bytes += utf8.length;
+        rows.push(seq, record.id, d.kind, json, utf8.length, now);
       }
     }
     const count = seq - this.size;
+    const rangeJson = JSON.stringify(range.toState());
     await this.writer.exec('BEGIN IMMEDIATE');
     try {
-      // SQLite allows 32766 bound parameters; 5 per row keeps 1000-row inserts well inside it.
-      for (let i = 0; i < rows.length; i += 5 * 500) {
-        const chunk = rows.slice(i, i + 5 * 500);
-        const placeholders = Array.from({ length: chunk.length / 5 }, () => '(?,?,?,?,?)').join(',');
+      // SQLite allows 32766 bound parameters; 6 per row keeps 500-row inserts well inside it.
+      const per = 6;
+      for (let i = 0; i < rows.length; i += per * 500) {
+        const chunk = rows.slice(i, i + per * 500);
+        const placeholders = Array.from({ length: chunk.length / per }, () => '(?,?,?,?,?,?)').join(',');
         await this.writer.run(
-          `INSERT INTO records (seq, id, kind, json, created_at) VALUES ${placeholders}`,
+          `INSERT INTO records (seq, id, kind, json, bytes, created_at) VALUES ${placeholders}`,
           chunk,
         );
       }
@@ -224,15 +306,13 @@ export class EdgeLog {
           this.identity.edgeId,
           this.identity.privateKeyPem,
         );
-        await this.writer.run('INSERT INTO checkpoints (size, note, created_at) VALUES (?, ?, ?)', [
+        await this.writer.run('INSERT INTO checkpoints (size, note, range, created_at) VALUES (?, ?, ?, ?)', [
           seq,
           note,
+          rangeJson,
           now,
         ]);
-        await this.writer.run('UPDATE log_state SET size = ?, range = ? WHERE id = 1', [
-          seq,
-          JSON.stringify(range.toState()),
-        ]);
+        await this.writer.run('UPDATE log_state SET size = ?, range = ? WHERE id = 1', [seq, rangeJson]);
       }
       for (const [k, v] of Object.entries(state)) {
         await this.writer.run(
@@ -247,6 +327,8 @@ export class EdgeLog {
     }
     this.range = range;
     this.size = seq;
+    this.bytes += bytes;
+    this.appendedTotal += count;
     return { firstSeq, lastSeq: seq };
   }
 
@@ -285,13 +367,20 @@ export class EdgeLog {
    */
   async acknowledge(seq: number): Promise<void> {
     if (seq <= this.acked) return;
-    if (seq > this.size)
+    if (seq > this.size) {
       throw new EdgeError(
         'EDGE_BUFFER_CORRUPT',
         `cloud acknowledged seq ${seq} beyond log size ${this.size}`,
       );
+    }
+    let freed = 0;
     await this.writer.exec('BEGIN IMMEDIATE');
     try {
+      const r = await this.writer.get<{ b: number | null }>(
+        'SELECT SUM(bytes) AS b FROM records WHERE seq <= ?',
+        [seq],
+      );
+      freed = r?.b ?? 0;
       await this.writer.run('UPDATE log_state SET acked = ? WHERE id = 1', [seq]);
       await this.writer.run('DELETE FROM records WHERE seq <= ?', [seq]);
       await this.writer.run(
@@ -303,7 +392,9 @@ export class EdgeLog {
       await this.writer.exec('ROLLBACK').catch(() => undefined);
       throw err;
     }
+    this.ackedTotal += seq - this.acked;
     this.acked = seq;
+    this.bytes -= freed;
   }
 
   /** The newest signed checkpoint (the log's current head), if any. */
@@ -315,17 +406,15 @@ export class EdgeLog {
   }
 
   async stats(): Promise<LogStats> {
-    const row = await this.reader.get<{ n: number; oldest: number | null }>(
-      'SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM records WHERE seq > ?',
-      [this.acked],
-    );
-    const total = await this.reader.get<{ n: number }>('SELECT COUNT(*) AS n FROM records');
+    const oldest = await this.reader.get<{ t: number | null }>('SELECT MIN(created_at) AS t FROM records');
     return {
       size: this.size,
       acked: this.acked,
-      unsent: row?.n ?? 0,
-      oldestUnsentAt: row?.oldest ?? null,
-      bufferedRows: total?.n ?? 0,
+      unsent: this.size - this.acked,
+      bufferedBytes: this.bytes,
+      oldestUnsentAt: oldest?.t ?? null,
+      appendedTotal: this.appendedTotal,
+      ackedTotal: this.ackedTotal,
     };
   }
 
@@ -342,4 +431,134 @@ export class EdgeLog {
     await this.reader.close();
     await this.writer.close();
   }
+}
+
+/** Reads rows in chunks until the first error (a damaged page), keeping what came before it. */
+async function readWhileIntact<T>(db: SqliteConnection, sql: string, key: (row: T) => number): Promise<T[]> {
+  const out: T[] = [];
+  let after = -1;
+  for (;;) {
+    let rows: T[];
+    try {
+      rows = await db.all<T>(sql, [after]);
+    } catch {
+      return out;
+    }
+    if (rows.length === 0) return out;
+    out.push(...rows);
+    after = key(rows[rows.length - 1]!);
+  }
+}
+
+/**
+ * Moves a damaged buffer aside and writes a fresh one with what can be trusted: the records
+ * after the acknowledged seq that still read back, up to the newest intact checkpoint they
+ * reach (re-signed if needed), plus the collectors' state.
+ */
+async function salvage(file: string, identity: EdgeIdentity, reason: string): Promise<BufferRecovery> {
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const corruptFile = file.replace(/\.sqlite$/, `.corrupt-${stamp}.sqlite`);
+  renameSync(file, corruptFile);
+  for (const ext of ['-wal', '-shm']) if (existsSync(file + ext)) renameSync(file + ext, corruptFile + ext);
+
+  const old = await SqliteConnection.open(corruptFile);
+  let acked = 0;
+  let kv: { key: string; value: string }[] = [];
+  let claimedSize = 0;
+  try {
+    const st = await old.get<{ acked: number; size: number }>(
+      'SELECT acked, size FROM log_state WHERE id = 1',
+    );
+    acked = st?.acked ?? 0;
+    claimedSize = st?.size ?? 0;
+  } catch {
+    /* unreadable: fall back to what the checkpoints say */
+  }
+  try {
+    kv = await old.all('SELECT key, value FROM kv');
+  } catch {
+    /* collectors start from scratch */
+  }
+  const checkpoints = await readWhileIntact<{ size: number; note: string; range: string }>(
+    old,
+    'SELECT size, note, range FROM checkpoints WHERE size > ? ORDER BY size LIMIT 200',
+    (r) => r.size,
+  );
+  const records = await readWhileIntact<{
+    seq: number;
+    id: string;
+    kind: string;
+    json: string;
+    bytes: number;
+    created_at: number;
+  }>(
+    old,
+    'SELECT seq, id, kind, json, bytes, created_at FROM records WHERE seq > ? ORDER BY seq LIMIT 500',
+    (r) => r.seq,
+  );
+  await old.close();
+
+  // Base: the newest readable checkpoint whose range we have, at or below the contiguous record run.
+  let contiguousTo = acked;
+  for (const r of records) {
+    if (r.seq === contiguousTo + 1) contiguousTo = r.seq;
+    else if (r.seq > contiguousTo + 1) break;
+  }
+  const usable = checkpoints.filter((c) => c.size <= contiguousTo && c.size >= Math.min(acked, contiguousTo));
+  const base = usable.at(-1) ?? checkpoints.filter((c) => c.size <= contiguousTo).at(-1);
+  if (!base && contiguousTo > 0) {
+    throw new EdgeError(
+      'EDGE_BUFFER_CORRUPT',
+      `the buffer ${file} is damaged (${reason}) and no intact checkpoint remains; moved to ${corruptFile}. Re-enroll this edge.`,
+    );
+  }
+  const range = base
+    ? CompactRange.fromState(JSON.parse(base.range) as CompactRangeState)
+    : CompactRange.empty();
+  const kept = records.filter((r) => r.seq > acked && r.seq <= contiguousTo);
+  // Records between the base checkpoint and the end of the intact run are carried over and re-covered.
+  for (const r of kept) if (r.seq > range.size) range.append(leafHash(Buffer.from(r.json, 'utf8')));
+  const size = range.size;
+  const newAcked = Math.min(acked, size);
+
+  const fresh = await SqliteConnection.open(file);
+  try {
+    await fresh.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;');
+    await fresh.exec(SCHEMA);
+    await fresh.exec('BEGIN IMMEDIATE');
+    for (const r of kept.filter((k) => k.seq <= size)) {
+      await fresh.run(
+        'INSERT INTO records (seq, id, kind, json, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+        [r.seq, r.id, r.kind, r.json, r.bytes, r.created_at],
+      );
+    }
+    const rangeJson = JSON.stringify(range.toState());
+    if (size > 0) {
+      const note =
+        base && base.size === size
+          ? base.note
+          : signCheckpoint(
+              { origin: identity.edgeId, size, root: range.root(), extensions: [] },
+              identity.edgeId,
+              identity.privateKeyPem,
+            );
+      await fresh.run('INSERT INTO checkpoints (size, note, range, created_at) VALUES (?, ?, ?, ?)', [
+        size,
+        note,
+        rangeJson,
+        Date.now(),
+      ]);
+    }
+    await fresh.run('UPDATE log_state SET size = ?, range = ?, acked = ? WHERE id = 1', [
+      size,
+      rangeJson,
+      newAcked,
+    ]);
+    for (const { key, value } of kv)
+      await fresh.run('INSERT INTO kv (key, value) VALUES (?, ?)', [key, value]);
+    await fresh.exec('COMMIT');
+  } finally {
+    await fresh.close();
+  }
+  return { corruptFile, reason, keptUpToSeq: size, lostRecords: Math.max(0, claimedSize - size) };
 }

@@ -1,3 +1,13 @@
+import type { Logger } from 'pino';
+import type { RecordSink } from '../records/record-sink.js';
+
+/** What every collector is given: where records go, its saved state, a logger. */
+export interface CollectorContext {
+  sink: RecordSink;
+  getState(key: string): Promise<string | undefined>;
+  logger: Logger;
+}
+
 /** A source of records. The constructor only stores dependencies; start() and stop() do the work. */
 export interface Collector {
   readonly id: string;

@@ -5,9 +5,11 @@ import {
   type ModbusSample,
   type PointReading,
 } from '@rigtrace/protocols/modbus';
-import type { EdgeLog, RecordDraft } from '../buffer/edge-log.js';
+import type { RecordDraft } from '../buffer/edge-log.js';
 import type { InspectionMapping, ModbusSourceConfig } from '../config/config.schema.js';
-import type { Collector, CollectorStatus } from './collector.js';
+import type { RecordSink } from '../records/record-sink.js';
+import { UsageTracker } from '../records/usage-tracker.js';
+import type { Collector, CollectorContext, CollectorStatus } from './collector.js';
 
 type Readings = Record<string, PointReading>;
 
@@ -90,14 +92,25 @@ export class ModbusCollector implements Collector {
   private readonly endpoint: string;
   private readonly stateKey: string;
   private readonly telemetryPoints: string[];
+  private readonly usage: UsageTracker | null;
+  private readonly sink: RecordSink;
+  private readonly logger: Logger;
 
   constructor(
     private readonly cfg: ModbusSourceConfig,
-    private readonly log: EdgeLog,
-    private readonly logger: Logger,
+    private readonly ctx: CollectorContext,
   ) {
     this.id = cfg.id;
+    this.sink = ctx.sink;
+    this.logger = ctx.logger;
     this.endpoint = `modbus-tcp://${cfg.host}:${cfg.port}`;
+    this.usage = cfg.usage
+      ? new UsageTracker({
+          equipment: cfg.equipment,
+          source: this.source(),
+          stopAfterIdleS: cfg.usage.stopAfterIdleS,
+        })
+      : null;
     this.stateKey = `source:${cfg.id}:lastTrigger`;
     const inspectionOnly = new Set<string>();
     const m = cfg.inspection;
@@ -114,7 +127,7 @@ export class ModbusCollector implements Collector {
   }
 
   async start(): Promise<void> {
-    this.lastTrigger = await this.log.getState(this.stateKey);
+    this.lastTrigger = await this.ctx.getState(this.stateKey);
     const points: ModbusPointSpec[] = this.cfg.points.map((p) => ({
       ...p,
       unitId: p.unitId ?? this.cfg.unitId,
@@ -145,6 +158,8 @@ export class ModbusCollector implements Collector {
   async stop(): Promise<void> {
     await this.poller?.stop();
     this.poller = null;
+    const open = this.usage?.flush() ?? [];
+    if (open.length > 0) await this.write(open).catch(() => undefined);
   }
 
   status(): CollectorStatus {
@@ -166,7 +181,7 @@ export class ModbusCollector implements Collector {
 
   private write(drafts: RecordDraft[], state?: Record<string, string>): Promise<unknown> {
     this.recordsIn += drafts.length;
-    return this.log.append(drafts, state).catch((err: unknown) => {
+    return this.sink.write(this.id, drafts, state).catch((err: unknown) => {
       this.lastError = `buffer write failed: ${(err as Error).message}`;
       this.logger.error({ err }, 'could not write records to the buffer');
       throw err;
@@ -218,6 +233,27 @@ export class ModbusCollector implements Collector {
       ]).catch(() => undefined);
     }
     this.maybeInspection(s.readings, at);
+    this.trackUsage(s);
+  }
+
+  private trackUsage(s: ModbusSample): void {
+    const m = this.cfg.usage;
+    if (!m || !this.usage) return;
+    const state = num(s.readings, m.state);
+    if (state === undefined) return;
+    const cycles = num(s.readings, m.cycles);
+    const operator = str(s.readings, m.operator);
+    const workOrder = str(s.readings, m.workOrder);
+    const partSerial = str(s.readings, m.partSerial);
+    const drafts = this.usage.observe({
+      at: s.at,
+      running: m.runningValues.includes(state),
+      ...(cycles !== undefined ? { cycles } : {}),
+      ...(operator ? { operator } : {}),
+      ...(workOrder ? { workOrder } : {}),
+      ...(partSerial ? { partSerial } : {}),
+    });
+    if (drafts.length > 0) this.write(drafts).catch(() => undefined);
   }
 
   private maybeInspection(r: Readings, at: string): void {

@@ -47,6 +47,17 @@ const inspectionMapping = z.strictObject({
   gauges: z.array(assetTag).max(50).optional(),
 });
 
+/** Derives usage records (start/stop, cycles, who) from a rig's state point. */
+const usageMapping = z.strictObject({
+  state: name,
+  runningValues: z.array(z.number()).min(1).default([1]),
+  cycles: name.optional(),
+  operator: name.optional(),
+  workOrder: name.optional(),
+  partSerial: name.optional(),
+  stopAfterIdleS: z.number().min(0).max(86_400).default(30),
+});
+
 const modbusSource = z.strictObject({
   id: name,
   protocol: z.literal('modbus'),
@@ -64,6 +75,7 @@ const modbusSource = z.strictObject({
     })
     .optional(),
   inspection: inspectionMapping.optional(),
+  usage: usageMapping.optional(),
 });
 
 export const source = z.discriminatedUnion('protocol', [modbusSource]);
@@ -81,6 +93,7 @@ export const edgeConfigSchema = z.strictObject({
     allowInsecureHttp: z.boolean().default(false),
     batchSize: z.number().int().min(1).max(1000).default(500),
     timeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+    maxRecordsPerSecond: z.number().int().min(10).max(1_000_000).default(5000),
     retry: z
       .strictObject({
         initialMs: z.number().int().min(10).default(500),
@@ -91,6 +104,8 @@ export const edgeConfigSchema = z.strictObject({
   buffer: z
     .strictObject({
       commitIntervalMs: z.number().int().min(0).max(10_000).default(50),
+      quotaMb: z.number().min(1).max(1_000_000).default(1024),
+      telemetryDownsample: z.number().int().min(2).max(1000).default(10),
     })
     .prefault({}),
   status: z
@@ -111,3 +126,4 @@ export type EdgeConfig = z.output<typeof edgeConfigSchema>;
 export type SourceConfig = EdgeConfig['sources'][number];
 export type ModbusSourceConfig = Extract<SourceConfig, { protocol: 'modbus' }>;
 export type InspectionMapping = z.output<typeof inspectionMapping>;
+export type UsageMapping = z.output<typeof usageMapping>;

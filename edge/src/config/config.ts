@@ -56,6 +56,10 @@ function crossChecks(cfg: EdgeConfig): string[] {
           ref(`inspection.characteristics[${ci}].${k}`, c[k]);
       });
     }
+    if (s.usage) {
+      for (const k of ['state', 'cycles', 'operator', 'workOrder', 'partSerial'] as const)
+        ref(`usage.${k}`, s.usage[k]);
+    }
   });
   try {
     const u = new URL(cfg.cloud.url);

@@ -1,11 +1,14 @@
 import type { Logger } from 'pino';
 import type { EdgeLog, PendingBatch } from '../buffer/edge-log.js';
+import { RateMeter } from '../records/rate-meter.js';
 
 export interface ForwarderOptions {
   cloudUrl: string;
   batchSize: number;
   timeoutMs: number;
   retry: { initialMs: number; maxMs: number };
+  /** Pace of sending: a backlog after an outage is replayed at most this fast. */
+  maxRecordsPerSecond: number;
 }
 
 export interface ForwarderStats {
@@ -44,8 +47,11 @@ export class Forwarder {
   private stopped = true;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  private wakeOnStop: (() => void) | null = null;
   private unsubscribe: (() => void) | null = null;
   private inflight: AbortController | null = null;
+  /** Records acknowledged by the cloud per second. */
+  readonly outRate = new RateMeter();
   private readonly s: ForwarderStats = {
     batchesSent: 0,
     recordsAcked: 0,
@@ -76,7 +82,7 @@ export class Forwarder {
     if (this.stopped) return;
     this.stopped = true;
     this.unsubscribe?.();
-    this.wake?.();
+    this.wakeOnStop?.();
     await this.loop;
   }
 
@@ -84,16 +90,18 @@ export class Forwarder {
     return { ...this.s };
   }
 
-  /** Waits `ms`, or less if woken by an append or stop(). */
-  private sleep(ms: number): Promise<void> {
+  /** Waits `ms`, or less if woken by stop() (or by an append, when `wakeOnAppend`). */
+  private sleep(ms: number, wakeOnAppend = true): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         this.wake = null;
+        this.wakeOnStop = null;
         resolve();
       };
       const timer = setTimeout(done, ms);
-      this.wake = done;
+      if (wakeOnAppend) this.wake = done;
+      this.wakeOnStop = done;
     });
   }
 
@@ -113,6 +121,7 @@ export class Forwarder {
         continue;
       }
       let result: SendResult;
+      const sentAt = Date.now();
       try {
         result = await this.send(batch);
       } catch (err) {
@@ -129,7 +138,13 @@ export class Forwarder {
           this.s.lastAckedSeq = this.log.ackedSeq;
           this.s.lastAckAt = new Date().toISOString();
           this.s.consecutiveFailures = 0;
+          this.outRate.mark(this.log.ackedSeq - before);
           attempt = 0;
+          // Pace a backlog: a batch of n records earns the next send after n / rate seconds,
+          // so replay after an outage leaves the cloud and the line PC room for live data.
+          const spent = Date.now() - sentAt;
+          const due = (batch.records.length / this.opts.maxRecordsPerSecond) * 1000;
+          if (due > spent && !this.stopped) await this.sleep(due - spent, false);
           this.logger.debug(
             { ackedSeq: this.log.ackedSeq, records: batch.records.length },
             'batch acknowledged',

@@ -16,9 +16,14 @@ export interface StatusSnapshot {
     size: number;
     acked: number;
     unsent: number;
+    bytes: number;
+    quotaBytes: number;
+    telemetryKeepOneIn: number;
+    telemetryDropped: number;
     oldestUnsentAgeS: number | null;
-    bufferedRows: number;
+    recovered: { corruptFile: string; reason: string; keptUpToSeq: number; lostRecords: number } | null;
   };
+  rates: { inPerS: number; outPerS: number };
   forwarder: {
     lastAckedSeq: number;
     lastAckAt: string | null;
@@ -39,6 +44,21 @@ function metrics(s: StatusSnapshot): string {
   gauge('rigtrace_edge_unsent_records', 'Records in the buffer not yet acknowledged', [
     ['', s.buffer.unsent],
   ]);
+  gauge('rigtrace_edge_buffer_bytes', 'Bytes of records in the buffer', [['', s.buffer.bytes]]);
+  gauge('rigtrace_edge_buffer_quota_bytes', 'Buffer size above which telemetry is down-sampled', [
+    ['', s.buffer.quotaBytes],
+  ]);
+  gauge('rigtrace_edge_telemetry_keep_one_in', 'Telemetry down-sampling factor (1 = all kept)', [
+    ['', s.buffer.telemetryKeepOneIn],
+  ]);
+  gauge('rigtrace_edge_records_in_per_second', 'Records written to the buffer per second (10 s window)', [
+    ['', s.rates.inPerS],
+  ]);
+  gauge(
+    'rigtrace_edge_records_out_per_second',
+    'Records acknowledged by the cloud per second (10 s window)',
+    [['', s.rates.outPerS]],
+  );
   gauge('rigtrace_edge_oldest_unsent_age_seconds', 'Age of the oldest unacknowledged record', [
     ['', s.buffer.oldestUnsentAgeS ?? 0],
   ]);

@@ -3,3 +3,4 @@
  * batches. Kept out of the package's main export so that product code never reaches test keys.
  */
 export * from '../record/testing.js';
+export * from './processes.js';
