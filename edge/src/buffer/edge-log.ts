@@ -433,16 +433,26 @@ export class EdgeLog {
   }
 }
 
-/** Reads rows in chunks until the first error (a damaged page), keeping what came before it. */
-async function readWhileIntact<T>(db: SqliteConnection, sql: string, key: (row: T) => number): Promise<T[]> {
+/**
+ * Reads rows in key order until the first one that cannot be read (a damaged page), keeping
+ * everything before it. A chunk that fails is retried in halves, down to single rows.
+ */
+async function readWhileIntact<T>(
+  db: SqliteConnection,
+  sql: string /* with two parameters: after-key and limit */,
+  key: (row: T) => number,
+): Promise<T[]> {
   const out: T[] = [];
   let after = -1;
+  let limit = 512;
   for (;;) {
     let rows: T[];
     try {
-      rows = await db.all<T>(sql, [after]);
+      rows = await db.all<T>(sql, [after, limit]);
     } catch {
-      return out;
+      if (limit === 1) return out;
+      limit = Math.max(1, Math.floor(limit / 2));
+      continue;
     }
     if (rows.length === 0) return out;
     out.push(...rows);
@@ -481,7 +491,7 @@ async function salvage(file: string, identity: EdgeIdentity, reason: string): Pr
   }
   const checkpoints = await readWhileIntact<{ size: number; note: string; range: string }>(
     old,
-    'SELECT size, note, range FROM checkpoints WHERE size > ? ORDER BY size LIMIT 200',
+    'SELECT size, note, range FROM checkpoints WHERE size > ? ORDER BY size LIMIT ?',
     (r) => r.size,
   );
   const records = await readWhileIntact<{
@@ -493,7 +503,7 @@ async function salvage(file: string, identity: EdgeIdentity, reason: string): Pr
     created_at: number;
   }>(
     old,
-    'SELECT seq, id, kind, json, bytes, created_at FROM records WHERE seq > ? ORDER BY seq LIMIT 500',
+    'SELECT seq, id, kind, json, bytes, created_at FROM records WHERE seq > ? ORDER BY seq LIMIT ?',
     (r) => r.seq,
   );
   await old.close();
