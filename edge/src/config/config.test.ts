@@ -108,6 +108,21 @@ describe('edge config', () => {
     }
   });
 
+  it('takes RIGTRACE_EDGE_<SECTION>_<KEY> environment overrides, typed, and validates them too', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-cfg-'));
+    const f = path.join(dir, 'edge.yaml');
+    writeFileSync(f, 'version: 1\ncloud:\n  url: http://localhost:1\n');
+    const cfg = loadConfig(f, {
+      RIGTRACE_EDGE_CLOUD_URL: 'https://cloud.example.com',
+      RIGTRACE_EDGE_BUFFER_QUOTAMB: '64',
+      RIGTRACE_EDGE_LOG_LEVEL: 'debug',
+    });
+    expect(cfg.cloud.url).toBe('https://cloud.example.com');
+    expect(cfg.buffer.quotaMb).toBe(64);
+    expect(cfg.log.level).toBe('debug');
+    expect(() => loadConfig(f, { RIGTRACE_EDGE_BUFFER_QUOTAMB: 'lots' })).toThrow(EdgeError);
+  });
+
   it('resolves the data folder relative to the config file', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-cfg-'));
     const f = path.join(dir, 'edge.yaml');

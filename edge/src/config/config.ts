@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseDocument } from 'yaml';
+import { parse, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { EdgeError } from '../errors.js';
 import { edgeConfigSchema, type EdgeConfig } from './config.schema.js';
@@ -86,8 +86,36 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): EdgeConfi
   return deepFreeze(cfg);
 }
 
+type AnySchema = z.ZodType & { _zod: { def: { type: string; innerType?: AnySchema; shape?: Record<string, AnySchema> } } };
+
+function unwrap(s: AnySchema): AnySchema {
+  let cur = s;
+  while (cur._zod.def.innerType) cur = cur._zod.def.innerType;
+  return cur;
+}
+
+/**
+ * Environment overrides, derived from the schema: `RIGTRACE_EDGE_<SECTION>_<KEY>` sets
+ * `<section>.<key>` (upper-cased, e.g. RIGTRACE_EDGE_CLOUD_URL, RIGTRACE_EDGE_BUFFER_QUOTAMB,
+ * RIGTRACE_EDGE_LOG_LEVEL). Values are read as YAML scalars, so numbers and booleans work.
+ */
+export function envOverrides(env: NodeJS.ProcessEnv): { path: [string, string]; value: unknown; name: string }[] {
+  const out: { path: [string, string]; value: unknown; name: string }[] = [];
+  const top = unwrap(edgeConfigSchema as unknown as AnySchema)._zod.def.shape ?? {};
+  for (const [section, sectionSchema] of Object.entries(top)) {
+    const shape = unwrap(sectionSchema)._zod.def.shape;
+    if (!shape) continue;
+    for (const key of Object.keys(shape)) {
+      const name = `RIGTRACE_EDGE_${section.toUpperCase()}_${key.toUpperCase()}`;
+      const raw = env[name];
+      if (raw !== undefined && raw !== '') out.push({ path: [section, key], value: parse(raw), name });
+    }
+  }
+  return out;
+}
+
 /** Reads and validates a YAML config file; relative paths in it are relative to the file. */
-export function loadConfig(file: string): EdgeConfig {
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): EdgeConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -102,7 +130,13 @@ export function loadConfig(file: string): EdgeConfig {
       doc.errors.map((e) => `${file}: ${e.message.split('\n')[0] ?? e.message}`),
     );
   }
-  return validateConfig(doc.toJS(), path.dirname(path.resolve(file)));
+  const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
+  for (const o of envOverrides(env)) {
+    const [section, key] = o.path;
+    const obj = raw[section];
+    raw[section] = { ...(obj && typeof obj === 'object' ? (obj as Record<string, unknown>) : {}), [key]: o.value };
+  }
+  return validateConfig(raw, path.dirname(path.resolve(file)));
 }
 
 function deepFreeze<T>(o: T): T {
