@@ -7,6 +7,7 @@ import {
   RECORD_FORMAT_VERSION,
   canonicalJson,
   leafHash,
+  leafHashOfText,
   signCheckpoint,
   type CompactRangeState,
   type RigRecord,
@@ -51,6 +52,19 @@ export interface BufferRecovery {
   lostRecords: number;
 }
 
+interface PreparedTx {
+  take: Pending[];
+  firstSeq: number;
+  lastSeq: number;
+  rows: (string | number)[];
+  bytes: number;
+  state: Record<string, string>;
+  note: string | null;
+  range: CompactRange;
+  rangeJson: string;
+  now: number;
+}
+
 interface Pending {
   drafts: RecordDraft[];
   state: Record<string, string>;
@@ -84,6 +98,18 @@ INSERT OR IGNORE INTO log_state (id, size, range, acked) VALUES (1, 0, '{"size":
 `;
 
 const BUFFER_FILE = 'buffer.sqlite';
+
+const insertSqlCache = new Map<number, string>();
+/** `INSERT INTO records … VALUES (?,?,?,?,?,?),…` for n rows (cached: the same sizes recur). */
+function insertRecordsSql(n: number): string {
+  let sql = insertSqlCache.get(n);
+  if (!sql) {
+    sql = `INSERT INTO records (seq, id, kind, json, bytes, created_at) VALUES ${Array.from({ length: n }, () => '(?,?,?,?,?,?)').join(',')}`;
+    if (insertSqlCache.size > 64) insertSqlCache.clear();
+    insertSqlCache.set(n, sql);
+  }
+  return sql;
+}
 
 class CorruptBuffer extends Error {}
 
@@ -241,35 +267,52 @@ export class EdgeLog {
     return row?.value;
   }
 
-  private async flush(): Promise<void> {
+  /** Takes whole appends from the queue, up to one batch's worth (so every checkpoint fits one batch). */
+  private take(): Pending[] {
+    const take: Pending[] = [];
+    let n = 0;
     while (this.queue.length > 0) {
-      // Take whole appends up to one batch's worth, so every checkpoint can be sent as one batch.
-      const take: Pending[] = [];
-      let n = 0;
-      while (this.queue.length > 0) {
-        const next = this.queue[0]!;
-        if (take.length > 0 && n + next.drafts.length > MAX_BATCH_RECORDS) break;
-        take.push(this.queue.shift()!);
-        n += next.drafts.length;
-      }
-      try {
-        const r = await this.commit(take);
-        let seq = r.firstSeq;
-        for (const p of take) {
-          p.resolve({ firstSeq: seq, lastSeq: seq + p.drafts.length - 1 });
-          seq += p.drafts.length;
+      const next = this.queue[0]!;
+      if (take.length > 0 && n + next.drafts.length > MAX_BATCH_RECORDS) break;
+      take.push(this.queue.shift()!);
+      n += next.drafts.length;
+    }
+    return take;
+  }
+
+  /**
+   * Commits the queue, one transaction per batch's worth. The CPU work for the next transaction
+   * (canonical JSON, hashes, signature) is done while SQLite writes the current one.
+   */
+  private async flush(): Promise<void> {
+    let writing: { tx: PreparedTx; done: Promise<void> } | null = null;
+    while (this.queue.length > 0 || writing) {
+      const next = this.queue.length > 0 ? this.prepare(this.take()) : null;
+      if (writing) {
+        try {
+          await writing.done;
+          this.settle(writing.tx);
+        } catch (err) {
+          for (const p of writing.tx.take) p.reject(err);
+          // What was prepared on top of the failed transaction is void: give its seqs back.
+          if (next) for (const p of next.take) p.reject(err);
+          this.prepared = { size: this.size, range: this.range.clone() };
+          writing = null;
+          continue;
         }
-        if (r.lastSeq >= r.firstSeq) for (const cb of this.listeners) cb();
-      } catch (err) {
-        for (const p of take) p.reject(err);
       }
+      writing = next ? { tx: next, done: this.write(next) } : null;
     }
   }
 
-  private async commit(take: Pending[]): Promise<{ firstSeq: number; lastSeq: number }> {
-    const range = this.range.clone();
-    const firstSeq = this.size + 1;
-    let seq = this.size;
+  /** Head of the log including transactions prepared but not yet committed. */
+  private prepared: { size: number; range: CompactRange } | null = null;
+
+  private prepare(take: Pending[]): PreparedTx {
+    const head = this.prepared ?? { size: this.size, range: this.range.clone() };
+    const range = head.range.clone();
+    const firstSeq = head.size + 1;
+    let seq = head.size;
     let bytes = 0;
     const now = Date.now();
     const rows: (string | number)[] = [];
@@ -278,58 +321,96 @@ export class EdgeLog {
       Object.assign(state, p.state);
       for (const d of p.drafts) {
         seq += 1;
-        const record = { v: RECORD_FORMAT_VERSION, id: uuidv7(), edge: this.identity.edgeId, seq, ...d };
+        // Keys in canonical order, so canonicalJson can serialize without copying.
+        const id = uuidv7();
+        const record = {
+          body: d.body,
+          edge: this.identity.edgeId,
+          equipment: d.equipment,
+          id,
+          kind: d.kind,
+          observedAt: d.observedAt,
+          receivedAt: d.receivedAt,
+          seq,
+          source: d.source,
+          v: RECORD_FORMAT_VERSION,
+        };
         const json = canonicalJson(record);
-        const utf8 = Buffer.from(json, 'utf8');
-        range.append(leafHash(utf8));
-        bytes += utf8.length;
-        rows.push(seq, record.id, d.kind, json, utf8.length, now);
+        const size = Buffer.byteLength(json, 'utf8');
+        range.append(leafHashOfText(json));
+        bytes += size;
+        rows.push(seq, id, d.kind, json, size, now);
       }
     }
-    const count = seq - this.size;
-    const rangeJson = JSON.stringify(range.toState());
-    await this.writer.exec('BEGIN IMMEDIATE');
+    const note =
+      seq > head.size
+        ? signCheckpoint(
+            { origin: this.identity.edgeId, size: seq, root: range.root(), extensions: [] },
+            this.identity.edgeId,
+            this.identity.privateKeyPem,
+          )
+        : null;
+    this.prepared = { size: seq, range };
+    return {
+      take,
+      firstSeq,
+      lastSeq: seq,
+      rows,
+      bytes,
+      state,
+      note,
+      range,
+      rangeJson: JSON.stringify(range.toState()),
+      now,
+    };
+  }
+
+  private async write(tx: PreparedTx): Promise<void> {
+    // SQLite allows 32766 bound parameters; 6 per row keeps 500-row inserts well inside it.
+    const per = 6;
+    const statements: { sql: string; params?: (string | number)[] }[] = [{ sql: 'BEGIN IMMEDIATE' }];
+    for (let i = 0; i < tx.rows.length; i += per * 500) {
+      const chunk = tx.rows.slice(i, i + per * 500);
+      statements.push({ sql: insertRecordsSql(chunk.length / per), params: chunk });
+    }
+    if (tx.note) {
+      statements.push({
+        sql: 'INSERT INTO checkpoints (size, note, range, created_at) VALUES (?, ?, ?, ?)',
+        params: [tx.lastSeq, tx.note, tx.rangeJson, tx.now],
+      });
+      statements.push({
+        sql: 'UPDATE log_state SET size = ?, range = ? WHERE id = 1',
+        params: [tx.lastSeq, tx.rangeJson],
+      });
+    }
+    for (const [k, v] of Object.entries(tx.state)) {
+      statements.push({
+        sql: 'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+        params: [k, v],
+      });
+    }
     try {
-      // SQLite allows 32766 bound parameters; 6 per row keeps 500-row inserts well inside it.
-      const per = 6;
-      for (let i = 0; i < rows.length; i += per * 500) {
-        const chunk = rows.slice(i, i + per * 500);
-        const placeholders = Array.from({ length: chunk.length / per }, () => '(?,?,?,?,?,?)').join(',');
-        await this.writer.run(
-          `INSERT INTO records (seq, id, kind, json, bytes, created_at) VALUES ${placeholders}`,
-          chunk,
-        );
-      }
-      if (count > 0) {
-        const note = signCheckpoint(
-          { origin: this.identity.edgeId, size: seq, root: range.root(), extensions: [] },
-          this.identity.edgeId,
-          this.identity.privateKeyPem,
-        );
-        await this.writer.run('INSERT INTO checkpoints (size, note, range, created_at) VALUES (?, ?, ?, ?)', [
-          seq,
-          note,
-          rangeJson,
-          now,
-        ]);
-        await this.writer.run('UPDATE log_state SET size = ?, range = ? WHERE id = 1', [seq, rangeJson]);
-      }
-      for (const [k, v] of Object.entries(state)) {
-        await this.writer.run(
-          'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
-          [k, v],
-        );
-      }
+      await this.writer.runAll(statements);
       await this.writer.exec('COMMIT');
     } catch (err) {
       await this.writer.exec('ROLLBACK').catch(() => undefined);
       throw err;
     }
-    this.range = range;
-    this.size = seq;
-    this.bytes += bytes;
-    this.appendedTotal += count;
-    return { firstSeq, lastSeq: seq };
+  }
+
+  /** A transaction is committed: advance the log and answer its appends. */
+  private settle(tx: PreparedTx): void {
+    this.range = tx.range;
+    this.size = tx.lastSeq;
+    this.bytes += tx.bytes;
+    this.appendedTotal += tx.lastSeq - tx.firstSeq + 1;
+    if (this.prepared && this.prepared.size === this.size) this.prepared = null;
+    let seq = tx.firstSeq;
+    for (const p of tx.take) {
+      p.resolve({ firstSeq: seq, lastSeq: seq + p.drafts.length - 1 });
+      seq += p.drafts.length;
+    }
+    if (tx.lastSeq >= tx.firstSeq) for (const cb of this.listeners) cb();
   }
 
   /**

@@ -27,6 +27,21 @@ export class SqliteConnection {
     });
   }
 
+  /**
+   * Queues several statements in order at once, so SQLite's thread runs them back to back while
+   * the caller's thread does other work. Resolves when all are done; rejects with the first error
+   * (the later ones still ran: use it inside a transaction and roll back on error).
+   */
+  async runAll(statements: { sql: string; params?: SqlParam[] }[]): Promise<void> {
+    const results: Promise<unknown>[] = [];
+    this.db.serialize(() => {
+      for (const st of statements) results.push(this.run(st.sql, st.params));
+    });
+    const settled = await Promise.allSettled(results);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
   get<T>(sql: string, params: SqlParam[] = []): Promise<T | undefined> {
     return new Promise((resolve, reject) =>
       this.db.get(sql, params, (err, row) => (err ? reject(err) : resolve(row as T | undefined))),

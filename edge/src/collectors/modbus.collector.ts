@@ -176,7 +176,8 @@ export class ModbusCollector implements Collector {
   }
 
   private source(address?: string) {
-    return { protocol: 'modbus' as const, endpoint: this.endpoint, ...(address ? { address } : {}) };
+    // Keys in canonical order (address, endpoint, protocol).
+    return { ...(address ? { address } : {}), endpoint: this.endpoint, protocol: 'modbus' as const };
   }
 
   private write(drafts: RecordDraft[], state?: Record<string, string>): Promise<unknown> {
@@ -214,11 +215,12 @@ export class ModbusCollector implements Collector {
         const unit = unitOf.get(name);
         const good = r?.quality === 'good' && r.value !== undefined;
         const value = good ? (typeof r.value === 'number' ? f32(r.value) : r.value!) : null;
+        // Keys in canonical order (name, quality, unit, value): the log serializes without a copy.
         return {
           name,
-          value,
           quality: good ? ('good' as const) : ('bad' as const),
           ...(unit ? { unit } : {}),
+          value,
         };
       });
       this.write([

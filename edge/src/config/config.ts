@@ -86,7 +86,9 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): EdgeConfi
   return deepFreeze(cfg);
 }
 
-type AnySchema = z.ZodType & { _zod: { def: { type: string; innerType?: AnySchema; shape?: Record<string, AnySchema> } } };
+type AnySchema = z.ZodType & {
+  _zod: { def: { type: string; innerType?: AnySchema; shape?: Record<string, AnySchema> } };
+};
 
 function unwrap(s: AnySchema): AnySchema {
   let cur = s;
@@ -99,9 +101,11 @@ function unwrap(s: AnySchema): AnySchema {
  * `<section>.<key>` (upper-cased, e.g. RIGTRACE_EDGE_CLOUD_URL, RIGTRACE_EDGE_BUFFER_QUOTAMB,
  * RIGTRACE_EDGE_LOG_LEVEL). Values are read as YAML scalars, so numbers and booleans work.
  */
-export function envOverrides(env: NodeJS.ProcessEnv): { path: [string, string]; value: unknown; name: string }[] {
+export function envOverrides(
+  env: NodeJS.ProcessEnv,
+): { path: [string, string]; value: unknown; name: string }[] {
   const out: { path: [string, string]; value: unknown; name: string }[] = [];
-  const top = unwrap(edgeConfigSchema as unknown as AnySchema)._zod.def.shape ?? {};
+  const top = unwrap(edgeConfigSchema)._zod.def.shape ?? {};
   for (const [section, sectionSchema] of Object.entries(top)) {
     const shape = unwrap(sectionSchema)._zod.def.shape;
     if (!shape) continue;
@@ -134,7 +138,10 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   for (const o of envOverrides(env)) {
     const [section, key] = o.path;
     const obj = raw[section];
-    raw[section] = { ...(obj && typeof obj === 'object' ? (obj as Record<string, unknown>) : {}), [key]: o.value };
+    raw[section] = {
+      ...(obj && typeof obj === 'object' ? (obj) : {}),
+      [key]: o.value,
+    };
   }
   return validateConfig(raw, path.dirname(path.resolve(file)));
 }

@@ -135,3 +135,37 @@ describe('canonicalJson (RFC 8785)', () => {
     expect(canonicalJson({ x: shared, y: [shared, shared] })).toBe('{"x":{"a":1},"y":[{"a":1},{"a":1}]}');
   });
 });
+
+describe('canonicalJson fast path', () => {
+  it('equals the reference serializer for any JSON value', async () => {
+    const fc = await import('fast-check');
+    const { canonicalJsonReference } = await import('./canonical.js');
+    const key = fc.oneof(
+      fc.string(),
+      fc.constantFrom('1', '10', '9', '0', '01', '__proto__', 'é', '\u20ac', '\ud83d\ude00', 'a b'),
+    );
+    const value = fc.letrec((tie) => ({
+      node: fc.oneof(
+        { depthSize: 'small' },
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.integer(),
+        fc.boolean(),
+        fc.constant(null),
+        fc.string({ unit: 'grapheme' }),
+        fc.array(tie('node'), { maxLength: 5 }),
+        fc.dictionary(key, tie('node'), { maxKeys: 6 }),
+      ),
+    })).node;
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(canonicalJson(v)).toBe(canonicalJsonReference(v));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('keeps a "__proto__" key and sorts index-like keys as strings', () => {
+    const v = JSON.parse('{"__proto__":1,"10":2,"9":3,"b":[{"z":1,"a":2}]}') as unknown;
+    expect(canonicalJson(v)).toBe('{"10":2,"9":3,"__proto__":1,"b":[{"a":2,"z":1}]}');
+  });
+});

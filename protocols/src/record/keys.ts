@@ -24,7 +24,12 @@ function rawPublicKey(key: KeyObject): Uint8Array {
   return new Uint8Array(der.subarray(SPKI_PREFIX.length));
 }
 
+/** Parsed keys by PEM text: a signer signs many checkpoints with one key, and parsing costs more than signing. */
+const parsedKeys = new Map<string, KeyObject>();
+
 function privateKey(pem: string): KeyObject {
+  const cached = parsedKeys.get(pem);
+  if (cached) return cached;
   let key: KeyObject;
   try {
     key = createPrivateKey({ key: pem, format: 'pem' });
@@ -33,6 +38,8 @@ function privateKey(pem: string): KeyObject {
   }
   if (key.asymmetricKeyType !== 'ed25519')
     fail('KEY_INVALID', `the private key is ${key.asymmetricKeyType}, not ed25519`);
+  if (parsedKeys.size >= 16) parsedKeys.clear();
+  parsedKeys.set(pem, key);
   return key;
 }
 

@@ -21,6 +21,11 @@ export function leafHash(leafBytes: Uint8Array): Uint8Array {
   return sha256(LEAF_PREFIX, leafBytes);
 }
 
+/** Leaf hash of a record given as its canonical JSON text: SHA-256(0x00 || UTF-8 of the text), without copying it to a buffer first. */
+export function leafHashOfText(canonical: string): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(LEAF_PREFIX).update(canonical, 'utf8').digest());
+}
+
 /** Interior node hash: SHA-256(0x01 || left || right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   return sha256(NODE_PREFIX, left, right);
