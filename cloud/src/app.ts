@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import type { Db } from './db/db.js';
 import { ProblemError } from './errors.js';
 import type { RecordsRepository } from './repositories/records.repository.js';
 import type { TenancyRepository } from './repositories/tenancy.repository.js';
@@ -9,6 +10,7 @@ import type { Witness } from './services/witness.js';
 import { apiRoutes } from './routes/api.routes.js';
 
 export interface AppDeps {
+  db: Db;
   tenancy: TenancyRepository;
   records: RecordsRepository;
   ingest: IngestService;

@@ -7,18 +7,24 @@ type Values<T extends ParseArgsOptionsConfig> = {
   [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : string;
 };
 import { ConfigError, loadCloudConfig } from './config.js';
+import { describeDatabaseUrl } from './db/postgres.js';
 import { createLogger } from './logger.js';
 import { openStore, startCloud } from './server.js';
 
 const USAGE = `usage: rigtrace-cloud <command> [options]
 
 commands:
-  serve [--host H] [--port P] [--data-dir DIR]       run the API (env: RIGTRACE_HOST, RIGTRACE_PORT, RIGTRACE_DATA_DIR, ...)
-  tenant create --id ID --name NAME [--data-dir DIR]
-  site create --tenant ID --id ID --name NAME [--data-dir DIR]
-  token enroll --tenant ID --site ID [--ttl-hours N] [--data-dir DIR]   one-time edge enrollment token
-  token api --tenant ID --name NAME [--data-dir DIR]                    API token for a tenant
-  seed-demo [--data-dir DIR]                         demo tenant, site and tokens (prints JSON)
+  serve [--host H] [--port P] [--data-dir DIR] [--database-url URL]   run the API
+  tenant create --id ID --name NAME
+  site create --tenant ID --id ID --name NAME
+  token enroll --tenant ID --site ID [--ttl-hours N]   one-time edge enrollment token
+  token api --tenant ID --name NAME                    API token for a tenant
+  seed-demo                                            demo tenant, site and tokens (prints JSON)
+
+every command takes --data-dir DIR (the SQLite database and the witness key) and
+--database-url postgres://… (PostgreSQL instead of SQLite; prefer the DATABASE_URL variable,
+which keeps a password out of the process list). Environment: RIGTRACE_HOST, RIGTRACE_PORT,
+RIGTRACE_DATA_DIR, DATABASE_URL, RIGTRACE_DB_APP_ROLE, ... (see cloud/STORAGE.md)
 `;
 
 function fail(lines: string[], code: number): never {
@@ -48,14 +54,18 @@ function id(v: string | undefined, flag: string): string {
 
 async function main(argv: string[]) {
   const [cmd, sub, ...rest] = argv;
-  const dataDirOpt = { 'data-dir': { type: 'string' } } as const;
-  const cfgFor = (dataDir?: string) => loadCloudConfig(process.env, dataDir ? { dataDir } : {});
+  const storeOpts = { 'data-dir': { type: 'string' }, 'database-url': { type: 'string' } } as const;
+  const storeOverrides = (v: { 'data-dir'?: string | undefined; 'database-url'?: string | undefined }) => ({
+    ...(v['data-dir'] ? { dataDir: v['data-dir'] } : {}),
+    ...(v['database-url'] ? { databaseUrl: v['database-url'] } : {}),
+  });
+  const cfgFor = (v: Parameters<typeof storeOverrides>[0]) => loadCloudConfig(process.env, storeOverrides(v));
 
   if (cmd === 'serve') {
     const v = parse(
       [sub, ...rest].filter((x): x is string => x !== undefined),
       {
-        ...dataDirOpt,
+        ...storeOpts,
         host: { type: 'string' },
         port: { type: 'string' },
       },
@@ -63,11 +73,18 @@ async function main(argv: string[]) {
     const cfg = loadCloudConfig(process.env, {
       ...(v.host ? { host: v.host } : {}),
       ...(v.port ? { port: v.port } : {}),
-      ...(v['data-dir'] ? { dataDir: v['data-dir'] } : {}),
+      ...storeOverrides(v),
     });
     const logger = createLogger(cfg.logLevel);
     const running = await startCloud(cfg, logger);
-    logger.info({ url: running.url, dataDir: cfg.dataDir }, 'cloud listening');
+    logger.info(
+      {
+        url: running.url,
+        dataDir: cfg.dataDir,
+        storage: cfg.databaseUrl ? describeDatabaseUrl(cfg.databaseUrl) : 'sqlite',
+      },
+      'cloud listening',
+    );
     // One machine-readable line for supervisors and tests.
     process.stdout.write(`${JSON.stringify({ event: 'listening', url: running.url, port: running.port })}\n`);
     let stopping = false;
@@ -88,9 +105,9 @@ async function main(argv: string[]) {
   if (cmd === 'seed-demo') {
     const v = parse(
       [sub, ...rest].filter((x): x is string => x !== undefined),
-      dataDirOpt,
+      storeOpts,
     );
-    const store = await openStore(cfgFor(v['data-dir']).dataDir);
+    const store = await openStore(cfgFor(v));
     if (!(await store.tenancy.tenantExists('demo'))) {
       await store.tenancy.createTenant('demo', 'Demo Injector Works');
       await store.tenancy.createSite('demo', 'plant-1', 'Plant 1 — injector test');
@@ -106,7 +123,7 @@ async function main(argv: string[]) {
 
   const key = `${cmd ?? ''} ${sub ?? ''}`;
   const opts = {
-    ...dataDirOpt,
+    ...storeOpts,
     id: { type: 'string' },
     name: { type: 'string' },
     tenant: { type: 'string' },
@@ -116,7 +133,7 @@ async function main(argv: string[]) {
   switch (key) {
     case 'tenant create': {
       const v = parse(rest, opts);
-      const store = await openStore(cfgFor(v['data-dir']).dataDir);
+      const store = await openStore(cfgFor(v));
       await store.tenancy.createTenant(id(v.id, 'id'), need(v.name, 'name'));
       await store.db.close();
       process.stdout.write(`tenant ${v.id} created\n`);
@@ -124,7 +141,7 @@ async function main(argv: string[]) {
     }
     case 'site create': {
       const v = parse(rest, opts);
-      const store = await openStore(cfgFor(v['data-dir']).dataDir);
+      const store = await openStore(cfgFor(v));
       const tenant = id(v.tenant, 'tenant');
       if (!(await store.tenancy.tenantExists(tenant))) fail([`rigtrace-cloud: no tenant ${tenant}`], 2);
       await store.tenancy.createSite(tenant, id(v.id, 'id'), need(v.name, 'name'));
@@ -137,7 +154,7 @@ async function main(argv: string[]) {
       const hours = Number(v['ttl-hours'] ?? '24');
       if (!Number.isFinite(hours) || hours <= 0 || hours > 24 * 30)
         fail(['rigtrace-cloud: --ttl-hours must be > 0 and <= 720'], 2);
-      const store = await openStore(cfgFor(v['data-dir']).dataDir);
+      const store = await openStore(cfgFor(v));
       const tenant = id(v.tenant, 'tenant');
       const site = id(v.site, 'site');
       if (!(await store.tenancy.siteExists(tenant, site)))
@@ -149,7 +166,7 @@ async function main(argv: string[]) {
     }
     case 'token api': {
       const v = parse(rest, opts);
-      const store = await openStore(cfgFor(v['data-dir']).dataDir);
+      const store = await openStore(cfgFor(v));
       const tenant = id(v.tenant, 'tenant');
       if (!(await store.tenancy.tenantExists(tenant))) fail([`rigtrace-cloud: no tenant ${tenant}`], 2);
       const token = await store.tenancy.createApiToken(tenant, need(v.name, 'name'));

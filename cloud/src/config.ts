@@ -1,5 +1,15 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_APP_ROLE, ROLE_NAME } from './db/postgres.js';
+
+function isPostgresUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.pathname.length > 1;
+  } catch {
+    return false;
+  }
+}
 
 const schema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
@@ -16,6 +26,25 @@ const schema = z.strictObject({
     .min(1024)
     .max(64 * 1024 * 1024)
     .default(16 * 1024 * 1024),
+  /** PostgreSQL instead of the SQLite file in dataDir. The role it names owns the schema. */
+  databaseUrl: z
+    .string()
+    .refine(isPostgresUrl, 'must be a postgres:// or postgresql:// URL naming a database')
+    .optional(),
+  /**
+   * Optional: the owner's URL, for migrations only. Then DATABASE_URL may log in as the app role
+   * itself, which (unlike an owner that switches role) cannot switch back.
+   */
+  databaseOwnerUrl: z
+    .string()
+    .refine(isPostgresUrl, 'must be a postgres:// or postgresql:// URL naming a database')
+    .optional(),
+  /** The non-owner role the cloud's queries run as on PostgreSQL (row-level security applies). */
+  dbAppRole: z
+    .string()
+    .regex(ROLE_NAME, 'lowercase letters, digits and _ only, not starting with a digit, max 63')
+    .default(DEFAULT_APP_ROLE),
+  dbPoolMax: z.coerce.number().int().min(1).max(1000).default(10),
 });
 
 export type CloudConfig = Readonly<z.output<typeof schema>>;
@@ -28,6 +57,10 @@ export const ENV_VARS: Record<keyof z.input<typeof schema>, string> = {
   logLevel: 'RIGTRACE_LOG_LEVEL',
   witnessName: 'RIGTRACE_WITNESS_NAME',
   maxBodyBytes: 'RIGTRACE_MAX_BODY_BYTES',
+  databaseUrl: 'DATABASE_URL',
+  databaseOwnerUrl: 'DATABASE_OWNER_URL',
+  dbAppRole: 'RIGTRACE_DB_APP_ROLE',
+  dbPoolMax: 'RIGTRACE_DB_POOL_MAX',
 };
 
 /** Validates all settings at once; throws with one line per problem. */
@@ -47,6 +80,11 @@ export function loadCloudConfig(
       return `${ENV_VARS[key as keyof typeof ENV_VARS] ?? key}: ${i.message}`;
     });
     throw new ConfigError(lines);
+  }
+  if (parsed.data.databaseOwnerUrl && !parsed.data.databaseUrl) {
+    throw new ConfigError([
+      `${ENV_VARS.databaseOwnerUrl}: is only used together with ${ENV_VARS.databaseUrl}`,
+    ]);
   }
   return Object.freeze({ ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) });
 }

@@ -4,7 +4,9 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
 import type { CloudConfig } from './config.js';
-import { migrate } from './db/migrations.js';
+import type { Db } from './db/db.js';
+import { migratePostgres, migrateSqlite } from './db/migrations.js';
+import { PostgresDb } from './db/postgres.js';
 import { SqliteDb } from './db/sqlite.js';
 import { RecordsRepository } from './repositories/records.repository.js';
 import { SecurityEventsRepository } from './repositories/security-events.repository.js';
@@ -13,11 +15,38 @@ import { EnrollmentService } from './services/enrollment.service.js';
 import { IngestService } from './services/ingest.service.js';
 import { Witness } from './services/witness.js';
 
-/** Opens the database in the data folder and applies pending migrations. */
-export async function openStore(dataDir: string) {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const db = await SqliteDb.open(path.join(dataDir, 'cloud.sqlite'));
-  await migrate(db);
+export type StoreConfig = Pick<
+  CloudConfig,
+  'dataDir' | 'databaseUrl' | 'databaseOwnerUrl' | 'dbAppRole' | 'dbPoolMax'
+>;
+
+/**
+ * Opens the store and applies pending migrations: PostgreSQL when `databaseUrl` is set (the
+ * migrations as the owner: `databaseOwnerUrl`, else `databaseUrl`'s own role; the queries as
+ * the app role), else `cloud.sqlite` in the data folder.
+ */
+export async function openStore(cfg: StoreConfig, logger?: Logger) {
+  let db: Db;
+  if (cfg.databaseUrl) {
+    await migratePostgres(cfg.databaseOwnerUrl ?? cfg.databaseUrl, cfg.dbAppRole, {
+      ownerSwitchesRole: !cfg.databaseOwnerUrl,
+    });
+    db = await PostgresDb.connect(cfg.databaseUrl, {
+      appRole: cfg.dbAppRole,
+      poolMax: cfg.dbPoolMax,
+      onIdleError: (err) => logger?.warn({ err }, 'idle PostgreSQL connection failed'),
+    });
+  } else {
+    mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
+    const sqlite = await SqliteDb.open(path.join(cfg.dataDir, 'cloud.sqlite'));
+    try {
+      await migrateSqlite(sqlite);
+    } catch (err) {
+      await sqlite.close().catch(() => undefined);
+      throw err;
+    }
+    db = sqlite;
+  }
   return {
     db,
     tenancy: new TenancyRepository(db),
@@ -34,8 +63,10 @@ export interface RunningCloud {
 
 /** The composition root: wires repositories, services and routes, and listens. */
 export async function startCloud(cfg: CloudConfig, logger: Logger): Promise<RunningCloud> {
-  const store = await openStore(cfg.dataDir);
+  // The witness key lives in the data folder on either backend; processes sharing one
+  // PostgreSQL must share this key too, or their countersignatures name different witnesses.
   const witness = Witness.load(cfg.dataDir, cfg.witnessName);
+  const store = await openStore(cfg, logger);
   const ingest = new IngestService(
     store.db,
     store.tenancy,
@@ -47,10 +78,15 @@ export async function startCloud(cfg: CloudConfig, logger: Logger): Promise<Runn
   const enrollment = new EnrollmentService(store.db, store.tenancy, store.security, witness);
   const app = createApp({ ...store, ingest, enrollment, witness, logger, maxBodyBytes: cfg.maxBodyBytes });
   const server = app.listen(cfg.port, cfg.host);
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+  } catch (err) {
+    await store.db.close();
+    throw err;
+  }
   const addr = server.address() as AddressInfo;
   const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
   return {

@@ -1,10 +1,32 @@
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { runCli } from '@rigtrace/protocols/testing';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli, startProcess } from '@rigtrace/protocols/testing';
+import { loadCloudConfig } from '../src/config.js';
+import { describeDatabaseUrl } from '../src/db/postgres.js';
+import { openStore } from '../src/server.js';
+import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 const cloud = (...args: string[]) => runCli('cloud/src/cli.ts', args);
+
+/**
+ * Runs `start` with extra environment variables, for children it spawns (they inherit this
+ * process's environment at spawn time, which is synchronous).
+ */
+function withEnv<T>(env: Record<string, string>, start: () => T): T {
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  try {
+    return start();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+const cloudWithEnv = (env: Record<string, string>, ...args: string[]) => withEnv(env, () => cloud(...args));
 
 describe('rigtrace-cloud command line', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-cloud-cli-'));
@@ -18,36 +40,121 @@ describe('rigtrace-cloud command line', () => {
   });
 
   it('lists every invalid setting, named by its environment variable', () => {
-    const r = runCli('cloud/src/cli.ts', ['serve', '--port', '99999', '--data-dir', dir]);
-    expect(r.status).toBe(2);
-    expect(r.stderr).toContain('RIGTRACE_PORT:');
-  });
-
-  it('creates a tenant, a site and tokens, and refuses an unknown site', () => {
-    expect(cloud('tenant', 'create', '--id', 'acme', '--name', 'Acme', '--data-dir', dir).status).toBe(0);
-    expect(
-      cloud('site', 'create', '--tenant', 'acme', '--id', 'plant-1', '--name', 'P1', '--data-dir', dir)
-        .status,
-    ).toBe(0);
-    const t = cloud(
-      'token',
-      'enroll',
-      '--tenant',
-      'acme',
-      '--site',
-      'plant-1',
-      '--ttl-hours',
-      '2',
+    const r = cloudWithEnv(
+      { RIGTRACE_DB_APP_ROLE: 'App Role' },
+      'serve',
+      '--port',
+      '99999',
       '--data-dir',
       dir,
+      '--database-url',
+      'mysql://root@localhost/rigtrace',
     );
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('RIGTRACE_PORT:');
+    expect(r.stderr).toContain('DATABASE_URL: must be a postgres:// or postgresql:// URL');
+    expect(r.stderr).toContain('RIGTRACE_DB_APP_ROLE:');
+    const admin = cloud('tenant', 'create', '--id', 'a', '--name', 'A', '--database-url', 'postgres://');
+    expect(admin.status).toBe(2);
+    expect(admin.stderr).toContain('DATABASE_URL:');
+  });
+
+  it('fails with exit code 1 and the cause when the database cannot be reached', () => {
+    const r = cloud(
+      'tenant',
+      'create',
+      '--id',
+      'acme',
+      '--name',
+      'Acme',
+      '--data-dir',
+      dir,
+      '--database-url',
+      'postgres://nobody:secret-pw@127.0.0.1:1/rigtrace',
+    );
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('ECONNREFUSED');
+    expect(r.stderr).not.toContain('secret-pw');
+  });
+});
+
+describe.each(BACKENDS)('rigtrace-cloud admin commands on %s', (backend) => {
+  let storage: TestStorage;
+  let apiToken = '';
+  setupOrFailEach(async () => {
+    storage = await testStorage(backend);
+  });
+  afterAll(async () => {
+    await storage?.cleanup();
+  });
+
+  it('creates a tenant, a site and tokens in the chosen store, and refuses an unknown site', async () => {
+    const { dataDir, env } = storage;
+    // PostgreSQL is named once by flag and otherwise by DATABASE_URL; both must reach it.
+    const flag = storage.databaseUrl ? ['--database-url', storage.databaseUrl] : [];
+    const run = (...args: string[]) => cloudWithEnv(env, ...args, '--data-dir', dataDir);
+    const created = cloudWithEnv(
+      { RIGTRACE_DB_APP_ROLE: env.RIGTRACE_DB_APP_ROLE ?? 'rigtrace_app' },
+      'tenant',
+      'create',
+      '--id',
+      'acme',
+      '--name',
+      'Acme',
+      '--data-dir',
+      dataDir,
+      ...flag,
+    );
+    expect(created.status, created.stderr).toBe(0);
+    const site = run('site', 'create', '--tenant', 'acme', '--id', 'plant-1', '--name', 'P1');
+    expect(site.status, site.stderr).toBe(0);
+    const t = run('token', 'enroll', '--tenant', 'acme', '--site', 'plant-1', '--ttl-hours', '2');
     expect(t.status, t.stderr).toBe(0);
     const token = JSON.parse(t.stdout) as { token: string; expiresAt: string };
     expect(token.token).toMatch(/^rt_enr_[A-Za-z0-9_-]{43}$/);
     expect(Date.parse(token.expiresAt) - Date.now()).toBeGreaterThan(7000_000);
-    const bad = cloud('token', 'enroll', '--tenant', 'acme', '--site', 'plant-9', '--data-dir', dir);
+    const api = run('token', 'api', '--tenant', 'acme', '--name', 'reports');
+    expect(api.status, api.stderr).toBe(0);
+    apiToken = api.stdout.trim();
+    const bad = run('token', 'enroll', '--tenant', 'acme', '--site', 'plant-9');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('no site plant-9 in tenant acme');
-    expect(cloud('tenant', 'create', '--id', 'Bad Id', '--name', 'x', '--data-dir', dir).status).toBe(2);
+    expect(run('tenant', 'create', '--id', 'Bad Id', '--name', 'x').status).toBe(2);
+
+    // What the commands wrote is in the backend they were pointed at, and only there.
+    expect(existsSync(path.join(dataDir, 'cloud.sqlite'))).toBe(backend === 'sqlite');
+    const store = await openStore(loadCloudConfig({}, storage.overrides));
+    try {
+      expect(await store.tenancy.tenantExists('acme')).toBe(true);
+      expect(await store.tenancy.siteExists('acme', 'plant-1')).toBe(true);
+      expect(await store.tenancy.siteExists('acme', 'plant-9')).toBe(false);
+      expect(await store.tenancy.tenantForApiToken(api.stdout.trim())).toBe('acme');
+      const enrolled = await store.db.transaction(() =>
+        store.tenancy.consumeEnrollmentToken(token.token, 'edge-x'),
+      );
+      expect(enrolled).toEqual({ tenant_id: 'acme', site_id: 'plant-1' });
+    } finally {
+      await store.db.close();
+    }
+  });
+
+  it('serves the API from the same store', async () => {
+    const proc = await withEnv(storage.env, () =>
+      startProcess('cloud/src/cli.ts', ['serve', '--port', '0', '--data-dir', storage.dataDir], (l) =>
+        l.includes('"event":"listening"'),
+      ),
+    );
+    try {
+      const { url } = JSON.parse(proc.readyLine) as { url: string };
+      const res = await fetch(`${url}/api/v1/edges`, { headers: { authorization: `Bearer ${apiToken}` } });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ items: [] });
+      const started = proc.lines.find((l) => l.includes('cloud listening'));
+      expect(started).toContain(
+        `"storage":"${storage.databaseUrl ? describeDatabaseUrl(storage.databaseUrl) : 'sqlite'}"`,
+      );
+    } finally {
+      expect(await proc.stop()).toBe(0);
+    }
   });
 });

@@ -88,7 +88,7 @@ describe('flow rig → edge → cloud', () => {
 
     procs.push(
       await startProcess('edge/src/cli.ts', ['run', '--config', configFile], (l) =>
-        l.includes('edge agent running'),
+        l.includes('"event":"running"'),
       ),
     );
   }, 60_000);

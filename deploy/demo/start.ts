@@ -171,7 +171,7 @@ async function main() {
     logins = JSON.parse(readFileSync(secretsFile, 'utf8')) as typeof logins;
   }
   await start('edge', [...tsEntry('edge/src/cli.ts'), 'run', '--config', configFile], (l) =>
-    l.includes('edge agent running'),
+    l.includes('"event":"running"'),
   );
   const edgeId = (JSON.parse(readFileSync(path.join(edgeDir, 'identity.json'), 'utf8')) as { edgeId: string })
     .edgeId;

@@ -101,6 +101,8 @@ async function main(argv: string[]): Promise<void> {
       const agent = new Agent(cfg, logger);
       const started = await agent.start();
       logger.info(started, 'edge agent running');
+      // One machine-readable line, whatever the log level, for supervisors and tests.
+      process.stdout.write(`${JSON.stringify({ event: 'running', ...started })}\n`);
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

@@ -52,7 +52,7 @@ describe('edge reliability', () => {
   };
   const startEdge = async () => {
     edge = await startProcess('edge/src/cli.ts', ['run', '--config', configFile], (l) =>
-      l.includes('edge agent running'),
+      l.includes('"event":"running"'),
     );
   };
   const status = async (): Promise<any> => {
@@ -78,13 +78,14 @@ describe('edge reliability', () => {
     } while (after);
     return out;
   };
-  /** Waits until the edge has nothing unsent and the cloud's log is as long as the edge's. */
+  /** Waits until the edge has caught up with the cloud (the rig never stops, so "caught up" is a few records). */
   const drained = () =>
     waitFor(
       async () => {
         const s = await status();
         const e = await api(`/edges/${edgeId}`);
-        return s.buffer.unsent === 0 && e.log.size === s.buffer.size && s.buffer.size > 0 ? s : undefined;
+        // The rig keeps producing, so "caught up" means at most a couple of batches in flight.
+        return s.buffer.unsent <= 20 && e.log.size >= s.buffer.acked && s.buffer.size > 0 ? s : undefined;
       },
       45_000,
       'the edge to drain into the cloud',
@@ -144,16 +145,18 @@ describe('edge reliability', () => {
     }
     await new Promise((r) => setTimeout(r, 1500));
     const s = await drained();
+    // The edge keeps producing: the cloud holds at least what was drained, gap-free and once each.
     const records = await allRecords();
-    expect(records.map((r) => r.seq)).toEqual(Array.from({ length: s.buffer.size }, (_, i) => i + 1));
+    expect(records.length).toBeGreaterThanOrEqual(s.buffer.acked);
+    expect(records.map((r) => r.seq)).toEqual(Array.from({ length: records.length }, (_, i) => i + 1));
     // Each rig result became exactly one inspection record, restarts notwithstanding.
     const results = records.filter((r) => r.record.kind === 'inspection').map((r) => r.record.source.address);
     expect(results.length).toBeGreaterThan(2);
     expect(new Set(results).size).toBe(results.length);
     // Every record is provably in the edge's signed log.
     const key = publicKeyFromPrivatePem(readFileSync(path.join(edgeDir, 'edge-key.pem'), 'utf8'));
-    for (let from = 1; from <= s.buffer.size; from += 500) {
-      const seqs = Array.from({ length: Math.min(500, s.buffer.size - from + 1) }, (_, i) => from + i);
+    for (let from = 1; from <= records.length; from += 500) {
+      const seqs = Array.from({ length: Math.min(500, records.length - from + 1) }, (_, i) => from + i);
       const bundle = await api(`/edges/${edgeId}/evidence?seq=${seqs.join(',')}`);
       expect(verifyEvidence(bundle, { trustedVerifierKey: formatVerifierKey(edgeId, key) })).toEqual({
         ok: true,
@@ -178,7 +181,8 @@ describe('edge reliability', () => {
     expect(s.buffer.size).toBeGreaterThan(before + 40);
     expect((await status()).forwarder.consecutiveFailures).toBe(0);
     const records = await allRecords();
-    expect(records.length).toBe(s.buffer.size);
+    expect(records.length).toBeGreaterThanOrEqual(s.buffer.acked);
+    expect(records.map((r) => r.seq)).toEqual(Array.from({ length: records.length }, (_, i) => i + 1));
     expect(new Set(records.map((r) => r.record.id)).size).toBe(records.length);
   }, 90_000);
 
@@ -205,9 +209,18 @@ describe('edge reliability', () => {
       20_000,
       'restore',
     );
-    const s = await drained();
-    const records = await allRecords();
-    expect(records.length).toBe(s.buffer.size);
+    // The restore event is written just after the switch: wait until the cloud has it.
+    const records = await waitFor(
+      async () => {
+        const all = await allRecords();
+        return all.some((r) => r.record.kind === 'event' && r.record.body.code === 'TELEMETRY_RESTORED')
+          ? all
+          : undefined;
+      },
+      30_000,
+      'the TELEMETRY_RESTORED event in the cloud',
+    );
+    expect(records.map((r) => r.seq)).toEqual(Array.from({ length: records.length }, (_, i) => i + 1));
     const events = records.filter((r) => r.record.kind === 'event').map((r) => r.record);
     const down = events.find((e) => e.body.code === 'TELEMETRY_DOWNSAMPLED');
     const up = events.find((e) => e.body.code === 'TELEMETRY_RESTORED');

@@ -6,7 +6,7 @@
  * Figures are reported as ratios to a baseline measured in the same run, because the machines
  * are shared and noisy. `npm run bench -- edge` runs only benches whose path contains "edge".
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -78,6 +78,10 @@ function fmt(n: number): string {
 }
 
 async function main() {
+  // Some benches run the built JavaScript, as production does.
+  process.stderr.write('▶ npm run build\n');
+  const build = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
   const all: BenchFigure[] = [];
   const failed: string[] = [];
   for (const f of files) {

@@ -1,14 +1,28 @@
+import pg from 'pg';
+import { DEFAULT_APP_ROLE, pgConnectionConfig, ROLE_NAME } from './postgres.js';
 import type { SqliteDb } from './sqlite.js';
 
 /**
- * Versioned schema migrations, applied in order, each in its own transaction. Never edit a
- * released migration: add a new one. Every tenant-owned table leads its key with tenant_id.
+ * Versioned schema migrations, applied in order, each in its own transaction, the same list on
+ * both backends: version N means the same change on SQLite and PostgreSQL, written in each one's
+ * DDL where the types differ (BLOB/BYTEA, INTEGER/BIGINT, TEXT/TIMESTAMPTZ timestamps, 0|1 and
+ * BOOLEAN). Never edit a released migration: add a new one. Every tenant-owned table carries
+ * tenant_id; on PostgreSQL it leads every primary key and every index except the three that
+ * serve the narrow cross-tenant lookups (edge by id, token by hash), and every tenant-owned
+ * table has a row-level security policy on `app.tenant_id`.
  */
-export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
+export interface Migration {
+  version: number;
+  name: string;
+  sqlite: string;
+  postgres: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: 'tenancy, edges, records, checkpoints',
-    sql: `
+    sqlite: `
 CREATE TABLE tenants (
   id TEXT PRIMARY KEY,
   name TEXT NOT NULL,
@@ -90,10 +104,213 @@ CREATE TABLE security_events (
 );
 CREATE INDEX security_events_by_tenant ON security_events (tenant_id, at);
 `,
+    // Tokens and edges are looked up by hash or id before the tenant is known; those lookups
+    // live in SECURITY DEFINER functions, the only way the app role reads across tenants.
+    postgres: `
+CREATE TABLE tenants (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE sites (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+);
+CREATE TABLE enrollment_tokens (
+  tenant_id TEXT NOT NULL,
+  token_hash TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL,
+  used_at TIMESTAMPTZ,
+  used_by_edge TEXT,
+  PRIMARY KEY (tenant_id, token_hash),
+  FOREIGN KEY (tenant_id, site_id) REFERENCES sites (tenant_id, id)
+);
+CREATE INDEX enrollment_tokens_by_hash ON enrollment_tokens (token_hash);
+CREATE TABLE api_tokens (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  token_hash TEXT NOT NULL,
+  name TEXT NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  revoked_at TIMESTAMPTZ,
+  PRIMARY KEY (tenant_id, token_hash)
+);
+CREATE INDEX api_tokens_by_hash ON api_tokens (token_hash);
+CREATE TABLE edges (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  public_key BYTEA NOT NULL,
+  enrolled_at TIMESTAMPTZ NOT NULL,
+  log_size BIGINT NOT NULL DEFAULT 0,
+  log_root BYTEA,
+  log_range TEXT NOT NULL DEFAULT '{"size":0,"hashes":[]}',
+  last_checkpoint TEXT,
+  last_contact_at TIMESTAMPTZ,
+  PRIMARY KEY (tenant_id, id),
+  FOREIGN KEY (tenant_id, site_id) REFERENCES sites (tenant_id, id)
+);
+CREATE INDEX edges_by_id ON edges (id);
+CREATE TABLE records (
+  tenant_id TEXT NOT NULL,
+  edge_id TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  observed_at TEXT NOT NULL,
+  json TEXT NOT NULL,
+  leaf_hash BYTEA NOT NULL,
+  ingested_at TIMESTAMPTZ NOT NULL,
+  replayed BOOLEAN NOT NULL DEFAULT false,
+  PRIMARY KEY (tenant_id, edge_id, seq),
+  FOREIGN KEY (tenant_id, edge_id) REFERENCES edges (tenant_id, id)
+);
+CREATE INDEX records_by_equipment ON records (tenant_id, equipment, observed_at);
+CREATE INDEX records_by_kind ON records (tenant_id, kind, observed_at);
+CREATE TABLE checkpoints (
+  tenant_id TEXT NOT NULL,
+  edge_id TEXT NOT NULL,
+  size BIGINT NOT NULL,
+  root BYTEA NOT NULL,
+  note TEXT NOT NULL,
+  cosigned_note TEXT NOT NULL,
+  accepted_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (tenant_id, edge_id, size),
+  FOREIGN KEY (tenant_id, edge_id) REFERENCES edges (tenant_id, id)
+);
+CREATE TABLE security_events (
+  tenant_id TEXT,
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at TIMESTAMPTZ NOT NULL,
+  code TEXT NOT NULL,
+  edge_id TEXT,
+  address TEXT,
+  detail TEXT NOT NULL
+);
+CREATE INDEX security_events_by_tenant ON security_events (tenant_id, at);
+
+ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON tenants
+  USING (id = current_setting('app.tenant_id', true))
+  WITH CHECK (id = current_setting('app.tenant_id', true));
+ALTER TABLE sites ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON sites
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE enrollment_tokens ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON enrollment_tokens
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE api_tokens ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON api_tokens
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE edges ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON edges
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE records ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON records
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE checkpoints ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON checkpoints
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE security_events ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON security_events
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+
+-- The only cross-tenant reads and writes the app role can make, each as narrow as its purpose.
+CREATE FUNCTION rt_edge_tenant(p_edge_id TEXT) RETURNS TABLE (tenant_id TEXT)
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+  AS $$ SELECT e.tenant_id FROM edges e WHERE e.id = p_edge_id $$;
+CREATE FUNCTION rt_api_token_tenant(p_token_hash TEXT) RETURNS TABLE (tenant_id TEXT)
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+  AS $$ SELECT t.tenant_id FROM api_tokens t WHERE t.token_hash = p_token_hash AND t.revoked_at IS NULL $$;
+CREATE FUNCTION rt_consume_enrollment_token(p_token_hash TEXT, p_edge_id TEXT, p_now TIMESTAMPTZ)
+  RETURNS TABLE (tenant_id TEXT, site_id TEXT)
+  LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp
+  AS $$ UPDATE enrollment_tokens t SET used_at = p_now, used_by_edge = p_edge_id
+         WHERE t.token_hash = p_token_hash AND t.used_at IS NULL AND t.expires_at > p_now
+         RETURNING t.tenant_id, t.site_id $$;
+REVOKE ALL ON FUNCTION rt_edge_tenant(TEXT) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rt_api_token_tenant(TEXT) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rt_consume_enrollment_token(TEXT, TEXT, TIMESTAMPTZ) FROM PUBLIC;
+`,
+  },
+  {
+    version: 2,
+    name: 'security events without a tenant kept apart',
+    // Refusals that no tenant owns (unknown edge, bad enrollment token) move to their own
+    // table, so security_events is wholly tenant-owned: tenant_id NOT NULL and leading its key.
+    sqlite: `
+CREATE TABLE system_security_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at TEXT NOT NULL,
+  code TEXT NOT NULL,
+  edge_id TEXT,
+  address TEXT,
+  detail TEXT NOT NULL
+);
+INSERT INTO system_security_events (at, code, edge_id, address, detail)
+  SELECT at, code, edge_id, address, detail FROM security_events WHERE tenant_id IS NULL ORDER BY id;
+DELETE FROM security_events WHERE tenant_id IS NULL;
+`,
+    postgres: `
+CREATE TABLE system_security_events (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at TIMESTAMPTZ NOT NULL,
+  code TEXT NOT NULL,
+  edge_id TEXT,
+  address TEXT,
+  detail TEXT NOT NULL
+);
+INSERT INTO system_security_events (at, code, edge_id, address, detail)
+  SELECT at, code, edge_id, address, detail FROM security_events WHERE tenant_id IS NULL ORDER BY id;
+DELETE FROM security_events WHERE tenant_id IS NULL;
+ALTER TABLE security_events ALTER COLUMN tenant_id SET NOT NULL;
+ALTER TABLE security_events DROP CONSTRAINT security_events_pkey;
+ALTER TABLE security_events ADD PRIMARY KEY (tenant_id, id);
+`,
   },
 ];
 
-export async function migrate(db: SqliteDb): Promise<number> {
+/**
+ * What the app role may do, table by table, on PostgreSQL. Records, checkpoints and security
+ * events are append-only for the application: the database refuses UPDATE and DELETE. An edge's
+ * key, tenant and site cannot be changed by the app either; only its log state and last contact.
+ * Re-applied at every start, so this list is the whole truth (no migration needed to change it).
+ */
+export const APP_PRIVILEGES: readonly { table: string; privileges: string }[] = [
+  { table: 'tenants', privileges: 'SELECT, INSERT' },
+  { table: 'sites', privileges: 'SELECT, INSERT' },
+  { table: 'enrollment_tokens', privileges: 'SELECT, INSERT' },
+  { table: 'api_tokens', privileges: 'SELECT, INSERT' },
+  {
+    table: 'edges',
+    privileges: 'SELECT, INSERT, UPDATE (log_size, log_root, log_range, last_checkpoint, last_contact_at)',
+  },
+  { table: 'records', privileges: 'SELECT, INSERT' },
+  { table: 'checkpoints', privileges: 'SELECT, INSERT' },
+  { table: 'security_events', privileges: 'SELECT, INSERT' },
+  { table: 'system_security_events', privileges: 'INSERT' },
+];
+
+export const APP_FUNCTIONS: readonly string[] = [
+  'rt_edge_tenant(TEXT)',
+  'rt_api_token_tenant(TEXT)',
+  'rt_consume_enrollment_token(TEXT, TEXT, TIMESTAMPTZ)',
+];
+
+export async function migrateSqlite(db: SqliteDb): Promise<number> {
   await db.exec(
     'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
   );
@@ -104,7 +321,7 @@ export async function migrate(db: SqliteDb): Promise<number> {
   for (const m of MIGRATIONS) {
     if (done.has(m.version)) continue;
     await db.transaction(async () => {
-      await db.exec(m.sql);
+      await db.exec(m.sqlite);
       await db.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
         m.version,
         m.name,
@@ -114,4 +331,114 @@ export async function migrate(db: SqliteDb): Promise<number> {
     applied += 1;
   }
   return applied;
+}
+
+/** pg_advisory_lock key: "RigTrace migrations". Advisory locks are per database. */
+const MIGRATION_LOCK = 0x52_54_6d_69_67;
+
+/**
+ * Applies pending migrations as the owner (the DATABASE_URL role), then makes sure the app role
+ * exists and holds exactly APP_PRIVILEGES. Several cloud processes may start at once: a session
+ * advisory lock lets one migrate while the others wait, then find nothing left to do.
+ */
+export async function migratePostgres(
+  url: string,
+  appRole = DEFAULT_APP_ROLE,
+  opts: {
+    /** The owner also serves the queries, switching to the app role: it must be a member. */
+    ownerSwitchesRole?: boolean;
+  } = {},
+): Promise<number> {
+  if (!ROLE_NAME.test(appRole)) throw new Error(`"${appRole}" is not a valid role name`);
+  const client = new pg.Client(pgConnectionConfig(url, ['-c search_path=public', '-c TimeZone=UTC']));
+  await client.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      const applied = await applyPostgres(client);
+      await ensureAppRole(client, appRole, opts.ownerSwitchesRole ?? true);
+      return applied;
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+async function inTransaction(client: pg.Client, fn: () => Promise<void>): Promise<void> {
+  await client.query('BEGIN');
+  try {
+    await fn();
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
+
+async function applyPostgres(client: pg.Client): Promise<number> {
+  await client.query(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)',
+  );
+  const done = new Set(
+    (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map(
+      (r) => r.version,
+    ),
+  );
+  let applied = 0;
+  for (const m of MIGRATIONS) {
+    if (done.has(m.version)) continue;
+    await inTransaction(client, async () => {
+      await client.query(m.postgres);
+      await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, now())', [
+        m.version,
+        m.name,
+      ]);
+    });
+    applied += 1;
+  }
+  return applied;
+}
+
+async function ensureAppRole(client: pg.Client, appRole: string, ownerSwitchesRole: boolean): Promise<void> {
+  const me = (
+    await client.query<{ name: string; super: boolean }>(
+      'SELECT current_user AS name, rolsuper AS super FROM pg_roles WHERE rolname = current_user',
+    )
+  ).rows[0];
+  if (!me) throw new Error('cannot read the current role from pg_roles');
+  if (me.name === appRole) {
+    throw new Error(
+      `DATABASE_URL logs in as "${appRole}", the app role itself: it must name the role that owns the schema`,
+    );
+  }
+  const role = client.escapeIdentifier(appRole);
+  const exists = (await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [appRole])).rowCount;
+  if (!exists) {
+    try {
+      // Roles are per cluster: another database's migration may be creating the same one now.
+      await client.query(
+        `DO $$ BEGIN CREATE ROLE ${role} NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$`,
+      );
+    } catch (err) {
+      throw new Error(
+        `the app role "${appRole}" does not exist and "${me.name}" may not create it (${(err as Error).message}); ` +
+          `create it once: CREATE ROLE ${role} NOLOGIN; GRANT ${role} TO ${client.escapeIdentifier(me.name)};`,
+      );
+    }
+  }
+  if (ownerSwitchesRole && !me.super) {
+    const member = await client.query<{ m: boolean }>("SELECT pg_has_role(current_user, $1, 'MEMBER') AS m", [
+      appRole,
+    ]);
+    if (!member.rows[0]?.m) await client.query(`GRANT ${role} TO CURRENT_USER`);
+  }
+  const tables = APP_PRIVILEGES.map((p) => p.table).join(', ');
+  await inTransaction(client, async () => {
+    await client.query(`REVOKE ALL ON TABLE ${tables}, schema_migrations FROM ${role}`);
+    for (const p of APP_PRIVILEGES)
+      await client.query(`GRANT ${p.privileges} ON TABLE ${p.table} TO ${role}`);
+    await client.query(`GRANT EXECUTE ON FUNCTION ${APP_FUNCTIONS.join(', ')} TO ${role}`);
+  });
 }

@@ -1,69 +1,171 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import sqlite3 from 'sqlite3';
+import { assertSameTenant, assertTenantId, type Db, type SqlParam } from './db.js';
 
-export type SqlParam = string | number | bigint | Buffer | Uint8Array | null;
+export type { SqlParam } from './db.js';
+
+interface SqliteTx {
+  /** False once COMMIT or ROLLBACK has been sent: later statements from `fn`'s leftovers queue. */
+  active: boolean;
+  tenant: string | undefined;
+}
+
+interface SqliteScope {
+  tenant?: string | undefined;
+  tx?: SqliteTx | undefined;
+}
+
+/** Reads that may go to the read-only connection: plain SELECTs (a WITH could hide a write). */
+const READ_ONLY = /^\s*SELECT\b/i;
+
+function openConnection(file: string, mode: number): Promise<sqlite3.Database> {
+  return new Promise<sqlite3.Database>((resolve, reject) => {
+    const d = new sqlite3.Database(file, mode, (err) => (err ? reject(err) : resolve(d)));
+  });
+}
 
 /**
- * One SQLite connection with a promise face. Write transactions are serialized through an
- * in-process queue so two requests never interleave statements inside one transaction.
+ * SQLite with a promise face: one connection that writes and one that only reads. A single
+ * connection has a single transaction, so everything that may write goes through one in-process
+ * queue: a transaction holds it from BEGIN to COMMIT, and a statement from outside waits its
+ * turn instead of slipping into someone else's transaction (where it would see uncommitted rows
+ * and be rolled back with them). Statements issued inside a transaction (known through
+ * AsyncLocalStorage) run at once. SELECTs from outside any transaction go to the read-only
+ * connection, which in WAL mode sees the last committed state without waiting for the writer.
+ * BEGIN IMMEDIATE takes the write lock, so another process on the same file waits
+ * (busy_timeout) rather than interleaves.
  */
-export class SqliteDb {
+export class SqliteDb implements Db {
+  readonly dialect = 'sqlite' as const;
   private tail: Promise<unknown> = Promise.resolve();
-  private constructor(private readonly db: sqlite3.Database) {}
+  private readonly scope = new AsyncLocalStorage<SqliteScope>();
+  private constructor(
+    private readonly db: sqlite3.Database,
+    private readonly reader: sqlite3.Database,
+  ) {}
 
   static async open(file: string): Promise<SqliteDb> {
-    const db = await new Promise<sqlite3.Database>((resolve, reject) => {
-      const d = new sqlite3.Database(file, (err) => (err ? reject(err) : resolve(d)));
-    });
-    const s = new SqliteDb(db);
-    await s.exec(
-      'PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;',
-    );
-    return s;
+    const db = await openConnection(file, sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE);
+    const pragmas = (conn: sqlite3.Database, sql: string) =>
+      new Promise<void>((resolve, reject) => conn.exec(sql, (err) => (err ? reject(err) : resolve())));
+    try {
+      await pragmas(
+        db,
+        'PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;',
+      );
+      const reader = await openConnection(file, sqlite3.OPEN_READONLY);
+      await pragmas(reader, 'PRAGMA busy_timeout=5000; PRAGMA query_only=ON;');
+      return new SqliteDb(db, reader);
+    } catch (err) {
+      db.close(() => undefined);
+      throw err;
+    }
   }
 
-  exec(sql: string): Promise<void> {
-    return new Promise((resolve, reject) => this.db.exec(sql, (err) => (err ? reject(err) : resolve())));
+  private activeTx(): SqliteTx | undefined {
+    const tx = this.scope.getStore()?.tx;
+    return tx?.active ? tx : undefined;
   }
 
-  run(sql: string, params: SqlParam[] = []): Promise<{ changes: number }> {
-    return new Promise((resolve, reject) => {
-      this.db.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
-        if (err) reject(err);
-        else resolve({ changes: this.changes });
-      });
-    });
-  }
-
-  get<T>(sql: string, params: SqlParam[] = []): Promise<T | undefined> {
-    return new Promise((resolve, reject) =>
-      this.db.get(sql, params, (err, row) => (err ? reject(err) : resolve(row as T | undefined))),
-    );
-  }
-
-  all<T>(sql: string, params: SqlParam[] = []): Promise<T[]> {
-    return new Promise((resolve, reject) =>
-      this.db.all(sql, params, (err, rows) => (err ? reject(err) : resolve(rows as T[]))),
-    );
-  }
-
-  /** Runs `fn` inside BEGIN IMMEDIATE … COMMIT, rolled back if it throws. */
-  transaction<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(async () => {
-      await this.exec('BEGIN IMMEDIATE');
-      try {
-        const r = await fn();
-        await this.exec('COMMIT');
-        return r;
-      } catch (err) {
-        await this.exec('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
-    });
+  /** Runs `work` now if we are inside a transaction, else after everything queued before it. */
+  private turn<T>(work: () => Promise<T>): Promise<T> {
+    if (this.activeTx()) return work();
+    const next = this.tail.then(work);
     this.tail = next.catch(() => undefined);
     return next;
   }
 
+  private rawExec(sql: string): Promise<void> {
+    return new Promise((resolve, reject) => this.db.exec(sql, (err) => (err ? reject(err) : resolve())));
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.turn(() => this.rawExec(sql));
+  }
+
+  run(sql: string, params: readonly SqlParam[] = []): Promise<{ changes: number }> {
+    return this.turn(
+      () =>
+        new Promise((resolve, reject) => {
+          this.db.run(sql, [...params], function (this: sqlite3.RunResult, err: Error | null) {
+            if (err) reject(err);
+            else resolve({ changes: this.changes });
+          });
+        }),
+    );
+  }
+
+  /** Where a statement that returns rows runs: see the class comment. */
+  private rows<T>(sql: string, work: (conn: sqlite3.Database) => Promise<T>): Promise<T> {
+    if (!this.activeTx() && READ_ONLY.test(sql)) return work(this.reader);
+    return this.turn(() => work(this.db));
+  }
+
+  get<T>(sql: string, params: readonly SqlParam[] = []): Promise<T | undefined> {
+    return this.rows(
+      sql,
+      (conn) =>
+        new Promise((resolve, reject) =>
+          conn.get(sql, [...params], (err, row) => (err ? reject(err) : resolve(row as T | undefined))),
+        ),
+    );
+  }
+
+  all<T>(sql: string, params: readonly SqlParam[] = []): Promise<T[]> {
+    return this.rows(
+      sql,
+      (conn) =>
+        new Promise((resolve, reject) =>
+          conn.all(sql, [...params], (err, rows) => (err ? reject(err) : resolve(rows as T[]))),
+        ),
+    );
+  }
+
+  /** Runs `fn` inside BEGIN IMMEDIATE … COMMIT, rolled back if it throws; nested calls join. */
+  transaction<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.activeTx()) return fn();
+    const outer = this.scope.getStore();
+    return this.turn(async () => {
+      const tx: SqliteTx = { active: true, tenant: outer?.tenant };
+      await this.rawExec('BEGIN IMMEDIATE');
+      try {
+        const r = await this.scope.run({ tenant: outer?.tenant, tx }, fn);
+        tx.active = false;
+        await this.rawExec('COMMIT');
+        return r;
+      } catch (err) {
+        tx.active = false;
+        await this.rawExec('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  withTenant<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
+    assertTenantId(tenantId);
+    const s = this.scope.getStore();
+    assertSameTenant(s?.tenant, tenantId);
+    const tx = this.activeTx();
+    if (tx) {
+      assertSameTenant(tx.tenant, tenantId);
+      tx.tenant = tenantId;
+    }
+    return this.scope.run({ tenant: tenantId, tx }, fn);
+  }
+
+  bindTenant<T>(tenantId: string, fn: () => T): T {
+    assertTenantId(tenantId);
+    const s = this.scope.getStore();
+    assertSameTenant(s?.tenant, tenantId);
+    return this.scope.run({ ...s, tenant: tenantId }, fn);
+  }
+
   close(): Promise<void> {
-    return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+    const closeConn = (conn: sqlite3.Database) =>
+      new Promise<void>((resolve, reject) => conn.close((err) => (err ? reject(err) : resolve())));
+    return this.turn(async () => {
+      await closeConn(this.reader);
+      await closeConn(this.db);
+    });
   }
 }

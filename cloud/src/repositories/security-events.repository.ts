@@ -1,4 +1,4 @@
-import type { SqliteDb } from '../db/sqlite.js';
+import type { Db } from '../db/db.js';
 
 export interface SecurityEvent {
   tenantId: string | null;
@@ -8,24 +8,47 @@ export interface SecurityEvent {
   detail: string;
 }
 
-/** Refused ingests, forks and failed enrollments, kept for the tenant's security review. */
+export interface SecurityEventRow {
+  at: string;
+  code: string;
+  edge_id: string | null;
+  address: string | null;
+  detail: string;
+}
+
+/**
+ * Refused ingests, forks and failed enrollments, kept for the tenant's security review. Events
+ * no tenant owns (an unknown edge, an unknown enrollment token) go to system_security_events,
+ * which the app can append to but not read: they are for the operator.
+ */
 export class SecurityEventsRepository {
-  constructor(private readonly db: SqliteDb) {}
+  constructor(private readonly db: Db) {}
 
   async record(e: SecurityEvent): Promise<void> {
-    await this.db.run(
-      'INSERT INTO security_events (tenant_id, at, code, edge_id, address, detail) VALUES (?, ?, ?, ?, ?, ?)',
-      [e.tenantId, new Date().toISOString(), e.code, e.edgeId ?? null, e.address ?? null, e.detail],
+    const at = new Date().toISOString();
+    const rest = [at, e.code, e.edgeId ?? null, e.address ?? null, e.detail];
+    if (e.tenantId === null) {
+      await this.db.run(
+        'INSERT INTO system_security_events (at, code, edge_id, address, detail) VALUES (?, ?, ?, ?, ?)',
+        rest,
+      );
+      return;
+    }
+    const tenantId = e.tenantId;
+    await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        'INSERT INTO security_events (tenant_id, at, code, edge_id, address, detail) VALUES (?, ?, ?, ?, ?, ?)',
+        [tenantId, ...rest],
+      ),
     );
   }
 
-  async list(
-    tenantId: string,
-    limit = 100,
-  ): Promise<{ at: string; code: string; edge_id: string | null; address: string | null; detail: string }[]> {
-    return this.db.all(
-      'SELECT at, code, edge_id, address, detail FROM security_events WHERE tenant_id = ? ORDER BY id DESC LIMIT ?',
-      [tenantId, limit],
+  async list(tenantId: string, limit = 100): Promise<SecurityEventRow[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<SecurityEventRow>(
+        'SELECT at, code, edge_id, address, detail FROM security_events WHERE tenant_id = ? ORDER BY id DESC LIMIT ?',
+        [tenantId, limit],
+      ),
     );
   }
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { SqliteDb } from '../db/sqlite.js';
+import type { Db } from '../db/db.js';
 
 export interface EdgeRow {
   tenant_id: string;
@@ -24,36 +24,49 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-/** Tenants, sites, edges and the tokens that admit them. The only module that touches those tables. */
+/**
+ * Tenants, sites, edges and the tokens that admit them. The only module that touches those
+ * tables. Each statement runs for one tenant (`withTenant`), except three lookups that must
+ * find the tenant first (ingest: edge by id; authentication: API token; enrollment: consuming
+ * a token). On PostgreSQL those three are SECURITY DEFINER functions, the app role's only way
+ * to read across tenants, each returning no more than the tenant it found.
+ */
 export class TenancyRepository {
-  constructor(private readonly db: SqliteDb) {}
+  constructor(private readonly db: Db) {}
 
   async createTenant(id: string, name: string): Promise<void> {
-    await this.db.run('INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)', [
-      id,
-      name,
-      new Date().toISOString(),
-    ]);
+    await this.db.withTenant(id, () =>
+      this.db.run('INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)', [
+        id,
+        name,
+        new Date().toISOString(),
+      ]),
+    );
   }
 
   async tenantExists(id: string): Promise<boolean> {
-    return (await this.db.get('SELECT 1 AS x FROM tenants WHERE id = ?', [id])) !== undefined;
+    const row = await this.db.withTenant(id, () =>
+      this.db.get('SELECT 1 AS x FROM tenants WHERE id = ?', [id]),
+    );
+    return row !== undefined;
   }
 
   async createSite(tenantId: string, id: string, name: string): Promise<void> {
-    await this.db.run('INSERT INTO sites (tenant_id, id, name, created_at) VALUES (?, ?, ?, ?)', [
-      tenantId,
-      id,
-      name,
-      new Date().toISOString(),
-    ]);
+    await this.db.withTenant(tenantId, () =>
+      this.db.run('INSERT INTO sites (tenant_id, id, name, created_at) VALUES (?, ?, ?, ?)', [
+        tenantId,
+        id,
+        name,
+        new Date().toISOString(),
+      ]),
+    );
   }
 
   async siteExists(tenantId: string, id: string): Promise<boolean> {
-    return (
-      (await this.db.get('SELECT 1 AS x FROM sites WHERE tenant_id = ? AND id = ?', [tenantId, id])) !==
-      undefined
+    const row = await this.db.withTenant(tenantId, () =>
+      this.db.get('SELECT 1 AS x FROM sites WHERE tenant_id = ? AND id = ?', [tenantId, id]),
     );
+    return row !== undefined;
   }
 
   /** A one-time token that enrolls one edge into a site; returned in clear once. */
@@ -65,44 +78,51 @@ export class TenancyRepository {
     const token = newToken('rt_enr_');
     const now = new Date();
     const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
-    await this.db.run(
-      'INSERT INTO enrollment_tokens (token_hash, tenant_id, site_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
-      [hashToken(token), tenantId, siteId, now.toISOString(), expiresAt],
+    await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        'INSERT INTO enrollment_tokens (token_hash, tenant_id, site_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+        [hashToken(token), tenantId, siteId, now.toISOString(), expiresAt],
+      ),
     );
     return { token, expiresAt };
   }
 
-  /** Marks the token used by `edgeId` if it is unused and unexpired; returns its tenant and site. Call inside a transaction. */
+  /**
+   * Marks the token used by `edgeId` if it is unused and unexpired, in one statement (so two
+   * processes racing for one token cannot both win); returns its tenant and site. Cross-tenant.
+   */
   async consumeEnrollmentToken(
     token: string,
     edgeId: string,
   ): Promise<{ tenant_id: string; site_id: string } | undefined> {
     const now = new Date().toISOString();
-    const row = await this.db.get<{ tenant_id: string; site_id: string }>(
-      'SELECT tenant_id, site_id FROM enrollment_tokens WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?',
-      [hashToken(token), now],
+    return this.db.get<{ tenant_id: string; site_id: string }>(
+      this.db.dialect === 'postgres'
+        ? 'SELECT tenant_id, site_id FROM rt_consume_enrollment_token(?, ?, ?)'
+        : 'UPDATE enrollment_tokens SET used_at = ?3, used_by_edge = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?3 RETURNING tenant_id, site_id',
+      [hashToken(token), edgeId, now],
     );
-    if (!row) return undefined;
-    await this.db.run('UPDATE enrollment_tokens SET used_at = ?, used_by_edge = ? WHERE token_hash = ?', [
-      now,
-      edgeId,
-      hashToken(token),
-    ]);
-    return row;
   }
 
   async createApiToken(tenantId: string, name: string): Promise<string> {
     const token = newToken('rt_api_');
-    await this.db.run(
-      'INSERT INTO api_tokens (token_hash, tenant_id, name, created_at) VALUES (?, ?, ?, ?)',
-      [hashToken(token), tenantId, name, new Date().toISOString()],
+    await this.db.withTenant(tenantId, () =>
+      this.db.run('INSERT INTO api_tokens (token_hash, tenant_id, name, created_at) VALUES (?, ?, ?, ?)', [
+        hashToken(token),
+        tenantId,
+        name,
+        new Date().toISOString(),
+      ]),
     );
     return token;
   }
 
+  /** The tenant an unrevoked API token belongs to. Cross-tenant: it is how a request finds its tenant. */
   async tenantForApiToken(token: string): Promise<string | undefined> {
     const row = await this.db.get<{ tenant_id: string }>(
-      'SELECT tenant_id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL',
+      this.db.dialect === 'postgres'
+        ? 'SELECT tenant_id FROM rt_api_token_tenant(?)'
+        : 'SELECT tenant_id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL',
       [hashToken(token)],
     );
     return row?.tenant_id;
@@ -119,22 +139,46 @@ export class TenancyRepository {
     name: string;
     publicKey: Uint8Array;
   }): Promise<void> {
-    await this.db.run(
-      'INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)',
-      [e.tenantId, e.id, e.siteId, e.name, Buffer.from(e.publicKey), new Date().toISOString()],
+    await this.db.withTenant(e.tenantId, () =>
+      this.db.run(
+        'INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)',
+        [e.tenantId, e.id, e.siteId, e.name, Buffer.from(e.publicKey), new Date().toISOString()],
+      ),
     );
   }
 
   /** Looks an edge up by id alone: only for ingest, where the edge proves itself by signature. */
   async edgeById(id: string): Promise<EdgeRow | undefined> {
-    return this.db.get<EdgeRow>('SELECT * FROM edges WHERE id = ?', [id]);
+    const row = await this.db.get<{ tenant_id: string }>(
+      this.db.dialect === 'postgres'
+        ? 'SELECT tenant_id FROM rt_edge_tenant(?)'
+        : 'SELECT tenant_id FROM edges WHERE id = ?',
+      [id],
+    );
+    return row ? this.edgeForTenant(row.tenant_id, id) : undefined;
+  }
+
+  /**
+   * The edge's row, locked until the surrounding transaction ends, so that two cloud processes
+   * ingesting for one edge take turns (SELECT … FOR UPDATE; on SQLite, BEGIN IMMEDIATE already
+   * holds the database's write lock). Call inside a transaction.
+   */
+  async lockEdge(tenantId: string, id: string): Promise<EdgeRow | undefined> {
+    const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<EdgeRow>(`SELECT * FROM edges WHERE tenant_id = ? AND id = ?${lock}`, [tenantId, id]),
+    );
   }
 
   async edgeForTenant(tenantId: string, id: string): Promise<EdgeRow | undefined> {
-    return this.db.get<EdgeRow>('SELECT * FROM edges WHERE tenant_id = ? AND id = ?', [tenantId, id]);
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<EdgeRow>('SELECT * FROM edges WHERE tenant_id = ? AND id = ?', [tenantId, id]),
+    );
   }
 
   async listEdges(tenantId: string): Promise<EdgeRow[]> {
-    return this.db.all<EdgeRow>('SELECT * FROM edges WHERE tenant_id = ? ORDER BY enrolled_at', [tenantId]);
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<EdgeRow>('SELECT * FROM edges WHERE tenant_id = ? ORDER BY enrolled_at', [tenantId]),
+    );
   }
 }

@@ -7,6 +7,7 @@ import {
   formatVerifierKey,
 } from '@rigtrace/protocols';
 import { z } from 'zod';
+import type { Db } from '../db/db.js';
 import { ProblemError } from '../errors.js';
 import type { RecordsRepository } from '../repositories/records.repository.js';
 import type { EdgeRow, TenancyRepository } from '../repositories/tenancy.repository.js';
@@ -63,6 +64,7 @@ function edgeView(e: EdgeRow) {
 }
 
 export function apiRoutes(deps: {
+  db: Db;
   tenancy: TenancyRepository;
   records: RecordsRepository;
   ingest: IngestService;
@@ -70,7 +72,7 @@ export function apiRoutes(deps: {
   witness: Witness;
 }): Router {
   const r = Router();
-  const auth = requireApiToken(deps.tenancy);
+  const auth = requireApiToken(deps.tenancy, deps.db);
 
   r.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
@@ -134,19 +136,23 @@ export function apiRoutes(deps: {
   r.get('/edges/:edgeId/evidence', auth, async (req, res) => {
     const e = await edgeOr404(req);
     const q = parseQuery(evidenceQuery, req);
-    const cp = await deps.records.latestCheckpoint(e.tenant_id, e.id);
-    if (!cp) throw new ProblemError('CLOUD_NOT_FOUND', 'this edge has no accepted records yet');
-    const leaves = await deps.records.allLeafHashes(e.tenant_id, e.id, cp.size);
-    const records: EvidenceBundle['records'] = [];
-    for (const seq of q.seq) {
-      const row = seq <= cp.size ? await deps.records.get(e.tenant_id, e.id, seq) : undefined;
-      if (!row) throw new ProblemError('CLOUD_NOT_FOUND', `record ${seq} is not in the accepted log`);
-      records.push({
-        record: JSON.parse(row.json) as unknown,
-        index: seq - 1,
-        proof: inclusionProof(leaves, seq - 1, cp.size).map(toBase64),
-      });
-    }
+    // One transaction, on one connection, for the whole bundle.
+    const { cp, records } = await deps.db.withTenant(e.tenant_id, async () => {
+      const cp = await deps.records.latestCheckpoint(e.tenant_id, e.id);
+      if (!cp) throw new ProblemError('CLOUD_NOT_FOUND', 'this edge has no accepted records yet');
+      const leaves = await deps.records.allLeafHashes(e.tenant_id, e.id, cp.size);
+      const records: EvidenceBundle['records'] = [];
+      for (const seq of q.seq) {
+        const row = seq <= cp.size ? await deps.records.get(e.tenant_id, e.id, seq) : undefined;
+        if (!row) throw new ProblemError('CLOUD_NOT_FOUND', `record ${seq} is not in the accepted log`);
+        records.push({
+          record: JSON.parse(row.json) as unknown,
+          index: seq - 1,
+          proof: inclusionProof(leaves, seq - 1, cp.size).map(toBase64),
+        });
+      }
+      return { cp, records };
+    });
     const bundle: EvidenceBundle = {
       v: 1,
       edge: e.id,

@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import type { Db } from '../db/db.js';
 import { ProblemError } from '../errors.js';
 import type { TenancyRepository } from '../repositories/tenancy.repository.js';
 
@@ -9,8 +10,12 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** Bearer API tokens (`rt_api_…`), each bound to one tenant. */
-export function requireApiToken(tenancy: TenancyRepository) {
+/**
+ * Bearer API tokens (`rt_api_…`), each bound to one tenant. The rest of the request runs bound
+ * to that tenant (`Db.bindTenant`): a repository asked for another tenant throws, and on
+ * PostgreSQL row-level security is set to it.
+ */
+export function requireApiToken(tenancy: TenancyRepository, db: Db) {
   return async (req: Request, _res: Response, next: NextFunction) => {
     const h = req.get('authorization') ?? '';
     const m = /^Bearer (rt_api_[A-Za-z0-9_-]{43})$/.exec(h);
@@ -18,7 +23,7 @@ export function requireApiToken(tenancy: TenancyRepository) {
     const tenantId = await tenancy.tenantForApiToken(m[1]!);
     if (!tenantId) throw new ProblemError('CLOUD_UNAUTHENTICATED', 'the API token is unknown or revoked');
     req.tenantId = tenantId;
-    next();
+    db.bindTenant(tenantId, () => next());
   };
 }
 

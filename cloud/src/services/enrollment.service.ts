@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { SqliteDb } from '../db/sqlite.js';
+import type { Db } from '../db/db.js';
 import { ProblemError } from '../errors.js';
 import type { SecurityEventsRepository } from '../repositories/security-events.repository.js';
 import type { TenancyRepository } from '../repositories/tenancy.repository.js';
@@ -14,7 +14,7 @@ export const enrollRequestSchema = z.strictObject({
 /** Admits an edge with a one-time site token and its locally generated public key. */
 export class EnrollmentService {
   constructor(
-    private readonly db: SqliteDb,
+    private readonly db: Db,
     private readonly tenancy: TenancyRepository,
     private readonly security: SecurityEventsRepository,
     private readonly witness: Witness,

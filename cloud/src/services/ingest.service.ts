@@ -7,11 +7,11 @@ import {
   type CompactRangeState,
 } from '@rigtrace/protocols';
 import type { Logger } from 'pino';
-import type { SqliteDb } from '../db/sqlite.js';
+import type { Db } from '../db/db.js';
 import { ProblemError } from '../errors.js';
 import type { RecordsRepository } from '../repositories/records.repository.js';
 import type { SecurityEventsRepository } from '../repositories/security-events.repository.js';
-import type { EdgeRow, TenancyRepository } from '../repositories/tenancy.repository.js';
+import type { TenancyRepository } from '../repositories/tenancy.repository.js';
 import type { Witness } from './witness.js';
 
 export interface IngestResult {
@@ -37,7 +37,7 @@ type Outcome =
  */
 export class IngestService {
   constructor(
-    private readonly db: SqliteDb,
+    private readonly db: Db,
     private readonly tenancy: TenancyRepository,
     private readonly records: RecordsRepository,
     private readonly security: SecurityEventsRepository,
@@ -62,7 +62,7 @@ export class IngestService {
       });
       throw new ProblemError('CLOUD_EDGE_UNKNOWN', `edge ${env.data.edge} is not enrolled`);
     }
-    const outcome = await this.db.transaction(() => this.verifyAndStore(edge.id, body));
+    const outcome = await this.db.transaction(() => this.verifyAndStore(edge.tenant_id, edge.id, body));
     if (outcome.ok) return outcome.result;
 
     const detail = outcome.problems
@@ -95,9 +95,11 @@ export class IngestService {
     throw new ProblemError('CLOUD_BATCH_REFUSED', detail, extensions);
   }
 
-  private async verifyAndStore(edgeId: string, body: unknown): Promise<Outcome> {
-    // Re-read inside the transaction: another request may just have advanced the log.
-    const edge = (await this.tenancy.edgeById(edgeId)) as EdgeRow;
+  private async verifyAndStore(tenantId: string, edgeId: string, body: unknown): Promise<Outcome> {
+    // Re-read and lock inside the transaction: another request, in this process or another one
+    // sharing the database, may just have advanced the log; until we commit, it waits for us.
+    const edge = await this.tenancy.lockEdge(tenantId, edgeId);
+    if (!edge) throw new ProblemError('CLOUD_EDGE_UNKNOWN', `edge ${edgeId} is not enrolled`);
     const raw = (body as { records: unknown[] }).records;
     const resent = raw
       .map((r) => (r && typeof r === 'object' ? (r as { seq?: unknown }).seq : undefined))

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cosignCheckpoint, generateKeyPair, publicKeyFromPrivatePem, toBase64 } from '@rigtrace/protocols';
 
@@ -21,7 +21,15 @@ export class Witness {
       const tmp = `${file}.tmp-${process.pid}`;
       writeFileSync(tmp, generateKeyPair().privateKeyPem, { mode: 0o600 });
       chmodSync(tmp, 0o600);
-      renameSync(tmp, file);
+      // link, not rename: if another process starting on the same folder won the race, its key
+      // stays and this one is discarded, so every process signs with the key on disk.
+      try {
+        linkSync(tmp, file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      } finally {
+        unlinkSync(tmp);
+      }
     }
     const pem = readFileSync(file, 'utf8');
     return new Witness(name, pem, publicKeyFromPrivatePem(pem));

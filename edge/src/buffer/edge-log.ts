@@ -140,6 +140,8 @@ export class EdgeLog {
   private flushing: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly listeners = new Set<() => void>();
+  /** Serializes transactions on the writer connection (log writes and acknowledgements). */
+  private writerTail: Promise<unknown> = Promise.resolve();
   /** Set when the buffer was damaged at start and cut back; see BufferRecovery. */
   recovery: BufferRecovery | null = null;
 
@@ -365,7 +367,18 @@ export class EdgeLog {
     };
   }
 
-  private async write(tx: PreparedTx): Promise<void> {
+  /** Runs `fn` when no other transaction is open on the writer connection. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writerTail.then(fn);
+    this.writerTail = run.catch(() => undefined);
+    return run;
+  }
+
+  private write(tx: PreparedTx): Promise<void> {
+    return this.exclusive(() => this.writeNow(tx));
+  }
+
+  private async writeNow(tx: PreparedTx): Promise<void> {
     // SQLite allows 32766 bound parameters; 6 per row keeps 500-row inserts well inside it.
     const per = 6;
     const statements: { sql: string; params?: (string | number)[] }[] = [{ sql: 'BEGIN IMMEDIATE' }];
@@ -454,6 +467,11 @@ export class EdgeLog {
         `cloud acknowledged seq ${seq} beyond log size ${this.size}`,
       );
     }
+    await this.exclusive(() => this.acknowledgeNow(seq));
+  }
+
+  private async acknowledgeNow(seq: number): Promise<void> {
+    if (seq <= this.acked) return;
     let freed = 0;
     await this.writer.exec('BEGIN IMMEDIATE');
     try {

@@ -139,7 +139,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     const [section, key] = o.path;
     const obj = raw[section];
     raw[section] = {
-      ...(obj && typeof obj === 'object' ? (obj) : {}),
+      ...(obj && typeof obj === 'object' ? obj : {}),
       [key]: o.value,
     };
   }

@@ -105,82 +105,76 @@ export class Forwarder {
     });
   }
 
+  /** Consecutive failed attempts, for the backoff. */
+  private attempt = 0;
+
+  private backoff(): Promise<void> {
+    return this.sleep(backoffDelay(this.attempt++, this.opts.retry.initialMs, this.opts.retry.maxMs));
+  }
+
   private async run(): Promise<void> {
-    let attempt = 0;
     while (!this.stopped) {
-      let batch: PendingBatch | null;
       try {
-        batch = await this.log.nextBatch(this.opts.batchSize);
+        const batch = await this.log.nextBatch(this.opts.batchSize);
+        if (!batch) {
+          await this.sleep(1000);
+          continue;
+        }
+        const sentAt = Date.now();
+        const result = await this.send(batch);
+        await this.handle(result, batch, sentAt);
       } catch (err) {
+        // Network errors, 5xx, and answers that cannot be applied: all retried with backoff.
         this.fail(err);
-        await this.sleep(backoffDelay(attempt++, this.opts.retry.initialMs, this.opts.retry.maxMs));
-        continue;
+        await this.backoff();
       }
-      if (!batch) {
-        await this.sleep(1000);
-        continue;
+    }
+  }
+
+  /** Acts on the cloud's answer. */
+  private async handle(result: SendResult, batch: PendingBatch, sentAt: number): Promise<void> {
+    switch (result.kind) {
+      case 'ack': {
+        const before = this.log.ackedSeq;
+        await this.log.acknowledge(Math.min(result.ackedSeq, this.log.lastSeq));
+        this.s.batchesSent += 1;
+        this.s.recordsAcked += this.log.ackedSeq - before;
+        this.s.lastAckedSeq = this.log.ackedSeq;
+        this.s.lastAckAt = new Date().toISOString();
+        this.s.consecutiveFailures = 0;
+        this.outRate.mark(this.log.ackedSeq - before);
+        this.attempt = 0;
+        this.logger.debug(
+          { ackedSeq: this.log.ackedSeq, records: batch.records.length },
+          'batch acknowledged',
+        );
+        // Pace a backlog: a batch of n records earns the next send after n / rate seconds,
+        // so replay after an outage leaves the cloud and the line PC room for live data.
+        const due = (batch.records.length / this.opts.maxRecordsPerSecond) * 1000 - (Date.now() - sentAt);
+        if (due > 0 && !this.stopped) await this.sleep(due, false);
+        return;
       }
-      let result: SendResult;
-      const sentAt = Date.now();
-      try {
-        result = await this.send(batch);
-      } catch (err) {
-        this.fail(err);
-        await this.sleep(backoffDelay(attempt++, this.opts.retry.initialMs, this.opts.retry.maxMs));
-        continue;
-      }
-      switch (result.kind) {
-        case 'ack': {
-          const before = this.log.ackedSeq;
-          await this.log.acknowledge(Math.min(result.ackedSeq, this.log.lastSeq));
-          this.s.batchesSent += 1;
-          this.s.recordsAcked += this.log.ackedSeq - before;
+      case 'expect': {
+        const haveUpTo = result.expectedSeq - 1;
+        if (haveUpTo > this.log.ackedSeq && haveUpTo <= this.log.lastSeq) {
+          // The cloud committed records whose acknowledgement we never received: skip ahead.
+          this.logger.info(
+            { expectedSeq: result.expectedSeq },
+            'cloud already has records; resuming after them',
+          );
+          await this.log.acknowledge(haveUpTo);
           this.s.lastAckedSeq = this.log.ackedSeq;
-          this.s.lastAckAt = new Date().toISOString();
-          this.s.consecutiveFailures = 0;
-          this.outRate.mark(this.log.ackedSeq - before);
-          attempt = 0;
-          // Pace a backlog: a batch of n records earns the next send after n / rate seconds,
-          // so replay after an outage leaves the cloud and the line PC room for live data.
-          const spent = Date.now() - sentAt;
-          const due = (batch.records.length / this.opts.maxRecordsPerSecond) * 1000;
-          if (due > spent && !this.stopped) await this.sleep(due - spent, false);
-          this.logger.debug(
-            { ackedSeq: this.log.ackedSeq, records: batch.records.length },
-            'batch acknowledged',
-          );
-          break;
+          this.attempt = 0;
+          return;
         }
-        case 'expect': {
-          const haveUpTo = result.expectedSeq - 1;
-          if (haveUpTo > this.log.ackedSeq && haveUpTo <= this.log.lastSeq) {
-            // The cloud committed records whose acknowledgement we never received: skip ahead.
-            this.logger.info(
-              { expectedSeq: result.expectedSeq },
-              'cloud already has records; resuming after them',
-            );
-            await this.log.acknowledge(haveUpTo);
-            this.s.lastAckedSeq = this.log.ackedSeq;
-            attempt = 0;
-          } else {
-            this.fail(
-              new Error(
-                `cloud expects seq ${result.expectedSeq} but this edge has acknowledged up to ${this.log.ackedSeq}: ${result.detail}`,
-              ),
-            );
-            await this.sleep(backoffDelay(attempt++, this.opts.retry.initialMs, this.opts.retry.maxMs));
-          }
-          break;
-        }
-        case 'refused':
-          this.fail(
-            new Error(
-              `cloud refused batch ${batch.firstSeq}..${batch.lastSeq} (${result.status}): ${result.detail}`,
-            ),
-          );
-          await this.sleep(backoffDelay(attempt++, this.opts.retry.initialMs, this.opts.retry.maxMs));
-          break;
+        throw new Error(
+          `cloud expects seq ${result.expectedSeq} but this edge has acknowledged up to ${this.log.ackedSeq}: ${result.detail}`,
+        );
       }
+      case 'refused':
+        throw new Error(
+          `cloud refused batch ${batch.firstSeq}..${batch.lastSeq} (${result.status}): ${result.detail}`,
+        );
     }
   }
 

@@ -68,6 +68,18 @@ function nextTransactionId(client: ModbusRTU): number | undefined {
 }
 
 /**
+ * Drops modbus-serial's record of a finished transaction. It keeps one per transaction id (256
+ * per connection) until the id comes round again, each holding its callback chain, timer and
+ * reply: with many connections that is tens of MB held for nothing. A late reply to a dropped
+ * transaction finds no record and is ignored, which is what we want anyway.
+ */
+function forgetTransaction(client: ModbusRTU, tid: number | undefined): void {
+  if (tid === undefined) return;
+  const table = (client as unknown as { _transactions?: Record<number, unknown> })._transactions;
+  if (table && typeof table === 'object') delete table[tid];
+}
+
+/**
  * One Modbus TCP connection: a socket we own, linked to a modbus-serial client, a bounded FIFO of
  * requests and exactly one request in flight.
  *
@@ -259,6 +271,7 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
         if (finished) return;
         finished = true;
         clearTimeout(backstop);
+        forgetTransaction(client, tid);
         this.inFlight = undefined;
         if (err === undefined || err === null) {
           this.silentTimeouts = 0;

@@ -27,7 +27,19 @@ export function startProcess(
   ready: (line: string) => boolean,
   timeoutMs = 20_000,
 ): Promise<Proc & { readyLine: string }> {
-  const child = spawn(process.execPath, [...nodeArgs(entry), ...args], {
+  return startNode(path.join(repoRoot, entry), args, ready, timeoutMs, nodeArgs(entry).slice(0, -1));
+}
+
+/** Starts `node [nodeFlags] script args` and waits for a line that says it is ready. */
+export function startNode(
+  script: string,
+  args: string[],
+  ready: (line: string) => boolean,
+  timeoutMs = 20_000,
+  nodeFlags: string[] = [],
+): Promise<Proc & { readyLine: string }> {
+  const entry = path.relative(repoRoot, script);
+  const child = spawn(process.execPath, [...nodeFlags, script, ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

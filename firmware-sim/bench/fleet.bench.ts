@@ -1,0 +1,169 @@
+/**
+ * 50 simulated flow rigs carrying 10,000 Modbus points, polled every 100 ms by a real edge
+ * process (50 sources × 200 points), forwarding to a real cloud. Measures, over a steady window:
+ * the points/s actually read, the edge's CPU as a share of one core (target < 0.25), and the
+ * edge's peak RSS (target ≤ 120 MB) against a bare Node process measured in the same run.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { cpuSeconds, peakRssMiB, report } from '../../protocols/bench/report.js';
+import { repoRoot, runCli, startNode, startProcess } from '@rigtrace/protocols/testing';
+import { FLOW_RIG_DEFAULTS, startFlowRig, type RunningFlowRig } from '../src/flow-rig/index.js';
+
+const RIGS = 50;
+const POINTS_PER_RIG = 200;
+const INTERVAL_MS = 100;
+const WARMUP_S = 8;
+const WINDOW_S = Number(process.env.BENCH_WINDOW_S ?? 20);
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'rt-fleet-'));
+const rigs: RunningFlowRig[] = [];
+for (let i = 0; i < RIGS; i++) {
+  rigs.push(
+    await startFlowRig(
+      { ...FLOW_RIG_DEFAULTS, port: 0, asset: `RIG-${i}`, seed: i + 1, testSeconds: 6 },
+      () => undefined,
+    ),
+  );
+}
+
+const cloud = await startProcess(
+  'cloud/src/cli.ts',
+  ['serve', '--port', '0', '--data-dir', path.join(work, 'cloud')],
+  (l) => l.includes('"event":"listening"'),
+);
+const cloudUrl = (JSON.parse(cloud.readyLine) as { url: string }).url;
+const seed = JSON.parse(
+  runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', path.join(work, 'cloud')]).stdout,
+) as {
+  enrollmentToken: string;
+};
+
+const config = {
+  version: 1,
+  edge: { name: 'fleet-bench', dataDir: path.join(work, 'edge') },
+  cloud: { url: cloudUrl },
+  log: { level: 'warn' },
+  sources: rigs.map((r, i) => ({
+    id: `rig-${i}`,
+    protocol: 'modbus',
+    equipment: `RIG-${i}`,
+    host: '127.0.0.1',
+    port: r.port,
+    intervalMs: INTERVAL_MS,
+    timeoutMs: 1000,
+    telemetry: { everyMs: 1000 },
+    points: Array.from({ length: POINTS_PER_RIG }, (_, p) => ({ name: `r${p}`, address: p, type: 'uint16' })),
+  })),
+};
+const configFile = path.join(work, 'edge.yaml');
+writeFileSync(configFile, JSON.stringify(config)); // JSON is YAML
+const enrolled = runCli('edge/src/cli.ts', [
+  'enroll',
+  '--config',
+  configFile,
+  '--cloud',
+  cloudUrl,
+  '--token',
+  seed.enrollmentToken,
+]);
+if (enrolled.status !== 0) throw new Error(enrolled.stderr);
+
+// The same runtime doing nothing, for scale: what any Node process costs.
+const bare = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 4000)']);
+await new Promise((r) => setTimeout(r, 3000));
+const bareRss = peakRssMiB(bare.pid);
+bare.kill();
+
+// The edge as it runs in production: the built JavaScript under plain node (npm run build),
+// with the V8 flags of the systemd unit.
+const unit = readFileSync(path.join(repoRoot, 'deploy/systemd/rigtrace-edge.service'), 'utf8');
+const unitFlags = (/^ExecStart=\/usr\/bin\/node ((?:--\S+ )*)/m.exec(unit)?.[1] ?? '')
+  .trim()
+  .split(' ')
+  .filter(Boolean);
+const edgeEntry = path.join(repoRoot, 'edge/dist/cli.js');
+if (!existsSync(edgeEntry)) throw new Error('run `npm run build` first (the harness does)');
+const edge = await startNode(
+  edgeEntry,
+  ['run', '--config', configFile],
+  (l) => l.includes('"event":"running"'),
+  20_000,
+  process.env.EDGE_NODE_FLAGS !== undefined
+    ? process.env.EDGE_NODE_FLAGS.split(' ').filter(Boolean)
+    : unitFlags,
+);
+const pid = edge.child.pid!;
+const requests = () => rigs.reduce((n, r) => n + r.server.counters.requests, 0);
+
+const rssNow = () =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+const curve: number[] = [];
+const sampler = setInterval(() => curve.push(Math.round(rssNow())), 1000);
+await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+if (process.env.BENCH_SNAPSHOTS) {
+  process.kill(pid, 'SIGUSR2');
+  await new Promise((r) => setTimeout(r, 25_000));
+  process.kill(pid, 'SIGUSR2');
+  await new Promise((r) => setTimeout(r, 8_000));
+}
+const c0 = cpuSeconds(pid);
+const q0 = requests();
+const t0 = Date.now();
+await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
+const wall = (Date.now() - t0) / 1000;
+const cpu = (cpuSeconds(pid) - c0) / wall;
+const reqPerS = (requests() - q0) / wall;
+const rss = peakRssMiB(pid);
+clearInterval(sampler);
+if (process.env.BENCH_VERBOSE) console.error(`edge RSS each second (MiB): ${curve.join(' ')}`);
+const statusUrl = (
+  JSON.parse(readFileSync(path.join(work, 'edge', 'status.json'), 'utf8')) as { url: string }
+).url;
+const status = (await (await fetch(`${statusUrl}/status`)).json()) as {
+  buffer: { unsent: number; size: number };
+};
+
+await edge.stop();
+await cloud.stop();
+for (const r of rigs) await r.stop();
+
+// 200 uint16 points in one rig are read in 2 requests (at most 120 registers each).
+const pointsPerS = (reqPerS / 2) * POINTS_PER_RIG;
+const wanted = (RIGS * POINTS_PER_RIG * 1000) / INTERVAL_MS;
+report({
+  bench: 'modbus fleet (50 rigs)',
+  metric: 'points read per second',
+  value: pointsPerS,
+  unit: 'points/s',
+  baseline: wanted,
+  baselineName: 'configured: 10k points every 100 ms',
+  ratio: pointsPerS / wanted,
+  target: '>= 0.95 of configured',
+  pass: pointsPerS / wanted >= 0.95,
+});
+report({
+  bench: 'modbus fleet (50 rigs)',
+  metric: 'edge CPU, share of one core',
+  value: cpu,
+  unit: 'cores',
+  baseline: 1,
+  baselineName: 'one core',
+  ratio: cpu,
+  target: '< 0.25 of one core',
+  pass: cpu < 0.25,
+});
+report({
+  bench: 'modbus fleet (50 rigs)',
+  metric: 'edge peak RSS',
+  value: rss,
+  unit: 'MiB',
+  baseline: bareRss,
+  baselineName: 'bare Node process',
+  ratio: rss / bareRss,
+  target: '<= 120 MB',
+  pass: rss <= 120,
+  note: `node ${unitFlags.join(' ')}; buffer ${status.buffer.size} records, ${status.buffer.unsent} unsent at the end`,
+});

@@ -1,0 +1,37 @@
+/**
+ * OPC UA adapter: a subscribing client (never polling) that survives server restarts, network
+ * loss and silent subscriptions, keeps every value's StatusCode and source timestamp, and refuses
+ * servers whose certificate is not trusted.
+ */
+export type {
+  OpcuaItemSpec,
+  OpcuaLogger,
+  OpcuaScalar,
+  OpcuaSecurityMode,
+  OpcuaSecurityPolicy,
+  OpcuaSourceOptions,
+  OpcuaStats,
+  OpcuaStatus,
+  OpcuaSubscriberEvents,
+  OpcuaValue,
+  OpcuaValueData,
+} from './types.js';
+export {
+  validateOpcuaOptions,
+  isNodeId,
+  OPCUA_DEFAULTS,
+  SECURITY_MODES,
+  SECURITY_POLICIES,
+  type ResolvedOpcuaOptions,
+} from './validate.js';
+export {
+  OpcuaConfigError,
+  OpcuaError,
+  OPCUA_ERROR_CODES,
+  type OpcuaConfigProblem,
+  type OpcuaErrorCode,
+} from './errors.js';
+export { hasOverflow, statusOf, toOpcuaValue, variantValue } from './convert.js';
+export { readCertificates } from './pki.js';
+export { OpcuaSubscriber } from './subscriber.js';
+export { routeOpcuaLibraryLogs } from './library-logs.js';

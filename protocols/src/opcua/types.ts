@@ -1,0 +1,106 @@
+/** OPC UA data model shared by the validator, the value conversion and the subscriber. */
+
+export type OpcuaSecurityMode = 'None' | 'Sign' | 'SignAndEncrypt';
+export type OpcuaSecurityPolicy =
+  'None' | 'Basic256Sha256' | 'Aes128_Sha256_RsaOaep' | 'Aes256_Sha256_RsaPss';
+
+/** One value to subscribe to. */
+export interface OpcuaItemSpec {
+  /** Unique within a source. */
+  name: string;
+  /** e.g. `ns=1;s=Bench.Live.OilTemperature`, `i=2258`, `nsu=urn:…;s=…`. */
+  nodeId: string;
+  /** Requested sampling interval; default = the publishing interval. 0 = as fast as the server can. */
+  samplingIntervalMs?: number;
+  /** Data-change filter: report only changes larger than this (percent needs an EURange on the node). */
+  deadband?: { type: 'absolute' | 'percent'; value: number };
+  /** Server-side queue; default = enough for every sample of one publishing interval. */
+  queueSize?: number;
+}
+
+export interface OpcuaLogger {
+  info(o: object, msg?: string): void;
+  warn(o: object, msg?: string): void;
+  error(o: object, msg?: string): void;
+  debug?(o: object, msg?: string): void;
+}
+
+export interface OpcuaSourceOptions {
+  endpointUrl: string;
+  securityMode: OpcuaSecurityMode;
+  securityPolicy: OpcuaSecurityPolicy;
+  /** Anonymous when absent. */
+  user?: { username: string; password: string };
+  /** Client certificate store (created if missing); required for Sign/SignAndEncrypt. */
+  pkiDir?: string;
+  /**
+   * PEM/DER files of server certificates to trust (added to pkiDir's trust list at start). A
+   * server whose certificate is not trusted is refused: nothing is ever trusted automatically.
+   */
+  trustedServerCertificates?: string[];
+  items: OpcuaItemSpec[];
+  /** Default 500. */
+  publishingIntervalMs?: number;
+  /**
+   * No notification (data or keep-alive) for this long while connected: the subscription is
+   * considered dead and is re-created. Default max(10 s, 4 × publishing interval).
+   */
+  watchdogMs?: number;
+  /** Connecting, creating the session and each request. Default 10000. */
+  connectTimeoutMs?: number;
+  /** Exponential backoff with jitter between connection attempts (default 500 / 30000). */
+  reconnect?: { initialMs: number; maxMs: number };
+  logger?: OpcuaLogger;
+}
+
+export type OpcuaScalar = number | boolean | string;
+export type OpcuaValueData = OpcuaScalar | number[] | string[] | boolean[] | null;
+
+export interface OpcuaStatus {
+  /** Symbolic name of the code without its info bits, e.g. `Good`, `BadSensorFailure`. */
+  name: string;
+  /** The full 32-bit StatusCode, info bits included. */
+  value: number;
+  /** Severity Good (the top two bits are 00). */
+  good: boolean;
+}
+
+export interface OpcuaValue {
+  name: string;
+  nodeId: string;
+  value: OpcuaValueData;
+  statusCode: OpcuaStatus;
+  /** RFC 3339, UTC; null when the server sent none. */
+  sourceTimestamp: string | null;
+  serverTimestamp: string | null;
+  /** InfoType DataValue with the Overflow bit: the server's queue for this item dropped values. */
+  overflow: boolean;
+}
+
+export interface OpcuaStats {
+  connected: boolean;
+  /** Sessions created (first one, re-creations after a server restart or a lost session, rebuilds). */
+  sessions: number;
+  /** Subscriptions created, by us or by node-opcua's reconnection (a transfer is not a creation). */
+  subscriptionsCreated: number;
+  /** Items monitored on the server right now (created with a Good result). */
+  itemsMonitored: number;
+  /** Data values received. */
+  notifications: number;
+  /** Values that carried the overflow bit. */
+  overflows: number;
+  /** Values (and item creation results) whose status was not Good: one per 'status' event. */
+  badStatus: number;
+  /** Connections restored after a loss (by node-opcua's reconnection or a rebuild). */
+  reconnects: number;
+  watchdogFires: number;
+  lastError?: string;
+}
+
+export interface OpcuaSubscriberEvents {
+  value: [value: OpcuaValue];
+  status: [value: OpcuaValue];
+  connected: [];
+  disconnected: [reason: string];
+  resubscribed: [info: { items: number }];
+}
