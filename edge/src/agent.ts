@@ -5,6 +5,7 @@ import { EdgeLog } from './buffer/edge-log.js';
 import type { EdgeConfig } from './config/config.schema.js';
 import type { Collector } from './collectors/collector.js';
 import { ModbusCollector } from './collectors/modbus.collector.js';
+import { MqttBrokerCollector, MqttClientCollector } from './collectors/mqtt.collector.js';
 import { RecordSink } from './records/record-sink.js';
 import { Forwarder } from './forwarder/forwarder.js';
 import { loadIdentity } from './identity.js';
@@ -59,11 +60,17 @@ export class Agent {
     this.sink = sink;
     if (log.recovery) await this.reportRecovery(log, sink);
     for (const src of this.cfg.sources) {
-      const c = new ModbusCollector(src, {
+      const ctx = {
         sink,
-        getState: (k) => log.getState(k),
+        getState: (k: string) => log.getState(k),
         logger: this.logger.child({ source: src.id }),
-      });
+      };
+      const c: Collector =
+        src.protocol === 'modbus'
+          ? new ModbusCollector(src, ctx)
+          : src.protocol === 'mqtt-broker'
+            ? new MqttBrokerCollector(src, ctx)
+            : new MqttClientCollector(src, ctx);
       try {
         await c.start();
         this.collectors.push(c);
@@ -134,6 +141,7 @@ export class Agent {
           up: s.up,
           lastError: s.lastError,
           recordsIn: s.recordsIn,
+          details: s.details,
         };
       }),
       buffer: {

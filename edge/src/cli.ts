@@ -8,6 +8,7 @@ type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 type Values<T extends ParseArgsOptionsConfig> = {
   [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : string;
 };
+import { hashDevicePassword } from '@rigtrace/protocols/mqtt';
 import { Agent } from './agent.js';
 import { loadConfig } from './config/config.js';
 import { EdgeError } from './errors.js';
@@ -21,6 +22,8 @@ commands:
   check-config FILE                               validate a config file and exit (0 valid, 2 invalid)
   enroll --config FILE --cloud URL --token TOKEN  register this edge with the cloud (once)
   status --config FILE                            print the running agent's status
+  hash-password                                   read a device password on stdin, print its argon2id hash
+                                                  (for sources[].devices[].passwordHash of an mqtt-broker source)
 `;
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration problem. */
@@ -118,6 +121,17 @@ async function main(argv: string[]): Promise<void> {
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
+      return;
+    }
+    case 'hash-password': {
+      parse(rest, {});
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      const password = Buffer.concat(chunks)
+        .toString('utf8')
+        .replace(/\r?\n$/, '');
+      if (password.length < 12) fail(['rigtrace-edge: a device password must be at least 12 characters'], 2);
+      process.stdout.write(`${await hashDevicePassword(password)}\n`);
       return;
     }
     case undefined:

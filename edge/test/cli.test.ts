@@ -79,6 +79,28 @@ describe('rigtrace-edge command line', () => {
     expect(r.stdout).toBe(`${f}: valid (0 sources)\n`);
   });
 
+  it('hashes a device password read on stdin, and refuses a short one', () => {
+    const ok = spawnSync(
+      process.execPath,
+      ['--conditions=rigtrace-source', '--import', 'tsx', cli, 'hash-password'],
+      {
+        input: 'correct horse battery\n',
+        encoding: 'utf8',
+      },
+    );
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/^\$argon2id\$v=19\$m=19456,p=1,t=2\$\S+\n$/);
+    const short = spawnSync(
+      process.execPath,
+      ['--conditions=rigtrace-source', '--import', 'tsx', cli, 'hash-password'],
+      {
+        input: 'short\n',
+        encoding: 'utf8',
+      },
+    );
+    expect(short.status).toBe(2);
+  });
+
   it('refuses to run before enrollment with a clear message', () => {
     const f = path.join(dir, 'unenrolled.yaml');
     writeFileSync(

@@ -78,7 +78,56 @@ const modbusSource = z.strictObject({
   usage: usageMapping.optional(),
 });
 
-export const source = z.discriminatedUnion('protocol', [modbusSource]);
+const topicFilter = z.string().min(1).max(256);
+
+/** The edge's own MQTT broker, for stations and gauges that publish (per-device credentials and ACLs). */
+const mqttBrokerSource = z.strictObject({
+  id: name,
+  protocol: z.literal('mqtt-broker'),
+  host: host.default('0.0.0.0'),
+  port: z.number().int().min(0).max(65535),
+  maxPayloadBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(256 * 1024),
+  maxConnections: z.number().int().min(1).max(100_000).default(1000),
+  devices: z
+    .array(
+      z.strictObject({
+        username: z.string().min(1).max(128),
+        passwordHash: z
+          .string()
+          .regex(/^\$argon2id\$/, 'must be an argon2id hash (rigtrace-edge hash-password)'),
+        publish: z.array(topicFilter).min(1),
+        subscribe: z.array(topicFilter).default([]),
+      }),
+    )
+    .min(1),
+});
+
+/** A subscription to an external (plant) broker: QoS 1, persistent session. */
+const mqttClientSource = z.strictObject({
+  id: name,
+  protocol: z.literal('mqtt'),
+  url: z.url({ protocol: /^mqtts?$/ }),
+  clientId: z.string().min(1).max(128),
+  username: z.string().min(1).max(128).optional(),
+  /** Read from this environment variable, so the secret stays out of the file. */
+  passwordEnv: z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]*$/)
+    .optional(),
+  caFile: z.string().optional(),
+  certFile: z.string().optional(),
+  keyFile: z.string().optional(),
+  topics: z
+    .array(z.strictObject({ filter: topicFilter, qos: z.union([z.literal(0), z.literal(1)]).default(1) }))
+    .min(1),
+});
+
+export const source = z.discriminatedUnion('protocol', [modbusSource, mqttBrokerSource, mqttClientSource]);
 
 export const edgeConfigSchema = z.strictObject({
   version: z.literal(1),
@@ -125,5 +174,7 @@ export const edgeConfigSchema = z.strictObject({
 export type EdgeConfig = z.output<typeof edgeConfigSchema>;
 export type SourceConfig = EdgeConfig['sources'][number];
 export type ModbusSourceConfig = Extract<SourceConfig, { protocol: 'modbus' }>;
+export type MqttBrokerSourceConfig = Extract<SourceConfig, { protocol: 'mqtt-broker' }>;
+export type MqttClientSourceConfig = Extract<SourceConfig, { protocol: 'mqtt' }>;
 export type InspectionMapping = z.output<typeof inspectionMapping>;
 export type UsageMapping = z.output<typeof usageMapping>;

@@ -45,11 +45,13 @@ function problemsOf(raw: unknown): string[] {
 describe('edge config', () => {
   it('accepts a valid config and fills defaults', () => {
     const cfg = validateConfig(structuredClone(valid), '/srv/edge');
-    expect(cfg.sources[0]!.intervalMs).toBe(1000);
-    expect(cfg.sources[0]!.points[0]!.area).toBe('holding');
+    const src = cfg.sources[0]!;
+    if (src.protocol !== 'modbus') throw new Error('expected a modbus source');
+    expect(src.intervalMs).toBe(1000);
+    expect(src.points[0]!.area).toBe('holding');
     expect(cfg.cloud.batchSize).toBe(500);
     expect(cfg.edge.dataDir).toBe('/srv/edge/data/edge');
-    expect(Object.isFrozen(cfg.sources[0]!.points)).toBe(true);
+    expect(Object.isFrozen(src.points)).toBe(true);
   });
 
   it('lists every problem at once, each with its path', () => {

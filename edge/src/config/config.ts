@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { topicFilterProblem } from '@rigtrace/protocols/mqtt';
 import { EdgeError } from '../errors.js';
 import { edgeConfigSchema, type EdgeConfig } from './config.schema.js';
 
@@ -26,6 +27,30 @@ function crossChecks(cfg: EdgeConfig): string[] {
   cfg.sources.forEach((s, si) => {
     if (sourceIds.has(s.id)) problems.push(`sources[${si}].id: duplicate source id "${s.id}"`);
     sourceIds.add(s.id);
+    if (s.protocol === 'mqtt-broker') {
+      const users = new Set<string>();
+      s.devices.forEach((d, di) => {
+        if (users.has(d.username))
+          problems.push(`sources[${si}].devices[${di}].username: duplicate "${d.username}"`);
+        users.add(d.username);
+        [...d.publish, ...d.subscribe].forEach((f) => {
+          const p = topicFilterProblem(f);
+          if (p) problems.push(`sources[${si}].devices[${di}]: topic filter "${f}" ${p}`);
+        });
+      });
+      return;
+    }
+    if (s.protocol === 'mqtt') {
+      s.topics.forEach((t, ti) => {
+        const p = topicFilterProblem(t.filter);
+        if (p) problems.push(`sources[${si}].topics[${ti}].filter: ${p}`);
+      });
+      if (s.passwordEnv && !process.env[s.passwordEnv])
+        problems.push(`sources[${si}].passwordEnv: environment variable ${s.passwordEnv} is not set`);
+      if ((s.certFile === undefined) !== (s.keyFile === undefined))
+        problems.push(`sources[${si}]: certFile and keyFile go together`);
+      return;
+    }
     const names = new Map<string, number>();
     s.points.forEach((p, pi) => {
       if (names.has(p.name)) problems.push(`sources[${si}].points[${pi}].name: duplicate point "${p.name}"`);

@@ -11,6 +11,8 @@ export interface StatusSnapshot {
     up: boolean;
     lastError: string | null;
     recordsIn: number;
+    /** Protocol-specific counters (requests, timeouts, messages, duplicates, …). */
+    details: Record<string, unknown>;
   }[];
   buffer: {
     size: number;

@@ -266,7 +266,8 @@ export function parseStationMessage(topic: string, payload: Buffer): StationPars
     if (g !== undefined && !gauges.includes(g)) gauges.push(g);
   };
   const characteristics = p.characteristics.map((c) => {
-    addGauge(c.gauge ?? p.gauge);
+    const gauge = c.gauge ?? p.gauge;
+    addGauge(gauge);
     const within =
       (c.lsl === undefined || c.measured >= c.lsl) && (c.usl === undefined || c.measured <= c.usl);
     return {
@@ -274,6 +275,7 @@ export function parseStationMessage(topic: string, payload: Buffer): StationPars
       ...opt({ nominal: c.nominal, lsl: c.lsl, usl: c.usl }),
       measured: c.measured,
       unit: c.unit,
+      ...opt({ gauge }),
       result: c.result ?? (within ? 'pass' : 'fail'),
     } as const;
   });

@@ -147,6 +147,8 @@ export const inspectionCharacteristicSchema = z
     usl: finite().optional(),
     measured: finite(),
     unit: label(16),
+    /** Asset tag of the gauge or sensor that measured it (also listed in the body's gauges). */
+    gauge: assetTagSchema.optional(),
     result,
   })
   .refine((c) => c.lsl === undefined || c.usl === undefined || c.lsl <= c.usl, {

@@ -1,0 +1,123 @@
+import { readFileSync } from 'node:fs';
+import { EmbeddedBroker, MqttSubscriber } from '@rigtrace/protocols/mqtt';
+import type { MqttBrokerSourceConfig, MqttClientSourceConfig } from '../config/config.schema.js';
+import type { Collector, CollectorContext, CollectorStatus } from './collector.js';
+import { StationMessageHandler } from './station-messages.js';
+
+/**
+ * The edge's own MQTT broker for inspection stations and hand gauges. A device's QoS 1 message is
+ * acknowledged only after its record is durable in the buffer.
+ */
+export class MqttBrokerCollector implements Collector {
+  readonly id: string;
+  private broker: EmbeddedBroker | null = null;
+  private handler: StationMessageHandler | null = null;
+  private address = '';
+
+  constructor(
+    private readonly cfg: MqttBrokerSourceConfig,
+    private readonly ctx: CollectorContext,
+  ) {
+    this.id = cfg.id;
+  }
+
+  async start(): Promise<void> {
+    const broker = new EmbeddedBroker({
+      host: this.cfg.host,
+      port: this.cfg.port,
+      devices: this.cfg.devices.map((d) => ({ ...d, publish: [...d.publish], subscribe: [...d.subscribe] })),
+      maxPayloadBytes: this.cfg.maxPayloadBytes,
+      maxConnections: this.cfg.maxConnections,
+      onMessage: (msg) => this.handler!.handle(msg),
+      logger: this.ctx.logger,
+    });
+    const where = await broker.start();
+    this.address = `mqtt://${where.host}:${where.port}`;
+    this.handler = new StationMessageHandler(
+      this.id,
+      this.address,
+      this.ctx,
+      this.ctx.logger,
+      (topic, payload) => broker.publish(topic, payload, 1),
+    );
+    this.broker = broker;
+    this.ctx.logger.info({ listen: this.address, devices: this.cfg.devices.length }, 'MQTT broker listening');
+  }
+
+  async stop(): Promise<void> {
+    await this.broker?.stop();
+    this.broker = null;
+  }
+
+  /** Where the broker listens (after start). */
+  get listenUrl(): string {
+    return this.address;
+  }
+
+  status(): CollectorStatus {
+    const st = this.broker?.stats();
+    return {
+      id: this.id,
+      protocol: 'mqtt-broker',
+      equipment: '',
+      up: this.broker !== null,
+      lastError: null,
+      recordsIn: this.handler?.counters.records ?? 0,
+      details: { listen: this.address, ...(st ?? {}), ...(this.handler?.counters ?? {}) },
+    };
+  }
+}
+
+/** Subscribes to an external (plant) broker with a persistent session; acknowledges after durable. */
+export class MqttClientCollector implements Collector {
+  readonly id: string;
+  private client: MqttSubscriber | null = null;
+  private handler: StationMessageHandler | null = null;
+
+  constructor(
+    private readonly cfg: MqttClientSourceConfig,
+    private readonly ctx: CollectorContext,
+  ) {
+    this.id = cfg.id;
+  }
+
+  async start(): Promise<void> {
+    const read = (f?: string) => (f ? readFileSync(f, 'utf8') : undefined);
+    const password = this.cfg.passwordEnv ? process.env[this.cfg.passwordEnv] : undefined;
+    this.handler = new StationMessageHandler(this.id, this.cfg.url, this.ctx, this.ctx.logger, null);
+    const ca = read(this.cfg.caFile);
+    const cert = read(this.cfg.certFile);
+    const key = read(this.cfg.keyFile);
+    this.client = new MqttSubscriber({
+      url: this.cfg.url,
+      clientId: this.cfg.clientId,
+      ...(this.cfg.username ? { username: this.cfg.username } : {}),
+      ...(password ? { password } : {}),
+      ...(ca ? { ca } : {}),
+      ...(cert ? { cert } : {}),
+      ...(key ? { key } : {}),
+      topics: this.cfg.topics.map((t) => ({ filter: t.filter, qos: t.qos })),
+      onMessage: (msg) => this.handler!.handle(msg),
+      logger: this.ctx.logger,
+    });
+    await this.client.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.client?.stop();
+    this.client = null;
+  }
+
+  status(): CollectorStatus {
+    const st = this.client?.stats();
+    return {
+      id: this.id,
+      protocol: 'mqtt',
+      equipment: '',
+      up: st?.connected ?? false,
+      lastError: st?.lastError ?? null,
+      recordsIn: this.handler?.counters.records ?? 0,
+      details: { ...(st ?? {}), ...(this.handler?.counters ?? {}) },
+    };
+  }
+}

@@ -1,0 +1,137 @@
+import type { Logger } from 'pino';
+import {
+  errorReplyPayload,
+  errorReplyTopic,
+  parseStationMessage,
+  peekMessageId,
+  type InboundMessage,
+} from '@rigtrace/protocols/mqtt';
+import type { RecordDraft } from '../buffer/edge-log.js';
+import type { CollectorContext } from './collector.js';
+
+/** How many message ids per device are remembered to drop re-sent messages. */
+const RECENT_IDS = 256;
+
+export interface StationCounters {
+  messages: number;
+  records: number;
+  duplicates: number;
+  invalid: number;
+}
+
+/**
+ * Turns station messages (inspection results, usage events) into records. The returned promise
+ * resolves only once the record is durable, so the broker acknowledges the message after that.
+ * A message whose id was already recorded (the device re-sent it because the acknowledgement was
+ * lost) is acknowledged again without a second record; the ids travel in the same transaction as
+ * the record. An invalid message becomes an event record and an error reply to the device.
+ */
+export class StationMessageHandler {
+  readonly counters: StationCounters = { messages: 0, records: 0, duplicates: 0, invalid: 0 };
+  private readonly recent = new Map<string, string[]>();
+
+  constructor(
+    private readonly sourceId: string,
+    private readonly endpoint: string,
+    private readonly ctx: CollectorContext,
+    private readonly logger: Logger,
+    private readonly reply: ((topic: string, payload: Buffer) => Promise<void>) | null,
+  ) {}
+
+  private async recentIds(device: string): Promise<string[]> {
+    let ids = this.recent.get(device);
+    if (!ids) {
+      const saved = await this.ctx.getState(this.key(device));
+      ids = saved ? (JSON.parse(saved) as string[]) : [];
+      this.recent.set(device, ids);
+    }
+    return ids;
+  }
+
+  private key(device: string): string {
+    return `source:${this.sourceId}:recent:${device}`;
+  }
+
+  async handle(msg: InboundMessage): Promise<void> {
+    this.counters.messages += 1;
+    const device = msg.username ?? msg.clientId;
+    const parsed = parseStationMessage(msg.topic, msg.payload);
+    const receivedAt = msg.receivedAt.toISOString();
+    const source = { address: msg.topic, endpoint: this.endpoint, protocol: 'mqtt' as const };
+    if (!parsed.ok) {
+      this.counters.invalid += 1;
+      const id = peekMessageId(msg.payload);
+      this.logger.warn(
+        { device, topic: msg.topic, problems: parsed.problems.slice(0, 5) },
+        'invalid station message',
+      );
+      await this.ctx.sink.write(this.sourceId, [
+        {
+          kind: 'event',
+          equipment: equipmentOf(msg.topic) ?? 'UNKNOWN',
+          observedAt: receivedAt,
+          receivedAt,
+          source,
+          body: {
+            severity: 'warning',
+            code: 'STATION_MESSAGE_INVALID',
+            message: `refused a message from ${device.slice(0, 100)} on ${msg.topic.slice(0, 200)}: ${parsed.problems
+              .slice(0, 3)
+              .map((p) => `${p.path || 'payload'} ${p.message}`)
+              .join('; ')
+              .slice(0, 600)}`,
+            details: {
+              device: device.slice(0, 128),
+              bytes: msg.payload.length,
+              problems: parsed.problems.length,
+              ...(id ? { id } : {}),
+            },
+          },
+        },
+      ]);
+      const to = errorReplyTopic(msg.topic);
+      if (to && this.reply) {
+        await this.reply(
+          to,
+          errorReplyPayload({
+            topic: msg.topic,
+            problems: parsed.problems,
+            receivedAt: msg.receivedAt,
+            ...(id ? { id } : {}),
+          }),
+        ).catch((err: unknown) => this.logger.warn({ err, to }, 'could not send the error reply'));
+      }
+      return;
+    }
+    const m = parsed.message;
+    const ids = m.id ? await this.recentIds(device) : null;
+    if (m.id && ids?.includes(m.id)) {
+      this.counters.duplicates += 1;
+      return;
+    }
+    const draft = {
+      kind: m.kind,
+      equipment: m.equipment,
+      observedAt: m.observedAt ?? receivedAt,
+      receivedAt,
+      source,
+      body: m.body,
+    } as RecordDraft;
+    let state: Record<string, string> | undefined;
+    if (m.id && ids) {
+      const next = [...ids, m.id].slice(-RECENT_IDS);
+      state = { [this.key(device)]: JSON.stringify(next) };
+      await this.ctx.sink.write(this.sourceId, [draft], state);
+      this.recent.set(device, next);
+    } else {
+      await this.ctx.sink.write(this.sourceId, [draft]);
+    }
+    this.counters.records += 1;
+  }
+}
+
+function equipmentOf(topic: string): string | null {
+  const parts = topic.split('/');
+  const tag = parts[2];
+  return parts[0] === 'rigtrace' && tag && /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$/.test(tag) ? tag : null;
+}

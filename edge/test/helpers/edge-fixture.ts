@@ -1,0 +1,40 @@
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { generateKeyPair } from '@rigtrace/protocols';
+import { startProcess, type Proc } from '@rigtrace/protocols/testing';
+
+/**
+ * Writes an edge identity into `dataDir` as enrollment would (for tests that need an edge but
+ * not a cloud), and returns its key pair.
+ */
+export function writeIdentity(dataDir: string, edgeId = 'edge-test') {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const keys = generateKeyPair();
+  writeFileSync(path.join(dataDir, 'edge-key.pem'), keys.privateKeyPem, { mode: 0o600 });
+  chmodSync(path.join(dataDir, 'edge-key.pem'), 0o600);
+  writeFileSync(
+    path.join(dataDir, 'identity.json'),
+    JSON.stringify({
+      edgeId,
+      tenantId: 't',
+      siteId: 's',
+      cloudUrl: 'http://127.0.0.1:9',
+      enrolledAt: new Date().toISOString(),
+    }),
+  );
+  return keys;
+}
+
+/** Starts `rigtrace-edge run` on a config object (written as JSON, which is YAML). */
+export async function startEdge(configFile: string, config: object): Promise<Proc> {
+  writeFileSync(configFile, JSON.stringify(config));
+  return startProcess('edge/src/cli.ts', ['run', '--config', configFile], (l) =>
+    l.includes('"event":"running"'),
+  );
+}
+
+/** The running edge's /status. */
+export async function edgeStatus(dataDir: string): Promise<any> {
+  const url = (JSON.parse(readFileSync(path.join(dataDir, 'status.json'), 'utf8')) as { url: string }).url;
+  return (await fetch(`${url}/status`)).json();
+}
