@@ -6,6 +6,7 @@ import type { EdgeConfig } from './config/config.schema.js';
 import type { Collector } from './collectors/collector.js';
 import { ModbusCollector } from './collectors/modbus.collector.js';
 import { MqttBrokerCollector, MqttClientCollector } from './collectors/mqtt.collector.js';
+import { OpcuaCollector } from './collectors/opcua.collector.js';
 import { RecordSink } from './records/record-sink.js';
 import { Forwarder } from './forwarder/forwarder.js';
 import { loadIdentity } from './identity.js';
@@ -70,7 +71,9 @@ export class Agent {
           ? new ModbusCollector(src, ctx)
           : src.protocol === 'mqtt-broker'
             ? new MqttBrokerCollector(src, ctx)
-            : new MqttClientCollector(src, ctx);
+            : src.protocol === 'opcua'
+              ? new OpcuaCollector(src, { ...ctx, dataDir: this.cfg.edge.dataDir })
+              : new MqttClientCollector(src, ctx);
       try {
         await c.start();
         this.collectors.push(c);

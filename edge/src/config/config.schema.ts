@@ -127,7 +127,80 @@ const mqttClientSource = z.strictObject({
     .min(1),
 });
 
-export const source = z.discriminatedUnion('protocol', [modbusSource, mqttBrokerSource, mqttClientSource]);
+const nodeId = z.string().min(1).max(512);
+
+/** Node ids of a calibration result block (a bench's "last calibration"), read in one Read when the trigger changes. */
+const calibrationNodes = z.strictObject({
+  equipment: nodeId,
+  pointNames: nodeId,
+  nominals: nodeId,
+  asFound: nodeId,
+  asLeft: nodeId.optional(),
+  lowerTolerance: nodeId,
+  upperTolerance: nodeId,
+  unit: nodeId,
+  adjusted: nodeId.optional(),
+  completedAt: nodeId.optional(),
+  procedure: nodeId.optional(),
+  technician: nodeId.optional(),
+  certificate: nodeId.optional(),
+  standardId: nodeId.optional(),
+  standardCertificate: nodeId.optional(),
+  standardDueDate: nodeId.optional(),
+  standardUncertainty: nodeId.optional(),
+  nextDue: nodeId.optional(),
+  temperatureC: nodeId.optional(),
+  humidityPct: nodeId.optional(),
+});
+
+/** An OPC UA server (test bench): subscriptions (never polling), trust list for secure modes. */
+const opcuaSource = z.strictObject({
+  id: name,
+  protocol: z.literal('opcua'),
+  equipment: assetTag,
+  endpointUrl: z.string().regex(/^opc\.tcp:\/\/[^\s]+$/, 'must be an opc.tcp:// URL'),
+  securityMode: z.enum(['None', 'Sign', 'SignAndEncrypt']).default('None'),
+  securityPolicy: z
+    .enum(['None', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss'])
+    .default('None'),
+  username: z.string().min(1).max(128).optional(),
+  passwordEnv: z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]*$/)
+    .optional(),
+  /** Client certificate store; default <edge.dataDir>/pki/<id>. */
+  pkiDir: z.string().optional(),
+  trustedServerCertificates: z.array(z.string()).default([]),
+  publishingIntervalMs: z.number().int().min(10).max(60_000).default(500),
+  items: z
+    .array(
+      z.strictObject({
+        name,
+        nodeId,
+        samplingIntervalMs: z.number().int().min(0).max(3_600_000).optional(),
+        deadband: z
+          .strictObject({ type: z.enum(['absolute', 'percent']), value: z.number().min(0) })
+          .optional(),
+        unit: z.string().max(16).optional(),
+      }),
+    )
+    .min(1)
+    .max(20_000),
+  telemetry: z
+    .strictObject({
+      items: z.array(name).min(1).optional(),
+      everyMs: z.number().int().min(100).default(1000),
+    })
+    .optional(),
+  calibration: z.strictObject({ trigger: name, nodes: calibrationNodes }).optional(),
+});
+
+export const source = z.discriminatedUnion('protocol', [
+  modbusSource,
+  mqttBrokerSource,
+  mqttClientSource,
+  opcuaSource,
+]);
 
 export const edgeConfigSchema = z.strictObject({
   version: z.literal(1),
@@ -176,5 +249,6 @@ export type SourceConfig = EdgeConfig['sources'][number];
 export type ModbusSourceConfig = Extract<SourceConfig, { protocol: 'modbus' }>;
 export type MqttBrokerSourceConfig = Extract<SourceConfig, { protocol: 'mqtt-broker' }>;
 export type MqttClientSourceConfig = Extract<SourceConfig, { protocol: 'mqtt' }>;
+export type OpcuaSourceConfig = Extract<SourceConfig, { protocol: 'opcua' }>;
 export type InspectionMapping = z.output<typeof inspectionMapping>;
 export type UsageMapping = z.output<typeof usageMapping>;

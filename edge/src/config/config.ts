@@ -40,6 +40,30 @@ function crossChecks(cfg: EdgeConfig): string[] {
       });
       return;
     }
+    if (s.protocol === 'opcua') {
+      const items = new Set<string>();
+      s.items.forEach((it, ii) => {
+        if (items.has(it.name))
+          problems.push(`sources[${si}].items[${ii}].name: duplicate item "${it.name}"`);
+        items.add(it.name);
+      });
+      s.telemetry?.items?.forEach((n, i) => {
+        if (!items.has(n)) problems.push(`sources[${si}].telemetry.items[${i}]: no item named "${n}"`);
+      });
+      if (s.calibration && !items.has(s.calibration.trigger))
+        problems.push(`sources[${si}].calibration.trigger: no item named "${s.calibration.trigger}"`);
+      if (s.securityMode !== 'None' && s.securityPolicy === 'None')
+        problems.push(
+          `sources[${si}].securityPolicy: ${s.securityMode} needs a security policy other than None`,
+        );
+      if (s.securityMode !== 'None' && s.trustedServerCertificates.length === 0)
+        problems.push(
+          `sources[${si}].trustedServerCertificates: ${s.securityMode} needs the server's certificate in the trust list`,
+        );
+      if (s.passwordEnv && !process.env[s.passwordEnv])
+        problems.push(`sources[${si}].passwordEnv: environment variable ${s.passwordEnv} is not set`);
+      return;
+    }
     if (s.protocol === 'mqtt') {
       s.topics.forEach((t, ti) => {
         const p = topicFilterProblem(t.filter);

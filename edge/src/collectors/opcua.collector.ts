@@ -1,0 +1,326 @@
+import path from 'node:path';
+import { OpcuaSubscriber, type OpcuaValue } from '@rigtrace/protocols/opcua';
+import type { RecordDraft } from '../buffer/edge-log.js';
+import type { OpcuaSourceConfig } from '../config/config.schema.js';
+import type { Collector, CollectorContext, CollectorStatus } from './collector.js';
+
+type CalibrationBody = Extract<RecordDraft, { kind: 'calibration' }>['body'];
+type Nodes = NonNullable<OpcuaSourceConfig['calibration']>['nodes'];
+
+const str = (v: OpcuaValue | undefined) =>
+  v?.statusCode.good && typeof v.value === 'string' && v.value !== '' ? v.value : undefined;
+const num = (v: OpcuaValue | undefined) =>
+  v?.statusCode.good && typeof v.value === 'number' ? v.value : undefined;
+const nums = (v: OpcuaValue | undefined) =>
+  v?.statusCode.good && Array.isArray(v.value) && v.value.every((x) => typeof x === 'number')
+    ? (v.value as number[])
+    : undefined;
+const strs = (v: OpcuaValue | undefined) =>
+  v?.statusCode.good && Array.isArray(v.value) && v.value.every((x) => typeof x === 'string')
+    ? (v.value as string[])
+    : undefined;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * Builds a calibration record body from one consistent Read of a bench's result block. Per-point
+ * results are computed from the tolerances (error = reading − nominal), so the record can never
+ * claim a pass that its own numbers contradict. Undefined while a required value is unreadable.
+ */
+export function calibrationFromBlock(
+  n: Nodes,
+  v: Map<string, OpcuaValue>,
+): { equipment: string; body: CalibrationBody } | undefined {
+  const get = (k: keyof Nodes) => (n[k] ? v.get(n[k]) : undefined);
+  const equipment = str(get('equipment'));
+  const names = strs(get('pointNames'));
+  const nominals = nums(get('nominals'));
+  const asFound = nums(get('asFound'));
+  const asLeft = n.asLeft ? nums(get('asLeft')) : undefined;
+  const lower = nums(get('lowerTolerance'));
+  const upper = nums(get('upperTolerance'));
+  const unit = str(get('unit'));
+  if (!equipment || !names || !nominals || !asFound || !lower || !upper || !unit) return undefined;
+  const k = names.length;
+  if (
+    k === 0 ||
+    [nominals, asFound, lower, upper].some((a) => a.length !== k) ||
+    (asLeft && asLeft.length !== k)
+  )
+    return undefined;
+  const within = (reading: number, i: number) => {
+    const err = reading - nominals[i]!;
+    return err >= lower[i]! && err <= upper[i]! ? ('pass' as const) : ('fail' as const);
+  };
+  const adjustedValue = n.adjusted ? get('adjusted') : undefined;
+  const adjusted =
+    adjustedValue?.statusCode.good && typeof adjustedValue.value === 'boolean' ? adjustedValue.value : false;
+  const points = names.map((name, i) => ({
+    name: name.slice(0, 64),
+    nominal: nominals[i]!,
+    unit,
+    asFound: asFound[i]!,
+    ...(asLeft ? { asLeft: asLeft[i]!, asLeftResult: within(asLeft[i]!, i) } : {}),
+    lowerTolerance: lower[i]!,
+    upperTolerance: upper[i]!,
+    asFoundResult: within(asFound[i]!, i),
+  }));
+  const completed = get('completedAt');
+  const calibratedAt =
+    completed?.statusCode.good &&
+    typeof completed.value === 'string' &&
+    !Number.isNaN(Date.parse(completed.value))
+      ? new Date(completed.value).toISOString()
+      : (completed?.sourceTimestamp ?? new Date().toISOString());
+  const procedure = str(get('procedure'));
+  const technician = str(get('technician'));
+  const certificate = str(get('certificate'));
+  const standardId = str(get('standardId'));
+  const standardDue = str(get('standardDueDate'));
+  const standardCert = str(get('standardCertificate'));
+  const standardU = num(get('standardUncertainty'));
+  const nextDue = str(get('nextDue'));
+  const temperatureC = num(get('temperatureC'));
+  const humidityPct = num(get('humidityPct'));
+  const body: CalibrationBody = {
+    ...(procedure ? { procedure: { id: procedure.slice(0, 64) } } : {}),
+    ...(technician ? { technician: technician.slice(0, 128) } : {}),
+    ...(certificate ? { certificate: { number: certificate.slice(0, 64) } } : {}),
+    standards: standardId
+      ? [
+          {
+            id: standardId,
+            ...(standardCert ? { certificate: standardCert.slice(0, 64) } : {}),
+            ...(standardDue && DATE.test(standardDue) ? { dueDate: standardDue } : {}),
+            ...(standardU !== undefined && standardU >= 0 ? { uncertainty: standardU } : {}),
+          },
+        ]
+      : [],
+    ...(temperatureC !== undefined || humidityPct !== undefined
+      ? {
+          environment: {
+            ...(temperatureC !== undefined ? { temperatureC } : {}),
+            ...(humidityPct !== undefined ? { humidityPct } : {}),
+          },
+        }
+      : {}),
+    points,
+    adjusted,
+    asFoundResult: points.every((p) => p.asFoundResult === 'pass') ? 'pass' : 'fail',
+    ...(asLeft
+      ? {
+          asLeftResult: points.every((p) => p.asLeftResult === 'pass')
+            ? ('pass' as const)
+            : ('fail' as const),
+        }
+      : {}),
+    calibratedAt,
+    ...(nextDue && DATE.test(nextDue) ? { nextDue } : {}),
+  };
+  return { equipment, body };
+}
+
+/**
+ * Subscribes to an OPC UA server's items. Values feed telemetry records (at most one per
+ * `telemetry.everyMs`), non-Good status codes become event records, and each change of the
+ * calibration trigger reads the result block once and becomes one calibration record; the last
+ * trigger taken is stored with its record, so restarts neither repeat nor lose one.
+ */
+export class OpcuaCollector implements Collector {
+  readonly id: string;
+  private client: OpcuaSubscriber | null = null;
+  private readonly latest = new Map<string, OpcuaValue>();
+  private lastTelemetryAt = 0;
+  private lastTrigger: string | undefined;
+  private pending: string | undefined;
+  private recordsIn = 0;
+  private up = false;
+  private lastError: string | null = null;
+  private readonly stateKey: string;
+  private readonly telemetryItems: string[];
+
+  constructor(
+    private readonly cfg: OpcuaSourceConfig,
+    private readonly ctx: CollectorContext & { dataDir: string },
+  ) {
+    this.id = cfg.id;
+    this.stateKey = `source:${cfg.id}:lastTrigger`;
+    const trigger = cfg.calibration?.trigger;
+    this.telemetryItems = cfg.telemetry?.items ?? cfg.items.map((i) => i.name).filter((n) => n !== trigger);
+  }
+
+  private source(address?: string) {
+    return { ...(address ? { address } : {}), endpoint: this.cfg.endpointUrl, protocol: 'opcua' as const };
+  }
+
+  async start(): Promise<void> {
+    this.lastTrigger = await this.ctx.getState(this.stateKey);
+    const password = this.cfg.passwordEnv ? process.env[this.cfg.passwordEnv] : undefined;
+    const client = new OpcuaSubscriber({
+      endpointUrl: this.cfg.endpointUrl,
+      securityMode: this.cfg.securityMode,
+      securityPolicy: this.cfg.securityPolicy,
+      ...(this.cfg.username && password ? { user: { username: this.cfg.username, password } } : {}),
+      pkiDir: this.cfg.pkiDir ?? path.join(this.ctx.dataDir, 'pki', this.cfg.id),
+      trustedServerCertificates: [...this.cfg.trustedServerCertificates],
+      items: this.cfg.items.map((i) => ({
+        name: i.name,
+        nodeId: i.nodeId,
+        ...(i.samplingIntervalMs !== undefined ? { samplingIntervalMs: i.samplingIntervalMs } : {}),
+        ...(i.deadband ? { deadband: { ...i.deadband } } : {}),
+      })),
+      publishingIntervalMs: this.cfg.publishingIntervalMs,
+      logger: this.ctx.logger,
+    });
+    client.on('value', (v: OpcuaValue) => this.onValue(v));
+    client.on('status', (v: OpcuaValue) =>
+      this.event(
+        'warning',
+        'SOURCE_STATUS_NOT_GOOD',
+        `${v.name} (${v.nodeId}) reports ${v.statusCode.name}`,
+        v.nodeId,
+      ),
+    );
+    client.on('connected', () => {
+      if (!this.up) this.event('info', 'SOURCE_CONNECTED', `connected to ${this.cfg.endpointUrl}`);
+      this.up = true;
+    });
+    client.on('disconnected', (reason: string) => {
+      if (this.up) this.event('warning', 'SOURCE_DISCONNECTED', `lost ${this.cfg.endpointUrl}: ${reason}`);
+      this.up = false;
+      this.lastError = reason;
+    });
+    this.client = client;
+    await client.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.client?.stop();
+    this.client = null;
+  }
+
+  status(): CollectorStatus {
+    const st = this.client?.stats();
+    return {
+      id: this.id,
+      protocol: 'opcua',
+      equipment: this.cfg.equipment,
+      up: this.up,
+      lastError: st?.lastError ?? this.lastError,
+      recordsIn: this.recordsIn,
+      details: st ? { ...st } : {},
+    };
+  }
+
+  private write(drafts: RecordDraft[], state?: Record<string, string>): Promise<void> {
+    this.recordsIn += drafts.length;
+    return this.ctx.sink.write(this.id, drafts, state);
+  }
+
+  private event(severity: 'info' | 'warning', code: string, message: string, address?: string): void {
+    const now = new Date().toISOString();
+    this.write([
+      {
+        kind: 'event',
+        equipment: this.cfg.equipment,
+        observedAt: now,
+        receivedAt: now,
+        source: this.source(address),
+        body: { severity, code, message: message.slice(0, 1024), details: { source: this.id } },
+      },
+    ]).catch((err: unknown) => this.ctx.logger.error({ err }, 'could not record an event'));
+  }
+
+  private onValue(v: OpcuaValue): void {
+    this.latest.set(v.name, v);
+    if (v.name === this.cfg.calibration?.trigger) {
+      this.maybeCalibration(v);
+      return;
+    }
+    const now = Date.now();
+    const everyMs = this.cfg.telemetry?.everyMs ?? 1000;
+    if (now - this.lastTelemetryAt < everyMs) return;
+    this.lastTelemetryAt = now;
+    const unitOf = new Map(this.cfg.items.map((i) => [i.name, i.unit]));
+    const points = [];
+    for (const name of this.telemetryItems) {
+      const x = this.latest.get(name);
+      if (!x) continue;
+      const scalar =
+        typeof x.value === 'number' || typeof x.value === 'boolean' || typeof x.value === 'string';
+      const unit = unitOf.get(name);
+      points.push({
+        name,
+        quality: x.statusCode.good
+          ? ('good' as const)
+          : x.statusCode.name.startsWith('Uncertain')
+            ? ('uncertain' as const)
+            : ('bad' as const),
+        ...(unit ? { unit } : {}),
+        value: scalar && x.statusCode.good ? (x.value as number | boolean | string) : null,
+      });
+    }
+    const fixed = points.map((p) =>
+      p.value === null && p.quality === 'uncertain' ? { ...p, quality: 'bad' as const } : p,
+    );
+    if (fixed.length === 0) return;
+    const at = new Date(now).toISOString();
+    this.write([
+      {
+        kind: 'telemetry',
+        equipment: this.cfg.equipment,
+        observedAt: at,
+        receivedAt: at,
+        source: this.source(),
+        body: { points: fixed },
+      },
+    ]).catch((err: unknown) => this.ctx.logger.error({ err }, 'could not record telemetry'));
+  }
+
+  private maybeCalibration(trigger: OpcuaValue): void {
+    const m = this.cfg.calibration;
+    if (!m || !trigger.statusCode.good || typeof trigger.value !== 'number' || trigger.value === 0) return;
+    const key = String(trigger.value);
+    if (key === this.lastTrigger || key === this.pending || !this.client) return;
+    this.pending = key;
+    const ids = Object.values(m.nodes).filter((x): x is string => typeof x === 'string');
+    this.client
+      .read(ids)
+      .then(async (values) => {
+        const byNode = new Map(values.map((v) => [v.nodeId, v]));
+        const cal = calibrationFromBlock(m.nodes, byNode);
+        if (!cal) {
+          this.event(
+            'warning',
+            'CALIBRATION_BLOCK_UNREADABLE',
+            `calibration result ${key} could not be read completely`,
+          );
+          return;
+        }
+        const received = new Date().toISOString();
+        await this.write(
+          [
+            {
+              kind: 'calibration',
+              equipment: cal.equipment,
+              observedAt: cal.body.calibratedAt,
+              receivedAt: received,
+              source: this.source(m.nodes.equipment),
+              body: cal.body,
+            },
+          ],
+          { [this.stateKey]: key },
+        );
+        this.lastTrigger = key;
+      })
+      .catch((err: unknown) => {
+        this.lastError = `reading calibration ${key}: ${(err as Error).message}`;
+        this.ctx.logger.warn(
+          { err, trigger: key },
+          'could not read the calibration block; will retry on the next change',
+        );
+      })
+      .finally(() => {
+        if (this.pending === key) this.pending = undefined;
+      });
+  }
+}
