@@ -10,10 +10,20 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { hashDevicePassword } from '@rigtrace/protocols/mqtt';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const demoDir = path.join(root, '.rigtrace-demo');
-const PORTS = { cloud: 47800, edgeStatus: 47801, rig1: 47502, rig2: 47503 } as const;
+const PORTS = {
+  cloud: 47800,
+  edgeStatus: 47801,
+  rig1: 47502,
+  rig2: 47503,
+  bench: 47840,
+  broker: 47883,
+} as const;
+/** The demo station's MQTT password. Demo only: a real plant sets its own per device. */
+const STATION_PASSWORD = 'demo-station-password';
 const cloudUrl = `http://127.0.0.1:${PORTS.cloud}`;
 const children: ChildProcess[] = [];
 
@@ -22,6 +32,8 @@ const tsEntry = (rel: string) => ['--conditions=rigtrace-source', '--import', 't
 function prefix(name: string, stream: NodeJS.ReadableStream, quiet: boolean) {
   const rl = createInterface({ input: stream });
   rl.on('line', (line) => {
+    // Ctrl-C reaches every process at once; what they say while going down is noise.
+    if (shuttingDown) return;
     if (quiet) {
       // Show warnings and errors of the pino JSON logs; keep the terminal readable otherwise.
       try {
@@ -45,6 +57,7 @@ function start(name: string, args: string[], ready?: (line: string) => boolean):
     const rl = createInterface({ input: child.stdout });
     let isReady = !ready;
     rl.on('line', (line) => {
+      if (shuttingDown) return;
       if (!isReady && ready?.(line)) {
         isReady = true;
         resolve(child);
@@ -75,20 +88,38 @@ function run(args: string[]): string {
   return r.stdout;
 }
 
+/** The station's password hash, made once per demo folder (argon2id takes a moment). */
+async function stationPasswordHash(): Promise<string> {
+  const file = path.join(demoDir, 'station-password.hash');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const hash = await hashDevicePassword(STATION_PASSWORD);
+  writeFileSync(file, `${hash}\n`, { mode: 0o600 });
+  return hash;
+}
+
 let shuttingDown = false;
+/** Stops the processes in the reverse order of their start: station and edge before what they talk to. */
 function shutdown() {
   if (shuttingDown) return;
   shuttingDown = true;
   process.stdout.write('\nstopping the demo…\n');
-  for (const c of children) c.kill('SIGTERM');
-  setTimeout(() => process.exit(0), 3000).unref();
-  let left = children.filter((c) => c.exitCode === null).length;
-  if (left === 0) process.exit(0);
-  for (const c of children)
-    c.once('exit', () => {
-      left -= 1;
-      if (left === 0) process.exit(0);
+  const stopOne = (c: ChildProcess) =>
+    new Promise<void>((resolve) => {
+      if (c.exitCode !== null || c.signalCode !== null) return resolve();
+      const t = setTimeout(() => {
+        c.kill('SIGKILL');
+        resolve();
+      }, 5000);
+      c.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      c.kill('SIGTERM');
     });
+  void (async () => {
+    for (const c of [...children].reverse()) await stopOne(c);
+    process.exit(process.exitCode ?? 0);
+  })();
 }
 process.on('SIGINT', shutdown);
 process.on('SIGTERM', shutdown);
@@ -102,37 +133,31 @@ async function main() {
   mkdirSync(demoDir, { recursive: true });
 
   const listening = (l: string) => l.includes('"event":"listening"');
-  await start(
-    'rig-01',
+  // The simulated equipment, each its own process on its own port.
+  const sims: [string, string[]][] = [
+    ['rig-01', ['flow-rig', '--port', `${PORTS.rig1}`, '--asset', 'RIG-01', '--seed', '1']],
+    ['rig-02', ['flow-rig', '--port', `${PORTS.rig2}`, '--asset', 'RIG-02', '--seed', '2']],
     [
-      ...tsEntry('firmware-sim/src/cli.ts'),
-      'flow-rig',
-      '--port',
-      String(PORTS.rig1),
-      '--asset',
-      'RIG-01',
-      '--seed',
-      '1',
+      'bench',
+      [
+        'cal-bench',
+        '--port',
+        `${PORTS.bench}`,
+        '--asset',
+        'BENCH-01',
+        '--cycle-seconds',
+        '20',
+        '--seed',
+        '3',
+      ],
     ],
-    listening,
-  );
-  await start(
-    'rig-02',
-    [
-      ...tsEntry('firmware-sim/src/cli.ts'),
-      'flow-rig',
-      '--port',
-      String(PORTS.rig2),
-      '--asset',
-      'RIG-02',
-      '--seed',
-      '2',
-    ],
-    listening,
+  ];
+  await Promise.all(
+    sims.map(([name, args]) => start(name, [...tsEntry('firmware-sim/src/cli.ts'), ...args], listening)),
   );
   await start(
     'cloud',
-    [...tsEntry('cloud/src/cli.ts'), 'serve', '--port', String(PORTS.cloud), '--data-dir', cloudDir],
+    [...tsEntry('cloud/src/cli.ts'), 'serve', '--port', `${PORTS.cloud}`, '--data-dir', cloudDir],
     listening,
   );
 
@@ -141,7 +166,10 @@ async function main() {
     .replaceAll('${CLOUD_URL}', cloudUrl)
     .replaceAll('${EDGE_STATUS_PORT}', String(PORTS.edgeStatus))
     .replaceAll('${RIG1_PORT}', String(PORTS.rig1))
-    .replaceAll('${RIG2_PORT}', String(PORTS.rig2));
+    .replaceAll('${RIG2_PORT}', String(PORTS.rig2))
+    .replaceAll('${BENCH_URL}', `opc.tcp://127.0.0.1:${PORTS.bench}/rigtrace/bench`)
+    .replaceAll('${BROKER_PORT}', String(PORTS.broker))
+    .replaceAll('${STATION_PASSWORD_HASH}', await stationPasswordHash());
   const configFile = path.join(demoDir, 'edge.yaml');
   writeFileSync(configFile, config);
 
@@ -173,6 +201,34 @@ async function main() {
   await start('edge', [...tsEntry('edge/src/cli.ts'), 'run', '--config', configFile], (l) =>
     l.includes('"event":"running"'),
   );
+  const station = spawn(
+    process.execPath,
+    [
+      ...tsEntry('firmware-sim/src/cli.ts'),
+      'inspection-station',
+      '--url',
+      `mqtt://127.0.0.1:${PORTS.broker}`,
+      '--username',
+      'stn-01',
+      '--site',
+      'plant-1',
+      '--asset',
+      'STN-01',
+      '--gauges',
+      'GA-0101,GA-0102,GA-0103',
+      '--every-seconds',
+      '4',
+      '--seed',
+      '4',
+    ],
+    {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, RIGTRACE_MQTT_PASSWORD: STATION_PASSWORD },
+    },
+  );
+  children.push(station);
+  prefix('station', station.stderr, false);
   const edgeId = (JSON.parse(readFileSync(path.join(edgeDir, 'identity.json'), 'utf8')) as { edgeId: string })
     .edgeId;
 
@@ -183,11 +239,14 @@ RigTrace demo is running (data in ${path.relative(process.cwd(), demoDir) || dem
   Cloud API        ${cloudUrl}/api/v1
   Edge status      http://127.0.0.1:${PORTS.edgeStatus}/status   (Prometheus: /metrics)
   Flow rigs        Modbus TCP 127.0.0.1:${PORTS.rig1} (RIG-01), 127.0.0.1:${PORTS.rig2} (RIG-02)
+  Cal bench        OPC UA opc.tcp://127.0.0.1:${PORTS.bench}/rigtrace/bench (BENCH-01)
+  Station          MQTT to the edge's broker 127.0.0.1:${PORTS.broker} (STN-01, user stn-01)
   Demo tenant      ${logins.tenant}, site ${logins.site}, edge ${edgeId}
   Demo API token   ${logins.apiToken}
 
 Try:
   curl -s ${auth} '${cloudUrl}/api/v1/records?kind=inspection&limit=5'
+  curl -s ${auth} '${cloudUrl}/api/v1/records?kind=calibration&limit=5'
   curl -s ${auth} '${cloudUrl}/api/v1/edges/${edgeId}'
   curl -s ${auth} '${cloudUrl}/api/v1/edges/${edgeId}/evidence?seq=1,2,3'
 

@@ -7,6 +7,7 @@ import type { Collector } from './collectors/collector.js';
 import { ModbusCollector } from './collectors/modbus.collector.js';
 import { MqttBrokerCollector, MqttClientCollector } from './collectors/mqtt.collector.js';
 import { OpcuaCollector } from './collectors/opcua.collector.js';
+import { routeOpcuaLibraryLogs } from '@rigtrace/protocols/opcua';
 import { RecordSink } from './records/record-sink.js';
 import { Forwarder } from './forwarder/forwarder.js';
 import { loadIdentity } from './identity.js';
@@ -60,6 +61,9 @@ export class Agent {
     );
     this.sink = sink;
     if (log.recovery) await this.reportRecovery(log, sink);
+    // node-opcua prints its warnings with console.log; send them to our JSON log instead.
+    if (this.cfg.sources.some((s) => s.protocol === 'opcua'))
+      routeOpcuaLibraryLogs(this.logger.child({ component: 'node-opcua' }));
     for (const src of this.cfg.sources) {
       const ctx = {
         sink,

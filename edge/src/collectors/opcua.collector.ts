@@ -13,11 +13,11 @@ const num = (v: OpcuaValue | undefined) =>
   v?.statusCode.good && typeof v.value === 'number' ? v.value : undefined;
 const nums = (v: OpcuaValue | undefined) =>
   v?.statusCode.good && Array.isArray(v.value) && v.value.every((x) => typeof x === 'number')
-    ? (v.value)
+    ? v.value
     : undefined;
 const strs = (v: OpcuaValue | undefined) =>
   v?.statusCode.good && Array.isArray(v.value) && v.value.every((x) => typeof x === 'string')
-    ? (v.value)
+    ? v.value
     : undefined;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
