@@ -8,6 +8,13 @@ import type { EnrollmentService } from './services/enrollment.service.js';
 import type { IngestService } from './services/ingest.service.js';
 import type { Witness } from './services/witness.js';
 import { apiRoutes } from './routes/api.routes.js';
+import type { Accounts } from './auth/accounts.js';
+import { auditRoutes } from './routes/audit.routes.js';
+import { authRoutes } from './routes/auth.routes.js';
+import { usersRoutes } from './routes/users.routes.js';
+import { calibrationRoutes } from './routes/calibration.routes.js';
+import type { CalibrationService } from './services/calibration.service.js';
+import type { TraceabilityService } from './services/traceability.service.js';
 
 export interface AppDeps {
   db: Db;
@@ -16,6 +23,9 @@ export interface AppDeps {
   ingest: IngestService;
   enrollment: EnrollmentService;
   witness: Witness;
+  calibration: CalibrationService;
+  traceability: TraceabilityService;
+  accounts: Accounts;
   logger: Logger;
   maxBodyBytes: number;
 }
@@ -45,7 +55,9 @@ export function createApp(deps: AppDeps): express.Express {
     next();
   });
   app.use(express.json({ limit: deps.maxBodyBytes, strict: true }));
+  app.use('/api/v1', authRoutes(deps.accounts), usersRoutes(deps.accounts), auditRoutes(deps.accounts));
   app.use('/api/v1', apiRoutes(deps));
+  app.use('/api/v1', calibrationRoutes(deps));
   app.use((req: Request, res: Response) => {
     sendProblem(
       res,

@@ -10,6 +10,17 @@ import { ConfigError, loadCloudConfig } from './config.js';
 import { describeDatabaseUrl } from './db/postgres.js';
 import { createLogger } from './logger.js';
 import { openStore, startCloud } from './server.js';
+import { createAccounts } from './auth/accounts.js';
+import { isRole, ROLES } from './auth/policy.js';
+import { Witness } from './services/witness.js';
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}
 
 const USAGE = `usage: rigtrace-cloud <command> [options]
 
@@ -19,7 +30,11 @@ commands:
   site create --tenant ID --id ID --name NAME
   token enroll --tenant ID --site ID [--ttl-hours N]   one-time edge enrollment token
   token api --tenant ID --name NAME                    API token for a tenant
-  seed-demo                                            demo tenant, site and tokens (prints JSON)
+  user create --tenant ID --email E --role ROLE [--sites A,B] [--password-stdin]
+                                                       a user (roles: admin manager technician auditor);
+                                                       prints a one-time initial password unless
+                                                       --password-stdin reads one
+  seed-demo                                            demo tenant, site, tokens and users (prints JSON)
 
 every command takes --data-dir DIR (the SQLite database and the witness key) and
 --database-url postgres://… (PostgreSQL instead of SQLite; prefer the DATABASE_URL variable,
@@ -114,9 +129,25 @@ async function main(argv: string[]) {
     }
     const apiToken = await store.tenancy.createApiToken('demo', 'demo');
     const enr = await store.tenancy.createEnrollmentToken('demo', 'plant-1', 24 * 3600_000);
+    // Demo users only: random passwords printed once, no forced change. An existing demo user
+    // gets a new password each run, so the demo always prints logins that work.
+    const cfg = cfgFor(v);
+    const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
+    const by = { actor: { type: 'system' as const, id: 'seed-demo' }, address: null };
+    const users: { email: string; role: string; password: string }[] = [];
+    for (const role of ROLES) {
+      const email = `${role}@demo.rigtrace.example`;
+      const existing = (await accounts.users.list('demo')).find((u) => u.email === email);
+      const password = existing
+        ? (await accounts.users.resetPassword(by, 'demo', existing.id)).temporaryPassword
+        : (await accounts.users.create(by, 'demo', { email, role, mustChangePassword: false }))
+            .initialPassword!;
+      if (existing) await accounts.users.clearMustChange('demo', existing.id);
+      users.push({ email, role, password });
+    }
     await store.db.close();
     process.stdout.write(
-      `${JSON.stringify({ tenant: 'demo', site: 'plant-1', apiToken, enrollmentToken: enr.token })}\n`,
+      `${JSON.stringify({ tenant: 'demo', site: 'plant-1', apiToken, enrollmentToken: enr.token, users })}\n`,
     );
     return;
   }
@@ -129,6 +160,10 @@ async function main(argv: string[]) {
     tenant: { type: 'string' },
     site: { type: 'string' },
     'ttl-hours': { type: 'string' },
+    email: { type: 'string' },
+    role: { type: 'string' },
+    sites: { type: 'string' },
+    'password-stdin': { type: 'boolean' },
   } as const;
   switch (key) {
     case 'tenant create': {
@@ -162,6 +197,38 @@ async function main(argv: string[]) {
       const t = await store.tenancy.createEnrollmentToken(tenant, site, hours * 3600_000);
       await store.db.close();
       process.stdout.write(`${JSON.stringify(t)}\n`);
+      return;
+    }
+    case 'user create': {
+      const v = parse(rest, opts);
+      const tenant = id(v.tenant, 'tenant');
+      const email = need(v.email, 'email');
+      const role = need(v.role, 'role');
+      if (!isRole(role)) fail([`rigtrace-cloud: --role must be one of ${ROLES.join(', ')}`], 2);
+      if (!/^[^\s@]+@[^\s@]+$/.test(email)) fail(['rigtrace-cloud: --email is not an email address'], 2);
+      const sites = v.sites ? v.sites.split(',').map((s) => id(s, 'sites')) : null;
+      const password = v['password-stdin'] ? await readStdin() : undefined;
+      const cfg = cfgFor(v);
+      const store = await openStore(cfg);
+      try {
+        if (!(await store.tenancy.tenantExists(tenant))) fail([`rigtrace-cloud: no tenant ${tenant}`], 2);
+        const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
+        const out = await accounts.users.create(
+          { actor: { type: 'system', id: 'cli' }, address: null },
+          tenant,
+          {
+            email,
+            role,
+            sites,
+            ...(password !== undefined ? { password } : {}),
+          },
+        );
+        process.stdout.write(
+          `${JSON.stringify({ id: out.user.id, tenant, email: out.user.email, role, sites, initialPassword: out.initialPassword })}\n`,
+        );
+      } finally {
+        await store.db.close();
+      }
       return;
     }
     case 'token api': {

@@ -16,6 +16,13 @@ export const CLOUD_ERRORS = {
   CLOUD_BATCH_REFUSED: { status: 422, title: 'Batch refused: it does not verify' },
   CLOUD_BATCH_NOT_CONTINUOUS: { status: 409, title: 'Batch does not continue the stored log' },
   CLOUD_BATCH_FORK: { status: 409, title: 'Checkpoint forks the stored log' },
+  CLOUD_LOGIN_FAILED: { status: 401, title: 'Sign-in failed' },
+  CLOUD_SESSION_INCOMPLETE: { status: 403, title: 'Sign-in is not complete: finish the pending step first' },
+  CLOUD_CSRF: { status: 403, title: 'CSRF token missing or wrong' },
+  CLOUD_REAUTH_FAILED: { status: 403, title: 'Re-authentication failed' },
+  CLOUD_PASSWORD_REJECTED: { status: 400, title: 'Password does not meet the policy' },
+  CLOUD_CONFLICT: { status: 409, title: 'Conflicts with the current state' },
+  CLOUD_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   CLOUD_INTERNAL: { status: 500, title: 'Internal error' },
 } as const;
 

@@ -1,3 +1,6 @@
+import { calibrationOpenApiPaths } from './routes/calibration.routes.js';
+import { accountsOpenApiPaths } from './routes/auth.routes.js';
+
 /**
  * The cloud's OpenAPI 3.1 document, served at GET /api/v1/openapi.json. Keep it in step with
  * routes/: a test walks every documented path against the running app.
@@ -6,7 +9,7 @@ const problem = {
   description: 'RFC 7807 problem',
   content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
 };
-const auth = [{ apiToken: [] }];
+const auth = [{ apiToken: [] }, { sessionCookie: [] }];
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -22,7 +25,15 @@ export const openApiDocument = {
       apiToken: {
         type: 'http',
         scheme: 'bearer',
-        description: 'A tenant API token (rt_api_…) from `rigtrace-cloud token api`.',
+        description:
+          'A tenant API token (rt_api_…) from `rigtrace-cloud token api`: a read-only service account with the auditor role.',
+      },
+      sessionCookie: {
+        type: 'apiKey',
+        in: 'cookie',
+        name: 'rt_session',
+        description:
+          'The session cookie set by POST /auth/login (`__Host-rt_session` outside localhost). State-changing requests also send X-CSRF-Token.',
       },
     },
     schemas: {
@@ -278,5 +289,7 @@ export const openApiDocument = {
         },
       },
     },
+    ...calibrationOpenApiPaths,
+    ...accountsOpenApiPaths,
   },
 } as const;

@@ -8,12 +8,18 @@ import type { Db } from './db/db.js';
 import { migratePostgres, migrateSqlite } from './db/migrations.js';
 import { PostgresDb } from './db/postgres.js';
 import { SqliteDb } from './db/sqlite.js';
+import { CalibrationRepository } from './repositories/calibration.repository.js';
+import { EquipmentRepository } from './repositories/equipment.repository.js';
+import { InspectionRepository } from './repositories/inspection.repository.js';
 import { RecordsRepository } from './repositories/records.repository.js';
 import { SecurityEventsRepository } from './repositories/security-events.repository.js';
 import { TenancyRepository } from './repositories/tenancy.repository.js';
 import { EnrollmentService } from './services/enrollment.service.js';
+import { CalibrationService } from './services/calibration.service.js';
 import { IngestService } from './services/ingest.service.js';
+import { TraceabilityService } from './services/traceability.service.js';
 import { Witness } from './services/witness.js';
+import { createAccounts } from './auth/accounts.js';
 
 export type StoreConfig = Pick<
   CloudConfig,
@@ -52,6 +58,9 @@ export async function openStore(cfg: StoreConfig, logger?: Logger) {
     tenancy: new TenancyRepository(db),
     records: new RecordsRepository(db),
     security: new SecurityEventsRepository(db),
+    equipment: new EquipmentRepository(db),
+    calibrations: new CalibrationRepository(db),
+    inspections: new InspectionRepository(db),
   };
 }
 
@@ -67,6 +76,14 @@ export async function startCloud(cfg: CloudConfig, logger: Logger): Promise<Runn
   // PostgreSQL must share this key too, or their countersignatures name different witnesses.
   const witness = Witness.load(cfg.dataDir, cfg.witnessName);
   const store = await openStore(cfg, logger);
+  const calibration = new CalibrationService(
+    store.db,
+    store.tenancy,
+    store.equipment,
+    store.calibrations,
+    store.inspections,
+  );
+  const traceability = new TraceabilityService(calibration, store.calibrations, store.inspections);
   const ingest = new IngestService(
     store.db,
     store.tenancy,
@@ -74,9 +91,23 @@ export async function startCloud(cfg: CloudConfig, logger: Logger): Promise<Runn
     store.security,
     witness,
     logger.child({ component: 'ingest' }),
+    (tenantId, edge, records) => calibration.onRecordsStored(tenantId, edge, records),
   );
   const enrollment = new EnrollmentService(store.db, store.tenancy, store.security, witness);
-  const app = createApp({ ...store, ingest, enrollment, witness, logger, maxBodyBytes: cfg.maxBodyBytes });
+  const accounts = createAccounts({ ...store, witness });
+  // Refused ingests, forks and bad enrollments also go to the tenant's tamper-evident audit trail.
+  store.security.onRecord((e) => accounts.audit.securityEvent(e));
+  const app = createApp({
+    ...store,
+    ingest,
+    enrollment,
+    witness,
+    calibration,
+    traceability,
+    accounts,
+    logger,
+    maxBodyBytes: cfg.maxBodyBytes,
+  });
   const server = app.listen(cfg.port, cfg.host);
   try {
     await new Promise<void>((resolve, reject) => {

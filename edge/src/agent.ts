@@ -6,8 +6,6 @@ import type { EdgeConfig } from './config/config.schema.js';
 import type { Collector } from './collectors/collector.js';
 import { ModbusCollector } from './collectors/modbus.collector.js';
 import { MqttBrokerCollector, MqttClientCollector } from './collectors/mqtt.collector.js';
-import { OpcuaCollector } from './collectors/opcua.collector.js';
-import { routeOpcuaLibraryLogs } from '@rigtrace/protocols/opcua';
 import { RecordSink } from './records/record-sink.js';
 import { Forwarder } from './forwarder/forwarder.js';
 import { loadIdentity } from './identity.js';
@@ -61,9 +59,12 @@ export class Agent {
     );
     this.sink = sink;
     if (log.recovery) await this.reportRecovery(log, sink);
-    // node-opcua prints its warnings with console.log; send them to our JSON log instead.
-    if (this.cfg.sources.some((s) => s.protocol === 'opcua'))
-      routeOpcuaLibraryLogs(this.logger.child({ component: 'node-opcua' }));
+    // OPC UA (node-opcua is large and slow to load) is loaded only when a source needs it; its
+    // warnings, which it prints with console.log, go to our JSON log instead.
+    const opcua = this.cfg.sources.some((s) => s.protocol === 'opcua')
+      ? await import('./collectors/opcua.collector.js')
+      : null;
+    if (opcua) opcua.routeOpcuaLibraryLogs(this.logger.child({ component: 'node-opcua' }));
     for (const src of this.cfg.sources) {
       const ctx = {
         sink,
@@ -76,7 +77,7 @@ export class Agent {
           : src.protocol === 'mqtt-broker'
             ? new MqttBrokerCollector(src, ctx)
             : src.protocol === 'opcua'
-              ? new OpcuaCollector(src, { ...ctx, dataDir: this.cfg.edge.dataDir })
+              ? new opcua!.OpcuaCollector(src, { ...ctx, dataDir: this.cfg.edge.dataDir })
               : new MqttClientCollector(src, ctx);
       try {
         await c.start();

@@ -24,6 +24,13 @@ export interface SecurityEventRow {
 export class SecurityEventsRepository {
   constructor(private readonly db: Db) {}
 
+  private readonly listeners: ((e: SecurityEvent) => Promise<void>)[] = [];
+
+  /** Hands every tenant's event to `fn` too, after storing it (the audit trail subscribes). */
+  onRecord(fn: (e: SecurityEvent) => Promise<void>): void {
+    this.listeners.push(fn);
+  }
+
   async record(e: SecurityEvent): Promise<void> {
     const at = new Date().toISOString();
     const rest = [at, e.code, e.edgeId ?? null, e.address ?? null, e.detail];
@@ -41,6 +48,7 @@ export class SecurityEventsRepository {
         [tenantId, ...rest],
       ),
     );
+    for (const fn of this.listeners) await fn(e);
   }
 
   async list(tenantId: string, limit = 100): Promise<SecurityEventRow[]> {

@@ -15,7 +15,10 @@ import type { EnrollmentService } from '../services/enrollment.service.js';
 import type { IngestService } from '../services/ingest.service.js';
 import type { Witness } from '../services/witness.js';
 import { openApiDocument } from '../openapi.js';
-import { requireApiToken, tenantOf } from './auth.js';
+import { tenantOf } from './auth.js';
+import type { Accounts } from '../auth/accounts.js';
+import { principalOf } from '../auth/middleware.js';
+import { seesSite } from '../auth/policy.js';
 
 function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
   const r = schema.safeParse(req.query);
@@ -70,9 +73,12 @@ export function apiRoutes(deps: {
   ingest: IngestService;
   enrollment: EnrollmentService;
   witness: Witness;
+  accounts: Accounts;
 }): Router {
   const r = Router();
-  const auth = requireApiToken(deps.tenancy, deps.db);
+  // API tokens read as the auditor role; users by their role, limited to their sites.
+  const auth = deps.accounts.require('records:read');
+  const evidenceAuth = deps.accounts.require('evidence:read');
 
   r.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
@@ -91,17 +97,29 @@ export function apiRoutes(deps: {
   });
 
   r.post('/ingest', async (req, res) => {
+    const wait = await deps.accounts.throttle.rate(
+      'ingest',
+      req.ip ?? '',
+      deps.accounts.throttle.policy.ingestRatePerMinute,
+    );
+    if (wait > 0) {
+      res.setHeader('retry-after', String(wait));
+      throw new ProblemError('CLOUD_RATE_LIMITED', 'too many batches from this address', {
+        retryAfter: wait,
+      });
+    }
     res.json(await deps.ingest.ingest(req.body, req.ip ?? ''));
   });
 
   r.get('/edges', auth, async (req, res) => {
     const edges = await deps.tenancy.listEdges(tenantOf(req));
-    res.json({ items: edges.map(edgeView) });
+    res.json({ items: edges.filter((e) => seesSite(principalOf(req), e.site_id)).map(edgeView) });
   });
 
   const edgeOr404 = async (req: Request) => {
     const e = await deps.tenancy.edgeForTenant(tenantOf(req), String(req.params.edgeId));
-    if (!e) throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
+    if (!e || !seesSite(principalOf(req), e.site_id))
+      throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
     return e;
   };
 
@@ -113,6 +131,15 @@ export function apiRoutes(deps: {
 
   r.get('/records', auth, async (req, res) => {
     const q = parseQuery(recordsQuery, req);
+    if (principalOf(req).sites !== null) {
+      // A caller limited to some sites names one edge of those sites.
+      const e = q.edge ? await deps.tenancy.edgeForTenant(tenantOf(req), q.edge) : undefined;
+      if (!e || !seesSite(principalOf(req), e.site_id))
+        throw new ProblemError(
+          'CLOUD_FORBIDDEN',
+          'a caller limited to sites must name an edge of those sites',
+        );
+    }
     const rows = await deps.records.list(tenantOf(req), q);
     const items = rows.map((row) => ({
       edge: row.edge_id,
@@ -133,7 +160,7 @@ export function apiRoutes(deps: {
    * An offline-verifiable evidence bundle: the chosen records, an inclusion proof for each
    * against the edge's latest accepted checkpoint (countersigned by this cloud), and the key.
    */
-  r.get('/edges/:edgeId/evidence', auth, async (req, res) => {
+  r.get('/edges/:edgeId/evidence', evidenceAuth, async (req, res) => {
     const e = await edgeOr404(req);
     const q = parseQuery(evidenceQuery, req);
     // One transaction, on one connection, for the whole bundle.

@@ -5,6 +5,7 @@ import {
   verifyBatch,
   type BatchProblem,
   type CompactRangeState,
+  type RigRecord,
 } from '@rigtrace/protocols';
 import type { Logger } from 'pino';
 import type { Db } from '../db/db.js';
@@ -21,6 +22,17 @@ export interface IngestResult {
   /** The checkpoint as accepted, countersigned by this cloud. */
   checkpoint: string;
 }
+
+/**
+ * Runs inside the ingest transaction right after a batch's new records are stored (the
+ * calibration engine derives calibrations and its traceability index there); it must be
+ * idempotent. If it throws, the batch is not stored and the edge retries.
+ */
+export type RecordsStoredHook = (
+  tenantId: string,
+  edge: { id: string; siteId: string },
+  records: readonly RigRecord[],
+) => Promise<void>;
 
 /** A record that reaches the cloud this long after the edge received it is marked as replayed. */
 export const REPLAYED_AFTER_MS = 60_000;
@@ -43,6 +55,7 @@ export class IngestService {
     private readonly security: SecurityEventsRepository,
     private readonly witness: Witness,
     private readonly logger: Logger,
+    private readonly onRecordsStored?: RecordsStoredHook,
   ) {}
 
   async ingest(body: unknown, address: string): Promise<IngestResult> {
@@ -160,6 +173,7 @@ export class IngestService {
       })),
       nowIso,
     );
+    await this.onRecordsStored?.(edge.tenant_id, { id: edge.id, siteId: edge.site_id }, v.records);
     const note = (body as { checkpoint: string }).checkpoint;
     const cosigned = this.witness.cosign(note, now);
     await this.records.insertCheckpoint(

@@ -1,6 +1,13 @@
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { cosignCheckpoint, generateKeyPair, publicKeyFromPrivatePem, toBase64 } from '@rigtrace/protocols';
+import {
+  cosignCheckpoint,
+  generateKeyPair,
+  publicKeyFromPrivatePem,
+  signCheckpoint,
+  toBase64,
+  type Checkpoint,
+} from '@rigtrace/protocols';
 
 /**
  * The cloud's witness key. Every checkpoint the cloud accepts is countersigned with it
@@ -37,6 +44,11 @@ export class Witness {
 
   cosign(note: string, now = new Date()): string {
     return cosignCheckpoint(note, this.name, this.privateKeyPem, Math.floor(now.getTime() / 1000));
+  }
+
+  /** Signs a checkpoint of a log the cloud itself keeps (the audit log), as the key named `name`. */
+  sign(cp: Checkpoint): string {
+    return signCheckpoint(cp, this.name, this.privateKeyPem);
   }
 
   describe(): { name: string; publicKey: string } {

@@ -124,7 +124,8 @@ function isCorruption(err: unknown): boolean {
  *
  * `append()` resolves only after the records and the signed checkpoint that covers them are
  * committed in one transaction, so a record acknowledged to a device survives kill -9 and power
- * loss. Appends arriving within `commitIntervalMs` share a transaction (group commit). Readers use
+ * loss. Appends that arrive while a commit is in flight share the next transaction (group commit;
+ * `commitIntervalMs` adds a linger before each commit). Readers use
  * a second connection and see committed data only. Each checkpoint row keeps the compact range
  * at its size, so a damaged buffer can be cut back to its last intact checkpoint.
  */
@@ -167,11 +168,11 @@ export class EdgeLog {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const file = path.join(dataDir, BUFFER_FILE);
     try {
-      return await EdgeLog.openChecked(file, identity, opts.commitIntervalMs ?? 50);
+      return await EdgeLog.openChecked(file, identity, opts.commitIntervalMs ?? 0);
     } catch (err) {
       if (!isCorruption(err)) throw err;
       const recovery = await salvage(file, identity, (err as Error).message);
-      const log = await EdgeLog.openChecked(file, identity, opts.commitIntervalMs ?? 50);
+      const log = await EdgeLog.openChecked(file, identity, opts.commitIntervalMs ?? 0);
       log.recovery = recovery;
       return log;
     }

@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { OpcuaSubscriber, type OpcuaValue } from '@rigtrace/protocols/opcua';
+
+export { routeOpcuaLibraryLogs } from '@rigtrace/protocols/opcua';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { OpcuaSourceConfig } from '../config/config.schema.js';
 import type { Collector, CollectorContext, CollectorStatus } from './collector.js';

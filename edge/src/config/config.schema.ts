@@ -225,7 +225,7 @@ export const edgeConfigSchema = z.strictObject({
   }),
   buffer: z
     .strictObject({
-      commitIntervalMs: z.number().int().min(0).max(10_000).default(50),
+      commitIntervalMs: z.number().int().min(0).max(10_000).default(0),
       quotaMb: z.number().min(0.01).max(1_000_000).default(1024),
       telemetryDownsample: z.number().int().min(2).max(1000).default(10),
     })

@@ -54,6 +54,7 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
   private started = false;
   private stopped = false;
   private cycleTimer: NodeJS.Timeout | undefined;
+  private cycleImmediate: NodeJS.Immediate | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private cycleDone: Promise<void> = Promise.resolve();
   private connecting: Promise<void> = Promise.resolve();
@@ -112,6 +113,8 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.cycleTimer);
+    if (this.cycleImmediate) clearImmediate(this.cycleImmediate);
+    this.cycleImmediate = undefined;
     clearTimeout(this.reconnectTimer);
     this.cycleTimer = undefined;
     this.reconnectTimer = undefined;
@@ -197,10 +200,14 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
 
   private scheduleCycle(delayMs: number): void {
     if (this.stopped) return;
-    this.cycleTimer = setTimeout(() => {
+    const run = () => {
       this.cycleTimer = undefined;
+      this.cycleImmediate = undefined;
       this.cycleDone = this.runCycle();
-    }, delayMs);
+    };
+    // An overrun cycle starts the next at once: setTimeout(0) would wait at least 1 ms.
+    if (delayMs <= 0) this.cycleImmediate = setImmediate(run);
+    else this.cycleTimer = setTimeout(run, delayMs);
   }
 
   private async runCycle(): Promise<void> {

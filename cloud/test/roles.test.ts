@@ -1,0 +1,211 @@
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import { createAccounts } from '../src/auth/accounts.js';
+import { ROLES, type Role } from '../src/auth/policy.js';
+import { loadCloudConfig } from '../src/config.js';
+import { openApiDocument } from '../src/openapi.js';
+import { calibrationOpenApiPaths } from '../src/routes/calibration.routes.js';
+import { openStore, startCloud, type RunningCloud } from '../src/server.js';
+import { Witness } from '../src/services/witness.js';
+import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+
+type Caller = Role | 'api-token';
+const ALL: Caller[] = [...ROLES, 'api-token'];
+const READERS_OF_AUDIT: Caller[] = ['admin', 'auditor', 'api-token'];
+
+/**
+ * Who may call what: written out here by hand, not derived from policy.ts, so that a change to
+ * the policy that is not also made here fails. Every documented route must be in exactly one
+ * of EXPECTED, PUBLIC, SELF (the caller's own account, any role: auth.test.ts) or the
+ * calibration engine's routes (still API-token-only; covered by its own tests).
+ */
+const EXPECTED: Record<string, Caller[]> = {
+  'GET /edges': ALL,
+  'GET /edges/{edgeId}': ALL,
+  'GET /records': ALL,
+  'GET /edges/{edgeId}/evidence': ['admin', 'manager', 'auditor', 'api-token'],
+  'GET /users': ['admin'],
+  'POST /users': ['admin'],
+  'GET /users/{userId}': ['admin'],
+  'PUT /users/{userId}/role': ['admin'],
+  'POST /users/{userId}/disable': ['admin'],
+  'POST /users/{userId}/enable': ['admin'],
+  'POST /users/{userId}/reset-password': ['admin'],
+  'POST /users/{userId}/reset-mfa': ['admin'],
+  'GET /security/policy': ['admin'],
+  'PUT /security/policy': ['admin'],
+  'GET /audit': READERS_OF_AUDIT,
+  'GET /audit/verify': READERS_OF_AUDIT,
+  'GET /audit/export': READERS_OF_AUDIT,
+};
+const PUBLIC = [
+  'GET /health',
+  'GET /openapi.json',
+  'GET /witness',
+  'POST /edges/enroll',
+  'POST /ingest',
+  'POST /auth/login',
+];
+const SELF = [
+  'POST /auth/login/mfa',
+  'GET /auth/session',
+  'POST /auth/logout',
+  'POST /auth/logout-all',
+  'POST /auth/password',
+  'POST /auth/mfa/totp/enroll',
+  'POST /auth/mfa/totp/confirm',
+  'POST /auth/mfa/totp/disable',
+  'POST /auth/mfa/backup-codes',
+];
+
+const PW = 'role matrix passphrase';
+
+describe.each(BACKENDS)('roles on %s', (backend) => {
+  let storage: TestStorage;
+  let cloud: RunningCloud;
+  let apiToken = '';
+  let edgeId = '';
+  let targetId = '';
+  const sessions = new Map<string, { cookie: string; csrf: string }>();
+
+  async function as(caller: Caller | 'scoped', method: string, p: string, body?: unknown) {
+    const headers: Record<string, string> = {};
+    if (caller === 'api-token') headers.authorization = `Bearer ${apiToken}`;
+    else {
+      const s = sessions.get(caller)!;
+      headers.cookie = s.cookie;
+      headers['x-csrf-token'] = s.csrf;
+    }
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(`${cloud.url}/api/v1${p}`, {
+      method,
+      headers,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return {
+      status: res.status,
+      body: /^\{/.test(text) && !text.includes('}\n{') ? JSON.parse(text) : undefined,
+    };
+  }
+
+  setupOrFailEach(async () => {
+    storage = await testStorage(backend);
+    const cfg = loadCloudConfig({}, storage.overrides);
+    const store = await openStore(cfg);
+    await store.tenancy.createTenant('acme', 'Acme');
+    await store.tenancy.createSite('acme', 'plant-1', 'Plant 1');
+    await store.tenancy.createSite('acme', 'plant-2', 'Plant 2');
+    apiToken = await store.tenancy.createApiToken('acme', 'reader');
+    const enroll = await store.tenancy.createEnrollmentToken('acme', 'plant-1', 3600_000);
+    const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
+    const by = { actor: { type: 'system' as const, id: 'test' }, address: null };
+    for (const role of ROLES)
+      await accounts.users.create(by, 'acme', {
+        email: `${role}@acme.example`,
+        role,
+        password: PW,
+        mustChangePassword: false,
+      });
+    await accounts.users.create(by, 'acme', {
+      email: 'scoped@acme.example',
+      role: 'technician',
+      sites: ['plant-2'],
+      password: PW,
+      mustChangePassword: false,
+    });
+    targetId = (await accounts.users.create(by, 'acme', { email: 'target@acme.example', role: 'technician' }))
+      .user.id;
+    await store.db.close();
+    cloud = await startCloud(
+      loadCloudConfig({}, { ...storage.overrides, port: '0' }),
+      pino({ level: 'silent' }),
+    );
+    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        token: enroll.token,
+        publicKey: toBase64(generateKeyPair().publicKey),
+        name: 'line-1',
+      }),
+    });
+    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    for (const who of [...ROLES, 'scoped']) {
+      const res = await fetch(`${cloud.url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ tenant: 'acme', email: `${who}@acme.example`, password: PW }),
+      });
+      const body = (await res.json()) as { csrfToken: string; state: string };
+      expect(body.state).toBe('active');
+      sessions.set(who, { cookie: res.headers.getSetCookie()[0]!.split(';')[0]!, csrf: body.csrfToken });
+    }
+  });
+  afterAll(async () => {
+    await cloud?.close();
+    await storage?.cleanup();
+  });
+
+  it('classifies every documented route', () => {
+    const documented = Object.entries(openApiDocument.paths)
+      .filter(([p]) => !(p in calibrationOpenApiPaths))
+      .flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`))
+      .sort();
+    expect(documented).toEqual([...Object.keys(EXPECTED), ...PUBLIC, ...SELF].sort());
+  });
+
+  it('allows and denies each route for each role as the matrix says', async () => {
+    const bodies: Record<string, (caller: Caller) => unknown> = {
+      'POST /users': (c) => ({ email: `made-by-${c}@acme.example`, role: 'auditor' }),
+      'PUT /users/{userId}/role': () => ({ role: 'manager', sites: ['plant-1'] }),
+      'PUT /security/policy': () => ({
+        mfaRequiredRoles: [],
+        idleTimeoutSeconds: 900,
+        absoluteTimeoutSeconds: 43200,
+      }),
+    };
+    const seen: string[] = [];
+    for (const [route, allowed] of Object.entries(EXPECTED)) {
+      const [method, p] = route.split(' ') as [string, string];
+      let url = p.replace('{edgeId}', edgeId).replace('{userId}', targetId);
+      if (p.endsWith('/evidence')) url += '?seq=1';
+      for (const caller of ALL) {
+        const res = await as(caller, method, url, bodies[route]?.(caller));
+        const verdict = res.status === 401 || res.status === 403 ? 'denied' : 'allowed';
+        seen.push(`${route} ${caller} ${verdict}`);
+        if (allowed.includes(caller)) expect(res.status, `${route} as ${caller}`).toBeLessThan(500);
+        else expect(res.body?.code, `${route} as ${caller}`).toBe('CLOUD_FORBIDDEN');
+      }
+    }
+    const want = Object.entries(EXPECTED).flatMap(([route, allowed]) =>
+      ALL.map((c) => `${route} ${c} ${allowed.includes(c) ? 'allowed' : 'denied'}`),
+    );
+    expect(seen).toEqual(want);
+  });
+
+  it('limits a site-scoped user to the edges and records of their sites', async () => {
+    expect((await as('technician', 'GET', '/edges')).body.items.map((e: { id: string }) => e.id)).toEqual([
+      edgeId,
+    ]);
+    expect((await as('scoped', 'GET', '/edges')).body.items).toEqual([]);
+    expect((await as('scoped', 'GET', `/edges/${edgeId}`)).status).toBe(404);
+    expect((await as('scoped', 'GET', '/records')).body.code).toBe('CLOUD_FORBIDDEN');
+    expect((await as('scoped', 'GET', `/records?edge=${edgeId}`)).body.code).toBe('CLOUD_FORBIDDEN');
+    expect((await as('technician', 'GET', `/records?edge=${edgeId}`)).status).toBe(200);
+  });
+
+  it('refuses callers without credentials on every protected route', async () => {
+    for (const route of Object.keys(EXPECTED)) {
+      const [method, p] = route.split(' ') as [string, string];
+      const res = await fetch(
+        `${cloud.url}/api/v1${p.replace('{edgeId}', edgeId).replace('{userId}', targetId)}`,
+        {
+          method,
+        },
+      );
+      expect(res.status, route).toBe(401);
+    }
+  });
+});
