@@ -124,6 +124,14 @@ describe('flow rig → edge → cloud', () => {
       expect(c.result).toBe(within ? 'pass' : 'fail');
     }
 
+    // The rig's state changes became usage records (a run started, with who and what).
+    const usage = await api('/records?kind=usage&limit=5');
+    expect(usage.items[0]?.record.body).toMatchObject({
+      event: 'start',
+      operator: expect.any(String),
+      workOrder: expect.any(String),
+    });
+
     const telemetry = await api('/records?kind=telemetry&limit=5');
     expect(telemetry.items.length).toBeGreaterThan(0);
     const names = telemetry.items[0].record.body.points.map((p: { name: string }) => p.name);

@@ -274,6 +274,36 @@ describe.each(BACKENDS)('on %s', (backend) => {
       expect(notBatch.status).toBe(400);
       expect(notBatch.body.errors.length).toBeGreaterThanOrEqual(3);
     });
+    it('marks records that reach it long after the edge received them as replayed', async () => {
+      // The edge's view of its log: every record stored so far.
+      const all = (await get(`/records?edge=${edgeId}&limit=1000`)).body.items.map(
+        (i: { record: unknown }) => i.record,
+      );
+      const before = all.length;
+      const log = buildBatch({ edge: edgeId, privateKeyPem: edgeKeys.privateKeyPem, records: all }).state;
+      const now = new Date().toISOString();
+      const fresh = exampleRecords(edgeId, before + 1, 1).map((r) => ({
+        ...r,
+        observedAt: now,
+        receivedAt: now,
+      }));
+      const b = buildBatch({
+        edge: edgeId,
+        privateKeyPem: edgeKeys.privateKeyPem,
+        records: fresh,
+        before: log,
+      });
+      expect((await post('/ingest', b.batch)).status).toBe(200);
+      const items = (await get(`/records?edge=${edgeId}&afterSeq=${before - 1}`)).body.items as {
+        seq: number;
+        replayed: boolean;
+      }[];
+      // The example records were received long ago (sent late: replayed); the new one is live.
+      expect(items.map((i) => [i.seq, i.replayed])).toEqual([
+        [before, true],
+        [before + 1, false],
+      ]);
+    });
   });
 
   describe('tenancy', () => {
