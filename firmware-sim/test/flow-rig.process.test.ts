@@ -212,7 +212,9 @@ describe('flow-rig process', () => {
     const v = valuesOf(s);
     expect(Object.values(s.readings).every((r) => r.quality === 'good')).toBe(true);
     const seq = v.resultSeq as number;
-    expect(v.cycleCount as number).toBeGreaterThanOrEqual(seq);
+    // cycleCount (register 2) and the result block (100…) come in two reads: a test may complete
+    // between them, so the counter can be one behind the result it announces.
+    expect(v.cycleCount as number).toBeGreaterThanOrEqual(seq - 1);
     const logged = (await sim.waitFor((e) => e.event === 'test-completed' && e.seq === seq)) as Completed;
     expect({
       overall: v.resultOverall,
