@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { Db } from './db/db.js';
@@ -30,6 +33,49 @@ export interface AppDeps {
   maxBodyBytes: number;
 }
 
+/**
+ * The built portal (`npm run build -w @rigtrace/portal`), found from this file (cloud/src or
+ * cloud/dist), not from the working directory.
+ */
+export const PORTAL_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../portal/dist');
+
+/** The portal's page: its own scripts and styles only, nothing framed, nothing inline. */
+const PORTAL_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/**
+ * Serves the single-page portal when it has been built: hashed assets cached for a year,
+ * index.html (never cached) for every other GET outside /api, so the portal's hash routes and
+ * deep links load.
+ */
+function servePortal(app: express.Express, dir: string) {
+  const index = path.join(dir, 'index.html');
+  app.use(
+    express.static(dir, {
+      index: false,
+      setHeaders: (res, file) => {
+        res.setHeader(
+          'cache-control',
+          file.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-store',
+        );
+        if (file.endsWith('.html')) res.setHeader('content-security-policy', PORTAL_CSP);
+      },
+    }),
+  );
+  app.use((req, res, next) => {
+    const page = req.method === 'GET' || req.method === 'HEAD';
+    // A missing file (a path with an extension) or an API path stays a problem+json 404.
+    if (!page || /^\/api(\/|$)/.test(req.path) || /\.[A-Za-z0-9]+$/.test(req.path)) return next();
+    res.setHeader('content-security-policy', PORTAL_CSP);
+    res.setHeader('x-frame-options', 'DENY');
+    res.setHeader('referrer-policy', 'same-origin');
+    res.sendFile(index, (err) => {
+      if (err) next(err);
+    });
+  });
+}
+
 function sendProblem(res: Response, err: ProblemError, instance: string) {
   res
     .status(err.status)
@@ -38,7 +84,7 @@ function sendProblem(res: Response, err: ProblemError, instance: string) {
 }
 
 /** The HTTP API. Every error leaves as RFC 7807 problem+json; none carries a stack trace. */
-export function createApp(deps: AppDeps): express.Express {
+export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
@@ -58,6 +104,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use('/api/v1', authRoutes(deps.accounts), usersRoutes(deps.accounts), auditRoutes(deps.accounts));
   app.use('/api/v1', apiRoutes(deps));
   app.use('/api/v1', calibrationRoutes(deps));
+  if (existsSync(path.join(portalDir, 'index.html'))) servePortal(app, portalDir);
   app.use((req: Request, res: Response) => {
     sendProblem(
       res,

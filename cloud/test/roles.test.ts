@@ -5,7 +5,6 @@ import { createAccounts } from '../src/auth/accounts.js';
 import { ROLES, type Role } from '../src/auth/policy.js';
 import { loadCloudConfig } from '../src/config.js';
 import { openApiDocument } from '../src/openapi.js';
-import { calibrationOpenApiPaths } from '../src/routes/calibration.routes.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/services/witness.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
@@ -13,12 +12,14 @@ import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './help
 type Caller = Role | 'api-token';
 const ALL: Caller[] = [...ROLES, 'api-token'];
 const READERS_OF_AUDIT: Caller[] = ['admin', 'auditor', 'api-token'];
+const CALIBRATION_WRITERS: Caller[] = ['admin', 'technician', 'api-token'];
 
 /**
  * Who may call what: written out here by hand, not derived from policy.ts, so that a change to
  * the policy that is not also made here fails. Every documented route must be in exactly one
- * of EXPECTED, PUBLIC, SELF (the caller's own account, any role: auth.test.ts) or the
- * calibration engine's routes (still API-token-only; covered by its own tests).
+ * of EXPECTED, PUBLIC or SELF (the caller's own account, any role: auth.test.ts).
+ * Calibration: every role reads; technicians and admins write; API tokens still write too
+ * (transitional, see CALIBRATION_ACCESS).
  */
 const EXPECTED: Record<string, Caller[]> = {
   'GET /edges': ALL,
@@ -38,6 +39,20 @@ const EXPECTED: Record<string, Caller[]> = {
   'GET /audit': READERS_OF_AUDIT,
   'GET /audit/verify': READERS_OF_AUDIT,
   'GET /audit/export': READERS_OF_AUDIT,
+  'GET /equipment': ALL,
+  'POST /equipment': CALIBRATION_WRITERS,
+  'GET /equipment/{tag}': ALL,
+  'PUT /equipment/{tag}': CALIBRATION_WRITERS,
+  'GET /equipment/{tag}/calibrations': ALL,
+  'GET /equipment/{tag}/suspect-records': ALL,
+  'POST /calibrations': CALIBRATION_WRITERS,
+  'GET /due-list': ALL,
+  'GET /inspections': ALL,
+  'GET /usage': ALL,
+  'GET /yield': ALL,
+  'GET /calibration-settings': ALL,
+  'PUT /calibration-settings': CALIBRATION_WRITERS,
+  'DELETE /equipment/{tag}': CALIBRATION_WRITERS,
 };
 const PUBLIC = [
   'GET /health',
@@ -132,6 +147,17 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
       }),
     });
     edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    const gauge = await fetch(`${cloud.url}/api/v1/equipment`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiToken}` },
+      body: JSON.stringify({
+        tag: 'GAUGE-ROLES',
+        siteId: 'plant-1',
+        type: 'pressure gauge',
+        intervalDays: 180,
+      }),
+    });
+    expect(gauge.status).toBe(201);
     for (const who of [...ROLES, 'scoped']) {
       const res = await fetch(`${cloud.url}/api/v1/auth/login`, {
         method: 'POST',
@@ -150,7 +176,6 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
 
   it('classifies every documented route', () => {
     const documented = Object.entries(openApiDocument.paths)
-      .filter(([p]) => !(p in calibrationOpenApiPaths))
       .flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`))
       .sort();
     expect(documented).toEqual([...Object.keys(EXPECTED), ...PUBLIC, ...SELF].sort());
@@ -160,6 +185,35 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
     const bodies: Record<string, (caller: Caller) => unknown> = {
       'POST /users': (c) => ({ email: `made-by-${c}@acme.example`, role: 'auditor' }),
       'PUT /users/{userId}/role': () => ({ role: 'manager', sites: ['plant-1'] }),
+      'POST /equipment': (c) => ({
+        tag: `GAUGE-${c.toUpperCase()}`,
+        siteId: 'plant-1',
+        type: 'pressure gauge',
+        intervalDays: 180,
+      }),
+      'PUT /equipment/{tag}': () => ({ siteId: 'plant-1', type: 'pressure gauge', intervalDays: 90 }),
+      'POST /calibrations': (c) => ({
+        equipment: 'GAUGE-ROLES',
+        enteredBy: c,
+        body: {
+          standards: [],
+          points: [
+            {
+              name: 'p',
+              nominal: 1,
+              unit: 'bar',
+              asFound: 1,
+              lowerTolerance: -1,
+              upperTolerance: 1,
+              asFoundResult: 'pass',
+            },
+          ],
+          adjusted: false,
+          asFoundResult: 'pass',
+          calibratedAt: new Date(Date.now() - 60_000).toISOString(),
+        },
+      }),
+      'PUT /calibration-settings': () => ({ dueSoonDays: 21 }),
       'PUT /security/policy': () => ({
         mfaRequiredRoles: [],
         idleTimeoutSeconds: 900,
@@ -169,7 +223,7 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
     const seen: string[] = [];
     for (const [route, allowed] of Object.entries(EXPECTED)) {
       const [method, p] = route.split(' ') as [string, string];
-      let url = p.replace('{edgeId}', edgeId).replace('{userId}', targetId);
+      let url = p.replace('{edgeId}', edgeId).replace('{userId}', targetId).replace('{tag}', 'GAUGE-ROLES');
       if (p.endsWith('/evidence')) url += '?seq=1';
       for (const caller of ALL) {
         const res = await as(caller, method, url, bodies[route]?.(caller));
@@ -200,7 +254,7 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
     for (const route of Object.keys(EXPECTED)) {
       const [method, p] = route.split(' ') as [string, string];
       const res = await fetch(
-        `${cloud.url}/api/v1${p.replace('{edgeId}', edgeId).replace('{userId}', targetId)}`,
+        `${cloud.url}/api/v1${p.replace('{edgeId}', edgeId).replace('{userId}', targetId).replace('{tag}', 'GAUGE-ROLES')}`,
         {
           method,
         },

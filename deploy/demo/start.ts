@@ -97,6 +97,79 @@ async function stationPasswordHash(): Promise<string> {
   return hash;
 }
 
+/**
+ * The demo plant's equipment register: the rigs' sensors that the bench calibrates, the bench's
+ * reference standards, the station's hand gauges and the rigs themselves. Registered before the
+ * edge starts, so every calibration and usage record that arrives counts.
+ */
+async function registerDemoEquipment(apiToken: string): Promise<void> {
+  const site = 'plant-1';
+  const sensors = ['01', '02'].flatMap((n) => [
+    { tag: `PT-RIG${n}-RAIL`, type: 'rail-pressure transducer', make: 'Kistler', intervalDays: 180 },
+    { tag: `FC-RIG${n}`, type: 'flow cell', make: 'AVL', intervalDays: 180 },
+    { tag: `TT-RIG${n}-OIL`, type: 'oil temperature probe', make: 'Endress+Hauser', intervalDays: 365 },
+  ]);
+  const standards = [
+    { tag: 'STD-PRS-0007', type: 'dead-weight tester', certificate: 'DKD-K-1207-2026' },
+    { tag: 'STD-FLW-0002', type: 'reference flow meter', certificate: 'DKD-K-0812-2026' },
+    { tag: 'STD-TMP-0003', type: 'reference thermometer', certificate: 'DKD-K-0331-2026' },
+  ].map((s) => ({
+    ...s,
+    intervalDays: 365,
+    referenceStandard: { certificate: s.certificate, dueDate: '2027-06-30' },
+  }));
+  const gauges = ['GA-0101', 'GA-0102', 'GA-0103'].map((tag) => ({
+    tag,
+    type: 'air gauge',
+    intervalDays: 90,
+  }));
+  for (const e of [...sensors, ...standards.map(({ certificate: _c, ...rest }) => rest), ...gauges]) {
+    const res = await fetch(`${cloudUrl}/api/v1/equipment`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiToken}` },
+      body: JSON.stringify({ siteId: site, ...e }),
+    });
+    if (!res.ok) throw new Error(`registering ${e.tag}: ${res.status} ${await res.text()}`);
+  }
+  // The standards and gauges were last calibrated by an accredited lab a few weeks ago.
+  const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
+  const lab = { name: 'Metrology Lab GmbH', accreditation: 'DAkkS D-K-15071-01-00' };
+  const outside = [
+    ...standards.map((s, i) => ({ tag: s.tag, nominal: 100, unit: '%FS', at: daysAgo(40 + i * 11) })),
+    ...gauges.map((g, i) => ({ tag: g.tag, nominal: 4, unit: 'mm', at: daysAgo(20 + i * 9) })),
+  ];
+  for (const c of outside) {
+    const res = await fetch(`${cloudUrl}/api/v1/calibrations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiToken}` },
+      body: JSON.stringify({
+        equipment: c.tag,
+        enteredBy: 'demo seed (external lab certificate)',
+        body: {
+          lab,
+          certificate: { number: `CERT-${c.tag}` },
+          standards: [],
+          points: [
+            {
+              name: `${c.nominal} ${c.unit}`,
+              nominal: c.nominal,
+              unit: c.unit,
+              asFound: c.nominal * 1.0002,
+              lowerTolerance: -c.nominal * 0.001,
+              upperTolerance: c.nominal * 0.001,
+              asFoundResult: 'pass',
+            },
+          ],
+          adjusted: false,
+          asFoundResult: 'pass',
+          calibratedAt: c.at,
+        },
+      }),
+    });
+    if (!res.ok) throw new Error(`calibration of ${c.tag}: ${res.status} ${await res.text()}`);
+  }
+}
+
 let shuttingDown = false;
 /** Stops the processes in the reverse order of their start: station and edge before what they talk to. */
 function shutdown() {
@@ -173,13 +246,15 @@ async function main() {
   const configFile = path.join(demoDir, 'edge.yaml');
   writeFileSync(configFile, config);
 
-  let logins: { apiToken: string; tenant: string; site: string };
+  type DemoUser = { email: string; role: string; password: string };
+  let logins: { apiToken: string; tenant: string; site: string; users: DemoUser[] };
   if (fresh) {
     const seed = JSON.parse(run([...tsEntry('cloud/src/cli.ts'), 'seed-demo', '--data-dir', cloudDir])) as {
       apiToken: string;
       enrollmentToken: string;
       tenant: string;
       site: string;
+      users: DemoUser[];
     };
     process.stdout.write(
       run([
@@ -193,7 +268,8 @@ async function main() {
         seed.enrollmentToken,
       ]),
     );
-    logins = { apiToken: seed.apiToken, tenant: seed.tenant, site: seed.site };
+    logins = { apiToken: seed.apiToken, tenant: seed.tenant, site: seed.site, users: seed.users };
+    await registerDemoEquipment(seed.apiToken);
     writeFileSync(secretsFile, JSON.stringify(logins, null, 2) + '\n', { mode: 0o600 });
   } else {
     logins = JSON.parse(readFileSync(secretsFile, 'utf8')) as typeof logins;
@@ -241,8 +317,10 @@ RigTrace demo is running (data in ${path.relative(process.cwd(), demoDir) || dem
   Flow rigs        Modbus TCP 127.0.0.1:${PORTS.rig1} (RIG-01), 127.0.0.1:${PORTS.rig2} (RIG-02)
   Cal bench        OPC UA opc.tcp://127.0.0.1:${PORTS.bench}/rigtrace/bench (BENCH-01)
   Station          MQTT to the edge's broker 127.0.0.1:${PORTS.broker} (STN-01, user stn-01)
+  Portal           ${cloudUrl}/   (tenant "${logins.tenant}")
+${(logins.users ?? []).map((u) => `                   ${u.role.padEnd(11)} ${u.email}  password ${u.password}`).join('\n')}
   Demo tenant      ${logins.tenant}, site ${logins.site}, edge ${edgeId}
-  Demo API token   ${logins.apiToken}
+  Demo API token   ${logins.apiToken}   (read-only)
 
 Try:
   curl -s ${auth} '${cloudUrl}/api/v1/records?kind=inspection&limit=5'

@@ -1,4 +1,4 @@
-import { Router, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import { Router, type Request, type RequestHandler } from 'express';
 import { assetTagSchema, dateSchema, timestampSchema } from '@rigtrace/protocols';
 import { z } from 'zod';
 import type { Db } from '../db/db.js';
@@ -11,23 +11,33 @@ import {
   suspectCsv,
   type TraceabilityService,
 } from '../services/traceability.service.js';
-import { requireApiToken, tenantOf } from './auth.js';
+import type { Accounts } from '../auth/accounts.js';
+import type { Role } from '../auth/policy.js';
+import { tenantOf } from './auth.js';
 
 // ---------------------------------------------------------------------------------------------
-// Authorization, in one place. Every calibration route is either `read` or `write`. Today both
-// mean "a valid API token of the tenant"; when user sessions and roles land, `authorize` checks
-// the caller's role against CALIBRATION_ACCESS and nothing else in this file changes.
+// Authorization, in one place. Every calibration route is either `read` or `write`; `authorize`
+// authenticates through the accounts layer (session cookie with CSRF on writes, or API token)
+// and checks the caller against CALIBRATION_ACCESS. Nothing else in this file knows about roles.
 
 export type Access = 'read' | 'write';
 
-/** The roles that will be allowed each kind of access (ARCHITECTURE.md: roles). */
-export const CALIBRATION_ACCESS: Record<Access, readonly string[]> = {
-  read: ['admin', 'manager', 'technician', 'auditor'],
-  write: ['admin', 'technician'],
+/**
+ * Who may do what: signed-in users by role, and API tokens. API tokens keep writing for now
+ * (integrations and the engine's own tests register equipment and enter calibrations with them);
+ * dropping `'api-token'` from `write` makes them read-only like the rest of the API.
+ */
+export const CALIBRATION_ACCESS: Record<Access, readonly (Role | 'api-token')[]> = {
+  read: ['admin', 'manager', 'technician', 'auditor', 'api-token'],
+  write: ['admin', 'technician', 'api-token'],
 };
 
-/** Who is acting, as stored with manual entries: today the API token (by its hash prefix, never the token). */
+/**
+ * Who is acting, as stored with manual entries: `user:<id>` for a signed-in user, or the API
+ * token by its hash prefix (`api-token:<16 hex>`, matching `api_tokens.token_hash`; never the token).
+ */
 export function principalOf(req: Request): string {
+  if (req.principal?.kind === 'user') return `user:${req.principal.id}`;
   const m = /^Bearer (\S+)$/.exec(req.get('authorization') ?? '');
   return m ? `api-token:${hashToken(m[1]!).slice(0, 16)}` : 'unknown';
 }
@@ -99,26 +109,33 @@ export interface CalibrationRouteDeps {
   tenancy: TenancyRepository;
   calibration: CalibrationService;
   traceability: TraceabilityService;
+  accounts: Accounts;
 }
 
 /** The calibration engine's API: equipment register, calibrations, due-list, traceability, queries. */
 export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   const r = Router();
-  const authenticate = requireApiToken(deps.tenancy, deps.db);
-  const authorize = (_access: Access): RequestHandler[] => [
-    authenticate,
-    (_req: Request, _res: Response, next: NextFunction) => {
-      // Roles are not modelled yet: every authenticated caller of the tenant may read and write.
-      next();
-    },
-  ];
+  const authenticate = deps.accounts.authenticate();
+  const authorize =
+    (access: Access): RequestHandler =>
+    async (req, res, next) => {
+      await authenticate(req, res, (err?: unknown) => {
+        if (err) return next(err);
+        const p = req.principal;
+        if (!p) return next(new ProblemError('CLOUD_UNAUTHENTICATED'));
+        const caller = p.kind === 'api-token' ? 'api-token' : p.role;
+        if (!CALIBRATION_ACCESS[access].includes(caller))
+          return next(new ProblemError('CLOUD_FORBIDDEN', `the ${p.role} role may not do this`));
+        next();
+      });
+    };
   const read = authorize('read');
   const write = authorize('write');
   const tag = (req: Request) => String(req.params.tag);
 
   // ---- read ----------------------------------------------------------------------------------
 
-  r.get('/equipment', ...read, async (req, res) => {
+  r.get('/equipment', read, async (req, res) => {
     const q = parse(equipmentListQuery, req.query, 'query parameters');
     res.json(
       await deps.calibration.list(tenantOf(req), {
@@ -131,16 +148,16 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     );
   });
 
-  r.get('/equipment/:tag', ...read, async (req, res) => {
+  r.get('/equipment/:tag', read, async (req, res) => {
     const q = parse(asOfQuery, req.query, 'query parameters');
     res.json(await deps.calibration.describe(tenantOf(req), tag(req), q.asOf));
   });
 
-  r.get('/equipment/:tag/calibrations', ...read, async (req, res) => {
+  r.get('/equipment/:tag/calibrations', read, async (req, res) => {
     res.json({ items: await deps.calibration.calibrationsOf(tenantOf(req), tag(req)) });
   });
 
-  r.get('/equipment/:tag/suspect-records', ...read, async (req, res) => {
+  r.get('/equipment/:tag/suspect-records', read, async (req, res) => {
     const q = parse(suspectQuery, req.query, 'query parameters');
     const out = await deps.traceability.suspectRecords(tenantOf(req), tag(req), q);
     if (out.next) res.setHeader('x-next-cursor', out.next);
@@ -157,22 +174,22 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     res.json({ equipment: tag(req), window: out.window, items: out.rows.map(itemView), next: out.next });
   });
 
-  r.get('/due-list', ...read, async (req, res) => {
+  r.get('/due-list', read, async (req, res) => {
     const q = parse(dueListQuery, req.query, 'query parameters');
     res.json(await deps.calibration.dueList(tenantOf(req), { ...q, siteId: q.site }));
   });
 
-  r.get('/inspections', ...read, async (req, res) => {
+  r.get('/inspections', read, async (req, res) => {
     const q = parse(inspectionsQuery, req.query, 'query parameters');
     res.json(await deps.traceability.records(tenantOf(req), { ...q, kind: 'inspection', siteId: q.site }));
   });
 
-  r.get('/usage', ...read, async (req, res) => {
+  r.get('/usage', read, async (req, res) => {
     const q = parse(usageQuery, req.query, 'query parameters');
     res.json(await deps.traceability.records(tenantOf(req), { ...q, kind: 'usage', siteId: q.site }));
   });
 
-  r.get('/yield', ...read, async (req, res) => {
+  r.get('/yield', read, async (req, res) => {
     const q = parse(yieldQuery, req.query, 'query parameters');
     const to = q.to ?? new Date().toISOString();
     const from = q.from ?? new Date(Date.parse(to) - 30 * 86_400_000).toISOString();
@@ -186,13 +203,13 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     );
   });
 
-  r.get('/calibration-settings', ...read, async (req, res) => {
+  r.get('/calibration-settings', read, async (req, res) => {
     res.json({ dueSoonDays: await deps.calibration.dueSoonDefault(tenantOf(req)) });
   });
 
   // ---- write ---------------------------------------------------------------------------------
 
-  r.post('/equipment', ...write, async (req, res) => {
+  r.post('/equipment', write, async (req, res) => {
     const out = await deps.calibration.create(tenantOf(req), req.body);
     res
       .status(201)
@@ -200,20 +217,20 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       .json(out);
   });
 
-  r.put('/equipment/:tag', ...write, async (req, res) => {
+  r.put('/equipment/:tag', write, async (req, res) => {
     res.json(await deps.calibration.replace(tenantOf(req), tag(req), req.body));
   });
 
-  r.delete('/equipment/:tag', ...write, async (req, res) => {
+  r.delete('/equipment/:tag', write, async (req, res) => {
     await deps.calibration.retire(tenantOf(req), tag(req));
     res.status(204).end();
   });
 
-  r.post('/calibrations', ...write, async (req, res) => {
+  r.post('/calibrations', write, async (req, res) => {
     res.status(201).json(await deps.calibration.enterManual(tenantOf(req), req.body, principalOf(req)));
   });
 
-  r.put('/calibration-settings', ...write, async (req, res) => {
+  r.put('/calibration-settings', write, async (req, res) => {
     res.json(await deps.calibration.setSettings(tenantOf(req), req.body));
   });
 
@@ -227,7 +244,7 @@ const problem = {
   description: 'RFC 7807 problem',
   content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
 };
-const security = [{ apiToken: [] }];
+const security = [{ apiToken: [] }, { sessionCookie: [] }];
 const q = (name: string, schema: Record<string, unknown>, description?: string) => ({
   name,
   in: 'query',

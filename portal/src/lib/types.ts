@@ -1,0 +1,111 @@
+/** The API's answers the portal reads (see cloud/CALIBRATION.md and cloud/ACCOUNTS.md). */
+
+export type Role = 'admin' | 'manager' | 'technician' | 'auditor';
+export type SessionState = 'active' | 'mfa' | 'change_password' | 'enroll_mfa';
+
+export interface User {
+  id: string;
+  email: string;
+  role: Role;
+  sites: string[] | null;
+}
+
+export interface LoginAnswer {
+  state: SessionState;
+  csrfToken: string;
+  expiresAt: string;
+  user: User | null;
+}
+
+export interface SessionAnswer {
+  state: SessionState;
+  csrfToken: string;
+  expiresAt: string;
+  user: User;
+}
+
+export type CalibrationStatus = 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
+
+export interface StatusView {
+  status: CalibrationStatus;
+  asOf: string;
+  lastValidCalibrationAt: string | null;
+  nextDue: string | null;
+  daysUntilDue: number | null;
+  dueSoonDays: number;
+  cycles: { used: number; interval: number } | null;
+}
+
+export interface Equipment {
+  tag: string;
+  siteId: string;
+  type: string;
+  make?: string;
+  model?: string;
+  serial?: string;
+  location?: string;
+  intervalDays: number;
+  procedure?: { id: string; revision?: string };
+  range?: { min: number; max: number; unit: string };
+  referenceStandard?: { certificate?: string; dueDate?: string };
+  retiredAt: string | null;
+  calibration: StatusView;
+}
+
+export interface Page<T> {
+  items: T[];
+  next: string | null;
+}
+
+export interface CalibrationPoint {
+  name: string;
+  nominal: number;
+  unit: string;
+  asFound: number;
+  asLeft?: number;
+  lowerTolerance: number;
+  upperTolerance: number;
+  asFoundResult: 'pass' | 'fail';
+  asLeftResult?: 'pass' | 'fail';
+}
+
+export interface Calibration {
+  id: string;
+  equipment: string;
+  source: 'record' | 'manual';
+  record: { edge: string; seq: number } | null;
+  calibratedAt: string;
+  asFoundResult: 'pass' | 'fail';
+  asLeftResult: 'pass' | 'fail' | null;
+  valid: boolean;
+  traceability: { status: 'ok' | 'flagged'; issues: string[] };
+  enteredBy: string | null;
+  recordedBy: string | null;
+  body: {
+    technician?: string;
+    certificate?: { number: string; uri?: string };
+    standards: { id: string; certificate?: string; dueDate?: string; uncertainty?: number }[];
+    points: CalibrationPoint[];
+    adjusted: boolean;
+  };
+}
+
+export interface SuspectRecord {
+  edge: string;
+  seq: number;
+  kind: 'usage' | 'inspection';
+  siteId: string;
+  equipment: string;
+  observedAt: string;
+  partSerial: string | null;
+  workOrder: string | null;
+  result: string | null;
+  via?: 'equipment' | 'gauge';
+}
+
+export interface SuspectAnswer {
+  equipment: string;
+  window: { start: string | null; end: string | null };
+  items: SuspectRecord[];
+  next: string | null;
+}
