@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import {
   AttributeIds,
   BrowseDirection,
@@ -16,72 +14,14 @@ import {
 } from 'node-opcua';
 import { OpcuaSubscriber, routeOpcuaLibraryLogs, type OpcuaValue } from '@rigtrace/protocols/opcua';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, runCli, type SimEvent } from './helpers.js';
+import { runCli, startDevice, type SimProcess } from './helpers.js';
 
 // The bench is started as a real process, exactly as README.md says, and read by two independent
 // peers: a plain node-opcua session (browse, read, method calls, events) and our OpcuaSubscriber.
 
 routeOpcuaLibraryLogs({ info() {}, warn() {}, error() {} });
 
-interface Bench {
-  port: number;
-  listening: SimEvent;
-  events: SimEvent[];
-  waitFor(predicate: (e: SimEvent) => boolean, timeoutMs?: number): Promise<SimEvent>;
-  stop(): Promise<number | null>;
-}
-
-async function startBench(args: string[]): Promise<Bench> {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=rigtrace-source', '--import', 'tsx', 'firmware-sim/src/cli.ts', 'cal-bench', ...args],
-    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const events: SimEvent[] = [];
-  const waiters = new Set<(e: SimEvent) => void>();
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const listening = await new Promise<SimEvent>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bench did not start: ${err}`)), 30_000);
-    void exited.then((code) => reject(new Error(`bench exited with ${code}: ${err}`)));
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const e = JSON.parse(line) as SimEvent;
-      if (events.length === 0) {
-        clearTimeout(timer);
-        resolve(e);
-      }
-      events.push(e);
-      for (const w of waiters) w(e);
-    });
-  });
-  return {
-    port: listening.port as number,
-    listening,
-    events,
-    waitFor(predicate, timeoutMs = 15_000) {
-      const seen = events.find(predicate);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(on);
-          reject(new Error(`no such event from the bench: ${predicate.toString()}`));
-        }, timeoutMs);
-        const on = (e: SimEvent): void => {
-          if (!predicate(e)) return;
-          clearTimeout(timer);
-          waiters.delete(on);
-          resolve(e);
-        };
-        waiters.add(on);
-      });
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
-}
+const startBench = (args: string[]): Promise<SimProcess> => startDevice('cal-bench', args, 30_000);
 
 const LAST_CAL = [
   'Sequence',
@@ -118,7 +58,7 @@ const plain = (v: Variant): unknown =>
       ? Array.from(v.value as Float64Array)
       : v.value;
 
-let bench: Bench;
+let bench: SimProcess;
 let client: OPCUAClient;
 let session: ClientSession;
 let dir: string;

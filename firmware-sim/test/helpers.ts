@@ -1,8 +1,8 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { once } from 'node:events';
+import { repoRoot, startProcess } from '@rigtrace/protocols/testing';
 
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = 'firmware-sim/src/cli.ts';
 
 export interface SimEvent {
   event: string;
@@ -12,81 +12,66 @@ export interface SimEvent {
 export interface SimProcess {
   child: ChildProcess;
   port: number;
+  /** The first line: {"event":"listening"} (or "connected" for the station). */
   listening: SimEvent;
   events: SimEvent[];
   stderr(): string;
   /** Resolves with the first event (already seen or coming) that matches. */
   waitFor(predicate: (e: SimEvent) => boolean, timeoutMs?: number): Promise<SimEvent>;
+  /** Events after `mark` (an index into events). */
+  since(mark: number): SimEvent[];
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
   stop(): Promise<number | null>;
 }
 
-/** Starts `cli.ts flow-rig ...args` exactly as the README says, and waits for its listening line. */
-export async function startSim(args: string[]): Promise<SimProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=rigtrace-source', '--import', 'tsx', 'firmware-sim/src/cli.ts', 'flow-rig', ...args],
-    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+/** Starts `cli.ts <device> ...args` exactly as the README says, and waits for its first line. */
+export async function startDevice(device: string, args: string[], timeoutMs = 15_000): Promise<SimProcess> {
   const events: SimEvent[] = [];
-  const waiters = new Set<(e: SimEvent) => void>();
   let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const firstLine = new Promise<SimEvent>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`simulator did not start: ${err}`)), 15_000);
-    void exited.then((code) => reject(new Error(`simulator exited with ${code}: ${err}`)));
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const e = JSON.parse(line) as SimEvent;
-      if (events.length === 0) {
-        clearTimeout(timer);
-        resolve(e);
-      }
-      events.push(e);
-      for (const w of waiters) w(e);
-    });
-  });
-  const listening = await firstLine;
+  const proc = await startProcess(
+    CLI,
+    [device, ...args],
+    () => events.length > 0,
+    timeoutMs,
+    (line, stream) => {
+      if (stream === 'stderr') err += `${line}\n`;
+      else events.push(JSON.parse(line) as SimEvent);
+    },
+  );
+  const { child } = proc;
   return {
     child,
-    port: listening.port as number,
-    listening,
+    port: events[0]!.port as number,
+    listening: events[0]!,
     events,
     stderr: () => err,
-    exited,
-    waitFor(predicate, timeoutMs = 15_000) {
-      const seen = events.find(predicate);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(on);
-          reject(new Error('no such event from the simulator'));
-        }, timeoutMs);
-        const on = (e: SimEvent): void => {
-          if (!predicate(e)) return;
-          clearTimeout(timer);
-          waiters.delete(on);
-          resolve(e);
-        };
-        waiters.add(on);
-      });
+    async waitFor(predicate, timeoutMs = 15_000) {
+      const signal = AbortSignal.timeout(timeoutMs);
+      for (;;) {
+        const seen = events.find(predicate);
+        if (seen) return seen;
+        await once(child.stdout!, 'data', { signal }).catch(() => {
+          throw new Error(`no such event from ${device}; stderr: ${err}`);
+        });
+      }
     },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
-    },
+    since: (mark) => events.slice(mark),
+    exited: once(child, 'exit').then(([code]) => code as number | null),
+    stop: () => proc.stop(),
   };
 }
+
+/** The flow rig: `cli.ts flow-rig ...args`. */
+export const startSim = (args: string[]): Promise<SimProcess> => startDevice('flow-rig', args);
 
 /** Runs the CLI to completion (for argument errors). */
 export function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      ['--conditions=rigtrace-source', '--import', 'tsx', 'firmware-sim/src/cli.ts', ...args],
-      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn(process.execPath, ['--conditions=rigtrace-source', '--import', 'tsx', CLI, ...args], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,5 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import {
   EmbeddedBroker,
   errorReplyPayload,
@@ -11,70 +9,11 @@ import {
   type StationMessage,
 } from '@rigtrace/protocols/mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, runCli, type SimEvent } from './helpers.js';
+import { runCli, startDevice, type SimEvent, type SimProcess } from './helpers.js';
 
 // The station is started as a real process, exactly as README.md says, against the protocols
 // package's EmbeddedBroker (port 0) playing the edge: every message is checked with
 // parseStationMessage, and refused ones are answered on the error topic.
-
-interface Station {
-  child: ChildProcess;
-  events: SimEvent[];
-  stderr(): string;
-  exited: Promise<number | null>;
-  waitFor(pred: (e: SimEvent) => boolean, timeoutMs?: number): Promise<SimEvent>;
-  /** Events after `mark` (an index into events). */
-  since(mark: number): SimEvent[];
-}
-
-function startStation(args: string[]): Station {
-  const child = spawn(
-    process.execPath,
-    [
-      '--conditions=rigtrace-source',
-      '--import',
-      'tsx',
-      'firmware-sim/src/cli.ts',
-      'inspection-station',
-      ...args,
-    ],
-    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const events: SimEvent[] = [];
-  const waiters = new Set<() => void>();
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    events.push(JSON.parse(line) as SimEvent);
-    for (const w of [...waiters]) w();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    events,
-    stderr: () => err,
-    exited,
-    since: (mark) => events.slice(mark),
-    waitFor(pred, timeoutMs = 10_000) {
-      const seen = events.find(pred);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`no such event from the station; stderr: ${err}`));
-        }, timeoutMs);
-        const check = (): void => {
-          const e = events.find(pred);
-          if (!e) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(e);
-        };
-        waiters.add(check);
-      });
-    },
-  };
-}
 
 interface Received {
   msg: InboundMessage;
@@ -93,7 +32,7 @@ const isPublished = (e: SimEvent): boolean => e.event === 'published';
 describe('inspection-station process against the EmbeddedBroker', () => {
   let broker: EmbeddedBroker;
   let port: number;
-  let station: Station;
+  let station: SimProcess;
   const received: Received[] = [];
   const disconnects: string[] = [];
 
@@ -129,7 +68,7 @@ describe('inspection-station process against the EmbeddedBroker', () => {
     });
     broker.on('client-disconnected', (e) => disconnects.push(e.clientId));
     ({ port } = await broker.start());
-    station = startStation([
+    station = await startDevice('inspection-station', [
       '--url',
       `mqtt://127.0.0.1:${port}`,
       '--username',

@@ -1,5 +1,14 @@
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import {
+  nonEmptyString,
+  parseFlags,
+  randomSeed,
+  range,
+  withDefaults,
+  type Checked,
+  type FlagSpec,
+  type ParseResult as Parsed,
+  usage,
+} from '../common/flags.js';
 import { FAULT, FAULT_MASK, type FaultName } from './rig-model.js';
 
 /** Everything a flow-rig process needs; defaults in FLOW_RIG_DEFAULTS. */
@@ -34,76 +43,75 @@ export const FLOW_RIG_DEFAULTS: Readonly<Omit<FlowRigConfig, 'seed'>> = Object.f
   driftPerTestPct: 1,
 });
 
-type Key = keyof FlowRigConfig;
-type Kind =
-  'string' | 'port' | 'unitId' | 'seconds' | 'seed' | 'faults' | 'ms' | 'share' | 'pct' | 'testSeconds';
+const seconds = range(0, 86_400);
 
-/** Flag, config-file key, kind, help text. */
-const FIELDS: { key: Key; flag: string; kind: Kind; help: string }[] = [
-  { key: 'host', flag: '--host', kind: 'string', help: 'address to listen on (default 127.0.0.1)' },
-  { key: 'port', flag: '--port', kind: 'port', help: 'TCP port, 0 = any free port (default 15020)' },
-  { key: 'unitId', flag: '--unit-id', kind: 'unitId', help: 'Modbus unit id 0..247 (default 1)' },
+const FIELDS: FlagSpec<keyof FlowRigConfig>[] = [
+  { key: 'host', flag: '--host', check: nonEmptyString, help: 'address to listen on (default 127.0.0.1)' },
+  {
+    key: 'port',
+    flag: '--port',
+    check: range(0, 65535, true),
+    help: 'TCP port, 0 = any free port (default 15020)',
+  },
+  { key: 'unitId', flag: '--unit-id', check: range(0, 247, true), help: 'Modbus unit id 0..247 (default 1)' },
   {
     key: 'asset',
     flag: '--asset',
-    kind: 'string',
+    check: nonEmptyString,
     help: 'asset tag of the rig, shown in the logs (default RIG-01)',
   },
   {
     key: 'testSeconds',
     flag: '--test-seconds',
-    kind: 'testSeconds',
+    check: range(0.2, 86_400),
     help: 'one injector test, 4 points (default 6)',
   },
-  { key: 'idleSeconds', flag: '--idle-seconds', kind: 'seconds', help: 'idle between tests (default 2)' },
-  { key: 'seed', flag: '--seed', kind: 'seed', help: 'PRNG seed 0..4294967295 (default random, printed)' },
+  { key: 'idleSeconds', flag: '--idle-seconds', check: seconds, help: 'idle between tests (default 2)' },
+  {
+    key: 'seed',
+    flag: '--seed',
+    check: range(0, 4294967295, true),
+    help: 'PRNG seed 0..4294967295 (default random, printed)',
+  },
   {
     key: 'faultMode',
     flag: '--faults',
-    kind: 'faults',
+    check: checkFaults,
     help: 'faults at start: a mask or names, e.g. drift,slow',
   },
   {
     key: 'slowDelayMs',
     flag: '--slow-delay-ms',
-    kind: 'ms',
+    check: range(1, 600_000, true),
     help: 'slow fault delays replies by 2x this (1500)',
   },
   {
     key: 'garbageShare',
     flag: '--garbage-share',
-    kind: 'share',
+    check: range(0, 1),
     help: 'share of requests the garbage fault fails (0.5)',
   },
-  { key: 'disconnectSeconds', flag: '--disconnect-seconds', kind: 'seconds', help: 'outage length (3)' },
+  { key: 'disconnectSeconds', flag: '--disconnect-seconds', check: seconds, help: 'outage length (3)' },
   {
     key: 'disconnectEverySeconds',
     flag: '--disconnect-every-seconds',
-    kind: 'seconds',
+    check: seconds,
     help: 'time between outages while the fault is on (15)',
   },
   {
     key: 'driftPerTestPct',
     flag: '--drift-per-test-pct',
-    kind: 'pct',
+    check: range(0, 100),
     help: 'drift fault: % more per test (1)',
   },
 ];
 
-export function flowRigUsage(): string {
-  const lines = FIELDS.map((f) => `  ${f.flag.padEnd(28)}${f.help}`);
-  return [
-    'usage: rigtrace-sim flow-rig [flags]',
-    '',
-    ...lines,
-    `  ${'--config FILE'.padEnd(28)}YAML file with the same settings in camelCase (flags win)`,
-    `  ${'--help'.padEnd(28)}this text`,
-    '',
+export const flowRigUsage = (): string =>
+  usage('usage: rigtrace-sim flow-rig [flags]', FIELDS, true, [
     `faults: ${Object.entries(FAULT)
       .map(([k, v]) => `${k}=${v}`)
       .join(', ')}`,
-  ].join('\n');
-}
+  ]);
 
 function parseFaults(raw: unknown): number | string {
   if (typeof raw === 'number') {
@@ -122,127 +130,18 @@ function parseFaults(raw: unknown): number | string {
   return mask;
 }
 
-/** Checks one value; returns the parsed value or a problem text. */
-function parseValue(kind: Kind, raw: unknown): { value: string | number } | { problem: string } {
-  const num =
-    typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
-  const show = typeof raw === 'string' ? JSON.stringify(raw) : String(raw);
-  const range = (lo: number, hi: number, integer: boolean) =>
-    Number.isFinite(num) && num >= lo && num <= hi && (!integer || Number.isInteger(num))
-      ? { value: num }
-      : { problem: `must be ${integer ? 'an integer' : 'a number'} ${lo}..${hi}, got ${show}` };
-  switch (kind) {
-    case 'string':
-      return typeof raw === 'string' && raw.trim() !== ''
-        ? { value: raw }
-        : { problem: 'must be a non-empty string' };
-    case 'port':
-      return range(0, 65535, true);
-    case 'unitId':
-      return range(0, 247, true);
-    case 'testSeconds':
-      return range(0.2, 86_400, false);
-    case 'seconds':
-      return range(0, 86_400, false);
-    case 'seed':
-      return range(0, 4294967295, true);
-    case 'ms':
-      return range(1, 600_000, true);
-    case 'share':
-      return range(0, 1, false);
-    case 'pct':
-      return range(0, 100, false);
-    case 'faults': {
-      const mask = parseFaults(raw);
-      return typeof mask === 'number' ? { value: mask } : { problem: mask };
-    }
-  }
+function checkFaults(raw: unknown): Checked {
+  const mask = parseFaults(raw);
+  return typeof mask === 'number' ? { value: mask } : { problem: mask };
 }
 
-export type ParseResult =
-  | { ok: true; config: FlowRigConfig; seedWasRandom: boolean }
-  | { ok: false; problems: string[] }
-  | { help: true };
+export type ParseResult = Parsed<FlowRigConfig>;
 
 /**
  * Parses `flow-rig` flags (`--flag value` or `--flag=value`), merging defaults < config file <
- * flags. Every problem is listed, one line each.
+ * flags (a file may say `faults` for faultMode). Every problem is listed, one line each.
  */
-export function parseFlowRigArgs(
-  argv: string[],
-  randomSeed: () => number = () => Math.floor(Math.random() * 2 ** 32),
-): ParseResult {
-  const problems: string[] = [];
-  const fromFlags: Partial<Record<Key, unknown>> = {};
-  let configPath: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '--help' || arg === '-h') return { help: true };
-    if (!arg.startsWith('--')) {
-      problems.push(`unexpected argument "${arg}"`);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const flag = eq === -1 ? arg : arg.slice(0, eq);
-    let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
-    const field = FIELDS.find((f) => f.flag === flag);
-    if (!field && flag !== '--config') {
-      problems.push(`unknown flag ${flag}`);
-      if (value === undefined && argv[i + 1] !== undefined && !argv[i + 1]?.startsWith('--')) i++;
-      continue;
-    }
-    if (value === undefined) {
-      const next = argv[i + 1];
-      if (next === undefined || (next.startsWith('--') && next.length > 2)) {
-        problems.push(`${flag} needs a value`);
-        continue;
-      }
-      value = next;
-      i++;
-    }
-    if (field) fromFlags[field.key] = value;
-    else configPath = value;
-  }
-
-  let fromFile: Record<string, unknown> = {};
-  if (configPath !== undefined) {
-    try {
-      const parsed: unknown = parseYaml(readFileSync(configPath, 'utf8'));
-      if (parsed === null || parsed === undefined) fromFile = {};
-      else if (typeof parsed !== 'object' || Array.isArray(parsed))
-        problems.push(`--config ${configPath}: must be a YAML mapping`);
-      else fromFile = parsed as Record<string, unknown>;
-    } catch (err) {
-      problems.push(`--config ${configPath}: ${(err as Error).message.split('\n')[0]}`);
-    }
-    // `faults` reads better in a file; it is the same setting as faultMode.
-    if ('faults' in fromFile) {
-      if ('faultMode' in fromFile) problems.push(`${configPath}: faults: give faults or faultMode, not both`);
-      fromFile = { ...fromFile, faultMode: fromFile.faults };
-      delete fromFile.faults;
-    }
-    for (const key of Object.keys(fromFile)) {
-      if (!FIELDS.some((f) => f.key === key)) problems.push(`${configPath}: ${key}: unknown setting`);
-    }
-  }
-
-  const config: Record<string, unknown> = { ...FLOW_RIG_DEFAULTS };
-  let seedWasRandom = true;
-  for (const field of FIELDS) {
-    for (const [source, values] of [
-      [configPath ? `${configPath}: ${field.key}` : '', fromFile],
-      [field.flag, fromFlags],
-    ] as const) {
-      if (!(field.key in values)) continue;
-      const parsed = parseValue(field.kind, values[field.key]);
-      if ('problem' in parsed) problems.push(`${source}: ${parsed.problem}`);
-      else {
-        config[field.key] = parsed.value;
-        if (field.key === 'seed') seedWasRandom = false;
-      }
-    }
-  }
-  if (problems.length > 0) return { ok: false, problems };
-  if (seedWasRandom) config.seed = randomSeed() >>> 0;
-  return { ok: true, config: Object.freeze(config) as unknown as FlowRigConfig, seedWasRandom };
+export function parseFlowRigArgs(argv: string[], drawSeed = randomSeed): ParseResult {
+  const parsed = parseFlags(argv, FIELDS, { configFile: true, fileAliases: { faults: 'faultMode' } });
+  return withDefaults(parsed, FLOW_RIG_DEFAULTS, drawSeed);
 }

@@ -1,4 +1,13 @@
 import { equipmentProblem, siteProblem } from '@rigtrace/protocols/mqtt';
+import {
+  parseFlags,
+  randomSeed,
+  range,
+  type Checked,
+  type FlagSpec,
+  type ParseResult,
+  usage,
+} from '../common/flags.js';
 import { DEFAULT_GAUGES } from './station-model.js';
 
 /** Fault modes of the station, switchable at start (--faults) and at run time (control topic). */
@@ -37,171 +46,145 @@ export const STATION_DEFAULTS = Object.freeze({
 /** Read when --password is not given, so that the password need not appear in the process list. */
 export const PASSWORD_ENV = 'RIGTRACE_MQTT_PASSWORD';
 
-type Key = Exclude<keyof StationConfig, 'faults'> | 'faults';
-type Kind = 'url' | 'string' | 'site' | 'tag' | 'tags' | 'seconds' | 'seed' | 'count' | 'pct' | 'faults';
+// Flags only (no config file): each value is checked as it is read, so every check gets a string.
+const seconds = range(0.05, 86_400);
 
-const FIELDS: { key: Key; flag: string; kind: Kind; help: string }[] = [
+function checkUrl(raw: unknown): Checked {
+  const show = JSON.stringify(raw);
+  let url: URL;
+  try {
+    url = new URL(String(raw));
+  } catch {
+    return { problem: `must be a URL like mqtt://127.0.0.1:18830, got ${show}` };
+  }
+  if (url.protocol !== 'mqtt:' && url.protocol !== 'mqtts:')
+    return { problem: `scheme must be mqtt: or mqtts:, got ${show}` };
+  return { value: raw };
+}
+
+const checkString = (raw: unknown): Checked =>
+  raw !== '' ? { value: raw } : { problem: 'must not be empty' };
+
+function checkSite(raw: unknown): Checked {
+  const problem = siteProblem(String(raw));
+  return problem === null ? { value: raw } : { problem: problem.replace(/^site /u, '') };
+}
+
+function tagProblem(tag: string): string | null {
+  const problem = equipmentProblem(tag);
+  return problem === null ? null : `${JSON.stringify(tag)}: ${problem.replace(/^equipment /u, '')}`;
+}
+
+function checkTag(raw: unknown): Checked {
+  const problem = tagProblem(String(raw));
+  return problem ? { problem } : { value: raw };
+}
+
+function checkTags(raw: unknown): Checked {
+  const tags = String(raw)
+    .split(',')
+    .map((t) => t.trim());
+  if (tags.length === 0 || tags.some((t) => t === ''))
+    return { problem: `must be a comma separated list, got ${JSON.stringify(raw)}` };
+  for (const t of tags) {
+    const problem = tagProblem(t);
+    if (problem) return { problem };
+  }
+  if (new Set(tags).size !== tags.length) return { problem: 'must not repeat a gauge' };
+  return { value: tags };
+}
+
+function checkFaults(raw: unknown): Checked {
+  const names = String(raw)
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '' && t !== 'none');
+  for (const n of names)
+    if (!(STATION_FAULTS as readonly string[]).includes(n))
+      return { problem: `unknown fault "${n}" (known: ${STATION_FAULTS.join(', ')})` };
+  return { value: [...new Set(names)] };
+}
+
+const FIELDS: FlagSpec<keyof StationConfig>[] = [
   {
     key: 'url',
     flag: '--url',
-    kind: 'url',
+    check: checkUrl,
     help: 'broker, mqtt://host:port or mqtts://host:port (required)',
   },
-  { key: 'username', flag: '--username', kind: 'string', help: 'MQTT user name' },
-  { key: 'password', flag: '--password', kind: 'string', help: `MQTT password (default: $${PASSWORD_ENV})` },
-  { key: 'clientId', flag: '--client-id', kind: 'string', help: 'MQTT client id (default sim-<asset>)' },
-  { key: 'site', flag: '--site', kind: 'site', help: 'site in the topics (default plant-1)' },
-  { key: 'asset', flag: '--asset', kind: 'tag', help: 'asset tag of the station (default STN-01)' },
+  { key: 'username', flag: '--username', check: checkString, help: 'MQTT user name' },
+  {
+    key: 'password',
+    flag: '--password',
+    check: checkString,
+    help: `MQTT password (default: $${PASSWORD_ENV})`,
+  },
+  { key: 'clientId', flag: '--client-id', check: checkString, help: 'MQTT client id (default sim-<asset>)' },
+  { key: 'site', flag: '--site', check: checkSite, help: 'site in the topics (default plant-1)' },
+  { key: 'asset', flag: '--asset', check: checkTag, help: 'asset tag of the station (default STN-01)' },
   {
     key: 'gauges',
     flag: '--gauges',
-    kind: 'tags',
+    check: checkTags,
     help: 'asset tags of the hand gauges, comma separated (default GA-0101,GA-0102,GA-0103,GA-0104)',
   },
   {
     key: 'everySeconds',
     flag: '--every-seconds',
-    kind: 'seconds',
+    check: seconds,
     help: 'one part inspected every N s (default 3)',
   },
-  { key: 'seed', flag: '--seed', kind: 'seed', help: 'PRNG seed 0..4294967295 (default random, printed)' },
-  { key: 'partsPerShift', flag: '--parts-per-shift', kind: 'count', help: 'parts per shift (default 40)' },
-  { key: 'faults', flag: '--faults', kind: 'faults', help: `faults at start: ${STATION_FAULTS.join(',')}` },
+  {
+    key: 'seed',
+    flag: '--seed',
+    check: range(0, 4294967295, true),
+    help: 'PRNG seed 0..4294967295 (default random, printed)',
+  },
+  {
+    key: 'partsPerShift',
+    flag: '--parts-per-shift',
+    check: range(1, 100_000, true),
+    help: 'parts per shift (default 40)',
+  },
+  {
+    key: 'faults',
+    flag: '--faults',
+    check: checkFaults,
+    help: `faults at start: ${STATION_FAULTS.join(',')}`,
+  },
   {
     key: 'driftStepPct',
     flag: '--drift-step-pct',
-    kind: 'pct',
+    check: range(0, 1000),
     help: 'drift fault: the first gauge reads this % of the half tolerance higher per part (15)',
   },
-  { key: 'disconnectSeconds', flag: '--disconnect-seconds', kind: 'seconds', help: 'outage length (3)' },
+  { key: 'disconnectSeconds', flag: '--disconnect-seconds', check: seconds, help: 'outage length (3)' },
   {
     key: 'disconnectEverySeconds',
     flag: '--disconnect-every-seconds',
-    kind: 'seconds',
+    check: seconds,
     help: 'time between outages while the disconnect fault is on (15)',
   },
 ];
 
-export function stationUsage(): string {
-  return [
-    'usage: rigtrace-sim inspection-station --url mqtt://host:port [flags]',
-    '',
-    ...FIELDS.map((f) => `  ${f.flag.padEnd(28)}${f.help}`),
-    `  ${'--help'.padEnd(28)}this text`,
-    '',
+export const stationUsage = (): string =>
+  usage('usage: rigtrace-sim inspection-station --url mqtt://host:port [flags]', FIELDS, false, [
     'Publishes QoS 1 to rigtrace/<site>/<asset>/inspection and .../usage (gauges: rigtrace/<site>/<gauge>/usage);',
     'listens on rigtrace/<site>/<asset>/control for {"fault":"drift|garbage|disconnect|clock-skew","on":true}',
     "and on rigtrace/<site>/<asset>/error for the edge's replies to refused messages.",
-  ].join('\n');
-}
+  ]);
 
-function parseValue(kind: Kind, raw: string): { value: unknown } | { problem: string } {
-  const show = JSON.stringify(raw);
-  const num = raw.trim() === '' ? NaN : Number(raw);
-  const range = (lo: number, hi: number, integer: boolean) =>
-    Number.isFinite(num) && num >= lo && num <= hi && (!integer || Number.isInteger(num))
-      ? { value: num }
-      : { problem: `must be ${integer ? 'an integer' : 'a number'} ${lo}..${hi}, got ${show}` };
-  const tagProblem = (tag: string): string | null => {
-    const problem = equipmentProblem(tag);
-    return problem === null ? null : `${JSON.stringify(tag)}: ${problem.replace(/^equipment /u, '')}`;
-  };
-  switch (kind) {
-    case 'url': {
-      let url: URL;
-      try {
-        url = new URL(raw);
-      } catch {
-        return { problem: `must be a URL like mqtt://127.0.0.1:18830, got ${show}` };
-      }
-      if (url.protocol !== 'mqtt:' && url.protocol !== 'mqtts:')
-        return { problem: `scheme must be mqtt: or mqtts:, got ${show}` };
-      return { value: raw };
-    }
-    case 'string':
-      return raw !== '' ? { value: raw } : { problem: 'must not be empty' };
-    case 'site': {
-      const problem = siteProblem(raw);
-      return problem === null ? { value: raw } : { problem: problem.replace(/^site /u, '') };
-    }
-    case 'tag': {
-      const problem = tagProblem(raw);
-      return problem ? { problem } : { value: raw };
-    }
-    case 'tags': {
-      const tags = raw.split(',').map((t) => t.trim());
-      if (tags.length === 0 || tags.some((t) => t === ''))
-        return { problem: `must be a comma separated list, got ${show}` };
-      for (const t of tags) {
-        const problem = tagProblem(t);
-        if (problem) return { problem };
-      }
-      if (new Set(tags).size !== tags.length) return { problem: 'must not repeat a gauge' };
-      return { value: tags };
-    }
-    case 'seconds':
-      return range(0.05, 86_400, false);
-    case 'seed':
-      return range(0, 4294967295, true);
-    case 'count':
-      return range(1, 100_000, true);
-    case 'pct':
-      return range(0, 1000, false);
-    case 'faults': {
-      const names = raw
-        .split(',')
-        .map((t) => t.trim())
-        .filter((t) => t !== '' && t !== 'none');
-      for (const n of names)
-        if (!(STATION_FAULTS as readonly string[]).includes(n))
-          return { problem: `unknown fault "${n}" (known: ${STATION_FAULTS.join(', ')})` };
-      return { value: [...new Set(names)] };
-    }
-  }
-}
-
-export type StationParseResult =
-  | { ok: true; config: StationConfig; seedWasRandom: boolean }
-  | { ok: false; problems: string[] }
-  | { help: true };
+export type StationParseResult = ParseResult<StationConfig>;
 
 /** Parses `inspection-station` flags (`--flag value` or `--flag=value`); every problem listed, one line each. */
 export function parseStationArgs(
   argv: string[],
   env: Record<string, string | undefined> = process.env,
-  randomSeed: () => number = () => Math.floor(Math.random() * 2 ** 32),
+  drawSeed = randomSeed,
 ): StationParseResult {
-  const problems: string[] = [];
-  const values: Partial<Record<Key, unknown>> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '--help' || arg === '-h') return { help: true };
-    if (!arg.startsWith('--')) {
-      problems.push(`unexpected argument "${arg}"`);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const flag = eq === -1 ? arg : arg.slice(0, eq);
-    let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
-    const field = FIELDS.find((f) => f.flag === flag);
-    if (!field) {
-      problems.push(`unknown flag ${flag}`);
-      if (value === undefined && argv[i + 1] !== undefined && !argv[i + 1]?.startsWith('--')) i++;
-      continue;
-    }
-    if (value === undefined) {
-      const next = argv[i + 1];
-      if (next === undefined || (next.startsWith('--') && next.length > 2)) {
-        problems.push(`${flag} needs a value`);
-        continue;
-      }
-      value = next;
-      i++;
-    }
-    const parsed = parseValue(field.kind, value);
-    if ('problem' in parsed) problems.push(`${flag}: ${parsed.problem}`);
-    else values[field.key] = parsed.value;
-  }
+  const parsed = parseFlags(argv, FIELDS);
+  if ('help' in parsed) return parsed;
+  const { problems, values } = parsed;
   if (values.url === undefined && !problems.some((p) => p.startsWith('--url')))
     problems.push('--url is required');
   const password = (values.password as string | undefined) ?? env[PASSWORD_ENV];
@@ -219,7 +202,7 @@ export function parseStationArgs(
     asset,
     gauges: (values.gauges as string[] | undefined) ?? [...STATION_DEFAULTS.gauges],
     everySeconds: (values.everySeconds as number | undefined) ?? STATION_DEFAULTS.everySeconds,
-    seed: seedWasRandom ? randomSeed() >>> 0 : (values.seed as number),
+    seed: seedWasRandom ? drawSeed() >>> 0 : (values.seed as number),
     partsPerShift: (values.partsPerShift as number | undefined) ?? STATION_DEFAULTS.partsPerShift,
     faults: (values.faults as StationFault[] | undefined) ?? [],
     driftStepPct: (values.driftStepPct as number | undefined) ?? STATION_DEFAULTS.driftStepPct,

@@ -20,14 +20,18 @@ export interface Proc {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Gets every line of the process as it comes, before `ready` sees it. */
+export type LineListener = (line: string, stream: 'stdout' | 'stderr') => void;
+
 /** Starts a TypeScript entry point as a real process and waits for a line that says it is ready. */
 export function startProcess(
   entry: string,
   args: string[],
   ready: (line: string) => boolean,
   timeoutMs = 20_000,
+  onLine?: LineListener,
 ): Promise<Proc & { readyLine: string }> {
-  return startNode(path.join(repoRoot, entry), args, ready, timeoutMs, nodeArgs(entry).slice(0, -1));
+  return startNode(path.join(repoRoot, entry), args, ready, timeoutMs, nodeArgs(entry).slice(0, -1), onLine);
 }
 
 /** Starts `node [nodeFlags] script args` and waits for a line that says it is ready. */
@@ -37,6 +41,7 @@ export function startNode(
   ready: (line: string) => boolean,
   timeoutMs = 20_000,
   nodeFlags: string[] = [],
+  onLine?: LineListener,
 ): Promise<Proc & { readyLine: string }> {
   const entry = path.relative(repoRoot, script);
   const child = spawn(process.execPath, [...nodeFlags, script, ...args], {
@@ -56,7 +61,8 @@ export function startNode(
       reject(new Error(`${entry} not ready after ${timeoutMs} ms:\n${lines.slice(-20).join('\n')}`));
     }, timeoutMs);
     let done = false;
-    const onLine = (line: string) => {
+    const onLineOf = (stream: 'stdout' | 'stderr') => (line: string) => {
+      onLine?.(line, stream);
       lines.push(line);
       if (!done && ready(line)) {
         done = true;
@@ -64,8 +70,8 @@ export function startNode(
         resolve({ child, lines, stop, readyLine: line });
       }
     };
-    createInterface({ input: child.stdout }).on('line', onLine);
-    createInterface({ input: child.stderr }).on('line', onLine);
+    createInterface({ input: child.stdout }).on('line', onLineOf('stdout'));
+    createInterface({ input: child.stderr }).on('line', onLineOf('stderr'));
     child.once('exit', (code) => {
       if (!done) {
         clearTimeout(timer);
