@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { RecordDraft } from '../buffer/edge-log.js';
 import type { RecordSink } from '../records/record-sink.js';
 
 /** What every collector is given: where records go, its saved state, a logger. */
@@ -24,4 +25,22 @@ export interface CollectorStatus {
   lastError: string | null;
   recordsIn: number;
   details: Record<string, unknown>;
+}
+
+/** An event record about a source (connected, lost, a status that is not Good, …), observed now. */
+export function eventDraft(
+  e: { equipment: string; source: RecordDraft['source']; sourceId: string },
+  severity: 'info' | 'warning' | 'error',
+  code: string,
+  message: string,
+): RecordDraft {
+  const now = new Date().toISOString();
+  return {
+    kind: 'event',
+    equipment: e.equipment,
+    observedAt: now,
+    receivedAt: now,
+    source: e.source,
+    body: { severity, code, message: message.slice(0, 1024), details: { source: e.sourceId } },
+  };
 }

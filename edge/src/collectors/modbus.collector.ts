@@ -9,7 +9,7 @@ import type { RecordDraft } from '../buffer/edge-log.js';
 import type { InspectionMapping, ModbusSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
 import { UsageTracker } from '../records/usage-tracker.js';
-import type { Collector, CollectorContext, CollectorStatus } from './collector.js';
+import { eventDraft, type Collector, type CollectorContext, type CollectorStatus } from './collector.js';
 
 type Readings = Record<string, PointReading>;
 
@@ -190,17 +190,13 @@ export class ModbusCollector implements Collector {
   }
 
   private event(severity: 'info' | 'warning' | 'error', code: string, message: string) {
-    const now = new Date().toISOString();
-    this.write([
-      {
-        kind: 'event',
-        equipment: this.cfg.equipment,
-        observedAt: now,
-        receivedAt: now,
-        source: this.source(),
-        body: { severity, code, message, details: { source: this.id } },
-      },
-    ]).catch(() => undefined);
+    const draft = eventDraft(
+      { equipment: this.cfg.equipment, source: this.source(), sourceId: this.id },
+      severity,
+      code,
+      message,
+    );
+    this.write([draft]).catch(() => undefined);
   }
 
   private onSample(s: ModbusSample): void {

@@ -4,7 +4,7 @@ import { OpcuaSubscriber, type OpcuaValue } from '@rigtrace/protocols/opcua';
 export { routeOpcuaLibraryLogs } from '@rigtrace/protocols/opcua';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { OpcuaSourceConfig } from '../config/config.schema.js';
-import type { Collector, CollectorContext, CollectorStatus } from './collector.js';
+import { eventDraft, type Collector, type CollectorContext, type CollectorStatus } from './collector.js';
 
 type CalibrationBody = Extract<RecordDraft, { kind: 'calibration' }>['body'];
 type Nodes = NonNullable<OpcuaSourceConfig['calibration']>['nodes'];
@@ -219,17 +219,13 @@ export class OpcuaCollector implements Collector {
   }
 
   private event(severity: 'info' | 'warning', code: string, message: string, address?: string): void {
-    const now = new Date().toISOString();
-    this.write([
-      {
-        kind: 'event',
-        equipment: this.cfg.equipment,
-        observedAt: now,
-        receivedAt: now,
-        source: this.source(address),
-        body: { severity, code, message: message.slice(0, 1024), details: { source: this.id } },
-      },
-    ]).catch((err: unknown) => this.ctx.logger.error({ err }, 'could not record an event'));
+    const draft = eventDraft(
+      { equipment: this.cfg.equipment, source: this.source(address), sourceId: this.id },
+      severity,
+      code,
+      message,
+    );
+    this.write([draft]).catch((err: unknown) => this.ctx.logger.error({ err }, 'could not record an event'));
   }
 
   private onValue(v: OpcuaValue): void {
