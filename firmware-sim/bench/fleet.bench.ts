@@ -54,7 +54,7 @@ const config = {
     port: r.port,
     intervalMs: INTERVAL_MS,
     timeoutMs: 1000,
-    telemetry: { everyMs: 1000 },
+    telemetry: { everyMs: Number(process.env.BENCH_TELEMETRY_EVERY_MS ?? 1000) },
     points: Array.from({ length: POINTS_PER_RIG }, (_, p) => ({ name: `r${p}`, address: p, type: 'uint16' })),
   })),
 };
