@@ -92,6 +92,7 @@ export class ModbusCollector implements Collector {
   private readonly endpoint: string;
   private readonly stateKey: string;
   private readonly telemetryPoints: string[];
+  private readonly unitOf: Map<string, string | undefined>;
   private readonly usage: UsageTracker | null;
   private readonly sink: RecordSink;
   private readonly logger: Logger;
@@ -124,6 +125,7 @@ export class ModbusCollector implements Collector {
     this.telemetryPoints =
       cfg.telemetry?.points ??
       cfg.points.filter((p) => p.type !== 'string' && !inspectionOnly.has(p.name)).map((p) => p.name);
+    this.unitOf = new Map(cfg.points.map((p) => [p.name, p.unit]));
   }
 
   async start(): Promise<void> {
@@ -205,10 +207,9 @@ export class ModbusCollector implements Collector {
     const everyMs = this.cfg.telemetry?.everyMs ?? 1000;
     if (this.telemetryPoints.length > 0 && now - this.lastTelemetryAt >= everyMs) {
       this.lastTelemetryAt = now;
-      const unitOf = new Map(this.cfg.points.map((p) => [p.name, p.unit]));
       const points = this.telemetryPoints.map((name) => {
         const r = s.readings[name];
-        const unit = unitOf.get(name);
+        const unit = this.unitOf.get(name);
         const good = r?.quality === 'good' && r.value !== undefined;
         const value = good ? (typeof r.value === 'number' ? f32(r.value) : r.value!) : null;
         // Keys in canonical order (name, quality, unit, value): the log serializes without a copy.

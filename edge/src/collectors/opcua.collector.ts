@@ -139,6 +139,7 @@ export class OpcuaCollector implements Collector {
   private lastError: string | null = null;
   private readonly stateKey: string;
   private readonly telemetryItems: string[];
+  private readonly unitOf: Map<string, string | undefined>;
 
   constructor(
     private readonly cfg: OpcuaSourceConfig,
@@ -148,6 +149,7 @@ export class OpcuaCollector implements Collector {
     this.stateKey = `source:${cfg.id}:lastTrigger`;
     const trigger = cfg.calibration?.trigger;
     this.telemetryItems = cfg.telemetry?.items ?? cfg.items.map((i) => i.name).filter((n) => n !== trigger);
+    this.unitOf = new Map(cfg.items.map((i) => [i.name, i.unit]));
   }
 
   private source(address?: string) {
@@ -238,29 +240,24 @@ export class OpcuaCollector implements Collector {
     const everyMs = this.cfg.telemetry?.everyMs ?? 1000;
     if (now - this.lastTelemetryAt < everyMs) return;
     this.lastTelemetryAt = now;
-    const unitOf = new Map(this.cfg.items.map((i) => [i.name, i.unit]));
     const points = [];
     for (const name of this.telemetryItems) {
       const x = this.latest.get(name);
       if (!x) continue;
-      const scalar =
-        typeof x.value === 'number' || typeof x.value === 'boolean' || typeof x.value === 'string';
-      const unit = unitOf.get(name);
+      const usable =
+        (typeof x.value === 'number' || typeof x.value === 'boolean' || typeof x.value === 'string') &&
+        (x.statusCode.good || x.statusCode.name.startsWith('Uncertain'));
+      const unit = this.unitOf.get(name);
+      // Keys in canonical order (name, quality, unit, value). Uncertain values keep their value; a
+      // value that cannot be used is null with quality bad.
       points.push({
         name,
-        quality: x.statusCode.good
-          ? ('good' as const)
-          : x.statusCode.name.startsWith('Uncertain')
-            ? ('uncertain' as const)
-            : ('bad' as const),
+        quality: !usable ? ('bad' as const) : x.statusCode.good ? ('good' as const) : ('uncertain' as const),
         ...(unit ? { unit } : {}),
-        value: scalar && x.statusCode.good ? (x.value as number | boolean | string) : null,
+        value: usable ? (x.value as number | boolean | string) : null,
       });
     }
-    const fixed = points.map((p) =>
-      p.value === null && p.quality === 'uncertain' ? { ...p, quality: 'bad' as const } : p,
-    );
-    if (fixed.length === 0) return;
+    if (points.length === 0) return;
     const at = new Date(now).toISOString();
     this.write([
       {
@@ -269,7 +266,7 @@ export class OpcuaCollector implements Collector {
         observedAt: at,
         receivedAt: at,
         source: this.source(),
-        body: { points: fixed },
+        body: { points },
       },
     ]).catch((err: unknown) => this.ctx.logger.error({ err }, 'could not record telemetry'));
   }
