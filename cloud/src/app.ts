@@ -18,6 +18,7 @@ import { usersRoutes } from './routes/users.routes.js';
 import { calibrationRoutes } from './routes/calibration.routes.js';
 import type { CalibrationService } from './services/calibration.service.js';
 import type { TraceabilityService } from './services/traceability.service.js';
+import type { DomainEventBus } from './services/events.js';
 
 export interface AppDeps {
   db: Db;
@@ -29,6 +30,8 @@ export interface AppDeps {
   calibration: CalibrationService;
   traceability: TraceabilityService;
   accounts: Accounts;
+  /** Committed changes, for live updates, alerts and reminders. */
+  events: DomainEventBus;
   logger: Logger;
   maxBodyBytes: number;
 }

@@ -19,6 +19,7 @@ import { CalibrationService } from './services/calibration.service.js';
 import { IngestService } from './services/ingest.service.js';
 import { TraceabilityService } from './services/traceability.service.js';
 import { Witness } from './services/witness.js';
+import { DomainEventBus } from './services/events.js';
 import { createAccounts } from './auth/accounts.js';
 
 export type StoreConfig = Pick<
@@ -76,6 +77,7 @@ export async function startCloud(cfg: CloudConfig, logger: Logger): Promise<Runn
   // PostgreSQL must share this key too, or their countersignatures name different witnesses.
   const witness = Witness.load(cfg.dataDir, cfg.witnessName);
   const store = await openStore(cfg, logger);
+  const events = new DomainEventBus();
   const calibration = new CalibrationService(
     store.db,
     store.tenancy,
@@ -105,6 +107,7 @@ export async function startCloud(cfg: CloudConfig, logger: Logger): Promise<Runn
     calibration,
     traceability,
     accounts,
+    events,
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
   });

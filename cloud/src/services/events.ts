@@ -1,0 +1,36 @@
+import { EventEmitter } from 'node:events';
+import type { RigRecord } from '@rigtrace/protocols';
+
+/**
+ * Things that happened in this process that other parts (live updates over socket.io, alerts,
+ * reminders) react to. Emitted only after the change is committed, so a listener never sees a
+ * change that was rolled back. Listeners must not throw; an error in one is logged by the bus's
+ * owner, never returned to the caller that emitted.
+ */
+export interface DomainEvents {
+  /** A verified batch was stored: its records, in seq order. */
+  'records.stored': [{ tenantId: string; siteId: string; edgeId: string; records: readonly RigRecord[] }];
+  /** A calibration event was recorded (from an edge or by hand) for a piece of equipment. */
+  'calibration.recorded': [
+    { tenantId: string; siteId: string | null; tag: string; calibrationId: string; passed: boolean },
+  ];
+  /** An instrument's calibration status changed (current / due-soon / overdue / out-of-tolerance). */
+  'equipment.status': [
+    { tenantId: string; siteId: string | null; tag: string; from: string | null; to: string },
+  ];
+  /** An alert was raised (SPC rule violation, out-of-tolerance, traceability issue). */
+  alert: [
+    {
+      tenantId: string;
+      siteId: string | null;
+      id: string;
+      kind: string;
+      severity: 'info' | 'warning' | 'critical';
+      message: string;
+      at: string;
+      tag?: string;
+    },
+  ];
+}
+
+export class DomainEventBus extends EventEmitter<DomainEvents> {}
