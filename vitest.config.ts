@@ -6,9 +6,10 @@ export default defineConfig({
   resolve: { conditions: ['rigtrace-source'] },
   ssr: { resolve: { conditions: ['rigtrace-source'], externalConditions: ['rigtrace-source'] } },
   test: {
-    include: ['{protocols,firmware-sim,edge,cloud}/{src,test}/**/*.test.ts'],
+    include: ['{protocols,firmware-sim,edge,cloud,portal,deploy}/{src,test}/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    globalSetup: ['./vitest.global-setup.ts'],
   },
 });

@@ -16,9 +16,19 @@ import { auditRoutes } from './routes/audit.routes.js';
 import { authRoutes } from './routes/auth.routes.js';
 import { usersRoutes } from './routes/users.routes.js';
 import { calibrationRoutes } from './routes/calibration.routes.js';
+import { spcRoutes } from './routes/spc.routes.js';
+import type { SpcService } from './spc/spc.service.js';
+import { adminRoutes } from './routes/admin.routes.js';
+import { remindersRoutes } from './routes/reminders.routes.js';
+import type { ReminderService } from './reminders/reminders.service.js';
 import type { CalibrationService } from './services/calibration.service.js';
 import type { TraceabilityService } from './services/traceability.service.js';
 import type { DomainEventBus } from './services/events.js';
+import { httpMetrics, opsRoutes, type Metrics, type OpsDeps } from './metrics.js';
+import { liveRoutes } from './live/live.routes.js';
+import { reportsRoutes } from './routes/reports.routes.js';
+import type { ReportsModule } from './reports/index.js';
+import type { LiveService } from './live/live.service.js';
 
 export interface AppDeps {
   db: Db;
@@ -29,11 +39,24 @@ export interface AppDeps {
   witness: Witness;
   calibration: CalibrationService;
   traceability: TraceabilityService;
+  /** SPC charts, baselines and alerts. */
+  spc: SpcService;
   accounts: Accounts;
+  /** Calibration reminders: settings, send-now, the delivery log. */
+  reminders: ReminderService;
   /** Committed changes, for live updates, alerts and reminders. */
   events: DomainEventBus;
+  /** Live snapshot (GET /sites/{siteId}/live); the socket.io side is attached to the server. */
+  live?: LiveService;
+  /** Compliance reports and the clause map (server.ts wires them). */
+  reports?: ReportsModule;
+  /** Prometheus metrics, /healthz, /readyz (with these readiness checks) and /metrics at the root. */
+  metrics?: Metrics;
+  readiness?: OpsDeps['checks'];
   logger: Logger;
   maxBodyBytes: number;
+  /** Express "trust proxy" (config trustProxy); default loopback. */
+  trustProxy?: string;
 }
 
 /**
@@ -80,6 +103,7 @@ function servePortal(app: express.Express, dir: string) {
 }
 
 function sendProblem(res: Response, err: ProblemError, instance: string) {
+  res.locals.problemCode = err.code;
   res
     .status(err.status)
     .type('application/problem+json')
@@ -90,7 +114,9 @@ function sendProblem(res: Response, err: ProblemError, instance: string) {
 export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  const trust = deps.trustProxy ?? 'loopback';
+  app.set('trust proxy', /^\d+$/.test(trust) ? Number(trust) : trust);
+  if (deps.metrics) app.use(httpMetrics(deps.metrics));
   app.use((req, res, next) => {
     res.setHeader('x-content-type-options', 'nosniff');
     res.setHeader('cache-control', 'no-store');
@@ -103,10 +129,16 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
     }
     next();
   });
+  if (deps.metrics) app.use(opsRoutes({ metrics: deps.metrics, checks: deps.readiness ?? {} }));
   app.use(express.json({ limit: deps.maxBodyBytes, strict: true }));
   app.use('/api/v1', authRoutes(deps.accounts), usersRoutes(deps.accounts), auditRoutes(deps.accounts));
   app.use('/api/v1', apiRoutes(deps));
   app.use('/api/v1', calibrationRoutes(deps));
+  app.use('/api/v1', spcRoutes(deps));
+  app.use('/api/v1', adminRoutes(deps));
+  app.use('/api/v1', remindersRoutes(deps));
+  if (deps.live) app.use('/api/v1', liveRoutes({ ...deps, live: deps.live }));
+  if (deps.reports) app.use('/api/v1', reportsRoutes({ accounts: deps.accounts, reports: deps.reports }));
   if (existsSync(path.join(portalDir, 'index.html'))) servePortal(app, portalDir);
   app.use((req: Request, res: Response) => {
     sendProblem(

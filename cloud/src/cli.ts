@@ -13,6 +13,7 @@ import { openStore, startCloud } from './server.js';
 import { createAccounts } from './auth/accounts.js';
 import { isRole, ROLES } from './auth/policy.js';
 import { Witness } from './services/witness.js';
+import { parseReportArgs, REPORT_USAGE, runReport } from './reports/cli.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -35,6 +36,10 @@ commands:
                                                        prints a one-time initial password unless
                                                        --password-stdin reads one
   seed-demo                                            demo tenant, site, tokens and users (prints JSON)
+  report --tenant T --type TYPE --from D --to D [--site S] --format pdf|csv|json --out FILE
+                                                       a compliance report into FILE (types: calibration-register
+                                                       due-list out-of-tolerance access-review export-access
+                                                       integrity; see cloud/REPORTS.md)
 
 every command takes --data-dir DIR (the SQLite database and the witness key) and
 --database-url postgres://… (PostgreSQL instead of SQLite; prefer the DATABASE_URL variable,
@@ -117,6 +122,15 @@ async function main(argv: string[]) {
     return;
   }
 
+  if (cmd === 'report') {
+    const parsed = parseReportArgs([sub, ...rest].filter((x): x is string => x !== undefined));
+    if (!parsed.args) fail([...parsed.problems.map((p) => `rigtrace-cloud: ${p}`), REPORT_USAGE], 2);
+    const out = await runReport(parsed.args, cfgFor(parsed.args.store));
+    if (!out.ok) fail([`rigtrace-cloud: ${out.problem}`], 2);
+    process.stdout.write(`${out.line}\n`);
+    return;
+  }
+
   if (cmd === 'seed-demo') {
     const v = parse(
       [sub, ...rest].filter((x): x is string => x !== undefined),
@@ -132,7 +146,10 @@ async function main(argv: string[]) {
     // Demo users only: random passwords printed once, no forced change. An existing demo user
     // gets a new password each run, so the demo always prints logins that work.
     const cfg = cfgFor(v);
-    const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
+    const accounts = createAccounts({
+      ...store,
+      witness: Witness.load(cfg.dataDir, cfg.witnessName, cfg.witnessKeyFile),
+    });
     const by = { actor: { type: 'system' as const, id: 'seed-demo' }, address: null };
     const users: { email: string; role: string; password: string }[] = [];
     for (const role of ROLES) {
@@ -212,7 +229,10 @@ async function main(argv: string[]) {
       const store = await openStore(cfg);
       try {
         if (!(await store.tenancy.tenantExists(tenant))) fail([`rigtrace-cloud: no tenant ${tenant}`], 2);
-        const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
+        const accounts = createAccounts({
+          ...store,
+          witness: Witness.load(cfg.dataDir, cfg.witnessName, cfg.witnessKeyFile),
+        });
         const out = await accounts.users.create(
           { actor: { type: 'system', id: 'cli' }, address: null },
           tenant,

@@ -20,6 +20,18 @@ const schema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$/, 'letters, digits and . _ / - only')
     .default('rigtrace-cloud'),
+  /**
+   * Proxies trusted to report the client's address and scheme (X-Forwarded-For/-Proto): Express
+   * "trust proxy", e.g. `uniquelocal` or `10.0.0.0/8` behind a load balancer, or a hop count.
+   * Rate limits, lockouts and the audit trail use the address this yields.
+   */
+  trustProxy: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9.:/, ]{1,512}$/,
+      'loopback, linklocal, uniquelocal, addresses or CIDRs (comma-separated), or a hop count',
+    )
+    .default('loopback'),
   maxBodyBytes: z.coerce
     .number()
     .int()
@@ -45,6 +57,59 @@ const schema = z.strictObject({
     .regex(ROLE_NAME, 'lowercase letters, digits and _ only, not starting with a digit, max 63')
     .default(DEFAULT_APP_ROLE),
   dbPoolMax: z.coerce.number().int().min(1).max(1000).default(10),
+  /**
+   * AES-256 key (32 bytes, base64) that encrypts TOTP secrets at rest; absent: the key file
+   * <dataDir>/secrets-key, made on first start (ACCOUNTS.md). Never logged.
+   */
+  secretsKey: z
+    .string()
+    .refine((v) => Buffer.from(v.trim(), 'base64').length === 32, '32 bytes, base64-encoded')
+    .optional(),
+  /** How often ended sessions and stale sign-in throttle rows are purged. */
+  sessionCleanupSeconds: z.coerce.number().int().min(1).max(86_400).default(3600),
+  // Calibration reminders (REMINDERS.md has every setting).
+  /** The cloud's public address, for links in reminder digests; none: digests carry no links. */
+  publicUrl: z
+    .url({ protocol: /^https?$/, error: 'an http:// or https:// URL' })
+    .transform((u) => u.replace(/\/+$/, ''))
+    .optional(),
+  smtpHost: z.string().min(1).max(253).optional(),
+  smtpPort: z.coerce.number().int().min(1).max(65535).default(587),
+  /** starttls: plain connection upgraded with STARTTLS, required; tls: TLS from the start (465); none: no TLS. */
+  smtpSecurity: z.enum(['starttls', 'tls', 'none']).default('starttls'),
+  smtpUser: z.string().min(1).max(256).optional(),
+  /** Only from the environment in production; never logged. */
+  smtpPassword: z.string().min(1).max(1024).optional(),
+  smtpFrom: z.string().min(3).max(320).default('RigTrace <rigtrace@localhost>'),
+  /** When the daily digest goes out, HH:MM in UTC. */
+  remindersDailyAt: z
+    .string()
+    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM, 24-hour, UTC')
+    .default('06:00'),
+  remindersScheduler: z.enum(['on', 'off']).default('on'),
+  remindersTickSeconds: z.coerce.number().int().min(1).max(3600).default(60),
+  remindersMaxAttempts: z.coerce.number().int().min(1).max(20).default(4),
+  remindersRetrySeconds: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** Allow webhooks to loopback, private and link-local addresses (off: SSRF guard). */
+  webhookAllowPrivate: z.enum(['true', 'false']).default('false'),
+  // Live updates and scale-out (API.md "Live updates", STORAGE.md "Several processes").
+  /** redis:// or rediss:// URL: the socket.io Redis adapter, so that every process reaches every socket. */
+  redisUrl: z
+    .string()
+    .refine((v) => /^rediss?:\/\/[^/]/.test(v) && URL.canParse(v), 'a redis:// or rediss:// URL')
+    .optional(),
+  /** Prefix of the Redis channels, one per deployment sharing a Redis server. */
+  redisKeyPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, 'letters, digits and . _ : - only, max 64')
+    .default('rigtrace'),
+  /**
+   * The witness key file; absent: witness-key.pem in the data folder (made on first start).
+   * Processes sharing one PostgreSQL must use one key: point them all at the same file.
+   */
+  witnessKeyFile: z.string().min(1).optional(),
+  /** How often each live socket's session is checked again (a revoked session is disconnected). */
+  liveRecheckSeconds: z.coerce.number().int().min(1).max(3600).default(30),
 });
 
 export type CloudConfig = Readonly<z.output<typeof schema>>;
@@ -56,11 +121,31 @@ export const ENV_VARS: Record<keyof z.input<typeof schema>, string> = {
   dataDir: 'RIGTRACE_DATA_DIR',
   logLevel: 'RIGTRACE_LOG_LEVEL',
   witnessName: 'RIGTRACE_WITNESS_NAME',
+  trustProxy: 'RIGTRACE_TRUST_PROXY',
   maxBodyBytes: 'RIGTRACE_MAX_BODY_BYTES',
   databaseUrl: 'DATABASE_URL',
   databaseOwnerUrl: 'DATABASE_OWNER_URL',
   dbAppRole: 'RIGTRACE_DB_APP_ROLE',
   dbPoolMax: 'RIGTRACE_DB_POOL_MAX',
+  secretsKey: 'RIGTRACE_SECRETS_KEY',
+  sessionCleanupSeconds: 'RIGTRACE_SESSION_CLEANUP_SECONDS',
+  publicUrl: 'RIGTRACE_PUBLIC_URL',
+  smtpHost: 'RIGTRACE_SMTP_HOST',
+  smtpPort: 'RIGTRACE_SMTP_PORT',
+  smtpSecurity: 'RIGTRACE_SMTP_SECURITY',
+  smtpUser: 'RIGTRACE_SMTP_USER',
+  smtpPassword: 'RIGTRACE_SMTP_PASSWORD',
+  smtpFrom: 'RIGTRACE_SMTP_FROM',
+  remindersDailyAt: 'RIGTRACE_REMINDERS_DAILY_AT',
+  remindersScheduler: 'RIGTRACE_REMINDERS_SCHEDULER',
+  remindersTickSeconds: 'RIGTRACE_REMINDERS_TICK_SECONDS',
+  remindersMaxAttempts: 'RIGTRACE_REMINDERS_MAX_ATTEMPTS',
+  remindersRetrySeconds: 'RIGTRACE_REMINDERS_RETRY_SECONDS',
+  webhookAllowPrivate: 'RIGTRACE_WEBHOOK_ALLOW_PRIVATE',
+  redisUrl: 'REDIS_URL',
+  redisKeyPrefix: 'RIGTRACE_REDIS_PREFIX',
+  witnessKeyFile: 'RIGTRACE_WITNESS_KEY_FILE',
+  liveRecheckSeconds: 'RIGTRACE_LIVE_RECHECK_SECONDS',
 };
 
 /** Validates all settings at once; throws with one line per problem. */
@@ -86,7 +171,16 @@ export function loadCloudConfig(
       `${ENV_VARS.databaseOwnerUrl}: is only used together with ${ENV_VARS.databaseUrl}`,
     ]);
   }
-  return Object.freeze({ ...parsed.data, dataDir: path.resolve(parsed.data.dataDir) });
+  if ((parsed.data.smtpUser === undefined) !== (parsed.data.smtpPassword === undefined)) {
+    throw new ConfigError([
+      `${ENV_VARS.smtpUser} and ${ENV_VARS.smtpPassword}: set both (SMTP AUTH) or neither`,
+    ]);
+  }
+  return Object.freeze({
+    ...parsed.data,
+    dataDir: path.resolve(parsed.data.dataDir),
+    ...(parsed.data.witnessKeyFile ? { witnessKeyFile: path.resolve(parsed.data.witnessKeyFile) } : {}),
+  });
 }
 
 export class ConfigError extends Error {

@@ -20,10 +20,15 @@ export const CLOUD_ERRORS = {
   CLOUD_SESSION_INCOMPLETE: { status: 403, title: 'Sign-in is not complete: finish the pending step first' },
   CLOUD_CSRF: { status: 403, title: 'CSRF token missing or wrong' },
   CLOUD_REAUTH_FAILED: { status: 403, title: 'Re-authentication failed' },
+  CLOUD_SEPARATION_OF_DUTIES: {
+    status: 403,
+    title: 'Refused: separation of duties (a second person must approve)',
+  },
   CLOUD_PASSWORD_REJECTED: { status: 400, title: 'Password does not meet the policy' },
   CLOUD_CONFLICT: { status: 409, title: 'Conflicts with the current state' },
   CLOUD_RATE_LIMITED: { status: 429, title: 'Too many requests' },
   CLOUD_INTERNAL: { status: 500, title: 'Internal error' },
+  CLOUD_NOT_READY: { status: 503, title: 'Not ready: a dependency is unavailable' },
 } as const;
 
 export type CloudErrorCode = keyof typeof CLOUD_ERRORS;

@@ -1,5 +1,10 @@
 import { calibrationOpenApiPaths } from './routes/calibration.routes.js';
+import { spcOpenApiPaths } from './routes/spc.routes.js';
 import { accountsOpenApiPaths } from './routes/auth.routes.js';
+import { adminOpenApiPaths } from './routes/admin.routes.js';
+import { reportsOpenApiPaths } from './routes/reports.routes.js';
+import { remindersOpenApiPaths } from './routes/reminders.routes.js';
+import { liveOpenApiPaths } from './live/live.routes.js';
 
 /**
  * The cloud's OpenAPI 3.1 document, served at GET /api/v1/openapi.json. Keep it in step with
@@ -290,6 +295,11 @@ export const openApiDocument = {
       },
     },
     ...calibrationOpenApiPaths,
+    ...spcOpenApiPaths,
     ...accountsOpenApiPaths,
+    ...adminOpenApiPaths,
+    ...reportsOpenApiPaths,
+    ...remindersOpenApiPaths,
+    ...liveOpenApiPaths,
   },
 } as const;

@@ -21,6 +21,20 @@ import { TraceabilityService } from './services/traceability.service.js';
 import { Witness } from './services/witness.js';
 import { DomainEventBus } from './services/events.js';
 import { createAccounts } from './auth/accounts.js';
+import { AlertsRepository } from './spc/alerts.repository.js';
+import { SpcRepository } from './spc/spc.repository.js';
+import { SpcService } from './spc/spc.service.js';
+import { RemindersRepository } from './reminders/reminders.repository.js';
+import { ReminderService, type Clock } from './reminders/reminders.service.js';
+import { SecretBox } from './auth/secret-box.js';
+import { startSessionCleanup } from './auth/session-cleanup.js';
+import { SessionsRepository } from './repositories/sessions.repository.js';
+import { setListenerErrorHandler } from './live/after-commit.js';
+import { LiveRepository } from './live/live.repository.js';
+import { LiveService } from './live/live.service.js';
+import { attachLiveServer, type LiveServer } from './live/socket.js';
+import { countStoredRecords, Metrics } from './metrics.js';
+import { createReports } from './reports/index.js';
 
 export type StoreConfig = Pick<
   CloudConfig,
@@ -68,24 +82,54 @@ export async function openStore(cfg: StoreConfig, logger?: Logger) {
 export interface RunningCloud {
   url: string;
   port: number;
+  /** The reminder scheduler of this process (tests run passes with `runOnce`). */
+  reminders: ReminderService;
   close(): Promise<void>;
 }
 
 /** The composition root: wires repositories, services and routes, and listens. */
-export async function startCloud(cfg: CloudConfig, logger: Logger): Promise<RunningCloud> {
+export async function startCloud(
+  cfg: CloudConfig,
+  logger: Logger,
+  /** `clock`: the time the reminder scheduler reads (tests); default the system clock. */
+  options: { clock?: Clock } = {},
+): Promise<RunningCloud> {
   // The witness key lives in the data folder on either backend; processes sharing one
   // PostgreSQL must share this key too, or their countersignatures name different witnesses.
-  const witness = Witness.load(cfg.dataDir, cfg.witnessName);
+  // RIGTRACE_WITNESS_KEY_FILE names one shared file instead (STORAGE.md).
+  const witness = Witness.load(cfg.dataDir, cfg.witnessName, cfg.witnessKeyFile);
   const store = await openStore(cfg, logger);
   const events = new DomainEventBus();
+  setListenerErrorHandler(events, (err, event) =>
+    logger.error({ err, event }, 'domain event listener failed'),
+  );
+  const metrics = new Metrics();
+  countStoredRecords(metrics, events);
+  const liveRepo = new LiveRepository(store.db);
+  const live = new LiveService(liveRepo, store.inspections, logger.child({ component: 'live' }), metrics);
+  live.listen(events);
+  // TOTP secrets are encrypted at rest with a key kept outside the database.
+  const accounts = createAccounts({
+    ...store,
+    witness,
+    secrets: SecretBox.load(cfg.dataDir, cfg.secretsKey),
+  });
   const calibration = new CalibrationService(
     store.db,
     store.tenancy,
     store.equipment,
     store.calibrations,
     store.inspections,
+    accounts.audit,
+    events,
   );
   const traceability = new TraceabilityService(calibration, store.calibrations, store.inspections);
+  const spc = new SpcService(store.db, new SpcRepository(store.db), new AlertsRepository(store.db), {
+    logger: logger.child({ component: 'spc' }),
+    events,
+    audit: accounts.audit,
+  });
+  spc.listen(events);
   const ingest = new IngestService(
     store.db,
     store.tenancy,
@@ -93,42 +137,128 @@ export async function startCloud(cfg: CloudConfig, logger: Logger): Promise<Runn
     store.security,
     witness,
     logger.child({ component: 'ingest' }),
-    (tenantId, edge, records) => calibration.onRecordsStored(tenantId, edge, records),
+    async (tenantId, edge, records) => {
+      await calibration.onRecordsStored(tenantId, edge, records);
+      await spc.onRecordsStored(tenantId, edge, records);
+      await live.onRecordsStored(tenantId, edge, records);
+    },
+    events,
   );
   const enrollment = new EnrollmentService(store.db, store.tenancy, store.security, witness);
-  const accounts = createAccounts({ ...store, witness });
   // Refused ingests, forks and bad enrollments also go to the tenant's tamper-evident audit trail.
   store.security.onRecord((e) => accounts.audit.securityEvent(e));
+  const reminders = new ReminderService({
+    db: store.db,
+    repo: new RemindersRepository(store.db),
+    equipment: store.equipment,
+    calibration,
+    audit: accounts.audit,
+    config: cfg,
+    logger: logger.child({ component: 'reminders' }),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
+  const reports = createReports({
+    db: store.db,
+    tenancy: store.tenancy,
+    records: store.records,
+    traceability,
+    audit: accounts.audit,
+    witness,
+    logger: logger.child({ component: 'reports' }),
+  });
   const app = createApp({
     ...store,
+    reports,
     ingest,
     enrollment,
     witness,
     calibration,
     traceability,
+    spc,
     accounts,
+    reminders,
     events,
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
+    trustProxy: cfg.trustProxy,
+    live,
+    metrics,
+    readiness: {
+      database: () => liveRepo.ping(),
+      redis: cfg.redisUrl
+        ? () => liveServer?.checkRedis() ?? Promise.reject(new Error('starting'))
+        : undefined,
+    },
   });
   const server = app.listen(cfg.port, cfg.host);
+  let liveServer: LiveServer | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', reject);
     });
+    liveServer = attachLiveServer(server, {
+      accounts,
+      tenancy: store.tenancy,
+      live,
+      logger: logger.child({ component: 'live' }),
+      metrics,
+      redisUrl: cfg.redisUrl,
+      redisKeyPrefix: cfg.redisKeyPrefix,
+      recheckMs: cfg.liveRecheckSeconds * 1000,
+    });
   } catch (err) {
+    server.close();
+    metrics.stop();
     await store.db.close();
     throw err;
   }
+  const pool = store.db instanceof PostgresDb ? store.db : undefined;
+  metrics.setSources({
+    liveSockets: () => liveServer?.sockets() ?? 0,
+    ...(pool ? { dbPool: () => pool.poolStats() } : {}),
+  });
+  // The latest open alerts of a site, for the live snapshot.
+  const alertsForLive = new AlertsRepository(store.db);
+  live.setOpenAlertsProvider(async (tenantId, siteId, limit) =>
+    (await alertsForLive.list(tenantId, { siteId, state: 'open', sites: null, limit })).map((a) => ({
+      siteId: a.site_id,
+      id: a.id,
+      kind: a.kind,
+      severity: a.severity,
+      message: a.message,
+      at: a.at,
+      ...(a.tag !== null ? { tag: a.tag } : {}),
+    })),
+  );
+  const cleanup = startSessionCleanup({
+    sessions: new SessionsRepository(store.db),
+    throttle: accounts.throttle.policy,
+    intervalMs: cfg.sessionCleanupSeconds * 1000,
+    logger: logger.child({ component: 'session-cleanup' }),
+  });
+  reminders.start();
   const addr = server.address() as AddressInfo;
   const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
   return {
     url: `http://${host}:${addr.port}`,
     port: addr.port,
+    reminders,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await liveServer?.close();
+      metrics.stop();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // close() waits for every connection to end: one whose client stopped reading would hold
+      // the stop for ever. Requests in flight get a few seconds, then the rest are cut.
+      const cut = setTimeout(() => server.closeAllConnections(), 5000);
+      await closed;
+      clearTimeout(cut);
       server.closeAllConnections();
+      await cleanup.stop();
+      await reminders.stop();
+      // SPC rule checks started by the last ingests finish before the store closes.
+      await spc.idle();
+      await reports.service.close();
       await store.db.close();
     },
   };

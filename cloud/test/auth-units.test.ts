@@ -91,10 +91,19 @@ describe('passwords', () => {
   it('gives the roles the documented permissions', () => {
     const table = Object.fromEntries(Object.entries(ROLE_PERMISSIONS).map(([r, p]) => [r, [...p].sort()]));
     expect(table).toEqual({
-      admin: ['audit:read', 'evidence:read', 'records:read', 'users:manage'],
-      manager: ['evidence:read', 'records:read'],
+      admin: [
+        'audit:read',
+        'calibrations:disposition',
+        'evidence:read',
+        'records:read',
+        'reports:generate',
+        'reports:read',
+        'tenant:manage',
+        'users:manage',
+      ],
+      manager: ['calibrations:disposition', 'evidence:read', 'records:read'],
       technician: ['records:read'],
-      auditor: ['audit:read', 'evidence:read', 'records:read'],
+      auditor: ['audit:read', 'evidence:read', 'records:read', 'reports:generate', 'reports:read'],
     });
   });
 });

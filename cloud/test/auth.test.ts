@@ -1,11 +1,15 @@
+import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import pino from 'pino';
+import QRCode from 'qrcode';
+import { SqliteDb } from '../src/db/sqlite.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAccounts } from '../src/auth/accounts.js';
 import { base32Decode, totp } from '../src/auth/totp.js';
 import { loadCloudConfig } from '../src/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/services/witness.js';
-import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 /** A browser-like client: keeps cookies, echoes the CSRF token on state-changing requests. */
 class Client {
@@ -65,6 +69,8 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
     await mk('tech@acme.example', 'technician', TECH_PW);
     await mk('victim@acme.example', 'auditor', TECH_PW);
     await mk('manager@acme.example', 'manager', TECH_PW);
+    await mk('qr@acme.example', 'auditor', TECH_PW);
+    await mk('copycat@acme.example', 'auditor', TECH_PW);
     await store.db.close();
     cloud = await startCloud(
       loadCloudConfig({}, { ...storage.overrides, port: '0' }),
@@ -270,6 +276,96 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
         .status,
     ).toBe(204);
     expect((await client().login('tech@acme.example', pw)).body.state).toBe('active');
+  });
+
+  it('returns a QR code of the otpauth URI and keeps TOTP secrets encrypted at rest', async () => {
+    const sqlite = () => SqliteDb.open(path.join(storage.dataDir, 'cloud.sqlite'));
+    const userRow = async (email: string) => {
+      if (backend === 'postgres')
+        return (
+          await asOwner<any>(
+            storage.databaseUrl!,
+            'SELECT totp_secret, totp_pending FROM users WHERE email = $1',
+            [email],
+          )
+        )[0];
+      const db = await sqlite();
+      try {
+        return await db.get<any>('SELECT totp_secret, totp_pending FROM users WHERE email = ?', [email]);
+      } finally {
+        await db.close();
+      }
+    };
+    const setSecret = async (email: string, value: string | null, enabled: boolean) => {
+      const at = enabled ? new Date().toISOString() : null;
+      if (backend === 'postgres') {
+        await asOwner(
+          storage.databaseUrl!,
+          'UPDATE users SET totp_secret = $1, totp_enabled_at = $2 WHERE email = $3',
+          [value, at, email],
+        );
+        return;
+      }
+      const db = await sqlite();
+      try {
+        await db.run('UPDATE users SET totp_secret = ?, totp_enabled_at = ? WHERE email = ?', [
+          value,
+          at,
+          email,
+        ]);
+      } finally {
+        await db.close();
+      }
+    };
+    // Its own client address (trust proxy: loopback), so the per-address sign-in rate of the
+    // other tests is not used up here.
+    const OWN_ADDRESS = { 'x-forwarded-for': '10.77.0.1' };
+    const u = client();
+    expect((await u.login('qr@acme.example', TECH_PW, OWN_ADDRESS)).body.state).toBe('active');
+    const enroll = await u.req('POST', '/auth/mfa/totp/enroll', { password: TECH_PW });
+    expect(enroll.status).toBe(200);
+    expect(enroll.body.qrSvg).toMatch(/^<svg [^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    // The QR code is exactly that of the otpauth:// URI (the same encoder, the same options).
+    expect(enroll.body.qrSvg).toBe(
+      await QRCode.toString(enroll.body.otpauthUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }),
+    );
+    expect(enroll.body.qrSvg).not.toBe(
+      await QRCode.toString('otpauth://totp/other', { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }),
+    );
+    const secret = enroll.body.secret as string;
+    const pending = await userRow('qr@acme.example');
+    expect(pending.totp_pending).toMatch(/^v1:/);
+    expect(pending.totp_pending).not.toContain(secret);
+    const now = Date.now() / 1000;
+    expect(
+      (await u.req('POST', '/auth/mfa/totp/confirm', { code: totp(base32Decode(secret), now) })).status,
+    ).toBe(200);
+    const row = await userRow('qr@acme.example');
+    expect(row.totp_secret).toMatch(/^v1:[A-Za-z0-9_-]{16}:[A-Za-z0-9_-]+$/);
+    expect(JSON.stringify(row)).not.toContain(secret);
+    const keyFile = path.join(storage.dataDir, 'secrets-key');
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    expect(readFileSync(keyFile, 'utf8').trim()).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+
+    // A sealed secret copied onto another user's row does not decrypt there: its codes fail.
+    await setSecret('copycat@acme.example', row.totp_secret, true);
+    const copycat = client();
+    expect((await copycat.login('copycat@acme.example', TECH_PW, OWN_ADDRESS)).body.state).toBe('mfa');
+    const stolen = await copycat.req('POST', '/auth/login/mfa', {
+      code: totp(base32Decode(secret), now + 30),
+    });
+    expect(stolen.status).toBe(401);
+    await setSecret('copycat@acme.example', null, false);
+
+    // A secret stored in clear (before encryption at rest) still works, and is sealed at that use.
+    await setSecret('qr@acme.example', secret, true);
+    const again = client();
+    expect((await again.login('qr@acme.example', TECH_PW, OWN_ADDRESS)).body.state).toBe('mfa');
+    const mfa = await again.req('POST', '/auth/login/mfa', { code: totp(base32Decode(secret), now + 30) });
+    expect(mfa.body.state).toBe('active');
+    const resealed = await userRow('qr@acme.example');
+    expect(resealed.totp_secret).toMatch(/^v1:/);
+    expect(resealed.totp_secret).not.toBe(row.totp_secret); // a fresh IV
   });
 
   it('makes a role enrol MFA at sign-in when the tenant requires it, and keeps it from disabling it', async () => {

@@ -2,8 +2,11 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, toBase64, type LogState } from '@rigtrace/protocols';
 import { buildBatch, deterministicUuidV7, exampleRecords } from '@rigtrace/protocols/testing';
+import { createAccounts } from '../src/auth/accounts.js';
 import { loadCloudConfig } from '../src/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
+import { Witness } from '../src/services/witness.js';
+import { signIn, type Session } from './helpers/signed-in.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 const DAY = 86_400_000;
@@ -13,6 +16,7 @@ const dateOf = (iso: string) => iso.slice(0, 10);
 const plusDays = (date: string, n: number) =>
   new Date(Date.parse(`${date}T00:00:00Z`) + n * DAY).toISOString().slice(0, 10);
 const TODAY = dateOf(at(0));
+const TECH_PW = 'dead weight on the bench 7';
 
 /** Records of one edge, built by hand so that their dates are relative to today. */
 function recordFactory(edge: () => string) {
@@ -109,17 +113,27 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
   let storage: TestStorage;
   let cloud: RunningCloud;
   let tokens: { acme: string; other: string; enroll: string; enrollOther: string };
+  /** API tokens only read calibration data: writes come from signed-in technicians. */
+  let sessions: { acme: Session; other: Session };
+  let techId = '';
   const keys = generateKeyPair();
   let edgeId = '';
   let state: LogState;
   const f = recordFactory(() => edgeId);
   let batch1: unknown[] = [];
 
-  async function call(method: string, p: string, body?: unknown, token = tokens.acme) {
+  async function call(
+    method: string,
+    p: string,
+    body?: unknown,
+    auth: string | Session = method === 'GET' ? tokens.acme : sessions.acme,
+  ) {
     const res = await fetch(`${cloud.url}/api/v1${p}`, {
       method,
       headers: {
-        authorization: `Bearer ${token}`,
+        ...(typeof auth === 'string'
+          ? { authorization: `Bearer ${auth}` }
+          : { cookie: auth.cookie, 'x-csrf-token': auth.csrf }),
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       },
       body: body !== undefined ? JSON.stringify(body) : undefined,
@@ -172,11 +186,28 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
       enroll: (await store.tenancy.createEnrollmentToken('acme', 'plant-1', 3600_000)).token,
       enrollOther: (await store.tenancy.createEnrollmentToken('other', 'o-1', 3600_000)).token,
     };
+    const cfg = loadCloudConfig({}, storage.overrides);
+    const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
+    const by = { actor: { type: 'system' as const, id: 'test' }, address: null };
+    for (const tenant of ['acme', 'other']) {
+      const u = await accounts.users.create(by, tenant, {
+        email: 'tech@plant.example',
+        name: 'A. Smith',
+        role: 'technician',
+        password: TECH_PW,
+        mustChangePassword: false,
+      });
+      if (tenant === 'acme') techId = u.user.id;
+    }
     await store.db.close();
     cloud = await startCloud(
       loadCloudConfig({}, { ...storage.overrides, port: '0' }),
       pino({ level: 'silent' }),
     );
+    sessions = {
+      acme: await signIn(cloud.url, 'acme', 'tech@plant.example', TECH_PW),
+      other: await signIn(cloud.url, 'other', 'tech@plant.example', TECH_PW),
+    };
     const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -232,13 +263,26 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
     expect((await get('/equipment/PT-RAIL-03', tokens.other)).status).toBe(404);
     expect((await get('/equipment/PT-RAIL-03/calibrations', tokens.other)).status).toBe(404);
     expect(
-      (await call('PUT', '/equipment/PT-RAIL-03', equipment('PT-RAIL-03', 'o-1', 9), tokens.other)).status,
+      (await call('PUT', '/equipment/PT-RAIL-03', equipment('PT-RAIL-03', 'o-1', 9), sessions.other)).status,
     ).toBe(404);
     expect((await get('/equipment', tokens.other)).body.items).toEqual([]);
     // The same tag is another tenant's own, separate equipment.
-    expect((await call('POST', '/equipment', equipment('PT-RAIL-03', 'o-1', 30), tokens.other)).status).toBe(
-      201,
-    );
+    expect(
+      (await call('POST', '/equipment', equipment('PT-RAIL-03', 'o-1', 30), sessions.other)).status,
+    ).toBe(201);
+    // API tokens only read (least privilege): every write is refused, nothing is changed.
+    for (const [m, p, b] of [
+      ['POST', '/equipment', equipment('X-TOKEN', 'plant-1', 30)],
+      ['PUT', '/equipment/PT-RAIL-03', equipment('PT-RAIL-03', 'plant-1', 9)],
+      ['DELETE', '/equipment/PT-RAIL-03', undefined],
+      ['PUT', '/calibration-settings', { dueSoonDays: 3 }],
+    ] as const) {
+      const r = await call(m, p, b, tokens.acme);
+      expect(r.status, `${m} ${p}`).toBe(403);
+      expect(r.body.code).toBe('CLOUD_FORBIDDEN');
+    }
+    expect((await get('/equipment/X-TOKEN')).status).toBe(404);
+    expect((await get('/equipment/PT-RAIL-03')).body.intervalDays).toBe(180);
   });
 
   it('derives calibrations and the traceability index from ingested, verified batches', async () => {
@@ -465,25 +509,45 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
       asLeftResult: 'pass',
       calibratedAt: at(1),
     };
+    const signature = { password: TECH_PW, meaning: 'performed' };
     const bad = await call('POST', '/calibrations', {
       equipment: 'FLOW-CELL-07',
       enteredBy: 'A. Smith',
       body: { ...body, asFoundResult: 'pass' },
+      signature,
     });
     expect(bad.status).toBe(400);
     expect(bad.body.errors.map((e: { path: string }) => e.path)).toEqual(['body.asFoundResult']);
     expect(
-      (await call('POST', '/calibrations', { equipment: 'FLOW-CELL-07', enteredBy: 'x', body }, tokens.other))
-        .status,
+      (
+        await call(
+          'POST',
+          '/calibrations',
+          { equipment: 'FLOW-CELL-07', enteredBy: 'x', body, signature },
+          sessions.other,
+        )
+      ).status,
     ).toBe(404);
-    expect((await call('POST', '/calibrations', { equipment: 'NOPE-1', enteredBy: 'x', body })).status).toBe(
-      404,
+    expect(
+      (await call('POST', '/calibrations', { equipment: 'NOPE-1', enteredBy: 'x', body, signature })).status,
+    ).toBe(404);
+    // Unsigned, or by an API token: refused.
+    const unsigned = await call('POST', '/calibrations', { equipment: 'FLOW-CELL-07', enteredBy: 'x', body });
+    expect(unsigned.status).toBe(400);
+    expect(unsigned.body.errors.map((e: { path: string }) => e.path)).toEqual(['signature']);
+    const byToken = await call(
+      'POST',
+      '/calibrations',
+      { equipment: 'FLOW-CELL-07', enteredBy: 'x', body, signature },
+      tokens.acme,
     );
+    expect(byToken.body.code).toBe('CLOUD_FORBIDDEN');
 
     const ok = await call('POST', '/calibrations', {
       equipment: 'FLOW-CELL-07',
       enteredBy: 'A. Smith',
       body,
+      signature,
     });
     expect(ok.status, JSON.stringify(ok.body)).toBe(201);
     expect(ok.body.calibration).toMatchObject({
@@ -495,8 +559,15 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
       traceability: { status: 'ok', issues: [] },
       body,
     });
-    expect(ok.body.calibration.recordedBy).toMatch(/^api-token:[0-9a-f]{16}$/);
+    expect(ok.body.calibration.recordedBy).toBe(`user:${techId}`);
     expect(ok.body.calibration.evidenceSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(ok.body.calibration.signature).toMatchObject({
+      by: { id: techId, email: 'tech@plant.example', name: 'A. Smith', role: 'technician' },
+      meaning: 'performed',
+      contentSha256: ok.body.calibration.evidenceSha256,
+      valid: true,
+    });
+    expect(ok.body.calibration.approval).toEqual({ state: 'pending' });
     expect(ok.body.equipment.calibration).toMatchObject({
       status: 'current',
       nextDue: plusDays(dateOf(at(1)), 90),
@@ -563,7 +634,7 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
 
     expect((await call('DELETE', '/equipment/TT-OIL-02')).status).toBe(204);
     expect((await call('DELETE', '/equipment/TT-OIL-02')).status).toBe(409);
-    expect((await call('DELETE', '/equipment/TT-OIL-02', undefined, tokens.other)).status).toBe(404);
+    expect((await call('DELETE', '/equipment/TT-OIL-02', undefined, sessions.other)).status).toBe(404);
     expect((await get('/equipment/TT-OIL-02')).body.retiredAt).toMatch(/Z$/);
     expect((await get('/equipment/TT-OIL-02/calibrations')).body.items).toHaveLength(1);
     expect((await get('/equipment')).body.items.map((e: any) => e.tag)).not.toContain('TT-OIL-02');

@@ -10,6 +10,7 @@ import {
   type LogState,
 } from '@rigtrace/protocols';
 import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
+import { DEFAULT_THROTTLE, Throttle } from '../src/auth/throttle.js';
 import { loadCloudConfig } from '../src/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { openApiDocument } from '../src/openapi.js';
@@ -304,6 +305,47 @@ describe.each(BACKENDS)('on %s', (backend) => {
         [before + 1, false],
       ]);
     });
+
+    it('stores a batch sent several times at once exactly once, and continues with the next', async () => {
+      // Batches are verified before their transaction against the log as read then; copies that
+      // all read the same log must be checked again under the lock, or the later ones would try
+      // to store the records a second time.
+      const all = (await get(`/records?edge=${edgeId}&limit=1000`)).body.items.map(
+        (i: { record: unknown }) => i.record,
+      );
+      const log = buildBatch({ edge: edgeId, privateKeyPem: edgeKeys.privateKeyPem, records: all }).state;
+      const b = buildBatch({
+        edge: edgeId,
+        privateKeyPem: edgeKeys.privateKeyPem,
+        records: exampleRecords(edgeId, all.length + 1, 4),
+        before: log,
+      });
+      const answers = await Promise.all(Array.from({ length: 6 }, () => post('/ingest', b.batch)));
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200, 200]);
+      expect(answers.map((a) => [a.body.accepted, a.body.duplicates]).sort()).toEqual([
+        [0, 4],
+        [0, 4],
+        [0, 4],
+        [0, 4],
+        [0, 4],
+        [4, 0],
+      ]);
+      expect(new Set(answers.map((a) => a.body.ackedSeq))).toEqual(new Set([all.length + 4]));
+      const next = buildBatch({
+        edge: edgeId,
+        privateKeyPem: edgeKeys.privateKeyPem,
+        records: exampleRecords(edgeId, all.length + 5, 2),
+        before: b.state,
+      });
+      expect((await post('/ingest', next.batch)).body).toMatchObject({
+        ackedSeq: all.length + 6,
+        accepted: 2,
+      });
+      const stored = (await get(`/records?edge=${edgeId}&afterSeq=${all.length}`)).body.items;
+      expect(stored.map((i: { seq: number }) => i.seq)).toEqual(
+        Array.from({ length: 6 }, (_, k) => all.length + 1 + k),
+      );
+    });
   });
 
   describe('tenancy', () => {
@@ -338,5 +380,22 @@ describe.each(BACKENDS)('on %s', (backend) => {
       const undocumented = await get('/nowhere');
       expect(undocumented.status).toBe(404);
     });
+  });
+});
+
+describe('ingest rate limit', () => {
+  it('counts batches per address per minute in this process, without the database', () => {
+    // No sessions repository at all: the ingest limit never touches the database.
+    const throttle = new Throttle(undefined as never, { ...DEFAULT_THROTTLE, ingestRatePerMinute: 3 });
+    const minute = Date.UTC(2026, 0, 1, 12, 0);
+    const at = (s: number) => minute + s * 1000;
+    expect([1, 2, 3].map((s) => throttle.rateInProcess('ingest', '10.0.0.1', 3, at(s)))).toEqual([0, 0, 0]);
+    // The fourth in the same minute waits until the minute turns: 60 − 40 s.
+    expect(throttle.rateInProcess('ingest', '10.0.0.1', 3, at(40))).toBe(20);
+    // Other addresses and other names count on their own.
+    expect(throttle.rateInProcess('ingest', '10.0.0.2', 3, at(41))).toBe(0);
+    expect(throttle.rateInProcess('other', '10.0.0.1', 3, at(42))).toBe(0);
+    // The next minute starts from zero.
+    expect(throttle.rateInProcess('ingest', '10.0.0.1', 3, at(61))).toBe(0);
   });
 });

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -82,11 +81,26 @@ describe('portal in a browser', () => {
   let secret: Uint8Array;
   const browserErrors: string[] = [];
 
+  // API tokens only read calibration data: writes are made by the signed-in demo technician.
+  let techSession: { cookie: string; csrf: string } | undefined;
+  const techPassword = () => seed.users.find((u) => u.role === 'technician')!.password;
   const api = async (method: string, p: string, body?: unknown) => {
+    if (method !== 'GET' && !techSession) {
+      const tech = seed.users.find((u) => u.role === 'technician')!;
+      const login = await fetch(`${url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ tenant: seed.tenant, email: tech.email, password: tech.password }),
+      });
+      const lb = (await login.json()) as { csrfToken: string };
+      techSession = { cookie: login.headers.getSetCookie()[0]!.split(';')[0]!, csrf: lb.csrfToken };
+    }
     const res = await fetch(`${url}/api/v1${p}`, {
       method,
       headers: {
-        authorization: `Bearer ${seed.apiToken}`,
+        ...(method === 'GET'
+          ? { authorization: `Bearer ${seed.apiToken}` }
+          : { cookie: techSession!.cookie, 'x-csrf-token': techSession!.csrf }),
         ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
       },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
@@ -105,13 +119,7 @@ describe('portal in a browser', () => {
         `Chromium is missing at ${CHROMIUM}: the portal's browser test needs it (apt-get install chromium; .ci/run installs it).`,
       );
     }
-    // The cloud serves whatever portal/dist holds: build it from the current sources.
-    const build = spawnSync('npm', ['run', 'build', '-w', '@rigtrace/portal'], {
-      cwd: repoRoot,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
-    expect(build.status, build.stderr).toBe(0);
+    // portal/dist is built once for the whole run by vitest.global-setup.ts.
 
     const dataDir = path.join(work, 'cloud');
     const started = await startProcess(
@@ -140,11 +148,13 @@ describe('portal in a browser', () => {
       equipment: 'PT-RAIL-03',
       enteredBy: 'B. Jones',
       body: calibrationBody(at(170), 60.3),
+      signature: { password: techPassword(), meaning: 'performed' },
     });
     await api('POST', '/calibrations', {
       equipment: 'STD-DWT-02',
       enteredBy: 'B. Jones',
       body: calibrationBody(at(10), 60.1, { standards: [] }),
+      signature: { password: techPassword(), meaning: 'performed' },
     });
 
     // An edge's records: a passing calibration of FLOW-CELL-07, parts made with it, then a

@@ -210,6 +210,21 @@ describe('two cloud instances on one PostgreSQL database', () => {
       expect(tenants).toEqual([{ id: 'acme' }]);
     });
 
+    it('sets the tenant with BEGIN exactly as given, quotes and backslashes included', async () => {
+      // A transaction opened for a tenant sets it in the same round trip as BEGIN, as a literal.
+      for (const tenant of [
+        "o'brien",
+        'back\\slash',
+        "x'); SELECT set_config('app.tenant_id', 'acme', true); --",
+      ]) {
+        const seen = await store.db.withTenant(tenant, () =>
+          store.db.get<{ t: string }>("SELECT current_setting('app.tenant_id') AS t"),
+        );
+        expect(seen?.t).toBe(tenant);
+        expect(await store.db.withTenant(tenant, () => store.db.all('SELECT * FROM records'))).toEqual([]);
+      }
+    });
+
     it('shows nothing at all when no tenant is set', async () => {
       for (const table of [...TABLES, 'tenants']) {
         expect(await store.db.all(`SELECT * FROM ${table}`), table).toEqual([]);

@@ -12,14 +12,16 @@ import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './help
 type Caller = Role | 'api-token';
 const ALL: Caller[] = [...ROLES, 'api-token'];
 const READERS_OF_AUDIT: Caller[] = ['admin', 'auditor', 'api-token'];
-const CALIBRATION_WRITERS: Caller[] = ['admin', 'technician', 'api-token'];
+const CALIBRATION_WRITERS: Caller[] = ['admin', 'technician'];
+/** The second person's approval of a manual calibration entry. */
+const CALIBRATION_APPROVERS: Caller[] = ['admin', 'manager', 'technician'];
 
 /**
  * Who may call what: written out here by hand, not derived from policy.ts, so that a change to
  * the policy that is not also made here fails. Every documented route must be in exactly one
  * of EXPECTED, PUBLIC or SELF (the caller's own account, any role: auth.test.ts).
- * Calibration: every role reads; technicians and admins write; API tokens still write too
- * (transitional, see CALIBRATION_ACCESS).
+ * Calibration: every role and API tokens read; technicians and admins write (API tokens only
+ * read: least privilege); admins, managers and technicians approve others' manual entries.
  */
 const EXPECTED: Record<string, Caller[]> = {
   'GET /edges': ALL,
@@ -53,6 +55,40 @@ const EXPECTED: Record<string, Caller[]> = {
   'GET /calibration-settings': ALL,
   'PUT /calibration-settings': CALIBRATION_WRITERS,
   'DELETE /equipment/{tag}': CALIBRATION_WRITERS,
+  // SPC and alerts: everyone reads; admins and managers freeze baselines; the floor acknowledges alerts.
+  'GET /spc/characteristics': ALL,
+  'GET /spc/chart': ALL,
+  'POST /spc/baselines': ['admin', 'manager'],
+  'GET /alerts': ALL,
+  'POST /alerts/{id}/acknowledge': ['admin', 'manager', 'technician'],
+  'GET /calibrations': ALL,
+  'POST /calibrations/{id}/approve': CALIBRATION_APPROVERS,
+  'PUT /users/{userId}/us-person': ['admin'],
+  // The export-access log names export-controlled objects: admins and auditors, not API tokens.
+  'GET /export-access': ['admin', 'auditor'],
+  'GET /sites': ['admin'],
+  'POST /sites': ['admin'],
+  'GET /sites/{siteId}/enrollment-tokens': ['admin'],
+  'POST /sites/{siteId}/enrollment-tokens': ['admin'],
+  'GET /admin/edges': ['admin'],
+  'POST /edges/{edgeId}/verify': READERS_OF_AUDIT,
+  'GET /api-tokens': ['admin'],
+  'POST /api-tokens': ['admin'],
+  'DELETE /api-tokens/{tokenId}': ['admin'],
+  // Reminders: admins configure and send; managers read settings; the delivery log as the audit trail's readers plus managers.
+  'GET /sites/{siteId}/reminders': ['admin', 'manager'],
+  'PUT /sites/{siteId}/reminders': ['admin'],
+  'POST /sites/{siteId}/reminders/send': ['admin'],
+  'GET /reminders/deliveries': ['admin', 'manager', 'auditor', 'api-token'],
+  // Live snapshot: every reader of the site (live.test.ts checks site scoping and other tenants).
+  'GET /sites/{siteId}/live': ALL,
+  // Compliance reports: admins and auditors generate; API tokens read and download, never generate.
+  'POST /reports': ['admin', 'auditor'],
+  'GET /reports': READERS_OF_AUDIT,
+  'GET /reports/{id}': READERS_OF_AUDIT,
+  'GET /reports/{id}/file': READERS_OF_AUDIT,
+  'GET /compliance/clauses': READERS_OF_AUDIT,
+  'PUT /calibrations/{id}/disposition': ['admin', 'manager'],
 };
 const PUBLIC = [
   'GET /health',
@@ -147,17 +183,6 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
       }),
     });
     edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
-    const gauge = await fetch(`${cloud.url}/api/v1/equipment`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiToken}` },
-      body: JSON.stringify({
-        tag: 'GAUGE-ROLES',
-        siteId: 'plant-1',
-        type: 'pressure gauge',
-        intervalDays: 180,
-      }),
-    });
-    expect(gauge.status).toBe(201);
     for (const who of [...ROLES, 'scoped']) {
       const res = await fetch(`${cloud.url}/api/v1/auth/login`, {
         method: 'POST',
@@ -168,6 +193,14 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
       expect(body.state).toBe('active');
       sessions.set(who, { cookie: res.headers.getSetCookie()[0]!.split(';')[0]!, csrf: body.csrfToken });
     }
+    // API tokens only read calibration data: a signed-in technician registers the gauge.
+    const gauge = await as('technician', 'POST', '/equipment', {
+      tag: 'GAUGE-ROLES',
+      siteId: 'plant-1',
+      type: 'pressure gauge',
+      intervalDays: 180,
+    });
+    expect(gauge.status).toBe(201);
   });
   afterAll(async () => {
     await cloud?.close();
@@ -184,6 +217,8 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
   it('allows and denies each route for each role as the matrix says', async () => {
     const bodies: Record<string, (caller: Caller) => unknown> = {
       'POST /users': (c) => ({ email: `made-by-${c}@acme.example`, role: 'auditor' }),
+      'POST /reports': () => ({ type: 'due-list', from: '2025-01-01', to: '2025-01-31', format: 'csv' }),
+      'PUT /calibrations/{id}/disposition': () => ({ disposition: 'no-impact', customerNotified: false }),
       'PUT /users/{userId}/role': () => ({ role: 'manager', sites: ['plant-1'] }),
       'POST /equipment': (c) => ({
         tag: `GAUGE-${c.toUpperCase()}`,
@@ -212,8 +247,15 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
           asFoundResult: 'pass',
           calibratedAt: new Date(Date.now() - 60_000).toISOString(),
         },
+        signature: { password: PW, meaning: 'performed' },
       }),
       'PUT /calibration-settings': () => ({ dueSoonDays: 21 }),
+      'POST /calibrations/{id}/approve': () => ({ password: PW, meaning: 'reviewed' }),
+      'PUT /users/{userId}/us-person': () => ({ usPerson: true }),
+      'POST /sites': (c) => ({ id: `site-${c}`, name: `Site of ${c}` }),
+      'POST /sites/{siteId}/enrollment-tokens': () => ({ expiresInHours: 2 }),
+      'POST /api-tokens': (c) => ({ name: `made by ${c}` }),
+      'PUT /sites/{siteId}/reminders': () => ({ enabled: false }),
       'PUT /security/policy': () => ({
         mfaRequiredRoles: [],
         idleTimeoutSeconds: 900,
@@ -223,7 +265,13 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
     const seen: string[] = [];
     for (const [route, allowed] of Object.entries(EXPECTED)) {
       const [method, p] = route.split(' ') as [string, string];
-      let url = p.replace('{edgeId}', edgeId).replace('{userId}', targetId).replace('{tag}', 'GAUGE-ROLES');
+      let url = p
+        .replace('{id}', 'manual%3A00000000-0000-0000-0000-000000000000')
+        .replace('{edgeId}', edgeId)
+        .replace('{userId}', targetId)
+        .replace('{tag}', 'GAUGE-ROLES')
+        .replace('{siteId}', 'plant-1')
+        .replace('{tokenId}', '0000000000000000');
       if (p.endsWith('/evidence')) url += '?seq=1';
       for (const caller of ALL) {
         const res = await as(caller, method, url, bodies[route]?.(caller));
@@ -254,7 +302,13 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
     for (const route of Object.keys(EXPECTED)) {
       const [method, p] = route.split(' ') as [string, string];
       const res = await fetch(
-        `${cloud.url}/api/v1${p.replace('{edgeId}', edgeId).replace('{userId}', targetId).replace('{tag}', 'GAUGE-ROLES')}`,
+        `${cloud.url}/api/v1${p
+          .replace('{id}', 'manual%3A00000000-0000-0000-0000-000000000000')
+          .replace('{edgeId}', edgeId)
+          .replace('{userId}', targetId)
+          .replace('{tag}', 'GAUGE-ROLES')
+          .replace('{siteId}', 'plant-1')
+          .replace('{tokenId}', '0000000000000000')}`,
         {
           method,
         },

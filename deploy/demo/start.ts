@@ -97,12 +97,38 @@ async function stationPasswordHash(): Promise<string> {
   return hash;
 }
 
+type DemoUser = { email: string; role: string; password: string };
+
+/** Signs a demo user in; API tokens only read, so the demo's writes are made by people. */
+async function signIn(tenant: string, u: DemoUser): Promise<{ cookie: string; csrf: string }> {
+  const res = await fetch(`${cloudUrl}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ tenant, email: u.email, password: u.password }),
+  });
+  const body = (await res.json()) as { state?: string; csrfToken?: string };
+  if (!res.ok || body.state !== 'active')
+    throw new Error(`signing in ${u.email}: ${res.status} ${JSON.stringify(body)}`);
+  return { cookie: res.headers.getSetCookie()[0]!.split(';')[0]!, csrf: body.csrfToken! };
+}
+
 /**
  * The demo plant's equipment register: the rigs' sensors that the bench calibrates, the bench's
  * reference standards, the station's hand gauges and the rigs themselves. Registered before the
- * edge starts, so every calibration and usage record that arrives counts.
+ * edge starts, so every calibration and usage record that arrives counts. The technician
+ * registers them and signs the lab certificates' entries; the manager approves those entries.
  */
-async function registerDemoEquipment(apiToken: string): Promise<void> {
+async function registerDemoEquipment(tenant: string, users: DemoUser[]): Promise<void> {
+  const technician = users.find((u) => u.role === 'technician');
+  const manager = users.find((u) => u.role === 'manager');
+  if (!technician || !manager) throw new Error('seed-demo gave no technician or manager');
+  const tech = await signIn(tenant, technician);
+  const mgr = await signIn(tenant, manager);
+  const headers = (s: { cookie: string; csrf: string }) => ({
+    'content-type': 'application/json',
+    cookie: s.cookie,
+    'x-csrf-token': s.csrf,
+  });
   const site = 'plant-1';
   const sensors = ['01', '02'].flatMap((n) => [
     { tag: `PT-RIG${n}-RAIL`, type: 'rail-pressure transducer', make: 'Kistler', intervalDays: 180 },
@@ -126,7 +152,7 @@ async function registerDemoEquipment(apiToken: string): Promise<void> {
   for (const e of [...sensors, ...standards.map(({ certificate: _c, ...rest }) => rest), ...gauges]) {
     const res = await fetch(`${cloudUrl}/api/v1/equipment`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiToken}` },
+      headers: headers(tech),
       body: JSON.stringify({ siteId: site, ...e }),
     });
     if (!res.ok) throw new Error(`registering ${e.tag}: ${res.status} ${await res.text()}`);
@@ -141,7 +167,7 @@ async function registerDemoEquipment(apiToken: string): Promise<void> {
   for (const c of outside) {
     const res = await fetch(`${cloudUrl}/api/v1/calibrations`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiToken}` },
+      headers: headers(tech),
       body: JSON.stringify({
         equipment: c.tag,
         enteredBy: 'demo seed (external lab certificate)',
@@ -164,9 +190,17 @@ async function registerDemoEquipment(apiToken: string): Promise<void> {
           asFoundResult: 'pass',
           calibratedAt: c.at,
         },
+        signature: { password: technician.password, meaning: 'entered from the lab certificate' },
       }),
     });
     if (!res.ok) throw new Error(`calibration of ${c.tag}: ${res.status} ${await res.text()}`);
+    const { calibration } = (await res.json()) as { calibration: { id: string } };
+    const ok = await fetch(`${cloudUrl}/api/v1/calibrations/${encodeURIComponent(calibration.id)}/approve`, {
+      method: 'POST',
+      headers: headers(mgr),
+      body: JSON.stringify({ password: manager.password, meaning: 'reviewed against the certificate' }),
+    });
+    if (!ok.ok) throw new Error(`approving the calibration of ${c.tag}: ${ok.status} ${await ok.text()}`);
   }
 }
 
@@ -246,7 +280,6 @@ async function main() {
   const configFile = path.join(demoDir, 'edge.yaml');
   writeFileSync(configFile, config);
 
-  type DemoUser = { email: string; role: string; password: string };
   let logins: { apiToken: string; tenant: string; site: string; users: DemoUser[] };
   if (fresh) {
     const seed = JSON.parse(run([...tsEntry('cloud/src/cli.ts'), 'seed-demo', '--data-dir', cloudDir])) as {
@@ -269,7 +302,7 @@ async function main() {
       ]),
     );
     logins = { apiToken: seed.apiToken, tenant: seed.tenant, site: seed.site, users: seed.users };
-    await registerDemoEquipment(seed.apiToken);
+    await registerDemoEquipment(seed.tenant, seed.users);
     writeFileSync(secretsFile, JSON.stringify(logins, null, 2) + '\n', { mode: 0o600 });
   } else {
     logins = JSON.parse(readFileSync(secretsFile, 'utf8')) as typeof logins;

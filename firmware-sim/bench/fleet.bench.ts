@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { cpuSeconds, peakRssMiB, report } from '../../protocols/bench/report.js';
 import { repoRoot, runCli, startNode, startProcess } from '@rigtrace/protocols/testing';
+import { stringify as stringifyYaml } from 'yaml';
 import { FLOW_RIG_DEFAULTS, startFlowRig, type RunningFlowRig } from '../src/flow-rig/index.js';
 
 const RIGS = 50;
@@ -58,8 +59,11 @@ const config = {
     points: Array.from({ length: POINTS_PER_RIG }, (_, p) => ({ name: `r${p}`, address: p, type: 'uint16' })),
   })),
 };
+// A generated config is written as JSON (JSON is YAML; the edge reads it with JSON.parse).
+// BENCH_CONFIG_FORMAT=yaml writes the same config as block YAML, as a person would.
+const yamlConfig = process.env.BENCH_CONFIG_FORMAT === 'yaml';
 const configFile = path.join(work, 'edge.yaml');
-writeFileSync(configFile, JSON.stringify(config)); // JSON is YAML
+writeFileSync(configFile, yamlConfig ? stringifyYaml(config) : JSON.stringify(config));
 const enrolled = runCli('edge/src/cli.ts', [
   'enroll',
   '--config',
@@ -165,5 +169,5 @@ report({
   ratio: rss / bareRss,
   target: '<= 120 MB',
   pass: rss <= 120,
-  note: `node ${unitFlags.join(' ')}; buffer ${status.buffer.size} records, ${status.buffer.unsent} unsent at the end`,
+  note: `node ${unitFlags.join(' ')}; config as ${yamlConfig ? 'YAML' : 'JSON'}; buffer ${status.buffer.size} records, ${status.buffer.unsent} unsent at the end`,
 });

@@ -28,7 +28,7 @@ export interface BenchFigure {
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const filter = process.argv.slice(2).filter((a) => a !== '--');
 
-const files = ['protocols', 'firmware-sim', 'edge', 'cloud']
+const files = ['protocols', 'firmware-sim', 'edge', 'cloud', 'portal']
   .flatMap((pkg) => {
     const dir = path.join(root, pkg, 'bench');
     try {

@@ -9,6 +9,7 @@ import { AuditService } from '../services/audit.service.js';
 import type { Witness } from '../services/witness.js';
 import { AuthService } from './auth.service.js';
 import { authenticator, authorize, type AuthenticateOptions } from './middleware.js';
+import type { SecretBox } from './secret-box.js';
 import type { Permission } from './policy.js';
 import { DEFAULT_THROTTLE, Throttle, type ThrottlePolicy } from './throttle.js';
 import { UsersService } from './users.service.js';
@@ -31,12 +32,24 @@ export function createAccounts(deps: {
   security: SecurityEventsRepository;
   witness: Witness;
   throttle?: ThrottlePolicy;
+  /** Encrypts TOTP secrets at rest (server.ts loads it); TOTP enrolment needs it. */
+  secrets?: SecretBox;
 }): Accounts {
   const usersRepo = new UsersRepository(deps.db);
   const sessions = new SessionsRepository(deps.db);
   const audit = new AuditService(deps.db, new AuditRepository(deps.db), deps.witness);
   const throttle = new Throttle(sessions, deps.throttle ?? DEFAULT_THROTTLE);
-  const auth = new AuthService(deps.db, usersRepo, sessions, deps.tenancy, audit, deps.security, throttle);
+  const auth = new AuthService(
+    deps.db,
+    usersRepo,
+    sessions,
+    deps.tenancy,
+    audit,
+    deps.security,
+    throttle,
+    'RigTrace',
+    deps.secrets,
+  );
   const users = new UsersService(deps.db, usersRepo, sessions, deps.tenancy, audit);
   const authenticate = authenticator(auth, deps.tenancy, deps.db);
   return {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import QRCode from 'qrcode';
 import type { Db } from '../db/db.js';
 import { ProblemError } from '../errors.js';
 import type { SessionRow, SessionState, SessionsRepository } from '../repositories/sessions.repository.js';
@@ -8,6 +9,7 @@ import type { UserRow, UsersRepository } from '../repositories/users.repository.
 import type { AuditActor, AuditService } from '../services/audit.service.js';
 import { dummyHash, hashPassword, needsRehash, passwordProblems, verifyPassword } from './password.js';
 import { isRole, type Principal } from './policy.js';
+import { SecretBox, totpContext } from './secret-box.js';
 import { accountKey, addressKey, Throttle } from './throttle.js';
 import { base32Decode, newTotpSecret, otpauthUri, verifyTotp } from './totp.js';
 
@@ -42,7 +44,15 @@ export function userSites(u: UserRow): string[] | null {
 
 export function principalOf(u: UserRow): Principal {
   if (!isRole(u.role)) throw new Error(`user ${u.id} has an unknown role`);
-  return { kind: 'user', tenantId: u.tenant_id, id: u.id, email: u.email, role: u.role, sites: userSites(u) };
+  return {
+    kind: 'user',
+    tenantId: u.tenant_id,
+    id: u.id,
+    email: u.email,
+    role: u.role,
+    sites: userSites(u),
+    usPerson: u.us_person === 1,
+  };
 }
 
 export function actorOf(u: UserRow): AuditActor {
@@ -59,6 +69,7 @@ export function userView(u: UserRow) {
     mfa: u.totp_enabled_at !== null,
     mustChangePassword: u.must_change_password === 1,
     disabled: u.disabled_at !== null,
+    usPerson: u.us_person === 1,
     createdAt: u.created_at,
   };
 }
@@ -94,8 +105,29 @@ export class AuthService {
     private readonly security: SecurityEventsRepository,
     throttle?: Throttle,
     private readonly issuer = 'RigTrace',
+    /** Encrypts TOTP secrets at rest; without it, TOTP enrolment is refused. */
+    private readonly secrets?: SecretBox,
   ) {
     this.throttle = throttle ?? new Throttle(sessions);
+  }
+
+  private box(): SecretBox {
+    if (!this.secrets)
+      throw new Error('no secrets key: TOTP secrets cannot be stored (createAccounts({ secrets }))');
+    return this.secrets;
+  }
+
+  /** The user's TOTP secret (base32), decrypted; a row from before encryption reads as it is. */
+  private totpSecretOf(user: UserRow, which: 'totp_secret' | 'totp_pending'): string | null {
+    const stored = user[which];
+    if (stored === null) return null;
+    if (!SecretBox.isSealed(stored)) return stored;
+    try {
+      return this.box().open(stored, totpContext(user.tenant_id, user.id));
+    } catch {
+      // Another key, or a value copied from another user's row: it proves nothing.
+      return null;
+    }
   }
 
   /** Step one: tenant, email and password. */
@@ -196,7 +228,11 @@ export class AuthService {
    * Finds the live session for a cookie value: unrevoked, before its absolute expiry and within
    * the tenant's inactivity timeout, its user enabled. Refreshes last-seen at most every 30 s.
    */
-  async resolve(cookie: string): Promise<SessionContext | undefined> {
+  /**
+   * `touch: false` checks without counting as activity (a live socket's periodic re-check must
+   * not keep an idle session alive).
+   */
+  async resolve(cookie: string, opts: { touch?: boolean } = {}): Promise<SessionContext | undefined> {
     const dot = cookie.indexOf('.');
     const tenant = cookie.slice(0, dot);
     const token = cookie.slice(dot + 1);
@@ -213,7 +249,7 @@ export class AuthService {
     }
     const user = await this.users.byId(tenant, session.user_id);
     if (!user || user.disabled_at !== null) return undefined;
-    if (now - Date.parse(session.last_seen_at) > 30_000) {
+    if (opts.touch !== false && now - Date.parse(session.last_seen_at) > 30_000) {
       await this.sessions.touch(tenant, idHash, new Date(now).toISOString());
     }
     return { session, user, principal: principalOf(user) };
@@ -252,10 +288,17 @@ export class AuthService {
   /** A fresh TOTP code (never replayed) or an unused backup code. */
   private async checkSecondFactor(user: UserRow, code: string): Promise<'totp' | 'backup' | undefined> {
     const c = code.replace(/\s/g, '');
-    if (user.totp_secret && /^\d{6}$/.test(c)) {
-      const step = verifyTotp(base32Decode(user.totp_secret), c, Date.now() / 1000);
-      if (step !== undefined && (await this.users.claimTotpStep(user.tenant_id, user.id, step)))
+    const secret = this.totpSecretOf(user, 'totp_secret');
+    if (secret && /^\d{6}$/.test(c)) {
+      const step = verifyTotp(base32Decode(secret), c, Date.now() / 1000);
+      if (step !== undefined && (await this.users.claimTotpStep(user.tenant_id, user.id, step))) {
+        // A secret stored in clear (before encryption at rest) is sealed at its first use.
+        if (!SecretBox.isSealed(user.totp_secret!) && this.secrets)
+          await this.users.update(user.tenant_id, user.id, {
+            totp_secret: this.secrets.seal(secret, totpContext(user.tenant_id, user.id)),
+          });
         return 'totp';
+      }
       return undefined;
     }
     if (/^[A-Za-z0-9]{4}-?[A-Za-z0-9]{4}-?[A-Za-z0-9]{4}-?[A-Za-z0-9]{4}$/.test(c)) {
@@ -287,6 +330,37 @@ export class AuthService {
         user.totp_enabled_at ? 'the password or code is wrong' : 'the password is wrong',
       );
     }
+  }
+
+  /**
+   * An electronic signature's re-authentication: the signer's password, asked again at the
+   * moment of signing. A wrong password counts toward the account's lockout like a failed
+   * sign-in, and the refusal goes on the audit trail (`action`, with what was to be signed).
+   */
+  async reauthenticateSigner(
+    user: UserRow,
+    password: string,
+    info: RequestInfo,
+    what: { action: string; target: { type: string; id: string }; meaning: string },
+  ): Promise<void> {
+    const acct = accountKey(user.tenant_id, user.email);
+    const wait = await this.throttle.lockedFor([acct]);
+    if (wait > 0)
+      throw new ProblemError('CLOUD_RATE_LIMITED', 'too many failed attempts; try again later', {
+        retryAfter: Math.ceil(wait / 1000),
+      });
+    if (await verifyPassword(user.password_hash, password)) return;
+    await this.throttle.failure(acct, this.throttle.policy.account);
+    await this.audit.record({
+      tenantId: user.tenant_id,
+      action: what.action,
+      outcome: 'failure',
+      actor: actorOf(user),
+      address: info.address,
+      target: what.target,
+      detail: `signature refused: wrong password (meaning "${what.meaning}")`,
+    });
+    throw new ProblemError('CLOUD_REAUTH_FAILED', 'the password is wrong: not signed');
   }
 
   async changePassword(
@@ -340,13 +414,17 @@ export class AuthService {
     if (ctx.session.state !== 'enroll_mfa')
       await this.reauthenticatePasswordOnly(ctx.user, password ?? '', info);
     const secret = newTotpSecret();
-    await this.users.update(ctx.user.tenant_id, ctx.user.id, { totp_pending: secret });
-    return { secret, otpauthUri: otpauthUri(this.issuer, `${ctx.user.tenant_id}/${ctx.user.email}`, secret) };
+    const sealed = this.box().seal(secret, totpContext(ctx.user.tenant_id, ctx.user.id));
+    await this.users.update(ctx.user.tenant_id, ctx.user.id, { totp_pending: sealed });
+    const uri = otpauthUri(this.issuer, `${ctx.user.tenant_id}/${ctx.user.email}`, secret);
+    // The QR code an authenticator app scans: an SVG of the otpauth:// URI (the portal shows it).
+    const qrSvg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+    return { secret, otpauthUri: uri, qrSvg };
   }
 
   /** Confirms enrolment with a code from the pending secret; returns the ten backup codes once. */
   async confirmTotp(ctx: SessionContext, code: string, info: RequestInfo) {
-    const pending = ctx.user.totp_pending;
+    const pending = this.totpSecretOf(ctx.user, 'totp_pending');
     const step = pending ? verifyTotp(base32Decode(pending), code.trim(), Date.now() / 1000) : undefined;
     if (!pending || step === undefined) {
       await this.audit.record({
@@ -362,7 +440,7 @@ export class AuthService {
     const codes = Array.from({ length: BACKUP_CODE_COUNT }, newBackupCode);
     return this.db.transaction(async () => {
       await this.users.update(ctx.user.tenant_id, ctx.user.id, {
-        totp_secret: pending,
+        totp_secret: this.box().seal(pending, totpContext(ctx.user.tenant_id, ctx.user.id)),
         totp_pending: null,
         totp_enabled_at: new Date().toISOString(),
         totp_last_step: step,

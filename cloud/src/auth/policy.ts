@@ -15,15 +15,38 @@ export const PERMISSIONS = [
   'audit:read',
   /** users, roles, password resets, the tenant's security policy */
   'users:manage',
+  /** sites, edge enrollment tokens, API tokens, the edges' health (admin API) */
+  'tenant:manage',
+  /** compliance reports (list, download) and the clause map */
+  'reports:read',
+  /** generating a compliance report (never an API token: see API_TOKEN_WITHHELD) */
+  'reports:generate',
+  /** the disposition and customer notification of an out-of-tolerance calibration */
+  'calibrations:disposition',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 export const ROLE_PERMISSIONS: Readonly<Record<Role, ReadonlySet<Permission>>> = {
-  admin: new Set(['records:read', 'evidence:read', 'audit:read', 'users:manage']),
-  manager: new Set(['records:read', 'evidence:read']),
+  admin: new Set([
+    'records:read',
+    'evidence:read',
+    'audit:read',
+    'users:manage',
+    'tenant:manage',
+    'reports:read',
+    'reports:generate',
+    'calibrations:disposition',
+  ]),
+  manager: new Set(['records:read', 'evidence:read', 'calibrations:disposition']),
   technician: new Set(['records:read']),
-  auditor: new Set(['records:read', 'evidence:read', 'audit:read']),
+  auditor: new Set(['records:read', 'evidence:read', 'audit:read', 'reports:read', 'reports:generate']),
 };
+
+/**
+ * Permissions an API token never holds, whatever its role: it is a read-only service account,
+ * and generating a report is a write (a job, a stored file, audit entries).
+ */
+export const API_TOKEN_WITHHELD: ReadonlySet<Permission> = new Set(['reports:generate']);
 
 /**
  * API tokens act as a read-only service account of their tenant with the auditor's rights:
@@ -42,9 +65,15 @@ export interface Principal {
   role: Role;
   /** Site ids the caller is limited to; null for every site of the tenant. */
   sites: readonly string[] | null;
+  /**
+   * Cleared for export-controlled (ITAR/EAR) data: a user an admin marked as a US person.
+   * Absent or false: not cleared (API tokens never are).
+   */
+  usPerson?: boolean;
 }
 
 export function can(p: Principal, permission: Permission): boolean {
+  if (p.kind === 'api-token' && API_TOKEN_WITHHELD.has(permission)) return false;
   return ROLE_PERMISSIONS[p.role].has(permission);
 }
 

@@ -58,6 +58,8 @@ export class UsersService {
       sites?: readonly string[] | null;
       password?: string;
       mustChangePassword?: boolean;
+      /** Cleared for export-controlled (ITAR/EAR) data; default false. */
+      usPerson?: boolean;
     },
   ): Promise<{ user: UserRow; initialPassword?: string }> {
     const sites = u.sites ?? null;
@@ -79,6 +81,7 @@ export class UsersService {
         sites,
         passwordHash,
         mustChangePassword: u.mustChangePassword ?? true,
+        usPerson: u.usPerson ?? false,
       });
       await this.audit.record({
         tenantId,
@@ -135,6 +138,16 @@ export class UsersService {
       if (role !== 'admin') await this.guardLastAdmin(tenantId, before);
       await this.checkSites(tenantId, sites);
       await this.users.update(tenantId, id, { role, sites: sites ? JSON.stringify(sites) : null });
+    });
+  }
+
+  /**
+   * Marks a user as a US person (cleared for ITAR/EAR-controlled data) or not. Takes effect on
+   * the user's next request (the principal is read from the user row each time).
+   */
+  setUsPerson(by: Actor, tenantId: string, id: string, usPerson: boolean) {
+    return this.change(by, tenantId, id, 'user.us_person.change', async () => {
+      await this.users.update(tenantId, id, { us_person: usPerson ? 1 : 0 });
     });
   }
 

@@ -664,6 +664,653 @@ CREATE POLICY tenant_isolation ON record_gauges
   WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
 `,
   },
+  {
+    version: 5,
+    name: 'electronic signatures, export control, US-person users, session purge',
+    // calibration_signatures: 21 CFR Part 11-style signatures of manual calibration entries (who,
+    // meaning, when, bound to the entry's SHA-256), append-only; approval = the 'approval' row.
+    // export_access_log: every access to ITAR/EAR-flagged data (read by the compliance reports).
+    // rt_purge_ended_sessions: the session cleanup job's only cross-tenant write.
+    sqlite: `
+ALTER TABLE users ADD COLUMN us_person INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE equipment ADD COLUMN export_regime TEXT;
+ALTER TABLE equipment ADD COLUMN export_eccn TEXT;
+CREATE INDEX equipment_export ON equipment (tenant_id, export_regime) WHERE export_regime IS NOT NULL;
+CREATE INDEX calibrations_by_source ON calibrations (tenant_id, source, created_at, id);
+CREATE TABLE calibration_signatures (
+  tenant_id TEXT NOT NULL,
+  calibration_id TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  user_email TEXT NOT NULL,
+  user_name TEXT NOT NULL,
+  user_role TEXT NOT NULL,
+  meaning TEXT NOT NULL,
+  signed_at TEXT NOT NULL,
+  content_sha256 TEXT NOT NULL,
+  signature_sha256 TEXT NOT NULL,
+  address TEXT,
+  PRIMARY KEY (tenant_id, calibration_id, purpose),
+  FOREIGN KEY (tenant_id, calibration_id) REFERENCES calibrations(tenant_id, id)
+);
+CREATE TRIGGER calibration_signatures_no_update BEFORE UPDATE ON calibration_signatures
+BEGIN SELECT RAISE(ABORT, 'calibration_signatures is append-only'); END;
+CREATE TRIGGER calibration_signatures_no_delete BEFORE DELETE ON calibration_signatures
+BEGIN SELECT RAISE(ABORT, 'calibration_signatures is append-only'); END;
+CREATE TABLE export_access_log (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  at TEXT NOT NULL,
+  user_id TEXT,
+  principal TEXT NOT NULL,
+  object_type TEXT NOT NULL,
+  object_id TEXT NOT NULL,
+  regime TEXT NOT NULL,
+  eccn TEXT,
+  address TEXT,
+  route TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX export_access_by_time ON export_access_log (tenant_id, at, id);
+`,
+    postgres: `
+ALTER TABLE users ADD COLUMN us_person BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE equipment ADD COLUMN export_regime TEXT;
+ALTER TABLE equipment ADD COLUMN export_eccn TEXT;
+CREATE INDEX equipment_export ON equipment (tenant_id, export_regime) WHERE export_regime IS NOT NULL;
+CREATE INDEX calibrations_by_source ON calibrations (tenant_id, source, created_at, id);
+CREATE TABLE calibration_signatures (
+  tenant_id TEXT NOT NULL,
+  calibration_id TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  user_email TEXT NOT NULL,
+  user_name TEXT NOT NULL,
+  user_role TEXT NOT NULL,
+  meaning TEXT NOT NULL,
+  signed_at TIMESTAMPTZ NOT NULL,
+  content_sha256 TEXT NOT NULL,
+  signature_sha256 TEXT NOT NULL,
+  address TEXT,
+  PRIMARY KEY (tenant_id, calibration_id, purpose),
+  FOREIGN KEY (tenant_id, calibration_id) REFERENCES calibrations (tenant_id, id)
+);
+CREATE FUNCTION rt_signatures_append_only() RETURNS trigger LANGUAGE plpgsql
+  AS $$ BEGIN RAISE EXCEPTION 'calibration_signatures is append-only' USING ERRCODE = 'insufficient_privilege'; END $$;
+CREATE TRIGGER calibration_signatures_append_only BEFORE UPDATE OR DELETE ON calibration_signatures
+  FOR EACH ROW EXECUTE FUNCTION rt_signatures_append_only();
+CREATE TRIGGER calibration_signatures_no_truncate BEFORE TRUNCATE ON calibration_signatures
+  FOR EACH STATEMENT EXECUTE FUNCTION rt_signatures_append_only();
+CREATE TABLE export_access_log (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  at TIMESTAMPTZ NOT NULL,
+  user_id TEXT,
+  principal TEXT NOT NULL,
+  object_type TEXT NOT NULL,
+  object_id TEXT NOT NULL,
+  regime TEXT NOT NULL,
+  eccn TEXT,
+  address TEXT,
+  route TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX export_access_by_time ON export_access_log (tenant_id, at, id);
+ALTER TABLE calibration_signatures ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON calibration_signatures
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE export_access_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON export_access_log
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+-- The session cleanup job: deletes ended sessions of every tenant, nothing else.
+CREATE FUNCTION rt_purge_ended_sessions(p_before TIMESTAMPTZ, p_idle_before TIMESTAMPTZ) RETURNS BIGINT
+  LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp
+  AS $$ WITH d AS (DELETE FROM sessions s
+         WHERE s.expires_at < p_before OR s.revoked_at < p_before OR s.last_seen_at < p_idle_before
+         RETURNING 1)
+       SELECT count(*) FROM d $$;
+REVOKE ALL ON FUNCTION rt_purge_ended_sessions(TIMESTAMPTZ, TIMESTAMPTZ) FROM PUBLIC;
+`,
+  },
+  {
+    version: 9,
+    name: 'edge backlog reported on ingest',
+    // The number of records an edge still holds unsent, from the X-RigTrace-Backlog header of
+    // its last accepted batch, and when it said so (the admin's edges page).
+    sqlite: `
+ALTER TABLE edges ADD COLUMN backlog INTEGER;
+ALTER TABLE edges ADD COLUMN backlog_at TEXT;
+`,
+    postgres: `
+ALTER TABLE edges ADD COLUMN backlog BIGINT;
+ALTER TABLE edges ADD COLUMN backlog_at TIMESTAMPTZ;
+`,
+  },
+  {
+    version: 10,
+    name: 'live state: latest telemetry values and rig states',
+    // Written by the ingest transaction (under the edge's row lock), read by the live snapshot.
+    // Observation times are normalized ISO 8601 text (milliseconds, Z), as in traceable_records.
+    sqlite: `
+CREATE TABLE live_points (
+  tenant_id TEXT NOT NULL,
+  edge_id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  point TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  value TEXT NOT NULL,
+  unit TEXT,
+  quality TEXT NOT NULL CHECK (quality IN ('good', 'uncertain', 'bad')),
+  observed_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, edge_id, equipment, point),
+  FOREIGN KEY (tenant_id, edge_id) REFERENCES edges (tenant_id, id)
+);
+CREATE INDEX live_points_by_site ON live_points (tenant_id, site_id);
+CREATE TABLE live_rigs (
+  tenant_id TEXT NOT NULL,
+  edge_id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  state TEXT CHECK (state IN ('running', 'stopped')),
+  state_since TEXT,
+  state_at TEXT,
+  last_seen_at TEXT NOT NULL,
+  operator TEXT,
+  work_order TEXT,
+  part_serial TEXT,
+  PRIMARY KEY (tenant_id, edge_id, equipment),
+  FOREIGN KEY (tenant_id, edge_id) REFERENCES edges (tenant_id, id)
+);
+CREATE INDEX live_rigs_by_site ON live_rigs (tenant_id, site_id);
+`,
+    postgres: `
+CREATE TABLE live_points (
+  tenant_id TEXT NOT NULL,
+  edge_id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  point TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  value TEXT NOT NULL,
+  unit TEXT,
+  quality TEXT NOT NULL CHECK (quality IN ('good', 'uncertain', 'bad')),
+  observed_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, edge_id, equipment, point),
+  FOREIGN KEY (tenant_id, edge_id) REFERENCES edges (tenant_id, id)
+);
+CREATE INDEX live_points_by_site ON live_points (tenant_id, site_id);
+CREATE TABLE live_rigs (
+  tenant_id TEXT NOT NULL,
+  edge_id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  state TEXT CHECK (state IN ('running', 'stopped')),
+  state_since TEXT,
+  state_at TEXT,
+  last_seen_at TEXT NOT NULL,
+  operator TEXT,
+  work_order TEXT,
+  part_serial TEXT,
+  PRIMARY KEY (tenant_id, edge_id, equipment),
+  FOREIGN KEY (tenant_id, edge_id) REFERENCES edges (tenant_id, id)
+);
+CREATE INDEX live_rigs_by_site ON live_rigs (tenant_id, site_id);
+ALTER TABLE live_points ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON live_points
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE live_rigs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON live_rigs
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+`,
+  },
+  {
+    version: 6,
+    name: 'SPC: characteristic measurements, summaries, frozen baselines; alerts',
+    // spc_measurements: one row per characteristic of each inspection record, derived at ingest,
+    // keyed in chart order (a chart is one range scan) and append-only. spc_characteristics: the
+    // per-characteristic summary the same writes keep (count, latest spec and site). spc_baselines:
+    // frozen control limits, append-only (the latest applies). alerts: raised once per dedupe key,
+    // acknowledged once, never deleted.
+    sqlite: `
+CREATE TABLE spc_measurements (
+  tenant_id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  characteristic TEXT NOT NULL,
+  observed_at TEXT NOT NULL,
+  edge_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  idx INTEGER NOT NULL,
+  site_id TEXT NOT NULL,
+  measured REAL NOT NULL,
+  PRIMARY KEY (tenant_id, equipment, characteristic, observed_at, edge_id, seq, idx)
+) WITHOUT ROWID;
+CREATE TABLE spc_characteristics (
+  tenant_id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  characteristic TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  unit TEXT NOT NULL,
+  nominal REAL,
+  lsl REAL,
+  usl REAL,
+  n INTEGER NOT NULL,
+  first_at TEXT NOT NULL,
+  last_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, equipment, characteristic)
+);
+CREATE INDEX spc_characteristics_by_site ON spc_characteristics (tenant_id, site_id, equipment);
+CREATE TABLE spc_baselines (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  characteristic TEXT NOT NULL,
+  chart TEXT NOT NULL,
+  subgroup_size INTEGER NOT NULL,
+  rules TEXT NOT NULL,
+  from_at TEXT NOT NULL,
+  to_at TEXT NOT NULL,
+  frozen_at TEXT NOT NULL,
+  frozen_by TEXT NOT NULL,
+  center REAL NOT NULL,
+  ucl REAL NOT NULL,
+  lcl REAL NOT NULL,
+  range_center REAL NOT NULL,
+  range_ucl REAL NOT NULL,
+  range_lcl REAL NOT NULL,
+  sigma_within REAL NOT NULL,
+  sigma_overall REAL,
+  mean REAL NOT NULL,
+  points INTEGER NOT NULL,
+  measurements INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX spc_baselines_by_characteristic ON spc_baselines (tenant_id, equipment, characteristic, frozen_at);
+CREATE TRIGGER spc_baselines_no_update BEFORE UPDATE ON spc_baselines
+BEGIN SELECT RAISE(ABORT, 'spc_baselines is append-only'); END;
+CREATE TRIGGER spc_baselines_no_delete BEFORE DELETE ON spc_baselines
+BEGIN SELECT RAISE(ABORT, 'spc_baselines is append-only'); END;
+CREATE TABLE alerts (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  dedupe_key TEXT NOT NULL,
+  site_id TEXT,
+  kind TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  message TEXT NOT NULL,
+  at TEXT NOT NULL,
+  tag TEXT,
+  characteristic TEXT,
+  rule TEXT,
+  chart TEXT,
+  point_at TEXT,
+  detail TEXT NOT NULL,
+  acknowledged_at TEXT,
+  acknowledged_by TEXT,
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, dedupe_key)
+);
+CREATE INDEX alerts_by_time ON alerts (tenant_id, at, id);
+CREATE INDEX alerts_by_site ON alerts (tenant_id, site_id, at, id);
+CREATE INDEX alerts_open ON alerts (tenant_id, kind, tag, characteristic) WHERE acknowledged_at IS NULL;
+`,
+    postgres: `
+CREATE TABLE spc_measurements (
+  tenant_id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  characteristic TEXT NOT NULL,
+  observed_at TEXT NOT NULL,
+  edge_id TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  idx INTEGER NOT NULL,
+  site_id TEXT NOT NULL,
+  measured DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (tenant_id, equipment, characteristic, observed_at, edge_id, seq, idx),
+  FOREIGN KEY (tenant_id, edge_id, seq) REFERENCES records (tenant_id, edge_id, seq)
+);
+CREATE TABLE spc_characteristics (
+  tenant_id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  characteristic TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  unit TEXT NOT NULL,
+  nominal DOUBLE PRECISION,
+  lsl DOUBLE PRECISION,
+  usl DOUBLE PRECISION,
+  n BIGINT NOT NULL,
+  first_at TEXT NOT NULL,
+  last_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, equipment, characteristic)
+);
+CREATE INDEX spc_characteristics_by_site ON spc_characteristics (tenant_id, site_id, equipment);
+CREATE TABLE spc_baselines (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  characteristic TEXT NOT NULL,
+  chart TEXT NOT NULL,
+  subgroup_size INTEGER NOT NULL,
+  rules TEXT NOT NULL,
+  from_at TEXT NOT NULL,
+  to_at TEXT NOT NULL,
+  frozen_at TEXT NOT NULL,
+  frozen_by TEXT NOT NULL,
+  center DOUBLE PRECISION NOT NULL,
+  ucl DOUBLE PRECISION NOT NULL,
+  lcl DOUBLE PRECISION NOT NULL,
+  range_center DOUBLE PRECISION NOT NULL,
+  range_ucl DOUBLE PRECISION NOT NULL,
+  range_lcl DOUBLE PRECISION NOT NULL,
+  sigma_within DOUBLE PRECISION NOT NULL,
+  sigma_overall DOUBLE PRECISION,
+  mean DOUBLE PRECISION NOT NULL,
+  points INTEGER NOT NULL,
+  measurements INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX spc_baselines_by_characteristic ON spc_baselines (tenant_id, equipment, characteristic, frozen_at);
+CREATE TABLE alerts (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  dedupe_key TEXT NOT NULL,
+  site_id TEXT,
+  kind TEXT NOT NULL,
+  severity TEXT NOT NULL,
+  message TEXT NOT NULL,
+  at TEXT NOT NULL,
+  tag TEXT,
+  characteristic TEXT,
+  rule TEXT,
+  chart TEXT,
+  point_at TEXT,
+  detail TEXT NOT NULL,
+  acknowledged_at TEXT,
+  acknowledged_by TEXT,
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, dedupe_key)
+);
+CREATE INDEX alerts_by_time ON alerts (tenant_id, at, id);
+CREATE INDEX alerts_by_site ON alerts (tenant_id, site_id, at, id);
+CREATE INDEX alerts_open ON alerts (tenant_id, kind, tag, characteristic) WHERE acknowledged_at IS NULL;
+ALTER TABLE spc_measurements ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON spc_measurements
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE spc_characteristics ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON spc_characteristics
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE spc_baselines ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON spc_baselines
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE alerts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON alerts
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+`,
+  },
+  {
+    version: 7,
+    name: 'calibration reminders: per-site settings, webhooks, delivery log',
+    // reminder_deliveries is the log and the claim at once: its unique key (tenant, site, date,
+    // channel, target, run) is inserted before anything is sent, so processes sharing one
+    // database send each digest once. rt_reminder_tenants is the scheduler's only look across
+    // tenants (tenant ids with work, nothing else).
+    sqlite: `
+CREATE TABLE reminder_settings (
+  tenant_id TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  enabled INTEGER NOT NULL,
+  send_all_clear INTEGER NOT NULL,
+  email_enabled INTEGER NOT NULL,
+  email_recipients TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  updated_by TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, site_id),
+  FOREIGN KEY (tenant_id, site_id) REFERENCES sites(tenant_id, id)
+);
+CREATE TABLE reminder_webhooks (
+  tenant_id TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  url TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  enabled INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  secret_created_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, site_id, id),
+  FOREIGN KEY (tenant_id, site_id) REFERENCES reminder_settings(tenant_id, site_id)
+);
+CREATE TABLE reminder_deliveries (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  digest_date TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  target_id TEXT NOT NULL,
+  run_key TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  target TEXT NOT NULL,
+  out_of_tolerance INTEGER NOT NULL,
+  overdue INTEGER NOT NULL,
+  due_soon INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt_at TEXT,
+  lease_until TEXT,
+  response_status INTEGER,
+  error TEXT,
+  payload TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  sent_at TEXT,
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, site_id, digest_date, channel, target_id, run_key)
+);
+CREATE INDEX reminder_deliveries_by_time ON reminder_deliveries (tenant_id, created_at, id);
+CREATE INDEX reminder_deliveries_by_site ON reminder_deliveries (tenant_id, site_id, created_at, id);
+CREATE INDEX reminder_deliveries_open ON reminder_deliveries (tenant_id, state, next_attempt_at)
+  WHERE state IN ('retry', 'sending');
+`,
+    postgres: `
+CREATE TABLE reminder_settings (
+  tenant_id TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  enabled BOOLEAN NOT NULL,
+  send_all_clear BOOLEAN NOT NULL,
+  email_enabled BOOLEAN NOT NULL,
+  email_recipients TEXT NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL,
+  updated_by TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, site_id),
+  FOREIGN KEY (tenant_id, site_id) REFERENCES sites (tenant_id, id)
+);
+CREATE TABLE reminder_webhooks (
+  tenant_id TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  url TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  enabled BOOLEAN NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  secret_created_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (tenant_id, site_id, id),
+  FOREIGN KEY (tenant_id, site_id) REFERENCES reminder_settings (tenant_id, site_id)
+);
+CREATE TABLE reminder_deliveries (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  site_id TEXT NOT NULL,
+  digest_date TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  target_id TEXT NOT NULL,
+  run_key TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  target TEXT NOT NULL,
+  out_of_tolerance INTEGER NOT NULL,
+  overdue INTEGER NOT NULL,
+  due_soon INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt_at TIMESTAMPTZ,
+  lease_until TIMESTAMPTZ,
+  response_status INTEGER,
+  error TEXT,
+  payload TEXT,
+  created_at TIMESTAMPTZ NOT NULL,
+  updated_at TIMESTAMPTZ NOT NULL,
+  sent_at TIMESTAMPTZ,
+  PRIMARY KEY (tenant_id, id),
+  UNIQUE (tenant_id, site_id, digest_date, channel, target_id, run_key)
+);
+CREATE INDEX reminder_deliveries_by_time ON reminder_deliveries (tenant_id, created_at, id);
+CREATE INDEX reminder_deliveries_by_site ON reminder_deliveries (tenant_id, site_id, created_at, id);
+CREATE INDEX reminder_deliveries_open ON reminder_deliveries (tenant_id, state, next_attempt_at)
+  WHERE state IN ('retry', 'sending');
+ALTER TABLE reminder_settings ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON reminder_settings
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE reminder_webhooks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON reminder_webhooks
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE reminder_deliveries ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON reminder_deliveries
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+CREATE FUNCTION rt_reminder_tenants(p_now TIMESTAMPTZ) RETURNS TABLE (tenant_id TEXT)
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+  AS $$ SELECT tenant_id FROM reminder_settings WHERE enabled
+        UNION SELECT tenant_id FROM reminder_deliveries
+          WHERE (state = 'retry' AND next_attempt_at <= p_now) OR (state = 'sending' AND lease_until <= p_now) $$;
+REVOKE ALL ON FUNCTION rt_reminder_tenants(TIMESTAMPTZ) FROM PUBLIC;
+`,
+  },
+  {
+    version: 8,
+    name: 'compliance reports (jobs and stored files), out-of-tolerance dispositions',
+    // reports: one row per generation job (state, progress, heartbeat, the file's SHA-256 and the
+    // checkpoints it was built from; `cleared`: the requester may see ITAR/EAR data,
+    // `export_controlled`: the file holds some, so only cleared users may download it);
+    // report_chunks: the file itself in 1 MiB chunks, in the
+    // database so that any cloud process sharing it can serve the download; calibration
+    // dispositions: the decision on a failed calibration's suspect product (IATF 16949 7.1.5.2.1),
+    // changed by replacing it (every change is on the audit trail with before and after).
+    sqlite: `
+CREATE TABLE reports (
+  tenant_id TEXT NOT NULL REFERENCES tenants(id),
+  id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  site_id TEXT,
+  period_from TEXT NOT NULL,
+  period_to TEXT NOT NULL,
+  format TEXT NOT NULL,
+  state TEXT NOT NULL,
+  done INTEGER NOT NULL DEFAULT 0,
+  total INTEGER NOT NULL DEFAULT 0,
+  requested_by TEXT NOT NULL,
+  requested_at TEXT NOT NULL,
+  started_at TEXT,
+  heartbeat_at TEXT NOT NULL,
+  finished_at TEXT,
+  error TEXT,
+  filename TEXT,
+  content_type TEXT,
+  size INTEGER,
+  sha256 TEXT,
+  sources TEXT,
+  summary TEXT,
+  cleared INTEGER NOT NULL DEFAULT 0,
+  export_controlled INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX reports_by_time ON reports (tenant_id, requested_at, id);
+CREATE TABLE report_chunks (
+  tenant_id TEXT NOT NULL,
+  report_id TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (tenant_id, report_id, n),
+  FOREIGN KEY (tenant_id, report_id) REFERENCES reports(tenant_id, id)
+);
+CREATE TABLE calibration_dispositions (
+  tenant_id TEXT NOT NULL,
+  calibration_id TEXT NOT NULL,
+  disposition TEXT NOT NULL,
+  customer_notified INTEGER NOT NULL,
+  notes TEXT,
+  decided_by TEXT NOT NULL,
+  decided_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, calibration_id),
+  FOREIGN KEY (tenant_id, calibration_id) REFERENCES calibrations(tenant_id, id)
+);
+`,
+    postgres: `
+CREATE TABLE reports (
+  tenant_id TEXT NOT NULL REFERENCES tenants (id),
+  id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  site_id TEXT,
+  period_from TEXT NOT NULL,
+  period_to TEXT NOT NULL,
+  format TEXT NOT NULL,
+  state TEXT NOT NULL,
+  done BIGINT NOT NULL DEFAULT 0,
+  total BIGINT NOT NULL DEFAULT 0,
+  requested_by TEXT NOT NULL,
+  requested_at TEXT NOT NULL,
+  started_at TEXT,
+  heartbeat_at TEXT NOT NULL,
+  finished_at TEXT,
+  error TEXT,
+  filename TEXT,
+  content_type TEXT,
+  size BIGINT,
+  sha256 TEXT,
+  sources TEXT,
+  summary TEXT,
+  cleared BOOLEAN NOT NULL DEFAULT false,
+  export_controlled BOOLEAN NOT NULL DEFAULT false,
+  PRIMARY KEY (tenant_id, id)
+);
+CREATE INDEX reports_by_time ON reports (tenant_id, requested_at, id);
+CREATE TABLE report_chunks (
+  tenant_id TEXT NOT NULL,
+  report_id TEXT NOT NULL,
+  n INTEGER NOT NULL,
+  data BYTEA NOT NULL,
+  PRIMARY KEY (tenant_id, report_id, n),
+  FOREIGN KEY (tenant_id, report_id) REFERENCES reports (tenant_id, id)
+);
+CREATE TABLE calibration_dispositions (
+  tenant_id TEXT NOT NULL,
+  calibration_id TEXT NOT NULL,
+  disposition TEXT NOT NULL,
+  customer_notified BOOLEAN NOT NULL,
+  notes TEXT,
+  decided_by TEXT NOT NULL,
+  decided_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, calibration_id),
+  FOREIGN KEY (tenant_id, calibration_id) REFERENCES calibrations (tenant_id, id)
+);
+ALTER TABLE reports ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON reports
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE report_chunks ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON report_chunks
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE calibration_dispositions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON calibration_dispositions
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+`,
+  },
 ];
 
 /**
@@ -676,10 +1323,12 @@ export const APP_PRIVILEGES: readonly { table: string; privileges: string }[] = 
   { table: 'tenants', privileges: 'SELECT, INSERT' },
   { table: 'sites', privileges: 'SELECT, INSERT' },
   { table: 'enrollment_tokens', privileges: 'SELECT, INSERT' },
-  { table: 'api_tokens', privileges: 'SELECT, INSERT' },
+  // API tokens are revoked (revoked_at), never deleted (migration 9: the admin API).
+  { table: 'api_tokens', privileges: 'SELECT, INSERT, UPDATE (revoked_at)' },
   {
     table: 'edges',
-    privileges: 'SELECT, INSERT, UPDATE (log_size, log_root, log_range, last_checkpoint, last_contact_at)',
+    privileges:
+      'SELECT, INSERT, UPDATE (log_size, log_root, log_range, last_checkpoint, last_contact_at, backlog, backlog_at)',
   },
   { table: 'records', privileges: 'SELECT, INSERT' },
   { table: 'checkpoints', privileges: 'SELECT, INSERT' },
@@ -689,7 +1338,7 @@ export const APP_PRIVILEGES: readonly { table: string; privileges: string }[] = 
   {
     table: 'users',
     privileges:
-      'SELECT, INSERT, UPDATE (email, name, role, sites, password_hash, must_change_password, password_changed_at, disabled_at, totp_secret, totp_pending, totp_enabled_at, totp_last_step, updated_at)',
+      'SELECT, INSERT, UPDATE (email, name, role, sites, password_hash, must_change_password, password_changed_at, disabled_at, totp_secret, totp_pending, totp_enabled_at, totp_last_step, updated_at, us_person)',
   },
   { table: 'backup_codes', privileges: 'SELECT, INSERT, UPDATE (used_at), DELETE' },
   { table: 'sessions', privileges: 'SELECT, INSERT, UPDATE (state, last_seen_at, revoked_at), DELETE' },
@@ -703,12 +1352,46 @@ export const APP_PRIVILEGES: readonly { table: string; privileges: string }[] = 
   { table: 'calibrations', privileges: 'SELECT, INSERT' },
   { table: 'traceable_records', privileges: 'SELECT, INSERT' },
   { table: 'record_gauges', privileges: 'SELECT, INSERT' },
+  // Reminders (migration 7): the delivery log is never deleted; only an attempt's outcome changes.
+  { table: 'reminder_settings', privileges: 'SELECT, INSERT, UPDATE' },
+  { table: 'reminder_webhooks', privileges: 'SELECT, INSERT, UPDATE, DELETE' },
+  {
+    table: 'reminder_deliveries',
+    privileges:
+      'SELECT, INSERT, UPDATE (state, attempts, next_attempt_at, lease_until, response_status, error, updated_at, sent_at)',
+  },
+  // Signatures and export control (migration 5): both append-only for the app.
+  { table: 'calibration_signatures', privileges: 'SELECT, INSERT' },
+  { table: 'export_access_log', privileges: 'SELECT, INSERT' },
+  // Live state (migration 10): the latest values and rig states, overwritten as newer ones arrive.
+  { table: 'live_points', privileges: 'SELECT, INSERT, UPDATE' },
+  { table: 'live_rigs', privileges: 'SELECT, INSERT, UPDATE' },
+  // SPC and alerts (migration 6): measurements and baselines append-only; the summary is kept
+  // up to date by ingest; an alert changes only by being acknowledged.
+  { table: 'spc_measurements', privileges: 'SELECT, INSERT' },
+  { table: 'spc_characteristics', privileges: 'SELECT, INSERT, UPDATE' },
+  { table: 'spc_baselines', privileges: 'SELECT, INSERT' },
+  { table: 'alerts', privileges: 'SELECT, INSERT, UPDATE (acknowledged_at, acknowledged_by)' },
+  // Reports (migration 8): a job's state and file description change as it runs; a failed job's
+  // chunks are deleted; a disposition is replaced when it changes (the audit trail keeps each).
+  {
+    table: 'reports',
+    privileges:
+      'SELECT, INSERT, UPDATE (state, done, total, started_at, heartbeat_at, finished_at, error, filename, content_type, size, sha256, sources, summary, export_controlled)',
+  },
+  { table: 'report_chunks', privileges: 'SELECT, INSERT, DELETE' },
+  {
+    table: 'calibration_dispositions',
+    privileges: 'SELECT, INSERT, UPDATE (disposition, customer_notified, notes, decided_by, decided_at)',
+  },
 ];
 
 export const APP_FUNCTIONS: readonly string[] = [
   'rt_edge_tenant(TEXT)',
   'rt_api_token_tenant(TEXT)',
   'rt_consume_enrollment_token(TEXT, TEXT, TIMESTAMPTZ)',
+  'rt_reminder_tenants(TIMESTAMPTZ)',
+  'rt_purge_ended_sessions(TIMESTAMPTZ, TIMESTAMPTZ)',
 ];
 
 export async function migrateSqlite(db: SqliteDb): Promise<number> {

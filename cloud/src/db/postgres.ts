@@ -215,8 +215,15 @@ export class PostgresDb implements Db {
     const tx: PgTx = { client, tenant: undefined, done: false };
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
-      if (tenant !== undefined) await this.setTenant(tx, tenant);
+      if (tenant === undefined) await client.query('BEGIN');
+      else {
+        // BEGIN and the tenant in one round trip: a simple query of two statements, the tenant
+        // id as an escaped literal (the simple protocol takes no parameters).
+        tx.tenant = tenant;
+        await client.query(
+          `BEGIN; SELECT set_config('app.tenant_id', ${client.escapeLiteral(tenant)}, true)`,
+        );
+      }
       const value = await this.scope.run({ tenant, tx }, fn);
       tx.done = true;
       await client.query('COMMIT');
@@ -254,6 +261,16 @@ export class PostgresDb implements Db {
     assertSameTenant(s?.tenant, tenantId);
     assertSameTenant(this.activeTx()?.tenant, tenantId);
     return this.scope.run({ ...s, tenant: tenantId }, fn);
+  }
+
+  /** The pool's connections right now (for /metrics). */
+  poolStats(): { total: number; idle: number; waiting: number; max: number } {
+    return {
+      total: this.pool.totalCount,
+      idle: this.pool.idleCount,
+      waiting: this.pool.waitingCount,
+      max: this.pool.options.max ?? 10,
+    };
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,9 @@ export interface EquipmentRow {
   created_at: string;
   updated_at: string;
   retired_at: string | null;
+  /** Export control (migration 5): 'ITAR' | 'EAR', or null when not controlled. */
+  export_regime: 'ITAR' | 'EAR' | null;
+  export_eccn: string | null;
 }
 
 export interface EquipmentWrite {
@@ -31,6 +34,9 @@ export interface EquipmentWrite {
   isReferenceStandard: boolean;
   stdDueDate: string | null;
   spec: string;
+  /** Export control (absent: not controlled). */
+  exportRegime?: 'ITAR' | 'EAR' | null;
+  exportEccn?: string | null;
 }
 
 /** The cached calendar status of one piece of equipment (recomputed whenever its calibrations change). */
@@ -49,7 +55,24 @@ export interface EquipmentQuery {
   type?: string | undefined;
   includeRetired?: boolean | undefined;
   afterTag?: string | undefined;
+  /** Leave export-controlled entries out (a caller not cleared for them). */
+  excludeFlagged?: boolean | undefined;
+  /** Only these sites (a caller limited to sites); null or absent: every site. */
+  sites?: readonly string[] | null | undefined;
   limit: number;
+}
+
+/** `AND <col> IN (?, …)` for a caller limited to sites ('' for every site; never true for none). */
+export function sitesFilter(
+  col: string,
+  sites: readonly string[] | null | undefined,
+): {
+  sql: string;
+  params: string[];
+} {
+  if (sites === null || sites === undefined) return { sql: '', params: [] };
+  if (sites.length === 0) return { sql: ' AND 1 = 0', params: [] };
+  return { sql: ` AND ${col} IN (${sites.map(() => '?').join(', ')})`, params: [...sites] };
 }
 
 /** The equipment register and the tenant's calibration settings. */
@@ -60,8 +83,8 @@ export class EquipmentRepository {
     const r = await this.db.withTenant(tenantId, () =>
       this.db.run(
         `INSERT INTO equipment (tenant_id, tag, site_id, type, interval_days, interval_cycles, due_soon_days,
-           is_reference_standard, std_due_date, spec, due_sort, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+           is_reference_standard, std_due_date, spec, due_sort, created_at, updated_at, export_regime, export_eccn)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
         [
           tenantId,
           e.tag,
@@ -76,6 +99,8 @@ export class EquipmentRepository {
           ATTENTION_NOW,
           now,
           now,
+          e.exportRegime ?? null,
+          e.exportEccn ?? null,
         ],
       ),
     );
@@ -86,7 +111,7 @@ export class EquipmentRepository {
     const r = await this.db.withTenant(tenantId, () =>
       this.db.run(
         `UPDATE equipment SET site_id = ?, type = ?, interval_days = ?, interval_cycles = ?, due_soon_days = ?,
-           is_reference_standard = ?, std_due_date = ?, spec = ?, updated_at = ?
+           is_reference_standard = ?, std_due_date = ?, spec = ?, updated_at = ?, export_regime = ?, export_eccn = ?
          WHERE tenant_id = ? AND tag = ? AND retired_at IS NULL`,
         [
           e.siteId,
@@ -98,6 +123,8 @@ export class EquipmentRepository {
           e.stdDueDate,
           e.spec,
           now,
+          e.exportRegime ?? null,
+          e.exportEccn ?? null,
           tenantId,
           e.tag,
         ],
@@ -134,6 +161,12 @@ export class EquipmentRepository {
       params.push(q.type);
     }
     if (!q.includeRetired) where.push('retired_at IS NULL');
+    if (q.excludeFlagged) where.push('export_regime IS NULL');
+    const scope = sitesFilter('site_id', q.sites);
+    if (scope.sql) {
+      where.push(scope.sql.slice(' AND '.length));
+      params.push(...scope.params);
+    }
     if (q.afterTag) {
       where.push('tag > ?');
       params.push(q.afterTag);
@@ -160,9 +193,19 @@ export class EquipmentRepository {
    * Equipment in service that needs attention by `horizon` (a date): out of tolerance, never
    * calibrated, or next due on or before it. One range scan of (tenant_id[, site_id], due_sort).
    */
-  async dueBy(tenantId: string, horizon: string, siteId: string | undefined, limit: number) {
-    const site = siteId ? ' AND site_id = ?' : '';
-    const params: SqlParam[] = [tenantId, ...(siteId ? [siteId] : []), horizon, limit];
+  async dueBy(
+    tenantId: string,
+    horizon: string,
+    siteId: string | undefined,
+    limit: number,
+    excludeFlagged = false,
+    /** Only these sites (a caller limited to sites); null: every site. */
+    sites: readonly string[] | null = null,
+  ) {
+    const scope = sitesFilter('site_id', sites);
+    const site =
+      (siteId ? ' AND site_id = ?' : '') + scope.sql + (excludeFlagged ? ' AND export_regime IS NULL' : '');
+    const params: SqlParam[] = [tenantId, ...(siteId ? [siteId] : []), ...scope.params, horizon, limit];
     return this.db.withTenant(tenantId, () =>
       this.db.all<EquipmentRow>(
         `SELECT * FROM equipment WHERE tenant_id = ?${site} AND due_sort <= ? AND retired_at IS NULL

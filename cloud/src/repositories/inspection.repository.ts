@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../db/db.js';
+import { sitesFilter } from './equipment.repository.js';
 
 /** One usage or inspection record as indexed for traceability and queries (the record itself stays in `records`). */
 export interface TraceableRow {
@@ -32,6 +33,8 @@ export interface TraceableQuery {
   from?: string | undefined;
   to?: string | undefined;
   after?: { observedAt: string; edge: string; seq: number } | undefined;
+  /** Only records sent by edges of these sites (a caller limited to sites); null or absent: every site. */
+  sites?: readonly string[] | null | undefined;
   limit: number;
 }
 
@@ -113,6 +116,11 @@ export class InspectionRepository {
     filter('t.result = ?', q.result);
     filter('t.observed_at >= ?', q.from);
     filter('t.observed_at < ?', q.to);
+    const scope = sitesFilter('t.site_id', q.sites);
+    if (scope.sql) {
+      where.push(scope.sql.slice(' AND '.length));
+      params.push(...scope.params);
+    }
     if (q.after) {
       where.push('(t.observed_at, t.edge_id, t.seq) > (?, ?, ?)');
       params.push(q.after.observedAt, q.after.edge, q.after.seq);
@@ -139,10 +147,13 @@ export class InspectionRepository {
     end: string | null,
     after: { observedAt: string; edge: string; seq: number } | undefined,
     limit: number,
+    /** Only records sent by edges of these sites (a caller limited to sites); null: every site. */
+    sites: readonly string[] | null = null,
   ): Promise<SuspectRow[]> {
+    const scope = sitesFilter('t.site_id', sites);
     const window = (col: string) => {
       const w: string[] = [];
-      const p: SqlParam[] = [];
+      const p: SqlParam[] = [...scope.params];
       if (start !== null) {
         w.push(`${col} > ?`);
         p.push(start);
@@ -155,7 +166,7 @@ export class InspectionRepository {
         w.push(`(${col}, t.edge_id, t.seq) > (?, ?, ?)`);
         p.push(after.observedAt, after.edge, after.seq);
       }
-      return { sql: w.map((x) => ` AND ${x}`).join(''), params: p };
+      return { sql: scope.sql + w.map((x) => ` AND ${x}`).join(''), params: p };
     };
     const a = window('t.observed_at');
     const b = window('g.observed_at');
@@ -193,7 +204,14 @@ export class InspectionRepository {
    */
   async firstPassYield(
     tenantId: string,
-    q: { from: string; to: string; siteId?: string | undefined; equipment?: string | undefined },
+    q: {
+      from: string;
+      to: string;
+      siteId?: string | undefined;
+      equipment?: string | undefined;
+      /** Only rigs' inspections sent by edges of these sites (a caller limited to sites). */
+      sites?: readonly string[] | null | undefined;
+    },
   ): Promise<{ equipment: string; day: string; tested: number; passed: number }[]> {
     const extra: string[] = [];
     const extraParams: SqlParam[] = [];
@@ -205,7 +223,9 @@ export class InspectionRepository {
       extra.push('t.equipment = ?');
       extraParams.push(q.equipment);
     }
-    const more = extra.map((x) => ` AND ${x}`).join('');
+    const scope = sitesFilter('t.site_id', q.sites);
+    extraParams.push(...scope.params);
+    const more = extra.map((x) => ` AND ${x}`).join('') + scope.sql;
     const rows = await this.db.withTenant(tenantId, () =>
       this.db.all<{ equipment: string; day: string; tested: number | string; passed: number | string }>(
         `WITH firsts AS (

@@ -1,4 +1,20 @@
-import type { Db } from '../db/db.js';
+import type { Db, SqlParam } from '../db/db.js';
+
+/** Rows per multi-row INSERT into records. */
+const INSERT_CHUNK = 1000;
+const INSERT_RECORDS =
+  'INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed) VALUES ';
+const ROW = '(?,?,?,?,?,?,?,?,?,?,?)';
+/** `(?,…),(?,…)…` for n rows, kept per n (the same few sizes recur). */
+const rowsCache = new Map<number, string>();
+function rowsOf(n: number): string {
+  let sql = rowsCache.get(n);
+  if (sql === undefined) {
+    sql = Array<string>(n).fill(ROW).join(',');
+    if (rowsCache.size < 64) rowsCache.set(n, sql);
+  }
+  return sql;
+}
 
 export interface StoredRecordRow {
   edge_id: string;
@@ -26,6 +42,11 @@ export interface RecordQuery {
   afterSeq?: number;
   /** Keyset cursor: records after (edge, seq) in (edge, seq) order. */
   after?: { edge: string; seq: number };
+  /**
+   * Leave out records whose equipment is export-controlled (ITAR/EAR) in the register: a caller
+   * not cleared for them. Records that only name a flagged gauge are screened by the caller.
+   */
+  excludeFlagged?: boolean;
   limit: number;
 }
 
@@ -62,29 +83,31 @@ export class RecordsRepository {
     return rows.map((r) => new Uint8Array(r.leaf_hash));
   }
 
+  /**
+   * One multi-row INSERT per `INSERT_CHUNK` rows (a full batch of the edge's default size is one
+   * statement): 11 parameters a row stays well inside SQLite's 32766 and PostgreSQL's 65535.
+   */
   async insertRecords(tenantId: string, edgeId: string, rows: NewRecordRow[], now: string): Promise<void> {
-    const per = 11;
     await this.db.withTenant(tenantId, async () => {
-      for (let i = 0; i < rows.length; i += 200) {
-        const chunk = rows.slice(i, i + 200);
-        const params = chunk.flatMap((r) => [
-          tenantId,
-          edgeId,
-          r.seq,
-          r.id,
-          r.kind,
-          r.equipment,
-          r.observedAt,
-          r.json,
-          Buffer.from(r.leafHash),
-          now,
-          r.replayed ? 1 : 0,
-        ]);
-        const ph = chunk.map(() => `(${Array(per).fill('?').join(',')})`).join(',');
-        await this.db.run(
-          `INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed) VALUES ${ph}`,
-          params,
-        );
+      for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+        const chunk = rows.length <= INSERT_CHUNK ? rows : rows.slice(i, i + INSERT_CHUNK);
+        const params: SqlParam[] = [];
+        for (const r of chunk)
+          params.push(
+            tenantId,
+            edgeId,
+            r.seq,
+            r.id,
+            r.kind,
+            r.equipment,
+            r.observedAt,
+            r.json,
+            // A view of the hash's bytes, not a copy.
+            Buffer.from(r.leafHash.buffer, r.leafHash.byteOffset, r.leafHash.byteLength),
+            now,
+            r.replayed ? 1 : 0,
+          );
+        await this.db.run(`${INSERT_RECORDS}${rowsOf(chunk.length)}`, params);
       }
     });
   }
@@ -168,6 +191,12 @@ export class RecordsRepository {
       where.push('(edge_id, seq) > (?, ?)');
       params.push(q.after.edge, q.after.seq);
     }
+    if (q.excludeFlagged) {
+      where.push(
+        'equipment NOT IN (SELECT f.tag FROM equipment f WHERE f.tenant_id = ? AND f.export_regime IS NOT NULL)',
+      );
+      params.push(tenantId);
+    }
     params.push(q.limit);
     return this.db.withTenant(tenantId, () =>
       this.db.all<StoredRecordRow>(
@@ -194,5 +223,50 @@ export class RecordsRepository {
       ]),
     );
     return r?.n ?? 0;
+  }
+
+  /** Every accepted checkpoint of an edge, smallest first (log verification). */
+  async checkpointsOf(
+    tenantId: string,
+    edgeId: string,
+  ): Promise<{ size: number; root: Buffer; note: string; cosigned_note: string }[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<{ size: number; root: Buffer; note: string; cosigned_note: string }>(
+        'SELECT size, root, note, cosigned_note FROM checkpoints WHERE tenant_id = ? AND edge_id = ? ORDER BY size',
+        [tenantId, edgeId],
+      ),
+    );
+  }
+
+  /** Records in (afterSeq, upToSeq] with their stored JSON and leaf hash, in seq order (log verification). */
+  async leafPage(
+    tenantId: string,
+    edgeId: string,
+    afterSeq: number,
+    upToSeq: number,
+    limit: number,
+  ): Promise<{ seq: number; json: string; leaf_hash: Buffer }[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<{ seq: number; json: string; leaf_hash: Buffer }>(
+        'SELECT seq, json, leaf_hash FROM records WHERE tenant_id = ? AND edge_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+        [tenantId, edgeId, afterSeq, upToSeq, limit],
+      ),
+    );
+  }
+
+  /**
+   * Records accepted for each edge since `since`: the log size now less the largest checkpoint
+   * accepted before then (checkpoints, one per batch, are far fewer than records).
+   */
+  async acceptedSince(tenantId: string, since: string): Promise<Map<string, number>> {
+    const rows = await this.db.withTenant(tenantId, () =>
+      this.db.all<{ edge_id: string; before: number | null; size: number }>(
+        `SELECT e.id AS edge_id, e.log_size AS size,
+           (SELECT MAX(c.size) FROM checkpoints c WHERE c.tenant_id = e.tenant_id AND c.edge_id = e.id AND c.accepted_at <= ?) AS before
+         FROM edges e WHERE e.tenant_id = ?`,
+        [since, tenantId],
+      ),
+    );
+    return new Map(rows.map((r) => [r.edge_id, r.size - (r.before ?? 0)]));
   }
 }

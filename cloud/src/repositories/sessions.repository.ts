@@ -104,6 +104,35 @@ export class SessionsRepository {
     return r.changes;
   }
 
+  /**
+   * The cleanup job, across every tenant: deletes sessions that ended before `before` (expired
+   * or revoked) and sessions last seen before `idleBefore` (idle past any tenant's timeout). On
+   * PostgreSQL through rt_purge_ended_sessions, the app role's only cross-tenant delete.
+   */
+  async purgeAllEnded(before: string, idleBefore: string): Promise<number> {
+    if (this.db.dialect === 'postgres') {
+      const row = await this.db.get<{ n: number | string }>('SELECT rt_purge_ended_sessions(?, ?) AS n', [
+        before,
+        idleBefore,
+      ]);
+      return Number(row?.n ?? 0);
+    }
+    const r = await this.db.run(
+      'DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ? OR last_seen_at < ?',
+      [before, before, idleBefore],
+    );
+    return r.changes;
+  }
+
+  /** Throttle counters whose window ended before `windowBefore` and that hold no running lock. */
+  async purgeStaleThrottle(windowBefore: string, now: string): Promise<number> {
+    const r = await this.db.run(
+      'DELETE FROM auth_throttle WHERE window_start < ? AND (locked_until IS NULL OR locked_until < ?)',
+      [windowBefore, now],
+    );
+    return r.changes;
+  }
+
   getThrottle(key: string): Promise<ThrottleRow | undefined> {
     return this.db.get<ThrottleRow>('SELECT * FROM auth_throttle WHERE key = ?', [key]);
   }

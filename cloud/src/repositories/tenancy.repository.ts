@@ -13,7 +13,13 @@ export interface EdgeRow {
   log_range: string;
   last_checkpoint: string | null;
   last_contact_at: string | null;
+  /** Records the edge said it still held unsent with its last accepted batch (migration 9). */
+  backlog?: number | null;
+  backlog_at?: string | null;
 }
+
+/** Enrollment tokens and API tokens are named by the first 16 hex digits of their hash, never by the token. */
+export const tokenId = (tokenHash: string): string => tokenHash.slice(0, 16);
 
 /** Tokens are 32 random bytes; only their SHA-256 is stored, so a database leak reveals none. */
 export function newToken(prefix: string): string {
@@ -179,6 +185,77 @@ export class TenancyRepository {
   async listEdges(tenantId: string): Promise<EdgeRow[]> {
     return this.db.withTenant(tenantId, () =>
       this.db.all<EdgeRow>('SELECT * FROM edges WHERE tenant_id = ? ORDER BY enrolled_at', [tenantId]),
+    );
+  }
+
+  // ---- the admin API (routes/admin.routes.ts) ----
+
+  async listSites(
+    tenantId: string,
+  ): Promise<{ id: string; name: string; created_at: string; edges: number }[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<{ id: string; name: string; created_at: string; edges: number }>(
+        `SELECT s.id, s.name, s.created_at,
+           (SELECT COUNT(*) FROM edges e WHERE e.tenant_id = s.tenant_id AND e.site_id = s.id) AS edges
+         FROM sites s WHERE s.tenant_id = ? ORDER BY s.id`,
+        [tenantId],
+      ),
+    );
+  }
+
+  /** A site's enrollment tokens, newest first: hashes and times only (the token is never stored). */
+  async listEnrollmentTokens(
+    tenantId: string,
+    siteId: string,
+  ): Promise<
+    {
+      token_hash: string;
+      site_id: string;
+      created_at: string;
+      expires_at: string;
+      used_at: string | null;
+      used_by_edge: string | null;
+    }[]
+  > {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all(
+        'SELECT token_hash, site_id, created_at, expires_at, used_at, used_by_edge FROM enrollment_tokens WHERE tenant_id = ? AND site_id = ? ORDER BY created_at DESC',
+        [tenantId, siteId],
+      ),
+    );
+  }
+
+  async listApiTokens(
+    tenantId: string,
+  ): Promise<{ token_hash: string; name: string; created_at: string; revoked_at: string | null }[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all(
+        'SELECT token_hash, name, created_at, revoked_at FROM api_tokens WHERE tenant_id = ? ORDER BY created_at DESC',
+        [tenantId],
+      ),
+    );
+  }
+
+  /** Revokes the unrevoked API token with this id; false when there is none. */
+  async revokeApiToken(tenantId: string, id: string, now: string): Promise<boolean> {
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        'UPDATE api_tokens SET revoked_at = ? WHERE tenant_id = ? AND substr(token_hash, 1, 16) = ? AND revoked_at IS NULL',
+        [now, tenantId, id],
+      ),
+    );
+    return r.changes > 0;
+  }
+
+  /** The backlog an edge reported with a batch that was just accepted (inside the ingest transaction). */
+  async setEdgeBacklog(tenantId: string, edgeId: string, backlog: number, now: string): Promise<void> {
+    await this.db.withTenant(tenantId, () =>
+      this.db.run('UPDATE edges SET backlog = ?, backlog_at = ? WHERE tenant_id = ? AND id = ?', [
+        backlog,
+        now,
+        tenantId,
+        edgeId,
+      ]),
     );
   }
 }

@@ -18,6 +18,8 @@ export interface UserRow {
   totp_pending: string | null;
   totp_enabled_at: string | null;
   totp_last_step: number | null;
+  /** 1: cleared for export-controlled (ITAR/EAR) data (an admin marks US persons); migration 5. */
+  us_person: number;
   created_at: string;
   updated_at: string;
 }
@@ -48,6 +50,7 @@ type UserChange = Partial<
     | 'totp_pending'
     | 'totp_enabled_at'
     | 'totp_last_step'
+    | 'us_person'
   >
 >;
 
@@ -63,13 +66,14 @@ export class UsersRepository {
     sites: readonly string[] | null;
     passwordHash: string;
     mustChangePassword: boolean;
+    usPerson?: boolean;
   }): Promise<UserRow> {
     const now = new Date().toISOString();
     const id = randomUUID();
     await this.db.withTenant(u.tenantId, () =>
       this.db.run(
         `INSERT INTO users (tenant_id, id, email, name, role, sites, password_hash, must_change_password,
-           password_changed_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           password_changed_at, created_at, updated_at, us_person) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         [
           u.tenantId,
           id,
@@ -82,6 +86,7 @@ export class UsersRepository {
           now,
           now,
           now,
+          u.usPerson === true,
         ],
       ),
     );

@@ -19,6 +19,13 @@ import { tenantOf } from './auth.js';
 import type { Accounts } from '../auth/accounts.js';
 import { principalOf } from '../auth/middleware.js';
 import { seesSite } from '../auth/policy.js';
+import {
+  ExportControlService,
+  recordFlag,
+  viewerOf,
+  type AccessedObject,
+  type ExportFlag,
+} from '../export-control/export-control.js';
 
 function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
   const r = schema.safeParse(req.query);
@@ -79,6 +86,14 @@ export function apiRoutes(deps: {
   // API tokens read as the auditor role; users by their role, limited to their sites.
   const auth = deps.accounts.require('records:read');
   const evidenceAuth = deps.accounts.require('evidence:read');
+  // Export control (ITAR/EAR) on raw records: a record is flagged when its equipment, or a gauge it
+  // names, is flagged in the register (recordFlag); served only to cleared users, and logged.
+  const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
+  const flagOfRecord = (json: string, flags: ReadonlyMap<string, ExportFlag>): ExportFlag | null => {
+    if (flags.size === 0) return null;
+    const record = JSON.parse(json) as { equipment?: unknown };
+    return recordFlag(typeof record.equipment === 'string' ? record.equipment : '', record, flags);
+  };
 
   r.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
@@ -97,7 +112,8 @@ export function apiRoutes(deps: {
   });
 
   r.post('/ingest', async (req, res) => {
-    const wait = await deps.accounts.throttle.rate(
+    // Counted in this process's memory: no database write per batch (auth/throttle.ts).
+    const wait = deps.accounts.throttle.rateInProcess(
       'ingest',
       req.ip ?? '',
       deps.accounts.throttle.policy.ingestRatePerMinute,
@@ -108,7 +124,9 @@ export function apiRoutes(deps: {
         retryAfter: wait,
       });
     }
-    res.json(await deps.ingest.ingest(req.body, req.ip ?? ''));
+    // The edge's unsent-record count, for the admin's edges page; ignored unless a plain integer.
+    const backlog = /^\d{1,15}$/.exec(req.get('x-rigtrace-backlog') ?? '')?.[0];
+    res.json(await deps.ingest.ingest(req.body, req.ip ?? '', backlog ? { backlog: Number(backlog) } : {}));
   });
 
   r.get('/edges', auth, async (req, res) => {
@@ -140,19 +158,35 @@ export function apiRoutes(deps: {
           'a caller limited to sites must name an edge of those sites',
         );
     }
-    const rows = await deps.records.list(tenantOf(req), q);
-    const items = rows.map((row) => ({
-      edge: row.edge_id,
-      seq: row.seq,
-      ingestedAt: row.ingested_at,
-      replayed: row.replayed === 1,
-      record: JSON.parse(row.json) as unknown,
-    }));
-    const last = items.at(-1);
+    const v = viewerOf(req, 'GET /records');
+    const flags = await exportControl.flags(v.tenantId);
+    // Records of flagged equipment are left out in the query; those that only name a flagged
+    // gauge (inspections) are screened below, so a page may hold fewer than `limit` items.
+    const rows = await deps.records.list(tenantOf(req), {
+      ...q,
+      excludeFlagged: !v.cleared && flags.size > 0,
+    });
+    const served: AccessedObject[] = [];
+    const items = rows.flatMap((row) => {
+      const flag = flagOfRecord(row.json, flags);
+      if (flag && !v.cleared) return [];
+      if (flag) served.push({ type: 'record', id: `${row.edge_id}:${row.seq}`, flag });
+      return [
+        {
+          edge: row.edge_id,
+          seq: row.seq,
+          ingestedAt: row.ingested_at,
+          replayed: row.replayed === 1,
+          record: JSON.parse(row.json) as unknown,
+        },
+      ];
+    });
+    await exportControl.logAccess(v, served);
+    const last = rows.at(-1);
     res.json({
       items,
       // The cursor for the following page (pass it as `after`); null on the last page.
-      next: items.length === q.limit && last ? `${last.edge}:${last.seq}` : null,
+      next: rows.length === q.limit && last ? `${last.edge_id}:${last.seq}` : null,
     });
   });
 
@@ -163,23 +197,39 @@ export function apiRoutes(deps: {
   r.get('/edges/:edgeId/evidence', evidenceAuth, async (req, res) => {
     const e = await edgeOr404(req);
     const q = parseQuery(evidenceQuery, req);
+    const v = viewerOf(req, 'GET /edges/{edgeId}/evidence');
+    const flags = await exportControl.flags(v.tenantId);
+    const absent = (seq: number) =>
+      new ProblemError('CLOUD_NOT_FOUND', `record ${seq} is not in the accepted log`);
     // One transaction, on one connection, for the whole bundle.
-    const { cp, records } = await deps.db.withTenant(e.tenant_id, async () => {
+    const out = await deps.db.withTenant(e.tenant_id, async () => {
       const cp = await deps.records.latestCheckpoint(e.tenant_id, e.id);
       if (!cp) throw new ProblemError('CLOUD_NOT_FOUND', 'this edge has no accepted records yet');
       const leaves = await deps.records.allLeafHashes(e.tenant_id, e.id, cp.size);
       const records: EvidenceBundle['records'] = [];
+      const served: AccessedObject[] = [];
       for (const seq of q.seq) {
         const row = seq <= cp.size ? await deps.records.get(e.tenant_id, e.id, seq) : undefined;
-        if (!row) throw new ProblemError('CLOUD_NOT_FOUND', `record ${seq} is not in the accepted log`);
+        if (!row) throw absent(seq);
+        const flag = flagOfRecord(row.json, flags);
+        // A flagged record is, to a caller not cleared, exactly an absent one (refusal audited below).
+        if (flag && !v.cleared) return { refused: { seq, flag } } as const;
+        if (flag) served.push({ type: 'record', id: `${e.id}:${seq}`, flag });
         records.push({
           record: JSON.parse(row.json) as unknown,
           index: seq - 1,
           proof: inclusionProof(leaves, seq - 1, cp.size).map(toBase64),
         });
       }
-      return { cp, records };
+      return { cp, records, served };
     });
+    if (out.refused) {
+      const { seq, flag } = out.refused;
+      await exportControl.refused(v, { type: 'record', id: `${e.id}:${seq}`, flag });
+      throw absent(seq);
+    }
+    const { cp, records, served } = out;
+    await exportControl.logAccess(v, served);
     const bundle: EvidenceBundle = {
       v: 1,
       edge: e.id,

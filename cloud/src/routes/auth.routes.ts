@@ -238,11 +238,30 @@ export const accountsOpenApiPaths = {
   '/auth/mfa/totp/enroll': {
     post: {
       summary:
-        'Start TOTP enrolment: a new secret and its otpauth:// URI (password required from a complete session)',
+        'Start TOTP enrolment: a new secret, its otpauth:// URI and a QR code (SVG) of it (password required from a complete session)',
       security: session,
       description: csrf,
       requestBody: json({ password: str }),
-      responses: { '200': ok('{ secret, otpauthUri }'), ...guarded, '409': problem },
+      responses: {
+        '200': {
+          description: 'the new secret, its otpauth:// URI and that URI as a QR code (SVG) to scan',
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['secret', 'otpauthUri', 'qrSvg'],
+                properties: {
+                  secret: { type: 'string', description: 'base32' },
+                  otpauthUri: { type: 'string' },
+                  qrSvg: { type: 'string', description: 'an <svg> document of the otpauth:// URI' },
+                },
+              },
+            },
+          },
+        },
+        ...guarded,
+        '409': problem,
+      },
     },
   },
   '/auth/mfa/totp/confirm': {
@@ -289,6 +308,7 @@ export const accountsOpenApiPaths = {
           name: str,
           role: { enum: ['admin', 'manager', 'technician', 'auditor'] },
           sites: { type: ['array', 'null'], items: str },
+          usPerson: { type: 'boolean', description: 'cleared for ITAR/EAR data (default false)' },
         },
         ['email', 'role'],
       ),
@@ -310,6 +330,16 @@ export const accountsOpenApiPaths = {
       parameters: userId,
       requestBody: roleBody,
       responses: { '200': ok('User'), '400': problem, ...guarded, '404': problem, '409': problem },
+    },
+  },
+  '/users/{userId}/us-person': {
+    put: {
+      summary:
+        'Mark a user as a US person, cleared for export-controlled (ITAR/EAR) data, or not (admin; audited)',
+      security: either,
+      parameters: userId,
+      requestBody: json({ usPerson: { type: 'boolean' } }, ['usPerson']),
+      responses: { '200': ok('User (with usPerson)'), '400': problem, ...guarded, '404': problem },
     },
   },
   '/users/{userId}/disable': {

@@ -14,7 +14,10 @@ const createUser = z.strictObject({
   name: z.string().min(1).max(200).optional(),
   role: z.enum(ROLES),
   sites,
+  /** Cleared for export-controlled (ITAR/EAR) data; default false. */
+  usPerson: z.boolean().optional(),
 });
+const setUsPerson = z.strictObject({ usPerson: z.boolean() });
 const setRole = z.strictObject({ role: z.enum(ROLES), sites });
 const policy = z.strictObject({
   mfaRequiredRoles: z.array(z.enum(ROLES)).max(ROLES.length),
@@ -57,6 +60,11 @@ export function usersRoutes(accounts: Accounts): Router {
   r.put('/users/:userId/role', admin, async (req, res) => {
     const body = parseBody(setRole, req);
     res.json(userView(await svc.setRole(by(req), tenant(req), id(req), body.role, body.sites ?? null)));
+  });
+
+  r.put('/users/:userId/us-person', admin, async (req, res) => {
+    const body = parseBody(setUsPerson, req);
+    res.json(userView(await svc.setUsPerson(by(req), tenant(req), id(req), body.usPerson)));
   });
 
   r.post('/users/:userId/disable', admin, async (req, res) => {

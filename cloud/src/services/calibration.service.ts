@@ -13,9 +13,11 @@ import { z } from 'zod';
 import type { Db } from '../db/db.js';
 import { ProblemError } from '../errors.js';
 import type {
+  CalibrationListRow,
   CalibrationRepository,
   CalibrationRow,
   PassFail,
+  SignatureRow,
 } from '../repositories/calibration.repository.js';
 import {
   ATTENTION_NOW,
@@ -26,6 +28,10 @@ import {
 } from '../repositories/equipment.repository.js';
 import type { GaugeUse, InspectionRepository, TraceableRow } from '../repositories/inspection.repository.js';
 import type { TenancyRepository } from '../repositories/tenancy.repository.js';
+import { exportControlSchema } from '../export-control/export-control.js';
+import type { AuditService } from './audit.service.js';
+import type { DomainEventBus } from './events.js';
+import { committed, emitAfterCommit } from '../live/after-commit.js';
 
 /** The tenant default for the due-soon window (recall lead time) when the tenant has set none. */
 export const DEFAULT_DUE_SOON_DAYS = 30;
@@ -173,6 +179,8 @@ export const equipmentBodySchema = z
         uncertaintyUnit: label(16).optional(),
       })
       .optional(),
+    /** ITAR/EAR: served only to users cleared as US persons (CALIBRATION.md, Export control). */
+    exportControl: exportControlSchema.optional(),
   })
   .refine((e) => e.dueSoonDays === undefined || e.dueSoonDays < e.intervalDays, {
     message: 'dueSoonDays must be shorter than intervalDays',
@@ -180,14 +188,61 @@ export const equipmentBodySchema = z
   });
 export type EquipmentBody = z.output<typeof equipmentBodySchema>;
 
+/**
+ * An electronic signature as the client sends it: the signer's password again (re-authentication
+ * at the moment of signing) and what the signature means ("performed", "reviewed", …).
+ */
+export const signatureInputSchema = z.strictObject({
+  password: z.string().min(1).max(1024),
+  meaning: label(64),
+});
+
 export const manualCalibrationSchema = z.strictObject({
   equipment: assetTagSchema,
   /** Who performed or entered it (name and qualification); the authenticated principal is kept as well. */
   enteredBy: label(128),
-  body: calibrationBodySchema,
+  body: calibrationBodySchema.refine((b) => b.approval === undefined, {
+    message:
+      'a manual entry is approved by a second person (POST /calibrations/{id}/approve), not in its body',
+    path: ['approval'],
+  }),
+  signature: signatureInputSchema,
 });
 
+/** The signed-in user who signs, and how to re-authenticate them (AuthService.reauthenticateSigner). */
+export interface Signer {
+  user: { id: string; email: string; name: string; role: string };
+  address: string | null;
+  /** Throws CLOUD_REAUTH_FAILED (counted toward lockout, audited) when the password is wrong. */
+  reauthenticate(
+    password: string,
+    what: { action: string; target: { type: string; id: string }; meaning: string },
+  ): Promise<void>;
+}
+
 export const settingsSchema = z.strictObject({ dueSoonDays: z.int().min(0).max(365) });
+
+/**
+ * What the caller of a register write may see: its site scope and export clearance. A site
+ * outside the scope, or a tag taken by an entry the caller may not see, is refused with one
+ * answer (REGISTER_REFUSED) that says nothing about whether the tag exists (ACCOUNTS.md).
+ */
+export interface RegisterScope {
+  /** Sites the caller is limited to; null: every site of the tenant. */
+  sites: readonly string[] | null;
+  /** Cleared for export-controlled (ITAR/EAR) entries. */
+  cleared: boolean;
+  /** Told before the refusal when the tag is taken by an entry the caller may not see (to audit it). */
+  onHidden?: (existing: EquipmentRow) => Promise<void>;
+}
+
+export const REGISTER_REFUSED = 'this equipment may not be registered or changed by you';
+
+const inSites = (sites: readonly string[] | null, siteId: string) => sites === null || sites.includes(siteId);
+
+/** The entry is invisible to the caller: another site than theirs, or export-controlled and not cleared. */
+export const hiddenFrom = (scope: RegisterScope, e: EquipmentRow): boolean =>
+  !inSites(scope.sites, e.site_id) || (e.export_regime !== null && !scope.cleared);
 
 function validation(err: z.ZodError, prefix: string[] = []): ProblemError {
   return new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
@@ -216,9 +271,94 @@ export interface CalibrationView {
   evidenceSha256: string | null;
   createdAt: string;
   body: CalibrationBody;
+  /** The entry's electronic signature (manual entries signed by a user); null otherwise. */
+  signature: SignatureView | null;
+  /**
+   * Manual entries: pending until a second person approves. Null for calibrations from edge
+   * records, which carry their own approval in the record body (`body.approval`).
+   */
+  approval: { state: 'pending' } | ({ state: 'approved' } & SignatureView) | null;
 }
 
-export function calibrationView(r: CalibrationRow): CalibrationView {
+export interface SignatureView {
+  by: { id: string; email: string; name: string; role: string };
+  meaning: string;
+  signedAt: string;
+  /** The SHA-256 of the entry's canonical JSON this signature is bound to. */
+  contentSha256: string;
+  signatureSha256: string;
+  /** The entry still hashes to contentSha256, and the signature manifest to signatureSha256. */
+  valid: boolean;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/** The canonical JSON (RFC 8785) of a manual entry: what its evidence hash and signatures cover. */
+export function manualEntryJson(e: {
+  id: string;
+  tenantId: string;
+  equipment: string;
+  enteredBy: string | null;
+  recordedBy: string | null;
+  at: string;
+  body: unknown;
+}): string {
+  return canonicalJson({
+    id: e.id,
+    tenantId: e.tenantId,
+    equipment: e.equipment,
+    enteredBy: e.enteredBy,
+    recordedBy: e.recordedBy,
+    at: e.at,
+    body: e.body,
+  });
+}
+
+/** The SHA-256 of a manual calibration row as stored now (recomputed, not read). */
+export function contentHashOf(r: CalibrationRow): string {
+  return sha256(
+    manualEntryJson({
+      id: r.id,
+      tenantId: r.tenant_id,
+      equipment: r.equipment,
+      enteredBy: r.entered_by,
+      recordedBy: r.recorded_by,
+      at: r.created_at,
+      body: JSON.parse(r.body) as unknown,
+    }),
+  );
+}
+
+/** The signature manifest: who signed what (by hash), meaning what, when. */
+export function signatureManifest(s: Omit<SignatureRow, 'signature_sha256' | 'address'>): string {
+  return canonicalJson({
+    v: 1,
+    tenant: s.tenant_id,
+    calibration: s.calibration_id,
+    purpose: s.purpose,
+    contentSha256: s.content_sha256,
+    signer: { id: s.user_id, email: s.user_email, name: s.user_name, role: s.user_role },
+    meaning: s.meaning,
+    signedAt: s.signed_at,
+  });
+}
+
+function signatureView(s: SignatureRow, contentSha256: string): SignatureView {
+  return {
+    by: { id: s.user_id, email: s.user_email, name: s.user_name, role: s.user_role },
+    meaning: s.meaning,
+    signedAt: s.signed_at,
+    contentSha256: s.content_sha256,
+    signatureSha256: s.signature_sha256,
+    valid: s.content_sha256 === contentSha256 && sha256(signatureManifest(s)) === s.signature_sha256,
+  };
+}
+
+export function calibrationView(r: CalibrationRow, sigs: readonly SignatureRow[] = []): CalibrationView {
+  const mine = sigs.filter((s) => s.calibration_id === r.id);
+  const content = r.source === 'manual' ? contentHashOf(r) : '';
+  const entry = mine.find((s) => s.purpose === 'entry');
+  const approved = mine.find((s) => s.purpose === 'approval');
   return {
     id: r.id,
     equipment: r.equipment,
@@ -234,6 +374,13 @@ export function calibrationView(r: CalibrationRow): CalibrationView {
     evidenceSha256: r.evidence_sha256,
     createdAt: r.created_at,
     body: JSON.parse(r.body) as CalibrationBody,
+    signature: entry ? signatureView(entry, content) : null,
+    approval:
+      r.source !== 'manual'
+        ? null
+        : approved
+          ? { state: 'approved', ...signatureView(approved, content) }
+          : { state: 'pending' },
   };
 }
 
@@ -274,6 +421,10 @@ export class CalibrationService {
     private readonly equipment: EquipmentRepository,
     private readonly calibrations: CalibrationRepository,
     private readonly index: InspectionRepository,
+    /** Signatures, approvals and their refusals go on the tenant's audit trail. */
+    private readonly audit: AuditService,
+    /** Committed calibrations and status changes are announced here (live updates). */
+    private readonly events?: DomainEventBus,
   ) {}
 
   // -- derivation from ingest ------------------------------------------------------------------
@@ -322,7 +473,7 @@ export class CalibrationService {
       } else if (r.kind === 'calibration') {
         const calibratedAt = normalizeTime(r.body.calibratedAt);
         const issues = await this.traceabilityIssues(tenantId, r.equipment, r.body, calibratedAt);
-        await this.calibrations.insert(
+        const stored = await this.calibrations.insert(
           tenantId,
           {
             id: `${edge.id}:${r.seq}`,
@@ -342,6 +493,7 @@ export class CalibrationService {
           },
           new Date().toISOString(),
         );
+        if (stored) await this.announce(tenantId, r.equipment, `${edge.id}:${r.seq}`, r.body, edge.siteId);
         touched.add(r.equipment);
       }
     }
@@ -391,20 +543,67 @@ export class CalibrationService {
     return issues;
   }
 
+  /**
+   * Derives what the cloud holds about `tag` but never derived (records stored before the
+   * calibration engine existed): its calibration records become events, its usage and
+   * inspection records enter the traceability index. Idempotent; returns how many records.
+   */
+  async backfill(tenantId: string, tag: string): Promise<number> {
+    const rows = await this.calibrations.underivedRecords(tenantId, tag);
+    const byEdge = new Map<string, { siteId: string; records: RigRecord[] }>();
+    for (const r of rows) {
+      const g = byEdge.get(r.edge_id) ?? { siteId: r.site_id, records: [] };
+      g.records.push(JSON.parse(r.json) as RigRecord);
+      byEdge.set(r.edge_id, g);
+    }
+    for (const [id, g] of byEdge) await this.onRecordsStored(tenantId, { id, siteId: g.siteId }, g.records);
+    return rows.length;
+  }
+
   /** Recomputes the cached calendar status of registered equipment from its calibrations. */
   async refresh(tenantId: string, tag: string): Promise<void> {
     const e = await this.equipment.get(tenantId, tag);
     if (!e) return;
     const cals = (await this.calibrations.forEquipment(tenantId, tag)).map(calLite);
-    await this.equipment.setStatusCache(tenantId, tag, cacheOf(calendarState(cals, e.interval_days)));
+    const cache = cacheOf(calendarState(cals, e.interval_days));
+    await this.equipment.setStatusCache(tenantId, tag, cache);
+    if (this.events) {
+      const [asOf, dflt] = [today(), await this.dueSoonDefault(tenantId)];
+      const from = this.cachedStatus(e, asOf, dflt).status;
+      const after = { ...e, next_due: cache.nextDue, out_of_tolerance: cache.outOfTolerance ? 1 : 0 };
+      const to = this.cachedStatus(after, asOf, dflt).status;
+      if (from !== to)
+        emitAfterCommit(this.events, 'equipment.status', { tenantId, siteId: e.site_id, tag, from, to });
+    }
+  }
+
+  /** Announces a stored calibration once the transaction commits; passed: in tolerance as found and as left. */
+  private async announce(
+    tenantId: string,
+    tag: string,
+    calibrationId: string,
+    b: { asFoundResult: PassFail; asLeftResult?: PassFail | undefined },
+    fallbackSiteId: string | null,
+  ): Promise<void> {
+    if (!this.events) return;
+    const siteId = (await this.equipment.get(tenantId, tag))?.site_id ?? fallbackSiteId;
+    const passed = b.asFoundResult === 'pass' && (b.asLeftResult ?? b.asFoundResult) === 'pass';
+    emitAfterCommit(this.events, 'calibration.recorded', { tenantId, siteId, tag, calibrationId, passed });
   }
 
   // -- register --------------------------------------------------------------------------------
 
-  private async parseEquipment(tenantId: string, tag: string, raw: unknown): Promise<EquipmentWrite> {
+  private async parseEquipment(
+    tenantId: string,
+    tag: string,
+    raw: unknown,
+    scope?: RegisterScope,
+  ): Promise<EquipmentWrite> {
     const r = equipmentBodySchema.safeParse(raw);
     if (!r.success) throw validation(r.error);
     const b = r.data;
+    // Before the site's existence, so that a scoped caller learns nothing about other sites.
+    if (scope && !inSites(scope.sites, b.siteId)) throw new ProblemError('CLOUD_FORBIDDEN', REGISTER_REFUSED);
     if (!(await this.tenancy.siteExists(tenantId, b.siteId))) {
       throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
         errors: [{ path: 'siteId', message: 'no such site' }],
@@ -421,27 +620,48 @@ export class CalibrationService {
       isReferenceStandard: b.referenceStandard !== undefined,
       stdDueDate: b.referenceStandard?.dueDate ?? null,
       spec: JSON.stringify(spec),
+      exportRegime: b.exportControl?.regime ?? null,
+      exportEccn: b.exportControl?.eccn ?? null,
     };
   }
 
-  async create(tenantId: string, raw: unknown) {
+  /**
+   * Registers equipment. With `scope` (a caller's request), a tag already taken by an entry the
+   * caller may not see is refused like a site outside the scope (403 REGISTER_REFUSED), not 409.
+   */
+  async create(tenantId: string, raw: unknown, scope?: RegisterScope) {
     const tagged = z.looseObject({ tag: assetTagSchema }).safeParse(raw);
     if (!tagged.success) throw validation(tagged.error);
     const { tag, ...rest } = tagged.data;
-    const e = await this.parseEquipment(tenantId, tag, rest);
-    return this.db.transaction(async () => {
-      if (!(await this.equipment.insert(tenantId, e, new Date().toISOString())))
+    const e = await this.parseEquipment(tenantId, tag, rest, scope);
+    if (scope) {
+      const existing = await this.equipment.get(tenantId, tag);
+      if (existing && hiddenFrom(scope, existing)) {
+        await scope.onHidden?.(existing);
+        throw new ProblemError('CLOUD_FORBIDDEN', REGISTER_REFUSED);
+      }
+    }
+    return committed(this.db, async () => {
+      if (!(await this.equipment.insert(tenantId, e, new Date().toISOString()))) {
+        const taken = scope ? await this.equipment.get(tenantId, tag) : undefined;
+        if (scope && taken && hiddenFrom(scope, taken))
+          throw new ProblemError('CLOUD_FORBIDDEN', REGISTER_REFUSED);
         throw new ProblemError('CLOUD_CONFLICT', `equipment ${tag} is already registered`);
-      // Calibrations may have arrived before the equipment was registered.
+      }
+      // Calibrations, usage and inspections may have arrived before the equipment was
+      // registered: those derived at ingest count from now on (refresh); records stored
+      // before the engine derived anything are derived now (backfill).
+      await this.backfill(tenantId, tag);
       await this.refresh(tenantId, tag);
       return this.describe(tenantId, tag);
     });
   }
 
-  async replace(tenantId: string, tag: string, raw: unknown) {
+  /** Replaces an entry; with `scope`, moving it to a site outside the caller's scope is refused (403). */
+  async replace(tenantId: string, tag: string, raw: unknown, scope?: RegisterScope) {
     await this.mustGet(tenantId, tag);
-    const e = await this.parseEquipment(tenantId, tag, raw);
-    return this.db.transaction(async () => {
+    const e = await this.parseEquipment(tenantId, tag, raw, scope);
+    return committed(this.db, async () => {
       if (!(await this.equipment.update(tenantId, e, new Date().toISOString())))
         throw new ProblemError('CLOUD_CONFLICT', `equipment ${tag} is retired`);
       await this.refresh(tenantId, tag);
@@ -509,6 +729,10 @@ export class CalibrationService {
       type?: string | undefined;
       includeRetired?: boolean;
       after?: string | undefined;
+      /** Leave export-controlled entries out (the caller is not cleared). */
+      excludeFlagged?: boolean;
+      /** Only these sites (a caller limited to sites); null or absent: every site. */
+      sites?: readonly string[] | null;
       limit: number;
     },
     asOf = today(),
@@ -535,7 +759,45 @@ export class CalibrationService {
 
   async calibrationsOf(tenantId: string, tag: string): Promise<CalibrationView[]> {
     await this.mustGet(tenantId, tag);
-    return (await this.calibrations.forEquipment(tenantId, tag)).map(calibrationView);
+    const rows = await this.calibrations.forEquipment(tenantId, tag);
+    const manual = rows.filter((r) => r.source === 'manual').map((r) => r.id);
+    const sigs = await this.calibrations.signaturesOf(tenantId, manual);
+    return rows.map((r) => calibrationView(r, sigs));
+  }
+
+  async calibration(tenantId: string, id: string): Promise<CalibrationView> {
+    const row = await this.calibrations.get(tenantId, id);
+    if (!row) throw new ProblemError('CLOUD_NOT_FOUND', 'no such calibration');
+    return calibrationView(row, await this.calibrations.signaturesOf(tenantId, [id]));
+  }
+
+  /** Raw row (route-level checks: site scope, export control) or 404. */
+  async calibrationRow(tenantId: string, id: string): Promise<CalibrationRow> {
+    const row = id.length <= 200 ? await this.calibrations.get(tenantId, id) : undefined;
+    if (!row) throw new ProblemError('CLOUD_NOT_FOUND', 'no such calibration');
+    return row;
+  }
+
+  /** Manual entries by approval state (the approvals queue), oldest first. */
+  async manualEntries(
+    tenantId: string,
+    q: Parameters<CalibrationRepository['manualEntries']>[1],
+  ): Promise<{
+    rows: CalibrationListRow[];
+    items: (CalibrationView & { siteId: string })[];
+    next: string | null;
+  }> {
+    const rows = await this.calibrations.manualEntries(tenantId, q);
+    const sigs = await this.calibrations.signaturesOf(
+      tenantId,
+      rows.map((r) => r.id),
+    );
+    const last = rows.at(-1);
+    return {
+      rows,
+      items: rows.map((r) => ({ ...calibrationView(r, sigs), siteId: r.site_id })),
+      next: rows.length === q.limit && last ? `${last.created_at}~${last.id}` : null,
+    };
   }
 
   // -- manual entry ----------------------------------------------------------------------------
@@ -545,22 +807,30 @@ export class CalibrationService {
    * body schema and stored as cloud-side evidence (who entered it, which credential, when, and the
    * SHA-256 of exactly what was stored).
    */
-  async enterManual(tenantId: string, raw: unknown, principal: string) {
+  async enterManual(tenantId: string, raw: unknown, signer: Signer) {
     const r = manualCalibrationSchema.safeParse(raw);
     if (!r.success) throw validation(r.error);
-    const { equipment: tag, enteredBy, body } = r.data;
-    return this.db.transaction(async () => {
+    const { equipment: tag, enteredBy, body, signature } = r.data;
+    const principal = `user:${signer.user.id}`;
+    await this.mustGet(tenantId, tag);
+    const calibratedAt = normalizeTime(body.calibratedAt);
+    if (calibratedAt > new Date(Date.now() + 5 * 60_000).toISOString()) {
+      throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
+        errors: [{ path: 'body.calibratedAt', message: 'must not be in the future' }],
+      });
+    }
+    const id = `manual:${randomUUID()}`;
+    // The signature: the password again, now (before anything is stored).
+    await signer.reauthenticate(signature.password, {
+      action: 'calibration.sign',
+      target: { type: 'equipment', id: tag },
+      meaning: signature.meaning,
+    });
+    return committed(this.db, async () => {
       await this.mustGet(tenantId, tag);
-      const calibratedAt = normalizeTime(body.calibratedAt);
-      if (calibratedAt > new Date(Date.now() + 5 * 60_000).toISOString()) {
-        throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
-          errors: [{ path: 'body.calibratedAt', message: 'must not be in the future' }],
-        });
-      }
       const issues = await this.traceabilityIssues(tenantId, tag, body, calibratedAt);
       const now = new Date().toISOString();
-      const id = `manual:${randomUUID()}`;
-      const evidence = canonicalJson({
+      const evidence = manualEntryJson({
         id,
         tenantId,
         equipment: tag,
@@ -569,6 +839,7 @@ export class CalibrationService {
         at: now,
         body,
       });
+      const contentSha256 = sha256(evidence);
       await this.calibrations.insert(
         tenantId,
         {
@@ -585,14 +856,151 @@ export class CalibrationService {
           body: canonicalJson(body),
           entered_by: enteredBy,
           recorded_by: principal,
-          evidence_sha256: createHash('sha256').update(evidence, 'utf8').digest('hex'),
+          evidence_sha256: contentSha256,
         },
         now,
       );
+      await this.announce(tenantId, tag, id, body, null);
+      const sig = await this.storeSignature(
+        tenantId,
+        id,
+        'entry',
+        signer,
+        signature.meaning,
+        contentSha256,
+        now,
+      );
+      await this.audit.record({
+        tenantId,
+        action: 'calibration.sign',
+        outcome: 'success',
+        actor: { type: 'user', ...signer.user },
+        address: signer.address,
+        target: { type: 'calibration', id },
+        after: {
+          equipment: tag,
+          purpose: 'entry',
+          meaning: signature.meaning,
+          contentSha256,
+          signatureSha256: sig.signature_sha256,
+          asFoundResult: body.asFoundResult,
+          asLeftResult: body.asLeftResult ?? null,
+        },
+      });
+      // Safety first: the entry takes effect when signed (a failing as-found puts the
+      // equipment out of tolerance now), whether or not it is approved yet.
       await this.refresh(tenantId, tag);
       const row = await this.calibrations.get(tenantId, id);
       if (!row) throw new Error('the calibration just stored is missing');
-      return { calibration: calibrationView(row), equipment: await this.describe(tenantId, tag) };
+      return { calibration: calibrationView(row, [sig]), equipment: await this.describe(tenantId, tag) };
+    });
+  }
+
+  private async storeSignature(
+    tenantId: string,
+    calibrationId: string,
+    purpose: 'entry' | 'approval',
+    signer: Signer,
+    meaning: string,
+    contentSha256: string,
+    at: string,
+  ): Promise<SignatureRow> {
+    const base = {
+      tenant_id: tenantId,
+      calibration_id: calibrationId,
+      purpose,
+      user_id: signer.user.id,
+      user_email: signer.user.email,
+      user_name: signer.user.name,
+      user_role: signer.user.role,
+      meaning,
+      signed_at: at,
+      content_sha256: contentSha256,
+    };
+    const row: SignatureRow = {
+      ...base,
+      signature_sha256: sha256(signatureManifest(base)),
+      address: signer.address,
+    };
+    if (!(await this.calibrations.insertSignature(row)))
+      throw new ProblemError(
+        'CLOUD_CONFLICT',
+        `calibration ${calibrationId} is already ${purpose === 'approval' ? 'approved' : 'signed'}`,
+      );
+    return row;
+  }
+
+  /**
+   * The second person's approval of a manual entry: re-authenticated like the entry's own
+   * signature, bound to the same content hash. The person who entered (signed) it may not
+   * approve it: refused with 403 and a security event on the audit trail.
+   */
+  async approve(tenantId: string, id: string, raw: unknown, signer: Signer) {
+    const r = signatureInputSchema.safeParse(raw);
+    if (!r.success) throw validation(r.error);
+    const row = await this.calibrationRow(tenantId, id);
+    if (row.source !== 'manual')
+      throw new ProblemError(
+        'CLOUD_CONFLICT',
+        'a calibration from an edge record carries its own approval (body.approval); only manual entries are approved here',
+      );
+    const sigs = await this.calibrations.signaturesOf(tenantId, [id]);
+    if (sigs.some((s) => s.purpose === 'approval'))
+      throw new ProblemError('CLOUD_CONFLICT', `calibration ${id} is already approved`);
+    const entrySigner = sigs.find((s) => s.purpose === 'entry')?.user_id;
+    if (entrySigner === signer.user.id || row.recorded_by === `user:${signer.user.id}`) {
+      await this.audit.record({
+        tenantId,
+        action: 'calibration.approve',
+        outcome: 'failure',
+        actor: { type: 'user', ...signer.user },
+        address: signer.address,
+        target: { type: 'calibration', id },
+        detail: 'security: self-approval refused (separation of duties: a second person must approve)',
+      });
+      throw new ProblemError(
+        'CLOUD_SEPARATION_OF_DUTIES',
+        'you entered this calibration: a second person must approve it',
+      );
+    }
+    const content = contentHashOf(row);
+    if (row.evidence_sha256 !== null && content !== row.evidence_sha256) {
+      await this.audit.record({
+        tenantId,
+        action: 'calibration.approve',
+        outcome: 'failure',
+        actor: { type: 'user', ...signer.user },
+        address: signer.address,
+        target: { type: 'calibration', id },
+        detail: 'security: the stored entry no longer matches its evidence hash; not approved',
+      });
+      throw new ProblemError('CLOUD_CONFLICT', 'the stored entry does not match its evidence hash');
+    }
+    await signer.reauthenticate(r.data.password, {
+      action: 'calibration.approve',
+      target: { type: 'calibration', id },
+      meaning: r.data.meaning,
+    });
+    return committed(this.db, async () => {
+      const now = new Date().toISOString();
+      const sig = await this.storeSignature(tenantId, id, 'approval', signer, r.data.meaning, content, now);
+      await this.audit.record({
+        tenantId,
+        action: 'calibration.approve',
+        outcome: 'success',
+        actor: { type: 'user', ...signer.user },
+        address: signer.address,
+        target: { type: 'calibration', id },
+        after: {
+          equipment: row.equipment,
+          purpose: 'approval',
+          meaning: r.data.meaning,
+          contentSha256: content,
+          signatureSha256: sig.signature_sha256,
+          enteredBy: sigs.find((s) => s.purpose === 'entry')?.user_id ?? row.recorded_by,
+        },
+      });
+      return { calibration: calibrationView(row, [...sigs, sig]) };
     });
   }
 
@@ -601,11 +1009,27 @@ export class CalibrationService {
   /** What needs attention by asOf + days (out of tolerance, overdue, due), grouped by site. */
   async dueList(
     tenantId: string,
-    q: { days: number; siteId?: string | undefined; asOf?: string | undefined; limit: number },
+    q: {
+      days: number;
+      siteId?: string | undefined;
+      asOf?: string | undefined;
+      limit: number;
+      /** Leave export-controlled entries out (the caller is not cleared). */
+      excludeFlagged?: boolean;
+      /** Only these sites (a caller limited to sites); null or absent: every site. */
+      sites?: readonly string[] | null;
+    },
   ) {
     const asOf = q.asOf ?? today();
     const horizon = addDays(asOf, q.days);
-    const rows = await this.equipment.dueBy(tenantId, horizon, q.siteId, q.limit);
+    const rows = await this.equipment.dueBy(
+      tenantId,
+      horizon,
+      q.siteId,
+      q.limit,
+      q.excludeFlagged ?? false,
+      q.sites ?? null,
+    );
     const dflt = await this.dueSoonDefault(tenantId);
     const sites = new Map<string, unknown[]>();
     for (const e of rows) {

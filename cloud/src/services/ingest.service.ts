@@ -1,9 +1,9 @@
 import {
   batchEnvelopeSchema,
-  canonicalJson,
   emptyLogState,
   verifyBatch,
   type BatchProblem,
+  type BatchVerification,
   type CompactRangeState,
   type RigRecord,
 } from '@rigtrace/protocols';
@@ -12,8 +12,10 @@ import type { Db } from '../db/db.js';
 import { ProblemError } from '../errors.js';
 import type { RecordsRepository } from '../repositories/records.repository.js';
 import type { SecurityEventsRepository } from '../repositories/security-events.repository.js';
-import type { TenancyRepository } from '../repositories/tenancy.repository.js';
+import type { EdgeRow, TenancyRepository } from '../repositories/tenancy.repository.js';
 import type { Witness } from './witness.js';
+import type { DomainEventBus } from './events.js';
+import { committed, emitAfterCommit } from '../live/after-commit.js';
 
 export interface IngestResult {
   ackedSeq: number;
@@ -34,12 +36,38 @@ export type RecordsStoredHook = (
   records: readonly RigRecord[],
 ) => Promise<void>;
 
+/** Waits for every promise, then throws the first failure: nothing is left running when it returns. */
+async function settled(work: Promise<unknown>[]): Promise<void> {
+  const out = await Promise.allSettled(work);
+  const failed = out.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Edges whose tenant IngestService keeps in memory at most. */
+const MAX_CACHED_EDGES = 100_000;
+
 /** A record that reaches the cloud this long after the edge received it is marked as replayed. */
 export const REPLAYED_AFTER_MS = 60_000;
 
 type Outcome =
   | { ok: true; result: IngestResult }
   | { ok: false; problems: BatchProblem[]; expectedSeq?: number; fork?: boolean };
+
+/** A verification and the edge row (log state and key) it was made against. */
+interface Verified {
+  edge: EdgeRow;
+  v: BatchVerification;
+}
+
+/** The same key and the same log (size, root and compact range): a verification against one holds for the other. */
+function sameLog(a: EdgeRow, b: EdgeRow): boolean {
+  return (
+    a.log_size === b.log_size &&
+    a.log_range === b.log_range &&
+    (a.log_root === null ? b.log_root === null : b.log_root !== null && a.log_root.equals(b.log_root)) &&
+    a.public_key.equals(b.public_key)
+  );
+}
 
 /**
  * Verified ingest: a batch is stored only if its checkpoint is signed by the edge's enrolled
@@ -48,6 +76,9 @@ type Outcome =
  * kept as a security event.
  */
 export class IngestService {
+  /** Edge id → tenant id (see edgeRow). */
+  private readonly tenantOfEdge = new Map<string, string>();
+
   constructor(
     private readonly db: Db,
     private readonly tenancy: TenancyRepository,
@@ -56,16 +87,22 @@ export class IngestService {
     private readonly witness: Witness,
     private readonly logger: Logger,
     private readonly onRecordsStored?: RecordsStoredHook,
+    /** 'records.stored' is emitted here once the batch's transaction has committed. */
+    private readonly events?: DomainEventBus,
   ) {}
 
-  async ingest(body: unknown, address: string): Promise<IngestResult> {
+  /**
+   * `backlog`: the records the edge says it still holds unsent (header X-RigTrace-Backlog),
+   * stored on the edge row only when the batch verifies.
+   */
+  async ingest(body: unknown, address: string, opts: { backlog?: number } = {}): Promise<IngestResult> {
     const env = batchEnvelopeSchema.safeParse(body);
     if (!env.success) {
       throw new ProblemError('CLOUD_VALIDATION', 'not a batch', {
         errors: env.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
       });
     }
-    const edge = await this.tenancy.edgeById(env.data.edge);
+    const edge = await this.edgeRow(env.data.edge);
     if (!edge) {
       await this.security.record({
         tenantId: null,
@@ -75,7 +112,27 @@ export class IngestService {
       });
       throw new ProblemError('CLOUD_EDGE_UNKNOWN', `edge ${env.data.edge} is not enrolled`);
     }
-    const outcome = await this.db.transaction(() => this.verifyAndStore(edge.tenant_id, edge.id, body));
+    // The batch is verified here, outside the write transaction, against the edge's log as read
+    // now: that CPU work (canonical JSON, hashes, signature, schema) then runs while other
+    // batches write, instead of holding SQLite's single writer or the edge's row lock. The
+    // transaction re-reads the edge under its lock and uses this verification only if the key
+    // and log are still exactly the ones verified against; otherwise it verifies again there.
+    let pre: Verified | undefined;
+    try {
+      pre = { edge, v: await this.verify(edge, body) };
+    } catch {
+      pre = undefined; // verified (and failing the same way, if it must) under the lock
+    }
+    // Bound to the edge's tenant before the transaction opens, so that on PostgreSQL BEGIN and
+    // the tenant setting travel together.
+    const outcome = await this.db.bindTenant(edge.tenant_id, () =>
+      committed(this.db, async () => {
+        const out = await this.verifyAndStore(edge.tenant_id, edge.id, body, pre);
+        if (out.ok && opts.backlog !== undefined)
+          await this.tenancy.setEdgeBacklog(edge.tenant_id, edge.id, opts.backlog, new Date().toISOString());
+        return out;
+      }),
+    );
     if (outcome.ok) return outcome.result;
 
     const detail = outcome.problems
@@ -108,11 +165,12 @@ export class IngestService {
     throw new ProblemError('CLOUD_BATCH_REFUSED', detail, extensions);
   }
 
-  private async verifyAndStore(tenantId: string, edgeId: string, body: unknown): Promise<Outcome> {
-    // Re-read and lock inside the transaction: another request, in this process or another one
-    // sharing the database, may just have advanced the log; until we commit, it waits for us.
-    const edge = await this.tenancy.lockEdge(tenantId, edgeId);
-    if (!edge) throw new ProblemError('CLOUD_EDGE_UNKNOWN', `edge ${edgeId} is not enrolled`);
+  /**
+   * Verifies `body` against `edge`'s key and log. Reads only what cannot change once written
+   * (the stored leaf hashes and checkpoints up to the edge's log size), so it may run outside
+   * the transaction; the caller decides whether `edge` is still the current log.
+   */
+  private async verify(edge: EdgeRow, body: unknown): Promise<BatchVerification> {
     const raw = (body as { records: unknown[] }).records;
     const resent = raw
       .map((r) => (r && typeof r === 'object' ? (r as { seq?: unknown }).seq : undefined))
@@ -129,7 +187,7 @@ export class IngestService {
       lastResent !== undefined && lastResent < edge.log_size
         ? await this.records.checkpointAt(edge.tenant_id, edge.id, lastResent)
         : undefined;
-    const v = verifyBatch(body, {
+    return verifyBatch(body, {
       publicKey: new Uint8Array(edge.public_key),
       state: edge.log_root
         ? {
@@ -141,6 +199,35 @@ export class IngestService {
       knownLeafHash: (seq) => known.get(seq),
       knownRoot: (size) => (earlier?.size === size ? new Uint8Array(earlier.root) : undefined),
     });
+  }
+
+  /**
+   * The edge's row. Its tenant is fixed at enrollment (edges are never moved or deleted), so it
+   * is kept in memory after the first lookup and the row is read directly in that tenant.
+   */
+  private async edgeRow(id: string): Promise<EdgeRow | undefined> {
+    const tenantId = this.tenantOfEdge.get(id);
+    if (tenantId !== undefined) {
+      const e = await this.tenancy.edgeForTenant(tenantId, id);
+      if (e) return e;
+      this.tenantOfEdge.delete(id);
+    }
+    const e = await this.tenancy.edgeById(id);
+    if (e && this.tenantOfEdge.size < MAX_CACHED_EDGES) this.tenantOfEdge.set(e.id, e.tenant_id);
+    return e;
+  }
+
+  private async verifyAndStore(
+    tenantId: string,
+    edgeId: string,
+    body: unknown,
+    pre: Verified | undefined,
+  ): Promise<Outcome> {
+    // Re-read and lock inside the transaction: another request, in this process or another one
+    // sharing the database, may just have advanced the log; until we commit, it waits for us.
+    const edge = await this.tenancy.lockEdge(tenantId, edgeId);
+    if (!edge) throw new ProblemError('CLOUD_EDGE_UNKNOWN', `edge ${edgeId} is not enrolled`);
+    const v = pre && sameLog(pre.edge, edge) ? pre.v : await this.verify(edge, body);
     if (!v.ok) return v;
     const now = new Date();
     const nowIso = now.toISOString();
@@ -157,42 +244,52 @@ export class IngestService {
         },
       };
     }
-    await this.records.insertRecords(
-      edge.tenant_id,
-      edge.id,
-      v.records.map((record, i) => ({
-        seq: record.seq,
-        id: record.id,
-        kind: record.kind,
-        equipment: record.equipment,
-        observedAt: record.observedAt,
-        // verifyBatch returns the objects it hashed, so these bytes are the leaf's bytes.
-        json: canonicalJson(record),
-        leafHash: v.leafHashes[i]!,
-        replayed: now.getTime() - Date.parse(record.receivedAt) > REPLAYED_AFTER_MS,
-      })),
-      nowIso,
-    );
-    await this.onRecordsStored?.(edge.tenant_id, { id: edge.id, siteId: edge.site_id }, v.records);
     const note = (body as { checkpoint: string }).checkpoint;
     const cosigned = this.witness.cosign(note, now);
-    await this.records.insertCheckpoint(
-      edge.tenant_id,
-      edge.id,
-      { size: v.checkpoint.size, root: v.checkpoint.root, note, cosignedNote: cosigned },
-      nowIso,
-    );
-    await this.records.updateEdgeLog(
-      edge.tenant_id,
-      edge.id,
-      {
-        size: v.newState.size,
-        root: v.newState.root,
-        range: JSON.stringify(v.newState.range),
-        checkpoint: note,
-      },
-      nowIso,
-    );
+    // Three independent writes, issued together: the connection runs them back to back without
+    // a round trip through this process between them. All settle before the transaction ends.
+    await settled([
+      this.records.insertRecords(
+        edge.tenant_id,
+        edge.id,
+        v.records.map((record, i) => ({
+          seq: record.seq,
+          id: record.id,
+          kind: record.kind,
+          equipment: record.equipment,
+          observedAt: record.observedAt,
+          // The canonical JSON verifyBatch hashed: these bytes are the leaf's bytes.
+          json: v.canonical[i]!,
+          leafHash: v.leafHashes[i]!,
+          replayed: now.getTime() - Date.parse(record.receivedAt) > REPLAYED_AFTER_MS,
+        })),
+        nowIso,
+      ),
+      this.records.insertCheckpoint(
+        edge.tenant_id,
+        edge.id,
+        { size: v.checkpoint.size, root: v.checkpoint.root, note, cosignedNote: cosigned },
+        nowIso,
+      ),
+      this.records.updateEdgeLog(
+        edge.tenant_id,
+        edge.id,
+        {
+          size: v.newState.size,
+          root: v.newState.root,
+          range: JSON.stringify(v.newState.range),
+          checkpoint: note,
+        },
+        nowIso,
+      ),
+    ]);
+    await this.onRecordsStored?.(edge.tenant_id, { id: edge.id, siteId: edge.site_id }, v.records);
+    emitAfterCommit(this.events, 'records.stored', {
+      tenantId: edge.tenant_id,
+      siteId: edge.site_id,
+      edgeId: edge.id,
+      records: v.records,
+    });
     return {
       ok: true,
       result: {

@@ -154,12 +154,26 @@ export class TraceabilityService {
   async suspectRecords(
     tenantId: string,
     tag: string,
-    q: { calibration?: string | undefined; after?: Cursor | undefined; limit: number },
+    q: {
+      calibration?: string | undefined;
+      after?: Cursor | undefined;
+      limit: number;
+      /** Only records sent by edges of these sites (a caller limited to sites); null: every site. */
+      sites?: readonly string[] | null | undefined;
+    },
   ): Promise<{ window: SuspectWindow | null; rows: SuspectRow[]; next: string | null }> {
     await this.calibration.mustGet(tenantId, tag);
     const window = await this.window(tenantId, tag, q.calibration);
     if (!window) return { window, rows: [], next: null };
-    const rows = await this.index.suspect(tenantId, tag, window.start, window.end, q.after, q.limit);
+    const rows = await this.index.suspect(
+      tenantId,
+      tag,
+      window.start,
+      window.end,
+      q.after,
+      q.limit,
+      q.sites ?? null,
+    );
     const last = rows.at(-1);
     return { window, rows, next: rows.length === q.limit && last ? encodeCursor(last) : null };
   }
@@ -176,7 +190,14 @@ export class TraceabilityService {
 
   async firstPassYield(
     tenantId: string,
-    q: { from: string; to: string; siteId?: string | undefined; equipment?: string | undefined },
+    q: {
+      from: string;
+      to: string;
+      siteId?: string | undefined;
+      equipment?: string | undefined;
+      /** Only inspections sent by edges of these sites (a caller limited to sites); null: every site. */
+      sites?: readonly string[] | null | undefined;
+    },
   ) {
     const from = normalizeTime(q.from);
     const to = normalizeTime(q.to);

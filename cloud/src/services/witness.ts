@@ -20,8 +20,25 @@ export class Witness {
     readonly publicKey: Uint8Array,
   ) {}
 
-  /** Loads the key from `dataDir/witness-key.pem`, creating it (mode 0600) on first start. */
-  static load(dataDir: string, name: string): Witness {
+  /**
+   * Loads the key from `dataDir/witness-key.pem`, creating it (mode 0600) on first start; or,
+   * with `keyFile` (RIGTRACE_WITNESS_KEY_FILE: processes sharing one PostgreSQL share one key),
+   * from that file, which must exist: a missing shared key is an error, never a new key.
+   */
+  static load(dataDir: string, name: string, keyFile?: string): Witness {
+    if (keyFile) {
+      let pem: string;
+      try {
+        pem = readFileSync(keyFile, 'utf8');
+      } catch (err) {
+        throw new Error(`the witness key file ${keyFile} cannot be read: ${(err as Error).message}`);
+      }
+      try {
+        return new Witness(name, pem, publicKeyFromPrivatePem(pem));
+      } catch {
+        throw new Error(`the witness key file ${keyFile} does not hold an Ed25519 private key (PEM)`);
+      }
+    }
     const file = path.join(dataDir, 'witness-key.pem');
     if (!existsSync(file)) {
       mkdirSync(dataDir, { recursive: true, mode: 0o700 });

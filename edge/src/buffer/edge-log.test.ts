@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EMPTY_ROOT, generateKeyPair, verifyBatch, type LogState } from '@rigtrace/protocols';
 import { EdgeLog, type RecordDraft } from './edge-log.js';
+import { SqliteConnection } from './sqlite.js';
 
 const keys = generateKeyPair();
 const identity = { edgeId: 'edge-test-1', privateKeyPem: keys.privateKeyPem };
@@ -97,5 +98,76 @@ describe('EdgeLog', () => {
     await log.append([draft(1)]);
     await expect(log.acknowledge(5)).rejects.toThrow(/beyond log size 1/);
     expect(log.ackedSeq).toBe(0);
+  });
+
+  it('stores thousands of concurrent appends gap-free, each row with its exact JSON, UTF-8 size and a verifying checkpoint', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-log-'));
+    const log = await openLog(dir);
+    const unicode = (i: number): RecordDraft => {
+      const d = draft(i);
+      return {
+        ...d,
+        body: { points: [{ name: 'Δp – 压力 😀', value: i, unit: '°C', quality: 'good' }] },
+      } as RecordDraft;
+    };
+    // Appends of 1..37 records, more than one transaction's worth, all queued at once.
+    const appends: Promise<{ firstSeq: number; lastSeq: number }>[] = [];
+    let n = 0;
+    for (let a = 0; n < 2_600; a++) {
+      const k = 1 + (a % 37);
+      appends.push(
+        log.append(Array.from({ length: k }, (_, j) => (j % 3 === 0 ? unicode(n + j) : draft(n + j)))),
+      );
+      n += k;
+    }
+    const results = await Promise.all(appends);
+    expect(results[0]!.firstSeq).toBe(1);
+    for (let i = 1; i < results.length; i++) expect(results[i]!.firstSeq).toBe(results[i - 1]!.lastSeq + 1);
+    expect(log.lastSeq).toBe(n);
+
+    const db = await SqliteConnection.open(path.join(dir, 'buffer.sqlite'));
+    const rows = await db.all<{ seq: number; json: string; bytes: number; created_at: number; kind: string }>(
+      'SELECT seq, json, bytes, created_at, kind FROM records ORDER BY seq',
+    );
+    await db.close();
+    expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
+    for (const r of rows) {
+      expect(r.bytes).toBe(Buffer.byteLength(r.json, 'utf8'));
+      expect((JSON.parse(r.json) as { seq: number }).seq).toBe(r.seq);
+      expect(r.kind).toBe('telemetry');
+      expect(r.created_at).toBeGreaterThan(Date.now() - 60_000);
+    }
+    expect(log.bufferedBytes).toBe(rows.reduce((t, r) => t + r.bytes, 0));
+
+    // Every checkpoint covers its records: the whole log verifies batch by batch.
+    let state = EMPTY;
+    while (state.size < n) {
+      const batch = await log.nextBatch(1000);
+      const v = verifyBatch(
+        {
+          v: 1,
+          edge: identity.edgeId,
+          records: batch!.records.map((r) => JSON.parse(r) as unknown),
+          checkpoint: batch!.checkpoint,
+        },
+        { publicKey: keys.publicKey, state },
+      );
+      expect(v.ok).toBe(true);
+      if (!v.ok) break;
+      state = v.newState;
+      await log.acknowledge(batch!.lastSeq);
+    }
+    expect(state.size).toBe(n);
+  });
+
+  it('fails the appends of a record that has no canonical form, and keeps logging', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-log-'));
+    const log = await openLog(dir);
+    const bad = { ...draft(2), body: { points: [{ name: 'p', value: NaN, unit: 'bar', quality: 'good' }] } };
+    await expect(log.append([bad as RecordDraft])).rejects.toThrow(/NaN/);
+    const ok = await log.append([draft(3)]);
+    expect(ok).toEqual({ firstSeq: 1, lastSeq: 1 });
+    const batch = await log.nextBatch(10);
+    expect(batch?.records.length).toBe(1);
   });
 });

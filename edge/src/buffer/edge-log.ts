@@ -7,13 +7,13 @@ import {
   RECORD_FORMAT_VERSION,
   canonicalJson,
   leafHash,
-  leafHashOfText,
   signCheckpoint,
   type CompactRangeState,
   type RigRecord,
 } from '@rigtrace/protocols';
 import { EdgeError } from '../errors.js';
-import { SqliteConnection } from './sqlite.js';
+import { LogRange } from './log-range.js';
+import { SqliteConnection, type PreparedStatement } from './sqlite.js';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
@@ -56,11 +56,12 @@ interface PreparedTx {
   take: Pending[];
   firstSeq: number;
   lastSeq: number;
-  rows: (string | number)[];
+  /** Parameters of each multi-row INSERT (see insertRecordsSql), ROWS_PER_INSERT rows at most. */
+  chunks: (string | number)[][];
   bytes: number;
   state: Record<string, string>;
   note: string | null;
-  range: CompactRange;
+  range: LogRange;
   rangeJson: string;
   now: number;
 }
@@ -99,12 +100,36 @@ INSERT OR IGNORE INTO log_state (id, size, range, acked) VALUES (1, 0, '{"size":
 
 const BUFFER_FILE = 'buffer.sqlite';
 
+/** Rows per multi-row INSERT (1,502 bound parameters, well inside SQLite's 32,766). */
+const ROWS_PER_INSERT = 500;
+/** Records prepared between two turns of the event loop while a transaction is being written (~0.2 ms). */
+const PREPARE_SLICE = 16;
+/** Transactions prepared ahead of the one being written (each holds up to a batch's worth of rows). */
+const PREPARE_AHEAD = 2;
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Multi-row insert sizes other than ROWS_PER_INSERT vary with load: keep this many statements compiled. */
+const MAX_STATEMENTS = 24;
+const INSERT_CHECKPOINT = 'INSERT INTO checkpoints (size, note, range, created_at) VALUES (?, ?, ?, ?)';
+const UPDATE_HEAD = 'UPDATE log_state SET size = ?, range = ? WHERE id = 1';
+const UPSERT_STATE =
+  'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value';
+
 const insertSqlCache = new Map<number, string>();
-/** `INSERT INTO records … VALUES (?,?,?,?,?,?),…` for n rows (cached: the same sizes recur). */
+/**
+ * The insert of n consecutive records, cached (the same sizes recur). Its parameters are the first
+ * seq, the creation time, then id, kind and JSON of each record: seq, byte length and time are
+ * derived in SQL, so each row binds 3 values instead of 6 (binding runs on the main thread, and
+ * costs per value).
+ */
 function insertRecordsSql(n: number): string {
   let sql = insertSqlCache.get(n);
   if (!sql) {
-    sql = `INSERT INTO records (seq, id, kind, json, bytes, created_at) VALUES ${Array.from({ length: n }, () => '(?,?,?,?,?,?)').join(',')}`;
+    const rows = Array.from({ length: n }, (_, k) => {
+      const json = `?${3 * k + 5}`;
+      return `(?1+${k},?${3 * k + 3},?${3 * k + 4},${json},length(CAST(${json} AS BLOB)),?2)`;
+    });
+    sql = `INSERT INTO records (seq, id, kind, json, bytes, created_at) VALUES ${rows.join(',')}`;
     if (insertSqlCache.size > 64) insertSqlCache.clear();
     insertSqlCache.set(n, sql);
   }
@@ -130,7 +155,7 @@ function isCorruption(err: unknown): boolean {
  * at its size, so a damaged buffer can be cut back to its last intact checkpoint.
  */
 export class EdgeLog {
-  private range: CompactRange;
+  private range: LogRange;
   private size: number;
   private acked: number;
   private bytes: number;
@@ -141,6 +166,8 @@ export class EdgeLog {
   private flushing: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly listeners = new Set<() => void>();
+  /** Prepared statements of the writer connection, by SQL, least recently used first. */
+  private readonly statements = new Map<string, PreparedStatement>();
   /** Serializes transactions on the writer connection (log writes and acknowledgements). */
   private writerTail: Promise<unknown> = Promise.resolve();
   /** Set when the buffer was damaged at start and cut back; see BufferRecovery. */
@@ -153,7 +180,7 @@ export class EdgeLog {
     private readonly commitIntervalMs: number,
     state: { size: number; range: string; acked: number; bytes: number },
   ) {
-    this.range = CompactRange.fromState(JSON.parse(state.range) as CompactRangeState);
+    this.range = LogRange.fromState(JSON.parse(state.range) as CompactRangeState);
     this.size = state.size;
     this.acked = state.acked;
     this.bytes = state.bytes;
@@ -284,51 +311,84 @@ export class EdgeLog {
   }
 
   /**
-   * Commits the queue, one transaction per batch's worth. The CPU work for the next transaction
-   * (canonical JSON, hashes, signature) is done while SQLite writes the current one.
+   * Commits the queue, one transaction per batch's worth, in order. The CPU work for the next
+   * transactions (canonical JSON, hashes, signature) is done while SQLite writes and syncs the
+   * current one, up to PREPARE_AHEAD transactions ahead: the current one's statements are handed
+   * to SQLite first, and the work yields to the event loop every few records so each statement
+   * and the COMMIT go out as soon as the one before is done. Appends are answered only after
+   * their transaction has committed.
    */
   private async flush(): Promise<void> {
-    let writing: { tx: PreparedTx; done: Promise<void> } | null = null;
-    while (this.queue.length > 0 || writing) {
-      const next = this.queue.length > 0 ? this.prepare(this.take()) : null;
-      if (writing) {
+    let writing: { tx: PreparedTx; done: Promise<void>; finished: boolean } | null = null;
+    const ready: PreparedTx[] = [];
+    for (;;) {
+      if (writing && (writing.finished || this.queue.length === 0 || ready.length >= PREPARE_AHEAD)) {
         try {
           await writing.done;
           this.settle(writing.tx);
         } catch (err) {
           for (const p of writing.tx.take) p.reject(err);
           // What was prepared on top of the failed transaction is void: give its seqs back.
-          if (next) for (const p of next.take) p.reject(err);
+          for (const tx of ready.splice(0)) for (const p of tx.take) p.reject(err);
           this.prepared = { size: this.size, range: this.range.clone() };
-          writing = null;
-          continue;
         }
+        writing = null;
       }
-      writing = next ? { tx: next, done: this.write(next) } : null;
+      if (!writing && ready.length > 0) {
+        const tx = ready.shift()!;
+        const w = { tx, done: this.write(tx), finished: false };
+        const finish = () => {
+          w.finished = true;
+        };
+        w.done.then(finish, finish);
+        writing = w;
+      }
+      if (this.queue.length > 0 && ready.length < PREPARE_AHEAD) {
+        const take = this.take();
+        try {
+          ready.push(await this.prepare(take, writing !== null));
+        } catch (err) {
+          // A record that cannot be canonicalized fails its transaction's appends, not the log.
+          for (const p of take) p.reject(err);
+        }
+      } else if (!writing) return;
     }
   }
 
   /** Head of the log including transactions prepared but not yet committed. */
-  private prepared: { size: number; range: CompactRange } | null = null;
+  private prepared: { size: number; range: LogRange } | null = null;
 
-  private prepare(take: Pending[]): PreparedTx {
+  /**
+   * Builds the next transaction: seq, id, canonical JSON, leaf hash and row of each record, and
+   * the signed checkpoint of the new head. With a write in flight (`yielding`), it lets the event
+   * loop run before every PREPARE_SLICE records, so SQLite's callbacks (and the COMMIT that
+   * follows them) are not held up behind this work.
+   */
+  private async prepare(take: Pending[], yielding: boolean): Promise<PreparedTx> {
     const head = this.prepared ?? { size: this.size, range: this.range.clone() };
     const range = head.range.clone();
     const firstSeq = head.size + 1;
+    const edge = this.identity.edgeId;
     let seq = head.size;
     let bytes = 0;
     const now = Date.now();
-    const rows: (string | number)[] = [];
+    const chunks: (string | number)[][] = [];
+    let rows: (string | number)[] = [];
     const state: Record<string, string> = {};
+    let sinceYield = PREPARE_SLICE;
     for (const p of take) {
       Object.assign(state, p.state);
       for (const d of p.drafts) {
+        if (yielding && sinceYield-- === 0) {
+          sinceYield = PREPARE_SLICE - 1;
+          await yieldToEventLoop();
+        }
         seq += 1;
         // Keys in canonical order, so canonicalJson can serialize without copying.
         const id = uuidv7();
-        const record = {
+        const json = canonicalJson({
           body: d.body,
-          edge: this.identity.edgeId,
+          edge,
           equipment: d.equipment,
           id,
           kind: d.kind,
@@ -337,19 +397,23 @@ export class EdgeLog {
           seq,
           source: d.source,
           v: RECORD_FORMAT_VERSION,
-        };
-        const json = canonicalJson(record);
-        const size = Buffer.byteLength(json, 'utf8');
-        range.append(leafHashOfText(json));
+        });
+        const size = range.appendText(json);
         bytes += size;
-        rows.push(seq, id, d.kind, json, size, now);
+        if (rows.length === 2 + ROWS_PER_INSERT * 3) {
+          chunks.push(rows);
+          rows = [];
+        }
+        if (rows.length === 0) rows.push(seq, now);
+        rows.push(id, d.kind, json);
       }
     }
+    if (rows.length > 0) chunks.push(rows);
     const note =
       seq > head.size
         ? signCheckpoint(
-            { origin: this.identity.edgeId, size: seq, root: range.root(), extensions: [] },
-            this.identity.edgeId,
+            { origin: edge, size: seq, root: range.root(), extensions: [] },
+            edge,
             this.identity.privateKeyPem,
           )
         : null;
@@ -358,7 +422,7 @@ export class EdgeLog {
       take,
       firstSeq,
       lastSeq: seq,
-      rows,
+      chunks,
       bytes,
       state,
       note,
@@ -379,37 +443,45 @@ export class EdgeLog {
     return this.exclusive(() => this.writeNow(tx));
   }
 
+  /**
+   * One transaction: BEGIN, the multi-row inserts, the checkpoint and log head, the collectors'
+   * state, COMMIT. Statements are prepared once and reused. Each one starts only after the one
+   * before it succeeded: after an error that makes SQLite roll the transaction back (disk full,
+   * I/O error), nothing further may run, or it would commit on its own.
+   */
   private async writeNow(tx: PreparedTx): Promise<void> {
-    // SQLite allows 32766 bound parameters; 6 per row keeps 500-row inserts well inside it.
-    const per = 6;
-    const statements: { sql: string; params?: (string | number)[] }[] = [{ sql: 'BEGIN IMMEDIATE' }];
-    for (let i = 0; i < tx.rows.length; i += per * 500) {
-      const chunk = tx.rows.slice(i, i + per * 500);
-      statements.push({ sql: insertRecordsSql(chunk.length / per), params: chunk });
-    }
-    if (tx.note) {
-      statements.push({
-        sql: 'INSERT INTO checkpoints (size, note, range, created_at) VALUES (?, ?, ?, ?)',
-        params: [tx.lastSeq, tx.note, tx.rangeJson, tx.now],
-      });
-      statements.push({
-        sql: 'UPDATE log_state SET size = ?, range = ? WHERE id = 1',
-        params: [tx.lastSeq, tx.rangeJson],
-      });
-    }
-    for (const [k, v] of Object.entries(tx.state)) {
-      statements.push({
-        sql: 'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
-        params: [k, v],
-      });
-    }
+    await this.writer.exec('BEGIN IMMEDIATE');
     try {
-      await this.writer.runAll(statements);
+      for (const chunk of tx.chunks)
+        await (await this.statement(insertRecordsSql((chunk.length - 2) / 3))).run(chunk);
+      if (tx.note) {
+        await (await this.statement(INSERT_CHECKPOINT)).run([tx.lastSeq, tx.note, tx.rangeJson, tx.now]);
+        await (await this.statement(UPDATE_HEAD)).run([tx.lastSeq, tx.rangeJson]);
+      }
+      for (const [k, v] of Object.entries(tx.state)) await (await this.statement(UPSERT_STATE)).run([k, v]);
       await this.writer.exec('COMMIT');
     } catch (err) {
       await this.writer.exec('ROLLBACK').catch(() => undefined);
       throw err;
     }
+  }
+
+  /** The writer's prepared statement for `sql`, compiled on first use (least recently used ones are let go). */
+  private async statement(sql: string): Promise<PreparedStatement> {
+    let stmt = this.statements.get(sql);
+    if (stmt) {
+      this.statements.delete(sql);
+      this.statements.set(sql, stmt);
+      return stmt;
+    }
+    stmt = await this.writer.prepare(sql);
+    this.statements.set(sql, stmt);
+    if (this.statements.size > MAX_STATEMENTS) {
+      const [oldest, old] = this.statements.entries().next().value!;
+      this.statements.delete(oldest);
+      await old.finalize();
+    }
+    return stmt;
   }
 
   /** A transaction is committed: advance the log and answer its appends. */
@@ -528,6 +600,9 @@ export class EdgeLog {
       this.flushing = this.flushing.then(() => this.flush());
     }
     await this.flushing;
+    await this.writerTail;
+    for (const stmt of this.statements.values()) await stmt.finalize();
+    this.statements.clear();
     await this.reader.close();
     await this.writer.close();
   }

@@ -2,6 +2,27 @@ import sqlite3 from 'sqlite3';
 
 export type SqlParam = string | number | bigint | Buffer | Uint8Array | null;
 
+/**
+ * A statement compiled once and run many times: no parse, and no finalize on the main thread
+ * (which waits for the connection's mutex while another statement or a COMMIT holds it).
+ * Runs of different prepared statements are not ordered with respect to each other or to the
+ * connection's other calls: start them only inside a transaction that is already open, and wait
+ * for all of them before COMMIT.
+ */
+export class PreparedStatement {
+  constructor(private readonly stmt: sqlite3.Statement) {}
+
+  run(params: SqlParam[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.stmt.run(params, (err: Error | null) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  finalize(): Promise<void> {
+    return new Promise((resolve) => this.stmt.finalize(() => resolve()));
+  }
+}
+
 /** A small promise face on one sqlite3 connection. Statements on it run in order. */
 export class SqliteConnection {
   private constructor(private readonly db: sqlite3.Database) {}
@@ -27,19 +48,13 @@ export class SqliteConnection {
     });
   }
 
-  /**
-   * Queues several statements in order at once, so SQLite's thread runs them back to back while
-   * the caller's thread does other work. Resolves when all are done; rejects with the first error
-   * (the later ones still ran: use it inside a transaction and roll back on error).
-   */
-  async runAll(statements: { sql: string; params?: SqlParam[] }[]): Promise<void> {
-    const results: Promise<unknown>[] = [];
-    this.db.serialize(() => {
-      for (const st of statements) results.push(this.run(st.sql, st.params));
+  /** Compiles `sql` once; see PreparedStatement. Finalize it before closing the connection. */
+  prepare(sql: string): Promise<PreparedStatement> {
+    return new Promise((resolve, reject) => {
+      const stmt = this.db.prepare(sql, (err: Error | null) =>
+        err ? reject(err) : resolve(new PreparedStatement(stmt)),
+      );
     });
-    const settled = await Promise.allSettled(results);
-    const failed = settled.find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
   }
 
   get<T>(sql: string, params: SqlParam[] = []): Promise<T | undefined> {

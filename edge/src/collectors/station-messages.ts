@@ -71,15 +71,20 @@ export class StationMessageHandler {
           equipment: equipmentOf(msg.topic) ?? 'UNKNOWN',
           observedAt: receivedAt,
           receivedAt,
-          source,
+          // What the device sent may hold control characters or half a surrogate pair: a record
+          // carrying them fails the record schema, the cloud refuses its batch, and every later
+          // record waits behind it. So device text goes in through printable().
+          source: { ...source, address: printable(msg.topic, 256) },
           body: {
             severity: 'warning',
             code: 'STATION_MESSAGE_INVALID',
-            message: `refused a message from ${device.slice(0, 100)} on ${msg.topic.slice(0, 200)}: ${parsed.problems
-              .slice(0, 3)
-              .map((p) => `${p.path || 'payload'} ${p.message}`)
-              .join('; ')
-              .slice(0, 600)}`,
+            message: `refused a message from ${printable(device, 100)} on ${printable(msg.topic, 200)}: ${printable(
+              parsed.problems
+                .slice(0, 3)
+                .map((p) => `${p.path || 'payload'} ${p.message}`)
+                .join('; '),
+              600,
+            )}`,
             details: {
               device: device.slice(0, 128),
               bytes: msg.payload.length,
@@ -128,6 +133,14 @@ export class StationMessageHandler {
     }
     this.counters.records += 1;
   }
+}
+
+/** Control characters and lone surrogates escaped as \\uXXXX, cut to `max` without splitting a pair. */
+function printable(s: string, max: number): string {
+  const out = s
+    .replace(/[\p{Cc}\uD800-\uDFFF]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    .slice(0, max);
+  return /[\uD800-\uDBFF]$/.test(out) ? out.slice(0, -1) : out;
 }
 
 function equipmentOf(topic: string): string | null {

@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse, parseDocument } from 'yaml';
+import { parse } from 'yaml';
 import type { z } from 'zod';
 import { topicFilterProblem } from '@rigtrace/protocols/mqtt';
 import { EdgeError } from '../errors.js';
 import { edgeConfigSchema, type EdgeConfig } from './config.schema.js';
+import { readConfigFile } from './config-file.js';
 
 /** Formats a zod issue path as `sources[0].points[3].type`. */
 export function formatPath(p: readonly PropertyKey[]): string {
@@ -167,24 +167,19 @@ export function envOverrides(
   return out;
 }
 
-/** Reads and validates a YAML config file; relative paths in it are relative to the file. */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): EdgeConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new EdgeError('EDGE_CONFIG_UNREADABLE', `${file}: ${(err as Error).message}`);
-  }
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new EdgeError(
-      'EDGE_CONFIG_INVALID',
-      undefined,
-      doc.errors.map((e) => `${file}: ${e.message.split('\n')[0] ?? e.message}`),
-    );
-  }
-  const raw = (doc.toJS() ?? {}) as Record<string, unknown>;
-  for (const o of envOverrides(env)) {
+/**
+ * Reads (see readConfigFile) and validates a config file; relative paths in it are relative to
+ * the file. `read` is the file's value when the caller has read it already.
+ */
+export function loadConfig(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  read: unknown = readConfigFile(file),
+): EdgeConfig {
+  const raw = read as Record<string, unknown>;
+  // Overrides go into a mapping only; anything else is refused by the schema below.
+  const isMapping = typeof raw === 'object' && !Array.isArray(raw) && !Buffer.isBuffer(raw);
+  for (const o of isMapping ? envOverrides(env) : []) {
     const [section, key] = o.path;
     const obj = raw[section];
     raw[section] = {

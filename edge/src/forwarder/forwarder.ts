@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { EdgeLog, PendingBatch } from '../buffer/edge-log.js';
 import { RateMeter } from '../records/rate-meter.js';
+import { JsonPoster } from './http-post.js';
 
 export interface ForwarderOptions {
   cloudUrl: string;
@@ -63,11 +64,17 @@ export class Forwarder {
     lastAckedSeq: 0,
   };
 
+  private readonly ingestUrl: URL;
+  private readonly http: JsonPoster;
+
   constructor(
     private readonly log: EdgeLog,
     private readonly opts: ForwarderOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.ingestUrl = new URL('/api/v1/ingest', opts.cloudUrl);
+    this.http = new JsonPoster(this.ingestUrl.protocol === 'https:');
+  }
 
   start(): void {
     if (!this.stopped) return;
@@ -84,6 +91,7 @@ export class Forwarder {
     this.unsubscribe?.();
     this.wakeOnStop?.();
     await this.loop;
+    this.http.close();
   }
 
   stats(): ForwarderStats {
@@ -201,15 +209,20 @@ export class Forwarder {
       this.opts.timeoutMs,
     );
     try {
-      const res = await fetch(new URL('/api/v1/ingest', this.opts.cloudUrl), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
+      const res = await this.http.post(
+        this.ingestUrl,
         body,
-        signal: this.inflight.signal,
-      });
-      const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+        // The records still unsent after this batch: the cloud shows it as the edge's backlog.
+        {
+          'content-type': 'application/json',
+          'x-rigtrace-backlog': String(this.log.lastSeq - batch.lastSeq),
+        },
+        this.inflight.signal,
+      );
+      const json = res.json;
       const detail = typeof json.detail === 'string' ? json.detail : res.statusText;
-      if (res.ok && typeof json.ackedSeq === 'number') return { kind: 'ack', ackedSeq: json.ackedSeq };
+      const ok = res.status >= 200 && res.status < 300;
+      if (ok && typeof json.ackedSeq === 'number') return { kind: 'ack', ackedSeq: json.ackedSeq };
       if (res.status === 409 && typeof json.expectedSeq === 'number')
         return { kind: 'expect', expectedSeq: json.expectedSeq, detail };
       if (res.status >= 500 || res.status === 429) throw new Error(`cloud answered ${res.status}: ${detail}`);

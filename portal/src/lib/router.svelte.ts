@@ -1,26 +1,70 @@
-/** A tiny hash router: #/ (the board), #/equipment/<tag>, #/sign-in. */
-export type Route = { name: 'board' } | { name: 'equipment'; tag: string } | { name: 'sign-in' };
+/** A tiny hash router: every page has a `#/…` address, so links, reloads and the back button work. */
+export type Route =
+  | { name: 'board' }
+  | { name: 'equipment'; tag: string }
+  | { name: 'record'; tag: string | null }
+  | { name: 'approvals' }
+  | { name: 'sites' }
+  | { name: 'edges' }
+  | { name: 'users' }
+  | { name: 'security' }
+  | { name: 'api-tokens' }
+  | { name: 'audit' }
+  | { name: 'account' }
+  | { name: 'live'; siteId: string | null }
+  | { name: 'spc' }
+  | { name: 'reports' }
+  | { name: 'clauses' }
+  | { name: 'sign-in' };
 
-function parse(hash: string): Route {
-  const path = hash.replace(/^#/, '') || '/';
-  const m = /^\/equipment\/(.+)$/.exec(path);
-  if (m) {
-    try {
-      return { name: 'equipment', tag: decodeURIComponent(m[1]!) };
-    } catch {
-      return { name: 'board' };
-    }
+const FIXED: Record<string, Route> = {
+  '/': { name: 'board' },
+  '/calibrations/new': { name: 'record', tag: null },
+  '/calibrations/approvals': { name: 'approvals' },
+  '/admin/sites': { name: 'sites' },
+  '/admin/edges': { name: 'edges' },
+  '/admin/users': { name: 'users' },
+  '/admin/security': { name: 'security' },
+  '/admin/api-tokens': { name: 'api-tokens' },
+  '/audit': { name: 'audit' },
+  '/account': { name: 'account' },
+  '/sign-in': { name: 'sign-in' },
+  '/live': { name: 'live', siteId: null },
+  '/spc': { name: 'spc' },
+  '/reports': { name: 'reports' },
+  '/compliance': { name: 'clauses' },
+};
+
+function decode(s: string): string | null {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return null;
   }
-  if (path === '/sign-in') return { name: 'sign-in' };
+}
+
+export function parseRoute(hash: string): Route {
+  const path = hash.replace(/^#/, '') || '/';
+  const fixed = FIXED[path];
+  if (fixed) return fixed;
+  const eq = /^\/equipment\/(.+)$/.exec(path);
+  if (eq) {
+    const tag = decode(eq[1]!);
+    return tag ? { name: 'equipment', tag } : { name: 'board' };
+  }
+  const rec = /^\/calibrations\/new\/(.+)$/.exec(path);
+  if (rec) return { name: 'record', tag: decode(rec[1]!) };
+  const live = /^\/live\/(.+)$/.exec(path);
+  if (live) return { name: 'live', siteId: decode(live[1]!) };
   return { name: 'board' };
 }
 
 class Router {
-  route = $state<Route>(parse(location.hash));
+  route = $state<Route>(parseRoute(location.hash));
 
   constructor() {
     window.addEventListener('hashchange', () => {
-      this.route = parse(location.hash);
+      this.route = parseRoute(location.hash);
     });
   }
 }
@@ -30,4 +74,8 @@ export const router = new Router();
 export const href = {
   board: '#/',
   equipment: (tag: string) => `#/equipment/${encodeURIComponent(tag)}`,
+  record: (tag?: string) => (tag ? `#/calibrations/new/${encodeURIComponent(tag)}` : '#/calibrations/new'),
+  approvals: '#/calibrations/approvals',
+  account: '#/account',
+  live: (siteId?: string) => (siteId ? `#/live/${encodeURIComponent(siteId)}` : '#/live'),
 };

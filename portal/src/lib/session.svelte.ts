@@ -1,4 +1,5 @@
-import { api, ApiError, setCsrfToken } from './api';
+import { ApiError, call, callAs, client, setCsrfToken } from './api';
+import { DEFAULT_IDLE_SECONDS } from './idle';
 import type { LoginAnswer, SessionAnswer, SessionState, User } from './types';
 
 /** The signed-in user and where their sign-in stands, shared by every page. */
@@ -6,14 +7,19 @@ class Session {
   /** 'unknown' until the first GET /auth/session answers. */
   state = $state<SessionState | 'signed-out' | 'unknown'>('unknown');
   user = $state<User | null>(null);
+  /** The tenant's inactivity timeout (the cloud's answer when it gives one, else 15 minutes). */
+  idleSeconds = $state(DEFAULT_IDLE_SECONDS);
+  backupCodesLeft = $state<number | null>(null);
 
-  /** Asks the cloud whether the browser's cookie still holds a session. */
+  /** Asks the cloud whether the browser's cookie still holds a session (and counts as activity). */
   async refresh(): Promise<void> {
     try {
-      const s = await api<SessionAnswer>('/auth/session');
+      const s = await callAs<SessionAnswer>(client.GET('/auth/session'));
       setCsrfToken(s.csrfToken);
       this.user = s.user;
       this.state = s.state;
+      this.backupCodesLeft = s.backupCodesLeft ?? null;
+      if (typeof s.idleTimeoutSeconds === 'number') this.idleSeconds = s.idleTimeoutSeconds;
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return this.forget();
       throw err;
@@ -21,7 +27,7 @@ class Session {
   }
 
   async login(tenant: string, email: string, password: string): Promise<SessionState> {
-    const a = await api<LoginAnswer>('/auth/login', { method: 'POST', body: { tenant, email, password } });
+    const a = await callAs<LoginAnswer>(client.POST('/auth/login', { body: { tenant, email, password } }));
     setCsrfToken(a.csrfToken);
     if (a.state === 'active') await this.refresh();
     else this.state = a.state;
@@ -29,17 +35,16 @@ class Session {
   }
 
   async completeMfa(code: string): Promise<void> {
-    const a = await api<{ state: SessionState; csrfToken: string }>('/auth/login/mfa', {
-      method: 'POST',
-      body: { code },
-    });
+    const a = await callAs<{ state: SessionState; csrfToken: string }>(
+      client.POST('/auth/login/mfa', { body: { code } }),
+    );
     setCsrfToken(a.csrfToken);
     await this.refresh();
   }
 
   async logout(): Promise<void> {
     try {
-      await api('/auth/logout', { method: 'POST' });
+      await call(client.POST('/auth/logout'));
     } finally {
       this.forget();
     }
@@ -49,6 +54,7 @@ class Session {
     setCsrfToken(null);
     this.user = null;
     this.state = 'signed-out';
+    this.backupCodesLeft = null;
   }
 }
 

@@ -6,8 +6,15 @@ export type SessionState = 'active' | 'mfa' | 'change_password' | 'enroll_mfa';
 export interface User {
   id: string;
   email: string;
+  name?: string;
   role: Role;
   sites: string[] | null;
+  disabled?: boolean;
+  mfa?: boolean;
+  mustChangePassword?: boolean;
+  /** Cleared for export-controlled (ITAR/EAR) data. */
+  usPerson?: boolean;
+  createdAt?: string;
 }
 
 export interface LoginAnswer {
@@ -22,6 +29,9 @@ export interface SessionAnswer {
   csrfToken: string;
   expiresAt: string;
   user: User;
+  backupCodesLeft?: number | null;
+  /** The tenant's inactivity timeout, when the cloud says it. */
+  idleTimeoutSeconds?: number;
 }
 
 export type CalibrationStatus = 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
@@ -81,6 +91,9 @@ export interface Calibration {
   traceability: { status: 'ok' | 'flagged'; issues: string[] };
   enteredBy: string | null;
   recordedBy: string | null;
+  signature?: SignatureView | null;
+  /** Manual entries: pending until a second person approves; null for edge records. */
+  approval?: { state: 'pending' } | ({ state: 'approved' } & SignatureView) | null;
   body: {
     technician?: string;
     certificate?: { number: string; uri?: string };
@@ -108,4 +121,46 @@ export interface SuspectAnswer {
   window: { start: string | null; end: string | null };
   items: SuspectRecord[];
   next: string | null;
+}
+
+export interface SignatureView {
+  by: { id: string; email: string; name: string; role: string };
+  meaning: string;
+  signedAt: string;
+  valid: boolean;
+}
+
+export interface SecurityPolicy {
+  mfaRequiredRoles: Role[];
+  idleTimeoutSeconds: number;
+  absoluteTimeoutSeconds: number;
+}
+
+export interface AuditEntryView {
+  seq: number;
+  entry: {
+    seq: number;
+    at: string;
+    action: string;
+    outcome: 'success' | 'failure';
+    actor: { type: string; id: string; email?: string; role?: string };
+    address: string | null;
+    target?: { type: string; id: string };
+    detail?: string;
+    before?: unknown;
+    after?: unknown;
+  };
+  leafHash: string;
+}
+
+export type AuditVerification =
+  | { ok: true; size: number; root: string; checkpoint: string | null }
+  | { ok: false; size: number; verified: number; firstBad: { seq: number; reason: string } };
+
+export interface EdgeSummary {
+  id: string;
+  siteId: string;
+  name: string;
+  lastContactAt: string | null;
+  log: { size: number; root: string | null };
 }

@@ -62,6 +62,8 @@ describe('verifyBatch: accepted batches', () => {
     if (!v.ok) return;
     expect(v.records).toEqual(records);
     expect(v.leafHashes).toEqual(records.map(recordLeafHash));
+    // The canonical JSON the leaf hashes cover, for the caller to store without recomputing it.
+    expect(v.canonical).toEqual(records.map((r) => canonicalJson(r)));
     expect(v.checkpoint).toMatchObject({ origin: EDGE, size: 7 });
     expect(v.newState).toEqual(built.state);
     expect(v.newState.root).toEqual(merkleRoot(records.map(recordLeafHash)));

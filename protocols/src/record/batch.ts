@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { bytesEqual, toBase64 } from './base64.js';
-import { canonicalBytes } from './canonical.js';
+import { canonicalBytes, canonicalJson } from './canonical.js';
 import { MAX_CHECKPOINT_BYTES, verifyCheckpoint, type Checkpoint } from './checkpoint.js';
 import { RecordFormatError, fail, type RecordErrorCode } from './errors.js';
-import { CompactRange, leafHash, type CompactRangeState } from './merkle.js';
+import { CompactRange, leafHash, leafHashOfText, type CompactRangeState } from './merkle.js';
 import { MAX_RECORD_BYTES, edgeIdSchema, parseRecord, schemaIssues, type RigRecord } from './schema.js';
 
 /** What the edge sends and the cloud verifies: consecutive records and the signed checkpoint covering them. */
@@ -53,6 +53,8 @@ export type BatchVerification =
       records: RigRecord[];
       /** Their leaf hashes, in the same order. */
       leafHashes: Uint8Array[];
+      /** Their canonical JSON, in the same order: the text whose UTF-8 bytes each leaf hash covers (store these). */
+      canonical: string[];
       checkpoint: Checkpoint;
       /** The log after the batch (unchanged when every record was a duplicate). */
       newState: LogState;
@@ -181,6 +183,7 @@ export function verifyBatch(batch: unknown, opts: VerifyBatchOptions): BatchVeri
 
   const records: RigRecord[] = [];
   const newLeaves: Uint8Array[] = [];
+  const newTexts: string[] = [];
   let duplicateCount = 0;
   let sequenceBroken = false;
   let allHashed = true;
@@ -189,23 +192,21 @@ export function verifyBatch(batch: unknown, opts: VerifyBatchOptions): BatchVeri
   const ids = new Map<string, number>();
 
   raw.forEach((value, index) => {
-    // Bytes and leaf hash of the record as sent (what the edge hashed).
-    let bytes: Uint8Array | undefined;
+    // Canonical JSON and leaf hash of the record as sent (what the edge hashed). The text is
+    // well-formed (canonicalJson refuses lone surrogates), so its UTF-8 bytes are canonicalBytes.
+    let text: string | undefined;
     try {
-      bytes = canonicalBytes(value);
+      text = canonicalJson(value);
     } catch (err) {
       if (!(err instanceof RecordFormatError)) throw err;
       problems.add('RECORD_NOT_CANONICALIZABLE', err.message, { index, seq: rawSeq(value) });
     }
-    if (bytes && bytes.length > MAX_RECORD_BYTES) {
-      problems.add(
-        'RECORD_TOO_LARGE',
-        `canonical record is ${bytes.length} bytes, over ${MAX_RECORD_BYTES}`,
-        {
-          index,
-          seq: rawSeq(value),
-        },
-      );
+    const byteLength = text === undefined ? 0 : Buffer.byteLength(text, 'utf8');
+    if (byteLength > MAX_RECORD_BYTES) {
+      problems.add('RECORD_TOO_LARGE', `canonical record is ${byteLength} bytes, over ${MAX_RECORD_BYTES}`, {
+        index,
+        seq: rawSeq(value),
+      });
     }
 
     const parsed = parseRecord(value);
@@ -260,12 +261,12 @@ export function verifyBatch(batch: unknown, opts: VerifyBatchOptions): BatchVeri
       prev = prev === undefined ? seq : Math.max(prev, seq);
     }
 
-    if (!bytes || seq === undefined) {
+    if (text === undefined || seq === undefined) {
       allHashed = false;
       return;
     }
     if (sequenceBroken) return;
-    const hash = leafHash(bytes);
+    const hash = leafHashOfText(text);
     if (seq <= state.size) {
       const known = opts.knownLeafHash?.(seq);
       if (known === undefined) {
@@ -292,6 +293,7 @@ export function verifyBatch(batch: unknown, opts: VerifyBatchOptions): BatchVeri
       return;
     }
     newLeaves.push(hash);
+    newTexts.push(text);
     // Return the object that was hashed (validated by the schema), so that what the caller stores is
     // byte for byte what the edge signed, whatever the schema library does to its output.
     if (parsed.ok) records.push(value as RigRecord);
@@ -331,6 +333,7 @@ export function verifyBatch(batch: unknown, opts: VerifyBatchOptions): BatchVeri
           ok: true,
           records,
           leafHashes: newLeaves,
+          canonical: newTexts,
           checkpoint,
           newState: { size: next.size, root, range: next.toState() },
           duplicateCount,
@@ -345,6 +348,7 @@ export function verifyBatch(batch: unknown, opts: VerifyBatchOptions): BatchVeri
       ok: true,
       records,
       leafHashes: newLeaves,
+      canonical: newTexts,
       checkpoint,
       newState: { size: state.size, root: state.root, range: range.toState() },
       duplicateCount,

@@ -1,0 +1,367 @@
+import type { RecordKind, RigRecord } from '@rigtrace/protocols';
+import type { Logger } from 'pino';
+import type { InspectionRepository } from '../repositories/inspection.repository.js';
+import type { DomainEventBus, DomainEvents } from '../services/events.js';
+import type { Metrics } from '../metrics.js';
+import { afterCommit } from './after-commit.js';
+import type { LivePointRow, LiveRepository, LiveRigRow } from './live.repository.js';
+
+/**
+ * Room names. Ids are URI-encoded so that no tenant/site pair can spell another's room. Clients
+ * never name rooms: the server joins a socket to the rooms its principal may see.
+ */
+export const tenantRoom = (tenantId: string) => `tenant:${encodeURIComponent(tenantId)}`;
+export const siteRoom = (tenantId: string, siteId: string) =>
+  `site:${encodeURIComponent(tenantId)}:${encodeURIComponent(siteId)}`;
+
+/** A rig that was running and has not been heard from for this long shows as idle in the snapshot. */
+export const IDLE_AFTER_MS = 5 * 60_000;
+/** Open alerts in the snapshot. */
+export const SNAPSHOT_ALERTS = 20;
+
+export type RigState = 'running' | 'idle' | 'stopped';
+
+export interface TelemetryItem {
+  equipment: string;
+  point: string;
+  value: number | boolean | string | null;
+  unit: string | null;
+  quality: 'good' | 'uncertain' | 'bad';
+  observedAt: string;
+}
+
+/** The messages the server pushes, by event name (the portal is built against these). */
+export interface LiveMessages {
+  telemetry: { siteId: string; edgeId: string; items: TelemetryItem[] };
+  rig: {
+    siteId: string;
+    edgeId: string;
+    equipment: string;
+    state: RigState;
+    observedAt: string;
+    operator?: string;
+    workOrder?: string;
+    partSerial?: string;
+  };
+  records: { siteId: string; edgeId: string; counts: Record<RecordKind, number>; lastSeq: number };
+  calibration: { siteId: string | null; tag: string; calibrationId: string; passed: boolean };
+  status: { siteId: string | null; tag: string; from: string | null; to: string };
+  alert: LiveAlert;
+}
+
+export interface LiveAlert {
+  siteId: string | null;
+  id: string;
+  kind: string;
+  severity: 'info' | 'warning' | 'critical';
+  message: string;
+  at: string;
+  tag?: string;
+}
+
+/** Sends one message to one room (socket.io, across processes with the Redis adapter). */
+export type LivePublisher = <K extends keyof LiveMessages>(
+  room: string,
+  event: K,
+  payload: LiveMessages[K],
+) => void;
+
+/** The latest open alerts of a site, newest first (from the SPC/alerts module, when present). */
+export type OpenAlertsProvider = (tenantId: string, siteId: string, limit: number) => Promise<LiveAlert[]>;
+
+export interface LiveSnapshot {
+  siteId: string;
+  at: string;
+  rigs: {
+    equipment: string;
+    edgeId: string;
+    state: RigState;
+    stateSince: string | null;
+    lastSeenAt: string;
+    values: Omit<TelemetryItem, 'equipment'>[];
+  }[];
+  today: {
+    inspections: number;
+    passed: number;
+    firstPassYield: number | null;
+    throughputPerHour: { hour: string; count: number }[];
+  };
+  alerts: LiveAlert[];
+}
+
+/** RFC 3339 with any number of fraction digits → ISO 8601 with milliseconds (text order = time order). */
+const norm = (t: string) => new Date(t).toISOString();
+const HOUR_MS = 3_600_000;
+
+/** Kinds whose records show a rig is there (calibrations are about gauges, events often about the edge). */
+const SIGNS_OF_LIFE = new Set<RecordKind>(['telemetry', 'usage', 'inspection']);
+
+/**
+ * Live state of the plant floor: the ingest hook keeps the latest value per telemetry point and
+ * each rig's state in the database (so a snapshot survives a restart and every process sees the
+ * same), and queues the pushes for after the commit; calibration, status and alert events of the
+ * domain bus are pushed to the site's room as they come.
+ */
+export class LiveService {
+  private publisher: LivePublisher | undefined;
+
+  constructor(
+    private readonly repo: LiveRepository,
+    private readonly inspections: InspectionRepository,
+    private readonly logger: Logger,
+    private readonly metrics?: Metrics,
+    private openAlerts?: OpenAlertsProvider,
+  ) {}
+
+  setPublisher(p: LivePublisher | undefined): void {
+    this.publisher = p;
+  }
+
+  setOpenAlertsProvider(p: OpenAlertsProvider | undefined): void {
+    this.openAlerts = p;
+  }
+
+  private publish<K extends keyof LiveMessages>(room: string, event: K, payload: LiveMessages[K]): void {
+    if (!this.publisher) return;
+    try {
+      this.publisher(room, event, payload);
+      this.metrics?.liveMessages.inc({ event });
+    } catch (err) {
+      this.logger.warn({ err, event }, 'live update not sent');
+    }
+  }
+
+  /** Pushes the committed domain events that concern a site (or, without a site, the tenant). */
+  listen(bus: DomainEventBus): void {
+    const roomOf = (tenantId: string, siteId: string | null) =>
+      siteId ? siteRoom(tenantId, siteId) : tenantRoom(tenantId);
+    bus.on('calibration.recorded', (e: DomainEvents['calibration.recorded'][0]) =>
+      this.publish(roomOf(e.tenantId, e.siteId), 'calibration', {
+        siteId: e.siteId,
+        tag: e.tag,
+        calibrationId: e.calibrationId,
+        passed: e.passed,
+      }),
+    );
+    bus.on('equipment.status', (e: DomainEvents['equipment.status'][0]) =>
+      this.publish(roomOf(e.tenantId, e.siteId), 'status', {
+        siteId: e.siteId,
+        tag: e.tag,
+        from: e.from,
+        to: e.to,
+      }),
+    );
+    bus.on('alert', (e: DomainEvents['alert'][0]) =>
+      this.publish(roomOf(e.tenantId, e.siteId), 'alert', {
+        siteId: e.siteId,
+        id: e.id,
+        kind: e.kind,
+        severity: e.severity,
+        message: e.message,
+        at: e.at,
+        ...(e.tag !== undefined ? { tag: e.tag } : {}),
+      }),
+    );
+  }
+
+  /**
+   * The ingest hook, inside the ingest transaction (which holds the edge's row lock): keeps the
+   * latest value of each point and each rig's state, newer-wins (a replayed old buffer does not
+   * overwrite them), and queues one `telemetry`, `rig` per rig whose state changed and one
+   * `records` message for after the commit.
+   */
+  async onRecordsStored(
+    tenantId: string,
+    edge: { id: string; siteId: string },
+    records: readonly RigRecord[],
+  ): Promise<void> {
+    const counts: Record<RecordKind, number> = {
+      calibration: 0,
+      usage: 0,
+      inspection: 0,
+      telemetry: 0,
+      event: 0,
+    };
+    let lastSeq = 0;
+    const latest = new Map<string, TelemetryItem>();
+    const seen = new Map<string, string>();
+    const usage = new Map<string, { at: string; record: Extract<RigRecord, { kind: 'usage' }> }>();
+    for (const r of records) {
+      counts[r.kind] += 1;
+      if (r.seq > lastSeq) lastSeq = r.seq;
+      if (!SIGNS_OF_LIFE.has(r.kind)) continue;
+      const at = norm(r.observedAt);
+      if ((seen.get(r.equipment) ?? '') < at) seen.set(r.equipment, at);
+      if (r.kind === 'telemetry') {
+        for (const p of r.body.points) {
+          const key = `${r.equipment}\u0000${p.name}`;
+          const prev = latest.get(key);
+          // Records come in seq order: at equal times the later record wins.
+          if (!prev || prev.observedAt <= at)
+            latest.set(key, {
+              equipment: r.equipment,
+              point: p.name,
+              value: p.value,
+              unit: p.unit ?? null,
+              quality: p.quality,
+              observedAt: at,
+            });
+        }
+      } else if (r.kind === 'usage') {
+        const prev = usage.get(r.equipment);
+        if (!prev || prev.at <= at) usage.set(r.equipment, { at, record: r });
+      }
+    }
+
+    // Telemetry: only values newer than the stored ones are kept and pushed.
+    const telemetryEquipment = [...new Set([...latest.values()].map((i) => i.equipment))];
+    const stored = new Map(
+      (await this.repo.points(tenantId, edge.id, telemetryEquipment)).map((p) => [
+        `${p.equipment}\u0000${p.point}`,
+        p.observed_at,
+      ]),
+    );
+    const fresh = [...latest.entries()]
+      .filter(([key, item]) => (stored.get(key) ?? '') <= item.observedAt)
+      .map(([, item]) => item);
+    await this.repo.upsertPoints(
+      tenantId,
+      fresh.map((i): LivePointRow => ({
+        edge_id: edge.id,
+        equipment: i.equipment,
+        point: i.point,
+        site_id: edge.siteId,
+        value: JSON.stringify(i.value),
+        unit: i.unit,
+        quality: i.quality,
+        observed_at: i.observedAt,
+      })),
+    );
+
+    // Rigs: last seen, and the state of the latest usage record if it is newer than the stored one.
+    const rigs = new Map(
+      (await this.repo.rigs(tenantId, edge.id, [...seen.keys()])).map((r) => [r.equipment, r]),
+    );
+    const writes: LiveRigRow[] = [];
+    const changes: LiveMessages['rig'][] = [];
+    for (const [equipment, lastSeen] of seen) {
+      const old = rigs.get(equipment);
+      const next: LiveRigRow = old
+        ? { ...old, last_seen_at: old.last_seen_at > lastSeen ? old.last_seen_at : lastSeen }
+        : {
+            edge_id: edge.id,
+            equipment,
+            site_id: edge.siteId,
+            state: null,
+            state_since: null,
+            state_at: null,
+            last_seen_at: lastSeen,
+            operator: null,
+            work_order: null,
+            part_serial: null,
+          };
+      const u = usage.get(equipment);
+      if (u && (next.state_at === null || next.state_at <= u.at)) {
+        const state = u.record.body.event === 'stop' ? 'stopped' : 'running';
+        next.state_since = next.state === state && next.state_since ? next.state_since : u.at;
+        next.state = state;
+        next.state_at = u.at;
+        next.operator = u.record.body.operator ?? null;
+        next.work_order = u.record.body.workOrder ?? null;
+        next.part_serial = u.record.body.partSerial ?? null;
+        changes.push({
+          siteId: edge.siteId,
+          edgeId: edge.id,
+          equipment,
+          state,
+          observedAt: u.at,
+          ...(u.record.body.operator ? { operator: u.record.body.operator } : {}),
+          ...(u.record.body.workOrder ? { workOrder: u.record.body.workOrder } : {}),
+          ...(u.record.body.partSerial ? { partSerial: u.record.body.partSerial } : {}),
+        });
+      }
+      if (!old || old.last_seen_at !== next.last_seen_at || old.state_at !== next.state_at) writes.push(next);
+    }
+    await this.repo.upsertRigs(tenantId, writes);
+
+    const room = siteRoom(tenantId, edge.siteId);
+    afterCommit(() => {
+      if (fresh.length > 0)
+        this.publish(room, 'telemetry', { siteId: edge.siteId, edgeId: edge.id, items: fresh });
+      for (const c of changes) this.publish(room, 'rig', c);
+      if (lastSeq > 0)
+        this.publish(room, 'records', { siteId: edge.siteId, edgeId: edge.id, counts, lastSeq });
+    });
+  }
+
+  /** What a page shows before the first push: rigs with their latest values, today's counts, open alerts. */
+  async snapshot(tenantId: string, siteId: string, now = new Date()): Promise<LiveSnapshot> {
+    const { rigs, points } = await this.repo.site(tenantId, siteId);
+    const values = new Map<string, LiveSnapshot['rigs'][number]['values']>();
+    for (const p of points) {
+      const key = `${p.edge_id}\u0000${p.equipment}`;
+      const list = values.get(key) ?? [];
+      list.push({
+        point: p.point,
+        value: JSON.parse(p.value) as TelemetryItem['value'],
+        unit: p.unit,
+        quality: p.quality,
+        observedAt: p.observed_at,
+      });
+      values.set(key, list);
+    }
+    const nowMs = now.getTime();
+    const rigViews = rigs.map((r) => {
+      let state: RigState;
+      let since: string | null;
+      if (r.state === null) {
+        state = 'idle';
+        since = null;
+      } else if (r.state === 'running' && nowMs - Date.parse(r.last_seen_at) > IDLE_AFTER_MS) {
+        state = 'idle';
+        since = r.last_seen_at;
+      } else {
+        state = r.state;
+        since = r.state_since;
+      }
+      return {
+        equipment: r.equipment,
+        edgeId: r.edge_id,
+        state,
+        stateSince: since,
+        lastSeenAt: r.last_seen_at,
+        values: values.get(`${r.edge_id}\u0000${r.equipment}`) ?? [],
+      };
+    });
+
+    const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+    const from = dayStart.toISOString();
+    const to = new Date(dayStart.getTime() + 24 * HOUR_MS).toISOString();
+    const byHour = await this.repo.inspectionsByHour(tenantId, siteId, from, to);
+    const fpy = await this.inspections.firstPassYield(tenantId, { from, to, siteId });
+    const tested = fpy.reduce((n, r) => n + r.tested, 0);
+    const firstPassed = fpy.reduce((n, r) => n + r.passed, 0);
+    const counts = new Map(byHour.map((h) => [h.hour, h.count]));
+    const lastHour = Math.max(
+      Math.floor((nowMs - dayStart.getTime()) / HOUR_MS),
+      ...byHour.map((h) => Number(h.hour.slice(11, 13))),
+    );
+    const throughputPerHour: { hour: string; count: number }[] = [];
+    for (let h = 0; h <= Math.min(lastHour, 23); h += 1) {
+      const hour = new Date(dayStart.getTime() + h * HOUR_MS).toISOString();
+      throughputPerHour.push({ hour, count: counts.get(hour.slice(0, 13)) ?? 0 });
+    }
+    return {
+      siteId,
+      at: now.toISOString(),
+      rigs: rigViews,
+      today: {
+        inspections: byHour.reduce((n, h) => n + h.count, 0),
+        passed: byHour.reduce((n, h) => n + h.passed, 0),
+        firstPassYield: tested > 0 ? firstPassed / tested : null,
+        throughputPerHour,
+      },
+      alerts: this.openAlerts ? await this.openAlerts(tenantId, siteId, SNAPSHOT_ALERTS) : [],
+    };
+  }
+}

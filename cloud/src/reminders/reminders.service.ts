@@ -1,0 +1,642 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { Principal } from '../auth/policy.js';
+import { seesSite } from '../auth/policy.js';
+import type { CloudConfig } from '../config.js';
+import type { Db } from '../db/db.js';
+import { ProblemError } from '../errors.js';
+import type { EquipmentRepository } from '../repositories/equipment.repository.js';
+import type { AuditActor, AuditService } from '../services/audit.service.js';
+import { addDays, type CalibrationService } from '../services/calibration.service.js';
+import { buildDigest, isAllClear, webhookBody, type Digest } from './digest.js';
+import { EmailSender, type SmtpConfig } from './email.js';
+import type {
+  DeliveryOutcome,
+  DeliveryRow,
+  NewDelivery,
+  RemindersRepository,
+  SettingsRow,
+  WebhookRow,
+} from './reminders.repository.js';
+import { newWebhookSecret } from './signature.js';
+import { postWebhook, webhookHost } from './webhook.js';
+
+/** The time source: the scheduler and the digest date read it (tests pass their own). */
+export type Clock = () => Date;
+
+export type ReminderConfig = SmtpConfig &
+  Pick<
+    CloudConfig,
+    | 'publicUrl'
+    | 'remindersDailyAt'
+    | 'remindersScheduler'
+    | 'remindersTickSeconds'
+    | 'remindersMaxAttempts'
+    | 'remindersRetrySeconds'
+    | 'webhookAllowPrivate'
+  >;
+
+/** At most this many instruments are listed in one digest (the rest: `truncated`). */
+export const DIGEST_LIMIT = 1000;
+export const MAX_WEBHOOKS = 5;
+export const MAX_RECIPIENTS = 50;
+/** A sender that vanished mid-send (process killed) leaves its claim; after this it is retried. */
+const LEASE_MS = 5 * 60_000;
+
+// ---------------------------------------------------------------------------------------------
+// Input.
+
+const webhookUrl = z
+  .string()
+  .max(2048)
+  .superRefine((v, ctx) => {
+    let u: URL;
+    try {
+      u = new URL(v);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'not a URL' });
+      return;
+    }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:')
+      ctx.addIssue({ code: 'custom', message: 'must be an http:// or https:// URL' });
+    if (u.username || u.password)
+      ctx.addIssue({ code: 'custom', message: 'must not carry a user name or password' });
+    if (u.hash) ctx.addIssue({ code: 'custom', message: 'must not have a #fragment' });
+    if (!u.hostname) ctx.addIssue({ code: 'custom', message: 'must name a host' });
+  });
+
+const webhookInput = z.strictObject({
+  /** An existing webhook (keeps its secret); absent: a new one, with a new secret. */
+  id: z
+    .string()
+    .regex(/^wh_[A-Za-z0-9_-]{8,64}$/, 'a webhook id from GET')
+    .optional(),
+  url: webhookUrl,
+  enabled: z.boolean().default(true),
+  /** A new secret for an existing webhook, shown once in the answer. */
+  rotateSecret: z.boolean().default(false),
+});
+
+export const settingsInput = z
+  .strictObject({
+    /** The daily digest for this site (the schedule); channels below say where it goes. */
+    enabled: z.boolean(),
+    /** Send a digest even when nothing needs attention. */
+    sendAllClear: z.boolean().default(false),
+    email: z
+      .strictObject({
+        enabled: z.boolean(),
+        recipients: z.array(z.email('not an email address').max(254)).max(MAX_RECIPIENTS).default([]),
+      })
+      .default({ enabled: false, recipients: [] }),
+    webhooks: z.array(webhookInput).max(MAX_WEBHOOKS).default([]),
+  })
+  .superRefine((s, ctx) => {
+    if (s.email.enabled && s.email.recipients.length === 0)
+      ctx.addIssue({ code: 'custom', path: ['email', 'recipients'], message: 'at least one recipient' });
+    const seen = new Set<string>();
+    s.email.recipients.forEach((r, i) => {
+      if (seen.has(r.toLowerCase()))
+        ctx.addIssue({ code: 'custom', path: ['email', 'recipients', i], message: 'listed twice' });
+      seen.add(r.toLowerCase());
+    });
+    const ids = new Set<string>();
+    s.webhooks.forEach((w, i) => {
+      if (w.id && ids.has(w.id))
+        ctx.addIssue({ code: 'custom', path: ['webhooks', i, 'id'], message: 'listed twice' });
+      if (w.id) ids.add(w.id);
+    });
+  });
+export type SettingsInput = z.output<typeof settingsInput>;
+
+function invalid(errors: { path: string; message: string }[]): ProblemError {
+  return new ProblemError('CLOUD_VALIDATION', 'the reminder settings are not valid', { errors });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views.
+
+export interface WebhookView {
+  id: string;
+  /** Admins see the URL; managers only its host (a URL may carry a token). */
+  url?: string;
+  host: string;
+  enabled: boolean;
+  createdAt: string;
+  secretCreatedAt: string;
+  /** Only in the answer to the PUT that created or rotated it: shown once, never again. */
+  secret?: string;
+}
+
+export interface SettingsView {
+  siteId: string;
+  enabled: boolean;
+  sendAllClear: boolean;
+  email: { enabled: boolean; recipients: string[] };
+  webhooks: WebhookView[];
+  /** When the scheduler sends, HH:MM UTC (the cloud's setting). */
+  dailyAt: string;
+  updatedAt: string | null;
+  updatedBy: string | null;
+}
+
+export function deliveryView(r: DeliveryRow) {
+  return {
+    id: r.id,
+    siteId: r.site_id,
+    digestDate: r.digest_date,
+    channel: r.channel,
+    target: r.target,
+    origin: r.origin,
+    counts: { outOfTolerance: r.out_of_tolerance, overdue: r.overdue, dueSoon: r.due_soon },
+    state: r.state,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    responseStatus: r.response_status,
+    error: r.error,
+    createdAt: r.created_at,
+    at: r.updated_at,
+    sentAt: r.sent_at,
+  };
+}
+export type DeliveryView = ReturnType<typeof deliveryView>;
+
+/** What the audit trail keeps of the settings: no secrets, webhooks by host. */
+function auditedSettings(v: SettingsView) {
+  return {
+    enabled: v.enabled,
+    sendAllClear: v.sendAllClear,
+    email: v.email,
+    webhooks: v.webhooks.map((w) => ({ id: w.id, host: w.host, enabled: w.enabled })),
+  };
+}
+
+export function encodeDeliveryCursor(r: { created_at: string; id: string }): string {
+  return Buffer.from(JSON.stringify([r.created_at, r.id])).toString('base64url');
+}
+export function decodeDeliveryCursor(c: string): { at: string; id: string } | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(c, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string')
+      return { at: v[0], id: v[1] };
+  } catch {
+    /* not a cursor */
+  }
+  return undefined;
+}
+
+interface Target {
+  channel: 'email' | 'webhook';
+  targetId: string;
+  target: string;
+  recipients?: string[];
+  hook?: WebhookRow;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Calibration reminders: per-site settings, the daily digest, its delivery by email and signed
+ * webhook with retries, the delivery log, and the scheduler that runs in every cloud process.
+ * Each (tenant, site, date, channel, target) is claimed by inserting its delivery row under a
+ * unique key before anything is sent, so processes sharing one database send it once.
+ */
+export class ReminderService {
+  private readonly clock: Clock;
+  private readonly email: EmailSender;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+
+  constructor(
+    private readonly deps: {
+      db: Db;
+      repo: RemindersRepository;
+      equipment: EquipmentRepository;
+      calibration: CalibrationService;
+      audit: AuditService;
+      config: ReminderConfig;
+      logger: Logger;
+      clock?: Clock;
+    },
+  ) {
+    this.clock = deps.clock ?? (() => new Date());
+    this.email = new EmailSender(deps.config);
+  }
+
+  private get cfg() {
+    return this.deps.config;
+  }
+
+  // -- settings --------------------------------------------------------------------------------
+
+  /** The site, if it exists in the tenant and the caller may see it; else 404. */
+  async mustSeeSite(p: Principal, siteId: string): Promise<string> {
+    const name = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(siteId)
+      ? await this.deps.repo.siteName(p.tenantId, siteId)
+      : undefined;
+    if (name === undefined || !seesSite(p, siteId)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such site');
+    return name;
+  }
+
+  private view(
+    siteId: string,
+    s: SettingsRow | undefined,
+    hooks: readonly WebhookRow[],
+    showUrls: boolean,
+  ): SettingsView {
+    return {
+      siteId,
+      enabled: s?.enabled === 1,
+      sendAllClear: s?.send_all_clear === 1,
+      email: {
+        enabled: s?.email_enabled === 1,
+        recipients: s ? (JSON.parse(s.email_recipients) as string[]) : [],
+      },
+      webhooks: hooks.map((h) => ({
+        id: h.id,
+        ...(showUrls ? { url: h.url } : {}),
+        host: webhookHost(h.url),
+        enabled: h.enabled === 1,
+        createdAt: h.created_at,
+        secretCreatedAt: h.secret_created_at,
+      })),
+      dailyAt: this.cfg.remindersDailyAt,
+      updatedAt: s?.updated_at ?? null,
+      updatedBy: s?.updated_by ?? null,
+    };
+  }
+
+  async getSettings(p: Principal, siteId: string): Promise<SettingsView> {
+    await this.mustSeeSite(p, siteId);
+    const [s, hooks] = await Promise.all([
+      this.deps.repo.getSettings(p.tenantId, siteId),
+      this.deps.repo.webhooks(p.tenantId, siteId),
+    ]);
+    return this.view(siteId, s, hooks, p.role === 'admin');
+  }
+
+  /**
+   * Replaces the site's settings. Webhooks without an id are new and get a secret; listed ids
+   * keep theirs unless `rotateSecret`; webhooks not listed are removed. New secrets appear in
+   * this answer only. Audited, without secrets.
+   */
+  async putSettings(p: Principal, actor: AuditActor, address: string | null, siteId: string, raw: unknown) {
+    await this.mustSeeSite(p, siteId);
+    const parsed = settingsInput.safeParse(raw);
+    if (!parsed.success)
+      throw invalid(
+        parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+      );
+    const input = parsed.data;
+    const tenantId = p.tenantId;
+    const now = new Date().toISOString();
+    return this.deps.db.transaction(async () => {
+      const existing = await this.deps.repo.webhooks(tenantId, siteId);
+      const before = this.view(siteId, await this.deps.repo.getSettings(tenantId, siteId), existing, true);
+      const byId = new Map(existing.map((h) => [h.id, h]));
+      const problems: { path: string; message: string }[] = [];
+      if (input.email.enabled && !this.email.configured)
+        problems.push({ path: 'email.enabled', message: 'this cloud has no SMTP server configured' });
+      const fresh = new Map<string, string>();
+      const hooks: WebhookRow[] = [];
+      input.webhooks.forEach((w, i) => {
+        const old = w.id ? byId.get(w.id) : undefined;
+        if (w.id && !old) {
+          problems.push({ path: `webhooks.${i}.id`, message: 'no such webhook on this site' });
+          return;
+        }
+        const secret = !old || w.rotateSecret ? newWebhookSecret() : old.secret;
+        const id = old?.id ?? `wh_${randomBytes(9).toString('base64url')}`;
+        if (secret !== old?.secret) fresh.set(id, secret);
+        hooks.push({
+          tenant_id: tenantId,
+          site_id: siteId,
+          id,
+          url: w.url,
+          secret,
+          enabled: w.enabled ? 1 : 0,
+          created_at: old?.created_at ?? now,
+          secret_created_at: secret === old?.secret ? old.secret_created_at : now,
+        });
+      });
+      if (problems.length) throw invalid(problems);
+      const row: SettingsRow = {
+        tenant_id: tenantId,
+        site_id: siteId,
+        enabled: input.enabled ? 1 : 0,
+        send_all_clear: input.sendAllClear ? 1 : 0,
+        email_enabled: input.email.enabled ? 1 : 0,
+        email_recipients: JSON.stringify(input.email.recipients),
+        updated_at: now,
+        updated_by: `${actor.type}:${actor.id}`,
+      };
+      await this.deps.repo.save(row, hooks);
+      const after = this.view(siteId, row, hooks, true);
+      await this.deps.audit.record({
+        tenantId,
+        action: 'reminders.settings.update',
+        outcome: 'success',
+        actor,
+        address,
+        target: { type: 'site', id: siteId },
+        before: auditedSettings(before),
+        after: auditedSettings(after),
+        ...(fresh.size ? { detail: `new webhook secret for ${[...fresh.keys()].join(', ')}` } : {}),
+      });
+      return {
+        ...after,
+        webhooks: after.webhooks.map((w) => (fresh.has(w.id) ? { ...w, secret: fresh.get(w.id)! } : w)),
+      };
+    });
+  }
+
+  // -- digest ----------------------------------------------------------------------------------
+
+  /** What needs attention at the site on `date`, each instrument judged with its own lead time. */
+  async digest(tenantId: string, siteId: string, date: string): Promise<Digest> {
+    const name = (await this.deps.repo.siteName(tenantId, siteId)) ?? siteId;
+    const dflt = await this.deps.calibration.dueSoonDefault(tenantId);
+    const lead = Math.max(dflt, (await this.deps.repo.maxLeadDays(tenantId, siteId)) ?? 0);
+    const rows = await this.deps.equipment.dueBy(tenantId, addDays(date, lead), siteId, DIGEST_LIMIT + 1);
+    return buildDigest({
+      tenant: tenantId,
+      site: { id: siteId, name },
+      date,
+      rows: rows.slice(0, DIGEST_LIMIT),
+      defaultLeadDays: dflt,
+      truncated: rows.length > DIGEST_LIMIT,
+      publicUrl: this.cfg.publicUrl,
+    });
+  }
+
+  private targets(s: SettingsRow, hooks: readonly WebhookRow[]): Target[] {
+    const out: Target[] = [];
+    const recipients = JSON.parse(s.email_recipients) as string[];
+    if (s.email_enabled === 1 && recipients.length)
+      out.push({ channel: 'email', targetId: 'email', target: recipients.join(', '), recipients });
+    for (const h of hooks)
+      if (h.enabled === 1)
+        out.push({ channel: 'webhook', targetId: h.id, target: webhookHost(h.url), hook: h });
+    return out;
+  }
+
+  // -- sending ---------------------------------------------------------------------------------
+
+  private async attempt(tenantId: string, d: DeliveryRow | NewDelivery, digest: Digest, t: Target) {
+    const r =
+      t.channel === 'email'
+        ? await this.email.send(digest, t.recipients ?? [], d.id)
+        : await postWebhook({
+            url: t.hook!.url,
+            secret: t.hook!.secret,
+            body: webhookBody(digest, d.id),
+            deliveryId: d.id,
+            nowSeconds: Math.floor(this.clock().getTime() / 1000),
+            allowPrivate: this.cfg.webhookAllowPrivate === 'true',
+          });
+    return this.settle(tenantId, d, r);
+  }
+
+  /** Records the outcome of an attempt: sent, a retry after a backoff, or failed for good. */
+  private async settle(
+    tenantId: string,
+    d: DeliveryRow | NewDelivery,
+    r: { ok: boolean; status: number | null; error: string | null },
+  ): Promise<DeliveryOutcome> {
+    const now = this.clock();
+    const attempts = d.attempts;
+    let outcome: DeliveryOutcome;
+    if (r.ok)
+      outcome = {
+        state: 'sent',
+        nextAttemptAt: null,
+        responseStatus: r.status,
+        error: null,
+        at: now.toISOString(),
+      };
+    else if (attempts < this.cfg.remindersMaxAttempts) {
+      const wait = this.cfg.remindersRetrySeconds * 1000 * 2 ** (attempts - 1);
+      outcome = {
+        state: 'retry',
+        nextAttemptAt: new Date(now.getTime() + wait).toISOString(),
+        responseStatus: r.status,
+        error: r.error,
+        at: now.toISOString(),
+      };
+    } else
+      outcome = {
+        state: 'failed',
+        nextAttemptAt: null,
+        responseStatus: r.status,
+        error: r.error,
+        at: now.toISOString(),
+      };
+    await this.deps.repo.finish(tenantId, d.id, outcome);
+    const log = {
+      tenantId,
+      siteId: d.site_id,
+      delivery: d.id,
+      channel: d.channel,
+      ...(d.channel === 'webhook' ? { host: d.target } : { recipients: d.target.split(', ').length }),
+      digestDate: d.digest_date,
+      attempt: attempts,
+      state: outcome.state,
+      responseStatus: r.status,
+    };
+    if (r.ok) this.deps.logger.info(log, 'reminder delivered');
+    else this.deps.logger.warn({ ...log, error: r.error }, 'reminder delivery failed');
+    return outcome;
+  }
+
+  /**
+   * Sends the digest of `date` for one site to each enabled target not yet claimed for
+   * `runKey`. With nothing to report (and no all-clear wanted) a scheduled run logs `skipped`.
+   */
+  private async runSite(
+    tenantId: string,
+    s: SettingsRow,
+    date: string,
+    runKey: string,
+    origin: 'schedule' | 'manual',
+  ): Promise<{ digest: Digest | null; deliveries: DeliveryRow[] }> {
+    const repo = this.deps.repo;
+    const targets = this.targets(s, await repo.webhooks(tenantId, s.site_id));
+    const done = await repo.claimed(tenantId, s.site_id, date, runKey);
+    const todo = targets.filter((t) => !done.has(`${t.channel}:${t.targetId}`));
+    if (todo.length === 0) return { digest: null, deliveries: [] };
+    const digest = await this.digest(tenantId, s.site_id, date);
+    const skip = origin === 'schedule' && isAllClear(digest) && s.send_all_clear !== 1;
+    const ids = await Promise.all(
+      todo.map(async (t) => {
+        const now = this.clock();
+        const d: NewDelivery = {
+          id: randomUUID(),
+          site_id: s.site_id,
+          digest_date: date,
+          channel: t.channel,
+          target_id: t.targetId,
+          run_key: runKey,
+          origin,
+          target: t.target,
+          out_of_tolerance: digest.counts.outOfTolerance,
+          overdue: digest.counts.overdue,
+          due_soon: digest.counts.dueSoon,
+          state: skip ? 'skipped' : 'sending',
+          attempts: skip ? 0 : 1,
+          next_attempt_at: null,
+          lease_until: skip ? null : new Date(now.getTime() + LEASE_MS).toISOString(),
+          payload: skip ? null : JSON.stringify(digest),
+          created_at: now.toISOString(),
+        };
+        if (!(await repo.claim(tenantId, d))) return null;
+        if (!skip) await this.attempt(tenantId, d, digest, t);
+        return d.id;
+      }),
+    );
+    const rows = await Promise.all(
+      ids.filter((id): id is string => id !== null).map((id) => repo.get(tenantId, id)),
+    );
+    return { digest, deliveries: rows.filter((r): r is DeliveryRow => r !== undefined) };
+  }
+
+  /** One more attempt of a delivery whose retry is due, with the digest it was created with. */
+  private async retry(tenantId: string, d: DeliveryRow): Promise<void> {
+    const now = this.clock();
+    const lease = new Date(now.getTime() + LEASE_MS).toISOString();
+    if (!(await this.deps.repo.claimRetry(tenantId, d.id, now.toISOString(), lease))) return;
+    const claimed = { ...d, attempts: d.attempts + 1 };
+    if (!d.payload)
+      return void (await this.settle(tenantId, claimed, {
+        ok: false,
+        status: null,
+        error: 'no digest kept',
+      }));
+    const digest = JSON.parse(d.payload) as Digest;
+    if (d.channel === 'email') {
+      const recipients = d.target.split(', ');
+      await this.attempt(tenantId, claimed, digest, {
+        channel: 'email',
+        targetId: 'email',
+        target: d.target,
+        recipients,
+      });
+      return;
+    }
+    const hook = await this.deps.repo.webhook(tenantId, d.site_id, d.target_id);
+    if (!hook || hook.enabled !== 1) {
+      // Removed or switched off since: no further attempts.
+      await this.settle(
+        tenantId,
+        { ...claimed, attempts: this.cfg.remindersMaxAttempts },
+        {
+          ok: false,
+          status: null,
+          error: hook ? 'the webhook was disabled' : 'the webhook was removed',
+        },
+      );
+      return;
+    }
+    await this.attempt(tenantId, claimed, digest, {
+      channel: 'webhook',
+      targetId: hook.id,
+      target: d.target,
+      hook,
+    });
+  }
+
+  /** Sends today's digest of one site now, to every enabled channel, whatever it holds. Audited. */
+  async sendNow(p: Principal, actor: AuditActor, address: string | null, siteId: string) {
+    await this.mustSeeSite(p, siteId);
+    const s = await this.deps.repo.getSettings(p.tenantId, siteId);
+    const hooks = await this.deps.repo.webhooks(p.tenantId, siteId);
+    if (!s || this.targets(s, hooks).length === 0)
+      throw new ProblemError('CLOUD_CONFLICT', 'no reminder channel is enabled for this site');
+    const date = this.clock().toISOString().slice(0, 10);
+    const out = await this.runSite(p.tenantId, s, date, `manual:${randomUUID()}`, 'manual');
+    const deliveries = out.deliveries.map(deliveryView);
+    await this.deps.audit.record({
+      tenantId: p.tenantId,
+      action: 'reminders.send',
+      outcome: deliveries.every((d) => d.state === 'sent') ? 'success' : 'failure',
+      actor,
+      address,
+      target: { type: 'site', id: siteId },
+      detail:
+        `digest ${date}: ${deliveries.map((d) => `${d.channel} ${d.target} ${d.state}`).join('; ')}`.slice(
+          0,
+          2000,
+        ),
+    });
+    return { date, counts: out.digest?.counts ?? null, deliveries };
+  }
+
+  async deliveries(
+    p: Principal,
+    q: { siteId?: string | undefined; cursor?: string | undefined; limit: number },
+  ): Promise<{ items: DeliveryView[]; next: string | null }> {
+    if (q.siteId !== undefined) await this.mustSeeSite(p, q.siteId);
+    const before = q.cursor !== undefined ? decodeDeliveryCursor(q.cursor) : undefined;
+    if (q.cursor !== undefined && !before)
+      throw new ProblemError('CLOUD_VALIDATION', 'query parameters are not valid', {
+        errors: [{ path: 'cursor', message: 'a cursor from a previous page (next)' }],
+      });
+    const rows = await this.deps.repo.list(p.tenantId, {
+      sites: q.siteId !== undefined ? [q.siteId] : p.sites,
+      ...(before ? { before } : {}),
+      limit: q.limit,
+    });
+    return {
+      items: rows.map(deliveryView),
+      next: rows.length === q.limit ? encodeDeliveryCursor(rows.at(-1)!) : null,
+    };
+  }
+
+  // -- scheduler -------------------------------------------------------------------------------
+
+  /**
+   * One pass of the scheduler: for every tenant with work, the due retries, then (once the
+   * day's send time has passed, UTC) today's digest of each enabled site not yet claimed.
+   * Safe to run concurrently in several processes.
+   */
+  async runOnce(): Promise<void> {
+    const now = this.clock();
+    const date = now.toISOString().slice(0, 10);
+    const due = now.toISOString().slice(11, 16) >= this.cfg.remindersDailyAt;
+    for (const tenantId of await this.deps.repo.tenantsWithWork(now.toISOString())) {
+      try {
+        for (const d of await this.deps.repo.dueRetries(tenantId, now.toISOString()))
+          await this.retry(tenantId, d);
+        if (due)
+          for (const s of await this.deps.repo.enabledSites(tenantId))
+            await this.runSite(tenantId, s, date, 'schedule', 'schedule');
+      } catch (err) {
+        this.deps.logger.error({ err, tenantId }, 'reminder run failed');
+      }
+    }
+  }
+
+  /** Starts the timer (unless RIGTRACE_REMINDERS_SCHEDULER=off): a pass now, then every tick. */
+  start(): void {
+    if (this.cfg.remindersScheduler === 'off' || this.timer) return;
+    const tick = () => {
+      if (this.running || !this.timer) return;
+      this.running = this.runOnce()
+        .catch((err: unknown) => this.deps.logger.error({ err }, 'reminder scheduler pass failed'))
+        .finally(() => {
+          this.running = null;
+        });
+    };
+    this.timer = setInterval(tick, this.cfg.remindersTickSeconds * 1000);
+    this.timer.unref();
+    setImmediate(tick);
+  }
+
+  /** Stops the timer and waits for a pass in progress (call before closing the database). */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+    this.email.close();
+  }
+}

@@ -1,0 +1,1619 @@
+import { parseSignedCheckpoint, toBase64 } from '@rigtrace/protocols';
+import type { Db } from '../db/db.js';
+import type { CalibrationRow } from '../repositories/calibration.repository.js';
+import type { EquipmentRow } from '../repositories/equipment.repository.js';
+import type { RecordsRepository } from '../repositories/records.repository.js';
+import type { TenancyRepository } from '../repositories/tenancy.repository.js';
+import type { AuditService } from '../services/audit.service.js';
+import {
+  addDays,
+  calendarState,
+  calLite,
+  daysBetween,
+  DEFAULT_DUE_SOON_DAYS,
+  dateOf,
+  statusOn,
+  today,
+} from '../services/calibration.service.js';
+import { verifyEdgeLog } from '../services/edge-log-verifier.js';
+import type { TraceabilityService } from '../services/traceability.service.js';
+import type { Witness } from '../services/witness.js';
+import { fmtInt } from './pdf.js';
+import { SuspectQueries, type ReportsRepository, type SuspectPageRow } from './repository.js';
+import {
+  memorySource,
+  REPORT_TITLES,
+  type Block,
+  type BuiltReport,
+  type EdgeSource,
+  type PdfColumn,
+  type ReportContext,
+  type ReportPeriod,
+  type ReportType,
+  type Row,
+  type RowSource,
+  type Section,
+} from './types.js';
+
+export interface ReportDeps {
+  db: Db;
+  repo: ReportsRepository;
+  tenancy: TenancyRepository;
+  records: RecordsRepository;
+  traceability: TraceabilityService;
+  audit: AuditService;
+  witness: Witness;
+}
+
+const PAGE = 1000;
+const RED = '#b42318';
+const AMBER = '#b54708';
+const GREEN = '#067647';
+const GREY = '#7b8794';
+
+const s = (v: unknown): string =>
+  v === null || v === undefined
+    ? ''
+    : typeof v === 'string'
+      ? v
+      : typeof v === 'number' || typeof v === 'boolean'
+        ? String(v)
+        : JSON.stringify(v);
+const lines = (...parts: unknown[]): string =>
+  parts
+    .map(s)
+    .filter((p) => p.trim() !== '')
+    .join('\n');
+const pct = (a: number, b: number): string => (b === 0 ? '-' : `${((a / b) * 100).toFixed(1)} %`);
+const minStr = (a: string, b: string) => (a < b ? a : b);
+const maxStr = (a: string, b: string) => (a > b ? a : b);
+
+function col(
+  header: string,
+  width: number,
+  key: string | ((r: Row) => string),
+  extra: Partial<PdfColumn> = {},
+): PdfColumn {
+  return { header, width, value: typeof key === 'string' ? (r) => s(r[key]) : key, ...extra };
+}
+
+const STATUS_COLOR: Record<string, string> = {
+  current: GREEN,
+  'due-soon': AMBER,
+  overdue: RED,
+  'out-of-tolerance': RED,
+  retired: GREY,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Period and context.
+
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** Dates are whole UTC days (`to` inclusive); timestamps are instants (`to` exclusive). */
+export function periodOf(from: string, to: string): ReportPeriod {
+  const fromIso = DATE.test(from) ? `${from}T00:00:00.000Z` : new Date(from).toISOString();
+  const toExclusiveIso = DATE.test(to) ? `${addDays(to, 1)}T00:00:00.000Z` : new Date(to).toISOString();
+  const lastDay = dateOf(new Date(Date.parse(toExclusiveIso) - 1).toISOString());
+  const label =
+    DATE.test(from) && DATE.test(to) ? `${from} to ${to}` : `${fromIso} to ${toExclusiveIso} (exclusive)`;
+  return { from, to, fromIso, toExclusiveIso, lastDay, label };
+}
+
+/** The context of one generation: who, where, when, and the checkpoints read now. */
+export async function contextOf(
+  deps: ReportDeps,
+  tenantId: string,
+  siteId: string | null,
+  period: ReportPeriod,
+  generatedAt: string,
+  cleared: boolean,
+): Promise<ReportContext> {
+  const name = await deps.repo.tenantName(tenantId);
+  if (name === undefined) throw new Error(`no tenant ${tenantId}`);
+  const site = siteId ? ((await deps.repo.site(tenantId, siteId)) ?? null) : null;
+  if (siteId && !site) throw new Error(`no site ${siteId} in tenant ${tenantId}`);
+  const head = await deps.repo.auditHead(tenantId);
+  let root: string | null = null;
+  if (head) {
+    try {
+      root = toBase64(parseSignedCheckpoint(head.checkpoint).checkpoint.root);
+    } catch {
+      root = null;
+    }
+  }
+  const edges: EdgeSource[] = [];
+  for (const e of await deps.tenancy.listEdges(tenantId)) {
+    if (siteId && e.site_id !== siteId) continue;
+    const cp = await deps.repo.latestCheckpoint(tenantId, e.id);
+    edges.push({
+      edge: e.id,
+      name: e.name,
+      siteId: e.site_id,
+      size: cp?.size ?? 0,
+      root: cp ? toBase64(new Uint8Array(cp.root)) : null,
+      acceptedAt: cp?.accepted_at ?? null,
+      checkpoint: cp?.cosigned_note ?? null,
+    });
+  }
+  const flagged = await deps.repo.flaggedTags(tenantId);
+  return {
+    tenant: { id: tenantId, name },
+    site,
+    period,
+    generatedAt,
+    exportScope: { cleared, flagged, excluding: !cleared && flagged.size > 0 },
+    sources: {
+      auditLog: {
+        origin: deps.audit.origin(tenantId),
+        size: head?.seq ?? 0,
+        root,
+        checkpoint: head?.checkpoint ?? null,
+      },
+      edges,
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Equipment state as of a date, by the calibration engine's own rules.
+
+interface EquipmentState {
+  e: EquipmentRow;
+  spec: Record<string, unknown>;
+  cals: CalibrationRow[];
+  status: string;
+  lastValid: CalibrationRow | null;
+  last: CalibrationRow | null;
+  nextDue: string | null;
+  dueSoonDays: number;
+  inPeriod: number;
+}
+
+function stateOf(
+  e: EquipmentRow,
+  cals: CalibrationRow[],
+  asOf: string,
+  dflt: number,
+  fromIso: string,
+): EquipmentState {
+  const state = calendarState(cals.map(calLite), e.interval_days);
+  const dueSoonDays = e.due_soon_days ?? dflt;
+  const retired = e.retired_at !== null && dateOf(e.retired_at) <= asOf;
+  const lastValid = state.lastValid ? (cals.find((c) => c.id === state.lastValid!.id) ?? null) : null;
+  return {
+    e,
+    spec: JSON.parse(e.spec) as Record<string, unknown>,
+    cals,
+    status: retired ? 'retired' : statusOn(state, asOf, dueSoonDays),
+    lastValid,
+    last: cals.at(-1) ?? null,
+    nextDue: state.nextDue,
+    dueSoonDays,
+    inPeriod: cals.filter((c) => c.calibrated_at >= fromIso).length,
+  };
+}
+
+/** The register in tag order, each entry's state as of `asOf`, a page at a time. */
+async function* registerStates(
+  deps: ReportDeps,
+  ctx: ReportContext,
+  asOf: string,
+): AsyncGenerator<EquipmentState[]> {
+  const tenantId = ctx.tenant.id;
+  const dflt = (await deps.repo.dueSoonDefault(tenantId)) ?? DEFAULT_DUE_SOON_DAYS;
+  const cutoff = minStr(`${addDays(asOf, 1)}T00:00:00.000Z`, ctx.period.toExclusiveIso);
+  let after: string | null = null;
+  for (;;) {
+    const rows: EquipmentRow[] = await deps.repo.registerPage(tenantId, {
+      siteId: ctx.site?.id ?? null,
+      fromIso: ctx.period.fromIso,
+      toIso: ctx.period.toExclusiveIso,
+      excludeFlagged: ctx.exportScope.excluding,
+      afterTag: after,
+      limit: 500,
+    });
+    if (rows.length === 0) return;
+    const cals = await deps.repo.calibrationsOf(
+      tenantId,
+      rows.map((r) => r.tag),
+      cutoff,
+    );
+    const byTag = new Map<string, CalibrationRow[]>();
+    for (const c of cals) {
+      const l = byTag.get(c.equipment) ?? [];
+      l.push(c);
+      byTag.set(c.equipment, l);
+    }
+    yield rows.map((e) => stateOf(e, byTag.get(e.tag) ?? [], asOf, dflt, ctx.period.fromIso));
+    if (rows.length < 500) return;
+    after = rows.at(-1)!.tag;
+  }
+}
+
+/** What the report says when export-controlled equipment is left out for this requester. */
+function exportNote(ctx: ReportContext): Block[] {
+  if (!ctx.exportScope.excluding) return [];
+  return [
+    {
+      kind: 'paragraph',
+      tone: 'alert',
+      text: `${fmtInt(ctx.exportScope.flagged.size)} export-controlled (ITAR/EAR) instruments, and the records made with them, are left out: the person who requested this report is not cleared for export-controlled data.`,
+    },
+  ];
+}
+
+const asOfFor = (ctx: ReportContext) =>
+  minStr(ctx.period.lastDay, maxStr(today(), dateOf(ctx.period.fromIso)));
+
+// ---------------------------------------------------------------------------------------------
+// Calibration register (AS9100D 7.1.5.2, ISO/IEC 17025 6.4.13).
+
+function registerRow(st: EquipmentState): Row {
+  const sp = st.spec as {
+    make?: string;
+    model?: string;
+    serial?: string;
+    firmware?: string;
+    location?: string;
+    owner?: { kind?: string; name?: string };
+    range?: { min: number; max: number; unit: string };
+    resolution?: number;
+    procedure?: { id: string; revision?: string };
+    acceptanceCriteria?: string;
+    environment?: string;
+    referenceStandard?: {
+      certificate?: string;
+      dueDate?: string;
+      uncertainty?: number;
+      uncertaintyUnit?: string;
+    };
+    exportControl?: { regime?: string; eccn?: string };
+  };
+  const e = st.e as EquipmentRow & { export_regime?: string | null; export_eccn?: string | null };
+  const body = st.lastValid
+    ? (JSON.parse(st.lastValid.body) as { certificate?: { number?: string }; technician?: string })
+    : null;
+  return {
+    tag: e.tag,
+    siteId: e.site_id,
+    type: e.type,
+    make: sp.make ?? null,
+    model: sp.model ?? null,
+    serial: sp.serial ?? null,
+    firmware: sp.firmware ?? null,
+    location: sp.location ?? null,
+    ownerKind: sp.owner?.kind ?? 'company',
+    ownerName: sp.owner?.name ?? null,
+    rangeMin: sp.range?.min ?? null,
+    rangeMax: sp.range?.max ?? null,
+    rangeUnit: sp.range?.unit ?? null,
+    resolution: sp.resolution ?? null,
+    procedureId: sp.procedure?.id ?? null,
+    procedureRevision: sp.procedure?.revision ?? null,
+    intervalDays: e.interval_days,
+    intervalCycles: e.interval_cycles,
+    dueSoonDays: st.dueSoonDays,
+    acceptanceCriteria: sp.acceptanceCriteria ?? null,
+    environment: sp.environment ?? null,
+    referenceStandard: e.is_reference_standard === 1 || (e.is_reference_standard as unknown) === true,
+    standardCertificate: sp.referenceStandard?.certificate ?? null,
+    standardDueDate: sp.referenceStandard?.dueDate ?? null,
+    standardUncertainty: sp.referenceStandard?.uncertainty ?? null,
+    exportRegime: e.export_regime ?? sp.exportControl?.regime ?? null,
+    exportEccn: e.export_eccn ?? sp.exportControl?.eccn ?? null,
+    lastCalibrationId: st.last?.id ?? null,
+    lastCalibratedAt: st.last?.calibrated_at ?? null,
+    lastValidCalibrationId: st.lastValid?.id ?? null,
+    lastValidCalibratedAt: st.lastValid?.calibrated_at ?? null,
+    lastCertificate: body?.certificate?.number ?? null,
+    lastTechnician: body?.technician ?? st.lastValid?.entered_by ?? null,
+    nextDue: st.nextDue,
+    status: st.status,
+    calibrationsInPeriod: st.inPeriod,
+    retiredAt: e.retired_at,
+  };
+}
+
+const REGISTER_FIELDS = Object.keys(
+  registerRow({
+    e: {
+      tag: '',
+      site_id: '',
+      type: '',
+      interval_days: 1,
+      interval_cycles: null,
+      retired_at: null,
+      spec: '{}',
+    } as unknown as EquipmentRow,
+    spec: {},
+    cals: [],
+    status: '',
+    lastValid: null,
+    last: null,
+    nextDue: null,
+    dueSoonDays: 0,
+    inPeriod: 0,
+  }),
+);
+
+const REGISTER_COLUMNS: PdfColumn[] = [
+  col('Tag', 11, (r) =>
+    lines(
+      r.tag,
+      r.referenceStandard ? 'reference standard' : '',
+      r.exportRegime ? `${s(r.exportRegime)} ${s(r.exportEccn)}` : '',
+    ),
+  ),
+  col('Type, make, model', 10, (r) => lines(r.type, `${s(r.make)} ${s(r.model)}`)),
+  col('Serial, firmware', 10, (r) => lines(r.serial, r.firmware ? `FW ${s(r.firmware)}` : '')),
+  col('Site, location', 6.5, (r) => lines(r.siteId, r.location)),
+  col('Owner', 5.5, (r) => lines(r.ownerKind, r.ownerName)),
+  col('Range, resolution', 8, (r) =>
+    lines(
+      r.rangeMin !== null ? `${s(r.rangeMin)} to ${s(r.rangeMax)} ${s(r.rangeUnit)}` : '',
+      r.resolution !== null ? `res. ${s(r.resolution)}` : '',
+    ),
+  ),
+  col('Procedure', 6, (r) =>
+    lines(r.procedureId, r.procedureRevision ? `rev. ${s(r.procedureRevision)}` : ''),
+  ),
+  col('Interval, lead', 6, (r) =>
+    lines(
+      `${s(r.intervalDays)} d`,
+      r.intervalCycles ? `${s(r.intervalCycles)} cycles` : '',
+      `lead ${s(r.dueSoonDays)} d`,
+    ),
+  ),
+  col('Acceptance, environment', 12, (r) =>
+    lines(r.acceptanceCriteria, r.environment ? `Env.: ${s(r.environment)}` : ''),
+  ),
+  col('Last valid calibration', 9.5, (r) =>
+    lines(
+      r.lastValidCalibratedAt ? dateOf(s(r.lastValidCalibratedAt)) : 'none',
+      r.lastCertificate ? `cert. ${s(r.lastCertificate)}` : '',
+      r.lastTechnician,
+    ),
+  ),
+  col('Next due', 6, (r) => s(r.nextDue) || 'none'),
+  col('Status', 8.5, 'status', { color: (r) => STATUS_COLOR[s(r.status)] }),
+];
+
+async function calibrationRegister(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
+  const asOf = asOfFor(ctx);
+  const q = {
+    siteId: ctx.site?.id ?? null,
+    fromIso: ctx.period.fromIso,
+    toIso: ctx.period.toExclusiveIso,
+    excludeFlagged: ctx.exportScope.excluding,
+  };
+  const count = await deps.repo.countRegister(ctx.tenant.id, q);
+  const tally: Record<string, number> = {
+    current: 0,
+    'due-soon': 0,
+    overdue: 0,
+    'out-of-tolerance': 0,
+    retired: 0,
+  };
+  let standards = 0;
+  let calsInPeriod = 0;
+  let never = 0;
+  for await (const page of registerStates(deps, ctx, asOf))
+    for (const st of page) {
+      tally[st.status] = (tally[st.status] ?? 0) + 1;
+      if (st.e.is_reference_standard === 1 || (st.e.is_reference_standard as unknown) === true)
+        standards += 1;
+      if (!st.lastValid && st.status === 'overdue') never += 1;
+      calsInPeriod += st.inPeriod;
+    }
+  const inService = count - tally.retired!;
+  const inCal = tally.current! + tally['due-soon']!;
+  const source: RowSource = {
+    count,
+    async *pages() {
+      for await (const page of registerStates(deps, ctx, asOf)) yield page.map(registerRow);
+    },
+  };
+  const section: Section = {
+    name: 'equipment',
+    title: 'Equipment register',
+    fields: REGISTER_FIELDS,
+    columns: REGISTER_COLUMNS,
+    lines: 3,
+    empty: 'No equipment is registered for this scope and period.',
+    source,
+  };
+  const summary = {
+    asOf,
+    instruments: count,
+    inService,
+    inCalibration: inCal,
+    byStatus: tally,
+    neverCalibrated: never,
+    referenceStandards: standards,
+    calibrationsInPeriod: calsInPeriod,
+  };
+  const blocks: Block[] = [
+    ...exportNote(ctx),
+    {
+      kind: 'paragraph',
+      bold: true,
+      text: `${fmtInt(inCal)} of ${fmtInt(inService)} instruments in service are in calibration as of ${asOf} (${pct(inCal, inService)}); ${fmtInt(tally.overdue!)} overdue, ${fmtInt(tally['out-of-tolerance']!)} out of tolerance, ${fmtInt(tally['due-soon']!)} due soon.`,
+      tone: tally.overdue! + tally['out-of-tolerance']! > 0 ? 'alert' : 'ok',
+    },
+    {
+      kind: 'pairs',
+      rows: [
+        [
+          'Instruments in the register',
+          `${fmtInt(count)} (${fmtInt(inService)} in service, ${fmtInt(tally.retired!)} retired during or after the period)`,
+        ],
+        ['Status as of', `${asOf} (the period's last day, or today if earlier)`],
+        [
+          'Current / due soon / overdue / out of tolerance',
+          `${fmtInt(tally.current!)} / ${fmtInt(tally['due-soon']!)} / ${fmtInt(tally.overdue!)} / ${fmtInt(tally['out-of-tolerance']!)}`,
+        ],
+        ['Never validly calibrated (counted as overdue)', fmtInt(never)],
+        ['Reference standards', fmtInt(standards)],
+        ['Calibrations recorded in the period', fmtInt(calsInPeriod)],
+      ],
+    },
+    {
+      kind: 'paragraph',
+      tone: 'muted',
+      text: 'Status follows the calibration engine’s rules (CALIBRATION.md): next due = the last valid calibration (left in tolerance, reference standards fit for use) plus the calendar interval; out of tolerance while a failure has no valid calibration after it; due soon within the recall lead time. Usage-based intervals are not applied here (see GET /equipment/{tag}). Long cell text is cut with “…”: the CSV and JSON formats carry every field in full.',
+    },
+    { kind: 'table', section },
+  ];
+  return {
+    type: 'calibration-register',
+    title: REPORT_TITLES['calibration-register'],
+    clauses: 'AS9100D 7.1.5.2 / ISO/IEC 17025 6.4.13 / ISO 9001 7.1.5',
+    blocks,
+    sections: [section],
+    csv: section,
+    summary,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Due and overdue list.
+
+const DUE_FIELDS = [
+  'tag',
+  'type',
+  'siteId',
+  'status',
+  'lastValidCalibratedAt',
+  'nextDue',
+  'daysUntilDue',
+  'leadTimeDays',
+  'recallFrom',
+  'intervalDays',
+  'action',
+] as const;
+
+async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
+  const asOf = asOfFor(ctx);
+  const horizon = ctx.period.lastDay;
+  const rows: Row[] = [];
+  for await (const page of registerStates(deps, ctx, asOf))
+    for (const st of page) {
+      if (st.status === 'retired') continue;
+      const attention = st.status === 'overdue' || st.status === 'out-of-tolerance';
+      if (!attention && !(st.nextDue !== null && st.nextDue <= horizon)) continue;
+      const recallFrom = st.nextDue ? addDays(st.nextDue, -st.dueSoonDays) : null;
+      const days = st.nextDue ? daysBetween(asOf, st.nextDue) : null;
+      rows.push({
+        tag: st.e.tag,
+        type: st.e.type,
+        siteId: st.e.site_id,
+        status: st.status,
+        lastValidCalibratedAt: st.lastValid?.calibrated_at ?? null,
+        nextDue: st.nextDue,
+        daysUntilDue: days,
+        leadTimeDays: st.dueSoonDays,
+        recallFrom,
+        intervalDays: st.e.interval_days,
+        action:
+          st.status === 'out-of-tolerance'
+            ? 'out of tolerance: withdraw, assess suspect product'
+            : st.nextDue === null
+              ? 'never validly calibrated: withdraw until calibrated'
+              : st.status === 'overdue'
+                ? `overdue by ${-days!} d: withdraw and calibrate`
+                : recallFrom !== null && recallFrom <= asOf
+                  ? 'in recall window: schedule now'
+                  : `recall from ${recallFrom}`,
+      });
+    }
+  const rank = (r: Row) => (r.status === 'out-of-tolerance' ? 0 : r.nextDue === null ? 1 : 2);
+  rows.sort(
+    (a, b) =>
+      rank(a) - rank(b) || s(a.nextDue).localeCompare(s(b.nextDue)) || s(a.tag).localeCompare(s(b.tag)),
+  );
+  const count = (st: string) => rows.filter((r) => r.status === st).length;
+  const summary = {
+    asOf,
+    horizon,
+    items: rows.length,
+    outOfTolerance: count('out-of-tolerance'),
+    overdue: count('overdue'),
+    neverCalibrated: rows.filter((r) => r.nextDue === null && r.status === 'overdue').length,
+    dueSoon: count('due-soon'),
+    dueLater: count('current'),
+  };
+  const section: Section = {
+    name: 'items',
+    title: 'Due and overdue equipment',
+    fields: DUE_FIELDS,
+    lines: 1,
+    empty: 'Nothing is due, overdue or out of tolerance in this period.',
+    columns: [
+      col('Tag', 10, 'tag'),
+      col('Type', 10, 'type'),
+      col('Site', 7, 'siteId'),
+      col('Status', 8, 'status', { color: (r) => STATUS_COLOR[s(r.status)] }),
+      col('Last valid calibration', 9, (r) =>
+        r.lastValidCalibratedAt ? dateOf(s(r.lastValidCalibratedAt)) : 'none',
+      ),
+      col('Next due', 7, (r) => s(r.nextDue) || 'none'),
+      col('Days to due', 5.5, (r) => s(r.daysUntilDue), {
+        align: 'right',
+        color: (r) => (typeof r.daysUntilDue === 'number' && r.daysUntilDue < 0 ? RED : undefined),
+      }),
+      col('Lead time (d)', 5.5, 'leadTimeDays', { align: 'right' }),
+      col('Recall from', 7, 'recallFrom'),
+      col('Interval (d)', 5.5, 'intervalDays', { align: 'right' }),
+      col('Action', 20, 'action'),
+    ],
+    source: memorySource(rows),
+  };
+  const blocks: Block[] = [
+    ...exportNote(ctx),
+    {
+      kind: 'paragraph',
+      bold: true,
+      tone: summary.outOfTolerance + summary.overdue > 0 ? 'alert' : 'ok',
+      text: `As of ${asOf}: ${fmtInt(summary.outOfTolerance)} out of tolerance, ${fmtInt(summary.overdue)} overdue (${fmtInt(summary.neverCalibrated)} never validly calibrated), ${fmtInt(summary.dueSoon)} in their recall lead time, ${fmtInt(summary.dueLater)} more due by ${horizon}.`,
+    },
+    {
+      kind: 'paragraph',
+      tone: 'muted',
+      text: `Listed: equipment in service that is out of tolerance or overdue as of ${asOf}, or whose next due date falls on or before ${horizon} (the period’s last day). Lead time = the recall lead time (due-soon days) of the equipment, or the tenant default; “recall from” = next due minus lead time. Days to due is negative when overdue. Calendar intervals only.`,
+    },
+    { kind: 'table', section },
+  ];
+  return {
+    type: 'due-list',
+    title: REPORT_TITLES['due-list'],
+    clauses: 'ISO 9001 7.1.5.2 / AS9100D 7.1.5.2 (recall)',
+    blocks,
+    sections: [section],
+    csv: section,
+    summary,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Out-of-tolerance events (IATF 16949 7.1.5.2.1).
+
+interface OotEvent {
+  row: Row;
+  cal: CalibrationRow;
+  start: string | null;
+  end: string;
+  count: number;
+}
+
+const EVENT_FIELDS = [
+  'calibrationId',
+  'equipment',
+  'siteId',
+  'calibratedAt',
+  'source',
+  'technician',
+  'asFoundResult',
+  'asLeftResult',
+  'adjusted',
+  'traceability',
+  'lastGoodCalibrationId',
+  'windowStart',
+  'windowEnd',
+  'windowOpen',
+  'closedByCalibrationId',
+  'suspectRecords',
+  'disposition',
+  'customerNotified',
+  'dispositionNotes',
+  'decidedBy',
+  'decidedAt',
+] as const;
+
+const READING_FIELDS = [
+  'calibrationId',
+  'equipment',
+  'point',
+  'nominal',
+  'unit',
+  'asFound',
+  'error',
+  'lowerTolerance',
+  'upperTolerance',
+  'uncertainty',
+  'asFoundResult',
+  'asLeft',
+  'asLeftResult',
+] as const;
+
+const SUSPECT_FIELDS = [
+  'calibrationId',
+  'failedEquipment',
+  'edge',
+  'seq',
+  'kind',
+  'observedAt',
+  'siteId',
+  'equipment',
+  'via',
+  'partSerial',
+  'workOrder',
+  'operator',
+  'result',
+] as const;
+
+const cmpSuspect = (a: SuspectPageRow, b: SuspectPageRow) =>
+  a.observed_at < b.observed_at
+    ? -1
+    : a.observed_at > b.observed_at
+      ? 1
+      : a.edge_id < b.edge_id
+        ? -1
+        : a.edge_id > b.edge_id
+          ? 1
+          : a.seq - b.seq;
+
+/** Suspect records in (start, end], in (observedAt, edge, seq) order, as pages (each record once). */
+async function* suspectPages(
+  q: SuspectQueries,
+  tenantId: string,
+  tag: string,
+  start: string | null,
+  end: string,
+  pageSize = 2000,
+): AsyncGenerator<SuspectPageRow[]> {
+  let after = start;
+  for (;;) {
+    const branch = async (via: 'equipment' | 'gauge') => {
+      const rows = await q.page(tenantId, tag, via, after, end, pageSize);
+      if (rows.length < pageSize) return { rows, upTo: null as string | null };
+      const last = rows.at(-1)!.observed_at;
+      const ties = await q.at(tenantId, tag, via, last);
+      return { rows: [...rows.filter((r) => r.observed_at !== last), ...ties], upTo: last };
+    };
+    const a = await branch('equipment');
+    const b = await branch('gauge');
+    const upTo = a.upTo === null ? b.upTo : b.upTo === null ? a.upTo : minStr(a.upTo, b.upTo);
+    const rows = [...a.rows, ...b.rows]
+      .filter((r) => upTo === null || r.observed_at <= upTo)
+      .sort(cmpSuspect);
+    yield rows;
+    if (upTo === null) return;
+    after = upTo;
+  }
+}
+
+function suspectRow(ev: OotEvent, r: SuspectPageRow): Row {
+  return {
+    calibrationId: ev.cal.id,
+    failedEquipment: ev.cal.equipment,
+    edge: r.edge_id,
+    seq: Number(r.seq),
+    kind: r.kind,
+    observedAt: r.observed_at,
+    siteId: r.site_id,
+    equipment: r.equipment,
+    via: r.via,
+    partSerial: r.part_serial,
+    workOrder: r.work_order,
+    operator: r.operator,
+    result: r.result,
+  };
+}
+
+async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
+  const tenantId = ctx.tenant.id;
+  const q = new SuspectQueries(deps.db);
+  const scope = ctx.exportScope;
+  const failed = (
+    await deps.repo.failedCalibrations(tenantId, {
+      siteId: ctx.site?.id ?? null,
+      fromIso: ctx.period.fromIso,
+      toIso: ctx.period.toExclusiveIso,
+    })
+  ).filter((c) => !scope.excluding || !scope.flagged.has(c.equipment));
+  // For a requester who is not cleared: records of flagged equipment, or naming a flagged gauge, are left out.
+  const hidden = scope.excluding
+    ? await deps.repo.recordsUsingGauges(tenantId, [...scope.flagged])
+    : new Set<string>();
+  const visible = (r: SuspectPageRow) =>
+    !scope.excluding || (!scope.flagged.has(r.equipment) && !hidden.has(`${r.edge_id}:${Number(r.seq)}`));
+  const pagesOf = async function* (tag: string, start: string | null, end: string) {
+    for await (const page of suspectPages(q, tenantId, tag, start, end))
+      yield scope.excluding ? page.filter(visible) : page;
+  };
+  const countOf = async (tag: string, start: string | null, end: string) => {
+    if (!scope.excluding) return deps.repo.countSuspect(tenantId, tag, start, end);
+    let n = 0;
+    for await (const page of pagesOf(tag, start, end)) n += page.length;
+    return n;
+  };
+  const dispositions = await deps.repo.dispositions(
+    tenantId,
+    failed.map((c) => c.id),
+  );
+  const events: OotEvent[] = [];
+  for (const c of failed) {
+    const w = await deps.traceability.window(tenantId, c.equipment, c.id);
+    // An open window is read up to the moment generation started: records observed later are not in it.
+    const end = w?.end ?? ctx.generatedAt;
+    const start = w?.start ?? null;
+    const count = await countOf(c.equipment, start, end);
+    const body = JSON.parse(c.body) as { technician?: string; adjusted?: boolean };
+    const d = dispositions.get(c.id);
+    events.push({
+      cal: c,
+      start,
+      end,
+      count,
+      row: {
+        calibrationId: c.id,
+        equipment: c.equipment,
+        siteId: c.site_id,
+        calibratedAt: c.calibrated_at,
+        source: c.source,
+        technician: body.technician ?? c.entered_by,
+        asFoundResult: c.as_found,
+        asLeftResult: c.as_left,
+        adjusted: body.adjusted ?? null,
+        traceability: c.traceability,
+        lastGoodCalibrationId: w?.lastGoodCalibration?.id ?? null,
+        windowStart: start,
+        windowEnd: w?.end ?? null,
+        windowOpen: w?.end === null || w === null,
+        closedByCalibrationId: w?.closedBy?.id ?? null,
+        suspectRecords: count,
+        disposition: d?.disposition ?? null,
+        customerNotified: d ? d.customer_notified === 1 : null,
+        dispositionNotes: d?.notes ?? null,
+        decidedBy: d?.decided_by ?? null,
+        decidedAt: d?.decided_at ?? null,
+      },
+    });
+  }
+  const readings = (ev: OotEvent): Row[] => {
+    const body = JSON.parse(ev.cal.body) as {
+      points: {
+        name: string;
+        nominal: number;
+        unit: string;
+        asFound: number;
+        asLeft?: number;
+        lowerTolerance: number;
+        upperTolerance: number;
+        uncertainty?: number;
+        asFoundResult: string;
+        asLeftResult?: string;
+      }[];
+    };
+    return body.points.map((p) => ({
+      calibrationId: ev.cal.id,
+      equipment: ev.cal.equipment,
+      point: p.name,
+      nominal: p.nominal,
+      unit: p.unit,
+      asFound: p.asFound,
+      error: Number((p.asFound - p.nominal).toPrecision(12)),
+      lowerTolerance: p.lowerTolerance,
+      upperTolerance: p.upperTolerance,
+      uncertainty: p.uncertainty ?? null,
+      asFoundResult: p.asFoundResult,
+      asLeft: p.asLeft ?? null,
+      asLeftResult: p.asLeftResult ?? null,
+    }));
+  };
+  const suspectSource = (ev: OotEvent): RowSource => ({
+    count: ev.count,
+    async *pages() {
+      for await (const page of pagesOf(ev.cal.equipment, ev.start, ev.end))
+        yield page.map((r) => suspectRow(ev, r));
+    },
+  });
+  const chained = (parts: RowSource[]): RowSource => ({
+    count: parts.reduce((n, p) => n + p.count, 0),
+    async *pages() {
+      for (const p of parts) yield* p.pages();
+    },
+  });
+
+  const eventColumns: PdfColumn[] = [
+    col('Equipment', 9, (r) => lines(r.equipment, r.siteId)),
+    col('Calibration', 13, (r) => lines(r.calibrationId, s(r.calibratedAt))),
+    col(
+      'As found / as left',
+      8,
+      (r) => lines(`found ${s(r.asFoundResult)}`, `left ${s(r.asLeftResult) || '-'}`),
+      {
+        color: () => RED,
+      },
+    ),
+    col('Suspect window', 15, (r) =>
+      lines(
+        `from ${s(r.windowStart) || 'first record'}`,
+        r.windowOpen ? 'to now (open)' : `to ${s(r.windowEnd)}`,
+      ),
+    ),
+    col('Suspect records', 6, (r) => fmtInt(Number(r.suspectRecords)), { align: 'right' }),
+    col(
+      'Disposition',
+      11,
+      (r) => lines(s(r.disposition) || 'not recorded', r.decidedBy ? `by ${s(r.decidedBy)}` : ''),
+      {
+        color: (r) => (r.disposition ? undefined : RED),
+      },
+    ),
+    col(
+      'Customer notified',
+      7,
+      (r) => (r.customerNotified === null ? 'not recorded' : r.customerNotified ? 'yes' : 'no'),
+      {
+        color: (r) => (r.customerNotified === null ? RED : undefined),
+      },
+    ),
+    col('Notes', 14, 'dispositionNotes'),
+  ];
+  const eventsSection: Section = {
+    name: 'events',
+    title: 'Out-of-tolerance calibrations',
+    fields: EVENT_FIELDS,
+    columns: eventColumns,
+    lines: 2,
+    empty: 'No calibration in this period found an instrument out of tolerance.',
+    source: memorySource(events.map((e) => e.row)),
+  };
+  const readingColumns: PdfColumn[] = [
+    col('Test point', 14, 'point'),
+    col('Nominal', 7, 'nominal', { align: 'right' }),
+    col('Unit', 5, 'unit'),
+    col('As found', 7, 'asFound', { align: 'right' }),
+    col('Error', 7, 'error', { align: 'right' }),
+    col('Tolerance', 10, (r) => `${s(r.lowerTolerance)} to ${s(r.upperTolerance)}`),
+    col('Uncertainty', 6, 'uncertainty', { align: 'right' }),
+    col('As found', 6, 'asFoundResult', { color: (r) => (r.asFoundResult === 'fail' ? RED : undefined) }),
+    col('As left', 7, 'asLeft', { align: 'right' }),
+    col('As left result', 6, 'asLeftResult', { color: (r) => (r.asLeftResult === 'fail' ? RED : undefined) }),
+  ];
+  const suspectColumns: PdfColumn[] = [
+    col('Observed at', 13, 'observedAt'),
+    col('Kind', 6, 'kind'),
+    col('Equipment (via)', 11, (r) => `${s(r.equipment)} (${s(r.via)})`),
+    col('Site', 6, 'siteId'),
+    col('Part serial', 10, 'partSerial'),
+    col('Work order', 8, 'workOrder'),
+    col('Operator', 9, 'operator'),
+    col('Result', 5, 'result', { color: (r) => (r.result === 'fail' ? RED : undefined) }),
+    col('Record (edge:seq)', 16, (r) => `${s(r.edge)}:${s(r.seq)}`),
+  ];
+  const readingSections = events.map((ev): Section => ({
+    name: 'readings',
+    title: 'As-found readings',
+    fields: READING_FIELDS,
+    columns: readingColumns,
+    source: memorySource(readings(ev)),
+  }));
+  const suspectSections = events.map((ev): Section => ({
+    name: 'suspectRecords',
+    title: `Suspect records made with ${ev.cal.equipment}`,
+    fields: SUSPECT_FIELDS,
+    columns: suspectColumns,
+    empty: 'No usage or inspection record was made with this instrument in the window.',
+    source: suspectSource(ev),
+  }));
+  const open = events.filter((e) => e.row.windowOpen).length;
+  const totalSuspect = events.reduce((n, e) => n + e.count, 0);
+  const decided = events.filter((e) => e.row.disposition !== null).length;
+  const notified = events.filter((e) => e.row.customerNotified === true).length;
+  const summary = {
+    events: events.length,
+    openWindows: open,
+    suspectRecords: totalSuspect,
+    dispositionRecorded: decided,
+    dispositionMissing: events.length - decided,
+    customerNotified: notified,
+  };
+  const blocks: Block[] = [
+    ...exportNote(ctx),
+    {
+      kind: 'paragraph',
+      bold: true,
+      tone: events.length === 0 ? 'ok' : decided < events.length ? 'alert' : 'normal',
+      text:
+        events.length === 0
+          ? 'No instrument was found out of tolerance in this period.'
+          : `${fmtInt(events.length)} out-of-tolerance calibrations; ${fmtInt(totalSuspect)} suspect usage and inspection records; ${fmtInt(decided)} with a recorded disposition (${fmtInt(events.length - decided)} missing), customer notified for ${fmtInt(notified)}; ${fmtInt(open)} windows still open.`,
+    },
+    {
+      kind: 'paragraph',
+      tone: 'muted',
+      text: 'The suspect window runs from the last valid calibration before the failure (exclusive; from the first record if none) to the first valid calibration at or after it (inclusive), or up to the time this report was generated while none exists. Suspect records are every usage and inspection record of the instrument, and every inspection that lists it among its gauges, observed in the window (each once). The as-found readings are kept as received.',
+    },
+    { kind: 'table', section: eventsSection },
+  ];
+  events.forEach((ev, i) => {
+    blocks.push({
+      kind: 'heading',
+      text: `${ev.cal.equipment}: calibration ${ev.cal.id} on ${ev.cal.calibrated_at}`,
+    });
+    blocks.push({
+      kind: 'pairs',
+      rows: [
+        [
+          'Suspect window',
+          `${ev.start ?? 'from the first record'} (exclusive) to ${ev.row.windowEnd ?? `${ev.end}, still open`} (inclusive)`,
+        ],
+        [
+          'Last good / closing calibration',
+          `${s(ev.row.lastGoodCalibrationId) || 'none'} / ${s(ev.row.closedByCalibrationId) || 'none yet'}`,
+        ],
+        [
+          'Disposition',
+          ev.row.disposition
+            ? `${s(ev.row.disposition)} (by ${s(ev.row.decidedBy)}, ${s(ev.row.decidedAt)})`
+            : 'not recorded',
+        ],
+        [
+          'Customer notified',
+          ev.row.customerNotified === null ? 'not recorded' : ev.row.customerNotified ? 'yes' : 'no',
+        ],
+        ['Notes', s(ev.row.dispositionNotes) || '-'],
+      ],
+    });
+    blocks.push({ kind: 'table', section: readingSections[i]! });
+    blocks.push({ kind: 'table', section: suspectSections[i]! });
+  });
+  // CSV: one row per (event, suspect record); an event without suspect records is one row.
+  const csvFields = [
+    ...EVENT_FIELDS,
+    'edge',
+    'seq',
+    'kind',
+    'observedAt',
+    'recordSiteId',
+    'recordEquipment',
+    'via',
+    'partSerial',
+    'workOrder',
+    'operator',
+    'result',
+  ];
+  const csvRow = (ev: OotEvent, r: SuspectPageRow): Row => ({
+    ...ev.row,
+    edge: r.edge_id,
+    seq: Number(r.seq),
+    kind: r.kind,
+    observedAt: r.observed_at,
+    recordSiteId: r.site_id,
+    recordEquipment: r.equipment,
+    via: r.via,
+    partSerial: r.part_serial,
+    workOrder: r.work_order,
+    operator: r.operator,
+    result: r.result,
+  });
+  const csv: Section = {
+    name: 'outOfTolerance',
+    title: 'Out-of-tolerance events and suspect records',
+    fields: csvFields,
+    columns: [],
+    source: {
+      count: events.reduce((n, e) => n + Math.max(1, e.count), 0),
+      async *pages() {
+        for (const ev of events) {
+          if (ev.count === 0) {
+            yield [{ ...ev.row }];
+            continue;
+          }
+          for await (const page of pagesOf(ev.cal.equipment, ev.start, ev.end))
+            yield page.map((r) => csvRow(ev, r));
+        }
+      },
+    },
+  };
+  return {
+    type: 'out-of-tolerance',
+    title: REPORT_TITLES['out-of-tolerance'],
+    clauses: 'IATF 16949 7.1.5.2.1 / ISO 9001 7.1.5.2 / AS9100D 7.1.5.2',
+    blocks,
+    sections: [
+      eventsSection,
+      {
+        ...eventsSection,
+        name: 'readings',
+        fields: READING_FIELDS,
+        source: chained(readingSections.map((x) => x.source)),
+      },
+      {
+        ...eventsSection,
+        name: 'suspectRecords',
+        fields: SUSPECT_FIELDS,
+        source: chained(suspectSections.map((x) => x.source)),
+      },
+    ],
+    csv,
+    summary,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access review (NIST 800-171 3.1, 3.5; SOC 2 CC6.2-6.3).
+
+const USER_FIELDS = [
+  'email',
+  'name',
+  'role',
+  'sites',
+  'status',
+  'mfa',
+  'mfaEnabledAt',
+  'mfaRequired',
+  'usPerson',
+  'lastSignInAt',
+  'signInsInPeriod',
+  'passwordChangedAt',
+  'mustChangePassword',
+  'createdAt',
+  'disabledAt',
+  'id',
+] as const;
+
+async function accessReview(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
+  const tenantId = ctx.tenant.id;
+  const policy = await deps.repo.securityPolicy(tenantId);
+  const required = new Set<string>(policy ? (JSON.parse(policy.mfa_required_roles) as string[]) : []);
+  const signIns = await deps.repo.signIns(tenantId, ctx.period.fromIso, ctx.period.toExclusiveIso);
+  const siteId = ctx.site?.id ?? null;
+  const users: Row[] = [];
+  for (const u of await deps.repo.users(tenantId)) {
+    const sites = typeof u.sites === 'string' ? (JSON.parse(u.sites) as string[]) : null;
+    if (siteId && sites !== null && !sites.includes(siteId)) continue;
+    const si = signIns.get(`user:${String(u.id)}`);
+    const mfaOn = u.totp_enabled_at !== null && u.totp_enabled_at !== undefined;
+    const must = u.must_change_password === 1 || u.must_change_password === true;
+    users.push({
+      email: s(u.email),
+      name: s(u.name),
+      role: s(u.role),
+      sites: sites === null ? 'all' : sites.join(' '),
+      status: u.disabled_at ? 'disabled' : 'active',
+      mfa: mfaOn ? 'totp' : u.totp_pending ? 'enrolling' : 'none',
+      mfaEnabledAt: (u.totp_enabled_at as string | null) ?? null,
+      mfaRequired: required.has(String(u.role)),
+      usPerson: u.us_person === undefined ? null : u.us_person === 1 || u.us_person === true,
+      lastSignInAt: si?.last ?? null,
+      signInsInPeriod: si?.inPeriod ?? 0,
+      passwordChangedAt: (u.password_changed_at as string) ?? null,
+      mustChangePassword: must,
+      createdAt: (u.created_at as string) ?? null,
+      disabledAt: (u.disabled_at as string | null) ?? null,
+      id: s(u.id),
+    });
+  }
+  const active = users.filter((u) => u.status === 'active');
+  const withMfa = active.filter((u) => u.mfa === 'totp').length;
+  const requiredWithout = active.filter((u) => u.mfaRequired && u.mfa !== 'totp').length;
+  const staleBefore = new Date(Date.parse(ctx.generatedAt) - 90 * 86_400_000).toISOString();
+  const stale = active.filter((u) => u.lastSignInAt === null || s(u.lastSignInAt) < staleBefore).length;
+  const byRole: Record<string, number> = {};
+  for (const u of active) byRole[s(u.role)] = (byRole[s(u.role)] ?? 0) + 1;
+  const tokens = (await deps.repo.apiTokens(tenantId)).map((t): Row => ({
+    name: t.name,
+    tokenId: t.token_hash.slice(0, 16),
+    role: 'auditor (read-only service account)',
+    createdAt: t.created_at,
+    revokedAt: t.revoked_at,
+    status: t.revoked_at ? 'revoked' : 'active',
+  }));
+  const changeCount = await deps.repo.countAccountChanges(
+    tenantId,
+    ctx.period.fromIso,
+    ctx.period.toExclusiveIso,
+  );
+  const changes: RowSource = {
+    count: changeCount,
+    async *pages() {
+      let after = 0;
+      for (;;) {
+        const rows = await deps.repo.accountChanges(
+          tenantId,
+          ctx.period.fromIso,
+          ctx.period.toExclusiveIso,
+          after,
+          PAGE,
+        );
+        yield rows.map((r) => {
+          const e = JSON.parse(r.entry) as {
+            actor?: { type?: string; id?: string; email?: string };
+            target?: { type?: string; id?: string };
+            detail?: string;
+            after?: unknown;
+          };
+          return {
+            seq: Number(r.seq),
+            at: r.at,
+            action: r.action,
+            outcome: r.outcome,
+            actor: e.actor?.email ?? `${s(e.actor?.type)}:${s(e.actor?.id)}`,
+            target: e.target ? `${s(e.target.type)}:${s(e.target.id)}` : null,
+            detail: e.detail ?? (e.after !== undefined ? JSON.stringify(e.after) : null),
+          };
+        });
+        if (rows.length < PAGE) return;
+        after = Number(rows.at(-1)!.seq);
+      }
+    },
+  };
+  const usersSection: Section = {
+    name: 'users',
+    title: 'User accounts',
+    fields: USER_FIELDS,
+    lines: 2,
+    empty: 'No user accounts in this scope.',
+    columns: [
+      col('User', 17, (r) => lines(r.email, r.name !== r.email ? r.name : '')),
+      col('Role', 7, 'role'),
+      col('Sites', 8, 'sites'),
+      col('Status', 6, 'status', { color: (r) => (r.status === 'disabled' ? GREY : undefined) }),
+      col('MFA', 9, (r) => lines(r.mfa, r.mfaRequired ? 'required by policy' : ''), {
+        color: (r) => (r.mfa !== 'totp' && r.mfaRequired && r.status === 'active' ? RED : undefined),
+      }),
+      col('US person', 5, (r) => (r.usPerson === null ? '-' : r.usPerson ? 'yes' : 'no')),
+      col('Last sign-in', 11, (r) => s(r.lastSignInAt) || 'never'),
+      col('Sign-ins in period', 6, 'signInsInPeriod', { align: 'right' }),
+      col('Password changed', 11, (r) =>
+        lines(r.passwordChangedAt, r.mustChangePassword ? 'must change' : ''),
+      ),
+      col('Created / disabled', 11, (r) =>
+        lines(r.createdAt, r.disabledAt ? `disabled ${s(r.disabledAt)}` : ''),
+      ),
+    ],
+    source: memorySource(users),
+  };
+  const tokensSection: Section = {
+    name: 'apiTokens',
+    title: 'API tokens (service accounts)',
+    fields: ['name', 'tokenId', 'role', 'status', 'createdAt', 'revokedAt'],
+    columns: [
+      col('Name', 14, 'name'),
+      col('Token id (SHA-256 prefix)', 12, 'tokenId'),
+      col('Rights', 16, 'role'),
+      col('Status', 6, 'status'),
+      col('Created', 12, 'createdAt'),
+      col('Revoked', 12, 'revokedAt'),
+    ],
+    empty: 'No API tokens.',
+    source: memorySource(tokens),
+  };
+  const changesSection: Section = {
+    name: 'accountChanges',
+    title: 'Account and access changes in the period (audit trail)',
+    fields: ['seq', 'at', 'action', 'outcome', 'actor', 'target', 'detail'],
+    columns: [
+      col('Seq', 4, 'seq', { align: 'right' }),
+      col('At', 12, 'at'),
+      col('Action', 11, 'action'),
+      col('Outcome', 5, 'outcome'),
+      col('By', 13, 'actor'),
+      col('Target', 14, 'target'),
+      col('Detail', 25, 'detail'),
+    ],
+    empty: 'No account changes in the period.',
+    source: changes,
+  };
+  const summary = {
+    users: users.length,
+    active: active.length,
+    disabled: users.length - active.length,
+    byRole,
+    mfaEnabled: withMfa,
+    mfaRequiredRoles: [...required],
+    mfaRequiredButMissing: requiredWithout,
+    noSignInFor90Days: stale,
+    apiTokensActive: tokens.filter((t) => t.status === 'active').length,
+    accountChangesInPeriod: changeCount,
+  };
+  const blocks: Block[] = [
+    {
+      kind: 'paragraph',
+      bold: true,
+      tone: requiredWithout > 0 ? 'alert' : 'normal',
+      text: `${fmtInt(active.length)} active and ${fmtInt(users.length - active.length)} disabled accounts; MFA on ${fmtInt(withMfa)} of ${fmtInt(active.length)} active accounts (${pct(withMfa, active.length)}); ${fmtInt(requiredWithout)} accounts whose role requires MFA are without it; ${fmtInt(stale)} active accounts have not signed in for 90 days.`,
+    },
+    {
+      kind: 'pairs',
+      rows: [
+        [
+          'Active accounts by role',
+          Object.entries(byRole)
+            .map(([r, n]) => `${r} ${n}`)
+            .join(', ') || 'none',
+        ],
+        ['MFA required for roles (tenant policy)', [...required].join(', ') || 'none'],
+        [
+          'Site scope',
+          ctx.site
+            ? `users with access to ${ctx.site.id} (scoped to it, or to every site)`
+            : 'every user of the tenant',
+        ],
+        [
+          'API tokens',
+          `${fmtInt(summary.apiTokensActive)} active, read-only (auditor rights; they cannot generate reports or change anything)`,
+        ],
+      ],
+    },
+    {
+      kind: 'paragraph',
+      tone: 'muted',
+      text: 'Last sign-in = the latest successful password step on the audit trail. Users are never deleted (disabled instead), so the trail always names them. Reviewers: confirm each active account still needs its role and sites; disable the rest.',
+    },
+    { kind: 'table', section: usersSection },
+    { kind: 'table', section: tokensSection },
+    { kind: 'table', section: changesSection },
+  ];
+  return {
+    type: 'access-review',
+    title: REPORT_TITLES['access-review'],
+    clauses: 'NIST 800-171 3.1, 3.5 / SOC 2 CC6.2-CC6.3',
+    blocks,
+    sections: [usersSection, tokensSection, changesSection],
+    csv: usersSection,
+    summary,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export-controlled data access (ITAR / EAR).
+
+const EXPORT_FIELDS = [
+  'at',
+  'userEmail',
+  'userRole',
+  'principal',
+  'objectType',
+  'objectId',
+  'regime',
+  'eccn',
+  'address',
+  'route',
+  'id',
+] as const;
+
+async function exportAccess(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
+  const tenantId = ctx.tenant.id;
+  const present = await deps.repo.tableExists('export_access_log');
+  const count = present
+    ? await deps.repo.countExportAccess(tenantId, ctx.period.fromIso, ctx.period.toExclusiveIso)
+    : 0;
+  const byRegime: Record<string, number> = {};
+  const byUser = new Map<string, number>();
+  const source: RowSource = {
+    count,
+    async *pages() {
+      if (!present) return;
+      let after: { at: string; id: string } | null = null;
+      for (;;) {
+        const rows = await deps.repo.exportAccessPage(
+          tenantId,
+          ctx.period.fromIso,
+          ctx.period.toExclusiveIso,
+          after,
+          PAGE,
+        );
+        yield rows.map((r): Row => ({
+          at: s(r.at),
+          userEmail: (r.user_email as string | null) ?? null,
+          userRole: (r.user_role as string | null) ?? null,
+          principal: s(r.principal),
+          objectType: s(r.object_type),
+          objectId: s(r.object_id),
+          regime: s(r.regime),
+          eccn: (r.eccn as string | null) ?? null,
+          address: (r.address as string | null) ?? null,
+          route: s(r.route),
+          id: s(r.id),
+        }));
+        if (rows.length < PAGE) return;
+        const last = rows.at(-1)!;
+        after = { at: s(last.at), id: s(last.id) };
+      }
+    },
+  };
+  for await (const page of source.pages())
+    for (const r of page) {
+      byRegime[s(r.regime)] = (byRegime[s(r.regime)] ?? 0) + 1;
+      const who = s(r.userEmail) || s(r.principal);
+      byUser.set(who, (byUser.get(who) ?? 0) + 1);
+    }
+  const section: Section = {
+    name: 'accesses',
+    title: 'Accesses to export-controlled items',
+    fields: EXPORT_FIELDS,
+    lines: 1,
+    empty: present
+      ? 'Nobody opened an export-controlled item in this period.'
+      : 'Export-access logging is not available in this deployment.',
+    columns: [
+      col('At', 12, 'at'),
+      col('User', 15, (r) => s(r.userEmail) || s(r.principal)),
+      col('Role', 6, 'userRole'),
+      col('Object', 17, (r) => `${s(r.objectType)} ${s(r.objectId)}`),
+      col('Regime', 5, 'regime'),
+      col('ECCN', 7, 'eccn'),
+      col('From address', 10, 'address'),
+      col('Route', 16, 'route'),
+    ],
+    source,
+  };
+  const summary = { present, accesses: count, byRegime, users: byUser.size };
+  const blocks: Block[] = [
+    {
+      kind: 'paragraph',
+      bold: true,
+      text: present
+        ? `${fmtInt(count)} accesses to ITAR/EAR-flagged items by ${fmtInt(byUser.size)} users in the period (${
+            Object.entries(byRegime)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ') || 'none'
+          }).`
+        : 'This cloud does not keep an export-access log (table export_access_log is missing): the report cannot show who opened export-controlled items.',
+      tone: present ? 'normal' : 'alert',
+    },
+    {
+      kind: 'paragraph',
+      tone: 'muted',
+      text: `Every export-controlled object served to a user is logged with who, when, from which address and through which route. Only users marked as US persons are served flagged items; others get 404 and nothing is logged for them. The log is tenant-wide${ctx.site ? ': the site filter does not apply to it' : ''}.`,
+    },
+    { kind: 'table', section },
+    {
+      kind: 'pairs',
+      rows: [...byUser.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 50)
+        .map(([u, n]) => [u, `${fmtInt(n)} accesses`] as const),
+    },
+  ];
+  if (byUser.size === 0) blocks.pop();
+  return {
+    type: 'export-access',
+    title: REPORT_TITLES['export-access'],
+    clauses: 'ITAR 22 CFR 120-130 / EAR 15 CFR 730-774 / NIST 800-171 3.1.3',
+    blocks,
+    sections: [section],
+    csv: section,
+    summary,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integrity statement.
+
+async function integrity(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
+  const tenantId = ctx.tenant.id;
+  const audit = await deps.audit.verify(tenantId);
+  const edgeResults: Row[] = [];
+  const findings: string[] = [];
+  if (!audit.ok) findings.push(`audit log entry seq ${audit.firstBad.seq}: ${audit.firstBad.reason}`);
+  let records = 0;
+  for (const src of ctx.sources.edges) {
+    const edge = await deps.tenancy.edgeForTenant(tenantId, src.edge);
+    if (!edge) continue;
+    const v = await verifyEdgeLog(edge, deps.records, deps.witness);
+    records += v.verifiedRecords;
+    if (!v.ok)
+      findings.push(
+        `edge ${edge.name} (${edge.id}) ${v.problem.seq !== undefined ? `record seq ${v.problem.seq}` : `checkpoint ${v.problem.checkpointSize ?? ''}`}: ${v.problem.message}`,
+      );
+    edgeResults.push({
+      log: 'edge',
+      id: edge.id,
+      name: edge.name,
+      siteId: edge.site_id,
+      size: v.size,
+      verifiedRecords: v.verifiedRecords,
+      verifiedCheckpoints: v.verifiedCheckpoints,
+      root: v.ok ? v.root : null,
+      checkpointSize: src.size,
+      checkpointRoot: src.root,
+      result: v.ok ? 'verified' : 'TAMPERED',
+      problemCode: v.ok ? null : v.problem.code,
+      problemSeq: v.ok ? null : (v.problem.seq ?? null),
+      problemMessage: v.ok ? null : v.problem.message,
+    });
+  }
+  const auditRow: Row = {
+    log: 'audit',
+    id: deps.audit.origin(tenantId),
+    name: 'tenant audit log',
+    siteId: null,
+    size: audit.size,
+    verifiedRecords: audit.ok ? audit.size : audit.verified,
+    verifiedCheckpoints: audit.ok ? audit.size : audit.verified,
+    root: audit.ok ? audit.root : null,
+    checkpointSize: ctx.sources.auditLog.size,
+    checkpointRoot: ctx.sources.auditLog.root,
+    result: audit.ok ? 'verified' : 'TAMPERED',
+    problemCode: audit.ok ? null : 'AUDIT_ENTRY',
+    problemSeq: audit.ok ? null : audit.firstBad.seq,
+    problemMessage: audit.ok ? null : audit.firstBad.reason,
+  };
+  const logRows = [auditRow, ...edgeResults];
+  const ok = findings.length === 0;
+  const verifiedAt = new Date().toISOString();
+  const secCount = await deps.repo.countSecurityEvents(
+    tenantId,
+    ctx.period.fromIso,
+    ctx.period.toExclusiveIso,
+  );
+  const secSource: RowSource = {
+    count: secCount,
+    async *pages() {
+      let after = 0;
+      for (;;) {
+        const rows = await deps.repo.securityEventsPage(
+          tenantId,
+          ctx.period.fromIso,
+          ctx.period.toExclusiveIso,
+          after,
+          PAGE,
+        );
+        yield rows.map((r): Row => ({
+          id: Number(r.id),
+          at: r.at,
+          code: r.code,
+          edge: r.edge_id,
+          address: r.address,
+          detail: r.detail,
+        }));
+        if (rows.length < PAGE) return;
+        after = Number(rows.at(-1)!.id);
+      }
+    },
+  };
+  const fields = [
+    'log',
+    'id',
+    'name',
+    'siteId',
+    'size',
+    'verifiedRecords',
+    'verifiedCheckpoints',
+    'root',
+    'checkpointSize',
+    'checkpointRoot',
+    'result',
+    'problemCode',
+    'problemSeq',
+    'problemMessage',
+  ];
+  const logsSection: Section = {
+    name: 'logs',
+    title: 'Logs verified',
+    fields,
+    lines: 2,
+    columns: [
+      col('Log', 16, (r) => lines(r.name, r.id)),
+      col('Site', 6, 'siteId'),
+      col('Entries', 5, 'size', { align: 'right' }),
+      col('Verified', 9, (r) =>
+        lines(
+          `${fmtInt(Number(r.verifiedRecords))} entries`,
+          `${fmtInt(Number(r.verifiedCheckpoints))} checkpoints`,
+        ),
+      ),
+      col('Root recomputed', 18, (r) => s(r.root) || '-'),
+      col('Result', 6, 'result', { color: (r) => (r.result === 'verified' ? GREEN : RED) }),
+      col('First problem', 30, (r) =>
+        r.problemMessage
+          ? `${r.problemSeq !== null ? `seq ${s(r.problemSeq)}: ` : ''}${s(r.problemMessage)}`
+          : '',
+      ),
+    ],
+    source: memorySource(logRows),
+  };
+  const secSection: Section = {
+    name: 'securityEvents',
+    title: 'Refused batches, forks and enrollment refusals in the period',
+    fields: ['id', 'at', 'code', 'edge', 'address', 'detail'],
+    columns: [
+      col('At', 12, 'at'),
+      col('Code', 10, 'code'),
+      col('Edge', 14, 'edge'),
+      col('Address', 8, 'address'),
+      col('Detail', 40, 'detail'),
+    ],
+    empty: 'None in the period.',
+    source: secSource,
+  };
+  const summary = {
+    ok,
+    verifiedAt,
+    findings,
+    auditLog: {
+      ok: audit.ok,
+      size: audit.size,
+      ...(audit.ok ? { root: audit.root } : { firstBad: audit.firstBad }),
+    },
+    edges: edgeResults.map((r) => ({
+      edge: r.id,
+      ok: r.result === 'verified',
+      size: r.size,
+      problemSeq: r.problemSeq,
+      problemCode: r.problemCode,
+    })),
+    records,
+    securityEventsInPeriod: secCount,
+  };
+  const blocks: Block[] = [
+    ok
+      ? {
+          kind: 'paragraph',
+          bold: true,
+          tone: 'ok',
+          text: `No tampering detected. At ${verifiedAt} the tenant audit log (${fmtInt(audit.size)} entries) and the record logs of ${fmtInt(edgeResults.length)} edges (${fmtInt(records)} records) were recomputed from the stored data: every entry hashes to its stored leaf hash and every root matches its signed checkpoint.`,
+        }
+      : {
+          kind: 'paragraph',
+          bold: true,
+          tone: 'alert',
+          text: `TAMPERING DETECTED. At ${verifiedAt} the stored data no longer matches the signed checkpoints: ${findings.join('; ')}.`,
+        },
+    {
+      kind: 'paragraph',
+      tone: 'muted',
+      text: 'How: the audit log is an RFC 6962 Merkle log whose checkpoints are signed by this cloud’s witness key; each edge’s record log is a Merkle log whose checkpoints are signed by the edge’s enrolled key and countersigned by the witness. Verification recomputes every leaf hash from the stored record or entry and every root from those leaves, and checks each signature. A changed record is named by its seq; a record rewritten together with its leaf hash is caught at the next checkpoint. Deleting the tail of a log together with its head is only caught against a copy kept elsewhere (the SIEM export, an earlier report).',
+    },
+    { kind: 'table', section: logsSection },
+    { kind: 'table', section: secSection },
+  ];
+  return {
+    type: 'integrity',
+    title: REPORT_TITLES.integrity,
+    clauses: 'NIST 800-171 3.3.8 / SOC 2 CC7.2 / 21 CFR 11.10(c)',
+    blocks,
+    sections: [logsSection, secSection],
+    csv: logsSection,
+    summary,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export async function buildReport(
+  deps: ReportDeps,
+  ctx: ReportContext,
+  type: ReportType,
+): Promise<BuiltReport> {
+  switch (type) {
+    case 'calibration-register':
+      return calibrationRegister(deps, ctx);
+    case 'due-list':
+      return dueList(deps, ctx);
+    case 'out-of-tolerance':
+      return outOfTolerance(deps, ctx);
+    case 'access-review':
+      return accessReview(deps, ctx);
+    case 'export-access':
+      return exportAccess(deps, ctx);
+    case 'integrity':
+      return integrity(deps, ctx);
+  }
+}

@@ -1,0 +1,134 @@
+import type { Db, SqlParam } from '../db/db.js';
+
+export type AlertSeverity = 'info' | 'warning' | 'critical';
+
+export interface AlertRow {
+  id: string;
+  site_id: string | null;
+  kind: string;
+  severity: AlertSeverity;
+  message: string;
+  /** When the alert was raised. */
+  at: string;
+  tag: string | null;
+  characteristic: string | null;
+  rule: string | null;
+  chart: string | null;
+  /** The time of the point that raised it (SPC: the last measurement of the point). */
+  point_at: string | null;
+  detail: string;
+  acknowledged_at: string | null;
+  acknowledged_by: string | null;
+}
+
+export type NewAlert = Omit<AlertRow, 'acknowledged_at' | 'acknowledged_by'> & {
+  /** Unique per tenant: an alert with a key already stored is not stored again. */
+  dedupeKey: string;
+};
+
+export interface AlertQuery {
+  siteId?: string | undefined;
+  state: 'open' | 'acknowledged' | 'all';
+  /** Caller's sites; null for every site. Alerts without a site are seen by every caller. */
+  sites: readonly string[] | null;
+  before?: { at: string; id: string } | undefined;
+  limit: number;
+}
+
+const COLS =
+  'id, site_id, kind, severity, message, at, tag, characteristic, rule, chart, point_at, detail, acknowledged_at, acknowledged_by';
+
+/** Alerts: raised once per dedupe key, acknowledged once; never deleted. */
+export class AlertsRepository {
+  constructor(private readonly db: Db) {}
+
+  /** True when stored, false when an alert with the same dedupe key exists. */
+  async insert(tenantId: string, a: NewAlert): Promise<boolean> {
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        `INSERT INTO alerts (tenant_id, id, dedupe_key, site_id, kind, severity, message, at, tag, characteristic,
+           rule, chart, point_at, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+        [
+          tenantId,
+          a.id,
+          a.dedupeKey,
+          a.site_id,
+          a.kind,
+          a.severity,
+          a.message,
+          a.at,
+          a.tag,
+          a.characteristic,
+          a.rule,
+          a.chart,
+          a.point_at,
+          a.detail,
+        ],
+      ),
+    );
+    return r.changes === 1;
+  }
+
+  async get(tenantId: string, id: string): Promise<AlertRow | undefined> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<AlertRow>(`SELECT ${COLS} FROM alerts WHERE tenant_id = ? AND id = ?`, [tenantId, id]),
+    );
+  }
+
+  /** Newest first. */
+  async list(tenantId: string, q: AlertQuery): Promise<AlertRow[]> {
+    const where = ['tenant_id = ?'];
+    const params: SqlParam[] = [tenantId];
+    if (q.siteId !== undefined) {
+      where.push('site_id = ?');
+      params.push(q.siteId);
+    }
+    if (q.sites !== null) {
+      where.push(
+        q.sites.length
+          ? `(site_id IS NULL OR site_id IN (${q.sites.map(() => '?').join(',')}))`
+          : 'site_id IS NULL',
+      );
+      params.push(...q.sites);
+    }
+    if (q.state === 'open') where.push('acknowledged_at IS NULL');
+    if (q.state === 'acknowledged') where.push('acknowledged_at IS NOT NULL');
+    if (q.before) {
+      where.push('(at, id) < (?, ?)');
+      params.push(q.before.at, q.before.id);
+    }
+    params.push(q.limit);
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<AlertRow>(
+        `SELECT ${COLS} FROM alerts WHERE ${where.join(' AND ')} ORDER BY at DESC, id DESC LIMIT ?`,
+        params,
+      ),
+    );
+  }
+
+  /** Sets the acknowledgement once; false when the alert is missing or already acknowledged. */
+  async acknowledge(tenantId: string, id: string, by: string, at: string): Promise<boolean> {
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        `UPDATE alerts SET acknowledged_at = ?, acknowledged_by = ?
+         WHERE tenant_id = ? AND id = ? AND acknowledged_at IS NULL`,
+        [at, by, tenantId, id],
+      ),
+    );
+    return r.changes === 1;
+  }
+
+  /** Open alerts per (tag, characteristic) of one kind. */
+  async openCounts(tenantId: string, kind: string): Promise<Map<string, number>> {
+    const rows = await this.db.withTenant(tenantId, () =>
+      this.db.all<{ tag: string; characteristic: string; n: number | string }>(
+        `SELECT tag, characteristic, COUNT(*) AS n FROM alerts
+         WHERE tenant_id = ? AND kind = ? AND acknowledged_at IS NULL AND tag IS NOT NULL
+           AND characteristic IS NOT NULL
+         GROUP BY tag, characteristic`,
+        [tenantId, kind],
+      ),
+    );
+    return new Map(rows.map((r) => [JSON.stringify([r.tag, r.characteristic]), Number(r.n)]));
+  }
+}

@@ -1,0 +1,354 @@
+import type { Db, SqlParam } from '../db/db.js';
+import type { ChartKind, ControlLimits, RuleSet } from './spc.math.js';
+
+/** One measured characteristic of one inspection record (the record itself stays in `records`). */
+export interface Measurement {
+  edgeId: string;
+  seq: number;
+  /** Position of the characteristic in the record's body. */
+  idx: number;
+  siteId: string;
+  equipment: string;
+  characteristic: string;
+  /** Normalised ISO 8601 (milliseconds, Z): text order is time order. */
+  observedAt: string;
+  measured: number;
+  unit: string;
+  nominal: number | null;
+  lsl: number | null;
+  usl: number | null;
+}
+
+/** A measurement as read back for a chart, in (observed_at, edge, seq, idx) order. */
+export interface MeasurementRow {
+  observed_at: string;
+  edge_id: string;
+  seq: number;
+  idx: number;
+  measured: number;
+}
+
+export interface CharacteristicRow {
+  equipment: string;
+  characteristic: string;
+  site_id: string;
+  unit: string;
+  nominal: number | null;
+  lsl: number | null;
+  usl: number | null;
+  n: number;
+  first_at: string;
+  last_at: string;
+}
+
+export interface BaselineRow {
+  id: string;
+  equipment: string;
+  characteristic: string;
+  chart: ChartKind;
+  subgroup_size: number;
+  rules: RuleSet;
+  from_at: string;
+  to_at: string;
+  frozen_at: string;
+  frozen_by: string;
+  center: number;
+  ucl: number;
+  lcl: number;
+  range_center: number;
+  range_ucl: number;
+  range_lcl: number;
+  sigma_within: number;
+  sigma_overall: number | null;
+  mean: number;
+  points: number;
+  measurements: number;
+}
+
+export type NewBaseline = Omit<
+  BaselineRow,
+  keyof ControlLimits | 'range_center' | 'range_ucl' | 'range_lcl'
+> & {
+  limits: ControlLimits;
+};
+
+export interface MeasurementWindow {
+  from?: string | undefined;
+  to?: string | undefined;
+  /** The latest `limit` measurements of the window (still returned oldest first). */
+  limit: number;
+}
+
+const ORDER_DESC = 'observed_at DESC, edge_id DESC, seq DESC, idx DESC';
+/** Rows per multi-row statement: 9 or 11 parameters a row, well inside SQLite's and PostgreSQL's limits. */
+const MEASUREMENT_CHUNK = 1000;
+const SUMMARY_CHUNK = 500;
+
+/**
+ * The SPC store: characteristic measurements (derived from inspection records at ingest, written
+ * once, never updated), a per-characteristic summary kept by the same writes, and frozen
+ * baselines (append-only: a new freeze adds a row, the latest one applies).
+ */
+export class SpcRepository {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Stores measurements once (a record derived twice adds nothing) and counts only the rows
+   * actually added into the summary, so the hook is idempotent. Joins the caller's transaction.
+   * Two statements for the whole batch, whatever the number of characteristics: one multi-row
+   * INSERT … ON CONFLICT DO NOTHING RETURNING the rows it added (per characteristic, the count
+   * the summary adds), then one multi-row upsert of the summaries of the characteristics that
+   * gained rows.
+   */
+  async insertMeasurements(tenantId: string, rows: readonly Measurement[]): Promise<number> {
+    if (rows.length === 0) return 0;
+    const groupKey = (equipment: string, characteristic: string) => `${equipment}\u0000${characteristic}`;
+    const groups = new Map<string, Measurement[]>();
+    for (const r of rows) {
+      const k = groupKey(r.equipment, r.characteristic);
+      const g = groups.get(k);
+      if (g) g.push(r);
+      else groups.set(k, [r]);
+    }
+    return this.db.withTenant(tenantId, async () => {
+      const inserted = new Map<string, number>();
+      for (let i = 0; i < rows.length; i += MEASUREMENT_CHUNK) {
+        const chunk = rows.slice(i, i + MEASUREMENT_CHUNK);
+        const params: SqlParam[] = [];
+        for (const m of chunk)
+          params.push(
+            tenantId,
+            m.equipment,
+            m.characteristic,
+            m.observedAt,
+            m.edgeId,
+            m.seq,
+            m.idx,
+            m.siteId,
+            m.measured,
+          );
+        const added = await this.db.all<{ equipment: string; characteristic: string }>(
+          `INSERT INTO spc_measurements (tenant_id, equipment, characteristic, observed_at, edge_id, seq, idx,
+             site_id, measured) VALUES ${chunk.map(() => '(?,?,?,?,?,?,?,?,?)').join(',')}
+           ON CONFLICT DO NOTHING RETURNING equipment, characteristic`,
+          params,
+        );
+        for (const a of added) {
+          const k = groupKey(a.equipment, a.characteristic);
+          inserted.set(k, (inserted.get(k) ?? 0) + 1);
+        }
+      }
+      if (inserted.size === 0) return 0;
+      // The spec (unit, nominal, limits) and site of the summary follow the latest measurement.
+      const summaries: SqlParam[][] = [];
+      let total = 0;
+      for (const [k, n] of inserted) {
+        const g = groups.get(k)!;
+        total += n;
+        const latest = g.reduce((a, b) => (b.observedAt >= a.observedAt ? b : a));
+        const first = g.reduce((a, b) => (b.observedAt < a.observedAt ? b : a)).observedAt;
+        summaries.push([
+          tenantId,
+          latest.equipment,
+          latest.characteristic,
+          latest.siteId,
+          latest.unit,
+          latest.nominal,
+          latest.lsl,
+          latest.usl,
+          n,
+          first,
+          latest.observedAt,
+        ]);
+      }
+      const newer = 'excluded.last_at >= spc_characteristics.last_at';
+      const follow = (col: string) =>
+        `${col} = CASE WHEN ${newer} THEN excluded.${col} ELSE spc_characteristics.${col} END`;
+      // One row per characteristic (the groups' keys are distinct), so no row is affected twice.
+      for (let i = 0; i < summaries.length; i += SUMMARY_CHUNK) {
+        const chunk = summaries.slice(i, i + SUMMARY_CHUNK);
+        await this.db.run(
+          `INSERT INTO spc_characteristics (tenant_id, equipment, characteristic, site_id, unit, nominal, lsl, usl,
+             n, first_at, last_at) VALUES ${chunk.map(() => '(?,?,?,?,?,?,?,?,?,?,?)').join(',')}
+           ON CONFLICT (tenant_id, equipment, characteristic) DO UPDATE SET
+             n = spc_characteristics.n + excluded.n,
+             ${['site_id', 'unit', 'nominal', 'lsl', 'usl'].map(follow).join(', ')},
+             first_at = CASE WHEN excluded.first_at < spc_characteristics.first_at
+               THEN excluded.first_at ELSE spc_characteristics.first_at END,
+             last_at = CASE WHEN ${newer} THEN excluded.last_at ELSE spc_characteristics.last_at END`,
+          chunk.flat(),
+        );
+      }
+      return total;
+    });
+  }
+
+  async characteristic(
+    tenantId: string,
+    equipment: string,
+    characteristic: string,
+  ): Promise<CharacteristicRow | undefined> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<CharacteristicRow>(
+        `SELECT equipment, characteristic, site_id, unit, nominal, lsl, usl, n, first_at, last_at
+         FROM spc_characteristics WHERE tenant_id = ? AND equipment = ? AND characteristic = ?`,
+        [tenantId, equipment, characteristic],
+      ),
+    );
+  }
+
+  async characteristics(
+    tenantId: string,
+    q: { siteId?: string | undefined; equipment?: string | undefined; sites: readonly string[] | null },
+  ): Promise<CharacteristicRow[]> {
+    const where = ['tenant_id = ?'];
+    const params: SqlParam[] = [tenantId];
+    if (q.siteId !== undefined) {
+      where.push('site_id = ?');
+      params.push(q.siteId);
+    }
+    if (q.equipment !== undefined) {
+      where.push('equipment = ?');
+      params.push(q.equipment);
+    }
+    if (q.sites !== null) {
+      if (q.sites.length === 0) return [];
+      where.push(`site_id IN (${q.sites.map(() => '?').join(',')})`);
+      params.push(...q.sites);
+    }
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<CharacteristicRow>(
+        `SELECT equipment, characteristic, site_id, unit, nominal, lsl, usl, n, first_at, last_at
+         FROM spc_characteristics WHERE ${where.join(' AND ')} ORDER BY site_id, equipment, characteristic`,
+        params,
+      ),
+    );
+  }
+
+  /** Measurements of one characteristic in [from, to), the latest `limit` of them, oldest first. */
+  async measurements(
+    tenantId: string,
+    equipment: string,
+    characteristic: string,
+    w: MeasurementWindow,
+  ): Promise<MeasurementRow[]> {
+    const where = ['tenant_id = ?', 'equipment = ?', 'characteristic = ?'];
+    const params: SqlParam[] = [tenantId, equipment, characteristic];
+    if (w.from !== undefined) {
+      where.push('observed_at >= ?');
+      params.push(w.from);
+    }
+    if (w.to !== undefined) {
+      where.push('observed_at < ?');
+      params.push(w.to);
+    }
+    params.push(w.limit);
+    const rows = await this.db.withTenant(tenantId, () =>
+      this.db.all<MeasurementRow>(
+        `SELECT observed_at, edge_id, seq, idx, measured FROM spc_measurements
+         WHERE ${where.join(' AND ')} ORDER BY ${ORDER_DESC} LIMIT ?`,
+        params,
+      ),
+    );
+    return rows.reverse();
+  }
+
+  /**
+   * The last `limit` measurements observed at or after `from` (oldest first) and how many there
+   * are in all, read in one statement so that both come from the same snapshot.
+   */
+  async tailSince(
+    tenantId: string,
+    equipment: string,
+    characteristic: string,
+    from: string,
+    limit: number,
+  ): Promise<{ rows: MeasurementRow[]; total: number }> {
+    const where = 'tenant_id = ? AND equipment = ? AND characteristic = ? AND observed_at >= ?';
+    const key = [tenantId, equipment, characteristic, from];
+    const rows = await this.db.withTenant(tenantId, () =>
+      this.db.all<MeasurementRow & { total: number | string }>(
+        `SELECT observed_at, edge_id, seq, idx, measured, (SELECT COUNT(*) FROM spc_measurements WHERE ${where}) AS total
+         FROM spc_measurements WHERE ${where} ORDER BY ${ORDER_DESC} LIMIT ?`,
+        [...key, ...key, limit],
+      ),
+    );
+    const total = Number(rows[0]?.total ?? 0);
+    return { rows: rows.reverse().map(({ total: _t, ...r }) => r), total };
+  }
+
+  async insertBaseline(tenantId: string, b: NewBaseline): Promise<void> {
+    await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        `INSERT INTO spc_baselines (tenant_id, id, equipment, characteristic, chart, subgroup_size, rules, from_at,
+           to_at, frozen_at, frozen_by, center, ucl, lcl, range_center, range_ucl, range_lcl, sigma_within,
+           sigma_overall, mean, points, measurements)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+        [
+          tenantId,
+          b.id,
+          b.equipment,
+          b.characteristic,
+          b.chart,
+          b.subgroup_size,
+          b.rules,
+          b.from_at,
+          b.to_at,
+          b.frozen_at,
+          b.frozen_by,
+          b.limits.center,
+          b.limits.ucl,
+          b.limits.lcl,
+          b.limits.rangeCenter,
+          b.limits.rangeUcl,
+          b.limits.rangeLcl,
+          b.sigma_within,
+          b.sigma_overall,
+          b.mean,
+          b.points,
+          b.measurements,
+        ],
+      ),
+    );
+  }
+
+  /** The baseline in force: the latest frozen for the characteristic. */
+  async currentBaseline(
+    tenantId: string,
+    equipment: string,
+    characteristic: string,
+  ): Promise<BaselineRow | undefined> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<BaselineRow>(
+        `SELECT * FROM spc_baselines WHERE tenant_id = ? AND equipment = ? AND characteristic = ?
+         ORDER BY frozen_at DESC, id DESC LIMIT 1`,
+        [tenantId, equipment, characteristic],
+      ),
+    );
+  }
+
+  /** The baselines in force for every characteristic of the tenant (optionally of one equipment). */
+  async currentBaselines(tenantId: string, equipment?: string): Promise<BaselineRow[]> {
+    const rows = await this.db.withTenant(tenantId, () =>
+      this.db.all<BaselineRow>(
+        `SELECT * FROM spc_baselines WHERE tenant_id = ?${equipment !== undefined ? ' AND equipment = ?' : ''}
+         ORDER BY equipment, characteristic, frozen_at, id`,
+        equipment !== undefined ? [tenantId, equipment] : [tenantId],
+      ),
+    );
+    const latest = new Map<string, BaselineRow>();
+    for (const r of rows) latest.set(JSON.stringify([r.equipment, r.characteristic]), r);
+    return [...latest.values()];
+  }
+}
+
+export function limitsOf(b: BaselineRow): ControlLimits {
+  return {
+    center: b.center,
+    ucl: b.ucl,
+    lcl: b.lcl,
+    rangeCenter: b.range_center,
+    rangeUcl: b.range_ucl,
+    rangeLcl: b.range_lcl,
+  };
+}

@@ -1,0 +1,335 @@
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
+import { createAccounts } from '../src/auth/accounts.js';
+import { loadCloudConfig } from '../src/config.js';
+import { openStore, startCloud, type RunningCloud } from '../src/server.js';
+import { Witness } from '../src/services/witness.js';
+import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+
+/**
+ * The admin API against a real cloud on both backends: sites, enrollment tokens shown once and
+ * listed by state, the edges' health with the backlog the edge reports on ingest, verifying an
+ * edge's stored log (and naming the first tampered record), API tokens created, used and revoked,
+ * every action on the audit trail, and nothing across tenants.
+ */
+
+const PW = 'fleet console passphrase';
+type Store = Awaited<ReturnType<typeof openStore>>;
+
+describe.each(BACKENDS)('admin API on %s', (backend) => {
+  let storage: TestStorage;
+  let cloud: RunningCloud;
+  let store: Store;
+  const sessions = new Map<string, { cookie: string; csrf: string }>();
+  const keys = generateKeyPair();
+  let edgeId = '';
+
+  async function as(
+    who: string,
+    method: string,
+    p: string,
+    body?: unknown,
+    extra: Record<string, string> = {},
+  ) {
+    const headers: Record<string, string> = { ...extra };
+    const s = sessions.get(who);
+    if (s) {
+      headers.cookie = s.cookie;
+      headers['x-csrf-token'] = s.csrf;
+    }
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(`${cloud.url}/api/v1${p}`, {
+      method,
+      headers,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  }
+  const bearer = (token: string, p: string) =>
+    fetch(`${cloud.url}/api/v1${p}`, { headers: { authorization: `Bearer ${token}` } });
+  const auditActions = async () => {
+    const r = await as('admin', 'GET', '/audit?limit=1000');
+    return (r.body.items as { entry: { action: string; outcome: string; target?: { id: string } } }[]).map(
+      (i) => i.entry,
+    );
+  };
+  /** Sends the edge's next batch of `n` records, with an optional backlog header. */
+  let logState: ReturnType<typeof buildBatch>['state'] | undefined;
+  let nextSeq = 1;
+  async function ingest(n: number, backlog?: string) {
+    const b = buildBatch({
+      edge: edgeId,
+      privateKeyPem: keys.privateKeyPem,
+      records: exampleRecords(edgeId, nextSeq, n, { kinds: ['telemetry', 'event'] }),
+      ...(logState ? { before: logState } : {}),
+    });
+    const res = await fetch(`${cloud.url}/api/v1/ingest`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(backlog !== undefined ? { 'x-rigtrace-backlog': backlog } : {}),
+      },
+      body: JSON.stringify(b.batch),
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    logState = b.state;
+    nextSeq += n;
+  }
+  /** The owner's view (bypasses the app role's append-only grants): for tampering on purpose. */
+  const tamper = async (sql: string, params: unknown[]) => {
+    let n = 0;
+    if (backend === 'postgres')
+      await asOwner(
+        storage.databaseUrl!,
+        sql.replace(/\?/g, () => `$${++n}`),
+        params,
+      );
+    else await store.db.run(sql, params as string[]);
+  };
+
+  setupOrFailEach(async () => {
+    storage = await testStorage(backend);
+    const cfg = loadCloudConfig({}, storage.overrides);
+    store = await openStore(cfg);
+    const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
+    const by = { actor: { type: 'system' as const, id: 'test' }, address: null };
+    for (const tenant of ['acme', 'other']) {
+      await store.tenancy.createTenant(tenant, tenant);
+      await store.tenancy.createSite(tenant, 'plant-1', 'Plant 1');
+      await accounts.users.create(by, tenant, {
+        email: `admin@${tenant}.example`,
+        role: 'admin',
+        password: PW,
+        mustChangePassword: false,
+      });
+    }
+    for (const role of ['auditor', 'manager'] as const)
+      await accounts.users.create(by, 'acme', {
+        email: `${role}@acme.example`,
+        role,
+        password: PW,
+        mustChangePassword: false,
+      });
+    cloud = await startCloud(
+      loadCloudConfig({}, { ...storage.overrides, port: '0' }),
+      pino({ level: 'silent' }),
+    );
+    for (const [who, tenant, email] of [
+      ['admin', 'acme', 'admin@acme.example'],
+      ['auditor', 'acme', 'auditor@acme.example'],
+      ['manager', 'acme', 'manager@acme.example'],
+      ['other', 'other', 'admin@other.example'],
+    ] as const) {
+      const res = await fetch(`${cloud.url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ tenant, email, password: PW }),
+      });
+      const body = (await res.json()) as { csrfToken: string; state: string };
+      expect(body.state).toBe('active');
+      sessions.set(who, { cookie: res.headers.getSetCookie()[0]!.split(';')[0]!, csrf: body.csrfToken });
+    }
+  });
+  afterAll(async () => {
+    await cloud?.close();
+    await store?.db.close();
+    await storage?.cleanup();
+  });
+
+  it('creates and lists sites, refusing a bad id and a duplicate without changing anything', async () => {
+    const created = await as('admin', 'POST', '/sites', { id: 'plant-2', name: 'Plant 2 — assembly' });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ id: 'plant-2', name: 'Plant 2 — assembly', edges: 0 });
+    expect((await as('admin', 'POST', '/sites', { id: 'Plant 3', name: 'x' })).body.code).toBe(
+      'CLOUD_VALIDATION',
+    );
+    const dup = await as('admin', 'POST', '/sites', { id: 'plant-2', name: 'again' });
+    expect([dup.status, dup.body.code]).toEqual([409, 'CLOUD_CONFLICT']);
+    const list = await as('admin', 'GET', '/sites');
+    expect(list.body.items.map((s: { id: string; name: string }) => [s.id, s.name])).toEqual([
+      ['plant-1', 'Plant 1'],
+      ['plant-2', 'Plant 2 — assembly'],
+    ]);
+    // The other tenant sees only its own site.
+    expect((await as('other', 'GET', '/sites')).body.items.map((s: { id: string }) => s.id)).toEqual([
+      'plant-1',
+    ]);
+    expect((await as('manager', 'GET', '/sites')).body.code).toBe('CLOUD_FORBIDDEN');
+    const audit = await auditActions();
+    expect(audit.filter((e) => e.action === 'site.create').map((e) => e.target?.id)).toEqual(['plant-2']);
+  });
+
+  it('shows an enrollment token once, lists tokens by state without the token, and the token enrolls an edge once', async () => {
+    const made = await as('admin', 'POST', '/sites/plant-1/enrollment-tokens', { expiresInHours: 2 });
+    expect(made.status).toBe(201);
+    expect(made.body.token).toMatch(/^rt_enr_[A-Za-z0-9_-]{43}$/);
+    const hours = (Date.parse(made.body.expiresAt) - Date.now()) / 3600_000;
+    expect(hours).toBeGreaterThan(1.9);
+    expect(hours).toBeLessThanOrEqual(2);
+    await store.tenancy.createEnrollmentToken('acme', 'plant-1', -60_000); // already expired
+    expect(
+      (await as('admin', 'POST', '/sites/plant-1/enrollment-tokens', { expiresInHours: 0 })).status,
+    ).toBe(400);
+    expect((await as('admin', 'POST', '/sites/nowhere/enrollment-tokens', {})).status).toBe(404);
+
+    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: made.body.token, publicKey: toBase64(keys.publicKey), name: 'line-1' }),
+    });
+    expect(enrolled.status).toBe(201);
+    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+
+    const list = await as('admin', 'GET', '/sites/plant-1/enrollment-tokens');
+    expect(list.status).toBe(200);
+    expect(JSON.stringify(list.body)).not.toContain(made.body.token);
+    expect(list.body.items.map((t: { state: string }) => t.state).sort()).toEqual(['expired', 'used']);
+    const used = list.body.items.find((t: { id: string }) => t.id === made.body.id);
+    expect(used).toMatchObject({ state: 'used', usedByEdge: edgeId, siteId: 'plant-1' });
+    // Another tenant's admin cannot list this site's tokens: its plant-1 is its own.
+    expect((await as('other', 'GET', '/sites/plant-1/enrollment-tokens')).body.items).toEqual([]);
+    expect((await auditActions()).filter((e) => e.action === 'enrollment_token.create')).toHaveLength(1);
+  });
+
+  it("shows each edge's last contact, acknowledged seq, records in the last hour and reported backlog", async () => {
+    const before = await as('admin', 'GET', '/admin/edges');
+    expect(before.body.items).toEqual([
+      expect.objectContaining({
+        id: edgeId,
+        lastAckedSeq: 0,
+        recordsLastHour: 0,
+        backlog: null,
+        lastContactAt: null,
+      }),
+    ]);
+    await ingest(5, '42');
+    await ingest(3, 'not a number');
+    const after = (await as('admin', 'GET', '/admin/edges')).body.items[0];
+    expect(after).toMatchObject({
+      id: edgeId,
+      siteId: 'plant-1',
+      name: 'line-1',
+      lastAckedSeq: 8,
+      recordsLastHour: 8,
+    });
+    // A header that is not a count is ignored: the last good report stays.
+    expect(after.backlog).toBe(42);
+    expect(Date.now() - Date.parse(after.lastContactAt)).toBeLessThan(60_000);
+    await ingest(2, '7');
+    expect((await as('admin', 'GET', '/admin/edges')).body.items[0]).toMatchObject({
+      lastAckedSeq: 10,
+      backlog: 7,
+    });
+    // A refused batch (wrong key) changes nothing, header or not.
+    const forged = buildBatch({
+      edge: edgeId,
+      privateKeyPem: generateKeyPair().privateKeyPem,
+      records: exampleRecords(edgeId, 11, 1),
+      before: logState!,
+    });
+    const refused = await fetch(`${cloud.url}/api/v1/ingest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-rigtrace-backlog': '999' },
+      body: JSON.stringify(forged.batch),
+    });
+    expect(refused.status).toBe(422);
+    expect((await as('admin', 'GET', '/admin/edges')).body.items[0]).toMatchObject({
+      lastAckedSeq: 10,
+      backlog: 7,
+    });
+    expect((await as('admin', 'GET', '/admin/edges?site=plant-2')).body.items).toEqual([]);
+    expect((await as('other', 'GET', '/admin/edges')).body.items).toEqual([]);
+    expect((await as('auditor', 'GET', '/admin/edges')).body.code).toBe('CLOUD_FORBIDDEN');
+  });
+
+  it('verifies a stored log, and names the first record changed behind its back', async () => {
+    const good = await as('auditor', 'POST', `/edges/${edgeId}/verify`);
+    expect(good.status).toBe(200);
+    expect(good.body).toMatchObject({
+      ok: true,
+      edgeId,
+      size: 10,
+      verifiedRecords: 10,
+      verifiedCheckpoints: 3,
+    });
+    expect(good.body.root).toBe(toBase64(logState!.root));
+    expect((await as('other', 'POST', `/edges/${edgeId}/verify`)).status).toBe(404);
+    expect((await as('manager', 'POST', `/edges/${edgeId}/verify`)).body.code).toBe('CLOUD_FORBIDDEN');
+
+    // Someone with database access edits record 7's JSON.
+    const row = (
+      await store.db.withTenant('acme', () =>
+        store.db.all<{ json: string }>(
+          'SELECT json FROM records WHERE tenant_id = ? AND edge_id = ? AND seq = 7',
+          ['acme', edgeId],
+        ),
+      )
+    )[0]!;
+    const original = row.json;
+    const changed = original.replace('"seq":7', '"seq":7,"x":1');
+    expect(changed).not.toBe(original);
+    await tamper('UPDATE records SET json = ? WHERE tenant_id = ? AND edge_id = ? AND seq = ?', [
+      changed,
+      'acme',
+      edgeId,
+      7,
+    ]);
+    const bad = await as('admin', 'POST', `/edges/${edgeId}/verify`);
+    expect(bad.body).toMatchObject({ ok: false, verifiedRecords: 6, verifiedCheckpoints: 1 });
+    expect(bad.body.problem.seq).toBe(7);
+    expect(['RECORD_NOT_CANONICAL', 'LEAF_HASH_MISMATCH']).toContain(bad.body.problem.code);
+
+    // Canonical and with a matching leaf hash, but not what was signed: the root is wrong.
+    const { canonicalJson, leafHashOfText } = await import('@rigtrace/protocols');
+    const canonical = canonicalJson({ ...JSON.parse(original), observedAt: '2020-01-01T00:00:00.000Z' });
+    await tamper(
+      'UPDATE records SET json = ?, leaf_hash = ? WHERE tenant_id = ? AND edge_id = ? AND seq = ?',
+      [canonical, Buffer.from(leafHashOfText(canonical)), 'acme', edgeId, 7],
+    );
+    const wrongRoot = await as('admin', 'POST', `/edges/${edgeId}/verify`);
+    expect(wrongRoot.body).toMatchObject({ ok: false, verifiedCheckpoints: 1 });
+    expect(wrongRoot.body.problem).toMatchObject({ code: 'ROOT_MISMATCH', checkpointSize: 8 });
+
+    const verifies = (await auditActions()).filter((e) => e.action === 'edge.verify');
+    expect(verifies.map((e) => e.outcome)).toEqual(['success', 'failure', 'failure']);
+  });
+
+  it('creates an API token shown once, lists it without the token, and revokes it at once', async () => {
+    const made = await as('admin', 'POST', '/api-tokens', { name: 'SIEM export' });
+    expect(made.status).toBe(201);
+    expect(made.body.token).toMatch(/^rt_api_/);
+    expect(made.body.id).toMatch(/^[0-9a-f]{16}$/);
+    expect((await bearer(made.body.token, '/edges')).status).toBe(200);
+    const list = await as('admin', 'GET', '/api-tokens');
+    expect(JSON.stringify(list.body)).not.toContain(made.body.token);
+    expect(list.body.items).toEqual([
+      expect.objectContaining({ id: made.body.id, name: 'SIEM export', revokedAt: null }),
+    ]);
+    // An API token is a read-only auditor: it cannot mint tokens.
+    const minted = await fetch(`${cloud.url}/api/v1/api-tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${made.body.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'sneaky' }),
+    });
+    expect(minted.status).toBe(403);
+    expect((await as('admin', 'POST', '/api-tokens', { name: '' })).status).toBe(400);
+    // Another tenant's admin cannot revoke it.
+    expect((await as('other', 'DELETE', `/api-tokens/${made.body.id}`)).status).toBe(404);
+    expect((await bearer(made.body.token, '/edges')).status).toBe(200);
+
+    expect((await as('admin', 'DELETE', `/api-tokens/${made.body.id}`)).status).toBe(204);
+    expect((await bearer(made.body.token, '/edges')).status).toBe(401);
+    expect((await as('admin', 'DELETE', `/api-tokens/${made.body.id}`)).status).toBe(404);
+    expect((await as('admin', 'GET', '/api-tokens')).body.items[0].revokedAt).not.toBeNull();
+    const audit = await auditActions();
+    expect(audit.filter((e) => e.action.startsWith('api_token.')).map((e) => e.action)).toEqual([
+      'api_token.create',
+      'api_token.revoke',
+    ]);
+    // The trail, with all these entries, still verifies.
+    expect((await as('admin', 'GET', '/audit/verify')).body.ok).toBe(true);
+  });
+});

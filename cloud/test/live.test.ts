@@ -1,0 +1,330 @@
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@rigtrace/protocols/testing';
+import { createAccounts } from '../src/auth/accounts.js';
+import { loadCloudConfig } from '../src/config.js';
+import { openStore, startCloud, type RunningCloud } from '../src/server.js';
+import { Witness } from '../src/services/witness.js';
+import { openSocket, signIn, TestEdge, type TestSocket } from './helpers/live.js';
+import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+
+const PW = 'live updates passphrase';
+const ago = (ms: number) => new Date(Date.now() - ms).toISOString();
+
+describe.each(BACKENDS)('live updates on %s', (backend) => {
+  let storage: TestStorage;
+  let cloud: RunningCloud;
+  let overrides: Record<string, string>;
+  const tokens: Record<string, string> = {};
+  const sessions: Record<string, { cookie: string; csrf: string; state: string }> = {};
+  const sockets: TestSocket[] = [];
+  let edge1: TestEdge; // acme / plant-1
+  let edge2: TestEdge; // acme / plant-2
+  let edgeO: TestEdge; // other / o-1
+
+  const open = async (cookie: string | undefined, headers?: Record<string, string>) => {
+    const s = await openSocket(cloud.url, cookie, headers);
+    sockets.push(s);
+    return s;
+  };
+  const api = async (p: string, auth: { cookie?: string; token?: string }, init: RequestInit = {}) => {
+    const res = await fetch(`${cloud.url}${p}`, {
+      ...init,
+      headers: {
+        ...(auth.cookie ? { cookie: auth.cookie } : {}),
+        ...(auth.token ? { authorization: `Bearer ${auth.token}` } : {}),
+        ...(init.body ? { 'content-type': 'application/json' } : {}),
+        ...(init.headers as Record<string, string> | undefined),
+      },
+    });
+    const text = await res.text();
+    return {
+      status: res.status,
+      type: res.headers.get('content-type') ?? '',
+      body: text ? JSON.parse(text) : {},
+    };
+  };
+
+  setupOrFailEach(async () => {
+    storage = await testStorage(backend);
+    overrides = { ...storage.overrides, port: '0', liveRecheckSeconds: '1', remindersScheduler: 'off' };
+    const cfg = loadCloudConfig({}, overrides);
+    const store = await openStore(cfg);
+    await store.tenancy.createTenant('acme', 'Acme');
+    await store.tenancy.createSite('acme', 'plant-1', 'Plant 1');
+    await store.tenancy.createSite('acme', 'plant-2', 'Plant 2');
+    await store.tenancy.createTenant('other', 'Other');
+    await store.tenancy.createSite('other', 'o-1', 'O 1');
+    await store.tenancy.createTenant('strict', 'Strict');
+    tokens.acme = await store.tenancy.createApiToken('acme', 'reader');
+    tokens.enroll1 = (await store.tenancy.createEnrollmentToken('acme', 'plant-1', 3600_000)).token;
+    tokens.enroll2 = (await store.tenancy.createEnrollmentToken('acme', 'plant-2', 3600_000)).token;
+    tokens.enrollO = (await store.tenancy.createEnrollmentToken('other', 'o-1', 3600_000)).token;
+    const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
+    const by = { actor: { type: 'system' as const, id: 'test' }, address: null };
+    const user = (tenant: string, email: string, role: 'admin' | 'technician', sites?: string[]) =>
+      accounts.users.create(by, tenant, {
+        email,
+        role,
+        password: PW,
+        mustChangePassword: false,
+        ...(sites ? { sites } : {}),
+      });
+    await user('acme', 'admin@acme.example', 'admin');
+    await user('acme', 'scoped@acme.example', 'technician', ['plant-2']);
+    await user('acme', 'leaver@acme.example', 'technician');
+    await user('acme', 'idle@acme.example', 'technician');
+    await user('other', 'admin@other.example', 'admin');
+    await user('strict', 'admin@strict.example', 'admin');
+    await user('strict', 'tech@strict.example', 'technician');
+    await store.db.close();
+    cloud = await startCloud(loadCloudConfig({}, overrides), pino({ level: 'silent' }));
+    for (const [key, tenant, email] of [
+      ['admin', 'acme', 'admin@acme.example'],
+      ['scoped', 'acme', 'scoped@acme.example'],
+      ['leaver', 'acme', 'leaver@acme.example'],
+      ['idle', 'acme', 'idle@acme.example'],
+      ['other', 'other', 'admin@other.example'],
+      ['strict', 'strict', 'admin@strict.example'],
+    ] as const)
+      sessions[key] = await signIn(cloud.url, tenant, email, PW);
+    edge1 = await new TestEdge(cloud.url).enroll(tokens.enroll1, 'line-1');
+    edge2 = await new TestEdge(cloud.url).enroll(tokens.enroll2, 'line-2');
+    edgeO = await new TestEdge(cloud.url).enroll(tokens.enrollO, 'other-line');
+    const gauge = await api(
+      '/api/v1/equipment',
+      { cookie: sessions.admin!.cookie },
+      {
+        method: 'POST',
+        headers: { 'x-csrf-token': sessions.admin!.csrf },
+        body: JSON.stringify({
+          tag: 'GAUGE-1',
+          siteId: 'plant-1',
+          type: 'pressure gauge',
+          intervalDays: 180,
+        }),
+      },
+    );
+    expect(gauge.status, JSON.stringify(gauge.body)).toBe(201);
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.close();
+    await cloud?.close();
+    await storage?.cleanup();
+  });
+
+  it('accepts only complete sessions of this cloud, from its own origin', async () => {
+    await expect(open(undefined)).rejects.toMatchObject({ code: 'CLOUD_UNAUTHENTICATED' });
+    await expect(open(`rt_session=acme.${'A'.repeat(43)}`)).rejects.toMatchObject({
+      code: 'CLOUD_UNAUTHENTICATED',
+    });
+    // A session waiting for its second step (MFA enrolment required for technicians here).
+    const policy = await api(
+      '/api/v1/security/policy',
+      { cookie: sessions.strict!.cookie },
+      {
+        method: 'PUT',
+        headers: { 'x-csrf-token': sessions.strict!.csrf },
+        body: JSON.stringify({
+          mfaRequiredRoles: ['technician'],
+          idleTimeoutSeconds: 900,
+          absoluteTimeoutSeconds: 43200,
+        }),
+      },
+    );
+    expect(policy.status).toBe(200);
+    const pending = await signIn(cloud.url, 'strict', 'tech@strict.example', PW);
+    expect(pending.state).not.toBe('active');
+    await expect(open(pending.cookie)).rejects.toMatchObject({ code: 'CLOUD_UNAUTHENTICATED' });
+    // A page of another origin cannot ride on the cookie.
+    await expect(open(sessions.admin!.cookie, { origin: 'http://evil.example' })).rejects.toThrow();
+    const ok = await open(sessions.admin!.cookie, { origin: cloud.url });
+    expect(ok.socket.connected).toBe(true);
+  });
+
+  it('joins only sites the user may see, in their own tenant', async () => {
+    const admin = await open(sessions.admin!.cookie);
+    expect(await admin.subscribe('plant-1')).toEqual({ ok: true });
+    expect(await admin.subscribe('o-1')).toEqual({ ok: false, error: 'CLOUD_NOT_FOUND' });
+    expect(await admin.subscribe('no-such-site')).toEqual({ ok: false, error: 'CLOUD_NOT_FOUND' });
+    expect(await admin.subscribe(42)).toEqual({ ok: false, error: 'CLOUD_VALIDATION' });
+    expect(await admin.subscribe('site:acme:plant-1')).toEqual({ ok: false, error: 'CLOUD_NOT_FOUND' });
+    const scoped = await open(sessions.scoped!.cookie);
+    expect(await scoped.subscribe('plant-1')).toEqual({ ok: false, error: 'CLOUD_NOT_FOUND' });
+    expect(await scoped.subscribe('plant-2')).toEqual({ ok: true });
+    const other = await open(sessions.other!.cookie);
+    expect(await other.subscribe('plant-1')).toEqual({ ok: false, error: 'CLOUD_NOT_FOUND' });
+    expect(await other.subscribe('o-1')).toEqual({ ok: true });
+    // A client naming a room directly gets nowhere: there is no such event.
+    other.socket.emit('join', 'site:acme:plant-1');
+
+    const t0 = Date.now() - 120_000;
+    const at = (s: number) => new Date(t0 + s * 1000).toISOString();
+    const sent = await edge1.send([
+      edge1.telemetry('RIG-1', at(1), { railPressure: 1600.25, running: true }),
+      edge1.usage('RIG-1', at(2), 'start', { operator: 'op-7', workOrder: 'WO-9', partSerial: 'P-1' }),
+      edge1.telemetry('RIG-1', at(3), { railPressure: 1601.5, running: true }),
+      edge1.inspection('RIG-1', at(4), 'P-1', 'pass'),
+      edge1.calibration('GAUGE-1', at(5), 'pass'),
+    ]);
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+
+    const telemetry = await admin.next('telemetry');
+    expect(telemetry.payload).toEqual({
+      siteId: 'plant-1',
+      edgeId: edge1.id,
+      items: [
+        {
+          equipment: 'RIG-1',
+          point: 'railPressure',
+          value: 1601.5,
+          unit: 'bar',
+          quality: 'good',
+          observedAt: at(3),
+        },
+        { equipment: 'RIG-1', point: 'running', value: true, unit: null, quality: 'good', observedAt: at(3) },
+      ],
+    });
+    expect((await admin.next('rig')).payload).toEqual({
+      siteId: 'plant-1',
+      edgeId: edge1.id,
+      equipment: 'RIG-1',
+      state: 'running',
+      observedAt: at(2),
+      operator: 'op-7',
+      workOrder: 'WO-9',
+      partSerial: 'P-1',
+    });
+    expect((await admin.next('records')).payload).toEqual({
+      siteId: 'plant-1',
+      edgeId: edge1.id,
+      counts: { calibration: 1, usage: 1, inspection: 1, telemetry: 2, event: 0 },
+      lastSeq: 5,
+    });
+    expect((await admin.next('calibration')).payload).toEqual({
+      siteId: 'plant-1',
+      tag: 'GAUGE-1',
+      calibrationId: `${edge1.id}:5`,
+      passed: true,
+    });
+    expect((await admin.next('status')).payload).toEqual({
+      siteId: 'plant-1',
+      tag: 'GAUGE-1',
+      from: 'overdue',
+      to: 'current',
+    });
+
+    // Barriers: each socket's own site gets a batch; by the time it arrives, anything of
+    // plant-1 (sent earlier, from the same process) would have arrived too.
+    expect((await edge2.send([edge2.telemetry('RIG-2', at(6), { railPressure: 3 })])).status).toBe(200);
+    expect((await edgeO.send([edgeO.telemetry('RIG-O', at(6), { railPressure: 4 })])).status).toBe(200);
+    await scoped.next('records');
+    await other.next('records');
+    for (const s of [scoped, other]) {
+      expect(s.received.every((r) => r.payload.siteId !== 'plant-1')).toBe(true);
+      expect(s.received.map((r) => r.event).sort()).toEqual(['records', 'telemetry']);
+    }
+    expect(scoped.received.every((r) => r.payload.siteId === 'plant-2')).toBe(true);
+    expect(other.received.every((r) => r.payload.siteId === 'o-1')).toBe(true);
+    // And the admin, who follows plant-1 only, got nothing of plant-2.
+    expect(admin.received.some((r) => r.payload.siteId === 'plant-2')).toBe(false);
+
+    // A failing calibration: out of tolerance now.
+    expect((await edge1.send([edge1.calibration('GAUGE-1', at(7), 'fail')])).status).toBe(200);
+    expect((await admin.next('calibration', (p) => p.passed === false)).payload.calibrationId).toBe(
+      `${edge1.id}:6`,
+    );
+    expect((await admin.next('status', (p) => p.to === 'out-of-tolerance')).payload.from).toBe('current');
+
+    // An old buffer replayed late does not overwrite newer values, and is not pushed as telemetry.
+    const before = admin.received.filter((r) => r.event === 'telemetry').length;
+    expect((await edge1.send([edge1.telemetry('RIG-1', at(0), { railPressure: 1.5 })])).status).toBe(200);
+    await admin.next('records', (p) => p.lastSeq === 7);
+    expect(admin.received.filter((r) => r.event === 'telemetry').length).toBe(before);
+
+    // Unsubscribed: no more plant-1 messages.
+    expect(await admin.socket.timeout(5000).emitWithAck('unsubscribe', { siteId: 'plant-1' })).toEqual({
+      ok: true,
+    });
+    const count = admin.received.length;
+    expect((await edge1.send([edge1.usage('RIG-1', at(9), 'stop')])).status).toBe(200);
+    const watcher = await open(sessions.admin!.cookie);
+    expect(await watcher.subscribe('plant-1')).toEqual({ ok: true });
+    expect((await edge1.send([edge1.usage('RIG-1', at(10), 'stop')])).status).toBe(200);
+    await watcher.next('records', (p) => p.lastSeq === 9);
+    expect(admin.received.length).toBe(count);
+  });
+
+  it('serves a snapshot of the site that survives a restart', async () => {
+    const snap = await api('/api/v1/sites/plant-1/live', { cookie: sessions.admin!.cookie });
+    expect(snap.status).toBe(200);
+    const rig = snap.body.rigs.find((r: { equipment: string }) => r.equipment === 'RIG-1');
+    expect(rig).toMatchObject({ edgeId: edge1.id, state: 'stopped' });
+    expect(rig.values).toEqual([
+      expect.objectContaining({ point: 'railPressure', value: 1601.5, unit: 'bar', quality: 'good' }),
+      expect.objectContaining({ point: 'running', value: true, unit: null }),
+    ]);
+    expect(snap.body.rigs.map((r: { equipment: string }) => r.equipment)).not.toContain('RIG-2');
+    expect(snap.body.today).toMatchObject({ inspections: 1, passed: 1, firstPassYield: 1 });
+    const hours = snap.body.today.throughputPerHour as { hour: string; count: number }[];
+    expect(hours.reduce((n, h) => n + h.count, 0)).toBe(1);
+    expect(hours[0]!.hour).toBe(`${new Date().toISOString().slice(0, 10)}T00:00:00.000Z`);
+    expect(snap.body.alerts).toEqual([]);
+
+    // Site scoping and tenancy: the same 404 for another tenant's site, an unknown one and one not permitted.
+    expect((await api('/api/v1/sites/plant-1/live', { token: tokens.acme })).status).toBe(200);
+    for (const [p, auth] of [
+      ['/api/v1/sites/o-1/live', { token: tokens.acme }],
+      ['/api/v1/sites/nope/live', { token: tokens.acme }],
+      ['/api/v1/sites/plant-1/live', { cookie: sessions.scoped!.cookie }],
+      ['/api/v1/sites/plant-1/live', { cookie: sessions.other!.cookie }],
+    ] as const) {
+      const r = await api(p, auth);
+      expect(r.status, p).toBe(404);
+      expect(r.type).toContain('application/problem+json');
+      expect(r.body.code).toBe('CLOUD_NOT_FOUND');
+    }
+    expect((await api('/api/v1/sites/plant-1/live', {})).status).toBe(401);
+
+    await cloud.close();
+    cloud = await startCloud(loadCloudConfig({}, overrides), pino({ level: 'silent' }));
+    const again = await api('/api/v1/sites/plant-1/live', { cookie: sessions.admin!.cookie });
+    expect(again.status).toBe(200);
+    expect(again.body.rigs).toEqual(snap.body.rigs);
+    expect(again.body.today).toEqual(snap.body.today);
+  });
+
+  it('disconnects a socket whose session ends', async () => {
+    // Signed out elsewhere: the next subscribe fails and the socket is closed.
+    const s1 = await open(sessions.leaver!.cookie);
+    expect(await s1.subscribe('plant-1')).toEqual({ ok: true });
+    const out = await api(
+      '/api/v1/auth/logout',
+      { cookie: sessions.leaver!.cookie },
+      { method: 'POST', headers: { 'x-csrf-token': sessions.leaver!.csrf } },
+    );
+    expect(out.status).toBe(204);
+    const closed = new Promise<string>((resolve) => s1.socket.once('disconnect', resolve));
+    expect(await s1.subscribe('plant-2')).toEqual({ ok: false, error: 'CLOUD_UNAUTHENTICATED' });
+    expect(await closed).toBe('io server disconnect');
+
+    // Revoked while the socket just listens: the periodic check (every second here) closes it.
+    const s2 = await open(sessions.idle!.cookie);
+    expect(await s2.subscribe('plant-1')).toEqual({ ok: true });
+    const closed2 = new Promise<string>((resolve) => s2.socket.once('disconnect', resolve));
+    const all = await api(
+      '/api/v1/auth/logout-all',
+      { cookie: sessions.idle!.cookie },
+      { method: 'POST', headers: { 'x-csrf-token': sessions.idle!.csrf } },
+    );
+    expect(all.status).toBe(200);
+    expect(await closed2).toBe('io server disconnect');
+    await expect(open(sessions.idle!.cookie)).rejects.toMatchObject({ code: 'CLOUD_UNAUTHENTICATED' });
+    // A fresh sign-in works again.
+    const back = await signIn(cloud.url, 'acme', 'idle@acme.example', PW);
+    const s3 = await open(back.cookie);
+    await waitFor(() => Promise.resolve(s3.socket.connected), 5000, 'the socket');
+    expect(await s3.subscribe('plant-1')).toEqual({ ok: true });
+    void ago;
+  });
+});

@@ -1,0 +1,487 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import {
+  buildBatch,
+  deterministicUuidV7,
+  repoRoot,
+  runCli,
+  startProcess,
+  waitFor,
+  type Proc,
+} from '@rigtrace/protocols/testing';
+import { formatValue } from '../../portal/src/lib/live-model.js';
+import { base32Decode, totp } from '../src/auth/totp.js';
+import { PISTON_RINGS } from './helpers/spc-data.js';
+
+/**
+ * The manager's and the quality engineer's pages, and the auditor's reports, in Chromium against
+ * real processes: a flow-rig simulator on Modbus TCP, a real edge, and the cloud. A manager signs
+ * in with a TOTP code and watches a rig's value change on the live dashboard to a value the
+ * simulator produced; the cloud process is stopped and started again and the page reconnects by
+ * itself. The SPC page draws an X̄-R chart of seeded measurements (Montgomery's piston rings) with
+ * the textbook limits. An auditor generates a PDF report and downloads it. Screenshots go to
+ * portal/screenshots/.
+ */
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = path.join(repoRoot, 'portal', 'screenshots');
+const TAG = 'RIG-01';
+
+interface Seed {
+  tenant: string;
+  apiToken: string;
+  enrollmentToken: string;
+  users: { email: string; role: string; password: string }[];
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe('live dashboard, SPC and reports in a browser', () => {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'rt-portal-live-'));
+  const dataDir = path.join(work, 'cloud');
+  const edgeDir = path.join(work, 'edge');
+  const edgeConfig = path.join(work, 'edge.yaml');
+  let cloud: Proc | undefined;
+  let rig: Proc | undefined;
+  let edge: Proc | undefined;
+  let context: BrowserContext | undefined;
+  let page: Page;
+  let port = 0;
+  let url = '';
+  let seed: Seed;
+  const secrets = new Map<string, Uint8Array>();
+  const browserErrors: string[] = [];
+  /** Everything the page logged, shown when the connection never comes up. */
+  const consoleLines: string[] = [];
+  const user = (role: string) => seed.users.find((u) => u.role === role)!;
+
+  const startCloud = async () => {
+    cloud = await startProcess(
+      'cloud/src/cli.ts',
+      ['serve', '--port', String(port), '--data-dir', dataDir],
+      (l) => l.includes('"event":"listening"'),
+      30_000,
+    );
+    url = (JSON.parse((cloud as Proc & { readyLine: string }).readyLine) as { url: string }).url;
+  };
+
+  const api = async (p: string) => {
+    const res = await fetch(`${url}/api/v1${p}`, { headers: { authorization: `Bearer ${seed.apiToken}` } });
+    const text = await res.text();
+    expect(res.status, `GET ${p}: ${text}`).toBe(200);
+    return JSON.parse(text);
+  };
+
+  const shot = (name: string, fullPage = true) =>
+    page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
+
+  let lastStep = 0;
+  async function freshCode(secret: Uint8Array): Promise<string> {
+    for (;;) {
+      const step = Math.floor(Date.now() / 30_000);
+      if (step > lastStep) {
+        lastStep = step;
+        return totp(secret, step * 30);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  /** Turns on TOTP for a demo user through the API (the portal's own enrolment is tested elsewhere). */
+  async function enrollTotp(role: string): Promise<void> {
+    const u = user(role);
+    const login = await fetch(`${url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tenant: seed.tenant, email: u.email, password: u.password }),
+    });
+    const { csrfToken } = (await login.json()) as { csrfToken: string };
+    const headers = {
+      'content-type': 'application/json',
+      cookie: login.headers.getSetCookie()[0]!.split(';')[0]!,
+      'x-csrf-token': csrfToken,
+    };
+    const enroll = await fetch(`${url}/api/v1/auth/mfa/totp/enroll`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ password: u.password }),
+    });
+    const secret = base32Decode(((await enroll.json()) as { secret: string }).secret);
+    const confirm = await fetch(`${url}/api/v1/auth/mfa/totp/confirm`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ code: await freshCode(secret) }),
+    });
+    expect(confirm.status, await confirm.text()).toBe(200);
+    secrets.set(role, secret);
+  }
+
+  async function signIn(role: string) {
+    const u = user(role);
+    await page.goto(url);
+    await page.getByLabel('Tenant').fill(seed.tenant);
+    await page.getByLabel('Email').fill(u.email);
+    await page.getByLabel('Password').fill(u.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const code = page.getByLabel('Authentication code');
+    await code.waitFor();
+    await code.fill(await freshCode(secrets.get(role)!));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByTestId('who').waitFor();
+    expect(await page.getByTestId('who').textContent()).toContain(role);
+  }
+
+  async function signOut() {
+    await page.getByTestId('sign-out').click();
+    await page.getByTestId('sign-in').waitFor();
+  }
+
+  /** Every value of `point` of the rig that reached the cloud, as the dashboard formats it. */
+  async function producedValues(point: string): Promise<Set<string>> {
+    const out = new Set<string>();
+    const r = await api(`/records?kind=telemetry&limit=1000`);
+    for (const item of r.items as { record: any }[]) {
+      if (item.record.equipment !== TAG) continue;
+      for (const p of item.record.body.points)
+        if (p.name === point) out.add(formatValue(p.value, p.unit ?? null));
+    }
+    return out;
+  }
+
+  const liveValue = (point: string) =>
+    page
+      .locator(
+        `[data-testid=rig-card][data-equipment="${TAG}"] [data-point="${point}"] [data-testid=live-number]`,
+      )
+      .textContent({ timeout: 20_000 });
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM))
+      throw new Error(`Chromium is missing at ${CHROMIUM} (apt-get install chromium)`);
+    // portal/dist is built once for the whole run by vitest.global-setup.ts.
+
+    port = await freePort();
+    await startCloud();
+    const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
+    expect(seeded.status, seeded.stderr).toBe(0);
+    seed = JSON.parse(seeded.stdout) as Seed;
+
+    // Seeded inspection data for SPC: Montgomery's piston rings (25 subgroups of 5), from an edge
+    // of its own, one measurement a minute ending an hour ago.
+    const tokenOut = runCli('cloud/src/cli.ts', [
+      'token',
+      'enroll',
+      '--tenant',
+      'demo',
+      '--site',
+      'plant-1',
+      '--data-dir',
+      dataDir,
+    ]);
+    expect(tokenOut.status, tokenOut.stderr).toBe(0);
+    const spcToken = (JSON.parse(tokenOut.stdout) as { token: string }).token;
+    const keys = generateKeyPair();
+    const enrolled = await fetch(`${url}/api/v1/edges/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: spcToken, publicKey: toBase64(keys.publicKey), name: 'cmm-pc' }),
+    });
+    expect(enrolled.status, await enrolled.clone().text()).toBe(201);
+    const spcEdge = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    const values = PISTON_RINGS.flat();
+    const start = Date.now() - 3_600_000 - values.length * 60_000;
+    const records = values.map((measured, i) => {
+      const observedAt = new Date(start + i * 60_000).toISOString();
+      return {
+        v: 1,
+        id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${spcEdge}:${i + 1}`)),
+        edge: spcEdge,
+        seq: i + 1,
+        observedAt,
+        receivedAt: observedAt,
+        kind: 'inspection',
+        equipment: 'CMM-02',
+        source: { protocol: 'opcua', endpoint: 'opc.tcp://cmm.plant1.local:4840' },
+        body: {
+          partSerial: `RING${String(i + 1).padStart(6, '0')}`,
+          workOrder: 'WO-2001',
+          result: 'pass',
+          characteristics: [
+            {
+              name: 'bore.diameter',
+              nominal: 74,
+              lsl: 73.95,
+              usl: 74.05,
+              measured,
+              unit: 'mm',
+              result: 'pass',
+            },
+          ],
+        },
+      };
+    });
+    const { batch } = buildBatch({ edge: spcEdge, privateKeyPem: keys.privateKeyPem, records });
+    const ingest = await fetch(`${url}/api/v1/ingest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(batch),
+    });
+    expect(ingest.status, await ingest.text()).toBe(200);
+
+    // The plant floor: a flow-rig simulator and a real edge reading it over Modbus TCP.
+    const rigProc = await startProcess(
+      'firmware-sim/src/cli.ts',
+      [
+        'flow-rig',
+        '--port',
+        '0',
+        '--asset',
+        TAG,
+        '--test-seconds',
+        '1',
+        '--idle-seconds',
+        '0.2',
+        '--seed',
+        '11',
+      ],
+      (l) => l.includes('"event":"listening"'),
+    );
+    rig = rigProc;
+    const rigPort = (JSON.parse(rigProc.readyLine) as { port: number }).port;
+    const template = readFileSync(path.join(repoRoot, 'deploy/demo/edge.yaml.template'), 'utf8');
+    writeFileSync(
+      edgeConfig,
+      template
+        .replaceAll('${EDGE_DATA_DIR}', edgeDir)
+        .replaceAll('${CLOUD_URL}', url)
+        .replaceAll('${EDGE_STATUS_PORT}', '0')
+        .replaceAll('${RIG1_PORT}', String(rigPort))
+        .replace(/\n {2}- id: flow-rig-02[\s\S]*$/, '\n')
+        .replace('batchSize: 500', 'batchSize: 50\n  retry: { initialMs: 100, maxMs: 1000 }'),
+    );
+    const edgeEnrolled = runCli('edge/src/cli.ts', [
+      'enroll',
+      '--config',
+      edgeConfig,
+      '--cloud',
+      url,
+      '--token',
+      seed.enrollmentToken,
+    ]);
+    expect(edgeEnrolled.status, edgeEnrolled.stderr).toBe(0);
+    edge = await startProcess('edge/src/cli.ts', ['run', '--config', edgeConfig], (l) =>
+      l.includes('"event":"running"'),
+    );
+
+    await enrollTotp('manager');
+    await enrollTotp('auditor');
+
+    mkdirSync(SHOTS, { recursive: true });
+    context = await chromium.launchPersistentContext(path.join(work, 'chromium-profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      viewport: { width: 1280, height: 900 },
+      acceptDownloads: true,
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on('console', (m) => {
+      consoleLines.push(`${m.type()}: ${m.text()}`);
+      // A stopped cloud makes the browser log failed requests and WebSocket errors: expected here.
+      if (
+        m.type() === 'error' &&
+        !/status of 40[134]|ERR_CONNECTION_REFUSED|WebSocket|socket\.io/.test(m.text())
+      )
+        browserErrors.push(m.text());
+    });
+    page.on('pageerror', (e) => browserErrors.push(e.message));
+  }, 180_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await edge?.stop();
+    await rig?.stop();
+    await cloud?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('shows a manager the rig live: a value changes in place to one the simulator produced', async () => {
+    await signIn('manager');
+    const nav = (await page.getByTestId('main-nav').textContent()) ?? '';
+    expect(nav).toContain('Live');
+    expect(nav).toContain('SPC');
+    expect(nav).not.toContain('Reports');
+    await page.getByTestId('main-nav').getByRole('link', { name: 'Live', exact: true }).click();
+    await page.getByTestId('dashboard-page').waitFor();
+    const conn = page.getByTestId('connection-state');
+    await expect
+      .poll(() => conn.getAttribute('data-state'), {
+        timeout: 20_000,
+        message: `the page's console:\n${consoleLines.join('\n')}\n${browserErrors.join('\n')}`,
+      })
+      .toBe('connected');
+    expect(await conn.getAttribute('aria-live')).toBe('polite');
+
+    const first = (await liveValue('railPressure'))!.trim();
+    expect(first).toMatch(/^[\d,.]+$/);
+    // The card's box stays put while values tick: same position and size before and after.
+    const card = page.locator(`[data-testid=rig-card][data-equipment="${TAG}"]`);
+    const boxBefore = await card.boundingBox();
+    const changed = await waitFor(
+      async () => {
+        const v = (await liveValue('railPressure'))!.trim();
+        return v !== first ? v : undefined;
+      },
+      30_000,
+      'the rail pressure on the dashboard to change',
+    );
+    const produced = await waitFor(
+      async () => {
+        const set = await producedValues('railPressure');
+        return set.has(changed) ? set : undefined;
+      },
+      10_000,
+      `the shown value ${changed} among the simulator's rail pressures`,
+    );
+    expect(produced.has(changed)).toBe(true);
+    const boxAfter = await card.boundingBox();
+    expect(boxAfter?.x).toBe(boxBefore?.x);
+    expect(boxAfter?.width).toBe(boxBefore?.width);
+    // The small charts are drawn (uPlot canvases), and the rig's state is shown.
+    await expect.poll(() => card.locator('canvas').count(), { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(['Running', 'Idle', 'Stopped']).toContain(
+      (await card.getByTestId('rig-state').textContent())?.trim(),
+    );
+    // Today's figures come from the simulator's inspections.
+    await expect
+      .poll(async () => Number(await page.getByTestId('today-inspections').textContent()), {
+        timeout: 30_000,
+      })
+      .toBeGreaterThan(0);
+    // A few more seconds of samples, so that the small charts show a trace.
+    await new Promise((r) => setTimeout(r, 8000));
+    await shot('live-dashboard-1280');
+    await page.setViewportSize({ width: 768, height: 1024 });
+    await shot('live-dashboard-768');
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }, 90_000);
+
+  it('reconnects by itself after the cloud process restarts, and keeps updating', async () => {
+    const conn = page.getByTestId('connection-state');
+    await cloud!.stop();
+    await expect
+      .poll(() => conn.getAttribute('data-state'), { timeout: 20_000 })
+      .toMatch(/^(reconnecting|offline)$/);
+    expect(await conn.textContent()).toMatch(/Reconnecting|Offline/);
+    await shot('live-dashboard-reconnecting', false);
+    const before = (await liveValue('railPressure'))!.trim();
+
+    await startCloud();
+    await expect.poll(() => conn.getAttribute('data-state'), { timeout: 30_000 }).toBe('connected');
+    const after = await waitFor(
+      async () => {
+        const v = (await liveValue('railPressure'))!.trim();
+        return v !== before ? v : undefined;
+      },
+      30_000,
+      'the rail pressure to change after the restart',
+    );
+    await waitFor(
+      async () => ((await producedValues('railPressure')).has(after) ? true : undefined),
+      10_000,
+      `the value ${after} among the simulator's rail pressures`,
+    );
+  }, 90_000);
+
+  it('draws an X̄-R chart of seeded measurements with the textbook limits, and lets a manager freeze them', async () => {
+    await page.getByTestId('main-nav').getByRole('link', { name: 'SPC', exact: true }).click();
+    await page.getByTestId('spc-page').waitFor();
+    await page.getByTestId('characteristic-select').selectOption({ label: 'CMM-02 · bore.diameter (125)' });
+    const chart = page.getByTestId('spc-chart');
+    await expect.poll(() => chart.getAttribute('data-chart'), { timeout: 20_000 }).toBe('xbar-r');
+    await expect
+      .poll(() => chart.locator('[data-testid=x-chart] canvas').count(), { timeout: 20_000 })
+      .toBe(1);
+    // Montgomery, Example 6.1: X̄ chart 73.988..74.014 (74.0146 and 73.9878 unrounded), R chart 0..0.049.
+    const num = async (loc: string) => Number(await page.locator(loc).textContent());
+    expect(await num('[data-testid=x-chart] [data-testid=ucl]')).toBeCloseTo(74.0146, 3);
+    expect(await num('[data-testid=x-chart] [data-testid=lcl]')).toBeCloseTo(73.9878, 3);
+    expect(await num('[data-testid=x-chart] [data-testid=cl]')).toBeCloseTo(74.0012, 3);
+    expect(await num('[data-testid=range-chart] [data-testid=ucl]')).toBeCloseTo(0.0491, 3);
+    expect(await page.getByTestId('limits-source').textContent()).toContain('computed from the 25 points');
+    const cpk = await page
+      .locator('[data-testid=cpk-row][data-equipment="CMM-02"] [data-testid=cpk]')
+      .textContent();
+    expect(Number(cpk)).toBeGreaterThan(1);
+    await shot('spc-1280');
+
+    // A manager freezes these limits: the chart then says they are the baseline's.
+    await page.getByTestId('freeze-open').click();
+    await page.getByRole('button', { name: 'Freeze baseline' }).click();
+    await expect
+      .poll(() => page.getByTestId('notice').textContent(), { timeout: 15_000 })
+      .toContain('Limits frozen from 25 points');
+    await expect
+      .poll(() => page.getByTestId('limits-source').textContent(), { timeout: 15_000 })
+      .toContain('Limits frozen by manager@');
+    expect(await num('[data-testid=x-chart] [data-testid=ucl]')).toBeCloseTo(74.0146, 3);
+    await signOut();
+  }, 90_000);
+
+  it('lets an auditor generate a PDF report, follow its progress and download it, and shows the clause map', async () => {
+    await signIn('auditor');
+    const nav = (await page.getByTestId('main-nav').textContent()) ?? '';
+    expect(nav).toContain('Reports');
+    expect(nav).toContain('Clause map');
+    await page.getByTestId('main-nav').getByRole('link', { name: 'Reports', exact: true }).click();
+    await page.getByTestId('reports-page').waitFor();
+    await page.getByTestId('report-type').selectOption('calibration-register');
+    await page.getByLabel('PDF').check();
+    await page.getByTestId('report-generate').click();
+    const row = page
+      .locator('[data-testid=report-row][data-type=calibration-register][data-format=pdf]')
+      .first();
+    await row.waitFor();
+    const link = row.getByTestId('report-download');
+    await link.waitFor({ timeout: 60_000 });
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const file = path.join(work, 'register.pdf');
+    await download.saveAs(file);
+    expect(readFileSync(file).subarray(0, 5).toString('latin1')).toBe('%PDF-');
+    const text = spawnSync('pdftotext', ['-layout', file, '-'], { encoding: 'utf8' });
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/Calibration register/i);
+    await shot('reports-1280');
+
+    await page.getByTestId('main-nav').getByRole('link', { name: 'Clause map', exact: true }).click();
+    await page.getByTestId('clauses-page').waitFor();
+    const rows = page.getByTestId('clause-row');
+    await expect.poll(() => rows.count(), { timeout: 20_000 }).toBeGreaterThan(3);
+    // Honest: a clause the product does not cover says so, and offers no report.
+    const notCovered = page.locator('[data-testid=clause-row][data-coverage=not-covered]').first();
+    expect(await notCovered.textContent()).toContain('Not covered');
+    expect(await notCovered.getByTestId('clause-generate').count()).toBe(0);
+    const first = page.locator('[data-testid=clause-row][data-clause="7.1.5"]').first();
+    expect(await first.getByTestId('clause-evidence').textContent()).toMatch(/\d/);
+    await first.getByTestId('clause-generate').click();
+    await first.getByTestId('report-download').waitFor({ timeout: 60_000 });
+    await shot('clauses-1280');
+    await signOut();
+    expect(browserErrors).toEqual([]);
+  }, 150_000);
+});

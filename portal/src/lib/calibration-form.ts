@@ -1,0 +1,164 @@
+/**
+ * The hand-entered calibration form: what the technician types, checked field by field before
+ * anything is sent, and turned into the body of POST /calibrations (with the electronic
+ * signature: the password again and what the signature means). Pass/fail per point is computed
+ * here from the tolerance, never typed, so the result cannot disagree with the numbers.
+ */
+
+export interface PointDraft {
+  name: string;
+  unit: string;
+  nominal: string;
+  lowerTolerance: string;
+  upperTolerance: string;
+  asFound: string;
+  /** Empty when the instrument was not adjusted at this point. */
+  asLeft: string;
+}
+
+export interface CalibrationDraft {
+  equipment: string;
+  /** `datetime-local` value, read as UTC (the plant's reading in the portal). */
+  calibratedAt: string;
+  technician: string;
+  certificate: string;
+  /** Reference standard asset tags used. */
+  standards: { id: string; certificate?: string; dueDate?: string }[];
+  points: PointDraft[];
+  adjusted: boolean;
+  password: string;
+  meaning: string;
+}
+
+export type FormErrors = Record<string, string>;
+
+export const SIGNATURE_MEANINGS = ['performed', 'reviewed', 'verified'] as const;
+
+export function emptyPoint(): PointDraft {
+  return { name: '', unit: '', nominal: '', lowerTolerance: '', upperTolerance: '', asFound: '', asLeft: '' };
+}
+
+/** Now, as a `datetime-local` value in UTC (YYYY-MM-DDTHH:MM). */
+export function nowLocalUtc(now = new Date()): string {
+  return now.toISOString().slice(0, 16);
+}
+
+const num = (s: string): number | undefined => {
+  const t = s.trim();
+  if (t === '' || !/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(t)) return undefined;
+  const n = Number(t);
+  return Number.isFinite(n) ? n : undefined;
+};
+
+export function pointResult(nominal: number, lower: number, upper: number, value: number): 'pass' | 'fail' {
+  // A tiny allowance for decimal arithmetic (60 + 0.1 is 60.1000000000000014).
+  const eps = 1e-9 * Math.max(1, Math.abs(nominal));
+  return value >= nominal + lower - eps && value <= nominal + upper + eps ? 'pass' : 'fail';
+}
+
+export interface ManualCalibrationRequest {
+  equipment: string;
+  enteredBy: string;
+  body: {
+    technician: string;
+    certificate?: { number: string };
+    standards: { id: string; certificate?: string; dueDate?: string }[];
+    points: {
+      name: string;
+      nominal: number;
+      unit: string;
+      asFound: number;
+      asLeft?: number;
+      lowerTolerance: number;
+      upperTolerance: number;
+      asFoundResult: 'pass' | 'fail';
+      asLeftResult?: 'pass' | 'fail';
+    }[];
+    adjusted: boolean;
+    asFoundResult: 'pass' | 'fail';
+    asLeftResult?: 'pass' | 'fail';
+    calibratedAt: string;
+  };
+  signature: { password: string; meaning: string };
+}
+
+/** Checks the draft; the errors are keyed by field id (`points.0.asFound`, `calibratedAt`, …). */
+export function validateCalibration(
+  d: CalibrationDraft,
+  now = new Date(),
+): { ok: true; request: ManualCalibrationRequest } | { ok: false; errors: FormErrors } {
+  const errors: FormErrors = {};
+  if (!d.equipment.trim()) errors.equipment = 'Choose the instrument.';
+  const at = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(d.calibratedAt)
+    ? new Date(`${d.calibratedAt}:00Z`)
+    : null;
+  if (!at || Number.isNaN(at.getTime())) errors.calibratedAt = 'Enter the date and time of the calibration.';
+  else if (at.getTime() > now.getTime() + 60_000)
+    errors.calibratedAt = 'The calibration cannot be in the future.';
+  if (!d.technician.trim()) errors.technician = 'Enter who performed it (name and qualification).';
+  else if (d.technician.trim().length > 128) errors.technician = 'At most 128 characters.';
+  if (d.certificate.trim().length > 64) errors.certificate = 'At most 64 characters.';
+  if (d.points.length === 0) errors.points = 'Add at least one measurement point.';
+
+  const points: ManualCalibrationRequest['body']['points'] = [];
+  d.points.forEach((p, i) => {
+    const k = (f: string) => `points.${i}.${f}`;
+    if (!p.name.trim()) errors[k('name')] = 'Name the point, e.g. flow@60.';
+    if (!p.unit.trim()) errors[k('unit')] = 'Enter the unit.';
+    const nominal = num(p.nominal);
+    const lower = num(p.lowerTolerance);
+    const upper = num(p.upperTolerance);
+    const asFound = num(p.asFound);
+    const asLeft = p.asLeft.trim() === '' ? null : num(p.asLeft);
+    if (nominal === undefined) errors[k('nominal')] = 'Enter a number.';
+    if (lower === undefined) errors[k('lowerTolerance')] = 'Enter a number (e.g. -0.5).';
+    else if (lower > 0) errors[k('lowerTolerance')] = 'The lower tolerance is at most 0.';
+    if (upper === undefined) errors[k('upperTolerance')] = 'Enter a number (e.g. 0.5).';
+    else if (upper < 0) errors[k('upperTolerance')] = 'The upper tolerance is at least 0.';
+    if (asFound === undefined) errors[k('asFound')] = 'Enter the reading before any adjustment.';
+    if (asLeft === undefined) errors[k('asLeft')] = 'Enter a number, or leave empty if not adjusted.';
+    if (nominal === undefined || lower === undefined || upper === undefined || asFound === undefined) return;
+    if (asLeft === undefined || lower > 0 || upper < 0) return;
+    points.push({
+      name: p.name.trim(),
+      nominal,
+      unit: p.unit.trim(),
+      asFound,
+      lowerTolerance: lower,
+      upperTolerance: upper,
+      asFoundResult: pointResult(nominal, lower, upper, asFound),
+      ...(asLeft !== null ? { asLeft, asLeftResult: pointResult(nominal, lower, upper, asLeft) } : {}),
+    });
+  });
+  const anyAsLeft = points.some((p) => p.asLeft !== undefined);
+  if (anyAsLeft && !d.adjusted)
+    errors.adjusted = 'As-left values mean the instrument was adjusted: tick "Adjusted".';
+  if (!d.password) errors.password = 'Enter your password to sign.';
+  if (!d.meaning.trim()) errors.meaning = 'Choose what your signature means.';
+  if (Object.keys(errors).length > 0) return { ok: false, errors };
+
+  const asFoundResult = points.every((p) => p.asFoundResult === 'pass') ? 'pass' : 'fail';
+  const asLeftResult = anyAsLeft
+    ? points.every((p) => (p.asLeftResult ?? p.asFoundResult) === 'pass')
+      ? 'pass'
+      : 'fail'
+    : undefined;
+  return {
+    ok: true,
+    request: {
+      equipment: d.equipment.trim(),
+      enteredBy: d.technician.trim(),
+      body: {
+        technician: d.technician.trim(),
+        ...(d.certificate.trim() ? { certificate: { number: d.certificate.trim() } } : {}),
+        standards: d.standards,
+        points,
+        adjusted: d.adjusted,
+        asFoundResult,
+        ...(asLeftResult ? { asLeftResult } : {}),
+        calibratedAt: at!.toISOString(),
+      },
+      signature: { password: d.password, meaning: d.meaning.trim() },
+    },
+  };
+}

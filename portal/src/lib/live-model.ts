@@ -1,0 +1,352 @@
+/**
+ * The plant-floor dashboard's model, as pure functions (tested in portal/test/live.test.ts):
+ * the REST snapshot (GET /sites/{siteId}/live) and the socket.io pushes (`telemetry`, `rig`,
+ * `alert`; see cloud/src/live/live.service.ts, LiveMessages) folded into one view of a site, and
+ * a bounded ring buffer per telemetry point for the small time-series charts.
+ */
+import type { paths } from './api-types.js';
+
+export type LiveSnapshot =
+  paths['/sites/{siteId}/live']['get']['responses'][200]['content']['application/json'];
+export type RigState = 'running' | 'idle' | 'stopped';
+export type Quality = 'good' | 'uncertain' | 'bad';
+export type PointValue = number | boolean | string | null;
+
+export interface LivePoint {
+  point: string;
+  value: PointValue;
+  unit: string | null;
+  quality: Quality;
+  observedAt: string;
+}
+
+export interface LiveRig {
+  /** edgeId + equipment: the same asset tag behind two edges is two rigs. */
+  key: string;
+  equipment: string;
+  edgeId: string;
+  state: RigState;
+  stateSince: string | null;
+  lastSeenAt: string;
+  operator?: string | undefined;
+  workOrder?: string | undefined;
+  partSerial?: string | undefined;
+  values: Record<string, LivePoint>;
+}
+
+export interface LiveAlert {
+  siteId: string | null;
+  id: string;
+  kind: string;
+  severity: 'info' | 'warning' | 'critical';
+  message: string;
+  at: string;
+  tag?: string | undefined;
+}
+
+/** The pushes the page listens to (the server's LiveMessages). */
+export interface TelemetryMessage {
+  siteId: string;
+  edgeId: string;
+  items: (LivePoint & { equipment: string })[];
+}
+export interface RigMessage {
+  siteId: string;
+  edgeId: string;
+  equipment: string;
+  state: RigState;
+  observedAt: string;
+  operator?: string;
+  workOrder?: string;
+  partSerial?: string;
+}
+export interface RecordsMessage {
+  siteId: string;
+  edgeId: string;
+  counts: Record<string, number>;
+  lastSeq: number;
+}
+
+/** How many open alerts the page keeps (the snapshot gives at most 20). */
+export const MAX_ALERTS = 20;
+/** The time-series window of each point. */
+export const WINDOW_MS = 10 * 60_000;
+/** At most this many samples per point (one a second for 10 minutes, with room to spare). */
+export const RING_CAPACITY = 1200;
+/** Key values shown (and charted) per rig card; the rest are behind "all values". */
+export const KEY_POINTS = 6;
+
+export const rigKey = (edgeId: string, equipment: string) => `${edgeId}\u0000${equipment}`;
+
+/**
+ * A fixed-size ring of (time, value) samples of one point. Pushing is O(1); samples older than
+ * the newest by more than `windowMs` are left out of `series()`. Out-of-order samples (a buffer
+ * replayed after a reconnect) are dropped unless newer than the newest kept.
+ */
+export class Ring {
+  private readonly t: Float64Array;
+  private readonly v: Float64Array;
+  private start = 0;
+  private count = 0;
+
+  constructor(
+    readonly capacity = RING_CAPACITY,
+    readonly windowMs = WINDOW_MS,
+  ) {
+    this.t = new Float64Array(capacity);
+    this.v = new Float64Array(capacity);
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** The newest sample's time (ms), or -Infinity when empty. */
+  get last(): number {
+    return this.count === 0 ? -Infinity : this.t[(this.start + this.count - 1) % this.capacity]!;
+  }
+
+  /** Adds a sample; returns false if it was not newer than the newest one. */
+  push(atMs: number, value: number): boolean {
+    if (!Number.isFinite(atMs) || !Number.isFinite(value) || atMs <= this.last) return false;
+    const i = (this.start + this.count) % this.capacity;
+    this.t[i] = atMs;
+    this.v[i] = value;
+    if (this.count < this.capacity) this.count += 1;
+    else this.start = (this.start + 1) % this.capacity;
+    return true;
+  }
+
+  /** uPlot's columns: x in Unix seconds, oldest first, within the window ending at `nowMs` (default: the newest). */
+  series(nowMs = this.last): [number[], number[]] {
+    const xs: number[] = [];
+    const ys: number[] = [];
+    const from = nowMs - this.windowMs;
+    for (let k = 0; k < this.count; k += 1) {
+      const i = (this.start + k) % this.capacity;
+      const t = this.t[i]!;
+      if (t < from) continue;
+      xs.push(t / 1000);
+      ys.push(this.v[i]!);
+    }
+    return [xs, ys];
+  }
+}
+
+/** The rings of a site's points, by rig key and point name (kept outside reactive state). */
+export class Rings {
+  private readonly byKey = new Map<string, Ring>();
+
+  constructor(
+    private readonly capacity = RING_CAPACITY,
+    private readonly windowMs = WINDOW_MS,
+  ) {}
+
+  get(rig: string, point: string): Ring | undefined {
+    return this.byKey.get(`${rig}\u0000${point}`);
+  }
+
+  /** Records a numeric value (booleans and text are not charted); true if the ring changed. */
+  add(rig: string, p: LivePoint): boolean {
+    if (typeof p.value !== 'number' || p.quality === 'bad') return false;
+    const k = `${rig}\u0000${p.point}`;
+    let ring = this.byKey.get(k);
+    if (!ring) {
+      ring = new Ring(this.capacity, this.windowMs);
+      this.byKey.set(k, ring);
+    }
+    return ring.push(Date.parse(p.observedAt), p.value);
+  }
+
+  clear(): void {
+    this.byKey.clear();
+  }
+}
+
+export interface SiteView {
+  siteId: string;
+  at: string;
+  rigs: LiveRig[];
+  today: LiveSnapshot['today'];
+  alerts: LiveAlert[];
+}
+
+const sortRigs = (rigs: LiveRig[]) =>
+  rigs.sort((a, b) => a.equipment.localeCompare(b.equipment) || a.edgeId.localeCompare(b.edgeId));
+
+/** A fresh snapshot as the page's view. Values already newer in `previous` (pushed while the snapshot was on its way) are kept. */
+export function fromSnapshot(s: LiveSnapshot, previous?: SiteView): SiteView {
+  const before = new Map(
+    (previous && previous.siteId === s.siteId ? previous.rigs : []).map((r) => [r.key, r]),
+  );
+  const rigs = s.rigs.map((r): LiveRig => {
+    const key = rigKey(r.edgeId, r.equipment);
+    const old = before.get(key);
+    const values: Record<string, LivePoint> = {};
+    for (const v of r.values) values[v.point] = { ...v, value: v.value as PointValue, unit: v.unit ?? null };
+    if (old)
+      for (const [name, v] of Object.entries(old.values))
+        if (!values[name] || values[name].observedAt < v.observedAt) values[name] = v;
+    return {
+      key,
+      equipment: r.equipment,
+      edgeId: r.edgeId,
+      state: r.state,
+      stateSince: r.stateSince ?? null,
+      lastSeenAt: old && old.lastSeenAt > r.lastSeenAt ? old.lastSeenAt : r.lastSeenAt,
+      operator: old?.operator,
+      workOrder: old?.workOrder,
+      partSerial: old?.partSerial,
+      values,
+    };
+  });
+  return {
+    siteId: s.siteId,
+    at: s.at,
+    rigs: sortRigs(rigs),
+    today: s.today,
+    alerts: s.alerts.map((a) => ({ ...a, siteId: a.siteId ?? null })).slice(0, MAX_ALERTS),
+  };
+}
+
+/** Applies a `telemetry` push in place: newer values replace older ones; a rig not seen before gets a card. Returns the changed points. */
+export function applyTelemetry(view: SiteView, msg: TelemetryMessage): { rig: string; point: LivePoint }[] {
+  if (msg.siteId !== view.siteId) return [];
+  const changed: { rig: string; point: LivePoint }[] = [];
+  for (const item of msg.items) {
+    const key = rigKey(msg.edgeId, item.equipment);
+    let rig = view.rigs.find((r) => r.key === key);
+    if (!rig) {
+      rig = {
+        key,
+        equipment: item.equipment,
+        edgeId: msg.edgeId,
+        state: 'idle',
+        stateSince: null,
+        lastSeenAt: item.observedAt,
+        values: {},
+      };
+      view.rigs.push(rig);
+      sortRigs(view.rigs);
+      rig = view.rigs.find((r) => r.key === key)!;
+    }
+    const old = rig.values[item.point];
+    if (old && old.observedAt > item.observedAt) continue;
+    const point: LivePoint = {
+      point: item.point,
+      value: item.value,
+      unit: item.unit ?? null,
+      quality: item.quality,
+      observedAt: item.observedAt,
+    };
+    rig.values[item.point] = point;
+    if (item.observedAt > rig.lastSeenAt) rig.lastSeenAt = item.observedAt;
+    changed.push({ rig: key, point });
+  }
+  return changed;
+}
+
+/** Applies a `rig` push (a run started or stopped) in place; true if the view changed. */
+export function applyRig(view: SiteView, msg: RigMessage): boolean {
+  if (msg.siteId !== view.siteId) return false;
+  const key = rigKey(msg.edgeId, msg.equipment);
+  let rig = view.rigs.find((r) => r.key === key);
+  if (!rig) {
+    view.rigs.push({
+      key,
+      equipment: msg.equipment,
+      edgeId: msg.edgeId,
+      state: msg.state,
+      stateSince: msg.observedAt,
+      lastSeenAt: msg.observedAt,
+      values: {},
+    });
+    sortRigs(view.rigs);
+    rig = view.rigs.find((r) => r.key === key)!;
+  } else if (rig.stateSince && rig.stateSince > msg.observedAt) {
+    return false; // an older change than the one shown
+  } else {
+    if (rig.state !== msg.state || !rig.stateSince) rig.stateSince = msg.observedAt;
+    rig.state = msg.state;
+    if (msg.observedAt > rig.lastSeenAt) rig.lastSeenAt = msg.observedAt;
+  }
+  rig.operator = msg.operator;
+  rig.workOrder = msg.workOrder;
+  rig.partSerial = msg.partSerial;
+  return true;
+}
+
+/** Applies an `alert` push: newest first, no duplicates, at most MAX_ALERTS. */
+export function applyAlert(view: SiteView, alert: LiveAlert): boolean {
+  if (alert.siteId !== null && alert.siteId !== view.siteId) return false;
+  if (view.alerts.some((a) => a.id === alert.id)) return false;
+  view.alerts.unshift(alert);
+  view.alerts.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0));
+  view.alerts.length = Math.min(view.alerts.length, MAX_ALERTS);
+  return true;
+}
+
+/** A `records` push that holds inspections changes today's counts: the page re-reads the snapshot for them. */
+export const changesToday = (msg: RecordsMessage) =>
+  (msg.counts.inspection ?? 0) > 0 || (msg.counts.usage ?? 0) > 0;
+
+/** Points that only describe the run (shown as text, not as values). */
+const DESCRIPTIVE = new Set(['state', 'partSerial', 'workOrder', 'operator']);
+
+/**
+ * The values a card shows first: numbers with a unit (pressures, quantities, temperatures) in the
+ * order they first came, at most `max`. The rest stay available in the card's full list.
+ */
+export function keyPoints(rig: LiveRig, max = KEY_POINTS): string[] {
+  const all = Object.values(rig.values).filter((v) => !DESCRIPTIVE.has(v.point));
+  const withUnit = all.filter((v) => typeof v.value === 'number' && v.unit);
+  const others = all.filter((v) => !(typeof v.value === 'number' && v.unit));
+  return [...withUnit, ...others].slice(0, max).map((v) => v.point);
+}
+
+/**
+ * A value as fixed-width text: numbers get a number of decimals that depends only on the point's
+ * unit-scale (so a value ticking from 9.99 to 10.01 keeps its width), booleans yes/no.
+ */
+export function formatValue(value: PointValue, unit?: string | null): string {
+  if (value === null) return '—';
+  if (typeof value === 'boolean') return value ? 'yes' : 'no';
+  if (typeof value === 'string') return value.trim() || '—';
+  if (!Number.isFinite(value)) return '—';
+  const a = Math.abs(value);
+  const decimals = Number.isInteger(value) && !unit ? 0 : a >= 1000 ? 0 : a >= 100 ? 1 : a >= 10 ? 2 : 3;
+  return value.toLocaleString('en-US', {
+    minimumFractionDigits: decimals,
+    maximumFractionDigits: decimals,
+    useGrouping: a >= 10_000,
+  });
+}
+
+/** "98.2 %" or "—" when nothing was inspected yet. */
+export function formatYield(fpy: number | null): string {
+  return fpy === null ? '—' : `${(Math.round(fpy * 1000) / 10).toFixed(1)} %`;
+}
+
+/** Connection states the page shows (aria-live, politely). */
+export type ConnectionState = 'connecting' | 'connected' | 'reconnecting' | 'offline';
+
+export const CONNECTION_TEXT: Record<ConnectionState, string> = {
+  connecting: 'Connecting…',
+  connected: 'Live',
+  reconnecting: 'Reconnecting…',
+  offline: 'Offline',
+};
+
+/**
+ * After a lost connection: "reconnecting" while the browser is online and the outage is short,
+ * "offline" when the browser says it is offline or after `offlineAfterMs` of failed attempts.
+ */
+export function stateAfterLoss(
+  lostSinceMs: number,
+  nowMs: number,
+  online: boolean,
+  offlineAfterMs = 30_000,
+): ConnectionState {
+  if (!online) return 'offline';
+  return nowMs - lostSinceMs >= offlineAfterMs ? 'offline' : 'reconnecting';
+}

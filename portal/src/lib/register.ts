@@ -1,0 +1,20 @@
+import { callAs, client } from './api';
+import type { Equipment, Page } from './types';
+
+/** The whole equipment register, in keyset pages of 1000 (capped at 50,000: the board is not a report). */
+export async function loadRegister(signal?: AbortSignal): Promise<Equipment[]> {
+  const all: Equipment[] = [];
+  let after: string | null = null;
+  for (let i = 0; i < 50; i++) {
+    const page: Page<Equipment> = await callAs<Page<Equipment>>(
+      client.GET('/equipment', {
+        params: { query: { limit: 1000, ...(after ? { after } : {}) } },
+        ...(signal ? { signal } : {}),
+      }),
+    );
+    all.push(...page.items);
+    after = page.next;
+    if (!after) break;
+  }
+  return all;
+}

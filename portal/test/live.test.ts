@@ -1,0 +1,289 @@
+import { describe, expect, it } from 'vitest';
+import {
+  applyAlert,
+  applyRig,
+  applyTelemetry,
+  changesToday,
+  formatValue,
+  formatYield,
+  fromSnapshot,
+  keyPoints,
+  MAX_ALERTS,
+  Ring,
+  Rings,
+  rigKey,
+  stateAfterLoss,
+  type LiveSnapshot,
+} from '../src/lib/live-model.js';
+
+const T0 = Date.parse('2026-11-23T08:00:00.000Z');
+const iso = (sec: number) => new Date(T0 + sec * 1000).toISOString();
+
+function snapshot(over: Partial<LiveSnapshot> = {}): LiveSnapshot {
+  return {
+    siteId: 'plant-1',
+    at: iso(0),
+    rigs: [
+      {
+        equipment: 'RIG-02',
+        edgeId: 'e1',
+        state: 'running',
+        stateSince: iso(-60),
+        lastSeenAt: iso(0),
+        values: [
+          { point: 'railPressure', value: 1800.5, unit: 'bar', quality: 'good', observedAt: iso(0) },
+          { point: 'partSerial', value: 'INJ00000001', unit: null, quality: 'good', observedAt: iso(0) },
+        ],
+      },
+      {
+        equipment: 'RIG-01',
+        edgeId: 'e1',
+        state: 'idle',
+        stateSince: null,
+        lastSeenAt: iso(-10),
+        values: [],
+      },
+    ],
+    today: {
+      inspections: 3,
+      passed: 2,
+      firstPassYield: 2 / 3,
+      throughputPerHour: [{ hour: iso(0), count: 3 }],
+    },
+    alerts: [],
+    ...over,
+  };
+}
+
+describe('the ring buffer of a point', () => {
+  it('keeps the newest `capacity` samples in time order and drops out-of-order ones', () => {
+    const r = new Ring(4, 60_000);
+    for (let i = 0; i < 6; i += 1) expect(r.push(T0 + i * 1000, i)).toBe(true);
+    expect(r.size).toBe(4);
+    expect(r.push(T0 + 3000, 99)).toBe(false); // older than the newest: a replayed sample
+    expect(r.push(T0 + 5000, 99)).toBe(false); // same time
+    expect(r.push(T0, Number.NaN)).toBe(false);
+    const [x, y] = r.series();
+    expect(y).toEqual([2, 3, 4, 5]);
+    expect(x).toEqual([2, 3, 4, 5].map((i) => (T0 + i * 1000) / 1000));
+  });
+
+  it('shows only the window before the newest sample', () => {
+    const r = new Ring(100, 10_000);
+    for (let i = 0; i <= 30; i += 1) r.push(T0 + i * 1000, i);
+    const [, y] = r.series();
+    expect(y).toEqual([20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
+    expect(r.series(T0 + 100_000)[1]).toEqual([]);
+  });
+
+  it('charts numbers of good or uncertain quality only', () => {
+    const rings = new Rings(10, 60_000);
+    const p = (value: number | string | boolean, quality: 'good' | 'bad' | 'uncertain' = 'good', s = 0) => ({
+      point: 'x',
+      value,
+      unit: null,
+      quality,
+      observedAt: iso(s),
+    });
+    expect(rings.add('k', p('text'))).toBe(false);
+    expect(rings.add('k', p(true))).toBe(false);
+    expect(rings.add('k', p(1, 'bad'))).toBe(false);
+    expect(rings.add('k', p(2, 'uncertain', 1))).toBe(true);
+    expect(rings.add('k', p(3, 'good', 2))).toBe(true);
+    expect(rings.get('k', 'x')!.series()[1]).toEqual([2, 3]);
+    expect(rings.get('k', 'y')).toBeUndefined();
+  });
+});
+
+describe('folding the snapshot and the pushes into one view', () => {
+  it('sorts rigs by tag and keys them by edge and tag', () => {
+    const v = fromSnapshot(snapshot());
+    expect(v.rigs.map((r) => r.equipment)).toEqual(['RIG-01', 'RIG-02']);
+    expect(v.rigs[1]!.key).toBe(rigKey('e1', 'RIG-02'));
+    expect(v.rigs[1]!.values.railPressure!.value).toBe(1800.5);
+  });
+
+  it('updates a value in place with a newer telemetry push, ignores an older one, and adds a new rig', () => {
+    const v = fromSnapshot(snapshot());
+    const changed = applyTelemetry(v, {
+      siteId: 'plant-1',
+      edgeId: 'e1',
+      items: [
+        {
+          equipment: 'RIG-02',
+          point: 'railPressure',
+          value: 1799.25,
+          unit: 'bar',
+          quality: 'good',
+          observedAt: iso(1),
+        },
+        {
+          equipment: 'RIG-03',
+          point: 'oilTemp',
+          value: 40.5,
+          unit: 'degC',
+          quality: 'good',
+          observedAt: iso(1),
+        },
+      ],
+    });
+    expect(changed.map((c) => c.point.point)).toEqual(['railPressure', 'oilTemp']);
+    expect(v.rigs.map((r) => r.equipment)).toEqual(['RIG-01', 'RIG-02', 'RIG-03']);
+    expect(v.rigs[1]!.values.railPressure!.value).toBe(1799.25);
+    expect(v.rigs[1]!.lastSeenAt).toBe(iso(1));
+
+    const older = applyTelemetry(v, {
+      siteId: 'plant-1',
+      edgeId: 'e1',
+      items: [
+        {
+          equipment: 'RIG-02',
+          point: 'railPressure',
+          value: 1.0,
+          unit: 'bar',
+          quality: 'good',
+          observedAt: iso(-5),
+        },
+      ],
+    });
+    expect(older).toEqual([]);
+    expect(v.rigs[1]!.values.railPressure!.value).toBe(1799.25);
+
+    // Another site's push changes nothing.
+    expect(
+      applyTelemetry(v, {
+        siteId: 'plant-2',
+        edgeId: 'e9',
+        items: [
+          { equipment: 'RIG-09', point: 'p', value: 1, unit: null, quality: 'good', observedAt: iso(2) },
+        ],
+      }),
+    ).toEqual([]);
+    expect(v.rigs).toHaveLength(3);
+  });
+
+  it('keeps values pushed while a snapshot was on its way when the snapshot is older', () => {
+    const v = fromSnapshot(snapshot());
+    applyTelemetry(v, {
+      siteId: 'plant-1',
+      edgeId: 'e1',
+      items: [
+        {
+          equipment: 'RIG-02',
+          point: 'railPressure',
+          value: 1900,
+          unit: 'bar',
+          quality: 'good',
+          observedAt: iso(5),
+        },
+      ],
+    });
+    const again = fromSnapshot(snapshot(), v);
+    expect(again.rigs[1]!.values.railPressure!.value).toBe(1900);
+    expect(again.rigs[1]!.lastSeenAt).toBe(iso(5));
+  });
+
+  it('changes a rig state and its "since" only when the state changes, and ignores an older change', () => {
+    const v = fromSnapshot(snapshot());
+    expect(
+      applyRig(v, {
+        siteId: 'plant-1',
+        edgeId: 'e1',
+        equipment: 'RIG-02',
+        state: 'running',
+        observedAt: iso(3),
+        operator: 'op-1',
+      }),
+    ).toBe(true);
+    expect(v.rigs[1]!.stateSince).toBe(iso(-60));
+    expect(v.rigs[1]!.operator).toBe('op-1');
+    expect(
+      applyRig(v, {
+        siteId: 'plant-1',
+        edgeId: 'e1',
+        equipment: 'RIG-02',
+        state: 'stopped',
+        observedAt: iso(4),
+      }),
+    ).toBe(true);
+    expect(v.rigs[1]).toMatchObject({ state: 'stopped', stateSince: iso(4) });
+    expect(
+      applyRig(v, {
+        siteId: 'plant-1',
+        edgeId: 'e1',
+        equipment: 'RIG-02',
+        state: 'running',
+        observedAt: iso(2),
+      }),
+    ).toBe(false);
+    expect(v.rigs[1]!.state).toBe('stopped');
+  });
+
+  it('lists alerts newest first, once each, at most MAX_ALERTS', () => {
+    const v = fromSnapshot(snapshot());
+    const alert = (i: number, siteId: string | null = 'plant-1') => ({
+      siteId,
+      id: `a${i}`,
+      kind: 'spc',
+      severity: 'warning' as const,
+      message: `m${i}`,
+      at: iso(i),
+    });
+    for (let i = 0; i < MAX_ALERTS + 5; i += 1) applyAlert(v, alert(i));
+    expect(applyAlert(v, alert(24))).toBe(false);
+    expect(applyAlert(v, alert(99, 'plant-2'))).toBe(false);
+    expect(v.alerts).toHaveLength(MAX_ALERTS);
+    expect(v.alerts[0]!.id).toBe('a24');
+    expect(v.alerts.at(-1)!.id).toBe('a5');
+  });
+
+  it('re-reads today’s counts when inspections or usage arrive', () => {
+    const counts = { calibration: 0, usage: 0, inspection: 0, telemetry: 4, event: 0 };
+    expect(changesToday({ siteId: 'plant-1', edgeId: 'e1', counts, lastSeq: 9 })).toBe(false);
+    expect(
+      changesToday({ siteId: 'plant-1', edgeId: 'e1', counts: { ...counts, inspection: 1 }, lastSeq: 9 }),
+    ).toBe(true);
+  });
+});
+
+describe('what a rig card shows', () => {
+  it('puts numbers with a unit first and leaves out the descriptive points', () => {
+    const v = fromSnapshot(snapshot());
+    applyTelemetry(v, {
+      siteId: 'plant-1',
+      edgeId: 'e1',
+      items: ['state', 'cycleCount', 'oilTemp', 'deliveredQty', 'operator'].map((point, i) => ({
+        equipment: 'RIG-02',
+        point,
+        value: point === 'operator' ? 'op-1' : i,
+        unit: point === 'oilTemp' ? 'degC' : point === 'deliveredQty' ? 'mm3/stroke' : null,
+        quality: 'good' as const,
+        observedAt: iso(1),
+      })),
+    });
+    expect(keyPoints(v.rigs[1]!)).toEqual(['railPressure', 'oilTemp', 'deliveredQty', 'cycleCount']);
+    expect(keyPoints(v.rigs[1]!, 2)).toEqual(['railPressure', 'oilTemp']);
+  });
+
+  it('formats values with fixed decimals per magnitude so that ticking values keep their width', () => {
+    expect(formatValue(1800.54, 'bar')).toBe('1801');
+    expect(formatValue(62.1234, 'mm3')).toBe('62.12');
+    expect(formatValue(9.99, 'ohm')).toBe('9.990');
+    expect(formatValue(123.456, 'us')).toBe('123.5');
+    expect(formatValue(12345, null)).toBe('12,345');
+    expect(formatValue(true)).toBe('yes');
+    expect(formatValue(null)).toBe('—');
+    expect(formatValue('  ')).toBe('—');
+    expect(formatValue(Number.NaN)).toBe('—');
+    expect(formatValue(40.1, 'degC').length).toBe(formatValue(40.9, 'degC').length);
+    expect(formatYield(null)).toBe('—');
+    expect(formatYield(2 / 3)).toBe('66.7 %');
+    expect(formatYield(1)).toBe('100.0 %');
+  });
+
+  it('says reconnecting during a short outage and offline after a long one or when the browser is offline', () => {
+    expect(stateAfterLoss(T0, T0 + 5000, true)).toBe('reconnecting');
+    expect(stateAfterLoss(T0, T0 + 30_000, true)).toBe('offline');
+    expect(stateAfterLoss(T0, T0 + 1000, false)).toBe('offline');
+  });
+});

@@ -1,0 +1,252 @@
+import { describe, expect, it } from 'vitest';
+import { filterBoard, indexBoard } from '../src/lib/board.js';
+import { byUrgency } from '../src/lib/calibration.js';
+import {
+  emptyPoint,
+  pointResult,
+  validateCalibration,
+  type CalibrationDraft,
+} from '../src/lib/calibration-form.js';
+import { asFoundErrorSeries } from '../src/lib/chart.js';
+import { countdown, idleTimes } from '../src/lib/idle.js';
+import { mayOpen, navFor } from '../src/lib/nav.js';
+import type { Calibration } from '../src/lib/types.js';
+import { makeRegister } from './fixtures.js';
+
+describe('calibration board filtering', () => {
+  const register = makeRegister(10_000);
+  const index = indexBoard(register);
+
+  it('sorts once by urgency and counts each status', () => {
+    expect(index.items).toEqual([...register].sort(byUrgency));
+    const total = Object.values(index.counts).reduce((a, b) => a + b, 0);
+    expect(total).toBe(10_000);
+    expect(index.counts['out-of-tolerance']).toBe(
+      register.filter((e) => e.calibration.status === 'out-of-tolerance').length,
+    );
+    expect(index.items[0]!.calibration.status).toBe('out-of-tolerance');
+    expect(index.items.at(-1)!.calibration.status).toBe('current');
+  });
+
+  it('filters by status and by text in tag, type or location, keeping the urgency order', () => {
+    const naive = (filter: string, q: string) =>
+      [...register]
+        .filter((e) => filter === 'all' || e.calibration.status === filter)
+        .filter((e) =>
+          [e.tag, e.type, e.location ?? ''].some((s) => s.toLowerCase().includes(q.trim().toLowerCase())),
+        )
+        .sort(byUrgency);
+    for (const [filter, q] of [
+      ['all', ''],
+      ['overdue', ''],
+      ['all', 'flow-0001'],
+      ['due-soon', 'PT-'],
+      ['current', ' torque '],
+      ['out-of-tolerance', 'line 12'],
+      ['all', 'no such thing'],
+    ] as const) {
+      const got = filterBoard(index, filter, q);
+      expect(
+        got.map((e) => e.tag),
+        `${filter} / ${q}`,
+      ).toEqual(naive(filter, q).map((e) => e.tag));
+    }
+    expect(filterBoard(index, 'all', 'no such thing')).toEqual([]);
+    expect(filterBoard(index, 'all', 'FLOW-00010').map((e) => e.tag)).toEqual(['FLOW-00010']);
+  });
+});
+
+describe('navigation by role', () => {
+  it('offers each role only what it may use', () => {
+    const pages = (r: Parameters<typeof navFor>[0]) => navFor(r).map((i) => i.page);
+    expect(pages('admin')).toEqual([
+      'board',
+      'record',
+      'approvals',
+      'live',
+      'spc',
+      'sites',
+      'edges',
+      'users',
+      'security',
+      'api-tokens',
+      'audit',
+      'reports',
+      'clauses',
+      'account',
+    ]);
+    expect(pages('technician')).toEqual(['board', 'record', 'approvals', 'live', 'spc', 'account']);
+    expect(pages('manager')).toEqual(['board', 'live', 'spc', 'account']);
+    expect(pages('auditor')).toEqual(['board', 'live', 'spc', 'audit', 'reports', 'clauses', 'account']);
+    expect(mayOpen('manager', 'users')).toBe(false);
+    expect(mayOpen('auditor', 'audit')).toBe(true);
+  });
+});
+
+describe('hand-entered calibration', () => {
+  const NOW = new Date('2026-03-10T12:00:00Z');
+  const draft = (over: Partial<CalibrationDraft> = {}): CalibrationDraft => ({
+    equipment: 'FLOW-CELL-07',
+    calibratedAt: '2026-03-10T09:30',
+    technician: 'A. Smith (level 3)',
+    certificate: 'CERT-1',
+    standards: [{ id: 'STD-DWT-02', certificate: 'TR-55821' }],
+    points: [
+      {
+        name: 'flow@60',
+        unit: 'mm3',
+        nominal: '60',
+        lowerTolerance: '-1',
+        upperTolerance: '1',
+        asFound: '63.4',
+        asLeft: '60.2',
+      },
+    ],
+    adjusted: true,
+    password: 'secret',
+    meaning: 'performed',
+    ...over,
+  });
+
+  it('computes pass and fail from the tolerance, never from what was typed', () => {
+    expect(pointResult(60, -1, 1, 61)).toBe('pass');
+    expect(pointResult(60, -1, 1, 61.0001)).toBe('fail');
+    expect(pointResult(60, -0.1, 0.1, 60.1)).toBe('pass');
+    const v = validateCalibration(draft(), NOW);
+    expect(v.ok).toBe(true);
+    if (!v.ok) return;
+    expect(v.request).toEqual({
+      equipment: 'FLOW-CELL-07',
+      enteredBy: 'A. Smith (level 3)',
+      body: {
+        technician: 'A. Smith (level 3)',
+        certificate: { number: 'CERT-1' },
+        standards: [{ id: 'STD-DWT-02', certificate: 'TR-55821' }],
+        points: [
+          {
+            name: 'flow@60',
+            nominal: 60,
+            unit: 'mm3',
+            asFound: 63.4,
+            asLeft: 60.2,
+            lowerTolerance: -1,
+            upperTolerance: 1,
+            asFoundResult: 'fail',
+            asLeftResult: 'pass',
+          },
+        ],
+        adjusted: true,
+        asFoundResult: 'fail',
+        asLeftResult: 'pass',
+        calibratedAt: '2026-03-10T09:30:00.000Z',
+      },
+      signature: { password: 'secret', meaning: 'performed' },
+    });
+  });
+
+  it('names every field that is wrong', () => {
+    const v = validateCalibration(
+      draft({
+        equipment: ' ',
+        calibratedAt: '2026-03-11T09:30',
+        technician: '',
+        points: [{ ...emptyPoint(), nominal: 'sixty', lowerTolerance: '0.5', asFound: '1,5' }],
+        password: '',
+        adjusted: false,
+      }),
+      NOW,
+    );
+    expect(v.ok).toBe(false);
+    if (v.ok) return;
+    expect(Object.keys(v.errors).sort()).toEqual(
+      [
+        'equipment',
+        'calibratedAt',
+        'technician',
+        'points.0.name',
+        'points.0.unit',
+        'points.0.nominal',
+        'points.0.lowerTolerance',
+        'points.0.upperTolerance',
+        'points.0.asFound',
+        'password',
+      ].sort(),
+    );
+    expect(v.errors.calibratedAt).toContain('future');
+    const noPoints = validateCalibration(draft({ points: [] }), NOW);
+    expect(!noPoints.ok && noPoints.errors.points).toBeTruthy();
+    const notAdjusted = validateCalibration(draft({ adjusted: false }), NOW);
+    expect(!notAdjusted.ok && notAdjusted.errors.adjusted).toContain('Adjusted');
+  });
+});
+
+describe('session inactivity', () => {
+  it('warns two minutes before the server would end a 15-minute idle session, 30 s early', () => {
+    const t = idleTimes(1_000_000, 900);
+    expect(t.endsAt).toBe(1_000_000 + 870_000);
+    expect(t.warnAt).toBe(t.endsAt - 120_000);
+    const short = idleTimes(0, 60);
+    expect(short.endsAt).toBe(30_000);
+    expect(short.warnAt).toBe(15_000);
+    expect(countdown(119_001)).toBe('2:00');
+    expect(countdown(61_000)).toBe('1:01');
+    expect(countdown(-5)).toBe('0:00');
+  });
+});
+
+describe('as-found error chart', () => {
+  const cal = (at: string, asFound: number, name = 'flow@60'): Calibration =>
+    ({
+      id: at,
+      calibratedAt: at,
+      body: {
+        standards: [],
+        adjusted: false,
+        points: [
+          {
+            name,
+            nominal: 60,
+            unit: 'mm3',
+            asFound,
+            lowerTolerance: -2,
+            upperTolerance: 1,
+            asFoundResult: 'pass',
+          },
+        ],
+      },
+    }) as unknown as Calibration;
+
+  it('puts each point on a % of tolerance scale, oldest first', () => {
+    const s = asFoundErrorSeries([
+      cal('2026-02-01T00:00:00Z', 63),
+      cal('2026-01-01T00:00:00Z', 59),
+      cal('2026-03-01T00:00:00Z', 60, 'p2'),
+    ]);
+    expect(s.x).toEqual([1767225600, 1769904000, 1772323200]);
+    expect(s.series).toEqual([
+      { name: 'flow@60', values: [-50, 300, null] },
+      { name: 'p2', values: [null, null, 0] },
+    ]);
+  });
+});
+
+describe('display helpers', () => {
+  it('reads evidence record lists and refuses what is not one', async () => {
+    const { parseSeqList, enrollCommand, ago } = await import('../src/lib/format.js');
+    expect(parseSeqList('1-3, 7 5,5')).toEqual([1, 2, 3, 5, 7]);
+    expect(() => parseSeqList('')).toThrow(/Enter record numbers/);
+    expect(() => parseSeqList('3-1')).toThrow(/not a valid range/);
+    expect(() => parseSeqList('0')).toThrow(/not a valid range/);
+    expect(() => parseSeqList('1-2000')).toThrow(/At most 1000/);
+    expect(() => parseSeqList('1;2')).toThrow(/"1;2"/);
+    expect(enrollCommand('https://cloud.example', 'rt_enr_x')).toBe(
+      'rigtrace-edge enroll --config /etc/rigtrace/edge.yaml --cloud https://cloud.example --token rt_enr_x',
+    );
+    const now = Date.parse('2026-01-02T00:00:00Z');
+    expect(ago(null, now)).toBe('never');
+    expect(ago('2026-01-01T23:59:30Z', now)).toBe('just now');
+    expect(ago('2026-01-01T23:50:00Z', now)).toBe('10 min ago');
+    expect(ago('2026-01-01T21:00:00Z', now)).toBe('3 h ago');
+    expect(ago('2025-12-31T00:00:00Z', now)).toBe('2 days ago');
+  });
+});
