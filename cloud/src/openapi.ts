@@ -5,16 +5,12 @@ import { adminOpenApiPaths } from './routes/admin.routes.js';
 import { reportsOpenApiPaths } from './routes/reports.routes.js';
 import { remindersOpenApiPaths } from './routes/reminders.routes.js';
 import { liveOpenApiPaths } from './live/live.routes.js';
+import { problem, tokenOrSession as auth } from './routes/openapi-parts.js';
 
 /**
  * The cloud's OpenAPI 3.1 document, served at GET /api/v1/openapi.json. Keep it in step with
  * routes/: a test walks every documented path against the running app.
  */
-const problem = {
-  description: 'RFC 7807 problem',
-  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-};
-const auth = [{ apiToken: [] }, { sessionCookie: [] }];
 
 export const openApiDocument = {
   openapi: '3.1.0',

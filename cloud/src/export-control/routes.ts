@@ -1,9 +1,10 @@
-import { Router, type RequestHandler } from 'express';
+import { Router } from 'express';
 import { timestampSchema } from '@rigtrace/protocols';
 import { z } from 'zod';
 import type { Accounts } from '../auth/accounts.js';
-import { ProblemError } from '../errors.js';
 import { tenantOf } from '../routes/auth.js';
+import { problem, sessionOnly } from '../routes/openapi-parts.js';
+import { allowCallers, cursor, limit, parseQuery } from '../routes/validation.js';
 import { accessView, decodeAccessCursor, type ExportControlService } from './export-control.js';
 
 /**
@@ -15,15 +16,8 @@ export const EXPORT_ACCESS_READERS = ['admin', 'auditor'] as const;
 const query = z.strictObject({
   from: timestampSchema.optional(),
   to: timestampSchema.optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  cursor: z
-    .string()
-    .transform((c, ctx) => {
-      const d = decodeAccessCursor(c);
-      if (!d) ctx.addIssue({ code: 'custom', message: 'a cursor from a previous page (next)' });
-      return d;
-    })
-    .optional(),
+  limit: limit(100, 1000),
+  cursor: cursor(decodeAccessCursor),
 });
 
 export function exportControlRoutes(deps: {
@@ -31,36 +25,20 @@ export function exportControlRoutes(deps: {
   exportControl: ExportControlService;
 }): Router {
   const r = Router();
-  const authenticate = deps.accounts.authenticate();
-  const readers: RequestHandler = async (req, res, next) => {
-    await authenticate(req, res, (err?: unknown) => {
-      if (err) return next(err);
-      const p = req.principal;
-      if (!p) return next(new ProblemError('CLOUD_UNAUTHENTICATED'));
-      if (p.kind !== 'user' || !(EXPORT_ACCESS_READERS as readonly string[]).includes(p.role))
-        return next(
-          new ProblemError(
-            'CLOUD_FORBIDDEN',
-            `the ${p.kind === 'user' ? p.role : 'API token'} may not read the export-access log`,
-          ),
-        );
-      next();
-    });
-  };
+  // Users only: 'api-token' is not among the readers.
+  const readers = allowCallers(
+    deps.accounts,
+    (p) => `the ${p.kind === 'user' ? p.role : 'API token'} may not read the export-access log`,
+  )(EXPORT_ACCESS_READERS);
 
   r.get('/export-access', readers, async (req, res) => {
-    const q = query.safeParse(req.query);
-    if (!q.success) {
-      throw new ProblemError('CLOUD_VALIDATION', 'query parameters are not valid', {
-        errors: q.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-      });
-    }
+    const q = parseQuery(query, req);
     const iso = (t: string | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
     const out = await deps.exportControl.list(tenantOf(req), {
-      from: iso(q.data.from),
-      to: iso(q.data.to),
-      after: q.data.cursor,
-      limit: q.data.limit,
+      from: iso(q.from),
+      to: iso(q.to),
+      after: q.cursor,
+      limit: q.limit,
     });
     res.json({ items: out.items.map(accessView), next: out.next });
   });
@@ -68,17 +46,12 @@ export function exportControlRoutes(deps: {
   return r;
 }
 
-const problem = {
-  description: 'RFC 7807 problem',
-  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-};
-
 export const exportControlOpenApiPaths = {
   '/export-access': {
     get: {
       summary:
         'Every access to export-controlled (ITAR/EAR) data, oldest first (admin, auditor; not API tokens)',
-      security: [{ sessionCookie: [] }],
+      security: sessionOnly,
       parameters: [
         {
           name: 'from',

@@ -5,6 +5,7 @@ import { seesSite } from '../auth/policy.js';
 import { ProblemError } from '../errors.js';
 import type { TenancyRepository } from '../repositories/tenancy.repository.js';
 import { tenantOf } from '../routes/auth.js';
+import { problem, tokenOrSession } from '../routes/openapi-parts.js';
 import type { LiveService } from './live.service.js';
 
 /**
@@ -28,11 +29,6 @@ export function liveRoutes(deps: {
   return r;
 }
 
-const problem = {
-  description: 'RFC 7807 problem',
-  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-};
-
 const value = { type: ['number', 'boolean', 'string', 'null'] };
 
 export const liveOpenApiPaths = {
@@ -42,7 +38,7 @@ export const liveOpenApiPaths = {
         'A site’s live snapshot: rigs with state and latest values, today’s inspections and first-pass yield, open alerts',
       description:
         'What a live page shows before the first socket.io push and after a reconnect (API.md, "Live updates"). Every role and API tokens; site-scoped users only for their sites.',
-      security: [{ apiToken: [] }, { sessionCookie: [] }],
+      security: tokenOrSession,
       parameters: [{ name: 'siteId', in: 'path', required: true, schema: { type: 'string' } }],
       responses: {
         '200': {

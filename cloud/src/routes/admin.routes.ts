@@ -11,6 +11,7 @@ import type { AuditEvent } from '../services/audit.service.js';
 import { verifyEdgeLog } from '../services/edge-log-verifier.js';
 import type { Witness } from '../services/witness.js';
 import { parseBody } from './auth.routes.js';
+import { problem, sessionOnly as security, tokenOrSession } from './openapi-parts.js';
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const siteBody = z.strictObject({
@@ -228,11 +229,6 @@ export function adminRoutes(deps: AdminRouteDeps): Router {
 // OpenAPI (merged into openapi.ts). Answers carry full schemas: the portal's typed client is
 // generated from them.
 
-const problem = {
-  description: 'RFC 7807 problem',
-  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-};
-const security = [{ sessionCookie: [] }];
 const str = { type: 'string' } as const;
 const time = { type: 'string', format: 'date-time' } as const;
 const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const;
@@ -367,7 +363,7 @@ export const adminOpenApiPaths = {
       summary: "Recompute the edge's stored log and check it against its signed checkpoints (admin, auditor)",
       description:
         'Leaf hashes from the stored records, the Merkle root at each accepted checkpoint (so each checkpoint is consistent with the earlier ones), the edge’s signature and the witness’s cosignature on each, and the edge’s log state. The answer names the first problem found.',
-      security: [{ apiToken: [] }, { sessionCookie: [] }],
+      security: tokenOrSession,
       parameters: [path('edgeId')],
       responses: { '200': ok(verification), ...guarded, '404': problem },
     },

@@ -5,16 +5,11 @@ import type { Accounts } from '../auth/accounts.js';
 import { clearSessionCookies, requestInfo, sessionOf, setSessionCookies } from '../auth/middleware.js';
 import { ProblemError } from '../errors.js';
 import type { SessionState } from '../repositories/sessions.repository.js';
+import { problem, sessionOnly as session, tokenOrSession as either } from './openapi-parts.js';
+import { parse } from './validation.js';
 
-export function parseBody<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
-  const r = schema.safeParse(req.body ?? {});
-  if (!r.success) {
-    throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
-      errors: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    });
-  }
-  return r.data;
-}
+export const parseBody = <T extends z.ZodType>(schema: T, req: Request): z.output<T> =>
+  parse(schema, req.body ?? {}, 'the request body is not valid');
 
 const login = z.strictObject({
   tenant: z.string().min(1).max(64),
@@ -147,18 +142,12 @@ export function authRoutes(accounts: Accounts): Router {
   return r;
 }
 
-const problem = {
-  description: 'RFC 7807 problem',
-  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-};
 const json = (properties: Record<string, unknown>, required: string[] = []) => ({
   required: true,
   content: { 'application/json': { schema: { type: 'object', required, properties } } },
 });
 const str = { type: 'string' };
 const userId = [{ name: 'userId', in: 'path', required: true, schema: str }];
-const session = [{ sessionCookie: [] }];
-const either = [{ apiToken: [] }, { sessionCookie: [] }];
 const csrf = 'Cookie sessions must send X-CSRF-Token (the csrfToken from sign-in or GET /auth/session).';
 const ok = (description: string) => ({ description });
 const guarded = { '401': problem, '403': problem };

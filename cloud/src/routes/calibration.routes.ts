@@ -1,4 +1,4 @@
-import { Router, type Request, type RequestHandler } from 'express';
+import { Router, type Request } from 'express';
 import { assetTagSchema, dateSchema, timestampSchema } from '@rigtrace/protocols';
 import { z } from 'zod';
 import type { Db } from '../db/db.js';
@@ -24,6 +24,8 @@ import {
 } from '../export-control/export-control.js';
 import { exportControlOpenApiPaths, exportControlRoutes } from '../export-control/routes.js';
 import { tenantOf } from './auth.js';
+import { problem, sessionOnly, tokenOrSession as security } from './openapi-parts.js';
+import { allowCallers, cursor as cursorOf, limit, parseQuery } from './validation.js';
 
 // ---------------------------------------------------------------------------------------------
 // Authorization, in one place. Every calibration route is `read`, `write` or `approve`;
@@ -46,25 +48,7 @@ export const CALIBRATION_ACCESS: Record<Access, readonly (Role | 'api-token')[]>
 
 // ---------------------------------------------------------------------------------------------
 
-function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
-  const r = schema.safeParse(value);
-  if (!r.success) {
-    throw new ProblemError('CLOUD_VALIDATION', `${what} are not valid`, {
-      errors: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    });
-  }
-  return r.data;
-}
-
-const limit = (dflt: number, max: number) => z.coerce.number().int().min(1).max(max).default(dflt);
-const cursor = z
-  .string()
-  .transform((c, ctx) => {
-    const d = decodeCursor(c);
-    if (!d) ctx.addIssue({ code: 'custom', message: 'a cursor from a previous page (next)' });
-    return d;
-  })
-  .optional();
+const cursor = cursorOf(decodeCursor);
 const site = z.string().min(1).max(128).optional();
 
 const equipmentListQuery = z.strictObject({
@@ -109,14 +93,10 @@ const yieldQuery = z.strictObject({
 const calibrationsQuery = z.strictObject({
   approval: z.enum(['pending', 'approved']).optional(),
   site,
-  after: z
-    .string()
-    .transform((c, ctx) => {
-      const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)~(manual:[0-9a-f-]{36})$/.exec(c);
-      if (!m) ctx.addIssue({ code: 'custom', message: 'a cursor from a previous page (next)' });
-      return m ? { createdAt: m[1]!, id: m[2]! } : undefined;
-    })
-    .optional(),
+  after: cursorOf((c) => {
+    const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)~(manual:[0-9a-f-]{36})$/.exec(c);
+    return m ? { createdAt: m[1]!, id: m[2]! } : undefined;
+  }),
   limit: limit(100, 1000),
 });
 
@@ -131,28 +111,13 @@ export interface CalibrationRouteDeps {
 /** The calibration engine's API: equipment register, calibrations, due-list, traceability, queries. */
 export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   const r = Router();
-  const authenticate = deps.accounts.authenticate();
   const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
-  const authorize =
-    (access: Access): RequestHandler =>
-    async (req, res, next) => {
-      await authenticate(req, res, (err?: unknown) => {
-        if (err) return next(err);
-        const p = req.principal;
-        if (!p) return next(new ProblemError('CLOUD_UNAUTHENTICATED'));
-        const caller = p.kind === 'api-token' ? 'api-token' : p.role;
-        if (!CALIBRATION_ACCESS[access].includes(caller))
-          return next(
-            new ProblemError(
-              'CLOUD_FORBIDDEN',
-              p.kind === 'api-token'
-                ? 'API tokens only read; changes are made by a signed-in person'
-                : `the ${p.role} role may not do this`,
-            ),
-          );
-        next();
-      });
-    };
+  const allow = allowCallers(deps.accounts, (p) =>
+    p.kind === 'api-token'
+      ? 'API tokens only read; changes are made by a signed-in person'
+      : `the ${p.role} role may not do this`,
+  );
+  const authorize = (access: Access) => allow(CALIBRATION_ACCESS[access]);
   const read = authorize('read');
   const write = authorize('write');
   const approve = authorize('approve');
@@ -274,7 +239,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   // ---- read ----------------------------------------------------------------------------------
 
   r.get('/equipment', read, async (req, res) => {
-    const q = parse(equipmentListQuery, req.query, 'query parameters');
+    const q = parseQuery(equipmentListQuery, req);
     const v = viewer(req, 'GET /equipment');
     const out = await deps.calibration.list(tenantOf(req), {
       siteId: q.site,
@@ -297,7 +262,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   });
 
   r.get('/equipment/:tag', read, async (req, res) => {
-    const q = parse(asOfQuery, req.query, 'query parameters');
+    const q = parseQuery(asOfQuery, req);
     const v = viewer(req, 'GET /equipment/{tag}');
     const flag = await visible(req, v, tag(req));
     const out = await deps.calibration.describe(tenantOf(req), tag(req), q.asOf);
@@ -318,7 +283,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   });
 
   r.get('/equipment/:tag/suspect-records', read, async (req, res) => {
-    const q = parse(suspectQuery, req.query, 'query parameters');
+    const q = parseQuery(suspectQuery, req);
     const v = viewer(req, 'GET /equipment/{tag}/suspect-records');
     await visible(req, v, tag(req));
     // A scoped caller sees only records sent by edges of its sites (a gauge may travel).
@@ -347,7 +312,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   });
 
   r.get('/due-list', read, async (req, res) => {
-    const q = parse(dueListQuery, req.query, 'query parameters');
+    const q = parseQuery(dueListQuery, req);
     const v = viewer(req, 'GET /due-list');
     const out = await deps.calibration.dueList(tenantOf(req), {
       ...q,
@@ -370,7 +335,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   });
 
   r.get('/inspections', read, async (req, res) => {
-    const q = parse(inspectionsQuery, req.query, 'query parameters');
+    const q = parseQuery(inspectionsQuery, req);
     const out = await deps.traceability.records(tenantOf(req), {
       ...q,
       kind: 'inspection',
@@ -381,7 +346,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   });
 
   r.get('/usage', read, async (req, res) => {
-    const q = parse(usageQuery, req.query, 'query parameters');
+    const q = parseQuery(usageQuery, req);
     const out = await deps.traceability.records(tenantOf(req), {
       ...q,
       kind: 'usage',
@@ -392,7 +357,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   });
 
   r.get('/yield', read, async (req, res) => {
-    const q = parse(yieldQuery, req.query, 'query parameters');
+    const q = parseQuery(yieldQuery, req);
     const to = q.to ?? new Date().toISOString();
     const from = q.from ?? new Date(Date.parse(to) - 30 * 86_400_000).toISOString();
     const v = viewer(req, 'GET /yield');
@@ -430,7 +395,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   });
 
   r.get('/calibrations', read, async (req, res) => {
-    const q = parse(calibrationsQuery, req.query, 'query parameters');
+    const q = parseQuery(calibrationsQuery, req);
     const v = viewer(req, 'GET /calibrations');
     const out = await deps.calibration.manualEntries(tenantOf(req), {
       approval: q.approval,
@@ -534,13 +499,6 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 // ---------------------------------------------------------------------------------------------
 // OpenAPI paths of these routes (spread into openapi.ts's `paths`).
 
-const problem = {
-  description: 'RFC 7807 problem',
-  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-};
-const security = [{ apiToken: [] }, { sessionCookie: [] }];
-/** Writes: a signed-in person only (API tokens read). */
-const sessionOnly = [{ sessionCookie: [] }];
 const str = { type: 'string' };
 /** The electronic signature a client sends: the password again, and what signing means. */
 const signatureInput = {

@@ -1,10 +1,11 @@
-import { Router, type Request, type RequestHandler } from 'express';
+import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { Accounts } from '../auth/accounts.js';
 import { actorOfRequest, principalOf } from '../auth/middleware.js';
 import type { Role } from '../auth/policy.js';
-import { ProblemError } from '../errors.js';
 import type { ReminderService } from '../reminders/reminders.service.js';
+import { problem, tokenOrSession as security } from './openapi-parts.js';
+import { allowCallers, limit, parseQuery } from './validation.js';
 
 // ---------------------------------------------------------------------------------------------
 // Authorization, in one place: each route names one of these, and the roles it admits are here.
@@ -21,36 +22,15 @@ export const REMINDER_ACCESS: Record<ReminderAccess, readonly (Role | 'api-token
 
 const deliveriesQuery = z.strictObject({
   siteId: z.string().min(1).max(128).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  limit: limit(50, 500),
   cursor: z.string().min(1).max(400).optional(),
 });
-
-function query<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
-  const r = schema.safeParse(req.query);
-  if (!r.success)
-    throw new ProblemError('CLOUD_VALIDATION', 'query parameters are not valid', {
-      errors: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    });
-  return r.data;
-}
 
 /** Reminder settings per site, send-now, and the delivery log. */
 export function remindersRoutes(deps: { accounts: Accounts; reminders: ReminderService }): Router {
   const r = Router();
-  const authenticate = deps.accounts.authenticate();
-  const allow =
-    (access: ReminderAccess): RequestHandler =>
-    async (req, res, next) => {
-      await authenticate(req, res, (err?: unknown) => {
-        if (err) return next(err);
-        const p = req.principal;
-        if (!p) return next(new ProblemError('CLOUD_UNAUTHENTICATED'));
-        const caller = p.kind === 'api-token' ? 'api-token' : p.role;
-        if (!REMINDER_ACCESS[access].includes(caller))
-          return next(new ProblemError('CLOUD_FORBIDDEN', `the ${p.role} role may not do this`));
-        next();
-      });
-    };
+  const callers = allowCallers(deps.accounts);
+  const allow = (access: ReminderAccess) => callers(REMINDER_ACCESS[access]);
   const site = (req: Request) => String(req.params.siteId);
   const svc = deps.reminders;
 
@@ -69,7 +49,7 @@ export function remindersRoutes(deps: { accounts: Accounts; reminders: ReminderS
   });
 
   r.get('/reminders/deliveries', allow('deliveries'), async (req, res) => {
-    const q = query(deliveriesQuery, req);
+    const q = parseQuery(deliveriesQuery, req);
     res.json(await svc.deliveries(principalOf(req), q));
   });
 
@@ -79,11 +59,6 @@ export function remindersRoutes(deps: { accounts: Accounts; reminders: ReminderS
 // ---------------------------------------------------------------------------------------------
 // OpenAPI paths (spread into openapi.ts's `paths`).
 
-const problem = {
-  description: 'RFC 7807 problem',
-  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-};
-const security = [{ apiToken: [] }, { sessionCookie: [] }];
 const siteParam = { name: 'siteId', in: 'path', required: true, schema: { type: 'string' } };
 const webhook = {
   type: 'object',

@@ -1,4 +1,4 @@
-import { Router, type Request, type Response } from 'express';
+import { Router, type Response } from 'express';
 import { z } from 'zod';
 import type { Accounts } from '../auth/accounts.js';
 import { actorOfRequest, principalOf } from '../auth/middleware.js';
@@ -7,8 +7,10 @@ import { ProblemError } from '../errors.js';
 import { clauseMap } from '../reports/clauses.js';
 import { DISPOSITIONS } from '../reports/disposition.js';
 import type { ReportsModule } from '../reports/index.js';
-import { isCleared, validationProblem } from '../reports/service.js';
+import { isCleared } from '../reports/service.js';
 import { REPORT_FORMATS, REPORT_TYPES } from '../reports/types.js';
+import { problem, tokenOrSession as security } from './openapi-parts.js';
+import { cursor, limit, parseQuery } from './validation.js';
 
 export interface ReportsRouteDeps {
   accounts: Accounts;
@@ -16,23 +18,14 @@ export interface ReportsRouteDeps {
 }
 
 const listQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(200).default(50),
-  before: z
-    .string()
-    .regex(/^\d{4}-\d{2}-\d{2}T[0-9:.]+Z~[0-9a-f-]{36}$/, 'a cursor from a previous page (next)')
-    .transform((c) => {
-      const [at, id] = c.split('~') as [string, string];
-      return { at, id };
-    })
-    .optional(),
+  limit: limit(50, 200),
+  before: cursor((c) => {
+    if (!/^\d{4}-\d{2}-\d{2}T[0-9:.]+Z~[0-9a-f-]{36}$/.test(c)) return undefined;
+    const [at, id] = c.split('~') as [string, string];
+    return { at, id };
+  }),
 });
 const clausesQuery = z.strictObject({ siteId: z.string().min(1).max(128).optional() });
-
-function query<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
-  const r = schema.safeParse(req.query);
-  if (!r.success) throw validationProblem(r.error, 'query parameters are not valid');
-  return r.data;
-}
 
 async function send(res: Response, chunks: AsyncIterable<Buffer>): Promise<void> {
   for await (const c of chunks) {
@@ -63,7 +56,7 @@ export function reportsRoutes(deps: ReportsRouteDeps): Router {
   });
 
   r.get('/reports', read, async (req, res) => {
-    const q = query(listQuery, req);
+    const q = parseQuery(listQuery, req);
     res.json(await deps.reports.service.list(principalOf(req), q));
   });
 
@@ -88,7 +81,7 @@ export function reportsRoutes(deps: ReportsRouteDeps): Router {
   });
 
   r.get('/compliance/clauses', read, async (req, res) => {
-    const q = query(clausesQuery, req);
+    const q = parseQuery(clausesQuery, req);
     const p = principalOf(req);
     const siteId = q.siteId ?? null;
     if (p.sites !== null && (siteId === null || !seesSite(p, siteId)))
@@ -122,11 +115,6 @@ export function reportsRoutes(deps: ReportsRouteDeps): Router {
 // ---------------------------------------------------------------------------------------------
 // OpenAPI paths of these routes (spread into openapi.ts's `paths`).
 
-const problem = {
-  description: 'RFC 7807 problem',
-  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-};
-const security = [{ apiToken: [] }, { sessionCookie: [] }];
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const reportSchema = {
   type: 'object',

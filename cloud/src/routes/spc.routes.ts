@@ -1,9 +1,11 @@
-import { Router, type Request, type RequestHandler } from 'express';
+import { Router, type Request } from 'express';
 import type { Accounts } from '../auth/accounts.js';
 import { actorOfRequest } from '../auth/middleware.js';
 import type { Role } from '../auth/policy.js';
 import { ProblemError } from '../errors.js';
 import type { Scope, SpcService } from '../spc/spc.service.js';
+import { problem, tokenOrSession as security } from './openapi-parts.js';
+import { allowCallers } from './validation.js';
 
 // ---------------------------------------------------------------------------------------------
 // Authorization, in one place: every SPC and alert route is one of these accesses.
@@ -43,20 +45,8 @@ export interface SpcRouteDeps {
 /** SPC charts, capability, frozen baselines and the tenant's alerts. */
 export function spcRoutes(deps: SpcRouteDeps): Router {
   const r = Router();
-  const authenticate = deps.accounts.authenticate();
-  const authorize =
-    (access: SpcAccess): RequestHandler =>
-    async (req, res, next) => {
-      await authenticate(req, res, (err?: unknown) => {
-        if (err) return next(err);
-        const p = req.principal;
-        if (!p) return next(new ProblemError('CLOUD_UNAUTHENTICATED'));
-        const caller = p.kind === 'api-token' ? 'api-token' : p.role;
-        if (!SPC_ACCESS[access].includes(caller))
-          return next(new ProblemError('CLOUD_FORBIDDEN', `the ${p.role} role may not do this`));
-        next();
-      });
-    };
+  const allow = allowCallers(deps.accounts);
+  const authorize = (access: SpcAccess) => allow(SPC_ACCESS[access]);
 
   r.get('/spc/characteristics', authorize('read'), async (req, res) => {
     res.json(await deps.spc.characteristics(scopeOf(req), req.query));
@@ -93,11 +83,6 @@ export function spcRoutes(deps: SpcRouteDeps): Router {
 // ---------------------------------------------------------------------------------------------
 // OpenAPI paths of these routes (spread into openapi.ts's `paths`).
 
-const problem = {
-  description: 'RFC 7807 problem',
-  content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-};
-const security = [{ apiToken: [] }, { sessionCookie: [] }];
 const q = (name: string, schema: Record<string, unknown>, description?: string, required = false) => ({
   name,
   in: 'query',
