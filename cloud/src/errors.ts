@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+
 /**
  * The cloud's error catalogue. Every error a client can see has a stable code, an HTTP status
  * and a title; responses are RFC 7807 application/problem+json with `code` as an extension.
@@ -56,4 +58,18 @@ export class ProblemError extends Error {
       ...this.extensions,
     };
   }
+}
+
+/** A failed zod parse as a 400 problem (CLOUD_VALIDATION) listing each issue's path and message. */
+export function validationProblem(err: z.ZodError, message = 'the request body is not valid'): ProblemError {
+  return new ProblemError('CLOUD_VALIDATION', message, {
+    errors: err.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+  });
+}
+
+/** `value` parsed by `schema`, or a CLOUD_VALIDATION problem with `message`. */
+export function parseOrProblem<T extends z.ZodType>(schema: T, value: unknown, message: string): z.output<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw validationProblem(r.error, message);
+  return r.data;
 }

@@ -1,6 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import net from 'node:net';
+import type net from 'node:net';
 import { connect, type MqttClient } from 'mqtt';
+import { RawModbusServer } from '@rigtrace/protocols/testing';
 
 /**
  * A Modbus TCP "device" that answers every request with garbage: random bytes, a header with the
@@ -9,74 +10,57 @@ import { connect, type MqttClient } from 'mqtt';
  */
 export class JunkModbusDevice {
   readonly counts = { requests: 0, closes: 0 };
-  private readonly sockets = new Set<net.Socket>();
-  private constructor(private readonly server: net.Server) {}
+  private server!: RawModbusServer;
 
   static async start(): Promise<JunkModbusDevice> {
-    const server = net.createServer();
-    const d = new JunkModbusDevice(server);
-    server.on('connection', (s) => d.serve(s));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const d = new JunkModbusDevice();
+    d.server = await RawModbusServer.start((sock, q) => d.answer(sock, q.tid, q.unit));
     return d;
   }
 
   get port(): number {
-    return (this.server.address() as net.AddressInfo).port;
+    return this.server.port;
   }
 
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  stop(): Promise<void> {
+    return this.server.close();
   }
 
-  private serve(sock: net.Socket): void {
-    this.sockets.add(sock);
-    sock.on('close', () => this.sockets.delete(sock));
-    sock.on('error', () => undefined);
-    let rx = Buffer.alloc(0);
-    sock.on('data', (chunk: Buffer) => {
-      rx = Buffer.concat([rx, chunk]);
-      while (rx.length >= 8 && rx.length >= 6 + rx.readUInt16BE(4)) {
-        const tid = rx.readUInt16BE(0);
-        const unit = rx.readUInt8(6);
-        rx = rx.subarray(6 + rx.readUInt16BE(4));
-        this.counts.requests++;
-        if (sock.destroyed) return;
-        const header = (len: number, t = tid) => {
-          const h = Buffer.alloc(8);
-          h.writeUInt16BE(t, 0);
-          h.writeUInt16BE(0, 2);
-          h.writeUInt16BE(len, 4);
-          h.writeUInt8(unit, 6);
-          h.writeUInt8(3, 7);
-          return h;
-        };
-        switch (randomInt(6)) {
-          case 0:
-            sock.write(randomBytes(randomInt(1, 64)));
-            break;
-          case 1:
-            sock.write(Buffer.concat([header(2 + randomInt(40)), randomBytes(randomInt(0, 40))]));
-            break;
-          case 2:
-            sock.write(Buffer.concat([header(5, (tid + 1 + randomInt(100)) & 0xffff), randomBytes(3)]));
-            break;
-          case 3:
-            sock.write(Buffer.concat([header(250), Buffer.from([0x04]), randomBytes(8)]));
-            break;
-          case 4: {
-            const exc = Buffer.concat([header(3), Buffer.from([randomInt(256)])]);
-            exc.writeUInt8(0x83, 7);
-            sock.write(exc);
-            break;
-          }
-          default:
-            this.counts.closes++;
-            sock.destroy();
-            return;
-        }
+  private answer(sock: net.Socket, tid: number, unit: number): void {
+    this.counts.requests++;
+    const header = (len: number, t = tid) => {
+      const h = Buffer.alloc(8);
+      h.writeUInt16BE(t, 0);
+      h.writeUInt16BE(0, 2);
+      h.writeUInt16BE(len, 4);
+      h.writeUInt8(unit, 6);
+      h.writeUInt8(3, 7);
+      return h;
+    };
+    switch (randomInt(6)) {
+      case 0:
+        sock.write(randomBytes(randomInt(1, 64)));
+        break;
+      case 1:
+        sock.write(Buffer.concat([header(2 + randomInt(40)), randomBytes(randomInt(0, 40))]));
+        break;
+      case 2:
+        sock.write(Buffer.concat([header(5, (tid + 1 + randomInt(100)) & 0xffff), randomBytes(3)]));
+        break;
+      case 3:
+        sock.write(Buffer.concat([header(250), Buffer.from([0x04]), randomBytes(8)]));
+        break;
+      case 4: {
+        const exc = Buffer.concat([header(3), Buffer.from([randomInt(256)])]);
+        exc.writeUInt8(0x83, 7);
+        sock.write(exc);
+        break;
       }
-    });
+      default:
+        this.counts.closes++;
+        sock.destroy();
+        return;
+    }
   }
 }
 

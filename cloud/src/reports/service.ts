@@ -4,7 +4,7 @@ import { dateSchema, timestampSchema } from '@rigtrace/protocols';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { seesSite, type Principal } from '../auth/policy.js';
-import { ProblemError } from '../errors.js';
+import { ProblemError, validationProblem } from '../errors.js';
 import type { AuditActor } from '../services/audit.service.js';
 import { buildReport, contextOf, periodOf, type ReportDeps } from './builders.js';
 import { writePdf } from './pdf.js';
@@ -53,11 +53,7 @@ export const reportRequestSchema = z
       });
   });
 
-export function validationProblem(err: z.ZodError, what = 'the request body is not valid'): ProblemError {
-  return new ProblemError('CLOUD_VALIDATION', what, {
-    errors: err.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
-  });
-}
+export { validationProblem };
 
 export function parseReportRequest(raw: unknown): ReportRequest {
   const r = reportRequestSchema.safeParse(raw);

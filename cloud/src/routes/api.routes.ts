@@ -8,7 +8,7 @@ import {
 } from '@rigtrace/protocols';
 import { z } from 'zod';
 import type { Db } from '../db/db.js';
-import { ProblemError } from '../errors.js';
+import { parseOrProblem, ProblemError } from '../errors.js';
 import type { RecordsRepository } from '../repositories/records.repository.js';
 import type { EdgeRow, TenancyRepository } from '../repositories/tenancy.repository.js';
 import type { EnrollmentService } from '../services/enrollment.service.js';
@@ -28,13 +28,7 @@ import {
 } from '../export-control/export-control.js';
 
 function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
-  const r = schema.safeParse(req.query);
-  if (!r.success) {
-    throw new ProblemError('CLOUD_VALIDATION', 'query parameters are not valid', {
-      errors: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    });
-  }
-  return r.data;
+  return parseOrProblem(schema, req.query, 'query parameters are not valid');
 }
 
 const recordsQuery = z.strictObject({

@@ -2,7 +2,7 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { Accounts } from '../auth/accounts.js';
 import { actorOfRequest, principalOf } from '../auth/middleware.js';
-import { ProblemError } from '../errors.js';
+import { parseOrProblem } from '../errors.js';
 import { AuditService } from '../services/audit.service.js';
 
 const pageQuery = z.strictObject({
@@ -12,13 +12,7 @@ const pageQuery = z.strictObject({
 const exportQuery = z.strictObject({ afterSeq: z.coerce.number().int().min(0).default(0) });
 
 function query<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
-  const r = schema.safeParse(req.query);
-  if (!r.success) {
-    throw new ProblemError('CLOUD_VALIDATION', 'query parameters are not valid', {
-      errors: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-    });
-  }
-  return r.data;
+  return parseOrProblem(schema, req.query, 'query parameters are not valid');
 }
 
 /** The tenant's audit trail: pages, verification, and a JSON-lines export for a SIEM (audit:read). */

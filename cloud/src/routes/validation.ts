@@ -2,21 +2,11 @@ import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Accounts } from '../auth/accounts.js';
 import type { Principal, Role } from '../auth/policy.js';
-import { ProblemError } from '../errors.js';
+import { parseOrProblem, ProblemError, validationProblem } from '../errors.js';
 
-/** A failed zod parse as a 400 problem (CLOUD_VALIDATION) listing each issue's path and message. */
-export function validationProblem(err: z.ZodError, message = 'the request body is not valid'): ProblemError {
-  return new ProblemError('CLOUD_VALIDATION', message, {
-    errors: err.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
-  });
-}
-
+export { validationProblem };
 /** `value` parsed by `schema`, or a CLOUD_VALIDATION problem with `message`. */
-export function parse<T extends z.ZodType>(schema: T, value: unknown, message: string): z.output<T> {
-  const r = schema.safeParse(value);
-  if (!r.success) throw validationProblem(r.error, message);
-  return r.data;
-}
+export const parse = parseOrProblem;
 
 /** The request's query string parsed by `schema` (a strict object: unknown parameters are refused). */
 export const parseQuery = <T extends z.ZodType>(schema: T, req: Request): z.output<T> =>

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Db } from '../db/db.js';
-import { ProblemError } from '../errors.js';
+import { ProblemError, validationProblem } from '../errors.js';
 import type { SecurityEventsRepository } from '../repositories/security-events.repository.js';
 import type { TenancyRepository } from '../repositories/tenancy.repository.js';
 import type { Witness } from './witness.js';
@@ -22,11 +22,7 @@ export class EnrollmentService {
 
   async enroll(body: unknown, address: string) {
     const parsed = enrollRequestSchema.safeParse(body);
-    if (!parsed.success) {
-      throw new ProblemError('CLOUD_VALIDATION', 'enrollment request is not valid', {
-        errors: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-      });
-    }
+    if (!parsed.success) throw validationProblem(parsed.error, 'enrollment request is not valid');
     const req = parsed.data;
     const edgeId = this.tenancy.newEdgeId();
     const admitted = await this.db.transaction(async () => {

@@ -9,7 +9,7 @@ import {
 } from '@rigtrace/protocols';
 import type { Logger } from 'pino';
 import type { Db } from '../db/db.js';
-import { ProblemError } from '../errors.js';
+import { ProblemError, validationProblem } from '../errors.js';
 import type { RecordsRepository } from '../repositories/records.repository.js';
 import type { SecurityEventsRepository } from '../repositories/security-events.repository.js';
 import type { EdgeRow, TenancyRepository } from '../repositories/tenancy.repository.js';
@@ -97,11 +97,7 @@ export class IngestService {
    */
   async ingest(body: unknown, address: string, opts: { backlog?: number } = {}): Promise<IngestResult> {
     const env = batchEnvelopeSchema.safeParse(body);
-    if (!env.success) {
-      throw new ProblemError('CLOUD_VALIDATION', 'not a batch', {
-        errors: env.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-      });
-    }
+    if (!env.success) throw validationProblem(env.error, 'not a batch');
     const edge = await this.edgeRow(env.data.edge);
     if (!edge) {
       await this.security.record({

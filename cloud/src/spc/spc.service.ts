@@ -3,7 +3,7 @@ import { assetTagSchema, label, timestampSchema, type RigRecord } from '@rigtrac
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Db } from '../db/db.js';
-import { ProblemError } from '../errors.js';
+import { parseOrProblem, ProblemError } from '../errors.js';
 import type { AuditEvent } from '../services/audit.service.js';
 import type { DomainEventBus, DomainEvents } from '../services/events.js';
 import type { AlertRow, AlertsRepository } from './alerts.repository.js';
@@ -42,16 +42,8 @@ export interface Scope {
 const sees = (s: Scope, siteId: string | null) =>
   siteId === null || s.sites === null || s.sites.includes(siteId);
 
-function validation(err: z.ZodError, what: string): ProblemError {
-  return new ProblemError('CLOUD_VALIDATION', `${what} are not valid`, {
-    errors: err.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-  });
-}
-
 function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
-  const r = schema.safeParse(value);
-  if (!r.success) throw validation(r.error, what);
-  return r.data;
+  return parseOrProblem(schema, value, `${what} are not valid`);
 }
 
 const chartKind = z.enum(['xbar-r', 'i-mr']);

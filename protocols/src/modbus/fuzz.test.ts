@@ -1,6 +1,7 @@
-import net from 'node:net';
+import type net from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RawModbusServer } from '../testing/raw-modbus-server.js';
 import { ModbusPoller } from './poller.js';
 import { sampleWhere } from './testing/wait.js';
 import type { ModbusPointSpec, ModbusSample } from './types.js';
@@ -63,49 +64,23 @@ function reply(tid: number, unit: number, address: number, count: number): Buffe
 class ScriptedDevice {
   readonly script: Fault[] = [];
   served = 0;
-  private readonly sockets = new Set<net.Socket>();
-  private constructor(private readonly server: net.Server) {}
+  private server!: RawModbusServer;
 
   static async start(): Promise<ScriptedDevice> {
-    const server = net.createServer();
-    const d = new ScriptedDevice(server);
-    server.on('connection', (s) => d.serve(s));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const d = new ScriptedDevice();
+    d.server = await RawModbusServer.start((sock, q) => {
+      d.answer(sock, d.script.shift() ?? { kind: 'ok', bytes: new Uint8Array(), n: 0 }, q);
+      d.served++;
+    });
     return d;
   }
 
   get port(): number {
-    return (this.server.address() as net.AddressInfo).port;
+    return this.server.port;
   }
 
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-
-  private serve(sock: net.Socket): void {
-    this.sockets.add(sock);
-    sock.on('close', () => this.sockets.delete(sock));
-    sock.on('error', () => undefined);
-    let rx = Buffer.alloc(0);
-    sock.on('data', (chunk: Buffer) => {
-      rx = Buffer.concat([rx, chunk]);
-      while (rx.length >= 12 && rx.length >= 6 + rx.readUInt16BE(4)) {
-        const frame = rx.subarray(0, 6 + rx.readUInt16BE(4));
-        rx = rx.subarray(frame.length);
-        const tid = frame.readUInt16BE(0);
-        const unit = frame.readUInt8(6);
-        const address = frame.readUInt16BE(8);
-        const count = frame.readUInt16BE(10);
-        this.answer(sock, this.script.shift() ?? { kind: 'ok', bytes: new Uint8Array(), n: 0 }, {
-          tid,
-          unit,
-          address,
-          count,
-        });
-        this.served++;
-      }
-    });
+  close(): Promise<void> {
+    return this.server.close();
   }
 
   private answer(

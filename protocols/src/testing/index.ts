@@ -4,3 +4,4 @@
  */
 export * from '../record/testing.js';
 export * from './processes.js';
+export * from './raw-modbus-server.js';
