@@ -332,4 +332,103 @@ describe.each(BACKENDS)('admin API on %s', (backend) => {
     // The trail, with all these entries, still verifies.
     expect((await as('admin', 'GET', '/audit/verify')).body.ok).toBe(true);
   });
+  it('gives a site a time zone, refusing one that is not an IANA zone', async () => {
+    expect((await as('admin', 'GET', '/sites')).body.items[0]).toMatchObject({
+      id: 'plant-1',
+      timeZone: 'UTC',
+    });
+    const bad = await as('admin', 'PUT', '/sites/plant-1', { timeZone: 'Mars/Olympus' });
+    expect([bad.status, bad.body.errors?.[0]?.path]).toEqual([400, 'timeZone']);
+    const set = await as('admin', 'PUT', '/sites/plant-1', { timeZone: 'Europe/Berlin' });
+    expect(set.body).toMatchObject({ id: 'plant-1', name: 'Plant 1', timeZone: 'Europe/Berlin' });
+    const made = await as('admin', 'POST', '/sites', {
+      id: 'plant-3',
+      name: 'Plant 3',
+      timeZone: 'America/Chicago',
+    });
+    expect(made.body.timeZone).toBe('America/Chicago');
+    // The session tells every user the time zones of the sites they see.
+    const session = await as('manager', 'GET', '/auth/session');
+    expect(session.body.sites).toEqual(
+      expect.arrayContaining([{ id: 'plant-1', name: 'Plant 1', timeZone: 'Europe/Berlin' }]),
+    );
+    expect((await as('manager', 'PUT', '/sites/plant-1', { timeZone: 'UTC' })).body.code).toBe(
+      'CLOUD_FORBIDDEN',
+    );
+    expect((await as('other', 'PUT', '/sites/plant-3', { timeZone: 'UTC' })).status).toBe(404);
+    const audit = (await auditActions()).filter((e) => e.action === 'site.update');
+    expect(audit.map((e) => e.target?.id)).toEqual(['plant-1']);
+  });
+
+  it('revokes an unused enrollment token: it no longer enrolls; a used one cannot be revoked', async () => {
+    const made = await as('admin', 'POST', '/sites/plant-1/enrollment-tokens', { expiresInHours: 2 });
+    const revoked = await as('admin', 'DELETE', `/sites/plant-1/enrollment-tokens/${made.body.id}`);
+    expect(revoked.status).toBe(204);
+    const listed = (await as('admin', 'GET', '/sites/plant-1/enrollment-tokens')).body.items.find(
+      (t: { id: string }) => t.id === made.body.id,
+    );
+    expect(listed).toMatchObject({ state: 'revoked' });
+    expect(Date.now() - Date.parse(listed.revokedAt)).toBeLessThan(60_000);
+    const enroll = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        token: made.body.token,
+        publicKey: toBase64(generateKeyPair().publicKey),
+        name: 'x',
+      }),
+    });
+    expect(enroll.status).toBe(403);
+    expect((await as('admin', 'DELETE', `/sites/plant-1/enrollment-tokens/${made.body.id}`)).status).toBe(
+      409,
+    );
+    const used = (await as('admin', 'GET', '/sites/plant-1/enrollment-tokens')).body.items.find(
+      (t: { state: string }) => t.state === 'used',
+    );
+    expect((await as('admin', 'DELETE', `/sites/plant-1/enrollment-tokens/${used.id}`)).status).toBe(409);
+    expect((await as('other', 'DELETE', `/sites/plant-1/enrollment-tokens/${made.body.id}`)).status).toBe(
+      404,
+    );
+    expect(
+      (await as('manager', 'DELETE', `/sites/plant-1/enrollment-tokens/${made.body.id}`)).body.code,
+    ).toBe('CLOUD_FORBIDDEN');
+    expect(
+      (await auditActions()).filter((e) => e.action === 'enrollment_token.revoke').map((e) => e.target?.id),
+    ).toEqual([made.body.id]);
+  });
+
+  it('retires an edge: its key is refused from then on, its records stay', async () => {
+    const before = (await as('admin', 'GET', `/edges/${edgeId}`)).body;
+    expect((await as('other', 'POST', `/admin/edges/${edgeId}/retire`)).status).toBe(404);
+    expect((await as('manager', 'POST', `/admin/edges/${edgeId}/retire`)).body.code).toBe('CLOUD_FORBIDDEN');
+    const retired = await as('admin', 'POST', `/admin/edges/${edgeId}/retire`);
+    expect(retired.status).toBe(200);
+    expect(retired.body).toMatchObject({ id: edgeId, siteId: 'plant-1' });
+    expect((await as('admin', 'POST', `/admin/edges/${edgeId}/retire`)).status).toBe(409);
+    expect((await as('admin', 'GET', '/admin/edges')).body.items[0].retiredAt).toBe(retired.body.retiredAt);
+    // A correctly signed next batch is refused now, as a security event.
+    const b = buildBatch({
+      edge: edgeId,
+      privateKeyPem: keys.privateKeyPem,
+      records: exampleRecords(edgeId, nextSeq, 1, { kinds: ['telemetry'] }),
+      ...(logState ? { before: logState } : {}),
+    });
+    const refused = await fetch(`${cloud.url}/api/v1/ingest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(b.batch),
+    });
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { code: string }).code).toBe('CLOUD_EDGE_RETIRED');
+    const after = (await as('admin', 'GET', `/edges/${edgeId}`)).body;
+    expect(after.log.size).toBe(before.log.size);
+    expect((await as('admin', 'GET', `/records?edge=${edgeId}&limit=1000`)).body.items.length).toBe(
+      before.log.size,
+    );
+    const audit = await auditActions();
+    expect(audit.filter((e) => e.action === 'edge.retire').map((e) => e.target?.id)).toEqual([edgeId]);
+    expect(audit.some((e) => e.action === 'security.ingest_retired_edge' && e.outcome === 'failure')).toBe(
+      true,
+    );
+  });
 });

@@ -100,7 +100,9 @@ describe('passwords', () => {
     expect(table).toEqual({
       admin: [
         'audit:read',
+        'calibrations:approve',
         'calibrations:disposition',
+        'calibrations:write',
         'evidence:read',
         'records:read',
         'reports:generate',
@@ -108,8 +110,8 @@ describe('passwords', () => {
         'tenant:manage',
         'users:manage',
       ],
-      manager: ['calibrations:disposition', 'evidence:read', 'records:read'],
-      technician: ['records:read'],
+      manager: ['calibrations:approve', 'calibrations:disposition', 'evidence:read', 'records:read'],
+      technician: ['calibrations:approve', 'calibrations:write', 'records:read'],
       auditor: ['audit:read', 'evidence:read', 'records:read', 'reports:generate', 'reports:read'],
     });
   });

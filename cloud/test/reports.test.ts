@@ -218,6 +218,8 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
       password: PW,
       mustChangePassword: false,
     });
+    // A new hire who has not signed in yet (not dormant: 90 days count from the account's creation).
+    await accounts.users.create(by, 'acme', { email: 'new-hire@acme.example', role: 'technician' });
     leaverId = (
       await accounts.users.create(by, 'acme', {
         email: 'leaver@acme.example',
@@ -638,6 +640,7 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
       'auditor@acme.example',
       'leaver@acme.example',
       'manager@acme.example',
+      'new-hire@acme.example',
       'scoped-auditor@acme.example',
       'technician@acme.example',
     ]);
@@ -650,9 +653,12 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     expect(users['leaver@acme.example']).toMatchObject({ status: 'disabled', signInsInPeriod: '1' });
     expect(users['leaver@acme.example']!.disabledAt).toMatch(/^\d{4}-/);
     expect(users['admin@acme.example']!.lastSignInAt).toMatch(new RegExp(`^${TODAY}`));
+    // An account made today that never signed in is not dormant: 90 days count from its creation.
+    expect(users['new-hire@acme.example']!.lastSignInAt).toBe('');
     const pdf = await generate('admin', { type: 'access-review', from: FROM, to: TODAY, format: 'pdf' });
     const { text } = render('access-review', pdf.file.bytes);
-    expect(text).toContain('5 active and 1 disabled accounts; MFA on 0 of 5 active accounts');
+    expect(text).toContain('6 active and 1 disabled accounts; MFA on 0 of 6 active accounts');
+    expect(text).toContain('0 active accounts have not signed in for 90 days');
     expect(text).toMatch(/leaver@acme\.example\s+technician\s+all\s+disabled/);
     expect(text).toContain('API tokens (service accounts) (1 row)');
     expect(text).toContain('user.disable');
@@ -805,7 +811,7 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
         '2 out-of-tolerance calibrations in the last 12 months, 1 with a recorded disposition, customer notified for 1',
     });
     for (const clause of ['3.1', '3.3', '3.5']) expect(by('NIST', clause).report).not.toBeNull();
-    expect(by('NIST', '3.5').evidence).toBe('MFA on 0 of 5 active accounts; required by policy for no role');
+    expect(by('NIST', '3.5').evidence).toBe('MFA on 0 of 6 active accounts; required by policy for no role');
     expect(by('SOC 2', 'CC6').report).toBe('access-review');
     expect(by('SOC 2', 'CC7').report).toBe('integrity');
     const notCovered = items.filter((i) => i.coverage === 'not-covered');

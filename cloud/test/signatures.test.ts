@@ -406,4 +406,141 @@ describe.each(BACKENDS)('electronic signatures and separation of duties on %s', 
     );
     await expect(asOwnerSql('DELETE FROM calibration_signatures')).rejects.toThrow(/append-only/);
   });
+  it('rejects or returns an entry with a signed reason: it stops counting; a correction names the returned one', async () => {
+    const enter = async (
+      asFound: 'pass' | 'fail',
+      minutesAgo: number,
+      extra: Record<string, unknown> = {},
+    ) => {
+      const r = await call('tech', 'POST', '/calibrations', {
+        equipment: 'PT-RAIL-03',
+        enteredBy: 'A. Smith',
+        body: calibrationBody(asFound, minutesAgo),
+        signature: { password: PW.tech, meaning: 'performed' },
+        ...extra,
+      });
+      expect(r.status, r.text).toBe(201);
+      return r.body.calibration.id as string;
+    };
+    const status = async () =>
+      (await call('auditor', 'GET', '/equipment/PT-RAIL-03')).body.calibration.status;
+    const path = (id: string, what: string) => `/calibrations/${encodeURIComponent(id)}/${what}`;
+
+    // Who may review comes from the access policy: the session and the policy say the same.
+    expect((await call('manager', 'GET', '/auth/session')).body.permissions).toContain(
+      'calibrations:approve',
+    );
+    expect((await call('auditor', 'GET', '/auth/session')).body.permissions).not.toContain(
+      'calibrations:approve',
+    );
+    const policy = (await call('auditor', 'GET', '/auth/policy')).body.roles as {
+      role: string;
+      permissions: string[];
+    }[];
+    expect(policy.filter((r) => r.permissions.includes('calibrations:approve')).map((r) => r.role)).toEqual([
+      'admin',
+      'manager',
+      'technician',
+    ]);
+
+    // A typo: the as-found reading fails, so the gauge is out of tolerance at once (safety first).
+    const typo = await enter('fail', 10);
+    expect(await status()).toBe('out-of-tolerance');
+    const noReason = await call('manager', 'POST', path(typo, 'reject'), {
+      password: PW.manager,
+      meaning: 'rejected',
+    });
+    expect(noReason.status).toBe(400);
+    expect(noReason.body.errors.map((e: { path: string }) => e.path)).toEqual(['reason']);
+    const self = await call('tech', 'POST', path(typo, 'reject'), {
+      password: PW.tech,
+      meaning: 'rejected',
+      reason: 'mine',
+    });
+    expect(self.body.code).toBe('CLOUD_SEPARATION_OF_DUTIES');
+    expect(
+      (
+        await call('auditor', 'POST', path(typo, 'reject'), {
+          password: PW.auditor,
+          meaning: 'x',
+          reason: 'y',
+        })
+      ).body.code,
+    ).toBe('CLOUD_FORBIDDEN');
+
+    const rejected = await call('manager', 'POST', path(typo, 'reject'), {
+      password: PW.manager,
+      meaning: 'rejected',
+      reason: 'As found 806 bar was typed for 800.6 bar: the certificate says 800.6.',
+    });
+    expect(rejected.status, rejected.text).toBe(200);
+    expect(rejected.body.calibration.approval).toMatchObject({
+      state: 'rejected',
+      by: { id: ids.manager },
+      reason: 'As found 806 bar was typed for 800.6 bar: the certificate says 800.6.',
+      valid: true,
+    });
+    // It no longer counts (the status is back), but stays in the history.
+    expect(await status()).not.toBe('out-of-tolerance');
+    const history = (await call('auditor', 'GET', '/equipment/PT-RAIL-03/calibrations')).body.items;
+    expect(history.find((x: { id: string }) => x.id === typo).approval.state).toBe('rejected');
+    // Reviewed once: no approval after a rejection.
+    const late = await call('manager', 'POST', path(typo, 'approve'), {
+      password: PW.manager,
+      meaning: 'approved',
+    });
+    expect(late.status).toBe(409);
+    expect(late.body.detail).toContain('already rejected');
+
+    // Returned for correction, then corrected by a new entry that names it.
+    const wrong = await enter('pass', 8);
+    const returned = await call('manager', 'POST', path(wrong, 'return'), {
+      password: PW.manager,
+      meaning: 'returned for correction',
+      reason: 'The reference standard used is missing.',
+    });
+    expect(returned.body.calibration.approval).toMatchObject({
+      state: 'returned',
+      reason: 'The reference standard used is missing.',
+    });
+    expect(
+      (await call('tech', 'GET', '/calibrations?approval=returned')).body.items.map(
+        (x: { id: string }) => x.id,
+      ),
+    ).toEqual([wrong]);
+    const notReturned = await call('tech', 'POST', '/calibrations', {
+      equipment: 'PT-RAIL-03',
+      enteredBy: 'A. Smith',
+      corrects: typo,
+      body: calibrationBody('pass', 5),
+      signature: { password: PW.tech, meaning: 'performed' },
+    });
+    expect(notReturned.status).toBe(400);
+    expect(notReturned.body.errors).toEqual([
+      { path: 'corrects', message: 'it was not returned for correction' },
+    ]);
+    const fixed = await enter('pass', 5, { corrects: wrong });
+    const fixedView = (await call('auditor', 'GET', '/calibrations?approval=pending')).body.items.find(
+      (x: { id: string }) => x.id === fixed,
+    );
+    expect(fixedView.corrects).toBe(wrong);
+
+    const audit = await auditEntries();
+    expect(audit.find((e) => e.action === 'calibration.reject' && e.outcome === 'success')).toMatchObject({
+      actor: { id: ids.manager },
+      target: { id: typo },
+      after: { purpose: 'rejection', reason: expect.stringContaining('806 bar') },
+    });
+    expect(audit.find((e) => e.action === 'calibration.return' && e.outcome === 'success')).toMatchObject({
+      target: { id: wrong },
+      after: { purpose: 'return', reason: 'The reference standard used is missing.' },
+    });
+    // The reason is bound into the signature: changing it in storage makes the review not valid.
+    if (backend === 'sqlite') {
+      await expect(asOwnerSql("UPDATE calibration_signatures SET reason = 'x'")).rejects.toThrow(
+        /append-only/,
+      );
+    }
+    expect((await call('auditor', 'GET', '/audit/verify')).body.ok).toBe(true);
+  });
 });

@@ -9,7 +9,8 @@ import {
 } from '../src/lib/calibration-form.js';
 import { asFoundErrorSeries } from '../src/lib/chart.js';
 import { countdown, idleTimes } from '../src/lib/idle.js';
-import { mayOpen, navFor } from '../src/lib/nav.js';
+import { ROLES, ROLE_PERMISSIONS, rolesWith, type Role } from '../../cloud/src/access/policy.js';
+import { mayOpen, navFor, rolesText } from '../src/lib/nav.js';
 import type { Calibration } from '../src/lib/types.js';
 import { makeRegister } from './fixtures.js';
 
@@ -56,13 +57,17 @@ describe('calibration board filtering', () => {
   });
 });
 
-describe('navigation by role', () => {
-  it('offers each role only what it may use', () => {
-    const pages = (r: Parameters<typeof navFor>[0]) => navFor(r).map((i) => i.page);
+describe('navigation by permission', () => {
+  // The menu follows the permissions the cloud's policy gives each role (no second list).
+  const of = (role: Role) => [...ROLE_PERMISSIONS[role]];
+  const pages = (role: Role) => navFor(of(role)).map((i) => i.page);
+
+  it('offers each role only what its permissions open', () => {
     expect(pages('admin')).toEqual([
       'board',
       'record',
       'approvals',
+      'cases',
       'live',
       'spc',
       'sites',
@@ -75,11 +80,18 @@ describe('navigation by role', () => {
       'clauses',
       'account',
     ]);
-    expect(pages('technician')).toEqual(['board', 'record', 'approvals', 'live', 'spc', 'account']);
-    expect(pages('manager')).toEqual(['board', 'live', 'spc', 'account']);
-    expect(pages('auditor')).toEqual(['board', 'live', 'spc', 'audit', 'reports', 'clauses', 'account']);
-    expect(mayOpen('manager', 'users')).toBe(false);
-    expect(mayOpen('auditor', 'audit')).toBe(true);
+    expect(pages('technician')).toEqual(['board', 'record', 'approvals', 'cases', 'live', 'spc', 'account']);
+    expect(pages('manager')).toEqual(['board', 'approvals', 'cases', 'live', 'spc', 'account']);
+    expect(pages('auditor')).toEqual(['board', 'cases', 'live', 'spc', 'audit', 'reports', 'clauses', 'account']);
+    expect(mayOpen(of('manager'), 'users')).toBe(false);
+    expect(mayOpen(of('auditor'), 'audit')).toBe(true);
+  });
+
+  it('opens the approvals queue to exactly the roles the policy lets approve', () => {
+    for (const role of ROLES)
+      expect(mayOpen(of(role), 'approvals'), role).toBe(rolesWith('calibrations:approve').includes(role));
+    expect(rolesText(rolesWith('calibrations:approve'))).toBe('admin, manager or technician');
+    expect(rolesText(['admin'])).toBe('admin');
   });
 });
 

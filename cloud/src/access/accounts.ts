@@ -8,7 +8,7 @@ import type { Witness } from '../platform/witness.js';
 import { AuthService } from './auth.service.js';
 import { authenticator, authorize, type AuthenticateOptions } from './auth.middleware.js';
 import type { SecretBox } from './secret-box.js';
-import type { Permission } from './policy.js';
+import type { Permission, Principal } from './policy.js';
 import { DEFAULT_THROTTLE, Throttle, type ThrottlePolicy } from './throttle.js';
 import { UsersService } from './users.service.js';
 
@@ -22,6 +22,8 @@ export interface Accounts {
   authenticate(opts?: AuthenticateOptions): RequestHandler;
   /** Authentication, then the permission: the guard every protected route uses. */
   require(permission: Permission): RequestHandler;
+  /** The sites a principal sees, with their names and time zones (the session answer). */
+  sitesOf(p: Principal): Promise<{ id: string; name: string; timeZone: string }[]>;
 }
 
 export function createAccounts(deps: {
@@ -56,6 +58,12 @@ export function createAccounts(deps: {
     users,
     throttle,
     authenticate,
+    sitesOf: async (p) =>
+      (await deps.tenancy.sites(p.tenantId, p.sites)).map((s) => ({
+        id: s.id,
+        name: s.name,
+        timeZone: s.time_zone,
+      })),
     require: (permission) => {
       const authn = authenticate();
       const authz = authorize(permission);

@@ -4,6 +4,7 @@ import { userView } from './auth.service.js';
 import type { Accounts } from './accounts.js';
 import { clearSessionCookies, requestInfo, sessionOf, setSessionCookies } from './auth.middleware.js';
 import { ProblemError } from '../platform/errors.js';
+import { PERMISSIONS, ROLES, ROLE_PERMISSIONS, permissionsOf } from './policy.js';
 import type { SessionState } from './sessions.repository.js';
 import { problem, sessionOnly as session, tokenOrSession as either } from '../platform/http/openapi-parts.js';
 import { parseBody } from '../platform/http/validation.js';
@@ -77,6 +78,19 @@ export function authRoutes(accounts: Accounts): Router {
       expiresAt: ctx.session.expires_at,
       user: userView(ctx.user),
       backupCodesLeft: ctx.user.totp_enabled_at ? await auth.unusedBackupCodes(ctx.user) : null,
+      // What the signed-in user may do, from the access policy (the portal's menu follows it).
+      permissions: ctx.session.state === 'active' ? permissionsOf(ctx.principal) : [],
+      // The sites the user sees, and the time zone each one's pages show times in.
+      sites: ctx.session.state === 'active' ? await accounts.sitesOf(ctx.principal) : [],
+    });
+  });
+
+  r.get('/auth/policy', session('active'), (_req, res) => {
+    res.json({
+      roles: ROLES.map((role) => ({
+        role,
+        permissions: PERMISSIONS.filter((p) => ROLE_PERMISSIONS[role].has(p)),
+      })),
     });
   });
 
@@ -193,7 +207,45 @@ export const accountsOpenApiPaths = {
     get: {
       summary: 'The current session, its CSRF token and the signed-in user',
       security: session,
-      responses: { '200': ok('{ state, csrfToken, expiresAt, user, backupCodesLeft }'), '401': problem },
+      responses: {
+        '200': ok(
+          '{ state, csrfToken, expiresAt, user, backupCodesLeft, permissions, sites: [{ id, name, timeZone }] }',
+        ),
+        '401': problem,
+      },
+    },
+  },
+  '/auth/policy': {
+    get: {
+      summary: 'The access policy: each role and the permissions it holds (who may approve, decide, manage)',
+      security: session,
+      responses: {
+        '200': {
+          description: '{ roles: [{ role, permissions }] }',
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['roles'],
+                properties: {
+                  roles: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: ['role', 'permissions'],
+                      properties: {
+                        role: { enum: [...ROLES] },
+                        permissions: { type: 'array', items: { enum: [...PERMISSIONS] } },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+        '401': problem,
+      },
     },
   },
   '/auth/logout': {

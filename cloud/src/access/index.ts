@@ -7,8 +7,17 @@ export { actorOfRequest, principalOf, requestInfo, sessionOf } from './auth.midd
 export { accountsOpenApiPaths, authRoutes } from './auth.routes.js';
 export type { SessionContext } from './auth.service.js';
 export { allowCallers } from './callers.js';
-export { ROLES, isRole, seesSite } from './policy.js';
-export type { Principal, Role } from './policy.js';
+export {
+  PERMISSIONS,
+  ROLES,
+  ROLE_PERMISSIONS,
+  callersWith,
+  isRole,
+  permissionsOf,
+  rolesWith,
+  seesSite,
+} from './policy.js';
+export type { Permission, Principal, Role } from './policy.js';
 export { tenantOf } from './request-tenant.js';
 export { SecretBox } from './secret-box.js';
 export { startSessionCleanup } from './session-cleanup.js';

@@ -23,6 +23,10 @@ export const PERMISSIONS = [
   'reports:generate',
   /** the disposition and customer notification of an out-of-tolerance calibration */
   'calibrations:disposition',
+  /** register changes, signed manual calibration entries, calibration settings */
+  'calibrations:write',
+  /** the second person's review of a manual entry: approve, reject, return for correction */
+  'calibrations:approve',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -36,9 +40,11 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, ReadonlySet<Permission>>> =
     'reports:read',
     'reports:generate',
     'calibrations:disposition',
+    'calibrations:write',
+    'calibrations:approve',
   ]),
-  manager: new Set(['records:read', 'evidence:read', 'calibrations:disposition']),
-  technician: new Set(['records:read']),
+  manager: new Set(['records:read', 'evidence:read', 'calibrations:disposition', 'calibrations:approve']),
+  technician: new Set(['records:read', 'calibrations:write', 'calibrations:approve']),
   auditor: new Set(['records:read', 'evidence:read', 'audit:read', 'reports:read', 'reports:generate']),
 };
 
@@ -75,6 +81,22 @@ export interface Principal {
 export function can(p: Principal, permission: Permission): boolean {
   if (p.kind === 'api-token' && API_TOKEN_WITHHELD.has(permission)) return false;
   return ROLE_PERMISSIONS[p.role].has(permission);
+}
+
+/** The roles holding `permission`, in ROLES order: what a page says about who may do something. */
+export function rolesWith(permission: Permission): Role[] {
+  return ROLES.filter((r) => ROLE_PERMISSIONS[r].has(permission));
+}
+
+/** Roles holding `permission`, and 'api-token' when API tokens hold it too (route guards). */
+export function callersWith(permission: Permission): (Role | 'api-token')[] {
+  const tokens = ROLE_PERMISSIONS[API_TOKEN_ROLE].has(permission) && !API_TOKEN_WITHHELD.has(permission);
+  return [...rolesWith(permission), ...(tokens ? (['api-token'] as const) : [])];
+}
+
+/** The permissions of a principal (an API token's withheld ones left out), in PERMISSIONS order. */
+export function permissionsOf(p: Principal): Permission[] {
+  return PERMISSIONS.filter((perm) => can(p, perm));
 }
 
 export function seesSite(p: Principal, siteId: string): boolean {

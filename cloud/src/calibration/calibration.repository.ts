@@ -22,16 +22,31 @@ export interface CalibrationRow {
   recorded_by: string | null;
   evidence_sha256: string | null;
   created_at: string;
+  /** A manual entry that corrects one returned for correction: that entry's id. */
+  corrects: string | null;
 }
 
-export type NewCalibration = Omit<CalibrationRow, 'tenant_id' | 'created_at'>;
+export type NewCalibration = Omit<CalibrationRow, 'tenant_id' | 'created_at' | 'corrects'> & {
+  corrects?: string | null;
+};
+
+/** What a second person decided about a manual entry; each is a signature of its own purpose. */
+export type ReviewPurpose = 'approval' | 'rejection' | 'return';
+export const REVIEW_PURPOSES: readonly ReviewPurpose[] = ['approval', 'rejection', 'return'];
+
+/**
+ * SQL (for a calibrations row aliased `c`): the entry counts. A manual entry rejected or returned
+ * for correction by its reviewer no longer does: it stays in the history, not in the status.
+ */
+export const EFFECTIVE_CALIBRATION = `NOT EXISTS (SELECT 1 FROM calibration_signatures v
+  WHERE v.tenant_id = c.tenant_id AND v.calibration_id = c.id AND v.purpose IN ('rejection', 'return'))`;
 
 /** An electronic signature of a manual calibration entry (migration 5): append-only. */
 export interface SignatureRow {
   tenant_id: string;
   calibration_id: string;
-  /** 'entry': the person who entered (performed) it; 'approval': the second person. */
-  purpose: 'entry' | 'approval';
+  /** 'entry': the person who entered (performed) it; the others: the second person's review. */
+  purpose: 'entry' | ReviewPurpose;
   user_id: string;
   user_email: string;
   user_name: string;
@@ -43,7 +58,17 @@ export interface SignatureRow {
   /** The SHA-256 of the signature manifest's canonical JSON (what the audit trail carries). */
   signature_sha256: string;
   address: string | null;
+  /** Why an entry was rejected or returned (null for an entry or approval). */
+  reason: string | null;
 }
+
+/** Where a manual entry stands: waiting for its review, or what the review decided. */
+export type ReviewState = 'pending' | 'approved' | 'rejected' | 'returned';
+export const REVIEW_OF_STATE: Record<Exclude<ReviewState, 'pending'>, ReviewPurpose> = {
+  approved: 'approval',
+  rejected: 'rejection',
+  returned: 'return',
+};
 
 /** A calibration with its register entry's site and export flag (the approvals list). */
 export interface CalibrationListRow extends CalibrationRow {
@@ -69,8 +94,8 @@ export class CalibrationRepository {
     const r = await this.db.withTenant(tenantId, () =>
       this.db.run(
         `INSERT INTO calibrations (tenant_id, id, equipment, source, edge_id, seq, calibrated_at, as_found, as_left,
-           traceability, trace_issues, body, entered_by, recorded_by, evidence_sha256, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+           traceability, trace_issues, body, entered_by, recorded_by, evidence_sha256, created_at, corrects)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
         [
           tenantId,
           c.id,
@@ -88,17 +113,27 @@ export class CalibrationRepository {
           c.recorded_by,
           c.evidence_sha256,
           now,
+          c.corrects ?? null,
         ],
       ),
     );
     return r.changes === 1;
   }
 
-  /** One equipment's calibrations in time order (ties by id). */
-  async forEquipment(tenantId: string, tag: string): Promise<CalibrationRow[]> {
+  /**
+   * One equipment's calibrations in time order (ties by id): those that count, or with
+   * `includeVoided` also manual entries rejected or returned by their reviewer (the history).
+   */
+  async forEquipment(
+    tenantId: string,
+    tag: string,
+    opts: { includeVoided?: boolean } = {},
+  ): Promise<CalibrationRow[]> {
     return this.db.withTenant(tenantId, () =>
       this.db.all<CalibrationRow>(
-        'SELECT * FROM calibrations WHERE tenant_id = ? AND equipment = ? ORDER BY calibrated_at, id',
+        `SELECT * FROM calibrations c WHERE c.tenant_id = ? AND c.equipment = ?${
+          opts.includeVoided ? '' : ` AND ${EFFECTIVE_CALIBRATION}`
+        } ORDER BY c.calibrated_at, c.id`,
         [tenantId, tag],
       ),
     );
@@ -109,8 +144,8 @@ export class CalibrationRepository {
     const r = await this.db.withTenant(s.tenant_id, () =>
       this.db.run(
         `INSERT INTO calibration_signatures (tenant_id, calibration_id, purpose, user_id, user_email, user_name,
-           user_role, meaning, signed_at, content_sha256, signature_sha256, address)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+           user_role, meaning, signed_at, content_sha256, signature_sha256, address, reason)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
         [
           s.tenant_id,
           s.calibration_id,
@@ -124,6 +159,7 @@ export class CalibrationRepository {
           s.content_sha256,
           s.signature_sha256,
           s.address,
+          s.reason,
         ],
       ),
     );
@@ -148,13 +184,13 @@ export class CalibrationRepository {
   }
 
   /**
-   * Manual entries by approval state, oldest first, paged by (created_at, id); optionally only
+   * Manual entries by review state, oldest first, paged by (created_at, id); optionally only
    * the given sites, and without export-controlled equipment unless `includeFlagged`.
    */
   async manualEntries(
     tenantId: string,
     q: {
-      approval?: 'pending' | 'approved' | undefined;
+      approval?: ReviewState | undefined;
       sites: readonly string[] | null;
       siteId?: string | undefined;
       includeFlagged: boolean;
@@ -165,7 +201,10 @@ export class CalibrationRepository {
     const where = ['c.tenant_id = ?', "c.source = 'manual'"];
     const params: SqlParam[] = [tenantId];
     if (q.approval === 'pending') where.push('a.calibration_id IS NULL');
-    if (q.approval === 'approved') where.push('a.calibration_id IS NOT NULL');
+    else if (q.approval !== undefined) {
+      where.push('a.purpose = ?');
+      params.push(REVIEW_OF_STATE[q.approval]);
+    }
     if (q.sites !== null) {
       if (q.sites.length === 0) return [];
       where.push(`e.site_id IN (${q.sites.map(() => '?').join(',')})`);
@@ -187,7 +226,8 @@ export class CalibrationRepository {
          FROM calibrations c
          JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
          LEFT JOIN calibration_signatures a
-           ON a.tenant_id = c.tenant_id AND a.calibration_id = c.id AND a.purpose = 'approval'
+           ON a.tenant_id = c.tenant_id AND a.calibration_id = c.id
+           AND a.purpose IN ('approval', 'rejection', 'return')
          WHERE ${where.join(' AND ')}
          ORDER BY c.created_at, c.id LIMIT ?`,
         params,

@@ -14,6 +14,7 @@ import {
   type Role,
   tenantOf,
   allowCallers,
+  callersWith,
 } from '../access/index.js';
 import {
   ExportControlService,
@@ -37,14 +38,15 @@ import { cursor as cursorOf, limit, parseQuery } from '../platform/http/validati
 export type Access = 'read' | 'write' | 'approve';
 
 /**
- * Who may do what: signed-in users by role, and API tokens. API tokens only read (least
- * privilege): writes are signed by a person (manual entries need the signer's password).
+ * Who may do what, from the access policy (access/policy.ts): reading is `records:read` (every
+ * role and API tokens), writing `calibrations:write`, the second person's review
+ * `calibrations:approve`. API tokens only read (least privilege): writes are signed by a person.
  */
 export const CALIBRATION_ACCESS: Record<Access, readonly (Role | 'api-token')[]> = {
-  read: ['admin', 'manager', 'technician', 'auditor', 'api-token'],
-  write: ['admin', 'technician'],
-  /** The second person's approval of a manual entry (never the person who entered it). */
-  approve: ['admin', 'manager', 'technician'],
+  read: callersWith('records:read'),
+  write: callersWith('calibrations:write'),
+  /** The second person's review of a manual entry (never the person who entered it). */
+  approve: callersWith('calibrations:approve'),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -92,7 +94,7 @@ const yieldQuery = z.strictObject({
 });
 
 const calibrationsQuery = z.strictObject({
-  approval: z.enum(['pending', 'approved']).optional(),
+  approval: z.enum(['pending', 'approved', 'rejected', 'returned']).optional(),
   site,
   after: cursorOf((c) => {
     const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)~(manual:[0-9a-f-]{36})$/.exec(c);
@@ -472,15 +474,17 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     res.status(201).json(out);
   });
 
-  r.post('/calibrations/:id/approve', approve, async (req, res) => {
-    const v = viewer(req, 'POST /calibrations/{id}/approve');
-    const row = await deps.calibration.calibrationRow(tenantOf(req), String(req.params.id));
-    const flag = await guard(v, row.equipment);
-    await inScope(req, row.equipment);
-    const out = await deps.calibration.approve(tenantOf(req), row.id, req.body, signerOf(req));
-    if (flag) await exportControl.logAccess(v, [{ type: 'calibration', id: row.id, flag }]);
-    res.json(out);
-  });
+  for (const decision of ['approve', 'reject', 'return'] as const) {
+    r.post(`/calibrations/:id/${decision}`, approve, async (req, res) => {
+      const v = viewer(req, `POST /calibrations/{id}/${decision}`);
+      const row = await deps.calibration.calibrationRow(tenantOf(req), String(req.params.id));
+      const flag = await guard(v, row.equipment);
+      await inScope(req, row.equipment);
+      const out = await deps.calibration.review(tenantOf(req), row.id, decision, req.body, signerOf(req));
+      if (flag) await exportControl.logAccess(v, [{ type: 'calibration', id: row.id, flag }]);
+      res.json(out);
+    });
+  }
 
   r.put('/calibration-settings', write, async (req, res) => {
     // A tenant-wide default: it changes the due-soon window of every site's equipment.
@@ -538,6 +542,7 @@ const signatureView = {
     },
     signatureSha256: { type: 'string', description: "SHA-256 of the signature manifest's canonical JSON" },
     valid: { type: 'boolean', description: 'the entry and the manifest still hash to these values' },
+    reason: { type: 'string', description: 'a rejection’s or return’s reason (part of the signed manifest)' },
   },
 };
 const calibrationSchema = {
@@ -559,6 +564,7 @@ const calibrationSchema = {
     'body',
     'signature',
     'approval',
+    'corrects',
   ],
   properties: {
     id: str,
@@ -587,17 +593,25 @@ const calibrationSchema = {
     },
     approval: {
       description:
-        'manual entries: pending until a second person approves; null for calibrations from edge records (their approval is body.approval)',
+        'manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval)',
       oneOf: [
         { type: 'object', required: ['state'], properties: { state: { const: 'pending' } } },
         {
           allOf: [
             signatureView,
-            { type: 'object', required: ['state'], properties: { state: { const: 'approved' } } },
+            {
+              type: 'object',
+              required: ['state'],
+              properties: { state: { enum: ['approved', 'rejected', 'returned'] } },
+            },
           ],
         },
         { type: 'null' },
       ],
+    },
+    corrects: {
+      type: ['string', 'null'],
+      description: 'a corrected entry: the id of the returned entry it replaces',
     },
   },
 };
@@ -661,6 +675,78 @@ const recordFilters = [
   q('after', { type: 'string' }, 'cursor: the `next` of the previous page'),
   q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
 ];
+
+const reviewResponses = {
+  '200': calibrationJson('{ calibration }', {
+    type: 'object',
+    required: ['calibration'],
+    properties: { calibration: calibrationSchema },
+  }),
+  '400': problem,
+  '401': problem,
+  '403': problem,
+  '404': problem,
+  '409': problem,
+  '429': problem,
+};
+const idPath = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  schema: str,
+  description: 'manual:<uuid> (URL-encoded)',
+};
+const reviewNote =
+  'Reviewing one’s own entry is 403 CLOUD_SEPARATION_OF_DUTIES and a security event on the audit trail; an entry already reviewed is 409; a calibration from an edge record is 409 (it carries its own approval).';
+const withReason = {
+  type: 'object',
+  required: ['password', 'meaning', 'reason'],
+  additionalProperties: false,
+  properties: {
+    ...signatureInput.properties,
+    reason: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 2000,
+      description: 'why; shown to the person who entered it',
+    },
+  },
+};
+const reviewPaths = {
+  '/calibrations/{id}/approve': {
+    post: {
+      summary:
+        'Approve a manual entry with a signature (calibrations:approve; never the person who entered it)',
+      description: reviewNote,
+      security: sessionOnly,
+      parameters: [idPath],
+      requestBody: { required: true, content: { 'application/json': { schema: signatureInput } } },
+      responses: reviewResponses,
+    },
+  },
+  '/calibrations/{id}/reject': {
+    post: {
+      summary:
+        'Reject a manual entry with a signature and a reason (calibrations:approve): it stops counting toward the status',
+      description: reviewNote,
+      security: sessionOnly,
+      parameters: [idPath],
+      requestBody: { required: true, content: { 'application/json': { schema: withReason } } },
+      responses: reviewResponses,
+    },
+  },
+  '/calibrations/{id}/return': {
+    post: {
+      summary:
+        'Return a manual entry for correction with a signature and a reason (calibrations:approve): it stops counting; a corrected entry names it in `corrects`',
+      description: reviewNote,
+      security: sessionOnly,
+      parameters: [idPath],
+      requestBody: { required: true, content: { 'application/json': { schema: withReason } } },
+      responses: reviewResponses,
+    },
+  },
+} as const;
 
 export const calibrationOpenApiPaths = {
   '/equipment': {
@@ -766,7 +852,7 @@ export const calibrationOpenApiPaths = {
         'Manual calibration entries by approval state (the approvals queue), oldest first; limited to the caller’s sites',
       security,
       parameters: [
-        q('approval', { enum: ['pending', 'approved'] }, 'absent: both'),
+        q('approval', { enum: ['pending', 'approved', 'rejected', 'returned'] }, 'absent: all'),
         q('site', { type: 'string' }),
         q('after', { type: 'string' }, 'cursor: the `next` of the previous page'),
         q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
@@ -804,6 +890,10 @@ export const calibrationOpenApiPaths = {
               additionalProperties: false,
               properties: {
                 equipment: str,
+                corrects: {
+                  type: 'string',
+                  description: 'the entry returned for correction that this one replaces (same equipment)',
+                },
                 enteredBy: { type: 'string', description: 'who performed it (name, qualification)' },
                 body: { type: 'object', description: 'CalibrationBody (protocols/RECORDS.md)' },
                 signature: signatureInput,
@@ -826,32 +916,7 @@ export const calibrationOpenApiPaths = {
       },
     },
   },
-  '/calibrations/{id}/approve': {
-    post: {
-      summary:
-        'Approve a manual entry with a signature (admin, manager, technician; never the person who entered it)',
-      description:
-        'Approving one’s own entry is 403 CLOUD_SEPARATION_OF_DUTIES and a security event on the audit trail; an approved entry is 409; a calibration from an edge record is 409 (it carries its own approval).',
-      security: sessionOnly,
-      parameters: [
-        { name: 'id', in: 'path', required: true, schema: str, description: 'manual:<uuid> (URL-encoded)' },
-      ],
-      requestBody: { required: true, content: { 'application/json': { schema: signatureInput } } },
-      responses: {
-        '200': calibrationJson('{ calibration }', {
-          type: 'object',
-          required: ['calibration'],
-          properties: { calibration: calibrationSchema },
-        }),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '404': problem,
-        '409': problem,
-        '429': problem,
-      },
-    },
-  },
+  ...reviewPaths,
   '/due-list': {
     get: {
       summary: 'Equipment out of tolerance, overdue, or due within N days, per site',

@@ -12,12 +12,14 @@ import {
 import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
-import type {
-  CalibrationListRow,
-  CalibrationRepository,
-  CalibrationRow,
-  PassFail,
-  SignatureRow,
+import {
+  type CalibrationListRow,
+  type CalibrationRepository,
+  type CalibrationRow,
+  type PassFail,
+  type ReviewPurpose,
+  type ReviewState,
+  type SignatureRow,
 } from './calibration.repository.js';
 import {
   ATTENTION_NOW,
@@ -199,6 +201,11 @@ export const signatureInputSchema = z.strictObject({
 
 export const manualCalibrationSchema = z.strictObject({
   equipment: assetTagSchema,
+  /** The entry returned for correction that this one replaces (same equipment). */
+  corrects: z
+    .string()
+    .regex(/^manual:[0-9a-f-]{36}$/, 'must be the id of a manual entry (manual:<uuid>)')
+    .optional(),
   /** Who performed or entered it (name and qualification); the authenticated principal is kept as well. */
   enteredBy: label(128),
   body: calibrationBodySchema.refine((b) => b.approval === undefined, {
@@ -219,6 +226,27 @@ export interface Signer {
     what: { action: string; target: { type: string; id: string }; meaning: string },
   ): Promise<void>;
 }
+
+/** A rejection or a return for correction: signed like an approval, with the reviewer's reason. */
+export const reviewWithReasonSchema = signatureInputSchema.extend({ reason: text(2000) });
+
+/** The three decisions of a second person about a manual entry. */
+export type ReviewDecision = 'approve' | 'reject' | 'return';
+const PURPOSE_OF: Record<ReviewDecision, ReviewPurpose> = {
+  approve: 'approval',
+  reject: 'rejection',
+  return: 'return',
+};
+const STATE_OF: Record<ReviewPurpose, Exclude<ReviewState, 'pending'>> = {
+  approval: 'approved',
+  rejection: 'rejected',
+  return: 'returned',
+};
+const PAST: Record<ReviewPurpose, string> = {
+  approval: 'approved',
+  rejection: 'rejected',
+  return: 'returned for correction',
+};
 
 export const settingsSchema = z.strictObject({ dueSoonDays: z.int().min(0).max(365) });
 
@@ -274,10 +302,13 @@ export interface CalibrationView {
   /** The entry's electronic signature (manual entries signed by a user); null otherwise. */
   signature: SignatureView | null;
   /**
-   * Manual entries: pending until a second person approves. Null for calibrations from edge
+   * Manual entries: pending until a second person reviews it (approved, rejected, or returned
+   * for correction; the last two with the reviewer's reason). Null for calibrations from edge
    * records, which carry their own approval in the record body (`body.approval`).
    */
-  approval: { state: 'pending' } | ({ state: 'approved' } & SignatureView) | null;
+  approval: { state: 'pending' } | ({ state: Exclude<ReviewState, 'pending'> } & SignatureView) | null;
+  /** A corrected entry: the returned entry it replaces. */
+  corrects: string | null;
 }
 
 export interface SignatureView {
@@ -289,6 +320,8 @@ export interface SignatureView {
   signatureSha256: string;
   /** The entry still hashes to contentSha256, and the signature manifest to signatureSha256. */
   valid: boolean;
+  /** A rejection's or return's reason (bound into the signature). */
+  reason?: string;
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
@@ -329,7 +362,7 @@ export function contentHashOf(r: CalibrationRow): string {
   );
 }
 
-/** The signature manifest: who signed what (by hash), meaning what, when. */
+/** The signature manifest: who signed what (by hash), meaning what, when (and why, for a rejection or return). */
 export function signatureManifest(s: Omit<SignatureRow, 'signature_sha256' | 'address'>): string {
   return canonicalJson({
     v: 1,
@@ -340,6 +373,7 @@ export function signatureManifest(s: Omit<SignatureRow, 'signature_sha256' | 'ad
     signer: { id: s.user_id, email: s.user_email, name: s.user_name, role: s.user_role },
     meaning: s.meaning,
     signedAt: s.signed_at,
+    ...(s.reason !== null && s.reason !== undefined ? { reason: s.reason } : {}),
   });
 }
 
@@ -351,6 +385,7 @@ function signatureView(s: SignatureRow, contentSha256: string): SignatureView {
     contentSha256: s.content_sha256,
     signatureSha256: s.signature_sha256,
     valid: s.content_sha256 === contentSha256 && sha256(signatureManifest(s)) === s.signature_sha256,
+    ...(s.reason !== null && s.reason !== undefined ? { reason: s.reason } : {}),
   };
 }
 
@@ -358,7 +393,7 @@ export function calibrationView(r: CalibrationRow, sigs: readonly SignatureRow[]
   const mine = sigs.filter((s) => s.calibration_id === r.id);
   const content = r.source === 'manual' ? contentHashOf(r) : '';
   const entry = mine.find((s) => s.purpose === 'entry');
-  const approved = mine.find((s) => s.purpose === 'approval');
+  const review = mine.find((s) => s.purpose !== 'entry');
   return {
     id: r.id,
     equipment: r.equipment,
@@ -378,9 +413,10 @@ export function calibrationView(r: CalibrationRow, sigs: readonly SignatureRow[]
     approval:
       r.source !== 'manual'
         ? null
-        : approved
-          ? { state: 'approved', ...signatureView(approved, content) }
+        : review
+          ? { state: STATE_OF[review.purpose as ReviewPurpose], ...signatureView(review, content) }
           : { state: 'pending' },
+    corrects: r.corrects ?? null,
   };
 }
 
@@ -757,9 +793,10 @@ export class CalibrationService {
     };
   }
 
+  /** The history: every calibration, entries rejected or returned by their reviewer included. */
   async calibrationsOf(tenantId: string, tag: string): Promise<CalibrationView[]> {
     await this.mustGet(tenantId, tag);
-    const rows = await this.calibrations.forEquipment(tenantId, tag);
+    const rows = await this.calibrations.forEquipment(tenantId, tag, { includeVoided: true });
     const manual = rows.filter((r) => r.source === 'manual').map((r) => r.id);
     const sigs = await this.calibrations.signaturesOf(tenantId, manual);
     return rows.map((r) => calibrationView(r, sigs));
@@ -778,7 +815,7 @@ export class CalibrationService {
     return row;
   }
 
-  /** Manual entries by approval state (the approvals queue), oldest first. */
+  /** Manual entries by review state (the approvals queue), oldest first. */
   async manualEntries(
     tenantId: string,
     q: Parameters<CalibrationRepository['manualEntries']>[1],
@@ -810,9 +847,10 @@ export class CalibrationService {
   async enterManual(tenantId: string, raw: unknown, signer: Signer) {
     const r = manualCalibrationSchema.safeParse(raw);
     if (!r.success) throw validation(r.error);
-    const { equipment: tag, enteredBy, body, signature } = r.data;
+    const { equipment: tag, enteredBy, body, signature, corrects } = r.data;
     const principal = `user:${signer.user.id}`;
     await this.mustGet(tenantId, tag);
+    if (corrects !== undefined) await this.mustBeReturned(tenantId, corrects, tag);
     const calibratedAt = normalizeTime(body.calibratedAt);
     if (calibratedAt > new Date(Date.now() + 5 * 60_000).toISOString()) {
       throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
@@ -857,6 +895,7 @@ export class CalibrationService {
           entered_by: enteredBy,
           recorded_by: principal,
           evidence_sha256: contentSha256,
+          corrects: corrects ?? null,
         },
         now,
       );
@@ -899,11 +938,12 @@ export class CalibrationService {
   private async storeSignature(
     tenantId: string,
     calibrationId: string,
-    purpose: 'entry' | 'approval',
+    purpose: SignatureRow['purpose'],
     signer: Signer,
     meaning: string,
     contentSha256: string,
     at: string,
+    reason: string | null = null,
   ): Promise<SignatureRow> {
     const base = {
       tenant_id: tenantId,
@@ -916,6 +956,7 @@ export class CalibrationService {
       meaning,
       signed_at: at,
       content_sha256: contentSha256,
+      reason,
     };
     const row: SignatureRow = {
       ...base,
@@ -925,81 +966,130 @@ export class CalibrationService {
     if (!(await this.calibrations.insertSignature(row)))
       throw new ProblemError(
         'CLOUD_CONFLICT',
-        `calibration ${calibrationId} is already ${purpose === 'approval' ? 'approved' : 'signed'}`,
+        purpose === 'entry'
+          ? `calibration ${calibrationId} is already signed`
+          : `calibration ${calibrationId} has been reviewed meanwhile`,
       );
     return row;
   }
 
+  /** A correction names an entry of the same equipment that its reviewer returned. */
+  private async mustBeReturned(tenantId: string, id: string, tag: string): Promise<void> {
+    const row = await this.calibrations.get(tenantId, id);
+    const sigs = row ? await this.calibrations.signaturesOf(tenantId, [id]) : [];
+    const problem = !row
+      ? 'no such calibration'
+      : row.equipment !== tag
+        ? `it is a calibration of ${row.equipment}`
+        : !sigs.some((s) => s.purpose === 'return')
+          ? 'it was not returned for correction'
+          : undefined;
+    if (problem)
+      throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
+        errors: [{ path: 'corrects', message: problem }],
+      });
+  }
+
   /**
-   * The second person's approval of a manual entry: re-authenticated like the entry's own
-   * signature, bound to the same content hash. The person who entered (signed) it may not
-   * approve it: refused with 403 and a security event on the audit trail.
+   * The second person's review of a manual entry: approve, reject, or return it for correction
+   * (the last two with a reason), re-authenticated like the entry's own signature and bound to the
+   * same content hash. The person who entered (signed) it may not review it: refused with 403 and
+   * a security event on the audit trail. A rejected or returned entry stops counting at once (the
+   * status is recomputed from the entries that count); it stays in the history.
    */
-  async approve(tenantId: string, id: string, raw: unknown, signer: Signer) {
-    const r = signatureInputSchema.safeParse(raw);
+  async review(tenantId: string, id: string, decision: ReviewDecision, raw: unknown, signer: Signer) {
+    const r = (decision === 'approve' ? signatureInputSchema : reviewWithReasonSchema).safeParse(raw);
     if (!r.success) throw validation(r.error);
+    const reason = 'reason' in r.data ? (r.data.reason as string) : null;
+    const purpose = PURPOSE_OF[decision];
+    const action = `calibration.${decision}`;
     const row = await this.calibrationRow(tenantId, id);
     if (row.source !== 'manual')
       throw new ProblemError(
         'CLOUD_CONFLICT',
-        'a calibration from an edge record carries its own approval (body.approval); only manual entries are approved here',
+        'a calibration from an edge record carries its own approval (body.approval); only manual entries are reviewed here',
       );
     const sigs = await this.calibrations.signaturesOf(tenantId, [id]);
-    if (sigs.some((s) => s.purpose === 'approval'))
-      throw new ProblemError('CLOUD_CONFLICT', `calibration ${id} is already approved`);
+    const done = sigs.find((s) => s.purpose !== 'entry');
+    if (done)
+      throw new ProblemError(
+        'CLOUD_CONFLICT',
+        `calibration ${id} is already ${PAST[done.purpose as ReviewPurpose]} (by ${done.user_email})`,
+      );
     const entrySigner = sigs.find((s) => s.purpose === 'entry')?.user_id;
     if (entrySigner === signer.user.id || row.recorded_by === `user:${signer.user.id}`) {
       await this.audit.record({
         tenantId,
-        action: 'calibration.approve',
+        action,
         outcome: 'failure',
         actor: { type: 'user', ...signer.user },
         address: signer.address,
         target: { type: 'calibration', id },
-        detail: 'security: self-approval refused (separation of duties: a second person must approve)',
+        detail: `security: self-approval refused (separation of duties: a second person must ${decision} it)`,
       });
       throw new ProblemError(
         'CLOUD_SEPARATION_OF_DUTIES',
-        'you entered this calibration: a second person must approve it',
+        `you entered this calibration: a second person must ${decision} it`,
       );
     }
     const content = contentHashOf(row);
     if (row.evidence_sha256 !== null && content !== row.evidence_sha256) {
       await this.audit.record({
         tenantId,
-        action: 'calibration.approve',
+        action,
         outcome: 'failure',
         actor: { type: 'user', ...signer.user },
         address: signer.address,
         target: { type: 'calibration', id },
-        detail: 'security: the stored entry no longer matches its evidence hash; not approved',
+        detail: `security: the stored entry no longer matches its evidence hash; not ${PAST[purpose]}`,
       });
       throw new ProblemError('CLOUD_CONFLICT', 'the stored entry does not match its evidence hash');
     }
     await signer.reauthenticate(r.data.password, {
-      action: 'calibration.approve',
+      action,
       target: { type: 'calibration', id },
       meaning: r.data.meaning,
     });
     return committed(this.db, async () => {
       const now = new Date().toISOString();
-      const sig = await this.storeSignature(tenantId, id, 'approval', signer, r.data.meaning, content, now);
+      const sig = await this.storeSignature(
+        tenantId,
+        id,
+        purpose,
+        signer,
+        r.data.meaning,
+        content,
+        now,
+        reason,
+      );
       await this.audit.record({
         tenantId,
-        action: 'calibration.approve',
+        action,
         outcome: 'success',
         actor: { type: 'user', ...signer.user },
         address: signer.address,
         target: { type: 'calibration', id },
         after: {
           equipment: row.equipment,
-          purpose: 'approval',
+          purpose,
           meaning: r.data.meaning,
+          ...(reason !== null ? { reason } : {}),
           contentSha256: content,
           signatureSha256: sig.signature_sha256,
           enteredBy: sigs.find((s) => s.purpose === 'entry')?.user_id ?? row.recorded_by,
         },
       });
+      if (purpose !== 'approval') {
+        await this.refresh(tenantId, row.equipment);
+        const siteId = (await this.equipment.get(tenantId, row.equipment))?.site_id ?? null;
+        emitAfterCommit(this.events, 'calibration.voided', {
+          tenantId,
+          siteId,
+          tag: row.equipment,
+          calibrationId: id,
+          reason: `${PAST[purpose]} by ${signer.user.email}: ${reason ?? ''}`,
+        });
+      }
       return { calibration: calibrationView(row, [...sigs, sig]) };
     });
   }

@@ -15,6 +15,7 @@ export const CLOUD_ERRORS = {
   CLOUD_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   CLOUD_ENROLL_TOKEN_INVALID: { status: 403, title: 'Enrollment token is unknown, used or expired' },
   CLOUD_EDGE_UNKNOWN: { status: 403, title: 'Edge is not enrolled' },
+  CLOUD_EDGE_RETIRED: { status: 403, title: 'Edge is retired: its key is no longer accepted' },
   CLOUD_BATCH_REFUSED: { status: 422, title: 'Batch refused: it does not verify' },
   CLOUD_BATCH_NOT_CONTINUOUS: { status: 409, title: 'Batch does not continue the stored log' },
   CLOUD_BATCH_FORK: { status: 409, title: 'Checkpoint forks the stored log' },

@@ -108,6 +108,16 @@ export class IngestService {
       });
       throw new ProblemError('CLOUD_EDGE_UNKNOWN', `edge ${env.data.edge} is not enrolled`);
     }
+    if (edge.retired_at) {
+      await this.security.record({
+        tenantId: edge.tenant_id,
+        code: 'INGEST_RETIRED_EDGE',
+        edgeId: edge.id,
+        address,
+        detail: `batch from edge ${edge.id}, retired at ${edge.retired_at}`,
+      });
+      throw new ProblemError('CLOUD_EDGE_RETIRED', `edge ${edge.id} was retired at ${edge.retired_at}`);
+    }
     // The batch is verified here, outside the write transaction, against the edge's log as read
     // now: that CPU work (canonical JSON, hashes, signature, schema) then runs while other
     // batches write, instead of holding SQLite's single writer or the edge's row lock. The
@@ -223,6 +233,9 @@ export class IngestService {
     // sharing the database, may just have advanced the log; until we commit, it waits for us.
     const edge = await this.tenancy.lockEdge(tenantId, edgeId);
     if (!edge) throw new ProblemError('CLOUD_EDGE_UNKNOWN', `edge ${edgeId} is not enrolled`);
+    // Retired while this batch was on its way: refused like any later one.
+    if (edge.retired_at)
+      throw new ProblemError('CLOUD_EDGE_RETIRED', `edge ${edge.id} was retired at ${edge.retired_at}`);
     const v = pre && sameLog(pre.edge, edge) ? pre.v : await this.verify(edge, body);
     if (!v.ok) return v;
     const now = new Date();

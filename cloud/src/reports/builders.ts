@@ -1111,7 +1111,9 @@ async function accessReview(deps: ReportDeps, ctx: ReportContext): Promise<Built
   const withMfa = active.filter((u) => u.mfa === 'totp').length;
   const requiredWithout = active.filter((u) => u.mfaRequired && u.mfa !== 'totp').length;
   const staleBefore = new Date(Date.parse(ctx.generatedAt) - 90 * 86_400_000).toISOString();
-  const stale = active.filter((u) => u.lastSignInAt === null || s(u.lastSignInAt) < staleBefore).length;
+  // Dormant: no sign-in for 90 days; an account that never signed in counts from its creation
+  // (a new account is not dormant on its first day).
+  const stale = active.filter((u) => s(u.lastSignInAt ?? u.createdAt) < staleBefore).length;
   const byRole: Record<string, number> = {};
   for (const u of active) byRole[s(u.role)] = (byRole[s(u.role)] ?? 0) + 1;
   const tokens = (await deps.repo.apiTokens(tenantId)).map((t): Row => ({

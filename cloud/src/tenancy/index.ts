@@ -3,6 +3,6 @@
 
 export { enrollmentRoutes } from './enrollment.routes.js';
 export { EnrollmentService } from './enrollment.service.js';
-export { TenancyRepository, hashToken, newToken } from './tenancy.repository.js';
-export type { EdgeRow } from './tenancy.repository.js';
+export { TenancyRepository, hashToken, isTimeZone, newToken } from './tenancy.repository.js';
+export type { EdgeRow, SiteRow } from './tenancy.repository.js';
 export { tenancyOpenApiPaths, tenancyRoutes } from './tenancy.routes.js';

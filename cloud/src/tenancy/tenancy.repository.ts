@@ -16,6 +16,26 @@ export interface EdgeRow {
   /** Records the edge said it still held unsent with its last accepted batch (migration 9). */
   backlog?: number | null;
   backlog_at?: string | null;
+  /** An admin retired the edge (migration 41): its key is refused from then on, its records kept. */
+  retired_at?: string | null;
+}
+
+/** A site as the portal shows it: its name and the time zone its pages show times in. */
+export interface SiteRow {
+  id: string;
+  name: string;
+  time_zone: string;
+  created_at: string;
+}
+
+/** True for an IANA time zone this runtime knows ("Europe/Berlin", "UTC"). */
+export function isTimeZone(zone: string): boolean {
+  if (zone === 'UTC') return true;
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /** Enrollment tokens and API tokens are named by the first 16 hex digits of their hash, never by the token. */
@@ -57,14 +77,41 @@ export class TenancyRepository {
     return row !== undefined;
   }
 
-  async createSite(tenantId: string, id: string, name: string): Promise<void> {
+  async createSite(tenantId: string, id: string, name: string, timeZone = 'UTC'): Promise<void> {
     await this.db.withTenant(tenantId, () =>
-      this.db.run('INSERT INTO sites (tenant_id, id, name, created_at) VALUES (?, ?, ?, ?)', [
+      this.db.run('INSERT INTO sites (tenant_id, id, name, created_at, time_zone) VALUES (?, ?, ?, ?, ?)', [
         tenantId,
         id,
         name,
         new Date().toISOString(),
+        timeZone,
       ]),
+    );
+  }
+
+  /** Renames a site or changes its time zone; false when there is no such site. */
+  async updateSite(tenantId: string, id: string, s: { name: string; timeZone: string }): Promise<boolean> {
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.run('UPDATE sites SET name = ?, time_zone = ? WHERE tenant_id = ? AND id = ?', [
+        s.name,
+        s.timeZone,
+        tenantId,
+        id,
+      ]),
+    );
+    return r.changes === 1;
+  }
+
+  /** The sites a caller sees (all of the tenant's when `ids` is null), by id. */
+  async sites(tenantId: string, ids: readonly string[] | null): Promise<SiteRow[]> {
+    if (ids !== null && ids.length === 0) return [];
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<SiteRow>(
+        `SELECT id, name, time_zone, created_at FROM sites WHERE tenant_id = ?${
+          ids === null ? '' : ` AND id IN (${ids.map(() => '?').join(',')})`
+        } ORDER BY id`,
+        [tenantId, ...(ids ?? [])],
+      ),
     );
   }
 
@@ -105,7 +152,7 @@ export class TenancyRepository {
     return this.db.get<{ tenant_id: string; site_id: string }>(
       this.db.dialect === 'postgres'
         ? 'SELECT tenant_id, site_id FROM rt_consume_enrollment_token(?, ?, ?)'
-        : 'UPDATE enrollment_tokens SET used_at = ?3, used_by_edge = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?3 RETURNING tenant_id, site_id',
+        : 'UPDATE enrollment_tokens SET used_at = ?3, used_by_edge = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?3 RETURNING tenant_id, site_id',
       [hashToken(token), edgeId, now],
     );
   }
@@ -190,12 +237,10 @@ export class TenancyRepository {
 
   // ---- the admin API (routes/admin.routes.ts) ----
 
-  async listSites(
-    tenantId: string,
-  ): Promise<{ id: string; name: string; created_at: string; edges: number }[]> {
+  async listSites(tenantId: string): Promise<(SiteRow & { edges: number })[]> {
     return this.db.withTenant(tenantId, () =>
-      this.db.all<{ id: string; name: string; created_at: string; edges: number }>(
-        `SELECT s.id, s.name, s.created_at,
+      this.db.all<SiteRow & { edges: number }>(
+        `SELECT s.id, s.name, s.created_at, s.time_zone,
            (SELECT COUNT(*) FROM edges e WHERE e.tenant_id = s.tenant_id AND e.site_id = s.id) AS edges
          FROM sites s WHERE s.tenant_id = ? ORDER BY s.id`,
         [tenantId],
@@ -215,14 +260,52 @@ export class TenancyRepository {
       expires_at: string;
       used_at: string | null;
       used_by_edge: string | null;
+      revoked_at: string | null;
     }[]
   > {
     return this.db.withTenant(tenantId, () =>
       this.db.all(
-        'SELECT token_hash, site_id, created_at, expires_at, used_at, used_by_edge FROM enrollment_tokens WHERE tenant_id = ? AND site_id = ? ORDER BY created_at DESC',
+        'SELECT token_hash, site_id, created_at, expires_at, used_at, used_by_edge, revoked_at FROM enrollment_tokens WHERE tenant_id = ? AND site_id = ? ORDER BY created_at DESC',
         [tenantId, siteId],
       ),
     );
+  }
+
+  /**
+   * Revokes a site's enrollment token by id if it is still unused and unrevoked: 'revoked', or
+   * why not ('missing', 'used', 'revoked-already').
+   */
+  async revokeEnrollmentToken(
+    tenantId: string,
+    siteId: string,
+    id: string,
+    now: string,
+  ): Promise<'revoked' | 'missing' | 'used' | 'revoked-already'> {
+    return this.db.withTenant(tenantId, async () => {
+      const r = await this.db.run(
+        `UPDATE enrollment_tokens SET revoked_at = ? WHERE tenant_id = ? AND site_id = ?
+           AND substr(token_hash, 1, 16) = ? AND used_at IS NULL AND revoked_at IS NULL`,
+        [now, tenantId, siteId, id],
+      );
+      if (r.changes > 0) return 'revoked';
+      const row = await this.db.get<{ used_at: string | null; revoked_at: string | null }>(
+        'SELECT used_at, revoked_at FROM enrollment_tokens WHERE tenant_id = ? AND site_id = ? AND substr(token_hash, 1, 16) = ?',
+        [tenantId, siteId, id],
+      );
+      return !row ? 'missing' : row.used_at ? 'used' : 'revoked-already';
+    });
+  }
+
+  /** Retires an edge: false when it is missing or already retired. Its records and checkpoints stay. */
+  async retireEdge(tenantId: string, id: string, now: string): Promise<boolean> {
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.run('UPDATE edges SET retired_at = ? WHERE tenant_id = ? AND id = ? AND retired_at IS NULL', [
+        now,
+        tenantId,
+        id,
+      ]),
+    );
+    return r.changes === 1;
   }
 
   async listApiTokens(

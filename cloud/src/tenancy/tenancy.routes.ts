@@ -4,16 +4,31 @@ import { type Accounts, actorOfRequest, principalOf, seesSite } from '../access/
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import { type RecordsRepository, verifyEdgeLog } from '../records/index.js';
-import { hashToken, tokenId, type TenancyRepository } from './tenancy.repository.js';
+import {
+  hashToken,
+  isTimeZone,
+  tokenId,
+  type SiteRow,
+  type TenancyRepository,
+} from './tenancy.repository.js';
 import type { AuditEvent } from '../audit/index.js';
 import type { Witness } from '../platform/witness.js';
 import { parseBody } from '../platform/http/validation.js';
 import { problem, sessionOnly as security, tokenOrSession } from '../platform/http/openapi-parts.js';
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const timeZone = z
+  .string()
+  .max(64)
+  .refine(isTimeZone, 'must be an IANA time zone, e.g. Europe/Berlin, America/Chicago or UTC');
 const siteBody = z.strictObject({
   id: z.string().regex(ID, 'lowercase letters, digits and -, at most 63, starting with a letter or digit'),
   name: z.string().trim().min(1).max(200),
+  timeZone: timeZone.default('UTC'),
+});
+const siteUpdate = z.strictObject({
+  name: z.string().trim().min(1).max(200).optional(),
+  timeZone: timeZone.optional(),
 });
 const tokenBody = z.strictObject({
   expiresInHours: z
@@ -34,7 +49,15 @@ export interface TenancyRouteDeps {
   accounts: Accounts;
 }
 
-export type TokenState = 'unused' | 'used' | 'expired';
+export type TokenState = 'unused' | 'used' | 'expired' | 'revoked';
+
+const siteView = (s: SiteRow & { edges?: number | string }) => ({
+  id: s.id,
+  name: s.name,
+  timeZone: s.time_zone,
+  createdAt: s.created_at,
+  edges: Number(s.edges ?? 0),
+});
 
 /**
  * The tenant's administration for the portal: sites, one-time edge enrollment tokens, the
@@ -67,9 +90,7 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
 
   r.get('/sites', admin, async (req, res) => {
     const rows = await deps.tenancy.listSites(tenant(req));
-    res.json({
-      items: rows.map((s) => ({ id: s.id, name: s.name, createdAt: s.created_at, edges: Number(s.edges) })),
-    });
+    res.json({ items: rows.map(siteView) });
   });
 
   r.post('/sites', admin, async (req, res) => {
@@ -78,16 +99,35 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
     await deps.db.transaction(async () => {
       if (await deps.tenancy.siteExists(t, body.id))
         throw new ProblemError('CLOUD_CONFLICT', `a site ${body.id} exists`);
-      await deps.tenancy.createSite(t, body.id, body.name);
+      await deps.tenancy.createSite(t, body.id, body.name, body.timeZone);
       await audit(req, {
         action: 'site.create',
         outcome: 'success',
         target: { type: 'site', id: body.id },
-        after: { id: body.id, name: body.name },
+        after: { id: body.id, name: body.name, timeZone: body.timeZone },
       });
     });
     const site = (await deps.tenancy.listSites(t)).find((s) => s.id === body.id)!;
-    res.status(201).json({ id: site.id, name: site.name, createdAt: site.created_at, edges: 0 });
+    res.status(201).json(siteView(site));
+  });
+
+  r.put('/sites/:siteId', admin, async (req, res) => {
+    const siteId = await siteOr404(req);
+    const body = parseBody(siteUpdate, req);
+    const t = tenant(req);
+    await deps.db.transaction(async () => {
+      const before = (await deps.tenancy.sites(t, [siteId]))[0]!;
+      const after = { name: body.name ?? before.name, timeZone: body.timeZone ?? before.time_zone };
+      await deps.tenancy.updateSite(t, siteId, after);
+      await audit(req, {
+        action: 'site.update',
+        outcome: 'success',
+        target: { type: 'site', id: siteId },
+        before: { name: before.name, timeZone: before.time_zone },
+        after,
+      });
+    });
+    res.json(siteView((await deps.tenancy.listSites(t)).find((s) => s.id === siteId)!));
   });
 
   // ---- enrollment tokens ---------------------------------------------------------------------
@@ -104,9 +144,39 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
         expiresAt: t.expires_at,
         usedAt: t.used_at,
         usedByEdge: t.used_by_edge,
-        state: (t.used_at ? 'used' : t.expires_at <= now ? 'expired' : 'unused') satisfies TokenState,
+        revokedAt: t.revoked_at,
+        state: (t.used_at
+          ? 'used'
+          : t.revoked_at
+            ? 'revoked'
+            : t.expires_at <= now
+              ? 'expired'
+              : 'unused') satisfies TokenState,
       })),
     });
+  });
+
+  r.delete('/sites/:siteId/enrollment-tokens/:tokenId', admin, async (req, res) => {
+    const siteId = await siteOr404(req);
+    const id = String(req.params.tokenId);
+    if (!/^[0-9a-f]{16}$/.test(id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such enrollment token');
+    await deps.db.transaction(async () => {
+      const out = await deps.tenancy.revokeEnrollmentToken(tenant(req), siteId, id, new Date().toISOString());
+      if (out === 'missing') throw new ProblemError('CLOUD_NOT_FOUND', 'no such enrollment token');
+      if (out === 'used')
+        throw new ProblemError(
+          'CLOUD_CONFLICT',
+          'the token has enrolled an edge already: retire the edge instead',
+        );
+      if (out === 'revoked-already') throw new ProblemError('CLOUD_CONFLICT', 'the token is revoked already');
+      await audit(req, {
+        action: 'enrollment_token.revoke',
+        outcome: 'success',
+        target: { type: 'enrollment_token', id },
+        after: { siteId },
+      });
+    });
+    res.status(204).end();
   });
 
   r.post('/sites/:siteId/enrollment-tokens', admin, async (req, res) => {
@@ -156,8 +226,28 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
           recordsLastHour: lastHour.get(e.id) ?? 0,
           backlog: e.backlog ?? null,
           backlogReportedAt: e.backlog_at ?? null,
+          retiredAt: e.retired_at ?? null,
         })),
     });
+  });
+
+  r.post('/admin/edges/:edgeId/retire', admin, async (req, res) => {
+    const t = tenant(req);
+    const e = await deps.tenancy.edgeForTenant(t, String(req.params.edgeId));
+    if (!e || !seesSite(principalOf(req), e.site_id))
+      throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
+    const at = new Date().toISOString();
+    await deps.db.transaction(async () => {
+      if (!(await deps.tenancy.retireEdge(t, e.id, at)))
+        throw new ProblemError('CLOUD_CONFLICT', `edge ${e.id} is retired already`);
+      await audit(req, {
+        action: 'edge.retire',
+        outcome: 'success',
+        target: { type: 'edge', id: e.id },
+        after: { siteId: e.site_id, name: e.name, retiredAt: at, logSize: e.log_size },
+      });
+    });
+    res.json({ id: e.id, siteId: e.site_id, name: e.name, retiredAt: at });
   });
 
   r.post('/edges/:edgeId/verify', verifier, async (req, res) => {
@@ -246,8 +336,14 @@ const jsonBody = (schema: Record<string, unknown>) => ({
 const path = (name: string) => ({ name, in: 'path', required: true, schema: str });
 const guarded = { '401': problem, '403': problem };
 
-const site = obj({ id: str, name: str, createdAt: time, edges: { type: 'integer' } });
-const tokenState = { enum: ['unused', 'used', 'expired'] };
+const site = obj({
+  id: str,
+  name: str,
+  timeZone: { type: 'string', description: 'IANA time zone the site’s pages show times in' },
+  createdAt: time,
+  edges: { type: 'integer' },
+});
+const tokenState = { enum: ['unused', 'used', 'expired', 'revoked'] };
 const enrollmentToken = obj({
   id: str,
   siteId: str,
@@ -255,6 +351,7 @@ const enrollmentToken = obj({
   expiresAt: time,
   usedAt: nullableTime,
   usedByEdge: { type: ['string', 'null'] },
+  revokedAt: nullableTime,
   state: tokenState,
 });
 const edgeHealth = obj({
@@ -270,6 +367,7 @@ const edgeHealth = obj({
     description: 'records the edge still held unsent when its last batch was accepted (null: never reported)',
   },
   backlogReportedAt: nullableTime,
+  retiredAt: { ...nullableTime, description: 'retired: its key is refused from then on; its records stay' },
 });
 const verification = obj(
   {
@@ -318,8 +416,34 @@ export const tenancyOpenApiPaths = {
     post: {
       summary: 'Create a site (admin)',
       security,
-      requestBody: jsonBody(obj({ id: { type: 'string', pattern: ID.source }, name: str })),
+      requestBody: jsonBody(
+        obj(
+          {
+            id: { type: 'string', pattern: ID.source },
+            name: str,
+            timeZone: { type: 'string', default: 'UTC' },
+          },
+          ['id', 'name'],
+        ),
+      ),
       responses: { '201': ok(site, 'the site'), '400': problem, ...guarded, '409': problem },
+    },
+  },
+  '/sites/{siteId}': {
+    put: {
+      summary: 'Rename a site or set its time zone (admin)',
+      security,
+      parameters: [path('siteId')],
+      requestBody: jsonBody(obj({ name: str, timeZone: str }, [])),
+      responses: { '200': ok(site, 'the site'), '400': problem, ...guarded, '404': problem },
+    },
+  },
+  '/sites/{siteId}/enrollment-tokens/{tokenId}': {
+    delete: {
+      summary: 'Revoke an unused enrollment token (admin): it no longer enrolls an edge',
+      security,
+      parameters: [path('siteId'), path('tokenId')],
+      responses: { '204': { description: 'revoked' }, ...guarded, '404': problem, '409': problem },
     },
   },
   '/sites/{siteId}/enrollment-tokens': {
@@ -353,6 +477,20 @@ export const tenancyOpenApiPaths = {
       security,
       parameters: [{ name: 'site', in: 'query', schema: str }],
       responses: { '200': ok(list(edgeHealth)), '400': problem, ...guarded },
+    },
+  },
+  '/admin/edges/{edgeId}/retire': {
+    post: {
+      summary:
+        'Retire an edge (admin): its key is refused from then on (403 CLOUD_EDGE_RETIRED, a security event); its records and checkpoints stay',
+      security,
+      parameters: [path('edgeId')],
+      responses: {
+        '200': ok(obj({ id: str, siteId: str, name: str, retiredAt: time }), 'the retired edge'),
+        ...guarded,
+        '404': problem,
+        '409': problem,
+      },
     },
   },
   '/edges/{edgeId}/verify': {

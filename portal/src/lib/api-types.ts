@@ -44,6 +44,11 @@ export interface paths {
                 name: string;
                 /** @description records accepted in the last hour */
                 recordsLastHour: number;
+                /**
+                 * Format: date-time
+                 * @description retired: its key is refused from then on; its records stay
+                 */
+                retiredAt: string | null;
                 siteId: string;
               }[];
             };
@@ -80,6 +85,86 @@ export interface paths {
     };
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/admin/edges/{edgeId}/retire': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Retire an edge (admin): its key is refused from then on (403 CLOUD_EDGE_RETIRED, a security event); its records and checkpoints stay */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          edgeId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description the retired edge */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              id: string;
+              name: string;
+              /** Format: date-time */
+              retiredAt: string;
+              siteId: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
     delete?: never;
     options?: never;
     head?: never;
@@ -1240,6 +1325,68 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/auth/policy': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The access policy: each role and the permissions it holds (who may approve, decide, manage) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description { roles: [{ role, permissions }] } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              roles: {
+                permissions: (
+                  | 'records:read'
+                  | 'evidence:read'
+                  | 'audit:read'
+                  | 'users:manage'
+                  | 'tenant:manage'
+                  | 'reports:read'
+                  | 'reports:generate'
+                  | 'calibrations:disposition'
+                  | 'calibrations:write'
+                  | 'calibrations:approve'
+                )[];
+                /** @enum {unknown} */
+                role: 'admin' | 'manager' | 'technician' | 'auditor';
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/auth/session': {
     parameters: {
       query?: never;
@@ -1257,7 +1404,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description { state, csrfToken, expiresAt, user, backupCodesLeft } */
+        /** @description { state, csrfToken, expiresAt, user, backupCodesLeft, permissions, sites: [{ id, name, timeZone }] } */
         200: {
           headers: {
             [name: string]: unknown;
@@ -1393,8 +1540,8 @@ export interface paths {
         query?: {
           /** @description cursor: the `next` of the previous page */
           after?: string;
-          /** @description absent: both */
-          approval?: 'pending' | 'approved';
+          /** @description absent: all */
+          approval?: 'pending' | 'approved' | 'rejected' | 'returned';
           limit?: number;
           site?: string;
         };
@@ -1412,7 +1559,7 @@ export interface paths {
           content: {
             'application/json': {
               items: ({
-                /** @description manual entries: pending until a second person approves; null for calibrations from edge records (their approval is body.approval) */
+                /** @description manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval) */
                 approval:
                   | {
                       /** @constant */
@@ -1428,6 +1575,8 @@ export interface paths {
                       /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
                       contentSha256: string;
                       meaning: string;
+                      /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                      reason?: string;
                       /** @description SHA-256 of the signature manifest's canonical JSON */
                       signatureSha256: string;
                       /** Format: date-time */
@@ -1435,8 +1584,8 @@ export interface paths {
                       /** @description the entry and the manifest still hash to these values */
                       valid: boolean;
                     } & {
-                      /** @constant */
-                      state: 'approved';
+                      /** @enum {unknown} */
+                      state: 'approved' | 'rejected' | 'returned';
                     })
                   | null;
                 /** @enum {unknown} */
@@ -1447,6 +1596,8 @@ export interface paths {
                 body: Record<string, never>;
                 /** Format: date-time */
                 calibratedAt: string;
+                /** @description a corrected entry: the id of the returned entry it replaces */
+                corrects: string | null;
                 /** Format: date-time */
                 createdAt: string;
                 enteredBy: string | null;
@@ -1470,6 +1621,8 @@ export interface paths {
                   /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
                   contentSha256: string;
                   meaning: string;
+                  /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                  reason?: string;
                   /** @description SHA-256 of the signature manifest's canonical JSON */
                   signatureSha256: string;
                   /** Format: date-time */
@@ -1538,6 +1691,8 @@ export interface paths {
           'application/json': {
             /** @description CalibrationBody (protocols/RECORDS.md) */
             body: Record<string, never>;
+            /** @description the entry returned for correction that this one replaces (same equipment) */
+            corrects?: string;
             /** @description who performed it (name, qualification) */
             enteredBy: string;
             equipment: string;
@@ -1559,7 +1714,7 @@ export interface paths {
           content: {
             'application/json': {
               calibration: {
-                /** @description manual entries: pending until a second person approves; null for calibrations from edge records (their approval is body.approval) */
+                /** @description manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval) */
                 approval:
                   | {
                       /** @constant */
@@ -1575,6 +1730,8 @@ export interface paths {
                       /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
                       contentSha256: string;
                       meaning: string;
+                      /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                      reason?: string;
                       /** @description SHA-256 of the signature manifest's canonical JSON */
                       signatureSha256: string;
                       /** Format: date-time */
@@ -1582,8 +1739,8 @@ export interface paths {
                       /** @description the entry and the manifest still hash to these values */
                       valid: boolean;
                     } & {
-                      /** @constant */
-                      state: 'approved';
+                      /** @enum {unknown} */
+                      state: 'approved' | 'rejected' | 'returned';
                     })
                   | null;
                 /** @enum {unknown} */
@@ -1594,6 +1751,8 @@ export interface paths {
                 body: Record<string, never>;
                 /** Format: date-time */
                 calibratedAt: string;
+                /** @description a corrected entry: the id of the returned entry it replaces */
+                corrects: string | null;
                 /** Format: date-time */
                 createdAt: string;
                 enteredBy: string | null;
@@ -1617,6 +1776,8 @@ export interface paths {
                   /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
                   contentSha256: string;
                   meaning: string;
+                  /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                  reason?: string;
                   /** @description SHA-256 of the signature manifest's canonical JSON */
                   signatureSha256: string;
                   /** Format: date-time */
@@ -1700,8 +1861,8 @@ export interface paths {
     get?: never;
     put?: never;
     /**
-     * Approve a manual entry with a signature (admin, manager, technician; never the person who entered it)
-     * @description Approving one’s own entry is 403 CLOUD_SEPARATION_OF_DUTIES and a security event on the audit trail; an approved entry is 409; a calibration from an edge record is 409 (it carries its own approval).
+     * Approve a manual entry with a signature (calibrations:approve; never the person who entered it)
+     * @description Reviewing one’s own entry is 403 CLOUD_SEPARATION_OF_DUTIES and a security event on the audit trail; an entry already reviewed is 409; a calibration from an edge record is 409 (it carries its own approval).
      */
     post: {
       parameters: {
@@ -1732,7 +1893,7 @@ export interface paths {
           content: {
             'application/json': {
               calibration: {
-                /** @description manual entries: pending until a second person approves; null for calibrations from edge records (their approval is body.approval) */
+                /** @description manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval) */
                 approval:
                   | {
                       /** @constant */
@@ -1748,6 +1909,8 @@ export interface paths {
                       /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
                       contentSha256: string;
                       meaning: string;
+                      /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                      reason?: string;
                       /** @description SHA-256 of the signature manifest's canonical JSON */
                       signatureSha256: string;
                       /** Format: date-time */
@@ -1755,8 +1918,8 @@ export interface paths {
                       /** @description the entry and the manifest still hash to these values */
                       valid: boolean;
                     } & {
-                      /** @constant */
-                      state: 'approved';
+                      /** @enum {unknown} */
+                      state: 'approved' | 'rejected' | 'returned';
                     })
                   | null;
                 /** @enum {unknown} */
@@ -1767,6 +1930,8 @@ export interface paths {
                 body: Record<string, never>;
                 /** Format: date-time */
                 calibratedAt: string;
+                /** @description a corrected entry: the id of the returned entry it replaces */
+                corrects: string | null;
                 /** Format: date-time */
                 createdAt: string;
                 enteredBy: string | null;
@@ -1790,6 +1955,8 @@ export interface paths {
                   /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
                   contentSha256: string;
                   meaning: string;
+                  /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                  reason?: string;
                   /** @description SHA-256 of the signature manifest's canonical JSON */
                   signatureSha256: string;
                   /** Format: date-time */
@@ -1965,6 +2132,384 @@ export interface paths {
       };
     };
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/calibrations/{id}/reject': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Reject a manual entry with a signature and a reason (calibrations:approve): it stops counting toward the status
+     * @description Reviewing one’s own entry is 403 CLOUD_SEPARATION_OF_DUTIES and a security event on the audit trail; an entry already reviewed is 409; a calibration from an edge record is 409 (it carries its own approval).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description manual:<uuid> (URL-encoded) */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description e.g. "performed", "reviewed", "approved" */
+            meaning: string;
+            /** @description the signer's own password, again */
+            password: string;
+            /** @description why; shown to the person who entered it */
+            reason: string;
+          };
+        };
+      };
+      responses: {
+        /** @description { calibration } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              calibration: {
+                /** @description manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval) */
+                approval:
+                  | {
+                      /** @constant */
+                      state: 'pending';
+                    }
+                  | ({
+                      by: {
+                        email: string;
+                        id: string;
+                        name: string;
+                        role: string;
+                      };
+                      /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
+                      contentSha256: string;
+                      meaning: string;
+                      /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                      reason?: string;
+                      /** @description SHA-256 of the signature manifest's canonical JSON */
+                      signatureSha256: string;
+                      /** Format: date-time */
+                      signedAt: string;
+                      /** @description the entry and the manifest still hash to these values */
+                      valid: boolean;
+                    } & {
+                      /** @enum {unknown} */
+                      state: 'approved' | 'rejected' | 'returned';
+                    })
+                  | null;
+                /** @enum {unknown} */
+                asFoundResult: 'pass' | 'fail';
+                /** @enum {unknown} */
+                asLeftResult: 'pass' | 'fail' | null;
+                /** @description the record library’s calibration body */
+                body: Record<string, never>;
+                /** Format: date-time */
+                calibratedAt: string;
+                /** @description a corrected entry: the id of the returned entry it replaces */
+                corrects: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                enteredBy: string | null;
+                equipment: string;
+                evidenceSha256: string | null;
+                id: string;
+                record: {
+                  edge?: string;
+                  seq?: number;
+                } | null;
+                /** @description user:<id>, edge:<id> (or api-token:<hash> for old entries) */
+                recordedBy: string | null;
+                /** @description the entry's signature (manual entries) */
+                signature: {
+                  by: {
+                    email: string;
+                    id: string;
+                    name: string;
+                    role: string;
+                  };
+                  /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
+                  contentSha256: string;
+                  meaning: string;
+                  /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                  reason?: string;
+                  /** @description SHA-256 of the signature manifest's canonical JSON */
+                  signatureSha256: string;
+                  /** Format: date-time */
+                  signedAt: string;
+                  /** @description the entry and the manifest still hash to these values */
+                  valid: boolean;
+                } | null;
+                /** @enum {unknown} */
+                source: 'record' | 'manual';
+                traceability: {
+                  issues?: string[];
+                  /** @enum {unknown} */
+                  status?: 'ok' | 'flagged';
+                };
+                valid: boolean;
+              };
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/calibrations/{id}/return': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Return a manual entry for correction with a signature and a reason (calibrations:approve): it stops counting; a corrected entry names it in `corrects`
+     * @description Reviewing one’s own entry is 403 CLOUD_SEPARATION_OF_DUTIES and a security event on the audit trail; an entry already reviewed is 409; a calibration from an edge record is 409 (it carries its own approval).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description manual:<uuid> (URL-encoded) */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description e.g. "performed", "reviewed", "approved" */
+            meaning: string;
+            /** @description the signer's own password, again */
+            password: string;
+            /** @description why; shown to the person who entered it */
+            reason: string;
+          };
+        };
+      };
+      responses: {
+        /** @description { calibration } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              calibration: {
+                /** @description manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval) */
+                approval:
+                  | {
+                      /** @constant */
+                      state: 'pending';
+                    }
+                  | ({
+                      by: {
+                        email: string;
+                        id: string;
+                        name: string;
+                        role: string;
+                      };
+                      /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
+                      contentSha256: string;
+                      meaning: string;
+                      /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                      reason?: string;
+                      /** @description SHA-256 of the signature manifest's canonical JSON */
+                      signatureSha256: string;
+                      /** Format: date-time */
+                      signedAt: string;
+                      /** @description the entry and the manifest still hash to these values */
+                      valid: boolean;
+                    } & {
+                      /** @enum {unknown} */
+                      state: 'approved' | 'rejected' | 'returned';
+                    })
+                  | null;
+                /** @enum {unknown} */
+                asFoundResult: 'pass' | 'fail';
+                /** @enum {unknown} */
+                asLeftResult: 'pass' | 'fail' | null;
+                /** @description the record library’s calibration body */
+                body: Record<string, never>;
+                /** Format: date-time */
+                calibratedAt: string;
+                /** @description a corrected entry: the id of the returned entry it replaces */
+                corrects: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                enteredBy: string | null;
+                equipment: string;
+                evidenceSha256: string | null;
+                id: string;
+                record: {
+                  edge?: string;
+                  seq?: number;
+                } | null;
+                /** @description user:<id>, edge:<id> (or api-token:<hash> for old entries) */
+                recordedBy: string | null;
+                /** @description the entry's signature (manual entries) */
+                signature: {
+                  by: {
+                    email: string;
+                    id: string;
+                    name: string;
+                    role: string;
+                  };
+                  /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
+                  contentSha256: string;
+                  meaning: string;
+                  /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                  reason?: string;
+                  /** @description SHA-256 of the signature manifest's canonical JSON */
+                  signatureSha256: string;
+                  /** Format: date-time */
+                  signedAt: string;
+                  /** @description the entry and the manifest still hash to these values */
+                  valid: boolean;
+                } | null;
+                /** @enum {unknown} */
+                source: 'record' | 'manual';
+                traceability: {
+                  issues?: string[];
+                  /** @enum {unknown} */
+                  status?: 'ok' | 'flagged';
+                };
+                valid: boolean;
+              };
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
     delete?: never;
     options?: never;
     head?: never;
@@ -3920,6 +4465,8 @@ export interface paths {
                 edges: number;
                 id: string;
                 name: string;
+                /** @description IANA time zone the site’s pages show times in */
+                timeZone: string;
               }[];
             };
           };
@@ -3958,6 +4505,8 @@ export interface paths {
           'application/json': {
             id: string;
             name: string;
+            /** @default UTC */
+            timeZone?: string;
           };
         };
       };
@@ -3974,6 +4523,8 @@ export interface paths {
               edges: number;
               id: string;
               name: string;
+              /** @description IANA time zone the site’s pages show times in */
+              timeZone: string;
             };
           };
         };
@@ -4021,6 +4572,95 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/sites/{siteId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /** Rename a site or set its time zone (admin) */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          siteId: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            name?: string;
+            timeZone?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description the site */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              edges: number;
+              id: string;
+              name: string;
+              /** @description IANA time zone the site’s pages show times in */
+              timeZone: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/sites/{siteId}/enrollment-tokens': {
     parameters: {
       query?: never;
@@ -4053,9 +4693,11 @@ export interface paths {
                 /** Format: date-time */
                 expiresAt: string;
                 id: string;
+                /** Format: date-time */
+                revokedAt: string | null;
                 siteId: string;
                 /** @enum {unknown} */
-                state: 'unused' | 'used' | 'expired';
+                state: 'unused' | 'used' | 'expired' | 'revoked';
                 /** Format: date-time */
                 usedAt: string | null;
                 usedByEdge: string | null;
@@ -4127,7 +4769,7 @@ export interface paths {
               id: string;
               siteId: string;
               /** @enum {unknown} */
-              state: 'unused' | 'used' | 'expired';
+              state: 'unused' | 'used' | 'expired' | 'revoked';
               token: string;
             };
           };
@@ -4171,6 +4813,79 @@ export interface paths {
       };
     };
     delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/sites/{siteId}/enrollment-tokens/{tokenId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Revoke an unused enrollment token (admin): it no longer enrolls an edge */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          siteId: string;
+          tokenId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description revoked */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
     options?: never;
     head?: never;
     patch?: never;

@@ -1,9 +1,13 @@
-import type { Role } from './types.js';
-
+/**
+ * The portal's pages and the permission each needs, named as in the cloud's access policy
+ * (cloud/src/access/policy.ts). What a user may open follows the permissions the cloud gives for
+ * their session (GET /auth/session → permissions), so the menu never keeps a second list of roles.
+ */
 export type PageName =
   | 'board'
   | 'record'
   | 'approvals'
+  | 'cases'
   | 'sites'
   | 'edges'
   | 'users'
@@ -16,36 +20,58 @@ export type PageName =
   | 'reports'
   | 'clauses';
 
+/** Permissions of the access policy the portal's pages need. */
+export type Permission =
+  | 'records:read'
+  | 'evidence:read'
+  | 'audit:read'
+  | 'users:manage'
+  | 'tenant:manage'
+  | 'reports:read'
+  | 'reports:generate'
+  | 'calibrations:disposition'
+  | 'calibrations:write'
+  | 'calibrations:approve';
+
 export interface NavItem {
   page: PageName;
   label: string;
   href: string;
 }
 
-const ITEMS: Record<PageName, { label: string; href: string; roles: readonly Role[] }> = {
-  board: { label: 'Calibration', href: '#/', roles: ['admin', 'manager', 'technician', 'auditor'] },
-  record: { label: 'Record calibration', href: '#/calibrations/new', roles: ['admin', 'technician'] },
-  approvals: { label: 'Approvals', href: '#/calibrations/approvals', roles: ['admin', 'technician'] },
-  live: { label: 'Live', href: '#/live', roles: ['admin', 'manager', 'technician', 'auditor'] },
-  spc: { label: 'SPC', href: '#/spc', roles: ['admin', 'manager', 'technician', 'auditor'] },
-  sites: { label: 'Sites', href: '#/admin/sites', roles: ['admin'] },
-  edges: { label: 'Edges', href: '#/admin/edges', roles: ['admin'] },
-  users: { label: 'Users', href: '#/admin/users', roles: ['admin'] },
-  security: { label: 'MFA policy', href: '#/admin/security', roles: ['admin'] },
-  'api-tokens': { label: 'API tokens', href: '#/admin/api-tokens', roles: ['admin'] },
-  audit: { label: 'Audit log', href: '#/audit', roles: ['admin', 'auditor'] },
-  reports: { label: 'Reports', href: '#/reports', roles: ['admin', 'auditor'] },
-  clauses: { label: 'Clause map', href: '#/compliance', roles: ['admin', 'auditor'] },
-  account: { label: 'My account', href: '#/account', roles: ['admin', 'manager', 'technician', 'auditor'] },
+/** `null`: any signed-in user (their own account). */
+const ITEMS: Record<PageName, { label: string; href: string; needs: Permission | null }> = {
+  board: { label: 'Calibration', href: '#/', needs: 'records:read' },
+  record: { label: 'Record calibration', href: '#/calibrations/new', needs: 'calibrations:write' },
+  approvals: { label: 'Approvals', href: '#/calibrations/approvals', needs: 'calibrations:approve' },
+  cases: { label: 'Out of tolerance', href: '#/oot', needs: 'records:read' },
+  live: { label: 'Live', href: '#/live', needs: 'records:read' },
+  spc: { label: 'SPC', href: '#/spc', needs: 'records:read' },
+  sites: { label: 'Sites', href: '#/admin/sites', needs: 'tenant:manage' },
+  edges: { label: 'Edges', href: '#/admin/edges', needs: 'tenant:manage' },
+  users: { label: 'Users', href: '#/admin/users', needs: 'users:manage' },
+  security: { label: 'MFA policy', href: '#/admin/security', needs: 'users:manage' },
+  'api-tokens': { label: 'API tokens', href: '#/admin/api-tokens', needs: 'tenant:manage' },
+  audit: { label: 'Audit log', href: '#/audit', needs: 'audit:read' },
+  reports: { label: 'Reports', href: '#/reports', needs: 'reports:read' },
+  clauses: { label: 'Clause map', href: '#/compliance', needs: 'reports:read' },
+  account: { label: 'My account', href: '#/account', needs: null },
 };
 
-/** What a role may open: the API refuses the rest anyway, the menu just does not offer it. */
-export function navFor(role: Role): NavItem[] {
+/** What the permissions open: the API refuses the rest anyway, the menu just does not offer it. */
+export function navFor(permissions: readonly string[]): NavItem[] {
   return (Object.keys(ITEMS) as PageName[])
-    .filter((p) => ITEMS[p].roles.includes(role))
+    .filter((p) => mayOpen(permissions, p))
     .map((p) => ({ page: p, label: ITEMS[p].label, href: ITEMS[p].href }));
 }
 
-export function mayOpen(role: Role, page: PageName): boolean {
-  return ITEMS[page].roles.includes(role);
+export function mayOpen(permissions: readonly string[], page: PageName): boolean {
+  const needs = ITEMS[page].needs;
+  return needs === null || permissions.includes(needs);
+}
+
+/** "admin", "admin or manager", "admin, manager or technician". */
+export function rolesText(roles: readonly string[]): string {
+  if (roles.length <= 1) return roles[0] ?? 'nobody';
+  return `${roles.slice(0, -1).join(', ')} or ${roles.at(-1)}`;
 }

@@ -1,5 +1,6 @@
 import { ApiError, call, callAs, client, setCsrfToken } from './api';
 import { DEFAULT_IDLE_SECONDS } from './idle';
+import type { Permission } from './nav';
 import type { LoginAnswer, SessionAnswer, SessionState, User } from './types';
 
 /** The signed-in user and where their sign-in stands, shared by every page. */
@@ -10,6 +11,21 @@ class Session {
   /** The tenant's inactivity timeout (the cloud's answer when it gives one, else 15 minutes). */
   idleSeconds = $state(DEFAULT_IDLE_SECONDS);
   backupCodesLeft = $state<number | null>(null);
+  /** What the signed-in user may do, from the cloud's access policy. */
+  permissions = $state<string[]>([]);
+  /** The policy's roles and their permissions (GET /auth/policy), loaded once per sign-in. */
+  policy = $state<{ role: string; permissions: string[] }[] | null>(null);
+
+  can(permission: Permission): boolean {
+    return this.permissions.includes(permission);
+  }
+
+  /** The roles that hold `permission` ("who may approve"), from the policy itself. */
+  async rolesWith(permission: Permission): Promise<string[]> {
+    if (!this.policy)
+      this.policy = (await callAs<{ roles: { role: string; permissions: string[] }[] }>(client.GET('/auth/policy'))).roles;
+    return this.policy.filter((r) => r.permissions.includes(permission)).map((r) => r.role);
+  }
 
   /** Asks the cloud whether the browser's cookie still holds a session (and counts as activity). */
   async refresh(): Promise<void> {
@@ -19,6 +35,7 @@ class Session {
       this.user = s.user;
       this.state = s.state;
       this.backupCodesLeft = s.backupCodesLeft ?? null;
+      this.permissions = s.permissions ?? [];
       if (typeof s.idleTimeoutSeconds === 'number') this.idleSeconds = s.idleTimeoutSeconds;
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return this.forget();
@@ -55,6 +72,8 @@ class Session {
     this.user = null;
     this.state = 'signed-out';
     this.backupCodesLeft = null;
+    this.permissions = [];
+    this.policy = null;
   }
 }
 

@@ -32,6 +32,8 @@ export interface SessionAnswer {
   backupCodesLeft?: number | null;
   /** The tenant's inactivity timeout, when the cloud says it. */
   idleTimeoutSeconds?: number;
+  /** What the user may do, from the cloud's access policy. */
+  permissions?: string[];
 }
 
 export type CalibrationStatus = 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';

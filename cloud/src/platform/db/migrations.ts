@@ -1311,6 +1311,49 @@ CREATE POLICY tenant_isolation ON calibration_dispositions
   WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
 `,
   },
+  {
+    version: 40,
+    name: 'second-person review of manual calibration entries: reject and return with a reason',
+    // A manual entry is reviewed once: approved, rejected or returned for correction (a partial
+    // unique index makes the three exclusive). Rejection and return carry the reviewer's reason,
+    // bound into the signature manifest. A corrected entry names the returned one it replaces.
+    sqlite: `
+ALTER TABLE calibration_signatures ADD COLUMN reason TEXT;
+CREATE UNIQUE INDEX calibration_signatures_one_review ON calibration_signatures (tenant_id, calibration_id)
+  WHERE purpose IN ('approval', 'rejection', 'return');
+ALTER TABLE calibrations ADD COLUMN corrects TEXT;
+`,
+    postgres: `
+ALTER TABLE calibration_signatures ADD COLUMN reason TEXT;
+CREATE UNIQUE INDEX calibration_signatures_one_review ON calibration_signatures (tenant_id, calibration_id)
+  WHERE purpose IN ('approval', 'rejection', 'return');
+ALTER TABLE calibrations ADD COLUMN corrects TEXT;
+`,
+  },
+  {
+    version: 41,
+    name: 'site time zones, revoked enrollment tokens, retired edges',
+    // time_zone: the IANA zone a site's pages show times in (UTC on hover and in exports).
+    // revoked_at: an admin took back an unused enrollment token; it no longer enrolls.
+    // retired_at: an admin retired an edge; its key is refused from then on, its records stay.
+    sqlite: `
+ALTER TABLE sites ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
+ALTER TABLE enrollment_tokens ADD COLUMN revoked_at TEXT;
+ALTER TABLE edges ADD COLUMN retired_at TEXT;
+`,
+    postgres: `
+ALTER TABLE sites ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
+ALTER TABLE enrollment_tokens ADD COLUMN revoked_at TIMESTAMPTZ;
+ALTER TABLE edges ADD COLUMN retired_at TIMESTAMPTZ;
+CREATE OR REPLACE FUNCTION rt_consume_enrollment_token(p_token_hash TEXT, p_edge_id TEXT, p_now TIMESTAMPTZ)
+  RETURNS TABLE (tenant_id TEXT, site_id TEXT)
+  LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public, pg_temp
+  AS $$ UPDATE enrollment_tokens t SET used_at = p_now, used_by_edge = p_edge_id
+         WHERE t.token_hash = p_token_hash AND t.used_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > p_now
+         RETURNING t.tenant_id, t.site_id $$;
+REVOKE ALL ON FUNCTION rt_consume_enrollment_token(TEXT, TEXT, TIMESTAMPTZ) FROM PUBLIC;
+`,
+  },
 ];
 
 /**
@@ -1321,14 +1364,15 @@ CREATE POLICY tenant_isolation ON calibration_dispositions
  */
 export const APP_PRIVILEGES: readonly { table: string; privileges: string }[] = [
   { table: 'tenants', privileges: 'SELECT, INSERT' },
-  { table: 'sites', privileges: 'SELECT, INSERT' },
-  { table: 'enrollment_tokens', privileges: 'SELECT, INSERT' },
+  // Sites: renamed and given a time zone (migration 41); enrollment tokens: revoked, never deleted.
+  { table: 'sites', privileges: 'SELECT, INSERT, UPDATE (name, time_zone)' },
+  { table: 'enrollment_tokens', privileges: 'SELECT, INSERT, UPDATE (revoked_at)' },
   // API tokens are revoked (revoked_at), never deleted (migration 9: the admin API).
   { table: 'api_tokens', privileges: 'SELECT, INSERT, UPDATE (revoked_at)' },
   {
     table: 'edges',
     privileges:
-      'SELECT, INSERT, UPDATE (log_size, log_root, log_range, last_checkpoint, last_contact_at, backlog, backlog_at)',
+      'SELECT, INSERT, UPDATE (log_size, log_root, log_range, last_checkpoint, last_contact_at, backlog, backlog_at, retired_at)',
   },
   { table: 'records', privileges: 'SELECT, INSERT' },
   { table: 'checkpoints', privileges: 'SELECT, INSERT' },
