@@ -26,10 +26,8 @@ import type { GaugeUse, TraceableRow } from '../src/production/inspection.reposi
 import type { NewRecordRow } from '../src/records/records.repository.js';
 import { openStore } from '../src/server.js';
 import { AuditService } from '../src/audit/audit.service.js';
-import type { CalibrationService } from '../src/calibration/calibration.service.js';
-import { TraceabilityService } from '../src/calibration/traceability.service.js';
 import { Witness } from '../src/platform/witness.js';
-import { createReports } from '../src/reports/index.js';
+import { createReports, standaloneReportDeps } from '../src/reports/index.js';
 
 const N = Number(process.env.BENCH_REPORT_RECORDS ?? 100_000);
 const PG_ADMIN_URL = process.env.RIGTRACE_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -311,18 +309,8 @@ async function child(spec: {
   const store = await openStore(cfg);
   const witness = Witness.load(cfg.dataDir, cfg.witnessName);
   const audit = new AuditService(store.db, new AuditRepository(store.db), witness);
-  const traceability = new TraceabilityService(
-    undefined as unknown as CalibrationService,
-    store.calibrations,
-    store.inspections,
-  );
   const reports = createReports({
-    db: store.db,
-    tenancy: store.tenancy,
-    records: store.records,
-    traceability,
-    audit,
-    witness,
+    ...standaloneReportDeps(store, audit, witness),
     logger: pino({ level: 'warn' }),
   });
   const principal: Principal = { kind: 'user', tenantId: TENANT, id: 'bench', role: 'auditor', sites: null };

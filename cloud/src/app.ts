@@ -23,6 +23,7 @@ import type { DomainEventBus } from './platform/events.js';
 import { httpMetrics, opsRoutes, type Metrics, type OpsDeps } from './platform/metrics.js';
 import { liveRoutes, type LiveService } from './live/index.js';
 import { reportsRoutes, type ReportsModule } from './reports/index.js';
+import { ootRoutes, type OotService } from './oot/index.js';
 
 export interface AppDeps {
   db: Db;
@@ -44,6 +45,8 @@ export interface AppDeps {
   live?: LiveService;
   /** Compliance reports and the clause map (server.ts wires them). */
   reports?: ReportsModule;
+  /** Out-of-tolerance cases (server.ts wires them). */
+  oot?: OotService;
   /** Prometheus metrics, /healthz, /readyz (with these readiness checks) and /metrics at the root. */
   metrics?: Metrics;
   readiness?: OpsDeps['checks'];
@@ -140,6 +143,7 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
   app.use('/api/v1', remindersRoutes(deps));
   if (deps.live) app.use('/api/v1', liveRoutes({ ...deps, live: deps.live }));
   if (deps.reports) app.use('/api/v1', reportsRoutes({ accounts: deps.accounts, reports: deps.reports }));
+  if (deps.oot) app.use('/api/v1', ootRoutes({ accounts: deps.accounts, oot: deps.oot }));
   if (existsSync(path.join(portalDir, 'index.html'))) servePortal(app, portalDir);
   app.use((req: Request, res: Response) => {
     sendProblem(

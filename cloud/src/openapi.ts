@@ -5,6 +5,7 @@ import { tenancyOpenApiPaths } from './tenancy/index.js';
 import { reportsOpenApiPaths } from './reports/index.js';
 import { remindersOpenApiPaths } from './reminders/index.js';
 import { liveOpenApiPaths } from './live/index.js';
+import { ootOpenApiPaths } from './oot/index.js';
 import { problem, tokenOrSession as auth } from './platform/http/openapi-parts.js';
 
 /**
@@ -297,5 +298,6 @@ export const openApiDocument = {
     ...reportsOpenApiPaths,
     ...remindersOpenApiPaths,
     ...liveOpenApiPaths,
+    ...ootOpenApiPaths,
   },
 } as const;

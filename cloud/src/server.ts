@@ -27,6 +27,7 @@ import { setListenerErrorHandler } from './platform/after-commit.js';
 import { LiveRepository, LiveService, attachLiveServer, type LiveServer } from './live/index.js';
 import { countStoredRecords, Metrics } from './platform/metrics.js';
 import { createReports } from './reports/index.js';
+import { OotRepository, OotService } from './oot/index.js';
 
 export type StoreConfig = Pick<
   CloudConfig,
@@ -116,6 +117,21 @@ export async function startCloud(
     events,
   );
   const traceability = new TraceabilityService(calibration, store.calibrations, store.inspections);
+  const oot = new OotService({
+    db: store.db,
+    repo: new OotRepository(store.db),
+    calibrations: store.calibrations,
+    traceability,
+    inspections: store.inspections,
+    alerts: new AlertsRepository(store.db),
+    audit: accounts.audit,
+    events,
+  });
+  // A failed calibration opens its case in the same transaction that stores it.
+  calibration.setHooks({
+    stored: (tenantId, c) => oot.onCalibrationStored(tenantId, c),
+    voided: (tenantId, c) => oot.onCalibrationVoided(tenantId, c),
+  });
   const spc = new SpcService(store.db, new SpcRepository(store.db), new AlertsRepository(store.db), {
     logger: logger.child({ component: 'spc' }),
     events,
@@ -131,6 +147,7 @@ export async function startCloud(
     logger.child({ component: 'ingest' }),
     async (tenantId, edge, records) => {
       await calibration.onRecordsStored(tenantId, edge, records);
+      await oot.onRecordsStored(tenantId, edge, records);
       await spc.onRecordsStored(tenantId, edge, records);
       await live.onRecordsStored(tenantId, edge, records);
     },
@@ -154,6 +171,7 @@ export async function startCloud(
     tenancy: store.tenancy,
     records: store.records,
     traceability,
+    oot,
     audit: accounts.audit,
     witness,
     logger: logger.child({ component: 'reports' }),
@@ -161,6 +179,7 @@ export async function startCloud(
   const app = createApp({
     ...store,
     reports,
+    oot,
     ingest,
     enrollment,
     witness,

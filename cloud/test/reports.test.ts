@@ -482,59 +482,73 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     );
   });
 
-  it('lists out-of-tolerance events with as-found readings, suspect records and their disposition', async () => {
+  it('lists out-of-tolerance events with as-found readings, suspect records and their case decisions', async () => {
     const failed = (await call(token, 'GET', '/equipment/PT-RAIL-03/calibrations')).body.items.find(
       (c: { asFoundResult: string }) => c.asFoundResult === 'fail',
     );
-    // Dispositions: admins and managers; only for a failed calibration; not another tenant's.
+    const kase = (await call(token, 'GET', '/oot-cases?equipment=PT-RAIL-03')).body.items[0];
+    expect(kase).toMatchObject({
+      calibrationId: failed.id,
+      state: 'open',
+      progress: { suspect: 3, decided: 0 },
+    });
+    const decision = (items: string[]) => ({
+      scope: 'part',
+      items,
+      impact: 'possible-impact',
+      assessment: 'rail pressure read 6.25 bar high: the leak test of these parts may have passed wrongly',
+      disposition: 're-test',
+      signature: { password: PW, meaning: 'decided' },
+    });
+    // Decisions: admins and managers (calibrations:disposition); not another tenant's case.
     expect(
-      (
-        await call('technician', 'PUT', `/calibrations/${encodeURIComponent(failed.id)}/disposition`, {
-          disposition: 'scrap',
-          customerNotified: true,
-        })
-      ).status,
+      (await call('technician', 'POST', `/oot-cases/${kase.id}/decisions`, decision(['P-1']))).status,
     ).toBe(403);
     expect(
-      (
-        await call('globex-admin', 'PUT', `/calibrations/${encodeURIComponent(failed.id)}/disposition`, {
-          disposition: 'scrap',
-          customerNotified: true,
-        })
-      ).status,
+      (await call('globex-admin', 'POST', `/oot-cases/${kase.id}/decisions`, decision(['P-1']))).status,
     ).toBe(404);
-    const bad = await call('manager', 'PUT', `/calibrations/${encodeURIComponent(failed.id)}/disposition`, {
+    const bad = await call('manager', 'POST', `/oot-cases/${kase.id}/decisions`, {
+      ...decision(['P-1']),
       disposition: 'burn',
-      customerNotified: 'yes',
+      impact: 'maybe',
       extra: 1,
     });
     expect(bad.status).toBe(400);
     expect(bad.body.errors.map((e: { path: string }) => e.path).sort()).toEqual([
       '',
-      'customerNotified',
       'disposition',
+      'impact',
     ]);
-    const passing = (await call(token, 'GET', '/equipment/STD-DWT-02/calibrations')).body.items[0];
-    expect(
-      (
-        await call('manager', 'PUT', `/calibrations/${encodeURIComponent(passing.id)}/disposition`, {
-          disposition: 'no-impact',
-          customerNotified: false,
-        })
-      ).status,
-    ).toBe(409);
-    const ok = await call('manager', 'PUT', `/calibrations/${encodeURIComponent(failed.id)}/disposition`, {
-      disposition: 're-inspect',
-      customerNotified: true,
-      notes: 'parts P-1 and P-2 re-tested on RIG-FLOW-02; customer told 2 days after',
+    const stranger = await call(
+      'manager',
+      'POST',
+      `/oot-cases/${kase.id}/decisions`,
+      decision(['P-1', 'P-9']),
+    );
+    expect(stranger.status).toBe(400);
+    expect(stranger.body.errors[0].message).toContain('P-9');
+    const ok = await call('manager', 'POST', `/oot-cases/${kase.id}/decisions`, decision(['P-1', 'P-2']));
+    expect(ok.status, JSON.stringify(ok.body)).toBe(201);
+    expect(ok.body.decisions.map((d: { item: string }) => d.item)).toEqual(['P-1', 'P-2']);
+    expect(ok.body.decisions[0]).toMatchObject({
+      disposition: 're-test',
+      by: { email: 'manager@acme.example' },
     });
-    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
-    expect(ok.body).toMatchObject({
-      calibrationId: failed.id,
-      disposition: 're-inspect',
-      customerNotified: true,
-      decidedBy: 'manager@acme.example',
+    // Every suspect record has a decision and PT-RAIL-03 passed again: the case is closed.
+    expect(ok.body.case).toMatchObject({
+      state: 'closed',
+      closedReason: 'decided',
+      progress: { undecided: 0 },
     });
+    const told = await call('manager', 'POST', `/oot-cases/${kase.id}/notifications`, {
+      customer: 'Globex Engines',
+      contact: 'J. Doe, supplier quality',
+      notifiedAt: at(1),
+      method: 'email',
+      reference: '8D-2291',
+      signature: { password: PW, meaning: 'notified' },
+    });
+    expect(told.status, told.text).toBe(201);
 
     const json = await generate('auditor', {
       type: 'out-of-tolerance',
@@ -552,8 +566,10 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     expect(doc.report.summary).toMatchObject({
       events: 2,
       suspectRecords: 7,
-      dispositionRecorded: 1,
-      customerNotified: 1,
+      decidedRecords: 3,
+      undecidedRecords: 4,
+      customerNotifications: 1,
+      casesClosed: 1,
       openWindows: 1,
     });
     const [rig, pt] = doc.sections.events;
@@ -563,8 +579,9 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
       windowStart: null,
       windowOpen: true,
       suspectRecords: 4,
-      disposition: null,
-      customerNotified: null,
+      caseState: 'open',
+      decidedRecords: 0,
+      customerNotifications: 0,
     });
     expect(pt).toMatchObject({
       equipment: 'PT-RAIL-03',
@@ -573,8 +590,10 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
       windowEnd: at(10),
       windowOpen: false,
       suspectRecords: 3,
-      disposition: 're-inspect',
-      customerNotified: true,
+      caseState: 'closed',
+      decidedRecords: 3,
+      dispositions: 're-test 3',
+      customerNotifications: 1,
     });
     expect(doc.sections.readings).toContainEqual(
       expect.objectContaining({
@@ -614,22 +633,22 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     expect(
       rows.every(
         (r) =>
-          r.equipment !== 'PT-RAIL-03' || (r.disposition === 're-inspect' && r.customerNotified === 'true'),
+          r.equipment !== 'PT-RAIL-03' || (r.disposition === 're-test' && r.customerNotifications === '1'),
       ),
     ).toBe(true);
 
     const pdf = await generate('auditor', { type: 'out-of-tolerance', from: FROM, to: TODAY, format: 'pdf' });
     const { text } = render('out-of-tolerance', pdf.file.bytes);
     expect(text).toContain(
-      '2 out-of-tolerance calibrations; 7 suspect usage and inspection records; 1 with a recorded disposition (1 missing), customer notified for 1',
+      '2 out-of-tolerance calibrations; 7 suspect usage and inspection records, 3 with a signed decision (4 without); 1 customer notifications; 1 of 2 cases closed; 1 windows still open.',
     );
     expect(text).toContain('806.25');
-    expect(text).toContain('re-inspect');
+    expect(text).toContain('re-test');
     expect(text).toMatch(/Suspect records made with PT-RAIL-03 \(3 rows\)/);
     expect(text).toMatch(/Suspect records made with RIG-FLOW-01 \(4 rows\)/);
     expect(text).toContain(`${edgeId}:4`);
     expect(text).toContain('P-3');
-    expect(text).toContain('not recorded');
+    expect(text).toContain('none yet');
   });
 
   it('reviews access: roles, site scopes, MFA, last sign-in, disabled accounts', async () => {
@@ -808,7 +827,7 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     expect(by('IATF 16949', '7.1.5.2.1')).toMatchObject({
       report: 'out-of-tolerance',
       evidence:
-        '2 out-of-tolerance calibrations in the last 12 months, 1 with a recorded disposition, customer notified for 1',
+        '2 out-of-tolerance calibrations in the last 12 months, 2 cases (1 closed); 3 of 7 suspect records with a signed decision; 1 customer notifications',
     });
     for (const clause of ['3.1', '3.3', '3.5']) expect(by('NIST', clause).report).not.toBeNull();
     expect(by('NIST', '3.5').evidence).toBe('MFA on 0 of 6 active accounts; required by policy for no role');

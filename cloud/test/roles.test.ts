@@ -93,7 +93,13 @@ const EXPECTED: Record<string, Caller[]> = {
   'GET /reports/{id}': READERS_OF_AUDIT,
   'GET /reports/{id}/file': READERS_OF_AUDIT,
   'GET /compliance/clauses': READERS_OF_AUDIT,
-  'PUT /calibrations/{id}/disposition': ['admin', 'manager'],
+  // Out-of-tolerance cases: every reader; the quality decisions: admins and managers.
+  'GET /oot-cases': ALL,
+  'GET /oot-cases/{id}': ALL,
+  'GET /oot-cases/{id}/suspects.csv': ALL,
+  'POST /oot-cases/{id}/decisions': ['admin', 'manager'],
+  'POST /oot-cases/{id}/notifications': ['admin', 'manager'],
+  'PUT /parts/shipments': ['admin', 'manager'],
 };
 const PUBLIC = [
   'GET /health',

@@ -5,7 +5,13 @@ import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import type { CalibrationService, RegisterScope, Signer } from './calibration.service.js';
-import { decodeCursor, itemView, suspectCsv, type TraceabilityService } from './traceability.service.js';
+import {
+  decodeCursor,
+  itemView,
+  suspectCharacteristics,
+  suspectCsv,
+  type TraceabilityService,
+} from './traceability.service.js';
 import {
   type Accounts,
   requestInfo,
@@ -308,10 +314,19 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
           'content-disposition',
           `attachment; filename="suspect-${tag(req).replace(/[^A-Za-z0-9._-]/g, '_')}.csv"`,
         )
-        .send(suspectCsv(rows));
+        .send(suspectCsv(rows, tag(req), out.error));
       return;
     }
-    res.json({ equipment: tag(req), window: out.window, items: rows.map(itemView), next: out.next });
+    res.json({
+      equipment: tag(req),
+      window: out.window,
+      instrumentError: out.error,
+      items: rows.map((row) => ({
+        ...itemView(row),
+        characteristics: suspectCharacteristics(row, tag(req), out.error),
+      })),
+      next: out.next,
+    });
   });
 
   r.get('/due-list', read, async (req, res) => {

@@ -230,6 +230,17 @@ export interface Signer {
 /** A rejection or a return for correction: signed like an approval, with the reviewer's reason. */
 export const reviewWithReasonSchema = signatureInputSchema.extend({ reason: text(2000) });
 
+/** What runs inside the transactions that store or void a calibration (out-of-tolerance cases). */
+export interface CalibrationHooks {
+  /** A calibration event was stored (from an edge record or a manual entry). */
+  stored?(
+    tenantId: string,
+    c: { id: string; equipment: string; siteId: string | null; passed: boolean },
+  ): Promise<void>;
+  /** A manual entry was rejected or returned for correction: it no longer counts. */
+  voided?(tenantId: string, c: { id: string; equipment: string; reason: string }): Promise<void>;
+}
+
 /** The three decisions of a second person about a manual entry. */
 export type ReviewDecision = 'approve' | 'reject' | 'return';
 const PURPOSE_OF: Record<ReviewDecision, ReviewPurpose> = {
@@ -451,6 +462,8 @@ export interface StatusView {
  * records, or entered by a technician), status and due dates, reference-standard traceability.
  */
 export class CalibrationService {
+  private hooks: CalibrationHooks = {};
+
   constructor(
     private readonly db: Db,
     private readonly tenancy: TenancyRepository,
@@ -462,6 +475,11 @@ export class CalibrationService {
     /** Committed calibrations and status changes are announced here (live updates). */
     private readonly events?: DomainEventBus,
   ) {}
+
+  /** What else runs inside the transactions that store or void a calibration (server.ts wires them). */
+  setHooks(hooks: CalibrationHooks): void {
+    this.hooks = hooks;
+  }
 
   // -- derivation from ingest ------------------------------------------------------------------
 
@@ -479,61 +497,64 @@ export class CalibrationService {
     const gauges: GaugeUse[] = [];
     const touched = new Set<string>();
     for (const r of records) {
-      if (r.kind === 'usage' || r.kind === 'inspection') {
-        const observedAt = normalizeTime(r.observedAt);
-        const base = { edgeId: edge.id, seq: r.seq, siteId: edge.siteId, equipment: r.equipment, observedAt };
-        if (r.kind === 'usage') {
-          rows.push({
-            ...base,
-            kind: 'usage',
-            partSerial: r.body.partSerial ?? null,
-            workOrder: r.body.workOrder ?? null,
-            result: null,
-            cycles: r.body.cycles ?? null,
-          });
-        } else {
-          rows.push({
-            ...base,
-            kind: 'inspection',
-            partSerial: r.body.partSerial,
-            workOrder: r.body.workOrder ?? null,
-            result: r.body.result,
-            cycles: null,
-          });
-          const used = new Set(r.body.gauges ?? []);
-          // A characteristic may name the gauge that measured it (newer record bodies).
-          for (const c of r.body.characteristics as readonly { gauge?: unknown }[])
-            if (typeof c.gauge === 'string') used.add(c.gauge);
-          for (const g of used) gauges.push({ gauge: g, observedAt, edgeId: edge.id, seq: r.seq });
-        }
-      } else if (r.kind === 'calibration') {
-        const calibratedAt = normalizeTime(r.body.calibratedAt);
-        const issues = await this.traceabilityIssues(tenantId, r.equipment, r.body, calibratedAt);
-        const stored = await this.calibrations.insert(
-          tenantId,
-          {
-            id: `${edge.id}:${r.seq}`,
-            equipment: r.equipment,
-            source: 'record',
-            edge_id: edge.id,
-            seq: r.seq,
-            calibrated_at: calibratedAt,
-            as_found: r.body.asFoundResult,
-            as_left: r.body.asLeftResult ?? null,
-            traceability: issues.length ? 'flagged' : 'ok',
-            trace_issues: JSON.stringify(issues),
-            body: canonicalJson(r.body),
-            entered_by: r.body.technician ?? null,
-            recorded_by: `edge:${edge.id}`,
-            evidence_sha256: null,
-          },
-          new Date().toISOString(),
-        );
-        if (stored) await this.announce(tenantId, r.equipment, `${edge.id}:${r.seq}`, r.body, edge.siteId);
-        touched.add(r.equipment);
+      if (r.kind !== 'usage' && r.kind !== 'inspection') continue;
+      const observedAt = normalizeTime(r.observedAt);
+      const base = { edgeId: edge.id, seq: r.seq, siteId: edge.siteId, equipment: r.equipment, observedAt };
+      if (r.kind === 'usage') {
+        rows.push({
+          ...base,
+          kind: 'usage',
+          partSerial: r.body.partSerial ?? null,
+          workOrder: r.body.workOrder ?? null,
+          result: null,
+          cycles: r.body.cycles ?? null,
+        });
+      } else {
+        rows.push({
+          ...base,
+          kind: 'inspection',
+          partSerial: r.body.partSerial,
+          workOrder: r.body.workOrder ?? null,
+          result: r.body.result,
+          cycles: null,
+        });
+        const used = new Set(r.body.gauges ?? []);
+        // A characteristic may name the gauge that measured it (newer record bodies).
+        for (const c of r.body.characteristics as readonly { gauge?: unknown }[])
+          if (typeof c.gauge === 'string') used.add(c.gauge);
+        for (const g of used) gauges.push({ gauge: g, observedAt, edgeId: edge.id, seq: r.seq });
       }
     }
+    // Indexed before the batch's calibrations are derived: a calibration's hooks (an
+    // out-of-tolerance case and its suspect records) see the records that came with it.
     if (rows.length || gauges.length) await this.index.insert(tenantId, rows, gauges);
+    for (const r of records) {
+      if (r.kind !== 'calibration') continue;
+      const calibratedAt = normalizeTime(r.body.calibratedAt);
+      const issues = await this.traceabilityIssues(tenantId, r.equipment, r.body, calibratedAt);
+      const stored = await this.calibrations.insert(
+        tenantId,
+        {
+          id: `${edge.id}:${r.seq}`,
+          equipment: r.equipment,
+          source: 'record',
+          edge_id: edge.id,
+          seq: r.seq,
+          calibrated_at: calibratedAt,
+          as_found: r.body.asFoundResult,
+          as_left: r.body.asLeftResult ?? null,
+          traceability: issues.length ? 'flagged' : 'ok',
+          trace_issues: JSON.stringify(issues),
+          body: canonicalJson(r.body),
+          entered_by: r.body.technician ?? null,
+          recorded_by: `edge:${edge.id}`,
+          evidence_sha256: null,
+        },
+        new Date().toISOString(),
+      );
+      if (stored) await this.announce(tenantId, r.equipment, `${edge.id}:${r.seq}`, r.body, edge.siteId);
+      touched.add(r.equipment);
+    }
     for (const tag of touched) await this.refresh(tenantId, tag);
   }
 
@@ -613,7 +634,10 @@ export class CalibrationService {
     }
   }
 
-  /** Announces a stored calibration once the transaction commits; passed: in tolerance as found and as left. */
+  /**
+   * A calibration was just stored (inside its transaction): the hooks run now, and it is
+   * announced once the transaction commits; passed: in tolerance as found and as left.
+   */
   private async announce(
     tenantId: string,
     tag: string,
@@ -621,10 +645,11 @@ export class CalibrationService {
     b: { asFoundResult: PassFail; asLeftResult?: PassFail | undefined },
     fallbackSiteId: string | null,
   ): Promise<void> {
-    if (!this.events) return;
     const siteId = (await this.equipment.get(tenantId, tag))?.site_id ?? fallbackSiteId;
     const passed = b.asFoundResult === 'pass' && (b.asLeftResult ?? b.asFoundResult) === 'pass';
-    emitAfterCommit(this.events, 'calibration.recorded', { tenantId, siteId, tag, calibrationId, passed });
+    await this.hooks.stored?.(tenantId, { id: calibrationId, equipment: tag, siteId, passed });
+    if (this.events)
+      emitAfterCommit(this.events, 'calibration.recorded', { tenantId, siteId, tag, calibrationId, passed });
   }
 
   // -- register --------------------------------------------------------------------------------
@@ -1081,12 +1106,9 @@ export class CalibrationService {
       });
       if (purpose !== 'approval') {
         await this.refresh(tenantId, row.equipment);
-        const siteId = (await this.equipment.get(tenantId, row.equipment))?.site_id ?? null;
-        emitAfterCommit(this.events, 'calibration.voided', {
-          tenantId,
-          siteId,
-          tag: row.equipment,
-          calibrationId: id,
+        await this.hooks.voided?.(tenantId, {
+          id,
+          equipment: row.equipment,
           reason: `${PAST[purpose]} by ${signer.user.email}: ${reason ?? ''}`,
         });
       }

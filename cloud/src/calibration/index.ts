@@ -16,7 +16,25 @@ export {
   statusOn,
   today,
 } from './calibration.service.js';
-export type { CalibrationStatus } from './calibration.service.js';
+export type { CalibrationHooks, CalibrationStatus, Signer } from './calibration.service.js';
+export { calibrationView, isValid, signatureInputSchema } from './calibration.service.js';
+export type { CalibrationView } from './calibration.service.js';
+export { EFFECTIVE_CALIBRATION } from './calibration.repository.js';
 export { EquipmentRepository, sitesFilter } from './equipment.repository.js';
 export type { EquipmentRow } from './equipment.repository.js';
-export { TraceabilityService } from './traceability.service.js';
+export {
+  TraceabilityService,
+  csvField,
+  decodeCursor,
+  encodeCursor,
+  instrumentError,
+  itemView,
+  suspectCharacteristics,
+  suspectLines,
+} from './traceability.service.js';
+export type {
+  InstrumentError,
+  SuspectCharacteristic,
+  SuspectCsvColumn,
+  SuspectWindow,
+} from './traceability.service.js';

@@ -5,6 +5,7 @@ import type {
   TraceableQuery,
   TraceableResultRow,
 } from '../production/index.js';
+import type { CalibrationBody } from '@rigtrace/protocols';
 import { ProblemError } from '../platform/errors.js';
 import {
   calLite,
@@ -57,6 +58,95 @@ export function itemView(r: TraceableResultRow | SuspectRow) {
   };
 }
 
+/** How far off the failed instrument read: its largest as-found error, in the unit of its points. */
+export interface InstrumentError {
+  magnitude: number;
+  unit: string;
+  /** The point where it was largest. */
+  point: string;
+}
+
+/** The largest |as found − nominal| of a calibration's points (null without points). */
+export function instrumentError(body: {
+  points: readonly { name: string; nominal: number; unit: string; asFound: number }[];
+}): InstrumentError | null {
+  let worst: InstrumentError | null = null;
+  for (const p of body.points) {
+    const e = Math.abs(p.asFound - p.nominal);
+    if (!worst || e > worst.magnitude)
+      worst = { magnitude: Number(e.toPrecision(12)), unit: p.unit, point: p.name };
+  }
+  return worst;
+}
+
+const sameUnit = (a: string, b: string) =>
+  a.replace(/\s+/g, '').toLowerCase() === b.replace(/\s+/g, '').toLowerCase();
+
+/** A characteristic of a suspect inspection: what was measured, against which limits, how close. */
+export interface SuspectCharacteristic {
+  name: string;
+  measured: number;
+  unit: string;
+  nominal: number | null;
+  lsl: number | null;
+  usl: number | null;
+  result: 'pass' | 'fail';
+  /** Distance to the nearest limit (negative: outside); null without limits. */
+  margin: number | null;
+  /**
+   * The verdict may be wrong: the margin is smaller than the failed instrument's error (same
+   * unit). Null when the units differ or there is no limit to compare with.
+   */
+  atRisk: boolean | null;
+}
+
+/**
+ * The characteristics of a suspect record that the failed instrument may have affected: those
+ * measured with it (a characteristic naming it as its gauge), else all of the record's (the
+ * instrument is the rig itself, or a record that does not say which gauge measured what).
+ */
+export function suspectCharacteristics(
+  r: { json: string },
+  tag: string,
+  error: InstrumentError | null,
+): SuspectCharacteristic[] {
+  const rec = JSON.parse(r.json) as {
+    kind: string;
+    body?: {
+      characteristics?: {
+        name: string;
+        measured: number;
+        unit: string;
+        nominal?: number;
+        lsl?: number;
+        usl?: number;
+        gauge?: string;
+        result: 'pass' | 'fail';
+      }[];
+    };
+  };
+  const all = rec.kind === 'inspection' ? (rec.body?.characteristics ?? []) : [];
+  const named = all.filter((c) => c.gauge === tag);
+  return (named.length > 0 ? named : all).map((c) => {
+    const sides = [
+      ...(c.lsl !== undefined ? [c.measured - c.lsl] : []),
+      ...(c.usl !== undefined ? [c.usl - c.measured] : []),
+    ];
+    const margin = sides.length ? Number(Math.min(...sides).toPrecision(12)) : null;
+    return {
+      name: c.name,
+      measured: c.measured,
+      unit: c.unit,
+      nominal: c.nominal ?? null,
+      lsl: c.lsl ?? null,
+      usl: c.usl ?? null,
+      result: c.result,
+      margin,
+      atRisk: margin === null || !error || !sameUnit(error.unit, c.unit) ? null : margin < error.magnitude,
+    };
+  });
+}
+
 const CSV_COLUMNS = [
   'edge',
   'seq',
@@ -69,34 +159,78 @@ const CSV_COLUMNS = [
   'workOrder',
   'operator',
   'result',
+  'characteristic',
+  'measured',
+  'unit',
+  'lsl',
+  'usl',
+  'margin',
+  'atRisk',
 ] as const;
+export type SuspectCsvColumn = (typeof CSV_COLUMNS)[number];
 
-/** RFC 4180 field; a leading = + - @ is prefixed with ' so a spreadsheet does not run it as a formula. */
-function csvField(v: string | number | null | undefined): string {
+/** RFC 4180 field; text with a leading = + - @ is prefixed with ' so a spreadsheet does not run it as a formula. */
+export function csvField(v: string | number | boolean | null | undefined): string {
   let s = v === null || v === undefined ? '' : String(v);
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  // A number (a negative margin) is data, not a formula; text that starts like one is defused.
+  if (typeof v !== 'number' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export function suspectCsv(rows: readonly SuspectRow[]): string {
+/**
+ * One line per suspect record and characteristic (a usage record, or an inspection without
+ * characteristics, is one line with the characteristic columns empty): what a quality engineer
+ * needs to judge which parts are at risk. `extra` adds columns (the case's decisions).
+ */
+export function suspectLines(
+  r: SuspectRow,
+  tag: string,
+  error: InstrumentError | null,
+): Record<SuspectCsvColumn, string | number | boolean | null | undefined>[] {
+  const rec = JSON.parse(r.json) as { body?: { operator?: string } };
+  const base = {
+    edge: r.edge_id,
+    seq: r.seq,
+    kind: r.kind,
+    observedAt: r.observed_at,
+    siteId: r.site_id,
+    equipment: r.equipment,
+    via: r.via,
+    partSerial: r.part_serial,
+    workOrder: r.work_order,
+    operator: rec.body?.operator,
+    result: r.result,
+  };
+  const chars = suspectCharacteristics(r, tag, error);
+  if (chars.length === 0)
+    return [
+      {
+        ...base,
+        characteristic: null,
+        measured: null,
+        unit: null,
+        lsl: null,
+        usl: null,
+        margin: null,
+        atRisk: null,
+      },
+    ];
+  return chars.map((c) => ({
+    ...base,
+    characteristic: c.name,
+    measured: c.measured,
+    unit: c.unit,
+    lsl: c.lsl,
+    usl: c.usl,
+    margin: c.margin,
+    atRisk: c.atRisk,
+  }));
+}
+
+export function suspectCsv(rows: readonly SuspectRow[], tag: string, error: InstrumentError | null): string {
   const lines = [CSV_COLUMNS.join(',')];
-  for (const r of rows) {
-    const rec = JSON.parse(r.json) as { body?: { operator?: string } };
-    const v: Record<(typeof CSV_COLUMNS)[number], string | number | null | undefined> = {
-      edge: r.edge_id,
-      seq: r.seq,
-      kind: r.kind,
-      observedAt: r.observed_at,
-      siteId: r.site_id,
-      equipment: r.equipment,
-      via: r.via,
-      partSerial: r.part_serial,
-      workOrder: r.work_order,
-      operator: rec.body?.operator,
-      result: r.result,
-    };
-    lines.push(CSV_COLUMNS.map((c) => csvField(v[c])).join(','));
-  }
+  for (const r of rows)
+    for (const v of suspectLines(r, tag, error)) lines.push(CSV_COLUMNS.map((c) => csvField(v[c])).join(','));
   return `${lines.join('\r\n')}\r\n`;
 }
 
@@ -161,10 +295,18 @@ export class TraceabilityService {
       /** Only records sent by edges of these sites (a caller limited to sites); null: every site. */
       sites?: readonly string[] | null | undefined;
     },
-  ): Promise<{ window: SuspectWindow | null; rows: SuspectRow[]; next: string | null }> {
+  ): Promise<{
+    window: SuspectWindow | null;
+    rows: SuspectRow[];
+    next: string | null;
+    /** How far off the failed instrument read (for each record's margin and risk). */
+    error: InstrumentError | null;
+  }> {
     await this.calibration.mustGet(tenantId, tag);
     const window = await this.window(tenantId, tag, q.calibration);
-    if (!window) return { window, rows: [], next: null };
+    if (!window) return { window, rows: [], next: null, error: null };
+    const failed = await this.calibrations.get(tenantId, window.failedCalibration.id);
+    const error = failed ? instrumentError(JSON.parse(failed.body) as CalibrationBody) : null;
     const rows = await this.index.suspect(
       tenantId,
       tag,
@@ -175,7 +317,12 @@ export class TraceabilityService {
       q.sites ?? null,
     );
     const last = rows.at(-1);
-    return { window, rows, next: rows.length === q.limit && last ? encodeCursor(last) : null };
+    return { window, rows, next: rows.length === q.limit && last ? encodeCursor(last) : null, error };
+  }
+
+  /** How many usage and inspection records fall in a suspect window (as suspectRecords lists them). */
+  countSuspect(tenantId: string, tag: string, start: string | null, end: string | null): Promise<number> {
+    return this.index.countSuspect(tenantId, tag, start, end);
   }
 
   async records(tenantId: string, q: TraceableQuery) {

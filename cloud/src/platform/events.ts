@@ -14,10 +14,6 @@ export interface DomainEvents {
   'calibration.recorded': [
     { tenantId: string; siteId: string | null; tag: string; calibrationId: string; passed: boolean },
   ];
-  /** A manual entry was rejected or returned for correction by its reviewer: it no longer counts. */
-  'calibration.voided': [
-    { tenantId: string; siteId: string | null; tag: string; calibrationId: string; reason: string },
-  ];
   /** An instrument's calibration status changed (current / due-soon / overdue / out-of-tolerance). */
   'equipment.status': [
     { tenantId: string; siteId: string | null; tag: string; from: string | null; to: string },

@@ -186,6 +186,40 @@ export class InspectionRepository {
     );
   }
 
+  /** How many records suspect() lists for this tag and window (each record once). */
+  async countSuspect(
+    tenantId: string,
+    tag: string,
+    start: string | null,
+    end: string | null,
+  ): Promise<number> {
+    const window = (col: string) => {
+      const w: string[] = [];
+      const p: SqlParam[] = [];
+      if (start !== null) {
+        w.push(`${col} > ?`);
+        p.push(start);
+      }
+      if (end !== null) {
+        w.push(`${col} <= ?`);
+        p.push(end);
+      }
+      return { sql: w.map((x) => ` AND ${x}`).join(''), params: p };
+    };
+    const a = window('t.observed_at');
+    const b = window('g.observed_at');
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.get<{ a: number | string; b: number | string }>(
+        `SELECT (SELECT COUNT(*) FROM traceable_records t WHERE t.tenant_id = ? AND t.equipment = ?${a.sql}) AS a,
+                (SELECT COUNT(*) FROM record_gauges g
+                   JOIN traceable_records t ON t.tenant_id = g.tenant_id AND t.edge_id = g.edge_id AND t.seq = g.seq
+                   WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${b.sql}) AS b`,
+        [tenantId, tag, ...a.params, tenantId, tag, tag, ...b.params],
+      ),
+    );
+    return Number(r?.a ?? 0) + Number(r?.b ?? 0);
+  }
+
   /** Usage cycles counted for `tag` after `since` (null: ever). */
   async cyclesSince(tenantId: string, tag: string, since: string | null): Promise<number> {
     const row = await this.db.withTenant(tenantId, () =>

@@ -16,6 +16,7 @@ import {
 import { type RecordsRepository, verifyEdgeLog } from '../records/index.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
+import type { Coverage, OotService } from '../oot/index.js';
 import type { Witness } from '../platform/witness.js';
 import { fmtInt } from './pdf.js';
 import { SuspectQueries, type ReportsRepository, type SuspectPageRow } from './reports.repository.js';
@@ -42,6 +43,8 @@ export interface ReportDeps {
   traceability: TraceabilityService;
   audit: AuditService;
   witness: Witness;
+  /** Out-of-tolerance cases: their decisions and notifications (the out-of-tolerance report). */
+  oot: Pick<OotService, 'casesOf'>;
 }
 
 const PAGE = 1000;
@@ -603,6 +606,9 @@ interface OotEvent {
   start: string | null;
   end: string;
   count: number;
+  /** The decisions of its case (none without a case). */
+  coverage: Coverage | undefined;
+  decided: number;
 }
 
 const EVENT_FIELDS = [
@@ -622,11 +628,14 @@ const EVENT_FIELDS = [
   'windowOpen',
   'closedByCalibrationId',
   'suspectRecords',
-  'disposition',
-  'customerNotified',
-  'dispositionNotes',
-  'decidedBy',
-  'decidedAt',
+  'caseId',
+  'caseState',
+  'decidedRecords',
+  'undecidedRecords',
+  'dispositions',
+  'customerNotifications',
+  'caseClosedAt',
+  'earlierDisposition',
 ] as const;
 
 const READING_FIELDS = [
@@ -659,6 +668,10 @@ const SUSPECT_FIELDS = [
   'workOrder',
   'operator',
   'result',
+  'impact',
+  'disposition',
+  'decidedBy',
+  'decidedAt',
 ] as const;
 
 const cmpSuspect = (a: SuspectPageRow, b: SuspectPageRow) =>
@@ -702,8 +715,25 @@ async function* suspectPages(
   }
 }
 
+/** The decision that covers a suspect record, as report columns. */
+function decisionCells(coverage: Coverage | undefined, r: SuspectPageRow): Row {
+  const d = coverage?.of({
+    edge_id: r.edge_id,
+    seq: Number(r.seq),
+    part_serial: r.part_serial,
+    work_order: r.work_order,
+  });
+  return {
+    impact: d?.impact ?? null,
+    disposition: d?.disposition ?? null,
+    decidedBy: d?.user_email ?? null,
+    decidedAt: d?.decided_at ?? null,
+  };
+}
+
 function suspectRow(ev: OotEvent, r: SuspectPageRow): Row {
   return {
+    ...decisionCells(ev.coverage, r),
     calibrationId: ev.cal.id,
     failedEquipment: ev.cal.equipment,
     edge: r.edge_id,
@@ -742,12 +772,17 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
       yield scope.excluding ? page.filter(visible) : page;
   };
   const countOf = async (tag: string, start: string | null, end: string) => {
-    if (!scope.excluding) return deps.repo.countSuspect(tenantId, tag, start, end);
+    if (!scope.excluding) return deps.traceability.countSuspect(tenantId, tag, start, end);
     let n = 0;
     for await (const page of pagesOf(tag, start, end)) n += page.length;
     return n;
   };
-  const dispositions = await deps.repo.dispositions(
+  const cases = await deps.oot.casesOf(
+    tenantId,
+    failed.map((c) => c.id),
+  );
+  // Dispositions recorded per calibration before out-of-tolerance cases existed: still shown.
+  const earlier = await deps.repo.dispositions(
     tenantId,
     failed.map((c) => c.id),
   );
@@ -759,12 +794,25 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
     const start = w?.start ?? null;
     const count = await countOf(c.equipment, start, end);
     const body = JSON.parse(c.body) as { technician?: string; adjusted?: boolean };
-    const d = dispositions.get(c.id);
+    const k = cases.get(c.id);
+    // Decided records and their dispositions, as this requester sees them (the suspect section's pages).
+    let decided = 0;
+    const tally = new Map<string, number>();
+    if (k && count > 0)
+      for await (const page of pagesOf(c.equipment, start, end))
+        for (const r of page) {
+          const d = decisionCells(k.coverage, r).disposition as string | null;
+          if (d === null) continue;
+          decided += 1;
+          tally.set(d, (tally.get(d) ?? 0) + 1);
+        }
     events.push({
       cal: c,
       start,
       end,
       count,
+      coverage: k?.coverage,
+      decided,
       row: {
         calibrationId: c.id,
         equipment: c.equipment,
@@ -782,11 +830,16 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
         windowOpen: w?.end === null || w === null,
         closedByCalibrationId: w?.closedBy?.id ?? null,
         suspectRecords: count,
-        disposition: d?.disposition ?? null,
-        customerNotified: d ? d.customer_notified === 1 : null,
-        dispositionNotes: d?.notes ?? null,
-        decidedBy: d?.decided_by ?? null,
-        decidedAt: d?.decided_at ?? null,
+        caseId: k?.id ?? null,
+        caseState: k?.state ?? null,
+        decidedRecords: decided,
+        undecidedRecords: count - decided,
+        dispositions: [...tally.entries()].map(([d, n]) => `${d} ${n}`).join(', ') || null,
+        customerNotifications: k?.notifications ?? 0,
+        caseClosedAt: k?.closedAt ?? null,
+        earlierDisposition: earlier.has(c.id)
+          ? `${earlier.get(c.id)!.disposition}${earlier.get(c.id)!.customer_notified === 1 ? ', customer notified' : ''} (${earlier.get(c.id)!.decided_by}, ${earlier.get(c.id)!.decided_at})`
+          : null,
       },
     });
   }
@@ -854,22 +907,21 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
     ),
     col('Suspect records', 6, (r) => fmtInt(Number(r.suspectRecords)), { align: 'right' }),
     col(
-      'Disposition',
-      11,
-      (r) => lines(s(r.disposition) || 'not recorded', r.decidedBy ? `by ${s(r.decidedBy)}` : ''),
-      {
-        color: (r) => (r.disposition ? undefined : RED),
-      },
+      'Decided',
+      9,
+      (r) =>
+        lines(
+          `${fmtInt(Number(r.decidedRecords))} of ${fmtInt(Number(r.suspectRecords))}`,
+          s(r.dispositions),
+        ),
+      { color: (r) => (Number(r.undecidedRecords) > 0 ? RED : undefined) },
     ),
-    col(
-      'Customer notified',
-      7,
-      (r) => (r.customerNotified === null ? 'not recorded' : r.customerNotified ? 'yes' : 'no'),
-      {
-        color: (r) => (r.customerNotified === null ? RED : undefined),
-      },
+    col('Customer notifications', 7, (r) => fmtInt(Number(r.customerNotifications)), { align: 'right' }),
+    col('Case', 16, (r) =>
+      r.caseId === null
+        ? 'no case'
+        : lines(`${s(r.caseState)} ${s(r.caseId).slice(0, 8)}`, s(r.caseClosedAt)),
     ),
-    col('Notes', 14, 'dispositionNotes'),
   ];
   const eventsSection: Section = {
     name: 'events',
@@ -895,12 +947,15 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
   const suspectColumns: PdfColumn[] = [
     col('Observed at', 13, 'observedAt'),
     col('Kind', 6, 'kind'),
-    col('Equipment (via)', 11, (r) => `${s(r.equipment)} (${s(r.via)})`),
+    col('Equipment (via)', 10, (r) => `${s(r.equipment)} (${s(r.via)})`),
     col('Site', 6, 'siteId'),
     col('Part serial', 10, 'partSerial'),
-    col('Work order', 8, 'workOrder'),
-    col('Operator', 9, 'operator'),
+    col('Work order', 7, 'workOrder'),
+    col('Operator', 6, 'operator'),
     col('Result', 5, 'result', { color: (r) => (r.result === 'fail' ? RED : undefined) }),
+    col('Decision', 8, (r) => (r.disposition ? lines(s(r.disposition), s(r.impact)) : 'none yet'), {
+      color: (r) => (r.disposition ? undefined : RED),
+    }),
     col('Record (edge:seq)', 16, (r) => `${s(r.edge)}:${s(r.seq)}`),
   ];
   const readingSections = events.map((ev): Section => ({
@@ -920,26 +975,28 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
   }));
   const open = events.filter((e) => e.row.windowOpen).length;
   const totalSuspect = events.reduce((n, e) => n + e.count, 0);
-  const decided = events.filter((e) => e.row.disposition !== null).length;
-  const notified = events.filter((e) => e.row.customerNotified === true).length;
+  const decided = events.reduce((n, e) => n + e.decided, 0);
+  const notified = events.reduce((n, e) => n + Number(e.row.customerNotifications), 0);
+  const closed = events.filter((e) => e.row.caseState === 'closed').length;
   const summary = {
     events: events.length,
     openWindows: open,
     suspectRecords: totalSuspect,
-    dispositionRecorded: decided,
-    dispositionMissing: events.length - decided,
-    customerNotified: notified,
+    decidedRecords: decided,
+    undecidedRecords: totalSuspect - decided,
+    customerNotifications: notified,
+    casesClosed: closed,
   };
   const blocks: Block[] = [
     ...exportNote(ctx),
     {
       kind: 'paragraph',
       bold: true,
-      tone: events.length === 0 ? 'ok' : decided < events.length ? 'alert' : 'normal',
+      tone: events.length === 0 ? 'ok' : decided < totalSuspect ? 'alert' : 'normal',
       text:
         events.length === 0
           ? 'No instrument was found out of tolerance in this period.'
-          : `${fmtInt(events.length)} out-of-tolerance calibrations; ${fmtInt(totalSuspect)} suspect usage and inspection records; ${fmtInt(decided)} with a recorded disposition (${fmtInt(events.length - decided)} missing), customer notified for ${fmtInt(notified)}; ${fmtInt(open)} windows still open.`,
+          : `${fmtInt(events.length)} out-of-tolerance calibrations; ${fmtInt(totalSuspect)} suspect usage and inspection records, ${fmtInt(decided)} with a signed decision (${fmtInt(totalSuspect - decided)} without); ${fmtInt(notified)} customer notifications; ${fmtInt(closed)} of ${fmtInt(events.length)} cases closed; ${fmtInt(open)} windows still open.`,
     },
     {
       kind: 'paragraph',
@@ -965,16 +1022,19 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
           `${s(ev.row.lastGoodCalibrationId) || 'none'} / ${s(ev.row.closedByCalibrationId) || 'none yet'}`,
         ],
         [
-          'Disposition',
-          ev.row.disposition
-            ? `${s(ev.row.disposition)} (by ${s(ev.row.decidedBy)}, ${s(ev.row.decidedAt)})`
-            : 'not recorded',
+          'Case',
+          ev.row.caseId === null
+            ? 'no case'
+            : `${s(ev.row.caseId)} (${s(ev.row.caseState)}${ev.row.caseClosedAt ? `, closed ${s(ev.row.caseClosedAt)}` : ''})`,
         ],
         [
-          'Customer notified',
-          ev.row.customerNotified === null ? 'not recorded' : ev.row.customerNotified ? 'yes' : 'no',
+          'Decisions',
+          `${fmtInt(Number(ev.row.decidedRecords))} of ${fmtInt(Number(ev.row.suspectRecords))} suspect records${ev.row.dispositions ? ` (${s(ev.row.dispositions)})` : ''}`,
         ],
-        ['Notes', s(ev.row.dispositionNotes) || '-'],
+        ['Customer notifications', fmtInt(Number(ev.row.customerNotifications))],
+        ...(ev.row.earlierDisposition
+          ? [['Disposition recorded before cases', s(ev.row.earlierDisposition)] as [string, string]]
+          : []),
       ],
     });
     blocks.push({ kind: 'table', section: readingSections[i]! });
@@ -994,9 +1054,14 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
     'workOrder',
     'operator',
     'result',
+    'impact',
+    'disposition',
+    'decidedBy',
+    'decidedAt',
   ];
   const csvRow = (ev: OotEvent, r: SuspectPageRow): Row => ({
     ...ev.row,
+    ...decisionCells(ev.coverage, r),
     edge: r.edge_id,
     seq: Number(r.seq),
     kind: r.kind,

@@ -1,6 +1,7 @@
 import { DEFAULT_DUE_SOON_DAYS, statusOn, today } from '../calibration/index.js';
 import { fmtInt } from './pdf.js';
 import type { ReportsRepository } from './reports.repository.js';
+import type { OotService } from '../oot/index.js';
 import type { ReportType } from './types.js';
 
 export type Coverage = 'covered' | 'partial' | 'not-covered';
@@ -28,6 +29,7 @@ const DAY = 86_400_000;
  */
 export async function clauseMap(
   repo: ReportsRepository,
+  oot: Pick<OotService, 'casesOf'>,
   tenantId: string,
   siteId: string | null,
   opts: { excludeFlagged: boolean },
@@ -62,12 +64,18 @@ export async function clauseMap(
       toIso: new Date(now + DAY).toISOString(),
     })
   ).filter((c) => !flagged.has(c.equipment));
-  const disp = await repo.dispositions(
-    tenantId,
-    failed.map((c) => c.id),
-  );
-  const decided = failed.filter((c) => disp.has(c.id)).length;
-  const notified = failed.filter((c) => disp.get(c.id)?.customer_notified === 1).length;
+  const cases = [
+    ...(
+      await oot.casesOf(
+        tenantId,
+        failed.map((c) => c.id),
+      )
+    ).values(),
+  ];
+  const closedCases = cases.filter((k) => k.state === 'closed').length;
+  const suspectRecords = cases.reduce((n, k) => n + k.progress.suspect, 0);
+  const decidedRecords = cases.reduce((n, k) => n + k.progress.decided, 0);
+  const notifications = cases.reduce((n, k) => n + k.notifications, 0);
 
   // Access.
   const users = (await repo.users(tenantId)).filter((u) => {
@@ -165,14 +173,17 @@ export async function clauseMap(
       clause: '7.1.5.2.1',
       title: 'Calibration/verification records; action on out-of-tolerance',
       coverage: 'partial',
-      evidence: `${fmtInt(failed.length)} out-of-tolerance calibrations in the last 12 months, ${fmtInt(decided)} with a recorded disposition, customer notified for ${fmtInt(notified)}`,
+      evidence: `${fmtInt(failed.length)} out-of-tolerance calibrations in the last 12 months, ${fmtInt(cases.length)} cases (${fmtInt(closedCases)} closed); ${fmtInt(decidedRecords)} of ${fmtInt(suspectRecords)} suspect records with a signed decision; ${fmtInt(notifications)} customer notifications`,
       figures: {
         outOfTolerance12Months: failed.length,
-        dispositionRecorded: decided,
-        customerNotified: notified,
+        cases: cases.length,
+        casesClosed: closedCases,
+        suspectRecords,
+        decidedRecords,
+        customerNotifications: notifications,
       },
       report: 'out-of-tolerance',
-      note: 'Covered: as-found readings kept, suspect window and every suspect usage/inspection record listed automatically, disposition and customer notification recorded per event. Not covered: whether suspect product shipped is not tracked, and the risk assessment is free text.',
+      note: 'Covered: as-found readings kept; a case opened with an alert for every failed calibration; every suspect usage/inspection record listed automatically with the characteristics it may have affected and their margins; signed impact assessment and disposition per part, lot or record; signed customer notifications; the instrument tagged out (usage raises an alert) until it passes again. Not covered: shipment state is only as current as the plant sends it (PUT /parts/shipments).',
     },
     {
       standard: 'NIST SP 800-171 r2',

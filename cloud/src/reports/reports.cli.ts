@@ -6,6 +6,9 @@ import type { CloudConfig } from '../platform/config.js';
 import { AuditRepository, AuditService } from '../audit/index.js';
 import { CalibrationRepository, type CalibrationService, TraceabilityService } from '../calibration/index.js';
 import { InspectionRepository } from '../production/index.js';
+import { OotRepository, OotService } from '../oot/index.js';
+import { AlertsRepository } from '../spc/index.js';
+import type { ReportDeps } from './builders.js';
 import { openStore } from '../server.js';
 import { Witness } from '../platform/witness.js';
 import { ReportsRepository } from './reports.repository.js';
@@ -105,6 +108,41 @@ export function parseReportArgs(argv: string[]): { problems: string[]; args?: Pa
 }
 
 /**
+ * What a report needs, wired from an open store outside a running cloud (the CLI, the
+ * benchmark): the suspect window reads only calibrations, so no calibration engine is built.
+ */
+export function standaloneReportDeps(
+  store: Awaited<ReturnType<typeof openStore>>,
+  audit: AuditService,
+  witness: Witness,
+): ReportDeps {
+  const traceability = new TraceabilityService(
+    undefined as unknown as CalibrationService,
+    new CalibrationRepository(store.db),
+    new InspectionRepository(store.db),
+  );
+  const oot = new OotService({
+    db: store.db,
+    repo: new OotRepository(store.db),
+    calibrations: new CalibrationRepository(store.db),
+    traceability,
+    inspections: new InspectionRepository(store.db),
+    alerts: new AlertsRepository(store.db),
+    audit,
+  });
+  return {
+    db: store.db,
+    repo: new ReportsRepository(store.db),
+    tenancy: store.tenancy,
+    records: store.records,
+    traceability,
+    oot,
+    audit,
+    witness,
+  };
+}
+
+/**
  * `rigtrace-cloud report`: generates a report straight into a file (written to FILE.partial,
  * renamed when complete), logged on the tenant's audit trail like one generated through the API
  * (requested; completed with the file's SHA-256). Prints one JSON line.
@@ -121,21 +159,7 @@ export async function runReport(
       return { ok: false, problem: `no site ${req.siteId} in tenant ${tenant}` };
     const witness = Witness.load(cfg.dataDir, cfg.witnessName, cfg.witnessKeyFile);
     const audit = new AuditService(store.db, new AuditRepository(store.db), witness);
-    // The suspect window reads only calibrations (TraceabilityService.window never touches the engine).
-    const traceability = new TraceabilityService(
-      undefined as unknown as CalibrationService,
-      new CalibrationRepository(store.db),
-      new InspectionRepository(store.db),
-    );
-    const deps = {
-      db: store.db,
-      repo: new ReportsRepository(store.db),
-      tenancy: store.tenancy,
-      records: store.records,
-      traceability,
-      audit,
-      witness,
-    };
+    const deps = standaloneReportDeps(store, audit, witness);
     const actor = { type: 'system' as const, id: 'cli' };
     const target = { type: 'report-file', id: path.basename(args.out) };
     await audit.record({

@@ -1,5 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
-import type { CalibrationRow, EquipmentRow } from '../calibration/index.js';
+import { EFFECTIVE_CALIBRATION, type CalibrationRow, type EquipmentRow } from '../calibration/index.js';
 
 /** A report job and, once done, its file's description (the bytes are in report_chunks). */
 export interface ReportRow {
@@ -261,17 +261,7 @@ export class ReportsRepository {
     return row?.data;
   }
 
-  // -- dispositions ----------------------------------------------------------------------------
-
-  async disposition(tenantId: string, calibrationId: string): Promise<DispositionRow | undefined> {
-    const row = await this.t(tenantId, () =>
-      this.db.get<DispositionRow>(
-        'SELECT * FROM calibration_dispositions WHERE tenant_id = ? AND calibration_id = ?',
-        [tenantId, calibrationId],
-      ),
-    );
-    return row ? { ...row, customer_notified: bool(row.customer_notified) } : undefined;
-  }
+  // -- dispositions recorded before out-of-tolerance cases (read-only now) ----------------------
 
   async dispositions(tenantId: string, ids: readonly string[]): Promise<Map<string, DispositionRow>> {
     const out = new Map<string, DispositionRow>();
@@ -286,27 +276,6 @@ export class ReportsRepository {
       for (const r of rows) out.set(r.calibration_id, { ...r, customer_notified: bool(r.customer_notified) });
     }
     return out;
-  }
-
-  async setDisposition(d: DispositionRow): Promise<void> {
-    await this.t(d.tenant_id, () =>
-      this.db.run(
-        `INSERT INTO calibration_dispositions (tenant_id, calibration_id, disposition, customer_notified, notes, decided_by, decided_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (tenant_id, calibration_id) DO UPDATE SET disposition = excluded.disposition,
-           customer_notified = excluded.customer_notified, notes = excluded.notes, decided_by = excluded.decided_by,
-           decided_at = excluded.decided_at`,
-        [
-          d.tenant_id,
-          d.calibration_id,
-          d.disposition,
-          d.customer_notified === 1,
-          d.notes,
-          d.decided_by,
-          d.decided_at,
-        ],
-      ),
-    );
   }
 
   // -- what reports read -----------------------------------------------------------------------
@@ -435,8 +404,8 @@ export class ReportsRepository {
     if (tags.length === 0) return [];
     return this.t(tenantId, () =>
       this.db.all<CalibrationRow>(
-        `SELECT * FROM calibrations WHERE tenant_id = ? AND calibrated_at < ?
-           AND equipment IN (${tags.map(() => '?').join(',')}) ORDER BY equipment, calibrated_at, id`,
+        `SELECT * FROM calibrations c WHERE c.tenant_id = ? AND c.calibrated_at < ? AND ${EFFECTIVE_CALIBRATION}
+           AND c.equipment IN (${tags.map(() => '?').join(',')}) ORDER BY c.equipment, c.calibrated_at, c.id`,
         [tenantId, beforeIso, ...tags],
       ),
     );
@@ -472,45 +441,11 @@ export class ReportsRepository {
            LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
            LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id
          WHERE c.tenant_id = ? AND c.calibrated_at >= ? AND c.calibrated_at < ?
-           AND (c.as_found = 'fail' OR COALESCE(c.as_left, c.as_found) = 'fail')${site}
+           AND (c.as_found = 'fail' OR COALESCE(c.as_left, c.as_found) = 'fail') AND ${EFFECTIVE_CALIBRATION}${site}
          ORDER BY c.calibrated_at, c.id`,
         params,
       ),
     );
-  }
-
-  /** How many records InspectionRepository.suspect() lists for this tag and window. */
-  async countSuspect(
-    tenantId: string,
-    tag: string,
-    start: string | null,
-    end: string | null,
-  ): Promise<number> {
-    const window = (col: string) => {
-      const w: string[] = [];
-      const p: SqlParam[] = [];
-      if (start !== null) {
-        w.push(`${col} > ?`);
-        p.push(start);
-      }
-      if (end !== null) {
-        w.push(`${col} <= ?`);
-        p.push(end);
-      }
-      return { sql: w.map((x) => ` AND ${x}`).join(''), params: p };
-    };
-    const a = window('t.observed_at');
-    const b = window('g.observed_at');
-    const r = await this.t(tenantId, () =>
-      this.db.get<{ a: number | string; b: number | string }>(
-        `SELECT (SELECT COUNT(*) FROM traceable_records t WHERE t.tenant_id = ? AND t.equipment = ?${a.sql}) AS a,
-                (SELECT COUNT(*) FROM record_gauges g
-                   JOIN traceable_records t ON t.tenant_id = g.tenant_id AND t.edge_id = g.edge_id AND t.seq = g.seq
-                   WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${b.sql}) AS b`,
-        [tenantId, tag, ...a.params, tenantId, tag, tag, ...b.params],
-      ),
-    );
-    return Number(r?.a ?? 0) + Number(r?.b ?? 0);
   }
 
   async users(tenantId: string): Promise<Record<string, unknown>[]> {

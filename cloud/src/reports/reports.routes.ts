@@ -3,7 +3,6 @@ import { z } from 'zod';
 import { type Accounts, actorOfRequest, principalOf, seesSite } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
 import { clauseMap } from './clauses.js';
-import { DISPOSITIONS } from './disposition.service.js';
 import type { ReportsModule } from './index.js';
 import { isCleared } from './reports.service.js';
 import { REPORT_FORMATS, REPORT_TYPES } from './types.js';
@@ -33,15 +32,13 @@ async function send(res: Response, chunks: AsyncIterable<Buffer>): Promise<void>
 }
 
 /**
- * Compliance reports (audit packs): generate in the background, follow progress, download; the
- * clause map; and the disposition of an out-of-tolerance calibration. Reports: admins and
- * auditors (API tokens read and download, never generate); dispositions: admins and managers.
+ * Compliance reports (audit packs): generate in the background, follow progress, download; and
+ * the clause map. Reports: admins and auditors (API tokens read and download, never generate).
  */
 export function reportsRoutes(deps: ReportsRouteDeps): Router {
   const r = Router();
   const read = deps.accounts.require('reports:read');
   const generate = deps.accounts.require('reports:generate');
-  const dispose = deps.accounts.require('calibrations:disposition');
 
   r.post('/reports', generate, async (req, res) => {
     const view = await deps.reports.service.request(
@@ -92,19 +89,10 @@ export function reportsRoutes(deps: ReportsRouteDeps): Router {
     res.json({
       siteId,
       generatedAt: new Date().toISOString(),
-      items: await clauseMap(deps.reports.repo, p.tenantId, siteId, { excludeFlagged: !isCleared(p) }),
-    });
-  });
-
-  r.put('/calibrations/:id/disposition', dispose, async (req, res) => {
-    const p = principalOf(req);
-    res.json(
-      await deps.reports.dispositions.set(p.tenantId, String(req.params.id), req.body, {
-        actor: actorOfRequest(req),
-        address: req.ip ?? null,
-        label: p.email ?? `${p.kind}:${p.id}`,
+      items: await clauseMap(deps.reports.repo, deps.reports.oot, p.tenantId, siteId, {
+        excludeFlagged: !isCleared(p),
       }),
-    );
+    });
   });
 
   return r;
@@ -253,47 +241,6 @@ export const reportsOpenApiPaths = {
         '401': problem,
         '403': problem,
         '404': problem,
-      },
-    },
-  },
-  '/calibrations/{id}/disposition': {
-    put: {
-      summary:
-        'Record the disposition of an out-of-tolerance calibration and whether the customer was notified (admin, manager)',
-      security,
-      parameters: [
-        {
-          name: 'id',
-          in: 'path',
-          required: true,
-          schema: { type: 'string' },
-          description: 'calibration id (URL-encoded)',
-        },
-      ],
-      requestBody: {
-        required: true,
-        content: {
-          'application/json': {
-            schema: {
-              type: 'object',
-              required: ['disposition', 'customerNotified'],
-              additionalProperties: false,
-              properties: {
-                disposition: { enum: [...DISPOSITIONS] },
-                customerNotified: { type: 'boolean' },
-                notes: { type: ['string', 'null'], maxLength: 4000 },
-              },
-            },
-          },
-        },
-      },
-      responses: {
-        '200': json('the disposition'),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '404': problem,
-        '409': problem,
       },
     },
   },

@@ -2038,106 +2038,6 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
-  '/calibrations/{id}/disposition': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    get?: never;
-    /** Record the disposition of an out-of-tolerance calibration and whether the customer was notified (admin, manager) */
-    put: {
-      parameters: {
-        query?: never;
-        header?: never;
-        path: {
-          /** @description calibration id (URL-encoded) */
-          id: string;
-        };
-        cookie?: never;
-      };
-      requestBody: {
-        content: {
-          'application/json': {
-            customerNotified: boolean;
-            /** @enum {unknown} */
-            disposition:
-              | 'under-investigation'
-              | 'no-impact'
-              | 'use-as-is'
-              | 'rework'
-              | 're-inspect'
-              | 'scrap'
-              | 'recall';
-            notes?: string | null;
-          };
-        };
-      };
-      responses: {
-        /** @description the disposition */
-        200: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/json': Record<string, never>;
-          };
-        };
-        /** @description RFC 7807 problem */
-        400: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 7807 problem */
-        401: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 7807 problem */
-        403: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 7807 problem */
-        404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 7807 problem */
-        409: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-      };
-    };
-    post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
   '/calibrations/{id}/reject': {
     parameters: {
       query?: never;
@@ -3714,6 +3614,699 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/oot-cases': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Out-of-tolerance cases, newest first, with what each still waits for (records:read) */
+    get: {
+      parameters: {
+        query?: {
+          equipment?: string;
+          limit?: number;
+          site?: string;
+          state?: 'open' | 'closed';
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                alertId: string | null;
+                calibrationId: string;
+                /** Format: date-time */
+                closedAt: string | null;
+                /** @enum {string|null} */
+                closedReason: 'decided' | 'voided' | null;
+                equipment: string;
+                equipmentType: string | null;
+                id: string;
+                /** Format: date-time */
+                openedAt: string;
+                progress: {
+                  /** @description records with a characteristic whose margin is below the instrument’s error */
+                  atRisk: number;
+                  customers: {
+                    name: string;
+                    notified: boolean;
+                  }[];
+                  decided: number;
+                  suspect: number;
+                  /** @description no passing calibration since the failure: do not use */
+                  taggedOut: boolean;
+                  undecided: number;
+                  /** @description what keeps the case open, in words */
+                  waitingFor: string[];
+                };
+                siteId: string | null;
+                /** @enum {unknown} */
+                state: 'open' | 'closed';
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/oot-cases/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One case: the failed calibration, the suspect window, suspect records with characteristics, margins, shipment state and decision, decisions and notifications */
+    get: {
+      parameters: {
+        query?: {
+          /** @description cursor (`next` of the previous page) */
+          after?: string;
+          limit?: number;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              alertId: string | null;
+              calibrationId: string;
+              /** Format: date-time */
+              closedAt: string | null;
+              /** @enum {string|null} */
+              closedReason: 'decided' | 'voided' | null;
+              equipment: string;
+              equipmentType: string | null;
+              id: string;
+              /** Format: date-time */
+              openedAt: string;
+              progress: {
+                /** @description records with a characteristic whose margin is below the instrument’s error */
+                atRisk: number;
+                customers: {
+                  name: string;
+                  notified: boolean;
+                }[];
+                decided: number;
+                suspect: number;
+                /** @description no passing calibration since the failure: do not use */
+                taggedOut: boolean;
+                undecided: number;
+                /** @description what keeps the case open, in words */
+                waitingFor: string[];
+              };
+              siteId: string | null;
+              /** @enum {unknown} */
+              state: 'open' | 'closed';
+            } & {
+              /** @description the failed calibration (as GET /equipment/{tag}/calibrations) */
+              calibration: Record<string, never>;
+              /** @description newest first */
+              decisions: {
+                assessment: string;
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                /** Format: date-time */
+                decidedAt: string;
+                /** @enum {unknown} */
+                disposition: 'use-as-is' | 're-test' | 'recall' | 'scrap';
+                id: string;
+                /** @enum {unknown} */
+                impact: 'no-impact' | 'possible-impact' | 'nonconforming';
+                /** @description a part serial, a work order (lot), or "<edge>:<seq>" of a record */
+                item: string;
+                meaning: string;
+                /** @enum {unknown} */
+                scope: 'record' | 'part' | 'lot';
+                /** @description SHA-256 of the signed manifest (on the audit trail too) */
+                signatureSha256: string;
+              }[];
+              /** @description the failed instrument’s largest as-found error */
+              instrumentError: {
+                magnitude: number;
+                point: string;
+                unit: string;
+              } | null;
+              /** @description cursor of the next page of suspect records */
+              next: string | null;
+              notifications: {
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                contact: string;
+                customer: string;
+                id: string;
+                meaning: string;
+                method: string | null;
+                /** Format: date-time */
+                notifiedAt: string;
+                /** Format: date-time */
+                recordedAt: string;
+                reference: string;
+                signatureSha256: string;
+              }[];
+              suspects: {
+                characteristics: {
+                  /** @description the margin is below the failed instrument’s error */
+                  atRisk: boolean | null;
+                  lsl: number | null;
+                  /** @description distance to the nearest limit (negative: outside) */
+                  margin: number | null;
+                  measured: number;
+                  name: string;
+                  nominal: number | null;
+                  /** @enum {unknown} */
+                  result: 'pass' | 'fail';
+                  unit: string;
+                  usl: number | null;
+                }[];
+                decision: {
+                  assessment: string;
+                  by: {
+                    email: string;
+                    id: string;
+                    name: string;
+                    role: string;
+                  };
+                  /** Format: date-time */
+                  decidedAt: string;
+                  /** @enum {unknown} */
+                  disposition: 'use-as-is' | 're-test' | 'recall' | 'scrap';
+                  id: string;
+                  /** @enum {unknown} */
+                  impact: 'no-impact' | 'possible-impact' | 'nonconforming';
+                  /** @description a part serial, a work order (lot), or "<edge>:<seq>" of a record */
+                  item: string;
+                  meaning: string;
+                  /** @enum {unknown} */
+                  scope: 'record' | 'part' | 'lot';
+                  /** @description SHA-256 of the signed manifest (on the audit trail too) */
+                  signatureSha256: string;
+                } | null;
+                edge: string;
+                equipment: string;
+                key: string;
+                /** @enum {unknown} */
+                kind: 'usage' | 'inspection';
+                /** Format: date-time */
+                observedAt: string;
+                operator: string | null;
+                partSerial: string | null;
+                /** @enum {string|null} */
+                result: 'pass' | 'fail' | null;
+                seq: number;
+                shipment: {
+                  customer: string | null;
+                  reference: string | null;
+                  /** Format: date-time */
+                  shippedAt: string | null;
+                  /** @enum {unknown} */
+                  state: 'in-house' | 'shipped' | 'at-customer' | 'scrapped';
+                } | null;
+                siteId: string;
+                /** @enum {unknown} */
+                via: 'equipment' | 'gauge';
+                workOrder: string | null;
+              }[];
+              window: {
+                closedBy: Record<string, never> | null;
+                /** Format: date-time */
+                end: string | null;
+                failedCalibration: Record<string, never>;
+                lastGoodCalibration: Record<string, never> | null;
+                /** Format: date-time */
+                start: string | null;
+              } | null;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/oot-cases/{id}/decisions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Record a signed impact assessment and disposition for parts, lots or records of a case (calibrations:disposition)
+     * @description The signer’s password again (a wrong one is 403 CLOUD_REAUTH_FAILED and counts toward the lockout); every item must belong to the case (400 otherwise); a closed case is 409. A later decision on the same item supersedes an earlier one; the case closes once nothing is left to wait for.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            assessment: string;
+            /** @enum {unknown} */
+            disposition: 'use-as-is' | 're-test' | 'recall' | 'scrap';
+            /** @enum {unknown} */
+            impact: 'no-impact' | 'possible-impact' | 'nonconforming';
+            items: string[];
+            /** @enum {unknown} */
+            scope: 'part' | 'lot' | 'record';
+            signature: {
+              /** @description e.g. "decided", "approved" */
+              meaning: string;
+              /** @description the signer's own password, again */
+              password: string;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description OK */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              case: {
+                alertId: string | null;
+                calibrationId: string;
+                /** Format: date-time */
+                closedAt: string | null;
+                /** @enum {string|null} */
+                closedReason: 'decided' | 'voided' | null;
+                equipment: string;
+                equipmentType: string | null;
+                id: string;
+                /** Format: date-time */
+                openedAt: string;
+                progress: {
+                  /** @description records with a characteristic whose margin is below the instrument’s error */
+                  atRisk: number;
+                  customers: {
+                    name: string;
+                    notified: boolean;
+                  }[];
+                  decided: number;
+                  suspect: number;
+                  /** @description no passing calibration since the failure: do not use */
+                  taggedOut: boolean;
+                  undecided: number;
+                  /** @description what keeps the case open, in words */
+                  waitingFor: string[];
+                };
+                siteId: string | null;
+                /** @enum {unknown} */
+                state: 'open' | 'closed';
+              };
+              decisions: {
+                assessment: string;
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                /** Format: date-time */
+                decidedAt: string;
+                /** @enum {unknown} */
+                disposition: 'use-as-is' | 're-test' | 'recall' | 'scrap';
+                id: string;
+                /** @enum {unknown} */
+                impact: 'no-impact' | 'possible-impact' | 'nonconforming';
+                /** @description a part serial, a work order (lot), or "<edge>:<seq>" of a record */
+                item: string;
+                meaning: string;
+                /** @enum {unknown} */
+                scope: 'record' | 'part' | 'lot';
+                /** @description SHA-256 of the signed manifest (on the audit trail too) */
+                signatureSha256: string;
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/oot-cases/{id}/notifications': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Record a signed customer notification: who was told, when, the reference (calibrations:disposition) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            contact: string;
+            customer: string;
+            /** @enum {unknown} */
+            method?: 'email' | 'phone' | 'letter' | 'portal' | 'meeting';
+            /** Format: date-time */
+            notifiedAt: string;
+            reference: string;
+            signature: {
+              /** @description e.g. "decided", "approved" */
+              meaning: string;
+              /** @description the signer's own password, again */
+              password: string;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description OK */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              case: {
+                alertId: string | null;
+                calibrationId: string;
+                /** Format: date-time */
+                closedAt: string | null;
+                /** @enum {string|null} */
+                closedReason: 'decided' | 'voided' | null;
+                equipment: string;
+                equipmentType: string | null;
+                id: string;
+                /** Format: date-time */
+                openedAt: string;
+                progress: {
+                  /** @description records with a characteristic whose margin is below the instrument’s error */
+                  atRisk: number;
+                  customers: {
+                    name: string;
+                    notified: boolean;
+                  }[];
+                  decided: number;
+                  suspect: number;
+                  /** @description no passing calibration since the failure: do not use */
+                  taggedOut: boolean;
+                  undecided: number;
+                  /** @description what keeps the case open, in words */
+                  waitingFor: string[];
+                };
+                siteId: string | null;
+                /** @enum {unknown} */
+                state: 'open' | 'closed';
+              };
+              notification: {
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                contact: string;
+                customer: string;
+                id: string;
+                meaning: string;
+                method: string | null;
+                /** Format: date-time */
+                notifiedAt: string;
+                /** Format: date-time */
+                recordedAt: string;
+                reference: string;
+                signatureSha256: string;
+              };
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/oot-cases/{id}/suspects.csv': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every suspect record and characteristic of a case with its margin, shipment state and decision (CSV) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description text/csv */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'text/csv': string;
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/openapi.json': {
     parameters: {
       query?: never;
@@ -3741,6 +4334,85 @@ export interface paths {
       };
     };
     put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/parts/shipments': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /** Where parts are (in house, shipped, at the customer, scrapped), e.g. from the ERP (calibrations:disposition) */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            items: {
+              customer?: string;
+              partSerial: string;
+              reference?: string;
+              /** Format: date-time */
+              shippedAt?: string;
+              /** @enum {unknown} */
+              state: 'in-house' | 'shipped' | 'at-customer' | 'scrapped';
+            }[];
+          };
+        };
+      };
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              updated: number;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
     post?: never;
     delete?: never;
     options?: never;

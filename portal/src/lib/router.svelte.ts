@@ -2,8 +2,10 @@
 export type Route =
   | { name: 'board' }
   | { name: 'equipment'; tag: string }
-  | { name: 'record'; tag: string | null }
+  | { name: 'record'; tag: string | null; corrects?: string | null }
   | { name: 'approvals' }
+  | { name: 'cases' }
+  | { name: 'case'; id: string }
   | { name: 'sites' }
   | { name: 'edges' }
   | { name: 'users' }
@@ -21,6 +23,7 @@ const FIXED: Record<string, Route> = {
   '/': { name: 'board' },
   '/calibrations/new': { name: 'record', tag: null },
   '/calibrations/approvals': { name: 'approvals' },
+  '/oot': { name: 'cases' },
   '/admin/sites': { name: 'sites' },
   '/admin/edges': { name: 'edges' },
   '/admin/users': { name: 'users' },
@@ -52,8 +55,13 @@ export function parseRoute(hash: string): Route {
     const tag = decode(eq[1]!);
     return tag ? { name: 'equipment', tag } : { name: 'board' };
   }
-  const rec = /^\/calibrations\/new\/(.+)$/.exec(path);
-  if (rec) return { name: 'record', tag: decode(rec[1]!) };
+  const rec = /^\/calibrations\/new\/([^/]+)(?:\/corrects\/([^/]+))?$/.exec(path);
+  if (rec) return { name: 'record', tag: decode(rec[1]!), corrects: rec[2] ? decode(rec[2]) : null };
+  const oot = /^\/oot\/([^/]+)$/.exec(path);
+  if (oot) {
+    const id = decode(oot[1]!);
+    return id ? { name: 'case', id } : { name: 'cases' };
+  }
   const live = /^\/live\/(.+)$/.exec(path);
   if (live) return { name: 'live', siteId: decode(live[1]!) };
   return { name: 'board' };
@@ -74,7 +82,12 @@ export const router = new Router();
 export const href = {
   board: '#/',
   equipment: (tag: string) => `#/equipment/${encodeURIComponent(tag)}`,
-  record: (tag?: string) => (tag ? `#/calibrations/new/${encodeURIComponent(tag)}` : '#/calibrations/new'),
+  record: (tag?: string, corrects?: string) =>
+    tag
+      ? `#/calibrations/new/${encodeURIComponent(tag)}${corrects ? `/corrects/${encodeURIComponent(corrects)}` : ''}`
+      : '#/calibrations/new',
+  cases: '#/oot',
+  case: (id: string) => `#/oot/${encodeURIComponent(id)}`,
   approvals: '#/calibrations/approvals',
   account: '#/account',
   live: (siteId?: string) => (siteId ? `#/live/${encodeURIComponent(siteId)}` : '#/live'),

@@ -1,6 +1,7 @@
 import { ApiError, call, callAs, client, setCsrfToken } from './api';
 import { DEFAULT_IDLE_SECONDS } from './idle';
 import type { Permission } from './nav';
+import { zoneFor } from './time';
 import type { LoginAnswer, SessionAnswer, SessionState, User } from './types';
 
 /** The signed-in user and where their sign-in stands, shared by every page. */
@@ -13,8 +14,15 @@ class Session {
   backupCodesLeft = $state<number | null>(null);
   /** What the signed-in user may do, from the cloud's access policy. */
   permissions = $state<string[]>([]);
+  /** The sites the user sees and the time zone each shows times in. */
+  sites = $state<{ id: string; name: string; timeZone: string }[]>([]);
   /** The policy's roles and their permissions (GET /auth/policy), loaded once per sign-in. */
   policy = $state<{ role: string; permissions: string[] }[] | null>(null);
+
+  /** The time zone of a site's pages (UTC on hover); without a site, the user's sites' zone. */
+  zone(siteId?: string | null): string {
+    return zoneFor(this.sites, siteId);
+  }
 
   can(permission: Permission): boolean {
     return this.permissions.includes(permission);
@@ -36,6 +44,7 @@ class Session {
       this.state = s.state;
       this.backupCodesLeft = s.backupCodesLeft ?? null;
       this.permissions = s.permissions ?? [];
+      this.sites = s.sites ?? [];
       if (typeof s.idleTimeoutSeconds === 'number') this.idleSeconds = s.idleTimeoutSeconds;
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return this.forget();
@@ -73,6 +82,7 @@ class Session {
     this.state = 'signed-out';
     this.backupCodesLeft = null;
     this.permissions = [];
+    this.sites = [];
     this.policy = null;
   }
 }

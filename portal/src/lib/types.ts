@@ -34,6 +34,8 @@ export interface SessionAnswer {
   idleTimeoutSeconds?: number;
   /** What the user may do, from the cloud's access policy. */
   permissions?: string[];
+  /** The sites the user sees, with their time zones. */
+  sites?: { id: string; name: string; timeZone: string }[];
 }
 
 export type CalibrationStatus = 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
@@ -94,10 +96,14 @@ export interface Calibration {
   enteredBy: string | null;
   recordedBy: string | null;
   signature?: SignatureView | null;
-  /** Manual entries: pending until a second person approves; null for edge records. */
-  approval?: { state: 'pending' } | ({ state: 'approved' } & SignatureView) | null;
+  /** Manual entries: pending until a second person reviews it; null for edge records. */
+  approval?: { state: 'pending' } | ({ state: 'approved' | 'rejected' | 'returned' } & SignatureView) | null;
+  /** A corrected entry: the returned entry it replaces. */
+  corrects?: string | null;
   body: {
     technician?: string;
+    procedure?: { id: string; revision?: string };
+    lab?: { name: string; accreditation?: string };
     certificate?: { number: string; uri?: string };
     standards: { id: string; certificate?: string; dueDate?: string; uncertainty?: number }[];
     points: CalibrationPoint[];
@@ -130,6 +136,8 @@ export interface SignatureView {
   meaning: string;
   signedAt: string;
   valid: boolean;
+  /** A rejection's or return's reason. */
+  reason?: string;
 }
 
 export interface SecurityPolicy {

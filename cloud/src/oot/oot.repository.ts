@@ -1,0 +1,408 @@
+import type { Db, SqlParam } from '../platform/db/db.js';
+import { EFFECTIVE_CALIBRATION } from '../calibration/index.js';
+
+/** An out-of-tolerance case (migration 42): one per calibration that found an instrument out of tolerance. */
+export interface CaseRow {
+  tenant_id: string;
+  id: string;
+  equipment: string;
+  site_id: string | null;
+  calibration_id: string;
+  opened_at: string;
+  state: 'open' | 'closed';
+  closed_at: string | null;
+  /** 'decided': every suspect record decided; 'voided': the entry that opened it was rejected or returned. */
+  closed_reason: string | null;
+  alert_id: string | null;
+}
+
+/** Who signed a decision or a notification, and the SHA-256 of what they signed. */
+export interface SignedBy {
+  user_id: string;
+  user_email: string;
+  user_name: string;
+  user_role: string;
+  meaning: string;
+  signature_sha256: string;
+}
+
+export type DecisionScope = 'record' | 'part' | 'lot';
+
+/** The impact assessment and disposition of one part, lot or record of a case (append-only). */
+export interface DecisionRow extends SignedBy {
+  tenant_id: string;
+  case_id: string;
+  id: string;
+  scope: DecisionScope;
+  /** The part serial, the work order (lot), or "<edge>:<seq>" of a record. */
+  item: string;
+  impact: string;
+  assessment: string;
+  disposition: string;
+  decided_at: string;
+}
+
+/** A customer told about suspect product (append-only). */
+export interface NotificationRow extends SignedBy {
+  tenant_id: string;
+  case_id: string;
+  id: string;
+  customer: string;
+  contact: string;
+  notified_at: string;
+  method: string | null;
+  reference: string;
+  recorded_at: string;
+}
+
+export type ShipmentState = 'in-house' | 'shipped' | 'at-customer' | 'scrapped';
+
+export interface ShipmentRow {
+  part_serial: string;
+  state: ShipmentState;
+  customer: string | null;
+  shipped_at: string | null;
+  reference: string | null;
+  updated_at: string;
+  updated_by: string;
+}
+
+/** A case with its equipment's export flag (for callers not cleared) and type. */
+export interface CaseListRow extends CaseRow {
+  export_regime: string | null;
+  type: string | null;
+}
+
+const CHUNK = 500;
+
+/** The only code with SQL over oot_cases, oot_decisions, oot_notifications and part_shipments. */
+export class OotRepository {
+  constructor(private readonly db: Db) {}
+
+  /** Stored once per calibration: false when a case for it exists. */
+  async insertCase(tenantId: string, c: Omit<CaseRow, 'tenant_id'>): Promise<boolean> {
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        `INSERT INTO oot_cases (tenant_id, id, equipment, site_id, calibration_id, opened_at, state, closed_at,
+           closed_reason, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        [
+          tenantId,
+          c.id,
+          c.equipment,
+          c.site_id,
+          c.calibration_id,
+          c.opened_at,
+          c.state,
+          c.closed_at,
+          c.closed_reason,
+          c.alert_id,
+        ],
+      ),
+    );
+    return r.changes === 1;
+  }
+
+  async get(tenantId: string, id: string): Promise<CaseListRow | undefined> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<CaseListRow>(
+        `SELECT c.*, e.export_regime AS export_regime, e.type AS type FROM oot_cases c
+         LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
+         WHERE c.tenant_id = ? AND c.id = ?`,
+        [tenantId, id],
+      ),
+    );
+  }
+
+  async byCalibration(tenantId: string, calibrationId: string): Promise<CaseRow | undefined> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<CaseRow>('SELECT * FROM oot_cases WHERE tenant_id = ? AND calibration_id = ?', [
+        tenantId,
+        calibrationId,
+      ]),
+    );
+  }
+
+  /** Cases of these calibrations (the out-of-tolerance report), by calibration id. */
+  async byCalibrations(tenantId: string, ids: readonly string[]): Promise<Map<string, CaseRow>> {
+    const out = new Map<string, CaseRow>();
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const chunk = ids.slice(i, i + CHUNK);
+      const rows = await this.db.withTenant(tenantId, () =>
+        this.db.all<CaseRow>(
+          `SELECT * FROM oot_cases WHERE tenant_id = ? AND calibration_id IN (${chunk.map(() => '?').join(',')})`,
+          [tenantId, ...chunk],
+        ),
+      );
+      for (const r of rows) out.set(r.calibration_id, r);
+    }
+    return out;
+  }
+
+  /**
+   * Cases newest first. `sites`: only cases of equipment in these sites (null: all);
+   * `excludeFlagged`: leave out export-controlled equipment.
+   */
+  async list(
+    tenantId: string,
+    q: {
+      state?: 'open' | 'closed' | undefined;
+      equipment?: string | undefined;
+      siteId?: string | undefined;
+      sites: readonly string[] | null;
+      excludeFlagged: boolean;
+      before?: { at: string; id: string } | undefined;
+      limit: number;
+    },
+  ): Promise<CaseListRow[]> {
+    const where = ['c.tenant_id = ?'];
+    const params: SqlParam[] = [tenantId];
+    if (q.state) {
+      where.push('c.state = ?');
+      params.push(q.state);
+    }
+    if (q.equipment) {
+      where.push('c.equipment = ?');
+      params.push(q.equipment);
+    }
+    if (q.siteId) {
+      where.push('c.site_id = ?');
+      params.push(q.siteId);
+    }
+    if (q.sites !== null) {
+      if (q.sites.length === 0) return [];
+      where.push(`c.site_id IN (${q.sites.map(() => '?').join(',')})`);
+      params.push(...q.sites);
+    }
+    if (q.excludeFlagged) where.push('e.export_regime IS NULL');
+    if (q.before) {
+      where.push('(c.opened_at < ? OR (c.opened_at = ? AND c.id < ?))');
+      params.push(q.before.at, q.before.at, q.before.id);
+    }
+    params.push(q.limit);
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<CaseListRow>(
+        `SELECT c.*, e.export_regime AS export_regime, e.type AS type FROM oot_cases c
+         LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
+         WHERE ${where.join(' AND ')} ORDER BY c.opened_at DESC, c.id DESC LIMIT ?`,
+        params,
+      ),
+    );
+  }
+
+  /** Open cases of these tags (tag-out checks at ingest, "do not use" on the board). */
+  async openFor(tenantId: string, tags: readonly string[]): Promise<CaseRow[]> {
+    if (tags.length === 0) return [];
+    const out: CaseRow[] = [];
+    for (let i = 0; i < tags.length; i += CHUNK) {
+      const chunk = tags.slice(i, i + CHUNK);
+      out.push(
+        ...(await this.db.withTenant(tenantId, () =>
+          this.db.all<CaseRow>(
+            `SELECT * FROM oot_cases WHERE tenant_id = ? AND state = 'open'
+               AND equipment IN (${chunk.map(() => '?').join(',')}) ORDER BY opened_at`,
+            [tenantId, ...chunk],
+          ),
+        )),
+      );
+    }
+    return out;
+  }
+
+  /** Every open case of the tenant (few: each is a failed instrument). */
+  async allOpen(tenantId: string): Promise<CaseRow[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<CaseRow>(
+        `SELECT * FROM oot_cases WHERE tenant_id = ? AND state = 'open' ORDER BY opened_at`,
+        [tenantId],
+      ),
+    );
+  }
+
+  /**
+   * Calibrations that found an instrument out of tolerance and still count, without a case yet
+   * (stored before cases existed), with the site of their equipment or edge.
+   */
+  async failuresWithoutCase(
+    tenantId: string,
+  ): Promise<{ id: string; equipment: string; site_id: string | null }[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<{ id: string; equipment: string; site_id: string | null }>(
+        `SELECT c.id, c.equipment, COALESCE(e.site_id, d.site_id) AS site_id FROM calibrations c
+           LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
+           LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id
+         WHERE c.tenant_id = ? AND (c.as_found = 'fail' OR COALESCE(c.as_left, c.as_found) = 'fail')
+           AND ${EFFECTIVE_CALIBRATION}
+           AND NOT EXISTS (SELECT 1 FROM oot_cases k WHERE k.tenant_id = c.tenant_id AND k.calibration_id = c.id)
+         ORDER BY c.calibrated_at, c.id LIMIT 1000`,
+        [tenantId],
+      ),
+    );
+  }
+
+  /** Closes an open case once; false when it is closed already. */
+  async close(tenantId: string, id: string, at: string, reason: string): Promise<boolean> {
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        `UPDATE oot_cases SET state = 'closed', closed_at = ?, closed_reason = ?
+         WHERE tenant_id = ? AND id = ? AND state = 'open'`,
+        [at, reason, tenantId, id],
+      ),
+    );
+    return r.changes === 1;
+  }
+
+  async setAlert(tenantId: string, id: string, alertId: string): Promise<void> {
+    await this.db.withTenant(tenantId, () =>
+      this.db.run('UPDATE oot_cases SET alert_id = ? WHERE tenant_id = ? AND id = ?', [
+        alertId,
+        tenantId,
+        id,
+      ]),
+    );
+  }
+
+  /** A case's decisions, oldest first (a later one on the same item supersedes an earlier one). */
+  async decisions(tenantId: string, caseId: string): Promise<DecisionRow[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<DecisionRow>(
+        'SELECT * FROM oot_decisions WHERE tenant_id = ? AND case_id = ? ORDER BY decided_at, id',
+        [tenantId, caseId],
+      ),
+    );
+  }
+
+  async insertDecisions(tenantId: string, rows: readonly DecisionRow[]): Promise<void> {
+    await this.db.withTenant(tenantId, async () => {
+      for (let i = 0; i < rows.length; i += 200) {
+        const chunk = rows.slice(i, i + 200);
+        await this.db.run(
+          `INSERT INTO oot_decisions (tenant_id, case_id, id, scope, item, impact, assessment, disposition, decided_at,
+             user_id, user_email, user_name, user_role, meaning, signature_sha256)
+           VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+          chunk.flatMap((d) => [
+            tenantId,
+            d.case_id,
+            d.id,
+            d.scope,
+            d.item,
+            d.impact,
+            d.assessment,
+            d.disposition,
+            d.decided_at,
+            d.user_id,
+            d.user_email,
+            d.user_name,
+            d.user_role,
+            d.meaning,
+            d.signature_sha256,
+          ]),
+        );
+      }
+    });
+  }
+
+  async notifications(tenantId: string, caseId: string): Promise<NotificationRow[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<NotificationRow>(
+        'SELECT * FROM oot_notifications WHERE tenant_id = ? AND case_id = ? ORDER BY notified_at, id',
+        [tenantId, caseId],
+      ),
+    );
+  }
+
+  async insertNotification(tenantId: string, n: NotificationRow): Promise<void> {
+    await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        `INSERT INTO oot_notifications (tenant_id, case_id, id, customer, contact, notified_at, method, reference,
+           recorded_at, user_id, user_email, user_name, user_role, meaning, signature_sha256)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          tenantId,
+          n.case_id,
+          n.id,
+          n.customer,
+          n.contact,
+          n.notified_at,
+          n.method,
+          n.reference,
+          n.recorded_at,
+          n.user_id,
+          n.user_email,
+          n.user_name,
+          n.user_role,
+          n.meaning,
+          n.signature_sha256,
+        ],
+      ),
+    );
+  }
+
+  /** Decisions and notifications per case (the out-of-tolerance report and the clause map). */
+  async tallies(
+    tenantId: string,
+    caseIds: readonly string[],
+  ): Promise<Map<string, { decisions: DecisionRow[]; notifications: number }>> {
+    const out = new Map<string, { decisions: DecisionRow[]; notifications: number }>();
+    for (const id of caseIds) out.set(id, { decisions: [], notifications: 0 });
+    for (let i = 0; i < caseIds.length; i += CHUNK) {
+      const chunk = caseIds.slice(i, i + CHUNK);
+      const marks = chunk.map(() => '?').join(',');
+      await this.db.withTenant(tenantId, async () => {
+        const ds = await this.db.all<DecisionRow>(
+          `SELECT * FROM oot_decisions WHERE tenant_id = ? AND case_id IN (${marks}) ORDER BY decided_at, id`,
+          [tenantId, ...chunk],
+        );
+        for (const d of ds) out.get(d.case_id)!.decisions.push(d);
+        const ns = await this.db.all<{ case_id: string; n: number | string }>(
+          `SELECT case_id, COUNT(*) AS n FROM oot_notifications WHERE tenant_id = ? AND case_id IN (${marks})
+           GROUP BY case_id`,
+          [tenantId, ...chunk],
+        );
+        for (const n of ns) out.get(n.case_id)!.notifications = Number(n.n);
+      });
+    }
+    return out;
+  }
+
+  async shipments(tenantId: string, serials: readonly string[]): Promise<Map<string, ShipmentRow>> {
+    const out = new Map<string, ShipmentRow>();
+    const unique = [...new Set(serials)];
+    for (let i = 0; i < unique.length; i += CHUNK) {
+      const chunk = unique.slice(i, i + CHUNK);
+      const rows = await this.db.withTenant(tenantId, () =>
+        this.db.all<ShipmentRow>(
+          `SELECT part_serial, state, customer, shipped_at, reference, updated_at, updated_by FROM part_shipments
+           WHERE tenant_id = ? AND part_serial IN (${chunk.map(() => '?').join(',')})`,
+          [tenantId, ...chunk],
+        ),
+      );
+      for (const r of rows) out.set(r.part_serial, r);
+    }
+    return out;
+  }
+
+  async upsertShipments(tenantId: string, rows: readonly ShipmentRow[]): Promise<void> {
+    await this.db.withTenant(tenantId, async () => {
+      for (let i = 0; i < rows.length; i += 200) {
+        const chunk = rows.slice(i, i + 200);
+        await this.db.run(
+          `INSERT INTO part_shipments (tenant_id, part_serial, state, customer, shipped_at, reference, updated_at, updated_by)
+           VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
+           ON CONFLICT (tenant_id, part_serial) DO UPDATE SET state = excluded.state, customer = excluded.customer,
+             shipped_at = excluded.shipped_at, reference = excluded.reference, updated_at = excluded.updated_at,
+             updated_by = excluded.updated_by`,
+          chunk.flatMap((r) => [
+            tenantId,
+            r.part_serial,
+            r.state,
+            r.customer,
+            r.shipped_at,
+            r.reference,
+            r.updated_at,
+            r.updated_by,
+          ]),
+        );
+      }
+    });
+  }
+}
