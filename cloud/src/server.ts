@@ -21,7 +21,7 @@ import { TenancyRepository, EnrollmentService } from './tenancy/index.js';
 import { Witness } from './platform/witness.js';
 import { DomainEventBus } from './platform/events.js';
 import { createAccounts, SecretBox, startSessionCleanup, SessionsRepository } from './access/index.js';
-import { AlertsRepository, SpcRepository, SpcService } from './spc/index.js';
+import { AlertsRepository, SpcRepository, SpcService, caseOfAlert } from './spc/index.js';
 import { RemindersRepository, ReminderService, type Clock } from './reminders/index.js';
 import { setListenerErrorHandler } from './platform/after-commit.js';
 import { LiveRepository, LiveService, attachLiveServer, type LiveServer } from './live/index.js';
@@ -240,6 +240,7 @@ export async function startCloud(
       message: a.message,
       at: a.at,
       ...(a.tag !== null ? { tag: a.tag } : {}),
+      ...caseOfAlert(a.detail),
     })),
   );
   const cleanup = startSessionCleanup({

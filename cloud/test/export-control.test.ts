@@ -35,6 +35,16 @@ const failing = (minutesAgo: number) => ({
   calibratedAt: new Date(Date.now() - minutesAgo * 60_000).toISOString(),
 });
 
+/** The distinct records (edge:seq) of a suspect-records CSV (one line per record and characteristic). */
+const csvRecords = (text: string) =>
+  new Set(
+    text
+      .trim()
+      .split('\r\n')
+      .slice(1)
+      .map((l) => l.split(',').slice(0, 2).join(':')),
+  );
+
 describe.each(BACKENDS)('export control (ITAR/EAR) on %s', (backend) => {
   let storage: TestStorage;
   let cloud: RunningCloud;
@@ -252,7 +262,7 @@ describe.each(BACKENDS)('export control (ITAR/EAR) on %s', (backend) => {
     ]);
     expect(seqs((await as('cleared', 'GET', '/inspections')).body.items)).toEqual([3, 8]);
     const csv = await as('cleared', 'GET', '/equipment/TT-OIL-02/suspect-records?format=csv');
-    expect(csv.text.trim().split('\r\n')).toHaveLength(3);
+    expect(csvRecords(csv.text).size).toBe(2);
     expect((await as('cleared', 'GET', '/calibrations?approval=pending')).body.items).toHaveLength(2);
 
     // Flagging the rig hides its usage and its yield too.

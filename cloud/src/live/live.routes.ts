@@ -114,6 +114,10 @@ export const liveOpenApiPaths = {
                         message: { type: 'string' },
                         at: { type: 'string', format: 'date-time' },
                         tag: { type: 'string' },
+                        caseId: {
+                          type: 'string',
+                          description: 'an out-of-tolerance or tag-out alert: its case',
+                        },
                       },
                     },
                   },

@@ -57,6 +57,8 @@ export interface LiveAlert {
   message: string;
   at: string;
   tag?: string;
+  /** An out-of-tolerance or tag-out alert: its case. */
+  caseId?: string;
 }
 
 /** Sends one message to one room (socket.io, across processes with the Redis adapter). */
@@ -160,6 +162,7 @@ export class LiveService {
         message: e.message,
         at: e.at,
         ...(e.tag !== undefined ? { tag: e.tag } : {}),
+        ...(e.caseId !== undefined ? { caseId: e.caseId } : {}),
       }),
     );
   }

@@ -811,6 +811,7 @@ export class OotService {
       message: a.message,
       at,
       tag: a.tag,
+      ...(typeof a.detail.caseId === 'string' ? { caseId: a.detail.caseId } : {}),
     });
     return id;
   }

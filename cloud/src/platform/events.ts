@@ -29,6 +29,8 @@ export interface DomainEvents {
       message: string;
       at: string;
       tag?: string;
+      /** An out-of-tolerance or tag-out alert: its case. */
+      caseId?: string;
     },
   ];
 }

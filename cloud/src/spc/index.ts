@@ -4,4 +4,4 @@
 export { AlertsRepository } from './alerts.repository.js';
 export { SpcRepository } from './spc.repository.js';
 export { spcOpenApiPaths, spcRoutes } from './spc.routes.js';
-export { SpcService } from './spc.service.js';
+export { SpcService, caseOfAlert } from './spc.service.js';

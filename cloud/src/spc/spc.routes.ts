@@ -171,6 +171,7 @@ const alertSchema = obj(
     pointAt: time,
     acknowledgedAt: { type: ['string', 'null'], format: 'date-time' },
     acknowledgedBy: { type: ['string', 'null'] },
+    caseId: { type: 'string', description: 'an out-of-tolerance or tag-out alert: its case' },
   },
   ['id', 'siteId', 'kind', 'severity', 'message', 'at', 'tag', 'acknowledgedAt', 'acknowledgedBy'],
 );

@@ -172,7 +172,18 @@ export function alertView(a: AlertRow) {
     ...(a.point_at !== null ? { pointAt: a.point_at } : {}),
     acknowledgedAt: a.acknowledged_at,
     acknowledgedBy: a.acknowledged_by,
+    ...caseOfAlert(a.detail),
   };
+}
+
+/** `{ caseId }` when an alert's detail names its out-of-tolerance case (else nothing). */
+export function caseOfAlert(detail: string): { caseId?: string } {
+  try {
+    const d = JSON.parse(detail) as { caseId?: unknown };
+    return typeof d.caseId === 'string' ? { caseId: d.caseId } : {};
+  } catch {
+    return {};
+  }
 }
 export type AlertView = ReturnType<typeof alertView>;
 

@@ -207,6 +207,8 @@ export interface paths {
                 acknowledgedBy: string | null;
                 /** Format: date-time */
                 at: string;
+                /** @description an out-of-tolerance or tag-out alert: its case */
+                caseId?: string;
                 characteristic?: string;
                 /** @enum {unknown} */
                 chart?: 'x' | 'range';
@@ -286,6 +288,8 @@ export interface paths {
               acknowledgedBy: string | null;
               /** Format: date-time */
               at: string;
+              /** @description an out-of-tolerance or tag-out alert: its case */
+              caseId?: string;
               characteristic?: string;
               /** @enum {unknown} */
               chart?: 'x' | 'range';
@@ -5595,6 +5599,8 @@ export interface paths {
               alerts: {
                 /** Format: date-time */
                 at: string;
+                /** @description an out-of-tolerance or tag-out alert: its case */
+                caseId?: string;
                 id: string;
                 kind: string;
                 message: string;

@@ -42,6 +42,8 @@ export interface LiveAlert {
   message: string;
   at: string;
   tag?: string | undefined;
+  /** An out-of-tolerance or tag-out alert: its case. */
+  caseId?: string | undefined;
 }
 
 /** The pushes the page listens to (the server's LiveMessages). */

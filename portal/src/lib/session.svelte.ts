@@ -31,7 +31,9 @@ class Session {
   /** The roles that hold `permission` ("who may approve"), from the policy itself. */
   async rolesWith(permission: Permission): Promise<string[]> {
     if (!this.policy)
-      this.policy = (await callAs<{ roles: { role: string; permissions: string[] }[] }>(client.GET('/auth/policy'))).roles;
+      this.policy = (
+        await callAs<{ roles: { role: string; permissions: string[] }[] }>(client.GET('/auth/policy'))
+      ).roles;
     return this.policy.filter((r) => r.permissions.includes(permission)).map((r) => r.role);
   }
 

@@ -122,6 +122,16 @@ export interface SuspectRecord {
   workOrder: string | null;
   result: string | null;
   via?: 'equipment' | 'gauge';
+  /** The characteristics the failed instrument may have affected, with their margins. */
+  characteristics?: {
+    name: string;
+    measured: number;
+    unit: string;
+    lsl: number | null;
+    usl: number | null;
+    margin: number | null;
+    atRisk: boolean | null;
+  }[];
 }
 
 export interface SuspectAnswer {
