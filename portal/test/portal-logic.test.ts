@@ -82,7 +82,16 @@ describe('navigation by permission', () => {
     ]);
     expect(pages('technician')).toEqual(['board', 'record', 'approvals', 'cases', 'live', 'spc', 'account']);
     expect(pages('manager')).toEqual(['board', 'approvals', 'cases', 'live', 'spc', 'account']);
-    expect(pages('auditor')).toEqual(['board', 'cases', 'live', 'spc', 'audit', 'reports', 'clauses', 'account']);
+    expect(pages('auditor')).toEqual([
+      'board',
+      'cases',
+      'live',
+      'spc',
+      'audit',
+      'reports',
+      'clauses',
+      'account',
+    ]);
     expect(mayOpen(of('manager'), 'users')).toBe(false);
     expect(mayOpen(of('auditor'), 'audit')).toBe(true);
   });

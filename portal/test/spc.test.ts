@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   baselineFromChart,
   byRig,
+  worstFirst,
   chartPanels,
   decimalsFor,
   fmt,
@@ -158,6 +159,21 @@ describe('capability by rig', () => {
       'idle.deliveredQty',
       'fullLoad.deliveredQty',
       'pilot.deliveredQty',
+    ]);
+  });
+
+  it('opens on the worst characteristic, not the alphabetically first', () => {
+    const items = [
+      ch('RIG-01', 'emission.backLeak', 2.1),
+      ch('RIG-01', 'fullLoad.deliveredQty', 0.8),
+      ch('RIG-02', 'idle.deliveredQty', 1.1, 3),
+      ch('RIG-02', 'pilot.deliveredQty', null),
+    ];
+    expect(worstFirst(items).map((c) => `${c.equipment} ${c.characteristic}`)).toEqual([
+      'RIG-02 idle.deliveredQty',
+      'RIG-01 fullLoad.deliveredQty',
+      'RIG-01 emission.backLeak',
+      'RIG-02 pilot.deliveredQty',
     ]);
   });
 

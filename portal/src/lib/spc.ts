@@ -157,6 +157,20 @@ export function byRig(items: readonly Characteristic[]): RigCapability[] {
   );
 }
 
+/**
+ * The characteristics most in need of a look first: the most open violations, then the lowest
+ * Cpk (none last), then by rig and name. The page opens on the first.
+ */
+export function worstFirst(items: readonly Characteristic[]): Characteristic[] {
+  return [...items].sort(
+    (a, b) =>
+      b.openViolations - a.openViolations ||
+      (a.cpk ?? Infinity) - (b.cpk ?? Infinity) ||
+      a.equipment.localeCompare(b.equipment) ||
+      a.characteristic.localeCompare(b.characteristic),
+  );
+}
+
 export interface BaselineDraft {
   equipment: string;
   characteristic: string;
