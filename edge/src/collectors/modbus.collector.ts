@@ -5,6 +5,7 @@ import {
   type ModbusSample,
   type PointReading,
 } from '@rigtrace/protocols/modbus';
+import { limitVerdict, overallVerdict } from '@rigtrace/protocols/verdict';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { InspectionMapping, ModbusSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
@@ -33,14 +34,27 @@ function f32(n: number): number {
   return Number(n.toPrecision(7));
 }
 
+/** The device's overall verdict from its result point, or undefined when it has none or it is unreadable. */
+function deviceVerdict(m: InspectionMapping, r: Readings): 'pass' | 'fail' | undefined {
+  if (!m.result) return undefined;
+  const v = r[m.result.point];
+  if (v?.quality !== 'good' || v.value === undefined) return undefined;
+  const pass = m.result.pass;
+  const same = typeof v.value === 'string' ? v.value.trim() === String(pass) : v.value === pass;
+  return same ? 'pass' : 'fail';
+}
+
 /**
  * Builds an inspection record body from a completed result block. Returns undefined while a
  * value the record needs is unreadable, so the block is taken on the next good poll instead.
+ * Each characteristic is judged against its limits by the one verdict rule; the device's own
+ * overall verdict, where it has a result point, is kept beside it (`deviceResult`), and the
+ * record's result fails when either fails, so a disagreement is recorded rather than refused.
  */
 export function inspectionFromReadings(m: InspectionMapping, r: Readings): RecordDraft['body'] | undefined {
   const partSerial = str(r, m.partSerial);
-  const overall = num(r, m.result.point);
-  if (partSerial === undefined || overall === undefined) return undefined;
+  const device = deviceVerdict(m, r);
+  if (partSerial === undefined || (m.result && device === undefined)) return undefined;
   const characteristics = [];
   for (const c of m.characteristics) {
     const measured = num(r, c.measured);
@@ -48,12 +62,14 @@ export function inspectionFromReadings(m: InspectionMapping, r: Readings): Recor
     const nominal = num(r, c.nominal);
     const lsl = num(r, c.lsl);
     const usl = num(r, c.usl);
-    const ok = (lsl === undefined || measured >= lsl) && (usl === undefined || measured <= usl);
     characteristics.push({
       name: c.name,
       measured: f32(measured),
       unit: c.unit,
-      result: ok ? ('pass' as const) : ('fail' as const),
+      result: limitVerdict(f32(measured), {
+        ...(lsl !== undefined ? { lsl: f32(lsl) } : {}),
+        ...(usl !== undefined ? { usl: f32(usl) } : {}),
+      }),
       ...(nominal !== undefined ? { nominal: f32(nominal) } : {}),
       ...(lsl !== undefined ? { lsl: f32(lsl) } : {}),
       ...(usl !== undefined ? { usl: f32(usl) } : {}),
@@ -64,7 +80,8 @@ export function inspectionFromReadings(m: InspectionMapping, r: Readings): Recor
   const trimCode = str(r, m.trimCode);
   return {
     partSerial,
-    result: overall === m.result.pass ? 'pass' : 'fail',
+    result: overallVerdict([device, ...characteristics.map((c) => c.result)]),
+    ...(device ? { deviceResult: device } : {}),
     characteristics,
     ...(workOrder ? { workOrder } : {}),
     ...(operator ? { operator } : {}),
@@ -116,7 +133,7 @@ export class ModbusCollector implements Collector {
     const inspectionOnly = new Set<string>();
     const m = cfg.inspection;
     if (m) {
-      for (const ref of [m.trigger, m.partSerial, m.workOrder, m.operator, m.trimCode, m.result.point])
+      for (const ref of [m.trigger, m.partSerial, m.workOrder, m.operator, m.trimCode, m.result?.point])
         if (ref) inspectionOnly.add(ref);
       for (const c of m.characteristics)
         for (const ref of [c.measured, c.nominal, c.lsl, c.usl])

@@ -42,7 +42,13 @@ const inspectionMapping = z.strictObject({
   operator: name.optional(),
   trimCode: name.optional(),
   testPlan: z.string().max(64).optional(),
-  result: z.strictObject({ point: name, pass: z.number().int() }),
+  /**
+   * The device's own overall verdict, when it has one: the point and the value that means pass
+   * (a number, a text or a boolean). Without it the verdict comes from the characteristics' limits.
+   */
+  result: z
+    .strictObject({ point: name, pass: z.union([z.number(), z.string().min(1).max(64), z.boolean()]) })
+    .optional(),
   characteristics: z.array(characteristic).min(1).max(200),
   gauges: z.array(assetTag).max(50).optional(),
 });

@@ -99,7 +99,7 @@ function crossChecks(cfg: EdgeConfig): string[] {
       ref('inspection.workOrder', insp.workOrder);
       ref('inspection.operator', insp.operator);
       ref('inspection.trimCode', insp.trimCode);
-      ref('inspection.result.point', insp.result.point);
+      ref('inspection.result.point', insp.result?.point);
       insp.characteristics.forEach((c, ci) => {
         for (const k of ['measured', 'nominal', 'lsl', 'usl'] as const)
           ref(`inspection.characteristics[${ci}].${k}`, c[k]);
