@@ -10,6 +10,7 @@ import type { RecordDraft } from '../buffer/edge-log.js';
 import type { InspectionMapping, ModbusSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
 import { UsageTracker } from '../records/usage-tracker.js';
+import { ModbusRecords } from '../mapping/modbus-records.js';
 import { eventDraft, type Collector, type CollectorContext, type CollectorStatus } from './collector.js';
 
 type Readings = Record<string, PointReading>;
@@ -111,6 +112,7 @@ export class ModbusCollector implements Collector {
   private readonly telemetryPoints: string[];
   private readonly unitOf: Map<string, string | undefined>;
   private readonly usage: UsageTracker | null;
+  private readonly records: ModbusRecords;
   private readonly sink: RecordSink;
   private readonly logger: Logger;
 
@@ -130,6 +132,11 @@ export class ModbusCollector implements Collector {
         })
       : null;
     this.stateKey = `source:${cfg.id}:lastTrigger`;
+    this.records = new ModbusRecords(cfg, {
+      sink: this.sink,
+      logger: this.logger,
+      source: (a) => this.source(a),
+    });
     const inspectionOnly = new Set<string>();
     const m = cfg.inspection;
     if (m) {
@@ -159,6 +166,7 @@ export class ModbusCollector implements Collector {
       timeoutMs: this.cfg.timeoutMs,
       logger: this.logger,
     });
+    await this.records.start(this.poller, (k) => this.ctx.getState(k));
     this.poller.on('sample', (s: ModbusSample) => this.onSample(s));
     this.poller.on('connected', () => {
       const wasDown = !this.up;
@@ -175,6 +183,7 @@ export class ModbusCollector implements Collector {
   }
 
   async stop(): Promise<void> {
+    this.records.stop();
     await this.poller?.stop();
     this.poller = null;
     const open = this.usage?.flush() ?? [];
@@ -190,7 +199,7 @@ export class ModbusCollector implements Collector {
       up: this.up,
       lastError: st?.lastError ?? this.lastError,
       recordsIn: this.recordsIn,
-      details: st ? { ...st } : {},
+      details: st ? { ...st, ...(this.records.enabled ? { results: this.records.counters() } : {}) } : {},
     };
   }
 
@@ -249,6 +258,7 @@ export class ModbusCollector implements Collector {
       ]).catch(() => undefined);
     }
     this.maybeInspection(s.readings, at);
+    if (this.records.enabled) this.records.onSample(s.readings);
     this.trackUsage(s);
   }
 

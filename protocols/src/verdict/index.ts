@@ -131,3 +131,21 @@ export function limitsFromTolerance(
     usl: toNumber(add(n, decimal(upperTolerance))),
   };
 }
+
+/**
+ * Tolerances (limit − nominal) from a nominal and absolute limits, computed in decimal so that
+ * 60 with limits 59.9 and 60.1 gives exactly −0.1 and 0.1.
+ */
+export function toleranceFromLimits(
+  nominal: number,
+  lsl: number,
+  usl: number,
+): { lowerTolerance: number; upperTolerance: number } {
+  const n = decimal(nominal);
+  const minus = { m: -n.m, e: n.e };
+  const toNumber = (d: Decimal) => Number(`${d.m}e${d.e}`);
+  return {
+    lowerTolerance: toNumber(add(decimal(lsl), minus)),
+    upperTolerance: toNumber(add(decimal(usl), minus)),
+  };
+}
