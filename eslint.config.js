@@ -2,6 +2,58 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 import globals from 'globals';
+import path from 'node:path';
+
+/**
+ * The cloud's layout (cloud/src/README.md): `platform/` is the core and imports no feature; a
+ * feature folder is used by others only through its `index.ts`. Root files (the composition:
+ * app.ts, server.ts, cli.ts, openapi.ts) also go through the features' index files.
+ */
+const CLOUD_SRC = path.join(import.meta.dirname, 'cloud/src');
+/** @param {string} file the folder under cloud/src ('' at its root), or undefined outside it */
+const folderOf = (file) => {
+  const rel = path.relative(CLOUD_SRC, file);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
+  const parts = rel.split(path.sep);
+  return parts.length > 1 ? parts[0] : '';
+};
+/** @type {import('eslint').ESLint.Plugin} */
+const cloudLayout = {
+  rules: {
+    'feature-boundaries': {
+      meta: {
+        type: 'problem',
+        docs: { description: "imports in cloud/src respect the platform and the features' public surfaces" },
+        schema: [],
+      },
+      create(context) {
+        const from = folderOf(context.filename);
+        if (from === undefined) return {};
+        /** @param {import('estree').ImportDeclaration | import('estree').ExportNamedDeclaration | import('estree').ExportAllDeclaration | import('estree').ImportExpression} node */
+        const check = (node) => {
+          const source = node.source;
+          const spec = source && 'value' in source ? source.value : undefined;
+          if (typeof spec !== 'string' || !spec.startsWith('.')) return;
+          const target = path.resolve(path.dirname(context.filename), spec);
+          const to = folderOf(target);
+          if (to === undefined || to === '' || to === from) return;
+          if (to === 'platform') return;
+          if (from === 'platform') {
+            context.report({ node, message: `platform/ may not import a feature (${to}/)` });
+          } else if (path.relative(path.join(CLOUD_SRC, to), target) !== 'index.js') {
+            context.report({ node, message: `import ${to}/ through its public surface ../${to}/index.js` });
+          }
+        };
+        return {
+          ImportDeclaration: check,
+          ExportNamedDeclaration: check,
+          ExportAllDeclaration: check,
+          ImportExpression: check,
+        };
+      },
+    },
+  },
+};
 
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', 'portal/**', '.rigtrace-demo/**', 'coverage/**'] },
@@ -23,6 +75,12 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': 'off',
     },
+  },
+  {
+    files: ['cloud/src/**/*.ts'],
+    ignores: ['cloud/src/**/*.test.ts'],
+    plugins: { 'cloud-layout': cloudLayout },
+    rules: { 'cloud-layout/feature-boundaries': 'error' },
   },
   {
     files: ['**/*.test.ts', '**/test/**/*.ts'],

@@ -24,10 +24,10 @@ import sqlite3 from 'sqlite3';
 import { canonicalJson, generateKeyPair, recordLeafHash, toBase64, type LogState } from '@rigtrace/protocols';
 import { buildBatch, deterministicUuidV7, repoRoot, startNode, type Proc } from '@rigtrace/protocols/testing';
 import { percentile, peakRssMiB, report } from '../../protocols/bench/report.js';
-import { createAccounts } from '../src/auth/accounts.js';
-import { loadCloudConfig } from '../src/config.js';
+import { createAccounts } from '../src/access/accounts.js';
+import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore } from '../src/server.js';
-import { Witness } from '../src/services/witness.js';
+import { Witness } from '../src/platform/witness.js';
 
 const EDGES = Number(process.env.BENCH_EDGES ?? 4);
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 15);

@@ -3,32 +3,26 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
-import type { Db } from './db/db.js';
-import { ProblemError } from './errors.js';
-import type { RecordsRepository } from './repositories/records.repository.js';
-import type { TenancyRepository } from './repositories/tenancy.repository.js';
-import type { EnrollmentService } from './services/enrollment.service.js';
-import type { IngestService } from './services/ingest.service.js';
-import type { Witness } from './services/witness.js';
-import { apiRoutes } from './routes/api.routes.js';
-import type { Accounts } from './auth/accounts.js';
-import { auditRoutes } from './routes/audit.routes.js';
-import { authRoutes } from './routes/auth.routes.js';
-import { usersRoutes } from './routes/users.routes.js';
-import { calibrationRoutes } from './routes/calibration.routes.js';
-import { spcRoutes } from './routes/spc.routes.js';
-import type { SpcService } from './spc/spc.service.js';
-import { adminRoutes } from './routes/admin.routes.js';
-import { remindersRoutes } from './routes/reminders.routes.js';
-import type { ReminderService } from './reminders/reminders.service.js';
-import type { CalibrationService } from './services/calibration.service.js';
-import type { TraceabilityService } from './services/traceability.service.js';
-import type { DomainEventBus } from './services/events.js';
-import { httpMetrics, opsRoutes, type Metrics, type OpsDeps } from './metrics.js';
-import { liveRoutes } from './live/live.routes.js';
-import { reportsRoutes } from './routes/reports.routes.js';
-import type { ReportsModule } from './reports/index.js';
-import type { LiveService } from './live/live.service.js';
+import type { Db } from './platform/db/db.js';
+import { ProblemError } from './platform/errors.js';
+import { type RecordsRepository, type IngestService, recordsRoutes } from './records/index.js';
+import {
+  type TenancyRepository,
+  type EnrollmentService,
+  enrollmentRoutes,
+  tenancyRoutes,
+} from './tenancy/index.js';
+import type { Witness } from './platform/witness.js';
+import { openApiDocument } from './openapi.js';
+import { type Accounts, authRoutes, usersRoutes } from './access/index.js';
+import { auditRoutes } from './audit/index.js';
+import { calibrationRoutes, type CalibrationService, type TraceabilityService } from './calibration/index.js';
+import { spcRoutes, type SpcService } from './spc/index.js';
+import { remindersRoutes, type ReminderService } from './reminders/index.js';
+import type { DomainEventBus } from './platform/events.js';
+import { httpMetrics, opsRoutes, type Metrics, type OpsDeps } from './platform/metrics.js';
+import { liveRoutes, type LiveService } from './live/index.js';
+import { reportsRoutes, type ReportsModule } from './reports/index.js';
 
 export interface AppDeps {
   db: Db;
@@ -132,10 +126,17 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
   if (deps.metrics) app.use(opsRoutes({ metrics: deps.metrics, checks: deps.readiness ?? {} }));
   app.use(express.json({ limit: deps.maxBodyBytes, strict: true }));
   app.use('/api/v1', authRoutes(deps.accounts), usersRoutes(deps.accounts), auditRoutes(deps.accounts));
-  app.use('/api/v1', apiRoutes(deps));
+  app.get('/api/v1/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/api/v1/openapi.json', (_req, res) => {
+    res.json(openApiDocument);
+  });
+  app.use('/api/v1', enrollmentRoutes(deps));
+  app.use('/api/v1', recordsRoutes(deps));
   app.use('/api/v1', calibrationRoutes(deps));
   app.use('/api/v1', spcRoutes(deps));
-  app.use('/api/v1', adminRoutes(deps));
+  app.use('/api/v1', tenancyRoutes(deps));
   app.use('/api/v1', remindersRoutes(deps));
   if (deps.live) app.use('/api/v1', liveRoutes({ ...deps, live: deps.live }));
   if (deps.reports) app.use('/api/v1', reportsRoutes({ accounts: deps.accounts, reports: deps.reports }));

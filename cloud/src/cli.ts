@@ -6,14 +6,13 @@ type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 type Values<T extends ParseArgsOptionsConfig> = {
   [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : string;
 };
-import { ConfigError, loadCloudConfig } from './config.js';
-import { describeDatabaseUrl } from './db/postgres.js';
-import { createLogger } from './logger.js';
+import { ConfigError, loadCloudConfig } from './platform/config.js';
+import { describeDatabaseUrl } from './platform/db/postgres.js';
+import { createLogger } from './platform/logger.js';
 import { openStore, startCloud } from './server.js';
-import { createAccounts } from './auth/accounts.js';
-import { isRole, ROLES } from './auth/policy.js';
-import { Witness } from './services/witness.js';
-import { parseReportArgs, REPORT_USAGE, runReport } from './reports/cli.js';
+import { createAccounts, isRole, ROLES } from './access/index.js';
+import { Witness } from './platform/witness.js';
+import { parseReportArgs, REPORT_USAGE, runReport } from './reports/index.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];

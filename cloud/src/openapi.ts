@@ -1,11 +1,11 @@
-import { calibrationOpenApiPaths } from './routes/calibration.routes.js';
-import { spcOpenApiPaths } from './routes/spc.routes.js';
-import { accountsOpenApiPaths } from './routes/auth.routes.js';
-import { adminOpenApiPaths } from './routes/admin.routes.js';
-import { reportsOpenApiPaths } from './routes/reports.routes.js';
-import { remindersOpenApiPaths } from './routes/reminders.routes.js';
-import { liveOpenApiPaths } from './live/live.routes.js';
-import { problem, tokenOrSession as auth } from './routes/openapi-parts.js';
+import { calibrationOpenApiPaths } from './calibration/index.js';
+import { spcOpenApiPaths } from './spc/index.js';
+import { accountsOpenApiPaths } from './access/index.js';
+import { tenancyOpenApiPaths } from './tenancy/index.js';
+import { reportsOpenApiPaths } from './reports/index.js';
+import { remindersOpenApiPaths } from './reminders/index.js';
+import { liveOpenApiPaths } from './live/index.js';
+import { problem, tokenOrSession as auth } from './platform/http/openapi-parts.js';
 
 /**
  * The cloud's OpenAPI 3.1 document, served at GET /api/v1/openapi.json. Keep it in step with
@@ -293,7 +293,7 @@ export const openApiDocument = {
     ...calibrationOpenApiPaths,
     ...spcOpenApiPaths,
     ...accountsOpenApiPaths,
-    ...adminOpenApiPaths,
+    ...tenancyOpenApiPaths,
     ...reportsOpenApiPaths,
     ...remindersOpenApiPaths,
     ...liveOpenApiPaths,

@@ -3,37 +3,29 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { createApp } from './app.js';
-import type { CloudConfig } from './config.js';
-import type { Db } from './db/db.js';
-import { migratePostgres, migrateSqlite } from './db/migrations.js';
-import { PostgresDb } from './db/postgres.js';
-import { SqliteDb } from './db/sqlite.js';
-import { CalibrationRepository } from './repositories/calibration.repository.js';
-import { EquipmentRepository } from './repositories/equipment.repository.js';
-import { InspectionRepository } from './repositories/inspection.repository.js';
-import { RecordsRepository } from './repositories/records.repository.js';
-import { SecurityEventsRepository } from './repositories/security-events.repository.js';
-import { TenancyRepository } from './repositories/tenancy.repository.js';
-import { EnrollmentService } from './services/enrollment.service.js';
-import { CalibrationService } from './services/calibration.service.js';
-import { IngestService } from './services/ingest.service.js';
-import { TraceabilityService } from './services/traceability.service.js';
-import { Witness } from './services/witness.js';
-import { DomainEventBus } from './services/events.js';
-import { createAccounts } from './auth/accounts.js';
-import { AlertsRepository } from './spc/alerts.repository.js';
-import { SpcRepository } from './spc/spc.repository.js';
-import { SpcService } from './spc/spc.service.js';
-import { RemindersRepository } from './reminders/reminders.repository.js';
-import { ReminderService, type Clock } from './reminders/reminders.service.js';
-import { SecretBox } from './auth/secret-box.js';
-import { startSessionCleanup } from './auth/session-cleanup.js';
-import { SessionsRepository } from './repositories/sessions.repository.js';
-import { setListenerErrorHandler } from './live/after-commit.js';
-import { LiveRepository } from './live/live.repository.js';
-import { LiveService } from './live/live.service.js';
-import { attachLiveServer, type LiveServer } from './live/socket.js';
-import { countStoredRecords, Metrics } from './metrics.js';
+import type { CloudConfig } from './platform/config.js';
+import type { Db } from './platform/db/db.js';
+import { migratePostgres, migrateSqlite } from './platform/db/migrations.js';
+import { PostgresDb } from './platform/db/postgres.js';
+import { SqliteDb } from './platform/db/sqlite.js';
+import {
+  CalibrationRepository,
+  EquipmentRepository,
+  CalibrationService,
+  TraceabilityService,
+} from './calibration/index.js';
+import { InspectionRepository } from './production/index.js';
+import { RecordsRepository, IngestService } from './records/index.js';
+import { SecurityEventsRepository } from './audit/index.js';
+import { TenancyRepository, EnrollmentService } from './tenancy/index.js';
+import { Witness } from './platform/witness.js';
+import { DomainEventBus } from './platform/events.js';
+import { createAccounts, SecretBox, startSessionCleanup, SessionsRepository } from './access/index.js';
+import { AlertsRepository, SpcRepository, SpcService } from './spc/index.js';
+import { RemindersRepository, ReminderService, type Clock } from './reminders/index.js';
+import { setListenerErrorHandler } from './platform/after-commit.js';
+import { LiveRepository, LiveService, attachLiveServer, type LiveServer } from './live/index.js';
+import { countStoredRecords, Metrics } from './platform/metrics.js';
 import { createReports } from './reports/index.js';
 
 export type StoreConfig = Pick<

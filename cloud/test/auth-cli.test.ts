@@ -1,11 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { repoRoot } from '@rigtrace/protocols/testing';
-import { createAccounts } from '../src/auth/accounts.js';
-import { loadCloudConfig } from '../src/config.js';
+import { createAccounts } from '../src/access/accounts.js';
+import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore } from '../src/server.js';
-import { Witness } from '../src/services/witness.js';
+import { Witness } from '../src/platform/witness.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+
+// Every test here runs CLI processes one after another, each loading its TypeScript sources:
+// seconds apiece on a busy machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 /** `rigtrace-cloud user create` and the demo users of `seed-demo`, against each backend. */
 describe.each(BACKENDS)('user commands on %s', (backend) => {

@@ -8,9 +8,16 @@ import {
   needsRehash,
   passwordProblems,
   verifyPassword,
-} from '../src/auth/password.js';
-import { ROLE_PERMISSIONS } from '../src/auth/policy.js';
-import { base32Decode, base32Encode, hotp, totp, verifyTotp, type TotpAlgorithm } from '../src/auth/totp.js';
+} from '../src/access/password.js';
+import { ROLE_PERMISSIONS } from '../src/access/policy.js';
+import {
+  base32Decode,
+  base32Encode,
+  hotp,
+  totp,
+  verifyTotp,
+  type TotpAlgorithm,
+} from '../src/access/totp.js';
 
 describe('TOTP (RFC 6238)', () => {
   // RFC 6238 Appendix B: 8 digits, 30 s steps, one seed per hash.

@@ -2,13 +2,13 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import pino from 'pino';
 import QRCode from 'qrcode';
-import { SqliteDb } from '../src/db/sqlite.js';
+import { SqliteDb } from '../src/platform/db/sqlite.js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createAccounts } from '../src/auth/accounts.js';
-import { base32Decode, totp } from '../src/auth/totp.js';
-import { loadCloudConfig } from '../src/config.js';
+import { createAccounts } from '../src/access/accounts.js';
+import { base32Decode, totp } from '../src/access/totp.js';
+import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
-import { Witness } from '../src/services/witness.js';
+import { Witness } from '../src/platform/witness.js';
 import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 /** A browser-like client: keeps cookies, echoes the CSRF token on state-changing requests. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { calendarState, statusOn, type CalLite } from '../src/services/calibration.service.js';
+import { calendarState, statusOn, type CalLite } from '../src/calibration/calibration.service.js';
 
 const cal = (
   id: string,

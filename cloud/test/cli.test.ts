@@ -1,12 +1,16 @@
 import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { runCli, startProcess } from '@rigtrace/protocols/testing';
-import { loadCloudConfig } from '../src/config.js';
-import { describeDatabaseUrl } from '../src/db/postgres.js';
+import { loadCloudConfig } from '../src/platform/config.js';
+import { describeDatabaseUrl } from '../src/platform/db/postgres.js';
 import { openStore } from '../src/server.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+
+// Every test here runs CLI processes one after another, each loading its TypeScript sources:
+// seconds apiece on a busy machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 const cloud = (...args: string[]) => runCli('cloud/src/cli.ts', args);
 

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadCloudConfig } from '../src/config.js';
-import { TenantScopeError } from '../src/db/db.js';
+import { loadCloudConfig } from '../src/platform/config.js';
+import { TenantScopeError } from '../src/platform/db/db.js';
 import { openStore } from '../src/server.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 

@@ -11,7 +11,7 @@ import {
   type LogState,
 } from '@rigtrace/protocols';
 import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
-import { loadCloudConfig } from '../src/config.js';
+import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 

@@ -10,8 +10,8 @@ import {
   type LogState,
 } from '@rigtrace/protocols';
 import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
-import { DEFAULT_THROTTLE, Throttle } from '../src/auth/throttle.js';
-import { loadCloudConfig } from '../src/config.js';
+import { DEFAULT_THROTTLE, Throttle } from '../src/access/throttle.js';
+import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { openApiDocument } from '../src/openapi.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';

@@ -3,10 +3,10 @@ import pg from 'pg';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@rigtrace/protocols/testing';
-import { createAccounts } from '../src/auth/accounts.js';
-import { loadCloudConfig } from '../src/config.js';
+import { createAccounts } from '../src/access/accounts.js';
+import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
-import { Witness } from '../src/services/witness.js';
+import { Witness } from '../src/platform/witness.js';
 import { openSocket, signIn, TestEdge, type TestSocket } from './helpers/live.js';
 import { BACKENDS, PG_ADMIN_URL, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 

@@ -13,9 +13,9 @@ import {
   waitFor,
   type Proc,
 } from '@rigtrace/protocols/testing';
-import { base32Decode, totp } from '../src/auth/totp.js';
+import { base32Decode, totp } from '../src/access/totp.js';
 import { openStore } from '../src/server.js';
-import { loadCloudConfig } from '../src/config.js';
+import { loadCloudConfig } from '../src/platform/config.js';
 
 /**
  * The portal's admin and technician journeys in Chromium against the real cloud, a real flow-rig

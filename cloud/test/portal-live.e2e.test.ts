@@ -16,7 +16,7 @@ import {
   type Proc,
 } from '@rigtrace/protocols/testing';
 import { formatValue } from '../../portal/src/lib/live-model.js';
-import { base32Decode, totp } from '../src/auth/totp.js';
+import { base32Decode, totp } from '../src/access/totp.js';
 import { PISTON_RINGS } from './helpers/spc-data.js';
 
 /**

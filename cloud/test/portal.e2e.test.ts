@@ -12,7 +12,7 @@ import {
   startProcess,
   type Proc,
 } from '@rigtrace/protocols/testing';
-import { base32Decode, totp } from '../src/auth/totp.js';
+import { base32Decode, totp } from '../src/access/totp.js';
 
 /**
  * The portal in a real browser against the cloud as a real process: sign in with TOTP, read the

@@ -2,9 +2,9 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, toBase64, type LogState } from '@rigtrace/protocols';
 import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
-import { loadCloudConfig } from '../src/config.js';
-import { MIGRATIONS, migratePostgres } from '../src/db/migrations.js';
-import { PostgresDb } from '../src/db/postgres.js';
+import { loadCloudConfig } from '../src/platform/config.js';
+import { MIGRATIONS, migratePostgres } from '../src/platform/db/migrations.js';
+import { PostgresDb } from '../src/platform/db/postgres.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import {
   PG_ADMIN_URL,

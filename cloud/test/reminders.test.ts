@@ -10,12 +10,12 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
 import { buildBatch, deterministicUuidV7, waitFor } from '@rigtrace/protocols/testing';
-import { createAccounts } from '../src/auth/accounts.js';
-import { loadCloudConfig } from '../src/config.js';
+import { createAccounts } from '../src/access/accounts.js';
+import { loadCloudConfig } from '../src/platform/config.js';
 import { verifyWebhookSignature } from '../src/reminders/signature.js';
 import { postWebhook } from '../src/reminders/webhook.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
-import { Witness } from '../src/services/witness.js';
+import { Witness } from '../src/platform/witness.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 const SINK = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers/smtp-sink.py');

@@ -7,11 +7,11 @@ import pino from 'pino';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
 import { buildBatch, deterministicUuidV7, repoRoot } from '@rigtrace/protocols/testing';
-import { createAccounts } from '../src/auth/accounts.js';
-import { loadCloudConfig } from '../src/config.js';
-import { SqliteDb } from '../src/db/sqlite.js';
+import { createAccounts } from '../src/access/accounts.js';
+import { loadCloudConfig } from '../src/platform/config.js';
+import { SqliteDb } from '../src/platform/db/sqlite.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
-import { Witness } from '../src/services/witness.js';
+import { Witness } from '../src/platform/witness.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 

@@ -1,12 +1,12 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { createAccounts } from '../src/auth/accounts.js';
-import { ROLES, type Role } from '../src/auth/policy.js';
-import { loadCloudConfig } from '../src/config.js';
+import { createAccounts } from '../src/access/accounts.js';
+import { ROLES, type Role } from '../src/access/policy.js';
+import { loadCloudConfig } from '../src/platform/config.js';
 import { openApiDocument } from '../src/openapi.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
-import { Witness } from '../src/services/witness.js';
+import { Witness } from '../src/platform/witness.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 type Caller = Role | 'api-token';

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, publicKeyFromPrivatePem, toBase64, verifyCosignature } from '@rigtrace/protocols';
 import { startProcess, waitFor, type Proc } from '@rigtrace/protocols/testing';
-import { createAccounts } from '../src/auth/accounts.js';
-import { loadCloudConfig } from '../src/config.js';
+import { createAccounts } from '../src/access/accounts.js';
+import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore } from '../src/server.js';
-import { Witness } from '../src/services/witness.js';
+import { Witness } from '../src/platform/witness.js';
 import { openSocket, signIn, TestEdge, type TestSocket } from './helpers/live.js';
 import { setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 

@@ -8,7 +8,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { repoRoot } from '@rigtrace/protocols/testing';
-import { ENV_VARS, loadCloudConfig } from '../../cloud/src/config.js';
+import { ENV_VARS, loadCloudConfig } from '../../cloud/src/platform/config.js';
 import { openStore, startCloud } from '../../cloud/src/server.js';
 import { PG_ADMIN_URL } from '../../cloud/test/helpers/storage.js';
 
@@ -75,9 +75,9 @@ describe('container image', () => {
         .filter((p) => !p.startsWith('--'));
       for (const src of parts.slice(0, -1)) expect(existsSync(path.join(repoRoot, src)), src).toBe(true);
     }
-    // cloud/src/auth/password.ts reads its list next to the source path.
-    expect(text).toContain('/src/cloud/src/auth/common-passwords.txt cloud/src/auth/');
-    expect(existsSync(path.join(repoRoot, 'cloud/src/auth/common-passwords.txt'))).toBe(true);
+    // cloud/src/access/password.ts reads its list next to the source path.
+    expect(text).toContain('/src/cloud/src/access/common-passwords.txt cloud/src/access/');
+    expect(existsSync(path.join(repoRoot, 'cloud/src/access/common-passwords.txt'))).toBe(true);
   });
 });
 

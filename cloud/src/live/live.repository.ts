@@ -1,4 +1,4 @@
-import type { Db, SqlParam } from '../db/db.js';
+import type { Db, SqlParam } from '../platform/db/db.js';
 
 /** The latest value of one telemetry point of one piece of equipment, as last reported by an edge. */
 export interface LivePointRow {

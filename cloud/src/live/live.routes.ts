@@ -1,11 +1,8 @@
 import { Router } from 'express';
-import type { Accounts } from '../auth/accounts.js';
-import { principalOf } from '../auth/middleware.js';
-import { seesSite } from '../auth/policy.js';
-import { ProblemError } from '../errors.js';
-import type { TenancyRepository } from '../repositories/tenancy.repository.js';
-import { tenantOf } from '../routes/auth.js';
-import { problem, tokenOrSession } from '../routes/openapi-parts.js';
+import { type Accounts, principalOf, seesSite, tenantOf } from '../access/index.js';
+import { ProblemError } from '../platform/errors.js';
+import type { TenancyRepository } from '../tenancy/index.js';
+import { problem, tokenOrSession } from '../platform/http/openapi-parts.js';
 import type { LiveService } from './live.service.js';
 
 /**

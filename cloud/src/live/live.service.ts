@@ -1,9 +1,9 @@
 import type { RecordKind, RigRecord } from '@rigtrace/protocols';
 import type { Logger } from 'pino';
-import type { InspectionRepository } from '../repositories/inspection.repository.js';
-import type { DomainEventBus, DomainEvents } from '../services/events.js';
-import type { Metrics } from '../metrics.js';
-import { afterCommit } from './after-commit.js';
+import type { InspectionRepository } from '../production/index.js';
+import type { DomainEventBus, DomainEvents } from '../platform/events.js';
+import type { Metrics } from '../platform/metrics.js';
+import { afterCommit } from '../platform/after-commit.js';
 import type { LivePointRow, LiveRepository, LiveRigRow } from './live.repository.js';
 
 /**

@@ -1,5 +1,4 @@
-import type { EquipmentRow } from '../repositories/equipment.repository.js';
-import { daysBetween, statusOn, type CalibrationStatus } from '../services/calibration.service.js';
+import { type EquipmentRow, daysBetween, statusOn, type CalibrationStatus } from '../calibration/index.js';
 
 /** One instrument in a digest. */
 export interface DigestItem {

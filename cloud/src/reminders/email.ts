@@ -1,5 +1,5 @@
 import nodemailer, { type Transporter } from 'nodemailer';
-import type { CloudConfig } from '../config.js';
+import type { CloudConfig } from '../platform/config.js';
 import { emailHtml, emailText, subjectOf, type Digest } from './digest.js';
 
 export type SmtpConfig = Pick<

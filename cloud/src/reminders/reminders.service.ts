@@ -1,14 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Principal } from '../auth/policy.js';
-import { seesSite } from '../auth/policy.js';
-import type { CloudConfig } from '../config.js';
-import type { Db } from '../db/db.js';
-import { ProblemError } from '../errors.js';
-import type { EquipmentRepository } from '../repositories/equipment.repository.js';
-import type { AuditActor, AuditService } from '../services/audit.service.js';
-import { addDays, type CalibrationService } from '../services/calibration.service.js';
+import { type Principal, seesSite } from '../access/index.js';
+import type { CloudConfig } from '../platform/config.js';
+import type { Db } from '../platform/db/db.js';
+import { ProblemError } from '../platform/errors.js';
+import { type EquipmentRepository, addDays, type CalibrationService } from '../calibration/index.js';
+import type { AuditActor, AuditService } from '../audit/index.js';
 import { buildDigest, isAllClear, webhookBody, type Digest } from './digest.js';
 import { EmailSender, type SmtpConfig } from './email.js';
 import type {

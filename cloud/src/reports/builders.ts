@@ -1,11 +1,8 @@
 import { parseSignedCheckpoint, toBase64 } from '@rigtrace/protocols';
-import type { Db } from '../db/db.js';
-import type { CalibrationRow } from '../repositories/calibration.repository.js';
-import type { EquipmentRow } from '../repositories/equipment.repository.js';
-import type { RecordsRepository } from '../repositories/records.repository.js';
-import type { TenancyRepository } from '../repositories/tenancy.repository.js';
-import type { AuditService } from '../services/audit.service.js';
+import type { Db } from '../platform/db/db.js';
 import {
+  type CalibrationRow,
+  type EquipmentRow,
   addDays,
   calendarState,
   calLite,
@@ -14,12 +11,14 @@ import {
   dateOf,
   statusOn,
   today,
-} from '../services/calibration.service.js';
-import { verifyEdgeLog } from '../services/edge-log-verifier.js';
-import type { TraceabilityService } from '../services/traceability.service.js';
-import type { Witness } from '../services/witness.js';
+  type TraceabilityService,
+} from '../calibration/index.js';
+import { type RecordsRepository, verifyEdgeLog } from '../records/index.js';
+import type { TenancyRepository } from '../tenancy/index.js';
+import type { AuditService } from '../audit/index.js';
+import type { Witness } from '../platform/witness.js';
 import { fmtInt } from './pdf.js';
-import { SuspectQueries, type ReportsRepository, type SuspectPageRow } from './repository.js';
+import { SuspectQueries, type ReportsRepository, type SuspectPageRow } from './reports.repository.js';
 import {
   memorySource,
   REPORT_TITLES,

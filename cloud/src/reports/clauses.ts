@@ -1,6 +1,6 @@
-import { DEFAULT_DUE_SOON_DAYS, statusOn, today } from '../services/calibration.service.js';
+import { DEFAULT_DUE_SOON_DAYS, statusOn, today } from '../calibration/index.js';
 import { fmtInt } from './pdf.js';
-import type { ReportsRepository } from './repository.js';
+import type { ReportsRepository } from './reports.repository.js';
 import type { ReportType } from './types.js';
 
 export type Coverage = 'covered' | 'partial' | 'not-covered';

@@ -1,8 +1,13 @@
+// Reports: compliance reports (PDF, CSV, JSON), the clause map and out-of-tolerance dispositions.
+// The feature's public surface: other modules import from here, never from its files.
 import type { Logger } from 'pino';
 import type { ReportDeps } from './builders.js';
-import { DispositionService } from './disposition.js';
-import { ReportsRepository } from './repository.js';
-import { ReportService, type ReportServiceOptions } from './service.js';
+import { DispositionService } from './disposition.service.js';
+import { ReportsRepository } from './reports.repository.js';
+import { ReportService, type ReportServiceOptions } from './reports.service.js';
+
+export { REPORT_USAGE, parseReportArgs, runReport } from './reports.cli.js';
+export { reportsOpenApiPaths, reportsRoutes } from './reports.routes.js';
 
 /** Compliance reports, wired once per process (server.ts). */
 export interface ReportsModule {

@@ -1,4 +1,4 @@
-import type { Db, SqlParam } from '../db/db.js';
+import type { Db, SqlParam } from '../platform/db/db.js';
 
 export type AlertSeverity = 'info' | 'warning' | 'critical';
 

@@ -1,4 +1,4 @@
-import type { Db, SqlParam } from '../db/db.js';
+import type { Db, SqlParam } from '../platform/db/db.js';
 import type { ChartKind, ControlLimits, RuleSet } from './spc.math.js';
 
 /** One measured characteristic of one inspection record (the record itself stays in `records`). */

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { assetTagSchema, label, timestampSchema, type RigRecord } from '@rigtrace/protocols';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { Db } from '../db/db.js';
-import { parseOrProblem, ProblemError } from '../errors.js';
-import type { AuditEvent } from '../services/audit.service.js';
-import type { DomainEventBus, DomainEvents } from '../services/events.js';
+import type { Db } from '../platform/db/db.js';
+import { parseOrProblem, ProblemError } from '../platform/errors.js';
+import type { AuditEvent } from '../audit/index.js';
+import type { DomainEventBus, DomainEvents } from '../platform/events.js';
 import type { AlertRow, AlertsRepository } from './alerts.repository.js';
 import {
   capability,

@@ -1,0 +1,16 @@
+// Access: sign-in, sessions, MFA, users and roles, the permission policy and the request guards.
+// The feature's public surface: other modules import from here, never from its files.
+
+export { createAccounts } from './accounts.js';
+export type { Accounts } from './accounts.js';
+export { actorOfRequest, principalOf, requestInfo, sessionOf } from './auth.middleware.js';
+export { accountsOpenApiPaths, authRoutes } from './auth.routes.js';
+export type { SessionContext } from './auth.service.js';
+export { allowCallers } from './callers.js';
+export { ROLES, isRole, seesSite } from './policy.js';
+export type { Principal, Role } from './policy.js';
+export { tenantOf } from './request-tenant.js';
+export { SecretBox } from './secret-box.js';
+export { startSessionCleanup } from './session-cleanup.js';
+export { SessionsRepository } from './sessions.repository.js';
+export { usersRoutes } from './users.routes.js';

@@ -1,0 +1,915 @@
+import { Router, type Request } from 'express';
+import { assetTagSchema, dateSchema, timestampSchema } from '@rigtrace/protocols';
+import { z } from 'zod';
+import type { Db } from '../platform/db/db.js';
+import { ProblemError } from '../platform/errors.js';
+import type { TenancyRepository } from '../tenancy/index.js';
+import type { CalibrationService, RegisterScope, Signer } from './calibration.service.js';
+import { decodeCursor, itemView, suspectCsv, type TraceabilityService } from './traceability.service.js';
+import {
+  type Accounts,
+  requestInfo,
+  sessionOf,
+  seesSite,
+  type Role,
+  tenantOf,
+  allowCallers,
+} from '../access/index.js';
+import {
+  ExportControlService,
+  recordFlag,
+  viewerOf,
+  type AccessedObject,
+  type ExportFlag,
+  type ExportViewer,
+  exportControlOpenApiPaths,
+  exportControlRoutes,
+} from '../export-control/index.js';
+import { problem, sessionOnly, tokenOrSession as security } from '../platform/http/openapi-parts.js';
+import { cursor as cursorOf, limit, parseQuery } from '../platform/http/validation.js';
+
+// ---------------------------------------------------------------------------------------------
+// Authorization, in one place. Every calibration route is `read`, `write` or `approve`;
+// `authorize` authenticates through the accounts layer (session cookie with CSRF on writes, or
+// API token) and checks the caller against CALIBRATION_ACCESS. Export control (ITAR/EAR) and
+// electronic signatures are applied per route below.
+
+export type Access = 'read' | 'write' | 'approve';
+
+/**
+ * Who may do what: signed-in users by role, and API tokens. API tokens only read (least
+ * privilege): writes are signed by a person (manual entries need the signer's password).
+ */
+export const CALIBRATION_ACCESS: Record<Access, readonly (Role | 'api-token')[]> = {
+  read: ['admin', 'manager', 'technician', 'auditor', 'api-token'],
+  write: ['admin', 'technician'],
+  /** The second person's approval of a manual entry (never the person who entered it). */
+  approve: ['admin', 'manager', 'technician'],
+};
+
+// ---------------------------------------------------------------------------------------------
+
+const cursor = cursorOf(decodeCursor);
+const site = z.string().min(1).max(128).optional();
+
+const equipmentListQuery = z.strictObject({
+  site,
+  type: z.string().min(1).max(64).optional(),
+  includeRetired: z.enum(['true', 'false']).optional(),
+  after: assetTagSchema.optional(),
+  limit: limit(100, 1000),
+});
+const asOfQuery = z.strictObject({ asOf: dateSchema.optional() });
+const suspectQuery = z.strictObject({
+  calibration: z.string().min(1).max(200).optional(),
+  format: z.enum(['json', 'csv']).default('json'),
+  after: cursor,
+  limit: limit(10_000, 100_000),
+});
+const dueListQuery = z.strictObject({
+  days: z.coerce.number().int().min(0).max(3650).default(30),
+  site,
+  asOf: dateSchema.optional(),
+  limit: limit(1000, 10_000),
+});
+const recordQuery = {
+  site,
+  equipment: assetTagSchema.optional(),
+  partSerial: z.string().min(1).max(64).optional(),
+  workOrder: z.string().min(1).max(64).optional(),
+  from: timestampSchema.optional(),
+  to: timestampSchema.optional(),
+  after: cursor,
+  limit: limit(100, 1000),
+};
+const inspectionsQuery = z.strictObject({ ...recordQuery, result: z.enum(['pass', 'fail']).optional() });
+const usageQuery = z.strictObject(recordQuery);
+const yieldQuery = z.strictObject({
+  from: timestampSchema.optional(),
+  to: timestampSchema.optional(),
+  site,
+  equipment: assetTagSchema.optional(),
+});
+
+const calibrationsQuery = z.strictObject({
+  approval: z.enum(['pending', 'approved']).optional(),
+  site,
+  after: cursorOf((c) => {
+    const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)~(manual:[0-9a-f-]{36})$/.exec(c);
+    return m ? { createdAt: m[1]!, id: m[2]! } : undefined;
+  }),
+  limit: limit(100, 1000),
+});
+
+export interface CalibrationRouteDeps {
+  db: Db;
+  tenancy: TenancyRepository;
+  calibration: CalibrationService;
+  traceability: TraceabilityService;
+  accounts: Accounts;
+}
+
+/** The calibration engine's API: equipment register, calibrations, due-list, traceability, queries. */
+export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
+  const r = Router();
+  const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
+  const allow = allowCallers(deps.accounts, (p) =>
+    p.kind === 'api-token'
+      ? 'API tokens only read; changes are made by a signed-in person'
+      : `the ${p.role} role may not do this`,
+  );
+  const authorize = (access: Access) => allow(CALIBRATION_ACCESS[access]);
+  const read = authorize('read');
+  const write = authorize('write');
+  const approve = authorize('approve');
+  const tag = (req: Request) => String(req.params.tag);
+  const viewer = (req: Request, route: string) => viewerOf(req, route);
+
+  /** The signed-in person who signs; API tokens cannot sign (and cannot write anyway). */
+  const signerOf = (req: Request): Signer => {
+    const ctx = sessionOf(req);
+    return {
+      user: { id: ctx.user.id, email: ctx.user.email, name: ctx.user.name, role: ctx.user.role },
+      address: req.ip ?? null,
+      reauthenticate: (password, what) =>
+        deps.accounts.auth.reauthenticateSigner(ctx.user, password, requestInfo(req), what),
+    };
+  };
+
+  /**
+   * Export control for one piece of equipment named by the caller: a flagged entry is 404 for a
+   * caller not cleared (as if absent; the refusal is audited). Returns the flag (null: none).
+   */
+  const guard = async (v: ExportViewer, t: string): Promise<ExportFlag | null> => {
+    const flag = await exportControl.flagOf(v.tenantId, t);
+    if (flag && !v.cleared) {
+      await exportControl.refused(v, { type: 'equipment', id: t, flag });
+      throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
+    }
+    return flag;
+  };
+
+  /**
+   * Site scope for equipment named by the caller: an entry of a site outside the caller's sites is
+   * 404, exactly as an absent tag (which the route's own lookup answers with the same 404).
+   */
+  const siteGuard = async (req: Request, t: string): Promise<void> => {
+    if (req.principal!.sites === null) return;
+    const e = await deps.calibration.mustGet(tenantOf(req), t).catch((err: unknown) => {
+      if (err instanceof ProblemError) return undefined;
+      throw err;
+    });
+    if (e && !seesSite(req.principal!, e.site_id))
+      throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
+  };
+
+  /** Site scope, then export control, for equipment named by the caller; returns its export flag. */
+  const visible = async (req: Request, v: ExportViewer, t: string): Promise<ExportFlag | null> => {
+    await siteGuard(req, t);
+    return guard(v, t);
+  };
+
+  /** A register write's view of the caller: site scope and clearance; refusals of hidden tags are audited. */
+  const registerScope = (req: Request, v: ExportViewer): RegisterScope => ({
+    sites: req.principal!.sites,
+    cleared: v.cleared,
+    onHidden: async (existing) => {
+      if (existing.export_regime !== null && !v.cleared) {
+        await exportControl.refused(v, {
+          type: 'equipment',
+          id: existing.tag,
+          flag: { regime: existing.export_regime, eccn: existing.export_eccn },
+        });
+        return;
+      }
+      await deps.accounts.audit.record({
+        tenantId: v.tenantId,
+        action: 'equipment.create',
+        outcome: 'failure',
+        actor: v.actor,
+        address: v.address,
+        target: { type: 'equipment', id: existing.tag },
+        detail: `the tag belongs to equipment of a site outside the caller's sites (answered 403 ${v.route})`,
+      });
+    },
+  });
+
+  /** Site scope for the signature routes: equipment of another site is 404 to a scoped user. */
+  const inScope = async (req: Request, t: string) => {
+    const e = await deps.calibration.mustGet(tenantOf(req), t);
+    if (!seesSite(req.principal!, e.site_id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
+    return e;
+  };
+
+  /** Usage/inspection items: leaves out flagged ones for callers not cleared, logs them for the cleared. */
+  const screenRecords = async <
+    T extends { edge: string; seq: number; kind: string; equipment: string; record: unknown },
+  >(
+    v: ExportViewer,
+    items: T[],
+  ): Promise<T[]> => {
+    const flags = await exportControl.flags(v.tenantId);
+    if (flags.size === 0) return items;
+    const kept: T[] = [];
+    const served: AccessedObject[] = [];
+    for (const i of items) {
+      const flag = recordFlag(i.equipment, i.record, flags);
+      if (flag && !v.cleared) continue;
+      if (flag) served.push({ type: i.kind as 'usage' | 'inspection', id: `${i.edge}:${i.seq}`, flag });
+      kept.push(i);
+    }
+    await exportControl.logAccess(v, served);
+    return kept;
+  };
+
+  const auditRegister = async (req: Request, action: string, t: string, before: unknown, after: unknown) => {
+    const p = req.principal!;
+    await deps.accounts.audit.record({
+      tenantId: tenantOf(req),
+      action,
+      outcome: 'success',
+      actor: { type: 'user', id: p.id, ...(p.email ? { email: p.email } : {}), role: p.role },
+      address: req.ip ?? null,
+      target: { type: 'equipment', id: t },
+      ...(before !== undefined ? { before } : {}),
+      ...(after !== undefined ? { after } : {}),
+    });
+  };
+  const exportOf = (e: unknown) => (e as { exportControl?: unknown } | undefined)?.exportControl ?? null;
+
+  // ---- read ----------------------------------------------------------------------------------
+
+  r.get('/equipment', read, async (req, res) => {
+    const q = parseQuery(equipmentListQuery, req);
+    const v = viewer(req, 'GET /equipment');
+    const out = await deps.calibration.list(tenantOf(req), {
+      siteId: q.site,
+      type: q.type,
+      includeRetired: q.includeRetired === 'true',
+      after: q.after,
+      limit: q.limit,
+      excludeFlagged: !v.cleared,
+      sites: req.principal!.sites,
+    });
+    const flags = await exportControl.flags(v.tenantId);
+    await exportControl.logAccess(
+      v,
+      out.items.flatMap((e) => {
+        const flag = flags.get(e.tag);
+        return flag ? [{ type: 'equipment' as const, id: e.tag, flag }] : [];
+      }),
+    );
+    res.json(out);
+  });
+
+  r.get('/equipment/:tag', read, async (req, res) => {
+    const q = parseQuery(asOfQuery, req);
+    const v = viewer(req, 'GET /equipment/{tag}');
+    const flag = await visible(req, v, tag(req));
+    const out = await deps.calibration.describe(tenantOf(req), tag(req), q.asOf);
+    if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: out.tag, flag }]);
+    res.json(out);
+  });
+
+  r.get('/equipment/:tag/calibrations', read, async (req, res) => {
+    const v = viewer(req, 'GET /equipment/{tag}/calibrations');
+    const flag = await visible(req, v, tag(req));
+    const items = await deps.calibration.calibrationsOf(tenantOf(req), tag(req));
+    if (flag)
+      await exportControl.logAccess(v, [
+        { type: 'equipment', id: tag(req), flag },
+        ...items.map((c) => ({ type: 'calibration' as const, id: c.id, flag })),
+      ]);
+    res.json({ items });
+  });
+
+  r.get('/equipment/:tag/suspect-records', read, async (req, res) => {
+    const q = parseQuery(suspectQuery, req);
+    const v = viewer(req, 'GET /equipment/{tag}/suspect-records');
+    await visible(req, v, tag(req));
+    // A scoped caller sees only records sent by edges of its sites (a gauge may travel).
+    const out = await deps.traceability.suspectRecords(tenantOf(req), tag(req), {
+      ...q,
+      sites: req.principal!.sites,
+    });
+    // Records made with this equipment may also involve other, flagged equipment (the rig).
+    const views = await screenRecords(
+      v,
+      out.rows.map((row) => ({ ...itemView(row), row })),
+    );
+    const rows = views.map((i) => i.row);
+    if (out.next) res.setHeader('x-next-cursor', out.next);
+    if (q.format === 'csv') {
+      res
+        .type('text/csv; charset=utf-8')
+        .setHeader(
+          'content-disposition',
+          `attachment; filename="suspect-${tag(req).replace(/[^A-Za-z0-9._-]/g, '_')}.csv"`,
+        )
+        .send(suspectCsv(rows));
+      return;
+    }
+    res.json({ equipment: tag(req), window: out.window, items: rows.map(itemView), next: out.next });
+  });
+
+  r.get('/due-list', read, async (req, res) => {
+    const q = parseQuery(dueListQuery, req);
+    const v = viewer(req, 'GET /due-list');
+    const out = await deps.calibration.dueList(tenantOf(req), {
+      ...q,
+      siteId: q.site,
+      excludeFlagged: !v.cleared,
+      sites: req.principal!.sites,
+    });
+    const flags = await exportControl.flags(v.tenantId);
+    await exportControl.logAccess(
+      v,
+      out.sites.flatMap((s) =>
+        s.items.flatMap((i) => {
+          const t = (i as { tag: string }).tag;
+          const flag = flags.get(t);
+          return flag ? [{ type: 'equipment' as const, id: t, flag }] : [];
+        }),
+      ),
+    );
+    res.json(out);
+  });
+
+  r.get('/inspections', read, async (req, res) => {
+    const q = parseQuery(inspectionsQuery, req);
+    const out = await deps.traceability.records(tenantOf(req), {
+      ...q,
+      kind: 'inspection',
+      siteId: q.site,
+      sites: req.principal!.sites,
+    });
+    res.json({ items: await screenRecords(viewer(req, 'GET /inspections'), out.items), next: out.next });
+  });
+
+  r.get('/usage', read, async (req, res) => {
+    const q = parseQuery(usageQuery, req);
+    const out = await deps.traceability.records(tenantOf(req), {
+      ...q,
+      kind: 'usage',
+      siteId: q.site,
+      sites: req.principal!.sites,
+    });
+    res.json({ items: await screenRecords(viewer(req, 'GET /usage'), out.items), next: out.next });
+  });
+
+  r.get('/yield', read, async (req, res) => {
+    const q = parseQuery(yieldQuery, req);
+    const to = q.to ?? new Date().toISOString();
+    const from = q.from ?? new Date(Date.parse(to) - 30 * 86_400_000).toISOString();
+    const v = viewer(req, 'GET /yield');
+    const out = await deps.traceability.firstPassYield(tenantOf(req), {
+      from,
+      to,
+      siteId: q.site,
+      equipment: q.equipment,
+      sites: req.principal!.sites,
+    });
+    const flags = await exportControl.flags(v.tenantId);
+    if (flags.size > 0) {
+      const hide = (e: string) => flags.has(e) && !v.cleared;
+      await exportControl.logAccess(
+        v,
+        v.cleared
+          ? out.perRig.flatMap((p) => {
+              const flag = flags.get(p.equipment);
+              return flag ? [{ type: 'yield' as const, id: p.equipment, flag }] : [];
+            })
+          : [],
+      );
+      res.json({
+        ...out,
+        perRigDay: out.perRigDay.filter((p) => !hide(p.equipment)),
+        perRig: out.perRig.filter((p) => !hide(p.equipment)),
+      });
+      return;
+    }
+    res.json(out);
+  });
+
+  r.get('/calibration-settings', read, async (req, res) => {
+    res.json({ dueSoonDays: await deps.calibration.dueSoonDefault(tenantOf(req)) });
+  });
+
+  r.get('/calibrations', read, async (req, res) => {
+    const q = parseQuery(calibrationsQuery, req);
+    const v = viewer(req, 'GET /calibrations');
+    const out = await deps.calibration.manualEntries(tenantOf(req), {
+      approval: q.approval,
+      sites: req.principal!.sites,
+      siteId: q.site,
+      includeFlagged: v.cleared,
+      after: q.after,
+      limit: q.limit,
+    });
+    await exportControl.logAccess(
+      v,
+      out.rows.flatMap((row) =>
+        row.export_regime
+          ? [
+              {
+                type: 'calibration' as const,
+                id: row.id,
+                flag: { regime: row.export_regime as 'ITAR' | 'EAR', eccn: row.export_eccn },
+              },
+            ]
+          : [],
+      ),
+    );
+    res.json({ items: out.items, next: out.next });
+  });
+
+  // ---- write ---------------------------------------------------------------------------------
+
+  r.post('/equipment', write, async (req, res) => {
+    const v = viewer(req, 'POST /equipment');
+    const out = await deps.calibration.create(tenantOf(req), req.body, registerScope(req, v));
+    await auditRegister(req, 'equipment.create', out.tag, undefined, { exportControl: exportOf(out) });
+    const flag = await exportControl.flagOf(tenantOf(req), out.tag);
+    if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: out.tag, flag }]);
+    res
+      .status(201)
+      .location(`equipment/${encodeURIComponent(out.tag)}`)
+      .json(out);
+  });
+
+  r.put('/equipment/:tag', write, async (req, res) => {
+    const v = viewer(req, 'PUT /equipment/{tag}');
+    await visible(req, v, tag(req));
+    const before = await deps.calibration.describe(tenantOf(req), tag(req)).catch(() => undefined);
+    const out = await deps.calibration.replace(tenantOf(req), tag(req), req.body, registerScope(req, v));
+    await auditRegister(
+      req,
+      'equipment.update',
+      out.tag,
+      before ? { exportControl: exportOf(before) } : undefined,
+      { exportControl: exportOf(out) },
+    );
+    const flag = await exportControl.flagOf(tenantOf(req), out.tag);
+    if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: out.tag, flag }]);
+    res.json(out);
+  });
+
+  r.delete('/equipment/:tag', write, async (req, res) => {
+    await visible(req, viewer(req, 'DELETE /equipment/{tag}'), tag(req));
+    await deps.calibration.retire(tenantOf(req), tag(req));
+    await auditRegister(req, 'equipment.retire', tag(req), undefined, undefined);
+    res.status(204).end();
+  });
+
+  r.post('/calibrations', write, async (req, res) => {
+    const v = viewer(req, 'POST /calibrations');
+    const named = (req.body as { equipment?: unknown } | undefined)?.equipment;
+    let flag: ExportFlag | null = null;
+    if (typeof named === 'string' && assetTagSchema.safeParse(named).success)
+      flag = await visible(req, v, named);
+    const out = await deps.calibration.enterManual(tenantOf(req), req.body, signerOf(req));
+    if (flag) await exportControl.logAccess(v, [{ type: 'calibration', id: out.calibration.id, flag }]);
+    res.status(201).json(out);
+  });
+
+  r.post('/calibrations/:id/approve', approve, async (req, res) => {
+    const v = viewer(req, 'POST /calibrations/{id}/approve');
+    const row = await deps.calibration.calibrationRow(tenantOf(req), String(req.params.id));
+    const flag = await guard(v, row.equipment);
+    await inScope(req, row.equipment);
+    const out = await deps.calibration.approve(tenantOf(req), row.id, req.body, signerOf(req));
+    if (flag) await exportControl.logAccess(v, [{ type: 'calibration', id: row.id, flag }]);
+    res.json(out);
+  });
+
+  r.put('/calibration-settings', write, async (req, res) => {
+    // A tenant-wide default: it changes the due-soon window of every site's equipment.
+    if (req.principal!.sites !== null)
+      throw new ProblemError(
+        'CLOUD_FORBIDDEN',
+        'the default applies to every site: a user limited to sites may not change it',
+      );
+    res.json(await deps.calibration.setSettings(tenantOf(req), req.body));
+  });
+
+  r.use(exportControlRoutes({ accounts: deps.accounts, exportControl }));
+
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAPI paths of these routes (spread into openapi.ts's `paths`).
+
+const str = { type: 'string' };
+/** The electronic signature a client sends: the password again, and what signing means. */
+const signatureInput = {
+  type: 'object',
+  required: ['password', 'meaning'],
+  additionalProperties: false,
+  properties: {
+    password: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 1024,
+      description: "the signer's own password, again",
+    },
+    meaning: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 64,
+      description: 'e.g. "performed", "reviewed", "approved"',
+    },
+  },
+};
+const signatureView = {
+  type: 'object',
+  required: ['by', 'meaning', 'signedAt', 'contentSha256', 'signatureSha256', 'valid'],
+  properties: {
+    by: {
+      type: 'object',
+      required: ['id', 'email', 'name', 'role'],
+      properties: { id: str, email: str, name: str, role: str },
+    },
+    meaning: str,
+    signedAt: { type: 'string', format: 'date-time' },
+    contentSha256: {
+      type: 'string',
+      description: "SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to",
+    },
+    signatureSha256: { type: 'string', description: "SHA-256 of the signature manifest's canonical JSON" },
+    valid: { type: 'boolean', description: 'the entry and the manifest still hash to these values' },
+  },
+};
+const calibrationSchema = {
+  type: 'object',
+  required: [
+    'id',
+    'equipment',
+    'source',
+    'record',
+    'calibratedAt',
+    'asFoundResult',
+    'asLeftResult',
+    'valid',
+    'traceability',
+    'enteredBy',
+    'recordedBy',
+    'evidenceSha256',
+    'createdAt',
+    'body',
+    'signature',
+    'approval',
+  ],
+  properties: {
+    id: str,
+    equipment: str,
+    source: { enum: ['record', 'manual'] },
+    record: { type: ['object', 'null'], properties: { edge: str, seq: { type: 'integer' } } },
+    calibratedAt: { type: 'string', format: 'date-time' },
+    asFoundResult: { enum: ['pass', 'fail'] },
+    asLeftResult: { enum: ['pass', 'fail', null] },
+    valid: { type: 'boolean' },
+    traceability: {
+      type: 'object',
+      properties: { status: { enum: ['ok', 'flagged'] }, issues: { type: 'array', items: str } },
+    },
+    enteredBy: { type: ['string', 'null'] },
+    recordedBy: {
+      type: ['string', 'null'],
+      description: 'user:<id>, edge:<id> (or api-token:<hash> for old entries)',
+    },
+    evidenceSha256: { type: ['string', 'null'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    body: { type: 'object', description: 'the record library’s calibration body' },
+    signature: {
+      oneOf: [signatureView, { type: 'null' }],
+      description: "the entry's signature (manual entries)",
+    },
+    approval: {
+      description:
+        'manual entries: pending until a second person approves; null for calibrations from edge records (their approval is body.approval)',
+      oneOf: [
+        { type: 'object', required: ['state'], properties: { state: { const: 'pending' } } },
+        {
+          allOf: [
+            signatureView,
+            { type: 'object', required: ['state'], properties: { state: { const: 'approved' } } },
+          ],
+        },
+        { type: 'null' },
+      ],
+    },
+  },
+};
+const calibrationJson = (description: string, schema: Record<string, unknown>) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const exportControlSchema = {
+  type: 'object',
+  required: ['regime'],
+  additionalProperties: false,
+  description:
+    'ITAR/EAR: the entry, its calibrations and the records made with it are served only to users cleared as US persons',
+  properties: {
+    regime: { enum: ['ITAR', 'EAR'] },
+    eccn: {
+      type: 'string',
+      pattern: '^(?:[0-9][A-E][0-9]{3}(?:\\.[a-z0-9]{1,3}){0,4}|EAR99)$',
+      description: 'e.g. 3A001, 9E610.a',
+    },
+  },
+};
+const equipmentBody = (description: string) => ({
+  required: true,
+  description,
+  content: {
+    'application/json': {
+      schema: { type: 'object', properties: { exportControl: exportControlSchema } },
+    },
+  },
+});
+const q = (name: string, schema: Record<string, unknown>, description?: string) => ({
+  name,
+  in: 'query',
+  schema,
+  ...(description ? { description } : {}),
+});
+const tagParam = {
+  name: 'tag',
+  in: 'path',
+  required: true,
+  schema: { type: 'string' },
+  description: 'asset tag (URL-encoded)',
+};
+const json = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { type: 'object' } } },
+});
+const body = (description: string) => ({
+  required: true,
+  description,
+  content: { 'application/json': { schema: { type: 'object' } } },
+});
+const recordFilters = [
+  q('site', { type: 'string' }),
+  q('equipment', { type: 'string' }),
+  q('partSerial', { type: 'string' }),
+  q('workOrder', { type: 'string' }),
+  q('from', { type: 'string', format: 'date-time' }, 'observedAt ≥ from'),
+  q('to', { type: 'string', format: 'date-time' }, 'observedAt < to'),
+  q('after', { type: 'string' }, 'cursor: the `next` of the previous page'),
+  q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
+];
+
+export const calibrationOpenApiPaths = {
+  '/equipment': {
+    get: {
+      summary: 'The equipment register, with each entry’s calendar calibration status',
+      security,
+      parameters: [
+        q('site', { type: 'string' }),
+        q('type', { type: 'string' }),
+        q('includeRetired', { enum: ['true', 'false'] }),
+        q('after', { type: 'string' }, 'cursor: the `next` (a tag) of the previous page'),
+        q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
+      ],
+      responses: { '200': json('{ items, next }'), '400': problem, '401': problem },
+    },
+    post: {
+      summary: 'Register equipment (technician, admin); earlier calibrations and records of the tag count',
+      security: sessionOnly,
+      requestBody: equipmentBody(
+        '{ tag, siteId, type, intervalDays, exportControl?, … } — see CALIBRATION.md',
+      ),
+      responses: {
+        '201': json('the equipment with its status'),
+        '400': problem,
+        '401': problem,
+        '403': {
+          ...problem,
+          description:
+            'RFC 7807 problem: a site outside the caller’s sites, or a tag the caller may not see (not 409: ACCOUNTS.md)',
+        },
+        '409': problem,
+      },
+    },
+  },
+  '/equipment/{tag}': {
+    get: {
+      summary: 'One piece of equipment and its calibration status (calendar and usage interval)',
+      security,
+      parameters: [
+        tagParam,
+        q('asOf', { type: 'string', format: 'date' }, 'status as of this date (default today, UTC)'),
+      ],
+      responses: { '200': json('equipment'), '400': problem, '401': problem, '404': problem },
+    },
+    put: {
+      summary: 'Replace a register entry (technician, admin)',
+      security: sessionOnly,
+      parameters: [tagParam],
+      requestBody: equipmentBody('as POST /equipment, without tag'),
+      responses: {
+        '200': json('equipment'),
+        '400': problem,
+        '401': problem,
+        '403': problem,
+        '404': problem,
+        '409': problem,
+      },
+    },
+    delete: {
+      summary: 'Retire equipment: out of service, history kept (technician, admin)',
+      security: sessionOnly,
+      parameters: [tagParam],
+      responses: { '204': { description: 'retired' }, '401': problem, '404': problem, '409': problem },
+    },
+  },
+  '/equipment/{tag}/calibrations': {
+    get: {
+      summary: 'Calibration events of the equipment, oldest first, with as-found/as-left and traceability',
+      security,
+      parameters: [tagParam],
+      responses: { '200': json('{ items }'), '401': problem, '404': problem },
+    },
+  },
+  '/equipment/{tag}/suspect-records': {
+    get: {
+      summary:
+        'Usage and inspection records made with the equipment in the suspect window of a failed calibration',
+      security,
+      parameters: [
+        tagParam,
+        q('calibration', { type: 'string' }, 'the failed calibration (default: the latest failure)'),
+        q('format', { enum: ['json', 'csv'], default: 'json' }),
+        q('after', { type: 'string' }, 'cursor (also in the x-next-cursor header)'),
+        q('limit', { type: 'integer', minimum: 1, maximum: 100000, default: 10000 }),
+      ],
+      responses: {
+        '200': {
+          description: '{ equipment, window, items, next } or text/csv',
+          content: {
+            'application/json': { schema: { type: 'object' } },
+            'text/csv': { schema: { type: 'string' } },
+          },
+        },
+        '400': problem,
+        '401': problem,
+        '404': problem,
+      },
+    },
+  },
+  '/calibrations': {
+    get: {
+      summary:
+        'Manual calibration entries by approval state (the approvals queue), oldest first; limited to the caller’s sites',
+      security,
+      parameters: [
+        q('approval', { enum: ['pending', 'approved'] }, 'absent: both'),
+        q('site', { type: 'string' }),
+        q('after', { type: 'string' }, 'cursor: the `next` of the previous page'),
+        q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
+      ],
+      responses: {
+        '200': calibrationJson('{ items, next }', {
+          type: 'object',
+          required: ['items', 'next'],
+          properties: {
+            items: {
+              type: 'array',
+              items: { allOf: [calibrationSchema, { type: 'object', properties: { siteId: str } }] },
+            },
+            next: { type: ['string', 'null'] },
+          },
+        }),
+        '400': problem,
+        '401': problem,
+        '403': problem,
+      },
+    },
+    post: {
+      summary:
+        'Enter a calibration by hand, signed (technician, admin): takes effect at once, pending approval by a second person',
+      description:
+        'The signature re-authenticates the signed-in user (a wrong password is 403 CLOUD_REAUTH_FAILED and counts toward the lockout) and is bound to the SHA-256 of the entry’s canonical JSON. `body` follows the record library’s calibration body, without `approval`.',
+      security: sessionOnly,
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: {
+              type: 'object',
+              required: ['equipment', 'enteredBy', 'body', 'signature'],
+              additionalProperties: false,
+              properties: {
+                equipment: str,
+                enteredBy: { type: 'string', description: 'who performed it (name, qualification)' },
+                body: { type: 'object', description: 'CalibrationBody (protocols/RECORDS.md)' },
+                signature: signatureInput,
+              },
+            },
+          },
+        },
+      },
+      responses: {
+        '201': calibrationJson('{ calibration, equipment }', {
+          type: 'object',
+          required: ['calibration', 'equipment'],
+          properties: { calibration: calibrationSchema, equipment: { type: 'object' } },
+        }),
+        '400': problem,
+        '401': problem,
+        '403': problem,
+        '404': problem,
+        '429': problem,
+      },
+    },
+  },
+  '/calibrations/{id}/approve': {
+    post: {
+      summary:
+        'Approve a manual entry with a signature (admin, manager, technician; never the person who entered it)',
+      description:
+        'Approving one’s own entry is 403 CLOUD_SEPARATION_OF_DUTIES and a security event on the audit trail; an approved entry is 409; a calibration from an edge record is 409 (it carries its own approval).',
+      security: sessionOnly,
+      parameters: [
+        { name: 'id', in: 'path', required: true, schema: str, description: 'manual:<uuid> (URL-encoded)' },
+      ],
+      requestBody: { required: true, content: { 'application/json': { schema: signatureInput } } },
+      responses: {
+        '200': calibrationJson('{ calibration }', {
+          type: 'object',
+          required: ['calibration'],
+          properties: { calibration: calibrationSchema },
+        }),
+        '400': problem,
+        '401': problem,
+        '403': problem,
+        '404': problem,
+        '409': problem,
+        '429': problem,
+      },
+    },
+  },
+  '/due-list': {
+    get: {
+      summary: 'Equipment out of tolerance, overdue, or due within N days, per site',
+      security,
+      parameters: [
+        q('days', { type: 'integer', minimum: 0, maximum: 3650, default: 30 }),
+        q('site', { type: 'string' }),
+        q('asOf', { type: 'string', format: 'date' }),
+        q('limit', { type: 'integer', minimum: 1, maximum: 10000, default: 1000 }),
+      ],
+      responses: {
+        '200': json('{ asOf, days, horizon, truncated, sites: [{ siteId, items }] }'),
+        '400': problem,
+        '401': problem,
+      },
+    },
+  },
+  '/inspections': {
+    get: {
+      summary: 'Inspection records by site, equipment, part serial, work order, result and time',
+      security,
+      parameters: [...recordFilters, q('result', { enum: ['pass', 'fail'] })],
+      responses: { '200': json('{ items, next }'), '400': problem, '401': problem },
+    },
+  },
+  '/usage': {
+    get: {
+      summary: 'Usage records by site, equipment, part serial, work order and time',
+      security,
+      parameters: recordFilters,
+      responses: { '200': json('{ items, next }'), '400': problem, '401': problem },
+    },
+  },
+  '/yield': {
+    get: {
+      summary: 'First-pass yield per rig and per UTC day (default: the last 30 days)',
+      security,
+      parameters: [
+        q('from', { type: 'string', format: 'date-time' }),
+        q('to', { type: 'string', format: 'date-time' }),
+        q('site', { type: 'string' }),
+        q('equipment', { type: 'string' }),
+      ],
+      responses: { '200': json('{ from, to, perRigDay, perRig }'), '400': problem, '401': problem },
+    },
+  },
+  '/calibration-settings': {
+    get: {
+      summary: 'The tenant’s calibration defaults (due-soon window)',
+      security,
+      responses: { '200': json('{ dueSoonDays }'), '401': problem },
+    },
+    put: {
+      summary: 'Set the tenant’s default due-soon window (technician, admin; not a user limited to sites)',
+      security: sessionOnly,
+      requestBody: body('{ dueSoonDays }'),
+      responses: { '200': json('{ dueSoonDays }'), '400': problem, '401': problem, '403': problem },
+    },
+  },
+  ...exportControlOpenApiPaths,
+} as const;

@@ -1,0 +1,1051 @@
+import { createHash, randomUUID } from 'node:crypto';
+import {
+  assetTagSchema,
+  calibrationBodySchema,
+  canonicalJson,
+  dateSchema,
+  label,
+  text,
+  type CalibrationBody,
+  type RigRecord,
+} from '@rigtrace/protocols';
+import { z } from 'zod';
+import type { Db } from '../platform/db/db.js';
+import { ProblemError } from '../platform/errors.js';
+import type {
+  CalibrationListRow,
+  CalibrationRepository,
+  CalibrationRow,
+  PassFail,
+  SignatureRow,
+} from './calibration.repository.js';
+import {
+  ATTENTION_NOW,
+  type EquipmentRepository,
+  type EquipmentRow,
+  type EquipmentWrite,
+  type StatusCache,
+} from './equipment.repository.js';
+import type { GaugeUse, InspectionRepository, TraceableRow } from '../production/index.js';
+import type { TenancyRepository } from '../tenancy/index.js';
+import { exportControlSchema } from '../export-control/index.js';
+import type { AuditService } from '../audit/index.js';
+import type { DomainEventBus } from '../platform/events.js';
+import { committed, emitAfterCommit } from '../platform/after-commit.js';
+
+/** The tenant default for the due-soon window (recall lead time) when the tenant has set none. */
+export const DEFAULT_DUE_SOON_DAYS = 30;
+/** With a usage interval, due-soon starts when this share of the cycles is used. */
+export const CYCLES_DUE_SOON_SHARE = 0.9;
+
+export type CalibrationStatus = 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
+
+// ---------------------------------------------------------------------------------------------
+// Dates: calendar arithmetic in UTC on YYYY-MM-DD.
+
+const DAY_MS = 86_400_000;
+export const dateOf = (iso: string): string => iso.slice(0, 10);
+export function addDays(date: string, days: number): string {
+  return new Date(Date.parse(`${date}T00:00:00.000Z`) + days * DAY_MS).toISOString().slice(0, 10);
+}
+export function daysBetween(from: string, to: string): number {
+  return Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / DAY_MS);
+}
+/** RFC 3339 UTC text → ISO 8601 with milliseconds, whose text order is time order. */
+export const normalizeTime = (t: string): string => new Date(t).toISOString();
+export const today = (): string => new Date().toISOString().slice(0, 10);
+
+// ---------------------------------------------------------------------------------------------
+// Status rules (CALIBRATION.md states them; keep both in step).
+
+export interface CalLite {
+  id: string;
+  calibratedAt: string;
+  asFound: PassFail;
+  asLeft: PassFail | null;
+  traceability: 'ok' | 'flagged';
+}
+
+/** The state the instrument was left in: as-left when given, else as-found. */
+export const leftResult = (c: CalLite): PassFail => c.asLeft ?? c.asFound;
+/** A calibration that establishes a new due date: left in tolerance, and its standards were fit for use. */
+export const isValid = (c: CalLite): boolean => leftResult(c) === 'pass' && c.traceability === 'ok';
+/** A calibration that shows the instrument out of tolerance: failed as found, or left failing. */
+export const isFailure = (c: CalLite): boolean => c.asFound === 'fail' || leftResult(c) === 'fail';
+
+const byTime = (a: CalLite, b: CalLite) =>
+  a.calibratedAt < b.calibratedAt
+    ? -1
+    : a.calibratedAt > b.calibratedAt
+      ? 1
+      : a.id < b.id
+        ? -1
+        : a.id > b.id
+          ? 1
+          : 0;
+
+export interface CalendarState {
+  lastValid: CalLite | null;
+  nextDue: string | null;
+  outOfTolerance: boolean;
+}
+
+/** What the calibration history alone says (no date, no usage): last valid, next due, out of tolerance. */
+export function calendarState(cals: readonly CalLite[], intervalDays: number): CalendarState {
+  const sorted = [...cals].sort(byTime);
+  let lastValidIdx = -1;
+  let lastFailureIdx = -1;
+  sorted.forEach((c, i) => {
+    if (isValid(c)) lastValidIdx = i;
+    if (isFailure(c)) lastFailureIdx = i;
+  });
+  const lastValid = lastValidIdx >= 0 ? sorted[lastValidIdx]! : null;
+  return {
+    lastValid,
+    nextDue: lastValid ? addDays(dateOf(lastValid.calibratedAt), intervalDays) : null,
+    // A failure stays open until a valid calibration at or after it (the same one, if adjusted and left passing).
+    outOfTolerance: lastFailureIdx >= 0 && lastValidIdx < lastFailureIdx,
+  };
+}
+
+export function statusOn(
+  s: CalendarState,
+  asOf: string,
+  dueSoonDays: number,
+  cycles?: { used: number; interval: number },
+): CalibrationStatus {
+  if (s.outOfTolerance) return 'out-of-tolerance';
+  if (s.nextDue === null || asOf > s.nextDue) return 'overdue';
+  if (cycles && cycles.used >= cycles.interval) return 'overdue';
+  if (asOf >= addDays(s.nextDue, -dueSoonDays)) return 'due-soon';
+  if (cycles && cycles.used >= cycles.interval * CYCLES_DUE_SOON_SHARE) return 'due-soon';
+  return 'current';
+}
+
+export function cacheOf(s: CalendarState): StatusCache {
+  return {
+    lastValidAt: s.lastValid?.calibratedAt ?? null,
+    nextDue: s.nextDue,
+    outOfTolerance: s.outOfTolerance,
+    dueSort: s.outOfTolerance || s.nextDue === null ? ATTENTION_NOW : s.nextDue,
+  };
+}
+
+export const calLite = (r: CalibrationRow): CalLite => ({
+  id: r.id,
+  calibratedAt: r.calibrated_at,
+  asFound: r.as_found,
+  asLeft: r.as_left,
+  traceability: r.traceability,
+});
+
+// ---------------------------------------------------------------------------------------------
+// Input schemas.
+
+const ownerSchema = z.strictObject({
+  kind: z.enum(['company', 'customer', 'supplier', 'employee']),
+  name: label(128).optional(),
+});
+
+/** The register entry, as written by PUT (the tag comes from the path) and POST (with the tag). */
+export const equipmentBodySchema = z
+  .strictObject({
+    siteId: label(128),
+    type: label(64),
+    make: label(128).optional(),
+    model: label(128).optional(),
+    serial: label(128).optional(),
+    firmware: label(128).optional(),
+    location: label(128).optional(),
+    owner: ownerSchema.default({ kind: 'company' }),
+    range: z
+      .strictObject({ min: z.number(), max: z.number(), unit: label(16) })
+      .refine((r) => r.min <= r.max, { message: 'min must not be greater than max', path: ['min'] })
+      .optional(),
+    resolution: z.number().positive().optional(),
+    procedure: z.strictObject({ id: label(64), revision: label(32).optional() }).optional(),
+    intervalDays: z.int().min(1).max(3650),
+    intervalCycles: z.int().min(1).optional(),
+    /** The recall lead time for this equipment; absent: the tenant default. */
+    dueSoonDays: z.int().min(0).max(365).optional(),
+    acceptanceCriteria: text(1024).optional(),
+    environment: text(256).optional(),
+    /** Present when the equipment is a reference standard: its own certificate. */
+    referenceStandard: z
+      .strictObject({
+        certificate: label(64).optional(),
+        dueDate: dateSchema.optional(),
+        uncertainty: z.number().nonnegative().optional(),
+        uncertaintyUnit: label(16).optional(),
+      })
+      .optional(),
+    /** ITAR/EAR: served only to users cleared as US persons (CALIBRATION.md, Export control). */
+    exportControl: exportControlSchema.optional(),
+  })
+  .refine((e) => e.dueSoonDays === undefined || e.dueSoonDays < e.intervalDays, {
+    message: 'dueSoonDays must be shorter than intervalDays',
+    path: ['dueSoonDays'],
+  });
+export type EquipmentBody = z.output<typeof equipmentBodySchema>;
+
+/**
+ * An electronic signature as the client sends it: the signer's password again (re-authentication
+ * at the moment of signing) and what the signature means ("performed", "reviewed", …).
+ */
+export const signatureInputSchema = z.strictObject({
+  password: z.string().min(1).max(1024),
+  meaning: label(64),
+});
+
+export const manualCalibrationSchema = z.strictObject({
+  equipment: assetTagSchema,
+  /** Who performed or entered it (name and qualification); the authenticated principal is kept as well. */
+  enteredBy: label(128),
+  body: calibrationBodySchema.refine((b) => b.approval === undefined, {
+    message:
+      'a manual entry is approved by a second person (POST /calibrations/{id}/approve), not in its body',
+    path: ['approval'],
+  }),
+  signature: signatureInputSchema,
+});
+
+/** The signed-in user who signs, and how to re-authenticate them (AuthService.reauthenticateSigner). */
+export interface Signer {
+  user: { id: string; email: string; name: string; role: string };
+  address: string | null;
+  /** Throws CLOUD_REAUTH_FAILED (counted toward lockout, audited) when the password is wrong. */
+  reauthenticate(
+    password: string,
+    what: { action: string; target: { type: string; id: string }; meaning: string },
+  ): Promise<void>;
+}
+
+export const settingsSchema = z.strictObject({ dueSoonDays: z.int().min(0).max(365) });
+
+/**
+ * What the caller of a register write may see: its site scope and export clearance. A site
+ * outside the scope, or a tag taken by an entry the caller may not see, is refused with one
+ * answer (REGISTER_REFUSED) that says nothing about whether the tag exists (ACCOUNTS.md).
+ */
+export interface RegisterScope {
+  /** Sites the caller is limited to; null: every site of the tenant. */
+  sites: readonly string[] | null;
+  /** Cleared for export-controlled (ITAR/EAR) entries. */
+  cleared: boolean;
+  /** Told before the refusal when the tag is taken by an entry the caller may not see (to audit it). */
+  onHidden?: (existing: EquipmentRow) => Promise<void>;
+}
+
+export const REGISTER_REFUSED = 'this equipment may not be registered or changed by you';
+
+const inSites = (sites: readonly string[] | null, siteId: string) => sites === null || sites.includes(siteId);
+
+/** The entry is invisible to the caller: another site than theirs, or export-controlled and not cleared. */
+export const hiddenFrom = (scope: RegisterScope, e: EquipmentRow): boolean =>
+  !inSites(scope.sites, e.site_id) || (e.export_regime !== null && !scope.cleared);
+
+function validation(err: z.ZodError, prefix: string[] = []): ProblemError {
+  return new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
+    errors: err.issues.map((i) => ({
+      path: [...prefix, ...i.path.map(String)].join('.'),
+      message: i.message,
+    })),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views.
+
+export interface CalibrationView {
+  id: string;
+  equipment: string;
+  source: 'record' | 'manual';
+  record: { edge: string; seq: number } | null;
+  calibratedAt: string;
+  asFoundResult: PassFail;
+  asLeftResult: PassFail | null;
+  valid: boolean;
+  traceability: { status: 'ok' | 'flagged'; issues: string[] };
+  enteredBy: string | null;
+  recordedBy: string | null;
+  evidenceSha256: string | null;
+  createdAt: string;
+  body: CalibrationBody;
+  /** The entry's electronic signature (manual entries signed by a user); null otherwise. */
+  signature: SignatureView | null;
+  /**
+   * Manual entries: pending until a second person approves. Null for calibrations from edge
+   * records, which carry their own approval in the record body (`body.approval`).
+   */
+  approval: { state: 'pending' } | ({ state: 'approved' } & SignatureView) | null;
+}
+
+export interface SignatureView {
+  by: { id: string; email: string; name: string; role: string };
+  meaning: string;
+  signedAt: string;
+  /** The SHA-256 of the entry's canonical JSON this signature is bound to. */
+  contentSha256: string;
+  signatureSha256: string;
+  /** The entry still hashes to contentSha256, and the signature manifest to signatureSha256. */
+  valid: boolean;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/** The canonical JSON (RFC 8785) of a manual entry: what its evidence hash and signatures cover. */
+export function manualEntryJson(e: {
+  id: string;
+  tenantId: string;
+  equipment: string;
+  enteredBy: string | null;
+  recordedBy: string | null;
+  at: string;
+  body: unknown;
+}): string {
+  return canonicalJson({
+    id: e.id,
+    tenantId: e.tenantId,
+    equipment: e.equipment,
+    enteredBy: e.enteredBy,
+    recordedBy: e.recordedBy,
+    at: e.at,
+    body: e.body,
+  });
+}
+
+/** The SHA-256 of a manual calibration row as stored now (recomputed, not read). */
+export function contentHashOf(r: CalibrationRow): string {
+  return sha256(
+    manualEntryJson({
+      id: r.id,
+      tenantId: r.tenant_id,
+      equipment: r.equipment,
+      enteredBy: r.entered_by,
+      recordedBy: r.recorded_by,
+      at: r.created_at,
+      body: JSON.parse(r.body) as unknown,
+    }),
+  );
+}
+
+/** The signature manifest: who signed what (by hash), meaning what, when. */
+export function signatureManifest(s: Omit<SignatureRow, 'signature_sha256' | 'address'>): string {
+  return canonicalJson({
+    v: 1,
+    tenant: s.tenant_id,
+    calibration: s.calibration_id,
+    purpose: s.purpose,
+    contentSha256: s.content_sha256,
+    signer: { id: s.user_id, email: s.user_email, name: s.user_name, role: s.user_role },
+    meaning: s.meaning,
+    signedAt: s.signed_at,
+  });
+}
+
+function signatureView(s: SignatureRow, contentSha256: string): SignatureView {
+  return {
+    by: { id: s.user_id, email: s.user_email, name: s.user_name, role: s.user_role },
+    meaning: s.meaning,
+    signedAt: s.signed_at,
+    contentSha256: s.content_sha256,
+    signatureSha256: s.signature_sha256,
+    valid: s.content_sha256 === contentSha256 && sha256(signatureManifest(s)) === s.signature_sha256,
+  };
+}
+
+export function calibrationView(r: CalibrationRow, sigs: readonly SignatureRow[] = []): CalibrationView {
+  const mine = sigs.filter((s) => s.calibration_id === r.id);
+  const content = r.source === 'manual' ? contentHashOf(r) : '';
+  const entry = mine.find((s) => s.purpose === 'entry');
+  const approved = mine.find((s) => s.purpose === 'approval');
+  return {
+    id: r.id,
+    equipment: r.equipment,
+    source: r.source,
+    record: r.edge_id !== null && r.seq !== null ? { edge: r.edge_id, seq: r.seq } : null,
+    calibratedAt: r.calibrated_at,
+    asFoundResult: r.as_found,
+    asLeftResult: r.as_left,
+    valid: isValid(calLite(r)),
+    traceability: { status: r.traceability, issues: JSON.parse(r.trace_issues) as string[] },
+    enteredBy: r.entered_by,
+    recordedBy: r.recorded_by,
+    evidenceSha256: r.evidence_sha256,
+    createdAt: r.created_at,
+    body: JSON.parse(r.body) as CalibrationBody,
+    signature: entry ? signatureView(entry, content) : null,
+    approval:
+      r.source !== 'manual'
+        ? null
+        : approved
+          ? { state: 'approved', ...signatureView(approved, content) }
+          : { state: 'pending' },
+  };
+}
+
+function equipmentView(e: EquipmentRow) {
+  const spec = JSON.parse(e.spec) as Omit<EquipmentBody, 'siteId' | 'type' | 'intervalDays'>;
+  return {
+    tag: e.tag,
+    siteId: e.site_id,
+    type: e.type,
+    ...spec,
+    intervalDays: e.interval_days,
+    createdAt: e.created_at,
+    updatedAt: e.updated_at,
+    retiredAt: e.retired_at,
+  };
+}
+
+export interface StatusView {
+  status: CalibrationStatus;
+  asOf: string;
+  lastValidCalibrationAt: string | null;
+  nextDue: string | null;
+  daysUntilDue: number | null;
+  dueSoonDays: number;
+  cycles: { used: number; interval: number } | null;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The calibration engine: the equipment register, calibration events (derived from ingested
+ * records, or entered by a technician), status and due dates, reference-standard traceability.
+ */
+export class CalibrationService {
+  constructor(
+    private readonly db: Db,
+    private readonly tenancy: TenancyRepository,
+    private readonly equipment: EquipmentRepository,
+    private readonly calibrations: CalibrationRepository,
+    private readonly index: InspectionRepository,
+    /** Signatures, approvals and their refusals go on the tenant's audit trail. */
+    private readonly audit: AuditService,
+    /** Committed calibrations and status changes are announced here (live updates). */
+    private readonly events?: DomainEventBus,
+  ) {}
+
+  // -- derivation from ingest ------------------------------------------------------------------
+
+  /**
+   * The ingest hook: runs inside the ingest transaction, after the batch's records are stored.
+   * Calibration records become calibration events (id "edge:seq", stored once); usage and
+   * inspection records are indexed for traceability. Idempotent.
+   */
+  async onRecordsStored(
+    tenantId: string,
+    edge: { id: string; siteId: string },
+    records: readonly RigRecord[],
+  ): Promise<void> {
+    const rows: TraceableRow[] = [];
+    const gauges: GaugeUse[] = [];
+    const touched = new Set<string>();
+    for (const r of records) {
+      if (r.kind === 'usage' || r.kind === 'inspection') {
+        const observedAt = normalizeTime(r.observedAt);
+        const base = { edgeId: edge.id, seq: r.seq, siteId: edge.siteId, equipment: r.equipment, observedAt };
+        if (r.kind === 'usage') {
+          rows.push({
+            ...base,
+            kind: 'usage',
+            partSerial: r.body.partSerial ?? null,
+            workOrder: r.body.workOrder ?? null,
+            result: null,
+            cycles: r.body.cycles ?? null,
+          });
+        } else {
+          rows.push({
+            ...base,
+            kind: 'inspection',
+            partSerial: r.body.partSerial,
+            workOrder: r.body.workOrder ?? null,
+            result: r.body.result,
+            cycles: null,
+          });
+          const used = new Set(r.body.gauges ?? []);
+          // A characteristic may name the gauge that measured it (newer record bodies).
+          for (const c of r.body.characteristics as readonly { gauge?: unknown }[])
+            if (typeof c.gauge === 'string') used.add(c.gauge);
+          for (const g of used) gauges.push({ gauge: g, observedAt, edgeId: edge.id, seq: r.seq });
+        }
+      } else if (r.kind === 'calibration') {
+        const calibratedAt = normalizeTime(r.body.calibratedAt);
+        const issues = await this.traceabilityIssues(tenantId, r.equipment, r.body, calibratedAt);
+        const stored = await this.calibrations.insert(
+          tenantId,
+          {
+            id: `${edge.id}:${r.seq}`,
+            equipment: r.equipment,
+            source: 'record',
+            edge_id: edge.id,
+            seq: r.seq,
+            calibrated_at: calibratedAt,
+            as_found: r.body.asFoundResult,
+            as_left: r.body.asLeftResult ?? null,
+            traceability: issues.length ? 'flagged' : 'ok',
+            trace_issues: JSON.stringify(issues),
+            body: canonicalJson(r.body),
+            entered_by: r.body.technician ?? null,
+            recorded_by: `edge:${edge.id}`,
+            evidence_sha256: null,
+          },
+          new Date().toISOString(),
+        );
+        if (stored) await this.announce(tenantId, r.equipment, `${edge.id}:${r.seq}`, r.body, edge.siteId);
+        touched.add(r.equipment);
+      }
+    }
+    if (rows.length || gauges.length) await this.index.insert(tenantId, rows, gauges);
+    for (const tag of touched) await this.refresh(tenantId, tag);
+  }
+
+  /**
+   * Why a calibration at `at` cannot be trusted because of its reference standards: a standard
+   * whose certificate (as the calibration states it) was past due, or a registered standard that
+   * was out of tolerance or overdue at that time by its own calibration history in this cloud (or,
+   * with no history here before then, past the due date of the certificate in the register).
+   */
+  async traceabilityIssues(
+    tenantId: string,
+    tag: string,
+    body: CalibrationBody,
+    at: string,
+  ): Promise<string[]> {
+    const issues: string[] = [];
+    const day = dateOf(at);
+    for (const s of body.standards) {
+      if (s.id === tag) {
+        issues.push(`${s.id}: the equipment is listed as its own reference standard`);
+        continue;
+      }
+      if (s.dueDate !== undefined && s.dueDate < day) {
+        issues.push(`${s.id}: its certificate was due ${s.dueDate}, before the calibration on ${day}`);
+      }
+      const std = await this.equipment.get(tenantId, s.id);
+      if (!std) continue;
+      const history = (await this.calibrations.forEquipment(tenantId, s.id))
+        .map(calLite)
+        .filter((c) => c.calibratedAt <= at);
+      if (history.length > 0) {
+        const state = calendarState(history, std.interval_days);
+        const status = statusOn(state, day, 0);
+        if (status === 'out-of-tolerance') issues.push(`${s.id}: out of tolerance at the time`);
+        else if (status === 'overdue')
+          issues.push(
+            `${s.id}: overdue at the time (${state.nextDue ? `due ${state.nextDue}` : 'no valid calibration'})`,
+          );
+      } else if (std.std_due_date !== null && std.std_due_date < day) {
+        issues.push(`${s.id}: its registered certificate was due ${std.std_due_date}, before ${day}`);
+      }
+    }
+    return issues;
+  }
+
+  /**
+   * Derives what the cloud holds about `tag` but never derived (records stored before the
+   * calibration engine existed): its calibration records become events, its usage and
+   * inspection records enter the traceability index. Idempotent; returns how many records.
+   */
+  async backfill(tenantId: string, tag: string): Promise<number> {
+    const rows = await this.calibrations.underivedRecords(tenantId, tag);
+    const byEdge = new Map<string, { siteId: string; records: RigRecord[] }>();
+    for (const r of rows) {
+      const g = byEdge.get(r.edge_id) ?? { siteId: r.site_id, records: [] };
+      g.records.push(JSON.parse(r.json) as RigRecord);
+      byEdge.set(r.edge_id, g);
+    }
+    for (const [id, g] of byEdge) await this.onRecordsStored(tenantId, { id, siteId: g.siteId }, g.records);
+    return rows.length;
+  }
+
+  /** Recomputes the cached calendar status of registered equipment from its calibrations. */
+  async refresh(tenantId: string, tag: string): Promise<void> {
+    const e = await this.equipment.get(tenantId, tag);
+    if (!e) return;
+    const cals = (await this.calibrations.forEquipment(tenantId, tag)).map(calLite);
+    const cache = cacheOf(calendarState(cals, e.interval_days));
+    await this.equipment.setStatusCache(tenantId, tag, cache);
+    if (this.events) {
+      const [asOf, dflt] = [today(), await this.dueSoonDefault(tenantId)];
+      const from = this.cachedStatus(e, asOf, dflt).status;
+      const after = { ...e, next_due: cache.nextDue, out_of_tolerance: cache.outOfTolerance ? 1 : 0 };
+      const to = this.cachedStatus(after, asOf, dflt).status;
+      if (from !== to)
+        emitAfterCommit(this.events, 'equipment.status', { tenantId, siteId: e.site_id, tag, from, to });
+    }
+  }
+
+  /** Announces a stored calibration once the transaction commits; passed: in tolerance as found and as left. */
+  private async announce(
+    tenantId: string,
+    tag: string,
+    calibrationId: string,
+    b: { asFoundResult: PassFail; asLeftResult?: PassFail | undefined },
+    fallbackSiteId: string | null,
+  ): Promise<void> {
+    if (!this.events) return;
+    const siteId = (await this.equipment.get(tenantId, tag))?.site_id ?? fallbackSiteId;
+    const passed = b.asFoundResult === 'pass' && (b.asLeftResult ?? b.asFoundResult) === 'pass';
+    emitAfterCommit(this.events, 'calibration.recorded', { tenantId, siteId, tag, calibrationId, passed });
+  }
+
+  // -- register --------------------------------------------------------------------------------
+
+  private async parseEquipment(
+    tenantId: string,
+    tag: string,
+    raw: unknown,
+    scope?: RegisterScope,
+  ): Promise<EquipmentWrite> {
+    const r = equipmentBodySchema.safeParse(raw);
+    if (!r.success) throw validation(r.error);
+    const b = r.data;
+    // Before the site's existence, so that a scoped caller learns nothing about other sites.
+    if (scope && !inSites(scope.sites, b.siteId)) throw new ProblemError('CLOUD_FORBIDDEN', REGISTER_REFUSED);
+    if (!(await this.tenancy.siteExists(tenantId, b.siteId))) {
+      throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
+        errors: [{ path: 'siteId', message: 'no such site' }],
+      });
+    }
+    const { siteId, type, intervalDays, ...spec } = b;
+    return {
+      tag,
+      siteId,
+      type,
+      intervalDays,
+      intervalCycles: b.intervalCycles ?? null,
+      dueSoonDays: b.dueSoonDays ?? null,
+      isReferenceStandard: b.referenceStandard !== undefined,
+      stdDueDate: b.referenceStandard?.dueDate ?? null,
+      spec: JSON.stringify(spec),
+      exportRegime: b.exportControl?.regime ?? null,
+      exportEccn: b.exportControl?.eccn ?? null,
+    };
+  }
+
+  /**
+   * Registers equipment. With `scope` (a caller's request), a tag already taken by an entry the
+   * caller may not see is refused like a site outside the scope (403 REGISTER_REFUSED), not 409.
+   */
+  async create(tenantId: string, raw: unknown, scope?: RegisterScope) {
+    const tagged = z.looseObject({ tag: assetTagSchema }).safeParse(raw);
+    if (!tagged.success) throw validation(tagged.error);
+    const { tag, ...rest } = tagged.data;
+    const e = await this.parseEquipment(tenantId, tag, rest, scope);
+    if (scope) {
+      const existing = await this.equipment.get(tenantId, tag);
+      if (existing && hiddenFrom(scope, existing)) {
+        await scope.onHidden?.(existing);
+        throw new ProblemError('CLOUD_FORBIDDEN', REGISTER_REFUSED);
+      }
+    }
+    return committed(this.db, async () => {
+      if (!(await this.equipment.insert(tenantId, e, new Date().toISOString()))) {
+        const taken = scope ? await this.equipment.get(tenantId, tag) : undefined;
+        if (scope && taken && hiddenFrom(scope, taken))
+          throw new ProblemError('CLOUD_FORBIDDEN', REGISTER_REFUSED);
+        throw new ProblemError('CLOUD_CONFLICT', `equipment ${tag} is already registered`);
+      }
+      // Calibrations, usage and inspections may have arrived before the equipment was
+      // registered: those derived at ingest count from now on (refresh); records stored
+      // before the engine derived anything are derived now (backfill).
+      await this.backfill(tenantId, tag);
+      await this.refresh(tenantId, tag);
+      return this.describe(tenantId, tag);
+    });
+  }
+
+  /** Replaces an entry; with `scope`, moving it to a site outside the caller's scope is refused (403). */
+  async replace(tenantId: string, tag: string, raw: unknown, scope?: RegisterScope) {
+    await this.mustGet(tenantId, tag);
+    const e = await this.parseEquipment(tenantId, tag, raw, scope);
+    return committed(this.db, async () => {
+      if (!(await this.equipment.update(tenantId, e, new Date().toISOString())))
+        throw new ProblemError('CLOUD_CONFLICT', `equipment ${tag} is retired`);
+      await this.refresh(tenantId, tag);
+      return this.describe(tenantId, tag);
+    });
+  }
+
+  /** Takes equipment out of service; its register entry and history stay (evidence is never deleted). */
+  async retire(tenantId: string, tag: string): Promise<void> {
+    await this.mustGet(tenantId, tag);
+    if (!(await this.equipment.retire(tenantId, tag, new Date().toISOString())))
+      throw new ProblemError('CLOUD_CONFLICT', `equipment ${tag} is already retired`);
+  }
+
+  async mustGet(tenantId: string, tag: string): Promise<EquipmentRow> {
+    const e = assetTagSchema.safeParse(tag).success ? await this.equipment.get(tenantId, tag) : undefined;
+    if (!e) throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
+    return e;
+  }
+
+  async dueSoonDefault(tenantId: string): Promise<number> {
+    return (await this.equipment.dueSoonDefault(tenantId)) ?? DEFAULT_DUE_SOON_DAYS;
+  }
+
+  async setSettings(tenantId: string, raw: unknown): Promise<{ dueSoonDays: number }> {
+    const r = settingsSchema.safeParse(raw);
+    if (!r.success) throw validation(r.error);
+    await this.equipment.setDueSoonDefault(tenantId, r.data.dueSoonDays, new Date().toISOString());
+    return r.data;
+  }
+
+  /** The status from the full history (calendar and usage interval), as of a date. */
+  async status(tenantId: string, e: EquipmentRow, asOf = today()): Promise<StatusView> {
+    const cals = (await this.calibrations.forEquipment(tenantId, e.tag)).map(calLite);
+    const state = calendarState(cals, e.interval_days);
+    const dueSoonDays = e.due_soon_days ?? (await this.dueSoonDefault(tenantId));
+    const cycles =
+      e.interval_cycles !== null
+        ? {
+            used: await this.index.cyclesSince(tenantId, e.tag, state.lastValid?.calibratedAt ?? null),
+            interval: e.interval_cycles,
+          }
+        : undefined;
+    return {
+      status: statusOn(state, asOf, dueSoonDays, cycles),
+      asOf,
+      lastValidCalibrationAt: state.lastValid?.calibratedAt ?? null,
+      nextDue: state.nextDue,
+      daysUntilDue: state.nextDue ? daysBetween(asOf, state.nextDue) : null,
+      dueSoonDays,
+      cycles: cycles ?? null,
+    };
+  }
+
+  async describe(tenantId: string, tag: string, asOf?: string) {
+    const e = await this.mustGet(tenantId, tag);
+    return { ...equipmentView(e), calibration: await this.status(tenantId, e, asOf) };
+  }
+
+  /** The register, with each entry's calendar status from the cache (usage intervals: see describe). */
+  async list(
+    tenantId: string,
+    q: {
+      siteId?: string | undefined;
+      type?: string | undefined;
+      includeRetired?: boolean;
+      after?: string | undefined;
+      /** Leave export-controlled entries out (the caller is not cleared). */
+      excludeFlagged?: boolean;
+      /** Only these sites (a caller limited to sites); null or absent: every site. */
+      sites?: readonly string[] | null;
+      limit: number;
+    },
+    asOf = today(),
+  ) {
+    const rows = await this.equipment.list(tenantId, { ...q, afterTag: q.after });
+    const dflt = await this.dueSoonDefault(tenantId);
+    const items = rows.map((e) => ({ ...equipmentView(e), calibration: this.cachedStatus(e, asOf, dflt) }));
+    return { items, next: rows.length === q.limit ? (rows.at(-1)?.tag ?? null) : null };
+  }
+
+  private cachedStatus(e: EquipmentRow, asOf: string, dflt: number) {
+    const state: CalendarState = {
+      lastValid: null,
+      nextDue: e.next_due,
+      outOfTolerance: e.out_of_tolerance === 1,
+    };
+    return {
+      status: statusOn(state, asOf, e.due_soon_days ?? dflt),
+      lastValidCalibrationAt: e.last_valid_at,
+      nextDue: e.next_due,
+      daysUntilDue: e.next_due ? daysBetween(asOf, e.next_due) : null,
+    };
+  }
+
+  async calibrationsOf(tenantId: string, tag: string): Promise<CalibrationView[]> {
+    await this.mustGet(tenantId, tag);
+    const rows = await this.calibrations.forEquipment(tenantId, tag);
+    const manual = rows.filter((r) => r.source === 'manual').map((r) => r.id);
+    const sigs = await this.calibrations.signaturesOf(tenantId, manual);
+    return rows.map((r) => calibrationView(r, sigs));
+  }
+
+  async calibration(tenantId: string, id: string): Promise<CalibrationView> {
+    const row = await this.calibrations.get(tenantId, id);
+    if (!row) throw new ProblemError('CLOUD_NOT_FOUND', 'no such calibration');
+    return calibrationView(row, await this.calibrations.signaturesOf(tenantId, [id]));
+  }
+
+  /** Raw row (route-level checks: site scope, export control) or 404. */
+  async calibrationRow(tenantId: string, id: string): Promise<CalibrationRow> {
+    const row = id.length <= 200 ? await this.calibrations.get(tenantId, id) : undefined;
+    if (!row) throw new ProblemError('CLOUD_NOT_FOUND', 'no such calibration');
+    return row;
+  }
+
+  /** Manual entries by approval state (the approvals queue), oldest first. */
+  async manualEntries(
+    tenantId: string,
+    q: Parameters<CalibrationRepository['manualEntries']>[1],
+  ): Promise<{
+    rows: CalibrationListRow[];
+    items: (CalibrationView & { siteId: string })[];
+    next: string | null;
+  }> {
+    const rows = await this.calibrations.manualEntries(tenantId, q);
+    const sigs = await this.calibrations.signaturesOf(
+      tenantId,
+      rows.map((r) => r.id),
+    );
+    const last = rows.at(-1);
+    return {
+      rows,
+      items: rows.map((r) => ({ ...calibrationView(r, sigs), siteId: r.site_id })),
+      next: rows.length === q.limit && last ? `${last.created_at}~${last.id}` : null,
+    };
+  }
+
+  // -- manual entry ----------------------------------------------------------------------------
+
+  /**
+   * A calibration entered by a technician: validated against the record library's calibration
+   * body schema and stored as cloud-side evidence (who entered it, which credential, when, and the
+   * SHA-256 of exactly what was stored).
+   */
+  async enterManual(tenantId: string, raw: unknown, signer: Signer) {
+    const r = manualCalibrationSchema.safeParse(raw);
+    if (!r.success) throw validation(r.error);
+    const { equipment: tag, enteredBy, body, signature } = r.data;
+    const principal = `user:${signer.user.id}`;
+    await this.mustGet(tenantId, tag);
+    const calibratedAt = normalizeTime(body.calibratedAt);
+    if (calibratedAt > new Date(Date.now() + 5 * 60_000).toISOString()) {
+      throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
+        errors: [{ path: 'body.calibratedAt', message: 'must not be in the future' }],
+      });
+    }
+    const id = `manual:${randomUUID()}`;
+    // The signature: the password again, now (before anything is stored).
+    await signer.reauthenticate(signature.password, {
+      action: 'calibration.sign',
+      target: { type: 'equipment', id: tag },
+      meaning: signature.meaning,
+    });
+    return committed(this.db, async () => {
+      await this.mustGet(tenantId, tag);
+      const issues = await this.traceabilityIssues(tenantId, tag, body, calibratedAt);
+      const now = new Date().toISOString();
+      const evidence = manualEntryJson({
+        id,
+        tenantId,
+        equipment: tag,
+        enteredBy,
+        recordedBy: principal,
+        at: now,
+        body,
+      });
+      const contentSha256 = sha256(evidence);
+      await this.calibrations.insert(
+        tenantId,
+        {
+          id,
+          equipment: tag,
+          source: 'manual',
+          edge_id: null,
+          seq: null,
+          calibrated_at: calibratedAt,
+          as_found: body.asFoundResult,
+          as_left: body.asLeftResult ?? null,
+          traceability: issues.length ? 'flagged' : 'ok',
+          trace_issues: JSON.stringify(issues),
+          body: canonicalJson(body),
+          entered_by: enteredBy,
+          recorded_by: principal,
+          evidence_sha256: contentSha256,
+        },
+        now,
+      );
+      await this.announce(tenantId, tag, id, body, null);
+      const sig = await this.storeSignature(
+        tenantId,
+        id,
+        'entry',
+        signer,
+        signature.meaning,
+        contentSha256,
+        now,
+      );
+      await this.audit.record({
+        tenantId,
+        action: 'calibration.sign',
+        outcome: 'success',
+        actor: { type: 'user', ...signer.user },
+        address: signer.address,
+        target: { type: 'calibration', id },
+        after: {
+          equipment: tag,
+          purpose: 'entry',
+          meaning: signature.meaning,
+          contentSha256,
+          signatureSha256: sig.signature_sha256,
+          asFoundResult: body.asFoundResult,
+          asLeftResult: body.asLeftResult ?? null,
+        },
+      });
+      // Safety first: the entry takes effect when signed (a failing as-found puts the
+      // equipment out of tolerance now), whether or not it is approved yet.
+      await this.refresh(tenantId, tag);
+      const row = await this.calibrations.get(tenantId, id);
+      if (!row) throw new Error('the calibration just stored is missing');
+      return { calibration: calibrationView(row, [sig]), equipment: await this.describe(tenantId, tag) };
+    });
+  }
+
+  private async storeSignature(
+    tenantId: string,
+    calibrationId: string,
+    purpose: 'entry' | 'approval',
+    signer: Signer,
+    meaning: string,
+    contentSha256: string,
+    at: string,
+  ): Promise<SignatureRow> {
+    const base = {
+      tenant_id: tenantId,
+      calibration_id: calibrationId,
+      purpose,
+      user_id: signer.user.id,
+      user_email: signer.user.email,
+      user_name: signer.user.name,
+      user_role: signer.user.role,
+      meaning,
+      signed_at: at,
+      content_sha256: contentSha256,
+    };
+    const row: SignatureRow = {
+      ...base,
+      signature_sha256: sha256(signatureManifest(base)),
+      address: signer.address,
+    };
+    if (!(await this.calibrations.insertSignature(row)))
+      throw new ProblemError(
+        'CLOUD_CONFLICT',
+        `calibration ${calibrationId} is already ${purpose === 'approval' ? 'approved' : 'signed'}`,
+      );
+    return row;
+  }
+
+  /**
+   * The second person's approval of a manual entry: re-authenticated like the entry's own
+   * signature, bound to the same content hash. The person who entered (signed) it may not
+   * approve it: refused with 403 and a security event on the audit trail.
+   */
+  async approve(tenantId: string, id: string, raw: unknown, signer: Signer) {
+    const r = signatureInputSchema.safeParse(raw);
+    if (!r.success) throw validation(r.error);
+    const row = await this.calibrationRow(tenantId, id);
+    if (row.source !== 'manual')
+      throw new ProblemError(
+        'CLOUD_CONFLICT',
+        'a calibration from an edge record carries its own approval (body.approval); only manual entries are approved here',
+      );
+    const sigs = await this.calibrations.signaturesOf(tenantId, [id]);
+    if (sigs.some((s) => s.purpose === 'approval'))
+      throw new ProblemError('CLOUD_CONFLICT', `calibration ${id} is already approved`);
+    const entrySigner = sigs.find((s) => s.purpose === 'entry')?.user_id;
+    if (entrySigner === signer.user.id || row.recorded_by === `user:${signer.user.id}`) {
+      await this.audit.record({
+        tenantId,
+        action: 'calibration.approve',
+        outcome: 'failure',
+        actor: { type: 'user', ...signer.user },
+        address: signer.address,
+        target: { type: 'calibration', id },
+        detail: 'security: self-approval refused (separation of duties: a second person must approve)',
+      });
+      throw new ProblemError(
+        'CLOUD_SEPARATION_OF_DUTIES',
+        'you entered this calibration: a second person must approve it',
+      );
+    }
+    const content = contentHashOf(row);
+    if (row.evidence_sha256 !== null && content !== row.evidence_sha256) {
+      await this.audit.record({
+        tenantId,
+        action: 'calibration.approve',
+        outcome: 'failure',
+        actor: { type: 'user', ...signer.user },
+        address: signer.address,
+        target: { type: 'calibration', id },
+        detail: 'security: the stored entry no longer matches its evidence hash; not approved',
+      });
+      throw new ProblemError('CLOUD_CONFLICT', 'the stored entry does not match its evidence hash');
+    }
+    await signer.reauthenticate(r.data.password, {
+      action: 'calibration.approve',
+      target: { type: 'calibration', id },
+      meaning: r.data.meaning,
+    });
+    return committed(this.db, async () => {
+      const now = new Date().toISOString();
+      const sig = await this.storeSignature(tenantId, id, 'approval', signer, r.data.meaning, content, now);
+      await this.audit.record({
+        tenantId,
+        action: 'calibration.approve',
+        outcome: 'success',
+        actor: { type: 'user', ...signer.user },
+        address: signer.address,
+        target: { type: 'calibration', id },
+        after: {
+          equipment: row.equipment,
+          purpose: 'approval',
+          meaning: r.data.meaning,
+          contentSha256: content,
+          signatureSha256: sig.signature_sha256,
+          enteredBy: sigs.find((s) => s.purpose === 'entry')?.user_id ?? row.recorded_by,
+        },
+      });
+      return { calibration: calibrationView(row, [...sigs, sig]) };
+    });
+  }
+
+  // -- due list --------------------------------------------------------------------------------
+
+  /** What needs attention by asOf + days (out of tolerance, overdue, due), grouped by site. */
+  async dueList(
+    tenantId: string,
+    q: {
+      days: number;
+      siteId?: string | undefined;
+      asOf?: string | undefined;
+      limit: number;
+      /** Leave export-controlled entries out (the caller is not cleared). */
+      excludeFlagged?: boolean;
+      /** Only these sites (a caller limited to sites); null or absent: every site. */
+      sites?: readonly string[] | null;
+    },
+  ) {
+    const asOf = q.asOf ?? today();
+    const horizon = addDays(asOf, q.days);
+    const rows = await this.equipment.dueBy(
+      tenantId,
+      horizon,
+      q.siteId,
+      q.limit,
+      q.excludeFlagged ?? false,
+      q.sites ?? null,
+    );
+    const dflt = await this.dueSoonDefault(tenantId);
+    const sites = new Map<string, unknown[]>();
+    for (const e of rows) {
+      const item = { tag: e.tag, type: e.type, ...this.cachedStatus(e, asOf, dflt) };
+      const list = sites.get(e.site_id) ?? [];
+      list.push(item);
+      sites.set(e.site_id, list);
+    }
+    return {
+      asOf,
+      days: q.days,
+      horizon,
+      truncated: rows.length === q.limit,
+      sites: [...sites.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([siteId, items]) => ({ siteId, items })),
+    };
+  }
+}

@@ -1,0 +1,237 @@
+import type { Db, SqlParam } from '../platform/db/db.js';
+
+/** A row of the equipment register. Descriptive fields live in `spec` (JSON); queried ones are columns. */
+export interface EquipmentRow {
+  tenant_id: string;
+  tag: string;
+  site_id: string;
+  type: string;
+  interval_days: number;
+  interval_cycles: number | null;
+  due_soon_days: number | null;
+  is_reference_standard: number;
+  std_due_date: string | null;
+  spec: string;
+  last_valid_at: string | null;
+  next_due: string | null;
+  out_of_tolerance: number;
+  due_sort: string;
+  created_at: string;
+  updated_at: string;
+  retired_at: string | null;
+  /** Export control (migration 5): 'ITAR' | 'EAR', or null when not controlled. */
+  export_regime: 'ITAR' | 'EAR' | null;
+  export_eccn: string | null;
+}
+
+export interface EquipmentWrite {
+  tag: string;
+  siteId: string;
+  type: string;
+  intervalDays: number;
+  intervalCycles: number | null;
+  dueSoonDays: number | null;
+  isReferenceStandard: boolean;
+  stdDueDate: string | null;
+  spec: string;
+  /** Export control (absent: not controlled). */
+  exportRegime?: 'ITAR' | 'EAR' | null;
+  exportEccn?: string | null;
+}
+
+/** The cached calendar status of one piece of equipment (recomputed whenever its calibrations change). */
+export interface StatusCache {
+  lastValidAt: string | null;
+  nextDue: string | null;
+  outOfTolerance: boolean;
+  /** next_due, or '0000-01-01' when it needs attention whatever the date (out of tolerance, never calibrated). */
+  dueSort: string;
+}
+
+export const ATTENTION_NOW = '0000-01-01';
+
+export interface EquipmentQuery {
+  siteId?: string | undefined;
+  type?: string | undefined;
+  includeRetired?: boolean | undefined;
+  afterTag?: string | undefined;
+  /** Leave export-controlled entries out (a caller not cleared for them). */
+  excludeFlagged?: boolean | undefined;
+  /** Only these sites (a caller limited to sites); null or absent: every site. */
+  sites?: readonly string[] | null | undefined;
+  limit: number;
+}
+
+/** `AND <col> IN (?, …)` for a caller limited to sites ('' for every site; never true for none). */
+export function sitesFilter(
+  col: string,
+  sites: readonly string[] | null | undefined,
+): {
+  sql: string;
+  params: string[];
+} {
+  if (sites === null || sites === undefined) return { sql: '', params: [] };
+  if (sites.length === 0) return { sql: ' AND 1 = 0', params: [] };
+  return { sql: ` AND ${col} IN (${sites.map(() => '?').join(', ')})`, params: [...sites] };
+}
+
+/** The equipment register and the tenant's calibration settings. */
+export class EquipmentRepository {
+  constructor(private readonly db: Db) {}
+
+  async insert(tenantId: string, e: EquipmentWrite, now: string): Promise<boolean> {
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        `INSERT INTO equipment (tenant_id, tag, site_id, type, interval_days, interval_cycles, due_soon_days,
+           is_reference_standard, std_due_date, spec, due_sort, created_at, updated_at, export_regime, export_eccn)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        [
+          tenantId,
+          e.tag,
+          e.siteId,
+          e.type,
+          e.intervalDays,
+          e.intervalCycles,
+          e.dueSoonDays,
+          e.isReferenceStandard,
+          e.stdDueDate,
+          e.spec,
+          ATTENTION_NOW,
+          now,
+          now,
+          e.exportRegime ?? null,
+          e.exportEccn ?? null,
+        ],
+      ),
+    );
+    return r.changes === 1;
+  }
+
+  async update(tenantId: string, e: EquipmentWrite, now: string): Promise<boolean> {
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        `UPDATE equipment SET site_id = ?, type = ?, interval_days = ?, interval_cycles = ?, due_soon_days = ?,
+           is_reference_standard = ?, std_due_date = ?, spec = ?, updated_at = ?, export_regime = ?, export_eccn = ?
+         WHERE tenant_id = ? AND tag = ? AND retired_at IS NULL`,
+        [
+          e.siteId,
+          e.type,
+          e.intervalDays,
+          e.intervalCycles,
+          e.dueSoonDays,
+          e.isReferenceStandard,
+          e.stdDueDate,
+          e.spec,
+          now,
+          e.exportRegime ?? null,
+          e.exportEccn ?? null,
+          tenantId,
+          e.tag,
+        ],
+      ),
+    );
+    return r.changes === 1;
+  }
+
+  async retire(tenantId: string, tag: string, now: string): Promise<boolean> {
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        'UPDATE equipment SET retired_at = ?, updated_at = ? WHERE tenant_id = ? AND tag = ? AND retired_at IS NULL',
+        [now, now, tenantId, tag],
+      ),
+    );
+    return r.changes === 1;
+  }
+
+  async get(tenantId: string, tag: string): Promise<EquipmentRow | undefined> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<EquipmentRow>('SELECT * FROM equipment WHERE tenant_id = ? AND tag = ?', [tenantId, tag]),
+    );
+  }
+
+  async list(tenantId: string, q: EquipmentQuery): Promise<EquipmentRow[]> {
+    const where = ['tenant_id = ?'];
+    const params: SqlParam[] = [tenantId];
+    if (q.siteId) {
+      where.push('site_id = ?');
+      params.push(q.siteId);
+    }
+    if (q.type) {
+      where.push('type = ?');
+      params.push(q.type);
+    }
+    if (!q.includeRetired) where.push('retired_at IS NULL');
+    if (q.excludeFlagged) where.push('export_regime IS NULL');
+    const scope = sitesFilter('site_id', q.sites);
+    if (scope.sql) {
+      where.push(scope.sql.slice(' AND '.length));
+      params.push(...scope.params);
+    }
+    if (q.afterTag) {
+      where.push('tag > ?');
+      params.push(q.afterTag);
+    }
+    params.push(q.limit);
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<EquipmentRow>(
+        `SELECT * FROM equipment WHERE ${where.join(' AND ')} ORDER BY tag LIMIT ?`,
+        params,
+      ),
+    );
+  }
+
+  async setStatusCache(tenantId: string, tag: string, s: StatusCache): Promise<void> {
+    await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        'UPDATE equipment SET last_valid_at = ?, next_due = ?, out_of_tolerance = ?, due_sort = ? WHERE tenant_id = ? AND tag = ?',
+        [s.lastValidAt, s.nextDue, s.outOfTolerance, s.dueSort, tenantId, tag],
+      ),
+    );
+  }
+
+  /**
+   * Equipment in service that needs attention by `horizon` (a date): out of tolerance, never
+   * calibrated, or next due on or before it. One range scan of (tenant_id[, site_id], due_sort).
+   */
+  async dueBy(
+    tenantId: string,
+    horizon: string,
+    siteId: string | undefined,
+    limit: number,
+    excludeFlagged = false,
+    /** Only these sites (a caller limited to sites); null: every site. */
+    sites: readonly string[] | null = null,
+  ) {
+    const scope = sitesFilter('site_id', sites);
+    const site =
+      (siteId ? ' AND site_id = ?' : '') + scope.sql + (excludeFlagged ? ' AND export_regime IS NULL' : '');
+    const params: SqlParam[] = [tenantId, ...(siteId ? [siteId] : []), ...scope.params, horizon, limit];
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<EquipmentRow>(
+        `SELECT * FROM equipment WHERE tenant_id = ?${site} AND due_sort <= ? AND retired_at IS NULL
+         ORDER BY due_sort, tag LIMIT ?`,
+        params,
+      ),
+    );
+  }
+
+  async dueSoonDefault(tenantId: string): Promise<number | undefined> {
+    const row = await this.db.withTenant(tenantId, () =>
+      this.db.get<{ due_soon_days: number }>(
+        'SELECT due_soon_days FROM calibration_settings WHERE tenant_id = ?',
+        [tenantId],
+      ),
+    );
+    return row?.due_soon_days;
+  }
+
+  async setDueSoonDefault(tenantId: string, days: number, now: string): Promise<void> {
+    await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        `INSERT INTO calibration_settings (tenant_id, due_soon_days, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (tenant_id) DO UPDATE SET due_soon_days = excluded.due_soon_days, updated_at = excluded.updated_at`,
+        [tenantId, days, now],
+      ),
+    );
+  }
+}

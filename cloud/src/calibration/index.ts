@@ -1,0 +1,22 @@
+// Calibration: the equipment register, calibration events and status, reverse traceability.
+// The feature's public surface: other modules import from here, never from its files.
+
+export { CalibrationRepository } from './calibration.repository.js';
+export type { CalibrationRow } from './calibration.repository.js';
+export { calibrationOpenApiPaths, calibrationRoutes } from './calibration.routes.js';
+export {
+  CalibrationService,
+  DEFAULT_DUE_SOON_DAYS,
+  addDays,
+  calLite,
+  calendarState,
+  dateOf,
+  daysBetween,
+  isFailure,
+  statusOn,
+  today,
+} from './calibration.service.js';
+export type { CalibrationStatus } from './calibration.service.js';
+export { EquipmentRepository, sitesFilter } from './equipment.repository.js';
+export type { EquipmentRow } from './equipment.repository.js';
+export { TraceabilityService } from './traceability.service.js';

@@ -1,0 +1,131 @@
+import { Router } from 'express';
+import { timestampSchema } from '@rigtrace/protocols';
+import { z } from 'zod';
+import { type Accounts, tenantOf, allowCallers } from '../access/index.js';
+import { problem, sessionOnly } from '../platform/http/openapi-parts.js';
+import { cursor, limit, parseQuery } from '../platform/http/validation.js';
+import { accessView, decodeAccessCursor, type ExportControlService } from './export-control.service.js';
+
+/**
+ * Who may read the export-access log: signed-in admins and auditors. Not API tokens: the log
+ * names export-controlled objects, and API tokens are never cleared for those.
+ */
+export const EXPORT_ACCESS_READERS = ['admin', 'auditor'] as const;
+
+const query = z.strictObject({
+  from: timestampSchema.optional(),
+  to: timestampSchema.optional(),
+  limit: limit(100, 1000),
+  cursor: cursor(decodeAccessCursor),
+});
+
+export function exportControlRoutes(deps: {
+  accounts: Accounts;
+  exportControl: ExportControlService;
+}): Router {
+  const r = Router();
+  // Users only: 'api-token' is not among the readers.
+  const readers = allowCallers(
+    deps.accounts,
+    (p) => `the ${p.kind === 'user' ? p.role : 'API token'} may not read the export-access log`,
+  )(EXPORT_ACCESS_READERS);
+
+  r.get('/export-access', readers, async (req, res) => {
+    const q = parseQuery(query, req);
+    const iso = (t: string | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
+    const out = await deps.exportControl.list(tenantOf(req), {
+      from: iso(q.from),
+      to: iso(q.to),
+      after: q.cursor,
+      limit: q.limit,
+    });
+    res.json({ items: out.items.map(accessView), next: out.next });
+  });
+
+  return r;
+}
+
+export const exportControlOpenApiPaths = {
+  '/export-access': {
+    get: {
+      summary:
+        'Every access to export-controlled (ITAR/EAR) data, oldest first (admin, auditor; not API tokens)',
+      security: sessionOnly,
+      parameters: [
+        {
+          name: 'from',
+          in: 'query',
+          schema: { type: 'string', format: 'date-time' },
+          description: 'at ≥ from',
+        },
+        { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'at < to' },
+        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
+        {
+          name: 'cursor',
+          in: 'query',
+          schema: { type: 'string' },
+          description: 'the `next` of the previous page',
+        },
+      ],
+      responses: {
+        '200': {
+          description: 'one item per flagged object served',
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['items', 'next'],
+                properties: {
+                  items: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: [
+                        'id',
+                        'at',
+                        'userId',
+                        'principal',
+                        'objectType',
+                        'objectId',
+                        'regime',
+                        'eccn',
+                        'address',
+                        'route',
+                      ],
+                      properties: {
+                        id: { type: 'string' },
+                        at: { type: 'string', format: 'date-time' },
+                        userId: { type: ['string', 'null'] },
+                        principal: { type: 'string', description: 'user:<id> or api-token' },
+                        objectType: {
+                          enum: [
+                            'equipment',
+                            'calibration',
+                            'usage',
+                            'inspection',
+                            'suspect-records',
+                            'yield',
+                            'record',
+                          ],
+                        },
+                        objectId: { type: 'string' },
+                        regime: { enum: ['ITAR', 'EAR'] },
+                        eccn: { type: ['string', 'null'] },
+                        address: { type: ['string', 'null'] },
+                        route: { type: 'string', description: 'e.g. GET /equipment/{tag}' },
+                      },
+                    },
+                  },
+                  next: { type: ['string', 'null'] },
+                },
+              },
+            },
+          },
+        },
+        '400': problem,
+        '401': problem,
+        '403': problem,
+      },
+    },
+  },
+} as const;

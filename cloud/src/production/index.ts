@@ -1,0 +1,11 @@
+// Production: inspection, usage and yield records of the equipment in use.
+// The feature's public surface: other modules import from here, never from its files.
+
+export { InspectionRepository } from './inspection.repository.js';
+export type {
+  GaugeUse,
+  SuspectRow,
+  TraceableQuery,
+  TraceableResultRow,
+  TraceableRow,
+} from './inspection.repository.js';

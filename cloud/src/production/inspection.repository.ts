@@ -1,0 +1,248 @@
+import type { Db, SqlParam } from '../platform/db/db.js';
+import { sitesFilter } from '../calibration/index.js';
+
+/** One usage or inspection record as indexed for traceability and queries (the record itself stays in `records`). */
+export interface TraceableRow {
+  edgeId: string;
+  seq: number;
+  kind: 'usage' | 'inspection';
+  siteId: string;
+  equipment: string;
+  /** Normalised ISO 8601 (milliseconds, Z), so that text order is time order. */
+  observedAt: string;
+  partSerial: string | null;
+  workOrder: string | null;
+  result: 'pass' | 'fail' | null;
+  cycles: number | null;
+}
+
+export interface GaugeUse {
+  gauge: string;
+  observedAt: string;
+  edgeId: string;
+  seq: number;
+}
+
+export interface TraceableQuery {
+  kind: 'usage' | 'inspection';
+  siteId?: string | undefined;
+  equipment?: string | undefined;
+  partSerial?: string | undefined;
+  workOrder?: string | undefined;
+  result?: 'pass' | 'fail' | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+  after?: { observedAt: string; edge: string; seq: number } | undefined;
+  /** Only records sent by edges of these sites (a caller limited to sites); null or absent: every site. */
+  sites?: readonly string[] | null | undefined;
+  limit: number;
+}
+
+export interface TraceableResultRow {
+  edge_id: string;
+  seq: number;
+  kind: 'usage' | 'inspection';
+  site_id: string;
+  equipment: string;
+  observed_at: string;
+  part_serial: string | null;
+  work_order: string | null;
+  result: 'pass' | 'fail' | null;
+  json: string;
+}
+
+export interface SuspectRow extends TraceableResultRow {
+  /** 'equipment': the record is about the equipment itself; 'gauge': it lists the equipment among its gauges. */
+  via: 'equipment' | 'gauge';
+}
+
+const COLS =
+  't.edge_id, t.seq, t.kind, t.site_id, t.equipment, t.observed_at, t.part_serial, t.work_order, t.result, r.json';
+const JOIN_RECORD = 'JOIN records r ON r.tenant_id = t.tenant_id AND r.edge_id = t.edge_id AND r.seq = t.seq';
+
+/**
+ * The traceability index over usage and inspection records (traceable_records, record_gauges):
+ * written once per record at ingest, never updated, every key led by tenant_id.
+ */
+export class InspectionRepository {
+  constructor(private readonly db: Db) {}
+
+  async insert(tenantId: string, rows: readonly TraceableRow[], gauges: readonly GaugeUse[]): Promise<void> {
+    await this.db.withTenant(tenantId, async () => {
+      for (let i = 0; i < rows.length; i += 200) {
+        const chunk = rows.slice(i, i + 200);
+        await this.db.run(
+          `INSERT INTO traceable_records (tenant_id, edge_id, seq, kind, site_id, equipment, observed_at, part_serial,
+             work_order, result, cycles) VALUES ${chunk.map(() => '(?,?,?,?,?,?,?,?,?,?,?)').join(',')}
+           ON CONFLICT DO NOTHING`,
+          chunk.flatMap((r) => [
+            tenantId,
+            r.edgeId,
+            r.seq,
+            r.kind,
+            r.siteId,
+            r.equipment,
+            r.observedAt,
+            r.partSerial,
+            r.workOrder,
+            r.result,
+            r.cycles,
+          ]),
+        );
+      }
+      for (let i = 0; i < gauges.length; i += 300) {
+        const chunk = gauges.slice(i, i + 300);
+        await this.db.run(
+          `INSERT INTO record_gauges (tenant_id, gauge, observed_at, edge_id, seq)
+           VALUES ${chunk.map(() => '(?,?,?,?,?)').join(',')} ON CONFLICT DO NOTHING`,
+          chunk.flatMap((g) => [tenantId, g.gauge, g.observedAt, g.edgeId, g.seq]),
+        );
+      }
+    });
+  }
+
+  async query(tenantId: string, q: TraceableQuery): Promise<TraceableResultRow[]> {
+    const where = ['t.tenant_id = ?', 't.kind = ?'];
+    const params: SqlParam[] = [tenantId, q.kind];
+    const filter = (sql: string, v: string | undefined) => {
+      if (v === undefined) return;
+      where.push(sql);
+      params.push(v);
+    };
+    filter('t.site_id = ?', q.siteId);
+    filter('t.equipment = ?', q.equipment);
+    filter('t.part_serial = ?', q.partSerial);
+    filter('t.work_order = ?', q.workOrder);
+    filter('t.result = ?', q.result);
+    filter('t.observed_at >= ?', q.from);
+    filter('t.observed_at < ?', q.to);
+    const scope = sitesFilter('t.site_id', q.sites);
+    if (scope.sql) {
+      where.push(scope.sql.slice(' AND '.length));
+      params.push(...scope.params);
+    }
+    if (q.after) {
+      where.push('(t.observed_at, t.edge_id, t.seq) > (?, ?, ?)');
+      params.push(q.after.observedAt, q.after.edge, q.after.seq);
+    }
+    params.push(q.limit);
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<TraceableResultRow>(
+        `SELECT ${COLS} FROM traceable_records t ${JOIN_RECORD} WHERE ${where.join(' AND ')}
+         ORDER BY t.observed_at, t.edge_id, t.seq LIMIT ?`,
+        params,
+      ),
+    );
+  }
+
+  /**
+   * Usage and inspection records made with `tag` (as the record's equipment, or among an
+   * inspection's gauges) observed in (start, end]; start null = from the beginning, end null = now
+   * and later. Each record once (as 'equipment' if both), in (observed_at, edge, seq) order.
+   */
+  async suspect(
+    tenantId: string,
+    tag: string,
+    start: string | null,
+    end: string | null,
+    after: { observedAt: string; edge: string; seq: number } | undefined,
+    limit: number,
+    /** Only records sent by edges of these sites (a caller limited to sites); null: every site. */
+    sites: readonly string[] | null = null,
+  ): Promise<SuspectRow[]> {
+    const scope = sitesFilter('t.site_id', sites);
+    const window = (col: string) => {
+      const w: string[] = [];
+      const p: SqlParam[] = [...scope.params];
+      if (start !== null) {
+        w.push(`${col} > ?`);
+        p.push(start);
+      }
+      if (end !== null) {
+        w.push(`${col} <= ?`);
+        p.push(end);
+      }
+      if (after) {
+        w.push(`(${col}, t.edge_id, t.seq) > (?, ?, ?)`);
+        p.push(after.observedAt, after.edge, after.seq);
+      }
+      return { sql: scope.sql + w.map((x) => ` AND ${x}`).join(''), params: p };
+    };
+    const a = window('t.observed_at');
+    const b = window('g.observed_at');
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<SuspectRow>(
+        `SELECT * FROM (
+           SELECT ${COLS}, 'equipment' AS via FROM traceable_records t ${JOIN_RECORD}
+             WHERE t.tenant_id = ? AND t.equipment = ?${a.sql}
+           UNION ALL
+           SELECT ${COLS}, 'gauge' AS via FROM record_gauges g
+             JOIN traceable_records t ON t.tenant_id = g.tenant_id AND t.edge_id = g.edge_id AND t.seq = g.seq
+             ${JOIN_RECORD}
+             WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${b.sql}
+         ) s ORDER BY observed_at, edge_id, seq LIMIT ?`,
+        [tenantId, tag, ...a.params, tenantId, tag, tag, ...b.params, limit],
+      ),
+    );
+  }
+
+  /** Usage cycles counted for `tag` after `since` (null: ever). */
+  async cyclesSince(tenantId: string, tag: string, since: string | null): Promise<number> {
+    const row = await this.db.withTenant(tenantId, () =>
+      this.db.get<{ n: number | string | null }>(
+        `SELECT SUM(cycles) AS n FROM traceable_records
+         WHERE tenant_id = ? AND equipment = ? AND kind = 'usage'${since ? ' AND observed_at > ?' : ''}`,
+        since ? [tenantId, tag, since] : [tenantId, tag],
+      ),
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  /**
+   * First-pass yield per rig and UTC day: among parts whose first inspection (ever, for this
+   * tenant) falls in [from, to), the share that passed that first inspection.
+   */
+  async firstPassYield(
+    tenantId: string,
+    q: {
+      from: string;
+      to: string;
+      siteId?: string | undefined;
+      equipment?: string | undefined;
+      /** Only rigs' inspections sent by edges of these sites (a caller limited to sites). */
+      sites?: readonly string[] | null | undefined;
+    },
+  ): Promise<{ equipment: string; day: string; tested: number; passed: number }[]> {
+    const extra: string[] = [];
+    const extraParams: SqlParam[] = [];
+    if (q.siteId) {
+      extra.push('t.site_id = ?');
+      extraParams.push(q.siteId);
+    }
+    if (q.equipment) {
+      extra.push('t.equipment = ?');
+      extraParams.push(q.equipment);
+    }
+    const scope = sitesFilter('t.site_id', q.sites);
+    extraParams.push(...scope.params);
+    const more = extra.map((x) => ` AND ${x}`).join('') + scope.sql;
+    const rows = await this.db.withTenant(tenantId, () =>
+      this.db.all<{ equipment: string; day: string; tested: number | string; passed: number | string }>(
+        `WITH firsts AS (
+           SELECT part_serial, MIN(observed_at) AS first_at FROM traceable_records
+           WHERE tenant_id = ? AND kind = 'inspection' AND part_serial IN (
+             SELECT part_serial FROM traceable_records
+             WHERE tenant_id = ? AND kind = 'inspection' AND observed_at >= ? AND observed_at < ?)
+           GROUP BY part_serial)
+         SELECT t.equipment AS equipment, substr(t.observed_at, 1, 10) AS day, COUNT(*) AS tested,
+                SUM(CASE WHEN t.result = 'pass' THEN 1 ELSE 0 END) AS passed
+         FROM traceable_records t JOIN firsts f ON t.part_serial = f.part_serial AND t.observed_at = f.first_at
+         WHERE t.tenant_id = ? AND t.kind = 'inspection' AND t.observed_at >= ? AND t.observed_at < ?${more}
+         GROUP BY t.equipment, substr(t.observed_at, 1, 10)
+         ORDER BY day, equipment`,
+        [tenantId, tenantId, q.from, q.to, tenantId, q.from, q.to, ...extraParams],
+      ),
+    );
+    return rows.map((r) => ({ ...r, tested: Number(r.tested), passed: Number(r.passed) }));
+  }
+}

@@ -1,0 +1,7 @@
+// Records: verified ingest of edge batches, the stored logs, evidence bundles and log verification.
+// The feature's public surface: other modules import from here, never from its files.
+
+export { verifyEdgeLog } from './edge-log-verifier.js';
+export { IngestService } from './ingest.service.js';
+export { RecordsRepository } from './records.repository.js';
+export { recordsRoutes } from './records.routes.js';

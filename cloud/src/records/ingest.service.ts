@@ -1,0 +1,299 @@
+import {
+  batchEnvelopeSchema,
+  emptyLogState,
+  verifyBatch,
+  type BatchProblem,
+  type BatchVerification,
+  type CompactRangeState,
+  type RigRecord,
+} from '@rigtrace/protocols';
+import type { Logger } from 'pino';
+import type { Db } from '../platform/db/db.js';
+import { ProblemError, validationProblem } from '../platform/errors.js';
+import type { RecordsRepository } from './records.repository.js';
+import type { SecurityEventsRepository } from '../audit/index.js';
+import type { EdgeRow, TenancyRepository } from '../tenancy/index.js';
+import type { Witness } from '../platform/witness.js';
+import type { DomainEventBus } from '../platform/events.js';
+import { committed, emitAfterCommit } from '../platform/after-commit.js';
+
+export interface IngestResult {
+  ackedSeq: number;
+  accepted: number;
+  duplicates: number;
+  /** The checkpoint as accepted, countersigned by this cloud. */
+  checkpoint: string;
+}
+
+/**
+ * Runs inside the ingest transaction right after a batch's new records are stored (the
+ * calibration engine derives calibrations and its traceability index there); it must be
+ * idempotent. If it throws, the batch is not stored and the edge retries.
+ */
+export type RecordsStoredHook = (
+  tenantId: string,
+  edge: { id: string; siteId: string },
+  records: readonly RigRecord[],
+) => Promise<void>;
+
+/** Waits for every promise, then throws the first failure: nothing is left running when it returns. */
+async function settled(work: Promise<unknown>[]): Promise<void> {
+  const out = await Promise.allSettled(work);
+  const failed = out.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** Edges whose tenant IngestService keeps in memory at most. */
+const MAX_CACHED_EDGES = 100_000;
+
+/** A record that reaches the cloud this long after the edge received it is marked as replayed. */
+export const REPLAYED_AFTER_MS = 60_000;
+
+type Outcome =
+  | { ok: true; result: IngestResult }
+  | { ok: false; problems: BatchProblem[]; expectedSeq?: number; fork?: boolean };
+
+/** A verification and the edge row (log state and key) it was made against. */
+interface Verified {
+  edge: EdgeRow;
+  v: BatchVerification;
+}
+
+/** The same key and the same log (size, root and compact range): a verification against one holds for the other. */
+function sameLog(a: EdgeRow, b: EdgeRow): boolean {
+  return (
+    a.log_size === b.log_size &&
+    a.log_range === b.log_range &&
+    (a.log_root === null ? b.log_root === null : b.log_root !== null && a.log_root.equals(b.log_root)) &&
+    a.public_key.equals(b.public_key)
+  );
+}
+
+/**
+ * Verified ingest: a batch is stored only if its checkpoint is signed by the edge's enrolled
+ * key, its records continue the stored log exactly, and the recomputed root equals the
+ * checkpoint's. Re-sent records are acknowledged without being stored twice. Every refusal is
+ * kept as a security event.
+ */
+export class IngestService {
+  /** Edge id → tenant id (see edgeRow). */
+  private readonly tenantOfEdge = new Map<string, string>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly tenancy: TenancyRepository,
+    private readonly records: RecordsRepository,
+    private readonly security: SecurityEventsRepository,
+    private readonly witness: Witness,
+    private readonly logger: Logger,
+    private readonly onRecordsStored?: RecordsStoredHook,
+    /** 'records.stored' is emitted here once the batch's transaction has committed. */
+    private readonly events?: DomainEventBus,
+  ) {}
+
+  /**
+   * `backlog`: the records the edge says it still holds unsent (header X-RigTrace-Backlog),
+   * stored on the edge row only when the batch verifies.
+   */
+  async ingest(body: unknown, address: string, opts: { backlog?: number } = {}): Promise<IngestResult> {
+    const env = batchEnvelopeSchema.safeParse(body);
+    if (!env.success) throw validationProblem(env.error, 'not a batch');
+    const edge = await this.edgeRow(env.data.edge);
+    if (!edge) {
+      await this.security.record({
+        tenantId: null,
+        code: 'INGEST_UNKNOWN_EDGE',
+        address,
+        detail: `batch for unknown edge ${env.data.edge}`,
+      });
+      throw new ProblemError('CLOUD_EDGE_UNKNOWN', `edge ${env.data.edge} is not enrolled`);
+    }
+    // The batch is verified here, outside the write transaction, against the edge's log as read
+    // now: that CPU work (canonical JSON, hashes, signature, schema) then runs while other
+    // batches write, instead of holding SQLite's single writer or the edge's row lock. The
+    // transaction re-reads the edge under its lock and uses this verification only if the key
+    // and log are still exactly the ones verified against; otherwise it verifies again there.
+    let pre: Verified | undefined;
+    try {
+      pre = { edge, v: await this.verify(edge, body) };
+    } catch {
+      pre = undefined; // verified (and failing the same way, if it must) under the lock
+    }
+    // Bound to the edge's tenant before the transaction opens, so that on PostgreSQL BEGIN and
+    // the tenant setting travel together.
+    const outcome = await this.db.bindTenant(edge.tenant_id, () =>
+      committed(this.db, async () => {
+        const out = await this.verifyAndStore(edge.tenant_id, edge.id, body, pre);
+        if (out.ok && opts.backlog !== undefined)
+          await this.tenancy.setEdgeBacklog(edge.tenant_id, edge.id, opts.backlog, new Date().toISOString());
+        return out;
+      }),
+    );
+    if (outcome.ok) return outcome.result;
+
+    const detail = outcome.problems
+      .slice(0, 20)
+      .map((p) => `${p.code}${p.seq !== undefined ? ` (seq ${p.seq})` : ''}: ${p.message}`)
+      .join('; ');
+    const extensions = {
+      problems: outcome.problems.slice(0, 100),
+      ...(outcome.expectedSeq !== undefined ? { expectedSeq: outcome.expectedSeq } : {}),
+    };
+    const onlyContinuity =
+      outcome.expectedSeq !== undefined &&
+      outcome.problems.every((p) => ['SEQ_GAP', 'SEQ_ORDER', 'SEQ_DUPLICATE'].includes(p.code));
+    if (onlyContinuity) {
+      // An edge that is behind or ahead is not an attack; it is told where to resume.
+      throw new ProblemError('CLOUD_BATCH_NOT_CONTINUOUS', detail, extensions);
+    }
+    await this.security.record({
+      tenantId: edge.tenant_id,
+      code: outcome.fork ? 'INGEST_FORK' : 'INGEST_REFUSED',
+      edgeId: edge.id,
+      address,
+      detail,
+    });
+    this.logger.warn(
+      { tenant: edge.tenant_id, edge: edge.id, problems: outcome.problems.slice(0, 5) },
+      'batch refused',
+    );
+    if (outcome.fork) throw new ProblemError('CLOUD_BATCH_FORK', detail, extensions);
+    throw new ProblemError('CLOUD_BATCH_REFUSED', detail, extensions);
+  }
+
+  /**
+   * Verifies `body` against `edge`'s key and log. Reads only what cannot change once written
+   * (the stored leaf hashes and checkpoints up to the edge's log size), so it may run outside
+   * the transaction; the caller decides whether `edge` is still the current log.
+   */
+  private async verify(edge: EdgeRow, body: unknown): Promise<BatchVerification> {
+    const raw = (body as { records: unknown[] }).records;
+    const resent = raw
+      .map((r) => (r && typeof r === 'object' ? (r as { seq?: unknown }).seq : undefined))
+      .filter(
+        (s): s is number => typeof s === 'number' && Number.isSafeInteger(s) && s >= 1 && s <= edge.log_size,
+      );
+    const known =
+      resent.length > 0
+        ? await this.records.leafHashes(edge.tenant_id, edge.id, resent)
+        : new Map<number, Uint8Array>();
+    // A batch of only re-sent records carries an older checkpoint: check it against the one accepted then.
+    const lastResent = resent.length === raw.length ? Math.max(...resent) : undefined;
+    const earlier =
+      lastResent !== undefined && lastResent < edge.log_size
+        ? await this.records.checkpointAt(edge.tenant_id, edge.id, lastResent)
+        : undefined;
+    return verifyBatch(body, {
+      publicKey: new Uint8Array(edge.public_key),
+      state: edge.log_root
+        ? {
+            size: edge.log_size,
+            root: new Uint8Array(edge.log_root),
+            range: JSON.parse(edge.log_range) as CompactRangeState,
+          }
+        : emptyLogState(),
+      knownLeafHash: (seq) => known.get(seq),
+      knownRoot: (size) => (earlier?.size === size ? new Uint8Array(earlier.root) : undefined),
+    });
+  }
+
+  /**
+   * The edge's row. Its tenant is fixed at enrollment (edges are never moved or deleted), so it
+   * is kept in memory after the first lookup and the row is read directly in that tenant.
+   */
+  private async edgeRow(id: string): Promise<EdgeRow | undefined> {
+    const tenantId = this.tenantOfEdge.get(id);
+    if (tenantId !== undefined) {
+      const e = await this.tenancy.edgeForTenant(tenantId, id);
+      if (e) return e;
+      this.tenantOfEdge.delete(id);
+    }
+    const e = await this.tenancy.edgeById(id);
+    if (e && this.tenantOfEdge.size < MAX_CACHED_EDGES) this.tenantOfEdge.set(e.id, e.tenant_id);
+    return e;
+  }
+
+  private async verifyAndStore(
+    tenantId: string,
+    edgeId: string,
+    body: unknown,
+    pre: Verified | undefined,
+  ): Promise<Outcome> {
+    // Re-read and lock inside the transaction: another request, in this process or another one
+    // sharing the database, may just have advanced the log; until we commit, it waits for us.
+    const edge = await this.tenancy.lockEdge(tenantId, edgeId);
+    if (!edge) throw new ProblemError('CLOUD_EDGE_UNKNOWN', `edge ${edgeId} is not enrolled`);
+    const v = pre && sameLog(pre.edge, edge) ? pre.v : await this.verify(edge, body);
+    if (!v.ok) return v;
+    const now = new Date();
+    const nowIso = now.toISOString();
+    if (v.records.length === 0) {
+      await this.records.touchEdge(edge.tenant_id, edge.id, nowIso);
+      const latest = await this.records.latestCheckpoint(edge.tenant_id, edge.id);
+      return {
+        ok: true,
+        result: {
+          ackedSeq: edge.log_size,
+          accepted: 0,
+          duplicates: v.duplicateCount,
+          checkpoint: latest?.cosigned_note ?? '',
+        },
+      };
+    }
+    const note = (body as { checkpoint: string }).checkpoint;
+    const cosigned = this.witness.cosign(note, now);
+    // Three independent writes, issued together: the connection runs them back to back without
+    // a round trip through this process between them. All settle before the transaction ends.
+    await settled([
+      this.records.insertRecords(
+        edge.tenant_id,
+        edge.id,
+        v.records.map((record, i) => ({
+          seq: record.seq,
+          id: record.id,
+          kind: record.kind,
+          equipment: record.equipment,
+          observedAt: record.observedAt,
+          // The canonical JSON verifyBatch hashed: these bytes are the leaf's bytes.
+          json: v.canonical[i]!,
+          leafHash: v.leafHashes[i]!,
+          replayed: now.getTime() - Date.parse(record.receivedAt) > REPLAYED_AFTER_MS,
+        })),
+        nowIso,
+      ),
+      this.records.insertCheckpoint(
+        edge.tenant_id,
+        edge.id,
+        { size: v.checkpoint.size, root: v.checkpoint.root, note, cosignedNote: cosigned },
+        nowIso,
+      ),
+      this.records.updateEdgeLog(
+        edge.tenant_id,
+        edge.id,
+        {
+          size: v.newState.size,
+          root: v.newState.root,
+          range: JSON.stringify(v.newState.range),
+          checkpoint: note,
+        },
+        nowIso,
+      ),
+    ]);
+    await this.onRecordsStored?.(edge.tenant_id, { id: edge.id, siteId: edge.site_id }, v.records);
+    emitAfterCommit(this.events, 'records.stored', {
+      tenantId: edge.tenant_id,
+      siteId: edge.site_id,
+      edgeId: edge.id,
+      records: v.records,
+    });
+    return {
+      ok: true,
+      result: {
+        ackedSeq: v.newState.size,
+        accepted: v.records.length,
+        duplicates: v.duplicateCount,
+        checkpoint: cosigned,
+      },
+    };
+  }
+}

@@ -1,0 +1,272 @@
+import type { Db, SqlParam } from '../platform/db/db.js';
+
+/** Rows per multi-row INSERT into records. */
+const INSERT_CHUNK = 1000;
+const INSERT_RECORDS =
+  'INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed) VALUES ';
+const ROW = '(?,?,?,?,?,?,?,?,?,?,?)';
+/** `(?,…),(?,…)…` for n rows, kept per n (the same few sizes recur). */
+const rowsCache = new Map<number, string>();
+function rowsOf(n: number): string {
+  let sql = rowsCache.get(n);
+  if (sql === undefined) {
+    sql = Array<string>(n).fill(ROW).join(',');
+    if (rowsCache.size < 64) rowsCache.set(n, sql);
+  }
+  return sql;
+}
+
+export interface StoredRecordRow {
+  edge_id: string;
+  seq: number;
+  json: string;
+  ingested_at: string;
+  replayed: number;
+}
+
+export interface NewRecordRow {
+  seq: number;
+  id: string;
+  kind: string;
+  equipment: string;
+  observedAt: string;
+  json: string;
+  leafHash: Uint8Array;
+  replayed: boolean;
+}
+
+export interface RecordQuery {
+  edge?: string;
+  kind?: string;
+  equipment?: string;
+  afterSeq?: number;
+  /** Keyset cursor: records after (edge, seq) in (edge, seq) order. */
+  after?: { edge: string; seq: number };
+  /**
+   * Leave out records whose equipment is export-controlled (ITAR/EAR) in the register: a caller
+   * not cleared for them. Records that only name a flagged gauge are screened by the caller.
+   */
+  excludeFlagged?: boolean;
+  limit: number;
+}
+
+/**
+ * Records, checkpoints and the per-edge log state. Every statement is scoped by tenant twice:
+ * its WHERE clause, and (on PostgreSQL) row-level security through `withTenant`.
+ */
+export class RecordsRepository {
+  constructor(private readonly db: Db) {}
+
+  async leafHashes(tenantId: string, edgeId: string, seqs: number[]): Promise<Map<number, Uint8Array>> {
+    return this.db.withTenant(tenantId, async () => {
+      const out = new Map<number, Uint8Array>();
+      for (let i = 0; i < seqs.length; i += 500) {
+        const chunk = seqs.slice(i, i + 500);
+        const rows = await this.db.all<{ seq: number; leaf_hash: Buffer }>(
+          `SELECT seq, leaf_hash FROM records WHERE tenant_id = ? AND edge_id = ? AND seq IN (${chunk.map(() => '?').join(',')})`,
+          [tenantId, edgeId, ...chunk],
+        );
+        for (const r of rows) out.set(r.seq, new Uint8Array(r.leaf_hash));
+      }
+      return out;
+    });
+  }
+
+  /** Every leaf hash of an edge's log up to `size`, in order (for proofs). */
+  async allLeafHashes(tenantId: string, edgeId: string, size: number): Promise<Uint8Array[]> {
+    const rows = await this.db.withTenant(tenantId, () =>
+      this.db.all<{ leaf_hash: Buffer }>(
+        'SELECT leaf_hash FROM records WHERE tenant_id = ? AND edge_id = ? AND seq <= ? ORDER BY seq',
+        [tenantId, edgeId, size],
+      ),
+    );
+    return rows.map((r) => new Uint8Array(r.leaf_hash));
+  }
+
+  /**
+   * One multi-row INSERT per `INSERT_CHUNK` rows (a full batch of the edge's default size is one
+   * statement): 11 parameters a row stays well inside SQLite's 32766 and PostgreSQL's 65535.
+   */
+  async insertRecords(tenantId: string, edgeId: string, rows: NewRecordRow[], now: string): Promise<void> {
+    await this.db.withTenant(tenantId, async () => {
+      for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+        const chunk = rows.length <= INSERT_CHUNK ? rows : rows.slice(i, i + INSERT_CHUNK);
+        const params: SqlParam[] = [];
+        for (const r of chunk)
+          params.push(
+            tenantId,
+            edgeId,
+            r.seq,
+            r.id,
+            r.kind,
+            r.equipment,
+            r.observedAt,
+            r.json,
+            // A view of the hash's bytes, not a copy.
+            Buffer.from(r.leafHash.buffer, r.leafHash.byteOffset, r.leafHash.byteLength),
+            now,
+            r.replayed ? 1 : 0,
+          );
+        await this.db.run(`${INSERT_RECORDS}${rowsOf(chunk.length)}`, params);
+      }
+    });
+  }
+
+  async insertCheckpoint(
+    tenantId: string,
+    edgeId: string,
+    cp: { size: number; root: Uint8Array; note: string; cosignedNote: string },
+    now: string,
+  ): Promise<void> {
+    await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        'INSERT INTO checkpoints (tenant_id, edge_id, size, root, note, cosigned_note, accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+        [tenantId, edgeId, cp.size, Buffer.from(cp.root), cp.note, cp.cosignedNote, now],
+      ),
+    );
+  }
+
+  async updateEdgeLog(
+    tenantId: string,
+    edgeId: string,
+    s: { size: number; root: Uint8Array; range: string; checkpoint: string },
+    now: string,
+  ): Promise<void> {
+    await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        'UPDATE edges SET log_size = ?, log_root = ?, log_range = ?, last_checkpoint = ?, last_contact_at = ? WHERE tenant_id = ? AND id = ?',
+        [s.size, Buffer.from(s.root), s.range, s.checkpoint, now, tenantId, edgeId],
+      ),
+    );
+  }
+
+  async touchEdge(tenantId: string, edgeId: string, now: string): Promise<void> {
+    await this.db.withTenant(tenantId, () =>
+      this.db.run('UPDATE edges SET last_contact_at = ? WHERE tenant_id = ? AND id = ?', [
+        now,
+        tenantId,
+        edgeId,
+      ]),
+    );
+  }
+
+  async latestCheckpoint(
+    tenantId: string,
+    edgeId: string,
+  ): Promise<{ size: number; cosigned_note: string } | undefined> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<{ size: number; cosigned_note: string }>(
+        'SELECT size, cosigned_note FROM checkpoints WHERE tenant_id = ? AND edge_id = ? ORDER BY size DESC LIMIT 1',
+        [tenantId, edgeId],
+      ),
+    );
+  }
+
+  async checkpointAt(
+    tenantId: string,
+    edgeId: string,
+    size: number,
+  ): Promise<{ size: number; root: Buffer; cosigned_note: string } | undefined> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<{ size: number; root: Buffer; cosigned_note: string }>(
+        'SELECT size, root, cosigned_note FROM checkpoints WHERE tenant_id = ? AND edge_id = ? AND size = ?',
+        [tenantId, edgeId, size],
+      ),
+    );
+  }
+
+  async list(tenantId: string, q: RecordQuery): Promise<StoredRecordRow[]> {
+    const where = ['tenant_id = ?'];
+    const params: (string | number)[] = [tenantId];
+    const filter = (sql: string, value: string | number | undefined) => {
+      if (value === undefined || value === '') return;
+      where.push(sql);
+      params.push(value);
+    };
+    filter('edge_id = ?', q.edge);
+    filter('kind = ?', q.kind);
+    filter('equipment = ?', q.equipment);
+    filter('seq > ?', q.afterSeq);
+    if (q.after) {
+      where.push('(edge_id, seq) > (?, ?)');
+      params.push(q.after.edge, q.after.seq);
+    }
+    if (q.excludeFlagged) {
+      where.push(
+        'equipment NOT IN (SELECT f.tag FROM equipment f WHERE f.tenant_id = ? AND f.export_regime IS NOT NULL)',
+      );
+      params.push(tenantId);
+    }
+    params.push(q.limit);
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<StoredRecordRow>(
+        `SELECT edge_id, seq, json, ingested_at, replayed FROM records WHERE ${where.join(' AND ')} ORDER BY edge_id, seq LIMIT ?`,
+        params,
+      ),
+    );
+  }
+
+  async get(tenantId: string, edgeId: string, seq: number): Promise<StoredRecordRow | undefined> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<StoredRecordRow>(
+        'SELECT edge_id, seq, json, ingested_at, replayed FROM records WHERE tenant_id = ? AND edge_id = ? AND seq = ?',
+        [tenantId, edgeId, seq],
+      ),
+    );
+  }
+
+  async count(tenantId: string, edgeId: string): Promise<number> {
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM records WHERE tenant_id = ? AND edge_id = ?', [
+        tenantId,
+        edgeId,
+      ]),
+    );
+    return r?.n ?? 0;
+  }
+
+  /** Every accepted checkpoint of an edge, smallest first (log verification). */
+  async checkpointsOf(
+    tenantId: string,
+    edgeId: string,
+  ): Promise<{ size: number; root: Buffer; note: string; cosigned_note: string }[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<{ size: number; root: Buffer; note: string; cosigned_note: string }>(
+        'SELECT size, root, note, cosigned_note FROM checkpoints WHERE tenant_id = ? AND edge_id = ? ORDER BY size',
+        [tenantId, edgeId],
+      ),
+    );
+  }
+
+  /** Records in (afterSeq, upToSeq] with their stored JSON and leaf hash, in seq order (log verification). */
+  async leafPage(
+    tenantId: string,
+    edgeId: string,
+    afterSeq: number,
+    upToSeq: number,
+    limit: number,
+  ): Promise<{ seq: number; json: string; leaf_hash: Buffer }[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<{ seq: number; json: string; leaf_hash: Buffer }>(
+        'SELECT seq, json, leaf_hash FROM records WHERE tenant_id = ? AND edge_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+        [tenantId, edgeId, afterSeq, upToSeq, limit],
+      ),
+    );
+  }
+
+  /**
+   * Records accepted for each edge since `since`: the log size now less the largest checkpoint
+   * accepted before then (checkpoints, one per batch, are far fewer than records).
+   */
+  async acceptedSince(tenantId: string, since: string): Promise<Map<string, number>> {
+    const rows = await this.db.withTenant(tenantId, () =>
+      this.db.all<{ edge_id: string; before: number | null; size: number }>(
+        `SELECT e.id AS edge_id, e.log_size AS size,
+           (SELECT MAX(c.size) FROM checkpoints c WHERE c.tenant_id = e.tenant_id AND c.edge_id = e.id AND c.accepted_at <= ?) AS before
+         FROM edges e WHERE e.tenant_id = ?`,
+        [since, tenantId],
+      ),
+    );
+    return new Map(rows.map((r) => [r.edge_id, r.size - (r.before ?? 0)]));
+  }
+}

@@ -1,0 +1,220 @@
+import { Router, type Request } from 'express';
+import {
+  RECORD_KINDS,
+  inclusionProof,
+  toBase64,
+  type EvidenceBundle,
+  formatVerifierKey,
+} from '@rigtrace/protocols';
+import { z } from 'zod';
+import type { Db } from '../platform/db/db.js';
+import { parseOrProblem, ProblemError } from '../platform/errors.js';
+import type { RecordsRepository } from './records.repository.js';
+import type { EdgeRow, TenancyRepository } from '../tenancy/index.js';
+import type { IngestService } from './ingest.service.js';
+import type { Witness } from '../platform/witness.js';
+import { tenantOf, type Accounts, principalOf, seesSite } from '../access/index.js';
+import {
+  ExportControlService,
+  recordFlag,
+  viewerOf,
+  type AccessedObject,
+  type ExportFlag,
+} from '../export-control/index.js';
+
+function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
+  return parseOrProblem(schema, req.query, 'query parameters are not valid');
+}
+
+const recordsQuery = z.strictObject({
+  edge: z.string().max(128).optional(),
+  kind: z.enum(RECORD_KINDS).optional(),
+  equipment: z.string().max(64).optional(),
+  afterSeq: z.coerce.number().int().min(0).optional(),
+  after: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,128}:\d{1,15}$/, 'a cursor from a previous page (edge:seq)')
+    .transform((c) => {
+      const i = c.lastIndexOf(':');
+      return { edge: c.slice(0, i), seq: Number(c.slice(i + 1)) };
+    })
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+const evidenceQuery = z.strictObject({
+  seq: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, 'comma-separated seq numbers')
+    .transform((s) => [...new Set(s.split(',').map(Number))])
+    .refine((a) => a.length <= 1000, 'at most 1000 records per bundle'),
+});
+
+function edgeView(e: EdgeRow) {
+  return {
+    id: e.id,
+    siteId: e.site_id,
+    name: e.name,
+    publicKey: toBase64(new Uint8Array(e.public_key)),
+    enrolledAt: e.enrolled_at,
+    lastContactAt: e.last_contact_at,
+    log: { size: e.log_size, root: e.log_root ? toBase64(new Uint8Array(e.log_root)) : null },
+  };
+}
+
+export function recordsRoutes(deps: {
+  db: Db;
+  tenancy: TenancyRepository;
+  records: RecordsRepository;
+  ingest: IngestService;
+  witness: Witness;
+  accounts: Accounts;
+}): Router {
+  const r = Router();
+  // API tokens read as the auditor role; users by their role, limited to their sites.
+  const auth = deps.accounts.require('records:read');
+  const evidenceAuth = deps.accounts.require('evidence:read');
+  // Export control (ITAR/EAR) on raw records: a record is flagged when its equipment, or a gauge it
+  // names, is flagged in the register (recordFlag); served only to cleared users, and logged.
+  const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
+  const flagOfRecord = (json: string, flags: ReadonlyMap<string, ExportFlag>): ExportFlag | null => {
+    if (flags.size === 0) return null;
+    const record = JSON.parse(json) as { equipment?: unknown };
+    return recordFlag(typeof record.equipment === 'string' ? record.equipment : '', record, flags);
+  };
+
+  r.get('/witness', (_req, res) => {
+    res.json(deps.witness.describe());
+  });
+
+  r.post('/ingest', async (req, res) => {
+    // Counted in this process's memory: no database write per batch (auth/throttle.ts).
+    const wait = deps.accounts.throttle.rateInProcess(
+      'ingest',
+      req.ip ?? '',
+      deps.accounts.throttle.policy.ingestRatePerMinute,
+    );
+    if (wait > 0) {
+      res.setHeader('retry-after', String(wait));
+      throw new ProblemError('CLOUD_RATE_LIMITED', 'too many batches from this address', {
+        retryAfter: wait,
+      });
+    }
+    // The edge's unsent-record count, for the admin's edges page; ignored unless a plain integer.
+    const backlog = /^\d{1,15}$/.exec(req.get('x-rigtrace-backlog') ?? '')?.[0];
+    res.json(await deps.ingest.ingest(req.body, req.ip ?? '', backlog ? { backlog: Number(backlog) } : {}));
+  });
+
+  r.get('/edges', auth, async (req, res) => {
+    const edges = await deps.tenancy.listEdges(tenantOf(req));
+    res.json({ items: edges.filter((e) => seesSite(principalOf(req), e.site_id)).map(edgeView) });
+  });
+
+  const edgeOr404 = async (req: Request) => {
+    const e = await deps.tenancy.edgeForTenant(tenantOf(req), String(req.params.edgeId));
+    if (!e || !seesSite(principalOf(req), e.site_id))
+      throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
+    return e;
+  };
+
+  r.get('/edges/:edgeId', auth, async (req, res) => {
+    const e = await edgeOr404(req);
+    const cp = await deps.records.latestCheckpoint(e.tenant_id, e.id);
+    res.json({ ...edgeView(e), checkpoint: cp?.cosigned_note ?? null });
+  });
+
+  r.get('/records', auth, async (req, res) => {
+    const q = parseQuery(recordsQuery, req);
+    if (principalOf(req).sites !== null) {
+      // A caller limited to some sites names one edge of those sites.
+      const e = q.edge ? await deps.tenancy.edgeForTenant(tenantOf(req), q.edge) : undefined;
+      if (!e || !seesSite(principalOf(req), e.site_id))
+        throw new ProblemError(
+          'CLOUD_FORBIDDEN',
+          'a caller limited to sites must name an edge of those sites',
+        );
+    }
+    const v = viewerOf(req, 'GET /records');
+    const flags = await exportControl.flags(v.tenantId);
+    // Records of flagged equipment are left out in the query; those that only name a flagged
+    // gauge (inspections) are screened below, so a page may hold fewer than `limit` items.
+    const rows = await deps.records.list(tenantOf(req), {
+      ...q,
+      excludeFlagged: !v.cleared && flags.size > 0,
+    });
+    const served: AccessedObject[] = [];
+    const items = rows.flatMap((row) => {
+      const flag = flagOfRecord(row.json, flags);
+      if (flag && !v.cleared) return [];
+      if (flag) served.push({ type: 'record', id: `${row.edge_id}:${row.seq}`, flag });
+      return [
+        {
+          edge: row.edge_id,
+          seq: row.seq,
+          ingestedAt: row.ingested_at,
+          replayed: row.replayed === 1,
+          record: JSON.parse(row.json) as unknown,
+        },
+      ];
+    });
+    await exportControl.logAccess(v, served);
+    const last = rows.at(-1);
+    res.json({
+      items,
+      // The cursor for the following page (pass it as `after`); null on the last page.
+      next: rows.length === q.limit && last ? `${last.edge_id}:${last.seq}` : null,
+    });
+  });
+
+  /**
+   * An offline-verifiable evidence bundle: the chosen records, an inclusion proof for each
+   * against the edge's latest accepted checkpoint (countersigned by this cloud), and the key.
+   */
+  r.get('/edges/:edgeId/evidence', evidenceAuth, async (req, res) => {
+    const e = await edgeOr404(req);
+    const q = parseQuery(evidenceQuery, req);
+    const v = viewerOf(req, 'GET /edges/{edgeId}/evidence');
+    const flags = await exportControl.flags(v.tenantId);
+    const absent = (seq: number) =>
+      new ProblemError('CLOUD_NOT_FOUND', `record ${seq} is not in the accepted log`);
+    // One transaction, on one connection, for the whole bundle.
+    const out = await deps.db.withTenant(e.tenant_id, async () => {
+      const cp = await deps.records.latestCheckpoint(e.tenant_id, e.id);
+      if (!cp) throw new ProblemError('CLOUD_NOT_FOUND', 'this edge has no accepted records yet');
+      const leaves = await deps.records.allLeafHashes(e.tenant_id, e.id, cp.size);
+      const records: EvidenceBundle['records'] = [];
+      const served: AccessedObject[] = [];
+      for (const seq of q.seq) {
+        const row = seq <= cp.size ? await deps.records.get(e.tenant_id, e.id, seq) : undefined;
+        if (!row) throw absent(seq);
+        const flag = flagOfRecord(row.json, flags);
+        // A flagged record is, to a caller not cleared, exactly an absent one (refusal audited below).
+        if (flag && !v.cleared) return { refused: { seq, flag } } as const;
+        if (flag) served.push({ type: 'record', id: `${e.id}:${seq}`, flag });
+        records.push({
+          record: JSON.parse(row.json) as unknown,
+          index: seq - 1,
+          proof: inclusionProof(leaves, seq - 1, cp.size).map(toBase64),
+        });
+      }
+      return { cp, records, served };
+    });
+    if (out.refused) {
+      const { seq, flag } = out.refused;
+      await exportControl.refused(v, { type: 'record', id: `${e.id}:${seq}`, flag });
+      throw absent(seq);
+    }
+    const { cp, records, served } = out;
+    await exportControl.logAccess(v, served);
+    const bundle: EvidenceBundle = {
+      v: 1,
+      edge: e.id,
+      verifierKey: formatVerifierKey(e.id, new Uint8Array(e.public_key)),
+      checkpoint: cp.cosigned_note,
+      records,
+    };
+    res.json(bundle);
+  });
+
+  return r;
+}

@@ -1,0 +1,805 @@
+import type { Db, SqlParam } from '../platform/db/db.js';
+import type { CalibrationRow, EquipmentRow } from '../calibration/index.js';
+
+/** A report job and, once done, its file's description (the bytes are in report_chunks). */
+export interface ReportRow {
+  tenant_id: string;
+  id: string;
+  type: string;
+  site_id: string | null;
+  period_from: string;
+  period_to: string;
+  format: string;
+  state: 'queued' | 'running' | 'done' | 'failed';
+  done: number;
+  total: number;
+  /** JSON: the audit actor who asked. */
+  requested_by: string;
+  requested_at: string;
+  started_at: string | null;
+  heartbeat_at: string;
+  finished_at: string | null;
+  error: string | null;
+  filename: string | null;
+  content_type: string | null;
+  size: number | null;
+  sha256: string | null;
+  /** JSON: the checkpoints it was built from. */
+  sources: string | null;
+  /** JSON: key figures. */
+  summary: string | null;
+  /** 1: the requester was cleared for export-controlled data. */
+  cleared: number;
+  /** 1: the file holds export-controlled data (only cleared users may download it). */
+  export_controlled: number;
+}
+
+export interface DispositionRow {
+  tenant_id: string;
+  calibration_id: string;
+  disposition: string;
+  customer_notified: number;
+  notes: string | null;
+  decided_by: string;
+  decided_at: string;
+}
+
+/** Stored files are cut into chunks of this size (a row each), written as generation goes. */
+export const CHUNK_BYTES = 1024 * 1024;
+
+const bool = (v: unknown): number => (v === true || v === 1 || v === '1' || v === 't' ? 1 : 0);
+
+/**
+ * Reports (migration 8): jobs, their files in chunks, calibration dispositions, and the
+ * read-only queries the report builders need. Every statement names its tenant and runs in
+ * `withTenant` (row-level security on PostgreSQL).
+ */
+export class ReportsRepository {
+  constructor(private readonly db: Db) {}
+
+  private t<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
+    return this.db.withTenant(tenantId, fn);
+  }
+
+  // -- jobs ------------------------------------------------------------------------------------
+
+  async insert(
+    r: Pick<
+      ReportRow,
+      | 'tenant_id'
+      | 'id'
+      | 'type'
+      | 'site_id'
+      | 'period_from'
+      | 'period_to'
+      | 'format'
+      | 'state'
+      | 'requested_by'
+      | 'requested_at'
+      | 'heartbeat_at'
+      | 'cleared'
+    >,
+  ): Promise<void> {
+    await this.t(r.tenant_id, () =>
+      this.db.run(
+        `INSERT INTO reports (tenant_id, id, type, site_id, period_from, period_to, format, state, done, total,
+           requested_by, requested_at, heartbeat_at, cleared) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?)`,
+        [
+          r.tenant_id,
+          r.id,
+          r.type,
+          r.site_id,
+          r.period_from,
+          r.period_to,
+          r.format,
+          r.state,
+          r.requested_by,
+          r.requested_at,
+          r.heartbeat_at,
+          r.cleared === 1,
+        ],
+      ),
+    );
+  }
+
+  private static norm(r: ReportRow): ReportRow {
+    return { ...r, cleared: bool(r.cleared), export_controlled: bool(r.export_controlled) };
+  }
+
+  async get(tenantId: string, id: string): Promise<ReportRow | undefined> {
+    const r = await this.t(tenantId, () =>
+      this.db.get<ReportRow>('SELECT * FROM reports WHERE tenant_id = ? AND id = ?', [tenantId, id]),
+    );
+    return r ? ReportsRepository.norm(r) : undefined;
+  }
+
+  /** Newest first; `before` is the (requested_at, id) of the last row of the previous page. */
+  async list(
+    tenantId: string,
+    q: { before?: { at: string; id: string } | undefined; sites: readonly string[] | null; limit: number },
+  ): Promise<ReportRow[]> {
+    const where = ['tenant_id = ?'];
+    const params: SqlParam[] = [tenantId];
+    if (q.before) {
+      where.push('(requested_at < ? OR (requested_at = ? AND id < ?))');
+      params.push(q.before.at, q.before.at, q.before.id);
+    }
+    if (q.sites !== null) {
+      if (q.sites.length === 0) return [];
+      where.push(`site_id IN (${q.sites.map(() => '?').join(',')})`);
+      params.push(...q.sites);
+    }
+    params.push(q.limit);
+    const rows = await this.t(tenantId, () =>
+      this.db.all<ReportRow>(
+        `SELECT * FROM reports WHERE ${where.join(' AND ')} ORDER BY requested_at DESC, id DESC LIMIT ?`,
+        params,
+      ),
+    );
+    return rows.map((r) => ReportsRepository.norm(r));
+  }
+
+  async start(tenantId: string, id: string, now: string): Promise<boolean> {
+    const r = await this.t(tenantId, () =>
+      this.db.run(
+        "UPDATE reports SET state = 'running', started_at = ?, heartbeat_at = ? WHERE tenant_id = ? AND id = ? AND state = 'queued'",
+        [now, now, tenantId, id],
+      ),
+    );
+    return r.changes === 1;
+  }
+
+  async progress(tenantId: string, id: string, done: number, total: number, now: string): Promise<void> {
+    await this.t(tenantId, () =>
+      this.db.run(
+        "UPDATE reports SET done = ?, total = ?, heartbeat_at = ? WHERE tenant_id = ? AND id = ? AND state = 'running'",
+        [done, total, now, tenantId, id],
+      ),
+    );
+  }
+
+  async heartbeat(tenantId: string, ids: readonly string[], now: string): Promise<void> {
+    if (ids.length === 0) return;
+    await this.t(tenantId, () =>
+      this.db.run(
+        `UPDATE reports SET heartbeat_at = ? WHERE tenant_id = ? AND state IN ('queued', 'running')
+           AND id IN (${ids.map(() => '?').join(',')})`,
+        [now, tenantId, ...ids],
+      ),
+    );
+  }
+
+  async finish(
+    tenantId: string,
+    id: string,
+    f: {
+      filename: string;
+      contentType: string;
+      size: number;
+      sha256: string;
+      sources: string;
+      summary: string;
+      total: number;
+      exportControlled: boolean;
+      now: string;
+    },
+  ): Promise<boolean> {
+    const r = await this.t(tenantId, () =>
+      this.db.run(
+        `UPDATE reports SET state = 'done', done = ?, total = ?, finished_at = ?, heartbeat_at = ?, filename = ?,
+           content_type = ?, size = ?, sha256 = ?, sources = ?, summary = ?, export_controlled = ?
+         WHERE tenant_id = ? AND id = ? AND state = 'running'`,
+        [
+          f.total,
+          f.total,
+          f.now,
+          f.now,
+          f.filename,
+          f.contentType,
+          f.size,
+          f.sha256,
+          f.sources,
+          f.summary,
+          f.exportControlled,
+          tenantId,
+          id,
+        ],
+      ),
+    );
+    return r.changes === 1;
+  }
+
+  async fail(tenantId: string, id: string, error: string, now: string): Promise<void> {
+    await this.t(tenantId, async () => {
+      await this.db.run('DELETE FROM report_chunks WHERE tenant_id = ? AND report_id = ?', [tenantId, id]);
+      await this.db.run(
+        "UPDATE reports SET state = 'failed', error = ?, finished_at = ?, heartbeat_at = ? WHERE tenant_id = ? AND id = ? AND state IN ('queued', 'running')",
+        [error, now, now, tenantId, id],
+      );
+    });
+  }
+
+  /**
+   * Jobs whose process stopped (no heartbeat since `before`) are failed, so that nobody waits
+   * on them forever. Returns their ids.
+   */
+  async failStale(tenantId: string, before: string, now: string): Promise<string[]> {
+    const stale = await this.t(tenantId, () =>
+      this.db.all<{ id: string }>(
+        "SELECT id FROM reports WHERE tenant_id = ? AND state IN ('queued', 'running') AND heartbeat_at < ?",
+        [tenantId, before],
+      ),
+    );
+    for (const s of stale)
+      await this.fail(
+        tenantId,
+        s.id,
+        'generation was interrupted (the cloud process stopped); request it again',
+        now,
+      );
+    return stale.map((s) => s.id);
+  }
+
+  async addChunk(tenantId: string, id: string, n: number, data: Buffer): Promise<void> {
+    await this.t(tenantId, () =>
+      this.db.run('INSERT INTO report_chunks (tenant_id, report_id, n, data) VALUES (?, ?, ?, ?)', [
+        tenantId,
+        id,
+        n,
+        data,
+      ]),
+    );
+  }
+
+  async chunk(tenantId: string, id: string, n: number): Promise<Buffer | undefined> {
+    const row = await this.t(tenantId, () =>
+      this.db.get<{ data: Buffer }>(
+        'SELECT data FROM report_chunks WHERE tenant_id = ? AND report_id = ? AND n = ?',
+        [tenantId, id, n],
+      ),
+    );
+    return row?.data;
+  }
+
+  // -- dispositions ----------------------------------------------------------------------------
+
+  async disposition(tenantId: string, calibrationId: string): Promise<DispositionRow | undefined> {
+    const row = await this.t(tenantId, () =>
+      this.db.get<DispositionRow>(
+        'SELECT * FROM calibration_dispositions WHERE tenant_id = ? AND calibration_id = ?',
+        [tenantId, calibrationId],
+      ),
+    );
+    return row ? { ...row, customer_notified: bool(row.customer_notified) } : undefined;
+  }
+
+  async dispositions(tenantId: string, ids: readonly string[]): Promise<Map<string, DispositionRow>> {
+    const out = new Map<string, DispositionRow>();
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      const rows = await this.t(tenantId, () =>
+        this.db.all<DispositionRow>(
+          `SELECT * FROM calibration_dispositions WHERE tenant_id = ? AND calibration_id IN (${chunk.map(() => '?').join(',')})`,
+          [tenantId, ...chunk],
+        ),
+      );
+      for (const r of rows) out.set(r.calibration_id, { ...r, customer_notified: bool(r.customer_notified) });
+    }
+    return out;
+  }
+
+  async setDisposition(d: DispositionRow): Promise<void> {
+    await this.t(d.tenant_id, () =>
+      this.db.run(
+        `INSERT INTO calibration_dispositions (tenant_id, calibration_id, disposition, customer_notified, notes, decided_by, decided_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (tenant_id, calibration_id) DO UPDATE SET disposition = excluded.disposition,
+           customer_notified = excluded.customer_notified, notes = excluded.notes, decided_by = excluded.decided_by,
+           decided_at = excluded.decided_at`,
+        [
+          d.tenant_id,
+          d.calibration_id,
+          d.disposition,
+          d.customer_notified === 1,
+          d.notes,
+          d.decided_by,
+          d.decided_at,
+        ],
+      ),
+    );
+  }
+
+  // -- what reports read -----------------------------------------------------------------------
+
+  /** Equipment flagged as export-controlled (ITAR/EAR). */
+  async flaggedTags(tenantId: string): Promise<Set<string>> {
+    const rows = await this.t(tenantId, () =>
+      this.db.all<{ tag: string }>(
+        'SELECT tag FROM equipment WHERE tenant_id = ? AND export_regime IS NOT NULL',
+        [tenantId],
+      ),
+    );
+    return new Set(rows.map((r) => r.tag));
+  }
+
+  /** Records (edge:seq) that name one of these gauges. */
+  async recordsUsingGauges(tenantId: string, gauges: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (let i = 0; i < gauges.length; i += 200) {
+      const chunk = gauges.slice(i, i + 200);
+      const rows = await this.t(tenantId, () =>
+        this.db.all<{ edge_id: string; seq: number }>(
+          `SELECT edge_id, seq FROM record_gauges WHERE tenant_id = ? AND gauge IN (${chunk.map(() => '?').join(',')})`,
+          [tenantId, ...chunk],
+        ),
+      );
+      for (const r of rows) out.add(`${r.edge_id}:${Number(r.seq)}`);
+    }
+    return out;
+  }
+
+  async tenantName(tenantId: string): Promise<string | undefined> {
+    const r = await this.t(tenantId, () =>
+      this.db.get<{ name: string }>('SELECT name FROM tenants WHERE id = ?', [tenantId]),
+    );
+    return r?.name;
+  }
+
+  async site(tenantId: string, siteId: string): Promise<{ id: string; name: string } | undefined> {
+    return this.t(tenantId, () =>
+      this.db.get<{ id: string; name: string }>('SELECT id, name FROM sites WHERE tenant_id = ? AND id = ?', [
+        tenantId,
+        siteId,
+      ]),
+    );
+  }
+
+  /** The last audit entry's seq and witness-signed checkpoint (the log's head). */
+  async auditHead(tenantId: string): Promise<{ seq: number; checkpoint: string } | undefined> {
+    return this.t(tenantId, () =>
+      this.db.get<{ seq: number; checkpoint: string }>(
+        'SELECT seq, checkpoint FROM audit_log WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1',
+        [tenantId],
+      ),
+    );
+  }
+
+  async latestCheckpoint(
+    tenantId: string,
+    edgeId: string,
+  ): Promise<{ size: number; root: Buffer; cosigned_note: string; accepted_at: string } | undefined> {
+    return this.t(tenantId, () =>
+      this.db.get<{ size: number; root: Buffer; cosigned_note: string; accepted_at: string }>(
+        'SELECT size, root, cosigned_note, accepted_at FROM checkpoints WHERE tenant_id = ? AND edge_id = ? ORDER BY size DESC LIMIT 1',
+        [tenantId, edgeId],
+      ),
+    );
+  }
+
+  private registerWhere(
+    tenantId: string,
+    q: { siteId: string | null; fromIso: string; toIso: string; excludeFlagged: boolean },
+  ): { sql: string; params: SqlParam[] } {
+    const where = ['tenant_id = ?', 'created_at < ?', '(retired_at IS NULL OR retired_at >= ?)'];
+    if (q.excludeFlagged) where.push('export_regime IS NULL');
+    const params: SqlParam[] = [tenantId, q.toIso, q.fromIso];
+    if (q.siteId) {
+      where.push('site_id = ?');
+      params.push(q.siteId);
+    }
+    return { sql: where.join(' AND '), params };
+  }
+
+  /** Equipment registered before the period ended and not retired before it began. */
+  async countRegister(
+    tenantId: string,
+    q: { siteId: string | null; fromIso: string; toIso: string; excludeFlagged: boolean },
+  ): Promise<number> {
+    const w = this.registerWhere(tenantId, q);
+    const r = await this.t(tenantId, () =>
+      this.db.get<{ n: number | string }>(`SELECT COUNT(*) AS n FROM equipment WHERE ${w.sql}`, w.params),
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  async registerPage(
+    tenantId: string,
+    q: {
+      siteId: string | null;
+      fromIso: string;
+      toIso: string;
+      excludeFlagged: boolean;
+      afterTag: string | null;
+      limit: number;
+    },
+  ): Promise<EquipmentRow[]> {
+    const w = this.registerWhere(tenantId, q);
+    const params = [...w.params];
+    let sql = w.sql;
+    if (q.afterTag !== null) {
+      sql += ' AND tag > ?';
+      params.push(q.afterTag);
+    }
+    params.push(q.limit);
+    return this.t(tenantId, () =>
+      this.db.all<EquipmentRow>(`SELECT * FROM equipment WHERE ${sql} ORDER BY tag LIMIT ?`, params),
+    );
+  }
+
+  /** Calibrations of these tags before `beforeIso`, by tag then time. */
+  async calibrationsOf(
+    tenantId: string,
+    tags: readonly string[],
+    beforeIso: string,
+  ): Promise<CalibrationRow[]> {
+    if (tags.length === 0) return [];
+    return this.t(tenantId, () =>
+      this.db.all<CalibrationRow>(
+        `SELECT * FROM calibrations WHERE tenant_id = ? AND calibrated_at < ?
+           AND equipment IN (${tags.map(() => '?').join(',')}) ORDER BY equipment, calibrated_at, id`,
+        [tenantId, beforeIso, ...tags],
+      ),
+    );
+  }
+
+  async dueSoonDefault(tenantId: string): Promise<number | undefined> {
+    const r = await this.t(tenantId, () =>
+      this.db.get<{ due_soon_days: number }>(
+        'SELECT due_soon_days FROM calibration_settings WHERE tenant_id = ?',
+        [tenantId],
+      ),
+    );
+    return r?.due_soon_days;
+  }
+
+  /**
+   * Calibrations in [fromIso, toIso) that show the instrument out of tolerance (failed as
+   * found, or left failing), with the site of the equipment (or of the edge that sent it).
+   */
+  async failedCalibrations(
+    tenantId: string,
+    q: { siteId: string | null; fromIso: string; toIso: string },
+  ): Promise<(CalibrationRow & { site_id: string | null })[]> {
+    const params: SqlParam[] = [tenantId, q.fromIso, q.toIso];
+    let site = '';
+    if (q.siteId) {
+      site = ' AND COALESCE(e.site_id, d.site_id) = ?';
+      params.push(q.siteId);
+    }
+    return this.t(tenantId, () =>
+      this.db.all<CalibrationRow & { site_id: string | null }>(
+        `SELECT c.*, COALESCE(e.site_id, d.site_id) AS site_id FROM calibrations c
+           LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
+           LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id
+         WHERE c.tenant_id = ? AND c.calibrated_at >= ? AND c.calibrated_at < ?
+           AND (c.as_found = 'fail' OR COALESCE(c.as_left, c.as_found) = 'fail')${site}
+         ORDER BY c.calibrated_at, c.id`,
+        params,
+      ),
+    );
+  }
+
+  /** How many records InspectionRepository.suspect() lists for this tag and window. */
+  async countSuspect(
+    tenantId: string,
+    tag: string,
+    start: string | null,
+    end: string | null,
+  ): Promise<number> {
+    const window = (col: string) => {
+      const w: string[] = [];
+      const p: SqlParam[] = [];
+      if (start !== null) {
+        w.push(`${col} > ?`);
+        p.push(start);
+      }
+      if (end !== null) {
+        w.push(`${col} <= ?`);
+        p.push(end);
+      }
+      return { sql: w.map((x) => ` AND ${x}`).join(''), params: p };
+    };
+    const a = window('t.observed_at');
+    const b = window('g.observed_at');
+    const r = await this.t(tenantId, () =>
+      this.db.get<{ a: number | string; b: number | string }>(
+        `SELECT (SELECT COUNT(*) FROM traceable_records t WHERE t.tenant_id = ? AND t.equipment = ?${a.sql}) AS a,
+                (SELECT COUNT(*) FROM record_gauges g
+                   JOIN traceable_records t ON t.tenant_id = g.tenant_id AND t.edge_id = g.edge_id AND t.seq = g.seq
+                   WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${b.sql}) AS b`,
+        [tenantId, tag, ...a.params, tenantId, tag, tag, ...b.params],
+      ),
+    );
+    return Number(r?.a ?? 0) + Number(r?.b ?? 0);
+  }
+
+  async users(tenantId: string): Promise<Record<string, unknown>[]> {
+    return this.t(tenantId, () =>
+      this.db.all<Record<string, unknown>>('SELECT * FROM users WHERE tenant_id = ? ORDER BY email', [
+        tenantId,
+      ]),
+    );
+  }
+
+  async securityPolicy(tenantId: string): Promise<{ mfa_required_roles: string } | undefined> {
+    return this.t(tenantId, () =>
+      this.db.get<{ mfa_required_roles: string }>(
+        'SELECT mfa_required_roles FROM tenant_security WHERE tenant_id = ?',
+        [tenantId],
+      ),
+    );
+  }
+
+  async apiTokens(
+    tenantId: string,
+  ): Promise<{ name: string; created_at: string; revoked_at: string | null; token_hash: string }[]> {
+    return this.t(tenantId, () =>
+      this.db.all<{ name: string; created_at: string; revoked_at: string | null; token_hash: string }>(
+        'SELECT name, created_at, revoked_at, token_hash FROM api_tokens WHERE tenant_id = ? ORDER BY created_at',
+        [tenantId],
+      ),
+    );
+  }
+
+  /** Successful sign-ins per actor ("user:<id>"): the last ever, and how many in [fromIso, toIso). */
+  async signIns(
+    tenantId: string,
+    fromIso: string,
+    toIso: string,
+  ): Promise<Map<string, { last: string | null; inPeriod: number }>> {
+    const rows = await this.t(tenantId, () =>
+      this.db.all<{ actor: string; last: string | null; n: number | string }>(
+        `SELECT actor, MAX(at) AS last, SUM(CASE WHEN at >= ? AND at < ? THEN 1 ELSE 0 END) AS n
+         FROM audit_log WHERE tenant_id = ? AND action = 'auth.login' AND outcome = 'success' GROUP BY actor`,
+        [fromIso, toIso, tenantId],
+      ),
+    );
+    return new Map(rows.map((r) => [r.actor, { last: r.last, inPeriod: Number(r.n) }]));
+  }
+
+  private static ACCOUNT_ACTIONS =
+    "(action LIKE 'user.%' OR action LIKE 'mfa.%' OR action LIKE 'security.policy%' OR action LIKE 'auth.password%' OR action LIKE 'apitoken.%' OR action LIKE 'api_token.%')";
+
+  async countAccountChanges(tenantId: string, fromIso: string, toIso: string): Promise<number> {
+    const r = await this.t(tenantId, () =>
+      this.db.get<{ n: number | string }>(
+        `SELECT COUNT(*) AS n FROM audit_log WHERE tenant_id = ? AND at >= ? AND at < ? AND ${ReportsRepository.ACCOUNT_ACTIONS}`,
+        [tenantId, fromIso, toIso],
+      ),
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  async accountChanges(
+    tenantId: string,
+    fromIso: string,
+    toIso: string,
+    afterSeq: number,
+    limit: number,
+  ): Promise<{ seq: number; at: string; action: string; outcome: string; entry: string }[]> {
+    return this.t(tenantId, () =>
+      this.db.all<{ seq: number; at: string; action: string; outcome: string; entry: string }>(
+        `SELECT seq, at, action, outcome, entry FROM audit_log WHERE tenant_id = ? AND at >= ? AND at < ?
+           AND ${ReportsRepository.ACCOUNT_ACTIONS} AND seq > ? ORDER BY seq LIMIT ?`,
+        [tenantId, fromIso, toIso, afterSeq, limit],
+      ),
+    );
+  }
+
+  async tableExists(name: string): Promise<boolean> {
+    const r =
+      this.db.dialect === 'postgres'
+        ? await this.db.get<{ x: string | null }>('SELECT to_regclass(?)::text AS x', [name])
+        : await this.db.get<{ x: string | null }>(
+            "SELECT name AS x FROM sqlite_master WHERE type = 'table' AND name = ?",
+            [name],
+          );
+    return !!r?.x;
+  }
+
+  async countExportAccess(tenantId: string, fromIso: string, toIso: string): Promise<number> {
+    const r = await this.t(tenantId, () =>
+      this.db.get<{ n: number | string }>(
+        'SELECT COUNT(*) AS n FROM export_access_log WHERE tenant_id = ? AND at >= ? AND at < ?',
+        [tenantId, fromIso, toIso],
+      ),
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  async exportAccessPage(
+    tenantId: string,
+    fromIso: string,
+    toIso: string,
+    after: { at: string; id: string } | null,
+    limit: number,
+  ): Promise<Record<string, unknown>[]> {
+    const params: SqlParam[] = [tenantId, fromIso, toIso];
+    let more = '';
+    if (after) {
+      more = ' AND (x.at > ? OR (x.at = ? AND x.id > ?))';
+      params.push(after.at, after.at, after.id);
+    }
+    params.push(limit);
+    return this.t(tenantId, () =>
+      this.db.all<Record<string, unknown>>(
+        `SELECT x.*, u.email AS user_email, u.role AS user_role FROM export_access_log x
+           LEFT JOIN users u ON u.tenant_id = x.tenant_id AND u.id = x.user_id
+         WHERE x.tenant_id = ? AND x.at >= ? AND x.at < ?${more} ORDER BY x.at, x.id LIMIT ?`,
+        params,
+      ),
+    );
+  }
+
+  async countSecurityEvents(tenantId: string, fromIso: string, toIso: string): Promise<number> {
+    const r = await this.t(tenantId, () =>
+      this.db.get<{ n: number | string }>(
+        'SELECT COUNT(*) AS n FROM security_events WHERE tenant_id = ? AND at >= ? AND at < ?',
+        [tenantId, fromIso, toIso],
+      ),
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  async securityEventsPage(
+    tenantId: string,
+    fromIso: string,
+    toIso: string,
+    afterId: number,
+    limit: number,
+  ): Promise<
+    { id: number; at: string; code: string; edge_id: string | null; address: string | null; detail: string }[]
+  > {
+    return this.t(tenantId, () =>
+      this.db.all<{
+        id: number;
+        at: string;
+        code: string;
+        edge_id: string | null;
+        address: string | null;
+        detail: string;
+      }>(
+        'SELECT id, at, code, edge_id, address, detail FROM security_events WHERE tenant_id = ? AND at >= ? AND at < ? AND id > ? ORDER BY id LIMIT ?',
+        [tenantId, fromIso, toIso, afterId, limit],
+      ),
+    );
+  }
+
+  /** The clause map's figures: in-service equipment with its cached calendar state. */
+  async equipmentStates(
+    tenantId: string,
+    siteId: string | null,
+  ): Promise<
+    {
+      next_due: string | null;
+      out_of_tolerance: number;
+      due_soon_days: number | null;
+      is_reference_standard: number;
+    }[]
+  > {
+    const params: SqlParam[] = [tenantId];
+    let site = '';
+    if (siteId) {
+      site = ' AND site_id = ?';
+      params.push(siteId);
+    }
+    const rows = await this.t(tenantId, () =>
+      this.db.all<{
+        next_due: string | null;
+        out_of_tolerance: unknown;
+        due_soon_days: number | null;
+        is_reference_standard: unknown;
+      }>(
+        `SELECT next_due, out_of_tolerance, due_soon_days, is_reference_standard FROM equipment
+         WHERE tenant_id = ? AND retired_at IS NULL${site}`,
+        params,
+      ),
+    );
+    return rows.map((r) => ({
+      next_due: r.next_due,
+      out_of_tolerance: bool(r.out_of_tolerance),
+      due_soon_days: r.due_soon_days,
+      is_reference_standard: bool(r.is_reference_standard),
+    }));
+  }
+
+  async flaggedCalibrationsSince(tenantId: string, sinceIso: string, siteId: string | null): Promise<number> {
+    const params: SqlParam[] = [tenantId, sinceIso];
+    let site = '';
+    if (siteId) {
+      site = ' AND e.site_id = ?';
+      params.push(siteId);
+    }
+    const r = await this.t(tenantId, () =>
+      this.db.get<{ n: number | string }>(
+        `SELECT COUNT(*) AS n FROM calibrations c LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
+         WHERE c.tenant_id = ? AND c.calibrated_at >= ? AND c.traceability = 'flagged'${site}`,
+        params,
+      ),
+    );
+    return Number(r?.n ?? 0);
+  }
+
+  async auditSize(tenantId: string): Promise<number> {
+    const r = await this.t(tenantId, () =>
+      this.db.get<{ size: number }>('SELECT size FROM audit_heads WHERE tenant_id = ?', [tenantId]),
+    );
+    return r?.size ?? 0;
+  }
+
+  /** The newest finished integrity report (for the clause map). */
+  async lastIntegrityReport(tenantId: string): Promise<ReportRow | undefined> {
+    return this.t(tenantId, () =>
+      this.db.get<ReportRow>(
+        "SELECT * FROM reports WHERE tenant_id = ? AND type = 'integrity' AND state = 'done' ORDER BY finished_at DESC, id DESC LIMIT 1",
+        [tenantId],
+      ),
+    );
+  }
+}
+
+/** A usage or inspection record made with a failed instrument (InspectionRepository's shape, plus the operator). */
+export interface SuspectPageRow {
+  edge_id: string;
+  seq: number;
+  kind: 'usage' | 'inspection';
+  site_id: string;
+  equipment: string;
+  observed_at: string;
+  part_serial: string | null;
+  work_order: string | null;
+  result: 'pass' | 'fail' | null;
+  operator: string | null;
+  via: 'equipment' | 'gauge';
+}
+
+/**
+ * Suspect-record pages keyed on observed_at alone, so each page is an index range scan that
+ * stops at its LIMIT ((tenant_id, equipment, observed_at) and (tenant_id, gauge, observed_at, …)):
+ * ordering by (observed_at, edge, seq) in SQL would sort the whole rest of the window per page.
+ * Ties at a page's last instant are completed by `suspectAt`.
+ */
+export class SuspectQueries {
+  constructor(private readonly db: Db) {}
+
+  private operator(): string {
+    return this.db.dialect === 'postgres'
+      ? "(r.json::json -> 'body' ->> 'operator')"
+      : "json_extract(r.json, '$.body.operator')";
+  }
+
+  private sql(via: 'equipment' | 'gauge', where: string): string {
+    const cols = `t.edge_id, t.seq, t.kind, t.site_id, t.equipment, t.observed_at, t.part_serial, t.work_order, t.result, ${this.operator()} AS operator, '${via}' AS via`;
+    const rec = 'JOIN records r ON r.tenant_id = t.tenant_id AND r.edge_id = t.edge_id AND r.seq = t.seq';
+    return via === 'equipment'
+      ? `SELECT ${cols} FROM traceable_records t ${rec} WHERE t.tenant_id = ? AND t.equipment = ?${where.replaceAll('$T', 't.observed_at')}`
+      : `SELECT ${cols} FROM record_gauges g
+           JOIN traceable_records t ON t.tenant_id = g.tenant_id AND t.edge_id = g.edge_id AND t.seq = g.seq ${rec}
+         WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${where.replaceAll('$T', 'g.observed_at')}`;
+  }
+
+  private head(tenantId: string, tag: string, via: 'equipment' | 'gauge'): SqlParam[] {
+    return via === 'equipment' ? [tenantId, tag] : [tenantId, tag, tag];
+  }
+
+  /** Up to `limit` records observed in (after, end], oldest first. */
+  async page(
+    tenantId: string,
+    tag: string,
+    via: 'equipment' | 'gauge',
+    after: string | null,
+    end: string,
+    limit: number,
+  ): Promise<SuspectPageRow[]> {
+    const where = `${after !== null ? ' AND $T > ?' : ''} AND $T <= ? ORDER BY $T LIMIT ?`;
+    const params = [...this.head(tenantId, tag, via), ...(after !== null ? [after] : []), end, limit];
+    return this.db.withTenant(tenantId, () => this.db.all<SuspectPageRow>(this.sql(via, where), params));
+  }
+
+  /** Every record observed exactly at `at`. */
+  async at(tenantId: string, tag: string, via: 'equipment' | 'gauge', at: string): Promise<SuspectPageRow[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<SuspectPageRow>(this.sql(via, ' AND $T = ?'), [...this.head(tenantId, tag, via), at]),
+    );
+  }
+}

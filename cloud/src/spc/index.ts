@@ -1,0 +1,7 @@
+// SPC: control charts, baselines, rule checks and alerts.
+// The feature's public surface: other modules import from here, never from its files.
+
+export { AlertsRepository } from './alerts.repository.js';
+export { SpcRepository } from './spc.repository.js';
+export { spcOpenApiPaths, spcRoutes } from './spc.routes.js';
+export { SpcService } from './spc.service.js';

@@ -1,0 +1,8 @@
+// Tenancy: sites, edge enrollment, API tokens and the admin API over them.
+// The feature's public surface: other modules import from here, never from its files.
+
+export { enrollmentRoutes } from './enrollment.routes.js';
+export { EnrollmentService } from './enrollment.service.js';
+export { TenancyRepository, hashToken, newToken } from './tenancy.repository.js';
+export type { EdgeRow } from './tenancy.repository.js';
+export { tenancyOpenApiPaths, tenancyRoutes } from './tenancy.routes.js';

@@ -1,0 +1,261 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Db } from '../platform/db/db.js';
+
+export interface EdgeRow {
+  tenant_id: string;
+  id: string;
+  site_id: string;
+  name: string;
+  public_key: Buffer;
+  enrolled_at: string;
+  log_size: number;
+  log_root: Buffer | null;
+  log_range: string;
+  last_checkpoint: string | null;
+  last_contact_at: string | null;
+  /** Records the edge said it still held unsent with its last accepted batch (migration 9). */
+  backlog?: number | null;
+  backlog_at?: string | null;
+}
+
+/** Enrollment tokens and API tokens are named by the first 16 hex digits of their hash, never by the token. */
+export const tokenId = (tokenHash: string): string => tokenHash.slice(0, 16);
+
+/** Tokens are 32 random bytes; only their SHA-256 is stored, so a database leak reveals none. */
+export function newToken(prefix: string): string {
+  return `${prefix}${randomBytes(32).toString('base64url')}`;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/**
+ * Tenants, sites, edges and the tokens that admit them. The only module that touches those
+ * tables. Each statement runs for one tenant (`withTenant`), except three lookups that must
+ * find the tenant first (ingest: edge by id; authentication: API token; enrollment: consuming
+ * a token). On PostgreSQL those three are SECURITY DEFINER functions, the app role's only way
+ * to read across tenants, each returning no more than the tenant it found.
+ */
+export class TenancyRepository {
+  constructor(private readonly db: Db) {}
+
+  async createTenant(id: string, name: string): Promise<void> {
+    await this.db.withTenant(id, () =>
+      this.db.run('INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)', [
+        id,
+        name,
+        new Date().toISOString(),
+      ]),
+    );
+  }
+
+  async tenantExists(id: string): Promise<boolean> {
+    const row = await this.db.withTenant(id, () =>
+      this.db.get('SELECT 1 AS x FROM tenants WHERE id = ?', [id]),
+    );
+    return row !== undefined;
+  }
+
+  async createSite(tenantId: string, id: string, name: string): Promise<void> {
+    await this.db.withTenant(tenantId, () =>
+      this.db.run('INSERT INTO sites (tenant_id, id, name, created_at) VALUES (?, ?, ?, ?)', [
+        tenantId,
+        id,
+        name,
+        new Date().toISOString(),
+      ]),
+    );
+  }
+
+  async siteExists(tenantId: string, id: string): Promise<boolean> {
+    const row = await this.db.withTenant(tenantId, () =>
+      this.db.get('SELECT 1 AS x FROM sites WHERE tenant_id = ? AND id = ?', [tenantId, id]),
+    );
+    return row !== undefined;
+  }
+
+  /** A one-time token that enrolls one edge into a site; returned in clear once. */
+  async createEnrollmentToken(
+    tenantId: string,
+    siteId: string,
+    ttlMs: number,
+  ): Promise<{ token: string; expiresAt: string }> {
+    const token = newToken('rt_enr_');
+    const now = new Date();
+    const expiresAt = new Date(now.getTime() + ttlMs).toISOString();
+    await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        'INSERT INTO enrollment_tokens (token_hash, tenant_id, site_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+        [hashToken(token), tenantId, siteId, now.toISOString(), expiresAt],
+      ),
+    );
+    return { token, expiresAt };
+  }
+
+  /**
+   * Marks the token used by `edgeId` if it is unused and unexpired, in one statement (so two
+   * processes racing for one token cannot both win); returns its tenant and site. Cross-tenant.
+   */
+  async consumeEnrollmentToken(
+    token: string,
+    edgeId: string,
+  ): Promise<{ tenant_id: string; site_id: string } | undefined> {
+    const now = new Date().toISOString();
+    return this.db.get<{ tenant_id: string; site_id: string }>(
+      this.db.dialect === 'postgres'
+        ? 'SELECT tenant_id, site_id FROM rt_consume_enrollment_token(?, ?, ?)'
+        : 'UPDATE enrollment_tokens SET used_at = ?3, used_by_edge = ?2 WHERE token_hash = ?1 AND used_at IS NULL AND expires_at > ?3 RETURNING tenant_id, site_id',
+      [hashToken(token), edgeId, now],
+    );
+  }
+
+  async createApiToken(tenantId: string, name: string): Promise<string> {
+    const token = newToken('rt_api_');
+    await this.db.withTenant(tenantId, () =>
+      this.db.run('INSERT INTO api_tokens (token_hash, tenant_id, name, created_at) VALUES (?, ?, ?, ?)', [
+        hashToken(token),
+        tenantId,
+        name,
+        new Date().toISOString(),
+      ]),
+    );
+    return token;
+  }
+
+  /** The tenant an unrevoked API token belongs to. Cross-tenant: it is how a request finds its tenant. */
+  async tenantForApiToken(token: string): Promise<string | undefined> {
+    const row = await this.db.get<{ tenant_id: string }>(
+      this.db.dialect === 'postgres'
+        ? 'SELECT tenant_id FROM rt_api_token_tenant(?)'
+        : 'SELECT tenant_id FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL',
+      [hashToken(token)],
+    );
+    return row?.tenant_id;
+  }
+
+  newEdgeId(): string {
+    return randomUUID();
+  }
+
+  async createEdge(e: {
+    tenantId: string;
+    id: string;
+    siteId: string;
+    name: string;
+    publicKey: Uint8Array;
+  }): Promise<void> {
+    await this.db.withTenant(e.tenantId, () =>
+      this.db.run(
+        'INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at) VALUES (?, ?, ?, ?, ?, ?)',
+        [e.tenantId, e.id, e.siteId, e.name, Buffer.from(e.publicKey), new Date().toISOString()],
+      ),
+    );
+  }
+
+  /** Looks an edge up by id alone: only for ingest, where the edge proves itself by signature. */
+  async edgeById(id: string): Promise<EdgeRow | undefined> {
+    const row = await this.db.get<{ tenant_id: string }>(
+      this.db.dialect === 'postgres'
+        ? 'SELECT tenant_id FROM rt_edge_tenant(?)'
+        : 'SELECT tenant_id FROM edges WHERE id = ?',
+      [id],
+    );
+    return row ? this.edgeForTenant(row.tenant_id, id) : undefined;
+  }
+
+  /**
+   * The edge's row, locked until the surrounding transaction ends, so that two cloud processes
+   * ingesting for one edge take turns (SELECT … FOR UPDATE; on SQLite, BEGIN IMMEDIATE already
+   * holds the database's write lock). Call inside a transaction.
+   */
+  async lockEdge(tenantId: string, id: string): Promise<EdgeRow | undefined> {
+    const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<EdgeRow>(`SELECT * FROM edges WHERE tenant_id = ? AND id = ?${lock}`, [tenantId, id]),
+    );
+  }
+
+  async edgeForTenant(tenantId: string, id: string): Promise<EdgeRow | undefined> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<EdgeRow>('SELECT * FROM edges WHERE tenant_id = ? AND id = ?', [tenantId, id]),
+    );
+  }
+
+  async listEdges(tenantId: string): Promise<EdgeRow[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<EdgeRow>('SELECT * FROM edges WHERE tenant_id = ? ORDER BY enrolled_at', [tenantId]),
+    );
+  }
+
+  // ---- the admin API (routes/admin.routes.ts) ----
+
+  async listSites(
+    tenantId: string,
+  ): Promise<{ id: string; name: string; created_at: string; edges: number }[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<{ id: string; name: string; created_at: string; edges: number }>(
+        `SELECT s.id, s.name, s.created_at,
+           (SELECT COUNT(*) FROM edges e WHERE e.tenant_id = s.tenant_id AND e.site_id = s.id) AS edges
+         FROM sites s WHERE s.tenant_id = ? ORDER BY s.id`,
+        [tenantId],
+      ),
+    );
+  }
+
+  /** A site's enrollment tokens, newest first: hashes and times only (the token is never stored). */
+  async listEnrollmentTokens(
+    tenantId: string,
+    siteId: string,
+  ): Promise<
+    {
+      token_hash: string;
+      site_id: string;
+      created_at: string;
+      expires_at: string;
+      used_at: string | null;
+      used_by_edge: string | null;
+    }[]
+  > {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all(
+        'SELECT token_hash, site_id, created_at, expires_at, used_at, used_by_edge FROM enrollment_tokens WHERE tenant_id = ? AND site_id = ? ORDER BY created_at DESC',
+        [tenantId, siteId],
+      ),
+    );
+  }
+
+  async listApiTokens(
+    tenantId: string,
+  ): Promise<{ token_hash: string; name: string; created_at: string; revoked_at: string | null }[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all(
+        'SELECT token_hash, name, created_at, revoked_at FROM api_tokens WHERE tenant_id = ? ORDER BY created_at DESC',
+        [tenantId],
+      ),
+    );
+  }
+
+  /** Revokes the unrevoked API token with this id; false when there is none. */
+  async revokeApiToken(tenantId: string, id: string, now: string): Promise<boolean> {
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        'UPDATE api_tokens SET revoked_at = ? WHERE tenant_id = ? AND substr(token_hash, 1, 16) = ? AND revoked_at IS NULL',
+        [now, tenantId, id],
+      ),
+    );
+    return r.changes > 0;
+  }
+
+  /** The backlog an edge reported with a batch that was just accepted (inside the ingest transaction). */
+  async setEdgeBacklog(tenantId: string, edgeId: string, backlog: number, now: string): Promise<void> {
+    await this.db.withTenant(tenantId, () =>
+      this.db.run('UPDATE edges SET backlog = ?, backlog_at = ? WHERE tenant_id = ? AND id = ?', [
+        backlog,
+        now,
+        tenantId,
+        edgeId,
+      ]),
+    );
+  }
+}
