@@ -47,6 +47,13 @@ export class Agent {
       { commitIntervalMs: this.cfg.buffer.commitIntervalMs },
     );
     this.log = log;
+    log.fallbackEquipment = edgeAssetTag(this.cfg.edge.name);
+    const builderLog = this.logger.child({ component: 'records' });
+    log.onRefused = (draft, issues) =>
+      builderLog.warn(
+        { kind: draft.kind, equipment: draft.equipment, source: draft.source, problems: issues.slice(0, 10) },
+        'a record draft did not pass the record format; logged as a RECORD_INVALID event instead',
+      );
     this.logger.info({ edge: identity.edgeId, size: log.lastSeq, acked: log.ackedSeq }, 'edge log opened');
     const sink = new RecordSink(
       log,

@@ -137,7 +137,7 @@ const MISTAKES: { path: string; apply: (c: any) => void }[] = [
   { path: 'sources[0].intervalMs', apply: (c) => (c.sources[0].intervalMs = 1) },
   { path: 'sources[0].points[2].type', apply: (c) => (c.sources[0].points[2].type = 'int99') },
   { path: 'sources[0].points[0].address', apply: (c) => (c.sources[0].points[0].address = -4) },
-  { path: 'sources[0].inspection.result.pass', apply: (c) => (c.sources[0].inspection.result.pass = 0.5) },
+  { path: 'sources[0].inspection.result.pass', apply: (c) => (c.sources[0].inspection.result.pass = [1]) },
   { path: 'sources[1].devices[0].passwordHash', apply: (c) => (c.sources[1].devices[0].passwordHash = 'x') },
   { path: 'sources[1].port', apply: (c) => (c.sources[1].port = 70000) },
 ];

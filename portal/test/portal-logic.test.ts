@@ -133,6 +133,10 @@ describe('hand-entered calibration', () => {
     expect(pointResult(60, -1, 1, 61)).toBe('pass');
     expect(pointResult(60, -1, 1, 61.0001)).toBe('fail');
     expect(pointResult(60, -0.1, 0.1, 60.1)).toBe('pass');
+    // The same answer as the edge's and the cloud's rule, at the limits and just outside them.
+    expect(pointResult(60, -0.1, 0.1, 59.9)).toBe('pass');
+    expect(pointResult(60, -0.1, 0.1, 59.9 - 1e-12)).toBe('fail');
+    expect(pointResult(60, -0.1, 0.1, 60.1 + 1e-12)).toBe('fail');
     const v = validateCalibration(draft(), NOW);
     expect(v.ok).toBe(true);
     if (!v.ok) return;

@@ -33,6 +33,47 @@ afterEach(async () => {
 });
 
 describe('EdgeLog', () => {
+  it('never signs a draft the record format refuses: an event naming the fields takes its place, later records flow', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-log-'));
+    const log = await openLog(dir);
+    log.fallbackEquipment = 'EDGE-T';
+    const refused: string[] = [];
+    log.onRefused = (_d, issues) => refused.push(...issues.map((i) => i.path));
+    const t = new Date(Date.UTC(2026, 10, 23, 6, 0, 0)).toISOString();
+    // A rig's result register said pass while a configured limit was exceeded.
+    const bad = {
+      kind: 'inspection',
+      equipment: 'RIG-01',
+      observedAt: t,
+      receivedAt: t,
+      source: { protocol: 'modbus', endpoint: 'modbus-tcp://127.0.0.1:15020' },
+      body: {
+        partSerial: 'INJ-1',
+        result: 'pass',
+        characteristics: [{ name: 'q', measured: 63, usl: 61.8, unit: 'mm3/stroke', result: 'fail' }],
+      },
+    } as RecordDraft;
+    await log.append([draft(1), bad, draft(2)]);
+    expect(refused).toEqual(['body.result']);
+    expect(log.refusedDrafts).toBe(1);
+    const batch = await log.nextBatch(500);
+    const records = batch!.records.map(
+      (r) => JSON.parse(r) as { kind: string; equipment: string; body: { code?: string; message?: string } },
+    );
+    expect(records.map((r) => r.kind)).toEqual(['telemetry', 'event', 'telemetry']);
+    expect(records[1]!.equipment).toBe('RIG-01');
+    expect(records[1]!.body.code).toBe('RECORD_INVALID');
+    expect(records[1]!.body.message).toContain(
+      'body.result = "pass": must be "fail" when a characteristic fails',
+    );
+    // The whole batch passes the cloud's checks.
+    const v = verifyBatch(
+      { v: 1, edge: identity.edgeId, records: records as unknown[], checkpoint: batch!.checkpoint },
+      { publicKey: keys.publicKey, state: EMPTY },
+    );
+    expect(v.ok, JSON.stringify(v)).toBe(true);
+  });
+
   it('assigns gap-free seqs across concurrent appends and signs a checkpoint that verifies', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-log-'));
     const log = await openLog(dir);
@@ -160,14 +201,17 @@ describe('EdgeLog', () => {
     expect(state.size).toBe(n);
   });
 
-  it('fails the appends of a record that has no canonical form, and keeps logging', async () => {
+  it('logs a record that has no canonical form as an event naming the value, and keeps logging', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-log-'));
     const log = await openLog(dir);
     const bad = { ...draft(2), body: { points: [{ name: 'p', value: NaN, unit: 'bar', quality: 'good' }] } };
-    await expect(log.append([bad as RecordDraft])).rejects.toThrow(/NaN/);
+    expect(await log.append([bad as RecordDraft])).toEqual({ firstSeq: 1, lastSeq: 1 });
     const ok = await log.append([draft(3)]);
-    expect(ok).toEqual({ firstSeq: 1, lastSeq: 1 });
+    expect(ok).toEqual({ firstSeq: 2, lastSeq: 2 });
     const batch = await log.nextBatch(10);
-    expect(batch?.records.length).toBe(1);
+    expect(batch?.records.length).toBe(2);
+    const ev = JSON.parse(batch!.records[0]!) as { kind: string; body: { message: string } };
+    expect(ev.kind).toBe('event');
+    expect(ev.body.message).toMatch(/body\.points\[0\]\.value = NaN/);
   });
 });

@@ -5,11 +5,13 @@ import {
   CompactRange,
   MAX_BATCH_RECORDS,
   RECORD_FORMAT_VERSION,
-  canonicalJson,
+  buildRecord,
+  invalidRecordEvent,
   leafHash,
   signCheckpoint,
   type CompactRangeState,
   type RigRecord,
+  type SchemaIssue,
 } from '@rigtrace/protocols';
 import { EdgeError } from '../errors.js';
 import { LogRange } from './log-range.js';
@@ -172,6 +174,12 @@ export class EdgeLog {
   private writerTail: Promise<unknown> = Promise.resolve();
   /** Set when the buffer was damaged at start and cut back; see BufferRecovery. */
   recovery: BufferRecovery | null = null;
+  /** Drafts the record format refused since start (each logged as a RECORD_INVALID event instead). */
+  refusedDrafts = 0;
+  /** Called for each draft the record format refused, with its problems (for the operator's log). */
+  onRefused: ((draft: RecordDraft, issues: SchemaIssue[]) => void) | null = null;
+  /** Asset tag of the RECORD_INVALID event when the draft's own is not valid. */
+  fallbackEquipment = 'EDGE';
 
   private constructor(
     private readonly writer: SqliteConnection,
@@ -384,9 +392,9 @@ export class EdgeLog {
           await yieldToEventLoop();
         }
         seq += 1;
-        // Keys in canonical order, so canonicalJson can serialize without copying.
+        // Keys in canonical order, so the builder can serialize without copying.
         const id = uuidv7();
-        const json = canonicalJson({
+        const record = {
           body: d.body,
           edge,
           equipment: d.equipment,
@@ -397,7 +405,28 @@ export class EdgeLog {
           seq,
           source: d.source,
           v: RECORD_FORMAT_VERSION,
-        });
+        };
+        let kind: string = d.kind;
+        let built = buildRecord(record);
+        if (!built.ok) {
+          // Never sign what the cloud would refuse (it would block every later record): the
+          // draft's place in the log goes to an event naming each field, value and rule.
+          const issues = built.issues;
+          built = buildRecord(
+            invalidRecordEvent(
+              record,
+              issues,
+              { v: RECORD_FORMAT_VERSION, id, edge, seq },
+              this.fallbackEquipment,
+            ),
+          );
+          if (!built.ok)
+            throw new Error(`the record builder refused its own event: ${JSON.stringify(built.issues)}`);
+          kind = 'event';
+          this.refusedDrafts += 1;
+          this.onRefused?.(d, issues);
+        }
+        const json = built.text;
         const size = range.appendText(json);
         bytes += size;
         if (rows.length === 2 + ROWS_PER_INSERT * 3) {
@@ -405,7 +434,7 @@ export class EdgeLog {
           rows = [];
         }
         if (rows.length === 0) rows.push(seq, now);
-        rows.push(id, d.kind, json);
+        rows.push(id, kind, json);
       }
     }
     if (rows.length > 0) chunks.push(rows);

@@ -5,10 +5,12 @@ import {
   type ModbusSample,
   type PointReading,
 } from '@rigtrace/protocols/modbus';
+import { limitVerdict, overallVerdict } from '@rigtrace/protocols/verdict';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { InspectionMapping, ModbusSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
 import { UsageTracker } from '../records/usage-tracker.js';
+import { ModbusRecords } from '../mapping/modbus-records.js';
 import { eventDraft, type Collector, type CollectorContext, type CollectorStatus } from './collector.js';
 
 type Readings = Record<string, PointReading>;
@@ -33,14 +35,27 @@ function f32(n: number): number {
   return Number(n.toPrecision(7));
 }
 
+/** The device's overall verdict from its result point, or undefined when it has none or it is unreadable. */
+function deviceVerdict(m: InspectionMapping, r: Readings): 'pass' | 'fail' | undefined {
+  if (!m.result) return undefined;
+  const v = r[m.result.point];
+  if (v?.quality !== 'good' || v.value === undefined) return undefined;
+  const pass = m.result.pass;
+  const same = typeof v.value === 'string' ? v.value.trim() === String(pass) : v.value === pass;
+  return same ? 'pass' : 'fail';
+}
+
 /**
  * Builds an inspection record body from a completed result block. Returns undefined while a
  * value the record needs is unreadable, so the block is taken on the next good poll instead.
+ * Each characteristic is judged against its limits by the one verdict rule; the device's own
+ * overall verdict, where it has a result point, is kept beside it (`deviceResult`), and the
+ * record's result fails when either fails, so a disagreement is recorded rather than refused.
  */
 export function inspectionFromReadings(m: InspectionMapping, r: Readings): RecordDraft['body'] | undefined {
   const partSerial = str(r, m.partSerial);
-  const overall = num(r, m.result.point);
-  if (partSerial === undefined || overall === undefined) return undefined;
+  const device = deviceVerdict(m, r);
+  if (partSerial === undefined || (m.result && device === undefined)) return undefined;
   const characteristics = [];
   for (const c of m.characteristics) {
     const measured = num(r, c.measured);
@@ -48,12 +63,14 @@ export function inspectionFromReadings(m: InspectionMapping, r: Readings): Recor
     const nominal = num(r, c.nominal);
     const lsl = num(r, c.lsl);
     const usl = num(r, c.usl);
-    const ok = (lsl === undefined || measured >= lsl) && (usl === undefined || measured <= usl);
     characteristics.push({
       name: c.name,
       measured: f32(measured),
       unit: c.unit,
-      result: ok ? ('pass' as const) : ('fail' as const),
+      result: limitVerdict(f32(measured), {
+        ...(lsl !== undefined ? { lsl: f32(lsl) } : {}),
+        ...(usl !== undefined ? { usl: f32(usl) } : {}),
+      }),
       ...(nominal !== undefined ? { nominal: f32(nominal) } : {}),
       ...(lsl !== undefined ? { lsl: f32(lsl) } : {}),
       ...(usl !== undefined ? { usl: f32(usl) } : {}),
@@ -64,7 +81,8 @@ export function inspectionFromReadings(m: InspectionMapping, r: Readings): Recor
   const trimCode = str(r, m.trimCode);
   return {
     partSerial,
-    result: overall === m.result.pass ? 'pass' : 'fail',
+    result: overallVerdict([device, ...characteristics.map((c) => c.result)]),
+    ...(device ? { deviceResult: device } : {}),
     characteristics,
     ...(workOrder ? { workOrder } : {}),
     ...(operator ? { operator } : {}),
@@ -94,6 +112,7 @@ export class ModbusCollector implements Collector {
   private readonly telemetryPoints: string[];
   private readonly unitOf: Map<string, string | undefined>;
   private readonly usage: UsageTracker | null;
+  private readonly records: ModbusRecords;
   private readonly sink: RecordSink;
   private readonly logger: Logger;
 
@@ -113,10 +132,15 @@ export class ModbusCollector implements Collector {
         })
       : null;
     this.stateKey = `source:${cfg.id}:lastTrigger`;
+    this.records = new ModbusRecords(cfg, {
+      sink: this.sink,
+      logger: this.logger,
+      source: (a) => this.source(a),
+    });
     const inspectionOnly = new Set<string>();
     const m = cfg.inspection;
     if (m) {
-      for (const ref of [m.trigger, m.partSerial, m.workOrder, m.operator, m.trimCode, m.result.point])
+      for (const ref of [m.trigger, m.partSerial, m.workOrder, m.operator, m.trimCode, m.result?.point])
         if (ref) inspectionOnly.add(ref);
       for (const c of m.characteristics)
         for (const ref of [c.measured, c.nominal, c.lsl, c.usl])
@@ -142,6 +166,7 @@ export class ModbusCollector implements Collector {
       timeoutMs: this.cfg.timeoutMs,
       logger: this.logger,
     });
+    await this.records.start(this.poller, (k) => this.ctx.getState(k));
     this.poller.on('sample', (s: ModbusSample) => this.onSample(s));
     this.poller.on('connected', () => {
       const wasDown = !this.up;
@@ -158,6 +183,7 @@ export class ModbusCollector implements Collector {
   }
 
   async stop(): Promise<void> {
+    this.records.stop();
     await this.poller?.stop();
     this.poller = null;
     const open = this.usage?.flush() ?? [];
@@ -173,7 +199,7 @@ export class ModbusCollector implements Collector {
       up: this.up,
       lastError: st?.lastError ?? this.lastError,
       recordsIn: this.recordsIn,
-      details: st ? { ...st } : {},
+      details: st ? { ...st, ...(this.records.enabled ? { results: this.records.counters() } : {}) } : {},
     };
   }
 
@@ -232,6 +258,7 @@ export class ModbusCollector implements Collector {
       ]).catch(() => undefined);
     }
     this.maybeInspection(s.readings, at);
+    if (this.records.enabled) this.records.onSample(s.readings);
     this.trackUsage(s);
   }
 

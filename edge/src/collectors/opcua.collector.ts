@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { OpcuaSubscriber, type OpcuaValue } from '@rigtrace/protocols/opcua';
+import { toleranceVerdict } from '@rigtrace/protocols/verdict';
 
 export { routeOpcuaLibraryLogs } from '@rigtrace/protocols/opcua';
 import type { RecordDraft } from '../buffer/edge-log.js';
@@ -49,10 +50,12 @@ export function calibrationFromBlock(
     (asLeft && asLeft.length !== k)
   )
     return undefined;
-  const within = (reading: number, i: number) => {
-    const err = reading - nominals[i]!;
-    return err >= lower[i]! && err <= upper[i]! ? ('pass' as const) : ('fail' as const);
-  };
+  const within = (reading: number, i: number) =>
+    toleranceVerdict(reading, {
+      nominal: nominals[i]!,
+      lowerTolerance: lower[i]!,
+      upperTolerance: upper[i]!,
+    });
   const adjustedValue = n.adjusted ? get('adjusted') : undefined;
   const adjusted =
     adjustedValue?.statusCode.good && typeof adjustedValue.value === 'boolean' ? adjustedValue.value : false;

@@ -42,7 +42,13 @@ const inspectionMapping = z.strictObject({
   operator: name.optional(),
   trimCode: name.optional(),
   testPlan: z.string().max(64).optional(),
-  result: z.strictObject({ point: name, pass: z.number().int() }),
+  /**
+   * The device's own overall verdict, when it has one: the point and the value that means pass
+   * (a number, a text or a boolean). Without it the verdict comes from the characteristics' limits.
+   */
+  result: z
+    .strictObject({ point: name, pass: z.union([z.number(), z.string().min(1).max(64), z.boolean()]) })
+    .optional(),
   characteristics: z.array(characteristic).min(1).max(200),
   gauges: z.array(assetTag).max(50).optional(),
 });
@@ -56,6 +62,145 @@ const usageMapping = z.strictObject({
   workOrder: name.optional(),
   partSerial: name.optional(),
   stopAfterIdleS: z.number().min(0).max(86_400).default(30),
+});
+
+// ---- record mappings: one declarative way, the same for every protocol ----------------------------
+
+/**
+ * A mapped value: a constant (number, boolean, or text not starting with `=`) or an expression
+ * (`=AsFound * 0.001`, `=date(NextCalibration)`) over the source's named values.
+ */
+const mapped = z.union([z.string().min(1).max(2048), z.number(), z.boolean()]);
+
+const calibrationPointMapping = z.strictObject({
+  name: mapped,
+  nominal: mapped,
+  unit: mapped,
+  asFound: mapped,
+  asLeft: mapped.optional(),
+  /** ± tolerance (the same either side); or lowerTolerance/upperTolerance; or lowerLimit/upperLimit. */
+  tolerance: mapped.optional(),
+  lowerTolerance: mapped.optional(),
+  upperTolerance: mapped.optional(),
+  lowerLimit: mapped.optional(),
+  upperLimit: mapped.optional(),
+  uncertainty: mapped.optional(),
+  deviceResult: mapped.optional(),
+});
+
+const characteristicMapping = z.strictObject({
+  name: mapped,
+  measured: mapped,
+  unit: mapped,
+  nominal: mapped.optional(),
+  lsl: mapped.optional(),
+  usl: mapped.optional(),
+  /** ± tolerance around nominal, instead of lsl/usl. */
+  tolerance: mapped.optional(),
+  gauge: mapped.optional(),
+  deviceResult: mapped.optional(),
+});
+
+/** A list of entries, or one entry repeated: `each` is a count or an array; `i` (from 0) and `n` (from 1) in scope. */
+const repeated = <T extends z.ZodObject>(entry: T) =>
+  z.union([z.array(entry).min(1).max(200), entry.extend({ each: mapped })]);
+
+const calibrationFields = z.strictObject({
+  equipment: mapped.optional(),
+  calibratedAt: mapped.optional(),
+  nextDue: mapped.optional(),
+  receivedDate: mapped.optional(),
+  procedure: mapped.optional(),
+  procedureRevision: mapped.optional(),
+  technician: mapped.optional(),
+  lab: mapped.optional(),
+  certificate: mapped.optional(),
+  certificateUri: mapped.optional(),
+  standardId: mapped.optional(),
+  standardCertificate: mapped.optional(),
+  standardDueDate: mapped.optional(),
+  standardUncertainty: mapped.optional(),
+  temperatureC: mapped.optional(),
+  humidityPct: mapped.optional(),
+  adjusted: mapped.optional(),
+  deviceResult: mapped.optional(),
+  decisionRule: mapped.optional(),
+  conformity: mapped.optional(),
+  points: repeated(calibrationPointMapping),
+});
+
+const inspectionFields = z.strictObject({
+  equipment: mapped.optional(),
+  observedAt: mapped.optional(),
+  partSerial: mapped,
+  workOrder: mapped.optional(),
+  operator: mapped.optional(),
+  testPlan: mapped.optional(),
+  trimCode: mapped.optional(),
+  gauges: z.array(mapped).max(50).optional(),
+  deviceResult: mapped.optional(),
+  characteristics: repeated(characteristicMapping),
+});
+
+/** What makes a new result: a counter that changes, or a flag that rises (false → true, 0 → non-zero). */
+const trigger = z.union([z.strictObject({ counter: name }), z.strictObject({ rising: name })]);
+
+const lookupTables = z
+  .record(name, z.record(z.string().min(1).max(64), z.union([z.string().max(256), z.number(), z.boolean()])))
+  .optional();
+
+/**
+ * Record mappings of a source. `read` names the result block's values (node ids, registers) that
+ * are read together once the trigger fires; `handshake` acknowledges each result to the device
+ * once its record is durable.
+ */
+function recordMappings<R extends z.ZodType, H extends z.ZodType>(readAddress: R, handshake: H) {
+  const common = {
+    trigger,
+    read: z.record(name, readAddress).optional(),
+    handshake: handshake.optional(),
+    tables: lookupTables,
+  };
+  return z
+    .array(
+      z.discriminatedUnion('kind', [
+        z.strictObject({ kind: z.literal('calibration'), ...common, fields: calibrationFields }),
+        z.strictObject({ kind: z.literal('inspection'), ...common, fields: inspectionFields }),
+      ]),
+    )
+    .max(100)
+    .optional();
+}
+
+const modbusRegister = z.strictObject({
+  address: z.number().int().min(0).max(65535),
+  type: z.enum(['int16', 'uint16', 'int32', 'uint32', 'float32', 'float64', 'bool', 'string']),
+  area: z.enum(['holding', 'input', 'coil', 'discrete']).default('holding'),
+  unitId: z.number().int().min(0).max(247).optional(),
+  length: z.number().int().min(1).max(64).optional(),
+  wordOrder: z.enum(['big', 'little']).optional(),
+  byteOrder: z.enum(['big', 'little']).optional(),
+  scale: z.number().optional(),
+  offset: z.number().optional(),
+  /** A repeated group: this many values, `stride` registers apart; the value is an array. */
+  repeat: z.number().int().min(1).max(200).optional(),
+  stride: z.number().int().min(1).max(1000).optional(),
+});
+
+/** Modbus acknowledge: write `value` (default: the trigger's value) to a holding register or a coil. */
+const modbusHandshake = z.strictObject({
+  address: z.number().int().min(0).max(65535),
+  area: z.enum(['holding', 'coil']).default('holding'),
+  unitId: z.number().int().min(0).max(247).optional(),
+  value: mapped.optional(),
+  failValue: mapped.optional(),
+});
+
+/** OPC UA acknowledge: write `value` (default: the trigger's value) to a node. */
+const opcuaHandshake = z.strictObject({
+  node: z.string().min(1).max(512),
+  value: mapped.optional(),
+  failValue: mapped.optional(),
 });
 
 const modbusSource = z.strictObject({
@@ -76,6 +221,7 @@ const modbusSource = z.strictObject({
     .optional(),
   inspection: inspectionMapping.optional(),
   usage: usageMapping.optional(),
+  records: recordMappings(modbusRegister, modbusHandshake),
 });
 
 const topicFilter = z.string().min(1).max(256);
@@ -193,6 +339,7 @@ const opcuaSource = z.strictObject({
     })
     .optional(),
   calibration: z.strictObject({ trigger: name, nodes: calibrationNodes }).optional(),
+  records: recordMappings(nodeId, opcuaHandshake),
 });
 
 export const source = z.discriminatedUnion('protocol', [
@@ -252,3 +399,9 @@ export type MqttClientSourceConfig = Extract<SourceConfig, { protocol: 'mqtt' }>
 export type OpcuaSourceConfig = Extract<SourceConfig, { protocol: 'opcua' }>;
 export type InspectionMapping = z.output<typeof inspectionMapping>;
 export type UsageMapping = z.output<typeof usageMapping>;
+export type RecordMapping = NonNullable<ModbusSourceConfig['records'] | OpcuaSourceConfig['records']>[number];
+export type ModbusRecordMapping = NonNullable<ModbusSourceConfig['records']>[number];
+export type OpcuaRecordMapping = NonNullable<OpcuaSourceConfig['records']>[number];
+export type CalibrationFieldsMapping = z.output<typeof calibrationFields>;
+export type InspectionFieldsMapping = z.output<typeof inspectionFields>;
+export type ModbusRegisterSpec = z.output<typeof modbusRegister>;

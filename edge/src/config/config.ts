@@ -5,6 +5,7 @@ import { topicFilterProblem } from '@rigtrace/protocols/mqtt';
 import { EdgeError } from '../errors.js';
 import { edgeConfigSchema, type EdgeConfig } from './config.schema.js';
 import { readConfigFile } from './config-file.js';
+import { recordMappingProblems } from '../mapping/check.js';
 
 /** Formats a zod issue path as `sources[0].points[3].type`. */
 export function formatPath(p: readonly PropertyKey[]): string {
@@ -62,6 +63,7 @@ function crossChecks(cfg: EdgeConfig): string[] {
         );
       if (s.passwordEnv && !process.env[s.passwordEnv])
         problems.push(`sources[${si}].passwordEnv: environment variable ${s.passwordEnv} is not set`);
+      problems.push(...recordMappingProblems(s, si));
       return;
     }
     if (s.protocol === 'mqtt') {
@@ -99,7 +101,7 @@ function crossChecks(cfg: EdgeConfig): string[] {
       ref('inspection.workOrder', insp.workOrder);
       ref('inspection.operator', insp.operator);
       ref('inspection.trimCode', insp.trimCode);
-      ref('inspection.result.point', insp.result.point);
+      ref('inspection.result.point', insp.result?.point);
       insp.characteristics.forEach((c, ci) => {
         for (const k of ['measured', 'nominal', 'lsl', 'usl'] as const)
           ref(`inspection.characteristics[${ci}].${k}`, c[k]);
@@ -109,6 +111,7 @@ function crossChecks(cfg: EdgeConfig): string[] {
       for (const k of ['state', 'cycles', 'operator', 'workOrder', 'partSerial'] as const)
         ref(`usage.${k}`, s.usage[k]);
     }
+    problems.push(...recordMappingProblems(s, si));
   });
   try {
     const u = new URL(cfg.cloud.url);

@@ -5,6 +5,8 @@
  * here from the tolerance, never typed, so the result cannot disagree with the numbers.
  */
 
+import { toleranceVerdict } from '@rigtrace/protocols/verdict';
+
 export interface PointDraft {
   name: string;
   unit: string;
@@ -50,10 +52,12 @@ const num = (s: string): number | undefined => {
   return Number.isFinite(n) ? n : undefined;
 };
 
+/**
+ * A reading against nominal and tolerance, by the one verdict rule the edge and the cloud use
+ * (exact on the decimal values as typed: 59.9 against 60 ± 0.1 passes).
+ */
 export function pointResult(nominal: number, lower: number, upper: number, value: number): 'pass' | 'fail' {
-  // A tiny allowance for decimal arithmetic (60 + 0.1 is 60.1000000000000014).
-  const eps = 1e-9 * Math.max(1, Math.abs(nominal));
-  return value >= nominal + lower - eps && value <= nominal + upper + eps ? 'pass' : 'fail';
+  return toleranceVerdict(value, { nominal, lowerTolerance: lower, upperTolerance: upper });
 }
 
 export interface ManualCalibrationRequest {

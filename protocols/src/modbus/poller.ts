@@ -6,6 +6,7 @@ import { planReads } from './plan.js';
 import { classifyError, ModbusTransport } from './transport.js';
 import type {
   ModbusLogger,
+  ModbusPointSpec,
   ModbusPointStats,
   ModbusSample,
   ModbusSourceOptions,
@@ -140,6 +141,44 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
     if (this.lastError !== undefined) out.lastError = this.lastError;
     if (this.lastCycleMs !== undefined) out.lastCycleMs = this.lastCycleMs;
     return out;
+  }
+
+  /**
+   * Reads the given points now, outside the poll cycle, through the same queue (e.g. a result
+   * block once its trigger fired). Neighbouring points share a request as in the cycle, so a block
+   * of up to 125 registers is read in one request: one consistent snapshot on the device. A point
+   * that could not be read is bad with the reason; the promise itself does not reject.
+   */
+  async readPoints(points: ModbusPointSpec[]): Promise<Record<string, PointReading>> {
+    const readings: Record<string, PointReading> = {};
+    const blocks = planReads(points, {
+      maxBlockRegisters: this.opts.maxBlockRegisters,
+      maxGap: this.opts.maxGap,
+    });
+    await Promise.all(
+      blocks.map(async (block) => {
+        let data: number[];
+        try {
+          data = await this.transport.read(block.unitId, block.area, block.address, block.count);
+        } catch (err) {
+          const reading = classifyError(err).reading;
+          for (const p of block.points) readings[p.name] = { quality: 'bad', error: reading };
+          return;
+        }
+        for (const p of block.points) {
+          try {
+            const value = decodePoint(p, data, p.address - block.address);
+            readings[p.name] =
+              typeof value === 'number' && !Number.isFinite(value)
+                ? { quality: 'bad', error: `non-finite value (${value})` }
+                : { value, quality: 'good' };
+          } catch (err) {
+            readings[p.name] = { quality: 'bad', error: `decode error: ${(err as Error).message}` };
+          }
+        }
+      }),
+    );
+    return readings;
   }
 
   /** FC6 (one register) or FC16, through the same queue as the reads. Rejects with ModbusError. */

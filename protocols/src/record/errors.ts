@@ -61,6 +61,8 @@ export const RECORD_ERROR_CATALOGUE = {
   // Records and batches
   BATCH_SCHEMA: 'The batch envelope is not { v: 1, edge, records: 1..MAX_BATCH_RECORDS, checkpoint }.',
   RECORD_SCHEMA: 'A record does not match the record schema; path names the field.',
+  RECORD_INVALID:
+    'Event code: a draft the record builder refused. The edge logs this error event in its place, naming each field, its value and the rule it broke, and signs nothing invalid.',
   RECORD_EDGE_MISMATCH: "A record's edge is not the batch's edge.",
   RECORD_TOO_LARGE: "A record's canonical JSON is larger than MAX_RECORD_BYTES.",
   RECORD_ID_DUPLICATE: 'Two records in one batch carry the same id.',

@@ -6,6 +6,7 @@ export * from './errors.js';
 export * from './base64.js';
 export * from './canonical.js';
 export * from './schema.js';
+export * from './builder.js';
 export * from './merkle.js';
 export * from './keys.js';
 export * from './checkpoint.js';

@@ -150,6 +150,8 @@ export const inspectionCharacteristicSchema = z
     /** Asset tag of the gauge or sensor that measured it (also listed in the body's gauges). */
     gauge: assetTagSchema.optional(),
     result,
+    /** The device's own verdict for this characteristic, kept when it disagrees with the limits. */
+    deviceResult: result.optional(),
   })
   .refine((c) => c.lsl === undefined || c.usl === undefined || c.lsl <= c.usl, {
     message: 'lsl must not be greater than usl',
@@ -162,8 +164,10 @@ export const inspectionBodySchema = z
     workOrder: label(64).optional(),
     operator: label(128).optional(),
     testPlan: label(128).optional(),
-    /** Overall result; "fail" whenever a characteristic fails. */
+    /** Overall result; "fail" whenever a characteristic fails or the device said fail. */
     result,
+    /** The device's own overall verdict (its result register or node), as it reported it. */
+    deviceResult: result.optional(),
     characteristics: z
       .array(inspectionCharacteristicSchema)
       .min(1, 'must have at least 1 characteristic')
@@ -178,6 +182,10 @@ export const inspectionBodySchema = z
   })
   .refine((b) => b.result === 'fail' || b.characteristics.every((c) => c.result === 'pass'), {
     message: 'must be "fail" when a characteristic fails',
+    path: ['result'],
+  })
+  .refine((b) => b.result === 'fail' || b.deviceResult !== 'fail', {
+    message: 'must be "fail" when the device said fail',
     path: ['result'],
   });
 
@@ -206,6 +214,8 @@ export const calibrationPointSchema = z
     uncertainty: nonNegative().optional(),
     asFoundResult: result,
     asLeftResult: result.optional(),
+    /** The device's own verdict for this point, kept when it disagrees with the tolerance. */
+    deviceResult: result.optional(),
   })
   .refine((p) => p.lowerTolerance <= p.upperTolerance, {
     message: 'lowerTolerance must not be greater than upperTolerance',
@@ -256,6 +266,8 @@ export const calibrationBodySchema = z
     /** Overall as-found result; "fail" (out of tolerance) whenever a point fails as found. */
     asFoundResult: result,
     asLeftResult: result.optional(),
+    /** The device's own overall verdict (a pass/fail node or register), as it reported it. */
+    deviceResult: result.optional(),
     calibratedAt: timestampSchema,
     /** Date the instrument was received for calibration. */
     receivedDate: dateSchema.optional(),

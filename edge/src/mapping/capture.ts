@@ -1,0 +1,307 @@
+import type { Logger } from 'pino';
+import type { RecordDraft } from '../buffer/edge-log.js';
+import type { RecordMapping } from '../config/config.schema.js';
+import type { RecordSink } from '../records/record-sink.js';
+import { eventDraft } from '../collectors/collector.js';
+import { describe, type Scope } from './expressions.js';
+import { MappingProblems, type CompiledMapping } from './record-mapping.js';
+
+/** What the protocol gives a capture: how to read the result block and how to acknowledge a result. */
+export interface CaptureIo {
+  /**
+   * Reads the result block (the mapping's `read` values) as one consistent snapshot. Resolves
+   * `null` when the device moved on to a newer result while it was read (the trigger changed):
+   * that newer result is taken when its own trigger arrives.
+   */
+  readBlock(trigger: number | boolean): Promise<Scope | null>;
+  /** Writes the acknowledge value once the result's record is durable (only with a handshake). */
+  acknowledge?(value: unknown): Promise<void>;
+}
+
+export interface CaptureOptions {
+  sourceId: string;
+  /** The source's asset tag (events and the default equipment). */
+  equipment: string;
+  source: (address?: string) => RecordDraft['source'];
+  mapping: RecordMapping;
+  compiled: CompiledMapping;
+  /** Evaluates the handshake's value and failValue (constants or expressions) against the result's scope. */
+  ackValue?: (ok: boolean, scope: Scope) => unknown;
+  /** Key of the saved state (the last result taken and when). */
+  stateKey: string;
+  sink: RecordSink;
+  logger: Logger;
+  io: CaptureIo;
+}
+
+interface Taken {
+  /** The trigger value of the last result taken. */
+  value: number;
+  at: string;
+}
+
+const RETRY_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
+
+/**
+ * Captures each result of one record mapping exactly once.
+ *
+ * A counter trigger: each new value is a new result. The last value taken is stored with its
+ * record in one transaction, so a restart neither repeats nor loses one; a counter that moved on
+ * by more than one (results completed while the edge was stopped, disconnected or backing off,
+ * or before its first connect) gives a signed `RESULTS_MISSED` event saying how many and between
+ * when, and a counter that went back (the device restarted) a `RESULT_COUNTER_RESET` event.
+ *
+ * A rising trigger: each false → true (0 → non-zero) is a result. With a handshake the device
+ * holds its flag until acknowledged, so nothing is missed; without one a result shown only while
+ * the edge was away cannot be seen (use a counter where the device has one).
+ *
+ * The handshake acknowledge is written only after the record is durable. A result whose values do
+ * not fit its mapping becomes a `RESULT_NOT_MAPPED` error event naming each field and value (and
+ * is acknowledged with `failValue`), so it is never silently skipped and never blocks the device.
+ */
+export class ResultCapture {
+  private taken: Taken | undefined;
+  private busy: number | boolean | undefined;
+  private lastFlag = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private stopped = false;
+  private reacknowledged = false;
+  /** Results turned into records, gaps seen, results that could not be mapped. */
+  readonly counters = { results: 0, missed: 0, notMapped: 0, acknowledged: 0, ackFailures: 0 };
+
+  constructor(private readonly o: CaptureOptions) {}
+
+  async init(getState: (k: string) => Promise<string | undefined>): Promise<void> {
+    const saved = await getState(this.o.stateKey);
+    if (saved === undefined) return;
+    try {
+      const t = JSON.parse(saved) as Taken;
+      if (typeof t.value === 'number') this.taken = t;
+    } catch {
+      // A state written by the older trigger bookkeeping: the bare counter value.
+      const n = Number(saved);
+      if (Number.isFinite(n)) this.taken = { value: n, at: new Date(0).toISOString() };
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+  }
+
+  /** Feeds the trigger's current value (a counter or a flag), as the source observes it. */
+  observe(value: unknown): void {
+    if (this.stopped) return;
+    if ('rising' in this.o.mapping.trigger) {
+      const flag = value === true || (typeof value === 'number' && value !== 0);
+      const rose = flag && !this.lastFlag;
+      if (value === true || value === false || typeof value === 'number') this.lastFlag = flag;
+      if (rose && this.busy === undefined) void this.capture(true);
+      return;
+    }
+    if (typeof value !== 'number' || !Number.isFinite(value)) return;
+    if (this.busy === value) return;
+    if (this.taken?.value === value) {
+      // The edge may have stopped between storing this result and acknowledging it: the device
+      // still holds it, so acknowledge it once more (the same value again is harmless).
+      if (!this.reacknowledged && this.o.io.acknowledge && this.o.ackValue) {
+        this.reacknowledged = true;
+        let v: unknown;
+        try {
+          v = this.o.ackValue(true, { trigger: value });
+        } catch {
+          return; // an acknowledge value computed from the result block: only sent with the result
+        }
+        void this.acknowledge(v);
+      }
+      return;
+    }
+    if (value === 0 && this.taken === undefined) return; // no result yet
+    if (this.busy !== undefined) return; // the one in progress finishes first; this value is seen again
+    void this.capture(value);
+  }
+
+  private async capture(trigger: number | boolean): Promise<void> {
+    this.busy = trigger;
+    clearTimeout(this.retryTimer);
+    try {
+      const scope = await this.o.io.readBlock(trigger);
+      if (this.stopped) return;
+      if (scope === null) {
+        this.o.logger.info(
+          { trigger },
+          'the device moved on while its result block was read; taking the newer result',
+        );
+        return;
+      }
+      await this.record(trigger, { ...scope, trigger });
+      this.attempt = 0;
+    } catch (err) {
+      if (this.stopped) return;
+      const delay = RETRY_MS[Math.min(this.attempt++, RETRY_MS.length - 1)]!;
+      this.o.logger.warn(
+        { err: (err as Error).message, trigger, retryInMs: delay },
+        'could not read the result block; retrying',
+      );
+      // A counter is seen again on every poll or change; a flag that stays high is not: retry it.
+      this.retryTimer = setTimeout(() => {
+        if (this.busy === undefined && !this.stopped) {
+          if (typeof trigger === 'boolean') void this.capture(true);
+          else if (this.taken?.value !== trigger) void this.capture(trigger);
+        }
+      }, delay);
+    } finally {
+      this.busy = undefined;
+    }
+  }
+
+  private async record(trigger: number | boolean, scope: Scope): Promise<void> {
+    const now = new Date();
+    const drafts: RecordDraft[] = [];
+    const state: Record<string, string> = {};
+    const address = `${triggerName(this.o.mapping)}=${String(trigger)}`;
+    if (typeof trigger === 'number') {
+      const gap = this.gapEvent(trigger, now);
+      if (gap) drafts.push(gap);
+      state[this.o.stateKey] = JSON.stringify({ value: trigger, at: now.toISOString() } satisfies Taken);
+    }
+    let ok = true;
+    try {
+      drafts.push(
+        this.o.compiled.build(scope, {
+          equipment: this.o.equipment,
+          source: this.o.source(address),
+          at: now,
+        }),
+      );
+    } catch (err) {
+      if (!(err instanceof MappingProblems)) throw err;
+      ok = false;
+      this.counters.notMapped += 1;
+      drafts.push(this.notMapped(trigger, err.problems, address));
+    }
+    await this.o.sink.write(this.o.sourceId, drafts, state);
+    if (typeof trigger === 'number') this.taken = { value: trigger, at: now.toISOString() };
+    if (ok) this.counters.results += 1;
+    if (this.o.io.acknowledge && this.o.ackValue) {
+      let value: unknown;
+      try {
+        value = this.o.ackValue(ok, scope);
+      } catch (err) {
+        this.counters.ackFailures += 1;
+        this.event(
+          'error',
+          'HANDSHAKE_FAILED',
+          `could not work out the acknowledge value: ${(err as Error).message}`,
+        );
+        return;
+      }
+      this.reacknowledged = true;
+      await this.acknowledge(value);
+    }
+  }
+
+  private async acknowledge(value: unknown): Promise<void> {
+    for (let i = 0; i < 3; i++) {
+      try {
+        await this.o.io.acknowledge!(value);
+        this.counters.acknowledged += 1;
+        return;
+      } catch (err) {
+        if (i === 2 || this.stopped) {
+          this.counters.ackFailures += 1;
+          this.event(
+            'error',
+            'HANDSHAKE_FAILED',
+            `could not acknowledge the result to the device: ${(err as Error).message}`,
+          );
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 250 * (i + 1)));
+      }
+    }
+  }
+
+  private gapEvent(trigger: number, now: Date): RecordDraft | undefined {
+    const last = this.taken;
+    if (!last) return undefined;
+    const name = triggerName(this.o.mapping);
+    if (trigger > last.value + 1) {
+      const missed = trigger - last.value - 1;
+      this.counters.missed += missed;
+      const since = last.at.startsWith('1970-') ? 'an earlier run' : last.at;
+      return this.draft(
+        'warning',
+        'RESULTS_MISSED',
+        `${missed} ${this.o.mapping.kind} result${missed === 1 ? ' was' : 's were'} missed: ${name} went from ${last.value} to ${trigger} between ${since} and ${now.toISOString()}; only the latest result block could be read`,
+        { trigger: name, from: last.value, to: trigger, missed, since: last.at, until: now.toISOString() },
+      );
+    }
+    if (trigger < last.value) {
+      return this.draft(
+        'warning',
+        'RESULT_COUNTER_RESET',
+        `${name} went back from ${last.value} to ${trigger} (the device restarted or its counter wrapped) between ${last.at} and ${now.toISOString()}; results completed in between cannot be counted`,
+        { trigger: name, from: last.value, to: trigger, since: last.at, until: now.toISOString() },
+      );
+    }
+    return undefined;
+  }
+
+  private notMapped(trigger: number | boolean, problems: string[], address: string): RecordDraft {
+    const details: Record<string, string | number> = { trigger: String(trigger), problems: problems.length };
+    problems.slice(0, 20).forEach((p, i) => (details[`problem${i}`] = p.slice(0, 1024)));
+    this.o.logger.error(
+      { trigger, problems },
+      `a ${this.o.mapping.kind} result could not be turned into a record`,
+    );
+    const d = this.draft(
+      'error',
+      'RESULT_NOT_MAPPED',
+      `${this.o.mapping.kind} result ${triggerName(this.o.mapping)}=${String(trigger)} was read but does not fit its mapping: ${problems.join('; ')}`,
+      details,
+    );
+    return { ...d, source: this.o.source(address) };
+  }
+
+  private draft(
+    severity: 'info' | 'warning' | 'error',
+    code: string,
+    message: string,
+    details: Record<string, string | number | boolean | null>,
+  ): RecordDraft {
+    const d = eventDraft(
+      { equipment: this.o.equipment, source: this.o.source(), sourceId: this.o.sourceId },
+      severity,
+      code,
+      message,
+    );
+    if (d.kind === 'event') d.body.details = { ...d.body.details, ...details };
+    return d;
+  }
+
+  private event(severity: 'info' | 'warning' | 'error', code: string, message: string): void {
+    this.o.sink
+      .write(this.o.sourceId, [this.draft(severity, code, message, {})])
+      .catch((err: unknown) => this.o.logger.error({ err }, 'could not record an event'));
+  }
+}
+
+export function triggerName(m: RecordMapping): string {
+  return 'counter' in m.trigger ? m.trigger.counter : m.trigger.rising;
+}
+
+/** The handshake's acknowledge value: `value` (default the trigger's value) or, for a result that could not be mapped, `failValue`. */
+export function ackValueOf(
+  h: { value?: unknown; failValue?: unknown },
+  compile: (spec: unknown) => (scope: Scope) => unknown,
+): (ok: boolean, scope: Scope) => unknown {
+  const value = h.value === undefined ? (s: Scope) => s.trigger : compile(h.value);
+  const fail = h.failValue === undefined ? value : compile(h.failValue);
+  return (ok, scope) => {
+    const v = (ok ? value : fail)(scope);
+    if (typeof v === 'boolean' || typeof v === 'number' || typeof v === 'string') return v;
+    throw new TypeError(`the acknowledge value ${describe(v)} is not a number, boolean or text`);
+  };
+}
