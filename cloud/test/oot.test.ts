@@ -104,7 +104,7 @@ describe.each(BACKENDS)('out-of-tolerance cases on %s', (backend) => {
     const b = buildBatch({
       edge: edgeId,
       privateKeyPem: keys.privateKeyPem,
-      records: records as never,
+      records: records,
       ...(logState ? { before: logState } : {}),
     });
     const res = await fetch(`${cloud.url}/api/v1/ingest`, {

@@ -140,7 +140,7 @@ describe('the quality office in a browser', () => {
     const built = buildBatch({
       edge: edgeId,
       privateKeyPem: keys.privateKeyPem,
-      records: records as never,
+      records: records,
       ...(logState ? { before: logState } : {}),
     });
     const res = await fetch(`${url}/api/v1/ingest`, {
@@ -522,7 +522,10 @@ describe('the quality office in a browser', () => {
           .waitForFunction(
             () => {
               const d = (globalThis as any).document;
-              return !d.querySelector('[aria-busy="true"]') && !/Loading…/.test(d.querySelector('main')?.textContent ?? '');
+              return (
+                !d.querySelector('[aria-busy="true"]') &&
+                !/Loading…/.test(d.querySelector('main')?.textContent ?? '')
+              );
             },
             undefined,
             { timeout: 15_000 },

@@ -16,7 +16,6 @@ import {
   suspectCharacteristics,
   suspectLines,
   type CalibrationRepository,
-  type CalibrationView,
   type InstrumentError,
   type Signer,
   type SuspectCharacteristic,
@@ -452,7 +451,7 @@ export class OotService {
     const last = rows.at(-1);
     return {
       ...(await this.summary(v.tenantId, k)),
-      calibration: calibrationView(cal, sigs) as CalibrationView,
+      calibration: calibrationView(cal, sigs),
       window,
       instrumentError: error,
       suspects: rows.map((r) => this.suspectView(r, k.equipment, error, coverage, shipments)),

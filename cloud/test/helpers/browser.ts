@@ -52,7 +52,6 @@ export async function openBrowser(dir: string): Promise<Browser> {
  */
 export async function sidewaysOverflow(page: Page): Promise<{ px: number; widest: string | null }> {
   return page.evaluate(() => {
-    /* eslint-disable @typescript-eslint/no-explicit-any */
     const d = (globalThis as any).document;
     const w = (globalThis as any).innerWidth as number;
     const px = Math.max(0, d.documentElement.scrollWidth - d.documentElement.clientWidth);
