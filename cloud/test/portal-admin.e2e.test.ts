@@ -396,7 +396,9 @@ describe('portal admin and technician journeys in a browser', () => {
     await page.getByTestId('user-row').first().waitFor();
     await page.getByLabel('Email').fill('new.tech@demo.rigtrace.example');
     await page.getByLabel('Role', { exact: true }).selectOption('technician');
-    await page.getByLabel('Sites (comma-separated; empty for every site)').fill('plant-1');
+    // Sites are chosen from the tenant's list.
+    await page.getByTestId('new-user-sites').getByText('Every site of the tenant').click();
+    await page.getByTestId('new-user-sites').getByText('(plant-1)').click();
     await page.getByRole('button', { name: 'Create user' }).click();
     await page.getByTestId('shown-password').waitFor();
     expect((await page.getByTestId('shown-password-value').textContent())!.length).toBeGreaterThan(11);

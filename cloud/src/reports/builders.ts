@@ -945,10 +945,10 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
     col('As left result', 6, 'asLeftResult', { color: (r) => (r.asLeftResult === 'fail' ? RED : undefined) }),
   ];
   const suspectColumns: PdfColumn[] = [
-    col('Observed at', 13, 'observedAt'),
-    col('Kind', 6, 'kind'),
+    col('Observed at', 12, 'observedAt'),
+    col('Kind', 5, 'kind'),
     col('Equipment (via)', 10, (r) => `${s(r.equipment)} (${s(r.via)})`),
-    col('Site', 6, 'siteId'),
+    col('Site', 5, 'siteId'),
     col('Part serial', 10, 'partSerial'),
     col('Work order', 7, 'workOrder'),
     col('Operator', 6, 'operator'),
