@@ -159,7 +159,8 @@ export class OpcuaCollector implements Collector {
       source: (a) => this.source(a),
     });
     this.telemetryItems =
-      cfg.telemetry?.items ?? cfg.items.map((i) => i.name).filter((n) => n !== trigger && !this.records.isTrigger(n));
+      cfg.telemetry?.items ??
+      cfg.items.map((i) => i.name).filter((n) => n !== trigger && !this.records.isTrigger(n));
     this.unitOf = new Map(cfg.items.map((i) => [i.name, i.unit]));
   }
 

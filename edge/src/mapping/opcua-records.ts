@@ -98,7 +98,11 @@ export class OpcuaRecords {
     return out;
   }
 
-  private async readBlock(m: OpcuaRecordMapping, triggerNode: string, value: number | boolean): Promise<Scope | null> {
+  private async readBlock(
+    m: OpcuaRecordMapping,
+    triggerNode: string,
+    value: number | boolean,
+  ): Promise<Scope | null> {
     const client = this.client;
     if (!client) throw new Error('the source is stopped');
     const entries = Object.entries(m.read ?? {});

@@ -270,10 +270,13 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
         'read data type',
       );
       const id = (dt.value?.value as { value?: unknown } | undefined)?.value;
-      dataType = typeof id === 'number' && id in DataType ? (id) : DataType.Null;
+      dataType = typeof id === 'number' && id in DataType ? id : DataType.Null;
     } catch (err) {
       if (err instanceof OpcuaError) throw err;
-      throw new OpcuaError('OPCUA_REQUEST_FAILED', `reading the data type of ${nodeId} failed: ${describeError(err)}`);
+      throw new OpcuaError(
+        'OPCUA_REQUEST_FAILED',
+        `reading the data type of ${nodeId} failed: ${describeError(err)}`,
+      );
     }
     const numeric = [
       DataType.SByte,
@@ -299,7 +302,11 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
     let code;
     try {
       code = await withTimeout(
-        session.write({ nodeId: resolved, attributeId: AttributeIds.Value, value: { value: { dataType, value: v } } }),
+        session.write({
+          nodeId: resolved,
+          attributeId: AttributeIds.Value,
+          value: { value: { dataType, value: v } },
+        }),
         this.opts.connectTimeoutMs,
         'write',
       );
@@ -307,7 +314,8 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
       if (err instanceof OpcuaError) throw err;
       throw new OpcuaError('OPCUA_REQUEST_FAILED', `write to ${nodeId} failed: ${describeError(err)}`);
     }
-    if (code.value !== 0) throw new OpcuaError('OPCUA_REQUEST_FAILED', `write to ${nodeId} refused: ${code.name}`);
+    if (code.value !== 0)
+      throw new OpcuaError('OPCUA_REQUEST_FAILED', `write to ${nodeId} refused: ${code.name}`);
   }
 
   stats(): OpcuaStats {
