@@ -3,9 +3,8 @@ import type { OpcuaSubscriber, OpcuaValue } from '@rigtrace/protocols/opcua';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { OpcuaRecordMapping, OpcuaSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
-import { ResultCapture, ackValueOf, triggerName } from './capture.js';
-import { Unavailable, compileValue, type Scope } from './expressions.js';
-import { compileRecordMapping } from './record-mapping.js';
+import { captureFor, sumCounters, triggerName, type ResultCapture } from './capture.js';
+import { Unavailable, type Scope } from './expressions.js';
 
 /** A value as an expression sees it: its value (DateTime as ISO text), or why it has none. */
 function scopeValue(name: string, v: OpcuaValue | undefined): unknown {
@@ -36,29 +35,13 @@ export class OpcuaRecords {
   ) {
     const itemNode = new Map(cfg.items.map((i) => [i.name, i.nodeId]));
     (cfg.records ?? []).forEach((m, i) => {
-      const { mapping } = compileRecordMapping(m, `records[${i}]`);
       const triggerNode = itemNode.get(triggerName(m))!;
       const h = m.handshake;
-      const capture = new ResultCapture({
-        sourceId: cfg.id,
-        equipment: cfg.equipment,
-        source: deps.source,
-        mapping: m,
-        compiled: mapping,
-        stateKey: `source:${cfg.id}:records[${i}]:${m.kind}`,
-        sink: deps.sink,
-        logger: deps.logger,
-        ...(h ? { ackValue: ackValueOf(h, (spec) => compileValue(spec, m.tables ?? {}).evaluate) } : {}),
-        io: {
-          readBlock: (t) => this.readBlock(m, triggerNode, t),
-          ...(h
-            ? {
-                acknowledge: (value: unknown) => {
-                  if (!this.client) return Promise.reject(new Error('the source is stopped'));
-                  return this.client.write(h.node, value as number | boolean | string);
-                },
-              }
-            : {}),
+      const capture = captureFor(cfg, i, m, deps, {
+        readBlock: (t) => this.readBlock(m, triggerNode, t),
+        acknowledge: (value: unknown) => {
+          if (!this.client || !h) return Promise.reject(new Error('the source is stopped'));
+          return this.client.write(h.node, value as number | boolean | string);
         },
       });
       this.captures.push({ m, capture });
@@ -92,10 +75,7 @@ export class OpcuaRecords {
   }
 
   counters(): Record<string, number> {
-    const out = { results: 0, missed: 0, notMapped: 0, acknowledged: 0, ackFailures: 0 };
-    for (const { capture } of this.captures)
-      for (const k of Object.keys(out) as (keyof typeof out)[]) out[k] += capture.counters[k];
-    return out;
+    return sumCounters(this.captures.map((c) => c.capture));
   }
 
   private async readBlock(
