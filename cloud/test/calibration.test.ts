@@ -519,6 +519,33 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
     });
     expect(bad.status).toBe(400);
     expect(bad.body.errors.map((e: { path: string }) => e.path)).toEqual(['body.asFoundResult']);
+    // A point's result must be what its numbers say by the one verdict rule (as the portal computes
+    // it): 59.9 against 60 ± 0.1 is a pass, 63 against 60 ± 1 a fail.
+    const point = body.points[0]!;
+    for (const [p, path] of [
+      [
+        {
+          ...point,
+          asFound: 59.9,
+          asLeft: 60.1,
+          lowerTolerance: -0.1,
+          upperTolerance: 0.1,
+          asFoundResult: 'fail',
+        },
+        'asFoundResult',
+      ],
+      [{ ...point, asFoundResult: 'pass' }, 'asFoundResult'],
+      [{ ...point, asLeft: 61.2, asLeftResult: 'pass' }, 'asLeftResult'],
+    ] as const) {
+      const wrong = await call('POST', '/calibrations', {
+        equipment: 'FLOW-CELL-07',
+        enteredBy: 'A. Smith',
+        body: { ...body, points: [p] },
+        signature,
+      });
+      expect(wrong.status, JSON.stringify(wrong.body)).toBe(400);
+      expect(wrong.body.errors.map((e: { path: string }) => e.path)).toEqual([`body.points[0].${path}`]);
+    }
     expect(
       (
         await call(

@@ -18,6 +18,9 @@ commands:
   check-config FILE                               validate a config file and exit (0 valid, 2 invalid)
   enroll --config FILE --cloud URL --token TOKEN  register this edge with the cloud (once)
   status --config FILE                            print the running agent's status
+  probe modbus://HOST:PORT/UNIT [--registers 0-40] [--area holding|input]
+                                                  read registers once and show each decoded every way
+                                                  (to find where a device keeps its values before mapping it)
   hash-password                                   read a device password on stdin, print its argon2id hash
                                                   (for sources[].devices[].passwordHash of an mqtt-broker source)
 `;
@@ -132,6 +135,36 @@ async function main(argv: string[]): Promise<void> {
       };
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
+      return;
+    }
+    case 'probe': {
+      const { values, positionals } = parse(
+        rest,
+        { registers: { type: 'string' }, area: { type: 'string' }, 'timeout-ms': { type: 'string' } },
+        true,
+      );
+      if (positionals.length !== 1)
+        fail(['rigtrace-edge: probe takes one modbus://host:port/unit', USAGE], 2);
+      const area = values.area ?? 'holding';
+      if (area !== 'holding' && area !== 'input') fail(['rigtrace-edge: --area is holding or input'], 2);
+      const { probe, parseProbeTarget, parseRange } = await import('./tools/probe.js');
+      try {
+        parseProbeTarget(positionals[0]!);
+        parseRange(values.registers ?? '0-39');
+      } catch (err) {
+        fail([`rigtrace-edge: ${(err as Error).message}`], 2);
+      }
+      try {
+        const lines = await probe({
+          url: positionals[0]!,
+          registers: values.registers ?? '0-39',
+          area,
+          timeoutMs: Number(values['timeout-ms'] ?? 2000),
+        });
+        process.stdout.write(`${lines.join('\n')}\n`);
+      } catch (err) {
+        fail([`rigtrace-edge: ${(err as Error).message}`], 1);
+      }
       return;
     }
     case 'hash-password': {

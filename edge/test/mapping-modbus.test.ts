@@ -137,14 +137,14 @@ describe('a third-party Modbus rig through the record mapping', () => {
     const rig = await startRig({ port: 0, periodS: 0.1, handshake: true, failEvery: 4 });
     cleanup.push(() => rig.kill());
     const file = path.join(dir, 'edge.yaml');
-    let edge: Proc = await startEdge(file, config(dataDir, rig.port, true));
+    let edge: Proc = await startEdge(file, config(dataDir, rig.port, true), 60_000);
     cleanup.push(() => edge.stop('SIGKILL'));
     await waitFor(async () => (await taken(dataDir)) >= 5, 20_000, '5 results taken');
     for (let round = 0; round < 2; round++) {
       await edge.stop('SIGKILL');
       // The rig holds its last result until the edge acknowledges it: nothing new is produced.
       await new Promise((r) => setTimeout(r, 800));
-      edge = await startEdge(file, config(dataDir, rig.port, true));
+      edge = await startEdge(file, config(dataDir, rig.port, true), 60_000);
       await waitFor(async () => (await taken(dataDir)) >= 4, 20_000, '4 results taken after the restart');
     }
     await edge.stop('SIGTERM');
@@ -167,7 +167,7 @@ describe('a third-party Modbus rig through the record mapping', () => {
       expect(r.body.operator).toBe(`OP-${100 + (n % 5)}`);
     }
     expect(inspections.some((r) => r.body.result === 'fail')).toBe(true);
-  });
+  }, 120_000);
 
   it('without a handshake: results missed while the edge was down, and a rig restart, are signed events', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-map-mb-'));
@@ -177,7 +177,7 @@ describe('a third-party Modbus rig through the record mapping', () => {
     cleanup.push(() => rig.kill());
     const port = rig.port;
     const file = path.join(dir, 'edge.yaml');
-    let edge: Proc = await startEdge(file, config(dataDir, port, false));
+    let edge: Proc = await startEdge(file, config(dataDir, port, false), 60_000);
     cleanup.push(() => edge.stop('SIGKILL'));
     await waitFor(async () => (await taken(dataDir)) >= 3, 20_000, '3 results taken');
     await edge.stop('SIGKILL');
@@ -187,7 +187,7 @@ describe('a third-party Modbus rig through the record mapping', () => {
       10_000,
       '5 results while the edge is down',
     );
-    edge = await startEdge(file, config(dataDir, port, false));
+    edge = await startEdge(file, config(dataDir, port, false), 60_000);
     await waitFor(async () => (await taken(dataDir)) >= 2, 20_000, '2 results after the restart');
     // The rig restarts: its counter starts again from 0.
     const firstRun = rig.results;
@@ -226,5 +226,5 @@ describe('a third-party Modbus rig through the record mapping', () => {
     expect(
       all.filter((r) => r.kind === 'inspection' && r.body.partSerial!.startsWith('Q')).length,
     ).toBeGreaterThan(0);
-  });
+  }, 120_000);
 });

@@ -34,6 +34,7 @@ import { exportControlSchema } from '../export-control/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { DomainEventBus } from '../platform/events.js';
 import { committed, emitAfterCommit } from '../platform/after-commit.js';
+import { verdictMismatches } from './verdicts.js';
 
 /** The tenant default for the due-soon window (recall lead time) when the tenant has set none. */
 export const DEFAULT_DUE_SOON_DAYS = 30;
@@ -571,6 +572,11 @@ export class CalibrationService {
     at: string,
   ): Promise<string[]> {
     const issues: string[] = [];
+    for (const m of verdictMismatches(body))
+      if (m.recorded === 'pass')
+        issues.push(
+          `${m.path.replace(/^body\./, '')}: recorded as pass, but ${m.message.replace(/^must be "fail": /, '')}`,
+        );
     const day = dateOf(at);
     for (const s of body.standards) {
       if (s.id === tag) {
@@ -873,6 +879,12 @@ export class CalibrationService {
     const r = manualCalibrationSchema.safeParse(raw);
     if (!r.success) throw validation(r.error);
     const { equipment: tag, enteredBy, body, signature, corrects } = r.data;
+    const mismatches = verdictMismatches(body);
+    if (mismatches.length > 0) {
+      throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
+        errors: mismatches.map((m) => ({ path: m.path, message: m.message })),
+      });
+    }
     const principal = `user:${signer.user.id}`;
     await this.mustGet(tenantId, tag);
     if (corrects !== undefined) await this.mustBeReturned(tenantId, corrects, tag);

@@ -6,6 +6,7 @@ export { routeOpcuaLibraryLogs } from '@rigtrace/protocols/opcua';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { OpcuaSourceConfig } from '../config/config.schema.js';
 import { eventDraft, type Collector, type CollectorContext, type CollectorStatus } from './collector.js';
+import { OpcuaRecords } from '../mapping/opcua-records.js';
 
 type CalibrationBody = Extract<RecordDraft, { kind: 'calibration' }>['body'];
 type Nodes = NonNullable<OpcuaSourceConfig['calibration']>['nodes'];
@@ -143,6 +144,7 @@ export class OpcuaCollector implements Collector {
   private readonly stateKey: string;
   private readonly telemetryItems: string[];
   private readonly unitOf: Map<string, string | undefined>;
+  private readonly records: OpcuaRecords;
 
   constructor(
     private readonly cfg: OpcuaSourceConfig,
@@ -151,7 +153,14 @@ export class OpcuaCollector implements Collector {
     this.id = cfg.id;
     this.stateKey = `source:${cfg.id}:lastTrigger`;
     const trigger = cfg.calibration?.trigger;
-    this.telemetryItems = cfg.telemetry?.items ?? cfg.items.map((i) => i.name).filter((n) => n !== trigger);
+    this.records = new OpcuaRecords(cfg, this.latest, {
+      sink: ctx.sink,
+      logger: ctx.logger,
+      source: (a) => this.source(a),
+    });
+    this.telemetryItems =
+      cfg.telemetry?.items ??
+      cfg.items.map((i) => i.name).filter((n) => n !== trigger && !this.records.isTrigger(n));
     this.unitOf = new Map(cfg.items.map((i) => [i.name, i.unit]));
   }
 
@@ -197,10 +206,12 @@ export class OpcuaCollector implements Collector {
       this.lastError = reason;
     });
     this.client = client;
+    await this.records.start(client, (k) => this.ctx.getState(k));
     await client.start();
   }
 
   async stop(): Promise<void> {
+    this.records.stop();
     await this.client?.stop();
     this.client = null;
   }
@@ -214,7 +225,7 @@ export class OpcuaCollector implements Collector {
       up: this.up,
       lastError: st?.lastError ?? this.lastError,
       recordsIn: this.recordsIn,
-      details: st ? { ...st } : {},
+      details: st ? { ...st, ...(this.records.enabled ? { results: this.records.counters() } : {}) } : {},
     };
   }
 
@@ -235,6 +246,10 @@ export class OpcuaCollector implements Collector {
 
   private onValue(v: OpcuaValue): void {
     this.latest.set(v.name, v);
+    if (this.records.enabled) {
+      this.records.onValue(v);
+      if (this.records.isTrigger(v.name)) return;
+    }
     if (v.name === this.cfg.calibration?.trigger) {
       this.maybeCalibration(v);
       return;

@@ -132,3 +132,76 @@ describe('edge config', () => {
     expect(loadConfig(f).edge.dataDir).toBe(path.join(dir, 'buf'));
   });
 });
+
+describe('record mappings in the config', () => {
+  it('lists every problem of a mapping by path: trigger, names, expressions, register types', () => {
+    const src = valid.sources[0]!;
+    const problems = problemsOf({
+      ...valid,
+      sources: [
+        {
+          ...src,
+          records: [
+            {
+              kind: 'inspection',
+              trigger: { counter: 'nope' },
+              read: { qty: { address: 200, type: 'float32' }, flag: { address: 3, type: 'bool' } },
+              handshake: { address: 300, value: '=trigger +' },
+              fields: {
+                partSerial: '=serial',
+                characteristics: [{ name: 'q', measured: '=qty * (', unit: 'mm3/stroke' }],
+              },
+            },
+          ],
+        },
+      ],
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^sources\[0\]\.records\[0\]\.trigger: no point named "nope"/),
+        expect.stringMatching(/^sources\[0\]\.records\[0\]\.read\.qty: the name is already taken/),
+        expect.stringMatching(
+          /^sources\[0\]\.records\[0\]\.read\.flag\.type: bool cannot be read from holding registers/,
+        ),
+        expect.stringMatching(
+          /^sources\[0\]\.records\[0\]\.fields\.characteristics\[0\]\.measured: the expression does not parse/,
+        ),
+        expect.stringMatching(/^sources\[0\]\.records\[0\]\.handshake\.value: the expression does not parse/),
+      ]),
+    );
+  });
+
+  it('accepts a mapping with constants, expressions and a repeated group', () => {
+    const src = valid.sources[0]!;
+    expect(
+      validateConfig({
+        ...valid,
+        sources: [
+          {
+            ...src,
+            records: [
+              {
+                kind: 'calibration',
+                trigger: { rising: 'overall' },
+                read: { asFound: { address: 300, type: 'float32', repeat: 4, stride: 10 } },
+                tables: { names: { '0': 'rail', '1': 'flow', '2': 'temp', '3': 'timing' } },
+                fields: {
+                  equipment: 'PT-101',
+                  nextDue: '=addDays(timestamp(1764979200), 365)',
+                  points: {
+                    each: 4,
+                    name: '=lookup("names", i)',
+                    nominal: 100,
+                    unit: 'bar',
+                    asFound: '=at(asFound, i)',
+                    tolerance: 0.5,
+                  },
+                },
+              },
+            ],
+          },
+        ],
+      }),
+    ).toBeTruthy();
+  });
+});

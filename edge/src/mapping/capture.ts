@@ -3,8 +3,8 @@ import type { RecordDraft } from '../buffer/edge-log.js';
 import type { RecordMapping } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
 import { eventDraft } from '../collectors/collector.js';
-import { describe, type Scope } from './expressions.js';
-import { MappingProblems, type CompiledMapping } from './record-mapping.js';
+import { compileValue, describe, type Scope } from './expressions.js';
+import { MappingProblems, compileRecordMapping, type CompiledMapping } from './record-mapping.js';
 
 /** What the protocol gives a capture: how to read the result block and how to acknowledge a result. */
 export interface CaptureIo {
@@ -286,6 +286,39 @@ export class ResultCapture {
       .write(this.o.sourceId, [this.draft(severity, code, message, {})])
       .catch((err: unknown) => this.o.logger.error({ err }, 'could not record an event'));
   }
+}
+
+/**
+ * The capture of a source's `records[index]`: its compiled mapping, saved-state key and
+ * acknowledge value, with the protocol's block read and acknowledge write.
+ */
+export function captureFor(
+  src: { id: string; equipment: string },
+  index: number,
+  m: RecordMapping,
+  deps: { sink: RecordSink; logger: Logger; source: (address?: string) => RecordDraft['source'] },
+  io: { readBlock: CaptureIo['readBlock']; acknowledge: NonNullable<CaptureIo['acknowledge']> },
+): ResultCapture {
+  const h = m.handshake;
+  return new ResultCapture({
+    sourceId: src.id,
+    equipment: src.equipment,
+    source: deps.source,
+    mapping: m,
+    compiled: compileRecordMapping(m, `records[${index}]`).mapping,
+    stateKey: `source:${src.id}:records[${index}]:${m.kind}`,
+    sink: deps.sink,
+    logger: deps.logger,
+    ...(h ? { ackValue: ackValueOf(h, (spec) => compileValue(spec, m.tables ?? {}).evaluate) } : {}),
+    io: { readBlock: io.readBlock, ...(h ? { acknowledge: io.acknowledge } : {}) },
+  });
+}
+
+/** The counters of several captures, added up (a source's `details.results`). */
+export function sumCounters(captures: readonly ResultCapture[]): Record<string, number> {
+  const out = { results: 0, missed: 0, notMapped: 0, acknowledged: 0, ackFailures: 0 };
+  for (const c of captures) for (const k of Object.keys(out) as (keyof typeof out)[]) out[k] += c.counters[k];
+  return out;
 }
 
 export function triggerName(m: RecordMapping): string {

@@ -3,9 +3,8 @@ import type { ModbusPointSpec, ModbusPoller, PointReading } from '@rigtrace/prot
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { ModbusRecordMapping, ModbusRegisterSpec, ModbusSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
-import { ResultCapture, ackValueOf, triggerName } from './capture.js';
-import { Unavailable, compileValue, type Scope } from './expressions.js';
-import { compileRecordMapping } from './record-mapping.js';
+import { captureFor, sumCounters, triggerName, type ResultCapture } from './capture.js';
+import { Unavailable, type Scope } from './expressions.js';
 
 /** The point specs one `read` entry stands for: one, or `repeat` of them `stride` registers apart. */
 export function registerSpecs(name: string, r: ModbusRegisterSpec, unitId: number): ModbusPointSpec[] {
@@ -55,7 +54,6 @@ export class ModbusRecords {
   ) {
     const pointSpec = new Map(cfg.points.map((p) => [p.name, p]));
     (cfg.records ?? []).forEach((m, i) => {
-      const { mapping } = compileRecordMapping(m, `records[${i}]`);
       const trigger = pointSpec.get(triggerName(m))!;
       const triggerSpec: ModbusPointSpec = { ...trigger, unitId: trigger.unitId ?? cfg.unitId };
       const block = Object.entries(m.read ?? {}).map(([name, r]) => ({
@@ -64,31 +62,16 @@ export class ModbusRecords {
         specs: registerSpecs(name, r, cfg.unitId),
       }));
       const h = m.handshake;
-      const capture = new ResultCapture({
-        sourceId: cfg.id,
-        equipment: cfg.equipment,
-        source: deps.source,
-        mapping: m,
-        compiled: mapping,
-        stateKey: `source:${cfg.id}:records[${i}]:${m.kind}`,
-        sink: deps.sink,
-        logger: deps.logger,
-        ...(h ? { ackValue: ackValueOf(h, (spec) => compileValue(spec, m.tables ?? {}).evaluate) } : {}),
-        io: {
-          readBlock: (t) => this.readBlock(block, triggerSpec, t),
-          ...(h
-            ? {
-                acknowledge: (value: unknown) => {
-                  if (!this.poller) return Promise.reject(new Error('the source is stopped'));
-                  const unit = h.unitId ?? cfg.unitId;
-                  return h.area === 'coil'
-                    ? this.poller.writeCoils(unit, h.address, [
-                        value === true || (typeof value === 'number' && value !== 0),
-                      ])
-                    : this.poller.writeRegisters(unit, h.address, [Number(value) & 0xffff]);
-                },
-              }
-            : {}),
+      const capture = captureFor(cfg, i, m, deps, {
+        readBlock: (t) => this.readBlock(block, triggerSpec, t),
+        acknowledge: (value: unknown) => {
+          if (!this.poller || !h) return Promise.reject(new Error('the source is stopped'));
+          const unit = h.unitId ?? cfg.unitId;
+          return h.area === 'coil'
+            ? this.poller.writeCoils(unit, h.address, [
+                value === true || (typeof value === 'number' && value !== 0),
+              ])
+            : this.poller.writeRegisters(unit, h.address, [Number(value) & 0xffff]);
         },
       });
       this.captures.push({ m, capture });
@@ -119,10 +102,7 @@ export class ModbusRecords {
   }
 
   counters(): Record<string, number> {
-    const out = { results: 0, missed: 0, notMapped: 0, acknowledged: 0, ackFailures: 0 };
-    for (const { capture } of this.captures)
-      for (const k of Object.keys(out) as (keyof typeof out)[]) out[k] += capture.counters[k];
-    return out;
+    return sumCounters(this.captures.map((c) => c.capture));
   }
 
   private async readBlock(

@@ -26,10 +26,13 @@ export function writeIdentity(dataDir: string, edgeId = 'edge-test') {
 }
 
 /** Starts `rigtrace-edge run` on a config object (written as JSON, which is YAML). */
-export async function startEdge(configFile: string, config: object): Promise<Proc> {
+export async function startEdge(configFile: string, config: object, timeoutMs = 20_000): Promise<Proc> {
   writeFileSync(configFile, JSON.stringify(config));
-  return startProcess('edge/src/cli.ts', ['run', '--config', configFile], (l) =>
-    l.includes('"event":"running"'),
+  return startProcess(
+    'edge/src/cli.ts',
+    ['run', '--config', configFile],
+    (l) => l.includes('"event":"running"'),
+    timeoutMs,
   );
 }
 

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import {
   AttributeIds,
   DataChangeFilter,
+  DataType,
   DataChangeTrigger,
   DeadbandType,
   MessageSecurityMode,
@@ -247,6 +248,74 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
       const nodeId = nodeIds[i]!;
       return toOpcuaValue(this.byNodeId.get(nodeId) ?? nodeId, nodeId, dv);
     });
+  }
+
+  /**
+   * Writes a value to a node (e.g. a result's acknowledge), in the node's own data type: the
+   * DataType attribute is read first and the value converted (a number to Int16…Double, a
+   * boolean, a text). Rejects with OpcuaError when not connected, when the value does not fit the
+   * type, or when the server refuses the write (the status name is in the message).
+   */
+  async write(nodeId: string, value: number | boolean | string): Promise<void> {
+    const session = this.link?.session;
+    if (this.stopped) throw new OpcuaError('OPCUA_STOPPED', 'the subscriber has been stopped');
+    if (!session || !this.connected || this.link?.repairing)
+      throw new OpcuaError('OPCUA_NOT_CONNECTED', `not connected to ${this.opts.endpointUrl}`);
+    const resolved = await this.resolveNodeId(session, nodeId);
+    let dataType: DataType;
+    try {
+      const dt = await withTimeout(
+        session.read({ nodeId: resolved, attributeId: AttributeIds.DataType }),
+        this.opts.connectTimeoutMs,
+        'read data type',
+      );
+      const id = (dt.value?.value as { value?: unknown } | undefined)?.value;
+      dataType = typeof id === 'number' && id in DataType ? id : DataType.Null;
+    } catch (err) {
+      if (err instanceof OpcuaError) throw err;
+      throw new OpcuaError(
+        'OPCUA_REQUEST_FAILED',
+        `reading the data type of ${nodeId} failed: ${describeError(err)}`,
+      );
+    }
+    const numeric = [
+      DataType.SByte,
+      DataType.Byte,
+      DataType.Int16,
+      DataType.UInt16,
+      DataType.Int32,
+      DataType.UInt32,
+      DataType.Float,
+      DataType.Double,
+    ];
+    let v: number | boolean | string;
+    if (numeric.includes(dataType)) v = typeof value === 'boolean' ? Number(value) : Number(value);
+    else if (dataType === DataType.Boolean) v = value === true || value === 1 || value === 'true';
+    else if (dataType === DataType.String) v = String(value);
+    else
+      throw new OpcuaError(
+        'OPCUA_REQUEST_FAILED',
+        `${nodeId} has data type ${DataType[dataType] ?? dataType}; an acknowledge can be written to a number, a boolean or a string node`,
+      );
+    if (typeof v === 'number' && !Number.isFinite(v))
+      throw new OpcuaError('OPCUA_REQUEST_FAILED', `${JSON.stringify(value)} is not a number for ${nodeId}`);
+    let code;
+    try {
+      code = await withTimeout(
+        session.write({
+          nodeId: resolved,
+          attributeId: AttributeIds.Value,
+          value: { value: { dataType, value: v } },
+        }),
+        this.opts.connectTimeoutMs,
+        'write',
+      );
+    } catch (err) {
+      if (err instanceof OpcuaError) throw err;
+      throw new OpcuaError('OPCUA_REQUEST_FAILED', `write to ${nodeId} failed: ${describeError(err)}`);
+    }
+    if (code.value !== 0)
+      throw new OpcuaError('OPCUA_REQUEST_FAILED', `write to ${nodeId} refused: ${code.name}`);
   }
 
   stats(): OpcuaStats {

@@ -5,3 +5,4 @@
 export * from '../record/testing.js';
 export * from './processes.js';
 export * from './raw-modbus-server.js';
+export { startPymodbus, type PymodbusServer } from '../modbus/testing/test-device.js';
