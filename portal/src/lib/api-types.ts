@@ -1359,6 +1359,7 @@ export interface paths {
                   | 'evidence:read'
                   | 'audit:read'
                   | 'users:manage'
+                  | 'sites:manage'
                   | 'tenant:manage'
                   | 'reports:read'
                   | 'reports:generate'
