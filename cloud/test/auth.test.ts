@@ -133,7 +133,8 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
   });
 
   it('over HTTPS reads only the __Host- session cookie, not a plain rt_session beside it', async () => {
-    const https = { 'x-forwarded-host': 'cloud.plant.example' };
+    // From an address of its own: sign-in requests are rate-limited per address.
+    const https = { 'x-forwarded-host': 'cloud.plant.example', 'x-forwarded-for': '10.77.0.9' };
     const res = await client().login('admin@acme.example', ADMIN_PW, https);
     const value = res.cookies
       .find((c) => c.startsWith('__Host-rt_session='))!
