@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { EmbeddedBroker, MqttSubscriber } from '@rigtrace/protocols/mqtt';
+import { EmbeddedBroker, errorReplyTopic, MqttSubscriber, topicMatches } from '@rigtrace/protocols/mqtt';
 import type { MqttBrokerSourceConfig, MqttClientSourceConfig } from '../config/config.schema.js';
 import type { Collector, CollectorContext, CollectorStatus } from './collector.js';
 import { StationMessageHandler } from './station-messages.js';
@@ -29,6 +29,7 @@ export class MqttBrokerCollector implements Collector {
       maxPayloadBytes: this.cfg.maxPayloadBytes,
       maxConnections: this.cfg.maxConnections,
       onMessage: (msg) => this.handler!.handle(msg),
+      onRefused: (msg) => this.handler!.refused(msg),
       logger: this.ctx.logger,
     });
     const where = await broker.start();
@@ -39,6 +40,7 @@ export class MqttBrokerCollector implements Collector {
       this.ctx,
       this.ctx.logger,
       (topic, payload) => broker.publish(topic, payload, 1),
+      (device, topic) => this.replyTopicFor(device, topic),
     );
     this.broker = broker;
     this.ctx.logger.info({ listen: this.address, devices: this.cfg.devices.length }, 'MQTT broker listening');
@@ -47,6 +49,19 @@ export class MqttBrokerCollector implements Collector {
   async stop(): Promise<void> {
     await this.broker?.stop();
     this.broker = null;
+  }
+
+  /**
+   * The error topic of the message's equipment when the device may receive it; otherwise the first
+   * `.../error` topic in the device's subscribe ACL (a message refused for its topic is about
+   * equipment the device may not speak for, whose error topic it cannot read either).
+   */
+  private replyTopicFor(username: string, topic: string): string | null {
+    const device = this.cfg.devices.find((d) => d.username === username);
+    if (!device) return null;
+    const own = device.subscribe.filter((f) => f.endsWith('/error') && !/[+#]/u.test(f));
+    const candidates = [errorReplyTopic(topic), ...own].filter((t): t is string => t !== null);
+    return candidates.find((t) => device.subscribe.some((f) => topicMatches(f, t))) ?? null;
   }
 
   /** Where the broker listens (after start). */
