@@ -45,11 +45,7 @@ export const addressLimitKey = (address: string) => `addr:${address}`;
  * turn and the new stored time (unchanged when refused). The Redis script below is the same
  * arithmetic; keep them together.
  */
-export function gcra(
-  policy: IngestLimitPolicy,
-  tat: number,
-  now: number,
-): { turn: IngestTurn; tat: number } {
+export function gcra(policy: IngestLimitPolicy, tat: number, now: number): { turn: IngestTurn; tat: number } {
   const interval = 1000 / policy.perSecond;
   const tolerance = interval * (Math.max(1, policy.burst) - 1);
   const start = Math.max(tat, now);
