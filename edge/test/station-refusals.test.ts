@@ -143,7 +143,7 @@ describe('edge broker: refused station messages are acknowledged and dropped', (
     expect(events[0]!.body.message).toMatch(/stn-02 on rigtrace\/plant-1\/GA-0201\/usage/u);
 
     // both answered on the station's own error topic
-    await waitFor(async () => replies.length >= 2, 5000, 'two error replies');
+    await waitFor(() => Promise.resolve(replies.length >= 2), 5000, 'two error replies');
     expect(replies.map((r) => [r.topic, r.id, r.problems[0]?.path])).toEqual([
       ['rigtrace/plant-1/GA-0201/usage', 'STN-02-usage-1', 'topic'],
       ['rigtrace/plant-1/STN-02/inspection', undefined, ''],

@@ -36,8 +36,9 @@ describe('EmbeddedBroker with mosquitto_pub and mosquitto_sub', () => {
       port: 0,
       devices: await devices(),
       onMessage: rec.onMessage,
-      onRefused: async (m) => {
+      onRefused: (m) => {
         refused.push(m);
+        return Promise.resolve();
       },
     });
     ({ port } = await broker.start());
@@ -190,8 +191,9 @@ describe('acknowledged only once durable', () => {
       port: 0,
       devices: await devices(),
       onMessage: (m) => rec.onMessage(m),
-      onRefused: async (m) => {
+      onRefused: (m) => {
         refused.push(m);
+        return Promise.resolve();
       },
       maxPayloadBytes: 1024,
     });
