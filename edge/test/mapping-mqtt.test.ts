@@ -9,7 +9,7 @@ import { hashDevicePassword } from '@rigtrace/protocols/mqtt';
 import { waitFor, type Proc } from '@rigtrace/protocols/testing';
 import { SqliteConnection } from '../src/buffer/sqlite.js';
 import { validateConfig } from '../src/config/config.js';
-import { EdgeError } from '../src/errors.js';
+import type { EdgeError } from '../src/errors.js';
 import { edgeStatus, startEdge, writeIdentity } from './helpers/edge-fixture.js';
 
 /**
@@ -322,7 +322,7 @@ describe('MQTT sources through the record mapping', () => {
     await press.publishAsync('rigtrace/plant-1/GA-0101/measure', 'bore=4001', { qos: 1 });
     // The press's next message still goes through (nothing waits behind the refused ones).
     await state('RUN');
-    await waitFor(async () => replies.length >= 2, 10_000, 'two error replies');
+    await waitFor(() => Promise.resolve(replies.length >= 2), 10_000, 'two error replies');
 
     const records = await logged(dataDir);
     const usage = records.filter((r) => r.kind === 'usage');

@@ -57,8 +57,8 @@ export function compileJsonPath(text: string): JsonPath {
         const next: unknown[] = [];
         for (const v of cur) {
           if ('all' in s) {
-            if (Array.isArray(v)) next.push(...(v as unknown[]));
-            else if (v && typeof v === 'object') next.push(...Object.values(v));
+            if (Array.isArray(v)) for (const x of v as unknown[]) next.push(x);
+            else if (v && typeof v === 'object') next.push(...Object.values(v as Record<string, unknown>));
           } else if ('index' in s) {
             if (Array.isArray(v)) {
               const k = s.index < 0 ? v.length + s.index : s.index;

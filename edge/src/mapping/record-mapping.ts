@@ -554,10 +554,10 @@ function buildUsage(f: Fields<UsageFieldsMapping>, scope: Scope, ctx: MappingCon
     );
   const cycles = r.number(f.cycles);
   if (cycles !== undefined && !(Number.isInteger(cycles) && cycles >= 0))
-    r.problems.push(`${f.cycles!.path}: expected a whole number ≥ 0, got ${cycles}`);
+    r.problems.push(`${f.cycles?.path}: expected a whole number ≥ 0, got ${cycles}`);
   const durationS = r.number(f.durationS);
   if (durationS !== undefined && durationS < 0)
-    r.problems.push(`${f.durationS!.path}: expected a number ≥ 0, got ${durationS}`);
+    r.problems.push(`${f.durationS?.path}: expected a number ≥ 0, got ${durationS}`);
   const body: UsageBody = strip({
     event: event as UsageBody['event'],
     cycles,
