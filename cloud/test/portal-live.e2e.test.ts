@@ -18,6 +18,7 @@ import {
 import { formatValue } from '../../portal/src/lib/live-model.js';
 import { base32Decode, totp } from '../src/access/totp.js';
 import { PISTON_RINGS } from './helpers/spc-data.js';
+import { SHOTS } from './helpers/browser.js';
 
 /**
  * The manager's and the quality engineer's pages, and the auditor's reports, in Chromium against
@@ -26,11 +27,10 @@ import { PISTON_RINGS } from './helpers/spc-data.js';
  * simulator produced; the cloud process is stopped and started again and the page reconnects by
  * itself. The SPC page draws an X̄-R chart of seeded measurements (Montgomery's piston rings) with
  * the textbook limits. An auditor generates a PDF report and downloads it. Screenshots go to
- * portal/screenshots/.
+ * test-results/screenshots/.
  */
 
 const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = path.join(repoRoot, 'portal', 'screenshots');
 const TAG = 'RIG-01';
 
 interface Seed {
@@ -367,12 +367,23 @@ describe('live dashboard, SPC and reports in a browser', () => {
     expect(['Running', 'Idle', 'Stopped']).toContain(
       (await card.getByTestId('rig-state').textContent())?.trim(),
     );
+    // Signals and units read as words and symbols, the device's own names on hover.
+    const rail = card.locator('[data-testid=live-value][data-point=railPressure]');
+    expect((await rail.locator('dt').textContent())?.trim()).toBe('Rail pressure');
+    expect(await rail.locator('dt').getAttribute('title')).toBe('railPressure');
+    const oil = card.locator('[data-testid=live-value][data-point=oilTemp]');
+    expect((await oil.locator('.unit').textContent())?.trim()).toBe('°C');
     // Today's figures come from the simulator's inspections.
     await expect
       .poll(async () => Number(await page.getByTestId('today-inspections').textContent()), {
         timeout: 30_000,
       })
       .toBeGreaterThan(0);
+    // First-pass yield per rig, with its 14-day trend: the rig's own figures, not the plant's.
+    const yieldRow = page.locator(`[data-testid=yield-row][data-equipment="${TAG}"]`);
+    await expect.poll(() => yieldRow.count(), { timeout: 30_000 }).toBe(1);
+    expect((await yieldRow.getByTestId('yield-today').textContent())?.trim()).toMatch(/^\d{1,3}\.\d %$/);
+    expect(await yieldRow.locator('.day').count()).toBe(14);
     // A few more seconds of samples, so that the small charts show a trace.
     await new Promise((r) => setTimeout(r, 8000));
     await shot('live-dashboard-1280');
@@ -413,6 +424,11 @@ describe('live dashboard, SPC and reports in a browser', () => {
     await page.getByTestId('spc-page').waitFor();
     await page.getByTestId('characteristic-select').selectOption({ label: 'CMM-02 · bore.diameter (125)' });
     const chart = page.getByTestId('spc-chart');
+    // The page first opens on the worst characteristic; wait for the chosen one's chart, not that one's.
+    await expect
+      .poll(() => chart.getAttribute('data-characteristic'), { timeout: 20_000 })
+      .toBe('CMM-02 · bore.diameter');
+    await expect.poll(() => chart.getAttribute('aria-busy'), { timeout: 20_000 }).toBe('false');
     await expect.poll(() => chart.getAttribute('data-chart'), { timeout: 20_000 }).toBe('xbar-r');
     await expect
       .poll(() => chart.locator('[data-testid=x-chart] canvas').count(), { timeout: 20_000 })
