@@ -130,23 +130,82 @@ async function registerDemoEquipment(tenant: string, users: DemoUser[]): Promise
     'x-csrf-token': s.csrf,
   });
   const site = 'plant-1';
-  const sensors = ['01', '02'].flatMap((n) => [
-    { tag: `PT-RIG${n}-RAIL`, type: 'rail-pressure transducer', make: 'Kistler', intervalDays: 180 },
-    { tag: `FC-RIG${n}`, type: 'flow cell', make: 'AVL', intervalDays: 180 },
-    { tag: `TT-RIG${n}-OIL`, type: 'oil temperature probe', make: 'Endress+Hauser', intervalDays: 365 },
+  const sensors = ['01', '02'].flatMap((n, i) => [
+    {
+      tag: `PT-RIG${n}-RAIL`,
+      type: 'rail-pressure transducer',
+      make: 'Kistler',
+      model: '4067E',
+      serial: `K-4067-${119 + i}`,
+      location: `RIG-${n} rail`,
+      procedure: { id: 'CP-PT-001', revision: 'D' },
+      range: { min: 0, max: 2500, unit: 'bar' },
+      acceptanceCriteria: '±5 bar at 1000 bar',
+      intervalDays: 180,
+    },
+    {
+      tag: `FC-RIG${n}`,
+      type: 'flow cell',
+      make: 'AVL',
+      model: 'PLU 131',
+      serial: `AVL-131-${4410 + i}`,
+      location: `RIG-${n}`,
+      procedure: { id: 'CP-FC-011', revision: 'B' },
+      acceptanceCriteria: '±0.33 mm³/stroke at 60 mm³/stroke',
+      intervalDays: 180,
+    },
+    {
+      tag: `TT-RIG${n}-OIL`,
+      type: 'oil temperature probe',
+      make: 'Endress+Hauser',
+      model: 'TH13',
+      serial: `EH-TH13-${8801 + i}`,
+      location: `RIG-${n} test-oil circuit`,
+      procedure: { id: 'CP-TT-002', revision: 'A' },
+      acceptanceCriteria: '±0.3 °C at 40 °C',
+      intervalDays: 365,
+    },
   ]);
   const standards = [
-    { tag: 'STD-PRS-0007', type: 'dead-weight tester', certificate: 'DKD-K-1207-2026' },
-    { tag: 'STD-FLW-0002', type: 'reference flow meter', certificate: 'DKD-K-0812-2026' },
-    { tag: 'STD-TMP-0003', type: 'reference thermometer', certificate: 'DKD-K-0331-2026' },
+    {
+      tag: 'STD-PRS-0007',
+      type: 'dead-weight tester',
+      make: 'DH Instruments',
+      model: 'PG7302',
+      serial: 'DH-7302-0417',
+      certificate: 'DKD-K-1207-2026',
+    },
+    {
+      tag: 'STD-FLW-0002',
+      type: 'reference flow meter',
+      make: 'AVL',
+      model: 'PLU 121',
+      serial: 'AVL-121-0093',
+      certificate: 'DKD-K-0812-2026',
+    },
+    {
+      tag: 'STD-TMP-0003',
+      type: 'reference thermometer',
+      make: 'Fluke',
+      model: '1524',
+      serial: 'FL-1524-3310',
+      certificate: 'DKD-K-0331-2026',
+    },
   ].map((s) => ({
     ...s,
+    location: 'calibration lab',
     intervalDays: 365,
     referenceStandard: { certificate: s.certificate, dueDate: '2027-06-30' },
   }));
-  const gauges = ['GA-0101', 'GA-0102', 'GA-0103'].map((tag) => ({
+  const gauges = ['GA-0101', 'GA-0102', 'GA-0103'].map((tag, i) => ({
     tag,
     type: 'air gauge',
+    make: 'Marposs',
+    model: 'E9066',
+    serial: `M-5512${i}`,
+    location: 'inspection station 3',
+    procedure: { id: 'CP-AG-004', revision: 'C' },
+    acceptanceCriteria: '±1 µm at 4 mm',
     intervalDays: 90,
   }));
   for (const e of [...sensors, ...standards.map(({ certificate: _c, ...rest }) => rest), ...gauges]) {
