@@ -56,7 +56,8 @@ describe.each(BACKENDS)('the equipment register on %s', (backend) => {
     await cloud?.close();
     await storage?.cleanup();
   });
-  const call = (s: Session, method: string, p: string, body?: unknown) => apiCall(cloud.url, s, method, p, body);
+  const call = (s: Session, method: string, p: string, body?: unknown) =>
+    apiCall(cloud.url, s, method, p, body);
 
   it('retires equipment and puts it back in service, on the audit trail', async () => {
     const reg = await call(tech, 'POST', '/equipment', {
@@ -101,14 +102,21 @@ describe.each(BACKENDS)('the equipment register on %s', (backend) => {
       .map((i: { entry: { action: string; target?: { id: string } } }) => i.entry)
       .filter((e: { target?: { id: string } }) => e.target?.id === 'GA-0101')
       .map((e: { action: string }) => e.action);
-    expect(actions).toEqual(expect.arrayContaining(['equipment.create', 'equipment.retire', 'equipment.reactivate']));
+    expect(actions).toEqual(
+      expect.arrayContaining(['equipment.create', 'equipment.retire', 'equipment.reactivate']),
+    );
   });
 
   const header =
     'Tag,Site ID,Type,Make,Model,Serial,Firmware,Location,Owner,Owner name,Interval days,Interval cycles,Due soon days,Procedure id,Procedure revision,Acceptance criteria,Reference certificate,Reference due date';
 
   it('dry-runs a CSV register, naming every row’s problems by line and column, and changes nothing', async () => {
-    await call(tech, 'POST', '/equipment', { tag: 'PT-0001', siteId: 'plant-1', type: 'x', intervalDays: 30 });
+    await call(tech, 'POST', '/equipment', {
+      tag: 'PT-0001',
+      siteId: 'plant-1',
+      type: 'x',
+      intervalDays: 30,
+    });
     const csv = [
       header,
       'MIC-0001,plant-1,micrometer,Mitutoyo,293-240,MT-1,,bench 2,ours,,365,,30,CP-MIC-001,B,"±2 µm, 0–25 mm",,',
@@ -136,7 +144,9 @@ describe.each(BACKENDS)('the equipment register on %s', (backend) => {
       6: ['referenceDueDate'],
     });
     const line4 = dry.body.rows.find((r: { line: number }) => r.line === 4);
-    expect(line4.problems.find((p: { column: string }) => p.column === 'tag').message).toMatch(/already registered/);
+    expect(line4.problems.find((p: { column: string }) => p.column === 'tag').message).toMatch(
+      /already registered/,
+    );
     const line5 = dry.body.rows.find((r: { line: number }) => r.line === 5);
     expect(line5.problems.find((p: { column: string }) => p.column === 'tag').message).toBe(
       'the tag is also on line 2',
@@ -153,7 +163,7 @@ describe.each(BACKENDS)('the equipment register on %s', (backend) => {
     const csv = [
       header,
       'MIC-0001,plant-1,micrometer,Mitutoyo,293-240,MT-1,,bench 2,ours,,365,,30,CP-MIC-001,B,"±2 µm, 0–25 mm",,',
-      'STD-0001,plant-2,dead-weight tester,DH,5201,D-9,1.2,lab,customer\'s,Bosch,365,5000,,,,,DKD-K-1207-2026,2027-06-30',
+      "STD-0001,plant-2,dead-weight tester,DH,5201,D-9,1.2,lab,customer's,Bosch,365,5000,,,,,DKD-K-1207-2026,2027-06-30",
     ].join('\n');
     expect((await call(auditor, 'POST', '/equipment/import', { csv, dryRun: false })).status).toBe(403);
     // A user of plant-2 may not import plant-1's row: the row says so, nothing else is told.

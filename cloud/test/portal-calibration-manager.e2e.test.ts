@@ -78,7 +78,13 @@ describe('the calibration manager in a browser', () => {
     await page.getByTestId('main-nav').getByRole('link', { name, exact: true }).click();
   }
   const fact = async (label: string) =>
-    (await page.locator('dl.facts > div', { has: page.locator('dt', { hasText: label }) }).first().locator('dd').textContent())?.trim();
+    (
+      await page
+        .locator('dl.facts > div', { has: page.locator('dt', { hasText: label }) })
+        .first()
+        .locator('dd')
+        .textContent()
+    )?.trim();
 
   beforeAll(async () => {
     const started = await startProcess(
@@ -243,26 +249,32 @@ describe('the calibration manager in a browser', () => {
     await page
       .getByTestId('import-csv')
       .fill(
-        [
-          header,
-          rows[0],
-          rows[1]!.replace('ninety', '90'),
-          rows[2]!.replace('plant-7', 'plant-1'),
-        ].join('\n'),
+        [header, rows[0], rows[1]!.replace('ninety', '90'), rows[2]!.replace('plant-7', 'plant-1')].join(
+          '\n',
+        ),
       );
     // Changed text needs a new dry run before it can be imported.
     expect(await page.getByTestId('import-go').isDisabled()).toBe(true);
     await page.getByTestId('import-check').click();
-    await expect.poll(() => page.getByTestId('import-result').textContent()).toContain('3 rows ready to import');
+    await expect
+      .poll(() => page.getByTestId('import-result').textContent())
+      .toContain('3 rows ready to import');
     await page.getByTestId('import-go').click();
     await page.getByTestId('import-done').waitFor();
     expect(await page.getByTestId('import-done').textContent()).toContain('GA-0101, GA-0102, GA-0103');
     const g2 = await api('technician', 'GET', '/equipment/GA-0102');
-    expect(g2).toMatchObject({ make: 'Marposs', serial: 'M-55121', owner: { kind: 'customer' }, intervalDays: 90 });
+    expect(g2).toMatchObject({
+      make: 'Marposs',
+      serial: 'M-55121',
+      owner: { kind: 'customer' },
+      intervalDays: 90,
+    });
     await menu('Register');
     await expect.poll(() => page.getByTestId('register-row').count()).toBe(5);
     expect(
-      await page.locator('[data-testid=register-row][data-tag="GA-0101"] [data-testid=register-interval]').textContent(),
+      await page
+        .locator('[data-testid=register-row][data-tag="GA-0101"] [data-testid=register-interval]')
+        .textContent(),
     ).toBe('90 d or 20,000 cycles');
   }, 120_000);
 
@@ -277,7 +289,10 @@ describe('the calibration manager in a browser', () => {
     await page.getByLabel('ECCN').fill('3A001');
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByTestId('fact-serial').or(page.getByTestId('server-error')).first().waitFor();
-    expect(await page.getByTestId('server-error').count(), await page.locator('main').textContent() ?? '').toBe(0);
+    expect(
+      await page.getByTestId('server-error').count(),
+      (await page.locator('main').textContent()) ?? '',
+    ).toBe(0);
     expect(await fact('Export control')).toBe('EAR 3A001');
 
     const pages: [string, string][] = [

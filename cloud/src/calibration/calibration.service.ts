@@ -800,7 +800,9 @@ export class CalibrationService {
       out.push({
         line: 1,
         tag: null,
-        problems: [{ column: '', message: `${body.length} rows: at most ${REGISTER_IMPORT_MAX_ROWS} per import` }],
+        problems: [
+          { column: '', message: `${body.length} rows: at most ${REGISTER_IMPORT_MAX_ROWS} per import` },
+        ],
       });
     else {
       const { columns, problems } = headerColumns(header.cells);
@@ -832,36 +834,52 @@ export class CalibrationService {
           }
           if (tagText !== null && assetTagSchema.safeParse(tagText).success) {
             const earlier = lines.get(tagText);
-            if (earlier !== undefined) p.push({ column: 'tag', message: `the tag is also on line ${earlier}` });
+            if (earlier !== undefined)
+              p.push({ column: 'tag', message: `the tag is also on line ${earlier}` });
             else lines.set(tagText, row.line);
             const existing = await this.equipment.get(tenantId, tagText);
             if (existing && hiddenFrom(scope, existing)) {
               await scope.onHidden?.(existing);
               p.push({ column: 'tag', message: REGISTER_REFUSED });
-            } else if (existing) p.push({ column: 'tag', message: 'already registered (edit it in the register)' });
+            } else if (existing)
+              p.push({ column: 'tag', message: 'already registered (edit it in the register)' });
           }
           out.push({ line: row.line, tag: tagText, problems: p });
           if (p.length === 0 && b.success) writes.push(equipmentWrite(tagText!, b.data));
         }
         if (body.length === 0)
-          out.push({ line: header.line, tag: null, problems: [{ column: '', message: 'no rows under the header' }] });
+          out.push({
+            line: header.line,
+            tag: null,
+            problems: [{ column: '', message: 'no rows under the header' }],
+          });
       }
     }
     const withProblems = out.filter((row) => row.problems.length > 0);
     const result = { dryRun, rows: out, total: Math.max(0, parsed.rows.length - 1), created: [] as string[] };
     if (dryRun) return result;
     if (withProblems.length > 0)
-      throw new ProblemError('CLOUD_VALIDATION', `${withProblems.length} row(s) have problems: nothing was imported`, {
-        errors: withProblems.flatMap((row) =>
-          row.problems.map((q) => ({ path: `line ${row.line}${q.column ? `.${q.column}` : ''}`, message: q.message })),
-        ),
-        rows: withProblems,
-      });
+      throw new ProblemError(
+        'CLOUD_VALIDATION',
+        `${withProblems.length} row(s) have problems: nothing was imported`,
+        {
+          errors: withProblems.flatMap((row) =>
+            row.problems.map((q) => ({
+              path: `line ${row.line}${q.column ? `.${q.column}` : ''}`,
+              message: q.message,
+            })),
+          ),
+          rows: withProblems,
+        },
+      );
     return committed(this.db, async () => {
       const now = new Date().toISOString();
       for (const w of writes) {
         if (!(await this.equipment.insert(tenantId, w, now)))
-          throw new ProblemError('CLOUD_CONFLICT', `equipment ${w.tag} was registered meanwhile: nothing was imported`);
+          throw new ProblemError(
+            'CLOUD_CONFLICT',
+            `equipment ${w.tag} was registered meanwhile: nothing was imported`,
+          );
         await this.backfill(tenantId, w.tag);
         await this.refresh(tenantId, w.tag);
       }

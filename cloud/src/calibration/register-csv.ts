@@ -77,9 +77,7 @@ const PATH: Record<RegisterCsvColumn, string> = {
   exportRegime: 'exportControl.regime',
   exportEccn: 'exportControl.eccn',
 };
-const COLUMN_OF = new Map<string, RegisterCsvColumn>(
-  REGISTER_CSV_COLUMNS.map((c) => [PATH[c], c] as const),
-);
+const COLUMN_OF = new Map<string, RegisterCsvColumn>(REGISTER_CSV_COLUMNS.map((c) => [PATH[c], c] as const));
 
 /** "ours" and "customer's" as a lab writes them, to the register's owner kinds. */
 const OWNER_WORDS: Record<string, string> = {

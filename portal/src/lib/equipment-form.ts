@@ -150,7 +150,8 @@ export function equipmentBody(
     if (rangeMax === undefined && !errors.rangeMax) errors.rangeMax = 'Enter the upper end of the range.';
     if (!t(d.rangeUnit)) errors.rangeUnit = 'Enter the range’s unit.';
   }
-  if (t(d.procedureRevision) && !t(d.procedureId)) errors.procedureId = 'Enter the procedure the revision is of.';
+  if (t(d.procedureRevision) && !t(d.procedureId))
+    errors.procedureId = 'Enter the procedure the revision is of.';
   if (Object.keys(errors).length > 0) return { ok: false, errors };
 
   const opt = (k: string, v: string) => (t(v) ? { [k]: t(v) } : {});
@@ -167,7 +168,9 @@ export function equipmentBody(
     intervalDays,
     ...(intervalCycles !== undefined ? { intervalCycles } : {}),
     ...(dueSoonDays !== undefined ? { dueSoonDays } : {}),
-    ...(t(d.procedureId) ? { procedure: { id: t(d.procedureId), ...opt('revision', d.procedureRevision) } } : {}),
+    ...(t(d.procedureId)
+      ? { procedure: { id: t(d.procedureId), ...opt('revision', d.procedureRevision) } }
+      : {}),
     ...opt('acceptanceCriteria', d.acceptanceCriteria),
     ...opt('environment', d.environment),
     ...(anyRange ? { range: { min: rangeMin, max: rangeMax, unit: t(d.rangeUnit) } } : {}),

@@ -44,11 +44,21 @@ export interface NavItem {
 /** `null`: any signed-in user (their own account). */
 const ITEMS: Record<
   PageName,
-  { label: string; href: string; needs: Permission | null; /** Not in the menu (opened from another page). */ hidden?: true }
+  {
+    label: string;
+    href: string;
+    needs: Permission | null;
+    /** Not in the menu (opened from another page). */ hidden?: true;
+  }
 > = {
   board: { label: 'Calibration', href: '#/', needs: 'records:read' },
   register: { label: 'Register', href: '#/register', needs: 'records:read' },
-  'register-edit': { label: 'Edit the register', href: '#/register/new', needs: 'calibrations:write', hidden: true },
+  'register-edit': {
+    label: 'Edit the register',
+    href: '#/register/new',
+    needs: 'calibrations:write',
+    hidden: true,
+  },
   record: { label: 'Record calibration', href: '#/calibrations/new', needs: 'calibrations:write' },
   approvals: { label: 'Approvals', href: '#/calibrations/approvals', needs: 'calibrations:approve' },
   cases: { label: 'Out of tolerance', href: '#/oot', needs: 'records:read' },

@@ -9,7 +9,11 @@ export async function loadRegister(signal?: AbortSignal, includeRetired = false)
     const page: Page<Equipment> = await callAs<Page<Equipment>>(
       client.GET('/equipment', {
         params: {
-          query: { limit: 1000, ...(after ? { after } : {}), ...(includeRetired ? { includeRetired: 'true' } : {}) },
+          query: {
+            limit: 1000,
+            ...(after ? { after } : {}),
+            ...(includeRetired ? { includeRetired: 'true' } : {}),
+          },
         },
         ...(signal ? { signal } : {}),
       }),

@@ -70,7 +70,12 @@ export interface Equipment {
   environment?: string;
   range?: { min: number; max: number; unit: string };
   resolution?: number;
-  referenceStandard?: { certificate?: string; dueDate?: string; uncertainty?: number; uncertaintyUnit?: string };
+  referenceStandard?: {
+    certificate?: string;
+    dueDate?: string;
+    uncertainty?: number;
+    uncertaintyUnit?: string;
+  };
   exportControl?: { regime: 'ITAR' | 'EAR'; eccn?: string };
   retiredAt: string | null;
   calibration: StatusView;
