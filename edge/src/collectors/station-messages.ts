@@ -8,6 +8,7 @@ import {
 } from '@rigtrace/protocols/mqtt';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { CollectorContext } from './collector.js';
+import type { MessageIds, MqttRecords } from '../mapping/mqtt-records.js';
 
 /** How many message ids per device are remembered to drop re-sent messages. */
 const RECENT_IDS = 256;
@@ -26,9 +27,11 @@ export interface StationCounters {
  * lost) is acknowledged again without a second record; the ids travel in the same transaction as
  * the record. An invalid message becomes an event record and an error reply to the device.
  */
-export class StationMessageHandler {
+export class StationMessageHandler implements MessageIds {
   readonly counters: StationCounters = { messages: 0, records: 0, duplicates: 0, invalid: 0 };
   private readonly recent = new Map<string, string[]>();
+  /** The source's record mappings: messages on their topics go through them, not the station format. */
+  mapped: MqttRecords | null = null;
 
   constructor(
     private readonly sourceId: string,
@@ -52,8 +55,23 @@ export class StationMessageHandler {
     return `source:${this.sourceId}:recent:${device}`;
   }
 
+  async seen(device: string, id: string): Promise<boolean> {
+    return (await this.recentIds(device)).includes(id);
+  }
+
+  async remember(device: string, id: string): Promise<Record<string, string>> {
+    const next = [...(await this.recentIds(device)), id].slice(-RECENT_IDS);
+    return { [this.key(device)]: JSON.stringify(next) };
+  }
+
+  remembered(device: string, id: string): void {
+    const ids = this.recent.get(device) ?? [];
+    this.recent.set(device, [...ids, id].slice(-RECENT_IDS));
+  }
+
   async handle(msg: InboundMessage): Promise<void> {
     this.counters.messages += 1;
+    if (this.mapped?.matches(msg.topic)) return this.mapped.handle(msg);
     const device = msg.username ?? msg.clientId;
     const parsed = parseStationMessage(msg.topic, msg.payload);
     const receivedAt = msg.receivedAt.toISOString();
