@@ -367,6 +367,12 @@ describe('live dashboard, SPC and reports in a browser', () => {
     expect(['Running', 'Idle', 'Stopped']).toContain(
       (await card.getByTestId('rig-state').textContent())?.trim(),
     );
+    // Signals and units read as words and symbols, the device's own names on hover.
+    const rail = card.locator('[data-testid=live-value][data-point=railPressure]');
+    expect((await rail.locator('dt').textContent())?.trim()).toBe('Rail pressure');
+    expect(await rail.locator('dt').getAttribute('title')).toBe('railPressure');
+    const oil = card.locator('[data-testid=live-value][data-point=oilTemp]');
+    expect((await oil.locator('.unit').textContent())?.trim()).toBe('°C');
     // Today's figures come from the simulator's inspections.
     await expect
       .poll(async () => Number(await page.getByTestId('today-inspections').textContent()), {

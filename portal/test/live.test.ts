@@ -12,7 +12,10 @@ import {
   Ring,
   Rings,
   rigKey,
+  shownState,
+  signalLabel,
   stateAfterLoss,
+  unitLabel,
   type LiveSnapshot,
 } from '../src/lib/live-model.js';
 
@@ -285,5 +288,36 @@ describe('what a rig card shows', () => {
     expect(stateAfterLoss(T0, T0 + 5000, true)).toBe('reconnecting');
     expect(stateAfterLoss(T0, T0 + 30_000, true)).toBe('offline');
     expect(stateAfterLoss(T0, T0 + 1000, false)).toBe('offline');
+  });
+});
+
+describe('labels a person reads', () => {
+  it('spells out signal names of any device layout, keeping acronyms', () => {
+    expect(signalLabel('energizingTime')).toBe('Energizing time');
+    expect(signalLabel('deliveredQty')).toBe('Delivered quantity');
+    expect(signalLabel('oilTemp')).toBe('Oil temperature');
+    expect(signalLabel('fullLoad.measuredQty')).toBe('Full load · measured quantity');
+    expect(signalLabel('spindle_speed_rpm')).toBe('Spindle speed rpm');
+    expect(signalLabel('TCP-force')).toBe('TCP force');
+    expect(signalLabel('OPCUAState')).toBe('OPCUA state');
+    expect(signalLabel('x')).toBe('X');
+  });
+
+  it('writes units as people do', () => {
+    expect(unitLabel('degC')).toBe('°C');
+    expect(unitLabel('us')).toBe('µs');
+    expect(unitLabel('ohm')).toBe('Ω');
+    expect(unitLabel('mm3/stroke')).toBe('mm³/stroke');
+    expect(unitLabel('m/s2')).toBe('m/s²');
+    expect(unitLabel('bar')).toBe('bar');
+    expect(unitLabel('mL/min')).toBe('mL/min');
+    expect(unitLabel(null)).toBe('');
+  });
+
+  it('shows a rig nothing came from for over a minute as stale, not running', () => {
+    const rig = { state: 'running' as const, lastSeenAt: iso(0) };
+    expect(shownState(rig, T0 + 30_000)).toBe('running');
+    expect(shownState(rig, T0 + 10 * 60_000)).toBe('stale');
+    expect(shownState({ state: 'stopped', lastSeenAt: iso(0) }, T0 + 10 * 60_000)).toBe('stopped');
   });
 });
