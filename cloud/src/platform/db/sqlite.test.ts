@@ -18,14 +18,15 @@ describe('SQLite group commit', () => {
   it('commits the transactions that waited together in one COMMIT, rolling back only the one that failed', async () => {
     const db = await open();
     const execs: string[] = [];
-    const exec = sqlite3.Database.prototype.exec;
+    const { exec } = sqlite3.Database.prototype as { exec: (sql: string, cb?: unknown) => unknown };
     vi.spyOn(sqlite3.Database.prototype, 'exec').mockImplementation(function (
       this: sqlite3.Database,
       sql: string,
       cb?: (err: Error | null) => void,
     ) {
       execs.push(sql);
-      return exec.call(this, sql, cb);
+      exec.call(this, sql, cb);
+      return this;
     });
     // The first holds the writer until released; the next five arrive meanwhile and wait.
     let release!: () => void;

@@ -149,12 +149,7 @@ export class SqliteDb implements Db {
     if (this.activeTx()) return fn();
     const tenant = this.scope.getStore()?.tenant;
     return new Promise<T>((resolve, reject) => {
-      const member: GroupMember = {
-        fn,
-        tenant,
-        resolve: resolve as (v: unknown) => void,
-        reject,
-      };
+      const member: GroupMember = { fn, tenant, resolve, reject };
       if (this.gathering && this.gathering.length < MAX_GROUP) {
         this.gathering.push(member);
         return;
