@@ -379,6 +379,11 @@ describe('live dashboard, SPC and reports in a browser', () => {
         timeout: 30_000,
       })
       .toBeGreaterThan(0);
+    // First-pass yield per rig, with its 14-day trend: the rig's own figures, not the plant's.
+    const yieldRow = page.locator(`[data-testid=yield-row][data-equipment="${TAG}"]`);
+    await expect.poll(() => yieldRow.count(), { timeout: 30_000 }).toBe(1);
+    expect((await yieldRow.getByTestId('yield-today').textContent())?.trim()).toMatch(/^\d{1,3}\.\d %$/);
+    expect(await yieldRow.locator('.day').count()).toBe(14);
     // A few more seconds of samples, so that the small charts show a trace.
     await new Promise((r) => setTimeout(r, 8000));
     await shot('live-dashboard-1280');

@@ -12,6 +12,8 @@ import {
   Ring,
   Rings,
   rigKey,
+  rigYields,
+  lastDays,
   shownState,
   signalLabel,
   stateAfterLoss,
@@ -315,9 +317,48 @@ describe('labels a person reads', () => {
   });
 
   it('shows a rig nothing came from for over a minute as stale, not running', () => {
-    const rig = { state: 'running' as const, lastSeenAt: iso(0) };
+    const rig = { state: 'running' as const, stateSince: iso(-60), lastSeenAt: iso(0) };
     expect(shownState(rig, T0 + 30_000)).toBe('running');
     expect(shownState(rig, T0 + 10 * 60_000)).toBe('stale');
-    expect(shownState({ state: 'stopped', lastSeenAt: iso(0) }, T0 + 10 * 60_000)).toBe('stopped');
+    expect(shownState({ state: 'stopped', stateSince: iso(-60), lastSeenAt: iso(0) }, T0 + 10 * 60_000)).toBe(
+      'stopped',
+    );
+  });
+
+  it('shows equipment that sends values without a run state as reporting, not idle', () => {
+    const bench = { state: 'idle' as const, stateSince: null, lastSeenAt: iso(0) };
+    expect(shownState(bench, T0 + 5_000)).toBe('reporting');
+    expect(shownState(bench, T0 + 10 * 60_000)).toBe('stale');
+    expect(shownState({ ...bench, stateSince: iso(-30) }, T0 + 5_000)).toBe('idle');
+  });
+});
+
+describe('first-pass yield per rig', () => {
+  const answer = {
+    from: '2026-11-23T00:00:00.000Z',
+    to: '2026-12-06T10:00:00.000Z',
+    perRigDay: [
+      { equipment: 'RIG-01', day: '2026-12-04', tested: 10, passed: 9, firstPassYield: 0.9 },
+      { equipment: 'RIG-01', day: '2026-12-06', tested: 4, passed: 4, firstPassYield: 1 },
+      { equipment: 'STN-01', day: '2026-12-06', tested: 20, passed: 15, firstPassYield: 0.75 },
+    ],
+    perRig: [],
+  };
+
+  it('keeps each rig to its own figures, fills the days without tests, and puts the worst first', () => {
+    const rows = rigYields(answer, '2026-12-06T10:00:00Z', 3);
+    expect(rows.map((r) => r.equipment)).toEqual(['STN-01', 'RIG-01']);
+    const rig = rows[1]!;
+    expect(rig.today).toEqual({ tested: 4, passed: 4, firstPassYield: 1 });
+    expect(rig.days).toEqual([
+      { day: '2026-12-04', tested: 10, firstPassYield: 0.9 },
+      { day: '2026-12-05', tested: 0, firstPassYield: null },
+      { day: '2026-12-06', tested: 4, firstPassYield: 1 },
+    ]);
+    expect(rig.period).toEqual({ tested: 14, passed: 13, firstPassYield: 13 / 14 });
+  });
+
+  it('counts days in UTC across a month end', () => {
+    expect(lastDays('2026-12-01T23:30:00Z', 3)).toEqual(['2026-11-29', '2026-11-30', '2026-12-01']);
   });
 });

@@ -368,11 +368,19 @@ export function unitLabel(unit: string | null | undefined): string {
 /** A rig heard from less recently than this shows as stale, whatever its last state said. */
 export const STALE_AFTER_MS = 60_000;
 
-export type ShownState = RigState | 'stale';
+/**
+ * What a card says: the rig's run state; "reporting" for equipment that sends values but has no
+ * run state (no usage tracking: a bench, a sensor), which is not idle; "stale" when nothing came
+ * from it for a while, whatever its last state said.
+ */
+export type ShownState = RigState | 'reporting' | 'stale';
 
-/** The state a card shows: the rig's own, or "stale" when nothing came from it for a while. */
-export function shownState(rig: Pick<LiveRig, 'state' | 'lastSeenAt'>, nowMs: number): ShownState {
+export function shownState(
+  rig: Pick<LiveRig, 'state' | 'stateSince' | 'lastSeenAt'>,
+  nowMs: number,
+): ShownState {
   if (rig.state !== 'stopped' && nowMs - Date.parse(rig.lastSeenAt) > STALE_AFTER_MS) return 'stale';
+  if (rig.state === 'idle' && rig.stateSince === null) return 'reporting';
   return rig.state;
 }
 
@@ -421,4 +429,63 @@ export function stateAfterLoss(
 ): ConnectionState {
   if (!online) return 'offline';
   return nowMs - lostSinceMs >= offlineAfterMs ? 'offline' : 'reconnecting';
+}
+
+export type YieldAnswer = paths['/yield']['get']['responses'][200]['content']['application/json'];
+
+export interface RigYield {
+  equipment: string;
+  /** Today's figures (UTC day), null yield when nothing was tested yet today. */
+  today: { tested: number; passed: number; firstPassYield: number | null };
+  /** One entry per UTC day of the period, oldest first, days without tests included (null yield). */
+  days: { day: string; tested: number; firstPassYield: number | null }[];
+  /** Over the whole period. */
+  period: { tested: number; passed: number; firstPassYield: number | null };
+}
+
+/** The UTC days from `days - 1` days before `todayIso` up to that day, oldest first. */
+export function lastDays(todayIso: string, days: number): string[] {
+  const end = Date.parse(`${todayIso.slice(0, 10)}T00:00:00Z`);
+  return Array.from({ length: days }, (_, i) =>
+    new Date(end - (days - 1 - i) * 86_400_000).toISOString().slice(0, 10),
+  );
+}
+
+/**
+ * First-pass yield per rig with its daily trend, from GET /yield: each rig's own figures (an
+ * injector rig's tests are never mixed with a station's inspections), sorted worst first so the
+ * rig that needs a look comes first.
+ */
+export function rigYields(answer: YieldAnswer, todayIso: string, days = 14): RigYield[] {
+  const span = lastDays(todayIso, days);
+  const today = span.at(-1)!;
+  const byRig = new Map<string, Map<string, { tested: number; passed: number }>>();
+  for (const r of answer.perRigDay) {
+    const m = byRig.get(r.equipment) ?? new Map<string, { tested: number; passed: number }>();
+    m.set(r.day, { tested: r.tested, passed: r.passed });
+    byRig.set(r.equipment, m);
+  }
+  const rate = (p: number, t: number) => (t === 0 ? null : p / t);
+  const rows = [...byRig.entries()].map(([equipment, m]): RigYield => {
+    const t = m.get(today) ?? { tested: 0, passed: 0 };
+    let tested = 0;
+    let passed = 0;
+    const trend = span.map((day) => {
+      const d = m.get(day) ?? { tested: 0, passed: 0 };
+      tested += d.tested;
+      passed += d.passed;
+      return { day, tested: d.tested, firstPassYield: rate(d.passed, d.tested) };
+    });
+    return {
+      equipment,
+      today: { ...t, firstPassYield: rate(t.passed, t.tested) },
+      days: trend,
+      period: { tested, passed, firstPassYield: rate(passed, tested) },
+    };
+  });
+  return rows.sort(
+    (a, b) =>
+      (a.today.firstPassYield ?? a.period.firstPassYield ?? 2) -
+        (b.today.firstPassYield ?? b.period.firstPassYield ?? 2) || a.equipment.localeCompare(b.equipment),
+  );
 }
