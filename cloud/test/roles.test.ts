@@ -43,6 +43,8 @@ const EXPECTED: Record<string, Caller[]> = {
   'GET /audit/export': READERS_OF_AUDIT,
   'GET /equipment': ALL,
   'POST /equipment': CALIBRATION_WRITERS,
+  'POST /equipment/import': CALIBRATION_WRITERS,
+  'POST /equipment/{tag}/reactivate': CALIBRATION_WRITERS,
   'GET /equipment/{tag}': ALL,
   'PUT /equipment/{tag}': CALIBRATION_WRITERS,
   'GET /equipment/{tag}/calibrations': ALL,
