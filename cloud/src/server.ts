@@ -16,7 +16,7 @@ import {
   TraceabilityService,
 } from './calibration/index.js';
 import { InspectionRepository } from './production/index.js';
-import { RecordsRepository, IngestService } from './records/index.js';
+import { RecordsRepository, IngestService, createIngestLimiter } from './records/index.js';
 import { SecurityEventsRepository } from './audit/index.js';
 import { TenancyRepository, EnrollmentService } from './tenancy/index.js';
 import { Witness } from './platform/witness.js';
@@ -188,6 +188,16 @@ export async function startCloud(
     audit: accounts.audit,
   });
   spc.listen(events);
+  const ingestLimiter = createIngestLimiter({
+    redisUrl: cfg.redisUrl,
+    redisKeyPrefix: cfg.redisKeyPrefix,
+    policy: {
+      perSecond: cfg.ingestBatchesPerSecond,
+      burst: cfg.ingestBurst,
+      maxDelayMs: cfg.ingestMaxDelayMs,
+    },
+    logger: logger.child({ component: 'ingest' }),
+  });
   const ingest = new IngestService(
     store.db,
     store.tenancy,
@@ -202,6 +212,7 @@ export async function startCloud(
       await live.onRecordsStored(tenantId, edge, records);
     },
     events,
+    ingestLimiter,
   );
   const enrollment = new EnrollmentService(store.db, store.tenancy, store.security, witness);
   // Refused ingests, forks and bad enrollments also go to the tenant's tamper-evident audit trail.
@@ -272,6 +283,7 @@ export async function startCloud(
   } catch (err) {
     server.close();
     metrics.stop();
+    await ingestLimiter.close();
     await store.db.close();
     throw err;
   }
@@ -322,6 +334,7 @@ export async function startCloud(
       // SPC rule checks started by the last ingests finish before the store closes.
       await spc.idle();
       await reports.service.close();
+      await ingestLimiter.close();
       await store.db.close();
     },
   };

@@ -10,7 +10,6 @@ import {
   type LogState,
 } from '@rigtrace/protocols';
 import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
-import { DEFAULT_THROTTLE, Throttle } from '../src/access/throttle.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { openApiDocument } from '../src/openapi.js';
@@ -380,22 +379,5 @@ describe.each(BACKENDS)('on %s', (backend) => {
       const undocumented = await get('/nowhere');
       expect(undocumented.status).toBe(404);
     });
-  });
-});
-
-describe('ingest rate limit', () => {
-  it('counts batches per address per minute in this process, without the database', () => {
-    // No sessions repository at all: the ingest limit never touches the database.
-    const throttle = new Throttle(undefined as never, { ...DEFAULT_THROTTLE, ingestRatePerMinute: 3 });
-    const minute = Date.UTC(2026, 0, 1, 12, 0);
-    const at = (s: number) => minute + s * 1000;
-    expect([1, 2, 3].map((s) => throttle.rateInProcess('ingest', '10.0.0.1', 3, at(s)))).toEqual([0, 0, 0]);
-    // The fourth in the same minute waits until the minute turns: 60 − 40 s.
-    expect(throttle.rateInProcess('ingest', '10.0.0.1', 3, at(40))).toBe(20);
-    // Other addresses and other names count on their own.
-    expect(throttle.rateInProcess('ingest', '10.0.0.2', 3, at(41))).toBe(0);
-    expect(throttle.rateInProcess('other', '10.0.0.1', 3, at(42))).toBe(0);
-    // The next minute starts from zero.
-    expect(throttle.rateInProcess('ingest', '10.0.0.1', 3, at(61))).toBe(0);
   });
 });

@@ -16,6 +16,7 @@ import {
 import { base32Decode, totp } from '../src/access/totp.js';
 import { openStore } from '../src/server.js';
 import { loadCloudConfig } from '../src/platform/config.js';
+import { SHOTS } from './helpers/browser.js';
 
 /**
  * The portal's admin and technician journeys in Chromium against the real cloud, a real flow-rig
@@ -25,7 +26,7 @@ import { loadCloudConfig } from '../src/platform/config.js';
  * users, MFA policy, API tokens, the audit log; the session-expiry warning; a technician signs a
  * failing calibration by hand and sees the instrument turn out of tolerance with its suspect
  * records; a board of 10,000 instruments filters under a keystroke. Screenshots of every main
- * page go to portal/screenshots/ (checked in, for a person to look at).
+ * page go to test-results/screenshots/ (`npm run screenshots` refreshes the checked-in ones in portal/screenshots/).
  */
 
 // The page's globals, inside page.evaluate (this file is type-checked without the DOM library).
@@ -33,7 +34,6 @@ declare const document: any;
 declare const requestAnimationFrame: (cb: () => void) => number;
 
 const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = path.join(repoRoot, 'portal', 'screenshots');
 const DAY = 86_400_000;
 const NOW = Date.now();
 const at = (daysAgo: number) => new Date(NOW - daysAgo * DAY).toISOString();

@@ -18,6 +18,7 @@ import {
 import { formatValue } from '../../portal/src/lib/live-model.js';
 import { base32Decode, totp } from '../src/access/totp.js';
 import { PISTON_RINGS } from './helpers/spc-data.js';
+import { SHOTS } from './helpers/browser.js';
 
 /**
  * The manager's and the quality engineer's pages, and the auditor's reports, in Chromium against
@@ -26,11 +27,10 @@ import { PISTON_RINGS } from './helpers/spc-data.js';
  * simulator produced; the cloud process is stopped and started again and the page reconnects by
  * itself. The SPC page draws an X̄-R chart of seeded measurements (Montgomery's piston rings) with
  * the textbook limits. An auditor generates a PDF report and downloads it. Screenshots go to
- * portal/screenshots/.
+ * test-results/screenshots/.
  */
 
 const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = path.join(repoRoot, 'portal', 'screenshots');
 const TAG = 'RIG-01';
 
 interface Seed {
@@ -413,6 +413,11 @@ describe('live dashboard, SPC and reports in a browser', () => {
     await page.getByTestId('spc-page').waitFor();
     await page.getByTestId('characteristic-select').selectOption({ label: 'CMM-02 · bore.diameter (125)' });
     const chart = page.getByTestId('spc-chart');
+    // The page first opens on the worst characteristic; wait for the chosen one's chart, not that one's.
+    await expect
+      .poll(() => chart.getAttribute('data-characteristic'), { timeout: 20_000 })
+      .toBe('CMM-02 · bore.diameter');
+    await expect.poll(() => chart.getAttribute('aria-busy'), { timeout: 20_000 }).toBe('false');
     await expect.poll(() => chart.getAttribute('data-chart'), { timeout: 20_000 }).toBe('xbar-r');
     await expect
       .poll(() => chart.locator('[data-testid=x-chart] canvas').count(), { timeout: 20_000 })

@@ -7,12 +7,12 @@ import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
 import {
   buildBatch,
   deterministicUuidV7,
-  repoRoot,
   runCli,
   startProcess,
   type Proc,
 } from '@rigtrace/protocols/testing';
 import { base32Decode, totp } from '../src/access/totp.js';
+import { SHOTS } from './helpers/browser.js';
 
 /**
  * The portal in a real browser against the cloud as a real process: sign in with TOTP, read the
@@ -21,7 +21,6 @@ import { base32Decode, totp } from '../src/access/totp.js';
  */
 
 const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = path.join(repoRoot, 'test-results', 'screenshots');
 const DAY = 86_400_000;
 const NOW = Date.now();
 const at = (daysAgo: number) => new Date(NOW - daysAgo * DAY).toISOString();

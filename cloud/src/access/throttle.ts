@@ -8,8 +8,8 @@ import type { SessionsRepository } from './sessions.repository.js';
  *   nothing about existence) and per client address: after `freeFailures` failures within the
  *   window the key is locked for base·2^(n − free), capped; a success clears the account's count;
  * - a plain request rate per address (every attempt, failed or not) per minute: sign-in requests
- *   in the database (`rate`), shared by every process; ingest batches in this process's memory
- *   (`rateInProcess`), see there.
+ *   in the database (`rate`), shared by every process. (Ingest has its own limit, per edge:
+ *   records/ingest-limit.ts.)
  */
 export interface ThrottlePolicy {
   windowMs: number;
@@ -17,11 +17,6 @@ export interface ThrottlePolicy {
   address: { freeFailures: number; baseLockMs: number; maxLockMs: number };
   /** Sign-in requests per address per minute. */
   loginRatePerMinute: number;
-  /**
-   * Ingest batches per address per minute, counted per cloud process (in memory, not in the
-   * database): with N processes behind a balancer an address may send up to N times this.
-   */
-  ingestRatePerMinute: number;
 }
 
 export const DEFAULT_THROTTLE: ThrottlePolicy = {
@@ -29,7 +24,6 @@ export const DEFAULT_THROTTLE: ThrottlePolicy = {
   account: { freeFailures: 5, baseLockMs: 30_000, maxLockMs: 15 * 60_000 },
   address: { freeFailures: 50, baseLockMs: 30_000, maxLockMs: 15 * 60_000 },
   loginRatePerMinute: 30,
-  ingestRatePerMinute: 1200,
 };
 
 const key = (kind: string, parts: string[]) =>
@@ -83,32 +77,4 @@ export class Throttle {
     );
     return row.count > perMinute ? Math.ceil((minute + 60_000 - now) / 1000) : 0;
   }
-
-  /** Per-minute counts of `rateInProcess`: key → count in `localMinute`. */
-  private readonly local = new Map<string, number>();
-  private localMinute = 0;
-
-  /**
-   * As `rate`, but counted in this process's memory, without touching the database: for ingest,
-   * where a database write per batch would be a second commit (and on SQLite a second turn on the
-   * single writer) for every batch. The limit is therefore per process: N cloud processes let an
-   * address through up to N × `perMinute` (ACCOUNTS.md). It is a flood guard only: every batch is
-   * still verified against the edge's key and log. Memory is bounded: counts are dropped when the
-   * minute turns, and at most `LOCAL_RATE_KEYS` addresses are counted per minute (further ones
-   * pass uncounted until the next minute; those already counted stay limited).
-   */
-  rateInProcess(name: string, address: string, perMinute: number, now = Date.now()): number {
-    const minute = Math.floor(now / 60_000) * 60_000;
-    if (minute !== this.localMinute) {
-      this.local.clear();
-      this.localMinute = minute;
-    }
-    const k = `${name}\n${address}`;
-    const count = (this.local.get(k) ?? 0) + 1;
-    if (count > 1 || this.local.size < LOCAL_RATE_KEYS) this.local.set(k, count);
-    return count > perMinute ? Math.ceil((minute + 60_000 - now) / 1000) : 0;
-  }
 }
-
-/** Addresses `rateInProcess` counts per minute at most (a few MB). */
-export const LOCAL_RATE_KEYS = 100_000;

@@ -109,6 +109,12 @@ const schema = z.strictObject({
    * Processes sharing one PostgreSQL must use one key: point them all at the same file.
    */
   witnessKeyFile: z.string().min(1).optional(),
+  /** Ingest limit per enrolled edge (records/ingest-limit.ts): batches per second on average… */
+  ingestBatchesPerSecond: z.coerce.number().min(0.1).max(100_000).default(50),
+  /** …batches at once after a quiet spell… */
+  ingestBurst: z.coerce.number().int().min(1).max(100_000).default(100),
+  /** …and how long a batch a little ahead of its turn is held (paced) instead of refused. */
+  ingestMaxDelayMs: z.coerce.number().int().min(0).max(10_000).default(1000),
   /** How often each live socket's session is checked again (a revoked session is disconnected). */
   liveRecheckSeconds: z.coerce.number().int().min(1).max(3600).default(30),
 });
@@ -147,6 +153,9 @@ export const ENV_VARS: Record<keyof z.input<typeof schema>, string> = {
   redisKeyPrefix: 'RIGTRACE_REDIS_PREFIX',
   witnessKeyFile: 'RIGTRACE_WITNESS_KEY_FILE',
   liveRecheckSeconds: 'RIGTRACE_LIVE_RECHECK_SECONDS',
+  ingestBatchesPerSecond: 'RIGTRACE_INGEST_BATCHES_PER_SECOND',
+  ingestBurst: 'RIGTRACE_INGEST_BURST',
+  ingestMaxDelayMs: 'RIGTRACE_INGEST_MAX_DELAY_MS',
 };
 
 /**

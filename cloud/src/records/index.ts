@@ -5,3 +5,4 @@ export { verifyEdgeLog } from './edge-log-verifier.js';
 export { IngestService } from './ingest.service.js';
 export { RecordsRepository } from './records.repository.js';
 export { recordsRoutes } from './records.routes.js';
+export { createIngestLimiter, type IngestLimiter, type IngestLimitPolicy } from './ingest-limit.js';

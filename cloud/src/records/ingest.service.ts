@@ -16,6 +16,7 @@ import type { EdgeRow, TenancyRepository } from '../tenancy/index.js';
 import type { Witness } from '../platform/witness.js';
 import type { DomainEventBus } from '../platform/events.js';
 import { committed, emitAfterCommit } from '../platform/after-commit.js';
+import { addressLimitKey, edgeLimitKey, type IngestLimiter } from './ingest-limit.js';
 
 export interface IngestResult {
   ackedSeq: number;
@@ -89,16 +90,44 @@ export class IngestService {
     private readonly onRecordsStored?: RecordsStoredHook,
     /** 'records.stored' is emitted here once the batch's transaction has committed. */
     private readonly events?: DomainEventBus,
+    /** The ingest rate limit (ingest-limit.ts); none: unlimited. */
+    private readonly limiter?: IngestLimiter,
   ) {}
+
+  /**
+   * Takes the batch's turn in the budget of its edge when `edge` is enrolled and not retired,
+   * else in the budget of the sending address: waits when the turn is near, throws 429 with
+   * `retryAfter` (seconds) when it is not. True when it waited.
+   */
+  private async pace(edge: EdgeRow | undefined, address: string): Promise<boolean> {
+    if (!this.limiter) return false;
+    const key = edge && !edge.retired_at ? edgeLimitKey(edge.id) : addressLimitKey(address);
+    const turn = await this.limiter.take(key);
+    if (turn.ok) {
+      if (turn.delayMs === 0) return false;
+      await new Promise((resolve) => setTimeout(resolve, turn.delayMs));
+      return true;
+    }
+    throw new ProblemError(
+      'CLOUD_RATE_LIMITED',
+      edge ? `too many batches from edge ${edge.id}` : 'too many batches from this address',
+      { retryAfter: Math.max(1, Math.ceil(turn.retryAfterMs / 1000)), retryAfterMs: turn.retryAfterMs },
+    );
+  }
 
   /**
    * `backlog`: the records the edge says it still holds unsent (header X-RigTrace-Backlog),
    * stored on the edge row only when the batch verifies.
    */
   async ingest(body: unknown, address: string, opts: { backlog?: number } = {}): Promise<IngestResult> {
+    // The limit comes before the batch is parsed: only the edge it names is read.
+    const named = (body as { edge?: unknown } | null)?.edge;
+    const known = typeof named === 'string' && named.length <= 128 ? await this.edgeRow(named) : undefined;
+    const waited = await this.pace(known, address);
     const env = batchEnvelopeSchema.safeParse(body);
     if (!env.success) throw validationProblem(env.error, 'not a batch');
-    const edge = await this.edgeRow(env.data.edge);
+    // Read again after a wait: the log may have moved on meanwhile.
+    const edge = known?.id === env.data.edge && !waited ? known : await this.edgeRow(env.data.edge);
     if (!edge) {
       await this.security.record({
         tenantId: null,

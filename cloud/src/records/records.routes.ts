@@ -88,21 +88,16 @@ export function recordsRoutes(deps: {
   });
 
   r.post('/ingest', async (req, res) => {
-    // Counted in this process's memory: no database write per batch (auth/throttle.ts).
-    const wait = deps.accounts.throttle.rateInProcess(
-      'ingest',
-      req.ip ?? '',
-      deps.accounts.throttle.policy.ingestRatePerMinute,
-    );
-    if (wait > 0) {
-      res.setHeader('retry-after', String(wait));
-      throw new ProblemError('CLOUD_RATE_LIMITED', 'too many batches from this address', {
-        retryAfter: wait,
-      });
-    }
     // The edge's unsent-record count, for the admin's edges page; ignored unless a plain integer.
     const backlog = /^\d{1,15}$/.exec(req.get('x-rigtrace-backlog') ?? '')?.[0];
-    res.json(await deps.ingest.ingest(req.body, req.ip ?? '', backlog ? { backlog: Number(backlog) } : {}));
+    try {
+      res.json(await deps.ingest.ingest(req.body, req.ip ?? '', backlog ? { backlog: Number(backlog) } : {}));
+    } catch (err) {
+      // The ingest limit (ingest-limit.ts): when to send again, in whole seconds.
+      if (err instanceof ProblemError && err.code === 'CLOUD_RATE_LIMITED')
+        res.setHeader('retry-after', String(Number(err.extensions.retryAfter ?? 1)));
+      throw err;
+    }
   });
 
   r.get('/edges', auth, async (req, res) => {

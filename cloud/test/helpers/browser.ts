@@ -5,8 +5,15 @@ import { repoRoot } from '@rigtrace/protocols/testing';
 
 /** Debian's Chromium, the only browser the tests use (apt-get install chromium). */
 export const CHROMIUM = '/usr/bin/chromium';
-/** Where browser tests write their screenshots (not tracked; `npm run screenshots` refreshes the checked-in ones). */
-export const SHOTS = path.join(repoRoot, 'test-results', 'screenshots');
+/**
+ * Where browser tests write their screenshots: test-results/screenshots (not tracked), or the folder named by
+ * RIGTRACE_SCREENSHOT_DIR relative to the repository (`npm run screenshots` sets it to portal/screenshots to
+ * refresh the checked-in ones).
+ */
+export const SHOTS = path.resolve(
+  repoRoot,
+  process.env.RIGTRACE_SCREENSHOT_DIR ?? path.join('test-results', 'screenshots'),
+);
 
 /** The widths every page is checked at: a phone and a desktop. */
 export const PHONE = { width: 390, height: 844 } as const;

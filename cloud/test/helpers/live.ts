@@ -181,7 +181,10 @@ export class TestEdge {
   }
 
   /** Signs and sends records built with the methods above (in the order they were built), to `via`. */
-  async send(records: unknown[], via = this.url): Promise<{ status: number; body: Record<string, unknown> }> {
+  async send(
+    records: unknown[],
+    via = this.url,
+  ): Promise<{ status: number; body: Record<string, unknown>; retryAfter: string | null }> {
     const built = buildBatch({
       edge: this.id,
       privateKeyPem: this.keys.privateKeyPem,
@@ -195,6 +198,6 @@ export class TestEdge {
     });
     const body = (await res.json()) as Record<string, unknown>;
     if (res.status === 200) this.state = built.state;
-    return { status: res.status, body };
+    return { status: res.status, body, retryAfter: res.headers.get('retry-after') };
   }
 }
