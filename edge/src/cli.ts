@@ -86,7 +86,8 @@ async function main(argv: string[]): Promise<void> {
     if (!(topic in HELP)) fail([`rigtrace-edge: no command "${topic}"`, USAGE], 2);
     return void process.stdout.write(helpOf(topic));
   }
-  if (command !== undefined && command in HELP && rest.some((a) => a === '--help' || a === '-h'))
+  if (command === undefined) fail(['rigtrace-edge: a command is required', USAGE], 2);
+  if (command in HELP && rest.some((a) => a === '--help' || a === '-h'))
     return void process.stdout.write(helpOf(command));
   switch (command) {
     case 'check-config': {
@@ -225,8 +226,6 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${out.lines.join('\n')}\n`);
       return;
     }
-    case undefined:
-      fail(['rigtrace-edge: a command is required', USAGE], 2);
     default:
       fail([`rigtrace-edge: unknown command "${command}" (rigtrace-edge help)`, USAGE], 2);
   }

@@ -1,6 +1,8 @@
 // Module resolve hook: packages resolve to their TypeScript sources (the "rigtrace-source"
 // export condition), as `node --conditions=rigtrace-source` would do.
-export async function resolve(specifier, context, nextResolve) {
+
+/** @type {import('node:module').ResolveHook} */
+export function resolve(specifier, context, nextResolve) {
   const conditions = context.conditions.includes('rigtrace-source')
     ? context.conditions
     : [...context.conditions, 'rigtrace-source'];
