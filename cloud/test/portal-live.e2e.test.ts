@@ -367,12 +367,23 @@ describe('live dashboard, SPC and reports in a browser', () => {
     expect(['Running', 'Idle', 'Stopped']).toContain(
       (await card.getByTestId('rig-state').textContent())?.trim(),
     );
+    // Signals and units read as words and symbols, the device's own names on hover.
+    const rail = card.locator('[data-testid=live-value][data-point=railPressure]');
+    expect((await rail.locator('dt').textContent())?.trim()).toBe('Rail pressure');
+    expect(await rail.locator('dt').getAttribute('title')).toBe('railPressure');
+    const oil = card.locator('[data-testid=live-value][data-point=oilTemp]');
+    expect((await oil.locator('.unit').textContent())?.trim()).toBe('°C');
     // Today's figures come from the simulator's inspections.
     await expect
       .poll(async () => Number(await page.getByTestId('today-inspections').textContent()), {
         timeout: 30_000,
       })
       .toBeGreaterThan(0);
+    // First-pass yield per rig, with its 14-day trend: the rig's own figures, not the plant's.
+    const yieldRow = page.locator(`[data-testid=yield-row][data-equipment="${TAG}"]`);
+    await expect.poll(() => yieldRow.count(), { timeout: 30_000 }).toBe(1);
+    expect((await yieldRow.getByTestId('yield-today').textContent())?.trim()).toMatch(/^\d{1,3}\.\d %$/);
+    expect(await yieldRow.locator('.day').count()).toBe(14);
     // A few more seconds of samples, so that the small charts show a trace.
     await new Promise((r) => setTimeout(r, 8000));
     await shot('live-dashboard-1280');

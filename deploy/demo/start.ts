@@ -11,6 +11,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { hashDevicePassword } from '@rigtrace/protocols/mqtt';
+import { seedDemoPlant, type DemoUser } from './history.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const demoDir = path.join(root, '.rigtrace-demo');
@@ -97,113 +98,6 @@ async function stationPasswordHash(): Promise<string> {
   return hash;
 }
 
-type DemoUser = { email: string; role: string; password: string };
-
-/** Signs a demo user in; API tokens only read, so the demo's writes are made by people. */
-async function signIn(tenant: string, u: DemoUser): Promise<{ cookie: string; csrf: string }> {
-  const res = await fetch(`${cloudUrl}/api/v1/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ tenant, email: u.email, password: u.password }),
-  });
-  const body = (await res.json()) as { state?: string; csrfToken?: string };
-  if (!res.ok || body.state !== 'active')
-    throw new Error(`signing in ${u.email}: ${res.status} ${JSON.stringify(body)}`);
-  return { cookie: res.headers.getSetCookie()[0]!.split(';')[0]!, csrf: body.csrfToken! };
-}
-
-/**
- * The demo plant's equipment register: the rigs' sensors that the bench calibrates, the bench's
- * reference standards, the station's hand gauges and the rigs themselves. Registered before the
- * edge starts, so every calibration and usage record that arrives counts. The technician
- * registers them and signs the lab certificates' entries; the manager approves those entries.
- */
-async function registerDemoEquipment(tenant: string, users: DemoUser[]): Promise<void> {
-  const technician = users.find((u) => u.role === 'technician');
-  const manager = users.find((u) => u.role === 'manager');
-  if (!technician || !manager) throw new Error('seed-demo gave no technician or manager');
-  const tech = await signIn(tenant, technician);
-  const mgr = await signIn(tenant, manager);
-  const headers = (s: { cookie: string; csrf: string }) => ({
-    'content-type': 'application/json',
-    cookie: s.cookie,
-    'x-csrf-token': s.csrf,
-  });
-  const site = 'plant-1';
-  const sensors = ['01', '02'].flatMap((n) => [
-    { tag: `PT-RIG${n}-RAIL`, type: 'rail-pressure transducer', make: 'Kistler', intervalDays: 180 },
-    { tag: `FC-RIG${n}`, type: 'flow cell', make: 'AVL', intervalDays: 180 },
-    { tag: `TT-RIG${n}-OIL`, type: 'oil temperature probe', make: 'Endress+Hauser', intervalDays: 365 },
-  ]);
-  const standards = [
-    { tag: 'STD-PRS-0007', type: 'dead-weight tester', certificate: 'DKD-K-1207-2026' },
-    { tag: 'STD-FLW-0002', type: 'reference flow meter', certificate: 'DKD-K-0812-2026' },
-    { tag: 'STD-TMP-0003', type: 'reference thermometer', certificate: 'DKD-K-0331-2026' },
-  ].map((s) => ({
-    ...s,
-    intervalDays: 365,
-    referenceStandard: { certificate: s.certificate, dueDate: '2027-06-30' },
-  }));
-  const gauges = ['GA-0101', 'GA-0102', 'GA-0103'].map((tag) => ({
-    tag,
-    type: 'air gauge',
-    intervalDays: 90,
-  }));
-  for (const e of [...sensors, ...standards.map(({ certificate: _c, ...rest }) => rest), ...gauges]) {
-    const res = await fetch(`${cloudUrl}/api/v1/equipment`, {
-      method: 'POST',
-      headers: headers(tech),
-      body: JSON.stringify({ siteId: site, ...e }),
-    });
-    if (!res.ok) throw new Error(`registering ${e.tag}: ${res.status} ${await res.text()}`);
-  }
-  // The standards and gauges were last calibrated by an accredited lab a few weeks ago.
-  const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
-  const lab = { name: 'Metrology Lab GmbH', accreditation: 'DAkkS D-K-15071-01-00' };
-  const outside = [
-    ...standards.map((s, i) => ({ tag: s.tag, nominal: 100, unit: '%FS', at: daysAgo(40 + i * 11) })),
-    ...gauges.map((g, i) => ({ tag: g.tag, nominal: 4, unit: 'mm', at: daysAgo(20 + i * 9) })),
-  ];
-  for (const c of outside) {
-    const res = await fetch(`${cloudUrl}/api/v1/calibrations`, {
-      method: 'POST',
-      headers: headers(tech),
-      body: JSON.stringify({
-        equipment: c.tag,
-        enteredBy: 'demo seed (external lab certificate)',
-        body: {
-          lab,
-          certificate: { number: `CERT-${c.tag}` },
-          standards: [],
-          points: [
-            {
-              name: `${c.nominal} ${c.unit}`,
-              nominal: c.nominal,
-              unit: c.unit,
-              asFound: c.nominal * 1.0002,
-              lowerTolerance: -c.nominal * 0.001,
-              upperTolerance: c.nominal * 0.001,
-              asFoundResult: 'pass',
-            },
-          ],
-          adjusted: false,
-          asFoundResult: 'pass',
-          calibratedAt: c.at,
-        },
-        signature: { password: technician.password, meaning: 'entered from the lab certificate' },
-      }),
-    });
-    if (!res.ok) throw new Error(`calibration of ${c.tag}: ${res.status} ${await res.text()}`);
-    const { calibration } = (await res.json()) as { calibration: { id: string } };
-    const ok = await fetch(`${cloudUrl}/api/v1/calibrations/${encodeURIComponent(calibration.id)}/approve`, {
-      method: 'POST',
-      headers: headers(mgr),
-      body: JSON.stringify({ password: manager.password, meaning: 'reviewed against the certificate' }),
-    });
-    if (!ok.ok) throw new Error(`approving the calibration of ${c.tag}: ${ok.status} ${await ok.text()}`);
-  }
-}
-
 let shuttingDown = false;
 /** Stops the processes in the reverse order of their start: station and edge before what they talk to. */
 function shutdown() {
@@ -252,8 +146,12 @@ async function main() {
         `${PORTS.bench}`,
         '--asset',
         'BENCH-01',
+        // A calibration takes half a minute; the bench then idles three hours (as a lab would),
+        // so the due and overdue lists of the demo's history stay as they are for a while.
         '--cycle-seconds',
-        '20',
+        '40',
+        '--idle-seconds',
+        '10800',
         '--seed',
         '3',
       ],
@@ -302,7 +200,7 @@ async function main() {
       ]),
     );
     logins = { apiToken: seed.apiToken, tenant: seed.tenant, site: seed.site, users: seed.users };
-    await registerDemoEquipment(seed.tenant, seed.users);
+    await seedDemoPlant(cloudUrl, seed.tenant, seed.users);
     writeFileSync(secretsFile, JSON.stringify(logins, null, 2) + '\n', { mode: 0o600 });
   } else {
     logins = JSON.parse(readFileSync(secretsFile, 'utf8')) as typeof logins;

@@ -12,7 +12,12 @@ import {
   Ring,
   Rings,
   rigKey,
+  rigYields,
+  lastDays,
+  shownState,
+  signalLabel,
   stateAfterLoss,
+  unitLabel,
   type LiveSnapshot,
 } from '../src/lib/live-model.js';
 
@@ -285,5 +290,75 @@ describe('what a rig card shows', () => {
     expect(stateAfterLoss(T0, T0 + 5000, true)).toBe('reconnecting');
     expect(stateAfterLoss(T0, T0 + 30_000, true)).toBe('offline');
     expect(stateAfterLoss(T0, T0 + 1000, false)).toBe('offline');
+  });
+});
+
+describe('labels a person reads', () => {
+  it('spells out signal names of any device layout, keeping acronyms', () => {
+    expect(signalLabel('energizingTime')).toBe('Energizing time');
+    expect(signalLabel('deliveredQty')).toBe('Delivered quantity');
+    expect(signalLabel('oilTemp')).toBe('Oil temperature');
+    expect(signalLabel('fullLoad.measuredQty')).toBe('Full load · measured quantity');
+    expect(signalLabel('spindle_speed_rpm')).toBe('Spindle speed rpm');
+    expect(signalLabel('TCP-force')).toBe('TCP force');
+    expect(signalLabel('OPCUAState')).toBe('OPCUA state');
+    expect(signalLabel('x')).toBe('X');
+  });
+
+  it('writes units as people do', () => {
+    expect(unitLabel('degC')).toBe('°C');
+    expect(unitLabel('us')).toBe('µs');
+    expect(unitLabel('ohm')).toBe('Ω');
+    expect(unitLabel('mm3/stroke')).toBe('mm³/stroke');
+    expect(unitLabel('m/s2')).toBe('m/s²');
+    expect(unitLabel('bar')).toBe('bar');
+    expect(unitLabel('mL/min')).toBe('mL/min');
+    expect(unitLabel(null)).toBe('');
+  });
+
+  it('shows a rig nothing came from for over a minute as stale, not running', () => {
+    const rig = { state: 'running' as const, stateSince: iso(-60), lastSeenAt: iso(0) };
+    expect(shownState(rig, T0 + 30_000)).toBe('running');
+    expect(shownState(rig, T0 + 10 * 60_000)).toBe('stale');
+    expect(shownState({ state: 'stopped', stateSince: iso(-60), lastSeenAt: iso(0) }, T0 + 10 * 60_000)).toBe(
+      'stopped',
+    );
+  });
+
+  it('shows equipment that sends values without a run state as reporting, not idle', () => {
+    const bench = { state: 'idle' as const, stateSince: null, lastSeenAt: iso(0) };
+    expect(shownState(bench, T0 + 5_000)).toBe('reporting');
+    expect(shownState(bench, T0 + 10 * 60_000)).toBe('stale');
+    expect(shownState({ ...bench, stateSince: iso(-30) }, T0 + 5_000)).toBe('idle');
+  });
+});
+
+describe('first-pass yield per rig', () => {
+  const answer = {
+    from: '2026-11-23T00:00:00.000Z',
+    to: '2026-12-06T10:00:00.000Z',
+    perRigDay: [
+      { equipment: 'RIG-01', day: '2026-12-04', tested: 10, passed: 9, firstPassYield: 0.9 },
+      { equipment: 'RIG-01', day: '2026-12-06', tested: 4, passed: 4, firstPassYield: 1 },
+      { equipment: 'STN-01', day: '2026-12-06', tested: 20, passed: 15, firstPassYield: 0.75 },
+    ],
+    perRig: [],
+  };
+
+  it('keeps each rig to its own figures, fills the days without tests, and puts the worst first', () => {
+    const rows = rigYields(answer, '2026-12-06T10:00:00Z', 3);
+    expect(rows.map((r) => r.equipment)).toEqual(['STN-01', 'RIG-01']);
+    const rig = rows[1]!;
+    expect(rig.today).toEqual({ tested: 4, passed: 4, firstPassYield: 1 });
+    expect(rig.days).toEqual([
+      { day: '2026-12-04', tested: 10, firstPassYield: 0.9 },
+      { day: '2026-12-05', tested: 0, firstPassYield: null },
+      { day: '2026-12-06', tested: 4, firstPassYield: 1 },
+    ]);
+    expect(rig.period).toEqual({ tested: 14, passed: 13, firstPassYield: 13 / 14 });
+  });
+
+  it('counts days in UTC across a month end', () => {
+    expect(lastDays('2026-12-01T23:30:00Z', 3)).toEqual(['2026-11-29', '2026-11-30', '2026-12-01']);
   });
 });

@@ -109,5 +109,16 @@ describe('a report request', () => {
 
   it('defaults to the last 90 days up to today', () => {
     expect(defaultPeriod(new Date('2026-04-01T10:00:00Z'))).toEqual({ from: '2026-01-01', to: '2026-04-01' });
+    expect(defaultPeriod(new Date('2026-04-01T10:00:00Z'), 'out-of-tolerance')).toEqual({
+      from: '2026-01-01',
+      to: '2026-04-01',
+    });
+  });
+
+  it('lets the due list look 30 days ahead from today', () => {
+    expect(defaultPeriod(new Date('2026-12-06T10:00:00Z'), 'due-list')).toEqual({
+      from: '2026-12-06',
+      to: '2027-01-05',
+    });
   });
 });

@@ -975,7 +975,53 @@ export const calibrationOpenApiPaths = {
         q('site', { type: 'string' }),
         q('equipment', { type: 'string' }),
       ],
-      responses: { '200': json('{ from, to, perRigDay, perRig }'), '400': problem, '401': problem },
+      responses: {
+        '200': {
+          description:
+            'tested and passed at the first attempt, per rig and UTC day and per rig over the period',
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['from', 'to', 'perRigDay', 'perRig'],
+                properties: {
+                  from: { type: 'string', format: 'date-time' },
+                  to: { type: 'string', format: 'date-time' },
+                  perRigDay: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: ['equipment', 'day', 'tested', 'passed', 'firstPassYield'],
+                      properties: {
+                        equipment: { type: 'string' },
+                        day: { type: 'string', format: 'date' },
+                        tested: { type: 'integer' },
+                        passed: { type: 'integer' },
+                        firstPassYield: { type: ['number', 'null'], minimum: 0, maximum: 1 },
+                      },
+                    },
+                  },
+                  perRig: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: ['equipment', 'tested', 'passed', 'firstPassYield'],
+                      properties: {
+                        equipment: { type: 'string' },
+                        tested: { type: 'integer' },
+                        passed: { type: 'integer' },
+                        firstPassYield: { type: ['number', 'null'], minimum: 0, maximum: 1 },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+        '400': problem,
+        '401': problem,
+      },
     },
   },
   '/calibration-settings': {

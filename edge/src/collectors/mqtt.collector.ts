@@ -1,8 +1,25 @@
 import { readFileSync } from 'node:fs';
-import { EmbeddedBroker, MqttSubscriber } from '@rigtrace/protocols/mqtt';
+import { EmbeddedBroker, errorReplyTopic, MqttSubscriber, topicMatches } from '@rigtrace/protocols/mqtt';
 import type { MqttBrokerSourceConfig, MqttClientSourceConfig } from '../config/config.schema.js';
 import type { Collector, CollectorContext, CollectorStatus } from './collector.js';
 import { StationMessageHandler } from './station-messages.js';
+import { MqttRecords } from '../mapping/mqtt-records.js';
+
+/** A source's record mappings, handed the station handler's message ids (one duplicate window per device). */
+function withMappings(
+  cfg: MqttBrokerSourceConfig | MqttClientSourceConfig,
+  endpoint: string,
+  ctx: CollectorContext,
+  handler: StationMessageHandler,
+  reply: ((topic: string, payload: Buffer) => Promise<void>) | null,
+): StationMessageHandler {
+  if (cfg.records && cfg.records.length > 0)
+    handler.mapped = new MqttRecords(cfg.id, endpoint, cfg.records, ctx, ctx.logger, handler, reply);
+  return handler;
+}
+
+/** The mapping counters of a source, for its status. */
+const mappedCounters = (h: StationMessageHandler | null) => (h?.mapped ? { results: h.mapped.counters } : {});
 
 /**
  * The edge's own MQTT broker for inspection stations and hand gauges. A device's QoS 1 message is
@@ -29,16 +46,20 @@ export class MqttBrokerCollector implements Collector {
       maxPayloadBytes: this.cfg.maxPayloadBytes,
       maxConnections: this.cfg.maxConnections,
       onMessage: (msg) => this.handler!.handle(msg),
+      onRefused: (msg) => this.handler!.refused(msg),
       logger: this.ctx.logger,
     });
     const where = await broker.start();
     this.address = `mqtt://${where.host}:${where.port}`;
-    this.handler = new StationMessageHandler(
-      this.id,
+    const reply = (topic: string, payload: Buffer) => broker.publish(topic, payload, 1);
+    this.handler = withMappings(
+      this.cfg,
       this.address,
       this.ctx,
-      this.ctx.logger,
-      (topic, payload) => broker.publish(topic, payload, 1),
+      new StationMessageHandler(this.id, this.address, this.ctx, this.ctx.logger, reply, (device, topic) =>
+        this.replyTopicFor(device, topic),
+      ),
+      reply,
     );
     this.broker = broker;
     this.ctx.logger.info({ listen: this.address, devices: this.cfg.devices.length }, 'MQTT broker listening');
@@ -47,6 +68,19 @@ export class MqttBrokerCollector implements Collector {
   async stop(): Promise<void> {
     await this.broker?.stop();
     this.broker = null;
+  }
+
+  /**
+   * The error topic of the message's equipment when the device may receive it; otherwise the first
+   * `.../error` topic in the device's subscribe ACL (a message refused for its topic is about
+   * equipment the device may not speak for, whose error topic it cannot read either).
+   */
+  private replyTopicFor(username: string, topic: string): string | null {
+    const device = this.cfg.devices.find((d) => d.username === username);
+    if (!device) return null;
+    const own = device.subscribe.filter((f) => f.endsWith('/error') && !/[+#]/u.test(f));
+    const candidates = [errorReplyTopic(topic), ...own].filter((t): t is string => t !== null);
+    return candidates.find((t) => device.subscribe.some((f) => topicMatches(f, t))) ?? null;
   }
 
   /** Where the broker listens (after start). */
@@ -62,8 +96,13 @@ export class MqttBrokerCollector implements Collector {
       equipment: '',
       up: this.broker !== null,
       lastError: null,
-      recordsIn: this.handler?.counters.records ?? 0,
-      details: { listen: this.address, ...(st ?? {}), ...(this.handler?.counters ?? {}) },
+      recordsIn: (this.handler?.counters.records ?? 0) + (this.handler?.mapped?.counters.results ?? 0),
+      details: {
+        listen: this.address,
+        ...(st ?? {}),
+        ...(this.handler?.counters ?? {}),
+        ...mappedCounters(this.handler),
+      },
     };
   }
 }
@@ -84,7 +123,13 @@ export class MqttClientCollector implements Collector {
   async start(): Promise<void> {
     const read = (f?: string) => (f ? readFileSync(f, 'utf8') : undefined);
     const password = this.cfg.passwordEnv ? process.env[this.cfg.passwordEnv] : undefined;
-    this.handler = new StationMessageHandler(this.id, this.cfg.url, this.ctx, this.ctx.logger, null);
+    this.handler = withMappings(
+      this.cfg,
+      this.cfg.url,
+      this.ctx,
+      new StationMessageHandler(this.id, this.cfg.url, this.ctx, this.ctx.logger, null),
+      null,
+    );
     const ca = read(this.cfg.caFile);
     const cert = read(this.cfg.certFile);
     const key = read(this.cfg.keyFile);
@@ -116,8 +161,8 @@ export class MqttClientCollector implements Collector {
       equipment: '',
       up: st?.connected ?? false,
       lastError: st?.lastError ?? null,
-      recordsIn: this.handler?.counters.records ?? 0,
-      details: { ...(st ?? {}), ...(this.handler?.counters ?? {}) },
+      recordsIn: (this.handler?.counters.records ?? 0) + (this.handler?.mapped?.counters.results ?? 0),
+      details: { ...(st ?? {}), ...(this.handler?.counters ?? {}), ...mappedCounters(this.handler) },
     };
   }
 }

@@ -145,6 +145,18 @@ const inspectionFields = z.strictObject({
 /** What makes a new result: a counter that changes, or a flag that rises (false → true, 0 → non-zero). */
 const trigger = z.union([z.strictObject({ counter: name }), z.strictObject({ rising: name })]);
 
+const usageFields = z.strictObject({
+  equipment: mapped.optional(),
+  observedAt: mapped.optional(),
+  /** start, stop or cycle. */
+  event: mapped,
+  cycles: mapped.optional(),
+  operator: mapped.optional(),
+  workOrder: mapped.optional(),
+  partSerial: mapped.optional(),
+  durationS: mapped.optional(),
+});
+
 const lookupTables = z
   .record(name, z.record(z.string().min(1).max(64), z.union([z.string().max(256), z.number(), z.boolean()])))
   .optional();
@@ -171,6 +183,40 @@ function recordMappings<R extends z.ZodType, H extends z.ZodType>(readAddress: R
     .max(100)
     .optional();
 }
+
+/**
+ * A JSON path into a message's payload: `$.a.b`, `$.points[0].value`, `$['flow rate']`, and `[*]`
+ * for every element of an array (the value is then an array).
+ */
+const jsonPath = z
+  .string()
+  .min(1)
+  .max(512)
+  .regex(/^\$/, 'must be a JSON path starting with $ (e.g. $.result.value, $.points[*].found)');
+
+/**
+ * Record mappings of an MQTT source: each message on a topic the mapping's `trigger.message`
+ * filter matches is one result; `read` names values at JSON paths of its payload.
+ */
+const mqttRecordMappings = (() => {
+  const common = {
+    trigger: z.strictObject({ message: z.string().min(1).max(256) }),
+    read: z.record(name, jsonPath).optional(),
+    /** Identifies a message, so one re-sent (its acknowledgement was lost) gives no second record. */
+    id: mapped.optional(),
+    tables: lookupTables,
+  };
+  return z
+    .array(
+      z.discriminatedUnion('kind', [
+        z.strictObject({ kind: z.literal('calibration'), ...common, fields: calibrationFields }),
+        z.strictObject({ kind: z.literal('inspection'), ...common, fields: inspectionFields }),
+        z.strictObject({ kind: z.literal('usage'), ...common, fields: usageFields }),
+      ]),
+    )
+    .max(100)
+    .optional();
+})();
 
 const modbusRegister = z.strictObject({
   address: z.number().int().min(0).max(65535),
@@ -251,6 +297,7 @@ const mqttBrokerSource = z.strictObject({
       }),
     )
     .min(1),
+  records: mqttRecordMappings,
 });
 
 /** A subscription to an external (plant) broker: QoS 1, persistent session. */
@@ -271,6 +318,7 @@ const mqttClientSource = z.strictObject({
   topics: z
     .array(z.strictObject({ filter: topicFilter, qos: z.union([z.literal(0), z.literal(1)]).default(1) }))
     .min(1),
+  records: mqttRecordMappings,
 });
 
 const nodeId = z.string().min(1).max(512);
@@ -402,6 +450,10 @@ export type UsageMapping = z.output<typeof usageMapping>;
 export type RecordMapping = NonNullable<ModbusSourceConfig['records'] | OpcuaSourceConfig['records']>[number];
 export type ModbusRecordMapping = NonNullable<ModbusSourceConfig['records']>[number];
 export type OpcuaRecordMapping = NonNullable<OpcuaSourceConfig['records']>[number];
+export type MqttRecordMapping = NonNullable<MqttClientSourceConfig['records']>[number];
+/** Any record mapping, whatever its protocol (the fields are written the same way). */
+export type AnyRecordMapping = RecordMapping | MqttRecordMapping;
+export type UsageFieldsMapping = z.output<typeof usageFields>;
 export type CalibrationFieldsMapping = z.output<typeof calibrationFields>;
 export type InspectionFieldsMapping = z.output<typeof inspectionFields>;
 export type ModbusRegisterSpec = z.output<typeof modbusRegister>;

@@ -1,11 +1,12 @@
 import path from 'node:path';
 import { parse } from 'yaml';
 import type { z } from 'zod';
-import { topicFilterProblem } from '@rigtrace/protocols/mqtt';
+import { filterCovers, topicFilterProblem } from '@rigtrace/protocols/mqtt';
 import { EdgeError } from '../errors.js';
 import { edgeConfigSchema, type EdgeConfig } from './config.schema.js';
 import { readConfigFile } from './config-file.js';
 import { recordMappingProblems } from '../mapping/check.js';
+import { mqttRecordMappingProblems } from '../mapping/mqtt-records.js';
 
 /** Formats a zod issue path as `sources[0].points[3].type`. */
 export function formatPath(p: readonly PropertyKey[]): string {
@@ -20,6 +21,9 @@ export function formatPath(p: readonly PropertyKey[]): string {
 function issueLines(issues: readonly z.core.$ZodIssue[]): string[] {
   return issues.map((i) => `${formatPath(i.path)}: ${i.message}`);
 }
+
+/** Whether two valid topic filters can match the same topic (one covers the other). */
+const overlaps = (a: string, b: string) => filterCovers(a, b) || filterCovers(b, a);
 
 /** Problems a schema cannot see: references between fields. */
 function crossChecks(cfg: EdgeConfig): string[] {
@@ -39,6 +43,11 @@ function crossChecks(cfg: EdgeConfig): string[] {
           if (p) problems.push(`sources[${si}].devices[${di}]: topic filter "${f}" ${p}`);
         });
       });
+      problems.push(
+        ...mqttRecordMappingProblems(s.records ?? [], si, topicFilterProblem, (f) =>
+          s.devices.some((d) => d.publish.some((a) => !topicFilterProblem(a) && overlaps(a, f))),
+        ),
+      );
       return;
     }
     if (s.protocol === 'opcua') {
@@ -75,6 +84,11 @@ function crossChecks(cfg: EdgeConfig): string[] {
         problems.push(`sources[${si}].passwordEnv: environment variable ${s.passwordEnv} is not set`);
       if ((s.certFile === undefined) !== (s.keyFile === undefined))
         problems.push(`sources[${si}]: certFile and keyFile go together`);
+      problems.push(
+        ...mqttRecordMappingProblems(s.records ?? [], si, topicFilterProblem, (f) =>
+          s.topics.some((t) => !topicFilterProblem(t.filter) && overlaps(t.filter, f)),
+        ),
+      );
       return;
     }
     const names = new Map<string, number>();

@@ -14,6 +14,8 @@ export class Unavailable {
   constructor(
     readonly name: string,
     readonly reason: string,
+    /** Simply not there (a message without that key): an optional field using it is left out. */
+    readonly absent = false,
   ) {}
 }
 
@@ -22,6 +24,7 @@ export class MissingValue extends Error {
   constructor(
     readonly valueName: string,
     readonly reason: string,
+    readonly absent = false,
   ) {
     super(`${valueName} ${reason}`);
   }
@@ -146,7 +149,7 @@ export function compileValue(
       const scope = obj as Scope;
       if (!Object.hasOwn(scope, name)) throw new MissingValue(name, 'is not a value of this source');
       const v = scope[name];
-      if (v instanceof Unavailable) throw new MissingValue(name, v.reason);
+      if (v instanceof Unavailable) throw new MissingValue(name, v.reason, v.absent);
       return v;
     },
   }) as (scope: Scope) => unknown;

@@ -8,9 +8,10 @@ import {
 } from '@rigtrace/protocols/verdict';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type {
+  AnyRecordMapping,
   CalibrationFieldsMapping,
   InspectionFieldsMapping,
-  RecordMapping,
+  UsageFieldsMapping,
 } from '../config/config.schema.js';
 import {
   MissingValue,
@@ -23,6 +24,7 @@ import {
 
 type CalibrationBody = Extract<RecordDraft, { kind: 'calibration' }>['body'];
 type InspectionBody = Extract<RecordDraft, { kind: 'inspection' }>['body'];
+type UsageBody = Extract<RecordDraft, { kind: 'usage' }>['body'];
 
 /** Why a result could not become a record: one line per field, naming the field and the value. */
 export class MappingProblems extends Error {
@@ -74,17 +76,26 @@ class Reader {
     return r;
   }
 
-  raw(f: Field | undefined): unknown {
+  /**
+   * The field's value. A value the result simply does not have (a message without that key) is
+   * "not set" for an optional field, a problem for a required one; any other failure is a problem.
+   */
+  raw(f: Field | undefined, required = false): unknown {
     if (!f) return undefined;
     try {
       return f.value.evaluate(this.scope);
     } catch (err) {
       const where = f.value.source ? `${f.path} (=${f.value.source})` : f.path;
-      if (err instanceof MissingValue) this.problems.push(`${where}: ${err.valueName} ${err.reason}`);
-      else this.problems.push(`${where}: ${firstLine(err)}`);
-      return undefined;
+      if (err instanceof MissingValue) {
+        if (err.absent && !required) return undefined;
+        this.problems.push(`${where}: ${err.valueName} ${err.reason}`);
+      } else this.problems.push(`${where}: ${firstLine(err)}`);
+      return Reader.FAILED;
     }
   }
+
+  /** What raw() returns when the field failed (its problem is recorded already). */
+  static readonly FAILED = Symbol('failed');
 
   private bad(f: Field, v: unknown, want: string): undefined {
     const where = f.value.source ? `${f.path} (=${f.value.source})` : f.path;
@@ -94,7 +105,8 @@ class Reader {
 
   number(f: Field | undefined, required = false): number | undefined {
     if (!f) return undefined;
-    const v = this.raw(f);
+    const v = this.raw(f, required);
+    if (v === Reader.FAILED) return undefined;
     if (v === undefined || v === null || v === '') return required ? this.missing(f, v) : undefined;
     if (typeof v === 'number' && Number.isFinite(v)) return v;
     if (typeof v === 'string' && /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(v)) return Number(v);
@@ -103,7 +115,8 @@ class Reader {
 
   text(f: Field | undefined, required = false): string | undefined {
     if (!f) return undefined;
-    const v = this.raw(f);
+    const v = this.raw(f, required);
+    if (v === Reader.FAILED) return undefined;
     if (typeof v === 'number' && Number.isFinite(v)) return String(v);
     if (typeof v === 'string' && v.trim() !== '') return v.trim();
     if (v === undefined || v === null || v === '') return required ? this.missing(f, v) : undefined;
@@ -123,7 +136,7 @@ class Reader {
   private time(f: Field | undefined): number | undefined {
     if (!f) return undefined;
     const v = this.raw(f);
-    if (v === undefined || v === null || v === '') return undefined;
+    if (v === Reader.FAILED || v === undefined || v === null || v === '') return undefined;
     try {
       const ms = toEpochMs(v);
       // OPC UA's "no date" (1601-01-01) and the Unix epoch itself are "not set", not a date.
@@ -137,7 +150,7 @@ class Reader {
   bool(f: Field | undefined): boolean | undefined {
     if (!f) return undefined;
     const v = this.raw(f);
-    if (v === undefined || v === null) return undefined;
+    if (v === Reader.FAILED || v === undefined || v === null) return undefined;
     if (typeof v === 'boolean') return v;
     if (v === 0 || v === 1) return v === 1;
     return this.bad(f, v, 'true or false');
@@ -146,7 +159,7 @@ class Reader {
   verdict(f: Field | undefined): Verdict | undefined {
     if (!f) return undefined;
     const v = this.raw(f);
-    if (v === undefined || v === null) return undefined;
+    if (v === Reader.FAILED || v === undefined || v === null) return undefined;
     if (typeof v === 'boolean') return v ? 'pass' : 'fail';
     if (typeof v === 'string') {
       const t = v.trim().toLowerCase();
@@ -157,10 +170,10 @@ class Reader {
   }
 
   count(f: Field): number | undefined {
-    const v = this.raw(f);
+    const v = this.raw(f, true);
     if (Array.isArray(v)) return v.length;
     if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 200) return v;
-    if (v === undefined) return undefined;
+    if (v === Reader.FAILED || v === undefined) return undefined;
     return this.bad(f, v, 'a count 0..200 or an array');
   }
 
@@ -234,6 +247,16 @@ const INSP_KEYS = [
   'trimCode',
   'deviceResult',
 ] as const;
+const USAGE_KEYS = [
+  'equipment',
+  'observedAt',
+  'event',
+  'cycles',
+  'operator',
+  'workOrder',
+  'partSerial',
+  'durationS',
+] as const;
 const CHAR_KEYS = [
   'name',
   'measured',
@@ -293,7 +316,7 @@ function forEntries<T, R>(r: Reader, e: Entries<T>, fn: (r: Reader, f: Fields<T>
 
 /** A compiled record mapping: turns a scope of named values into a record draft, or says exactly why not. */
 export interface CompiledMapping {
-  kind: 'calibration' | 'inspection';
+  kind: 'calibration' | 'inspection' | 'usage';
   build(scope: Scope, ctx: MappingContext): RecordDraft;
 }
 
@@ -303,11 +326,15 @@ export interface CompiledMapping {
  * values into a draft, or throws MappingProblems naming every field that did not fit.
  */
 export function compileRecordMapping(
-  m: RecordMapping,
+  m: AnyRecordMapping,
   prefix: string,
 ): { mapping: CompiledMapping; problems: string[] } {
   const problems: string[] = [];
   const tables = (m.tables ?? {}) as Record<string, Record<string, unknown>>;
+  if (m.kind === 'usage') {
+    const f = compileFields(`${prefix}.fields`, m.fields, USAGE_KEYS, tables, problems);
+    return { mapping: { kind: 'usage', build: (scope, ctx) => buildUsage(f, scope, ctx) }, problems };
+  }
   if (m.kind === 'calibration') {
     const f = compileFields(`${prefix}.fields`, m.fields, CAL_KEYS, tables, problems);
     const points = compileEntries<CalPointSpec>(
@@ -508,6 +535,42 @@ function buildInspection(
   if (r.problems.length > 0) throw new MappingProblems(r.problems);
   return {
     kind: 'inspection',
+    equipment,
+    observedAt,
+    receivedAt: new Date().toISOString(),
+    source: ctx.source,
+    body,
+  };
+}
+
+const USAGE_EVENTS = ['start', 'stop', 'cycle'] as const;
+
+function buildUsage(f: Fields<UsageFieldsMapping>, scope: Scope, ctx: MappingContext): RecordDraft {
+  const r = new Reader(scope);
+  const event = r.text(f.event, true);
+  if (event !== undefined && !(USAGE_EVENTS as readonly string[]).includes(event))
+    r.problems.push(
+      `${f.event!.path}${f.event!.value.source ? ` (=${f.event!.value.source})` : ''}: expected start, stop or cycle, got ${describe(event)} (for a code, use a lookup table)`,
+    );
+  const cycles = r.number(f.cycles);
+  if (cycles !== undefined && !(Number.isInteger(cycles) && cycles >= 0))
+    r.problems.push(`${f.cycles?.path}: expected a whole number ≥ 0, got ${cycles}`);
+  const durationS = r.number(f.durationS);
+  if (durationS !== undefined && durationS < 0)
+    r.problems.push(`${f.durationS?.path}: expected a number ≥ 0, got ${durationS}`);
+  const body: UsageBody = strip({
+    event: event as UsageBody['event'],
+    cycles,
+    operator: r.text(f.operator),
+    workOrder: r.text(f.workOrder),
+    partSerial: r.text(f.partSerial),
+    durationS,
+  });
+  const equipment = r.text(f.equipment) ?? ctx.equipment;
+  const observedAt = r.timestamp(f.observedAt) ?? ctx.at.toISOString();
+  if (r.problems.length > 0) throw new MappingProblems(r.problems);
+  return {
+    kind: 'usage',
     equipment,
     observedAt,
     receivedAt: new Date().toISOString(),

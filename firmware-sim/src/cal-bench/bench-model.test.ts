@@ -101,6 +101,18 @@ describe('BenchModel', () => {
     expect(started.map((s) => s.calibration)).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
+  it('waits idleSeconds between calibrations when set, and still starts one at once on request', () => {
+    const { model, completed } = bench({ idleSeconds: 3 * 3600 });
+    runTo(model, 8000, 1000);
+    expect(completed).toHaveLength(1);
+    // Three hours of idle follow: nothing else completes in the next two hours and a half.
+    runTo(model, 8000 + 2.5 * 3600_000, 60_000);
+    expect(completed).toHaveLength(1);
+    expect(model.live.state).toBe('idle');
+    expect(model.requestCalibration('FC-RIG02')).toEqual({ ok: true, startsNow: true });
+    runTo(model, 8000 + 2.5 * 3600_000 + 60_000, 500);
+    expect(completed.map((r) => r.equipmentId)).toEqual(['PT-RIG01-RAIL', 'FC-RIG02']);
+  });
   it('records consistent as-found, as-left and results; most instruments pass on their own', () => {
     const { model, completed } = bench({ cycleSeconds: 2 });
     runTo(model, 2000 * 120, 250);

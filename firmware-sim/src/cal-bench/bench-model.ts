@@ -115,6 +115,12 @@ export interface BenchModelOptions {
   seed: number;
   /** One calibration every cycleSeconds: a quarter idle, three quarters calibrating. */
   cycleSeconds: number;
+  /**
+   * Idle time after each completed calibration, when set: a calibration still takes three quarters
+   * of cycleSeconds and the first starts a quarter cycle after start, but the next one waits this
+   * long (a bench that calibrates every few hours, or on request through StartCalibration).
+   */
+  idleSeconds?: number;
   /** Clock reading at construction, in ms. */
   startMs: number;
   /** Asset tag of the bench; part of every certificate id (CAL-<asset>-<sequence>). */
@@ -198,6 +204,7 @@ export class BenchModel extends EventEmitter<BenchModelEvents> {
     super();
     this.seed = opts.seed >>> 0;
     this.cycleMs = Math.round(opts.cycleSeconds * 1000);
+    this.idleAfterMs = opts.idleSeconds === undefined ? undefined : Math.round(opts.idleSeconds * 1000);
     this.startMs = opts.startMs;
     this.asset = opts.asset;
     this.t = opts.startMs;
@@ -220,6 +227,8 @@ export class BenchModel extends EventEmitter<BenchModelEvents> {
     this.updateOil();
     this.updateDerived();
   }
+
+  private readonly idleAfterMs: number | undefined;
 
   private get idleMs(): number {
     return Math.round(this.cycleMs * (1 - CALIBRATING_SHARE));
@@ -444,7 +453,7 @@ export class BenchModel extends EventEmitter<BenchModelEvents> {
       humidityPct: plan.humidityPct,
     };
     this.last = record;
-    this.phase = { kind: 'idle', endMs: completedMs + this.idleMs };
+    this.phase = { kind: 'idle', endMs: completedMs + (this.idleAfterMs ?? this.idleMs) };
     this.emit('calibration-completed', record);
   }
 

@@ -22,6 +22,8 @@ export interface CalBenchConfig {
   port: number;
   asset: string;
   cycleSeconds: number;
+  /** Idle time after each calibration; a quarter of cycleSeconds when absent. */
+  idleSeconds?: number;
   seed: number;
   security: BenchSecurity;
   /** Server certificate store; a throwaway one in a temp folder when absent. */
@@ -58,6 +60,12 @@ const FIELDS: FlagSpec<keyof CalBenchConfig>[] = [
     flag: '--cycle-seconds',
     check: range(0.2, 86_400),
     help: 'one calibration every N seconds (default 8)',
+  },
+  {
+    key: 'idleSeconds',
+    flag: '--idle-seconds',
+    check: range(0, 604_800),
+    help: 'idle time after each calibration (default: a quarter of the cycle); StartCalibration still starts one at once',
   },
   {
     key: 'seed',

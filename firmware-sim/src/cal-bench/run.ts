@@ -45,6 +45,7 @@ export async function startCalBench(
   const model = new BenchModel({
     seed: config.seed,
     cycleSeconds: config.cycleSeconds,
+    ...(config.idleSeconds === undefined ? {} : { idleSeconds: config.idleSeconds }),
     startMs: now(),
     asset: config.asset,
   });

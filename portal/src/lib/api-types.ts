@@ -7096,13 +7096,32 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description { from, to, perRigDay, perRig } */
+        /** @description tested and passed at the first attempt, per rig and UTC day and per rig over the period */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              /** Format: date-time */
+              from: string;
+              perRig: {
+                equipment: string;
+                firstPassYield: number | null;
+                passed: number;
+                tested: number;
+              }[];
+              perRigDay: {
+                /** Format: date */
+                day: string;
+                equipment: string;
+                firstPassYield: number | null;
+                passed: number;
+                tested: number;
+              }[];
+              /** Format: date-time */
+              to: string;
+            };
           };
         };
         /** @description RFC 7807 problem */

@@ -306,6 +306,84 @@ export function keyPoints(rig: LiveRig, max = KEY_POINTS): string[] {
   return [...withUnit, ...others].slice(0, max).map((v) => v.point);
 }
 
+/** Abbreviations common in device signal names, spelled out for people. */
+const WORDS: Record<string, string> = {
+  qty: 'quantity',
+  temp: 'temperature',
+  pres: 'pressure',
+  press: 'pressure',
+  lsl: 'lower limit',
+  usl: 'upper limit',
+  max: 'max.',
+  min: 'min.',
+  avg: 'average',
+  no: 'number',
+  num: 'number',
+  seq: 'sequence',
+};
+
+/**
+ * A signal name as a label a person reads: camelCase, snake_case and kebab-case split into words,
+ * common abbreviations spelled out, the first word capitalised; dotted groups joined with " · "
+ * ("fullLoad.measuredQty" → "Full load · measured quantity"). The raw name stays available as a
+ * tooltip, so nothing is hidden from a technician matching it to the device.
+ */
+export function signalLabel(point: string): string {
+  const parts = point.split('.').map((part) =>
+    part
+      .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+      .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+      .split(/[\s_-]+/)
+      .filter(Boolean)
+      .map((w) => (/^[A-Z0-9]{2,}$/.test(w) ? w : (WORDS[w.toLowerCase()] ?? w.toLowerCase())))
+      .join(' '),
+  );
+  const text = parts.filter(Boolean).join(' · ');
+  return text ? text.charAt(0).toUpperCase() + text.slice(1) : point;
+}
+
+const UNIT_TOKENS: [RegExp, string][] = [
+  [/\bdegC\b|\bdeg_C\b|\bcel\b/gi, '°C'],
+  [/\bdegF\b/gi, '°F'],
+  [/\bdeg\b/gi, '°'],
+  [/\bus\b/g, 'µs'],
+  [/\bum\b/g, 'µm'],
+  [/\buA\b/g, 'µA'],
+  [/\bkohm\b/gi, 'kΩ'],
+  [/\bmohm\b/g, 'mΩ'],
+  [/\bohm\b/gi, 'Ω'],
+  [/\bpct\b|\bpercent\b/gi, '%'],
+  [/([a-zA-Z])2\b/g, '$1²'],
+  [/([a-zA-Z])3\b/g, '$1³'],
+];
+
+/** A unit as people write it: degC → °C, us → µs, ohm → Ω, mm3 → mm³ (UCUM-like codes devices send). */
+export function unitLabel(unit: string | null | undefined): string {
+  if (!unit) return '';
+  let out = unit;
+  for (const [re, to] of UNIT_TOKENS) out = out.replace(re, to);
+  return out;
+}
+
+/** A rig heard from less recently than this shows as stale, whatever its last state said. */
+export const STALE_AFTER_MS = 60_000;
+
+/**
+ * What a card says: the rig's run state; "reporting" for equipment that sends values but has no
+ * run state (no usage tracking: a bench, a sensor), which is not idle; "stale" when nothing came
+ * from it for a while, whatever its last state said.
+ */
+export type ShownState = RigState | 'reporting' | 'stale';
+
+export function shownState(
+  rig: Pick<LiveRig, 'state' | 'stateSince' | 'lastSeenAt'>,
+  nowMs: number,
+): ShownState {
+  if (rig.state !== 'stopped' && nowMs - Date.parse(rig.lastSeenAt) > STALE_AFTER_MS) return 'stale';
+  if (rig.state === 'idle' && rig.stateSince === null) return 'reporting';
+  return rig.state;
+}
+
 /**
  * A value as fixed-width text: numbers get a number of decimals that depends only on the point's
  * unit-scale (so a value ticking from 9.99 to 10.01 keeps its width), booleans yes/no.
@@ -351,4 +429,63 @@ export function stateAfterLoss(
 ): ConnectionState {
   if (!online) return 'offline';
   return nowMs - lostSinceMs >= offlineAfterMs ? 'offline' : 'reconnecting';
+}
+
+export type YieldAnswer = paths['/yield']['get']['responses'][200]['content']['application/json'];
+
+export interface RigYield {
+  equipment: string;
+  /** Today's figures (UTC day), null yield when nothing was tested yet today. */
+  today: { tested: number; passed: number; firstPassYield: number | null };
+  /** One entry per UTC day of the period, oldest first, days without tests included (null yield). */
+  days: { day: string; tested: number; firstPassYield: number | null }[];
+  /** Over the whole period. */
+  period: { tested: number; passed: number; firstPassYield: number | null };
+}
+
+/** The UTC days from `days - 1` days before `todayIso` up to that day, oldest first. */
+export function lastDays(todayIso: string, days: number): string[] {
+  const end = Date.parse(`${todayIso.slice(0, 10)}T00:00:00Z`);
+  return Array.from({ length: days }, (_, i) =>
+    new Date(end - (days - 1 - i) * 86_400_000).toISOString().slice(0, 10),
+  );
+}
+
+/**
+ * First-pass yield per rig with its daily trend, from GET /yield: each rig's own figures (an
+ * injector rig's tests are never mixed with a station's inspections), sorted worst first so the
+ * rig that needs a look comes first.
+ */
+export function rigYields(answer: YieldAnswer, todayIso: string, days = 14): RigYield[] {
+  const span = lastDays(todayIso, days);
+  const today = span.at(-1)!;
+  const byRig = new Map<string, Map<string, { tested: number; passed: number }>>();
+  for (const r of answer.perRigDay) {
+    const m = byRig.get(r.equipment) ?? new Map<string, { tested: number; passed: number }>();
+    m.set(r.day, { tested: r.tested, passed: r.passed });
+    byRig.set(r.equipment, m);
+  }
+  const rate = (p: number, t: number) => (t === 0 ? null : p / t);
+  const rows = [...byRig.entries()].map(([equipment, m]): RigYield => {
+    const t = m.get(today) ?? { tested: 0, passed: 0 };
+    let tested = 0;
+    let passed = 0;
+    const trend = span.map((day) => {
+      const d = m.get(day) ?? { tested: 0, passed: 0 };
+      tested += d.tested;
+      passed += d.passed;
+      return { day, tested: d.tested, firstPassYield: rate(d.passed, d.tested) };
+    });
+    return {
+      equipment,
+      today: { ...t, firstPassYield: rate(t.passed, t.tested) },
+      days: trend,
+      period: { tested, passed, firstPassYield: rate(passed, tested) },
+    };
+  });
+  return rows.sort(
+    (a, b) =>
+      (a.today.firstPassYield ?? a.period.firstPassYield ?? 2) -
+        (b.today.firstPassYield ?? b.period.firstPassYield ?? 2) || a.equipment.localeCompare(b.equipment),
+  );
 }

@@ -125,9 +125,16 @@ export function formatBytes(n: number): string {
 /** YYYY-MM-DD of a date in UTC. */
 export const day = (d: Date) => d.toISOString().slice(0, 10);
 
-/** The default period: the last `days` days up to today. */
-export function defaultPeriod(now = new Date(), days = 90): { from: string; to: string } {
-  return { from: day(new Date(now.getTime() - days * 86_400_000)), to: day(now) };
+/**
+ * The default period of a report: the due list looks ahead (today and the next 30 days, what a
+ * planner schedules); every other report looks back over the last 90 days up to today.
+ */
+export function defaultPeriod(
+  now = new Date(),
+  type: ReportType = 'calibration-register',
+): { from: string; to: string } {
+  if (type === 'due-list') return { from: day(now), to: day(new Date(now.getTime() + 30 * 86_400_000)) };
+  return { from: day(new Date(now.getTime() - 90 * 86_400_000)), to: day(now) };
 }
 
 /** A sentence for a person, or null when the request can be sent. */

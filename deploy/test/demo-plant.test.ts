@@ -1,0 +1,96 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, startProcess, type Proc } from '@rigtrace/protocols/testing';
+import { STANDARDS } from '../../firmware-sim/src/cal-bench/catalog.js';
+import { demoHistory, seedDemoPlant, type DemoUser } from '../demo/history.js';
+
+/**
+ * The demo's plant as `npm start` makes it, against a real cloud: a year of calibrations at their
+ * intervals, so the board shows a mix of states (not everything freshly calibrated), one failed
+ * as-found with its out-of-tolerance case, and reference standards whose register certificates
+ * are the ones the bench cites.
+ */
+describe('the demo plant', () => {
+  let work: string;
+  let cloud: Proc | undefined;
+  let url: string;
+  let token: string;
+
+  beforeAll(async () => {
+    work = mkdtempSync(path.join(os.tmpdir(), 'rigtrace-demo-plant-'));
+    const dataDir = path.join(work, 'cloud');
+    cloud = await startProcess('cloud/src/cli.ts', ['serve', '--port', '0', '--data-dir', dataDir], (l) =>
+      l.includes('"event":"listening"'),
+    );
+    url = (JSON.parse((cloud as Proc & { readyLine: string }).readyLine) as { url: string }).url;
+    const seed = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
+    expect(seed.status, seed.stderr).toBe(0);
+    const s = JSON.parse(seed.stdout) as { apiToken: string; tenant: string; users: DemoUser[] };
+    token = s.apiToken;
+    await seedDemoPlant(url, s.tenant, s.users);
+  }, 120_000);
+
+  afterAll(async () => {
+    await cloud?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  const get = async <T>(p: string): Promise<T> => {
+    const res = await fetch(`${url}/api/v1${p}`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status, `${p}: ${await res.clone().text()}`).toBe(200);
+    return (await res.json()) as T;
+  };
+
+  it('has a year of history at each instrument’s interval', () => {
+    const history = demoHistory(Date.now());
+    const of = (tag: string) => history.filter((c) => c.equipment === tag).map((c) => c.body.calibratedAt);
+    expect(of('FC-RIG01')).toHaveLength(3); // 97, 187 and 277 days ago: every 90 days
+    expect(of('PT-RIG01-RAIL')).toHaveLength(2); // every 180 days
+    const oldest = Math.min(...history.map((c) => Date.parse(c.body.calibratedAt)));
+    expect(Date.now() - oldest).toBeGreaterThan(300 * 86_400_000);
+  });
+
+  it('shows overdue, due-soon and current instruments, not all freshly calibrated', async () => {
+    const status = async (tag: string) =>
+      (await get<{ calibration: { status: string; daysUntilDue: number | null } }>(`/equipment/${tag}`))
+        .calibration;
+    expect((await status('FC-RIG01')).status).toBe('overdue');
+    expect((await status('TT-RIG02-OIL')).status).toBe('overdue');
+    expect(await status('PT-RIG02-RAIL')).toMatchObject({ status: 'due-soon', daysUntilDue: 6 });
+    expect(await status('GA-0101')).toMatchObject({ status: 'due-soon', daysUntilDue: 6 });
+    expect((await status('TT-RIG01-OIL')).status).toBe('current');
+    expect((await status('STD-PRS-0007')).status).toBe('current');
+    expect((await status('FC-RIG02')).status).toBe('out-of-tolerance');
+  });
+
+  it('has one open out-of-tolerance case: the flow cell that failed as found, tagged out until it passes', async () => {
+    const cases = await get<{
+      items: { equipment: string; state: string; taggedOut?: boolean; waitingFor?: string[] }[];
+    }>('/oot-cases?state=open');
+    expect(cases.items.map((c) => c.equipment)).toEqual(['FC-RIG02']);
+    expect(JSON.stringify(cases.items[0])).toContain('a passing calibration of FC-RIG02');
+  });
+
+  it('registers the standards with the certificates the bench cites, and fills in make, model and serial', async () => {
+    for (const s of STANDARDS) {
+      const e = await get<{ referenceStandard?: { certificate?: string }; make?: string; serial?: string }>(
+        `/equipment/${s.standardId}`,
+      );
+      expect(e.referenceStandard?.certificate).toBe(s.certificate);
+      expect(e.make).toBeTruthy();
+      expect(e.serial).toBeTruthy();
+    }
+    const sensor = await get<{
+      make?: string;
+      model?: string;
+      procedure?: { id: string; revision?: string };
+    }>('/equipment/PT-RIG01-RAIL');
+    expect(sensor).toMatchObject({
+      make: 'Kistler',
+      model: '4067E',
+      procedure: { id: 'CP-PT-004', revision: 'C' },
+    });
+  });
+});
