@@ -65,6 +65,7 @@ describe('navigation by permission', () => {
   it('offers each role only what its permissions open', () => {
     expect(pages('admin')).toEqual([
       'board',
+      'register',
       'record',
       'approvals',
       'cases',
@@ -80,10 +81,20 @@ describe('navigation by permission', () => {
       'clauses',
       'account',
     ]);
-    expect(pages('technician')).toEqual(['board', 'record', 'approvals', 'cases', 'live', 'spc', 'account']);
-    expect(pages('manager')).toEqual(['board', 'approvals', 'cases', 'live', 'spc', 'account']);
+    expect(pages('technician')).toEqual([
+      'board',
+      'register',
+      'record',
+      'approvals',
+      'cases',
+      'live',
+      'spc',
+      'account',
+    ]);
+    expect(pages('manager')).toEqual(['board', 'register', 'approvals', 'cases', 'live', 'spc', 'account']);
     expect(pages('auditor')).toEqual([
       'board',
+      'register',
       'cases',
       'live',
       'spc',
@@ -93,6 +104,9 @@ describe('navigation by permission', () => {
       'account',
     ]);
     expect(mayOpen(of('manager'), 'users')).toBe(false);
+    // Editing the register is for those who may write calibrations; reading it for everyone.
+    expect(mayOpen(of('technician'), 'register-edit')).toBe(true);
+    expect(mayOpen(of('auditor'), 'register-edit')).toBe(false);
     expect(mayOpen(of('auditor'), 'audit')).toBe(true);
   });
 
