@@ -50,7 +50,7 @@ function sourceIdentity(src: EdgeConfig['sources'][number]): SourceIdentity {
         recordProtocol: 'mqtt',
         endpoint: `mqtt://${src.host}:${src.port}`,
       };
-    default:
+    case 'mqtt':
       return { id: src.id, protocol: src.protocol, equipment: '', recordProtocol: 'mqtt', endpoint: src.url };
   }
 }
