@@ -5923,7 +5923,7 @@ export interface paths {
     put?: never;
     /**
      * A one-time edge enrollment token for the site, shown once (admin)
-     * @description Give it to `rigtrace-edge enroll --config FILE --cloud URL --token TOKEN` on the line PC before it expires.
+     * @description Give it to the line PC before it expires: `command` is what to run there (`sudo -u rigtrace rigtrace-edge enroll --config /etc/rigtrace/edge.yaml --cloud <RIGTRACE_PUBLIC_URL> --token <token>`).
      */
     post: {
       parameters: {
@@ -5943,13 +5943,14 @@ export interface paths {
         };
       };
       responses: {
-        /** @description the token */
+        /** @description the token, and the command that enrolls an edge with it */
         201: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              command: string;
               /** Format: date-time */
               expiresAt: string;
               id: string;
