@@ -10,7 +10,8 @@
  * Scale: BENCH_EDGES (4) edges in parallel, each BENCH_BATCHES (15) batches of BENCH_BATCH (500)
  * records; BENCH_SOCKETS (500) sockets, BENCH_ROUNDS (30) rounds. PostgreSQL: the machine's
  * (RIGTRACE_TEST_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/test), a database of
- * this run's own, dropped at the end.
+ * this run's own, dropped at the end. BENCH_CLOUD_NODE_FLAGS: extra Node flags for the cloud
+ * process (a profile: "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -143,12 +144,15 @@ async function startCloudProcess(
   Object.assign(process.env, env);
   try {
     const ready = (l: string) => l.includes('"event":"listening"');
+    // BENCH_CLOUD_NODE_FLAGS: extra Node flags for the cloud, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+    const extra = (process.env.BENCH_CLOUD_NODE_FLAGS ?? '').split(' ').filter(Boolean);
     const proc = fresh
-      ? await startNode(dist, ['serve'], ready, 60_000)
+      ? await startNode(dist, ['serve'], ready, 60_000, extra)
       : await startNode(path.join(repoRoot, 'cloud/src/cli.ts'), ['serve'], ready, 60_000, [
           '--conditions=rigtrace-source',
           '--import',
           'tsx',
+          ...extra,
         ]);
     return {
       proc,

@@ -158,11 +158,17 @@ describe('edge MQTT broker source', () => {
     expect(ev.equipment).toBe('STN-01');
   });
 
-  it('refuses a wrong password and a topic outside the device ACL', async () => {
+  it('refuses a wrong password; a topic outside the device ACL becomes an event, never an inspection', async () => {
     const wrong = pub('rigtrace/plant-1/STN-01/inspection', JSON.stringify(part), 'guess');
     expect(wrong.status).not.toBe(0);
-    const before = (await records()).length;
-    pub('rigtrace/plant-1/RIG-01/inspection', JSON.stringify({ ...part, id: 'msg-0003' }));
-    expect((await records()).length).toBe(before);
+    const before = await records();
+    // acknowledged (mosquitto_pub exits 0) and dropped
+    expect(
+      pub('rigtrace/plant-1/RIG-01/inspection', JSON.stringify({ ...part, id: 'msg-0003' })).status,
+    ).toBe(0);
+    const added = (await records()).slice(before.length);
+    expect(added.map((r) => [r.kind, r.equipment, r.body.code, r.body.details.id])).toEqual([
+      ['event', 'RIG-01', 'STATION_MESSAGE_NOT_ALLOWED', 'msg-0003'],
+    ]);
   });
 });

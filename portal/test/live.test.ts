@@ -317,10 +317,19 @@ describe('labels a person reads', () => {
   });
 
   it('shows a rig nothing came from for over a minute as stale, not running', () => {
-    const rig = { state: 'running' as const, lastSeenAt: iso(0) };
+    const rig = { state: 'running' as const, stateSince: iso(-60), lastSeenAt: iso(0) };
     expect(shownState(rig, T0 + 30_000)).toBe('running');
     expect(shownState(rig, T0 + 10 * 60_000)).toBe('stale');
-    expect(shownState({ state: 'stopped', lastSeenAt: iso(0) }, T0 + 10 * 60_000)).toBe('stopped');
+    expect(shownState({ state: 'stopped', stateSince: iso(-60), lastSeenAt: iso(0) }, T0 + 10 * 60_000)).toBe(
+      'stopped',
+    );
+  });
+
+  it('shows equipment that sends values without a run state as reporting, not idle', () => {
+    const bench = { state: 'idle' as const, stateSince: null, lastSeenAt: iso(0) };
+    expect(shownState(bench, T0 + 5_000)).toBe('reporting');
+    expect(shownState(bench, T0 + 10 * 60_000)).toBe('stale');
+    expect(shownState({ ...bench, stateSince: iso(-30) }, T0 + 5_000)).toBe('idle');
   });
 });
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { EmbeddedBroker, MqttSubscriber } from '@rigtrace/protocols/mqtt';
+import { EmbeddedBroker, errorReplyTopic, MqttSubscriber, topicMatches } from '@rigtrace/protocols/mqtt';
 import type { MqttBrokerSourceConfig, MqttClientSourceConfig } from '../config/config.schema.js';
 import type { Collector, CollectorContext, CollectorStatus } from './collector.js';
 import { StationMessageHandler } from './station-messages.js';
@@ -46,6 +46,7 @@ export class MqttBrokerCollector implements Collector {
       maxPayloadBytes: this.cfg.maxPayloadBytes,
       maxConnections: this.cfg.maxConnections,
       onMessage: (msg) => this.handler!.handle(msg),
+      onRefused: (msg) => this.handler!.refused(msg),
       logger: this.ctx.logger,
     });
     const where = await broker.start();
@@ -55,7 +56,9 @@ export class MqttBrokerCollector implements Collector {
       this.cfg,
       this.address,
       this.ctx,
-      new StationMessageHandler(this.id, this.address, this.ctx, this.ctx.logger, reply),
+      new StationMessageHandler(this.id, this.address, this.ctx, this.ctx.logger, reply, (device, topic) =>
+        this.replyTopicFor(device, topic),
+      ),
       reply,
     );
     this.broker = broker;
@@ -65,6 +68,19 @@ export class MqttBrokerCollector implements Collector {
   async stop(): Promise<void> {
     await this.broker?.stop();
     this.broker = null;
+  }
+
+  /**
+   * The error topic of the message's equipment when the device may receive it; otherwise the first
+   * `.../error` topic in the device's subscribe ACL (a message refused for its topic is about
+   * equipment the device may not speak for, whose error topic it cannot read either).
+   */
+  private replyTopicFor(username: string, topic: string): string | null {
+    const device = this.cfg.devices.find((d) => d.username === username);
+    if (!device) return null;
+    const own = device.subscribe.filter((f) => f.endsWith('/error') && !/[+#]/u.test(f));
+    const candidates = [errorReplyTopic(topic), ...own].filter((t): t is string => t !== null);
+    return candidates.find((t) => device.subscribe.some((f) => topicMatches(f, t))) ?? null;
   }
 
   /** Where the broker listens (after start). */

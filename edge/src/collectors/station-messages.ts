@@ -5,6 +5,8 @@ import {
   parseStationMessage,
   peekMessageId,
   type InboundMessage,
+  type RefusedMessage,
+  type StationProblem,
 } from '@rigtrace/protocols/mqtt';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { CollectorContext } from './collector.js';
@@ -18,7 +20,14 @@ export interface StationCounters {
   records: number;
   duplicates: number;
   invalid: number;
+  /** Acknowledged and dropped by the broker: outside the device's publish ACL. */
+  refusedAcl: number;
+  /** Acknowledged and dropped by the broker: payload over maxPayloadBytes. */
+  refusedSize: number;
 }
+
+/** Where the error reply about a device's message goes (null: nowhere the device can receive). */
+export type ReplyTopicFor = (device: string, topic: string) => string | null;
 
 /**
  * Turns station messages (inspection results, usage events) into records. The returned promise
@@ -28,7 +37,14 @@ export interface StationCounters {
  * the record. An invalid message becomes an event record and an error reply to the device.
  */
 export class StationMessageHandler implements MessageIds {
-  readonly counters: StationCounters = { messages: 0, records: 0, duplicates: 0, invalid: 0 };
+  readonly counters: StationCounters = {
+    messages: 0,
+    records: 0,
+    duplicates: 0,
+    invalid: 0,
+    refusedAcl: 0,
+    refusedSize: 0,
+  };
   private readonly recent = new Map<string, string[]>();
   /** The source's record mappings: messages on their topics go through them, not the station format. */
   mapped: MqttRecords | null = null;
@@ -39,6 +55,7 @@ export class StationMessageHandler implements MessageIds {
     private readonly ctx: CollectorContext,
     private readonly logger: Logger,
     private readonly reply: ((topic: string, payload: Buffer) => Promise<void>) | null,
+    private readonly replyTopicFor: ReplyTopicFor = (_device, topic) => errorReplyTopic(topic),
   ) {}
 
   private async recentIds(device: string): Promise<string[]> {
@@ -78,52 +95,11 @@ export class StationMessageHandler implements MessageIds {
     const source = { address: msg.topic, endpoint: this.endpoint, protocol: 'mqtt' as const };
     if (!parsed.ok) {
       this.counters.invalid += 1;
-      const id = peekMessageId(msg.payload);
       this.logger.warn(
         { device, topic: msg.topic, problems: parsed.problems.slice(0, 5) },
         'invalid station message',
       );
-      await this.ctx.sink.write(this.sourceId, [
-        {
-          kind: 'event',
-          equipment: equipmentOf(msg.topic) ?? 'UNKNOWN',
-          observedAt: receivedAt,
-          receivedAt,
-          // What the device sent may hold control characters or half a surrogate pair: a record
-          // carrying them fails the record schema, the cloud refuses its batch, and every later
-          // record waits behind it. So device text goes in through printable().
-          source: { ...source, address: printable(msg.topic, 256) },
-          body: {
-            severity: 'warning',
-            code: 'STATION_MESSAGE_INVALID',
-            message: `refused a message from ${printable(device, 100)} on ${printable(msg.topic, 200)}: ${printable(
-              parsed.problems
-                .slice(0, 3)
-                .map((p) => `${p.path || 'payload'} ${p.message}`)
-                .join('; '),
-              600,
-            )}`,
-            details: {
-              device: device.slice(0, 128),
-              bytes: msg.payload.length,
-              problems: parsed.problems.length,
-              ...(id ? { id } : {}),
-            },
-          },
-        },
-      ]);
-      const to = errorReplyTopic(msg.topic);
-      if (to && this.reply) {
-        await this.reply(
-          to,
-          errorReplyPayload({
-            topic: msg.topic,
-            problems: parsed.problems,
-            receivedAt: msg.receivedAt,
-            ...(id ? { id } : {}),
-          }),
-        ).catch((err: unknown) => this.logger.warn({ err, to }, 'could not send the error reply'));
-      }
+      await this.refuse(msg, 'STATION_MESSAGE_INVALID', parsed.problems, {});
       return;
     }
     const m = parsed.message;
@@ -150,6 +126,86 @@ export class StationMessageHandler implements MessageIds {
       await this.ctx.sink.write(this.sourceId, [draft]);
     }
     this.counters.records += 1;
+  }
+
+  /**
+   * A message the broker acknowledged and dropped (topic outside the device's publish ACL, payload
+   * too large): an event record, and an error reply where the device can receive one. Resolves once
+   * the event is durable, so the broker acknowledges the message only then.
+   */
+  async refused(msg: RefusedMessage): Promise<void> {
+    this.counters.messages += 1;
+    const device = msg.username ?? msg.clientId;
+    let problems: StationProblem[];
+    if (msg.reason === 'acl') {
+      this.counters.refusedAcl += 1;
+      problems = [{ path: 'topic', message: `this device may not publish to ${msg.topic}` }];
+    } else {
+      this.counters.refusedSize += 1;
+      problems = [{ path: '', message: `payload of ${msg.bytes} bytes is over the limit of this broker` }];
+    }
+    this.logger.warn(
+      { device, topic: msg.topic, reason: msg.reason, bytes: msg.bytes },
+      'station message refused',
+    );
+    await this.refuse(
+      msg,
+      msg.reason === 'acl' ? 'STATION_MESSAGE_NOT_ALLOWED' : 'STATION_MESSAGE_TOO_LARGE',
+      problems,
+      {
+        reason: msg.reason,
+        bytes: msg.bytes,
+      },
+    );
+  }
+
+  /** The event record of a refused message (durable), then the error reply (best effort). */
+  private async refuse(
+    msg: InboundMessage,
+    code: string,
+    problems: StationProblem[],
+    extra: Record<string, string | number>,
+  ): Promise<void> {
+    const device = msg.username ?? msg.clientId;
+    const receivedAt = msg.receivedAt.toISOString();
+    const id = peekMessageId(msg.payload);
+    await this.ctx.sink.write(this.sourceId, [
+      {
+        kind: 'event',
+        equipment: equipmentOf(msg.topic) ?? 'UNKNOWN',
+        observedAt: receivedAt,
+        receivedAt,
+        // What the device sent may hold control characters or half a surrogate pair: a record
+        // carrying them fails the record schema, the cloud refuses its batch, and every later
+        // record waits behind it. So device text goes in through printable().
+        source: { address: printable(msg.topic, 256), endpoint: this.endpoint, protocol: 'mqtt' },
+        body: {
+          severity: 'warning',
+          code,
+          message: `refused a message from ${printable(device, 100)} on ${printable(msg.topic, 200)}: ${printable(
+            problems
+              .slice(0, 3)
+              .map((p) => `${p.path || 'payload'} ${p.message}`)
+              .join('; '),
+            600,
+          )}`,
+          details: {
+            device: device.slice(0, 128),
+            bytes: msg.payload.length,
+            problems: problems.length,
+            ...extra,
+            ...(id ? { id } : {}),
+          },
+        },
+      },
+    ]);
+    const to = this.replyTopicFor(device, msg.topic);
+    if (to && this.reply) {
+      await this.reply(
+        to,
+        errorReplyPayload({ topic: msg.topic, problems, receivedAt: msg.receivedAt, ...(id ? { id } : {}) }),
+      ).catch((err: unknown) => this.logger.warn({ err, to }, 'could not send the error reply'));
+    }
   }
 }
 

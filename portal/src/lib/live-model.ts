@@ -368,11 +368,19 @@ export function unitLabel(unit: string | null | undefined): string {
 /** A rig heard from less recently than this shows as stale, whatever its last state said. */
 export const STALE_AFTER_MS = 60_000;
 
-export type ShownState = RigState | 'stale';
+/**
+ * What a card says: the rig's run state; "reporting" for equipment that sends values but has no
+ * run state (no usage tracking: a bench, a sensor), which is not idle; "stale" when nothing came
+ * from it for a while, whatever its last state said.
+ */
+export type ShownState = RigState | 'reporting' | 'stale';
 
-/** The state a card shows: the rig's own, or "stale" when nothing came from it for a while. */
-export function shownState(rig: Pick<LiveRig, 'state' | 'lastSeenAt'>, nowMs: number): ShownState {
+export function shownState(
+  rig: Pick<LiveRig, 'state' | 'stateSince' | 'lastSeenAt'>,
+  nowMs: number,
+): ShownState {
   if (rig.state !== 'stopped' && nowMs - Date.parse(rig.lastSeenAt) > STALE_AFTER_MS) return 'stale';
+  if (rig.state === 'idle' && rig.stateSince === null) return 'reporting';
   return rig.state;
 }
 

@@ -5,7 +5,7 @@ import { MqttConfigError } from './errors.js';
 import { hashDevicePassword } from './password.js';
 import { connectBytes, publishBytes, RawClient, remainingLength } from './testing/raw-client.js';
 import { mosquittoPub, mosquittoSub, recorder, sleep, testDevice, waitUntil } from './testing/peers.js';
-import type { InboundMessage } from './types.js';
+import type { InboundMessage, RefusedMessage } from './types.js';
 
 // The embedded broker against independent peers: Debian's mosquitto_pub / mosquitto_sub, MQTT.js,
 // and a raw TCP client where the timing of single packets matters.
@@ -28,6 +28,7 @@ describe('EmbeddedBroker with mosquitto_pub and mosquitto_sub', () => {
   let broker: EmbeddedBroker;
   let port: number;
   const rec = recorder();
+  const refused: RefusedMessage[] = [];
 
   beforeAll(async () => {
     broker = new EmbeddedBroker({
@@ -35,6 +36,10 @@ describe('EmbeddedBroker with mosquitto_pub and mosquitto_sub', () => {
       port: 0,
       devices: await devices(),
       onMessage: rec.onMessage,
+      onRefused: (m) => {
+        refused.push(m);
+        return Promise.resolve();
+      },
     });
     ({ port } = await broker.start());
   });
@@ -96,22 +101,40 @@ describe('EmbeddedBroker with mosquitto_pub and mosquitto_sub', () => {
     expect(rec.messages.length).toBe(count);
   });
 
-  it('ACL: a publish outside the device topics closes its connection and reaches nobody', async () => {
+  it('ACL: a publish outside the device topics is acknowledged and dropped: onRefused, reaches nobody, no disconnect', async () => {
     const before = broker.stats();
     const count = rec.messages.length;
-    const r = await mosquittoPub(port, [
-      ...STN,
-      '-t',
-      'rigtrace/plant-1/STN-02/inspection',
-      '-m',
-      'x',
-      '-q',
-      '1',
-    ]);
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/connection was lost/u);
-    expect(broker.stats().aclDenied).toBe(before.aclDenied + 1);
-    expect(rec.messages.length).toBe(count);
+    const sub = await mosquittoSub(port, [...WATCH, '-t', 'rigtrace/plant-1/+/inspection', '-q', '1']);
+    try {
+      // mosquitto_pub exits 0 only once its QoS 1 message was acknowledged and it disconnected cleanly
+      const r = await mosquittoPub(port, [
+        ...STN,
+        '-t',
+        'rigtrace/plant-1/STN-02/inspection',
+        '-m',
+        'not mine',
+        '-q',
+        '1',
+      ]);
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      expect(broker.stats()).toMatchObject({
+        aclDenied: before.aclDenied + 1,
+        messagesRefused: before.messagesRefused + 1,
+        messagesIn: before.messagesIn,
+      });
+      expect(refused.at(-1)).toMatchObject({
+        username: 'stn',
+        topic: 'rigtrace/plant-1/STN-02/inspection',
+        reason: 'acl',
+        bytes: 8,
+      });
+      expect(refused.at(-1)!.payload.toString()).toBe('not mine');
+      expect(rec.messages.length).toBe(count);
+      await sleep(200);
+      expect(sub.lines).toEqual([]);
+    } finally {
+      await sub.stop();
+    }
   });
 
   it('ACL: subscriptions outside the device filters get 0x80, the others their QoS', async () => {
@@ -158,6 +181,7 @@ describe('acknowledged only once durable', () => {
   let behaviour: { delayMs: number; fail: (m: InboundMessage, n: number) => boolean };
   let rec: ReturnType<typeof recorder>;
   const clients: RawClient[] = [];
+  const refused: RefusedMessage[] = [];
 
   beforeAll(async () => {
     behaviour = { delayMs: 0, fail: () => false };
@@ -167,6 +191,10 @@ describe('acknowledged only once durable', () => {
       port: 0,
       devices: await devices(),
       onMessage: (m) => rec.onMessage(m),
+      onRefused: (m) => {
+        refused.push(m);
+        return Promise.resolve();
+      },
       maxPayloadBytes: 1024,
     });
     ({ port } = await broker.start());
@@ -261,16 +289,53 @@ describe('acknowledged only once durable', () => {
     }
   });
 
-  it('a payload over maxPayloadBytes closes the connection and is counted; one at the limit is accepted', async () => {
+  it('a payload over maxPayloadBytes is acknowledged, dropped and counted, the connection stays; one at the limit is accepted', async () => {
     const before = broker.stats();
+    const refusedBefore = refused.length;
     const c = await stn();
     c.write(publishBytes({ topic: T, payload: Buffer.alloc(1024, 0x61), qos: 1, messageId: 1 }));
     await c.next('puback');
+    // just over the limit (parsed whole), far over it (skipped as it streams in), then a normal one
     c.write(publishBytes({ topic: T, payload: Buffer.alloc(1025, 0x61), qos: 1, messageId: 2 }));
-    expect(await c.closesWithin(2000)).toBe(true);
-    expect(c.packets.filter((p) => p.cmd === 'puback').map((p) => p.messageId)).toEqual([1]);
-    expect(broker.stats().oversized).toBe(before.oversized + 1);
-    expect(broker.stats().messagesIn).toBe(before.messagesIn + 1);
+    const big = publishBytes({ topic: T, payload: Buffer.alloc(400 * 1024, 0x62), qos: 1, messageId: 3 });
+    for (let i = 0; i < big.length; i += 16_384) c.write(big.subarray(i, i + 16_384));
+    c.write(publishBytes({ topic: T, payload: 'after', qos: 1, messageId: 4 }));
+    await c.next('puback', (p) => p.messageId === 4);
+    expect(c.isOpen).toBe(true);
+    expect(c.packets.filter((p) => p.cmd === 'puback').map((p) => p.messageId)).toEqual([1, 2, 3, 4]);
+    expect(broker.stats()).toMatchObject({
+      oversized: before.oversized + 2,
+      messagesRefused: before.messagesRefused + 2,
+      messagesIn: before.messagesIn + 2,
+    });
+    expect(refused.slice(refusedBefore).map((m) => [m.reason, m.bytes, m.payload.length, m.topic])).toEqual([
+      ['size', 1025, 0, T],
+      ['size', 400 * 1024, 0, T],
+    ]);
+    expect(rec.messages.at(-1)!.payload.toString()).toBe('after');
+  });
+
+  it('a CONNECT with a protocol level other than 3 or 4 gets CONNACK 1 and is closed [MQTT-3.1.2-2]', async () => {
+    const before = broker.stats().unsupportedProtocol;
+    for (const level of [5, 6, 2]) {
+      const c = await RawClient.open(port);
+      clients.push(c);
+      c.write(connectBytes({ username: 'stn', password: 'stn-secret', protocolLevel: level }));
+      expect((await c.next('connack')).returnCode).toBe(1);
+      expect(await c.closesWithin(2000)).toBe(true);
+    }
+    // an MQTT 5 client library is told so, instead of seeing the connection drop
+    const v5 = await mosquittoPub(port, ['-u', 'stn', '-P', 'stn-secret', '-V', '5', '-t', T, '-m', 'x']);
+    expect(v5.code).not.toBe(0);
+    expect(v5.stderr).toMatch(/Connection error: Unsupported Protocol Version/iu);
+    expect(broker.stats().unsupportedProtocol).toBe(before + 4);
+    // MQTT 3.1 (MQIsdp, level 3) is still spoken
+    const c = await RawClient.open(port);
+    clients.push(c);
+    c.write(
+      connectBytes({ username: 'stn', password: 'stn-secret', protocolName: 'MQIsdp', protocolLevel: 3 }),
+    );
+    expect((await c.next('connack')).returnCode).toBe(0);
   });
 
   it('a packet announcing 200 MB is refused from its header, before its body is sent', async () => {

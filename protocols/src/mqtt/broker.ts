@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { MqttConfigError } from './errors.js';
-import { checkPacket, FrameScanner, type ConnectionGuardState, type WirePacket } from './guard.js';
+import { checkPacket, FrameFilter, type ConnectionGuardState, type WirePacket } from './guard.js';
 import { argon2idParams, DEVICE_PASSWORD_HASH_OPTIONS, PasswordChecker } from './password.js';
 import { filterCovers, topicMatches, topicNameProblem } from './topics.js';
 import type {
@@ -11,6 +11,7 @@ import type {
   EmbeddedBrokerOptions,
   InboundMessage,
   MqttLogger,
+  RefusedMessage,
 } from './types.js';
 import { BROKER_DEFAULTS, brokerOptionProblems } from './validate.js';
 
@@ -32,6 +33,10 @@ export interface EmbeddedBrokerEvents {
     },
   ];
   'protocol-error': [{ clientId: string | null; remote: string; reason: string; oversized: boolean }];
+  /** A PUBLISH acknowledged and dropped: outside the device's publish ACL, or over maxPayloadBytes. */
+  'message-refused': [
+    { clientId: string; username: string; topic: string; reason: 'acl' | 'size'; bytes: number },
+  ];
   'handler-failure': [{ clientId: string; topic: string; error: string }];
 }
 
@@ -39,6 +44,15 @@ const NOOP_LOGGER: MqttLogger = { info() {}, warn() {}, error() {}, debug() {} }
 
 /** Largest PUBLISH overhead besides the payload: topic length field, topic, packet identifier. */
 const PUBLISH_OVERHEAD = 2 + 65_535 + 2;
+/**
+ * Where a refused PUBLISH goes once acknowledged (its payload emptied): aedes publishes every
+ * authorized message, and no device can receive a $-topic (authorizeForward drops this one too).
+ */
+const REFUSED_TOPIC = '$rigtrace/refused';
+/** CONNACK with return code 1, unacceptable protocol level. */
+const CONNACK_UNACCEPTABLE_LEVEL = Buffer.from([0x20, 0x02, 0x00, 0x01]);
+/** Bytes of a CONNECT up to its protocol level: fixed header (≤ 5), protocol name (2 + 6), level. */
+const CONNECT_HEAD = 14;
 /** TCP connections beyond maxConnections that may still be in the middle of their CONNECT. */
 const SOCKET_SLACK = 64;
 
@@ -66,6 +80,10 @@ interface Conn {
   /** An onMessage failed: the connection is being closed, later messages are not handed over. */
   failed: boolean;
   refused: boolean;
+  /** Size of the oversized PUBLISH whose empty replacement is being parsed right now. */
+  oversizedNext: number | null;
+  /** The first bytes of the connection, to read a CONNECT's protocol level when the parser cannot. */
+  head: Buffer;
 }
 
 function authError(returnCode: 2 | 3 | 5, message: string): AuthenticateError {
@@ -106,6 +124,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> {
   private readonly passwords: PasswordChecker;
   private readonly conns = new WeakMap<Client, Conn>();
   private readonly receivedAt = new WeakMap<object, Date>();
+  /** PUBLISH packets admitted to aedes only to be acknowledged and dropped (size: the payload was cut). */
+  private readonly oversizedPackets = new WeakMap<object, number>();
   /** Which device a session (client id) belongs to: another device may not take it over. */
   private readonly sessionOwners = new Map<string, string>();
   /** QoS 2 packet identifiers handed to onMessage and not yet released (PUBREL), per client id. */
@@ -123,6 +143,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> {
     messagesAcked: 0,
     handlerFailures: 0,
     oversized: 0,
+    messagesRefused: 0,
+    unsupportedProtocol: 0,
     protocolErrors: 0,
     connectionsRefused: 0,
   };
@@ -300,6 +322,8 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> {
       chain: Promise.resolve(),
       failed: false,
       refused: false,
+      oversizedNext: null,
+      head: Buffer.alloc(0),
     };
     this.conns.set(client, conn);
     this.installGuard(client, conn);
@@ -321,33 +345,74 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> {
     parser.on('packet', (packet: WirePacket) => {
       if (this.admit(conn, packet)) enqueue.call(parser, packet);
     });
+    // aedes closes the connection on a parser error; a CONNECT with an unknown protocol level must
+    // get its CONNACK 1 first, so aedes' listeners run only for the other errors.
+    const aedesOnError = parser.listeners('error') as ((err: Error) => void)[];
+    parser.removeAllListeners('error');
     parser.on('error', (err: Error) => {
       if (conn.refused) return;
+      const level = conn.guard.connectSeen ? null : connectLevel(conn.head);
+      if (level !== null && level !== 3 && level !== 4) {
+        this.unsupportedLevel(conn, `CONNECT protocol level ${level} not supported [MQTT-3.1.2-2]`);
+        return;
+      }
       conn.refused = true;
       this.noteRefusal(conn, false, `malformed packet: ${err.message}`);
+      for (const listener of aedesOnError) listener.call(parser, err);
     });
-    const scanner = new FrameScanner(this.maxPayloadBytes + PUBLISH_OVERHEAD);
+    const filter = new FrameFilter(this.maxPayloadBytes + PUBLISH_OVERHEAD);
     parser.parse = (buf: Buffer) => {
-      if (conn.refused) return 0;
-      const bad = scanner.feed(buf);
-      if (bad === -1) this.refuse(conn, false, 'remaining length longer than 4 bytes');
-      else if (bad !== null) this.refuse(conn, true, `packet of ${bad} bytes announced`);
-      if (conn.refused) return 0;
-      return parse(buf);
+      if (!conn.guard.connectSeen && conn.head.length < CONNECT_HEAD)
+        conn.head = Buffer.concat([conn.head, buf.subarray(0, CONNECT_HEAD)]);
+      for (const segment of filter.feed(buf)) {
+        if (conn.refused) return 0;
+        if (segment.kind === 'bytes') parse(segment.bytes);
+        else if (segment.kind === 'refuse') this.refuse(conn, segment.oversized, segment.reason);
+        else {
+          // The PUBLISH without its payload goes through the usual checks and is then refused for its size.
+          conn.oversizedNext = segment.bytes;
+          try {
+            parse(segment.replacement);
+          } finally {
+            conn.oversizedNext = null;
+          }
+        }
+      }
+      return 0;
     };
+  }
+
+  /** CONNACK 1 and close: the client may retry with a level the broker speaks [MQTT-3.1.2-2]. */
+  private unsupportedLevel(conn: Conn, reason: string): void {
+    if (conn.refused) return;
+    conn.refused = true;
+    this.counters.unsupportedProtocol++;
+    this.log.warn({ remote: conn.remote, reason }, 'mqtt broker: unsupported protocol level, CONNACK 1');
+    conn.socket.end(CONNACK_UNACCEPTABLE_LEVEL);
+    setTimeout(() => conn.socket.destroy(), 1000).unref();
   }
 
   /** Runs checkPacket(); false = the connection is being closed and aedes must not see the packet. */
   private admit(conn: Conn, packet: WirePacket): boolean {
     if (conn.refused) return false;
     const verdict = checkPacket(packet, conn.guard, this.maxPayloadBytes);
-    if (!verdict.ok) {
+    if (!verdict.ok && verdict.kind === 'level') {
+      this.unsupportedLevel(conn, verdict.reason);
+      return false;
+    }
+    if (!verdict.ok && verdict.kind === 'oversized' && packet.cmd === 'publish') {
+      // Acknowledged and dropped in authorizePublish; the payload is not kept meanwhile.
+      this.oversizedPackets.set(packet, payloadBytes(packet));
+      packet.payload = Buffer.alloc(0);
+    } else if (!verdict.ok) {
       this.refuse(conn, verdict.kind === 'oversized', verdict.reason);
       return false;
     }
+    if (packet.cmd === 'publish' && conn.oversizedNext !== null)
+      this.oversizedPackets.set(packet, conn.oversizedNext);
     if (packet.cmd === 'connect') {
       conn.clientId = packet.clientId ?? '';
-      conn.identifierRejected = verdict.identifierRejected === true;
+      conn.identifierRejected = verdict.ok && verdict.identifierRejected === true;
       if (packet.will)
         conn.will = { topic: packet.will.topic, qos: packet.will.qos, retain: packet.will.retain };
     } else if (packet.cmd === 'publish') {
@@ -443,15 +508,31 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> {
       return;
     }
     const isWill = (packet as { cmd?: string }).cmd !== 'publish';
-    if (!this.mayPublish(device, packet.topic)) {
-      this.denied(client.id, device.username, isWill ? 'will' : 'publish', packet.topic);
+    const allowed = this.mayPublish(device, packet.topic);
+    if (!allowed && isWill) {
+      this.denied(client.id, device.username, 'will', packet.topic);
       done(new Error('publish not authorized'));
       return;
+    }
+    const oversized = this.oversizedPackets.get(packet);
+    const refusal: { reason: 'acl' | 'size'; bytes: number } | null = !allowed
+      ? { reason: 'acl', bytes: payloadBytes(packet) }
+      : oversized !== undefined
+        ? { reason: 'size', bytes: oversized }
+        : null;
+    if (refusal?.reason === 'acl') this.denied(client.id, device.username, 'publish', packet.topic);
+    if (refusal?.reason === 'size') {
+      this.counters.oversized++;
+      this.log.warn(
+        { clientId: client.id, topic: packet.topic, bytes: refusal.bytes, max: this.maxPayloadBytes },
+        'mqtt broker: payload too large, acknowledged and dropped',
+      );
     }
     const receivedAt = this.receivedAt.get(packet) ?? new Date();
     const qos = packet.qos;
     const messageId = packet.messageId;
     const sessionId = client.id;
+    const topic = packet.topic;
     const run = async (): Promise<'handled' | 'duplicate'> => {
       if (
         !isWill &&
@@ -465,14 +546,31 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> {
       const msg: InboundMessage = {
         clientId: client.id,
         username: device.username,
-        topic: packet.topic,
+        topic,
         payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
         qos,
         retain: packet.retain,
         receivedAt,
       };
-      this.counters.messagesIn++;
-      await this.opts.onMessage(msg);
+      if (refusal) {
+        // Acknowledged and dropped: a device disconnected for it would re-send it for ever.
+        this.counters.messagesRefused++;
+        this.safeEmit('message-refused', {
+          clientId: client.id,
+          username: device.username,
+          topic,
+          reason: refusal.reason,
+          bytes: refusal.bytes,
+        });
+        const refused: RefusedMessage = { ...msg, ...refusal };
+        await this.opts.onRefused?.(refused);
+        packet.topic = REFUSED_TOPIC;
+        packet.payload = Buffer.alloc(0);
+        packet.retain = false;
+      } else {
+        this.counters.messagesIn++;
+        await this.opts.onMessage(msg);
+      }
       if (!isWill && qos === 2 && messageId !== undefined) {
         let ids = this.qos2InFlight.get(sessionId);
         if (!ids) this.qos2InFlight.set(sessionId, (ids = new Set()));
@@ -539,7 +637,7 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> {
    */
   private authorizeForward<P extends { topic: string; qos: number }>(client: Client, packet: P): P | null {
     const device = this.conns.get(client)?.device;
-    if (!device) return null;
+    if (!device || packet.topic === REFUSED_TOPIC) return null;
     if (!device.subscribe.some((f) => topicMatches(f, packet.topic))) {
       this.denied(client.id, device.username, 'forward', packet.topic);
       return null;
@@ -599,4 +697,21 @@ export class EmbeddedBroker extends EventEmitter<EmbeddedBrokerEvents> {
       }
     }
   }
+}
+
+function payloadBytes(packet: { payload?: Buffer | string }): number {
+  const p = packet.payload;
+  return typeof p === 'string' ? Buffer.byteLength(p) : (p?.length ?? 0);
+}
+
+/** The protocol level of the CONNECT at the start of `head`, or null when it is not one. */
+function connectLevel(head: Buffer): number | null {
+  if (head.length < 2 || head[0] !== 0x10) return null;
+  let i = 1;
+  while (i < head.length && i < 5 && ((head[i] ?? 0) & 0x80) !== 0) i++;
+  i++; // last remaining-length byte
+  if (i + 2 > head.length) return null;
+  const nameLength = head.readUInt16BE(i);
+  const at = i + 2 + nameLength;
+  return nameLength <= 6 && at < head.length ? (head[at] ?? null) : null;
 }

@@ -9,6 +9,7 @@ export type {
   DeviceCredential,
   EmbeddedBrokerOptions,
   InboundMessage,
+  RefusedMessage,
   MqttClientOptions,
   MqttLogger,
   MqttSubscriberStats,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameScanner } from './guard.js';
+import { FrameFilter } from './guard.js';
 import { argon2idParams } from './password.js';
 import { filterCovers, topicFilterProblem, topicMatches, topicNameProblem } from './topics.js';
 
@@ -63,19 +63,64 @@ describe('topic names and filters (MQTT 3.1.1 section 4.7)', () => {
   });
 });
 
-describe('FrameScanner', () => {
+describe('FrameFilter', () => {
   const header = (len: number[]): Buffer => Buffer.from([0x30, ...len]);
-  it('follows packets across chunks and flags a too-long announced length from the header alone', () => {
-    const s = new FrameScanner(100);
-    // two packets of 3 and 100 bytes, split at awkward places
-    const bytes = Buffer.concat([header([3]), Buffer.from('abc'), header([100]), Buffer.alloc(100)]);
-    for (let i = 0; i < bytes.length; i += 7) expect(s.feed(bytes.subarray(i, i + 7))).toBeNull();
-    // 2 097 152 announced (3 length bytes), refused before any body byte
-    expect(s.feed(header([0x80, 0x80, 0x80, 0x01]))).toBe(2_097_152);
+  /** Feeds `bytes` in chunks of `step`; returns what came out, pass-through bytes joined. */
+  const run = (f: FrameFilter, bytes: Buffer, step: number) => {
+    const out: (Buffer | { bytes: number; replacement: Buffer } | string)[] = [];
+    for (let i = 0; i < bytes.length; i += step)
+      for (const seg of f.feed(bytes.subarray(i, i + step))) {
+        const last = out[out.length - 1];
+        if (seg.kind === 'bytes') {
+          if (Buffer.isBuffer(last)) out[out.length - 1] = Buffer.concat([last, seg.bytes]);
+          else out.push(Buffer.from(seg.bytes));
+        } else if (seg.kind === 'oversized-publish')
+          out.push({ bytes: seg.bytes, replacement: seg.replacement });
+        else out.push(`refuse ${seg.reason}`);
+      }
+    return out;
+  };
+
+  it('passes packets within the limit through unchanged, whatever the chunking', () => {
+    const bytes = Buffer.concat([header([3]), Buffer.from('abc'), header([100]), Buffer.alloc(100, 7)]);
+    for (const step of [1, 2, 7, 1000]) expect(run(new FrameFilter(100), bytes, step)).toEqual([bytes]);
   });
 
-  it('flags a fifth remaining-length byte as malformed', () => {
-    expect(new FrameScanner(1e9).feed(header([0xff, 0xff, 0xff, 0xff, 0x01]))).toBe(-1);
+  it('cuts an oversized PUBLISH out of the stream, keeping its topic and packet identifier', () => {
+    // QoS 1 PUBLISH "t/x", id 0x0102, 300 payload bytes; then a PINGREQ
+    const body = Buffer.concat([
+      Buffer.from([0, 3]),
+      Buffer.from('t/x'),
+      Buffer.from([1, 2]),
+      Buffer.alloc(300, 9),
+    ]);
+    const big = Buffer.concat([Buffer.from([0x32, 0xb3, 0x02]), body]); // remaining length 307
+    const ping = Buffer.from([0xc0, 0x00]);
+    const small = Buffer.concat([header([3]), Buffer.from('abc')]);
+    for (const step of [1, 3, 50, 10_000]) {
+      const out = run(new FrameFilter(100), Buffer.concat([small, big, ping]), step);
+      expect(out).toEqual([
+        small,
+        { bytes: 300, replacement: Buffer.from([0x32, 7, 0, 3, 0x74, 0x2f, 0x78, 1, 2]) },
+        ping,
+      ]);
+    }
+  });
+
+  it('refuses from the fixed header alone: a packet other than PUBLISH over the limit, a PUBLISH over the discard limit', () => {
+    expect(run(new FrameFilter(100), Buffer.from([0x82, 0xe5, 0x00]), 1)).toEqual([
+      'refuse packet of 101 bytes announced',
+    ]);
+    // 2 097 152 announced (3 length bytes), refused before any body byte
+    expect(run(new FrameFilter(100, 1_000_000), header([0x80, 0x80, 0x80, 0x01]), 2)).toEqual([
+      'refuse packet of 2097152 bytes announced',
+    ]);
+  });
+
+  it('refuses a fifth remaining-length byte as malformed', () => {
+    expect(run(new FrameFilter(1e9), header([0xff, 0xff, 0xff, 0xff, 0x01]), 10)).toEqual([
+      'refuse remaining length longer than 4 bytes',
+    ]);
   });
 });
 

@@ -32,6 +32,13 @@ export interface InboundMessage {
   receivedAt: Date;
 }
 
+/** A PUBLISH the embedded broker acknowledged and dropped instead of handing it to onMessage. */
+export interface RefusedMessage extends InboundMessage {
+  reason: 'acl' | 'size';
+  /** Payload size as sent (the payload itself is empty when reason is 'size'). */
+  bytes: number;
+}
+
 export interface EmbeddedBrokerOptions {
   /** Address to listen on. */
   host: string;
@@ -46,7 +53,15 @@ export interface EmbeddedBrokerOptions {
    * in the order the packets arrived. Will messages come through here too (retain/qos of the will).
    */
   onMessage: (msg: InboundMessage) => Promise<void>;
-  /** Largest application payload, default 256 KiB; a larger PUBLISH disconnects the client (counted). */
+  /**
+   * Awaited before a refused PUBLISH is acknowledged and dropped: its topic is outside the device's
+   * publish ACL, or its payload is larger than maxPayloadBytes (then `payload` is empty: the body is
+   * skipped without being buffered). Serialized with onMessage, in arrival order. If it throws, the
+   * message is not acknowledged and the client is disconnected, as for onMessage. A device is never
+   * disconnected for a refused message, so it cannot stall re-sending it.
+   */
+  onRefused?: (msg: RefusedMessage) => Promise<void>;
+  /** Largest application payload, default 256 KiB; a larger PUBLISH is acknowledged and dropped (counted, onRefused). */
   maxPayloadBytes?: number;
   /** Authenticated clients at once (default 1000); beyond it CONNACK 3 (server unavailable). */
   maxConnections?: number;
@@ -60,7 +75,7 @@ export interface BrokerStats {
   connects: number;
   /** CONNECTs refused with CONNACK 5: unknown user, bad or missing password. */
   authFailures: number;
-  /** Refused by the topic ACLs: PUBLISH (connection closed), SUBSCRIBE (SUBACK 0x80), will (CONNACK 5), session of another device (CONNACK 2), forwarding. */
+  /** Refused by the topic ACLs: PUBLISH (acknowledged and dropped), SUBSCRIBE (SUBACK 0x80), will (CONNACK 5), session of another device (CONNACK 2), forwarding. */
   aclDenied: number;
   /** PUBLISH packets (and wills) handed to onMessage. */
   messagesIn: number;
@@ -68,8 +83,12 @@ export interface BrokerStats {
   messagesAcked: number;
   /** onMessage rejected: not acknowledged, client disconnected. */
   handlerFailures: number;
-  /** Packets refused for their size (payload > maxPayloadBytes, or a packet length no PUBLISH within the limit can have). */
+  /** Packets refused for their size: a PUBLISH over maxPayloadBytes (acknowledged and dropped), another packet longer than any PUBLISH within the limit, or a PUBLISH announcing more than 16 MiB (connection closed). */
   oversized: number;
+  /** PUBLISH packets acknowledged and dropped (ACL or size), each handed to onRefused. */
+  messagesRefused: number;
+  /** CONNECTs answered CONNACK 1: a protocol level other than 3 (MQTT 3.1) or 4 (3.1.1). */
+  unsupportedProtocol: number;
   /** Connections closed for an MQTT 3.1.1 protocol violation (see README.md for the list). */
   protocolErrors: number;
   /** Connections refused because the broker was full (maxConnections) or too many password checks were queued. */

@@ -9,7 +9,12 @@
  */
 export type Dialect = 'sqlite' | 'postgres';
 
-export type SqlParam = string | number | bigint | boolean | Buffer | Uint8Array | null;
+export type SqlParam = string | number | bigint | boolean | Buffer | Uint8Array | null | SqlArray;
+/**
+ * An array bound as one PostgreSQL array parameter (`?::text[]`, e.g. for `unnest`): PostgreSQL
+ * only; SQLite has no array type.
+ */
+export type SqlArray = readonly (string | number | boolean | Buffer | Uint8Array | null)[];
 
 export interface Db {
   readonly dialect: Dialect;

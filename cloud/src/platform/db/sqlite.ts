@@ -15,6 +15,17 @@ interface SqliteScope {
   tx?: SqliteTx | undefined;
 }
 
+/** A transaction waiting in a group (see SqliteDb.transaction). */
+interface GroupMember {
+  fn: () => Promise<unknown>;
+  tenant: string | undefined;
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
+
+/** Transactions committed together at most. */
+const MAX_GROUP = 32;
+
 /** Reads that may go to the read-only connection: plain SELECTs (a WITH could hide a write). */
 const READ_ONLY = /^\s*SELECT\b/i;
 
@@ -121,24 +132,94 @@ export class SqliteDb implements Db {
     );
   }
 
-  /** Runs `fn` inside BEGIN IMMEDIATE … COMMIT, rolled back if it throws; nested calls join. */
+  /** Transactions waiting for the writer, run together when it is free (group commit). */
+  private gathering: GroupMember[] | undefined;
+
+  /**
+   * Runs `fn` inside BEGIN IMMEDIATE … COMMIT, rolled back if it throws; nested calls join.
+   *
+   * Group commit: transactions that arrive while the writer is busy wait together and then run
+   * one after another in one BEGIN … COMMIT, each inside a SAVEPOINT of its own: one that throws
+   * is rolled back to its savepoint alone and rejected; the others resolve only once the shared
+   * COMMIT is durable. With synchronous=FULL a commit costs a WAL fsync, so N waiting batches pay
+   * one fsync instead of N. Each runs alone and in arrival order, so it sees exactly what it
+   * would have seen run by itself after the ones before it.
+   */
   transaction<T>(fn: () => Promise<T>): Promise<T> {
     if (this.activeTx()) return fn();
-    const outer = this.scope.getStore();
-    return this.turn(async () => {
-      const tx: SqliteTx = { active: true, tenant: outer?.tenant };
-      await this.rawExec('BEGIN IMMEDIATE');
-      try {
-        const r = await this.scope.run({ tenant: outer?.tenant, tx }, fn);
-        tx.active = false;
-        await this.rawExec('COMMIT');
-        return r;
-      } catch (err) {
-        tx.active = false;
-        await this.rawExec('ROLLBACK').catch(() => undefined);
-        throw err;
+    const tenant = this.scope.getStore()?.tenant;
+    return new Promise<T>((resolve, reject) => {
+      const member: GroupMember = { fn, tenant, resolve, reject };
+      if (this.gathering && this.gathering.length < MAX_GROUP) {
+        this.gathering.push(member);
+        return;
       }
+      const group = [member];
+      this.gathering = group;
+      void this.turn(async () => {
+        if (this.gathering === group) this.gathering = undefined;
+        await this.runGroup(group);
+      });
     });
+  }
+
+  private async runGroup(group: GroupMember[]): Promise<void> {
+    try {
+      await this.rawExec('BEGIN IMMEDIATE');
+    } catch (err) {
+      for (const m of group) m.reject(err);
+      return;
+    }
+    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    let broken: unknown;
+    for (const [i, m] of group.entries()) {
+      const tx: SqliteTx = { active: true, tenant: m.tenant };
+      const single = group.length === 1;
+      try {
+        if (!single) await this.rawExec(`SAVEPOINT g${i}`);
+        const value = await this.scope.run({ tenant: m.tenant, tx }, m.fn);
+        tx.active = false;
+        if (!single) await this.rawExec(`RELEASE g${i}`);
+        outcomes.push({ ok: true, value });
+      } catch (error) {
+        tx.active = false;
+        outcomes.push({ ok: false, error });
+        if (single) {
+          broken = error;
+          break;
+        }
+        try {
+          // Undoes this member's writes only. If SQLite already rolled the whole transaction
+          // back (a full disk, an I/O error), the savepoint is gone: the group fails as one.
+          await this.rawExec(`ROLLBACK TO g${i}; RELEASE g${i}`);
+        } catch (e) {
+          broken = e;
+          break;
+        }
+      }
+    }
+    if (broken === undefined) {
+      try {
+        await this.rawExec('COMMIT');
+      } catch (err) {
+        broken = err;
+      }
+    }
+    if (broken !== undefined) {
+      await this.rawExec('ROLLBACK').catch(() => undefined);
+      // Nothing of the group is stored: each member fails with its own error, or with the one
+      // that broke the group.
+      for (const [i, m] of group.entries()) {
+        const o = outcomes[i];
+        m.reject(o && !o.ok ? o.error : broken);
+      }
+      return;
+    }
+    for (const [i, m] of group.entries()) {
+      const o = outcomes[i]!;
+      if (o.ok) m.resolve(o.value);
+      else m.reject(o.error);
+    }
   }
 
   withTenant<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
