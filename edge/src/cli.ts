@@ -196,7 +196,9 @@ async function main(argv: string[]): Promise<void> {
         const code = (err as { exitCode?: number }).exitCode === 2 ? 2 : 1;
         fail([`rigtrace-edge: ${(err as Error).message}`], code);
       }
+      // node-opcua leaves timers behind; the answer is out.
       process.exit(0);
+      break;
     }
     case 'hash-password': {
       parse(rest, {});

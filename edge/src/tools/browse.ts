@@ -49,7 +49,7 @@ function show(v: unknown): string {
     const head = v.slice(0, 8).map((x) => JSON.stringify(x));
     return `[${head.join(', ')}${v.length > 8 ? `, … ${v.length} values` : ''}]`;
   }
-  const s = typeof v === 'string' ? JSON.stringify(v) : String(v);
+  const s = typeof v === 'number' || typeof v === 'boolean' ? String(v) : JSON.stringify(v);
   return s.length > 120 ? `${s.slice(0, 119)}…` : s;
 }
 

@@ -124,9 +124,8 @@ async function walk(
       const cls = NodeClass[r.nodeClass] as BrowsedNode['nodeClass'];
       const node: BrowsedNode = { path: p, nodeId: id, nodeClass: cls, depth };
       nodes.push(node);
-      if (r.nodeClass === NodeClass.Variable)
-        await describeVariable(session, r.nodeId as NodeId, node, typeNames);
-      await visit(r.nodeId as NodeId, p, depth + 1);
+      if (cls === 'Variable') await describeVariable(session, r.nodeId, node, typeNames);
+      await visit(r.nodeId, p, depth + 1);
     }
   };
   await visit(start, '', 1);
