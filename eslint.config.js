@@ -63,7 +63,7 @@ export default tseslint.config(
     languageOptions: {
       globals: { ...globals.node },
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.js'] },
+        projectService: { allowDefaultProject: ['*.js', '*/bin/*.js'] },
         tsconfigRootDir: import.meta.dirname,
       },
     },

@@ -54,6 +54,8 @@ export interface AppDeps {
   maxBodyBytes: number;
   /** Express "trust proxy" (config trustProxy); default loopback. */
   trustProxy?: string;
+  /** RIGTRACE_PUBLIC_URL, the cloud's address for line PCs (the enrollment command). */
+  publicUrl?: string | undefined;
 }
 
 /**

@@ -6,10 +6,12 @@ type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 type Values<T extends ParseArgsOptionsConfig> = {
   [K in keyof T]?: T[K]['type'] extends 'boolean' ? boolean : string;
 };
-import { ConfigError, loadCloudConfig } from './platform/config.js';
+import { VERIFY_EVIDENCE_USAGE, verifyEvidenceCommand } from '@rigtrace/protocols/record';
+import { ConfigError, loadCloudConfig, type CloudConfig } from './platform/config.js';
 import { describeDatabaseUrl } from './platform/db/postgres.js';
 import { createLogger } from './platform/logger.js';
-import { openStore, startCloud } from './server.js';
+import { MissingDatabaseError, openStore, startCloud } from './server.js';
+import { enrollCommand } from './tenancy/index.js';
 import { createAccounts, isRole, ROLES } from './access/index.js';
 import { Witness } from './platform/witness.js';
 import { parseReportArgs, REPORT_USAGE, runReport } from './reports/index.js';
@@ -22,29 +24,53 @@ async function readStdin(): Promise<string> {
     .replace(/\r?\n$/, '');
 }
 
+const COMMON = `every command that opens the database takes:
+  --config FILE          the settings file the service reads (e.g. /etc/rigtrace/cloud.env):
+                         NAME=value lines with the environment variables' names (docs/INSTALL-CLOUD.md)
+  --data-dir DIR         the SQLite database and the witness key (RIGTRACE_DATA_DIR)
+  --database-url URL     PostgreSQL instead of SQLite (prefer the DATABASE_URL variable or the
+                         settings file, which keep a password out of the process list)
+Each setting comes from the first of: a flag, the settings file, the environment. The admin
+commands (tenant, site, token, user, report) refuse a database that does not exist yet, naming
+where they looked; --create-database makes one there instead. serve and seed-demo create it.`;
+
+/** Each command's help (`rigtrace-cloud help <command>`, `rigtrace-cloud <command> --help`). */
+const HELP: Record<string, string> = {
+  serve: `serve [--config FILE] [--host H] [--port P] [--data-dir DIR] [--database-url URL]
+      run the API and the portal (creates and migrates the database). Environment: RIGTRACE_HOST,
+      RIGTRACE_PORT, RIGTRACE_DATA_DIR, DATABASE_URL, RIGTRACE_PUBLIC_URL, ... (docs/INSTALL-CLOUD.md)`,
+  tenant: `tenant create --id ID --name NAME`,
+  site: `site create --tenant ID --id ID --name NAME`,
+  token: `token enroll --tenant ID --site ID [--ttl-hours N] [--output json|token]
+      a one-time edge enrollment token, and the command that uses it on the line PC
+      (with RIGTRACE_PUBLIC_URL, the cloud's address for line PCs); --output token: the token alone
+  token api --tenant ID --name NAME
+      an API token for a tenant (Authorization: Bearer <token>; cloud/API.md)`,
+  user: `user create --tenant ID --email E --role ROLE [--sites A,B] [--password-stdin]
+      a user (roles: admin manager technician auditor); prints a one-time initial password
+      unless --password-stdin reads one`,
+  'seed-demo': `seed-demo
+      demo tenant, site, tokens and users (prints JSON)`,
+  report: `report --tenant T --type TYPE --from D --to D [--site S] --format pdf|csv|json --out FILE
+      a compliance report into FILE (types: calibration-register due-list out-of-tolerance
+      access-review export-access integrity; see cloud/REPORTS.md)`,
+  'verify-evidence': VERIFY_EVIDENCE_USAGE,
+  help: `help [COMMAND]
+      this text, or one command's`,
+};
+
 const USAGE = `usage: rigtrace-cloud <command> [options]
 
 commands:
-  serve [--host H] [--port P] [--data-dir DIR] [--database-url URL]   run the API
-  tenant create --id ID --name NAME
-  site create --tenant ID --id ID --name NAME
-  token enroll --tenant ID --site ID [--ttl-hours N]   one-time edge enrollment token
-  token api --tenant ID --name NAME                    API token for a tenant
-  user create --tenant ID --email E --role ROLE [--sites A,B] [--password-stdin]
-                                                       a user (roles: admin manager technician auditor);
-                                                       prints a one-time initial password unless
-                                                       --password-stdin reads one
-  seed-demo                                            demo tenant, site, tokens and users (prints JSON)
-  report --tenant T --type TYPE --from D --to D [--site S] --format pdf|csv|json --out FILE
-                                                       a compliance report into FILE (types: calibration-register
-                                                       due-list out-of-tolerance access-review export-access
-                                                       integrity; see cloud/REPORTS.md)
+${Object.values(HELP)
+  .map((h) => `  ${h}`)
+  .join('\n')}
 
-every command takes --data-dir DIR (the SQLite database and the witness key) and
---database-url postgres://… (PostgreSQL instead of SQLite; prefer the DATABASE_URL variable,
-which keeps a password out of the process list). Environment: RIGTRACE_HOST, RIGTRACE_PORT,
-RIGTRACE_DATA_DIR, DATABASE_URL, RIGTRACE_DB_APP_ROLE, ... (see cloud/STORAGE.md)
+${COMMON}
 `;
+
+const helpOf = (cmd: string) =>
+  `usage: rigtrace-cloud ${HELP[cmd]!.trimStart()}\n${cmd === 'verify-evidence' || cmd === 'help' ? '' : `\n${COMMON}\n`}`;
 
 function fail(lines: string[], code: number): never {
   for (const l of lines) process.stderr.write(`${l}\n`);
@@ -73,12 +99,34 @@ function id(v: string | undefined, flag: string): string {
 
 async function main(argv: string[]) {
   const [cmd, sub, ...rest] = argv;
-  const storeOpts = { 'data-dir': { type: 'string' }, 'database-url': { type: 'string' } } as const;
-  const storeOverrides = (v: { 'data-dir'?: string | undefined; 'database-url'?: string | undefined }) => ({
+  // Help: `help [COMMAND]`, `--help`, `-h`, and `COMMAND ... --help`.
+  const wantsHelp = (a: string | undefined) => a === 'help' || a === '--help' || a === '-h';
+  if (wantsHelp(cmd)) {
+    if (sub === undefined) return void process.stdout.write(USAGE);
+    if (!(sub in HELP)) fail([`rigtrace-cloud: no command "${sub}"`, USAGE], 2);
+    return void process.stdout.write(helpOf(sub));
+  }
+  if (cmd !== undefined && cmd in HELP && argv.slice(1).some((a) => a === '--help' || a === '-h'))
+    return void process.stdout.write(helpOf(cmd));
+
+  const storeOpts = {
+    config: { type: 'string' },
+    'data-dir': { type: 'string' },
+    'database-url': { type: 'string' },
+  } as const;
+  type StoreFlags = {
+    config?: string | undefined;
+    'data-dir'?: string | undefined;
+    'database-url'?: string | undefined;
+  };
+  const storeOverrides = (v: StoreFlags) => ({
     ...(v['data-dir'] ? { dataDir: v['data-dir'] } : {}),
     ...(v['database-url'] ? { databaseUrl: v['database-url'] } : {}),
   });
-  const cfgFor = (v: Parameters<typeof storeOverrides>[0]) => loadCloudConfig(process.env, storeOverrides(v));
+  const cfgFor = (v: StoreFlags) => loadCloudConfig(process.env, storeOverrides(v), v.config);
+  /** The admin commands' store: it must exist unless --create-database. */
+  const adminStore = (cfg: CloudConfig, v: { 'create-database'?: boolean | undefined }) =>
+    openStore(cfg, undefined, { mustExist: v['create-database'] !== true });
 
   if (cmd === 'serve') {
     const v = parse(
@@ -89,11 +137,15 @@ async function main(argv: string[]) {
         port: { type: 'string' },
       },
     );
-    const cfg = loadCloudConfig(process.env, {
-      ...(v.host ? { host: v.host } : {}),
-      ...(v.port ? { port: v.port } : {}),
-      ...storeOverrides(v),
-    });
+    const cfg = loadCloudConfig(
+      process.env,
+      {
+        ...(v.host ? { host: v.host } : {}),
+        ...(v.port ? { port: v.port } : {}),
+        ...storeOverrides(v),
+      },
+      v.config,
+    );
     const logger = createLogger(cfg.logLevel);
     const running = await startCloud(cfg, logger);
     logger.info(
@@ -127,6 +179,35 @@ async function main(argv: string[]) {
     const out = await runReport(parsed.args, cfgFor(parsed.args.store));
     if (!out.ok) fail([`rigtrace-cloud: ${out.problem}`], 2);
     process.stdout.write(`${out.line}\n`);
+    return;
+  }
+
+  if (cmd === 'verify-evidence') {
+    const { values, positionals } = (() => {
+      try {
+        return parseArgs({
+          args: argv.slice(1),
+          options: { 'edge-key': { type: 'string' }, 'witness-key': { type: 'string' } },
+          strict: true,
+          allowPositionals: true,
+        });
+      } catch (err) {
+        fail([`rigtrace-cloud: ${(err as Error).message}`, helpOf('verify-evidence')], 2);
+      }
+    })();
+    if (positionals.length !== 1)
+      fail(['rigtrace-cloud: verify-evidence takes one BUNDLE.json', helpOf('verify-evidence')], 2);
+    const out = verifyEvidenceCommand({
+      bundleFile: positionals[0]!,
+      edgeKey: need(values['edge-key'], 'edge-key'),
+      witnessKey: need(values['witness-key'], 'witness-key'),
+    });
+    if (out.code !== 0)
+      fail(
+        out.lines.map((l) => `rigtrace-cloud: ${l}`),
+        out.code,
+      );
+    process.stdout.write(`${out.lines.join('\n')}\n`);
     return;
   }
 
@@ -171,11 +252,13 @@ async function main(argv: string[]) {
   const key = `${cmd ?? ''} ${sub ?? ''}`;
   const opts = {
     ...storeOpts,
+    'create-database': { type: 'boolean' },
     id: { type: 'string' },
     name: { type: 'string' },
     tenant: { type: 'string' },
     site: { type: 'string' },
     'ttl-hours': { type: 'string' },
+    output: { type: 'string' },
     email: { type: 'string' },
     role: { type: 'string' },
     sites: { type: 'string' },
@@ -184,15 +267,17 @@ async function main(argv: string[]) {
   switch (key) {
     case 'tenant create': {
       const v = parse(rest, opts);
-      const store = await openStore(cfgFor(v));
-      await store.tenancy.createTenant(id(v.id, 'id'), need(v.name, 'name'));
+      const tenantId = id(v.id, 'id');
+      const name = need(v.name, 'name');
+      const store = await adminStore(cfgFor(v), v);
+      await store.tenancy.createTenant(tenantId, name);
       await store.db.close();
       process.stdout.write(`tenant ${v.id} created\n`);
       return;
     }
     case 'site create': {
       const v = parse(rest, opts);
-      const store = await openStore(cfgFor(v));
+      const store = await adminStore(cfgFor(v), v);
       const tenant = id(v.tenant, 'tenant');
       if (!(await store.tenancy.tenantExists(tenant))) fail([`rigtrace-cloud: no tenant ${tenant}`], 2);
       await store.tenancy.createSite(tenant, id(v.id, 'id'), need(v.name, 'name'));
@@ -202,17 +287,22 @@ async function main(argv: string[]) {
     }
     case 'token enroll': {
       const v = parse(rest, opts);
+      if (v.output !== undefined && v.output !== 'json' && v.output !== 'token')
+        fail(['rigtrace-cloud: --output is json or token'], 2);
       const hours = Number(v['ttl-hours'] ?? '24');
       if (!Number.isFinite(hours) || hours <= 0 || hours > 24 * 30)
         fail(['rigtrace-cloud: --ttl-hours must be > 0 and <= 720'], 2);
-      const store = await openStore(cfgFor(v));
+      const cfg = cfgFor(v);
+      const store = await adminStore(cfg, v);
       const tenant = id(v.tenant, 'tenant');
       const site = id(v.site, 'site');
       if (!(await store.tenancy.siteExists(tenant, site)))
         fail([`rigtrace-cloud: no site ${site} in tenant ${tenant}`], 2);
       const t = await store.tenancy.createEnrollmentToken(tenant, site, hours * 3600_000);
       await store.db.close();
-      process.stdout.write(`${JSON.stringify(t)}\n`);
+      // Without RIGTRACE_PUBLIC_URL the command names the address to fill in.
+      const command = enrollCommand(cfg.publicUrl ?? 'https://CLOUD-ADDRESS', t.token);
+      process.stdout.write(v.output === 'token' ? `${t.token}\n` : `${JSON.stringify({ ...t, command })}\n`);
       return;
     }
     case 'user create': {
@@ -225,7 +315,7 @@ async function main(argv: string[]) {
       const sites = v.sites ? v.sites.split(',').map((s) => id(s, 'sites')) : null;
       const password = v['password-stdin'] ? await readStdin() : undefined;
       const cfg = cfgFor(v);
-      const store = await openStore(cfg);
+      const store = await adminStore(cfg, v);
       try {
         if (!(await store.tenancy.tenantExists(tenant))) fail([`rigtrace-cloud: no tenant ${tenant}`], 2);
         const accounts = createAccounts({
@@ -252,7 +342,7 @@ async function main(argv: string[]) {
     }
     case 'token api': {
       const v = parse(rest, opts);
-      const store = await openStore(cfgFor(v));
+      const store = await adminStore(cfgFor(v), v);
       const tenant = id(v.tenant, 'tenant');
       if (!(await store.tenancy.tenantExists(tenant))) fail([`rigtrace-cloud: no tenant ${tenant}`], 2);
       const token = await store.tenancy.createApiToken(tenant, need(v.name, 'name'));
@@ -263,7 +353,9 @@ async function main(argv: string[]) {
     default:
       fail(
         [
-          cmd ? `rigtrace-cloud: unknown command "${key.trim()}"` : 'rigtrace-cloud: a command is required',
+          cmd
+            ? `rigtrace-cloud: unknown command "${key.trim()}" (rigtrace-cloud help)`
+            : 'rigtrace-cloud: a command is required',
           USAGE,
         ],
         2,
@@ -272,6 +364,7 @@ async function main(argv: string[]) {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof MissingDatabaseError) fail([`rigtrace-cloud: ${err.message}`], 2);
   if (err instanceof ConfigError)
     fail(['rigtrace-cloud: invalid configuration', ...err.problems.map((p) => `  ${p}`)], 2);
   fail([`rigtrace-cloud: ${(err as Error).message}`], 1);

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -6,7 +6,8 @@ import { createApp } from './app.js';
 import type { CloudConfig } from './platform/config.js';
 import type { Db } from './platform/db/db.js';
 import { migratePostgres, migrateSqlite } from './platform/db/migrations.js';
-import { PostgresDb } from './platform/db/postgres.js';
+import { describeDatabaseUrl, pgConnectionConfig, PostgresDb } from './platform/db/postgres.js';
+import pg from 'pg';
 import { SqliteDb } from './platform/db/sqlite.js';
 import {
   CalibrationRepository,
@@ -34,12 +35,61 @@ export type StoreConfig = Pick<
   'dataDir' | 'databaseUrl' | 'databaseOwnerUrl' | 'dbAppRole' | 'dbPoolMax'
 >;
 
+export type Store = {
+  db: Db;
+  tenancy: TenancyRepository;
+  records: RecordsRepository;
+  security: SecurityEventsRepository;
+  equipment: EquipmentRepository;
+  calibrations: CalibrationRepository;
+  inspections: InspectionRepository;
+};
+
+/** A store that was never set up, where one was required to exist. */
+export class MissingDatabaseError extends Error {
+  constructor(readonly where: string) {
+    super(
+      `no RigTrace database at ${where}: check --config, RIGTRACE_DATA_DIR or DATABASE_URL ` +
+        '(start the service once with `rigtrace-cloud serve`, or pass --create-database to create it here)',
+    );
+    this.name = 'MissingDatabaseError';
+  }
+}
+
+async function assertStoreExists(cfg: StoreConfig): Promise<void> {
+  if (!cfg.databaseUrl) {
+    const file = path.join(cfg.dataDir, 'cloud.sqlite');
+    if (!existsSync(file)) throw new MissingDatabaseError(file);
+    return;
+  }
+  const client = new pg.Client(pgConnectionConfig(cfg.databaseOwnerUrl ?? cfg.databaseUrl, []));
+  await client.connect();
+  try {
+    const r = await client.query<{ ok: boolean }>(
+      "SELECT to_regclass('public.schema_migrations') IS NOT NULL AS ok",
+    );
+    if (!r.rows[0]?.ok) throw new MissingDatabaseError(describeDatabaseUrl(cfg.databaseUrl));
+  } finally {
+    await client.end();
+  }
+}
+
 /**
  * Opens the store and applies pending migrations: PostgreSQL when `databaseUrl` is set (the
  * migrations as the owner: `databaseOwnerUrl`, else `databaseUrl`'s own role; the queries as
  * the app role), else `cloud.sqlite` in the data folder.
  */
-export async function openStore(cfg: StoreConfig, logger?: Logger) {
+export async function openStore(
+  cfg: StoreConfig,
+  logger?: Logger,
+  /**
+   * mustExist: refuse (MissingDatabaseError) a store that was never set up, rather than create
+   * an empty one: the admin commands, so that a wrong data folder or URL is an error, not a
+   * second cloud. `serve` creates it.
+   */
+  options: { mustExist?: boolean } = {},
+): Promise<Store> {
+  if (options.mustExist) await assertStoreExists(cfg);
   let db: Db;
   if (cfg.databaseUrl) {
     await migratePostgres(cfg.databaseOwnerUrl ?? cfg.databaseUrl, cfg.dbAppRole, {
@@ -203,6 +253,7 @@ export async function startCloud(
     logger,
     maxBodyBytes: cfg.maxBodyBytes,
     trustProxy: cfg.trustProxy,
+    publicUrl: cfg.publicUrl,
     live,
     metrics,
     readiness: {

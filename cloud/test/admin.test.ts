@@ -114,7 +114,7 @@ describe.each(BACKENDS)('admin API on %s', (backend) => {
         mustChangePassword: false,
       });
     cloud = await startCloud(
-      loadCloudConfig({}, { ...storage.overrides, port: '0' }),
+      loadCloudConfig({}, { ...storage.overrides, port: '0', publicUrl: 'https://rt.acme.example/' }),
       pino({ level: 'silent' }),
     );
     for (const [who, tenant, email] of [
@@ -166,6 +166,11 @@ describe.each(BACKENDS)('admin API on %s', (backend) => {
     const made = await as('admin', 'POST', '/sites/plant-1/enrollment-tokens', { expiresInHours: 2 });
     expect(made.status).toBe(201);
     expect(made.body.token).toMatch(/^rt_enr_[A-Za-z0-9_-]{43}$/);
+    // What to run on the line PC: the edge's service user, and the cloud's public URL (not this
+    // test's loopback address).
+    expect(made.body.command).toBe(
+      `sudo -u rigtrace rigtrace-edge enroll --config /etc/rigtrace/edge.yaml --cloud https://rt.acme.example --token ${made.body.token}`,
+    );
     const hours = (Date.parse(made.body.expiresAt) - Date.now()) / 3600_000;
     expect(hours).toBeGreaterThan(1.9);
     expect(hours).toBeLessThanOrEqual(2);

@@ -53,7 +53,7 @@ describe.each(BACKENDS)('user commands on %s', (backend) => {
   afterAll(() => storage?.cleanup());
 
   it('bootstraps the first admin with a one-time password that must be changed', async () => {
-    expect(cli(['tenant', 'create', '--id', 'plant', '--name', 'Plant']).status).toBe(0);
+    expect(cli(['tenant', 'create', '--id', 'plant', '--name', 'Plant', '--create-database']).status).toBe(0);
     const r = cli([
       'user',
       'create',

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -63,6 +63,72 @@ describe('rigtrace-cloud command line', () => {
     expect(admin.stderr).toContain('DATABASE_URL:');
   });
 
+  it('reads the settings file the service reads (--config), names each bad line, and flags override it', () => {
+    const home = mkdtempSync(path.join(os.tmpdir(), 'rt-cloud-config-'));
+    const file = path.join(home, 'cloud.env');
+    writeFileSync(
+      file,
+      `# the cloud's settings\nRIGTRACE_DATA_DIR=${path.join(home, 'db')}\nRIGTRACE_PUBLIC_URL="https://rt.example.com"\n`,
+    );
+    // The environment names another folder: the file wins, as for the service.
+    const env = { RIGTRACE_DATA_DIR: path.join(home, 'elsewhere') };
+    const made = cloudWithEnv(
+      env,
+      'tenant',
+      'create',
+      '--config',
+      file,
+      '--id',
+      'acme',
+      '--name',
+      'A',
+      '--create-database',
+    );
+    expect(made.status, made.stderr).toBe(0);
+    expect(existsSync(path.join(home, 'db/cloud.sqlite'))).toBe(true);
+    expect(existsSync(path.join(home, 'elsewhere'))).toBe(false);
+    expect(
+      cloudWithEnv(env, 'site', 'create', '--config', file, '--tenant', 'acme', '--id', 'p1', '--name', 'P1')
+        .status,
+    ).toBe(0);
+    const t = cloudWithEnv(env, 'token', 'enroll', '--config', file, '--tenant', 'acme', '--site', 'p1');
+    expect(t.status, t.stderr).toBe(0);
+    const token = JSON.parse(t.stdout) as { token: string; command: string };
+    expect(token.command).toBe(
+      `sudo -u rigtrace rigtrace-edge enroll --config /etc/rigtrace/edge.yaml --cloud https://rt.example.com --token ${token.token}`,
+    );
+    // A flag beats the file: this folder has no database, and nothing is created there.
+    const other = path.join(home, 'other');
+    const refused = cloud(
+      'site',
+      'create',
+      '--config',
+      file,
+      '--data-dir',
+      other,
+      '--tenant',
+      'acme',
+      '--id',
+      'p2',
+      '--name',
+      'P2',
+    );
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain(`no RigTrace database at ${path.join(other, 'cloud.sqlite')}`);
+    expect(existsSync(path.join(other, 'cloud.sqlite'))).toBe(false);
+
+    const bad = path.join(home, 'bad.env');
+    writeFileSync(bad, 'RIGTRACE_PORT=8080\nRIGTRACE_PROT=80\njust words\nRIGTRACE_PORT=9090\n');
+    const r = cloud('tenant', 'create', '--config', bad, '--id', 'b', '--name', 'B');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${bad}:2: RIGTRACE_PROT is not a RigTrace cloud setting`);
+    expect(r.stderr).toContain(`${bad}:3: expected NAME=value`);
+    expect(r.stderr).toContain(`${bad}:4: RIGTRACE_PORT is set twice`);
+    const missing = cloud('serve', '--config', path.join(home, 'nope.env'));
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain(`${path.join(home, 'nope.env')}: cannot read (no such file)`);
+  });
+
   it('fails with exit code 1 and the cause when the database cannot be reached', () => {
     const r = cloud(
       'tenant',
@@ -108,6 +174,8 @@ describe.each(BACKENDS)('rigtrace-cloud admin commands on %s', (backend) => {
       '--data-dir',
       dataDir,
       ...flag,
+      // A new store: the admin commands create one only when told to.
+      '--create-database',
     );
     expect(created.status, created.stderr).toBe(0);
     const site = run('site', 'create', '--tenant', 'acme', '--id', 'plant-1', '--name', 'P1');

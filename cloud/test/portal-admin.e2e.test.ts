@@ -324,7 +324,10 @@ describe('portal admin and technician journeys in a browser', () => {
     await page.getByLabel('Valid for (hours)').fill('4');
     await page.getByRole('button', { name: 'Create token' }).click();
     const command = (await page.getByTestId('enroll-command').textContent())!.trim();
-    expect(command).toMatch(/^rigtrace-edge enroll --config \S+ --cloud http:\/\/\S+ --token rt_enr_\S+$/);
+    // As the edge's service user, with the address the browser used (no RIGTRACE_PUBLIC_URL here).
+    expect(command).toMatch(
+      /^sudo -u rigtrace rigtrace-edge enroll --config \/etc\/rigtrace\/edge\.yaml --cloud http:\/\/\S+ --token rt_enr_\S+$/,
+    );
     await expect.poll(() => page.locator('[data-testid=token-row][data-state=unused]').count()).toBe(1);
     await shot('03-sites-enrollment-token');
     const token = /--token (\S+)/.exec(command)![1]!;

@@ -331,7 +331,7 @@ describe('systemd units', () => {
     process.execPath,
     ['--conditions=rigtrace-source', '--import', 'tsx', 'cloud/src/cli.ts', 'help'],
     { cwd: repoRoot, encoding: 'utf8' },
-  ).stderr;
+  ).stdout;
 
   it('start commands the CLIs have, with their real flags', () => {
     const edge = read('deploy/systemd/rigtrace-edge.service');

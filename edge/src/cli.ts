@@ -10,23 +10,39 @@ type Values<T extends ParseArgsOptionsConfig> = {
 };
 import { readConfigFile } from './config/config-file.js';
 import { EdgeError } from './errors.js';
+// Only the usage text: the record module itself is imported by the command that needs it.
+const VERIFY_EVIDENCE_USAGE = `verify-evidence BUNDLE.json --edge-key KEY --witness-key KEY
+                                                  check an evidence bundle offline (exit 0 verified, 1 not;
+                                                  protocols/RECORDS.md section 7 for the keys)`;
+
+/** Each command's help (`rigtrace-edge help <command>`, `rigtrace-edge <command> --help`). */
+const HELP: Record<string, string> = {
+  run: `run --config FILE                               start the agent`,
+  'check-config': `check-config FILE                               validate a config file and exit (0 valid, 2 invalid)`,
+  enroll: `enroll --config FILE --cloud URL --token TOKEN  register this edge with the cloud (once); URL is the
+                                                  cloud's public address, TOKEN a one-time enrollment token`,
+  status: `status --config FILE                            print the running agent's status`,
+  probe: `probe modbus://HOST:PORT/UNIT [--registers 0-40] [--area holding|input]
+                                                  read registers once and show each decoded every way
+                                                  (to find where a device keeps its values before mapping it)`,
+  browse: `browse opc.tcp://HOST:PORT[/PATH] [--depth 3] [--from NODEID] [--max 2000] [--pki DIR]
+                                                  list an OPC UA server's nodes: browse path, node id,
+                                                  data type and value (to find the nodes to map)`,
+  'hash-password': `hash-password                                   read a device password on stdin, print its argon2id hash
+                                                  (for sources[].devices[].passwordHash of an mqtt-broker source)`,
+  'verify-evidence': VERIFY_EVIDENCE_USAGE,
+  help: `help [COMMAND]                                  this text, or one command's`,
+};
 
 const USAGE = `usage: rigtrace-edge <command> [options]
 
 commands:
-  run --config FILE                               start the agent
-  check-config FILE                               validate a config file and exit (0 valid, 2 invalid)
-  enroll --config FILE --cloud URL --token TOKEN  register this edge with the cloud (once)
-  status --config FILE                            print the running agent's status
-  probe modbus://HOST:PORT/UNIT [--registers 0-40] [--area holding|input]
-                                                  read registers once and show each decoded every way
-                                                  (to find where a device keeps its values before mapping it)
-  browse opc.tcp://HOST:PORT[/PATH] [--depth 3] [--from NODEID] [--max 2000] [--pki DIR]
-                                                  list an OPC UA server's nodes: browse path, node id,
-                                                  data type and value (to find the nodes to map)
-  hash-password                                   read a device password on stdin, print its argon2id hash
-                                                  (for sources[].devices[].passwordHash of an mqtt-broker source)
+${Object.values(HELP)
+  .map((h) => `  ${h}`)
+  .join('\n')}
 `;
+
+const helpOf = (cmd: string) => `usage: rigtrace-edge ${HELP[cmd]!}\n`;
 
 /**
  * Reads and validates the config. The file is read first, and the modules that validate and use
@@ -67,6 +83,15 @@ function requireFlag(values: Record<string, unknown>, name: string): string {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  if (command === 'help' || command === '--help' || command === '-h') {
+    const topic = rest[0];
+    if (topic === undefined) return void process.stdout.write(USAGE);
+    if (!(topic in HELP)) fail([`rigtrace-edge: no command "${topic}"`, USAGE], 2);
+    return void process.stdout.write(helpOf(topic));
+  }
+  if (command === undefined) fail(['rigtrace-edge: a command is required', USAGE], 2);
+  if (command in HELP && rest.some((a) => a === '--help' || a === '-h'))
+    return void process.stdout.write(helpOf(command));
   switch (command) {
     case 'check-config': {
       const { values, positionals } = parse(rest, { config: { type: 'string' } }, true);
@@ -212,14 +237,30 @@ async function main(argv: string[]): Promise<void> {
       process.stdout.write(`${await hashDevicePassword(password)}\n`);
       return;
     }
-    case undefined:
-    case '--help':
-    case 'help':
-      process.stdout.write(USAGE);
-      if (command === undefined) process.exit(2);
+    case 'verify-evidence': {
+      const { values, positionals } = parse(
+        rest,
+        { 'edge-key': { type: 'string' }, 'witness-key': { type: 'string' } },
+        true,
+      );
+      if (positionals.length !== 1)
+        fail(['rigtrace-edge: verify-evidence takes one BUNDLE.json', helpOf('verify-evidence')], 2);
+      const { verifyEvidenceCommand } = await import('@rigtrace/protocols/record');
+      const out = verifyEvidenceCommand({
+        bundleFile: positionals[0]!,
+        edgeKey: requireFlag(values, 'edge-key'),
+        witnessKey: requireFlag(values, 'witness-key'),
+      });
+      if (out.code !== 0)
+        fail(
+          out.lines.map((l) => `rigtrace-edge: ${l}`),
+          out.code,
+        );
+      process.stdout.write(`${out.lines.join('\n')}\n`);
       return;
+    }
     default:
-      fail([`rigtrace-edge: unknown command "${command}"`, USAGE], 2);
+      fail([`rigtrace-edge: unknown command "${command}" (rigtrace-edge help)`, USAGE], 2);
   }
 }
 

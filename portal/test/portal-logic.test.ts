@@ -65,6 +65,7 @@ describe('navigation by permission', () => {
   it('offers each role only what its permissions open', () => {
     expect(pages('admin')).toEqual([
       'board',
+      'register',
       'record',
       'approvals',
       'cases',
@@ -80,10 +81,20 @@ describe('navigation by permission', () => {
       'clauses',
       'account',
     ]);
-    expect(pages('technician')).toEqual(['board', 'record', 'approvals', 'cases', 'live', 'spc', 'account']);
-    expect(pages('manager')).toEqual(['board', 'approvals', 'cases', 'live', 'spc', 'account']);
+    expect(pages('technician')).toEqual([
+      'board',
+      'register',
+      'record',
+      'approvals',
+      'cases',
+      'live',
+      'spc',
+      'account',
+    ]);
+    expect(pages('manager')).toEqual(['board', 'register', 'approvals', 'cases', 'live', 'spc', 'account']);
     expect(pages('auditor')).toEqual([
       'board',
+      'register',
       'cases',
       'live',
       'spc',
@@ -93,6 +104,9 @@ describe('navigation by permission', () => {
       'account',
     ]);
     expect(mayOpen(of('manager'), 'users')).toBe(false);
+    // Editing the register is for those who may write calibrations; reading it for everyone.
+    expect(mayOpen(of('technician'), 'register-edit')).toBe(true);
+    expect(mayOpen(of('auditor'), 'register-edit')).toBe(false);
     expect(mayOpen(of('auditor'), 'audit')).toBe(true);
   });
 
@@ -257,16 +271,13 @@ describe('as-found error chart', () => {
 
 describe('display helpers', () => {
   it('reads evidence record lists and refuses what is not one', async () => {
-    const { parseSeqList, enrollCommand, ago } = await import('../src/lib/format.js');
+    const { parseSeqList, ago } = await import('../src/lib/format.js');
     expect(parseSeqList('1-3, 7 5,5')).toEqual([1, 2, 3, 5, 7]);
     expect(() => parseSeqList('')).toThrow(/Enter record numbers/);
     expect(() => parseSeqList('3-1')).toThrow(/not a valid range/);
     expect(() => parseSeqList('0')).toThrow(/not a valid range/);
     expect(() => parseSeqList('1-2000')).toThrow(/At most 1000/);
     expect(() => parseSeqList('1;2')).toThrow(/"1;2"/);
-    expect(enrollCommand('https://cloud.example', 'rt_enr_x')).toBe(
-      'rigtrace-edge enroll --config /etc/rigtrace/edge.yaml --cloud https://cloud.example --token rt_enr_x',
-    );
     const now = Date.parse('2026-01-02T00:00:00Z');
     expect(ago(null, now)).toBe('never');
     expect(ago('2026-01-01T23:59:30Z', now)).toBe('just now');

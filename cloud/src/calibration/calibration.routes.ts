@@ -32,6 +32,7 @@ import {
   exportControlOpenApiPaths,
   exportControlRoutes,
 } from '../export-control/index.js';
+import { REGISTER_CSV_COLUMNS } from './register-csv.js';
 import { problem, sessionOnly, tokenOrSession as security } from '../platform/http/openapi-parts.js';
 import { cursor as cursorOf, limit, parseQuery } from '../platform/http/validation.js';
 
@@ -478,6 +479,22 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     res.status(204).end();
   });
 
+  r.post('/equipment/:tag/reactivate', write, async (req, res) => {
+    const v = viewer(req, 'POST /equipment/{tag}/reactivate');
+    const flag = await visible(req, v, tag(req));
+    const out = await deps.calibration.reactivate(tenantOf(req), tag(req));
+    await auditRegister(req, 'equipment.reactivate', tag(req), { retired: true }, { retired: false });
+    if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: out.tag, flag }]);
+    res.json(out);
+  });
+
+  r.post('/equipment/import', write, async (req, res) => {
+    const v = viewer(req, 'POST /equipment/import');
+    const out = await deps.calibration.importRegister(tenantOf(req), req.body, registerScope(req, v));
+    for (const t of out.created) await auditRegister(req, 'equipment.create', t, undefined, { import: true });
+    res.status(out.dryRun ? 200 : 201).json(out);
+  });
+
   r.post('/calibrations', write, async (req, res) => {
     const v = viewer(req, 'POST /calibrations');
     const named = (req.body as { equipment?: unknown } | undefined)?.equipment;
@@ -627,6 +644,34 @@ const calibrationSchema = {
     corrects: {
       type: ['string', 'null'],
       description: 'a corrected entry: the id of the returned entry it replaces',
+    },
+  },
+};
+const registerImportSchema = {
+  type: 'object',
+  required: ['dryRun', 'rows', 'total', 'created'],
+  properties: {
+    dryRun: { type: 'boolean' },
+    total: { type: 'integer', description: 'rows under the header' },
+    created: { type: 'array', items: str, description: 'tags registered (empty on a dry run)' },
+    rows: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['line', 'tag', 'problems'],
+        properties: {
+          line: { type: 'integer', description: 'line of the file the row starts on (1: the header)' },
+          tag: { type: ['string', 'null'] },
+          problems: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['column', 'message'],
+              properties: { column: str, message: str },
+            },
+          },
+        },
+      },
     },
   },
 };
@@ -825,6 +870,56 @@ export const calibrationOpenApiPaths = {
       security: sessionOnly,
       parameters: [tagParam],
       responses: { '204': { description: 'retired' }, '401': problem, '404': problem, '409': problem },
+    },
+  },
+  '/equipment/{tag}/reactivate': {
+    post: {
+      summary: 'Put retired equipment back in service (technician, admin); its history is unchanged',
+      security: sessionOnly,
+      parameters: [tagParam],
+      responses: {
+        '200': json('the equipment with its status'),
+        '401': problem,
+        '403': problem,
+        '404': problem,
+        '409': { ...problem, description: 'RFC 7807 problem: the equipment is not retired' },
+      },
+    },
+  },
+  '/equipment/import': {
+    post: {
+      summary:
+        'Import an existing register from CSV (technician, admin): a dry run lists every row’s problems; an import registers all rows or none',
+      description:
+        'Columns (header row, any order, case and spaces ignored): ' +
+        REGISTER_CSV_COLUMNS.join(', ') +
+        '. Each row is checked as POST /equipment checks a body, plus tags already registered or repeated in the file. ' +
+        'dryRun (default true) changes nothing. Without it, any row with a problem is 400 with the same rows and nothing is registered.',
+      security: sessionOnly,
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: {
+              type: 'object',
+              required: ['csv'],
+              additionalProperties: false,
+              properties: {
+                csv: { type: 'string', maxLength: 5_000_000, description: 'RFC 4180 text, header row first' },
+                dryRun: { type: 'boolean', default: true },
+              },
+            },
+          },
+        },
+      },
+      responses: {
+        '200': calibrationJson('the dry run: every row and its problems', registerImportSchema),
+        '201': calibrationJson('imported: every row, and the tags registered', registerImportSchema),
+        '400': problem,
+        '401': problem,
+        '403': problem,
+        '409': problem,
+      },
     },
   },
   '/equipment/{tag}/calibrations': {

@@ -35,6 +35,7 @@ import type { AuditService } from '../audit/index.js';
 import type { DomainEventBus } from '../platform/events.js';
 import { committed, emitAfterCommit } from '../platform/after-commit.js';
 import { verdictMismatches } from './verdicts.js';
+import { columnOf, headerColumns, parseCsv, rowToEntry, type CsvProblem } from './register-csv.js';
 
 /** The tenant default for the due-soon window (recall lead time) when the tenant has set none. */
 export const DEFAULT_DUE_SOON_DAYS = 30;
@@ -283,6 +284,43 @@ const inSites = (sites: readonly string[] | null, siteId: string) => sites === n
 /** The entry is invisible to the caller: another site than theirs, or export-controlled and not cleared. */
 export const hiddenFrom = (scope: RegisterScope, e: EquipmentRow): boolean =>
   !inSites(scope.sites, e.site_id) || (e.export_regime !== null && !scope.cleared);
+
+/** The register write of a checked entry. */
+function equipmentWrite(tag: string, b: EquipmentBody): EquipmentWrite {
+  const { siteId, type, intervalDays, ...spec } = b;
+  return {
+    tag,
+    siteId,
+    type,
+    intervalDays,
+    intervalCycles: b.intervalCycles ?? null,
+    dueSoonDays: b.dueSoonDays ?? null,
+    isReferenceStandard: b.referenceStandard !== undefined,
+    stdDueDate: b.referenceStandard?.dueDate ?? null,
+    spec: JSON.stringify(spec),
+    exportRegime: b.exportControl?.regime ?? null,
+    exportEccn: b.exportControl?.eccn ?? null,
+  };
+}
+
+/** At most this many rows per register import (a larger register is imported in parts). */
+export const REGISTER_IMPORT_MAX_ROWS = 5000;
+export const registerImportSchema = z.strictObject({
+  csv: z.string().min(1).max(5_000_000),
+  /** Check only (the default): answer every row's problems and change nothing. */
+  dryRun: z.boolean().default(true),
+});
+export interface RegisterImportRow {
+  line: number;
+  tag: string | null;
+  problems: CsvProblem[];
+}
+export interface RegisterImport {
+  dryRun: boolean;
+  rows: RegisterImportRow[];
+  total: number;
+  created: string[];
+}
 
 function validation(err: z.ZodError, prefix: string[] = []): ProblemError {
   return new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
@@ -676,20 +714,7 @@ export class CalibrationService {
         errors: [{ path: 'siteId', message: 'no such site' }],
       });
     }
-    const { siteId, type, intervalDays, ...spec } = b;
-    return {
-      tag,
-      siteId,
-      type,
-      intervalDays,
-      intervalCycles: b.intervalCycles ?? null,
-      dueSoonDays: b.dueSoonDays ?? null,
-      isReferenceStandard: b.referenceStandard !== undefined,
-      stdDueDate: b.referenceStandard?.dueDate ?? null,
-      spec: JSON.stringify(spec),
-      exportRegime: b.exportControl?.regime ?? null,
-      exportEccn: b.exportControl?.eccn ?? null,
-    };
+    return equipmentWrite(tag, b);
   }
 
   /**
@@ -741,6 +766,125 @@ export class CalibrationService {
     await this.mustGet(tenantId, tag);
     if (!(await this.equipment.retire(tenantId, tag, new Date().toISOString())))
       throw new ProblemError('CLOUD_CONFLICT', `equipment ${tag} is already retired`);
+  }
+
+  /** Puts a retired entry back in service (its history is unchanged; its status is recomputed). */
+  async reactivate(tenantId: string, tag: string) {
+    await this.mustGet(tenantId, tag);
+    return committed(this.db, async () => {
+      if (!(await this.equipment.reactivate(tenantId, tag, new Date().toISOString())))
+        throw new ProblemError('CLOUD_CONFLICT', `equipment ${tag} is not retired`);
+      await this.refresh(tenantId, tag);
+      return this.describe(tenantId, tag);
+    });
+  }
+
+  /**
+   * Imports an existing register from CSV (register-csv.ts names the columns). Every row is
+   * checked as POST /equipment would check it, and against the register and the file itself
+   * (a tag registered already, or twice in the file); a dry run answers every row's problems
+   * and changes nothing. Without dryRun, the rows are registered in one transaction, and only
+   * when no row has a problem (otherwise 400 with the same rows, and nothing is registered).
+   */
+  async importRegister(tenantId: string, raw: unknown, scope: RegisterScope): Promise<RegisterImport> {
+    const r = registerImportSchema.safeParse(raw);
+    if (!r.success) throw validation(r.error);
+    const { csv, dryRun } = r.data;
+    const parsed = parseCsv(csv);
+    const out: RegisterImportRow[] = [];
+    const writes: EquipmentWrite[] = [];
+    if (parsed.error) out.push({ line: 1, tag: null, problems: [{ column: '', message: parsed.error }] });
+    const [header, ...body] = parsed.rows;
+    if (!header) out.push({ line: 1, tag: null, problems: [{ column: '', message: 'the file is empty' }] });
+    else if (body.length > REGISTER_IMPORT_MAX_ROWS)
+      out.push({
+        line: 1,
+        tag: null,
+        problems: [
+          { column: '', message: `${body.length} rows: at most ${REGISTER_IMPORT_MAX_ROWS} per import` },
+        ],
+      });
+    else {
+      const { columns, problems } = headerColumns(header.cells);
+      if (problems.length > 0) out.push({ line: header.line, tag: null, problems });
+      else {
+        const sites = new Map<string, boolean>();
+        const lines = new Map<string, number>();
+        for (const row of body) {
+          const { entry, problems: rowProblems } = rowToEntry(columns, row.cells);
+          const { tag, ...rest } = entry;
+          const tagText = typeof tag === 'string' ? tag : null;
+          const p: CsvProblem[] = [...rowProblems];
+          if (!assetTagSchema.safeParse(tag).success)
+            p.push({ column: 'tag', message: tag === undefined ? 'required' : 'not a valid asset tag' });
+          const b = equipmentBodySchema.safeParse(rest);
+          if (!b.success)
+            for (const i of b.error.issues) {
+              const column = columnOf(i.path.map(String).join('.'));
+              // A cell already named as not a number is not also "missing".
+              if (!rowProblems.some((q) => q.column === column)) p.push({ column, message: i.message });
+            }
+          const siteId = typeof rest.siteId === 'string' ? rest.siteId : null;
+          if (siteId !== null) {
+            if (!inSites(scope.sites, siteId)) p.push({ column: 'siteId', message: REGISTER_REFUSED });
+            else {
+              if (!sites.has(siteId)) sites.set(siteId, await this.tenancy.siteExists(tenantId, siteId));
+              if (!sites.get(siteId)) p.push({ column: 'siteId', message: 'no such site' });
+            }
+          }
+          if (tagText !== null && assetTagSchema.safeParse(tagText).success) {
+            const earlier = lines.get(tagText);
+            if (earlier !== undefined)
+              p.push({ column: 'tag', message: `the tag is also on line ${earlier}` });
+            else lines.set(tagText, row.line);
+            const existing = await this.equipment.get(tenantId, tagText);
+            if (existing && hiddenFrom(scope, existing)) {
+              await scope.onHidden?.(existing);
+              p.push({ column: 'tag', message: REGISTER_REFUSED });
+            } else if (existing)
+              p.push({ column: 'tag', message: 'already registered (edit it in the register)' });
+          }
+          out.push({ line: row.line, tag: tagText, problems: p });
+          if (p.length === 0 && b.success) writes.push(equipmentWrite(tagText!, b.data));
+        }
+        if (body.length === 0)
+          out.push({
+            line: header.line,
+            tag: null,
+            problems: [{ column: '', message: 'no rows under the header' }],
+          });
+      }
+    }
+    const withProblems = out.filter((row) => row.problems.length > 0);
+    const result = { dryRun, rows: out, total: Math.max(0, parsed.rows.length - 1), created: [] as string[] };
+    if (dryRun) return result;
+    if (withProblems.length > 0)
+      throw new ProblemError(
+        'CLOUD_VALIDATION',
+        `${withProblems.length} row(s) have problems: nothing was imported`,
+        {
+          errors: withProblems.flatMap((row) =>
+            row.problems.map((q) => ({
+              path: `line ${row.line}${q.column ? `.${q.column}` : ''}`,
+              message: q.message,
+            })),
+          ),
+          rows: withProblems,
+        },
+      );
+    return committed(this.db, async () => {
+      const now = new Date().toISOString();
+      for (const w of writes) {
+        if (!(await this.equipment.insert(tenantId, w, now)))
+          throw new ProblemError(
+            'CLOUD_CONFLICT',
+            `equipment ${w.tag} was registered meanwhile: nothing was imported`,
+          );
+        await this.backfill(tenantId, w.tag);
+        await this.refresh(tenantId, w.tag);
+      }
+      return { ...result, created: writes.map((w) => w.tag) };
+    });
   }
 
   async mustGet(tenantId: string, tag: string): Promise<EquipmentRow> {

@@ -143,6 +143,16 @@ export class EquipmentRepository {
     return r.changes === 1;
   }
 
+  async reactivate(tenantId: string, tag: string, now: string): Promise<boolean> {
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        'UPDATE equipment SET retired_at = NULL, updated_at = ? WHERE tenant_id = ? AND tag = ? AND retired_at IS NOT NULL',
+        [now, tenantId, tag],
+      ),
+    );
+    return r.changes === 1;
+  }
+
   async get(tenantId: string, tag: string): Promise<EquipmentRow | undefined> {
     return this.db.withTenant(tenantId, () =>
       this.db.get<EquipmentRow>('SELECT * FROM equipment WHERE tenant_id = ? AND tag = ?', [tenantId, tag]),

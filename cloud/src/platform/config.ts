@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { readSettingsFile } from './config-file.js';
 import { DEFAULT_APP_ROLE, ROLE_NAME } from './db/postgres.js';
 
 function isPostgresUrl(v: string): boolean {
@@ -157,14 +158,25 @@ export const ENV_VARS: Record<keyof z.input<typeof schema>, string> = {
   ingestMaxDelayMs: 'RIGTRACE_INGEST_MAX_DELAY_MS',
 };
 
-/** Validates all settings at once; throws with one line per problem. */
+/**
+ * Validates all settings at once; throws with one line per problem. Each setting comes from the
+ * first of: `overrides` (command-line flags), the settings file `configFile` (`--config`, the same
+ * file for the service and the admin commands), the environment.
+ */
 export function loadCloudConfig(
   env: NodeJS.ProcessEnv,
   overrides: Partial<Record<keyof typeof ENV_VARS, string>> = {},
+  configFile?: string,
 ): CloudConfig {
+  let fromFile: Record<string, string> = {};
+  if (configFile !== undefined) {
+    const read = readSettingsFile(configFile, new Set(Object.values(ENV_VARS)));
+    if (read.problems.length > 0) throw new ConfigError(read.problems);
+    fromFile = read.values;
+  }
   const raw: Record<string, string> = {};
   for (const [key, envName] of Object.entries(ENV_VARS)) {
-    const v = overrides[key as keyof typeof ENV_VARS] ?? env[envName];
+    const v = overrides[key as keyof typeof ENV_VARS] ?? fromFile[envName] ?? env[envName];
     if (v !== undefined && v !== '') raw[key] = v;
   }
   const parsed = schema.safeParse(raw);

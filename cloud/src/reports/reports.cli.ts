@@ -16,7 +16,7 @@ import { generate, reportRequestSchema } from './reports.service.js';
 import { REPORT_FORMATS, REPORT_TYPES, type ByteSink, type ReportRequest } from './types.js';
 
 export const REPORT_USAGE =
-  'usage: rigtrace-cloud report --tenant T --type TYPE --from DATE --to DATE [--site S] --format pdf|csv|json --out FILE [--include-export-controlled]';
+  'usage: rigtrace-cloud report --tenant T --type TYPE --from DATE --to DATE [--site S] --format pdf|csv|json --out FILE [--include-export-controlled] [--config FILE] [--data-dir DIR] [--database-url URL]';
 
 const OPTIONS = {
   tenant: { type: 'string' },
@@ -27,6 +27,7 @@ const OPTIONS = {
   format: { type: 'string' },
   out: { type: 'string' },
   'include-export-controlled': { type: 'boolean' },
+  config: { type: 'string' },
   'data-dir': { type: 'string' },
   'database-url': { type: 'string' },
 } as const;
@@ -35,7 +36,7 @@ export interface ParsedReportArgs {
   tenant: string;
   request: ReportRequest;
   out: string;
-  store: { 'data-dir'?: string; 'database-url'?: string };
+  store: { config?: string; 'data-dir'?: string; 'database-url'?: string };
 }
 
 /** Every problem with the arguments, one line each (empty: none). */
@@ -100,6 +101,7 @@ export function parseReportArgs(argv: string[]): { problems: string[]; args?: Pa
         cleared: values['include-export-controlled'] === true,
       },
       store: {
+        ...(str('config') ? { config: str('config')! } : {}),
         ...(str('data-dir') ? { 'data-dir': str('data-dir')! } : {}),
         ...(str('database-url') ? { 'database-url': str('database-url')! } : {}),
       },
@@ -151,7 +153,7 @@ export async function runReport(
   args: ParsedReportArgs,
   cfg: CloudConfig,
 ): Promise<{ ok: true; line: string } | { ok: false; problem: string }> {
-  const store = await openStore(cfg);
+  const store = await openStore(cfg, undefined, { mustExist: true });
   try {
     const { tenant, request: req } = args;
     if (!(await store.tenancy.tenantExists(tenant))) return { ok: false, problem: `no tenant ${tenant}` };

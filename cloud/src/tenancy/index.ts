@@ -2,6 +2,7 @@
 // The feature's public surface: other modules import from here, never from its files.
 
 export { enrollmentRoutes } from './enrollment.routes.js';
+export { enrollCommand } from './enroll-command.js';
 export { EnrollmentService } from './enrollment.service.js';
 export { TenancyRepository, hashToken, isTimeZone, newToken } from './tenancy.repository.js';
 export type { EdgeRow, SiteRow } from './tenancy.repository.js';

@@ -14,6 +14,7 @@ import {
 import type { AuditEvent } from '../audit/index.js';
 import type { Witness } from '../platform/witness.js';
 import { parseBody } from '../platform/http/validation.js';
+import { enrollCommand } from './enroll-command.js';
 import { problem, sessionOnly as security, tokenOrSession } from '../platform/http/openapi-parts.js';
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -47,6 +48,8 @@ export interface TenancyRouteDeps {
   records: RecordsRepository;
   witness: Witness;
   accounts: Accounts;
+  /** RIGTRACE_PUBLIC_URL: the address in the enrollment command; none: the request's own. */
+  publicUrl?: string | undefined;
 }
 
 export type TokenState = 'unused' | 'used' | 'expired' | 'revoked';
@@ -198,6 +201,10 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
       siteId,
       token: created.token,
       expiresAt: created.expiresAt,
+      command: enrollCommand(
+        deps.publicUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}`,
+        created.token,
+      ),
       state: 'unused' satisfies TokenState,
     });
   });
@@ -456,14 +463,17 @@ export const tenancyOpenApiPaths = {
     post: {
       summary: 'A one-time edge enrollment token for the site, shown once (admin)',
       description:
-        'Give it to `rigtrace-edge enroll --config FILE --cloud URL --token TOKEN` on the line PC before it expires.',
+        'Give it to the line PC before it expires: `command` is what to run there (`sudo -u rigtrace rigtrace-edge enroll --config /etc/rigtrace/edge.yaml --cloud <RIGTRACE_PUBLIC_URL> --token <token>`).',
       security,
       parameters: [path('siteId')],
       requestBody: jsonBody(
         obj({ expiresInHours: { type: 'integer', minimum: 1, maximum: 720, default: 24 } }, []),
       ),
       responses: {
-        '201': ok(obj({ id: str, siteId: str, token: str, expiresAt: time, state: tokenState }), 'the token'),
+        '201': ok(
+          obj({ id: str, siteId: str, token: str, expiresAt: time, state: tokenState, command: str }),
+          'the token, and the command that enrolls an edge with it',
+        ),
         '400': problem,
         ...guarded,
         '404': problem,

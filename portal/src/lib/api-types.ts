@@ -3260,6 +3260,81 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/equipment/{tag}/reactivate': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Put retired equipment back in service (technician, admin); its history is unchanged */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description asset tag (URL-encoded) */
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description the equipment with its status */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': Record<string, never>;
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem: the equipment is not retired */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/equipment/{tag}/suspect-records': {
     parameters: {
       query?: never;
@@ -3328,6 +3403,129 @@ export interface paths {
     };
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/import': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Import an existing register from CSV (technician, admin): a dry run lists every row’s problems; an import registers all rows or none
+     * @description Columns (header row, any order, case and spaces ignored): tag, siteId, type, make, model, serial, firmware, location, owner, ownerName, intervalDays, intervalCycles, dueSoonDays, procedureId, procedureRevision, acceptanceCriteria, environment, rangeMin, rangeMax, rangeUnit, resolution, referenceCertificate, referenceDueDate, referenceUncertainty, referenceUncertaintyUnit, exportRegime, exportEccn. Each row is checked as POST /equipment checks a body, plus tags already registered or repeated in the file. dryRun (default true) changes nothing. Without it, any row with a problem is 400 with the same rows and nothing is registered.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description RFC 4180 text, header row first */
+            csv: string;
+            /** @default true */
+            dryRun?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description the dry run: every row and its problems */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description tags registered (empty on a dry run) */
+              created: string[];
+              dryRun: boolean;
+              rows: {
+                /** @description line of the file the row starts on (1: the header) */
+                line: number;
+                problems: {
+                  column: string;
+                  message: string;
+                }[];
+                tag: string | null;
+              }[];
+              /** @description rows under the header */
+              total: number;
+            };
+          };
+        };
+        /** @description imported: every row, and the tags registered */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description tags registered (empty on a dry run) */
+              created: string[];
+              dryRun: boolean;
+              rows: {
+                /** @description line of the file the row starts on (1: the header) */
+                line: number;
+                problems: {
+                  column: string;
+                  message: string;
+                }[];
+                tag: string | null;
+              }[];
+              /** @description rows under the header */
+              total: number;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
     delete?: never;
     options?: never;
     head?: never;
@@ -5413,7 +5611,7 @@ export interface paths {
     put?: never;
     /**
      * A one-time edge enrollment token for the site, shown once (admin)
-     * @description Give it to `rigtrace-edge enroll --config FILE --cloud URL --token TOKEN` on the line PC before it expires.
+     * @description Give it to the line PC before it expires: `command` is what to run there (`sudo -u rigtrace rigtrace-edge enroll --config /etc/rigtrace/edge.yaml --cloud <RIGTRACE_PUBLIC_URL> --token <token>`).
      */
     post: {
       parameters: {
@@ -5433,13 +5631,14 @@ export interface paths {
         };
       };
       responses: {
-        /** @description the token */
+        /** @description the token, and the command that enrolls an edge with it */
         201: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
+              command: string;
               /** Format: date-time */
               expiresAt: string;
               id: string;

@@ -30,8 +30,3 @@ export function parseSeqList(text: string, max = 1000): number[] {
   }
   return [...out].sort((x, y) => x - y);
 }
-
-/** The command a line PC runs with a new enrollment token. */
-export function enrollCommand(cloudUrl: string, token: string): string {
-  return `rigtrace-edge enroll --config /etc/rigtrace/edge.yaml --cloud ${cloudUrl} --token ${token}`;
-}

@@ -5,6 +5,8 @@
  */
 export type PageName =
   | 'board'
+  | 'register'
+  | 'register-edit'
   | 'record'
   | 'approvals'
   | 'cases'
@@ -40,8 +42,23 @@ export interface NavItem {
 }
 
 /** `null`: any signed-in user (their own account). */
-const ITEMS: Record<PageName, { label: string; href: string; needs: Permission | null }> = {
+const ITEMS: Record<
+  PageName,
+  {
+    label: string;
+    href: string;
+    needs: Permission | null;
+    /** Not in the menu (opened from another page). */ hidden?: true;
+  }
+> = {
   board: { label: 'Calibration', href: '#/', needs: 'records:read' },
+  register: { label: 'Register', href: '#/register', needs: 'records:read' },
+  'register-edit': {
+    label: 'Edit the register',
+    href: '#/register/new',
+    needs: 'calibrations:write',
+    hidden: true,
+  },
   record: { label: 'Record calibration', href: '#/calibrations/new', needs: 'calibrations:write' },
   approvals: { label: 'Approvals', href: '#/calibrations/approvals', needs: 'calibrations:approve' },
   cases: { label: 'Out of tolerance', href: '#/oot', needs: 'records:read' },
@@ -61,7 +78,7 @@ const ITEMS: Record<PageName, { label: string; href: string; needs: Permission |
 /** What the permissions open: the API refuses the rest anyway, the menu just does not offer it. */
 export function navFor(permissions: readonly string[]): NavItem[] {
   return (Object.keys(ITEMS) as PageName[])
-    .filter((p) => mayOpen(permissions, p))
+    .filter((p) => !ITEMS[p].hidden && mayOpen(permissions, p))
     .map((p) => ({ page: p, label: ITEMS[p].label, href: ITEMS[p].href }));
 }
 

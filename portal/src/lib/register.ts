@@ -2,13 +2,19 @@ import { callAs, client } from './api';
 import type { Equipment, Page } from './types';
 
 /** The whole equipment register, in keyset pages of 1000 (capped at 50,000: the board is not a report). */
-export async function loadRegister(signal?: AbortSignal): Promise<Equipment[]> {
+export async function loadRegister(signal?: AbortSignal, includeRetired = false): Promise<Equipment[]> {
   const all: Equipment[] = [];
   let after: string | null = null;
   for (let i = 0; i < 50; i++) {
     const page: Page<Equipment> = await callAs<Page<Equipment>>(
       client.GET('/equipment', {
-        params: { query: { limit: 1000, ...(after ? { after } : {}) } },
+        params: {
+          query: {
+            limit: 1000,
+            ...(after ? { after } : {}),
+            ...(includeRetired ? { includeRetired: 'true' } : {}),
+          },
+        },
         ...(signal ? { signal } : {}),
       }),
     );

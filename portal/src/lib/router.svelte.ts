@@ -2,6 +2,9 @@
 export type Route =
   | { name: 'board' }
   | { name: 'equipment'; tag: string }
+  | { name: 'register' }
+  | { name: 'register-edit'; tag: string | null }
+  | { name: 'register-import' }
   | { name: 'record'; tag: string | null; corrects?: string | null }
   | { name: 'approvals' }
   | { name: 'cases' }
@@ -22,6 +25,9 @@ export type Route =
 const FIXED: Record<string, Route> = {
   '/': { name: 'board' },
   '/calibrations/new': { name: 'record', tag: null },
+  '/register': { name: 'register' },
+  '/register/new': { name: 'register-edit', tag: null },
+  '/register/import': { name: 'register-import' },
   '/calibrations/approvals': { name: 'approvals' },
   '/oot': { name: 'cases' },
   '/admin/sites': { name: 'sites' },
@@ -55,6 +61,11 @@ export function parseRoute(hash: string): Route {
     const tag = decode(eq[1]!);
     return tag ? { name: 'equipment', tag } : { name: 'board' };
   }
+  const edit = /^\/register\/edit\/(.+)$/.exec(path);
+  if (edit) {
+    const tag = decode(edit[1]!);
+    return tag ? { name: 'register-edit', tag } : { name: 'register' };
+  }
   const rec = /^\/calibrations\/new\/([^/]+)(?:\/corrects\/([^/]+))?$/.exec(path);
   if (rec) return { name: 'record', tag: decode(rec[1]!), corrects: rec[2] ? decode(rec[2]) : null };
   const oot = /^\/oot\/([^/]+)$/.exec(path);
@@ -86,6 +97,10 @@ export const href = {
     tag
       ? `#/calibrations/new/${encodeURIComponent(tag)}${corrects ? `/corrects/${encodeURIComponent(corrects)}` : ''}`
       : '#/calibrations/new',
+  register: '#/register',
+  registerNew: '#/register/new',
+  registerImport: '#/register/import',
+  registerEdit: (tag: string) => `#/register/edit/${encodeURIComponent(tag)}`,
   cases: '#/oot',
   case: (id: string) => `#/oot/${encodeURIComponent(id)}`,
   approvals: '#/calibrations/approvals',

@@ -50,6 +50,8 @@ export interface StatusView {
   cycles: { used: number; interval: number } | null;
 }
 
+export type OwnerKind = 'company' | 'customer' | 'supplier' | 'employee';
+
 export interface Equipment {
   tag: string;
   siteId: string;
@@ -57,11 +59,24 @@ export interface Equipment {
   make?: string;
   model?: string;
   serial?: string;
+  firmware?: string;
   location?: string;
+  owner?: { kind: OwnerKind; name?: string };
   intervalDays: number;
+  intervalCycles?: number;
+  dueSoonDays?: number;
   procedure?: { id: string; revision?: string };
+  acceptanceCriteria?: string;
+  environment?: string;
   range?: { min: number; max: number; unit: string };
-  referenceStandard?: { certificate?: string; dueDate?: string };
+  resolution?: number;
+  referenceStandard?: {
+    certificate?: string;
+    dueDate?: string;
+    uncertainty?: number;
+    uncertaintyUnit?: string;
+  };
+  exportControl?: { regime: 'ITAR' | 'EAR'; eccn?: string };
   retiredAt: string | null;
   calibration: StatusView;
 }

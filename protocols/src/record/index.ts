@@ -12,3 +12,4 @@ export * from './keys.js';
 export * from './checkpoint.js';
 export * from './batch.js';
 export * from './evidence.js';
+export * from './evidence-command.js';

@@ -1,0 +1,334 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, startProcess, type Proc } from '@rigtrace/protocols/testing';
+import { DESKTOP, openBrowser, PHONE, sidewaysOverflow, type Browser } from './helpers/browser.js';
+
+/**
+ * A lab moving its calibration management into RigTrace, in Chromium against the cloud as a real
+ * process: the technician adds an instrument with every register field, edits it, retires it and
+ * puts it back in service; imports the rest of the old register from CSV after a dry run that
+ * names each row's problems; export-control fields appear only for a user cleared for them. Every
+ * new page is opened at 390 and 1280 px: none scrolls sideways. Screenshots go to
+ * test-results/screenshots/.
+ */
+
+interface Seed {
+  tenant: string;
+  users: { email: string; role: string; password: string }[];
+}
+
+describe('the calibration manager in a browser', () => {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'rt-portal-calman-'));
+  const dataDir = path.join(work, 'cloud');
+  let cloud: Proc | undefined;
+  let b: Browser;
+  let page: Page;
+  let url = '';
+  let seed: Seed;
+
+  const user = (role: string) => seed.users.find((u) => u.role === role)!;
+  const sessions = new Map<string, { cookie: string; csrf: string }>();
+  const api = async (role: string, method: string, p: string, body?: unknown) => {
+    let s = sessions.get(role);
+    if (!s) {
+      const u = user(role);
+      const login = await fetch(`${url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ tenant: seed.tenant, email: u.email, password: u.password }),
+      });
+      const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
+      s = { cookie: login.headers.getSetCookie()[0]!.split(';')[0]!, csrf };
+      sessions.set(role, s);
+    }
+    const res = await fetch(`${url}/api/v1${p}`, {
+      method,
+      headers: {
+        cookie: s.cookie,
+        'x-csrf-token': s.csrf,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    expect(res.status, `${method} ${p}: ${text}`).toBeLessThan(300);
+    return text ? JSON.parse(text) : undefined;
+  };
+
+  async function signIn(role: string) {
+    const u = user(role);
+    await page.goto(`${url}/#/`);
+    await page.getByTestId('sign-in-form').or(page.getByTestId('who')).first().waitFor();
+    if (await page.getByTestId('who').isVisible()) {
+      await page.getByTestId('sign-out').click();
+      await page.getByTestId('sign-in').waitFor();
+    }
+    await page.getByLabel('Tenant').fill(seed.tenant);
+    await page.getByLabel('Email').fill(u.email);
+    await page.getByLabel('Password').fill(u.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('who').waitFor();
+  }
+  async function menu(name: string) {
+    const toggle = page.locator('.menu-toggle');
+    if (await toggle.isVisible()) await toggle.click();
+    await page.getByTestId('main-nav').getByRole('link', { name, exact: true }).click();
+  }
+  const fact = async (label: string) =>
+    (
+      await page
+        .locator('dl.facts > div', { has: page.locator('dt', { hasText: label }) })
+        .first()
+        .locator('dd')
+        .textContent()
+    )?.trim();
+
+  beforeAll(async () => {
+    const started = await startProcess(
+      'cloud/src/cli.ts',
+      ['serve', '--port', '0', '--data-dir', dataDir],
+      (l) => l.includes('"event":"listening"'),
+    );
+    cloud = started;
+    url = (JSON.parse(started.readyLine) as { url: string }).url;
+    const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
+    expect(seeded.status, seeded.stderr).toBe(0);
+    seed = JSON.parse(seeded.stdout) as Seed;
+    await api('technician', 'POST', '/equipment', {
+      tag: 'STD-PRS-0007',
+      siteId: 'plant-1',
+      type: 'dead-weight tester',
+      intervalDays: 365,
+      referenceStandard: { certificate: 'DKD-K-1207-2026', dueDate: '2027-06-30' },
+    });
+    b = await openBrowser(work);
+    page = b.page;
+  }, 120_000);
+
+  afterAll(async () => {
+    await b?.close();
+    await cloud?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('adds, edits, retires and re-activates an instrument with every register field', async () => {
+    await signIn('technician');
+    await menu('Register');
+    await page.getByTestId('register-page').waitFor();
+    await page.getByTestId('add-equipment').click();
+    const form = page.getByTestId('equipment-form');
+    await form.waitFor();
+    // Export control is for users cleared for it: not this technician.
+    expect(await page.getByTestId('export-fields').count()).toBe(0);
+    // Nothing typed: the form names what is missing and sends nothing.
+    await form.getByLabel('Type').fill('');
+    await page.getByRole('button', { name: 'Register' }).click();
+    expect(await page.getByTestId('form-errors').textContent()).toContain('fields need attention');
+
+    await form.getByLabel('Asset tag').fill('PT-RIG01-RAIL');
+    await form.getByLabel('Site').selectOption('plant-1');
+    await form.getByLabel('Type').fill('rail-pressure transducer');
+    await form.getByLabel('Make').fill('Kistler');
+    await form.getByLabel('Model').fill('4067E');
+    await form.getByLabel('Serial number').fill('K-4067-119');
+    await form.getByLabel('Firmware / software version').fill('3.2.0');
+    await form.getByLabel('Location').fill('RIG-01 rail');
+    await form.getByLabel('Owner', { exact: true }).selectOption('supplier');
+    await form.getByLabel('Owner’s name (customer, supplier)').fill('Kistler Instrumente AG');
+    await form.getByLabel('Interval (days)').fill('180');
+    await form.getByLabel('Interval (usage cycles, optional)').fill('50000');
+    await form.getByLabel('Due-soon lead time (days; empty: the tenant default)').fill('21');
+    await form.getByLabel('Procedure', { exact: true }).fill('CP-PT-001');
+    await form.getByLabel('Procedure revision').fill('D');
+    await form.getByLabel('Range from').fill('0');
+    await form.getByLabel('Range to').fill('2500');
+    await form.getByLabel('Range unit').fill('bar');
+    await form.getByLabel('Acceptance criteria').fill('±5 bar at 1000 bar');
+    // The cloud's own rule (due-soon shorter than the interval) comes back on the field.
+    await form.getByLabel('Due-soon lead time (days; empty: the tenant default)').fill('200');
+    await page.getByRole('button', { name: 'Register' }).click();
+    await page.getByTestId('server-error').waitFor();
+    expect(await form.locator('.field-error').first().textContent()).toContain('shorter than intervalDays');
+    // That refusal is the one console error so far (the browser logs every 400).
+    expect(b.errors).toEqual([expect.stringContaining('status of 400')]);
+    b.errors.splice(0);
+    await form.getByLabel('Due-soon lead time (days; empty: the tenant default)').fill('21');
+    await b.shot('calman-01-add-equipment-1280');
+    await page.getByRole('button', { name: 'Register' }).click();
+
+    await page.getByTestId('equipment-page').waitFor();
+    await page.getByTestId('fact-serial').waitFor();
+    expect(await fact('Make / model')).toBe('Kistler 4067E');
+    expect(await fact('Serial')).toBe('K-4067-119');
+    expect(await fact('Firmware')).toBe('3.2.0');
+    expect(await fact('Owner')).toBe('Supplier’s (Kistler Instrumente AG)');
+    expect(await fact('Procedure')).toBe('CP-PT-001 rev D');
+    expect(await fact('Interval')).toContain('180 days or 50,000 cycles');
+    expect(await fact('Due-soon lead time')).toBe('21 days');
+    const stored = await api('technician', 'GET', '/equipment/PT-RIG01-RAIL');
+    expect(stored).toMatchObject({
+      range: { min: 0, max: 2500, unit: 'bar' },
+      acceptanceCriteria: '±5 bar at 1000 bar',
+      owner: { kind: 'supplier', name: 'Kistler Instrumente AG' },
+    });
+
+    await page.getByTestId('edit-equipment').click();
+    await form.waitFor();
+    await expect.poll(() => form.getByLabel('Serial number').inputValue()).toBe('K-4067-119');
+    await form.getByLabel('Location').fill('RIG-01 rail, position 2');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('fact-serial').waitFor();
+    expect(await fact('Location')).toBe('RIG-01 rail, position 2');
+    // Unchanged fields stayed as they were.
+    expect((await api('technician', 'GET', '/equipment/PT-RIG01-RAIL')).intervalCycles).toBe(50000);
+
+    await page.getByTestId('retire').click();
+    await page.getByTestId('retire-confirm').click();
+    await page.getByTestId('retired').waitFor();
+    expect(await page.getByTestId('record-here').count()).toBe(0);
+    expect((await api('technician', 'GET', '/equipment/PT-RIG01-RAIL')).retiredAt).not.toBeNull();
+    await menu('Register');
+    await page.getByTestId('register-row').first().waitFor();
+    expect(await page.locator('[data-testid=register-row][data-tag="PT-RIG01-RAIL"]').count()).toBe(0);
+    await page.getByTestId('show-retired').check();
+    const row = page.locator('[data-testid=register-row][data-tag="PT-RIG01-RAIL"]');
+    await row.waitFor();
+    expect(await row.textContent()).toContain('retired');
+    await row.getByRole('link', { name: 'PT-RIG01-RAIL' }).click();
+    await page.getByTestId('reactivate').click();
+    await page.getByTestId('record-here').waitFor();
+    expect((await api('technician', 'GET', '/equipment/PT-RIG01-RAIL')).retiredAt).toBeNull();
+    const audit = (await api('admin', 'GET', '/audit?limit=1000')).items
+      .map((i: { entry: { action: string; target?: { id: string } } }) => i.entry)
+      .filter((e: { target?: { id: string } }) => e.target?.id === 'PT-RIG01-RAIL')
+      .map((e: { action: string }) => e.action);
+    expect(audit).toEqual([
+      'equipment.create',
+      'equipment.update',
+      'equipment.retire',
+      'equipment.reactivate',
+    ]);
+  }, 120_000);
+
+  it('imports the old register from CSV after a dry run that names every row’s problems', async () => {
+    await signIn('technician');
+    await menu('Register');
+    await page.getByTestId('import-register').click();
+    await page.getByTestId('import-page').waitFor();
+    const header =
+      'Tag,Site ID,Type,Make,Model,Serial,Location,Owner,Interval days,Interval cycles,Procedure id,Procedure revision';
+    const rows = [
+      'GA-0101,plant-1,air gauge,Marposs,E9066,M-55120,station 3,ours,90,20000,CP-AG-004,C',
+      'GA-0102,plant-1,air gauge,Marposs,E9066,M-55121,station 3,customer,ninety,,CP-AG-004,C',
+      'GA-0103,plant-7,air gauge,Marposs,E9066,M-55122,station 3,ours,90,,CP-AG-004,C',
+      'STD-PRS-0007,plant-1,dead-weight tester,DH,5201,D-9,lab,ours,365,,,',
+    ];
+    await page.getByTestId('import-csv').fill([header, ...rows].join('\n'));
+    await page.getByTestId('import-check').click();
+    await page.getByTestId('import-result').waitFor();
+    const problems = page.getByTestId('import-problem');
+    await expect.poll(() => problems.count()).toBe(3);
+    expect(await page.locator('[data-testid=import-problem][data-line="3"]').textContent()).toContain(
+      'intervalDays: "ninety" is not a number',
+    );
+    expect(await page.locator('[data-testid=import-problem][data-line="4"]').textContent()).toContain(
+      'siteId: no such site',
+    );
+    expect(await page.locator('[data-testid=import-problem][data-line="5"]').textContent()).toContain(
+      'already registered',
+    );
+    expect(await page.getByTestId('import-go').isDisabled()).toBe(true);
+    await b.shot('calman-02-import-dry-run-1280');
+    // The dry run registered nothing.
+    const before = (await api('technician', 'GET', '/equipment?limit=1000')).items.length;
+    expect(before).toBe(2);
+
+    await page
+      .getByTestId('import-csv')
+      .fill(
+        [header, rows[0], rows[1]!.replace('ninety', '90'), rows[2]!.replace('plant-7', 'plant-1')].join(
+          '\n',
+        ),
+      );
+    // Changed text needs a new dry run before it can be imported.
+    expect(await page.getByTestId('import-go').isDisabled()).toBe(true);
+    await page.getByTestId('import-check').click();
+    await expect
+      .poll(() => page.getByTestId('import-result').textContent())
+      .toContain('3 rows ready to import');
+    await page.getByTestId('import-go').click();
+    await page.getByTestId('import-done').waitFor();
+    expect(await page.getByTestId('import-done').textContent()).toContain('GA-0101, GA-0102, GA-0103');
+    const g2 = await api('technician', 'GET', '/equipment/GA-0102');
+    expect(g2).toMatchObject({
+      make: 'Marposs',
+      serial: 'M-55121',
+      owner: { kind: 'customer' },
+      intervalDays: 90,
+    });
+    await menu('Register');
+    await expect.poll(() => page.getByTestId('register-row').count()).toBe(5);
+    expect(
+      await page
+        .locator('[data-testid=register-row][data-tag="GA-0101"] [data-testid=register-interval]')
+        .textContent(),
+    ).toBe('90 d or 20,000 cycles');
+  }, 120_000);
+
+  it('shows export-control fields to a user cleared for them, and lays out every new page at 390 and 1280 px', async () => {
+    const users = (await api('admin', 'GET', '/users')).items as { id: string; email: string }[];
+    const tech = users.find((u) => u.email === user('technician').email)!;
+    await api('admin', 'PUT', `/users/${tech.id}/us-person`, { usPerson: true });
+    await signIn('technician');
+    await page.goto(`${url}/#/register/edit/GA-0101`);
+    await page.getByTestId('export-fields').waitFor();
+    await page.getByLabel('Regime').selectOption('EAR');
+    await page.getByLabel('ECCN').fill('3A001');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('fact-serial').or(page.getByTestId('server-error')).first().waitFor();
+    expect(
+      await page.getByTestId('server-error').count(),
+      (await page.locator('main').textContent()) ?? '',
+    ).toBe(0);
+    expect(await fact('Export control')).toBe('EAR 3A001');
+
+    const pages: [string, string][] = [
+      ['register', '#/register'],
+      ['register-new', '#/register/new'],
+      ['register-edit', '#/register/edit/PT-RIG01-RAIL'],
+      ['register-import', '#/register/import'],
+      ['equipment', '#/equipment/PT-RIG01-RAIL'],
+    ];
+    const problems: string[] = [];
+    for (const size of [PHONE, DESKTOP]) {
+      await page.setViewportSize(size);
+      for (const [name, hash] of pages) {
+        await page.goto(`${url}/${hash}`);
+        await page.locator('main section').first().waitFor();
+        await page
+          .waitForFunction(
+            () => {
+              const d = (globalThis as any).document;
+              return (
+                !d.querySelector('[aria-busy="true"]') &&
+                !/Loading…/.test(d.querySelector('main')?.textContent ?? '')
+              );
+            },
+            undefined,
+            { timeout: 15_000 },
+          )
+          .catch(() => undefined);
+        const o = await sidewaysOverflow(page);
+        if (o.px > 0)
+          problems.push(`${name} at ${size.width} px scrolls ${o.px} px sideways (widest: ${o.widest})`);
+        await b.shot(`calman-page-${name}-${size.width}`);
+      }
+    }
+    expect(problems).toEqual([]);
+    await page.setViewportSize(DESKTOP);
+    expect(b.errors).toEqual([]);
+  }, 180_000);
+});
