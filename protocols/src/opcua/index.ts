@@ -34,4 +34,4 @@ export {
 export { hasOverflow, statusOf, toOpcuaValue, variantValue } from './convert.js';
 export { readCertificates } from './pki.js';
 export { OpcuaSubscriber } from './subscriber.js';
-export { routeOpcuaLibraryLogs } from './library-logs.js';
+export { PKCS1_NOTE, routeOpcuaLibraryLogs } from './library-logs.js';
