@@ -7,6 +7,7 @@ export type PageName =
   | 'board'
   | 'register'
   | 'register-edit'
+  | 'procedures'
   | 'record'
   | 'approvals'
   | 'cases'
@@ -48,11 +49,13 @@ const ITEMS: Record<
     label: string;
     href: string;
     needs: Permission | null;
-    /** Not in the menu (opened from another page). */ hidden?: true;
+    /** Not in the menu (opened from another page). */
+    hidden?: true;
   }
 > = {
   board: { label: 'Calibration', href: '#/', needs: 'records:read' },
   register: { label: 'Register', href: '#/register', needs: 'records:read' },
+  procedures: { label: 'Procedures', href: '#/procedures', needs: 'records:read' },
   'register-edit': {
     label: 'Edit the register',
     href: '#/register/new',
