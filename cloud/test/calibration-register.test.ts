@@ -227,4 +227,177 @@ describe.each(BACKENDS)('the equipment register on %s', (backend) => {
     const notJson = await call(tech, 'POST', '/equipment/import', { csv: '', dryRun: 'yes' });
     expect(notJson.status).toBe(400);
   });
+
+  const procedure = {
+    id: 'CP-PT-001',
+    revision: 'D',
+    title: 'Rail-pressure transducer, 3 points against a dead-weight tester',
+    points: [
+      { name: '500 bar', unit: 'bar', nominal: 500, tolerance: 2.5 },
+      { name: '1000 bar', unit: 'bar', nominal: 1000, lowerLimit: 995, upperLimit: 1005 },
+      { name: '1600 bar', unit: 'bar', nominal: 1600, lowerLimit: 1592.1, upperLimit: 1608 },
+    ],
+    standards: ['STD-PRS-0007'],
+    environment: { temperatureC: { min: 18, max: 22 }, humidityPct: { min: 20, max: 70 } },
+  };
+
+  it('keeps procedures by revision: points with ± tolerance or limits, standards, environment', async () => {
+    const bad = await call(tech, 'POST', '/procedures', {
+      ...procedure,
+      points: [
+        { name: 'a', unit: 'bar', nominal: 1 },
+        { name: 'a', unit: 'bar', nominal: 2, tolerance: 1, lowerLimit: 1 },
+        { name: 'b', unit: 'bar', nominal: 2, lowerLimit: 3, upperLimit: 4 },
+      ],
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors.map((e: { path: string }) => e.path).sort()).toEqual([
+      'points',
+      'points.0.tolerance',
+      'points.1.tolerance',
+      'points.2.lowerLimit',
+    ]);
+    expect((await call(auditor, 'POST', '/procedures', procedure)).status).toBe(403);
+    const d = await call(tech, 'POST', '/procedures', procedure);
+    expect(d.status, d.text).toBe(201);
+    // Both forms, computed in decimal: 1600 with 1592.1 … 1608 is −7.9 / +8 exactly.
+    expect(d.body.points).toEqual([
+      {
+        name: '500 bar',
+        unit: 'bar',
+        nominal: 500,
+        lowerTolerance: -2.5,
+        upperTolerance: 2.5,
+        lowerLimit: 497.5,
+        upperLimit: 502.5,
+      },
+      {
+        name: '1000 bar',
+        unit: 'bar',
+        nominal: 1000,
+        lowerTolerance: -5,
+        upperTolerance: 5,
+        lowerLimit: 995,
+        upperLimit: 1005,
+      },
+      {
+        name: '1600 bar',
+        unit: 'bar',
+        nominal: 1600,
+        lowerTolerance: -7.9,
+        upperTolerance: 8,
+        lowerLimit: 1592.1,
+        upperLimit: 1608,
+      },
+    ]);
+    // A revision never changes.
+    expect((await call(tech, 'POST', '/procedures', { ...procedure, title: 'changed' })).status).toBe(409);
+    const e = await call(tech, 'POST', '/procedures', { ...procedure, revision: 'E', standards: [] });
+    expect(e.status).toBe(201);
+    const current = await call(auditor, 'GET', '/procedures/CP-PT-001');
+    expect(current.body).toMatchObject({ revision: 'E', revisions: [{ revision: 'D' }, { revision: 'E' }] });
+    expect((await call(auditor, 'GET', '/procedures/CP-PT-001?revision=D')).body.standards).toEqual([
+      'STD-PRS-0007',
+    ]);
+    expect(
+      (await call(auditor, 'GET', '/procedures')).body.items.map((p: { revision: string }) => p.revision),
+    ).toEqual(['E']);
+    expect((await call(auditor, 'GET', '/procedures/NOPE')).status).toBe(404);
+    const audit = await call(auditor, 'GET', '/audit?limit=1000');
+    expect(
+      audit.body.items
+        .map((i: { entry: { action: string; target?: { id: string } } }) => i.entry)
+        .filter((x: { action: string }) => x.action === 'procedure.create')
+        .map((x: { target: { id: string } }) => x.target.id),
+    ).toEqual(['CP-PT-001@D', 'CP-PT-001@E']);
+  });
+
+  it('holds a hand-entered calibration to the procedure revision it names, and flags an environment outside its limits', async () => {
+    // CP-PT-001 revisions D and E were written by the test before.
+    for (const tag of ['PT-RIG01-RAIL', 'STD-PRS-0007'])
+      await call(tech, 'POST', '/equipment', {
+        tag,
+        siteId: 'plant-1',
+        type: 'pressure',
+        intervalDays: 180,
+        procedure: { id: 'CP-PT-001', revision: 'D' },
+      });
+    const point = (name: string, nominal: number, lo: number, hi: number, asFound: number) => ({
+      name,
+      nominal,
+      unit: 'bar',
+      asFound,
+      lowerTolerance: lo,
+      upperTolerance: hi,
+      asFoundResult: asFound - nominal >= lo && asFound - nominal <= hi ? 'pass' : 'fail',
+    });
+    const entry = (over: Record<string, unknown> = {}) => ({
+      equipment: 'PT-RIG01-RAIL',
+      enteredBy: 'A. Smith',
+      body: {
+        procedure: { id: 'CP-PT-001', revision: 'D' },
+        technician: 'A. Smith',
+        standards: [{ id: 'STD-PRS-0007' }],
+        environment: { temperatureC: 20.5, humidityPct: 41 },
+        remarks: 'Connector re-seated before the run.',
+        points: [point('500 bar', 500, -2.5, 2.5, 500.4), point('1000 bar', 1000, -5, 5, 1001)],
+        adjusted: false,
+        asFoundResult: 'pass',
+        calibratedAt: new Date(Date.now() - 3_600_000).toISOString(),
+        ...over,
+      },
+      signature: { password: PW, meaning: 'performed' },
+    });
+    const errorsOf = async (over: Record<string, unknown>) => {
+      const r = await call(tech, 'POST', '/calibrations', entry(over));
+      expect(r.status, r.text).toBe(400);
+      return r.body.errors as { path: string; message: string }[];
+    };
+    // "1000bar" is not "1000 bar": the trend would split into two series.
+    expect(
+      await errorsOf({
+        points: [point('500 bar', 500, -2.5, 2.5, 500.4), point('1000bar', 1000, -5, 5, 1001)],
+      }),
+    ).toEqual([
+      {
+        path: 'body.points[1].name',
+        message: expect.stringContaining('"1000bar" is not a point of CP-PT-001 rev D'),
+      },
+    ]);
+    expect(await errorsOf({ points: [point('1000 bar', 1000, -6, 6, 1001)] })).toEqual([
+      { path: 'body.points[0].lowerTolerance', message: 'must be -5 as in CP-PT-001 rev D' },
+      { path: 'body.points[0].upperTolerance', message: 'must be 5 as in CP-PT-001 rev D' },
+    ]);
+    expect(await errorsOf({ procedure: { id: 'CP-PT-001' } })).toEqual([
+      { path: 'body.procedure.revision', message: 'name the revision of CP-PT-001 that was followed' },
+    ]);
+    expect(await errorsOf({ procedure: { id: 'CP-PT-001', revision: 'Z' } })).toEqual([
+      { path: 'body.procedure.revision', message: 'CP-PT-001 has no revision Z (revisions: D, E)' },
+    ]);
+    expect(await errorsOf({ standards: [] })).toEqual([
+      { path: 'body.standards', message: 'CP-PT-001 rev D requires the standard STD-PRS-0007' },
+    ]);
+    expect((await call(tech, 'GET', '/equipment/PT-RIG01-RAIL/calibrations')).body.items).toEqual([]);
+
+    const ok = await call(tech, 'POST', '/calibrations', entry());
+    expect(ok.status, ok.text).toBe(201);
+    expect(ok.body.calibration.body).toMatchObject({
+      procedure: { id: 'CP-PT-001', revision: 'D' },
+      environment: { temperatureC: 20.5, humidityPct: 41 },
+      remarks: 'Connector re-seated before the run.',
+    });
+    expect(ok.body.calibration.traceability).toEqual({ status: 'ok', issues: [] });
+    const warm = await call(
+      tech,
+      'POST',
+      '/calibrations',
+      entry({ environment: { temperatureC: 24.5, humidityPct: 41 } }),
+    );
+    expect(warm.status, warm.text).toBe(201);
+    expect(warm.body.calibration.traceability).toEqual({
+      status: 'flagged',
+      issues: ['temperature 24.5 °C is outside 18–22 °C of CP-PT-001 rev D'],
+    });
+    expect(warm.body.calibration.valid).toBe(false);
+  });
 });

@@ -278,6 +278,80 @@ describe('the calibration manager in a browser', () => {
     ).toBe('90 d or 20,000 cycles');
   }, 120_000);
 
+  it('writes a procedure and records a calibration from it: points fixed, limits shown, pass/fail as typed', async () => {
+    await signIn('technician');
+    await menu('Procedures');
+    await page.getByTestId('procedures-empty').waitFor();
+    const form = page.getByTestId('procedure-form');
+    await form.getByLabel('Procedure id').fill('CP-PT-001');
+    await form.getByLabel('Revision').fill('D');
+    await form.getByLabel('Title').fill('Rail-pressure transducer against the dead-weight tester');
+    const cell = (i: number, label: string) => form.getByLabel(`${label} of point ${i + 1}`);
+    await cell(0, 'Name').fill('500 bar');
+    await cell(0, 'Unit').fill('bar');
+    await cell(0, 'Nominal').fill('500');
+    await cell(0, '± Tolerance').fill('2.5');
+    await form.getByRole('button', { name: 'Add point' }).click();
+    await cell(1, 'Name').fill('1000 bar');
+    await cell(1, 'Unit').fill('bar');
+    await cell(1, 'Nominal').fill('1000');
+    await cell(1, 'Lower limit').fill('995');
+    await cell(1, 'Upper limit').fill('1005');
+    await form.getByLabel('Required reference standards (asset tags, comma-separated)').fill('STD-PRS-0007');
+    await form.getByLabel('Temperature from (°C)').fill('18');
+    await form.getByLabel('Temperature to (°C)').fill('22');
+    await form.getByRole('button', { name: 'Store revision' }).click();
+    const card = page.locator('[data-testid=procedure][data-procedure="CP-PT-001"]');
+    await card.waitFor();
+    expect(await card.textContent()).toMatch(/CP-PT-001 rev D.*1000 bar.*995 … 1005 bar.*-5 \/ \+5/s);
+    await b.shot('calman-03-procedures-1280');
+
+    // PT-RIG01-RAIL names CP-PT-001 rev D in the register (the first test).
+    await page.goto(`${url}/#/calibrations/new/PT-RIG01-RAIL`);
+    await page.getByTestId('procedure-note').waitFor();
+    expect(await page.getByTestId('procedure-note').textContent()).toContain('CP-PT-001 rev D');
+    const rows = page.getByTestId('point-row');
+    await expect.poll(() => rows.count()).toBe(2);
+    // The names, nominals and limits are the procedure's: typed text cannot split the series.
+    expect(await page.locator('#f-points-1-name').inputValue()).toBe('1000 bar');
+    expect(await page.locator('#f-points-1-name').isEditable()).toBe(false);
+    expect(await page.locator('#f-points-1-lowerTolerance').isEditable()).toBe(false);
+    expect(await rows.nth(1).getByTestId('point-limits').textContent()).toBe('995 … 1005 bar');
+    expect(await rows.nth(0).getByTestId('point-limits').textContent()).toBe('497.5 … 502.5 bar');
+    expect(await page.getByRole('button', { name: 'Add point' }).count()).toBe(0);
+    // The required standard is ticked.
+    expect(await page.getByRole('checkbox', { name: /STD-PRS-0007/ }).isChecked()).toBe(true);
+
+    await page.locator('#f-points-0-asFound').fill('500.4');
+    await page.locator('#f-points-1-asFound').fill('1007.42');
+    expect(await rows.nth(0).getByTestId('live-asFound').textContent()).toBe('pass');
+    expect(await rows.nth(1).getByTestId('live-asFound').textContent()).toBe('fail');
+    // On the limit is a pass (the one verdict rule, decided in decimal).
+    await page.locator('#f-points-1-asFound').fill('1005');
+    expect(await rows.nth(1).getByTestId('live-asFound').textContent()).toBe('pass');
+    await page.locator('#f-points-1-asFound').fill('992.58');
+    expect(await rows.nth(1).getByTestId('live-asFound').textContent()).toBe('fail');
+    await page.getByLabel('Temperature (°C)').fill('20.5');
+    await page.getByLabel('Relative humidity (%)').fill('45');
+    await page.getByLabel('Remarks').fill('Found −7.42 bar at 1000 bar; not adjusted, tagged out.');
+    await page.getByLabel('Performed by (name and qualification)').fill('T-0124 A. Novak (level 2)');
+    await page.getByLabel('My password').fill(user('technician').password);
+    await b.shot('calman-04-record-from-procedure-1280');
+    await page.getByRole('button', { name: 'Sign and record' }).click();
+    await page.getByTestId('record-result').waitFor();
+    const cals = (await api('technician', 'GET', '/equipment/PT-RIG01-RAIL/calibrations')).items;
+    expect(cals).toHaveLength(1);
+    expect(cals[0].body).toMatchObject({
+      procedure: { id: 'CP-PT-001', revision: 'D' },
+      environment: { temperatureC: 20.5, humidityPct: 45 },
+      remarks: 'Found −7.42 bar at 1000 bar; not adjusted, tagged out.',
+      standards: [{ id: 'STD-PRS-0007', certificate: 'DKD-K-1207-2026', dueDate: '2027-06-30' }],
+      asFoundResult: 'fail',
+    });
+    expect(cals[0].body.points.map((p: { name: string }) => p.name)).toEqual(['500 bar', '1000 bar']);
+    expect(cals[0].traceability.status).toBe('ok');
+  }, 120_000);
+
   it('shows export-control fields to a user cleared for them, and lays out every new page at 390 and 1280 px', async () => {
     const users = (await api('admin', 'GET', '/users')).items as { id: string; email: string }[];
     const tech = users.find((u) => u.email === user('technician').email)!;
@@ -301,6 +375,8 @@ describe('the calibration manager in a browser', () => {
       ['register-edit', '#/register/edit/PT-RIG01-RAIL'],
       ['register-import', '#/register/import'],
       ['equipment', '#/equipment/PT-RIG01-RAIL'],
+      ['procedures', '#/procedures'],
+      ['record-from-procedure', '#/calibrations/new/PT-RIG01-RAIL'],
     ];
     const problems: string[] = [];
     for (const size of [PHONE, DESKTOP]) {

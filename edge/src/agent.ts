@@ -7,6 +7,7 @@ import type { Collector } from './collectors/collector.js';
 import { ModbusCollector } from './collectors/modbus.collector.js';
 import { MqttBrokerCollector, MqttClientCollector } from './collectors/mqtt.collector.js';
 import { RecordSink } from './records/record-sink.js';
+import { SupervisedSource, type SourceIdentity } from './collectors/supervised.js';
 import { Forwarder } from './forwarder/forwarder.js';
 import { loadIdentity } from './identity.js';
 import { StatusServer, type StatusSnapshot } from './status/status.server.js';
@@ -22,14 +23,46 @@ export function edgeAssetTag(name: string): string {
   return tag === '' ? 'EDGE' : tag;
 }
 
+/** What /status and event records say about a source before (or without) it running. */
+function sourceIdentity(src: EdgeConfig['sources'][number]): SourceIdentity {
+  switch (src.protocol) {
+    case 'modbus':
+      return {
+        id: src.id,
+        protocol: src.protocol,
+        equipment: src.equipment,
+        recordProtocol: 'modbus',
+        endpoint: `modbus-tcp://${src.host}:${src.port}`,
+      };
+    case 'opcua':
+      return {
+        id: src.id,
+        protocol: src.protocol,
+        equipment: src.equipment,
+        recordProtocol: 'opcua',
+        endpoint: src.endpointUrl,
+      };
+    case 'mqtt-broker':
+      return {
+        id: src.id,
+        protocol: src.protocol,
+        equipment: '',
+        recordProtocol: 'mqtt',
+        endpoint: `mqtt://${src.host}:${src.port}`,
+      };
+    case 'mqtt':
+      return { id: src.id, protocol: src.protocol, equipment: '', recordProtocol: 'mqtt', endpoint: src.url };
+  }
+}
+
 /**
- * Owns the edge's lifecycle: opens the log, starts every collector (one that fails to start is
- * logged and the rest run on), the forwarder and the status server; stops them in reverse.
+ * Owns the edge's lifecycle: opens the log, starts every collector (one that fails to start stays
+ * listed as failed and is retried with backoff, the rest run on), the forwarder and the status server; stops them in reverse.
  */
 export class Agent {
   private log: EdgeLog | null = null;
   private forwarder: Forwarder | null = null;
-  private collectors: Collector[] = [];
+  private collectors: SupervisedSource[] = [];
   private status: StatusServer | null = null;
   private sink: RecordSink | null = null;
   private readonly startedAt = new Date().toISOString();
@@ -86,12 +119,15 @@ export class Agent {
             : src.protocol === 'opcua'
               ? new opcua!.OpcuaCollector(src, { ...ctx, dataDir: this.cfg.edge.dataDir })
               : new MqttClientCollector(src, ctx);
-      try {
-        await c.start();
-        this.collectors.push(c);
-      } catch (err) {
-        this.logger.error({ err, source: src.id }, 'source failed to start; the others run on');
-      }
+      const supervised = new SupervisedSource(
+        c,
+        sourceIdentity(src),
+        sink,
+        ctx.logger,
+        edgeAssetTag(this.cfg.edge.name),
+      );
+      this.collectors.push(supervised);
+      await supervised.start();
     }
     this.forwarder = new Forwarder(
       log,
@@ -156,6 +192,7 @@ export class Agent {
           up: s.up,
           lastError: s.lastError,
           recordsIn: s.recordsIn,
+          counters: s.counters ?? {},
           details: s.details,
         };
       }),

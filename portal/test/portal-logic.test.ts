@@ -66,6 +66,7 @@ describe('navigation by permission', () => {
     expect(pages('admin')).toEqual([
       'board',
       'register',
+      'procedures',
       'record',
       'approvals',
       'cases',
@@ -84,6 +85,7 @@ describe('navigation by permission', () => {
     expect(pages('technician')).toEqual([
       'board',
       'register',
+      'procedures',
       'record',
       'approvals',
       'cases',
@@ -91,10 +93,20 @@ describe('navigation by permission', () => {
       'spc',
       'account',
     ]);
-    expect(pages('manager')).toEqual(['board', 'register', 'approvals', 'cases', 'live', 'spc', 'account']);
+    expect(pages('manager')).toEqual([
+      'board',
+      'register',
+      'procedures',
+      'approvals',
+      'cases',
+      'live',
+      'spc',
+      'account',
+    ]);
     expect(pages('auditor')).toEqual([
       'board',
       'register',
+      'procedures',
       'cases',
       'live',
       'spc',

@@ -495,6 +495,34 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     res.status(out.dryRun ? 200 : 201).json(out);
   });
 
+  r.get('/procedures', read, async (req, res) => {
+    const q = parseQuery(z.strictObject({ limit: limit(500, 5000) }), req);
+    res.json({ items: await deps.calibration.procedures.list(tenantOf(req), q.limit) });
+  });
+
+  r.get('/procedures/:id', read, async (req, res) => {
+    const q = parseQuery(z.strictObject({ revision: z.string().min(1).max(32).optional() }), req);
+    res.json(await deps.calibration.procedures.get(tenantOf(req), String(req.params.id), q.revision));
+  });
+
+  r.post('/procedures', write, async (req, res) => {
+    const p = req.principal!;
+    const out = await deps.calibration.procedures.create(tenantOf(req), req.body, `user:${p.id}`);
+    await deps.accounts.audit.record({
+      tenantId: tenantOf(req),
+      action: 'procedure.create',
+      outcome: 'success',
+      actor: { type: 'user', id: p.id, ...(p.email ? { email: p.email } : {}), role: p.role },
+      address: req.ip ?? null,
+      target: { type: 'procedure', id: `${out.id}@${out.revision}` },
+      after: { points: out.points, standards: out.standards, environment: out.environment },
+    });
+    res
+      .status(201)
+      .location(`procedures/${encodeURIComponent(out.id)}?revision=${encodeURIComponent(out.revision)}`)
+      .json(out);
+  });
+
   r.post('/calibrations', write, async (req, res) => {
     const v = viewer(req, 'POST /calibrations');
     const named = (req.body as { equipment?: unknown } | undefined)?.equipment;
@@ -645,6 +673,75 @@ const calibrationSchema = {
       type: ['string', 'null'],
       description: 'a corrected entry: the id of the returned entry it replaces',
     },
+  },
+};
+const range = {
+  type: 'object',
+  required: ['min', 'max'],
+  properties: { min: { type: 'number' }, max: { type: 'number' } },
+};
+const environmentLimits = {
+  type: ['object', 'null'],
+  properties: { temperatureC: range, humidityPct: range },
+  description: 'limits on the environment a calibration states (outside them, the calibration is flagged)',
+};
+const procedureSchema = {
+  type: 'object',
+  required: ['id', 'revision', 'title', 'points', 'standards', 'environment', 'createdAt', 'createdBy'],
+  properties: {
+    id: str,
+    revision: str,
+    title: str,
+    points: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'unit', 'nominal', 'lowerTolerance', 'upperTolerance', 'lowerLimit', 'upperLimit'],
+        properties: {
+          name: str,
+          unit: str,
+          nominal: { type: 'number' },
+          lowerTolerance: { type: 'number', description: 'lowest error (reading − nominal) that passes' },
+          upperTolerance: { type: 'number' },
+          lowerLimit: { type: 'number', description: 'lowest reading that passes' },
+          upperLimit: { type: 'number' },
+        },
+      },
+    },
+    standards: { type: 'array', items: str, description: 'reference standards a calibration must use' },
+    environment: environmentLimits,
+    createdAt: { type: 'string', format: 'date-time' },
+    createdBy: str,
+  },
+};
+const procedureInput = {
+  type: 'object',
+  required: ['id', 'revision', 'title', 'points'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'string', maxLength: 64 },
+    revision: { type: 'string', maxLength: 32 },
+    title: { type: 'string', maxLength: 200 },
+    points: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 200,
+      items: {
+        type: 'object',
+        required: ['name', 'unit', 'nominal'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', maxLength: 64 },
+          unit: { type: 'string', maxLength: 16 },
+          nominal: { type: 'number' },
+          tolerance: { type: 'number', exclusiveMinimum: 0, description: '± around the nominal' },
+          lowerLimit: { type: 'number' },
+          upperLimit: { type: 'number' },
+        },
+      },
+    },
+    standards: { type: 'array', items: str, maxItems: 50 },
+    environment: { type: 'object', properties: { temperatureC: range, humidityPct: range } },
   },
 };
 const registerImportSchema = {
@@ -919,6 +1016,74 @@ export const calibrationOpenApiPaths = {
         '401': problem,
         '403': problem,
         '409': problem,
+      },
+    },
+  },
+  '/procedures': {
+    get: {
+      summary: 'Calibration procedures, the current revision of each, by id',
+      security,
+      parameters: [q('limit', { type: 'integer', minimum: 1, maximum: 5000, default: 500 })],
+      responses: {
+        '200': calibrationJson('{ items }', {
+          type: 'object',
+          required: ['items'],
+          properties: { items: { type: 'array', items: procedureSchema } },
+        }),
+        '400': problem,
+        '401': problem,
+      },
+    },
+    post: {
+      summary:
+        'Write a procedure revision (technician, admin): test points with a ± tolerance or limits, required standards, environment limits',
+      description:
+        'A revision is written once (409 when it exists): a change is a new revision. Each point gives `tolerance` (±) or both `lowerLimit` and `upperLimit`; the answer carries both forms.',
+      security: sessionOnly,
+      requestBody: {
+        required: true,
+        content: { 'application/json': { schema: procedureInput } },
+      },
+      responses: {
+        '201': calibrationJson('the procedure revision', procedureSchema),
+        '400': problem,
+        '401': problem,
+        '403': problem,
+        '409': problem,
+      },
+    },
+  },
+  '/procedures/{id}': {
+    get: {
+      summary: 'A procedure: its current revision (or the one asked for) and the list of its revisions',
+      security,
+      parameters: [
+        { name: 'id', in: 'path', required: true, schema: str, description: 'procedure id (URL-encoded)' },
+        q('revision', { type: 'string' }, 'default: the current (latest) revision'),
+      ],
+      responses: {
+        '200': calibrationJson('the procedure revision, with `revisions`', {
+          allOf: [
+            procedureSchema,
+            {
+              type: 'object',
+              required: ['revisions'],
+              properties: {
+                revisions: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['revision', 'createdAt'],
+                    properties: { revision: str, createdAt: str },
+                  },
+                },
+              },
+            },
+          ],
+        }),
+        '400': problem,
+        '401': problem,
+        '404': problem,
       },
     },
   },

@@ -35,6 +35,8 @@ import type { AuditService } from '../audit/index.js';
 import type { DomainEventBus } from '../platform/events.js';
 import { committed, emitAfterCommit } from '../platform/after-commit.js';
 import { verdictMismatches } from './verdicts.js';
+import { ProcedureRepository } from './procedure.repository.js';
+import { environmentIssues, ProcedureService } from './procedure.service.js';
 import { columnOf, headerColumns, parseCsv, rowToEntry, type CsvProblem } from './register-csv.js';
 
 /** The tenant default for the due-soon window (recall lead time) when the tenant has set none. */
@@ -502,6 +504,8 @@ export interface StatusView {
  */
 export class CalibrationService {
   private hooks: CalibrationHooks = {};
+  /** Calibration procedures (points, limits, standards, environment) that calibrations follow. */
+  readonly procedures: ProcedureService;
 
   constructor(
     private readonly db: Db,
@@ -513,7 +517,9 @@ export class CalibrationService {
     private readonly audit: AuditService,
     /** Committed calibrations and status changes are announced here (live updates). */
     private readonly events?: DomainEventBus,
-  ) {}
+  ) {
+    this.procedures = new ProcedureService(new ProcedureRepository(db));
+  }
 
   /** What else runs inside the transactions that store or void a calibration (server.ts wires them). */
   setHooks(hooks: CalibrationHooks): void {
@@ -615,6 +621,8 @@ export class CalibrationService {
         issues.push(
           `${m.path.replace(/^body\./, '')}: recorded as pass, but ${m.message.replace(/^must be "fail": /, '')}`,
         );
+    const procedure = await this.procedures.of(tenantId, body);
+    if (procedure) issues.push(...environmentIssues(procedure, body));
     const day = dateOf(at);
     for (const s of body.standards) {
       if (s.id === tag) {
@@ -1029,6 +1037,12 @@ export class CalibrationService {
         errors: mismatches.map((m) => ({ path: m.path, message: m.message })),
       });
     }
+    // A calibration by a stored procedure revision uses its points and standards exactly.
+    const departures = await this.procedures.departures(tenantId, body);
+    if (departures.length > 0)
+      throw new ProblemError('CLOUD_VALIDATION', 'the calibration departs from its procedure', {
+        errors: departures,
+      });
     const principal = `user:${signer.user.id}`;
     await this.mustGet(tenantId, tag);
     if (corrects !== undefined) await this.mustBeReturned(tenantId, corrects, tag);

@@ -21,10 +21,29 @@ export interface CollectorStatus {
   id: string;
   protocol: string;
   equipment: string;
+  /** Delivering good readings (Modbus: the last poll gave at least one), not merely connected. */
   up: boolean;
+  /** Why the source is down or a reading failed in the last poll; null once everything reads again. */
   lastError: string | null;
   recordsIn: number;
+  /** Failure counters since start, the ones the protocol has (exported to /metrics). */
+  counters?: SourceCounters;
   details: Record<string, unknown>;
+}
+
+export interface SourceCounters {
+  /** Requests without a reply in time. */
+  timeouts?: number;
+  /** Requests answered with a protocol exception. */
+  exceptions?: number;
+  /** Replies that do not fit the request. */
+  malformed?: number;
+  /** Connections made again after one was lost. */
+  reconnects?: number;
+  /** MQTT messages refused for the device's topic ACL. */
+  aclRefusals?: number;
+  /** MQTT messages refused for their size. */
+  sizeRefusals?: number;
 }
 
 /** An event record about a source (connected, lost, a status that is not Good, …), observed now. */

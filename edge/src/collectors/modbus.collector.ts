@@ -107,6 +107,11 @@ export class ModbusCollector implements Collector {
   private recordsIn = 0;
   private up = false;
   private lastError: string | null = null;
+  /** The last poll gave at least one good reading. */
+  private reading = false;
+  /** A SOURCE_NO_GOOD_READINGS event went out and no SOURCE_READING since. */
+  private reportedNoReadings = false;
+  private pollsWithoutReading = 0;
   private readonly endpoint: string;
   private readonly stateKey: string;
   private readonly telemetryPoints: string[];
@@ -192,13 +197,23 @@ export class ModbusCollector implements Collector {
 
   status(): CollectorStatus {
     const st = this.poller?.stats();
+    const connected = this.up && (st?.connected ?? false);
     return {
       id: this.id,
       protocol: 'modbus',
       equipment: this.cfg.equipment,
-      up: this.up,
-      lastError: st?.lastError ?? this.lastError,
+      up: connected && this.reading,
+      // Connected: what the last poll said (null when every point read). Not: why not.
+      lastError: connected
+        ? (st?.lastCycle?.firstError ?? (this.reading ? null : (st?.lastError ?? this.lastError)))
+        : (st?.lastError ?? this.lastError ?? 'not connected yet'),
       recordsIn: this.recordsIn,
+      counters: {
+        timeouts: st?.timeouts ?? 0,
+        exceptions: st?.exceptions ?? 0,
+        malformed: st?.malformed ?? 0,
+        reconnects: st?.reconnects ?? 0,
+      },
       details: st ? { ...st, ...(this.records.enabled ? { results: this.records.counters() } : {}) } : {},
     };
   }
@@ -227,7 +242,33 @@ export class ModbusCollector implements Collector {
     this.write([draft]).catch(() => undefined);
   }
 
+  /**
+   * Up only while readings are good: a device that answers every request with a reply that cannot
+   * be used (exception, wrong transaction id, unit or function code, short frame) is not up. Three
+   * polls in a row without one good reading give a SOURCE_NO_GOOD_READINGS event; the first good
+   * reading after it a SOURCE_READING event.
+   */
+  private trackHealth(s: ModbusSample): void {
+    const readings = Object.values(s.readings);
+    const good = readings.some((r) => r.quality === 'good');
+    this.reading = good;
+    if (good) {
+      this.pollsWithoutReading = 0;
+      if (this.reportedNoReadings) {
+        this.reportedNoReadings = false;
+        this.event('info', 'SOURCE_READING', `good readings again from ${this.endpoint}`);
+      }
+      return;
+    }
+    if (++this.pollsWithoutReading === 3 && !this.reportedNoReadings) {
+      this.reportedNoReadings = true;
+      const reason = readings.find((r) => r.error)?.error ?? 'no reading';
+      this.event('warning', 'SOURCE_NO_GOOD_READINGS', `no good reading from ${this.endpoint}: ${reason}`);
+    }
+  }
+
   private onSample(s: ModbusSample): void {
+    this.trackHealth(s);
     const at = s.at.toISOString();
     const now = s.at.getTime();
     const everyMs = this.cfg.telemetry?.everyMs ?? 1000;

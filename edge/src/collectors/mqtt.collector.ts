@@ -97,6 +97,10 @@ export class MqttBrokerCollector implements Collector {
       up: this.broker !== null,
       lastError: null,
       recordsIn: (this.handler?.counters.records ?? 0) + (this.handler?.mapped?.counters.results ?? 0),
+      counters: {
+        aclRefusals: this.handler?.counters.refusedAcl ?? 0,
+        sizeRefusals: this.handler?.counters.refusedSize ?? 0,
+      },
       details: {
         listen: this.address,
         ...(st ?? {}),
@@ -160,8 +164,9 @@ export class MqttClientCollector implements Collector {
       protocol: 'mqtt',
       equipment: '',
       up: st?.connected ?? false,
-      lastError: st?.lastError ?? null,
+      lastError: st?.connected ? null : (st?.lastError ?? null),
       recordsIn: (this.handler?.counters.records ?? 0) + (this.handler?.mapped?.counters.results ?? 0),
+      counters: { reconnects: Math.max(0, (st?.connects ?? 0) - 1) },
       details: { ...(st ?? {}), ...(this.handler?.counters ?? {}), ...mappedCounters(this.handler) },
     };
   }

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { SourceCounters } from '../collectors/collector.js';
 
 export interface StatusSnapshot {
   edgeId: string;
@@ -11,6 +12,8 @@ export interface StatusSnapshot {
     up: boolean;
     lastError: string | null;
     recordsIn: number;
+    /** Failure counters the protocol has (timeouts, exceptions, malformed replies, reconnects, MQTT refusals). */
+    counters: SourceCounters;
     /** Protocol-specific counters (requests, timeouts, messages, duplicates, …). */
     details: Record<string, unknown>;
   }[];
@@ -66,7 +69,7 @@ function metrics(s: StatusSnapshot): string {
   ]);
   gauge(
     'rigtrace_edge_source_up',
-    'Whether a source is connected',
+    'Whether a source delivers good readings (1) or not (0: down, failing, not started)',
     s.sources.map((x) => [`{source="${x.id}",protocol="${x.protocol}"}`, x.up ? 1 : 0]),
   );
   lines.push(
@@ -75,6 +78,28 @@ function metrics(s: StatusSnapshot): string {
   );
   for (const x of s.sources)
     lines.push(`rigtrace_edge_source_records_total{source="${x.id}"} ${x.recordsIn}`);
+  const counters: [keyof SourceCounters, string, string][] = [
+    ['timeouts', 'timeouts', 'Requests to a source without a reply in time'],
+    ['exceptions', 'exceptions', 'Requests a source answered with a protocol exception'],
+    ['malformed', 'malformed', 'Replies from a source that do not fit the request'],
+    ['reconnects', 'reconnects', 'Connections to a source made again after one was lost'],
+    [
+      'aclRefusals',
+      'acl_refusals',
+      'MQTT messages refused for the device topic ACL (acknowledged and dropped)',
+    ],
+    ['sizeRefusals', 'size_refusals', 'MQTT messages refused for their size (acknowledged and dropped)'],
+  ];
+  for (const [key, name, help] of counters) {
+    const rows = s.sources.filter((x) => x.counters[key] !== undefined);
+    if (rows.length === 0) continue;
+    lines.push(
+      `# HELP rigtrace_edge_source_${name}_total ${help}`,
+      `# TYPE rigtrace_edge_source_${name}_total counter`,
+    );
+    for (const x of rows)
+      lines.push(`rigtrace_edge_source_${name}_total{source="${x.id}"} ${x.counters[key]}`);
+  }
   lines.push(
     '# HELP rigtrace_edge_acked_records_total Records acknowledged by the cloud since start',
     '# TYPE rigtrace_edge_acked_records_total counter',

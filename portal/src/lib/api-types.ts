@@ -1359,6 +1359,7 @@ export interface paths {
                   | 'evidence:read'
                   | 'audit:read'
                   | 'users:manage'
+                  | 'sites:manage'
                   | 'tenant:manage'
                   | 'reports:read'
                   | 'reports:generate'
@@ -4622,6 +4623,318 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/procedures': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Calibration procedures, the current revision of each, by id */
+    get: {
+      parameters: {
+        query?: {
+          limit?: number;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description { items } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                /** Format: date-time */
+                createdAt: string;
+                createdBy: string;
+                /** @description limits on the environment a calibration states (outside them, the calibration is flagged) */
+                environment: {
+                  humidityPct?: {
+                    max: number;
+                    min: number;
+                  };
+                  temperatureC?: {
+                    max: number;
+                    min: number;
+                  };
+                } | null;
+                id: string;
+                points: {
+                  /** @description lowest reading that passes */
+                  lowerLimit: number;
+                  /** @description lowest error (reading − nominal) that passes */
+                  lowerTolerance: number;
+                  name: string;
+                  nominal: number;
+                  unit: string;
+                  upperLimit: number;
+                  upperTolerance: number;
+                }[];
+                revision: string;
+                /** @description reference standards a calibration must use */
+                standards: string[];
+                title: string;
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /**
+     * Write a procedure revision (technician, admin): test points with a ± tolerance or limits, required standards, environment limits
+     * @description A revision is written once (409 when it exists): a change is a new revision. Each point gives `tolerance` (±) or both `lowerLimit` and `upperLimit`; the answer carries both forms.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            environment?: {
+              humidityPct?: {
+                max: number;
+                min: number;
+              };
+              temperatureC?: {
+                max: number;
+                min: number;
+              };
+            };
+            id: string;
+            points: {
+              lowerLimit?: number;
+              name: string;
+              nominal: number;
+              /** @description ± around the nominal */
+              tolerance?: number;
+              unit: string;
+              upperLimit?: number;
+            }[];
+            revision: string;
+            standards?: string[];
+            title: string;
+          };
+        };
+      };
+      responses: {
+        /** @description the procedure revision */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              createdBy: string;
+              /** @description limits on the environment a calibration states (outside them, the calibration is flagged) */
+              environment: {
+                humidityPct?: {
+                  max: number;
+                  min: number;
+                };
+                temperatureC?: {
+                  max: number;
+                  min: number;
+                };
+              } | null;
+              id: string;
+              points: {
+                /** @description lowest reading that passes */
+                lowerLimit: number;
+                /** @description lowest error (reading − nominal) that passes */
+                lowerTolerance: number;
+                name: string;
+                nominal: number;
+                unit: string;
+                upperLimit: number;
+                upperTolerance: number;
+              }[];
+              revision: string;
+              /** @description reference standards a calibration must use */
+              standards: string[];
+              title: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/procedures/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A procedure: its current revision (or the one asked for) and the list of its revisions */
+    get: {
+      parameters: {
+        query?: {
+          /** @description default: the current (latest) revision */
+          revision?: string;
+        };
+        header?: never;
+        path: {
+          /** @description procedure id (URL-encoded) */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description the procedure revision, with `revisions` */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              createdBy: string;
+              /** @description limits on the environment a calibration states (outside them, the calibration is flagged) */
+              environment: {
+                humidityPct?: {
+                  max: number;
+                  min: number;
+                };
+                temperatureC?: {
+                  max: number;
+                  min: number;
+                };
+              } | null;
+              id: string;
+              points: {
+                /** @description lowest reading that passes */
+                lowerLimit: number;
+                /** @description lowest error (reading − nominal) that passes */
+                lowerTolerance: number;
+                name: string;
+                nominal: number;
+                unit: string;
+                upperLimit: number;
+                upperTolerance: number;
+              }[];
+              revision: string;
+              /** @description reference standards a calibration must use */
+              standards: string[];
+              title: string;
+            } & {
+              revisions: {
+                createdAt: string;
+                revision: string;
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/records': {
     parameters: {
       query?: never;
@@ -4629,7 +4942,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The tenant's records, in (edge, seq) order */
+    /**
+     * The tenant's records, in (edge, seq) order
+     * @description Only records of edges of the caller’s sites, and of export-controlled equipment only for cleared users; an edge the caller may not see answers 404, as an absent one.
+     */
     get: {
       parameters: {
         query?: {
@@ -4666,6 +4982,15 @@ export interface paths {
         };
         /** @description RFC 7807 problem */
         401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
           headers: {
             [name: string]: unknown;
           };

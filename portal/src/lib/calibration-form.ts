@@ -5,7 +5,7 @@
  * here from the tolerance, never typed, so the result cannot disagree with the numbers.
  */
 
-import { toleranceVerdict } from '@rigtrace/protocols/verdict';
+import { limitsFromTolerance, toleranceVerdict } from '@rigtrace/protocols/verdict';
 
 export interface PointDraft {
   name: string;
@@ -16,6 +16,53 @@ export interface PointDraft {
   asFound: string;
   /** Empty when the instrument was not adjusted at this point. */
   asLeft: string;
+  /** From the procedure: name, unit, nominal and tolerances are the procedure's and cannot be typed. */
+  fixed?: boolean;
+}
+
+/** A procedure revision as the cloud gives it (GET /procedures/{id}). */
+export interface Procedure {
+  id: string;
+  revision: string;
+  title: string;
+  points: {
+    name: string;
+    unit: string;
+    nominal: number;
+    lowerTolerance: number;
+    upperTolerance: number;
+    lowerLimit: number;
+    upperLimit: number;
+  }[];
+  standards: string[];
+  environment: {
+    temperatureC?: { min: number; max: number };
+    humidityPct?: { min: number; max: number };
+  } | null;
+}
+
+/** The procedure's test points, pre-filled and fixed: only the readings are typed. */
+export function pointsFromProcedure(p: Procedure): PointDraft[] {
+  return p.points.map((x) => ({
+    name: x.name,
+    unit: x.unit,
+    nominal: String(x.nominal),
+    lowerTolerance: String(x.lowerTolerance),
+    upperTolerance: String(x.upperTolerance),
+    asFound: '',
+    asLeft: '',
+    fixed: true,
+  }));
+}
+
+/** "995 … 1005" from a point's nominal and tolerances (in decimal: 60 ± 0.1 is 59.9 … 60.1), or null. */
+export function limitsText(
+  p: Pick<PointDraft, 'nominal' | 'lowerTolerance' | 'upperTolerance'>,
+): string | null {
+  const [n, lo, up] = [num(p.nominal), num(p.lowerTolerance), num(p.upperTolerance)];
+  if (n === undefined || lo === undefined || up === undefined) return null;
+  const l = limitsFromTolerance(n, lo, up);
+  return `${l.lsl} … ${l.usl}`;
 }
 
 export interface CalibrationDraft {
@@ -30,6 +77,12 @@ export interface CalibrationDraft {
   adjusted: boolean;
   password: string;
   meaning: string;
+  /** The procedure revision followed (pre-fills and fixes the points). */
+  procedure?: { id: string; revision: string } | null;
+  /** Ambient temperature (°C) and relative humidity (%) during the calibration; empty: not stated. */
+  temperature?: string;
+  humidity?: string;
+  remarks?: string;
 }
 
 export type FormErrors = Record<string, string>;
@@ -45,12 +98,12 @@ export function nowLocalUtc(now = new Date()): string {
   return now.toISOString().slice(0, 16);
 }
 
-const num = (s: string): number | undefined => {
+function num(s: string): number | undefined {
   const t = s.trim();
   if (t === '' || !/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(t)) return undefined;
   const n = Number(t);
   return Number.isFinite(n) ? n : undefined;
-};
+}
 
 /**
  * A reading against nominal and tolerance, by the one verdict rule the edge and the cloud use
@@ -64,8 +117,11 @@ export interface ManualCalibrationRequest {
   equipment: string;
   enteredBy: string;
   body: {
+    procedure?: { id: string; revision: string };
     technician: string;
     certificate?: { number: string };
+    environment?: { temperatureC?: number; humidityPct?: number };
+    remarks?: string;
     standards: { id: string; certificate?: string; dueDate?: string }[];
     points: {
       name: string;
@@ -103,6 +159,12 @@ export function validateCalibration(
   else if (d.technician.trim().length > 128) errors.technician = 'At most 128 characters.';
   if (d.certificate.trim().length > 64) errors.certificate = 'At most 64 characters.';
   if (d.points.length === 0) errors.points = 'Add at least one measurement point.';
+  const temperature = d.temperature?.trim() ? num(d.temperature) : null;
+  const humidity = d.humidity?.trim() ? num(d.humidity) : null;
+  if (temperature === undefined) errors.temperature = 'Enter the temperature in °C, or leave it empty.';
+  if (humidity === undefined || (humidity !== null && (humidity < 0 || humidity > 100)))
+    errors.humidity = 'Enter the relative humidity in % (0–100), or leave it empty.';
+  if ((d.remarks?.trim().length ?? 0) > 2000) errors.remarks = 'At most 2000 characters.';
 
   const points: ManualCalibrationRequest['body']['points'] = [];
   d.points.forEach((p, i) => {
@@ -153,8 +215,18 @@ export function validateCalibration(
       equipment: d.equipment.trim(),
       enteredBy: d.technician.trim(),
       body: {
+        ...(d.procedure ? { procedure: { id: d.procedure.id, revision: d.procedure.revision } } : {}),
         technician: d.technician.trim(),
         ...(d.certificate.trim() ? { certificate: { number: d.certificate.trim() } } : {}),
+        ...(typeof temperature === 'number' || typeof humidity === 'number'
+          ? {
+              environment: {
+                ...(typeof temperature === 'number' ? { temperatureC: temperature } : {}),
+                ...(typeof humidity === 'number' ? { humidityPct: humidity } : {}),
+              },
+            }
+          : {}),
+        ...(d.remarks?.trim() ? { remarks: d.remarks.trim() } : {}),
         standards: d.standards,
         points,
         adjusted: d.adjusted,

@@ -5,6 +5,7 @@ export type Route =
   | { name: 'register' }
   | { name: 'register-edit'; tag: string | null }
   | { name: 'register-import' }
+  | { name: 'procedures' }
   | { name: 'record'; tag: string | null; corrects?: string | null }
   | { name: 'approvals' }
   | { name: 'cases' }
@@ -28,6 +29,7 @@ const FIXED: Record<string, Route> = {
   '/register': { name: 'register' },
   '/register/new': { name: 'register-edit', tag: null },
   '/register/import': { name: 'register-import' },
+  '/procedures': { name: 'procedures' },
   '/calibrations/approvals': { name: 'approvals' },
   '/oot': { name: 'cases' },
   '/admin/sites': { name: 'sites' },
@@ -100,6 +102,7 @@ export const href = {
   register: '#/register',
   registerNew: '#/register/new',
   registerImport: '#/register/import',
+  procedures: '#/procedures',
   registerEdit: (tag: string) => `#/register/edit/${encodeURIComponent(tag)}`,
   cases: '#/oot',
   case: (id: string) => `#/oot/${encodeURIComponent(id)}`,

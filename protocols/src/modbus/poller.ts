@@ -65,6 +65,7 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
   private overruns = 0;
   private lastCycleMs: number | undefined;
   private lastError: string | undefined;
+  private lastCycle: { good: number; bad: number; firstError?: string } | undefined;
 
   /** Throws ModbusConfigError (every problem listed) when the options are invalid. */
   constructor(opts: ModbusSourceOptions) {
@@ -135,11 +136,16 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
       cycles: this.cycles,
       overruns: this.overruns,
       reopens: c.reopens,
+      reconnects: Math.max(0, c.connects - c.reopens - 1),
+      timeouts: c.timeouts,
+      exceptions: c.exceptions,
+      malformed: c.malformed,
       queueDepth: this.transport.queueDepth,
       points,
     };
     if (this.lastError !== undefined) out.lastError = this.lastError;
     if (this.lastCycleMs !== undefined) out.lastCycleMs = this.lastCycleMs;
+    if (this.lastCycle) out.lastCycle = { ...this.lastCycle };
     return out;
   }
 
@@ -263,6 +269,18 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
       if (readings[p.name] === undefined) this.markBad(p.name, readings, 'not read');
     }
     this.cycles++;
+    let good = 0;
+    let firstError: string | undefined;
+    for (const p of this.opts.points) {
+      const r = readings[p.name];
+      if (r?.quality === 'good') good++;
+      else firstError ??= r?.error ?? 'not read';
+    }
+    this.lastCycle = {
+      good,
+      bad: this.opts.points.length - good,
+      ...(firstError !== undefined ? { firstError } : {}),
+    };
     const elapsed = performance.now() - t0;
     this.lastCycleMs = Math.round(elapsed * 1000) / 1000;
     this.safeEmit('sample', { at, readings });

@@ -32,6 +32,12 @@ export interface TransportCounters {
   requests: number;
   refusedQueueFull: number;
   reopens: number;
+  /** Requests without a reply in time (a reply with another transaction id is no reply). */
+  timeouts: number;
+  /** Requests answered with a Modbus exception. */
+  exceptions: number;
+  /** Requests answered with a frame that does not fit the request (function code, unit, length). */
+  malformed: number;
 }
 
 // modbus-serial is CommonJS with an ESM-style `export default` in its typings; under NodeNext the
@@ -92,7 +98,15 @@ function forgetTransaction(client: ModbusRTU, tid: number | undefined): void {
  * fall back to reopening after every timeout. A timeout never fails the other queued requests.
  */
 export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
-  readonly counters: TransportCounters = { connects: 0, requests: 0, refusedQueueFull: 0, reopens: 0 };
+  readonly counters: TransportCounters = {
+    connects: 0,
+    requests: 0,
+    refusedQueueFull: 0,
+    reopens: 0,
+    timeouts: 0,
+    exceptions: 0,
+    malformed: 0,
+  };
   private state: 'closed' | 'connecting' | 'open' = 'closed';
   private socket: net.Socket | undefined;
   private client: ModbusRTU | undefined;
@@ -280,6 +294,9 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
           return;
         }
         const error = classifyError(err);
+        if (error.code === 'MODBUS_TIMEOUT') this.counters.timeouts++;
+        else if (error.code === 'MODBUS_EXCEPTION') this.counters.exceptions++;
+        else if (error.code === 'MODBUS_BAD_RESPONSE') this.counters.malformed++;
         if (error.code === 'MODBUS_TIMEOUT') {
           if (tid === undefined) this.reopenBeforeNext = true;
           else this.unansweredTids.add(tid);

@@ -94,6 +94,16 @@ export interface ModbusSourceStats {
   overruns: number;
   /** Connections reopened on purpose after a timeout (see ModbusPoller's doc comment). */
   reopens: number;
+  /** Connections made again after one was lost (deliberate reopens not counted). */
+  reconnects: number;
+  /** Requests without a reply within timeoutMs (a reply with another transaction id is none). */
+  timeouts: number;
+  /** Requests answered with a Modbus exception. */
+  exceptions: number;
+  /** Requests answered with a reply that does not fit the request (function code, unit, length). */
+  malformed: number;
+  /** Readings of the last completed cycle: good, bad, and the reason of the first bad one. */
+  lastCycle?: { good: number; bad: number; firstError?: string };
   /** Requests waiting in the queue right now. */
   queueDepth: number;
   /** Duration of the last completed cycle. */

@@ -276,6 +276,8 @@ export const calibrationBodySchema = z
     decisionRule: text(256).optional(),
     /** Statement of conformity as written on the certificate. */
     conformity: text(1024).optional(),
+    /** The technician's remarks (what was seen, done or deviated from). */
+    remarks: text(2000).optional(),
     /** Who approved the result, what the approval means and when (the 21 CFR Part 11 idea of a signature). */
     approval: z.strictObject({ by: label(128), meaning: label(128), at: timestampSchema }).optional(),
   })

@@ -1527,6 +1527,42 @@ CREATE POLICY tenant_isolation ON part_shipments
 `,
   },
   {
+    version: 30,
+    name: 'calibration procedures: test points with limits, required standards, environment limits, per revision',
+    // A procedure revision is written once and never changed (a change is a new revision), so a
+    // calibration that names a revision always means the same points and limits.
+    sqlite: `
+CREATE TABLE procedures (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  revision TEXT NOT NULL,
+  title TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id, revision)
+);
+CREATE INDEX procedures_by_time ON procedures (tenant_id, id, created_at);
+`,
+    postgres: `
+CREATE TABLE procedures (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  revision TEXT NOT NULL,
+  title TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id, revision)
+);
+CREATE INDEX procedures_by_time ON procedures (tenant_id, id, created_at);
+ALTER TABLE procedures ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON procedures
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+`,
+  },
+  {
     version: 20,
     name: 'register list page of a site in tag order',
     // GET /equipment?site=…: a range of (tenant_id, site_id, tag) instead of walking the whole
@@ -1606,6 +1642,8 @@ export const APP_PRIVILEGES: readonly { table: string; privileges: string }[] = 
   { table: 'report_chunks', privileges: 'SELECT, INSERT, DELETE' },
   // Dispositions per calibration from before out-of-tolerance cases (migration 42): read-only now.
   { table: 'calibration_dispositions', privileges: 'SELECT' },
+  // Calibration procedures (migration 30): a revision is written once; a change is a new revision.
+  { table: 'procedures', privileges: 'SELECT, INSERT' },
   // Out-of-tolerance cases (migration 42): a case is closed once; decisions and notifications
   // are signed and append-only; a part's shipment state is replaced as it changes.
   { table: 'oot_cases', privileges: 'SELECT, INSERT, UPDATE (state, closed_at, closed_reason, alert_id)' },
