@@ -25,6 +25,9 @@ const HELP: Record<string, string> = {
   probe: `probe modbus://HOST:PORT/UNIT [--registers 0-40] [--area holding|input]
                                                   read registers once and show each decoded every way
                                                   (to find where a device keeps its values before mapping it)`,
+  browse: `browse opc.tcp://HOST:PORT[/PATH] [--depth 3] [--from NODEID] [--max 2000] [--pki DIR]
+                                                  list an OPC UA server's nodes: browse path, node id,
+                                                  data type and value (to find the nodes to map)`,
   'hash-password': `hash-password                                   read a device password on stdin, print its argon2id hash
                                                   (for sources[].devices[].passwordHash of an mqtt-broker source)`,
   'verify-evidence': VERIFY_EVIDENCE_USAGE,
@@ -191,6 +194,36 @@ async function main(argv: string[]): Promise<void> {
         fail([`rigtrace-edge: ${(err as Error).message}`], 1);
       }
       return;
+    }
+    case 'browse': {
+      const { values, positionals } = parse(
+        rest,
+        {
+          depth: { type: 'string' },
+          from: { type: 'string' },
+          max: { type: 'string' },
+          'timeout-ms': { type: 'string' },
+          pki: { type: 'string' },
+        },
+        true,
+      );
+      const { browse, parseBrowseArgs } = await import('./tools/browse.js');
+      let args;
+      try {
+        args = parseBrowseArgs(positionals, values);
+      } catch (err) {
+        fail([`rigtrace-edge: ${(err as Error).message}`, USAGE], 2);
+      }
+      try {
+        const lines = await browse(args);
+        process.stdout.write(`${lines.join('\n')}\n`);
+      } catch (err) {
+        const code = (err as { exitCode?: number }).exitCode === 2 ? 2 : 1;
+        fail([`rigtrace-edge: ${(err as Error).message}`], code);
+      }
+      // node-opcua leaves timers behind; the answer is out.
+      process.exit(0);
+      break;
     }
     case 'hash-password': {
       parse(rest, {});

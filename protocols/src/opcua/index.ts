@@ -35,3 +35,4 @@ export { hasOverflow, statusOf, toOpcuaValue, variantValue } from './convert.js'
 export { readCertificates } from './pki.js';
 export { OpcuaSubscriber } from './subscriber.js';
 export { routeOpcuaLibraryLogs } from './library-logs.js';
+export { browseServer, BrowseInputError, type BrowsedNode, type BrowseOptions } from './browse.js';
