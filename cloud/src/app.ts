@@ -5,6 +5,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { Db } from './platform/db/db.js';
 import { ProblemError } from './platform/errors.js';
+import { refuseNul } from './platform/http/validation.js';
 import { type RecordsRepository, type IngestService, recordsRoutes } from './records/index.js';
 import {
   type TenancyRepository,
@@ -130,6 +131,7 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
   });
   if (deps.metrics) app.use(opsRoutes({ metrics: deps.metrics, checks: deps.readiness ?? {} }));
   app.use(express.json({ limit: deps.maxBodyBytes, strict: true }));
+  app.use(refuseNul);
   app.use('/api/v1', authRoutes(deps.accounts), usersRoutes(deps.accounts), auditRoutes(deps.accounts));
   app.get('/api/v1/health', (_req, res) => {
     res.json({ status: 'ok' });

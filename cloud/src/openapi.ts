@@ -238,6 +238,8 @@ export const openApiDocument = {
     '/records': {
       get: {
         summary: "The tenant's records, in (edge, seq) order",
+        description:
+          'Only records of edges of the caller’s sites, and of export-controlled equipment only for cleared users; an edge the caller may not see answers 404, as an absent one.',
         security: auth,
         parameters: [
           { name: 'edge', in: 'query', schema: { type: 'string' } },
@@ -269,6 +271,7 @@ export const openApiDocument = {
           '200': { description: '{ items: [{ edge, seq, ingestedAt, replayed, record }], next }' },
           '400': problem,
           '401': problem,
+          '404': problem,
         },
       },
     },

@@ -294,8 +294,8 @@ export async function startCloud(
   });
   // The latest open alerts of a site, for the live snapshot.
   const alertsForLive = new AlertsRepository(store.db);
-  live.setOpenAlertsProvider(async (tenantId, siteId, limit) =>
-    (await alertsForLive.list(tenantId, { siteId, state: 'open', sites: null, limit })).map((a) => ({
+  live.setOpenAlertsProvider(async (viewer, siteId, limit) =>
+    (await alertsForLive.list(viewer, { siteId, state: 'open', limit })).map((a) => ({
       siteId: a.site_id,
       id: a.id,
       kind: a.kind,

@@ -4,6 +4,7 @@ import pino from 'pino';
 import QRCode from 'qrcode';
 import { SqliteDb } from '../src/platform/db/sqlite.js';
 import { afterAll, describe, expect, it } from 'vitest';
+import { openSocket } from './helpers/live.js';
 import { createAccounts } from '../src/access/accounts.js';
 import { base32Decode, totp } from '../src/access/totp.js';
 import { loadCloudConfig } from '../src/platform/config.js';
@@ -129,6 +130,26 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
     const session = res.cookies.find((c) => c.startsWith('__Host-rt_session='));
     expect(session).toMatch(/; Secure/i);
     expect(session).toMatch(/Path=\//);
+  });
+
+  it('over HTTPS reads only the __Host- session cookie, not a plain rt_session beside it', async () => {
+    // From an address of its own: sign-in requests are rate-limited per address.
+    const https = { 'x-forwarded-host': 'cloud.plant.example', 'x-forwarded-for': '10.77.0.9' };
+    const res = await client().login('admin@acme.example', ADMIN_PW, https);
+    const value = res.cookies
+      .find((c) => c.startsWith('__Host-rt_session='))!
+      .split(';')[0]!
+      .split('=')[1]!;
+    const session = (cookie: string) =>
+      fetch(`${cloud.url}/api/v1/auth/session`, { headers: { ...https, cookie } });
+    expect((await session(`__Host-rt_session=${value}`)).status).toBe(200);
+    const plain = await session(`rt_session=${value}`);
+    expect(plain.status).toBe(401);
+    expect(((await plain.json()) as { code: string }).code).toBe('CLOUD_UNAUTHENTICATED');
+    // The live socket reads cookies the same way.
+    await expect(openSocket(cloud.url, `rt_session=${value}`, https)).rejects.toThrow();
+    const ok = await openSocket(cloud.url, `__Host-rt_session=${value}`, https);
+    ok.close();
   });
 
   it('answers an unknown account exactly like a wrong password, after the same argon2 work', async () => {

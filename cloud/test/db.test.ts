@@ -55,7 +55,10 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
     expect(edge?.log_size).toBe(0);
     expect(edge?.enrolled_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(await store.records.count('acme', 'edge-v')).toBe(3);
-    const rows = await store.records.list('acme', { edge: 'edge-v', limit: 10 });
+    const rows = await store.records.list(
+      { kind: 'user', tenantId: 'acme', id: 'test', sites: null, cleared: true },
+      { edge: 'edge-v', limit: 10 },
+    );
     expect(rows.map((r) => [r.seq, r.replayed, r.ingested_at])).toEqual([
       [1, 0, now],
       [2, 1, now],

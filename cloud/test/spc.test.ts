@@ -467,7 +467,7 @@ describe.each(BACKENDS)('SPC and alerts on %s', (backend) => {
       });
       // The leak rate cycled 18.0..18.6 in the baseline period, then stayed at 18.0: below the centre line.
       const frozen = await spc.freezeBaseline(
-        { tenantId: 'acme', sites: null },
+        { tenantId: 'acme', sites: null, cleared: true },
         { equipment: RIG, characteristic: LEAK, chart: 'i-mr', from: at(0), to: at(125) },
         'test',
         { type: 'system', id: 'test' },

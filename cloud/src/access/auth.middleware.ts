@@ -23,18 +23,31 @@ export const CSRF_HEADER = 'x-csrf-token';
 
 /** `Secure` cookies everywhere except a browser talking to this machine over plain HTTP. */
 export function isLocalRequest(req: Request): boolean {
-  const h = req.hostname.replace(/^\[|\]$/g, '');
+  return isLocalHostname(req.hostname);
+}
+
+/** localhost, *.localhost, 127.x.x.x or ::1 (a host name without its port). */
+export function isLocalHostname(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '');
   if (h === 'localhost' || h.endsWith('.localhost')) return true;
   if (net.isIPv4(h)) return h.startsWith('127.');
   return h === '::1';
 }
+
+/**
+ * The session cookie's name: `__Host-rt_session` wherever cookies are Secure, `rt_session`
+ * only for a browser on this machine over plain HTTP. Only that one name is read: over HTTPS a
+ * plain `rt_session` (which anyone on the network path, or a sibling subdomain, could have
+ * planted) is no session.
+ */
+export const sessionCookieName = (secure: boolean) => (secure ? '__Host-rt_session' : 'rt_session');
 
 /** Cookie names: `__Host-` prefixed (Secure, Path=/, no Domain) wherever cookies are Secure. */
 function names(req: Request) {
   const secure = req.secure || !isLocalRequest(req);
   return {
     secure,
-    session: secure ? '__Host-rt_session' : 'rt_session',
+    session: sessionCookieName(secure),
     csrf: secure ? '__Host-rt_csrf' : 'rt_csrf',
   };
 }
@@ -111,7 +124,7 @@ export function authenticator(auth: AuthService, tenancy: TenancyRepository, db:
         return db.bindTenant(tenantId, () => next());
       }
       const n = names(req);
-      const cookie = readCookie(req, n.session) ?? readCookie(req, 'rt_session');
+      const cookie = readCookie(req, n.session);
       if (!cookie) {
         throw new ProblemError(
           'CLOUD_UNAUTHENTICATED',

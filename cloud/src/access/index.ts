@@ -3,7 +3,14 @@
 
 export { createAccounts } from './accounts.js';
 export type { Accounts } from './accounts.js';
-export { actorOfRequest, principalOf, requestInfo, sessionOf } from './auth.middleware.js';
+export {
+  actorOfRequest,
+  isLocalHostname,
+  principalOf,
+  requestInfo,
+  sessionCookieName,
+  sessionOf,
+} from './auth.middleware.js';
 export { accountsOpenApiPaths, authRoutes } from './auth.routes.js';
 export type { SessionContext } from './auth.service.js';
 export { allowCallers } from './callers.js';
@@ -19,6 +26,8 @@ export {
 } from './policy.js';
 export type { Permission, Principal, Role } from './policy.js';
 export { tenantOf } from './request-tenant.js';
+export { uncleared, viewerOf, viewerOfPrincipal, viewerSees, visibleSql } from './viewer.js';
+export type { Viewer } from './viewer.js';
 export { SecretBox } from './secret-box.js';
 export { startSessionCleanup } from './session-cleanup.js';
 export { SessionsRepository } from './sessions.repository.js';

@@ -15,7 +15,9 @@ export const PERMISSIONS = [
   'audit:read',
   /** users, roles, password resets, the tenant's security policy */
   'users:manage',
-  /** sites, edge enrollment tokens, API tokens, the edges' health (admin API) */
+  /** the caller's sites: their names, edge enrollment tokens, the edges' health and retirement */
+  'sites:manage',
+  /** the whole tenant: new sites, API tokens, the security policy (never a site-scoped caller) */
   'tenant:manage',
   /** compliance reports (list, download) and the clause map */
   'reports:read',
@@ -36,6 +38,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, ReadonlySet<Permission>>> =
     'evidence:read',
     'audit:read',
     'users:manage',
+    'sites:manage',
     'tenant:manage',
     'reports:read',
     'reports:generate',
@@ -78,8 +81,15 @@ export interface Principal {
   usPerson?: boolean;
 }
 
+/**
+ * Permissions over the whole tenant: a caller limited to sites never holds them, whatever its
+ * role (a site-scoped admin manages its sites and their users, not the tenant).
+ */
+export const TENANT_WIDE: ReadonlySet<Permission> = new Set(['tenant:manage']);
+
 export function can(p: Principal, permission: Permission): boolean {
   if (p.kind === 'api-token' && API_TOKEN_WITHHELD.has(permission)) return false;
+  if (p.sites !== null && TENANT_WIDE.has(permission)) return false;
   return ROLE_PERMISSIONS[p.role].has(permission);
 }
 

@@ -33,7 +33,11 @@ const policy = z.strictObject({
     .max(30 * 24 * 3600),
 });
 
-const by = (req: Request): Actor => ({ actor: actorOfRequest(req), address: req.ip ?? null });
+const by = (req: Request): Actor => ({
+  actor: actorOfRequest(req),
+  address: req.ip ?? null,
+  sites: principalOf(req).sites,
+});
 
 /** Users and the tenant's security policy, for admins (permission users:manage). Every change is audited. */
 export function usersRoutes(accounts: Accounts): Router {
@@ -44,7 +48,7 @@ export function usersRoutes(accounts: Accounts): Router {
   const id = (req: Request) => String(req.params.userId);
 
   r.get('/users', admin, async (req, res) => {
-    res.json({ items: (await svc.list(tenant(req))).map(userView) });
+    res.json({ items: (await svc.list(tenant(req), by(req))).map(userView) });
   });
 
   r.post('/users', admin, async (req, res) => {
@@ -54,7 +58,7 @@ export function usersRoutes(accounts: Accounts): Router {
   });
 
   r.get('/users/:userId', admin, async (req, res) => {
-    res.json(userView(await svc.get(tenant(req), id(req))));
+    res.json(userView(await svc.get(tenant(req), id(req), by(req))));
   });
 
   r.put('/users/:userId/role', admin, async (req, res) => {
@@ -88,7 +92,7 @@ export function usersRoutes(accounts: Accounts): Router {
     res.json(await svc.policy(tenant(req)));
   });
 
-  r.put('/security/policy', admin, async (req, res) => {
+  r.put('/security/policy', accounts.require('tenant:manage'), async (req, res) => {
     res.json(await svc.setPolicy(by(req), tenant(req), parseBody(policy, req)));
   });
 

@@ -11,7 +11,24 @@ import { userView } from './auth.service.js';
 export interface Actor {
   actor: AuditActor;
   address: string | null;
+  /**
+   * The acting admin's sites when it is limited to some: it sees and changes only users limited
+   * to those sites, gives only those sites, and not its own role. Absent or null: every site.
+   */
+  sites?: readonly string[] | null;
 }
+
+/** A user row's sites (stored as JSON text); null for every site. */
+const sitesOf = (u: UserRow): string[] | null => (u.sites ? (JSON.parse(u.sites) as string[]) : null);
+
+/** Whether `sites` (a user's scope) lies within the acting admin's sites. */
+function within(by: Actor | undefined, sites: readonly string[] | null): boolean {
+  if (!by?.sites) return true;
+  return sites !== null && sites.every((s) => by.sites!.includes(s));
+}
+
+const notYourSites = () =>
+  new ProblemError('CLOUD_FORBIDDEN', 'an admin limited to sites gives only its own sites');
 
 /**
  * Users management (admins, the CLI): create with a role and optional site scope, change role,
@@ -34,14 +51,16 @@ export class UsersService {
     }
   }
 
-  async get(tenantId: string, id: string): Promise<UserRow> {
+  /** A user; 404 when absent or, for an admin limited to sites, outside them. */
+  async get(tenantId: string, id: string, by?: Actor): Promise<UserRow> {
     const u = await this.users.byId(tenantId, id);
-    if (!u) throw new ProblemError('CLOUD_NOT_FOUND', 'no such user');
+    if (!u || !within(by, sitesOf(u))) throw new ProblemError('CLOUD_NOT_FOUND', 'no such user');
     return u;
   }
 
-  list(tenantId: string) {
-    return this.users.list(tenantId);
+  /** The tenant's users (for an admin limited to sites: the users limited to those sites). */
+  async list(tenantId: string, by?: Actor) {
+    return (await this.users.list(tenantId)).filter((u) => within(by, sitesOf(u)));
   }
 
   /**
@@ -63,6 +82,7 @@ export class UsersService {
     },
   ): Promise<{ user: UserRow; initialPassword?: string }> {
     const sites = u.sites ?? null;
+    if (!within(by, sites)) throw notYourSites();
     await this.checkSites(tenantId, sites);
     if (await this.users.byEmail(tenantId, u.email))
       throw new ProblemError('CLOUD_CONFLICT', 'a user with this email exists');
@@ -115,7 +135,7 @@ export class UsersService {
     extra: { detail?: string } = {},
   ): Promise<UserRow> {
     return this.db.transaction(async () => {
-      const before = await this.get(tenantId, id);
+      const before = await this.get(tenantId, id, by);
       await apply(before);
       const after = (await this.users.byId(tenantId, id))!;
       await this.audit.record({
@@ -135,6 +155,12 @@ export class UsersService {
 
   setRole(by: Actor, tenantId: string, id: string, role: Role, sites: readonly string[] | null) {
     return this.change(by, tenantId, id, 'user.role.change', async (before) => {
+      if (by.sites && by.actor.id === id)
+        throw new ProblemError(
+          'CLOUD_FORBIDDEN',
+          'an admin limited to sites may not change its own role or sites',
+        );
+      if (!within(by, sites)) throw notYourSites();
       if (role !== 'admin') await this.guardLastAdmin(tenantId, before);
       await this.checkSites(tenantId, sites);
       await this.users.update(tenantId, id, { role, sites: sites ? JSON.stringify(sites) : null });
@@ -143,10 +169,16 @@ export class UsersService {
 
   /**
    * Marks a user as a US person (cleared for ITAR/EAR-controlled data) or not. Takes effect on
-   * the user's next request (the principal is read from the user row each time).
+   * the user's next request (the principal is read from the user row each time). Clearance is
+   * given by a second admin: nobody changes their own.
    */
   setUsPerson(by: Actor, tenantId: string, id: string, usPerson: boolean) {
     return this.change(by, tenantId, id, 'user.us_person.change', async () => {
+      if (by.actor.type === 'user' && by.actor.id === id)
+        throw new ProblemError(
+          'CLOUD_FORBIDDEN',
+          'export clearance is given by another admin, not by oneself',
+        );
       await this.users.update(tenantId, id, { us_person: usPerson ? 1 : 0 });
     });
   }

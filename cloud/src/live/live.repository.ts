@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { visibleSql, type Viewer } from '../access/index.js';
 
 /** The latest value of one telemetry point of one piece of equipment, as last reported by an edge. */
 export interface LivePointRow {
@@ -129,36 +130,52 @@ export class LiveRepository {
   }
 
   /** A site's rigs and their latest values, for the live snapshot. */
-  async site(tenantId: string, siteId: string): Promise<{ rigs: LiveRigRow[]; points: LivePointRow[] }> {
+  async site(v: Viewer, siteId: string): Promise<{ rigs: LiveRigRow[]; points: LivePointRow[] }> {
+    const tenantId = v.tenantId;
+    const seen = visibleSql(v, { site: 'site_id', tag: 'equipment' });
     return this.db.withTenant(tenantId, async () => ({
       rigs: await this.db.all<LiveRigRow>(
         `SELECT edge_id, equipment, site_id, state, state_since, state_at, last_seen_at, operator, work_order, part_serial
-         FROM live_rigs WHERE tenant_id = ? AND site_id = ? ORDER BY equipment, edge_id LIMIT 10000`,
-        [tenantId, siteId],
+         FROM live_rigs WHERE tenant_id = ? AND site_id = ? AND ${seen.sql} ORDER BY equipment, edge_id LIMIT 10000`,
+        [tenantId, siteId, ...seen.params],
       ),
       points: await this.db.all<LivePointRow>(
         `SELECT edge_id, equipment, point, site_id, value, unit, quality, observed_at FROM live_points
-         WHERE tenant_id = ? AND site_id = ? ORDER BY equipment, edge_id, point LIMIT 100000`,
-        [tenantId, siteId],
+         WHERE tenant_id = ? AND site_id = ? AND ${seen.sql} ORDER BY equipment, edge_id, point LIMIT 100000`,
+        [tenantId, siteId, ...seen.params],
       ),
     }));
   }
 
+  /** The tenant's export-controlled equipment tags (what a socket not cleared must not be sent). */
+  async flaggedTags(tenantId: string): Promise<Set<string>> {
+    const rows = await this.db.withTenant(tenantId, () =>
+      this.db.all<{ tag: string }>(
+        'SELECT tag FROM equipment WHERE tenant_id = ? AND export_regime IS NOT NULL',
+        [tenantId],
+      ),
+    );
+    return new Set(rows.map((r) => r.tag));
+  }
+
   /** Inspections at a site per UTC hour in [from, to): how many, how many passed. */
   async inspectionsByHour(
-    tenantId: string,
+    v: Viewer,
     siteId: string,
     from: string,
     to: string,
   ): Promise<{ hour: string; count: number; passed: number }[]> {
+    const tenantId = v.tenantId;
+    const seen = visibleSql(v, { site: 'site_id', tag: 'equipment' });
     const rows = await this.db.withTenant(tenantId, () =>
       this.db.all<{ hour: string; n: number | string; passed: number | string | null }>(
         `SELECT substr(observed_at, 1, 13) AS hour, COUNT(*) AS n,
                 SUM(CASE WHEN result = 'pass' THEN 1 ELSE 0 END) AS passed
          FROM traceable_records
          WHERE tenant_id = ? AND site_id = ? AND kind = 'inspection' AND observed_at >= ? AND observed_at < ?
+           AND ${seen.sql}
          GROUP BY substr(observed_at, 1, 13)`,
-        [tenantId, siteId, from, to],
+        [tenantId, siteId, from, to, ...seen.params],
       ),
     );
     return rows.map((r) => ({ hour: r.hour, count: Number(r.n), passed: Number(r.passed ?? 0) }));

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { type Accounts, principalOf, seesSite, tenantOf } from '../access/index.js';
+import { type Accounts, tenantOf, viewerOf, viewerSees } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import { problem, tokenOrSession } from '../platform/http/openapi-parts.js';
@@ -18,10 +18,10 @@ export function liveRoutes(deps: {
   const r = Router();
   r.get('/sites/:siteId/live', deps.accounts.require('records:read'), async (req, res) => {
     const siteId = String(req.params.siteId);
-    const tenantId = tenantOf(req);
-    if (!seesSite(principalOf(req), siteId) || !(await deps.tenancy.siteExists(tenantId, siteId)))
+    const viewer = viewerOf(req);
+    if (!viewerSees(viewer, siteId) || !(await deps.tenancy.siteExists(tenantOf(req), siteId)))
       throw new ProblemError('CLOUD_NOT_FOUND', 'no such site');
-    res.json(await deps.live.snapshot(tenantId, siteId));
+    res.json(await deps.live.snapshot(viewer, siteId));
   });
   return r;
 }

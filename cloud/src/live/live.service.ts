@@ -4,15 +4,22 @@ import type { InspectionRepository } from '../production/index.js';
 import type { DomainEventBus, DomainEvents } from '../platform/events.js';
 import type { Metrics } from '../platform/metrics.js';
 import { afterCommit } from '../platform/after-commit.js';
+import type { Viewer } from '../access/index.js';
 import type { LivePointRow, LiveRepository, LiveRigRow } from './live.repository.js';
 
 /**
  * Room names. Ids are URI-encoded so that no tenant/site pair can spell another's room. Clients
  * never name rooms: the server joins a socket to the rooms its principal may see.
  */
-export const tenantRoom = (tenantId: string) => `tenant:${encodeURIComponent(tenantId)}`;
-export const siteRoom = (tenantId: string, siteId: string) =>
-  `site:${encodeURIComponent(tenantId)}:${encodeURIComponent(siteId)}`;
+/**
+ * Rooms come in two kinds per tenant or site: one for sockets cleared for export-controlled
+ * data (`…|cleared`) and one for the rest. What concerns flagged equipment goes only to the first.
+ */
+const clearance = (cleared: boolean) => (cleared ? '|cleared' : '');
+export const tenantRoom = (tenantId: string, cleared: boolean) =>
+  `tenant:${encodeURIComponent(tenantId)}${clearance(cleared)}`;
+export const siteRoom = (tenantId: string, siteId: string, cleared: boolean) =>
+  `site:${encodeURIComponent(tenantId)}:${encodeURIComponent(siteId)}${clearance(cleared)}`;
 
 /** A rig that was running and has not been heard from for this long shows as idle in the snapshot. */
 export const IDLE_AFTER_MS = 5 * 60_000;
@@ -62,6 +69,31 @@ export interface LiveAlert {
 }
 
 /** Sends one message to one room (socket.io, across processes with the Redis adapter). */
+/** One message of `LiveMessages`, as published. */
+export type LiveMessage = {
+  [K in keyof LiveMessages]: { event: K; payload: LiveMessages[K] };
+}[keyof LiveMessages];
+
+/** `m` as a socket not cleared for export-controlled data may receive it; undefined: not at all. */
+export function withoutFlagged(m: LiveMessage, flagged: ReadonlySet<string>): LiveMessage | undefined {
+  if (flagged.size === 0) return m;
+  switch (m.event) {
+    case 'telemetry': {
+      const items = m.payload.items.filter((i) => !flagged.has(i.equipment));
+      return items.length ? { event: 'telemetry', payload: { ...m.payload, items } } : undefined;
+    }
+    case 'rig':
+      return flagged.has(m.payload.equipment) ? undefined : m;
+    case 'calibration':
+    case 'status':
+      return flagged.has(m.payload.tag) ? undefined : m;
+    case 'alert':
+      return m.payload.tag !== undefined && flagged.has(m.payload.tag) ? undefined : m;
+    case 'records':
+      return m;
+  }
+}
+
 export type LivePublisher = <K extends keyof LiveMessages>(
   room: string,
   event: K,
@@ -69,7 +101,7 @@ export type LivePublisher = <K extends keyof LiveMessages>(
 ) => void;
 
 /** The latest open alerts of a site, newest first (from the SPC/alerts module, when present). */
-export type OpenAlertsProvider = (tenantId: string, siteId: string, limit: number) => Promise<LiveAlert[]>;
+export type OpenAlertsProvider = (viewer: Viewer, siteId: string, limit: number) => Promise<LiveAlert[]>;
 
 export interface LiveSnapshot {
   siteId: string;
@@ -123,7 +155,7 @@ export class LiveService {
     this.openAlerts = p;
   }
 
-  private publish<K extends keyof LiveMessages>(room: string, event: K, payload: LiveMessages[K]): void {
+  private send<K extends keyof LiveMessages>(room: string, event: K, payload: LiveMessages[K]): void {
     if (!this.publisher) return;
     try {
       this.publisher(room, event, payload);
@@ -133,37 +165,66 @@ export class LiveService {
     }
   }
 
+  /**
+   * Sends each message to the rooms of its site (the tenant's, for a message without a site):
+   * whole to the cleared sockets; to the others without what concerns export-controlled
+   * equipment (a message about one such item is not sent to them at all).
+   */
+  private async publish(tenantId: string, siteId: string | null, messages: readonly LiveMessage[]) {
+    if (!this.publisher || messages.length === 0) return;
+    let flagged: ReadonlySet<string>;
+    try {
+      flagged = await this.repo.flaggedTags(tenantId);
+    } catch (err) {
+      this.logger.warn({ err }, 'live updates not sent (export-control flags unreadable)');
+      return;
+    }
+    const room = (cleared: boolean) =>
+      siteId ? siteRoom(tenantId, siteId, cleared) : tenantRoom(tenantId, cleared);
+    for (const m of messages) {
+      this.send(room(true), m.event, m.payload);
+      const open = withoutFlagged(m, flagged);
+      if (open) this.send(room(false), open.event, open.payload);
+    }
+  }
+
   /** Pushes the committed domain events that concern a site (or, without a site, the tenant). */
   listen(bus: DomainEventBus): void {
-    const roomOf = (tenantId: string, siteId: string | null) =>
-      siteId ? siteRoom(tenantId, siteId) : tenantRoom(tenantId);
-    bus.on('calibration.recorded', (e: DomainEvents['calibration.recorded'][0]) =>
-      this.publish(roomOf(e.tenantId, e.siteId), 'calibration', {
-        siteId: e.siteId,
-        tag: e.tag,
-        calibrationId: e.calibrationId,
-        passed: e.passed,
-      }),
+    bus.on(
+      'calibration.recorded',
+      (e: DomainEvents['calibration.recorded'][0]) =>
+        void this.publish(e.tenantId, e.siteId, [
+          {
+            event: 'calibration',
+            payload: { siteId: e.siteId, tag: e.tag, calibrationId: e.calibrationId, passed: e.passed },
+          },
+        ]),
     );
-    bus.on('equipment.status', (e: DomainEvents['equipment.status'][0]) =>
-      this.publish(roomOf(e.tenantId, e.siteId), 'status', {
-        siteId: e.siteId,
-        tag: e.tag,
-        from: e.from,
-        to: e.to,
-      }),
+    bus.on(
+      'equipment.status',
+      (e: DomainEvents['equipment.status'][0]) =>
+        void this.publish(e.tenantId, e.siteId, [
+          { event: 'status', payload: { siteId: e.siteId, tag: e.tag, from: e.from, to: e.to } },
+        ]),
     );
-    bus.on('alert', (e: DomainEvents['alert'][0]) =>
-      this.publish(roomOf(e.tenantId, e.siteId), 'alert', {
-        siteId: e.siteId,
-        id: e.id,
-        kind: e.kind,
-        severity: e.severity,
-        message: e.message,
-        at: e.at,
-        ...(e.tag !== undefined ? { tag: e.tag } : {}),
-        ...(e.caseId !== undefined ? { caseId: e.caseId } : {}),
-      }),
+    bus.on(
+      'alert',
+      (e: DomainEvents['alert'][0]) =>
+        void this.publish(e.tenantId, e.siteId, [
+          {
+            event: 'alert',
+            payload: {
+              siteId: e.siteId,
+              id: e.id,
+              kind: e.kind,
+              severity: e.severity,
+              message: e.message,
+              at: e.at,
+              ...(e.tag !== undefined ? { tag: e.tag } : {}),
+              ...(e.caseId !== undefined ? { caseId: e.caseId } : {}),
+            },
+          },
+        ]),
     );
   }
 
@@ -287,19 +348,28 @@ export class LiveService {
     }
     await this.repo.upsertRigs(tenantId, writes);
 
-    const room = siteRoom(tenantId, edge.siteId);
     afterCommit(() => {
+      const messages: LiveMessage[] = [];
       if (fresh.length > 0)
-        this.publish(room, 'telemetry', { siteId: edge.siteId, edgeId: edge.id, items: fresh });
-      for (const c of changes) this.publish(room, 'rig', c);
+        messages.push({
+          event: 'telemetry',
+          payload: { siteId: edge.siteId, edgeId: edge.id, items: fresh },
+        });
+      for (const c of changes) messages.push({ event: 'rig', payload: c });
       if (lastSeq > 0)
-        this.publish(room, 'records', { siteId: edge.siteId, edgeId: edge.id, counts, lastSeq });
+        messages.push({
+          event: 'records',
+          payload: { siteId: edge.siteId, edgeId: edge.id, counts, lastSeq },
+        });
+      void this.publish(tenantId, edge.siteId, messages);
     });
   }
 
   /** What a page shows before the first push: rigs with their latest values, today's counts, open alerts. */
-  async snapshot(tenantId: string, siteId: string, now = new Date()): Promise<LiveSnapshot> {
-    const { rigs, points } = await this.repo.site(tenantId, siteId);
+  /** The snapshot of a site as `viewer` may see it (rigs of export-controlled equipment only when cleared). */
+  async snapshot(viewer: Viewer, siteId: string, now = new Date()): Promise<LiveSnapshot> {
+    const tenantId = viewer.tenantId;
+    const { rigs, points } = await this.repo.site(viewer, siteId);
     const values = new Map<string, LiveSnapshot['rigs'][number]['values']>();
     for (const p of points) {
       const key = `${p.edge_id}\u0000${p.equipment}`;
@@ -340,7 +410,7 @@ export class LiveService {
     const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
     const from = dayStart.toISOString();
     const to = new Date(dayStart.getTime() + 24 * HOUR_MS).toISOString();
-    const byHour = await this.repo.inspectionsByHour(tenantId, siteId, from, to);
+    const byHour = await this.repo.inspectionsByHour(viewer, siteId, from, to);
     const fpy = await this.inspections.firstPassYield(tenantId, { from, to, siteId });
     const tested = fpy.reduce((n, r) => n + r.tested, 0);
     const firstPassed = fpy.reduce((n, r) => n + r.passed, 0);
@@ -364,7 +434,7 @@ export class LiveService {
         firstPassYield: tested > 0 ? firstPassed / tested : null,
         throughputPerHour,
       },
-      alerts: this.openAlerts ? await this.openAlerts(tenantId, siteId, SNAPSHOT_ALERTS) : [],
+      alerts: this.openAlerts ? await this.openAlerts(viewer, siteId, SNAPSHOT_ALERTS) : [],
     };
   }
 }

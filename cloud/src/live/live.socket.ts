@@ -1,9 +1,17 @@
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Logger } from 'pino';
 import { createClient } from 'redis';
 import { Server, type Socket } from 'socket.io';
-import { type Accounts, type SessionContext, seesSite, type Principal } from '../access/index.js';
+import {
+  type Accounts,
+  type SessionContext,
+  seesSite,
+  type Principal,
+  viewerOfPrincipal,
+  isLocalHostname,
+  sessionCookieName,
+} from '../access/index.js';
 import type { Metrics } from '../platform/metrics.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import { siteRoom, tenantRoom, type LiveService } from './live.service.js';
@@ -44,8 +52,21 @@ interface SocketAuth {
   sites: Set<string>;
 }
 
-/** The session cookie as the HTTP API reads it: `__Host-rt_session` (HTTPS) or `rt_session`. */
-function sessionCookie(header: string | undefined): string | undefined {
+/**
+ * The session cookie as the HTTP API reads it: `__Host-rt_session` over HTTPS (TLS here or at a
+ * proxy) or from any host but this machine, `rt_session` only for a local browser over HTTP.
+ */
+function sessionCookie(req: IncomingMessage): string | undefined {
+  const header = req.headers.cookie;
+  // Forwarded headers can only make this stricter: any name of a host but this machine means Secure cookies.
+  const hosts = [req.headers.host, req.headers['x-forwarded-host']]
+    .flat()
+    .filter((h): h is string => typeof h === 'string')
+    .map((h) => h.split(',')[0]!.trim().replace(/:\d+$/, ''));
+  const secure =
+    (req.socket as { encrypted?: boolean }).encrypted === true ||
+    req.headers['x-forwarded-proto'] === 'https' ||
+    hosts.some((h) => !isLocalHostname(h));
   const found = new Map<string, string>();
   for (const part of (header ?? '').split(';')) {
     const i = part.indexOf('=');
@@ -57,7 +78,7 @@ function sessionCookie(header: string | undefined): string | undefined {
       }
     }
   }
-  return found.get('__Host-rt_session') ?? found.get('rt_session');
+  return found.get(sessionCookieName(secure));
 }
 
 function sameOrigin(origin: string | undefined, host: string | undefined): boolean {
@@ -132,21 +153,31 @@ export function attachLiveServer(server: HttpServer, opts: LiveServerOptions): L
     return ctx && ctx.session.state === 'active' ? ctx : undefined;
   }
 
-  /** Applies a fresh look at the session: new role or sites, rooms it may no longer see. */
+  /**
+   * Applies a fresh look at the session: new role, sites or export clearance; the socket leaves
+   * the rooms it may no longer be in and is in the rooms of its clearance (cleared or not).
+   */
   function apply(socket: Socket, a: SocketAuth, ctx: SessionContext) {
     a.principal = ctx.principal;
-    if (ctx.principal.sites === null) void socket.join(tenantRoom(a.tenantId));
-    else void socket.leave(tenantRoom(a.tenantId));
+    const cleared = viewerOfPrincipal(ctx.principal).cleared;
+    for (const c of [true, false]) {
+      if (ctx.principal.sites === null && c === cleared) void socket.join(tenantRoom(a.tenantId, c));
+      else void socket.leave(tenantRoom(a.tenantId, c));
+    }
     for (const s of [...a.sites]) {
-      if (!seesSite(ctx.principal, s)) {
-        a.sites.delete(s);
-        void socket.leave(siteRoom(a.tenantId, s));
+      const keep = seesSite(ctx.principal, s);
+      if (!keep) a.sites.delete(s);
+      for (const c of [true, false]) {
+        if (keep && c === cleared) void socket.join(siteRoom(a.tenantId, s, c));
+        else void socket.leave(siteRoom(a.tenantId, s, c));
       }
     }
   }
 
+  const clearedOf = (a: SocketAuth) => viewerOfPrincipal(a.principal).cleared;
+
   io.use((socket, next) => {
-    const cookie = sessionCookie(socket.request.headers.cookie);
+    const cookie = sessionCookie(socket.request);
     if (!cookie) return next(new LiveError('CLOUD_UNAUTHENTICATED', 'sign in first'));
     check(cookie, true).then(
       (ctx) => {
@@ -196,7 +227,7 @@ export function attachLiveServer(server: HttpServer, opts: LiveServerOptions): L
         if (!a.sites.has(siteId) && a.sites.size >= MAX_SUBSCRIPTIONS)
           return ack({ ok: false, error: 'CLOUD_RATE_LIMITED' });
         a.sites.add(siteId);
-        await socket.join(siteRoom(a.tenantId, siteId));
+        await socket.join(siteRoom(a.tenantId, siteId, clearedOf(a)));
         ack({ ok: true });
       } catch (err) {
         log.error({ err }, 'live: subscribe failed');
@@ -209,7 +240,7 @@ export function attachLiveServer(server: HttpServer, opts: LiveServerOptions): L
       const siteId = siteOf(payload);
       if (!a || !siteId) return ack({ ok: false, error: 'CLOUD_VALIDATION' });
       a.sites.delete(siteId);
-      await socket.leave(siteRoom(a.tenantId, siteId));
+      for (const c of [true, false]) await socket.leave(siteRoom(a.tenantId, siteId, c));
       ack({ ok: true });
     });
   });

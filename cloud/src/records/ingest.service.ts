@@ -117,7 +117,8 @@ export class IngestService {
 
   /**
    * `backlog`: the records the edge says it still holds unsent (header X-RigTrace-Backlog),
-   * stored on the edge row only when the batch verifies.
+   * stored on the edge row only when the batch verifies and adds records. The edge's last
+   * contact, likewise, moves only with a batch that adds records.
    */
   async ingest(body: unknown, address: string, opts: { backlog?: number } = {}): Promise<IngestResult> {
     // The limit comes before the batch is parsed: only the edge it names is read.
@@ -163,7 +164,9 @@ export class IngestService {
     const outcome = await this.db.bindTenant(edge.tenant_id, () =>
       committed(this.db, async () => {
         const out = await this.verifyAndStore(edge.tenant_id, edge.id, body, pre);
-        if (out.ok && opts.backlog !== undefined)
+        // Only a batch that adds records tells something about the edge: a replay of one
+        // already stored (anyone may send it again) leaves its health fields as they are.
+        if (out.ok && out.result.accepted > 0 && opts.backlog !== undefined)
           await this.tenancy.setEdgeBacklog(edge.tenant_id, edge.id, opts.backlog, new Date().toISOString());
         return out;
       }),
@@ -270,7 +273,6 @@ export class IngestService {
     const now = new Date();
     const nowIso = now.toISOString();
     if (v.records.length === 0) {
-      await this.records.touchEdge(edge.tenant_id, edge.id, nowIso);
       const latest = await this.records.latestCheckpoint(edge.tenant_id, edge.id);
       return {
         ok: true,

@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { visibleSql, type Viewer } from '../access/index.js';
 
 /** Rows per multi-row INSERT into records. */
 const INSERT_CHUNK = 1000;
@@ -47,11 +48,6 @@ export interface RecordQuery {
   afterSeq?: number;
   /** Keyset cursor: records after (edge, seq) in (edge, seq) order. */
   after?: { edge: string; seq: number };
-  /**
-   * Leave out records whose equipment is export-controlled (ITAR/EAR) in the register: a caller
-   * not cleared for them. Records that only name a flagged gauge are screened by the caller.
-   */
-  excludeFlagged?: boolean;
   limit: number;
 }
 
@@ -164,16 +160,6 @@ export class RecordsRepository {
     );
   }
 
-  async touchEdge(tenantId: string, edgeId: string, now: string): Promise<void> {
-    await this.db.withTenant(tenantId, () =>
-      this.db.run('UPDATE edges SET last_contact_at = ? WHERE tenant_id = ? AND id = ?', [
-        now,
-        tenantId,
-        edgeId,
-      ]),
-    );
-  }
-
   async latestCheckpoint(
     tenantId: string,
     edgeId: string,
@@ -199,9 +185,18 @@ export class RecordsRepository {
     );
   }
 
-  async list(tenantId: string, q: RecordQuery): Promise<StoredRecordRow[]> {
-    const where = ['tenant_id = ?'];
-    const params: (string | number)[] = [tenantId];
+  /**
+   * The records `v` may see: of edges of its sites, and (unless cleared) not of export-controlled
+   * (ITAR/EAR) equipment. Records that only name a flagged gauge are screened by the caller.
+   */
+  async list(v: Viewer, q: RecordQuery): Promise<StoredRecordRow[]> {
+    const tenantId = v.tenantId;
+    const seen = visibleSql(v, {
+      site: '(SELECT se.site_id FROM edges se WHERE se.tenant_id = records.tenant_id AND se.id = records.edge_id)',
+      tag: 'equipment',
+    });
+    const where = ['tenant_id = ?', seen.sql];
+    const params: SqlParam[] = [tenantId, ...seen.params];
     const filter = (sql: string, value: string | number | undefined) => {
       if (value === undefined || value === '') return;
       where.push(sql);
@@ -214,12 +209,6 @@ export class RecordsRepository {
     if (q.after) {
       where.push('(edge_id, seq) > (?, ?)');
       params.push(q.after.edge, q.after.seq);
-    }
-    if (q.excludeFlagged) {
-      where.push(
-        'equipment NOT IN (SELECT f.tag FROM equipment f WHERE f.tenant_id = ? AND f.export_regime IS NOT NULL)',
-      );
-      params.push(tenantId);
     }
     params.push(q.limit);
     return this.db.withTenant(tenantId, () =>

@@ -351,12 +351,23 @@ export class ReminderService {
 
   // -- digest ----------------------------------------------------------------------------------
 
-  /** What needs attention at the site on `date`, each instrument judged with its own lead time. */
+  /**
+   * What needs attention at the site on `date`, each instrument judged with its own lead time;
+   * export-controlled equipment is left out.
+   */
   async digest(tenantId: string, siteId: string, date: string): Promise<Digest> {
     const name = (await this.deps.repo.siteName(tenantId, siteId)) ?? siteId;
     const dflt = await this.deps.calibration.dueSoonDefault(tenantId);
     const lead = Math.max(dflt, (await this.deps.repo.maxLeadDays(tenantId, siteId)) ?? 0);
-    const rows = await this.deps.equipment.dueBy(tenantId, addDays(date, lead), siteId, DIGEST_LIMIT + 1);
+    // A digest leaves the tenant (e-mail, webhook) with no cleared reader to check: it never
+    // names export-controlled equipment.
+    const rows = await this.deps.equipment.dueBy(
+      tenantId,
+      addDays(date, lead),
+      siteId,
+      DIGEST_LIMIT + 1,
+      true,
+    );
     return buildDigest({
       tenant: tenantId,
       site: { id: siteId, name },

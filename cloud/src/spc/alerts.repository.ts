@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { visibleSql, type Viewer } from '../access/index.js';
 
 export type AlertSeverity = 'info' | 'warning' | 'critical';
 
@@ -29,11 +30,12 @@ export type NewAlert = Omit<AlertRow, 'acknowledged_at' | 'acknowledged_by'> & {
 export interface AlertQuery {
   siteId?: string | undefined;
   state: 'open' | 'acknowledged' | 'all';
-  /** Caller's sites; null for every site. Alerts without a site are seen by every caller. */
-  sites: readonly string[] | null;
   before?: { at: string; id: string } | undefined;
   limit: number;
 }
+
+/** Who reads alerts (access's `Viewer`). */
+export type AlertViewer = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
 
 const COLS =
   'id, site_id, kind, severity, message, at, tag, characteristic, rule, chart, point_at, detail, acknowledged_at, acknowledged_by';
@@ -69,27 +71,27 @@ export class AlertsRepository {
     return r.changes === 1;
   }
 
-  async get(tenantId: string, id: string): Promise<AlertRow | undefined> {
-    return this.db.withTenant(tenantId, () =>
-      this.db.get<AlertRow>(`SELECT ${COLS} FROM alerts WHERE tenant_id = ? AND id = ?`, [tenantId, id]),
+  /** One alert, if `v` may see it: its site (alerts without one are tenant-wide) and its equipment. */
+  async get(v: AlertViewer, id: string): Promise<AlertRow | undefined> {
+    const seen = visibleSql(v, { site: 'site_id', siteNullable: true, tag: 'tag' });
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.get<AlertRow>(`SELECT ${COLS} FROM alerts WHERE tenant_id = ? AND id = ? AND ${seen.sql}`, [
+        v.tenantId,
+        id,
+        ...seen.params,
+      ]),
     );
   }
 
-  /** Newest first. */
-  async list(tenantId: string, q: AlertQuery): Promise<AlertRow[]> {
-    const where = ['tenant_id = ?'];
-    const params: SqlParam[] = [tenantId];
+  /** The alerts `v` may see, newest first. */
+  async list(v: AlertViewer, q: AlertQuery): Promise<AlertRow[]> {
+    const tenantId = v.tenantId;
+    const seen = visibleSql(v, { site: 'site_id', siteNullable: true, tag: 'tag' });
+    const where = ['tenant_id = ?', seen.sql];
+    const params: SqlParam[] = [tenantId, ...seen.params];
     if (q.siteId !== undefined) {
       where.push('site_id = ?');
       params.push(q.siteId);
-    }
-    if (q.sites !== null) {
-      where.push(
-        q.sites.length
-          ? `(site_id IS NULL OR site_id IN (${q.sites.map(() => '?').join(',')}))`
-          : 'site_id IS NULL',
-      );
-      params.push(...q.sites);
     }
     if (q.state === 'open') where.push('acknowledged_at IS NULL');
     if (q.state === 'acknowledged') where.push('acknowledged_at IS NOT NULL');

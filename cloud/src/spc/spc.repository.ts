@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { visibleSql, type Viewer } from '../access/index.js';
 import type { ChartKind, ControlLimits, RuleSet } from './spc.math.js';
 
 /** One measured characteristic of one inspection record (the record itself stays in `records`). */
@@ -78,6 +79,9 @@ export interface MeasurementWindow {
   /** The latest `limit` measurements of the window (still returned oldest first). */
   limit: number;
 }
+
+/** Who reads SPC data: the site scope and export clearance of the caller (access's `Viewer`). */
+export type SpcViewer = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
 
 const ORDER_DESC = 'observed_at DESC, edge_id DESC, seq DESC, idx DESC';
 /** Rows per multi-row statement: 9 or 11 parameters a row, well inside SQLite's and PostgreSQL's limits. */
@@ -183,26 +187,31 @@ export class SpcRepository {
     });
   }
 
+  /** One characteristic, if `v` may see it (its site, and its equipment's export control). */
   async characteristic(
-    tenantId: string,
+    v: SpcViewer,
     equipment: string,
     characteristic: string,
   ): Promise<CharacteristicRow | undefined> {
-    return this.db.withTenant(tenantId, () =>
+    const seen = visibleSql(v, { site: 'site_id', tag: 'equipment' });
+    return this.db.withTenant(v.tenantId, () =>
       this.db.get<CharacteristicRow>(
         `SELECT equipment, characteristic, site_id, unit, nominal, lsl, usl, n, first_at, last_at
-         FROM spc_characteristics WHERE tenant_id = ? AND equipment = ? AND characteristic = ?`,
-        [tenantId, equipment, characteristic],
+         FROM spc_characteristics WHERE tenant_id = ? AND equipment = ? AND characteristic = ? AND ${seen.sql}`,
+        [v.tenantId, equipment, characteristic, ...seen.params],
       ),
     );
   }
 
+  /** The characteristics `v` may see. */
   async characteristics(
-    tenantId: string,
-    q: { siteId?: string | undefined; equipment?: string | undefined; sites: readonly string[] | null },
+    v: SpcViewer,
+    q: { siteId?: string | undefined; equipment?: string | undefined },
   ): Promise<CharacteristicRow[]> {
-    const where = ['tenant_id = ?'];
-    const params: SqlParam[] = [tenantId];
+    const tenantId = v.tenantId;
+    const seen = visibleSql(v, { site: 'site_id', tag: 'equipment' });
+    const where = ['tenant_id = ?', seen.sql];
+    const params: SqlParam[] = [tenantId, ...seen.params];
     if (q.siteId !== undefined) {
       where.push('site_id = ?');
       params.push(q.siteId);
@@ -210,11 +219,6 @@ export class SpcRepository {
     if (q.equipment !== undefined) {
       where.push('equipment = ?');
       params.push(q.equipment);
-    }
-    if (q.sites !== null) {
-      if (q.sites.length === 0) return [];
-      where.push(`site_id IN (${q.sites.map(() => '?').join(',')})`);
-      params.push(...q.sites);
     }
     return this.db.withTenant(tenantId, () =>
       this.db.all<CharacteristicRow>(

@@ -1,5 +1,5 @@
 import { Router, type Request } from 'express';
-import { type Accounts, actorOfRequest, type Role, allowCallers } from '../access/index.js';
+import { type Accounts, actorOfRequest, type Role, allowCallers, viewerOf } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
 import type { Scope, SpcService } from './spc.service.js';
 import { problem, tokenOrSession as security } from '../platform/http/openapi-parts.js';
@@ -20,11 +20,8 @@ export const SPC_ACCESS: Record<SpcAccess, readonly (Role | 'api-token')[]> = {
   acknowledge: ['admin', 'manager', 'technician'],
 };
 
-function scopeOf(req: Request): Scope {
-  const p = req.principal;
-  if (!p) throw new ProblemError('CLOUD_UNAUTHENTICATED');
-  return { tenantId: p.tenantId, sites: p.sites };
-}
+/** The request's viewer: the repositories apply its site scope and export clearance. */
+const scopeOf = (req: Request): Scope => viewerOf(req);
 
 /** Who acted, as stored with baselines and acknowledgements: the user's email, else their id. */
 function actorName(req: Request): string {

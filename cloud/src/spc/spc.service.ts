@@ -20,7 +20,13 @@ import {
   type RuleSet,
   type Violation,
 } from './spc.math.js';
-import { limitsOf, type BaselineRow, type Measurement, type SpcRepository } from './spc.repository.js';
+import {
+  limitsOf,
+  type BaselineRow,
+  type Measurement,
+  type SpcRepository,
+  type SpcViewer,
+} from './spc.repository.js';
 
 /** Fewest points (subgroups, or individuals) a baseline may be frozen from (Montgomery advises 20–25). */
 export const MIN_BASELINE_POINTS = 10;
@@ -32,15 +38,11 @@ export const RECENT_POINTS = 25;
 export const RULE_LOOKBACK = 20;
 export const ALERT_KIND_SPC = 'spc';
 
-/** Who is asking: the caller's tenant and, for a site-scoped user, their sites. */
-export interface Scope {
-  tenantId: string;
-  /** null: every site of the tenant. */
-  sites: readonly string[] | null;
-}
-
-const sees = (s: Scope, siteId: string | null) =>
-  siteId === null || s.sites === null || s.sites.includes(siteId);
+/**
+ * Who is asking (access's `Viewer`): the caller's tenant, its sites and its export clearance.
+ * The repositories apply both in their queries.
+ */
+export type Scope = SpcViewer;
 
 function parse<T extends z.ZodType>(schema: T, value: unknown, what: string): z.output<T> {
   return parseOrProblem(schema, value, `${what} are not valid`);
@@ -405,15 +407,15 @@ export class SpcService {
   // -- reads -----------------------------------------------------------------------------------
 
   private async visibleCharacteristic(scope: Scope, equipment: string, characteristic: string) {
-    const c = await this.repo.characteristic(scope.tenantId, equipment, characteristic);
-    if (!c || !sees(scope, c.site_id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such characteristic');
+    const c = await this.repo.characteristic(scope, equipment, characteristic);
+    if (!c) throw new ProblemError('CLOUD_NOT_FOUND', 'no such characteristic');
     return c;
   }
 
   /** Every characteristic the caller may see, with its baseline, recent capability and open alerts. */
   async characteristics(scope: Scope, raw: unknown) {
     const q = parse(characteristicsQuerySchema, raw, 'query parameters');
-    const rows = await this.repo.characteristics(scope.tenantId, { ...q, sites: scope.sites });
+    const rows = await this.repo.characteristics(scope, q);
     const baselines = new Map(
       (await this.repo.currentBaselines(scope.tenantId, q.equipment)).map((b) => [
         JSON.stringify([b.equipment, b.characteristic]),
@@ -577,10 +579,9 @@ export class SpcService {
 
   async listAlerts(scope: Scope, raw: unknown) {
     const q = parse(alertsQuerySchema, raw, 'query parameters');
-    const rows = await this.alerts.list(scope.tenantId, {
+    const rows = await this.alerts.list(scope, {
       siteId: q.siteId,
       state: q.state,
-      sites: scope.sites,
       before: q.cursor,
       limit: q.limit,
     });
@@ -593,8 +594,8 @@ export class SpcService {
 
   async acknowledge(scope: Scope, id: string, by: string, actor: AuditEvent['actor']): Promise<AlertView> {
     return this.db.transaction(async () => {
-      const a = await this.alerts.get(scope.tenantId, id);
-      if (!a || !sees(scope, a.site_id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such alert');
+      const a = await this.alerts.get(scope, id);
+      if (!a) throw new ProblemError('CLOUD_NOT_FOUND', 'no such alert');
       if (a.acknowledged_at !== null)
         throw new ProblemError(
           'CLOUD_CONFLICT',

@@ -65,14 +65,17 @@ const siteView = (s: SiteRow & { edges?: number | string }) => ({
 /**
  * The tenant's administration for the portal: sites, one-time edge enrollment tokens, the
  * edges' health (last contact, acknowledged seq, records in the last hour, backlog), verifying
- * an edge's stored log, and API tokens. Admins only (permission tenant:manage), except log
- * verification, which auditors may run too (audit:read). Tokens are shown once, at creation;
+ * an edge's stored log, and API tokens. Admins only: sites:manage for what concerns the caller's
+ * sites (an admin limited to sites sees only those, and 404 for the others), tenant:manage for
+ * what concerns the whole tenant (new sites, API tokens: never a site-scoped admin); log
+ * verification auditors may run too (audit:read). Tokens are shown once, at creation;
  * lists name them by the first 16 hex digits of their hash. Every action is on the audit trail,
  * in the same transaction as the change.
  */
 export function tenancyRoutes(deps: TenancyRouteDeps): Router {
   const r = Router();
-  const admin = deps.accounts.require('tenant:manage');
+  const admin = deps.accounts.require('sites:manage');
+  const tenantAdmin = deps.accounts.require('tenant:manage');
   const verifier = deps.accounts.require('audit:read');
   const tenant = (req: Request) => principalOf(req).tenantId;
   const audit = (req: Request, e: Omit<AuditEvent, 'tenantId' | 'actor' | 'address'>) =>
@@ -84,7 +87,11 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
     });
   const siteOr404 = async (req: Request) => {
     const siteId = String(req.params.siteId);
-    if (!ID.test(siteId) || !(await deps.tenancy.siteExists(tenant(req), siteId)))
+    if (
+      !ID.test(siteId) ||
+      !seesSite(principalOf(req), siteId) ||
+      !(await deps.tenancy.siteExists(tenant(req), siteId))
+    )
       throw new ProblemError('CLOUD_NOT_FOUND', 'no such site');
     return siteId;
   };
@@ -93,10 +100,10 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
 
   r.get('/sites', admin, async (req, res) => {
     const rows = await deps.tenancy.listSites(tenant(req));
-    res.json({ items: rows.map(siteView) });
+    res.json({ items: rows.filter((s) => seesSite(principalOf(req), s.id)).map(siteView) });
   });
 
-  r.post('/sites', admin, async (req, res) => {
+  r.post('/sites', tenantAdmin, async (req, res) => {
     const body = parseBody(siteBody, req);
     const t = tenant(req);
     await deps.db.transaction(async () => {
@@ -222,6 +229,7 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
     ]);
     res.json({
       items: edges
+        .filter((e) => seesSite(principalOf(req), e.site_id))
         .filter((e) => (q.data.site ? e.site_id === q.data.site : true))
         .map((e) => ({
           id: e.id,
@@ -275,7 +283,7 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
 
   // ---- API tokens ----------------------------------------------------------------------------
 
-  r.get('/api-tokens', admin, async (req, res) => {
+  r.get('/api-tokens', tenantAdmin, async (req, res) => {
     const rows = await deps.tenancy.listApiTokens(tenant(req));
     res.json({
       items: rows.map((t) => ({
@@ -287,7 +295,7 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
     });
   });
 
-  r.post('/api-tokens', admin, async (req, res) => {
+  r.post('/api-tokens', tenantAdmin, async (req, res) => {
     const body = parseBody(apiTokenBody, req);
     const t = tenant(req);
     const out = await deps.db.transaction(async () => {
@@ -305,7 +313,7 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
     res.status(201).json({ id: out.id, name: row.name, token: out.token, createdAt: row.created_at });
   });
 
-  r.delete('/api-tokens/:tokenId', admin, async (req, res) => {
+  r.delete('/api-tokens/:tokenId', tenantAdmin, async (req, res) => {
     const id = String(req.params.tokenId);
     if (!/^[0-9a-f]{16}$/.test(id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such API token');
     await deps.db.transaction(async () => {

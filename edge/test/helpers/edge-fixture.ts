@@ -25,8 +25,12 @@ export function writeIdentity(dataDir: string, edgeId = 'edge-test') {
   return keys;
 }
 
-/** Starts `rigtrace-edge run` on a config object (written as JSON, which is YAML). */
-export async function startEdge(configFile: string, config: object, timeoutMs = 20_000): Promise<Proc> {
+/**
+ * Starts `rigtrace-edge run` on a config object (written as JSON, which is YAML). An OPC UA source
+ * makes the edge's client certificate on its first start (an RSA key), which on a loaded machine
+ * takes well over 20 s: the default wait leaves room for it.
+ */
+export async function startEdge(configFile: string, config: object, timeoutMs = 60_000): Promise<Proc> {
   writeFileSync(configFile, JSON.stringify(config));
   return startProcess(
     'edge/src/cli.ts',

@@ -1359,6 +1359,7 @@ export interface paths {
                   | 'evidence:read'
                   | 'audit:read'
                   | 'users:manage'
+                  | 'sites:manage'
                   | 'tenant:manage'
                   | 'reports:read'
                   | 'reports:generate'
@@ -4941,7 +4942,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** The tenant's records, in (edge, seq) order */
+    /**
+     * The tenant's records, in (edge, seq) order
+     * @description Only records of edges of the caller’s sites, and of export-controlled equipment only for cleared users; an edge the caller may not see answers 404, as an absent one.
+     */
     get: {
       parameters: {
         query?: {
@@ -4978,6 +4982,15 @@ export interface paths {
         };
         /** @description RFC 7807 problem */
         401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
           headers: {
             [name: string]: unknown;
           };

@@ -29,6 +29,7 @@ export type Permission =
   | 'evidence:read'
   | 'audit:read'
   | 'users:manage'
+  | 'sites:manage'
   | 'tenant:manage'
   | 'reports:read'
   | 'reports:generate'
@@ -67,8 +68,8 @@ const ITEMS: Record<
   cases: { label: 'Out of tolerance', href: '#/oot', needs: 'records:read' },
   live: { label: 'Live', href: '#/live', needs: 'records:read' },
   spc: { label: 'SPC', href: '#/spc', needs: 'records:read' },
-  sites: { label: 'Sites', href: '#/admin/sites', needs: 'tenant:manage' },
-  edges: { label: 'Edges', href: '#/admin/edges', needs: 'tenant:manage' },
+  sites: { label: 'Sites', href: '#/admin/sites', needs: 'sites:manage' },
+  edges: { label: 'Edges', href: '#/admin/edges', needs: 'sites:manage' },
   users: { label: 'Users', href: '#/admin/users', needs: 'users:manage' },
   security: { label: 'MFA policy', href: '#/admin/security', needs: 'users:manage' },
   'api-tokens': { label: 'API tokens', href: '#/admin/api-tokens', needs: 'tenant:manage' },

@@ -1,6 +1,6 @@
-import type { Request } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
-import { parseOrProblem, validationProblem } from '../errors.js';
+import { parseOrProblem, ProblemError, validationProblem } from '../errors.js';
 
 export { validationProblem };
 /** `value` parsed by `schema`, or a CLOUD_VALIDATION problem with `message`. */
@@ -27,3 +27,43 @@ export const cursor = <T>(decode: (c: string) => T | undefined) =>
       return d;
     })
     .optional();
+
+/** Where in `value` (a parsed JSON body or query) a string holds U+0000, as a dotted path; undefined if nowhere. */
+export function nulPath(value: unknown, at = '', depth = 0): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? at || '(value)' : undefined;
+  if (value === null || typeof value !== 'object' || depth > 64) return undefined;
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const here = at ? `${at}.${k}` : k;
+    if (k.includes('\u0000')) return here;
+    const found = nulPath(v, here, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+const decoded = (s: string): string => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
+
+/**
+ * Refuses (400 CLOUD_VALIDATION) a request carrying a NUL character (U+0000) in its path, query,
+ * cookies or JSON body: no stored value may hold one (PostgreSQL text cannot), so it is bad
+ * input, refused before any route reads it. Put after the JSON body parser.
+ */
+export const refuseNul: RequestHandler = (req, _res, next) => {
+  const where =
+    (decoded(req.path).includes('\u0000') ? 'path' : undefined) ??
+    (nulPath(req.query) !== undefined ? `query.${nulPath(req.query)}` : undefined) ??
+    (decoded(req.get('cookie') ?? '').includes('\u0000') ? 'cookie' : undefined) ??
+    (nulPath(req.body) !== undefined ? `body.${nulPath(req.body)}` : undefined);
+  if (where === undefined) return next();
+  next(
+    new ProblemError('CLOUD_VALIDATION', 'the request holds a NUL character (U+0000)', {
+      errors: [{ path: where, message: 'a NUL character (U+0000) is not allowed' }],
+    }),
+  );
+};

@@ -1,0 +1,79 @@
+import type { Request } from 'express';
+import type { SqlParam } from '../platform/db/db.js';
+import { ProblemError } from '../platform/errors.js';
+import type { Principal } from './policy.js';
+
+/**
+ * Who reads: resolved once per request (or socket) from the authenticated principal and passed
+ * down to the repositories, whose queries apply the site scope and export control through
+ * `visibleSql`. A read path that takes a `Viewer` cannot forget either.
+ */
+export interface Viewer {
+  kind: 'user' | 'api-token';
+  tenantId: string;
+  /** user id, or "api-token" */
+  id: string;
+  /** Site ids the caller is limited to; null for every site of the tenant. */
+  sites: readonly string[] | null;
+  /** Cleared for export-controlled (ITAR/EAR) data: a user marked as a US person (API tokens never are). */
+  cleared: boolean;
+}
+
+export function viewerOfPrincipal(p: Principal): Viewer {
+  return {
+    kind: p.kind,
+    tenantId: p.tenantId,
+    id: p.id,
+    sites: p.sites,
+    cleared: p.kind === 'user' && p.usPerson === true,
+  };
+}
+
+/** The request's viewer (after authentication). */
+export function viewerOf(req: Request): Viewer {
+  if (!req.principal) throw new ProblemError('CLOUD_UNAUTHENTICATED');
+  return viewerOfPrincipal(req.principal);
+}
+
+/**
+ * The reader with the least access in a tenant: every site, nothing export-controlled. What
+ * leaves the tenant without a signed-in reader (reminder webhooks and e-mails) is read as it.
+ */
+export const uncleared = (tenantId: string): Viewer => ({
+  kind: 'api-token',
+  tenantId,
+  id: 'system',
+  sites: null,
+  cleared: false,
+});
+
+/** Whether the viewer's site scope covers `siteId` (null: a tenant-wide row, seen by every viewer). */
+export function viewerSees(v: Pick<Viewer, 'sites'>, siteId: string | null): boolean {
+  return siteId === null || v.sites === null || v.sites.includes(siteId);
+}
+
+/**
+ * A WHERE condition (and its parameters) keeping only the rows `v` may see: `site`, the column
+ * holding the row's site (a NULL site is tenant-wide, seen by all, when `siteNullable`); `tag`,
+ * the column holding the equipment tag whose export-control flag the row inherits. Uncleared
+ * viewers never see a row of flagged equipment.
+ */
+export function visibleSql(
+  v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
+  cols: { site?: string; siteNullable?: boolean; tag?: string },
+): { sql: string; params: SqlParam[] } {
+  const parts: string[] = [];
+  const params: SqlParam[] = [];
+  if (cols.site && v.sites !== null) {
+    const inList = v.sites.length ? `${cols.site} IN (${v.sites.map(() => '?').join(',')})` : '1 = 0';
+    parts.push(cols.siteNullable ? `(${cols.site} IS NULL OR ${inList})` : inList);
+    params.push(...v.sites);
+  }
+  if (cols.tag && !v.cleared) {
+    parts.push(
+      `NOT EXISTS (SELECT 1 FROM equipment xc WHERE xc.tenant_id = ? AND xc.tag = ${cols.tag} AND xc.export_regime IS NOT NULL)`,
+    );
+    params.push(v.tenantId);
+  }
+  return { sql: parts.length ? parts.join(' AND ') : '1 = 1', params };
+}
