@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { EdgeLog } from './buffer/edge-log.js';
+import { DataDirLock } from './buffer/data-dir-lock.js';
 import type { EdgeConfig } from './config/config.schema.js';
 import type { Collector } from './collectors/collector.js';
 import { ModbusCollector } from './collectors/modbus.collector.js';
@@ -61,6 +62,7 @@ function sourceIdentity(src: EdgeConfig['sources'][number]): SourceIdentity {
  */
 export class Agent {
   private log: EdgeLog | null = null;
+  private lock: DataDirLock | null = null;
   private forwarder: Forwarder | null = null;
   private collectors: SupervisedSource[] = [];
   private status: StatusServer | null = null;
@@ -74,6 +76,7 @@ export class Agent {
 
   async start(): Promise<{ statusUrl: string; edgeId: string }> {
     const { identity, privateKeyPem } = loadIdentity(this.cfg.edge.dataDir);
+    this.lock = DataDirLock.acquire(this.cfg.edge.dataDir);
     const log = await EdgeLog.open(
       this.cfg.edge.dataDir,
       { edgeId: identity.edgeId, privateKeyPem },
@@ -233,5 +236,7 @@ export class Agent {
     await this.status?.stop();
     await this.forwarder?.stop();
     await this.log?.close();
+    this.lock?.release();
+    this.lock = null;
   }
 }

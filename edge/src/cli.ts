@@ -56,6 +56,9 @@ async function config(file: string) {
   return loadConfig(file, process.env, read);
 }
 
+/** A stop that takes longer is cut short (see `run`). */
+const STOP_DEADLINE_MS = 4500;
+
 /** Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration problem. */
 function fail(lines: string[], code: number): never {
   for (const l of lines) process.stderr.write(`${l}\n`);
@@ -153,6 +156,12 @@ async function main(argv: string[]): Promise<void> {
         if (stopping) return;
         stopping = true;
         logger.info({ signal }, 'stopping');
+        // Done within 5 s whatever the state (systemd's TimeoutStopSec is 30): every record the
+        // agent acknowledged is already durable, so cutting a slow stop short loses nothing.
+        setTimeout(() => {
+          logger.warn({ signal }, 'stop took longer than 4.5 s; exiting now');
+          process.exit(1);
+        }, STOP_DEADLINE_MS).unref();
         agent.stop().then(
           () => process.exit(0),
           (err: unknown) => {

@@ -12,6 +12,7 @@ export const EDGE_ERRORS = {
   EDGE_ALREADY_ENROLLED: 'This edge is already enrolled',
   EDGE_INSECURE_CLOUD_URL: 'Plain HTTP to a non-loopback cloud address is refused',
   EDGE_BUFFER_CORRUPT: 'The buffer database does not match its own log',
+  EDGE_DATA_DIR_LOCKED: 'Another agent is running on the same data directory',
 } as const;
 
 export type EdgeErrorCode = keyof typeof EDGE_ERRORS;

@@ -7,6 +7,7 @@ import { edgeConfigSchema, type EdgeConfig } from './config.schema.js';
 import { readConfigFile } from './config-file.js';
 import { recordMappingProblems } from '../mapping/check.js';
 import { mqttRecordMappingProblems } from '../mapping/mqtt-records.js';
+import { expandProfiles } from '../mapping/profiles.js';
 
 /** Formats a zod issue path as `sources[0].points[3].type`. */
 export function formatPath(p: readonly PropertyKey[]): string {
@@ -143,6 +144,8 @@ function crossChecks(cfg: EdgeConfig): string[] {
 
 /** Validates a parsed config object. Every problem is listed, one per line, path first. */
 export function validateConfig(raw: unknown, baseDir = process.cwd()): EdgeConfig {
+  const profileProblems = expandProfiles(raw);
+  if (profileProblems.length > 0) throw new EdgeError('EDGE_CONFIG_INVALID', undefined, profileProblems);
   const parsed = edgeConfigSchema.safeParse(raw);
   if (!parsed.success) throw new EdgeError('EDGE_CONFIG_INVALID', undefined, issueLines(parsed.error.issues));
   const problems = crossChecks(parsed.data);

@@ -28,6 +28,27 @@ type SendResult =
   | { kind: 'expect'; expectedSeq: number; detail: string }
   | { kind: 'refused'; status: number; detail: string };
 
+/** The longest Retry-After honoured: a wrong header must not silence the edge for a day. */
+const MAX_RETRY_AFTER_MS = 15 * 60_000;
+
+/** Milliseconds from a Retry-After value (delay-seconds or an HTTP date), or null when it is neither. */
+export function retryAfterMs(value: string | null, now = Date.now()): number | null {
+  if (value === null) return null;
+  const v = value.trim();
+  const ms = /^\d+$/u.test(v) ? Number(v) * 1000 : Date.parse(v) - now;
+  return Number.isFinite(ms) ? Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms)) : null;
+}
+
+/** A failure the cloud asked us to wait out (429/503 with Retry-After). */
+class RetryLater extends Error {
+  constructor(
+    message: string,
+    readonly waitMs: number,
+  ) {
+    super(message);
+  }
+}
+
 /** Full-jitter exponential backoff (AWS architecture blog): uniform in [0, min(max, base·2^n)]. */
 export function backoffDelay(
   attempt: number,
@@ -90,6 +111,9 @@ export class Forwarder {
     this.stopped = true;
     this.unsubscribe?.();
     this.wakeOnStop?.();
+    // The batch in flight is not waited for: it is sent again after the next start (the cloud
+    // takes a batch it already has as a repeat), and a hanging cloud must not hold up a shutdown.
+    this.inflight?.abort(new Error('stopping'));
     await this.loop;
     this.http.close();
   }
@@ -116,8 +140,13 @@ export class Forwarder {
   /** Consecutive failed attempts, for the backoff. */
   private attempt = 0;
 
-  private backoff(): Promise<void> {
-    return this.sleep(backoffDelay(this.attempt++, this.opts.retry.initialMs, this.opts.retry.maxMs));
+  /**
+   * Waits out a failure: the backoff, or the cloud's Retry-After when longer. Records appended
+   * meanwhile do not cut it short (only stop() does).
+   */
+  private backoff(err: unknown): Promise<void> {
+    const delay = backoffDelay(this.attempt++, this.opts.retry.initialMs, this.opts.retry.maxMs);
+    return this.sleep(Math.max(delay, err instanceof RetryLater ? err.waitMs : 0), false);
   }
 
   private async run(): Promise<void> {
@@ -133,8 +162,9 @@ export class Forwarder {
         await this.handle(result, batch, sentAt);
       } catch (err) {
         // Network errors, 5xx, and answers that cannot be applied: all retried with backoff.
+        if (this.stopped) return;
         this.fail(err);
-        await this.backoff();
+        await this.backoff(err);
       }
     }
   }
@@ -225,7 +255,13 @@ export class Forwarder {
       if (ok && typeof json.ackedSeq === 'number') return { kind: 'ack', ackedSeq: json.ackedSeq };
       if (res.status === 409 && typeof json.expectedSeq === 'number')
         return { kind: 'expect', expectedSeq: json.expectedSeq, detail };
-      if (res.status >= 500 || res.status === 429) throw new Error(`cloud answered ${res.status}: ${detail}`);
+      if (res.status >= 500 || res.status === 429) {
+        const wait = retryAfterMs(res.retryAfter);
+        const message = `cloud answered ${res.status}: ${detail}`;
+        if (wait !== null)
+          throw new RetryLater(`${message} (retry after ${Math.round(wait / 1000)} s)`, wait);
+        throw new Error(message);
+      }
       return { kind: 'refused', status: res.status, detail };
     } finally {
       clearTimeout(timer);

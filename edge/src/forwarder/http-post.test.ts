@@ -25,6 +25,7 @@ beforeAll(async () => {
       } else if (req.url === '/text') {
         res.statusCode = 503;
         res.statusMessage = 'Busy';
+        res.setHeader('retry-after', '120');
         res.end('not json');
       } else if (req.url === '/huge') {
         res.end('x'.repeat(2 * 1024 * 1024));
@@ -60,7 +61,7 @@ describe('JsonPoster', () => {
       signal(),
     );
     poster.close();
-    expect(a).toEqual({ status: 200, statusText: 'OK', json: { ackedSeq: body.length } });
+    expect(a).toEqual({ status: 200, statusText: 'OK', json: { ackedSeq: body.length }, retryAfter: null });
     expect(b.json).toEqual({ ackedSeq: body.length });
     const [first, second] = seen.slice(-2);
     expect(first!.body).toBe(body);
@@ -69,17 +70,19 @@ describe('JsonPoster', () => {
     expect(second!.socket).toBe(first!.socket);
   });
 
-  it('gives the status of any answer, and {} for a body that is not a JSON object', async () => {
+  it('gives the status and Retry-After of any answer, and {} for a body that is not a JSON object', async () => {
     const poster = new JsonPoster(false);
     expect(await poster.post(new URL('/conflict', base), '{}', {}, signal())).toEqual({
       status: 409,
       statusText: 'Conflict',
       json: { expectedSeq: 7, detail: 'gap' },
+      retryAfter: null,
     });
     expect(await poster.post(new URL('/text', base), '{}', {}, signal())).toEqual({
       status: 503,
       statusText: 'Busy',
       json: {},
+      retryAfter: '120',
     });
     expect((await poster.post(new URL('/array', base), '{}', {}, signal())).json).toEqual({});
     poster.close();

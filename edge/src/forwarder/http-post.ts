@@ -6,6 +6,8 @@ export interface PostAnswer {
   statusText: string;
   /** The JSON answer, or {} when the body is not a JSON object. */
   json: Record<string, unknown>;
+  /** The Retry-After header, as sent (seconds or an HTTP date), or null. */
+  retryAfter: string | null;
 }
 
 /** Answers from the cloud are small; anything bigger is not one of ours. */
@@ -77,7 +79,13 @@ export class JsonPoster {
           } catch {
             /* not JSON: the status says what happened */
           }
-          settle(null, { status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', json });
+          const retryAfter = res.headers['retry-after'];
+          settle(null, {
+            status: res.statusCode ?? 0,
+            statusText: res.statusMessage ?? '',
+            json,
+            retryAfter: typeof retryAfter === 'string' ? retryAfter : null,
+          });
         });
       });
       req.end(body);
