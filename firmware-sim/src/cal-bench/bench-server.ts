@@ -20,6 +20,8 @@ import {
   type Variant,
   type VariantLike,
 } from 'node-opcua';
+// Its node-opcua log filter: one plain line for node-opcua's PKCS#1 v1.5 warning (library-logs.ts).
+import '@rigtrace/protocols/opcua';
 import type { BenchModel, CalibrationRecord, FaultName } from './bench-model.js';
 import { isFaultName } from './bench-model.js';
 import type { BenchSecurity } from './config.js';

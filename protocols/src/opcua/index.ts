@@ -34,5 +34,5 @@ export {
 export { hasOverflow, statusOf, toOpcuaValue, variantValue } from './convert.js';
 export { readCertificates } from './pki.js';
 export { OpcuaSubscriber } from './subscriber.js';
-export { routeOpcuaLibraryLogs } from './library-logs.js';
+export { PKCS1_NOTE, routeOpcuaLibraryLogs } from './library-logs.js';
 export { browseServer, BrowseInputError, type BrowsedNode, type BrowseOptions } from './browse.js';
