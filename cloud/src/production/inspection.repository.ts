@@ -58,6 +58,13 @@ export interface SuspectRow extends TraceableResultRow {
 
 const COLS =
   't.edge_id, t.seq, t.kind, t.site_id, t.equipment, t.observed_at, t.part_serial, t.work_order, t.result, r.json';
+/**
+ * COLS for a row reached through record_gauges: the order columns (observed_at, edge_id, seq) are
+ * g's, equal to t's, so that the database reads record_gauges' primary key in order and stops at
+ * the page's end instead of sorting every row of the window (a gauge may have 50 k in it).
+ */
+const GAUGE_COLS =
+  'g.edge_id, g.seq, t.kind, t.site_id, t.equipment, g.observed_at, t.part_serial, t.work_order, t.result, r.json';
 const JOIN_RECORD = 'JOIN records r ON r.tenant_id = t.tenant_id AND r.edge_id = t.edge_id AND r.seq = t.seq';
 
 /**
@@ -151,37 +158,43 @@ export class InspectionRepository {
     sites: readonly string[] | null = null,
   ): Promise<SuspectRow[]> {
     const scope = sitesFilter('t.site_id', sites);
-    const window = (col: string) => {
+    const window = (alias: string) => {
       const w: string[] = [];
       const p: SqlParam[] = [...scope.params];
       if (start !== null) {
-        w.push(`${col} > ?`);
+        w.push(`${alias}.observed_at > ?`);
         p.push(start);
       }
       if (end !== null) {
-        w.push(`${col} <= ?`);
+        w.push(`${alias}.observed_at <= ?`);
         p.push(end);
       }
       if (after) {
-        w.push(`(${col}, t.edge_id, t.seq) > (?, ?, ?)`);
+        w.push(`(${alias}.observed_at, ${alias}.edge_id, ${alias}.seq) > (?, ?, ?)`);
         p.push(after.observedAt, after.edge, after.seq);
       }
       return { sql: scope.sql + w.map((x) => ` AND ${x}`).join(''), params: p };
     };
-    const a = window('t.observed_at');
-    const b = window('g.observed_at');
+    const a = window('t');
+    const b = window('g');
     return this.db.withTenant(tenantId, () =>
       this.db.all<SuspectRow>(
+        // Each side ordered and cut to the page on its own (by its index, stopping at the page's
+        // end), then the two pages merged: neither database pushes the outer LIMIT into a UNION.
         `SELECT * FROM (
-           SELECT ${COLS}, 'equipment' AS via FROM traceable_records t ${JOIN_RECORD}
+           SELECT * FROM (
+             SELECT ${COLS}, 'equipment' AS via FROM traceable_records t ${JOIN_RECORD}
              WHERE t.tenant_id = ? AND t.equipment = ?${a.sql}
+             ORDER BY t.observed_at, t.edge_id, t.seq LIMIT ?) a
            UNION ALL
-           SELECT ${COLS}, 'gauge' AS via FROM record_gauges g
+           SELECT * FROM (
+             SELECT ${GAUGE_COLS}, 'gauge' AS via FROM record_gauges g
              JOIN traceable_records t ON t.tenant_id = g.tenant_id AND t.edge_id = g.edge_id AND t.seq = g.seq
              ${JOIN_RECORD}
              WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${b.sql}
+             ORDER BY g.observed_at, g.edge_id, g.seq LIMIT ?) b
          ) s ORDER BY observed_at, edge_id, seq LIMIT ?`,
-        [tenantId, tag, ...a.params, tenantId, tag, tag, ...b.params, limit],
+        [tenantId, tag, ...a.params, limit, tenantId, tag, tag, ...b.params, limit, limit],
       ),
     );
   }
@@ -262,19 +275,19 @@ export class InspectionRepository {
     const more = extra.map((x) => ` AND ${x}`).join('') + scope.sql;
     const rows = await this.db.withTenant(tenantId, () =>
       this.db.all<{ equipment: string; day: string; tested: number | string; passed: number | string }>(
-        `WITH firsts AS (
-           SELECT part_serial, MIN(observed_at) AS first_at FROM traceable_records
-           WHERE tenant_id = ? AND kind = 'inspection' AND part_serial IN (
-             SELECT part_serial FROM traceable_records
-             WHERE tenant_id = ? AND kind = 'inspection' AND observed_at >= ? AND observed_at < ?)
-           GROUP BY part_serial)
-         SELECT t.equipment AS equipment, substr(t.observed_at, 1, 10) AS day, COUNT(*) AS tested,
+        // A part's first inspection is the one at MIN(observed_at) of its inspections (ever, in
+        // this tenant): looked up per inspection of the range on (tenant_id, part_serial,
+        // observed_at), so the cost follows the range, not the tenant's whole history.
+        `SELECT t.equipment AS equipment, substr(t.observed_at, 1, 10) AS day, COUNT(*) AS tested,
                 SUM(CASE WHEN t.result = 'pass' THEN 1 ELSE 0 END) AS passed
-         FROM traceable_records t JOIN firsts f ON t.part_serial = f.part_serial AND t.observed_at = f.first_at
+         FROM traceable_records t
          WHERE t.tenant_id = ? AND t.kind = 'inspection' AND t.observed_at >= ? AND t.observed_at < ?${more}
+           AND t.observed_at = (
+             SELECT MIN(e.observed_at) FROM traceable_records e
+             WHERE e.tenant_id = t.tenant_id AND e.part_serial = t.part_serial AND e.kind = 'inspection')
          GROUP BY t.equipment, substr(t.observed_at, 1, 10)
          ORDER BY day, equipment`,
-        [tenantId, tenantId, q.from, q.to, tenantId, q.from, q.to, ...extraParams],
+        [tenantId, q.from, q.to, ...extraParams],
       ),
     );
     return rows.map((r) => ({ ...r, tested: Number(r.tested), passed: Number(r.passed) }));
