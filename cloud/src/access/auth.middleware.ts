@@ -156,12 +156,18 @@ export function authenticator(auth: AuthService, tenancy: TenancyRepository, db:
     };
 }
 
+/** Why a caller is refused a permission its role or kind does not hold. */
+function forbidden(p: Principal): string {
+  if (p.kind === 'api-token') return 'API tokens only read; changes are made by a signed-in person';
+  if (p.sites !== null) return `the ${p.role} role, limited to sites, may not do this`;
+  return `the ${p.role} role may not do this`;
+}
+
 /** Deny by default: the caller's role must hold `permission`. Put after authentication. */
 export function authorize(permission: Permission): RequestHandler {
   return (req, _res, next) => {
     if (!req.principal) throw new ProblemError('CLOUD_UNAUTHENTICATED');
-    if (!can(req.principal, permission))
-      throw new ProblemError('CLOUD_FORBIDDEN', `the ${req.principal.role} role may not do this`);
+    if (!can(req.principal, permission)) throw new ProblemError('CLOUD_FORBIDDEN', forbidden(req.principal));
     next();
   };
 }

@@ -13,12 +13,10 @@ export {
 } from './auth.middleware.js';
 export { accountsOpenApiPaths, authRoutes } from './auth.routes.js';
 export type { SessionContext } from './auth.service.js';
-export { allowCallers } from './callers.js';
 export {
   PERMISSIONS,
   ROLES,
   ROLE_PERMISSIONS,
-  callersWith,
   isRole,
   permissionsOf,
   rolesWith,

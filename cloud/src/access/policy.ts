@@ -1,6 +1,7 @@
 /**
- * Roles and what each may do. Deny by default: a route names the one permission it needs, and
- * a role holds only the permissions listed here. ACCOUNTS.md has the same table in prose and
+ * Roles and what each may do: the one access table of the cloud. Deny by default: every route
+ * names the one permission it needs (`accounts.require(permission)`), and a role holds only the
+ * permissions listed here. ACCOUNTS.md has the same table in prose and
  * test/roles.test.ts walks every route with every role against its own copy of the expectations.
  */
 export const ROLES = ['admin', 'manager', 'technician', 'auditor'] as const;
@@ -29,6 +30,18 @@ export const PERMISSIONS = [
   'calibrations:write',
   /** the second person's review of a manual entry: approve, reject, return for correction */
   'calibrations:approve',
+  /** freezing an SPC baseline (it changes what counts as in control) */
+  'spc:baseline',
+  /** acknowledging an alert (the shop floor's job too) */
+  'alerts:acknowledge',
+  /** a site's reminder settings (read) */
+  'reminders:read',
+  /** a site's reminder settings (change) and sending its digest now */
+  'reminders:manage',
+  /** the reminder delivery log */
+  'reminders:deliveries',
+  /** the export-access log (names export-controlled objects: never an API token) */
+  'export-access:read',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -45,17 +58,44 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, ReadonlySet<Permission>>> =
     'calibrations:disposition',
     'calibrations:write',
     'calibrations:approve',
+    'spc:baseline',
+    'alerts:acknowledge',
+    'reminders:read',
+    'reminders:manage',
+    'reminders:deliveries',
+    'export-access:read',
   ]),
-  manager: new Set(['records:read', 'evidence:read', 'calibrations:disposition', 'calibrations:approve']),
-  technician: new Set(['records:read', 'calibrations:write', 'calibrations:approve']),
-  auditor: new Set(['records:read', 'evidence:read', 'audit:read', 'reports:read', 'reports:generate']),
+  manager: new Set([
+    'records:read',
+    'evidence:read',
+    'calibrations:disposition',
+    'calibrations:approve',
+    'spc:baseline',
+    'alerts:acknowledge',
+    'reminders:read',
+    'reminders:deliveries',
+  ]),
+  technician: new Set(['records:read', 'calibrations:write', 'calibrations:approve', 'alerts:acknowledge']),
+  auditor: new Set([
+    'records:read',
+    'evidence:read',
+    'audit:read',
+    'reports:read',
+    'reports:generate',
+    'reminders:deliveries',
+    'export-access:read',
+  ]),
 };
 
 /**
  * Permissions an API token never holds, whatever its role: it is a read-only service account,
- * and generating a report is a write (a job, a stored file, audit entries).
+ * and generating a report is a write (a job, a stored file, audit entries); it is never cleared
+ * for export-controlled data, which the export-access log names.
  */
-export const API_TOKEN_WITHHELD: ReadonlySet<Permission> = new Set(['reports:generate']);
+export const API_TOKEN_WITHHELD: ReadonlySet<Permission> = new Set([
+  'reports:generate',
+  'export-access:read',
+]);
 
 /**
  * API tokens act as a read-only service account of their tenant with the auditor's rights:
@@ -96,12 +136,6 @@ export function can(p: Principal, permission: Permission): boolean {
 /** The roles holding `permission`, in ROLES order: what a page says about who may do something. */
 export function rolesWith(permission: Permission): Role[] {
   return ROLES.filter((r) => ROLE_PERMISSIONS[r].has(permission));
-}
-
-/** Roles holding `permission`, and 'api-token' when API tokens hold it too (route guards). */
-export function callersWith(permission: Permission): (Role | 'api-token')[] {
-  const tokens = ROLE_PERMISSIONS[API_TOKEN_ROLE].has(permission) && !API_TOKEN_WITHHELD.has(permission);
-  return [...rolesWith(permission), ...(tokens ? (['api-token'] as const) : [])];
 }
 
 /** The permissions of a principal (an API token's withheld ones left out), in PERMISSIONS order. */

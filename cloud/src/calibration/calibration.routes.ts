@@ -12,16 +12,7 @@ import {
   suspectCsv,
   type TraceabilityService,
 } from './traceability.service.js';
-import {
-  type Accounts,
-  requestInfo,
-  sessionOf,
-  seesSite,
-  type Role,
-  tenantOf,
-  allowCallers,
-  callersWith,
-} from '../access/index.js';
+import { type Accounts, requestInfo, sessionOf, seesSite, tenantOf } from '../access/index.js';
 import {
   ExportControlService,
   recordFlag,
@@ -35,28 +26,6 @@ import {
 import { REGISTER_CSV_COLUMNS } from './register-csv.js';
 import { problem, sessionOnly, tokenOrSession as security } from '../platform/http/openapi-parts.js';
 import { cursor as cursorOf, limit, parseQuery } from '../platform/http/validation.js';
-
-// ---------------------------------------------------------------------------------------------
-// Authorization, in one place. Every calibration route is `read`, `write` or `approve`;
-// `authorize` authenticates through the accounts layer (session cookie with CSRF on writes, or
-// API token) and checks the caller against CALIBRATION_ACCESS. Export control (ITAR/EAR) and
-// electronic signatures are applied per route below.
-
-export type Access = 'read' | 'write' | 'approve';
-
-/**
- * Who may do what, from the access policy (access/policy.ts): reading is `records:read` (every
- * role and API tokens), writing `calibrations:write`, the second person's review
- * `calibrations:approve`. API tokens only read (least privilege): writes are signed by a person.
- */
-export const CALIBRATION_ACCESS: Record<Access, readonly (Role | 'api-token')[]> = {
-  read: callersWith('records:read'),
-  write: callersWith('calibrations:write'),
-  /** The second person's review of a manual entry (never the person who entered it). */
-  approve: callersWith('calibrations:approve'),
-};
-
-// ---------------------------------------------------------------------------------------------
 
 const cursor = cursorOf(decodeCursor);
 const site = z.string().min(1).max(128).optional();
@@ -122,15 +91,12 @@ export interface CalibrationRouteDeps {
 export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   const r = Router();
   const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
-  const allow = allowCallers(deps.accounts, (p) =>
-    p.kind === 'api-token'
-      ? 'API tokens only read; changes are made by a signed-in person'
-      : `the ${p.role} role may not do this`,
-  );
-  const authorize = (access: Access) => allow(CALIBRATION_ACCESS[access]);
-  const read = authorize('read');
-  const write = authorize('write');
-  const approve = authorize('approve');
+  // Each route names its permission (access/policy.ts): reading is records:read (every role and
+  // API tokens), writing calibrations:write, the second person's review calibrations:approve.
+  // Export control (ITAR/EAR) and electronic signatures are applied per route below.
+  const read = deps.accounts.require('records:read');
+  const write = deps.accounts.require('calibrations:write');
+  const approve = deps.accounts.require('calibrations:approve');
   const tag = (req: Request) => String(req.params.tag);
   const viewer = (req: Request, route: string) => viewerOf(req, route);
 

@@ -1,16 +1,10 @@
 import { Router } from 'express';
 import { timestampSchema } from '@rigtrace/protocols';
 import { z } from 'zod';
-import { type Accounts, tenantOf, allowCallers } from '../access/index.js';
+import { type Accounts, tenantOf } from '../access/index.js';
 import { problem, sessionOnly } from '../platform/http/openapi-parts.js';
 import { cursor, limit, parseQuery } from '../platform/http/validation.js';
 import { accessView, decodeAccessCursor, type ExportControlService } from './export-control.service.js';
-
-/**
- * Who may read the export-access log: signed-in admins and auditors. Not API tokens: the log
- * names export-controlled objects, and API tokens are never cleared for those.
- */
-export const EXPORT_ACCESS_READERS = ['admin', 'auditor'] as const;
 
 const query = z.strictObject({
   from: timestampSchema.optional(),
@@ -24,11 +18,8 @@ export function exportControlRoutes(deps: {
   exportControl: ExportControlService;
 }): Router {
   const r = Router();
-  // Users only: 'api-token' is not among the readers.
-  const readers = allowCallers(
-    deps.accounts,
-    (p) => `the ${p.kind === 'user' ? p.role : 'API token'} may not read the export-access log`,
-  )(EXPORT_ACCESS_READERS);
+  // Admins and auditors; never API tokens (export-access:read is withheld from them).
+  const readers = deps.accounts.require('export-access:read');
 
   r.get('/export-access', readers, async (req, res) => {
     const q = parseQuery(query, req);

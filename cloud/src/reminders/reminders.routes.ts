@@ -1,22 +1,9 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { type Accounts, actorOfRequest, principalOf, type Role, allowCallers } from '../access/index.js';
+import { type Accounts, actorOfRequest, type Permission, principalOf } from '../access/index.js';
 import type { ReminderService } from './reminders.service.js';
 import { problem, tokenOrSession as security } from '../platform/http/openapi-parts.js';
 import { limit, parseQuery } from '../platform/http/validation.js';
-
-// ---------------------------------------------------------------------------------------------
-// Authorization, in one place: each route names one of these, and the roles it admits are here.
-
-export type ReminderAccess = 'readSettings' | 'writeSettings' | 'send' | 'deliveries';
-
-/** API tokens carry the auditor's rights: they may read the delivery log, nothing else here. */
-export const REMINDER_ACCESS: Record<ReminderAccess, readonly (Role | 'api-token')[]> = {
-  readSettings: ['admin', 'manager'],
-  writeSettings: ['admin'],
-  send: ['admin'],
-  deliveries: ['admin', 'manager', 'auditor', 'api-token'],
-};
 
 const deliveriesQuery = z.strictObject({
   siteId: z.string().min(1).max(128).optional(),
@@ -27,26 +14,25 @@ const deliveriesQuery = z.strictObject({
 /** Reminder settings per site, send-now, and the delivery log. */
 export function remindersRoutes(deps: { accounts: Accounts; reminders: ReminderService }): Router {
   const r = Router();
-  const callers = allowCallers(deps.accounts);
-  const allow = (access: ReminderAccess) => callers(REMINDER_ACCESS[access]);
+  const allow = (permission: Permission) => deps.accounts.require(permission);
   const site = (req: Request) => String(req.params.siteId);
   const svc = deps.reminders;
 
-  r.get('/sites/:siteId/reminders', allow('readSettings'), async (req, res) => {
+  r.get('/sites/:siteId/reminders', allow('reminders:read'), async (req, res) => {
     res.json(await svc.getSettings(principalOf(req), site(req)));
   });
 
-  r.put('/sites/:siteId/reminders', allow('writeSettings'), async (req, res) => {
+  r.put('/sites/:siteId/reminders', allow('reminders:manage'), async (req, res) => {
     res.json(
       await svc.putSettings(principalOf(req), actorOfRequest(req), req.ip ?? null, site(req), req.body ?? {}),
     );
   });
 
-  r.post('/sites/:siteId/reminders/send', allow('send'), async (req, res) => {
+  r.post('/sites/:siteId/reminders/send', allow('reminders:manage'), async (req, res) => {
     res.json(await svc.sendNow(principalOf(req), actorOfRequest(req), req.ip ?? null, site(req)));
   });
 
-  r.get('/reminders/deliveries', allow('deliveries'), async (req, res) => {
+  r.get('/reminders/deliveries', allow('reminders:deliveries'), async (req, res) => {
     const q = parseQuery(deliveriesQuery, req);
     res.json(await svc.deliveries(principalOf(req), q));
   });

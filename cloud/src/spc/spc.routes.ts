@@ -1,24 +1,8 @@
 import { Router, type Request } from 'express';
-import { type Accounts, actorOfRequest, type Role, allowCallers, viewerOf } from '../access/index.js';
+import { type Accounts, actorOfRequest, viewerOf } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
 import type { Scope, SpcService } from './spc.service.js';
 import { problem, tokenOrSession as security } from '../platform/http/openapi-parts.js';
-
-// ---------------------------------------------------------------------------------------------
-// Authorization, in one place: every SPC and alert route is one of these accesses.
-
-export type SpcAccess = 'read' | 'freeze' | 'acknowledge';
-
-/**
- * Who may do what. Every role and API tokens read charts and alerts (site-scoped users only their
- * sites); freezing a baseline changes what counts as in control, so only admins and managers;
- * acknowledging an alert is the shop floor's job too. API tokens only read.
- */
-export const SPC_ACCESS: Record<SpcAccess, readonly (Role | 'api-token')[]> = {
-  read: ['admin', 'manager', 'technician', 'auditor', 'api-token'],
-  freeze: ['admin', 'manager'],
-  acknowledge: ['admin', 'manager', 'technician'],
-};
 
 /** The request's viewer: the repositories apply its site scope and export clearance. */
 const scopeOf = (req: Request): Scope => viewerOf(req);
@@ -39,28 +23,27 @@ export interface SpcRouteDeps {
 /** SPC charts, capability, frozen baselines and the tenant's alerts. */
 export function spcRoutes(deps: SpcRouteDeps): Router {
   const r = Router();
-  const allow = allowCallers(deps.accounts);
-  const authorize = (access: SpcAccess) => allow(SPC_ACCESS[access]);
+  const read = deps.accounts.require('records:read');
 
-  r.get('/spc/characteristics', authorize('read'), async (req, res) => {
+  r.get('/spc/characteristics', read, async (req, res) => {
     res.json(await deps.spc.characteristics(scopeOf(req), req.query));
   });
 
-  r.get('/spc/chart', authorize('read'), async (req, res) => {
+  r.get('/spc/chart', read, async (req, res) => {
     res.json(await deps.spc.chart(scopeOf(req), req.query));
   });
 
-  r.post('/spc/baselines', authorize('freeze'), async (req, res) => {
+  r.post('/spc/baselines', deps.accounts.require('spc:baseline'), async (req, res) => {
     res
       .status(201)
       .json(await deps.spc.freezeBaseline(scopeOf(req), req.body, actorName(req), actorOfRequest(req)));
   });
 
-  r.get('/alerts', authorize('read'), async (req, res) => {
+  r.get('/alerts', read, async (req, res) => {
     res.json(await deps.spc.listAlerts(scopeOf(req), req.query));
   });
 
-  r.post('/alerts/:id/acknowledge', authorize('acknowledge'), async (req, res) => {
+  r.post('/alerts/:id/acknowledge', deps.accounts.require('alerts:acknowledge'), async (req, res) => {
     if (
       req.body !== undefined &&
       (typeof req.body !== 'object' || Object.keys(req.body as object).length > 0)

@@ -1366,6 +1366,12 @@ export interface paths {
                   | 'calibrations:disposition'
                   | 'calibrations:write'
                   | 'calibrations:approve'
+                  | 'spc:baseline'
+                  | 'alerts:acknowledge'
+                  | 'reminders:read'
+                  | 'reminders:manage'
+                  | 'reminders:deliveries'
+                  | 'export-access:read'
                 )[];
                 /** @enum {unknown} */
                 role: 'admin' | 'manager' | 'technician' | 'auditor';
