@@ -397,9 +397,13 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
     ]);
 
     const list = await get('/equipment?site=plant-1');
+    expect(list.body.items.find((e: any) => e.tag === 'PT-RAIL-03').calibration.cycles).toEqual({
+      used: 95,
+      interval: 100,
+    });
     expect(list.body.items.map((e: any) => [e.tag, e.calibration.status])).toEqual([
       ['FLOW-CELL-07', 'out-of-tolerance'],
-      ['PT-RAIL-03', 'current'], // the list shows the calendar status; the usage interval is in GET /equipment/{tag}
+      ['PT-RAIL-03', 'due-soon'], // by its usage interval: 95 of 100 cycles
       ['STD-DWT-02', 'current'],
       ['TT-OIL-02', 'overdue'],
     ]);
@@ -465,6 +469,8 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
         [
           ['FLOW-CELL-07', 'out-of-tolerance', plusDays(dateOf(at(80)), 90)],
           ['TT-OIL-02', 'overdue', null],
+          // Due by its usage interval (95 of 100 cycles), though its calendar date is 170 days away.
+          ['PT-RAIL-03', 'due-soon', plusDays(dateOf(at(10)), 180)],
         ],
       ],
       ['plant-2', [['RIG-FLOW-01', 'due-soon', plusDays(dateOf(at(340)), 365)]]],
@@ -475,6 +481,7 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
       ['FLOW-CELL-07', 'out-of-tolerance'],
       ['TT-OIL-02', 'overdue'],
       ['STD-DWT-02', 'current'],
+      ['PT-RAIL-03', 'due-soon'],
     ]);
     // A longer tenant-wide recall lead time makes the standard due soon; FLOW-CELL-07 keeps its own.
     expect((await call('PUT', '/calibration-settings', { dueSoonDays: 70 })).body).toEqual({
@@ -613,7 +620,7 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
     expect(seqs(w.body.items)).toEqual([11]);
     const d30 = await get('/due-list?days=30');
     expect(d30.body.sites.map((s: any) => [s.siteId, s.items.map((i: any) => i.tag)])).toEqual([
-      ['plant-1', ['TT-OIL-02']],
+      ['plant-1', ['TT-OIL-02', 'PT-RAIL-03']],
       ['plant-2', ['RIG-FLOW-01']],
     ]);
   });
@@ -670,7 +677,10 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
       'TT-OIL-02',
     );
     const due = await get('/due-list?days=30');
-    expect(due.body.sites.flatMap((s: any) => s.items.map((i: any) => i.tag))).toEqual(['RIG-FLOW-01']);
+    expect(due.body.sites.flatMap((s: any) => s.items.map((i: any) => i.tag))).toEqual([
+      'PT-RAIL-03',
+      'RIG-FLOW-01',
+    ]);
     void state;
   });
 

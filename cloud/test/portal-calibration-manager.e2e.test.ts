@@ -3,7 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startProcess, type Proc } from '@rigtrace/protocols/testing';
+import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import {
+  buildBatch,
+  deterministicUuidV7,
+  runCli,
+  startProcess,
+  type Proc,
+} from '@rigtrace/protocols/testing';
 import { DESKTOP, openBrowser, PHONE, sidewaysOverflow, type Browser } from './helpers/browser.js';
 
 /**
@@ -17,6 +24,7 @@ import { DESKTOP, openBrowser, PHONE, sidewaysOverflow, type Browser } from './h
 
 interface Seed {
   tenant: string;
+  enrollmentToken: string;
   users: { email: string; role: string; password: string }[];
 }
 
@@ -407,4 +415,99 @@ describe('the calibration manager in a browser', () => {
     await page.setViewportSize(DESKTOP);
     expect(b.errors).toEqual([]);
   }, 180_000);
+
+  it('counts usage cycles toward the interval: the register, the board and the due-list show it', async () => {
+    await api('technician', 'POST', '/equipment', {
+      tag: 'FC-07',
+      siteId: 'plant-1',
+      type: 'flow cell',
+      intervalDays: 365,
+      intervalCycles: 1000,
+    });
+    const calibratedAt = new Date(Date.now() - 3 * 86_400_000).toISOString();
+    await api('technician', 'POST', '/calibrations', {
+      equipment: 'FC-07',
+      enteredBy: 'T-0124 A. Novak',
+      body: {
+        technician: 'T-0124 A. Novak',
+        standards: [],
+        points: [
+          {
+            name: 'full load',
+            nominal: 60,
+            unit: 'mm3/stroke',
+            asFound: 60.1,
+            lowerTolerance: -0.33,
+            upperTolerance: 0.33,
+            asFoundResult: 'pass',
+          },
+        ],
+        adjusted: false,
+        asFoundResult: 'pass',
+        calibratedAt,
+      },
+      signature: { password: user('technician').password, meaning: 'performed' },
+    });
+    const keys = generateKeyPair();
+    const enrolled = await fetch(`${url}/api/v1/edges/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        token: seed.enrollmentToken,
+        publicKey: toBase64(keys.publicKey),
+        name: 'rig-pc',
+      }),
+    });
+    const edge = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    // 950 of 1000 cycles since the calibration, in 19 runs of 50: due soon by use, though the
+    // calendar says a year.
+    const records = Array.from({ length: 19 }, (_, i) => {
+      const observedAt = new Date(Date.now() - (40 - i) * 3_600_000).toISOString();
+      return {
+        v: 1,
+        id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edge}:${i + 1}`)),
+        edge,
+        seq: i + 1,
+        observedAt,
+        receivedAt: observedAt,
+        kind: 'usage',
+        equipment: 'FC-07',
+        source: { protocol: 'modbus', endpoint: 'modbus://rig01.plant1.local:502' },
+        body: { event: 'cycle', cycles: 50, operator: 'op-17', workOrder: 'WO-1182' },
+      };
+    });
+    const { batch } = buildBatch({ edge, privateKeyPem: keys.privateKeyPem, records });
+    const ing = await fetch(`${url}/api/v1/ingest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(batch),
+    });
+    expect(ing.status, await ing.text()).toBe(200);
+
+    await signIn('technician');
+    await menu('Register');
+    const row = page.locator('[data-testid=register-row][data-tag="FC-07"]');
+    await row.waitFor();
+    expect(await row.getByTestId('register-interval').textContent()).toBe('365 d or 1,000 cycles');
+    expect(await row.getByTestId('register-cycles').textContent()).toBe('950 used');
+    expect(await row.textContent()).toContain('Due soon');
+    await b.shot('calman-05-register-cycles-1280');
+    await menu('Calibration');
+    const boardRow = page.locator('[data-testid=board-row][data-tag="FC-07"]');
+    await boardRow.waitFor();
+    expect(await boardRow.textContent()).toContain('Due soon');
+    expect(await boardRow.getByTestId('board-cycles').textContent()).toBe('950 of 1,000 cycles');
+    const due = await api('technician', 'GET', '/due-list?days=30');
+    expect(due.sites[0].items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ tag: 'FC-07', status: 'due-soon', cycles: { used: 950, interval: 1000 } }),
+      ]),
+    );
+    await page.setViewportSize(PHONE);
+    await page.reload();
+    await boardRow.waitFor();
+    expect((await sidewaysOverflow(page)).px).toBe(0);
+    await b.shot('calman-06-board-cycles-390');
+    await page.setViewportSize(DESKTOP);
+  }, 120_000);
 });

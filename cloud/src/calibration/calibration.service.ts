@@ -958,21 +958,45 @@ export class CalibrationService {
   ) {
     const rows = await this.equipment.list(tenantId, { ...q, afterTag: q.after });
     const dflt = await this.dueSoonDefault(tenantId);
-    const items = rows.map((e) => ({ ...equipmentView(e), calibration: this.cachedStatus(e, asOf, dflt) }));
+    const items = [];
+    for (const e of rows)
+      items.push({
+        ...equipmentView(e),
+        calibration: this.cachedStatus(e, asOf, dflt, await this.cyclesOf(tenantId, e)),
+      });
     return { items, next: rows.length === q.limit ? (rows.at(-1)?.tag ?? null) : null };
   }
 
-  private cachedStatus(e: EquipmentRow, asOf: string, dflt: number) {
+  /** Usage cycles since the last valid calibration, for equipment with a usage interval (else null). */
+  private async cyclesOf(
+    tenantId: string,
+    e: EquipmentRow,
+  ): Promise<{ used: number; interval: number } | null> {
+    if (e.interval_cycles === null) return null;
+    return {
+      used: await this.index.cyclesSince(tenantId, e.tag, e.last_valid_at),
+      interval: e.interval_cycles,
+    };
+  }
+
+  /** The status from the cached calendar state and, with a usage interval, the cycles used. */
+  private cachedStatus(
+    e: EquipmentRow,
+    asOf: string,
+    dflt: number,
+    cycles: { used: number; interval: number } | null = null,
+  ) {
     const state: CalendarState = {
       lastValid: null,
       nextDue: e.next_due,
       outOfTolerance: e.out_of_tolerance === 1,
     };
     return {
-      status: statusOn(state, asOf, e.due_soon_days ?? dflt),
+      status: statusOn(state, asOf, e.due_soon_days ?? dflt, cycles ?? undefined),
       lastValidCalibrationAt: e.last_valid_at,
       nextDue: e.next_due,
       daysUntilDue: e.next_due ? daysBetween(asOf, e.next_due) : null,
+      cycles,
     };
   }
 
@@ -1313,9 +1337,29 @@ export class CalibrationService {
       q.sites ?? null,
     );
     const dflt = await this.dueSoonDefault(tenantId);
+    // Equipment with a usage interval is due by its cycles too, whatever its calendar date: those
+    // beyond the horizon whose cycles are used up (overdue) or nearly (due soon) are added.
+    const byDate = new Set(rows.map((e) => e.tag));
+    const byCycles: EquipmentRow[] = [];
+    for (const e of await this.equipment.withUsageInterval(
+      tenantId,
+      q.siteId,
+      q.excludeFlagged ?? false,
+      q.sites ?? null,
+    )) {
+      if (byDate.has(e.tag)) continue;
+      const c = await this.cyclesOf(tenantId, e);
+      const s = this.cachedStatus(e, asOf, dflt, c).status;
+      if (s === 'overdue' || s === 'due-soon') byCycles.push(e);
+    }
+    const all = [...rows, ...byCycles.slice(0, Math.max(0, q.limit - rows.length))];
     const sites = new Map<string, unknown[]>();
-    for (const e of rows) {
-      const item = { tag: e.tag, type: e.type, ...this.cachedStatus(e, asOf, dflt) };
+    for (const e of all) {
+      const item = {
+        tag: e.tag,
+        type: e.type,
+        ...this.cachedStatus(e, asOf, dflt, await this.cyclesOf(tenantId, e)),
+      };
       const list = sites.get(e.site_id) ?? [];
       list.push(item);
       sites.set(e.site_id, list);
@@ -1324,7 +1368,7 @@ export class CalibrationService {
       asOf,
       days: q.days,
       horizon,
-      truncated: rows.length === q.limit,
+      truncated: rows.length === q.limit || rows.length + byCycles.length > q.limit,
       sites: [...sites.entries()]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([siteId, items]) => ({ siteId, items })),

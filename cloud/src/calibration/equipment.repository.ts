@@ -225,6 +225,25 @@ export class EquipmentRepository {
     );
   }
 
+  /** Equipment in service with a usage interval (its cycles may make it due before its date). */
+  async withUsageInterval(
+    tenantId: string,
+    siteId: string | undefined,
+    excludeFlagged: boolean,
+    sites: readonly string[] | null,
+  ): Promise<EquipmentRow[]> {
+    const scope = sitesFilter('site_id', sites);
+    const where =
+      (siteId ? ' AND site_id = ?' : '') + scope.sql + (excludeFlagged ? ' AND export_regime IS NULL' : '');
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<EquipmentRow>(
+        `SELECT * FROM equipment WHERE tenant_id = ?${where} AND interval_cycles IS NOT NULL AND retired_at IS NULL
+         ORDER BY tag`,
+        [tenantId, ...(siteId ? [siteId] : []), ...scope.params],
+      ),
+    );
+  }
+
   async dueSoonDefault(tenantId: string): Promise<number | undefined> {
     const row = await this.db.withTenant(tenantId, () =>
       this.db.get<{ due_soon_days: number }>(
