@@ -235,6 +235,35 @@ describe.each(BACKENDS)('export control (ITAR/EAR) on %s', (backend) => {
     });
   });
 
+  it('takes export flags only from a cleared caller: register, edit and CSV import', async () => {
+    const refused = 'only a user cleared for export-controlled data may set export control';
+    const post = await as('uncleared', 'POST', '/equipment', {
+      tag: 'NEW-FLAG-01',
+      siteId: 'plant-1',
+      type: 'instrument',
+      intervalDays: 180,
+      exportControl: { regime: 'ITAR' },
+    });
+    expect(post.status).toBe(403);
+    expect(post.body.detail).toBe(refused);
+    expect((await as('admin', 'GET', '/equipment/NEW-FLAG-01')).status).toBe(404);
+    const put = await as('uncleared', 'PUT', '/equipment/TT-OIL-02', {
+      siteId: 'plant-1',
+      type: 'instrument',
+      intervalDays: 180,
+      exportControl: { regime: 'EAR', eccn: '9E610.a' },
+    });
+    expect(put.status).toBe(403);
+    expect((await as('admin', 'GET', '/equipment/TT-OIL-02')).body.exportControl ?? null).toBeNull();
+    const csv = 'tag,siteId,type,intervalDays,exportRegime\nNEW-FLAG-02,plant-1,instrument,180,ITAR\n';
+    const dry = await as('uncleared', 'POST', '/equipment/import', { csv, dryRun: true });
+    expect(dry.status).toBe(200);
+    expect(dry.body.rows[0].problems).toContainEqual({ column: 'exportRegime', message: refused });
+    // The same edits from the cleared technician go through.
+    const ok = await as('cleared', 'POST', '/equipment/import', { csv, dryRun: true });
+    expect(ok.body.rows[0].problems).toEqual([]);
+  });
+
   it('leaves flagged data out of lists and CSV exports for callers who are not cleared', async () => {
     for (const who of UNCLEARED) {
       expect(tags((await as(who, 'GET', '/equipment')).body.items), who).toEqual([

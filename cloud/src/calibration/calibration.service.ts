@@ -280,6 +280,8 @@ export interface RegisterScope {
 }
 
 export const REGISTER_REFUSED = 'this equipment may not be registered or changed by you';
+/** Export control is set only by people cleared for export-controlled data (CALIBRATION.md, Export control). */
+export const EXPORT_FLAG_REFUSED = 'only a user cleared for export-controlled data may set export control';
 
 const inSites = (sites: readonly string[] | null, siteId: string) => sites === null || sites.includes(siteId);
 
@@ -717,6 +719,8 @@ export class CalibrationService {
     const b = r.data;
     // Before the site's existence, so that a scoped caller learns nothing about other sites.
     if (scope && !inSites(scope.sites, b.siteId)) throw new ProblemError('CLOUD_FORBIDDEN', REGISTER_REFUSED);
+    if (scope && !scope.cleared && b.exportControl !== undefined)
+      throw new ProblemError('CLOUD_FORBIDDEN', EXPORT_FLAG_REFUSED);
     if (!(await this.tenancy.siteExists(tenantId, b.siteId))) {
       throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
         errors: [{ path: 'siteId', message: 'no such site' }],
@@ -832,6 +836,8 @@ export class CalibrationService {
               // A cell already named as not a number is not also "missing".
               if (!rowProblems.some((q) => q.column === column)) p.push({ column, message: i.message });
             }
+          if (!scope.cleared && b.success && b.data.exportControl !== undefined)
+            p.push({ column: 'exportRegime', message: EXPORT_FLAG_REFUSED });
           const siteId = typeof rest.siteId === 'string' ? rest.siteId : null;
           if (siteId !== null) {
             if (!inSites(scope.sites, siteId)) p.push({ column: 'siteId', message: REGISTER_REFUSED });
