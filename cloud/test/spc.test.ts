@@ -205,6 +205,8 @@ describe.each(BACKENDS)('SPC and alerts on %s', (backend) => {
         cpk: expect.any(Number),
         ppk: expect.any(Number),
         openViolations: 0,
+        view: { chart: 'xbar-r', subgroupSize: 5, rules: 'western-electric', points: 50 },
+        flaggedPoints: expect.any(Number),
       },
       {
         siteId: 'plant-1',
@@ -220,6 +222,8 @@ describe.each(BACKENDS)('SPC and alerts on %s', (backend) => {
         cpk: expect.any(Number),
         ppk: expect.any(Number),
         openViolations: 0,
+        view: { chart: 'xbar-r', subgroupSize: 5, rules: 'western-electric', points: 50 },
+        flaggedPoints: expect.any(Number),
       },
     ]);
   });
@@ -408,6 +412,17 @@ describe.each(BACKENDS)('SPC and alerts on %s', (backend) => {
       (i: { characteristic: string }) => i.characteristic === DIA,
     );
     expect(item.openViolations).toBe(1);
+    // The list counts the flagged points of the chart the page opens on: the chart shows the same.
+    const v = item.view as { chart: string; subgroupSize: number; rules: string; points: number };
+    const drawn = (
+      await get(
+        'api-token',
+        `/spc/chart?equipment=${RIG}&characteristic=${encodeURIComponent(DIA)}&chart=${v.chart}&subgroupSize=${v.subgroupSize}&rules=${v.rules}&limit=${v.points}`,
+      )
+    ).body!;
+    const flagged = new Set((drawn.violations as { index: number }[]).map((x) => x.index));
+    expect(flagged.size).toBeGreaterThan(0);
+    expect(item.flaggedPoints).toBe(flagged.size);
     const audit = (await get('admin', '/audit?limit=1000')).body!.items as { entry: { action: string } }[];
     expect(audit.map((e) => e.entry.action)).toEqual(
       expect.arrayContaining(['spc.alert.raised', 'alert.acknowledge']),

@@ -68,6 +68,7 @@ const ch = (
   characteristic: string,
   cpk: number | null,
   openViolations = 0,
+  flaggedPoints = 0,
 ): Characteristic =>
   ({
     siteId: 'plant-1',
@@ -83,6 +84,8 @@ const ch = (
     cpk,
     ppk: cpk,
     openViolations,
+    view: { chart: 'xbar-r', subgroupSize: 5, rules: 'western-electric', points: 50 },
+    flaggedPoints,
   }) as Characteristic;
 
 describe('control chart panels', () => {
@@ -174,6 +177,15 @@ describe('capability by rig', () => {
       'RIG-01 fullLoad.deliveredQty',
       'RIG-01 emission.backLeak',
       'RIG-02 pilot.deliveredQty',
+    ]);
+  });
+
+  it('puts a characteristic whose chart flags points before a merely low Cpk', () => {
+    const items = [ch('RIG-01', 'a', 0.9), ch('RIG-01', 'b', 1.5, 0, 2), ch('RIG-02', 'c', 2.0, 1)];
+    expect(worstFirst(items).map((c) => c.characteristic)).toEqual(['c', 'b', 'a']);
+    expect(byRig(items).map((r) => [r.equipment, r.openViolations, r.flaggedPoints])).toEqual([
+      ['RIG-01', 0, 2],
+      ['RIG-02', 1, 0],
     ]);
   });
 

@@ -183,7 +183,30 @@ export const spcOpenApiPaths = {
                   baseline: { oneOf: [baselineSummary, { type: 'null' }] },
                   cpk: numOrNull,
                   ppk: numOrNull,
-                  openViolations: { type: 'integer' },
+                  openViolations: {
+                    type: 'integer',
+                    description:
+                      'open (unacknowledged) alerts of run-rule violations against the frozen baseline',
+                  },
+                  view: {
+                    type: 'object',
+                    description:
+                      'the chart the characteristic opens on (its baseline’s, else X̄-R of 5 from 50 measurements, else I-MR)',
+                    required: ['chart', 'subgroupSize', 'rules', 'points'],
+                    properties: {
+                      chart: { enum: ['xbar-r', 'i-mr'] },
+                      subgroupSize: { type: 'integer' },
+                      rules: { enum: ['western-electric', 'nelson'] },
+                      points: {
+                        type: 'integer',
+                        description: 'points shown (the limit GET /spc/chart is asked for)',
+                      },
+                    },
+                  },
+                  flaggedPoints: {
+                    type: 'integer',
+                    description: 'points of that chart flagged by a run rule: the chart shows the same ones',
+                  },
                 },
                 [
                   'siteId',
@@ -198,6 +221,8 @@ export const spcOpenApiPaths = {
                   'cpk',
                   'ppk',
                   'openViolations',
+                  'view',
+                  'flaggedPoints',
                 ],
               ),
             },

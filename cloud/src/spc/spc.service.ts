@@ -34,6 +34,24 @@ export const MIN_BASELINE_POINTS = 10;
 export const MAX_BASELINE_MEASUREMENTS = 100_000;
 /** Capability in the characteristics list: over the latest this many points. */
 export const RECENT_POINTS = 25;
+/** With this many measurements and no baseline, a characteristic opens on X̄-R in subgroups of 5. */
+export const XBAR_R_FROM = 50;
+/** Points a chart shows when the page opens (the `limit` it asks GET /spc/chart for). */
+export const CHART_POINTS = 50;
+
+/**
+ * The chart a characteristic opens on, one rule for the list and the page: its baseline's chart,
+ * subgroup size and rules when frozen; else X̄-R of 5 from XBAR_R_FROM measurements, I-MR below.
+ */
+export function defaultChart(
+  b: { chart: ChartKind; subgroup_size: number; rules: RuleSet } | undefined,
+  n: number,
+): { chart: ChartKind; subgroupSize: number; rules: RuleSet } {
+  if (b) return { chart: b.chart, subgroupSize: b.chart === 'i-mr' ? 1 : b.subgroup_size, rules: b.rules };
+  return n >= XBAR_R_FROM
+    ? { chart: 'xbar-r', subgroupSize: 5, rules: 'western-electric' }
+    : { chart: 'i-mr', subgroupSize: 1, rules: 'western-electric' };
+}
 /** When new data arrives, this many earlier points are read as context for the run rules (N7 spans 15). */
 export const RULE_LOOKBACK = 20;
 export const ALERT_KIND_SPC = 'spc';
@@ -427,14 +445,22 @@ export class SpcService {
     for (const c of rows) {
       const key = JSON.stringify([c.equipment, c.characteristic]);
       const b = baselines.get(key);
-      const chart: ChartKind = b?.chart ?? 'i-mr';
-      const n = chart === 'i-mr' ? 1 : b!.subgroup_size;
+      const view = defaultChart(b, Number(c.n));
+      const { chart, subgroupSize: n } = view;
       const recent = await this.repo.measurements(scope.tenantId, c.equipment, c.characteristic, {
         limit: RECENT_POINTS * (chart === 'i-mr' ? 4 : n),
       });
       const values = recent.map((r) => r.measured);
       const p = phaseOne(values, chart, n);
       const cap = capability(values, p?.sigmaWithin ?? null, c.lsl, c.usl);
+      // The chart the page opens on, drawn the way the page draws it: the same flagged points there.
+      const drawn = await this.draw(scope.tenantId, c, b, {
+        chart,
+        n,
+        rules: view.rules,
+        limit: CHART_POINTS,
+      });
+      const flaggedPoints = new Set(drawn.violations.map((v) => v.index)).size;
       items.push({
         siteId: c.site_id,
         equipment: c.equipment,
@@ -460,6 +486,8 @@ export class SpcService {
         cpk: cap.cpk,
         ppk: cap.ppk,
         openViolations: open.get(key) ?? 0,
+        view: { ...view, points: CHART_POINTS },
+        flaggedPoints,
       });
     }
     return { items };
@@ -475,19 +503,16 @@ export class SpcService {
     const q = parse(chartQuerySchema, raw, 'query parameters');
     const c = await this.visibleCharacteristic(scope, q.equipment, q.characteristic);
     const n = q.subgroupSize;
-    const rows = await this.repo.measurements(scope.tenantId, q.equipment, q.characteristic, {
+    const baseline = await this.repo.currentBaseline(scope.tenantId, q.equipment, q.characteristic);
+    const rules: RuleSet = q.rules ?? baseline?.rules ?? 'western-electric';
+    const d = await this.draw(scope.tenantId, c, baseline ?? undefined, {
+      chart: q.chart,
+      n,
+      rules,
+      limit: q.limit,
       from: q.from && normalizeTime(q.from),
       to: q.to && normalizeTime(q.to),
-      limit: q.limit * n,
     });
-    const used = rows.slice(0, Math.floor(rows.length / n) * n);
-    const values = used.map((r) => r.measured);
-    const pts = chartPoints(values, q.chart, n);
-    const baseline = await this.repo.currentBaseline(scope.tenantId, q.equipment, q.characteristic);
-    const fits = baseline && baseline.chart === q.chart && baseline.subgroup_size === n;
-    const fromData = phaseOne(values, q.chart, n);
-    const limits: ControlLimits | null = fits ? limitsOf(baseline) : (fromData?.limits ?? null);
-    const rules: RuleSet = q.rules ?? baseline?.rules ?? 'western-electric';
     return {
       equipment: q.equipment,
       characteristic: q.characteristic,
@@ -496,11 +521,50 @@ export class SpcService {
       chart: q.chart,
       subgroupSize: n,
       rules,
-      points: pts.map((p, i) => ({ at: used[(i + 1) * n - 1]!.observed_at, ...p })),
-      limits: { ...(limits ?? nullLimits), source: fits ? ('baseline' as const) : ('data' as const) },
+      points: d.points,
+      limits: { ...(d.limits ?? nullLimits), source: d.fits ? ('baseline' as const) : ('data' as const) },
       baseline: baseline ? baselineView(baseline, c.site_id) : null,
+      capability: d.capability,
+      violations: d.violations,
+    };
+  }
+
+  /**
+   * One chart of a characteristic, as GET /spc/chart draws it and the list counts its flagged
+   * points: the last `limit` points (a trailing incomplete subgroup left out), the baseline's
+   * limits when it is for this chart and subgroup size, else limits computed from those points.
+   */
+  private async draw(
+    tenantId: string,
+    c: { equipment: string; characteristic: string; lsl: number | null; usl: number | null },
+    baseline: BaselineRow | undefined,
+    o: {
+      chart: ChartKind;
+      n: number;
+      rules: RuleSet;
+      limit: number;
+      from?: string | undefined;
+      to?: string | undefined;
+    },
+  ) {
+    const { chart, n } = o;
+    const rows = await this.repo.measurements(tenantId, c.equipment, c.characteristic, {
+      from: o.from,
+      to: o.to,
+      limit: o.limit * n,
+    });
+    const used = rows.slice(0, Math.floor(rows.length / n) * n);
+    const values = used.map((r) => r.measured);
+    const pts = chartPoints(values, chart, n);
+    const fits = baseline !== undefined && baseline.chart === chart && baseline.subgroup_size === n;
+    const fromData = phaseOne(values, chart, n);
+    const limits: ControlLimits | null = fits ? limitsOf(baseline) : (fromData?.limits ?? null);
+    return {
+      points: pts.map((p, i) => ({ at: used[(i + 1) * n - 1]!.observed_at, ...p })),
+      limits,
+      fits,
       capability: capability(values, fromData?.sigmaWithin ?? null, c.lsl, c.usl),
-      violations: limits ? evaluateRules(pts, limits, rules) : [],
+      violations: limits ? evaluateRules(pts, limits, o.rules) : [],
     };
   }
 

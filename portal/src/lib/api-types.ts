@@ -6691,16 +6691,29 @@ export interface paths {
                 characteristic: string;
                 cpk: number | null;
                 equipment: string;
+                /** @description points of that chart flagged by a run rule: the chart shows the same ones */
+                flaggedPoints: number;
                 /** Format: date-time */
                 lastAt: string;
                 lsl: number | null;
                 n: number;
                 nominal?: number | null;
+                /** @description open (unacknowledged) alerts of run-rule violations against the frozen baseline */
                 openViolations: number;
                 ppk: number | null;
                 siteId: string;
                 unit: string;
                 usl: number | null;
+                /** @description the chart the characteristic opens on (its baseline’s, else X̄-R of 5 from 50 measurements, else I-MR) */
+                view: {
+                  /** @enum {unknown} */
+                  chart: 'xbar-r' | 'i-mr';
+                  /** @description points shown (the limit GET /spc/chart is asked for) */
+                  points: number;
+                  /** @enum {unknown} */
+                  rules: 'western-electric' | 'nelson';
+                  subgroupSize: number;
+                };
               }[];
             };
           };

@@ -128,6 +128,8 @@ export interface RigCapability {
   worstCpk: number | null;
   worst: Characteristic | null;
   openViolations: number;
+  /** Points flagged by a run rule on the characteristics' charts as they open (the charts show the same). */
+  flaggedPoints: number;
 }
 
 /** Characteristics grouped by rig, worst Cpk first (rigs without any Cpk last). */
@@ -150,6 +152,7 @@ export function byRig(items: readonly Characteristic[]): RigCapability[] {
       worstCpk: worst?.cpk ?? null,
       worst,
       openViolations: list.reduce((n, c) => n + c.openViolations, 0),
+      flaggedPoints: list.reduce((n, c) => n + c.flaggedPoints, 0),
     };
   });
   return rigs.sort(
@@ -158,13 +161,15 @@ export function byRig(items: readonly Characteristic[]): RigCapability[] {
 }
 
 /**
- * The characteristics most in need of a look first: the most open violations, then the lowest
- * Cpk (none last), then by rig and name. The page opens on the first.
+ * The characteristics most in need of a look first: the most open alerts, then the most flagged
+ * points on their charts, then the lowest Cpk (none last), then by rig and name. The page opens
+ * on the first.
  */
 export function worstFirst(items: readonly Characteristic[]): Characteristic[] {
   return [...items].sort(
     (a, b) =>
       b.openViolations - a.openViolations ||
+      b.flaggedPoints - a.flaggedPoints ||
       (a.cpk ?? Infinity) - (b.cpk ?? Infinity) ||
       a.equipment.localeCompare(b.equipment) ||
       a.characteristic.localeCompare(b.characteristic),
