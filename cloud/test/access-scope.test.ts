@@ -365,6 +365,10 @@ describe.each(BACKENDS)('access: site scope and export control on %s', (backend)
     for (const [method, p, body] of [
       ['POST', '/api-tokens', { name: 'tenant-wide' }],
       ['GET', '/api-tokens', undefined],
+      // The tenant's audit log is one log for every site: not for a caller limited to sites.
+      ['GET', '/audit', undefined],
+      ['GET', '/audit/verify', undefined],
+      ['GET', '/audit/export', undefined],
       ['POST', '/sites', { id: 'plant-c', name: 'Plant C' }],
       [
         'PUT',

@@ -123,9 +123,10 @@ export interface Principal {
 
 /**
  * Permissions over the whole tenant: a caller limited to sites never holds them, whatever its
- * role (a site-scoped admin manages its sites and their users, not the tenant).
+ * role (a site-scoped admin manages its sites and their users, not the tenant). The audit log is
+ * one hash-chained log of every site's actions, so reading it is tenant-wide too.
  */
-export const TENANT_WIDE: ReadonlySet<Permission> = new Set(['tenant:manage']);
+export const TENANT_WIDE: ReadonlySet<Permission> = new Set(['tenant:manage', 'audit:read']);
 
 export function can(p: Principal, permission: Permission): boolean {
   if (p.kind === 'api-token' && API_TOKEN_WITHHELD.has(permission)) return false;
