@@ -99,20 +99,44 @@ describe('passwords', () => {
     const table = Object.fromEntries(Object.entries(ROLE_PERMISSIONS).map(([r, p]) => [r, [...p].sort()]));
     expect(table).toEqual({
       admin: [
+        'alerts:acknowledge',
         'audit:read',
         'calibrations:approve',
         'calibrations:disposition',
         'calibrations:write',
         'evidence:read',
+        'export-access:read',
         'records:read',
+        'reminders:deliveries',
+        'reminders:manage',
+        'reminders:read',
         'reports:generate',
         'reports:read',
+        'sites:manage',
+        'spc:baseline',
         'tenant:manage',
         'users:manage',
       ],
-      manager: ['calibrations:approve', 'calibrations:disposition', 'evidence:read', 'records:read'],
-      technician: ['calibrations:approve', 'calibrations:write', 'records:read'],
-      auditor: ['audit:read', 'evidence:read', 'records:read', 'reports:generate', 'reports:read'],
+      manager: [
+        'alerts:acknowledge',
+        'calibrations:approve',
+        'calibrations:disposition',
+        'evidence:read',
+        'records:read',
+        'reminders:deliveries',
+        'reminders:read',
+        'spc:baseline',
+      ],
+      technician: ['alerts:acknowledge', 'calibrations:approve', 'calibrations:write', 'records:read'],
+      auditor: [
+        'audit:read',
+        'evidence:read',
+        'export-access:read',
+        'records:read',
+        'reminders:deliveries',
+        'reports:generate',
+        'reports:read',
+      ],
     });
   });
 });

@@ -199,7 +199,8 @@ describe.each(BACKENDS)('operability on %s', (backend) => {
     expect(m.value('rigtrace_ingest_records_total', { kind: 'telemetry' })).toBe(2);
     expect(m.value('rigtrace_ingest_records_total', { kind: 'usage' })).toBe(1);
     expect(m.value('rigtrace_live_sockets')).toBe(1);
-    expect(m.value('rigtrace_live_messages_total', { event: 'telemetry' })).toBe(1);
+    // One telemetry update, sent to two rooms: the cleared sockets' and (without flagged items) the others'.
+    expect(m.value('rigtrace_live_messages_total', { event: 'telemetry' })).toBe(2);
     expect(m.value('process_resident_memory_bytes')).toBeGreaterThan(10_000_000);
     expect(m.has('process_cpu_user_seconds_total')).toBe(true);
     expect(m.type.get('process_cpu_user_seconds_total')).toBe('counter');
