@@ -31,6 +31,7 @@ export {
   itemView,
   suspectCharacteristics,
   suspectLines,
+  SUSPECT_CSV_COLUMNS,
 } from './traceability.service.js';
 export type {
   InstrumentError,

@@ -147,7 +147,8 @@ export function suspectCharacteristics(
   });
 }
 
-const CSV_COLUMNS = [
+/** The columns of a suspect-records CSV (an out-of-tolerance case's CSV starts from them too). */
+export const SUSPECT_CSV_COLUMNS = [
   'edge',
   'seq',
   'kind',
@@ -167,7 +168,7 @@ const CSV_COLUMNS = [
   'margin',
   'atRisk',
 ] as const;
-export type SuspectCsvColumn = (typeof CSV_COLUMNS)[number];
+export type SuspectCsvColumn = (typeof SUSPECT_CSV_COLUMNS)[number];
 
 /** RFC 4180 field; text with a leading = + - @ is prefixed with ' so a spreadsheet does not run it as a formula. */
 export function csvField(v: string | number | boolean | null | undefined): string {
@@ -228,9 +229,10 @@ export function suspectLines(
 }
 
 export function suspectCsv(rows: readonly SuspectRow[], tag: string, error: InstrumentError | null): string {
-  const lines = [CSV_COLUMNS.join(',')];
+  const lines = [SUSPECT_CSV_COLUMNS.join(',')];
   for (const r of rows)
-    for (const v of suspectLines(r, tag, error)) lines.push(CSV_COLUMNS.map((c) => csvField(v[c])).join(','));
+    for (const v of suspectLines(r, tag, error))
+      lines.push(SUSPECT_CSV_COLUMNS.map((c) => csvField(v[c])).join(','));
   return `${lines.join('\r\n')}\r\n`;
 }
 

@@ -15,11 +15,11 @@ import {
   signatureInputSchema,
   suspectCharacteristics,
   suspectLines,
+  SUSPECT_CSV_COLUMNS,
   type CalibrationRepository,
   type InstrumentError,
   type Signer,
   type SuspectCharacteristic,
-  type SuspectCsvColumn,
   type SuspectWindow,
   type TraceabilityService,
 } from '../calibration/index.js';
@@ -470,7 +470,7 @@ export class OotService {
     const columns = [
       'case',
       'failedEquipment',
-      ...SUSPECT_COLUMNS,
+      ...SUSPECT_CSV_COLUMNS,
       'shipmentState',
       'customer',
       'shippedAt',
@@ -988,24 +988,3 @@ export class OotService {
     };
   }
 }
-
-const SUSPECT_COLUMNS: readonly SuspectCsvColumn[] = [
-  'edge',
-  'seq',
-  'kind',
-  'observedAt',
-  'siteId',
-  'equipment',
-  'via',
-  'partSerial',
-  'workOrder',
-  'operator',
-  'result',
-  'characteristic',
-  'measured',
-  'unit',
-  'lsl',
-  'usl',
-  'margin',
-  'atRisk',
-];
