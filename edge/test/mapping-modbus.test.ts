@@ -5,10 +5,8 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseRecord } from '@rigtrace/protocols';
 import { waitFor, type Proc } from '@rigtrace/protocols/testing';
-import { SqliteConnection } from '../src/buffer/sqlite.js';
-import { edgeStatus, startEdge, writeIdentity } from './helpers/edge-fixture.js';
+import { edgeStatus, startEdge, writeIdentity, loggedRecords } from './helpers/edge-fixture.js';
 
 /**
  * An injector rig nobody here designed (pymodbus, its own register layout, no overall result
@@ -104,20 +102,7 @@ type Logged = {
   body: Record<string, unknown> & { partSerial?: string; code?: string; details?: Record<string, unknown> };
 };
 
-async function logged(dataDir: string): Promise<Logged[]> {
-  const db = await SqliteConnection.open(path.join(dataDir, 'buffer.sqlite'));
-  try {
-    const rows = await db.all<{ json: string }>('SELECT json FROM records ORDER BY seq');
-    return rows.map((r) => {
-      const rec = JSON.parse(r.json) as unknown;
-      const p = parseRecord(rec);
-      if (!p.ok) throw new Error(`invalid record in the log: ${JSON.stringify(p.issues)}`);
-      return rec as Logged;
-    });
-  } finally {
-    await db.close();
-  }
-}
+const logged = (dataDir: string) => loggedRecords<Logged>(dataDir);
 
 const taken = async (dataDir: string) => {
   const s = (await edgeStatus(dataDir)) as { sources: { details: { results?: { results: number } } }[] };

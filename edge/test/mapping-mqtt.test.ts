@@ -4,13 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseRecord } from '@rigtrace/protocols';
 import { hashDevicePassword } from '@rigtrace/protocols/mqtt';
 import { waitFor, type Proc } from '@rigtrace/protocols/testing';
-import { SqliteConnection } from '../src/buffer/sqlite.js';
 import { validateConfig } from '../src/config/config.js';
 import type { EdgeError } from '../src/errors.js';
-import { edgeStatus, startEdge, writeIdentity } from './helpers/edge-fixture.js';
+import { edgeStatus, startEdge, writeIdentity, loggedRecords } from './helpers/edge-fixture.js';
 
 /**
  * Record mappings on MQTT sources, with stations whose payloads look nothing like our station
@@ -21,19 +19,7 @@ import { edgeStatus, startEdge, writeIdentity } from './helpers/edge-fixture.js'
 
 type Logged = { kind: string; equipment: string; observedAt: string; body: Record<string, any> };
 
-async function logged(dataDir: string): Promise<Logged[]> {
-  const db = await SqliteConnection.open(path.join(dataDir, 'buffer.sqlite'));
-  try {
-    return (await db.all<{ json: string }>('SELECT json FROM records ORDER BY seq')).map((r) => {
-      const rec = JSON.parse(r.json) as Logged;
-      const p = parseRecord(rec);
-      if (!p.ok) throw new Error(`invalid record in the log: ${JSON.stringify(p.issues)}`);
-      return rec;
-    });
-  } finally {
-    await db.close();
-  }
-}
+const logged = (dataDir: string) => loggedRecords<Logged>(dataDir);
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

@@ -2,10 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseRecord } from '@rigtrace/protocols';
 import { startProcess, waitFor, type Proc } from '@rigtrace/protocols/testing';
-import { SqliteConnection } from '../src/buffer/sqlite.js';
-import { edgeStatus, startEdge, writeIdentity } from './helpers/edge-fixture.js';
+import { edgeStatus, startEdge, writeIdentity, loggedRecords } from './helpers/edge-fixture.js';
 
 /**
  * A third-party OPC UA calibration bench (one scalar per value, DateTime dates, no node for the
@@ -99,19 +97,7 @@ function config(dataDir: string, endpointUrl: string, extraRead: Record<string, 
 
 type Logged = { kind: string; equipment: string; body: Record<string, any> };
 
-async function logged(dataDir: string): Promise<Logged[]> {
-  const db = await SqliteConnection.open(path.join(dataDir, 'buffer.sqlite'));
-  try {
-    return (await db.all<{ json: string }>('SELECT json FROM records ORDER BY seq')).map((r) => {
-      const rec = JSON.parse(r.json) as Logged;
-      const p = parseRecord(rec);
-      if (!p.ok) throw new Error(`invalid record in the log: ${JSON.stringify(p.issues)}`);
-      return rec;
-    });
-  } finally {
-    await db.close();
-  }
-}
+const logged = (dataDir: string) => loggedRecords<Logged>(dataDir);
 
 const counters = async (dataDir: string) =>
   ((await edgeStatus(dataDir)) as { sources: { details: { results?: Record<string, number> } }[] }).sources[0]

@@ -2,12 +2,10 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseRecord } from '@rigtrace/protocols';
 import { startProcess, waitFor, type Proc } from '@rigtrace/protocols/testing';
-import { SqliteConnection } from '../src/buffer/sqlite.js';
 import { validateConfig } from '../src/config/config.js';
 import type { EdgeError } from '../src/errors.js';
-import { edgeStatus, startEdge, writeIdentity } from './helpers/edge-fixture.js';
+import { edgeStatus, startEdge, writeIdentity, loggedRecords } from './helpers/edge-fixture.js';
 
 /**
  * Profiles: ready mappings selected with `profile:` on an OPC UA source, each run against a
@@ -17,19 +15,7 @@ import { edgeStatus, startEdge, writeIdentity } from './helpers/edge-fixture.js'
 type Logged = { kind: string; equipment: string; body: Record<string, any> };
 type Result = { n: number; asFound?: number; readings?: number[]; at: string };
 
-async function logged(dataDir: string): Promise<Logged[]> {
-  const db = await SqliteConnection.open(path.join(dataDir, 'buffer.sqlite'));
-  try {
-    return (await db.all<{ json: string }>('SELECT json FROM records ORDER BY seq')).map((r) => {
-      const rec = JSON.parse(r.json) as Logged;
-      const p = parseRecord(rec);
-      if (!p.ok) throw new Error(`invalid record in the log: ${JSON.stringify(p.issues)}`);
-      return rec;
-    });
-  } finally {
-    await db.close();
-  }
-}
+const logged = (dataDir: string) => loggedRecords<Logged>(dataDir);
 
 async function startDevice(layout: 'amb' | 'lads') {
   const results: Result[] = [];

@@ -1,7 +1,8 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { generateKeyPair } from '@rigtrace/protocols';
+import { generateKeyPair, parseRecord } from '@rigtrace/protocols';
 import { startProcess, type Proc } from '@rigtrace/protocols/testing';
+import { SqliteConnection } from '../../src/buffer/sqlite.js';
 
 /**
  * Writes an edge identity into `dataDir` as enrollment would (for tests that need an edge but
@@ -44,4 +45,19 @@ export async function startEdge(configFile: string, config: object, timeoutMs = 
 export async function edgeStatus(dataDir: string): Promise<any> {
   const url = (JSON.parse(readFileSync(path.join(dataDir, 'status.json'), 'utf8')) as { url: string }).url;
   return (await fetch(`${url}/status`)).json();
+}
+
+/** Every record in the edge's log, oldest first, each checked against the record format. */
+export async function loggedRecords<T>(dataDir: string): Promise<T[]> {
+  const db = await SqliteConnection.open(path.join(dataDir, 'buffer.sqlite'));
+  try {
+    return (await db.all<{ json: string }>('SELECT json FROM records ORDER BY seq')).map((r) => {
+      const rec = JSON.parse(r.json) as unknown;
+      const p = parseRecord(rec);
+      if (!p.ok) throw new Error(`invalid record in the log: ${JSON.stringify(p.issues)}`);
+      return rec as T;
+    });
+  } finally {
+    await db.close();
+  }
 }
