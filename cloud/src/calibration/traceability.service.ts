@@ -8,7 +8,6 @@ import type {
 import type { CalibrationBody } from '@rigtrace/protocols';
 import type { Viewer } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
-import type { Viewer } from '../access/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { TraceReviewRepository } from './trace-review.repository.js';
 import {
