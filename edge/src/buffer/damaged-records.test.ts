@@ -89,7 +89,7 @@ describe('damaged buffer rows', () => {
     await log.append([draft(6)]); // records keep arriving while the damage is found
     const batch = await log.nextBatch(500);
     expect(batch).toMatchObject({ firstSeq: 3, lastSeq: 6 });
-    const records = batch!.records.map((r) => JSON.parse(r) as any);
+    const records = batch!.records.map((r) => JSON.parse(r));
     expect(records.map((r) => r.kind)).toEqual(['telemetry', 'event', 'telemetry', 'telemetry']);
     expect(records[1]).toMatchObject({
       seq: 4,
@@ -161,7 +161,7 @@ describe('damaged buffer rows', () => {
     ]);
     const log = await openLog(dir);
     const batch = await log.nextBatch(500);
-    const records = batch!.records.map((r) => JSON.parse(r) as any);
+    const records = batch!.records.map((r) => JSON.parse(r));
     // Record 3 (its own checkpoint) is intact; 4..5 cannot be told apart, so both are set aside.
     expect(records.map((r) => r.kind)).toEqual(['telemetry', 'event', 'event']);
     expect(records[1].body.details.reason).toBe(
