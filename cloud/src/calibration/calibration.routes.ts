@@ -12,7 +12,14 @@ import {
   suspectCsv,
   type TraceabilityService,
 } from './traceability.service.js';
-import { type Accounts, requestInfo, sessionOf, seesSite, tenantOf } from '../access/index.js';
+import {
+  type Accounts,
+  requestInfo,
+  sessionOf,
+  seesSite,
+  tenantOf,
+  viewerOfPrincipal,
+} from '../access/index.js';
 import {
   ExportControlService,
   recordFlag,
@@ -24,6 +31,7 @@ import {
   exportControlRoutes,
 } from '../export-control/index.js';
 import { REGISTER_CSV_COLUMNS } from './register-csv.js';
+import { positionRoutes } from './positions.routes.js';
 import { problem, sessionOnly, tokenOrSession as security } from '../platform/http/openapi-parts.js';
 import { cursor as cursorOf, limit, parseQuery } from '../platform/http/validation.js';
 
@@ -262,10 +270,11 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     const q = parseQuery(suspectQuery, req);
     const v = viewer(req, 'GET /equipment/{tag}/suspect-records');
     await visible(req, v, tag(req));
-    // A scoped caller sees only records sent by edges of its sites (a gauge may travel).
+    // A scoped caller sees only records sent by edges of its sites (a gauge may travel); an
+    // uncleared one none made by flagged equipment (the rig a device sat in, too).
     const out = await deps.traceability.suspectRecords(tenantOf(req), tag(req), {
       ...q,
-      sites: req.principal!.sites,
+      scope: viewerOfPrincipal(req.principal!),
     });
     // Records made with this equipment may also involve other, flagged equipment (the rig).
     const views = await screenRecords(
@@ -523,6 +532,20 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   });
 
   r.use(exportControlRoutes({ accounts: deps.accounts, exportControl }));
+
+  // Positions of a rig and the devices installed in them (positions.routes.ts).
+  r.use(
+    positionRoutes({
+      calibration: deps.calibration,
+      read,
+      write,
+      visible: async (req, route, t) => {
+        const v = viewer(req, route);
+        const flag = await visible(req, v, t);
+        if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: t, flag }]);
+      },
+    }),
+  );
 
   return r;
 }

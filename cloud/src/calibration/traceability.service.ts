@@ -2,6 +2,7 @@ import type { CalibrationRepository } from './calibration.repository.js';
 import type {
   InspectionRepository,
   SuspectRow,
+  SuspectScope,
   TraceableQuery,
   TraceableResultRow,
 } from '../production/index.js';
@@ -53,7 +54,7 @@ export function itemView(r: TraceableResultRow | SuspectRow) {
     partSerial: r.part_serial,
     workOrder: r.work_order,
     result: r.result,
-    ...('via' in r ? { via: r.via } : {}),
+    ...('via' in r ? { via: r.via, position: r.position } : {}),
     record: JSON.parse(r.json) as unknown,
   };
 }
@@ -156,6 +157,7 @@ export const SUSPECT_CSV_COLUMNS = [
   'siteId',
   'equipment',
   'via',
+  'position',
   'partSerial',
   'workOrder',
   'operator',
@@ -197,6 +199,7 @@ export function suspectLines(
     siteId: r.site_id,
     equipment: r.equipment,
     via: r.via,
+    position: r.position,
     partSerial: r.part_serial,
     workOrder: r.work_order,
     operator: rec.body?.operator,
@@ -294,8 +297,11 @@ export class TraceabilityService {
       calibration?: string | undefined;
       after?: Cursor | undefined;
       limit: number;
-      /** Only records sent by edges of these sites (a caller limited to sites); null: every site. */
-      sites?: readonly string[] | null | undefined;
+      /**
+       * Who reads: a viewer (site scope and export control), or only the sites of a caller limited
+       * to sites; null: every record.
+       */
+      scope?: SuspectScope | undefined;
     },
   ): Promise<{
     window: SuspectWindow | null;
@@ -316,7 +322,7 @@ export class TraceabilityService {
       window.end,
       q.after,
       q.limit,
-      q.sites ?? null,
+      q.scope ?? null,
     );
     const last = rows.at(-1);
     return { window, rows, next: rows.length === q.limit && last ? encodeCursor(last) : null, error };

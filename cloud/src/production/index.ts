@@ -5,6 +5,7 @@ export { InspectionRepository } from './inspection.repository.js';
 export type {
   GaugeUse,
   SuspectRow,
+  SuspectScope,
   TraceableQuery,
   TraceableResultRow,
   TraceableRow,
