@@ -12,14 +12,7 @@ import {
   suspectCsv,
   type TraceabilityService,
 } from './traceability.service.js';
-import {
-  type Accounts,
-  requestInfo,
-  sessionOf,
-  seesSite,
-  tenantOf,
-  viewerOfPrincipal,
-} from '../access/index.js';
+import { type Accounts, requestInfo, sessionOf, seesSite, tenantOf } from '../access/index.js';
 import {
   ExportControlService,
   recordFlag,
@@ -270,11 +263,10 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     const q = parseQuery(suspectQuery, req);
     const v = viewer(req, 'GET /equipment/{tag}/suspect-records');
     await visible(req, v, tag(req));
-    // A scoped caller sees only records sent by edges of its sites (a gauge may travel); an
-    // uncleared one none made by flagged equipment (the rig a device sat in, too).
+    // Only records of the caller's sites (a gauge may travel), and of rigs it may see.
     const out = await deps.traceability.suspectRecords(tenantOf(req), tag(req), {
       ...q,
-      scope: viewerOfPrincipal(req.principal!),
+      viewer: { ...v, sites: req.principal!.sites },
     });
     // Records made with this equipment may also involve other, flagged equipment (the rig).
     const views = await screenRecords(

@@ -2,11 +2,11 @@ import type { CalibrationRepository } from './calibration.repository.js';
 import type {
   InspectionRepository,
   SuspectRow,
-  SuspectScope,
   TraceableQuery,
   TraceableResultRow,
 } from '../production/index.js';
 import type { CalibrationBody } from '@rigtrace/protocols';
+import type { Viewer } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
 import {
   calLite,
@@ -297,11 +297,8 @@ export class TraceabilityService {
       calibration?: string | undefined;
       after?: Cursor | undefined;
       limit: number;
-      /**
-       * Who reads: a viewer (site scope and export control), or only the sites of a caller limited
-       * to sites; null: every record.
-       */
-      scope?: SuspectScope | undefined;
+      /** Who reads (site scope, and export control of the equipment each record was made on). */
+      viewer: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
     },
   ): Promise<{
     window: SuspectWindow | null;
@@ -322,7 +319,7 @@ export class TraceabilityService {
       window.end,
       q.after,
       q.limit,
-      q.scope ?? null,
+      q.viewer,
     );
     const last = rows.at(-1);
     return { window, rows, next: rows.length === q.limit && last ? encodeCursor(last) : null, error };

@@ -5,7 +5,6 @@ export { InspectionRepository } from './inspection.repository.js';
 export type {
   GaugeUse,
   SuspectRow,
-  SuspectScope,
   TraceableQuery,
   TraceableResultRow,
   TraceableRow,

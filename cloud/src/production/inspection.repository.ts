@@ -1,6 +1,6 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
-import { sitesFilter } from '../calibration/index.js';
 import { visibleSql, type Viewer } from '../access/index.js';
+import { sitesFilter } from '../calibration/index.js';
 
 /** One usage or inspection record as indexed for traceability and queries (the record itself stays in `records`). */
 export interface TraceableRow {
@@ -62,9 +62,6 @@ export interface SuspectRow extends TraceableResultRow {
   /** With via 'position': where the equipment sat ("RIG-01 / rail pressure"); else null. */
   position: string | null;
 }
-
-/** Who reads suspect records: a viewer (site scope and export control), or only a list of sites. */
-export type SuspectScope = readonly string[] | null | Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
 
 /**
  * The records a rig made while a device sat in one of its positions: installations of the device
@@ -167,9 +164,7 @@ export class InspectionRepository {
    * Usage and inspection records made with `tag` (as the record's equipment, among an
    * inspection's gauges, or by a rig while `tag` was installed in one of its positions) observed
    * in (start, end]; start null = from the beginning, end null = now and later. Each record once
-   * (as 'equipment' before 'gauge' before 'position'), in (observed_at, edge, seq) order. `scope`:
-   * a viewer (site scope and export control through visibleSql), or only the sites of a caller
-   * limited to sites (null: every site).
+   * (as 'equipment' before 'gauge' before 'position'), in (observed_at, edge, seq) order.
    */
   async suspect(
     tenantId: string,
@@ -178,21 +173,19 @@ export class InspectionRepository {
     end: string | null,
     after: { observedAt: string; edge: string; seq: number } | undefined,
     limit: number,
-    scope: SuspectScope = null,
+    /**
+     * Who reads: only records sent by edges of its sites, and records of export-controlled
+     * equipment (the rig the instrument sat on) only for a cleared viewer. Null: every record
+     * (the case's own bookkeeping, never shown as such).
+     */
+    seen: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'> | null = null,
   ): Promise<SuspectRow[]> {
-    const seen =
-      scope === null || Array.isArray(scope)
-        ? sitesFilter('t.site_id', scope as readonly string[] | null)
-        : (() => {
-            const v = visibleSql(scope as Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>, {
-              site: 't.site_id',
-              tag: 't.equipment',
-            });
-            return { sql: ` AND ${v.sql}`, params: v.params };
-          })();
+    const scope = seen
+      ? visibleSql(seen, { site: 't.site_id', tag: 't.equipment' })
+      : { sql: '1 = 1', params: [] as SqlParam[] };
     const window = (alias: string) => {
-      const w: string[] = [];
-      const p: SqlParam[] = [...seen.params];
+      const w: string[] = [scope.sql];
+      const p: SqlParam[] = [...scope.params];
       if (start !== null) {
         w.push(`${alias}.observed_at > ?`);
         p.push(start);
@@ -205,7 +198,7 @@ export class InspectionRepository {
         w.push(`(${alias}.observed_at, ${alias}.edge_id, ${alias}.seq) > (?, ?, ?)`);
         p.push(after.observedAt, after.edge, after.seq);
       }
-      return { sql: seen.sql + w.map((x) => ` AND ${x}`).join(''), params: p };
+      return { sql: w.map((x) => ` AND ${x}`).join(''), params: p };
     };
     const a = window('t');
     const b = window('g');
