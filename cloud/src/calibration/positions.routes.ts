@@ -35,6 +35,8 @@ export function positionRoutes(deps: PositionRouteDeps): Router {
     };
   };
   const positions = deps.calibration.positions;
+  // Each route answers for equipment the caller may not see exactly as for absent equipment
+  // (404) before it looks at the body.
 
   r.get('/equipment/:tag/positions', deps.read, async (req, res) => {
     await deps.visible(req, 'GET /equipment/{tag}/positions', tag(req));
@@ -44,6 +46,7 @@ export function positionRoutes(deps: PositionRouteDeps): Router {
 
   r.post('/equipment/:tag/positions', deps.write, async (req, res) => {
     await deps.visible(req, 'POST /equipment/{tag}/positions', tag(req));
+    await deps.calibration.mustGet(tenantOf(req), tag(req));
     const out = await positions.createPosition(tenantOf(req), tag(req), req.body, actor(req));
     res
       .status(201)
@@ -53,11 +56,13 @@ export function positionRoutes(deps: PositionRouteDeps): Router {
 
   r.post('/equipment/:tag/positions/:position/installations', deps.write, async (req, res) => {
     await deps.visible(req, 'POST /equipment/{tag}/positions/{position}/installations', tag(req));
+    await deps.calibration.mustGet(tenantOf(req), tag(req));
     res.status(201).json(await positions.install(viewer(req), tag(req), position(req), req.body, actor(req)));
   });
 
   r.post('/equipment/:tag/positions/:position/removal', deps.write, async (req, res) => {
     await deps.visible(req, 'POST /equipment/{tag}/positions/{position}/removal', tag(req));
+    await deps.calibration.mustGet(tenantOf(req), tag(req));
     res.json(await positions.remove(tenantOf(req), tag(req), position(req), req.body, actor(req)));
   });
 
