@@ -75,7 +75,7 @@ const EXPECTED: Record<string, Caller[]> = {
   'POST /calibrations/{id}/reject': CALIBRATION_APPROVERS,
   'POST /calibrations/{id}/return': CALIBRATION_APPROVERS,
   'PUT /users/{userId}/us-person': ['admin'],
-  // The export-access log names export-controlled objects: admins and auditors, not API tokens.
+  // The export-access log names export-controlled objects: cleared admins and auditors, not API tokens.
   'GET /export-access': ['admin', 'auditor'],
   'GET /sites': ['admin'],
   'POST /sites': ['admin'],
@@ -179,6 +179,8 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
         role,
         password: PW,
         mustChangePassword: false,
+        // Cleared, so that only the role decides here (clearance: access-matrix.test.ts).
+        usPerson: true,
       });
     await accounts.users.create(by, 'acme', {
       email: 'scoped@acme.example',
