@@ -6,6 +6,7 @@ import { reportsOpenApiPaths } from './reports/index.js';
 import { remindersOpenApiPaths } from './reminders/index.js';
 import { liveOpenApiPaths } from './live/index.js';
 import { ootOpenApiPaths } from './oot/index.js';
+import { maintenanceOpenApiPaths } from './maintenance/index.js';
 import { problem, tokenOrSession as auth } from './platform/http/openapi-parts.js';
 
 /**
@@ -302,5 +303,6 @@ export const openApiDocument = {
     ...remindersOpenApiPaths,
     ...liveOpenApiPaths,
     ...ootOpenApiPaths,
+    ...maintenanceOpenApiPaths,
   },
 } as const;

@@ -29,6 +29,7 @@ import { LiveRepository, LiveService, attachLiveServer, type LiveServer } from '
 import { countStoredRecords, Metrics } from './platform/metrics.js';
 import { createReports } from './reports/index.js';
 import { OotRepository, OotService } from './oot/index.js';
+import { MaintenanceRepository, MaintenanceService } from './maintenance/index.js';
 
 export type StoreConfig = Pick<
   CloudConfig,
@@ -167,6 +168,12 @@ export async function startCloud(
     events,
   );
   const traceability = new TraceabilityService(calibration, store.calibrations, store.inspections);
+  const maintenance = new MaintenanceService(
+    store.db,
+    new MaintenanceRepository(store.db),
+    store.equipment,
+    accounts.audit,
+  );
   const oot = new OotService({
     db: store.db,
     repo: new OotRepository(store.db),
@@ -176,6 +183,8 @@ export async function startCloud(
     alerts: new AlertsRepository(store.db),
     audit: accounts.audit,
     events,
+    // Out of service (maintenance) tags equipment out too: its use raises the same alert.
+    outOfService: maintenance,
   });
   // A failed calibration opens its case in the same transaction that stores it.
   calibration.setHooks({
@@ -241,6 +250,7 @@ export async function startCloud(
     ...store,
     reports,
     oot,
+    maintenance,
     ingest,
     enrollment,
     witness,
