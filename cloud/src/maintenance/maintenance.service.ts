@@ -400,16 +400,17 @@ export class MaintenanceService {
   // -- writes ----------------------------------------------------------------------------------
 
   async logEvent(c: MaintenanceCaller, tag: string, raw: unknown) {
-    const b = parseOrProblem(eventSchema, raw, 'the maintenance event is not valid');
     const by = this.person(c);
-    const now = new Date().toISOString();
-    const occurredAt = b.occurredAt ? new Date(b.occurredAt).toISOString() : now;
-    if (occurredAt > now)
-      throw new ProblemError('CLOUD_VALIDATION', 'occurredAt must not be in the future', {
-        errors: [{ path: 'occurredAt', message: 'must not be in the future' }],
-      });
     return this.db.transaction(async () => {
+      // Hidden or absent equipment answers 404 before anything about the body.
       await this.visible(c.viewer, tag);
+      const b = parseOrProblem(eventSchema, raw, 'the maintenance event is not valid');
+      const now = new Date().toISOString();
+      const occurredAt = b.occurredAt ? new Date(b.occurredAt).toISOString() : now;
+      if (occurredAt > now)
+        throw new ProblemError('CLOUD_VALIDATION', 'occurredAt must not be in the future', {
+          errors: [{ path: 'occurredAt', message: 'must not be in the future' }],
+        });
       if (b.planId !== undefined) {
         const p = await this.repo.plan(c.viewer.tenantId, b.planId);
         if (!p || p.equipment !== tag)
@@ -443,10 +444,10 @@ export class MaintenanceService {
   }
 
   async createPlan(c: MaintenanceCaller, tag: string, raw: unknown, asOf = today()): Promise<PlanView> {
-    const b = parseOrProblem(planSchema, raw, 'the maintenance plan is not valid');
     const by = this.person(c);
     return this.db.transaction(async () => {
       await this.visible(c.viewer, tag);
+      const b = parseOrProblem(planSchema, raw, 'the maintenance plan is not valid');
       const row: PlanRow = {
         tenant_id: c.viewer.tenantId,
         id: randomUUID(),
@@ -480,10 +481,10 @@ export class MaintenanceService {
   }
 
   async updatePlan(c: MaintenanceCaller, id: string, raw: unknown, asOf = today()): Promise<PlanView> {
-    const b = parseOrProblem(planPatchSchema, raw, 'the maintenance plan change is not valid');
     this.person(c);
     return this.db.transaction(async () => {
       const p = await this.planOf(c, id);
+      const b = parseOrProblem(planPatchSchema, raw, 'the maintenance plan change is not valid');
       if (p.retired_at !== null) throw new ProblemError('CLOUD_CONFLICT', 'the plan is retired');
       const next = {
         task: b.task ?? p.task,
@@ -527,10 +528,10 @@ export class MaintenanceService {
 
   /** Takes equipment out of service (409 when it already is, by hand). */
   async takeOutOfService(c: MaintenanceCaller, tag: string, raw: unknown) {
-    const b = parseOrProblem(outOfServiceSchema, raw, 'say why the equipment is out of service');
     const by = this.person(c);
     return this.db.transaction(async () => {
       await this.visible(c.viewer, tag);
+      const b = parseOrProblem(outOfServiceSchema, raw, 'say why the equipment is out of service');
       const current = (await this.repo.latestService(c.viewer, [tag])).get(tag);
       if (current?.state === 'out')
         throw new ProblemError('CLOUD_CONFLICT', `${tag} is already out of service`);
@@ -544,10 +545,10 @@ export class MaintenanceService {
    * met, since only a valid calibration ends that.
    */
   async returnToService(c: MaintenanceCaller, tag: string, raw: unknown) {
-    const b = parseOrProblem(returnToServiceSchema, raw ?? {}, 'the return to service is not valid');
     const by = this.person(c);
     return this.db.transaction(async () => {
       await this.visible(c.viewer, tag);
+      const b = parseOrProblem(returnToServiceSchema, raw ?? {}, 'the return to service is not valid');
       const state = statusOf(
         (await this.repo.latestService(c.viewer, [tag])).get(tag),
         requiredByTag(await this.repo.calibrationRequired(c.viewer, [tag])).get(tag),
