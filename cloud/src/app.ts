@@ -17,7 +17,15 @@ import type { Witness } from './platform/witness.js';
 import { openApiDocument } from './openapi.js';
 import { type Accounts, authRoutes, usersRoutes } from './access/index.js';
 import { auditRoutes } from './audit/index.js';
-import { calibrationRoutes, type CalibrationService, type TraceabilityService } from './calibration/index.js';
+import {
+  calibrationRoutes,
+  certificateRoutes,
+  chainRoutes,
+  type CalibrationService,
+  type CertificateService,
+  type TraceabilityService,
+  type TraceReviewRepository,
+} from './calibration/index.js';
 import { spcRoutes, type SpcService } from './spc/index.js';
 import { remindersRoutes, type ReminderService } from './reminders/index.js';
 import type { DomainEventBus } from './platform/events.js';
@@ -36,6 +44,10 @@ export interface AppDeps {
   witness: Witness;
   calibration: CalibrationService;
   traceability: TraceabilityService;
+  /** Certificate files of calibrations (server.ts wires them with the configured size limit). */
+  certificates?: CertificateService;
+  /** The standards each calibration used (the suspect chain of a failed standard). */
+  traceReviews?: TraceReviewRepository;
   /** SPC charts, baselines and alerts. */
   spc: SpcService;
   accounts: Accounts;
@@ -145,6 +157,8 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
   app.use('/api/v1', enrollmentRoutes(deps));
   app.use('/api/v1', recordsRoutes(deps));
   app.use('/api/v1', calibrationRoutes(deps));
+  if (deps.certificates) app.use('/api/v1', certificateRoutes({ ...deps, certificates: deps.certificates }));
+  if (deps.traceReviews) app.use('/api/v1', chainRoutes({ ...deps, traceReviews: deps.traceReviews }));
   app.use('/api/v1', spcRoutes(deps));
   app.use('/api/v1', tenancyRoutes(deps));
   app.use('/api/v1', remindersRoutes(deps));

@@ -14,6 +14,9 @@ import {
   EquipmentRepository,
   CalibrationService,
   TraceabilityService,
+  CertificateRepository,
+  CertificateService,
+  TraceReviewRepository,
 } from './calibration/index.js';
 import { InspectionRepository } from './production/index.js';
 import { RecordsRepository, IngestService, createIngestLimiter } from './records/index.js';
@@ -167,7 +170,20 @@ export async function startCloud(
     accounts.audit,
     events,
   );
-  const traceability = new TraceabilityService(calibration, store.calibrations, store.inspections);
+  const traceReviews = new TraceReviewRepository(store.db);
+  const traceability = new TraceabilityService(
+    calibration,
+    store.calibrations,
+    store.inspections,
+    traceReviews,
+    accounts.audit,
+  );
+  const certificates = new CertificateService(
+    store.db,
+    new CertificateRepository(store.db),
+    accounts.audit,
+    cfg.certificateMaxBytes,
+  );
   const maintenance = new MaintenanceService(
     store.db,
     new MaintenanceRepository(store.db),
@@ -188,8 +204,15 @@ export async function startCloud(
   });
   // A failed calibration opens its case in the same transaction that stores it.
   calibration.setHooks({
-    stored: (tenantId, c) => oot.onCalibrationStored(tenantId, c),
-    voided: (tenantId, c) => oot.onCalibrationVoided(tenantId, c),
+    stored: async (tenantId, c) => {
+      // The calibrations made with a standard are re-evaluated when its history changes.
+      await traceability.onCalibrationStored(tenantId, c);
+      await oot.onCalibrationStored(tenantId, c);
+    },
+    voided: async (tenantId, c) => {
+      await traceability.onCalibrationVoided(tenantId, c);
+      await oot.onCalibrationVoided(tenantId, c);
+    },
   });
   const spc = new SpcService(store.db, new SpcRepository(store.db), new AlertsRepository(store.db), {
     logger: logger.child({ component: 'spc' }),
@@ -248,6 +271,8 @@ export async function startCloud(
   });
   const app = createApp({
     ...store,
+    certificates,
+    traceReviews,
     reports,
     oot,
     maintenance,

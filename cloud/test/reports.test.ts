@@ -823,7 +823,7 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
       report: 'calibration-register',
       evidence: '3 of 65 instruments in calibration, 61 overdue, 1 out of tolerance, 1 due soon',
     });
-    expect(by('AS9100D', '7.1.5.2').coverage).toBe('partial');
+    expect(by('AS9100D', '7.1.5.2').coverage).toBe('covered');
     expect(by('ISO/IEC 17025', '6.4.13')).toMatchObject({
       coverage: 'covered',
       figures: { maintenanceEvents12Months: 0, maintenancePlans: 0, outOfService: 0 },
