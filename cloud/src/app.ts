@@ -125,6 +125,48 @@ function sendProblem(res: Response, err: ProblemError, instance: string) {
     .send(JSON.stringify(err.toProblem(instance)));
 }
 
+/** The API document's paths as patterns, with the methods each answers. */
+let documented: { pattern: RegExp; methods: string[] }[] | undefined;
+/** Built on first use: the document imports the features' routes, which load after this module. */
+const DOCUMENTED = () =>
+  (documented ??= Object.entries(
+    openApiDocument.paths as unknown as Record<string, Record<string, unknown>>,
+  ).map(([p, ops]) => ({
+    pattern: new RegExp(`^/api/v1${p.replace(/[.]/g, '\\.').replace(/\{[^}]+\}/g, '[^/]+')}$`),
+    methods: Object.keys(ops)
+      .filter((m) => ['get', 'post', 'put', 'delete', 'patch'].includes(m))
+      .map((m) => m.toUpperCase()),
+  })));
+
+/** The methods the API answers on `p` (empty: no such path), HEAD with GET. */
+function methodsOf(p: string): string[] {
+  const d = DOCUMENTED().find((x) => x.pattern.test(p));
+  if (!d) return [];
+  return d.methods.includes('GET') ? [...d.methods, 'HEAD'] : d.methods;
+}
+
+interface RouteLayer {
+  slash?: boolean;
+  rawPath?: string;
+  route?: { path: string; methods: Record<string, boolean> };
+  handle: { stack?: RouteLayer[] };
+}
+
+/** Every route the app answers, as `{ method, path }` with `{param}` placeholders (the API document's form). */
+export function routesOf(app: express.Express): { method: string; path: string }[] {
+  const out: { method: string; path: string }[] = [];
+  const walk = (stack: readonly RouteLayer[], prefix: string) => {
+    for (const l of stack) {
+      if (l.route)
+        for (const m of Object.keys(l.route.methods))
+          out.push({ method: m.toUpperCase(), path: `${prefix}${l.route.path}`.replace(/:(\w+)/g, '{$1}') });
+      else if (l.handle.stack) walk(l.handle.stack, l.slash ? prefix : `${prefix}${l.rawPath ?? ''}`);
+    }
+  };
+  walk((app as unknown as { router: { stack: RouteLayer[] } }).router.stack, '');
+  return out;
+}
+
 /** The HTTP API. Every error leaves as RFC 7807 problem+json; none carries a stack trace. */
 export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): express.Express {
   const app = express();
@@ -172,6 +214,18 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
     );
   if (existsSync(path.join(portalDir, 'index.html'))) servePortal(app, portalDir);
   app.use((req: Request, res: Response) => {
+    const allowed = methodsOf(req.path);
+    if (allowed.length > 0) {
+      res.setHeader('allow', allowed.join(', '));
+      return sendProblem(
+        res,
+        new ProblemError(
+          'CLOUD_METHOD_NOT_ALLOWED',
+          `${req.path} answers ${allowed.join(', ')}, not ${req.method}`,
+        ),
+        req.originalUrl,
+      );
+    }
     sendProblem(
       res,
       new ProblemError('CLOUD_NOT_FOUND', `no route for ${req.method} ${req.path}`),

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { createApp } from './app.js';
+import { createApp, routesOf } from './app.js';
 import type { CloudConfig } from './platform/config.js';
 import type { Db } from './platform/db/db.js';
 import { migratePostgres, migrateSqlite } from './platform/db/migrations.js';
@@ -131,6 +131,8 @@ export interface RunningCloud {
   port: number;
   /** The reminder scheduler of this process (tests run passes with `runOnce`). */
   reminders: ReminderService;
+  /** Every route the process answers (the API contract test compares them with the API document). */
+  routes: readonly { method: string; path: string }[];
   close(): Promise<void>;
 }
 
@@ -354,6 +356,7 @@ export async function startCloud(
     url: `http://${host}:${addr.port}`,
     port: addr.port,
     reminders,
+    routes: routesOf(app),
     async close() {
       await liveServer?.close();
       metrics.stop();

@@ -53,6 +53,11 @@ const EXPECTED: Record<string, Caller[]> = {
   'PUT /equipment/{tag}': CALIBRATION_WRITERS,
   'GET /equipment/{tag}/calibrations': ALL,
   'GET /equipment/{tag}/suspect-records': ALL,
+  'GET /equipment/{tag}/positions': ALL,
+  'POST /equipment/{tag}/positions': CALIBRATION_WRITERS,
+  'POST /equipment/{tag}/positions/{position}/installations': CALIBRATION_WRITERS,
+  'POST /equipment/{tag}/positions/{position}/removal': CALIBRATION_WRITERS,
+  'GET /equipment/{tag}/installations': ALL,
   'GET /equipment/{tag}/suspect-chain': ALL,
   'GET /calibrations/{id}/certificates': ALL,
   'GET /calibrations/{id}/certificates/{certificate}': ALL,
@@ -76,7 +81,7 @@ const EXPECTED: Record<string, Caller[]> = {
   'POST /calibrations/{id}/reject': CALIBRATION_APPROVERS,
   'POST /calibrations/{id}/return': CALIBRATION_APPROVERS,
   'PUT /users/{userId}/us-person': ['admin'],
-  // The export-access log names export-controlled objects: admins and auditors, not API tokens.
+  // The export-access log names export-controlled objects: cleared admins and auditors, not API tokens.
   'GET /export-access': ['admin', 'auditor'],
   'GET /sites': ['admin'],
   'POST /sites': ['admin'],
@@ -189,6 +194,8 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
         role,
         password: PW,
         mustChangePassword: false,
+        // Cleared, so that only the role decides here (clearance: access-matrix.test.ts).
+        usPerson: true,
       });
     await accounts.users.create(by, 'acme', {
       email: 'scoped@acme.example',
@@ -305,6 +312,7 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
         .replace('{edgeId}', edgeId)
         .replace('{userId}', targetId)
         .replace('{tag}', 'GAUGE-ROLES')
+        .replace('{position}', 'rail')
         .replace('{siteId}', 'plant-1')
         .replace('{tokenId}', '0000000000000000');
       if (p.endsWith('/evidence')) url += '?seq=1';

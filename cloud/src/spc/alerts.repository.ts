@@ -34,18 +34,18 @@ export interface AlertQuery {
   limit: number;
 }
 
+/**
+ * The alert's tag, qualified: inside visibleSql's subquery over equipment a bare `tag` is the
+ * equipment's own column, which hid every alert from uncleared readers once any equipment of the
+ * tenant was export-controlled.
+ */
+const ALERT_TAG = 'alerts.tag';
+
 /** Who reads alerts (access's `Viewer`). */
 export type AlertViewer = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
 
 const COLS =
   'id, site_id, kind, severity, message, at, tag, characteristic, rule, chart, point_at, detail, acknowledged_at, acknowledged_by';
-
-/**
- * Who sees an alert: its site (none: tenant-wide) and its equipment's export flag. The columns are
- * qualified: inside the export-control subquery over `equipment`, a bare `tag` would name the
- * equipment's own tag, and hide every alert from an uncleared viewer once any equipment is flagged.
- */
-const VISIBLE = { site: 'a.site_id', siteNullable: true, tag: 'a.tag' } as const;
 
 /** Alerts: raised once per dedupe key, acknowledged once; never deleted. */
 export class AlertsRepository {
@@ -80,9 +80,9 @@ export class AlertsRepository {
 
   /** One alert, if `v` may see it: its site (alerts without one are tenant-wide) and its equipment. */
   async get(v: AlertViewer, id: string): Promise<AlertRow | undefined> {
-    const seen = visibleSql(v, VISIBLE);
+    const seen = visibleSql(v, { site: 'site_id', siteNullable: true, tag: ALERT_TAG });
     return this.db.withTenant(v.tenantId, () =>
-      this.db.get<AlertRow>(`SELECT ${COLS} FROM alerts a WHERE tenant_id = ? AND id = ? AND ${seen.sql}`, [
+      this.db.get<AlertRow>(`SELECT ${COLS} FROM alerts WHERE tenant_id = ? AND id = ? AND ${seen.sql}`, [
         v.tenantId,
         id,
         ...seen.params,
@@ -93,7 +93,7 @@ export class AlertsRepository {
   /** The alerts `v` may see, newest first. */
   async list(v: AlertViewer, q: AlertQuery): Promise<AlertRow[]> {
     const tenantId = v.tenantId;
-    const seen = visibleSql(v, VISIBLE);
+    const seen = visibleSql(v, { site: 'site_id', siteNullable: true, tag: ALERT_TAG });
     const where = ['tenant_id = ?', seen.sql];
     const params: SqlParam[] = [tenantId, ...seen.params];
     if (q.siteId !== undefined) {
@@ -109,7 +109,7 @@ export class AlertsRepository {
     params.push(q.limit);
     return this.db.withTenant(tenantId, () =>
       this.db.all<AlertRow>(
-        `SELECT ${COLS} FROM alerts a WHERE ${where.join(' AND ')} ORDER BY at DESC, id DESC LIMIT ?`,
+        `SELECT ${COLS} FROM alerts WHERE ${where.join(' AND ')} ORDER BY at DESC, id DESC LIMIT ?`,
         params,
       ),
     );
