@@ -340,30 +340,37 @@ describe.each(BACKENDS)('export control (ITAR/EAR) on %s', (backend) => {
     );
 
     // Paging by cursor and time range.
-    const p1 = await as('auditor', 'GET', '/export-access?limit=2');
+    const p1 = await as('admin', 'GET', '/export-access?limit=2');
     expect(p1.body.items).toHaveLength(2);
     const p2 = await as(
-      'auditor',
+      'admin',
       'GET',
       `/export-access?limit=1000&cursor=${encodeURIComponent(p1.body.next)}`,
     );
     expect([...p1.body.items, ...p2.body.items]).toEqual(after.body.items);
     expect(
-      (await as('auditor', 'GET', `/export-access?from=${new Date(Date.now() + 60_000).toISOString()}`)).body
+      (await as('admin', 'GET', `/export-access?from=${new Date(Date.now() + 60_000).toISOString()}`)).body
         .items,
     ).toEqual([]);
     expect((await as('token', 'GET', '/export-access')).status).toBe(403);
     expect((await as('uncleared', 'GET', '/export-access')).status).toBe(403);
+    // The log names flagged equipment: an auditor not cleared for it may not read it.
+    expect((await as('auditor', 'GET', '/export-access')).status).toBe(403);
     expect((await as('admin', 'GET', '/export-access?cursor=nope')).status).toBe(400);
 
-    // One summarising audit entry per request.
-    const audit = (await as('auditor', 'GET', '/audit?limit=1000')).body.items.map((i: any) => i.entry);
+    // One summarising audit entry per request (naming flagged equipment: whole to cleared readers).
+    const audit = (await as('admin', 'GET', '/audit?limit=1000')).body.items.map((i: any) => i.entry);
     const list = audit.filter((e: any) => e.action === 'export.access' && e.outcome === 'success').at(-1);
     expect(list).toMatchObject({
       actor: { id: ids.cleared },
       after: { route: 'GET /equipment', count: 3 },
     });
     expect(list.after.objects.map((o: any) => o.id)).toEqual(['FLOW-CELL-07', 'PT-RAIL-03', 'RIG-FLOW-01']);
+    const seen = (await as('auditor', 'GET', '/audit?limit=1000')).body.items.find(
+      (i: any) => i.seq === list.seq,
+    );
+    expect(seen).toMatchObject({ withheld: 'export-controlled', entry: { action: 'export.access' } });
+    expect(JSON.stringify(seen)).not.toContain('RIG-FLOW-01');
     expect((await as('auditor', 'GET', '/audit/verify')).body.ok).toBe(true);
     if (backend === 'postgres') {
       const rows = await asOwner<{ n: string }>(

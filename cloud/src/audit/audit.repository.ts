@@ -70,6 +70,17 @@ export class AuditRepository {
   }
 
   /** Entries after `afterSeq`, in order. */
+  /** Tags of the tenant's export-controlled equipment (entries naming one are withheld from uncleared readers). */
+  async flaggedTags(tenantId: string): Promise<string[]> {
+    const rows = await this.db.withTenant(tenantId, () =>
+      this.db.all<{ tag: string }>(
+        'SELECT tag FROM equipment WHERE tenant_id = ? AND export_regime IS NOT NULL',
+        [tenantId],
+      ),
+    );
+    return rows.map((r) => r.tag);
+  }
+
   page(tenantId: string, afterSeq: number, limit: number): Promise<AuditRow[]> {
     return this.db.withTenant(tenantId, () =>
       this.db.all<AuditRow>('SELECT * FROM audit_log WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?', [

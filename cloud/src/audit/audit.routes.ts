@@ -20,10 +20,17 @@ export function auditRoutes(accounts: Accounts): Router {
   const guard = accounts.require('audit:read');
   const audit = accounts.audit;
 
+  /** Entries naming export-controlled equipment are withheld from readers not cleared (ACCOUNTS.md). */
+  const withholdFor = (req: Request) => {
+    const p = principalOf(req);
+    return audit.withholdFor(p.tenantId, p.kind === 'user' && p.usPerson === true);
+  };
+
   r.get('/audit', guard, async (req, res) => {
     const q = query(pageQuery, req);
     const rows = await audit.page(principalOf(req).tenantId, q.afterSeq, q.limit);
-    const items = rows.map((row) => AuditService.view(row));
+    const withhold = (await withholdFor(req)) ?? undefined;
+    const items = rows.map((row) => AuditService.view(row, withhold));
     res.json({ items, next: items.length === q.limit ? items.at(-1)!.seq : null });
   });
 
@@ -46,11 +53,12 @@ export function auditRoutes(accounts: Accounts): Router {
       address: req.ip ?? null,
       detail: `after seq ${q.afterSeq}`,
     });
+    const withhold = (await withholdFor(req)) ?? undefined;
     res.type('application/x-ndjson');
     let after = q.afterSeq;
     for (;;) {
       const rows = await audit.page(tenantId, after, 1000);
-      for (const row of rows) res.write(`${JSON.stringify(AuditService.view(row))}\n`);
+      for (const row of rows) res.write(`${JSON.stringify(AuditService.view(row, withhold))}\n`);
       if (rows.length < 1000) break;
       after = rows.at(-1)!.seq;
     }

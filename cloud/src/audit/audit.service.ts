@@ -138,13 +138,36 @@ export class AuditService {
     return this.repo.page(tenantId, afterSeq, limit);
   }
 
-  static view(row: AuditRow) {
-    return {
+  static view(row: AuditRow, withhold?: (entryText: string) => boolean) {
+    const entry = JSON.parse(row.entry) as AuditEntry;
+    const base = {
       seq: row.seq,
-      entry: JSON.parse(row.entry) as AuditEntry,
       leafHash: toBase64(new Uint8Array(row.leaf_hash)),
       checkpoint: row.checkpoint,
     };
+    if (withhold?.(row.entry)) {
+      // What happened, when and by whom; not what it was done to (export-controlled equipment).
+      const { v, seq, tenant, at, action, outcome, actor, address } = entry;
+      return {
+        ...base,
+        entry: { v, seq, tenant, at, action, outcome, actor, address },
+        withheld: 'export-controlled',
+      };
+    }
+    return { ...base, entry };
+  }
+
+  /**
+   * For a reader not cleared for export-controlled data: a test of whether an entry names any of
+   * the tenant's export-controlled equipment (as a whole word). Null for a cleared reader.
+   */
+  async withholdFor(tenantId: string, cleared: boolean): Promise<((entryText: string) => boolean) | null> {
+    if (cleared) return null;
+    const tags = await this.repo.flaggedTags(tenantId);
+    if (tags.length === 0) return null;
+    const escaped = tags.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    const named = new RegExp(`(?<![A-Za-z0-9_-])(?:${escaped.join('|')})(?![A-Za-z0-9_-])`);
+    return (text) => named.test(text);
   }
 
   /**

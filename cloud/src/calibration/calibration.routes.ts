@@ -262,10 +262,10 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     const q = parseQuery(suspectQuery, req);
     const v = viewer(req, 'GET /equipment/{tag}/suspect-records');
     await visible(req, v, tag(req));
-    // A scoped caller sees only records sent by edges of its sites (a gauge may travel).
+    // Only records of the caller's sites (a gauge may travel), and of rigs it may see.
     const out = await deps.traceability.suspectRecords(tenantOf(req), tag(req), {
       ...q,
-      sites: req.principal!.sites,
+      viewer: { ...v, sites: req.principal!.sites },
     });
     // Records made with this equipment may also involve other, flagged equipment (the rig).
     const views = await screenRecords(

@@ -6,6 +6,7 @@ import type {
   TraceableResultRow,
 } from '../production/index.js';
 import type { CalibrationBody } from '@rigtrace/protocols';
+import type { Viewer } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
 import { DEFAULT_SHIFTS, shiftAt, withEnds, type Shift } from '../tenancy/index.js';
 import {
@@ -295,8 +296,8 @@ export class TraceabilityService {
       calibration?: string | undefined;
       after?: Cursor | undefined;
       limit: number;
-      /** Only records sent by edges of these sites (a caller limited to sites); null: every site. */
-      sites?: readonly string[] | null | undefined;
+      /** Who reads (site scope, and export control of the equipment each record was made on). */
+      viewer: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
     },
   ): Promise<{
     window: SuspectWindow | null;
@@ -317,7 +318,7 @@ export class TraceabilityService {
       window.end,
       q.after,
       q.limit,
-      q.sites ?? null,
+      q.viewer,
     );
     const last = rows.at(-1);
     return { window, rows, next: rows.length === q.limit && last ? encodeCursor(last) : null, error };

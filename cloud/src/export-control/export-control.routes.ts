@@ -4,7 +4,13 @@ import { z } from 'zod';
 import { type Accounts, tenantOf } from '../access/index.js';
 import { problem, sessionOnly } from '../platform/http/openapi-parts.js';
 import { cursor, limit, parseQuery } from '../platform/http/validation.js';
-import { accessView, decodeAccessCursor, type ExportControlService } from './export-control.service.js';
+import { ProblemError } from '../platform/errors.js';
+import {
+  accessView,
+  decodeAccessCursor,
+  type ExportControlService,
+  viewerOf,
+} from './export-control.service.js';
 
 const query = z.strictObject({
   from: timestampSchema.optional(),
@@ -22,6 +28,12 @@ export function exportControlRoutes(deps: {
   const readers = deps.accounts.require('export-access:read');
 
   r.get('/export-access', readers, async (req, res) => {
+    // The log names export-controlled equipment: only readers cleared for it see the log.
+    if (!viewerOf(req, 'GET /export-access').cleared)
+      throw new ProblemError(
+        'CLOUD_FORBIDDEN',
+        'the export-access log names export-controlled equipment: only users cleared for it (US persons) may read it',
+      );
     const q = parseQuery(query, req);
     const iso = (t: string | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
     const out = await deps.exportControl.list(tenantOf(req), {
@@ -40,7 +52,7 @@ export const exportControlOpenApiPaths = {
   '/export-access': {
     get: {
       summary:
-        'Every access to export-controlled (ITAR/EAR) data, oldest first (admin, auditor; not API tokens)',
+        'Every access to export-controlled (ITAR/EAR) data, oldest first (admin, auditor cleared for export-controlled data; not API tokens)',
       security: sessionOnly,
       parameters: [
         {

@@ -441,7 +441,7 @@ export class OotService {
           window.end,
           after,
           page.limit,
-          v.sites,
+          v,
         )
       : [];
     const shipments = await this.deps.repo.shipments(
@@ -482,7 +482,7 @@ export class OotService {
       'decidedAt',
     ] as const;
     const lines = [columns.join(',')];
-    for await (const rows of this.pages(v.tenantId, k, v.sites)) {
+    for await (const rows of this.pages(v.tenantId, k, v)) {
       const shipments = await this.deps.repo.shipments(
         v.tenantId,
         rows.flatMap((r) => (r.part_serial ? [r.part_serial] : [])),
@@ -815,8 +815,8 @@ export class OotService {
     return id;
   }
 
-  /** Every suspect record of a case, page by page (the viewer's sites only when given). */
-  private async *pages(tenantId: string, k: CaseRow, sites: readonly string[] | null = null) {
+  /** Every suspect record of a case, page by page (only those the viewer may see, when given). */
+  private async *pages(tenantId: string, k: CaseRow, viewer: CaseViewer | null = null) {
     const w = await this.windowOf(tenantId, k.equipment, k.calibration_id);
     if (!w) return;
     let after: { observedAt: string; edge: string; seq: number } | undefined;
@@ -828,7 +828,7 @@ export class OotService {
         w.end,
         after,
         PAGE,
-        sites,
+        viewer,
       );
       if (rows.length > 0) yield rows;
       if (rows.length < PAGE) return;

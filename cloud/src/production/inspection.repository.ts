@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { visibleSql, type Viewer } from '../access/index.js';
 import { sitesFilter } from '../calibration/index.js';
 
 /** One usage or inspection record as indexed for traceability and queries (the record itself stays in `records`). */
@@ -164,12 +165,18 @@ export class InspectionRepository {
     end: string | null,
     after: { observedAt: string; edge: string; seq: number } | undefined,
     limit: number,
-    /** Only records sent by edges of these sites (a caller limited to sites); null: every site. */
-    sites: readonly string[] | null = null,
+    /**
+     * Who reads: only records sent by edges of its sites, and records of export-controlled
+     * equipment (the rig the instrument sat on) only for a cleared viewer. Null: every record
+     * (the case's own bookkeeping, never shown as such).
+     */
+    seen: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'> | null = null,
   ): Promise<SuspectRow[]> {
-    const scope = sitesFilter('t.site_id', sites);
+    const scope = seen
+      ? visibleSql(seen, { site: 't.site_id', tag: 't.equipment' })
+      : { sql: '1 = 1', params: [] as SqlParam[] };
     const window = (alias: string) => {
-      const w: string[] = [];
+      const w: string[] = [scope.sql];
       const p: SqlParam[] = [...scope.params];
       if (start !== null) {
         w.push(`${alias}.observed_at > ?`);
@@ -183,7 +190,7 @@ export class InspectionRepository {
         w.push(`(${alias}.observed_at, ${alias}.edge_id, ${alias}.seq) > (?, ?, ?)`);
         p.push(after.observedAt, after.edge, after.seq);
       }
-      return { sql: scope.sql + w.map((x) => ` AND ${x}`).join(''), params: p };
+      return { sql: w.map((x) => ` AND ${x}`).join(''), params: p };
     };
     const a = window('t');
     const b = window('g');
