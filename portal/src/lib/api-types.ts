@@ -3546,7 +3546,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Every access to export-controlled (ITAR/EAR) data, oldest first (admin, auditor; not API tokens) */
+    /** Every access to export-controlled (ITAR/EAR) data, oldest first (admin, auditor cleared for export-controlled data; not API tokens) */
     get: {
       parameters: {
         query?: {
