@@ -90,6 +90,12 @@ export class Agent {
         { kind: draft.kind, equipment: draft.equipment, source: draft.source, problems: issues.slice(0, 10) },
         'a record draft did not pass the record format; logged as a RECORD_INVALID event instead',
       );
+    const bufferLog = this.logger.child({ component: 'buffer' });
+    log.onDamaged = (d) =>
+      bufferLog.error(
+        { code: 'EDGE_RECORD_DAMAGED', ...d },
+        `buffered record seq ${d.seq} (${d.kind}, id ${d.id}${d.source ? `, from ${d.source}` : ''}) no longer matches what was signed; its text was set aside in the buffer's damaged_records table and an EDGE_RECORD_DAMAGED event takes its place`,
+      );
     this.logger.info({ edge: identity.edgeId, size: log.lastSeq, acked: log.ackedSeq }, 'edge log opened');
     const sink = new RecordSink(
       log,
@@ -182,6 +188,7 @@ export class Agent {
   async snapshot(): Promise<StatusSnapshot> {
     if (!this.log || !this.forwarder || !this.sink) throw new Error('agent not started');
     const st = await this.log.stats();
+    const damaged = await this.log.damaged();
     const f = this.forwarder.stats();
     return {
       edgeId: this.log.edgeId,
@@ -210,6 +217,7 @@ export class Agent {
         oldestUnsentAgeS:
           st.oldestUnsentAt === null ? null : Math.max(0, (Date.now() - st.oldestUnsentAt) / 1000),
         recovered: this.log.recovery,
+        damaged,
       },
       rates: {
         inPerS: round2(this.sink.inRate.perSecond()),

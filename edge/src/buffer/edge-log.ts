@@ -14,7 +14,15 @@ import {
   type SchemaIssue,
 } from '@rigtrace/protocols';
 import { EdgeError } from '../errors.js';
-import { LogRange } from './log-range.js';
+import { LogRange, textLeaf } from './log-range.js';
+import {
+  damagedRecordEvent,
+  describeDamaged,
+  findDamaged,
+  type BufferedRow,
+  type DamagedRecord,
+  type Suspect,
+} from './damaged-records.js';
 import { SqliteConnection, type PreparedStatement } from './sqlite.js';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -59,7 +67,7 @@ interface PreparedTx {
   firstSeq: number;
   lastSeq: number;
   /** Parameters of each multi-row INSERT (see insertRecordsSql), ROWS_PER_INSERT rows at most. */
-  chunks: (string | number)[][];
+  chunks: (string | number | Buffer)[][];
   bytes: number;
   state: Record<string, string>;
   note: string | null;
@@ -82,7 +90,18 @@ CREATE TABLE IF NOT EXISTS records (
   kind TEXT NOT NULL,
   json TEXT NOT NULL,
   bytes INTEGER NOT NULL,
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  leaf BLOB
+);
+CREATE TABLE IF NOT EXISTS damaged_records (
+  seq INTEGER NOT NULL,
+  id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  json TEXT NOT NULL,
+  signed_leaf BLOB,
+  reason TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  found_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS checkpoints (
   size INTEGER PRIMARY KEY,
@@ -102,7 +121,7 @@ INSERT OR IGNORE INTO log_state (id, size, range, acked) VALUES (1, 0, '{"size":
 
 const BUFFER_FILE = 'buffer.sqlite';
 
-/** Rows per multi-row INSERT (1,502 bound parameters, well inside SQLite's 32,766). */
+/** Rows per multi-row INSERT (2,002 bound parameters, well inside SQLite's 32,766). */
 const ROWS_PER_INSERT = 500;
 /** Records prepared between two turns of the event loop while a transaction is being written (~0.2 ms). */
 const PREPARE_SLICE = 16;
@@ -118,20 +137,25 @@ const UPSERT_STATE =
   'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value';
 
 const insertSqlCache = new Map<number, string>();
+/** Values bound per record row: id, kind, JSON, leaf hash. */
+const ROW_PARAMS = 4;
+
 /**
  * The insert of n consecutive records, cached (the same sizes recur). Its parameters are the first
- * seq, the creation time, then id, kind and JSON of each record: seq, byte length and time are
- * derived in SQL, so each row binds 3 values instead of 6 (binding runs on the main thread, and
- * costs per value).
+ * seq, the creation time, then id, kind, JSON and leaf hash of each record: seq, byte length and
+ * time are derived in SQL, so each row binds 4 values instead of 7 (binding runs on the main
+ * thread, and costs per value). The leaf hash is the one the checkpoints were signed over: before
+ * a record is sent, its text is checked against it (see nextBatch).
  */
 function insertRecordsSql(n: number): string {
   let sql = insertSqlCache.get(n);
   if (!sql) {
     const rows = Array.from({ length: n }, (_, k) => {
-      const json = `?${3 * k + 5}`;
-      return `(?1+${k},?${3 * k + 3},?${3 * k + 4},${json},length(CAST(${json} AS BLOB)),?2)`;
+      const p = ROW_PARAMS * k + 3;
+      const json = `?${p + 2}`;
+      return `(?1+${k},?${p},?${p + 1},${json},length(CAST(${json} AS BLOB)),?2,?${p + 3})`;
     });
-    sql = `INSERT INTO records (seq, id, kind, json, bytes, created_at) VALUES ${rows.join(',')}`;
+    sql = `INSERT INTO records (seq, id, kind, json, bytes, created_at, leaf) VALUES ${rows.join(',')}`;
     if (insertSqlCache.size > 64) insertSqlCache.clear();
     insertSqlCache.set(n, sql);
   }
@@ -221,6 +245,9 @@ export class EdgeLog {
       if (check[0]?.quick_check !== 'ok')
         throw new CorruptBuffer(`integrity check: ${check[0]?.quick_check ?? '?'}`);
       await writer.exec(SCHEMA);
+      // Buffers written before records kept their leaf hash: add the column (old rows stay NULL).
+      const cols = await writer.all<{ name: string }>('PRAGMA table_info(records)');
+      if (!cols.some((c) => c.name === 'leaf')) await writer.exec('ALTER TABLE records ADD COLUMN leaf BLOB');
       const state = await writer.get<{ size: number; range: string; acked: number }>(
         'SELECT size, range, acked FROM log_state WHERE id = 1',
       );
@@ -380,8 +407,8 @@ export class EdgeLog {
     let seq = head.size;
     let bytes = 0;
     const now = Date.now();
-    const chunks: (string | number)[][] = [];
-    let rows: (string | number)[] = [];
+    const chunks: (string | number | Buffer)[][] = [];
+    let rows: (string | number | Buffer)[] = [];
     const state: Record<string, string> = {};
     let sinceYield = PREPARE_SLICE;
     for (const p of take) {
@@ -429,12 +456,12 @@ export class EdgeLog {
         const json = built.text;
         const size = range.appendText(json);
         bytes += size;
-        if (rows.length === 2 + ROWS_PER_INSERT * 3) {
+        if (rows.length === 2 + ROWS_PER_INSERT * ROW_PARAMS) {
           chunks.push(rows);
           rows = [];
         }
         if (rows.length === 0) rows.push(seq, now);
-        rows.push(id, kind, json);
+        rows.push(id, kind, json, Buffer.from(range.lastLeaf, 'latin1'));
       }
     }
     if (rows.length > 0) chunks.push(rows);
@@ -482,7 +509,7 @@ export class EdgeLog {
     await this.writer.exec('BEGIN IMMEDIATE');
     try {
       for (const chunk of tx.chunks)
-        await (await this.statement(insertRecordsSql((chunk.length - 2) / 3))).run(chunk);
+        await (await this.statement(insertRecordsSql((chunk.length - 2) / ROW_PARAMS))).run(chunk);
       if (tx.note) {
         await (await this.statement(INSERT_CHECKPOINT)).run([tx.lastSeq, tx.note, tx.rangeJson, tx.now]);
         await (await this.statement(UPDATE_HEAD)).run([tx.lastSeq, tx.rangeJson]);
@@ -531,30 +558,234 @@ export class EdgeLog {
   /**
    * The next batch to send: the records after the acknowledged seq up to a checkpoint that
    * covers them exactly (the largest one within `maxRecords`, else the first one after `acked`).
+   *
+   * Each record's text is checked first against the leaf hash recorded when it was signed, and the
+   * texts against the signed checkpoints' roots. A record found damaged is set aside (see
+   * setAside) and the batch is read again, so one damaged row never blocks the log.
    */
   async nextBatch(maxRecords: number): Promise<PendingBatch | null> {
-    const acked = this.acked;
-    const cp =
-      (await this.reader.get<{ size: number; note: string }>(
-        'SELECT size, note FROM checkpoints WHERE size > ? AND size <= ? ORDER BY size DESC LIMIT 1',
-        [acked, acked + maxRecords],
-      )) ??
-      (await this.reader.get<{ size: number; note: string }>(
-        'SELECT size, note FROM checkpoints WHERE size > ? ORDER BY size ASC LIMIT 1',
-        [acked],
-      ));
-    if (!cp) return null;
-    const rows = await this.reader.all<{ seq: number; json: string }>(
-      'SELECT seq, json FROM records WHERE seq > ? AND seq <= ? ORDER BY seq',
-      [acked, cp.size],
+    let lastDamagedSeq = 0;
+    for (;;) {
+      const acked = this.acked;
+      const cp =
+        (await this.reader.get<{ size: number; note: string }>(
+          'SELECT size, note FROM checkpoints WHERE size > ? AND size <= ? ORDER BY size DESC LIMIT 1',
+          [acked, acked + maxRecords],
+        )) ??
+        (await this.reader.get<{ size: number; note: string }>(
+          'SELECT size, note FROM checkpoints WHERE size > ? ORDER BY size ASC LIMIT 1',
+          [acked],
+        ));
+      if (!cp) return null;
+      const rows = await this.reader.all<BufferedRow>(
+        'SELECT seq, id, kind, json, leaf FROM records WHERE seq > ? AND seq <= ? ORDER BY seq',
+        [acked, cp.size],
+      );
+      if (rows.length !== cp.size - acked || rows[0]?.seq !== acked + 1) {
+        throw new EdgeError(
+          'EDGE_BUFFER_CORRUPT',
+          `records ${acked + 1}..${cp.size} are not all in the buffer`,
+        );
+      }
+      const found = await this.check(rows, acked, cp.size);
+      if (found.length === 0) {
+        return {
+          records: rows.map((r) => r.json),
+          firstSeq: acked + 1,
+          lastSeq: cp.size,
+          checkpoint: cp.note,
+        };
+      }
+      // Each pass must get further, or the repair itself is not holding: stop rather than spin.
+      if (found[0]!.seq <= lastDamagedSeq)
+        throw new EdgeError(
+          'EDGE_BUFFER_CORRUPT',
+          `record ${found[0]!.seq} is still damaged after it was set aside`,
+        );
+      lastDamagedSeq = found[found.length - 1]!.seq;
+      await this.setAside(found);
+    }
+  }
+
+  /** The rows of a batch that do not match what was signed (fixing a damaged leaf column on the way). */
+  private async check(rows: BufferedRow[], acked: number, size: number): Promise<Suspect[]> {
+    let base: LogRange | null = null;
+    if (acked === 0) base = LogRange.fromState({ size: 0, hashes: [] });
+    else {
+      const row = await this.reader.get<{ range: string }>('SELECT range FROM checkpoints WHERE size = ?', [
+        acked,
+      ]);
+      if (row) base = LogRange.fromState(JSON.parse(row.range) as CompactRangeState);
+    }
+    const checkpoints = await this.reader.all<{ size: number; note: string }>(
+      'SELECT size, note FROM checkpoints WHERE size > ? AND size <= ? ORDER BY size',
+      [acked, size],
     );
-    if (rows.length !== cp.size - acked || rows[0]?.seq !== acked + 1) {
+    const { damaged, wrongLeaf } = findDamaged(rows, base, checkpoints);
+    if (wrongLeaf.length > 0) {
+      const bySeq = new Map(rows.map((r) => [r.seq, r]));
+      await this.exclusive(async () => {
+        for (const seq of wrongLeaf)
+          await this.writer.run('UPDATE records SET leaf = ? WHERE seq = ?', [
+            Buffer.from(textLeaf(bySeq.get(seq)!.json), 'latin1'),
+            seq,
+          ]);
+      });
+    }
+    return damaged;
+  }
+
+  /** Called for each record set aside as damaged (for the operator's log). */
+  onDamaged: ((d: DamagedRecord) => void) | null = null;
+
+  /**
+   * Sets damaged records aside: each one's text moves to the damaged_records table and an
+   * EDGE_RECORD_DAMAGED event naming it takes its seq; the checkpoints from there to the head are
+   * signed again over the new leaves (the cloud has seen none of them: all are after the
+   * acknowledged seq). Runs between commits, never beside one.
+   */
+  private setAside(found: Suspect[]): Promise<DamagedRecord[]> {
+    const run = this.flushing.then(() => this.exclusive(() => this.setAsideNow(found)));
+    this.flushing = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async setAsideNow(found: Suspect[]): Promise<DamagedRecord[]> {
+    const first = found[0]!.seq;
+    if (first <= this.acked)
+      throw new EdgeError('EDGE_BUFFER_CORRUPT', `record ${first} is already acknowledged`);
+    const baseRow = await this.writer.get<{ size: number; range: string }>(
+      'SELECT size, range FROM checkpoints WHERE size < ? ORDER BY size DESC LIMIT 1',
+      [first],
+    );
+    if (!baseRow && this.acked > 0)
+      throw new EdgeError('EDGE_BUFFER_CORRUPT', `no checkpoint before the damaged record ${first}`);
+    const range = baseRow
+      ? LogRange.fromState(JSON.parse(baseRow.range) as CompactRangeState)
+      : LogRange.fromState({ size: 0, hashes: [] });
+    const reasons = new Map(found.map((f) => [f.seq, f.reason]));
+    const seqs = [...reasons.keys()];
+    const damagedRows = await this.writer.all<BufferedRow & { bytes: number }>(
+      `SELECT seq, id, kind, json, leaf, bytes FROM records WHERE seq IN (${seqs.map(() => '?').join(',')}) ORDER BY seq`,
+      seqs,
+    );
+    const replaced = new Map<number, { id: string; json: string; leaf: string; bytes: number }>();
+    const infos: DamagedRecord[] = [];
+    const now = Date.now();
+    for (const row of damagedRows) {
+      const { event, info } = damagedRecordEvent(
+        row,
+        reasons.get(row.seq)!,
+        { id: uuidv7(), edge: this.identity.edgeId },
+        this.fallbackEquipment,
+        new Date(now),
+      );
+      const built = buildRecord(event);
+      if (!built.ok)
+        throw new Error(`the record builder refused its own event: ${JSON.stringify(built.issues)}`);
+      replaced.set(row.seq, {
+        id: info.eventId,
+        json: built.text,
+        leaf: textLeaf(built.text),
+        bytes: Buffer.byteLength(built.text, 'utf8'),
+      });
+      infos.push(info);
+    }
+    // Leaves from the base checkpoint to the head: as signed, except the replaced ones.
+    const leaves = await this.writer.all<{ seq: number; leaf: Buffer | null; json: string | null }>(
+      'SELECT seq, leaf, CASE WHEN leaf IS NULL THEN json END AS json FROM records WHERE seq > ? ORDER BY seq',
+      [range.size],
+    );
+    if (leaves.length !== this.size - range.size || leaves[0]?.seq !== range.size + 1)
       throw new EdgeError(
         'EDGE_BUFFER_CORRUPT',
-        `records ${acked + 1}..${cp.size} are not all in the buffer`,
+        `records ${range.size + 1}..${this.size} are not all in the buffer`,
       );
+    const sizes = await this.writer.all<{ size: number }>(
+      'SELECT size FROM checkpoints WHERE size > ? ORDER BY size',
+      [range.size],
+    );
+    const edge = this.identity.edgeId;
+    const notes: [string, string, number][] = [];
+    let c = 0;
+    for (const r of leaves) {
+      const rep = replaced.get(r.seq);
+      range.appendHash(rep ? rep.leaf : r.leaf ? r.leaf.toString('latin1') : textLeaf(r.json ?? ''));
+      if (sizes[c]?.size === r.seq) {
+        c += 1;
+        const note = signCheckpoint(
+          { origin: edge, size: r.seq, root: range.root(), extensions: [] },
+          edge,
+          this.identity.privateKeyPem,
+        );
+        notes.push([note, JSON.stringify(range.toState()), r.seq]);
+        if (notes.length % 256 === 0) await yieldToEventLoop();
+      }
     }
-    return { records: rows.map((r) => r.json), firstSeq: acked + 1, lastSeq: cp.size, checkpoint: cp.note };
+    let freed = 0;
+    await this.writer.exec('BEGIN IMMEDIATE');
+    try {
+      for (const row of damagedRows) {
+        const rep = replaced.get(row.seq)!;
+        await this.writer.run(
+          'INSERT INTO damaged_records (seq, id, kind, json, signed_leaf, reason, event_id, found_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+          [row.seq, row.id, row.kind, row.json, row.leaf, reasons.get(row.seq)!, rep.id, now],
+        );
+        await this.writer.run(
+          "UPDATE records SET id = ?, kind = 'event', json = ?, bytes = ?, leaf = ? WHERE seq = ?",
+          [rep.id, rep.json, rep.bytes, Buffer.from(rep.leaf, 'latin1'), row.seq],
+        );
+        freed += row.bytes - rep.bytes;
+      }
+      for (const [note, rangeJson, size] of notes)
+        await this.writer.run('UPDATE checkpoints SET note = ?, range = ? WHERE size = ?', [
+          note,
+          rangeJson,
+          size,
+        ]);
+      await this.writer.run('UPDATE log_state SET range = ? WHERE id = 1', [JSON.stringify(range.toState())]);
+      await this.writer.exec('COMMIT');
+    } catch (err) {
+      await this.writer.exec('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    this.range = range;
+    this.prepared = null;
+    this.bytes -= freed;
+    for (const info of infos) this.onDamaged?.(info);
+    return infos;
+  }
+
+  /** Records set aside as damaged over the buffer's life: how many, and the latest. */
+  async damaged(): Promise<{ total: number; last: DamagedRecord | null }> {
+    const n = await this.reader.get<{ n: number }>('SELECT COUNT(*) AS n FROM damaged_records');
+    const row = await this.reader.get<{
+      seq: number;
+      id: string;
+      kind: string;
+      json: string;
+      reason: string;
+      event_id: string;
+      found_at: number;
+    }>(
+      'SELECT seq, id, kind, json, reason, event_id, found_at FROM damaged_records ORDER BY rowid DESC LIMIT 1',
+    );
+    if (!row) return { total: n?.n ?? 0, last: null };
+    return {
+      total: n?.n ?? 0,
+      last: {
+        seq: row.seq,
+        id: row.id,
+        kind: row.kind,
+        ...describeDamaged(row.json),
+        reason: row.reason,
+        eventId: row.event_id,
+        foundAt: new Date(row.found_at).toISOString(),
+      },
+    };
   }
 
   /**
@@ -730,7 +961,9 @@ async function salvage(file: string, identity: EdgeIdentity, reason: string): Pr
     ? CompactRange.fromState(JSON.parse(base.range) as CompactRangeState)
     : CompactRange.empty();
   const kept = records.filter((r) => r.seq > acked && r.seq <= contiguousTo);
-  // Records between the base checkpoint and the end of the intact run are carried over and re-covered.
+  // Records between the base checkpoint and the end of the intact run are carried over and re-covered
+  // (their leaf hash is kept with them; those under the base checkpoint are checked against its root).
+  const baseSize = range.size;
   for (const r of kept) if (r.seq > range.size) range.append(leafHash(Buffer.from(r.json, 'utf8')));
   const size = range.size;
   const newAcked = Math.min(acked, size);
@@ -742,8 +975,16 @@ async function salvage(file: string, identity: EdgeIdentity, reason: string): Pr
     await fresh.exec('BEGIN IMMEDIATE');
     for (const r of kept.filter((k) => k.seq <= size)) {
       await fresh.run(
-        'INSERT INTO records (seq, id, kind, json, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-        [r.seq, r.id, r.kind, r.json, r.bytes, r.created_at],
+        'INSERT INTO records (seq, id, kind, json, bytes, created_at, leaf) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [
+          r.seq,
+          r.id,
+          r.kind,
+          r.json,
+          r.bytes,
+          r.created_at,
+          r.seq > baseSize ? Buffer.from(textLeaf(r.json), 'latin1') : null,
+        ],
       );
     }
     const rangeJson = JSON.stringify(range.toState());

@@ -24,6 +24,9 @@ function nodeHash(left: string, right: string): string {
  * the edge's CPU). A property test holds it equal to CompactRange.
  */
 export class LogRange {
+  /** Leaf hash of the last leaf appended by appendText (32-character latin1 string), '' before. */
+  lastLeaf = '';
+
   private constructor(
     private n: number,
     private readonly hashes: string[],
@@ -58,6 +61,14 @@ export class LogRange {
       bytes = Buffer.byteLength(canonical, 'utf8');
       h = hash('sha256', `\u0000${canonical}`, 'binary');
     }
+    this.lastLeaf = h;
+    this.appendHash(h);
+    return bytes;
+  }
+
+  /** Appends a leaf by its hash (as a 32-character latin1 string). */
+  appendHash(leaf: string): void {
+    let h = leaf;
     // Each trailing set bit of the old size is a perfect subtree of equal height: merge it.
     let s = this.n;
     while (s % 2 === 1) {
@@ -66,7 +77,6 @@ export class LogRange {
     }
     this.hashes.push(h);
     this.n += 1;
-    return bytes;
   }
 
   /** The Merkle tree hash of all leaves (MTH, RFC 9162 §2.1.1). */
@@ -80,4 +90,9 @@ export class LogRange {
   toState(): CompactRangeState {
     return { size: this.n, hashes: this.hashes.map((h) => Buffer.from(h, 'latin1').toString('base64')) };
   }
+}
+
+/** The leaf hash of a record's canonical JSON text, as LogRange keeps it (a 32-character latin1 string). */
+export function textLeaf(canonical: string): string {
+  return hash('sha256', `\u0000${canonical}`, 'binary');
 }

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { DamagedRecord } from '../buffer/damaged-records.js';
 import type { SourceCounters } from '../collectors/collector.js';
 
 export interface StatusSnapshot {
@@ -27,6 +28,8 @@ export interface StatusSnapshot {
     telemetryDropped: number;
     oldestUnsentAgeS: number | null;
     recovered: { corruptFile: string; reason: string; keptUpToSeq: number; lostRecords: number } | null;
+    /** Records found damaged before sending and set aside (over the buffer's life), and the latest. */
+    damaged: { total: number; last: DamagedRecord | null };
   };
   rates: { inPerS: number; outPerS: number };
   forwarder: {
@@ -100,6 +103,11 @@ function metrics(s: StatusSnapshot): string {
     for (const x of rows)
       lines.push(`rigtrace_edge_source_${name}_total{source="${x.id}"} ${x.counters[key]}`);
   }
+  lines.push(
+    '# HELP rigtrace_edge_damaged_records_total Buffered records found not to match what was signed, set aside and replaced by an EDGE_RECORD_DAMAGED event',
+    '# TYPE rigtrace_edge_damaged_records_total counter',
+    `rigtrace_edge_damaged_records_total ${s.buffer.damaged.total}`,
+  );
   lines.push(
     '# HELP rigtrace_edge_acked_records_total Records acknowledged by the cloud since start',
     '# TYPE rigtrace_edge_acked_records_total counter',

@@ -36,9 +36,33 @@ export interface TransportCounters {
   timeouts: number;
   /** Requests answered with a Modbus exception. */
   exceptions: number;
-  /** Requests answered with a frame that does not fit the request (function code, unit, length). */
+  /**
+   * Requests answered with a frame that does not fit the request (function code, unit, length) or
+   * is not a well-formed Modbus TCP frame (MBAP protocol id other than 0, a byte count that is not
+   * the data the PDU carries).
+   */
   malformed: number;
 }
+
+/** What is wrong with a reply frame's MBAP header or read PDU, or undefined when it is well-formed. */
+export function frameProblem(frame: Buffer): string | undefined {
+  const protocolId = frame.readUInt16BE(2);
+  if (protocolId !== 0) return `MBAP protocol id ${protocolId} (Modbus is 0)`;
+  const length = frame.readUInt16BE(4);
+  if (length < 2) return `MBAP length ${length} leaves no room for a function code`;
+  const fc = frame.readUInt8(7);
+  // Reads (FC 1-4) answer with a byte count and exactly that many data bytes.
+  if (fc >= 1 && fc <= 4) {
+    const carried = length - 3; // unit, function code, byte count
+    if (carried < 0) return `function ${fc} reply without a byte count`;
+    const byteCount = frame.readUInt8(8);
+    if (byteCount !== carried) return `byte count ${byteCount} but the PDU carries ${carried} data bytes`;
+  }
+  return undefined;
+}
+
+/** A malformed frame is logged when its problem differs from the last one logged, else every this many. */
+const MALFORMED_LOG_EVERY = 100;
 
 // modbus-serial is CommonJS with an ESM-style `export default` in its typings; under NodeNext the
 // default import is the whole module, whose `default` property is the client class.
@@ -116,7 +140,11 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
   private pumping = false;
   private rx: Buffer = Buffer.alloc(0);
   private framesReceived = 0;
+  private malformedFrames = 0;
+  private lastMalformed: string | undefined;
   private readonly unansweredTids = new Set<number>();
+  /** Problems of reply frames seen on the socket, by transaction id, until the request they answer is finished. */
+  private readonly frameProblems = new Map<number, string>();
   private silentTimeouts = 0;
   private reopenBeforeNext = false;
   private lastSocketError: string | undefined;
@@ -172,10 +200,12 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
 
   read(unitId: number, area: ModbusArea, address: number, count: number): Promise<number[]> {
     return this.request((client, done) => {
-      const onRegisters = (err: unknown, res?: { data: number[] }): void => {
+      const onRegisters = (err: unknown, res?: { data: number[]; buffer?: Buffer }): void => {
         if (err) return done(err);
         const data = res?.data ?? [];
         if (data.length < count) return done(new Error(`expected ${count} registers, got ${data.length}`));
+        if (res?.buffer && res.buffer.length !== count * 2)
+          return done(new Error(`byte count ${res.buffer.length} for ${count} registers`));
         done(undefined, data.slice(0, count));
       };
       const onBits = (err: unknown, res?: { data: boolean[] }): void => {
@@ -280,13 +310,18 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
       }
       const tid = nextTransactionId(client);
       const framesAtSend = this.framesReceived;
+      if (tid !== undefined) this.frameProblems.delete(tid);
       let finished = false;
-      const finish: Done = (err, data) => {
+      const finish: Done = (reply, data) => {
         if (finished) return;
         finished = true;
         clearTimeout(backstop);
         forgetTransaction(client, tid);
         this.inFlight = undefined;
+        // A reply whose frame was malformed is refused, whatever modbus-serial made of it.
+        const problem = tid !== undefined ? this.frameProblems.get(tid) : undefined;
+        if (tid !== undefined) this.frameProblems.delete(tid);
+        const err = problem !== undefined ? new Error(problem) : reply;
         if (err === undefined || err === null) {
           this.silentTimeouts = 0;
           job.resolve(data ?? []);
@@ -370,12 +405,14 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
       this.lastSocketError = undefined;
       this.rx = Buffer.alloc(0);
       this.unansweredTids.clear();
+      this.frameProblems.clear();
       this.silentTimeouts = 0;
       this.reopenBeforeNext = false;
       this.socket = socket;
       this.client = client;
       this.counters.connects++;
-      socket.on('data', (chunk: Buffer) => {
+      // Before modbus-serial's own listener: a frame's problems are known before it answers the request.
+      socket.prependListener('data', (chunk: Buffer) => {
         if (socket === this.socket) this.onData(chunk);
       });
       socket.on('close', () => {
@@ -395,7 +432,26 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
       const length = this.rx.readUInt16BE(4);
       if (this.rx.length < 6 + length) break;
       this.framesReceived++;
-      this.unansweredTids.delete(this.rx.readUInt16BE(0));
+      const tid = this.rx.readUInt16BE(0);
+      this.unansweredTids.delete(tid);
+      const problem = frameProblem(this.rx.subarray(0, 6 + length));
+      if (problem !== undefined) {
+        this.frameProblems.set(tid, problem);
+        this.malformedFrames++;
+        if (problem !== this.lastMalformed || this.malformedFrames % MALFORMED_LOG_EVERY === 0) {
+          this.lastMalformed = problem;
+          this.opts.logger.warn(
+            {
+              host: this.opts.host,
+              port: this.opts.port,
+              tid,
+              problem,
+              malformedFrames: this.malformedFrames,
+            },
+            'modbus: malformed reply frame refused',
+          );
+        }
+      }
       this.rx = this.rx.subarray(6 + length);
     }
     if (this.rx.length > MAX_RX_BYTES) this.rx = Buffer.alloc(0);

@@ -244,6 +244,26 @@ describe('verifyBatch: re-sent changed records and forks', () => {
     expect(codes(v)).toEqual(['ROOT_MISMATCH']);
     expect(v.ok || v.fork).toBeFalsy();
   });
+
+  it('names the records a ROOT_MISMATCH covers when one was changed after signing', () => {
+    const store = new Store();
+    store.accept(batchOf(exampleRecords(EDGE, 1, 5)));
+    const records = exampleRecords(EDGE, 6, 3);
+    const signed = batchOf(records, store.state);
+    // The record at seq 7 changes after the checkpoint was signed over it.
+    const changed = signed.records.map((r, i) =>
+      i === 1 ? { ...(r as RigRecord), observedAt: '2020-01-01T00:00:00.000Z' } : r,
+    );
+    const v = store.verify({ ...signed, records: changed });
+    expect(codes(v)).toEqual(['ROOT_MISMATCH']);
+    const p = problem(v, 'ROOT_MISMATCH');
+    expect(p).toMatchObject({ seq: 6 });
+    expect(p?.message).toMatch(
+      new RegExp(
+        `^records 6\\.\\.8 \\(the first one new to the log is id ${(records[0] as RigRecord).id}\\)`,
+      ),
+    );
+  });
 });
 
 describe('verifyBatch: record, envelope and checkpoint problems', () => {

@@ -324,9 +324,12 @@ export function verifyBatch(batch: unknown, opts: VerifyBatchOptions): BatchVeri
       for (const h of newLeaves) next.append(h);
       const root = next.root();
       if (next.size !== checkpoint.size || !bytesEqual(root, checkpoint.root)) {
+        // Which record changed cannot be told from one signed root: name the records it covers.
+        const from = state.size + 1;
         problems.add(
           'ROOT_MISMATCH',
-          `the log with these records has root ${toBase64(root)} at size ${next.size}; the checkpoint says ${toBase64(checkpoint.root)}`,
+          `records ${from}..${next.size} (the first one new to the log is id ${records[0]?.id ?? '?'}) do not reach the root the edge signed: the log with them has root ${toBase64(root)} at size ${next.size}; the checkpoint says ${toBase64(checkpoint.root)}. A record changed after the edge signed it; the edge names it when it checks its buffer before sending`,
+          { seq: from },
         );
       } else if (problems.list.length === 0) {
         return {
