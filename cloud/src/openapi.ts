@@ -1,4 +1,4 @@
-import { calibrationOpenApiPaths } from './calibration/index.js';
+import { calibrationOpenApiPaths, certificateOpenApiPaths, chainOpenApiPaths } from './calibration/index.js';
 import { spcOpenApiPaths } from './spc/index.js';
 import { accountsOpenApiPaths } from './access/index.js';
 import { tenancyOpenApiPaths } from './tenancy/index.js';
@@ -295,6 +295,8 @@ export const openApiDocument = {
       },
     },
     ...calibrationOpenApiPaths,
+    ...certificateOpenApiPaths,
+    ...chainOpenApiPaths,
     ...spcOpenApiPaths,
     ...accountsOpenApiPaths,
     ...tenancyOpenApiPaths,

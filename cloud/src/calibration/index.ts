@@ -39,3 +39,11 @@ export type {
   SuspectCsvColumn,
   SuspectWindow,
 } from './traceability.service.js';
+export { CertificateRepository } from './certificate.repository.js';
+export { CertificateService, DEFAULT_CERTIFICATE_MAX_BYTES } from './certificate.service.js';
+export type { CertificateView } from './certificate.service.js';
+export { certificateOpenApiPaths, certificateRoutes } from './certificate.routes.js';
+export { TraceReviewRepository } from './trace-review.repository.js';
+export { laterFailureIssue, windowAround } from './traceability.service.js';
+export type { ChainLink } from './traceability.service.js';
+export { chainOpenApiPaths, chainRoutes } from './chain.routes.js';

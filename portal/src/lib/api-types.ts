@@ -2049,6 +2049,268 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/calibrations/{id}/certificates': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The certificate files of a calibration (without their content), oldest first */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description calibration id (URL-encoded) */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description { items } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items?: {
+                calibrationId: string;
+                dcc: {
+                  beginPerformanceDate: string | null;
+                  certificateNumber: string | null;
+                  endPerformanceDate: string | null;
+                  points: {
+                    asFound: number | null;
+                    asLeft: number | null;
+                    name: string;
+                    nominal: number | null;
+                    uncertainty: number | null;
+                    unit: string;
+                  }[];
+                  schemaVersion: string | null;
+                } | null;
+                differences: {
+                  certificate: (string | number) | null;
+                  entered: (string | number) | null;
+                  field: string;
+                  message: string;
+                  point: string | null;
+                }[];
+                equipment: string;
+                filename: string;
+                id: string;
+                /** @enum {string} */
+                kind: 'pdf' | 'dcc';
+                mediaType: string;
+                sha256: string;
+                size: number;
+                /** Format: date-time */
+                uploadedAt: string;
+                uploadedBy: string;
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description no such calibration, or its equipment is not visible to the caller */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Attach a certificate file (calibrations:write): a PDF or a Digital Calibration Certificate (DCC XML), typed by its content; a DCC is compared with the calibration */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description calibration id (URL-encoded) */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description the file, base64 */
+            content: string;
+            filename: string;
+          };
+        };
+      };
+      responses: {
+        /** @description the certificate */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              calibrationId: string;
+              dcc: {
+                beginPerformanceDate: string | null;
+                certificateNumber: string | null;
+                endPerformanceDate: string | null;
+                points: {
+                  asFound: number | null;
+                  asLeft: number | null;
+                  name: string;
+                  nominal: number | null;
+                  uncertainty: number | null;
+                  unit: string;
+                }[];
+                schemaVersion: string | null;
+              } | null;
+              differences: {
+                certificate: (string | number) | null;
+                entered: (string | number) | null;
+                field: string;
+                message: string;
+                point: string | null;
+              }[];
+              equipment: string;
+              filename: string;
+              id: string;
+              /** @enum {string} */
+              kind: 'pdf' | 'dcc';
+              mediaType: string;
+              sha256: string;
+              size: number;
+              /** Format: date-time */
+              uploadedAt: string;
+              uploadedBy: string;
+            };
+          };
+        };
+        /** @description not a PDF or a DCC, or a DCC that cannot be read */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description over the certificate size limit (RIGTRACE_CERTIFICATE_MAX_BYTES) */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/calibrations/{id}/certificates/{certificate}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Download a certificate file (its SHA-256 in x-content-sha256) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          certificate: string;
+          /** @description calibration id (URL-encoded) */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description the file */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/pdf': unknown;
+            'application/xml': unknown;
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/calibrations/{id}/reject': {
     parameters: {
       query?: never;
@@ -3336,6 +3598,83 @@ export interface paths {
         };
       };
     };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/suspect-chain': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The suspect chain of a failed reference standard: calibrations made with it in its suspect window, and how many records each instrument made until its next valid calibration */
+    get: {
+      parameters: {
+        query?: {
+          /** @description the failed calibration (default: the latest failure) */
+          calibration?: string;
+        };
+        header?: never;
+        path: {
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description { window, links: [{ equipment, calibrationId, calibratedAt, until, suspectRecords }] } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              links: {
+                calibratedAt: string;
+                calibrationId: string;
+                equipment: string;
+                suspectRecords: number;
+                until: string | null;
+              }[];
+              window: Record<string, never> | null;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
