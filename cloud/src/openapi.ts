@@ -1,4 +1,9 @@
-import { calibrationOpenApiPaths, certificateOpenApiPaths, chainOpenApiPaths } from './calibration/index.js';
+import {
+  calibrationOpenApiPaths,
+  certificateOpenApiPaths,
+  chainOpenApiPaths,
+  positionOpenApiPaths,
+} from './calibration/index.js';
 import { spcOpenApiPaths } from './spc/index.js';
 import { accountsOpenApiPaths } from './access/index.js';
 import { tenancyOpenApiPaths } from './tenancy/index.js';
@@ -297,6 +302,7 @@ export const openApiDocument = {
     ...calibrationOpenApiPaths,
     ...certificateOpenApiPaths,
     ...chainOpenApiPaths,
+    ...positionOpenApiPaths,
     ...spcOpenApiPaths,
     ...accountsOpenApiPaths,
     ...tenancyOpenApiPaths,

@@ -344,6 +344,12 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
     '/equipment/{tag}/reactivate': (o, f) => `/equipment/${tag(o, f)}/reactivate`,
     '/equipment/{tag}/calibrations': (o, f) => `/equipment/${tag(o, f)}/calibrations`,
     '/equipment/{tag}/suspect-records': (o, f) => `/equipment/${tag(o, f)}/suspect-records`,
+    '/equipment/{tag}/positions': (o, f) => `/equipment/${tag(o, f, 'RIG')}/positions`,
+    '/equipment/{tag}/positions/{position}/installations': (o, f) =>
+      `/equipment/${tag(o, f, 'RIG')}/positions/rail/installations`,
+    '/equipment/{tag}/positions/{position}/removal': (o, f) =>
+      `/equipment/${tag(o, f, 'RIG')}/positions/rail/removal`,
+    '/equipment/{tag}/installations': (o, f) => `/equipment/${tag(o, f)}/installations`,
     '/equipment/{tag}/suspect-chain': (o, f) => `/equipment/${tag(o, f)}/suspect-chain`,
     '/calibrations/{id}/certificates': (o, f) => `/calibrations/${cal(o, f)}/certificates`,
     '/calibrations/{id}/certificates/{certificate}': (o, f) =>

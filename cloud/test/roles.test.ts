@@ -52,6 +52,11 @@ const EXPECTED: Record<string, Caller[]> = {
   'PUT /equipment/{tag}': CALIBRATION_WRITERS,
   'GET /equipment/{tag}/calibrations': ALL,
   'GET /equipment/{tag}/suspect-records': ALL,
+  'GET /equipment/{tag}/positions': ALL,
+  'POST /equipment/{tag}/positions': CALIBRATION_WRITERS,
+  'POST /equipment/{tag}/positions/{position}/installations': CALIBRATION_WRITERS,
+  'POST /equipment/{tag}/positions/{position}/removal': CALIBRATION_WRITERS,
+  'GET /equipment/{tag}/installations': ALL,
   'GET /equipment/{tag}/suspect-chain': ALL,
   'GET /calibrations/{id}/certificates': ALL,
   'GET /calibrations/{id}/certificates/{certificate}': ALL,
@@ -293,6 +298,7 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
         .replace('{edgeId}', edgeId)
         .replace('{userId}', targetId)
         .replace('{tag}', 'GAUGE-ROLES')
+        .replace('{position}', 'rail')
         .replace('{siteId}', 'plant-1')
         .replace('{tokenId}', '0000000000000000');
       if (p.endsWith('/evidence')) url += '?seq=1';

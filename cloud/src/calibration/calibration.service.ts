@@ -37,6 +37,8 @@ import { committed, emitAfterCommit } from '../platform/after-commit.js';
 import { verdictMismatches } from './verdicts.js';
 import { ProcedureRepository } from './procedure.repository.js';
 import { environmentIssues, ProcedureService } from './procedure.service.js';
+import { PositionRepository } from './positions.repository.js';
+import { PositionService } from './positions.service.js';
 import { columnOf, headerColumns, parseCsv, rowToEntry, type CsvProblem } from './register-csv.js';
 
 /** The words of a traceability issue: the certificate cited for a standard is not the register's. */
@@ -511,6 +513,8 @@ export class CalibrationService {
   private hooks: CalibrationHooks = {};
   /** Calibration procedures (points, limits, standards, environment) that calibrations follow. */
   readonly procedures: ProcedureService;
+  /** Positions in rigs, benches and stations, and the devices installed in them. */
+  readonly positions: PositionService;
 
   constructor(
     private readonly db: Db,
@@ -524,6 +528,7 @@ export class CalibrationService {
     private readonly events?: DomainEventBus,
   ) {
     this.procedures = new ProcedureService(new ProcedureRepository(db));
+    this.positions = new PositionService(db, new PositionRepository(db), equipment, audit);
   }
 
   /** What else runs inside the transactions that store or void a calibration (server.ts wires them). */

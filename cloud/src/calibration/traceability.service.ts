@@ -59,7 +59,7 @@ export function itemView(r: TraceableResultRow | SuspectRow) {
     partSerial: r.part_serial,
     workOrder: r.work_order,
     result: r.result,
-    ...('via' in r ? { via: r.via } : {}),
+    ...('via' in r ? { via: r.via, position: r.position } : {}),
     record: JSON.parse(r.json) as unknown,
   };
 }
@@ -162,6 +162,7 @@ export const SUSPECT_CSV_COLUMNS = [
   'siteId',
   'equipment',
   'via',
+  'position',
   'partSerial',
   'workOrder',
   'operator',
@@ -203,6 +204,7 @@ export function suspectLines(
     siteId: r.site_id,
     equipment: r.equipment,
     via: r.via,
+    position: r.position,
     partSerial: r.part_serial,
     workOrder: r.work_order,
     operator: rec.body?.operator,

@@ -183,7 +183,7 @@ export async function clauseMap(
         customerNotifications: notifications,
       },
       report: 'out-of-tolerance',
-      note: 'Covered: as-found readings kept; a case opened with an alert for every failed calibration; every suspect usage/inspection record listed automatically with the characteristics it may have affected and their margins; signed impact assessment and disposition per part, lot or record; signed customer notifications; the instrument tagged out (usage raises an alert) until it passes again. Not covered: shipment state is only as current as the plant sends it (PUT /parts/shipments).',
+      note: 'Covered: as-found readings kept; a case opened with an alert for every failed calibration; every suspect usage/inspection record listed automatically with the characteristics it may have affected and their margins, including the tests a rig made while the instrument sat in one of its positions; signed impact assessment and disposition per part, lot or record; signed customer notifications; the instrument tagged out (usage raises an alert) until it passes again. Not covered: shipment state is only as current as the plant sends it (PUT /parts/shipments).',
     },
     {
       standard: 'NIST SP 800-171 r2',

@@ -3529,6 +3529,602 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/equipment/{tag}/installations': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Where a device is installed now and was installed before (in equipment the caller may see) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description asset tag (URL-encoded) */
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description { device, current, history } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              current: {
+                /** @description the installed instrument (asset tag) */
+                device: string;
+                /** @description the rig, bench or station */
+                equipment: string;
+                /**
+                 * Format: date-time
+                 * @description installed from (inclusive)
+                 */
+                from: string;
+                id: string;
+                /** @description user:<id> */
+                installedBy: string;
+                /** @description "RIG-01 / rail pressure" */
+                label: string;
+                position: string;
+                removedBy: string | null;
+                /**
+                 * Format: date-time
+                 * @description removed at (exclusive); null while installed
+                 */
+                until: string | null;
+              } | null;
+              device: string;
+              /** @description newest first */
+              history: {
+                /** @description the installed instrument (asset tag) */
+                device: string;
+                /** @description the rig, bench or station */
+                equipment: string;
+                /**
+                 * Format: date-time
+                 * @description installed from (inclusive)
+                 */
+                from: string;
+                id: string;
+                /** @description user:<id> */
+                installedBy: string;
+                /** @description "RIG-01 / rail pressure" */
+                label: string;
+                position: string;
+                removedBy: string | null;
+                /**
+                 * Format: date-time
+                 * @description removed at (exclusive); null while installed
+                 */
+                until: string | null;
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/positions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Positions of a rig, bench or station, each with the device installed now and its history (devices the caller may see) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description asset tag (URL-encoded) */
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description { equipment, positions } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              equipment: string;
+              positions: {
+                /** Format: date-time */
+                createdAt: string;
+                createdBy: string;
+                /** @description the device there now */
+                current: {
+                  /** @description the installed instrument (asset tag) */
+                  device: string;
+                  /** @description the rig, bench or station */
+                  equipment: string;
+                  /**
+                   * Format: date-time
+                   * @description installed from (inclusive)
+                   */
+                  from: string;
+                  id: string;
+                  /** @description user:<id> */
+                  installedBy: string;
+                  /** @description "RIG-01 / rail pressure" */
+                  label: string;
+                  position: string;
+                  removedBy: string | null;
+                  /**
+                   * Format: date-time
+                   * @description removed at (exclusive); null while installed
+                   */
+                  until: string | null;
+                } | null;
+                description: string | null;
+                /** @description every installation there, newest first */
+                history: {
+                  /** @description the installed instrument (asset tag) */
+                  device: string;
+                  /** @description the rig, bench or station */
+                  equipment: string;
+                  /**
+                   * Format: date-time
+                   * @description installed from (inclusive)
+                   */
+                  from: string;
+                  id: string;
+                  /** @description user:<id> */
+                  installedBy: string;
+                  /** @description "RIG-01 / rail pressure" */
+                  label: string;
+                  position: string;
+                  removedBy: string | null;
+                  /**
+                   * Format: date-time
+                   * @description removed at (exclusive); null while installed
+                   */
+                  until: string | null;
+                }[];
+                label: string;
+                name: string;
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Add a position to equipment (technician, admin); on the audit trail (position.create) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description asset tag (URL-encoded) */
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            description?: string;
+            name: string;
+          };
+        };
+      };
+      responses: {
+        /** @description the position */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              createdBy: string;
+              /** @description the device there now */
+              current: {
+                /** @description the installed instrument (asset tag) */
+                device: string;
+                /** @description the rig, bench or station */
+                equipment: string;
+                /**
+                 * Format: date-time
+                 * @description installed from (inclusive)
+                 */
+                from: string;
+                id: string;
+                /** @description user:<id> */
+                installedBy: string;
+                /** @description "RIG-01 / rail pressure" */
+                label: string;
+                position: string;
+                removedBy: string | null;
+                /**
+                 * Format: date-time
+                 * @description removed at (exclusive); null while installed
+                 */
+                until: string | null;
+              } | null;
+              description: string | null;
+              /** @description every installation there, newest first */
+              history: {
+                /** @description the installed instrument (asset tag) */
+                device: string;
+                /** @description the rig, bench or station */
+                equipment: string;
+                /**
+                 * Format: date-time
+                 * @description installed from (inclusive)
+                 */
+                from: string;
+                id: string;
+                /** @description user:<id> */
+                installedBy: string;
+                /** @description "RIG-01 / rail pressure" */
+                label: string;
+                position: string;
+                removedBy: string | null;
+                /**
+                 * Format: date-time
+                 * @description removed at (exclusive); null while installed
+                 */
+                until: string | null;
+              }[];
+              label: string;
+              name: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description the position exists, or the equipment is retired */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/positions/{position}/installations': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Install a device in the position from a time (until a time, for a past installation); one device in one position at a time; on the audit trail (device.install) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description position name (URL-encoded), e.g. "rail pressure" */
+          position: string;
+          /** @description asset tag (URL-encoded) */
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            device: string;
+            /**
+             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
+             * @example 2026-03-01
+             * @example 2026-03-01T06:00:00Z
+             */
+            from: string;
+            /**
+             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
+             * @example 2026-03-01
+             * @example 2026-03-01T06:00:00Z
+             */
+            until?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description the installation */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description the installed instrument (asset tag) */
+              device: string;
+              /** @description the rig, bench or station */
+              equipment: string;
+              /**
+               * Format: date-time
+               * @description installed from (inclusive)
+               */
+              from: string;
+              id: string;
+              /** @description user:<id> */
+              installedBy: string;
+              /** @description "RIG-01 / rail pressure" */
+              label: string;
+              position: string;
+              removedBy: string | null;
+              /**
+               * Format: date-time
+               * @description removed at (exclusive); null while installed
+               */
+              until: string | null;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description the device is installed elsewhere, or the position holds a device, in that time */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/positions/{position}/removal': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Remove the device installed in the position, at a time; the installation stays in the history; on the audit trail (device.remove) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description position name (URL-encoded), e.g. "rail pressure" */
+          position: string;
+          /** @description asset tag (URL-encoded) */
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
+             * @example 2026-03-01
+             * @example 2026-03-01T06:00:00Z
+             */
+            at: string;
+          };
+        };
+      };
+      responses: {
+        /** @description the closed installation */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description the installed instrument (asset tag) */
+              device: string;
+              /** @description the rig, bench or station */
+              equipment: string;
+              /**
+               * Format: date-time
+               * @description installed from (inclusive)
+               */
+              from: string;
+              id: string;
+              /** @description user:<id> */
+              installedBy: string;
+              /** @description "RIG-01 / rail pressure" */
+              label: string;
+              position: string;
+              removedBy: string | null;
+              /**
+               * Format: date-time
+               * @description removed at (exclusive); null while installed
+               */
+              until: string | null;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description nothing is installed in the position */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/equipment/{tag}/reactivate': {
     parameters: {
       query?: never;
@@ -4413,6 +5009,8 @@ export interface paths {
                 observedAt: string;
                 operator: string | null;
                 partSerial: string | null;
+                /** @description with via position: where the instrument sat ("RIG-01 / rail pressure") */
+                position: string | null;
                 /** @enum {string|null} */
                 result: 'pass' | 'fail' | null;
                 seq: number;
@@ -4426,7 +5024,7 @@ export interface paths {
                 } | null;
                 siteId: string;
                 /** @enum {unknown} */
-                via: 'equipment' | 'gauge';
+                via: 'equipment' | 'gauge' | 'position';
                 workOrder: string | null;
               }[];
               window: {
