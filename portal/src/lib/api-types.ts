@@ -1366,6 +1366,7 @@ export interface paths {
                   | 'calibrations:disposition'
                   | 'calibrations:write'
                   | 'calibrations:approve'
+                  | 'maintenance:write'
                   | 'spc:baseline'
                   | 'alerts:acknowledge'
                   | 'reminders:read'
@@ -3635,6 +3636,603 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/equipment/{tag}/maintenance': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The maintenance log of one piece of equipment: service state, plans, events, service changes (records:read) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description newest first (the newest 500) */
+              events: {
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                /** @description the equipment may not be used until a valid calibration after this event */
+                calibrationRequired: boolean;
+                description: string;
+                equipment: string;
+                id: string;
+                /** @enum {unknown} */
+                kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+                /** Format: date-time */
+                occurredAt: string;
+                parts: {
+                  name: string;
+                  partNumber?: string;
+                  quantity?: number;
+                }[];
+                planId: string | null;
+                /** Format: date-time */
+                recordedAt: string;
+              }[];
+              nextPm: {
+                daysUntilDue: number;
+                /** Format: date */
+                nextDue: string;
+                planId: string;
+                /** @enum {unknown} */
+                status: 'current' | 'due-soon' | 'overdue' | 'retired';
+                task: string;
+              } | null;
+              plans: {
+                /** Format: date-time */
+                createdAt: string;
+                createdBy: string;
+                daysUntilDue: number | null;
+                equipment: string;
+                /** Format: date */
+                firstDue: string;
+                id: string;
+                intervalDays: number;
+                /** Format: date-time */
+                lastDoneAt: string | null;
+                /**
+                 * Format: date
+                 * @description last done plus the interval; the first due date until then; null when retired
+                 */
+                nextDue: string | null;
+                /** Format: date-time */
+                retiredAt: string | null;
+                /** @enum {unknown} */
+                status: 'current' | 'due-soon' | 'overdue' | 'retired';
+                task: string;
+              }[];
+              service: {
+                /** @description the newest event asking for a calibration before use; metBy: the first valid calibration since */
+                calibrationRequired: {
+                  description: string;
+                  eventId: string;
+                  /** @enum {unknown} */
+                  kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+                  metBy: {
+                    /** Format: date-time */
+                    calibratedAt: string;
+                    id: string;
+                  } | null;
+                  /** Format: date-time */
+                  since: string;
+                } | null;
+                /** @description taken out of service by a person and not back yet */
+                manual: {
+                  by: {
+                    email: string;
+                    id: string;
+                    name: string;
+                    role: string;
+                  };
+                  reason: string;
+                  /** Format: date-time */
+                  since: string;
+                } | null;
+                /** @description may not be used now: taken out of service, or waiting for a calibration */
+                outOfService: boolean;
+              };
+              serviceHistory: {
+                /** Format: date-time */
+                at: string;
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                id: string;
+                reason: string;
+                /** @enum {unknown} */
+                state: 'out-of-service' | 'in-service';
+              }[];
+              siteId: string;
+              tag: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/maintenance/events': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Log a maintenance event: damage, malfunction, repair, modification or a preventive task done (maintenance:write)
+     * @description Logged as the signed-in person, on the audit trail. occurredAt defaults to now and may not be in the future. calibrationRequired: the equipment may not be used (a usage or inspection record raises a tag-out alert) until a valid calibration made at or after occurredAt.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            calibrationRequired?: boolean;
+            description: string;
+            /** @enum {unknown} */
+            kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+            /** Format: date-time */
+            occurredAt?: string;
+            parts?: {
+              name: string;
+              partNumber?: string;
+              quantity?: number;
+            }[];
+            /**
+             * Format: uuid
+             * @description the plan whose task this was (preventive only)
+             */
+            planId?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Logged */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              by: {
+                email: string;
+                id: string;
+                name: string;
+                role: string;
+              };
+              /** @description the equipment may not be used until a valid calibration after this event */
+              calibrationRequired: boolean;
+              description: string;
+              equipment: string;
+              id: string;
+              /** @enum {unknown} */
+              kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+              /** Format: date-time */
+              occurredAt: string;
+              parts: {
+                name: string;
+                partNumber?: string;
+                quantity?: number;
+              }[];
+              planId: string | null;
+              /** Format: date-time */
+              recordedAt: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/maintenance/plans': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Add a preventive-maintenance plan: a task every intervalDays (maintenance:write) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * Format: date
+             * @description default: today plus the interval
+             */
+            firstDue?: string;
+            intervalDays: number;
+            task: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Added */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              createdBy: string;
+              daysUntilDue: number | null;
+              equipment: string;
+              /** Format: date */
+              firstDue: string;
+              id: string;
+              intervalDays: number;
+              /** Format: date-time */
+              lastDoneAt: string | null;
+              /**
+               * Format: date
+               * @description last done plus the interval; the first due date until then; null when retired
+               */
+              nextDue: string | null;
+              /** Format: date-time */
+              retiredAt: string | null;
+              /** @enum {unknown} */
+              status: 'current' | 'due-soon' | 'overdue' | 'retired';
+              task: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/out-of-service': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Take equipment out of service, with the reason (maintenance:write)
+     * @description Until it is back, a usage or inspection record made with it raises a tag-out alert. 409 when it already is.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            reason: string;
+          };
+        };
+      };
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description newest first (the newest 500) */
+              events: {
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                /** @description the equipment may not be used until a valid calibration after this event */
+                calibrationRequired: boolean;
+                description: string;
+                equipment: string;
+                id: string;
+                /** @enum {unknown} */
+                kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+                /** Format: date-time */
+                occurredAt: string;
+                parts: {
+                  name: string;
+                  partNumber?: string;
+                  quantity?: number;
+                }[];
+                planId: string | null;
+                /** Format: date-time */
+                recordedAt: string;
+              }[];
+              nextPm: {
+                daysUntilDue: number;
+                /** Format: date */
+                nextDue: string;
+                planId: string;
+                /** @enum {unknown} */
+                status: 'current' | 'due-soon' | 'overdue' | 'retired';
+                task: string;
+              } | null;
+              plans: {
+                /** Format: date-time */
+                createdAt: string;
+                createdBy: string;
+                daysUntilDue: number | null;
+                equipment: string;
+                /** Format: date */
+                firstDue: string;
+                id: string;
+                intervalDays: number;
+                /** Format: date-time */
+                lastDoneAt: string | null;
+                /**
+                 * Format: date
+                 * @description last done plus the interval; the first due date until then; null when retired
+                 */
+                nextDue: string | null;
+                /** Format: date-time */
+                retiredAt: string | null;
+                /** @enum {unknown} */
+                status: 'current' | 'due-soon' | 'overdue' | 'retired';
+                task: string;
+              }[];
+              service: {
+                /** @description the newest event asking for a calibration before use; metBy: the first valid calibration since */
+                calibrationRequired: {
+                  description: string;
+                  eventId: string;
+                  /** @enum {unknown} */
+                  kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+                  metBy: {
+                    /** Format: date-time */
+                    calibratedAt: string;
+                    id: string;
+                  } | null;
+                  /** Format: date-time */
+                  since: string;
+                } | null;
+                /** @description taken out of service by a person and not back yet */
+                manual: {
+                  by: {
+                    email: string;
+                    id: string;
+                    name: string;
+                    role: string;
+                  };
+                  reason: string;
+                  /** Format: date-time */
+                  since: string;
+                } | null;
+                /** @description may not be used now: taken out of service, or waiting for a calibration */
+                outOfService: boolean;
+              };
+              serviceHistory: {
+                /** Format: date-time */
+                at: string;
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                id: string;
+                reason: string;
+                /** @enum {unknown} */
+                state: 'out-of-service' | 'in-service';
+              }[];
+              siteId: string;
+              tag: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/equipment/{tag}/positions': {
     parameters: {
       query?: never;
@@ -4184,6 +4782,203 @@ export interface paths {
           };
         };
         /** @description RFC 7807 problem: the equipment is not retired */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/return-to-service': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Put equipment back in service (maintenance:write)
+     * @description Refused (409) while an event asks for a calibration before use and no valid calibration has been made since, and when it is not out of service.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: {
+        content: {
+          'application/json': {
+            note?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description newest first (the newest 500) */
+              events: {
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                /** @description the equipment may not be used until a valid calibration after this event */
+                calibrationRequired: boolean;
+                description: string;
+                equipment: string;
+                id: string;
+                /** @enum {unknown} */
+                kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+                /** Format: date-time */
+                occurredAt: string;
+                parts: {
+                  name: string;
+                  partNumber?: string;
+                  quantity?: number;
+                }[];
+                planId: string | null;
+                /** Format: date-time */
+                recordedAt: string;
+              }[];
+              nextPm: {
+                daysUntilDue: number;
+                /** Format: date */
+                nextDue: string;
+                planId: string;
+                /** @enum {unknown} */
+                status: 'current' | 'due-soon' | 'overdue' | 'retired';
+                task: string;
+              } | null;
+              plans: {
+                /** Format: date-time */
+                createdAt: string;
+                createdBy: string;
+                daysUntilDue: number | null;
+                equipment: string;
+                /** Format: date */
+                firstDue: string;
+                id: string;
+                intervalDays: number;
+                /** Format: date-time */
+                lastDoneAt: string | null;
+                /**
+                 * Format: date
+                 * @description last done plus the interval; the first due date until then; null when retired
+                 */
+                nextDue: string | null;
+                /** Format: date-time */
+                retiredAt: string | null;
+                /** @enum {unknown} */
+                status: 'current' | 'due-soon' | 'overdue' | 'retired';
+                task: string;
+              }[];
+              service: {
+                /** @description the newest event asking for a calibration before use; metBy: the first valid calibration since */
+                calibrationRequired: {
+                  description: string;
+                  eventId: string;
+                  /** @enum {unknown} */
+                  kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+                  metBy: {
+                    /** Format: date-time */
+                    calibratedAt: string;
+                    id: string;
+                  } | null;
+                  /** Format: date-time */
+                  since: string;
+                } | null;
+                /** @description taken out of service by a person and not back yet */
+                manual: {
+                  by: {
+                    email: string;
+                    id: string;
+                    name: string;
+                    role: string;
+                  };
+                  reason: string;
+                  /** Format: date-time */
+                  since: string;
+                } | null;
+                /** @description may not be used now: taken out of service, or waiting for a calibration */
+                outOfService: boolean;
+              };
+              serviceHistory: {
+                /** Format: date-time */
+                at: string;
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                id: string;
+                reason: string;
+                /** @enum {unknown} */
+                state: 'out-of-service' | 'in-service';
+              }[];
+              siteId: string;
+              tag: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
         409: {
           headers: {
             [name: string]: unknown;
@@ -4756,6 +5551,267 @@ export interface paths {
     options?: never;
     head?: never;
     patch?: never;
+    trace?: never;
+  };
+  '/maintenance': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Equipment with preventive-maintenance plans or not in service: its next preventive task and service state (records:read) */
+    get: {
+      parameters: {
+        query?: {
+          site?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                nextPm: {
+                  daysUntilDue: number;
+                  /** Format: date */
+                  nextDue: string;
+                  planId: string;
+                  /** @enum {unknown} */
+                  status: 'current' | 'due-soon' | 'overdue' | 'retired';
+                  task: string;
+                } | null;
+                service: {
+                  /** @description the newest event asking for a calibration before use; metBy: the first valid calibration since */
+                  calibrationRequired: {
+                    description: string;
+                    eventId: string;
+                    /** @enum {unknown} */
+                    kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+                    metBy: {
+                      /** Format: date-time */
+                      calibratedAt: string;
+                      id: string;
+                    } | null;
+                    /** Format: date-time */
+                    since: string;
+                  } | null;
+                  /** @description taken out of service by a person and not back yet */
+                  manual: {
+                    by: {
+                      email: string;
+                      id: string;
+                      name: string;
+                      role: string;
+                    };
+                    reason: string;
+                    /** Format: date-time */
+                    since: string;
+                  } | null;
+                  /** @description may not be used now: taken out of service, or waiting for a calibration */
+                  outOfService: boolean;
+                };
+                siteId: string;
+                tag: string;
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/maintenance/plans/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Retire a plan (kept, with the events that name it) (maintenance:write) */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Retired */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    /** Change a plan's task, interval or first due date (maintenance:write) */
+    patch: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** Format: date */
+            firstDue?: string;
+            intervalDays?: number;
+            task?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              createdBy: string;
+              daysUntilDue: number | null;
+              equipment: string;
+              /** Format: date */
+              firstDue: string;
+              id: string;
+              intervalDays: number;
+              /** Format: date-time */
+              lastDoneAt: string | null;
+              /**
+               * Format: date
+               * @description last done plus the interval; the first due date until then; null when retired
+               */
+              nextDue: string | null;
+              /** Format: date-time */
+              retiredAt: string | null;
+              /** @enum {unknown} */
+              status: 'current' | 'due-soon' | 'overdue' | 'retired';
+              task: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
     trace?: never;
   };
   '/oot-cases': {
@@ -6607,6 +7663,12 @@ export interface paths {
                 edges: number;
                 id: string;
                 name: string;
+                /** @description the site’s shifts by start (local "HH:MM"), each ending where the next starts */
+                shifts: {
+                  end: string;
+                  name: string;
+                  start: string;
+                }[];
                 /** @description IANA time zone the site’s pages show times in */
                 timeZone: string;
               }[];
@@ -6665,6 +7727,12 @@ export interface paths {
               edges: number;
               id: string;
               name: string;
+              /** @description the site’s shifts by start (local "HH:MM"), each ending where the next starts */
+              shifts: {
+                end: string;
+                name: string;
+                start: string;
+              }[];
               /** @description IANA time zone the site’s pages show times in */
               timeZone: string;
             };
@@ -6722,7 +7790,10 @@ export interface paths {
       cookie?: never;
     };
     get?: never;
-    /** Rename a site or set its time zone (admin) */
+    /**
+     * Rename a site or set its time zone or shifts (admin)
+     * @description shifts: 1–6 of { name, start: "HH:MM" } in the site’s time zone, on quarter hours; each runs until the next starts, and belongs to the day it starts on. null: back to the default (Early 06:00, Late 14:00, Night 22:00). First-pass yield per shift (GET /yield) uses them.
+     */
     put: {
       parameters: {
         query?: never;
@@ -6736,6 +7807,12 @@ export interface paths {
         content: {
           'application/json': {
             name?: string;
+            shifts?:
+              | {
+                  name: string;
+                  start: string;
+                }[]
+              | null;
             timeZone?: string;
           };
         };
@@ -6753,6 +7830,12 @@ export interface paths {
               edges: number;
               id: string;
               name: string;
+              /** @description the site’s shifts by start (local "HH:MM"), each ending where the next starts */
+              shifts: {
+                end: string;
+                name: string;
+                start: string;
+              }[];
               /** @description IANA time zone the site’s pages show times in */
               timeZone: string;
             };
@@ -7042,7 +8125,7 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * A site’s live snapshot: rigs with state and latest values, today’s inspections and first-pass yield, open alerts
+     * A site’s live snapshot: rigs with state, latest values, signal dictionary and last completed test, today’s inspections and first-pass yield, open alerts
      * @description What a live page shows before the first socket.io push and after a reconnect (API.md, "Live updates"). Every role and API tokens; site-scoped users only for their sites.
      */
     get: {
@@ -7083,10 +8166,50 @@ export interface paths {
                 equipment: string;
                 /** Format: date-time */
                 lastSeenAt: string;
+                /** @description the rig’s last completed test (its latest inspection), per test point */
+                lastTest: {
+                  /** Format: date-time */
+                  at: string;
+                  partSerial: string;
+                  /** @enum {unknown} */
+                  result: 'pass' | 'fail';
+                  testPlan?: string;
+                  testPoints: {
+                    characteristics: {
+                      lsl?: number;
+                      measured: number;
+                      name: string;
+                      nominal?: number;
+                      quantity: string;
+                      /** @enum {unknown} */
+                      result: 'pass' | 'fail';
+                      unit: string;
+                      usl?: number;
+                    }[];
+                    /** @description the test point ("fullLoad" of "fullLoad.deliveredQty"); null: not tied to one */
+                    name: string | null;
+                  }[];
+                  workOrder?: string;
+                } | null;
+                /** @description the signal dictionary the rig’s telemetry last carried; empty: none */
+                signals: {
+                  codes?: {
+                    code: number | string;
+                    word: string;
+                  }[];
+                  label?: string;
+                  name: string;
+                  unit?: string;
+                  when?: {
+                    codes: (number | string)[];
+                    signal: string;
+                  };
+                }[];
                 /** @enum {unknown} */
                 state: 'running' | 'idle' | 'stopped';
                 /** Format: date-time */
                 stateSince: string | null;
+                /** @description latest values that mean something now: a value whose dictionary entry has `when` is left out while its condition does not hold (an idle zero between tests) */
                 values: {
                   /** Format: date-time */
                   observedAt: string;
@@ -8560,7 +9683,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** First-pass yield per rig and per UTC day (default: the last 30 days) */
+    /**
+     * First-pass yield per rig, per rig and UTC day, and per rig and shift of the site (default: the last 30 days)
+     * @description perRigShift: per rig, shift day and shift of its site (the site’s shifts in its time zone, PUT /sites/{siteId}; default Early 06:00, Late 14:00, Night 22:00). A shift belongs to the local day it starts on.
+     */
     get: {
       parameters: {
         query?: {
@@ -8597,6 +9723,29 @@ export interface paths {
                 firstPassYield: number | null;
                 passed: number;
                 tested: number;
+              }[];
+              perRigShift: {
+                /**
+                 * Format: date
+                 * @description the local day the shift starts on
+                 */
+                day: string;
+                equipment: string;
+                firstPassYield: number | null;
+                passed: number;
+                shift: string;
+                siteId: string;
+                tested: number;
+              }[];
+              /** @description the shifts of the sites in the answer */
+              shifts: {
+                shifts: {
+                  end: string;
+                  name: string;
+                  start: string;
+                }[];
+                siteId: string;
+                timeZone: string;
               }[];
               /** Format: date-time */
               to: string;
