@@ -17,7 +17,15 @@ import type { Witness } from './platform/witness.js';
 import { openApiDocument } from './openapi.js';
 import { type Accounts, authRoutes, usersRoutes } from './access/index.js';
 import { auditRoutes } from './audit/index.js';
-import { calibrationRoutes, type CalibrationService, type TraceabilityService } from './calibration/index.js';
+import {
+  calibrationRoutes,
+  certificateRoutes,
+  chainRoutes,
+  type CalibrationService,
+  type CertificateService,
+  type TraceabilityService,
+  type TraceReviewRepository,
+} from './calibration/index.js';
 import { spcRoutes, type SpcService } from './spc/index.js';
 import { remindersRoutes, type ReminderService } from './reminders/index.js';
 import type { DomainEventBus } from './platform/events.js';
@@ -35,6 +43,10 @@ export interface AppDeps {
   witness: Witness;
   calibration: CalibrationService;
   traceability: TraceabilityService;
+  /** Certificate files of calibrations (server.ts wires them with the configured size limit). */
+  certificates?: CertificateService;
+  /** The standards each calibration used (the suspect chain of a failed standard). */
+  traceReviews?: TraceReviewRepository;
   /** SPC charts, baselines and alerts. */
   spc: SpcService;
   accounts: Accounts;
@@ -110,6 +122,48 @@ function sendProblem(res: Response, err: ProblemError, instance: string) {
     .send(JSON.stringify(err.toProblem(instance)));
 }
 
+/** The API document's paths as patterns, with the methods each answers. */
+let documented: { pattern: RegExp; methods: string[] }[] | undefined;
+/** Built on first use: the document imports the features' routes, which load after this module. */
+const DOCUMENTED = () =>
+  (documented ??= Object.entries(
+    openApiDocument.paths as unknown as Record<string, Record<string, unknown>>,
+  ).map(([p, ops]) => ({
+    pattern: new RegExp(`^/api/v1${p.replace(/[.]/g, '\\.').replace(/\{[^}]+\}/g, '[^/]+')}$`),
+    methods: Object.keys(ops)
+      .filter((m) => ['get', 'post', 'put', 'delete', 'patch'].includes(m))
+      .map((m) => m.toUpperCase()),
+  })));
+
+/** The methods the API answers on `p` (empty: no such path), HEAD with GET. */
+function methodsOf(p: string): string[] {
+  const d = DOCUMENTED().find((x) => x.pattern.test(p));
+  if (!d) return [];
+  return d.methods.includes('GET') ? [...d.methods, 'HEAD'] : d.methods;
+}
+
+interface RouteLayer {
+  slash?: boolean;
+  rawPath?: string;
+  route?: { path: string; methods: Record<string, boolean> };
+  handle: { stack?: RouteLayer[] };
+}
+
+/** Every route the app answers, as `{ method, path }` with `{param}` placeholders (the API document's form). */
+export function routesOf(app: express.Express): { method: string; path: string }[] {
+  const out: { method: string; path: string }[] = [];
+  const walk = (stack: readonly RouteLayer[], prefix: string) => {
+    for (const l of stack) {
+      if (l.route)
+        for (const m of Object.keys(l.route.methods))
+          out.push({ method: m.toUpperCase(), path: `${prefix}${l.route.path}`.replace(/:(\w+)/g, '{$1}') });
+      else if (l.handle.stack) walk(l.handle.stack, l.slash ? prefix : `${prefix}${l.rawPath ?? ''}`);
+    }
+  };
+  walk((app as unknown as { router: { stack: RouteLayer[] } }).router.stack, '');
+  return out;
+}
+
 /** The HTTP API. Every error leaves as RFC 7807 problem+json; none carries a stack trace. */
 export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): express.Express {
   const app = express();
@@ -142,6 +196,8 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
   app.use('/api/v1', enrollmentRoutes(deps));
   app.use('/api/v1', recordsRoutes(deps));
   app.use('/api/v1', calibrationRoutes(deps));
+  if (deps.certificates) app.use('/api/v1', certificateRoutes({ ...deps, certificates: deps.certificates }));
+  if (deps.traceReviews) app.use('/api/v1', chainRoutes({ ...deps, traceReviews: deps.traceReviews }));
   app.use('/api/v1', spcRoutes(deps));
   app.use('/api/v1', tenancyRoutes(deps));
   app.use('/api/v1', remindersRoutes(deps));
@@ -150,6 +206,18 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
   if (deps.oot) app.use('/api/v1', ootRoutes({ accounts: deps.accounts, oot: deps.oot }));
   if (existsSync(path.join(portalDir, 'index.html'))) servePortal(app, portalDir);
   app.use((req: Request, res: Response) => {
+    const allowed = methodsOf(req.path);
+    if (allowed.length > 0) {
+      res.setHeader('allow', allowed.join(', '));
+      return sendProblem(
+        res,
+        new ProblemError(
+          'CLOUD_METHOD_NOT_ALLOWED',
+          `${req.path} answers ${allowed.join(', ')}, not ${req.method}`,
+        ),
+        req.originalUrl,
+      );
+    }
     sendProblem(
       res,
       new ProblemError('CLOUD_NOT_FOUND', `no route for ${req.method} ${req.path}`),

@@ -1,4 +1,9 @@
-import { calibrationOpenApiPaths } from './calibration/index.js';
+import {
+  calibrationOpenApiPaths,
+  certificateOpenApiPaths,
+  chainOpenApiPaths,
+  positionOpenApiPaths,
+} from './calibration/index.js';
 import { spcOpenApiPaths } from './spc/index.js';
 import { accountsOpenApiPaths } from './access/index.js';
 import { tenancyOpenApiPaths } from './tenancy/index.js';
@@ -295,6 +300,9 @@ export const openApiDocument = {
       },
     },
     ...calibrationOpenApiPaths,
+    ...certificateOpenApiPaths,
+    ...chainOpenApiPaths,
+    ...positionOpenApiPaths,
     ...spcOpenApiPaths,
     ...accountsOpenApiPaths,
     ...tenancyOpenApiPaths,

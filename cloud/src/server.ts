@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { createApp } from './app.js';
+import { createApp, routesOf } from './app.js';
 import type { CloudConfig } from './platform/config.js';
 import type { Db } from './platform/db/db.js';
 import { migratePostgres, migrateSqlite } from './platform/db/migrations.js';
@@ -14,6 +14,9 @@ import {
   EquipmentRepository,
   CalibrationService,
   TraceabilityService,
+  CertificateRepository,
+  CertificateService,
+  TraceReviewRepository,
 } from './calibration/index.js';
 import { InspectionRepository } from './production/index.js';
 import { RecordsRepository, IngestService, createIngestLimiter } from './records/index.js';
@@ -127,6 +130,8 @@ export interface RunningCloud {
   port: number;
   /** The reminder scheduler of this process (tests run passes with `runOnce`). */
   reminders: ReminderService;
+  /** Every route the process answers (the API contract test compares them with the API document). */
+  routes: readonly { method: string; path: string }[];
   close(): Promise<void>;
 }
 
@@ -166,7 +171,20 @@ export async function startCloud(
     accounts.audit,
     events,
   );
-  const traceability = new TraceabilityService(calibration, store.calibrations, store.inspections);
+  const traceReviews = new TraceReviewRepository(store.db);
+  const traceability = new TraceabilityService(
+    calibration,
+    store.calibrations,
+    store.inspections,
+    traceReviews,
+    accounts.audit,
+  );
+  const certificates = new CertificateService(
+    store.db,
+    new CertificateRepository(store.db),
+    accounts.audit,
+    cfg.certificateMaxBytes,
+  );
   const oot = new OotService({
     db: store.db,
     repo: new OotRepository(store.db),
@@ -179,8 +197,15 @@ export async function startCloud(
   });
   // A failed calibration opens its case in the same transaction that stores it.
   calibration.setHooks({
-    stored: (tenantId, c) => oot.onCalibrationStored(tenantId, c),
-    voided: (tenantId, c) => oot.onCalibrationVoided(tenantId, c),
+    stored: async (tenantId, c) => {
+      // The calibrations made with a standard are re-evaluated when its history changes.
+      await traceability.onCalibrationStored(tenantId, c);
+      await oot.onCalibrationStored(tenantId, c);
+    },
+    voided: async (tenantId, c) => {
+      await traceability.onCalibrationVoided(tenantId, c);
+      await oot.onCalibrationVoided(tenantId, c);
+    },
   });
   const spc = new SpcService(store.db, new SpcRepository(store.db), new AlertsRepository(store.db), {
     logger: logger.child({ component: 'spc' }),
@@ -239,6 +264,8 @@ export async function startCloud(
   });
   const app = createApp({
     ...store,
+    certificates,
+    traceReviews,
     reports,
     oot,
     ingest,
@@ -319,6 +346,7 @@ export async function startCloud(
     url: `http://${host}:${addr.port}`,
     port: addr.port,
     reminders,
+    routes: routesOf(app),
     async close() {
       await liveServer?.close();
       metrics.stop();

@@ -247,7 +247,14 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
           signature: { password: PW, meaning: 'performed' },
         });
         expect(cal.status, cal.text).toBe(201);
-        put('calibration', tag.slice(0, 2), cal.body.id);
+        const calId = cal.body.calibration.id as string;
+        put('calibration', tag.slice(0, 2), calId);
+        const cert = await as(who, 'POST', `/calibrations/${encodeURIComponent(calId)}/certificates`, {
+          filename: `${tag}.pdf`,
+          content: Buffer.from(`%PDF-1.4 certificate of ${tag}`).toString('base64'),
+        });
+        expect(cert.status, cert.text).toBe(201);
+        put('certificate', tag.slice(0, 2), cert.body.id);
       }
       const cases = (await as(who, 'GET', `/oot-cases?site=${site}`)).body.items as {
         id: string;
@@ -316,6 +323,11 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
       : owner === 'A' && !flagged
         ? tagOf('A', base === 'GAUGE' ? 'TEMP' : 'CELL')
         : tagOf(owner, base);
+  /** A calibration id in a path (manual:<uuid>, URL-encoded). */
+  const cal = (owner: Owner | 'absent', flagged: boolean) =>
+    encodeURIComponent(
+      owner === 'absent' ? `manual:${ABSENT_UUID}` : (id('calibration', owner, flagged) ?? 'none'),
+    );
   const edge = (owner: Owner | 'absent') => (owner === 'absent' ? ABSENT_UUID : ids.edge![owner]!);
 
   /**
@@ -332,10 +344,20 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
     '/equipment/{tag}/reactivate': (o, f) => `/equipment/${tag(o, f)}/reactivate`,
     '/equipment/{tag}/calibrations': (o, f) => `/equipment/${tag(o, f)}/calibrations`,
     '/equipment/{tag}/suspect-records': (o, f) => `/equipment/${tag(o, f)}/suspect-records`,
+    '/equipment/{tag}/positions': (o, f) => `/equipment/${tag(o, f, 'RIG')}/positions`,
+    '/equipment/{tag}/positions/{position}/installations': (o, f) =>
+      `/equipment/${tag(o, f, 'RIG')}/positions/rail/installations`,
+    '/equipment/{tag}/positions/{position}/removal': (o, f) =>
+      `/equipment/${tag(o, f, 'RIG')}/positions/rail/removal`,
+    '/equipment/{tag}/installations': (o, f) => `/equipment/${tag(o, f)}/installations`,
+    '/equipment/{tag}/suspect-chain': (o, f) => `/equipment/${tag(o, f)}/suspect-chain`,
+    '/calibrations/{id}/certificates': (o, f) => `/calibrations/${cal(o, f)}/certificates`,
+    '/calibrations/{id}/certificates/{certificate}': (o, f) =>
+      `/calibrations/${cal(o, f)}/certificates/${id('certificate', o, f)}`,
     '/procedures/{id}': (o, f) => (f || o === 'B' ? null : `/procedures/${id('procedure', o)}`),
-    '/calibrations/{id}/approve': (o, f) => `/calibrations/${id('calibration', o, f)}/approve`,
-    '/calibrations/{id}/reject': (o, f) => `/calibrations/${id('calibration', o, f)}/reject`,
-    '/calibrations/{id}/return': (o, f) => `/calibrations/${id('calibration', o, f)}/return`,
+    '/calibrations/{id}/approve': (o, f) => `/calibrations/${cal(o, f)}/approve`,
+    '/calibrations/{id}/reject': (o, f) => `/calibrations/${cal(o, f)}/reject`,
+    '/calibrations/{id}/return': (o, f) => `/calibrations/${cal(o, f)}/return`,
     '/inspections': (o, f) => `/inspections?equipment=${tag(o, f, 'RIG')}`,
     '/usage': (o, f) => `/usage?equipment=${tag(o, f, 'RIG')}`,
     '/yield': (o, f) => `/yield?equipment=${tag(o, f, 'RIG')}`,

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, toBase64, type LogState } from '@rigtrace/protocols';
@@ -361,5 +362,27 @@ describe('PostgreSQL migrations and roles', () => {
     );
     const ok = await PostgresDb.connect(db.url, { appRole: db.appRole });
     await ok.close();
+  });
+
+  it('runs statements started together in one transaction one after another, without pg’s deprecation warning', async () => {
+    const db = await createTestDatabase();
+    dbs.push(db);
+    await migratePostgres(db.url, db.appRole);
+    // A child process: pg warns once per process, so this one must not have warned before.
+    const script = `
+      const { PostgresDb } = await import(${JSON.stringify(new URL('../src/platform/db/postgres.ts', import.meta.url).href)});
+      const db = await PostgresDb.connect(process.env.URL, { appRole: process.env.ROLE });
+      const out = await db.withTenant('acme', () =>
+        db.transaction(() => Promise.all([1, 2, 3, 4].map((n) => db.get('SELECT ? AS n, pg_sleep(0.01)', [n])))),
+      );
+      console.log(JSON.stringify(out.map((r) => Number(r.n))));
+      await db.close();`;
+    const r = spawnSync(
+      process.execPath,
+      ['--conditions=rigtrace-source', '--import', 'tsx', '--input-type=module', '-e', script],
+      { env: { ...process.env, URL: db.url, ROLE: db.appRole }, encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(r.stdout.trim(), r.stderr).toBe('[1,2,3,4]');
+    expect(r.stderr).not.toMatch(/DeprecationWarning|already executing a query/);
   });
 });

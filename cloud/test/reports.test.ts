@@ -823,7 +823,7 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
       report: 'calibration-register',
       evidence: '3 of 65 instruments in calibration, 61 overdue, 1 out of tolerance, 1 due soon',
     });
-    expect(by('AS9100D', '7.1.5.2').coverage).toBe('partial');
+    expect(by('AS9100D', '7.1.5.2').coverage).toBe('covered');
     expect(by('IATF 16949', '7.1.5.2.1')).toMatchObject({
       report: 'out-of-tolerance',
       evidence:

@@ -52,6 +52,15 @@ const EXPECTED: Record<string, Caller[]> = {
   'PUT /equipment/{tag}': CALIBRATION_WRITERS,
   'GET /equipment/{tag}/calibrations': ALL,
   'GET /equipment/{tag}/suspect-records': ALL,
+  'GET /equipment/{tag}/positions': ALL,
+  'POST /equipment/{tag}/positions': CALIBRATION_WRITERS,
+  'POST /equipment/{tag}/positions/{position}/installations': CALIBRATION_WRITERS,
+  'POST /equipment/{tag}/positions/{position}/removal': CALIBRATION_WRITERS,
+  'GET /equipment/{tag}/installations': ALL,
+  'GET /equipment/{tag}/suspect-chain': ALL,
+  'GET /calibrations/{id}/certificates': ALL,
+  'GET /calibrations/{id}/certificates/{certificate}': ALL,
+  'POST /calibrations/{id}/certificates': CALIBRATION_WRITERS,
   'POST /calibrations': CALIBRATION_WRITERS,
   'GET /due-list': ALL,
   'GET /inspections': ALL,
@@ -71,7 +80,7 @@ const EXPECTED: Record<string, Caller[]> = {
   'POST /calibrations/{id}/reject': CALIBRATION_APPROVERS,
   'POST /calibrations/{id}/return': CALIBRATION_APPROVERS,
   'PUT /users/{userId}/us-person': ['admin'],
-  // The export-access log names export-controlled objects: admins and auditors, not API tokens.
+  // The export-access log names export-controlled objects: cleared admins and auditors, not API tokens.
   'GET /export-access': ['admin', 'auditor'],
   'GET /sites': ['admin'],
   'POST /sites': ['admin'],
@@ -175,6 +184,8 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
         role,
         password: PW,
         mustChangePassword: false,
+        // Cleared, so that only the role decides here (clearance: access-matrix.test.ts).
+        usPerson: true,
       });
     await accounts.users.create(by, 'acme', {
       email: 'scoped@acme.example',
@@ -287,6 +298,7 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
         .replace('{edgeId}', edgeId)
         .replace('{userId}', targetId)
         .replace('{tag}', 'GAUGE-ROLES')
+        .replace('{position}', 'rail')
         .replace('{siteId}', 'plant-1')
         .replace('{tokenId}', '0000000000000000');
       if (p.endsWith('/evidence')) url += '?seq=1';

@@ -72,6 +72,43 @@ const GAUGES: { tag: string; lastDaysAgo: number }[] = [
 ];
 const GAUGE_INTERVAL_DAYS = 90;
 
+/** The flow rigs: registered as equipment whose positions hold the bench's instruments. */
+const RIGS = ['RIG-01', 'RIG-02'] as const;
+const RIG_INTERVAL_DAYS = 365;
+/** When each rig's yearly verification with the master injector set was, in days before today. */
+const RIG_VERIFIED_DAYS_AGO: Record<string, number> = { 'RIG-01': 150, 'RIG-02': 210 };
+/** The position in its rig each kind of instrument sits in. */
+const POSITION_OF: Record<string, string> = {
+  'rail-pressure': 'rail pressure',
+  flow: 'flow',
+  'oil-temperature': 'oil temperature',
+};
+/** The instruments have sat in their rigs since before the year of history. */
+const INSTALLED_DAYS_AGO = 400;
+
+/** A position of a rig and the instrument installed in it (POST …/positions, …/installations). */
+export interface DemoInstallation {
+  rig: string;
+  position: string;
+  description: string;
+  device: string;
+  from: string;
+}
+
+/**
+ * Where the bench's instruments sit: each in its position of its rig ("RIG-01 / rail pressure"),
+ * so a failed instrument's suspect list names the injectors its rig tested with it.
+ */
+export function demoInstallations(now: number): DemoInstallation[] {
+  return INSTRUMENTS.map((i) => ({
+    rig: i.rig,
+    position: POSITION_OF[i.kind]!,
+    description: i.description,
+    device: i.equipmentId,
+    from: day(now - INSTALLED_DAYS_AGO * DAY_MS),
+  }));
+}
+
 const LAB = { name: 'Metrology Lab GmbH', accreditation: 'DAkkS D-K-15071-01-00' };
 const IN_HOUSE = { name: 'Plant 1 calibration lab (BENCH-01)' };
 
@@ -137,6 +174,16 @@ export function demoRegister(now: number): DemoEquipment[] {
         dueDate: standardDue(now, s.standardId),
         uncertainty: s.uncertainty,
       },
+    })),
+    ...RIGS.map((r, n) => ({
+      tag: r,
+      type: 'injector test rig',
+      make: 'RigTrace',
+      model: 'flow rig (simulated)',
+      serial: `RT-FR-${(1 + n).toString().padStart(4, '0')}`,
+      location: `${r} test bench`,
+      intervalDays: RIG_INTERVAL_DAYS,
+      acceptanceCriteria: 'master injector delivery within ±0.5 % at full load',
     })),
     ...GAUGES.map((g, n) => ({
       tag: g.tag,
@@ -238,6 +285,28 @@ export function demoHistory(now: number): DemoCalibration[] {
       },
     });
   }
+  // The rigs' yearly verification with the master injector set.
+  for (const [i, rig] of RIGS.entries()) {
+    const at = now - RIG_VERIFIED_DAYS_AGO[rig]! * DAY_MS;
+    out.push({
+      equipment: rig,
+      body: {
+        lab: IN_HOUSE,
+        certificate: { number: `VER-${day(at).replaceAll('-', '')}-${rig}` },
+        standards: [
+          {
+            id: 'STD-FLW-0002',
+            certificate: findStandard('STD-FLW-0002').certificate,
+            dueDate: standardDue(now, 'STD-FLW-0002'),
+          },
+        ],
+        points: [point('full-load delivery', 60, 'mm3/stroke', 0.3, 3, share(700 + i) * 0.3)],
+        adjusted: false,
+        asFoundResult: 'pass',
+        calibratedAt: new Date(at).toISOString(),
+      },
+    });
+  }
   for (const [i, g] of GAUGES.entries()) {
     const at = now - g.lastDaysAgo * DAY_MS;
     out.push({
@@ -277,7 +346,8 @@ async function signIn(
 
 /**
  * Registers the demo plant's equipment at site plant-1 and enters its past year: the technician
- * registers each instrument and signs each certificate's entry; the manager approves the entries.
+ * registers each instrument, installs the bench's instruments in their positions of the rigs, and
+ * signs each certificate's entry; the manager approves the entries.
  * Done before the edge starts, so every calibration and usage record that arrives counts.
  */
 export async function seedDemoPlant(
@@ -304,6 +374,21 @@ export async function seedDemoPlant(
       body: JSON.stringify({ siteId: site, ...e }),
     });
     if (!res.ok) throw new Error(`registering ${e.tag}: ${res.status} ${await res.text()}`);
+  }
+  for (const i of demoInstallations(now)) {
+    const base = `${cloudUrl}/api/v1/equipment/${encodeURIComponent(i.rig)}/positions`;
+    const made = await fetch(base, {
+      method: 'POST',
+      headers: headers(tech),
+      body: JSON.stringify({ name: i.position, description: i.description }),
+    });
+    if (!made.ok) throw new Error(`position ${i.rig} / ${i.position}: ${made.status} ${await made.text()}`);
+    const put = await fetch(`${base}/${encodeURIComponent(i.position)}/installations`, {
+      method: 'POST',
+      headers: headers(tech),
+      body: JSON.stringify({ device: i.device, from: i.from }),
+    });
+    if (!put.ok) throw new Error(`installing ${i.device}: ${put.status} ${await put.text()}`);
   }
   for (const c of demoHistory(now)) {
     const res = await fetch(`${cloudUrl}/api/v1/calibrations`, {

@@ -2,7 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startProcess, type Proc } from '@rigtrace/protocols/testing';
+import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import {
+  buildBatch,
+  deterministicUuidV7,
+  runCli,
+  startProcess,
+  type Proc,
+} from '@rigtrace/protocols/testing';
 import { STANDARDS } from '../../firmware-sim/src/cal-bench/catalog.js';
 import { demoHistory, seedDemoPlant, type DemoUser } from '../demo/history.js';
 
@@ -17,6 +24,7 @@ describe('the demo plant', () => {
   let cloud: Proc | undefined;
   let url: string;
   let token: string;
+  let enrollmentToken: string;
 
   beforeAll(async () => {
     work = mkdtempSync(path.join(os.tmpdir(), 'rigtrace-demo-plant-'));
@@ -27,8 +35,14 @@ describe('the demo plant', () => {
     url = (JSON.parse((cloud as Proc & { readyLine: string }).readyLine) as { url: string }).url;
     const seed = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
     expect(seed.status, seed.stderr).toBe(0);
-    const s = JSON.parse(seed.stdout) as { apiToken: string; tenant: string; users: DemoUser[] };
+    const s = JSON.parse(seed.stdout) as {
+      apiToken: string;
+      tenant: string;
+      users: DemoUser[];
+      enrollmentToken: string;
+    };
     token = s.apiToken;
+    enrollmentToken = s.enrollmentToken;
     await seedDemoPlant(url, s.tenant, s.users);
   }, 120_000);
 
@@ -92,5 +106,91 @@ describe('the demo plant', () => {
       model: '4067E',
       procedure: { id: 'CP-PT-004', revision: 'C' },
     });
+  });
+
+  it('installs each bench instrument in its rig, so a failed rail-pressure transducer names the injectors RIG-01 tested', async () => {
+    const rig = await get<{ positions: { label: string; current: { device: string } | null }[] }>(
+      '/equipment/RIG-01/positions',
+    );
+    expect(rig.positions.map((p) => [p.label, p.current?.device])).toEqual([
+      ['RIG-01 / flow', 'FC-RIG01'],
+      ['RIG-01 / oil temperature', 'TT-RIG01-OIL'],
+      ['RIG-01 / rail pressure', 'PT-RIG01-RAIL'],
+    ]);
+    expect((await get<{ calibration: { status: string } }>('/equipment/RIG-01')).calibration.status).toBe(
+      'current',
+    );
+
+    // What the running demo does: RIG-01 tests injectors; the bench then finds the transducer
+    // reading 7.42 bar low at 1000 bar (±5 bar): failed as found.
+    const keys = generateKeyPair();
+    const enrolled = await fetch(`${url}/api/v1/edges/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        token: enrollmentToken,
+        publicKey: toBase64(keys.publicKey),
+        name: 'demo-edge',
+      }),
+    });
+    const { edgeId } = (await enrolled.json()) as { edgeId: string };
+    const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000).toISOString();
+    let seq = 0;
+    const envelope = (kind: string, equipment: string, observedAt: string, body: unknown) => ({
+      v: 1,
+      id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edgeId}:${++seq}`)),
+      edge: edgeId,
+      seq,
+      observedAt,
+      receivedAt: observedAt,
+      kind,
+      equipment,
+      source: { protocol: 'modbus', endpoint: 'tcp://127.0.0.1:5020' },
+      body,
+    });
+    const injector = (d: number, part: string) =>
+      envelope('inspection', 'RIG-01', daysAgo(d), {
+        partSerial: part,
+        workOrder: 'WO-1',
+        result: 'pass',
+        characteristics: [{ name: 'railPressure', measured: 1003, unit: 'bar', result: 'pass' }],
+      });
+    const records = [
+      injector(120, 'INJ-BEFORE'), // before the transducer's last valid calibration (100 days ago)
+      injector(40, 'INJ-A'),
+      injector(2, 'INJ-B'),
+      envelope('calibration', 'PT-RIG01-RAIL', daysAgo(1), {
+        technician: 'bench',
+        standards: [{ id: 'STD-PRS-0007', certificate: STANDARDS[0]!.certificate }],
+        points: [
+          {
+            name: '1000 bar',
+            nominal: 1000,
+            unit: 'bar',
+            asFound: 992.58,
+            lowerTolerance: -5,
+            upperTolerance: 5,
+            asFoundResult: 'fail',
+          },
+        ],
+        adjusted: false,
+        asFoundResult: 'fail',
+        calibratedAt: daysAgo(1),
+      }),
+    ];
+    const built = buildBatch({ edge: edgeId, privateKeyPem: keys.privateKeyPem, records });
+    const ingested = await fetch(`${url}/api/v1/ingest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(built.batch),
+    });
+    expect(ingested.status, await ingested.text()).toBe(200);
+    const suspect = await get<{ items: { partSerial: string; position: string | null }[] }>(
+      '/equipment/PT-RIG01-RAIL/suspect-records',
+    );
+    expect(suspect.items.map((i) => [i.partSerial, i.position])).toEqual([
+      ['INJ-A', 'RIG-01 / rail pressure'],
+      ['INJ-B', 'RIG-01 / rail pressure'],
+    ]);
   });
 });

@@ -24,6 +24,7 @@ import {
   exportControlRoutes,
 } from '../export-control/index.js';
 import { REGISTER_CSV_COLUMNS } from './register-csv.js';
+import { positionRoutes } from './positions.routes.js';
 import { problem, sessionOnly, tokenOrSession as security } from '../platform/http/openapi-parts.js';
 import { cursor as cursorOf, limit, parseQuery } from '../platform/http/validation.js';
 
@@ -523,6 +524,20 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   });
 
   r.use(exportControlRoutes({ accounts: deps.accounts, exportControl }));
+
+  // Positions of a rig and the devices installed in them (positions.routes.ts).
+  r.use(
+    positionRoutes({
+      calibration: deps.calibration,
+      read,
+      write,
+      visible: async (req, route, t) => {
+        const v = viewer(req, route);
+        const flag = await visible(req, v, t);
+        if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: t, flag }]);
+      },
+    }),
+  );
 
   return r;
 }

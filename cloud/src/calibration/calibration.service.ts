@@ -37,7 +37,12 @@ import { committed, emitAfterCommit } from '../platform/after-commit.js';
 import { verdictMismatches } from './verdicts.js';
 import { ProcedureRepository } from './procedure.repository.js';
 import { environmentIssues, ProcedureService } from './procedure.service.js';
+import { PositionRepository } from './positions.repository.js';
+import { PositionService } from './positions.service.js';
 import { columnOf, headerColumns, parseCsv, rowToEntry, type CsvProblem } from './register-csv.js';
+
+/** The words of a traceability issue: the certificate cited for a standard is not the register's. */
+export const CERTIFICATE_DIFFERS = 'the certificate cited is';
 
 /** The tenant default for the due-soon window (recall lead time) when the tenant has set none. */
 export const DEFAULT_DUE_SOON_DAYS = 30;
@@ -508,6 +513,8 @@ export class CalibrationService {
   private hooks: CalibrationHooks = {};
   /** Calibration procedures (points, limits, standards, environment) that calibrations follow. */
   readonly procedures: ProcedureService;
+  /** Positions in rigs, benches and stations, and the devices installed in them. */
+  readonly positions: PositionService;
 
   constructor(
     private readonly db: Db,
@@ -521,6 +528,7 @@ export class CalibrationService {
     private readonly events?: DomainEventBus,
   ) {
     this.procedures = new ProcedureService(new ProcedureRepository(db));
+    this.positions = new PositionService(db, new PositionRepository(db), equipment, audit);
   }
 
   /** What else runs inside the transactions that store or void a calibration (server.ts wires them). */
@@ -625,31 +633,53 @@ export class CalibrationService {
         );
     const procedure = await this.procedures.of(tenantId, body);
     if (procedure) issues.push(...environmentIssues(procedure, body));
+    for (const s of body.standards) issues.push(...(await this.standardIssues(tenantId, tag, s, at)));
+    return issues;
+  }
+
+  /**
+   * Why one reference standard makes a calibration of `tag` at `at` untrustworthy (each line
+   * starts with the standard's tag): its certificate as cited was past due; it was out of
+   * tolerance or overdue at the time by its own history here (or, with none, by the register's
+   * certificate due date); it is the calibrated equipment itself; or (`registerCertificate`, when
+   * the calibration is stored) the certificate cited is not the register's current one.
+   */
+  async standardIssues(
+    tenantId: string,
+    tag: string,
+    s: CalibrationBody['standards'][number],
+    at: string,
+    opts: { registerCertificate?: boolean } = {},
+  ): Promise<string[]> {
+    const issues: string[] = [];
     const day = dateOf(at);
-    for (const s of body.standards) {
-      if (s.id === tag) {
-        issues.push(`${s.id}: the equipment is listed as its own reference standard`);
-        continue;
-      }
-      if (s.dueDate !== undefined && s.dueDate < day) {
-        issues.push(`${s.id}: its certificate was due ${s.dueDate}, before the calibration on ${day}`);
-      }
-      const std = await this.equipment.get(tenantId, s.id);
-      if (!std) continue;
-      const history = (await this.calibrations.forEquipment(tenantId, s.id))
-        .map(calLite)
-        .filter((c) => c.calibratedAt <= at);
-      if (history.length > 0) {
-        const state = calendarState(history, std.interval_days);
-        const status = statusOn(state, day, 0);
-        if (status === 'out-of-tolerance') issues.push(`${s.id}: out of tolerance at the time`);
-        else if (status === 'overdue')
-          issues.push(
-            `${s.id}: overdue at the time (${state.nextDue ? `due ${state.nextDue}` : 'no valid calibration'})`,
-          );
-      } else if (std.std_due_date !== null && std.std_due_date < day) {
-        issues.push(`${s.id}: its registered certificate was due ${std.std_due_date}, before ${day}`);
-      }
+    if (s.id === tag) return [`${s.id}: the equipment is listed as its own reference standard`];
+    if (s.dueDate !== undefined && s.dueDate < day) {
+      issues.push(`${s.id}: its certificate was due ${s.dueDate}, before the calibration on ${day}`);
+    }
+    const std = await this.equipment.get(tenantId, s.id);
+    if (!std) return issues;
+    if (opts.registerCertificate !== false && s.certificate !== undefined) {
+      const current = (JSON.parse(std.spec) as { referenceStandard?: { certificate?: string } })
+        .referenceStandard?.certificate;
+      if (current !== undefined && current !== s.certificate)
+        issues.push(
+          `${s.id}: ${CERTIFICATE_DIFFERS} ${s.certificate}, the register's current one is ${current}`,
+        );
+    }
+    const history = (await this.calibrations.forEquipment(tenantId, s.id))
+      .map(calLite)
+      .filter((c) => c.calibratedAt <= at);
+    if (history.length > 0) {
+      const state = calendarState(history, std.interval_days);
+      const status = statusOn(state, day, 0);
+      if (status === 'out-of-tolerance') issues.push(`${s.id}: out of tolerance at the time`);
+      else if (status === 'overdue')
+        issues.push(
+          `${s.id}: overdue at the time (${state.nextDue ? `due ${state.nextDue}` : 'no valid calibration'})`,
+        );
+    } else if (std.std_due_date !== null && std.std_due_date < day) {
+      issues.push(`${s.id}: its registered certificate was due ${std.std_due_date}, before ${day}`);
     }
     return issues;
   }

@@ -4,6 +4,8 @@
 export { CalibrationRepository } from './calibration.repository.js';
 export type { CalibrationRow } from './calibration.repository.js';
 export { calibrationOpenApiPaths, calibrationRoutes } from './calibration.routes.js';
+export { positionOpenApiPaths } from './positions.routes.js';
+export type { InstallationView, PositionView } from './positions.service.js';
 export {
   CalibrationService,
   DEFAULT_DUE_SOON_DAYS,
@@ -39,3 +41,11 @@ export type {
   SuspectCsvColumn,
   SuspectWindow,
 } from './traceability.service.js';
+export { CertificateRepository } from './certificate.repository.js';
+export { CertificateService, DEFAULT_CERTIFICATE_MAX_BYTES } from './certificate.service.js';
+export type { CertificateView } from './certificate.service.js';
+export { certificateOpenApiPaths, certificateRoutes } from './certificate.routes.js';
+export { TraceReviewRepository } from './trace-review.repository.js';
+export { laterFailureIssue, windowAround } from './traceability.service.js';
+export type { ChainLink } from './traceability.service.js';
+export { chainOpenApiPaths, chainRoutes } from './chain.routes.js';

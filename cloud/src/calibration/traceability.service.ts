@@ -8,8 +8,12 @@ import type {
 import type { CalibrationBody } from '@rigtrace/protocols';
 import type { Viewer } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
+import type { AuditService } from '../audit/index.js';
+import type { TraceReviewRepository } from './trace-review.repository.js';
 import {
+  CERTIFICATE_DIFFERS,
   calLite,
+  dateOf,
   isFailure,
   isValid,
   normalizeTime,
@@ -54,7 +58,7 @@ export function itemView(r: TraceableResultRow | SuspectRow) {
     partSerial: r.part_serial,
     workOrder: r.work_order,
     result: r.result,
-    ...('via' in r ? { via: r.via } : {}),
+    ...('via' in r ? { via: r.via, position: r.position } : {}),
     record: JSON.parse(r.json) as unknown,
   };
 }
@@ -157,6 +161,7 @@ export const SUSPECT_CSV_COLUMNS = [
   'siteId',
   'equipment',
   'via',
+  'position',
   'partSerial',
   'workOrder',
   'operator',
@@ -198,6 +203,7 @@ export function suspectLines(
     siteId: r.site_id,
     equipment: r.equipment,
     via: r.via,
+    position: r.position,
     partSerial: r.part_serial,
     workOrder: r.work_order,
     operator: rec.body?.operator,
@@ -238,6 +244,48 @@ export function suspectCsv(rows: readonly SuspectRow[], tag: string, error: Inst
 }
 
 /**
+ * The suspect window of the failure at `i` in a time-ordered history: the last valid calibration
+ * before it (exclusive start; null: since the first record) and the first valid calibration at or
+ * after it (inclusive end; null: still open).
+ */
+export function windowAround(
+  cals: readonly CalLite[],
+  i: number,
+): { before: CalLite | null; closing: CalLite | null } {
+  return {
+    before: cals.slice(0, i).filter(isValid).at(-1) ?? null,
+    closing: cals.slice(i).find(isValid) ?? null,
+  };
+}
+
+/**
+ * A reference standard found out of tolerance after `at`, whose suspect window `at` falls in:
+ * the issue a calibration made with it then carries (null: none). The standard → instrument link
+ * of the suspect chain.
+ */
+export function laterFailureIssue(standard: string, cals: readonly CalLite[], at: string): string | null {
+  for (let i = 0; i < cals.length; i++) {
+    const f = cals[i]!;
+    if (f.calibratedAt < at || !isFailure(f)) continue;
+    const { before } = windowAround(cals, i);
+    if (before !== null && before.calibratedAt >= at) return null;
+    return `${standard}: found out of tolerance on ${dateOf(f.calibratedAt)} (calibration ${f.id}); used on ${dateOf(at)}, inside its suspect window`;
+  }
+  return null;
+}
+
+/** A calibration made with a failed standard inside its suspect window, and what that instrument measured since. */
+export interface ChainLink {
+  equipment: string;
+  calibrationId: string;
+  calibratedAt: string;
+  /** The instrument's first valid calibration after it (the end of what it measured on trust); null: open. */
+  until: string | null;
+  /** Usage and inspection records the instrument made in (calibratedAt, until]. */
+  suspectRecords: number;
+}
+
+/**
  * Reverse traceability (which products a failed instrument measured) and the queries over
  * usage and inspection records.
  */
@@ -246,7 +294,136 @@ export class TraceabilityService {
     private readonly calibration: CalibrationService,
     private readonly calibrations: CalibrationRepository,
     private readonly index: InspectionRepository,
+    /** Re-evaluation of stored calibrations when a standard's history changes (server.ts wires it). */
+    private readonly reviews?: TraceReviewRepository,
+    private readonly audit?: AuditService,
   ) {}
+
+  /**
+   * A calibration was stored (inside its transaction): its standards are indexed, it is checked
+   * against standards already known to have failed since, and, when it is a calibration of a
+   * standard, every calibration made with that standard is re-evaluated (a late-arriving
+   * calibration or a failure of a standard changes their traceability).
+   */
+  async onCalibrationStored(tenantId: string, c: { id: string; equipment: string }): Promise<void> {
+    if (!this.reviews) return;
+    const row = await this.calibrations.get(tenantId, c.id);
+    if (!row) return;
+    const body = JSON.parse(row.body) as CalibrationBody;
+    await this.reviews.indexStandards(
+      tenantId,
+      row.id,
+      row.calibrated_at,
+      body.standards.map((s) => s.id),
+    );
+    for (const s of new Set(body.standards.map((x) => x.id)))
+      await this.reevaluate(tenantId, row.id, s, row.id);
+    await this.reevaluateUsersOf(tenantId, c.equipment, c.id);
+  }
+
+  /** A calibration stopped counting (rejected or returned): the calibrations made with its equipment are re-evaluated. */
+  async onCalibrationVoided(tenantId: string, c: { id: string; equipment: string }): Promise<void> {
+    await this.reevaluateUsersOf(tenantId, c.equipment, c.id);
+  }
+
+  private async reevaluateUsersOf(tenantId: string, standard: string, cause: string): Promise<void> {
+    if (!this.reviews) return;
+    for (const u of await this.reviews.citing(tenantId, standard))
+      if (u.calibration_id !== cause) await this.reevaluate(tenantId, u.calibration_id, standard, cause);
+  }
+
+  /**
+   * Recomputes what one standard says about a stored calibration, from the standard's history as
+   * held now: the issues about other standards (and the certificate number cited, judged when it
+   * was stored) are kept; when the verdict changes, the row is updated, the change logged with its
+   * cause, put on the audit trail, and the instrument's status recomputed.
+   */
+  private async reevaluate(tenantId: string, calibrationId: string, standard: string, cause: string) {
+    const row = await this.calibrations.get(tenantId, calibrationId);
+    if (!row || !this.reviews) return;
+    const body = JSON.parse(row.body) as CalibrationBody;
+    const s = body.standards.find((x) => x.id === standard);
+    if (!s) return;
+    const before = JSON.parse(row.trace_issues) as string[];
+    const mine = (l: string) => l.startsWith(`${standard}: `) && !l.includes(CERTIFICATE_DIFFERS);
+    const fresh = await this.calibration.standardIssues(tenantId, row.equipment, s, row.calibrated_at, {
+      registerCertificate: false,
+    });
+    if (standard !== row.equipment) {
+      const history = (await this.calibrations.forEquipment(tenantId, standard)).map(calLite);
+      const later = laterFailureIssue(standard, history, row.calibrated_at);
+      if (later) fresh.push(later);
+    }
+    const after = [...new Set([...before.filter((l) => !mine(l)), ...fresh])];
+    const same = after.length === before.length && after.every((l) => before.includes(l));
+    if (same) return;
+    const status = after.length ? 'flagged' : 'ok';
+    const at = new Date().toISOString();
+    await this.reviews.reevaluated({
+      tenant_id: tenantId,
+      calibration_id: row.id,
+      standard,
+      cause,
+      status_before: row.traceability,
+      status_after: status,
+      issues_before: row.trace_issues,
+      issues_after: JSON.stringify(after),
+      at,
+    });
+    await this.audit?.record({
+      tenantId,
+      action: 'calibration.traceability',
+      outcome: 'success',
+      actor: { type: 'system', id: 'traceability' },
+      target: { type: 'calibration', id: row.id },
+      before: { status: row.traceability, issues: before },
+      after: { status, issues: after, standard, cause },
+      detail: `re-evaluated: the history of reference standard ${standard} changed (calibration ${cause})`,
+    });
+    await this.calibration.refresh(tenantId, row.equipment);
+  }
+
+  /**
+   * The suspect chain of a failed reference standard (its latest failure unless `calibrationId`
+   * names one): the calibrations made with it inside its suspect window (standard → instrument),
+   * each with how many records its instrument made until its next valid calibration
+   * (instrument → product). Instruments the viewer may not see are left out.
+   */
+  async suspectChain(
+    v: Viewer,
+    tag: string,
+    calibrationId?: string,
+  ): Promise<{ window: SuspectWindow | null; links: ChainLink[] }> {
+    await this.calibration.mustGet(v.tenantId, tag);
+    const window = await this.window(v.tenantId, tag, calibrationId);
+    if (!window || !this.reviews) return { window, links: [] };
+    const users = (
+      await this.reviews.citing(v.tenantId, tag, {
+        after: window.start,
+        upTo: window.failedCalibration.calibratedAt,
+      })
+    ).filter((u) => u.equipment !== tag);
+    const seen = await this.reviews.visibleTags(v, [...new Set(users.map((u) => u.equipment))]);
+    const links: ChainLink[] = [];
+    for (const u of users) {
+      if (!seen.has(u.equipment)) continue;
+      const cals = (await this.calibrations.forEquipment(v.tenantId, u.equipment)).map(calLite);
+      const next = cals.find((c) => c.calibratedAt > u.calibrated_at && isValid(c)) ?? null;
+      links.push({
+        equipment: u.equipment,
+        calibrationId: u.calibration_id,
+        calibratedAt: u.calibrated_at,
+        until: next?.calibratedAt ?? null,
+        suspectRecords: await this.index.countSuspect(
+          v.tenantId,
+          u.equipment,
+          u.calibrated_at,
+          next?.calibratedAt ?? null,
+        ),
+      });
+    }
+    return { window, links };
+  }
 
   /**
    * The suspect window of a failed calibration (the latest failure unless `calibrationId` names
@@ -271,8 +448,7 @@ export class TraceabilityService {
       }
     } else pick = failures.at(-1);
     if (!pick) return null;
-    const before = cals.slice(0, pick.i).filter(isValid).at(-1) ?? null;
-    const closing = cals.slice(pick.i).find(isValid) ?? null;
+    const { before, closing } = windowAround(cals, pick.i);
     const f = rows[pick.i]!;
     return {
       failedCalibration: {

@@ -171,7 +171,11 @@ const suspect = obj({
   observedAt: time,
   siteId: str,
   equipment: str,
-  via: { enum: ['equipment', 'gauge'] },
+  via: { enum: ['equipment', 'gauge', 'position'] },
+  position: {
+    type: ['string', 'null'],
+    description: 'with via position: where the instrument sat ("RIG-01 / rail pressure")',
+  },
   partSerial: nstr,
   workOrder: nstr,
   operator: nstr,

@@ -126,7 +126,9 @@ export interface SuspectView {
   observedAt: string;
   siteId: string;
   equipment: string;
-  via: 'equipment' | 'gauge';
+  via: 'equipment' | 'gauge' | 'position';
+  /** With via 'position': where the failed instrument sat ("RIG-01 / rail pressure"). */
+  position: string | null;
   partSerial: string | null;
   workOrder: string | null;
   operator: string | null;
@@ -976,6 +978,7 @@ export class OotService {
       siteId: r.site_id,
       equipment: r.equipment,
       via: r.via,
+      position: r.position,
       partSerial: r.part_serial,
       workOrder: r.work_order,
       operator: rec.body?.operator ?? null,

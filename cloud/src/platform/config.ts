@@ -39,6 +39,16 @@ const schema = z.strictObject({
     .min(1024)
     .max(64 * 1024 * 1024)
     .default(16 * 1024 * 1024),
+  /**
+   * The largest certificate file (PDF or DCC) attached to a calibration. It travels base64 in a
+   * JSON body, so maxBodyBytes must hold 4/3 of it (the default 16 MiB holds 10 MiB).
+   */
+  certificateMaxBytes: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(48 * 1024 * 1024)
+    .default(10 * 1024 * 1024),
   /** PostgreSQL instead of the SQLite file in dataDir. The role it names owns the schema. */
   databaseUrl: z
     .string()
@@ -130,6 +140,7 @@ export const ENV_VARS: Record<keyof z.input<typeof schema>, string> = {
   witnessName: 'RIGTRACE_WITNESS_NAME',
   trustProxy: 'RIGTRACE_TRUST_PROXY',
   maxBodyBytes: 'RIGTRACE_MAX_BODY_BYTES',
+  certificateMaxBytes: 'RIGTRACE_CERTIFICATE_MAX_BYTES',
   databaseUrl: 'DATABASE_URL',
   databaseOwnerUrl: 'DATABASE_OWNER_URL',
   dbAppRole: 'RIGTRACE_DB_APP_ROLE',

@@ -53,9 +53,26 @@ export interface TraceableResultRow {
 }
 
 export interface SuspectRow extends TraceableResultRow {
-  /** 'equipment': the record is about the equipment itself; 'gauge': it lists the equipment among its gauges. */
-  via: 'equipment' | 'gauge';
+  /**
+   * 'equipment': the record is about the equipment itself; 'gauge': it lists the equipment among
+   * its gauges; 'position': it was made by a rig while the equipment was installed in one of its
+   * positions.
+   */
+  via: 'equipment' | 'gauge' | 'position';
+  /** With via 'position': where the equipment sat ("RIG-01 / rail pressure"); else null. */
+  position: string | null;
 }
+
+/**
+ * The records a rig made while a device sat in one of its positions: installations of the device
+ * joined to the rig's records observed from installation (inclusive) to removal (exclusive).
+ * Records that list the device as a gauge are left to the gauge side (each record once).
+ */
+const INSTALLED_IN = `installations i
+  JOIN traceable_records t ON t.tenant_id = i.tenant_id AND t.equipment = i.equipment
+    AND t.observed_at >= i.installed_at AND (i.removed_at IS NULL OR t.observed_at < i.removed_at)`;
+const NOT_AS_GAUGE = `NOT EXISTS (SELECT 1 FROM record_gauges xg WHERE xg.tenant_id = t.tenant_id AND xg.gauge = i.device
+    AND xg.observed_at = t.observed_at AND xg.edge_id = t.edge_id AND xg.seq = t.seq)`;
 
 const COLS =
   't.edge_id, t.seq, t.kind, t.site_id, t.equipment, t.observed_at, t.part_serial, t.work_order, t.result, r.json';
@@ -144,9 +161,10 @@ export class InspectionRepository {
   }
 
   /**
-   * Usage and inspection records made with `tag` (as the record's equipment, or among an
-   * inspection's gauges) observed in (start, end]; start null = from the beginning, end null = now
-   * and later. Each record once (as 'equipment' if both), in (observed_at, edge, seq) order.
+   * Usage and inspection records made with `tag` (as the record's equipment, among an
+   * inspection's gauges, or by a rig while `tag` was installed in one of its positions) observed
+   * in (start, end]; start null = from the beginning, end null = now and later. Each record once
+   * (as 'equipment' before 'gauge' before 'position'), in (observed_at, edge, seq) order.
    */
   async suspect(
     tenantId: string,
@@ -184,29 +202,53 @@ export class InspectionRepository {
     };
     const a = window('t');
     const b = window('g');
+    const c = window('t');
     return this.db.withTenant(tenantId, () =>
       this.db.all<SuspectRow>(
         // Each side ordered and cut to the page on its own (by its index, stopping at the page's
-        // end), then the two pages merged: neither database pushes the outer LIMIT into a UNION.
+        // end), then the pages merged: neither database pushes the outer LIMIT into a UNION.
         `SELECT * FROM (
            SELECT * FROM (
-             SELECT ${COLS}, 'equipment' AS via FROM traceable_records t ${JOIN_RECORD}
+             SELECT ${COLS}, 'equipment' AS via, CAST(NULL AS TEXT) AS position
+             FROM traceable_records t ${JOIN_RECORD}
              WHERE t.tenant_id = ? AND t.equipment = ?${a.sql}
              ORDER BY t.observed_at, t.edge_id, t.seq LIMIT ?) a
            UNION ALL
            SELECT * FROM (
-             SELECT ${GAUGE_COLS}, 'gauge' AS via FROM record_gauges g
+             SELECT ${GAUGE_COLS}, 'gauge' AS via, CAST(NULL AS TEXT) AS position FROM record_gauges g
              JOIN traceable_records t ON t.tenant_id = g.tenant_id AND t.edge_id = g.edge_id AND t.seq = g.seq
              ${JOIN_RECORD}
              WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${b.sql}
              ORDER BY g.observed_at, g.edge_id, g.seq LIMIT ?) b
+           UNION ALL
+           SELECT * FROM (
+             SELECT ${COLS}, 'position' AS via, i.equipment || ' / ' || i.position AS position
+             FROM ${INSTALLED_IN} ${JOIN_RECORD}
+             WHERE i.tenant_id = ? AND i.device = ? AND t.equipment <> ? AND ${NOT_AS_GAUGE}${c.sql}
+             ORDER BY t.observed_at, t.edge_id, t.seq LIMIT ?) c
          ) s ORDER BY observed_at, edge_id, seq LIMIT ?`,
-        [tenantId, tag, ...a.params, limit, tenantId, tag, tag, ...b.params, limit, limit],
+        [
+          tenantId,
+          tag,
+          ...a.params,
+          limit,
+          tenantId,
+          tag,
+          tag,
+          ...b.params,
+          limit,
+          tenantId,
+          tag,
+          tag,
+          ...c.params,
+          limit,
+          limit,
+        ],
       ),
     );
   }
 
-  /** How many records suspect() lists for this tag and window (each record once). */
+  /** How many records suspect() lists for this tag and window (each record once, every site). */
   async countSuspect(
     tenantId: string,
     tag: string,
@@ -229,15 +271,17 @@ export class InspectionRepository {
     const a = window('t.observed_at');
     const b = window('g.observed_at');
     const r = await this.db.withTenant(tenantId, () =>
-      this.db.get<{ a: number | string; b: number | string }>(
+      this.db.get<{ a: number | string; b: number | string; c: number | string }>(
         `SELECT (SELECT COUNT(*) FROM traceable_records t WHERE t.tenant_id = ? AND t.equipment = ?${a.sql}) AS a,
                 (SELECT COUNT(*) FROM record_gauges g
                    JOIN traceable_records t ON t.tenant_id = g.tenant_id AND t.edge_id = g.edge_id AND t.seq = g.seq
-                   WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${b.sql}) AS b`,
-        [tenantId, tag, ...a.params, tenantId, tag, tag, ...b.params],
+                   WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${b.sql}) AS b,
+                (SELECT COUNT(*) FROM ${INSTALLED_IN}
+                   WHERE i.tenant_id = ? AND i.device = ? AND t.equipment <> ? AND ${NOT_AS_GAUGE}${a.sql}) AS c`,
+        [tenantId, tag, ...a.params, tenantId, tag, tag, ...b.params, tenantId, tag, tag, ...a.params],
       ),
     );
-    return Number(r?.a ?? 0) + Number(r?.b ?? 0);
+    return Number(r?.a ?? 0) + Number(r?.b ?? 0) + Number(r?.c ?? 0);
   }
 
   /** Usage cycles counted for `tag` after `since` (null: ever). */

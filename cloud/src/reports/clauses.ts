@@ -152,11 +152,11 @@ export async function clauseMap(
       standard: 'AS9100D',
       clause: '7.1.5.2',
       title: 'Measurement traceability (register, recall, validity of previous results)',
-      coverage: 'partial',
+      coverage: 'covered',
       evidence: `${fmtInt(total)} instruments registered with the AS9100D fields, ${fmtInt(standards)} reference standards; ${fmtInt(flaggedCals)} calibrations in the last 12 months flagged for an unfit reference standard`,
       figures: { ...calFigures, flaggedCalibrations12Months: flaggedCals },
       report: 'calibration-register',
-      note: 'Covered: register, recall (due list), traceability to reference standards, suspect-product lists after a failure. Not covered: calibration certificates are referenced by number and SHA-256 but not stored as files; usage-based intervals are not in the due list.',
+      note: 'Covered: register, recall (due list, calendar and usage intervals), traceability to reference standards (a certificate cited that is not the register’s is flagged; a standard’s late calibration or failure re-evaluates the calibrations made with it, and its suspect chain names the instruments and what they measured), suspect-product lists after a failure, certificate files (PDF or Digital Calibration Certificate) stored with their SHA-256, a DCC’s points compared with what was entered. Not covered: a DCC’s XML signature is not verified and the DCC schema is not validated.',
     },
     {
       standard: 'ISO/IEC 17025:2017',
@@ -183,7 +183,7 @@ export async function clauseMap(
         customerNotifications: notifications,
       },
       report: 'out-of-tolerance',
-      note: 'Covered: as-found readings kept; a case opened with an alert for every failed calibration; every suspect usage/inspection record listed automatically with the characteristics it may have affected and their margins; signed impact assessment and disposition per part, lot or record; signed customer notifications; the instrument tagged out (usage raises an alert) until it passes again. Not covered: shipment state is only as current as the plant sends it (PUT /parts/shipments).',
+      note: 'Covered: as-found readings kept; a case opened with an alert for every failed calibration; every suspect usage/inspection record listed automatically with the characteristics it may have affected and their margins, including the tests a rig made while the instrument sat in one of its positions; signed impact assessment and disposition per part, lot or record; signed customer notifications; the instrument tagged out (usage raises an alert) until it passes again. Not covered: shipment state is only as current as the plant sends it (PUT /parts/shipments).',
     },
     {
       standard: 'NIST SP 800-171 r2',

@@ -34,6 +34,13 @@ export interface AlertQuery {
   limit: number;
 }
 
+/**
+ * The alert's tag, qualified: inside visibleSql's subquery over equipment a bare `tag` is the
+ * equipment's own column, which hid every alert from uncleared readers once any equipment of the
+ * tenant was export-controlled.
+ */
+const ALERT_TAG = 'alerts.tag';
+
 /** Who reads alerts (access's `Viewer`). */
 export type AlertViewer = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
 
@@ -73,7 +80,7 @@ export class AlertsRepository {
 
   /** One alert, if `v` may see it: its site (alerts without one are tenant-wide) and its equipment. */
   async get(v: AlertViewer, id: string): Promise<AlertRow | undefined> {
-    const seen = visibleSql(v, { site: 'site_id', siteNullable: true, tag: 'tag' });
+    const seen = visibleSql(v, { site: 'site_id', siteNullable: true, tag: ALERT_TAG });
     return this.db.withTenant(v.tenantId, () =>
       this.db.get<AlertRow>(`SELECT ${COLS} FROM alerts WHERE tenant_id = ? AND id = ? AND ${seen.sql}`, [
         v.tenantId,
@@ -86,7 +93,7 @@ export class AlertsRepository {
   /** The alerts `v` may see, newest first. */
   async list(v: AlertViewer, q: AlertQuery): Promise<AlertRow[]> {
     const tenantId = v.tenantId;
-    const seen = visibleSql(v, { site: 'site_id', siteNullable: true, tag: 'tag' });
+    const seen = visibleSql(v, { site: 'site_id', siteNullable: true, tag: ALERT_TAG });
     const where = ['tenant_id = ?', seen.sql];
     const params: SqlParam[] = [tenantId, ...seen.params];
     if (q.siteId !== undefined) {

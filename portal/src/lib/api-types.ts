@@ -2049,6 +2049,268 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/calibrations/{id}/certificates': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The certificate files of a calibration (without their content), oldest first */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description calibration id (URL-encoded) */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description { items } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items?: {
+                calibrationId: string;
+                dcc: {
+                  beginPerformanceDate: string | null;
+                  certificateNumber: string | null;
+                  endPerformanceDate: string | null;
+                  points: {
+                    asFound: number | null;
+                    asLeft: number | null;
+                    name: string;
+                    nominal: number | null;
+                    uncertainty: number | null;
+                    unit: string;
+                  }[];
+                  schemaVersion: string | null;
+                } | null;
+                differences: {
+                  certificate: (string | number) | null;
+                  entered: (string | number) | null;
+                  field: string;
+                  message: string;
+                  point: string | null;
+                }[];
+                equipment: string;
+                filename: string;
+                id: string;
+                /** @enum {string} */
+                kind: 'pdf' | 'dcc';
+                mediaType: string;
+                sha256: string;
+                size: number;
+                /** Format: date-time */
+                uploadedAt: string;
+                uploadedBy: string;
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description no such calibration, or its equipment is not visible to the caller */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Attach a certificate file (calibrations:write): a PDF or a Digital Calibration Certificate (DCC XML), typed by its content; a DCC is compared with the calibration */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description calibration id (URL-encoded) */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description the file, base64 */
+            content: string;
+            filename: string;
+          };
+        };
+      };
+      responses: {
+        /** @description the certificate */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              calibrationId: string;
+              dcc: {
+                beginPerformanceDate: string | null;
+                certificateNumber: string | null;
+                endPerformanceDate: string | null;
+                points: {
+                  asFound: number | null;
+                  asLeft: number | null;
+                  name: string;
+                  nominal: number | null;
+                  uncertainty: number | null;
+                  unit: string;
+                }[];
+                schemaVersion: string | null;
+              } | null;
+              differences: {
+                certificate: (string | number) | null;
+                entered: (string | number) | null;
+                field: string;
+                message: string;
+                point: string | null;
+              }[];
+              equipment: string;
+              filename: string;
+              id: string;
+              /** @enum {string} */
+              kind: 'pdf' | 'dcc';
+              mediaType: string;
+              sha256: string;
+              size: number;
+              /** Format: date-time */
+              uploadedAt: string;
+              uploadedBy: string;
+            };
+          };
+        };
+        /** @description not a PDF or a DCC, or a DCC that cannot be read */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description over the certificate size limit (RIGTRACE_CERTIFICATE_MAX_BYTES) */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/calibrations/{id}/certificates/{certificate}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Download a certificate file (its SHA-256 in x-content-sha256) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          certificate: string;
+          /** @description calibration id (URL-encoded) */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description the file */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/pdf': unknown;
+            'application/xml': unknown;
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/calibrations/{id}/reject': {
     parameters: {
       query?: never;
@@ -3267,6 +3529,602 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/equipment/{tag}/installations': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Where a device is installed now and was installed before (in equipment the caller may see) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description asset tag (URL-encoded) */
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description { device, current, history } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              current: {
+                /** @description the installed instrument (asset tag) */
+                device: string;
+                /** @description the rig, bench or station */
+                equipment: string;
+                /**
+                 * Format: date-time
+                 * @description installed from (inclusive)
+                 */
+                from: string;
+                id: string;
+                /** @description user:<id> */
+                installedBy: string;
+                /** @description "RIG-01 / rail pressure" */
+                label: string;
+                position: string;
+                removedBy: string | null;
+                /**
+                 * Format: date-time
+                 * @description removed at (exclusive); null while installed
+                 */
+                until: string | null;
+              } | null;
+              device: string;
+              /** @description newest first */
+              history: {
+                /** @description the installed instrument (asset tag) */
+                device: string;
+                /** @description the rig, bench or station */
+                equipment: string;
+                /**
+                 * Format: date-time
+                 * @description installed from (inclusive)
+                 */
+                from: string;
+                id: string;
+                /** @description user:<id> */
+                installedBy: string;
+                /** @description "RIG-01 / rail pressure" */
+                label: string;
+                position: string;
+                removedBy: string | null;
+                /**
+                 * Format: date-time
+                 * @description removed at (exclusive); null while installed
+                 */
+                until: string | null;
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/positions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Positions of a rig, bench or station, each with the device installed now and its history (devices the caller may see) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description asset tag (URL-encoded) */
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description { equipment, positions } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              equipment: string;
+              positions: {
+                /** Format: date-time */
+                createdAt: string;
+                createdBy: string;
+                /** @description the device there now */
+                current: {
+                  /** @description the installed instrument (asset tag) */
+                  device: string;
+                  /** @description the rig, bench or station */
+                  equipment: string;
+                  /**
+                   * Format: date-time
+                   * @description installed from (inclusive)
+                   */
+                  from: string;
+                  id: string;
+                  /** @description user:<id> */
+                  installedBy: string;
+                  /** @description "RIG-01 / rail pressure" */
+                  label: string;
+                  position: string;
+                  removedBy: string | null;
+                  /**
+                   * Format: date-time
+                   * @description removed at (exclusive); null while installed
+                   */
+                  until: string | null;
+                } | null;
+                description: string | null;
+                /** @description every installation there, newest first */
+                history: {
+                  /** @description the installed instrument (asset tag) */
+                  device: string;
+                  /** @description the rig, bench or station */
+                  equipment: string;
+                  /**
+                   * Format: date-time
+                   * @description installed from (inclusive)
+                   */
+                  from: string;
+                  id: string;
+                  /** @description user:<id> */
+                  installedBy: string;
+                  /** @description "RIG-01 / rail pressure" */
+                  label: string;
+                  position: string;
+                  removedBy: string | null;
+                  /**
+                   * Format: date-time
+                   * @description removed at (exclusive); null while installed
+                   */
+                  until: string | null;
+                }[];
+                label: string;
+                name: string;
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Add a position to equipment (technician, admin); on the audit trail (position.create) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description asset tag (URL-encoded) */
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            description?: string;
+            name: string;
+          };
+        };
+      };
+      responses: {
+        /** @description the position */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              createdBy: string;
+              /** @description the device there now */
+              current: {
+                /** @description the installed instrument (asset tag) */
+                device: string;
+                /** @description the rig, bench or station */
+                equipment: string;
+                /**
+                 * Format: date-time
+                 * @description installed from (inclusive)
+                 */
+                from: string;
+                id: string;
+                /** @description user:<id> */
+                installedBy: string;
+                /** @description "RIG-01 / rail pressure" */
+                label: string;
+                position: string;
+                removedBy: string | null;
+                /**
+                 * Format: date-time
+                 * @description removed at (exclusive); null while installed
+                 */
+                until: string | null;
+              } | null;
+              description: string | null;
+              /** @description every installation there, newest first */
+              history: {
+                /** @description the installed instrument (asset tag) */
+                device: string;
+                /** @description the rig, bench or station */
+                equipment: string;
+                /**
+                 * Format: date-time
+                 * @description installed from (inclusive)
+                 */
+                from: string;
+                id: string;
+                /** @description user:<id> */
+                installedBy: string;
+                /** @description "RIG-01 / rail pressure" */
+                label: string;
+                position: string;
+                removedBy: string | null;
+                /**
+                 * Format: date-time
+                 * @description removed at (exclusive); null while installed
+                 */
+                until: string | null;
+              }[];
+              label: string;
+              name: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description the position exists, or the equipment is retired */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/positions/{position}/installations': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Install a device in the position from a time (until a time, for a past installation); one device in one position at a time; on the audit trail (device.install) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description position name (URL-encoded), e.g. "rail pressure" */
+          position: string;
+          /** @description asset tag (URL-encoded) */
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            device: string;
+            /**
+             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
+             * @example 2026-03-01
+             * @example 2026-03-01T06:00:00Z
+             */
+            from: string;
+            /**
+             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
+             * @example 2026-03-01
+             * @example 2026-03-01T06:00:00Z
+             */
+            until?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description the installation */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description the installed instrument (asset tag) */
+              device: string;
+              /** @description the rig, bench or station */
+              equipment: string;
+              /**
+               * Format: date-time
+               * @description installed from (inclusive)
+               */
+              from: string;
+              id: string;
+              /** @description user:<id> */
+              installedBy: string;
+              /** @description "RIG-01 / rail pressure" */
+              label: string;
+              position: string;
+              removedBy: string | null;
+              /**
+               * Format: date-time
+               * @description removed at (exclusive); null while installed
+               */
+              until: string | null;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description the device is installed elsewhere, or the position holds a device, in that time */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/positions/{position}/removal': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Remove the device installed in the position, at a time; the installation stays in the history; on the audit trail (device.remove) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description position name (URL-encoded), e.g. "rail pressure" */
+          position: string;
+          /** @description asset tag (URL-encoded) */
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
+             * @example 2026-03-01
+             * @example 2026-03-01T06:00:00Z
+             */
+            at: string;
+          };
+        };
+      };
+      responses: {
+        /** @description the closed installation */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description the installed instrument (asset tag) */
+              device: string;
+              /** @description the rig, bench or station */
+              equipment: string;
+              /**
+               * Format: date-time
+               * @description installed from (inclusive)
+               */
+              from: string;
+              id: string;
+              /** @description user:<id> */
+              installedBy: string;
+              /** @description "RIG-01 / rail pressure" */
+              label: string;
+              position: string;
+              removedBy: string | null;
+              /**
+               * Format: date-time
+               * @description removed at (exclusive); null while installed
+               */
+              until: string | null;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description nothing is installed in the position */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/equipment/{tag}/reactivate': {
     parameters: {
       query?: never;
@@ -3336,6 +4194,83 @@ export interface paths {
         };
       };
     };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/suspect-chain': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The suspect chain of a failed reference standard: calibrations made with it in its suspect window, and how many records each instrument made until its next valid calibration */
+    get: {
+      parameters: {
+        query?: {
+          /** @description the failed calibration (default: the latest failure) */
+          calibration?: string;
+        };
+        header?: never;
+        path: {
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description { window, links: [{ equipment, calibrationId, calibratedAt, until, suspectRecords }] } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              links: {
+                calibratedAt: string;
+                calibrationId: string;
+                equipment: string;
+                suspectRecords: number;
+                until: string | null;
+              }[];
+              window: Record<string, never> | null;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -3546,7 +4481,7 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Every access to export-controlled (ITAR/EAR) data, oldest first (admin, auditor; not API tokens) */
+    /** Every access to export-controlled (ITAR/EAR) data, oldest first (admin, auditor cleared for export-controlled data; not API tokens) */
     get: {
       parameters: {
         query?: {
@@ -4074,6 +5009,8 @@ export interface paths {
                 observedAt: string;
                 operator: string | null;
                 partSerial: string | null;
+                /** @description with via position: where the instrument sat ("RIG-01 / rail pressure") */
+                position: string | null;
                 /** @enum {string|null} */
                 result: 'pass' | 'fail' | null;
                 seq: number;
@@ -4087,7 +5024,7 @@ export interface paths {
                 } | null;
                 siteId: string;
                 /** @enum {unknown} */
-                via: 'equipment' | 'gauge';
+                via: 'equipment' | 'gauge' | 'position';
                 workOrder: string | null;
               }[];
               window: {

@@ -136,7 +136,9 @@ export interface SuspectRecord {
   partSerial: string | null;
   workOrder: string | null;
   result: string | null;
-  via?: 'equipment' | 'gauge';
+  via?: 'equipment' | 'gauge' | 'position';
+  /** With via 'position': where the failed instrument sat when the record was made ("RIG-01 / rail pressure"). */
+  position?: string | null;
   /** The characteristics the failed instrument may have affected, with their margins. */
   characteristics?: {
     name: string;
@@ -198,4 +200,29 @@ export interface EdgeSummary {
   name: string;
   lastContactAt: string | null;
   log: { size: number; root: string | null };
+}
+
+/** A device in a position of a rig, bench or station, from a time until a time (null: still there). */
+export interface InstallationView {
+  id: string;
+  equipment: string;
+  position: string;
+  /** "RIG-01 / rail pressure" */
+  label: string;
+  device: string;
+  from: string;
+  until: string | null;
+  installedBy: string;
+  removedBy: string | null;
+}
+
+/** A position of a rig, bench or station with the device there now and its history (newest first). */
+export interface PositionView {
+  name: string;
+  label: string;
+  description: string | null;
+  createdAt: string;
+  createdBy: string;
+  current: InstallationView | null;
+  history: InstallationView[];
 }

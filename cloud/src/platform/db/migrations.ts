@@ -1570,6 +1570,212 @@ CREATE POLICY tenant_isolation ON procedures
     sqlite: `CREATE INDEX equipment_site_tag ON equipment (tenant_id, site_id, tag);`,
     postgres: `CREATE INDEX equipment_site_tag ON equipment (tenant_id, site_id, tag);`,
   },
+  {
+    version: 60,
+    name: 'calibration certificates: the file (PDF or DCC XML), its SHA-256, what a DCC says',
+    // The file is in the database (as report files are) so that every cloud process sharing it
+    // serves the download, and a backup of the database holds the certificate with its
+    // calibration; the size is limited (RIGTRACE_CERTIFICATE_MAX_BYTES). Append-only.
+    sqlite: `
+CREATE TABLE calibration_certificates (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  calibration_id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('pdf', 'dcc')),
+  filename TEXT NOT NULL,
+  media_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  content BLOB NOT NULL,
+  dcc TEXT,
+  differences TEXT NOT NULL,
+  uploaded_by TEXT NOT NULL,
+  uploaded_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id),
+  FOREIGN KEY (tenant_id, calibration_id) REFERENCES calibrations (tenant_id, id)
+);
+CREATE INDEX calibration_certificates_by_calibration ON calibration_certificates (tenant_id, calibration_id, uploaded_at);
+`,
+    postgres: `
+CREATE TABLE calibration_certificates (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  calibration_id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('pdf', 'dcc')),
+  filename TEXT NOT NULL,
+  media_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  content BYTEA NOT NULL,
+  dcc TEXT,
+  differences TEXT NOT NULL,
+  uploaded_by TEXT NOT NULL,
+  uploaded_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id),
+  FOREIGN KEY (tenant_id, calibration_id) REFERENCES calibrations (tenant_id, id)
+);
+CREATE INDEX calibration_certificates_by_calibration ON calibration_certificates (tenant_id, calibration_id, uploaded_at);
+ALTER TABLE calibration_certificates ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON calibration_certificates
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+`,
+  },
+  {
+    version: 61,
+    name: 'reference standards used by each calibration; re-evaluations of a calibration traceability',
+    // calibration_standards: which calibrations cited a standard, found by a range scan when the
+    // standard's own history changes (filled from the stored bodies here, then as each calibration
+    // is stored). calibration_trace_reviews: every change of a stored calibration's traceability
+    // after it was stored (append-only), the reason kept.
+    sqlite: `
+CREATE TABLE calibration_standards (
+  tenant_id TEXT NOT NULL,
+  standard TEXT NOT NULL,
+  calibrated_at TEXT NOT NULL,
+  calibration_id TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, standard, calibrated_at, calibration_id),
+  FOREIGN KEY (tenant_id, calibration_id) REFERENCES calibrations (tenant_id, id)
+);
+CREATE TABLE calibration_trace_reviews (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  calibration_id TEXT NOT NULL,
+  standard TEXT NOT NULL,
+  cause TEXT NOT NULL,
+  status_before TEXT NOT NULL,
+  status_after TEXT NOT NULL,
+  issues_before TEXT NOT NULL,
+  issues_after TEXT NOT NULL,
+  at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id),
+  FOREIGN KEY (tenant_id, calibration_id) REFERENCES calibrations (tenant_id, id)
+);
+CREATE INDEX calibration_trace_reviews_by_calibration ON calibration_trace_reviews (tenant_id, calibration_id, at);
+
+INSERT OR IGNORE INTO calibration_standards (tenant_id, standard, calibrated_at, calibration_id)
+  SELECT c.tenant_id, json_extract(s.value, '$.id'), c.calibrated_at, c.id
+  FROM calibrations c, json_each(c.body, '$.standards') s
+  WHERE json_extract(s.value, '$.id') IS NOT NULL;
+`,
+    postgres: `
+CREATE TABLE calibration_standards (
+  tenant_id TEXT NOT NULL,
+  standard TEXT NOT NULL,
+  calibrated_at TEXT NOT NULL,
+  calibration_id TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, standard, calibrated_at, calibration_id),
+  FOREIGN KEY (tenant_id, calibration_id) REFERENCES calibrations (tenant_id, id)
+);
+CREATE TABLE calibration_trace_reviews (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  calibration_id TEXT NOT NULL,
+  standard TEXT NOT NULL,
+  cause TEXT NOT NULL,
+  status_before TEXT NOT NULL,
+  status_after TEXT NOT NULL,
+  issues_before TEXT NOT NULL,
+  issues_after TEXT NOT NULL,
+  at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id),
+  FOREIGN KEY (tenant_id, calibration_id) REFERENCES calibrations (tenant_id, id)
+);
+CREATE INDEX calibration_trace_reviews_by_calibration ON calibration_trace_reviews (tenant_id, calibration_id, at);
+
+INSERT INTO calibration_standards (tenant_id, standard, calibrated_at, calibration_id)
+  SELECT c.tenant_id, s.value->>'id', c.calibrated_at, c.id
+  FROM calibrations c, jsonb_array_elements(COALESCE(c.body::jsonb->'standards', '[]'::jsonb)) s
+  WHERE s.value->>'id' IS NOT NULL
+  ON CONFLICT DO NOTHING;
+ALTER TABLE calibration_standards ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON calibration_standards
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE calibration_trace_reviews ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON calibration_trace_reviews
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+`,
+  },
+  {
+    version: 50,
+    name: 'positions of equipment and the devices installed in them, with their history',
+    // equipment_positions: the places in a rig, bench or station ("RIG-01 / rail pressure").
+    // installations: a device (a registered instrument) in a position from installed_at until
+    // removed_at (null: still there). Never deleted; removal only closes the open row. The partial
+    // unique indexes keep one open installation per device and per position.
+    sqlite: `
+CREATE TABLE equipment_positions (
+  tenant_id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT,
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, equipment, name)
+);
+CREATE TABLE installations (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  position TEXT NOT NULL,
+  device TEXT NOT NULL,
+  installed_at TEXT NOT NULL,
+  removed_at TEXT,
+  installed_by TEXT NOT NULL,
+  removed_by TEXT,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id),
+  FOREIGN KEY (tenant_id, equipment, position) REFERENCES equipment_positions (tenant_id, equipment, name)
+);
+CREATE INDEX installations_by_device ON installations (tenant_id, device, installed_at);
+CREATE INDEX installations_by_position ON installations (tenant_id, equipment, position, installed_at);
+CREATE UNIQUE INDEX installations_device_in_one_place ON installations (tenant_id, device) WHERE removed_at IS NULL;
+CREATE UNIQUE INDEX installations_one_device_per_position ON installations (tenant_id, equipment, position)
+  WHERE removed_at IS NULL;
+`,
+    postgres: `
+CREATE TABLE equipment_positions (
+  tenant_id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT,
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, equipment, name)
+);
+CREATE TABLE installations (
+  tenant_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  position TEXT NOT NULL,
+  device TEXT NOT NULL,
+  installed_at TEXT NOT NULL,
+  removed_at TEXT,
+  installed_by TEXT NOT NULL,
+  removed_by TEXT,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, id),
+  FOREIGN KEY (tenant_id, equipment, position) REFERENCES equipment_positions (tenant_id, equipment, name)
+);
+CREATE INDEX installations_by_device ON installations (tenant_id, device, installed_at);
+CREATE INDEX installations_by_position ON installations (tenant_id, equipment, position, installed_at);
+CREATE UNIQUE INDEX installations_device_in_one_place ON installations (tenant_id, device) WHERE removed_at IS NULL;
+CREATE UNIQUE INDEX installations_one_device_per_position ON installations (tenant_id, equipment, position)
+  WHERE removed_at IS NULL;
+ALTER TABLE equipment_positions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON equipment_positions
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+ALTER TABLE installations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON installations
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+`,
+  },
 ];
 
 /**
@@ -1609,7 +1815,9 @@ export const APP_PRIVILEGES: readonly { table: string; privileges: string }[] = 
   // Calibration engine (migration 4): calibrations and the traceability indexes are append-only.
   { table: 'calibration_settings', privileges: 'SELECT, INSERT, UPDATE' },
   { table: 'equipment', privileges: 'SELECT, INSERT, UPDATE' },
-  { table: 'calibrations', privileges: 'SELECT, INSERT' },
+  // Calibrations: what was measured never changes; the traceability verdict is re-evaluated when
+  // a standard's history changes (migration 61; each change kept in calibration_trace_reviews).
+  { table: 'calibrations', privileges: 'SELECT, INSERT, UPDATE (traceability, trace_issues)' },
   { table: 'traceable_records', privileges: 'SELECT, INSERT' },
   { table: 'record_gauges', privileges: 'SELECT, INSERT' },
   // Reminders (migration 7): the delivery log is never deleted; only an attempt's outcome changes.
@@ -1650,6 +1858,14 @@ export const APP_PRIVILEGES: readonly { table: string; privileges: string }[] = 
   { table: 'oot_decisions', privileges: 'SELECT, INSERT' },
   { table: 'oot_notifications', privileges: 'SELECT, INSERT' },
   { table: 'part_shipments', privileges: 'SELECT, INSERT, UPDATE' },
+  // Certificates (migration 60), the standards each calibration used and the re-evaluations of a
+  // calibration's traceability (migration 61): append-only.
+  { table: 'calibration_certificates', privileges: 'SELECT, INSERT' },
+  { table: 'calibration_standards', privileges: 'SELECT, INSERT' },
+  { table: 'calibration_trace_reviews', privileges: 'SELECT, INSERT' },
+  // Positions and installations (migration 50): a removal closes the open installation; never deleted.
+  { table: 'equipment_positions', privileges: 'SELECT, INSERT' },
+  { table: 'installations', privileges: 'SELECT, INSERT, UPDATE (removed_at, removed_by)' },
 ];
 
 export const APP_FUNCTIONS: readonly string[] = [

@@ -75,6 +75,22 @@ interface PgTx {
   client: pg.PoolClient;
   tenant: string | undefined;
   done: boolean;
+  /** The last statement sent on the client: statements of one transaction go one after another. */
+  tail: Promise<unknown>;
+}
+
+/**
+ * Sends `q` on the transaction's client once the statement before it has finished. Code may
+ * start several statements of one transaction at once (and await them together); the client
+ * takes one at a time, and pg will no longer queue them itself.
+ */
+function onClient<T>(tx: PgTx, q: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const next = tx.tail.then(
+    () => q(tx.client),
+    () => q(tx.client),
+  );
+  tx.tail = next.catch(() => undefined);
+  return next;
 }
 
 interface PgScope {
@@ -167,7 +183,7 @@ export class PostgresDb implements Db {
     const text = toPgPlaceholders(sql, params.length);
     const values = [...params];
     const tx = this.activeTx();
-    if (tx) return tx.client.query<R>(text, values);
+    if (tx) return onClient(tx, (c) => c.query<R>(text, values));
     if (this.scope.getStore()?.tenant !== undefined) {
       return this.transaction(() => this.query<R>(sql, params));
     }
@@ -191,7 +207,7 @@ export class PostgresDb implements Db {
 
   async exec(sql: string): Promise<void> {
     const tx = this.activeTx();
-    if (tx) await tx.client.query(sql);
+    if (tx) await onClient(tx, (c) => c.query(sql));
     else if (this.scope.getStore()?.tenant !== undefined) await this.transaction(() => this.exec(sql));
     else await this.pool.query(sql);
   }
@@ -212,7 +228,7 @@ export class PostgresDb implements Db {
     tenant: string | undefined,
   ): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
     const client = await this.pool.connect();
-    const tx: PgTx = { client, tenant: undefined, done: false };
+    const tx: PgTx = { client, tenant: undefined, done: false, tail: Promise.resolve() };
     let broken: Error | undefined;
     try {
       if (tenant === undefined) await client.query('BEGIN');
@@ -226,10 +242,12 @@ export class PostgresDb implements Db {
       }
       const value = await this.scope.run({ tenant, tx }, fn);
       tx.done = true;
+      await tx.tail;
       await client.query('COMMIT');
       return { ok: true, value };
     } catch (error) {
       tx.done = true;
+      await tx.tail;
       await client.query('ROLLBACK').catch((e: unknown) => {
         broken = e instanceof Error ? e : new Error(String(e));
       });
@@ -242,7 +260,7 @@ export class PostgresDb implements Db {
 
   private async setTenant(tx: PgTx, tenantId: string): Promise<void> {
     tx.tenant = tenantId; // before the await, so a concurrent call for another tenant sees it
-    await tx.client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
+    await onClient(tx, (c) => c.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]));
   }
 
   async withTenant<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {

@@ -1,0 +1,123 @@
+import type { Db } from '../platform/db/db.js';
+import { visibleSql, type Viewer } from '../access/index.js';
+
+/** A certificate file attached to a calibration (migration 60): inserted once, never changed. */
+export interface CertificateRow {
+  tenant_id: string;
+  id: string;
+  calibration_id: string;
+  equipment: string;
+  kind: 'pdf' | 'dcc';
+  filename: string;
+  media_type: string;
+  size: number;
+  sha256: string;
+  /** What a DCC says (DccSummary as JSON); null for a PDF. */
+  dcc: string | null;
+  /** JSON array of CertificateDifference (empty for a PDF). */
+  differences: string;
+  uploaded_by: string;
+  uploaded_at: string;
+}
+
+/** The calibration a certificate is attached to, as the viewer may see it. */
+export interface VisibleCalibration {
+  id: string;
+  equipment: string;
+  body: string;
+  site_id: string;
+  export_regime: 'ITAR' | 'EAR' | null;
+  export_eccn: string | null;
+}
+
+const COLUMNS =
+  'cc.tenant_id, cc.id, cc.calibration_id, cc.equipment, cc.kind, cc.filename, cc.media_type, cc.size, cc.sha256, cc.dcc, cc.differences, cc.uploaded_by, cc.uploaded_at';
+
+/**
+ * Certificates: every read goes through the viewer's site scope and export control
+ * (`visibleSql` on the equipment's site and tag): a certificate of equipment the viewer may not
+ * see is not found.
+ */
+export class CertificateRepository {
+  constructor(private readonly db: Db) {}
+
+  /** A calibration of registered equipment the viewer sees (its site and export flag), or undefined. */
+  async calibration(v: Viewer, id: string): Promise<VisibleCalibration | undefined> {
+    const seen = visibleSql(v, { site: 'e.site_id', tag: 'c.equipment' });
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.get<VisibleCalibration>(
+        `SELECT c.id, c.equipment, c.body, e.site_id, e.export_regime, e.export_eccn
+         FROM calibrations c JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
+         WHERE c.tenant_id = ? AND c.id = ? AND ${seen.sql}`,
+        [v.tenantId, id, ...seen.params],
+      ),
+    );
+  }
+
+  async insert(row: CertificateRow, content: Buffer): Promise<void> {
+    await this.db.withTenant(row.tenant_id, () =>
+      this.db.run(
+        `INSERT INTO calibration_certificates (tenant_id, id, calibration_id, equipment, kind, filename, media_type,
+           size, sha256, content, dcc, differences, uploaded_by, uploaded_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          row.tenant_id,
+          row.id,
+          row.calibration_id,
+          row.equipment,
+          row.kind,
+          row.filename,
+          row.media_type,
+          row.size,
+          row.sha256,
+          content,
+          row.dcc,
+          row.differences,
+          row.uploaded_by,
+          row.uploaded_at,
+        ],
+      ),
+    );
+  }
+
+  /** A calibration's certificates the viewer sees, oldest first (without their content). */
+  async list(v: Viewer, calibrationId: string): Promise<CertificateRow[]> {
+    const seen = visibleSql(v, { site: 'e.site_id', tag: 'cc.equipment' });
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.all<CertificateRow>(
+        `SELECT ${COLUMNS} FROM calibration_certificates cc
+         JOIN equipment e ON e.tenant_id = cc.tenant_id AND e.tag = cc.equipment
+         WHERE cc.tenant_id = ? AND cc.calibration_id = ? AND ${seen.sql}
+         ORDER BY cc.uploaded_at, cc.id`,
+        [v.tenantId, calibrationId, ...seen.params],
+      ),
+    );
+  }
+
+  /** One certificate with its content, if the viewer sees it. */
+  async file(
+    v: Viewer,
+    calibrationId: string,
+    id: string,
+  ): Promise<
+    | (CertificateRow & { content: Buffer; export_regime: 'ITAR' | 'EAR' | null; export_eccn: string | null })
+    | undefined
+  > {
+    const seen = visibleSql(v, { site: 'e.site_id', tag: 'cc.equipment' });
+    const row = await this.db.withTenant(v.tenantId, () =>
+      this.db.get<
+        CertificateRow & {
+          content: Buffer | Uint8Array;
+          export_regime: 'ITAR' | 'EAR' | null;
+          export_eccn: string | null;
+        }
+      >(
+        `SELECT ${COLUMNS}, cc.content, e.export_regime, e.export_eccn FROM calibration_certificates cc
+         JOIN equipment e ON e.tenant_id = cc.tenant_id AND e.tag = cc.equipment
+         WHERE cc.tenant_id = ? AND cc.calibration_id = ? AND cc.id = ? AND ${seen.sql}`,
+        [v.tenantId, calibrationId, id, ...seen.params],
+      ),
+    );
+    return row ? { ...row, content: Buffer.from(row.content) } : undefined;
+  }
+}

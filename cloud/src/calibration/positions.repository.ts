@@ -1,0 +1,159 @@
+import type { Db } from '../platform/db/db.js';
+import { visibleSql, type Viewer } from '../access/index.js';
+
+type Reader = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
+
+/** A place in a rig, bench or station ("RIG-01 / rail pressure"). */
+export interface PositionRow {
+  tenant_id: string;
+  equipment: string;
+  name: string;
+  description: string | null;
+  created_at: string;
+  created_by: string;
+}
+
+/** A device in a position from installed_at until removed_at (null: still there). */
+export interface InstallationRow {
+  tenant_id: string;
+  id: string;
+  equipment: string;
+  position: string;
+  device: string;
+  installed_at: string;
+  removed_at: string | null;
+  installed_by: string;
+  removed_by: string | null;
+  created_at: string;
+}
+
+/**
+ * Positions and installations: a position is written once; an installation is written once and
+ * closed once (its removal); nothing is deleted, so the history stays.
+ */
+export class PositionRepository {
+  constructor(private readonly db: Db) {}
+
+  async insertPosition(row: PositionRow): Promise<boolean> {
+    const r = await this.db.withTenant(row.tenant_id, () =>
+      this.db.run(
+        `INSERT INTO equipment_positions (tenant_id, equipment, name, description, created_at, created_by)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+        [row.tenant_id, row.equipment, row.name, row.description, row.created_at, row.created_by],
+      ),
+    );
+    return r.changes === 1;
+  }
+
+  async position(tenantId: string, equipment: string, name: string): Promise<PositionRow | undefined> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<PositionRow>(
+        'SELECT * FROM equipment_positions WHERE tenant_id = ? AND equipment = ? AND name = ?',
+        [tenantId, equipment, name],
+      ),
+    );
+  }
+
+  async positionsOf(tenantId: string, equipment: string): Promise<PositionRow[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<PositionRow>(
+        'SELECT * FROM equipment_positions WHERE tenant_id = ? AND equipment = ? ORDER BY name',
+        [tenantId, equipment],
+      ),
+    );
+  }
+
+  /**
+   * Every installation in the positions of `equipment`, oldest first: those of devices the reader
+   * may see (site scope and export control of the device).
+   */
+  async installationsIn(v: Reader, equipment: string): Promise<InstallationRow[]> {
+    const seen = visibleSql(v, { site: 'd.site_id', tag: 'i.device' });
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.all<InstallationRow>(
+        `SELECT i.* FROM installations i JOIN equipment d ON d.tenant_id = i.tenant_id AND d.tag = i.device
+         WHERE i.tenant_id = ? AND i.equipment = ? AND ${seen.sql}
+         ORDER BY i.position, i.installed_at, i.id`,
+        [v.tenantId, equipment, ...seen.params],
+      ),
+    );
+  }
+
+  /**
+   * Every installation of `device` (wherever it sat), oldest first: in equipment the reader may
+   * see (site scope and export control of the rig).
+   */
+  async installationsOf(v: Reader, device: string): Promise<InstallationRow[]> {
+    const seen = visibleSql(v, { site: 'e.site_id', tag: 'i.equipment' });
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.all<InstallationRow>(
+        `SELECT i.* FROM installations i JOIN equipment e ON e.tenant_id = i.tenant_id AND e.tag = i.equipment
+         WHERE i.tenant_id = ? AND i.device = ? AND ${seen.sql}
+         ORDER BY i.installed_at, i.id`,
+        [v.tenantId, device, ...seen.params],
+      ),
+    );
+  }
+
+  /**
+   * Installations that overlap [from, until) (until null: open-ended) either of `device` or in the
+   * position (equipment, position): what a new installation may not overlap.
+   */
+  async overlapping(
+    tenantId: string,
+    q: { device: string; equipment: string; position: string; from: string; until: string | null },
+  ): Promise<InstallationRow[]> {
+    const end = q.until === null ? '' : ' AND installed_at < ?';
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<InstallationRow>(
+        `SELECT * FROM installations
+         WHERE tenant_id = ? AND (device = ? OR (equipment = ? AND position = ?))
+           AND (removed_at IS NULL OR removed_at > ?)${end}
+         ORDER BY installed_at, id`,
+        [tenantId, q.device, q.equipment, q.position, q.from, ...(q.until === null ? [] : [q.until])],
+      ),
+    );
+  }
+
+  /** The device in a position now (the open installation), if any. */
+  async current(tenantId: string, equipment: string, position: string): Promise<InstallationRow | undefined> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.get<InstallationRow>(
+        `SELECT * FROM installations WHERE tenant_id = ? AND equipment = ? AND position = ? AND removed_at IS NULL`,
+        [tenantId, equipment, position],
+      ),
+    );
+  }
+
+  async insertInstallation(row: InstallationRow): Promise<void> {
+    await this.db.withTenant(row.tenant_id, () =>
+      this.db.run(
+        `INSERT INTO installations (tenant_id, id, equipment, position, device, installed_at, removed_at,
+           installed_by, removed_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          row.tenant_id,
+          row.id,
+          row.equipment,
+          row.position,
+          row.device,
+          row.installed_at,
+          row.removed_at,
+          row.installed_by,
+          row.removed_by,
+          row.created_at,
+        ],
+      ),
+    );
+  }
+
+  /** Closes an open installation; false when it was closed already (a concurrent removal). */
+  async close(tenantId: string, id: string, at: string, by: string): Promise<boolean> {
+    const r = await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        'UPDATE installations SET removed_at = ?, removed_by = ? WHERE tenant_id = ? AND id = ? AND removed_at IS NULL',
+        [at, by, tenantId, id],
+      ),
+    );
+    return r.changes === 1;
+  }
+}

@@ -1,0 +1,245 @@
+import { Router, type Request, type RequestHandler } from 'express';
+import { tenantOf, viewerOfPrincipal } from '../access/index.js';
+import { problem, sessionOnly, tokenOrSession as security } from '../platform/http/openapi-parts.js';
+import type { CalibrationService } from './calibration.service.js';
+import type { PositionActor } from './positions.service.js';
+
+export interface PositionRouteDeps {
+  calibration: CalibrationService;
+  /** records:read */
+  read: RequestHandler;
+  /** calibrations:write (a register change) */
+  write: RequestHandler;
+  /**
+   * Site scope, then export control, for the equipment named in the path (404 when the caller may
+   * not see it; the refusal of flagged equipment is audited, a cleared caller's access logged).
+   */
+  visible: (req: Request, route: string, tag: string) => Promise<unknown>;
+}
+
+/**
+ * Positions of a rig, bench or station and the devices installed in them (positions.service.ts):
+ * `/equipment/{tag}/positions…` for the rig, `/equipment/{tag}/installations` for a device.
+ */
+export function positionRoutes(deps: PositionRouteDeps): Router {
+  const r = Router();
+  const tag = (req: Request) => String(req.params.tag);
+  const position = (req: Request) => String(req.params.position);
+  const viewer = (req: Request) => viewerOfPrincipal(req.principal!);
+  const actor = (req: Request): PositionActor => {
+    const p = req.principal!;
+    return {
+      actor: { type: 'user', id: p.id, ...(p.email ? { email: p.email } : {}), role: p.role },
+      address: req.ip ?? null,
+      principal: `user:${p.id}`,
+    };
+  };
+  const positions = deps.calibration.positions;
+  // Each route answers for equipment the caller may not see exactly as for absent equipment
+  // (404) before it looks at the body.
+
+  r.get('/equipment/:tag/positions', deps.read, async (req, res) => {
+    await deps.visible(req, 'GET /equipment/{tag}/positions', tag(req));
+    await deps.calibration.mustGet(tenantOf(req), tag(req));
+    res.json(await positions.positionsOf(viewer(req), tag(req)));
+  });
+
+  r.post('/equipment/:tag/positions', deps.write, async (req, res) => {
+    await deps.visible(req, 'POST /equipment/{tag}/positions', tag(req));
+    await deps.calibration.mustGet(tenantOf(req), tag(req));
+    const out = await positions.createPosition(tenantOf(req), tag(req), req.body, actor(req));
+    res
+      .status(201)
+      .location(`positions/${encodeURIComponent(out.name)}`)
+      .json(out);
+  });
+
+  r.post('/equipment/:tag/positions/:position/installations', deps.write, async (req, res) => {
+    await deps.visible(req, 'POST /equipment/{tag}/positions/{position}/installations', tag(req));
+    await deps.calibration.mustGet(tenantOf(req), tag(req));
+    res.status(201).json(await positions.install(viewer(req), tag(req), position(req), req.body, actor(req)));
+  });
+
+  r.post('/equipment/:tag/positions/:position/removal', deps.write, async (req, res) => {
+    await deps.visible(req, 'POST /equipment/{tag}/positions/{position}/removal', tag(req));
+    await deps.calibration.mustGet(tenantOf(req), tag(req));
+    res.json(await positions.remove(tenantOf(req), tag(req), position(req), req.body, actor(req)));
+  });
+
+  r.get('/equipment/:tag/installations', deps.read, async (req, res) => {
+    await deps.visible(req, 'GET /equipment/{tag}/installations', tag(req));
+    await deps.calibration.mustGet(tenantOf(req), tag(req));
+    res.json(await positions.installationsOf(viewer(req), tag(req)));
+  });
+
+  return r;
+}
+
+// ---- OpenAPI ------------------------------------------------------------------------------------
+
+const str = { type: 'string' };
+const when = {
+  type: 'string',
+  description: 'a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp',
+  examples: ['2026-03-01', '2026-03-01T06:00:00Z'],
+};
+const tagParam = {
+  name: 'tag',
+  in: 'path',
+  required: true,
+  schema: str,
+  description: 'asset tag (URL-encoded)',
+};
+const positionParam = {
+  name: 'position',
+  in: 'path',
+  required: true,
+  schema: str,
+  description: 'position name (URL-encoded), e.g. "rail pressure"',
+};
+const installation = {
+  type: 'object',
+  required: ['id', 'equipment', 'position', 'label', 'device', 'from', 'until', 'installedBy', 'removedBy'],
+  properties: {
+    id: str,
+    equipment: { ...str, description: 'the rig, bench or station' },
+    position: str,
+    label: { ...str, description: '"RIG-01 / rail pressure"' },
+    device: { ...str, description: 'the installed instrument (asset tag)' },
+    from: { type: 'string', format: 'date-time', description: 'installed from (inclusive)' },
+    until: {
+      type: ['string', 'null'],
+      format: 'date-time',
+      description: 'removed at (exclusive); null while installed',
+    },
+    installedBy: { ...str, description: 'user:<id>' },
+    removedBy: { type: ['string', 'null'] },
+  },
+};
+const positionView = {
+  type: 'object',
+  required: ['name', 'label', 'description', 'createdAt', 'createdBy', 'current', 'history'],
+  properties: {
+    name: str,
+    label: str,
+    description: { type: ['string', 'null'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    createdBy: str,
+    current: { oneOf: [installation, { type: 'null' }], description: 'the device there now' },
+    history: { type: 'array', items: installation, description: 'every installation there, newest first' },
+  },
+};
+const json = (description: string, schema: unknown) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const body = (schema: unknown) => ({ required: true, content: { 'application/json': { schema } } });
+
+export const positionOpenApiPaths = {
+  '/equipment/{tag}/positions': {
+    get: {
+      summary:
+        'Positions of a rig, bench or station, each with the device installed now and its history (devices the caller may see)',
+      security,
+      parameters: [tagParam],
+      responses: {
+        '200': json('{ equipment, positions }', {
+          type: 'object',
+          required: ['equipment', 'positions'],
+          properties: { equipment: str, positions: { type: 'array', items: positionView } },
+        }),
+        '401': problem,
+        '404': problem,
+      },
+    },
+    post: {
+      summary: 'Add a position to equipment (technician, admin); on the audit trail (position.create)',
+      security: sessionOnly,
+      parameters: [tagParam],
+      requestBody: body({
+        type: 'object',
+        required: ['name'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 64 },
+          description: { type: 'string', maxLength: 500 },
+        },
+      }),
+      responses: {
+        '201': json('the position', positionView),
+        '400': problem,
+        '401': problem,
+        '403': problem,
+        '404': problem,
+        '409': { ...problem, description: 'the position exists, or the equipment is retired' },
+      },
+    },
+  },
+  '/equipment/{tag}/positions/{position}/installations': {
+    post: {
+      summary:
+        'Install a device in the position from a time (until a time, for a past installation); one device in one position at a time; on the audit trail (device.install)',
+      security: sessionOnly,
+      parameters: [tagParam, positionParam],
+      requestBody: body({
+        type: 'object',
+        required: ['device', 'from'],
+        additionalProperties: false,
+        properties: { device: str, from: when, until: when },
+      }),
+      responses: {
+        '201': json('the installation', installation),
+        '400': problem,
+        '401': problem,
+        '403': problem,
+        '404': problem,
+        '409': {
+          ...problem,
+          description: 'the device is installed elsewhere, or the position holds a device, in that time',
+        },
+      },
+    },
+  },
+  '/equipment/{tag}/positions/{position}/removal': {
+    post: {
+      summary:
+        'Remove the device installed in the position, at a time; the installation stays in the history; on the audit trail (device.remove)',
+      security: sessionOnly,
+      parameters: [tagParam, positionParam],
+      requestBody: body({
+        type: 'object',
+        required: ['at'],
+        additionalProperties: false,
+        properties: { at: when },
+      }),
+      responses: {
+        '200': json('the closed installation', installation),
+        '400': problem,
+        '401': problem,
+        '403': problem,
+        '404': problem,
+        '409': { ...problem, description: 'nothing is installed in the position' },
+      },
+    },
+  },
+  '/equipment/{tag}/installations': {
+    get: {
+      summary: 'Where a device is installed now and was installed before (in equipment the caller may see)',
+      security,
+      parameters: [tagParam],
+      responses: {
+        '200': json('{ device, current, history }', {
+          type: 'object',
+          required: ['device', 'current', 'history'],
+          properties: {
+            device: str,
+            current: { oneOf: [installation, { type: 'null' }] },
+            history: { type: 'array', items: installation, description: 'newest first' },
+          },
+        }),
+        '401': problem,
+        '404': problem,
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,125 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../platform/db/db.js';
+import { visibleSql, type Viewer } from '../access/index.js';
+
+/** A change of a stored calibration's traceability after it was stored (migration 61). */
+export interface TraceReviewRow {
+  tenant_id: string;
+  id: string;
+  calibration_id: string;
+  /** The reference standard whose history changed. */
+  standard: string;
+  /** The calibration (of the standard) that caused the re-evaluation. */
+  cause: string;
+  status_before: 'ok' | 'flagged';
+  status_after: 'ok' | 'flagged';
+  issues_before: string;
+  issues_after: string;
+  at: string;
+}
+
+/** A calibration made with a standard: which instrument, when. */
+export interface CitingCalibration {
+  calibration_id: string;
+  calibrated_at: string;
+  equipment: string;
+}
+
+/**
+ * The reference standards each calibration used (a range per standard), the traceability
+ * verdict of stored calibrations when it is re-evaluated, and the log of those re-evaluations.
+ */
+export class TraceReviewRepository {
+  constructor(private readonly db: Db) {}
+
+  /** Indexes the standards a calibration cites (idempotent). */
+  async indexStandards(
+    tenantId: string,
+    calibrationId: string,
+    calibratedAt: string,
+    standards: readonly string[],
+  ) {
+    for (const s of new Set(standards))
+      await this.db.withTenant(tenantId, () =>
+        this.db.run(
+          `INSERT INTO calibration_standards (tenant_id, standard, calibrated_at, calibration_id)
+           VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          [tenantId, s, calibratedAt, calibrationId],
+        ),
+      );
+  }
+
+  /** Calibrations that cited `standard`, in time order; optionally only in (after, upTo]. */
+  async citing(
+    tenantId: string,
+    standard: string,
+    range: { after?: string | null; upTo?: string | null } = {},
+  ): Promise<CitingCalibration[]> {
+    const where = ['s.tenant_id = ?', 's.standard = ?'];
+    const params: (string | number)[] = [tenantId, standard];
+    if (range.after) {
+      where.push('s.calibrated_at > ?');
+      params.push(range.after);
+    }
+    if (range.upTo) {
+      where.push('s.calibrated_at <= ?');
+      params.push(range.upTo);
+    }
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<CitingCalibration>(
+        `SELECT s.calibration_id, s.calibrated_at, c.equipment FROM calibration_standards s
+         JOIN calibrations c ON c.tenant_id = s.tenant_id AND c.id = s.calibration_id
+         WHERE ${where.join(' AND ')} ORDER BY s.calibrated_at, s.calibration_id`,
+        params,
+      ),
+    );
+  }
+
+  /** Of these equipment tags, those the viewer sees (site scope and export control). */
+  async visibleTags(v: Viewer, tags: readonly string[]): Promise<Set<string>> {
+    if (tags.length === 0) return new Set();
+    const seen = visibleSql(v, { site: 'e.site_id', tag: 'e.tag' });
+    const rows = await this.db.withTenant(v.tenantId, () =>
+      this.db.all<{ tag: string }>(
+        `SELECT e.tag FROM equipment e WHERE e.tenant_id = ? AND e.tag IN (${tags.map(() => '?').join(',')}) AND ${seen.sql}`,
+        [v.tenantId, ...tags, ...seen.params],
+      ),
+    );
+    return new Set(rows.map((r) => r.tag));
+  }
+
+  /** Sets a stored calibration's traceability (only these two columns may change) and logs why. */
+  async reevaluated(r: Omit<TraceReviewRow, 'id'>): Promise<void> {
+    await this.db.withTenant(r.tenant_id, async () => {
+      await this.db.run(
+        'UPDATE calibrations SET traceability = ?, trace_issues = ? WHERE tenant_id = ? AND id = ?',
+        [r.status_after, r.issues_after, r.tenant_id, r.calibration_id],
+      );
+      await this.db.run(
+        `INSERT INTO calibration_trace_reviews (tenant_id, id, calibration_id, standard, cause, status_before,
+           status_after, issues_before, issues_after, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          r.tenant_id,
+          randomUUID(),
+          r.calibration_id,
+          r.standard,
+          r.cause,
+          r.status_before,
+          r.status_after,
+          r.issues_before,
+          r.issues_after,
+          r.at,
+        ],
+      );
+    });
+  }
+
+  async reviewsOf(tenantId: string, calibrationId: string): Promise<TraceReviewRow[]> {
+    return this.db.withTenant(tenantId, () =>
+      this.db.all<TraceReviewRow>(
+        'SELECT * FROM calibration_trace_reviews WHERE tenant_id = ? AND calibration_id = ? ORDER BY at, id',
+        [tenantId, calibrationId],
+      ),
+    );
+  }
+}

@@ -1,0 +1,221 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, startProcess, type Proc } from '@rigtrace/protocols/testing';
+import { DESKTOP, openBrowser, PHONE, sidewaysOverflow, type Browser } from './helpers/browser.js';
+import { dccXml, tinyPdf } from './helpers/certificates.js';
+
+/**
+ * A technician attaches the laboratory's certificates to a calibration in Chromium against the
+ * cloud as a real process: a PDF, then the Digital Calibration Certificate (DCC), whose one
+ * differing point is named on the calibration; the calibration that cites another certificate
+ * for its reference standard than the register's is flagged. Opened at 390 and 1280 px: nothing
+ * scrolls sideways. Screenshots go to test-results/screenshots/.
+ */
+
+interface Seed {
+  tenant: string;
+  users: { email: string; role: string; password: string }[];
+}
+
+describe('calibration certificates in a browser', () => {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'rt-portal-certs-'));
+  const dataDir = path.join(work, 'cloud');
+  let cloud: Proc | undefined;
+  let b: Browser;
+  let page: Page;
+  let url = '';
+  let seed: Seed;
+  let calibrationId = '';
+  const at = new Date(Date.now() - 2 * 86_400_000).toISOString();
+
+  const user = (role: string) => seed.users.find((u) => u.role === role)!;
+  let session: { cookie: string; csrf: string } | undefined;
+  const api = async (method: string, p: string, body?: unknown) => {
+    if (!session) {
+      const u = user('technician');
+      const login = await fetch(`${url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ tenant: seed.tenant, email: u.email, password: u.password }),
+      });
+      const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
+      session = { cookie: login.headers.getSetCookie()[0]!.split(';')[0]!, csrf };
+    }
+    const res = await fetch(`${url}/api/v1${p}`, {
+      method,
+      headers: {
+        cookie: session.cookie,
+        'x-csrf-token': session.csrf,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    expect(res.status, `${method} ${p}: ${text}`).toBeLessThan(300);
+    return text ? JSON.parse(text) : undefined;
+  };
+
+  beforeAll(async () => {
+    const started = await startProcess(
+      'cloud/src/cli.ts',
+      ['serve', '--port', '0', '--data-dir', dataDir],
+      (l) => l.includes('"event":"listening"'),
+    );
+    cloud = started;
+    url = (JSON.parse(started.readyLine) as { url: string }).url;
+    const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
+    expect(seeded.status, seeded.stderr).toBe(0);
+    seed = JSON.parse(seeded.stdout) as Seed;
+    await api('POST', '/equipment', {
+      tag: 'STD-PRS-0007',
+      siteId: 'plant-1',
+      type: 'dead-weight tester',
+      intervalDays: 365,
+      referenceStandard: { certificate: 'DKD-K-1207-2026' },
+    });
+    await api('POST', '/equipment', {
+      tag: 'PT-CERT-01',
+      siteId: 'plant-1',
+      type: 'pressure transducer',
+      intervalDays: 180,
+    });
+    const u = user('technician');
+    const out = await api('POST', '/calibrations', {
+      equipment: 'PT-CERT-01',
+      enteredBy: 'A. Smith (level 3)',
+      body: {
+        technician: 'A. Smith (level 3)',
+        certificate: { number: 'DKD-K-4711-2026' },
+        standards: [{ id: 'STD-PRS-0007', certificate: 'CERT-PRS-0007-2025-0412' }],
+        points: [
+          {
+            name: 'p@800',
+            nominal: 800,
+            unit: 'bar',
+            asFound: 800.4,
+            lowerTolerance: -2,
+            upperTolerance: 2,
+            asFoundResult: 'pass',
+          },
+          {
+            name: 'p@1600',
+            nominal: 1600,
+            unit: 'bar',
+            asFound: 1600.6,
+            lowerTolerance: -4,
+            upperTolerance: 4,
+            asFoundResult: 'pass',
+          },
+        ],
+        adjusted: false,
+        asFoundResult: 'pass',
+        calibratedAt: at,
+      },
+      signature: { password: u.password, meaning: 'performed' },
+    });
+    calibrationId = out.calibration.id;
+    b = await openBrowser(work);
+    page = b.page;
+  }, 120_000);
+
+  afterAll(async () => {
+    await b?.close();
+    await cloud?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('attaches a PDF and a DCC with one differing point, and shows the flags on the calibration', async () => {
+    const u = user('technician');
+    await page.goto(`${url}/#/`);
+    await page.getByLabel('Tenant').fill(seed.tenant);
+    await page.getByLabel('Email').fill(u.email);
+    await page.getByLabel('Password').fill(u.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('who').waitFor();
+    await page.goto(`${url}/#/equipment/PT-CERT-01`);
+    const cal = page.getByTestId('calibration').first();
+    await cal.waitFor();
+    // The standard's certificate cited is not the register's: flagged, not refused.
+    expect(await cal.getByTestId('traceability-flagged').textContent()).toContain(
+      "STD-PRS-0007: the certificate cited is CERT-PRS-0007-2025-0412, the register's current one is DKD-K-1207-2026",
+    );
+    const panel = cal.getByTestId('certificates');
+    expect(await panel.textContent()).toContain('None attached.');
+
+    const pdf = tinyPdf('Calibration certificate DKD-K-4711-2026');
+    await panel
+      .getByTestId('certificate-input')
+      .setInputFiles({ name: 'DKD-K-4711-2026.pdf', mimeType: 'application/pdf', buffer: pdf });
+    await panel.getByTestId('certificate-attach').click();
+    await panel.getByTestId('certificate-file').first().waitFor();
+
+    const xml = dccXml({
+      number: 'DKD-K-4711-2026',
+      date: at.slice(0, 10),
+      points: [
+        { name: 'p@800', nominal: 800, asFound: 800.4, unit: '\\bar', uncertainty: 0.2 },
+        { name: 'p@1600', nominal: 1600, asFound: 1601.9, unit: '\\bar' },
+      ],
+    });
+    // The browser's type for the file is not what decides: the content is.
+    await panel.getByTestId('certificate-input').setInputFiles({
+      name: 'DKD-K-4711-2026.xml',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.from(xml),
+    });
+    await panel.getByTestId('certificate-attach').click();
+    await panel.getByTestId('dcc-differences').waitFor();
+    const diffs = await panel.getByTestId('dcc-difference').allTextContents();
+    expect(diffs).toEqual(['p@1600: as found 1601.9 bar on the certificate, 1600.6 bar entered']);
+    expect(await panel.getByTestId('certificate-file').count()).toBe(2);
+
+    // The download link serves the stored bytes (the session's cookie, same origin).
+    const href = await panel.getByTestId('certificate-download').first().getAttribute('href');
+    const got = await page.request.get(`${url}${href}`);
+    expect(got.status()).toBe(200);
+    expect(got.headers()['content-type']).toMatch(/^application\/pdf/);
+    expect(
+      createHash('sha256')
+        .update(await got.body())
+        .digest('hex'),
+    ).toBe(createHash('sha256').update(pdf).digest('hex'));
+
+    // Still there after a reload; nothing scrolls sideways on a phone or a desktop.
+    for (const size of [DESKTOP, PHONE]) {
+      await page.setViewportSize(size);
+      await page.reload();
+      await page.getByTestId('dcc-difference').first().waitFor();
+      await cal.scrollIntoViewIfNeeded();
+      expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
+      await b.shot(`certificates-${size.width}`);
+    }
+    await page.setViewportSize(DESKTOP);
+    expect(calibrationId).toMatch(/^manual:/);
+    expect(b.errors).toEqual([]);
+  }, 120_000);
+
+  it('tells a tenant administrator who makes new tenants (there is no cross-tenant account)', async () => {
+    await page.getByTestId('sign-out').click();
+    await page.getByTestId('sign-in').waitFor();
+    const u = user('admin');
+    await page.getByLabel('Tenant').fill(seed.tenant);
+    await page.getByLabel('Email').fill(u.email);
+    await page.getByLabel('Password').fill(u.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('who').waitFor();
+    await page.goto(`${url}/#/admin/sites`);
+    const note = page.getByTestId('new-tenant-note');
+    await note.waitFor();
+    expect(await note.textContent()).toContain('rigtrace-cloud tenant create --id ID --name NAME');
+    await page.setViewportSize(PHONE);
+    await note.scrollIntoViewIfNeeded();
+    expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
+    await b.shot('sites-new-tenant-note-390');
+    await page.setViewportSize(DESKTOP);
+    expect(b.errors).toEqual([]);
+  }, 60_000);
+});

@@ -1,0 +1,320 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import {
+  buildBatch,
+  deterministicUuidV7,
+  runCli,
+  startProcess,
+  type Proc,
+} from '@rigtrace/protocols/testing';
+import { DESKTOP, openBrowser, PHONE, SHOTS, sidewaysOverflow, type Browser } from './helpers/browser.js';
+
+/**
+ * A sensor built into a rig, in Chromium against the cloud as a real process: the technician
+ * adds the position "rail pressure" to RIG-01 and installs the rail-pressure transducer in it
+ * from two months ago; RIG-01 has been testing injectors all along (records from its edge); the
+ * bench then finds the transducer failed as found. The transducer's page lists, as suspect, the
+ * injectors RIG-01 tested in the window, each naming the position, and says where the transducer
+ * sits; the rig's page shows the position, its device and history. Both pages at 390 and
+ * 1280 px without sideways scrolling; screenshots in test-results/screenshots/.
+ */
+
+interface Seed {
+  tenant: string;
+  enrollmentToken: string;
+  users: { email: string; role: string; password: string }[];
+}
+
+const DAY = 86_400_000;
+const NOW = Date.now();
+const daysAgo = (d: number) => new Date(NOW - d * DAY).toISOString();
+
+describe('positions and devices in a browser', () => {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'rt-portal-positions-'));
+  const dataDir = path.join(work, 'cloud');
+  let cloud: Proc | undefined;
+  let b: Browser;
+  let page: Page;
+  let url = '';
+  let seed: Seed;
+  let edgeId = '';
+  const keys = generateKeyPair();
+  let logState: ReturnType<typeof buildBatch>['state'] | undefined;
+  let seq = 0;
+
+  const user = (role: string) => seed.users.find((u) => u.role === role)!;
+  const sessions = new Map<string, { cookie: string; csrf: string }>();
+  const api = async (role: string, method: string, p: string, body?: unknown) => {
+    let s = sessions.get(role);
+    if (!s) {
+      const u = user(role);
+      const login = await fetch(`${url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ tenant: seed.tenant, email: u.email, password: u.password }),
+      });
+      const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
+      s = { cookie: login.headers.getSetCookie()[0]!.split(';')[0]!, csrf };
+      sessions.set(role, s);
+    }
+    const res = await fetch(`${url}/api/v1${p}`, {
+      method,
+      headers: {
+        cookie: s.cookie,
+        'x-csrf-token': s.csrf,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    expect(res.status, `${method} ${p}: ${text}`).toBeLessThan(300);
+    return text ? JSON.parse(text) : undefined;
+  };
+
+  const envelope = (kind: string, equipment: string, observedAt: string, body: unknown) => {
+    seq += 1;
+    return {
+      v: 1,
+      id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edgeId}:${seq}`)),
+      edge: edgeId,
+      seq,
+      observedAt,
+      receivedAt: observedAt,
+      kind,
+      equipment,
+      source: { protocol: 'modbus', endpoint: 'tcp://127.0.0.1:5020' },
+      body,
+    };
+  };
+  const injectorTest = (d: number, part: string) =>
+    envelope('inspection', 'RIG-01', daysAgo(d), {
+      partSerial: part,
+      workOrder: 'WO-2026-118',
+      operator: 'op-17',
+      result: 'pass',
+      characteristics: [
+        {
+          name: 'rail pressure',
+          nominal: 1000,
+          lsl: 990,
+          usl: 1010,
+          measured: 1004.1,
+          unit: 'bar',
+          result: 'pass',
+        },
+      ],
+    });
+  const benchCalibration = (d: number, asFound: number) => {
+    const verdict = Math.abs(asFound - 1000) <= 5 ? 'pass' : 'fail';
+    return envelope('calibration', 'PT-RIG01-RAIL', daysAgo(d), {
+      technician: 'T-0117 M. Keller',
+      standards: [{ id: 'STD-PRS-0007', certificate: 'CERT-PRS-0007-2025-0412' }],
+      points: [
+        {
+          name: '1000 bar',
+          nominal: 1000,
+          unit: 'bar',
+          asFound,
+          lowerTolerance: -5,
+          upperTolerance: 5,
+          asFoundResult: verdict,
+        },
+      ],
+      adjusted: false,
+      asFoundResult: verdict,
+      calibratedAt: daysAgo(d),
+    });
+  };
+  async function ingest(records: unknown[]) {
+    const built = buildBatch({
+      edge: edgeId,
+      privateKeyPem: keys.privateKeyPem,
+      records,
+      ...(logState ? { before: logState } : {}),
+    });
+    const res = await fetch(`${url}/api/v1/ingest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(built.batch),
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    logState = built.state;
+  }
+
+  async function signIn(role: string) {
+    const u = user(role);
+    await page.goto(`${url}/#/`);
+    await page.getByTestId('sign-in-form').or(page.getByTestId('who')).first().waitFor();
+    if (await page.getByTestId('who').isVisible()) {
+      await page.getByTestId('sign-out').click();
+      await page.getByTestId('sign-in').waitFor();
+    }
+    await page.getByLabel('Tenant').fill(seed.tenant);
+    await page.getByLabel('Email').fill(u.email);
+    await page.getByLabel('Password').fill(u.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('who').waitFor();
+  }
+
+  /** Both widths: no sideways scrolling, a screenshot of each. */
+  async function checkWidths(name: string, ready: () => Promise<unknown>, part?: string) {
+    const problems: string[] = [];
+    for (const size of [PHONE, DESKTOP]) {
+      await page.setViewportSize(size);
+      await page.reload();
+      await ready();
+      const o = await sidewaysOverflow(page);
+      if (o.px > 0)
+        problems.push(`${name} at ${size.width} px scrolls ${o.px} px sideways (widest: ${o.widest})`);
+      await b.shot(`positions-${name}-${size.width}`);
+      // The part of the page this is about, at full size.
+      if (part)
+        await page
+          .getByTestId(part)
+          .screenshot({ path: path.join(SHOTS, `positions-${name}-${part}-${size.width}.png`) });
+    }
+    await page.setViewportSize(DESKTOP);
+    expect(problems).toEqual([]);
+  }
+
+  beforeAll(async () => {
+    const started = await startProcess(
+      'cloud/src/cli.ts',
+      ['serve', '--port', '0', '--data-dir', dataDir],
+      (l) => l.includes('"event":"listening"'),
+    );
+    cloud = started;
+    url = (JSON.parse(started.readyLine) as { url: string }).url;
+    const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
+    expect(seeded.status, seeded.stderr).toBe(0);
+    seed = JSON.parse(seeded.stdout) as Seed;
+    await api('technician', 'POST', '/equipment', {
+      tag: 'RIG-01',
+      siteId: 'plant-1',
+      type: 'injector test rig',
+      make: 'RigTrace',
+      model: 'flow rig',
+      intervalDays: 365,
+    });
+    await api('technician', 'POST', '/equipment', {
+      tag: 'PT-RIG01-RAIL',
+      siteId: 'plant-1',
+      type: 'rail-pressure transducer',
+      make: 'Kistler',
+      model: '4067E',
+      serial: 'KI4711203',
+      intervalDays: 180,
+    });
+    const enrolled = await fetch(`${url}/api/v1/edges/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        token: seed.enrollmentToken,
+        publicKey: toBase64(keys.publicKey),
+        name: 'line-1',
+      }),
+    });
+    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    // The transducer passed 30 days ago; RIG-01 tested injectors before and since.
+    await ingest([
+      injectorTest(40, 'INJ-0400'),
+      benchCalibration(30, 1001.3),
+      injectorTest(20, 'INJ-0417'),
+      injectorTest(10, 'INJ-0431'),
+      injectorTest(5, 'INJ-0452'),
+    ]);
+    b = await openBrowser(work);
+    page = b.page;
+  }, 120_000);
+
+  afterAll(async () => {
+    await b?.close();
+    await cloud?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('installs a sensor in a rig; its failed calibration names the injectors the rig tested, with the position', async () => {
+    await signIn('technician');
+    await page.goto(`${url}/#/equipment/RIG-01`);
+    await page.getByTestId('equipment-page').waitFor();
+    // No positions yet: the technician adds one.
+    await page.getByTestId('positions').locator('summary').click();
+    await page.getByLabel('New position').fill('rail pressure');
+    await page.getByLabel('Description (optional)').fill('common-rail pressure before the injector');
+    await page.getByRole('button', { name: 'Add position' }).click();
+    const position = page.getByTestId('position');
+    await position.waitFor();
+    expect(await position.getByTestId('position-empty').textContent()).toBe('empty');
+
+    // Install the transducer from two months ago (the site's local time in the form).
+    await position.getByTestId('install-device').click();
+    const form = page.getByTestId('install-form');
+    await form.getByLabel('Device (asset tag)').fill('PT-RIG01-RAIL');
+    // The form takes the site's wall-clock time; within a few hours of UTC is all this needs.
+    await form.getByLabel(/Installed from/).fill(new Date(NOW - 60 * DAY).toISOString().slice(0, 16));
+    // A device that is not in the register is refused, with the reason.
+    await form.getByLabel('Device (asset tag)').fill('PT-NOWHERE');
+    await form.getByRole('button', { name: 'Install' }).click();
+    expect(await page.getByTestId('position-error').textContent()).toContain(
+      'no equipment PT-NOWHERE in the register',
+    );
+    await form.getByLabel('Device (asset tag)').fill('PT-RIG01-RAIL');
+    await form.getByRole('button', { name: 'Install' }).click();
+    await position.getByTestId('position-device').waitFor();
+    expect(await position.getByTestId('position-device').textContent()).toContain('PT-RIG01-RAIL');
+    const installs = (await api('technician', 'GET', '/equipment/RIG-01/positions')).positions[0];
+    expect(installs.current).toMatchObject({ device: 'PT-RIG01-RAIL', label: 'RIG-01 / rail pressure' });
+    expect(Math.abs(Date.parse(installs.current.from) - (NOW - 60 * DAY))).toBeLessThan(15 * 3600_000);
+
+    // The bench finds the transducer reading 7.42 bar low at 1000 bar: failed as found.
+    await ingest([benchCalibration(1, 992.58)]);
+
+    await page.goto(`${url}/#/equipment/PT-RIG01-RAIL`);
+    await page.getByTestId('suspect-records').waitFor();
+    const rows = page.getByTestId('suspect-row');
+    await rows.first().waitFor();
+    const texts = await rows.allTextContents();
+    expect(texts).toHaveLength(3);
+    for (const [i, part] of ['INJ-0417', 'INJ-0431', 'INJ-0452'].entries()) {
+      expect(texts[i]).toContain(part);
+      expect(texts[i]).toContain('in RIG-01 / rail pressure');
+    }
+    expect(texts.join(' ')).not.toContain('INJ-0400');
+    expect(await page.getByTestId('installed-now').textContent()).toContain('RIG-01 / rail pressure');
+    await checkWidths(
+      'failed-sensor',
+      () => page.getByTestId('suspect-row').first().waitFor(),
+      'suspect-records',
+    );
+
+    // The out-of-tolerance case opened by the failure lists the same injectors with the position.
+    await page.getByTestId('tag-out').getByRole('link', { name: 'Open its case' }).click();
+    await page.getByTestId('suspects').waitFor();
+    const caseText = await page.getByTestId('suspects').textContent();
+    for (const part of ['INJ-0417', 'INJ-0431', 'INJ-0452']) expect(caseText).toContain(part);
+    expect(caseText).toContain('PT-RIG01-RAIL in RIG-01 / rail pressure');
+
+    // The rig's page: the position with its device and history.
+    await page.goto(`${url}/#/equipment/RIG-01`);
+    await page.getByTestId('position-device').waitFor();
+    await checkWidths('rig', () => page.getByTestId('position-device').waitFor(), 'positions');
+
+    // Removing it keeps the history; the audit trail has each change.
+    await page.getByTestId('remove-device').click();
+    await page.getByTestId('install-form').getByRole('button', { name: 'Remove' }).click();
+    await page.getByTestId('position-empty').waitFor();
+    expect(await page.getByTestId('position-history').locator('tbody tr').count()).toBe(1);
+    const trail = (await api('admin', 'GET', '/audit?limit=1000')).items
+      .map((i: { entry: { action: string; target?: { id: string } } }) => i.entry)
+      .filter((e: { target?: { id: string } }) => e.target?.id === 'RIG-01 / rail pressure')
+      .map((e: { action: string }) => e.action);
+    expect(trail).toEqual(['position.create', 'device.install', 'device.remove']);
+    // The one 400 is the refused install of PT-NOWHERE above.
+    expect(b.errors.filter((e) => !/status of 400/.test(e))).toEqual([]);
+    expect(b.errors.filter((e) => /status of 400/.test(e))).toHaveLength(1);
+  }, 180_000);
+});

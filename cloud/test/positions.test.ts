@@ -1,0 +1,449 @@
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
+import { createAccounts } from '../src/access/accounts.js';
+import type { Role } from '../src/access/policy.js';
+import { loadCloudConfig } from '../src/platform/config.js';
+import { openStore, startCloud, type RunningCloud } from '../src/server.js';
+import { Witness } from '../src/platform/witness.js';
+import { apiCall, signIn, type Session } from './helpers/signed-in.js';
+import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+
+/**
+ * Positions and devices on both backends, through the API: a rig has positions; a transducer is
+ * installed in one from a time and removed at a time, then installed in another rig; each change
+ * is on the audit trail; overlaps and bad input are refused as problem+json. When the transducer
+ * fails as found, the suspect list follows its installations: every test the rigs made while it
+ * sat in them during the suspect window, with the position named, each record once; site scope
+ * and export control apply to the rigs' records as to any other.
+ */
+
+const PW: Record<string, string> = {
+  tech: 'torque wrench on shelf 3',
+  quality: 'signs for the lab on fridays',
+  scoped: 'second desk by the window',
+  cleared: 'signed off for the program',
+};
+const HOUR = 3_600_000;
+const NOW = Date.now();
+const at = (hoursAgo: number) => new Date(NOW - hoursAgo * HOUR).toISOString();
+
+describe.each(BACKENDS)('positions and devices on %s', (backend) => {
+  let storage: TestStorage;
+  let cloud: RunningCloud;
+  let apiToken = '';
+  let edgeId = '';
+  const keys = generateKeyPair();
+  let logState: ReturnType<typeof buildBatch>['state'] | undefined;
+  let seq = 0;
+  const s: Record<string, Session> = {};
+  const call = (who: string, method: string, p: string, body?: unknown) =>
+    apiCall(cloud.url, who === 'token' ? apiToken : s[who]!, method, p, body);
+  const rail = (rig: string) => `/equipment/${rig}/positions/${encodeURIComponent('rail pressure')}`;
+
+  const envelope = (kind: string, equipment: string, observedAt: string, body: unknown) => {
+    seq += 1;
+    return {
+      v: 1,
+      id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edgeId}:${seq}`)),
+      edge: edgeId,
+      seq,
+      observedAt,
+      receivedAt: observedAt,
+      kind,
+      equipment,
+      source: { protocol: 'modbus', endpoint: 'tcp://rig.plant1.local:502' },
+      body,
+    };
+  };
+  /** An injector test on a rig, its rail pressure read by whatever transducer sits in the rig. */
+  const test = (rig: string, hoursAgo: number, part: string, gauges?: string[]) =>
+    envelope('inspection', rig, at(hoursAgo), {
+      partSerial: part,
+      workOrder: 'WO-7',
+      operator: 'op-17',
+      result: 'pass',
+      ...(gauges ? { gauges } : {}),
+      characteristics: [
+        {
+          name: 'railPressure',
+          nominal: 1000,
+          lsl: 990,
+          usl: 1010,
+          measured: 1003,
+          unit: 'bar',
+          result: 'pass',
+        },
+      ],
+    });
+  const calibration = (tag: string, hoursAgo: number, asFound: number) => {
+    const verdict = Math.abs(asFound - 1000) <= 5 ? 'pass' : 'fail';
+    return envelope('calibration', tag, at(hoursAgo), {
+      technician: 'T-0117 M. Keller',
+      standards: [{ id: 'STD-PRS-0007', certificate: 'CERT-PRS-0007-2025-0412' }],
+      points: [
+        {
+          name: '1000 bar',
+          nominal: 1000,
+          unit: 'bar',
+          asFound,
+          lowerTolerance: -5,
+          upperTolerance: 5,
+          asFoundResult: verdict,
+        },
+      ],
+      adjusted: false,
+      asFoundResult: verdict,
+      calibratedAt: at(hoursAgo),
+    });
+  };
+  async function ingest(records: unknown[]) {
+    const b = buildBatch({
+      edge: edgeId,
+      privateKeyPem: keys.privateKeyPem,
+      records,
+      ...(logState ? { before: logState } : {}),
+    });
+    const res = await fetch(`${cloud.url}/api/v1/ingest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(b.batch),
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    logState = b.state;
+  }
+  const ok = async (p: Promise<{ status: number; text: string; body: any }>, status = 201) => {
+    const r = await p;
+    expect(r.status, r.text).toBe(status);
+    return r.body;
+  };
+
+  setupOrFailEach(async () => {
+    storage = await testStorage(backend);
+    const cfg = loadCloudConfig({}, storage.overrides);
+    const store = await openStore(cfg);
+    await store.tenancy.createTenant('acme', 'Acme');
+    await store.tenancy.createSite('acme', 'plant-1', 'Plant 1');
+    await store.tenancy.createSite('acme', 'plant-2', 'Plant 2');
+    apiToken = await store.tenancy.createApiToken('acme', 'reader');
+    const enroll = await store.tenancy.createEnrollmentToken('acme', 'plant-1', 3600_000);
+    const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
+    const by = { actor: { type: 'system' as const, id: 'test' }, address: null };
+    const users: [string, Role, string[] | null, boolean][] = [
+      ['tech', 'technician', null, false],
+      ['quality', 'manager', null, false],
+      ['scoped', 'technician', ['plant-2'], false],
+      ['cleared', 'admin', null, true],
+    ];
+    for (const [who, role, sites, usPerson] of users)
+      await accounts.users.create(by, 'acme', {
+        email: `${who}@acme.example`,
+        name: `${who} name`,
+        role,
+        sites,
+        usPerson,
+        password: PW[who]!,
+        mustChangePassword: false,
+      });
+    await store.db.close();
+    cloud = await startCloud(
+      loadCloudConfig({}, { ...storage.overrides, port: '0' }),
+      pino({ level: 'silent' }),
+    );
+    for (const [who] of users) s[who] = await signIn(cloud.url, 'acme', `${who}@acme.example`, PW[who]!);
+    // Each test has its own rigs and transducers (the cloud is shared by the suite's tests).
+    for (const n of [1, 2, 3, 4, 5, 6])
+      await ok(
+        call('tech', 'POST', '/equipment', {
+          tag: `RIG-0${n}`,
+          siteId: 'plant-1',
+          type: 'injector test rig',
+          intervalDays: 365,
+        }),
+      );
+    for (const n of [1, 2, 3, 4, 5, 6, 9])
+      await ok(
+        call('tech', 'POST', '/equipment', {
+          tag: `PT-0${n}`,
+          siteId: 'plant-1',
+          type: 'rail-pressure transducer',
+          intervalDays: 180,
+        }),
+      );
+    // A rig of an export-controlled program: registered (and flagged) by a cleared user.
+    await ok(
+      call('cleared', 'POST', '/equipment', {
+        tag: 'RIG-09',
+        siteId: 'plant-1',
+        type: 'injector test rig',
+        intervalDays: 180,
+        exportControl: { regime: 'ITAR' },
+      }),
+    );
+    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: enroll.token, publicKey: toBase64(keys.publicKey), name: 'line-1' }),
+    });
+    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+  });
+  afterAll(async () => {
+    await cloud?.close();
+    await storage?.cleanup();
+  });
+
+  it('keeps positions and installations with their history, each change on the audit trail', async () => {
+    const pos = await ok(call('tech', 'POST', '/equipment/RIG-01/positions', { name: 'rail pressure' }));
+    expect(pos).toMatchObject({
+      name: 'rail pressure',
+      label: 'RIG-01 / rail pressure',
+      current: null,
+      history: [],
+    });
+    await ok(call('tech', 'POST', '/equipment/RIG-02/positions', { name: 'rail pressure' }));
+    const first = await ok(
+      call('tech', 'POST', `${rail('RIG-01')}/installations`, { device: 'PT-01', from: at(400) }),
+    );
+    expect(first).toMatchObject({
+      device: 'PT-01',
+      label: 'RIG-01 / rail pressure',
+      from: at(400),
+      until: null,
+    });
+    const removed = await ok(call('tech', 'POST', `${rail('RIG-01')}/removal`, { at: at(150) }), 200);
+    expect(removed).toMatchObject({ id: first.id, until: at(150) });
+    await ok(call('tech', 'POST', `${rail('RIG-01')}/installations`, { device: 'PT-02', from: at(150) }));
+    await ok(call('tech', 'POST', `${rail('RIG-02')}/installations`, { device: 'PT-01', from: at(120) }));
+
+    const rig1 = (await call('token', 'GET', '/equipment/RIG-01/positions')).body;
+    expect(rig1.positions).toHaveLength(1);
+    expect(rig1.positions[0].current).toMatchObject({ device: 'PT-02', until: null });
+    expect(rig1.positions[0].history.map((i: { device: string }) => i.device)).toEqual(['PT-02', 'PT-01']);
+    const where = (await call('token', 'GET', '/equipment/PT-01/installations')).body;
+    expect(where.current).toMatchObject({ label: 'RIG-02 / rail pressure', from: at(120) });
+    expect(where.history.map((i: { label: string; until: string | null }) => [i.label, i.until])).toEqual([
+      ['RIG-02 / rail pressure', null],
+      ['RIG-01 / rail pressure', at(150)],
+    ]);
+
+    const trail = (await call('cleared', 'GET', '/audit?limit=1000')).body.items.map(
+      (i: { entry: { action: string; target?: { id: string }; after?: unknown } }) => i.entry,
+    );
+    const mine = trail.filter((e: { action: string }) => /^(position|device)\./.test(e.action));
+    expect(mine.map((e: { action: string; target: { id: string } }) => `${e.action} ${e.target.id}`)).toEqual(
+      [
+        'position.create RIG-01 / rail pressure',
+        'position.create RIG-02 / rail pressure',
+        'device.install RIG-01 / rail pressure',
+        'device.remove RIG-01 / rail pressure',
+        'device.install RIG-01 / rail pressure',
+        'device.install RIG-02 / rail pressure',
+      ],
+    );
+    expect(mine[3].after).toEqual({ device: 'PT-01', from: at(400), until: at(150) });
+  });
+
+  it('refuses overlaps and bad input as problem+json, and writes from anyone without the permission', async () => {
+    await ok(call('tech', 'POST', '/equipment/RIG-03/positions', { name: 'rail pressure' }));
+    await ok(call('tech', 'POST', '/equipment/RIG-04/positions', { name: 'rail pressure' }));
+    await ok(call('tech', 'POST', `${rail('RIG-03')}/installations`, { device: 'PT-03', from: at(100) }));
+
+    const refused = async (p: string, body: unknown, status: number, code: string) => {
+      const r = await call('tech', 'POST', p, body);
+      expect(r.status, r.text).toBe(status);
+      expect(r.type).toContain('application/problem+json');
+      expect(r.body.code).toBe(code);
+      return r.body;
+    };
+    // One device in one position at a time: PT-03 is in RIG-03 from 100 h ago.
+    const twice = await refused(
+      `${rail('RIG-04')}/installations`,
+      { device: 'PT-03', from: at(50) },
+      409,
+      'CLOUD_CONFLICT',
+    );
+    expect(twice.detail).toContain('PT-03 is installed in RIG-03 / rail pressure');
+    // …including a past installation that overlaps it.
+    await refused(
+      `${rail('RIG-04')}/installations`,
+      { device: 'PT-03', from: at(200), until: at(90) },
+      409,
+      'CLOUD_CONFLICT',
+    );
+    // One device per position at a time.
+    const occupied = await refused(
+      `${rail('RIG-03')}/installations`,
+      { device: 'PT-04', from: at(10) },
+      409,
+      'CLOUD_CONFLICT',
+    );
+    expect(occupied.detail).toContain('RIG-03 / rail pressure holds PT-03');
+    // A past installation that ended before PT-03 came is fine.
+    await ok(
+      call('tech', 'POST', `${rail('RIG-03')}/installations`, {
+        device: 'PT-04',
+        from: at(300),
+        until: at(100),
+      }),
+    );
+
+    const bad = await refused(
+      `${rail('RIG-04')}/installations`,
+      { device: 'NO-SUCH', from: 'yesterday', extra: 1 },
+      400,
+      'CLOUD_VALIDATION',
+    );
+    expect(bad.errors.map((e: { path: string }) => e.path).sort()).toEqual(['', 'from']);
+    const rules = await refused(
+      `${rail('RIG-04')}/installations`,
+      { device: 'NO-SUCH', from: at(-24), until: at(-48) },
+      400,
+      'CLOUD_VALIDATION',
+    );
+    expect(rules.errors.map((e: { path: string }) => e.path).sort()).toEqual(['device', 'from', 'until']);
+    await refused(
+      `${rail('RIG-04')}/installations`,
+      { device: 'PT-04', from: at(5), until: at(6) },
+      400,
+      'CLOUD_VALIDATION',
+    );
+    await refused(
+      `${rail('RIG-04')}/installations`,
+      { device: 'RIG-04', from: at(5) },
+      400,
+      'CLOUD_VALIDATION',
+    );
+    await refused(
+      '/equipment/RIG-04/positions/nowhere/installations',
+      { device: 'PT-04', from: at(5) },
+      404,
+      'CLOUD_NOT_FOUND',
+    );
+    await refused('/equipment/RIG-03/positions', { name: 'rail pressure' }, 409, 'CLOUD_CONFLICT');
+    await refused('/equipment/RIG-03/positions', { name: '' }, 400, 'CLOUD_VALIDATION');
+    await refused(`${rail('RIG-04')}/removal`, { at: at(1) }, 409, 'CLOUD_CONFLICT');
+    await refused(`${rail('RIG-03')}/removal`, { at: at(101) }, 400, 'CLOUD_VALIDATION');
+    // A date is midnight UTC.
+    const day = await ok(
+      call('tech', 'POST', `${rail('RIG-04')}/installations`, { device: 'PT-05', from: at(24).slice(0, 10) }),
+    );
+    expect(day.from).toBe(`${at(24).slice(0, 10)}T00:00:00.000Z`);
+
+    // Managers and API tokens do not change the register; a user of another site does not see the rig.
+    expect((await call('quality', 'POST', `${rail('RIG-04')}/removal`, { at: at(1) })).body.code).toBe(
+      'CLOUD_FORBIDDEN',
+    );
+    expect((await call('token', 'POST', '/equipment/RIG-04/positions', { name: 'x' })).status).toBe(403);
+    expect((await call('scoped', 'POST', `${rail('RIG-04')}/removal`, { at: at(1) })).status).toBe(404);
+    expect((await call('scoped', 'GET', '/equipment/RIG-03/positions')).status).toBe(404);
+    // Nothing refused was stored.
+    const rig2 = (await call('token', 'GET', '/equipment/RIG-04/positions')).body.positions[0];
+    expect(rig2.history.map((i: { device: string }) => i.device)).toEqual(['PT-05']);
+  });
+
+  it('makes suspect every test a rig made while the failed transducer sat in it, with the position named', async () => {
+    await ok(call('tech', 'POST', '/equipment/RIG-05/positions', { name: 'rail pressure' }));
+    await ok(call('tech', 'POST', '/equipment/RIG-06/positions', { name: 'rail pressure' }));
+    await ok(call('tech', 'POST', `${rail('RIG-05')}/installations`, { device: 'PT-06', from: at(400) }));
+    await ok(call('tech', 'POST', `${rail('RIG-05')}/removal`, { at: at(150) }), 200);
+    await ok(call('tech', 'POST', `${rail('RIG-06')}/installations`, { device: 'PT-06', from: at(120) }));
+    await ingest([
+      calibration('PT-06', 300, 1001.2), // good: the window starts after it
+      test('RIG-05', 350, 'INJ-0'), // before the window
+      test('RIG-05', 200, 'INJ-1'),
+      test('RIG-05', 170, 'INJ-2', ['PT-06']), // names the transducer as its gauge: listed once
+      test('RIG-05', 149, 'INJ-3'), // PT-06 was out of RIG-05 by then
+      test('RIG-06', 130, 'INJ-4'), // before PT-06 came to RIG-06
+      test('RIG-06', 100, 'INJ-5'),
+      calibration('PT-06', 50, 992.58), // fails as found: -7.42 against ±5
+      test('RIG-06', 10, 'INJ-6'), // still installed, still failed
+    ]);
+    const out = (await call('token', 'GET', '/equipment/PT-06/suspect-records')).body;
+    expect(out.window).toMatchObject({ start: at(300), end: null });
+    expect(
+      out.items.map((i: { partSerial: string; via: string; position: string | null; equipment: string }) => [
+        i.partSerial,
+        i.equipment,
+        i.via,
+        i.position,
+      ]),
+    ).toEqual([
+      ['INJ-1', 'RIG-05', 'position', 'RIG-05 / rail pressure'],
+      ['INJ-2', 'RIG-05', 'gauge', null],
+      ['INJ-5', 'RIG-06', 'position', 'RIG-06 / rail pressure'],
+      ['INJ-6', 'RIG-06', 'position', 'RIG-06 / rail pressure'],
+    ]);
+    // The whole record comes with it, and the characteristics the instrument may have affected.
+    expect(out.items[0].characteristics[0]).toMatchObject({ name: 'railPressure', margin: 7, atRisk: true });
+    // Pages follow the cursor across the three sides.
+    const page1 = (await call('token', 'GET', '/equipment/PT-06/suspect-records?limit=3')).body;
+    const page2 = (
+      await call(
+        'token',
+        'GET',
+        `/equipment/PT-06/suspect-records?limit=3&after=${encodeURIComponent(page1.next)}`,
+      )
+    ).body;
+    expect([...page1.items, ...page2.items].map((i: { partSerial: string }) => i.partSerial)).toEqual([
+      'INJ-1',
+      'INJ-2',
+      'INJ-5',
+      'INJ-6',
+    ]);
+    const csv = (await call('token', 'GET', '/equipment/PT-06/suspect-records?format=csv')).text;
+    const [head, ...lines] = csv.trim().split('\r\n');
+    expect(head).toContain('equipment,via,position,partSerial');
+    expect(lines.find((l: string) => l.includes('INJ-5'))).toContain(
+      'RIG-06,position,RIG-06 / rail pressure,INJ-5',
+    );
+
+    // The out-of-tolerance case opened by the failure counts and lists the same records.
+    const k = (await call('quality', 'GET', '/oot-cases?equipment=PT-06')).body.items[0];
+    expect(k.progress.suspect).toBe(4);
+    const full = (await call('quality', 'GET', `/oot-cases/${k.id}`)).body;
+    expect(
+      full.suspects.map((r: { partSerial: string; position: string | null }) => [r.partSerial, r.position]),
+    ).toEqual([
+      ['INJ-1', 'RIG-05 / rail pressure'],
+      ['INJ-2', null],
+      ['INJ-5', 'RIG-06 / rail pressure'],
+      ['INJ-6', 'RIG-06 / rail pressure'],
+    ]);
+    // Read by an API token (never cleared) in a tenant with export-controlled equipment (RIG-09):
+    // the transducer's alert is not export-controlled and is listed.
+    const alert = (await call('token', 'GET', '/alerts')).body.items.find(
+      (a: { kind: string; tag: string }) => a.kind === 'out-of-tolerance' && a.tag === 'PT-06',
+    );
+    expect(alert.message).toContain('4 usage and inspection records');
+  });
+
+  it('keeps an export-controlled rig’s tests out of an uncleared reader’s suspect list', async () => {
+    await ok(call('cleared', 'POST', '/equipment/RIG-09/positions', { name: 'rail pressure' }));
+    await ok(call('cleared', 'POST', `${rail('RIG-09')}/installations`, { device: 'PT-09', from: at(400) }));
+    // An uncleared technician does not see the flagged rig, so cannot install in it either.
+    expect((await call('tech', 'GET', '/equipment/RIG-09/positions')).status).toBe(404);
+    expect((await call('tech', 'POST', `${rail('RIG-09')}/removal`, { at: at(1) })).status).toBe(404);
+    await ingest([
+      calibration('PT-09', 300, 1000.4),
+      test('RIG-09', 200, 'ITAR-1'),
+      calibration('PT-09', 50, 1007.9),
+    ]);
+    const seen = async (who: string) =>
+      (await call(who, 'GET', '/equipment/PT-09/suspect-records')).body.items.map(
+        (i: { partSerial: string }) => i.partSerial,
+      );
+    expect(await seen('cleared')).toEqual(['ITAR-1']);
+    expect(await seen('tech')).toEqual([]);
+    expect(await seen('token')).toEqual([]);
+    // Where PT-09 sits: only the cleared see the flagged rig.
+    expect((await call('tech', 'GET', '/equipment/PT-09/installations')).body).toEqual({
+      device: 'PT-09',
+      current: null,
+      history: [],
+    });
+    expect((await call('cleared', 'GET', '/equipment/PT-09/installations')).body.current.label).toBe(
+      'RIG-09 / rail pressure',
+    );
+  });
+});
