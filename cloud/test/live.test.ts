@@ -330,4 +330,234 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     expect(await s3.subscribe('plant-1')).toEqual({ ok: true });
     void ago;
   });
+
+  it('shows each rig’s last completed test per test point, its signal dictionary, and no idle values', async () => {
+    const t0 = Date.now() - 60_000;
+    const at = (s: number) => new Date(t0 + s * 1000).toISOString();
+    const signals = [
+      {
+        name: 'state',
+        label: 'Rig state',
+        codes: [
+          { code: 0, word: 'Idle' },
+          { code: 1, word: 'Testing' },
+        ],
+      },
+      {
+        name: 'deliveredQty',
+        label: 'Delivered quantity',
+        unit: 'mm³/stroke',
+        when: { signal: 'state', codes: [1] },
+      },
+      { name: 'fullLoad', label: 'Full load · 1800 bar' },
+    ];
+    const test = (observedAt: string, part: string, idleQty: number) => {
+      const r = edge1.inspection('RIG-F', observedAt, part, 'pass');
+      const c = (name: string, measured: number, lsl: number, usl: number, unit = 'mm3/stroke') => ({
+        name,
+        lsl,
+        usl,
+        measured,
+        unit,
+        result: 'pass' as const,
+      });
+      (r.body as { characteristics: unknown[] }).characteristics = [
+        c('fullLoad.deliveredQty', 60.4, 58.2, 61.8),
+        c('fullLoad.backLeak', 12.5, 0, 30, 'mL/min'),
+        c('idle.deliveredQty', idleQty, 4.75, 5.25),
+        c('coilResistance', 0.35, 0.3, 0.4, 'ohm'),
+      ];
+      return r;
+    };
+    const withSignals = edge1.telemetry('RIG-F', at(1), { state: 1, deliveredQty: 60.2 });
+    const sent = await edge1.send(
+      [
+        { ...withSignals, body: { ...withSignals.body, signals } },
+        test(at(2), 'P-F1', 5.01),
+        // Between tests: the rig reports zeros while idle.
+        edge1.telemetry('RIG-F', at(3), { state: 0, deliveredQty: 0, oilTemp: 40.1 }),
+      ],
+      cloud.url,
+    ); // the cloud restarted on another port
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+    // An older test replayed late does not replace the newer one.
+    expect((await edge1.send([test(at(0), 'P-F0', 4.9)], cloud.url)).status).toBe(200);
+
+    const snap = await api('/api/v1/sites/plant-1/live', { cookie: sessions.admin!.cookie });
+    expect(snap.status).toBe(200);
+    const rig = snap.body.rigs.find((r: { equipment: string }) => r.equipment === 'RIG-F');
+    expect(rig.signals).toEqual(signals);
+    // The idle zero of the delivered quantity is not shown as a reading; the state and the oil are.
+    expect(rig.values.map((v: { point: string; value: unknown }) => [v.point, v.value])).toEqual([
+      ['oilTemp', 40.1],
+      ['state', 0],
+    ]);
+    expect(rig.lastTest).toEqual({
+      at: at(2),
+      partSerial: 'P-F1',
+      workOrder: 'WO-1',
+      result: 'pass',
+      testPoints: [
+        {
+          name: 'fullLoad',
+          characteristics: [
+            {
+              name: 'fullLoad.deliveredQty',
+              quantity: 'deliveredQty',
+              measured: 60.4,
+              unit: 'mm3/stroke',
+              lsl: 58.2,
+              usl: 61.8,
+              result: 'pass',
+            },
+            {
+              name: 'fullLoad.backLeak',
+              quantity: 'backLeak',
+              measured: 12.5,
+              unit: 'mL/min',
+              lsl: 0,
+              usl: 30,
+              result: 'pass',
+            },
+          ],
+        },
+        {
+          name: 'idle',
+          characteristics: [
+            {
+              name: 'idle.deliveredQty',
+              quantity: 'deliveredQty',
+              measured: 5.01,
+              unit: 'mm3/stroke',
+              lsl: 4.75,
+              usl: 5.25,
+              result: 'pass',
+            },
+          ],
+        },
+        {
+          name: null,
+          characteristics: [
+            {
+              name: 'coilResistance',
+              quantity: 'coilResistance',
+              measured: 0.35,
+              unit: 'ohm',
+              lsl: 0.3,
+              usl: 0.4,
+              result: 'pass',
+            },
+          ],
+        },
+      ],
+    });
+
+    // Testing again: the delivered quantity is a reading again.
+    expect(
+      (await edge1.send([edge1.telemetry('RIG-F', at(4), { state: 1, deliveredQty: 20.1 })], cloud.url))
+        .status,
+    ).toBe(200);
+    const later = await api('/api/v1/sites/plant-1/live', { cookie: sessions.admin!.cookie });
+    const again = later.body.rigs.find((r: { equipment: string }) => r.equipment === 'RIG-F');
+    expect(again.values.map((v: { point: string; value: unknown }) => [v.point, v.value])).toEqual([
+      ['deliveredQty', 20.1],
+      ['oilTemp', 40.1],
+      ['state', 1],
+    ]);
+    expect(again.signals).toEqual(signals); // kept from the earlier record
+  });
+
+  it('gives first-pass yield per rig and shift, in the site’s shifts and time zone', async () => {
+    const admin = { cookie: sessions.admin!.cookie };
+    const put = (body: unknown) =>
+      api('/api/v1/sites/plant-2', admin, {
+        method: 'PUT',
+        headers: { 'x-csrf-token': sessions.admin!.csrf },
+        body: JSON.stringify(body),
+      });
+    const bad = await put({ shifts: [{ name: 'Day', start: '07:10' }] });
+    expect(bad.status).toBe(400);
+    expect(bad.type).toContain('application/problem+json');
+    const set = await put({
+      timeZone: 'America/Chicago',
+      shifts: [
+        { name: 'Night', start: '19:00' },
+        { name: 'Day', start: '07:00' },
+      ],
+    });
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    expect(set.body.shifts).toEqual([
+      { name: 'Day', start: '07:00', end: '19:00' },
+      { name: 'Night', start: '19:00', end: '07:00' },
+    ]);
+
+    // Chicago is UTC−6 in November (after the change back from daylight saving on 1 November).
+    const sent = await edge2.send(
+      [
+        edge2.inspection('RIG-2', '2026-11-02T12:59:00.000Z', 'S-1', 'pass'), // 06:59: the night shift of 1 Nov
+        edge2.inspection('RIG-2', '2026-11-02T13:00:00.000Z', 'S-2', 'pass'), // 07:00: day shift, 2 Nov
+        edge2.inspection('RIG-2', '2026-11-03T00:59:00.000Z', 'S-3', 'pass'), // 18:59: day shift, 2 Nov
+        edge2.inspection('RIG-2', '2026-11-03T01:00:00.000Z', 'S-4', 'pass'), // 19:00: night shift, 2 Nov
+        edge2.inspection('RIG-2', '2026-11-03T05:30:00.000Z', 'S-5', 'fail'), // 23:30: night shift, 2 Nov
+        edge2.inspection('RIG-2', '2026-11-03T07:10:00.000Z', 'S-5', 'pass'), // a retest: not a first pass
+        edge2.inspection('RIG-2', '2026-11-03T07:20:00.000Z', 'S-6', 'pass'), // 01:20 on 3 Nov: still 2 Nov's night
+      ],
+      cloud.url,
+    );
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+    const range = 'from=2026-11-01T00:00:00.000Z&to=2026-11-04T00:00:00.000Z';
+    const y = await api(`/api/v1/yield?site=plant-2&${range}`, admin);
+    expect(y.status).toBe(200);
+    expect(
+      y.body.perRigShift.map((r: any) => [
+        r.equipment,
+        r.siteId,
+        r.day,
+        r.shift,
+        r.tested,
+        r.passed,
+        r.firstPassYield,
+      ]),
+    ).toEqual([
+      ['RIG-2', 'plant-2', '2026-11-01', 'Night', 1, 1, 1],
+      ['RIG-2', 'plant-2', '2026-11-02', 'Day', 2, 2, 1],
+      ['RIG-2', 'plant-2', '2026-11-02', 'Night', 3, 2, 0.6667],
+    ]);
+    expect(y.body.shifts).toEqual([
+      {
+        siteId: 'plant-2',
+        timeZone: 'America/Chicago',
+        shifts: [
+          { name: 'Day', start: '07:00', end: '19:00' },
+          { name: 'Night', start: '19:00', end: '07:00' },
+        ],
+      },
+    ]);
+    // Per UTC day, as before.
+    expect(y.body.perRigDay.map((r: any) => [r.day, r.tested, r.passed])).toEqual([
+      ['2026-11-02', 2, 2],
+      ['2026-11-03', 4, 3],
+    ]);
+    // A site without its own shifts has the default ones; a user limited to other sites sees neither its figures nor its shifts.
+    const p1 = await api(`/api/v1/yield?site=plant-1&${range}`, admin);
+    expect(p1.body.shifts).toEqual([
+      {
+        siteId: 'plant-1',
+        timeZone: 'UTC',
+        shifts: [
+          { name: 'Early', start: '06:00', end: '14:00' },
+          { name: 'Late', start: '14:00', end: '22:00' },
+          { name: 'Night', start: '22:00', end: '06:00' },
+        ],
+      },
+    ]);
+    const scoped = await signIn(cloud.url, 'acme', 'scoped@acme.example', PW);
+    const other = await api(`/api/v1/yield?site=plant-1&${range}`, { cookie: scoped.cookie });
+    expect(other.status).toBe(200);
+    expect(other.body.shifts).toEqual([]);
+    expect(other.body.perRigShift).toEqual([]);
+    // Back to the default shifts.
+    const reset = await put({ shifts: null });
+    expect(reset.body.shifts.map((s: any) => s.name)).toEqual(['Early', 'Late', 'Night']);
+  });
 });

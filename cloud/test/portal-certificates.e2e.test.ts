@@ -198,6 +198,57 @@ describe('calibration certificates in a browser', () => {
     expect(b.errors).toEqual([]);
   }, 120_000);
 
+  it('flags the calibrations made with a standard found out of tolerance later, and shows the chain on the standard', async () => {
+    const u = user('technician');
+    // STD-PRS-0007 was good 30 days ago; PT-CERT-01 was calibrated with it 2 days ago; today it fails.
+    const cal = (tag: string, daysAgo: number, fail: boolean, standards: unknown[] = []) =>
+      api('POST', '/calibrations', {
+        equipment: tag,
+        enteredBy: 'Cal lab',
+        body: {
+          standards,
+          points: [
+            {
+              name: 'p@2000',
+              nominal: 2000,
+              unit: 'bar',
+              asFound: fail ? 2003 : 2000.1,
+              lowerTolerance: -0.8,
+              upperTolerance: 0.8,
+              asFoundResult: fail ? 'fail' : 'pass',
+            },
+          ],
+          adjusted: false,
+          asFoundResult: fail ? 'fail' : 'pass',
+          calibratedAt: new Date(Date.now() - daysAgo * 86_400_000).toISOString(),
+        },
+        signature: { password: u.password, meaning: 'performed' },
+      });
+    await cal('STD-PRS-0007', 30, false);
+    const failed = await cal('STD-PRS-0007', 0.01, true);
+    await page.goto(`${url}/#/equipment/PT-CERT-01`);
+    await page.reload(); // the same page as before: load it again
+    const flagged = page.getByTestId('calibration').first().getByTestId('traceability-flagged');
+    await flagged.waitFor();
+    expect(await flagged.textContent()).toContain(
+      `STD-PRS-0007: found out of tolerance on ${new Date().toISOString().slice(0, 10)} (calibration ${failed.calibration.id})`,
+    );
+    await page.goto(`${url}/#/equipment/STD-PRS-0007`);
+    const chain = page.getByTestId('suspect-chain');
+    await chain.waitFor();
+    const links = await chain.getByTestId('chain-link').allTextContents();
+    expect(links).toHaveLength(1);
+    expect(links[0]).toContain('PT-CERT-01');
+    expect(links[0]).toContain('(no valid calibration since)');
+    for (const size of [PHONE, DESKTOP]) {
+      await page.setViewportSize(size);
+      await chain.scrollIntoViewIfNeeded();
+      expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
+      await b.shot(`suspect-chain-${size.width}`, false);
+    }
+    expect(b.errors).toEqual([]);
+  }, 60_000);
+
   it('tells a tenant administrator who makes new tenants (there is no cross-tenant account)', async () => {
     await page.getByTestId('sign-out').click();
     await page.getByTestId('sign-in').waitFor();

@@ -15,10 +15,10 @@ import {
   waitFor,
   type Proc,
 } from '@rigtrace/protocols/testing';
-import { formatValue } from '../../portal/src/lib/live-model.js';
+import { formatValue, unitLabel } from '../../portal/src/lib/live-model.js';
 import { base32Decode, totp } from '../src/access/totp.js';
 import { PISTON_RINGS } from './helpers/spc-data.js';
-import { SHOTS } from './helpers/browser.js';
+import { PHONE, SHOTS, sidewaysOverflow } from './helpers/browser.js';
 
 /**
  * The manager's and the quality engineer's pages, and the auditor's reports, in Chromium against
@@ -389,6 +389,129 @@ describe('live dashboard, SPC and reports in a browser', () => {
     await shot('live-dashboard-1280');
     await page.setViewportSize({ width: 768, height: 1024 });
     await shot('live-dashboard-768');
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }, 90_000);
+
+  it('shows each test point of the last completed test, names every signal in words, and no idle zeros', async () => {
+    const card = page.locator(`[data-testid=rig-card][data-equipment="${TAG}"]`);
+    const test = card.getByTestId('last-test');
+    await test.waitFor({ timeout: 30_000 });
+    // The test points by name (the demo's signal dictionary), in the order the rig runs them.
+    expect(
+      (await test.locator('[data-testid=test-point] th').allTextContents()).map((t) => t.trim()),
+    ).toEqual(['Full load · 1800 bar', 'Emission · 1000 bar', 'Idle · 350 bar', 'Pilot · 800 bar']);
+    expect((await test.locator('thead th').allTextContents()).map((t) => t.trim())).toEqual([
+      'Test point',
+      'Delivered quantity',
+      'Back-leak',
+    ]);
+    // The values are those of one completed test, the inspection the rig reported, each at its own
+    // test point (read in one go: the rig completes a test every second or so).
+    const shown = await test.evaluate((el) => ({
+      part: el.querySelector('[data-testid=last-test-part]')?.textContent?.trim() ?? '',
+      values: Object.fromEntries(
+        [...el.querySelectorAll('[data-testid=test-value]')].map((td) => [
+          td.getAttribute('data-characteristic'),
+          td.textContent?.replace(/\s+/g, ' ').trim(),
+        ]),
+      ),
+    }));
+    const found = await api(`/inspections?partSerial=${encodeURIComponent(shown.part)}`);
+    const inspection = (found.items as { record: any }[]).find((i) => i.record.equipment === TAG)!.record;
+    const expected = Object.fromEntries(
+      (
+        inspection.body.characteristics as { name: string; measured: number; unit: string; result: string }[]
+      ).map((c) => [
+        c.name,
+        `${formatValue(c.measured, c.unit)} ${unitLabel(c.unit)}${c.result === 'fail' ? ' fail' : ''}`,
+      ]),
+    );
+    expect(shown.values).toEqual(expected);
+    expect(Number(shown.values['fullLoad.deliveredQty']!.split(' ')[0])).toBeGreaterThan(50);
+    expect(Number(shown.values['idle.deliveredQty']!.split(' ')[0])).toBeLessThan(10);
+
+    // What the rig does, in words; every signal named in words, units as people write them.
+    const WORDS = ['Testing', 'Waiting for the next injector', 'Fault'];
+    await expect
+      .poll(async () => (await card.getByTestId('rig-word').first().textContent())?.trim(), {
+        timeout: 10_000,
+      })
+      .toMatch(new RegExp(`^(${WORDS.join('|')})$`));
+    await card.locator('details summary').click();
+    const labels = await card.evaluate((el) =>
+      [...el.querySelectorAll('[data-testid=live-value] dt, [data-testid=other-value] th')].map((e) => ({
+        raw: e.getAttribute('title'),
+        text: e.textContent?.trim() ?? '',
+      })),
+    );
+    expect(labels.map((l) => l.raw).sort()).toEqual(
+      [
+        'backLeak',
+        'coilResistance',
+        'cycleCount',
+        'deliveredQty',
+        'energizingTime',
+        'oilTemp',
+        'railPressure',
+        'state',
+        'testPoint',
+      ].sort(),
+    );
+    for (const l of labels) {
+      expect(l.text, l.raw).not.toBe(l.raw);
+      expect(l.text, l.raw).not.toMatch(/[a-z][A-Z]|^[a-z]/);
+    }
+    const units = await card.evaluate((el) =>
+      [...el.querySelectorAll('[data-testid=live-value] .unit, [data-testid=other-value] td:last-child')].map(
+        (e) => e.textContent?.trim() ?? '',
+      ),
+    );
+    for (const u of units) expect(u).not.toMatch(/^(us|degC|ohm|mm3\/stroke)$/);
+    const stateRow = card.locator('[data-testid=other-value][data-point=state] td').first();
+    expect(WORDS).toContain((await stateRow.textContent())?.trim());
+
+    // No idle zeros: over several tests, a value measured only while testing shows a reading
+    // (above zero) or "between tests", never the rig's idle 0.
+    const gated = ['deliveredQty', 'backLeak', 'energizingTime'];
+    const seen = { between: 0, readings: 0 };
+    for (let i = 0; i < 24; i++) {
+      const texts = await card.evaluate(
+        (el, points) =>
+          points.map((p) => {
+            const row = el.querySelector(`[data-point="${p}"]`);
+            return row?.querySelector('[data-testid=live-number], td.num-value')?.textContent?.trim() ?? null;
+          }),
+        gated,
+      );
+      for (const [k, t] of texts.entries()) {
+        expect(t, gated[k]).not.toBeNull();
+        if (t === '—') seen.between += 1;
+        else {
+          expect(Number(t!.replace(/,/g, '')), `${gated[k]} = ${t}`).toBeGreaterThan(0);
+          seen.readings += 1;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(seen.readings).toBeGreaterThan(0);
+    await shot('live-floor-last-test-1280');
+
+    // First-pass yield per shift, in the site's shifts.
+    const shiftRows = page.locator(`[data-testid=shift-yield-row][data-equipment="${TAG}"]`);
+    await expect.poll(() => shiftRows.count(), { timeout: 30_000 }).toBe(3);
+    expect(await shiftRows.evaluateAll((rows) => rows.map((r) => r.getAttribute('data-shift')))).toEqual([
+      'Early',
+      'Late',
+      'Night',
+    ]);
+    expect(await shiftRows.first().locator('.day').count()).toBe(14);
+
+    // A phone: nothing scrolls sideways.
+    await page.setViewportSize(PHONE);
+    await card.scrollIntoViewIfNeeded();
+    expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
+    await shot('live-floor-last-test-390');
+    await card.screenshot({ path: path.join(SHOTS, 'live-floor-rig-card-390.png') });
     await page.setViewportSize({ width: 1280, height: 900 });
   }, 90_000);
 

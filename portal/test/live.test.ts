@@ -18,7 +18,17 @@ import {
   signalLabel,
   stateAfterLoss,
   unitLabel,
+  nameOf,
+  notMeaningfulNow,
+  nowWords,
+  quantityName,
+  shiftYields,
+  testPointName,
+  testQuantities,
+  unitOf,
+  valueText,
   type LiveSnapshot,
+  type YieldAnswer,
 } from '../src/lib/live-model.js';
 
 const T0 = Date.parse('2026-11-23T08:00:00.000Z');
@@ -39,6 +49,8 @@ function snapshot(over: Partial<LiveSnapshot> = {}): LiveSnapshot {
           { point: 'railPressure', value: 1800.5, unit: 'bar', quality: 'good', observedAt: iso(0) },
           { point: 'partSerial', value: 'INJ00000001', unit: null, quality: 'good', observedAt: iso(0) },
         ],
+        signals: [],
+        lastTest: null,
       },
       {
         equipment: 'RIG-01',
@@ -47,6 +59,8 @@ function snapshot(over: Partial<LiveSnapshot> = {}): LiveSnapshot {
         stateSince: null,
         lastSeenAt: iso(-10),
         values: [],
+        signals: [],
+        lastTest: null,
       },
     ],
     today: {
@@ -343,6 +357,8 @@ describe('first-pass yield per rig', () => {
       { equipment: 'STN-01', day: '2026-12-06', tested: 20, passed: 15, firstPassYield: 0.75 },
     ],
     perRig: [],
+    perRigShift: [],
+    shifts: [],
   };
 
   it('keeps each rig to its own figures, fills the days without tests, and puts the worst first', () => {
@@ -360,5 +376,205 @@ describe('first-pass yield per rig', () => {
 
   it('counts days in UTC across a month end', () => {
     expect(lastDays('2026-12-01T23:30:00Z', 3)).toEqual(['2026-11-29', '2026-11-30', '2026-12-01']);
+  });
+});
+
+describe('a rig named by its signal dictionary', () => {
+  const signals = [
+    {
+      name: 'state',
+      label: 'Rig state',
+      codes: [
+        { code: 0, word: 'Waiting for the next injector' },
+        { code: 1, word: 'Testing' },
+      ],
+    },
+    {
+      name: 'testPoint',
+      label: 'Test point',
+      codes: [{ code: 3, word: 'Idle · 350 bar' }],
+      when: { signal: 'state', codes: [1] },
+    },
+    {
+      name: 'deliveredQty',
+      label: 'Delivered quantity',
+      unit: 'mm³/stroke',
+      when: { signal: 'state', codes: [1] },
+    },
+    { name: 'oilTemp', label: 'Test oil temperature', unit: '°C' },
+    { name: 'idle', label: 'Idle · 350 bar' },
+  ];
+  const lastTest = {
+    at: iso(-5),
+    partSerial: 'INJ-1',
+    result: 'pass' as const,
+    testPoints: [
+      {
+        name: 'idle',
+        characteristics: [
+          {
+            name: 'idle.deliveredQty',
+            quantity: 'deliveredQty',
+            measured: 5.01,
+            unit: 'mm3/stroke',
+            result: 'pass' as const,
+          },
+          {
+            name: 'idle.backLeak',
+            quantity: 'backLeak',
+            measured: 12,
+            unit: 'mL/min',
+            result: 'pass' as const,
+          },
+        ],
+      },
+      {
+        name: null,
+        characteristics: [
+          { name: 'trim', quantity: 'trim', measured: 1, unit: 'x', result: 'pass' as const },
+        ],
+      },
+    ],
+  };
+  const point = (name: string, value: number, unit: string | null = null) => ({
+    point: name,
+    value,
+    unit,
+    quality: 'good' as const,
+    observedAt: iso(0),
+  });
+  const view = (state: number) =>
+    fromSnapshot(
+      snapshot({
+        rigs: [
+          {
+            equipment: 'RIG-01',
+            edgeId: 'e1',
+            state: 'running',
+            stateSince: iso(-60),
+            lastSeenAt: iso(0),
+            values: [
+              point('state', state),
+              point('testPoint', state === 1 ? 3 : 0),
+              point('deliveredQty', state === 1 ? 5.02 : 0, 'mm3/stroke'),
+              point('oilTemp', 40.1, 'degC'),
+            ],
+            signals,
+            lastTest,
+          },
+        ],
+      }),
+    ).rigs[0]!;
+
+  it('says what the rig does in words and names every signal with the dictionary', () => {
+    const testing = view(1);
+    expect(nowWords(testing)).toEqual([
+      { point: 'state', label: 'Rig state', word: 'Testing' },
+      { point: 'testPoint', label: 'Test point', word: 'Idle · 350 bar' },
+    ]);
+    expect(keyPoints(testing)).toEqual(['deliveredQty', 'oilTemp']);
+    expect(nameOf(testing, 'deliveredQty')).toBe('Delivered quantity');
+    expect(nameOf(testing, 'coilResistance')).toBe('Coil resistance'); // not in the dictionary: built-in
+    expect(unitOf(testing, 'oilTemp', 'degC')).toBe('°C');
+    expect(unitOf(testing, 'backLeak', 'mL/min')).toBe('mL/min');
+    expect(valueText(testing, 'state', 1)).toBe('Testing');
+    expect(valueText(testing, 'oilTemp', 40.1, '°C')).toBe('40.10');
+    expect(notMeaningfulNow(testing)).toEqual(new Set());
+  });
+
+  it('does not show idle zeros between tests as readings, nor chart them', () => {
+    const idle = view(0);
+    expect(notMeaningfulNow(idle)).toEqual(new Set(['testPoint', 'deliveredQty']));
+    expect(nowWords(idle)).toEqual([
+      { point: 'state', label: 'Rig state', word: 'Waiting for the next injector' },
+    ]);
+    const v = fromSnapshot(snapshot({ rigs: [] }));
+    v.rigs.push(idle);
+    const changed = applyTelemetry(v, {
+      siteId: 'plant-1',
+      edgeId: 'e1',
+      items: [
+        { ...point('state', 0), equipment: 'RIG-01', observedAt: iso(1) },
+        { ...point('deliveredQty', 0, 'mm3/stroke'), equipment: 'RIG-01', observedAt: iso(1) },
+        { ...point('oilTemp', 40.2, 'degC'), equipment: 'RIG-01', observedAt: iso(1) },
+      ],
+    });
+    expect(changed.map((c) => c.point.point)).toEqual(['state', 'oilTemp']);
+  });
+
+  it('names the test points and quantities of the last completed test', () => {
+    const rig = view(1);
+    expect(testQuantities(rig.lastTest!)).toEqual(['deliveredQty', 'backLeak', 'trim']);
+    expect(testPointName(rig, 'idle')).toBe('Idle · 350 bar');
+    expect(testPointName(rig, 'pilot')).toBe('Pilot');
+    expect(testPointName(rig, null)).toBe('Whole part');
+    expect(quantityName(rig, { name: 'idle.deliveredQty', quantity: 'deliveredQty' })).toBe(
+      'Delivered quantity',
+    );
+    expect(quantityName(rig, { name: 'idle.backLeak', quantity: 'backLeak' })).toBe('Back leak');
+  });
+});
+
+describe('first-pass yield per shift', () => {
+  const answer: YieldAnswer = {
+    from: '2026-11-20T00:00:00.000Z',
+    to: '2026-12-06T10:00:00.000Z',
+    perRigDay: [],
+    perRig: [],
+    perRigShift: [
+      {
+        equipment: 'RIG-01',
+        siteId: 'plant-1',
+        day: '2026-12-05',
+        shift: 'Night',
+        tested: 10,
+        passed: 8,
+        firstPassYield: 0.8,
+      },
+      {
+        equipment: 'RIG-01',
+        siteId: 'plant-1',
+        day: '2026-12-06',
+        shift: 'Early',
+        tested: 4,
+        passed: 4,
+        firstPassYield: 1,
+      },
+      {
+        equipment: 'RIG-09',
+        siteId: 'plant-2',
+        day: '2026-12-06',
+        shift: 'Early',
+        tested: 4,
+        passed: 1,
+        firstPassYield: 0.25,
+      },
+    ],
+    shifts: [
+      {
+        siteId: 'plant-1',
+        timeZone: 'America/Chicago',
+        shifts: [
+          { name: 'Early', start: '06:00', end: '14:00' },
+          { name: 'Late', start: '14:00', end: '22:00' },
+          { name: 'Night', start: '22:00', end: '06:00' },
+        ],
+      },
+    ],
+  };
+
+  it('gives each rig of the site a row per shift with its days in the site’s time zone', () => {
+    // 2026-12-06T03:00Z is still 5 December in Chicago: today is the 5th there.
+    const rows = shiftYields(answer, 'plant-1', '2026-12-06T03:00:00.000Z', 3);
+    expect(rows.map((r) => [r.equipment, r.shift, r.hours, r.today.firstPassYield])).toEqual([
+      ['RIG-01', 'Early', '06:00–14:00', null],
+      ['RIG-01', 'Late', '14:00–22:00', null],
+      ['RIG-01', 'Night', '22:00–06:00', 0.8],
+    ]);
+    expect(rows[0]!.days.map((d) => d.day)).toEqual(['2026-12-03', '2026-12-04', '2026-12-05']);
+    const later = shiftYields(answer, 'plant-1', '2026-12-06T15:00:00.000Z', 3);
+    expect(later[0]!.today).toEqual({ tested: 4, passed: 4, firstPassYield: 1 });
+    expect(later[2]!.period).toEqual({ tested: 10, passed: 8, firstPassYield: 0.8 });
+    expect(shiftYields(answer, 'plant-2', '2026-12-06T15:00:00.000Z', 3)).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@ import { assetTagSchema, dateSchema, timestampSchema } from '@rigtrace/protocols
 import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
-import type { TenancyRepository } from '../tenancy/index.js';
+import { siteShifts, type TenancyRepository } from '../tenancy/index.js';
 import type { CalibrationService, RegisterScope, Signer } from './calibration.service.js';
 import {
   decodeCursor,
@@ -347,13 +347,13 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     const to = q.to ?? new Date().toISOString();
     const from = q.from ?? new Date(Date.parse(to) - 30 * 86_400_000).toISOString();
     const v = viewer(req, 'GET /yield');
-    const out = await deps.traceability.firstPassYield(tenantOf(req), {
-      from,
-      to,
-      siteId: q.site,
-      equipment: q.equipment,
-      sites: req.principal!.sites,
-    });
+    // Shifts are the sites' own, in their time zones (only the sites the caller sees).
+    const sites = await deps.tenancy.sites(tenantOf(req), req.principal!.sites ?? null);
+    const out = await deps.traceability.firstPassYield(
+      tenantOf(req),
+      { from, to, siteId: q.site, equipment: q.equipment, sites: req.principal!.sites },
+      new Map(sites.map((s) => [s.id, { timeZone: s.time_zone, shifts: siteShifts(s.shifts) }])),
+    );
     const flags = await exportControl.flags(v.tenantId);
     if (flags.size > 0) {
       const hide = (e: string) => flags.has(e) && !v.cleared;
@@ -370,6 +370,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
         ...out,
         perRigDay: out.perRigDay.filter((p) => !hide(p.equipment)),
         perRig: out.perRig.filter((p) => !hide(p.equipment)),
+        perRigShift: out.perRigShift.filter((p) => !hide(p.equipment)),
       });
       return;
     }
@@ -1208,7 +1209,10 @@ export const calibrationOpenApiPaths = {
   },
   '/yield': {
     get: {
-      summary: 'First-pass yield per rig and per UTC day (default: the last 30 days)',
+      summary:
+        'First-pass yield per rig, per rig and UTC day, and per rig and shift of the site (default: the last 30 days)',
+      description:
+        'perRigShift: per rig, shift day and shift of its site (the site’s shifts in its time zone, PUT /sites/{siteId}; default Early 06:00, Late 14:00, Night 22:00). A shift belongs to the local day it starts on.',
       security,
       parameters: [
         q('from', { type: 'string', format: 'date-time' }),
@@ -1224,7 +1228,7 @@ export const calibrationOpenApiPaths = {
             'application/json': {
               schema: {
                 type: 'object',
-                required: ['from', 'to', 'perRigDay', 'perRig'],
+                required: ['from', 'to', 'perRigDay', 'perRig', 'perRigShift', 'shifts'],
                 properties: {
                   from: { type: 'string', format: 'date-time' },
                   to: { type: 'string', format: 'date-time' },
@@ -1239,6 +1243,50 @@ export const calibrationOpenApiPaths = {
                         tested: { type: 'integer' },
                         passed: { type: 'integer' },
                         firstPassYield: { type: ['number', 'null'], minimum: 0, maximum: 1 },
+                      },
+                    },
+                  },
+                  perRigShift: {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: ['equipment', 'siteId', 'day', 'shift', 'tested', 'passed', 'firstPassYield'],
+                      properties: {
+                        equipment: { type: 'string' },
+                        siteId: { type: 'string' },
+                        day: {
+                          type: 'string',
+                          format: 'date',
+                          description: 'the local day the shift starts on',
+                        },
+                        shift: { type: 'string' },
+                        tested: { type: 'integer' },
+                        passed: { type: 'integer' },
+                        firstPassYield: { type: ['number', 'null'], minimum: 0, maximum: 1 },
+                      },
+                    },
+                  },
+                  shifts: {
+                    type: 'array',
+                    description: 'the shifts of the sites in the answer',
+                    items: {
+                      type: 'object',
+                      required: ['siteId', 'timeZone', 'shifts'],
+                      properties: {
+                        siteId: { type: 'string' },
+                        timeZone: { type: 'string' },
+                        shifts: {
+                          type: 'array',
+                          items: {
+                            type: 'object',
+                            required: ['name', 'start', 'end'],
+                            properties: {
+                              name: { type: 'string' },
+                              start: { type: 'string' },
+                              end: { type: 'string' },
+                            },
+                          },
+                        },
                       },
                     },
                   },

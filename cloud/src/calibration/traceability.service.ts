@@ -8,6 +8,7 @@ import type {
 import type { CalibrationBody } from '@rigtrace/protocols';
 import type { Viewer } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
+import { DEFAULT_SHIFTS, shiftAt, withEnds, type Shift } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { TraceReviewRepository } from './trace-review.repository.js';
 import {
@@ -524,27 +525,80 @@ export class TraceabilityService {
       /** Only inspections sent by edges of these sites (a caller limited to sites); null: every site. */
       sites?: readonly string[] | null | undefined;
     },
+    /** Each site's time zone and shifts (a site not listed: UTC and the default shifts). */
+    siteShifts: ReadonlyMap<string, { timeZone: string; shifts: readonly Shift[] }> = new Map(),
   ) {
     const from = normalizeTime(q.from);
     const to = normalizeTime(q.to);
-    const rows = await this.index.firstPassYield(tenantId, { ...q, from, to });
-    const byRig = new Map<string, { tested: number; passed: number }>();
-    for (const r of rows) {
-      const t = byRig.get(r.equipment) ?? { tested: 0, passed: 0 };
+    const quarters = await this.index.firstPassYieldByQuarter(tenantId, { ...q, from, to });
+    const add = <K>(
+      m: Map<string, K & { tested: number; passed: number }>,
+      key: string,
+      base: K,
+      r: { tested: number; passed: number },
+    ) => {
+      const t = m.get(key) ?? { ...base, tested: 0, passed: 0 };
       t.tested += r.tested;
       t.passed += r.passed;
-      byRig.set(r.equipment, t);
+      m.set(key, t);
+    };
+    const byRig = new Map<string, { equipment: string; tested: number; passed: number }>();
+    const byDay = new Map<string, { equipment: string; day: string; tested: number; passed: number }>();
+    const byShift = new Map<
+      string,
+      { equipment: string; siteId: string; day: string; shift: string; tested: number; passed: number }
+    >();
+    for (const r of quarters) {
+      add(byRig, r.equipment, { equipment: r.equipment }, r);
+      const day = r.quarter.slice(0, 10);
+      add(byDay, `${r.equipment}\u0000${day}`, { equipment: r.equipment, day }, r);
+      const site = siteShifts.get(r.siteId);
+      const at = shiftAt(
+        Date.parse(`${r.quarter}:00.000Z`),
+        site?.timeZone ?? 'UTC',
+        site?.shifts ?? DEFAULT_SHIFTS,
+      );
+      add(
+        byShift,
+        `${r.equipment}\u0000${r.siteId}\u0000${at.day}\u0000${at.shift}`,
+        { equipment: r.equipment, siteId: r.siteId, ...at },
+        r,
+      );
     }
     const rate = (p: number, t: number) => (t === 0 ? null : Math.round((p / t) * 10_000) / 10_000);
+    const order = (a: { day: string; equipment: string }, b: { day: string; equipment: string }) =>
+      a.day < b.day
+        ? -1
+        : a.day > b.day
+          ? 1
+          : a.equipment < b.equipment
+            ? -1
+            : a.equipment > b.equipment
+              ? 1
+              : 0;
+    const sitesSeen = [...new Set(quarters.map((r) => r.siteId))].sort();
     return {
       from,
       to,
-      perRigDay: rows.map((r) => ({ ...r, firstPassYield: rate(r.passed, r.tested) })),
-      perRig: [...byRig.entries()].map(([equipment, t]) => ({
-        equipment,
-        ...t,
-        firstPassYield: rate(t.passed, t.tested),
-      })),
+      perRigDay: [...byDay.values()]
+        .sort(order)
+        .map((r) => ({ ...r, firstPassYield: rate(r.passed, r.tested) })),
+      perRig: [...byRig.values()].map((t) => ({ ...t, firstPassYield: rate(t.passed, t.tested) })),
+      /** Per rig, site-local shift day and shift (the site's shifts and time zone). */
+      perRigShift: [...byShift.values()]
+        .sort((a, b) => order(a, b) || (a.shift < b.shift ? -1 : a.shift > b.shift ? 1 : 0))
+        .map((r) => ({ ...r, firstPassYield: rate(r.passed, r.tested) })),
+      /** The shifts of the sites in the answer (and of the site asked for), by start. */
+      shifts: [...new Set([...(q.siteId && siteShifts.has(q.siteId) ? [q.siteId] : []), ...sitesSeen])].map(
+        (siteId) => {
+          const site = siteShifts.get(siteId);
+          return {
+            siteId,
+            timeZone: site?.timeZone ?? 'UTC',
+            shifts: withEnds(site?.shifts ?? DEFAULT_SHIFTS),
+          };
+        },
+      ),
     };
   }
 }

@@ -28,6 +28,12 @@ export interface LiveRigRow {
   operator: string | null;
   work_order: string | null;
   part_serial: string | null;
+  /** JSON of the latest signal dictionary its telemetry carried (migration 65), and when. */
+  signals: string | null;
+  signals_at: string | null;
+  /** JSON of its latest completed test (inspection), and when. */
+  last_test: string | null;
+  last_test_at: string | null;
 }
 
 /** Rows per multi-row statement: well inside SQLite's 32766 and PostgreSQL's 65535 parameters. */
@@ -56,7 +62,8 @@ export class LiveRepository {
     if (equipment.length === 0) return [];
     return this.db.withTenant(tenantId, () =>
       this.db.all<LiveRigRow>(
-        `SELECT edge_id, equipment, site_id, state, state_since, state_at, last_seen_at, operator, work_order, part_serial
+        `SELECT edge_id, equipment, site_id, state, state_since, state_at, last_seen_at, operator, work_order, part_serial,
+                signals, signals_at, last_test, last_test_at
          FROM live_rigs WHERE tenant_id = ? AND edge_id = ? AND equipment IN (${equipment.map(() => '?').join(', ')})`,
         [tenantId, edgeId, ...equipment],
       ),
@@ -114,15 +121,21 @@ export class LiveRepository {
             r.operator,
             r.work_order,
             r.part_serial,
+            r.signals,
+            r.signals_at,
+            r.last_test,
+            r.last_test_at,
           );
         await this.db.run(
           `INSERT INTO live_rigs (tenant_id, edge_id, equipment, site_id, state, state_since, state_at, last_seen_at,
-             operator, work_order, part_serial)
-           VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
+             operator, work_order, part_serial, signals, signals_at, last_test, last_test_at)
+           VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
            ON CONFLICT (tenant_id, edge_id, equipment) DO UPDATE SET
              state = excluded.state, state_since = excluded.state_since, state_at = excluded.state_at,
              last_seen_at = excluded.last_seen_at, operator = excluded.operator,
-             work_order = excluded.work_order, part_serial = excluded.part_serial`,
+             work_order = excluded.work_order, part_serial = excluded.part_serial,
+             signals = excluded.signals, signals_at = excluded.signals_at,
+             last_test = excluded.last_test, last_test_at = excluded.last_test_at`,
           params,
         );
       }
@@ -135,7 +148,8 @@ export class LiveRepository {
     const seen = visibleSql(v, { site: 'site_id', tag: 'equipment' });
     return this.db.withTenant(tenantId, async () => ({
       rigs: await this.db.all<LiveRigRow>(
-        `SELECT edge_id, equipment, site_id, state, state_since, state_at, last_seen_at, operator, work_order, part_serial
+        `SELECT edge_id, equipment, site_id, state, state_since, state_at, last_seen_at, operator, work_order, part_serial,
+                signals, signals_at, last_test, last_test_at
          FROM live_rigs WHERE tenant_id = ? AND site_id = ? AND ${seen.sql} ORDER BY equipment, edge_id LIMIT 10000`,
         [tenantId, siteId, ...seen.params],
       ),

@@ -27,12 +27,76 @@ export function liveRoutes(deps: {
 }
 
 const value = { type: ['number', 'boolean', 'string', 'null'] };
+const code = { type: ['number', 'string'] };
+
+/** A signal dictionary entry, as the edge sent it (protocols/RECORDS.md, "Signal dictionary"). */
+const signalEntry = {
+  type: 'object',
+  required: ['name'],
+  properties: {
+    name: { type: 'string' },
+    label: { type: 'string' },
+    unit: { type: 'string' },
+    codes: {
+      type: 'array',
+      items: { type: 'object', required: ['code', 'word'], properties: { code, word: { type: 'string' } } },
+    },
+    when: {
+      type: 'object',
+      required: ['signal', 'codes'],
+      properties: { signal: { type: 'string' }, codes: { type: 'array', items: code } },
+    },
+  },
+};
+
+const lastTest = {
+  type: ['object', 'null'],
+  description: 'the rig’s last completed test (its latest inspection), per test point',
+  required: ['at', 'partSerial', 'result', 'testPoints'],
+  properties: {
+    at: { type: 'string', format: 'date-time' },
+    partSerial: { type: 'string' },
+    workOrder: { type: 'string' },
+    testPlan: { type: 'string' },
+    result: { enum: ['pass', 'fail'] },
+    testPoints: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'characteristics'],
+        properties: {
+          name: {
+            type: ['string', 'null'],
+            description: 'the test point ("fullLoad" of "fullLoad.deliveredQty"); null: not tied to one',
+          },
+          characteristics: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['name', 'quantity', 'measured', 'unit', 'result'],
+              properties: {
+                name: { type: 'string' },
+                quantity: { type: 'string' },
+                measured: { type: 'number' },
+                unit: { type: 'string' },
+                nominal: { type: 'number' },
+                lsl: { type: 'number' },
+                usl: { type: 'number' },
+                result: { enum: ['pass', 'fail'] },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+};
 
 export const liveOpenApiPaths = {
   '/sites/{siteId}/live': {
     get: {
       summary:
-        'A site’s live snapshot: rigs with state and latest values, today’s inspections and first-pass yield, open alerts',
+        'A site’s live snapshot: rigs with state, latest values, signal dictionary and last completed test, today’s inspections and first-pass yield, open alerts',
       description:
         'What a live page shows before the first socket.io push and after a reconnect (API.md, "Live updates"). Every role and API tokens; site-scoped users only for their sites.',
       security: tokenOrSession,
@@ -52,7 +116,16 @@ export const liveOpenApiPaths = {
                     type: 'array',
                     items: {
                       type: 'object',
-                      required: ['equipment', 'edgeId', 'state', 'stateSince', 'lastSeenAt', 'values'],
+                      required: [
+                        'equipment',
+                        'edgeId',
+                        'state',
+                        'stateSince',
+                        'lastSeenAt',
+                        'values',
+                        'signals',
+                        'lastTest',
+                      ],
                       properties: {
                         equipment: { type: 'string' },
                         edgeId: { type: 'string' },
@@ -72,7 +145,15 @@ export const liveOpenApiPaths = {
                               observedAt: { type: 'string', format: 'date-time' },
                             },
                           },
+                          description:
+                            'latest values that mean something now: a value whose dictionary entry has `when` is left out while its condition does not hold (an idle zero between tests)',
                         },
+                        signals: {
+                          type: 'array',
+                          items: signalEntry,
+                          description: 'the signal dictionary the rig’s telemetry last carried; empty: none',
+                        },
+                        lastTest,
                       },
                     },
                   },

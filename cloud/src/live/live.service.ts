@@ -1,4 +1,5 @@
-import type { RecordKind, RigRecord } from '@rigtrace/protocols';
+import type { InspectionRecord, RecordKind, RigRecord, SignalEntry } from '@rigtrace/protocols';
+import { meaningfulValues } from '@rigtrace/protocols/signals';
 import type { Logger } from 'pino';
 import type { InspectionRepository } from '../production/index.js';
 import type { DomainEventBus, DomainEvents } from '../platform/events.js';
@@ -6,6 +7,7 @@ import type { Metrics } from '../platform/metrics.js';
 import { afterCommit } from '../platform/after-commit.js';
 import type { Viewer } from '../access/index.js';
 import type { LivePointRow, LiveRepository, LiveRigRow } from './live.repository.js';
+import { completedTest, type CompletedTest } from './live.floor.js';
 
 /**
  * Room names. Ids are URI-encoded so that no tenant/site pair can spell another's room. Clients
@@ -112,7 +114,12 @@ export interface LiveSnapshot {
     state: RigState;
     stateSince: string | null;
     lastSeenAt: string;
+    /** Latest values that mean something now (not a value its dictionary says is idle now). */
     values: Omit<TelemetryItem, 'equipment'>[];
+    /** The signal dictionary its telemetry last carried (empty: none; the portal's built-in labels apply). */
+    signals: SignalEntry[];
+    /** Its last completed test (inspection), per test point; null before the first. */
+    lastTest: CompletedTest | null;
   }[];
   today: {
     inspections: number;
@@ -250,6 +257,8 @@ export class LiveService {
     const latest = new Map<string, TelemetryItem>();
     const seen = new Map<string, string>();
     const usage = new Map<string, { at: string; record: Extract<RigRecord, { kind: 'usage' }> }>();
+    const dictionaries = new Map<string, { at: string; signals: SignalEntry[] }>();
+    const tests = new Map<string, { at: string; record: InspectionRecord }>();
     for (const r of records) {
       counts[r.kind] += 1;
       if (r.seq > lastSeq) lastSeq = r.seq;
@@ -257,6 +266,9 @@ export class LiveService {
       const at = norm(r.observedAt);
       if ((seen.get(r.equipment) ?? '') < at) seen.set(r.equipment, at);
       if (r.kind === 'telemetry') {
+        const d = r.body.signals;
+        if (d && (dictionaries.get(r.equipment)?.at ?? '') <= at)
+          dictionaries.set(r.equipment, { at, signals: d });
         for (const p of r.body.points) {
           const key = `${r.equipment}\u0000${p.name}`;
           const prev = latest.get(key);
@@ -274,6 +286,9 @@ export class LiveService {
       } else if (r.kind === 'usage') {
         const prev = usage.get(r.equipment);
         if (!prev || prev.at <= at) usage.set(r.equipment, { at, record: r });
+      } else if (r.kind === 'inspection') {
+        const prev = tests.get(r.equipment);
+        if (!prev || prev.at <= at) tests.set(r.equipment, { at, record: r });
       }
     }
 
@@ -323,7 +338,22 @@ export class LiveService {
             operator: null,
             work_order: null,
             part_serial: null,
+            signals: null,
+            signals_at: null,
+            last_test: null,
+            last_test_at: null,
           };
+      // The dictionary and the last test: newer wins (a replayed old buffer does not overwrite them).
+      const d = dictionaries.get(equipment);
+      if (d && (next.signals_at === null || next.signals_at <= d.at)) {
+        next.signals = JSON.stringify(d.signals);
+        next.signals_at = d.at;
+      }
+      const t = tests.get(equipment);
+      if (t && (next.last_test_at === null || next.last_test_at <= t.at)) {
+        next.last_test = JSON.stringify(completedTest(t.record, t.at));
+        next.last_test_at = t.at;
+      }
       const u = usage.get(equipment);
       if (u && (next.state_at === null || next.state_at <= u.at)) {
         const state = u.record.body.event === 'stop' ? 'stopped' : 'running';
@@ -344,7 +374,14 @@ export class LiveService {
           ...(u.record.body.partSerial ? { partSerial: u.record.body.partSerial } : {}),
         });
       }
-      if (!old || old.last_seen_at !== next.last_seen_at || old.state_at !== next.state_at) writes.push(next);
+      if (
+        !old ||
+        old.last_seen_at !== next.last_seen_at ||
+        old.state_at !== next.state_at ||
+        old.signals_at !== next.signals_at ||
+        old.last_test_at !== next.last_test_at
+      )
+        writes.push(next);
     }
     await this.repo.upsertRigs(tenantId, writes);
 
@@ -397,13 +434,16 @@ export class LiveService {
         state = r.state;
         since = r.state_since;
       }
+      const signals = r.signals ? (JSON.parse(r.signals) as SignalEntry[]) : [];
       return {
         equipment: r.equipment,
         edgeId: r.edge_id,
         state,
         stateSince: since,
         lastSeenAt: r.last_seen_at,
-        values: values.get(`${r.edge_id}\u0000${r.equipment}`) ?? [],
+        values: meaningfulValues(values.get(`${r.edge_id}\u0000${r.equipment}`) ?? [], signals),
+        signals,
+        lastTest: r.last_test ? (JSON.parse(r.last_test) as CompletedTest) : null,
       };
     });
 

@@ -8,4 +8,5 @@ export type {
   TraceableQuery,
   TraceableResultRow,
   TraceableRow,
+  YieldQuery,
 } from './inspection.repository.js';

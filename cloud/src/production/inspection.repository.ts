@@ -85,6 +85,16 @@ const GAUGE_COLS =
   'g.edge_id, g.seq, t.kind, t.site_id, t.equipment, g.observed_at, t.part_serial, t.work_order, t.result, r.json';
 const JOIN_RECORD = 'JOIN records r ON r.tenant_id = t.tenant_id AND r.edge_id = t.edge_id AND r.seq = t.seq';
 
+/** Which first inspections a yield counts: observed in [from, to), optionally of one site or rig. */
+export interface YieldQuery {
+  from: string;
+  to: string;
+  siteId?: string | undefined;
+  equipment?: string | undefined;
+  /** Only rigs' inspections sent by edges of these sites (a caller limited to sites). */
+  sites?: readonly string[] | null | undefined;
+}
+
 /**
  * The traceability index over usage and inspection records (traceable_records, record_gauges):
  * written once per record at ingest, never updated, every key led by tenant_id.
@@ -302,15 +312,39 @@ export class InspectionRepository {
    */
   async firstPassYield(
     tenantId: string,
-    q: {
-      from: string;
-      to: string;
-      siteId?: string | undefined;
-      equipment?: string | undefined;
-      /** Only rigs' inspections sent by edges of these sites (a caller limited to sites). */
-      sites?: readonly string[] | null | undefined;
-    },
+    q: YieldQuery,
   ): Promise<{ equipment: string; day: string; tested: number; passed: number }[]> {
+    const days = new Map<string, { equipment: string; day: string; tested: number; passed: number }>();
+    for (const r of await this.firstPassYieldByQuarter(tenantId, q)) {
+      const day = r.quarter.slice(0, 10);
+      const key = `${r.equipment}\u0000${day}`;
+      const d = days.get(key) ?? { equipment: r.equipment, day, tested: 0, passed: 0 };
+      d.tested += r.tested;
+      d.passed += r.passed;
+      days.set(key, d);
+    }
+    return [...days.values()].sort((a, b) =>
+      a.day < b.day
+        ? -1
+        : a.day > b.day
+          ? 1
+          : a.equipment < b.equipment
+            ? -1
+            : a.equipment > b.equipment
+              ? 1
+              : 0,
+    );
+  }
+
+  /**
+   * The same first inspections per rig, site and UTC quarter hour ("2026-12-06T21:45"): fine
+   * enough to place them in any site's shifts (every time zone's offset is a multiple of 15
+   * minutes), coarse enough that the rows follow the rigs and days, not the parts.
+   */
+  async firstPassYieldByQuarter(
+    tenantId: string,
+    q: YieldQuery,
+  ): Promise<{ equipment: string; siteId: string; quarter: string; tested: number; passed: number }[]> {
     const extra: string[] = [];
     const extraParams: SqlParam[] = [];
     if (q.siteId) {
@@ -324,23 +358,36 @@ export class InspectionRepository {
     const scope = sitesFilter('t.site_id', q.sites);
     extraParams.push(...scope.params);
     const more = extra.map((x) => ` AND ${x}`).join('') + scope.sql;
+    const minute = 'substr(t.observed_at, 15, 2)';
+    const quarter = `substr(t.observed_at, 1, 14) || CASE WHEN ${minute} < '15' THEN '00' WHEN ${minute} < '30' THEN '15' WHEN ${minute} < '45' THEN '30' ELSE '45' END`;
     const rows = await this.db.withTenant(tenantId, () =>
-      this.db.all<{ equipment: string; day: string; tested: number | string; passed: number | string }>(
+      this.db.all<{
+        equipment: string;
+        site_id: string;
+        quarter: string;
+        tested: number | string;
+        passed: number | string;
+      }>(
         // A part's first inspection is the one at MIN(observed_at) of its inspections (ever, in
         // this tenant): looked up per inspection of the range on (tenant_id, part_serial,
         // observed_at), so the cost follows the range, not the tenant's whole history.
-        `SELECT t.equipment AS equipment, substr(t.observed_at, 1, 10) AS day, COUNT(*) AS tested,
+        `SELECT t.equipment AS equipment, t.site_id AS site_id, ${quarter} AS quarter, COUNT(*) AS tested,
                 SUM(CASE WHEN t.result = 'pass' THEN 1 ELSE 0 END) AS passed
          FROM traceable_records t
          WHERE t.tenant_id = ? AND t.kind = 'inspection' AND t.observed_at >= ? AND t.observed_at < ?${more}
            AND t.observed_at = (
              SELECT MIN(e.observed_at) FROM traceable_records e
              WHERE e.tenant_id = t.tenant_id AND e.part_serial = t.part_serial AND e.kind = 'inspection')
-         GROUP BY t.equipment, substr(t.observed_at, 1, 10)
-         ORDER BY day, equipment`,
+         GROUP BY t.equipment, t.site_id, ${quarter}`,
         [tenantId, q.from, q.to, ...extraParams],
       ),
     );
-    return rows.map((r) => ({ ...r, tested: Number(r.tested), passed: Number(r.passed) }));
+    return rows.map((r) => ({
+      equipment: r.equipment,
+      siteId: r.site_id,
+      quarter: r.quarter,
+      tested: Number(r.tested),
+      passed: Number(r.passed),
+    }));
   }
 }

@@ -26,6 +26,8 @@ export interface SiteRow {
   name: string;
   time_zone: string;
   created_at: string;
+  /** JSON of its shifts (migration 66); null: the default ones. */
+  shifts?: string | null;
 }
 
 /** True for an IANA time zone this runtime knows ("Europe/Berlin", "UTC"). */
@@ -89,12 +91,17 @@ export class TenancyRepository {
     );
   }
 
-  /** Renames a site or changes its time zone; false when there is no such site. */
-  async updateSite(tenantId: string, id: string, s: { name: string; timeZone: string }): Promise<boolean> {
+  /** Renames a site or changes its time zone or shifts (JSON, null: the default); false when there is no such site. */
+  async updateSite(
+    tenantId: string,
+    id: string,
+    s: { name: string; timeZone: string; shifts: string | null },
+  ): Promise<boolean> {
     const r = await this.db.withTenant(tenantId, () =>
-      this.db.run('UPDATE sites SET name = ?, time_zone = ? WHERE tenant_id = ? AND id = ?', [
+      this.db.run('UPDATE sites SET name = ?, time_zone = ?, shifts = ? WHERE tenant_id = ? AND id = ?', [
         s.name,
         s.timeZone,
+        s.shifts,
         tenantId,
         id,
       ]),
@@ -107,7 +114,7 @@ export class TenancyRepository {
     if (ids !== null && ids.length === 0) return [];
     return this.db.withTenant(tenantId, () =>
       this.db.all<SiteRow>(
-        `SELECT id, name, time_zone, created_at FROM sites WHERE tenant_id = ?${
+        `SELECT id, name, time_zone, created_at, shifts FROM sites WHERE tenant_id = ?${
           ids === null ? '' : ` AND id IN (${ids.map(() => '?').join(',')})`
         } ORDER BY id`,
         [tenantId, ...(ids ?? [])],
@@ -240,7 +247,7 @@ export class TenancyRepository {
   async listSites(tenantId: string): Promise<(SiteRow & { edges: number })[]> {
     return this.db.withTenant(tenantId, () =>
       this.db.all<SiteRow & { edges: number }>(
-        `SELECT s.id, s.name, s.created_at, s.time_zone,
+        `SELECT s.id, s.name, s.created_at, s.time_zone, s.shifts,
            (SELECT COUNT(*) FROM edges e WHERE e.tenant_id = s.tenant_id AND e.site_id = s.id) AS edges
          FROM sites s WHERE s.tenant_id = ? ORDER BY s.id`,
         [tenantId],

@@ -15,6 +15,7 @@ import type { AuditEvent } from '../audit/index.js';
 import type { Witness } from '../platform/witness.js';
 import { parseBody } from '../platform/http/validation.js';
 import { enrollCommand } from './enroll-command.js';
+import { shiftsSchema, siteShifts, withEnds } from './shifts.js';
 import { problem, sessionOnly as security, tokenOrSession } from '../platform/http/openapi-parts.js';
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -30,6 +31,8 @@ const siteBody = z.strictObject({
 const siteUpdate = z.strictObject({
   name: z.string().trim().min(1).max(200).optional(),
   timeZone: timeZone.optional(),
+  /** The site's shifts; null: back to the default ones. */
+  shifts: shiftsSchema.nullable().optional(),
 });
 const tokenBody = z.strictObject({
   expiresInHours: z
@@ -58,6 +61,7 @@ const siteView = (s: SiteRow & { edges?: number | string }) => ({
   id: s.id,
   name: s.name,
   timeZone: s.time_zone,
+  shifts: withEnds(siteShifts(s.shifts)),
   createdAt: s.created_at,
   edges: Number(s.edges ?? 0),
 });
@@ -127,14 +131,16 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
     const t = tenant(req);
     await deps.db.transaction(async () => {
       const before = (await deps.tenancy.sites(t, [siteId]))[0]!;
+      const shifts =
+        body.shifts === undefined ? (before.shifts ?? null) : body.shifts && JSON.stringify(body.shifts);
       const after = { name: body.name ?? before.name, timeZone: body.timeZone ?? before.time_zone };
-      await deps.tenancy.updateSite(t, siteId, after);
+      await deps.tenancy.updateSite(t, siteId, { ...after, shifts });
       await audit(req, {
         action: 'site.update',
         outcome: 'success',
         target: { type: 'site', id: siteId },
-        before: { name: before.name, timeZone: before.time_zone },
-        after,
+        before: { name: before.name, timeZone: before.time_zone, shifts: siteShifts(before.shifts) },
+        after: { ...after, shifts: siteShifts(shifts) },
       });
     });
     res.json(siteView((await deps.tenancy.listSites(t)).find((s) => s.id === siteId)!));
@@ -355,6 +361,11 @@ const site = obj({
   id: str,
   name: str,
   timeZone: { type: 'string', description: 'IANA time zone the site’s pages show times in' },
+  shifts: {
+    type: 'array',
+    description: 'the site’s shifts by start (local "HH:MM"), each ending where the next starts',
+    items: obj({ name: str, start: str, end: str }),
+  },
   createdAt: time,
   edges: { type: 'integer' },
 });
@@ -446,10 +457,29 @@ export const tenancyOpenApiPaths = {
   },
   '/sites/{siteId}': {
     put: {
-      summary: 'Rename a site or set its time zone (admin)',
+      summary: 'Rename a site or set its time zone or shifts (admin)',
+      description:
+        'shifts: 1–6 of { name, start: "HH:MM" } in the site’s time zone, on quarter hours; each runs until the next starts, and belongs to the day it starts on. null: back to the default (Early 06:00, Late 14:00, Night 22:00). First-pass yield per shift (GET /yield) uses them.',
       security,
       parameters: [path('siteId')],
-      requestBody: jsonBody(obj({ name: str, timeZone: str }, [])),
+      requestBody: jsonBody(
+        obj(
+          {
+            name: str,
+            timeZone: str,
+            shifts: {
+              type: ['array', 'null'],
+              minItems: 1,
+              maxItems: 6,
+              items: obj(
+                { name: str, start: { type: 'string', pattern: '^([01]\\d|2[0-3]):(00|15|30|45)$' } },
+                ['name', 'start'],
+              ),
+            },
+          },
+          [],
+        ),
+      ),
       responses: { '200': ok(site, 'the site'), '400': problem, ...guarded, '404': problem },
     },
   },

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { SignalDictionary, withSignals } from '../mapping/signals.js';
 import {
   ModbusPoller,
   type ModbusPointSpec,
@@ -116,6 +117,8 @@ export class ModbusCollector implements Collector {
   private readonly stateKey: string;
   private readonly telemetryPoints: string[];
   private readonly unitOf: Map<string, string | undefined>;
+  /** The source's signal dictionary, sent with the first telemetry record and from time to time. */
+  private readonly signals: SignalDictionary;
   private readonly usage: UsageTracker | null;
   private readonly records: ModbusRecords;
   private readonly sink: RecordSink;
@@ -155,6 +158,7 @@ export class ModbusCollector implements Collector {
       cfg.telemetry?.points ??
       cfg.points.filter((p) => p.type !== 'string' && !inspectionOnly.has(p.name)).map((p) => p.name);
     this.unitOf = new Map(cfg.points.map((p) => [p.name, p.unit]));
+    this.signals = new SignalDictionary(cfg.signals);
   }
 
   async start(): Promise<void> {
@@ -294,7 +298,7 @@ export class ModbusCollector implements Collector {
           observedAt: at,
           receivedAt: at,
           source: this.source(),
-          body: { points },
+          body: withSignals(points, this.signals.due(Date.parse(at))),
         },
       ]).catch(() => undefined);
     }

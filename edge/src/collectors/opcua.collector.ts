@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { SignalDictionary, withSignals } from '../mapping/signals.js';
 import { OpcuaSubscriber, type OpcuaValue } from '@rigtrace/protocols/opcua';
 import { toleranceVerdict } from '@rigtrace/protocols/verdict';
 
@@ -152,6 +153,8 @@ export class OpcuaCollector implements Collector {
   private readonly stateKey: string;
   private readonly telemetryItems: string[];
   private readonly unitOf: Map<string, string | undefined>;
+  /** The source's signal dictionary, sent with the first telemetry record and from time to time. */
+  private readonly signals: SignalDictionary;
   private readonly records: OpcuaRecords;
 
   constructor(
@@ -170,6 +173,7 @@ export class OpcuaCollector implements Collector {
       cfg.telemetry?.items ??
       cfg.items.map((i) => i.name).filter((n) => n !== trigger && !this.records.isTrigger(n));
     this.unitOf = new Map(cfg.items.map((i) => [i.name, i.unit]));
+    this.signals = new SignalDictionary(cfg.signals);
   }
 
   private source(address?: string) {
@@ -346,7 +350,7 @@ export class OpcuaCollector implements Collector {
         observedAt: at,
         receivedAt: at,
         source: this.source(),
-        body: { points },
+        body: withSignals(points, this.signals.due(Date.parse(at))),
       },
     ]).catch((err: unknown) => this.ctx.logger.error({ err }, 'could not record telemetry'));
   }

@@ -249,6 +249,39 @@ const opcuaHandshake = z.strictObject({
   failValue: mapped.optional(),
 });
 
+/** A coded value as written in the file: a number (state 1) or a text the device sends (AUTO). */
+const signalCode = z.union([z.number(), z.string().min(1).max(64)]);
+const word = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[^\p{Cc}]+$/u, 'must be 1..64 characters without control characters');
+
+/**
+ * The source's signal dictionary (CONFIG.md, "Signal dictionary"): per signal name (a point or
+ * item, or a test point or characteristic name of its inspections), what people call it, its
+ * unit as people write it, the words for its coded values, and when it means something. Sent to
+ * the cloud with the telemetry; the portal names signals with it.
+ */
+const signalDictionary = z
+  .record(
+    name,
+    z.strictObject({
+      label: word.optional(),
+      unit: word.max(16).optional(),
+      codes: z
+        .record(z.string().min(1).max(64), word)
+        .refine((c) => Object.keys(c).length >= 1 && Object.keys(c).length <= 64, 'must have 1..64 codes')
+        .optional(),
+      when: z.strictObject({ signal: name, codes: z.array(signalCode).min(1).max(64) }).optional(),
+    }),
+  )
+  .refine((d) => Object.keys(d).length <= 500, 'must have at most 500 signals')
+  .refine(
+    (d) => Buffer.byteLength(JSON.stringify(d)) <= 32 * 1024,
+    'must be at most 32 KiB as JSON (it travels inside a telemetry record)',
+  );
+
 const modbusSource = z.strictObject({
   id: name,
   protocol: z.literal('modbus'),
@@ -265,6 +298,7 @@ const modbusSource = z.strictObject({
       everyMs: z.number().int().min(100).max(86_400_000).default(1000),
     })
     .optional(),
+  signals: signalDictionary.optional(),
   inspection: inspectionMapping.optional(),
   usage: usageMapping.optional(),
   records: recordMappings(modbusRegister, modbusHandshake),
@@ -386,6 +420,7 @@ const opcuaSource = z.strictObject({
       everyMs: z.number().int().min(100).default(1000),
     })
     .optional(),
+  signals: signalDictionary.optional(),
   calibration: z.strictObject({ trigger: name, nodes: calibrationNodes }).optional(),
   records: recordMappings(nodeId, opcuaHandshake),
 });
@@ -445,6 +480,7 @@ export type ModbusSourceConfig = Extract<SourceConfig, { protocol: 'modbus' }>;
 export type MqttBrokerSourceConfig = Extract<SourceConfig, { protocol: 'mqtt-broker' }>;
 export type MqttClientSourceConfig = Extract<SourceConfig, { protocol: 'mqtt' }>;
 export type OpcuaSourceConfig = Extract<SourceConfig, { protocol: 'opcua' }>;
+export type SignalDictionaryConfig = z.output<typeof signalDictionary>;
 export type InspectionMapping = z.output<typeof inspectionMapping>;
 export type UsageMapping = z.output<typeof usageMapping>;
 export type RecordMapping = NonNullable<ModbusSourceConfig['records'] | OpcuaSourceConfig['records']>[number];

@@ -6607,6 +6607,12 @@ export interface paths {
                 edges: number;
                 id: string;
                 name: string;
+                /** @description the site’s shifts by start (local "HH:MM"), each ending where the next starts */
+                shifts: {
+                  end: string;
+                  name: string;
+                  start: string;
+                }[];
                 /** @description IANA time zone the site’s pages show times in */
                 timeZone: string;
               }[];
@@ -6665,6 +6671,12 @@ export interface paths {
               edges: number;
               id: string;
               name: string;
+              /** @description the site’s shifts by start (local "HH:MM"), each ending where the next starts */
+              shifts: {
+                end: string;
+                name: string;
+                start: string;
+              }[];
               /** @description IANA time zone the site’s pages show times in */
               timeZone: string;
             };
@@ -6722,7 +6734,10 @@ export interface paths {
       cookie?: never;
     };
     get?: never;
-    /** Rename a site or set its time zone (admin) */
+    /**
+     * Rename a site or set its time zone or shifts (admin)
+     * @description shifts: 1–6 of { name, start: "HH:MM" } in the site’s time zone, on quarter hours; each runs until the next starts, and belongs to the day it starts on. null: back to the default (Early 06:00, Late 14:00, Night 22:00). First-pass yield per shift (GET /yield) uses them.
+     */
     put: {
       parameters: {
         query?: never;
@@ -6736,6 +6751,12 @@ export interface paths {
         content: {
           'application/json': {
             name?: string;
+            shifts?:
+              | {
+                  name: string;
+                  start: string;
+                }[]
+              | null;
             timeZone?: string;
           };
         };
@@ -6753,6 +6774,12 @@ export interface paths {
               edges: number;
               id: string;
               name: string;
+              /** @description the site’s shifts by start (local "HH:MM"), each ending where the next starts */
+              shifts: {
+                end: string;
+                name: string;
+                start: string;
+              }[];
               /** @description IANA time zone the site’s pages show times in */
               timeZone: string;
             };
@@ -7042,7 +7069,7 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * A site’s live snapshot: rigs with state and latest values, today’s inspections and first-pass yield, open alerts
+     * A site’s live snapshot: rigs with state, latest values, signal dictionary and last completed test, today’s inspections and first-pass yield, open alerts
      * @description What a live page shows before the first socket.io push and after a reconnect (API.md, "Live updates"). Every role and API tokens; site-scoped users only for their sites.
      */
     get: {
@@ -7083,10 +7110,50 @@ export interface paths {
                 equipment: string;
                 /** Format: date-time */
                 lastSeenAt: string;
+                /** @description the rig’s last completed test (its latest inspection), per test point */
+                lastTest: {
+                  /** Format: date-time */
+                  at: string;
+                  partSerial: string;
+                  /** @enum {unknown} */
+                  result: 'pass' | 'fail';
+                  testPlan?: string;
+                  testPoints: {
+                    characteristics: {
+                      lsl?: number;
+                      measured: number;
+                      name: string;
+                      nominal?: number;
+                      quantity: string;
+                      /** @enum {unknown} */
+                      result: 'pass' | 'fail';
+                      unit: string;
+                      usl?: number;
+                    }[];
+                    /** @description the test point ("fullLoad" of "fullLoad.deliveredQty"); null: not tied to one */
+                    name: string | null;
+                  }[];
+                  workOrder?: string;
+                } | null;
+                /** @description the signal dictionary the rig’s telemetry last carried; empty: none */
+                signals: {
+                  codes?: {
+                    code: number | string;
+                    word: string;
+                  }[];
+                  label?: string;
+                  name: string;
+                  unit?: string;
+                  when?: {
+                    codes: (number | string)[];
+                    signal: string;
+                  };
+                }[];
                 /** @enum {unknown} */
                 state: 'running' | 'idle' | 'stopped';
                 /** Format: date-time */
                 stateSince: string | null;
+                /** @description latest values that mean something now: a value whose dictionary entry has `when` is left out while its condition does not hold (an idle zero between tests) */
                 values: {
                   /** Format: date-time */
                   observedAt: string;
@@ -8560,7 +8627,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** First-pass yield per rig and per UTC day (default: the last 30 days) */
+    /**
+     * First-pass yield per rig, per rig and UTC day, and per rig and shift of the site (default: the last 30 days)
+     * @description perRigShift: per rig, shift day and shift of its site (the site’s shifts in its time zone, PUT /sites/{siteId}; default Early 06:00, Late 14:00, Night 22:00). A shift belongs to the local day it starts on.
+     */
     get: {
       parameters: {
         query?: {
@@ -8597,6 +8667,29 @@ export interface paths {
                 firstPassYield: number | null;
                 passed: number;
                 tested: number;
+              }[];
+              perRigShift: {
+                /**
+                 * Format: date
+                 * @description the local day the shift starts on
+                 */
+                day: string;
+                equipment: string;
+                firstPassYield: number | null;
+                passed: number;
+                shift: string;
+                siteId: string;
+                tested: number;
+              }[];
+              /** @description the shifts of the sites in the answer */
+              shifts: {
+                shifts: {
+                  end: string;
+                  name: string;
+                  start: string;
+                }[];
+                siteId: string;
+                timeZone: string;
               }[];
               /** Format: date-time */
               to: string;

@@ -4,11 +4,16 @@
  * `alert`; see cloud/src/live/live.service.ts, LiveMessages) folded into one view of a site, and
  * a bounded ring buffer per telemetry point for the small time-series charts.
  */
+import { byName, meaningfulValues, wordFor, type SignalEntry } from '@rigtrace/protocols/signals';
 import type { paths } from './api-types.js';
 
 export type LiveSnapshot =
   paths['/sites/{siteId}/live']['get']['responses'][200]['content']['application/json'];
 export type RigState = 'running' | 'idle' | 'stopped';
+export type SnapshotRig = LiveSnapshot['rigs'][number];
+/** A rig's last completed test, per test point (GET /sites/{siteId}/live). */
+export type CompletedTest = NonNullable<SnapshotRig['lastTest']>;
+export type { SignalEntry };
 export type Quality = 'good' | 'uncertain' | 'bad';
 export type PointValue = number | boolean | string | null;
 
@@ -32,6 +37,10 @@ export interface LiveRig {
   workOrder?: string | undefined;
   partSerial?: string | undefined;
   values: Record<string, LivePoint>;
+  /** The signal dictionary its edge sent (empty: the built-in labels apply). */
+  signals: SignalEntry[];
+  /** Its last completed test; null before the first. */
+  lastTest: CompletedTest | null;
 }
 
 export interface LiveAlert {
@@ -200,6 +209,8 @@ export function fromSnapshot(s: LiveSnapshot, previous?: SiteView): SiteView {
       workOrder: old?.workOrder,
       partSerial: old?.partSerial,
       values,
+      signals: (r.signals ?? []) as SignalEntry[],
+      lastTest: r.lastTest ?? null,
     };
   });
   return {
@@ -227,6 +238,8 @@ export function applyTelemetry(view: SiteView, msg: TelemetryMessage): { rig: st
         stateSince: null,
         lastSeenAt: item.observedAt,
         values: {},
+        signals: [],
+        lastTest: null,
       };
       view.rigs.push(rig);
       sortRigs(view.rigs);
@@ -245,7 +258,11 @@ export function applyTelemetry(view: SiteView, msg: TelemetryMessage): { rig: st
     if (item.observedAt > rig.lastSeenAt) rig.lastSeenAt = item.observedAt;
     changed.push({ rig: key, point });
   }
-  return changed;
+  // A value its dictionary says means nothing now (an idle zero between tests) is not charted.
+  return changed.filter((c) => {
+    const rig = view.rigs.find((r) => r.key === c.rig);
+    return !rig || !notMeaningfulNow(rig).has(c.point.point);
+  });
 }
 
 /** Applies a `rig` push (a run started or stopped) in place; true if the view changed. */
@@ -262,6 +279,8 @@ export function applyRig(view: SiteView, msg: RigMessage): boolean {
       stateSince: msg.observedAt,
       lastSeenAt: msg.observedAt,
       values: {},
+      signals: [],
+      lastTest: null,
     });
     sortRigs(view.rigs);
     rig = view.rigs.find((r) => r.key === key)!;
@@ -295,15 +314,79 @@ export const changesToday = (msg: RecordsMessage) =>
 /** Points that only describe the run (shown as text, not as values). */
 const DESCRIPTIVE = new Set(['state', 'partSerial', 'workOrder', 'operator']);
 
+/** The points whose latest value means nothing now by the rig's dictionary (`when`: an idle zero between tests). */
+export function notMeaningfulNow(rig: Pick<LiveRig, 'values' | 'signals'>): Set<string> {
+  const all = Object.values(rig.values);
+  const kept = new Set(meaningfulValues(all, rig.signals).map((v) => v.point));
+  return new Set(all.filter((v) => !kept.has(v.point)).map((v) => v.point));
+}
+
+/** Points with words for their codes (state, test point): shown as words in the card's "now" line. */
+const coded = (rig: Pick<LiveRig, 'signals'>, point: string) =>
+  rig.signals.some((s) => s.name === point && s.codes !== undefined);
+
 /**
  * The values a card shows first: numbers with a unit (pressures, quantities, temperatures) in the
- * order they first came, at most `max`. The rest stay available in the card's full list.
+ * order they first came, at most `max`. Coded signals (state, test point) are in the card's "now"
+ * line instead. The rest stay available in the card's full list.
  */
 export function keyPoints(rig: LiveRig, max = KEY_POINTS): string[] {
-  const all = Object.values(rig.values).filter((v) => !DESCRIPTIVE.has(v.point));
-  const withUnit = all.filter((v) => typeof v.value === 'number' && v.unit);
-  const others = all.filter((v) => !(typeof v.value === 'number' && v.unit));
+  const all = Object.values(rig.values).filter((v) => !DESCRIPTIVE.has(v.point) && !coded(rig, v.point));
+  const withUnit = all.filter((v) => typeof v.value === 'number' && (v.unit || unitOf(rig, v.point)));
+  const others = all.filter((v) => !withUnit.includes(v));
   return [...withUnit, ...others].slice(0, max).map((v) => v.point);
+}
+
+/** What a rig is doing now, in words: each coded signal's word for its value (Testing, Idle · 350 bar). */
+export function nowWords(rig: LiveRig): { point: string; label: string; word: string }[] {
+  const idle = notMeaningfulNow(rig);
+  const out: { point: string; label: string; word: string }[] = [];
+  for (const s of rig.signals) {
+    const v = rig.values[s.name];
+    if (!s.codes || !v || idle.has(s.name)) continue;
+    const word = wordFor(s, v.value);
+    out.push({ point: s.name, label: s.label ?? signalLabel(s.name), word: word ?? formatValue(v.value) });
+  }
+  return out;
+}
+
+/** A signal's (or test point's, or characteristic's) name for people: the dictionary's label, else the built-in one. */
+export function nameOf(rig: Pick<LiveRig, 'signals'>, name: string): string {
+  return byName(rig.signals).get(name)?.label ?? signalLabel(name);
+}
+
+/** A signal's unit as people write it: the dictionary's, else the recorded one read by unitLabel. */
+export function unitOf(rig: Pick<LiveRig, 'signals'>, point: string, recorded?: string | null): string {
+  return byName(rig.signals).get(point)?.unit ?? unitLabel(recorded);
+}
+
+/** A value as text: the word for a coded value where the dictionary has one, else formatValue. */
+export function valueText(
+  rig: Pick<LiveRig, 'signals'>,
+  point: string,
+  value: PointValue,
+  unit?: string | null,
+): string {
+  return wordFor(byName(rig.signals).get(point), value) ?? formatValue(value, unit);
+}
+
+/** A test point of the last test, named: the dictionary's label, the built-in label, or "Whole part" for none. */
+export function testPointName(rig: Pick<LiveRig, 'signals'>, name: string | null): string {
+  return name === null ? 'Whole part' : nameOf(rig, name);
+}
+
+/** A characteristic's quantity in the last test, named: by its whole name, its quantity, or the built-in label. */
+export function quantityName(rig: Pick<LiveRig, 'signals'>, c: { name: string; quantity: string }): string {
+  const d = byName(rig.signals);
+  return d.get(c.name)?.label ?? d.get(c.quantity)?.label ?? signalLabel(c.quantity);
+}
+
+/** The quantities of a test, in the order they first appear (the columns of the card's table). */
+export function testQuantities(test: CompletedTest): string[] {
+  const out: string[] = [];
+  for (const tp of test.testPoints)
+    for (const c of tp.characteristics) if (!out.includes(c.quantity)) out.push(c.quantity);
+  return out;
 }
 
 /** Abbreviations common in device signal names, spelled out for people. */
@@ -488,4 +571,69 @@ export function rigYields(answer: YieldAnswer, todayIso: string, days = 14): Rig
       (a.today.firstPassYield ?? a.period.firstPassYield ?? 2) -
         (b.today.firstPassYield ?? b.period.firstPassYield ?? 2) || a.equipment.localeCompare(b.equipment),
   );
+}
+
+export interface ShiftYield {
+  equipment: string;
+  shift: string;
+  /** "06:00–14:00", local time of the site. */
+  hours: string;
+  /** The shift of the site's current local day (null yield: nothing tested in it, or not started). */
+  today: { tested: number; passed: number; firstPassYield: number | null };
+  /** One entry per local day of the period, oldest first. */
+  days: { day: string; tested: number; firstPassYield: number | null }[];
+  period: { tested: number; passed: number; firstPassYield: number | null };
+}
+
+/** The local calendar day of an instant in a time zone ("2026-12-06"). */
+export function localDay(iso: string, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(new Date(iso));
+}
+
+/**
+ * First-pass yield per rig and shift of a site, from GET /yield's `perRigShift`: each rig's own
+ * figures per shift of the site (in the site's shifts and time zone), with a trend over the last
+ * `days` local days; rigs in name order, shifts in the order of the day.
+ */
+export function shiftYields(answer: YieldAnswer, siteId: string, nowIso: string, days = 14): ShiftYield[] {
+  const site = answer.shifts.find((s) => s.siteId === siteId);
+  if (!site) return [];
+  const span = lastDays(localDay(nowIso, site.timeZone), days);
+  const today = span.at(-1)!;
+  const cells = new Map<string, { tested: number; passed: number }>();
+  const rigs = new Set<string>();
+  for (const r of answer.perRigShift) {
+    if (r.siteId !== siteId) continue;
+    rigs.add(r.equipment);
+    cells.set(`${r.equipment}\u0000${r.shift}\u0000${r.day}`, { tested: r.tested, passed: r.passed });
+  }
+  const rate = (p: number, t: number) => (t === 0 ? null : p / t);
+  const rows: ShiftYield[] = [];
+  for (const equipment of [...rigs].sort()) {
+    for (const sh of site.shifts) {
+      let tested = 0;
+      let passed = 0;
+      const trend = span.map((day) => {
+        const c = cells.get(`${equipment}\u0000${sh.name}\u0000${day}`) ?? { tested: 0, passed: 0 };
+        tested += c.tested;
+        passed += c.passed;
+        return { day, tested: c.tested, firstPassYield: rate(c.passed, c.tested) };
+      });
+      const t = cells.get(`${equipment}\u0000${sh.name}\u0000${today}`) ?? { tested: 0, passed: 0 };
+      rows.push({
+        equipment,
+        shift: sh.name,
+        hours: `${sh.start}–${sh.end}`,
+        today: { ...t, firstPassYield: rate(t.passed, t.tested) },
+        days: trend,
+        period: { tested, passed, firstPassYield: rate(passed, tested) },
+      });
+    }
+  }
+  return rows;
 }

@@ -293,3 +293,52 @@ describe('telemetry values that could not be read', () => {
     if (!good.ok) expect(good.issues[0]?.path).toBe('body.points[0].value');
   });
 });
+
+describe('a telemetry record carrying its source’s signal dictionary', () => {
+  const t = byKind('telemetry');
+  const signals = [
+    {
+      name: 'state',
+      label: 'Rig state',
+      codes: [
+        { code: 0, word: 'Idle' },
+        { code: 1, word: 'Testing' },
+      ],
+    },
+    { name: 'testPoint', label: 'Test point', codes: [{ code: 3, word: 'Idle 350 bar' }] },
+    { name: 'energizingTime', label: 'Energizing time', unit: 'µs', when: { signal: 'state', codes: [1] } },
+    { name: 'mode', codes: [{ code: 'AUTO', word: 'Automatic' }] },
+  ];
+
+  it('is accepted, and a record without one is unchanged', () => {
+    expect(parseRecord(withField(t, ['body', 'signals'], signals)).ok).toBe(true);
+    expect(parseRecord(t)).toEqual({ ok: true, record: t });
+    expect('signals' in t.body).toBe(false);
+  });
+
+  it('is checked like the rest of the record', () => {
+    const cases: [unknown, string][] = [
+      [withField(t, ['body', 'signals'], []), 'body.signals'],
+      [withField(t, ['body', 'signals'], [{ name: 'x', label: 'l'.repeat(65) }]), 'body.signals[0].label'],
+      [withField(t, ['body', 'signals'], [{ name: 'x', unit: 'u'.repeat(17) }]), 'body.signals[0].unit'],
+      [withField(t, ['body', 'signals'], [{ name: 'x', colour: 'red' }]), 'body.signals[0].colour'],
+      [
+        withField(t, ['body', 'signals'], [{ name: 'x', codes: [{ code: NaN, word: 'w' }] }]),
+        'body.signals[0].codes[0].code',
+      ],
+      [
+        withField(t, ['body', 'signals'], [{ name: 'x', codes: [{ code: 1, word: '' }] }]),
+        'body.signals[0].codes[0].word',
+      ],
+      [
+        withField(t, ['body', 'signals'], [{ name: 'x', when: { signal: 'state', codes: [] } }]),
+        'body.signals[0].when.codes',
+      ],
+    ];
+    for (const [value, path] of cases)
+      expect(
+        issues(value).map((i) => i.path),
+        path,
+      ).toContain(path);
+  });
+});

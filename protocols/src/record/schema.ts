@@ -108,6 +108,34 @@ export const recordSourceSchema = z.strictObject({
 
 // ---- bodies ----------------------------------------------------------------------------------------
 
+/** A coded value (a number or a text the device sends) and the word people read for it. */
+const signalCode = z.union([finite(), label(64)], {
+  error: 'must be a finite number or a label of at most 64 characters',
+});
+
+/** One entry of a signal dictionary: a signal (or a test point / characteristic name) in words. */
+export const signalEntrySchema = z.strictObject({
+  /** The signal's name as it appears in `points[].name`, or a test point or characteristic name. */
+  name: label(64),
+  /** What people call it, e.g. "Delivered quantity". */
+  label: label(64).optional(),
+  /** The unit as people write it, e.g. "µs", "°C", "mm³/stroke". */
+  unit: label(16).optional(),
+  /** Words for coded values, e.g. state 1 → "Testing", test point 3 → "Idle 350 bar". */
+  codes: z
+    .array(z.strictObject({ code: signalCode, word: label(64) }))
+    .min(1)
+    .max(64, 'must have at most 64 codes')
+    .optional(),
+  /** The signal means something only while `signal` has one of `codes` (e.g. the rig is testing). */
+  when: z
+    .strictObject({
+      signal: label(64),
+      codes: z.array(signalCode).min(1).max(64, 'must have at most 64 codes'),
+    })
+    .optional(),
+});
+
 export const telemetryBodySchema = z.strictObject({
   points: z
     .array(
@@ -136,6 +164,12 @@ export const telemetryBodySchema = z.strictObject({
     )
     .min(1, 'must have at least 1 point')
     .max(500, 'must have at most 500 points'),
+  /**
+   * The source's signal dictionary (optional; RECORDS.md, "Signal dictionary"): how people name
+   * its signals, their units, and the words for coded values. An edge sends it with the first
+   * telemetry record after it connects and from time to time after that, not with every record.
+   */
+  signals: z.array(signalEntrySchema).min(1).max(500, 'must have at most 500 signals').optional(),
 });
 
 export const inspectionCharacteristicSchema = z
@@ -382,6 +416,7 @@ export const recordSchema = z.discriminatedUnion(
 
 export type RecordSource = z.infer<typeof recordSourceSchema>;
 export type TelemetryBody = z.infer<typeof telemetryBodySchema>;
+export type SignalEntry = z.infer<typeof signalEntrySchema>;
 export type InspectionBody = z.infer<typeof inspectionBodySchema>;
 export type UsageBody = z.infer<typeof usageBodySchema>;
 export type CalibrationBody = z.infer<typeof calibrationBodySchema>;

@@ -1776,6 +1776,32 @@ CREATE POLICY tenant_isolation ON installations
   WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
 `,
   },
+  {
+    version: 65,
+    name: 'live floor: signal dictionary and last completed test per rig',
+    // signals: the JSON of the latest signal dictionary the rig's telemetry carried (RECORDS.md),
+    // signals_at its observation time; last_test: the JSON of the rig's latest inspection (its
+    // characteristics by test point), last_test_at its observation time. Newer wins, as for values.
+    sqlite: `
+ALTER TABLE live_rigs ADD COLUMN signals TEXT;
+ALTER TABLE live_rigs ADD COLUMN signals_at TEXT;
+ALTER TABLE live_rigs ADD COLUMN last_test TEXT;
+ALTER TABLE live_rigs ADD COLUMN last_test_at TEXT;
+`,
+    postgres: `
+ALTER TABLE live_rigs ADD COLUMN signals TEXT;
+ALTER TABLE live_rigs ADD COLUMN signals_at TEXT;
+ALTER TABLE live_rigs ADD COLUMN last_test TEXT;
+ALTER TABLE live_rigs ADD COLUMN last_test_at TEXT;
+`,
+  },
+  {
+    version: 66,
+    name: 'shifts per site',
+    // JSON array of { name, start: "HH:MM" } in the site's time zone; null: the default three shifts.
+    sqlite: `ALTER TABLE sites ADD COLUMN shifts TEXT;`,
+    postgres: `ALTER TABLE sites ADD COLUMN shifts TEXT;`,
+  },
 ];
 
 /**
@@ -1786,8 +1812,8 @@ CREATE POLICY tenant_isolation ON installations
  */
 export const APP_PRIVILEGES: readonly { table: string; privileges: string }[] = [
   { table: 'tenants', privileges: 'SELECT, INSERT' },
-  // Sites: renamed and given a time zone (migration 41); enrollment tokens: revoked, never deleted.
-  { table: 'sites', privileges: 'SELECT, INSERT, UPDATE (name, time_zone)' },
+  // Sites: renamed and given a time zone (migration 41) and shifts (66); enrollment tokens: revoked, never deleted.
+  { table: 'sites', privileges: 'SELECT, INSERT, UPDATE (name, time_zone, shifts)' },
   { table: 'enrollment_tokens', privileges: 'SELECT, INSERT, UPDATE (revoked_at)' },
   // API tokens are revoked (revoked_at), never deleted (migration 9: the admin API).
   { table: 'api_tokens', privileges: 'SELECT, INSERT, UPDATE (revoked_at)' },
