@@ -532,6 +532,52 @@ export class ReportsRepository {
     return !!r?.x;
   }
 
+  /**
+   * Maintenance (ISO/IEC 17025 6.4.13 g, h): events since `sinceIso`, active preventive plans,
+   * equipment a person has taken out of service and not put back; of a site (null: all), without
+   * export-controlled equipment when `excludeFlagged`.
+   */
+  async maintenanceFigures(
+    tenantId: string,
+    siteId: string | null,
+    sinceIso: string,
+    excludeFlagged: boolean,
+  ): Promise<{ events: number; plans: number; outOfService: number }> {
+    const where = (alias: string) => {
+      const parts = [`${alias}.tenant_id = ?`];
+      const params: SqlParam[] = [tenantId];
+      if (siteId) {
+        parts.push('e.site_id = ?');
+        params.push(siteId);
+      }
+      if (excludeFlagged) parts.push('e.export_regime IS NULL');
+      return { sql: parts.join(' AND '), params };
+    };
+    const join = (alias: string) =>
+      `JOIN equipment e ON e.tenant_id = ${alias}.tenant_id AND e.tag = ${alias}.equipment`;
+    const count = async (sql: string, params: SqlParam[]) =>
+      Number((await this.t(tenantId, () => this.db.get<{ n: number | string }>(sql, params)))?.n ?? 0);
+    const ev = where('m');
+    const pl = where('p');
+    const sv = where('s');
+    return {
+      events: await count(
+        `SELECT COUNT(*) AS n FROM maintenance_events m ${join('m')} WHERE ${ev.sql} AND m.occurred_at >= ?`,
+        [...ev.params, sinceIso],
+      ),
+      plans: await count(
+        `SELECT COUNT(*) AS n FROM maintenance_plans p ${join('p')} WHERE ${pl.sql} AND p.retired_at IS NULL`,
+        pl.params,
+      ),
+      outOfService: await count(
+        `SELECT COUNT(*) AS n FROM equipment_service s ${join('s')} WHERE ${sv.sql} AND s.state = 'out'
+           AND NOT EXISTS (SELECT 1 FROM equipment_service y WHERE y.tenant_id = s.tenant_id
+             AND y.equipment = s.equipment AND (y.at > s.at OR (y.at = s.at AND y.id > s.id)))`,
+        sv.params,
+      ),
+    };
+  }
+
   async countExportAccess(tenantId: string, fromIso: string, toIso: string): Promise<number> {
     const r = await this.t(tenantId, () =>
       this.db.get<{ n: number | string }>(
