@@ -33,6 +33,7 @@ import { httpMetrics, opsRoutes, type Metrics, type OpsDeps } from './platform/m
 import { liveRoutes, type LiveService } from './live/index.js';
 import { reportsRoutes, type ReportsModule } from './reports/index.js';
 import { ootRoutes, type OotService } from './oot/index.js';
+import { maintenanceRoutes, type MaintenanceService } from './maintenance/index.js';
 
 export interface AppDeps {
   db: Db;
@@ -60,6 +61,8 @@ export interface AppDeps {
   reports?: ReportsModule;
   /** Out-of-tolerance cases (server.ts wires them). */
   oot?: OotService;
+  /** Maintenance events, preventive-maintenance plans, out of service (server.ts wires them). */
+  maintenance?: MaintenanceService;
   /** Prometheus metrics, /healthz, /readyz (with these readiness checks) and /metrics at the root. */
   metrics?: Metrics;
   readiness?: OpsDeps['checks'];
@@ -204,6 +207,11 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
   if (deps.live) app.use('/api/v1', liveRoutes({ ...deps, live: deps.live }));
   if (deps.reports) app.use('/api/v1', reportsRoutes({ accounts: deps.accounts, reports: deps.reports }));
   if (deps.oot) app.use('/api/v1', ootRoutes({ accounts: deps.accounts, oot: deps.oot }));
+  if (deps.maintenance)
+    app.use(
+      '/api/v1',
+      maintenanceRoutes({ db: deps.db, accounts: deps.accounts, maintenance: deps.maintenance }),
+    );
   if (existsSync(path.join(portalDir, 'index.html'))) servePortal(app, portalDir);
   app.use((req: Request, res: Response) => {
     const allowed = methodsOf(req.path);

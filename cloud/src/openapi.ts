@@ -11,6 +11,7 @@ import { reportsOpenApiPaths } from './reports/index.js';
 import { remindersOpenApiPaths } from './reminders/index.js';
 import { liveOpenApiPaths } from './live/index.js';
 import { ootOpenApiPaths } from './oot/index.js';
+import { maintenanceOpenApiPaths } from './maintenance/index.js';
 import { problem, tokenOrSession as auth } from './platform/http/openapi-parts.js';
 
 /**
@@ -310,5 +311,6 @@ export const openApiDocument = {
     ...remindersOpenApiPaths,
     ...liveOpenApiPaths,
     ...ootOpenApiPaths,
+    ...maintenanceOpenApiPaths,
   },
 } as const;

@@ -32,6 +32,7 @@ import { LiveRepository, LiveService, attachLiveServer, type LiveServer } from '
 import { countStoredRecords, Metrics } from './platform/metrics.js';
 import { createReports } from './reports/index.js';
 import { OotRepository, OotService } from './oot/index.js';
+import { MaintenanceRepository, MaintenanceService } from './maintenance/index.js';
 
 export type StoreConfig = Pick<
   CloudConfig,
@@ -185,6 +186,12 @@ export async function startCloud(
     accounts.audit,
     cfg.certificateMaxBytes,
   );
+  const maintenance = new MaintenanceService(
+    store.db,
+    new MaintenanceRepository(store.db),
+    store.equipment,
+    accounts.audit,
+  );
   const oot = new OotService({
     db: store.db,
     repo: new OotRepository(store.db),
@@ -194,6 +201,8 @@ export async function startCloud(
     alerts: new AlertsRepository(store.db),
     audit: accounts.audit,
     events,
+    // Out of service (maintenance) tags equipment out too: its use raises the same alert.
+    outOfService: maintenance,
   });
   // A failed calibration opens its case in the same transaction that stores it.
   calibration.setHooks({
@@ -268,6 +277,7 @@ export async function startCloud(
     traceReviews,
     reports,
     oot,
+    maintenance,
     ingest,
     enrollment,
     witness,

@@ -274,6 +274,15 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
         characteristic: string;
       }[];
       put('characteristic', owner, chars[0]!.characteristic);
+      for (const flagged of owner === 'A' ? [true, false] : [false]) {
+        const t = tagOf(owner, flagged ? 'GAUGE' : 'TEMP');
+        const plan = await as(who, 'POST', `/equipment/${t}/maintenance/plans`, {
+          task: 'Clean the sensor',
+          intervalDays: 30,
+        });
+        expect(plan.status, plan.text).toBe(201);
+        put('plan', t.slice(0, 2), plan.body.id);
+      }
     }
     for (const [tenant, who] of [
       ['A', 'admin'],
@@ -406,6 +415,13 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
     '/oot-cases/{id}/suspects.csv': (o, f) => `/oot-cases/${id('case', o, f)}/suspects.csv`,
     '/oot-cases/{id}/decisions': (o, f) => `/oot-cases/${id('case', o, f)}/decisions`,
     '/oot-cases/{id}/notifications': (o, f) => `/oot-cases/${id('case', o, f)}/notifications`,
+    '/maintenance': (o, f) => (f ? null : `/maintenance?site=${siteOf(o)}`),
+    '/maintenance/plans/{id}': (o, f) => `/maintenance/plans/${id('plan', o, f)}`,
+    '/equipment/{tag}/maintenance': (o, f) => `/equipment/${tag(o, f)}/maintenance`,
+    '/equipment/{tag}/maintenance/events': (o, f) => `/equipment/${tag(o, f)}/maintenance/events`,
+    '/equipment/{tag}/maintenance/plans': (o, f) => `/equipment/${tag(o, f)}/maintenance/plans`,
+    '/equipment/{tag}/out-of-service': (o, f) => `/equipment/${tag(o, f)}/out-of-service`,
+    '/equipment/{tag}/return-to-service': (o, f) => `/equipment/${tag(o, f)}/return-to-service`,
   };
 
   const ops = Object.entries(

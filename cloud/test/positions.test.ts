@@ -416,6 +416,28 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
       (a: { kind: string; tag: string }) => a.kind === 'out-of-tolerance' && a.tag === 'PT-06',
     );
     expect(alert.message).toContain('4 usage and inspection records');
+
+    // The compliance report's out-of-tolerance section lists the same records, with the position.
+    const asked = await call('cleared', 'POST', '/reports', {
+      type: 'out-of-tolerance',
+      from: at(24 * 30).slice(0, 10),
+      to: at(0).slice(0, 10),
+      format: 'csv',
+    });
+    expect(asked.status, asked.text).toBe(202);
+    const until = Date.now() + 60_000;
+    while ((await call('cleared', 'GET', `/reports/${asked.body.id}`)).body.state !== 'done') {
+      expect(Date.now()).toBeLessThan(until);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const report = (await call('cleared', 'GET', `/reports/${asked.body.id}/file`)).text;
+    const [reportHead, ...reportLines] = report.trim().split(/\r?\n/);
+    expect(reportHead).toContain('recordEquipment,via,position,partSerial');
+    const ofPt06 = reportLines.filter((l: string) => l.includes('PT-06'));
+    expect(ofPt06.map((l: string) => /INJ-\d/.exec(l)?.[0])).toEqual(['INJ-1', 'INJ-2', 'INJ-5', 'INJ-6']);
+    expect(ofPt06.find((l: string) => l.includes('INJ-5'))).toContain(
+      'RIG-06,position,RIG-06 / rail pressure,INJ-5',
+    );
   });
 
   it('keeps an export-controlled rig’s tests out of an uncleared reader’s suspect list', async () => {

@@ -824,6 +824,11 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
       evidence: '3 of 65 instruments in calibration, 61 overdue, 1 out of tolerance, 1 due soon',
     });
     expect(by('AS9100D', '7.1.5.2').coverage).toBe('covered');
+    expect(by('ISO/IEC 17025', '6.4.13')).toMatchObject({
+      coverage: 'covered',
+      figures: { maintenanceEvents12Months: 0, maintenancePlans: 0, outOfService: 0 },
+    });
+    expect(by('ISO/IEC 17025', '6.4.13').evidence).toContain('0 maintenance events in the last 12 months');
     expect(by('IATF 16949', '7.1.5.2.1')).toMatchObject({
       report: 'out-of-tolerance',
       evidence:

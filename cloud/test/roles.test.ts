@@ -13,6 +13,7 @@ type Caller = Role | 'api-token';
 const ALL: Caller[] = [...ROLES, 'api-token'];
 const READERS_OF_AUDIT: Caller[] = ['admin', 'auditor', 'api-token'];
 const CALIBRATION_WRITERS: Caller[] = ['admin', 'technician'];
+const MAINTAINERS: Caller[] = ['admin', 'manager', 'technician'];
 /** The second person's approval of a manual calibration entry. */
 const CALIBRATION_APPROVERS: Caller[] = ['admin', 'manager', 'technician'];
 
@@ -114,6 +115,15 @@ const EXPECTED: Record<string, Caller[]> = {
   'POST /oot-cases/{id}/decisions': ['admin', 'manager'],
   'POST /oot-cases/{id}/notifications': ['admin', 'manager'],
   'PUT /parts/shipments': ['admin', 'manager'],
+  // Maintenance: every reader; events, plans and out of service: admins, managers and technicians.
+  'GET /maintenance': ALL,
+  'GET /equipment/{tag}/maintenance': ALL,
+  'POST /equipment/{tag}/maintenance/events': MAINTAINERS,
+  'POST /equipment/{tag}/maintenance/plans': MAINTAINERS,
+  'PATCH /maintenance/plans/{id}': MAINTAINERS,
+  'DELETE /maintenance/plans/{id}': MAINTAINERS,
+  'POST /equipment/{tag}/out-of-service': MAINTAINERS,
+  'POST /equipment/{tag}/return-to-service': MAINTAINERS,
 };
 const PUBLIC = [
   'GET /health',
@@ -278,6 +288,10 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
         signature: { password: PW, meaning: 'performed' },
       }),
       'PUT /calibration-settings': () => ({ dueSoonDays: 21 }),
+      'POST /equipment/{tag}/maintenance/events': () => ({ kind: 'repair', description: 'seal replaced' }),
+      'POST /equipment/{tag}/maintenance/plans': () => ({ task: 'clean the filter', intervalDays: 30 }),
+      'PATCH /maintenance/plans/{id}': () => ({ intervalDays: 14 }),
+      'POST /equipment/{tag}/out-of-service': () => ({ reason: 'dropped' }),
       'POST /calibrations/{id}/approve': () => ({ password: PW, meaning: 'reviewed' }),
       'PUT /users/{userId}/us-person': () => ({ usPerson: true }),
       'POST /sites': (c) => ({ id: `site-${c}`, name: `Site of ${c}` }),

@@ -30,6 +30,8 @@ export const PERMISSIONS = [
   'calibrations:write',
   /** the second person's review of a manual entry: approve, reject, return for correction */
   'calibrations:approve',
+  /** maintenance events, preventive-maintenance plans, taking equipment out of and back into service */
+  'maintenance:write',
   /** freezing an SPC baseline (it changes what counts as in control) */
   'spc:baseline',
   /** acknowledging an alert (the shop floor's job too) */
@@ -58,6 +60,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, ReadonlySet<Permission>>> =
     'calibrations:disposition',
     'calibrations:write',
     'calibrations:approve',
+    'maintenance:write',
     'spc:baseline',
     'alerts:acknowledge',
     'reminders:read',
@@ -70,12 +73,19 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, ReadonlySet<Permission>>> =
     'evidence:read',
     'calibrations:disposition',
     'calibrations:approve',
+    'maintenance:write',
     'spc:baseline',
     'alerts:acknowledge',
     'reminders:read',
     'reminders:deliveries',
   ]),
-  technician: new Set(['records:read', 'calibrations:write', 'calibrations:approve', 'alerts:acknowledge']),
+  technician: new Set([
+    'records:read',
+    'calibrations:write',
+    'calibrations:approve',
+    'maintenance:write',
+    'alerts:acknowledge',
+  ]),
   auditor: new Set([
     'records:read',
     'evidence:read',

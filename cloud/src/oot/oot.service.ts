@@ -261,6 +261,19 @@ export interface OotDeps {
   alerts: AlertsRepository;
   audit: AuditService;
   events?: DomainEventBus | undefined;
+  /**
+   * Equipment that may not be used for another reason (out of service, or waiting for a
+   * calibration after a repair: the maintenance feature): tagged out as well, from `since`.
+   */
+  outOfService?: TagOutSource | undefined;
+}
+
+/** Another reason equipment is tagged out, by tag: since when, why, and its site. */
+export interface TagOutSource {
+  blocked(
+    tenantId: string,
+    tags: readonly string[],
+  ): Promise<Map<string, { since: string; reason: string; siteId: string | null }>>;
 }
 
 const SYSTEM: AuditActor = { type: 'system', id: 'out-of-tolerance' };
@@ -322,21 +335,44 @@ export class OotService {
       }
     }
     if (uses.length === 0) return;
-    const cases = await this.deps.repo.openFor(tenantId, [...new Set(uses.map((u) => u.tag))]);
-    if (cases.length === 0) return;
+    const tags = [...new Set(uses.map((u) => u.tag))];
+    const cases = await this.deps.repo.openFor(tenantId, tags);
     const tagged = new Map<string, { k: CaseRow; since: string }>();
     for (const k of cases) {
       const w = await this.windowOf(tenantId, k.equipment, k.calibration_id);
       if (w && w.end === null) tagged.set(k.equipment, { k, since: w.failedCalibration.calibratedAt });
     }
+    const outOfService =
+      (await this.deps.outOfService?.blocked(tenantId, tags)) ??
+      new Map<string, { since: string; reason: string; siteId: string | null }>();
+    if (tagged.size === 0 && outOfService.size === 0) return;
     for (const u of uses) {
       const t = tagged.get(u.tag);
       const at = new Date(u.record.observedAt).toISOString();
-      // Tagged out from the failed calibration on: a record from before it was measured in good faith.
-      if (!t || at <= t.since) continue;
-      const k = t.k;
       const by = u.record.equipment === u.tag ? u.tag : `${u.record.equipment} (with ${u.tag})`;
       const part = u.record.kind === 'inspection' ? ` on part ${u.record.body.partSerial}` : '';
+      // Tagged out from the failed calibration on: a record from before it was measured in good faith.
+      if (!t || at <= t.since) {
+        // Or tagged out by maintenance (out of service, or a calibration required before use).
+        const o = outOfService.get(u.tag);
+        if (!o || at <= o.since) continue;
+        await this.raise(tenantId, {
+          dedupeKey: `tag-out:service:${u.tag}:${o.since}:${at.slice(0, 13)}`,
+          siteId: o.siteId ?? edge.siteId,
+          kind: 'tag-out',
+          message: `${by} was used${part} at ${at.slice(0, 16).replace('T', ' ')} UTC while ${u.tag} may not be used (${o.reason}): do not use it`,
+          tag: u.tag,
+          pointAt: at,
+          detail: {
+            outOfServiceSince: o.since,
+            edge: edge.id,
+            seq: u.record.seq,
+            equipment: u.record.equipment,
+          },
+        });
+        continue;
+      }
+      const k = t.k;
       await this.raise(tenantId, {
         dedupeKey: `tag-out:${k.id}:${at.slice(0, 13)}`,
         siteId: k.site_id ?? edge.siteId,

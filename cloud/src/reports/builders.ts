@@ -664,6 +664,7 @@ const SUSPECT_FIELDS = [
   'siteId',
   'equipment',
   'via',
+  'position',
   'partSerial',
   'workOrder',
   'operator',
@@ -696,7 +697,7 @@ async function* suspectPages(
 ): AsyncGenerator<SuspectPageRow[]> {
   let after = start;
   for (;;) {
-    const branch = async (via: 'equipment' | 'gauge') => {
+    const branch = async (via: 'equipment' | 'gauge' | 'position') => {
       const rows = await q.page(tenantId, tag, via, after, end, pageSize);
       if (rows.length < pageSize) return { rows, upTo: null as string | null };
       const last = rows.at(-1)!.observed_at;
@@ -705,8 +706,11 @@ async function* suspectPages(
     };
     const a = await branch('equipment');
     const b = await branch('gauge');
-    const upTo = a.upTo === null ? b.upTo : b.upTo === null ? a.upTo : minStr(a.upTo, b.upTo);
-    const rows = [...a.rows, ...b.rows]
+    // Records a rig made while the instrument sat in one of its positions.
+    const c = await branch('position');
+    const ends = [a.upTo, b.upTo, c.upTo].filter((x): x is string => x !== null);
+    const upTo = ends.length === 0 ? null : ends.reduce(minStr);
+    const rows = [...a.rows, ...b.rows, ...c.rows]
       .filter((r) => upTo === null || r.observed_at <= upTo)
       .sort(cmpSuspect);
     yield rows;
@@ -743,6 +747,7 @@ function suspectRow(ev: OotEvent, r: SuspectPageRow): Row {
     siteId: r.site_id,
     equipment: r.equipment,
     via: r.via,
+    position: r.position,
     partSerial: r.part_serial,
     workOrder: r.work_order,
     operator: r.operator,
@@ -947,7 +952,11 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
   const suspectColumns: PdfColumn[] = [
     col('Observed at', 12, 'observedAt'),
     col('Kind', 5, 'kind'),
-    col('Equipment (via)', 10, (r) => `${s(r.equipment)} (${s(r.via)})`),
+    col(
+      'Equipment (via)',
+      10,
+      (r) => `${s(r.equipment)} (${r.via === 'position' ? `in ${s(r.position)}` : s(r.via)})`,
+    ),
     col('Site', 5, 'siteId'),
     col('Part serial', 10, 'partSerial'),
     col('Work order', 7, 'workOrder'),
@@ -1050,6 +1059,7 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
     'recordSiteId',
     'recordEquipment',
     'via',
+    'position',
     'partSerial',
     'workOrder',
     'operator',
@@ -1069,6 +1079,7 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
     recordSiteId: r.site_id,
     recordEquipment: r.equipment,
     via: r.via,
+    position: r.position,
     partSerial: r.part_serial,
     workOrder: r.work_order,
     operator: r.operator,

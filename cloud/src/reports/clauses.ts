@@ -116,6 +116,8 @@ export async function clauseMap(
       )
     : null;
 
+  const maintenance = await repo.maintenanceFigures(tenantId, siteId, yearAgo, opts.excludeFlagged);
+
   const calFigures = {
     instruments: total,
     inCalibration: inCal,
@@ -162,11 +164,16 @@ export async function clauseMap(
       standard: 'ISO/IEC 17025:2017',
       clause: '6.4.13',
       title: 'Records of equipment',
-      coverage: 'partial',
-      evidence: `${fmtInt(total)} equipment records with identity, software/firmware, location, calibration dates and results, acceptance criteria and next due date`,
-      figures: calFigures,
+      coverage: 'covered',
+      evidence: `${fmtInt(total)} equipment records with identity, software/firmware, location, calibration dates and results, acceptance criteria and next due date; ${fmtInt(maintenance.events)} maintenance events in the last 12 months, ${fmtInt(maintenance.plans)} preventive-maintenance plans, ${fmtInt(maintenance.outOfService)} instruments out of service`,
+      figures: {
+        ...calFigures,
+        maintenanceEvents12Months: maintenance.events,
+        maintenancePlans: maintenance.plans,
+        outOfService: maintenance.outOfService,
+      },
       report: 'calibration-register',
-      note: 'Not covered: records of damage, malfunction, modification or repair, and maintenance plans (6.4.13 g, h).',
+      note: 'Covered: the register holds the 6.4.13 a–f fields; every damage, malfunction, modification, repair and preventive task done is logged with who, when, what and the parts (g, h), on the audit trail; preventive-maintenance plans with their own intervals show their next due date; equipment out of service, or waiting for a calibration after a repair, is tagged out (its use raises an alert).',
     },
     {
       standard: 'IATF 16949:2016',

@@ -532,6 +532,52 @@ export class ReportsRepository {
     return !!r?.x;
   }
 
+  /**
+   * Maintenance (ISO/IEC 17025 6.4.13 g, h): events since `sinceIso`, active preventive plans,
+   * equipment a person has taken out of service and not put back; of a site (null: all), without
+   * export-controlled equipment when `excludeFlagged`.
+   */
+  async maintenanceFigures(
+    tenantId: string,
+    siteId: string | null,
+    sinceIso: string,
+    excludeFlagged: boolean,
+  ): Promise<{ events: number; plans: number; outOfService: number }> {
+    const where = (alias: string) => {
+      const parts = [`${alias}.tenant_id = ?`];
+      const params: SqlParam[] = [tenantId];
+      if (siteId) {
+        parts.push('e.site_id = ?');
+        params.push(siteId);
+      }
+      if (excludeFlagged) parts.push('e.export_regime IS NULL');
+      return { sql: parts.join(' AND '), params };
+    };
+    const join = (alias: string) =>
+      `JOIN equipment e ON e.tenant_id = ${alias}.tenant_id AND e.tag = ${alias}.equipment`;
+    const count = async (sql: string, params: SqlParam[]) =>
+      Number((await this.t(tenantId, () => this.db.get<{ n: number | string }>(sql, params)))?.n ?? 0);
+    const ev = where('m');
+    const pl = where('p');
+    const sv = where('s');
+    return {
+      events: await count(
+        `SELECT COUNT(*) AS n FROM maintenance_events m ${join('m')} WHERE ${ev.sql} AND m.occurred_at >= ?`,
+        [...ev.params, sinceIso],
+      ),
+      plans: await count(
+        `SELECT COUNT(*) AS n FROM maintenance_plans p ${join('p')} WHERE ${pl.sql} AND p.retired_at IS NULL`,
+        pl.params,
+      ),
+      outOfService: await count(
+        `SELECT COUNT(*) AS n FROM equipment_service s ${join('s')} WHERE ${sv.sql} AND s.state = 'out'
+           AND NOT EXISTS (SELECT 1 FROM equipment_service y WHERE y.tenant_id = s.tenant_id
+             AND y.equipment = s.equipment AND (y.at > s.at OR (y.at = s.at AND y.id > s.id)))`,
+        sv.params,
+      ),
+    };
+  }
+
   async countExportAccess(tenantId: string, fromIso: string, toIso: string): Promise<number> {
     const r = await this.t(tenantId, () =>
       this.db.get<{ n: number | string }>(
@@ -685,8 +731,13 @@ export interface SuspectPageRow {
   work_order: string | null;
   result: 'pass' | 'fail' | null;
   operator: string | null;
-  via: 'equipment' | 'gauge';
+  via: 'equipment' | 'gauge' | 'position';
+  /** With via 'position': where the instrument sat ("RIG-01 / rail pressure"); else null. */
+  position: string | null;
 }
+
+/** The third side of InspectionRepository.suspect: records of a rig while the instrument sat in it. */
+type SuspectSide = 'equipment' | 'gauge' | 'position';
 
 /**
  * Suspect-record pages keyed on observed_at alone, so each page is an index range scan that
@@ -703,17 +754,27 @@ export class SuspectQueries {
       : "json_extract(r.json, '$.body.operator')";
   }
 
-  private sql(via: 'equipment' | 'gauge', where: string): string {
-    const cols = `t.edge_id, t.seq, t.kind, t.site_id, t.equipment, t.observed_at, t.part_serial, t.work_order, t.result, ${this.operator()} AS operator, '${via}' AS via`;
+  private sql(via: SuspectSide, where: string): string {
+    const position = via === 'position' ? "i.equipment || ' / ' || i.position" : 'CAST(NULL AS TEXT)';
+    const cols = `t.edge_id, t.seq, t.kind, t.site_id, t.equipment, t.observed_at, t.part_serial, t.work_order, t.result, ${this.operator()} AS operator, '${via}' AS via, ${position} AS position`;
     const rec = 'JOIN records r ON r.tenant_id = t.tenant_id AND r.edge_id = t.edge_id AND r.seq = t.seq';
-    return via === 'equipment'
-      ? `SELECT ${cols} FROM traceable_records t ${rec} WHERE t.tenant_id = ? AND t.equipment = ?${where.replaceAll('$T', 't.observed_at')}`
-      : `SELECT ${cols} FROM record_gauges g
+    if (via === 'equipment')
+      return `SELECT ${cols} FROM traceable_records t ${rec} WHERE t.tenant_id = ? AND t.equipment = ?${where.replaceAll('$T', 't.observed_at')}`;
+    if (via === 'gauge')
+      return `SELECT ${cols} FROM record_gauges g
            JOIN traceable_records t ON t.tenant_id = g.tenant_id AND t.edge_id = g.edge_id AND t.seq = g.seq ${rec}
          WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${where.replaceAll('$T', 'g.observed_at')}`;
+    // The records a rig made while the instrument sat in one of its positions (Positions and
+    // devices), as InspectionRepository.suspect lists them: each record once (gauge first).
+    return `SELECT ${cols} FROM installations i
+         JOIN traceable_records t ON t.tenant_id = i.tenant_id AND t.equipment = i.equipment
+           AND t.observed_at >= i.installed_at AND (i.removed_at IS NULL OR t.observed_at < i.removed_at) ${rec}
+       WHERE i.tenant_id = ? AND i.device = ? AND t.equipment <> ?
+         AND NOT EXISTS (SELECT 1 FROM record_gauges xg WHERE xg.tenant_id = t.tenant_id AND xg.gauge = i.device
+           AND xg.observed_at = t.observed_at AND xg.edge_id = t.edge_id AND xg.seq = t.seq)${where.replaceAll('$T', 't.observed_at')}`;
   }
 
-  private head(tenantId: string, tag: string, via: 'equipment' | 'gauge'): SqlParam[] {
+  private head(tenantId: string, tag: string, via: SuspectSide): SqlParam[] {
     return via === 'equipment' ? [tenantId, tag] : [tenantId, tag, tag];
   }
 
@@ -721,7 +782,7 @@ export class SuspectQueries {
   async page(
     tenantId: string,
     tag: string,
-    via: 'equipment' | 'gauge',
+    via: SuspectSide,
     after: string | null,
     end: string,
     limit: number,
@@ -732,7 +793,7 @@ export class SuspectQueries {
   }
 
   /** Every record observed exactly at `at`. */
-  async at(tenantId: string, tag: string, via: 'equipment' | 'gauge', at: string): Promise<SuspectPageRow[]> {
+  async at(tenantId: string, tag: string, via: SuspectSide, at: string): Promise<SuspectPageRow[]> {
     return this.db.withTenant(tenantId, () =>
       this.db.all<SuspectPageRow>(this.sql(via, ' AND $T = ?'), [...this.head(tenantId, tag, via), at]),
     );

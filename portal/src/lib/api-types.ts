@@ -1366,6 +1366,7 @@ export interface paths {
                   | 'calibrations:disposition'
                   | 'calibrations:write'
                   | 'calibrations:approve'
+                  | 'maintenance:write'
                   | 'spc:baseline'
                   | 'alerts:acknowledge'
                   | 'reminders:read'
@@ -3635,6 +3636,603 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/equipment/{tag}/maintenance': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The maintenance log of one piece of equipment: service state, plans, events, service changes (records:read) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description newest first (the newest 500) */
+              events: {
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                /** @description the equipment may not be used until a valid calibration after this event */
+                calibrationRequired: boolean;
+                description: string;
+                equipment: string;
+                id: string;
+                /** @enum {unknown} */
+                kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+                /** Format: date-time */
+                occurredAt: string;
+                parts: {
+                  name: string;
+                  partNumber?: string;
+                  quantity?: number;
+                }[];
+                planId: string | null;
+                /** Format: date-time */
+                recordedAt: string;
+              }[];
+              nextPm: {
+                daysUntilDue: number;
+                /** Format: date */
+                nextDue: string;
+                planId: string;
+                /** @enum {unknown} */
+                status: 'current' | 'due-soon' | 'overdue' | 'retired';
+                task: string;
+              } | null;
+              plans: {
+                /** Format: date-time */
+                createdAt: string;
+                createdBy: string;
+                daysUntilDue: number | null;
+                equipment: string;
+                /** Format: date */
+                firstDue: string;
+                id: string;
+                intervalDays: number;
+                /** Format: date-time */
+                lastDoneAt: string | null;
+                /**
+                 * Format: date
+                 * @description last done plus the interval; the first due date until then; null when retired
+                 */
+                nextDue: string | null;
+                /** Format: date-time */
+                retiredAt: string | null;
+                /** @enum {unknown} */
+                status: 'current' | 'due-soon' | 'overdue' | 'retired';
+                task: string;
+              }[];
+              service: {
+                /** @description the newest event asking for a calibration before use; metBy: the first valid calibration since */
+                calibrationRequired: {
+                  description: string;
+                  eventId: string;
+                  /** @enum {unknown} */
+                  kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+                  metBy: {
+                    /** Format: date-time */
+                    calibratedAt: string;
+                    id: string;
+                  } | null;
+                  /** Format: date-time */
+                  since: string;
+                } | null;
+                /** @description taken out of service by a person and not back yet */
+                manual: {
+                  by: {
+                    email: string;
+                    id: string;
+                    name: string;
+                    role: string;
+                  };
+                  reason: string;
+                  /** Format: date-time */
+                  since: string;
+                } | null;
+                /** @description may not be used now: taken out of service, or waiting for a calibration */
+                outOfService: boolean;
+              };
+              serviceHistory: {
+                /** Format: date-time */
+                at: string;
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                id: string;
+                reason: string;
+                /** @enum {unknown} */
+                state: 'out-of-service' | 'in-service';
+              }[];
+              siteId: string;
+              tag: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/maintenance/events': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Log a maintenance event: damage, malfunction, repair, modification or a preventive task done (maintenance:write)
+     * @description Logged as the signed-in person, on the audit trail. occurredAt defaults to now and may not be in the future. calibrationRequired: the equipment may not be used (a usage or inspection record raises a tag-out alert) until a valid calibration made at or after occurredAt.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            calibrationRequired?: boolean;
+            description: string;
+            /** @enum {unknown} */
+            kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+            /** Format: date-time */
+            occurredAt?: string;
+            parts?: {
+              name: string;
+              partNumber?: string;
+              quantity?: number;
+            }[];
+            /**
+             * Format: uuid
+             * @description the plan whose task this was (preventive only)
+             */
+            planId?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Logged */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              by: {
+                email: string;
+                id: string;
+                name: string;
+                role: string;
+              };
+              /** @description the equipment may not be used until a valid calibration after this event */
+              calibrationRequired: boolean;
+              description: string;
+              equipment: string;
+              id: string;
+              /** @enum {unknown} */
+              kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+              /** Format: date-time */
+              occurredAt: string;
+              parts: {
+                name: string;
+                partNumber?: string;
+                quantity?: number;
+              }[];
+              planId: string | null;
+              /** Format: date-time */
+              recordedAt: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/maintenance/plans': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Add a preventive-maintenance plan: a task every intervalDays (maintenance:write) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /**
+             * Format: date
+             * @description default: today plus the interval
+             */
+            firstDue?: string;
+            intervalDays: number;
+            task: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Added */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              createdBy: string;
+              daysUntilDue: number | null;
+              equipment: string;
+              /** Format: date */
+              firstDue: string;
+              id: string;
+              intervalDays: number;
+              /** Format: date-time */
+              lastDoneAt: string | null;
+              /**
+               * Format: date
+               * @description last done plus the interval; the first due date until then; null when retired
+               */
+              nextDue: string | null;
+              /** Format: date-time */
+              retiredAt: string | null;
+              /** @enum {unknown} */
+              status: 'current' | 'due-soon' | 'overdue' | 'retired';
+              task: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/out-of-service': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Take equipment out of service, with the reason (maintenance:write)
+     * @description Until it is back, a usage or inspection record made with it raises a tag-out alert. 409 when it already is.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            reason: string;
+          };
+        };
+      };
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description newest first (the newest 500) */
+              events: {
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                /** @description the equipment may not be used until a valid calibration after this event */
+                calibrationRequired: boolean;
+                description: string;
+                equipment: string;
+                id: string;
+                /** @enum {unknown} */
+                kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+                /** Format: date-time */
+                occurredAt: string;
+                parts: {
+                  name: string;
+                  partNumber?: string;
+                  quantity?: number;
+                }[];
+                planId: string | null;
+                /** Format: date-time */
+                recordedAt: string;
+              }[];
+              nextPm: {
+                daysUntilDue: number;
+                /** Format: date */
+                nextDue: string;
+                planId: string;
+                /** @enum {unknown} */
+                status: 'current' | 'due-soon' | 'overdue' | 'retired';
+                task: string;
+              } | null;
+              plans: {
+                /** Format: date-time */
+                createdAt: string;
+                createdBy: string;
+                daysUntilDue: number | null;
+                equipment: string;
+                /** Format: date */
+                firstDue: string;
+                id: string;
+                intervalDays: number;
+                /** Format: date-time */
+                lastDoneAt: string | null;
+                /**
+                 * Format: date
+                 * @description last done plus the interval; the first due date until then; null when retired
+                 */
+                nextDue: string | null;
+                /** Format: date-time */
+                retiredAt: string | null;
+                /** @enum {unknown} */
+                status: 'current' | 'due-soon' | 'overdue' | 'retired';
+                task: string;
+              }[];
+              service: {
+                /** @description the newest event asking for a calibration before use; metBy: the first valid calibration since */
+                calibrationRequired: {
+                  description: string;
+                  eventId: string;
+                  /** @enum {unknown} */
+                  kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+                  metBy: {
+                    /** Format: date-time */
+                    calibratedAt: string;
+                    id: string;
+                  } | null;
+                  /** Format: date-time */
+                  since: string;
+                } | null;
+                /** @description taken out of service by a person and not back yet */
+                manual: {
+                  by: {
+                    email: string;
+                    id: string;
+                    name: string;
+                    role: string;
+                  };
+                  reason: string;
+                  /** Format: date-time */
+                  since: string;
+                } | null;
+                /** @description may not be used now: taken out of service, or waiting for a calibration */
+                outOfService: boolean;
+              };
+              serviceHistory: {
+                /** Format: date-time */
+                at: string;
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                id: string;
+                reason: string;
+                /** @enum {unknown} */
+                state: 'out-of-service' | 'in-service';
+              }[];
+              siteId: string;
+              tag: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/equipment/{tag}/positions': {
     parameters: {
       query?: never;
@@ -4184,6 +4782,203 @@ export interface paths {
           };
         };
         /** @description RFC 7807 problem: the equipment is not retired */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/equipment/{tag}/return-to-service': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Put equipment back in service (maintenance:write)
+     * @description Refused (409) while an event asks for a calibration before use and no valid calibration has been made since, and when it is not out of service.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: {
+        content: {
+          'application/json': {
+            note?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** @description newest first (the newest 500) */
+              events: {
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                /** @description the equipment may not be used until a valid calibration after this event */
+                calibrationRequired: boolean;
+                description: string;
+                equipment: string;
+                id: string;
+                /** @enum {unknown} */
+                kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+                /** Format: date-time */
+                occurredAt: string;
+                parts: {
+                  name: string;
+                  partNumber?: string;
+                  quantity?: number;
+                }[];
+                planId: string | null;
+                /** Format: date-time */
+                recordedAt: string;
+              }[];
+              nextPm: {
+                daysUntilDue: number;
+                /** Format: date */
+                nextDue: string;
+                planId: string;
+                /** @enum {unknown} */
+                status: 'current' | 'due-soon' | 'overdue' | 'retired';
+                task: string;
+              } | null;
+              plans: {
+                /** Format: date-time */
+                createdAt: string;
+                createdBy: string;
+                daysUntilDue: number | null;
+                equipment: string;
+                /** Format: date */
+                firstDue: string;
+                id: string;
+                intervalDays: number;
+                /** Format: date-time */
+                lastDoneAt: string | null;
+                /**
+                 * Format: date
+                 * @description last done plus the interval; the first due date until then; null when retired
+                 */
+                nextDue: string | null;
+                /** Format: date-time */
+                retiredAt: string | null;
+                /** @enum {unknown} */
+                status: 'current' | 'due-soon' | 'overdue' | 'retired';
+                task: string;
+              }[];
+              service: {
+                /** @description the newest event asking for a calibration before use; metBy: the first valid calibration since */
+                calibrationRequired: {
+                  description: string;
+                  eventId: string;
+                  /** @enum {unknown} */
+                  kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+                  metBy: {
+                    /** Format: date-time */
+                    calibratedAt: string;
+                    id: string;
+                  } | null;
+                  /** Format: date-time */
+                  since: string;
+                } | null;
+                /** @description taken out of service by a person and not back yet */
+                manual: {
+                  by: {
+                    email: string;
+                    id: string;
+                    name: string;
+                    role: string;
+                  };
+                  reason: string;
+                  /** Format: date-time */
+                  since: string;
+                } | null;
+                /** @description may not be used now: taken out of service, or waiting for a calibration */
+                outOfService: boolean;
+              };
+              serviceHistory: {
+                /** Format: date-time */
+                at: string;
+                by: {
+                  email: string;
+                  id: string;
+                  name: string;
+                  role: string;
+                };
+                id: string;
+                reason: string;
+                /** @enum {unknown} */
+                state: 'out-of-service' | 'in-service';
+              }[];
+              siteId: string;
+              tag: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
         409: {
           headers: {
             [name: string]: unknown;
@@ -4756,6 +5551,267 @@ export interface paths {
     options?: never;
     head?: never;
     patch?: never;
+    trace?: never;
+  };
+  '/maintenance': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Equipment with preventive-maintenance plans or not in service: its next preventive task and service state (records:read) */
+    get: {
+      parameters: {
+        query?: {
+          site?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                nextPm: {
+                  daysUntilDue: number;
+                  /** Format: date */
+                  nextDue: string;
+                  planId: string;
+                  /** @enum {unknown} */
+                  status: 'current' | 'due-soon' | 'overdue' | 'retired';
+                  task: string;
+                } | null;
+                service: {
+                  /** @description the newest event asking for a calibration before use; metBy: the first valid calibration since */
+                  calibrationRequired: {
+                    description: string;
+                    eventId: string;
+                    /** @enum {unknown} */
+                    kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+                    metBy: {
+                      /** Format: date-time */
+                      calibratedAt: string;
+                      id: string;
+                    } | null;
+                    /** Format: date-time */
+                    since: string;
+                  } | null;
+                  /** @description taken out of service by a person and not back yet */
+                  manual: {
+                    by: {
+                      email: string;
+                      id: string;
+                      name: string;
+                      role: string;
+                    };
+                    reason: string;
+                    /** Format: date-time */
+                    since: string;
+                  } | null;
+                  /** @description may not be used now: taken out of service, or waiting for a calibration */
+                  outOfService: boolean;
+                };
+                siteId: string;
+                tag: string;
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/maintenance/plans/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Retire a plan (kept, with the events that name it) (maintenance:write) */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Retired */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    /** Change a plan's task, interval or first due date (maintenance:write) */
+    patch: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** Format: date */
+            firstDue?: string;
+            intervalDays?: number;
+            task?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description OK */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              createdBy: string;
+              daysUntilDue: number | null;
+              equipment: string;
+              /** Format: date */
+              firstDue: string;
+              id: string;
+              intervalDays: number;
+              /** Format: date-time */
+              lastDoneAt: string | null;
+              /**
+               * Format: date
+               * @description last done plus the interval; the first due date until then; null when retired
+               */
+              nextDue: string | null;
+              /** Format: date-time */
+              retiredAt: string | null;
+              /** @enum {unknown} */
+              status: 'current' | 'due-soon' | 'overdue' | 'retired';
+              task: string;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
     trace?: never;
   };
   '/oot-cases': {

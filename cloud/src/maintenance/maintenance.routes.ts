@@ -1,0 +1,335 @@
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import {
+  type Accounts,
+  actorOfRequest,
+  principalOf,
+  tenantOf,
+  viewerOf as viewerOfRequest,
+} from '../access/index.js';
+import { ExportControlService, viewerOf as exportViewerOf } from '../export-control/index.js';
+import type { Db } from '../platform/db/db.js';
+import { ProblemError } from '../platform/errors.js';
+import { problem, sessionOnly, tokenOrSession } from '../platform/http/openapi-parts.js';
+import { parseQuery } from '../platform/http/validation.js';
+import { EVENT_KINDS } from './maintenance.repository.js';
+import type { MaintenanceCaller, MaintenanceService } from './maintenance.service.js';
+
+const boardQuery = z.strictObject({ site: z.string().min(1).max(128).optional() });
+
+/**
+ * Maintenance: everyone who reads records reads the log, plans and service state of the
+ * equipment they may see (`records:read`: their sites, export control as for the equipment);
+ * logging events, plans and taking equipment out of or back into service need `maintenance:write`.
+ */
+export function maintenanceRoutes(deps: {
+  db: Db;
+  accounts: Accounts;
+  maintenance: MaintenanceService;
+}): Router {
+  const r = Router();
+  const read = deps.accounts.require('records:read');
+  const write = deps.accounts.require('maintenance:write');
+  const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
+  const tag = (req: Request) => String(req.params.tag);
+
+  const caller = (req: Request): MaintenanceCaller => {
+    const p = principalOf(req);
+    const ctx = req.sessionCtx;
+    return {
+      viewer: viewerOfRequest(req),
+      actor: actorOfRequest(req),
+      address: req.ip ?? null,
+      ...(ctx && p.kind === 'user'
+        ? { person: { id: ctx.user.id, email: ctx.user.email, name: ctx.user.name, role: ctx.user.role } }
+        : {}),
+    };
+  };
+
+  /**
+   * Export control for equipment named in the path: a caller not cleared gets 404 as if absent
+   * (the refusal is on the audit trail); a cleared caller's access is logged.
+   */
+  const exportGuard = async (req: Request, route: string, t: string): Promise<void> => {
+    const v = exportViewerOf(req, route);
+    const flag = await exportControl.flagOf(tenantOf(req), t);
+    if (!flag) return;
+    if (!v.cleared) {
+      await exportControl.refused(v, { type: 'equipment', id: t, flag });
+      throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
+    }
+    await exportControl.logAccess(v, [{ type: 'equipment', id: t, flag }]);
+  };
+
+  r.get('/maintenance', read, async (req, res) => {
+    const q = parseQuery(boardQuery, req);
+    res.json(await deps.maintenance.board(viewerOfRequest(req), q));
+  });
+
+  r.get('/equipment/:tag/maintenance', read, async (req, res) => {
+    await exportGuard(req, 'GET /equipment/{tag}/maintenance', tag(req));
+    res.json(await deps.maintenance.get(viewerOfRequest(req), tag(req)));
+  });
+
+  r.post('/equipment/:tag/maintenance/events', write, async (req, res) => {
+    await exportGuard(req, 'POST /equipment/{tag}/maintenance/events', tag(req));
+    res.status(201).json(await deps.maintenance.logEvent(caller(req), tag(req), req.body));
+  });
+
+  r.post('/equipment/:tag/maintenance/plans', write, async (req, res) => {
+    await exportGuard(req, 'POST /equipment/{tag}/maintenance/plans', tag(req));
+    res.status(201).json(await deps.maintenance.createPlan(caller(req), tag(req), req.body));
+  });
+
+  r.patch('/maintenance/plans/:id', write, async (req, res) => {
+    res.json(await deps.maintenance.updatePlan(caller(req), String(req.params.id), req.body));
+  });
+
+  r.delete('/maintenance/plans/:id', write, async (req, res) => {
+    await deps.maintenance.retirePlan(caller(req), String(req.params.id));
+    res.status(204).end();
+  });
+
+  r.post('/equipment/:tag/out-of-service', write, async (req, res) => {
+    await exportGuard(req, 'POST /equipment/{tag}/out-of-service', tag(req));
+    res.json(await deps.maintenance.takeOutOfService(caller(req), tag(req), req.body));
+  });
+
+  r.post('/equipment/:tag/return-to-service', write, async (req, res) => {
+    await exportGuard(req, 'POST /equipment/{tag}/return-to-service', tag(req));
+    res.json(await deps.maintenance.returnToService(caller(req), tag(req), req.body));
+  });
+
+  return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAPI (merged into openapi.ts).
+
+const str = { type: 'string' } as const;
+const nstr = { type: ['string', 'null'] } as const;
+const time = { type: 'string', format: 'date-time' } as const;
+const date = { type: 'string', format: 'date' } as const;
+const int = { type: 'integer' } as const;
+const bool = { type: 'boolean' } as const;
+const obj = (properties: Record<string, unknown>, required: string[] = Object.keys(properties)) => ({
+  type: 'object',
+  required,
+  properties,
+});
+const json = (schema: Record<string, unknown>, description = 'OK') => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const body = (schema: Record<string, unknown>) => ({
+  required: true,
+  content: { 'application/json': { schema } },
+});
+const tagParam = { name: 'tag', in: 'path', required: true, schema: str };
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+const person = obj({ id: str, email: str, name: str, role: str });
+const part = obj({ name: str, partNumber: str, quantity: int }, ['name']);
+const kind = { enum: [...EVENT_KINDS] };
+const pmStatus = { enum: ['current', 'due-soon', 'overdue', 'retired'] };
+
+const event = obj({
+  id: str,
+  equipment: str,
+  kind,
+  occurredAt: time,
+  description: str,
+  parts: { type: 'array', items: part },
+  calibrationRequired: {
+    ...bool,
+    description: 'the equipment may not be used until a valid calibration after this event',
+  },
+  planId: nstr,
+  recordedAt: time,
+  by: person,
+});
+const plan = obj({
+  id: str,
+  equipment: str,
+  task: str,
+  intervalDays: int,
+  firstDue: date,
+  lastDoneAt: { type: ['string', 'null'], format: 'date-time' },
+  nextDue: {
+    type: ['string', 'null'],
+    format: 'date',
+    description: 'last done plus the interval; the first due date until then; null when retired',
+  },
+  daysUntilDue: { type: ['integer', 'null'] },
+  status: pmStatus,
+  createdAt: time,
+  createdBy: str,
+  retiredAt: { type: ['string', 'null'], format: 'date-time' },
+});
+const service = obj({
+  outOfService: {
+    ...bool,
+    description: 'may not be used now: taken out of service, or waiting for a calibration',
+  },
+  manual: {
+    oneOf: [obj({ since: time, reason: str, by: person }), { type: 'null' }],
+    description: 'taken out of service by a person and not back yet',
+  },
+  calibrationRequired: {
+    oneOf: [
+      obj({
+        eventId: str,
+        kind,
+        since: time,
+        description: str,
+        metBy: { oneOf: [obj({ id: str, calibratedAt: time }), { type: 'null' }] },
+      }),
+      { type: 'null' },
+    ],
+    description:
+      'the newest event asking for a calibration before use; metBy: the first valid calibration since',
+  },
+});
+const nextPm = {
+  oneOf: [
+    obj({ planId: str, task: str, nextDue: date, daysUntilDue: int, status: pmStatus }),
+    { type: 'null' },
+  ],
+};
+const log = obj({
+  tag: str,
+  siteId: str,
+  service,
+  nextPm,
+  plans: { type: 'array', items: plan },
+  events: { type: 'array', items: event, description: 'newest first (the newest 500)' },
+  serviceHistory: {
+    type: 'array',
+    items: obj({
+      id: str,
+      state: { enum: ['out-of-service', 'in-service'] },
+      reason: str,
+      at: time,
+      by: person,
+    }),
+  },
+});
+const writeErrors = { '400': problem, '401': problem, '403': problem, '404': problem };
+
+export const maintenanceOpenApiPaths = {
+  '/maintenance': {
+    get: {
+      summary:
+        'Equipment with preventive-maintenance plans or not in service: its next preventive task and service state (records:read)',
+      security: tokenOrSession,
+      parameters: [{ name: 'site', in: 'query', schema: str }],
+      responses: {
+        '200': json(
+          obj({ items: { type: 'array', items: obj({ tag: str, siteId: str, service, nextPm }) } }),
+        ),
+        '400': problem,
+        '401': problem,
+      },
+    },
+  },
+  '/equipment/{tag}/maintenance': {
+    get: {
+      summary:
+        'The maintenance log of one piece of equipment: service state, plans, events, service changes (records:read)',
+      security: tokenOrSession,
+      parameters: [tagParam],
+      responses: { '200': json(log), '401': problem, '404': problem },
+    },
+  },
+  '/equipment/{tag}/maintenance/events': {
+    post: {
+      summary:
+        'Log a maintenance event: damage, malfunction, repair, modification or a preventive task done (maintenance:write)',
+      description:
+        'Logged as the signed-in person, on the audit trail. occurredAt defaults to now and may not be in the future. calibrationRequired: the equipment may not be used (a usage or inspection record raises a tag-out alert) until a valid calibration made at or after occurredAt.',
+      security: sessionOnly,
+      parameters: [tagParam],
+      requestBody: body(
+        obj(
+          {
+            kind,
+            occurredAt: time,
+            description: { type: 'string', minLength: 1, maxLength: 4000 },
+            parts: { type: 'array', maxItems: 100, items: part },
+            calibrationRequired: bool,
+            planId: {
+              type: 'string',
+              format: 'uuid',
+              description: 'the plan whose task this was (preventive only)',
+            },
+          },
+          ['kind', 'description'],
+        ),
+      ),
+      responses: { '201': json(event, 'Logged'), ...writeErrors, '409': problem },
+    },
+  },
+  '/equipment/{tag}/maintenance/plans': {
+    post: {
+      summary: 'Add a preventive-maintenance plan: a task every intervalDays (maintenance:write)',
+      security: sessionOnly,
+      parameters: [tagParam],
+      requestBody: body(
+        obj(
+          {
+            task: { type: 'string', minLength: 1, maxLength: 200 },
+            intervalDays: { type: 'integer', minimum: 1, maximum: 3650 },
+            firstDue: { ...date, description: 'default: today plus the interval' },
+          },
+          ['task', 'intervalDays'],
+        ),
+      ),
+      responses: { '201': json(plan, 'Added'), ...writeErrors },
+    },
+  },
+  '/maintenance/plans/{id}': {
+    patch: {
+      summary: "Change a plan's task, interval or first due date (maintenance:write)",
+      security: sessionOnly,
+      parameters: [idParam],
+      requestBody: body(
+        obj(
+          {
+            task: { type: 'string', minLength: 1, maxLength: 200 },
+            intervalDays: { type: 'integer', minimum: 1, maximum: 3650 },
+            firstDue: date,
+          },
+          [],
+        ),
+      ),
+      responses: { '200': json(plan), ...writeErrors, '409': problem },
+    },
+    delete: {
+      summary: 'Retire a plan (kept, with the events that name it) (maintenance:write)',
+      security: sessionOnly,
+      parameters: [idParam],
+      responses: { '204': { description: 'Retired' }, '401': problem, '403': problem, '404': problem },
+    },
+  },
+  '/equipment/{tag}/out-of-service': {
+    post: {
+      summary: 'Take equipment out of service, with the reason (maintenance:write)',
+      description:
+        'Until it is back, a usage or inspection record made with it raises a tag-out alert. 409 when it already is.',
+      security: sessionOnly,
+      parameters: [tagParam],
+      requestBody: body(obj({ reason: { type: 'string', minLength: 1, maxLength: 2000 } })),
+      responses: { '200': json(log), ...writeErrors, '409': problem },
+    },
+  },
+  '/equipment/{tag}/return-to-service': {
+    post: {
+      summary: 'Put equipment back in service (maintenance:write)',
+      description:
+        'Refused (409) while an event asks for a calibration before use and no valid calibration has been made since, and when it is not out of service.',
+      security: sessionOnly,
+      parameters: [tagParam],
+      requestBody: { required: false, content: { 'application/json': { schema: obj({ note: str }, []) } } },
+      responses: { '200': json(log), ...writeErrors, '409': problem },
+    },
+  },
+} as const;

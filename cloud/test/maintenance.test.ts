@@ -1,0 +1,459 @@
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
+import { createAccounts } from '../src/access/accounts.js';
+import type { Role } from '../src/access/policy.js';
+import { loadCloudConfig } from '../src/platform/config.js';
+import { openStore, startCloud, type RunningCloud } from '../src/server.js';
+import { Witness } from '../src/platform/witness.js';
+import { apiCall, signIn, type Session } from './helpers/signed-in.js';
+import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+
+/**
+ * Maintenance (ISO/IEC 17025 6.4.13 g, h) on both backends, through the API: events with who,
+ * when, what and parts on the audit trail; a repair that needs a calibration before use keeps the
+ * instrument tagged out (a record made with it raises the tag-out alert) until a valid calibration;
+ * out of service by hand and back; preventive-maintenance plans with their own intervals; site
+ * scope and export control on every read and write.
+ */
+
+const PW: Record<string, string> = {
+  tech: 'torque wrench on shelf 3',
+  quality: 'signs for the lab on fridays',
+  auditor: 'reads every trail entry',
+  scoped: 'second desk by the window',
+  cleared: 'signed off the thrust stand',
+};
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const NOW = Date.now();
+const at = (hoursAgo: number) => new Date(NOW - hoursAgo * HOUR).toISOString();
+const dayFromToday = (days: number) => new Date(NOW + days * DAY).toISOString().slice(0, 10);
+
+describe.each(BACKENDS)('maintenance on %s', (backend) => {
+  let storage: TestStorage;
+  let cloud: RunningCloud;
+  let apiToken = '';
+  let edgeId = '';
+  const keys = generateKeyPair();
+  let logState: ReturnType<typeof buildBatch>['state'] | undefined;
+  let seq = 0;
+  const s: Record<string, Session> = {};
+  const call = (who: string, method: string, p: string, body?: unknown) =>
+    apiCall(cloud.url, who === 'token' ? apiToken : s[who]!, method, p, body);
+
+  const envelope = (kind: string, equipment: string, observedAt: string, body: unknown) => {
+    seq += 1;
+    return {
+      v: 1,
+      id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edgeId}:${seq}`)),
+      edge: edgeId,
+      seq,
+      observedAt,
+      receivedAt: observedAt,
+      kind,
+      equipment,
+      source: { protocol: 'opcua', endpoint: 'opc.tcp://bench.plant1.local:48400' },
+      body,
+    };
+  };
+  /** An injector tested on RIG-01, its delivered quantity measured with the flow cell FC-07. */
+  const test = (hoursAgo: number, part: string) =>
+    envelope('inspection', 'RIG-01', at(hoursAgo), {
+      partSerial: part,
+      workOrder: 'WO-9',
+      operator: 'op-17',
+      result: 'pass',
+      gauges: ['FC-07'],
+      characteristics: [
+        {
+          name: 'fullLoad.deliveredQty',
+          nominal: 60,
+          lsl: 59.5,
+          usl: 60.5,
+          measured: 60.02,
+          unit: 'mm3/stroke',
+          gauge: 'FC-07',
+          result: 'pass',
+        },
+      ],
+    });
+  /** A cycle of RIG-01 now. */
+  const usage = () =>
+    envelope('usage', 'RIG-01', new Date().toISOString(), { event: 'cycle', cycles: 1, operator: 'op-17' });
+  const calibration = (hoursAgo: number, asFound: number, traceable = true) =>
+    envelope('calibration', 'FC-07', at(hoursAgo), {
+      technician: 'T-0117 M. Keller',
+      standards: [
+        {
+          id: 'STD-FLW-0002',
+          certificate: 'CERT-FLW-0002-2025-0093',
+          ...(traceable ? {} : { dueDate: '2020-01-01' }),
+        },
+      ],
+      points: [
+        {
+          name: 'full load',
+          nominal: 60,
+          unit: 'mm3/stroke',
+          asFound,
+          lowerTolerance: -0.33,
+          upperTolerance: 0.33,
+          asFoundResult: Math.abs(asFound - 60) <= 0.33 ? 'pass' : 'fail',
+        },
+      ],
+      adjusted: false,
+      asFoundResult: Math.abs(asFound - 60) <= 0.33 ? 'pass' : 'fail',
+      calibratedAt: at(hoursAgo),
+    });
+  async function ingest(records: unknown[]) {
+    const b = buildBatch({
+      edge: edgeId,
+      privateKeyPem: keys.privateKeyPem,
+      records,
+      ...(logState ? { before: logState } : {}),
+    });
+    const res = await fetch(`${cloud.url}/api/v1/ingest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(b.batch),
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    logState = b.state;
+  }
+  const tagOuts = async () =>
+    (await call('auditor', 'GET', '/alerts')).body.items.filter(
+      (a: { kind: string }) => a.kind === 'tag-out',
+    );
+  const auditActions = async () =>
+    (await call('auditor', 'GET', '/audit?limit=1000')).body.items.map(
+      (i: { entry: { action: string } }) => i.entry.action,
+    );
+
+  setupOrFailEach(async () => {
+    storage = await testStorage(backend);
+    const cfg = loadCloudConfig({}, storage.overrides);
+    const store = await openStore(cfg);
+    await store.tenancy.createTenant('acme', 'Acme');
+    await store.tenancy.createSite('acme', 'plant-1', 'Plant 1');
+    await store.tenancy.createSite('acme', 'plant-2', 'Plant 2');
+    apiToken = await store.tenancy.createApiToken('acme', 'reader');
+    const enroll = await store.tenancy.createEnrollmentToken('acme', 'plant-1', 3600_000);
+    const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
+    const by = { actor: { type: 'system' as const, id: 'test' }, address: null };
+    const users: [string, Role, string[] | null, boolean][] = [
+      ['tech', 'technician', null, false],
+      ['quality', 'manager', null, false],
+      ['auditor', 'auditor', null, false],
+      ['scoped', 'technician', ['plant-2'], false],
+      ['cleared', 'technician', null, true],
+    ];
+    for (const [who, role, sites, usPerson] of users)
+      await accounts.users.create(by, 'acme', {
+        email: `${who}@acme.example`,
+        name: `${who} name`,
+        role,
+        sites,
+        usPerson,
+        password: PW[who]!,
+        mustChangePassword: false,
+      });
+    await store.db.close();
+    cloud = await startCloud(
+      loadCloudConfig({}, { ...storage.overrides, port: '0' }),
+      pino({ level: process.env.DEBUG_LOG ? 'error' : 'silent' }),
+    );
+    for (const [who] of users) s[who] = await signIn(cloud.url, 'acme', `${who}@acme.example`, PW[who]!);
+    for (const [tag, type, site] of [
+      ['FC-07', 'flow cell', 'plant-1'],
+      ['RIG-01', 'injector flow rig', 'plant-1'],
+      ['PG-02', 'pressure gauge', 'plant-2'],
+    ] as const)
+      expect(
+        (await call('tech', 'POST', '/equipment', { tag, siteId: site, type, intervalDays: 90 })).status,
+      ).toBe(201);
+    expect(
+      (
+        await call('cleared', 'POST', '/equipment', {
+          tag: 'ITAR-01',
+          siteId: 'plant-1',
+          type: 'thrust bench',
+          intervalDays: 90,
+          exportControl: { regime: 'ITAR' },
+        })
+      ).status,
+    ).toBe(201);
+    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: enroll.token, publicKey: toBase64(keys.publicKey), name: 'line-1' }),
+    });
+    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    // FC-07 calibrated and used before anything happened to it.
+    await ingest([calibration(200, 60.05), test(30, 'INJ-1')]);
+  });
+  afterAll(async () => {
+    await cloud?.close();
+    await storage?.cleanup();
+  });
+
+  it('refuses a malformed event with a problem+json naming each field', async () => {
+    const bad = await call('tech', 'POST', '/equipment/FC-07/maintenance/events', {
+      kind: 'explosion',
+      description: '',
+      parts: [{ quantity: 0 }],
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.type).toContain('application/problem+json');
+    expect(bad.body.code).toBe('CLOUD_VALIDATION');
+    expect(bad.body.errors.map((e: { path: string }) => e.path).sort()).toEqual(
+      ['description', 'kind', 'parts.0.name', 'parts.0.quantity'].sort(),
+    );
+    const future = await call('tech', 'POST', '/equipment/FC-07/maintenance/events', {
+      kind: 'repair',
+      description: 'replaced the seal',
+      occurredAt: new Date(NOW + DAY).toISOString(),
+    });
+    expect(future.status).toBe(400);
+    expect(future.body.errors).toEqual([{ path: 'occurredAt', message: 'must not be in the future' }]);
+    const planOnRepair = await call('tech', 'POST', '/equipment/FC-07/maintenance/events', {
+      kind: 'repair',
+      description: 'replaced the seal',
+      planId: '0b6c2f0e-2f0a-4c8e-9d7a-6d0f2a1b3c4d',
+    });
+    expect(planOnRepair.status).toBe(400);
+    expect(planOnRepair.body.errors.map((e: { path: string }) => e.path)).toEqual(['planId']);
+    expect(
+      (
+        await call('tech', 'POST', '/equipment/NOPE-1/maintenance/events', {
+          kind: 'repair',
+          description: 'x',
+        })
+      ).status,
+    ).toBe(404);
+    expect((await call('tech', 'GET', '/equipment/FC-07/maintenance')).body.events).toEqual([]);
+  });
+
+  it('a repair that needs a calibration tags the instrument out until a valid calibration, and its use raises an alert', async () => {
+    const logged = await call('tech', 'POST', '/equipment/FC-07/maintenance/events', {
+      kind: 'repair',
+      occurredAt: at(10),
+      description: 'Measuring chamber seal leaking; seal and O-rings replaced.',
+      parts: [{ name: 'chamber seal', partNumber: 'FC-SEAL-12', quantity: 1 }, { name: 'O-ring 12x2' }],
+      calibrationRequired: true,
+    });
+    expect(logged.status, logged.text).toBe(201);
+    expect(logged.body).toMatchObject({
+      equipment: 'FC-07',
+      kind: 'repair',
+      occurredAt: at(10),
+      calibrationRequired: true,
+      parts: [{ name: 'chamber seal', partNumber: 'FC-SEAL-12', quantity: 1 }, { name: 'O-ring 12x2' }],
+      by: { email: 'tech@acme.example', name: 'tech name', role: 'technician' },
+    });
+    const log = (await call('auditor', 'GET', '/equipment/FC-07/maintenance')).body;
+    expect(log.service).toMatchObject({
+      outOfService: true,
+      manual: null,
+      calibrationRequired: { eventId: logged.body.id, kind: 'repair', since: at(10), metBy: null },
+    });
+    expect(log.events.map((e: { id: string }) => e.id)).toEqual([logged.body.id]);
+    expect(await auditActions()).toContain('maintenance.event');
+    // Only a valid calibration ends it: not a person.
+    const early = await call('tech', 'POST', '/equipment/FC-07/return-to-service', {});
+    expect(early.status).toBe(409);
+    expect(early.body.detail).toContain('must pass a calibration first');
+
+    // The test before the repair was made in good faith; the one after it is a tag-out. The
+    // auditor is not cleared and ITAR-01 is flagged: alerts of unflagged equipment stay visible.
+    expect(await tagOuts()).toEqual([]);
+    await ingest([test(5, 'INJ-2')]);
+    const alerts = await tagOuts();
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toMatchObject({ severity: 'critical', tag: 'FC-07', siteId: 'plant-1' });
+    expect(alerts[0].message).toContain('RIG-01 (with FC-07) was used on part INJ-2');
+    expect(alerts[0].message).toContain('a calibration is required after the repair of');
+
+    // A calibration that fails, or whose standard was not fit for use, does not end it.
+    await ingest([calibration(4, 60.02, false)]);
+    expect((await call('auditor', 'GET', '/equipment/FC-07/maintenance')).body.service.outOfService).toBe(
+      true,
+    );
+    await ingest([calibration(3, 60.02)]);
+    const after = (await call('auditor', 'GET', '/equipment/FC-07/maintenance')).body.service;
+    expect(after.outOfService).toBe(false);
+    expect(after.calibrationRequired.metBy).toMatchObject({ calibratedAt: at(3) });
+    await ingest([test(2, 'INJ-3')]);
+    expect(await tagOuts()).toHaveLength(1);
+  });
+
+  it('takes equipment out of service by hand and back, both on the audit trail', async () => {
+    expect((await call('tech', 'POST', '/equipment/RIG-01/out-of-service', { reason: '' })).status).toBe(400);
+    const out = await call('quality', 'POST', '/equipment/RIG-01/out-of-service', {
+      reason: 'Hydraulic leak at the rail block',
+    });
+    expect(out.status, out.text).toBe(200);
+    expect(out.body.service).toMatchObject({
+      outOfService: true,
+      manual: { reason: 'Hydraulic leak at the rail block', by: { email: 'quality@acme.example' } },
+    });
+    expect((await call('tech', 'POST', '/equipment/RIG-01/out-of-service', { reason: 'again' })).status).toBe(
+      409,
+    );
+    const board = (await call('token', 'GET', '/maintenance')).body.items;
+    expect(board.find((i: { tag: string }) => i.tag === 'RIG-01')).toMatchObject({
+      siteId: 'plant-1',
+      service: { outOfService: true },
+    });
+
+    const before = (await tagOuts()).length;
+    await ingest([usage()]);
+    const alerts = await tagOuts();
+    expect(alerts).toHaveLength(before + 1);
+    const rig = alerts.find((a: { tag: string }) => a.tag === 'RIG-01');
+    expect(rig.message).toContain('RIG-01 was used at');
+    expect(rig.message).toContain('out of service: Hydraulic leak at the rail block');
+
+    const back = await call('tech', 'POST', '/equipment/RIG-01/return-to-service', {
+      note: 'block resealed, leak test passed',
+    });
+    expect(back.status, back.text).toBe(200);
+    expect(back.body.service.outOfService).toBe(false);
+    expect(
+      back.body.serviceHistory.map((h: { state: string; reason: string }) => [h.state, h.reason]),
+    ).toEqual([
+      ['in-service', 'block resealed, leak test passed'],
+      ['out-of-service', 'Hydraulic leak at the rail block'],
+    ]);
+    expect((await call('tech', 'POST', '/equipment/RIG-01/return-to-service', {})).status).toBe(409);
+    const actions = await auditActions();
+    expect(actions).toContain('equipment.out-of-service');
+    expect(actions).toContain('equipment.return-to-service');
+  });
+
+  it('preventive-maintenance plans have their own interval; the next task is due from the last one done', async () => {
+    const bad = await call('tech', 'POST', '/equipment/RIG-01/maintenance/plans', {
+      task: 'oil',
+      intervalDays: 0,
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors.map((e: { path: string }) => e.path)).toEqual(['intervalDays']);
+    const plan = await call('tech', 'POST', '/equipment/RIG-01/maintenance/plans', {
+      task: 'Replace test-oil filter',
+      intervalDays: 30,
+      firstDue: dayFromToday(-2),
+    });
+    expect(plan.status, plan.text).toBe(201);
+    expect(plan.body).toMatchObject({
+      nextDue: dayFromToday(-2),
+      daysUntilDue: -2,
+      status: 'overdue',
+      lastDoneAt: null,
+    });
+    let item = (await call('auditor', 'GET', '/maintenance')).body.items.find(
+      (i: { tag: string }) => i.tag === 'RIG-01',
+    );
+    expect(item.nextPm).toMatchObject({
+      planId: plan.body.id,
+      task: 'Replace test-oil filter',
+      status: 'overdue',
+    });
+
+    const done = await call('tech', 'POST', '/equipment/RIG-01/maintenance/events', {
+      kind: 'preventive',
+      description: 'Filter replaced, 4 L test oil topped up',
+      parts: [{ name: 'test-oil filter', partNumber: 'F-220', quantity: 1 }],
+      planId: plan.body.id,
+    });
+    expect(done.status, done.text).toBe(201);
+    let log = (await call('auditor', 'GET', '/equipment/RIG-01/maintenance')).body;
+    expect(log.plans[0]).toMatchObject({ nextDue: dayFromToday(30), daysUntilDue: 30, status: 'current' });
+    expect(log.nextPm).toMatchObject({ nextDue: dayFromToday(30) });
+
+    const shorter = await call('tech', 'PATCH', `/maintenance/plans/${plan.body.id}`, { intervalDays: 5 });
+    expect(shorter.status, shorter.text).toBe(200);
+    expect(shorter.body).toMatchObject({ intervalDays: 5, nextDue: dayFromToday(5), status: 'due-soon' });
+    expect((await call('tech', 'PATCH', `/maintenance/plans/${plan.body.id}`, {})).status).toBe(400);
+    expect(await auditActions()).toEqual(
+      expect.arrayContaining(['maintenance.plan.create', 'maintenance.plan.update']),
+    );
+
+    expect((await call('tech', 'DELETE', `/maintenance/plans/${plan.body.id}`)).status).toBe(204);
+    log = (await call('auditor', 'GET', '/equipment/RIG-01/maintenance')).body;
+    expect(log.plans[0]).toMatchObject({ status: 'retired', nextDue: null });
+    expect(log.nextPm).toBeNull();
+    item = (await call('auditor', 'GET', '/maintenance')).body.items.find(
+      (i: { tag: string }) => i.tag === 'RIG-01',
+    );
+    expect(item).toBeUndefined();
+    const onRetired = await call('tech', 'POST', '/equipment/RIG-01/maintenance/events', {
+      kind: 'preventive',
+      description: 'late',
+      planId: plan.body.id,
+    });
+    expect(onRetired.status).toBe(409);
+  });
+
+  it('keeps other sites and export-controlled equipment out of every read and write', async () => {
+    // A technician of plant-2 sees neither FC-07's log nor may change it; the answer is that of an absent tag.
+    const hidden = await call('scoped', 'GET', '/equipment/FC-07/maintenance');
+    const absent = await call('scoped', 'GET', '/equipment/NOPE-1/maintenance');
+    expect(hidden.status).toBe(404);
+    expect({ ...hidden.body, instance: undefined, detail: undefined }).toEqual({
+      ...absent.body,
+      instance: undefined,
+      detail: undefined,
+    });
+    expect((await call('scoped', 'POST', '/equipment/FC-07/out-of-service', { reason: 'x' })).status).toBe(
+      404,
+    );
+    expect(
+      (await call('scoped', 'POST', '/equipment/PG-02/out-of-service', { reason: 'dropped on the floor' }))
+        .status,
+    ).toBe(200);
+    const scopedBoard = (await call('scoped', 'GET', '/maintenance')).body.items.map(
+      (i: { tag: string }) => i.tag,
+    );
+    expect(scopedBoard).toEqual(['PG-02']);
+
+    // Export-controlled: the cleared technician logs and reads it; nobody else learns it exists.
+    expect(
+      (
+        await call('cleared', 'POST', '/equipment/ITAR-01/maintenance/events', {
+          kind: 'damage',
+          description: 'Load cell cable crushed',
+          calibrationRequired: true,
+        })
+      ).status,
+    ).toBe(201);
+    expect((await call('cleared', 'GET', '/equipment/ITAR-01/maintenance')).body.service.outOfService).toBe(
+      true,
+    );
+    expect(
+      (await call('cleared', 'GET', '/maintenance')).body.items.map((i: { tag: string }) => i.tag),
+    ).toContain('ITAR-01');
+    for (const who of ['tech', 'auditor', 'token']) {
+      expect((await call(who, 'GET', '/equipment/ITAR-01/maintenance')).status, who).toBe(404);
+      expect(
+        (await call(who, 'GET', '/maintenance')).body.items.map((i: { tag: string }) => i.tag),
+        who,
+      ).not.toContain('ITAR-01');
+    }
+    expect((await call('tech', 'POST', '/equipment/ITAR-01/out-of-service', { reason: 'x' })).status).toBe(
+      404,
+    );
+    // API tokens read, never write; auditors neither write.
+    expect((await call('token', 'POST', '/equipment/RIG-01/out-of-service', { reason: 'x' })).status).toBe(
+      403,
+    );
+    expect(
+      (
+        await call('auditor', 'POST', '/equipment/RIG-01/maintenance/events', {
+          kind: 'repair',
+          description: 'x',
+        })
+      ).status,
+    ).toBe(403);
+  });
+});

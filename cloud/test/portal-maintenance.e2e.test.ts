@@ -1,0 +1,200 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import {
+  buildBatch,
+  deterministicUuidV7,
+  runCli,
+  startProcess,
+  type Proc,
+} from '@rigtrace/protocols/testing';
+import { DESKTOP, openBrowser, PHONE, sidewaysOverflow, type Browser } from './helpers/browser.js';
+
+/**
+ * A technician logs a repair that needs a calibration before use, in Chromium against the cloud
+ * as a real process: the equipment shows out of service, a usage record an edge sends from it
+ * raises a tag-out alert, and a passing calibration puts it back in service. At 390 and 1280 px
+ * nothing scrolls sideways. Screenshots go to test-results/screenshots/.
+ */
+
+interface Seed {
+  tenant: string;
+  users: { email: string; role: string; password: string }[];
+}
+
+describe('maintenance in a browser', () => {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'rt-portal-maint-'));
+  const dataDir = path.join(work, 'cloud');
+  let cloud: Proc | undefined;
+  let b: Browser;
+  let page: Page;
+  let url = '';
+  let seed: Seed;
+  const sessions: Record<string, { cookie: string; csrf: string }> = {};
+  const user = (role: string) => seed.users.find((u) => u.role === role)!;
+  const api = async (role: string, method: string, p: string, body?: unknown) => {
+    if (!sessions[role]) {
+      const u = user(role);
+      const login = await fetch(`${url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ tenant: seed.tenant, email: u.email, password: u.password }),
+      });
+      const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
+      sessions[role] = { cookie: login.headers.getSetCookie()[0]!.split(';')[0]!, csrf };
+    }
+    const s = sessions[role];
+    const res = await fetch(`${url}/api/v1${p}`, {
+      method,
+      headers: {
+        cookie: s.cookie,
+        'x-csrf-token': s.csrf,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    expect(res.status, `${method} ${p}: ${text}`).toBeLessThan(300);
+    return text ? JSON.parse(text) : undefined;
+  };
+
+  beforeAll(async () => {
+    const started = await startProcess(
+      'cloud/src/cli.ts',
+      ['serve', '--port', '0', '--data-dir', dataDir],
+      (l) => l.includes('"event":"listening"'),
+    );
+    cloud = started;
+    url = (JSON.parse(started.readyLine) as { url: string }).url;
+    const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
+    expect(seeded.status, seeded.stderr).toBe(0);
+    seed = JSON.parse(seeded.stdout) as Seed;
+    await api('technician', 'POST', '/equipment', {
+      tag: 'PT-MNT-01',
+      siteId: 'plant-1',
+      type: 'pressure transducer',
+      intervalDays: 180,
+    });
+    b = await openBrowser(work);
+    page = b.page;
+  }, 120_000);
+
+  afterAll(async () => {
+    await b?.close();
+    await cloud?.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('a repair needing calibration tags the instrument out; its use raises an alert; a passing calibration returns it', async () => {
+    const u = user('technician');
+    await page.goto(`${url}/#/`);
+    await page.getByLabel('Tenant').fill(seed.tenant);
+    await page.getByLabel('Email').fill(u.email);
+    await page.getByLabel('Password').fill(u.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('who').waitFor();
+    await page.goto(`${url}/#/equipment/PT-MNT-01`);
+    const panel = page.getByTestId('maintenance');
+    await panel.getByTestId('in-service').waitFor();
+
+    await panel.getByTestId('event-kind').selectOption('repair');
+    await panel
+      .getByTestId('event-description')
+      .fill('Diaphragm cracked after an overpressure; sensor cell replaced.');
+    await panel.getByTestId('event-parts').fill('sensor cell PT-CELL-2500');
+    await panel.getByTestId('event-cal-required').check();
+    await panel.getByTestId('event-submit').click();
+    await panel.getByTestId('out-of-service').waitFor();
+    expect(await panel.getByTestId('out-of-service').textContent()).toContain(
+      'A calibration is required after the repair',
+    );
+    expect(await panel.getByTestId('maintenance-event').first().textContent()).toContain(
+      'sensor cell PT-CELL-2500',
+    );
+
+    // An edge of plant-1 sends a usage record from the instrument: a tag-out alert.
+    const token = await api('admin', 'POST', '/sites/plant-1/enrollment-tokens', {});
+    const keys = generateKeyPair();
+    const enrolled = await fetch(`${url}/api/v1/edges/enroll`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: token.token, publicKey: toBase64(keys.publicKey), name: 'line-9' }),
+    });
+    expect(enrolled.status).toBe(201);
+    const edge = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    const observedAt = new Date().toISOString();
+    const batch = buildBatch({
+      edge,
+      privateKeyPem: keys.privateKeyPem,
+      records: [
+        {
+          v: 1,
+          id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edge}:1`)),
+          edge,
+          seq: 1,
+          observedAt,
+          receivedAt: observedAt,
+          kind: 'usage',
+          equipment: 'PT-MNT-01',
+          source: { protocol: 'modbus', endpoint: 'modbus://rig9.plant1.local:502' },
+          body: { event: 'start', operator: 'op-9' },
+        },
+      ] as never,
+    });
+    const sent = await fetch(`${url}/api/v1/ingest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(batch.batch),
+    });
+    expect(sent.status, await sent.clone().text()).toBe(200);
+    const alerts = (await api('technician', 'GET', '/alerts')).items as {
+      kind: string;
+      tag: string;
+      message: string;
+    }[];
+    const tagOut = alerts.find((a) => a.kind === 'tag-out' && a.tag === 'PT-MNT-01');
+    expect(tagOut?.message).toContain('PT-MNT-01 was used');
+
+    for (const size of [DESKTOP, PHONE]) {
+      await page.setViewportSize(size);
+      await page.reload();
+      await page.getByTestId('out-of-service').waitFor();
+      await page.getByTestId('maintenance').scrollIntoViewIfNeeded();
+      expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
+      await b.shot(`maintenance-out-of-service-${size.width}`);
+    }
+
+    // A passing calibration after the repair puts it back in service.
+    await api('technician', 'POST', '/calibrations', {
+      equipment: 'PT-MNT-01',
+      enteredBy: 'A. Smith (level 3)',
+      body: {
+        technician: 'A. Smith (level 3)',
+        standards: [],
+        points: [
+          {
+            name: 'p@800',
+            nominal: 800,
+            unit: 'bar',
+            asFound: 800.4,
+            lowerTolerance: -2,
+            upperTolerance: 2,
+            asFoundResult: 'pass',
+          },
+        ],
+        adjusted: false,
+        asFoundResult: 'pass',
+        calibratedAt: new Date().toISOString(),
+      },
+      signature: { password: u.password, meaning: 'performed' },
+    });
+    await page.setViewportSize(DESKTOP);
+    await page.reload();
+    await page.getByTestId('maintenance').getByTestId('in-service').waitFor();
+    await b.shot('maintenance-back-in-service-1280');
+    expect(b.errors).toEqual([]);
+  }, 120_000);
+});
