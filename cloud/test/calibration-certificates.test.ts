@@ -395,6 +395,14 @@ describe.each(BACKENDS)(
         },
       ]);
       expect((await call('scoped', 'GET', `/equipment/STD-PRS-0009/suspect-chain`)).status).toBe(404);
+      // The failure was a wrong entry: rejected by a second person, it stops counting, and the flag it raised goes.
+      const rejected = await call('tech', 'POST', `/calibrations/${enc(failed.id)}/reject`, {
+        password: PW.tech,
+        meaning: 'reviewed',
+        reason: 'entered against the wrong standard',
+      });
+      expect(rejected.status, rejected.text).toBe(200);
+      expect((await calibrationOf('PT-RAIL-05', used.id)).traceability).toEqual({ status: 'ok', issues: [] });
 
       // STD-PRS-0011: no calibration here and its registered certificate long past due: flagged …
       const late = await calibrate(
