@@ -16,7 +16,7 @@ import {
 import { base32Decode, totp } from '../src/access/totp.js';
 import { openStore } from '../src/server.js';
 import { loadCloudConfig } from '../src/platform/config.js';
-import { SHOTS } from './helpers/browser.js';
+import { PHONE, SHOTS, sidewaysOverflow } from './helpers/browser.js';
 
 /**
  * The portal's admin and technician journeys in Chromium against the real cloud, a real flow-rig
@@ -330,6 +330,29 @@ describe('portal admin and technician journeys in a browser', () => {
     );
     await expect.poll(() => page.locator('[data-testid=token-row][data-state=unused]').count()).toBe(1);
     await shot('03-sites-enrollment-token');
+
+    // A site's shifts, typed as names and local start times; the yield per shift follows them.
+    const shiftsBox = page.locator('[data-testid=site-row]').first().getByTestId('site-shifts');
+    expect(await shiftsBox.inputValue()).toBe('Early 06:00, Late 14:00, Night 22:00');
+    const firstSite = await page.locator('[data-testid=site-row]').first().getAttribute('data-site');
+    await shiftsBox.fill('Day 07:00, Night 19:00');
+    await shiftsBox.press('Tab');
+    await expect
+      .poll(async () => {
+        // As the signed-in admin (the page's own session).
+        const sites = (await page.evaluate(() => fetch('/api/v1/sites').then((r) => r.json()))) as {
+          items: any[];
+        };
+        return sites?.items
+          .find((x) => x.id === firstSite)
+          ?.shifts?.map((x: any) => `${x.name} ${x.start}-${x.end}`);
+      })
+      .toEqual(['Day 07:00-19:00', 'Night 19:00-07:00']);
+    await expect.poll(() => shiftsBox.inputValue()).toBe('Day 07:00, Night 19:00');
+    await shot('03b-sites-shifts', false);
+    await page.setViewportSize(PHONE);
+    expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
+    await page.setViewportSize({ width: 1280, height: 800 });
     const token = /--token (\S+)/.exec(command)![1]!;
     const cloudUrl = /--cloud (\S+)/.exec(command)![1]!;
     expect(cloudUrl).toBe(url);

@@ -167,6 +167,25 @@ describe('maintenance in a browser', () => {
       await b.shot(`maintenance-out-of-service-${size.width}`);
     }
 
+    // The board: out of service beside the calibration status, the next preventive task under the due date.
+    await api('technician', 'POST', '/equipment/PT-MNT-01/maintenance/plans', {
+      task: 'Zero check',
+      intervalDays: 30,
+      firstDue: '2099-01-01',
+    });
+    for (const size of [DESKTOP, PHONE]) {
+      await page.setViewportSize(size);
+      await page.goto(`${url}/#/`);
+      await page.getByTestId('tag-search').fill('PT-MNT-01');
+      const row = page.locator('[data-testid="board-row"][data-tag="PT-MNT-01"]');
+      await row.getByTestId('out-of-service-badge').waitFor();
+      expect(await row.getByTestId('board-pm').textContent()).toBe('PM 2099-01-01');
+      expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
+      await b.shot(`maintenance-board-${size.width}`);
+    }
+    await page.goto(`${url}/#/equipment/PT-MNT-01`);
+    await page.getByTestId('out-of-service').waitFor();
+
     // A passing calibration after the repair puts it back in service.
     await api('technician', 'POST', '/calibrations', {
       equipment: 'PT-MNT-01',

@@ -6,7 +6,8 @@
  * run. Target: at least 0.7 of the ceiling.
  *
  * A second, informational figure compares against a stricter ceiling that also inserts the way
- * EdgeLog does (statements prepared once, 3 bound values per row, the rest derived in SQL), so the
+ * EdgeLog does (statements prepared once, 4 bound values per row with the leaf hash, the rest
+ * derived in SQL), so the
  * log's own cost is visible apart from its insert technique.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -98,24 +99,26 @@ async function rawSqlitePrepared(): Promise<number> {
   const db = await SqliteConnection.open(path.join(dir, 'raw.sqlite'));
   await db.exec('PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;');
   await db.exec(
-    'CREATE TABLE records (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, json TEXT NOT NULL, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL)',
+    'CREATE TABLE records (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, json TEXT NOT NULL, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL, leaf BLOB)',
   );
   const rows = Array.from({ length: 500 }, (_, k) => {
-    const json = `?${3 * k + 5}`;
-    return `(?1+${k},?${3 * k + 3},?${3 * k + 4},${json},length(CAST(${json} AS BLOB)),?2)`;
+    const p = 4 * k + 3;
+    const json = `?${p + 2}`;
+    return `(?1+${k},?${p},?${p + 1},${json},length(CAST(${json} AS BLOB)),?2,?${p + 3})`;
   });
   const insert = await db.prepare(
-    `INSERT INTO records (seq, id, kind, json, bytes, created_at) VALUES ${rows.join(',')}`,
+    `INSERT INTO records (seq, id, kind, json, bytes, created_at, leaf) VALUES ${rows.join(',')}`,
   );
+  const leaf = Buffer.alloc(32, 7);
   const drafts = Array.from({ length: N }, (_, i) => draft(i));
   const t0 = performance.now();
   for (let i = 0; i < N; i += 1000) {
     const now = Date.now();
-    const chunks: (string | number)[][] = [];
+    const chunks: (string | number | Buffer)[][] = [];
     for (let j = 0; j < 1000; j += 500) {
-      const params: (string | number)[] = [i + j + 1, now];
+      const params: (string | number | Buffer)[] = [i + j + 1, now];
       for (let k = i + j; k < i + j + 500; k++)
-        params.push(`id-${k}`, 'telemetry', JSON.stringify({ seq: k + 1, ...drafts[k] }));
+        params.push(`id-${k}`, 'telemetry', JSON.stringify({ seq: k + 1, ...drafts[k] }), leaf);
       chunks.push(params);
     }
     await db.exec('BEGIN IMMEDIATE');
@@ -159,6 +162,6 @@ report({
   value: best(pipe),
   unit: 'records/s',
   baseline: best(strict),
-  baselineName: 'JSON.stringify + prepared 3-value-per-row multi-row insert',
+  baselineName: 'JSON.stringify + prepared 4-value-per-row multi-row insert',
   ratio: best(pipe) / best(strict),
 });

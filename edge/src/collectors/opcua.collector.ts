@@ -140,8 +140,16 @@ export class OpcuaCollector implements Collector {
   private lastTrigger: string | undefined;
   private pending: string | undefined;
   private recordsIn = 0;
-  private up = false;
+  /** Connected to the server (a session with its subscription). */
+  private connected = false;
+  /** Why the connection was lost, until it is back. */
   private lastError: string | null = null;
+  /** Each item's latest status since the connection: null while Good, else the status name. */
+  private readonly itemStatus = new Map<string, string | null>();
+  /** A SOURCE_NO_GOOD_READINGS event went out and no SOURCE_READING since. */
+  private reportedNoReadings = false;
+  /** The last calibration block read failed (shown while the source is otherwise up). */
+  private readError: string | null = null;
   private readonly stateKey: string;
   private readonly telemetryItems: string[];
   private readonly unitOf: Map<string, string | undefined>;
@@ -191,23 +199,35 @@ export class OpcuaCollector implements Collector {
       publishingIntervalMs: this.cfg.publishingIntervalMs,
       logger: this.ctx.logger,
     });
-    client.on('value', (v: OpcuaValue) => this.onValue(v));
-    client.on('status', (v: OpcuaValue) =>
+    client.on('value', (v: OpcuaValue) => {
+      this.itemStatus.set(v.name, v.statusCode.good ? null : v.statusCode.name);
+      this.trackHealth();
+      this.onValue(v);
+    });
+    client.on('status', (v: OpcuaValue) => {
+      // Also for an item the server refused (no value at all).
+      this.itemStatus.set(v.name, v.statusCode.name);
+      this.trackHealth();
       this.event(
         'warning',
         'SOURCE_STATUS_NOT_GOOD',
         `${v.name} (${v.nodeId}) reports ${v.statusCode.name}`,
         v.nodeId,
-      ),
-    );
+      );
+    });
     client.on('connected', () => {
-      if (!this.up) this.event('info', 'SOURCE_CONNECTED', `connected to ${this.cfg.endpointUrl}`);
-      this.up = true;
+      if (!this.connected) this.event('info', 'SOURCE_CONNECTED', `connected to ${this.cfg.endpointUrl}`);
+      this.connected = true;
+      this.lastError = null;
     });
     client.on('disconnected', (reason: string) => {
-      if (this.up) this.event('warning', 'SOURCE_DISCONNECTED', `lost ${this.cfg.endpointUrl}: ${reason}`);
-      this.up = false;
+      if (this.connected)
+        this.event('warning', 'SOURCE_DISCONNECTED', `lost ${this.cfg.endpointUrl}: ${reason}`);
+      this.connected = false;
       this.lastError = reason;
+      // Values of a lost connection say nothing of the next one (its items report afresh, often
+      // before 'connected' is emitted).
+      this.itemStatus.clear();
     });
     this.client = client;
     await this.records.start(client, (k) => this.ctx.getState(k));
@@ -220,14 +240,56 @@ export class OpcuaCollector implements Collector {
     this.client = null;
   }
 
+  /** Up only while connected and at least one item's latest value is Good. */
+  private get delivering(): boolean {
+    if (!this.connected) return false;
+    for (const s of this.itemStatus.values()) if (s === null) return true;
+    return false;
+  }
+
+  /** Why no item delivers a Good value (each item's latest status). */
+  private noGoodReason(): string {
+    const bad = [...this.itemStatus].filter(([, s]) => s !== null).map(([n, s]) => `${n}: ${s}`);
+    return bad.length > 0
+      ? `no item delivers a Good value (${bad.slice(0, 5).join(', ')}${bad.length > 5 ? ', …' : ''})`
+      : 'no value received yet';
+  }
+
+  /**
+   * Once every item has reported on a connection and none is Good, a SOURCE_NO_GOOD_READINGS
+   * event; the first Good value after it, a SOURCE_READING event (the same events as Modbus).
+   */
+  private trackHealth(): void {
+    if (this.delivering) {
+      if (this.reportedNoReadings) {
+        this.reportedNoReadings = false;
+        this.event('info', 'SOURCE_READING', `good values again from ${this.cfg.endpointUrl}`);
+      }
+      return;
+    }
+    if (this.connected && !this.reportedNoReadings && this.itemStatus.size >= this.cfg.items.length) {
+      this.reportedNoReadings = true;
+      this.event(
+        'warning',
+        'SOURCE_NO_GOOD_READINGS',
+        `no good value from ${this.cfg.endpointUrl}: ${this.noGoodReason()}`,
+      );
+    }
+  }
+
   status(): CollectorStatus {
     const st = this.client?.stats();
+    const up = this.delivering;
     return {
       id: this.id,
       protocol: 'opcua',
       equipment: this.cfg.equipment,
-      up: this.up,
-      lastError: st?.lastError ?? this.lastError,
+      up,
+      lastError: up
+        ? this.readError
+        : this.connected
+          ? this.noGoodReason()
+          : (this.lastError ?? st?.lastError ?? null),
       recordsIn: this.recordsIn,
       details: st ? { ...st, ...(this.records.enabled ? { results: this.records.counters() } : {}) } : {},
     };
@@ -328,9 +390,10 @@ export class OpcuaCollector implements Collector {
           { [this.stateKey]: key },
         );
         this.lastTrigger = key;
+        this.readError = null;
       })
       .catch((err: unknown) => {
-        this.lastError = `reading calibration ${key}: ${(err as Error).message}`;
+        this.readError = `reading calibration ${key}: ${(err as Error).message}`;
         this.ctx.logger.warn(
           { err, trigger: key },
           'could not read the calibration block; will retry on the next change',
