@@ -1,19 +1,43 @@
 /**
- * The edge's error catalogue: every error the agent raises to an operator has a stable code.
- * Codes are documented in edge/CONFIG.md (configuration) and edge/README.md (runtime).
+ * The edge's catalogue: every error the agent raises to an operator, and every event record it
+ * writes to its log, has a stable code here. All are documented in edge/CONFIG.md ("Codes");
+ * edge/test/codes.test.ts keeps this file, the code and that table the same.
  */
 export const EDGE_ERRORS = {
   EDGE_CONFIG_INVALID: 'The configuration file has problems',
   EDGE_CONFIG_UNREADABLE: 'The configuration file cannot be read',
-  EDGE_USAGE: 'The command line is not valid',
   EDGE_NOT_ENROLLED: 'This edge is not enrolled with a cloud yet',
   EDGE_ENROLL_REFUSED: 'The cloud refused the enrollment',
   EDGE_ENROLL_FAILED: 'The enrollment request failed',
   EDGE_ALREADY_ENROLLED: 'This edge is already enrolled',
-  EDGE_INSECURE_CLOUD_URL: 'Plain HTTP to a non-loopback cloud address is refused',
   EDGE_BUFFER_CORRUPT: 'The buffer database does not match its own log',
   EDGE_DATA_DIR_LOCKED: 'Another agent is running on the same data directory',
 } as const;
+
+/** Codes of the event records the edge signs into its own log (record kind `event`). */
+export const EDGE_EVENTS = {
+  SOURCE_STARTED: 'A source started (after a failed start, on a later attempt)',
+  SOURCE_START_FAILED: 'A source could not start; it is retried, 1 s doubling to 60 s',
+  SOURCE_CONNECTED: 'A Modbus source connected to its device',
+  SOURCE_DISCONNECTED: 'A Modbus source lost its device',
+  SOURCE_NO_GOOD_READINGS: 'A source delivers no good reading (it is shown down)',
+  SOURCE_READING: 'A source delivers good readings again',
+  SOURCE_STATUS_NOT_GOOD: 'An OPC UA item reports a status that is not Good',
+  CALIBRATION_BLOCK_UNREADABLE: 'A calibration result block could not be read in full',
+  RESULT_NOT_MAPPED: 'A result or message did not fit the source’s record mapping',
+  RESULTS_MISSED: 'The result counter jumped: results were completed while they could not be read',
+  RESULT_COUNTER_RESET: 'The result counter went back (device restart or rollover)',
+  HANDSHAKE_FAILED: 'The acknowledge write to the device failed after the record was stored',
+  STATION_MESSAGE_INVALID: 'A station message is not valid JSON or not a valid station message',
+  STATION_MESSAGE_NOT_ALLOWED: 'A station published to a topic its ACL does not allow',
+  STATION_MESSAGE_TOO_LARGE: 'A station message is over the size limit',
+  TELEMETRY_DOWNSAMPLED: 'Telemetry is being down-sampled (buffer quota policy)',
+  TELEMETRY_RESTORED: 'Telemetry is kept in full again',
+  EDGE_RECORD_DAMAGED: 'A stored record no longer matched what was signed; this event takes its place',
+  EDGE_BUFFER_RECOVERED: 'The buffer database was damaged and has been recovered',
+} as const;
+
+export type EdgeEventCode = keyof typeof EDGE_EVENTS;
 
 export type EdgeErrorCode = keyof typeof EDGE_ERRORS;
 

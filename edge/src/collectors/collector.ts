@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { RecordSink } from '../records/record-sink.js';
+import type { EdgeEventCode } from '../errors.js';
 
 /** What every collector is given: where records go, its saved state, a logger. */
 export interface CollectorContext {
@@ -50,7 +51,7 @@ export interface SourceCounters {
 export function eventDraft(
   e: { equipment: string; source: RecordDraft['source']; sourceId: string },
   severity: 'info' | 'warning' | 'error',
-  code: string,
+  code: EdgeEventCode,
   message: string,
 ): RecordDraft {
   const now = new Date().toISOString();

@@ -13,6 +13,7 @@ import type { RecordSink } from '../records/record-sink.js';
 import { UsageTracker } from '../records/usage-tracker.js';
 import { ModbusRecords } from '../mapping/modbus-records.js';
 import { eventDraft, type Collector, type CollectorContext, type CollectorStatus } from './collector.js';
+import type { EdgeEventCode } from '../errors.js';
 
 type Readings = Record<string, PointReading>;
 
@@ -236,7 +237,7 @@ export class ModbusCollector implements Collector {
     });
   }
 
-  private event(severity: 'info' | 'warning' | 'error', code: string, message: string) {
+  private event(severity: 'info' | 'warning' | 'error', code: EdgeEventCode, message: string) {
     const draft = eventDraft(
       { equipment: this.cfg.equipment, source: this.source(), sourceId: this.id },
       severity,

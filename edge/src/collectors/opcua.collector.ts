@@ -8,6 +8,7 @@ import type { RecordDraft } from '../buffer/edge-log.js';
 import type { OpcuaSourceConfig } from '../config/config.schema.js';
 import { eventDraft, type Collector, type CollectorContext, type CollectorStatus } from './collector.js';
 import { OpcuaRecords } from '../mapping/opcua-records.js';
+import type { EdgeEventCode } from '../errors.js';
 
 type CalibrationBody = Extract<RecordDraft, { kind: 'calibration' }>['body'];
 type Nodes = NonNullable<OpcuaSourceConfig['calibration']>['nodes'];
@@ -300,7 +301,7 @@ export class OpcuaCollector implements Collector {
     return this.ctx.sink.write(this.id, drafts, state);
   }
 
-  private event(severity: 'info' | 'warning', code: string, message: string, address?: string): void {
+  private event(severity: 'info' | 'warning', code: EdgeEventCode, message: string, address?: string): void {
     const draft = eventDraft(
       { equipment: this.cfg.equipment, source: this.source(address), sourceId: this.id },
       severity,

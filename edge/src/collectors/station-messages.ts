@@ -11,6 +11,7 @@ import {
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { CollectorContext } from './collector.js';
 import type { MessageIds, MqttRecords } from '../mapping/mqtt-records.js';
+import type { EdgeEventCode } from '../errors.js';
 
 /** How many message ids per device are remembered to drop re-sent messages. */
 const RECENT_IDS = 256;
@@ -162,7 +163,7 @@ export class StationMessageHandler implements MessageIds {
   /** The event record of a refused message (durable), then the error reply (best effort). */
   private async refuse(
     msg: InboundMessage,
-    code: string,
+    code: EdgeEventCode,
     problems: StationProblem[],
     extra: Record<string, string | number>,
   ): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { RecordSink } from '../records/record-sink.js';
 import { eventDraft, type Collector, type CollectorStatus } from './collector.js';
+import type { EdgeEventCode } from '../errors.js';
 
 /** First retry of a source that failed to start, doubling up to RETRY_MAX_MS. */
 export const RETRY_INITIAL_MS = 1000;
@@ -117,7 +118,7 @@ export class SupervisedSource {
     };
   }
 
-  private event(severity: 'info' | 'error', code: string, message: string): void {
+  private event(severity: 'info' | 'error', code: EdgeEventCode, message: string): void {
     const draft = eventDraft(
       {
         equipment: this.who.equipment || this.fallbackEquipment,

@@ -5,6 +5,7 @@ import type { RecordSink } from '../records/record-sink.js';
 import { eventDraft } from '../collectors/collector.js';
 import { compileValue, describe, type Scope } from './expressions.js';
 import { MappingProblems, compileRecordMapping, type CompiledMapping } from './record-mapping.js';
+import type { EdgeEventCode } from '../errors.js';
 
 /** What the protocol gives a capture: how to read the result block and how to acknowledge a result. */
 export interface CaptureIo {
@@ -267,7 +268,7 @@ export class ResultCapture {
 
   private draft(
     severity: 'info' | 'warning' | 'error',
-    code: string,
+    code: EdgeEventCode,
     message: string,
     details: Record<string, string | number | boolean | null>,
   ): RecordDraft {
@@ -281,7 +282,7 @@ export class ResultCapture {
     return d;
   }
 
-  private event(severity: 'info' | 'warning' | 'error', code: string, message: string): void {
+  private event(severity: 'info' | 'warning' | 'error', code: EdgeEventCode, message: string): void {
     this.o.sink
       .write(this.o.sourceId, [this.draft(severity, code, message, {})])
       .catch((err: unknown) => this.o.logger.error({ err }, 'could not record an event'));
