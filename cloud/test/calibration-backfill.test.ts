@@ -88,7 +88,7 @@ describe.each(BACKENDS)('calibration backfill at registration on %s', (backend) 
       expect(res.status).toBe(200);
     }
     // "legacy": the records were stored before the calibration engine derived anything from them.
-    for (const table of ['record_gauges', 'traceable_records', 'calibrations'])
+    for (const table of ['record_gauges', 'traceable_records', 'calibration_standards', 'calibrations'])
       await ownerSql(`DELETE FROM ${table} WHERE tenant_id = ?`, ['legacy']);
   });
   afterAll(async () => {
