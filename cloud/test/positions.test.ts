@@ -3,11 +3,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
 import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import { createAccounts } from '../src/access/accounts.js';
-import type { Role } from '../src/access/policy.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
+import { createUsers, type TestUser } from './helpers/users.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 /**
@@ -129,23 +129,13 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
     apiToken = await store.tenancy.createApiToken('acme', 'reader');
     const enroll = await store.tenancy.createEnrollmentToken('acme', 'plant-1', 3600_000);
     const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
-    const by = { actor: { type: 'system' as const, id: 'test' }, address: null };
-    const users: [string, Role, string[] | null, boolean][] = [
+    const users: TestUser[] = [
       ['tech', 'technician', null, false],
       ['quality', 'manager', null, false],
       ['scoped', 'technician', ['plant-2'], false],
       ['cleared', 'admin', null, true],
     ];
-    for (const [who, role, sites, usPerson] of users)
-      await accounts.users.create(by, 'acme', {
-        email: `${who}@acme.example`,
-        name: `${who} name`,
-        role,
-        sites,
-        usPerson,
-        password: PW[who]!,
-        mustChangePassword: false,
-      });
+    await createUsers(accounts, 'acme', users, PW);
     await store.db.close();
     cloud = await startCloud(
       loadCloudConfig({}, { ...storage.overrides, port: '0' }),
