@@ -115,6 +115,7 @@ export class Agent {
       edgeAssetTag(this.cfg.edge.name),
     );
     this.sink = sink;
+    await sink.restore();
     if (log.recovery) await this.reportRecovery(log, sink);
     // OPC UA (node-opcua is large and slow to load) is loaded only when a source needs it; its
     // warnings, which it prints with console.log, go to our JSON log instead.

@@ -2080,16 +2080,26 @@ export interface paths {
               items?: {
                 calibrationId: string;
                 dcc: {
+                  /** @enum {string} */
+                  asFoundResult?: 'pass' | 'fail';
+                  /** @enum {string} */
+                  asLeftResult?: 'pass' | 'fail';
                   beginPerformanceDate: string | null;
                   certificateNumber: string | null;
                   endPerformanceDate: string | null;
                   points: {
                     asFound: number | null;
+                    /** @enum {string} */
+                    asFoundResult?: 'pass' | 'fail';
                     asLeft: number | null;
+                    /** @enum {string} */
+                    asLeftResult?: 'pass' | 'fail';
+                    lowerLimit?: number;
                     name: string;
                     nominal: number | null;
                     uncertainty: number | null;
                     unit: string;
+                    upperLimit?: number;
                   }[];
                   schemaVersion: string | null;
                 } | null;
@@ -2166,16 +2176,26 @@ export interface paths {
             'application/json': {
               calibrationId: string;
               dcc: {
+                /** @enum {string} */
+                asFoundResult?: 'pass' | 'fail';
+                /** @enum {string} */
+                asLeftResult?: 'pass' | 'fail';
                 beginPerformanceDate: string | null;
                 certificateNumber: string | null;
                 endPerformanceDate: string | null;
                 points: {
                   asFound: number | null;
+                  /** @enum {string} */
+                  asFoundResult?: 'pass' | 'fail';
                   asLeft: number | null;
+                  /** @enum {string} */
+                  asLeftResult?: 'pass' | 'fail';
+                  lowerLimit?: number;
                   name: string;
                   nominal: number | null;
                   uncertainty: number | null;
                   unit: string;
+                  upperLimit?: number;
                 }[];
                 schemaVersion: string | null;
               } | null;
@@ -2294,6 +2314,63 @@ export interface paths {
           };
         };
         /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/calibrations/{id}/dcc': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The calibration as a Digital Calibration Certificate (PTB DCC 3.3.0 XML, quantities as D-SI si:real); readable by the viewers of its equipment */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description calibration id (URL-encoded) */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description the DCC XML */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/xml': unknown;
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description no such calibration, or its equipment is not visible to the caller */
         404: {
           headers: {
             [name: string]: unknown;
