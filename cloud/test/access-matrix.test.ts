@@ -361,6 +361,7 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
     '/equipment/{tag}/installations': (o, f) => `/equipment/${tag(o, f)}/installations`,
     '/equipment/{tag}/suspect-chain': (o, f) => `/equipment/${tag(o, f)}/suspect-chain`,
     '/calibrations/{id}/certificates': (o, f) => `/calibrations/${cal(o, f)}/certificates`,
+    '/calibrations/{id}/dcc': (o, f) => `/calibrations/${cal(o, f)}/dcc`,
     '/calibrations/{id}/certificates/{certificate}': (o, f) =>
       `/calibrations/${cal(o, f)}/certificates/${id('certificate', o, f)}`,
     '/procedures/{id}': (o, f) => (f || o === 'B' ? null : `/procedures/${id('procedure', o)}`),

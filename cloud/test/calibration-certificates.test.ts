@@ -9,6 +9,7 @@ import { Witness } from '../src/platform/witness.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 import { dccXml, tinyPdf } from './helpers/certificates.js';
+import { readDcc } from '../src/calibration/dcc.js';
 
 const PW: Record<string, string> = {
   tech: 'torque wrench on shelf 3',
@@ -334,6 +335,90 @@ describe.each(BACKENDS)(
           JSON.stringify(i).includes(itar.id),
         ),
       ).toBe(true);
+    });
+
+    it('exports a calibration as a DCC that comes back through the DCC import with no difference', async () => {
+      const reg = await call('tech', 'POST', '/equipment', {
+        tag: 'PT-DCC-01',
+        siteId: 'plant-1',
+        type: 'pressure transducer',
+        make: 'Kistler',
+        model: '4067E',
+        serial: 'SN 88123',
+        intervalDays: 180,
+      });
+      expect(reg.status, reg.text).toBe(201);
+      const at = ago(2);
+      const b = {
+        ...body({
+          at,
+          fail: true,
+          certificate: 'RT-2026-0042',
+          standards: [{ id: 'STD-PRS-0007', certificate: 'DKD-K-1207-2026' }],
+        }),
+        environment: { temperatureC: 20.5, humidityPct: 44 },
+      };
+      b.points[0] = { ...b.points[0]!, asLeft: 800.3, asLeftResult: 'pass', uncertainty: 0.25 } as never;
+      Object.assign(b, { adjusted: true, asLeftResult: 'pass' });
+      const cal = await calibrate('tech', 'PT-DCC-01', b);
+      const got = await call('token', 'GET', `/calibrations/${enc(cal.id)}/dcc`);
+      expect(got.status, got.text).toBe(200);
+      expect(got.type).toMatch(/^application\/xml/);
+      expect(got.headers.get('content-disposition')).toMatch(
+        /^attachment; filename="PT-DCC-01-.*\.dcc\.xml"/,
+      );
+      expect(got.text).toContain('<dcc:value>SN 88123</dcc:value>');
+      expect(got.text).toContain('<dcc:content lang="en">Acme</dcc:content>');
+      expect(got.text).toContain('<dcc:value>DKD-K-1207-2026</dcc:value>');
+      const d = readDcc(got.text);
+      expect(d).toMatchObject({
+        schemaVersion: '3.3.0',
+        certificateNumber: 'RT-2026-0042',
+        beginPerformanceDate: at.slice(0, 10),
+        asFoundResult: 'fail',
+        asLeftResult: 'pass',
+      });
+      expect(d.points).toEqual([
+        {
+          name: 'p@800',
+          unit: 'bar',
+          nominal: 800,
+          asFound: 806,
+          asLeft: 800.3,
+          uncertainty: 0.25,
+          lowerLimit: 798,
+          upperLimit: 802,
+          asFoundResult: 'fail',
+          asLeftResult: 'pass',
+        },
+        {
+          name: 'p@1600',
+          unit: 'bar',
+          nominal: 1600,
+          asFound: 1600.6,
+          asLeft: null,
+          uncertainty: null,
+          lowerLimit: 1596,
+          upperLimit: 1604,
+          asFoundResult: 'pass',
+        },
+      ]);
+      // The round trip: attached to the same calibration, the exported DCC agrees with it.
+      const up = await call('tech', 'POST', `/calibrations/${enc(cal.id)}/certificates`, {
+        filename: 'export.xml',
+        content: b64(got.text),
+      });
+      expect(up.status, up.text).toBe(201);
+      expect(up.body.kind).toBe('dcc');
+      expect(up.body.dcc.points).toEqual(d.points);
+      expect(up.body.differences).toEqual([]);
+      // Read like the calibration: other sites, uncleared readers of export-controlled equipment: 404.
+      expect((await call('scoped', 'GET', `/calibrations/${enc(cal.id)}/dcc`)).status).toBe(404);
+      expect((await call('tech', 'GET', `/calibrations/${enc('manual:nope')}/dcc`)).status).toBe(404);
+      const itar = await calibrate('cleared', 'PT-ITAR-01', body({ at: ago(1) }));
+      for (const who of ['token', 'tech'])
+        expect((await call(who, 'GET', `/calibrations/${enc(itar.id)}/dcc`)).status).toBe(404);
+      expect((await call('cleared', 'GET', `/calibrations/${enc(itar.id)}/dcc`)).status).toBe(200);
     });
 
     it('flags (does not refuse) a calibration citing another certificate than the standard’s in the register', async () => {

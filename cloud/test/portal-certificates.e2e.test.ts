@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startProcess, type Proc } from '@rigtrace/protocols/testing';
 import { DESKTOP, openBrowser, PHONE, sidewaysOverflow, type Browser } from './helpers/browser.js';
 import { dccXml, tinyPdf } from './helpers/certificates.js';
+import { readDcc } from '../src/calibration/dcc.js';
 
 /**
  * A technician attaches the laboratory's certificates to a calibration in Chromium against the
@@ -184,6 +185,25 @@ describe('calibration certificates in a browser', () => {
         .digest('hex'),
     ).toBe(createHash('sha256').update(pdf).digest('hex'));
 
+    // The calibration as a DCC: the download link serves DCC 3.3.0 XML that the DCC import reads back
+    // with the calibration's certificate number and points.
+    const dccHref = await panel.getByTestId('dcc-export').getAttribute('href');
+    const exported = await page.request.get(`${url}${dccHref}`);
+    expect(exported.status()).toBe(200);
+    expect(exported.headers()['content-type']).toMatch(/^application\/xml/);
+    const exportedXml = await exported.text();
+    const back = readDcc(exportedXml);
+    expect(back).toMatchObject({ schemaVersion: '3.3.0', certificateNumber: 'DKD-K-4711-2026' });
+    expect(back.points.map((p) => [p.name, p.nominal, p.asFound, p.unit])).toEqual([
+      ['p@800', 800, 800.4, 'bar'],
+      ['p@1600', 1600, 1600.6, 'bar'],
+    ]);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      panel.getByTestId('dcc-export').click(),
+    ]);
+    expect(download.suggestedFilename()).toMatch(/^PT-CERT-01-.*\.dcc\.xml$/);
+
     // Still there after a reload; nothing scrolls sideways on a phone or a desktop.
     for (const size of [DESKTOP, PHONE]) {
       await page.setViewportSize(size);
@@ -192,6 +212,8 @@ describe('calibration certificates in a browser', () => {
       await cal.scrollIntoViewIfNeeded();
       expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
       await b.shot(`certificates-${size.width}`);
+      await panel.getByTestId('dcc-export').scrollIntoViewIfNeeded();
+      await b.shot(`certificates-dcc-export-${size.width}`, false);
     }
     await page.setViewportSize(DESKTOP);
     expect(calibrationId).toMatch(/^manual:/);

@@ -60,6 +60,7 @@ const EXPECTED: Record<string, Caller[]> = {
   'GET /equipment/{tag}/installations': ALL,
   'GET /equipment/{tag}/suspect-chain': ALL,
   'GET /calibrations/{id}/certificates': ALL,
+  'GET /calibrations/{id}/dcc': ALL,
   'GET /calibrations/{id}/certificates/{certificate}': ALL,
   'POST /calibrations/{id}/certificates': CALIBRATION_WRITERS,
   'POST /calibrations': CALIBRATION_WRITERS,

@@ -97,6 +97,14 @@ export class Agent {
         `buffered record seq ${d.seq} (${d.kind}, id ${d.id}${d.source ? `, from ${d.source}` : ''}) no longer matches what was signed; its text was set aside in the buffer's damaged_records table and an EDGE_RECORD_DAMAGED event takes its place`,
       );
     this.logger.info({ edge: identity.edgeId, size: log.lastSeq, acked: log.ackedSeq }, 'edge log opened');
+    // Every unsent record is re-hashed now: a damaged one is named and set aside before anything
+    // is sent (or while the cloud is away), not only when its batch comes up.
+    const started = Date.now();
+    const damagedAtStart = await log.verifyUnsent();
+    bufferLog.info(
+      { unsent: log.lastSeq - log.ackedSeq, damaged: damagedAtStart.length, ms: Date.now() - started },
+      'unsent records re-hashed',
+    );
     const sink = new RecordSink(
       log,
       {
@@ -107,6 +115,7 @@ export class Agent {
       edgeAssetTag(this.cfg.edge.name),
     );
     this.sink = sink;
+    await sink.restore();
     if (log.recovery) await this.reportRecovery(log, sink);
     // OPC UA (node-opcua is large and slow to load) is loaded only when a source needs it; its
     // warnings, which it prints with console.log, go to our JSON log instead.

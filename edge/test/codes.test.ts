@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { RECORD_ERROR_CODES } from '@rigtrace/protocols';
 import { EDGE_ERRORS, EDGE_EVENTS } from '../src/errors.js';
 
 /**
@@ -22,8 +23,9 @@ const code = sources(path.join(EDGE, 'src'))
   .map((f) => readFileSync(f, 'utf8'))
   .join('\n');
 const catalogue = { ...EDGE_ERRORS, ...EDGE_EVENTS } as Record<string, string>;
-/** Codes of other catalogues the edge passes on: SQLite's own, and the record builder's (protocols). */
-const FOREIGN = /^SQLITE_/;
+/** Codes of other catalogues the edge passes on or reads: SQLite's own, and the record format's (protocols). */
+const recordCodes = new Set<string>(RECORD_ERROR_CODES);
+const FOREIGN = { test: (c: string) => c.startsWith('SQLITE_') || recordCodes.has(c) };
 
 describe('the edge catalogue of codes', () => {
   it('has an explanation for every code, and no code twice', () => {

@@ -19,6 +19,7 @@ describe('edge MQTT broker source', () => {
   const dataDir = path.join(dir, 'edge');
   let edge: Proc;
   let port = 0;
+  let config: Record<string, unknown> = {};
 
   const pub = (topic: string, message: string, password = 'station-secret-1') =>
     spawnSync(
@@ -57,7 +58,7 @@ describe('edge MQTT broker source', () => {
   beforeAll(async () => {
     writeIdentity(dataDir);
     const passwordHash = await hashDevicePassword('station-secret-1');
-    edge = await startEdge(path.join(dir, 'edge.yaml'), {
+    config = {
       version: 1,
       edge: { dataDir },
       cloud: { url: 'http://127.0.0.1:9' }, // no cloud: records stay in the buffer
@@ -78,7 +79,8 @@ describe('edge MQTT broker source', () => {
           ],
         },
       ],
-    });
+    };
+    edge = await startEdge(path.join(dir, 'edge.yaml'), config);
     const st = await edgeStatus(dataDir);
     port = Number(new URL(st.sources[0].details.listen as string).port);
   }, 30_000);
@@ -116,6 +118,21 @@ describe('edge MQTT broker source', () => {
     const st = await edgeStatus(dataDir);
     expect(st.sources[0].details).toMatchObject({ duplicates: 1, records: 1 });
   });
+
+  it('remembers recorded message ids across an edge kill -9: the same id re-sent after the restart gives no second record', async () => {
+    await edge.stop('SIGKILL');
+    edge = await startEdge(path.join(dir, 'edge.yaml'), config);
+    const st = await edgeStatus(dataDir);
+    port = Number(new URL(st.sources[0].details.listen as string).port);
+    // The station never got its PUBACK before the edge went down, so it sends the message again.
+    expect(pub('rigtrace/plant-1/STN-01/inspection', JSON.stringify(part)).status).toBe(0);
+    expect((await records()).filter((x) => x.kind === 'inspection')).toHaveLength(1);
+    expect((await edgeStatus(dataDir)).sources[0].details).toMatchObject({ duplicates: 1, records: 0 });
+    // A new id is recorded as usual.
+    const next = { ...part, id: 'msg-0001b' };
+    expect(pub('rigtrace/plant-1/STN-01/inspection', JSON.stringify(next)).status).toBe(0);
+    expect((await records()).filter((x) => x.kind === 'inspection')).toHaveLength(2);
+  }, 60_000);
 
   it('answers garbage with an error reply and records the refusal', async () => {
     const sub = spawn('stdbuf', [

@@ -202,6 +202,20 @@ describe('edge reliability', () => {
     await new Promise((r) => setTimeout(r, 3000));
     const over = await status();
     expect(over.buffer.telemetryDropped).toBeGreaterThan(0);
+    // Killed while down-sampling: the counts are kept with the buffer's state, so none is lost
+    // and the level in force carries on (the drops counted above are committed well within 1 s).
+    await new Promise((r) => setTimeout(r, 1000));
+    await edge!.stop('SIGKILL');
+    await startEdge();
+    const restarted = await status();
+    expect(restarted.buffer.telemetryDropped).toBeGreaterThanOrEqual(over.buffer.telemetryDropped);
+    expect(restarted.buffer.telemetryKeepOneIn).toBeGreaterThan(1);
+    await waitFor(
+      async () =>
+        (await status()).buffer.telemetryDropped > restarted.buffer.telemetryDropped ? true : undefined,
+      20_000,
+      'down-sampling to go on after the restart',
+    );
     await startCloud();
     await drained();
     await waitFor(
@@ -227,11 +241,35 @@ describe('edge reliability', () => {
     expect(down).toBeDefined();
     expect(up).toBeDefined();
     expect(down.body.details.keepOneIn).toBeGreaterThan(1);
-    // While thinned, no inspection result was lost: the rig's result numbers run without a gap.
-    const during = records
-      .filter((r) => r.record.kind === 'inspection' && r.seq > down.seq && r.seq < up.seq)
-      .map((r) => Number(String(r.record.source.address).split('=')[1]));
-    expect(during.length).toBeGreaterThan(1);
-    for (let i = 1; i < during.length; i++) expect(during[i]).toBe(during[i - 1]! + 1);
+    // The restore event counts every drop of the episode, across level changes and the kill -9:
+    // the same as the edge's durable total (nothing was dropped before), and the sum of the
+    // per-level counts of the events in between.
+    const finalDropped = (await status()).buffer.telemetryDropped;
+    expect(finalDropped).toBeGreaterThan(restarted.buffer.telemetryDropped);
+    expect(up.body.details.telemetryDroppedWhileDownsampled).toBe(finalDropped);
+    expect(up.body.details.telemetryDroppedTotal).toBe(finalDropped);
+    expect(up.body.message).toContain(`(${finalDropped} telemetry records were dropped while down-sampled)`);
+    const levels = events.filter(
+      (e) =>
+        (e.body.code === 'TELEMETRY_DOWNSAMPLED' || e.body.code === 'TELEMETRY_RESTORED') &&
+        e.body.details.previousKeepOneIn > 1,
+    );
+    expect(levels.reduce((n, e) => n + e.body.details.telemetryDroppedSincePreviousChange, 0)).toBe(
+      finalDropped,
+    );
+    // While thinned, no inspection result was lost: the rig's result numbers run without a gap
+    // (before the kill and after the restart; results the rig completed while the edge was down
+    // are not this test's subject).
+    const resultNo = (r: any) => Number(String(r.record.source.address).split('=')[1]);
+    const inspections = records.filter(
+      (r) => r.record.kind === 'inspection' && r.seq > down.seq && r.seq < up.seq,
+    );
+    const runs = [
+      inspections.filter((r) => r.seq <= restarted.buffer.size).map(resultNo),
+      inspections.filter((r) => r.seq > restarted.buffer.size).map(resultNo),
+    ];
+    expect(runs[1]!.length).toBeGreaterThan(1);
+    for (const during of runs)
+      for (let i = 1; i < during.length; i++) expect(during[i]).toBe(during[i - 1]! + 1);
   }, 120_000);
 });

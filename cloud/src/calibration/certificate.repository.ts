@@ -54,6 +54,34 @@ export class CertificateRepository {
     );
   }
 
+  /** What a DCC export of a calibration needs (its equipment, site and tenant), if the viewer sees it. */
+  async exportSource(
+    v: Viewer,
+    id: string,
+  ): Promise<
+    | (VisibleCalibration & {
+        entered_by: string | null;
+        type: string;
+        spec: string;
+        site_name: string | null;
+        tenant_name: string;
+      })
+    | undefined
+  > {
+    const seen = visibleSql(v, { site: 'e.site_id', tag: 'c.equipment' });
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.get(
+        `SELECT c.id, c.equipment, c.body, c.entered_by, e.site_id, e.type, e.spec, e.export_regime, e.export_eccn,
+                s.name AS site_name, t.name AS tenant_name
+         FROM calibrations c JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
+         JOIN tenants t ON t.id = c.tenant_id
+         LEFT JOIN sites s ON s.tenant_id = e.tenant_id AND s.id = e.site_id
+         WHERE c.tenant_id = ? AND c.id = ? AND ${seen.sql}`,
+        [v.tenantId, id, ...seen.params],
+      ),
+    );
+  }
+
   async insert(row: CertificateRow, content: Buffer): Promise<void> {
     await this.db.withTenant(row.tenant_id, () =>
       this.db.run(

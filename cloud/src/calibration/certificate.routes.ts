@@ -50,6 +50,22 @@ export function certificateRoutes(deps: CertificateRouteDeps): Router {
     res.json({ items: out.items });
   });
 
+  r.get('/calibrations/:id/dcc', read, async (req, res) => {
+    const v = accessViewerOf(req);
+    const ev = exportViewerOf(req, 'GET /calibrations/{id}/dcc');
+    const out = await deps.certificates.exportDcc(v, id(req));
+    if (out.exportFlag)
+      await exportControl.logAccess(ev, [{ type: 'calibration', id: id(req), flag: out.exportFlag }]);
+    res
+      .status(200)
+      .type('application/xml; charset=utf-8')
+      .setHeader(
+        'content-disposition',
+        disposition(`${out.equipment}-${id(req).replace(/^manual:/, '')}.dcc.xml`),
+      )
+      .send(out.xml);
+  });
+
   r.get('/calibrations/:id/certificates/:certificate', read, async (req, res) => {
     const v = accessViewerOf(req);
     const ev = exportViewerOf(req, 'GET /calibrations/{id}/certificates/{certificate}');
@@ -110,10 +126,16 @@ const certificateSchema = {
               asFound: { type: 'number', nullable: true },
               asLeft: { type: 'number', nullable: true },
               uncertainty: { type: 'number', nullable: true },
+              lowerLimit: { type: 'number' },
+              upperLimit: { type: 'number' },
+              asFoundResult: { type: 'string', enum: ['pass', 'fail'] },
+              asLeftResult: { type: 'string', enum: ['pass', 'fail'] },
             },
             required: ['name', 'unit', 'nominal', 'asFound', 'asLeft', 'uncertainty'],
           },
         },
+        asFoundResult: { type: 'string', enum: ['pass', 'fail'] },
+        asLeftResult: { type: 'string', enum: ['pass', 'fail'] },
       },
       required: [
         'schemaVersion',
@@ -208,6 +230,22 @@ export const certificateOpenApiPaths = {
         '413': {
           ...problem,
           description: 'over the certificate size limit (RIGTRACE_CERTIFICATE_MAX_BYTES)',
+        },
+      },
+    },
+  },
+  '/calibrations/{id}/dcc': {
+    get: {
+      summary:
+        'The calibration as a Digital Calibration Certificate (PTB DCC 3.3.0 XML, quantities as D-SI si:real); readable by the viewers of its equipment',
+      security,
+      parameters: [idPath],
+      responses: {
+        '200': { description: 'the DCC XML', content: { 'application/xml': {} } },
+        '401': problem,
+        '404': {
+          ...problem,
+          description: 'no such calibration, or its equipment is not visible to the caller',
         },
       },
     },

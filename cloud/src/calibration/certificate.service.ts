@@ -16,6 +16,10 @@ import {
   type DccSummary,
 } from './dcc.js';
 import { sniffRoot } from './xml.js';
+import { writeDcc } from './dcc-export.js';
+
+/** The software named in an exported DCC. */
+export const DCC_SOFTWARE = { name: 'RigTrace', release: '0.1.0' } as const;
 
 /** The default size limit of a certificate file (RIGTRACE_CERTIFICATE_MAX_BYTES). */
 export const DEFAULT_CERTIFICATE_MAX_BYTES = 10 * 1024 * 1024;
@@ -203,6 +207,45 @@ export class CertificateService {
     return {
       certificate: certificateView(row),
       exportFlag: cal.export_regime ? { regime: cal.export_regime, eccn: cal.export_eccn } : null,
+    };
+  }
+
+  /**
+   * The calibration as a Digital Calibration Certificate (DCC 3.3.0 XML), for viewers of its
+   * equipment (else 404, as reading it).
+   */
+  async exportDcc(v: Viewer, calibrationId: string, now: Date = new Date()) {
+    const row = calibrationId.length <= 200 ? await this.repo.exportSource(v, calibrationId) : undefined;
+    if (!row) throw new ProblemError('CLOUD_NOT_FOUND', 'no such calibration');
+    const spec = JSON.parse(row.spec) as {
+      make?: string;
+      model?: string;
+      serial?: string;
+      firmware?: string;
+      owner?: { kind: string; name?: string };
+    };
+    const xml = writeDcc({
+      calibrationId: row.id,
+      tenantName: row.tenant_name,
+      siteName: row.site_name,
+      equipment: {
+        tag: row.equipment,
+        type: row.type,
+        make: spec.make,
+        model: spec.model,
+        serial: spec.serial,
+        firmware: spec.firmware,
+        owner: spec.owner,
+      },
+      body: JSON.parse(row.body) as CalibrationBody,
+      enteredBy: row.entered_by,
+      issuedAt: now.toISOString(),
+      software: DCC_SOFTWARE,
+    });
+    return {
+      xml,
+      equipment: row.equipment,
+      exportFlag: row.export_regime ? { regime: row.export_regime, eccn: row.export_eccn } : null,
     };
   }
 

@@ -69,6 +69,12 @@ export interface DccPoint {
   asFound: number | null;
   asLeft: number | null;
   uncertainty: number | null;
+  /** The limits of the reading (`basic_toleranceLimitLower`/`…Upper`); absent when not given. */
+  lowerLimit?: number;
+  upperLimit?: number;
+  /** The conformity stated for the as-found and as-left readings (`dcc:conformity` pass/fail); absent when not stated. */
+  asFoundResult?: 'pass' | 'fail';
+  asLeftResult?: 'pass' | 'fail';
 }
 
 export interface DccSummary {
@@ -78,6 +84,9 @@ export interface DccSummary {
   beginPerformanceDate: string | null;
   endPerformanceDate: string | null;
   points: DccPoint[];
+  /** The overall as-found and as-left conformity (statements `…conformityAsFound`/`…AsLeft`); absent when not stated. */
+  asFoundResult?: 'pass' | 'fail';
+  asLeftResult?: 'pass' | 'fail';
 }
 
 /** A difference between what the certificate says and what was entered on the calibration. */
@@ -114,16 +123,25 @@ function num(s: string | null, what: string): number | null {
   return n;
 }
 
-type Role = 'nominal' | 'asLeft' | 'asFound' | 'other';
+type Role = 'nominal' | 'asLeft' | 'asFound' | 'lowerLimit' | 'upperLimit' | 'other';
 function roleOf(q: XmlElement): Role {
   const ref = (q.attrs.refType ?? '').toLowerCase();
   const name = (content(childNamed(q, 'name', DCC_NS)) ?? '').toLowerCase();
   const says = (re: RegExp) => re.test(ref) || re.test(name);
   if (says(/referencevalue|nominal|reference value|set ?point/)) return 'nominal';
+  if (says(/tolerancelimitlower|lower limit/)) return 'lowerLimit';
+  if (says(/tolerancelimitupper|upper limit/)) return 'upperLimit';
   if (says(/as.?left|after adjustment/)) return 'asLeft';
   if (says(/error|deviation|uncertainty/)) return 'other';
   if (says(/measuredvalue|indicat|as.?found|measured value|reading/)) return 'asFound';
   return 'other';
+}
+
+/** `dcc:conformity` pass or fail inside an element (other statuses, or none: null). */
+function conformityOf(el: XmlElement | undefined): 'pass' | 'fail' | null {
+  const c = el ? descendantsNamed(el, 'conformity', DCC_NS)[0] : undefined;
+  const t = textOf(c);
+  return t === 'pass' || t === 'fail' ? t : null;
 }
 
 function realOf(q: XmlElement): { value: number; unit: string; uncertainty: number | null } | null {
@@ -171,19 +189,33 @@ export function readDcc(xml: string): DccSummary {
         const real = realOf(q);
         if (!real) continue;
         point[role] = real.value;
+        if (role === 'lowerLimit' || role === 'upperLimit') continue;
         if (role !== 'nominal' || point.unit === '') point.unit = dsiUnitText(real.unit);
         if (role === 'asFound' && real.uncertainty !== null) point.uncertainty = real.uncertainty;
+        const verdict = role === 'asFound' || role === 'asLeft' ? conformityOf(q) : null;
+        if (verdict !== null) point[role === 'asFound' ? 'asFoundResult' : 'asLeftResult'] = verdict;
       }
       if (point.asFound !== null || point.nominal !== null) points.push(point);
     }
   }
   if (points.length === 0) throw new DccError('no measured point found in dcc:measurementResults');
+  const statements = admin ? childNamed(admin, 'statements', DCC_NS) : undefined;
+  const stated = (re: RegExp) =>
+    conformityOf(
+      (statements ? childrenNamed(statements, 'statement', DCC_NS) : []).find((st) =>
+        re.test(st.attrs.refType ?? ''),
+      ),
+    );
+  const asFound = stated(/conformityAsFound/i);
+  const asLeft = stated(/conformityAsLeft/i);
   return {
     schemaVersion: root.attrs.schemaVersion ?? null,
     certificateNumber: textOf(core ? childNamed(core, 'uniqueIdentifier', DCC_NS) : undefined),
     beginPerformanceDate: textOf(core ? childNamed(core, 'beginPerformanceDate', DCC_NS) : undefined),
     endPerformanceDate: textOf(core ? childNamed(core, 'endPerformanceDate', DCC_NS) : undefined),
     points,
+    ...(asFound ? { asFoundResult: asFound } : {}),
+    ...(asLeft ? { asLeftResult: asLeft } : {}),
   };
 }
 
@@ -202,12 +234,16 @@ export function dccDifferences(
   body: {
     calibratedAt: string;
     certificate?: { number: string } | undefined;
+    asFoundResult?: 'pass' | 'fail' | undefined;
+    asLeftResult?: 'pass' | 'fail' | undefined;
     points: readonly {
       name: string;
       nominal: number;
       unit: string;
       asFound: number;
       asLeft?: number | undefined;
+      asFoundResult?: 'pass' | 'fail' | undefined;
+      asLeftResult?: 'pass' | 'fail' | undefined;
     }[];
   },
 ): CertificateDifference[] {
@@ -232,6 +268,18 @@ export function dccDifferences(
       entered: day,
       message: `the certificate was performed ${from === to ? `on ${from}` : `${from} … ${to}`}; the calibration is dated ${day}`,
     });
+  for (const [field, label, c, v] of [
+    ['asFoundResult', 'as found', dcc.asFoundResult, body.asFoundResult],
+    ['asLeftResult', 'as left', dcc.asLeftResult, body.asLeftResult],
+  ] as const)
+    if (c !== undefined && v !== undefined && c !== v)
+      out.push({
+        field,
+        point: null,
+        certificate: c,
+        entered: v,
+        message: `the certificate's result ${label} is ${c}; the calibration says ${v}`,
+      });
   const unmatched = [...body.points];
   for (const p of dcc.points) {
     let i = unmatched.findIndex((e) => norm(e.name) === norm(p.name));
@@ -275,6 +323,23 @@ export function dccDifferences(
     cmp('nominal', 'nominal', p.nominal, e.nominal);
     cmp('asFound', 'as found', p.asFound, e.asFound);
     cmp('asLeft', 'as left', p.asLeft, e.asLeft);
+    const verdict = (
+      field: 'asFoundResult' | 'asLeftResult',
+      label: string,
+      c: 'pass' | 'fail' | undefined,
+      v: 'pass' | 'fail' | undefined,
+    ) => {
+      if (c === undefined || v === undefined || c === v) return;
+      out.push({
+        field,
+        point: e.name,
+        certificate: c,
+        entered: v,
+        message: `${e.name}: ${label} ${c} on the certificate, ${v} entered`,
+      });
+    };
+    verdict('asFoundResult', 'as found', p.asFoundResult, e.asFoundResult);
+    verdict('asLeftResult', 'as left', p.asLeftResult, e.asLeftResult);
   }
   for (const e of unmatched)
     out.push({

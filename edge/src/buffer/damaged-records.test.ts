@@ -1,9 +1,13 @@
 import { mkdtempSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { EMPTY_ROOT, generateKeyPair, verifyBatch, type LogState } from '@rigtrace/protocols';
 import type { DamagedRecord } from './damaged-records.js';
+import { Forwarder } from '../forwarder/forwarder.js';
 import { EdgeLog, type PendingBatch, type RecordDraft } from './edge-log.js';
 import { textLeaf } from './log-range.js';
 import { SqliteConnection } from './sqlite.js';
@@ -169,5 +173,142 @@ describe('damaged buffer rows', () => {
     );
     expect(verify(batch!, state).ok).toBe(true);
     expect((await log.damaged()).total).toBe(2);
+  });
+});
+
+describe('unsent records re-hashed at start', () => {
+  it('names and sets aside every damaged record before any batch is read, in every checkpoint interval', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-dmg-'));
+    const state = await logWithAckedBatch(dir);
+    const db = await SqliteConnection.open(path.join(dir, 'buffer.sqlite'));
+    const rows = await db.all<{ seq: number; id: string; json: string }>(
+      'SELECT seq, id, json FROM records ORDER BY seq',
+    );
+    await db.close();
+    // Records 3 (checkpoint 3) and 5 (checkpoint 5) are changed: two intervals, one pass at start.
+    await alter(dir, 'UPDATE records SET json = ? WHERE seq = 3', [rows[0]!.json.replace('1803', '7')]);
+    await alter(dir, 'UPDATE records SET json = ? WHERE seq = 5', [rows[2]!.json.replace('1805', '7')]);
+    const log = await openLog(dir);
+    const named: DamagedRecord[] = [];
+    log.onDamaged = (d) => named.push(d);
+    const found = await log.verifyUnsent();
+    expect(found.map((d) => [d.seq, d.id])).toEqual([
+      [3, rows[0]!.id],
+      [5, rows[2]!.id],
+    ]);
+    expect(named.map((d) => d.seq)).toEqual([3, 5]);
+    expect((await log.damaged()).total).toBe(2);
+    // A second pass finds nothing more; the batch is the repaired log and the cloud takes it.
+    expect(await log.verifyUnsent()).toEqual([]);
+    const batch = await log.nextBatch(500);
+    expect(batch!.records.map((r) => (JSON.parse(r) as { kind: string }).kind)).toEqual([
+      'event',
+      'telemetry',
+      'event',
+    ]);
+    expect(verify(batch!, state).ok).toBe(true);
+  });
+
+  it('is not stuck when the cloud had committed the damaged record and its acknowledgement was lost', async () => {
+    // A cloud that verifies like the real one (the verifier of @rigtrace/protocols, stored leaves
+    // and roots, 409 with expectedSeq for a fork or a gap, 422 with the problems otherwise), and
+    // that loses its first acknowledgement after committing the batch.
+    let cloudState: LogState = EMPTY;
+    const leaves = new Map<number, Uint8Array>();
+    const roots = new Map<number, Uint8Array>();
+    let loseNext = true;
+    let away = false;
+    const refusals: string[] = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (body += c));
+      req.on('end', () => {
+        if (away) {
+          res.statusCode = 503;
+          res.end('{"detail":"away"}');
+          return;
+        }
+        const v = verifyBatch(JSON.parse(body), {
+          publicKey: keys.publicKey,
+          state: cloudState,
+          knownLeafHash: (s) => leaves.get(s),
+          knownRoot: (s) => roots.get(s),
+        });
+        if (v.ok) {
+          v.records.forEach((r, i) => leaves.set(r.seq, v.leafHashes[i]!));
+          roots.set(v.checkpoint.size, v.checkpoint.root);
+          cloudState = v.newState;
+          if (loseNext) {
+            loseNext = false;
+            away = true; // and goes away until the edge restarts
+            res.destroy(); // committed, but the answer never reaches the edge
+            return;
+          }
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify({ ackedSeq: cloudState.size }));
+          return;
+        }
+        refusals.push(v.problems.map((p) => p.code).join(','));
+        const continuity = v.problems.every((p) => p.code.startsWith('SEQ_'));
+        res.statusCode = v.fork || continuity ? 409 : 422;
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ detail: 'refused', problems: v.problems, expectedSeq: v.expectedSeq }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const forwarder = (log: EdgeLog) =>
+      new Forwarder(
+        log,
+        {
+          cloudUrl: url,
+          batchSize: 500,
+          timeoutMs: 5000,
+          retry: { initialMs: 20, maxMs: 100 },
+          maxRecordsPerSecond: 100_000,
+        },
+        pino({ level: 'silent' }),
+      );
+    try {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-dmg-'));
+      let log = await openLog(dir);
+      await log.append([draft(1), draft(2)]);
+      await log.append([draft(3)]);
+      await log.append([draft(4), draft(5)]);
+      let fwd = forwarder(log);
+      fwd.start();
+      await vi.waitFor(() => expect(cloudState.size).toBe(5), { timeout: 10_000 });
+      await fwd.stop();
+      await log.close();
+      open.splice(open.indexOf(log), 1);
+      // The edge never heard that 1..5 were committed; then record 4 is damaged in its buffer.
+      const db = await SqliteConnection.open(path.join(dir, 'buffer.sqlite'));
+      const original = (await db.get<{ json: string }>('SELECT json FROM records WHERE seq = 4'))!.json;
+      await db.close();
+      await alter(dir, 'UPDATE records SET json = ? WHERE seq = 4', [original.replace('1804', '9')]);
+
+      away = false;
+      log = await openLog(dir);
+      expect(log.ackedSeq).toBe(0);
+      expect((await log.verifyUnsent()).map((d) => d.seq)).toEqual([4]);
+      await log.append([draft(6)]);
+      fwd = forwarder(log);
+      fwd.start();
+      await vi.waitFor(() => expect(log.ackedSeq).toBe(6), { timeout: 10_000 });
+      await log.append([draft(7), draft(8)]);
+      await vi.waitFor(() => expect(log.ackedSeq).toBe(8), { timeout: 10_000 });
+      await fwd.stop();
+      // The cloud keeps the original record 4 (the edge's copy was damaged, not the cloud's), its
+      // log grew on from there, and the edge said once why it skipped ahead.
+      expect(cloudState.size).toBe(8);
+      expect(Buffer.from(leaves.get(4)!).toString('latin1')).toBe(textLeaf(original));
+      expect(refusals).toHaveLength(1);
+      expect(refusals[0]).toContain('RECORD_REPLAYED_CHANGED');
+      expect(fwd.stats().consecutiveFailures).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });

@@ -607,6 +607,169 @@ export class EdgeLog {
     }
   }
 
+  /**
+   * Re-hashes every unsent record against the leaf hash recorded when it was signed and the signed
+   * checkpoints, a checkpoint interval at a time (about `window` records per read), and sets aside
+   * each damaged one as nextBatch would (named through onDamaged, its text kept in damaged_records,
+   * an EDGE_RECORD_DAMAGED event in its place). Run at start, so damage is found and reported before
+   * the cloud is reachable, not only when its batch is about to be sent.
+   */
+  async verifyUnsent(window = 5000): Promise<DamagedRecord[]> {
+    const out: DamagedRecord[] = [];
+    let from = this.acked;
+    let lastDamagedSeq = 0;
+    for (;;) {
+      const cp =
+        (await this.reader.get<{ size: number }>(
+          'SELECT size FROM checkpoints WHERE size > ? AND size <= ? ORDER BY size DESC LIMIT 1',
+          [from, from + window],
+        )) ??
+        (await this.reader.get<{ size: number }>(
+          'SELECT size FROM checkpoints WHERE size > ? ORDER BY size ASC LIMIT 1',
+          [from],
+        ));
+      if (!cp) return out;
+      const rows = await this.reader.all<BufferedRow>(
+        'SELECT seq, id, kind, json, leaf FROM records WHERE seq > ? AND seq <= ? ORDER BY seq',
+        [from, cp.size],
+      );
+      if (rows.length !== cp.size - from || rows[0]?.seq !== from + 1)
+        throw new EdgeError(
+          'EDGE_BUFFER_CORRUPT',
+          `records ${from + 1}..${cp.size} are not all in the buffer`,
+        );
+      const found = await this.check(rows, from, cp.size);
+      if (found.length === 0) {
+        from = cp.size;
+        continue;
+      }
+      if (found[0]!.seq <= lastDamagedSeq)
+        throw new EdgeError(
+          'EDGE_BUFFER_CORRUPT',
+          `record ${found[0]!.seq} is still damaged after it was set aside`,
+        );
+      lastDamagedSeq = found[found.length - 1]!.seq;
+      out.push(...(await this.setAside(found)));
+    }
+  }
+
+  /**
+   * The cloud answers that it already holds every record up to `seq`: a batch it committed whose
+   * acknowledgement never arrived. Records in (acked, seq] that this edge set aside as damaged
+   * meanwhile are, in the cloud, the originals: the log goes back to the leaf hashes they were
+   * signed with (kept in damaged_records), the later checkpoints are signed again over them, and
+   * everything up to `seq` is acknowledged, in one transaction, so the records after `seq` continue
+   * the cloud's log instead of forking it. Returns how many set-aside records the cloud held.
+   */
+  resumeAfter(seq: number, opts: { onlyIfSetAside?: boolean } = {}): Promise<number> {
+    if (seq > this.size)
+      return Promise.reject(
+        new EdgeError('EDGE_BUFFER_CORRUPT', `cloud holds seq ${seq}, beyond log size ${this.size}`),
+      );
+    const run = this.flushing.then(() =>
+      this.exclusive(() => this.resumeAfterNow(seq, opts.onlyIfSetAside ?? false)),
+    );
+    this.flushing = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async resumeAfterNow(seq: number, onlyIfSetAside: boolean): Promise<number> {
+    if (seq <= this.acked) return 0;
+    const aside = await this.writer.all<{ seq: number; signed_leaf: Buffer | null }>(
+      `SELECT d.seq, d.signed_leaf FROM damaged_records d
+        WHERE d.seq > ? AND d.seq <= ? AND d.rowid = (SELECT MIN(rowid) FROM damaged_records e WHERE e.seq = d.seq)
+        ORDER BY d.seq`,
+      [this.acked, seq],
+    );
+    if (aside.length === 0) {
+      if (!onlyIfSetAside) await this.acknowledgeNow(seq);
+      return 0;
+    }
+    const unknown = aside.find((a) => a.signed_leaf === null);
+    if (unknown)
+      throw new EdgeError(
+        'EDGE_BUFFER_CORRUPT',
+        `the cloud holds record ${unknown.seq}, set aside here as damaged, and this edge no longer has the leaf hash it was signed with`,
+      );
+    const first = aside[0]!.seq;
+    const baseRow = await this.writer.get<{ size: number; range: string }>(
+      'SELECT size, range FROM checkpoints WHERE size < ? ORDER BY size DESC LIMIT 1',
+      [first],
+    );
+    if (!baseRow && this.acked > 0)
+      throw new EdgeError('EDGE_BUFFER_CORRUPT', `no checkpoint before the set-aside record ${first}`);
+    const range = baseRow
+      ? LogRange.fromState(JSON.parse(baseRow.range) as CompactRangeState)
+      : LogRange.fromState({ size: 0, hashes: [] });
+    const original = new Map(aside.map((a) => [a.seq, a.signed_leaf!.toString('latin1')]));
+    const leaves = await this.writer.all<{ seq: number; leaf: Buffer | null; json: string | null }>(
+      'SELECT seq, leaf, CASE WHEN leaf IS NULL THEN json END AS json FROM records WHERE seq > ? ORDER BY seq',
+      [range.size],
+    );
+    if (leaves.length !== this.size - range.size || leaves[0]?.seq !== range.size + 1)
+      throw new EdgeError(
+        'EDGE_BUFFER_CORRUPT',
+        `records ${range.size + 1}..${this.size} are not all in the buffer`,
+      );
+    const sizes = await this.writer.all<{ size: number }>(
+      'SELECT size FROM checkpoints WHERE size > ? ORDER BY size',
+      [range.size],
+    );
+    const edge = this.identity.edgeId;
+    const notes: [string, string, number][] = [];
+    let c = 0;
+    for (const r of leaves) {
+      range.appendHash(original.get(r.seq) ?? (r.leaf ? r.leaf.toString('latin1') : textLeaf(r.json ?? '')));
+      if (sizes[c]?.size === r.seq) {
+        c += 1;
+        const note = signCheckpoint(
+          { origin: edge, size: r.seq, root: range.root(), extensions: [] },
+          edge,
+          this.identity.privateKeyPem,
+        );
+        notes.push([note, JSON.stringify(range.toState()), r.seq]);
+        if (notes.length % 256 === 0) await yieldToEventLoop();
+      }
+    }
+    let freed = 0;
+    await this.writer.exec('BEGIN IMMEDIATE');
+    try {
+      for (const [note, rangeJson, size] of notes)
+        await this.writer.run('UPDATE checkpoints SET note = ?, range = ? WHERE size = ?', [
+          note,
+          rangeJson,
+          size,
+        ]);
+      const r = await this.writer.get<{ b: number | null }>(
+        'SELECT SUM(bytes) AS b FROM records WHERE seq <= ?',
+        [seq],
+      );
+      freed = r?.b ?? 0;
+      await this.writer.run('UPDATE log_state SET range = ?, acked = ? WHERE id = 1', [
+        JSON.stringify(range.toState()),
+        seq,
+      ]);
+      await this.writer.run('DELETE FROM records WHERE seq <= ?', [seq]);
+      await this.writer.run(
+        'DELETE FROM checkpoints WHERE size < (SELECT MAX(size) FROM checkpoints WHERE size <= ?)',
+        [seq],
+      );
+      await this.writer.exec('COMMIT');
+    } catch (err) {
+      await this.writer.exec('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+    this.range = range;
+    this.prepared = null;
+    this.ackedTotal += seq - this.acked;
+    this.acked = seq;
+    this.bytes -= freed;
+    return aside.length;
+  }
+
   /** The rows of a batch that do not match what was signed (fixing a damaged leaf column on the way). */
   private async check(rows: BufferedRow[], acked: number, size: number): Promise<Suspect[]> {
     let base: LogRange | null = null;

@@ -26,7 +26,14 @@ export interface ForwarderStats {
 type SendResult =
   | { kind: 'ack'; ackedSeq: number }
   | { kind: 'expect'; expectedSeq: number; detail: string }
-  | { kind: 'refused'; status: number; detail: string };
+  | { kind: 'refused'; status: number; detail: string; expectedSeq?: number; codes: string[] };
+
+/**
+ * What the cloud says of a re-sent record this edge set aside as damaged after the cloud had
+ * committed its original (the acknowledgement was lost): the record differs, and the checkpoint
+ * over it forks or misses the cloud's root.
+ */
+const SET_ASIDE_REPLAY_CODES = new Set(['RECORD_REPLAYED_CHANGED', 'FORK', 'ROOT_MISMATCH']);
 
 /** The longest Retry-After honoured: a wrong header must not silence the edge for a day. */
 const MAX_RETRY_AFTER_MS = 15 * 60_000;
@@ -195,12 +202,13 @@ export class Forwarder {
       case 'expect': {
         const haveUpTo = result.expectedSeq - 1;
         if (haveUpTo > this.log.ackedSeq && haveUpTo <= this.log.lastSeq) {
-          // The cloud committed records whose acknowledgement we never received: skip ahead.
+          // The cloud committed records whose acknowledgement we never received: skip ahead
+          // (back to the leaves it holds, if any of those records were set aside here since).
           this.logger.info(
             { expectedSeq: result.expectedSeq },
             'cloud already has records; resuming after them',
           );
-          await this.log.acknowledge(haveUpTo);
+          await this.log.resumeAfter(haveUpTo);
           this.s.lastAckedSeq = this.log.ackedSeq;
           this.attempt = 0;
           return;
@@ -209,10 +217,31 @@ export class Forwarder {
           `cloud expects seq ${result.expectedSeq} but this edge has acknowledged up to ${this.log.ackedSeq}: ${result.detail}`,
         );
       }
-      case 'refused':
+      case 'refused': {
+        const haveUpTo = (result.expectedSeq ?? 0) - 1;
+        if (
+          haveUpTo > this.log.ackedSeq &&
+          haveUpTo <= this.log.lastSeq &&
+          result.codes.length > 0 &&
+          result.codes.every((c) => SET_ASIDE_REPLAY_CODES.has(c))
+        ) {
+          // Re-sent records differ from what the cloud holds: if they are ones this edge set aside
+          // as damaged after the cloud had committed them, the cloud's copies are the originals.
+          const held = await this.log.resumeAfter(haveUpTo, { onlyIfSetAside: true });
+          if (held > 0) {
+            this.logger.warn(
+              { expectedSeq: result.expectedSeq, setAside: held },
+              'cloud already holds the originals of records set aside as damaged here; resuming after them',
+            );
+            this.s.lastAckedSeq = this.log.ackedSeq;
+            this.attempt = 0;
+            return;
+          }
+        }
         throw new Error(
           `cloud refused batch ${batch.firstSeq}..${batch.lastSeq} (${result.status}): ${result.detail}`,
         );
+      }
     }
   }
 
@@ -262,7 +291,20 @@ export class Forwarder {
           throw new RetryLater(`${message} (retry after ${Math.round(wait / 1000)} s)`, wait);
         throw new Error(message);
       }
-      return { kind: 'refused', status: res.status, detail };
+      const codes = Array.isArray(json.problems)
+        ? (json.problems as unknown[]).map((p) =>
+            p && typeof p === 'object' && typeof (p as { code?: unknown }).code === 'string'
+              ? (p as { code: string }).code
+              : '',
+          )
+        : [];
+      return {
+        kind: 'refused',
+        status: res.status,
+        detail,
+        codes,
+        ...(typeof json.expectedSeq === 'number' ? { expectedSeq: json.expectedSeq } : {}),
+      };
     } finally {
       clearTimeout(timer);
       this.inflight = null;

@@ -32,22 +32,17 @@ export interface paths {
               items: {
                 /** @description records the edge still held unsent when its last batch was accepted (null: never reported) */
                 backlog: number | null;
-                /** Format: date-time */
                 backlogReportedAt: string | null;
                 /** Format: date-time */
                 enrolledAt: string;
                 id: string;
                 /** @description the last seq the cloud has accepted (the log size) */
                 lastAckedSeq: number;
-                /** Format: date-time */
                 lastContactAt: string | null;
                 name: string;
                 /** @description records accepted in the last hour */
                 recordsLastHour: number;
-                /**
-                 * Format: date-time
-                 * @description retired: its key is refused from then on; its records stay
-                 */
+                /** @description retired: its key is refused from then on; its records stay */
                 retiredAt: string | null;
                 siteId: string;
               }[];
@@ -202,7 +197,6 @@ export interface paths {
           content: {
             'application/json': {
               items: {
-                /** Format: date-time */
                 acknowledgedAt: string | null;
                 acknowledgedBy: string | null;
                 /** Format: date-time */
@@ -210,7 +204,7 @@ export interface paths {
                 /** @description an out-of-tolerance or tag-out alert: its case */
                 caseId?: string;
                 characteristic?: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 chart?: 'x' | 'range';
                 id: string;
                 kind: string;
@@ -218,7 +212,7 @@ export interface paths {
                 /** Format: date-time */
                 pointAt?: string;
                 rule?: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 severity: 'info' | 'warning' | 'critical';
                 siteId: string | null;
                 tag: string | null;
@@ -274,7 +268,11 @@ export interface paths {
         };
         cookie?: never;
       };
-      requestBody?: never;
+      requestBody?: {
+        content: {
+          'application/json': Record<string, never>;
+        };
+      };
       responses: {
         /** @description the acknowledged alert */
         200: {
@@ -283,7 +281,6 @@ export interface paths {
           };
           content: {
             'application/json': {
-              /** Format: date-time */
               acknowledgedAt: string | null;
               acknowledgedBy: string | null;
               /** Format: date-time */
@@ -291,7 +288,7 @@ export interface paths {
               /** @description an out-of-tolerance or tag-out alert: its case */
               caseId?: string;
               characteristic?: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               chart?: 'x' | 'range';
               id: string;
               kind: string;
@@ -299,11 +296,20 @@ export interface paths {
               /** Format: date-time */
               pointAt?: string;
               rule?: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               severity: 'info' | 'warning' | 'critical';
               siteId: string | null;
               tag: string | null;
             };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
         /** @description RFC 7807 problem */
@@ -379,7 +385,6 @@ export interface paths {
                 createdAt: string;
                 id: string;
                 name: string;
-                /** Format: date-time */
                 revokedAt: string | null;
               }[];
             };
@@ -751,7 +756,32 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              csrfToken: string;
+              /** Format: date-time */
+              expiresAt: string;
+              /** @enum {string} */
+              state: 'active' | 'mfa' | 'enroll_mfa' | 'change_password';
+              /** @description when the session is active */
+              user: {
+                /** Format: date-time */
+                createdAt: string;
+                disabled: boolean;
+                email: string;
+                id: string;
+                mfa: boolean;
+                mustChangePassword: boolean;
+                name: string;
+                /** @enum {string} */
+                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /** @description site ids; null: every site */
+                sites: string[] | null;
+                /** @description cleared for export-controlled (ITAR/EAR) data */
+                usPerson: boolean;
+              } | null;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -821,7 +851,24 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              csrfToken: string;
+              /** Format: date-time */
+              expiresAt: string;
+              /** @enum {string} */
+              state: 'active' | 'mfa' | 'enroll_mfa' | 'change_password';
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -940,7 +987,11 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              revoked: number;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -1002,7 +1053,20 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              backupCodes: string[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -1072,7 +1136,14 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              backupCodes: string[];
+              csrfToken?: string;
+              /** @enum {string} */
+              state?: 'active' | 'mfa' | 'enroll_mfa' | 'change_password';
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -1144,6 +1215,15 @@ export interface paths {
             [name: string]: unknown;
           };
           content?: never;
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -1224,6 +1304,15 @@ export interface paths {
           };
         };
         /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
         401: {
           headers: {
             [name: string]: unknown;
@@ -1292,7 +1381,15 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              csrfToken: string;
+              /** Format: date-time */
+              expiresAt: string;
+              /** @enum {string} */
+              state: 'active' | 'mfa' | 'enroll_mfa' | 'change_password';
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -1374,7 +1471,7 @@ export interface paths {
                   | 'reminders:deliveries'
                   | 'export-access:read'
                 )[];
-                /** @enum {unknown} */
+                /** @enum {string} */
                 role: 'admin' | 'manager' | 'technician' | 'auditor';
               }[];
             };
@@ -1416,12 +1513,65 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description { state, csrfToken, expiresAt, user, backupCodesLeft, permissions, sites: [{ id, name, timeZone }] } */
+        /** @description the session */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** @description null: no TOTP */
+              backupCodesLeft: number | null;
+              csrfToken: string;
+              /** Format: date-time */
+              expiresAt: string;
+              /** @description what the user may do (none until active) */
+              permissions: (
+                | 'records:read'
+                | 'evidence:read'
+                | 'audit:read'
+                | 'users:manage'
+                | 'sites:manage'
+                | 'tenant:manage'
+                | 'reports:read'
+                | 'reports:generate'
+                | 'calibrations:disposition'
+                | 'calibrations:write'
+                | 'calibrations:approve'
+                | 'maintenance:write'
+                | 'spc:baseline'
+                | 'alerts:acknowledge'
+                | 'reminders:read'
+                | 'reminders:manage'
+                | 'reminders:deliveries'
+                | 'export-access:read'
+              )[];
+              /** @description the sites the user sees, each with the time zone its pages show times in */
+              sites: {
+                id: string;
+                name: string;
+                timeZone: string;
+              }[];
+              /** @enum {string} */
+              state: 'active' | 'mfa' | 'enroll_mfa' | 'change_password';
+              user: {
+                /** Format: date-time */
+                createdAt: string;
+                disabled: boolean;
+                email: string;
+                id: string;
+                mfa: boolean;
+                mustChangePassword: boolean;
+                name: string;
+                /** @enum {string} */
+                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /** @description site ids; null: every site */
+                sites: string[] | null;
+                /** @description cleared for export-controlled (ITAR/EAR) data */
+                usPerson: boolean;
+              };
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -2080,16 +2230,26 @@ export interface paths {
               items?: {
                 calibrationId: string;
                 dcc: {
+                  /** @enum {string} */
+                  asFoundResult?: 'pass' | 'fail';
+                  /** @enum {string} */
+                  asLeftResult?: 'pass' | 'fail';
                   beginPerformanceDate: string | null;
                   certificateNumber: string | null;
                   endPerformanceDate: string | null;
                   points: {
                     asFound: number | null;
+                    /** @enum {string} */
+                    asFoundResult?: 'pass' | 'fail';
                     asLeft: number | null;
+                    /** @enum {string} */
+                    asLeftResult?: 'pass' | 'fail';
+                    lowerLimit?: number;
                     name: string;
                     nominal: number | null;
                     uncertainty: number | null;
                     unit: string;
+                    upperLimit?: number;
                   }[];
                   schemaVersion: string | null;
                 } | null;
@@ -2166,16 +2326,26 @@ export interface paths {
             'application/json': {
               calibrationId: string;
               dcc: {
+                /** @enum {string} */
+                asFoundResult?: 'pass' | 'fail';
+                /** @enum {string} */
+                asLeftResult?: 'pass' | 'fail';
                 beginPerformanceDate: string | null;
                 certificateNumber: string | null;
                 endPerformanceDate: string | null;
                 points: {
                   asFound: number | null;
+                  /** @enum {string} */
+                  asFoundResult?: 'pass' | 'fail';
                   asLeft: number | null;
+                  /** @enum {string} */
+                  asLeftResult?: 'pass' | 'fail';
+                  lowerLimit?: number;
                   name: string;
                   nominal: number | null;
                   uncertainty: number | null;
                   unit: string;
+                  upperLimit?: number;
                 }[];
                 schemaVersion: string | null;
               } | null;
@@ -2294,6 +2464,63 @@ export interface paths {
           };
         };
         /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/calibrations/{id}/dcc': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The calibration as a Digital Calibration Certificate (PTB DCC 3.3.0 XML, quantities as D-SI si:real); readable by the viewers of its equipment */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description calibration id (URL-encoded) */
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description the DCC XML */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/xml': unknown;
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description no such calibration, or its equipment is not visible to the caller */
         404: {
           headers: {
             [name: string]: unknown;
@@ -3026,7 +3253,7 @@ export interface paths {
               ok: boolean;
               problem?: {
                 checkpointSize?: number;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 code:
                   | 'RECORD_MISSING'
                   | 'RECORD_NOT_CANONICAL'
@@ -7545,12 +7772,18 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description { mfaRequiredRoles, idleTimeoutSeconds, absoluteTimeoutSeconds } */
+        /** @description the policy */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              absoluteTimeoutSeconds: number;
+              idleTimeoutSeconds: number;
+              mfaRequiredRoles: ('admin' | 'manager' | 'technician' | 'auditor')[];
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -7595,7 +7828,13 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              absoluteTimeoutSeconds: number;
+              idleTimeoutSeconds: number;
+              mfaRequiredRoles: ('admin' | 'manager' | 'technician' | 'auditor')[];
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -7918,12 +8157,10 @@ export interface paths {
                 /** Format: date-time */
                 expiresAt: string;
                 id: string;
-                /** Format: date-time */
                 revokedAt: string | null;
                 siteId: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 state: 'unused' | 'used' | 'expired' | 'revoked';
-                /** Format: date-time */
                 usedAt: string | null;
                 usedByEdge: string | null;
               }[];
@@ -7994,7 +8231,7 @@ export interface paths {
               expiresAt: string;
               id: string;
               siteId: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               state: 'unused' | 'used' | 'expired' | 'revoked';
               token: string;
             };
@@ -8604,18 +8841,16 @@ export interface paths {
         content: {
           'application/json': {
             characteristic: string;
-            /** @enum {unknown} */
+            /** @enum {string} */
             chart: 'xbar-r' | 'i-mr';
             equipment: string;
-            /** Format: date-time */
             from: string;
             /**
              * @default western-electric
-             * @enum {unknown}
+             * @enum {string}
              */
             rules?: 'western-electric' | 'nelson';
             subgroupSize?: number;
-            /** Format: date-time */
             to: string;
           };
         };
@@ -8629,7 +8864,7 @@ export interface paths {
           content: {
             'application/json': {
               characteristic: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               chart: 'xbar-r' | 'i-mr';
               equipment: string;
               /** Format: date-time */
@@ -8649,7 +8884,7 @@ export interface paths {
               mean: number;
               measurements: number;
               points: number;
-              /** @enum {unknown} */
+              /** @enum {string} */
               rules: 'western-electric' | 'nelson';
               sigmaOverall: number | null;
               sigmaWithin: number;
@@ -8734,7 +8969,7 @@ export interface paths {
             'application/json': {
               items: {
                 baseline: {
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   chart: 'xbar-r' | 'i-mr';
                   /** Format: date-time */
                   from: string;
@@ -8742,7 +8977,7 @@ export interface paths {
                   frozenAt: string;
                   frozenBy: string;
                   id: string;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   rules: 'western-electric' | 'nelson';
                   subgroupSize: number;
                   /** Format: date-time */
@@ -8766,11 +9001,11 @@ export interface paths {
                 usl: number | null;
                 /** @description the chart the characteristic opens on (its baseline’s, else X̄-R of 5 from 50 measurements, else I-MR) */
                 view: {
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   chart: 'xbar-r' | 'i-mr';
                   /** @description points shown (the limit GET /spc/chart is asked for) */
                   points: number;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   rules: 'western-electric' | 'nelson';
                   subgroupSize: number;
                 };
@@ -8828,7 +9063,7 @@ export interface paths {
           limit?: number;
           /** @description default: the baseline’s rule set, else western-electric */
           rules?: 'western-electric' | 'nelson';
-          /** @description X̄-R only (ignored for I-MR) */
+          /** @description X̄-R only (ignored for I-MR); default 5 */
           subgroupSize?: number;
           /** @description observedAt < to */
           to?: string;
@@ -8848,7 +9083,7 @@ export interface paths {
             'application/json': {
               baseline?: {
                 characteristic: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 chart: 'xbar-r' | 'i-mr';
                 equipment: string;
                 /** Format: date-time */
@@ -8868,7 +9103,7 @@ export interface paths {
                 mean: number;
                 measurements: number;
                 points: number;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 rules: 'western-electric' | 'nelson';
                 sigmaOverall: number | null;
                 sigmaWithin: number;
@@ -8889,7 +9124,7 @@ export interface paths {
                 usl: number | null;
               };
               characteristic: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               chart: 'xbar-r' | 'i-mr';
               equipment: string;
               limits: {
@@ -8898,7 +9133,7 @@ export interface paths {
                 rangeCenter: number | null;
                 rangeLcl: number | null;
                 rangeUcl: number | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 source: 'baseline' | 'data';
                 ucl: number | null;
               };
@@ -8909,18 +9144,18 @@ export interface paths {
                 range: number | null;
                 value: number;
               }[];
-              /** @enum {unknown} */
+              /** @enum {string} */
               rules?: 'western-electric' | 'nelson';
               siteId?: string;
               subgroupSize: number;
               unit: string;
               violations: {
-                /** @enum {unknown} */
+                /** @enum {string} */
                 chart: 'x' | 'range';
                 description: string;
                 /** @description index into points */
                 index: number;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 rule: 'WE1' | 'WE2' | 'WE3' | 'WE4' | 'N1' | 'N2' | 'N3' | 'N4' | 'N5' | 'N6' | 'N7' | 'N8';
               }[];
             };
@@ -9051,7 +9286,26 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              items: {
+                /** Format: date-time */
+                createdAt: string;
+                disabled: boolean;
+                email: string;
+                id: string;
+                mfa: boolean;
+                mustChangePassword: boolean;
+                name: string;
+                /** @enum {string} */
+                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /** @description site ids; null: every site */
+                sites: string[] | null;
+                /** @description cleared for export-controlled (ITAR/EAR) data */
+                usPerson: boolean;
+              }[];
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -9088,12 +9342,12 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /** Format: email */
             email: string;
             name?: string;
-            /** @enum {unknown} */
+            /** @enum {string} */
             role: 'admin' | 'manager' | 'technician' | 'auditor';
             sites?: string[] | null;
-            /** @description cleared for ITAR/EAR data (default false) */
             usPerson?: boolean;
           };
         };
@@ -9104,7 +9358,27 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              initialPassword: string;
+              user: {
+                /** Format: date-time */
+                createdAt: string;
+                disabled: boolean;
+                email: string;
+                id: string;
+                mfa: boolean;
+                mustChangePassword: boolean;
+                name: string;
+                /** @enum {string} */
+                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /** @description site ids; null: every site */
+                sites: string[] | null;
+                /** @description cleared for export-controlled (ITAR/EAR) data */
+                usPerson: boolean;
+              };
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -9169,12 +9443,29 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description User */
+        /** @description the user */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              disabled: boolean;
+              email: string;
+              id: string;
+              mfa: boolean;
+              mustChangePassword: boolean;
+              name: string;
+              /** @enum {string} */
+              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /** @description site ids; null: every site */
+              sites: string[] | null;
+              /** @description cleared for export-controlled (ITAR/EAR) data */
+              usPerson: boolean;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -9234,12 +9525,29 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description User */
+        /** @description the user */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              disabled: boolean;
+              email: string;
+              id: string;
+              mfa: boolean;
+              mustChangePassword: boolean;
+              name: string;
+              /** @enum {string} */
+              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /** @description site ids; null: every site */
+              sites: string[] | null;
+              /** @description cleared for export-controlled (ITAR/EAR) data */
+              usPerson: boolean;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -9306,12 +9614,29 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description User */
+        /** @description the user */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              disabled: boolean;
+              email: string;
+              id: string;
+              mfa: boolean;
+              mustChangePassword: boolean;
+              name: string;
+              /** @enum {string} */
+              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /** @description site ids; null: every site */
+              sites: string[] | null;
+              /** @description cleared for export-controlled (ITAR/EAR) data */
+              usPerson: boolean;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -9369,12 +9694,29 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description User */
+        /** @description the user */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              disabled: boolean;
+              email: string;
+              id: string;
+              mfa: boolean;
+              mustChangePassword: boolean;
+              name: string;
+              /** @enum {string} */
+              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /** @description site ids; null: every site */
+              sites: string[] | null;
+              /** @description cleared for export-controlled (ITAR/EAR) data */
+              usPerson: boolean;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -9437,7 +9779,27 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              temporaryPassword: string;
+              user: {
+                /** Format: date-time */
+                createdAt: string;
+                disabled: boolean;
+                email: string;
+                id: string;
+                mfa: boolean;
+                mustChangePassword: boolean;
+                name: string;
+                /** @enum {string} */
+                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /** @description site ids; null: every site */
+                sites: string[] | null;
+                /** @description cleared for export-controlled (ITAR/EAR) data */
+                usPerson: boolean;
+              };
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -9495,20 +9857,36 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @enum {unknown} */
+            /** @enum {string} */
             role: 'admin' | 'manager' | 'technician' | 'auditor';
-            /** @description site ids; null or absent: every site */
             sites?: string[] | null;
           };
         };
       };
       responses: {
-        /** @description User */
+        /** @description the user */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              disabled: boolean;
+              email: string;
+              id: string;
+              mfa: boolean;
+              mustChangePassword: boolean;
+              name: string;
+              /** @enum {string} */
+              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /** @description site ids; null: every site */
+              sites: string[] | null;
+              /** @description cleared for export-controlled (ITAR/EAR) data */
+              usPerson: boolean;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -9590,12 +9968,29 @@ export interface paths {
         };
       };
       responses: {
-        /** @description User (with usPerson) */
+        /** @description the user */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              disabled: boolean;
+              email: string;
+              id: string;
+              mfa: boolean;
+              mustChangePassword: boolean;
+              name: string;
+              /** @enum {string} */
+              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /** @description site ids; null: every site */
+              sites: string[] | null;
+              /** @description cleared for export-controlled (ITAR/EAR) data */
+              usPerson: boolean;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
