@@ -8,8 +8,9 @@ import { spcApi } from './spc/index.js';
 import { authApi, usersApi } from './access/index.js';
 import { auditApi } from './audit/index.js';
 import { tenancyApi } from './tenancy/index.js';
-import { reportsOpenApiPaths } from './reports/index.js';
-import { remindersOpenApiPaths } from './reminders/index.js';
+import { reportsApi } from './reports/index.js';
+import { exportControlApi } from './export-control/index.js';
+import { remindersApi } from './reminders/index.js';
 import { liveOpenApiPaths } from './live/index.js';
 import { ootOpenApiPaths } from './oot/index.js';
 import { maintenanceOpenApiPaths } from './maintenance/index.js';
@@ -27,6 +28,9 @@ export const apiOperations: readonly OperationSpec[] = [
   ...Object.values(authApi),
   ...Object.values(usersApi),
   ...Object.values(auditApi),
+  ...Object.values(remindersApi),
+  ...Object.values(reportsApi),
+  ...Object.values(exportControlApi),
 ];
 
 /**
@@ -322,8 +326,6 @@ export const openApiDocument = {
     ...certificateOpenApiPaths,
     ...chainOpenApiPaths,
     ...positionOpenApiPaths,
-    ...reportsOpenApiPaths,
-    ...remindersOpenApiPaths,
     ...liveOpenApiPaths,
     ...ootOpenApiPaths,
     ...maintenanceOpenApiPaths,

@@ -5535,7 +5535,7 @@ export interface paths {
                 eccn: string | null;
                 id: string;
                 objectId: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 objectType:
                   | 'equipment'
                   | 'calibration'
@@ -5546,7 +5546,7 @@ export interface paths {
                   | 'record';
                 /** @description user:<id> or api-token */
                 principal: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 regime: 'ITAR' | 'EAR';
                 /** @description e.g. GET /equipment/{tag} */
                 route: string;
@@ -7359,7 +7359,6 @@ export interface paths {
     get: {
       parameters: {
         query?: {
-          /** @description cursor: `next` of the previous page */
           before?: string;
           limit?: number;
         };
@@ -7462,14 +7461,12 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @enum {unknown} */
+            /** @enum {string} */
             format: 'pdf' | 'csv' | 'json';
-            /** @description YYYY-MM-DD (inclusive, UTC) or RFC 3339 */
             from: string;
             siteId?: string | null;
-            /** @description YYYY-MM-DD (inclusive, UTC) or RFC 3339 (exclusive) */
             to: string;
-            /** @enum {unknown} */
+            /** @enum {string} */
             type:
               | 'calibration-register'
               | 'due-list'
@@ -8607,20 +8604,27 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /**
+             * @default {
+             *       "enabled": false,
+             *       "recipients": []
+             *     }
+             */
             email?: {
-              enabled?: boolean;
+              enabled: boolean;
+              /** @default [] */
               recipients?: string[];
             };
             enabled: boolean;
             /** @default false */
             sendAllClear?: boolean;
+            /** @default [] */
             webhooks?: {
               /** @default true */
               enabled?: boolean;
               id?: string;
               /** @default false */
               rotateSecret?: boolean;
-              /** Format: uri */
               url: string;
             }[];
           };
