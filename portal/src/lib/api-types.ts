@@ -4845,17 +4845,7 @@ export interface paths {
         content: {
           'application/json': {
             device: string;
-            /**
-             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
-             * @example 2026-03-01
-             * @example 2026-03-01T06:00:00Z
-             */
             from: string;
-            /**
-             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
-             * @example 2026-03-01
-             * @example 2026-03-01T06:00:00Z
-             */
             until?: string;
           };
         };
@@ -4970,11 +4960,6 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /**
-             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
-             * @example 2026-03-01
-             * @example 2026-03-01T06:00:00Z
-             */
             at: string;
           };
         };
@@ -5372,7 +5357,9 @@ export interface paths {
                 suspectRecords: number;
                 until: string | null;
               }[];
-              window: Record<string, never> | null;
+              window: {
+                [key: string]: unknown;
+              } | null;
             };
           };
         };
