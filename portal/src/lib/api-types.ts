@@ -4049,21 +4049,19 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /** @default false */
             calibrationRequired?: boolean;
             description: string;
-            /** @enum {unknown} */
+            /** @enum {string} */
             kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
-            /** Format: date-time */
             occurredAt?: string;
+            /** @default [] */
             parts?: {
               name: string;
               partNumber?: string;
               quantity?: number;
             }[];
-            /**
-             * Format: uuid
-             * @description the plan whose task this was (preventive only)
-             */
+            /** Format: uuid */
             planId?: string;
           };
         };
@@ -4177,10 +4175,6 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /**
-             * Format: date
-             * @description default: today plus the interval
-             */
             firstDue?: string;
             intervalDays: number;
             task: string;
@@ -5953,7 +5947,6 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** Format: date */
             firstDue?: string;
             intervalDays?: number;
             task?: string;
@@ -6385,17 +6378,15 @@ export interface paths {
         content: {
           'application/json': {
             assessment: string;
-            /** @enum {unknown} */
+            /** @enum {string} */
             disposition: 'use-as-is' | 're-test' | 'recall' | 'scrap';
-            /** @enum {unknown} */
+            /** @enum {string} */
             impact: 'no-impact' | 'possible-impact' | 'nonconforming';
             items: string[];
-            /** @enum {unknown} */
+            /** @enum {string} */
             scope: 'part' | 'lot' | 'record';
             signature: {
-              /** @description e.g. "decided", "approved" */
               meaning: string;
-              /** @description the signer's own password, again */
               password: string;
             };
           };
@@ -6552,15 +6543,12 @@ export interface paths {
           'application/json': {
             contact: string;
             customer: string;
-            /** @enum {unknown} */
+            /** @enum {string} */
             method?: 'email' | 'phone' | 'letter' | 'portal' | 'meeting';
-            /** Format: date-time */
             notifiedAt: string;
             reference: string;
             signature: {
-              /** @description e.g. "decided", "approved" */
               meaning: string;
-              /** @description the signer's own password, again */
               password: string;
             };
           };
@@ -6793,9 +6781,8 @@ export interface paths {
               customer?: string;
               partSerial: string;
               reference?: string;
-              /** Format: date-time */
               shippedAt?: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               state: 'in-house' | 'shipped' | 'at-customer' | 'scrapped';
             }[];
           };
