@@ -2,7 +2,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 import globals from 'globals';
+import svelte from 'eslint-plugin-svelte';
 import path from 'node:path';
+import svelteConfig from './portal/svelte.config.js';
 
 /**
  * The cloud's layout (cloud/src/README.md): `platform/` is the core and imports no feature; a
@@ -56,9 +58,10 @@ const cloudLayout = {
 };
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', 'portal/**', '.rigtrace-demo/**', 'coverage/**'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', '.rigtrace-demo/**', 'coverage/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
+  ...svelte.configs['flat/recommended'],
   {
     languageOptions: {
       globals: { ...globals.node },
@@ -75,6 +78,28 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-console': 'off',
     },
+  },
+  {
+    // The portal runs in the browser. Its .svelte files (and *.svelte.ts rune modules) are parsed by
+    // svelte-eslint-parser, which hands <script lang="ts"> to typescript-eslint with the portal's
+    // own tsconfig (found by the project service), so the type-aware rules above apply there too.
+    files: ['portal/src/**/*.ts', 'portal/src/**/*.svelte'],
+    languageOptions: {
+      globals: { ...globals.browser },
+      parserOptions: { parser: tseslint.parser, extraFileExtensions: ['.svelte'], svelteConfig },
+    },
+    rules: {
+      // `{' '}` is how a template keeps a space at the edge of an {#if}/{:else} block (Svelte trims
+      // whitespace there, even `&#32;`), and that is all this rule finds in the portal.
+      'svelte/no-useless-mustaches': 'off',
+    },
+  },
+  {
+    // In rune modules (*.svelte.ts) this rule reports every Date, Map or Set made inside an exported
+    // function or class, mutated or not (`new Date().toISOString()`, a fresh Map returned as a
+    // value). It stays on in components, where it only reports instances that are mutated.
+    files: ['portal/src/**/*.svelte.ts'],
+    rules: { 'svelte/prefer-svelte-reactivity': 'off' },
   },
   {
     files: ['cloud/src/**/*.ts'],
@@ -95,4 +120,5 @@ export default tseslint.config(
     },
   },
   prettier,
+  ...svelte.configs['flat/prettier'],
 );

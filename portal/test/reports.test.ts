@@ -78,9 +78,9 @@ describe('report progress', () => {
       'r1',
       (r) => seen.push(`${r.state}:${r.progress.done}`),
       new AbortController().signal,
-      async (id) => {
+      (id) => {
         expect(id).toBe('r1');
-        return states[Math.min(calls++, states.length - 1)]!;
+        return Promise.resolve(states[Math.min(calls++, states.length - 1)]!);
       },
     );
     expect(done.state).toBe('done');
@@ -91,7 +91,7 @@ describe('report progress', () => {
       'r2',
       () => abort.abort(),
       abort.signal,
-      async () => report({ state: 'running' }),
+      () => Promise.resolve(report({ state: 'running' })),
     );
     await expect(following).rejects.toMatchObject({ name: 'AbortError' });
   });

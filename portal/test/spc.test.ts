@@ -60,7 +60,7 @@ function chart(over: Partial<SpcChart> = {}): SpcChart {
       { index: 99, rule: 'WE1', chart: 'x', description: 'out of range: ignored' },
     ],
     ...over,
-  } as SpcChart;
+  };
 }
 
 const ch = (
@@ -69,24 +69,23 @@ const ch = (
   cpk: number | null,
   openViolations = 0,
   flaggedPoints = 0,
-): Characteristic =>
-  ({
-    siteId: 'plant-1',
-    equipment,
-    characteristic,
-    unit: 'mm',
-    nominal: 74,
-    lsl: 73.95,
-    usl: 74.05,
-    n: 125,
-    lastAt: iso(0),
-    baseline: null,
-    cpk,
-    ppk: cpk,
-    openViolations,
-    view: { chart: 'xbar-r', subgroupSize: 5, rules: 'western-electric', points: 50 },
-    flaggedPoints,
-  }) as Characteristic;
+): Characteristic => ({
+  siteId: 'plant-1',
+  equipment,
+  characteristic,
+  unit: 'mm',
+  nominal: 74,
+  lsl: 73.95,
+  usl: 74.05,
+  n: 125,
+  lastAt: iso(0),
+  baseline: null,
+  cpk,
+  ppk: cpk,
+  openViolations,
+  view: { chart: 'xbar-r', subgroupSize: 5, rules: 'western-electric', points: 50 },
+  flaggedPoints,
+});
 
 describe('control chart panels', () => {
   it('lays out the statistic with flat CL/UCL/LCL lines and marks each flagged point once per rule', () => {

@@ -78,7 +78,7 @@ export function emptyEquipment(siteId = ''): EquipmentDraft {
   };
 }
 
-const s = (v: unknown) => (v === undefined || v === null ? '' : String(v));
+const s = (v: string | number | null | undefined) => (v === undefined || v === null ? '' : String(v));
 
 export function draftOf(e: Equipment): EquipmentDraft {
   return {

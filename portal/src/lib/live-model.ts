@@ -194,7 +194,7 @@ export function fromSnapshot(s: LiveSnapshot, previous?: SiteView): SiteView {
     const key = rigKey(r.edgeId, r.equipment);
     const old = before.get(key);
     const values: Record<string, LivePoint> = {};
-    for (const v of r.values) values[v.point] = { ...v, value: v.value as PointValue, unit: v.unit ?? null };
+    for (const v of r.values) values[v.point] = { ...v, value: v.value, unit: v.unit ?? null };
     if (old)
       for (const [name, v] of Object.entries(old.values))
         if (!values[name] || values[name].observedAt < v.observedAt) values[name] = v;
@@ -209,7 +209,7 @@ export function fromSnapshot(s: LiveSnapshot, previous?: SiteView): SiteView {
       workOrder: old?.workOrder,
       partSerial: old?.partSerial,
       values,
-      signals: (r.signals ?? []) as SignalEntry[],
+      signals: r.signals ?? [],
       lastTest: r.lastTest ?? null,
     };
   });

@@ -4,7 +4,7 @@
  * reconnects with backoff, and every (re)connect subscribes again and re-reads the snapshot, so a
  * cloud restart or a network outage leaves a correct page behind, not a stale one.
  */
-import type { Socket } from 'socket.io-client';
+import type { Socket, io as connectSocket } from 'socket.io-client';
 import { ApiError, call, callAs, client } from './api';
 import {
   applyAlert,
@@ -121,7 +121,7 @@ export class LiveSite {
 
   private async connect(): Promise<void> {
     // socket.io-client (≈ 13 KB) is loaded with this page, not with the portal's first page.
-    let io: (typeof import('socket.io-client'))['io'];
+    let io: typeof connectSocket;
     try {
       ({ io } = await import('socket.io-client'));
     } catch {

@@ -26,7 +26,7 @@ export function describeError(err: unknown, context?: string): string {
         text = 'The tenant, email or password is wrong.';
         break;
       case 'CLOUD_RATE_LIMITED':
-        text = `Too many attempts. Try again in ${String(err.problem.retryAfter ?? 'a few')} seconds.`;
+        text = `Too many attempts. Try again in ${typeof err.problem.retryAfter === 'number' ? err.problem.retryAfter : 'a few'} seconds.`;
         break;
       case 'CLOUD_FORBIDDEN':
         text = 'Your role does not allow this.';
