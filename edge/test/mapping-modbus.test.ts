@@ -1,11 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor, type Proc } from '@rigtrace/protocols/testing';
+import { startRig } from './helpers/devices.js';
 import { edgeStatus, startEdge, writeIdentity, loggedRecords } from './helpers/edge-fixture.js';
 
 /**
@@ -14,44 +12,6 @@ import { edgeStatus, startEdge, writeIdentity, loggedRecords } from './helpers/e
  * kill -9 and a rig restart: every result it completed is in the log exactly once, or — where the
  * rig could not hold it — counted in a signed RESULTS_MISSED event. Nothing is lost silently.
  */
-
-interface Rig {
-  port: number;
-  child: ChildProcess;
-  /** Serials of every result the rig completed, in order. */
-  results: { n: number; serial: string; qty: number }[];
-  kill(): Promise<void>;
-}
-
-const RIG = fileURLToPath(new URL('./devices/pymodbus_rig.py', import.meta.url));
-
-async function startRig(opts: object): Promise<Rig> {
-  const child = spawn('/usr/bin/python3', [RIG, JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const results: Rig['results'] = [];
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const lines = createInterface({ input: child.stdout });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`rig did not start: ${stderr}`)), 10_000);
-    lines.on('line', (line) => {
-      const e = JSON.parse(line) as { event: string; port: number; n: number; serial: string; qty: number };
-      if (e.event === 'listening') {
-        clearTimeout(timer);
-        resolve(e.port);
-      } else if (e.event === 'result') results.push({ n: e.n, serial: e.serial, qty: e.qty });
-    });
-  });
-  return {
-    port,
-    child,
-    results,
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
 
 function config(dataDir: string, port: number, handshake: boolean) {
   return {

@@ -2,7 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startProcess, waitFor, type Proc } from '@rigtrace/protocols/testing';
+import { waitFor } from '@rigtrace/protocols/testing';
+import { startBench } from './helpers/devices.js';
 import { edgeStatus, startEdge, writeIdentity, loggedRecords } from './helpers/edge-fixture.js';
 
 /**
@@ -12,30 +13,6 @@ import { edgeStatus, startEdge, writeIdentity, loggedRecords } from './helpers/e
  * kill -9 (the bench holds each result until acknowledged), and a mapping that names a node the
  * bench does not have gives an event naming the field and the node.
  */
-
-interface Bench {
-  proc: Proc;
-  endpointUrl: string;
-  results: { n: number; certificate: string; asFound: number; asLeft: number; at: string }[];
-}
-
-async function startBench(opts: object): Promise<Bench> {
-  const results: Bench['results'] = [];
-  let port = 0;
-  const proc = await startProcess(
-    'edge/test/devices/scalar-bench.ts',
-    [JSON.stringify(opts)],
-    (l) => l.includes('"listening"'),
-    30_000,
-    (line, stream) => {
-      if (stream !== 'stdout' || !line.startsWith('{')) return;
-      const e = JSON.parse(line) as Bench['results'][number] & { event: string; port: number };
-      if (e.event === 'listening') port = e.port;
-      if (e.event === 'result') results.push(e);
-    },
-  );
-  return { proc, endpointUrl: `opc.tcp://127.0.0.1:${port}`, results };
-}
 
 const N = (s: string) => `ns=1;s=PT101.${s}`;
 

@@ -6,7 +6,8 @@ import { clearSessionCookies, requestInfo, sessionOf, setSessionCookies } from '
 import { ProblemError } from '../platform/errors.js';
 import { PERMISSIONS, ROLES, ROLE_PERMISSIONS, permissionsOf } from './policy.js';
 import type { SessionState } from './sessions.repository.js';
-import { problem, sessionOnly as session, tokenOrSession as either } from '../platform/http/openapi-parts.js';
+import { sessionOnly as session } from '../platform/http/openapi-parts.js';
+import { dateTime, mount, operation } from '../platform/http/contract.js';
 import { parseBody } from '../platform/http/validation.js';
 
 const login = z.strictObject({
@@ -33,7 +34,7 @@ export function authRoutes(accounts: Accounts): Router {
   const { auth } = accounts;
   const session = (...states: SessionState[]) => accounts.authenticate({ sessionOnly: true, states });
 
-  r.post('/auth/login', async (req, res) => {
+  mount(r, authApi.login, async (req, res) => {
     const info = requestInfo(req);
     const wait = await accounts.throttle.rate(
       'login',
@@ -46,7 +47,7 @@ export function authRoutes(accounts: Accounts): Router {
         retryAfter: wait,
       });
     }
-    const body = parseBody(login, req);
+    const body = parseBody(authApi.login, req);
     try {
       const { issued, user } = await auth.login(body, info);
       setSessionCookies(req, res, issued);
@@ -64,13 +65,17 @@ export function authRoutes(accounts: Accounts): Router {
     }
   });
 
-  r.post('/auth/login/mfa', session('mfa'), async (req, res) => {
-    const issued = await auth.completeMfa(sessionOf(req), parseBody(code, req).code, requestInfo(req));
+  mount(r, authApi.loginMfa, session('mfa'), async (req, res) => {
+    const issued = await auth.completeMfa(
+      sessionOf(req),
+      parseBody(authApi.loginMfa, req).code,
+      requestInfo(req),
+    );
     setSessionCookies(req, res, issued);
     res.json({ state: issued.state, csrfToken: issued.csrfToken, expiresAt: issued.expiresAt });
   });
 
-  r.get('/auth/session', session(...ALL_STATES), async (req, res) => {
+  mount(r, authApi.session, session(...ALL_STATES), async (req, res) => {
     const ctx = sessionOf(req);
     res.json({
       state: ctx.session.state,
@@ -85,7 +90,7 @@ export function authRoutes(accounts: Accounts): Router {
     });
   });
 
-  r.get('/auth/policy', session('active'), (_req, res) => {
+  mount(r, authApi.policy, session('active'), (_req, res) => {
     res.json({
       roles: ROLES.map((role) => ({
         role,
@@ -94,20 +99,20 @@ export function authRoutes(accounts: Accounts): Router {
     });
   });
 
-  r.post('/auth/logout', session(...ALL_STATES), async (req, res) => {
+  mount(r, authApi.logout, session(...ALL_STATES), async (req, res) => {
     await auth.logout(sessionOf(req), false, requestInfo(req));
     clearSessionCookies(req, res);
     res.status(204).end();
   });
 
-  r.post('/auth/logout-all', session('active'), async (req, res) => {
+  mount(r, authApi.logoutAll, session('active'), async (req, res) => {
     const revoked = await auth.logout(sessionOf(req), true, requestInfo(req));
     clearSessionCookies(req, res);
     res.json({ revoked });
   });
 
-  r.post('/auth/password', session('active', 'change_password'), async (req, res) => {
-    const body = parseBody(passwordChange, req);
+  mount(r, authApi.password, session('active', 'change_password'), async (req, res) => {
+    const body = parseBody(authApi.password, req);
     const issued = await auth.changePassword(
       sessionOf(req),
       body.currentPassword,
@@ -118,13 +123,17 @@ export function authRoutes(accounts: Accounts): Router {
     res.json({ state: issued.state, csrfToken: issued.csrfToken, expiresAt: issued.expiresAt });
   });
 
-  r.post('/auth/mfa/totp/enroll', session('active', 'enroll_mfa'), async (req, res) => {
-    const body = parseBody(enroll, req);
+  mount(r, authApi.totpEnroll, session('active', 'enroll_mfa'), async (req, res) => {
+    const body = parseBody(authApi.totpEnroll, req);
     res.json(await auth.startTotp(sessionOf(req), body.password, requestInfo(req)));
   });
 
-  r.post('/auth/mfa/totp/confirm', session('active', 'enroll_mfa'), async (req, res) => {
-    const out = await auth.confirmTotp(sessionOf(req), parseBody(code, req).code, requestInfo(req));
+  mount(r, authApi.totpConfirm, session('active', 'enroll_mfa'), async (req, res) => {
+    const out = await auth.confirmTotp(
+      sessionOf(req),
+      parseBody(authApi.totpConfirm, req).code,
+      requestInfo(req),
+    );
     if (out.issued) setSessionCookies(req, res, out.issued);
     res.json({
       backupCodes: out.backupCodes,
@@ -132,14 +141,14 @@ export function authRoutes(accounts: Accounts): Router {
     });
   });
 
-  r.post('/auth/mfa/totp/disable', session('active'), async (req, res) => {
-    const body = parseBody(reauth, req);
+  mount(r, authApi.totpDisable, session('active'), async (req, res) => {
+    const body = parseBody(authApi.totpDisable, req);
     await auth.disableTotp(sessionOf(req), body.password, body.code, requestInfo(req));
     res.status(204).end();
   });
 
-  r.post('/auth/mfa/backup-codes', session('active'), async (req, res) => {
-    const body = parseBody(reauth, req);
+  mount(r, authApi.backupCodes, session('active'), async (req, res) => {
+    const body = parseBody(authApi.backupCodes, req);
     res.json({
       backupCodes: await auth.regenerateBackupCodes(
         sessionOf(req),
@@ -153,321 +162,166 @@ export function authRoutes(accounts: Accounts): Router {
   return r;
 }
 
-const json = (properties: Record<string, unknown>, required: string[] = []) => ({
-  required: true,
-  content: { 'application/json': { schema: { type: 'object', required, properties } } },
-});
-const str = { type: 'string' };
-const userId = [{ name: 'userId', in: 'path', required: true, schema: str }];
-const csrf = 'Cookie sessions must send X-CSRF-Token (the csrfToken from sign-in or GET /auth/session).';
-const ok = (description: string) => ({ description });
-const guarded = { '401': problem, '403': problem };
-const roleBody = json(
-  {
-    role: { enum: ['admin', 'manager', 'technician', 'auditor'] },
-    sites: { type: ['array', 'null'], items: str, description: 'site ids; null or absent: every site' },
-  },
-  ['role'],
-);
-const policyBody = json(
-  {
-    mfaRequiredRoles: { type: 'array', items: { enum: ['admin', 'manager', 'technician', 'auditor'] } },
-    idleTimeoutSeconds: { type: 'integer', minimum: 60 },
-    absoluteTimeoutSeconds: { type: 'integer', minimum: 300 },
-  },
-  ['mfaRequiredRoles', 'idleTimeoutSeconds', 'absoluteTimeoutSeconds'],
-);
+// ---------------------------------------------------------------------------------------------
+// The routes' contracts: the API document is written from these schemas (openapi.ts).
 
-/** The OpenAPI paths of the account, users and audit routes (merged into openapi.ts). */
-export const accountsOpenApiPaths = {
-  '/auth/login': {
-    post: {
-      summary: 'Sign in (step one): tenant, email and password',
-      description:
-        'Sets the HttpOnly session cookie and the CSRF cookie. `state` says what is still needed: `mfa` (POST /auth/login/mfa), `change_password`, `enroll_mfa`, or `active`. Failures are one generic 401; repeated failures lock the account and the address for a growing time (429 with Retry-After).',
-      requestBody: json({ tenant: str, email: str, password: str }, ['tenant', 'email', 'password']),
-      responses: {
-        '200': ok('{ state, csrfToken, expiresAt, user }'),
-        '400': problem,
-        '401': problem,
-        '429': problem,
-      },
+const csrf = 'Cookie sessions must send X-CSRF-Token (the csrfToken from sign-in or GET /auth/session).';
+const str = z.string();
+const sessionState = z.enum(['active', 'mfa', 'enroll_mfa', 'change_password']);
+/** A user as the API shows one (auth.service's userView). */
+export const userSchema = z.object({
+  id: str,
+  email: str,
+  name: str,
+  role: z.enum(ROLES),
+  sites: z.array(str).nullable().describe('site ids; null: every site'),
+  mfa: z.boolean(),
+  mustChangePassword: z.boolean(),
+  disabled: z.boolean(),
+  usPerson: z.boolean().describe('cleared for export-controlled (ITAR/EAR) data'),
+  createdAt: dateTime,
+});
+const issuedSchema = z.object({ state: sessionState, csrfToken: str, expiresAt: dateTime });
+
+/** The account routes' contracts (served by authRoutes, documented by openapi.ts). */
+export const authApi = {
+  login: operation({
+    method: 'post',
+    path: '/auth/login',
+    summary: 'Sign in (step one): tenant, email and password',
+    description:
+      'Sets the HttpOnly session cookie and the CSRF cookie. `state` says what is still needed: `mfa` (POST /auth/login/mfa), `change_password`, `enroll_mfa`, or `active`. Failures are one generic 401; repeated failures lock the account and the address for a growing time (429 with Retry-After).',
+    security: [],
+    body: login,
+    responses: {
+      '200': issuedSchema
+        .extend({ user: userSchema.nullable().describe('when the session is active') })
+        .describe('{ state, csrfToken, expiresAt, user }'),
     },
-  },
-  '/auth/login/mfa': {
-    post: {
-      summary: 'Sign in (step two): a TOTP code or an unused backup code',
-      security: session,
-      description: csrf,
-      requestBody: json({ code: str }, ['code']),
-      responses: { '200': ok('{ state, csrfToken, expiresAt }'), ...guarded, '429': problem },
+    errors: [400, 401, 429],
+  }),
+  loginMfa: operation({
+    method: 'post',
+    path: '/auth/login/mfa',
+    summary: 'Sign in (step two): a TOTP code or an unused backup code',
+    security: session,
+    description: csrf,
+    body: code,
+    responses: { '200': issuedSchema.describe('{ state, csrfToken, expiresAt }') },
+    errors: [400, 401, 403, 429],
+  }),
+  session: operation({
+    method: 'get',
+    path: '/auth/session',
+    summary: 'The current session, its CSRF token and the signed-in user',
+    security: session,
+    responses: {
+      '200': issuedSchema
+        .extend({
+          user: userSchema,
+          backupCodesLeft: z.int().nullable().describe('null: no TOTP'),
+          permissions: z.array(z.enum(PERMISSIONS)).describe('what the user may do (none until active)'),
+          sites: z
+            .array(z.object({ id: str, name: str, timeZone: str }))
+            .describe('the sites the user sees, each with the time zone its pages show times in'),
+        })
+        .describe('the session'),
     },
-  },
-  '/auth/session': {
-    get: {
-      summary: 'The current session, its CSRF token and the signed-in user',
-      security: session,
-      responses: {
-        '200': ok(
-          '{ state, csrfToken, expiresAt, user, backupCodesLeft, permissions, sites: [{ id, name, timeZone }] }',
-        ),
-        '401': problem,
-      },
+    errors: [401],
+  }),
+  policy: operation({
+    method: 'get',
+    path: '/auth/policy',
+    summary: 'The access policy: each role and the permissions it holds (who may approve, decide, manage)',
+    security: session,
+    responses: {
+      '200': z
+        .object({
+          roles: z.array(z.object({ role: z.enum(ROLES), permissions: z.array(z.enum(PERMISSIONS)) })),
+        })
+        .describe('{ roles: [{ role, permissions }] }'),
     },
-  },
-  '/auth/policy': {
-    get: {
-      summary: 'The access policy: each role and the permissions it holds (who may approve, decide, manage)',
-      security: session,
-      responses: {
-        '200': {
-          description: '{ roles: [{ role, permissions }] }',
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['roles'],
-                properties: {
-                  roles: {
-                    type: 'array',
-                    items: {
-                      type: 'object',
-                      required: ['role', 'permissions'],
-                      properties: {
-                        role: { enum: [...ROLES] },
-                        permissions: { type: 'array', items: { enum: [...PERMISSIONS] } },
-                      },
-                    },
-                  },
-                },
-              },
-            },
-          },
-        },
-        '401': problem,
-      },
+    errors: [401],
+  }),
+  logout: operation({
+    method: 'post',
+    path: '/auth/logout',
+    summary: 'End this session',
+    security: session,
+    description: csrf,
+    responses: { '204': { description: 'ended' } },
+    errors: [401, 403],
+  }),
+  logoutAll: operation({
+    method: 'post',
+    path: '/auth/logout-all',
+    summary: 'End every session of the signed-in user',
+    security: session,
+    description: csrf,
+    responses: { '200': z.object({ revoked: z.int() }).describe('{ revoked }') },
+    errors: [401, 403],
+  }),
+  password: operation({
+    method: 'post',
+    path: '/auth/password',
+    summary: 'Change the password (ends every other session)',
+    security: session,
+    description: csrf,
+    body: passwordChange,
+    responses: { '200': issuedSchema.describe('{ state, csrfToken, expiresAt }') },
+    errors: [400, 401, 403],
+  }),
+  totpEnroll: operation({
+    method: 'post',
+    path: '/auth/mfa/totp/enroll',
+    summary:
+      'Start TOTP enrolment: a new secret, its otpauth:// URI and a QR code (SVG) of it (password required from a complete session)',
+    security: session,
+    description: csrf,
+    body: enroll,
+    responses: {
+      '200': z
+        .object({
+          secret: str.describe('base32'),
+          otpauthUri: str,
+          qrSvg: str.describe('an <svg> document of the otpauth:// URI'),
+        })
+        .describe('the new secret, its otpauth:// URI and that URI as a QR code (SVG) to scan'),
     },
-  },
-  '/auth/logout': {
-    post: {
-      summary: 'End this session',
-      security: session,
-      description: csrf,
-      responses: { '204': ok('ended'), ...guarded },
+    errors: [400, 401, 403, 409],
+  }),
+  totpConfirm: operation({
+    method: 'post',
+    path: '/auth/mfa/totp/confirm',
+    summary: 'Confirm TOTP enrolment with a code; returns ten one-time backup codes, once',
+    security: session,
+    description: csrf,
+    body: code,
+    responses: {
+      '200': z
+        .object({ backupCodes: z.array(str), state: sessionState.optional(), csrfToken: str.optional() })
+        .describe('{ backupCodes, state?, csrfToken? }'),
     },
-  },
-  '/auth/logout-all': {
-    post: {
-      summary: 'End every session of the signed-in user',
-      security: session,
-      description: csrf,
-      responses: { '200': ok('{ revoked }'), ...guarded },
-    },
-  },
-  '/auth/password': {
-    post: {
-      summary: 'Change the password (ends every other session)',
-      security: session,
-      description: csrf,
-      requestBody: json({ currentPassword: str, newPassword: str }, ['currentPassword', 'newPassword']),
-      responses: { '200': ok('{ state, csrfToken, expiresAt }'), '400': problem, ...guarded },
-    },
-  },
-  '/auth/mfa/totp/enroll': {
-    post: {
-      summary:
-        'Start TOTP enrolment: a new secret, its otpauth:// URI and a QR code (SVG) of it (password required from a complete session)',
-      security: session,
-      description: csrf,
-      requestBody: json({ password: str }),
-      responses: {
-        '200': {
-          description: 'the new secret, its otpauth:// URI and that URI as a QR code (SVG) to scan',
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['secret', 'otpauthUri', 'qrSvg'],
-                properties: {
-                  secret: { type: 'string', description: 'base32' },
-                  otpauthUri: { type: 'string' },
-                  qrSvg: { type: 'string', description: 'an <svg> document of the otpauth:// URI' },
-                },
-              },
-            },
-          },
-        },
-        ...guarded,
-        '409': problem,
-      },
-    },
-  },
-  '/auth/mfa/totp/confirm': {
-    post: {
-      summary: 'Confirm TOTP enrolment with a code; returns ten one-time backup codes, once',
-      security: session,
-      description: csrf,
-      requestBody: json({ code: str }, ['code']),
-      responses: { '200': ok('{ backupCodes, state?, csrfToken? }'), '400': problem, ...guarded },
-    },
-  },
-  '/auth/mfa/totp/disable': {
-    post: {
-      summary: 'Disable TOTP (password and a current code required)',
-      security: session,
-      description: csrf,
-      requestBody: json({ password: str, code: str }, ['password', 'code']),
-      responses: { '204': ok('disabled'), ...guarded, '409': problem },
-    },
-  },
-  '/auth/mfa/backup-codes': {
-    post: {
-      summary: 'Replace the backup codes (password and a current code required)',
-      security: session,
-      description: csrf,
-      requestBody: json({ password: str, code: str }, ['password', 'code']),
-      responses: { '200': ok('{ backupCodes }'), ...guarded, '409': problem },
-    },
-  },
-  '/users': {
-    get: {
-      summary: "The tenant's users (admin)",
-      security: either,
-      responses: { '200': ok('{ items }'), ...guarded },
-    },
-    post: {
-      summary:
-        'Create a user with a role and optional site scope; returns a one-time initial password (admin)',
-      security: either,
-      description: csrf,
-      requestBody: json(
-        {
-          email: str,
-          name: str,
-          role: { enum: ['admin', 'manager', 'technician', 'auditor'] },
-          sites: { type: ['array', 'null'], items: str },
-          usPerson: { type: 'boolean', description: 'cleared for ITAR/EAR data (default false)' },
-        },
-        ['email', 'role'],
-      ),
-      responses: { '201': ok('{ user, initialPassword }'), '400': problem, ...guarded, '409': problem },
-    },
-  },
-  '/users/{userId}': {
-    get: {
-      summary: 'One user (admin)',
-      security: either,
-      parameters: userId,
-      responses: { '200': ok('User'), ...guarded, '404': problem },
-    },
-  },
-  '/users/{userId}/role': {
-    put: {
-      summary: 'Change the role and site scope (admin)',
-      security: either,
-      parameters: userId,
-      requestBody: roleBody,
-      responses: { '200': ok('User'), '400': problem, ...guarded, '404': problem, '409': problem },
-    },
-  },
-  '/users/{userId}/us-person': {
-    put: {
-      summary:
-        'Mark a user as a US person, cleared for export-controlled (ITAR/EAR) data, or not (admin; audited)',
-      security: either,
-      parameters: userId,
-      requestBody: json({ usPerson: { type: 'boolean' } }, ['usPerson']),
-      responses: { '200': ok('User (with usPerson)'), '400': problem, ...guarded, '404': problem },
-    },
-  },
-  '/users/{userId}/disable': {
-    post: {
-      summary: 'Disable a user and end their sessions (admin)',
-      security: either,
-      parameters: userId,
-      responses: { '200': ok('User'), ...guarded, '404': problem, '409': problem },
-    },
-  },
-  '/users/{userId}/enable': {
-    post: {
-      summary: 'Enable a user again (admin)',
-      security: either,
-      parameters: userId,
-      responses: { '200': ok('User'), ...guarded, '404': problem },
-    },
-  },
-  '/users/{userId}/reset-password': {
-    post: {
-      summary: 'A one-time temporary password, to be changed at next sign-in; ends their sessions (admin)',
-      security: either,
-      parameters: userId,
-      responses: { '200': ok('{ user, temporaryPassword }'), ...guarded, '404': problem },
-    },
-  },
-  '/users/{userId}/reset-mfa': {
-    post: {
-      summary: 'Clear TOTP and backup codes (a lost authenticator); ends their sessions (admin)',
-      security: either,
-      parameters: userId,
-      responses: { '200': ok('User'), ...guarded, '404': problem },
-    },
-  },
-  '/security/policy': {
-    get: {
-      summary: "The tenant's MFA requirement and session timeouts (admin)",
-      security: either,
-      responses: {
-        '200': ok('{ mfaRequiredRoles, idleTimeoutSeconds, absoluteTimeoutSeconds }'),
-        ...guarded,
-      },
-    },
-    put: {
-      summary: 'Set the MFA requirement per role and the session timeouts (admin)',
-      security: either,
-      requestBody: policyBody,
-      responses: { '200': ok('the policy'), '400': problem, ...guarded },
-    },
-  },
-  '/audit': {
-    get: {
-      summary: "The tenant's audit trail, oldest first (admin, auditor, API tokens)",
-      security: either,
-      parameters: [
-        { name: 'afterSeq', in: 'query', schema: { type: 'integer', minimum: 0 } },
-        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
-      ],
-      responses: {
-        '200': ok('{ items: [{ seq, entry, leafHash, checkpoint }], next }'),
-        '400': problem,
-        ...guarded,
-      },
-    },
-  },
-  '/audit/verify': {
-    get: {
-      summary: 'Recompute the audit log and name the first entry that does not verify',
-      security: either,
-      responses: {
-        '200': ok(
-          '{ ok: true, size, root, checkpoint } or { ok: false, size, verified, firstBad: { seq, reason } }',
-        ),
-        ...guarded,
-      },
-    },
-  },
-  '/audit/export': {
-    get: {
-      summary: 'The audit trail as JSON lines for a SIEM, from afterSeq on (audited)',
-      security: either,
-      parameters: [{ name: 'afterSeq', in: 'query', schema: { type: 'integer', minimum: 0 } }],
-      responses: {
-        '200': {
-          description: 'one { seq, entry, leafHash, checkpoint } per line',
-          content: { 'application/x-ndjson': {} },
-        },
-        '400': problem,
-        ...guarded,
-      },
-    },
-  },
+    errors: [400, 401, 403],
+  }),
+  totpDisable: operation({
+    method: 'post',
+    path: '/auth/mfa/totp/disable',
+    summary: 'Disable TOTP (password and a current code required)',
+    security: session,
+    description: csrf,
+    body: reauth,
+    responses: { '204': { description: 'disabled' } },
+    errors: [400, 401, 403, 409],
+  }),
+  backupCodes: operation({
+    method: 'post',
+    path: '/auth/mfa/backup-codes',
+    summary: 'Replace the backup codes (password and a current code required)',
+    security: session,
+    description: csrf,
+    body: reauth,
+    responses: { '200': z.object({ backupCodes: z.array(str) }).describe('{ backupCodes }') },
+    errors: [400, 401, 403, 409],
+  }),
 } as const;

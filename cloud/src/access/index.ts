@@ -11,7 +11,7 @@ export {
   sessionCookieName,
   sessionOf,
 } from './auth.middleware.js';
-export { accountsOpenApiPaths, authRoutes } from './auth.routes.js';
+export { authApi, authRoutes } from './auth.routes.js';
 export type { SessionContext } from './auth.service.js';
 export {
   PERMISSIONS,
@@ -29,4 +29,4 @@ export type { Viewer } from './viewer.js';
 export { SecretBox } from './secret-box.js';
 export { startSessionCleanup } from './session-cleanup.js';
 export { SessionsRepository } from './sessions.repository.js';
-export { usersRoutes } from './users.routes.js';
+export { usersApi, usersRoutes } from './users.routes.js';

@@ -1,7 +1,8 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { type Accounts, actorOfRequest, principalOf } from '../access/index.js';
-import { parseOrProblem } from '../platform/errors.js';
+import { mount, operation } from '../platform/http/contract.js';
+import { parseQuery } from '../platform/http/validation.js';
 import { AuditService } from './audit.service.js';
 
 const pageQuery = z.strictObject({
@@ -9,10 +10,6 @@ const pageQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 const exportQuery = z.strictObject({ afterSeq: z.coerce.number().int().min(0).default(0) });
-
-function query<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
-  return parseOrProblem(schema, req.query, 'query parameters are not valid');
-}
 
 /** The tenant's audit trail: pages, verification, and a JSON-lines export for a SIEM (audit:read). */
 export function auditRoutes(accounts: Accounts): Router {
@@ -26,15 +23,15 @@ export function auditRoutes(accounts: Accounts): Router {
     return audit.withholdFor(p.tenantId, p.kind === 'user' && p.usPerson === true);
   };
 
-  r.get('/audit', guard, async (req, res) => {
-    const q = query(pageQuery, req);
+  mount(r, auditApi.page, guard, async (req, res) => {
+    const q = parseQuery(auditApi.page, req);
     const rows = await audit.page(principalOf(req).tenantId, q.afterSeq, q.limit);
     const withhold = (await withholdFor(req)) ?? undefined;
     const items = rows.map((row) => AuditService.view(row, withhold));
     res.json({ items, next: items.length === q.limit ? items.at(-1)!.seq : null });
   });
 
-  r.get('/audit/verify', guard, async (req, res) => {
+  mount(r, auditApi.verify, guard, async (req, res) => {
     res.json(await audit.verify(principalOf(req).tenantId));
   });
 
@@ -42,8 +39,8 @@ export function auditRoutes(accounts: Accounts): Router {
    * JSON lines, one entry per line with its leaf hash and signed checkpoint, from `afterSeq` on:
    * a SIEM polls with the last seq it has. The export itself is audited.
    */
-  r.get('/audit/export', guard, async (req, res) => {
-    const q = query(exportQuery, req);
+  mount(r, auditApi.export, guard, async (req, res) => {
+    const q = parseQuery(auditApi.export, req);
     const tenantId = principalOf(req).tenantId;
     await audit.record({
       tenantId,
@@ -67,3 +64,43 @@ export function auditRoutes(accounts: Accounts): Router {
 
   return r;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The routes' contracts: the API document is written from these schemas (openapi.ts).
+
+/** The audit routes' contracts (served by auditRoutes, documented by openapi.ts). */
+export const auditApi = {
+  page: operation({
+    method: 'get',
+    path: '/audit',
+    summary: "The tenant's audit trail, oldest first (admin, auditor, API tokens)",
+    query: pageQuery,
+    responses: { '200': { description: '{ items: [{ seq, entry, leafHash, checkpoint }], next }' } },
+    errors: [400, 401, 403],
+  }),
+  verify: operation({
+    method: 'get',
+    path: '/audit/verify',
+    summary: 'Recompute the audit log and name the first entry that does not verify',
+    responses: {
+      '200': {
+        description:
+          '{ ok: true, size, root, checkpoint } or { ok: false, size, verified, firstBad: { seq, reason } }',
+      },
+    },
+    errors: [401, 403],
+  }),
+  export: operation({
+    method: 'get',
+    path: '/audit/export',
+    summary: 'The audit trail as JSON lines for a SIEM, from afterSeq on (audited)',
+    query: exportQuery,
+    responses: {
+      '200': {
+        description: 'one { seq, entry, leafHash, checkpoint } per line',
+        content: { 'application/x-ndjson': {} },
+      },
+    },
+    errors: [400, 401, 403],
+  }),
+} as const;

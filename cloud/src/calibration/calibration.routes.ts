@@ -20,7 +20,6 @@ import {
   type AccessedObject,
   type ExportFlag,
   type ExportViewer,
-  exportControlOpenApiPaths,
   exportControlRoutes,
 } from '../export-control/index.js';
 import { REGISTER_CSV_COLUMNS } from './register-csv.js';
@@ -1326,5 +1325,4 @@ export const calibrationOpenApiPaths = {
       responses: { '200': json('{ dueSoonDays }'), '400': problem, '401': problem, '403': problem },
     },
   },
-  ...exportControlOpenApiPaths,
 } as const;

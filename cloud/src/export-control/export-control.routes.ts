@@ -2,7 +2,8 @@ import { Router } from 'express';
 import { timestampSchema } from '@rigtrace/protocols';
 import { z } from 'zod';
 import { type Accounts, tenantOf } from '../access/index.js';
-import { problem, sessionOnly } from '../platform/http/openapi-parts.js';
+import { sessionOnly } from '../platform/http/openapi-parts.js';
+import { dateTime, mount, operation } from '../platform/http/contract.js';
 import { cursor, limit, parseQuery } from '../platform/http/validation.js';
 import { ProblemError } from '../platform/errors.js';
 import {
@@ -13,10 +14,10 @@ import {
 } from './export-control.service.js';
 
 const query = z.strictObject({
-  from: timestampSchema.optional(),
-  to: timestampSchema.optional(),
+  from: timestampSchema.optional().describe('at ≥ from'),
+  to: timestampSchema.optional().describe('at < to'),
   limit: limit(100, 1000),
-  cursor: cursor(decodeAccessCursor),
+  cursor: cursor(decodeAccessCursor).describe('the `next` of the previous page'),
 });
 
 export function exportControlRoutes(deps: {
@@ -27,14 +28,14 @@ export function exportControlRoutes(deps: {
   // Admins and auditors; never API tokens (export-access:read is withheld from them).
   const readers = deps.accounts.require('export-access:read');
 
-  r.get('/export-access', readers, async (req, res) => {
+  mount(r, exportControlApi.log, readers, async (req, res) => {
     // The log names export-controlled equipment: only readers cleared for it see the log.
     if (!viewerOf(req, 'GET /export-access').cleared)
       throw new ProblemError(
         'CLOUD_FORBIDDEN',
         'the export-access log names export-controlled equipment: only users cleared for it (US persons) may read it',
       );
-    const q = parseQuery(query, req);
+    const q = parseQuery(exportControlApi.log, req);
     const iso = (t: string | undefined) => (t === undefined ? undefined : new Date(t).toISOString());
     const out = await deps.exportControl.list(tenantOf(req), {
       from: iso(q.from),
@@ -48,87 +49,44 @@ export function exportControlRoutes(deps: {
   return r;
 }
 
-export const exportControlOpenApiPaths = {
-  '/export-access': {
-    get: {
-      summary:
-        'Every access to export-controlled (ITAR/EAR) data, oldest first (admin, auditor cleared for export-controlled data; not API tokens)',
-      security: sessionOnly,
-      parameters: [
-        {
-          name: 'from',
-          in: 'query',
-          schema: { type: 'string', format: 'date-time' },
-          description: 'at ≥ from',
-        },
-        { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'at < to' },
-        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
-        {
-          name: 'cursor',
-          in: 'query',
-          schema: { type: 'string' },
-          description: 'the `next` of the previous page',
-        },
-      ],
-      responses: {
-        '200': {
-          description: 'one item per flagged object served',
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['items', 'next'],
-                properties: {
-                  items: {
-                    type: 'array',
-                    items: {
-                      type: 'object',
-                      required: [
-                        'id',
-                        'at',
-                        'userId',
-                        'principal',
-                        'objectType',
-                        'objectId',
-                        'regime',
-                        'eccn',
-                        'address',
-                        'route',
-                      ],
-                      properties: {
-                        id: { type: 'string' },
-                        at: { type: 'string', format: 'date-time' },
-                        userId: { type: ['string', 'null'] },
-                        principal: { type: 'string', description: 'user:<id> or api-token' },
-                        objectType: {
-                          enum: [
-                            'equipment',
-                            'calibration',
-                            'usage',
-                            'inspection',
-                            'suspect-records',
-                            'yield',
-                            'record',
-                          ],
-                        },
-                        objectId: { type: 'string' },
-                        regime: { enum: ['ITAR', 'EAR'] },
-                        eccn: { type: ['string', 'null'] },
-                        address: { type: ['string', 'null'] },
-                        route: { type: 'string', description: 'e.g. GET /equipment/{tag}' },
-                      },
-                    },
-                  },
-                  next: { type: ['string', 'null'] },
-                },
-              },
-            },
-          },
-        },
-        '400': problem,
-        '401': problem,
-        '403': problem,
-      },
+// ---------------------------------------------------------------------------------------------
+// The route's contract: the API document is written from these schemas (openapi.ts).
+
+const accessEntry = z.object({
+  id: z.string(),
+  at: dateTime,
+  userId: z.string().nullable(),
+  principal: z.string().describe('user:<id> or api-token'),
+  objectType: z.enum([
+    'equipment',
+    'calibration',
+    'usage',
+    'inspection',
+    'suspect-records',
+    'yield',
+    'record',
+  ]),
+  objectId: z.string(),
+  regime: z.enum(['ITAR', 'EAR']),
+  eccn: z.string().nullable(),
+  address: z.string().nullable(),
+  route: z.string().describe('e.g. GET /equipment/{tag}'),
+});
+
+/** The export-access log's contract (served by exportControlRoutes, documented by openapi.ts). */
+export const exportControlApi = {
+  log: operation({
+    method: 'get',
+    path: '/export-access',
+    summary:
+      'Every access to export-controlled (ITAR/EAR) data, oldest first (admin, auditor cleared for export-controlled data; not API tokens)',
+    security: sessionOnly,
+    query,
+    responses: {
+      '200': z
+        .object({ items: z.array(accessEntry), next: z.string().nullable() })
+        .describe('one item per flagged object served'),
     },
-  },
+    errors: [400, 401, 403],
+  }),
 } as const;

@@ -2,6 +2,6 @@
 // The feature's public surface: other modules import from here, never from its files.
 
 export { RemindersRepository } from './reminders.repository.js';
-export { remindersOpenApiPaths, remindersRoutes } from './reminders.routes.js';
+export { remindersApi, remindersRoutes } from './reminders.routes.js';
 export { ReminderService } from './reminders.service.js';
 export type { Clock } from './reminders.service.js';

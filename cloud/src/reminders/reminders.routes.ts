@@ -1,14 +1,14 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { type Accounts, actorOfRequest, type Permission, principalOf } from '../access/index.js';
-import type { ReminderService } from './reminders.service.js';
-import { problem, tokenOrSession as security } from '../platform/http/openapi-parts.js';
+import { settingsInput, type ReminderService } from './reminders.service.js';
+import { mount, operation } from '../platform/http/contract.js';
 import { limit, parseQuery } from '../platform/http/validation.js';
 
 const deliveriesQuery = z.strictObject({
   siteId: z.string().min(1).max(128).optional(),
   limit: limit(50, 500),
-  cursor: z.string().min(1).max(400).optional(),
+  cursor: z.string().min(1).max(400).optional().describe('the `next` of the previous page'),
 });
 
 /** Reminder settings per site, send-now, and the delivery log. */
@@ -18,22 +18,22 @@ export function remindersRoutes(deps: { accounts: Accounts; reminders: ReminderS
   const site = (req: Request) => String(req.params.siteId);
   const svc = deps.reminders;
 
-  r.get('/sites/:siteId/reminders', allow('reminders:read'), async (req, res) => {
+  mount(r, remindersApi.settings, allow('reminders:read'), async (req, res) => {
     res.json(await svc.getSettings(principalOf(req), site(req)));
   });
 
-  r.put('/sites/:siteId/reminders', allow('reminders:manage'), async (req, res) => {
+  mount(r, remindersApi.putSettings, allow('reminders:manage'), async (req, res) => {
     res.json(
       await svc.putSettings(principalOf(req), actorOfRequest(req), req.ip ?? null, site(req), req.body ?? {}),
     );
   });
 
-  r.post('/sites/:siteId/reminders/send', allow('reminders:manage'), async (req, res) => {
+  mount(r, remindersApi.send, allow('reminders:manage'), async (req, res) => {
     res.json(await svc.sendNow(principalOf(req), actorOfRequest(req), req.ip ?? null, site(req)));
   });
 
-  r.get('/reminders/deliveries', allow('reminders:deliveries'), async (req, res) => {
-    const q = parseQuery(deliveriesQuery, req);
+  mount(r, remindersApi.deliveries, allow('reminders:deliveries'), async (req, res) => {
+    const q = parseQuery(remindersApi.deliveries, req);
     res.json(await svc.deliveries(principalOf(req), q));
   });
 
@@ -41,9 +41,9 @@ export function remindersRoutes(deps: { accounts: Accounts; reminders: ReminderS
 }
 
 // ---------------------------------------------------------------------------------------------
-// OpenAPI paths (spread into openapi.ts's `paths`).
+// The routes' contracts: the API document is written from these (openapi.ts). The answers'
+// schemas are still JSON Schema written by hand.
 
-const siteParam = { name: 'siteId', in: 'path', required: true, schema: { type: 'string' } };
 const webhook = {
   type: 'object',
   properties: {
@@ -106,133 +106,57 @@ const delivery = {
   },
 };
 
-export const remindersOpenApiPaths = {
-  '/sites/{siteId}/reminders': {
-    get: {
-      summary:
-        'The site’s calibration reminder settings (admin, manager; managers see webhook hosts, not URLs)',
-      security,
-      parameters: [siteParam],
-      responses: {
-        '200': { description: 'settings', content: { 'application/json': { schema: settings } } },
-        '401': problem,
-        '403': problem,
-        '404': problem,
-      },
+const json = (description: string, schema: Record<string, unknown>) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+
+/** The reminder routes' contracts (served by remindersRoutes, documented by openapi.ts). */
+export const remindersApi = {
+  settings: operation({
+    method: 'get',
+    path: '/sites/{siteId}/reminders',
+    summary:
+      'The site’s calibration reminder settings (admin, manager; managers see webhook hosts, not URLs)',
+    responses: { '200': json('settings', settings) },
+    errors: [401, 403, 404],
+  }),
+  putSettings: operation({
+    method: 'put',
+    path: '/sites/{siteId}/reminders',
+    summary:
+      'Replace the site’s reminder settings (admin). A webhook without id is new and gets a secret, shown once in this answer',
+    body: settingsInput,
+    responses: { '200': json('settings (with new secrets)', settings) },
+    errors: [400, 401, 403, 404],
+  }),
+  send: operation({
+    method: 'post',
+    path: '/sites/{siteId}/reminders/send',
+    summary: 'Send today’s digest of the site now to every enabled channel (admin)',
+    responses: {
+      '200': json('{ date, counts, deliveries }', {
+        type: 'object',
+        properties: {
+          date: { type: 'string', format: 'date' },
+          counts: { type: ['object', 'null'] },
+          deliveries: { type: 'array', items: delivery },
+        },
+      }),
     },
-    put: {
-      summary:
-        'Replace the site’s reminder settings (admin). A webhook without id is new and gets a secret, shown once in this answer',
-      security,
-      parameters: [siteParam],
-      requestBody: {
-        required: true,
-        content: {
-          'application/json': {
-            schema: {
-              type: 'object',
-              required: ['enabled'],
-              additionalProperties: false,
-              properties: {
-                enabled: { type: 'boolean' },
-                sendAllClear: { type: 'boolean', default: false },
-                email: {
-                  type: 'object',
-                  properties: {
-                    enabled: { type: 'boolean' },
-                    recipients: { type: 'array', maxItems: 50, items: { type: 'string', format: 'email' } },
-                  },
-                },
-                webhooks: {
-                  type: 'array',
-                  maxItems: 5,
-                  items: {
-                    type: 'object',
-                    required: ['url'],
-                    properties: {
-                      id: { type: 'string' },
-                      url: { type: 'string', format: 'uri' },
-                      enabled: { type: 'boolean', default: true },
-                      rotateSecret: { type: 'boolean', default: false },
-                    },
-                  },
-                },
-              },
-            },
-          },
-        },
-      },
-      responses: {
-        '200': {
-          description: 'settings (with new secrets)',
-          content: { 'application/json': { schema: settings } },
-        },
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '404': problem,
-      },
+    errors: [401, 403, 404, 409],
+  }),
+  deliveries: operation({
+    method: 'get',
+    path: '/reminders/deliveries',
+    summary: 'The reminder delivery log, newest first (admin, manager, auditor)',
+    query: deliveriesQuery,
+    responses: {
+      '200': json('{ items, next }', {
+        type: 'object',
+        properties: { items: { type: 'array', items: delivery }, next: { type: ['string', 'null'] } },
+      }),
     },
-  },
-  '/sites/{siteId}/reminders/send': {
-    post: {
-      summary: 'Send today’s digest of the site now to every enabled channel (admin)',
-      security,
-      parameters: [siteParam],
-      responses: {
-        '200': {
-          description: '{ date, counts, deliveries }',
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                properties: {
-                  date: { type: 'string', format: 'date' },
-                  counts: { type: ['object', 'null'] },
-                  deliveries: { type: 'array', items: delivery },
-                },
-              },
-            },
-          },
-        },
-        '401': problem,
-        '403': problem,
-        '404': problem,
-        '409': problem,
-      },
-    },
-  },
-  '/reminders/deliveries': {
-    get: {
-      summary: 'The reminder delivery log, newest first (admin, manager, auditor)',
-      security,
-      parameters: [
-        { name: 'siteId', in: 'query', schema: { type: 'string' } },
-        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 50 } },
-        {
-          name: 'cursor',
-          in: 'query',
-          schema: { type: 'string' },
-          description: 'the `next` of the previous page',
-        },
-      ],
-      responses: {
-        '200': {
-          description: '{ items, next }',
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                properties: { items: { type: 'array', items: delivery }, next: { type: ['string', 'null'] } },
-              },
-            },
-          },
-        },
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '404': problem,
-      },
-    },
-  },
+    errors: [400, 401, 403, 404],
+  }),
 } as const;

@@ -6,7 +6,7 @@ import { ReportsRepository } from './reports.repository.js';
 import { ReportService, type ReportServiceOptions } from './reports.service.js';
 
 export { REPORT_USAGE, parseReportArgs, runReport, standaloneReportDeps } from './reports.cli.js';
-export { reportsOpenApiPaths, reportsRoutes } from './reports.routes.js';
+export { reportsApi, reportsRoutes } from './reports.routes.js';
 
 /** Compliance reports, wired once per process (server.ts). */
 export interface ReportsModule {

@@ -4,9 +4,9 @@ import { type Accounts, actorOfRequest, principalOf, seesSite } from '../access/
 import { ProblemError } from '../platform/errors.js';
 import { clauseMap } from './clauses.js';
 import type { ReportsModule } from './index.js';
-import { isCleared } from './reports.service.js';
+import { isCleared, reportRequestSchema } from './reports.service.js';
 import { REPORT_FORMATS, REPORT_TYPES } from './types.js';
-import { problem, tokenOrSession as security } from '../platform/http/openapi-parts.js';
+import { mount, operation } from '../platform/http/contract.js';
 import { cursor, limit, parseQuery } from '../platform/http/validation.js';
 
 export interface ReportsRouteDeps {
@@ -40,7 +40,7 @@ export function reportsRoutes(deps: ReportsRouteDeps): Router {
   const read = deps.accounts.require('reports:read');
   const generate = deps.accounts.require('reports:generate');
 
-  r.post('/reports', generate, async (req, res) => {
+  mount(r, reportsApi.request, generate, async (req, res) => {
     const view = await deps.reports.service.request(
       principalOf(req),
       actorOfRequest(req),
@@ -50,16 +50,16 @@ export function reportsRoutes(deps: ReportsRouteDeps): Router {
     res.status(202).location(`reports/${view.id}`).json(view);
   });
 
-  r.get('/reports', read, async (req, res) => {
-    const q = parseQuery(listQuery, req);
+  mount(r, reportsApi.list, read, async (req, res) => {
+    const q = parseQuery(reportsApi.list, req);
     res.json(await deps.reports.service.list(principalOf(req), q));
   });
 
-  r.get('/reports/:id', read, async (req, res) => {
+  mount(r, reportsApi.get, read, async (req, res) => {
     res.json(await deps.reports.service.get(principalOf(req), String(req.params.id)));
   });
 
-  r.get('/reports/:id/file', read, async (req, res) => {
+  mount(r, reportsApi.file, read, async (req, res) => {
     const { row, chunks } = await deps.reports.service.file(
       principalOf(req),
       actorOfRequest(req),
@@ -75,8 +75,8 @@ export function reportsRoutes(deps: ReportsRouteDeps): Router {
     await send(res, chunks);
   });
 
-  r.get('/compliance/clauses', read, async (req, res) => {
-    const q = parseQuery(clausesQuery, req);
+  mount(r, reportsApi.clauses, read, async (req, res) => {
+    const q = parseQuery(reportsApi.clauses, req);
     const p = principalOf(req);
     const siteId = q.siteId ?? null;
     if (p.sites !== null && (siteId === null || !seesSite(p, siteId)))
@@ -101,7 +101,6 @@ export function reportsRoutes(deps: ReportsRouteDeps): Router {
 // ---------------------------------------------------------------------------------------------
 // OpenAPI paths of these routes (spread into openapi.ts's `paths`).
 
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const reportSchema = {
   type: 'object',
   required: ['id', 'type', 'state', 'progress', 'format', 'from', 'to'],
@@ -143,105 +142,63 @@ const json = (description: string, schema: Record<string, unknown> = { type: 'ob
   content: { 'application/json': { schema } },
 });
 
-export const reportsOpenApiPaths = {
-  '/reports': {
-    post: {
-      summary: 'Generate a compliance report in the background (admin, auditor; not API tokens)',
-      security,
-      requestBody: {
-        required: true,
+/** The report routes' contracts (served by reportsRoutes, documented by openapi.ts). */
+export const reportsApi = {
+  request: operation({
+    method: 'post',
+    path: '/reports',
+    summary: 'Generate a compliance report in the background (admin, auditor; not API tokens)',
+    body: reportRequestSchema,
+    responses: { '202': json('the queued report; follow GET /reports/{id}', reportSchema) },
+    errors: [400, 401, 403, 429],
+  }),
+  list: operation({
+    method: 'get',
+    path: '/reports',
+    summary: 'Reports of the tenant, newest first (admin, auditor, API tokens)',
+    query: listQuery,
+    responses: {
+      '200': json('{ items, next }', {
+        type: 'object',
+        properties: { items: { type: 'array', items: reportSchema }, next: { type: ['string', 'null'] } },
+      }),
+    },
+    errors: [400, 401, 403],
+  }),
+  get: operation({
+    method: 'get',
+    path: '/reports/{id}',
+    summary: 'A report: state and progress, and its file once done',
+    responses: { '200': json('the report', reportSchema) },
+    errors: [401, 403, 404],
+  }),
+  file: operation({
+    method: 'get',
+    path: '/reports/{id}/file',
+    summary:
+      'The report’s file (PDF, CSV or JSON) with a Content-Disposition filename; the download is audited',
+    responses: {
+      '200': {
+        description: 'the file; Repr-Digest carries its SHA-256',
         content: {
-          'application/json': {
-            schema: {
-              type: 'object',
-              required: ['type', 'from', 'to', 'format'],
-              additionalProperties: false,
-              properties: {
-                type: { enum: [...REPORT_TYPES] },
-                siteId: { type: ['string', 'null'] },
-                from: { type: 'string', description: 'YYYY-MM-DD (inclusive, UTC) or RFC 3339' },
-                to: { type: 'string', description: 'YYYY-MM-DD (inclusive, UTC) or RFC 3339 (exclusive)' },
-                format: { enum: [...REPORT_FORMATS] },
-              },
-            },
-          },
+          'application/pdf': { schema: { type: 'string', format: 'binary' } },
+          'text/csv': { schema: { type: 'string' } },
+          'application/json': { schema: { type: 'object' } },
         },
       },
-      responses: {
-        '202': json('the queued report; follow GET /reports/{id}', reportSchema),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '429': problem,
-      },
     },
-    get: {
-      summary: 'Reports of the tenant, newest first (admin, auditor, API tokens)',
-      security,
-      parameters: [
-        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
-        {
-          name: 'before',
-          in: 'query',
-          schema: { type: 'string' },
-          description: 'cursor: `next` of the previous page',
-        },
-      ],
-      responses: {
-        '200': json('{ items, next }', {
-          type: 'object',
-          properties: { items: { type: 'array', items: reportSchema }, next: { type: ['string', 'null'] } },
-        }),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-      },
+    errors: [401, 403, 404, 409],
+  }),
+  clauses: operation({
+    method: 'get',
+    path: '/compliance/clauses',
+    summary: 'The clause map: each supported clause with live evidence and the report that proves it',
+    query: clausesQuery,
+    responses: {
+      '200': json(
+        '{ siteId, generatedAt, items: [{ standard, clause, title, coverage, evidence, figures, report, note }] }',
+      ),
     },
-  },
-  '/reports/{id}': {
-    get: {
-      summary: 'A report: state and progress, and its file once done',
-      security,
-      parameters: [idParam],
-      responses: { '200': json('the report', reportSchema), '401': problem, '403': problem, '404': problem },
-    },
-  },
-  '/reports/{id}/file': {
-    get: {
-      summary:
-        'The report’s file (PDF, CSV or JSON) with a Content-Disposition filename; the download is audited',
-      security,
-      parameters: [idParam],
-      responses: {
-        '200': {
-          description: 'the file; Repr-Digest carries its SHA-256',
-          content: {
-            'application/pdf': { schema: { type: 'string', format: 'binary' } },
-            'text/csv': { schema: { type: 'string' } },
-            'application/json': { schema: { type: 'object' } },
-          },
-        },
-        '401': problem,
-        '403': problem,
-        '404': problem,
-        '409': problem,
-      },
-    },
-  },
-  '/compliance/clauses': {
-    get: {
-      summary: 'The clause map: each supported clause with live evidence and the report that proves it',
-      security,
-      parameters: [{ name: 'siteId', in: 'query', schema: { type: 'string' } }],
-      responses: {
-        '200': json(
-          '{ siteId, generatedAt, items: [{ standard, clause, title, coverage, evidence, figures, report, note }] }',
-        ),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '404': problem,
-      },
-    },
-  },
-};
+    errors: [400, 401, 403, 404],
+  }),
+} as const;

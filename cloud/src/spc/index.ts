@@ -3,5 +3,5 @@
 
 export { AlertsRepository } from './alerts.repository.js';
 export { SpcRepository } from './spc.repository.js';
-export { spcOpenApiPaths, spcRoutes } from './spc.routes.js';
+export { spcApi, spcRoutes } from './spc.routes.js';
 export { SpcService, caseOfAlert } from './spc.service.js';

@@ -1,8 +1,16 @@
 import { Router, type Request } from 'express';
 import { type Accounts, actorOfRequest, viewerOf } from '../access/index.js';
-import { ProblemError } from '../platform/errors.js';
-import type { Scope, SpcService } from './spc.service.js';
-import { problem, tokenOrSession as security } from '../platform/http/openapi-parts.js';
+import { z } from 'zod';
+import { dateTime, mount, operation } from '../platform/http/contract.js';
+import { parseBody } from '../platform/http/validation.js';
+import {
+  alertsQuerySchema,
+  baselineBodySchema,
+  characteristicsQuerySchema,
+  chartQuerySchema,
+  type Scope,
+  type SpcService,
+} from './spc.service.js';
 
 /** The request's viewer: the repositories apply its site scope and export clearance. */
 const scopeOf = (req: Request): Scope => viewerOf(req);
@@ -25,30 +33,26 @@ export function spcRoutes(deps: SpcRouteDeps): Router {
   const r = Router();
   const read = deps.accounts.require('records:read');
 
-  r.get('/spc/characteristics', read, async (req, res) => {
+  mount(r, spcApi.characteristics, read, async (req, res) => {
     res.json(await deps.spc.characteristics(scopeOf(req), req.query));
   });
 
-  r.get('/spc/chart', read, async (req, res) => {
+  mount(r, spcApi.chart, read, async (req, res) => {
     res.json(await deps.spc.chart(scopeOf(req), req.query));
   });
 
-  r.post('/spc/baselines', deps.accounts.require('spc:baseline'), async (req, res) => {
+  mount(r, spcApi.freezeBaseline, deps.accounts.require('spc:baseline'), async (req, res) => {
     res
       .status(201)
       .json(await deps.spc.freezeBaseline(scopeOf(req), req.body, actorName(req), actorOfRequest(req)));
   });
 
-  r.get('/alerts', read, async (req, res) => {
+  mount(r, spcApi.alerts, read, async (req, res) => {
     res.json(await deps.spc.listAlerts(scopeOf(req), req.query));
   });
 
-  r.post('/alerts/:id/acknowledge', deps.accounts.require('alerts:acknowledge'), async (req, res) => {
-    if (
-      req.body !== undefined &&
-      (typeof req.body !== 'object' || Object.keys(req.body as object).length > 0)
-    )
-      throw new ProblemError('CLOUD_VALIDATION', 'the request body must be empty or {}');
+  mount(r, spcApi.acknowledge, deps.accounts.require('alerts:acknowledge'), async (req, res) => {
+    parseBody(spcApi.acknowledge, req);
     res.json(
       await deps.spc.acknowledge(scopeOf(req), String(req.params.id), actorName(req), actorOfRequest(req)),
     );
@@ -58,308 +62,174 @@ export function spcRoutes(deps: SpcRouteDeps): Router {
 }
 
 // ---------------------------------------------------------------------------------------------
-// OpenAPI paths of these routes (spread into openapi.ts's `paths`).
+// The routes' contracts: the API document is written from these schemas (openapi.ts).
 
-const q = (name: string, schema: Record<string, unknown>, description?: string, required = false) => ({
-  name,
-  in: 'query',
-  ...(required ? { required: true } : {}),
-  schema,
-  ...(description ? { description } : {}),
-});
-const num = { type: 'number' };
-const numOrNull = { type: ['number', 'null'] };
-const str = { type: 'string' };
-const time = { type: 'string', format: 'date-time' };
-const obj = (properties: Record<string, unknown>, required: string[] = Object.keys(properties)) => ({
-  type: 'object',
-  required,
-  properties,
-});
-const json = (description: string, schema: Record<string, unknown>) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
+const str = z.string();
+const num = z.number();
+const numOrNull = z.number().nullable();
+const int = z.int();
+const chartKind = z.enum(['xbar-r', 'i-mr']);
+const ruleSet = z.enum(['western-electric', 'nelson']);
 
-const baselineSummary = obj({
+const baselineSummary = z.object({
   id: str,
-  frozenAt: time,
+  frozenAt: dateTime,
   frozenBy: str,
-  from: time,
-  to: time,
-  chart: { enum: ['xbar-r', 'i-mr'] },
-  subgroupSize: { type: 'integer' },
-  rules: { enum: ['western-electric', 'nelson'] },
+  from: dateTime,
+  to: dateTime,
+  chart: chartKind,
+  subgroupSize: int,
+  rules: ruleSet,
 });
-const limitsSchema = obj({
-  center: numOrNull,
-  ucl: numOrNull,
-  lcl: numOrNull,
-  rangeCenter: numOrNull,
-  rangeUcl: numOrNull,
-  rangeLcl: numOrNull,
-  source: { enum: ['baseline', 'data'] },
-});
-const capabilitySchema = obj({
-  lsl: numOrNull,
-  usl: numOrNull,
-  cp: numOrNull,
-  cpk: numOrNull,
-  pp: numOrNull,
-  ppk: numOrNull,
-  sigmaWithin: numOrNull,
-  sigmaOverall: numOrNull,
-  n: { type: 'integer' },
-});
-const violationSchema = obj({
-  index: { type: 'integer', description: 'index into points' },
-  rule: { enum: ['WE1', 'WE2', 'WE3', 'WE4', 'N1', 'N2', 'N3', 'N4', 'N5', 'N6', 'N7', 'N8'] },
-  chart: { enum: ['x', 'range'] },
-  description: str,
-});
-const baselineSchema = obj({
+const baselineSchema = z.object({
   id: str,
   equipment: str,
   characteristic: str,
   siteId: str,
-  chart: { enum: ['xbar-r', 'i-mr'] },
-  subgroupSize: { type: 'integer' },
-  rules: { enum: ['western-electric', 'nelson'] },
-  from: time,
-  to: time,
-  frozenAt: time,
+  chart: chartKind,
+  subgroupSize: int,
+  rules: ruleSet,
+  from: dateTime,
+  to: dateTime,
+  frozenAt: dateTime,
   frozenBy: str,
-  limits: obj({ center: num, ucl: num, lcl: num, rangeCenter: num, rangeUcl: num, rangeLcl: num }),
+  limits: z.object({ center: num, ucl: num, lcl: num, rangeCenter: num, rangeUcl: num, rangeLcl: num }),
   sigmaWithin: num,
   sigmaOverall: numOrNull,
   mean: num,
-  points: { type: 'integer' },
-  measurements: { type: 'integer' },
+  points: int,
+  measurements: int,
 });
-const alertSchema = obj(
-  {
-    id: str,
-    siteId: { type: ['string', 'null'] },
-    kind: str,
-    severity: { enum: ['info', 'warning', 'critical'] },
-    message: str,
-    at: time,
-    tag: { type: ['string', 'null'] },
-    characteristic: str,
-    rule: str,
-    chart: { enum: ['x', 'range'] },
-    pointAt: time,
-    acknowledgedAt: { type: ['string', 'null'], format: 'date-time' },
-    acknowledgedBy: { type: ['string', 'null'] },
-    caseId: { type: 'string', description: 'an out-of-tolerance or tag-out alert: its case' },
-  },
-  ['id', 'siteId', 'kind', 'severity', 'message', 'at', 'tag', 'acknowledgedAt', 'acknowledgedBy'],
-);
+const alertSchema = z.object({
+  id: str,
+  siteId: str.nullable(),
+  kind: str,
+  severity: z.enum(['info', 'warning', 'critical']),
+  message: str,
+  at: dateTime,
+  tag: str.nullable(),
+  characteristic: str.optional(),
+  rule: str.optional(),
+  chart: z.enum(['x', 'range']).optional(),
+  pointAt: dateTime.optional(),
+  acknowledgedAt: dateTime.nullable(),
+  acknowledgedBy: str.nullable(),
+  caseId: str.optional().describe('an out-of-tolerance or tag-out alert: its case'),
+});
 
-export const spcOpenApiPaths = {
-  '/spc/characteristics': {
-    get: {
-      summary:
-        'Inspection characteristics with SPC data: spec limits, count, frozen baseline, recent Cpk/Ppk, open violations',
-      security,
-      parameters: [q('siteId', str), q('equipment', str, 'the rig (asset tag)')],
-      responses: {
-        '200': json(
-          '{ items }',
-          obj({
-            items: {
-              type: 'array',
-              items: obj(
-                {
-                  siteId: str,
-                  equipment: str,
-                  characteristic: str,
-                  unit: str,
-                  nominal: numOrNull,
-                  lsl: numOrNull,
-                  usl: numOrNull,
-                  n: { type: 'integer' },
-                  lastAt: time,
-                  baseline: { oneOf: [baselineSummary, { type: 'null' }] },
-                  cpk: numOrNull,
-                  ppk: numOrNull,
-                  openViolations: {
-                    type: 'integer',
-                    description:
-                      'open (unacknowledged) alerts of run-rule violations against the frozen baseline',
-                  },
-                  view: {
-                    type: 'object',
-                    description:
-                      'the chart the characteristic opens on (its baseline’s, else X̄-R of 5 from 50 measurements, else I-MR)',
-                    required: ['chart', 'subgroupSize', 'rules', 'points'],
-                    properties: {
-                      chart: { enum: ['xbar-r', 'i-mr'] },
-                      subgroupSize: { type: 'integer' },
-                      rules: { enum: ['western-electric', 'nelson'] },
-                      points: {
-                        type: 'integer',
-                        description: 'points shown (the limit GET /spc/chart is asked for)',
-                      },
-                    },
-                  },
-                  flaggedPoints: {
-                    type: 'integer',
-                    description: 'points of that chart flagged by a run rule: the chart shows the same ones',
-                  },
-                },
-                [
-                  'siteId',
-                  'equipment',
-                  'characteristic',
-                  'unit',
-                  'lsl',
-                  'usl',
-                  'n',
-                  'lastAt',
-                  'baseline',
-                  'cpk',
-                  'ppk',
-                  'openViolations',
-                  'view',
-                  'flaggedPoints',
-                ],
-              ),
-            },
-          }),
-        ),
-        '400': problem,
-        '401': problem,
-      },
+const characteristicSchema = z.object({
+  siteId: str,
+  equipment: str,
+  characteristic: str,
+  unit: str,
+  nominal: numOrNull.optional(),
+  lsl: numOrNull,
+  usl: numOrNull,
+  n: int,
+  lastAt: dateTime,
+  baseline: baselineSummary.nullable(),
+  cpk: numOrNull,
+  ppk: numOrNull,
+  openViolations: int.describe(
+    'open (unacknowledged) alerts of run-rule violations against the frozen baseline',
+  ),
+  view: z
+    .object({
+      chart: chartKind,
+      subgroupSize: int,
+      rules: ruleSet,
+      points: int.describe('points shown (the limit GET /spc/chart is asked for)'),
+    })
+    .describe(
+      'the chart the characteristic opens on (its baseline’s, else X̄-R of 5 from 50 measurements, else I-MR)',
+    ),
+  flaggedPoints: int.describe('points of that chart flagged by a run rule: the chart shows the same ones'),
+});
+
+const chartSchema = z.object({
+  equipment: str,
+  characteristic: str,
+  siteId: str.optional(),
+  unit: str,
+  chart: chartKind,
+  subgroupSize: int,
+  rules: ruleSet.optional(),
+  points: z.array(z.object({ at: dateTime, value: num, range: numOrNull, n: int })),
+  limits: z.object({
+    center: numOrNull,
+    ucl: numOrNull,
+    lcl: numOrNull,
+    rangeCenter: numOrNull,
+    rangeUcl: numOrNull,
+    rangeLcl: numOrNull,
+    source: z.enum(['baseline', 'data']),
+  }),
+  baseline: baselineSchema.nullable().optional(),
+  capability: z.object({
+    lsl: numOrNull,
+    usl: numOrNull,
+    cp: numOrNull,
+    cpk: numOrNull,
+    pp: numOrNull,
+    ppk: numOrNull,
+    sigmaWithin: numOrNull,
+    sigmaOverall: numOrNull,
+    n: int,
+  }),
+  violations: z.array(
+    z.object({
+      index: int.describe('index into points'),
+      rule: z.enum(['WE1', 'WE2', 'WE3', 'WE4', 'N1', 'N2', 'N3', 'N4', 'N5', 'N6', 'N7', 'N8']),
+      chart: z.enum(['x', 'range']),
+      description: str,
+    }),
+  ),
+});
+
+/** The SPC routes' contracts (served by spcRoutes, documented by openapi.ts). */
+export const spcApi = {
+  characteristics: operation({
+    method: 'get',
+    path: '/spc/characteristics',
+    summary:
+      'Inspection characteristics with SPC data: spec limits, count, frozen baseline, recent Cpk/Ppk, open violations',
+    query: characteristicsQuerySchema,
+    responses: { '200': z.object({ items: z.array(characteristicSchema) }).describe('{ items }') },
+    errors: [400, 401],
+  }),
+  chart: operation({
+    method: 'get',
+    path: '/spc/chart',
+    summary: 'An X̄-R or I-MR control chart of one characteristic with limits, capability and rule violations',
+    query: chartQuerySchema,
+    responses: { '200': chartSchema.describe('the chart') },
+    errors: [400, 401, 404],
+  }),
+  freezeBaseline: operation({
+    method: 'post',
+    path: '/spc/baselines',
+    summary: 'Freeze control limits from a period of a characteristic’s measurements (admin, manager)',
+    body: baselineBodySchema,
+    responses: { '201': baselineSchema.describe('the frozen baseline') },
+    errors: [400, 401, 403, 404],
+  }),
+  alerts: operation({
+    method: 'get',
+    path: '/alerts',
+    summary: 'The tenant’s alerts (SPC rule violations), newest first',
+    query: alertsQuerySchema,
+    responses: {
+      '200': z.object({ items: z.array(alertSchema), next: str.nullable() }).describe('{ items, next }'),
     },
-  },
-  '/spc/chart': {
-    get: {
-      summary:
-        'An X̄-R or I-MR control chart of one characteristic with limits, capability and rule violations',
-      security,
-      parameters: [
-        q('equipment', str, 'the rig (asset tag)', true),
-        q('characteristic', str, 'e.g. full-load.quantity', true),
-        q('chart', { enum: ['xbar-r', 'i-mr'], default: 'xbar-r' }),
-        q(
-          'subgroupSize',
-          { type: 'integer', minimum: 2, maximum: 10, default: 5 },
-          'X̄-R only (ignored for I-MR)',
-        ),
-        q(
-          'rules',
-          { enum: ['western-electric', 'nelson'] },
-          'default: the baseline’s rule set, else western-electric',
-        ),
-        q('from', time, 'observedAt ≥ from'),
-        q('to', time, 'observedAt < to'),
-        q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, 'the latest N points'),
-      ],
-      responses: {
-        '200': json(
-          'the chart',
-          obj(
-            {
-              equipment: str,
-              characteristic: str,
-              siteId: str,
-              unit: str,
-              chart: { enum: ['xbar-r', 'i-mr'] },
-              subgroupSize: { type: 'integer' },
-              rules: { enum: ['western-electric', 'nelson'] },
-              points: {
-                type: 'array',
-                items: obj({ at: time, value: num, range: numOrNull, n: { type: 'integer' } }),
-              },
-              limits: limitsSchema,
-              baseline: { oneOf: [baselineSchema, { type: 'null' }] },
-              capability: capabilitySchema,
-              violations: { type: 'array', items: violationSchema },
-            },
-            [
-              'equipment',
-              'characteristic',
-              'unit',
-              'chart',
-              'subgroupSize',
-              'points',
-              'limits',
-              'capability',
-              'violations',
-            ],
-          ),
-        ),
-        '400': problem,
-        '401': problem,
-        '404': problem,
-      },
-    },
-  },
-  '/spc/baselines': {
-    post: {
-      summary: 'Freeze control limits from a period of a characteristic’s measurements (admin, manager)',
-      security,
-      requestBody: {
-        required: true,
-        content: {
-          'application/json': {
-            schema: obj(
-              {
-                equipment: str,
-                characteristic: str,
-                chart: { enum: ['xbar-r', 'i-mr'] },
-                subgroupSize: { type: 'integer', minimum: 1, maximum: 10 },
-                rules: { enum: ['western-electric', 'nelson'], default: 'western-electric' },
-                from: time,
-                to: time,
-              },
-              ['equipment', 'characteristic', 'chart', 'from', 'to'],
-            ),
-          },
-        },
-      },
-      responses: {
-        '201': json('the frozen baseline', baselineSchema),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '404': problem,
-      },
-    },
-  },
-  '/alerts': {
-    get: {
-      summary: 'The tenant’s alerts (SPC rule violations), newest first',
-      security,
-      parameters: [
-        q('siteId', str),
-        q('state', { enum: ['open', 'acknowledged', 'all'], default: 'open' }),
-        q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
-        q('cursor', str, 'the `next` of the previous page'),
-      ],
-      responses: {
-        '200': json(
-          '{ items, next }',
-          obj({ items: { type: 'array', items: alertSchema }, next: { type: ['string', 'null'] } }),
-        ),
-        '400': problem,
-        '401': problem,
-      },
-    },
-  },
-  '/alerts/{id}/acknowledge': {
-    post: {
-      summary: 'Acknowledge an alert (admin, manager, technician)',
-      security,
-      parameters: [{ name: 'id', in: 'path', required: true, schema: str }],
-      responses: {
-        '200': json('the acknowledged alert', alertSchema),
-        '401': problem,
-        '403': problem,
-        '404': problem,
-        '409': problem,
-      },
-    },
-  },
+    errors: [400, 401],
+  }),
+  acknowledge: operation({
+    method: 'post',
+    path: '/alerts/{id}/acknowledge',
+    summary: 'Acknowledge an alert (admin, manager, technician)',
+    body: z.strictObject({}).describe('empty, or no body'),
+    bodyOptional: true,
+    responses: { '200': alertSchema.describe('the acknowledged alert') },
+    errors: [400, 401, 403, 404, 409],
+  }),
 } as const;

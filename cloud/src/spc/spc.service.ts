@@ -87,14 +87,14 @@ function sizeFor(chart: ChartKind, n: number | undefined, ctx: z.RefinementCtx |
 
 export const chartQuerySchema = z
   .strictObject({
-    equipment: assetTagSchema,
-    characteristic: characteristicName,
+    equipment: assetTagSchema.describe('the rig (asset tag)'),
+    characteristic: characteristicName.describe('e.g. full-load.quantity'),
     chart: chartKind.default('xbar-r'),
-    subgroupSize: subgroupSize.optional(),
-    rules: ruleSet.optional(),
-    from: timestampSchema.optional(),
-    to: timestampSchema.optional(),
-    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    subgroupSize: subgroupSize.optional().describe('X̄-R only (ignored for I-MR); default 5'),
+    rules: ruleSet.optional().describe('default: the baseline’s rule set, else western-electric'),
+    from: timestampSchema.optional().describe('observedAt ≥ from'),
+    to: timestampSchema.optional().describe('observedAt < to'),
+    limit: z.coerce.number().int().min(1).max(1000).default(100).describe('the latest N points'),
   })
   .refine((q) => q.from === undefined || q.to === undefined || Date.parse(q.from) < Date.parse(q.to), {
     message: 'from must be before to',
@@ -104,7 +104,7 @@ export const chartQuerySchema = z
 
 export const characteristicsQuerySchema = z.strictObject({
   siteId: siteId.optional(),
-  equipment: assetTagSchema.optional(),
+  equipment: assetTagSchema.optional().describe('the rig (asset tag)'),
 });
 
 export const baselineBodySchema = z
@@ -132,7 +132,8 @@ export const alertsQuerySchema = z.strictObject({
       if (!d) ctx.addIssue({ code: 'custom', message: 'a cursor from a previous page (next)' });
       return d;
     })
-    .optional(),
+    .optional()
+    .describe('the `next` of the previous page'),
 });
 
 function encodeAlertCursor(r: { at: string; id: string }): string {

@@ -13,10 +13,11 @@ import {
 } from './tenancy.repository.js';
 import type { AuditEvent } from '../audit/index.js';
 import type { Witness } from '../platform/witness.js';
-import { parseBody } from '../platform/http/validation.js';
+import { parseBody, parseQuery } from '../platform/http/validation.js';
+import { dateTime, mount, operation } from '../platform/http/contract.js';
 import { enrollCommand } from './enroll-command.js';
 import { shiftsSchema, siteShifts, withEnds } from './shifts.js';
-import { problem, sessionOnly as security, tokenOrSession } from '../platform/http/openapi-parts.js';
+import { sessionOnly as security, tokenOrSession } from '../platform/http/openapi-parts.js';
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const timeZone = z
@@ -102,13 +103,13 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
 
   // ---- sites ---------------------------------------------------------------------------------
 
-  r.get('/sites', admin, async (req, res) => {
+  mount(r, tenancyApi.listSites, admin, async (req, res) => {
     const rows = await deps.tenancy.listSites(tenant(req));
     res.json({ items: rows.filter((s) => seesSite(principalOf(req), s.id)).map(siteView) });
   });
 
-  r.post('/sites', tenantAdmin, async (req, res) => {
-    const body = parseBody(siteBody, req);
+  mount(r, tenancyApi.createSite, tenantAdmin, async (req, res) => {
+    const body = parseBody(tenancyApi.createSite, req);
     const t = tenant(req);
     await deps.db.transaction(async () => {
       if (await deps.tenancy.siteExists(t, body.id))
@@ -125,9 +126,9 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
     res.status(201).json(siteView(site));
   });
 
-  r.put('/sites/:siteId', admin, async (req, res) => {
+  mount(r, tenancyApi.updateSite, admin, async (req, res) => {
     const siteId = await siteOr404(req);
-    const body = parseBody(siteUpdate, req);
+    const body = parseBody(tenancyApi.updateSite, req);
     const t = tenant(req);
     await deps.db.transaction(async () => {
       const before = (await deps.tenancy.sites(t, [siteId]))[0]!;
@@ -148,7 +149,7 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
 
   // ---- enrollment tokens ---------------------------------------------------------------------
 
-  r.get('/sites/:siteId/enrollment-tokens', admin, async (req, res) => {
+  mount(r, tenancyApi.listEnrollmentTokens, admin, async (req, res) => {
     const siteId = await siteOr404(req);
     const now = new Date().toISOString();
     const rows = await deps.tenancy.listEnrollmentTokens(tenant(req), siteId);
@@ -172,7 +173,7 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
     });
   });
 
-  r.delete('/sites/:siteId/enrollment-tokens/:tokenId', admin, async (req, res) => {
+  mount(r, tenancyApi.revokeEnrollmentToken, admin, async (req, res) => {
     const siteId = await siteOr404(req);
     const id = String(req.params.tokenId);
     if (!/^[0-9a-f]{16}$/.test(id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such enrollment token');
@@ -195,9 +196,9 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
     res.status(204).end();
   });
 
-  r.post('/sites/:siteId/enrollment-tokens', admin, async (req, res) => {
+  mount(r, tenancyApi.createEnrollmentToken, admin, async (req, res) => {
     const siteId = await siteOr404(req);
-    const body = parseBody(tokenBody, req);
+    const body = parseBody(tenancyApi.createEnrollmentToken, req);
     const created = await deps.db.transaction(async () => {
       const t = await deps.tenancy.createEnrollmentToken(tenant(req), siteId, body.expiresInHours * 3600_000);
       const id = tokenId(hashToken(t.token));
@@ -224,9 +225,8 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
 
   // ---- edges ---------------------------------------------------------------------------------
 
-  r.get('/admin/edges', admin, async (req, res) => {
-    const q = edgesQuery.safeParse(req.query);
-    if (!q.success) throw new ProblemError('CLOUD_VALIDATION', 'query parameters are not valid');
+  mount(r, tenancyApi.edges, admin, async (req, res) => {
+    const q = parseQuery(tenancyApi.edges, req);
     const t = tenant(req);
     const hourAgo = new Date(Date.now() - 3600_000).toISOString();
     const [edges, lastHour] = await Promise.all([
@@ -236,7 +236,7 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
     res.json({
       items: edges
         .filter((e) => seesSite(principalOf(req), e.site_id))
-        .filter((e) => (q.data.site ? e.site_id === q.data.site : true))
+        .filter((e) => (q.site ? e.site_id === q.site : true))
         .map((e) => ({
           id: e.id,
           siteId: e.site_id,
@@ -252,7 +252,7 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
     });
   });
 
-  r.post('/admin/edges/:edgeId/retire', admin, async (req, res) => {
+  mount(r, tenancyApi.retireEdge, admin, async (req, res) => {
     const t = tenant(req);
     const e = await deps.tenancy.edgeForTenant(t, String(req.params.edgeId));
     if (!e || !seesSite(principalOf(req), e.site_id))
@@ -271,7 +271,7 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
     res.json({ id: e.id, siteId: e.site_id, name: e.name, retiredAt: at });
   });
 
-  r.post('/edges/:edgeId/verify', verifier, async (req, res) => {
+  mount(r, tenancyApi.verifyEdge, verifier, async (req, res) => {
     const e = await deps.tenancy.edgeForTenant(tenant(req), String(req.params.edgeId));
     if (!e || !seesSite(principalOf(req), e.site_id))
       throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
@@ -289,7 +289,7 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
 
   // ---- API tokens ----------------------------------------------------------------------------
 
-  r.get('/api-tokens', tenantAdmin, async (req, res) => {
+  mount(r, tenancyApi.listApiTokens, tenantAdmin, async (req, res) => {
     const rows = await deps.tenancy.listApiTokens(tenant(req));
     res.json({
       items: rows.map((t) => ({
@@ -301,8 +301,8 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
     });
   });
 
-  r.post('/api-tokens', tenantAdmin, async (req, res) => {
-    const body = parseBody(apiTokenBody, req);
+  mount(r, tenancyApi.createApiToken, tenantAdmin, async (req, res) => {
+    const body = parseBody(tenancyApi.createApiToken, req);
     const t = tenant(req);
     const out = await deps.db.transaction(async () => {
       const token = await deps.tenancy.createApiToken(t, body.name);
@@ -319,7 +319,7 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
     res.status(201).json({ id: out.id, name: row.name, token: out.token, createdAt: row.created_at });
   });
 
-  r.delete('/api-tokens/:tokenId', tenantAdmin, async (req, res) => {
+  mount(r, tenancyApi.revokeApiToken, tenantAdmin, async (req, res) => {
     const id = String(req.params.tokenId);
     if (!/^[0-9a-f]{16}$/.test(id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such API token');
     await deps.db.transaction(async () => {
@@ -334,247 +334,199 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
 }
 
 // ---------------------------------------------------------------------------------------------
-// OpenAPI (merged into openapi.ts). Answers carry full schemas: the portal's typed client is
-// generated from them.
+// The routes' contracts: the API document is written from these schemas (openapi.ts), and the
+// portal's typed client from the document.
 
-const str = { type: 'string' } as const;
-const time = { type: 'string', format: 'date-time' } as const;
-const nullableTime = { type: ['string', 'null'], format: 'date-time' } as const;
-const ok = (schema: Record<string, unknown>, description = 'OK') => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const obj = (properties: Record<string, unknown>, required: string[] = Object.keys(properties)) => ({
-  type: 'object',
-  required,
-  properties,
-});
-const list = (item: Record<string, unknown>) => obj({ items: { type: 'array', items: item } });
-const jsonBody = (schema: Record<string, unknown>) => ({
-  required: true,
-  content: { 'application/json': { schema } },
-});
-const path = (name: string) => ({ name, in: 'path', required: true, schema: str });
-const guarded = { '401': problem, '403': problem };
+const str = z.string();
+const int = z.int();
+const nullableTime = dateTime.nullable();
+const list = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item) });
 
-const site = obj({
+const site = z.object({
   id: str,
   name: str,
-  timeZone: { type: 'string', description: 'IANA time zone the site’s pages show times in' },
-  shifts: {
-    type: 'array',
-    description: 'the site’s shifts by start (local "HH:MM"), each ending where the next starts',
-    items: obj({ name: str, start: str, end: str }),
-  },
-  createdAt: time,
-  edges: { type: 'integer' },
+  timeZone: str.describe('IANA time zone the site’s pages show times in'),
+  shifts: z
+    .array(z.object({ name: str, start: str, end: str }))
+    .describe('the site’s shifts by start (local "HH:MM"), each ending where the next starts'),
+  createdAt: dateTime,
+  edges: int,
 });
-const tokenState = { enum: ['unused', 'used', 'expired', 'revoked'] };
-const enrollmentToken = obj({
+const tokenState = z.enum(['unused', 'used', 'expired', 'revoked']);
+const enrollmentToken = z.object({
   id: str,
   siteId: str,
-  createdAt: time,
-  expiresAt: time,
+  createdAt: dateTime,
+  expiresAt: dateTime,
   usedAt: nullableTime,
-  usedByEdge: { type: ['string', 'null'] },
+  usedByEdge: str.nullable(),
   revokedAt: nullableTime,
   state: tokenState,
 });
-const edgeHealth = obj({
+const edgeHealth = z.object({
   id: str,
   siteId: str,
   name: str,
-  enrolledAt: time,
+  enrolledAt: dateTime,
   lastContactAt: nullableTime,
-  lastAckedSeq: { type: 'integer', description: 'the last seq the cloud has accepted (the log size)' },
-  recordsLastHour: { type: 'integer', description: 'records accepted in the last hour' },
-  backlog: {
-    type: ['integer', 'null'],
-    description: 'records the edge still held unsent when its last batch was accepted (null: never reported)',
-  },
+  lastAckedSeq: int.describe('the last seq the cloud has accepted (the log size)'),
+  recordsLastHour: int.describe('records accepted in the last hour'),
+  backlog: int
+    .nullable()
+    .describe('records the edge still held unsent when its last batch was accepted (null: never reported)'),
   backlogReportedAt: nullableTime,
-  retiredAt: { ...nullableTime, description: 'retired: its key is refused from then on; its records stay' },
+  retiredAt: nullableTime.describe('retired: its key is refused from then on; its records stay'),
 });
-const verification = obj(
-  {
-    ok: { type: 'boolean' },
-    edgeId: str,
-    checkedAt: time,
-    size: { type: 'integer' },
-    verifiedRecords: { type: 'integer' },
-    verifiedCheckpoints: { type: 'integer' },
-    root: { type: ['string', 'null'], description: 'base64 Merkle root of the whole log (when ok)' },
-    problem: obj(
-      {
-        code: {
-          enum: [
-            'RECORD_MISSING',
-            'RECORD_NOT_CANONICAL',
-            'RECORD_MISMATCH',
-            'LEAF_HASH_MISMATCH',
-            'CHECKPOINT_SIGNATURE',
-            'CHECKPOINT_MISMATCH',
-            'ROOT_MISMATCH',
-            'COSIGNATURE',
-            'CHECKPOINT_ORDER',
-            'RECORDS_BEYOND_CHECKPOINT',
-            'EDGE_STATE_MISMATCH',
-          ],
-        },
-        message: str,
-        seq: { type: 'integer' },
-        checkpointSize: { type: 'integer' },
-      },
-      ['code', 'message'],
-    ),
-  },
-  ['ok', 'edgeId', 'checkedAt', 'size', 'verifiedRecords', 'verifiedCheckpoints'],
-);
-const apiToken = obj({ id: str, name: str, createdAt: time, revokedAt: nullableTime });
+const verification = z.object({
+  ok: z.boolean(),
+  edgeId: str,
+  checkedAt: dateTime,
+  size: int,
+  verifiedRecords: int,
+  verifiedCheckpoints: int,
+  root: str.nullable().optional().describe('base64 Merkle root of the whole log (when ok)'),
+  problem: z
+    .object({
+      code: z.enum([
+        'RECORD_MISSING',
+        'RECORD_NOT_CANONICAL',
+        'RECORD_MISMATCH',
+        'LEAF_HASH_MISMATCH',
+        'CHECKPOINT_SIGNATURE',
+        'CHECKPOINT_MISMATCH',
+        'ROOT_MISMATCH',
+        'COSIGNATURE',
+        'CHECKPOINT_ORDER',
+        'RECORDS_BEYOND_CHECKPOINT',
+        'EDGE_STATE_MISMATCH',
+      ]),
+      message: str,
+      seq: int.optional(),
+      checkpointSize: int.optional(),
+    })
+    .optional(),
+});
+const apiToken = z.object({ id: str, name: str, createdAt: dateTime, revokedAt: nullableTime });
+const revoked = { description: 'revoked' };
 
-export const tenancyOpenApiPaths = {
-  '/sites': {
-    get: {
-      summary: "The tenant's sites, with how many edges each has (admin)",
-      security,
-      responses: { '200': ok(list(site)), ...guarded },
+/** The administration routes' contracts (served by tenancyRoutes, documented by openapi.ts). */
+export const tenancyApi = {
+  listSites: operation({
+    method: 'get',
+    path: '/sites',
+    summary: "The tenant's sites, with how many edges each has (admin)",
+    security,
+    responses: { '200': list(site) },
+    errors: [401, 403],
+  }),
+  createSite: operation({
+    method: 'post',
+    path: '/sites',
+    summary: 'Create a site (admin)',
+    security,
+    body: siteBody,
+    responses: { '201': site.describe('the site') },
+    errors: [400, 401, 403, 409],
+  }),
+  updateSite: operation({
+    method: 'put',
+    path: '/sites/{siteId}',
+    summary: 'Rename a site or set its time zone or shifts (admin)',
+    description:
+      'shifts: 1–6 of { name, start: "HH:MM" } in the site’s time zone, on quarter hours; each runs until the next starts, and belongs to the day it starts on. null: back to the default (Early 06:00, Late 14:00, Night 22:00). First-pass yield per shift (GET /yield) uses them.',
+    security,
+    body: siteUpdate,
+    responses: { '200': site.describe('the site') },
+    errors: [400, 401, 403, 404],
+  }),
+  revokeEnrollmentToken: operation({
+    method: 'delete',
+    path: '/sites/{siteId}/enrollment-tokens/{tokenId}',
+    summary: 'Revoke an unused enrollment token (admin): it no longer enrolls an edge',
+    security,
+    responses: { '204': revoked },
+    errors: [401, 403, 404, 409],
+  }),
+  listEnrollmentTokens: operation({
+    method: 'get',
+    path: '/sites/{siteId}/enrollment-tokens',
+    summary: "A site's edge enrollment tokens and their state, never the tokens themselves (admin)",
+    security,
+    responses: { '200': list(enrollmentToken) },
+    errors: [401, 403, 404],
+  }),
+  createEnrollmentToken: operation({
+    method: 'post',
+    path: '/sites/{siteId}/enrollment-tokens',
+    summary: 'A one-time edge enrollment token for the site, shown once (admin)',
+    description:
+      'Give it to the line PC before it expires: `command` is what to run there (`sudo -u rigtrace rigtrace-edge enroll --config /etc/rigtrace/edge.yaml --cloud <RIGTRACE_PUBLIC_URL> --token <token>`).',
+    security,
+    body: tokenBody,
+    responses: {
+      '201': z
+        .object({ id: str, siteId: str, token: str, expiresAt: dateTime, state: tokenState, command: str })
+        .describe('the token, and the command that enrolls an edge with it'),
     },
-    post: {
-      summary: 'Create a site (admin)',
-      security,
-      requestBody: jsonBody(
-        obj(
-          {
-            id: { type: 'string', pattern: ID.source },
-            name: str,
-            timeZone: { type: 'string', default: 'UTC' },
-          },
-          ['id', 'name'],
-        ),
-      ),
-      responses: { '201': ok(site, 'the site'), '400': problem, ...guarded, '409': problem },
+    errors: [400, 401, 403, 404],
+  }),
+  edges: operation({
+    method: 'get',
+    path: '/admin/edges',
+    summary:
+      "Every edge's health: last contact, last acknowledged seq, records in the last hour, backlog (admin)",
+    security,
+    query: edgesQuery,
+    responses: { '200': list(edgeHealth) },
+    errors: [400, 401, 403],
+  }),
+  retireEdge: operation({
+    method: 'post',
+    path: '/admin/edges/{edgeId}/retire',
+    summary:
+      'Retire an edge (admin): its key is refused from then on (403 CLOUD_EDGE_RETIRED, a security event); its records and checkpoints stay',
+    security,
+    responses: {
+      '200': z.object({ id: str, siteId: str, name: str, retiredAt: dateTime }).describe('the retired edge'),
     },
-  },
-  '/sites/{siteId}': {
-    put: {
-      summary: 'Rename a site or set its time zone or shifts (admin)',
-      description:
-        'shifts: 1–6 of { name, start: "HH:MM" } in the site’s time zone, on quarter hours; each runs until the next starts, and belongs to the day it starts on. null: back to the default (Early 06:00, Late 14:00, Night 22:00). First-pass yield per shift (GET /yield) uses them.',
-      security,
-      parameters: [path('siteId')],
-      requestBody: jsonBody(
-        obj(
-          {
-            name: str,
-            timeZone: str,
-            shifts: {
-              type: ['array', 'null'],
-              minItems: 1,
-              maxItems: 6,
-              items: obj(
-                { name: str, start: { type: 'string', pattern: '^([01]\\d|2[0-3]):(00|15|30|45)$' } },
-                ['name', 'start'],
-              ),
-            },
-          },
-          [],
-        ),
-      ),
-      responses: { '200': ok(site, 'the site'), '400': problem, ...guarded, '404': problem },
+    errors: [401, 403, 404, 409],
+  }),
+  verifyEdge: operation({
+    method: 'post',
+    path: '/edges/{edgeId}/verify',
+    summary: "Recompute the edge's stored log and check it against its signed checkpoints (admin, auditor)",
+    description:
+      'Leaf hashes from the stored records, the Merkle root at each accepted checkpoint (so each checkpoint is consistent with the earlier ones), the edge’s signature and the witness’s cosignature on each, and the edge’s log state. The answer names the first problem found.',
+    security: tokenOrSession,
+    responses: { '200': verification },
+    errors: [401, 403, 404],
+  }),
+  listApiTokens: operation({
+    method: 'get',
+    path: '/api-tokens',
+    summary:
+      "The tenant's API tokens (read-only service accounts with the auditor role), never the tokens (admin)",
+    security,
+    responses: { '200': list(apiToken) },
+    errors: [401, 403],
+  }),
+  createApiToken: operation({
+    method: 'post',
+    path: '/api-tokens',
+    summary: 'Create an API token, shown once (admin)',
+    security,
+    body: apiTokenBody,
+    responses: {
+      '201': z.object({ id: str, name: str, token: str, createdAt: dateTime }).describe('the token'),
     },
-  },
-  '/sites/{siteId}/enrollment-tokens/{tokenId}': {
-    delete: {
-      summary: 'Revoke an unused enrollment token (admin): it no longer enrolls an edge',
-      security,
-      parameters: [path('siteId'), path('tokenId')],
-      responses: { '204': { description: 'revoked' }, ...guarded, '404': problem, '409': problem },
-    },
-  },
-  '/sites/{siteId}/enrollment-tokens': {
-    get: {
-      summary: "A site's edge enrollment tokens and their state, never the tokens themselves (admin)",
-      security,
-      parameters: [path('siteId')],
-      responses: { '200': ok(list(enrollmentToken)), ...guarded, '404': problem },
-    },
-    post: {
-      summary: 'A one-time edge enrollment token for the site, shown once (admin)',
-      description:
-        'Give it to the line PC before it expires: `command` is what to run there (`sudo -u rigtrace rigtrace-edge enroll --config /etc/rigtrace/edge.yaml --cloud <RIGTRACE_PUBLIC_URL> --token <token>`).',
-      security,
-      parameters: [path('siteId')],
-      requestBody: jsonBody(
-        obj({ expiresInHours: { type: 'integer', minimum: 1, maximum: 720, default: 24 } }, []),
-      ),
-      responses: {
-        '201': ok(
-          obj({ id: str, siteId: str, token: str, expiresAt: time, state: tokenState, command: str }),
-          'the token, and the command that enrolls an edge with it',
-        ),
-        '400': problem,
-        ...guarded,
-        '404': problem,
-      },
-    },
-  },
-  '/admin/edges': {
-    get: {
-      summary:
-        "Every edge's health: last contact, last acknowledged seq, records in the last hour, backlog (admin)",
-      security,
-      parameters: [{ name: 'site', in: 'query', schema: str }],
-      responses: { '200': ok(list(edgeHealth)), '400': problem, ...guarded },
-    },
-  },
-  '/admin/edges/{edgeId}/retire': {
-    post: {
-      summary:
-        'Retire an edge (admin): its key is refused from then on (403 CLOUD_EDGE_RETIRED, a security event); its records and checkpoints stay',
-      security,
-      parameters: [path('edgeId')],
-      responses: {
-        '200': ok(obj({ id: str, siteId: str, name: str, retiredAt: time }), 'the retired edge'),
-        ...guarded,
-        '404': problem,
-        '409': problem,
-      },
-    },
-  },
-  '/edges/{edgeId}/verify': {
-    post: {
-      summary: "Recompute the edge's stored log and check it against its signed checkpoints (admin, auditor)",
-      description:
-        'Leaf hashes from the stored records, the Merkle root at each accepted checkpoint (so each checkpoint is consistent with the earlier ones), the edge’s signature and the witness’s cosignature on each, and the edge’s log state. The answer names the first problem found.',
-      security: tokenOrSession,
-      parameters: [path('edgeId')],
-      responses: { '200': ok(verification), ...guarded, '404': problem },
-    },
-  },
-  '/api-tokens': {
-    get: {
-      summary:
-        "The tenant's API tokens (read-only service accounts with the auditor role), never the tokens (admin)",
-      security,
-      responses: { '200': ok(list(apiToken)), ...guarded },
-    },
-    post: {
-      summary: 'Create an API token, shown once (admin)',
-      security,
-      requestBody: jsonBody(obj({ name: str })),
-      responses: {
-        '201': ok(obj({ id: str, name: str, token: str, createdAt: time }), 'the token'),
-        '400': problem,
-        ...guarded,
-      },
-    },
-  },
-  '/api-tokens/{tokenId}': {
-    delete: {
-      summary: 'Revoke an API token at once (admin)',
-      security,
-      parameters: [path('tokenId')],
-      responses: { '204': { description: 'revoked' }, ...guarded, '404': problem },
-    },
-  },
+    errors: [400, 401, 403],
+  }),
+  revokeApiToken: operation({
+    method: 'delete',
+    path: '/api-tokens/{tokenId}',
+    summary: 'Revoke an API token at once (admin)',
+    security,
+    responses: { '204': revoked },
+    errors: [401, 403, 404],
+  }),
 } as const;

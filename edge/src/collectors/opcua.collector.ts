@@ -292,6 +292,7 @@ export class OpcuaCollector implements Collector {
           ? this.noGoodReason()
           : (this.lastError ?? st?.lastError ?? null),
       recordsIn: this.recordsIn,
+      counters: { reconnects: st?.reconnects ?? 0 },
       details: st ? { ...st, ...(this.records.enabled ? { results: this.records.counters() } : {}) } : {},
     };
   }

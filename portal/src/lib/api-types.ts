@@ -32,22 +32,17 @@ export interface paths {
               items: {
                 /** @description records the edge still held unsent when its last batch was accepted (null: never reported) */
                 backlog: number | null;
-                /** Format: date-time */
                 backlogReportedAt: string | null;
                 /** Format: date-time */
                 enrolledAt: string;
                 id: string;
                 /** @description the last seq the cloud has accepted (the log size) */
                 lastAckedSeq: number;
-                /** Format: date-time */
                 lastContactAt: string | null;
                 name: string;
                 /** @description records accepted in the last hour */
                 recordsLastHour: number;
-                /**
-                 * Format: date-time
-                 * @description retired: its key is refused from then on; its records stay
-                 */
+                /** @description retired: its key is refused from then on; its records stay */
                 retiredAt: string | null;
                 siteId: string;
               }[];
@@ -202,7 +197,6 @@ export interface paths {
           content: {
             'application/json': {
               items: {
-                /** Format: date-time */
                 acknowledgedAt: string | null;
                 acknowledgedBy: string | null;
                 /** Format: date-time */
@@ -210,7 +204,7 @@ export interface paths {
                 /** @description an out-of-tolerance or tag-out alert: its case */
                 caseId?: string;
                 characteristic?: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 chart?: 'x' | 'range';
                 id: string;
                 kind: string;
@@ -218,7 +212,7 @@ export interface paths {
                 /** Format: date-time */
                 pointAt?: string;
                 rule?: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 severity: 'info' | 'warning' | 'critical';
                 siteId: string | null;
                 tag: string | null;
@@ -274,7 +268,11 @@ export interface paths {
         };
         cookie?: never;
       };
-      requestBody?: never;
+      requestBody?: {
+        content: {
+          'application/json': Record<string, never>;
+        };
+      };
       responses: {
         /** @description the acknowledged alert */
         200: {
@@ -283,7 +281,6 @@ export interface paths {
           };
           content: {
             'application/json': {
-              /** Format: date-time */
               acknowledgedAt: string | null;
               acknowledgedBy: string | null;
               /** Format: date-time */
@@ -291,7 +288,7 @@ export interface paths {
               /** @description an out-of-tolerance or tag-out alert: its case */
               caseId?: string;
               characteristic?: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               chart?: 'x' | 'range';
               id: string;
               kind: string;
@@ -299,11 +296,20 @@ export interface paths {
               /** Format: date-time */
               pointAt?: string;
               rule?: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               severity: 'info' | 'warning' | 'critical';
               siteId: string | null;
               tag: string | null;
             };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
           };
         };
         /** @description RFC 7807 problem */
@@ -379,7 +385,6 @@ export interface paths {
                 createdAt: string;
                 id: string;
                 name: string;
-                /** Format: date-time */
                 revokedAt: string | null;
               }[];
             };
@@ -751,7 +756,32 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              csrfToken: string;
+              /** Format: date-time */
+              expiresAt: string;
+              /** @enum {string} */
+              state: 'active' | 'mfa' | 'enroll_mfa' | 'change_password';
+              /** @description when the session is active */
+              user: {
+                /** Format: date-time */
+                createdAt: string;
+                disabled: boolean;
+                email: string;
+                id: string;
+                mfa: boolean;
+                mustChangePassword: boolean;
+                name: string;
+                /** @enum {string} */
+                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /** @description site ids; null: every site */
+                sites: string[] | null;
+                /** @description cleared for export-controlled (ITAR/EAR) data */
+                usPerson: boolean;
+              } | null;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -821,7 +851,24 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              csrfToken: string;
+              /** Format: date-time */
+              expiresAt: string;
+              /** @enum {string} */
+              state: 'active' | 'mfa' | 'enroll_mfa' | 'change_password';
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -940,7 +987,11 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              revoked: number;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -1002,7 +1053,20 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              backupCodes: string[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -1072,7 +1136,14 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              backupCodes: string[];
+              csrfToken?: string;
+              /** @enum {string} */
+              state?: 'active' | 'mfa' | 'enroll_mfa' | 'change_password';
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -1144,6 +1215,15 @@ export interface paths {
             [name: string]: unknown;
           };
           content?: never;
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -1224,6 +1304,15 @@ export interface paths {
           };
         };
         /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
         401: {
           headers: {
             [name: string]: unknown;
@@ -1292,7 +1381,15 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              csrfToken: string;
+              /** Format: date-time */
+              expiresAt: string;
+              /** @enum {string} */
+              state: 'active' | 'mfa' | 'enroll_mfa' | 'change_password';
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -1374,7 +1471,7 @@ export interface paths {
                   | 'reminders:deliveries'
                   | 'export-access:read'
                 )[];
-                /** @enum {unknown} */
+                /** @enum {string} */
                 role: 'admin' | 'manager' | 'technician' | 'auditor';
               }[];
             };
@@ -1416,12 +1513,65 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description { state, csrfToken, expiresAt, user, backupCodesLeft, permissions, sites: [{ id, name, timeZone }] } */
+        /** @description the session */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** @description null: no TOTP */
+              backupCodesLeft: number | null;
+              csrfToken: string;
+              /** Format: date-time */
+              expiresAt: string;
+              /** @description what the user may do (none until active) */
+              permissions: (
+                | 'records:read'
+                | 'evidence:read'
+                | 'audit:read'
+                | 'users:manage'
+                | 'sites:manage'
+                | 'tenant:manage'
+                | 'reports:read'
+                | 'reports:generate'
+                | 'calibrations:disposition'
+                | 'calibrations:write'
+                | 'calibrations:approve'
+                | 'maintenance:write'
+                | 'spc:baseline'
+                | 'alerts:acknowledge'
+                | 'reminders:read'
+                | 'reminders:manage'
+                | 'reminders:deliveries'
+                | 'export-access:read'
+              )[];
+              /** @description the sites the user sees, each with the time zone its pages show times in */
+              sites: {
+                id: string;
+                name: string;
+                timeZone: string;
+              }[];
+              /** @enum {string} */
+              state: 'active' | 'mfa' | 'enroll_mfa' | 'change_password';
+              user: {
+                /** Format: date-time */
+                createdAt: string;
+                disabled: boolean;
+                email: string;
+                id: string;
+                mfa: boolean;
+                mustChangePassword: boolean;
+                name: string;
+                /** @enum {string} */
+                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /** @description site ids; null: every site */
+                sites: string[] | null;
+                /** @description cleared for export-controlled (ITAR/EAR) data */
+                usPerson: boolean;
+              };
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -3208,7 +3358,7 @@ export interface paths {
               ok: boolean;
               problem?: {
                 checkpointSize?: number;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 code:
                   | 'RECORD_MISSING'
                   | 'RECORD_NOT_CANONICAL'
@@ -5490,7 +5640,7 @@ export interface paths {
                 eccn: string | null;
                 id: string;
                 objectId: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 objectType:
                   | 'equipment'
                   | 'calibration'
@@ -5501,7 +5651,7 @@ export interface paths {
                   | 'record';
                 /** @description user:<id> or api-token */
                 principal: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 regime: 'ITAR' | 'EAR';
                 /** @description e.g. GET /equipment/{tag} */
                 route: string;
@@ -7314,7 +7464,6 @@ export interface paths {
     get: {
       parameters: {
         query?: {
-          /** @description cursor: `next` of the previous page */
           before?: string;
           limit?: number;
         };
@@ -7417,14 +7566,12 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @enum {unknown} */
+            /** @enum {string} */
             format: 'pdf' | 'csv' | 'json';
-            /** @description YYYY-MM-DD (inclusive, UTC) or RFC 3339 */
             from: string;
             siteId?: string | null;
-            /** @description YYYY-MM-DD (inclusive, UTC) or RFC 3339 (exclusive) */
             to: string;
-            /** @enum {unknown} */
+            /** @enum {string} */
             type:
               | 'calibration-register'
               | 'due-list'
@@ -7727,12 +7874,18 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description { mfaRequiredRoles, idleTimeoutSeconds, absoluteTimeoutSeconds } */
+        /** @description the policy */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              absoluteTimeoutSeconds: number;
+              idleTimeoutSeconds: number;
+              mfaRequiredRoles: ('admin' | 'manager' | 'technician' | 'auditor')[];
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -7777,7 +7930,13 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              absoluteTimeoutSeconds: number;
+              idleTimeoutSeconds: number;
+              mfaRequiredRoles: ('admin' | 'manager' | 'technician' | 'auditor')[];
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -8100,12 +8259,10 @@ export interface paths {
                 /** Format: date-time */
                 expiresAt: string;
                 id: string;
-                /** Format: date-time */
                 revokedAt: string | null;
                 siteId: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 state: 'unused' | 'used' | 'expired' | 'revoked';
-                /** Format: date-time */
                 usedAt: string | null;
                 usedByEdge: string | null;
               }[];
@@ -8176,7 +8333,7 @@ export interface paths {
               expiresAt: string;
               id: string;
               siteId: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               state: 'unused' | 'used' | 'expired' | 'revoked';
               token: string;
             };
@@ -8552,20 +8709,27 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /**
+             * @default {
+             *       "enabled": false,
+             *       "recipients": []
+             *     }
+             */
             email?: {
-              enabled?: boolean;
+              enabled: boolean;
+              /** @default [] */
               recipients?: string[];
             };
             enabled: boolean;
             /** @default false */
             sendAllClear?: boolean;
+            /** @default [] */
             webhooks?: {
               /** @default true */
               enabled?: boolean;
               id?: string;
               /** @default false */
               rotateSecret?: boolean;
-              /** Format: uri */
               url: string;
             }[];
           };
@@ -8786,18 +8950,16 @@ export interface paths {
         content: {
           'application/json': {
             characteristic: string;
-            /** @enum {unknown} */
+            /** @enum {string} */
             chart: 'xbar-r' | 'i-mr';
             equipment: string;
-            /** Format: date-time */
             from: string;
             /**
              * @default western-electric
-             * @enum {unknown}
+             * @enum {string}
              */
             rules?: 'western-electric' | 'nelson';
             subgroupSize?: number;
-            /** Format: date-time */
             to: string;
           };
         };
@@ -8811,7 +8973,7 @@ export interface paths {
           content: {
             'application/json': {
               characteristic: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               chart: 'xbar-r' | 'i-mr';
               equipment: string;
               /** Format: date-time */
@@ -8831,7 +8993,7 @@ export interface paths {
               mean: number;
               measurements: number;
               points: number;
-              /** @enum {unknown} */
+              /** @enum {string} */
               rules: 'western-electric' | 'nelson';
               sigmaOverall: number | null;
               sigmaWithin: number;
@@ -8916,7 +9078,7 @@ export interface paths {
             'application/json': {
               items: {
                 baseline: {
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   chart: 'xbar-r' | 'i-mr';
                   /** Format: date-time */
                   from: string;
@@ -8924,7 +9086,7 @@ export interface paths {
                   frozenAt: string;
                   frozenBy: string;
                   id: string;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   rules: 'western-electric' | 'nelson';
                   subgroupSize: number;
                   /** Format: date-time */
@@ -8948,11 +9110,11 @@ export interface paths {
                 usl: number | null;
                 /** @description the chart the characteristic opens on (its baseline’s, else X̄-R of 5 from 50 measurements, else I-MR) */
                 view: {
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   chart: 'xbar-r' | 'i-mr';
                   /** @description points shown (the limit GET /spc/chart is asked for) */
                   points: number;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   rules: 'western-electric' | 'nelson';
                   subgroupSize: number;
                 };
@@ -9010,7 +9172,7 @@ export interface paths {
           limit?: number;
           /** @description default: the baseline’s rule set, else western-electric */
           rules?: 'western-electric' | 'nelson';
-          /** @description X̄-R only (ignored for I-MR) */
+          /** @description X̄-R only (ignored for I-MR); default 5 */
           subgroupSize?: number;
           /** @description observedAt < to */
           to?: string;
@@ -9030,7 +9192,7 @@ export interface paths {
             'application/json': {
               baseline?: {
                 characteristic: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 chart: 'xbar-r' | 'i-mr';
                 equipment: string;
                 /** Format: date-time */
@@ -9050,7 +9212,7 @@ export interface paths {
                 mean: number;
                 measurements: number;
                 points: number;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 rules: 'western-electric' | 'nelson';
                 sigmaOverall: number | null;
                 sigmaWithin: number;
@@ -9071,7 +9233,7 @@ export interface paths {
                 usl: number | null;
               };
               characteristic: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               chart: 'xbar-r' | 'i-mr';
               equipment: string;
               limits: {
@@ -9080,7 +9242,7 @@ export interface paths {
                 rangeCenter: number | null;
                 rangeLcl: number | null;
                 rangeUcl: number | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 source: 'baseline' | 'data';
                 ucl: number | null;
               };
@@ -9091,18 +9253,18 @@ export interface paths {
                 range: number | null;
                 value: number;
               }[];
-              /** @enum {unknown} */
+              /** @enum {string} */
               rules?: 'western-electric' | 'nelson';
               siteId?: string;
               subgroupSize: number;
               unit: string;
               violations: {
-                /** @enum {unknown} */
+                /** @enum {string} */
                 chart: 'x' | 'range';
                 description: string;
                 /** @description index into points */
                 index: number;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 rule: 'WE1' | 'WE2' | 'WE3' | 'WE4' | 'N1' | 'N2' | 'N3' | 'N4' | 'N5' | 'N6' | 'N7' | 'N8';
               }[];
             };
@@ -9233,7 +9395,26 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              items: {
+                /** Format: date-time */
+                createdAt: string;
+                disabled: boolean;
+                email: string;
+                id: string;
+                mfa: boolean;
+                mustChangePassword: boolean;
+                name: string;
+                /** @enum {string} */
+                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /** @description site ids; null: every site */
+                sites: string[] | null;
+                /** @description cleared for export-controlled (ITAR/EAR) data */
+                usPerson: boolean;
+              }[];
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -9270,12 +9451,12 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /** Format: email */
             email: string;
             name?: string;
-            /** @enum {unknown} */
+            /** @enum {string} */
             role: 'admin' | 'manager' | 'technician' | 'auditor';
             sites?: string[] | null;
-            /** @description cleared for ITAR/EAR data (default false) */
             usPerson?: boolean;
           };
         };
@@ -9286,7 +9467,27 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              initialPassword: string;
+              user: {
+                /** Format: date-time */
+                createdAt: string;
+                disabled: boolean;
+                email: string;
+                id: string;
+                mfa: boolean;
+                mustChangePassword: boolean;
+                name: string;
+                /** @enum {string} */
+                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /** @description site ids; null: every site */
+                sites: string[] | null;
+                /** @description cleared for export-controlled (ITAR/EAR) data */
+                usPerson: boolean;
+              };
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -9351,12 +9552,29 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description User */
+        /** @description the user */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              disabled: boolean;
+              email: string;
+              id: string;
+              mfa: boolean;
+              mustChangePassword: boolean;
+              name: string;
+              /** @enum {string} */
+              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /** @description site ids; null: every site */
+              sites: string[] | null;
+              /** @description cleared for export-controlled (ITAR/EAR) data */
+              usPerson: boolean;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -9416,12 +9634,29 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description User */
+        /** @description the user */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              disabled: boolean;
+              email: string;
+              id: string;
+              mfa: boolean;
+              mustChangePassword: boolean;
+              name: string;
+              /** @enum {string} */
+              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /** @description site ids; null: every site */
+              sites: string[] | null;
+              /** @description cleared for export-controlled (ITAR/EAR) data */
+              usPerson: boolean;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -9488,12 +9723,29 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description User */
+        /** @description the user */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              disabled: boolean;
+              email: string;
+              id: string;
+              mfa: boolean;
+              mustChangePassword: boolean;
+              name: string;
+              /** @enum {string} */
+              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /** @description site ids; null: every site */
+              sites: string[] | null;
+              /** @description cleared for export-controlled (ITAR/EAR) data */
+              usPerson: boolean;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -9551,12 +9803,29 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description User */
+        /** @description the user */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              disabled: boolean;
+              email: string;
+              id: string;
+              mfa: boolean;
+              mustChangePassword: boolean;
+              name: string;
+              /** @enum {string} */
+              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /** @description site ids; null: every site */
+              sites: string[] | null;
+              /** @description cleared for export-controlled (ITAR/EAR) data */
+              usPerson: boolean;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -9619,7 +9888,27 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              temporaryPassword: string;
+              user: {
+                /** Format: date-time */
+                createdAt: string;
+                disabled: boolean;
+                email: string;
+                id: string;
+                mfa: boolean;
+                mustChangePassword: boolean;
+                name: string;
+                /** @enum {string} */
+                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /** @description site ids; null: every site */
+                sites: string[] | null;
+                /** @description cleared for export-controlled (ITAR/EAR) data */
+                usPerson: boolean;
+              };
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -9677,20 +9966,36 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @enum {unknown} */
+            /** @enum {string} */
             role: 'admin' | 'manager' | 'technician' | 'auditor';
-            /** @description site ids; null or absent: every site */
             sites?: string[] | null;
           };
         };
       };
       responses: {
-        /** @description User */
+        /** @description the user */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              disabled: boolean;
+              email: string;
+              id: string;
+              mfa: boolean;
+              mustChangePassword: boolean;
+              name: string;
+              /** @enum {string} */
+              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /** @description site ids; null: every site */
+              sites: string[] | null;
+              /** @description cleared for export-controlled (ITAR/EAR) data */
+              usPerson: boolean;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -9772,12 +10077,29 @@ export interface paths {
         };
       };
       responses: {
-        /** @description User (with usPerson) */
+        /** @description the user */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** Format: date-time */
+              createdAt: string;
+              disabled: boolean;
+              email: string;
+              id: string;
+              mfa: boolean;
+              mustChangePassword: boolean;
+              name: string;
+              /** @enum {string} */
+              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /** @description site ids; null: every site */
+              sites: string[] | null;
+              /** @description cleared for export-controlled (ITAR/EAR) data */
+              usPerson: boolean;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {

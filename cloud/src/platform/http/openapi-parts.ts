@@ -1,5 +1,6 @@
-// OpenAPI fragments shared by the route modules' `…OpenApiPaths` and by openapi.ts (kept apart
-// from openapi.ts, which imports every route module).
+// OpenAPI fragments shared by the routes' contracts (contract.ts), the route modules' remaining
+// hand-written `…OpenApiPaths` and openapi.ts (kept apart from openapi.ts, which imports every
+// route module).
 
 /** An error response: RFC 7807 problem+json (components.schemas.Problem). */
 export const problem = {
@@ -8,7 +9,7 @@ export const problem = {
 };
 
 /** Either an API token or a signed-in session. */
-export const tokenOrSession = [{ apiToken: [] }, { sessionCookie: [] }];
+export const tokenOrSession: Record<string, string[]>[] = [{ apiToken: [] }, { sessionCookie: [] }];
 
 /** A signed-in session only (API tokens may not). */
-export const sessionOnly = [{ sessionCookie: [] }];
+export const sessionOnly: Record<string, string[]>[] = [{ sessionCookie: [] }];

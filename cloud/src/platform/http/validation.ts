@@ -1,18 +1,43 @@
 import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import { parseOrProblem, ProblemError, validationProblem } from '../errors.js';
+import type { OperationSpec } from './contract.js';
 
 export { validationProblem };
 /** `value` parsed by `schema`, or a CLOUD_VALIDATION problem with `message`. */
 export const parse = parseOrProblem;
 
-/** The request's JSON body parsed by `schema` (an absent body is `{}`). */
-export const parseBody = <T extends z.ZodType>(schema: T, req: Request): z.output<T> =>
-  parse(schema, req.body ?? {}, 'the request body is not valid');
+/** A route's contract (its body, query or params schema is used) or a bare schema. */
+type Source<K extends 'body' | 'query'> = z.ZodType | { readonly [P in K]?: z.ZodType };
+type Parsed<S, K extends string> = S extends z.ZodType
+  ? z.output<S>
+  : S extends { readonly [P in K]: infer T extends z.ZodType }
+    ? z.output<T>
+    : never;
+const schemaOf = (s: Source<'body' | 'query'>, k: 'body' | 'query'): z.ZodType => {
+  if (s instanceof z.ZodType) return s;
+  const schema = (s as Record<string, z.ZodType | undefined>)[k];
+  if (!schema) throw new Error(`the operation has no ${k} schema`);
+  return schema;
+};
 
-/** The request's query string parsed by `schema` (a strict object: unknown parameters are refused). */
-export const parseQuery = <T extends z.ZodType>(schema: T, req: Request): z.output<T> =>
-  parse(schema, req.query, 'query parameters are not valid');
+/**
+ * The request's JSON body (an absent body is `{}`) parsed by the operation's `body` schema (see
+ * contract.ts), the one the API document shows.
+ */
+export const parseBody = <S extends Source<'body'>>(op: S, req: Request): Parsed<S, 'body'> =>
+  parse(schemaOf(op, 'body'), req.body ?? {}, 'the request body is not valid') as Parsed<S, 'body'>;
+
+/** The request's query string parsed by the operation's `query` schema (a strict object: unknown parameters are refused). */
+export const parseQuery = <S extends Source<'query'>>(op: S, req: Request): Parsed<S, 'query'> =>
+  parse(schemaOf(op, 'query'), req.query, 'query parameters are not valid') as Parsed<S, 'query'>;
+
+/** The request's path parameters parsed by the operation's `params` schema. */
+export const parseParams = <S extends OperationSpec & { params: z.ZodObject }>(
+  op: S,
+  req: Request,
+): z.output<S['params']> =>
+  parse(op.params, req.params, 'path parameters are not valid') as z.output<S['params']>;
 
 /** A page size: an integer 1..max from the query string, `dflt` when absent. */
 export const limit = (dflt: number, max: number) => z.coerce.number().int().min(1).max(max).default(dflt);

@@ -1,0 +1,198 @@
+import type { RequestHandler, Router } from 'express';
+import { z } from 'zod';
+import { problem, tokenOrSession } from './openapi-parts.js';
+
+/**
+ * A route's contract: its method and path, the zod schemas it validates its path parameters,
+ * query string and JSON body with, and the zod schemas of what it answers. The route reads its
+ * input through these very schemas (`parseBody(op, req)`, `parseQuery(op, req)`,
+ * `parseParams(op, req)`) and openapi.ts writes the API document from them (`openApiPaths`), so
+ * what is validated and what is documented cannot drift apart.
+ */
+export interface OperationSpec {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  /** The path below /api/v1, with OpenAPI `{name}` parameters (mounted as express `:name`). */
+  path: string;
+  summary: string;
+  description?: string;
+  /** Who may call it: `tokenOrSession` (default), `sessionOnly`, or `[]` for no credentials. */
+  security?: readonly Record<string, readonly string[]>[];
+  /** The path parameters; undefined: each `{name}` of the path is a string. */
+  params?: z.ZodObject;
+  /** The query string: a (strict) object of its parameters (possibly refined or transformed). */
+  query?: z.ZodType;
+  /** The JSON request body. */
+  body?: z.ZodType;
+  /** The body may be absent (parsed as `{}`); default: required. */
+  bodyOptional?: boolean;
+  /** What it answers, by status: a zod schema of the JSON, or a response described by hand. */
+  responses: Readonly<Record<string, ResponseSpec>>;
+  /** Statuses answered with application/problem+json (RFC 7807). */
+  errors?: readonly number[];
+}
+
+/** One response: its JSON as a zod schema, or (no JSON body, or not JSON) a description and content. */
+export type ResponseSpec =
+  | z.ZodType
+  | {
+      description: string;
+      /** The JSON body (application/json), written out from this schema's output. */
+      schema?: z.ZodType;
+      /** Other media types (CSV, PDF, …), as OpenAPI content objects. */
+      content?: Readonly<Record<string, unknown>>;
+      headers?: Readonly<Record<string, unknown>>;
+    };
+
+/** A route's contract (see OperationSpec), kept with its exact schema types. */
+export function operation<const S extends OperationSpec>(spec: S): S {
+  return spec;
+}
+
+type JsonSchema = Record<string, unknown>;
+
+/** An RFC 3339 timestamp in a response (documented as `format: date-time`, not checked). */
+export const dateTime = z.string().meta({ format: 'date-time' });
+
+/**
+ * The JSON Schema (2020-12, OpenAPI 3.1's dialect) of `schema`: what a client sends (`input`,
+ * before defaults and coercion) or what the cloud answers (`output`).
+ */
+export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io,
+    unrepresentable: 'any',
+  }) as JsonSchema;
+  return withoutSafeIntBounds(rest) as JsonSchema;
+}
+
+/** z.int()'s ±(2^53 − 1) bounds say nothing a reader needs: left out of the document. */
+function withoutSafeIntBounds(s: unknown): unknown {
+  if (Array.isArray(s)) return s.map(withoutSafeIntBounds);
+  if (s === null || typeof s !== 'object') return s;
+  const out: JsonSchema = {};
+  for (const [k, v] of Object.entries(s)) {
+    if (k === 'minimum' && v === Number.MIN_SAFE_INTEGER) continue;
+    if (k === 'maximum' && v === Number.MAX_SAFE_INTEGER) continue;
+    out[k] = withoutSafeIntBounds(v);
+  }
+  return out;
+}
+
+/** `{name}` → `:name`: the express form of an OpenAPI path. */
+export const expressPath = (path: string): string => path.replace(/\{([^}]+)\}/g, ':$1');
+
+/** The `{name}` parameters of an OpenAPI path, in order. */
+const pathNames = (path: string): string[] => [...path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]!);
+
+/** The path parameters as validated: the spec's schema, or each `{name}` a string. */
+export function paramsSchema(op: OperationSpec): z.ZodObject {
+  return op.params ?? z.object(Object.fromEntries(pathNames(op.path).map((n) => [n, z.string()])));
+}
+
+/** An object schema's properties as OpenAPI parameters `in` path or query (descriptions lifted out). */
+function parametersOf(schema: z.ZodType, where: 'path' | 'query'): JsonSchema[] {
+  const js = jsonSchemaOf(schema, 'input');
+  const props = (js.properties ?? {}) as Record<string, JsonSchema>;
+  const required = new Set((js.required ?? []) as string[]);
+  return Object.entries(props).map(([name, s]) => {
+    const { description, ...rest } = s;
+    return {
+      name,
+      in: where,
+      ...(where === 'path' || required.has(name) ? { required: true } : {}),
+      schema: rest,
+      ...(typeof description === 'string' ? { description } : {}),
+    };
+  });
+}
+
+/** The OpenAPI operation object of `op`. */
+export function openApiOperation(op: OperationSpec): JsonSchema {
+  const parameters = [
+    ...parametersOf(paramsSchema(op), 'path'),
+    ...(op.query ? parametersOf(op.query, 'query') : []),
+  ];
+  const responses: Record<string, unknown> = {};
+  for (const [status, r] of Object.entries(op.responses)) {
+    if (r instanceof z.ZodType) {
+      // The schema's description describes the response; the schema itself goes without it.
+      const { description: _d, ...schema } = jsonSchemaOf(r, 'output');
+      responses[status] = {
+        description: r.description ?? 'OK',
+        content: { 'application/json': { schema } },
+      };
+    } else {
+      const content = {
+        ...(r.schema ? { 'application/json': { schema: jsonSchemaOf(r.schema, 'output') } } : {}),
+        ...r.content,
+      };
+      responses[status] = {
+        description: r.description,
+        ...(r.headers ? { headers: r.headers } : {}),
+        ...(Object.keys(content).length ? { content } : {}),
+      };
+    }
+  }
+  for (const s of op.errors ?? []) responses[String(s)] ??= problem;
+  const security = op.security ?? tokenOrSession;
+  return {
+    summary: op.summary,
+    ...(op.description ? { description: op.description } : {}),
+    ...(security.length ? { security } : {}),
+    ...(parameters.length ? { parameters } : {}),
+    ...(op.body
+      ? {
+          requestBody: {
+            required: !op.bodyOptional,
+            content: { 'application/json': { schema: jsonSchemaOf(op.body, 'input') } },
+          },
+        }
+      : {}),
+    responses,
+  };
+}
+
+/** The OpenAPI `paths` of these operations (spread into openapi.ts's `paths`). */
+export function openApiPaths(ops: Iterable<OperationSpec>): Record<string, Record<string, JsonSchema>> {
+  const paths: Record<string, Record<string, JsonSchema>> = {};
+  for (const op of ops) {
+    const at = (paths[op.path] ??= {});
+    if (at[op.method]) throw new Error(`${op.method.toUpperCase()} ${op.path} is defined twice`);
+    at[op.method] = openApiOperation(op);
+  }
+  return paths;
+}
+
+/**
+ * Under test (vitest sets VITEST), every JSON answer of a route is checked against the schema its
+ * contract documents for that status: a route that answers what the document does not say fails
+ * the test that called it (500, naming the route and the mismatch).
+ */
+const CHECK_ANSWERS = process.env.VITEST !== undefined;
+
+const checkAnswers =
+  (op: OperationSpec): RequestHandler =>
+  (_req, res, next) => {
+    const json = res.json.bind(res);
+    res.json = (body: unknown) => {
+      const spec = op.responses[String(res.statusCode)];
+      const schema = spec instanceof z.ZodType ? spec : spec?.schema;
+      if (schema && res.statusCode < 400) {
+        const r = schema.safeParse(JSON.parse(JSON.stringify(body)));
+        if (!r.success) {
+          const what = r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+          throw new Error(
+            `${op.method.toUpperCase()} ${op.path} answered ${res.statusCode} off its schema: ${what}`,
+          );
+        }
+      }
+      return json(body);
+    };
+    next();
+  };
+
+/** Serves `op` on `router`: its method at its path, through `handlers` (the guard first). */
+export function mount(router: Router, op: OperationSpec, ...handlers: RequestHandler[]): void {
+  router[op.method](expressPath(op.path), ...(CHECK_ANSWERS ? [checkAnswers(op)] : []), ...handlers);
+}

@@ -1,0 +1,97 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { apiOperations, openApiDocument } from '../src/openapi.js';
+import { jsonSchemaOf, paramsSchema, type OperationSpec } from '../src/platform/http/contract.js';
+
+/**
+ * The API document is written from the zod schemas the routes validate with: for every route
+ * with a contract (platform/http/contract.ts), the documented request body, path and query
+ * parameters and JSON responses are exactly the JSON Schema of those schemas, and the route
+ * modules validate input only through such a contract.
+ */
+
+const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+type Op = Record<string, unknown> & {
+  parameters?: { name: string; in: string; required?: boolean; schema: unknown; description?: string }[];
+  requestBody?: { required: boolean; content: Record<string, { schema: unknown }> };
+  responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
+};
+const documented = (op: OperationSpec): Op =>
+  (openApiDocument.paths as unknown as Record<string, Record<string, Op>>)[op.path]![op.method]!;
+
+/** An object schema's properties as the document states them: one parameter each. */
+function parametersFrom(schema: z.ZodType, where: 'path' | 'query') {
+  const js = jsonSchemaOf(schema, 'input') as { properties?: Record<string, object>; required?: string[] };
+  return Object.entries(js.properties ?? {}).map(([name, s]) => {
+    const { description, ...rest } = s as { description?: string };
+    return {
+      name,
+      where,
+      required: where === 'path' || (js.required ?? []).includes(name),
+      schema: rest,
+      description,
+    };
+  });
+}
+
+describe('the API document, generated from the routes’ schemas', () => {
+  it('has routes with contracts', () => {
+    expect(apiOperations.length).toBeGreaterThan(4);
+  });
+
+  for (const op of apiOperations) {
+    it(`${op.method.toUpperCase()} ${op.path}: documents the body, parameters and responses it validates and answers`, () => {
+      const doc = documented(op);
+      if (op.body) {
+        expect(doc.requestBody?.content['application/json']?.schema).toEqual(jsonSchemaOf(op.body, 'input'));
+        expect(doc.requestBody?.required).toBe(!op.bodyOptional);
+      } else expect(doc.requestBody).toBeUndefined();
+
+      const params = (doc.parameters ?? []).map((p) => ({
+        name: p.name,
+        where: p.in,
+        required: p.required === true,
+        schema: p.schema,
+        description: p.description,
+      }));
+      expect(params).toEqual([
+        ...parametersFrom(paramsSchema(op), 'path'),
+        ...(op.query ? parametersFrom(op.query, 'query') : []),
+      ]);
+      // Every `{name}` in the path is a documented path parameter.
+      expect(params.filter((p) => p.where === 'path').map((p) => p.name)).toEqual(
+        [...op.path.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]),
+      );
+
+      for (const [status, r] of Object.entries(op.responses)) {
+        const schema = r instanceof z.ZodType ? r : r.schema;
+        if (!schema) continue;
+        const { description: _d, ...want } = jsonSchemaOf(schema, 'output');
+        const got = doc.responses[status]?.content?.['application/json']?.schema as Record<string, unknown>;
+        expect(r instanceof z.ZodType ? got : { ...got, description: undefined }).toEqual(
+          r instanceof z.ZodType ? want : { ...jsonSchemaOf(schema, 'output'), description: undefined },
+        );
+      }
+      for (const s of op.errors ?? [])
+        expect(doc.responses[String(s)]?.content?.['application/problem+json']).toBeDefined();
+    });
+  }
+
+  it('route modules with contracts validate input only through them (parseBody/parseQuery get an operation)', () => {
+    const files = readdirSync(SRC, { recursive: true, encoding: 'utf8' }).filter((f) =>
+      f.endsWith('.routes.ts'),
+    );
+    const bare: string[] = [];
+    for (const f of files) {
+      const text = readFileSync(path.join(SRC, f), 'utf8');
+      if (!text.includes('operation(')) continue;
+      for (const m of text.matchAll(/\bparse(?:Body|Query|Params)\(\s*([^,]+),/g))
+        if (!/^\w+Api\.\w+$/.test(m[1]!.trim())) bare.push(`${f}: ${m[0]}`);
+      expect(text, `${f} writes OpenAPI by hand beside its contracts`).not.toMatch(/OpenApiPaths\s*=/);
+    }
+    expect(bare).toEqual([]);
+  });
+});
