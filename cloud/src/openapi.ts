@@ -1,5 +1,5 @@
 import {
-  calibrationOpenApiPaths,
+  calibrationApi,
   certificateOpenApiPaths,
   chainOpenApiPaths,
   positionOpenApiPaths,
@@ -12,8 +12,8 @@ import { reportsApi } from './reports/index.js';
 import { exportControlApi } from './export-control/index.js';
 import { remindersApi } from './reminders/index.js';
 import { liveOpenApiPaths } from './live/index.js';
-import { ootOpenApiPaths } from './oot/index.js';
-import { maintenanceOpenApiPaths } from './maintenance/index.js';
+import { ootApi } from './oot/index.js';
+import { maintenanceApi } from './maintenance/index.js';
 import { problem, tokenOrSession as auth } from './platform/http/openapi-parts.js';
 import { openApiPaths, type OperationSpec } from './platform/http/contract.js';
 
@@ -31,6 +31,9 @@ export const apiOperations: readonly OperationSpec[] = [
   ...Object.values(remindersApi),
   ...Object.values(reportsApi),
   ...Object.values(exportControlApi),
+  ...Object.values(maintenanceApi),
+  ...Object.values(ootApi),
+  ...Object.values(calibrationApi),
 ];
 
 /**
@@ -322,13 +325,10 @@ export const openApiDocument = {
         },
       },
     },
-    ...calibrationOpenApiPaths,
     ...certificateOpenApiPaths,
     ...chainOpenApiPaths,
     ...positionOpenApiPaths,
     ...liveOpenApiPaths,
-    ...ootOpenApiPaths,
-    ...maintenanceOpenApiPaths,
     ...openApiPaths(apiOperations),
   },
 } as const;

@@ -19,7 +19,13 @@ import {
   TraceReviewRepository,
 } from './calibration/index.js';
 import { InspectionRepository } from './production/index.js';
-import { RecordsRepository, IngestService, createIngestLimiter } from './records/index.js';
+import {
+  RecordsRepository,
+  IngestService,
+  createIngestLimiter,
+  OFF_LOOP_MIN_RECORDS,
+  VerifyPool,
+} from './records/index.js';
 import { SecurityEventsRepository } from './audit/index.js';
 import { TenancyRepository, EnrollmentService } from './tenancy/index.js';
 import { Witness } from './platform/witness.js';
@@ -232,6 +238,7 @@ export async function startCloud(
     },
     logger: logger.child({ component: 'ingest' }),
   });
+  const verifyPool = cfg.verifyWorkers > 0 ? new VerifyPool(cfg.verifyWorkers) : undefined;
   const ingest = new IngestService(
     store.db,
     store.tenancy,
@@ -247,6 +254,7 @@ export async function startCloud(
     },
     events,
     ingestLimiter,
+    verifyPool ? { pool: verifyPool, minRecords: OFF_LOOP_MIN_RECORDS } : undefined,
   );
   const enrollment = new EnrollmentService(store.db, store.tenancy, store.security, witness);
   // Refused ingests, forks and bad enrollments also go to the tenant's tamper-evident audit trail.
@@ -321,6 +329,7 @@ export async function startCloud(
     server.close();
     metrics.stop();
     await ingestLimiter.close();
+    await verifyPool?.close();
     await store.db.close();
     throw err;
   }
@@ -373,6 +382,7 @@ export async function startCloud(
       await spc.idle();
       await reports.service.close();
       await ingestLimiter.close();
+      await verifyPool?.close();
       await store.db.close();
     },
   };

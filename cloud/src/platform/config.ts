@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { readSettingsFile } from './config-file.js';
@@ -127,6 +128,16 @@ const schema = z.strictObject({
   ingestMaxDelayMs: z.coerce.number().int().min(0).max(10_000).default(1000),
   /** How often each live socket's session is checked again (a revoked session is disconnected). */
   liveRecheckSeconds: z.coerce.number().int().min(1).max(3600).default(30),
+  /**
+   * Worker threads that verify ingested batches off the event loop (records/verify-pool.ts);
+   * 0: on the event loop. Default: one per core, at most 4.
+   */
+  verifyWorkers: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(64)
+    .default(() => Math.min(4, availableParallelism())),
 });
 
 export type CloudConfig = Readonly<z.output<typeof schema>>;
@@ -167,6 +178,7 @@ export const ENV_VARS: Record<keyof z.input<typeof schema>, string> = {
   ingestBatchesPerSecond: 'RIGTRACE_INGEST_BATCHES_PER_SECOND',
   ingestBurst: 'RIGTRACE_INGEST_BURST',
   ingestMaxDelayMs: 'RIGTRACE_INGEST_MAX_DELAY_MS',
+  verifyWorkers: 'RIGTRACE_VERIFY_WORKERS',
 };
 
 /**

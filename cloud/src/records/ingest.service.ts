@@ -1,7 +1,6 @@
 import {
   batchEnvelopeSchema,
   emptyLogState,
-  verifyBatch,
   type BatchProblem,
   type BatchVerification,
   type CompactRangeState,
@@ -17,6 +16,7 @@ import type { Witness } from '../platform/witness.js';
 import type { DomainEventBus } from '../platform/events.js';
 import { committed, emitAfterCommit } from '../platform/after-commit.js';
 import { addressLimitKey, edgeLimitKey, type IngestLimiter } from './ingest-limit.js';
+import { verifyHere, type VerifyInput, type VerifyPool } from './verify-pool.js';
 
 export interface IngestResult {
   ackedSeq: number;
@@ -92,6 +92,11 @@ export class IngestService {
     private readonly events?: DomainEventBus,
     /** The ingest rate limit (ingest-limit.ts); none: unlimited. */
     private readonly limiter?: IngestLimiter,
+    /**
+     * Worker threads for verification (verify-pool.ts), used for batches of at least
+     * `minRecords` records; none: every batch is verified on the event loop.
+     */
+    private readonly verifier?: { pool: VerifyPool; minRecords: number },
   ) {}
 
   /**
@@ -155,7 +160,7 @@ export class IngestService {
     // and log are still exactly the ones verified against; otherwise it verifies again there.
     let pre: Verified | undefined;
     try {
-      pre = { edge, v: await this.verify(edge, body) };
+      pre = { edge, v: await this.verify(edge, body, true) };
     } catch {
       pre = undefined; // verified (and failing the same way, if it must) under the lock
     }
@@ -206,9 +211,10 @@ export class IngestService {
   /**
    * Verifies `body` against `edge`'s key and log. Reads only what cannot change once written
    * (the stored leaf hashes and checkpoints up to the edge's log size), so it may run outside
-   * the transaction; the caller decides whether `edge` is still the current log.
+   * the transaction; the caller decides whether `edge` is still the current log. `offLoop`: a
+   * large enough batch is verified on a worker thread (if the pool fails, this rejects).
    */
-  private async verify(edge: EdgeRow, body: unknown): Promise<BatchVerification> {
+  private async verify(edge: EdgeRow, body: unknown, offLoop = false): Promise<BatchVerification> {
     const raw = (body as { records: unknown[] }).records;
     const resent = raw
       .map((r) => (r && typeof r === 'object' ? (r as { seq?: unknown }).seq : undefined))
@@ -225,7 +231,8 @@ export class IngestService {
       lastResent !== undefined && lastResent < edge.log_size
         ? await this.records.checkpointAt(edge.tenant_id, edge.id, lastResent)
         : undefined;
-    return verifyBatch(body, {
+    const input: VerifyInput = {
+      body,
       publicKey: new Uint8Array(edge.public_key),
       state: edge.log_root
         ? {
@@ -234,9 +241,12 @@ export class IngestService {
             range: JSON.parse(edge.log_range) as CompactRangeState,
           }
         : emptyLogState(),
-      knownLeafHash: (seq) => known.get(seq),
-      knownRoot: (size) => (earlier?.size === size ? new Uint8Array(earlier.root) : undefined),
-    });
+      known,
+      earlier: earlier ? { size: earlier.size, root: new Uint8Array(earlier.root) } : undefined,
+    };
+    return offLoop && this.verifier && raw.length >= this.verifier.minRecords
+      ? this.verifier.pool.verify(input)
+      : verifyHere(input);
   }
 
   /**

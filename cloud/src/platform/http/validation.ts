@@ -53,8 +53,24 @@ export const cursor = <T>(decode: (c: string) => T | undefined) =>
     })
     .optional();
 
+/** Whether a string in `value`, or a key, holds U+0000: a walk that builds nothing (a whole batch passes here). */
+function hasNul(value: unknown, depth: number): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (value === null || typeof value !== 'object' || depth > 64) return false;
+  if (Array.isArray(value)) {
+    for (const v of value as unknown[]) if (hasNul(v, depth + 1)) return true;
+    return false;
+  }
+  for (const k in value) {
+    if (!Object.hasOwn(value, k)) continue;
+    if (k.includes('\u0000') || hasNul((value as Record<string, unknown>)[k], depth + 1)) return true;
+  }
+  return false;
+}
+
 /** Where in `value` (a parsed JSON body or query) a string holds U+0000, as a dotted path; undefined if nowhere. */
 export function nulPath(value: unknown, at = '', depth = 0): string | undefined {
+  if (depth === 0 && !hasNul(value, 0)) return undefined;
   if (typeof value === 'string') return value.includes('\u0000') ? at || '(value)' : undefined;
   if (value === null || typeof value !== 'object' || depth > 64) return undefined;
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
