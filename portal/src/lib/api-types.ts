@@ -2962,6 +2962,111 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/calibrations/dcc-read': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Read a Digital Calibration Certificate without storing it (calibrations:write): what it says, to fill in a calibration being recorded */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description the DCC XML, base64 */
+            content: string;
+            filename: string;
+          };
+        };
+      };
+      responses: {
+        /** @description { dcc } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              dcc: {
+                /** @enum {string} */
+                asFoundResult?: 'pass' | 'fail';
+                /** @enum {string} */
+                asLeftResult?: 'pass' | 'fail';
+                beginPerformanceDate: string | null;
+                certificateNumber: string | null;
+                endPerformanceDate: string | null;
+                points: {
+                  asFound: number | null;
+                  /** @enum {string} */
+                  asFoundResult?: 'pass' | 'fail';
+                  asLeft: number | null;
+                  /** @enum {string} */
+                  asLeftResult?: 'pass' | 'fail';
+                  lowerLimit?: number;
+                  name: string;
+                  nominal: number | null;
+                  uncertainty: number | null;
+                  unit: string;
+                  upperLimit?: number;
+                }[];
+                schemaVersion: string | null;
+              };
+            };
+          };
+        };
+        /** @description not a DCC, or a DCC that cannot be read */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/compliance/clauses': {
     parameters: {
       query?: never;
