@@ -4,6 +4,6 @@
 
 export { MaintenanceRepository, EVENT_KINDS } from './maintenance.repository.js';
 export type { EventKind } from './maintenance.repository.js';
-export { maintenanceOpenApiPaths, maintenanceRoutes } from './maintenance.routes.js';
+export { maintenanceApi, maintenanceRoutes } from './maintenance.routes.js';
 export { MaintenanceService, PM_DUE_SOON_DAYS, planView } from './maintenance.service.js';
 export type { BoardItem, EventView, PlanView, ServiceStatus } from './maintenance.service.js';

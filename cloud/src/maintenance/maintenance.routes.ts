@@ -13,7 +13,16 @@ import { ProblemError } from '../platform/errors.js';
 import { problem, sessionOnly, tokenOrSession } from '../platform/http/openapi-parts.js';
 import { parseQuery } from '../platform/http/validation.js';
 import { EVENT_KINDS } from './maintenance.repository.js';
-import type { MaintenanceCaller, MaintenanceService } from './maintenance.service.js';
+import {
+  eventSchema,
+  outOfServiceSchema,
+  planPatchSchema,
+  planSchema,
+  returnToServiceSchema,
+  type MaintenanceCaller,
+  type MaintenanceService,
+} from './maintenance.service.js';
+import { mount, operation } from '../platform/http/contract.js';
 
 const boardQuery = z.strictObject({ site: z.string().min(1).max(128).optional() });
 
@@ -61,41 +70,41 @@ export function maintenanceRoutes(deps: {
     await exportControl.logAccess(v, [{ type: 'equipment', id: t, flag }]);
   };
 
-  r.get('/maintenance', read, async (req, res) => {
-    const q = parseQuery(boardQuery, req);
+  mount(r, maintenanceApi.board, read, async (req, res) => {
+    const q = parseQuery(maintenanceApi.board, req);
     res.json(await deps.maintenance.board(viewerOfRequest(req), q));
   });
 
-  r.get('/equipment/:tag/maintenance', read, async (req, res) => {
+  mount(r, maintenanceApi.log, read, async (req, res) => {
     await exportGuard(req, 'GET /equipment/{tag}/maintenance', tag(req));
     res.json(await deps.maintenance.get(viewerOfRequest(req), tag(req)));
   });
 
-  r.post('/equipment/:tag/maintenance/events', write, async (req, res) => {
+  mount(r, maintenanceApi.logEvent, write, async (req, res) => {
     await exportGuard(req, 'POST /equipment/{tag}/maintenance/events', tag(req));
     res.status(201).json(await deps.maintenance.logEvent(caller(req), tag(req), req.body));
   });
 
-  r.post('/equipment/:tag/maintenance/plans', write, async (req, res) => {
+  mount(r, maintenanceApi.createPlan, write, async (req, res) => {
     await exportGuard(req, 'POST /equipment/{tag}/maintenance/plans', tag(req));
     res.status(201).json(await deps.maintenance.createPlan(caller(req), tag(req), req.body));
   });
 
-  r.patch('/maintenance/plans/:id', write, async (req, res) => {
+  mount(r, maintenanceApi.updatePlan, write, async (req, res) => {
     res.json(await deps.maintenance.updatePlan(caller(req), String(req.params.id), req.body));
   });
 
-  r.delete('/maintenance/plans/:id', write, async (req, res) => {
+  mount(r, maintenanceApi.retirePlan, write, async (req, res) => {
     await deps.maintenance.retirePlan(caller(req), String(req.params.id));
     res.status(204).end();
   });
 
-  r.post('/equipment/:tag/out-of-service', write, async (req, res) => {
+  mount(r, maintenanceApi.outOfService, write, async (req, res) => {
     await exportGuard(req, 'POST /equipment/{tag}/out-of-service', tag(req));
     res.json(await deps.maintenance.takeOutOfService(caller(req), tag(req), req.body));
   });
 
-  r.post('/equipment/:tag/return-to-service', write, async (req, res) => {
+  mount(r, maintenanceApi.returnToService, write, async (req, res) => {
     await exportGuard(req, 'POST /equipment/{tag}/return-to-service', tag(req));
     res.json(await deps.maintenance.returnToService(caller(req), tag(req), req.body));
   });
@@ -104,7 +113,8 @@ export function maintenanceRoutes(deps: {
 }
 
 // ---------------------------------------------------------------------------------------------
-// OpenAPI (merged into openapi.ts).
+// The routes' contracts: the API document is written from these (openapi.ts); the request schemas
+// are the ones the service validates with, the answers' JSON Schema is still written here.
 
 const str = { type: 'string' } as const;
 const nstr = { type: ['string', 'null'] } as const;
@@ -121,12 +131,6 @@ const json = (schema: Record<string, unknown>, description = 'OK') => ({
   description,
   content: { 'application/json': { schema } },
 });
-const body = (schema: Record<string, unknown>) => ({
-  required: true,
-  content: { 'application/json': { schema } },
-});
-const tagParam = { name: 'tag', in: 'path', required: true, schema: str };
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const person = obj({ id: str, email: str, name: str, role: str });
 const part = obj({ name: str, partNumber: str, quantity: int }, ['name']);
 const kind = { enum: [...EVENT_KINDS] };
@@ -215,121 +219,83 @@ const log = obj({
 });
 const writeErrors = { '400': problem, '401': problem, '403': problem, '404': problem };
 
-export const maintenanceOpenApiPaths = {
-  '/maintenance': {
-    get: {
-      summary:
-        'Equipment with preventive-maintenance plans or not in service: its next preventive task and service state (records:read)',
-      security: tokenOrSession,
-      parameters: [{ name: 'site', in: 'query', schema: str }],
-      responses: {
-        '200': json(
-          obj({ items: { type: 'array', items: obj({ tag: str, siteId: str, service, nextPm }) } }),
-        ),
-        '400': problem,
-        '401': problem,
-      },
+/** The maintenance routes' contracts (served by maintenanceRoutes, documented by openapi.ts). */
+export const maintenanceApi = {
+  board: operation({
+    method: 'get',
+    path: '/maintenance',
+    summary:
+      'Equipment with preventive-maintenance plans or not in service: its next preventive task and service state (records:read)',
+    security: tokenOrSession,
+    query: boardQuery,
+    responses: {
+      '200': json(obj({ items: { type: 'array', items: obj({ tag: str, siteId: str, service, nextPm }) } })),
     },
-  },
-  '/equipment/{tag}/maintenance': {
-    get: {
-      summary:
-        'The maintenance log of one piece of equipment: service state, plans, events, service changes (records:read)',
-      security: tokenOrSession,
-      parameters: [tagParam],
-      responses: { '200': json(log), '401': problem, '404': problem },
-    },
-  },
-  '/equipment/{tag}/maintenance/events': {
-    post: {
-      summary:
-        'Log a maintenance event: damage, malfunction, repair, modification or a preventive task done (maintenance:write)',
-      description:
-        'Logged as the signed-in person, on the audit trail. occurredAt defaults to now and may not be in the future. calibrationRequired: the equipment may not be used (a usage or inspection record raises a tag-out alert) until a valid calibration made at or after occurredAt.',
-      security: sessionOnly,
-      parameters: [tagParam],
-      requestBody: body(
-        obj(
-          {
-            kind,
-            occurredAt: time,
-            description: { type: 'string', minLength: 1, maxLength: 4000 },
-            parts: { type: 'array', maxItems: 100, items: part },
-            calibrationRequired: bool,
-            planId: {
-              type: 'string',
-              format: 'uuid',
-              description: 'the plan whose task this was (preventive only)',
-            },
-          },
-          ['kind', 'description'],
-        ),
-      ),
-      responses: { '201': json(event, 'Logged'), ...writeErrors, '409': problem },
-    },
-  },
-  '/equipment/{tag}/maintenance/plans': {
-    post: {
-      summary: 'Add a preventive-maintenance plan: a task every intervalDays (maintenance:write)',
-      security: sessionOnly,
-      parameters: [tagParam],
-      requestBody: body(
-        obj(
-          {
-            task: { type: 'string', minLength: 1, maxLength: 200 },
-            intervalDays: { type: 'integer', minimum: 1, maximum: 3650 },
-            firstDue: { ...date, description: 'default: today plus the interval' },
-          },
-          ['task', 'intervalDays'],
-        ),
-      ),
-      responses: { '201': json(plan, 'Added'), ...writeErrors },
-    },
-  },
-  '/maintenance/plans/{id}': {
-    patch: {
-      summary: "Change a plan's task, interval or first due date (maintenance:write)",
-      security: sessionOnly,
-      parameters: [idParam],
-      requestBody: body(
-        obj(
-          {
-            task: { type: 'string', minLength: 1, maxLength: 200 },
-            intervalDays: { type: 'integer', minimum: 1, maximum: 3650 },
-            firstDue: date,
-          },
-          [],
-        ),
-      ),
-      responses: { '200': json(plan), ...writeErrors, '409': problem },
-    },
-    delete: {
-      summary: 'Retire a plan (kept, with the events that name it) (maintenance:write)',
-      security: sessionOnly,
-      parameters: [idParam],
-      responses: { '204': { description: 'Retired' }, '401': problem, '403': problem, '404': problem },
-    },
-  },
-  '/equipment/{tag}/out-of-service': {
-    post: {
-      summary: 'Take equipment out of service, with the reason (maintenance:write)',
-      description:
-        'Until it is back, a usage or inspection record made with it raises a tag-out alert. 409 when it already is.',
-      security: sessionOnly,
-      parameters: [tagParam],
-      requestBody: body(obj({ reason: { type: 'string', minLength: 1, maxLength: 2000 } })),
-      responses: { '200': json(log), ...writeErrors, '409': problem },
-    },
-  },
-  '/equipment/{tag}/return-to-service': {
-    post: {
-      summary: 'Put equipment back in service (maintenance:write)',
-      description:
-        'Refused (409) while an event asks for a calibration before use and no valid calibration has been made since, and when it is not out of service.',
-      security: sessionOnly,
-      parameters: [tagParam],
-      requestBody: { required: false, content: { 'application/json': { schema: obj({ note: str }, []) } } },
-      responses: { '200': json(log), ...writeErrors, '409': problem },
-    },
-  },
+    errors: [400, 401],
+  }),
+  log: operation({
+    method: 'get',
+    path: '/equipment/{tag}/maintenance',
+    summary:
+      'The maintenance log of one piece of equipment: service state, plans, events, service changes (records:read)',
+    security: tokenOrSession,
+    responses: { '200': json(log) },
+    errors: [401, 404],
+  }),
+  logEvent: operation({
+    method: 'post',
+    path: '/equipment/{tag}/maintenance/events',
+    summary:
+      'Log a maintenance event: damage, malfunction, repair, modification or a preventive task done (maintenance:write)',
+    description:
+      'Logged as the signed-in person, on the audit trail. occurredAt defaults to now and may not be in the future. calibrationRequired: the equipment may not be used (a usage or inspection record raises a tag-out alert) until a valid calibration made at or after occurredAt.',
+    security: sessionOnly,
+    body: eventSchema,
+    responses: { '201': json(event, 'Logged'), ...writeErrors, '409': problem },
+  }),
+  createPlan: operation({
+    method: 'post',
+    path: '/equipment/{tag}/maintenance/plans',
+    summary: 'Add a preventive-maintenance plan: a task every intervalDays (maintenance:write)',
+    security: sessionOnly,
+    body: planSchema,
+    responses: { '201': json(plan, 'Added'), ...writeErrors },
+  }),
+  updatePlan: operation({
+    method: 'patch',
+    path: '/maintenance/plans/{id}',
+    summary: "Change a plan's task, interval or first due date (maintenance:write)",
+    security: sessionOnly,
+    body: planPatchSchema,
+    responses: { '200': json(plan), ...writeErrors, '409': problem },
+  }),
+  retirePlan: operation({
+    method: 'delete',
+    path: '/maintenance/plans/{id}',
+    summary: 'Retire a plan (kept, with the events that name it) (maintenance:write)',
+    security: sessionOnly,
+    responses: { '204': { description: 'Retired' } },
+    errors: [401, 403, 404],
+  }),
+  outOfService: operation({
+    method: 'post',
+    path: '/equipment/{tag}/out-of-service',
+    summary: 'Take equipment out of service, with the reason (maintenance:write)',
+    description:
+      'Until it is back, a usage or inspection record made with it raises a tag-out alert. 409 when it already is.',
+    security: sessionOnly,
+    body: outOfServiceSchema,
+    responses: { '200': json(log), ...writeErrors, '409': problem },
+  }),
+  returnToService: operation({
+    method: 'post',
+    path: '/equipment/{tag}/return-to-service',
+    summary: 'Put equipment back in service (maintenance:write)',
+    description:
+      'Refused (409) while an event asks for a calibration before use and no valid calibration has been made since, and when it is not out of service.',
+    security: sessionOnly,
+    body: returnToServiceSchema,
+    bodyOptional: true,
+    responses: { '200': json(log), ...writeErrors, '409': problem },
+  }),
 } as const;

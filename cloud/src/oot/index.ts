@@ -4,6 +4,6 @@
 
 export { OotRepository } from './oot.repository.js';
 export type { CaseRow, DecisionRow } from './oot.repository.js';
-export { ootOpenApiPaths, ootRoutes } from './oot.routes.js';
+export { ootApi, ootRoutes } from './oot.routes.js';
 export { Coverage, DISPOSITIONS, IMPACTS, OotService } from './oot.service.js';
 export type { CaseSummary, CaseViewer, TagOutSource } from './oot.service.js';

@@ -2,9 +2,19 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { type Accounts, actorOfRequest, principalOf, requestInfo, sessionOf } from '../access/index.js';
 import type { Signer } from '../calibration/index.js';
-import { problem, sessionOnly, tokenOrSession } from '../platform/http/openapi-parts.js';
+import { sessionOnly, tokenOrSession } from '../platform/http/openapi-parts.js';
 import { limit, parseQuery } from '../platform/http/validation.js';
-import { DISPOSITIONS, IMPACTS, SHIPMENT_STATES, type CaseViewer, type OotService } from './oot.service.js';
+import {
+  decisionSchema,
+  DISPOSITIONS,
+  IMPACTS,
+  notificationSchema,
+  SHIPMENT_STATES,
+  shipmentsSchema,
+  type CaseViewer,
+  type OotService,
+} from './oot.service.js';
+import { mount, operation } from '../platform/http/contract.js';
 
 const listQuery = z.strictObject({
   state: z.enum(['open', 'closed']).optional(),
@@ -13,7 +23,7 @@ const listQuery = z.strictObject({
   limit: limit(100, 1000),
 });
 const caseQuery = z.strictObject({
-  after: z.string().min(1).max(300).optional(),
+  after: z.string().min(1).max(300).optional().describe('cursor (`next` of the previous page)'),
   limit: limit(500, 5000),
 });
 
@@ -40,17 +50,17 @@ export function ootRoutes(deps: { accounts: Accounts; oot: OotService }): Router
     };
   };
 
-  r.get('/oot-cases', read, async (req, res) => {
-    const q = parseQuery(listQuery, req);
+  mount(r, ootApi.list, read, async (req, res) => {
+    const q = parseQuery(ootApi.list, req);
     res.json(await deps.oot.list(viewer(req), q));
   });
 
-  r.get('/oot-cases/:id', read, async (req, res) => {
-    const q = parseQuery(caseQuery, req);
+  mount(r, ootApi.get, read, async (req, res) => {
+    const q = parseQuery(ootApi.get, req);
     res.json(await deps.oot.get(viewer(req), String(req.params.id), q));
   });
 
-  r.get('/oot-cases/:id/suspects.csv', read, async (req, res) => {
+  mount(r, ootApi.suspectsCsv, read, async (req, res) => {
     const out = await deps.oot.csv(viewer(req), String(req.params.id));
     res
       .type('text/csv; charset=utf-8')
@@ -58,15 +68,15 @@ export function ootRoutes(deps: { accounts: Accounts; oot: OotService }): Router
       .send(out.text);
   });
 
-  r.post('/oot-cases/:id/decisions', decide, async (req, res) => {
+  mount(r, ootApi.decide, decide, async (req, res) => {
     res.status(201).json(await deps.oot.decide(viewer(req), String(req.params.id), req.body, signerOf(req)));
   });
 
-  r.post('/oot-cases/:id/notifications', decide, async (req, res) => {
+  mount(r, ootApi.notify, decide, async (req, res) => {
     res.status(201).json(await deps.oot.notify(viewer(req), String(req.params.id), req.body, signerOf(req)));
   });
 
-  r.put('/parts/shipments', decide, async (req, res) => {
+  mount(r, ootApi.shipments, decide, async (req, res) => {
     res.json(await deps.oot.setShipments(viewer(req), req.body, actorOfRequest(req), req.ip ?? null));
   });
 
@@ -92,17 +102,7 @@ const json = (schema: Record<string, unknown>, description = 'OK') => ({
   description,
   content: { 'application/json': { schema } },
 });
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const signer = obj({ id: str, email: str, name: str, role: str });
-const signature = obj({
-  password: {
-    type: 'string',
-    minLength: 1,
-    maxLength: 1024,
-    description: "the signer's own password, again",
-  },
-  meaning: { type: 'string', minLength: 1, maxLength: 64, description: 'e.g. "decided", "approved"' },
-});
 const decision = obj({
   id: str,
   scope: { enum: ['record', 'part', 'lot'] },
@@ -221,147 +221,66 @@ const full = {
   ],
 };
 
-export const ootOpenApiPaths = {
-  '/oot-cases': {
-    get: {
-      summary: 'Out-of-tolerance cases, newest first, with what each still waits for (records:read)',
-      security: tokenOrSession,
-      parameters: [
-        { name: 'state', in: 'query', schema: { enum: ['open', 'closed'] } },
-        { name: 'equipment', in: 'query', schema: str },
-        { name: 'site', in: 'query', schema: str },
-        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 } },
-      ],
-      responses: {
-        '200': json(obj({ items: { type: 'array', items: summary } })),
-        '400': problem,
-        '401': problem,
-      },
-    },
-  },
-  '/oot-cases/{id}': {
-    get: {
-      summary:
-        'One case: the failed calibration, the suspect window, suspect records with characteristics, margins, shipment state and decision, decisions and notifications',
-      security: tokenOrSession,
-      parameters: [
-        idParam,
-        { name: 'after', in: 'query', schema: str, description: 'cursor (`next` of the previous page)' },
-        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 5000, default: 500 } },
-      ],
-      responses: { '200': json(full), '400': problem, '401': problem, '404': problem },
-    },
-  },
-  '/oot-cases/{id}/suspects.csv': {
-    get: {
-      summary:
-        'Every suspect record and characteristic of a case with its margin, shipment state and decision (CSV)',
-      security: tokenOrSession,
-      parameters: [idParam],
-      responses: {
-        '200': { description: 'text/csv', content: { 'text/csv': { schema: str } } },
-        '401': problem,
-        '404': problem,
-      },
-    },
-  },
-  '/oot-cases/{id}/decisions': {
-    post: {
-      summary:
-        'Record a signed impact assessment and disposition for parts, lots or records of a case (calibrations:disposition)',
-      description:
-        'The signer’s password again (a wrong one is 403 CLOUD_REAUTH_FAILED and counts toward the lockout); every item must belong to the case (400 otherwise); a closed case is 409. A later decision on the same item supersedes an earlier one; the case closes once nothing is left to wait for.',
-      security: sessionOnly,
-      parameters: [idParam],
-      requestBody: {
-        required: true,
-        content: {
-          'application/json': {
-            schema: obj({
-              scope: { enum: ['part', 'lot', 'record'] },
-              items: { type: 'array', items: str, minItems: 1, maxItems: 10000 },
-              impact: { enum: [...IMPACTS] },
-              assessment: { type: 'string', minLength: 1, maxLength: 4000 },
-              disposition: { enum: [...DISPOSITIONS] },
-              signature,
-            }),
-          },
-        },
-      },
-      responses: {
-        '201': json(obj({ decisions: { type: 'array', items: decision }, case: summary })),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '404': problem,
-        '409': problem,
-        '429': problem,
-      },
-    },
-  },
-  '/oot-cases/{id}/notifications': {
-    post: {
-      summary:
-        'Record a signed customer notification: who was told, when, the reference (calibrations:disposition)',
-      security: sessionOnly,
-      parameters: [idParam],
-      requestBody: {
-        required: true,
-        content: {
-          'application/json': {
-            schema: obj(
-              {
-                customer: str,
-                contact: str,
-                notifiedAt: time,
-                method: { enum: ['email', 'phone', 'letter', 'portal', 'meeting'] },
-                reference: str,
-                signature,
-              },
-              ['customer', 'contact', 'notifiedAt', 'reference', 'signature'],
-            ),
-          },
-        },
-      },
-      responses: {
-        '201': json(obj({ notification, case: summary })),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '404': problem,
-        '429': problem,
-      },
-    },
-  },
-  '/parts/shipments': {
-    put: {
-      summary:
-        'Where parts are (in house, shipped, at the customer, scrapped), e.g. from the ERP (calibrations:disposition)',
-      security: sessionOnly,
-      requestBody: {
-        required: true,
-        content: {
-          'application/json': {
-            schema: obj({
-              items: {
-                type: 'array',
-                maxItems: 10000,
-                items: obj(
-                  {
-                    partSerial: str,
-                    state: { enum: [...SHIPMENT_STATES] },
-                    customer: str,
-                    shippedAt: time,
-                    reference: str,
-                  },
-                  ['partSerial', 'state'],
-                ),
-              },
-            }),
-          },
-        },
-      },
-      responses: { '200': json(obj({ updated: int })), '400': problem, '401': problem, '403': problem },
-    },
-  },
+/** The out-of-tolerance routes' contracts (served by ootRoutes, documented by openapi.ts). */
+export const ootApi = {
+  list: operation({
+    method: 'get',
+    path: '/oot-cases',
+    summary: 'Out-of-tolerance cases, newest first, with what each still waits for (records:read)',
+    security: tokenOrSession,
+    query: listQuery,
+    responses: { '200': json(obj({ items: { type: 'array', items: summary } })) },
+    errors: [400, 401],
+  }),
+  get: operation({
+    method: 'get',
+    path: '/oot-cases/{id}',
+    summary:
+      'One case: the failed calibration, the suspect window, suspect records with characteristics, margins, shipment state and decision, decisions and notifications',
+    security: tokenOrSession,
+    query: caseQuery,
+    responses: { '200': json(full) },
+    errors: [400, 401, 404],
+  }),
+  suspectsCsv: operation({
+    method: 'get',
+    path: '/oot-cases/{id}/suspects.csv',
+    summary:
+      'Every suspect record and characteristic of a case with its margin, shipment state and decision (CSV)',
+    security: tokenOrSession,
+    responses: { '200': { description: 'text/csv', content: { 'text/csv': { schema: str } } } },
+    errors: [401, 404],
+  }),
+  decide: operation({
+    method: 'post',
+    path: '/oot-cases/{id}/decisions',
+    summary:
+      'Record a signed impact assessment and disposition for parts, lots or records of a case (calibrations:disposition)',
+    description:
+      'The signer’s password again (a wrong one is 403 CLOUD_REAUTH_FAILED and counts toward the lockout); every item must belong to the case (400 otherwise); a closed case is 409. A later decision on the same item supersedes an earlier one; the case closes once nothing is left to wait for.',
+    security: sessionOnly,
+    body: decisionSchema,
+    responses: { '201': json(obj({ decisions: { type: 'array', items: decision }, case: summary })) },
+    errors: [400, 401, 403, 404, 409, 429],
+  }),
+  notify: operation({
+    method: 'post',
+    path: '/oot-cases/{id}/notifications',
+    summary:
+      'Record a signed customer notification: who was told, when, the reference (calibrations:disposition)',
+    security: sessionOnly,
+    body: notificationSchema,
+    responses: { '201': json(obj({ notification, case: summary })) },
+    errors: [400, 401, 403, 404, 429],
+  }),
+  shipments: operation({
+    method: 'put',
+    path: '/parts/shipments',
+    summary:
+      'Where parts are (in house, shipped, at the customer, scrapped), e.g. from the ERP (calibrations:disposition)',
+    security: sessionOnly,
+    body: shipmentsSchema,
+    responses: { '200': json(obj({ updated: int })) },
+    errors: [400, 401, 403],
+  }),
 } as const;

@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DamagedRecord } from '../buffer/damaged-records.js';
 import type { SourceCounters } from '../collectors/collector.js';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface StatusSnapshot {
   edgeId: string;
@@ -41,84 +42,197 @@ export interface StatusSnapshot {
   };
 }
 
-function metrics(s: StatusSnapshot): string {
-  const lines: string[] = [];
-  const gauge = (name: string, help: string, rows: [string, number][]) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
-    for (const [labels, v] of rows) lines.push(`${name}${labels} ${v}`);
-  };
-  gauge('rigtrace_edge_log_size', 'Highest seq in the edge log', [['', s.buffer.size]]);
-  gauge('rigtrace_edge_acked_seq', 'Highest seq the cloud acknowledged', [['', s.buffer.acked]]);
-  gauge('rigtrace_edge_unsent_records', 'Records in the buffer not yet acknowledged', [
-    ['', s.buffer.unsent],
-  ]);
-  gauge('rigtrace_edge_buffer_bytes', 'Bytes of records in the buffer', [['', s.buffer.bytes]]);
-  gauge('rigtrace_edge_buffer_quota_bytes', 'Buffer size above which telemetry is down-sampled', [
-    ['', s.buffer.quotaBytes],
-  ]);
-  gauge('rigtrace_edge_telemetry_keep_one_in', 'Telemetry down-sampling factor (1 = all kept)', [
-    ['', s.buffer.telemetryKeepOneIn],
-  ]);
-  gauge('rigtrace_edge_records_in_per_second', 'Records written to the buffer per second (10 s window)', [
-    ['', s.rates.inPerS],
-  ]);
-  gauge(
-    'rigtrace_edge_records_out_per_second',
-    'Records acknowledged by the cloud per second (10 s window)',
-    [['', s.rates.outPerS]],
-  );
-  gauge('rigtrace_edge_oldest_unsent_age_seconds', 'Age of the oldest unacknowledged record', [
-    ['', s.buffer.oldestUnsentAgeS ?? 0],
-  ]);
-  gauge(
-    'rigtrace_edge_source_up',
-    'Whether a source delivers good readings (1) or not (0: down, failing, not started)',
-    s.sources.map((x) => [`{source="${x.id}",protocol="${x.protocol}"}`, x.up ? 1 : 0]),
-  );
-  lines.push(
-    '# HELP rigtrace_edge_source_records_total Records produced by a source',
-    '# TYPE rigtrace_edge_source_records_total counter',
-  );
-  for (const x of s.sources)
-    lines.push(`rigtrace_edge_source_records_total{source="${x.id}"} ${x.recordsIn}`);
-  const counters: [keyof SourceCounters, string, string][] = [
-    ['timeouts', 'timeouts', 'Requests to a source without a reply in time'],
-    ['exceptions', 'exceptions', 'Requests a source answered with a protocol exception'],
-    ['malformed', 'malformed', 'Replies from a source that do not fit the request'],
-    ['reconnects', 'reconnects', 'Connections to a source made again after one was lost'],
-    [
-      'aclRefusals',
-      'acl_refusals',
-      'MQTT messages refused for the device topic ACL (acknowledged and dropped)',
-    ],
-    ['sizeRefusals', 'size_refusals', 'MQTT messages refused for their size (acknowledged and dropped)'],
-  ];
-  for (const [key, name, help] of counters) {
-    const rows = s.sources.filter((x) => x.counters[key] !== undefined);
-    if (rows.length === 0) continue;
-    lines.push(
-      `# HELP rigtrace_edge_source_${name}_total ${help}`,
-      `# TYPE rigtrace_edge_source_${name}_total counter`,
+type Snap = () => StatusSnapshot;
+
+/** A gauge with one unlabelled value, read from the snapshot at each scrape. */
+function gauge(r: Registry, snap: Snap, name: string, help: string, value: (s: StatusSnapshot) => number) {
+  new Gauge({
+    name,
+    help,
+    registers: [r],
+    collect() {
+      this.set(value(snap()));
+    },
+  });
+}
+
+/** A counter kept by the agent (its absolute value is in the snapshot), unlabelled. */
+function counter(r: Registry, snap: Snap, name: string, help: string, value: (s: StatusSnapshot) => number) {
+  new Counter({
+    name,
+    help,
+    registers: [r],
+    collect() {
+      this.reset();
+      this.inc(value(snap()));
+    },
+  });
+}
+
+/** Per-source failure counters: /status `counters` key, metric name part, help. */
+const SOURCE_COUNTERS: [keyof SourceCounters, string, string][] = [
+  ['timeouts', 'timeouts', 'Requests to a source without a reply in time'],
+  ['exceptions', 'exceptions', 'Requests a source answered with a protocol exception'],
+  ['malformed', 'malformed', 'Replies from a source that do not fit the request'],
+  ['reconnects', 'reconnects', 'Connections to a source made again after one was lost'],
+  [
+    'aclRefusals',
+    'acl_refusals',
+    'MQTT messages refused for the device topic ACL (acknowledged and dropped)',
+  ],
+  ['sizeRefusals', 'size_refusals', 'MQTT messages refused for their size (acknowledged and dropped)'],
+];
+
+/**
+ * The edge's Prometheus metrics (prom-client), read from the status snapshot at each scrape, plus
+ * prom-client's default process and Node.js metrics. The metric names are part of the product
+ * (dashboards and alerts use them): CONFIG.md lists them, and they do not change.
+ */
+export class EdgeMetrics {
+  readonly registry = new Registry();
+  private current: StatusSnapshot | null = null;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor() {
+    const r = this.registry;
+    const snap: Snap = () => {
+      if (!this.current) throw new Error('no status snapshot');
+      return this.current;
+    };
+    collectDefaultMetrics({ register: r });
+    gauge(r, snap, 'rigtrace_edge_log_size', 'Highest seq in the edge log', (s) => s.buffer.size);
+    gauge(r, snap, 'rigtrace_edge_acked_seq', 'Highest seq the cloud acknowledged', (s) => s.buffer.acked);
+    gauge(
+      r,
+      snap,
+      'rigtrace_edge_unsent_records',
+      'Records in the buffer not yet acknowledged',
+      (s) => s.buffer.unsent,
     );
-    for (const x of rows)
-      lines.push(`rigtrace_edge_source_${name}_total{source="${x.id}"} ${x.counters[key]}`);
+    gauge(r, snap, 'rigtrace_edge_buffer_bytes', 'Bytes of records in the buffer', (s) => s.buffer.bytes);
+    gauge(
+      r,
+      snap,
+      'rigtrace_edge_buffer_quota_bytes',
+      'Buffer size above which telemetry is down-sampled',
+      (s) => s.buffer.quotaBytes,
+    );
+    gauge(
+      r,
+      snap,
+      'rigtrace_edge_telemetry_keep_one_in',
+      'Telemetry down-sampling factor (1 = all kept)',
+      (s) => s.buffer.telemetryKeepOneIn,
+    );
+    counter(
+      r,
+      snap,
+      'rigtrace_edge_telemetry_dropped_total',
+      'Telemetry records dropped by the buffer quota policy (over the buffer life)',
+      (s) => s.buffer.telemetryDropped,
+    );
+    gauge(
+      r,
+      snap,
+      'rigtrace_edge_records_in_per_second',
+      'Records written to the buffer per second (10 s window)',
+      (s) => s.rates.inPerS,
+    );
+    gauge(
+      r,
+      snap,
+      'rigtrace_edge_records_out_per_second',
+      'Records acknowledged by the cloud per second (10 s window)',
+      (s) => s.rates.outPerS,
+    );
+    gauge(
+      r,
+      snap,
+      'rigtrace_edge_oldest_unsent_age_seconds',
+      'Age of the oldest unacknowledged record',
+      (s) => s.buffer.oldestUnsentAgeS ?? 0,
+    );
+    new Gauge({
+      name: 'rigtrace_edge_source_up',
+      help: 'Whether a source delivers good readings (1) or not (0: down, failing, not started)',
+      labelNames: ['source', 'protocol'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const x of snap().sources) this.set({ source: x.id, protocol: x.protocol }, x.up ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'rigtrace_edge_source_records_total',
+      help: 'Records produced by a source',
+      labelNames: ['source'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const x of snap().sources) this.inc({ source: x.id }, x.recordsIn);
+      },
+    });
+    for (const [key, name, help] of SOURCE_COUNTERS)
+      new Counter({
+        name: `rigtrace_edge_source_${name}_total`,
+        help,
+        labelNames: ['source'],
+        registers: [r],
+        collect() {
+          this.reset();
+          // Only the sources whose protocol has this counter.
+          for (const x of snap().sources) {
+            const v = x.counters[key];
+            if (v !== undefined) this.inc({ source: x.id }, v);
+          }
+        },
+      });
+    counter(
+      r,
+      snap,
+      'rigtrace_edge_damaged_records_total',
+      'Buffered records found not to match what was signed, set aside and replaced by an EDGE_RECORD_DAMAGED event',
+      (s) => s.buffer.damaged.total,
+    );
+    counter(
+      r,
+      snap,
+      'rigtrace_edge_acked_records_total',
+      'Records acknowledged by the cloud since start',
+      (s) => s.forwarder.recordsAcked,
+    );
+    gauge(
+      r,
+      snap,
+      'rigtrace_edge_forwarder_consecutive_failures',
+      'Failed sends to the cloud since the last acknowledged batch',
+      (s) => s.forwarder.consecutiveFailures,
+    );
   }
-  lines.push(
-    '# HELP rigtrace_edge_damaged_records_total Buffered records found not to match what was signed, set aside and replaced by an EDGE_RECORD_DAMAGED event',
-    '# TYPE rigtrace_edge_damaged_records_total counter',
-    `rigtrace_edge_damaged_records_total ${s.buffer.damaged.total}`,
-  );
-  lines.push(
-    '# HELP rigtrace_edge_acked_records_total Records acknowledged by the cloud since start',
-    '# TYPE rigtrace_edge_acked_records_total counter',
-  );
-  lines.push(`rigtrace_edge_acked_records_total ${s.forwarder.recordsAcked}`);
-  return lines.join('\n') + '\n';
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The metrics text for `snapshot` (scrapes are answered one at a time). */
+  render(snapshot: StatusSnapshot): Promise<string> {
+    const run = this.tail.then(async () => {
+      this.current = snapshot;
+      try {
+        return await this.registry.metrics();
+      } finally {
+        this.current = null;
+      }
+    });
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
 }
 
 /** Local read-only status: GET /status (JSON) and GET /metrics (Prometheus text format). */
 export class StatusServer {
   private server: http.Server | null = null;
+  private readonly metrics = new EdgeMetrics();
   constructor(private readonly snapshot: () => Promise<StatusSnapshot>) {}
 
   async start(host: string, port: number): Promise<AddressInfo> {
@@ -129,17 +243,18 @@ export class StatusServer {
         res.end(JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404 }));
         return;
       }
-      this.snapshot().then(
-        (s) => {
+      this.snapshot()
+        .then(async (s) => {
           if (url === '/metrics') {
-            res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-            res.end(metrics(s));
+            const text = await this.metrics.render(s);
+            res.writeHead(200, { 'content-type': this.metrics.contentType });
+            res.end(text);
           } else {
             res.writeHead(200, { 'content-type': 'application/json' });
             res.end(JSON.stringify(s, null, 2));
           }
-        },
-        (err: Error) => {
+        })
+        .catch((err: Error) => {
           res.writeHead(500, { 'content-type': 'application/problem+json' });
           res.end(
             JSON.stringify({
@@ -149,8 +264,7 @@ export class StatusServer {
               detail: err.message,
             }),
           );
-        },
-      );
+        });
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
