@@ -1,5 +1,5 @@
 import {
-  calibrationOpenApiPaths,
+  calibrationApi,
   certificateOpenApiPaths,
   chainOpenApiPaths,
   positionOpenApiPaths,
@@ -33,6 +33,7 @@ export const apiOperations: readonly OperationSpec[] = [
   ...Object.values(exportControlApi),
   ...Object.values(maintenanceApi),
   ...Object.values(ootApi),
+  ...Object.values(calibrationApi),
 ];
 
 /**
@@ -324,7 +325,6 @@ export const openApiDocument = {
         },
       },
     },
-    ...calibrationOpenApiPaths,
     ...certificateOpenApiPaths,
     ...chainOpenApiPaths,
     ...positionOpenApiPaths,

@@ -412,6 +412,30 @@ describe.each(BACKENDS)(
       expect(up.body.kind).toBe('dcc');
       expect(up.body.dcc.points).toEqual(d.points);
       expect(up.body.differences).toEqual([]);
+      // Read without storing (to fill in a calibration being recorded): what the import reads.
+      const read = await call('tech', 'POST', '/calibrations/dcc-read', {
+        filename: 'x.xml',
+        content: b64(got.text),
+      });
+      expect(read.status, read.text).toBe(200);
+      expect(read.body.dcc).toEqual(d);
+      const pdf = await call('tech', 'POST', '/calibrations/dcc-read', {
+        filename: 'x.pdf',
+        content: b64(tinyPdf('x')),
+      });
+      expect(pdf.status).toBe(400);
+      expect(pdf.body.errors[0].message).toMatch(/DCC XML/);
+      expect(
+        (
+          await call('auditor', 'POST', '/calibrations/dcc-read', {
+            filename: 'x.xml',
+            content: b64(got.text),
+          })
+        ).status,
+      ).toBe(403);
+      expect((await call('tech', 'GET', `/calibrations/${enc(cal.id)}/certificates`)).body.items.length).toBe(
+        1,
+      );
       // Read like the calibration: other sites, uncleared readers of export-controlled equipment: 404.
       expect((await call('scoped', 'GET', `/calibrations/${enc(cal.id)}/dcc`)).status).toBe(404);
       expect((await call('tech', 'GET', `/calibrations/${enc('manual:nope')}/dcc`)).status).toBe(404);

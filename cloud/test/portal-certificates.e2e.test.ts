@@ -220,6 +220,57 @@ describe('calibration certificates in a browser', () => {
     expect(b.errors).toEqual([]);
   }, 120_000);
 
+  it('records a calibration filled from the laboratory’s DCC, and attaches the DCC to it', async () => {
+    const u = user('technician');
+    await api('POST', '/equipment', {
+      tag: 'PT-CERT-02',
+      siteId: 'plant-1',
+      type: 'pressure transducer',
+      intervalDays: 180,
+    });
+    // The laboratory's certificate: the DCC export of PT-CERT-01's calibration (points with limits).
+    const lab = await page.request.get(`${url}/api/v1/calibrations/${encodeURIComponent(calibrationId)}/dcc`);
+    expect(lab.status()).toBe(200);
+    const xml = await lab.text();
+    await page.goto(`${url}/#/calibrations/new/PT-CERT-02`);
+    await page.getByTestId('dcc-fill-input').setInputFiles({
+      name: 'DKD-K-4711-2026.xml',
+      mimeType: 'application/xml',
+      buffer: Buffer.from(xml),
+    });
+    await page.getByTestId('dcc-filled').waitFor();
+    expect(await page.getByLabel('Certificate number (optional)').inputValue()).toBe('DKD-K-4711-2026');
+    expect(await page.getByLabel('Calibrated at (UTC)').inputValue()).toMatch(
+      new RegExp(`^${at.slice(0, 10)}T`),
+    );
+    const rows = page.getByTestId('point-row');
+    expect(await rows.count()).toBe(2);
+    expect(await page.locator('#f-points-1-asFound').inputValue()).toBe('1600.6');
+    expect(await page.locator('#f-points-1-upperTolerance').inputValue()).toBe('4');
+    expect(await rows.nth(1).getByTestId('point-limits').textContent()).toContain('1596 … 1604');
+    expect(await rows.nth(1).getByTestId('live-asFound').textContent()).toBe('pass');
+    for (const size of [PHONE, DESKTOP]) {
+      await page.setViewportSize(size);
+      await page.getByTestId('dcc-filled').scrollIntoViewIfNeeded();
+      expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
+      await b.shot(`record-from-dcc-${size.width}`, false);
+    }
+    await page.getByLabel('Performed by (name and qualification)').fill('A. Smith (level 3)');
+    await page.getByLabel('My password').fill(u.password);
+    await page.getByRole('button', { name: 'Sign and record' }).click();
+    const attached = page.getByTestId('record-dcc-attached');
+    await attached.waitFor();
+    expect(await attached.textContent()).toContain('it agrees with what was recorded');
+    const cals = await api('GET', '/equipment/PT-CERT-02/calibrations');
+    expect(cals.items).toHaveLength(1);
+    const certs = await api('GET', `/calibrations/${encodeURIComponent(cals.items[0].id)}/certificates`);
+    expect(certs.items).toHaveLength(1);
+    expect(certs.items[0]).toMatchObject({ kind: 'dcc', filename: 'DKD-K-4711-2026.xml', differences: [] });
+    expect(certs.items[0].sha256).toBe(createHash('sha256').update(xml).digest('hex'));
+    await b.shot('record-from-dcc-recorded-1280', false);
+    expect(b.errors).toEqual([]);
+  }, 90_000);
+
   it('flags the calibrations made with a standard found out of tolerance later, and shows the chain on the standard', async () => {
     const u = user('technician');
     // STD-PRS-0007 was good 30 days ago; PT-CERT-01 was calibrated with it 2 days ago; today it fails.

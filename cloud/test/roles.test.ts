@@ -63,6 +63,7 @@ const EXPECTED: Record<string, Caller[]> = {
   'GET /calibrations/{id}/dcc': ALL,
   'GET /calibrations/{id}/certificates/{certificate}': ALL,
   'POST /calibrations/{id}/certificates': CALIBRATION_WRITERS,
+  'POST /calibrations/dcc-read': CALIBRATION_WRITERS,
   'POST /calibrations': CALIBRATION_WRITERS,
   'GET /due-list': ALL,
   'GET /inspections': ALL,

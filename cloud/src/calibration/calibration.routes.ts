@@ -4,7 +4,19 @@ import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import { siteShifts, type TenancyRepository } from '../tenancy/index.js';
-import type { CalibrationService, RegisterScope, Signer } from './calibration.service.js';
+import {
+  equipmentBodySchema,
+  manualCalibrationSchema,
+  registerImportSchema as registerImportBody,
+  reviewWithReasonSchema,
+  settingsSchema,
+  signatureInputSchema,
+  type CalibrationService,
+  type RegisterScope,
+  type Signer,
+} from './calibration.service.js';
+import { procedureSchema as procedureBodySchema } from './procedure.service.js';
+import { mount, operation } from '../platform/http/contract.js';
 import {
   decodeCursor,
   itemView,
@@ -214,8 +226,8 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   // ---- read ----------------------------------------------------------------------------------
 
-  r.get('/equipment', read, async (req, res) => {
-    const q = parseQuery(equipmentListQuery, req);
+  mount(r, calibrationApi.equipmentList, read, async (req, res) => {
+    const q = parseQuery(calibrationApi.equipmentList, req);
     const v = viewer(req, 'GET /equipment');
     const out = await deps.calibration.list(tenantOf(req), {
       siteId: q.site,
@@ -237,8 +249,8 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     res.json(out);
   });
 
-  r.get('/equipment/:tag', read, async (req, res) => {
-    const q = parseQuery(asOfQuery, req);
+  mount(r, calibrationApi.equipment, read, async (req, res) => {
+    const q = parseQuery(calibrationApi.equipment, req);
     const v = viewer(req, 'GET /equipment/{tag}');
     const flag = await visible(req, v, tag(req));
     const out = await deps.calibration.describe(tenantOf(req), tag(req), q.asOf);
@@ -246,7 +258,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     res.json(out);
   });
 
-  r.get('/equipment/:tag/calibrations', read, async (req, res) => {
+  mount(r, calibrationApi.equipmentCalibrations, read, async (req, res) => {
     const v = viewer(req, 'GET /equipment/{tag}/calibrations');
     const flag = await visible(req, v, tag(req));
     const items = await deps.calibration.calibrationsOf(tenantOf(req), tag(req));
@@ -258,8 +270,8 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     res.json({ items });
   });
 
-  r.get('/equipment/:tag/suspect-records', read, async (req, res) => {
-    const q = parseQuery(suspectQuery, req);
+  mount(r, calibrationApi.suspectRecords, read, async (req, res) => {
+    const q = parseQuery(calibrationApi.suspectRecords, req);
     const v = viewer(req, 'GET /equipment/{tag}/suspect-records');
     await visible(req, v, tag(req));
     // Only records of the caller's sites (a gauge may travel), and of rigs it may see.
@@ -296,8 +308,8 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     });
   });
 
-  r.get('/due-list', read, async (req, res) => {
-    const q = parseQuery(dueListQuery, req);
+  mount(r, calibrationApi.dueList, read, async (req, res) => {
+    const q = parseQuery(calibrationApi.dueList, req);
     const v = viewer(req, 'GET /due-list');
     const out = await deps.calibration.dueList(tenantOf(req), {
       ...q,
@@ -319,8 +331,8 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     res.json(out);
   });
 
-  r.get('/inspections', read, async (req, res) => {
-    const q = parseQuery(inspectionsQuery, req);
+  mount(r, calibrationApi.inspections, read, async (req, res) => {
+    const q = parseQuery(calibrationApi.inspections, req);
     const out = await deps.traceability.records(tenantOf(req), {
       ...q,
       kind: 'inspection',
@@ -330,8 +342,8 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     res.json({ items: await screenRecords(viewer(req, 'GET /inspections'), out.items), next: out.next });
   });
 
-  r.get('/usage', read, async (req, res) => {
-    const q = parseQuery(usageQuery, req);
+  mount(r, calibrationApi.usage, read, async (req, res) => {
+    const q = parseQuery(calibrationApi.usage, req);
     const out = await deps.traceability.records(tenantOf(req), {
       ...q,
       kind: 'usage',
@@ -341,8 +353,8 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     res.json({ items: await screenRecords(viewer(req, 'GET /usage'), out.items), next: out.next });
   });
 
-  r.get('/yield', read, async (req, res) => {
-    const q = parseQuery(yieldQuery, req);
+  mount(r, calibrationApi.yield, read, async (req, res) => {
+    const q = parseQuery(calibrationApi.yield, req);
     const to = q.to ?? new Date().toISOString();
     const from = q.from ?? new Date(Date.parse(to) - 30 * 86_400_000).toISOString();
     const v = viewer(req, 'GET /yield');
@@ -376,12 +388,12 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     res.json(out);
   });
 
-  r.get('/calibration-settings', read, async (req, res) => {
+  mount(r, calibrationApi.settings, read, async (req, res) => {
     res.json({ dueSoonDays: await deps.calibration.dueSoonDefault(tenantOf(req)) });
   });
 
-  r.get('/calibrations', read, async (req, res) => {
-    const q = parseQuery(calibrationsQuery, req);
+  mount(r, calibrationApi.calibrations, read, async (req, res) => {
+    const q = parseQuery(calibrationApi.calibrations, req);
     const v = viewer(req, 'GET /calibrations');
     const out = await deps.calibration.manualEntries(tenantOf(req), {
       approval: q.approval,
@@ -410,7 +422,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   // ---- write ---------------------------------------------------------------------------------
 
-  r.post('/equipment', write, async (req, res) => {
+  mount(r, calibrationApi.equipmentCreate, write, async (req, res) => {
     const v = viewer(req, 'POST /equipment');
     const out = await deps.calibration.create(tenantOf(req), req.body, registerScope(req, v));
     await auditRegister(req, 'equipment.create', out.tag, undefined, { exportControl: exportOf(out) });
@@ -422,7 +434,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       .json(out);
   });
 
-  r.put('/equipment/:tag', write, async (req, res) => {
+  mount(r, calibrationApi.equipmentReplace, write, async (req, res) => {
     const v = viewer(req, 'PUT /equipment/{tag}');
     await visible(req, v, tag(req));
     const before = await deps.calibration.describe(tenantOf(req), tag(req)).catch(() => undefined);
@@ -439,14 +451,14 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     res.json(out);
   });
 
-  r.delete('/equipment/:tag', write, async (req, res) => {
+  mount(r, calibrationApi.equipmentRetire, write, async (req, res) => {
     await visible(req, viewer(req, 'DELETE /equipment/{tag}'), tag(req));
     await deps.calibration.retire(tenantOf(req), tag(req));
     await auditRegister(req, 'equipment.retire', tag(req), undefined, undefined);
     res.status(204).end();
   });
 
-  r.post('/equipment/:tag/reactivate', write, async (req, res) => {
+  mount(r, calibrationApi.equipmentReactivate, write, async (req, res) => {
     const v = viewer(req, 'POST /equipment/{tag}/reactivate');
     const flag = await visible(req, v, tag(req));
     const out = await deps.calibration.reactivate(tenantOf(req), tag(req));
@@ -455,24 +467,24 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     res.json(out);
   });
 
-  r.post('/equipment/import', write, async (req, res) => {
+  mount(r, calibrationApi.equipmentImport, write, async (req, res) => {
     const v = viewer(req, 'POST /equipment/import');
     const out = await deps.calibration.importRegister(tenantOf(req), req.body, registerScope(req, v));
     for (const t of out.created) await auditRegister(req, 'equipment.create', t, undefined, { import: true });
     res.status(out.dryRun ? 200 : 201).json(out);
   });
 
-  r.get('/procedures', read, async (req, res) => {
-    const q = parseQuery(z.strictObject({ limit: limit(500, 5000) }), req);
+  mount(r, calibrationApi.procedures, read, async (req, res) => {
+    const q = parseQuery(calibrationApi.procedures, req);
     res.json({ items: await deps.calibration.procedures.list(tenantOf(req), q.limit) });
   });
 
-  r.get('/procedures/:id', read, async (req, res) => {
-    const q = parseQuery(z.strictObject({ revision: z.string().min(1).max(32).optional() }), req);
+  mount(r, calibrationApi.procedure, read, async (req, res) => {
+    const q = parseQuery(calibrationApi.procedure, req);
     res.json(await deps.calibration.procedures.get(tenantOf(req), String(req.params.id), q.revision));
   });
 
-  r.post('/procedures', write, async (req, res) => {
+  mount(r, calibrationApi.procedureCreate, write, async (req, res) => {
     const p = req.principal!;
     const out = await deps.calibration.procedures.create(tenantOf(req), req.body, `user:${p.id}`);
     await deps.accounts.audit.record({
@@ -490,7 +502,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       .json(out);
   });
 
-  r.post('/calibrations', write, async (req, res) => {
+  mount(r, calibrationApi.enterManual, write, async (req, res) => {
     const v = viewer(req, 'POST /calibrations');
     const named = (req.body as { equipment?: unknown } | undefined)?.equipment;
     let flag: ExportFlag | null = null;
@@ -502,7 +514,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   });
 
   for (const decision of ['approve', 'reject', 'return'] as const) {
-    r.post(`/calibrations/:id/${decision}`, approve, async (req, res) => {
+    mount(r, calibrationApi[decision], approve, async (req, res) => {
       const v = viewer(req, `POST /calibrations/{id}/${decision}`);
       const row = await deps.calibration.calibrationRow(tenantOf(req), String(req.params.id));
       const flag = await guard(v, row.equipment);
@@ -513,7 +525,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     });
   }
 
-  r.put('/calibration-settings', write, async (req, res) => {
+  mount(r, calibrationApi.setSettings, write, async (req, res) => {
     // A tenant-wide default: it changes the due-soon window of every site's equipment.
     if (req.principal!.sites !== null)
       throw new ProblemError(
@@ -547,25 +559,6 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
 const str = { type: 'string' };
 /** The electronic signature a client sends: the password again, and what signing means. */
-const signatureInput = {
-  type: 'object',
-  required: ['password', 'meaning'],
-  additionalProperties: false,
-  properties: {
-    password: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 1024,
-      description: "the signer's own password, again",
-    },
-    meaning: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 64,
-      description: 'e.g. "performed", "reviewed", "approved"',
-    },
-  },
-};
 const signatureView = {
   type: 'object',
   required: ['by', 'meaning', 'signedAt', 'contentSha256', 'signatureSha256', 'valid'],
@@ -695,36 +688,6 @@ const procedureSchema = {
     createdBy: str,
   },
 };
-const procedureInput = {
-  type: 'object',
-  required: ['id', 'revision', 'title', 'points'],
-  additionalProperties: false,
-  properties: {
-    id: { type: 'string', maxLength: 64 },
-    revision: { type: 'string', maxLength: 32 },
-    title: { type: 'string', maxLength: 200 },
-    points: {
-      type: 'array',
-      minItems: 1,
-      maxItems: 200,
-      items: {
-        type: 'object',
-        required: ['name', 'unit', 'nominal'],
-        additionalProperties: false,
-        properties: {
-          name: { type: 'string', maxLength: 64 },
-          unit: { type: 'string', maxLength: 16 },
-          nominal: { type: 'number' },
-          tolerance: { type: 'number', exclusiveMinimum: 0, description: '± around the nominal' },
-          lowerLimit: { type: 'number' },
-          upperLimit: { type: 'number' },
-        },
-      },
-    },
-    standards: { type: 'array', items: str, maxItems: 50 },
-    environment: { type: 'object', properties: { temperatureC: range, humidityPct: range } },
-  },
-};
 const registerImportSchema = {
   type: 'object',
   required: ['dryRun', 'rows', 'total', 'created'],
@@ -757,62 +720,96 @@ const calibrationJson = (description: string, schema: Record<string, unknown>) =
   description,
   content: { 'application/json': { schema } },
 });
-const exportControlSchema = {
-  type: 'object',
-  required: ['regime'],
-  additionalProperties: false,
-  description:
-    'ITAR/EAR: the entry, its calibrations and the records made with it are served only to users cleared as US persons',
-  properties: {
-    regime: { enum: ['ITAR', 'EAR'] },
-    eccn: {
-      type: 'string',
-      pattern: '^(?:[0-9][A-E][0-9]{3}(?:\\.[a-z0-9]{1,3}){0,4}|EAR99)$',
-      description: 'e.g. 3A001, 9E610.a',
-    },
-  },
-};
-const equipmentBody = (description: string) => ({
-  required: true,
-  description,
-  content: {
-    'application/json': {
-      schema: { type: 'object', properties: { exportControl: exportControlSchema } },
-    },
-  },
-});
-const q = (name: string, schema: Record<string, unknown>, description?: string) => ({
-  name,
-  in: 'query',
-  schema,
-  ...(description ? { description } : {}),
-});
-const tagParam = {
-  name: 'tag',
-  in: 'path',
-  required: true,
-  schema: { type: 'string' },
-  description: 'asset tag (URL-encoded)',
-};
 const json = (description: string) => ({
   description,
   content: { 'application/json': { schema: { type: 'object' } } },
 });
-const body = (description: string) => ({
-  required: true,
-  description,
-  content: { 'application/json': { schema: { type: 'object' } } },
-});
-const recordFilters = [
-  q('site', { type: 'string' }),
-  q('equipment', { type: 'string' }),
-  q('partSerial', { type: 'string' }),
-  q('workOrder', { type: 'string' }),
-  q('from', { type: 'string', format: 'date-time' }, 'observedAt ≥ from'),
-  q('to', { type: 'string', format: 'date-time' }, 'observedAt < to'),
-  q('after', { type: 'string' }, 'cursor: the `next` of the previous page'),
-  q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
-];
+const yieldAnswer = {
+  description: 'tested and passed at the first attempt, per rig and UTC day and per rig over the period',
+  content: {
+    'application/json': {
+      schema: {
+        type: 'object',
+        required: ['from', 'to', 'perRigDay', 'perRig', 'perRigShift', 'shifts'],
+        properties: {
+          from: { type: 'string', format: 'date-time' },
+          to: { type: 'string', format: 'date-time' },
+          perRigDay: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['equipment', 'day', 'tested', 'passed', 'firstPassYield'],
+              properties: {
+                equipment: { type: 'string' },
+                day: { type: 'string', format: 'date' },
+                tested: { type: 'integer' },
+                passed: { type: 'integer' },
+                firstPassYield: { type: ['number', 'null'], minimum: 0, maximum: 1 },
+              },
+            },
+          },
+          perRigShift: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['equipment', 'siteId', 'day', 'shift', 'tested', 'passed', 'firstPassYield'],
+              properties: {
+                equipment: { type: 'string' },
+                siteId: { type: 'string' },
+                day: {
+                  type: 'string',
+                  format: 'date',
+                  description: 'the local day the shift starts on',
+                },
+                shift: { type: 'string' },
+                tested: { type: 'integer' },
+                passed: { type: 'integer' },
+                firstPassYield: { type: ['number', 'null'], minimum: 0, maximum: 1 },
+              },
+            },
+          },
+          shifts: {
+            type: 'array',
+            description: 'the shifts of the sites in the answer',
+            items: {
+              type: 'object',
+              required: ['siteId', 'timeZone', 'shifts'],
+              properties: {
+                siteId: { type: 'string' },
+                timeZone: { type: 'string' },
+                shifts: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    required: ['name', 'start', 'end'],
+                    properties: {
+                      name: { type: 'string' },
+                      start: { type: 'string' },
+                      end: { type: 'string' },
+                    },
+                  },
+                },
+              },
+            },
+          },
+          perRig: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['equipment', 'tested', 'passed', 'firstPassYield'],
+              properties: {
+                equipment: { type: 'string' },
+                tested: { type: 'integer' },
+                passed: { type: 'integer' },
+                firstPassYield: { type: ['number', 'null'], minimum: 0, maximum: 1 },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+};
 
 const reviewResponses = {
   '200': calibrationJson('{ calibration }', {
@@ -827,502 +824,317 @@ const reviewResponses = {
   '409': problem,
   '429': problem,
 };
-const idPath = {
-  name: 'id',
-  in: 'path',
-  required: true,
-  schema: str,
-  description: 'manual:<uuid> (URL-encoded)',
-};
+const tagParams = z.strictObject({ tag: z.string().describe('asset tag (URL-encoded)') });
+const idParams = z.strictObject({ id: z.string().describe('manual:<uuid> (URL-encoded)') });
 const reviewNote =
   'Reviewing one’s own entry is 403 CLOUD_SEPARATION_OF_DUTIES and a security event on the audit trail; an entry already reviewed is 409; a calibration from an edge record is 409 (it carries its own approval).';
-const withReason = {
-  type: 'object',
-  required: ['password', 'meaning', 'reason'],
-  additionalProperties: false,
-  properties: {
-    ...signatureInput.properties,
-    reason: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 2000,
-      description: 'why; shown to the person who entered it',
-    },
-  },
-};
-const reviewPaths = {
-  '/calibrations/{id}/approve': {
-    post: {
-      summary:
-        'Approve a manual entry with a signature (calibrations:approve; never the person who entered it)',
-      description: reviewNote,
-      security: sessionOnly,
-      parameters: [idPath],
-      requestBody: { required: true, content: { 'application/json': { schema: signatureInput } } },
-      responses: reviewResponses,
-    },
-  },
-  '/calibrations/{id}/reject': {
-    post: {
-      summary:
-        'Reject a manual entry with a signature and a reason (calibrations:approve): it stops counting toward the status',
-      description: reviewNote,
-      security: sessionOnly,
-      parameters: [idPath],
-      requestBody: { required: true, content: { 'application/json': { schema: withReason } } },
-      responses: reviewResponses,
-    },
-  },
-  '/calibrations/{id}/return': {
-    post: {
-      summary:
-        'Return a manual entry for correction with a signature and a reason (calibrations:approve): it stops counting; a corrected entry names it in `corrects`',
-      description: reviewNote,
-      security: sessionOnly,
-      parameters: [idPath],
-      requestBody: { required: true, content: { 'application/json': { schema: withReason } } },
-      responses: reviewResponses,
-    },
-  },
-} as const;
+const procedureListQuery = z.strictObject({ limit: limit(500, 5000) });
+const procedureQuery = z.strictObject({
+  revision: z.string().min(1).max(32).optional().describe('default: the current (latest) revision'),
+});
+/** POST /equipment: the tag, then the register entry as PUT takes it (the service checks both). */
+const equipmentCreateSchema = equipmentBodySchema.safeExtend({ tag: assetTagSchema });
 
-export const calibrationOpenApiPaths = {
-  '/equipment': {
-    get: {
-      summary: 'The equipment register, with each entry’s calendar calibration status',
-      security,
-      parameters: [
-        q('site', { type: 'string' }),
-        q('type', { type: 'string' }),
-        q('includeRetired', { enum: ['true', 'false'] }),
-        q('after', { type: 'string' }, 'cursor: the `next` (a tag) of the previous page'),
-        q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
-      ],
-      responses: { '200': json('{ items, next }'), '400': problem, '401': problem },
-    },
-    post: {
-      summary: 'Register equipment (technician, admin); earlier calibrations and records of the tag count',
-      security: sessionOnly,
-      requestBody: equipmentBody(
-        '{ tag, siteId, type, intervalDays, exportControl?, … } — see CALIBRATION.md',
-      ),
-      responses: {
-        '201': json('the equipment with its status'),
-        '400': problem,
-        '401': problem,
-        '403': {
-          ...problem,
-          description:
-            'RFC 7807 problem: a site outside the caller’s sites, or a tag the caller may not see (not 409: ACCOUNTS.md)',
-        },
-        '409': problem,
+/** The calibration routes' contracts (served by calibrationRoutes, documented by openapi.ts). */
+export const calibrationApi = {
+  equipmentList: operation({
+    method: 'get',
+    path: '/equipment',
+    summary: 'The equipment register, with each entry’s calendar calibration status',
+    security,
+    query: equipmentListQuery,
+    responses: { '200': json('{ items, next }') },
+    errors: [400, 401],
+  }),
+  equipmentCreate: operation({
+    method: 'post',
+    path: '/equipment',
+    summary: 'Register equipment (technician, admin); earlier calibrations and records of the tag count',
+    description: '{ tag, siteId, type, intervalDays, exportControl?, … } — see CALIBRATION.md',
+    security: sessionOnly,
+    body: equipmentCreateSchema,
+    responses: {
+      '201': json('the equipment with its status'),
+      '403': {
+        ...problem,
+        description:
+          'RFC 7807 problem: a site outside the caller’s sites, or a tag the caller may not see (not 409: ACCOUNTS.md)',
       },
     },
-  },
-  '/equipment/{tag}': {
-    get: {
-      summary: 'One piece of equipment and its calibration status (calendar and usage interval)',
-      security,
-      parameters: [
-        tagParam,
-        q('asOf', { type: 'string', format: 'date' }, 'status as of this date (default today, UTC)'),
-      ],
-      responses: { '200': json('equipment'), '400': problem, '401': problem, '404': problem },
+    errors: [400, 401, 409],
+  }),
+  equipment: operation({
+    method: 'get',
+    path: '/equipment/{tag}',
+    summary: 'One piece of equipment and its calibration status (calendar and usage interval)',
+    security,
+    params: tagParams,
+    query: asOfQuery,
+    responses: { '200': json('equipment') },
+    errors: [400, 401, 404],
+  }),
+  equipmentReplace: operation({
+    method: 'put',
+    path: '/equipment/{tag}',
+    summary: 'Replace a register entry (technician, admin)',
+    description: 'as POST /equipment, without tag',
+    security: sessionOnly,
+    params: tagParams,
+    body: equipmentBodySchema,
+    responses: { '200': json('equipment') },
+    errors: [400, 401, 403, 404, 409],
+  }),
+  equipmentRetire: operation({
+    method: 'delete',
+    path: '/equipment/{tag}',
+    summary: 'Retire equipment: out of service, history kept (technician, admin)',
+    security: sessionOnly,
+    params: tagParams,
+    responses: { '204': { description: 'retired' } },
+    errors: [401, 404, 409],
+  }),
+  equipmentReactivate: operation({
+    method: 'post',
+    path: '/equipment/{tag}/reactivate',
+    summary: 'Put retired equipment back in service (technician, admin); its history is unchanged',
+    security: sessionOnly,
+    params: tagParams,
+    responses: {
+      '200': json('the equipment with its status'),
+      '409': { ...problem, description: 'RFC 7807 problem: the equipment is not retired' },
     },
-    put: {
-      summary: 'Replace a register entry (technician, admin)',
-      security: sessionOnly,
-      parameters: [tagParam],
-      requestBody: equipmentBody('as POST /equipment, without tag'),
-      responses: {
-        '200': json('equipment'),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '404': problem,
-        '409': problem,
-      },
+    errors: [401, 403, 404],
+  }),
+  equipmentImport: operation({
+    method: 'post',
+    path: '/equipment/import',
+    summary:
+      'Import an existing register from CSV (technician, admin): a dry run lists every row’s problems; an import registers all rows or none',
+    description:
+      'Columns (header row, any order, case and spaces ignored): ' +
+      REGISTER_CSV_COLUMNS.join(', ') +
+      '. Each row is checked as POST /equipment checks a body, plus tags already registered or repeated in the file. ' +
+      'dryRun (default true) changes nothing. Without it, any row with a problem is 400 with the same rows and nothing is registered.',
+    security: sessionOnly,
+    body: registerImportBody,
+    responses: {
+      '200': calibrationJson('the dry run: every row and its problems', registerImportSchema),
+      '201': calibrationJson('imported: every row, and the tags registered', registerImportSchema),
     },
-    delete: {
-      summary: 'Retire equipment: out of service, history kept (technician, admin)',
-      security: sessionOnly,
-      parameters: [tagParam],
-      responses: { '204': { description: 'retired' }, '401': problem, '404': problem, '409': problem },
+    errors: [400, 401, 403, 409],
+  }),
+  procedures: operation({
+    method: 'get',
+    path: '/procedures',
+    summary: 'Calibration procedures, the current revision of each, by id',
+    security,
+    query: procedureListQuery,
+    responses: {
+      '200': calibrationJson('{ items }', {
+        type: 'object',
+        required: ['items'],
+        properties: { items: { type: 'array', items: procedureSchema } },
+      }),
     },
-  },
-  '/equipment/{tag}/reactivate': {
-    post: {
-      summary: 'Put retired equipment back in service (technician, admin); its history is unchanged',
-      security: sessionOnly,
-      parameters: [tagParam],
-      responses: {
-        '200': json('the equipment with its status'),
-        '401': problem,
-        '403': problem,
-        '404': problem,
-        '409': { ...problem, description: 'RFC 7807 problem: the equipment is not retired' },
-      },
+    errors: [400, 401],
+  }),
+  procedureCreate: operation({
+    method: 'post',
+    path: '/procedures',
+    summary:
+      'Write a procedure revision (technician, admin): test points with a ± tolerance or limits, required standards, environment limits',
+    description:
+      'A revision is written once (409 when it exists): a change is a new revision. Each point gives `tolerance` (±) or both `lowerLimit` and `upperLimit`; the answer carries both forms.',
+    security: sessionOnly,
+    body: procedureBodySchema,
+    responses: { '201': calibrationJson('the procedure revision', procedureSchema) },
+    errors: [400, 401, 403, 409],
+  }),
+  procedure: operation({
+    method: 'get',
+    path: '/procedures/{id}',
+    summary: 'A procedure: its current revision (or the one asked for) and the list of its revisions',
+    security,
+    params: z.strictObject({ id: z.string().describe('procedure id (URL-encoded)') }),
+    query: procedureQuery,
+    responses: {
+      '200': calibrationJson('the procedure revision, with `revisions`', {
+        allOf: [
+          procedureSchema,
+          {
+            type: 'object',
+            required: ['revisions'],
+            properties: {
+              revisions: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['revision', 'createdAt'],
+                  properties: { revision: str, createdAt: str },
+                },
+              },
+            },
+          },
+        ],
+      }),
     },
-  },
-  '/equipment/import': {
-    post: {
-      summary:
-        'Import an existing register from CSV (technician, admin): a dry run lists every row’s problems; an import registers all rows or none',
-      description:
-        'Columns (header row, any order, case and spaces ignored): ' +
-        REGISTER_CSV_COLUMNS.join(', ') +
-        '. Each row is checked as POST /equipment checks a body, plus tags already registered or repeated in the file. ' +
-        'dryRun (default true) changes nothing. Without it, any row with a problem is 400 with the same rows and nothing is registered.',
-      security: sessionOnly,
-      requestBody: {
-        required: true,
+    errors: [400, 401, 404],
+  }),
+  equipmentCalibrations: operation({
+    method: 'get',
+    path: '/equipment/{tag}/calibrations',
+    summary: 'Calibration events of the equipment, oldest first, with as-found/as-left and traceability',
+    security,
+    params: tagParams,
+    responses: { '200': json('{ items }') },
+    errors: [401, 404],
+  }),
+  suspectRecords: operation({
+    method: 'get',
+    path: '/equipment/{tag}/suspect-records',
+    summary:
+      'Usage and inspection records made with the equipment in the suspect window of a failed calibration',
+    security,
+    params: tagParams,
+    query: suspectQuery,
+    responses: {
+      '200': {
+        description: '{ equipment, window, items, next } or text/csv',
         content: {
-          'application/json': {
-            schema: {
-              type: 'object',
-              required: ['csv'],
-              additionalProperties: false,
-              properties: {
-                csv: { type: 'string', maxLength: 5_000_000, description: 'RFC 4180 text, header row first' },
-                dryRun: { type: 'boolean', default: true },
-              },
-            },
-          },
+          'application/json': { schema: { type: 'object' } },
+          'text/csv': { schema: { type: 'string' } },
         },
       },
-      responses: {
-        '200': calibrationJson('the dry run: every row and its problems', registerImportSchema),
-        '201': calibrationJson('imported: every row, and the tags registered', registerImportSchema),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '409': problem,
-      },
     },
-  },
-  '/procedures': {
-    get: {
-      summary: 'Calibration procedures, the current revision of each, by id',
-      security,
-      parameters: [q('limit', { type: 'integer', minimum: 1, maximum: 5000, default: 500 })],
-      responses: {
-        '200': calibrationJson('{ items }', {
-          type: 'object',
-          required: ['items'],
-          properties: { items: { type: 'array', items: procedureSchema } },
-        }),
-        '400': problem,
-        '401': problem,
-      },
-    },
-    post: {
-      summary:
-        'Write a procedure revision (technician, admin): test points with a ± tolerance or limits, required standards, environment limits',
-      description:
-        'A revision is written once (409 when it exists): a change is a new revision. Each point gives `tolerance` (±) or both `lowerLimit` and `upperLimit`; the answer carries both forms.',
-      security: sessionOnly,
-      requestBody: {
-        required: true,
-        content: { 'application/json': { schema: procedureInput } },
-      },
-      responses: {
-        '201': calibrationJson('the procedure revision', procedureSchema),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '409': problem,
-      },
-    },
-  },
-  '/procedures/{id}': {
-    get: {
-      summary: 'A procedure: its current revision (or the one asked for) and the list of its revisions',
-      security,
-      parameters: [
-        { name: 'id', in: 'path', required: true, schema: str, description: 'procedure id (URL-encoded)' },
-        q('revision', { type: 'string' }, 'default: the current (latest) revision'),
-      ],
-      responses: {
-        '200': calibrationJson('the procedure revision, with `revisions`', {
-          allOf: [
-            procedureSchema,
-            {
-              type: 'object',
-              required: ['revisions'],
-              properties: {
-                revisions: {
-                  type: 'array',
-                  items: {
-                    type: 'object',
-                    required: ['revision', 'createdAt'],
-                    properties: { revision: str, createdAt: str },
-                  },
-                },
-              },
-            },
-          ],
-        }),
-        '400': problem,
-        '401': problem,
-        '404': problem,
-      },
-    },
-  },
-  '/equipment/{tag}/calibrations': {
-    get: {
-      summary: 'Calibration events of the equipment, oldest first, with as-found/as-left and traceability',
-      security,
-      parameters: [tagParam],
-      responses: { '200': json('{ items }'), '401': problem, '404': problem },
-    },
-  },
-  '/equipment/{tag}/suspect-records': {
-    get: {
-      summary:
-        'Usage and inspection records made with the equipment in the suspect window of a failed calibration',
-      security,
-      parameters: [
-        tagParam,
-        q('calibration', { type: 'string' }, 'the failed calibration (default: the latest failure)'),
-        q('format', { enum: ['json', 'csv'], default: 'json' }),
-        q('after', { type: 'string' }, 'cursor (also in the x-next-cursor header)'),
-        q('limit', { type: 'integer', minimum: 1, maximum: 100000, default: 10000 }),
-      ],
-      responses: {
-        '200': {
-          description: '{ equipment, window, items, next } or text/csv',
-          content: {
-            'application/json': { schema: { type: 'object' } },
-            'text/csv': { schema: { type: 'string' } },
+    errors: [400, 401, 404],
+  }),
+  calibrations: operation({
+    method: 'get',
+    path: '/calibrations',
+    summary:
+      'Manual calibration entries by approval state (the approvals queue), oldest first; limited to the caller’s sites',
+    security,
+    query: calibrationsQuery,
+    responses: {
+      '200': calibrationJson('{ items, next }', {
+        type: 'object',
+        required: ['items', 'next'],
+        properties: {
+          items: {
+            type: 'array',
+            items: { allOf: [calibrationSchema, { type: 'object', properties: { siteId: str } }] },
           },
+          next: { type: ['string', 'null'] },
         },
-        '400': problem,
-        '401': problem,
-        '404': problem,
-      },
+      }),
     },
-  },
-  '/calibrations': {
-    get: {
-      summary:
-        'Manual calibration entries by approval state (the approvals queue), oldest first; limited to the caller’s sites',
-      security,
-      parameters: [
-        q('approval', { enum: ['pending', 'approved', 'rejected', 'returned'] }, 'absent: all'),
-        q('site', { type: 'string' }),
-        q('after', { type: 'string' }, 'cursor: the `next` of the previous page'),
-        q('limit', { type: 'integer', minimum: 1, maximum: 1000, default: 100 }),
-      ],
-      responses: {
-        '200': calibrationJson('{ items, next }', {
-          type: 'object',
-          required: ['items', 'next'],
-          properties: {
-            items: {
-              type: 'array',
-              items: { allOf: [calibrationSchema, { type: 'object', properties: { siteId: str } }] },
-            },
-            next: { type: ['string', 'null'] },
-          },
-        }),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-      },
+    errors: [400, 401, 403],
+  }),
+  enterManual: operation({
+    method: 'post',
+    path: '/calibrations',
+    summary:
+      'Enter a calibration by hand, signed (technician, admin): takes effect at once, pending approval by a second person',
+    description:
+      'The signature re-authenticates the signed-in user (a wrong password is 403 CLOUD_REAUTH_FAILED and counts toward the lockout) and is bound to the SHA-256 of the entry’s canonical JSON. `body` follows the record library’s calibration body, without `approval`.',
+    security: sessionOnly,
+    body: manualCalibrationSchema,
+    responses: {
+      '201': calibrationJson('{ calibration, equipment }', {
+        type: 'object',
+        required: ['calibration', 'equipment'],
+        properties: { calibration: calibrationSchema, equipment: { type: 'object' } },
+      }),
     },
-    post: {
-      summary:
-        'Enter a calibration by hand, signed (technician, admin): takes effect at once, pending approval by a second person',
-      description:
-        'The signature re-authenticates the signed-in user (a wrong password is 403 CLOUD_REAUTH_FAILED and counts toward the lockout) and is bound to the SHA-256 of the entry’s canonical JSON. `body` follows the record library’s calibration body, without `approval`.',
-      security: sessionOnly,
-      requestBody: {
-        required: true,
-        content: {
-          'application/json': {
-            schema: {
-              type: 'object',
-              required: ['equipment', 'enteredBy', 'body', 'signature'],
-              additionalProperties: false,
-              properties: {
-                equipment: str,
-                corrects: {
-                  type: 'string',
-                  description: 'the entry returned for correction that this one replaces (same equipment)',
-                },
-                enteredBy: { type: 'string', description: 'who performed it (name, qualification)' },
-                body: { type: 'object', description: 'CalibrationBody (protocols/RECORDS.md)' },
-                signature: signatureInput,
-              },
-            },
-          },
-        },
-      },
-      responses: {
-        '201': calibrationJson('{ calibration, equipment }', {
-          type: 'object',
-          required: ['calibration', 'equipment'],
-          properties: { calibration: calibrationSchema, equipment: { type: 'object' } },
-        }),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '404': problem,
-        '429': problem,
-      },
-    },
-  },
-  ...reviewPaths,
-  '/due-list': {
-    get: {
-      summary: 'Equipment out of tolerance, overdue, or due within N days, per site',
-      security,
-      parameters: [
-        q('days', { type: 'integer', minimum: 0, maximum: 3650, default: 30 }),
-        q('site', { type: 'string' }),
-        q('asOf', { type: 'string', format: 'date' }),
-        q('limit', { type: 'integer', minimum: 1, maximum: 10000, default: 1000 }),
-      ],
-      responses: {
-        '200': json('{ asOf, days, horizon, truncated, sites: [{ siteId, items }] }'),
-        '400': problem,
-        '401': problem,
-      },
-    },
-  },
-  '/inspections': {
-    get: {
-      summary: 'Inspection records by site, equipment, part serial, work order, result and time',
-      security,
-      parameters: [...recordFilters, q('result', { enum: ['pass', 'fail'] })],
-      responses: { '200': json('{ items, next }'), '400': problem, '401': problem },
-    },
-  },
-  '/usage': {
-    get: {
-      summary: 'Usage records by site, equipment, part serial, work order and time',
-      security,
-      parameters: recordFilters,
-      responses: { '200': json('{ items, next }'), '400': problem, '401': problem },
-    },
-  },
-  '/yield': {
-    get: {
-      summary:
-        'First-pass yield per rig, per rig and UTC day, and per rig and shift of the site (default: the last 30 days)',
-      description:
-        'perRigShift: per rig, shift day and shift of its site (the site’s shifts in its time zone, PUT /sites/{siteId}; default Early 06:00, Late 14:00, Night 22:00). A shift belongs to the local day it starts on.',
-      security,
-      parameters: [
-        q('from', { type: 'string', format: 'date-time' }),
-        q('to', { type: 'string', format: 'date-time' }),
-        q('site', { type: 'string' }),
-        q('equipment', { type: 'string' }),
-      ],
-      responses: {
-        '200': {
-          description:
-            'tested and passed at the first attempt, per rig and UTC day and per rig over the period',
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['from', 'to', 'perRigDay', 'perRig', 'perRigShift', 'shifts'],
-                properties: {
-                  from: { type: 'string', format: 'date-time' },
-                  to: { type: 'string', format: 'date-time' },
-                  perRigDay: {
-                    type: 'array',
-                    items: {
-                      type: 'object',
-                      required: ['equipment', 'day', 'tested', 'passed', 'firstPassYield'],
-                      properties: {
-                        equipment: { type: 'string' },
-                        day: { type: 'string', format: 'date' },
-                        tested: { type: 'integer' },
-                        passed: { type: 'integer' },
-                        firstPassYield: { type: ['number', 'null'], minimum: 0, maximum: 1 },
-                      },
-                    },
-                  },
-                  perRigShift: {
-                    type: 'array',
-                    items: {
-                      type: 'object',
-                      required: ['equipment', 'siteId', 'day', 'shift', 'tested', 'passed', 'firstPassYield'],
-                      properties: {
-                        equipment: { type: 'string' },
-                        siteId: { type: 'string' },
-                        day: {
-                          type: 'string',
-                          format: 'date',
-                          description: 'the local day the shift starts on',
-                        },
-                        shift: { type: 'string' },
-                        tested: { type: 'integer' },
-                        passed: { type: 'integer' },
-                        firstPassYield: { type: ['number', 'null'], minimum: 0, maximum: 1 },
-                      },
-                    },
-                  },
-                  shifts: {
-                    type: 'array',
-                    description: 'the shifts of the sites in the answer',
-                    items: {
-                      type: 'object',
-                      required: ['siteId', 'timeZone', 'shifts'],
-                      properties: {
-                        siteId: { type: 'string' },
-                        timeZone: { type: 'string' },
-                        shifts: {
-                          type: 'array',
-                          items: {
-                            type: 'object',
-                            required: ['name', 'start', 'end'],
-                            properties: {
-                              name: { type: 'string' },
-                              start: { type: 'string' },
-                              end: { type: 'string' },
-                            },
-                          },
-                        },
-                      },
-                    },
-                  },
-                  perRig: {
-                    type: 'array',
-                    items: {
-                      type: 'object',
-                      required: ['equipment', 'tested', 'passed', 'firstPassYield'],
-                      properties: {
-                        equipment: { type: 'string' },
-                        tested: { type: 'integer' },
-                        passed: { type: 'integer' },
-                        firstPassYield: { type: ['number', 'null'], minimum: 0, maximum: 1 },
-                      },
-                    },
-                  },
-                },
-              },
-            },
-          },
-        },
-        '400': problem,
-        '401': problem,
-      },
-    },
-  },
-  '/calibration-settings': {
-    get: {
-      summary: 'The tenant’s calibration defaults (due-soon window)',
-      security,
-      responses: { '200': json('{ dueSoonDays }'), '401': problem },
-    },
-    put: {
-      summary: 'Set the tenant’s default due-soon window (technician, admin; not a user limited to sites)',
-      security: sessionOnly,
-      requestBody: body('{ dueSoonDays }'),
-      responses: { '200': json('{ dueSoonDays }'), '400': problem, '401': problem, '403': problem },
-    },
-  },
+    errors: [400, 401, 403, 404, 429],
+  }),
+  approve: operation({
+    method: 'post',
+    path: '/calibrations/{id}/approve',
+    summary:
+      'Approve a manual entry with a signature (calibrations:approve; never the person who entered it)',
+    description: reviewNote,
+    security: sessionOnly,
+    params: idParams,
+    body: signatureInputSchema,
+    responses: reviewResponses,
+  }),
+  reject: operation({
+    method: 'post',
+    path: '/calibrations/{id}/reject',
+    summary:
+      'Reject a manual entry with a signature and a reason (calibrations:approve): it stops counting toward the status',
+    description: reviewNote,
+    security: sessionOnly,
+    params: idParams,
+    body: reviewWithReasonSchema,
+    responses: reviewResponses,
+  }),
+  return: operation({
+    method: 'post',
+    path: '/calibrations/{id}/return',
+    summary:
+      'Return a manual entry for correction with a signature and a reason (calibrations:approve): it stops counting; a corrected entry names it in `corrects`',
+    description: reviewNote,
+    security: sessionOnly,
+    params: idParams,
+    body: reviewWithReasonSchema,
+    responses: reviewResponses,
+  }),
+  dueList: operation({
+    method: 'get',
+    path: '/due-list',
+    summary: 'Equipment out of tolerance, overdue, or due within N days, per site',
+    security,
+    query: dueListQuery,
+    responses: { '200': json('{ asOf, days, horizon, truncated, sites: [{ siteId, items }] }') },
+    errors: [400, 401],
+  }),
+  inspections: operation({
+    method: 'get',
+    path: '/inspections',
+    summary: 'Inspection records by site, equipment, part serial, work order, result and time',
+    security,
+    query: inspectionsQuery,
+    responses: { '200': json('{ items, next }') },
+    errors: [400, 401],
+  }),
+  usage: operation({
+    method: 'get',
+    path: '/usage',
+    summary: 'Usage records by site, equipment, part serial, work order and time',
+    security,
+    query: usageQuery,
+    responses: { '200': json('{ items, next }') },
+    errors: [400, 401],
+  }),
+  yield: operation({
+    method: 'get',
+    path: '/yield',
+    summary:
+      'First-pass yield per rig, per rig and UTC day, and per rig and shift of the site (default: the last 30 days)',
+    description:
+      'perRigShift: per rig, shift day and shift of its site (the site’s shifts in its time zone, PUT /sites/{siteId}; default Early 06:00, Late 14:00, Night 22:00). A shift belongs to the local day it starts on.',
+    security,
+    query: yieldQuery,
+    responses: { '200': yieldAnswer },
+    errors: [400, 401],
+  }),
+  settings: operation({
+    method: 'get',
+    path: '/calibration-settings',
+    summary: 'The tenant’s calibration defaults (due-soon window)',
+    security,
+    responses: { '200': json('{ dueSoonDays }') },
+    errors: [401],
+  }),
+  setSettings: operation({
+    method: 'put',
+    path: '/calibration-settings',
+    summary: 'Set the tenant’s default due-soon window (technician, admin; not a user limited to sites)',
+    security: sessionOnly,
+    body: settingsSchema,
+    responses: { '200': json('{ dueSoonDays }') },
+    errors: [400, 401, 403],
+  }),
 } as const;

@@ -41,6 +41,11 @@ export function certificateRoutes(deps: CertificateRouteDeps): Router {
     res.status(201).json(out.certificate);
   });
 
+  // Read a DCC without storing it: the form recording a calibration is filled from it.
+  r.post('/calibrations/dcc-read', write, (req, res) => {
+    res.json({ dcc: deps.certificates.readDcc(req.body) });
+  });
+
   r.get('/calibrations/:id/certificates', read, async (req, res) => {
     const v = accessViewerOf(req);
     const ev = exportViewerOf(req, 'GET /calibrations/{id}/certificates');
@@ -94,6 +99,37 @@ const idPath = {
   description: 'calibration id (URL-encoded)',
 } as const;
 const certPath = { name: 'certificate', in: 'path', required: true, schema: { type: 'string' } } as const;
+const dccSchema = {
+  type: 'object',
+  properties: {
+    schemaVersion: { type: 'string', nullable: true },
+    certificateNumber: { type: 'string', nullable: true },
+    beginPerformanceDate: { type: 'string', nullable: true },
+    endPerformanceDate: { type: 'string', nullable: true },
+    points: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          unit: { type: 'string' },
+          nominal: { type: 'number', nullable: true },
+          asFound: { type: 'number', nullable: true },
+          asLeft: { type: 'number', nullable: true },
+          uncertainty: { type: 'number', nullable: true },
+          lowerLimit: { type: 'number' },
+          upperLimit: { type: 'number' },
+          asFoundResult: { type: 'string', enum: ['pass', 'fail'] },
+          asLeftResult: { type: 'string', enum: ['pass', 'fail'] },
+        },
+        required: ['name', 'unit', 'nominal', 'asFound', 'asLeft', 'uncertainty'],
+      },
+    },
+    asFoundResult: { type: 'string', enum: ['pass', 'fail'] },
+    asLeftResult: { type: 'string', enum: ['pass', 'fail'] },
+  },
+  required: ['schemaVersion', 'certificateNumber', 'beginPerformanceDate', 'endPerformanceDate', 'points'],
+} as const;
 const certificateSchema = {
   type: 'object',
   properties: {
@@ -107,44 +143,7 @@ const certificateSchema = {
     sha256: { type: 'string' },
     uploadedBy: { type: 'string' },
     uploadedAt: { type: 'string', format: 'date-time' },
-    dcc: {
-      type: 'object',
-      nullable: true,
-      properties: {
-        schemaVersion: { type: 'string', nullable: true },
-        certificateNumber: { type: 'string', nullable: true },
-        beginPerformanceDate: { type: 'string', nullable: true },
-        endPerformanceDate: { type: 'string', nullable: true },
-        points: {
-          type: 'array',
-          items: {
-            type: 'object',
-            properties: {
-              name: { type: 'string' },
-              unit: { type: 'string' },
-              nominal: { type: 'number', nullable: true },
-              asFound: { type: 'number', nullable: true },
-              asLeft: { type: 'number', nullable: true },
-              uncertainty: { type: 'number', nullable: true },
-              lowerLimit: { type: 'number' },
-              upperLimit: { type: 'number' },
-              asFoundResult: { type: 'string', enum: ['pass', 'fail'] },
-              asLeftResult: { type: 'string', enum: ['pass', 'fail'] },
-            },
-            required: ['name', 'unit', 'nominal', 'asFound', 'asLeft', 'uncertainty'],
-          },
-        },
-        asFoundResult: { type: 'string', enum: ['pass', 'fail'] },
-        asLeftResult: { type: 'string', enum: ['pass', 'fail'] },
-      },
-      required: [
-        'schemaVersion',
-        'certificateNumber',
-        'beginPerformanceDate',
-        'endPerformanceDate',
-        'points',
-      ],
-    },
+    dcc: { ...dccSchema, nullable: true },
     differences: {
       type: 'array',
       items: {
@@ -231,6 +230,42 @@ export const certificateOpenApiPaths = {
           ...problem,
           description: 'over the certificate size limit (RIGTRACE_CERTIFICATE_MAX_BYTES)',
         },
+      },
+    },
+  },
+  '/calibrations/dcc-read': {
+    post: {
+      summary:
+        'Read a Digital Calibration Certificate without storing it (calibrations:write): what it says, to fill in a calibration being recorded',
+      security: sessionOnly,
+      requestBody: {
+        required: true,
+        content: {
+          'application/json': {
+            schema: {
+              type: 'object',
+              properties: {
+                filename: { type: 'string', maxLength: 200 },
+                content: { type: 'string', description: 'the DCC XML, base64' },
+              },
+              required: ['filename', 'content'],
+            },
+          },
+        },
+      },
+      responses: {
+        '200': {
+          description: '{ dcc }',
+          content: {
+            'application/json': {
+              schema: { type: 'object', properties: { dcc: dccSchema }, required: ['dcc'] },
+            },
+          },
+        },
+        '400': { ...problem, description: 'not a DCC, or a DCC that cannot be read' },
+        '401': problem,
+        '403': problem,
+        '413': problem,
       },
     },
   },

@@ -122,21 +122,16 @@ export class CertificateService {
     return c;
   }
 
-  async attach(
-    v: Viewer,
-    calibrationId: string,
-    raw: unknown,
-    who: { actor: AuditActor; address: string | null },
-  ): Promise<{
-    certificate: CertificateView;
-    exportFlag: { regime: 'ITAR' | 'EAR'; eccn: string | null } | null;
-  }> {
+  /**
+   * An uploaded file checked and typed: the body's shape, the size limit (before decoding), the
+   * content type sniffed from the bytes, and a DCC read. 400 or 413 otherwise.
+   */
+  private decode(raw: unknown) {
     const r = certificateUploadSchema.safeParse(raw);
     if (!r.success)
       throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
         errors: r.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
       });
-    const cal = await this.visibleCalibration(v, calibrationId);
     // The decoded size is known before decoding: refuse a file over the limit without allocating it.
     const b64 = r.data.content;
     const decodedSize =
@@ -158,7 +153,6 @@ export class CertificateService {
         ],
       });
     let dcc: DccSummary | null = null;
-    let differences: CertificateDifference[] = [];
     if (type.kind === 'dcc') {
       try {
         dcc = readDcc(type.text!);
@@ -167,15 +161,44 @@ export class CertificateService {
           errors: [{ path: 'content', message: (err as Error).message }],
         });
       }
-      differences = dccDifferences(dcc, JSON.parse(cal.body) as CalibrationBody);
     }
+    return { filename: r.data.filename, bytes, type, dcc };
+  }
+
+  /**
+   * What a DCC says, read without storing anything: the portal fills a calibration being recorded
+   * from it (points, readings, limits, verdicts, date, certificate number). A PDF is 400.
+   */
+  readDcc(raw: unknown): DccSummary {
+    const { dcc } = this.decode(raw);
+    if (!dcc)
+      throw new ProblemError('CLOUD_VALIDATION', 'the file is not a Digital Calibration Certificate', {
+        errors: [{ path: 'content', message: `must be DCC XML (root dcc:${DCC_ROOT} in ${DCC_NS})` }],
+      });
+    return dcc;
+  }
+
+  async attach(
+    v: Viewer,
+    calibrationId: string,
+    raw: unknown,
+    who: { actor: AuditActor; address: string | null },
+  ): Promise<{
+    certificate: CertificateView;
+    exportFlag: { regime: 'ITAR' | 'EAR'; eccn: string | null } | null;
+  }> {
+    const { filename, bytes, type, dcc } = this.decode(raw);
+    const cal = await this.visibleCalibration(v, calibrationId);
+    const differences: CertificateDifference[] = dcc
+      ? dccDifferences(dcc, JSON.parse(cal.body) as CalibrationBody)
+      : [];
     const row: CertificateRow = {
       tenant_id: v.tenantId,
       id: randomUUID(),
       calibration_id: cal.id,
       equipment: cal.equipment,
       kind: type.kind,
-      filename: r.data.filename,
+      filename,
       media_type: type.mediaType,
       size: bytes.length,
       sha256: createHash('sha256').update(bytes).digest('hex'),

@@ -1637,10 +1637,11 @@ export interface paths {
         path?: never;
         cookie?: never;
       };
-      /** @description { dueSoonDays } */
       requestBody: {
         content: {
-          'application/json': Record<string, never>;
+          'application/json': {
+            dueSoonDays: number;
+          };
         };
       };
       responses: {
@@ -1700,9 +1701,7 @@ export interface paths {
     get: {
       parameters: {
         query?: {
-          /** @description cursor: the `next` of the previous page */
           after?: string;
-          /** @description absent: all */
           approval?: 'pending' | 'approved' | 'rejected' | 'returned';
           limit?: number;
           site?: string;
@@ -1851,17 +1850,71 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description CalibrationBody (protocols/RECORDS.md) */
-            body: Record<string, never>;
-            /** @description the entry returned for correction that this one replaces (same equipment) */
+            body: {
+              adjusted: boolean;
+              approval?: {
+                at: string;
+                by: string;
+                meaning: string;
+              };
+              /** @enum {string} */
+              asFoundResult: 'pass' | 'fail';
+              /** @enum {string} */
+              asLeftResult?: 'pass' | 'fail';
+              calibratedAt: string;
+              certificate?: {
+                number: string;
+                sha256?: string;
+                uri?: string;
+              };
+              conformity?: string;
+              decisionRule?: string;
+              /** @enum {string} */
+              deviceResult?: 'pass' | 'fail';
+              environment?: {
+                humidityPct?: number;
+                temperatureC?: number;
+              };
+              lab?: {
+                accreditation?: string;
+                name: string;
+              };
+              nextDue?: string;
+              points: {
+                asFound: number;
+                /** @enum {string} */
+                asFoundResult: 'pass' | 'fail';
+                asLeft?: number;
+                /** @enum {string} */
+                asLeftResult?: 'pass' | 'fail';
+                /** @enum {string} */
+                deviceResult?: 'pass' | 'fail';
+                lowerTolerance: number;
+                name: string;
+                nominal: number;
+                uncertainty?: number;
+                unit: string;
+                upperTolerance: number;
+              }[];
+              procedure?: {
+                id: string;
+                revision?: string;
+              };
+              receivedDate?: string;
+              remarks?: string;
+              standards: {
+                certificate?: string;
+                dueDate?: string;
+                id: string;
+                uncertainty?: number;
+              }[];
+              technician?: string;
+            };
             corrects?: string;
-            /** @description who performed it (name, qualification) */
             enteredBy: string;
             equipment: string;
             signature: {
-              /** @description e.g. "performed", "reviewed", "approved" */
               meaning: string;
-              /** @description the signer's own password, again */
               password: string;
             };
           };
@@ -2039,9 +2092,7 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description e.g. "performed", "reviewed", "approved" */
             meaning: string;
-            /** @description the signer's own password, again */
             password: string;
           };
         };
@@ -2565,11 +2616,8 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description e.g. "performed", "reviewed", "approved" */
             meaning: string;
-            /** @description the signer's own password, again */
             password: string;
-            /** @description why; shown to the person who entered it */
             reason: string;
           };
         };
@@ -2754,11 +2802,8 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description e.g. "performed", "reviewed", "approved" */
             meaning: string;
-            /** @description the signer's own password, again */
             password: string;
-            /** @description why; shown to the person who entered it */
             reason: string;
           };
         };
@@ -2902,6 +2947,111 @@ export interface paths {
         };
         /** @description RFC 7807 problem */
         429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/calibrations/dcc-read': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Read a Digital Calibration Certificate without storing it (calibrations:write): what it says, to fill in a calibration being recorded */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description the DCC XML, base64 */
+            content: string;
+            filename: string;
+          };
+        };
+      };
+      responses: {
+        /** @description { dcc } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              dcc: {
+                /** @enum {string} */
+                asFoundResult?: 'pass' | 'fail';
+                /** @enum {string} */
+                asLeftResult?: 'pass' | 'fail';
+                beginPerformanceDate: string | null;
+                certificateNumber: string | null;
+                endPerformanceDate: string | null;
+                points: {
+                  asFound: number | null;
+                  /** @enum {string} */
+                  asFoundResult?: 'pass' | 'fail';
+                  asLeft: number | null;
+                  /** @enum {string} */
+                  asLeftResult?: 'pass' | 'fail';
+                  lowerLimit?: number;
+                  name: string;
+                  nominal: number | null;
+                  uncertainty: number | null;
+                  unit: string;
+                  upperLimit?: number;
+                }[];
+                schemaVersion: string | null;
+              };
+            };
+          };
+        };
+        /** @description not a DCC, or a DCC that cannot be read */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        413: {
           headers: {
             [name: string]: unknown;
           };
@@ -3383,7 +3533,6 @@ export interface paths {
     get: {
       parameters: {
         query?: {
-          /** @description cursor: the `next` (a tag) of the previous page */
           after?: string;
           includeRetired?: 'true' | 'false';
           limit?: number;
@@ -3426,7 +3575,10 @@ export interface paths {
       };
     };
     put?: never;
-    /** Register equipment (technician, admin); earlier calibrations and records of the tag count */
+    /**
+     * Register equipment (technician, admin); earlier calibrations and records of the tag count
+     * @description { tag, siteId, type, intervalDays, exportControl?, … } — see CALIBRATION.md
+     */
     post: {
       parameters: {
         query?: never;
@@ -3434,17 +3586,53 @@ export interface paths {
         path?: never;
         cookie?: never;
       };
-      /** @description { tag, siteId, type, intervalDays, exportControl?, … } — see CALIBRATION.md */
       requestBody: {
         content: {
           'application/json': {
-            /** @description ITAR/EAR: the entry, its calibrations and the records made with it are served only to users cleared as US persons */
+            acceptanceCriteria?: string;
+            dueSoonDays?: number;
+            environment?: string;
             exportControl?: {
-              /** @description e.g. 3A001, 9E610.a */
               eccn?: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               regime: 'ITAR' | 'EAR';
             };
+            firmware?: string;
+            intervalCycles?: number;
+            intervalDays: number;
+            location?: string;
+            make?: string;
+            model?: string;
+            /**
+             * @default {
+             *       "kind": "company"
+             *     }
+             */
+            owner?: {
+              /** @enum {string} */
+              kind: 'company' | 'customer' | 'supplier' | 'employee';
+              name?: string;
+            };
+            procedure?: {
+              id: string;
+              revision?: string;
+            };
+            range?: {
+              max: number;
+              min: number;
+              unit: string;
+            };
+            referenceStandard?: {
+              certificate?: string;
+              dueDate?: string;
+              uncertainty?: number;
+              uncertaintyUnit?: string;
+            };
+            resolution?: number;
+            serial?: string;
+            siteId: string;
+            tag: string;
+            type: string;
           };
         };
       };
@@ -3513,7 +3701,6 @@ export interface paths {
     get: {
       parameters: {
         query?: {
-          /** @description status as of this date (default today, UTC) */
           asOf?: string;
         };
         header?: never;
@@ -3563,7 +3750,10 @@ export interface paths {
         };
       };
     };
-    /** Replace a register entry (technician, admin) */
+    /**
+     * Replace a register entry (technician, admin)
+     * @description as POST /equipment, without tag
+     */
     put: {
       parameters: {
         query?: never;
@@ -3574,17 +3764,52 @@ export interface paths {
         };
         cookie?: never;
       };
-      /** @description as POST /equipment, without tag */
       requestBody: {
         content: {
           'application/json': {
-            /** @description ITAR/EAR: the entry, its calibrations and the records made with it are served only to users cleared as US persons */
+            acceptanceCriteria?: string;
+            dueSoonDays?: number;
+            environment?: string;
             exportControl?: {
-              /** @description e.g. 3A001, 9E610.a */
               eccn?: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               regime: 'ITAR' | 'EAR';
             };
+            firmware?: string;
+            intervalCycles?: number;
+            intervalDays: number;
+            location?: string;
+            make?: string;
+            model?: string;
+            /**
+             * @default {
+             *       "kind": "company"
+             *     }
+             */
+            owner?: {
+              /** @enum {string} */
+              kind: 'company' | 'customer' | 'supplier' | 'employee';
+              name?: string;
+            };
+            procedure?: {
+              id: string;
+              revision?: string;
+            };
+            range?: {
+              max: number;
+              min: number;
+              unit: string;
+            };
+            referenceStandard?: {
+              certificate?: string;
+              dueDate?: string;
+              uncertainty?: number;
+              uncertaintyUnit?: string;
+            };
+            resolution?: number;
+            serial?: string;
+            siteId: string;
+            type: string;
           };
         };
       };
@@ -5304,9 +5529,7 @@ export interface paths {
     get: {
       parameters: {
         query?: {
-          /** @description cursor (also in the x-next-cursor header) */
           after?: string;
-          /** @description the failed calibration (default: the latest failure) */
           calibration?: string;
           format?: 'json' | 'csv';
           limit?: number;
@@ -5390,7 +5613,6 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description RFC 4180 text, header row first */
             csv: string;
             /** @default true */
             dryRun?: boolean;
@@ -5718,16 +5940,13 @@ export interface paths {
     get: {
       parameters: {
         query?: {
-          /** @description cursor: the `next` of the previous page */
           after?: string;
           equipment?: string;
-          /** @description observedAt ≥ from */
           from?: string;
           limit?: number;
           partSerial?: string;
           result?: 'pass' | 'fail';
           site?: string;
-          /** @description observedAt < to */
           to?: string;
           workOrder?: string;
         };
@@ -6947,12 +7166,12 @@ export interface paths {
               lowerLimit?: number;
               name: string;
               nominal: number;
-              /** @description ± around the nominal */
               tolerance?: number;
               unit: string;
               upperLimit?: number;
             }[];
             revision: string;
+            /** @default [] */
             standards?: string[];
             title: string;
           };
@@ -9200,15 +9419,12 @@ export interface paths {
     get: {
       parameters: {
         query?: {
-          /** @description cursor: the `next` of the previous page */
           after?: string;
           equipment?: string;
-          /** @description observedAt ≥ from */
           from?: string;
           limit?: number;
           partSerial?: string;
           site?: string;
-          /** @description observedAt < to */
           to?: string;
           workOrder?: string;
         };

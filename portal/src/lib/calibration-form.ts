@@ -238,3 +238,88 @@ export function validateCalibration(
     },
   };
 }
+
+/** What the cloud reads from a Digital Calibration Certificate (POST /calibrations/dcc-read). */
+export interface DccRead {
+  certificateNumber: string | null;
+  beginPerformanceDate: string | null;
+  endPerformanceDate: string | null;
+  points: {
+    name: string;
+    unit: string;
+    nominal: number | null;
+    asFound: number | null;
+    asLeft: number | null;
+    lowerLimit?: number;
+    upperLimit?: number;
+  }[];
+}
+
+/** A number as the form shows it: 12 significant digits (4.0015 − 4 is 0.0015, not 0.00149999…). */
+const dec = (v: number) => String(Number(v.toPrecision(12)));
+const same = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+
+/**
+ * The form filled from a DCC before it is signed: the certificate number, the calibration day
+ * (the DCC's performance date, at the time already typed; never in the future), and per point the
+ * readings. With a procedure the points stay the procedure's (matched by name, else nominal and
+ * unit) and only the readings are filled; without one the DCC's points replace the typed ones,
+ * tolerances from the DCC's limits (else those typed for a point of the same name). `notes` names
+ * what could not be filled.
+ */
+export function fillFromDcc(
+  d: CalibrationDraft,
+  dcc: DccRead,
+  now = new Date(),
+): { draft: CalibrationDraft; notes: string[] } {
+  const notes: string[] = [];
+  const out: CalibrationDraft = { ...d, points: d.points.map((p) => ({ ...p })) };
+  if (dcc.certificateNumber) out.certificate = dcc.certificateNumber.slice(0, 64);
+  const day = dcc.endPerformanceDate ?? dcc.beginPerformanceDate;
+  if (day && /^\d{4}-\d{2}-\d{2}$/.test(day)) {
+    const time = /T(\d{2}:\d{2})$/.exec(d.calibratedAt)?.[1] ?? '12:00';
+    const at = `${day}T${time}`;
+    const latest = nowLocalUtc(now);
+    out.calibratedAt = at > latest ? latest : at;
+  }
+  const fixed = out.points.some((p) => p.fixed);
+  const reading = (v: number | null) => (v === null ? '' : dec(v));
+  if (fixed) {
+    const open = new Set(out.points.map((_, i) => i));
+    for (const x of dcc.points) {
+      let i = out.points.findIndex((p, j) => open.has(j) && same(p.name, x.name));
+      if (i === -1 && x.nominal !== null)
+        i = out.points.findIndex(
+          (p, j) => open.has(j) && Number(p.nominal) === x.nominal && same(p.unit, x.unit),
+        );
+      if (i === -1) {
+        notes.push(`${x.name} is on the certificate but not in the procedure.`);
+        continue;
+      }
+      open.delete(i);
+      out.points[i]!.asFound = reading(x.asFound);
+      out.points[i]!.asLeft = reading(x.asLeft);
+    }
+    for (const i of open) notes.push(`${out.points[i]!.name}: no reading on the certificate.`);
+  } else {
+    out.points = dcc.points.map((x) => {
+      const typed = d.points.find((p) => p.name.trim() !== '' && same(p.name, x.name));
+      const tol = (limit: number | undefined, typedTol: string | undefined) =>
+        limit !== undefined && x.nominal !== null ? dec(limit - x.nominal) : (typedTol ?? '');
+      const p: PointDraft = {
+        name: x.name,
+        unit: x.unit,
+        nominal: reading(x.nominal),
+        lowerTolerance: tol(x.lowerLimit, typed?.lowerTolerance),
+        upperTolerance: tol(x.upperLimit, typed?.upperTolerance),
+        asFound: reading(x.asFound),
+        asLeft: reading(x.asLeft),
+      };
+      if (p.lowerTolerance === '' || p.upperTolerance === '')
+        notes.push(`${x.name}: the certificate gives no limits; enter the tolerances.`);
+      return p;
+    });
+  }
+  if (out.points.some((p) => p.asLeft !== '')) out.adjusted = true;
+  return { draft: out, notes };
+}
