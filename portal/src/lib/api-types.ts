@@ -4950,17 +4950,7 @@ export interface paths {
         content: {
           'application/json': {
             device: string;
-            /**
-             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
-             * @example 2026-03-01
-             * @example 2026-03-01T06:00:00Z
-             */
             from: string;
-            /**
-             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
-             * @example 2026-03-01
-             * @example 2026-03-01T06:00:00Z
-             */
             until?: string;
           };
         };
@@ -5075,11 +5065,6 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /**
-             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
-             * @example 2026-03-01
-             * @example 2026-03-01T06:00:00Z
-             */
             at: string;
           };
         };
@@ -5477,7 +5462,9 @@ export interface paths {
                 suspectRecords: number;
                 until: string | null;
               }[];
-              window: Record<string, never> | null;
+              window: {
+                [key: string]: unknown;
+              } | null;
             };
           };
         };
