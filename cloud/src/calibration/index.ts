@@ -44,7 +44,7 @@ export type {
 export { CertificateRepository } from './certificate.repository.js';
 export { CertificateService, DEFAULT_CERTIFICATE_MAX_BYTES } from './certificate.service.js';
 export type { CertificateView } from './certificate.service.js';
-export { certificateOpenApiPaths, certificateRoutes } from './certificate.routes.js';
+export { certificateApi, certificateRoutes } from './certificate.routes.js';
 export { TraceReviewRepository } from './trace-review.repository.js';
 export { laterFailureIssue, windowAround } from './traceability.service.js';
 export type { ChainLink } from './traceability.service.js';

@@ -2361,7 +2361,6 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description the file, base64 */
             content: string;
             filename: string;
           };
@@ -2982,7 +2981,6 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description the DCC XML, base64 */
             content: string;
             filename: string;
           };
