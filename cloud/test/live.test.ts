@@ -467,6 +467,21 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     expect(again.signals).toEqual(signals); // kept from the earlier record
   });
 
+  it('takes a station’s dictionary from a telemetry record that carries only the dictionary', async () => {
+    const at = new Date(Date.now() - 30_000).toISOString();
+    const signals = [{ name: 'guide-bore.diameter', label: 'Guide bore diameter', unit: 'mm' }];
+    const carrier = edge1.telemetry('STN-D', at, { x: 1 });
+    const sent = await edge1.send(
+      [{ ...carrier, body: { points: [], signals } }, edge1.inspection('STN-D', at, 'P-D1', 'pass')],
+      cloud.url,
+    );
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+    const snap = await api('/api/v1/sites/plant-1/live', { cookie: sessions.admin!.cookie });
+    const station = snap.body.rigs.find((r: { equipment: string }) => r.equipment === 'STN-D');
+    expect(station.signals).toEqual(signals);
+    expect(station.values).toEqual([]);
+  });
+
   it('gives first-pass yield per rig and shift, in the site’s shifts and time zone', async () => {
     const admin = { cookie: sessions.admin!.cookie };
     const put = (body: unknown) =>

@@ -324,8 +324,8 @@ describe('the calibration manager in a browser', () => {
     expect(await page.locator('#f-points-1-name').inputValue()).toBe('1000 bar');
     expect(await page.locator('#f-points-1-name').isEditable()).toBe(false);
     expect(await page.locator('#f-points-1-lowerTolerance').isEditable()).toBe(false);
-    expect(await rows.nth(1).getByTestId('point-limits').textContent()).toBe('995 … 1005 bar');
-    expect(await rows.nth(0).getByTestId('point-limits').textContent()).toBe('497.5 … 502.5 bar');
+    expect(await rows.nth(1).getByTestId('point-limits').innerText()).toBe('995 … 1005 bar');
+    expect(await rows.nth(0).getByTestId('point-limits').innerText()).toBe('497.5 … 502.5 bar');
     expect(await page.getByRole('button', { name: 'Add point' }).count()).toBe(0);
     // The required standard is ticked.
     expect(await page.getByRole('checkbox', { name: /STD-PRS-0007/ }).isChecked()).toBe(true);

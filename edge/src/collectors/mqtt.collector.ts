@@ -4,8 +4,12 @@ import type { MqttBrokerSourceConfig, MqttClientSourceConfig } from '../config/c
 import type { Collector, CollectorContext, CollectorStatus } from './collector.js';
 import { StationMessageHandler } from './station-messages.js';
 import { MqttRecords } from '../mapping/mqtt-records.js';
+import { SignalDictionary } from '../mapping/signals.js';
 
-/** A source's record mappings, handed the station handler's message ids (one duplicate window per device). */
+/**
+ * A source's signal dictionary and record mappings, handed the station handler's message ids (one
+ * duplicate window per device).
+ */
 function withMappings(
   cfg: MqttBrokerSourceConfig | MqttClientSourceConfig,
   endpoint: string,
@@ -13,8 +17,18 @@ function withMappings(
   handler: StationMessageHandler,
   reply: ((topic: string, payload: Buffer) => Promise<void>) | null,
 ): StationMessageHandler {
+  handler.signals = new SignalDictionary(cfg.signals);
   if (cfg.records && cfg.records.length > 0)
-    handler.mapped = new MqttRecords(cfg.id, endpoint, cfg.records, ctx, ctx.logger, handler, reply);
+    handler.mapped = new MqttRecords(
+      cfg.id,
+      endpoint,
+      cfg.records,
+      ctx,
+      ctx.logger,
+      handler,
+      reply,
+      handler.signals,
+    );
   return handler;
 }
 

@@ -11,6 +11,7 @@ import {
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { CollectorContext } from './collector.js';
 import type { MessageIds, MqttRecords } from '../mapping/mqtt-records.js';
+import { SignalDictionary } from '../mapping/signals.js';
 import type { EdgeEventCode } from '../errors.js';
 
 /** How many message ids per device are remembered to drop re-sent messages. */
@@ -49,6 +50,8 @@ export class StationMessageHandler implements MessageIds {
   private readonly recent = new Map<string, string[]>();
   /** The source's record mappings: messages on their topics go through them, not the station format. */
   mapped: MqttRecords | null = null;
+  /** The source's signal dictionary: a record about a piece of equipment carries it when it is due. */
+  signals = new SignalDictionary(undefined);
 
   constructor(
     private readonly sourceId: string,
@@ -117,14 +120,15 @@ export class StationMessageHandler implements MessageIds {
       source,
       body: m.body,
     } as RecordDraft;
+    const drafts = this.signals.withDrafts([draft], msg.receivedAt.getTime());
     let state: Record<string, string> | undefined;
     if (m.id && ids) {
       const next = [...ids, m.id].slice(-RECENT_IDS);
       state = { [this.key(device)]: JSON.stringify(next) };
-      await this.ctx.sink.write(this.sourceId, [draft], state);
+      await this.ctx.sink.write(this.sourceId, drafts, state);
       this.recent.set(device, next);
     } else {
-      await this.ctx.sink.write(this.sourceId, [draft]);
+      await this.ctx.sink.write(this.sourceId, drafts);
     }
     this.counters.records += 1;
   }

@@ -331,6 +331,8 @@ const mqttBrokerSource = z.strictObject({
       }),
     )
     .min(1),
+  /** The dictionary of the stations and gauges this source speaks for (CONFIG.md, "Signal dictionary"). */
+  signals: signalDictionary.optional(),
   records: mqttRecordMappings,
 });
 
@@ -352,6 +354,8 @@ const mqttClientSource = z.strictObject({
   topics: z
     .array(z.strictObject({ filter: topicFilter, qos: z.union([z.literal(0), z.literal(1)]).default(1) }))
     .min(1),
+  /** The dictionary of the stations and gauges this source speaks for (CONFIG.md, "Signal dictionary"). */
+  signals: signalDictionary.optional(),
   records: mqttRecordMappings,
 });
 

@@ -6,6 +6,7 @@ import type { CollectorContext } from '../collectors/collector.js';
 import { compileJsonPath, type JsonPath } from './json-path.js';
 import { Unavailable, compileValue, type CompiledValue, type Scope } from './expressions.js';
 import { MappingProblems, compileRecordMapping, type CompiledMapping } from './record-mapping.js';
+import { SignalDictionary } from './signals.js';
 
 /** Remembers the message ids a device sent, so a re-sent message gives no second record. */
 export interface MessageIds {
@@ -49,6 +50,7 @@ export class MqttRecords {
     private readonly logger: Logger,
     private readonly ids: MessageIds,
     private readonly reply: ((topic: string, payload: Buffer) => Promise<void>) | null,
+    private readonly signals = new SignalDictionary(undefined),
   ) {
     this.compiled = mappings.map((m, index) => ({
       index,
@@ -116,7 +118,7 @@ export class MqttRecords {
       return;
     }
     const state = messageId === undefined ? undefined : await this.ids.remember(device, messageId);
-    await this.ctx.sink.write(this.sourceId, drafts, state);
+    await this.ctx.sink.write(this.sourceId, this.signals.withDrafts(drafts, receivedAt.getTime()), state);
     if (messageId !== undefined) this.ids.remembered(device, messageId);
     this.counters.results += drafts.length;
   }

@@ -1,4 +1,5 @@
 import type { SignalEntry } from '@rigtrace/protocols';
+import type { RecordDraft } from '../buffer/edge-log.js';
 import type { SignalDictionaryConfig } from '../config/config.schema.js';
 
 /** How often a source's signal dictionary is sent again after the first telemetry record. */
@@ -29,11 +30,13 @@ export function signalEntries(dict: SignalDictionaryConfig | undefined): SignalE
 /**
  * When a source's telemetry carries its dictionary: with the first record after the collector
  * starts (so a cloud that restarted or a new portal learns it within a telemetry interval) and
- * then every `everyMs`; the records between carry only values.
+ * then every `everyMs`; the records between carry only values. A source that speaks for several
+ * pieces of equipment (an MQTT broker or subscription) keeps the times per equipment, since the
+ * cloud keeps a dictionary per equipment.
  */
 export class SignalDictionary {
   private readonly entries: SignalEntry[] | undefined;
-  private lastSentAt = -Infinity;
+  private readonly lastSentAt = new Map<string, number>();
 
   constructor(
     dict: SignalDictionaryConfig | undefined,
@@ -42,11 +45,36 @@ export class SignalDictionary {
     this.entries = signalEntries(dict);
   }
 
-  /** The entries to put in a telemetry record written at `nowMs`, or undefined. */
-  due(nowMs: number): SignalEntry[] | undefined {
-    if (!this.entries || nowMs - this.lastSentAt < this.everyMs) return undefined;
-    this.lastSentAt = nowMs;
+  /** The entries to put in a telemetry record of `equipment` written at `nowMs`, or undefined. */
+  due(nowMs: number, equipment = ''): SignalEntry[] | undefined {
+    if (!this.entries || nowMs - (this.lastSentAt.get(equipment) ?? -Infinity) < this.everyMs)
+      return undefined;
+    this.lastSentAt.set(equipment, nowMs);
     return this.entries;
+  }
+
+  /**
+   * For sources whose messages are results, not values (MQTT): the drafts of one message, each
+   * piece of equipment they are about preceded by a telemetry record carrying only the dictionary
+   * when it is due for that equipment (RECORDS.md: such a record may have no points).
+   */
+  withDrafts(drafts: RecordDraft[], nowMs: number): RecordDraft[] {
+    if (!this.entries) return drafts;
+    const out: RecordDraft[] = [];
+    for (const d of drafts) {
+      const signals = d.kind === 'event' ? undefined : this.due(nowMs, d.equipment);
+      if (signals)
+        out.push({
+          kind: 'telemetry',
+          equipment: d.equipment,
+          observedAt: d.receivedAt,
+          receivedAt: d.receivedAt,
+          source: d.source,
+          body: { points: [], signals },
+        });
+      out.push(d);
+    }
+    return out;
   }
 }
 

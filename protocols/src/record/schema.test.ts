@@ -341,4 +341,11 @@ describe('a telemetry record carrying its source’s signal dictionary', () => {
         path,
       ).toContain(path);
   });
+
+  it('may stand alone, with no points (a station that sends results, not values), and only then', () => {
+    const alone = withField(withField(t, ['body', 'points'], []), ['body', 'signals'], signals);
+    expect(parseRecord(alone).ok).toBe(true);
+    const empty = withField(t, ['body', 'points'], []);
+    expect(issues(empty)).toEqual([{ path: 'body.points', message: 'must have at least 1 point' }]);
+  });
 });

@@ -136,41 +136,47 @@ export const signalEntrySchema = z.strictObject({
     .optional(),
 });
 
-export const telemetryBodySchema = z.strictObject({
-  points: z
-    .array(
-      z
-        .strictObject({
-          name: label(64),
-          value: z.union(
-            [
-              finite(),
-              z.boolean(),
-              z.string().max(256).regex(NO_CONTROL, 'must not contain control characters'),
-              z.null(),
-            ],
-            {
-              error: 'must be a finite number, a boolean, a string of at most 256 characters, or null',
-            },
-          ),
-          unit: label(16).optional(),
-          quality: z.enum(['good', 'uncertain', 'bad']),
-        })
-        // A point that could not be read has no value; a good or uncertain one always has one.
-        .refine((p) => p.value !== null || p.quality === 'bad', {
-          message: 'may be null only when quality is bad',
-          path: ['value'],
-        }),
-    )
-    .min(1, 'must have at least 1 point')
-    .max(500, 'must have at most 500 points'),
-  /**
-   * The source's signal dictionary (optional; RECORDS.md, "Signal dictionary"): how people name
-   * its signals, their units, and the words for coded values. An edge sends it with the first
-   * telemetry record after it connects and from time to time after that, not with every record.
-   */
-  signals: z.array(signalEntrySchema).min(1).max(500, 'must have at most 500 signals').optional(),
-});
+export const telemetryBodySchema = z
+  .strictObject({
+    points: z
+      .array(
+        z
+          .strictObject({
+            name: label(64),
+            value: z.union(
+              [
+                finite(),
+                z.boolean(),
+                z.string().max(256).regex(NO_CONTROL, 'must not contain control characters'),
+                z.null(),
+              ],
+              {
+                error: 'must be a finite number, a boolean, a string of at most 256 characters, or null',
+              },
+            ),
+            unit: label(16).optional(),
+            quality: z.enum(['good', 'uncertain', 'bad']),
+          })
+          // A point that could not be read has no value; a good or uncertain one always has one.
+          .refine((p) => p.value !== null || p.quality === 'bad', {
+            message: 'may be null only when quality is bad',
+            path: ['value'],
+          }),
+      )
+      .max(500, 'must have at most 500 points'),
+    /**
+     * The source's signal dictionary (optional; RECORDS.md, "Signal dictionary"): how people name
+     * its signals, their units, and the words for coded values. An edge sends it with the first
+     * telemetry record after it connects and from time to time after that, not with every record.
+     */
+    signals: z.array(signalEntrySchema).min(1).max(500, 'must have at most 500 signals').optional(),
+  })
+  // Only a record carrying the dictionary may have no points: a station that publishes results
+  // and no values (MQTT) sends its dictionary that way.
+  .refine((b) => b.points.length >= 1 || b.signals !== undefined, {
+    message: 'must have at least 1 point',
+    path: ['points'],
+  });
 
 export const inspectionCharacteristicSchema = z
   .strictObject({
