@@ -3,7 +3,9 @@ import type { Db } from '../platform/db/db.js';
 import { type Accounts, viewerOf as accessViewerOf } from '../access/index.js';
 import { ExportControlService, viewerOf as exportViewerOf } from '../export-control/index.js';
 import { problem, sessionOnly, tokenOrSession as security } from '../platform/http/openapi-parts.js';
-import type { CertificateService } from './certificate.service.js';
+import { certificateUploadSchema, type CertificateService } from './certificate.service.js';
+import { z } from 'zod';
+import { mount, operation } from '../platform/http/contract.js';
 
 export interface CertificateRouteDeps {
   db: Db;
@@ -29,7 +31,7 @@ export function certificateRoutes(deps: CertificateRouteDeps): Router {
   const write = deps.accounts.require('calibrations:write');
   const id = (req: Request) => String(req.params.id);
 
-  r.post('/calibrations/:id/certificates', write, async (req, res) => {
+  mount(r, certificateApi.attach, write, async (req, res) => {
     const v = accessViewerOf(req);
     const ev = exportViewerOf(req, 'POST /calibrations/{id}/certificates');
     const out = await deps.certificates.attach(v, id(req), req.body, {
@@ -42,11 +44,11 @@ export function certificateRoutes(deps: CertificateRouteDeps): Router {
   });
 
   // Read a DCC without storing it: the form recording a calibration is filled from it.
-  r.post('/calibrations/dcc-read', write, (req, res) => {
+  mount(r, certificateApi.readDcc, write, (req, res) => {
     res.json({ dcc: deps.certificates.readDcc(req.body) });
   });
 
-  r.get('/calibrations/:id/certificates', read, async (req, res) => {
+  mount(r, certificateApi.list, read, async (req, res) => {
     const v = accessViewerOf(req);
     const ev = exportViewerOf(req, 'GET /calibrations/{id}/certificates');
     const out = await deps.certificates.list(v, id(req));
@@ -55,7 +57,7 @@ export function certificateRoutes(deps: CertificateRouteDeps): Router {
     res.json({ items: out.items });
   });
 
-  r.get('/calibrations/:id/dcc', read, async (req, res) => {
+  mount(r, certificateApi.dcc, read, async (req, res) => {
     const v = accessViewerOf(req);
     const ev = exportViewerOf(req, 'GET /calibrations/{id}/dcc');
     const out = await deps.certificates.exportDcc(v, id(req));
@@ -71,7 +73,7 @@ export function certificateRoutes(deps: CertificateRouteDeps): Router {
       .send(out.xml);
   });
 
-  r.get('/calibrations/:id/certificates/:certificate', read, async (req, res) => {
+  mount(r, certificateApi.file, read, async (req, res) => {
     const v = accessViewerOf(req);
     const ev = exportViewerOf(req, 'GET /calibrations/{id}/certificates/{certificate}');
     const f = await deps.certificates.file(v, id(req), String(req.params.certificate));
@@ -91,14 +93,12 @@ export function certificateRoutes(deps: CertificateRouteDeps): Router {
   return r;
 }
 
-const idPath = {
-  name: 'id',
-  in: 'path',
-  required: true,
-  schema: { type: 'string' },
-  description: 'calibration id (URL-encoded)',
-} as const;
-const certPath = { name: 'certificate', in: 'path', required: true, schema: { type: 'string' } } as const;
+const idParams = z.strictObject({ id: z.string().describe('calibration id (URL-encoded)') });
+const certParams = idParams.extend({ certificate: z.string() });
+const hidden = {
+  ...problem,
+  description: 'no such calibration, or its equipment is not visible to the caller',
+};
 const dccSchema = {
   type: 'object',
   properties: {
@@ -175,129 +175,93 @@ const certificateSchema = {
   ],
 } as const;
 
-export const certificateOpenApiPaths = {
-  '/calibrations/{id}/certificates': {
-    get: {
-      summary: 'The certificate files of a calibration (without their content), oldest first',
-      security,
-      parameters: [idPath],
-      responses: {
-        '200': {
-          description: '{ items }',
-          content: {
-            'application/json': {
-              schema: { type: 'object', properties: { items: { type: 'array', items: certificateSchema } } },
-            },
-          },
-        },
-        '401': problem,
-        '404': {
-          ...problem,
-          description: 'no such calibration, or its equipment is not visible to the caller',
-        },
-      },
-    },
-    post: {
-      summary:
-        'Attach a certificate file (calibrations:write): a PDF or a Digital Calibration Certificate (DCC XML), typed by its content; a DCC is compared with the calibration',
-      security: sessionOnly,
-      parameters: [idPath],
-      requestBody: {
-        required: true,
+/** The certificate routes' contracts (served by certificateRoutes, documented by openapi.ts). */
+export const certificateApi = {
+  list: operation({
+    method: 'get',
+    path: '/calibrations/{id}/certificates',
+    summary: 'The certificate files of a calibration (without their content), oldest first',
+    security,
+    params: idParams,
+    responses: {
+      '200': {
+        description: '{ items }',
         content: {
           'application/json': {
-            schema: {
-              type: 'object',
-              properties: {
-                filename: { type: 'string', maxLength: 200 },
-                content: { type: 'string', description: 'the file, base64' },
-              },
-              required: ['filename', 'content'],
-            },
+            schema: { type: 'object', properties: { items: { type: 'array', items: certificateSchema } } },
           },
         },
       },
-      responses: {
-        '201': {
-          description: 'the certificate',
-          content: { 'application/json': { schema: certificateSchema } },
-        },
-        '400': { ...problem, description: 'not a PDF or a DCC, or a DCC that cannot be read' },
-        '401': problem,
-        '403': problem,
-        '404': problem,
-        '413': {
-          ...problem,
-          description: 'over the certificate size limit (RIGTRACE_CERTIFICATE_MAX_BYTES)',
-        },
+      '404': hidden,
+    },
+    errors: [401],
+  }),
+  attach: operation({
+    method: 'post',
+    path: '/calibrations/{id}/certificates',
+    summary:
+      'Attach a certificate file (calibrations:write): a PDF or a Digital Calibration Certificate (DCC XML), typed by its content; a DCC is compared with the calibration',
+    security: sessionOnly,
+    params: idParams,
+    body: certificateUploadSchema,
+    responses: {
+      '201': {
+        description: 'the certificate',
+        content: { 'application/json': { schema: certificateSchema } },
+      },
+      '400': { ...problem, description: 'not a PDF or a DCC, or a DCC that cannot be read' },
+      '413': {
+        ...problem,
+        description: 'over the certificate size limit (RIGTRACE_CERTIFICATE_MAX_BYTES)',
       },
     },
-  },
-  '/calibrations/dcc-read': {
-    post: {
-      summary:
-        'Read a Digital Calibration Certificate without storing it (calibrations:write): what it says, to fill in a calibration being recorded',
-      security: sessionOnly,
-      requestBody: {
-        required: true,
+    errors: [401, 403, 404],
+  }),
+  readDcc: operation({
+    method: 'post',
+    path: '/calibrations/dcc-read',
+    summary:
+      'Read a Digital Calibration Certificate without storing it (calibrations:write): what it says, to fill in a calibration being recorded',
+    security: sessionOnly,
+    body: certificateUploadSchema,
+    responses: {
+      '200': {
+        description: '{ dcc }',
         content: {
           'application/json': {
-            schema: {
-              type: 'object',
-              properties: {
-                filename: { type: 'string', maxLength: 200 },
-                content: { type: 'string', description: 'the DCC XML, base64' },
-              },
-              required: ['filename', 'content'],
-            },
+            schema: { type: 'object', properties: { dcc: dccSchema }, required: ['dcc'] },
           },
         },
       },
-      responses: {
-        '200': {
-          description: '{ dcc }',
-          content: {
-            'application/json': {
-              schema: { type: 'object', properties: { dcc: dccSchema }, required: ['dcc'] },
-            },
-          },
-        },
-        '400': { ...problem, description: 'not a DCC, or a DCC that cannot be read' },
-        '401': problem,
-        '403': problem,
-        '413': problem,
+      '400': { ...problem, description: 'not a DCC, or a DCC that cannot be read' },
+    },
+    errors: [401, 403, 413],
+  }),
+  dcc: operation({
+    method: 'get',
+    path: '/calibrations/{id}/dcc',
+    summary:
+      'The calibration as a Digital Calibration Certificate (PTB DCC 3.3.0 XML, quantities as D-SI si:real); readable by the viewers of its equipment',
+    security,
+    params: idParams,
+    responses: {
+      '200': { description: 'the DCC XML', content: { 'application/xml': {} } },
+      '404': hidden,
+    },
+    errors: [401],
+  }),
+  file: operation({
+    method: 'get',
+    path: '/calibrations/{id}/certificates/{certificate}',
+    summary: 'Download a certificate file (its SHA-256 in x-content-sha256)',
+    security,
+    params: certParams,
+    responses: {
+      '200': {
+        description: 'the file',
+        content: { 'application/pdf': {}, 'application/xml': {} },
       },
     },
-  },
-  '/calibrations/{id}/dcc': {
-    get: {
-      summary:
-        'The calibration as a Digital Calibration Certificate (PTB DCC 3.3.0 XML, quantities as D-SI si:real); readable by the viewers of its equipment',
-      security,
-      parameters: [idPath],
-      responses: {
-        '200': { description: 'the DCC XML', content: { 'application/xml': {} } },
-        '401': problem,
-        '404': {
-          ...problem,
-          description: 'no such calibration, or its equipment is not visible to the caller',
-        },
-      },
-    },
-  },
-  '/calibrations/{id}/certificates/{certificate}': {
-    get: {
-      summary: 'Download a certificate file (its SHA-256 in x-content-sha256)',
-      security,
-      parameters: [idPath, certPath],
-      responses: {
-        '200': {
-          description: 'the file',
-          content: { 'application/pdf': {}, 'application/xml': {} },
-        },
-        '401': problem,
-        '404': problem,
-      },
-    },
-  },
+    errors: [401, 404],
+  }),
 } as const;

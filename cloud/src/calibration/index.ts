@@ -4,7 +4,7 @@
 export { CalibrationRepository } from './calibration.repository.js';
 export type { CalibrationRow } from './calibration.repository.js';
 export { calibrationApi, calibrationRoutes } from './calibration.routes.js';
-export { positionOpenApiPaths } from './positions.routes.js';
+export { positionApi } from './positions.routes.js';
 export type { InstallationView, PositionView } from './positions.service.js';
 export {
   CalibrationService,
@@ -44,8 +44,8 @@ export type {
 export { CertificateRepository } from './certificate.repository.js';
 export { CertificateService, DEFAULT_CERTIFICATE_MAX_BYTES } from './certificate.service.js';
 export type { CertificateView } from './certificate.service.js';
-export { certificateOpenApiPaths, certificateRoutes } from './certificate.routes.js';
+export { certificateApi, certificateRoutes } from './certificate.routes.js';
 export { TraceReviewRepository } from './trace-review.repository.js';
 export { laterFailureIssue, windowAround } from './traceability.service.js';
 export type { ChainLink } from './traceability.service.js';
-export { chainOpenApiPaths, chainRoutes } from './chain.routes.js';
+export { chainApi, chainRoutes } from './chain.routes.js';

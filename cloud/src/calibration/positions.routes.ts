@@ -2,7 +2,14 @@ import { Router, type Request, type RequestHandler } from 'express';
 import { tenantOf, viewerOfPrincipal } from '../access/index.js';
 import { problem, sessionOnly, tokenOrSession as security } from '../platform/http/openapi-parts.js';
 import type { CalibrationService } from './calibration.service.js';
-import type { PositionActor } from './positions.service.js';
+import {
+  installInputSchema,
+  positionInputSchema,
+  removeInputSchema,
+  type PositionActor,
+} from './positions.service.js';
+import { z } from 'zod';
+import { mount, operation } from '../platform/http/contract.js';
 
 export interface PositionRouteDeps {
   calibration: CalibrationService;
@@ -38,13 +45,13 @@ export function positionRoutes(deps: PositionRouteDeps): Router {
   // Each route answers for equipment the caller may not see exactly as for absent equipment
   // (404) before it looks at the body.
 
-  r.get('/equipment/:tag/positions', deps.read, async (req, res) => {
+  mount(r, positionApi.positions, deps.read, async (req, res) => {
     await deps.visible(req, 'GET /equipment/{tag}/positions', tag(req));
     await deps.calibration.mustGet(tenantOf(req), tag(req));
     res.json(await positions.positionsOf(viewer(req), tag(req)));
   });
 
-  r.post('/equipment/:tag/positions', deps.write, async (req, res) => {
+  mount(r, positionApi.createPosition, deps.write, async (req, res) => {
     await deps.visible(req, 'POST /equipment/{tag}/positions', tag(req));
     await deps.calibration.mustGet(tenantOf(req), tag(req));
     const out = await positions.createPosition(tenantOf(req), tag(req), req.body, actor(req));
@@ -54,19 +61,19 @@ export function positionRoutes(deps: PositionRouteDeps): Router {
       .json(out);
   });
 
-  r.post('/equipment/:tag/positions/:position/installations', deps.write, async (req, res) => {
+  mount(r, positionApi.install, deps.write, async (req, res) => {
     await deps.visible(req, 'POST /equipment/{tag}/positions/{position}/installations', tag(req));
     await deps.calibration.mustGet(tenantOf(req), tag(req));
     res.status(201).json(await positions.install(viewer(req), tag(req), position(req), req.body, actor(req)));
   });
 
-  r.post('/equipment/:tag/positions/:position/removal', deps.write, async (req, res) => {
+  mount(r, positionApi.remove, deps.write, async (req, res) => {
     await deps.visible(req, 'POST /equipment/{tag}/positions/{position}/removal', tag(req));
     await deps.calibration.mustGet(tenantOf(req), tag(req));
     res.json(await positions.remove(tenantOf(req), tag(req), position(req), req.body, actor(req)));
   });
 
-  r.get('/equipment/:tag/installations', deps.read, async (req, res) => {
+  mount(r, positionApi.installations, deps.read, async (req, res) => {
     await deps.visible(req, 'GET /equipment/{tag}/installations', tag(req));
     await deps.calibration.mustGet(tenantOf(req), tag(req));
     res.json(await positions.installationsOf(viewer(req), tag(req)));
@@ -78,25 +85,10 @@ export function positionRoutes(deps: PositionRouteDeps): Router {
 // ---- OpenAPI ------------------------------------------------------------------------------------
 
 const str = { type: 'string' };
-const when = {
-  type: 'string',
-  description: 'a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp',
-  examples: ['2026-03-01', '2026-03-01T06:00:00Z'],
-};
-const tagParam = {
-  name: 'tag',
-  in: 'path',
-  required: true,
-  schema: str,
-  description: 'asset tag (URL-encoded)',
-};
-const positionParam = {
-  name: 'position',
-  in: 'path',
-  required: true,
-  schema: str,
-  description: 'position name (URL-encoded), e.g. "rail pressure"',
-};
+const tagParams = z.strictObject({ tag: z.string().describe('asset tag (URL-encoded)') });
+const positionParams = tagParams.extend({
+  position: z.string().describe('position name (URL-encoded), e.g. "rail pressure"'),
+});
 const installation = {
   type: 'object',
   required: ['id', 'equipment', 'position', 'label', 'device', 'from', 'until', 'installedBy', 'removedBy'],
@@ -133,113 +125,86 @@ const json = (description: string, schema: unknown) => ({
   description,
   content: { 'application/json': { schema } },
 });
-const body = (schema: unknown) => ({ required: true, content: { 'application/json': { schema } } });
 
-export const positionOpenApiPaths = {
-  '/equipment/{tag}/positions': {
-    get: {
-      summary:
-        'Positions of a rig, bench or station, each with the device installed now and its history (devices the caller may see)',
-      security,
-      parameters: [tagParam],
-      responses: {
-        '200': json('{ equipment, positions }', {
-          type: 'object',
-          required: ['equipment', 'positions'],
-          properties: { equipment: str, positions: { type: 'array', items: positionView } },
-        }),
-        '401': problem,
-        '404': problem,
+/** The positions routes' contracts (served by positionRoutes, documented by openapi.ts). */
+export const positionApi = {
+  positions: operation({
+    method: 'get',
+    path: '/equipment/{tag}/positions',
+    summary:
+      'Positions of a rig, bench or station, each with the device installed now and its history (devices the caller may see)',
+    security,
+    params: tagParams,
+    responses: {
+      '200': json('{ equipment, positions }', {
+        type: 'object',
+        required: ['equipment', 'positions'],
+        properties: { equipment: str, positions: { type: 'array', items: positionView } },
+      }),
+    },
+    errors: [401, 404],
+  }),
+  createPosition: operation({
+    method: 'post',
+    path: '/equipment/{tag}/positions',
+    summary: 'Add a position to equipment (technician, admin); on the audit trail (position.create)',
+    security: sessionOnly,
+    params: tagParams,
+    body: positionInputSchema,
+    responses: {
+      '201': json('the position', positionView),
+      '409': { ...problem, description: 'the position exists, or the equipment is retired' },
+    },
+    errors: [400, 401, 403, 404],
+  }),
+  install: operation({
+    method: 'post',
+    path: '/equipment/{tag}/positions/{position}/installations',
+    summary:
+      'Install a device in the position from a time (until a time, for a past installation); one device in one position at a time; on the audit trail (device.install)',
+    security: sessionOnly,
+    params: positionParams,
+    body: installInputSchema,
+    responses: {
+      '201': json('the installation', installation),
+      '409': {
+        ...problem,
+        description: 'the device is installed elsewhere, or the position holds a device, in that time',
       },
     },
-    post: {
-      summary: 'Add a position to equipment (technician, admin); on the audit trail (position.create)',
-      security: sessionOnly,
-      parameters: [tagParam],
-      requestBody: body({
+    errors: [400, 401, 403, 404],
+  }),
+  remove: operation({
+    method: 'post',
+    path: '/equipment/{tag}/positions/{position}/removal',
+    summary:
+      'Remove the device installed in the position, at a time; the installation stays in the history; on the audit trail (device.remove)',
+    security: sessionOnly,
+    params: positionParams,
+    body: removeInputSchema,
+    responses: {
+      '200': json('the closed installation', installation),
+      '409': { ...problem, description: 'nothing is installed in the position' },
+    },
+    errors: [400, 401, 403, 404],
+  }),
+  installations: operation({
+    method: 'get',
+    path: '/equipment/{tag}/installations',
+    summary: 'Where a device is installed now and was installed before (in equipment the caller may see)',
+    security,
+    params: tagParams,
+    responses: {
+      '200': json('{ device, current, history }', {
         type: 'object',
-        required: ['name'],
-        additionalProperties: false,
+        required: ['device', 'current', 'history'],
         properties: {
-          name: { type: 'string', minLength: 1, maxLength: 64 },
-          description: { type: 'string', maxLength: 500 },
+          device: str,
+          current: { oneOf: [installation, { type: 'null' }] },
+          history: { type: 'array', items: installation, description: 'newest first' },
         },
       }),
-      responses: {
-        '201': json('the position', positionView),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '404': problem,
-        '409': { ...problem, description: 'the position exists, or the equipment is retired' },
-      },
     },
-  },
-  '/equipment/{tag}/positions/{position}/installations': {
-    post: {
-      summary:
-        'Install a device in the position from a time (until a time, for a past installation); one device in one position at a time; on the audit trail (device.install)',
-      security: sessionOnly,
-      parameters: [tagParam, positionParam],
-      requestBody: body({
-        type: 'object',
-        required: ['device', 'from'],
-        additionalProperties: false,
-        properties: { device: str, from: when, until: when },
-      }),
-      responses: {
-        '201': json('the installation', installation),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '404': problem,
-        '409': {
-          ...problem,
-          description: 'the device is installed elsewhere, or the position holds a device, in that time',
-        },
-      },
-    },
-  },
-  '/equipment/{tag}/positions/{position}/removal': {
-    post: {
-      summary:
-        'Remove the device installed in the position, at a time; the installation stays in the history; on the audit trail (device.remove)',
-      security: sessionOnly,
-      parameters: [tagParam, positionParam],
-      requestBody: body({
-        type: 'object',
-        required: ['at'],
-        additionalProperties: false,
-        properties: { at: when },
-      }),
-      responses: {
-        '200': json('the closed installation', installation),
-        '400': problem,
-        '401': problem,
-        '403': problem,
-        '404': problem,
-        '409': { ...problem, description: 'nothing is installed in the position' },
-      },
-    },
-  },
-  '/equipment/{tag}/installations': {
-    get: {
-      summary: 'Where a device is installed now and was installed before (in equipment the caller may see)',
-      security,
-      parameters: [tagParam],
-      responses: {
-        '200': json('{ device, current, history }', {
-          type: 'object',
-          required: ['device', 'current', 'history'],
-          properties: {
-            device: str,
-            current: { oneOf: [installation, { type: 'null' }] },
-            history: { type: 'array', items: installation, description: 'newest first' },
-          },
-        }),
-        '401': problem,
-        '404': problem,
-      },
-    },
-  },
+    errors: [401, 404],
+  }),
 } as const;

@@ -2,7 +2,7 @@
 // The feature's public surface: other modules import from here, never from its files.
 
 export { LiveRepository } from './live.repository.js';
-export { liveOpenApiPaths, liveRoutes } from './live.routes.js';
+export { liveApi, liveRoutes } from './live.routes.js';
 export { LiveService } from './live.service.js';
 export { attachLiveServer } from './live.socket.js';
 export type { LiveServer } from './live.socket.js';

@@ -4,6 +4,6 @@
 export { verifyEdgeLog } from './edge-log-verifier.js';
 export { IngestService } from './ingest.service.js';
 export { RecordsRepository } from './records.repository.js';
-export { recordsRoutes } from './records.routes.js';
+export { recordsApi, recordsRoutes } from './records.routes.js';
 export { createIngestLimiter, type IngestLimiter, type IngestLimitPolicy } from './ingest-limit.js';
 export { VerifyPool, OFF_LOOP_MIN_RECORDS } from './verify-pool.js';

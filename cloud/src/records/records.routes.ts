@@ -8,7 +8,9 @@ import {
 } from '@rigtrace/protocols';
 import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
-import { parseOrProblem, ProblemError } from '../platform/errors.js';
+import { ProblemError } from '../platform/errors.js';
+import { mount, operation } from '../platform/http/contract.js';
+import { parseQuery } from '../platform/http/validation.js';
 import type { RecordsRepository } from './records.repository.js';
 import type { EdgeRow, TenancyRepository } from '../tenancy/index.js';
 import type { IngestService } from './ingest.service.js';
@@ -22,15 +24,11 @@ import {
   type ExportFlag,
 } from '../export-control/index.js';
 
-function parseQuery<T extends z.ZodType>(schema: T, req: Request): z.output<T> {
-  return parseOrProblem(schema, req.query, 'query parameters are not valid');
-}
-
 const recordsQuery = z.strictObject({
   edge: z.string().max(128).optional(),
   kind: z.enum(RECORD_KINDS).optional(),
   equipment: z.string().max(64).optional(),
-  afterSeq: z.coerce.number().int().min(0).optional(),
+  afterSeq: z.coerce.number().int().min(0).optional().describe('with edge: records after this seq'),
   after: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,128}:\d{1,15}$/, 'a cursor from a previous page (edge:seq)')
@@ -38,7 +36,8 @@ const recordsQuery = z.strictObject({
       const i = c.lastIndexOf(':');
       return { edge: c.slice(0, i), seq: Number(c.slice(i + 1)) };
     })
-    .optional(),
+    .optional()
+    .describe('cursor: the `next` of the previous page'),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
 
@@ -83,7 +82,7 @@ export function recordsRoutes(deps: {
     return recordFlag(typeof record.equipment === 'string' ? record.equipment : '', record, flags);
   };
 
-  r.get('/witness', (_req, res) => {
+  mount(r, recordsApi.witness, (_req, res) => {
     res.json(deps.witness.describe());
   });
 
@@ -100,7 +99,7 @@ export function recordsRoutes(deps: {
     }
   });
 
-  r.get('/edges', auth, async (req, res) => {
+  mount(r, recordsApi.edges, auth, async (req, res) => {
     const edges = await deps.tenancy.listEdges(tenantOf(req));
     res.json({ items: edges.filter((e) => seesSite(principalOf(req), e.site_id)).map(edgeView) });
   });
@@ -112,14 +111,14 @@ export function recordsRoutes(deps: {
     return e;
   };
 
-  r.get('/edges/:edgeId', auth, async (req, res) => {
+  mount(r, recordsApi.edge, auth, async (req, res) => {
     const e = await edgeOr404(req);
     const cp = await deps.records.latestCheckpoint(e.tenant_id, e.id);
     res.json({ ...edgeView(e), checkpoint: cp?.cosigned_note ?? null });
   });
 
-  r.get('/records', auth, async (req, res) => {
-    const q = parseQuery(recordsQuery, req);
+  mount(r, recordsApi.records, auth, async (req, res) => {
+    const q = parseQuery(recordsApi.records, req);
     // A named edge the caller may not see is answered as an absent one would be.
     if (q.edge !== undefined) {
       const e = await deps.tenancy.edgeForTenant(tenantOf(req), q.edge);
@@ -159,9 +158,9 @@ export function recordsRoutes(deps: {
    * An offline-verifiable evidence bundle: the chosen records, an inclusion proof for each
    * against the edge's latest accepted checkpoint (countersigned by this cloud), and the key.
    */
-  r.get('/edges/:edgeId/evidence', evidenceAuth, async (req, res) => {
+  mount(r, recordsApi.evidence, evidenceAuth, async (req, res) => {
     const e = await edgeOr404(req);
-    const q = parseQuery(evidenceQuery, req);
+    const q = parseQuery(recordsApi.evidence, req);
     const v = viewerOf(req, 'GET /edges/{edgeId}/evidence');
     const flags = await exportControl.flags(v.tenantId);
     const absent = (seq: number) =>
@@ -207,3 +206,55 @@ export function recordsRoutes(deps: {
 
   return r;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The routes' contracts: the API document is written from these (openapi.ts); their answers'
+// JSON Schema is in openapi.ts's components. POST /ingest is documented in openapi.ts.
+
+const ref = (name: string, description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: `#/components/schemas/${name}` } } },
+});
+
+/** The record routes' contracts (served by recordsRoutes, documented by openapi.ts). */
+export const recordsApi = {
+  witness: operation({
+    method: 'get',
+    path: '/witness',
+    summary: "The cloud's witness key, which countersigns every accepted checkpoint",
+    security: [],
+    responses: { '200': { description: '{ name, publicKey }' } },
+  }),
+  edges: operation({
+    method: 'get',
+    path: '/edges',
+    summary: "The tenant's edges",
+    responses: { '200': { description: '{ items: Edge[] }' } },
+    errors: [401],
+  }),
+  edge: operation({
+    method: 'get',
+    path: '/edges/{edgeId}',
+    summary: 'One edge, with its log size and latest countersigned checkpoint',
+    responses: { '200': ref('Edge', 'Edge') },
+    errors: [401, 404],
+  }),
+  records: operation({
+    method: 'get',
+    path: '/records',
+    summary: "The tenant's records, in (edge, seq) order",
+    description:
+      'Only records of edges of the caller’s sites, and of export-controlled equipment only for cleared users; an edge the caller may not see answers 404, as an absent one.',
+    query: recordsQuery,
+    responses: { '200': { description: '{ items: [{ edge, seq, ingestedAt, replayed, record }], next }' } },
+    errors: [400, 401, 404],
+  }),
+  evidence: operation({
+    method: 'get',
+    path: '/edges/{edgeId}/evidence',
+    summary: 'Offline-verifiable evidence bundle for chosen records',
+    query: evidenceQuery,
+    responses: { '200': ref('EvidenceBundle', 'EvidenceBundle') },
+    errors: [400, 401, 404],
+  }),
+} as const;

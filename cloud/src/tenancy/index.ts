@@ -1,7 +1,7 @@
 // Tenancy: sites, edge enrollment, API tokens and the admin API over them.
 // The feature's public surface: other modules import from here, never from its files.
 
-export { enrollmentRoutes } from './enrollment.routes.js';
+export { enrollmentApi, enrollmentRoutes } from './enrollment.routes.js';
 export { enrollCommand } from './enroll-command.js';
 export { EnrollmentService } from './enrollment.service.js';
 export { TenancyRepository, hashToken, isTimeZone, newToken } from './tenancy.repository.js';

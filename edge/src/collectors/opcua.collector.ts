@@ -140,6 +140,8 @@ export class OpcuaCollector implements Collector {
   private lastTelemetryAt = 0;
   private lastTrigger: string | undefined;
   private pending: string | undefined;
+  /** The newest trigger value seen while a result block was being read: taken next. */
+  private nextTrigger: OpcuaValue | undefined;
   private recordsIn = 0;
   /** Connected to the server (a session with its subscription). */
   private connected = false;
@@ -362,12 +364,32 @@ export class OpcuaCollector implements Collector {
     if (!m || !trigger.statusCode.good || typeof trigger.value !== 'number' || trigger.value === 0) return;
     const key = String(trigger.value);
     if (key === this.lastTrigger || key === this.pending || !this.client) return;
+    if (this.pending !== undefined) {
+      // One block read at a time: two reads in flight could both return the newer block.
+      this.nextTrigger = trigger;
+      return;
+    }
     this.pending = key;
+    // The trigger is read with the block, in the same Read: the block is the result of the
+    // trigger value read with it, which is newer than `key` when the device moved on meanwhile.
+    const triggerNode = this.cfg.items.find((i) => i.name === m.trigger)?.nodeId;
     const ids = Object.values(m.nodes).filter((x): x is string => typeof x === 'string');
     this.client
-      .read(ids)
+      .read(triggerNode ? [...ids, triggerNode] : ids)
       .then(async (values) => {
         const byNode = new Map(values.map((v) => [v.nodeId, v]));
+        const seen = triggerNode ? byNode.get(triggerNode) : undefined;
+        const taken =
+          seen?.statusCode.good && typeof seen.value === 'number' && seen.value !== 0
+            ? String(seen.value)
+            : key;
+        if (taken === this.lastTrigger) return; // the newer result is the one already taken
+        if (taken !== key) {
+          this.ctx.logger.info(
+            { trigger: key, read: taken },
+            'the device moved on while its result block was read; taking the newer result',
+          );
+        }
         const cal = calibrationFromBlock(m.nodes, byNode);
         if (!cal) {
           this.event(
@@ -378,20 +400,19 @@ export class OpcuaCollector implements Collector {
           return;
         }
         const received = new Date().toISOString();
-        await this.write(
-          [
-            {
-              kind: 'calibration',
-              equipment: cal.equipment,
-              observedAt: cal.body.calibratedAt,
-              receivedAt: received,
-              source: this.source(m.nodes.equipment),
-              body: cal.body,
-            },
-          ],
-          { [this.stateKey]: key },
-        );
-        this.lastTrigger = key;
+        const drafts: RecordDraft[] = [];
+        const gap = this.gapEvent(taken, received);
+        if (gap) drafts.push(gap);
+        drafts.push({
+          kind: 'calibration',
+          equipment: cal.equipment,
+          observedAt: cal.body.calibratedAt,
+          receivedAt: received,
+          source: this.source(m.nodes.equipment),
+          body: cal.body,
+        });
+        await this.write(drafts, { [this.stateKey]: taken });
+        this.lastTrigger = taken;
         this.readError = null;
       })
       .catch((err: unknown) => {
@@ -403,6 +424,30 @@ export class OpcuaCollector implements Collector {
       })
       .finally(() => {
         if (this.pending === key) this.pending = undefined;
+        const next = this.nextTrigger;
+        this.nextTrigger = undefined;
+        if (next) this.maybeCalibration(next);
       });
+  }
+
+  /**
+   * Results the trigger counter skipped since the last one taken (completed while the edge was
+   * stopped, disconnected or reading): a signed RESULTS_MISSED event stored with the next record.
+   */
+  private gapEvent(taken: string, at: string): RecordDraft | undefined {
+    const last = Number(this.lastTrigger);
+    const now = Number(taken);
+    if (this.lastTrigger === undefined || !Number.isInteger(last) || !Number.isInteger(now)) return undefined;
+    if (now <= last + 1) return undefined;
+    const missed = now - last - 1;
+    const trigger = this.cfg.calibration?.trigger ?? 'trigger';
+    const d = eventDraft(
+      { equipment: this.cfg.equipment, source: this.source(), sourceId: this.id },
+      'warning',
+      'RESULTS_MISSED',
+      `${missed} calibration result${missed === 1 ? ' was' : 's were'} missed: ${trigger} went from ${last} to ${now} (noticed ${at}); only the latest result block could be read`,
+    );
+    if (d.kind === 'event') d.body.details = { ...d.body.details, trigger, from: last, to: now, missed };
+    return d;
   }
 }

@@ -122,10 +122,11 @@ describe('the edge /metrics', () => {
       'nodejs_eventloop_lag_seconds',
     ])
       expect(types.has(name), name).toBe(true);
-    // Every sample line is name{labels} value.
+    // Every sample line is name{labels} value (prom-client writes an empty histogram's mean as
+    // "Nan", which Prometheus reads as NaN).
     for (const line of text.split('\n').filter((l) => l && !l.startsWith('#')))
       expect(line).toMatch(
-        /^[a-z_:][a-z0-9_:]*(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? (-?[0-9.e+]+|NaN)$/u,
+        /^[a-z_:][a-z0-9_:]*(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? (-?[0-9.e+-]+|NaN|Nan)$/u,
       );
   });
 

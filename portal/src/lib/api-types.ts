@@ -2361,7 +2361,6 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description the file, base64 */
             content: string;
             filename: string;
           };
@@ -2982,7 +2981,6 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @description the DCC XML, base64 */
             content: string;
             filename: string;
           };
@@ -4950,17 +4948,7 @@ export interface paths {
         content: {
           'application/json': {
             device: string;
-            /**
-             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
-             * @example 2026-03-01
-             * @example 2026-03-01T06:00:00Z
-             */
             from: string;
-            /**
-             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
-             * @example 2026-03-01
-             * @example 2026-03-01T06:00:00Z
-             */
             until?: string;
           };
         };
@@ -5075,11 +5063,6 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /**
-             * @description a date YYYY-MM-DD (midnight UTC) or an RFC 3339 UTC timestamp
-             * @example 2026-03-01
-             * @example 2026-03-01T06:00:00Z
-             */
             at: string;
           };
         };
@@ -5477,7 +5460,9 @@ export interface paths {
                 suspectRecords: number;
                 until: string | null;
               }[];
-              window: Record<string, never> | null;
+              window: {
+                [key: string]: unknown;
+              } | null;
             };
           };
         };
