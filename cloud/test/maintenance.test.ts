@@ -322,6 +322,100 @@ describe.each(BACKENDS)('maintenance on %s', (backend) => {
     expect(actions).toContain('equipment.return-to-service');
   });
 
+  it('the due-list report shows the next maintenance beside the calibration, and lists overdue maintenance', async () => {
+    for (const tag of ['PUMP-PM-01', 'PUMP-PM-02']) {
+      const r = await call('tech', 'POST', '/equipment', {
+        tag,
+        siteId: 'plant-1',
+        type: 'test-oil pump',
+        intervalDays: 365,
+      });
+      expect(r.status, r.text).toBe(201);
+    }
+    // PUMP-PM-01 calibrated yesterday (not due this month): listed only for its overdue maintenance.
+    const cal = await call('tech', 'POST', '/calibrations', {
+      equipment: 'PUMP-PM-01',
+      enteredBy: 'tech name',
+      body: {
+        standards: [],
+        points: [
+          {
+            name: 'flow@60',
+            nominal: 60,
+            unit: 'L/min',
+            asFound: 60.1,
+            lowerTolerance: -0.5,
+            upperTolerance: 0.5,
+            asFoundResult: 'pass',
+          },
+        ],
+        adjusted: false,
+        asFoundResult: 'pass',
+        calibratedAt: at(24),
+      },
+      signature: { password: PW.tech, meaning: 'performed' },
+    });
+    expect(cal.status, cal.text).toBe(201);
+    const plan = await call('tech', 'POST', '/equipment/PUMP-PM-01/maintenance/plans', {
+      task: 'Replace pump seals',
+      intervalDays: 90,
+      firstDue: dayFromToday(-4),
+    });
+    expect(plan.status, plan.text).toBe(201);
+    // PUMP-PM-02: never calibrated (listed for that), its maintenance due in ten days.
+    expect(
+      (
+        await call('tech', 'POST', '/equipment/PUMP-PM-02/maintenance/plans', {
+          task: 'Grease bearings',
+          intervalDays: 30,
+          firstDue: dayFromToday(10),
+        })
+      ).status,
+    ).toBe(201);
+    const queued = await call('auditor', 'POST', '/reports', {
+      type: 'due-list',
+      from: dayFromToday(0),
+      to: dayFromToday(30),
+      format: 'csv',
+    });
+    expect(queued.status, queued.text).toBe(202);
+    const until = Date.now() + 60_000;
+    for (;;) {
+      const r = await call('auditor', 'GET', `/reports/${queued.body.id}`);
+      if (r.body.state === 'done') {
+        expect(r.body.summary).toMatchObject({ maintenanceOverdue: 1 });
+        break;
+      }
+      expect(r.body.state).not.toBe('failed');
+      expect(Date.now()).toBeLessThan(until);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const csv = (await call('auditor', 'GET', `/reports/${queued.body.id}/file`)).text;
+    const [head, ...lines] = csv.trim().split(/\r?\n/);
+    const cols = head!.split(',');
+    const rows = lines.map((l) =>
+      Object.fromEntries(l.split(',').map((v, i) => [cols[i], v.replace(/^"|"$/g, '')])),
+    );
+    expect(cols).toEqual(expect.arrayContaining(['pmTask', 'pmNextDue', 'pmDaysUntilDue', 'pmStatus']));
+    expect(rows.find((r) => r.tag === 'PUMP-PM-01')).toMatchObject({
+      status: 'current',
+      pmTask: 'Replace pump seals',
+      pmNextDue: dayFromToday(-4),
+      pmDaysUntilDue: '-4',
+      pmStatus: 'overdue',
+      action: 'maintenance overdue by 4 d: Replace pump seals',
+    });
+    expect(rows.find((r) => r.tag === 'PUMP-PM-02')).toMatchObject({
+      pmTask: 'Grease bearings',
+      pmNextDue: dayFromToday(10),
+      pmStatus: 'current',
+      action: `never validly calibrated: withdraw until calibrated; maintenance due ${dayFromToday(10)}: Grease bearings`,
+    });
+    // Not the maintenance of equipment the reader may not see.
+    expect(rows.some((r) => r.tag === 'ITAR-01')).toBe(false);
+    expect((await call('tech', 'DELETE', `/maintenance/plans/${plan.body.id}`)).status).toBe(204);
+  });
+
   it('preventive-maintenance plans have their own interval; the next task is due from the last one done', async () => {
     const bad = await call('tech', 'POST', '/equipment/RIG-01/maintenance/plans', {
       task: 'oil',

@@ -216,4 +216,60 @@ describe('maintenance in a browser', () => {
     await b.shot('maintenance-back-in-service-1280');
     expect(b.errors).toEqual([]);
   }, 120_000);
+  it('edits a preventive-maintenance plan (task, interval, first due) and retires it; the board follows', async () => {
+    const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+    await page.setViewportSize(DESKTOP);
+    await page.goto(`${url}/#/equipment/PT-MNT-01`);
+    const panel = page.getByTestId('maintenance');
+    const plan = panel.getByTestId('pm-plan').filter({ hasText: 'Zero check' });
+    await plan.waitFor();
+    await plan.getByTestId('pm-edit').click();
+    const form = panel.getByTestId('pm-edit-form');
+    expect(await form.getByTestId('pm-edit-first-due').inputValue()).toBe('2099-01-01');
+    await form.getByTestId('pm-edit-task').fill('Zero and span check');
+    await form.getByTestId('pm-edit-interval').fill('14');
+    await form.getByTestId('pm-edit-first-due').fill(yesterday);
+    for (const size of [PHONE, DESKTOP]) {
+      await page.setViewportSize(size);
+      await form.scrollIntoViewIfNeeded();
+      expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
+      await b.shot(`maintenance-plan-edit-${size.width}`, false);
+    }
+    await form.getByTestId('pm-save').click();
+    const edited = panel.getByTestId('pm-plan').filter({ hasText: 'Zero and span check' });
+    await edited.getByTestId('pm-status').waitFor();
+    expect(await edited.textContent()).toContain(`every 14 days: next due ${yesterday}`);
+    expect(await edited.getByTestId('pm-status').textContent()).toBe('(overdue)');
+    const saved = await api('technician', 'GET', '/equipment/PT-MNT-01/maintenance');
+    expect(saved.plans[0]).toMatchObject({
+      task: 'Zero and span check',
+      intervalDays: 14,
+      firstDue: yesterday,
+    });
+
+    // The board shows the overdue task in red beside the calibration status.
+    await page.goto(`${url}/#/`);
+    await page.getByTestId('tag-search').fill('PT-MNT-01');
+    const row = page.locator('[data-testid="board-row"][data-tag="PT-MNT-01"]');
+    const pm = row.getByTestId('board-pm');
+    await pm.waitFor();
+    expect(await pm.textContent()).toBe(`PM ${yesterday} overdue`);
+    expect(await pm.getAttribute('class')).toContain('result-fail');
+    for (const size of [PHONE, DESKTOP]) {
+      await page.setViewportSize(size);
+      expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
+      await b.shot(`maintenance-board-pm-overdue-${size.width}`);
+    }
+
+    // Retired: no longer due, kept in the list, gone from the board.
+    await page.goto(`${url}/#/equipment/PT-MNT-01`);
+    await edited.getByTestId('pm-retire').click();
+    await panel.getByTestId('pm-plan').filter({ hasText: 'retired' }).waitFor();
+    expect(await panel.getByTestId('pm-edit').count()).toBe(0);
+    await page.goto(`${url}/#/`);
+    await page.getByTestId('tag-search').fill('PT-MNT-01');
+    await row.waitFor();
+    expect(await row.getByTestId('board-pm').count()).toBe(0);
+    expect(b.errors).toEqual([]);
+  }, 120_000);
 });

@@ -367,9 +367,7 @@ describe('the quality office in a browser', () => {
     await page.getByTestId('case-page').waitFor();
     expect(await page.getByTestId('case-state').textContent()).toBe('Open · do not use');
     expect(await page.getByTestId('tag-out').textContent()).toContain('Do not use FC-07');
-    expect(await page.getByTestId('instrument-error').innerText()).toContain(
-      '0.41 mm³/stroke at full load',
-    );
+    expect(await page.getByTestId('instrument-error').innerText()).toContain('0.41 mm³/stroke at full load');
     const rows = page.getByTestId('suspect');
     await expect.poll(() => rows.count()).toBe(6);
     const inj2 = page.locator('[data-testid=suspect][data-part="INJ-1002"]');

@@ -17,6 +17,7 @@ import { type RecordsRepository, verifyEdgeLog } from '../records/index.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { Coverage, OotService } from '../oot/index.js';
+import { MaintenanceRepository, planView, type PlanView } from '../maintenance/index.js';
 import type { Witness } from '../platform/witness.js';
 import { fmtInt } from './pdf.js';
 import { SuspectQueries, type ReportsRepository, type SuspectPageRow } from './reports.repository.js';
@@ -492,20 +493,66 @@ const DUE_FIELDS = [
   'leadTimeDays',
   'recallFrom',
   'intervalDays',
+  'pmTask',
+  'pmNextDue',
+  'pmDaysUntilDue',
+  'pmStatus',
   'action',
 ] as const;
+
+/**
+ * The preventive-maintenance task due first of each piece of equipment (active plans), as of
+ * `asOf`: the due-list shows it beside the calibration. Scope and export control come from the
+ * register rows it is joined to.
+ */
+async function nextPmByTag(deps: ReportDeps, tenantId: string, asOf: string): Promise<Map<string, PlanView>> {
+  const repo = new MaintenanceRepository(deps.db);
+  const plans = await repo.activePlans({ tenantId, sites: null, cleared: true });
+  const done = await repo.lastDone(
+    tenantId,
+    plans.map((p) => p.id),
+  );
+  const out = new Map<string, PlanView>();
+  for (const p of plans) {
+    const v = planView(p, done.get(p.id) ?? null, asOf);
+    const cur = out.get(p.equipment);
+    if (v.nextDue !== null && (!cur || (cur.nextDue !== null && v.nextDue < cur.nextDue)))
+      out.set(p.equipment, v);
+  }
+  return out;
+}
 
 async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
   const asOf = asOfFor(ctx);
   const horizon = ctx.period.lastDay;
   const rows: Row[] = [];
+  const pms = await nextPmByTag(deps, ctx.tenant.id, asOf);
   for await (const page of registerStates(deps, ctx, asOf))
     for (const st of page) {
       if (st.status === 'retired') continue;
       const attention = st.status === 'overdue' || st.status === 'out-of-tolerance';
-      if (!attention && !(st.nextDue !== null && st.nextDue <= horizon)) continue;
+      const pm = pms.get(st.e.tag) ?? null;
+      const pmDue = pm !== null && pm.nextDue !== null && (pm.status === 'overdue' || pm.nextDue <= horizon);
+      const calDue = attention || (st.nextDue !== null && st.nextDue <= horizon);
+      if (!calDue && !pmDue) continue;
       const recallFrom = st.nextDue ? addDays(st.nextDue, -st.dueSoonDays) : null;
       const days = st.nextDue ? daysBetween(asOf, st.nextDue) : null;
+      const calAction =
+        st.status === 'out-of-tolerance'
+          ? 'out of tolerance: withdraw, assess suspect product'
+          : st.nextDue === null
+            ? 'never validly calibrated: withdraw until calibrated'
+            : st.status === 'overdue'
+              ? `overdue by ${-days!} d: withdraw and calibrate`
+              : recallFrom !== null && recallFrom <= asOf
+                ? 'in recall window: schedule now'
+                : `recall from ${recallFrom}`;
+      const pmAction =
+        pm === null || !pmDue
+          ? null
+          : pm.status === 'overdue'
+            ? `maintenance overdue by ${-(pm.daysUntilDue ?? 0)} d: ${pm.task}`
+            : `maintenance due ${pm.nextDue}: ${pm.task}`;
       rows.push({
         tag: st.e.tag,
         type: st.e.type,
@@ -517,16 +564,11 @@ async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRepor
         leadTimeDays: st.dueSoonDays,
         recallFrom,
         intervalDays: st.e.interval_days,
-        action:
-          st.status === 'out-of-tolerance'
-            ? 'out of tolerance: withdraw, assess suspect product'
-            : st.nextDue === null
-              ? 'never validly calibrated: withdraw until calibrated'
-              : st.status === 'overdue'
-                ? `overdue by ${-days!} d: withdraw and calibrate`
-                : recallFrom !== null && recallFrom <= asOf
-                  ? 'in recall window: schedule now'
-                  : `recall from ${recallFrom}`,
+        pmTask: pm?.task ?? null,
+        pmNextDue: pm?.nextDue ?? null,
+        pmDaysUntilDue: pm?.daysUntilDue ?? null,
+        pmStatus: pm?.status ?? null,
+        action: [...(calDue ? [calAction] : []), ...(pmAction ? [pmAction] : [])].join('; '),
       });
     }
   const rank = (r: Row) => (r.status === 'out-of-tolerance' ? 0 : r.nextDue === null ? 1 : 2);
@@ -543,7 +585,9 @@ async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRepor
     overdue: count('overdue'),
     neverCalibrated: rows.filter((r) => r.nextDue === null && r.status === 'overdue').length,
     dueSoon: count('due-soon'),
-    dueLater: count('current'),
+    dueLater: rows.filter((r) => r.status === 'current' && r.nextDue !== null && s(r.nextDue) <= horizon)
+      .length,
+    maintenanceOverdue: rows.filter((r) => r.pmStatus === 'overdue').length,
   };
   const section: Section = {
     name: 'items',
@@ -567,7 +611,10 @@ async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRepor
       col('Lead time (d)', 5.5, 'leadTimeDays', { align: 'right' }),
       col('Recall from', 7, 'recallFrom'),
       col('Interval (d)', 5.5, 'intervalDays', { align: 'right' }),
-      col('Action', 20, 'action'),
+      col('Next maintenance', 9, (r) => (r.pmNextDue ? `${s(r.pmNextDue)}\n${s(r.pmTask)}` : '—'), {
+        color: (r) => (r.pmStatus === 'overdue' ? RED : r.pmStatus === 'due-soon' ? AMBER : undefined),
+      }),
+      col('Action', 16, 'action'),
     ],
     source: memorySource(rows),
   };
@@ -577,12 +624,12 @@ async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRepor
       kind: 'paragraph',
       bold: true,
       tone: summary.outOfTolerance + summary.overdue > 0 ? 'alert' : 'ok',
-      text: `As of ${asOf}: ${fmtInt(summary.outOfTolerance)} out of tolerance, ${fmtInt(summary.overdue)} overdue (${fmtInt(summary.neverCalibrated)} never validly calibrated), ${fmtInt(summary.dueSoon)} in their recall lead time, ${fmtInt(summary.dueLater)} more due by ${horizon}.`,
+      text: `As of ${asOf}: ${fmtInt(summary.outOfTolerance)} out of tolerance, ${fmtInt(summary.overdue)} overdue (${fmtInt(summary.neverCalibrated)} never validly calibrated), ${fmtInt(summary.dueSoon)} in their recall lead time, ${fmtInt(summary.dueLater)} more due by ${horizon}; ${fmtInt(summary.maintenanceOverdue)} with preventive maintenance overdue.`,
     },
     {
       kind: 'paragraph',
       tone: 'muted',
-      text: `Listed: equipment in service that is out of tolerance or overdue as of ${asOf}, or whose next due date falls on or before ${horizon} (the period’s last day). Lead time = the recall lead time (due-soon days) of the equipment, or the tenant default; “recall from” = next due minus lead time. Days to due is negative when overdue. Calendar intervals only.`,
+      text: `Listed: equipment in service that is out of tolerance or overdue as of ${asOf}, or whose next due date falls on or before ${horizon} (the period’s last day). Lead time = the recall lead time (due-soon days) of the equipment, or the tenant default; “recall from” = next due minus lead time. Days to due is negative when overdue. Calendar intervals only. Next maintenance = the preventive-maintenance task due first (active plans); equipment whose maintenance is overdue or due in the period is listed too.`,
     },
     { kind: 'table', section },
   ];
