@@ -54,7 +54,9 @@ describe('edge OPC UA source, a result block read slower than the bench complete
       (l) => l.includes('"event":"listening"'),
       40_000,
     );
-    const endpointUrl = (JSON.parse(bench.readyLine) as { endpointUrl: string }).endpointUrl;
+    const endpointUrl = (
+      JSON.parse((bench as Proc & { readyLine: string }).readyLine) as { endpointUrl: string }
+    ).endpointUrl;
     writeIdentity(dataDir);
     edge = await startEdge(path.join(dir, 'edge.yaml'), {
       version: 1,
