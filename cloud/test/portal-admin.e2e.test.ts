@@ -16,7 +16,7 @@ import {
 import { base32Decode, totp } from '../src/access/totp.js';
 import { openStore } from '../src/server.js';
 import { loadCloudConfig } from '../src/platform/config.js';
-import { PHONE, SHOTS, sidewaysOverflow } from './helpers/browser.js';
+import { DESKTOP, PHONE, SHOTS, sidewaysOverflow, widerThanTheirBox } from './helpers/browser.js';
 
 /**
  * The portal's admin and technician journeys in Chromium against the real cloud, a real flow-rig
@@ -350,9 +350,12 @@ describe('portal admin and technician journeys in a browser', () => {
       .toEqual(['Day 07:00-19:00', 'Night 19:00-07:00']);
     await expect.poll(() => shiftsBox.inputValue()).toBe('Day 07:00, Night 19:00');
     await shot('03b-sites-shifts', false);
-    await page.setViewportSize(PHONE);
-    expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
-    await page.setViewportSize({ width: 1280, height: 800 });
+    // Nothing scrolls sideways, the page nor a table inside it, on a phone or a desktop.
+    for (const size of [PHONE, DESKTOP]) {
+      await page.setViewportSize(size);
+      expect(await sidewaysOverflow(page), `${size.width} px`).toEqual({ px: 0, widest: null });
+      expect(await widerThanTheirBox(page), `${size.width} px`).toEqual([]);
+    }
     const token = /--token (\S+)/.exec(command)![1]!;
     const cloudUrl = /--cloud (\S+)/.exec(command)![1]!;
     expect(cloudUrl).toBe(url);

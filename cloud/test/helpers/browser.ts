@@ -76,3 +76,31 @@ export async function sidewaysOverflow(page: Page): Promise<{ px: number; widest
     return { px, widest };
   });
 }
+
+/**
+ * Elements whose content is wider than they are (a table in a scrolling wrapper, a form field
+ * sticking out of its card): each as `tag#id.classes (content px > box px)`. Elements that clip on
+ * purpose (overflow hidden or clip: an ellipsis), what is inside a visually hidden box and inline
+ * elements are left out. Empty when nothing on the page scrolls or sticks out sideways.
+ */
+export async function widerThanTheirBox(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const g = globalThis as any;
+    const out: string[] = [];
+    for (const el of [g.document.documentElement, ...g.document.querySelectorAll('body *')]) {
+      const cw = el.clientWidth as number;
+      if (cw === 0 || el.scrollWidth <= cw + 1) continue;
+      const x = g.getComputedStyle(el).overflowX as string;
+      if (x === 'hidden' || x === 'clip') continue;
+      // Inside a visually hidden box (1 px, clipped: a table's head on a phone, a screen-reader label).
+      let hidden = false;
+      for (let a = el.parentElement; a && !hidden; a = a.parentElement)
+        hidden = a.getBoundingClientRect().width <= 1 && g.getComputedStyle(a).overflowX !== 'visible';
+      if (hidden) continue;
+      out.push(
+        `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${[...el.classList].map((c: string) => `.${c}`).join('')} (${el.scrollWidth} px > ${cw} px)`,
+      );
+    }
+    return out;
+  });
+}
