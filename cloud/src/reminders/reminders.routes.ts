@@ -2,7 +2,7 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { type Accounts, actorOfRequest, type Permission, principalOf } from '../access/index.js';
 import { settingsInput, type ReminderService } from './reminders.service.js';
-import { mount, operation } from '../platform/http/contract.js';
+import { dateTime, mount, operation } from '../platform/http/contract.js';
 import { limit, parseQuery } from '../platform/http/validation.js';
 
 const deliveriesQuery = z.strictObject({
@@ -41,74 +41,46 @@ export function remindersRoutes(deps: { accounts: Accounts; reminders: ReminderS
 }
 
 // ---------------------------------------------------------------------------------------------
-// The routes' contracts: the API document is written from these (openapi.ts). The answers'
-// schemas are still JSON Schema written by hand.
+// The routes' contracts: the API document is written from these schemas (openapi.ts).
 
-const webhook = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', description: 'wh_…' },
-    url: { type: 'string', description: 'admins only' },
-    host: { type: 'string' },
-    enabled: { type: 'boolean' },
-    createdAt: { type: 'string', format: 'date-time' },
-    secretCreatedAt: { type: 'string', format: 'date-time' },
-    secret: {
-      type: 'string',
-      description: 'whsec_…: only in the PUT answer that created or rotated it, never again',
-    },
-  },
-};
-const settings = {
-  type: 'object',
-  properties: {
-    siteId: { type: 'string' },
-    enabled: { type: 'boolean' },
-    sendAllClear: { type: 'boolean' },
-    email: {
-      type: 'object',
-      properties: {
-        enabled: { type: 'boolean' },
-        recipients: { type: 'array', items: { type: 'string', format: 'email' } },
-      },
-    },
-    webhooks: { type: 'array', items: webhook },
-    dailyAt: { type: 'string', description: 'HH:MM UTC (cloud setting RIGTRACE_REMINDERS_DAILY_AT)' },
-    updatedAt: { type: ['string', 'null'] },
-    updatedBy: { type: ['string', 'null'] },
-  },
-};
-const delivery = {
-  type: 'object',
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    siteId: { type: 'string' },
-    digestDate: { type: 'string', format: 'date' },
-    channel: { enum: ['email', 'webhook'] },
-    target: { type: 'string', description: 'the email addresses, or the webhook host' },
-    origin: { enum: ['schedule', 'manual'] },
-    counts: {
-      type: 'object',
-      properties: {
-        outOfTolerance: { type: 'integer' },
-        overdue: { type: 'integer' },
-        dueSoon: { type: 'integer' },
-      },
-    },
-    state: { enum: ['sending', 'retry', 'sent', 'failed', 'skipped'] },
-    attempts: { type: 'integer' },
-    nextAttemptAt: { type: ['string', 'null'], format: 'date-time' },
-    responseStatus: { type: ['integer', 'null'], description: 'HTTP status or SMTP reply code' },
-    error: { type: ['string', 'null'] },
-    createdAt: { type: 'string', format: 'date-time' },
-    at: { type: 'string', format: 'date-time', description: 'last change' },
-    sentAt: { type: ['string', 'null'], format: 'date-time' },
-  },
-};
-
-const json = (description: string, schema: Record<string, unknown>) => ({
-  description,
-  content: { 'application/json': { schema } },
+const webhook = z.object({
+  id: z.string().describe('wh_…'),
+  url: z.string().optional().describe('admins only'),
+  host: z.string(),
+  enabled: z.boolean(),
+  createdAt: dateTime,
+  secretCreatedAt: dateTime,
+  secret: z
+    .string()
+    .optional()
+    .describe('whsec_…: only in the PUT answer that created or rotated it, never again'),
+});
+const settings = z.object({
+  siteId: z.string(),
+  enabled: z.boolean(),
+  sendAllClear: z.boolean(),
+  email: z.object({ enabled: z.boolean(), recipients: z.array(z.string()) }),
+  webhooks: z.array(webhook),
+  dailyAt: z.string().describe('HH:MM UTC (cloud setting RIGTRACE_REMINDERS_DAILY_AT)'),
+  updatedAt: z.string().nullable(),
+  updatedBy: z.string().nullable(),
+});
+const delivery = z.object({
+  id: z.string(),
+  siteId: z.string(),
+  digestDate: z.string().meta({ format: 'date' }),
+  channel: z.enum(['email', 'webhook']),
+  target: z.string().describe('the email addresses, or the webhook host'),
+  origin: z.enum(['schedule', 'manual']),
+  counts: z.object({ outOfTolerance: z.int(), overdue: z.int(), dueSoon: z.int() }),
+  state: z.enum(['sending', 'retry', 'sent', 'failed', 'skipped']),
+  attempts: z.int(),
+  nextAttemptAt: dateTime.nullable(),
+  responseStatus: z.int().nullable().describe('HTTP status or SMTP reply code'),
+  error: z.string().nullable(),
+  createdAt: dateTime,
+  at: dateTime.describe('last change'),
+  sentAt: dateTime.nullable(),
 });
 
 /** The reminder routes' contracts (served by remindersRoutes, documented by openapi.ts). */
@@ -118,7 +90,7 @@ export const remindersApi = {
     path: '/sites/{siteId}/reminders',
     summary:
       'The site’s calibration reminder settings (admin, manager; managers see webhook hosts, not URLs)',
-    responses: { '200': json('settings', settings) },
+    responses: { '200': settings.describe('settings') },
     errors: [401, 403, 404],
   }),
   putSettings: operation({
@@ -127,7 +99,7 @@ export const remindersApi = {
     summary:
       'Replace the site’s reminder settings (admin). A webhook without id is new and gets a secret, shown once in this answer',
     body: settingsInput,
-    responses: { '200': json('settings (with new secrets)', settings) },
+    responses: { '200': settings.describe('settings (with new secrets)') },
     errors: [400, 401, 403, 404],
   }),
   send: operation({
@@ -135,14 +107,13 @@ export const remindersApi = {
     path: '/sites/{siteId}/reminders/send',
     summary: 'Send today’s digest of the site now to every enabled channel (admin)',
     responses: {
-      '200': json('{ date, counts, deliveries }', {
-        type: 'object',
-        properties: {
-          date: { type: 'string', format: 'date' },
-          counts: { type: ['object', 'null'] },
-          deliveries: { type: 'array', items: delivery },
-        },
-      }),
+      '200': z
+        .object({
+          date: z.string().meta({ format: 'date' }),
+          counts: z.looseObject({}).nullable(),
+          deliveries: z.array(delivery),
+        })
+        .describe('{ date, counts, deliveries }'),
     },
     errors: [401, 403, 404, 409],
   }),
@@ -152,10 +123,7 @@ export const remindersApi = {
     summary: 'The reminder delivery log, newest first (admin, manager, auditor)',
     query: deliveriesQuery,
     responses: {
-      '200': json('{ items, next }', {
-        type: 'object',
-        properties: { items: { type: 'array', items: delivery }, next: { type: ['string', 'null'] } },
-      }),
+      '200': z.object({ items: z.array(delivery), next: z.string().nullable() }).describe('{ items, next }'),
     },
     errors: [400, 401, 403, 404],
   }),

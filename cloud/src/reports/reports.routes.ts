@@ -6,7 +6,7 @@ import { clauseMap } from './clauses.js';
 import type { ReportsModule } from './index.js';
 import { isCleared, reportRequestSchema } from './reports.service.js';
 import { REPORT_FORMATS, REPORT_TYPES } from './types.js';
-import { mount, operation } from '../platform/http/contract.js';
+import { dateTime, mount, operation } from '../platform/http/contract.js';
 import { cursor, limit, parseQuery } from '../platform/http/validation.js';
 
 export interface ReportsRouteDeps {
@@ -101,42 +101,27 @@ export function reportsRoutes(deps: ReportsRouteDeps): Router {
 // ---------------------------------------------------------------------------------------------
 // OpenAPI paths of these routes (spread into openapi.ts's `paths`).
 
-const reportSchema = {
-  type: 'object',
-  required: ['id', 'type', 'state', 'progress', 'format', 'from', 'to'],
-  properties: {
-    id: { type: 'string', format: 'uuid' },
-    type: { enum: [...REPORT_TYPES] },
-    title: { type: 'string' },
-    siteId: { type: ['string', 'null'] },
-    from: { type: 'string' },
-    to: { type: 'string' },
-    format: { enum: [...REPORT_FORMATS] },
-    state: { enum: ['queued', 'running', 'done', 'failed'] },
-    progress: {
-      type: 'object',
-      properties: { done: { type: 'integer' }, total: { type: 'integer' } },
-      required: ['done', 'total'],
-    },
-    requestedBy: { type: 'object' },
-    requestedAt: { type: 'string', format: 'date-time' },
-    startedAt: { type: ['string', 'null'] },
-    finishedAt: { type: ['string', 'null'] },
-    error: { type: ['string', 'null'] },
-    file: {
-      type: ['object', 'null'],
-      properties: {
-        name: { type: 'string' },
-        contentType: { type: 'string' },
-        size: { type: 'integer' },
-        sha256: { type: 'string' },
-        url: { type: 'string' },
-      },
-    },
-    sources: { description: 'the checkpoints the report was built from' },
-    summary: { description: 'key figures' },
-  },
-};
+const reportSchema = z.object({
+  id: z.string(),
+  type: z.enum(REPORT_TYPES),
+  title: z.string(),
+  siteId: z.string().nullable(),
+  from: z.string(),
+  to: z.string(),
+  format: z.enum(REPORT_FORMATS),
+  state: z.enum(['queued', 'running', 'done', 'failed']),
+  progress: z.object({ done: z.int(), total: z.int() }),
+  requestedBy: z.looseObject({}),
+  requestedAt: dateTime,
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  error: z.string().nullable(),
+  file: z
+    .object({ name: z.string(), contentType: z.string(), size: z.int(), sha256: z.string(), url: z.string() })
+    .nullable(),
+  sources: z.unknown().describe('the checkpoints the report was built from'),
+  summary: z.unknown().describe('key figures'),
+});
 const json = (description: string, schema: Record<string, unknown> = { type: 'object' }) => ({
   description,
   content: { 'application/json': { schema } },
@@ -149,7 +134,7 @@ export const reportsApi = {
     path: '/reports',
     summary: 'Generate a compliance report in the background (admin, auditor; not API tokens)',
     body: reportRequestSchema,
-    responses: { '202': json('the queued report; follow GET /reports/{id}', reportSchema) },
+    responses: { '202': reportSchema.describe('the queued report; follow GET /reports/{id}') },
     errors: [400, 401, 403, 429],
   }),
   list: operation({
@@ -158,10 +143,9 @@ export const reportsApi = {
     summary: 'Reports of the tenant, newest first (admin, auditor, API tokens)',
     query: listQuery,
     responses: {
-      '200': json('{ items, next }', {
-        type: 'object',
-        properties: { items: { type: 'array', items: reportSchema }, next: { type: ['string', 'null'] } },
-      }),
+      '200': z
+        .object({ items: z.array(reportSchema), next: z.string().nullable() })
+        .describe('{ items, next }'),
     },
     errors: [400, 401, 403],
   }),
@@ -169,7 +153,7 @@ export const reportsApi = {
     method: 'get',
     path: '/reports/{id}',
     summary: 'A report: state and progress, and its file once done',
-    responses: { '200': json('the report', reportSchema) },
+    responses: { '200': reportSchema.describe('the report') },
     errors: [401, 403, 404],
   }),
   file: operation({

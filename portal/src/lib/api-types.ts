@@ -7454,42 +7454,39 @@ export interface paths {
           };
           content: {
             'application/json': {
-              items?: {
+              items: {
                 /**
                  * Format: date-time
                  * @description last change
                  */
-                at?: string;
-                attempts?: number;
-                /** @enum {unknown} */
-                channel?: 'email' | 'webhook';
-                counts?: {
-                  dueSoon?: number;
-                  outOfTolerance?: number;
-                  overdue?: number;
+                at: string;
+                attempts: number;
+                /** @enum {string} */
+                channel: 'email' | 'webhook';
+                counts: {
+                  dueSoon: number;
+                  outOfTolerance: number;
+                  overdue: number;
                 };
                 /** Format: date-time */
-                createdAt?: string;
+                createdAt: string;
                 /** Format: date */
-                digestDate?: string;
-                error?: string | null;
-                /** Format: uuid */
-                id?: string;
-                /** Format: date-time */
-                nextAttemptAt?: string | null;
-                /** @enum {unknown} */
-                origin?: 'schedule' | 'manual';
+                digestDate: string;
+                error: string | null;
+                id: string;
+                nextAttemptAt: string | null;
+                /** @enum {string} */
+                origin: 'schedule' | 'manual';
                 /** @description HTTP status or SMTP reply code */
-                responseStatus?: number | null;
-                /** Format: date-time */
-                sentAt?: string | null;
-                siteId?: string;
-                /** @enum {unknown} */
-                state?: 'sending' | 'retry' | 'sent' | 'failed' | 'skipped';
+                responseStatus: number | null;
+                sentAt: string | null;
+                siteId: string;
+                /** @enum {string} */
+                state: 'sending' | 'retry' | 'sent' | 'failed' | 'skipped';
                 /** @description the email addresses, or the webhook host */
-                target?: string;
+                target: string;
               }[];
-              next?: string | null;
+              next: string | null;
             };
           };
         };
@@ -7566,39 +7563,40 @@ export interface paths {
           };
           content: {
             'application/json': {
-              items?: {
-                error?: string | null;
-                file?: {
-                  contentType?: string;
-                  name?: string;
-                  sha256?: string;
-                  size?: number;
-                  url?: string;
+              items: {
+                error: string | null;
+                file: {
+                  contentType: string;
+                  name: string;
+                  sha256: string;
+                  size: number;
+                  url: string;
                 } | null;
-                finishedAt?: string | null;
-                /** @enum {unknown} */
+                finishedAt: string | null;
+                /** @enum {string} */
                 format: 'pdf' | 'csv' | 'json';
                 from: string;
-                /** Format: uuid */
                 id: string;
                 progress: {
                   done: number;
                   total: number;
                 };
                 /** Format: date-time */
-                requestedAt?: string;
-                requestedBy?: Record<string, never>;
-                siteId?: string | null;
+                requestedAt: string;
+                requestedBy: {
+                  [key: string]: unknown;
+                };
+                siteId: string | null;
                 /** @description the checkpoints the report was built from */
-                sources?: unknown;
-                startedAt?: string | null;
-                /** @enum {unknown} */
+                sources: unknown;
+                startedAt: string | null;
+                /** @enum {string} */
                 state: 'queued' | 'running' | 'done' | 'failed';
                 /** @description key figures */
-                summary?: unknown;
-                title?: string;
+                summary: unknown;
+                title: string;
                 to: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 type:
                   | 'calibration-register'
                   | 'due-list'
@@ -7607,7 +7605,7 @@ export interface paths {
                   | 'export-access'
                   | 'integrity';
               }[];
-              next?: string | null;
+              next: string | null;
             };
           };
         };
@@ -7676,38 +7674,39 @@ export interface paths {
           };
           content: {
             'application/json': {
-              error?: string | null;
-              file?: {
-                contentType?: string;
-                name?: string;
-                sha256?: string;
-                size?: number;
-                url?: string;
+              error: string | null;
+              file: {
+                contentType: string;
+                name: string;
+                sha256: string;
+                size: number;
+                url: string;
               } | null;
-              finishedAt?: string | null;
-              /** @enum {unknown} */
+              finishedAt: string | null;
+              /** @enum {string} */
               format: 'pdf' | 'csv' | 'json';
               from: string;
-              /** Format: uuid */
               id: string;
               progress: {
                 done: number;
                 total: number;
               };
               /** Format: date-time */
-              requestedAt?: string;
-              requestedBy?: Record<string, never>;
-              siteId?: string | null;
+              requestedAt: string;
+              requestedBy: {
+                [key: string]: unknown;
+              };
+              siteId: string | null;
               /** @description the checkpoints the report was built from */
-              sources?: unknown;
-              startedAt?: string | null;
-              /** @enum {unknown} */
+              sources: unknown;
+              startedAt: string | null;
+              /** @enum {string} */
               state: 'queued' | 'running' | 'done' | 'failed';
               /** @description key figures */
-              summary?: unknown;
-              title?: string;
+              summary: unknown;
+              title: string;
               to: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               type:
                 | 'calibration-register'
                 | 'due-list'
@@ -7788,38 +7787,39 @@ export interface paths {
           };
           content: {
             'application/json': {
-              error?: string | null;
-              file?: {
-                contentType?: string;
-                name?: string;
-                sha256?: string;
-                size?: number;
-                url?: string;
+              error: string | null;
+              file: {
+                contentType: string;
+                name: string;
+                sha256: string;
+                size: number;
+                url: string;
               } | null;
-              finishedAt?: string | null;
-              /** @enum {unknown} */
+              finishedAt: string | null;
+              /** @enum {string} */
               format: 'pdf' | 'csv' | 'json';
               from: string;
-              /** Format: uuid */
               id: string;
               progress: {
                 done: number;
                 total: number;
               };
               /** Format: date-time */
-              requestedAt?: string;
-              requestedBy?: Record<string, never>;
-              siteId?: string | null;
+              requestedAt: string;
+              requestedBy: {
+                [key: string]: unknown;
+              };
+              siteId: string | null;
               /** @description the checkpoints the report was built from */
-              sources?: unknown;
-              startedAt?: string | null;
-              /** @enum {unknown} */
+              sources: unknown;
+              startedAt: string | null;
+              /** @enum {string} */
               state: 'queued' | 'running' | 'done' | 'failed';
               /** @description key figures */
-              summary?: unknown;
-              title?: string;
+              summary: unknown;
+              title: string;
               to: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               type:
                 | 'calibration-register'
                 | 'due-list'
@@ -8726,27 +8726,27 @@ export interface paths {
           content: {
             'application/json': {
               /** @description HH:MM UTC (cloud setting RIGTRACE_REMINDERS_DAILY_AT) */
-              dailyAt?: string;
-              email?: {
-                enabled?: boolean;
-                recipients?: string[];
+              dailyAt: string;
+              email: {
+                enabled: boolean;
+                recipients: string[];
               };
-              enabled?: boolean;
-              sendAllClear?: boolean;
-              siteId?: string;
-              updatedAt?: string | null;
-              updatedBy?: string | null;
-              webhooks?: {
+              enabled: boolean;
+              sendAllClear: boolean;
+              siteId: string;
+              updatedAt: string | null;
+              updatedBy: string | null;
+              webhooks: {
                 /** Format: date-time */
-                createdAt?: string;
-                enabled?: boolean;
-                host?: string;
+                createdAt: string;
+                enabled: boolean;
+                host: string;
                 /** @description wh_… */
-                id?: string;
+                id: string;
                 /** @description whsec_…: only in the PUT answer that created or rotated it, never again */
                 secret?: string;
                 /** Format: date-time */
-                secretCreatedAt?: string;
+                secretCreatedAt: string;
                 /** @description admins only */
                 url?: string;
               }[];
@@ -8830,27 +8830,27 @@ export interface paths {
           content: {
             'application/json': {
               /** @description HH:MM UTC (cloud setting RIGTRACE_REMINDERS_DAILY_AT) */
-              dailyAt?: string;
-              email?: {
-                enabled?: boolean;
-                recipients?: string[];
+              dailyAt: string;
+              email: {
+                enabled: boolean;
+                recipients: string[];
               };
-              enabled?: boolean;
-              sendAllClear?: boolean;
-              siteId?: string;
-              updatedAt?: string | null;
-              updatedBy?: string | null;
-              webhooks?: {
+              enabled: boolean;
+              sendAllClear: boolean;
+              siteId: string;
+              updatedAt: string | null;
+              updatedBy: string | null;
+              webhooks: {
                 /** Format: date-time */
-                createdAt?: string;
-                enabled?: boolean;
-                host?: string;
+                createdAt: string;
+                enabled: boolean;
+                host: string;
                 /** @description wh_… */
-                id?: string;
+                id: string;
                 /** @description whsec_…: only in the PUT answer that created or rotated it, never again */
                 secret?: string;
                 /** Format: date-time */
-                secretCreatedAt?: string;
+                secretCreatedAt: string;
                 /** @description admins only */
                 url?: string;
               }[];
@@ -8930,43 +8930,42 @@ export interface paths {
           };
           content: {
             'application/json': {
-              counts?: Record<string, never> | null;
+              counts: {
+                [key: string]: unknown;
+              } | null;
               /** Format: date */
-              date?: string;
-              deliveries?: {
+              date: string;
+              deliveries: {
                 /**
                  * Format: date-time
                  * @description last change
                  */
-                at?: string;
-                attempts?: number;
-                /** @enum {unknown} */
-                channel?: 'email' | 'webhook';
-                counts?: {
-                  dueSoon?: number;
-                  outOfTolerance?: number;
-                  overdue?: number;
+                at: string;
+                attempts: number;
+                /** @enum {string} */
+                channel: 'email' | 'webhook';
+                counts: {
+                  dueSoon: number;
+                  outOfTolerance: number;
+                  overdue: number;
                 };
                 /** Format: date-time */
-                createdAt?: string;
+                createdAt: string;
                 /** Format: date */
-                digestDate?: string;
-                error?: string | null;
-                /** Format: uuid */
-                id?: string;
-                /** Format: date-time */
-                nextAttemptAt?: string | null;
-                /** @enum {unknown} */
-                origin?: 'schedule' | 'manual';
+                digestDate: string;
+                error: string | null;
+                id: string;
+                nextAttemptAt: string | null;
+                /** @enum {string} */
+                origin: 'schedule' | 'manual';
                 /** @description HTTP status or SMTP reply code */
-                responseStatus?: number | null;
-                /** Format: date-time */
-                sentAt?: string | null;
-                siteId?: string;
-                /** @enum {unknown} */
-                state?: 'sending' | 'retry' | 'sent' | 'failed' | 'skipped';
+                responseStatus: number | null;
+                sentAt: string | null;
+                siteId: string;
+                /** @enum {string} */
+                state: 'sending' | 'retry' | 'sent' | 'failed' | 'skipped';
                 /** @description the email addresses, or the webhook host */
-                target?: string;
+                target: string;
               }[];
             };
           };

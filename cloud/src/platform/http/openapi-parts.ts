@@ -1,6 +1,5 @@
-// OpenAPI fragments shared by the routes' contracts (contract.ts), the route modules' remaining
-// hand-written `…OpenApiPaths` and openapi.ts (kept apart from openapi.ts, which imports every
-// route module).
+// OpenAPI fragments shared by the routes' contracts (contract.ts) and openapi.ts (kept apart from
+// openapi.ts, which imports every route module).
 
 /** An error response: RFC 7807 problem+json (components.schemas.Problem). */
 export const problem = {
