@@ -16,7 +16,7 @@ import {
   type Signer,
 } from './calibration.service.js';
 import { procedureSchema as procedureBodySchema } from './procedure.service.js';
-import { mount, operation } from '../platform/http/contract.js';
+import { dateTime, mount, operation } from '../platform/http/contract.js';
 import {
   decodeCursor,
   itemView,
@@ -649,73 +649,43 @@ const calibrationSchema = {
     },
   },
 };
-const range = {
-  type: 'object',
-  required: ['min', 'max'],
-  properties: { min: { type: 'number' }, max: { type: 'number' } },
-};
-const environmentLimits = {
-  type: ['object', 'null'],
-  properties: { temperatureC: range, humidityPct: range },
-  description: 'limits on the environment a calibration states (outside them, the calibration is flagged)',
-};
-const procedureSchema = {
-  type: 'object',
-  required: ['id', 'revision', 'title', 'points', 'standards', 'environment', 'createdAt', 'createdBy'],
-  properties: {
-    id: str,
-    revision: str,
-    title: str,
-    points: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['name', 'unit', 'nominal', 'lowerTolerance', 'upperTolerance', 'lowerLimit', 'upperLimit'],
-        properties: {
-          name: str,
-          unit: str,
-          nominal: { type: 'number' },
-          lowerTolerance: { type: 'number', description: 'lowest error (reading − nominal) that passes' },
-          upperTolerance: { type: 'number' },
-          lowerLimit: { type: 'number', description: 'lowest reading that passes' },
-          upperLimit: { type: 'number' },
-        },
-      },
-    },
-    standards: { type: 'array', items: str, description: 'reference standards a calibration must use' },
-    environment: environmentLimits,
-    createdAt: { type: 'string', format: 'date-time' },
-    createdBy: str,
-  },
-};
-const registerImportSchema = {
-  type: 'object',
-  required: ['dryRun', 'rows', 'total', 'created'],
-  properties: {
-    dryRun: { type: 'boolean' },
-    total: { type: 'integer', description: 'rows under the header' },
-    created: { type: 'array', items: str, description: 'tags registered (empty on a dry run)' },
-    rows: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['line', 'tag', 'problems'],
-        properties: {
-          line: { type: 'integer', description: 'line of the file the row starts on (1: the header)' },
-          tag: { type: ['string', 'null'] },
-          problems: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['column', 'message'],
-              properties: { column: str, message: str },
-            },
-          },
-        },
-      },
-    },
-  },
-};
+const range = z.object({ min: z.number(), max: z.number() });
+/** A procedure revision, as the procedure service answers it. */
+const procedureAnswer = z.object({
+  id: z.string(),
+  revision: z.string(),
+  title: z.string(),
+  points: z.array(
+    z.object({
+      name: z.string(),
+      unit: z.string(),
+      nominal: z.number(),
+      lowerTolerance: z.number().describe('lowest error (reading − nominal) that passes'),
+      upperTolerance: z.number(),
+      lowerLimit: z.number().describe('lowest reading that passes'),
+      upperLimit: z.number(),
+    }),
+  ),
+  standards: z.array(z.string()).describe('reference standards a calibration must use'),
+  environment: z
+    .object({ temperatureC: range.optional(), humidityPct: range.optional() })
+    .nullable()
+    .describe('limits on the environment a calibration states (outside them, the calibration is flagged)'),
+  createdAt: dateTime,
+  createdBy: z.string(),
+});
+const registerImportAnswer = z.object({
+  dryRun: z.boolean(),
+  total: z.int().describe('rows under the header'),
+  created: z.array(z.string()).describe('tags registered (empty on a dry run)'),
+  rows: z.array(
+    z.object({
+      line: z.int().describe('line of the file the row starts on (1: the header)'),
+      tag: z.string().nullable(),
+      problems: z.array(z.object({ column: z.string(), message: z.string() })),
+    }),
+  ),
+});
 const calibrationJson = (description: string, schema: Record<string, unknown>) => ({
   description,
   content: { 'application/json': { schema } },
@@ -918,8 +888,8 @@ export const calibrationApi = {
     security: sessionOnly,
     body: registerImportBody,
     responses: {
-      '200': calibrationJson('the dry run: every row and its problems', registerImportSchema),
-      '201': calibrationJson('imported: every row, and the tags registered', registerImportSchema),
+      '200': registerImportAnswer.describe('the dry run: every row and its problems'),
+      '201': registerImportAnswer.describe('imported: every row, and the tags registered'),
     },
     errors: [400, 401, 403, 409],
   }),
@@ -930,11 +900,7 @@ export const calibrationApi = {
     security,
     query: procedureListQuery,
     responses: {
-      '200': calibrationJson('{ items }', {
-        type: 'object',
-        required: ['items'],
-        properties: { items: { type: 'array', items: procedureSchema } },
-      }),
+      '200': z.object({ items: z.array(procedureAnswer) }).describe('{ items }'),
     },
     errors: [400, 401],
   }),
@@ -947,7 +913,7 @@ export const calibrationApi = {
       'A revision is written once (409 when it exists): a change is a new revision. Each point gives `tolerance` (±) or both `lowerLimit` and `upperLimit`; the answer carries both forms.',
     security: sessionOnly,
     body: procedureBodySchema,
-    responses: { '201': calibrationJson('the procedure revision', procedureSchema) },
+    responses: { '201': procedureAnswer.describe('the procedure revision') },
     errors: [400, 401, 403, 409],
   }),
   procedure: operation({
@@ -958,25 +924,9 @@ export const calibrationApi = {
     params: z.strictObject({ id: z.string().describe('procedure id (URL-encoded)') }),
     query: procedureQuery,
     responses: {
-      '200': calibrationJson('the procedure revision, with `revisions`', {
-        allOf: [
-          procedureSchema,
-          {
-            type: 'object',
-            required: ['revisions'],
-            properties: {
-              revisions: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  required: ['revision', 'createdAt'],
-                  properties: { revision: str, createdAt: str },
-                },
-              },
-            },
-          },
-        ],
-      }),
+      '200': procedureAnswer
+        .extend({ revisions: z.array(z.object({ revision: z.string(), createdAt: dateTime })) })
+        .describe('the procedure revision, with `revisions`'),
     },
     errors: [400, 401, 404],
   }),

@@ -7336,14 +7336,14 @@ export interface paths {
                 upperTolerance: number;
               }[];
               revision: string;
-              /** @description reference standards a calibration must use */
-              standards: string[];
-              title: string;
-            } & {
               revisions: {
+                /** Format: date-time */
                 createdAt: string;
                 revision: string;
               }[];
+              /** @description reference standards a calibration must use */
+              standards: string[];
+              title: string;
             };
           };
         };

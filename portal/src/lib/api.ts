@@ -7,6 +7,8 @@
 import createClient, { type Middleware } from 'openapi-fetch';
 import type { paths } from './api-types';
 
+export type { Answer } from './answer';
+
 export const API_BASE = '/api/v1';
 
 /** An answer other than 2xx, from the API's problem+json (or a made-up one for network failures). */
@@ -81,15 +83,15 @@ function toApiError(status: number, statusText: string, body: unknown): ApiError
 const networkError = () =>
   new ApiError(0, 'CLIENT_NETWORK', 'The RigTrace cloud could not be reached. Check your connection.');
 
-interface Answer<D> {
+interface Reply<D> {
   data?: D;
   error?: unknown;
   response: Response;
 }
 
 /** Awaits a typed call and returns its data, or throws ApiError. */
-export async function call<D>(request: Promise<Answer<D>>): Promise<D> {
-  let answer: Answer<D>;
+export async function call<D>(request: Promise<Reply<D>>): Promise<D> {
+  let answer: Reply<D>;
   try {
     answer = await request;
   } catch (err) {
@@ -104,7 +106,7 @@ export async function call<D>(request: Promise<Answer<D>>): Promise<D> {
  * For answers the OpenAPI document describes only in prose (`{ type: 'object' }`): the route
  * is still checked against the document, the answer is typed by the portal's own types.ts.
  */
-export async function callAs<T>(request: Promise<Answer<unknown>>): Promise<T> {
+export async function callAs<T>(request: Promise<Reply<unknown>>): Promise<T> {
   return (await call(request)) as T;
 }
 

@@ -6,6 +6,7 @@
  */
 
 import { limitsFromTolerance, toleranceVerdict } from '@rigtrace/protocols/verdict';
+import type { Answer } from './answer.js';
 
 export interface PointDraft {
   name: string;
@@ -20,26 +21,8 @@ export interface PointDraft {
   fixed?: boolean;
 }
 
-/** A procedure revision as the cloud gives it (GET /procedures/{id}). */
-export interface Procedure {
-  id: string;
-  revision: string;
-  title: string;
-  points: {
-    name: string;
-    unit: string;
-    nominal: number;
-    lowerTolerance: number;
-    upperTolerance: number;
-    lowerLimit: number;
-    upperLimit: number;
-  }[];
-  standards: string[];
-  environment: {
-    temperatureC?: { min: number; max: number };
-    humidityPct?: { min: number; max: number };
-  } | null;
-}
+/** A procedure revision as the cloud gives it (GET /procedures, GET /procedures/{id}). */
+export type Procedure = Answer<'/procedures', 'get'>['items'][number];
 
 /** The procedure's test points, pre-filled and fixed: only the readings are typed. */
 export function pointsFromProcedure(p: Procedure): PointDraft[] {
