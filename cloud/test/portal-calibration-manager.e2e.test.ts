@@ -1,17 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import {
-  buildBatch,
-  deterministicUuidV7,
-  runCli,
-  startProcess,
-  type Proc,
-} from '@rigtrace/protocols/testing';
-import { DESKTOP, openBrowser, PHONE, sidewaysOverflow, type Browser } from './helpers/browser.js';
+  DESKTOP,
+  PHONE,
+  sidewaysOverflow,
+  type Browser,
+  startPortal,
+  type DemoSeed,
+  type PortalFixture,
+} from './helpers/browser.js';
 
 /**
  * A lab moving its calibration management into RigTrace, in Chromium against the cloud as a real
@@ -22,69 +21,18 @@ import { DESKTOP, openBrowser, PHONE, sidewaysOverflow, type Browser } from './h
  * test-results/screenshots/.
  */
 
-interface Seed {
-  tenant: string;
-  enrollmentToken: string;
-  users: { email: string; role: string; password: string }[];
-}
-
 describe('the calibration manager in a browser', () => {
-  const work = mkdtempSync(path.join(os.tmpdir(), 'rt-portal-calman-'));
-  const dataDir = path.join(work, 'cloud');
-  let cloud: Proc | undefined;
+  let portal: PortalFixture;
   let b: Browser;
   let page: Page;
   let url = '';
-  let seed: Seed;
+  let seed: DemoSeed;
 
-  const user = (role: string) => seed.users.find((u) => u.role === role)!;
-  const sessions = new Map<string, { cookie: string; csrf: string }>();
-  const api = async (role: string, method: string, p: string, body?: unknown) => {
-    let s = sessions.get(role);
-    if (!s) {
-      const u = user(role);
-      const login = await fetch(`${url}/api/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ tenant: seed.tenant, email: u.email, password: u.password }),
-      });
-      const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
-      s = { cookie: login.headers.getSetCookie()[0]!.split(';')[0]!, csrf };
-      sessions.set(role, s);
-    }
-    const res = await fetch(`${url}/api/v1${p}`, {
-      method,
-      headers: {
-        cookie: s.cookie,
-        'x-csrf-token': s.csrf,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    expect(res.status, `${method} ${p}: ${text}`).toBeLessThan(300);
-    return text ? JSON.parse(text) : undefined;
-  };
+  const user = (role: string) => portal.user(role);
+  const api = (role: string, method: string, p: string, body?: unknown) => portal.api(role, method, p, body);
 
-  async function signIn(role: string) {
-    const u = user(role);
-    await page.goto(`${url}/#/`);
-    await page.getByTestId('sign-in-form').or(page.getByTestId('who')).first().waitFor();
-    if (await page.getByTestId('who').isVisible()) {
-      await page.getByTestId('sign-out').click();
-      await page.getByTestId('sign-in').waitFor();
-    }
-    await page.getByLabel('Tenant').fill(seed.tenant);
-    await page.getByLabel('Email').fill(u.email);
-    await page.getByLabel('Password').fill(u.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('who').waitFor();
-  }
-  async function menu(name: string) {
-    const toggle = page.locator('.menu-toggle');
-    if (await toggle.isVisible()) await toggle.click();
-    await page.getByTestId('main-nav').getByRole('link', { name, exact: true }).click();
-  }
+  const signIn = (role: string) => portal.signIn(role);
+  const menu = (name: string) => portal.menu(name);
   const fact = async (label: string) =>
     (
       await page
@@ -95,16 +43,8 @@ describe('the calibration manager in a browser', () => {
     )?.trim();
 
   beforeAll(async () => {
-    const started = await startProcess(
-      'cloud/src/cli.ts',
-      ['serve', '--port', '0', '--data-dir', dataDir],
-      (l) => l.includes('"event":"listening"'),
-    );
-    cloud = started;
-    url = (JSON.parse(started.readyLine) as { url: string }).url;
-    const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
-    expect(seeded.status, seeded.stderr).toBe(0);
-    seed = JSON.parse(seeded.stdout) as Seed;
+    portal = await startPortal('calman');
+    ({ url, seed, page, browser: b } = portal);
     await api('technician', 'POST', '/equipment', {
       tag: 'STD-PRS-0007',
       siteId: 'plant-1',
@@ -112,14 +52,10 @@ describe('the calibration manager in a browser', () => {
       intervalDays: 365,
       referenceStandard: { certificate: 'DKD-K-1207-2026', dueDate: '2027-06-30' },
     });
-    b = await openBrowser(work);
-    page = b.page;
   }, 120_000);
 
   afterAll(async () => {
-    await b?.close();
-    await cloud?.stop();
-    rmSync(work, { recursive: true, force: true });
+    await portal?.close();
   });
 
   it('adds, edits, retires and re-activates an instrument with every register field', async () => {

@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startProcess, type Proc } from '@rigtrace/protocols/testing';
-import { DESKTOP, openBrowser, PHONE, sidewaysOverflow, type Browser } from './helpers/browser.js';
+import {
+  DESKTOP,
+  PHONE,
+  sidewaysOverflow,
+  type Browser,
+  startPortal,
+  type PortalFixture,
+} from './helpers/browser.js';
 import { dccXml, tinyPdf } from './helpers/certificates.js';
 import { readDcc } from '../src/calibration/dcc.js';
 
@@ -17,60 +20,20 @@ import { readDcc } from '../src/calibration/dcc.js';
  * scrolls sideways. Screenshots go to test-results/screenshots/.
  */
 
-interface Seed {
-  tenant: string;
-  users: { email: string; role: string; password: string }[];
-}
-
 describe('calibration certificates in a browser', () => {
-  const work = mkdtempSync(path.join(os.tmpdir(), 'rt-portal-certs-'));
-  const dataDir = path.join(work, 'cloud');
-  let cloud: Proc | undefined;
+  let portal: PortalFixture;
   let b: Browser;
   let page: Page;
   let url = '';
-  let seed: Seed;
   let calibrationId = '';
   const at = new Date(Date.now() - 2 * 86_400_000).toISOString();
 
-  const user = (role: string) => seed.users.find((u) => u.role === role)!;
-  let session: { cookie: string; csrf: string } | undefined;
-  const api = async (method: string, p: string, body?: unknown) => {
-    if (!session) {
-      const u = user('technician');
-      const login = await fetch(`${url}/api/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ tenant: seed.tenant, email: u.email, password: u.password }),
-      });
-      const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
-      session = { cookie: login.headers.getSetCookie()[0]!.split(';')[0]!, csrf };
-    }
-    const res = await fetch(`${url}/api/v1${p}`, {
-      method,
-      headers: {
-        cookie: session.cookie,
-        'x-csrf-token': session.csrf,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    expect(res.status, `${method} ${p}: ${text}`).toBeLessThan(300);
-    return text ? JSON.parse(text) : undefined;
-  };
+  const user = (role: string) => portal.user(role);
+  const api = (method: string, p: string, body?: unknown) => portal.api('technician', method, p, body);
 
   beforeAll(async () => {
-    const started = await startProcess(
-      'cloud/src/cli.ts',
-      ['serve', '--port', '0', '--data-dir', dataDir],
-      (l) => l.includes('"event":"listening"'),
-    );
-    cloud = started;
-    url = (JSON.parse(started.readyLine) as { url: string }).url;
-    const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
-    expect(seeded.status, seeded.stderr).toBe(0);
-    seed = JSON.parse(seeded.stdout) as Seed;
+    portal = await startPortal('certs');
+    ({ url, page, browser: b } = portal);
     await api('POST', '/equipment', {
       tag: 'STD-PRS-0007',
       siteId: 'plant-1',
@@ -119,24 +82,14 @@ describe('calibration certificates in a browser', () => {
       signature: { password: u.password, meaning: 'performed' },
     });
     calibrationId = out.calibration.id;
-    b = await openBrowser(work);
-    page = b.page;
   }, 120_000);
 
   afterAll(async () => {
-    await b?.close();
-    await cloud?.stop();
-    rmSync(work, { recursive: true, force: true });
+    await portal?.close();
   });
 
   it('attaches a PDF and a DCC with one differing point, and shows the flags on the calibration', async () => {
-    const u = user('technician');
-    await page.goto(`${url}/#/`);
-    await page.getByLabel('Tenant').fill(seed.tenant);
-    await page.getByLabel('Email').fill(u.email);
-    await page.getByLabel('Password').fill(u.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('who').waitFor();
+    await portal.signIn('technician');
     await page.goto(`${url}/#/equipment/PT-CERT-01`);
     const cal = page.getByTestId('calibration').first();
     await cal.waitFor();
@@ -323,14 +276,7 @@ describe('calibration certificates in a browser', () => {
   }, 60_000);
 
   it('tells a tenant administrator who makes new tenants (there is no cross-tenant account)', async () => {
-    await page.getByTestId('sign-out').click();
-    await page.getByTestId('sign-in').waitFor();
-    const u = user('admin');
-    await page.getByLabel('Tenant').fill(seed.tenant);
-    await page.getByLabel('Email').fill(u.email);
-    await page.getByLabel('Password').fill(u.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('who').waitFor();
+    await portal.signIn('admin');
     await page.goto(`${url}/#/admin/sites`);
     const note = page.getByTestId('new-tenant-note');
     await note.waitFor();

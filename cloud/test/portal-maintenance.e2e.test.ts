@@ -1,17 +1,15 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import {
-  buildBatch,
-  deterministicUuidV7,
-  runCli,
-  startProcess,
-  type Proc,
-} from '@rigtrace/protocols/testing';
-import { DESKTOP, openBrowser, PHONE, sidewaysOverflow, type Browser } from './helpers/browser.js';
+  DESKTOP,
+  PHONE,
+  sidewaysOverflow,
+  type Browser,
+  startPortal,
+  type PortalFixture,
+} from './helpers/browser.js';
 
 /**
  * A technician logs a repair that needs a calibration before use, in Chromium against the cloud
@@ -20,82 +18,32 @@ import { DESKTOP, openBrowser, PHONE, sidewaysOverflow, type Browser } from './h
  * nothing scrolls sideways. Screenshots go to test-results/screenshots/.
  */
 
-interface Seed {
-  tenant: string;
-  users: { email: string; role: string; password: string }[];
-}
-
 describe('maintenance in a browser', () => {
-  const work = mkdtempSync(path.join(os.tmpdir(), 'rt-portal-maint-'));
-  const dataDir = path.join(work, 'cloud');
-  let cloud: Proc | undefined;
+  let portal: PortalFixture;
   let b: Browser;
   let page: Page;
   let url = '';
-  let seed: Seed;
-  const sessions: Record<string, { cookie: string; csrf: string }> = {};
-  const user = (role: string) => seed.users.find((u) => u.role === role)!;
-  const api = async (role: string, method: string, p: string, body?: unknown) => {
-    if (!sessions[role]) {
-      const u = user(role);
-      const login = await fetch(`${url}/api/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ tenant: seed.tenant, email: u.email, password: u.password }),
-      });
-      const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
-      sessions[role] = { cookie: login.headers.getSetCookie()[0]!.split(';')[0]!, csrf };
-    }
-    const s = sessions[role];
-    const res = await fetch(`${url}/api/v1${p}`, {
-      method,
-      headers: {
-        cookie: s.cookie,
-        'x-csrf-token': s.csrf,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    expect(res.status, `${method} ${p}: ${text}`).toBeLessThan(300);
-    return text ? JSON.parse(text) : undefined;
-  };
+  const user = (role: string) => portal.user(role);
+  const api = (role: string, method: string, p: string, body?: unknown) => portal.api(role, method, p, body);
 
   beforeAll(async () => {
-    const started = await startProcess(
-      'cloud/src/cli.ts',
-      ['serve', '--port', '0', '--data-dir', dataDir],
-      (l) => l.includes('"event":"listening"'),
-    );
-    cloud = started;
-    url = (JSON.parse(started.readyLine) as { url: string }).url;
-    const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
-    expect(seeded.status, seeded.stderr).toBe(0);
-    seed = JSON.parse(seeded.stdout) as Seed;
+    portal = await startPortal('maint');
+    ({ url, page, browser: b } = portal);
     await api('technician', 'POST', '/equipment', {
       tag: 'PT-MNT-01',
       siteId: 'plant-1',
       type: 'pressure transducer',
       intervalDays: 180,
     });
-    b = await openBrowser(work);
-    page = b.page;
   }, 120_000);
 
   afterAll(async () => {
-    await b?.close();
-    await cloud?.stop();
-    rmSync(work, { recursive: true, force: true });
+    await portal?.close();
   });
 
   it('a repair needing calibration tags the instrument out; its use raises an alert; a passing calibration returns it', async () => {
     const u = user('technician');
-    await page.goto(`${url}/#/`);
-    await page.getByLabel('Tenant').fill(seed.tenant);
-    await page.getByLabel('Email').fill(u.email);
-    await page.getByLabel('Password').fill(u.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('who').waitFor();
+    await portal.signIn('technician');
     await page.goto(`${url}/#/equipment/PT-MNT-01`);
     const panel = page.getByTestId('maintenance');
     await panel.getByTestId('in-service').waitFor();

@@ -1,17 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import {
-  buildBatch,
-  deterministicUuidV7,
-  runCli,
-  startProcess,
-  type Proc,
-} from '@rigtrace/protocols/testing';
-import { DESKTOP, openBrowser, PHONE, SHOTS, sidewaysOverflow, type Browser } from './helpers/browser.js';
+  DESKTOP,
+  PHONE,
+  SHOTS,
+  sidewaysOverflow,
+  startPortal,
+  type Browser,
+  type DemoSeed,
+  type PortalFixture,
+} from './helpers/browser.js';
 
 /**
  * A sensor built into a rig, in Chromium against the cloud as a real process: the technician
@@ -23,57 +24,21 @@ import { DESKTOP, openBrowser, PHONE, SHOTS, sidewaysOverflow, type Browser } fr
  * 1280 px without sideways scrolling; screenshots in test-results/screenshots/.
  */
 
-interface Seed {
-  tenant: string;
-  enrollmentToken: string;
-  users: { email: string; role: string; password: string }[];
-}
-
 const DAY = 86_400_000;
 const NOW = Date.now();
 const daysAgo = (d: number) => new Date(NOW - d * DAY).toISOString();
 
 describe('positions and devices in a browser', () => {
-  const work = mkdtempSync(path.join(os.tmpdir(), 'rt-portal-positions-'));
-  const dataDir = path.join(work, 'cloud');
-  let cloud: Proc | undefined;
+  let portal: PortalFixture;
   let b: Browser;
   let page: Page;
   let url = '';
-  let seed: Seed;
+  let seed: DemoSeed;
   let edgeId = '';
   const keys = generateKeyPair();
   let logState: ReturnType<typeof buildBatch>['state'] | undefined;
   let seq = 0;
-
-  const user = (role: string) => seed.users.find((u) => u.role === role)!;
-  const sessions = new Map<string, { cookie: string; csrf: string }>();
-  const api = async (role: string, method: string, p: string, body?: unknown) => {
-    let s = sessions.get(role);
-    if (!s) {
-      const u = user(role);
-      const login = await fetch(`${url}/api/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ tenant: seed.tenant, email: u.email, password: u.password }),
-      });
-      const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
-      s = { cookie: login.headers.getSetCookie()[0]!.split(';')[0]!, csrf };
-      sessions.set(role, s);
-    }
-    const res = await fetch(`${url}/api/v1${p}`, {
-      method,
-      headers: {
-        cookie: s.cookie,
-        'x-csrf-token': s.csrf,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    expect(res.status, `${method} ${p}: ${text}`).toBeLessThan(300);
-    return text ? JSON.parse(text) : undefined;
-  };
+  const api = (role: string, method: string, p: string, body?: unknown) => portal.api(role, method, p, body);
 
   const envelope = (kind: string, equipment: string, observedAt: string, body: unknown) => {
     seq += 1;
@@ -145,20 +110,7 @@ describe('positions and devices in a browser', () => {
     logState = built.state;
   }
 
-  async function signIn(role: string) {
-    const u = user(role);
-    await page.goto(`${url}/#/`);
-    await page.getByTestId('sign-in-form').or(page.getByTestId('who')).first().waitFor();
-    if (await page.getByTestId('who').isVisible()) {
-      await page.getByTestId('sign-out').click();
-      await page.getByTestId('sign-in').waitFor();
-    }
-    await page.getByLabel('Tenant').fill(seed.tenant);
-    await page.getByLabel('Email').fill(u.email);
-    await page.getByLabel('Password').fill(u.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('who').waitFor();
-  }
+  const signIn = (role: string) => portal.signIn(role);
 
   /** Both widths: no sideways scrolling, a screenshot of each. */
   async function checkWidths(name: string, ready: () => Promise<unknown>, part?: string) {
@@ -182,16 +134,9 @@ describe('positions and devices in a browser', () => {
   }
 
   beforeAll(async () => {
-    const started = await startProcess(
-      'cloud/src/cli.ts',
-      ['serve', '--port', '0', '--data-dir', dataDir],
-      (l) => l.includes('"event":"listening"'),
-    );
-    cloud = started;
-    url = (JSON.parse(started.readyLine) as { url: string }).url;
-    const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
-    expect(seeded.status, seeded.stderr).toBe(0);
-    seed = JSON.parse(seeded.stdout) as Seed;
+    // The fitter: a technician of plant-1 only (made with createUsers), installs the sensor.
+    portal = await startPortal('positions', { users: [['fitter', 'technician', ['plant-1'], false]] });
+    ({ url, seed, page, browser: b } = portal);
     await api('technician', 'POST', '/equipment', {
       tag: 'RIG-01',
       siteId: 'plant-1',
@@ -227,18 +172,14 @@ describe('positions and devices in a browser', () => {
       injectorTest(10, 'INJ-0431'),
       injectorTest(5, 'INJ-0452'),
     ]);
-    b = await openBrowser(work);
-    page = b.page;
   }, 120_000);
 
   afterAll(async () => {
-    await b?.close();
-    await cloud?.stop();
-    rmSync(work, { recursive: true, force: true });
+    await portal?.close();
   });
 
   it('installs a sensor in a rig; its failed calibration names the injectors the rig tested, with the position', async () => {
-    await signIn('technician');
+    await signIn('fitter');
     await page.goto(`${url}/#/equipment/RIG-01`);
     await page.getByTestId('equipment-page').waitFor();
     // No positions yet: the technician adds one.

@@ -1,17 +1,16 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import {
-  buildBatch,
-  deterministicUuidV7,
-  runCli,
-  startProcess,
-  type Proc,
-} from '@rigtrace/protocols/testing';
-import { DESKTOP, openBrowser, PHONE, sidewaysOverflow, type Browser } from './helpers/browser.js';
+  DESKTOP,
+  PHONE,
+  sidewaysOverflow,
+  type Browser,
+  startPortal,
+  type DemoSeed,
+  type PortalFixture,
+} from './helpers/browser.js';
 
 /**
  * The quality office in Chromium against the cloud as a real process: a manager approves,
@@ -24,58 +23,24 @@ import { DESKTOP, openBrowser, PHONE, sidewaysOverflow, type Browser } from './h
  * sideways. Screenshots go to test-results/screenshots/ for a person to look at.
  */
 
-interface Seed {
-  tenant: string;
-  enrollmentToken: string;
-  users: { email: string; role: string; password: string }[];
-}
-
 const HOUR = 3_600_000;
 const NOW = Date.now();
 const at = (hoursAgo: number) => new Date(NOW - hoursAgo * HOUR).toISOString();
 const date = (daysFromNow: number) => new Date(NOW + daysFromNow * 24 * HOUR).toISOString().slice(0, 10);
 
 describe('the quality office in a browser', () => {
-  const work = mkdtempSync(path.join(os.tmpdir(), 'rt-portal-quality-'));
-  const dataDir = path.join(work, 'cloud');
-  let cloud: Proc | undefined;
+  let portal: PortalFixture;
   let b: Browser;
   let page: Page;
   let url = '';
-  let seed: Seed;
+  let seed: DemoSeed;
   let edgeId = '';
   const keys = generateKeyPair();
   let logState: ReturnType<typeof buildBatch>['state'] | undefined;
   let seq = 0;
 
-  const user = (role: string) => seed.users.find((u) => u.role === role)!;
-  const sessions = new Map<string, { cookie: string; csrf: string }>();
-  const api = async (role: string, method: string, p: string, body?: unknown) => {
-    let s = sessions.get(role);
-    if (!s) {
-      const u = user(role);
-      const login = await fetch(`${url}/api/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ tenant: seed.tenant, email: u.email, password: u.password }),
-      });
-      const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
-      s = { cookie: login.headers.getSetCookie()[0]!.split(';')[0]!, csrf };
-      sessions.set(role, s);
-    }
-    const res = await fetch(`${url}/api/v1${p}`, {
-      method,
-      headers: {
-        cookie: s.cookie,
-        'x-csrf-token': s.csrf,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    expect(res.status, `${method} ${p}: ${text}`).toBeLessThan(300);
-    return text ? JSON.parse(text) : undefined;
-  };
+  const user = (role: string) => portal.user(role);
+  const api = (role: string, method: string, p: string, body?: unknown) => portal.api(role, method, p, body);
 
   const rec = (kind: string, equipment: string, observedAt: string, body: unknown) => {
     seq += 1;
@@ -178,41 +143,15 @@ describe('the quality office in a browser', () => {
   });
 
   async function signIn(role: string) {
-    const u = user(role);
-    await page.goto(`${url}/#/`);
-    // A test that failed half-way may have left someone signed in.
-    await page.getByTestId('sign-in-form').or(page.getByTestId('who')).first().waitFor();
-    if (await page.getByTestId('who').isVisible()) await signOut();
-    await page.getByTestId('sign-in-form').waitFor();
-    await page.getByLabel('Tenant').fill(seed.tenant);
-    await page.getByLabel('Email').fill(u.email);
-    await page.getByLabel('Password').fill(u.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByTestId('who').waitFor();
+    await portal.signIn(role);
     expect(await page.getByTestId('who').textContent()).toContain(role);
   }
-  async function signOut() {
-    await page.getByTestId('sign-out').click();
-    await page.getByTestId('sign-in').waitFor();
-  }
-  /** Opens a menu entry, on a phone through the menu button. */
-  async function menu(name: string) {
-    const toggle = page.locator('.menu-toggle');
-    if (await toggle.isVisible()) await toggle.click();
-    await page.getByTestId('main-nav').getByRole('link', { name, exact: true }).click();
-  }
+  const signOut = () => portal.signOut();
+  const menu = (name: string) => portal.menu(name);
 
   beforeAll(async () => {
-    const started = await startProcess(
-      'cloud/src/cli.ts',
-      ['serve', '--port', '0', '--data-dir', dataDir],
-      (l) => l.includes('"event":"listening"'),
-    );
-    cloud = started;
-    url = (JSON.parse(started.readyLine) as { url: string }).url;
-    const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
-    expect(seeded.status, seeded.stderr).toBe(0);
-    seed = JSON.parse(seeded.stdout) as Seed;
+    portal = await startPortal('quality');
+    ({ url, seed, page, browser: b } = portal);
 
     for (const e of [
       { tag: 'FC-07', type: 'flow cell', make: 'AVL', intervalDays: 90 },
@@ -273,15 +212,10 @@ describe('the quality office in a browser', () => {
     await api('technician', 'POST', '/calibrations', manualEntry('PT-RIG01-RAIL', 1000.8, 'LAB-2291'));
     await api('technician', 'POST', '/calibrations', manualEntry('GA-0101', 1008, 'LAB-2292'));
     await api('technician', 'POST', '/calibrations', manualEntry('STD-PRS-0007', 1000.2, 'LAB-2293'));
-
-    b = await openBrowser(work);
-    page = b.page;
   }, 120_000);
 
   afterAll(async () => {
-    await b?.close();
-    await cloud?.stop();
-    rmSync(work, { recursive: true, force: true });
+    await portal?.close();
   });
 
   it('lets a manager approve, reject and return entries, with the points, limits, standards and certificate on the card', async () => {

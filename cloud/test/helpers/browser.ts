@@ -1,7 +1,14 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { repoRoot } from '@rigtrace/protocols/testing';
+import { repoRoot, runCli, startProcess, type Proc } from '@rigtrace/protocols/testing';
+import { createAccounts } from '../../src/access/accounts.js';
+import { loadCloudConfig } from '../../src/platform/config.js';
+import { Witness } from '../../src/platform/witness.js';
+import { openStore } from '../../src/server.js';
+import { apiCall, signIn as signInApi, type Session } from './signed-in.js';
+import { createUsers, type TestUser } from './users.js';
 
 /** Debian's Chromium, the only browser the tests use (apt-get install chromium). */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -103,4 +110,143 @@ export async function widerThanTheirBox(page: Page): Promise<string[]> {
     }
     return out;
   });
+}
+
+/** A user of the demo tenant (`rigtrace-cloud seed-demo` makes one per role). */
+export interface PortalUser {
+  email: string;
+  role: string;
+  password: string;
+}
+
+/** What `rigtrace-cloud seed-demo` prints: the demo tenant, its enrollment token and its users. */
+export interface DemoSeed {
+  tenant: string;
+  enrollmentToken: string;
+  apiToken?: string;
+  users: PortalUser[];
+}
+
+/**
+ * A browser suite's world: the cloud as a real process on a fresh SQLite data folder, the demo
+ * tenant seeded (plus any `users` made with createUsers), Chromium at desktop size, and the
+ * moves every suite makes — an API call as a role, signing in through the form, opening a menu
+ * entry (on a phone through the menu button).
+ */
+export interface PortalFixture {
+  /** The suite's temporary folder (the cloud's data in `dataDir`, Chromium's profile). */
+  work: string;
+  dataDir: string;
+  url: string;
+  seed: DemoSeed;
+  browser: Browser;
+  page: Page;
+  /** The demo user of a role, or a user made with `users` by its name. */
+  user(who: string): PortalUser;
+  /** A JSON API call in that user's session (signed in once); fails the test unless 2xx. */
+  api(who: string, method: string, p: string, body?: unknown): Promise<any>;
+  /** Signs in through the portal's form (signing out whoever is signed in first). */
+  signIn(who: string): Promise<void>;
+  signOut(): Promise<void>;
+  /** Opens a menu entry, on a phone through the menu button. */
+  menu(name: string): Promise<void>;
+  /** Closes the browser, stops the cloud and removes the folder. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a suite's cloud, seeds the demo tenant and opens Chromium. `users` (optional) are made in
+ * the demo tenant with createUsers (helpers/users.ts), each with the password `Correct-horse-battery-<n>` (n: its place in the list, from 1).
+ */
+export async function startPortal(
+  name: string,
+  options: { users?: readonly TestUser[] } = {},
+): Promise<PortalFixture> {
+  const work = mkdtempSync(path.join(os.tmpdir(), `rt-portal-${name}-`));
+  const dataDir = path.join(work, 'cloud');
+  let cloud: Proc | undefined;
+  let browser: Browser | undefined;
+  const close = async () => {
+    await browser?.close();
+    await cloud?.stop();
+    rmSync(work, { recursive: true, force: true });
+  };
+  try {
+    const started = await startProcess(
+      'cloud/src/cli.ts',
+      ['serve', '--port', '0', '--data-dir', dataDir],
+      (l) => l.includes('"event":"listening"'),
+    );
+    cloud = started;
+    const url = (JSON.parse(started.readyLine) as { url: string }).url;
+    const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
+    if (seeded.status !== 0) throw new Error(`seed-demo failed: ${seeded.stderr}`);
+    const seed = JSON.parse(seeded.stdout) as DemoSeed;
+    const extra = new Map<string, PortalUser>();
+    if (options.users?.length) {
+      const cfg = loadCloudConfig({}, { dataDir });
+      const store = await openStore(cfg);
+      try {
+        // Not containing the account's name (the password policy refuses that).
+        const passwords = Object.fromEntries(
+          options.users.map(([who], i) => [who, `Correct-horse-battery-${i + 1}`]),
+        );
+        await createUsers(
+          createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) }),
+          seed.tenant,
+          options.users,
+          passwords,
+        );
+        for (const [who, role] of options.users)
+          extra.set(who, { email: `${who}@${seed.tenant}.example`, role, password: passwords[who]! });
+      } finally {
+        await store.db.close();
+      }
+    }
+    browser = await openBrowser(work);
+    const page = browser.page;
+    const user = (who: string): PortalUser => {
+      const u = extra.get(who) ?? seed.users.find((x) => x.role === who);
+      if (!u) throw new Error(`no user ${who} in the demo tenant`);
+      return u;
+    };
+    const sessions = new Map<string, Session>();
+    const api = async (who: string, method: string, p: string, body?: unknown) => {
+      let s = sessions.get(who);
+      if (!s) {
+        const u = user(who);
+        s = await signInApi(url, seed.tenant, u.email, u.password);
+        sessions.set(who, s);
+      }
+      const res = await apiCall(url, s, method, p, body);
+      if (res.status >= 300) throw new Error(`${method} ${p}: ${res.status} ${res.text}`);
+      return res.body;
+    };
+    const signOut = async () => {
+      await page.getByTestId('sign-out').click();
+      await page.getByTestId('sign-in').waitFor();
+    };
+    const signIn = async (who: string) => {
+      const u = user(who);
+      await page.goto(`${url}/#/`);
+      // A test that failed half-way may have left someone signed in.
+      await page.getByTestId('sign-in-form').or(page.getByTestId('who')).first().waitFor();
+      if (await page.getByTestId('who').isVisible()) await signOut();
+      await page.getByTestId('sign-in-form').waitFor();
+      await page.getByLabel('Tenant').fill(seed.tenant);
+      await page.getByLabel('Email').fill(u.email);
+      await page.getByLabel('Password').fill(u.password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByTestId('who').waitFor();
+    };
+    const menu = async (entry: string) => {
+      const toggle = page.locator('.menu-toggle');
+      if (await toggle.isVisible()) await toggle.click();
+      await page.getByTestId('main-nav').getByRole('link', { name: entry, exact: true }).click();
+    };
+    return { work, dataDir, url, seed, browser, page, user, api, signIn, signOut, menu, close };
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw err;
+  }
 }
