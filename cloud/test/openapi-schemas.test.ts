@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { apiOperations, openApiDocument } from '../src/openapi.js';
+import { maintenanceApi } from '../src/maintenance/index.js';
+import { ootApi } from '../src/oot/index.js';
 import { jsonSchemaOf, paramsSchema, type OperationSpec } from '../src/platform/http/contract.js';
 
 /**
@@ -94,4 +96,25 @@ describe('the API document, generated from the routes’ schemas', () => {
     }
     expect(bare).toEqual([]);
   });
+
+  /** Features whose answers are all zod schemas (no JSON Schema written beside the routes). */
+  const zodAnswered: Record<string, Record<string, OperationSpec>> = { maintenanceApi, ootApi };
+  for (const [name, api] of Object.entries(zodAnswered))
+    it(`${name}: every JSON answer is a zod schema, and every request field is described`, () => {
+      for (const op of Object.values(api)) {
+        for (const [status, r] of Object.entries(op.responses)) {
+          const json = !(r instanceof z.ZodType) && r.content?.['application/json'];
+          expect(json, `${op.method} ${op.path} ${status} answers hand-written JSON Schema`).toBeFalsy();
+        }
+        if (!op.body) continue;
+        const props = (jsonSchemaOf(op.body, 'input').properties ?? {}) as Record<
+          string,
+          { description?: string }
+        >;
+        const bare = Object.entries(props)
+          .filter(([, s]) => !s.description)
+          .map(([k]) => k);
+        expect(bare, `${op.method} ${op.path}: request fields without a description`).toEqual([]);
+      }
+    });
 });

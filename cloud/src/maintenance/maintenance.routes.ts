@@ -22,7 +22,7 @@ import {
   type MaintenanceCaller,
   type MaintenanceService,
 } from './maintenance.service.js';
-import { mount, operation } from '../platform/http/contract.js';
+import { dateTime, mount, operation } from '../platform/http/contract.js';
 
 const boardQuery = z.strictObject({ site: z.string().min(1).max(128).optional() });
 
@@ -114,108 +114,84 @@ export function maintenanceRoutes(deps: {
 
 // ---------------------------------------------------------------------------------------------
 // The routes' contracts: the API document is written from these (openapi.ts); the request schemas
-// are the ones the service validates with, the answers' JSON Schema is still written here.
+// are the ones the service validates with, the answers are what the service returns.
 
-const str = { type: 'string' } as const;
-const nstr = { type: ['string', 'null'] } as const;
-const time = { type: 'string', format: 'date-time' } as const;
-const date = { type: 'string', format: 'date' } as const;
-const int = { type: 'integer' } as const;
-const bool = { type: 'boolean' } as const;
-const obj = (properties: Record<string, unknown>, required: string[] = Object.keys(properties)) => ({
-  type: 'object',
-  required,
-  properties,
-});
-const json = (schema: Record<string, unknown>, description = 'OK') => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const person = obj({ id: str, email: str, name: str, role: str });
-const part = obj({ name: str, partNumber: str, quantity: int }, ['name']);
-const kind = { enum: [...EVENT_KINDS] };
-const pmStatus = { enum: ['current', 'due-soon', 'overdue', 'retired'] };
+const date = z.string().meta({ format: 'date' });
+const person = z.object({ id: z.string(), email: z.string(), name: z.string(), role: z.string() });
+const part = z.object({ name: z.string(), partNumber: z.string().optional(), quantity: z.int().optional() });
+const kind = z.enum(EVENT_KINDS);
+const pmStatus = z.enum(['current', 'due-soon', 'overdue', 'retired']);
 
-const event = obj({
-  id: str,
-  equipment: str,
+const event = z.object({
+  id: z.string(),
+  equipment: z.string(),
   kind,
-  occurredAt: time,
-  description: str,
-  parts: { type: 'array', items: part },
-  calibrationRequired: {
-    ...bool,
-    description: 'the equipment may not be used until a valid calibration after this event',
-  },
-  planId: nstr,
-  recordedAt: time,
+  occurredAt: dateTime,
+  description: z.string(),
+  parts: z.array(part),
+  calibrationRequired: z
+    .boolean()
+    .describe('the equipment may not be used until a valid calibration after this event'),
+  planId: z.string().nullable(),
+  recordedAt: dateTime,
   by: person,
 });
-const plan = obj({
-  id: str,
-  equipment: str,
-  task: str,
-  intervalDays: int,
+const plan = z.object({
+  id: z.string(),
+  equipment: z.string(),
+  task: z.string(),
+  intervalDays: z.int(),
   firstDue: date,
-  lastDoneAt: { type: ['string', 'null'], format: 'date-time' },
-  nextDue: {
-    type: ['string', 'null'],
-    format: 'date',
-    description: 'last done plus the interval; the first due date until then; null when retired',
-  },
-  daysUntilDue: { type: ['integer', 'null'] },
+  lastDoneAt: dateTime.nullable(),
+  nextDue: date
+    .nullable()
+    .describe('last done plus the interval; the first due date until then; null when retired'),
+  daysUntilDue: z.int().nullable(),
   status: pmStatus,
-  createdAt: time,
-  createdBy: str,
-  retiredAt: { type: ['string', 'null'], format: 'date-time' },
+  createdAt: dateTime,
+  createdBy: z.string(),
+  retiredAt: dateTime.nullable(),
 });
-const service = obj({
-  outOfService: {
-    ...bool,
-    description: 'may not be used now: taken out of service, or waiting for a calibration',
-  },
-  manual: {
-    oneOf: [obj({ since: time, reason: str, by: person }), { type: 'null' }],
-    description: 'taken out of service by a person and not back yet',
-  },
-  calibrationRequired: {
-    oneOf: [
-      obj({
-        eventId: str,
-        kind,
-        since: time,
-        description: str,
-        metBy: { oneOf: [obj({ id: str, calibratedAt: time }), { type: 'null' }] },
-      }),
-      { type: 'null' },
-    ],
-    description:
+const service = z.object({
+  outOfService: z
+    .boolean()
+    .describe('may not be used now: taken out of service, or waiting for a calibration'),
+  manual: z
+    .object({ since: dateTime, reason: z.string(), by: person })
+    .nullable()
+    .describe('taken out of service by a person and not back yet'),
+  calibrationRequired: z
+    .object({
+      eventId: z.string(),
+      kind,
+      since: dateTime,
+      description: z.string(),
+      metBy: z.object({ id: z.string(), calibratedAt: dateTime }).nullable(),
+    })
+    .nullable()
+    .describe(
       'the newest event asking for a calibration before use; metBy: the first valid calibration since',
-  },
+    ),
 });
-const nextPm = {
-  oneOf: [
-    obj({ planId: str, task: str, nextDue: date, daysUntilDue: int, status: pmStatus }),
-    { type: 'null' },
-  ],
-};
-const log = obj({
-  tag: str,
-  siteId: str,
+const nextPm = z
+  .object({ planId: z.string(), task: z.string(), nextDue: date, daysUntilDue: z.int(), status: pmStatus })
+  .nullable();
+const log = z.object({
+  tag: z.string(),
+  siteId: z.string(),
   service,
   nextPm,
-  plans: { type: 'array', items: plan },
-  events: { type: 'array', items: event, description: 'newest first (the newest 500)' },
-  serviceHistory: {
-    type: 'array',
-    items: obj({
-      id: str,
-      state: { enum: ['out-of-service', 'in-service'] },
-      reason: str,
-      at: time,
+  plans: z.array(plan),
+  events: z.array(event).describe('newest first (the newest 500)'),
+  serviceHistory: z.array(
+    z.object({
+      id: z.string(),
+      state: z.enum(['out-of-service', 'in-service']),
+      reason: z.string(),
+      at: dateTime,
       by: person,
     }),
-  },
+  ),
 });
 const writeErrors = { '400': problem, '401': problem, '403': problem, '404': problem };
 
@@ -229,7 +205,7 @@ export const maintenanceApi = {
     security: tokenOrSession,
     query: boardQuery,
     responses: {
-      '200': json(obj({ items: { type: 'array', items: obj({ tag: str, siteId: str, service, nextPm }) } })),
+      '200': z.object({ items: z.array(z.object({ tag: z.string(), siteId: z.string(), service, nextPm })) }),
     },
     errors: [400, 401],
   }),
@@ -239,7 +215,7 @@ export const maintenanceApi = {
     summary:
       'The maintenance log of one piece of equipment: service state, plans, events, service changes (records:read)',
     security: tokenOrSession,
-    responses: { '200': json(log) },
+    responses: { '200': log },
     errors: [401, 404],
   }),
   logEvent: operation({
@@ -251,7 +227,7 @@ export const maintenanceApi = {
       'Logged as the signed-in person, on the audit trail. occurredAt defaults to now and may not be in the future. calibrationRequired: the equipment may not be used (a usage or inspection record raises a tag-out alert) until a valid calibration made at or after occurredAt.',
     security: sessionOnly,
     body: eventSchema,
-    responses: { '201': json(event, 'Logged'), ...writeErrors, '409': problem },
+    responses: { '201': event.describe('Logged'), ...writeErrors, '409': problem },
   }),
   createPlan: operation({
     method: 'post',
@@ -259,7 +235,7 @@ export const maintenanceApi = {
     summary: 'Add a preventive-maintenance plan: a task every intervalDays (maintenance:write)',
     security: sessionOnly,
     body: planSchema,
-    responses: { '201': json(plan, 'Added'), ...writeErrors },
+    responses: { '201': plan.describe('Added'), ...writeErrors },
   }),
   updatePlan: operation({
     method: 'patch',
@@ -267,7 +243,7 @@ export const maintenanceApi = {
     summary: "Change a plan's task, interval or first due date (maintenance:write)",
     security: sessionOnly,
     body: planPatchSchema,
-    responses: { '200': json(plan), ...writeErrors, '409': problem },
+    responses: { '200': plan, ...writeErrors, '409': problem },
   }),
   retirePlan: operation({
     method: 'delete',
@@ -285,7 +261,7 @@ export const maintenanceApi = {
       'Until it is back, a usage or inspection record made with it raises a tag-out alert. 409 when it already is.',
     security: sessionOnly,
     body: outOfServiceSchema,
-    responses: { '200': json(log), ...writeErrors, '409': problem },
+    responses: { '200': log, ...writeErrors, '409': problem },
   }),
   returnToService: operation({
     method: 'post',
@@ -296,6 +272,6 @@ export const maintenanceApi = {
     security: sessionOnly,
     body: returnToServiceSchema,
     bodyOptional: true,
-    responses: { '200': json(log), ...writeErrors, '409': problem },
+    responses: { '200': log, ...writeErrors, '409': problem },
   }),
 } as const;

@@ -29,16 +29,20 @@ const partSchema = z.strictObject({
 
 export const eventSchema = z
   .strictObject({
-    kind: z.enum(EVENT_KINDS),
-    /** When it happened (default: now); never in the future. */
-    occurredAt: timestampSchema.optional(),
-    /** What was found or done, in words. */
-    description: text(4000),
-    parts: z.array(partSchema).max(100).default([]),
-    /** The equipment must pass a calibration before it is used again (ISO/IEC 17025 6.4.13 h). */
-    calibrationRequired: z.boolean().default(false),
-    /** The preventive-maintenance plan whose task this was (kind "preventive" only). */
-    planId: z.uuid().optional(),
+    kind: z
+      .enum(EVENT_KINDS)
+      .describe('What happened: damage, malfunction, repair, modification or a preventive task done.'),
+    occurredAt: timestampSchema.optional().describe('When it happened (default: now); never in the future.'),
+    description: text(4000).describe('What was found or done, in words.'),
+    parts: z.array(partSchema).max(100).default([]).describe('Parts replaced or fitted.'),
+    calibrationRequired: z
+      .boolean()
+      .default(false)
+      .describe('The equipment must pass a calibration before it is used again (ISO/IEC 17025 6.4.13 h).'),
+    planId: z
+      .uuid()
+      .optional()
+      .describe('The preventive-maintenance plan whose task this was (kind "preventive" only).'),
   })
   .refine((e) => e.planId === undefined || e.kind === 'preventive', {
     message: 'only a preventive task names a plan',
@@ -46,23 +50,26 @@ export const eventSchema = z
   });
 
 export const planSchema = z.strictObject({
-  task: label(200),
-  intervalDays: z.int().min(1).max(3650),
-  /** When the task is first due (default: today plus the interval). */
-  firstDue: dateSchema.optional(),
+  task: label(200).describe('What is to be done, in words.'),
+  intervalDays: z.int().min(1).max(3650).describe('Days between two tasks.'),
+  firstDue: dateSchema.optional().describe('When the task is first due (default: today plus the interval).'),
 });
 export const planPatchSchema = z
   .strictObject({
-    task: label(200).optional(),
-    intervalDays: z.int().min(1).max(3650).optional(),
-    firstDue: dateSchema.optional(),
+    task: label(200).optional().describe('What is to be done, in words.'),
+    intervalDays: z.int().min(1).max(3650).optional().describe('Days between two tasks.'),
+    firstDue: dateSchema.optional().describe('When the task is first due, until it is first done.'),
   })
   .refine((p) => Object.keys(p).length > 0, {
     message: 'change at least one of task, intervalDays, firstDue',
   });
 
-export const outOfServiceSchema = z.strictObject({ reason: text(2000) });
-export const returnToServiceSchema = z.strictObject({ note: text(2000).optional() });
+export const outOfServiceSchema = z.strictObject({
+  reason: text(2000).describe('Why it may not be used, in words (shown with the equipment).'),
+});
+export const returnToServiceSchema = z.strictObject({
+  note: text(2000).optional().describe('What was done to put it back, in words.'),
+});
 
 /** The signed-in person who logs or changes something. */
 export interface Person {

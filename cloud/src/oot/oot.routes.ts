@@ -9,12 +9,11 @@ import {
   DISPOSITIONS,
   IMPACTS,
   notificationSchema,
-  SHIPMENT_STATES,
   shipmentsSchema,
   type CaseViewer,
   type OotService,
 } from './oot.service.js';
-import { mount, operation } from '../platform/http/contract.js';
+import { dateTime, mount, operation } from '../platform/http/contract.js';
 
 const listQuery = z.strictObject({
   state: z.enum(['open', 'closed']).optional(),
@@ -84,142 +83,121 @@ export function ootRoutes(deps: { accounts: Accounts; oot: OotService }): Router
 }
 
 // ---------------------------------------------------------------------------------------------
-// OpenAPI (merged into openapi.ts).
+// The routes' contracts: the API document is written from these (openapi.ts); the request schemas
+// are the ones the service validates with, the answers are what the service returns.
 
-const str = { type: 'string' } as const;
-const nstr = { type: ['string', 'null'] } as const;
-const time = { type: 'string', format: 'date-time' } as const;
-const ntime = { type: ['string', 'null'], format: 'date-time' } as const;
-const int = { type: 'integer' } as const;
-const num = { type: 'number' } as const;
-const nnum = { type: ['number', 'null'] } as const;
-const obj = (properties: Record<string, unknown>, required: string[] = Object.keys(properties)) => ({
-  type: 'object',
-  required,
-  properties,
-});
-const json = (schema: Record<string, unknown>, description = 'OK') => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const signer = obj({ id: str, email: str, name: str, role: str });
-const decision = obj({
-  id: str,
-  scope: { enum: ['record', 'part', 'lot'] },
-  item: { type: 'string', description: 'a part serial, a work order (lot), or "<edge>:<seq>" of a record' },
-  impact: { enum: [...IMPACTS] },
-  assessment: str,
-  disposition: { enum: [...DISPOSITIONS] },
-  decidedAt: time,
+const signer = z.object({ id: z.string(), email: z.string(), name: z.string(), role: z.string() });
+const decision = z.object({
+  id: z.string(),
+  scope: z.enum(['record', 'part', 'lot']),
+  item: z.string().describe('a part serial, a work order (lot), or "<edge>:<seq>" of a record'),
+  impact: z.enum(IMPACTS),
+  assessment: z.string(),
+  disposition: z.enum(DISPOSITIONS),
+  decidedAt: dateTime,
   by: signer,
-  meaning: str,
-  signatureSha256: { type: 'string', description: 'SHA-256 of the signed manifest (on the audit trail too)' },
+  meaning: z.string(),
+  signatureSha256: z.string().describe('SHA-256 of the signed manifest (on the audit trail too)'),
 });
-const notification = obj({
-  id: str,
-  customer: str,
-  contact: str,
-  notifiedAt: time,
-  method: nstr,
-  reference: str,
-  recordedAt: time,
+const notification = z.object({
+  id: z.string(),
+  customer: z.string(),
+  contact: z.string(),
+  notifiedAt: dateTime,
+  method: z.string().nullable(),
+  reference: z.string(),
+  recordedAt: dateTime,
   by: signer,
-  meaning: str,
-  signatureSha256: str,
+  meaning: z.string(),
+  signatureSha256: z.string(),
 });
-const progress = obj({
-  suspect: int,
-  decided: int,
-  undecided: int,
-  atRisk: {
-    type: 'integer',
-    description: 'records with a characteristic whose margin is below the instrument’s error',
-  },
-  taggedOut: { type: 'boolean', description: 'no passing calibration since the failure: do not use' },
-  customers: { type: 'array', items: obj({ name: str, notified: { type: 'boolean' } }) },
-  waitingFor: { type: 'array', items: str, description: 'what keeps the case open, in words' },
+const progress = z.object({
+  suspect: z.int(),
+  decided: z.int(),
+  undecided: z.int(),
+  atRisk: z.int().describe('records with a characteristic whose margin is below the instrument’s error'),
+  taggedOut: z.boolean().describe('no passing calibration since the failure: do not use'),
+  customers: z.array(z.object({ name: z.string(), notified: z.boolean() })),
+  waitingFor: z.array(z.string()).describe('what keeps the case open, in words'),
 });
-const summary = obj({
-  id: str,
-  equipment: str,
-  equipmentType: nstr,
-  siteId: nstr,
-  calibrationId: str,
-  openedAt: time,
-  state: { enum: ['open', 'closed'] },
-  closedAt: ntime,
-  closedReason: { type: ['string', 'null'], enum: ['decided', 'voided', null] },
-  alertId: nstr,
+const summary = z.object({
+  id: z.string(),
+  equipment: z.string(),
+  equipmentType: z.string().nullable(),
+  siteId: z.string().nullable(),
+  calibrationId: z.string(),
+  openedAt: dateTime,
+  state: z.enum(['open', 'closed']),
+  closedAt: dateTime.nullable(),
+  closedReason: z.enum(['decided', 'voided']).nullable(),
+  alertId: z.string().nullable(),
   progress,
 });
-const characteristic = obj({
-  name: str,
-  measured: num,
-  unit: str,
-  nominal: nnum,
-  lsl: nnum,
-  usl: nnum,
-  result: { enum: ['pass', 'fail'] },
-  margin: { ...nnum, description: 'distance to the nearest limit (negative: outside)' },
-  atRisk: { type: ['boolean', 'null'], description: 'the margin is below the failed instrument’s error' },
+const characteristic = z.object({
+  name: z.string(),
+  measured: z.number(),
+  unit: z.string(),
+  nominal: z.number().nullable(),
+  lsl: z.number().nullable(),
+  usl: z.number().nullable(),
+  result: z.enum(['pass', 'fail']),
+  margin: z.number().nullable().describe('distance to the nearest limit (negative: outside)'),
+  atRisk: z.boolean().nullable().describe('the margin is below the failed instrument’s error'),
 });
-const suspect = obj({
-  key: str,
-  edge: str,
-  seq: int,
-  kind: { enum: ['usage', 'inspection'] },
-  observedAt: time,
-  siteId: str,
-  equipment: str,
-  via: { enum: ['equipment', 'gauge', 'position'] },
-  position: {
-    type: ['string', 'null'],
-    description: 'with via position: where the instrument sat ("RIG-01 / rail pressure")',
-  },
-  partSerial: nstr,
-  workOrder: nstr,
-  operator: nstr,
-  result: { type: ['string', 'null'], enum: ['pass', 'fail', null] },
-  characteristics: { type: 'array', items: characteristic },
-  shipment: {
-    oneOf: [
-      obj({ state: { enum: [...SHIPMENT_STATES] }, customer: nstr, shippedAt: ntime, reference: nstr }),
-      { type: 'null' },
-    ],
-  },
-  decision: { oneOf: [decision, { type: 'null' }] },
+const suspect = z.object({
+  key: z.string(),
+  edge: z.string(),
+  seq: z.int(),
+  kind: z.enum(['usage', 'inspection']),
+  observedAt: dateTime,
+  siteId: z.string(),
+  equipment: z.string(),
+  via: z.enum(['equipment', 'gauge', 'position']),
+  position: z
+    .string()
+    .nullable()
+    .describe('with via position: where the instrument sat ("RIG-01 / rail pressure")'),
+  partSerial: z.string().nullable(),
+  workOrder: z.string().nullable(),
+  operator: z.string().nullable(),
+  result: z.enum(['pass', 'fail']).nullable(),
+  characteristics: z.array(characteristic),
+  shipment: z
+    .object({
+      state: z.enum(['in-house', 'shipped', 'at-customer', 'scrapped']),
+      customer: z.string().nullable(),
+      shippedAt: dateTime.nullable(),
+      reference: z.string().nullable(),
+    })
+    .nullable(),
+  decision: decision.nullable(),
 });
-const full = {
-  allOf: [
-    summary,
-    obj({
-      calibration: {
-        type: 'object',
-        description: 'the failed calibration (as GET /equipment/{tag}/calibrations)',
-      },
-      window: {
-        oneOf: [
-          obj({
-            failedCalibration: { type: 'object' },
-            lastGoodCalibration: { type: ['object', 'null'] },
-            start: ntime,
-            end: ntime,
-            closedBy: { type: ['object', 'null'] },
-          }),
-          { type: 'null' },
-        ],
-      },
-      instrumentError: {
-        oneOf: [obj({ magnitude: num, unit: str, point: str }), { type: 'null' }],
-        description: 'the failed instrument’s largest as-found error',
-      },
-      suspects: { type: 'array', items: suspect },
-      next: { ...nstr, description: 'cursor of the next page of suspect records' },
-      decisions: { type: 'array', items: decision, description: 'newest first' },
-      notifications: { type: 'array', items: notification },
-    }),
-  ],
-};
+const calibrationRef = z.object({ id: z.string(), calibratedAt: dateTime });
+const full = summary.extend({
+  calibration: z
+    .looseObject({ id: z.string(), calibratedAt: dateTime })
+    .describe('the failed calibration (as GET /equipment/{tag}/calibrations)'),
+  window: z
+    .object({
+      failedCalibration: calibrationRef.extend({
+        asFoundResult: z.string(),
+        asLeftResult: z.string().nullable(),
+      }),
+      lastGoodCalibration: calibrationRef.nullable(),
+      start: dateTime.nullable(),
+      end: dateTime.nullable(),
+      closedBy: calibrationRef.nullable(),
+    })
+    .nullable(),
+  instrumentError: z
+    .object({ magnitude: z.number(), unit: z.string(), point: z.string() })
+    .nullable()
+    .describe('the failed instrument’s largest as-found error'),
+  suspects: z.array(suspect),
+  next: z.string().nullable().describe('cursor of the next page of suspect records'),
+  decisions: z.array(decision).describe('newest first'),
+  notifications: z.array(notification),
+});
 
 /** The out-of-tolerance routes' contracts (served by ootRoutes, documented by openapi.ts). */
 export const ootApi = {
@@ -229,7 +207,7 @@ export const ootApi = {
     summary: 'Out-of-tolerance cases, newest first, with what each still waits for (records:read)',
     security: tokenOrSession,
     query: listQuery,
-    responses: { '200': json(obj({ items: { type: 'array', items: summary } })) },
+    responses: { '200': z.object({ items: z.array(summary) }) },
     errors: [400, 401],
   }),
   get: operation({
@@ -239,7 +217,7 @@ export const ootApi = {
       'One case: the failed calibration, the suspect window, suspect records with characteristics, margins, shipment state and decision, decisions and notifications',
     security: tokenOrSession,
     query: caseQuery,
-    responses: { '200': json(full) },
+    responses: { '200': full },
     errors: [400, 401, 404],
   }),
   suspectsCsv: operation({
@@ -248,7 +226,9 @@ export const ootApi = {
     summary:
       'Every suspect record and characteristic of a case with its margin, shipment state and decision (CSV)',
     security: tokenOrSession,
-    responses: { '200': { description: 'text/csv', content: { 'text/csv': { schema: str } } } },
+    responses: {
+      '200': { description: 'text/csv', content: { 'text/csv': { schema: { type: 'string' } } } },
+    },
     errors: [401, 404],
   }),
   decide: operation({
@@ -260,7 +240,7 @@ export const ootApi = {
       'The signer’s password again (a wrong one is 403 CLOUD_REAUTH_FAILED and counts toward the lockout); every item must belong to the case (400 otherwise); a closed case is 409. A later decision on the same item supersedes an earlier one; the case closes once nothing is left to wait for.',
     security: sessionOnly,
     body: decisionSchema,
-    responses: { '201': json(obj({ decisions: { type: 'array', items: decision }, case: summary })) },
+    responses: { '201': z.object({ decisions: z.array(decision), case: summary }) },
     errors: [400, 401, 403, 404, 409, 429],
   }),
   notify: operation({
@@ -270,7 +250,7 @@ export const ootApi = {
       'Record a signed customer notification: who was told, when, the reference (calibrations:disposition)',
     security: sessionOnly,
     body: notificationSchema,
-    responses: { '201': json(obj({ notification, case: summary })) },
+    responses: { '201': z.object({ notification, case: summary }) },
     errors: [400, 401, 403, 404, 429],
   }),
   shipments: operation({
@@ -280,7 +260,7 @@ export const ootApi = {
       'Where parts are (in house, shipped, at the customer, scrapped), e.g. from the ERP (calibrations:disposition)',
     security: sessionOnly,
     body: shipmentsSchema,
-    responses: { '200': json(obj({ updated: int })) },
+    responses: { '200': z.object({ updated: z.int() }) },
     errors: [400, 401, 403],
   }),
 } as const;

@@ -47,40 +47,52 @@ const AT_CUSTOMER: ReadonlySet<ShipmentState> = new Set(['shipped', 'at-customer
 const PAGE = 5000;
 
 export const decisionSchema = z.strictObject({
-  /** 'part': part serials; 'lot': work orders; 'record': "<edge>:<seq>" of records without a part. */
-  scope: z.enum(['part', 'lot', 'record']),
-  items: z.array(label(160)).min(1, 'name at least one part, lot or record').max(10_000),
-  impact: z.enum(IMPACTS),
-  /** The impact assessment: why, in words (what the instrument's error means for these parts). */
-  assessment: text(4000),
-  disposition: z.enum(DISPOSITIONS),
-  signature: signatureInputSchema,
+  scope: z
+    .enum(['part', 'lot', 'record'])
+    .describe(
+      'part: items are part serials; lot: work orders; record: "<edge>:<seq>" of records without a part',
+    ),
+  items: z
+    .array(label(160))
+    .min(1, 'name at least one part, lot or record')
+    .max(10_000)
+    .describe('The parts, lots or records decided on; each must belong to the case.'),
+  impact: z.enum(IMPACTS).describe('What the failure means for these items.'),
+  assessment: text(4000).describe(
+    "The impact assessment: why, in words (what the instrument's error means for these parts).",
+  ),
+  disposition: z.enum(DISPOSITIONS).describe('What is done with these items.'),
+  signature: signatureInputSchema.describe("The signer's password again and the meaning of the signature."),
 });
 
 export const notificationSchema = z.strictObject({
-  customer: label(160),
-  /** Who at the customer was told. */
-  contact: label(160),
-  notifiedAt: timestampSchema,
-  method: z.enum(['email', 'phone', 'letter', 'portal', 'meeting']).optional(),
-  /** The customer's or our reference (an 8D, a concession request, a letter number). */
-  reference: label(160),
-  signature: signatureInputSchema,
+  customer: label(160).describe('The customer holding suspect parts.'),
+  contact: label(160).describe('Who at the customer was told.'),
+  notifiedAt: timestampSchema.describe('When they were told; not in the future.'),
+  method: z
+    .enum(['email', 'phone', 'letter', 'portal', 'meeting'])
+    .optional()
+    .describe('How they were told.'),
+  reference: label(160).describe(
+    "The customer's or our reference (an 8D, a concession request, a letter number).",
+  ),
+  signature: signatureInputSchema.describe("The signer's password again and the meaning of the signature."),
 });
 
 export const shipmentsSchema = z.strictObject({
   items: z
     .array(
       z.strictObject({
-        partSerial: label(64),
-        state: z.enum(['in-house', 'shipped', 'at-customer', 'scrapped']),
-        customer: label(160).optional(),
-        shippedAt: timestampSchema.optional(),
-        reference: label(160).optional(),
+        partSerial: label(64).describe('The part, by serial number.'),
+        state: z.enum(['in-house', 'shipped', 'at-customer', 'scrapped']).describe('Where the part is.'),
+        customer: label(160).optional().describe('Who it was shipped to.'),
+        shippedAt: timestampSchema.optional().describe('When it was shipped.'),
+        reference: label(160).optional().describe('A delivery note or ERP reference.'),
       }),
     )
     .min(1)
-    .max(10_000),
+    .max(10_000)
+    .describe('Parts and where they are now; a later state of a part replaces the earlier one.'),
 });
 
 /** The caller as the cases see it: tenant, site scope, export clearance. */

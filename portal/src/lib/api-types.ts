@@ -4125,7 +4125,7 @@ export interface paths {
                 description: string;
                 equipment: string;
                 id: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
                 /** Format: date-time */
                 occurredAt: string;
@@ -4143,7 +4143,7 @@ export interface paths {
                 /** Format: date */
                 nextDue: string;
                 planId: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 status: 'current' | 'due-soon' | 'overdue' | 'retired';
                 task: string;
               } | null;
@@ -4157,16 +4157,11 @@ export interface paths {
                 firstDue: string;
                 id: string;
                 intervalDays: number;
-                /** Format: date-time */
                 lastDoneAt: string | null;
-                /**
-                 * Format: date
-                 * @description last done plus the interval; the first due date until then; null when retired
-                 */
+                /** @description last done plus the interval; the first due date until then; null when retired */
                 nextDue: string | null;
-                /** Format: date-time */
                 retiredAt: string | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 status: 'current' | 'due-soon' | 'overdue' | 'retired';
                 task: string;
               }[];
@@ -4175,7 +4170,7 @@ export interface paths {
                 calibrationRequired: {
                   description: string;
                   eventId: string;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
                   metBy: {
                     /** Format: date-time */
@@ -4211,7 +4206,7 @@ export interface paths {
                 };
                 id: string;
                 reason: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 state: 'out-of-service' | 'in-service';
               }[];
               siteId: string;
@@ -4272,19 +4267,33 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
-            /** @default false */
+            /**
+             * @description The equipment must pass a calibration before it is used again (ISO/IEC 17025 6.4.13 h).
+             * @default false
+             */
             calibrationRequired?: boolean;
+            /** @description What was found or done, in words. */
             description: string;
-            /** @enum {string} */
+            /**
+             * @description What happened: damage, malfunction, repair, modification or a preventive task done.
+             * @enum {string}
+             */
             kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
+            /** @description When it happened (default: now); never in the future. */
             occurredAt?: string;
-            /** @default [] */
+            /**
+             * @description Parts replaced or fitted.
+             * @default []
+             */
             parts?: {
               name: string;
               partNumber?: string;
               quantity?: number;
             }[];
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description The preventive-maintenance plan whose task this was (kind "preventive" only).
+             */
             planId?: string;
           };
         };
@@ -4308,7 +4317,7 @@ export interface paths {
               description: string;
               equipment: string;
               id: string;
-              /** @enum {unknown} */
+              /** @enum {string} */
               kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
               /** Format: date-time */
               occurredAt: string;
@@ -4398,8 +4407,11 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /** @description When the task is first due (default: today plus the interval). */
             firstDue?: string;
+            /** @description Days between two tasks. */
             intervalDays: number;
+            /** @description What is to be done, in words. */
             task: string;
           };
         };
@@ -4421,16 +4433,11 @@ export interface paths {
               firstDue: string;
               id: string;
               intervalDays: number;
-              /** Format: date-time */
               lastDoneAt: string | null;
-              /**
-               * Format: date
-               * @description last done plus the interval; the first due date until then; null when retired
-               */
+              /** @description last done plus the interval; the first due date until then; null when retired */
               nextDue: string | null;
-              /** Format: date-time */
               retiredAt: string | null;
-              /** @enum {unknown} */
+              /** @enum {string} */
               status: 'current' | 'due-soon' | 'overdue' | 'retired';
               task: string;
             };
@@ -4505,6 +4512,7 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /** @description Why it may not be used, in words (shown with the equipment). */
             reason: string;
           };
         };
@@ -4530,7 +4538,7 @@ export interface paths {
                 description: string;
                 equipment: string;
                 id: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
                 /** Format: date-time */
                 occurredAt: string;
@@ -4548,7 +4556,7 @@ export interface paths {
                 /** Format: date */
                 nextDue: string;
                 planId: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 status: 'current' | 'due-soon' | 'overdue' | 'retired';
                 task: string;
               } | null;
@@ -4562,16 +4570,11 @@ export interface paths {
                 firstDue: string;
                 id: string;
                 intervalDays: number;
-                /** Format: date-time */
                 lastDoneAt: string | null;
-                /**
-                 * Format: date
-                 * @description last done plus the interval; the first due date until then; null when retired
-                 */
+                /** @description last done plus the interval; the first due date until then; null when retired */
                 nextDue: string | null;
-                /** Format: date-time */
                 retiredAt: string | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 status: 'current' | 'due-soon' | 'overdue' | 'retired';
                 task: string;
               }[];
@@ -4580,7 +4583,7 @@ export interface paths {
                 calibrationRequired: {
                   description: string;
                   eventId: string;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
                   metBy: {
                     /** Format: date-time */
@@ -4616,7 +4619,7 @@ export interface paths {
                 };
                 id: string;
                 reason: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 state: 'out-of-service' | 'in-service';
               }[];
               siteId: string;
@@ -5252,6 +5255,7 @@ export interface paths {
       requestBody?: {
         content: {
           'application/json': {
+            /** @description What was done to put it back, in words. */
             note?: string;
           };
         };
@@ -5277,7 +5281,7 @@ export interface paths {
                 description: string;
                 equipment: string;
                 id: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
                 /** Format: date-time */
                 occurredAt: string;
@@ -5295,7 +5299,7 @@ export interface paths {
                 /** Format: date */
                 nextDue: string;
                 planId: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 status: 'current' | 'due-soon' | 'overdue' | 'retired';
                 task: string;
               } | null;
@@ -5309,16 +5313,11 @@ export interface paths {
                 firstDue: string;
                 id: string;
                 intervalDays: number;
-                /** Format: date-time */
                 lastDoneAt: string | null;
-                /**
-                 * Format: date
-                 * @description last done plus the interval; the first due date until then; null when retired
-                 */
+                /** @description last done plus the interval; the first due date until then; null when retired */
                 nextDue: string | null;
-                /** Format: date-time */
                 retiredAt: string | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 status: 'current' | 'due-soon' | 'overdue' | 'retired';
                 task: string;
               }[];
@@ -5327,7 +5326,7 @@ export interface paths {
                 calibrationRequired: {
                   description: string;
                   eventId: string;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
                   metBy: {
                     /** Format: date-time */
@@ -5363,7 +5362,7 @@ export interface paths {
                 };
                 id: string;
                 reason: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 state: 'out-of-service' | 'in-service';
               }[];
               siteId: string;
@@ -6010,7 +6009,7 @@ export interface paths {
                   /** Format: date */
                   nextDue: string;
                   planId: string;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   status: 'current' | 'due-soon' | 'overdue' | 'retired';
                   task: string;
                 } | null;
@@ -6019,7 +6018,7 @@ export interface paths {
                   calibrationRequired: {
                     description: string;
                     eventId: string;
-                    /** @enum {unknown} */
+                    /** @enum {string} */
                     kind: 'damage' | 'malfunction' | 'repair' | 'modification' | 'preventive';
                     metBy: {
                       /** Format: date-time */
@@ -6151,8 +6150,11 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /** @description When the task is first due, until it is first done. */
             firstDue?: string;
+            /** @description Days between two tasks. */
             intervalDays?: number;
+            /** @description What is to be done, in words. */
             task?: string;
           };
         };
@@ -6174,16 +6176,11 @@ export interface paths {
               firstDue: string;
               id: string;
               intervalDays: number;
-              /** Format: date-time */
               lastDoneAt: string | null;
-              /**
-               * Format: date
-               * @description last done plus the interval; the first due date until then; null when retired
-               */
+              /** @description last done plus the interval; the first due date until then; null when retired */
               nextDue: string | null;
-              /** Format: date-time */
               retiredAt: string | null;
-              /** @enum {unknown} */
+              /** @enum {string} */
               status: 'current' | 'due-soon' | 'overdue' | 'retired';
               task: string;
             };
@@ -6270,10 +6267,8 @@ export interface paths {
               items: {
                 alertId: string | null;
                 calibrationId: string;
-                /** Format: date-time */
                 closedAt: string | null;
-                /** @enum {string|null} */
-                closedReason: 'decided' | 'voided' | null;
+                closedReason: ('decided' | 'voided') | null;
                 equipment: string;
                 equipmentType: string | null;
                 id: string;
@@ -6295,7 +6290,7 @@ export interface paths {
                   waitingFor: string[];
                 };
                 siteId: string | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 state: 'open' | 'closed';
               }[];
             };
@@ -6360,37 +6355,17 @@ export interface paths {
           content: {
             'application/json': {
               alertId: string | null;
-              calibrationId: string;
-              /** Format: date-time */
-              closedAt: string | null;
-              /** @enum {string|null} */
-              closedReason: 'decided' | 'voided' | null;
-              equipment: string;
-              equipmentType: string | null;
-              id: string;
-              /** Format: date-time */
-              openedAt: string;
-              progress: {
-                /** @description records with a characteristic whose margin is below the instrument’s error */
-                atRisk: number;
-                customers: {
-                  name: string;
-                  notified: boolean;
-                }[];
-                decided: number;
-                suspect: number;
-                /** @description no passing calibration since the failure: do not use */
-                taggedOut: boolean;
-                undecided: number;
-                /** @description what keeps the case open, in words */
-                waitingFor: string[];
-              };
-              siteId: string | null;
-              /** @enum {unknown} */
-              state: 'open' | 'closed';
-            } & {
               /** @description the failed calibration (as GET /equipment/{tag}/calibrations) */
-              calibration: Record<string, never>;
+              calibration: {
+                /** Format: date-time */
+                calibratedAt: string;
+                id: string;
+              } & {
+                [key: string]: unknown;
+              };
+              calibrationId: string;
+              closedAt: string | null;
+              closedReason: ('decided' | 'voided') | null;
               /** @description newest first */
               decisions: {
                 assessment: string;
@@ -6402,19 +6377,22 @@ export interface paths {
                 };
                 /** Format: date-time */
                 decidedAt: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 disposition: 'use-as-is' | 're-test' | 'recall' | 'scrap';
                 id: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 impact: 'no-impact' | 'possible-impact' | 'nonconforming';
                 /** @description a part serial, a work order (lot), or "<edge>:<seq>" of a record */
                 item: string;
                 meaning: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 scope: 'record' | 'part' | 'lot';
                 /** @description SHA-256 of the signed manifest (on the audit trail too) */
                 signatureSha256: string;
               }[];
+              equipment: string;
+              equipmentType: string | null;
+              id: string;
               /** @description the failed instrument’s largest as-found error */
               instrumentError: {
                 magnitude: number;
@@ -6442,6 +6420,26 @@ export interface paths {
                 reference: string;
                 signatureSha256: string;
               }[];
+              /** Format: date-time */
+              openedAt: string;
+              progress: {
+                /** @description records with a characteristic whose margin is below the instrument’s error */
+                atRisk: number;
+                customers: {
+                  name: string;
+                  notified: boolean;
+                }[];
+                decided: number;
+                suspect: number;
+                /** @description no passing calibration since the failure: do not use */
+                taggedOut: boolean;
+                undecided: number;
+                /** @description what keeps the case open, in words */
+                waitingFor: string[];
+              };
+              siteId: string | null;
+              /** @enum {string} */
+              state: 'open' | 'closed';
               suspects: {
                 characteristics: {
                   /** @description the margin is below the failed instrument’s error */
@@ -6452,7 +6450,7 @@ export interface paths {
                   measured: number;
                   name: string;
                   nominal: number | null;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   result: 'pass' | 'fail';
                   unit: string;
                   usl: number | null;
@@ -6467,15 +6465,15 @@ export interface paths {
                   };
                   /** Format: date-time */
                   decidedAt: string;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   disposition: 'use-as-is' | 're-test' | 'recall' | 'scrap';
                   id: string;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   impact: 'no-impact' | 'possible-impact' | 'nonconforming';
                   /** @description a part serial, a work order (lot), or "<edge>:<seq>" of a record */
                   item: string;
                   meaning: string;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   scope: 'record' | 'part' | 'lot';
                   /** @description SHA-256 of the signed manifest (on the audit trail too) */
                   signatureSha256: string;
@@ -6483,7 +6481,7 @@ export interface paths {
                 edge: string;
                 equipment: string;
                 key: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 kind: 'usage' | 'inspection';
                 /** Format: date-time */
                 observedAt: string;
@@ -6491,29 +6489,39 @@ export interface paths {
                 partSerial: string | null;
                 /** @description with via position: where the instrument sat ("RIG-01 / rail pressure") */
                 position: string | null;
-                /** @enum {string|null} */
-                result: 'pass' | 'fail' | null;
+                result: ('pass' | 'fail') | null;
                 seq: number;
                 shipment: {
                   customer: string | null;
                   reference: string | null;
-                  /** Format: date-time */
                   shippedAt: string | null;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   state: 'in-house' | 'shipped' | 'at-customer' | 'scrapped';
                 } | null;
                 siteId: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 via: 'equipment' | 'gauge' | 'position';
                 workOrder: string | null;
               }[];
               window: {
-                closedBy: Record<string, never> | null;
-                /** Format: date-time */
+                closedBy: {
+                  /** Format: date-time */
+                  calibratedAt: string;
+                  id: string;
+                } | null;
                 end: string | null;
-                failedCalibration: Record<string, never>;
-                lastGoodCalibration: Record<string, never> | null;
-                /** Format: date-time */
+                failedCalibration: {
+                  asFoundResult: string;
+                  asLeftResult: string | null;
+                  /** Format: date-time */
+                  calibratedAt: string;
+                  id: string;
+                };
+                lastGoodCalibration: {
+                  /** Format: date-time */
+                  calibratedAt: string;
+                  id: string;
+                } | null;
                 start: string | null;
               } | null;
             };
@@ -6581,14 +6589,26 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /** @description The impact assessment: why, in words (what the instrument's error means for these parts). */
             assessment: string;
-            /** @enum {string} */
+            /**
+             * @description What is done with these items.
+             * @enum {string}
+             */
             disposition: 'use-as-is' | 're-test' | 'recall' | 'scrap';
-            /** @enum {string} */
+            /**
+             * @description What the failure means for these items.
+             * @enum {string}
+             */
             impact: 'no-impact' | 'possible-impact' | 'nonconforming';
+            /** @description The parts, lots or records decided on; each must belong to the case. */
             items: string[];
-            /** @enum {string} */
+            /**
+             * @description part: items are part serials; lot: work orders; record: "<edge>:<seq>" of records without a part
+             * @enum {string}
+             */
             scope: 'part' | 'lot' | 'record';
+            /** @description The signer's password again and the meaning of the signature. */
             signature: {
               meaning: string;
               password: string;
@@ -6607,10 +6627,8 @@ export interface paths {
               case: {
                 alertId: string | null;
                 calibrationId: string;
-                /** Format: date-time */
                 closedAt: string | null;
-                /** @enum {string|null} */
-                closedReason: 'decided' | 'voided' | null;
+                closedReason: ('decided' | 'voided') | null;
                 equipment: string;
                 equipmentType: string | null;
                 id: string;
@@ -6632,7 +6650,7 @@ export interface paths {
                   waitingFor: string[];
                 };
                 siteId: string | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 state: 'open' | 'closed';
               };
               decisions: {
@@ -6645,15 +6663,15 @@ export interface paths {
                 };
                 /** Format: date-time */
                 decidedAt: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 disposition: 'use-as-is' | 're-test' | 'recall' | 'scrap';
                 id: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 impact: 'no-impact' | 'possible-impact' | 'nonconforming';
                 /** @description a part serial, a work order (lot), or "<edge>:<seq>" of a record */
                 item: string;
                 meaning: string;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 scope: 'record' | 'part' | 'lot';
                 /** @description SHA-256 of the signed manifest (on the audit trail too) */
                 signatureSha256: string;
@@ -6745,12 +6763,20 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /** @description Who at the customer was told. */
             contact: string;
+            /** @description The customer holding suspect parts. */
             customer: string;
-            /** @enum {string} */
+            /**
+             * @description How they were told.
+             * @enum {string}
+             */
             method?: 'email' | 'phone' | 'letter' | 'portal' | 'meeting';
+            /** @description When they were told; not in the future. */
             notifiedAt: string;
+            /** @description The customer's or our reference (an 8D, a concession request, a letter number). */
             reference: string;
+            /** @description The signer's password again and the meaning of the signature. */
             signature: {
               meaning: string;
               password: string;
@@ -6769,10 +6795,8 @@ export interface paths {
               case: {
                 alertId: string | null;
                 calibrationId: string;
-                /** Format: date-time */
                 closedAt: string | null;
-                /** @enum {string|null} */
-                closedReason: 'decided' | 'voided' | null;
+                closedReason: ('decided' | 'voided') | null;
                 equipment: string;
                 equipmentType: string | null;
                 id: string;
@@ -6794,7 +6818,7 @@ export interface paths {
                   waitingFor: string[];
                 };
                 siteId: string | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 state: 'open' | 'closed';
               };
               notification: {
@@ -6981,12 +7005,20 @@ export interface paths {
       requestBody: {
         content: {
           'application/json': {
+            /** @description Parts and where they are now; a later state of a part replaces the earlier one. */
             items: {
+              /** @description Who it was shipped to. */
               customer?: string;
+              /** @description The part, by serial number. */
               partSerial: string;
+              /** @description A delivery note or ERP reference. */
               reference?: string;
+              /** @description When it was shipped. */
               shippedAt?: string;
-              /** @enum {string} */
+              /**
+               * @description Where the part is.
+               * @enum {string}
+               */
               state: 'in-house' | 'shipped' | 'at-customer' | 'scrapped';
             }[];
           };
