@@ -1,168 +1,22 @@
-import { readdirSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Router, type Request, type RequestHandler } from 'express';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ProblemError } from './errors.js';
 import type { DomainEventBus } from './events.js';
 
 /**
- * Prometheus metrics of one cloud process, served as text (exposition format 0.0.4) at GET
- * /metrics. Small on purpose: counters, gauges and histograms with labels, and gauges read at
- * scrape time. Label values come from a bounded set (route templates, status codes, error codes,
- * record kinds), never from ids or user input.
+ * Prometheus metrics of one cloud process (prom-client), served as text (exposition format 0.0.4)
+ * at GET /metrics. Each cloud has its own registry: several clouds in one process (tests) never
+ * share a series, and prom-client's global default registry is not used. Label values come from a
+ * bounded set (route templates, status codes, error codes, record kinds), never from ids or user
+ * input. The metric names are part of the product (dashboards and alerts use them): API.md lists
+ * them, and they do not change.
+ *
+ * Per process on purpose: each process of a scaled-out cloud is scraped on its own address
+ * (SAAS.md), and the verification worker threads keep no metrics.
  */
-type Labels = Record<string, string>;
 
-const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-const escapeHelp = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
-
-function labelText(names: readonly string[], values: readonly string[], extra = ''): string {
-  const parts = names.map((n, i) => `${n}="${escapeLabel(values[i] ?? '')}"`);
-  if (extra) parts.push(extra);
-  return parts.length ? `{${parts.join(',')}}` : '';
-}
-
-function num(v: number): string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return '+Inf';
-  if (v === -Infinity) return '-Inf';
-  return String(v);
-}
-
-interface Metric {
-  name: string;
-  help: string;
-  type: 'counter' | 'gauge' | 'histogram';
-  render(): string[];
-}
-
-class LabelledValues {
-  protected readonly values = new Map<string, { labels: string[]; value: number }>();
-  constructor(readonly labelNames: readonly string[]) {}
-
-  protected key(labels: Labels): string[] {
-    return this.labelNames.map((n) => labels[n] ?? '');
-  }
-
-  protected entry(labels: Labels) {
-    const vals = this.key(labels);
-    const k = vals.join('\u0000');
-    let e = this.values.get(k);
-    if (!e) {
-      e = { labels: vals, value: 0 };
-      this.values.set(k, e);
-    }
-    return e;
-  }
-}
-
-export class Counter extends LabelledValues implements Metric {
-  readonly type = 'counter' as const;
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    labelNames: readonly string[] = [],
-  ) {
-    super(labelNames);
-  }
-
-  inc(labels: Labels = {}, by = 1): void {
-    this.entry(labels).value += by;
-  }
-
-  get(labels: Labels = {}): number {
-    return this.values.get(this.key(labels).join('\u0000'))?.value ?? 0;
-  }
-
-  render(): string[] {
-    return [...this.values.values()].map(
-      (e) => `${this.name}${labelText(this.labelNames, e.labels)} ${num(e.value)}`,
-    );
-  }
-}
-
-export class Gauge extends LabelledValues implements Metric {
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    labelNames: readonly string[] = [],
-    /** Sets the values at scrape time, when given. */
-    private readonly collect?: (g: Gauge) => void,
-    /** A total read at scrape time (CPU seconds) is exposed as a counter. */
-    readonly type: 'gauge' | 'counter' = 'gauge',
-  ) {
-    super(labelNames);
-  }
-
-  set(labels: Labels, value: number): void {
-    this.entry(labels).value = value;
-  }
-
-  inc(labels: Labels = {}, by = 1): void {
-    this.entry(labels).value += by;
-  }
-
-  dec(labels: Labels = {}, by = 1): void {
-    this.entry(labels).value -= by;
-  }
-
-  get(labels: Labels = {}): number {
-    return this.values.get(this.key(labels).join('\u0000'))?.value ?? 0;
-  }
-
-  render(): string[] {
-    if (this.collect) {
-      this.values.clear();
-      this.collect(this);
-    }
-    return [...this.values.values()].map(
-      (e) => `${this.name}${labelText(this.labelNames, e.labels)} ${num(e.value)}`,
-    );
-  }
-}
-
-export class Histogram implements Metric {
-  readonly type = 'histogram' as const;
-  private readonly series = new Map<
-    string,
-    { labels: string[]; counts: number[]; sum: number; count: number }
-  >();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly labelNames: readonly string[],
-    readonly buckets: readonly number[],
-  ) {}
-
-  observe(labels: Labels, value: number): void {
-    const vals = this.labelNames.map((n) => labels[n] ?? '');
-    const k = vals.join('\u0000');
-    let s = this.series.get(k);
-    if (!s) {
-      s = { labels: vals, counts: this.buckets.map(() => 0), sum: 0, count: 0 };
-      this.series.set(k, s);
-    }
-    for (let i = 0; i < this.buckets.length; i += 1) if (value <= this.buckets[i]!) s.counts[i]! += 1;
-    s.sum += value;
-    s.count += 1;
-  }
-
-  render(): string[] {
-    const out: string[] = [];
-    for (const s of this.series.values()) {
-      this.buckets.forEach((b, i) =>
-        out.push(
-          `${this.name}_bucket${labelText(this.labelNames, s.labels, `le="${num(b)}"`)} ${s.counts[i]}`,
-        ),
-      );
-      out.push(`${this.name}_bucket${labelText(this.labelNames, s.labels, 'le="+Inf"')} ${s.count}`);
-      out.push(`${this.name}_sum${labelText(this.labelNames, s.labels)} ${num(s.sum)}`);
-      out.push(`${this.name}_count${labelText(this.labelNames, s.labels)} ${s.count}`);
-    }
-    return out;
-  }
-}
-
-/** Where the process metrics and the database pool come from; each is optional. */
+/** Where the scrape-time gauges read from; each is optional. */
 export interface MetricsSources {
   /** Connections of the database pool (PostgreSQL), read at scrape time. */
   dbPool?: () => { total: number; idle: number; waiting: number; max: number } | undefined;
@@ -170,124 +24,105 @@ export interface MetricsSources {
   liveSockets?: () => number;
 }
 
+/**
+ * Sample values as the format spells them: prom-client writes NaN as "Nan" (an event-loop
+ * histogram without samples) and a value below 1e-6 in exponent form ("5.11e-7"); both are
+ * written here as NaN and plain decimals, which every reader of the text format takes.
+ */
+function plainNumbers(text: string): string {
+  return text
+    .replace(/ Nan$/gmu, ' NaN')
+    .replace(
+      / (-?)(\d)(?:\.(\d+))?e-(\d+)$/gmu,
+      (_all, sign: string, int: string, frac: string | undefined, exp: string) =>
+        ` ${sign}0.${'0'.repeat(Number(exp) - 1)}${int}${frac ?? ''}`,
+    );
+}
+
 export class Metrics {
-  private readonly all: Metric[] = [];
+  readonly registry = new Registry();
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
   private sources: MetricsSources = {};
 
-  readonly httpRequests = this.add(
-    new Counter('rigtrace_http_requests_total', 'HTTP requests by method, route template and status', [
-      'method',
-      'route',
-      'status',
-    ]),
-  );
-  readonly httpDuration = this.add(
-    new Histogram(
-      'rigtrace_http_request_duration_seconds',
-      'HTTP request duration by method and route template',
-      ['method', 'route'],
-      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    ),
-  );
-  readonly ingestBatches = this.add(
-    new Counter(
-      'rigtrace_ingest_batches_total',
-      'Ingest batches by result: "accepted", or the problem code of the refusal',
-      ['result'],
-    ),
-  );
-  readonly ingestRecords = this.add(
-    new Counter('rigtrace_ingest_records_total', 'Records stored by verified ingest, by kind', ['kind']),
-  );
-  readonly liveMessages = this.add(
-    new Counter('rigtrace_live_messages_total', 'Live updates sent to socket.io rooms, by event', ['event']),
-  );
-  readonly liveSockets = this.add(
-    new Gauge('rigtrace_live_sockets', 'socket.io connections to this process', [], (g) =>
-      g.set({}, this.sources.liveSockets?.() ?? 0),
-    ),
-  );
-  readonly dbPool = this.add(
-    new Gauge(
-      'rigtrace_db_pool_connections',
-      'Database pool connections by state (PostgreSQL; total, idle, waiting clients, max)',
-      ['state'],
-      (g) => {
-        const p = this.sources.dbPool?.();
-        if (!p) return;
-        g.set({ state: 'total' }, p.total);
-        g.set({ state: 'idle' }, p.idle);
-        g.set({ state: 'waiting' }, p.waiting);
-        g.set({ state: 'max' }, p.max);
-      },
-    ),
-  );
+  readonly httpRequests = new Counter({
+    name: 'rigtrace_http_requests_total',
+    help: 'HTTP requests by method, route template and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'rigtrace_http_request_duration_seconds',
+    help: 'HTTP request duration by method and route template',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly ingestBatches = new Counter({
+    name: 'rigtrace_ingest_batches_total',
+    help: 'Ingest batches by result: "accepted", or the problem code of the refusal',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly ingestRecords = new Counter({
+    name: 'rigtrace_ingest_records_total',
+    help: 'Records stored by verified ingest, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly liveMessages = new Counter({
+    name: 'rigtrace_live_messages_total',
+    help: 'Live updates sent to socket.io rooms, by event',
+    labelNames: ['event'] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
-    const started = Date.now() / 1000 - process.uptime();
-    this.add(
-      new Gauge(
-        'process_cpu_user_seconds_total',
-        'User CPU time spent in seconds',
-        [],
-        (g) => g.set({}, process.cpuUsage().user / 1e6),
-        'counter',
-      ),
-    );
-    this.add(
-      new Gauge(
-        'process_cpu_system_seconds_total',
-        'System CPU time spent in seconds',
-        [],
-        (g) => g.set({}, process.cpuUsage().system / 1e6),
-        'counter',
-      ),
-    );
-    this.add(
-      new Gauge('process_resident_memory_bytes', 'Resident memory size in bytes', [], (g) =>
-        g.set({}, process.memoryUsage.rss()),
-      ),
-    );
-    this.add(
-      new Gauge('nodejs_heap_size_used_bytes', 'V8 heap used in bytes', [], (g) =>
-        g.set({}, process.memoryUsage().heapUsed),
-      ),
-    );
-    this.add(
-      new Gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch', [], (g) =>
-        g.set({}, Math.round(started)),
-      ),
-    );
-    this.add(
-      new Gauge('process_open_fds', 'Open file descriptors', [], (g) => {
-        try {
-          g.set({}, readdirSync('/proc/self/fd').length);
-        } catch {
-          // not Linux: left out
-        }
-      }),
-    );
-    this.add(
-      new Gauge(
-        'nodejs_eventloop_delay_seconds',
-        'Event loop delay since the previous scrape (p50, p99, max)',
-        ['quantile'],
-        (g) => {
-          if (this.loopDelay.count === 0) return;
-          g.set({ quantile: '0.5' }, this.loopDelay.percentile(50) / 1e9);
-          g.set({ quantile: '0.99' }, this.loopDelay.percentile(99) / 1e9);
-          g.set({ quantile: 'max' }, this.loopDelay.max / 1e9);
-          this.loopDelay.reset();
-        },
-      ),
-    );
+    const sources = () => this.sources;
+    new Gauge({
+      name: 'rigtrace_live_sockets',
+      help: 'socket.io connections to this process',
+      registers: [this.registry],
+      collect() {
+        this.set(sources().liveSockets?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'rigtrace_db_pool_connections',
+      help: 'Database pool connections by state (PostgreSQL; total, idle, waiting clients, max)',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const p = sources().dbPool?.();
+        if (!p) return;
+        this.set({ state: 'total' }, p.total);
+        this.set({ state: 'idle' }, p.idle);
+        this.set({ state: 'waiting' }, p.waiting);
+        this.set({ state: 'max' }, p.max);
+      },
+    });
+    // Not among prom-client's defaults (those give nodejs_eventloop_lag_*): kept as it was.
+    const loopDelay = this.loopDelay;
+    new Gauge({
+      name: 'nodejs_eventloop_delay_seconds',
+      help: 'Event loop delay since the previous scrape (p50, p99, max)',
+      labelNames: ['quantile'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        if (loopDelay.count === 0) return;
+        this.set({ quantile: '0.5' }, loopDelay.percentile(50) / 1e9);
+        this.set({ quantile: '0.99' }, loopDelay.percentile(99) / 1e9);
+        this.set({ quantile: 'max' }, loopDelay.max / 1e9);
+        loopDelay.reset();
+      },
+    });
     this.loopDelay.enable();
-  }
-
-  private add<M extends Metric>(m: M): M {
-    this.all.push(m);
-    return m;
+    // prom-client's default process_* and nodejs_* metrics (CPU, memory, file descriptors, heap,
+    // event-loop lag, GC), from the start so that the first scrape's event-loop figures cover
+    // time already run. (The cloud counts requests from its first one, so prom-client is loaded
+    // anyway; unlike the edge, nothing is saved by waiting for a scrape.)
+    collectDefaultMetrics({ register: this.registry });
   }
 
   /** Sets where scrape-time gauges read from (the composition root knows the pool and sockets). */
@@ -295,14 +130,14 @@ export class Metrics {
     this.sources = { ...this.sources, ...s };
   }
 
-  /** The exposition text. Content type: text/plain; version=0.0.4; charset=utf-8. */
-  render(): string {
-    const lines: string[] = [];
-    for (const m of this.all) {
-      const samples = m.render();
-      lines.push(`# HELP ${m.name} ${escapeHelp(m.help)}`, `# TYPE ${m.name} ${m.type}`, ...samples);
-    }
-    return `${lines.join('\n')}\n`;
+  /** The content type of render(): text/plain; version=0.0.4; charset=utf-8. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The exposition text. */
+  async render(): Promise<string> {
+    return plainNumbers(await this.registry.metrics());
   }
 
   /** Stops the event loop monitor (on close). */
@@ -310,8 +145,6 @@ export class Metrics {
     this.loopDelay.disable();
   }
 }
-
-export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 // ---------------------------------------------------------------------------------------------
 // HTTP: request metrics, and the operational endpoints at the root (not under /api/v1).
@@ -405,8 +238,9 @@ export function opsRoutes(deps: OpsDeps): Router {
     // The message names the dependency and the driver's error (no URL, no credentials).
     throw new ProblemError('CLOUD_NOT_READY', failed.join('; '), { checks });
   });
-  r.get('/metrics', (_req, res) => {
-    res.type(METRICS_CONTENT_TYPE).send(deps.metrics.render());
+  r.get('/metrics', async (_req, res) => {
+    const text = await deps.metrics.render();
+    res.type(deps.metrics.contentType).send(text);
   });
   return r;
 }
