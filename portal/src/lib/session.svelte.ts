@@ -2,7 +2,7 @@ import { ApiError, call, callAs, client, setCsrfToken } from './api';
 import { DEFAULT_IDLE_SECONDS } from './idle';
 import type { Permission } from './nav';
 import { zoneFor } from './time';
-import type { LoginAnswer, SessionAnswer, SessionState, User } from './types';
+import type { SessionAnswer, SessionState, User } from './types';
 
 /** The signed-in user and where their sign-in stands, shared by every page. */
 class Session {
@@ -30,10 +30,7 @@ class Session {
 
   /** The roles that hold `permission` ("who may approve"), from the policy itself. */
   async rolesWith(permission: Permission): Promise<string[]> {
-    if (!this.policy)
-      this.policy = (
-        await callAs<{ roles: { role: string; permissions: string[] }[] }>(client.GET('/auth/policy'))
-      ).roles;
+    if (!this.policy) this.policy = (await call(client.GET('/auth/policy'))).roles;
     return this.policy.filter((r) => r.permissions.includes(permission)).map((r) => r.role);
   }
 
@@ -55,7 +52,7 @@ class Session {
   }
 
   async login(tenant: string, email: string, password: string): Promise<SessionState> {
-    const a = await callAs<LoginAnswer>(client.POST('/auth/login', { body: { tenant, email, password } }));
+    const a = await call(client.POST('/auth/login', { body: { tenant, email, password } }));
     setCsrfToken(a.csrfToken);
     if (a.state === 'active') await this.refresh();
     else this.state = a.state;
@@ -63,9 +60,7 @@ class Session {
   }
 
   async completeMfa(code: string): Promise<void> {
-    const a = await callAs<{ state: SessionState; csrfToken: string }>(
-      client.POST('/auth/login/mfa', { body: { code } }),
-    );
+    const a = await call(client.POST('/auth/login/mfa', { body: { code } }));
     setCsrfToken(a.csrfToken);
     await this.refresh();
   }

@@ -17,13 +17,6 @@ export interface User {
   createdAt?: string;
 }
 
-export interface LoginAnswer {
-  state: SessionState;
-  csrfToken: string;
-  expiresAt: string;
-  user: User | null;
-}
-
 export interface SessionAnswer {
   state: SessionState;
   csrfToken: string;
