@@ -1,7 +1,7 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { type Accounts, actorOfRequest, principalOf } from '../access/index.js';
-import { mount, operation } from '../platform/http/contract.js';
+import { dateTime, mount, operation } from '../platform/http/contract.js';
 import { parseQuery } from '../platform/http/validation.js';
 import { AuditService } from './audit.service.js';
 
@@ -68,6 +68,45 @@ export function auditRoutes(accounts: Accounts): Router {
 // ---------------------------------------------------------------------------------------------
 // The routes' contracts: the API document is written from these schemas (openapi.ts).
 
+const auditEntry = z.object({
+  v: z.literal(1),
+  seq: z.int(),
+  tenant: z.string(),
+  at: dateTime,
+  action: z.string(),
+  outcome: z.enum(['success', 'failure']),
+  actor: z.object({
+    type: z.enum(['user', 'api-token', 'system', 'edge', 'anonymous']),
+    id: z.string(),
+    email: z.string().optional(),
+    role: z.string().optional(),
+  }),
+  address: z.string().nullable(),
+  target: z.object({ type: z.string(), id: z.string() }).optional(),
+  before: z.unknown().optional(),
+  after: z.unknown().optional(),
+  detail: z.string().optional(),
+});
+const auditItem = z.object({
+  seq: z.int(),
+  entry: auditEntry.describe('the entry as stored (without target, before, after, detail when withheld)'),
+  leafHash: z.string().describe('base64 of the entry’s leaf hash in the audit log'),
+  checkpoint: z.string().describe('the signed checkpoint of the log after this entry'),
+  withheld: z
+    .literal('export-controlled')
+    .optional()
+    .describe('what it was done to is withheld: it names export-controlled equipment'),
+});
+const verification = z.union([
+  z.object({ ok: z.literal(true), size: z.int(), root: z.string(), checkpoint: z.string().nullable() }),
+  z.object({
+    ok: z.literal(false),
+    size: z.int(),
+    verified: z.int(),
+    firstBad: z.object({ seq: z.int(), reason: z.string() }),
+  }),
+]);
+
 /** The audit routes' contracts (served by auditRoutes, documented by openapi.ts). */
 export const auditApi = {
   page: operation({
@@ -75,7 +114,9 @@ export const auditApi = {
     path: '/audit',
     summary: "The tenant's audit trail, oldest first (admin, auditor, API tokens)",
     query: pageQuery,
-    responses: { '200': { description: '{ items: [{ seq, entry, leafHash, checkpoint }], next }' } },
+    responses: {
+      '200': z.object({ items: z.array(auditItem), next: z.int().nullable() }).describe('{ items, next }'),
+    },
     errors: [400, 401, 403],
   }),
   verify: operation({
@@ -83,10 +124,9 @@ export const auditApi = {
     path: '/audit/verify',
     summary: 'Recompute the audit log and name the first entry that does not verify',
     responses: {
-      '200': {
-        description:
-          '{ ok: true, size, root, checkpoint } or { ok: false, size, verified, firstBad: { seq, reason } }',
-      },
+      '200': verification.describe(
+        '{ ok: true, size, root, checkpoint } or { ok: false, size, verified, firstBad: { seq, reason } }',
+      ),
     },
     errors: [401, 403],
   }),

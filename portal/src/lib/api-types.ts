@@ -560,12 +560,55 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description { items: [{ seq, entry, leafHash, checkpoint }], next } */
+        /** @description { items, next } */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              items: {
+                /** @description the signed checkpoint of the log after this entry */
+                checkpoint: string;
+                /** @description the entry as stored (without target, before, after, detail when withheld) */
+                entry: {
+                  action: string;
+                  actor: {
+                    email?: string;
+                    id: string;
+                    role?: string;
+                    /** @enum {string} */
+                    type: 'user' | 'api-token' | 'system' | 'edge' | 'anonymous';
+                  };
+                  address: string | null;
+                  after?: unknown;
+                  /** Format: date-time */
+                  at: string;
+                  before?: unknown;
+                  detail?: string;
+                  /** @enum {string} */
+                  outcome: 'success' | 'failure';
+                  seq: number;
+                  target?: {
+                    id: string;
+                    type: string;
+                  };
+                  tenant: string;
+                  /** @constant */
+                  v: 1;
+                };
+                /** @description base64 of the entry’s leaf hash in the audit log */
+                leafHash: string;
+                seq: number;
+                /**
+                 * @description what it was done to is withheld: it names export-controlled equipment
+                 * @constant
+                 */
+                withheld?: 'export-controlled';
+              }[];
+              next: number | null;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -691,7 +734,26 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json':
+              | {
+                  checkpoint: string | null;
+                  /** @constant */
+                  ok: true;
+                  root: string;
+                  size: number;
+                }
+              | {
+                  firstBad: {
+                    reason: string;
+                    seq: number;
+                  };
+                  /** @constant */
+                  ok: false;
+                  size: number;
+                  verified: number;
+                };
+          };
         };
         /** @description RFC 7807 problem */
         401: {

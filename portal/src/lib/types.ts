@@ -166,27 +166,6 @@ export interface SecurityPolicy {
   absoluteTimeoutSeconds: number;
 }
 
-export interface AuditEntryView {
-  seq: number;
-  entry: {
-    seq: number;
-    at: string;
-    action: string;
-    outcome: 'success' | 'failure';
-    actor: { type: string; id: string; email?: string; role?: string };
-    address: string | null;
-    target?: { type: string; id: string };
-    detail?: string;
-    before?: unknown;
-    after?: unknown;
-  };
-  leafHash: string;
-}
-
-export type AuditVerification =
-  | { ok: true; size: number; root: string; checkpoint: string | null }
-  | { ok: false; size: number; verified: number; firstBad: { seq: number; reason: string } };
-
 export interface EdgeSummary {
   id: string;
   siteId: string;
