@@ -392,8 +392,11 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
   it('makes a role enrol MFA at sign-in when the tenant requires it, and keeps it from disabling it', async () => {
     const admin = client();
     await admin.login('admin@acme.example', ADMIN_PW);
-    const policy = { mfaRequiredRoles: ['manager'], idleTimeoutSeconds: 900, absoluteTimeoutSeconds: 43200 };
+    expect((await admin.req('GET', '/auth/session')).body.idleTimeoutSeconds).toBe(900);
+    const policy = { mfaRequiredRoles: ['manager'], idleTimeoutSeconds: 600, absoluteTimeoutSeconds: 43200 };
     expect((await admin.req('PUT', '/security/policy', policy)).body).toEqual(policy);
+    // The session tells the portal the tenant's idle timeout, so it warns before the cloud ends it.
+    expect((await admin.req('GET', '/auth/session')).body.idleTimeoutSeconds).toBe(600);
 
     const m = client();
     expect((await m.login('manager@acme.example', TECH_PW)).body.state).toBe('enroll_mfa');

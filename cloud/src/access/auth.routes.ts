@@ -87,6 +87,8 @@ export function authRoutes(accounts: Accounts): Router {
       permissions: ctx.session.state === 'active' ? permissionsOf(ctx.principal) : [],
       // The sites the user sees, and the time zone each one's pages show times in.
       sites: ctx.session.state === 'active' ? await accounts.sitesOf(ctx.principal) : [],
+      // The tenant's idle timeout, so the portal warns before the cloud ends the session.
+      idleTimeoutSeconds: (await accounts.users.policy(ctx.user.tenant_id)).idleTimeoutSeconds,
     });
   });
 
@@ -224,6 +226,9 @@ export const authApi = {
           sites: z
             .array(z.object({ id: str, name: str, timeZone: str }))
             .describe('the sites the user sees, each with the time zone its pages show times in'),
+          idleTimeoutSeconds: z
+            .int()
+            .describe("the tenant's idle timeout: a session unused this long is ended by the cloud"),
         })
         .describe('the session'),
     },

@@ -1587,6 +1587,8 @@ export interface paths {
               csrfToken: string;
               /** Format: date-time */
               expiresAt: string;
+              /** @description the tenant's idle timeout: a session unused this long is ended by the cloud */
+              idleTimeoutSeconds: number;
               /** @description what the user may do (none until active) */
               permissions: (
                 | 'records:read'

@@ -1,15 +1,15 @@
-import { ApiError, call, callAs, client, setCsrfToken } from './api';
+import { ApiError, call, client, setCsrfToken } from './api';
 import { DEFAULT_IDLE_SECONDS } from './idle';
 import type { Permission } from './nav';
 import { zoneFor } from './time';
-import type { SessionAnswer, SessionState, User } from './types';
+import type { SessionState, User } from './types';
 
 /** The signed-in user and where their sign-in stands, shared by every page. */
 class Session {
   /** 'unknown' until the first GET /auth/session answers. */
   state = $state<SessionState | 'signed-out' | 'unknown'>('unknown');
   user = $state<User | null>(null);
-  /** The tenant's inactivity timeout (the cloud's answer when it gives one, else 15 minutes). */
+  /** The tenant's inactivity timeout (from the cloud's session answer; 15 minutes until it answers). */
   idleSeconds = $state(DEFAULT_IDLE_SECONDS);
   backupCodesLeft = $state<number | null>(null);
   /** What the signed-in user may do, from the cloud's access policy. */
@@ -37,14 +37,14 @@ class Session {
   /** Asks the cloud whether the browser's cookie still holds a session (and counts as activity). */
   async refresh(): Promise<void> {
     try {
-      const s = await callAs<SessionAnswer>(client.GET('/auth/session'));
+      const s = await call(client.GET('/auth/session'));
       setCsrfToken(s.csrfToken);
       this.user = s.user;
       this.state = s.state;
       this.backupCodesLeft = s.backupCodesLeft ?? null;
       this.permissions = s.permissions ?? [];
       this.sites = s.sites ?? [];
-      if (typeof s.idleTimeoutSeconds === 'number') this.idleSeconds = s.idleTimeoutSeconds;
+      this.idleSeconds = s.idleTimeoutSeconds;
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return this.forget();
       throw err;

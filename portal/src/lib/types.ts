@@ -17,20 +17,6 @@ export interface User {
   createdAt?: string;
 }
 
-export interface SessionAnswer {
-  state: SessionState;
-  csrfToken: string;
-  expiresAt: string;
-  user: User;
-  backupCodesLeft?: number | null;
-  /** The tenant's inactivity timeout, when the cloud says it. */
-  idleTimeoutSeconds?: number;
-  /** What the user may do, from the cloud's access policy. */
-  permissions?: string[];
-  /** The sites the user sees, with their time zones. */
-  sites?: { id: string; name: string; timeZone: string }[];
-}
-
 export type CalibrationStatus = 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
 
 export interface StatusView {
