@@ -6,6 +6,7 @@ import { parseRecord } from '@rigtrace/protocols';
 import { startProcess, waitFor, type Proc } from '@rigtrace/protocols/testing';
 import { SqliteConnection } from '../src/buffer/sqlite.js';
 import { startEdge, writeIdentity } from './helpers/edge-fixture.js';
+import { benchCalibrationNodes } from './helpers/devices.js';
 
 const LC = (n: string) => `ns=1;s=Bench.LastCalibration.${n}`;
 
@@ -73,26 +74,7 @@ describe('edge OPC UA source, a result block read slower than the bench complete
           items: [{ name: 'calSeq', nodeId: LC('Sequence'), samplingIntervalMs: 100 }],
           calibration: {
             trigger: 'calSeq',
-            nodes: {
-              equipment: LC('EquipmentId'),
-              pointNames: LC('PointNames'),
-              nominals: LC('Nominals'),
-              asFound: LC('AsFound'),
-              asLeft: LC('AsLeft'),
-              lowerTolerance: LC('LowerTolerance'),
-              upperTolerance: LC('UpperTolerance'),
-              unit: LC('Unit'),
-              adjusted: LC('Adjusted'),
-              completedAt: LC('CompletedAt'),
-              procedure: LC('Procedure'),
-              technician: LC('Technician'),
-              certificate: LC('CertificateId'),
-              standardId: LC('StandardId'),
-              standardCertificate: LC('StandardCertificate'),
-              standardDueDate: LC('StandardDueDate'),
-              standardUncertainty: LC('StandardUncertainty'),
-              nextDue: LC('NextDue'),
-            },
+            nodes: benchCalibrationNodes,
           },
         },
       ],

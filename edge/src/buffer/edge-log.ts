@@ -705,35 +705,7 @@ export class EdgeLog {
       ? LogRange.fromState(JSON.parse(baseRow.range) as CompactRangeState)
       : LogRange.fromState({ size: 0, hashes: [] });
     const original = new Map(aside.map((a) => [a.seq, a.signed_leaf!.toString('latin1')]));
-    const leaves = await this.writer.all<{ seq: number; leaf: Buffer | null; json: string | null }>(
-      'SELECT seq, leaf, CASE WHEN leaf IS NULL THEN json END AS json FROM records WHERE seq > ? ORDER BY seq',
-      [range.size],
-    );
-    if (leaves.length !== this.size - range.size || leaves[0]?.seq !== range.size + 1)
-      throw new EdgeError(
-        'EDGE_BUFFER_CORRUPT',
-        `records ${range.size + 1}..${this.size} are not all in the buffer`,
-      );
-    const sizes = await this.writer.all<{ size: number }>(
-      'SELECT size FROM checkpoints WHERE size > ? ORDER BY size',
-      [range.size],
-    );
-    const edge = this.identity.edgeId;
-    const notes: [string, string, number][] = [];
-    let c = 0;
-    for (const r of leaves) {
-      range.appendHash(original.get(r.seq) ?? (r.leaf ? r.leaf.toString('latin1') : textLeaf(r.json ?? '')));
-      if (sizes[c]?.size === r.seq) {
-        c += 1;
-        const note = signCheckpoint(
-          { origin: edge, size: r.seq, root: range.root(), extensions: [] },
-          edge,
-          this.identity.privateKeyPem,
-        );
-        notes.push([note, JSON.stringify(range.toState()), r.seq]);
-        if (notes.length % 256 === 0) await yieldToEventLoop();
-      }
-    }
+    const notes = await this.resignFrom(range, (seq) => original.get(seq));
     let freed = 0;
     await this.writer.exec('BEGIN IMMEDIATE');
     try {
@@ -771,6 +743,47 @@ export class EdgeLog {
   }
 
   /** The rows of a batch that do not match what was signed (fixing a damaged leaf column on the way). */
+  /**
+   * Rebuilds the log from `range` (the state at a checkpoint) to the head with each record's
+   * leaf, or the one `leafOf` gives for it, and signs every later checkpoint again. `range` ends
+   * at the head; the checkpoints' new notes and range states are returned, not yet written.
+   */
+  private async resignFrom(
+    range: LogRange,
+    leafOf: (seq: number) => string | undefined,
+  ): Promise<[string, string, number][]> {
+    const leaves = await this.writer.all<{ seq: number; leaf: Buffer | null; json: string | null }>(
+      'SELECT seq, leaf, CASE WHEN leaf IS NULL THEN json END AS json FROM records WHERE seq > ? ORDER BY seq',
+      [range.size],
+    );
+    if (leaves.length !== this.size - range.size || leaves[0]?.seq !== range.size + 1)
+      throw new EdgeError(
+        'EDGE_BUFFER_CORRUPT',
+        `records ${range.size + 1}..${this.size} are not all in the buffer`,
+      );
+    const sizes = await this.writer.all<{ size: number }>(
+      'SELECT size FROM checkpoints WHERE size > ? ORDER BY size',
+      [range.size],
+    );
+    const edge = this.identity.edgeId;
+    const notes: [string, string, number][] = [];
+    let c = 0;
+    for (const r of leaves) {
+      range.appendHash(leafOf(r.seq) ?? (r.leaf ? r.leaf.toString('latin1') : textLeaf(r.json ?? '')));
+      if (sizes[c]?.size === r.seq) {
+        c += 1;
+        const note = signCheckpoint(
+          { origin: edge, size: r.seq, root: range.root(), extensions: [] },
+          edge,
+          this.identity.privateKeyPem,
+        );
+        notes.push([note, JSON.stringify(range.toState()), r.seq]);
+        if (notes.length % 256 === 0) await yieldToEventLoop();
+      }
+    }
+    return notes;
+  }
+
   private async check(rows: BufferedRow[], acked: number, size: number): Promise<Suspect[]> {
     let base: LogRange | null = null;
     if (acked === 0) base = LogRange.fromState({ size: 0, hashes: [] });
@@ -858,36 +871,7 @@ export class EdgeLog {
       infos.push(info);
     }
     // Leaves from the base checkpoint to the head: as signed, except the replaced ones.
-    const leaves = await this.writer.all<{ seq: number; leaf: Buffer | null; json: string | null }>(
-      'SELECT seq, leaf, CASE WHEN leaf IS NULL THEN json END AS json FROM records WHERE seq > ? ORDER BY seq',
-      [range.size],
-    );
-    if (leaves.length !== this.size - range.size || leaves[0]?.seq !== range.size + 1)
-      throw new EdgeError(
-        'EDGE_BUFFER_CORRUPT',
-        `records ${range.size + 1}..${this.size} are not all in the buffer`,
-      );
-    const sizes = await this.writer.all<{ size: number }>(
-      'SELECT size FROM checkpoints WHERE size > ? ORDER BY size',
-      [range.size],
-    );
-    const edge = this.identity.edgeId;
-    const notes: [string, string, number][] = [];
-    let c = 0;
-    for (const r of leaves) {
-      const rep = replaced.get(r.seq);
-      range.appendHash(rep ? rep.leaf : r.leaf ? r.leaf.toString('latin1') : textLeaf(r.json ?? ''));
-      if (sizes[c]?.size === r.seq) {
-        c += 1;
-        const note = signCheckpoint(
-          { origin: edge, size: r.seq, root: range.root(), extensions: [] },
-          edge,
-          this.identity.privateKeyPem,
-        );
-        notes.push([note, JSON.stringify(range.toState()), r.seq]);
-        if (notes.length % 256 === 0) await yieldToEventLoop();
-      }
-    }
+    const notes = await this.resignFrom(range, (seq) => replaced.get(seq)?.leaf);
     let freed = 0;
     await this.writer.exec('BEGIN IMMEDIATE');
     try {

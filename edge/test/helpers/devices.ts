@@ -73,3 +73,27 @@ export async function startBench(opts: object): Promise<Bench> {
   );
   return { proc, port, endpointUrl: `opc.tcp://127.0.0.1:${port}`, results };
 }
+
+const LC = (n: string) => `ns=1;s=Bench.LastCalibration.${n}`;
+
+/** The `calibration.nodes` of an edge source reading our calibration bench simulator's result block. */
+export const benchCalibrationNodes = {
+  equipment: LC('EquipmentId'),
+  pointNames: LC('PointNames'),
+  nominals: LC('Nominals'),
+  asFound: LC('AsFound'),
+  asLeft: LC('AsLeft'),
+  lowerTolerance: LC('LowerTolerance'),
+  upperTolerance: LC('UpperTolerance'),
+  unit: LC('Unit'),
+  adjusted: LC('Adjusted'),
+  completedAt: LC('CompletedAt'),
+  procedure: LC('Procedure'),
+  technician: LC('Technician'),
+  certificate: LC('CertificateId'),
+  standardId: LC('StandardId'),
+  standardCertificate: LC('StandardCertificate'),
+  standardDueDate: LC('StandardDueDate'),
+  standardUncertainty: LC('StandardUncertainty'),
+  nextDue: LC('NextDue'),
+};
