@@ -11576,6 +11576,16 @@ export interface components {
       /** @description signed-note verifier key of the edge */
       verifierKey: string;
     };
+    LiveAck:
+      | {
+          /** @constant */
+          ok: true;
+        }
+      | {
+          error: string;
+          /** @constant */
+          ok: false;
+        };
     /** @description an alert was raised (SPC, out of tolerance, tag-out, …) */
     LiveAlert: {
       /** Format: date-time */
@@ -11625,6 +11635,9 @@ export interface components {
       siteId: string | null;
       tag: string;
       to: string;
+    };
+    LiveSubscribe: {
+      siteId: string;
     };
     /** @description latest telemetry values of the site’s rigs */
     LiveTelemetry: {
