@@ -6,11 +6,11 @@
 // Node.js and nothing else (see docs/INSTALL-PLANT.md).
 //
 // Platforms: linux-x64 and linux-arm64 (PLATFORMS). For the platform this runs on, the native
-// modules are the ones `npm ci` built here. For the other one they are cross-built: a module that
-// ships a prebuilt binary for it (argon2, the serial port) brings that one; a module compiled
-// from source (sqlite3) is compiled again with node-gyp and Debian's cross compiler
-// (`g++-aarch64-linux-gnu`) into the bundle's own copy, never into the checkout's node_modules.
-// Every .node file of a bundle is checked to be an ELF object for the bundle's CPU.
+// modules are the ones `npm ci` built here. For the other one, the modules `npm ci` compiled from
+// source here (sqlite3, argon2) are compiled again with node-gyp and the GNU cross compiler
+// (Debian: `g++-aarch64-linux-gnu`) in the bundle's own copy, never in the checkout's
+// node_modules; a module npm did not compile brings its prebuilt binary for the platform (the
+// serial port). Every .node file of a bundle is checked to be an ELF object for the bundle's CPU.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -423,23 +423,34 @@ function bundleFor(
   run('cp', ['-al', opts.common, app]);
   for (const [rel, to] of packages)
     if (!Object.values(WORKSPACES).some((w) => w.dir === rel)) pruneNative(path.join(app, to), platform);
-  // 4. Native modules. A package with a build file needs a binary for the platform: the one
-  //    `npm ci` built here (this platform), a prebuilt one it ships, or (another platform) one
-  //    cross-compiled now. Then every .node file must be for the platform's CPU, and on this
-  //    platform the ones the edge loads must load.
+  // 4. Native modules. A package with a build file needs a binary for the platform. On this
+  //    platform: the one `npm ci` built here, or a prebuilt one it ships. For another platform:
+  //    what `npm ci` compiled here (sqlite3, argon2) is compiled again for it with the cross
+  //    compiler (argon2's own arm64 prebuilt binary crashes as it loads under emulation, so it is
+  //    not the one relied on), and a package that npm did not compile brings its prebuilt binary
+  //    for the platform (the serial port) or is compiled too when it has none. Then every .node
+  //    file must be for the platform's CPU, and on this platform the ones the edge loads must load.
   const crossCompiled: Record<string, string> = {};
   for (const [rel, to] of packages) {
     const dir = path.join(app, to);
     if (!existsSync(path.join(dir, 'binding.gyp'))) continue;
+    const pkgName = readJson<PackageJson>(path.join(dir, 'package.json')).name;
+    const release = path.join(repoRoot, rel, 'build/Release');
+    const compiledHere = existsSync(release) && readdirSync(release).some((f) => f.endsWith('.node'));
+    if (!cross) {
+      if (![...files(dir)].some((f) => f.endsWith('.node')))
+        throw new Error(`${rel} has no compiled module: run npm ci (with its build) first`);
+      continue;
+    }
     // What `npm ci` compiled here is for this machine's CPU.
-    if (cross) rmSync(path.join(dir, 'build'), { recursive: true, force: true });
-    const has = [...files(dir)].some(
+    rmSync(path.join(dir, 'build'), { recursive: true, force: true });
+    const prebuilt = [...files(dir)].some(
       (f) => f.endsWith('.node') && elfMachine(path.join(dir, f)) === ELF_MACHINE[arch],
     );
-    if (has) continue;
-    const pkgName = readJson<PackageJson>(path.join(dir, 'package.json')).name;
-    if (!cross) throw new Error(`${rel} has no compiled module: run npm ci (with its build) first`);
+    if (prebuilt && !compiledHere) continue;
     crossCompiled[pkgName] = crossCompile(dir, platform, { rebuild: opts.rebuild ?? false });
+    // The compiled module is the one loaded (build/ comes first); a prebuilt one would only mislead.
+    rmSync(path.join(dir, 'prebuilds'), { recursive: true, force: true });
     pruneNative(dir, platform);
   }
   const nativeModules = checkNativeModules(app, platform);
@@ -569,15 +580,16 @@ Builds rigtrace-edge-<version>-<platform>.tar.gz and its .sha256 for each platfo
 
   --platform P   ${Object.keys(PLATFORMS).join(' or ')}; repeat for several (default: all of them).
                  This machine is ${hostPlatform}: its bundle has the native modules npm ci built
-                 here. For the other one, modules with a prebuilt binary for it (argon2, the
-                 serial port) bring that one and sqlite3 is cross-compiled with node-gyp and the
-                 GNU cross compiler (Debian: ${Object.entries(PLATFORMS)
+                 here. For the other one, sqlite3 and argon2 are cross-compiled with node-gyp and
+                 the GNU cross compiler (Debian: ${Object.entries(PLATFORMS)
                    .filter(([p]) => p !== hostPlatform)
                    .map(([, d]) => `apt-get install ${d.debianCompiler}`)
-                   .join(', ')}).
+                   .join(', ')});
+                 the serial port brings its prebuilt binary.
                  There is no Windows bundle: see docs/INSTALL-PLANT.md.
   --out DIR      where the archives go
-  --rebuild      cross-compile again, not from node_modules/.cache/rigtrace-edge-bundle
+  --rebuild      cross-compile again instead of taking the modules from
+                 node_modules/.cache/rigtrace-edge-bundle
 
 See docs/INSTALL-PLANT.md.
 `);

@@ -350,8 +350,8 @@ describe('the edge bundle (npm run bundle:edge)', () => {
 });
 
 /**
- * The linux-arm64 bundle, made on this x64 machine: argon2 and the serial port bring their arm64
- * prebuilt binaries, sqlite3 is cross-compiled with Debian's aarch64 compiler. Its native modules
+ * The linux-arm64 bundle, made on this x64 machine: sqlite3 and argon2 are cross-compiled with
+ * Debian's aarch64 compiler, the serial port brings its arm64 prebuilt binary. Its native modules
  * are run on arm64 under emulation: Debian's arm64 Node.js (18; N-API modules load in it) under
  * qemu-user, both from Debian's packages (`.ci/run` sets them up: `deploy/bundle/debian-arm64-node.sh`).
  * The agent itself needs Node.js 20.19, which Debian 12 has no arm64 package of, so the installed
@@ -371,7 +371,7 @@ describe.runIf(crossBuilt)(`the ${CROSS} edge bundle, cross-built on x64`, () =>
   });
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  it('holds native modules for arm64 only: sqlite3 cross-compiled, the prebuilt arm64 argon2 and serial port', () => {
+  it('holds native modules for arm64 only: sqlite3 and argon2 cross-compiled, the prebuilt arm64 serial port', () => {
     expect(path.basename(bundle.archive)).toBe(`rigtrace-edge-0.1.0-${CROSS}.tar.gz`);
     const digest = createHash('sha256').update(readFileSync(bundle.archive)).digest('hex');
     expect(readFileSync(bundle.checksumFile, 'utf8')).toBe(`${digest}  ${path.basename(bundle.archive)}\n`);
@@ -380,22 +380,23 @@ describe.runIf(crossBuilt)(`the ${CROSS} edge bundle, cross-built on x64`, () =>
 
     const manifest = JSON.parse(readFileSync(path.join(dir, 'bundle.json'), 'utf8'));
     expect(manifest.platform).toBe(CROSS);
-    expect(Object.keys(manifest.crossCompiled)).toEqual(['sqlite3']);
-    expect(manifest.crossCompiled.sqlite3).toMatch(/^aarch64-linux-gnu-g\+\+ /);
+    expect(Object.keys(manifest.crossCompiled).sort()).toEqual(['argon2', 'sqlite3']);
+    for (const compiler of Object.values(manifest.crossCompiled))
+      expect(compiler).toMatch(/^aarch64-linux-gnu-g\+\+ /);
     expect(manifest.glibc).toMatch(/^>=2\.\d+$/);
 
     const natives = filesUnder(path.join(dir, 'app'))
       .filter((f) => f.endsWith('.node'))
       .sort();
     expect(natives).toEqual(manifest.nativeModules);
-    expect(natives).toContain('node_modules/sqlite3/build/Release/node_sqlite3.node');
-    expect(natives).toContain('node_modules/argon2/prebuilds/linux-arm64/argon2.armv8.glibc.node');
-    expect(natives).toContain(
+    expect(natives).toEqual([
       'node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node',
-    );
+      'node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.musl.node',
+      'node_modules/argon2/build/Release/argon2.node',
+      'node_modules/sqlite3/build/Release/node_sqlite3.node',
+    ]);
     // Every one is an AArch64 object: no x64 build of this machine came along.
     for (const f of natives) expect(elfMachine(path.join(dir, 'app', f)), f).toBe(ELF_AARCH64);
-    expect(existsSync(path.join(dir, 'app/node_modules/argon2/build'))).toBe(false);
     // The same agent as the x64 bundle: only the native modules differ.
     const x64 = bundles().find((b) => b.platform === hostPlatform);
     if (x64) {
@@ -465,7 +466,7 @@ describe.runIf(crossBuilt)(`the ${CROSS} edge bundle, cross-built on x64`, () =>
     expect(out.loaded.sort()).toEqual(
       [
         'node_modules/sqlite3/build/Release/node_sqlite3.node',
-        'node_modules/argon2/prebuilds/linux-arm64/argon2.armv8.glibc.node',
+        'node_modules/argon2/build/Release/argon2.node',
         'node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node',
       ]
         .map((f) => path.join(app, f))
