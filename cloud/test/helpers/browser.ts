@@ -61,6 +61,25 @@ export async function openBrowser(dir: string): Promise<Browser> {
 }
 
 /**
+ * Waits (up to 15 s) until the page's data has arrived and laid out: nothing busy, nothing loading.
+ */
+export async function pageSettled(page: Page): Promise<void> {
+  await page
+    .waitForFunction(
+      () => {
+        const d = (globalThis as any).document;
+        return (
+          !d.querySelector('[aria-busy="true"]') &&
+          !/Loading…/.test(d.querySelector('main')?.textContent ?? '')
+        );
+      },
+      undefined,
+      { timeout: 15_000 },
+    )
+    .catch(() => undefined);
+}
+
+/**
  * How far the page scrolls sideways: the widest element's right edge beyond the viewport, in CSS
  * pixels (0: nothing scrolls sideways). Names the widest offender when there is one.
  */
