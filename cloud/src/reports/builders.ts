@@ -17,7 +17,7 @@ import { type RecordsRepository, verifyEdgeLog } from '../records/index.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { Coverage, OotService } from '../oot/index.js';
-import { MaintenanceRepository, planView, type PlanView } from '../maintenance/index.js';
+import { MaintenanceRepository, nextPreventive } from '../maintenance/index.js';
 import type { Witness } from '../platform/witness.js';
 import { fmtInt } from './pdf.js';
 import { SuspectQueries, type ReportsRepository, type SuspectPageRow } from './reports.repository.js';
@@ -500,39 +500,23 @@ const DUE_FIELDS = [
   'action',
 ] as const;
 
-/**
- * The preventive-maintenance task due first of each piece of equipment (active plans), as of
- * `asOf`: the due-list shows it beside the calibration. Scope and export control come from the
- * register rows it is joined to.
- */
-async function nextPmByTag(deps: ReportDeps, tenantId: string, asOf: string): Promise<Map<string, PlanView>> {
-  const repo = new MaintenanceRepository(deps.db);
-  const plans = await repo.activePlans({ tenantId, sites: null, cleared: true });
-  const done = await repo.lastDone(
-    tenantId,
-    plans.map((p) => p.id),
-  );
-  const out = new Map<string, PlanView>();
-  for (const p of plans) {
-    const v = planView(p, done.get(p.id) ?? null, asOf);
-    const cur = out.get(p.equipment);
-    if (v.nextDue !== null && (!cur || (cur.nextDue !== null && v.nextDue < cur.nextDue)))
-      out.set(p.equipment, v);
-  }
-  return out;
-}
-
 async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
   const asOf = asOfFor(ctx);
   const horizon = ctx.period.lastDay;
   const rows: Row[] = [];
-  const pms = await nextPmByTag(deps, ctx.tenant.id, asOf);
+  // The preventive task due first of each piece of equipment, as of the report's date (plans
+  // active then, tasks done by then). Scope and export control come from the register rows.
+  const pms = await nextPreventive(
+    new MaintenanceRepository(deps.db),
+    { tenantId: ctx.tenant.id, sites: null, cleared: true },
+    asOf,
+  );
   for await (const page of registerStates(deps, ctx, asOf))
     for (const st of page) {
       if (st.status === 'retired') continue;
       const attention = st.status === 'overdue' || st.status === 'out-of-tolerance';
       const pm = pms.get(st.e.tag) ?? null;
-      const pmDue = pm !== null && pm.nextDue !== null && (pm.status === 'overdue' || pm.nextDue <= horizon);
+      const pmDue = pm !== null && (pm.status === 'overdue' || pm.nextDue <= horizon);
       const calDue = attention || (st.nextDue !== null && st.nextDue <= horizon);
       if (!calDue && !pmDue) continue;
       const recallFrom = st.nextDue ? addDays(st.nextDue, -st.dueSoonDays) : null;
@@ -551,7 +535,7 @@ async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRepor
         pm === null || !pmDue
           ? null
           : pm.status === 'overdue'
-            ? `maintenance overdue by ${-(pm.daysUntilDue ?? 0)} d: ${pm.task}`
+            ? `maintenance overdue by ${-pm.daysUntilDue} d: ${pm.task}`
             : `maintenance due ${pm.nextDue}: ${pm.task}`;
       rows.push({
         tag: st.e.tag,
@@ -629,7 +613,7 @@ async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRepor
     {
       kind: 'paragraph',
       tone: 'muted',
-      text: `Listed: equipment in service that is out of tolerance or overdue as of ${asOf}, or whose next due date falls on or before ${horizon} (the period’s last day). Lead time = the recall lead time (due-soon days) of the equipment, or the tenant default; “recall from” = next due minus lead time. Days to due is negative when overdue. Calendar intervals only. Next maintenance = the preventive-maintenance task due first (active plans); equipment whose maintenance is overdue or due in the period is listed too.`,
+      text: `Listed: equipment in service that is out of tolerance or overdue as of ${asOf}, or whose next due date falls on or before ${horizon} (the period’s last day). Lead time = the recall lead time (due-soon days) of the equipment, or the tenant default; “recall from” = next due minus lead time. Days to due is negative when overdue. Calendar intervals only. Next maintenance = the preventive-maintenance task due first as of ${asOf} (plans active then, the last task done by then); equipment whose maintenance is overdue or due in the period is listed too.`,
     },
     { kind: 'table', section },
   ];
