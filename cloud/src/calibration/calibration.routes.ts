@@ -740,7 +740,23 @@ const dueListAnswer = z
     sites: z.array(
       z.object({
         siteId: z.string(),
-        items: z.array(cachedStatusAnswer.extend({ tag: z.string(), type: z.string() })),
+        items: z.array(
+          cachedStatusAnswer.extend({
+            tag: z.string(),
+            type: z.string(),
+            nextPm: z
+              .object({
+                planId: z.string(),
+                task: z.string(),
+                nextDue: z.string().meta({ format: 'date' }),
+                daysUntilDue: z.int().describe('negative when overdue'),
+                status: z.enum(['current', 'due-soon', 'overdue']),
+              })
+              .nullable()
+              .optional()
+              .describe('the preventive-maintenance task due first as of asOf; null: no active plan'),
+          }),
+        ),
       }),
     ),
   })
