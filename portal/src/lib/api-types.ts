@@ -3631,7 +3631,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Equipment out of tolerance, overdue, or due within N days, per site */
+    /**
+     * Equipment out of tolerance, overdue, or due within N days (calibration or preventive maintenance), per site
+     * @description Each item carries its calibration status and `nextPm` (the preventive-maintenance task due first as of `asOf`: planId, task, nextDue, daysUntilDue, status; null without an active plan). Equipment whose preventive maintenance is overdue or due by the horizon is listed too, after those due by calibration.
+     */
     get: {
       parameters: {
         query?: {
@@ -3668,6 +3671,17 @@ export interface paths {
                   daysUntilDue: number | null;
                   lastValidCalibrationAt: string | null;
                   nextDue: string | null;
+                  /** @description the preventive-maintenance task due first as of asOf; null: no active plan */
+                  nextPm?: {
+                    /** @description negative when overdue */
+                    daysUntilDue: number;
+                    /** Format: date */
+                    nextDue: string;
+                    planId: string;
+                    /** @enum {string} */
+                    status: 'current' | 'due-soon' | 'overdue';
+                    task: string;
+                  } | null;
                   /** @enum {string} */
                   status: 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
                   tag: string;
