@@ -15,6 +15,8 @@ import {
 } from './tenancy/index.js';
 import type { Witness } from './platform/witness.js';
 import { openApiDocument } from './openapi.js';
+import { mount } from './platform/http/contract.js';
+import { platformApi } from './platform/http/platform-api.js';
 import { type Accounts, authRoutes, usersRoutes } from './access/index.js';
 import { auditRoutes } from './audit/index.js';
 import {
@@ -190,12 +192,14 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
   app.use(express.json({ limit: deps.maxBodyBytes, strict: true }));
   app.use(refuseNul);
   app.use('/api/v1', authRoutes(deps.accounts), usersRoutes(deps.accounts), auditRoutes(deps.accounts));
-  app.get('/api/v1/health', (_req, res) => {
+  const own = express.Router();
+  mount(own, platformApi.health, (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/api/v1/openapi.json', (_req, res) => {
+  mount(own, platformApi.document, (_req, res) => {
     res.json(openApiDocument);
   });
+  app.use('/api/v1', own);
   app.use('/api/v1', enrollmentRoutes(deps));
   app.use('/api/v1', recordsRoutes(deps));
   app.use('/api/v1', calibrationRoutes(deps));

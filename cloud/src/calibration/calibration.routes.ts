@@ -1,5 +1,5 @@
 import { Router, type Request } from 'express';
-import { assetTagSchema, dateSchema, timestampSchema } from '@rigtrace/protocols';
+import { assetTagSchema, calibrationBodySchema, dateSchema, timestampSchema } from '@rigtrace/protocols';
 import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
@@ -16,6 +16,7 @@ import {
   type Signer,
 } from './calibration.service.js';
 import { procedureSchema as procedureBodySchema } from './procedure.service.js';
+import type { PreventiveTasks } from './preventive.js';
 import { dateTime, mount, operation } from '../platform/http/contract.js';
 import {
   decodeCursor,
@@ -97,6 +98,8 @@ export interface CalibrationRouteDeps {
   calibration: CalibrationService;
   traceability: TraceabilityService;
   accounts: Accounts;
+  /** Preventive maintenance (the maintenance feature), listed on the due-list beside the calibration. */
+  maintenance?: PreventiveTasks | undefined;
 }
 
 /** The calibration engine's API: equipment register, calibrations, due-list, traceability, queries. */
@@ -237,6 +240,12 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       limit: q.limit,
       excludeFlagged: !v.cleared,
       sites: req.principal!.sites,
+      ...(deps.maintenance
+        ? {
+            preventive: deps.maintenance,
+            reader: { tenantId: v.tenantId, sites: req.principal!.sites, cleared: v.cleared },
+          }
+        : {}),
     });
     const flags = await exportControl.flags(v.tenantId);
     await exportControl.logAccess(
@@ -316,6 +325,12 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       siteId: q.site,
       excludeFlagged: !v.cleared,
       sites: req.principal!.sites,
+      ...(deps.maintenance
+        ? {
+            preventive: deps.maintenance,
+            reader: { tenantId: v.tenantId, sites: req.principal!.sites, cleared: v.cleared },
+          }
+        : {}),
     });
     const flags = await exportControl.flags(v.tenantId);
     await exportControl.logAccess(
@@ -557,98 +572,199 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 // ---------------------------------------------------------------------------------------------
 // OpenAPI paths of these routes (spread into openapi.ts's `paths`).
 
-const str = { type: 'string' };
-/** The electronic signature a client sends: the password again, and what signing means. */
-const signatureView = {
-  type: 'object',
-  required: ['by', 'meaning', 'signedAt', 'contentSha256', 'signatureSha256', 'valid'],
-  properties: {
-    by: {
-      type: 'object',
-      required: ['id', 'email', 'name', 'role'],
-      properties: { id: str, email: str, name: str, role: str },
-    },
-    meaning: str,
-    signedAt: { type: 'string', format: 'date-time' },
-    contentSha256: {
-      type: 'string',
-      description: "SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to",
-    },
-    signatureSha256: { type: 'string', description: "SHA-256 of the signature manifest's canonical JSON" },
-    valid: { type: 'boolean', description: 'the entry and the manifest still hash to these values' },
-    reason: { type: 'string', description: 'a rejection’s or return’s reason (part of the signed manifest)' },
-  },
-};
-const calibrationSchema = {
-  type: 'object',
-  required: [
-    'id',
-    'equipment',
-    'source',
-    'record',
-    'calibratedAt',
-    'asFoundResult',
-    'asLeftResult',
-    'valid',
-    'traceability',
-    'enteredBy',
-    'recordedBy',
-    'evidenceSha256',
-    'createdAt',
-    'body',
-    'signature',
-    'approval',
-    'corrects',
-  ],
-  properties: {
-    id: str,
-    equipment: str,
-    source: { enum: ['record', 'manual'] },
-    record: { type: ['object', 'null'], properties: { edge: str, seq: { type: 'integer' } } },
-    calibratedAt: { type: 'string', format: 'date-time' },
-    asFoundResult: { enum: ['pass', 'fail'] },
-    asLeftResult: { enum: ['pass', 'fail', null] },
-    valid: { type: 'boolean' },
-    traceability: {
-      type: 'object',
-      properties: { status: { enum: ['ok', 'flagged'] }, issues: { type: 'array', items: str } },
-    },
-    enteredBy: { type: ['string', 'null'] },
-    recordedBy: {
-      type: ['string', 'null'],
-      description: 'user:<id>, edge:<id> (or api-token:<hash> for old entries)',
-    },
-    evidenceSha256: { type: ['string', 'null'] },
-    createdAt: { type: 'string', format: 'date-time' },
-    body: { type: 'object', description: 'the record library’s calibration body' },
-    signature: {
-      oneOf: [signatureView, { type: 'null' }],
-      description: "the entry's signature (manual entries)",
-    },
-    approval: {
-      description:
-        'manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval)',
-      oneOf: [
-        { type: 'object', required: ['state'], properties: { state: { const: 'pending' } } },
-        {
-          allOf: [
-            signatureView,
-            {
-              type: 'object',
-              required: ['state'],
-              properties: { state: { enum: ['approved', 'rejected', 'returned'] } },
-            },
-          ],
-        },
-        { type: 'null' },
-      ],
-    },
-    corrects: {
-      type: ['string', 'null'],
-      description: 'a corrected entry: the id of the returned entry it replaces',
-    },
-  },
-};
+/** An electronic signature on a manual entry, as answered (calibration.service.ts, signatureView). */
+const signatureAnswer = z.object({
+  by: z.object({ id: z.string(), email: z.string(), name: z.string(), role: z.string() }),
+  meaning: z.string(),
+  signedAt: dateTime,
+  contentSha256: z
+    .string()
+    .describe("SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to"),
+  signatureSha256: z.string().describe("SHA-256 of the signature manifest's canonical JSON"),
+  valid: z.boolean().describe('the entry and the manifest still hash to these values'),
+  reason: z.string().optional().describe('a rejection’s or return’s reason (part of the signed manifest)'),
+});
+const passFail = z.enum(['pass', 'fail']);
+/** A calibration event (calibration.service.ts, calibrationView). */
+const calibrationAnswer = z.object({
+  id: z.string(),
+  equipment: z.string(),
+  source: z.enum(['record', 'manual']),
+  record: z.object({ edge: z.string(), seq: z.int() }).nullable(),
+  calibratedAt: dateTime,
+  asFoundResult: passFail,
+  asLeftResult: passFail.nullable(),
+  valid: z.boolean(),
+  traceability: z.object({ status: z.enum(['ok', 'flagged']), issues: z.array(z.string()) }),
+  enteredBy: z.string().nullable(),
+  recordedBy: z.string().nullable().describe('user:<id>, edge:<id> (or api-token:<hash> for old entries)'),
+  evidenceSha256: z.string().nullable(),
+  createdAt: dateTime,
+  body: calibrationBodySchema.describe('the record library’s calibration body'),
+  signature: signatureAnswer.nullable().describe("the entry's signature (manual entries)"),
+  approval: z
+    .union([
+      z.object({ state: z.literal('pending') }),
+      signatureAnswer.extend({ state: z.enum(['approved', 'rejected', 'returned']) }),
+    ])
+    .nullable()
+    .describe(
+      'manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval)',
+    ),
+  corrects: z.string().nullable().describe('a corrected entry: the id of the returned entry it replaces'),
+});
+const cycles = z
+  .object({ used: z.int(), interval: z.int() })
+  .nullable()
+  .describe('with a usage interval: cycles used since the last valid calibration, and the interval');
+const calibrationStatus = z.enum(['current', 'due-soon', 'overdue', 'out-of-tolerance']);
+/** The calendar (and usage) status of one piece of equipment, as of a date. */
+const statusAnswer = z.object({
+  status: calibrationStatus,
+  asOf: z.string().meta({ format: 'date' }),
+  lastValidCalibrationAt: dateTime.nullable(),
+  nextDue: z.string().meta({ format: 'date' }).nullable(),
+  daysUntilDue: z.int().nullable(),
+  dueSoonDays: z.int(),
+  cycles,
+});
+/** The status from the register's cache (the list and the due-list). */
+const cachedStatusAnswer = statusAnswer.omit({ asOf: true, dueSoonDays: true });
+/** A register entry as stored (the body POST /equipment takes, with its tag and times). */
+const registerEntry = z.object({
+  ...equipmentBodySchema.shape,
+  tag: z.string(),
+  createdAt: dateTime,
+  updatedAt: dateTime,
+  retiredAt: dateTime.nullable(),
+});
+const equipmentAnswer = registerEntry.extend({ calibration: statusAnswer });
+const traceableItem = z.object({
+  edge: z.string(),
+  seq: z.int(),
+  kind: z.enum(['usage', 'inspection']),
+  siteId: z.string(),
+  equipment: z.string(),
+  observedAt: dateTime,
+  partSerial: z.string().nullable(),
+  workOrder: z.string().nullable(),
+  result: passFail.nullable(),
+  record: z.unknown().describe('the signed record (protocols/RECORDS.md)'),
+});
+const suspectAnswer = z.object({
+  equipment: z.string(),
+  window: z
+    .object({
+      failedCalibration: z.object({
+        id: z.string(),
+        calibratedAt: dateTime,
+        asFoundResult: z.string(),
+        asLeftResult: z.string().nullable(),
+      }),
+      lastGoodCalibration: z.object({ id: z.string(), calibratedAt: dateTime }).nullable(),
+      start: dateTime.nullable().describe('exclusive; null: since the first record'),
+      end: dateTime.nullable().describe('inclusive; null: still open (now)'),
+      closedBy: z.object({ id: z.string(), calibratedAt: dateTime }).nullable(),
+    })
+    .nullable()
+    .describe('null: the equipment has no failed calibration'),
+  instrumentError: z
+    .object({ magnitude: z.number(), unit: z.string(), point: z.string() })
+    .nullable()
+    .describe('how far off the failed instrument read: its largest as-found error'),
+  items: z.array(
+    traceableItem.extend({
+      via: z
+        .enum(['equipment', 'gauge', 'position'])
+        .describe(
+          'equipment: the record is about the equipment; gauge: it lists it among its gauges; position: made by a rig while it was installed there',
+        ),
+      position: z.string().nullable().describe('with via position: "RIG-01 / rail pressure"'),
+      characteristics: z
+        .array(
+          z.object({
+            name: z.string(),
+            measured: z.number(),
+            unit: z.string(),
+            nominal: z.number().nullable(),
+            lsl: z.number().nullable(),
+            usl: z.number().nullable(),
+            result: passFail,
+            margin: z.number().nullable().describe('distance to the nearer limit'),
+            atRisk: z
+              .boolean()
+              .nullable()
+              .describe('the margin is smaller than the instrument error (null: not comparable)'),
+          }),
+        )
+        .describe('the characteristics the failed instrument may have affected'),
+    }),
+  ),
+  next: z.string().nullable(),
+});
+const yieldCounts = { tested: z.int(), passed: z.int(), firstPassYield: z.number().min(0).max(1).nullable() };
+const yieldAnswer = z
+  .object({
+    from: dateTime,
+    to: dateTime,
+    perRigDay: z.array(
+      z.object({ equipment: z.string(), day: z.string().meta({ format: 'date' }), ...yieldCounts }),
+    ),
+    perRig: z.array(z.object({ equipment: z.string(), ...yieldCounts })),
+    perRigShift: z.array(
+      z.object({
+        equipment: z.string(),
+        siteId: z.string(),
+        day: z.string().meta({ format: 'date' }).describe('the local day the shift starts on'),
+        shift: z.string(),
+        ...yieldCounts,
+      }),
+    ),
+    shifts: z
+      .array(
+        z.object({
+          siteId: z.string(),
+          timeZone: z.string(),
+          shifts: z.array(z.object({ name: z.string(), start: z.string(), end: z.string() })),
+        }),
+      )
+      .describe('the shifts of the sites in the answer'),
+  })
+  .describe('tested and passed at the first attempt, per rig and UTC day and per rig over the period');
+const dueListAnswer = z
+  .object({
+    asOf: z.string().meta({ format: 'date' }),
+    days: z.int(),
+    horizon: z.string().meta({ format: 'date' }),
+    truncated: z.boolean().describe('the limit cut the list short'),
+    sites: z.array(
+      z.object({
+        siteId: z.string(),
+        items: z.array(
+          cachedStatusAnswer.extend({
+            tag: z.string(),
+            type: z.string(),
+            nextPm: z
+              .object({
+                planId: z.string(),
+                task: z.string(),
+                nextDue: z.string().meta({ format: 'date' }),
+                daysUntilDue: z.int().describe('negative when overdue'),
+                status: z.enum(['current', 'due-soon', 'overdue']),
+              })
+              .nullable()
+              .optional()
+              .describe('the preventive-maintenance task due first as of asOf; null: no active plan'),
+          }),
+        ),
+      }),
+    ),
+  })
+  .describe('{ asOf, days, horizon, truncated, sites: [{ siteId, items }] }');
+const page = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), next: z.string().nullable().describe('the cursor of the next page') });
+const settingsAnswer = z.object({ dueSoonDays: z.int() }).describe('{ dueSoonDays }');
+const reviewAnswer = z.object({ calibration: calibrationAnswer }).describe('{ calibration }');
 const range = z.object({ min: z.number(), max: z.number() });
 /** A procedure revision, as the procedure service answers it. */
 const procedureAnswer = z.object({
@@ -686,114 +802,8 @@ const registerImportAnswer = z.object({
     }),
   ),
 });
-const calibrationJson = (description: string, schema: Record<string, unknown>) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-const json = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: { type: 'object' } } },
-});
-const yieldAnswer = {
-  description: 'tested and passed at the first attempt, per rig and UTC day and per rig over the period',
-  content: {
-    'application/json': {
-      schema: {
-        type: 'object',
-        required: ['from', 'to', 'perRigDay', 'perRig', 'perRigShift', 'shifts'],
-        properties: {
-          from: { type: 'string', format: 'date-time' },
-          to: { type: 'string', format: 'date-time' },
-          perRigDay: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['equipment', 'day', 'tested', 'passed', 'firstPassYield'],
-              properties: {
-                equipment: { type: 'string' },
-                day: { type: 'string', format: 'date' },
-                tested: { type: 'integer' },
-                passed: { type: 'integer' },
-                firstPassYield: { type: ['number', 'null'], minimum: 0, maximum: 1 },
-              },
-            },
-          },
-          perRigShift: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['equipment', 'siteId', 'day', 'shift', 'tested', 'passed', 'firstPassYield'],
-              properties: {
-                equipment: { type: 'string' },
-                siteId: { type: 'string' },
-                day: {
-                  type: 'string',
-                  format: 'date',
-                  description: 'the local day the shift starts on',
-                },
-                shift: { type: 'string' },
-                tested: { type: 'integer' },
-                passed: { type: 'integer' },
-                firstPassYield: { type: ['number', 'null'], minimum: 0, maximum: 1 },
-              },
-            },
-          },
-          shifts: {
-            type: 'array',
-            description: 'the shifts of the sites in the answer',
-            items: {
-              type: 'object',
-              required: ['siteId', 'timeZone', 'shifts'],
-              properties: {
-                siteId: { type: 'string' },
-                timeZone: { type: 'string' },
-                shifts: {
-                  type: 'array',
-                  items: {
-                    type: 'object',
-                    required: ['name', 'start', 'end'],
-                    properties: {
-                      name: { type: 'string' },
-                      start: { type: 'string' },
-                      end: { type: 'string' },
-                    },
-                  },
-                },
-              },
-            },
-          },
-          perRig: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['equipment', 'tested', 'passed', 'firstPassYield'],
-              properties: {
-                equipment: { type: 'string' },
-                tested: { type: 'integer' },
-                passed: { type: 'integer' },
-                firstPassYield: { type: ['number', 'null'], minimum: 0, maximum: 1 },
-              },
-            },
-          },
-        },
-      },
-    },
-  },
-};
-
-const reviewResponses = {
-  '200': calibrationJson('{ calibration }', {
-    type: 'object',
-    required: ['calibration'],
-    properties: { calibration: calibrationSchema },
-  }),
-  '400': problem,
-  '401': problem,
-  '403': problem,
-  '404': problem,
-  '409': problem,
-  '429': problem,
-};
+const reviewResponses = { '200': reviewAnswer };
+const reviewErrors = [400, 401, 403, 404, 409, 429];
 const tagParams = z.strictObject({ tag: z.string().describe('asset tag (URL-encoded)') });
 const idParams = z.strictObject({ id: z.string().describe('manual:<uuid> (URL-encoded)') });
 const reviewNote =
@@ -813,7 +823,11 @@ export const calibrationApi = {
     summary: 'The equipment register, with each entry’s calendar calibration status',
     security,
     query: equipmentListQuery,
-    responses: { '200': json('{ items, next }') },
+    responses: {
+      '200': page(
+        equipmentAnswer.omit({ calibration: true }).extend({ calibration: cachedStatusAnswer }),
+      ).describe('{ items, next }'),
+    },
     errors: [400, 401],
   }),
   equipmentCreate: operation({
@@ -824,7 +838,7 @@ export const calibrationApi = {
     security: sessionOnly,
     body: equipmentCreateSchema,
     responses: {
-      '201': json('the equipment with its status'),
+      '201': equipmentAnswer.describe('the equipment with its status'),
       '403': {
         ...problem,
         description:
@@ -840,7 +854,7 @@ export const calibrationApi = {
     security,
     params: tagParams,
     query: asOfQuery,
-    responses: { '200': json('equipment') },
+    responses: { '200': equipmentAnswer.describe('equipment') },
     errors: [400, 401, 404],
   }),
   equipmentReplace: operation({
@@ -851,7 +865,7 @@ export const calibrationApi = {
     security: sessionOnly,
     params: tagParams,
     body: equipmentBodySchema,
-    responses: { '200': json('equipment') },
+    responses: { '200': equipmentAnswer.describe('equipment') },
     errors: [400, 401, 403, 404, 409],
   }),
   equipmentRetire: operation({
@@ -870,7 +884,7 @@ export const calibrationApi = {
     security: sessionOnly,
     params: tagParams,
     responses: {
-      '200': json('the equipment with its status'),
+      '200': equipmentAnswer.describe('the equipment with its status'),
       '409': { ...problem, description: 'RFC 7807 problem: the equipment is not retired' },
     },
     errors: [401, 403, 404],
@@ -936,7 +950,7 @@ export const calibrationApi = {
     summary: 'Calibration events of the equipment, oldest first, with as-found/as-left and traceability',
     security,
     params: tagParams,
-    responses: { '200': json('{ items }') },
+    responses: { '200': z.object({ items: z.array(calibrationAnswer) }).describe('{ items }') },
     errors: [401, 404],
   }),
   suspectRecords: operation({
@@ -950,10 +964,8 @@ export const calibrationApi = {
     responses: {
       '200': {
         description: '{ equipment, window, items, next } or text/csv',
-        content: {
-          'application/json': { schema: { type: 'object' } },
-          'text/csv': { schema: { type: 'string' } },
-        },
+        schema: suspectAnswer,
+        content: { 'text/csv': { schema: { type: 'string' } } },
       },
     },
     errors: [400, 401, 404],
@@ -966,17 +978,7 @@ export const calibrationApi = {
     security,
     query: calibrationsQuery,
     responses: {
-      '200': calibrationJson('{ items, next }', {
-        type: 'object',
-        required: ['items', 'next'],
-        properties: {
-          items: {
-            type: 'array',
-            items: { allOf: [calibrationSchema, { type: 'object', properties: { siteId: str } }] },
-          },
-          next: { type: ['string', 'null'] },
-        },
-      }),
+      '200': page(calibrationAnswer.extend({ siteId: z.string() })).describe('{ items, next }'),
     },
     errors: [400, 401, 403],
   }),
@@ -990,11 +992,9 @@ export const calibrationApi = {
     security: sessionOnly,
     body: manualCalibrationSchema,
     responses: {
-      '201': calibrationJson('{ calibration, equipment }', {
-        type: 'object',
-        required: ['calibration', 'equipment'],
-        properties: { calibration: calibrationSchema, equipment: { type: 'object' } },
-      }),
+      '201': z
+        .object({ calibration: calibrationAnswer, equipment: equipmentAnswer })
+        .describe('{ calibration, equipment }'),
     },
     errors: [400, 401, 403, 404, 429],
   }),
@@ -1008,6 +1008,7 @@ export const calibrationApi = {
     params: idParams,
     body: signatureInputSchema,
     responses: reviewResponses,
+    errors: reviewErrors,
   }),
   reject: operation({
     method: 'post',
@@ -1019,6 +1020,7 @@ export const calibrationApi = {
     params: idParams,
     body: reviewWithReasonSchema,
     responses: reviewResponses,
+    errors: reviewErrors,
   }),
   return: operation({
     method: 'post',
@@ -1030,14 +1032,18 @@ export const calibrationApi = {
     params: idParams,
     body: reviewWithReasonSchema,
     responses: reviewResponses,
+    errors: reviewErrors,
   }),
   dueList: operation({
     method: 'get',
     path: '/due-list',
-    summary: 'Equipment out of tolerance, overdue, or due within N days, per site',
+    summary:
+      'Equipment out of tolerance, overdue, or due within N days (calibration or preventive maintenance), per site',
+    description:
+      'Each item carries its calibration status and `nextPm` (the preventive-maintenance task due first as of `asOf`: planId, task, nextDue, daysUntilDue, status; null without an active plan). Equipment whose preventive maintenance is overdue or due by the horizon is listed too, after those due by calibration.',
     security,
     query: dueListQuery,
-    responses: { '200': json('{ asOf, days, horizon, truncated, sites: [{ siteId, items }] }') },
+    responses: { '200': dueListAnswer },
     errors: [400, 401],
   }),
   inspections: operation({
@@ -1046,7 +1052,7 @@ export const calibrationApi = {
     summary: 'Inspection records by site, equipment, part serial, work order, result and time',
     security,
     query: inspectionsQuery,
-    responses: { '200': json('{ items, next }') },
+    responses: { '200': page(traceableItem).describe('{ items, next }') },
     errors: [400, 401],
   }),
   usage: operation({
@@ -1055,7 +1061,7 @@ export const calibrationApi = {
     summary: 'Usage records by site, equipment, part serial, work order and time',
     security,
     query: usageQuery,
-    responses: { '200': json('{ items, next }') },
+    responses: { '200': page(traceableItem).describe('{ items, next }') },
     errors: [400, 401],
   }),
   yield: operation({
@@ -1075,7 +1081,7 @@ export const calibrationApi = {
     path: '/calibration-settings',
     summary: 'The tenant’s calibration defaults (due-soon window)',
     security,
-    responses: { '200': json('{ dueSoonDays }') },
+    responses: { '200': settingsAnswer },
     errors: [401],
   }),
   setSettings: operation({
@@ -1084,7 +1090,7 @@ export const calibrationApi = {
     summary: 'Set the tenant’s default due-soon window (technician, admin; not a user limited to sites)',
     security: sessionOnly,
     body: settingsSchema,
-    responses: { '200': json('{ dueSoonDays }') },
+    responses: { '200': settingsAnswer },
     errors: [400, 401, 403],
   }),
 } as const;

@@ -5,7 +5,7 @@ import { ExportControlService, viewerOf as exportViewerOf } from '../export-cont
 import { problem, sessionOnly, tokenOrSession as security } from '../platform/http/openapi-parts.js';
 import { certificateUploadSchema, type CertificateService } from './certificate.service.js';
 import { z } from 'zod';
-import { mount, operation } from '../platform/http/contract.js';
+import { dateTime, mount, operation } from '../platform/http/contract.js';
 
 export interface CertificateRouteDeps {
   db: Db;
@@ -99,81 +99,54 @@ const hidden = {
   ...problem,
   description: 'no such calibration, or its equipment is not visible to the caller',
 };
-const dccSchema = {
-  type: 'object',
-  properties: {
-    schemaVersion: { type: 'string', nullable: true },
-    certificateNumber: { type: 'string', nullable: true },
-    beginPerformanceDate: { type: 'string', nullable: true },
-    endPerformanceDate: { type: 'string', nullable: true },
-    points: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          name: { type: 'string' },
-          unit: { type: 'string' },
-          nominal: { type: 'number', nullable: true },
-          asFound: { type: 'number', nullable: true },
-          asLeft: { type: 'number', nullable: true },
-          uncertainty: { type: 'number', nullable: true },
-          lowerLimit: { type: 'number' },
-          upperLimit: { type: 'number' },
-          asFoundResult: { type: 'string', enum: ['pass', 'fail'] },
-          asLeftResult: { type: 'string', enum: ['pass', 'fail'] },
-        },
-        required: ['name', 'unit', 'nominal', 'asFound', 'asLeft', 'uncertainty'],
-      },
-    },
-    asFoundResult: { type: 'string', enum: ['pass', 'fail'] },
-    asLeftResult: { type: 'string', enum: ['pass', 'fail'] },
-  },
-  required: ['schemaVersion', 'certificateNumber', 'beginPerformanceDate', 'endPerformanceDate', 'points'],
-} as const;
-const certificateSchema = {
-  type: 'object',
-  properties: {
-    id: { type: 'string' },
-    calibrationId: { type: 'string' },
-    equipment: { type: 'string' },
-    kind: { type: 'string', enum: ['pdf', 'dcc'] },
-    filename: { type: 'string' },
-    mediaType: { type: 'string' },
-    size: { type: 'integer' },
-    sha256: { type: 'string' },
-    uploadedBy: { type: 'string' },
-    uploadedAt: { type: 'string', format: 'date-time' },
-    dcc: { ...dccSchema, nullable: true },
-    differences: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          field: { type: 'string' },
-          point: { type: 'string', nullable: true },
-          certificate: { oneOf: [{ type: 'string' }, { type: 'number' }], nullable: true },
-          entered: { oneOf: [{ type: 'string' }, { type: 'number' }], nullable: true },
-          message: { type: 'string' },
-        },
-        required: ['field', 'point', 'certificate', 'entered', 'message'],
-      },
-    },
-  },
-  required: [
-    'id',
-    'calibrationId',
-    'equipment',
-    'kind',
-    'filename',
-    'mediaType',
-    'size',
-    'sha256',
-    'uploadedBy',
-    'uploadedAt',
-    'dcc',
-    'differences',
-  ],
-} as const;
+const passFail = z.enum(['pass', 'fail']);
+/** What a DCC says (dcc.ts, DccSummary). */
+const dccAnswer = z.object({
+  schemaVersion: z.string().nullable(),
+  certificateNumber: z.string().nullable().describe('dcc:coreData/dcc:uniqueIdentifier'),
+  beginPerformanceDate: z.string().nullable(),
+  endPerformanceDate: z.string().nullable(),
+  points: z.array(
+    z.object({
+      name: z.string(),
+      unit: z.string(),
+      nominal: z.number().nullable(),
+      asFound: z.number().nullable(),
+      asLeft: z.number().nullable(),
+      uncertainty: z.number().nullable(),
+      lowerLimit: z.number().optional().describe('absent when the certificate gives none'),
+      upperLimit: z.number().optional(),
+      asFoundResult: passFail.optional().describe('the conformity stated (absent: not stated)'),
+      asLeftResult: passFail.optional(),
+    }),
+  ),
+  asFoundResult: passFail.optional().describe('the overall conformity stated (absent: not stated)'),
+  asLeftResult: passFail.optional(),
+});
+const certificateAnswer = z.object({
+  id: z.string(),
+  calibrationId: z.string(),
+  equipment: z.string(),
+  kind: z.enum(['pdf', 'dcc']),
+  filename: z.string(),
+  mediaType: z.string(),
+  size: z.int(),
+  sha256: z.string(),
+  uploadedBy: z.string(),
+  uploadedAt: dateTime,
+  dcc: dccAnswer.nullable().describe('what the DCC says (null for a PDF)'),
+  differences: z
+    .array(
+      z.object({
+        field: z.string(),
+        point: z.string().nullable(),
+        certificate: z.union([z.string(), z.number()]).nullable(),
+        entered: z.union([z.string(), z.number()]).nullable(),
+        message: z.string(),
+      }),
+    )
+    .describe('where the DCC and the calibration differ (empty: they agree; a PDF is not read)'),
+});
 
 /** The certificate routes' contracts (served by certificateRoutes, documented by openapi.ts). */
 export const certificateApi = {
@@ -184,14 +157,7 @@ export const certificateApi = {
     security,
     params: idParams,
     responses: {
-      '200': {
-        description: '{ items }',
-        content: {
-          'application/json': {
-            schema: { type: 'object', properties: { items: { type: 'array', items: certificateSchema } } },
-          },
-        },
-      },
+      '200': z.object({ items: z.array(certificateAnswer) }).describe('{ items }'),
       '404': hidden,
     },
     errors: [401],
@@ -205,10 +171,7 @@ export const certificateApi = {
     params: idParams,
     body: certificateUploadSchema,
     responses: {
-      '201': {
-        description: 'the certificate',
-        content: { 'application/json': { schema: certificateSchema } },
-      },
+      '201': certificateAnswer.describe('the certificate'),
       '400': { ...problem, description: 'not a PDF or a DCC, or a DCC that cannot be read' },
       '413': {
         ...problem,
@@ -225,14 +188,7 @@ export const certificateApi = {
     security: sessionOnly,
     body: certificateUploadSchema,
     responses: {
-      '200': {
-        description: '{ dcc }',
-        content: {
-          'application/json': {
-            schema: { type: 'object', properties: { dcc: dccSchema }, required: ['dcc'] },
-          },
-        },
-      },
+      '200': z.object({ dcc: dccAnswer }).describe('{ dcc }'),
       '400': { ...problem, description: 'not a DCC, or a DCC that cannot be read' },
     },
     errors: [401, 403, 413],

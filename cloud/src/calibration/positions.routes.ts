@@ -9,7 +9,7 @@ import {
   type PositionActor,
 } from './positions.service.js';
 import { z } from 'zod';
-import { mount, operation } from '../platform/http/contract.js';
+import { dateTime, mount, operation } from '../platform/http/contract.js';
 
 export interface PositionRouteDeps {
   calibration: CalibrationService;
@@ -84,46 +84,29 @@ export function positionRoutes(deps: PositionRouteDeps): Router {
 
 // ---- OpenAPI ------------------------------------------------------------------------------------
 
-const str = { type: 'string' };
 const tagParams = z.strictObject({ tag: z.string().describe('asset tag (URL-encoded)') });
 const positionParams = tagParams.extend({
   position: z.string().describe('position name (URL-encoded), e.g. "rail pressure"'),
 });
-const installation = {
-  type: 'object',
-  required: ['id', 'equipment', 'position', 'label', 'device', 'from', 'until', 'installedBy', 'removedBy'],
-  properties: {
-    id: str,
-    equipment: { ...str, description: 'the rig, bench or station' },
-    position: str,
-    label: { ...str, description: '"RIG-01 / rail pressure"' },
-    device: { ...str, description: 'the installed instrument (asset tag)' },
-    from: { type: 'string', format: 'date-time', description: 'installed from (inclusive)' },
-    until: {
-      type: ['string', 'null'],
-      format: 'date-time',
-      description: 'removed at (exclusive); null while installed',
-    },
-    installedBy: { ...str, description: 'user:<id>' },
-    removedBy: { type: ['string', 'null'] },
-  },
-};
-const positionView = {
-  type: 'object',
-  required: ['name', 'label', 'description', 'createdAt', 'createdBy', 'current', 'history'],
-  properties: {
-    name: str,
-    label: str,
-    description: { type: ['string', 'null'] },
-    createdAt: { type: 'string', format: 'date-time' },
-    createdBy: str,
-    current: { oneOf: [installation, { type: 'null' }], description: 'the device there now' },
-    history: { type: 'array', items: installation, description: 'every installation there, newest first' },
-  },
-};
-const json = (description: string, schema: unknown) => ({
-  description,
-  content: { 'application/json': { schema } },
+const installation = z.object({
+  id: z.string(),
+  equipment: z.string().describe('the rig, bench or station'),
+  position: z.string(),
+  label: z.string().describe('"RIG-01 / rail pressure"'),
+  device: z.string().describe('the installed instrument (asset tag)'),
+  from: dateTime.describe('installed from (inclusive)'),
+  until: dateTime.nullable().describe('removed at (exclusive); null while installed'),
+  installedBy: z.string().describe('user:<id>'),
+  removedBy: z.string().nullable(),
+});
+const positionView = z.object({
+  name: z.string(),
+  label: z.string(),
+  description: z.string().nullable(),
+  createdAt: dateTime,
+  createdBy: z.string(),
+  current: installation.nullable().describe('the device there now'),
+  history: z.array(installation).describe('every installation there, newest first'),
 });
 
 /** The positions routes' contracts (served by positionRoutes, documented by openapi.ts). */
@@ -136,11 +119,9 @@ export const positionApi = {
     security,
     params: tagParams,
     responses: {
-      '200': json('{ equipment, positions }', {
-        type: 'object',
-        required: ['equipment', 'positions'],
-        properties: { equipment: str, positions: { type: 'array', items: positionView } },
-      }),
+      '200': z
+        .object({ equipment: z.string(), positions: z.array(positionView) })
+        .describe('{ equipment, positions }'),
     },
     errors: [401, 404],
   }),
@@ -152,7 +133,7 @@ export const positionApi = {
     params: tagParams,
     body: positionInputSchema,
     responses: {
-      '201': json('the position', positionView),
+      '201': positionView.describe('the position'),
       '409': { ...problem, description: 'the position exists, or the equipment is retired' },
     },
     errors: [400, 401, 403, 404],
@@ -166,7 +147,7 @@ export const positionApi = {
     params: positionParams,
     body: installInputSchema,
     responses: {
-      '201': json('the installation', installation),
+      '201': installation.describe('the installation'),
       '409': {
         ...problem,
         description: 'the device is installed elsewhere, or the position holds a device, in that time',
@@ -183,7 +164,7 @@ export const positionApi = {
     params: positionParams,
     body: removeInputSchema,
     responses: {
-      '200': json('the closed installation', installation),
+      '200': installation.describe('the closed installation'),
       '409': { ...problem, description: 'nothing is installed in the position' },
     },
     errors: [400, 401, 403, 404],
@@ -195,15 +176,13 @@ export const positionApi = {
     security,
     params: tagParams,
     responses: {
-      '200': json('{ device, current, history }', {
-        type: 'object',
-        required: ['device', 'current', 'history'],
-        properties: {
-          device: str,
-          current: { oneOf: [installation, { type: 'null' }] },
-          history: { type: 'array', items: installation, description: 'newest first' },
-        },
-      }),
+      '200': z
+        .object({
+          device: z.string(),
+          current: installation.nullable(),
+          history: z.array(installation).describe('newest first'),
+        })
+        .describe('{ device, current, history }'),
     },
     errors: [401, 404],
   }),

@@ -8,6 +8,8 @@ import { afterCommit } from '../platform/after-commit.js';
 import type { Viewer } from '../access/index.js';
 import type { LivePointRow, LiveRepository, LiveRigRow } from './live.repository.js';
 import { completedTest, type CompletedTest } from './live.floor.js';
+import type { z } from 'zod';
+import type { LiveMessages, liveAlertSchema, telemetryItemSchema } from './live.messages.js';
 
 /**
  * Room names. Ids are URI-encoded so that no tenant/site pair can spell another's room. Clients
@@ -30,45 +32,12 @@ export const SNAPSHOT_ALERTS = 20;
 
 export type RigState = 'running' | 'idle' | 'stopped';
 
-export interface TelemetryItem {
-  equipment: string;
-  point: string;
-  value: number | boolean | string | null;
-  unit: string | null;
-  quality: 'good' | 'uncertain' | 'bad';
-  observedAt: string;
-}
+export type TelemetryItem = z.output<typeof telemetryItemSchema>;
 
-/** The messages the server pushes, by event name (the portal is built against these). */
-export interface LiveMessages {
-  telemetry: { siteId: string; edgeId: string; items: TelemetryItem[] };
-  rig: {
-    siteId: string;
-    edgeId: string;
-    equipment: string;
-    state: RigState;
-    observedAt: string;
-    operator?: string;
-    workOrder?: string;
-    partSerial?: string;
-  };
-  records: { siteId: string; edgeId: string; counts: Record<RecordKind, number>; lastSeq: number };
-  calibration: { siteId: string | null; tag: string; calibrationId: string; passed: boolean };
-  status: { siteId: string | null; tag: string; from: string | null; to: string };
-  alert: LiveAlert;
-}
+/** The messages the server pushes, by event name (live.messages.ts; the portal is built against these). */
+export type { LiveMessages };
 
-export interface LiveAlert {
-  siteId: string | null;
-  id: string;
-  kind: string;
-  severity: 'info' | 'warning' | 'critical';
-  message: string;
-  at: string;
-  tag?: string;
-  /** An out-of-tolerance or tag-out alert: its case. */
-  caseId?: string;
-}
+export type LiveAlert = z.output<typeof liveAlertSchema>;
 
 /** Sends one message to one room (socket.io, across processes with the Redis adapter). */
 /** One message of `LiveMessages`, as published. */

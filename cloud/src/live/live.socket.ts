@@ -15,6 +15,7 @@ import {
 import type { Metrics } from '../platform/metrics.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import { siteRoom, tenantRoom, type LiveService } from './live.service.js';
+import { checkMessage } from './live.messages.js';
 
 export const LIVE_PATH = '/socket.io';
 /** Sites one socket may follow at once. */
@@ -145,6 +146,7 @@ export function attachLiveServer(server: HttpServer, opts: LiveServerOptions): L
   }
 
   opts.live.setPublisher((room, event, payload) => {
+    checkMessage(event, payload);
     io.to(room).emit(event, payload);
   });
 

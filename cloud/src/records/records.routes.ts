@@ -1,6 +1,9 @@
 import { Router, type Request } from 'express';
 import {
+  MAX_BATCH_RECORDS,
   RECORD_KINDS,
+  batchEnvelopeSchema,
+  recordSchema,
   inclusionProof,
   toBase64,
   type EvidenceBundle,
@@ -9,7 +12,8 @@ import {
 import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
-import { mount, operation } from '../platform/http/contract.js';
+import { component, dateTime, mount, operation } from '../platform/http/contract.js';
+import { problem } from '../platform/http/openapi-parts.js';
 import { parseQuery } from '../platform/http/validation.js';
 import type { RecordsRepository } from './records.repository.js';
 import type { EdgeRow, TenancyRepository } from '../tenancy/index.js';
@@ -86,7 +90,7 @@ export function recordsRoutes(deps: {
     res.json(deps.witness.describe());
   });
 
-  r.post('/ingest', async (req, res) => {
+  mount(r, recordsApi.ingest, async (req, res) => {
     // The edge's unsent-record count, for the admin's edges page; ignored unless a plain integer.
     const backlog = /^\d{1,15}$/.exec(req.get('x-rigtrace-backlog') ?? '')?.[0];
     try {
@@ -208,35 +212,108 @@ export function recordsRoutes(deps: {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The routes' contracts: the API document is written from these (openapi.ts); their answers'
-// JSON Schema is in openapi.ts's components. POST /ingest is documented in openapi.ts.
+// The routes' contracts: the API document is written from these (openapi.ts), the records, the
+// batch and the evidence bundle as named components.
 
-const ref = (name: string, description: string) => ({
-  description,
-  content: { 'application/json': { schema: { $ref: `#/components/schemas/${name}` } } },
+/** A signed record (protocols/RECORDS.md): the envelope and each kind's body. */
+const recordAnswer = component(
+  'Record',
+  recordSchema.describe("A signed record; see protocols/RECORDS.md for every field and each kind's body."),
+);
+const batchBody = component(
+  'Batch',
+  batchEnvelopeSchema.extend({
+    records: z.array(recordAnswer).min(1).max(MAX_BATCH_RECORDS),
+    checkpoint: batchEnvelopeSchema.shape.checkpoint.describe(
+      'C2SP signed-note checkpoint covering exactly these records',
+    ),
+  }),
+);
+const edgeAnswer = z.object({
+  id: z.string(),
+  siteId: z.string(),
+  name: z.string(),
+  publicKey: z.string().describe('base64 Ed25519 public key'),
+  enrolledAt: dateTime,
+  lastContactAt: dateTime.nullable(),
+  log: z.object({ size: z.int(), root: z.string().nullable().describe('base64 Merkle root') }),
 });
+const edgeWithCheckpoint = component(
+  'Edge',
+  edgeAnswer.extend({
+    checkpoint: z.string().nullable().describe('the latest accepted checkpoint, countersigned by this cloud'),
+  }),
+);
+const evidenceAnswer = component(
+  'EvidenceBundle',
+  z.object({
+    v: z.literal(1),
+    edge: z.string(),
+    verifierKey: z.string().describe('signed-note verifier key of the edge'),
+    checkpoint: z.string().describe('the edge-signed, cloud-countersigned checkpoint'),
+    records: z.array(
+      z.object({
+        record: recordAnswer,
+        index: z.int().describe('0-based leaf index (seq − 1)'),
+        proof: z.array(z.string()).describe('inclusion proof, base64 hashes'),
+      }),
+    ),
+  }),
+);
 
 /** The record routes' contracts (served by recordsRoutes, documented by openapi.ts). */
 export const recordsApi = {
+  ingest: operation({
+    method: 'post',
+    path: '/ingest',
+    summary: 'Send a signed batch of records',
+    description:
+      'Accepted only if the checkpoint is signed by the edge, the records continue the stored log exactly, and the recomputed root equals the checkpoint root. Re-sent records are acknowledged without being stored twice. The edge authenticates by its signature (no credentials); `X-RigTrace-Backlog` carries its count of unsent records.',
+    security: [],
+    body: batchBody,
+    responses: {
+      '200': z
+        .object({
+          ackedSeq: z.int().describe('the last seq the cloud holds: the edge resumes after it'),
+          accepted: z.int(),
+          duplicates: z.int().describe('re-sent records acknowledged without being stored twice'),
+          checkpoint: z.string().describe('the checkpoint as accepted, countersigned by this cloud'),
+        })
+        .describe('{ ackedSeq, accepted, duplicates, checkpoint (countersigned) }'),
+      '409': {
+        ...problem,
+        description: 'Not continuous (expectedSeq tells where to resume) or a fork',
+      },
+      '422': {
+        ...problem,
+        description: 'Does not verify (signature, root, schema, changed re-sent record)',
+      },
+    },
+    errors: [400, 403, 413, 429],
+  }),
   witness: operation({
     method: 'get',
     path: '/witness',
     summary: "The cloud's witness key, which countersigns every accepted checkpoint",
     security: [],
-    responses: { '200': { description: '{ name, publicKey }' } },
+    responses: {
+      '200': z
+        .object({ name: z.string(), publicKey: z.string().describe('base64 Ed25519 public key') })
+        .describe('{ name, publicKey }'),
+    },
   }),
   edges: operation({
     method: 'get',
     path: '/edges',
     summary: "The tenant's edges",
-    responses: { '200': { description: '{ items: Edge[] }' } },
+    responses: { '200': z.object({ items: z.array(edgeAnswer) }).describe('{ items }') },
     errors: [401],
   }),
   edge: operation({
     method: 'get',
     path: '/edges/{edgeId}',
     summary: 'One edge, with its log size and latest countersigned checkpoint',
-    responses: { '200': ref('Edge', 'Edge') },
+    responses: { '200': edgeWithCheckpoint },
     errors: [401, 404],
   }),
   records: operation({
@@ -246,7 +323,22 @@ export const recordsApi = {
     description:
       'Only records of edges of the caller’s sites, and of export-controlled equipment only for cleared users; an edge the caller may not see answers 404, as an absent one.',
     query: recordsQuery,
-    responses: { '200': { description: '{ items: [{ edge, seq, ingestedAt, replayed, record }], next }' } },
+    responses: {
+      '200': z
+        .object({
+          items: z.array(
+            z.object({
+              edge: z.string(),
+              seq: z.int(),
+              ingestedAt: dateTime,
+              replayed: z.boolean().describe('stored from a replay of an earlier batch'),
+              record: recordAnswer,
+            }),
+          ),
+          next: z.string().nullable().describe('the cursor of the next page (`after`); null on the last'),
+        })
+        .describe('{ items: [{ edge, seq, ingestedAt, replayed, record }], next }'),
+    },
     errors: [400, 401, 404],
   }),
   evidence: operation({
@@ -254,7 +346,7 @@ export const recordsApi = {
     path: '/edges/{edgeId}/evidence',
     summary: 'Offline-verifiable evidence bundle for chosen records',
     query: evidenceQuery,
-    responses: { '200': ref('EvidenceBundle', 'EvidenceBundle') },
+    responses: { '200': evidenceAnswer },
     errors: [400, 401, 404],
   }),
 } as const;

@@ -122,11 +122,6 @@ const reportSchema = z.object({
   sources: z.unknown().describe('the checkpoints the report was built from'),
   summary: z.unknown().describe('key figures'),
 });
-const json = (description: string, schema: Record<string, unknown> = { type: 'object' }) => ({
-  description,
-  content: { 'application/json': { schema } },
-});
-
 /** The report routes' contracts (served by reportsRoutes, documented by openapi.ts). */
 export const reportsApi = {
   request: operation({
@@ -164,10 +159,10 @@ export const reportsApi = {
     responses: {
       '200': {
         description: 'the file; Repr-Digest carries its SHA-256',
+        schema: z.record(z.string(), z.unknown()).describe('a report in format json'),
         content: {
           'application/pdf': { schema: { type: 'string', format: 'binary' } },
           'text/csv': { schema: { type: 'string' } },
-          'application/json': { schema: { type: 'object' } },
         },
       },
     },
@@ -179,9 +174,26 @@ export const reportsApi = {
     summary: 'The clause map: each supported clause with live evidence and the report that proves it',
     query: clausesQuery,
     responses: {
-      '200': json(
-        '{ siteId, generatedAt, items: [{ standard, clause, title, coverage, evidence, figures, report, note }] }',
-      ),
+      '200': z
+        .object({
+          siteId: z.string().nullable(),
+          generatedAt: dateTime,
+          items: z.array(
+            z.object({
+              standard: z.string(),
+              clause: z.string(),
+              title: z.string(),
+              coverage: z.enum(['covered', 'partial', 'not-covered']),
+              evidence: z.string().describe('live figures in a sentence'),
+              figures: z.record(z.string(), z.unknown()).describe('the live figures, by name'),
+              report: z.enum(REPORT_TYPES).nullable().describe('the report that proves it, if any'),
+              note: z.string(),
+            }),
+          ),
+        })
+        .describe(
+          '{ siteId, generatedAt, items: [{ standard, clause, title, coverage, evidence, figures, report, note }] }',
+        ),
     },
     errors: [400, 401, 403, 404],
   }),

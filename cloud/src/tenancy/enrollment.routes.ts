@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { z } from 'zod';
 import { enrollRequestSchema, type EnrollmentService } from './enrollment.service.js';
 import { mount, operation } from '../platform/http/contract.js';
 
@@ -19,7 +20,18 @@ export const enrollmentApi = {
     summary: 'Enroll an edge with a one-time site token',
     security: [],
     body: enrollRequestSchema,
-    responses: { '201': { description: '{ edgeId, tenantId, siteId, witness }' } },
+    responses: {
+      '201': z
+        .object({
+          edgeId: z.string(),
+          tenantId: z.string(),
+          siteId: z.string(),
+          witness: z
+            .object({ name: z.string(), publicKey: z.string() })
+            .describe("the cloud's witness key, which countersigns the edge's checkpoints"),
+        })
+        .describe('{ edgeId, tenantId, siteId, witness }'),
+    },
     errors: [400, 403],
   }),
 } as const;

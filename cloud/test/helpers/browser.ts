@@ -61,6 +61,25 @@ export async function openBrowser(dir: string): Promise<Browser> {
 }
 
 /**
+ * Waits (up to 15 s) until the page's data has arrived and laid out: nothing busy, nothing loading.
+ */
+export async function pageSettled(page: Page): Promise<void> {
+  await page
+    .waitForFunction(
+      () => {
+        const d = (globalThis as any).document;
+        return (
+          !d.querySelector('[aria-busy="true"]') &&
+          !/Loading…/.test(d.querySelector('main')?.textContent ?? '')
+        );
+      },
+      undefined,
+      { timeout: 15_000 },
+    )
+    .catch(() => undefined);
+}
+
+/**
  * How far the page scrolls sideways: the widest element's right edge beyond the viewport, in CSS
  * pixels (0: nothing scrolls sideways). Names the widest offender when there is one.
  */
@@ -145,9 +164,16 @@ export interface PortalFixture {
   user(who: string): PortalUser;
   /** A JSON API call in that user's session (signed in once); fails the test unless 2xx. */
   api(who: string, method: string, p: string, body?: unknown): Promise<any>;
-  /** Signs in through the portal's form (signing out whoever is signed in first). */
-  signIn(who: string): Promise<void>;
+  /**
+   * Signs in through the portal's form (signing out whoever is signed in first); `code` gives
+   * the authentication code when the account has two-step verification on.
+   */
+  signIn(who: string, code?: () => Promise<string>): Promise<void>;
   signOut(): Promise<void>;
+  /** Stops the cloud process (the browser stays, as when a server goes away). */
+  stopCloud(): Promise<void>;
+  /** Starts the cloud again on the same address and data folder. */
+  startCloud(): Promise<void>;
   /** Opens a menu entry, on a phone through the menu button. */
   menu(name: string): Promise<void>;
   /** Closes the browser, stops the cloud and removes the folder. */
@@ -171,14 +197,18 @@ export async function startPortal(
     await cloud?.stop();
     rmSync(work, { recursive: true, force: true });
   };
-  try {
+  const serve = async (port: number) => {
     const started = await startProcess(
       'cloud/src/cli.ts',
-      ['serve', '--port', '0', '--data-dir', dataDir],
+      ['serve', '--port', String(port), '--data-dir', dataDir],
       (l) => l.includes('"event":"listening"'),
+      30_000,
     );
     cloud = started;
-    const url = (JSON.parse(started.readyLine) as { url: string }).url;
+    return (JSON.parse(started.readyLine) as { url: string }).url;
+  };
+  try {
+    const url = await serve(0);
     const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
     if (seeded.status !== 0) throw new Error(`seed-demo failed: ${seeded.stderr}`);
     const seed = JSON.parse(seeded.stdout) as DemoSeed;
@@ -226,7 +256,7 @@ export async function startPortal(
       await page.getByTestId('sign-out').click();
       await page.getByTestId('sign-in').waitFor();
     };
-    const signIn = async (who: string) => {
+    const signIn = async (who: string, code?: () => Promise<string>) => {
       const u = user(who);
       await page.goto(`${url}/#/`);
       // A test that failed half-way may have left someone signed in.
@@ -237,6 +267,12 @@ export async function startPortal(
       await page.getByLabel('Email').fill(u.email);
       await page.getByLabel('Password').fill(u.password);
       await page.getByRole('button', { name: 'Sign in' }).click();
+      if (code) {
+        const field = page.getByLabel('Authentication code');
+        await field.waitFor();
+        await field.fill(await code());
+        await page.getByRole('button', { name: 'Verify' }).click();
+      }
       await page.getByTestId('who').waitFor();
     };
     const menu = async (entry: string) => {
@@ -244,7 +280,29 @@ export async function startPortal(
       if (await toggle.isVisible()) await toggle.click();
       await page.getByTestId('main-nav').getByRole('link', { name: entry, exact: true }).click();
     };
-    return { work, dataDir, url, seed, browser, page, user, api, signIn, signOut, menu, close };
+    const stopCloud = async () => {
+      await cloud?.stop();
+      cloud = undefined;
+    };
+    const startCloud = async () => {
+      await serve(Number(new URL(url).port));
+    };
+    return {
+      work,
+      dataDir,
+      url,
+      seed,
+      browser,
+      page,
+      user,
+      api,
+      signIn,
+      signOut,
+      stopCloud,
+      startCloud,
+      menu,
+      close,
+    };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

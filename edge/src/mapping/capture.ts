@@ -7,14 +7,24 @@ import { compileValue, describe, type Scope } from './expressions.js';
 import { MappingProblems, compileRecordMapping, type CompiledMapping } from './record-mapping.js';
 import type { EdgeEventCode } from '../errors.js';
 
+/** A result block as read, with the trigger value it is the result of. */
+export interface BlockRead {
+  scope: Scope;
+  /**
+   * The trigger value the block belongs to: the one asked for, or a newer one when the protocol
+   * read the trigger in the same consistent snapshot (OPC UA: one Read) and the device had moved on.
+   */
+  trigger: number | boolean;
+}
+
 /** What the protocol gives a capture: how to read the result block and how to acknowledge a result. */
 export interface CaptureIo {
   /**
    * Reads the result block (the mapping's `read` values) as one consistent snapshot. Resolves
-   * `null` when the device moved on to a newer result while it was read (the trigger changed):
-   * that newer result is taken when its own trigger arrives.
+   * `null` when the device moved on to a newer result while it was read and the block cannot be
+   * told apart from it: that newer result is taken when its own trigger arrives.
    */
-  readBlock(trigger: number | boolean): Promise<Scope | null>;
+  readBlock(trigger: number | boolean): Promise<BlockRead | null>;
   /** Writes the acknowledge value once the result's record is durable (only with a handshake). */
   acknowledge?(value: unknown): Promise<void>;
 }
@@ -30,6 +40,12 @@ export interface CaptureOptions {
   ackValue?: (ok: boolean, scope: Scope) => unknown;
   /** Key of the saved state (the last result taken and when). */
   stateKey: string;
+  /**
+   * Where an older release kept the last trigger value of this result (the `calibration:` and
+   * `inspection:` blocks' bare value), read when `stateKey` has none, so an upgrade neither
+   * repeats the last result nor loses the ones completed meanwhile.
+   */
+  legacyStateKey?: string;
   sink: RecordSink;
   logger: Logger;
   io: CaptureIo;
@@ -63,6 +79,8 @@ const RETRY_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
 export class ResultCapture {
   private taken: Taken | undefined;
   private busy: number | boolean | undefined;
+  /** A counter value observed while a result was being captured (a subscription does not repeat it). */
+  private seenWhileBusy: number | undefined;
   private lastFlag = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
@@ -74,15 +92,21 @@ export class ResultCapture {
   constructor(private readonly o: CaptureOptions) {}
 
   async init(getState: (k: string) => Promise<string | undefined>): Promise<void> {
-    const saved = await getState(this.o.stateKey);
+    const saved =
+      (await getState(this.o.stateKey)) ??
+      (this.o.legacyStateKey ? await getState(this.o.legacyStateKey) : undefined);
     if (saved === undefined) return;
+    // A state written by the older trigger bookkeeping is the bare counter value ("41").
+    const n = Number(saved);
+    if (saved.trim() !== '' && Number.isFinite(n)) {
+      this.taken = { value: n, at: new Date(0).toISOString() };
+      return;
+    }
     try {
       const t = JSON.parse(saved) as Taken;
       if (typeof t.value === 'number') this.taken = t;
     } catch {
-      // A state written by the older trigger bookkeeping: the bare counter value.
-      const n = Number(saved);
-      if (Number.isFinite(n)) this.taken = { value: n, at: new Date(0).toISOString() };
+      // not a state this release can read: start afresh
     }
   }
 
@@ -119,7 +143,10 @@ export class ResultCapture {
       return;
     }
     if (value === 0 && this.taken === undefined) return; // no result yet
-    if (this.busy !== undefined) return; // the one in progress finishes first; this value is seen again
+    if (this.busy !== undefined) {
+      this.seenWhileBusy = value; // the one in progress finishes first; then this one
+      return;
+    }
     void this.capture(value);
   }
 
@@ -127,16 +154,24 @@ export class ResultCapture {
     this.busy = trigger;
     clearTimeout(this.retryTimer);
     try {
-      const scope = await this.o.io.readBlock(trigger);
+      const block = await this.o.io.readBlock(trigger);
       if (this.stopped) return;
-      if (scope === null) {
+      if (block === null) {
         this.o.logger.info(
           { trigger },
-          'the device moved on while its result block was read; taking the newer result',
+          'the device moved on while its result block was read; taking the newer result when it arrives',
         );
         return;
       }
-      await this.record(trigger, { ...scope, trigger });
+      const taken = block.trigger;
+      if (taken !== trigger)
+        this.o.logger.info(
+          { trigger, read: taken },
+          'the device moved on while its result block was read; taking the newer result',
+        );
+      // The newer result read with the block may be the one already taken.
+      if (typeof taken !== 'number' || this.taken?.value !== taken)
+        await this.record(taken, { ...block.scope, trigger: taken });
       this.attempt = 0;
     } catch (err) {
       if (this.stopped) return;
@@ -154,6 +189,9 @@ export class ResultCapture {
       }, delay);
     } finally {
       this.busy = undefined;
+      const next = this.seenWhileBusy;
+      this.seenWhileBusy = undefined;
+      if (next !== undefined && !this.stopped) this.observe(next);
     }
   }
 
@@ -299,8 +337,12 @@ export function captureFor(
   m: RecordMapping,
   deps: { sink: RecordSink; logger: Logger; source: (address?: string) => RecordDraft['source'] },
   io: { readBlock: CaptureIo['readBlock']; acknowledge: NonNullable<CaptureIo['acknowledge']> },
+  /** The source's mappings: the one of `legacyKind` with a counter reads an older release's saved state. */
+  all: readonly RecordMapping[],
+  legacyKind: RecordMapping['kind'],
 ): ResultCapture {
   const h = m.handshake;
+  const heirs = all.filter((x) => x.kind === legacyKind && 'counter' in x.trigger);
   return new ResultCapture({
     sourceId: src.id,
     equipment: src.equipment,
@@ -308,6 +350,7 @@ export function captureFor(
     mapping: m,
     compiled: compileRecordMapping(m, `records[${index}]`).mapping,
     stateKey: `source:${src.id}:records[${index}]:${m.kind}`,
+    ...(heirs.length === 1 && heirs[0] === m ? { legacyStateKey: `source:${src.id}:lastTrigger` } : {}),
     sink: deps.sink,
     logger: deps.logger,
     ...(h ? { ackValue: ackValueOf(h, (spec) => compileValue(spec, m.tables ?? {}).evaluate) } : {}),

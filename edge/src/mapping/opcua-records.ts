@@ -3,7 +3,7 @@ import type { OpcuaSubscriber, OpcuaValue } from '@rigtrace/protocols/opcua';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { OpcuaRecordMapping, OpcuaSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
-import { captureFor, sumCounters, triggerName, type ResultCapture } from './capture.js';
+import { captureFor, sumCounters, triggerName, type BlockRead, type ResultCapture } from './capture.js';
 import { Unavailable, type Scope } from './expressions.js';
 
 /** A value as an expression sees it: its value (DateTime as ISO text), or why it has none. */
@@ -37,13 +37,21 @@ export class OpcuaRecords {
     (cfg.records ?? []).forEach((m, i) => {
       const triggerNode = itemNode.get(triggerName(m))!;
       const h = m.handshake;
-      const capture = captureFor(cfg, i, m, deps, {
-        readBlock: (t) => this.readBlock(m, triggerNode, t),
-        acknowledge: (value: unknown) => {
-          if (!this.client || !h) return Promise.reject(new Error('the source is stopped'));
-          return this.client.write(h.node, value as number | boolean | string);
+      const capture = captureFor(
+        cfg,
+        i,
+        m,
+        deps,
+        {
+          readBlock: (t) => this.readBlock(m, triggerNode, t),
+          acknowledge: (value: unknown) => {
+            if (!this.client || !h) return Promise.reject(new Error('the source is stopped'));
+            return this.client.write(h.node, value as number | boolean | string);
+          },
         },
-      });
+        cfg.records ?? [],
+        'calibration',
+      );
       this.captures.push({ m, capture });
     });
   }
@@ -82,16 +90,19 @@ export class OpcuaRecords {
     m: OpcuaRecordMapping,
     triggerNode: string,
     value: number | boolean,
-  ): Promise<Scope | null> {
+  ): Promise<BlockRead> {
     const client = this.client;
     if (!client) throw new Error('the source is stopped');
     const entries = Object.entries(m.read ?? {});
     const values = await client.read([...entries.map(([, node]) => node), triggerNode]);
-    const trigger = values[values.length - 1];
-    if (typeof value === 'number' && trigger?.statusCode.good && trigger.value !== value) return null;
+    // The trigger is read in the same Read as the block: the block is the result of the trigger
+    // value read with it, which is newer than `value` when the device moved on meanwhile.
+    const t = values[values.length - 1];
+    const taken =
+      typeof value === 'number' && t?.statusCode.good && typeof t.value === 'number' ? t.value : value;
     const scope: Scope = {};
     for (const [name, v] of this.latest) scope[name] = scopeValue(name, v);
     entries.forEach(([name], k) => (scope[name] = scopeValue(name, values[k])));
-    return scope;
+    return { scope, trigger: taken };
   }
 }

@@ -1679,7 +1679,9 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              dueSoonDays: number;
+            };
           };
         };
         /** @description RFC 7807 problem */
@@ -1715,7 +1717,9 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              dueSoonDays: number;
+            };
           };
         };
         /** @description RFC 7807 problem */
@@ -1783,42 +1787,101 @@ export interface paths {
           };
           content: {
             'application/json': {
-              items: ({
+              items: {
                 /** @description manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval) */
                 approval:
-                  | {
-                      /** @constant */
-                      state: 'pending';
-                    }
-                  | ({
-                      by: {
-                        email: string;
-                        id: string;
-                        name: string;
-                        role: string;
-                      };
-                      /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
-                      contentSha256: string;
-                      meaning: string;
-                      /** @description a rejection’s or return’s reason (part of the signed manifest) */
-                      reason?: string;
-                      /** @description SHA-256 of the signature manifest's canonical JSON */
-                      signatureSha256: string;
-                      /** Format: date-time */
-                      signedAt: string;
-                      /** @description the entry and the manifest still hash to these values */
-                      valid: boolean;
-                    } & {
-                      /** @enum {unknown} */
-                      state: 'approved' | 'rejected' | 'returned';
-                    })
+                  | (
+                      | {
+                          /** @constant */
+                          state: 'pending';
+                        }
+                      | {
+                          by: {
+                            email: string;
+                            id: string;
+                            name: string;
+                            role: string;
+                          };
+                          /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
+                          contentSha256: string;
+                          meaning: string;
+                          /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                          reason?: string;
+                          /** @description SHA-256 of the signature manifest's canonical JSON */
+                          signatureSha256: string;
+                          /** Format: date-time */
+                          signedAt: string;
+                          /** @enum {string} */
+                          state: 'approved' | 'rejected' | 'returned';
+                          /** @description the entry and the manifest still hash to these values */
+                          valid: boolean;
+                        }
+                    )
                   | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 asFoundResult: 'pass' | 'fail';
-                /** @enum {unknown} */
-                asLeftResult: 'pass' | 'fail' | null;
+                asLeftResult: ('pass' | 'fail') | null;
                 /** @description the record library’s calibration body */
-                body: Record<string, never>;
+                body: {
+                  adjusted: boolean;
+                  approval?: {
+                    at: string;
+                    by: string;
+                    meaning: string;
+                  };
+                  /** @enum {string} */
+                  asFoundResult: 'pass' | 'fail';
+                  /** @enum {string} */
+                  asLeftResult?: 'pass' | 'fail';
+                  calibratedAt: string;
+                  certificate?: {
+                    number: string;
+                    sha256?: string;
+                    uri?: string;
+                  };
+                  conformity?: string;
+                  decisionRule?: string;
+                  /** @enum {string} */
+                  deviceResult?: 'pass' | 'fail';
+                  environment?: {
+                    humidityPct?: number;
+                    temperatureC?: number;
+                  };
+                  lab?: {
+                    accreditation?: string;
+                    name: string;
+                  };
+                  nextDue?: string;
+                  points: {
+                    asFound: number;
+                    /** @enum {string} */
+                    asFoundResult: 'pass' | 'fail';
+                    asLeft?: number;
+                    /** @enum {string} */
+                    asLeftResult?: 'pass' | 'fail';
+                    /** @enum {string} */
+                    deviceResult?: 'pass' | 'fail';
+                    lowerTolerance: number;
+                    name: string;
+                    nominal: number;
+                    uncertainty?: number;
+                    unit: string;
+                    upperTolerance: number;
+                  }[];
+                  procedure?: {
+                    id: string;
+                    revision?: string;
+                  };
+                  receivedDate?: string;
+                  remarks?: string;
+                  standards: {
+                    certificate?: string;
+                    dueDate?: string;
+                    id: string;
+                    uncertainty?: number;
+                  }[];
+                  technician?: string;
+                };
                 /** Format: date-time */
                 calibratedAt: string;
                 /** @description a corrected entry: the id of the returned entry it replaces */
@@ -1830,8 +1893,8 @@ export interface paths {
                 evidenceSha256: string | null;
                 id: string;
                 record: {
-                  edge?: string;
-                  seq?: number;
+                  edge: string;
+                  seq: number;
                 } | null;
                 /** @description user:<id>, edge:<id> (or api-token:<hash> for old entries) */
                 recordedBy: string | null;
@@ -1855,17 +1918,17 @@ export interface paths {
                   /** @description the entry and the manifest still hash to these values */
                   valid: boolean;
                 } | null;
-                /** @enum {unknown} */
+                siteId: string;
+                /** @enum {string} */
                 source: 'record' | 'manual';
                 traceability: {
-                  issues?: string[];
-                  /** @enum {unknown} */
-                  status?: 'ok' | 'flagged';
+                  issues: string[];
+                  /** @enum {string} */
+                  status: 'ok' | 'flagged';
                 };
                 valid: boolean;
-              } & {
-                siteId?: string;
-              })[];
+              }[];
+              /** @description the cursor of the next page */
               next: string | null;
             };
           };
@@ -1995,39 +2058,98 @@ export interface paths {
               calibration: {
                 /** @description manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval) */
                 approval:
-                  | {
-                      /** @constant */
-                      state: 'pending';
-                    }
-                  | ({
-                      by: {
-                        email: string;
-                        id: string;
-                        name: string;
-                        role: string;
-                      };
-                      /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
-                      contentSha256: string;
-                      meaning: string;
-                      /** @description a rejection’s or return’s reason (part of the signed manifest) */
-                      reason?: string;
-                      /** @description SHA-256 of the signature manifest's canonical JSON */
-                      signatureSha256: string;
-                      /** Format: date-time */
-                      signedAt: string;
-                      /** @description the entry and the manifest still hash to these values */
-                      valid: boolean;
-                    } & {
-                      /** @enum {unknown} */
-                      state: 'approved' | 'rejected' | 'returned';
-                    })
+                  | (
+                      | {
+                          /** @constant */
+                          state: 'pending';
+                        }
+                      | {
+                          by: {
+                            email: string;
+                            id: string;
+                            name: string;
+                            role: string;
+                          };
+                          /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
+                          contentSha256: string;
+                          meaning: string;
+                          /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                          reason?: string;
+                          /** @description SHA-256 of the signature manifest's canonical JSON */
+                          signatureSha256: string;
+                          /** Format: date-time */
+                          signedAt: string;
+                          /** @enum {string} */
+                          state: 'approved' | 'rejected' | 'returned';
+                          /** @description the entry and the manifest still hash to these values */
+                          valid: boolean;
+                        }
+                    )
                   | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 asFoundResult: 'pass' | 'fail';
-                /** @enum {unknown} */
-                asLeftResult: 'pass' | 'fail' | null;
+                asLeftResult: ('pass' | 'fail') | null;
                 /** @description the record library’s calibration body */
-                body: Record<string, never>;
+                body: {
+                  adjusted: boolean;
+                  approval?: {
+                    at: string;
+                    by: string;
+                    meaning: string;
+                  };
+                  /** @enum {string} */
+                  asFoundResult: 'pass' | 'fail';
+                  /** @enum {string} */
+                  asLeftResult?: 'pass' | 'fail';
+                  calibratedAt: string;
+                  certificate?: {
+                    number: string;
+                    sha256?: string;
+                    uri?: string;
+                  };
+                  conformity?: string;
+                  decisionRule?: string;
+                  /** @enum {string} */
+                  deviceResult?: 'pass' | 'fail';
+                  environment?: {
+                    humidityPct?: number;
+                    temperatureC?: number;
+                  };
+                  lab?: {
+                    accreditation?: string;
+                    name: string;
+                  };
+                  nextDue?: string;
+                  points: {
+                    asFound: number;
+                    /** @enum {string} */
+                    asFoundResult: 'pass' | 'fail';
+                    asLeft?: number;
+                    /** @enum {string} */
+                    asLeftResult?: 'pass' | 'fail';
+                    /** @enum {string} */
+                    deviceResult?: 'pass' | 'fail';
+                    lowerTolerance: number;
+                    name: string;
+                    nominal: number;
+                    uncertainty?: number;
+                    unit: string;
+                    upperTolerance: number;
+                  }[];
+                  procedure?: {
+                    id: string;
+                    revision?: string;
+                  };
+                  receivedDate?: string;
+                  remarks?: string;
+                  standards: {
+                    certificate?: string;
+                    dueDate?: string;
+                    id: string;
+                    uncertainty?: number;
+                  }[];
+                  technician?: string;
+                };
                 /** Format: date-time */
                 calibratedAt: string;
                 /** @description a corrected entry: the id of the returned entry it replaces */
@@ -2039,8 +2161,8 @@ export interface paths {
                 evidenceSha256: string | null;
                 id: string;
                 record: {
-                  edge?: string;
-                  seq?: number;
+                  edge: string;
+                  seq: number;
                 } | null;
                 /** @description user:<id>, edge:<id> (or api-token:<hash> for old entries) */
                 recordedBy: string | null;
@@ -2064,16 +2186,81 @@ export interface paths {
                   /** @description the entry and the manifest still hash to these values */
                   valid: boolean;
                 } | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 source: 'record' | 'manual';
                 traceability: {
-                  issues?: string[];
-                  /** @enum {unknown} */
-                  status?: 'ok' | 'flagged';
+                  issues: string[];
+                  /** @enum {string} */
+                  status: 'ok' | 'flagged';
                 };
                 valid: boolean;
               };
-              equipment: Record<string, never>;
+              equipment: {
+                acceptanceCriteria?: string;
+                calibration: {
+                  /** Format: date */
+                  asOf: string;
+                  /** @description with a usage interval: cycles used since the last valid calibration, and the interval */
+                  cycles: {
+                    interval: number;
+                    used: number;
+                  } | null;
+                  daysUntilDue: number | null;
+                  dueSoonDays: number;
+                  lastValidCalibrationAt: string | null;
+                  nextDue: string | null;
+                  /** @enum {string} */
+                  status: 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
+                };
+                /** Format: date-time */
+                createdAt: string;
+                dueSoonDays?: number;
+                environment?: string;
+                exportControl?: {
+                  eccn?: string;
+                  /** @enum {string} */
+                  regime: 'ITAR' | 'EAR';
+                };
+                firmware?: string;
+                intervalCycles?: number;
+                intervalDays: number;
+                location?: string;
+                make?: string;
+                model?: string;
+                /**
+                 * @default {
+                 *       "kind": "company"
+                 *     }
+                 */
+                owner: {
+                  /** @enum {string} */
+                  kind: 'company' | 'customer' | 'supplier' | 'employee';
+                  name?: string;
+                };
+                procedure?: {
+                  id: string;
+                  revision?: string;
+                };
+                range?: {
+                  max: number;
+                  min: number;
+                  unit: string;
+                };
+                referenceStandard?: {
+                  certificate?: string;
+                  dueDate?: string;
+                  uncertainty?: number;
+                  uncertaintyUnit?: string;
+                };
+                resolution?: number;
+                retiredAt: string | null;
+                serial?: string;
+                siteId: string;
+                tag: string;
+                type: string;
+                /** Format: date-time */
+                updatedAt: string;
+              };
             };
           };
         };
@@ -2172,39 +2359,98 @@ export interface paths {
               calibration: {
                 /** @description manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval) */
                 approval:
-                  | {
-                      /** @constant */
-                      state: 'pending';
-                    }
-                  | ({
-                      by: {
-                        email: string;
-                        id: string;
-                        name: string;
-                        role: string;
-                      };
-                      /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
-                      contentSha256: string;
-                      meaning: string;
-                      /** @description a rejection’s or return’s reason (part of the signed manifest) */
-                      reason?: string;
-                      /** @description SHA-256 of the signature manifest's canonical JSON */
-                      signatureSha256: string;
-                      /** Format: date-time */
-                      signedAt: string;
-                      /** @description the entry and the manifest still hash to these values */
-                      valid: boolean;
-                    } & {
-                      /** @enum {unknown} */
-                      state: 'approved' | 'rejected' | 'returned';
-                    })
+                  | (
+                      | {
+                          /** @constant */
+                          state: 'pending';
+                        }
+                      | {
+                          by: {
+                            email: string;
+                            id: string;
+                            name: string;
+                            role: string;
+                          };
+                          /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
+                          contentSha256: string;
+                          meaning: string;
+                          /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                          reason?: string;
+                          /** @description SHA-256 of the signature manifest's canonical JSON */
+                          signatureSha256: string;
+                          /** Format: date-time */
+                          signedAt: string;
+                          /** @enum {string} */
+                          state: 'approved' | 'rejected' | 'returned';
+                          /** @description the entry and the manifest still hash to these values */
+                          valid: boolean;
+                        }
+                    )
                   | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 asFoundResult: 'pass' | 'fail';
-                /** @enum {unknown} */
-                asLeftResult: 'pass' | 'fail' | null;
+                asLeftResult: ('pass' | 'fail') | null;
                 /** @description the record library’s calibration body */
-                body: Record<string, never>;
+                body: {
+                  adjusted: boolean;
+                  approval?: {
+                    at: string;
+                    by: string;
+                    meaning: string;
+                  };
+                  /** @enum {string} */
+                  asFoundResult: 'pass' | 'fail';
+                  /** @enum {string} */
+                  asLeftResult?: 'pass' | 'fail';
+                  calibratedAt: string;
+                  certificate?: {
+                    number: string;
+                    sha256?: string;
+                    uri?: string;
+                  };
+                  conformity?: string;
+                  decisionRule?: string;
+                  /** @enum {string} */
+                  deviceResult?: 'pass' | 'fail';
+                  environment?: {
+                    humidityPct?: number;
+                    temperatureC?: number;
+                  };
+                  lab?: {
+                    accreditation?: string;
+                    name: string;
+                  };
+                  nextDue?: string;
+                  points: {
+                    asFound: number;
+                    /** @enum {string} */
+                    asFoundResult: 'pass' | 'fail';
+                    asLeft?: number;
+                    /** @enum {string} */
+                    asLeftResult?: 'pass' | 'fail';
+                    /** @enum {string} */
+                    deviceResult?: 'pass' | 'fail';
+                    lowerTolerance: number;
+                    name: string;
+                    nominal: number;
+                    uncertainty?: number;
+                    unit: string;
+                    upperTolerance: number;
+                  }[];
+                  procedure?: {
+                    id: string;
+                    revision?: string;
+                  };
+                  receivedDate?: string;
+                  remarks?: string;
+                  standards: {
+                    certificate?: string;
+                    dueDate?: string;
+                    id: string;
+                    uncertainty?: number;
+                  }[];
+                  technician?: string;
+                };
                 /** Format: date-time */
                 calibratedAt: string;
                 /** @description a corrected entry: the id of the returned entry it replaces */
@@ -2216,8 +2462,8 @@ export interface paths {
                 evidenceSha256: string | null;
                 id: string;
                 record: {
-                  edge?: string;
-                  seq?: number;
+                  edge: string;
+                  seq: number;
                 } | null;
                 /** @description user:<id>, edge:<id> (or api-token:<hash> for old entries) */
                 recordedBy: string | null;
@@ -2241,12 +2487,12 @@ export interface paths {
                   /** @description the entry and the manifest still hash to these values */
                   valid: boolean;
                 } | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 source: 'record' | 'manual';
                 traceability: {
-                  issues?: string[];
-                  /** @enum {unknown} */
-                  status?: 'ok' | 'flagged';
+                  issues: string[];
+                  /** @enum {string} */
+                  status: 'ok' | 'flagged';
                 };
                 valid: boolean;
               };
@@ -2342,23 +2588,32 @@ export interface paths {
           };
           content: {
             'application/json': {
-              items?: {
+              items: {
                 calibrationId: string;
+                /** @description what the DCC says (null for a PDF) */
                 dcc: {
-                  /** @enum {string} */
+                  /**
+                   * @description the overall conformity stated (absent: not stated)
+                   * @enum {string}
+                   */
                   asFoundResult?: 'pass' | 'fail';
                   /** @enum {string} */
                   asLeftResult?: 'pass' | 'fail';
                   beginPerformanceDate: string | null;
+                  /** @description dcc:coreData/dcc:uniqueIdentifier */
                   certificateNumber: string | null;
                   endPerformanceDate: string | null;
                   points: {
                     asFound: number | null;
-                    /** @enum {string} */
+                    /**
+                     * @description the conformity stated (absent: not stated)
+                     * @enum {string}
+                     */
                     asFoundResult?: 'pass' | 'fail';
                     asLeft: number | null;
                     /** @enum {string} */
                     asLeftResult?: 'pass' | 'fail';
+                    /** @description absent when the certificate gives none */
                     lowerLimit?: number;
                     name: string;
                     nominal: number | null;
@@ -2368,9 +2623,10 @@ export interface paths {
                   }[];
                   schemaVersion: string | null;
                 } | null;
+                /** @description where the DCC and the calibration differ (empty: they agree; a PDF is not read) */
                 differences: {
-                  certificate: (string | number) | null;
-                  entered: (string | number) | null;
+                  certificate: string | number | null;
+                  entered: string | number | null;
                   field: string;
                   message: string;
                   point: string | null;
@@ -2439,21 +2695,30 @@ export interface paths {
           content: {
             'application/json': {
               calibrationId: string;
+              /** @description what the DCC says (null for a PDF) */
               dcc: {
-                /** @enum {string} */
+                /**
+                 * @description the overall conformity stated (absent: not stated)
+                 * @enum {string}
+                 */
                 asFoundResult?: 'pass' | 'fail';
                 /** @enum {string} */
                 asLeftResult?: 'pass' | 'fail';
                 beginPerformanceDate: string | null;
+                /** @description dcc:coreData/dcc:uniqueIdentifier */
                 certificateNumber: string | null;
                 endPerformanceDate: string | null;
                 points: {
                   asFound: number | null;
-                  /** @enum {string} */
+                  /**
+                   * @description the conformity stated (absent: not stated)
+                   * @enum {string}
+                   */
                   asFoundResult?: 'pass' | 'fail';
                   asLeft: number | null;
                   /** @enum {string} */
                   asLeftResult?: 'pass' | 'fail';
+                  /** @description absent when the certificate gives none */
                   lowerLimit?: number;
                   name: string;
                   nominal: number | null;
@@ -2463,9 +2728,10 @@ export interface paths {
                 }[];
                 schemaVersion: string | null;
               } | null;
+              /** @description where the DCC and the calibration differ (empty: they agree; a PDF is not read) */
               differences: {
-                certificate: (string | number) | null;
-                entered: (string | number) | null;
+                certificate: string | number | null;
+                entered: string | number | null;
                 field: string;
                 message: string;
                 point: string | null;
@@ -2696,39 +2962,98 @@ export interface paths {
               calibration: {
                 /** @description manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval) */
                 approval:
-                  | {
-                      /** @constant */
-                      state: 'pending';
-                    }
-                  | ({
-                      by: {
-                        email: string;
-                        id: string;
-                        name: string;
-                        role: string;
-                      };
-                      /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
-                      contentSha256: string;
-                      meaning: string;
-                      /** @description a rejection’s or return’s reason (part of the signed manifest) */
-                      reason?: string;
-                      /** @description SHA-256 of the signature manifest's canonical JSON */
-                      signatureSha256: string;
-                      /** Format: date-time */
-                      signedAt: string;
-                      /** @description the entry and the manifest still hash to these values */
-                      valid: boolean;
-                    } & {
-                      /** @enum {unknown} */
-                      state: 'approved' | 'rejected' | 'returned';
-                    })
+                  | (
+                      | {
+                          /** @constant */
+                          state: 'pending';
+                        }
+                      | {
+                          by: {
+                            email: string;
+                            id: string;
+                            name: string;
+                            role: string;
+                          };
+                          /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
+                          contentSha256: string;
+                          meaning: string;
+                          /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                          reason?: string;
+                          /** @description SHA-256 of the signature manifest's canonical JSON */
+                          signatureSha256: string;
+                          /** Format: date-time */
+                          signedAt: string;
+                          /** @enum {string} */
+                          state: 'approved' | 'rejected' | 'returned';
+                          /** @description the entry and the manifest still hash to these values */
+                          valid: boolean;
+                        }
+                    )
                   | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 asFoundResult: 'pass' | 'fail';
-                /** @enum {unknown} */
-                asLeftResult: 'pass' | 'fail' | null;
+                asLeftResult: ('pass' | 'fail') | null;
                 /** @description the record library’s calibration body */
-                body: Record<string, never>;
+                body: {
+                  adjusted: boolean;
+                  approval?: {
+                    at: string;
+                    by: string;
+                    meaning: string;
+                  };
+                  /** @enum {string} */
+                  asFoundResult: 'pass' | 'fail';
+                  /** @enum {string} */
+                  asLeftResult?: 'pass' | 'fail';
+                  calibratedAt: string;
+                  certificate?: {
+                    number: string;
+                    sha256?: string;
+                    uri?: string;
+                  };
+                  conformity?: string;
+                  decisionRule?: string;
+                  /** @enum {string} */
+                  deviceResult?: 'pass' | 'fail';
+                  environment?: {
+                    humidityPct?: number;
+                    temperatureC?: number;
+                  };
+                  lab?: {
+                    accreditation?: string;
+                    name: string;
+                  };
+                  nextDue?: string;
+                  points: {
+                    asFound: number;
+                    /** @enum {string} */
+                    asFoundResult: 'pass' | 'fail';
+                    asLeft?: number;
+                    /** @enum {string} */
+                    asLeftResult?: 'pass' | 'fail';
+                    /** @enum {string} */
+                    deviceResult?: 'pass' | 'fail';
+                    lowerTolerance: number;
+                    name: string;
+                    nominal: number;
+                    uncertainty?: number;
+                    unit: string;
+                    upperTolerance: number;
+                  }[];
+                  procedure?: {
+                    id: string;
+                    revision?: string;
+                  };
+                  receivedDate?: string;
+                  remarks?: string;
+                  standards: {
+                    certificate?: string;
+                    dueDate?: string;
+                    id: string;
+                    uncertainty?: number;
+                  }[];
+                  technician?: string;
+                };
                 /** Format: date-time */
                 calibratedAt: string;
                 /** @description a corrected entry: the id of the returned entry it replaces */
@@ -2740,8 +3065,8 @@ export interface paths {
                 evidenceSha256: string | null;
                 id: string;
                 record: {
-                  edge?: string;
-                  seq?: number;
+                  edge: string;
+                  seq: number;
                 } | null;
                 /** @description user:<id>, edge:<id> (or api-token:<hash> for old entries) */
                 recordedBy: string | null;
@@ -2765,12 +3090,12 @@ export interface paths {
                   /** @description the entry and the manifest still hash to these values */
                   valid: boolean;
                 } | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 source: 'record' | 'manual';
                 traceability: {
-                  issues?: string[];
-                  /** @enum {unknown} */
-                  status?: 'ok' | 'flagged';
+                  issues: string[];
+                  /** @enum {string} */
+                  status: 'ok' | 'flagged';
                 };
                 valid: boolean;
               };
@@ -2882,39 +3207,98 @@ export interface paths {
               calibration: {
                 /** @description manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval) */
                 approval:
-                  | {
-                      /** @constant */
-                      state: 'pending';
-                    }
-                  | ({
-                      by: {
-                        email: string;
-                        id: string;
-                        name: string;
-                        role: string;
-                      };
-                      /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
-                      contentSha256: string;
-                      meaning: string;
-                      /** @description a rejection’s or return’s reason (part of the signed manifest) */
-                      reason?: string;
-                      /** @description SHA-256 of the signature manifest's canonical JSON */
-                      signatureSha256: string;
-                      /** Format: date-time */
-                      signedAt: string;
-                      /** @description the entry and the manifest still hash to these values */
-                      valid: boolean;
-                    } & {
-                      /** @enum {unknown} */
-                      state: 'approved' | 'rejected' | 'returned';
-                    })
+                  | (
+                      | {
+                          /** @constant */
+                          state: 'pending';
+                        }
+                      | {
+                          by: {
+                            email: string;
+                            id: string;
+                            name: string;
+                            role: string;
+                          };
+                          /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
+                          contentSha256: string;
+                          meaning: string;
+                          /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                          reason?: string;
+                          /** @description SHA-256 of the signature manifest's canonical JSON */
+                          signatureSha256: string;
+                          /** Format: date-time */
+                          signedAt: string;
+                          /** @enum {string} */
+                          state: 'approved' | 'rejected' | 'returned';
+                          /** @description the entry and the manifest still hash to these values */
+                          valid: boolean;
+                        }
+                    )
                   | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 asFoundResult: 'pass' | 'fail';
-                /** @enum {unknown} */
-                asLeftResult: 'pass' | 'fail' | null;
+                asLeftResult: ('pass' | 'fail') | null;
                 /** @description the record library’s calibration body */
-                body: Record<string, never>;
+                body: {
+                  adjusted: boolean;
+                  approval?: {
+                    at: string;
+                    by: string;
+                    meaning: string;
+                  };
+                  /** @enum {string} */
+                  asFoundResult: 'pass' | 'fail';
+                  /** @enum {string} */
+                  asLeftResult?: 'pass' | 'fail';
+                  calibratedAt: string;
+                  certificate?: {
+                    number: string;
+                    sha256?: string;
+                    uri?: string;
+                  };
+                  conformity?: string;
+                  decisionRule?: string;
+                  /** @enum {string} */
+                  deviceResult?: 'pass' | 'fail';
+                  environment?: {
+                    humidityPct?: number;
+                    temperatureC?: number;
+                  };
+                  lab?: {
+                    accreditation?: string;
+                    name: string;
+                  };
+                  nextDue?: string;
+                  points: {
+                    asFound: number;
+                    /** @enum {string} */
+                    asFoundResult: 'pass' | 'fail';
+                    asLeft?: number;
+                    /** @enum {string} */
+                    asLeftResult?: 'pass' | 'fail';
+                    /** @enum {string} */
+                    deviceResult?: 'pass' | 'fail';
+                    lowerTolerance: number;
+                    name: string;
+                    nominal: number;
+                    uncertainty?: number;
+                    unit: string;
+                    upperTolerance: number;
+                  }[];
+                  procedure?: {
+                    id: string;
+                    revision?: string;
+                  };
+                  receivedDate?: string;
+                  remarks?: string;
+                  standards: {
+                    certificate?: string;
+                    dueDate?: string;
+                    id: string;
+                    uncertainty?: number;
+                  }[];
+                  technician?: string;
+                };
                 /** Format: date-time */
                 calibratedAt: string;
                 /** @description a corrected entry: the id of the returned entry it replaces */
@@ -2926,8 +3310,8 @@ export interface paths {
                 evidenceSha256: string | null;
                 id: string;
                 record: {
-                  edge?: string;
-                  seq?: number;
+                  edge: string;
+                  seq: number;
                 } | null;
                 /** @description user:<id>, edge:<id> (or api-token:<hash> for old entries) */
                 recordedBy: string | null;
@@ -2951,12 +3335,12 @@ export interface paths {
                   /** @description the entry and the manifest still hash to these values */
                   valid: boolean;
                 } | null;
-                /** @enum {unknown} */
+                /** @enum {string} */
                 source: 'record' | 'manual';
                 traceability: {
-                  issues?: string[];
-                  /** @enum {unknown} */
-                  status?: 'ok' | 'flagged';
+                  issues: string[];
+                  /** @enum {string} */
+                  status: 'ok' | 'flagged';
                 };
                 valid: boolean;
               };
@@ -3059,20 +3443,28 @@ export interface paths {
           content: {
             'application/json': {
               dcc: {
-                /** @enum {string} */
+                /**
+                 * @description the overall conformity stated (absent: not stated)
+                 * @enum {string}
+                 */
                 asFoundResult?: 'pass' | 'fail';
                 /** @enum {string} */
                 asLeftResult?: 'pass' | 'fail';
                 beginPerformanceDate: string | null;
+                /** @description dcc:coreData/dcc:uniqueIdentifier */
                 certificateNumber: string | null;
                 endPerformanceDate: string | null;
                 points: {
                   asFound: number | null;
-                  /** @enum {string} */
+                  /**
+                   * @description the conformity stated (absent: not stated)
+                   * @enum {string}
+                   */
                   asFoundResult?: 'pass' | 'fail';
                   asLeft: number | null;
                   /** @enum {string} */
                   asLeftResult?: 'pass' | 'fail';
+                  /** @description absent when the certificate gives none */
                   lowerLimit?: number;
                   name: string;
                   nominal: number | null;
@@ -3154,7 +3546,36 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              /** Format: date-time */
+              generatedAt: string;
+              items: {
+                clause: string;
+                /** @enum {string} */
+                coverage: 'covered' | 'partial' | 'not-covered';
+                /** @description live figures in a sentence */
+                evidence: string;
+                /** @description the live figures, by name */
+                figures: {
+                  [key: string]: unknown;
+                };
+                note: string;
+                /** @description the report that proves it, if any */
+                report:
+                  | (
+                      | 'calibration-register'
+                      | 'due-list'
+                      | 'out-of-tolerance'
+                      | 'access-review'
+                      | 'export-access'
+                      | 'integrity'
+                    )
+                  | null;
+                standard: string;
+                title: string;
+              }[];
+              siteId: string | null;
+            };
           };
         };
         /** @description RFC 7807 problem */
@@ -3210,7 +3631,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Equipment out of tolerance, overdue, or due within N days, per site */
+    /**
+     * Equipment out of tolerance, overdue, or due within N days (calibration or preventive maintenance), per site
+     * @description Each item carries its calibration status and `nextPm` (the preventive-maintenance task due first as of `asOf`: planId, task, nextDue, daysUntilDue, status; null without an active plan). Equipment whose preventive maintenance is overdue or due by the horizon is listed too, after those due by calibration.
+     */
     get: {
       parameters: {
         query?: {
@@ -3231,7 +3655,43 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              /** Format: date */
+              asOf: string;
+              days: number;
+              /** Format: date */
+              horizon: string;
+              sites: {
+                items: {
+                  /** @description with a usage interval: cycles used since the last valid calibration, and the interval */
+                  cycles: {
+                    interval: number;
+                    used: number;
+                  } | null;
+                  daysUntilDue: number | null;
+                  lastValidCalibrationAt: string | null;
+                  nextDue: string | null;
+                  /** @description the preventive-maintenance task due first as of asOf; null: no active plan */
+                  nextPm?: {
+                    /** @description negative when overdue */
+                    daysUntilDue: number;
+                    /** Format: date */
+                    nextDue: string;
+                    planId: string;
+                    /** @enum {string} */
+                    status: 'current' | 'due-soon' | 'overdue';
+                    task: string;
+                  } | null;
+                  /** @enum {string} */
+                  status: 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
+                  tag: string;
+                  type: string;
+                }[];
+                siteId: string;
+              }[];
+              /** @description the limit cut the list short */
+              truncated: boolean;
+            };
           };
         };
         /** @description RFC 7807 problem */
@@ -3279,12 +3739,30 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description { items: Edge[] } */
+        /** @description { items } */
         200: {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              items: {
+                /** Format: date-time */
+                enrolledAt: string;
+                id: string;
+                lastContactAt: string | null;
+                log: {
+                  /** @description base64 Merkle root */
+                  root: string | null;
+                  size: number;
+                };
+                name: string;
+                /** @description base64 Ed25519 public key */
+                publicKey: string;
+                siteId: string;
+              }[];
+            };
+          };
         };
         /** @description RFC 7807 problem */
         401: {
@@ -3324,7 +3802,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Edge */
+        /** @description OK */
         200: {
           headers: {
             [name: string]: unknown;
@@ -3382,7 +3860,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description EvidenceBundle */
+        /** @description OK */
         200: {
           headers: {
             [name: string]: unknown;
@@ -3556,7 +4034,18 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              edgeId: string;
+              siteId: string;
+              tenantId: string;
+              /** @description the cloud's witness key, which countersigns the edge's checkpoints */
+              witness: {
+                name: string;
+                publicKey: string;
+              };
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -3613,7 +4102,73 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              items: {
+                acceptanceCriteria?: string;
+                calibration: {
+                  /** @description with a usage interval: cycles used since the last valid calibration, and the interval */
+                  cycles: {
+                    interval: number;
+                    used: number;
+                  } | null;
+                  daysUntilDue: number | null;
+                  lastValidCalibrationAt: string | null;
+                  nextDue: string | null;
+                  /** @enum {string} */
+                  status: 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
+                };
+                /** Format: date-time */
+                createdAt: string;
+                dueSoonDays?: number;
+                environment?: string;
+                exportControl?: {
+                  eccn?: string;
+                  /** @enum {string} */
+                  regime: 'ITAR' | 'EAR';
+                };
+                firmware?: string;
+                intervalCycles?: number;
+                intervalDays: number;
+                location?: string;
+                make?: string;
+                model?: string;
+                /**
+                 * @default {
+                 *       "kind": "company"
+                 *     }
+                 */
+                owner: {
+                  /** @enum {string} */
+                  kind: 'company' | 'customer' | 'supplier' | 'employee';
+                  name?: string;
+                };
+                procedure?: {
+                  id: string;
+                  revision?: string;
+                };
+                range?: {
+                  max: number;
+                  min: number;
+                  unit: string;
+                };
+                referenceStandard?: {
+                  certificate?: string;
+                  dueDate?: string;
+                  uncertainty?: number;
+                  uncertaintyUnit?: string;
+                };
+                resolution?: number;
+                retiredAt: string | null;
+                serial?: string;
+                siteId: string;
+                tag: string;
+                type: string;
+                /** Format: date-time */
+                updatedAt: string;
+              }[];
+              /** @description the cursor of the next page */
+              next: string | null;
+            };
           };
         };
         /** @description RFC 7807 problem */
@@ -3705,7 +4260,72 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              acceptanceCriteria?: string;
+              calibration: {
+                /** Format: date */
+                asOf: string;
+                /** @description with a usage interval: cycles used since the last valid calibration, and the interval */
+                cycles: {
+                  interval: number;
+                  used: number;
+                } | null;
+                daysUntilDue: number | null;
+                dueSoonDays: number;
+                lastValidCalibrationAt: string | null;
+                nextDue: string | null;
+                /** @enum {string} */
+                status: 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
+              };
+              /** Format: date-time */
+              createdAt: string;
+              dueSoonDays?: number;
+              environment?: string;
+              exportControl?: {
+                eccn?: string;
+                /** @enum {string} */
+                regime: 'ITAR' | 'EAR';
+              };
+              firmware?: string;
+              intervalCycles?: number;
+              intervalDays: number;
+              location?: string;
+              make?: string;
+              model?: string;
+              /**
+               * @default {
+               *       "kind": "company"
+               *     }
+               */
+              owner: {
+                /** @enum {string} */
+                kind: 'company' | 'customer' | 'supplier' | 'employee';
+                name?: string;
+              };
+              procedure?: {
+                id: string;
+                revision?: string;
+              };
+              range?: {
+                max: number;
+                min: number;
+                unit: string;
+              };
+              referenceStandard?: {
+                certificate?: string;
+                dueDate?: string;
+                uncertainty?: number;
+                uncertaintyUnit?: string;
+              };
+              resolution?: number;
+              retiredAt: string | null;
+              serial?: string;
+              siteId: string;
+              tag: string;
+              type: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
           };
         };
         /** @description RFC 7807 problem */
@@ -3780,7 +4400,72 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              acceptanceCriteria?: string;
+              calibration: {
+                /** Format: date */
+                asOf: string;
+                /** @description with a usage interval: cycles used since the last valid calibration, and the interval */
+                cycles: {
+                  interval: number;
+                  used: number;
+                } | null;
+                daysUntilDue: number | null;
+                dueSoonDays: number;
+                lastValidCalibrationAt: string | null;
+                nextDue: string | null;
+                /** @enum {string} */
+                status: 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
+              };
+              /** Format: date-time */
+              createdAt: string;
+              dueSoonDays?: number;
+              environment?: string;
+              exportControl?: {
+                eccn?: string;
+                /** @enum {string} */
+                regime: 'ITAR' | 'EAR';
+              };
+              firmware?: string;
+              intervalCycles?: number;
+              intervalDays: number;
+              location?: string;
+              make?: string;
+              model?: string;
+              /**
+               * @default {
+               *       "kind": "company"
+               *     }
+               */
+              owner: {
+                /** @enum {string} */
+                kind: 'company' | 'customer' | 'supplier' | 'employee';
+                name?: string;
+              };
+              procedure?: {
+                id: string;
+                revision?: string;
+              };
+              range?: {
+                max: number;
+                min: number;
+                unit: string;
+              };
+              referenceStandard?: {
+                certificate?: string;
+                dueDate?: string;
+                uncertainty?: number;
+                uncertaintyUnit?: string;
+              };
+              resolution?: number;
+              retiredAt: string | null;
+              serial?: string;
+              siteId: string;
+              tag: string;
+              type: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
           };
         };
         /** @description RFC 7807 problem */
@@ -3882,7 +4567,72 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              acceptanceCriteria?: string;
+              calibration: {
+                /** Format: date */
+                asOf: string;
+                /** @description with a usage interval: cycles used since the last valid calibration, and the interval */
+                cycles: {
+                  interval: number;
+                  used: number;
+                } | null;
+                daysUntilDue: number | null;
+                dueSoonDays: number;
+                lastValidCalibrationAt: string | null;
+                nextDue: string | null;
+                /** @enum {string} */
+                status: 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
+              };
+              /** Format: date-time */
+              createdAt: string;
+              dueSoonDays?: number;
+              environment?: string;
+              exportControl?: {
+                eccn?: string;
+                /** @enum {string} */
+                regime: 'ITAR' | 'EAR';
+              };
+              firmware?: string;
+              intervalCycles?: number;
+              intervalDays: number;
+              location?: string;
+              make?: string;
+              model?: string;
+              /**
+               * @default {
+               *       "kind": "company"
+               *     }
+               */
+              owner: {
+                /** @enum {string} */
+                kind: 'company' | 'customer' | 'supplier' | 'employee';
+                name?: string;
+              };
+              procedure?: {
+                id: string;
+                revision?: string;
+              };
+              range?: {
+                max: number;
+                min: number;
+                unit: string;
+              };
+              referenceStandard?: {
+                certificate?: string;
+                dueDate?: string;
+                uncertainty?: number;
+                uncertaintyUnit?: string;
+              };
+              resolution?: number;
+              retiredAt: string | null;
+              serial?: string;
+              siteId: string;
+              tag: string;
+              type: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
           };
         };
         /** @description RFC 7807 problem */
@@ -4013,7 +4763,148 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              items: {
+                /** @description manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval) */
+                approval:
+                  | (
+                      | {
+                          /** @constant */
+                          state: 'pending';
+                        }
+                      | {
+                          by: {
+                            email: string;
+                            id: string;
+                            name: string;
+                            role: string;
+                          };
+                          /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
+                          contentSha256: string;
+                          meaning: string;
+                          /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                          reason?: string;
+                          /** @description SHA-256 of the signature manifest's canonical JSON */
+                          signatureSha256: string;
+                          /** Format: date-time */
+                          signedAt: string;
+                          /** @enum {string} */
+                          state: 'approved' | 'rejected' | 'returned';
+                          /** @description the entry and the manifest still hash to these values */
+                          valid: boolean;
+                        }
+                    )
+                  | null;
+                /** @enum {string} */
+                asFoundResult: 'pass' | 'fail';
+                asLeftResult: ('pass' | 'fail') | null;
+                /** @description the record library’s calibration body */
+                body: {
+                  adjusted: boolean;
+                  approval?: {
+                    at: string;
+                    by: string;
+                    meaning: string;
+                  };
+                  /** @enum {string} */
+                  asFoundResult: 'pass' | 'fail';
+                  /** @enum {string} */
+                  asLeftResult?: 'pass' | 'fail';
+                  calibratedAt: string;
+                  certificate?: {
+                    number: string;
+                    sha256?: string;
+                    uri?: string;
+                  };
+                  conformity?: string;
+                  decisionRule?: string;
+                  /** @enum {string} */
+                  deviceResult?: 'pass' | 'fail';
+                  environment?: {
+                    humidityPct?: number;
+                    temperatureC?: number;
+                  };
+                  lab?: {
+                    accreditation?: string;
+                    name: string;
+                  };
+                  nextDue?: string;
+                  points: {
+                    asFound: number;
+                    /** @enum {string} */
+                    asFoundResult: 'pass' | 'fail';
+                    asLeft?: number;
+                    /** @enum {string} */
+                    asLeftResult?: 'pass' | 'fail';
+                    /** @enum {string} */
+                    deviceResult?: 'pass' | 'fail';
+                    lowerTolerance: number;
+                    name: string;
+                    nominal: number;
+                    uncertainty?: number;
+                    unit: string;
+                    upperTolerance: number;
+                  }[];
+                  procedure?: {
+                    id: string;
+                    revision?: string;
+                  };
+                  receivedDate?: string;
+                  remarks?: string;
+                  standards: {
+                    certificate?: string;
+                    dueDate?: string;
+                    id: string;
+                    uncertainty?: number;
+                  }[];
+                  technician?: string;
+                };
+                /** Format: date-time */
+                calibratedAt: string;
+                /** @description a corrected entry: the id of the returned entry it replaces */
+                corrects: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                enteredBy: string | null;
+                equipment: string;
+                evidenceSha256: string | null;
+                id: string;
+                record: {
+                  edge: string;
+                  seq: number;
+                } | null;
+                /** @description user:<id>, edge:<id> (or api-token:<hash> for old entries) */
+                recordedBy: string | null;
+                /** @description the entry's signature (manual entries) */
+                signature: {
+                  by: {
+                    email: string;
+                    id: string;
+                    name: string;
+                    role: string;
+                  };
+                  /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
+                  contentSha256: string;
+                  meaning: string;
+                  /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                  reason?: string;
+                  /** @description SHA-256 of the signature manifest's canonical JSON */
+                  signatureSha256: string;
+                  /** Format: date-time */
+                  signedAt: string;
+                  /** @description the entry and the manifest still hash to these values */
+                  valid: boolean;
+                } | null;
+                /** @enum {string} */
+                source: 'record' | 'manual';
+                traceability: {
+                  issues: string[];
+                  /** @enum {string} */
+                  status: 'ok' | 'flagged';
+                };
+                valid: boolean;
+              }[];
+            };
           };
         };
         /** @description RFC 7807 problem */
@@ -4088,10 +4979,7 @@ export interface paths {
                 label: string;
                 position: string;
                 removedBy: string | null;
-                /**
-                 * Format: date-time
-                 * @description removed at (exclusive); null while installed
-                 */
+                /** @description removed at (exclusive); null while installed */
                 until: string | null;
               } | null;
               device: string;
@@ -4113,10 +5001,7 @@ export interface paths {
                 label: string;
                 position: string;
                 removedBy: string | null;
-                /**
-                 * Format: date-time
-                 * @description removed at (exclusive); null while installed
-                 */
+                /** @description removed at (exclusive); null while installed */
                 until: string | null;
               }[];
             };
@@ -4794,10 +5679,7 @@ export interface paths {
                   label: string;
                   position: string;
                   removedBy: string | null;
-                  /**
-                   * Format: date-time
-                   * @description removed at (exclusive); null while installed
-                   */
+                  /** @description removed at (exclusive); null while installed */
                   until: string | null;
                 } | null;
                 description: string | null;
@@ -4819,10 +5701,7 @@ export interface paths {
                   label: string;
                   position: string;
                   removedBy: string | null;
-                  /**
-                   * Format: date-time
-                   * @description removed at (exclusive); null while installed
-                   */
+                  /** @description removed at (exclusive); null while installed */
                   until: string | null;
                 }[];
                 label: string;
@@ -4900,10 +5779,7 @@ export interface paths {
                 label: string;
                 position: string;
                 removedBy: string | null;
-                /**
-                 * Format: date-time
-                 * @description removed at (exclusive); null while installed
-                 */
+                /** @description removed at (exclusive); null while installed */
                 until: string | null;
               } | null;
               description: string | null;
@@ -4925,10 +5801,7 @@ export interface paths {
                 label: string;
                 position: string;
                 removedBy: string | null;
-                /**
-                 * Format: date-time
-                 * @description removed at (exclusive); null while installed
-                 */
+                /** @description removed at (exclusive); null while installed */
                 until: string | null;
               }[];
               label: string;
@@ -5044,10 +5917,7 @@ export interface paths {
               label: string;
               position: string;
               removedBy: string | null;
-              /**
-               * Format: date-time
-               * @description removed at (exclusive); null while installed
-               */
+              /** @description removed at (exclusive); null while installed */
               until: string | null;
             };
           };
@@ -5158,10 +6028,7 @@ export interface paths {
               label: string;
               position: string;
               removedBy: string | null;
-              /**
-               * Format: date-time
-               * @description removed at (exclusive); null while installed
-               */
+              /** @description removed at (exclusive); null while installed */
               until: string | null;
             };
           };
@@ -5247,7 +6114,72 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              acceptanceCriteria?: string;
+              calibration: {
+                /** Format: date */
+                asOf: string;
+                /** @description with a usage interval: cycles used since the last valid calibration, and the interval */
+                cycles: {
+                  interval: number;
+                  used: number;
+                } | null;
+                daysUntilDue: number | null;
+                dueSoonDays: number;
+                lastValidCalibrationAt: string | null;
+                nextDue: string | null;
+                /** @enum {string} */
+                status: 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
+              };
+              /** Format: date-time */
+              createdAt: string;
+              dueSoonDays?: number;
+              environment?: string;
+              exportControl?: {
+                eccn?: string;
+                /** @enum {string} */
+                regime: 'ITAR' | 'EAR';
+              };
+              firmware?: string;
+              intervalCycles?: number;
+              intervalDays: number;
+              location?: string;
+              make?: string;
+              model?: string;
+              /**
+               * @default {
+               *       "kind": "company"
+               *     }
+               */
+              owner: {
+                /** @enum {string} */
+                kind: 'company' | 'customer' | 'supplier' | 'employee';
+                name?: string;
+              };
+              procedure?: {
+                id: string;
+                revision?: string;
+              };
+              range?: {
+                max: number;
+                min: number;
+                unit: string;
+              };
+              referenceStandard?: {
+                certificate?: string;
+                dueDate?: string;
+                uncertainty?: number;
+                uncertaintyUnit?: string;
+              };
+              resolution?: number;
+              retiredAt: string | null;
+              serial?: string;
+              siteId: string;
+              tag: string;
+              type: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
           };
         };
         /** @description RFC 7807 problem */
@@ -5597,7 +6529,77 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              equipment: string;
+              /** @description how far off the failed instrument read: its largest as-found error */
+              instrumentError: {
+                magnitude: number;
+                point: string;
+                unit: string;
+              } | null;
+              items: {
+                /** @description the characteristics the failed instrument may have affected */
+                characteristics: {
+                  /** @description the margin is smaller than the instrument error (null: not comparable) */
+                  atRisk: boolean | null;
+                  lsl: number | null;
+                  /** @description distance to the nearer limit */
+                  margin: number | null;
+                  measured: number;
+                  name: string;
+                  nominal: number | null;
+                  /** @enum {string} */
+                  result: 'pass' | 'fail';
+                  unit: string;
+                  usl: number | null;
+                }[];
+                edge: string;
+                equipment: string;
+                /** @enum {string} */
+                kind: 'usage' | 'inspection';
+                /** Format: date-time */
+                observedAt: string;
+                partSerial: string | null;
+                /** @description with via position: "RIG-01 / rail pressure" */
+                position: string | null;
+                /** @description the signed record (protocols/RECORDS.md) */
+                record: unknown;
+                result: ('pass' | 'fail') | null;
+                seq: number;
+                siteId: string;
+                /**
+                 * @description equipment: the record is about the equipment; gauge: it lists it among its gauges; position: made by a rig while it was installed there
+                 * @enum {string}
+                 */
+                via: 'equipment' | 'gauge' | 'position';
+                workOrder: string | null;
+              }[];
+              next: string | null;
+              /** @description null: the equipment has no failed calibration */
+              window: {
+                closedBy: {
+                  /** Format: date-time */
+                  calibratedAt: string;
+                  id: string;
+                } | null;
+                /** @description inclusive; null: still open (now) */
+                end: string | null;
+                failedCalibration: {
+                  asFoundResult: string;
+                  asLeftResult: string | null;
+                  /** Format: date-time */
+                  calibratedAt: string;
+                  id: string;
+                };
+                lastGoodCalibration: {
+                  /** Format: date-time */
+                  calibratedAt: string;
+                  id: string;
+                } | null;
+                /** @description exclusive; null: since the first record */
+                start: string | null;
+              } | null;
+            };
             'text/csv': string;
           };
         };
@@ -5879,7 +6881,12 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              /** @constant */
+              status: 'ok';
+            };
+          };
         };
       };
     };
@@ -5902,7 +6909,7 @@ export interface paths {
     put?: never;
     /**
      * Send a signed batch of records
-     * @description Accepted only if the checkpoint is signed by the edge, the records continue the stored log exactly, and the recomputed root equals the checkpoint root. Re-sent records are acknowledged without being stored twice.
+     * @description Accepted only if the checkpoint is signed by the edge, the records continue the stored log exactly, and the recomputed root equals the checkpoint root. Re-sent records are acknowledged without being stored twice. The edge authenticates by its signature (no credentials); `X-RigTrace-Backlog` carries its count of unsent records.
      */
     post: {
       parameters: {
@@ -5922,7 +6929,17 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              accepted: number;
+              /** @description the last seq the cloud holds: the edge resumes after it */
+              ackedSeq: number;
+              /** @description the checkpoint as accepted, countersigned by this cloud */
+              checkpoint: string;
+              /** @description re-sent records acknowledged without being stored twice */
+              duplicates: number;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -5962,6 +6979,15 @@ export interface paths {
         };
         /** @description Does not verify (signature, root, schema, changed re-sent record) */
         422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        429: {
           headers: {
             [name: string]: unknown;
           };
@@ -6010,7 +7036,25 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              items: {
+                edge: string;
+                equipment: string;
+                /** @enum {string} */
+                kind: 'usage' | 'inspection';
+                /** Format: date-time */
+                observedAt: string;
+                partSerial: string | null;
+                /** @description the signed record (protocols/RECORDS.md) */
+                record: unknown;
+                result: ('pass' | 'fail') | null;
+                seq: number;
+                siteId: string;
+                workOrder: string | null;
+              }[];
+              /** @description the cursor of the next page */
+              next: string | null;
+            };
           };
         };
         /** @description RFC 7807 problem */
@@ -7038,7 +8082,19 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              info: {
+                [key: string]: unknown;
+              };
+              openapi: string;
+              paths: {
+                [key: string]: unknown;
+              };
+            } & {
+              [key: string]: unknown;
+            };
+          };
         };
       };
     };
@@ -7482,7 +8538,21 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              items: {
+                edge: string;
+                /** Format: date-time */
+                ingestedAt: string;
+                record: components['schemas']['Record'];
+                /** @description stored from a replay of an earlier batch */
+                replayed: boolean;
+                seq: number;
+              }[];
+              /** @description the cursor of the next page (`after`); null on the last */
+              next: string | null;
+            };
+          };
         };
         /** @description RFC 7807 problem */
         400: {
@@ -7988,7 +9058,9 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              [key: string]: unknown;
+            };
             'application/pdf': string;
             'text/csv': string;
           };
@@ -8667,19 +9739,7 @@ export interface paths {
           };
           content: {
             'application/json': {
-              alerts: {
-                /** Format: date-time */
-                at: string;
-                /** @description an out-of-tolerance or tag-out alert: its case */
-                caseId?: string;
-                id: string;
-                kind: string;
-                message: string;
-                /** @enum {unknown} */
-                severity: 'info' | 'warning' | 'critical';
-                siteId: string | null;
-                tag?: string;
-              }[];
+              alerts: components['schemas']['LiveAlert'][];
               /** Format: date-time */
               at: string;
               rigs: {
@@ -8692,7 +9752,7 @@ export interface paths {
                   /** Format: date-time */
                   at: string;
                   partSerial: string;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   result: 'pass' | 'fail';
                   testPlan?: string;
                   testPoints: {
@@ -8702,7 +9762,7 @@ export interface paths {
                       name: string;
                       nominal?: number;
                       quantity: string;
-                      /** @enum {unknown} */
+                      /** @enum {string} */
                       result: 'pass' | 'fail';
                       unit: string;
                       usl?: number;
@@ -8726,16 +9786,15 @@ export interface paths {
                     signal: string;
                   };
                 }[];
-                /** @enum {unknown} */
+                /** @enum {string} */
                 state: 'running' | 'idle' | 'stopped';
-                /** Format: date-time */
                 stateSince: string | null;
                 /** @description latest values that mean something now: a value whose dictionary entry has `when` is left out while its condition does not hold (an idle zero between tests) */
                 values: {
                   /** Format: date-time */
                   observedAt: string;
                   point: string;
-                  /** @enum {unknown} */
+                  /** @enum {string} */
                   quality: 'good' | 'uncertain' | 'bad';
                   unit: string | null;
                   value: number | boolean | string | null;
@@ -9520,7 +10579,25 @@ export interface paths {
             [name: string]: unknown;
           };
           content: {
-            'application/json': Record<string, never>;
+            'application/json': {
+              items: {
+                edge: string;
+                equipment: string;
+                /** @enum {string} */
+                kind: 'usage' | 'inspection';
+                /** Format: date-time */
+                observedAt: string;
+                partSerial: string | null;
+                /** @description the signed record (protocols/RECORDS.md) */
+                record: unknown;
+                result: ('pass' | 'fail') | null;
+                seq: number;
+                siteId: string;
+                workOrder: string | null;
+              }[];
+              /** @description the cursor of the next page */
+              next: string | null;
+            };
           };
         };
         /** @description RFC 7807 problem */
@@ -10346,7 +11423,13 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              name: string;
+              /** @description base64 Ed25519 public key */
+              publicKey: string;
+            };
+          };
         };
       };
     };
@@ -10470,55 +11553,123 @@ export interface components {
       /** @description C2SP signed-note checkpoint covering exactly these records */
       checkpoint: string;
       edge: string;
-      records: components['schemas']['Record'][];
+      records: components['schemas']['RecordInput'][];
       /** @constant */
       v: 1;
     };
     Edge: {
-      checkpoint?: string | null;
+      /** @description the latest accepted checkpoint, countersigned by this cloud */
+      checkpoint: string | null;
       /** Format: date-time */
-      enrolledAt?: string;
-      id?: string;
-      /** Format: date-time */
-      lastContactAt?: string | null;
-      log?: {
-        root?: string | null;
-        size?: number;
+      enrolledAt: string;
+      id: string;
+      lastContactAt: string | null;
+      log: {
+        /** @description base64 Merkle root */
+        root: string | null;
+        size: number;
       };
-      name?: string;
+      name: string;
       /** @description base64 Ed25519 public key */
-      publicKey?: string;
-      siteId?: string;
+      publicKey: string;
+      siteId: string;
     };
     EvidenceBundle: {
       /** @description the edge-signed, cloud-countersigned checkpoint */
       checkpoint: string;
       edge: string;
       records: {
-        index?: number;
-        proof?: string[];
-        record?: components['schemas']['Record'];
+        /** @description 0-based leaf index (seq − 1) */
+        index: number;
+        /** @description inclusion proof, base64 hashes */
+        proof: string[];
+        record: components['schemas']['Record'];
       }[];
       /** @constant */
       v: 1;
       /** @description signed-note verifier key of the edge */
       verifierKey: string;
     };
+    /** @description an alert was raised (SPC, out of tolerance, tag-out, …) */
+    LiveAlert: {
+      /** Format: date-time */
+      at: string;
+      /** @description an out-of-tolerance or tag-out alert: its case */
+      caseId?: string;
+      id: string;
+      kind: string;
+      message: string;
+      /** @enum {string} */
+      severity: 'info' | 'warning' | 'critical';
+      siteId: string | null;
+      tag?: string;
+    };
+    /** @description a calibration was recorded */
+    LiveCalibration: {
+      calibrationId: string;
+      passed: boolean;
+      siteId: string | null;
+      tag: string;
+    };
+    /** @description an edge’s batch was stored: how many records of each kind */
+    LiveRecords: {
+      counts: {
+        [key: string]: number;
+      };
+      edgeId: string;
+      lastSeq: number;
+      siteId: string;
+    };
+    /** @description a rig changed state */
+    LiveRig: {
+      edgeId: string;
+      equipment: string;
+      /** Format: date-time */
+      observedAt: string;
+      operator?: string;
+      partSerial?: string;
+      siteId: string;
+      /** @enum {string} */
+      state: 'running' | 'idle' | 'stopped';
+      workOrder?: string;
+    };
+    /** @description equipment’s calibration status changed */
+    LiveStatus: {
+      from: string | null;
+      siteId: string | null;
+      tag: string;
+      to: string;
+    };
+    /** @description latest telemetry values of the site’s rigs */
+    LiveTelemetry: {
+      edgeId: string;
+      items: {
+        equipment: string;
+        /** Format: date-time */
+        observedAt: string;
+        point: string;
+        /** @enum {string} */
+        quality: 'good' | 'uncertain' | 'bad';
+        unit: string | null;
+        value: number | boolean | string | null;
+      }[];
+      siteId: string;
+    };
     Problem: {
       /** @description Stable error code, e.g. CLOUD_BATCH_REFUSED */
       code: string;
       detail?: string;
       errors?: {
-        message?: string;
-        path?: string;
+        message: string;
+        path: string;
       }[];
       /** @description On 409: the seq the cloud expects next */
       expectedSeq?: number;
       instance?: string;
       problems?: {
-        code?: string;
+        code: string;
         index?: number;
-        message?: string;
+        message: string;
         path?: string;
         seq?: number;
       }[];
@@ -10526,24 +11677,448 @@ export interface components {
       title: string;
       type: string;
     };
-    /** @description See protocols/RECORDS.md for every field and each kind's body. */
-    Record: {
-      body: Record<string, never>;
-      edge: string;
-      equipment: string;
-      /** Format: uuid */
-      id: string;
-      /** @enum {unknown} */
-      kind: 'calibration' | 'usage' | 'inspection' | 'telemetry' | 'event';
-      /** Format: date-time */
-      observedAt: string;
-      /** Format: date-time */
-      receivedAt: string;
-      seq: number;
-      source: Record<string, never>;
-      /** @constant */
-      v: 1;
-    };
+    /** @description A signed record; see protocols/RECORDS.md for every field and each kind's body. */
+    Record:
+      | {
+          body: {
+            adjusted: boolean;
+            approval?: {
+              at: string;
+              by: string;
+              meaning: string;
+            };
+            /** @enum {string} */
+            asFoundResult: 'pass' | 'fail';
+            /** @enum {string} */
+            asLeftResult?: 'pass' | 'fail';
+            calibratedAt: string;
+            certificate?: {
+              number: string;
+              sha256?: string;
+              uri?: string;
+            };
+            conformity?: string;
+            decisionRule?: string;
+            /** @enum {string} */
+            deviceResult?: 'pass' | 'fail';
+            environment?: {
+              humidityPct?: number;
+              temperatureC?: number;
+            };
+            lab?: {
+              accreditation?: string;
+              name: string;
+            };
+            nextDue?: string;
+            points: {
+              asFound: number;
+              /** @enum {string} */
+              asFoundResult: 'pass' | 'fail';
+              asLeft?: number;
+              /** @enum {string} */
+              asLeftResult?: 'pass' | 'fail';
+              /** @enum {string} */
+              deviceResult?: 'pass' | 'fail';
+              lowerTolerance: number;
+              name: string;
+              nominal: number;
+              uncertainty?: number;
+              unit: string;
+              upperTolerance: number;
+            }[];
+            procedure?: {
+              id: string;
+              revision?: string;
+            };
+            receivedDate?: string;
+            remarks?: string;
+            standards: {
+              certificate?: string;
+              dueDate?: string;
+              id: string;
+              uncertainty?: number;
+            }[];
+            technician?: string;
+          };
+          edge: string;
+          equipment: string;
+          id: string;
+          /** @constant */
+          kind: 'calibration';
+          observedAt: string;
+          receivedAt: string;
+          seq: number;
+          source: {
+            address?: string;
+            endpoint: string;
+            /** @enum {string} */
+            protocol: 'modbus' | 'opcua' | 'mqtt' | 'manual' | 'edge';
+            status?: string;
+          };
+          /** @constant */
+          v: 1;
+        }
+      | {
+          body: {
+            cycles?: number;
+            durationS?: number;
+            /** @enum {string} */
+            event: 'start' | 'stop' | 'cycle';
+            operator?: string;
+            partSerial?: string;
+            workOrder?: string;
+          };
+          edge: string;
+          equipment: string;
+          id: string;
+          /** @constant */
+          kind: 'usage';
+          observedAt: string;
+          receivedAt: string;
+          seq: number;
+          source: {
+            address?: string;
+            endpoint: string;
+            /** @enum {string} */
+            protocol: 'modbus' | 'opcua' | 'mqtt' | 'manual' | 'edge';
+            status?: string;
+          };
+          /** @constant */
+          v: 1;
+        }
+      | {
+          body: {
+            characteristics: {
+              /** @enum {string} */
+              deviceResult?: 'pass' | 'fail';
+              gauge?: string;
+              lsl?: number;
+              measured: number;
+              name: string;
+              nominal?: number;
+              /** @enum {string} */
+              result: 'pass' | 'fail';
+              unit: string;
+              usl?: number;
+            }[];
+            /** @enum {string} */
+            deviceResult?: 'pass' | 'fail';
+            gauges?: string[];
+            operator?: string;
+            partSerial: string;
+            /** @enum {string} */
+            result: 'pass' | 'fail';
+            testPlan?: string;
+            trimCode?: string;
+            workOrder?: string;
+          };
+          edge: string;
+          equipment: string;
+          id: string;
+          /** @constant */
+          kind: 'inspection';
+          observedAt: string;
+          receivedAt: string;
+          seq: number;
+          source: {
+            address?: string;
+            endpoint: string;
+            /** @enum {string} */
+            protocol: 'modbus' | 'opcua' | 'mqtt' | 'manual' | 'edge';
+            status?: string;
+          };
+          /** @constant */
+          v: 1;
+        }
+      | {
+          body: {
+            points: {
+              name: string;
+              /** @enum {string} */
+              quality: 'good' | 'uncertain' | 'bad';
+              unit?: string;
+              value: number | boolean | string | null;
+            }[];
+            signals?: {
+              codes?: {
+                code: number | string;
+                word: string;
+              }[];
+              label?: string;
+              name: string;
+              unit?: string;
+              when?: {
+                codes: (number | string)[];
+                signal: string;
+              };
+            }[];
+          };
+          edge: string;
+          equipment: string;
+          id: string;
+          /** @constant */
+          kind: 'telemetry';
+          observedAt: string;
+          receivedAt: string;
+          seq: number;
+          source: {
+            address?: string;
+            endpoint: string;
+            /** @enum {string} */
+            protocol: 'modbus' | 'opcua' | 'mqtt' | 'manual' | 'edge';
+            status?: string;
+          };
+          /** @constant */
+          v: 1;
+        }
+      | {
+          body: {
+            code: string;
+            details?: {
+              [key: string]: string | number | boolean | null;
+            };
+            message: string;
+            /** @enum {string} */
+            severity: 'info' | 'warning' | 'error' | 'critical';
+          };
+          edge: string;
+          equipment: string;
+          id: string;
+          /** @constant */
+          kind: 'event';
+          observedAt: string;
+          receivedAt: string;
+          seq: number;
+          source: {
+            address?: string;
+            endpoint: string;
+            /** @enum {string} */
+            protocol: 'modbus' | 'opcua' | 'mqtt' | 'manual' | 'edge';
+            status?: string;
+          };
+          /** @constant */
+          v: 1;
+        };
+    /** @description A signed record; see protocols/RECORDS.md for every field and each kind's body. */
+    RecordInput:
+      | {
+          body: {
+            adjusted: boolean;
+            approval?: {
+              at: string;
+              by: string;
+              meaning: string;
+            };
+            /** @enum {string} */
+            asFoundResult: 'pass' | 'fail';
+            /** @enum {string} */
+            asLeftResult?: 'pass' | 'fail';
+            calibratedAt: string;
+            certificate?: {
+              number: string;
+              sha256?: string;
+              uri?: string;
+            };
+            conformity?: string;
+            decisionRule?: string;
+            /** @enum {string} */
+            deviceResult?: 'pass' | 'fail';
+            environment?: {
+              humidityPct?: number;
+              temperatureC?: number;
+            };
+            lab?: {
+              accreditation?: string;
+              name: string;
+            };
+            nextDue?: string;
+            points: {
+              asFound: number;
+              /** @enum {string} */
+              asFoundResult: 'pass' | 'fail';
+              asLeft?: number;
+              /** @enum {string} */
+              asLeftResult?: 'pass' | 'fail';
+              /** @enum {string} */
+              deviceResult?: 'pass' | 'fail';
+              lowerTolerance: number;
+              name: string;
+              nominal: number;
+              uncertainty?: number;
+              unit: string;
+              upperTolerance: number;
+            }[];
+            procedure?: {
+              id: string;
+              revision?: string;
+            };
+            receivedDate?: string;
+            remarks?: string;
+            standards: {
+              certificate?: string;
+              dueDate?: string;
+              id: string;
+              uncertainty?: number;
+            }[];
+            technician?: string;
+          };
+          edge: string;
+          equipment: string;
+          id: string;
+          /** @constant */
+          kind: 'calibration';
+          observedAt: string;
+          receivedAt: string;
+          seq: number;
+          source: {
+            address?: string;
+            endpoint: string;
+            /** @enum {string} */
+            protocol: 'modbus' | 'opcua' | 'mqtt' | 'manual' | 'edge';
+            status?: string;
+          };
+          /** @constant */
+          v: 1;
+        }
+      | {
+          body: {
+            cycles?: number;
+            durationS?: number;
+            /** @enum {string} */
+            event: 'start' | 'stop' | 'cycle';
+            operator?: string;
+            partSerial?: string;
+            workOrder?: string;
+          };
+          edge: string;
+          equipment: string;
+          id: string;
+          /** @constant */
+          kind: 'usage';
+          observedAt: string;
+          receivedAt: string;
+          seq: number;
+          source: {
+            address?: string;
+            endpoint: string;
+            /** @enum {string} */
+            protocol: 'modbus' | 'opcua' | 'mqtt' | 'manual' | 'edge';
+            status?: string;
+          };
+          /** @constant */
+          v: 1;
+        }
+      | {
+          body: {
+            characteristics: {
+              /** @enum {string} */
+              deviceResult?: 'pass' | 'fail';
+              gauge?: string;
+              lsl?: number;
+              measured: number;
+              name: string;
+              nominal?: number;
+              /** @enum {string} */
+              result: 'pass' | 'fail';
+              unit: string;
+              usl?: number;
+            }[];
+            /** @enum {string} */
+            deviceResult?: 'pass' | 'fail';
+            gauges?: string[];
+            operator?: string;
+            partSerial: string;
+            /** @enum {string} */
+            result: 'pass' | 'fail';
+            testPlan?: string;
+            trimCode?: string;
+            workOrder?: string;
+          };
+          edge: string;
+          equipment: string;
+          id: string;
+          /** @constant */
+          kind: 'inspection';
+          observedAt: string;
+          receivedAt: string;
+          seq: number;
+          source: {
+            address?: string;
+            endpoint: string;
+            /** @enum {string} */
+            protocol: 'modbus' | 'opcua' | 'mqtt' | 'manual' | 'edge';
+            status?: string;
+          };
+          /** @constant */
+          v: 1;
+        }
+      | {
+          body: {
+            points: {
+              name: string;
+              /** @enum {string} */
+              quality: 'good' | 'uncertain' | 'bad';
+              unit?: string;
+              value: number | boolean | string | null;
+            }[];
+            signals?: {
+              codes?: {
+                code: number | string;
+                word: string;
+              }[];
+              label?: string;
+              name: string;
+              unit?: string;
+              when?: {
+                codes: (number | string)[];
+                signal: string;
+              };
+            }[];
+          };
+          edge: string;
+          equipment: string;
+          id: string;
+          /** @constant */
+          kind: 'telemetry';
+          observedAt: string;
+          receivedAt: string;
+          seq: number;
+          source: {
+            address?: string;
+            endpoint: string;
+            /** @enum {string} */
+            protocol: 'modbus' | 'opcua' | 'mqtt' | 'manual' | 'edge';
+            status?: string;
+          };
+          /** @constant */
+          v: 1;
+        }
+      | {
+          body: {
+            code: string;
+            details?: unknown;
+            message: string;
+            /** @enum {string} */
+            severity: 'info' | 'warning' | 'error' | 'critical';
+          };
+          edge: string;
+          equipment: string;
+          id: string;
+          /** @constant */
+          kind: 'event';
+          observedAt: string;
+          receivedAt: string;
+          seq: number;
+          source: {
+            address?: string;
+            endpoint: string;
+            /** @enum {string} */
+            protocol: 'modbus' | 'opcua' | 'mqtt' | 'manual' | 'edge';
+            status?: string;
+          };
+          /** @constant */
+          v: 1;
+        };
   };
   responses: never;
   parameters: never;

@@ -94,6 +94,13 @@ describe('a route with a zod contract', () => {
     mount(r, { ...widgetApi.update, method: 'post' }, (_req, res) => {
       res.json({ id: 1, name: 'gear' });
     });
+    mount(
+      r,
+      { ...widgetApi.update, method: 'patch', responses: { '201': { description: 'the widget' } } },
+      (_req, res) => {
+        res.status(201).json({ id: 'w-1', name: 'gear', at: new Date().toISOString() });
+      },
+    );
     app.use(r);
     app.use(((err, _req, res, _next) => {
       if (!(err instanceof ProblemError)) return res.status(500).json({ message: String(err) });
@@ -113,6 +120,11 @@ describe('a route with a zod contract', () => {
       expect(await ok.json()).toEqual({ id: 'w-1', name: 'gear', at: 'never' });
       const off = await fetch(`${base}/widgets/w-1`, { method: 'POST' });
       expect(off.status).toBe(500);
+      expect(((await off.json()) as { message: string }).message).toContain('off its schema');
+      // JSON where the contract documents no zod schema (here: 201) is a 500 as well.
+      const undocumented = await fetch(`${base}/widgets/w-1`, { method: 'PATCH' });
+      expect(undocumented.status).toBe(500);
+      expect(((await undocumented.json()) as { message: string }).message).toContain('without a zod schema');
       // What the document refuses, the route refuses.
       expect((await put('/widgets/w-1', { name: 'gear', colour: 'red' })).status).toBe(400); // additionalProperties
       expect((await put('/widgets/w-1', { size: 2 })).status).toBe(400); // required

@@ -53,17 +53,99 @@ type JsonSchema = Record<string, unknown>;
 /** An RFC 3339 timestamp in a response (documented as `format: date-time`, not checked). */
 export const dateTime = z.string().meta({ format: 'date-time' });
 
+/** Schemas named with `component`: written once under components.schemas and referred to. */
+const components = new Map<string, z.ZodType>();
+
 /**
- * The JSON Schema (2020-12, OpenAPI 3.1's dialect) of `schema`: what a client sends (`input`,
- * before defaults and coercion) or what the cloud answers (`output`).
+ * `schema` as a named component of the API document (components.schemas[id]): wherever a
+ * contract uses it, the document refers to it (`$ref`), and the portal's generated types name it.
+ * A component whose request form differs from its answer form (defaults, transforms) is written
+ * twice, the request form as `<id>Input`.
  */
-export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
-  const { $schema: _drop, ...rest } = z.toJSONSchema(schema, {
+export function component<T extends z.ZodType>(id: string, schema: T): T {
+  if (components.has(id)) throw new Error(`component ${id} is defined twice`);
+  const named = schema.meta({ id });
+  components.set(id, named);
+  return named;
+}
+
+const REF = /^#\/\$defs\/(.+)$/;
+
+/** The raw JSON Schema of `schema` with its named components' definitions (`$defs`, by id). */
+function convert(schema: z.ZodType, io: 'input' | 'output'): { schema: JsonSchema; defs: JsonSchema } {
+  const {
+    $schema: _drop,
+    $defs,
+    ...rest
+  } = z.toJSONSchema(schema, {
     target: 'draft-2020-12',
     io,
     unrepresentable: 'any',
   }) as JsonSchema;
-  return withoutSafeIntBounds(rest) as JsonSchema;
+  return {
+    schema: withoutSafeIntBounds(rest) as JsonSchema,
+    defs: withoutSafeIntBounds($defs ?? {}) as JsonSchema,
+  };
+}
+
+/** The name under components.schemas of component `id` in its `io` form. */
+function componentName(id: string, io: 'input' | 'output'): string {
+  if (io === 'output') return id;
+  const c = components.get(id);
+  if (!c) return id;
+  const asInput = convert(c, 'input').defs[id];
+  const asOutput = convert(c, 'output').defs[id];
+  return JSON.stringify(asInput) === JSON.stringify(asOutput) ? id : `${id}Input`;
+}
+
+/** Points `$ref`s to `#/$defs/<id>` at the document's components. */
+function refsToComponents(s: unknown, io: 'input' | 'output'): unknown {
+  if (Array.isArray(s)) return s.map((x) => refsToComponents(x, io));
+  if (s === null || typeof s !== 'object') return s;
+  const out: JsonSchema = {};
+  for (const [k, v] of Object.entries(s)) {
+    const m = k === '$ref' && typeof v === 'string' ? REF.exec(v) : null;
+    out[k] = m ? `#/components/schemas/${componentName(m[1]!, io)}` : refsToComponents(v, io);
+  }
+  return out;
+}
+
+/**
+ * The JSON Schema (2020-12, OpenAPI 3.1's dialect) of `schema`: what a client sends (`input`,
+ * before defaults and coercion) or what the cloud answers (`output`). Named components
+ * (`component`) are `$ref`s to components.schemas.
+ */
+export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
+  return refsToComponents(convert(schema, io).schema, io) as JsonSchema;
+}
+
+/**
+ * The components.schemas the contracts of `ops` (and the answer schemas `more`, e.g. socket
+ * messages) refer to: components.schemas is written from this.
+ */
+export function openApiComponents(
+  ops: Iterable<OperationSpec>,
+  more: Iterable<z.ZodType> = [],
+): Record<string, JsonSchema> {
+  const out: Record<string, JsonSchema> = {};
+  const add = (schema: z.ZodType | undefined, io: 'input' | 'output') => {
+    if (!schema) return;
+    for (const [id, def] of Object.entries(convert(schema, io).defs)) {
+      const name = componentName(id, io);
+      const js = refsToComponents(def, io) as JsonSchema;
+      if (out[name] && JSON.stringify(out[name]) !== JSON.stringify(js))
+        throw new Error(`component ${name} has two definitions`);
+      out[name] = js;
+    }
+  };
+  for (const op of ops) {
+    add(op.params, 'input');
+    add(op.query, 'input');
+    add(op.body, 'input');
+    for (const r of Object.values(op.responses)) add(r instanceof z.ZodType ? r : r.schema, 'output');
+  }
+  for (const s of more) add(s, 'output');
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** z.int()'s ±(2^53 − 1) bounds say nothing a reader needs: left out of the document. */
@@ -166,8 +248,9 @@ export function openApiPaths(ops: Iterable<OperationSpec>): Record<string, Recor
 
 /**
  * Under test (vitest sets VITEST), every JSON answer of a route is checked against the schema its
- * contract documents for that status: a route that answers what the document does not say fails
- * the test that called it (500, naming the route and the mismatch).
+ * contract documents for that status: a route that answers what the document does not say, or
+ * answers JSON (a success) where its contract has no zod schema, fails the test that called it
+ * (500, naming the route and the mismatch).
  */
 const CHECK_ANSWERS = process.env.VITEST !== undefined;
 
@@ -176,16 +259,15 @@ const checkAnswers =
   (_req, res, next) => {
     const json = res.json.bind(res);
     res.json = (body: unknown) => {
+      if (res.statusCode >= 400) return json(body);
       const spec = op.responses[String(res.statusCode)];
       const schema = spec instanceof z.ZodType ? spec : spec?.schema;
-      if (schema && res.statusCode < 400) {
-        const r = schema.safeParse(JSON.parse(JSON.stringify(body)));
-        if (!r.success) {
-          const what = r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-          throw new Error(
-            `${op.method.toUpperCase()} ${op.path} answered ${res.statusCode} off its schema: ${what}`,
-          );
-        }
+      const where = `${op.method.toUpperCase()} ${op.path} answered ${res.statusCode}`;
+      if (!schema) throw new Error(`${where} JSON without a zod schema of that answer in its contract`);
+      const r = schema.safeParse(JSON.parse(JSON.stringify(body)));
+      if (!r.success) {
+        const what = r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+        throw new Error(`${where} off its schema: ${what}`);
       }
       return json(body);
     };

@@ -1,0 +1,188 @@
+import { RECORD_KINDS, signalEntrySchema } from '@rigtrace/protocols';
+import { z } from 'zod';
+import { component, dateTime, jsonSchemaOf } from '../platform/http/contract.js';
+
+// What the live feature sends: the snapshot (GET /sites/{siteId}/live) and the socket.io
+// messages, as zod schemas. The API document is written from them (the snapshot as the route's
+// answer, the messages under `x-socket-events`), the portal's types are generated from that, and
+// under test every message is checked against its schema before it is pushed.
+
+const passFail = z.enum(['pass', 'fail']);
+
+/** One telemetry value of a rig. */
+export const telemetryItemSchema = z.object({
+  equipment: z.string(),
+  point: z.string(),
+  value: z.union([z.number(), z.boolean(), z.string()]).nullable(),
+  unit: z.string().nullable(),
+  quality: z.enum(['good', 'uncertain', 'bad']),
+  observedAt: dateTime,
+});
+
+export const rigStateSchema = z.enum(['running', 'idle', 'stopped']);
+
+/** An alert as pushed and as listed in the snapshot. */
+export const liveAlertSchema = component(
+  'LiveAlert',
+  z
+    .object({
+      siteId: z.string().nullable(),
+      id: z.string(),
+      kind: z.string(),
+      severity: z.enum(['info', 'warning', 'critical']),
+      message: z.string(),
+      at: dateTime,
+      tag: z.string().optional(),
+      caseId: z.string().optional().describe('an out-of-tolerance or tag-out alert: its case'),
+    })
+    .describe('an alert was raised (SPC, out of tolerance, tag-out, …)'),
+);
+
+/** The messages the server pushes to a site's room, by socket.io event name (API.md, "Live updates"). */
+export const liveMessageSchemas = {
+  telemetry: component(
+    'LiveTelemetry',
+    z
+      .object({ siteId: z.string(), edgeId: z.string(), items: z.array(telemetryItemSchema) })
+      .describe('latest telemetry values of the site’s rigs'),
+  ),
+  rig: component(
+    'LiveRig',
+    z
+      .object({
+        siteId: z.string(),
+        edgeId: z.string(),
+        equipment: z.string(),
+        state: rigStateSchema,
+        observedAt: dateTime,
+        operator: z.string().optional(),
+        workOrder: z.string().optional(),
+        partSerial: z.string().optional(),
+      })
+      .describe('a rig changed state'),
+  ),
+  records: component(
+    'LiveRecords',
+    z
+      .object({
+        siteId: z.string(),
+        edgeId: z.string(),
+        counts: z.record(z.enum(RECORD_KINDS), z.int()),
+        lastSeq: z.int(),
+      })
+      .describe('an edge’s batch was stored: how many records of each kind'),
+  ),
+  calibration: component(
+    'LiveCalibration',
+    z
+      .object({
+        siteId: z.string().nullable(),
+        tag: z.string(),
+        calibrationId: z.string(),
+        passed: z.boolean(),
+      })
+      .describe('a calibration was recorded'),
+  ),
+  status: component(
+    'LiveStatus',
+    z
+      .object({ siteId: z.string().nullable(), tag: z.string(), from: z.string().nullable(), to: z.string() })
+      .describe('equipment’s calibration status changed'),
+  ),
+  alert: liveAlertSchema,
+} as const;
+
+export type LiveMessages = {
+  [K in keyof typeof liveMessageSchemas]: z.output<(typeof liveMessageSchemas)[K]>;
+};
+
+const testCharacteristic = z.object({
+  name: z.string(),
+  quantity: z.string(),
+  measured: z.number(),
+  unit: z.string(),
+  nominal: z.number().optional(),
+  lsl: z.number().optional(),
+  usl: z.number().optional(),
+  result: passFail,
+});
+
+/** What a live page shows before the first push and after a reconnect. */
+export const liveSnapshotSchema = z.object({
+  siteId: z.string(),
+  at: dateTime,
+  rigs: z.array(
+    z.object({
+      equipment: z.string(),
+      edgeId: z.string(),
+      state: rigStateSchema,
+      stateSince: dateTime.nullable(),
+      lastSeenAt: dateTime,
+      values: z
+        .array(telemetryItemSchema.omit({ equipment: true }))
+        .describe(
+          'latest values that mean something now: a value whose dictionary entry has `when` is left out while its condition does not hold (an idle zero between tests)',
+        ),
+      signals: z
+        .array(signalEntrySchema)
+        .describe('the signal dictionary the rig’s telemetry last carried; empty: none'),
+      lastTest: z
+        .object({
+          at: dateTime,
+          partSerial: z.string(),
+          workOrder: z.string().optional(),
+          testPlan: z.string().optional(),
+          result: passFail,
+          testPoints: z.array(
+            z.object({
+              name: z
+                .string()
+                .nullable()
+                .describe('the test point ("fullLoad" of "fullLoad.deliveredQty"); null: not tied to one'),
+              characteristics: z.array(testCharacteristic),
+            }),
+          ),
+        })
+        .nullable()
+        .describe('the rig’s last completed test (its latest inspection), per test point'),
+    }),
+  ),
+  today: z.object({
+    inspections: z.int(),
+    passed: z.int(),
+    firstPassYield: z.number().min(0).max(1).nullable(),
+    throughputPerHour: z.array(
+      z.object({ hour: dateTime.describe('start of the UTC hour'), count: z.int() }),
+    ),
+  }),
+  alerts: z.array(liveAlertSchema).max(20),
+});
+
+/** Under test (vitest sets VITEST), every pushed message is checked against its schema. */
+const CHECK_MESSAGES = process.env.VITEST !== undefined;
+
+/** Throws (under test) when `payload` is not what the document says `event` carries. */
+export function checkMessage(event: keyof LiveMessages, payload: unknown): void {
+  if (!CHECK_MESSAGES) return;
+  const r = liveMessageSchemas[event].safeParse(JSON.parse(JSON.stringify(payload)));
+  if (!r.success)
+    throw new Error(
+      `live message ${event} off its schema: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+}
+
+/**
+ * The socket.io messages as the API document's `x-socket-events` extension: each event's payload
+ * is a component (LiveTelemetry, LiveRig, …), so the portal's generated types name it.
+ */
+export function socketEventsDocument(): Record<string, { description: string; payload: unknown }> {
+  return Object.fromEntries(
+    Object.entries(liveMessageSchemas).map(([event, schema]) => [
+      event,
+      {
+        description: z.globalRegistry.get(schema)?.description ?? event,
+        payload: jsonSchemaOf(schema, 'output'),
+      },
+    ]),
+  );
+}
