@@ -70,6 +70,7 @@ export class OpcuaCollector implements Collector {
         ...(i.deadband ? { deadband: { ...i.deadband } } : {}),
       })),
       publishingIntervalMs: this.cfg.publishingIntervalMs,
+      connectTimeoutMs: this.cfg.timeoutMs,
       logger: this.ctx.logger,
     });
     client.on('value', (v: OpcuaValue) => {
@@ -160,7 +161,11 @@ export class OpcuaCollector implements Collector {
       up,
       lastError: up ? null : this.connected ? this.noGoodReason() : (this.lastError ?? st?.lastError ?? null),
       recordsIn: this.recordsIn,
-      counters: { reconnects: st?.reconnects ?? 0 },
+      counters: {
+        timeouts: st?.timeouts ?? 0,
+        exceptions: st?.exceptions ?? 0,
+        reconnects: st?.reconnects ?? 0,
+      },
       details: st ? { ...st, ...(this.records.enabled ? { results: this.records.counters() } : {}) } : {},
     };
   }

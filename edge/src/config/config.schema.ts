@@ -406,6 +406,8 @@ const opcuaSource = z.strictObject({
   pkiDir: z.string().optional(),
   trustedServerCertificates: z.array(z.string()).default([]),
   publishingIntervalMs: z.number().int().min(10).max(60_000).default(500),
+  /** Per request (connect, session, Read, Write): no answer within it is a timeout. */
+  timeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   items: z
     .array(
       z.strictObject({
