@@ -264,6 +264,7 @@ export async function startCloud(
     repo: new RemindersRepository(store.db),
     equipment: store.equipment,
     calibration,
+    maintenance,
     audit: accounts.audit,
     config: cfg,
     logger: logger.child({ component: 'reminders' }),

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
@@ -8,7 +9,8 @@ import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { createUsers, type TestUser } from './helpers/users.js';
-import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+import { SqliteDb } from '../src/platform/db/sqlite.js';
 
 /**
  * Maintenance (ISO/IEC 17025 6.4.13 g, h) on both backends, through the API: events with who,
@@ -539,5 +541,171 @@ describe.each(BACKENDS)('maintenance on %s', (backend) => {
         })
       ).status,
     ).toBe(403);
+  });
+
+  /** Generates a CSV report as the auditor and answers its rows by tag. */
+  async function reportRows(body: Record<string, unknown>): Promise<Record<string, string>[]> {
+    const queued = await call('auditor', 'POST', '/reports', { ...body, format: 'csv' });
+    expect(queued.status, queued.text).toBe(202);
+    const until = Date.now() + 60_000;
+    for (;;) {
+      const r = await call('auditor', 'GET', `/reports/${queued.body.id}`);
+      if (r.body.state === 'done') break;
+      expect(r.body.state).not.toBe('failed');
+      expect(Date.now()).toBeLessThan(until);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    const csv = (await call('auditor', 'GET', `/reports/${queued.body.id}/file`)).text;
+    const [head, ...lines] = csv.trim().split(/\r?\n/);
+    const cols = head!.split(',');
+    return lines.map((l) =>
+      Object.fromEntries(l.split(',').map((v, i) => [cols[i], v.replace(/^"|"$/g, '')])),
+    );
+  }
+
+  /** SQL as the database owner (backdating a registration: the API never writes the past). */
+  async function ownerSql(sql: string): Promise<void> {
+    if (backend === 'postgres') {
+      await asOwner(storage.databaseUrl!, sql);
+      return;
+    }
+    const db = await SqliteDb.open(path.join(storage.dataDir, 'cloud.sqlite'));
+    try {
+      await db.run(sql);
+    } finally {
+      await db.close();
+    }
+  }
+
+  it('the due-list report states the maintenance as it stood on its date, not today', async () => {
+    expect(
+      (
+        await call('tech', 'POST', '/equipment', {
+          tag: 'PUMP-ASOF',
+          siteId: 'plant-1',
+          type: 'test-oil pump',
+          intervalDays: 365,
+        })
+      ).status,
+    ).toBe(201);
+    // Registered two months ago (so a report of last month lists it).
+    await ownerSql(
+      `UPDATE equipment SET created_at = '${new Date(NOW - 60 * DAY).toISOString()}' WHERE tag = 'PUMP-ASOF'`,
+    );
+    const filter = await call('tech', 'POST', '/equipment/PUMP-ASOF/maintenance/plans', {
+      task: 'Replace filter',
+      intervalDays: 30,
+      firstDue: dayFromToday(-20),
+    });
+    expect(filter.status, filter.text).toBe(201);
+    const hoses = await call('tech', 'POST', '/equipment/PUMP-ASOF/maintenance/plans', {
+      task: 'Check hoses',
+      intervalDays: 30,
+      firstDue: dayFromToday(-25),
+    });
+    expect(hoses.status, hoses.text).toBe(201);
+    // Both were due before the report's date; the filter was replaced two days ago and the hose
+    // check retired today: neither had happened on the report's date.
+    const done = await call('tech', 'POST', '/equipment/PUMP-ASOF/maintenance/events', {
+      kind: 'preventive',
+      planId: filter.body.id,
+      description: 'filter replaced',
+      occurredAt: at(48),
+    });
+    expect(done.status, done.text).toBe(201);
+    expect((await call('tech', 'DELETE', `/maintenance/plans/${hoses.body.id}`)).status).toBe(204);
+
+    const past = await reportRows({ type: 'due-list', from: dayFromToday(-40), to: dayFromToday(-10) });
+    expect(past.find((r) => r.tag === 'PUMP-ASOF')).toMatchObject({
+      pmTask: 'Check hoses',
+      pmNextDue: dayFromToday(-25),
+      pmDaysUntilDue: '-15',
+      pmStatus: 'overdue',
+    });
+    // Today's report: the hose check is retired, the filter next due 30 days after it was done.
+    const now = await reportRows({ type: 'due-list', from: dayFromToday(0), to: dayFromToday(30) });
+    expect(now.find((r) => r.tag === 'PUMP-ASOF')).toMatchObject({
+      pmTask: 'Replace filter',
+      pmNextDue: dayFromToday(28),
+      pmStatus: 'current',
+    });
+  });
+
+  it('GET /due-list and the reminder digest list preventive maintenance, within site scope and export control', async () => {
+    // FC-07 is calibrated (due in about 80 days): listed for its overdue maintenance only.
+    const clean = await call('tech', 'POST', '/equipment/FC-07/maintenance/plans', {
+      task: 'Clean the flow cell',
+      intervalDays: 60,
+      firstDue: dayFromToday(-3),
+    });
+    expect(clean.status, clean.text).toBe(201);
+    expect(
+      (
+        await call('scoped', 'POST', '/equipment/PG-02/maintenance/plans', {
+          task: 'Check the snubber',
+          intervalDays: 90,
+          firstDue: dayFromToday(5),
+        })
+      ).status,
+    ).toBe(201);
+    expect(
+      (
+        await call('cleared', 'POST', '/equipment/ITAR-01/maintenance/plans', {
+          task: 'Inspect the load cell mount',
+          intervalDays: 30,
+          firstDue: dayFromToday(-1),
+        })
+      ).status,
+    ).toBe(201);
+    const items = async (who: string, q = 'days=30') => {
+      const r = await call(who, 'GET', `/due-list?${q}`);
+      expect(r.status, r.text).toBe(200);
+      return new Map<string, any>(
+        r.body.sites.flatMap((s: { items: { tag: string }[] }) => s.items.map((i) => [i.tag, i])),
+      );
+    };
+    const auditor = await items('auditor');
+    expect(auditor.get('FC-07')).toMatchObject({
+      status: 'current',
+      nextPm: {
+        planId: clean.body.id,
+        task: 'Clean the flow cell',
+        nextDue: dayFromToday(-3),
+        daysUntilDue: -3,
+        status: 'overdue',
+      },
+    });
+    expect(auditor.get('PG-02')).toMatchObject({
+      nextPm: { task: 'Check the snubber', nextDue: dayFromToday(5), daysUntilDue: 5, status: 'due-soon' },
+    });
+    // An item without a plan says so.
+    expect(auditor.get('RIG-01')?.nextPm ?? null).toBeNull();
+    expect(auditor.has('ITAR-01')).toBe(false);
+    expect((await items('cleared')).get('ITAR-01')).toMatchObject({
+      nextPm: { task: 'Inspect the load cell mount', status: 'overdue' },
+    });
+    // A user limited to plant 2 sees plant 2's maintenance only.
+    const scoped = await items('scoped');
+    expect([...scoped.keys()]).not.toContain('FC-07');
+    expect(scoped.get('PG-02')?.nextPm).toMatchObject({ task: 'Check the snubber' });
+    expect((await items('auditor', 'days=30&site=plant-2')).has('FC-07')).toBe(false);
+    // As of a date before the task fell due, within 2 days: not listed for its maintenance.
+    expect((await items('auditor', `asOf=${dayFromToday(-10)}&days=2`)).has('FC-07')).toBe(false);
+
+    // The reminder digest (e-mail and webhook) of each site: its own equipment, never export-controlled.
+    const plant1 = await cloud.reminders.digest('acme', 'plant-1', dayFromToday(0));
+    expect(plant1.maintenance.map((m) => m.tag)).toContain('FC-07');
+    expect(plant1.maintenance.find((m) => m.tag === 'FC-07')).toMatchObject({
+      task: 'Clean the flow cell',
+      status: 'overdue',
+      nextDue: dayFromToday(-3),
+      daysLeft: -3,
+      type: 'flow cell',
+    });
+    expect(plant1.maintenance.map((m) => m.tag)).not.toContain('ITAR-01');
+    expect(plant1.maintenance.map((m) => m.tag)).not.toContain('PG-02');
+    expect(plant1.counts.maintenance).toBe(plant1.maintenance.length);
+    const plant2 = await cloud.reminders.digest('acme', 'plant-2', dayFromToday(0));
+    expect(plant2.maintenance.map((m) => [m.tag, m.status])).toEqual([['PG-02', 'due-soon']]);
   });
 });

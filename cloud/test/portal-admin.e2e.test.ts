@@ -1,5 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page, type Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +15,17 @@ import {
 import { base32Decode, totp } from '../src/access/totp.js';
 import { openStore } from '../src/server.js';
 import { loadCloudConfig } from '../src/platform/config.js';
-import { DESKTOP, PHONE, SHOTS, sidewaysOverflow, widerThanTheirBox } from './helpers/browser.js';
+import {
+  CHROMIUM,
+  DESKTOP,
+  PHONE,
+  SHOTS,
+  sidewaysOverflow,
+  startPortal,
+  widerThanTheirBox,
+  type DemoSeed,
+  type PortalFixture,
+} from './helpers/browser.js';
 
 /**
  * The portal's admin and technician journeys in Chromium against the real cloud, a real flow-rig
@@ -33,64 +42,30 @@ import { DESKTOP, PHONE, SHOTS, sidewaysOverflow, widerThanTheirBox } from './he
 declare const document: any;
 declare const requestAnimationFrame: (cb: () => void) => number;
 
-const CHROMIUM = '/usr/bin/chromium';
 const DAY = 86_400_000;
 const NOW = Date.now();
 const at = (daysAgo: number) => new Date(NOW - daysAgo * DAY).toISOString();
 const date = (daysFromNow: number) => new Date(NOW + daysFromNow * DAY).toISOString().slice(0, 10);
 
-interface Seed {
-  tenant: string;
-  apiToken: string;
-  enrollmentToken: string;
-  users: { email: string; role: string; password: string }[];
-}
-
 describe('portal admin and technician journeys in a browser', () => {
-  const work = mkdtempSync(path.join(os.tmpdir(), 'rt-portal-admin-'));
-  const dataDir = path.join(work, 'cloud');
-  const edgeDir = path.join(work, 'edge');
-  const edgeConfig = path.join(work, 'edge.yaml');
-  let cloud: Proc | undefined;
+  let portal: PortalFixture;
+  let edgeDir = '';
+  let edgeConfig = '';
+  let dataDir = '';
   let rig: Proc | undefined;
   let edge: Proc | undefined;
-  let context: BrowserContext | undefined;
+  let context: BrowserContext;
   let page: Page;
   let url = '';
-  let seed: Seed;
+  let seed: DemoSeed;
   let adminSecret: Uint8Array | undefined;
-  const browserErrors: string[] = [];
+  let browserErrors: string[] = [];
   const figures: Record<string, number> = {};
 
-  const user = (role: string) => seed.users.find((u) => u.role === role)!;
+  const user = (role: string) => portal.user(role);
   /** Changes go through a signed-in person's session (API tokens only read). */
-  let techSession: { cookie: string; csrf: string } | undefined;
-  const api = async (method: string, p: string, body?: unknown) => {
-    if (!techSession) {
-      const t = user('technician');
-      const login = await fetch(`${url}/api/v1/auth/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ tenant: seed.tenant, email: t.email, password: t.password }),
-      });
-      const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
-      techSession = { cookie: login.headers.getSetCookie()[0]!.split(';')[0]!, csrf };
-    }
-    const res = await fetch(`${url}/api/v1${p}`, {
-      method,
-      headers: {
-        cookie: techSession.cookie,
-        'x-csrf-token': techSession.csrf,
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    expect(res.status, `${method} ${p}: ${text}`).toBeLessThan(300);
-    return text ? JSON.parse(text) : undefined;
-  };
-  const shot = (name: string, fullPage = true) =>
-    page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
+  const api = (method: string, p: string, body?: unknown) => portal.api('technician', method, p, body);
+  const shot = (name: string, fullPage = true) => portal.browser.shot(name, fullPage);
   /** A TOTP code of a step not used yet (the cloud refuses a replayed step), waiting for one if needed. */
   let lastStep = 0;
   async function freshCode(secret: Uint8Array): Promise<string> {
@@ -105,42 +80,17 @@ describe('portal admin and technician journeys in a browser', () => {
   }
 
   async function signIn(role: string, secret?: Uint8Array) {
-    const u = user(role);
-    await page.goto(`${url}/#/`);
-    await page.getByTestId('sign-in-form').waitFor();
-    await page.getByLabel('Tenant').fill(seed.tenant);
-    await page.getByLabel('Email').fill(u.email);
-    await page.getByLabel('Password').fill(u.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    if (secret) {
-      const code = page.getByLabel('Authentication code');
-      await code.waitFor();
-      await code.fill(await freshCode(secret));
-      await page.getByRole('button', { name: 'Verify' }).click();
-    }
-    await page.getByTestId('who').waitFor();
+    await portal.signIn(role, secret ? () => freshCode(secret) : undefined);
     expect(await page.getByTestId('who').textContent()).toContain(role);
   }
-  async function signOut() {
-    await page.getByTestId('sign-out').click();
-    await page.getByTestId('sign-in').waitFor();
-  }
+  const signOut = () => portal.signOut();
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`Chromium is missing at ${CHROMIUM} (apt-get install chromium)`);
-    // portal/dist is built once for the whole run by vitest.global-setup.ts.
-
-    const started = await startProcess(
-      'cloud/src/cli.ts',
-      ['serve', '--port', '0', '--data-dir', dataDir],
-      (l) => l.includes('"event":"listening"'),
-    );
-    cloud = started;
-    url = (JSON.parse(started.readyLine) as { url: string }).url;
-    const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
-    expect(seeded.status, seeded.stderr).toBe(0);
-    seed = JSON.parse(seeded.stdout) as Seed;
+    portal = await startPortal('admin');
+    ({ url, seed, page, dataDir } = portal);
+    ({ context, errors: browserErrors } = portal.browser);
+    edgeDir = path.join(portal.work, 'edge');
+    edgeConfig = path.join(portal.work, 'edge.yaml');
 
     // The register: an instrument with a passing calibration and parts made with it since, and
     // the reference standard the technician will use.
@@ -263,27 +213,12 @@ describe('portal admin and technician journeys in a browser', () => {
         .replace('name: demo-line-pc', 'name: line-3-pc')
         .replace('batchSize: 500', 'batchSize: 20\n  retry: { initialMs: 100, maxMs: 1000 }'),
     );
-
-    mkdirSync(SHOTS, { recursive: true });
-    context = await chromium.launchPersistentContext(path.join(work, 'chromium-profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      viewport: { width: 1280, height: 800 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of 40[13]/.test(m.text())) browserErrors.push(m.text());
-    });
-    page.on('pageerror', (e) => browserErrors.push(e.message));
   }, 120_000);
 
   afterAll(async () => {
-    await context?.close();
     await edge?.stop();
     await rig?.stop();
-    await cloud?.stop();
-    rmSync(work, { recursive: true, force: true });
+    await portal?.close();
     if (Object.keys(figures).length > 0) process.stdout.write(`portal figures: ${JSON.stringify(figures)}\n`);
   }, 90_000);
 
@@ -484,7 +419,7 @@ describe('portal admin and technician journeys in a browser', () => {
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
     });
     const ctx = await other.newContext({ viewport: { width: 1280, height: 800 } });
-    await ctx.addCookies(await context!.cookies());
+    await ctx.addCookies(await context.cookies());
     const p = await ctx.newPage();
     await p.clock.install();
     await p.goto(`${url}/#/`);

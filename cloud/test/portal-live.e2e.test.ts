@@ -1,9 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
 import {
@@ -18,7 +16,15 @@ import {
 import { formatValue, unitLabel } from '../../portal/src/lib/live-model.js';
 import { base32Decode, totp } from '../src/access/totp.js';
 import { PISTON_RINGS } from './helpers/spc-data.js';
-import { PHONE, SHOTS, sidewaysOverflow } from './helpers/browser.js';
+import {
+  momentsNotShownOneWay,
+  PHONE,
+  SHOTS,
+  sidewaysOverflow,
+  startPortal,
+  type DemoSeed,
+  type PortalFixture,
+} from './helpers/browser.js';
 
 /**
  * The manager's and the quality engineer's pages, and the auditor's reports, in Chromium against
@@ -30,55 +36,27 @@ import { PHONE, SHOTS, sidewaysOverflow } from './helpers/browser.js';
  * test-results/screenshots/.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const TAG = 'RIG-01';
-
-interface Seed {
-  tenant: string;
-  apiToken: string;
-  enrollmentToken: string;
-  users: { email: string; role: string; password: string }[];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** What a stopped cloud makes the browser log (failed requests, the socket): expected here. */
+const CLOUD_AWAY = /ERR_CONNECTION_REFUSED|WebSocket|socket\.io/;
 
 describe('live dashboard, SPC and reports in a browser', () => {
-  const work = mkdtempSync(path.join(os.tmpdir(), 'rt-portal-live-'));
-  const dataDir = path.join(work, 'cloud');
-  const edgeDir = path.join(work, 'edge');
-  const edgeConfig = path.join(work, 'edge.yaml');
-  let cloud: Proc | undefined;
+  let portal: PortalFixture;
+  let work = '';
+  let dataDir = '';
+  let edgeDir = '';
+  let edgeConfig = '';
   let rig: Proc | undefined;
   let edge: Proc | undefined;
-  let context: BrowserContext | undefined;
   let page: Page;
-  let port = 0;
   let url = '';
-  let seed: Seed;
+  let seed: DemoSeed;
   const secrets = new Map<string, Uint8Array>();
-  const browserErrors: string[] = [];
+  /** The page's errors, but for those of the cloud being away while it restarts. */
+  const browserErrors = () => portal.browser.errors.filter((e) => !CLOUD_AWAY.test(e));
   /** Everything the page logged, shown when the connection never comes up. */
   const consoleLines: string[] = [];
-  const user = (role: string) => seed.users.find((u) => u.role === role)!;
-
-  const startCloud = async () => {
-    cloud = await startProcess(
-      'cloud/src/cli.ts',
-      ['serve', '--port', String(port), '--data-dir', dataDir],
-      (l) => l.includes('"event":"listening"'),
-      30_000,
-    );
-    url = (JSON.parse((cloud as Proc & { readyLine: string }).readyLine) as { url: string }).url;
-  };
+  const user = (role: string) => portal.user(role);
 
   const api = async (p: string) => {
     const res = await fetch(`${url}/api/v1${p}`, { headers: { authorization: `Bearer ${seed.apiToken}` } });
@@ -87,8 +65,7 @@ describe('live dashboard, SPC and reports in a browser', () => {
     return JSON.parse(text);
   };
 
-  const shot = (name: string, fullPage = true) =>
-    page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
+  const shot = (name: string, fullPage = true) => portal.browser.shot(name, fullPage);
 
   let lastStep = 0;
   async function freshCode(secret: Uint8Array): Promise<string> {
@@ -132,24 +109,10 @@ describe('live dashboard, SPC and reports in a browser', () => {
   }
 
   async function signIn(role: string) {
-    const u = user(role);
-    await page.goto(url);
-    await page.getByLabel('Tenant').fill(seed.tenant);
-    await page.getByLabel('Email').fill(u.email);
-    await page.getByLabel('Password').fill(u.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
-    const code = page.getByLabel('Authentication code');
-    await code.waitFor();
-    await code.fill(await freshCode(secrets.get(role)!));
-    await page.getByRole('button', { name: 'Verify' }).click();
-    await page.getByTestId('who').waitFor();
+    await portal.signIn(role, () => freshCode(secrets.get(role)!));
     expect(await page.getByTestId('who').textContent()).toContain(role);
   }
-
-  async function signOut() {
-    await page.getByTestId('sign-out').click();
-    await page.getByTestId('sign-in').waitFor();
-  }
+  const signOut = () => portal.signOut();
 
   /** Every value of `point` of the rig that reached the cloud, as the dashboard formats it. */
   async function producedValues(point: string): Promise<Set<string>> {
@@ -171,15 +134,12 @@ describe('live dashboard, SPC and reports in a browser', () => {
       .textContent({ timeout: 20_000 });
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`Chromium is missing at ${CHROMIUM} (apt-get install chromium)`);
-    // portal/dist is built once for the whole run by vitest.global-setup.ts.
-
-    port = await freePort();
-    await startCloud();
-    const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
-    expect(seeded.status, seeded.stderr).toBe(0);
-    seed = JSON.parse(seeded.stdout) as Seed;
+    portal = await startPortal('live');
+    ({ work, dataDir, url, seed, page } = portal);
+    edgeDir = path.join(work, 'edge');
+    edgeConfig = path.join(work, 'edge.yaml');
+    await page.setViewportSize({ width: 1280, height: 900 });
+    page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
 
     // Seeded inspection data for SPC: Montgomery's piston rings (25 subgroups of 5), from an edge
     // of its own, one measurement a minute ending an hour ago.
@@ -290,34 +250,12 @@ describe('live dashboard, SPC and reports in a browser', () => {
 
     await enrollTotp('manager');
     await enrollTotp('auditor');
-
-    mkdirSync(SHOTS, { recursive: true });
-    context = await chromium.launchPersistentContext(path.join(work, 'chromium-profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-      viewport: { width: 1280, height: 900 },
-      acceptDownloads: true,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      consoleLines.push(`${m.type()}: ${m.text()}`);
-      // A stopped cloud makes the browser log failed requests and WebSocket errors: expected here.
-      if (
-        m.type() === 'error' &&
-        !/status of 40[134]|ERR_CONNECTION_REFUSED|WebSocket|socket\.io/.test(m.text())
-      )
-        browserErrors.push(m.text());
-    });
-    page.on('pageerror', (e) => browserErrors.push(e.message));
   }, 180_000);
 
   afterAll(async () => {
-    await context?.close();
     await edge?.stop();
     await rig?.stop();
-    await cloud?.stop();
-    rmSync(work, { recursive: true, force: true });
+    await portal?.close();
   });
 
   it('shows a manager the rig live: a value changes in place to one the simulator produced', async () => {
@@ -332,7 +270,7 @@ describe('live dashboard, SPC and reports in a browser', () => {
     await expect
       .poll(() => conn.getAttribute('data-state'), {
         timeout: 20_000,
-        message: `the page's console:\n${consoleLines.join('\n')}\n${browserErrors.join('\n')}`,
+        message: `the page's console:\n${consoleLines.join('\n')}\n${browserErrors().join('\n')}`,
       })
       .toBe('connected');
     expect(await conn.getAttribute('aria-live')).toBe('polite');
@@ -429,6 +367,9 @@ describe('live dashboard, SPC and reports in a browser', () => {
     expect(shown.values).toEqual(expected);
     expect(Number(shown.values['fullLoad.deliveredQty']!.split(' ')[0])).toBeGreaterThan(50);
     expect(Number(shown.values['idle.deliveredQty']!.split(' ')[0])).toBeLessThan(10);
+    // Its moments the portal's one way: the site's zone (UTC here), the UTC time on hover.
+    expect(await momentsNotShownOneWay(page, '[data-testid=dashboard-page]')).toEqual([]);
+    expect(await test.locator('time').textContent()).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
 
     // What the rig does, in words; every signal named in words, units as people write them.
     const WORDS = ['Testing', 'Waiting for the next injector', 'Fault'];
@@ -517,15 +458,19 @@ describe('live dashboard, SPC and reports in a browser', () => {
 
   it('reconnects by itself after the cloud process restarts, and keeps updating', async () => {
     const conn = page.getByTestId('connection-state');
-    await cloud!.stop();
+    await portal.stopCloud();
     await expect
       .poll(() => conn.getAttribute('data-state'), { timeout: 20_000 })
       .toMatch(/^(reconnecting|offline)$/);
     expect(await conn.textContent()).toMatch(/Reconnecting|Offline/);
+    expect(await page.getByTestId('stale-note').innerText()).toMatch(
+      /^Showing values as of \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC;/,
+    );
+    expect(await momentsNotShownOneWay(page, '[data-testid=dashboard-page]')).toEqual([]);
     await shot('live-dashboard-reconnecting', false);
     const before = (await liveValue('railPressure'))!.trim();
 
-    await startCloud();
+    await portal.startCloud();
     await expect.poll(() => conn.getAttribute('data-state'), { timeout: 30_000 }).toBe('connected');
     const after = await waitFor(
       async () => {
@@ -621,6 +566,6 @@ describe('live dashboard, SPC and reports in a browser', () => {
     await first.getByTestId('report-download').waitFor({ timeout: 60_000 });
     await shot('clauses-1280');
     await signOut();
-    expect(browserErrors).toEqual([]);
+    expect(browserErrors()).toEqual([]);
   }, 150_000);
 });

@@ -847,4 +847,70 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
     expect(secrets.length).toBeGreaterThanOrEqual(3);
     for (const s of [...secrets, SMTP_PASSWORD, URL_TOKEN]) expect(text).not.toContain(s);
   });
+
+  it('lists preventive maintenance due in the e-mail and the webhook, for the site’s own equipment only', async () => {
+    now = at(TODAY, '12:00');
+    // The SMTP server was stopped above: up again.
+    if (sink?.exitCode !== null || sink?.signalCode !== null) sink = await startSink(smtpPort, mailDir);
+    const plan = async (tag: string, task: string, firstDue: string) => {
+      const r = await call('technician', 'POST', `/equipment/${tag}/maintenance/plans`, {
+        task,
+        intervalDays: 90,
+        firstDue,
+      });
+      expect(r.status, r.text).toBe(201);
+      return r.body.id as string;
+    };
+    await register('PM-P2-SOON', 'plant-2', 365);
+    await register('PM-P2-LATER', 'plant-2', 365);
+    const seals = await plan('PT-P2', 'Replace pump seals', dayPlus(-4));
+    await plan('PM-P2-SOON', 'Grease bearings', dayPlus(3));
+    await plan('PM-P2-LATER', 'Change the oil', dayPlus(30)); // not within its 7-day lead time
+    await plan('PT-OK', 'Clean the port', dayPlus(-1)); // plant 1: not in plant 2's digest
+    const put = await call('admin', 'PUT', '/sites/plant-2/reminders', {
+      enabled: true,
+      email: { enabled: true, recipients: ['plant2@acme.example'] },
+      webhooks: [{ url: `http://127.0.0.1:${receiver.port}/plant-2-pm` }],
+    });
+    expect(put.status, put.text).toBe(200);
+    const sent = await call('admin', 'POST', '/sites/plant-2/reminders/send');
+    expect(sent.status, sent.text).toBe(200);
+    expect(sent.body.counts).toMatchObject({ maintenance: 2 });
+    expect(sent.body.deliveries.map((d: { state: string }) => d.state)).toEqual(['sent', 'sent']);
+
+    const hook = receiver.got.filter((r) => r.path === '/plant-2-pm');
+    expect(hook).toHaveLength(1);
+    const body = JSON.parse(hook[0]!.body);
+    expect(body.counts).toMatchObject({ maintenance: 2 });
+    expect(body.maintenance).toEqual([
+      {
+        tag: 'PT-P2',
+        type: 'pressure gauge',
+        location: 'Bay 3',
+        planId: seals,
+        task: 'Replace pump seals',
+        status: 'overdue',
+        nextDue: dayPlus(-4),
+        daysLeft: -4,
+        url: 'https://rigtrace.example.com/#/equipment/PT-P2',
+      },
+      expect.objectContaining({ tag: 'PM-P2-SOON', status: 'due-soon', nextDue: dayPlus(3), daysLeft: 3 }),
+    ]);
+
+    const m = mails(mailDir).filter((x) => x.rcptTos.includes('plant2@acme.example'));
+    expect(m).toHaveLength(1);
+    expect(subjectOf(m[0]!.data)).toMatch(/2 maintenance due at Plant 2$/);
+    const text = textPart(m[0]!.data);
+    expect(text).toContain('Preventive maintenance due (2):');
+    expect(text).toContain(
+      `- PT-P2 (pressure gauge, Bay 3): Replace pump seals: overdue by 4 days (due ${dayPlus(-4)})`,
+    );
+    expect(text).toContain(
+      `- PM-P2-SOON (pressure gauge, Bay 3): Grease bearings: due in 3 days (${dayPlus(3)})`,
+    );
+    for (const absent of ['Change the oil', 'PT-OK', 'Clean the port']) expect(text).not.toContain(absent);
+    const html = textPart(m[0]!.data, 'text/html');
+    expect(html).toContain('Preventive maintenance due (2)');
+    expect(html).toContain('Grease bearings: due in 3 days');
+  });
 });

@@ -23,7 +23,6 @@ export const EDGE_EVENTS = {
   SOURCE_NO_GOOD_READINGS: 'A source delivers no good reading (it is shown down)',
   SOURCE_READING: 'A source delivers good readings again',
   SOURCE_STATUS_NOT_GOOD: 'An OPC UA item reports a status that is not Good',
-  CALIBRATION_BLOCK_UNREADABLE: 'A calibration result block could not be read in full',
   RESULT_NOT_MAPPED: 'A result or message did not fit the source’s record mapping',
   RESULTS_MISSED: 'The result counter jumped: results were completed while they could not be read',
   RESULT_COUNTER_RESET: 'The result counter went back (device restart or rollover)',

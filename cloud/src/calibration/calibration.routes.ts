@@ -16,6 +16,7 @@ import {
   type Signer,
 } from './calibration.service.js';
 import { procedureSchema as procedureBodySchema } from './procedure.service.js';
+import type { PreventiveTasks } from './preventive.js';
 import { dateTime, mount, operation } from '../platform/http/contract.js';
 import {
   decodeCursor,
@@ -97,6 +98,8 @@ export interface CalibrationRouteDeps {
   calibration: CalibrationService;
   traceability: TraceabilityService;
   accounts: Accounts;
+  /** Preventive maintenance (the maintenance feature), listed on the due-list beside the calibration. */
+  maintenance?: PreventiveTasks | undefined;
 }
 
 /** The calibration engine's API: equipment register, calibrations, due-list, traceability, queries. */
@@ -237,6 +240,12 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       limit: q.limit,
       excludeFlagged: !v.cleared,
       sites: req.principal!.sites,
+      ...(deps.maintenance
+        ? {
+            preventive: deps.maintenance,
+            reader: { tenantId: v.tenantId, sites: req.principal!.sites, cleared: v.cleared },
+          }
+        : {}),
     });
     const flags = await exportControl.flags(v.tenantId);
     await exportControl.logAccess(
@@ -316,6 +325,12 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       siteId: q.site,
       excludeFlagged: !v.cleared,
       sites: req.principal!.sites,
+      ...(deps.maintenance
+        ? {
+            preventive: deps.maintenance,
+            reader: { tenantId: v.tenantId, sites: req.principal!.sites, cleared: v.cleared },
+          }
+        : {}),
     });
     const flags = await exportControl.flags(v.tenantId);
     await exportControl.logAccess(
@@ -725,7 +740,23 @@ const dueListAnswer = z
     sites: z.array(
       z.object({
         siteId: z.string(),
-        items: z.array(cachedStatusAnswer.extend({ tag: z.string(), type: z.string() })),
+        items: z.array(
+          cachedStatusAnswer.extend({
+            tag: z.string(),
+            type: z.string(),
+            nextPm: z
+              .object({
+                planId: z.string(),
+                task: z.string(),
+                nextDue: z.string().meta({ format: 'date' }),
+                daysUntilDue: z.int().describe('negative when overdue'),
+                status: z.enum(['current', 'due-soon', 'overdue']),
+              })
+              .nullable()
+              .optional()
+              .describe('the preventive-maintenance task due first as of asOf; null: no active plan'),
+          }),
+        ),
       }),
     ),
   })
@@ -1006,7 +1037,10 @@ export const calibrationApi = {
   dueList: operation({
     method: 'get',
     path: '/due-list',
-    summary: 'Equipment out of tolerance, overdue, or due within N days, per site',
+    summary:
+      'Equipment out of tolerance, overdue, or due within N days (calibration or preventive maintenance), per site',
+    description:
+      'Each item carries its calibration status and `nextPm` (the preventive-maintenance task due first as of `asOf`: planId, task, nextDue, daysUntilDue, status; null without an active plan). Equipment whose preventive maintenance is overdue or due by the horizon is listed too, after those due by calibration.',
     security,
     query: dueListQuery,
     responses: { '200': dueListAnswer },

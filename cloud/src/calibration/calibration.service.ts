@@ -35,6 +35,7 @@ import type { AuditService } from '../audit/index.js';
 import type { DomainEventBus } from '../platform/events.js';
 import { committed, emitAfterCommit } from '../platform/after-commit.js';
 import { verdictMismatches } from './verdicts.js';
+import type { NextPm, PmReader, PreventiveTasks } from './preventive.js';
 import { ProcedureRepository } from './procedure.repository.js';
 import { environmentIssues, ProcedureService } from './procedure.service.js';
 import { PositionRepository } from './positions.repository.js';
@@ -1360,6 +1361,13 @@ export class CalibrationService {
       excludeFlagged?: boolean;
       /** Only these sites (a caller limited to sites); null or absent: every site. */
       sites?: readonly string[] | null;
+      /**
+       * The preventive task due first of each piece of equipment the caller may see, as of
+       * `asOf` (the maintenance feature's): shown with each item, and equipment whose task is
+       * overdue or due by the horizon is listed too. Absent: no maintenance on the list.
+       */
+      preventive?: PreventiveTasks;
+      reader?: PmReader;
     },
   ) {
     const asOf = q.asOf ?? today();
@@ -1388,13 +1396,41 @@ export class CalibrationService {
       const s = this.cachedStatus(e, asOf, dflt, c).status;
       if (s === 'overdue' || s === 'due-soon') byCycles.push(e);
     }
-    const all = [...rows, ...byCycles.slice(0, Math.max(0, q.limit - rows.length))];
+    // Equipment whose preventive maintenance is overdue or due by the horizon, whatever its
+    // calibration (the maintenance feature applies the caller's site scope and export control).
+    const pms =
+      q.preventive && q.reader ? await q.preventive.nextPmByTag(q.reader, asOf) : new Map<string, NextPm>();
+    const listed = new Set([...byDate, ...byCycles.map((e) => e.tag)]);
+    const byPm: EquipmentRow[] = [];
+    for (const [tag, pm] of [...pms].sort(([a, x], [b, y]) =>
+      x.nextDue < y.nextDue ? -1 : x.nextDue > y.nextDue ? 1 : a < b ? -1 : 1,
+    )) {
+      if (listed.has(tag) || (pm.status !== 'overdue' && pm.nextDue > horizon)) continue;
+      const e = await this.equipment.get(tenantId, tag);
+      if (!e || e.retired_at !== null || (q.siteId !== undefined && e.site_id !== q.siteId)) continue;
+      byPm.push(e);
+    }
+    const all = [...rows, ...byCycles, ...byPm].slice(0, q.limit);
     const sites = new Map<string, unknown[]>();
     for (const e of all) {
+      const pm = pms.get(e.tag);
       const item = {
         tag: e.tag,
         type: e.type,
         ...this.cachedStatus(e, asOf, dflt, await this.cyclesOf(tenantId, e)),
+        ...(q.preventive
+          ? {
+              nextPm: pm
+                ? {
+                    planId: pm.planId,
+                    task: pm.task,
+                    nextDue: pm.nextDue,
+                    daysUntilDue: pm.daysUntilDue,
+                    status: pm.status,
+                  }
+                : null,
+            }
+          : {}),
       };
       const list = sites.get(e.site_id) ?? [];
       list.push(item);
@@ -1404,7 +1440,7 @@ export class CalibrationService {
       asOf,
       days: q.days,
       horizon,
-      truncated: rows.length === q.limit || rows.length + byCycles.length > q.limit,
+      truncated: rows.length === q.limit || rows.length + byCycles.length + byPm.length > q.limit,
       sites: [...sites.entries()]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([siteId, items]) => ({ siteId, items })),

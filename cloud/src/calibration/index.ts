@@ -49,3 +49,4 @@ export { TraceReviewRepository } from './trace-review.repository.js';
 export { laterFailureIssue, windowAround } from './traceability.service.js';
 export type { ChainLink } from './traceability.service.js';
 export { chainApi, chainRoutes } from './chain.routes.js';
+export type { NextPm, PmReader, PreventiveTasks } from './preventive.js';

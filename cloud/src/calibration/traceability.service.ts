@@ -500,6 +500,30 @@ export class TraceabilityService {
     return { window, rows, next: rows.length === q.limit && last ? encodeCursor(last) : null, error };
   }
 
+  /**
+   * Every record `suspectRecords` lists for `tag` in (start, end], page by page, in (observedAt,
+   * edge, seq) order: the one suspect query (InspectionRepository.suspect), which the
+   * out-of-tolerance cases and the compliance reports read too. `viewer` null: every record (a
+   * case's own bookkeeping, a report that screens its rows itself).
+   */
+  async *suspectPages(
+    tenantId: string,
+    tag: string,
+    start: string | null,
+    end: string | null,
+    opts: { pageSize?: number; viewer?: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'> | null } = {},
+  ): AsyncGenerator<SuspectRow[]> {
+    const pageSize = opts.pageSize ?? 2000;
+    let after: Cursor | undefined;
+    for (;;) {
+      const rows = await this.index.suspect(tenantId, tag, start, end, after, pageSize, opts.viewer ?? null);
+      if (rows.length > 0) yield rows;
+      if (rows.length < pageSize) return;
+      const last = rows.at(-1)!;
+      after = { observedAt: last.observed_at, edge: last.edge_id, seq: Number(last.seq) };
+    }
+  }
+
   /** How many usage and inspection records fall in a suspect window (as suspectRecords lists them). */
   countSuspect(tenantId: string, tag: string, start: string | null, end: string | null): Promise<number> {
     return this.index.countSuspect(tenantId, tag, start, end);

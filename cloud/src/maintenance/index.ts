@@ -5,5 +5,5 @@
 export { MaintenanceRepository, EVENT_KINDS } from './maintenance.repository.js';
 export type { EventKind } from './maintenance.repository.js';
 export { maintenanceApi, maintenanceRoutes } from './maintenance.routes.js';
-export { MaintenanceService, PM_DUE_SOON_DAYS, planView } from './maintenance.service.js';
+export { MaintenanceService, PM_DUE_SOON_DAYS, nextPreventive, planView } from './maintenance.service.js';
 export type { BoardItem, EventView, PlanView, ServiceStatus } from './maintenance.service.js';

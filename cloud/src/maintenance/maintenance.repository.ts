@@ -195,8 +195,15 @@ export class MaintenanceRepository {
     return this.visibleOf<ServiceRow>(v, 'equipment_service', tag, 'x.at DESC, x.id DESC');
   }
 
-  /** When each plan's task was last done (the newest preventive event naming it), by plan id. */
-  async lastDone(tenantId: string, planIds: readonly string[]): Promise<Map<string, string>> {
+  /**
+   * When each plan's task was last done (the newest preventive event naming it), by plan id; with
+   * `before` (an instant), only tasks done before it.
+   */
+  async lastDone(
+    tenantId: string,
+    planIds: readonly string[],
+    before: string | null = null,
+  ): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     for (let i = 0; i < planIds.length; i += CHUNK) {
       const chunk = planIds.slice(i, i + CHUNK);
@@ -204,8 +211,9 @@ export class MaintenanceRepository {
         this.db.all<{ plan_id: string; last: string }>(
           `SELECT plan_id, MAX(occurred_at) AS last FROM maintenance_events
            WHERE tenant_id = ? AND kind = 'preventive' AND plan_id IN (${chunk.map(() => '?').join(',')})
+             ${before !== null ? 'AND occurred_at < ?' : ''}
            GROUP BY plan_id`,
-          [tenantId, ...chunk],
+          [tenantId, ...chunk, ...(before !== null ? [before] : [])],
         ),
       );
       for (const r of rows) out.set(r.plan_id, new Date(r.last).toISOString());
@@ -283,15 +291,23 @@ export class MaintenanceRepository {
     return out;
   }
 
-  /** Active plans of the viewer's equipment (the board's next preventive task). */
-  async activePlans(v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>): Promise<PlanRow[]> {
+  /**
+   * Plans of the viewer's equipment active at the instant `at` (the board's and the due-list's
+   * next preventive task): neither the plan nor its equipment retired before then. Each row
+   * carries its equipment's site.
+   */
+  async activePlans(
+    v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
+    at: string,
+  ): Promise<(PlanRow & { site_id: string })[]> {
     const vis = visibleSql(v, { site: 'e.site_id', tag: 'x.equipment' });
     return this.db.withTenant(v.tenantId, () =>
-      this.db.all<PlanRow>(
-        `SELECT x.* FROM maintenance_plans x ${JOIN}
-         WHERE x.tenant_id = ? AND x.retired_at IS NULL AND e.retired_at IS NULL AND ${vis.sql}
+      this.db.all<PlanRow & { site_id: string }>(
+        `SELECT x.*, e.site_id AS site_id FROM maintenance_plans x ${JOIN}
+         WHERE x.tenant_id = ? AND (x.retired_at IS NULL OR x.retired_at >= ?)
+           AND (e.retired_at IS NULL OR e.retired_at >= ?) AND ${vis.sql}
          ORDER BY x.equipment, x.id`,
-        [v.tenantId, ...vis.params],
+        [v.tenantId, at, at, ...vis.params],
       ),
     );
   }

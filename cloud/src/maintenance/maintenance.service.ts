@@ -5,7 +5,16 @@ import type { Db } from '../platform/db/db.js';
 import { ProblemError, parseOrProblem } from '../platform/errors.js';
 import type { AuditActor, AuditService } from '../audit/index.js';
 import type { Viewer } from '../access/index.js';
-import { addDays, daysBetween, isValid, today, type EquipmentRepository } from '../calibration/index.js';
+import {
+  addDays,
+  daysBetween,
+  isValid,
+  today,
+  type EquipmentRepository,
+  type NextPm,
+  type PmReader,
+  type PreventiveTasks,
+} from '../calibration/index.js';
 import {
   EVENT_KINDS,
   type EventKind,
@@ -145,13 +154,7 @@ export interface BoardItem {
   siteId: string;
   service: ServiceStatus;
   /** The preventive task due first (active plans only). */
-  nextPm: {
-    planId: string;
-    task: string;
-    nextDue: string;
-    daysUntilDue: number;
-    status: PlanView['status'];
-  } | null;
+  nextPm: NextPm | null;
 }
 
 export function eventView(r: EventRow): EventView {
@@ -192,6 +195,42 @@ export function planView(p: PlanRow, lastDoneAt: string | null, asOf = today()):
     createdBy: p.created_by,
     retiredAt: p.retired_at,
   };
+}
+
+/**
+ * The preventive task due first of each piece of equipment `v` may see, as of the end of the day
+ * `asOf`: plans (and equipment) not retired by then, each task's last time done by then. The
+ * board, the due-list, the due-list report and the reminder digests all read it.
+ */
+export async function nextPreventive(
+  repo: MaintenanceRepository,
+  v: PmReader,
+  asOf: string,
+): Promise<Map<string, NextPm & { siteId: string }>> {
+  const end = `${addDays(asOf, 1)}T00:00:00.000Z`;
+  const plans = await repo.activePlans(v, end);
+  const done = await repo.lastDone(
+    v.tenantId,
+    plans.map((p) => p.id),
+    end,
+  );
+  const out = new Map<string, NextPm & { siteId: string }>();
+  for (const p of plans) {
+    // Retired after the date: active on it.
+    const pv = planView({ ...p, retired_at: null }, done.get(p.id) ?? null, asOf);
+    const cur = out.get(p.equipment);
+    if (pv.nextDue === null || pv.daysUntilDue === null || pv.status === 'retired') continue;
+    if (cur && cur.nextDue <= pv.nextDue) continue;
+    out.set(p.equipment, {
+      planId: pv.id,
+      task: pv.task,
+      nextDue: pv.nextDue,
+      daysUntilDue: pv.daysUntilDue,
+      status: pv.status,
+      siteId: p.site_id,
+    });
+  }
+  return out;
 }
 
 /** Folds the rows of `calibrationRequired` (one per event and calibration) into one state per tag. */
@@ -255,7 +294,7 @@ function statusOf(
  * calibration has been made since. Using it then is a tag-out, as for an open out-of-tolerance
  * case: the out-of-tolerance feature raises the alert (server.ts passes it `blocked`).
  */
-export class MaintenanceService {
+export class MaintenanceService implements PreventiveTasks {
   constructor(
     private readonly db: Db,
     private readonly repo: MaintenanceRepository,
@@ -364,26 +403,22 @@ export class MaintenanceService {
     };
   }
 
+  /** The preventive task due first of each piece of equipment the reader may see, as of `asOf`. */
+  nextPmByTag(v: PmReader, asOf: string = today()): Promise<Map<string, NextPm & { siteId: string }>> {
+    return nextPreventive(this.repo, v, asOf);
+  }
+
   /** Equipment with preventive-maintenance plans or not in service, as the viewer may see it. */
   async board(v: Viewer, q: { site?: string | undefined }, asOf = today()): Promise<{ items: BoardItem[] }> {
-    const [plans, manual, requiredRows] = await Promise.all([
-      this.repo.activePlans(v),
+    const [pms, manual, requiredRows] = await Promise.all([
+      nextPreventive(this.repo, v, asOf),
       this.repo.latestService(v, null),
       this.repo.calibrationRequired(v, null),
     ]);
     const required = requiredByTag(requiredRows);
-    const done = await this.repo.lastDone(
-      v.tenantId,
-      plans.map((p) => p.id),
-    );
-    const byTag = new Map<string, PlanView[]>();
-    for (const p of plans) {
-      const list = byTag.get(p.equipment) ?? [];
-      list.push(planView(p, done.get(p.id) ?? null, asOf));
-      byTag.set(p.equipment, list);
-    }
-    const tags = new Set([...byTag.keys(), ...manual.keys(), ...required.keys()]);
+    const tags = new Set([...pms.keys(), ...manual.keys(), ...required.keys()]);
     const sites = new Map<string, string>();
+    for (const [t, p] of pms) sites.set(t, p.siteId);
     for (const [t, m] of manual) if (m.site_id) sites.set(t, m.site_id);
     for (const [t, r] of required) sites.set(t, r.siteId);
     const missing = [...tags].filter((t) => !sites.has(t));
@@ -396,7 +431,16 @@ export class MaintenanceService {
       const siteId = sites.get(tag);
       if (siteId === undefined || (q.site && siteId !== q.site)) continue;
       const service = statusOf(manual.get(tag), required.get(tag));
-      const nextPm = nextPmOf(byTag.get(tag) ?? []);
+      const pm = pms.get(tag);
+      const nextPm = pm
+        ? {
+            planId: pm.planId,
+            task: pm.task,
+            nextDue: pm.nextDue,
+            daysUntilDue: pm.daysUntilDue,
+            status: pm.status,
+          }
+        : null;
       // Equipment back in service whose calibration requirement was met and without plans: nothing to say.
       if (!service.outOfService && nextPm === null) continue;
       items.push({ tag, siteId, service, nextPm });
@@ -600,17 +644,18 @@ export class MaintenanceService {
   }
 }
 
-/** The plan due first. */
+/** The plan due first (retired plans have no next due date). */
 function nextPmOf(plans: readonly PlanView[]): BoardItem['nextPm'] {
-  let best: PlanView | null = null;
-  for (const p of plans) if (p.nextDue !== null && (best === null || p.nextDue < best.nextDue!)) best = p;
-  return best
-    ? {
-        planId: best.id,
-        task: best.task,
-        nextDue: best.nextDue!,
-        daysUntilDue: best.daysUntilDue!,
-        status: best.status,
-      }
-    : null;
+  let best: NextPm | null = null;
+  for (const p of plans)
+    if (p.nextDue !== null && p.daysUntilDue !== null && p.status !== 'retired')
+      if (best === null || p.nextDue < best.nextDue)
+        best = {
+          planId: p.id,
+          task: p.task,
+          nextDue: p.nextDue,
+          daysUntilDue: p.daysUntilDue,
+          status: p.status,
+        };
+  return best;
 }

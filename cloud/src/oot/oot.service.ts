@@ -869,22 +869,10 @@ export class OotService {
   private async *pages(tenantId: string, k: CaseRow, viewer: CaseViewer | null = null) {
     const w = await this.windowOf(tenantId, k.equipment, k.calibration_id);
     if (!w) return;
-    let after: { observedAt: string; edge: string; seq: number } | undefined;
-    for (;;) {
-      const rows = await this.deps.inspections.suspect(
-        tenantId,
-        k.equipment,
-        w.start,
-        w.end,
-        after,
-        PAGE,
-        viewer,
-      );
-      if (rows.length > 0) yield rows;
-      if (rows.length < PAGE) return;
-      const last = rows.at(-1)!;
-      after = { observedAt: last.observed_at, edge: last.edge_id, seq: last.seq };
-    }
+    yield* this.deps.traceability.suspectPages(tenantId, k.equipment, w.start, w.end, {
+      pageSize: PAGE,
+      viewer,
+    });
   }
 
   /** The case's part serials, lots or record keys. */

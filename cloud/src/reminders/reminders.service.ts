@@ -1,13 +1,19 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { type Principal, seesSite } from '../access/index.js';
+import { type Principal, seesSite, uncleared } from '../access/index.js';
 import type { CloudConfig } from '../platform/config.js';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
-import { type EquipmentRepository, addDays, type CalibrationService } from '../calibration/index.js';
+import {
+  type EquipmentRepository,
+  addDays,
+  type CalibrationService,
+  type NextPm,
+  type PreventiveTasks,
+} from '../calibration/index.js';
 import type { AuditActor, AuditService } from '../audit/index.js';
-import { buildDigest, isAllClear, webhookBody, type Digest } from './digest.js';
+import { buildDigest, isAllClear, webhookBody, type Digest, type DigestPm } from './digest.js';
 import { EmailSender, type SmtpConfig } from './email.js';
 import type {
   DeliveryOutcome,
@@ -212,6 +218,8 @@ export class ReminderService {
       repo: RemindersRepository;
       equipment: EquipmentRepository;
       calibration: CalibrationService;
+      /** Preventive maintenance due (the maintenance feature); absent: digests of calibration only. */
+      maintenance?: PreventiveTasks;
       audit: AuditService;
       config: ReminderConfig;
       logger: Logger;
@@ -368,13 +376,26 @@ export class ReminderService {
       DIGEST_LIMIT + 1,
       true,
     );
+    // Preventive maintenance overdue or due within its lead time on `date`, read as the least
+    // cleared reader of the site (no export-controlled equipment), as the calibration rows are.
+    const pms = this.deps.maintenance
+      ? await this.deps.maintenance.nextPmByTag({ ...uncleared(tenantId), sites: [siteId] }, date)
+      : new Map<string, NextPm>();
+    const maintenance: DigestPm[] = [];
+    for (const [tag, pm] of pms) {
+      if (pm.status === 'current') continue;
+      const e = await this.deps.equipment.get(tenantId, tag);
+      if (!e) continue;
+      maintenance.push({ e, pm });
+    }
     return buildDigest({
       tenant: tenantId,
       site: { id: siteId, name },
       date,
       rows: rows.slice(0, DIGEST_LIMIT),
+      maintenance: maintenance.slice(0, DIGEST_LIMIT),
       defaultLeadDays: dflt,
-      truncated: rows.length > DIGEST_LIMIT,
+      truncated: rows.length > DIGEST_LIMIT || maintenance.length > DIGEST_LIMIT,
       publicUrl: this.cfg.publicUrl,
     });
   }

@@ -17,10 +17,14 @@ import { type RecordsRepository, verifyEdgeLog } from '../records/index.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { Coverage, OotService } from '../oot/index.js';
-import { MaintenanceRepository, planView, type PlanView } from '../maintenance/index.js';
+import type { SuspectRow } from '../production/index.js';
+
+/** A suspect record as the reports show it: the record's index row and its operator. */
+type SuspectPageRow = Omit<SuspectRow, 'json'> & { operator: string | null };
+import { MaintenanceRepository, nextPreventive } from '../maintenance/index.js';
 import type { Witness } from '../platform/witness.js';
 import { fmtInt } from './pdf.js';
-import { SuspectQueries, type ReportsRepository, type SuspectPageRow } from './reports.repository.js';
+import type { ReportsRepository } from './reports.repository.js';
 import {
   memorySource,
   REPORT_TITLES,
@@ -500,39 +504,23 @@ const DUE_FIELDS = [
   'action',
 ] as const;
 
-/**
- * The preventive-maintenance task due first of each piece of equipment (active plans), as of
- * `asOf`: the due-list shows it beside the calibration. Scope and export control come from the
- * register rows it is joined to.
- */
-async function nextPmByTag(deps: ReportDeps, tenantId: string, asOf: string): Promise<Map<string, PlanView>> {
-  const repo = new MaintenanceRepository(deps.db);
-  const plans = await repo.activePlans({ tenantId, sites: null, cleared: true });
-  const done = await repo.lastDone(
-    tenantId,
-    plans.map((p) => p.id),
-  );
-  const out = new Map<string, PlanView>();
-  for (const p of plans) {
-    const v = planView(p, done.get(p.id) ?? null, asOf);
-    const cur = out.get(p.equipment);
-    if (v.nextDue !== null && (!cur || (cur.nextDue !== null && v.nextDue < cur.nextDue)))
-      out.set(p.equipment, v);
-  }
-  return out;
-}
-
 async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
   const asOf = asOfFor(ctx);
   const horizon = ctx.period.lastDay;
   const rows: Row[] = [];
-  const pms = await nextPmByTag(deps, ctx.tenant.id, asOf);
+  // The preventive task due first of each piece of equipment, as of the report's date (plans
+  // active then, tasks done by then). Scope and export control come from the register rows.
+  const pms = await nextPreventive(
+    new MaintenanceRepository(deps.db),
+    { tenantId: ctx.tenant.id, sites: null, cleared: true },
+    asOf,
+  );
   for await (const page of registerStates(deps, ctx, asOf))
     for (const st of page) {
       if (st.status === 'retired') continue;
       const attention = st.status === 'overdue' || st.status === 'out-of-tolerance';
       const pm = pms.get(st.e.tag) ?? null;
-      const pmDue = pm !== null && pm.nextDue !== null && (pm.status === 'overdue' || pm.nextDue <= horizon);
+      const pmDue = pm !== null && (pm.status === 'overdue' || pm.nextDue <= horizon);
       const calDue = attention || (st.nextDue !== null && st.nextDue <= horizon);
       if (!calDue && !pmDue) continue;
       const recallFrom = st.nextDue ? addDays(st.nextDue, -st.dueSoonDays) : null;
@@ -551,7 +539,7 @@ async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRepor
         pm === null || !pmDue
           ? null
           : pm.status === 'overdue'
-            ? `maintenance overdue by ${-(pm.daysUntilDue ?? 0)} d: ${pm.task}`
+            ? `maintenance overdue by ${-pm.daysUntilDue} d: ${pm.task}`
             : `maintenance due ${pm.nextDue}: ${pm.task}`;
       rows.push({
         tag: st.e.tag,
@@ -629,7 +617,7 @@ async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRepor
     {
       kind: 'paragraph',
       tone: 'muted',
-      text: `Listed: equipment in service that is out of tolerance or overdue as of ${asOf}, or whose next due date falls on or before ${horizon} (the period’s last day). Lead time = the recall lead time (due-soon days) of the equipment, or the tenant default; “recall from” = next due minus lead time. Days to due is negative when overdue. Calendar intervals only. Next maintenance = the preventive-maintenance task due first (active plans); equipment whose maintenance is overdue or due in the period is listed too.`,
+      text: `Listed: equipment in service that is out of tolerance or overdue as of ${asOf}, or whose next due date falls on or before ${horizon} (the period’s last day). Lead time = the recall lead time (due-soon days) of the equipment, or the tenant default; “recall from” = next due minus lead time. Days to due is negative when overdue. Calendar intervals only. Next maintenance = the preventive-maintenance task due first as of ${asOf} (plans active then, the last task done by then); equipment whose maintenance is overdue or due in the period is listed too.`,
     },
     { kind: 'table', section },
   ];
@@ -722,48 +710,26 @@ const SUSPECT_FIELDS = [
   'decidedAt',
 ] as const;
 
-const cmpSuspect = (a: SuspectPageRow, b: SuspectPageRow) =>
-  a.observed_at < b.observed_at
-    ? -1
-    : a.observed_at > b.observed_at
-      ? 1
-      : a.edge_id < b.edge_id
-        ? -1
-        : a.edge_id > b.edge_id
-          ? 1
-          : a.seq - b.seq;
+/** The operator a record names (its body's `operator`), for the report's column. */
+function operatorOf(json: string): string | null {
+  const op = (JSON.parse(json) as { body?: { operator?: unknown } }).body?.operator;
+  return typeof op === 'string' ? op : null;
+}
 
-/** Suspect records in (start, end], in (observedAt, edge, seq) order, as pages (each record once). */
+/**
+ * Suspect records in (start, end], in (observedAt, edge, seq) order, as pages (each record once):
+ * the calibration feature's one suspect query (what `GET /equipment/{tag}/suspect-records` and an
+ * out-of-tolerance case list), with each record's operator.
+ */
 async function* suspectPages(
-  q: SuspectQueries,
+  deps: ReportDeps,
   tenantId: string,
   tag: string,
   start: string | null,
   end: string,
-  pageSize = 2000,
 ): AsyncGenerator<SuspectPageRow[]> {
-  let after = start;
-  for (;;) {
-    const branch = async (via: 'equipment' | 'gauge' | 'position') => {
-      const rows = await q.page(tenantId, tag, via, after, end, pageSize);
-      if (rows.length < pageSize) return { rows, upTo: null as string | null };
-      const last = rows.at(-1)!.observed_at;
-      const ties = await q.at(tenantId, tag, via, last);
-      return { rows: [...rows.filter((r) => r.observed_at !== last), ...ties], upTo: last };
-    };
-    const a = await branch('equipment');
-    const b = await branch('gauge');
-    // Records a rig made while the instrument sat in one of its positions.
-    const c = await branch('position');
-    const ends = [a.upTo, b.upTo, c.upTo].filter((x): x is string => x !== null);
-    const upTo = ends.length === 0 ? null : ends.reduce(minStr);
-    const rows = [...a.rows, ...b.rows, ...c.rows]
-      .filter((r) => upTo === null || r.observed_at <= upTo)
-      .sort(cmpSuspect);
-    yield rows;
-    if (upTo === null) return;
-    after = upTo;
-  }
+  for await (const rows of deps.traceability.suspectPages(tenantId, tag, start, end))
+    yield rows.map(({ json, ...r }) => ({ ...r, seq: Number(r.seq), operator: operatorOf(json) }));
 }
 
 /** The decision that covers a suspect record, as report columns. */
@@ -804,7 +770,6 @@ function suspectRow(ev: OotEvent, r: SuspectPageRow): Row {
 
 async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
   const tenantId = ctx.tenant.id;
-  const q = new SuspectQueries(deps.db);
   const scope = ctx.exportScope;
   const failed = (
     await deps.repo.failedCalibrations(tenantId, {
@@ -820,7 +785,7 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
   const visible = (r: SuspectPageRow) =>
     !scope.excluding || (!scope.flagged.has(r.equipment) && !hidden.has(`${r.edge_id}:${Number(r.seq)}`));
   const pagesOf = async function* (tag: string, start: string | null, end: string) {
-    for await (const page of suspectPages(q, tenantId, tag, start, end))
+    for await (const page of suspectPages(deps, tenantId, tag, start, end))
       yield scope.excluding ? page.filter(visible) : page;
   };
   const countOf = async (tag: string, start: string | null, end: string) => {

@@ -61,6 +61,25 @@ export async function openBrowser(dir: string): Promise<Browser> {
 }
 
 /**
+ * Waits (up to 15 s) until the page's data has arrived and laid out: nothing busy, nothing loading.
+ */
+export async function pageSettled(page: Page): Promise<void> {
+  await page
+    .waitForFunction(
+      () => {
+        const d = (globalThis as any).document;
+        return (
+          !d.querySelector('[aria-busy="true"]') &&
+          !/Loading…/.test(d.querySelector('main')?.textContent ?? '')
+        );
+      },
+      undefined,
+      { timeout: 15_000 },
+    )
+    .catch(() => undefined);
+}
+
+/**
  * How far the page scrolls sideways: the widest element's right edge beyond the viewport, in CSS
  * pixels (0: nothing scrolls sideways). Names the widest offender when there is one.
  */
@@ -112,6 +131,32 @@ export async function widerThanTheirBox(page: Page): Promise<string[]> {
   });
 }
 
+/**
+ * Moments shown otherwise than the portal's one way (`2026-12-06 02:01 CET` in the site's zone,
+ * the UTC time on hover): a `<time>` in main without the UTC time as its title or with other
+ * text, or text in a browser's local format (`12/6/2026, 2:01:59 AM`, `2:01 PM`). Empty when
+ * every moment on the page is shown the one way. `within`: a part of the page (default main).
+ */
+export async function momentsNotShownOneWay(page: Page, within = 'main'): Promise<string[]> {
+  return page.evaluate((within) => {
+    const g = globalThis as any;
+    const out: string[] = [];
+    for (const t of g.document.querySelectorAll(`${within} time`)) {
+      const title = (t.getAttribute('title') ?? '') as string;
+      const text = (t.textContent ?? '').trim() as string;
+      const relative = /ago$|^in |^just now$|^today$|^yesterday$/.test(text);
+      if (!/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/.test(title))
+        out.push(`<time> "${text}" without the UTC time on hover (title "${title}")`);
+      else if (!relative && !/^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})? [A-Z][A-Za-z+\-0-9:]*)?$/.test(text))
+        out.push(`<time> "${text}" not as YYYY-MM-DD HH:MM ZONE`);
+    }
+    const text = (g.document.querySelector(within)?.innerText ?? '') as string;
+    for (const m of text.matchAll(/\b\d{1,2}\/\d{1,2}\/\d{2,4}\b|\b\d{1,2}:\d{2}(:\d{2})? ?[AP]M\b/g))
+      out.push(`a local date "${m[0]}"`);
+    return out;
+  }, within);
+}
+
 /** A user of the demo tenant (`rigtrace-cloud seed-demo` makes one per role). */
 export interface PortalUser {
   email: string;
@@ -145,9 +190,16 @@ export interface PortalFixture {
   user(who: string): PortalUser;
   /** A JSON API call in that user's session (signed in once); fails the test unless 2xx. */
   api(who: string, method: string, p: string, body?: unknown): Promise<any>;
-  /** Signs in through the portal's form (signing out whoever is signed in first). */
-  signIn(who: string): Promise<void>;
+  /**
+   * Signs in through the portal's form (signing out whoever is signed in first); `code` gives
+   * the authentication code when the account has two-step verification on.
+   */
+  signIn(who: string, code?: () => Promise<string>): Promise<void>;
   signOut(): Promise<void>;
+  /** Stops the cloud process (the browser stays, as when a server goes away). */
+  stopCloud(): Promise<void>;
+  /** Starts the cloud again on the same address and data folder. */
+  startCloud(): Promise<void>;
   /** Opens a menu entry, on a phone through the menu button. */
   menu(name: string): Promise<void>;
   /** Closes the browser, stops the cloud and removes the folder. */
@@ -171,14 +223,18 @@ export async function startPortal(
     await cloud?.stop();
     rmSync(work, { recursive: true, force: true });
   };
-  try {
+  const serve = async (port: number) => {
     const started = await startProcess(
       'cloud/src/cli.ts',
-      ['serve', '--port', '0', '--data-dir', dataDir],
+      ['serve', '--port', String(port), '--data-dir', dataDir],
       (l) => l.includes('"event":"listening"'),
+      30_000,
     );
     cloud = started;
-    const url = (JSON.parse(started.readyLine) as { url: string }).url;
+    return (JSON.parse(started.readyLine) as { url: string }).url;
+  };
+  try {
+    const url = await serve(0);
     const seeded = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', dataDir]);
     if (seeded.status !== 0) throw new Error(`seed-demo failed: ${seeded.stderr}`);
     const seed = JSON.parse(seeded.stdout) as DemoSeed;
@@ -226,7 +282,7 @@ export async function startPortal(
       await page.getByTestId('sign-out').click();
       await page.getByTestId('sign-in').waitFor();
     };
-    const signIn = async (who: string) => {
+    const signIn = async (who: string, code?: () => Promise<string>) => {
       const u = user(who);
       await page.goto(`${url}/#/`);
       // A test that failed half-way may have left someone signed in.
@@ -237,6 +293,12 @@ export async function startPortal(
       await page.getByLabel('Email').fill(u.email);
       await page.getByLabel('Password').fill(u.password);
       await page.getByRole('button', { name: 'Sign in' }).click();
+      if (code) {
+        const field = page.getByLabel('Authentication code');
+        await field.waitFor();
+        await field.fill(await code());
+        await page.getByRole('button', { name: 'Verify' }).click();
+      }
       await page.getByTestId('who').waitFor();
     };
     const menu = async (entry: string) => {
@@ -244,7 +306,29 @@ export async function startPortal(
       if (await toggle.isVisible()) await toggle.click();
       await page.getByTestId('main-nav').getByRole('link', { name: entry, exact: true }).click();
     };
-    return { work, dataDir, url, seed, browser, page, user, api, signIn, signOut, menu, close };
+    const stopCloud = async () => {
+      await cloud?.stop();
+      cloud = undefined;
+    };
+    const startCloud = async () => {
+      await serve(Number(new URL(url).port));
+    };
+    return {
+      work,
+      dataDir,
+      url,
+      seed,
+      browser,
+      page,
+      user,
+      api,
+      signIn,
+      signOut,
+      stopCloud,
+      startCloud,
+      menu,
+      close,
+    };
   } catch (err) {
     await close().catch(() => undefined);
     throw err;

@@ -6,9 +6,8 @@ import {
   type ModbusSample,
   type PointReading,
 } from '@rigtrace/protocols/modbus';
-import { limitVerdict, overallVerdict } from '@rigtrace/protocols/verdict';
 import type { RecordDraft } from '../buffer/edge-log.js';
-import type { InspectionMapping, ModbusSourceConfig } from '../config/config.schema.js';
+import type { ModbusSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
 import { UsageTracker } from '../records/usage-tracker.js';
 import { ModbusRecords } from '../mapping/modbus-records.js';
@@ -37,75 +36,15 @@ function f32(n: number): number {
   return Number(n.toPrecision(7));
 }
 
-/** The device's overall verdict from its result point, or undefined when it has none or it is unreadable. */
-function deviceVerdict(m: InspectionMapping, r: Readings): 'pass' | 'fail' | undefined {
-  if (!m.result) return undefined;
-  const v = r[m.result.point];
-  if (v?.quality !== 'good' || v.value === undefined) return undefined;
-  const pass = m.result.pass;
-  const same = typeof v.value === 'string' ? v.value.trim() === String(pass) : v.value === pass;
-  return same ? 'pass' : 'fail';
-}
-
-/**
- * Builds an inspection record body from a completed result block. Returns undefined while a
- * value the record needs is unreadable, so the block is taken on the next good poll instead.
- * Each characteristic is judged against its limits by the one verdict rule; the device's own
- * overall verdict, where it has a result point, is kept beside it (`deviceResult`), and the
- * record's result fails when either fails, so a disagreement is recorded rather than refused.
- */
-export function inspectionFromReadings(m: InspectionMapping, r: Readings): RecordDraft['body'] | undefined {
-  const partSerial = str(r, m.partSerial);
-  const device = deviceVerdict(m, r);
-  if (partSerial === undefined || (m.result && device === undefined)) return undefined;
-  const characteristics = [];
-  for (const c of m.characteristics) {
-    const measured = num(r, c.measured);
-    if (measured === undefined) return undefined;
-    const nominal = num(r, c.nominal);
-    const lsl = num(r, c.lsl);
-    const usl = num(r, c.usl);
-    characteristics.push({
-      name: c.name,
-      measured: f32(measured),
-      unit: c.unit,
-      result: limitVerdict(f32(measured), {
-        ...(lsl !== undefined ? { lsl: f32(lsl) } : {}),
-        ...(usl !== undefined ? { usl: f32(usl) } : {}),
-      }),
-      ...(nominal !== undefined ? { nominal: f32(nominal) } : {}),
-      ...(lsl !== undefined ? { lsl: f32(lsl) } : {}),
-      ...(usl !== undefined ? { usl: f32(usl) } : {}),
-    });
-  }
-  const workOrder = str(r, m.workOrder);
-  const operator = str(r, m.operator);
-  const trimCode = str(r, m.trimCode);
-  return {
-    partSerial,
-    result: overallVerdict([device, ...characteristics.map((c) => c.result)]),
-    ...(device ? { deviceResult: device } : {}),
-    characteristics,
-    ...(workOrder ? { workOrder } : {}),
-    ...(operator ? { operator } : {}),
-    ...(trimCode ? { trimCode } : {}),
-    ...(m.testPlan ? { testPlan: m.testPlan } : {}),
-    ...(m.gauges ? { gauges: [...m.gauges] } : {}),
-  };
-}
-
 /**
  * Polls one Modbus TCP device. Each poll can yield a telemetry record (at most one per
- * `telemetry.everyMs`), and each new result block (the trigger point changed) yields one
- * inspection record. The last result taken is stored in the same transaction as its record, so
- * restarts neither repeat nor lose a result. Connection loss and recovery are logged as events.
+ * `telemetry.everyMs`); the source's record mappings (mapping/modbus-records.ts) turn each result
+ * of a trigger into one record. Connection loss and recovery are logged as events.
  */
 export class ModbusCollector implements Collector {
   readonly id: string;
   private poller: ModbusPoller | null = null;
   private lastTelemetryAt = 0;
-  private lastTrigger: string | undefined;
-  private pendingTrigger: string | undefined;
   private recordsIn = 0;
   private up = false;
   private lastError: string | null = null;
@@ -115,7 +54,6 @@ export class ModbusCollector implements Collector {
   private reportedNoReadings = false;
   private pollsWithoutReading = 0;
   private readonly endpoint: string;
-  private readonly stateKey: string;
   private readonly telemetryPoints: string[];
   private readonly unitOf: Map<string, string | undefined>;
   /** The source's signal dictionary, sent with the first telemetry record and from time to time. */
@@ -140,30 +78,18 @@ export class ModbusCollector implements Collector {
           stopAfterIdleS: cfg.usage.stopAfterIdleS,
         })
       : null;
-    this.stateKey = `source:${cfg.id}:lastTrigger`;
     this.records = new ModbusRecords(cfg, {
       sink: this.sink,
       logger: this.logger,
       source: (a) => this.source(a),
     });
-    const inspectionOnly = new Set<string>();
-    const m = cfg.inspection;
-    if (m) {
-      for (const ref of [m.trigger, m.partSerial, m.workOrder, m.operator, m.trimCode, m.result?.point])
-        if (ref) inspectionOnly.add(ref);
-      for (const c of m.characteristics)
-        for (const ref of [c.measured, c.nominal, c.lsl, c.usl])
-          if (typeof ref === 'string') inspectionOnly.add(ref);
-    }
     this.telemetryPoints =
-      cfg.telemetry?.points ??
-      cfg.points.filter((p) => p.type !== 'string' && !inspectionOnly.has(p.name)).map((p) => p.name);
+      cfg.telemetry?.points ?? cfg.points.filter((p) => p.type !== 'string').map((p) => p.name);
     this.unitOf = new Map(cfg.points.map((p) => [p.name, p.unit]));
     this.signals = new SignalDictionary(cfg.signals);
   }
 
   async start(): Promise<void> {
-    this.lastTrigger = await this.ctx.getState(this.stateKey);
     const points: ModbusPointSpec[] = this.cfg.points.map((p) => ({
       ...p,
       unitId: p.unitId ?? this.cfg.unitId,
@@ -303,7 +229,6 @@ export class ModbusCollector implements Collector {
         },
       ]).catch(() => undefined);
     }
-    this.maybeInspection(s.readings, at);
     if (this.records.enabled) this.records.onSample(s.readings);
     this.trackUsage(s);
   }
@@ -326,33 +251,5 @@ export class ModbusCollector implements Collector {
       ...(partSerial ? { partSerial } : {}),
     });
     if (drafts.length > 0) this.write(drafts).catch(() => undefined);
-  }
-
-  private maybeInspection(r: Readings, at: string): void {
-    const m = this.cfg.inspection;
-    if (!m) return;
-    const trig = num(r, m.trigger);
-    if (trig === undefined || trig === 0) return;
-    const key = String(trig);
-    if (key === this.lastTrigger || key === this.pendingTrigger) return;
-    const body = inspectionFromReadings(m, r);
-    if (!body) return;
-    this.pendingTrigger = key;
-    const draft = {
-      kind: 'inspection',
-      equipment: this.cfg.equipment,
-      observedAt: at,
-      receivedAt: at,
-      source: this.source(`${m.trigger}=${key}`),
-      body,
-    } as RecordDraft;
-    this.write([draft], { [this.stateKey]: key })
-      .then(() => {
-        this.lastTrigger = key;
-      })
-      .catch(() => undefined)
-      .finally(() => {
-        if (this.pendingTrigger === key) this.pendingTrigger = undefined;
-      });
   }
 }

@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { SignalDictionary, withSignals } from '../mapping/signals.js';
 import { OpcuaSubscriber, type OpcuaValue } from '@rigtrace/protocols/opcua';
-import { toleranceVerdict } from '@rigtrace/protocols/verdict';
 
 export { routeOpcuaLibraryLogs } from '@rigtrace/protocols/opcua';
 import type { RecordDraft } from '../buffer/edge-log.js';
@@ -10,138 +9,16 @@ import { eventDraft, type Collector, type CollectorContext, type CollectorStatus
 import { OpcuaRecords } from '../mapping/opcua-records.js';
 import type { EdgeEventCode } from '../errors.js';
 
-type CalibrationBody = Extract<RecordDraft, { kind: 'calibration' }>['body'];
-type Nodes = NonNullable<OpcuaSourceConfig['calibration']>['nodes'];
-
-const str = (v: OpcuaValue | undefined) =>
-  v?.statusCode.good && typeof v.value === 'string' && v.value !== '' ? v.value : undefined;
-const num = (v: OpcuaValue | undefined) =>
-  v?.statusCode.good && typeof v.value === 'number' ? v.value : undefined;
-const nums = (v: OpcuaValue | undefined) =>
-  v?.statusCode.good && Array.isArray(v.value) && v.value.every((x) => typeof x === 'number')
-    ? v.value
-    : undefined;
-const strs = (v: OpcuaValue | undefined) =>
-  v?.statusCode.good && Array.isArray(v.value) && v.value.every((x) => typeof x === 'string')
-    ? v.value
-    : undefined;
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-
-/**
- * Builds a calibration record body from one consistent Read of a bench's result block. Per-point
- * results are computed from the tolerances (error = reading − nominal), so the record can never
- * claim a pass that its own numbers contradict. Undefined while a required value is unreadable.
- */
-export function calibrationFromBlock(
-  n: Nodes,
-  v: Map<string, OpcuaValue>,
-): { equipment: string; body: CalibrationBody } | undefined {
-  const get = (k: keyof Nodes) => (n[k] ? v.get(n[k]) : undefined);
-  const equipment = str(get('equipment'));
-  const names = strs(get('pointNames'));
-  const nominals = nums(get('nominals'));
-  const asFound = nums(get('asFound'));
-  const asLeft = n.asLeft ? nums(get('asLeft')) : undefined;
-  const lower = nums(get('lowerTolerance'));
-  const upper = nums(get('upperTolerance'));
-  const unit = str(get('unit'));
-  if (!equipment || !names || !nominals || !asFound || !lower || !upper || !unit) return undefined;
-  const k = names.length;
-  if (
-    k === 0 ||
-    [nominals, asFound, lower, upper].some((a) => a.length !== k) ||
-    (asLeft && asLeft.length !== k)
-  )
-    return undefined;
-  const within = (reading: number, i: number) =>
-    toleranceVerdict(reading, {
-      nominal: nominals[i]!,
-      lowerTolerance: lower[i]!,
-      upperTolerance: upper[i]!,
-    });
-  const adjustedValue = n.adjusted ? get('adjusted') : undefined;
-  const adjusted =
-    adjustedValue?.statusCode.good && typeof adjustedValue.value === 'boolean' ? adjustedValue.value : false;
-  const points = names.map((name, i) => ({
-    name: name.slice(0, 64),
-    nominal: nominals[i]!,
-    unit,
-    asFound: asFound[i]!,
-    ...(asLeft ? { asLeft: asLeft[i]!, asLeftResult: within(asLeft[i]!, i) } : {}),
-    lowerTolerance: lower[i]!,
-    upperTolerance: upper[i]!,
-    asFoundResult: within(asFound[i]!, i),
-  }));
-  const completed = get('completedAt');
-  const calibratedAt =
-    completed?.statusCode.good &&
-    typeof completed.value === 'string' &&
-    !Number.isNaN(Date.parse(completed.value))
-      ? new Date(completed.value).toISOString()
-      : (completed?.sourceTimestamp ?? new Date().toISOString());
-  const procedure = str(get('procedure'));
-  const technician = str(get('technician'));
-  const certificate = str(get('certificate'));
-  const standardId = str(get('standardId'));
-  const standardDue = str(get('standardDueDate'));
-  const standardCert = str(get('standardCertificate'));
-  const standardU = num(get('standardUncertainty'));
-  const nextDue = str(get('nextDue'));
-  const temperatureC = num(get('temperatureC'));
-  const humidityPct = num(get('humidityPct'));
-  const body: CalibrationBody = {
-    ...(procedure ? { procedure: { id: procedure.slice(0, 64) } } : {}),
-    ...(technician ? { technician: technician.slice(0, 128) } : {}),
-    ...(certificate ? { certificate: { number: certificate.slice(0, 64) } } : {}),
-    standards: standardId
-      ? [
-          {
-            id: standardId,
-            ...(standardCert ? { certificate: standardCert.slice(0, 64) } : {}),
-            ...(standardDue && DATE.test(standardDue) ? { dueDate: standardDue } : {}),
-            ...(standardU !== undefined && standardU >= 0 ? { uncertainty: standardU } : {}),
-          },
-        ]
-      : [],
-    ...(temperatureC !== undefined || humidityPct !== undefined
-      ? {
-          environment: {
-            ...(temperatureC !== undefined ? { temperatureC } : {}),
-            ...(humidityPct !== undefined ? { humidityPct } : {}),
-          },
-        }
-      : {}),
-    points,
-    adjusted,
-    asFoundResult: points.every((p) => p.asFoundResult === 'pass') ? 'pass' : 'fail',
-    ...(asLeft
-      ? {
-          asLeftResult: points.every((p) => p.asLeftResult === 'pass')
-            ? ('pass' as const)
-            : ('fail' as const),
-        }
-      : {}),
-    calibratedAt,
-    ...(nextDue && DATE.test(nextDue) ? { nextDue } : {}),
-  };
-  return { equipment, body };
-}
-
 /**
  * Subscribes to an OPC UA server's items. Values feed telemetry records (at most one per
- * `telemetry.everyMs`), non-Good status codes become event records, and each change of the
- * calibration trigger reads the result block once and becomes one calibration record; the last
- * trigger taken is stored with its record, so restarts neither repeat nor lose one.
+ * `telemetry.everyMs`), non-Good status codes become event records, and the source's record
+ * mappings (mapping/opcua-records.ts) turn each result of a trigger into one record.
  */
 export class OpcuaCollector implements Collector {
   readonly id: string;
   private client: OpcuaSubscriber | null = null;
   private readonly latest = new Map<string, OpcuaValue>();
   private lastTelemetryAt = 0;
-  private lastTrigger: string | undefined;
-  private pending: string | undefined;
-  /** The newest trigger value seen while a result block was being read: taken next. */
-  private nextTrigger: OpcuaValue | undefined;
   private recordsIn = 0;
   /** Connected to the server (a session with its subscription). */
   private connected = false;
@@ -151,9 +28,6 @@ export class OpcuaCollector implements Collector {
   private readonly itemStatus = new Map<string, string | null>();
   /** A SOURCE_NO_GOOD_READINGS event went out and no SOURCE_READING since. */
   private reportedNoReadings = false;
-  /** The last calibration block read failed (shown while the source is otherwise up). */
-  private readError: string | null = null;
-  private readonly stateKey: string;
   private readonly telemetryItems: string[];
   private readonly unitOf: Map<string, string | undefined>;
   /** The source's signal dictionary, sent with the first telemetry record and from time to time. */
@@ -165,16 +39,13 @@ export class OpcuaCollector implements Collector {
     private readonly ctx: CollectorContext & { dataDir: string },
   ) {
     this.id = cfg.id;
-    this.stateKey = `source:${cfg.id}:lastTrigger`;
-    const trigger = cfg.calibration?.trigger;
     this.records = new OpcuaRecords(cfg, this.latest, {
       sink: ctx.sink,
       logger: ctx.logger,
       source: (a) => this.source(a),
     });
     this.telemetryItems =
-      cfg.telemetry?.items ??
-      cfg.items.map((i) => i.name).filter((n) => n !== trigger && !this.records.isTrigger(n));
+      cfg.telemetry?.items ?? cfg.items.map((i) => i.name).filter((n) => !this.records.isTrigger(n));
     this.unitOf = new Map(cfg.items.map((i) => [i.name, i.unit]));
     this.signals = new SignalDictionary(cfg.signals);
   }
@@ -184,7 +55,6 @@ export class OpcuaCollector implements Collector {
   }
 
   async start(): Promise<void> {
-    this.lastTrigger = await this.ctx.getState(this.stateKey);
     const password = this.cfg.passwordEnv ? process.env[this.cfg.passwordEnv] : undefined;
     const client = new OpcuaSubscriber({
       endpointUrl: this.cfg.endpointUrl,
@@ -200,6 +70,7 @@ export class OpcuaCollector implements Collector {
         ...(i.deadband ? { deadband: { ...i.deadband } } : {}),
       })),
       publishingIntervalMs: this.cfg.publishingIntervalMs,
+      connectTimeoutMs: this.cfg.timeoutMs,
       logger: this.ctx.logger,
     });
     client.on('value', (v: OpcuaValue) => {
@@ -288,13 +159,13 @@ export class OpcuaCollector implements Collector {
       protocol: 'opcua',
       equipment: this.cfg.equipment,
       up,
-      lastError: up
-        ? this.readError
-        : this.connected
-          ? this.noGoodReason()
-          : (this.lastError ?? st?.lastError ?? null),
+      lastError: up ? null : this.connected ? this.noGoodReason() : (this.lastError ?? st?.lastError ?? null),
       recordsIn: this.recordsIn,
-      counters: { reconnects: st?.reconnects ?? 0 },
+      counters: {
+        timeouts: st?.timeouts ?? 0,
+        exceptions: st?.exceptions ?? 0,
+        reconnects: st?.reconnects ?? 0,
+      },
       details: st ? { ...st, ...(this.records.enabled ? { results: this.records.counters() } : {}) } : {},
     };
   }
@@ -319,10 +190,6 @@ export class OpcuaCollector implements Collector {
     if (this.records.enabled) {
       this.records.onValue(v);
       if (this.records.isTrigger(v.name)) return;
-    }
-    if (v.name === this.cfg.calibration?.trigger) {
-      this.maybeCalibration(v);
-      return;
     }
     const now = Date.now();
     const everyMs = this.cfg.telemetry?.everyMs ?? 1000;
@@ -357,97 +224,5 @@ export class OpcuaCollector implements Collector {
         body: withSignals(points, this.signals.due(Date.parse(at))),
       },
     ]).catch((err: unknown) => this.ctx.logger.error({ err }, 'could not record telemetry'));
-  }
-
-  private maybeCalibration(trigger: OpcuaValue): void {
-    const m = this.cfg.calibration;
-    if (!m || !trigger.statusCode.good || typeof trigger.value !== 'number' || trigger.value === 0) return;
-    const key = String(trigger.value);
-    if (key === this.lastTrigger || key === this.pending || !this.client) return;
-    if (this.pending !== undefined) {
-      // One block read at a time: two reads in flight could both return the newer block.
-      this.nextTrigger = trigger;
-      return;
-    }
-    this.pending = key;
-    // The trigger is read with the block, in the same Read: the block is the result of the
-    // trigger value read with it, which is newer than `key` when the device moved on meanwhile.
-    const triggerNode = this.cfg.items.find((i) => i.name === m.trigger)?.nodeId;
-    const ids = Object.values(m.nodes).filter((x): x is string => typeof x === 'string');
-    this.client
-      .read(triggerNode ? [...ids, triggerNode] : ids)
-      .then(async (values) => {
-        const byNode = new Map(values.map((v) => [v.nodeId, v]));
-        const seen = triggerNode ? byNode.get(triggerNode) : undefined;
-        const taken =
-          seen?.statusCode.good && typeof seen.value === 'number' && seen.value !== 0
-            ? String(seen.value)
-            : key;
-        if (taken === this.lastTrigger) return; // the newer result is the one already taken
-        if (taken !== key) {
-          this.ctx.logger.info(
-            { trigger: key, read: taken },
-            'the device moved on while its result block was read; taking the newer result',
-          );
-        }
-        const cal = calibrationFromBlock(m.nodes, byNode);
-        if (!cal) {
-          this.event(
-            'warning',
-            'CALIBRATION_BLOCK_UNREADABLE',
-            `calibration result ${key} could not be read completely`,
-          );
-          return;
-        }
-        const received = new Date().toISOString();
-        const drafts: RecordDraft[] = [];
-        const gap = this.gapEvent(taken, received);
-        if (gap) drafts.push(gap);
-        drafts.push({
-          kind: 'calibration',
-          equipment: cal.equipment,
-          observedAt: cal.body.calibratedAt,
-          receivedAt: received,
-          source: this.source(m.nodes.equipment),
-          body: cal.body,
-        });
-        await this.write(drafts, { [this.stateKey]: taken });
-        this.lastTrigger = taken;
-        this.readError = null;
-      })
-      .catch((err: unknown) => {
-        this.readError = `reading calibration ${key}: ${(err as Error).message}`;
-        this.ctx.logger.warn(
-          { err, trigger: key },
-          'could not read the calibration block; will retry on the next change',
-        );
-      })
-      .finally(() => {
-        if (this.pending === key) this.pending = undefined;
-        const next = this.nextTrigger;
-        this.nextTrigger = undefined;
-        if (next) this.maybeCalibration(next);
-      });
-  }
-
-  /**
-   * Results the trigger counter skipped since the last one taken (completed while the edge was
-   * stopped, disconnected or reading): a signed RESULTS_MISSED event stored with the next record.
-   */
-  private gapEvent(taken: string, at: string): RecordDraft | undefined {
-    const last = Number(this.lastTrigger);
-    const now = Number(taken);
-    if (this.lastTrigger === undefined || !Number.isInteger(last) || !Number.isInteger(now)) return undefined;
-    if (now <= last + 1) return undefined;
-    const missed = now - last - 1;
-    const trigger = this.cfg.calibration?.trigger ?? 'trigger';
-    const d = eventDraft(
-      { equipment: this.cfg.equipment, source: this.source(), sourceId: this.id },
-      'warning',
-      'RESULTS_MISSED',
-      `${missed} calibration result${missed === 1 ? ' was' : 's were'} missed: ${trigger} went from ${last} to ${now} (noticed ${at}); only the latest result block could be read`,
-    );
-    if (d.kind === 'event') d.body.details = { ...d.body.details, trigger, from: last, to: now, missed };
-    return d;
   }
 }

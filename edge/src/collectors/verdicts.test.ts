@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { buildRecord } from '@rigtrace/protocols';
-import type { OpcuaValue } from '@rigtrace/protocols/opcua';
-import type { InspectionMapping } from '../config/config.schema.js';
-import { inspectionFromReadings } from './modbus.collector.js';
-import { calibrationFromBlock } from './opcua.collector.js';
+import type { AnyRecordMapping, InspectionMapping } from '../config/config.schema.js';
+import { calibrationRecords, inspectionRecords } from '../mapping/legacy-blocks.js';
+import { compileRecordMapping } from '../mapping/record-mapping.js';
 
-const good = (value: number | string) => ({ value, quality: 'good' as const });
 const envelope = {
   v: 1,
   id: '019ab2f0-0000-7000-8000-000000000001',
@@ -16,6 +14,7 @@ const envelope = {
   receivedAt: '2026-11-23T05:51:12Z',
   source: { protocol: 'modbus', endpoint: 'modbus-tcp://127.0.0.1:502' },
 };
+const ctx = { equipment: 'RIG-01', source: envelope.source as never, at: new Date('2026-11-23T05:51:12Z') };
 
 const mapping = (result?: InspectionMapping['result']): InspectionMapping => ({
   trigger: 'seq',
@@ -24,21 +23,28 @@ const mapping = (result?: InspectionMapping['result']): InspectionMapping => ({
   characteristics: [{ name: 'fullLoad.qty', measured: 'qty', lsl: 58.2, usl: 61.8, unit: 'mm3/stroke' }],
 });
 
-describe('Modbus inspection verdicts', () => {
+/** The body an older `inspection:` block gives for these readings (through its records translation). */
+const inspect = (m: InspectionMapping, values: Record<string, unknown>) => {
+  const c = compileRecordMapping(inspectionRecords(m) as AnyRecordMapping, 'records[0]');
+  expect(c.problems).toEqual([]);
+  return c.mapping.build(values, ctx).body;
+};
+
+describe('Modbus inspection verdicts (the inspection: block)', () => {
   it('works without an overall result register: the verdict comes from the limits', () => {
-    const pass = inspectionFromReadings(mapping(), { seq: good(3), serial: good('INJ-1'), qty: good(61.8) });
+    const pass = inspect(mapping(), { seq: 3, serial: 'INJ-1', qty: 61.8 });
     expect(pass).toMatchObject({ result: 'pass', characteristics: [{ result: 'pass' }] });
     expect(pass).not.toHaveProperty('deviceResult');
-    const fail = inspectionFromReadings(mapping(), { seq: good(3), serial: good('INJ-1'), qty: good(61.9) });
+    const fail = inspect(mapping(), { seq: 3, serial: 'INJ-1', qty: 61.9 });
     expect(fail).toMatchObject({ result: 'fail', characteristics: [{ result: 'fail' }] });
   });
 
   it('keeps both when the device says pass and a limit is exceeded, and the record is valid', () => {
-    const body = inspectionFromReadings(mapping({ point: 'overall', pass: 1 }), {
-      seq: good(3),
-      serial: good('INJ-1'),
-      qty: good(63),
-      overall: good(1),
+    const body = inspect(mapping({ point: 'overall', pass: 1 }), {
+      seq: 3,
+      serial: 'INJ-1',
+      qty: 63,
+      overall: 1,
     });
     expect(body).toMatchObject({
       result: 'fail',
@@ -49,11 +55,11 @@ describe('Modbus inspection verdicts', () => {
   });
 
   it('keeps the device failing a part the limits pass, and takes a text pass value', () => {
-    const body = inspectionFromReadings(mapping({ point: 'overall', pass: 'OK' }), {
-      seq: good(3),
-      serial: good('INJ-1'),
-      qty: good(60),
-      overall: good('NOK '),
+    const body = inspect(mapping({ point: 'overall', pass: 'OK' }), {
+      seq: 3,
+      serial: 'INJ-1',
+      qty: 60,
+      overall: 'NOK ',
     });
     expect(body).toMatchObject({
       result: 'fail',
@@ -61,45 +67,49 @@ describe('Modbus inspection verdicts', () => {
       characteristics: [{ result: 'pass' }],
     });
     expect(buildRecord({ ...envelope, kind: 'inspection', body }).ok).toBe(true);
+    expect(
+      inspect(mapping({ point: 'overall', pass: 'OK' }), {
+        seq: 3,
+        serial: 'INJ-1',
+        qty: 60,
+        overall: ' OK',
+      }),
+    ).toMatchObject({ result: 'pass', deviceResult: 'pass' });
   });
 });
 
-describe('OPC UA calibration verdicts', () => {
+describe('OPC UA calibration verdicts (the calibration: block)', () => {
   it('passes 59.9 against 60 ± 0.1, as the portal and the cloud do', () => {
-    const nodes = {
-      equipment: 'eq',
-      pointNames: 'names',
-      nominals: 'nom',
-      asFound: 'found',
-      lowerTolerance: 'lo',
-      upperTolerance: 'hi',
-      unit: 'unit',
-    };
-    const v = (nodeId: string, value: OpcuaValue['value']): [string, OpcuaValue] => [
-      nodeId,
-      {
-        name: nodeId,
-        nodeId,
-        value,
-        statusCode: { name: 'Good', value: 0, good: true },
-        sourceTimestamp: '2026-11-23T05:51:12.000Z',
-        serverTimestamp: null,
-        overflow: false,
+    const m = calibrationRecords({
+      trigger: 'seq',
+      nodes: {
+        equipment: 'eq',
+        pointNames: 'names',
+        nominals: 'nom',
+        asFound: 'found',
+        lowerTolerance: 'lo',
+        upperTolerance: 'hi',
+        unit: 'unit',
       },
-    ];
-    const cal = calibrationFromBlock(
-      nodes,
-      new Map([
-        v('eq', 'GAUGE-1'),
-        v('names', ['flow@60']),
-        v('nom', [60]),
-        v('found', [59.9]),
-        v('lo', [-0.1]),
-        v('hi', [0.1]),
-        v('unit', 'L/min'),
-      ]),
+    });
+    const c = compileRecordMapping(m as AnyRecordMapping, 'records[0]');
+    expect(c.problems).toEqual([]);
+    const cal = c.mapping.build(
+      {
+        EquipmentId: 'GAUGE-1',
+        PointNames: ['flow@60'],
+        Nominals: [60],
+        AsFound: [59.9],
+        LowerTolerance: [-0.1],
+        UpperTolerance: [0.1],
+        Unit: 'L/min',
+      },
+      ctx,
     );
-    expect(cal?.body.points[0]?.asFoundResult).toBe('pass');
-    expect(cal?.body.asFoundResult).toBe('pass');
+    expect(cal.equipment).toBe('GAUGE-1');
+    if (cal.kind !== 'calibration') throw new Error('expected a calibration');
+    expect(cal.body.points[0]?.asFoundResult).toBe('pass');
+    expect(cal.body.asFoundResult).toBe('pass');
+    expect(cal.body.points[0]).not.toHaveProperty('asLeft');
   });
 });

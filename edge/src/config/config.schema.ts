@@ -34,8 +34,11 @@ const characteristic = z.strictObject({
   unit: z.string().min(1).max(16),
 });
 
-/** Turns a rig's "result ready" registers into one inspection record per completed test. */
-const inspectionMapping = z.strictObject({
+/**
+ * The older Modbus `inspection:` block: one inspection record per completed test. Accepted and
+ * translated into a `records` entry at load (mapping/legacy-blocks.ts).
+ */
+export const inspectionMapping = z.strictObject({
   trigger: name.describe('point whose increase means a new result block is complete'),
   partSerial: name,
   workOrder: name.optional(),
@@ -299,7 +302,6 @@ const modbusSource = z.strictObject({
     })
     .optional(),
   signals: signalDictionary.optional(),
-  inspection: inspectionMapping.optional(),
   usage: usageMapping.optional(),
   records: recordMappings(modbusRegister, modbusHandshake),
 });
@@ -404,6 +406,8 @@ const opcuaSource = z.strictObject({
   pkiDir: z.string().optional(),
   trustedServerCertificates: z.array(z.string()).default([]),
   publishingIntervalMs: z.number().int().min(10).max(60_000).default(500),
+  /** Per request (connect, session, Read, Write): no answer within it is a timeout. */
+  timeoutMs: z.number().int().min(100).max(600_000).default(10_000),
   items: z
     .array(
       z.strictObject({
@@ -425,9 +429,14 @@ const opcuaSource = z.strictObject({
     })
     .optional(),
   signals: signalDictionary.optional(),
-  calibration: z.strictObject({ trigger: name, nodes: calibrationNodes }).optional(),
   records: recordMappings(nodeId, opcuaHandshake),
 });
+
+/**
+ * The older OPC UA `calibration:` block. Accepted and translated into a `records` entry at load
+ * (mapping/legacy-blocks.ts).
+ */
+export const legacyCalibration = z.strictObject({ trigger: name, nodes: calibrationNodes });
 
 export const source = z.discriminatedUnion('protocol', [
   modbusSource,

@@ -8,6 +8,7 @@ import { readConfigFile } from './config-file.js';
 import { recordMappingProblems } from '../mapping/check.js';
 import { mqttRecordMappingProblems } from '../mapping/mqtt-records.js';
 import { expandProfiles } from '../mapping/profiles.js';
+import { translateLegacyBlocks } from '../mapping/legacy-blocks.js';
 
 /** Formats a zod issue path as `sources[0].points[3].type`. */
 export function formatPath(p: readonly PropertyKey[]): string {
@@ -61,8 +62,6 @@ function crossChecks(cfg: EdgeConfig): string[] {
       s.telemetry?.items?.forEach((n, i) => {
         if (!items.has(n)) problems.push(`sources[${si}].telemetry.items[${i}]: no item named "${n}"`);
       });
-      if (s.calibration && !items.has(s.calibration.trigger))
-        problems.push(`sources[${si}].calibration.trigger: no item named "${s.calibration.trigger}"`);
       if (s.securityMode !== 'None' && s.securityPolicy === 'None')
         problems.push(
           `sources[${si}].securityPolicy: ${s.securityMode} needs a security policy other than None`,
@@ -109,19 +108,6 @@ function crossChecks(cfg: EdgeConfig): string[] {
         problems.push(`sources[${si}].${where}: no point named "${point}" in this source`);
     };
     s.telemetry?.points?.forEach((n, i) => ref(`telemetry.points[${i}]`, n));
-    const insp = s.inspection;
-    if (insp) {
-      ref('inspection.trigger', insp.trigger);
-      ref('inspection.partSerial', insp.partSerial);
-      ref('inspection.workOrder', insp.workOrder);
-      ref('inspection.operator', insp.operator);
-      ref('inspection.trimCode', insp.trimCode);
-      ref('inspection.result.point', insp.result?.point);
-      insp.characteristics.forEach((c, ci) => {
-        for (const k of ['measured', 'nominal', 'lsl', 'usl'] as const)
-          ref(`inspection.characteristics[${ci}].${k}`, c[k]);
-      });
-    }
     if (s.usage) {
       for (const k of ['state', 'cycles', 'operator', 'workOrder', 'partSerial'] as const)
         ref(`usage.${k}`, s.usage[k]);
@@ -146,9 +132,15 @@ function crossChecks(cfg: EdgeConfig): string[] {
 export function validateConfig(raw: unknown, baseDir = process.cwd()): EdgeConfig {
   const profileProblems = expandProfiles(raw);
   if (profileProblems.length > 0) throw new EdgeError('EDGE_CONFIG_INVALID', undefined, profileProblems);
+  // The older result blocks become records entries; their problems are listed with the schema's.
+  const legacyProblems = translateLegacyBlocks(raw, issueLines);
   const parsed = edgeConfigSchema.safeParse(raw);
-  if (!parsed.success) throw new EdgeError('EDGE_CONFIG_INVALID', undefined, issueLines(parsed.error.issues));
-  const problems = crossChecks(parsed.data);
+  if (!parsed.success)
+    throw new EdgeError('EDGE_CONFIG_INVALID', undefined, [
+      ...legacyProblems,
+      ...issueLines(parsed.error.issues),
+    ]);
+  const problems = [...legacyProblems, ...crossChecks(parsed.data)];
   if (problems.length > 0) throw new EdgeError('EDGE_CONFIG_INVALID', undefined, problems);
   const cfg = parsed.data;
   cfg.edge.dataDir = path.resolve(baseDir, cfg.edge.dataDir);

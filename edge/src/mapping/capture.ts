@@ -7,16 +7,40 @@ import { compileValue, describe, type Scope } from './expressions.js';
 import { MappingProblems, compileRecordMapping, type CompiledMapping } from './record-mapping.js';
 import type { EdgeEventCode } from '../errors.js';
 
+/** A result block as read, with the trigger value it is the result of. */
+export interface BlockRead {
+  scope: Scope;
+  /**
+   * The trigger value the block belongs to: the one asked for, or a newer one when the protocol
+   * read the trigger in the same consistent snapshot (OPC UA: one Read) and the device had moved on.
+   */
+  trigger: number | boolean;
+}
+
 /** What the protocol gives a capture: how to read the result block and how to acknowledge a result. */
 export interface CaptureIo {
   /**
    * Reads the result block (the mapping's `read` values) as one consistent snapshot. Resolves
-   * `null` when the device moved on to a newer result while it was read (the trigger changed):
-   * that newer result is taken when its own trigger arrives.
+   * `null` when the device moved on to a newer result while it was read and the block cannot be
+   * told apart from it: that newer result is taken when its own trigger arrives.
    */
-  readBlock(trigger: number | boolean): Promise<Scope | null>;
+  readBlock(trigger: number | boolean): Promise<BlockRead | null>;
   /** Writes the acknowledge value once the result's record is durable (only with a handshake). */
   acknowledge?(value: unknown): Promise<void>;
+  /**
+   * The results a counter skipped (`from` < n < `to`, completed since `since`), read back from
+   * the device where it keeps them (OPC UA HistoryRead): each one found, with when it completed.
+   * Results not found are counted in the RESULTS_MISSED event as before.
+   */
+  readMissed?(from: number, to: number, since: Date): Promise<MissedResult[]>;
+}
+
+/** A result the counter skipped, read back from the device's history. */
+export interface MissedResult {
+  trigger: number;
+  scope: Scope;
+  /** When the device completed it (the trigger's timestamp). */
+  at: Date;
 }
 
 export interface CaptureOptions {
@@ -30,6 +54,12 @@ export interface CaptureOptions {
   ackValue?: (ok: boolean, scope: Scope) => unknown;
   /** Key of the saved state (the last result taken and when). */
   stateKey: string;
+  /**
+   * Where an older release kept the last trigger value of this result (the `calibration:` and
+   * `inspection:` blocks' bare value), read when `stateKey` has none, so an upgrade neither
+   * repeats the last result nor loses the ones completed meanwhile.
+   */
+  legacyStateKey?: string;
   sink: RecordSink;
   logger: Logger;
   io: CaptureIo;
@@ -63,26 +93,41 @@ const RETRY_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
 export class ResultCapture {
   private taken: Taken | undefined;
   private busy: number | boolean | undefined;
+  /** A counter value observed while a result was being captured (a subscription does not repeat it). */
+  private seenWhileBusy: number | undefined;
   private lastFlag = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   private stopped = false;
   private reacknowledged = false;
   /** Results turned into records, gaps seen, results that could not be mapped. */
-  readonly counters = { results: 0, missed: 0, notMapped: 0, acknowledged: 0, ackFailures: 0 };
+  readonly counters = {
+    results: 0,
+    missed: 0,
+    fromHistory: 0,
+    notMapped: 0,
+    acknowledged: 0,
+    ackFailures: 0,
+  };
 
   constructor(private readonly o: CaptureOptions) {}
 
   async init(getState: (k: string) => Promise<string | undefined>): Promise<void> {
-    const saved = await getState(this.o.stateKey);
+    const saved =
+      (await getState(this.o.stateKey)) ??
+      (this.o.legacyStateKey ? await getState(this.o.legacyStateKey) : undefined);
     if (saved === undefined) return;
+    // A state written by the older trigger bookkeeping is the bare counter value ("41").
+    const n = Number(saved);
+    if (saved.trim() !== '' && Number.isFinite(n)) {
+      this.taken = { value: n, at: new Date(0).toISOString() };
+      return;
+    }
     try {
       const t = JSON.parse(saved) as Taken;
       if (typeof t.value === 'number') this.taken = t;
     } catch {
-      // A state written by the older trigger bookkeeping: the bare counter value.
-      const n = Number(saved);
-      if (Number.isFinite(n)) this.taken = { value: n, at: new Date(0).toISOString() };
+      // not a state this release can read: start afresh
     }
   }
 
@@ -119,7 +164,10 @@ export class ResultCapture {
       return;
     }
     if (value === 0 && this.taken === undefined) return; // no result yet
-    if (this.busy !== undefined) return; // the one in progress finishes first; this value is seen again
+    if (this.busy !== undefined) {
+      this.seenWhileBusy = value; // the one in progress finishes first; then this one
+      return;
+    }
     void this.capture(value);
   }
 
@@ -127,16 +175,24 @@ export class ResultCapture {
     this.busy = trigger;
     clearTimeout(this.retryTimer);
     try {
-      const scope = await this.o.io.readBlock(trigger);
+      const block = await this.o.io.readBlock(trigger);
       if (this.stopped) return;
-      if (scope === null) {
+      if (block === null) {
         this.o.logger.info(
           { trigger },
-          'the device moved on while its result block was read; taking the newer result',
+          'the device moved on while its result block was read; taking the newer result when it arrives',
         );
         return;
       }
-      await this.record(trigger, { ...scope, trigger });
+      const taken = block.trigger;
+      if (taken !== trigger)
+        this.o.logger.info(
+          { trigger, read: taken },
+          'the device moved on while its result block was read; taking the newer result',
+        );
+      // The newer result read with the block may be the one already taken.
+      if (typeof taken !== 'number' || this.taken?.value !== taken)
+        await this.record(taken, { ...block.scope, trigger: taken });
       this.attempt = 0;
     } catch (err) {
       if (this.stopped) return;
@@ -154,6 +210,9 @@ export class ResultCapture {
       }, delay);
     } finally {
       this.busy = undefined;
+      const next = this.seenWhileBusy;
+      this.seenWhileBusy = undefined;
+      if (next !== undefined && !this.stopped) this.observe(next);
     }
   }
 
@@ -161,27 +220,31 @@ export class ResultCapture {
     const now = new Date();
     const drafts: RecordDraft[] = [];
     const state: Record<string, string> = {};
-    const address = `${triggerName(this.o.mapping)}=${String(trigger)}`;
+    const address = (t: number | boolean) => `${triggerName(this.o.mapping)}=${String(t)}`;
+    /** The result's record, or a RESULT_NOT_MAPPED event naming what did not fit. */
+    const build = (t: number | boolean, s: Scope, at: Date): boolean => {
+      try {
+        drafts.push(
+          this.o.compiled.build(s, { equipment: this.o.equipment, source: this.o.source(address(t)), at }),
+        );
+        return true;
+      } catch (err) {
+        if (!(err instanceof MappingProblems)) throw err;
+        this.counters.notMapped += 1;
+        drafts.push(this.notMapped(t, err.problems, address(t)));
+        return false;
+      }
+    };
     if (typeof trigger === 'number') {
-      const gap = this.gapEvent(trigger, now);
+      const recovered = await this.readMissed(trigger);
+      for (const r of recovered)
+        if (build(r.trigger, { ...r.scope, trigger: r.trigger }, r.at)) this.counters.results += 1;
+      this.counters.fromHistory += recovered.length;
+      const gap = this.gapEvent(trigger, now, recovered.length);
       if (gap) drafts.push(gap);
       state[this.o.stateKey] = JSON.stringify({ value: trigger, at: now.toISOString() } satisfies Taken);
     }
-    let ok = true;
-    try {
-      drafts.push(
-        this.o.compiled.build(scope, {
-          equipment: this.o.equipment,
-          source: this.o.source(address),
-          at: now,
-        }),
-      );
-    } catch (err) {
-      if (!(err instanceof MappingProblems)) throw err;
-      ok = false;
-      this.counters.notMapped += 1;
-      drafts.push(this.notMapped(trigger, err.problems, address));
-    }
+    const ok = build(trigger, scope, now);
     await this.o.sink.write(this.o.sourceId, drafts, state);
     if (typeof trigger === 'number') this.taken = { value: trigger, at: now.toISOString() };
     if (ok) this.counters.results += 1;
@@ -224,19 +287,53 @@ export class ResultCapture {
     }
   }
 
-  private gapEvent(trigger: number, now: Date): RecordDraft | undefined {
+  /**
+   * The results the counter skipped, read back from the device's history where it keeps them
+   * (none when it cannot: the gap event then counts them all).
+   */
+  private async readMissed(trigger: number): Promise<MissedResult[]> {
+    const last = this.taken;
+    if (!last || trigger <= last.value + 1 || !this.o.io.readMissed) return [];
+    try {
+      const found = await this.o.io.readMissed(last.value, trigger, new Date(last.at));
+      return found
+        .filter((r) => r.trigger > last.value && r.trigger < trigger)
+        .sort((a, b) => a.trigger - b.trigger);
+    } catch (err) {
+      this.o.logger.warn(
+        { err: (err as Error).message, from: last.value, to: trigger },
+        'could not read the missed results from the device history; counting them as missed',
+      );
+      return [];
+    }
+  }
+
+  private gapEvent(trigger: number, now: Date, recovered = 0): RecordDraft | undefined {
     const last = this.taken;
     if (!last) return undefined;
     const name = triggerName(this.o.mapping);
     if (trigger > last.value + 1) {
-      const missed = trigger - last.value - 1;
+      const missed = trigger - last.value - 1 - recovered;
+      if (missed <= 0) return undefined;
       this.counters.missed += missed;
       const since = last.at.startsWith('1970-') ? 'an earlier run' : last.at;
+      const history =
+        recovered > 0
+          ? `; ${recovered} other${recovered === 1 ? ' was' : 's were'} read from the device's history`
+          : '';
       return this.draft(
         'warning',
         'RESULTS_MISSED',
-        `${missed} ${this.o.mapping.kind} result${missed === 1 ? ' was' : 's were'} missed: ${name} went from ${last.value} to ${trigger} between ${since} and ${now.toISOString()}; only the latest result block could be read`,
-        { trigger: name, from: last.value, to: trigger, missed, since: last.at, until: now.toISOString() },
+        `${missed} ${this.o.mapping.kind} result${missed === 1 ? ' was' : 's were'} missed: ${name} went from ${last.value} to ${trigger} between ${since} and ${now.toISOString()}; only the latest result block could be read${history}`,
+        {
+          trigger: name,
+          from: last.value,
+          to: trigger,
+          missed,
+          ...(recovered > 0 ? { fromHistory: recovered } : {}),
+          since: last.at,
+          until: now.toISOString(),
+        },
       );
     }
     if (trigger < last.value) {
@@ -298,9 +395,17 @@ export function captureFor(
   index: number,
   m: RecordMapping,
   deps: { sink: RecordSink; logger: Logger; source: (address?: string) => RecordDraft['source'] },
-  io: { readBlock: CaptureIo['readBlock']; acknowledge: NonNullable<CaptureIo['acknowledge']> },
+  io: {
+    readBlock: CaptureIo['readBlock'];
+    acknowledge: NonNullable<CaptureIo['acknowledge']>;
+    readMissed?: CaptureIo['readMissed'];
+  },
+  /** The source's mappings: the one of `legacyKind` with a counter reads an older release's saved state. */
+  all: readonly RecordMapping[],
+  legacyKind: RecordMapping['kind'],
 ): ResultCapture {
   const h = m.handshake;
+  const heirs = all.filter((x) => x.kind === legacyKind && 'counter' in x.trigger);
   return new ResultCapture({
     sourceId: src.id,
     equipment: src.equipment,
@@ -308,16 +413,21 @@ export function captureFor(
     mapping: m,
     compiled: compileRecordMapping(m, `records[${index}]`).mapping,
     stateKey: `source:${src.id}:records[${index}]:${m.kind}`,
+    ...(heirs.length === 1 && heirs[0] === m ? { legacyStateKey: `source:${src.id}:lastTrigger` } : {}),
     sink: deps.sink,
     logger: deps.logger,
     ...(h ? { ackValue: ackValueOf(h, (spec) => compileValue(spec, m.tables ?? {}).evaluate) } : {}),
-    io: { readBlock: io.readBlock, ...(h ? { acknowledge: io.acknowledge } : {}) },
+    io: {
+      readBlock: io.readBlock,
+      ...(h ? { acknowledge: io.acknowledge } : {}),
+      ...(io.readMissed ? { readMissed: io.readMissed } : {}),
+    },
   });
 }
 
 /** The counters of several captures, added up (a source's `details.results`). */
 export function sumCounters(captures: readonly ResultCapture[]): Record<string, number> {
-  const out = { results: 0, missed: 0, notMapped: 0, acknowledged: 0, ackFailures: 0 };
+  const out = { results: 0, missed: 0, fromHistory: 0, notMapped: 0, acknowledged: 0, ackFailures: 0 };
   for (const c of captures) for (const k of Object.keys(out) as (keyof typeof out)[]) out[k] += c.counters[k];
   return out;
 }

@@ -3,7 +3,7 @@ import type { ModbusPointSpec, ModbusPoller, PointReading } from '@rigtrace/prot
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { ModbusRecordMapping, ModbusRegisterSpec, ModbusSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
-import { captureFor, sumCounters, triggerName, type ResultCapture } from './capture.js';
+import { captureFor, sumCounters, triggerName, type BlockRead, type ResultCapture } from './capture.js';
 import { Unavailable, type Scope } from './expressions.js';
 
 /** The point specs one `read` entry stands for: one, or `repeat` of them `stride` registers apart. */
@@ -62,18 +62,26 @@ export class ModbusRecords {
         specs: registerSpecs(name, r, cfg.unitId),
       }));
       const h = m.handshake;
-      const capture = captureFor(cfg, i, m, deps, {
-        readBlock: (t) => this.readBlock(block, triggerSpec, t),
-        acknowledge: (value: unknown) => {
-          if (!this.poller || !h) return Promise.reject(new Error('the source is stopped'));
-          const unit = h.unitId ?? cfg.unitId;
-          return h.area === 'coil'
-            ? this.poller.writeCoils(unit, h.address, [
-                value === true || (typeof value === 'number' && value !== 0),
-              ])
-            : this.poller.writeRegisters(unit, h.address, [Number(value) & 0xffff]);
+      const capture = captureFor(
+        cfg,
+        i,
+        m,
+        deps,
+        {
+          readBlock: (t) => this.readBlock(block, triggerSpec, t),
+          acknowledge: (value: unknown) => {
+            if (!this.poller || !h) return Promise.reject(new Error('the source is stopped'));
+            const unit = h.unitId ?? cfg.unitId;
+            return h.area === 'coil'
+              ? this.poller.writeCoils(unit, h.address, [
+                  value === true || (typeof value === 'number' && value !== 0),
+                ])
+              : this.poller.writeRegisters(unit, h.address, [Number(value) & 0xffff]);
+          },
         },
-      });
+        cfg.records ?? [],
+        'inspection',
+      );
       this.captures.push({ m, capture });
     });
   }
@@ -109,7 +117,7 @@ export class ModbusRecords {
     block: { name: string; r: ModbusRegisterSpec; specs: ModbusPointSpec[] }[],
     trigger: ModbusPointSpec,
     value: number | boolean,
-  ): Promise<Scope | null> {
+  ): Promise<BlockRead | null> {
     const poller = this.poller;
     if (!poller) throw new Error('the source is stopped');
     const specs = block.flatMap((b) => b.specs);
@@ -138,6 +146,6 @@ export class ModbusRecords {
               `could not be read (element ${bad}: ${values[bad]?.error ?? 'no reading'})`,
             );
     }
-    return scope;
+    return { scope, trigger: value };
   }
 }

@@ -2603,6 +2603,13 @@ export interface paths {
                   /** @description dcc:coreData/dcc:uniqueIdentifier */
                   certificateNumber: string | null;
                   endPerformanceDate: string | null;
+                  /** @description the influence conditions stated (absent: none) */
+                  environment?: {
+                    /** @description relative humidity, % */
+                    humidityPct?: number;
+                    /** @description ambient temperature, °C */
+                    temperatureC?: number;
+                  };
                   points: {
                     asFound: number | null;
                     /**
@@ -2708,6 +2715,13 @@ export interface paths {
                 /** @description dcc:coreData/dcc:uniqueIdentifier */
                 certificateNumber: string | null;
                 endPerformanceDate: string | null;
+                /** @description the influence conditions stated (absent: none) */
+                environment?: {
+                  /** @description relative humidity, % */
+                  humidityPct?: number;
+                  /** @description ambient temperature, °C */
+                  temperatureC?: number;
+                };
                 points: {
                   asFound: number | null;
                   /**
@@ -3454,6 +3468,13 @@ export interface paths {
                 /** @description dcc:coreData/dcc:uniqueIdentifier */
                 certificateNumber: string | null;
                 endPerformanceDate: string | null;
+                /** @description the influence conditions stated (absent: none) */
+                environment?: {
+                  /** @description relative humidity, % */
+                  humidityPct?: number;
+                  /** @description ambient temperature, °C */
+                  temperatureC?: number;
+                };
                 points: {
                   asFound: number | null;
                   /**
@@ -3631,7 +3652,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** Equipment out of tolerance, overdue, or due within N days, per site */
+    /**
+     * Equipment out of tolerance, overdue, or due within N days (calibration or preventive maintenance), per site
+     * @description Each item carries its calibration status and `nextPm` (the preventive-maintenance task due first as of `asOf`: planId, task, nextDue, daysUntilDue, status; null without an active plan). Equipment whose preventive maintenance is overdue or due by the horizon is listed too, after those due by calibration.
+     */
     get: {
       parameters: {
         query?: {
@@ -3668,6 +3692,17 @@ export interface paths {
                   daysUntilDue: number | null;
                   lastValidCalibrationAt: string | null;
                   nextDue: string | null;
+                  /** @description the preventive-maintenance task due first as of asOf; null: no active plan */
+                  nextPm?: {
+                    /** @description negative when overdue */
+                    daysUntilDue: number;
+                    /** Format: date */
+                    nextDue: string;
+                    planId: string;
+                    /** @enum {string} */
+                    status: 'current' | 'due-soon' | 'overdue';
+                    task: string;
+                  } | null;
                   /** @enum {string} */
                   status: 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
                   tag: string;

@@ -84,6 +84,17 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** A request that got no answer in time (ours, or node-opcua's own transaction timeout). */
+function isTimeout(err: unknown): boolean {
+  if (err instanceof OpcuaError) return err.code === 'OPCUA_TIMEOUT';
+  return err instanceof Error && /timed? ?out|timeout/i.test(err.message);
+}
+
+/** A Bad status (severity bits 10): not Good, not Uncertain. */
+function isBadCode(code: { value: number } | undefined): boolean {
+  return code !== undefined && (code.value & 0x8000_0000) !== 0;
+}
+
 function parametersKey(item: Item): string {
   return JSON.stringify([item.samplingIntervalMs, item.queueSize, item.deadband ?? null]);
 }
@@ -163,6 +174,8 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
     badStatus: 0,
     reconnects: 0,
     watchdogFires: 0,
+    timeouts: 0,
+    exceptions: 0,
   };
   private lastError: string | undefined;
 
@@ -239,14 +252,61 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
     }));
     let values: DataValue[];
     try {
-      values = await withTimeout(session.read(nodesToRead, 0), this.opts.connectTimeoutMs, 'read');
+      values = await this.request(session.read(nodesToRead, 0), 'read');
     } catch (err) {
       if (err instanceof OpcuaError) throw err;
       throw new OpcuaError('OPCUA_REQUEST_FAILED', `read failed: ${describeError(err)}`);
     }
+    // A node the server answered with a Bad status is a failed operation of the request.
+    for (const dv of values) if (isBadCode(dv.statusCode)) this.counters.exceptions++;
     return values.map((dv, i) => {
       const nodeId = nodeIds[i]!;
       return toOpcuaValue(this.byNodeId.get(nodeId) ?? nodeId, nodeId, dv);
+    });
+  }
+
+  /**
+   * HistoryRead (raw values, source timestamps) of the given nodes between `start` and `end`, at
+   * most 1000 values per node, oldest first. Each node's answer: its values, or null with the
+   * status when the server keeps no history for it (BadHistoryOperationUnsupported, …). Rejects
+   * with OpcuaError when not connected, on timeout, or when the service fails.
+   */
+  async historyRead(
+    nodeIds: string[],
+    start: Date,
+    end: Date,
+  ): Promise<{ nodeId: string; status: string; values: OpcuaValue[] | null }[]> {
+    const session = this.link?.session;
+    if (this.stopped) throw new OpcuaError('OPCUA_STOPPED', 'the subscriber has been stopped');
+    if (!session || !this.connected || this.link?.repairing)
+      throw new OpcuaError('OPCUA_NOT_CONNECTED', `not connected to ${this.opts.endpointUrl}`);
+    if (nodeIds.length === 0) return [];
+    const resolved = await Promise.all(nodeIds.map((id) => this.resolveNodeId(session, id)));
+    let results;
+    try {
+      results = await this.request(
+        session.readHistoryValue(
+          resolved.map((nodeId) => ({ nodeId })),
+          start,
+          end,
+          { numValuesPerNode: 1000, returnBounds: false, timestampsToReturn: TimestampsToReturn.Both },
+        ),
+        'history read',
+      );
+    } catch (err) {
+      if (err instanceof OpcuaError) throw err;
+      throw new OpcuaError('OPCUA_REQUEST_FAILED', `history read failed: ${describeError(err)}`);
+    }
+    return results.map((r, i) => {
+      const nodeId = nodeIds[i]!;
+      const name = this.byNodeId.get(nodeId) ?? nodeId;
+      const data = (r.historyData as { dataValues?: DataValue[] | null } | null)?.dataValues;
+      const good = isGoodCode(r.statusCode) && Array.isArray(data);
+      return {
+        nodeId,
+        status: r.statusCode?.name ?? 'Good',
+        values: good ? data.map((dv) => toOpcuaValue(name, nodeId, dv)) : null,
+      };
     });
   }
 
@@ -264,9 +324,8 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
     const resolved = await this.resolveNodeId(session, nodeId);
     let dataType: DataType;
     try {
-      const dt = await withTimeout(
+      const dt = await this.request(
         session.read({ nodeId: resolved, attributeId: AttributeIds.DataType }),
-        this.opts.connectTimeoutMs,
         'read data type',
       );
       const id = (dt.value?.value as { value?: unknown } | undefined)?.value;
@@ -301,21 +360,34 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
       throw new OpcuaError('OPCUA_REQUEST_FAILED', `${JSON.stringify(value)} is not a number for ${nodeId}`);
     let code;
     try {
-      code = await withTimeout(
+      code = await this.request(
         session.write({
           nodeId: resolved,
           attributeId: AttributeIds.Value,
           value: { value: { dataType, value: v } },
         }),
-        this.opts.connectTimeoutMs,
         'write',
       );
     } catch (err) {
       if (err instanceof OpcuaError) throw err;
       throw new OpcuaError('OPCUA_REQUEST_FAILED', `write to ${nodeId} failed: ${describeError(err)}`);
     }
-    if (code.value !== 0)
+    if (code.value !== 0) {
+      this.counters.exceptions++;
       throw new OpcuaError('OPCUA_REQUEST_FAILED', `write to ${nodeId} refused: ${code.name}`);
+    }
+  }
+
+  /**
+   * A request to the server within connectTimeoutMs, counted when it fails: no answer in time is a
+   * timeout, a service fault (or any other failure of the request) an exception.
+   */
+  private request<T>(p: Promise<T>, what: string): Promise<T> {
+    return withTimeout(p, this.opts.connectTimeoutMs, what).catch((err: unknown) => {
+      if (isTimeout(err)) this.counters.timeouts++;
+      else this.counters.exceptions++;
+      throw err;
+    });
   }
 
   stats(): OpcuaStats {
@@ -389,13 +461,14 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
       };
       this.link = link;
       this.wireClient(link);
-      await withTimeout(client.connect(o.endpointUrl), o.connectTimeoutMs, 'connect');
-      this.assertCurrent(gen);
-      const session = await withTimeout(
-        client.createSession(this.identity()),
-        o.connectTimeoutMs,
-        'create session',
+      await withTimeout(client.connect(o.endpointUrl), o.connectTimeoutMs, 'connect').catch(
+        (err: unknown) => {
+          if (isTimeout(err)) this.counters.timeouts++;
+          throw err;
+        },
       );
+      this.assertCurrent(gen);
+      const session = await this.request(client.createSession(this.identity()), 'create session');
       link.session = session;
       link.sessionId = session.sessionId.toString();
       this.counters.sessions++;

@@ -94,6 +94,13 @@ export interface OpcuaStats {
   /** Connections restored after a loss (by node-opcua's reconnection or a rebuild). */
   reconnects: number;
   watchdogFires: number;
+  /** Requests (connect, create session, Read, Write) without an answer within connectTimeoutMs. */
+  timeouts: number;
+  /**
+   * Requests that failed otherwise (a service fault, a refused session) and operations the server
+   * answered with a Bad status (a node of a Read, a Write).
+   */
+  exceptions: number;
   lastError?: string;
 }
 

@@ -1,5 +1,4 @@
 import { canonicalJson } from './canonical.js';
-import { surelyValid } from './fast-check.js';
 import type { RecordFormatError } from './errors.js';
 import {
   MAX_RECORD_BYTES,
@@ -7,6 +6,7 @@ import {
   recordSchema,
   recordSourceSchema,
   schemaIssues,
+  surelyValid,
   timestampSchema,
   type EventRecord,
   type RigRecord,

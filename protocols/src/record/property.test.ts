@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { emptyLogState, recordLeafHash, verifyBatch } from './batch.js';
 import { canonicalBytes, canonicalJson } from './canonical.js';
 import { merkleRoot } from './merkle.js';
-import { parseRecord, type RigRecord } from './schema.js';
+import { parseRecord, recordSchema, surelyValid, type RigRecord } from './schema.js';
 import { TEST_EDGE_KEY, buildBatch, deterministicUuidV7 } from './testing.js';
 
 // ---- arbitraries for valid records of every kind ----------------------------------------------------
@@ -306,5 +306,77 @@ describe('properties', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('the quick check compiled from the record schema', () => {
+  /** Every path to a value inside `v` (objects and arrays), the root first. */
+  const pathsOf = (v: unknown, at: (string | number)[] = []): (string | number)[][] => {
+    if (typeof v !== 'object' || v === null) return [at];
+    const keys: (string | number)[] = Array.isArray(v) ? v.map((_, i) => i) : Object.keys(v);
+    return [at, ...keys.flatMap((k) => pathsOf((v as Record<string | number, unknown>)[k], [...at, k]))];
+  };
+  const odd = fc.oneof(
+    fc.anything(),
+    fc.constantFrom(
+      '',
+      'a\u0000b',
+      '\uD800',
+      'x'.repeat(3000),
+      'RIG 01',
+      '2026-02-29T00:00:00Z',
+      NaN,
+      -1,
+      0,
+      1.5,
+      2 ** 60,
+      null,
+      true,
+      [],
+      {},
+      'pass',
+      'fail',
+      'bad',
+      '__proto__',
+    ),
+  );
+  /** A record with one change: a value replaced, a key removed or a key added. */
+  const mutated = fc
+    .tuple(recordArb, fc.nat(), fc.constantFrom('replace', 'remove', 'add'), odd)
+    .map(([record, pick, how, value]) => {
+      const copy = structuredClone(record) as unknown as Record<string | number, unknown>;
+      const paths = pathsOf(copy);
+      const path = paths[pick % paths.length]!;
+      if (path.length === 0) return how === 'replace' ? value : copy;
+      let parent = copy;
+      for (const k of path.slice(0, -1)) parent = parent[k] as Record<string | number, unknown>;
+      const last = path.at(-1)!;
+      if (how === 'replace') parent[last] = value;
+      else if (how === 'remove') delete parent[last];
+      else if (!Array.isArray(parent)) parent[`${String(last)}_x`] = value;
+      else parent.push(value);
+      return JSON.parse(JSON.stringify(copy) ?? 'null') as unknown;
+    });
+
+  it('takes every valid record of every kind (they skip zod)', () => {
+    fc.assert(
+      fc.property(recordArb, (record) => {
+        expect(surelyValid(record), JSON.stringify(record)).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('accepts nothing the record schema refuses', () => {
+    let refused = 0;
+    fc.assert(
+      fc.property(mutated, (m) => {
+        const zod = recordSchema.safeParse(m).success;
+        if (!zod) refused++;
+        if (surelyValid(m)) expect(zod, JSON.stringify(m)).toBe(true);
+      }),
+      { numRuns: 5000 },
+    );
+    expect(refused).toBeGreaterThan(1000);
   });
 });

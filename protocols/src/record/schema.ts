@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { acceptor } from './acceptor.js';
 
 /**
  * Record schemas (zod 4). Every object is strict (unknown keys are refused), every number finite, every
@@ -56,8 +57,12 @@ export const timestampSchema = z
   .refine((s) => {
     const m = TIMESTAMP_RE.exec(s);
     if (!m) return false;
-    const [, y, mo, d, h, mi, se] = m.map(Number) as [number, number, number, number, number, number, number];
-    return validDate(y, mo, d) && h <= 23 && mi <= 59 && se <= 59;
+    return (
+      validDate(Number(m[1]), Number(m[2]), Number(m[3])) &&
+      Number(m[4]) <= 23 &&
+      Number(m[5]) <= 59 &&
+      Number(m[6]) <= 59
+    );
   }, 'must be an RFC 3339 UTC timestamp ending in Z, e.g. 2026-11-23T05:51:12.123Z');
 
 /** A calendar date YYYY-MM-DD (due dates). */
@@ -66,9 +71,7 @@ export const dateSchema = z
   .max(10, 'must be a date YYYY-MM-DD')
   .refine((s) => {
     const m = DATE_RE.exec(s);
-    if (!m) return false;
-    const [, y, mo, d] = m.map(Number) as [number, number, number, number];
-    return validDate(y, mo, d);
+    return m !== null && validDate(Number(m[1]), Number(m[2]), Number(m[3]));
   }, 'must be a date YYYY-MM-DD');
 
 /** UUIDv7 (RFC 9562) in lowercase, the one spelling, so that a record has one canonical form. */
@@ -466,10 +469,21 @@ export function schemaIssues(error: z.ZodError): SchemaIssue[] {
   return out;
 }
 
-/** Validates a record. Never throws. */
+/**
+ * True only when `recordSchema` surely accepts the value as it is (acceptor.ts: a quick check
+ * compiled from the schema above, no second definition); false when it is not sure, and the
+ * schema then decides and names the problem. A property test holds the two together.
+ */
+export const surelyValid = acceptor(recordSchema) as (value: unknown) => value is RigRecord;
+
+/**
+ * Validates a record. Never throws. A valid record is returned as it is (the schema adds, drops
+ * and converts nothing), so what is stored is the very value that was checked.
+ */
 export function parseRecord(
   value: unknown,
 ): { ok: true; record: RigRecord } | { ok: false; issues: { path: string; message: string }[] } {
+  if (surelyValid(value)) return { ok: true, record: value };
   const r = recordSchema.safeParse(value);
   if (r.success) return { ok: true, record: r.data };
   return { ok: false, issues: schemaIssues(r.error) };
