@@ -7,6 +7,7 @@ import { apiOperations, openApiDocument } from '../src/openapi.js';
 import { auditApi } from '../src/audit/index.js';
 import { maintenanceApi } from '../src/maintenance/index.js';
 import { ootApi } from '../src/oot/index.js';
+import { checkMessage, liveMessageSchemas } from '../src/live/live.messages.js';
 import { jsonSchemaOf, paramsSchema, type OperationSpec } from '../src/platform/http/contract.js';
 
 /**
@@ -147,4 +148,49 @@ describe('the API document, generated from the routes’ schemas', () => {
         expect(bare, `${op.method} ${op.path}: request fields without a description`).toEqual([]);
       }
     });
+});
+
+describe('the socket.io messages, in the API document', () => {
+  const doc = openApiDocument as unknown as {
+    'x-socket-events': {
+      server: Record<string, { payload: { $ref: string } }>;
+      client: Record<string, { payload: { $ref: string }; ack: { $ref: string } }>;
+    };
+    components: { schemas: Record<string, unknown> };
+  };
+
+  it('lists every event the server pushes and the client sends, each payload a component', () => {
+    const events = doc['x-socket-events'];
+    expect(Object.keys(events.server).sort()).toEqual(Object.keys(liveMessageSchemas).sort());
+    expect(Object.keys(events.client).sort()).toEqual(['subscribe', 'unsubscribe']);
+    const refs = [
+      ...Object.values(events.server).map((e) => e.payload.$ref),
+      ...Object.values(events.client).flatMap((e) => [e.payload.$ref, e.ack.$ref]),
+    ];
+    for (const ref of refs) {
+      const name = /^#\/components\/schemas\/(\w+)$/.exec(ref)?.[1];
+      expect(name, ref).toBeDefined();
+      expect(doc.components.schemas[name!], ref).toBeDefined();
+    }
+    // The document's component is the JSON Schema of the message's zod schema.
+    expect(jsonSchemaOf(liveMessageSchemas.rig, 'output')).toEqual({ $ref: '#/components/schemas/LiveRig' });
+    expect(doc.components.schemas.LiveRig).toMatchObject({
+      type: 'object',
+      required: ['siteId', 'edgeId', 'equipment', 'state', 'observedAt'],
+    });
+  });
+
+  it('under test, a message off its schema is not pushed', () => {
+    const rig = {
+      siteId: 'plant-1',
+      edgeId: 'edge-1',
+      equipment: 'RIG-01',
+      state: 'running',
+      observedAt: '2026-01-01T00:00:00.000Z',
+    };
+    expect(() => checkMessage('rig', rig)).not.toThrow();
+    expect(() => checkMessage('rig', { ...rig, state: 'dancing' })).toThrow(
+      /live message rig off its schema/,
+    );
+  });
 });

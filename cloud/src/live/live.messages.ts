@@ -195,12 +195,11 @@ export const liveClientSchemas = {
   unsubscribe: { description: 'stop following a site', payload: liveSubscribeSchema },
 } as const;
 
-/** Every schema of the socket.io messages (the document's components). */
-export const liveSocketSchemas: readonly z.ZodType[] = [
-  ...Object.values(liveMessageSchemas),
-  liveSubscribeSchema,
-  liveAckSchema,
-];
+/** Every schema of the socket.io messages (the document's components): sent by the client, sent by the server. */
+export const liveSocketSchemas: { input: readonly z.ZodType[]; output: readonly z.ZodType[] } = {
+  input: [liveSubscribeSchema],
+  output: [...Object.values(liveMessageSchemas), liveAckSchema],
+};
 
 /**
  * The socket.io messages as the API document's `x-socket-events` extension: what the server

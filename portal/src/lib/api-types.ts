@@ -11671,7 +11671,7 @@ export interface components {
       tag: string;
       to: string;
     };
-    LiveSubscribe: {
+    LiveSubscribeInput: {
       siteId: string;
     };
     /** @description latest telemetry values of the site’s rigs */

@@ -223,22 +223,7 @@ export function validateCalibration(
 }
 
 /** What the cloud reads from a Digital Calibration Certificate (POST /calibrations/dcc-read). */
-export interface DccRead {
-  certificateNumber: string | null;
-  beginPerformanceDate: string | null;
-  endPerformanceDate: string | null;
-  points: {
-    name: string;
-    unit: string;
-    nominal: number | null;
-    asFound: number | null;
-    asLeft: number | null;
-    lowerLimit?: number;
-    upperLimit?: number;
-  }[];
-  /** The influence conditions the certificate states (°C, %). */
-  environment?: { temperatureC?: number; humidityPct?: number };
-}
+export type DccRead = Answer<'/calibrations/dcc-read', 'post'>['dcc'];
 
 /** A number as the form shows it: 12 significant digits (4.0015 − 4 is 0.0015, not 0.00149999…). */
 const dec = (v: number) => String(Number(v.toPrecision(12)));

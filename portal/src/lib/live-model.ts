@@ -68,8 +68,8 @@ export type LiveAck = Schemas['LiveAck'];
 
 /** What the page sends, with the server's acknowledgement (the document's `x-socket-events`). */
 export interface ClientEvents {
-  subscribe: (m: Schemas['LiveSubscribe'], ack: (r: LiveAck) => void) => void;
-  unsubscribe: (m: Schemas['LiveSubscribe'], ack: (r: LiveAck) => void) => void;
+  subscribe: (m: Schemas['LiveSubscribeInput'], ack: (r: LiveAck) => void) => void;
+  unsubscribe: (m: Schemas['LiveSubscribeInput'], ack: (r: LiveAck) => void) => void;
 }
 
 /** How many open alerts the page keeps (the snapshot gives at most 20). */

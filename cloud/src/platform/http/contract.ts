@@ -120,12 +120,12 @@ export function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): JsonSch
 }
 
 /**
- * The components.schemas the contracts of `ops` (and the answer schemas `more`, e.g. socket
+ * The components.schemas the contracts of `ops` (and the schemas `more` sent or answered, e.g. socket
  * messages) refer to: components.schemas is written from this.
  */
 export function openApiComponents(
   ops: Iterable<OperationSpec>,
-  more: Iterable<z.ZodType> = [],
+  more: { input?: Iterable<z.ZodType>; output?: Iterable<z.ZodType> } = {},
 ): Record<string, JsonSchema> {
   const out: Record<string, JsonSchema> = {};
   const add = (schema: z.ZodType | undefined, io: 'input' | 'output') => {
@@ -144,7 +144,8 @@ export function openApiComponents(
     add(op.body, 'input');
     for (const r of Object.values(op.responses)) add(r instanceof z.ZodType ? r : r.schema, 'output');
   }
-  for (const s of more) add(s, 'output');
+  for (const s of more.input ?? []) add(s, 'input');
+  for (const s of more.output ?? []) add(s, 'output');
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
