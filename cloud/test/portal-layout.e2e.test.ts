@@ -6,6 +6,7 @@ import { repoRoot } from '@rigtrace/protocols/testing';
 import { seedDemoPlant } from '../../deploy/demo/history.js';
 import {
   DESKTOP,
+  momentsNotShownOneWay,
   PHONE,
   pageSettled,
   sidewaysOverflow,
@@ -138,6 +139,24 @@ describe('every page of the portal at 390 and 1280 px', () => {
     expect(problems).toEqual([]);
   });
 
+  it('dates the as-found chart in the site’s time zone, as every moment of the portal', async () => {
+    await page.setViewportSize(DESKTOP);
+    await portal.signIn('manager');
+    await visit(withParameters[0]![0]);
+    const over = page.locator('[data-testid=calibration-history], .chart').locator('.u-over').first();
+    await over.waitFor();
+    await over.scrollIntoViewIfNeeded();
+    const box = (await over.boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    const when = page.locator('.u-legend .u-series').first().locator('.u-value');
+    await expect.poll(() => when.textContent()).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/);
+    await portal.browser.shot('layout-as-found-chart-1280', false);
+    // Its table for screen readers: the calibrations' days.
+    const days = await page.locator('.visually-hidden table tbody th').allTextContents();
+    expect(days.length).toBeGreaterThan(1);
+    for (const d of days) expect(d.trim()).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+  });
+
   /** Pages shot at 390 px (the top of the page, as a phone shows it) for a person to look at. */
   const SHOOT = new Set(['board', 'equipment', 'record', 'approvals', 'case', 'users', 'reports', 'live']);
 
@@ -154,6 +173,8 @@ describe('every page of the portal at 390 and 1280 px', () => {
           if (address === '/sign-in') continue;
           await visit(address);
           problems.push(...(await layoutProblems(role, size.width, address)));
+          if (size === DESKTOP)
+            for (const d of await momentsNotShownOneWay(page)) problems.push(`${role} ${address}: ${d}`);
           if (size === PHONE && role === 'admin' && SHOOT.has(name) && !shot.has(name)) {
             shot.add(name);
             await portal.browser.shot(`layout-${name}-390`, false);

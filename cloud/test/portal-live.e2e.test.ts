@@ -17,6 +17,7 @@ import { formatValue, unitLabel } from '../../portal/src/lib/live-model.js';
 import { base32Decode, totp } from '../src/access/totp.js';
 import { PISTON_RINGS } from './helpers/spc-data.js';
 import {
+  momentsNotShownOneWay,
   PHONE,
   SHOTS,
   sidewaysOverflow,
@@ -366,6 +367,9 @@ describe('live dashboard, SPC and reports in a browser', () => {
     expect(shown.values).toEqual(expected);
     expect(Number(shown.values['fullLoad.deliveredQty']!.split(' ')[0])).toBeGreaterThan(50);
     expect(Number(shown.values['idle.deliveredQty']!.split(' ')[0])).toBeLessThan(10);
+    // Its moments the portal's one way: the site's zone (UTC here), the UTC time on hover.
+    expect(await momentsNotShownOneWay(page, '[data-testid=dashboard-page]')).toEqual([]);
+    expect(await test.locator('time').textContent()).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/);
 
     // What the rig does, in words; every signal named in words, units as people write them.
     const WORDS = ['Testing', 'Waiting for the next injector', 'Fault'];
@@ -459,6 +463,10 @@ describe('live dashboard, SPC and reports in a browser', () => {
       .poll(() => conn.getAttribute('data-state'), { timeout: 20_000 })
       .toMatch(/^(reconnecting|offline)$/);
     expect(await conn.textContent()).toMatch(/Reconnecting|Offline/);
+    expect(await page.getByTestId('stale-note').innerText()).toMatch(
+      /^Showing values as of \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC;/,
+    );
+    expect(await momentsNotShownOneWay(page, '[data-testid=dashboard-page]')).toEqual([]);
     await shot('live-dashboard-reconnecting', false);
     const before = (await liveValue('railPressure'))!.trim();
 

@@ -2,10 +2,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   appendFileSync,
+  copyFileSync,
   existsSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -17,10 +19,44 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { repoRoot, runCli, startProcess, waitFor, type Proc } from '@rigtrace/protocols/testing';
-import { buildEdgeBundle, type EdgeBundle } from '../bundle/build-edge-bundle.js';
+import {
+  buildEdgeBundles,
+  checkNativeModules,
+  hostPlatform,
+  type EdgeBundle,
+} from '../bundle/build-edge-bundle.js';
 
-// Building the bundle compiles two packages and copies ~300 of them: a minute or two on a busy machine.
-vi.setConfig({ testTimeout: 180_000, hookTimeout: 420_000 });
+// Building the bundles compiles two packages and copies ~300 of them twice: a minute or two on a
+// busy machine; cross-compiling sqlite3 for arm64 (when node_modules/.cache does not hold it from
+// an earlier build) adds about 1.5 minutes of CPU.
+vi.setConfig({ testTimeout: 180_000, hookTimeout: 600_000 });
+
+/** The platform the test cross-builds for (CI and this project's build machines are x64). */
+const CROSS = 'linux-arm64';
+const crossBuilt = hostPlatform === 'linux-x64';
+const outDir = mkdtempSync(path.join(os.tmpdir(), 'rt-edge-bundles-'));
+// RIGTRACE_TEST_EDGE_BUNDLE=…/rigtrace-edge-….tar.gz checks an archive built before (a release's)
+// for this platform; the arm64 one is then built here.
+const given = process.env.RIGTRACE_TEST_EDGE_BUNDLE;
+let built: EdgeBundle[] | undefined;
+/** Both bundles, built once for the file (the JavaScript is compiled once for both). */
+const bundles = () =>
+  (built ??= buildEdgeBundles({
+    outDir,
+    platforms: [...(given ? [] : [hostPlatform]), ...(crossBuilt ? [CROSS] : [])],
+  }));
+afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+
+const ELF_AARCH64 = 183;
+const elfMachine = (file: string) => {
+  const head = readFileSync(file).subarray(0, 20);
+  expect(head.subarray(0, 4).toString('latin1'), file).toBe('\x7fELF');
+  return head.readUInt16LE(18);
+};
+const filesUnder = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
 
 /**
  * `npm run bundle:edge` as a line PC without internet gets it: the archive is unpacked into an
@@ -85,11 +121,17 @@ describe('the edge bundle (npm run bundle:edge)', () => {
       expect(where, tool).toMatch(/^\//);
       symlinkSync(where, path.join(lineBin, tool));
     }
-    // RIGTRACE_TEST_EDGE_BUNDLE=…/rigtrace-edge-….tar.gz checks an archive built before (a release's).
-    const given = process.env.RIGTRACE_TEST_EDGE_BUNDLE;
     bundle = given
-      ? { archive: given, checksumFile: `${given}.sha256`, sha256: '', bytes: 0, platform: '', tree: null }
-      : buildEdgeBundle({ outDir: path.join(work, 'out') });
+      ? {
+          archive: given,
+          checksumFile: `${given}.sha256`,
+          sha256: '',
+          bytes: 0,
+          platform: '',
+          crossCompiled: {},
+          tree: null,
+        }
+      : bundles().find((b) => b.platform === hostPlatform)!;
   });
 
   afterAll(async () => {
@@ -304,6 +346,195 @@ describe('the edge bundle (npm run bundle:edge)', () => {
     expect(readFileSync(path.join(`${target}.previous`, 'marker'), 'utf8')).toBe('first');
     expect(existsSync(path.join(target, 'marker'))).toBe(false);
     expect(existsSync(path.join(target, 'edge/dist/cli.js'))).toBe(true);
+  });
+});
+
+/**
+ * The linux-arm64 bundle, made on this x64 machine: sqlite3 and argon2 are cross-compiled with
+ * Debian's aarch64 compiler, the serial port brings its arm64 prebuilt binary. Its native modules
+ * are run on arm64 under emulation: Debian's arm64 Node.js (18; N-API modules load in it) under
+ * qemu-user, both from Debian's packages (`.ci/run` sets them up: `deploy/bundle/debian-arm64-node.sh`).
+ * The agent itself needs Node.js 20.19, which Debian 12 has no arm64 package of, so the installed
+ * agent is not started on arm64 here.
+ */
+describe.runIf(crossBuilt)(`the ${CROSS} edge bundle, cross-built on x64`, () => {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'rt-edge-bundle-arm64-'));
+  const arm64Root = process.env.RIGTRACE_ARM64_NODE_ROOT ?? '/opt/debian-arm64-node';
+  let bundle: EdgeBundle;
+  let dir: string;
+
+  beforeAll(() => {
+    bundle = bundles().find((b) => b.platform === CROSS)!;
+    const r = spawnSync('tar', ['-xzf', bundle.archive, '-C', work], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    dir = path.join(work, path.basename(bundle.archive, '.tar.gz'));
+  });
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it('holds native modules for arm64 only: sqlite3 and argon2 cross-compiled, the prebuilt arm64 serial port', () => {
+    expect(path.basename(bundle.archive)).toBe(`rigtrace-edge-0.1.0-${CROSS}.tar.gz`);
+    const digest = createHash('sha256').update(readFileSync(bundle.archive)).digest('hex');
+    expect(readFileSync(bundle.checksumFile, 'utf8')).toBe(`${digest}  ${path.basename(bundle.archive)}\n`);
+    const sums = spawnSync('sha256sum', ['--strict', '-c', 'SHA256SUMS'], { cwd: dir, encoding: 'utf8' });
+    expect(sums.status, sums.stdout + sums.stderr).toBe(0);
+
+    const manifest = JSON.parse(readFileSync(path.join(dir, 'bundle.json'), 'utf8'));
+    expect(manifest.platform).toBe(CROSS);
+    expect(Object.keys(manifest.crossCompiled).sort()).toEqual(['argon2', 'sqlite3']);
+    for (const compiler of Object.values(manifest.crossCompiled))
+      expect(compiler).toMatch(/^aarch64-linux-gnu-g\+\+ /);
+    expect(manifest.glibc).toMatch(/^>=2\.\d+$/);
+
+    const natives = filesUnder(path.join(dir, 'app'))
+      .filter((f) => f.endsWith('.node'))
+      .sort();
+    expect(natives).toEqual(manifest.nativeModules);
+    expect(natives).toEqual([
+      'node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node',
+      'node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.musl.node',
+      'node_modules/argon2/build/Release/argon2.node',
+      'node_modules/sqlite3/build/Release/node_sqlite3.node',
+    ]);
+    // Every one is an AArch64 object: no x64 build of this machine came along.
+    for (const f of natives) expect(elfMachine(path.join(dir, 'app', f)), f).toBe(ELF_AARCH64);
+    // The same agent as the x64 bundle: only the native modules differ.
+    const x64 = bundles().find((b) => b.platform === hostPlatform);
+    if (x64) {
+      const list = (archive: string) =>
+        spawnSync('tar', ['-tzf', archive], { encoding: 'utf8', maxBuffer: 64 << 20 })
+          .stdout.split('\n')
+          .map((l) => l.slice(l.indexOf('/') + 1))
+          .filter((l) => l.startsWith('app/edge/dist/') && l.endsWith('.js'))
+          .sort();
+      expect(list(bundle.archive)).toEqual(list(x64.archive));
+      expect(list(bundle.archive).length).toBeGreaterThan(10);
+    }
+  });
+
+  it('runs on arm64 (emulated): the bundled sqlite3 writes and reads a database, argon2 hashes, the serial port binding loads', () => {
+    const node = path.join(arm64Root, 'usr/bin/node');
+    expect(
+      existsSync(node),
+      `${node}: Debian's arm64 Node.js is missing; run deploy/bundle/debian-arm64-node.sh (as .ci/run does)`,
+    ).toBe(true);
+    const app = path.join(dir, 'app');
+    const dbFile = path.join(work, 'arm64.db');
+    const script = `
+      const { createRequire } = require('node:module');
+      const fs = require('node:fs');
+      const path = require('node:path');
+      const [app, dbFile] = process.argv.slice(1);
+      const req = createRequire(path.join(app, 'edge/dist/cli.js'));
+      const fromProtocols = (name) => req(req.resolve(name, { paths: [path.join(app, 'node_modules/@rigtrace/protocols')] }));
+      const sqlite3 = req('sqlite3');
+      const argon2 = fromProtocols('argon2');
+      const serial = require(path.join(path.dirname(req.resolve('@serialport/bindings-cpp', { paths: [path.join(app, 'node_modules/modbus-serial')] })), 'serialport-bindings.js'));
+      const db = new sqlite3.Database(dbFile);
+      db.serialize(() => {
+        db.run('create table t (id integer primary key, what text)');
+        db.run('insert into t (what) values (?)', ['written on ' + process.arch]);
+        db.get('select id, what, sqlite_version() as version from t', async (err, row) => {
+          if (err) throw err;
+          db.close();
+          const hash = await argon2.hash('pw', { type: argon2.argon2id, timeCost: 2, memoryCost: 1024 });
+          const maps = fs.readFileSync('/proc/self/maps', 'utf8');
+          console.log(JSON.stringify({
+            arch: process.arch,
+            node: process.versions.node,
+            row,
+            hash,
+            verified: await argon2.verify(hash, 'pw'),
+            wrong: await argon2.verify(hash, 'other'),
+            serialOpen: typeof serial.binding.open,
+            loaded: [...new Set(maps.split('\\n').map((l) => l.split(/\\s+/)[5]).filter((f) => f && f.endsWith('.node')))],
+          }));
+        });
+      });`;
+    const r = spawnSync('qemu-aarch64', ['-L', arm64Root, node, '-e', script, app, dbFile], {
+      encoding: 'utf8',
+      timeout: 150_000,
+    });
+    expect(r.error, 'qemu-aarch64 (Debian: qemu-user)').toBeUndefined();
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.arch).toBe('arm64');
+    expect(out.row).toMatchObject({ id: 1, what: 'written on arm64' });
+    expect(out.row.version).toMatch(/^3\.\d+\.\d+$/);
+    expect(out.hash).toMatch(/^\$argon2id\$/);
+    expect([out.verified, out.wrong]).toEqual([true, false]);
+    expect(out.serialOpen).toBe('function');
+    expect(out.loaded.sort()).toEqual(
+      [
+        'node_modules/sqlite3/build/Release/node_sqlite3.node',
+        'node_modules/argon2/build/Release/argon2.node',
+        'node_modules/@serialport/bindings-cpp/prebuilds/linux-arm64/@serialport+bindings-cpp.armv8.glibc.node',
+      ]
+        .map((f) => path.join(app, f))
+        .sort(),
+    );
+
+    // The file is a real SQLite database: this machine's sqlite3 reads the arm64 row back.
+    const read = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `const sqlite3 = require(process.argv[1]);
+         new sqlite3.Database(process.argv[2], sqlite3.OPEN_READONLY).all('select what from t', (err, rows) => {
+           if (err) throw err; console.log(JSON.stringify(rows));
+         });`,
+        path.join(repoRoot, 'node_modules/sqlite3'),
+        dbFile,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(read.status, read.stderr).toBe(0);
+    expect(JSON.parse(read.stdout)).toEqual([{ what: 'written on arm64' }]);
+  });
+
+  it('is refused by install.sh on this x64 PC before anything is copied', () => {
+    const prefix = path.join(work, 'opt/rigtrace-edge');
+    const r = spawnSync(
+      'sh',
+      [
+        './install.sh',
+        '--prefix',
+        prefix,
+        '--bin-dir',
+        path.join(work, 'bin'),
+        '--no-unit',
+        '--no-service-user',
+      ],
+      { cwd: dir, encoding: 'utf8' },
+    );
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`this bundle is for ${CROSS}, this PC is ${hostPlatform}`);
+    expect(existsSync(prefix)).toBe(false);
+  });
+});
+
+describe('the bundle builder', () => {
+  it('refuses native modules for another CPU', () => {
+    const app = mkdtempSync(path.join(os.tmpdir(), 'rt-edge-bundle-elf-'));
+    try {
+      const to = path.join(app, 'node_modules/sqlite3/build/Release');
+      mkdirSync(to, { recursive: true });
+      copyFileSync(
+        path.join(repoRoot, 'node_modules/sqlite3/build/Release/node_sqlite3.node'),
+        path.join(to, 'node_sqlite3.node'),
+      );
+      expect(checkNativeModules(app, hostPlatform)).toEqual([
+        'node_modules/sqlite3/build/Release/node_sqlite3.node',
+      ]);
+      const other = hostPlatform === 'linux-x64' ? 'linux-arm64' : 'linux-x64';
+      expect(() => checkNativeModules(app, other)).toThrow(
+        `native modules that are not for ${other} (ELF machine ${other === 'linux-x64' ? 62 : 183}): node_modules/sqlite3/build/Release/node_sqlite3.node (ELF machine ${other === 'linux-x64' ? '183, arm64' : '62, x64'})`,
+      );
+      writeFileSync(path.join(to, 'stray.node'), 'MZ not an ELF object');
+      expect(() => checkNativeModules(app, hostPlatform)).toThrow('stray.node (not an ELF object)');
+      expect(() => checkNativeModules(app, 'win32-x64')).toThrow('no bundle for the platform win32-x64');
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
   });
 });
 

@@ -71,6 +71,29 @@ const dcc = readDcc(
 );
 
 describe('a calibration filled from a DCC before it is signed', () => {
+  it('takes the environment the certificate states (temperature, humidity) into the form', () => {
+    const withEnv = readDcc(
+      writeDcc({
+        calibrationId: 'manual:y',
+        tenantName: 'Lab',
+        siteName: null,
+        equipment: { tag: 'PT-RAIL-03', type: 'transducer' },
+        body: { ...labBody, environment: { temperatureC: 20.4, humidityPct: 41.5 } },
+        enteredBy: null,
+        issuedAt: '2026-04-12T00:00:00Z',
+        software: { name: 'LabCert', release: '1' },
+      }),
+    );
+    expect(withEnv.environment).toEqual({ temperatureC: 20.4, humidityPct: 41.5 });
+    const { draft: d } = fillFromDcc({ ...draft(), temperature: '23', humidity: '' }, withEnv, NOW);
+    expect([d.temperature, d.humidity]).toEqual(['20.4', '41.5']);
+    const v = validateCalibration(d, NOW);
+    expect(v.ok).toBe(true);
+    if (v.ok) expect(v.request.body.environment).toEqual({ temperatureC: 20.4, humidityPct: 41.5 });
+    // A certificate that states no environment leaves what was typed.
+    expect(fillFromDcc({ ...draft(), temperature: '21' }, dcc, NOW).draft.temperature).toBe('21');
+  });
+
   it('takes the points, readings, limits as tolerances, date and certificate number; the request is the calibration again', () => {
     const { draft: d, notes } = fillFromDcc(draft(), dcc, NOW);
     expect(notes).toEqual([]);

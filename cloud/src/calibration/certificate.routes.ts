@@ -120,6 +120,13 @@ const dccAnswer = z.object({
       asLeftResult: passFail.optional(),
     }),
   ),
+  environment: z
+    .object({
+      temperatureC: z.number().optional().describe('ambient temperature, °C'),
+      humidityPct: z.number().optional().describe('relative humidity, %'),
+    })
+    .optional()
+    .describe('the influence conditions stated (absent: none)'),
   asFoundResult: passFail.optional().describe('the overall conformity stated (absent: not stated)'),
   asLeftResult: passFail.optional(),
 });

@@ -91,6 +91,65 @@ describe('reading a DCC', () => {
     ]);
   });
 
+  it('reads the environment of the influence conditions and flags one that differs from what was entered', () => {
+    const cond = (ref: string, name: string, v: number, unit: string) =>
+      `<dcc:influenceCondition refType="${ref}"><dcc:name><dcc:content>${name}</dcc:content></dcc:name><dcc:data>${q(ref, v, unit)}</dcc:data></dcc:influenceCondition>`;
+    const withEnv = (conditions: string, points: string) =>
+      doc(points).replace(
+        '<dcc:measurementResult><dcc:results>',
+        `<dcc:measurementResult><dcc:influenceConditions>${conditions}</dcc:influenceConditions><dcc:results>`,
+      );
+    const ring = result(
+      'ring 4',
+      q('basic_referenceValue', 4),
+      q('basic_measuredValue', 4.002),
+      q('basic_toleranceLimitLower', 3.999),
+      q('basic_toleranceLimitUpper', 4.003),
+    );
+    // Kelvin and a fraction (\one) are read as °C and %.
+    const d = readDcc(
+      withEnv(
+        cond('basic_temperature', 'Ambient temperature', 293.55, '\\kelvin') +
+          cond('basic_humidityRelative', 'Relative humidity', 0.45, '\\one'),
+        ring,
+      ),
+    );
+    expect(d.environment).toEqual({ temperatureC: 20.4, humidityPct: 45 });
+    expect(readDcc(withEnv(cond('x', 'Room temperature', 21, '\\degreecelsius'), ring)).environment).toEqual({
+      temperatureC: 21,
+    });
+    expect(readDcc(doc(ring)).environment).toBeUndefined();
+    const point = {
+      name: 'ring 4',
+      nominal: 4,
+      unit: 'mm',
+      asFound: 4.002,
+      lowerTolerance: -0.001,
+      upperTolerance: 0.003,
+    };
+    const entered = { calibratedAt: '2026-04-11T09:00:00Z', points: [point] };
+    expect(dccDifferences(d, { ...entered, environment: { temperatureC: 20.4, humidityPct: 45 } })).toEqual(
+      [],
+    );
+    expect(
+      dccDifferences(d, { ...entered, environment: { temperatureC: 23 } }).map((x) => [x.field, x.message]),
+    ).toEqual([
+      ['environment.temperatureC', 'temperature 20.4 °C on the certificate, 23 °C entered'],
+      ['environment.humidityPct', 'relative humidity 45 % on the certificate, none entered'],
+    ]);
+    // Stated on the calibration only is a difference too; and limits that differ from nominal ± tolerance.
+    expect(
+      dccDifferences(readDcc(doc(ring)), {
+        ...entered,
+        environment: { humidityPct: 40 },
+        points: [{ ...point, upperTolerance: 0.002 }],
+      }).map((x) => x.message),
+    ).toEqual([
+      'relative humidity not stated on the certificate, 40 % entered',
+      'ring 4: upper limit 4.003 mm on the certificate, 4.002 mm entered',
+    ]);
+  });
+
   it('refuses a document without measured points or with a reading that is not a number', () => {
     expect(() => readDcc(doc(''))).toThrow(/no measured point/);
     expect(() => readDcc(doc(result('p', q('basic_measuredValue', Number.NaN))))).toThrow(/not a number/);

@@ -10,6 +10,7 @@
  * the quantity whose refType or name says reference/nominal is the nominal, the one that says
  * "as left" the as-left reading, and the measured value the as-found reading.
  */
+import { limitsFromTolerance } from '@rigtrace/protocols/verdict';
 import { childNamed, childrenNamed, descendantsNamed, parseXml, type XmlElement } from './xml.js';
 
 export const DCC_NS = 'https://ptb.de/dcc';
@@ -84,6 +85,11 @@ export interface DccSummary {
   beginPerformanceDate: string | null;
   endPerformanceDate: string | null;
   points: DccPoint[];
+  /**
+   * The environment during the calibration (`dcc:influenceConditions`): ambient temperature in
+   * °C and relative humidity in %; absent when the certificate states neither.
+   */
+  environment?: { temperatureC?: number; humidityPct?: number };
   /** The overall as-found and as-left conformity (statements `…conformityAsFound`/`…AsLeft`); absent when not stated. */
   asFoundResult?: 'pass' | 'fail';
   asLeftResult?: 'pass' | 'fail';
@@ -158,6 +164,33 @@ function realOf(q: XmlElement): { value: number; unit: string; uncertainty: numb
   return { value, unit, uncertainty: u ? num(textOf(u), 'uncertainty') : null };
 }
 
+/**
+ * The ambient temperature (°C) and relative humidity (%) a measurement result's influence
+ * conditions state, known by their refType (`basic_temperature`, `basic_humidityRelative`) or
+ * their name; D-SI units \degreecelsius or \kelvin, \percent or \one (a fraction).
+ */
+function environmentOf(mr: XmlElement): { temperatureC?: number; humidityPct?: number } {
+  const out: { temperatureC?: number; humidityPct?: number } = {};
+  const conditions = childNamed(mr, 'influenceConditions', DCC_NS);
+  for (const c of conditions ? childrenNamed(conditions, 'influenceCondition', DCC_NS) : []) {
+    const what = `${c.attrs.refType ?? ''} ${content(childNamed(c, 'name', DCC_NS)) ?? ''}`.toLowerCase();
+    const data = childNamed(c, 'data', DCC_NS);
+    const q = data ? descendantsNamed(data, 'quantity', DCC_NS)[0] : undefined;
+    const real = q ? realOf(q) : data ? realOf(data) : null;
+    if (!real) continue;
+    // A unit we do not know is left out (then the difference check says it is not stated).
+    const unit = dsiUnitText(real.unit.trim());
+    if (/humidity/.test(what) && out.humidityPct === undefined) {
+      if (unit === '%') out.humidityPct = real.value;
+      else if (real.unit.trim() === '\\one') out.humidityPct = Number((real.value * 100).toFixed(9));
+    } else if (/temperature/.test(what) && out.temperatureC === undefined) {
+      if (unit === '°C') out.temperatureC = real.value;
+      else if (unit === 'K') out.temperatureC = Number((real.value - 273.15).toFixed(9));
+    }
+  }
+  return out;
+}
+
 /** Reads a DCC document (XML text). Throws DccError (or XmlError) when it cannot be read. */
 export function readDcc(xml: string): DccSummary {
   const root = parseXml(xml);
@@ -168,7 +201,13 @@ export function readDcc(xml: string): DccSummary {
   const results = childNamed(root, 'measurementResults', DCC_NS);
   if (!results) throw new DccError('dcc:measurementResults is missing');
   const points: DccPoint[] = [];
+  const environment: { temperatureC?: number; humidityPct?: number } = {};
   for (const mr of childrenNamed(results, 'measurementResult', DCC_NS)) {
+    const env = environmentOf(mr);
+    environment.temperatureC ??= env.temperatureC;
+    environment.humidityPct ??= env.humidityPct;
+    if (environment.temperatureC === undefined) delete environment.temperatureC;
+    if (environment.humidityPct === undefined) delete environment.humidityPct;
     const rs = childNamed(mr, 'results', DCC_NS);
     for (const r of rs ? childrenNamed(rs, 'result', DCC_NS) : []) {
       const name = content(childNamed(r, 'name', DCC_NS));
@@ -214,6 +253,7 @@ export function readDcc(xml: string): DccSummary {
     beginPerformanceDate: textOf(core ? childNamed(core, 'beginPerformanceDate', DCC_NS) : undefined),
     endPerformanceDate: textOf(core ? childNamed(core, 'endPerformanceDate', DCC_NS) : undefined),
     points,
+    ...(Object.keys(environment).length ? { environment } : {}),
     ...(asFound ? { asFoundResult: asFound } : {}),
     ...(asLeft ? { asLeftResult: asLeft } : {}),
   };
@@ -236,12 +276,15 @@ export function dccDifferences(
     certificate?: { number: string } | undefined;
     asFoundResult?: 'pass' | 'fail' | undefined;
     asLeftResult?: 'pass' | 'fail' | undefined;
+    environment?: { temperatureC?: number | undefined; humidityPct?: number | undefined } | undefined;
     points: readonly {
       name: string;
       nominal: number;
       unit: string;
       asFound: number;
       asLeft?: number | undefined;
+      lowerTolerance?: number | undefined;
+      upperTolerance?: number | undefined;
       asFoundResult?: 'pass' | 'fail' | undefined;
       asLeftResult?: 'pass' | 'fail' | undefined;
     }[];
@@ -280,6 +323,23 @@ export function dccDifferences(
         entered: v,
         message: `the certificate's result ${label} is ${c}; the calibration says ${v}`,
       });
+  // The environment: a condition stated on one side only, or stated differently, is a difference.
+  for (const [field, label, unit] of [
+    ['temperatureC', 'temperature', '°C'],
+    ['humidityPct', 'relative humidity', '%'],
+  ] as const) {
+    const c = dcc.environment?.[field];
+    const v = body.environment?.[field];
+    if (c === undefined && v === undefined) continue;
+    if (c !== undefined && v !== undefined && Math.abs(c - v) <= 1e-9 * Math.max(1, Math.abs(c))) continue;
+    out.push({
+      field: `environment.${field}`,
+      point: null,
+      certificate: c ?? null,
+      entered: v ?? null,
+      message: `${label} ${c === undefined ? 'not stated' : `${c} ${unit}`} on the certificate, ${v === undefined ? 'none' : `${v} ${unit}`} entered`,
+    });
+  }
   const unmatched = [...body.points];
   for (const p of dcc.points) {
     let i = unmatched.findIndex((e) => norm(e.name) === norm(p.name));
@@ -323,6 +383,23 @@ export function dccDifferences(
     cmp('nominal', 'nominal', p.nominal, e.nominal);
     cmp('asFound', 'as found', p.asFound, e.asFound);
     cmp('asLeft', 'as left', p.asLeft, e.asLeft);
+    // The limits of the reading, when the certificate gives them: the entered nominal plus tolerance.
+    for (const [field, label, c, tol] of [
+      ['lowerLimit', 'lower limit', p.lowerLimit, e.lowerTolerance],
+      ['upperLimit', 'upper limit', p.upperLimit, e.upperTolerance],
+    ] as const) {
+      if (c === undefined || tol === undefined) continue;
+      const lim = limitsFromTolerance(e.nominal, tol, tol);
+      const v = field === 'lowerLimit' ? lim.lsl : lim.usl;
+      if (!same(c, v))
+        out.push({
+          field,
+          point: e.name,
+          certificate: c,
+          entered: v,
+          message: `${e.name}: ${label} ${c} ${p.unit} on the certificate, ${v} ${e.unit} entered`,
+        });
+    }
     const verdict = (
       field: 'asFoundResult' | 'asLeftResult',
       label: string,

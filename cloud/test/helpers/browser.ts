@@ -131,6 +131,32 @@ export async function widerThanTheirBox(page: Page): Promise<string[]> {
   });
 }
 
+/**
+ * Moments shown otherwise than the portal's one way (`2026-12-06 02:01 CET` in the site's zone,
+ * the UTC time on hover): a `<time>` in main without the UTC time as its title or with other
+ * text, or text in a browser's local format (`12/6/2026, 2:01:59 AM`, `2:01 PM`). Empty when
+ * every moment on the page is shown the one way. `within`: a part of the page (default main).
+ */
+export async function momentsNotShownOneWay(page: Page, within = 'main'): Promise<string[]> {
+  return page.evaluate((within) => {
+    const g = globalThis as any;
+    const out: string[] = [];
+    for (const t of g.document.querySelectorAll(`${within} time`)) {
+      const title = (t.getAttribute('title') ?? '') as string;
+      const text = (t.textContent ?? '').trim() as string;
+      const relative = /ago$|^in |^just now$|^today$|^yesterday$/.test(text);
+      if (!/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$/.test(title))
+        out.push(`<time> "${text}" without the UTC time on hover (title "${title}")`);
+      else if (!relative && !/^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})? [A-Z][A-Za-z+\-0-9:]*)?$/.test(text))
+        out.push(`<time> "${text}" not as YYYY-MM-DD HH:MM ZONE`);
+    }
+    const text = (g.document.querySelector(within)?.innerText ?? '') as string;
+    for (const m of text.matchAll(/\b\d{1,2}\/\d{1,2}\/\d{2,4}\b|\b\d{1,2}:\d{2}(:\d{2})? ?[AP]M\b/g))
+      out.push(`a local date "${m[0]}"`);
+    return out;
+  }, within);
+}
+
 /** A user of the demo tenant (`rigtrace-cloud seed-demo` makes one per role). */
 export interface PortalUser {
   email: string;

@@ -27,6 +27,20 @@ export interface CaptureIo {
   readBlock(trigger: number | boolean): Promise<BlockRead | null>;
   /** Writes the acknowledge value once the result's record is durable (only with a handshake). */
   acknowledge?(value: unknown): Promise<void>;
+  /**
+   * The results a counter skipped (`from` < n < `to`, completed since `since`), read back from
+   * the device where it keeps them (OPC UA HistoryRead): each one found, with when it completed.
+   * Results not found are counted in the RESULTS_MISSED event as before.
+   */
+  readMissed?(from: number, to: number, since: Date): Promise<MissedResult[]>;
+}
+
+/** A result the counter skipped, read back from the device's history. */
+export interface MissedResult {
+  trigger: number;
+  scope: Scope;
+  /** When the device completed it (the trigger's timestamp). */
+  at: Date;
 }
 
 export interface CaptureOptions {
@@ -87,7 +101,14 @@ export class ResultCapture {
   private stopped = false;
   private reacknowledged = false;
   /** Results turned into records, gaps seen, results that could not be mapped. */
-  readonly counters = { results: 0, missed: 0, notMapped: 0, acknowledged: 0, ackFailures: 0 };
+  readonly counters = {
+    results: 0,
+    missed: 0,
+    fromHistory: 0,
+    notMapped: 0,
+    acknowledged: 0,
+    ackFailures: 0,
+  };
 
   constructor(private readonly o: CaptureOptions) {}
 
@@ -199,27 +220,31 @@ export class ResultCapture {
     const now = new Date();
     const drafts: RecordDraft[] = [];
     const state: Record<string, string> = {};
-    const address = `${triggerName(this.o.mapping)}=${String(trigger)}`;
+    const address = (t: number | boolean) => `${triggerName(this.o.mapping)}=${String(t)}`;
+    /** The result's record, or a RESULT_NOT_MAPPED event naming what did not fit. */
+    const build = (t: number | boolean, s: Scope, at: Date): boolean => {
+      try {
+        drafts.push(
+          this.o.compiled.build(s, { equipment: this.o.equipment, source: this.o.source(address(t)), at }),
+        );
+        return true;
+      } catch (err) {
+        if (!(err instanceof MappingProblems)) throw err;
+        this.counters.notMapped += 1;
+        drafts.push(this.notMapped(t, err.problems, address(t)));
+        return false;
+      }
+    };
     if (typeof trigger === 'number') {
-      const gap = this.gapEvent(trigger, now);
+      const recovered = await this.readMissed(trigger);
+      for (const r of recovered)
+        if (build(r.trigger, { ...r.scope, trigger: r.trigger }, r.at)) this.counters.results += 1;
+      this.counters.fromHistory += recovered.length;
+      const gap = this.gapEvent(trigger, now, recovered.length);
       if (gap) drafts.push(gap);
       state[this.o.stateKey] = JSON.stringify({ value: trigger, at: now.toISOString() } satisfies Taken);
     }
-    let ok = true;
-    try {
-      drafts.push(
-        this.o.compiled.build(scope, {
-          equipment: this.o.equipment,
-          source: this.o.source(address),
-          at: now,
-        }),
-      );
-    } catch (err) {
-      if (!(err instanceof MappingProblems)) throw err;
-      ok = false;
-      this.counters.notMapped += 1;
-      drafts.push(this.notMapped(trigger, err.problems, address));
-    }
+    const ok = build(trigger, scope, now);
     await this.o.sink.write(this.o.sourceId, drafts, state);
     if (typeof trigger === 'number') this.taken = { value: trigger, at: now.toISOString() };
     if (ok) this.counters.results += 1;
@@ -262,19 +287,53 @@ export class ResultCapture {
     }
   }
 
-  private gapEvent(trigger: number, now: Date): RecordDraft | undefined {
+  /**
+   * The results the counter skipped, read back from the device's history where it keeps them
+   * (none when it cannot: the gap event then counts them all).
+   */
+  private async readMissed(trigger: number): Promise<MissedResult[]> {
+    const last = this.taken;
+    if (!last || trigger <= last.value + 1 || !this.o.io.readMissed) return [];
+    try {
+      const found = await this.o.io.readMissed(last.value, trigger, new Date(last.at));
+      return found
+        .filter((r) => r.trigger > last.value && r.trigger < trigger)
+        .sort((a, b) => a.trigger - b.trigger);
+    } catch (err) {
+      this.o.logger.warn(
+        { err: (err as Error).message, from: last.value, to: trigger },
+        'could not read the missed results from the device history; counting them as missed',
+      );
+      return [];
+    }
+  }
+
+  private gapEvent(trigger: number, now: Date, recovered = 0): RecordDraft | undefined {
     const last = this.taken;
     if (!last) return undefined;
     const name = triggerName(this.o.mapping);
     if (trigger > last.value + 1) {
-      const missed = trigger - last.value - 1;
+      const missed = trigger - last.value - 1 - recovered;
+      if (missed <= 0) return undefined;
       this.counters.missed += missed;
       const since = last.at.startsWith('1970-') ? 'an earlier run' : last.at;
+      const history =
+        recovered > 0
+          ? `; ${recovered} other${recovered === 1 ? ' was' : 's were'} read from the device's history`
+          : '';
       return this.draft(
         'warning',
         'RESULTS_MISSED',
-        `${missed} ${this.o.mapping.kind} result${missed === 1 ? ' was' : 's were'} missed: ${name} went from ${last.value} to ${trigger} between ${since} and ${now.toISOString()}; only the latest result block could be read`,
-        { trigger: name, from: last.value, to: trigger, missed, since: last.at, until: now.toISOString() },
+        `${missed} ${this.o.mapping.kind} result${missed === 1 ? ' was' : 's were'} missed: ${name} went from ${last.value} to ${trigger} between ${since} and ${now.toISOString()}; only the latest result block could be read${history}`,
+        {
+          trigger: name,
+          from: last.value,
+          to: trigger,
+          missed,
+          ...(recovered > 0 ? { fromHistory: recovered } : {}),
+          since: last.at,
+          until: now.toISOString(),
+        },
       );
     }
     if (trigger < last.value) {
@@ -336,7 +395,11 @@ export function captureFor(
   index: number,
   m: RecordMapping,
   deps: { sink: RecordSink; logger: Logger; source: (address?: string) => RecordDraft['source'] },
-  io: { readBlock: CaptureIo['readBlock']; acknowledge: NonNullable<CaptureIo['acknowledge']> },
+  io: {
+    readBlock: CaptureIo['readBlock'];
+    acknowledge: NonNullable<CaptureIo['acknowledge']>;
+    readMissed?: CaptureIo['readMissed'];
+  },
   /** The source's mappings: the one of `legacyKind` with a counter reads an older release's saved state. */
   all: readonly RecordMapping[],
   legacyKind: RecordMapping['kind'],
@@ -354,13 +417,17 @@ export function captureFor(
     sink: deps.sink,
     logger: deps.logger,
     ...(h ? { ackValue: ackValueOf(h, (spec) => compileValue(spec, m.tables ?? {}).evaluate) } : {}),
-    io: { readBlock: io.readBlock, ...(h ? { acknowledge: io.acknowledge } : {}) },
+    io: {
+      readBlock: io.readBlock,
+      ...(h ? { acknowledge: io.acknowledge } : {}),
+      ...(io.readMissed ? { readMissed: io.readMissed } : {}),
+    },
   });
 }
 
 /** The counters of several captures, added up (a source's `details.results`). */
 export function sumCounters(captures: readonly ResultCapture[]): Record<string, number> {
-  const out = { results: 0, missed: 0, notMapped: 0, acknowledged: 0, ackFailures: 0 };
+  const out = { results: 0, missed: 0, fromHistory: 0, notMapped: 0, acknowledged: 0, ackFailures: 0 };
   for (const c of captures) for (const k of Object.keys(out) as (keyof typeof out)[]) out[k] += c.counters[k];
   return out;
 }

@@ -3,8 +3,18 @@ import type { OpcuaSubscriber, OpcuaValue } from '@rigtrace/protocols/opcua';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { OpcuaRecordMapping, OpcuaSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
-import { captureFor, sumCounters, triggerName, type BlockRead, type ResultCapture } from './capture.js';
+import {
+  captureFor,
+  sumCounters,
+  triggerName,
+  type BlockRead,
+  type MissedResult,
+  type ResultCapture,
+} from './capture.js';
 import { Unavailable, type Scope } from './expressions.js';
+
+/** How far before the last result taken the history of a result block is read. */
+const HISTORY_LOOKBACK_MS = 60 * 60_000;
 
 /** A value as an expression sees it: its value (DateTime as ISO text), or why it has none. */
 function scopeValue(name: string, v: OpcuaValue | undefined): unknown {
@@ -48,6 +58,7 @@ export class OpcuaRecords {
             if (!this.client || !h) return Promise.reject(new Error('the source is stopped'));
             return this.client.write(h.node, value as number | boolean | string);
           },
+          readMissed: (from, to, since) => this.readMissed(m, triggerNode, from, to, since),
         },
         cfg.records ?? [],
         'calibration',
@@ -104,5 +115,57 @@ export class OpcuaRecords {
     for (const [name, v] of this.latest) scope[name] = scopeValue(name, v);
     entries.forEach(([name], k) => (scope[name] = scopeValue(name, values[k])));
     return { scope, trigger: taken };
+  }
+
+  /**
+   * The results a counter skipped, from the server's history (HistoryRead, raw): each trigger
+   * value between `from` and `to` the trigger node's history holds, with every `read` node's last
+   * historized value at or before that value's timestamp (the block was complete when the counter
+   * moved). A result is taken only when the history has every value of its block; none when the
+   * server keeps no history of the trigger or of a node of the block.
+   */
+  private async readMissed(
+    m: OpcuaRecordMapping,
+    triggerNode: string,
+    from: number,
+    to: number,
+    since: Date,
+  ): Promise<MissedResult[]> {
+    const client = this.client;
+    if (!client) throw new Error('the source is stopped');
+    const entries = Object.entries(m.read ?? {});
+    const now = new Date();
+    // Values of the block may be older than the first result missed: look back a while before
+    // the last result taken (a week at most, for a state an older release left without a time).
+    const start = new Date(Math.max(since.getTime() - HISTORY_LOOKBACK_MS, now.getTime() - 7 * 86_400_000));
+    const history = await client.historyRead([triggerNode, ...entries.map(([, node]) => node)], start, now);
+    if (history.some((h) => h.values === null)) {
+      this.deps.logger.info(
+        { nodes: history.filter((h) => h.values === null).map((h) => `${h.nodeId}: ${h.status}`) },
+        'the server keeps no history of the result block; missed results are counted, not read',
+      );
+      return [];
+    }
+    const at = (v: OpcuaValue) => Date.parse(v.sourceTimestamp ?? v.serverTimestamp ?? '');
+    const [triggerHistory, ...blockHistory] = history.map((h) =>
+      h.values!.filter((v) => Number.isFinite(at(v))),
+    );
+    const out: MissedResult[] = [];
+    for (let n = from + 1; n < to; n++) {
+      const t = triggerHistory!.find((v) => v.statusCode.good && v.value === n);
+      if (!t) continue;
+      const tMs = at(t);
+      const scope: Scope = {};
+      for (const [name, v] of this.latest) scope[name] = scopeValue(name, v);
+      let complete = true;
+      entries.forEach(([name], k) => {
+        const before = blockHistory[k]!.filter((v) => at(v) <= tMs);
+        const v = before[before.length - 1];
+        if (!v) complete = false;
+        else scope[name] = scopeValue(name, v);
+      });
+      if (complete) out.push({ trigger: n, scope, at: new Date(tMs) });
+    }
+    return out;
   }
 }

@@ -2603,6 +2603,13 @@ export interface paths {
                   /** @description dcc:coreData/dcc:uniqueIdentifier */
                   certificateNumber: string | null;
                   endPerformanceDate: string | null;
+                  /** @description the influence conditions stated (absent: none) */
+                  environment?: {
+                    /** @description relative humidity, % */
+                    humidityPct?: number;
+                    /** @description ambient temperature, °C */
+                    temperatureC?: number;
+                  };
                   points: {
                     asFound: number | null;
                     /**
@@ -2708,6 +2715,13 @@ export interface paths {
                 /** @description dcc:coreData/dcc:uniqueIdentifier */
                 certificateNumber: string | null;
                 endPerformanceDate: string | null;
+                /** @description the influence conditions stated (absent: none) */
+                environment?: {
+                  /** @description relative humidity, % */
+                  humidityPct?: number;
+                  /** @description ambient temperature, °C */
+                  temperatureC?: number;
+                };
                 points: {
                   asFound: number | null;
                   /**
@@ -3454,6 +3468,13 @@ export interface paths {
                 /** @description dcc:coreData/dcc:uniqueIdentifier */
                 certificateNumber: string | null;
                 endPerformanceDate: string | null;
+                /** @description the influence conditions stated (absent: none) */
+                environment?: {
+                  /** @description relative humidity, % */
+                  humidityPct?: number;
+                  /** @description ambient temperature, °C */
+                  temperatureC?: number;
+                };
                 points: {
                   asFound: number | null;
                   /**

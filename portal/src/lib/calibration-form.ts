@@ -236,6 +236,8 @@ export interface DccRead {
     lowerLimit?: number;
     upperLimit?: number;
   }[];
+  /** The influence conditions the certificate states (°C, %). */
+  environment?: { temperatureC?: number; humidityPct?: number };
 }
 
 /** A number as the form shows it: 12 significant digits (4.0015 − 4 is 0.0015, not 0.00149999…). */
@@ -265,6 +267,9 @@ export function fillFromDcc(
     const latest = nowLocalUtc(now);
     out.calibratedAt = at > latest ? latest : at;
   }
+  // The environment the certificate states replaces what was typed.
+  if (dcc.environment?.temperatureC !== undefined) out.temperature = dec(dcc.environment.temperatureC);
+  if (dcc.environment?.humidityPct !== undefined) out.humidity = dec(dcc.environment.humidityPct);
   const fixed = out.points.some((p) => p.fixed);
   const reading = (v: number | null) => (v === null ? '' : dec(v));
   if (fixed) {

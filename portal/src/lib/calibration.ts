@@ -37,9 +37,3 @@ export function daysLeftText(days: number | null): string {
   if (days > 0) return `${days} days`;
   return days === -1 ? '1 day overdue' : `${-days} days overdue`;
 }
-
-/** Date and time in the plant's reading: YYYY-MM-DD HH:MM UTC. */
-export function formatTime(iso: string | null | undefined): string {
-  if (!iso) return '—';
-  return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
-}

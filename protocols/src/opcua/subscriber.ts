@@ -266,6 +266,51 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
   }
 
   /**
+   * HistoryRead (raw values, source timestamps) of the given nodes between `start` and `end`, at
+   * most 1000 values per node, oldest first. Each node's answer: its values, or null with the
+   * status when the server keeps no history for it (BadHistoryOperationUnsupported, …). Rejects
+   * with OpcuaError when not connected, on timeout, or when the service fails.
+   */
+  async historyRead(
+    nodeIds: string[],
+    start: Date,
+    end: Date,
+  ): Promise<{ nodeId: string; status: string; values: OpcuaValue[] | null }[]> {
+    const session = this.link?.session;
+    if (this.stopped) throw new OpcuaError('OPCUA_STOPPED', 'the subscriber has been stopped');
+    if (!session || !this.connected || this.link?.repairing)
+      throw new OpcuaError('OPCUA_NOT_CONNECTED', `not connected to ${this.opts.endpointUrl}`);
+    if (nodeIds.length === 0) return [];
+    const resolved = await Promise.all(nodeIds.map((id) => this.resolveNodeId(session, id)));
+    let results;
+    try {
+      results = await this.request(
+        session.readHistoryValue(
+          resolved.map((nodeId) => ({ nodeId })),
+          start,
+          end,
+          { numValuesPerNode: 1000, returnBounds: false, timestampsToReturn: TimestampsToReturn.Both },
+        ),
+        'history read',
+      );
+    } catch (err) {
+      if (err instanceof OpcuaError) throw err;
+      throw new OpcuaError('OPCUA_REQUEST_FAILED', `history read failed: ${describeError(err)}`);
+    }
+    return results.map((r, i) => {
+      const nodeId = nodeIds[i]!;
+      const name = this.byNodeId.get(nodeId) ?? nodeId;
+      const data = (r.historyData as { dataValues?: DataValue[] | null } | null)?.dataValues;
+      const good = isGoodCode(r.statusCode) && Array.isArray(data);
+      return {
+        nodeId,
+        status: r.statusCode?.name ?? 'Good',
+        values: good ? data.map((dv) => toOpcuaValue(name, nodeId, dv)) : null,
+      };
+    });
+  }
+
+  /**
    * Writes a value to a node (e.g. a result's acknowledge), in the node's own data type: the
    * DataType attribute is read first and the value converted (a number to Int16…Double, a
    * boolean, a text). Rejects with OpcuaError when not connected, when the value does not fit the
