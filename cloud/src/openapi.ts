@@ -7,7 +7,7 @@ import { recordsApi } from './records/index.js';
 import { reportsApi } from './reports/index.js';
 import { exportControlApi } from './export-control/index.js';
 import { remindersApi } from './reminders/index.js';
-import { liveApi, liveMessageSchemas, socketEventsDocument } from './live/index.js';
+import { liveApi, liveSocketSchemas, socketEventsDocument } from './live/index.js';
 import { ootApi } from './oot/index.js';
 import { maintenanceApi } from './maintenance/index.js';
 import { platformApi, problemSchema } from './platform/http/platform-api.js';
@@ -77,13 +77,14 @@ export const openApiDocument = {
       },
     },
     schemas: {
-      ...openApiComponents(apiOperations, Object.values(liveMessageSchemas)),
+      ...openApiComponents(apiOperations, liveSocketSchemas),
       Problem: jsonSchemaOf(problemSchema, 'output'),
     },
   },
   /**
-   * The socket.io messages (path /socket.io, API.md "Live updates"): each event's payload, by
-   * event name; the payloads are components, so the portal's socket client reads their types.
+   * The socket.io messages (path /socket.io, API.md "Live updates"): what the server pushes and
+   * what the client sends, by event name; the payloads are components, so the portal's socket
+   * client reads their types.
    */
   'x-socket-events': socketEventsDocument(),
   paths: {

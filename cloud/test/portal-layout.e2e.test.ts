@@ -150,6 +150,7 @@ describe('every page of the portal at 390 and 1280 px', () => {
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     const when = page.locator('.u-legend .u-series').first().locator('.u-value');
     await expect.poll(() => when.textContent()).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/);
+    await portal.browser.shot('layout-as-found-chart-1280', false);
     // Its table for screen readers: the calibrations' days.
     const days = await page.locator('.visually-hidden table tbody th').allTextContents();
     expect(days.length).toBeGreaterThan(1);

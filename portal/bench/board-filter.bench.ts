@@ -8,7 +8,7 @@
  */
 import { filterBoard, indexBoard, type BoardFilter } from '../src/lib/board.js';
 import { byUrgency } from '../src/lib/calibration.js';
-import type { Equipment } from '../src/lib/types.js';
+import type { RegisterEntry as Equipment } from '../src/lib/types.js';
 import { makeRegister } from '../test/fixtures.js';
 
 const N = 10_000;

@@ -7,7 +7,7 @@ import {
   validateCalibration,
   type CalibrationDraft,
 } from '../src/lib/calibration-form.js';
-import { asFoundErrorSeries } from '../src/lib/chart.js';
+import { asFoundErrorSeries, dayTicks } from '../src/lib/chart.js';
 import { countdown, idleTimes } from '../src/lib/idle.js';
 import { ROLES, ROLE_PERMISSIONS, rolesWith, type Role } from '../../cloud/src/access/policy.js';
 import { mayOpen, navFor, rolesText } from '../src/lib/nav.js';
@@ -278,6 +278,13 @@ describe('as-found error chart', () => {
       { name: 'flow@60', values: [-50, 300, null] },
       { name: 'p2', values: [null, null, 0] },
     ]);
+  });
+
+  it('labels the time axis with days in the site’s zone', () => {
+    // 2026-02-19 23:30 UTC is already the 20th in Berlin.
+    const t = Date.parse('2026-02-19T23:30:00Z') / 1000;
+    expect(dayTicks([t], 'UTC')).toEqual(['2026-02-19']);
+    expect(dayTicks([t], 'Europe/Berlin')).toEqual(['2026-02-20']);
   });
 });
 

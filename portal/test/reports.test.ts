@@ -21,11 +21,14 @@ const report = (over: Partial<Report> = {}): Report => ({
   format: 'pdf',
   state: 'queued',
   progress: { done: 0, total: 0 },
+  requestedBy: { type: 'user', id: 'u-1' },
   requestedAt: '2026-04-01T08:00:00.000Z',
   startedAt: null,
   finishedAt: null,
   error: null,
   file: null,
+  sources: null,
+  summary: null,
   ...over,
 });
 

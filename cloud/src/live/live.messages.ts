@@ -171,18 +171,64 @@ export function checkMessage(event: keyof LiveMessages, payload: unknown): void 
     );
 }
 
+/** What the client sends to follow a site (`subscribe`) or stop (`unsubscribe`). */
+export const liveSubscribeSchema = component(
+  'LiveSubscribe',
+  z.object({ siteId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/) }),
+);
+/** The server's acknowledgement of `subscribe` and `unsubscribe`. */
+export const liveAckSchema = component(
+  'LiveAck',
+  z.union([
+    z.object({ ok: z.literal(true) }),
+    z
+      .object({ ok: z.literal(false), error: z.string() })
+      .describe(
+        'error: CLOUD_NOT_FOUND (a site the user may not see, or none), CLOUD_VALIDATION, CLOUD_UNAUTHENTICATED (then disconnected), CLOUD_RATE_LIMITED, CLOUD_INTERNAL',
+      ),
+  ]),
+);
+
+/** The client's messages, by socket.io event: their payload and acknowledgement. */
+export const liveClientSchemas = {
+  subscribe: { description: 'follow a site: join its room', payload: liveSubscribeSchema },
+  unsubscribe: { description: 'stop following a site', payload: liveSubscribeSchema },
+} as const;
+
+/** Every schema of the socket.io messages (the document's components). */
+export const liveSocketSchemas: readonly z.ZodType[] = [
+  ...Object.values(liveMessageSchemas),
+  liveSubscribeSchema,
+  liveAckSchema,
+];
+
 /**
- * The socket.io messages as the API document's `x-socket-events` extension: each event's payload
- * is a component (LiveTelemetry, LiveRig, …), so the portal's generated types name it.
+ * The socket.io messages as the API document's `x-socket-events` extension: what the server
+ * pushes and what the client sends (with the acknowledgement), by event name. Each payload is a
+ * component (LiveTelemetry, LiveRig, …, LiveSubscribe, LiveAck), so the portal's generated types
+ * name it.
  */
-export function socketEventsDocument(): Record<string, { description: string; payload: unknown }> {
-  return Object.fromEntries(
-    Object.entries(liveMessageSchemas).map(([event, schema]) => [
-      event,
-      {
-        description: z.globalRegistry.get(schema)?.description ?? event,
-        payload: jsonSchemaOf(schema, 'output'),
-      },
-    ]),
-  );
+export function socketEventsDocument() {
+  return {
+    path: '/socket.io',
+    server: Object.fromEntries(
+      Object.entries(liveMessageSchemas).map(([event, schema]) => [
+        event,
+        {
+          description: z.globalRegistry.get(schema)?.description ?? event,
+          payload: jsonSchemaOf(schema, 'output'),
+        },
+      ]),
+    ),
+    client: Object.fromEntries(
+      Object.entries(liveClientSchemas).map(([event, m]) => [
+        event,
+        {
+          description: m.description,
+          payload: jsonSchemaOf(m.payload, 'input'),
+          ack: jsonSchemaOf(liveAckSchema, 'output'),
+        },
+      ]),
+    ),
+  };
 }

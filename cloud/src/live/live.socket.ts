@@ -15,12 +15,11 @@ import {
 import type { Metrics } from '../platform/metrics.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import { siteRoom, tenantRoom, type LiveService } from './live.service.js';
-import { checkMessage } from './live.messages.js';
+import { checkMessage, liveSubscribeSchema } from './live.messages.js';
 
 export const LIVE_PATH = '/socket.io';
 /** Sites one socket may follow at once. */
 export const MAX_SUBSCRIPTIONS = 100;
-const SITE_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 export interface LiveServerOptions {
   accounts: Accounts;
@@ -203,10 +202,8 @@ export function attachLiveServer(server: HttpServer, opts: LiveServerOptions): L
 
   type Ack = (r: { ok: true } | { ok: false; error: string }) => void;
   const ackOf = (ack: unknown): Ack => (typeof ack === 'function' ? (ack as Ack) : () => undefined);
-  const siteOf = (payload: unknown): string | undefined => {
-    const s = (payload as { siteId?: unknown } | null)?.siteId;
-    return typeof s === 'string' && SITE_ID.test(s) ? s : undefined;
-  };
+  const siteOf = (payload: unknown): string | undefined =>
+    liveSubscribeSchema.safeParse(payload).data?.siteId;
 
   io.on('connection', (socket) => {
     socket.on('subscribe', async (payload: unknown, ackArg: unknown) => {

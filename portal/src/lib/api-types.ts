@@ -11611,6 +11611,16 @@ export interface components {
       /** @description signed-note verifier key of the edge */
       verifierKey: string;
     };
+    LiveAck:
+      | {
+          /** @constant */
+          ok: true;
+        }
+      | {
+          error: string;
+          /** @constant */
+          ok: false;
+        };
     /** @description an alert was raised (SPC, out of tolerance, tag-out, …) */
     LiveAlert: {
       /** Format: date-time */
@@ -11660,6 +11670,9 @@ export interface components {
       siteId: string | null;
       tag: string;
       to: string;
+    };
+    LiveSubscribe: {
+      siteId: string;
     };
     /** @description latest telemetry values of the site’s rigs */
     LiveTelemetry: {

@@ -102,13 +102,5 @@ export async function call<D>(request: Promise<Reply<D>>): Promise<D> {
   return answer.data as D;
 }
 
-/**
- * For answers the OpenAPI document describes only in prose (`{ type: 'object' }`): the route
- * is still checked against the document, the answer is typed by the portal's own types.ts.
- */
-export async function callAs<T>(request: Promise<Reply<unknown>>): Promise<T> {
-  return (await call(request)) as T;
-}
-
 /** Path segment for an asset tag (tags may contain `/` and `:`). */
 export const tagPath = (tag: string) => encodeURIComponent(tag);

@@ -4,7 +4,7 @@
  * linear scan with no sorting and no allocation per row beyond the result.
  */
 import { byUrgency, STATUSES } from './calibration.js';
-import type { CalibrationStatus, Equipment } from './types.js';
+import type { CalibrationStatus, RegisterEntry as Equipment } from './types.js';
 
 export type BoardFilter = CalibrationStatus | 'all';
 

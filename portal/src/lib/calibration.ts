@@ -1,4 +1,4 @@
-import type { CalibrationStatus, Equipment } from './types.js';
+import type { CalibrationStatus, RegisterEntry as Equipment } from './types.js';
 
 export const STATUSES: readonly CalibrationStatus[] = ['out-of-tolerance', 'overdue', 'due-soon', 'current'];
 

@@ -1,3 +1,4 @@
+import { dayIn } from './time.js';
 import type { Calibration } from './types.js';
 
 /**
@@ -30,4 +31,12 @@ export function asFoundErrorSeries(calibrations: readonly Calibration[]): ErrorS
       }),
     })),
   };
+}
+
+/**
+ * A time axis's tick labels (Unix seconds) as days in the site's zone, `2026-02-20`, as every
+ * date of the portal (uPlot's own labels are the browser's `2/20`).
+ */
+export function dayTicks(ticks: readonly number[], zone: string): string[] {
+  return ticks.map((t) => dayIn(new Date(t * 1000).toISOString(), zone));
 }

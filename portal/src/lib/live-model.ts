@@ -1,11 +1,11 @@
 /**
  * The plant-floor dashboard's model, as pure functions (tested in portal/test/live.test.ts):
  * the REST snapshot (GET /sites/{siteId}/live) and the socket.io pushes (`telemetry`, `rig`,
- * `alert`; see cloud/src/live/live.service.ts, LiveMessages) folded into one view of a site, and
+ * `alert`; their types are the API document's `x-socket-events` payloads) folded into one view of a site, and
  * a bounded ring buffer per telemetry point for the small time-series charts.
  */
 import { byName, meaningfulValues, wordFor, type SignalEntry } from '@rigtrace/protocols/signals';
-import type { paths } from './api-types.js';
+import type { components, paths } from './api-types.js';
 
 export type LiveSnapshot =
   paths['/sites/{siteId}/live']['get']['responses'][200]['content']['application/json'];
@@ -43,39 +43,33 @@ export interface LiveRig {
   lastTest: CompletedTest | null;
 }
 
-export interface LiveAlert {
-  siteId: string | null;
-  id: string;
-  kind: string;
-  severity: 'info' | 'warning' | 'critical';
-  message: string;
-  at: string;
-  tag?: string | undefined;
-  /** An out-of-tolerance or tag-out alert: its case. */
-  caseId?: string | undefined;
+type Schemas = components['schemas'];
+
+/** An alert, as pushed and as listed in the snapshot. */
+export type LiveAlert = Schemas['LiveAlert'];
+
+/** The pushes the page listens to: the payloads of the API document's `x-socket-events`. */
+export type TelemetryMessage = Schemas['LiveTelemetry'];
+export type RigMessage = Schemas['LiveRig'];
+export type RecordsMessage = Schemas['LiveRecords'];
+
+/** What the server pushes, by socket.io event (the document's `x-socket-events`). */
+export interface ServerEvents {
+  telemetry: (m: TelemetryMessage) => void;
+  rig: (m: RigMessage) => void;
+  records: (m: RecordsMessage) => void;
+  calibration: (m: Schemas['LiveCalibration']) => void;
+  status: (m: Schemas['LiveStatus']) => void;
+  alert: (m: LiveAlert) => void;
 }
 
-/** The pushes the page listens to (the server's LiveMessages). */
-export interface TelemetryMessage {
-  siteId: string;
-  edgeId: string;
-  items: (LivePoint & { equipment: string })[];
-}
-export interface RigMessage {
-  siteId: string;
-  edgeId: string;
-  equipment: string;
-  state: RigState;
-  observedAt: string;
-  operator?: string;
-  workOrder?: string;
-  partSerial?: string;
-}
-export interface RecordsMessage {
-  siteId: string;
-  edgeId: string;
-  counts: Record<string, number>;
-  lastSeq: number;
+/** The server's acknowledgement of `subscribe` and `unsubscribe`. */
+export type LiveAck = Schemas['LiveAck'];
+
+/** What the page sends, with the server's acknowledgement (the document's `x-socket-events`). */
+export interface ClientEvents {
+  subscribe: (m: Schemas['LiveSubscribe'], ack: (r: LiveAck) => void) => void;
+  unsubscribe: (m: Schemas['LiveSubscribe'], ack: (r: LiveAck) => void) => void;
 }
 
 /** How many open alerts the page keeps (the snapshot gives at most 20). */

@@ -5,7 +5,7 @@
  * cloud restart or a network outage leaves a correct page behind, not a stale one.
  */
 import type { Socket, io as connectSocket } from 'socket.io-client';
-import { ApiError, call, callAs, client } from './api';
+import { ApiError, call, client } from './api';
 import {
   applyAlert,
   applyRig,
@@ -14,12 +14,11 @@ import {
   fromSnapshot,
   Rings,
   stateAfterLoss,
+  type ClientEvents,
   type ConnectionState,
-  type LiveAlert,
-  type RecordsMessage,
-  type RigMessage,
+  type LiveAck,
+  type ServerEvents,
   type SiteView,
-  type TelemetryMessage,
 } from './live-model';
 import { describeError, handleError } from './notices.svelte';
 import type { User } from './types';
@@ -42,7 +41,7 @@ export class LiveSite {
 
   /** Outside reactive state: one bounded ring per point. */
   readonly rings = new Rings();
-  private socket: Socket | undefined;
+  private socket: Socket<ServerEvents, ClientEvents> | undefined;
   private stopped = false;
   private lostAt = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -132,7 +131,8 @@ export class LiveSite {
       return;
     }
     if (this.stopped) return;
-    const socket = io({
+    // The server's events are typed by the API document (`x-socket-events`).
+    const socket: Socket<ServerEvents, ClientEvents> = io({
       path: '/socket.io',
       withCredentials: true,
       reconnectionDelay: 500,
@@ -167,7 +167,7 @@ export class LiveSite {
       this.attempts = n;
     });
 
-    socket.on('telemetry', (msg: TelemetryMessage) => {
+    socket.on('telemetry', (msg) => {
       if (!this.view) return;
       const changed = applyTelemetry(this.view, msg);
       let added = false;
@@ -175,30 +175,28 @@ export class LiveSite {
       if (changed.length > 0) this.updatedAt = new Date().toISOString();
       if (added) this.tick += 1;
     });
-    socket.on('rig', (msg: RigMessage) => {
+    socket.on('rig', (msg) => {
       if (this.view && applyRig(this.view, msg)) this.updatedAt = new Date().toISOString();
     });
-    socket.on('records', (msg: RecordsMessage) => {
+    socket.on('records', (msg) => {
       if (msg.siteId === this.siteId && changesToday(msg)) this.refreshSoon();
     });
-    socket.on('alert', (msg: LiveAlert) => {
+    socket.on('alert', (msg) => {
       if (this.view) applyAlert(this.view, { ...msg, siteId: msg.siteId ?? null });
     });
   }
 
-  private async subscribe(socket: Socket): Promise<void> {
+  private async subscribe(socket: Socket<ServerEvents, ClientEvents>): Promise<void> {
     try {
-      const ack = (await socket.timeout(10_000).emitWithAck('subscribe', { siteId: this.siteId })) as {
-        ok: boolean;
-        error?: string;
-      };
+      // (typescript-eslint does not follow socket.io's acknowledgement types through timeout())
+      const ack = (await socket.timeout(10_000).emitWithAck('subscribe', { siteId: this.siteId })) as LiveAck;
       if (this.stopped || socket !== this.socket) return;
       if (!ack.ok) {
         this.connection = 'offline';
         this.error =
           ack.error === 'CLOUD_NOT_FOUND'
             ? 'This site does not exist or is not one of yours.'
-            : `Live updates were refused (${ack.error ?? 'unknown reason'}).`;
+            : `Live updates were refused (${ack.error}).`;
         if (ack.error === 'CLOUD_UNAUTHENTICATED')
           handleError(new ApiError(401, 'CLOUD_UNAUTHENTICATED', 'the session has ended; sign in again'));
         return;
@@ -259,6 +257,6 @@ export async function siteChoices(user: User): Promise<SiteChoice[]> {
     const { items } = await call(client.GET('/sites'));
     return items.map((s) => ({ id: s.id, name: s.name })).sort((a, b) => a.id.localeCompare(b.id));
   }
-  const { items } = await callAs<{ items: { siteId: string }[] }>(client.GET('/edges'));
+  const { items } = await call(client.GET('/edges'));
   return [...new Set(items.map((e) => e.siteId))].sort().map((id) => ({ id, name: id }));
 }

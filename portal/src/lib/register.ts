@@ -1,12 +1,12 @@
-import { callAs, client } from './api';
-import type { Equipment, Page } from './types';
+import { call, client } from './api';
+import type { Page, RegisterEntry } from './types';
 
 /** The whole equipment register, in keyset pages of 1000 (capped at 50,000: the board is not a report). */
-export async function loadRegister(signal?: AbortSignal, includeRetired = false): Promise<Equipment[]> {
-  const all: Equipment[] = [];
+export async function loadRegister(signal?: AbortSignal, includeRetired = false): Promise<RegisterEntry[]> {
+  const all: RegisterEntry[] = [];
   let after: string | null = null;
   for (let i = 0; i < 50; i++) {
-    const page: Page<Equipment> = await callAs<Page<Equipment>>(
+    const page: Page<RegisterEntry> = await call(
       client.GET('/equipment', {
         params: {
           query: {

@@ -1,9 +1,10 @@
 /**
  * Compliance reports and the clause map (cloud: src/routes/reports.routes.ts): request a report,
  * follow its progress while it is generated in the background, download it. The shapes below are
- * the cloud's ReportView and ClauseItem; the calls are in reports-api.ts (the portal's one client:
+ * the cloud's ReportView and the clause map's entries (from the API document); the calls are in reports-api.ts (the portal's one client:
  * session cookie, CSRF token, problem+json → ApiError). Tested in portal/test/reports.test.ts.
  */
+import type { Answer } from './answer.js';
 
 export const REPORT_TYPES = [
   'calibration-register',
@@ -39,23 +40,8 @@ export const REPORT_HINT: Record<ReportType, string> = {
   integrity: 'The audit log and every edge log verified now, with the checkpoints used.',
 };
 
-export interface Report {
-  id: string;
-  type: ReportType;
-  title: string;
-  siteId: string | null;
-  from: string;
-  to: string;
-  format: ReportFormat;
-  state: ReportState;
-  progress: { done: number; total: number };
-  requestedBy?: { type?: string; id?: string; label?: string } | null;
-  requestedAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  error: string | null;
-  file: { name: string; contentType: string; size: number; sha256: string; url: string } | null;
-}
+/** A report and its progress (GET /reports/{id}). */
+export type Report = Answer<'/reports/{id}', 'get'>;
 
 export interface ReportRequest {
   type: ReportType;
@@ -65,18 +51,9 @@ export interface ReportRequest {
   format: ReportFormat;
 }
 
-export type Coverage = 'covered' | 'partial' | 'not-covered';
-
-export interface Clause {
-  standard: string;
-  clause: string;
-  title: string;
-  coverage: Coverage;
-  evidence: string;
-  figures: Record<string, unknown>;
-  report: ReportType | null;
-  note: string;
-}
+/** An entry of the clause map (GET /compliance/clauses). */
+export type Clause = Answer<'/compliance/clauses', 'get'>['items'][number];
+export type Coverage = Clause['coverage'];
 
 export const COVERAGE_LABEL: Record<Coverage, string> = {
   covered: 'Covered',

@@ -111,11 +111,14 @@ export function zoneOffsetMinutes(ms: number, zone: string): number {
   return Math.round((asUtc - Math.floor(ms / 1000) * 1000) / 60_000);
 }
 
-/** A `datetime-local` value (YYYY-MM-DDTHH:MM) read as a time in `zone` → RFC 3339 UTC; null if not a time. */
+/**
+ * A `datetime-local` value (YYYY-MM-DDTHH:MM, or with :SS) read as a time in `zone` → RFC 3339
+ * UTC; null if not a time.
+ */
 export function zonedInputToIso(value: string, zone: string): string | null {
-  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(value);
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?$/.exec(value);
   if (!m) return null;
-  const guess = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!);
+  const guess = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +(m[6] ?? 0));
   if (Number.isNaN(guess)) return null;
   let ms = guess - zoneOffsetMinutes(guess, zone) * 60_000;
   // Near a daylight-saving change the offset at the result may differ from the guess's.
@@ -123,8 +126,8 @@ export function zonedInputToIso(value: string, zone: string): string | null {
   return new Date(ms).toISOString();
 }
 
-/** A moment as a `datetime-local` value in `zone`. */
-export function isoToZonedInput(iso: string, zone: string): string {
+/** A moment as a `datetime-local` value in `zone` (to the minute; `seconds`: to the second). */
+export function isoToZonedInput(iso: string, zone: string, opts: { seconds?: boolean } = {}): string {
   const ms = Date.parse(iso);
-  return new Date(ms + zoneOffsetMinutes(ms, zone) * 60_000).toISOString().slice(0, 16);
+  return new Date(ms + zoneOffsetMinutes(ms, zone) * 60_000).toISOString().slice(0, opts.seconds ? 19 : 16);
 }
