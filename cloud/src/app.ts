@@ -5,7 +5,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { Db } from './platform/db/db.js';
 import { ProblemError } from './platform/errors.js';
-import { refuseNul } from './platform/http/validation.js';
+import { keepRawJson, refuseNul } from './platform/http/validation.js';
 import { type RecordsRepository, type IngestService, recordsRoutes } from './records/index.js';
 import {
   type TenancyRepository,
@@ -189,7 +189,7 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
     next();
   });
   if (deps.metrics) app.use(opsRoutes({ metrics: deps.metrics, checks: deps.readiness ?? {} }));
-  app.use(express.json({ limit: deps.maxBodyBytes, strict: true }));
+  app.use(express.json({ limit: deps.maxBodyBytes, strict: true, verify: keepRawJson }));
   app.use(refuseNul);
   app.use('/api/v1', authRoutes(deps.accounts), usersRoutes(deps.accounts), auditRoutes(deps.accounts));
   const own = express.Router();

@@ -23,7 +23,8 @@ export const EDGE_EVENTS = {
   SOURCE_NO_GOOD_READINGS: 'A source delivers no good reading (it is shown down)',
   SOURCE_READING: 'A source delivers good readings again',
   SOURCE_STATUS_NOT_GOOD: 'An OPC UA item reports a status that is not Good',
-  RESULT_NOT_MAPPED: 'A result or message did not fit the source’s record mapping',
+  RESULT_NOT_MAPPED:
+    'A result or message did not fit the source’s record mapping, or values of a result could not be read',
   RESULTS_MISSED: 'The result counter jumped: results were completed while they could not be read',
   RESULT_COUNTER_RESET: 'The result counter went back (device restart or rollover)',
   HANDSHAKE_FAILED: 'The acknowledge write to the device failed after the record was stored',

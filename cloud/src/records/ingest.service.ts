@@ -123,9 +123,14 @@ export class IngestService {
   /**
    * `backlog`: the records the edge says it still holds unsent (header X-RigTrace-Backlog),
    * stored on the edge row only when the batch verifies and adds records. The edge's last
-   * contact, likewise, moves only with a batch that adds records.
+   * contact, likewise, moves only with a batch that adds records. `text`: the UTF-8 JSON that
+   * `body` was parsed from, if the caller has it (a verify worker then parses it itself).
    */
-  async ingest(body: unknown, address: string, opts: { backlog?: number } = {}): Promise<IngestResult> {
+  async ingest(
+    body: unknown,
+    address: string,
+    opts: { backlog?: number; text?: Uint8Array } = {},
+  ): Promise<IngestResult> {
     // The limit comes before the batch is parsed: only the edge it names is read.
     const named = (body as { edge?: unknown } | null)?.edge;
     const known = typeof named === 'string' && named.length <= 128 ? await this.edgeRow(named) : undefined;
@@ -160,7 +165,7 @@ export class IngestService {
     // and log are still exactly the ones verified against; otherwise it verifies again there.
     let pre: Verified | undefined;
     try {
-      pre = { edge, v: await this.verify(edge, body, true) };
+      pre = { edge, v: await this.verify(edge, body, opts.text ?? true) };
     } catch {
       pre = undefined; // verified (and failing the same way, if it must) under the lock
     }
@@ -212,9 +217,14 @@ export class IngestService {
    * Verifies `body` against `edge`'s key and log. Reads only what cannot change once written
    * (the stored leaf hashes and checkpoints up to the edge's log size), so it may run outside
    * the transaction; the caller decides whether `edge` is still the current log. `offLoop`: a
-   * large enough batch is verified on a worker thread (if the pool fails, this rejects).
+   * large enough batch is verified on a worker thread (if the pool fails, this rejects); given
+   * as the UTF-8 JSON text `body` was parsed from, the worker is sent that text.
    */
-  private async verify(edge: EdgeRow, body: unknown, offLoop = false): Promise<BatchVerification> {
+  private async verify(
+    edge: EdgeRow,
+    body: unknown,
+    offLoop: boolean | Uint8Array = false,
+  ): Promise<BatchVerification> {
     const raw = (body as { records: unknown[] }).records;
     const resent = raw
       .map((r) => (r && typeof r === 'object' ? (r as { seq?: unknown }).seq : undefined))
@@ -244,8 +254,8 @@ export class IngestService {
       known,
       earlier: earlier ? { size: earlier.size, root: new Uint8Array(earlier.root) } : undefined,
     };
-    return offLoop && this.verifier && raw.length >= this.verifier.minRecords
-      ? this.verifier.pool.verify(input)
+    return offLoop !== false && this.verifier && raw.length >= this.verifier.minRecords
+      ? this.verifier.pool.verify(offLoop === true ? input : { ...input, text: offLoop })
       : verifyHere(input);
   }
 

@@ -47,6 +47,27 @@ describe('verify pool', () => {
     if (onWorker.ok) expect(onWorker.records[0]).toBe((body as { records: unknown[] }).records[0]);
   });
 
+  it('verifies the batch from its UTF-8 text as sent, when given it, exactly as from the parsed batch', async () => {
+    const base = { publicKey: keys.publicKey, state: emptyLogState(), known: new Map() };
+    const json = JSON.stringify(first.batch);
+    for (const text of [Buffer.from(json), Buffer.from(`\uFEFF${json}`)]) {
+      const body = JSON.parse(json) as { records: unknown[] };
+      const onWorker = await pool.verify({ ...base, body, text });
+      expect(plain(onWorker)).toEqual(plain(verifyHere({ ...base, body: JSON.parse(json) as unknown })));
+      if (onWorker.ok) expect(onWorker.records[0]).toBe(body.records[0]);
+      expect(onWorker.ok).toBe(true);
+    }
+    // The text is what the worker verifies: a forged one is refused as such.
+    const forged = json.replace('"RIG-', '"RIX-');
+    expect(forged).not.toBe(json);
+    const refused = await pool.verify({
+      ...base,
+      body: JSON.parse(json) as unknown,
+      text: Buffer.from(forged),
+    });
+    expect(refused).toMatchObject({ ok: false });
+  });
+
   it('skips re-sent records the same way, with the stored hashes it is given', async () => {
     const records = exampleRecords(EDGE, 71, 30); // 71..80 re-sent, 81..100 new
     const b = buildBatch({ edge: EDGE, privateKeyPem: keys.privateKeyPem, records, before: first.state });

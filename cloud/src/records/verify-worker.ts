@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { verifyBatch } from '@rigtrace/protocols';
-import { toWire, type VerifyRequest, type VerifyResponse } from './verify-pool.js';
+import { requestBody, toWire, type VerifyRequest, type VerifyResponse } from './verify-pool.js';
 
 const port = parentPort;
 if (!port) throw new Error('verify-worker.ts runs on a worker thread');
@@ -14,13 +14,14 @@ port.on('message', (req: VerifyRequest) => {
   let res: VerifyResponse;
   try {
     const known = new Map(req.known);
-    const v = verifyBatch(req.body, {
+    const body = requestBody(req);
+    const v = verifyBatch(body, {
       publicKey: req.publicKey,
       state: req.state,
       knownLeafHash: (seq) => known.get(seq),
       knownRoot: (size) => (req.earlier?.size === size ? req.earlier.root : undefined),
     });
-    res = { id: req.id, result: toWire(req.body, v) };
+    res = { id: req.id, result: toWire(body, v) };
   } catch (err) {
     res = { id: req.id, error: err instanceof Error ? err.message : String(err) };
   }

@@ -71,6 +71,14 @@ interface Taken {
   at: string;
 }
 
+/** A result whose block had values the device did not give, to be read again. */
+interface Rereading {
+  trigger: number | boolean;
+  /** Reads of its block so far. */
+  reads: number;
+  since: number;
+}
+
 const RETRY_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
 
 /**
@@ -86,6 +94,11 @@ const RETRY_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
  * holds its flag until acknowledged, so nothing is missed; without one a result shown only while
  * the edge was away cannot be seen (use a counter where the device has one).
  *
+ * A value the device did not give (Unavailable.unread: no reply, an exception, a refused frame)
+ * is not a value that does not fit: the block is read again, after RETRY_MS each, as long as the
+ * device still shows that result (a counter that moves on meanwhile counts it as missed, as any
+ * gap). Only when the reads run out (about 50 s) does it become the event below.
+ *
  * The handshake acknowledge is written only after the record is durable. A result whose values do
  * not fit its mapping becomes a `RESULT_NOT_MAPPED` error event naming each field and value (and
  * is acknowledged with `failValue`), so it is never silently skipped and never blocks the device.
@@ -98,6 +111,8 @@ export class ResultCapture {
   private lastFlag = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
+  /** The result being read again because values of its block were not given. */
+  private rereading: Rereading | undefined;
   private stopped = false;
   private reacknowledged = false;
   /** Results turned into records, gaps seen, results that could not be mapped. */
@@ -164,6 +179,7 @@ export class ResultCapture {
       return;
     }
     if (value === 0 && this.taken === undefined) return; // no result yet
+    if (this.rereading?.trigger === value) return; // read again when its backoff is up
     if (this.busy !== undefined) {
       this.seenWhileBusy = value; // the one in progress finishes first; then this one
       return;
@@ -174,10 +190,12 @@ export class ResultCapture {
   private async capture(trigger: number | boolean): Promise<void> {
     this.busy = trigger;
     clearTimeout(this.retryTimer);
+    if (this.rereading?.trigger !== trigger) this.rereading = undefined; // the device moved on
     try {
       const block = await this.o.io.readBlock(trigger);
       if (this.stopped) return;
       if (block === null) {
+        this.rereading = undefined;
         this.o.logger.info(
           { trigger },
           'the device moved on while its result block was read; taking the newer result when it arrives',
@@ -191,10 +209,17 @@ export class ResultCapture {
           'the device moved on while its result block was read; taking the newer result',
         );
       // The newer result read with the block may be the one already taken.
-      if (typeof taken !== 'number' || this.taken?.value !== taken)
-        await this.record(taken, { ...block.scope, trigger: taken });
+      if (typeof taken !== 'number' || this.taken?.value !== taken) {
+        const scope = { ...block.scope, trigger: taken };
+        const reads = this.readAgain(taken, scope);
+        if (reads === 'again') return;
+        await this.record(taken, scope, reads);
+      }
       this.attempt = 0;
     } catch (err) {
+      // Not a value missing from the block: the block could not be read (retried below, and on
+      // every poll that shows the result).
+      this.rereading = undefined;
       if (this.stopped) return;
       const delay = RETRY_MS[Math.min(this.attempt++, RETRY_MS.length - 1)]!;
       this.o.logger.warn(
@@ -216,7 +241,39 @@ export class ResultCapture {
     }
   }
 
-  private async record(trigger: number | boolean, scope: Scope): Promise<void> {
+  /**
+   * `again` (scheduled) when the result is to be read again rather than recorded now: a value its
+   * mapping uses was not given by the device, the device still shows the result, and reads are
+   * left. Otherwise the reads it took, for the event if values are still missing.
+   */
+  private readAgain(trigger: number | boolean, scope: Scope): 'again' | Rereading {
+    let unread: string[] = [];
+    try {
+      this.o.compiled.build(scope, { equipment: this.o.equipment, source: this.o.source(), at: new Date() });
+    } catch (err) {
+      if (!(err instanceof MappingProblems)) throw err;
+      unread = err.unread;
+    }
+    const r: Rereading =
+      this.rereading?.trigger === trigger ? this.rereading : { trigger, reads: 0, since: Date.now() };
+    r.reads += 1;
+    this.rereading = undefined;
+    // A counter's block is read with (or checked against) the trigger; a flag shows it while high.
+    const shown = typeof trigger === 'number' || this.lastFlag;
+    if (unread.length === 0 || !shown || r.reads > RETRY_MS.length) return r;
+    this.rereading = r;
+    const delay = RETRY_MS[r.reads - 1]!;
+    this.o.logger.warn(
+      { trigger, unread, reads: r.reads, retryInMs: delay },
+      'values of the result block could not be read; reading it again',
+    );
+    this.retryTimer = setTimeout(() => {
+      if (this.busy === undefined && !this.stopped && this.rereading === r) void this.capture(trigger);
+    }, delay);
+    return 'again';
+  }
+
+  private async record(trigger: number | boolean, scope: Scope, reread?: Rereading): Promise<void> {
     const now = new Date();
     const drafts: RecordDraft[] = [];
     const state: Record<string, string> = {};
@@ -231,7 +288,7 @@ export class ResultCapture {
       } catch (err) {
         if (!(err instanceof MappingProblems)) throw err;
         this.counters.notMapped += 1;
-        drafts.push(this.notMapped(t, err.problems, address(t)));
+        drafts.push(this.notMapped(t, err, address(t), t === trigger ? reread : undefined));
         return false;
       }
     };
@@ -347,17 +404,29 @@ export class ResultCapture {
     return undefined;
   }
 
-  private notMapped(trigger: number | boolean, problems: string[], address: string): RecordDraft {
+  private notMapped(
+    trigger: number | boolean,
+    { problems, unread }: MappingProblems,
+    address: string,
+    reread?: Rereading,
+  ): RecordDraft {
     const details: Record<string, string | number> = { trigger: String(trigger), problems: problems.length };
     problems.slice(0, 20).forEach((p, i) => (details[`problem${i}`] = p.slice(0, 1024)));
+    if (unread.length > 0 && reread) details.reads = reread.reads;
     this.o.logger.error(
       { trigger, problems },
       `a ${this.o.mapping.kind} result could not be turned into a record`,
     );
+    const what =
+      unread.length === 0
+        ? 'was read but does not fit its mapping'
+        : reread
+          ? `could not be read completely in ${reread.reads} reads over ${Math.round((Date.now() - reread.since) / 1000)} s`
+          : 'could not be read completely';
     const d = this.draft(
       'error',
       'RESULT_NOT_MAPPED',
-      `${this.o.mapping.kind} result ${triggerName(this.o.mapping)}=${String(trigger)} was read but does not fit its mapping: ${problems.join('; ')}`,
+      `${this.o.mapping.kind} result ${triggerName(this.o.mapping)}=${String(trigger)} ${what}: ${problems.join('; ')}`,
       details,
     );
     return { ...d, source: this.o.source(address) };

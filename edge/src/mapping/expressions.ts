@@ -16,7 +16,17 @@ export class Unavailable {
     readonly reason: string,
     /** Simply not there (a message without that key): an optional field using it is left out. */
     readonly absent = false,
+    /**
+     * Not read this time: the device gave no value (no reply, an exception, a refused frame, not
+     * received yet). Reading it again may give it, unlike a value read that does not fit.
+     */
+    readonly unread = false,
   ) {}
+
+  /** A value the device did not give this time (see `unread`). */
+  static unread(name: string, reason: string): Unavailable {
+    return new Unavailable(name, reason, false, true);
+  }
 }
 
 /** Raised while evaluating, so the field's problem names the value that was missing. */
@@ -25,6 +35,7 @@ export class MissingValue extends Error {
     readonly valueName: string,
     readonly reason: string,
     readonly absent = false,
+    readonly unread = false,
   ) {
     super(`${valueName} ${reason}`);
   }
@@ -149,7 +160,7 @@ export function compileValue(
       const scope = obj as Scope;
       if (!Object.hasOwn(scope, name)) throw new MissingValue(name, 'is not a value of this source');
       const v = scope[name];
-      if (v instanceof Unavailable) throw new MissingValue(name, v.reason, v.absent);
+      if (v instanceof Unavailable) throw new MissingValue(name, v.reason, v.absent, v.unread);
       return v;
     },
   }) as (scope: Scope) => unknown;

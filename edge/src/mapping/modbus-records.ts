@@ -27,10 +27,14 @@ export function registerSpecs(name: string, r: ModbusRegisterSpec, unitId: numbe
   }));
 }
 
-/** A reading as an expression sees it: its value, or why it has none. */
+/**
+ * A reading as an expression sees it: its value, or why it has none — not read (no reply, an
+ * exception, a refused frame: reading again may give it) or read but not a value (undecodable).
+ */
 function scopeValue(name: string, r: PointReading | undefined): unknown {
   if (r?.quality === 'good' && r.value !== undefined) return r.value;
-  return new Unavailable(name, `could not be read (${r?.error ?? 'no reading'})`);
+  if (r?.undecodable) return new Unavailable(name, `was read but is unusable (${r.error ?? 'undecodable'})`);
+  return Unavailable.unread(name, `could not be read (${r?.error ?? 'no reading'})`);
 }
 
 /**
@@ -121,6 +125,16 @@ export class ModbusRecords {
     const poller = this.poller;
     if (!poller) throw new Error('the source is stopped');
     const specs = block.flatMap((b) => b.specs);
+    // Without a block of its own the result is the values of the last poll: those of this result
+    // only while that poll still showed it (a read again after a backoff may come later).
+    const polled = this.last[trigger.name];
+    if (
+      typeof value === 'number' &&
+      specs.length === 0 &&
+      polled?.quality === 'good' &&
+      polled.value !== value
+    )
+      return null;
     const readings = specs.length > 0 ? await poller.readPoints(specs) : {};
     // The trigger again, after the block: if it moved, the block may hold the next result.
     if (typeof value === 'number' && specs.length > 0) {
@@ -138,13 +152,16 @@ export class ModbusRecords {
       }
       const values = b.specs.map((s) => readings[s.name]);
       const bad = values.findIndex((v) => v?.quality !== 'good');
+      const wrong = values.findIndex((v) => v?.undecodable);
       scope[b.name] =
         bad === -1
           ? values.map((v) => v!.value)
-          : new Unavailable(
-              b.name,
-              `could not be read (element ${bad}: ${values[bad]?.error ?? 'no reading'})`,
-            );
+          : wrong !== -1
+            ? new Unavailable(b.name, `was read but is unusable (element ${wrong}: ${values[wrong]!.error})`)
+            : Unavailable.unread(
+                b.name,
+                `could not be read (element ${bad}: ${values[bad]?.error ?? 'no reading'})`,
+              );
     }
     return { scope, trigger: value };
   }

@@ -16,10 +16,30 @@ import { Unavailable, type Scope } from './expressions.js';
 /** How far before the last result taken the history of a result block is read. */
 const HISTORY_LOOKBACK_MS = 60 * 60_000;
 
+/**
+ * Bad statuses that say the server could not get the value this time (its link to the device, a
+ * timeout), not that the value is bad: reading again may give it.
+ */
+const NOT_READ_STATUSES = new Set([
+  'BadTimeout',
+  'BadRequestTimeout',
+  'BadCommunicationError',
+  'BadNoCommunication',
+  'BadNotConnected',
+  'BadServerNotConnected',
+  'BadConnectionClosed',
+  'BadWaitingForInitialData',
+]);
+
 /** A value as an expression sees it: its value (DateTime as ISO text), or why it has none. */
 function scopeValue(name: string, v: OpcuaValue | undefined): unknown {
-  if (!v) return new Unavailable(name, 'has not been received');
-  if (!v.statusCode.good) return new Unavailable(name, `has status ${v.statusCode.name} (${v.nodeId})`);
+  if (!v) return Unavailable.unread(name, 'has not been received');
+  if (!v.statusCode.good) {
+    const why = `has status ${v.statusCode.name} (${v.nodeId})`;
+    return NOT_READ_STATUSES.has(v.statusCode.name)
+      ? Unavailable.unread(name, why)
+      : new Unavailable(name, why);
+  }
   if (v.value === null) return new Unavailable(name, `is empty (${v.nodeId})`);
   return v.value;
 }

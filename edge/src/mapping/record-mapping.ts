@@ -28,7 +28,14 @@ type UsageBody = Extract<RecordDraft, { kind: 'usage' }>['body'];
 
 /** Why a result could not become a record: one line per field, naming the field and the value. */
 export class MappingProblems extends Error {
-  constructor(readonly problems: string[]) {
+  constructor(
+    readonly problems: string[],
+    /**
+     * The values among them the device did not give this time (Unavailable.unread): reading the
+     * result again may give them. Empty when every problem is a value read that does not fit.
+     */
+    readonly unread: string[] = [],
+  ) {
     super(problems.join('; '));
   }
 }
@@ -68,12 +75,20 @@ const firstLine = (err: unknown) => String((err as Error).message ?? err).split(
  */
 class Reader {
   readonly problems: string[] = [];
+  /** The values the problems name that were not read (MissingValue.unread). */
+  readonly unread: string[] = [];
   constructor(private scope: Scope) {}
 
   with(extra: Scope): Reader {
     const r = new Reader({ ...this.scope, ...extra });
     (r as { problems: string[] }).problems = this.problems;
+    (r as { unread: string[] }).unread = this.unread;
     return r;
+  }
+
+  /** Throws the problems found, if any. */
+  check(): void {
+    if (this.problems.length > 0) throw new MappingProblems(this.problems, [...new Set(this.unread)]);
   }
 
   /**
@@ -89,6 +104,7 @@ class Reader {
       if (err instanceof MissingValue) {
         if (err.absent && !required) return undefined;
         this.problems.push(`${where}: ${err.valueName} ${err.reason}`);
+        if (err.unread) this.unread.push(err.valueName);
       } else this.problems.push(`${where}: ${firstLine(err)}`);
       return Reader.FAILED;
     }
@@ -467,7 +483,7 @@ function buildCalibration(
   });
   if (pts.length === 0 && r.problems.length === 0)
     r.problems.push('fields.points: no points (the repeat count is 0)');
-  if (r.problems.length > 0) throw new MappingProblems(r.problems);
+  r.check();
   return {
     kind: 'calibration',
     equipment,
@@ -532,7 +548,7 @@ function buildInspection(
   const equipment = r.text(f.equipment) ?? ctx.equipment;
   if (characteristics.length === 0 && r.problems.length === 0)
     r.problems.push('fields.characteristics: no characteristics (the repeat count is 0)');
-  if (r.problems.length > 0) throw new MappingProblems(r.problems);
+  r.check();
   return {
     kind: 'inspection',
     equipment,
@@ -568,7 +584,7 @@ function buildUsage(f: Fields<UsageFieldsMapping>, scope: Scope, ctx: MappingCon
   });
   const equipment = r.text(f.equipment) ?? ctx.equipment;
   const observedAt = r.timestamp(f.observedAt) ?? ctx.at.toISOString();
-  if (r.problems.length > 0) throw new MappingProblems(r.problems);
+  r.check();
   return {
     kind: 'usage',
     equipment,

@@ -176,10 +176,14 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
             const value = decodePoint(p, data, p.address - block.address);
             readings[p.name] =
               typeof value === 'number' && !Number.isFinite(value)
-                ? { quality: 'bad', error: `non-finite value (${value})` }
+                ? { quality: 'bad', error: `non-finite value (${value})`, undecodable: true }
                 : { value, quality: 'good' };
           } catch (err) {
-            readings[p.name] = { quality: 'bad', error: `decode error: ${(err as Error).message}` };
+            readings[p.name] = {
+              quality: 'bad',
+              error: `decode error: ${(err as Error).message}`,
+              undecodable: true,
+            };
           }
         }
       }),
@@ -315,11 +319,11 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
       try {
         value = decodePoint(p, data, p.address - block.address);
       } catch (err) {
-        this.markBad(p.name, readings, `decode error: ${(err as Error).message}`);
+        this.markBad(p.name, readings, `decode error: ${(err as Error).message}`, undefined, true);
         continue;
       }
       if (typeof value === 'number' && !Number.isFinite(value)) {
-        this.markBad(p.name, readings, `non-finite value (${value})`);
+        this.markBad(p.name, readings, `non-finite value (${value})`, undefined, true);
         continue;
       }
       readings[p.name] = { value, quality: 'good' };
@@ -356,8 +360,13 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
     readings: Record<string, PointReading>,
     reason: string,
     err?: ModbusError,
+    undecodable = false,
   ): void {
-    readings[name] = { quality: 'bad', error: reason };
+    readings[name] = {
+      quality: 'bad',
+      error: reason,
+      ...(undecodable ? { undecodable: true as const } : {}),
+    };
     const s = this.pointStats[name];
     if (!s) return;
     s.errors++;

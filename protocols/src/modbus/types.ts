@@ -63,6 +63,12 @@ export interface PointReading {
   quality: 'good' | 'bad';
   /** e.g. 'timeout', 'exception 2 (illegal data address)', 'disconnected', 'queue full'. */
   error?: string;
+  /**
+   * Bad although the device answered: its words are not a value of the point's type (a decode
+   * error, NaN or ∞). Without it a bad reading is one the device did not give (no reply, an
+   * exception, a refused frame, no connection): reading it again may give it.
+   */
+  undecodable?: true;
 }
 
 export interface ModbusSample {

@@ -53,6 +53,21 @@ export const cursor = <T>(decode: (c: string) => T | undefined) =>
     })
     .optional();
 
+const RAW_JSON = Symbol('the request body as received (UTF-8 JSON)');
+
+/**
+ * express.json's `verify` hook: keeps the bytes of a UTF-8 JSON body on the request (a
+ * reference, no copy), for readers that want the text as sent (rawJsonBody).
+ */
+export function keepRawJson(req: Request, _res: unknown, buf: Buffer, encoding: string): void {
+  if (/^utf-?8$/i.test(encoding)) (req as Request & { [RAW_JSON]?: Buffer })[RAW_JSON] = buf;
+}
+
+/** The bytes of the request's JSON body as received, when it was UTF-8 (keepRawJson). */
+export function rawJsonBody(req: Request): Buffer | undefined {
+  return (req as Request & { [RAW_JSON]?: Buffer })[RAW_JSON];
+}
+
 /** Whether a string in `value`, or a key, holds U+0000: a walk that builds nothing (a whole batch passes here). */
 function hasNul(value: unknown, depth: number): boolean {
   if (typeof value === 'string') return value.includes('\u0000');
@@ -91,6 +106,16 @@ const decoded = (s: string): string => {
 };
 
 /**
+ * A parsed JSON string holds U+0000 only where its UTF-8 text has the escape `\u0000` (JSON
+ * refuses a raw control character): a body whose bytes lack it needs no walk (a whole batch
+ * passes here). Any other body is walked.
+ */
+function bodyMayHoldNul(req: Request): boolean {
+  const raw = rawJsonBody(req);
+  return raw === undefined || raw.includes('\\u0000');
+}
+
+/**
  * Refuses (400 CLOUD_VALIDATION) a request carrying a NUL character (U+0000) in its path, query,
  * cookies or JSON body: no stored value may hold one (PostgreSQL text cannot), so it is bad
  * input, refused before any route reads it. Put after the JSON body parser.
@@ -100,7 +125,7 @@ export const refuseNul: RequestHandler = (req, _res, next) => {
     (decoded(req.path).includes('\u0000') ? 'path' : undefined) ??
     (nulPath(req.query) !== undefined ? `query.${nulPath(req.query)}` : undefined) ??
     (decoded(req.get('cookie') ?? '').includes('\u0000') ? 'cookie' : undefined) ??
-    (nulPath(req.body) !== undefined ? `body.${nulPath(req.body)}` : undefined);
+    (bodyMayHoldNul(req) && nulPath(req.body) !== undefined ? `body.${nulPath(req.body)}` : undefined);
   if (where === undefined) return next();
   next(
     new ProblemError('CLOUD_VALIDATION', 'the request holds a NUL character (U+0000)', {
