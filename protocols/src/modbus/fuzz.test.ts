@@ -2,6 +2,7 @@ import type net from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawModbusServer } from '../testing/raw-modbus-server.js';
+import { InFlight } from '../testing/in-flight.js';
 import { ModbusPoller } from './poller.js';
 import { sampleWhere } from './testing/wait.js';
 import type { ModbusPointSpec, ModbusSample } from './types.js';
@@ -221,25 +222,33 @@ describe('Modbus poller fuzzing', () => {
       n: fc.nat(),
     });
     let runs = 0;
+    const inFlight = new InFlight();
     await fc.assert(
-      fc.asyncProperty(fc.array(faultArb, { minLength: 1, maxLength: 6 }), async (faults) => {
-        runs++;
-        const errorsBefore = errorTotal(poller);
-        const samplesBefore = samples;
-        device.script.push(...faults);
-        // Served, then a cycle after it in which every point reads good again.
-        const deadline = Date.now() + 10_000;
-        while (device.script.length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-        expect(device.script).toHaveLength(0);
-        await sampleWhere(poller, allGood, 10_000);
-        expect(samples).toBeGreaterThan(samplesBefore);
-        if (faults.some((f) => ALWAYS_FAIL.has(f.kind)))
-          expect(errorTotal(poller)).toBeGreaterThan(errorsBefore);
-        expect(wrong).toEqual([]);
-      }),
+      fc.asyncProperty(
+        fc.array(faultArb, { minLength: 1, maxLength: 6 }),
+        inFlight.track(async (faults) => {
+          runs++;
+          const errorsBefore = errorTotal(poller);
+          const samplesBefore = samples;
+          device.script.push(...faults);
+          // Served, then a cycle after it in which every point reads good again.
+          const deadline = Date.now() + 10_000;
+          while (device.script.length > 0 && Date.now() < deadline)
+            await new Promise((r) => setTimeout(r, 5));
+          expect(device.script).toHaveLength(0);
+          await sampleWhere(poller, allGood, 10_000);
+          expect(samples).toBeGreaterThan(samplesBefore);
+          if (faults.some((f) => ALWAYS_FAIL.has(f.kind)))
+            expect(errorTotal(poller)).toBeGreaterThan(errorsBefore);
+          expect(wrong).toEqual([]);
+        }),
+      ),
       // Bounded in time: as many scripts as fit in a few seconds (at least the first ones run).
       { numRuns: 200, interruptAfterTimeLimit: 6_000 },
     );
+    // The script under way at the time limit is abandoned by fast-check, not stopped: let it
+    // finish before the totals below are read.
+    await inFlight.settled();
     expect(runs).toBeGreaterThan(10);
     expect(device.served).toBeGreaterThan(100);
     const st = poller.stats();
