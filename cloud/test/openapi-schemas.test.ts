@@ -192,5 +192,9 @@ describe('the socket.io messages, in the API document', () => {
     expect(() => checkMessage('rig', { ...rig, state: 'dancing' })).toThrow(
       /live message rig off its schema/,
     );
+    // A field the schema does not describe would be pushed but missing from the document.
+    expect(() => checkMessage('rig', { ...rig, edgeSecret: 'x' })).toThrow(
+      /fields the schema does not describe: edgeSecret/,
+    );
   });
 });

@@ -79,6 +79,7 @@ const auditEntry = z.object({
     type: z.enum(['user', 'api-token', 'system', 'edge', 'anonymous']),
     id: z.string(),
     email: z.string().optional(),
+    name: z.string().optional().describe('the signer’s name, on the entries of an electronic signature'),
     role: z.string().optional(),
   }),
   address: z.string().nullable(),

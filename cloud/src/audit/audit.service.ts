@@ -17,6 +17,8 @@ export interface AuditActor {
   type: 'user' | 'api-token' | 'system' | 'edge' | 'anonymous';
   id: string;
   email?: string;
+  /** The signer's name, on entries of an electronic signature. */
+  name?: string;
   role?: string;
 }
 

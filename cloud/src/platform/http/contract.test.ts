@@ -101,6 +101,29 @@ describe('a route with a zod contract', () => {
         res.status(201).json({ id: 'w-1', name: 'gear', at: new Date().toISOString() });
       },
     );
+    // A field the schema does not describe (plain z.object would drop it from the check and the
+    // document would not list it) is a 500 as well, at any depth.
+    mount(r, { ...widgetApi.update, method: 'delete' }, (_req, res) => {
+      res.json({ id: 'w-1', name: 'gear', at: new Date().toISOString(), ownerId: 'u-7' });
+    });
+    const nested = z.object({
+      items: z.array(z.object({ id: z.string() })),
+      meta: z.record(z.string(), z.int()),
+    });
+    mount(
+      r,
+      {
+        ...widgetApi.update,
+        method: 'get',
+        path: '/widgets',
+        params: undefined,
+        responses: { '200': nested },
+      },
+      (req, res) => {
+        const extra = req.query.extra === '1' ? { secret: 's' } : {};
+        res.json({ items: [{ id: 'w-1' }, { id: 'w-2', ...extra }], meta: { anyKey: 1 } });
+      },
+    );
     app.use(r);
     app.use(((err, _req, res, _next) => {
       if (!(err instanceof ProblemError)) return res.status(500).json({ message: String(err) });
@@ -125,6 +148,19 @@ describe('a route with a zod contract', () => {
       const undocumented = await fetch(`${base}/widgets/w-1`, { method: 'PATCH' });
       expect(undocumented.status).toBe(500);
       expect(((await undocumented.json()) as { message: string }).message).toContain('without a zod schema');
+      const extra = await fetch(`${base}/widgets/w-1`, { method: 'DELETE' });
+      expect(extra.status).toBe(500);
+      expect(((await extra.json()) as { message: string }).message).toContain(
+        'fields the schema does not describe: ownerId',
+      );
+      const list = await fetch(`${base}/widgets?dryRun=false`);
+      expect(list.status).toBe(200); // a record's keys are all described
+      expect(await list.json()).toEqual({ items: [{ id: 'w-1' }, { id: 'w-2' }], meta: { anyKey: 1 } });
+      const deep = await fetch(`${base}/widgets?dryRun=false&extra=1`);
+      expect(deep.status).toBe(500);
+      expect(((await deep.json()) as { message: string }).message).toContain(
+        'fields the schema does not describe: items[1].secret',
+      );
       // What the document refuses, the route refuses.
       expect((await put('/widgets/w-1', { name: 'gear', colour: 'red' })).status).toBe(400); // additionalProperties
       expect((await put('/widgets/w-1', { size: 2 })).status).toBe(400); // required

@@ -248,10 +248,42 @@ export function openApiPaths(ops: Iterable<OperationSpec>): Record<string, Recor
 }
 
 /**
+ * The keys of `sent` (JSON) that `kept` (what a zod schema made of it) lacks: the fields the
+ * schema does not describe, which a plain `z.object` drops silently and the document would not
+ * list. Paths as `a.b[0].c`; where the schema turned a value into something else (a transform),
+ * that value is not looked into.
+ */
+export function undescribedKeys(sent: unknown, kept: unknown, at = ''): string[] {
+  if (Array.isArray(sent))
+    return Array.isArray(kept) ? sent.flatMap((v, i) => undescribedKeys(v, kept[i], `${at}[${i}]`)) : [];
+  if (sent === null || typeof sent !== 'object') return [];
+  if (kept === null || typeof kept !== 'object' || Array.isArray(kept)) return [];
+  const k = kept as Record<string, unknown>;
+  return Object.entries(sent).flatMap(([key, v]) => {
+    const path = at ? `${at}.${key}` : key;
+    return Object.hasOwn(k, key) ? undescribedKeys(v, k[key], path) : [path];
+  });
+}
+
+/**
+ * What is wrong with answering `payload` as `schema` documents it, or undefined: an issue of the
+ * schema, or a field the schema does not describe (so the document would not list it).
+ */
+export function answerProblem(schema: z.ZodType, payload: unknown): string | undefined {
+  const sent: unknown = JSON.parse(JSON.stringify(payload));
+  const r = schema.safeParse(sent);
+  if (!r.success) return r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+  const extra = undescribedKeys(sent, r.data);
+  if (extra.length) return `fields the schema does not describe: ${extra.join(', ')}`;
+  return undefined;
+}
+
+/**
  * Under test (vitest sets VITEST), every JSON answer of a route is checked against the schema its
- * contract documents for that status: a route that answers what the document does not say, or
- * answers JSON (a success) where its contract has no zod schema, fails the test that called it
- * (500, naming the route and the mismatch).
+ * contract documents for that status: a route that answers what the document does not say (a
+ * value off its schema, or a field the schema does not describe), or answers JSON (a success)
+ * where its contract has no zod schema, fails the test that called it (500, naming the route and
+ * the mismatch).
  */
 const CHECK_ANSWERS = process.env.VITEST !== undefined;
 
@@ -265,11 +297,8 @@ const checkAnswers =
       const schema = spec instanceof z.ZodType ? spec : spec?.schema;
       const where = `${op.method.toUpperCase()} ${op.path} answered ${res.statusCode}`;
       if (!schema) throw new Error(`${where} JSON without a zod schema of that answer in its contract`);
-      const r = schema.safeParse(JSON.parse(JSON.stringify(body)));
-      if (!r.success) {
-        const what = r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-        throw new Error(`${where} off its schema: ${what}`);
-      }
+      const problem = answerProblem(schema, body);
+      if (problem) throw new Error(`${where} off its schema: ${problem}`);
       return json(body);
     };
     next();
