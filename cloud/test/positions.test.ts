@@ -506,11 +506,16 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
     ]);
     // An installation recorded afterwards resolves the records made while it lasted.
     await ok(
-      call('tech', 'POST', `/equipment/RIG-07/positions/${encodeURIComponent('oil temperature')}/installations`, {
-        device: 'PT-07',
-        from: at(140),
-        until: at(85),
-      }),
+      call(
+        'tech',
+        'POST',
+        `/equipment/RIG-07/positions/${encodeURIComponent('oil temperature')}/installations`,
+        {
+          device: 'PT-07',
+          from: at(140),
+          until: at(85),
+        },
+      ),
     );
     expect((await positionsOf())[4]).toEqual([4, ['RIG-07 / oil temperature → PT-07']]);
 
@@ -530,17 +535,20 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
       ['POS-4', 'position', 'RIG-07 / rail pressure', false],
     ]);
     expect(out.items[0].characteristics.map((c: { name: string }) => c.name)).toEqual(['railPressure']);
-    expect(out.items[1].characteristics.map((c: { name: string }) => c.name)).toEqual(['railPressure', 'flow']);
+    expect(out.items[1].characteristics.map((c: { name: string }) => c.name)).toEqual([
+      'railPressure',
+      'flow',
+    ]);
     // PT-07 never failed: its tests are not suspect; the case of PT-08 lists the same records.
     const k = (await call('quality', 'GET', '/oot-cases?equipment=PT-08')).body.items[0];
     const full = (await call('quality', 'GET', `/oot-cases/${k.id}`)).body;
-    expect(
-      full.suspects.map((r: { partSerial: string; named: boolean }) => [r.partSerial, r.named]),
-    ).toEqual([
-      ['POS-2', true],
-      ['POS-3', false],
-      ['POS-4', false],
-    ]);
+    expect(full.suspects.map((r: { partSerial: string; named: boolean }) => [r.partSerial, r.named])).toEqual(
+      [
+        ['POS-2', true],
+        ['POS-3', false],
+        ['POS-4', false],
+      ],
+    );
   });
 
   it('keeps an export-controlled rig’s tests out of an uncleared reader’s suspect list', async () => {

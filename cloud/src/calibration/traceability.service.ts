@@ -95,7 +95,12 @@ const characteristicsOf = (json: string): RecordCharacteristic[] => {
  * With via 'position': true when the record names the position the device sat in (a
  * characteristic says its value came from there, RECORDS.md "Positions"); else false.
  */
-export function namesPosition(r: { json: string; via?: string; position?: string | null; equipment?: string }) {
+export function namesPosition(r: {
+  json: string;
+  via?: string;
+  position?: string | null;
+  equipment?: string;
+}) {
   const name = installedPosition(r);
   return name !== null && characteristicsOf(r.json).some((c) => c.position === name);
 }

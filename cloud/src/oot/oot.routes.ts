@@ -159,7 +159,9 @@ const suspect = z.object({
     .describe('with via position: where the instrument sat ("RIG-01 / rail pressure")'),
   named: z
     .boolean()
-    .describe('with via position: the record names that position, so its value came from the instrument there'),
+    .describe(
+      'with via position: the record names that position, so its value came from the instrument there',
+    ),
   partSerial: z.string().nullable(),
   workOrder: z.string().nullable(),
   operator: z.string().nullable(),
