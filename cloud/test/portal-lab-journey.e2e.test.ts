@@ -302,4 +302,30 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
     expect(attached.items.map((c: { kind: string }) => c.kind)).toEqual(['pdf']);
     expect(b.errors).toEqual([]);
   }, 240_000);
+
+  it('opens the report form on the site’s days, not UTC days', async () => {
+    // A zone whose date differs from UTC's right now: 14 h ahead from noon UTC, 11 h behind before.
+    const zone = new Date().getUTCHours() >= 12 ? 'Pacific/Kiritimati' : 'Pacific/Pago_Pago';
+    await api('admin', 'PUT', '/sites/plant-1', { timeZone: zone });
+    const today = new Intl.DateTimeFormat('en-CA', { timeZone: zone }).format(new Date());
+    expect(today).not.toBe(new Date().toISOString().slice(0, 10));
+    const plus = (n: number) =>
+      new Date(Date.parse(`${today}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+    await portal.signIn('auditor');
+    await page.goto(`${url}/#/reports`);
+    await page.getByTestId('reports-page').waitFor();
+    const site = page.getByLabel('Site');
+    await site.locator('option[value="plant-1"]').waitFor({ state: 'attached' });
+    await site.selectOption('plant-1');
+    expect([
+      await page.getByLabel('From').inputValue(),
+      await page.getByLabel('To (included)').inputValue(),
+    ]).toEqual([plus(-90), today]);
+    await page.getByTestId('report-type').selectOption('due-list');
+    expect([
+      await page.getByLabel('From').inputValue(),
+      await page.getByLabel('To (included)').inputValue(),
+    ]).toEqual([today, plus(30)]);
+    expect(b.errors).toEqual([]);
+  }, 60_000);
 });
