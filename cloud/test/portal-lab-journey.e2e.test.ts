@@ -26,8 +26,15 @@ import {
 const DAY = 86_400_000;
 const NOW = Date.now();
 const daysAgo = (d: number) => new Date(NOW - d * DAY).toISOString();
-/** The form's "Calibrated at (UTC)" value for d days ago. */
-const formTime = (d: number) => daysAgo(d).slice(0, 16);
+/**
+ * The lab's site keeps Arizona time (MST, UTC−7 all year): the forms' times are typed in it, and
+ * what the cloud stores is the UTC instant.
+ */
+const ZONE = 'America/Phoenix';
+/** A form's date-time value in the site's zone for d days ago (to the minute). */
+const formTime = (d: number) => new Date(Date.parse(daysAgo(d)) - 7 * 3_600_000).toISOString().slice(0, 16);
+/** The UTC instant that value stands for. */
+const sentAt = (d: number) => `${daysAgo(d).slice(0, 16)}:00.000Z`;
 
 /** The smallest file the cloud takes for a PDF certificate (typed by its `%PDF-` start). */
 const PDF = Buffer.from(
@@ -105,7 +112,11 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
     expect(await page.locator('#f-points-0-name').isEditable()).toBe(false);
     expect(await row.getByTestId('point-limits').innerText()).toBe('995 … 1005 bar');
     expect(await page.getByRole('checkbox', { name: /STD-PRS-0007/ }).isChecked()).toBe(true);
+    expect(await page.getByLabel(`Calibrated at (${ZONE})`).count()).toBe(1);
     await page.locator('#f-calibratedAt').fill(formTime(d));
+    expect(await page.getByTestId('calibrated-at-utc').textContent()).toContain(
+      `That is ${sentAt(d).slice(0, 10)} ${sentAt(d).slice(11, 19)} UTC.`,
+    );
     await page.locator('#f-points-0-asFound').fill(asFound);
     expect(await row.getByTestId('live-asFound').textContent()).toBe(verdict);
     await page.getByLabel('Temperature (°C)').fill('20.5');
@@ -152,6 +163,7 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
   });
 
   it('imports the register, calibrates against a procedure with its certificate, installs the sensor, and traces its failure to the injectors', async () => {
+    await api('admin', 'PUT', '/sites/plant-1', { timeZone: ZONE });
     await portal.signIn('technician');
 
     // 1. The register, from the old system's CSV: a dry run first, then the import.
@@ -272,6 +284,11 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
       'pass',
       'fail',
     ]);
+    // Typed in the site's zone, stored as the UTC instant.
+    expect(calibrations.map((c: { calibratedAt: string }) => c.calibratedAt)).toEqual([
+      sentAt(30),
+      sentAt(0),
+    ]);
     expect(calibrations[0].body).toMatchObject({
       procedure: { id: 'CP-PT-001', revision: 'D' },
       standards: [{ id: 'STD-PRS-0007', certificate: 'DKD-K-1207-2026' }],
@@ -285,4 +302,30 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
     expect(attached.items.map((c: { kind: string }) => c.kind)).toEqual(['pdf']);
     expect(b.errors).toEqual([]);
   }, 240_000);
+
+  it('opens the report form on the site’s days, not UTC days', async () => {
+    // A zone whose date differs from UTC's right now: 14 h ahead from noon UTC, 11 h behind before.
+    const zone = new Date().getUTCHours() >= 12 ? 'Pacific/Kiritimati' : 'Pacific/Pago_Pago';
+    await api('admin', 'PUT', '/sites/plant-1', { timeZone: zone });
+    const today = new Intl.DateTimeFormat('en-CA', { timeZone: zone }).format(new Date());
+    expect(today).not.toBe(new Date().toISOString().slice(0, 10));
+    const plus = (n: number) =>
+      new Date(Date.parse(`${today}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+    await portal.signIn('auditor');
+    await page.goto(`${url}/#/reports`);
+    await page.getByTestId('reports-page').waitFor();
+    const site = page.getByLabel('Site');
+    await site.locator('option[value="plant-1"]').waitFor({ state: 'attached' });
+    await site.selectOption('plant-1');
+    expect([
+      await page.getByLabel('From').inputValue(),
+      await page.getByLabel('To (included)').inputValue(),
+    ]).toEqual([plus(-90), today]);
+    await page.getByTestId('report-type').selectOption('due-list');
+    expect([
+      await page.getByLabel('From').inputValue(),
+      await page.getByLabel('To (included)').inputValue(),
+    ]).toEqual([today, plus(30)]);
+    expect(b.errors).toEqual([]);
+  }, 60_000);
 });

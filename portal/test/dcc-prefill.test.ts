@@ -175,6 +175,9 @@ describe('a calibration filled from a DCC before it is signed', () => {
     expect(d.calibratedAt).toBe('2026-04-20T09:15');
     const late = fillFromDcc({ ...draft(), calibratedAt: '2026-04-19T23:30' }, bare, NOW).draft;
     expect(late.calibratedAt).toBe('2026-04-20T10:00');
+    // In the site's zone: 10:00 UTC is 12:00 in Berlin (CEST), the latest the form may say there.
+    const berlin = fillFromDcc({ ...draft(), calibratedAt: '2026-04-19T23:30' }, bare, NOW, 'Europe/Berlin');
+    expect(berlin.draft.calibratedAt).toBe('2026-04-20T12:00');
     expect(notes).toEqual(['ring 4: the certificate gives no limits; enter the tolerances.']);
   });
 });

@@ -3,6 +3,7 @@ import { filterBoard, indexBoard } from '../src/lib/board.js';
 import { byUrgency } from '../src/lib/calibration.js';
 import {
   emptyPoint,
+  nowInZone,
   pointResult,
   validateCalibration,
   type CalibrationDraft,
@@ -228,6 +229,30 @@ describe('hand-entered calibration', () => {
     expect(!noPoints.ok && noPoints.errors.points).toBeTruthy();
     const notAdjusted = validateCalibration(draft({ adjusted: false }), NOW);
     expect(!notAdjusted.ok && notAdjusted.errors.adjusted).toContain('Adjusted');
+  });
+
+  it('reads "Calibrated at" in the site’s time zone and sends the UTC instant', () => {
+    // 09:30 in Berlin in March (CET, UTC+1) is 08:30 UTC.
+    const v = validateCalibration(draft(), NOW, 'Europe/Berlin');
+    expect(v.ok && v.request.body.calibratedAt).toBe('2026-03-10T08:30:00.000Z');
+    // Summer time: 09:30 CEST is 07:30 UTC; Chicago in winter (UTC−6): 15:30 UTC.
+    const summer = validateCalibration(
+      draft({ calibratedAt: '2026-07-01T09:30' }),
+      new Date('2026-07-02'),
+      'Europe/Berlin',
+    );
+    expect(summer.ok && summer.request.body.calibratedAt).toBe('2026-07-01T07:30:00.000Z');
+    const chicago = validateCalibration(draft(), new Date('2026-03-11'), 'America/Chicago');
+    expect(chicago.ok && chicago.request.body.calibratedAt).toBe('2026-03-10T14:30:00.000Z');
+    // The future is the site's: 12:30 in Berlin is 11:30 UTC, before NOW (12:00 UTC); 13:30 is after.
+    expect(validateCalibration(draft({ calibratedAt: '2026-03-10T12:30' }), NOW, 'Europe/Berlin').ok).toBe(
+      true,
+    );
+    const later = validateCalibration(draft({ calibratedAt: '2026-03-10T13:30' }), NOW, 'Europe/Berlin');
+    expect(!later.ok && later.errors.calibratedAt).toContain('future');
+    // The form opens on now in the site's zone.
+    expect(nowInZone('Europe/Berlin', NOW)).toBe('2026-03-10T13:00');
+    expect(nowInZone('UTC', NOW)).toBe('2026-03-10T12:00');
   });
 });
 

@@ -118,6 +118,25 @@ describe('a report request', () => {
     });
   });
 
+  it('counts the period in the site’s days, not UTC days', () => {
+    // 23:30 UTC on 6 December is already 7 December in Berlin, still 6 December in Chicago.
+    const late = new Date('2026-12-06T23:30:00Z');
+    expect(defaultPeriod(late, 'due-list', 'Europe/Berlin')).toEqual({
+      from: '2026-12-07',
+      to: '2027-01-06',
+    });
+    expect(defaultPeriod(late, 'calibration-register', 'Europe/Berlin')).toEqual({
+      from: '2026-09-08',
+      to: '2026-12-07',
+    });
+    // 03:00 UTC on 7 December is 6 December in Chicago (UTC−6).
+    expect(defaultPeriod(new Date('2026-12-07T03:00:00Z'), 'due-list', 'America/Chicago')).toEqual({
+      from: '2026-12-06',
+      to: '2027-01-05',
+    });
+    expect(defaultPeriod(late, 'due-list', 'UTC')).toEqual({ from: '2026-12-06', to: '2027-01-05' });
+  });
+
   it('lets the due list look 30 days ahead from today', () => {
     expect(defaultPeriod(new Date('2026-12-06T10:00:00Z'), 'due-list')).toEqual({
       from: '2026-12-06',

@@ -7,6 +7,7 @@
 
 import { limitsFromTolerance, toleranceVerdict } from '@rigtrace/protocols/verdict';
 import type { Answer } from './answer.js';
+import { isoToZonedInput, zonedInputToIso } from './time.js';
 
 export interface PointDraft {
   name: string;
@@ -50,7 +51,7 @@ export function limitsText(
 
 export interface CalibrationDraft {
   equipment: string;
-  /** `datetime-local` value, read as UTC (the plant's reading in the portal). */
+  /** `datetime-local` value, read in the site's time zone (the `zone` given to validate and fill). */
   calibratedAt: string;
   technician: string;
   certificate: string;
@@ -76,9 +77,14 @@ export function emptyPoint(): PointDraft {
   return { name: '', unit: '', nominal: '', lowerTolerance: '', upperTolerance: '', asFound: '', asLeft: '' };
 }
 
-/** Now, as a `datetime-local` value in UTC (YYYY-MM-DDTHH:MM). */
-export function nowLocalUtc(now = new Date()): string {
-  return now.toISOString().slice(0, 16);
+/** Now, as a `datetime-local` value in the site's time zone `zone` (YYYY-MM-DDTHH:MM). */
+export function nowInZone(zone: string, now = new Date()): string {
+  return isoToZonedInput(now.toISOString(), zone);
+}
+
+/** The typed "Calibrated at" as an RFC 3339 UTC instant (read in `zone`), or null. */
+export function calibratedAtIso(value: string, zone: string): string | null {
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(value) ? zonedInputToIso(value, zone) : null;
 }
 
 function num(s: string): number | undefined {
@@ -125,16 +131,19 @@ export interface ManualCalibrationRequest {
   signature: { password: string; meaning: string };
 }
 
-/** Checks the draft; the errors are keyed by field id (`points.0.asFound`, `calibratedAt`, …). */
+/**
+ * Checks the draft; the errors are keyed by field id (`points.0.asFound`, `calibratedAt`, …).
+ * "Calibrated at" is read in `zone`, the time zone of the instrument's site.
+ */
 export function validateCalibration(
   d: CalibrationDraft,
   now = new Date(),
+  zone = 'UTC',
 ): { ok: true; request: ManualCalibrationRequest } | { ok: false; errors: FormErrors } {
   const errors: FormErrors = {};
   if (!d.equipment.trim()) errors.equipment = 'Choose the instrument.';
-  const at = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(d.calibratedAt)
-    ? new Date(`${d.calibratedAt}:00Z`)
-    : null;
+  const atIso = calibratedAtIso(d.calibratedAt, zone);
+  const at = atIso ? new Date(atIso) : null;
   if (!at || Number.isNaN(at.getTime())) errors.calibratedAt = 'Enter the date and time of the calibration.';
   else if (at.getTime() > now.getTime() + 60_000)
     errors.calibratedAt = 'The calibration cannot be in the future.';
@@ -231,7 +240,8 @@ const same = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLow
 
 /**
  * The form filled from a DCC before it is signed: the certificate number, the calibration day
- * (the DCC's performance date, at the time already typed; never in the future), and per point the
+ * (the DCC's performance date, at the time already typed; never in the future of the site's
+ * `zone`), and per point the
  * readings. With a procedure the points stay the procedure's (matched by name, else nominal and
  * unit) and only the readings are filled; without one the DCC's points replace the typed ones,
  * tolerances from the DCC's limits (else those typed for a point of the same name). `notes` names
@@ -241,6 +251,7 @@ export function fillFromDcc(
   d: CalibrationDraft,
   dcc: DccRead,
   now = new Date(),
+  zone = 'UTC',
 ): { draft: CalibrationDraft; notes: string[] } {
   const notes: string[] = [];
   const out: CalibrationDraft = { ...d, points: d.points.map((p) => ({ ...p })) };
@@ -249,7 +260,7 @@ export function fillFromDcc(
   if (day && /^\d{4}-\d{2}-\d{2}$/.test(day)) {
     const time = /T(\d{2}:\d{2})$/.exec(d.calibratedAt)?.[1] ?? '12:00';
     const at = `${day}T${time}`;
-    const latest = nowLocalUtc(now);
+    const latest = nowInZone(zone, now);
     out.calibratedAt = at > latest ? latest : at;
   }
   // The environment the certificate states replaces what was typed.

@@ -5,6 +5,7 @@
  * session cookie, CSRF token, problem+json → ApiError). Tested in portal/test/reports.test.ts.
  */
 import type { Answer } from './answer.js';
+import { dayIn } from './time.js';
 
 export const REPORT_TYPES = [
   'calibration-register',
@@ -99,19 +100,29 @@ export function formatBytes(n: number): string {
   return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** YYYY-MM-DD of a date in UTC. */
-export const day = (d: Date) => d.toISOString().slice(0, 10);
+/** The calendar day `n` days after the day `d` (YYYY-MM-DD; negative `n`: before). */
+export const addDays = (d: string, n: number) =>
+  new Date(Date.parse(`${d}T00:00:00Z`) + n * 86_400_000).toISOString().slice(0, 10);
+
+/** `days` days back from the site's today (in `zone`) up to it: `{ from, to }` as YYYY-MM-DD. */
+export function daysBack(now: Date, days: number, zone = 'UTC'): { from: string; to: string } {
+  const today = dayIn(now.toISOString(), zone);
+  return { from: addDays(today, -days), to: today };
+}
 
 /**
- * The default period of a report: the due list looks ahead (today and the next 30 days, what a
- * planner schedules); every other report looks back over the last 90 days up to today.
+ * The default period of a report, in the site's days (`zone`): the due list looks ahead (today
+ * and the next 30 days, what a planner schedules); every other report looks back over the last
+ * 90 days up to today.
  */
 export function defaultPeriod(
   now = new Date(),
   type: ReportType = 'calibration-register',
+  zone = 'UTC',
 ): { from: string; to: string } {
-  if (type === 'due-list') return { from: day(now), to: day(new Date(now.getTime() + 30 * 86_400_000)) };
-  return { from: day(new Date(now.getTime() - 90 * 86_400_000)), to: day(now) };
+  const today = dayIn(now.toISOString(), zone);
+  if (type === 'due-list') return { from: today, to: addDays(today, 30) };
+  return daysBack(now, 90, zone);
 }
 
 /** A sentence for a person, or null when the request can be sent. */
