@@ -576,6 +576,8 @@ export interface paths {
                   actor: {
                     email?: string;
                     id: string;
+                    /** @description the signer’s name, on the entries of an electronic signature */
+                    name?: string;
                     role?: string;
                     /** @enum {string} */
                     type: 'user' | 'api-token' | 'system' | 'edge' | 'anonymous';
