@@ -430,6 +430,127 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
     );
   });
 
+  it('resolves a position a record names to the device installed there at its observedAt', async () => {
+    await ok(
+      call('tech', 'POST', '/equipment', {
+        tag: 'RIG-07',
+        siteId: 'plant-1',
+        type: 'injector test rig',
+        intervalDays: 365,
+      }),
+    );
+    for (const tag of ['PT-07', 'PT-08'])
+      await ok(
+        call('tech', 'POST', '/equipment', {
+          tag,
+          siteId: 'plant-1',
+          type: 'rail-pressure transducer',
+          intervalDays: 180,
+        }),
+      );
+    await ok(call('tech', 'POST', '/equipment/RIG-07/positions', { name: 'rail pressure' }));
+    await ok(call('tech', 'POST', '/equipment/RIG-07/positions', { name: 'oil temperature' }));
+    // PT-07 sat in the rail-pressure position until 150 h ago; PT-08 sits there since.
+    await ok(call('tech', 'POST', `${rail('RIG-07')}/installations`, { device: 'PT-07', from: at(400) }));
+    await ok(call('tech', 'POST', `${rail('RIG-07')}/removal`, { at: at(150) }), 200);
+    await ok(call('tech', 'POST', `${rail('RIG-07')}/installations`, { device: 'PT-08', from: at(150) }));
+
+    /** A test whose rail pressure names the position it was read from; the flow does not. */
+    const named = (hoursAgo: number, part: string, position: string) =>
+      envelope('inspection', 'RIG-07', at(hoursAgo), {
+        partSerial: part,
+        result: 'pass',
+        characteristics: [
+          {
+            name: 'railPressure',
+            measured: 1003,
+            lsl: 990,
+            usl: 1010,
+            unit: 'bar',
+            position,
+            result: 'pass',
+          },
+          { name: 'flow', measured: 41.2, lsl: 40, usl: 44, unit: 'mm3', result: 'pass' },
+        ],
+      });
+    const telemetry = (hoursAgo: number) =>
+      envelope('telemetry', 'RIG-07', at(hoursAgo), {
+        points: [
+          { name: 'railPressure', value: 1001.5, unit: 'bar', quality: 'good', position: 'rail pressure' },
+          { name: 'state', value: 1, quality: 'good' },
+        ],
+      });
+    const first = seq + 1;
+    await ingest([
+      named(200, 'POS-1', 'rail pressure'), // PT-07 was there
+      telemetry(190), // PT-07
+      named(100, 'POS-2', 'rail pressure'), // PT-08
+      telemetry(95), // PT-08
+      named(90, 'POS-3', 'oil temperature'), // nothing installed there (yet): unresolved
+      named(89, 'POS-4', 'no such place'), // no such position: unresolved, not refused
+      calibration('PT-08', 50, 992.58), // PT-08 fails as found
+    ]);
+
+    const positionsOf = async () => {
+      const items = (await call('token', 'GET', `/records?edge=${edgeId}&afterSeq=${first - 1}&limit=6`)).body
+        .items as { seq: number; positions: { position: string; label: string; device: string | null }[] }[];
+      return items.map((i) => [i.seq - first, i.positions.map((p) => `${p.label} → ${p.device ?? '?'}`)]);
+    };
+    expect(await positionsOf()).toEqual([
+      [0, ['RIG-07 / rail pressure → PT-07']],
+      [1, ['RIG-07 / rail pressure → PT-07']],
+      [2, ['RIG-07 / rail pressure → PT-08']],
+      [3, ['RIG-07 / rail pressure → PT-08']],
+      [4, ['RIG-07 / oil temperature → ?']],
+      [5, ['RIG-07 / no such place → ?']],
+    ]);
+    // An installation recorded afterwards resolves the records made while it lasted.
+    await ok(
+      call(
+        'tech',
+        'POST',
+        `/equipment/RIG-07/positions/${encodeURIComponent('oil temperature')}/installations`,
+        {
+          device: 'PT-07',
+          from: at(140),
+          until: at(85),
+        },
+      ),
+    );
+    expect((await positionsOf())[4]).toEqual([4, ['RIG-07 / oil temperature → PT-07']]);
+
+    // PT-08's suspects: the rig's tests since it came (those naming its position marked as such,
+    // with only the characteristic read from there), none from before its installation.
+    const out = (await call('token', 'GET', '/equipment/PT-08/suspect-records')).body;
+    expect(
+      out.items.map((i: { partSerial: string; via: string; position: string; named: boolean }) => [
+        i.partSerial,
+        i.via,
+        i.position,
+        i.named,
+      ]),
+    ).toEqual([
+      ['POS-2', 'position', 'RIG-07 / rail pressure', true],
+      ['POS-3', 'position', 'RIG-07 / rail pressure', false],
+      ['POS-4', 'position', 'RIG-07 / rail pressure', false],
+    ]);
+    expect(out.items[0].characteristics.map((c: { name: string }) => c.name)).toEqual(['railPressure']);
+    expect(out.items[1].characteristics.map((c: { name: string }) => c.name)).toEqual([
+      'railPressure',
+      'flow',
+    ]);
+    // PT-07 never failed: its tests are not suspect; the case of PT-08 lists the same records.
+    const k = (await call('quality', 'GET', '/oot-cases?equipment=PT-08')).body.items[0];
+    const full = (await call('quality', 'GET', `/oot-cases/${k.id}`)).body;
+    expect(full.suspects.map((r: { partSerial: string; named: boolean }) => [r.partSerial, r.named])).toEqual(
+      [
+        ['POS-2', true],
+        ['POS-3', false],
+        ['POS-4', false],
+      ],
+    );
+  });
+
   it('keeps an export-controlled rig’s tests out of an uncleared reader’s suspect list', async () => {
     await ok(call('cleared', 'POST', '/equipment/RIG-09/positions', { name: 'rail pressure' }));
     await ok(call('cleared', 'POST', `${rail('RIG-09')}/installations`, { device: 'PT-09', from: at(400) }));

@@ -249,7 +249,7 @@ describe('MQTT sources through the record mapping', () => {
                   gauges: ['=at(levels, 2)'],
                   characteristics: [
                     { name: 'bore', measured: '=bore * 0.001', nominal: 4, tolerance: 0.002, unit: 'mm' },
-                    { name: 'depth', measured: '=depth', usl: 12.5, unit: 'mm' },
+                    { name: 'depth', measured: '=depth', usl: 12.5, unit: 'mm', position: 'depth probe' },
                   ],
                 },
               },
@@ -333,6 +333,9 @@ describe('MQTT sources through the record mapping', () => {
       result: 'pass',
     });
     expect(insp[0]!.body.gauges).toEqual(['GA-0101']);
+    // A characteristic names the position whose device measured it (the cloud resolves it).
+    expect(insp[0]!.body.characteristics[1]).toMatchObject({ name: 'depth', position: 'depth probe' });
+    expect(insp[0]!.body.characteristics[0]).not.toHaveProperty('position');
     const notMapped = records.filter((r) => r.body.code === 'RESULT_NOT_MAPPED');
     expect(notMapped).toHaveLength(3);
     expect(notMapped[0]!.body.message).toContain(

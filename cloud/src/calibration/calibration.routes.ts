@@ -680,6 +680,11 @@ const suspectAnswer = z.object({
           'equipment: the record is about the equipment; gauge: it lists it among its gauges; position: made by a rig while it was installed there',
         ),
       position: z.string().nullable().describe('with via position: "RIG-01 / rail pressure"'),
+      named: z
+        .boolean()
+        .describe(
+          'with via position: the record names that position (RECORDS.md, "Positions"), so its value came from the device installed there',
+        ),
       characteristics: z
         .array(
           z.object({

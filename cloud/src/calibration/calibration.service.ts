@@ -28,7 +28,7 @@ import {
   type EquipmentWrite,
   type StatusCache,
 } from './equipment.repository.js';
-import type { GaugeUse, InspectionRepository, TraceableRow } from '../production/index.js';
+import type { GaugeUse, InspectionRepository, PositionUse, TraceableRow } from '../production/index.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import { exportControlSchema } from '../export-control/index.js';
 import type { AuditService } from '../audit/index.js';
@@ -551,8 +551,26 @@ export class CalibrationService {
   ): Promise<void> {
     const rows: TraceableRow[] = [];
     const gauges: GaugeUse[] = [];
+    const positions: PositionUse[] = [];
     const touched = new Set<string>();
     for (const r of records) {
+      // The positions a telemetry point or an inspection characteristic names (RECORDS.md,
+      // "Positions"), once per record; resolved to the installed device when read.
+      if (r.kind === 'telemetry' || r.kind === 'inspection') {
+        const items: readonly { position?: unknown }[] =
+          r.kind === 'telemetry' ? r.body.points : r.body.characteristics;
+        const named = new Set<string>();
+        for (const x of items) if (typeof x.position === 'string') named.add(x.position);
+        for (const position of named)
+          positions.push({
+            edgeId: edge.id,
+            seq: r.seq,
+            position,
+            kind: r.kind,
+            equipment: r.equipment,
+            observedAt: normalizeTime(r.observedAt),
+          });
+      }
       if (r.kind !== 'usage' && r.kind !== 'inspection') continue;
       const observedAt = normalizeTime(r.observedAt);
       const base = { edgeId: edge.id, seq: r.seq, siteId: edge.siteId, equipment: r.equipment, observedAt };
@@ -583,7 +601,8 @@ export class CalibrationService {
     }
     // Indexed before the batch's calibrations are derived: a calibration's hooks (an
     // out-of-tolerance case and its suspect records) see the records that came with it.
-    if (rows.length || gauges.length) await this.index.insert(tenantId, rows, gauges);
+    if (rows.length || gauges.length || positions.length)
+      await this.index.insert(tenantId, rows, gauges, positions);
     for (const r of records) {
       if (r.kind !== 'calibration') continue;
       const calibratedAt = normalizeTime(r.body.calibratedAt);

@@ -31,12 +31,14 @@ export {
   encodeCursor,
   instrumentError,
   itemView,
+  namesPosition,
   suspectCharacteristics,
   suspectLines,
   SUSPECT_CSV_COLUMNS,
 } from './traceability.service.js';
 export type {
   InstrumentError,
+  NamedPosition,
   SuspectCharacteristic,
   SuspectCsvColumn,
   SuspectWindow,

@@ -59,9 +59,58 @@ export function itemView(r: TraceableResultRow | SuspectRow) {
     partSerial: r.part_serial,
     workOrder: r.work_order,
     result: r.result,
-    ...('via' in r ? { via: r.via, position: r.position } : {}),
+    ...('via' in r ? { via: r.via, position: r.position, named: namesPosition(r) } : {}),
     record: JSON.parse(r.json) as unknown,
   };
+}
+
+/**
+ * With via 'position': the name of the position the device sat in ("rail pressure" of
+ * "RIG-01 / rail pressure"); else null.
+ */
+function installedPosition(r: { via?: string; position?: string | null; equipment?: string }): string | null {
+  if (r.via !== 'position' || !r.position || r.equipment === undefined) return null;
+  const prefix = `${r.equipment} / `;
+  return r.position.startsWith(prefix) ? r.position.slice(prefix.length) : null;
+}
+
+/** The characteristics (inspection) of a record: what suspect views read of its JSON. */
+interface RecordCharacteristic {
+  name: string;
+  measured: number;
+  unit: string;
+  nominal?: number;
+  lsl?: number;
+  usl?: number;
+  gauge?: string;
+  position?: string;
+  result: 'pass' | 'fail';
+}
+const characteristicsOf = (json: string): RecordCharacteristic[] => {
+  const rec = JSON.parse(json) as { kind: string; body?: { characteristics?: RecordCharacteristic[] } };
+  return rec.kind === 'inspection' ? (rec.body?.characteristics ?? []) : [];
+};
+
+/**
+ * With via 'position': true when the record names the position the device sat in (a
+ * characteristic says its value came from there, RECORDS.md "Positions"); else false.
+ */
+export function namesPosition(r: {
+  json: string;
+  via?: string;
+  position?: string | null;
+  equipment?: string;
+}) {
+  const name = installedPosition(r);
+  return name !== null && characteristicsOf(r.json).some((c) => c.position === name);
+}
+
+/** A position a record names, resolved to the device installed there at its observedAt (null: unresolved). */
+export interface NamedPosition {
+  position: string;
+  /** "RIG-01 / rail pressure" */
+  label: string;
+  device: string | null;
 }
 
 /** How far off the failed instrument read: its largest as-found error, in the unit of its points. */
@@ -108,31 +157,18 @@ export interface SuspectCharacteristic {
 
 /**
  * The characteristics of a suspect record that the failed instrument may have affected: those
- * measured with it (a characteristic naming it as its gauge), else all of the record's (the
- * instrument is the rig itself, or a record that does not say which gauge measured what).
+ * measured with it (a characteristic naming it as its gauge, or naming the position it sat in),
+ * else all of the record's (the instrument is the rig itself, or a record that does not say which
+ * gauge measured what).
  */
 export function suspectCharacteristics(
-  r: { json: string },
+  r: { json: string; via?: string; position?: string | null; equipment?: string },
   tag: string,
   error: InstrumentError | null,
 ): SuspectCharacteristic[] {
-  const rec = JSON.parse(r.json) as {
-    kind: string;
-    body?: {
-      characteristics?: {
-        name: string;
-        measured: number;
-        unit: string;
-        nominal?: number;
-        lsl?: number;
-        usl?: number;
-        gauge?: string;
-        result: 'pass' | 'fail';
-      }[];
-    };
-  };
-  const all = rec.kind === 'inspection' ? (rec.body?.characteristics ?? []) : [];
-  const named = all.filter((c) => c.gauge === tag);
+  const all = characteristicsOf(r.json);
+  const where = installedPosition(r);
+  const named = all.filter((c) => c.gauge === tag || (where !== null && c.position === where));
   return (named.length > 0 ? named : all).map((c) => {
     const sides = [
       ...(c.lsl !== undefined ? [c.measured - c.lsl] : []),
@@ -463,6 +499,25 @@ export class TraceabilityService {
       end: closing?.calibratedAt ?? null,
       closedBy: closing ? { id: closing.id, calibratedAt: closing.calibratedAt } : null,
     };
+  }
+
+  /**
+   * The positions the given records name (RECORDS.md, "Positions"), each resolved to the device
+   * installed there at the record's observedAt; device null: unresolved (nothing installed then,
+   * no such position, or a device the viewer may not see).
+   */
+  async namedPositions(
+    v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
+    keys: readonly { edge: string; seq: number }[],
+  ): Promise<Map<string, NamedPosition[]>> {
+    const out = new Map<string, NamedPosition[]>();
+    for (const r of await this.index.namedPositions(v, keys)) {
+      const key = `${r.edge_id}:${r.seq}`;
+      const list = out.get(key) ?? [];
+      list.push({ position: r.position, label: `${r.equipment} / ${r.position}`, device: r.device });
+      out.set(key, list);
+    }
+    return out;
   }
 
   async suspectRecords(

@@ -157,6 +157,11 @@ const suspect = z.object({
     .string()
     .nullable()
     .describe('with via position: where the instrument sat ("RIG-01 / rail pressure")'),
+  named: z
+    .boolean()
+    .describe(
+      'with via position: the record names that position, so its value came from the instrument there',
+    ),
   partSerial: z.string().nullable(),
   workOrder: z.string().nullable(),
   operator: z.string().nullable(),

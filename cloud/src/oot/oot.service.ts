@@ -13,6 +13,7 @@ import {
   instrumentError,
   itemView,
   signatureInputSchema,
+  namesPosition,
   suspectCharacteristics,
   suspectLines,
   SUSPECT_CSV_COLUMNS,
@@ -141,6 +142,8 @@ export interface SuspectView {
   via: 'equipment' | 'gauge' | 'position';
   /** With via 'position': where the failed instrument sat ("RIG-01 / rail pressure"). */
   position: string | null;
+  /** With via 'position': the record names that position (its value came from the instrument there). */
+  named: boolean;
   partSerial: string | null;
   workOrder: string | null;
   operator: string | null;
@@ -1015,6 +1018,7 @@ export class OotService {
       equipment: r.equipment,
       via: r.via,
       position: r.position,
+      named: namesPosition(r),
       partSerial: r.part_serial,
       workOrder: r.work_order,
       operator: rec.body?.operator ?? null,

@@ -4,6 +4,8 @@
 export { InspectionRepository } from './inspection.repository.js';
 export type {
   GaugeUse,
+  NamedPositionRow,
+  PositionUse,
   SuspectRow,
   TraceableQuery,
   TraceableResultRow,

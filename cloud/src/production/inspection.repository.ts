@@ -24,6 +24,26 @@ export interface GaugeUse {
   seq: number;
 }
 
+/** A position a record's telemetry point or inspection characteristic names (RECORDS.md, "Positions"). */
+export interface PositionUse {
+  edgeId: string;
+  seq: number;
+  position: string;
+  kind: 'telemetry' | 'inspection';
+  equipment: string;
+  observedAt: string;
+}
+
+/** A named position resolved: the device installed there at the record's observedAt (null: none). */
+export interface NamedPositionRow {
+  edge_id: string;
+  seq: number;
+  position: string;
+  equipment: string;
+  observed_at: string;
+  device: string | null;
+}
+
 export interface TraceableQuery {
   kind: 'usage' | 'inspection';
   siteId?: string | undefined;
@@ -102,7 +122,12 @@ export interface YieldQuery {
 export class InspectionRepository {
   constructor(private readonly db: Db) {}
 
-  async insert(tenantId: string, rows: readonly TraceableRow[], gauges: readonly GaugeUse[]): Promise<void> {
+  async insert(
+    tenantId: string,
+    rows: readonly TraceableRow[],
+    gauges: readonly GaugeUse[],
+    positions: readonly PositionUse[] = [],
+  ): Promise<void> {
     await this.db.withTenant(tenantId, async () => {
       for (let i = 0; i < rows.length; i += 200) {
         const chunk = rows.slice(i, i + 200);
@@ -133,7 +158,48 @@ export class InspectionRepository {
           chunk.flatMap((g) => [tenantId, g.gauge, g.observedAt, g.edgeId, g.seq]),
         );
       }
+      for (let i = 0; i < positions.length; i += 200) {
+        const chunk = positions.slice(i, i + 200);
+        await this.db.run(
+          `INSERT INTO record_positions (tenant_id, edge_id, seq, position, kind, equipment, observed_at)
+           VALUES ${chunk.map(() => '(?,?,?,?,?,?,?)').join(',')} ON CONFLICT DO NOTHING`,
+          chunk.flatMap((p) => [tenantId, p.edgeId, p.seq, p.position, p.kind, p.equipment, p.observedAt]),
+        );
+      }
     });
+  }
+
+  /**
+   * The positions the given records name, each resolved to the device installed in that position
+   * of the record's equipment at its observedAt (installed_at inclusive, removed_at exclusive);
+   * device null: nothing was installed there then (or no such position), or the reader may not
+   * see the device (site scope, export control).
+   */
+  async namedPositions(
+    v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
+    keys: readonly { edge: string; seq: number }[],
+  ): Promise<NamedPositionRow[]> {
+    if (keys.length === 0) return [];
+    const seen = visibleSql(v, { site: 'd.site_id', tag: 'd.tag' });
+    const out: NamedPositionRow[] = [];
+    await this.db.withTenant(v.tenantId, async () => {
+      for (let i = 0; i < keys.length; i += 200) {
+        const chunk = keys.slice(i, i + 200);
+        const rows = await this.db.all<NamedPositionRow>(
+          `SELECT rp.edge_id, rp.seq, rp.position, rp.equipment, rp.observed_at, d.tag AS device
+           FROM record_positions rp
+           LEFT JOIN installations i ON i.tenant_id = rp.tenant_id AND i.equipment = rp.equipment
+             AND i.position = rp.position AND i.installed_at <= rp.observed_at
+             AND (i.removed_at IS NULL OR rp.observed_at < i.removed_at)
+           LEFT JOIN equipment d ON d.tenant_id = i.tenant_id AND d.tag = i.device AND ${seen.sql}
+           WHERE rp.tenant_id = ? AND (${chunk.map(() => '(rp.edge_id = ? AND rp.seq = ?)').join(' OR ')})
+           ORDER BY rp.edge_id, rp.seq, rp.position`,
+          [...seen.params, v.tenantId, ...chunk.flatMap((k) => [k.edge, k.seq])],
+        );
+        out.push(...rows.map((r) => ({ ...r, seq: Number(r.seq) })));
+      }
+    });
+    return out;
   }
 
   async query(tenantId: string, q: TraceableQuery): Promise<TraceableResultRow[]> {

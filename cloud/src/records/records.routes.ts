@@ -27,6 +27,7 @@ import {
   type AccessedObject,
   type ExportFlag,
 } from '../export-control/index.js';
+import type { NamedPosition, TraceabilityService } from '../calibration/index.js';
 
 const recordsQuery = z.strictObject({
   edge: z.string().max(128).optional(),
@@ -72,6 +73,8 @@ export function recordsRoutes(deps: {
   ingest: IngestService;
   witness: Witness;
   accounts: Accounts;
+  /** Resolves the positions records name to the devices installed there (app.ts passes it). */
+  traceability?: Pick<TraceabilityService, 'namedPositions'>;
 }): Router {
   const r = Router();
   // API tokens read as the auditor role; users by their role, limited to their sites.
@@ -140,7 +143,14 @@ export function recordsRoutes(deps: {
     const flags = await exportControl.flags(v.tenantId);
     // Records of other sites and of flagged equipment are left out in the query; those that only
     // name a flagged gauge (inspections) are screened below, so a page may hold fewer than `limit`.
-    const rows = await deps.records.list(readerOf(req), q);
+    const reader = readerOf(req);
+    const rows = await deps.records.list(reader, q);
+    const named = deps.traceability
+      ? await deps.traceability.namedPositions(
+          reader,
+          rows.map((x) => ({ edge: x.edge_id, seq: x.seq })),
+        )
+      : new Map<string, NamedPosition[]>();
     const served: AccessedObject[] = [];
     const items = rows.flatMap((row) => {
       const flag = flagOfRecord(row.json, flags);
@@ -152,6 +162,7 @@ export function recordsRoutes(deps: {
           seq: row.seq,
           ingestedAt: row.ingested_at,
           replayed: row.replayed === 1,
+          positions: named.get(`${row.edge_id}:${row.seq}`) ?? [],
           record: JSON.parse(row.json) as unknown,
         },
       ];
@@ -339,6 +350,20 @@ export const recordsApi = {
               seq: z.int(),
               ingestedAt: dateTime,
               replayed: z.boolean().describe('stored from a replay of an earlier batch'),
+              positions: z
+                .array(
+                  z.object({
+                    position: z.string().describe('the name a telemetry point or characteristic gives'),
+                    label: z.string().describe('"RIG-01 / rail pressure"'),
+                    device: z
+                      .string()
+                      .nullable()
+                      .describe(
+                        'the device installed in that position at the record’s observedAt; null: unresolved (nothing installed then, no such position, or a device the caller may not see)',
+                      ),
+                  }),
+                )
+                .describe('the positions the record names (RECORDS.md, "Positions"), resolved'),
               record: recordAnswer,
             }),
           ),

@@ -101,6 +101,8 @@ const characteristicMapping = z.strictObject({
   /** ± tolerance around nominal, instead of lsl/usl. */
   tolerance: mapped.optional(),
   gauge: mapped.optional(),
+  /** The position in the equipment whose device measured it (RECORDS.md, "Positions"). */
+  position: mapped.optional(),
   deviceResult: mapped.optional(),
 });
 

@@ -282,6 +282,7 @@ const CHAR_KEYS = [
   'usl',
   'tolerance',
   'gauge',
+  'position',
   'deviceResult',
 ] as const;
 
@@ -516,6 +517,7 @@ function buildInspection(
     }
     const device = r.verdict(c.deviceResult);
     const gauge = r.text(c.gauge);
+    const position = r.text(c.position);
     if (name === undefined || measured === undefined || unit === undefined) return undefined;
     return strip({
       name,
@@ -525,6 +527,7 @@ function buildInspection(
       measured,
       unit,
       gauge,
+      position,
       result:
         lsl === undefined && usl === undefined && device ? device : limitVerdict(measured, { lsl, usl }),
       deviceResult: device,

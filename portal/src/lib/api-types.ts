@@ -6578,6 +6578,8 @@ export interface paths {
                 equipment: string;
                 /** @enum {string} */
                 kind: 'usage' | 'inspection';
+                /** @description with via position: the record names that position (RECORDS.md, "Positions"), so its value came from the device installed there */
+                named: boolean;
                 /** Format: date-time */
                 observedAt: string;
                 partSerial: string | null;
@@ -7612,6 +7614,8 @@ export interface paths {
                 key: string;
                 /** @enum {string} */
                 kind: 'usage' | 'inspection';
+                /** @description with via position: the record names that position, so its value came from the instrument there */
+                named: boolean;
                 /** Format: date-time */
                 observedAt: string;
                 operator: string | null;
@@ -8565,6 +8569,15 @@ export interface paths {
                 edge: string;
                 /** Format: date-time */
                 ingestedAt: string;
+                /** @description the positions the record names (RECORDS.md, "Positions"), resolved */
+                positions: {
+                  /** @description the device installed in that position at the record’s observedAt; null: unresolved (nothing installed then, no such position, or a device the caller may not see) */
+                  device: string | null;
+                  /** @description "RIG-01 / rail pressure" */
+                  label: string;
+                  /** @description the name a telemetry point or characteristic gives */
+                  position: string;
+                }[];
                 record: components['schemas']['Record'];
                 /** @description stored from a replay of an earlier batch */
                 replayed: boolean;
@@ -11830,6 +11843,7 @@ export interface components {
               measured: number;
               name: string;
               nominal?: number;
+              position?: string;
               /** @enum {string} */
               result: 'pass' | 'fail';
               unit: string;
@@ -11868,6 +11882,7 @@ export interface components {
           body: {
             points: {
               name: string;
+              position?: string;
               /** @enum {string} */
               quality: 'good' | 'uncertain' | 'bad';
               unit?: string;
@@ -12052,6 +12067,7 @@ export interface components {
               measured: number;
               name: string;
               nominal?: number;
+              position?: string;
               /** @enum {string} */
               result: 'pass' | 'fail';
               unit: string;
@@ -12090,6 +12106,7 @@ export interface components {
           body: {
             points: {
               name: string;
+              position?: string;
               /** @enum {string} */
               quality: 'good' | 'uncertain' | 'bad';
               unit?: string;

@@ -64,6 +64,7 @@ const telemetry = fc.record({
           ),
           unit: maybe(label(16)),
           quality: fc.constantFrom('good' as const, 'uncertain' as const, 'bad' as const),
+          position: maybe(label(64)),
         })
         .map(clean),
       { minLength: 1, maxLength: 20 },
@@ -102,6 +103,7 @@ const inspection = fc.record({
             limits: maybe(fc.tuple(finite, finite).map(([a, b]) => (a <= b ? [a, b] : [b, a]))),
             measured: finite,
             unit: label(16),
+            position: maybe(label(64)),
             result,
           })
           .map(({ limits, ...c }) => clean({ ...c, lsl: limits?.[0], usl: limits?.[1] })),

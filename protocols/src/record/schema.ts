@@ -159,6 +159,8 @@ export const telemetryBodySchema = z
             ),
             unit: label(16).optional(),
             quality: z.enum(['good', 'uncertain', 'bad']),
+            /** The position in the record's equipment the value came from ("rail pressure"); the cloud resolves it to the device installed there at observedAt. */
+            position: label(64).optional(),
           })
           // A point that could not be read has no value; a good or uncertain one always has one.
           .refine((p) => p.value !== null || p.quality === 'bad', {
@@ -192,6 +194,8 @@ export const inspectionCharacteristicSchema = z
     unit: label(16),
     /** Asset tag of the gauge or sensor that measured it (also listed in the body's gauges). */
     gauge: assetTagSchema.optional(),
+    /** The position in the record's equipment whose device measured it ("rail pressure"); the cloud resolves it to the device installed there at observedAt. */
+    position: label(64).optional(),
     result,
     /** The device's own verdict for this characteristic, kept when it disagrees with the limits. */
     deviceResult: result.optional(),

@@ -1926,6 +1926,44 @@ ALTER TABLE live_rigs ADD COLUMN last_test_at TEXT;
     sqlite: `ALTER TABLE sites ADD COLUMN shifts TEXT;`,
     postgres: `ALTER TABLE sites ADD COLUMN shifts TEXT;`,
   },
+  {
+    version: 90,
+    name: 'positions named by records',
+    // record_positions: each position a telemetry point or an inspection characteristic names
+    // (RECORDS.md, "Positions"), once per record, with the record's equipment and observation
+    // time. Derived at ingest, append-only; the device is resolved when read (installations at
+    // observed_at), so an installation recorded later still resolves earlier records.
+    sqlite: `
+CREATE TABLE record_positions (
+  tenant_id TEXT NOT NULL,
+  edge_id TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  position TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  observed_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, edge_id, seq, position)
+);
+CREATE INDEX record_positions_by_position ON record_positions (tenant_id, equipment, position, observed_at);
+`,
+    postgres: `
+CREATE TABLE record_positions (
+  tenant_id TEXT NOT NULL,
+  edge_id TEXT NOT NULL,
+  seq BIGINT NOT NULL,
+  position TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  equipment TEXT NOT NULL,
+  observed_at TEXT NOT NULL,
+  PRIMARY KEY (tenant_id, edge_id, seq, position)
+);
+CREATE INDEX record_positions_by_position ON record_positions (tenant_id, equipment, position, observed_at);
+ALTER TABLE record_positions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON record_positions
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
+`,
+  },
 ];
 
 /**
@@ -2024,6 +2062,8 @@ export const APP_PRIVILEGES: readonly { table: string; privileges: string }[] = 
   // Positions and installations (migration 50): a removal closes the open installation; never deleted.
   { table: 'equipment_positions', privileges: 'SELECT, INSERT' },
   { table: 'installations', privileges: 'SELECT, INSERT, UPDATE (removed_at, removed_by)' },
+  // Positions named by records (migration 90): derived at ingest, append-only.
+  { table: 'record_positions', privileges: 'SELECT, INSERT' },
 ];
 
 export const APP_FUNCTIONS: readonly string[] = [
