@@ -27,12 +27,13 @@ const DAY = 86_400_000;
 const NOW = Date.now();
 const daysAgo = (d: number) => new Date(NOW - d * DAY).toISOString();
 /**
- * The lab's site keeps Arizona time (MST, UTC−7 all year): the forms' times are typed in it, and
- * what the cloud stores is the UTC instant.
+ * The lab's site keeps India time (UTC+05:30 all year, shown as "UTC+5:30"): the forms' times are
+ * typed in it, and what the cloud stores is the UTC instant. The long zone name must not make the
+ * phone's cards scroll sideways either.
  */
-const ZONE = 'America/Phoenix';
+const ZONE = 'Asia/Kolkata';
 /** A form's date-time value in the site's zone for d days ago (to the minute). */
-const formTime = (d: number) => new Date(Date.parse(daysAgo(d)) - 7 * 3_600_000).toISOString().slice(0, 16);
+const formTime = (d: number) => new Date(Date.parse(daysAgo(d)) + 330 * 60_000).toISOString().slice(0, 16);
 /** The UTC instant that value stands for. */
 const sentAt = (d: number) => `${daysAgo(d).slice(0, 16)}:00.000Z`;
 

@@ -504,6 +504,22 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
       [4, ['RIG-07 / oil temperature → ?']],
       [5, ['RIG-07 / no such place → ?']],
     ]);
+    const unresolved = async () =>
+      (await call('token', 'GET', '/equipment/RIG-07/unresolved-positions')).body.items.map(
+        (i: { seq: number; kind: string; label: string; observedAt: string }) => [
+          i.seq - first,
+          i.kind,
+          i.label,
+          i.observedAt,
+        ],
+      );
+    expect(await unresolved()).toEqual([
+      [5, 'inspection', 'RIG-07 / no such place', at(89)],
+      [4, 'inspection', 'RIG-07 / oil temperature', at(90)],
+    ]);
+    expect((await call('token', 'GET', '/equipment/RIG-07/unresolved-positions?limit=0')).status).toBe(400);
+    // A user of another site does not see the rig.
+    expect((await call('scoped', 'GET', '/equipment/RIG-07/unresolved-positions')).status).toBe(404);
     // An installation recorded afterwards resolves the records made while it lasted.
     await ok(
       call(
@@ -518,6 +534,7 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
       ),
     );
     expect((await positionsOf())[4]).toEqual([4, ['RIG-07 / oil temperature → PT-07']]);
+    expect(await unresolved()).toEqual([[5, 'inspection', 'RIG-07 / no such place', at(89)]]);
 
     // PT-08's suspects: the rig's tests since it came (those naming its position marked as such,
     // with only the characteristic read from there), none from before its installation.

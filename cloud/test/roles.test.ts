@@ -58,6 +58,7 @@ const EXPECTED: Record<string, Caller[]> = {
   'POST /equipment/{tag}/positions/{position}/installations': CALIBRATION_WRITERS,
   'POST /equipment/{tag}/positions/{position}/removal': CALIBRATION_WRITERS,
   'GET /equipment/{tag}/installations': ALL,
+  'GET /equipment/{tag}/unresolved-positions': ALL,
   'GET /equipment/{tag}/suspect-chain': ALL,
   'GET /calibrations/{id}/certificates': ALL,
   'GET /calibrations/{id}/dcc': ALL,

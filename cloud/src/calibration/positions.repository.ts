@@ -27,6 +27,15 @@ export interface InstallationRow {
   created_at: string;
 }
 
+/** A record that names a position of its equipment with nothing installed there at its observedAt. */
+export interface UnresolvedRow {
+  edge_id: string;
+  seq: number | string;
+  kind: 'telemetry' | 'inspection';
+  position: string;
+  observed_at: string;
+}
+
 /**
  * Positions and installations: a position is written once; an installation is written once and
  * closed once (its removal); nothing is deleted, so the history stays.
@@ -121,6 +130,29 @@ export class PositionRepository {
       this.db.get<InstallationRow>(
         `SELECT * FROM installations WHERE tenant_id = ? AND equipment = ? AND position = ? AND removed_at IS NULL`,
         [tenantId, equipment, position],
+      ),
+    );
+  }
+
+  /**
+   * Records of `equipment` that name a position (record_positions, RECORDS.md "Positions") with
+   * no installation there at their observedAt (or no such position), newest first: records sent
+   * by edges of the reader's sites.
+   */
+  async unresolved(v: Reader, equipment: string, limit: number): Promise<UnresolvedRow[]> {
+    const seen = visibleSql(v, {
+      site: '(SELECT se.site_id FROM edges se WHERE se.tenant_id = rp.tenant_id AND se.id = rp.edge_id)',
+      tag: 'rp.equipment',
+    });
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.all<UnresolvedRow>(
+        `SELECT rp.edge_id, rp.seq, rp.kind, rp.position, rp.observed_at FROM record_positions rp
+         WHERE rp.tenant_id = ? AND rp.equipment = ? AND ${seen.sql}
+           AND NOT EXISTS (SELECT 1 FROM installations i WHERE i.tenant_id = rp.tenant_id
+             AND i.equipment = rp.equipment AND i.position = rp.position AND i.installed_at <= rp.observed_at
+             AND (i.removed_at IS NULL OR rp.observed_at < i.removed_at))
+         ORDER BY rp.observed_at DESC, rp.edge_id, rp.seq, rp.position LIMIT ?`,
+        [v.tenantId, equipment, ...seen.params, limit],
       ),
     );
   }

@@ -10,6 +10,7 @@ import {
 } from './positions.service.js';
 import { z } from 'zod';
 import { dateTime, mount, operation } from '../platform/http/contract.js';
+import { parseQuery } from '../platform/http/validation.js';
 
 export interface PositionRouteDeps {
   calibration: CalibrationService;
@@ -71,6 +72,13 @@ export function positionRoutes(deps: PositionRouteDeps): Router {
     await deps.visible(req, 'POST /equipment/{tag}/positions/{position}/removal', tag(req));
     await deps.calibration.mustGet(tenantOf(req), tag(req));
     res.json(await positions.remove(tenantOf(req), tag(req), position(req), req.body, actor(req)));
+  });
+
+  mount(r, positionApi.unresolved, deps.read, async (req, res) => {
+    await deps.visible(req, 'GET /equipment/{tag}/unresolved-positions', tag(req));
+    await deps.calibration.mustGet(tenantOf(req), tag(req));
+    const q = parseQuery(positionApi.unresolved, req);
+    res.json(await positions.unresolved(viewer(req), tag(req), q.limit));
   });
 
   mount(r, positionApi.installations, deps.read, async (req, res) => {
@@ -168,6 +176,33 @@ export const positionApi = {
       '409': { ...problem, description: 'nothing is installed in the position' },
     },
     errors: [400, 401, 403, 404],
+  }),
+  unresolved: operation({
+    method: 'get',
+    path: '/equipment/{tag}/unresolved-positions',
+    summary:
+      'Records of the equipment that name a position with nothing installed there at their observedAt (or a position it does not have), newest first',
+    security,
+    params: tagParams,
+    query: z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+    responses: {
+      '200': z
+        .object({
+          equipment: z.string(),
+          items: z.array(
+            z.object({
+              edge: z.string(),
+              seq: z.int(),
+              kind: z.enum(['telemetry', 'inspection']),
+              observedAt: dateTime,
+              position: z.string().describe('the name the record gives'),
+              label: z.string().describe('"RIG-01 / rail pressure"'),
+            }),
+          ),
+        })
+        .describe('{ equipment, items }'),
+    },
+    errors: [400, 401, 404],
   }),
   installations: operation({
     method: 'get',

@@ -80,6 +80,17 @@ export function installationView(r: InstallationRow): InstallationView {
   };
 }
 
+/** A record naming a position where nothing was installed at its observedAt. */
+export interface UnresolvedView {
+  edge: string;
+  seq: number;
+  kind: 'telemetry' | 'inspection';
+  observedAt: string;
+  position: string;
+  /** "RIG-01 / rail pressure" */
+  label: string;
+}
+
 /** Who changes positions and installations: the audit trail's actor and the stored principal. */
 export interface PositionActor {
   actor: AuditActor;
@@ -128,6 +139,29 @@ export class PositionService {
     const rows = await this.repo.installationsOf(v, device);
     const history = rows.map(installationView).reverse();
     return { device, current: history.find((i) => i.until === null) ?? null, history };
+  }
+
+  /**
+   * Records of the equipment that name a position with nothing installed there at their
+   * observedAt, or a position it does not have: kept as they came, listed here, newest first.
+   */
+  async unresolved(
+    v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
+    tag: string,
+    limit: number,
+  ): Promise<{ equipment: string; items: UnresolvedView[] }> {
+    const rows = await this.repo.unresolved(v, tag, limit);
+    return {
+      equipment: tag,
+      items: rows.map((r) => ({
+        edge: r.edge_id,
+        seq: Number(r.seq),
+        kind: r.kind,
+        observedAt: r.observed_at,
+        position: r.position,
+        label: positionLabel(tag, r.position),
+      })),
+    };
   }
 
   async createPosition(

@@ -6665,6 +6665,88 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/equipment/{tag}/unresolved-positions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Records of the equipment that name a position with nothing installed there at their observedAt (or a position it does not have), newest first */
+    get: {
+      parameters: {
+        query?: {
+          limit?: number;
+        };
+        header?: never;
+        path: {
+          /** @description asset tag (URL-encoded) */
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description { equipment, items } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              equipment: string;
+              items: {
+                edge: string;
+                /** @enum {string} */
+                kind: 'telemetry' | 'inspection';
+                /** @description "RIG-01 / rail pressure" */
+                label: string;
+                /** Format: date-time */
+                observedAt: string;
+                /** @description the name the record gives */
+                position: string;
+                seq: number;
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/equipment/import': {
     parameters: {
       query?: never;
