@@ -6,6 +6,7 @@
  */
 import { byName, meaningfulValues, wordFor, type SignalEntry } from '@rigtrace/protocols/signals';
 import type { components, paths } from './api-types.js';
+import { dayIn } from './time.js';
 
 export type LiveSnapshot =
   paths['/sites/{siteId}/live']['get']['responses'][200]['content']['application/json'];
@@ -579,16 +580,6 @@ export interface ShiftYield {
   period: { tested: number; passed: number; firstPassYield: number | null };
 }
 
-/** The local calendar day of an instant in a time zone ("2026-12-06"). */
-export function localDay(iso: string, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-CA', {
-    timeZone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-  }).format(new Date(iso));
-}
-
 /**
  * First-pass yield per rig and shift of a site, from GET /yield's `perRigShift`: each rig's own
  * figures per shift of the site (in the site's shifts and time zone), with a trend over the last
@@ -597,7 +588,7 @@ export function localDay(iso: string, timeZone: string): string {
 export function shiftYields(answer: YieldAnswer, siteId: string, nowIso: string, days = 14): ShiftYield[] {
   const site = answer.shifts.find((s) => s.siteId === siteId);
   if (!site) return [];
-  const span = lastDays(localDay(nowIso, site.timeZone), days);
+  const span = lastDays(dayIn(nowIso, site.timeZone), days);
   const today = span.at(-1)!;
   const cells = new Map<string, { tested: number; passed: number }>();
   const rigs = new Set<string>();
