@@ -5,6 +5,7 @@ import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import {
   DESKTOP,
   PHONE,
+  pageSettled,
   sidewaysOverflow,
   type Browser,
   startPortal,
@@ -328,19 +329,7 @@ describe('the calibration manager in a browser', () => {
       for (const [name, hash] of pages) {
         await page.goto(`${url}/${hash}`);
         await page.locator('main section').first().waitFor();
-        await page
-          .waitForFunction(
-            () => {
-              const d = (globalThis as any).document;
-              return (
-                !d.querySelector('[aria-busy="true"]') &&
-                !/Loading…/.test(d.querySelector('main')?.textContent ?? '')
-              );
-            },
-            undefined,
-            { timeout: 15_000 },
-          )
-          .catch(() => undefined);
+        await pageSettled(page);
         const o = await sidewaysOverflow(page);
         if (o.px > 0)
           problems.push(`${name} at ${size.width} px scrolls ${o.px} px sideways (widest: ${o.widest})`);
