@@ -36,6 +36,7 @@ import { liveRoutes, type LiveService } from './live/index.js';
 import { reportsRoutes, type ReportsModule } from './reports/index.js';
 import { ootRoutes, type OotService } from './oot/index.js';
 import { maintenanceRoutes, type MaintenanceService } from './maintenance/index.js';
+import { OperatorService, operatorRoutes } from './operator/index.js';
 
 export interface AppDeps {
   db: Db;
@@ -216,6 +217,13 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
       '/api/v1',
       maintenanceRoutes({ db: deps.db, accounts: deps.accounts, maintenance: deps.maintenance }),
     );
+  app.use(
+    '/api/v1',
+    operatorRoutes({
+      accounts: deps.accounts,
+      operator: new OperatorService({ db: deps.db, tenancy: deps.tenancy, accounts: deps.accounts }),
+    }),
+  );
   if (existsSync(path.join(portalDir, 'index.html'))) servePortal(app, portalDir);
   app.use((req: Request, res: Response) => {
     const allowed = methodsOf(req.path);

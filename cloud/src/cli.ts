@@ -10,9 +10,10 @@ import { VERIFY_EVIDENCE_USAGE, verifyEvidenceCommand } from '@rigtrace/protocol
 import { ConfigError, loadCloudConfig, type CloudConfig } from './platform/config.js';
 import { describeDatabaseUrl } from './platform/db/postgres.js';
 import { createLogger } from './platform/logger.js';
-import { MissingDatabaseError, openStore, startCloud } from './server.js';
+import { MissingDatabaseError, openStore, startCloud, type Store } from './server.js';
 import { enrollCommand } from './tenancy/index.js';
-import { createAccounts, isRole, ROLES } from './access/index.js';
+import { createAccounts, isRole, OPERATOR_REALM, ROLES } from './access/index.js';
+import { OperatorService } from './operator/index.js';
 import { Witness } from './platform/witness.js';
 import { parseReportArgs, REPORT_USAGE, runReport } from './reports/index.js';
 
@@ -39,7 +40,13 @@ const HELP: Record<string, string> = {
   serve: `serve [--config FILE] [--host H] [--port P] [--data-dir DIR] [--database-url URL]
       run the API and the portal (creates and migrates the database). Environment: RIGTRACE_HOST,
       RIGTRACE_PORT, RIGTRACE_DATA_DIR, DATABASE_URL, RIGTRACE_PUBLIC_URL, ... (docs/INSTALL-CLOUD.md)`,
-  tenant: `tenant create --id ID --name NAME`,
+  tenant: `tenant create --id ID --name NAME [--admin-email E]
+      a tenant; with --admin-email also its first admin (every site), whose one-time password is
+      printed (JSON); the same as the portal's Tenants page for cloud operators`,
+  operator: `operator create --email E [--name NAME]
+      a cloud operator (reads the password from stdin): signs in to the portal with the tenant
+      "${OPERATOR_REALM}", must set up two-step verification at the first sign-in, then lists
+      tenants and creates them with their first admin; reads nothing of any tenant's data`,
   site: `site create --tenant ID --id ID --name NAME`,
   token: `token enroll --tenant ID --site ID [--ttl-hours N] [--output json|token]
       a one-time edge enrollment token, and the command that uses it on the line PC
@@ -91,6 +98,18 @@ function need(v: string | undefined, flag: string): string {
 }
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** What the CLI does is done by the person at the cloud's host: the audit trail's "system cli". */
+const CLI = { actor: { type: 'system' as const, id: 'cli' }, address: null };
+
+/** The operator service over a store (the CLI's tenant and operator commands; the portal's routes use the same). */
+function operatorOf(store: Store, cfg: CloudConfig): OperatorService {
+  const accounts = createAccounts({
+    ...store,
+    witness: Witness.load(cfg.dataDir, cfg.witnessName, cfg.witnessKeyFile),
+  });
+  return new OperatorService({ db: store.db, tenancy: store.tenancy, accounts });
+}
 function id(v: string | undefined, flag: string): string {
   const s = need(v, flag);
   if (!ID.test(s)) fail([`rigtrace-cloud: --${flag} must be lowercase letters, digits and -, max 63`], 2);
@@ -263,16 +282,61 @@ async function main(argv: string[]) {
     role: { type: 'string' },
     sites: { type: 'string' },
     'password-stdin': { type: 'boolean' },
+    'admin-email': { type: 'string' },
   } as const;
   switch (key) {
     case 'tenant create': {
       const v = parse(rest, opts);
       const tenantId = id(v.id, 'id');
       const name = need(v.name, 'name');
-      const store = await adminStore(cfgFor(v), v);
-      await store.tenancy.createTenant(tenantId, name);
-      await store.db.close();
-      process.stdout.write(`tenant ${v.id} created\n`);
+      const adminEmail = v['admin-email'];
+      if (adminEmail !== undefined && !/^[^\s@]+@[^\s@]+$/.test(adminEmail))
+        fail(['rigtrace-cloud: --admin-email is not an email address'], 2);
+      const cfg = cfgFor(v);
+      const store = await adminStore(cfg, v);
+      try {
+        const operator = operatorOf(store, cfg);
+        const out = await operator
+          .createTenant(CLI, { id: tenantId, name, ...(adminEmail ? { admin: { email: adminEmail } } : {}) })
+          .catch((err: unknown) => {
+            const e = err as { code?: string; message?: string };
+            if (e.code === 'CLOUD_CONFLICT' || e.code === 'CLOUD_VALIDATION')
+              fail([`rigtrace-cloud: ${e.message ?? ''}`], 2);
+            throw err;
+          });
+        process.stdout.write(
+          out.admin
+            ? `${JSON.stringify({ tenant: tenantId, admin: { id: out.admin.user.id, email: out.admin.user.email, role: 'admin', initialPassword: out.admin.initialPassword } })}\n`
+            : `tenant ${tenantId} created\n`,
+        );
+      } finally {
+        await store.db.close();
+      }
+      return;
+    }
+    case 'operator create': {
+      const v = parse(rest, opts);
+      const email = need(v.email, 'email');
+      if (!/^[^\s@]+@[^\s@]+$/.test(email)) fail(['rigtrace-cloud: --email is not an email address'], 2);
+      const password = await readStdin();
+      if (!password) fail(["rigtrace-cloud: give the operator's password on stdin"], 2);
+      const cfg = cfgFor(v);
+      const store = await adminStore(cfg, v);
+      try {
+        const user = await operatorOf(store, cfg)
+          .createOperator(CLI, { email, ...(v.name ? { name: v.name } : {}), password })
+          .catch((err: unknown) => {
+            const e = err as { code?: string; message?: string };
+            if (e.code === 'CLOUD_PASSWORD_REJECTED' || e.code === 'CLOUD_CONFLICT')
+              fail([`rigtrace-cloud: ${e.message ?? ''}`], 2);
+            throw err;
+          });
+        process.stdout.write(
+          `${JSON.stringify({ id: user.id, email: user.email, role: user.role, signInTenant: OPERATOR_REALM, mfa: 'set up at the first sign-in' })}\n`,
+        );
+      } finally {
+        await store.db.close();
+      }
       return;
     }
     case 'site create': {

@@ -10,6 +10,7 @@ import { remindersApi } from './reminders/index.js';
 import { liveApi, liveSocketSchemas, socketEventsDocument } from './live/index.js';
 import { ootApi } from './oot/index.js';
 import { maintenanceApi } from './maintenance/index.js';
+import { operatorApi } from './operator/index.js';
 import { platformApi, problemSchema } from './platform/http/platform-api.js';
 import {
   jsonSchemaOf,
@@ -43,6 +44,7 @@ export const apiOperations: readonly OperationSpec[] = [
   ...Object.values(positionApi),
   ...Object.values(liveApi),
   ...Object.values(certificateApi),
+  ...Object.values(operatorApi),
 ];
 
 /**

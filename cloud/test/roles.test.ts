@@ -8,9 +8,13 @@ import { openApiDocument } from '../src/openapi.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+import { base32Decode, totp } from '../src/access/totp.js';
 
-type Caller = Role | 'api-token';
+type Caller = Role | 'api-token' | 'operator';
+/** Every caller of a tenant: its roles and its API token. */
 const ALL: Caller[] = [...ROLES, 'api-token'];
+/** ...and a cloud operator, who holds none of a tenant's permissions (ACCOUNTS.md, "Cloud operators"). */
+const CALLERS: Caller[] = [...ALL, 'operator'];
 const READERS_OF_AUDIT: Caller[] = ['admin', 'auditor', 'api-token'];
 const CALIBRATION_WRITERS: Caller[] = ['admin', 'technician'];
 const MAINTAINERS: Caller[] = ['admin', 'manager', 'technician'];
@@ -128,6 +132,11 @@ const EXPECTED: Record<string, Caller[]> = {
   'POST /equipment/{tag}/out-of-service': MAINTAINERS,
   'POST /equipment/{tag}/return-to-service': MAINTAINERS,
 };
+/**
+ * The cloud operators' routes: an operator only; every caller of a tenant is answered 404
+ * (CLOUD_NOT_FOUND), as for a path that does not exist.
+ */
+const OPERATOR_ONLY = ['GET /operator/tenants', 'POST /operator/tenants'];
 const PUBLIC = [
   'GET /health',
   'GET /openapi.json',
@@ -209,6 +218,12 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
     });
     targetId = (await accounts.users.create(by, 'acme', { email: 'target@acme.example', role: 'technician' }))
       .user.id;
+    await accounts.users.create(by, '_operators', {
+      email: 'op@cloud.example',
+      role: 'operator',
+      password: PW,
+      mustChangePassword: false,
+    });
     await store.db.close();
     cloud = await startCloud(
       loadCloudConfig({}, { ...storage.overrides, port: '0' }),
@@ -234,6 +249,35 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
       expect(body.state).toBe('active');
       sessions.set(who, { cookie: res.headers.getSetCookie()[0]!.split(';')[0]!, csrf: body.csrfToken });
     }
+    // A cloud operator: signs in to the operators' realm and sets up its second factor first.
+    const opLogin = await fetch(`${cloud.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tenant: '_operators', email: 'op@cloud.example', password: PW }),
+    });
+    const opPending = (await opLogin.json()) as { csrfToken: string; state: string };
+    expect(opPending.state).toBe('enroll_mfa');
+    sessions.set('operator', {
+      cookie: opLogin.headers.getSetCookie()[0]!.split(';')[0]!,
+      csrf: opPending.csrfToken,
+    });
+    const enrol = await as('operator', 'POST', '/auth/mfa/totp/enroll', {});
+    const secret = base32Decode(enrol.body.secret as string);
+    const confirm = await fetch(`${cloud.url}/api/v1/auth/mfa/totp/confirm`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        cookie: sessions.get('operator')!.cookie,
+        'x-csrf-token': sessions.get('operator')!.csrf,
+      },
+      body: JSON.stringify({ code: totp(secret, Date.now() / 1000) }),
+    });
+    const confirmed = (await confirm.json()) as { csrfToken: string; state: string };
+    expect(confirmed.state).toBe('active');
+    sessions.set('operator', {
+      cookie: confirm.headers.getSetCookie()[0]!.split(';')[0]!,
+      csrf: confirmed.csrfToken,
+    });
     // API tokens only read calibration data: a signed-in technician registers the gauge.
     const gauge = await as('technician', 'POST', '/equipment', {
       tag: 'GAUGE-ROLES',
@@ -252,7 +296,7 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
     const documented = Object.entries(openApiDocument.paths)
       .flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`))
       .sort();
-    expect(documented).toEqual([...Object.keys(EXPECTED), ...PUBLIC, ...SELF].sort());
+    expect(documented).toEqual([...Object.keys(EXPECTED), ...OPERATOR_ONLY, ...PUBLIC, ...SELF].sort());
   });
 
   it('allows and denies each route for each role as the matrix says', async () => {
@@ -319,7 +363,7 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
         .replace('{siteId}', 'plant-1')
         .replace('{tokenId}', '0000000000000000');
       if (p.endsWith('/evidence')) url += '?seq=1';
-      for (const caller of ALL) {
+      for (const caller of CALLERS) {
         const res = await as(caller, method, url, bodies[route]?.(caller));
         const verdict = res.status === 401 || res.status === 403 ? 'denied' : 'allowed';
         seen.push(`${route} ${caller} ${verdict}`);
@@ -328,9 +372,29 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
       }
     }
     const want = Object.entries(EXPECTED).flatMap(([route, allowed]) =>
-      ALL.map((c) => `${route} ${c} ${allowed.includes(c) ? 'allowed' : 'denied'}`),
+      CALLERS.map((c) => `${route} ${c} ${allowed.includes(c) ? 'allowed' : 'denied'}`),
     );
     expect(seen).toEqual(want);
+  });
+
+  it('answers the operator routes to the operator only, and 404 to every caller of a tenant', async () => {
+    for (const route of OPERATOR_ONLY) {
+      const [method, p] = route.split(' ') as [string, string];
+      for (const caller of CALLERS) {
+        const body =
+          method === 'POST'
+            ? { id: `made-by-${caller}`, name: `Made by ${caller}`, admin: { email: `a@${caller}.example` } }
+            : undefined;
+        const res = await as(caller, method, p, body);
+        if (caller === 'operator') expect(res.status, `${route} as ${caller}`).toBeLessThan(300);
+        else {
+          expect(res.status, `${route} as ${caller}`).toBe(404);
+          expect(res.body?.code, `${route} as ${caller}`).toBe('CLOUD_NOT_FOUND');
+        }
+      }
+    }
+    const tenants = await as('operator', 'GET', '/operator/tenants');
+    expect(tenants.body.items.map((t: { id: string }) => t.id)).toEqual(['acme', 'made-by-operator']);
   });
 
   it('limits a site-scoped user to the edges and records of their sites', async () => {
@@ -349,7 +413,7 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
   });
 
   it('refuses callers without credentials on every protected route', async () => {
-    for (const route of Object.keys(EXPECTED)) {
+    for (const route of [...Object.keys(EXPECTED), ...OPERATOR_ONLY]) {
       const [method, p] = route.split(' ') as [string, string];
       const res = await fetch(
         `${cloud.url}/api/v1${p

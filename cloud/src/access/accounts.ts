@@ -6,7 +6,7 @@ import type { TenancyRepository } from '../tenancy/index.js';
 import { UsersRepository } from './users.repository.js';
 import type { Witness } from '../platform/witness.js';
 import { AuthService } from './auth.service.js';
-import { authenticator, authorize, type AuthenticateOptions } from './auth.middleware.js';
+import { authenticator, authorize, authorizeOrHide, type AuthenticateOptions } from './auth.middleware.js';
 import type { SecretBox } from './secret-box.js';
 import type { Permission, Principal } from './policy.js';
 import { DEFAULT_THROTTLE, Throttle, type ThrottlePolicy } from './throttle.js';
@@ -22,6 +22,11 @@ export interface Accounts {
   authenticate(opts?: AuthenticateOptions): RequestHandler;
   /** Authentication, then the permission: the guard every protected route uses. */
   require(permission: Permission): RequestHandler;
+  /**
+   * The operator routes' guard: a signed-in session (no API token) not bound to a tenant, holding
+   * `permission`; anyone else signed in is answered 404, as for a path that does not exist.
+   */
+  requireHidden(permission: Permission): RequestHandler;
   /** The sites a principal sees, with their names and time zones (the session answer). */
   sitesOf(p: Principal): Promise<{ id: string; name: string; timeZone: string }[]>;
 }
@@ -64,20 +69,21 @@ export function createAccounts(deps: {
         name: s.name,
         timeZone: s.time_zone,
       })),
-    require: (permission) => {
-      const authn = authenticate();
-      const authz = authorize(permission);
-      // One handler (express's typings infer route parameters poorly from arrays).
-      return async (req, res, next) => {
-        await authn(req, res, (err?: unknown) => {
-          if (err) return next(err);
-          try {
-            void authz(req, res, next);
-          } catch (e) {
-            next(e);
-          }
-        });
-      };
-    },
+    require: (permission) => chain(authenticate(), authorize(permission)),
+    requireHidden: (permission) => chain(authenticate({ bind: false }), authorizeOrHide(permission)),
+  };
+}
+
+/** Authentication then authorization as one handler (express's typings infer route parameters poorly from arrays). */
+function chain(authn: RequestHandler, authz: RequestHandler): RequestHandler {
+  return async (req, res, next) => {
+    await authn(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      try {
+        void authz(req, res, next);
+      } catch (e) {
+        next(e);
+      }
+    });
   };
 }

@@ -102,6 +102,11 @@ export interface AuthenticateOptions {
   states?: readonly SessionState[];
   /** Only a session cookie, not an API token (the caller's own account routes). */
   sessionOnly?: boolean;
+  /**
+   * Bind the rest of the request to the caller's tenant (`Db.bindTenant`); default true. Only the
+   * operator routes say false: they act on tenants they name, each through its own `withTenant`.
+   */
+  bind?: boolean;
 }
 
 /**
@@ -121,7 +126,7 @@ export function authenticator(auth: AuthService, tenancy: TenancyRepository, db:
         if (!tenantId) throw new ProblemError('CLOUD_UNAUTHENTICATED', 'the API token is unknown or revoked');
         req.tenantId = tenantId;
         req.principal = { kind: 'api-token', tenantId, id: 'api-token', role: API_TOKEN_ROLE, sites: null };
-        return db.bindTenant(tenantId, () => next());
+        return opts.bind === false ? next() : db.bindTenant(tenantId, () => next());
       }
       const n = names(req);
       const cookie = readCookie(req, n.session);
@@ -152,7 +157,8 @@ export function authenticator(auth: AuthService, tenancy: TenancyRepository, db:
       req.tenantId = ctx.user.tenant_id;
       req.principal = ctx.principal;
       req.sessionCtx = ctx;
-      db.bindTenant(ctx.user.tenant_id, () => next());
+      if (opts.bind === false) next();
+      else db.bindTenant(ctx.user.tenant_id, () => next());
     };
 }
 
@@ -168,6 +174,20 @@ export function authorize(permission: Permission): RequestHandler {
   return (req, _res, next) => {
     if (!req.principal) throw new ProblemError('CLOUD_UNAUTHENTICATED');
     if (!can(req.principal, permission)) throw new ProblemError('CLOUD_FORBIDDEN', forbidden(req.principal));
+    next();
+  };
+}
+
+/**
+ * Like `authorize`, but a caller without the permission is told the route is not there (404,
+ * word for word the answer for an unknown path): the operator routes, which a tenant's users
+ * have no business knowing about.
+ */
+export function authorizeOrHide(permission: Permission): RequestHandler {
+  return (req, _res, next) => {
+    if (!req.principal) throw new ProblemError('CLOUD_UNAUTHENTICATED');
+    if (!can(req.principal, permission))
+      throw new ProblemError('CLOUD_NOT_FOUND', `no route for ${req.method} ${req.baseUrl}${req.path}`);
     next();
   };
 }

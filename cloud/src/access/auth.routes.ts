@@ -4,7 +4,7 @@ import { userView } from './auth.service.js';
 import type { Accounts } from './accounts.js';
 import { clearSessionCookies, requestInfo, sessionOf, setSessionCookies } from './auth.middleware.js';
 import { ProblemError } from '../platform/errors.js';
-import { PERMISSIONS, ROLES, ROLE_PERMISSIONS, permissionsOf } from './policy.js';
+import { OPERATOR_ROLE, PERMISSIONS, ROLES, ROLE_PERMISSIONS, permissionsOf } from './policy.js';
 import type { SessionState } from './sessions.repository.js';
 import { sessionOnly as session } from '../platform/http/openapi-parts.js';
 import { dateTime, mount, operation } from '../platform/http/contract.js';
@@ -175,7 +175,7 @@ export const userSchema = z.object({
   id: str,
   email: str,
   name: str,
-  role: z.enum(ROLES),
+  role: z.enum([...ROLES, OPERATOR_ROLE]).describe('a role of the tenant; `operator`: a cloud operator'),
   sites: z.array(str).nullable().describe('site ids; null: every site'),
   mfa: z.boolean(),
   mustChangePassword: z.boolean(),

@@ -7,7 +7,7 @@ import type { SecurityEventsRepository, AuditActor, AuditService } from '../audi
 import { hashToken, newToken, type TenancyRepository } from '../tenancy/index.js';
 import type { UserRow, UsersRepository } from './users.repository.js';
 import { dummyHash, hashPassword, needsRehash, passwordProblems, verifyPassword } from './password.js';
-import { isRole, type Principal } from './policy.js';
+import { isAccountRole, isRole, OPERATOR_REALM, OPERATOR_ROLE, type Principal } from './policy.js';
 import { SecretBox, totpContext } from './secret-box.js';
 import { accountKey, addressKey, Throttle } from './throttle.js';
 import { base32Decode, newTotpSecret, otpauthUri, verifyTotp } from './totp.js';
@@ -16,6 +16,8 @@ import { base32Decode, newTotpSecret, otpauthUri, verifyTotp } from './totp.js';
 export const PENDING_STEP_MS = 10 * 60_000;
 export const BACKUP_CODE_COUNT = 10;
 const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** A tenant id, or the cloud operators' realm (policy.ts): what a sign-in and a session cookie may name. */
+const signInRealm = (t: string) => TENANT_ID.test(t) || t === OPERATOR_REALM;
 
 export interface RequestInfo {
   address: string;
@@ -42,7 +44,7 @@ export function userSites(u: UserRow): string[] | null {
 }
 
 export function principalOf(u: UserRow): Principal {
-  if (!isRole(u.role)) throw new Error(`user ${u.id} has an unknown role`);
+  if (!isAccountRole(u.tenant_id, u.role)) throw new Error(`user ${u.id} has an unknown role`);
   return {
     kind: 'user',
     tenantId: u.tenant_id,
@@ -143,7 +145,7 @@ export class AuthService {
         retryAfter: Math.ceil(wait / 1000),
       });
     }
-    const tenantOk = TENANT_ID.test(input.tenant) && (await this.tenancy.tenantExists(input.tenant));
+    const tenantOk = signInRealm(input.tenant) && (await this.tenancy.tenantExists(input.tenant));
     const user = tenantOk ? await this.users.byEmail(input.tenant, email) : undefined;
     const usable = user && user.disabled_at === null;
     // Always one argon2 verification, against a dummy hash when there is no usable account.
@@ -192,6 +194,8 @@ export class AuthService {
   private async nextState(user: UserRow): Promise<SessionState> {
     if (user.must_change_password === 1) return 'change_password';
     if (!user.totp_enabled_at) {
+      // A cloud operator always signs in with a second factor.
+      if (user.role === OPERATOR_ROLE) return 'enroll_mfa';
       const policy = await this.users.securityPolicy(user.tenant_id);
       if (isRole(user.role) && policy.mfaRequiredRoles.includes(user.role)) return 'enroll_mfa';
     }
@@ -235,7 +239,7 @@ export class AuthService {
     const dot = cookie.indexOf('.');
     const tenant = cookie.slice(0, dot);
     const token = cookie.slice(dot + 1);
-    if (dot < 1 || !TENANT_ID.test(tenant) || !/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
+    if (dot < 1 || !signInRealm(tenant) || !/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
     const idHash = hashToken(token);
     const session = await this.sessions.get(tenant, idHash);
     if (!session || session.revoked_at !== null) return undefined;
@@ -462,6 +466,8 @@ export class AuthService {
 
   async disableTotp(ctx: SessionContext, password: string, code: string, info: RequestInfo): Promise<void> {
     if (!ctx.user.totp_enabled_at) throw new ProblemError('CLOUD_CONFLICT', 'TOTP is not enabled');
+    if (ctx.user.role === OPERATOR_ROLE)
+      throw new ProblemError('CLOUD_FORBIDDEN', 'a cloud operator always signs in with a second factor');
     const policy = await this.users.securityPolicy(ctx.user.tenant_id);
     if (isRole(ctx.user.role) && policy.mfaRequiredRoles.includes(ctx.user.role))
       throw new ProblemError('CLOUD_FORBIDDEN', `the tenant requires MFA for the ${ctx.user.role} role`);

@@ -14,6 +14,8 @@ export {
 export { authApi, authRoutes } from './auth.routes.js';
 export type { SessionContext } from './auth.service.js';
 export {
+  OPERATOR_REALM,
+  OPERATOR_ROLE,
   PERMISSIONS,
   ROLES,
   ROLE_PERMISSIONS,
@@ -22,7 +24,7 @@ export {
   rolesWith,
   seesSite,
 } from './policy.js';
-export type { Permission, Principal, Role } from './policy.js';
+export type { AccountRole, Permission, Principal, Role } from './policy.js';
 export { tenantOf } from './request-tenant.js';
 export { uncleared, viewerOf, viewerOfPrincipal, viewerSees, visibleSql } from './viewer.js';
 export type { Viewer } from './viewer.js';

@@ -44,6 +44,11 @@ export const PERMISSIONS = [
   'reminders:deliveries',
   /** the export-access log (names export-controlled objects: never an API token) */
   'export-access:read',
+  /**
+   * the cloud's tenants as a list (id, name, created, counts) and creating a tenant with its first
+   * admin: cloud operators only, never a role of a tenant
+   */
+  'tenants:operate',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -114,6 +119,30 @@ export const API_TOKEN_WITHHELD: ReadonlySet<Permission> = new Set([
  */
 export const API_TOKEN_ROLE: Role = 'auditor';
 
+/**
+ * Cloud operators: the people who run the cloud, not members of any tenant. Their accounts live
+ * in a realm of their own, OPERATOR_REALM, which is stored like a tenant (so sign-in, sessions,
+ * MFA and the audit trail work as for everyone) but is not one: its id cannot be a tenant id (a
+ * tenant id never starts with `_`), it has no sites and no data, and it is never listed. Its
+ * accounts have the role `operator` and no other; no tenant account can have it.
+ */
+export const OPERATOR_REALM = '_operators';
+export const OPERATOR_ROLE = 'operator';
+/** A role of a tenant, or the operator role of the operator realm. */
+export type AccountRole = Role | typeof OPERATOR_ROLE;
+
+/**
+ * What an operator may do: list tenants and create one with its first admin. Nothing of a
+ * tenant's data (records, equipment, calibrations, users, audit log...): every tenant route
+ * answers an operator 403.
+ */
+export const OPERATOR_PERMISSIONS: ReadonlySet<Permission> = new Set(['tenants:operate']);
+
+/** Whether an account of `tenantId` with `role` is valid: operators only in the operator realm. */
+export function isAccountRole(tenantId: string, role: unknown): role is AccountRole {
+  return tenantId === OPERATOR_REALM ? role === OPERATOR_ROLE : isRole(role);
+}
+
 /** Who is calling: a signed-in user (through a session cookie) or an API token. */
 export interface Principal {
   kind: 'user' | 'api-token';
@@ -121,7 +150,8 @@ export interface Principal {
   /** user id, or "api-token" */
   id: string;
   email?: string;
-  role: Role;
+  /** `operator` only for a signed-in cloud operator (tenantId OPERATOR_REALM). */
+  role: AccountRole;
   /** Site ids the caller is limited to; null for every site of the tenant. */
   sites: readonly string[] | null;
   /**
@@ -139,6 +169,9 @@ export interface Principal {
 export const TENANT_WIDE: ReadonlySet<Permission> = new Set(['tenant:manage', 'audit:read']);
 
 export function can(p: Principal, permission: Permission): boolean {
+  if (p.role === OPERATOR_ROLE)
+    return p.kind === 'user' && p.tenantId === OPERATOR_REALM && OPERATOR_PERMISSIONS.has(permission);
+  if (p.tenantId === OPERATOR_REALM) return false;
   if (p.kind === 'api-token' && API_TOKEN_WITHHELD.has(permission)) return false;
   if (p.sites !== null && TENANT_WIDE.has(permission)) return false;
   return ROLE_PERMISSIONS[p.role].has(permission);

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Db } from '../platform/db/db.js';
-import type { Role } from './policy.js';
+import type { AccountRole, Role } from './policy.js';
 
 export interface UserRow {
   tenant_id: string;
   id: string;
   email: string;
   name: string;
-  role: Role;
+  role: AccountRole;
   /** JSON array of site ids, or null for every site */
   sites: string | null;
   password_hash: string;
@@ -62,7 +62,7 @@ export class UsersRepository {
     tenantId: string;
     email: string;
     name: string;
-    role: Role;
+    role: AccountRole;
     sites: readonly string[] | null;
     passwordHash: string;
     mustChangePassword: boolean;

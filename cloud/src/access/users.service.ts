@@ -5,7 +5,7 @@ import type { TenancyRepository } from '../tenancy/index.js';
 import type { SecurityPolicy, UserRow, UsersRepository } from './users.repository.js';
 import type { AuditActor, AuditService } from '../audit/index.js';
 import { generatePassword, hashPassword, passwordProblems } from './password.js';
-import type { Role } from './policy.js';
+import { isAccountRole, type AccountRole, type Role } from './policy.js';
 import { userView } from './auth.service.js';
 
 export interface Actor {
@@ -73,7 +73,8 @@ export class UsersService {
     u: {
       email: string;
       name?: string;
-      role: Role;
+      /** `operator` only in the operator realm, which holds nothing else (policy.ts). */
+      role: AccountRole;
       sites?: readonly string[] | null;
       password?: string;
       mustChangePassword?: boolean;
@@ -82,6 +83,8 @@ export class UsersService {
     },
   ): Promise<{ user: UserRow; initialPassword?: string }> {
     const sites = u.sites ?? null;
+    if (!isAccountRole(tenantId, u.role))
+      throw new ProblemError('CLOUD_VALIDATION', `the role ${u.role} does not exist in this tenant`);
     if (!within(by, sites)) throw notYourSites();
     await this.checkSites(tenantId, sites);
     if (await this.users.byEmail(tenantId, u.email))

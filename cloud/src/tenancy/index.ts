@@ -5,7 +5,7 @@ export { enrollmentApi, enrollmentRoutes } from './enrollment.routes.js';
 export { enrollCommand } from './enroll-command.js';
 export { EnrollmentService } from './enrollment.service.js';
 export { TenancyRepository, hashToken, isTimeZone, newToken } from './tenancy.repository.js';
-export type { EdgeRow, SiteRow } from './tenancy.repository.js';
+export type { EdgeRow, SiteRow, TenantSummaryRow } from './tenancy.repository.js';
 export { tenancyApi, tenancyRoutes } from './tenancy.routes.js';
 export { DEFAULT_SHIFTS, shiftAt, shiftsSchema, siteShifts, withEnds } from './shifts.js';
 export type { Shift } from './shifts.js';

@@ -20,6 +20,19 @@ export interface EdgeRow {
   retired_at?: string | null;
 }
 
+/** The cloud operators' realm (access/policy.ts OPERATOR_REALM): stored in `tenants`, never listed. */
+const OPERATOR_REALM_ID = '_operators';
+
+/** A tenant as the cloud operators' list shows it (migration 70). */
+export interface TenantSummaryRow {
+  id: string;
+  name: string;
+  created_at: string;
+  sites: number;
+  users: number;
+  edges: number;
+}
+
 /** A site as the portal shows it: its name and the time zone its pages show times in. */
 export interface SiteRow {
   id: string;
@@ -70,6 +83,30 @@ export class TenancyRepository {
         new Date().toISOString(),
       ]),
     );
+  }
+
+  /**
+   * Every tenant (the operator realm left out) with how many sites, users and edges it has: the
+   * cloud operators' list, nothing of a tenant's data. Across tenants, so on PostgreSQL through
+   * rt_operator_tenants (SECURITY DEFINER, migration 70); never called inside a tenant's scope.
+   */
+  async tenantSummaries(): Promise<TenantSummaryRow[]> {
+    const rows = await this.db.all<TenantSummaryRow>(
+      this.db.dialect === 'postgres'
+        ? 'SELECT id, name, created_at, sites, users, edges FROM rt_operator_tenants()'
+        : `SELECT t.id, t.name, t.created_at,
+                  (SELECT count(*) FROM sites s WHERE s.tenant_id = t.id) AS sites,
+                  (SELECT count(*) FROM users u WHERE u.tenant_id = t.id) AS users,
+                  (SELECT count(*) FROM edges e WHERE e.tenant_id = t.id) AS edges
+             FROM tenants t WHERE t.id <> ? ORDER BY t.created_at, t.id`,
+      this.db.dialect === 'postgres' ? [] : [OPERATOR_REALM_ID],
+    );
+    return rows.map((r) => ({
+      ...r,
+      sites: Number(r.sites),
+      users: Number(r.users),
+      edges: Number(r.edges),
+    }));
   }
 
   async tenantExists(id: string): Promise<boolean> {
