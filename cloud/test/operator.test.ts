@@ -216,7 +216,7 @@ describe.each(BACKENDS)('cloud operators on %s', (backend) => {
         ),
       );
       expect(
-        rows.map((x) => JSON.parse(x.entry) as any).map((e) => [e.target.id, e.actor.email ?? e.actor.id]),
+        rows.map((x) => JSON.parse(x.entry)).map((e: any) => [e.target.id, e.actor.email ?? e.actor.id]),
       ).toEqual([
         ['acme', 'cli'],
         ['globex', 'op@cloud.example'],

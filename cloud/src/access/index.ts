@@ -11,7 +11,10 @@ export {
   sessionCookieName,
   sessionOf,
 } from './auth.middleware.js';
-export { authApi, authRoutes } from './auth.routes.js';
+export { authApi, authRoutes, userSchema } from './auth.routes.js';
+export { userView } from './auth.service.js';
+export type { UserRow } from './users.repository.js';
+export type { Actor } from './users.service.js';
 export type { SessionContext } from './auth.service.js';
 export {
   OPERATOR_REALM,

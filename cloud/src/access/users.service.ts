@@ -84,7 +84,7 @@ export class UsersService {
   ): Promise<{ user: UserRow; initialPassword?: string }> {
     const sites = u.sites ?? null;
     if (!isAccountRole(tenantId, u.role))
-      throw new ProblemError('CLOUD_VALIDATION', `the role ${u.role} does not exist in this tenant`);
+      throw new ProblemError('CLOUD_VALIDATION', 'this role does not exist in this tenant');
     if (!within(by, sites)) throw notYourSites();
     await this.checkSites(tenantId, sites);
     if (await this.users.byEmail(tenantId, u.email))

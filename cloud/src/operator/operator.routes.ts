@@ -1,9 +1,6 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { actorOfRequest, type Accounts } from '../access/index.js';
-import { userView } from '../access/auth.service.js';
-import { userSchema } from '../access/auth.routes.js';
-import type { Actor } from '../access/users.service.js';
+import { actorOfRequest, userSchema, userView, type Accounts, type Actor } from '../access/index.js';
 import { sessionOnly } from '../platform/http/openapi-parts.js';
 import { dateTime, mount, operation } from '../platform/http/contract.js';
 import { parseBody } from '../platform/http/validation.js';

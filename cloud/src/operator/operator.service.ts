@@ -1,9 +1,7 @@
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import type { TenancyRepository, TenantSummaryRow } from '../tenancy/index.js';
-import { OPERATOR_REALM, OPERATOR_ROLE, type Accounts } from '../access/index.js';
-import type { UserRow } from '../access/users.repository.js';
-import type { Actor } from '../access/users.service.js';
+import { OPERATOR_REALM, OPERATOR_ROLE, type Accounts, type Actor, type UserRow } from '../access/index.js';
 
 /** A tenant id: lowercase letters, digits and -, at most 63 (never the operator realm's `_operators`). */
 export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;

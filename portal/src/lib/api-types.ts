@@ -837,8 +837,11 @@ export interface paths {
                 mfa: boolean;
                 mustChangePassword: boolean;
                 name: string;
-                /** @enum {string} */
-                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /**
+                 * @description a role of the tenant; `operator`: a cloud operator
+                 * @enum {string}
+                 */
+                role: 'admin' | 'manager' | 'technician' | 'auditor' | 'operator';
                 /** @description site ids; null: every site */
                 sites: string[] | null;
                 /** @description cleared for export-controlled (ITAR/EAR) data */
@@ -1534,6 +1537,7 @@ export interface paths {
                   | 'reminders:manage'
                   | 'reminders:deliveries'
                   | 'export-access:read'
+                  | 'tenants:operate'
                 )[];
                 /** @enum {string} */
                 role: 'admin' | 'manager' | 'technician' | 'auditor';
@@ -1611,6 +1615,7 @@ export interface paths {
                 | 'reminders:manage'
                 | 'reminders:deliveries'
                 | 'export-access:read'
+                | 'tenants:operate'
               )[];
               /** @description the sites the user sees, each with the time zone its pages show times in */
               sites: {
@@ -1629,8 +1634,11 @@ export interface paths {
                 mfa: boolean;
                 mustChangePassword: boolean;
                 name: string;
-                /** @enum {string} */
-                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /**
+                 * @description a role of the tenant; `operator`: a cloud operator
+                 * @enum {string}
+                 */
+                role: 'admin' | 'manager' | 'technician' | 'auditor' | 'operator';
                 /** @description site ids; null: every site */
                 sites: string[] | null;
                 /** @description cleared for export-controlled (ITAR/EAR) data */
@@ -8215,6 +8223,204 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/operator/tenants': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The cloud's tenants, each with its counts of sites, users and edges (cloud operators)
+     * @description Cloud operators only (permission tenants:operate, held by no role of a tenant): anyone else is answered 404.
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description { items }, oldest first */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                /** Format: date-time */
+                createdAt: string;
+                /** @description how many edges have enrolled in it (retired ones included) */
+                edges: number;
+                id: string;
+                name: string;
+                /** @description how many sites it has */
+                sites: number;
+                /** @description how many user accounts it has (disabled ones included) */
+                users: number;
+              }[];
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /**
+     * Create a tenant with its first admin, who gets a one-time password (cloud operators)
+     * @description Cloud operators only (permission tenants:operate, held by no role of a tenant): anyone else is answered 404. Cookie sessions must send X-CSRF-Token (the csrfToken from sign-in or GET /auth/session). The same as `rigtrace-cloud tenant create --admin-email`; audited as tenant.create in the new tenant's log and the operators' own.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          'application/json': {
+            /** @description the first admin: every site, a one-time password to change at first sign-in */
+            admin: {
+              /** Format: email */
+              email: string;
+              name?: string;
+            };
+            /** @description the tenant id users type when they sign in */
+            id: string;
+            name: string;
+          };
+        };
+      };
+      responses: {
+        /** @description { tenant, admin: { user, initialPassword } } */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              admin: {
+                /** @description shown once; the admin chooses a new one at first sign-in */
+                initialPassword: string;
+                user: {
+                  /** Format: date-time */
+                  createdAt: string;
+                  disabled: boolean;
+                  email: string;
+                  id: string;
+                  mfa: boolean;
+                  mustChangePassword: boolean;
+                  name: string;
+                  /**
+                   * @description a role of the tenant; `operator`: a cloud operator
+                   * @enum {string}
+                   */
+                  role: 'admin' | 'manager' | 'technician' | 'auditor' | 'operator';
+                  /** @description site ids; null: every site */
+                  sites: string[] | null;
+                  /** @description cleared for export-controlled (ITAR/EAR) data */
+                  usPerson: boolean;
+                };
+              };
+              /** @description a tenant as the cloud operators see it: its size, nothing of its data */
+              tenant: {
+                /** Format: date-time */
+                createdAt: string;
+                /** @description how many edges have enrolled in it (retired ones included) */
+                edges: number;
+                id: string;
+                name: string;
+                /** @description how many sites it has */
+                sites: number;
+                /** @description how many user accounts it has (disabled ones included) */
+                users: number;
+              };
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/parts/shipments': {
     parameters: {
       query?: never;
@@ -10779,8 +10985,11 @@ export interface paths {
                 mfa: boolean;
                 mustChangePassword: boolean;
                 name: string;
-                /** @enum {string} */
-                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /**
+                 * @description a role of the tenant; `operator`: a cloud operator
+                 * @enum {string}
+                 */
+                role: 'admin' | 'manager' | 'technician' | 'auditor' | 'operator';
                 /** @description site ids; null: every site */
                 sites: string[] | null;
                 /** @description cleared for export-controlled (ITAR/EAR) data */
@@ -10852,8 +11061,11 @@ export interface paths {
                 mfa: boolean;
                 mustChangePassword: boolean;
                 name: string;
-                /** @enum {string} */
-                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /**
+                 * @description a role of the tenant; `operator`: a cloud operator
+                 * @enum {string}
+                 */
+                role: 'admin' | 'manager' | 'technician' | 'auditor' | 'operator';
                 /** @description site ids; null: every site */
                 sites: string[] | null;
                 /** @description cleared for export-controlled (ITAR/EAR) data */
@@ -10940,8 +11152,11 @@ export interface paths {
               mfa: boolean;
               mustChangePassword: boolean;
               name: string;
-              /** @enum {string} */
-              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /**
+               * @description a role of the tenant; `operator`: a cloud operator
+               * @enum {string}
+               */
+              role: 'admin' | 'manager' | 'technician' | 'auditor' | 'operator';
               /** @description site ids; null: every site */
               sites: string[] | null;
               /** @description cleared for export-controlled (ITAR/EAR) data */
@@ -11022,8 +11237,11 @@ export interface paths {
               mfa: boolean;
               mustChangePassword: boolean;
               name: string;
-              /** @enum {string} */
-              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /**
+               * @description a role of the tenant; `operator`: a cloud operator
+               * @enum {string}
+               */
+              role: 'admin' | 'manager' | 'technician' | 'auditor' | 'operator';
               /** @description site ids; null: every site */
               sites: string[] | null;
               /** @description cleared for export-controlled (ITAR/EAR) data */
@@ -11111,8 +11329,11 @@ export interface paths {
               mfa: boolean;
               mustChangePassword: boolean;
               name: string;
-              /** @enum {string} */
-              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /**
+               * @description a role of the tenant; `operator`: a cloud operator
+               * @enum {string}
+               */
+              role: 'admin' | 'manager' | 'technician' | 'auditor' | 'operator';
               /** @description site ids; null: every site */
               sites: string[] | null;
               /** @description cleared for export-controlled (ITAR/EAR) data */
@@ -11191,8 +11412,11 @@ export interface paths {
               mfa: boolean;
               mustChangePassword: boolean;
               name: string;
-              /** @enum {string} */
-              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /**
+               * @description a role of the tenant; `operator`: a cloud operator
+               * @enum {string}
+               */
+              role: 'admin' | 'manager' | 'technician' | 'auditor' | 'operator';
               /** @description site ids; null: every site */
               sites: string[] | null;
               /** @description cleared for export-controlled (ITAR/EAR) data */
@@ -11273,8 +11497,11 @@ export interface paths {
                 mfa: boolean;
                 mustChangePassword: boolean;
                 name: string;
-                /** @enum {string} */
-                role: 'admin' | 'manager' | 'technician' | 'auditor';
+                /**
+                 * @description a role of the tenant; `operator`: a cloud operator
+                 * @enum {string}
+                 */
+                role: 'admin' | 'manager' | 'technician' | 'auditor' | 'operator';
                 /** @description site ids; null: every site */
                 sites: string[] | null;
                 /** @description cleared for export-controlled (ITAR/EAR) data */
@@ -11361,8 +11588,11 @@ export interface paths {
               mfa: boolean;
               mustChangePassword: boolean;
               name: string;
-              /** @enum {string} */
-              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /**
+               * @description a role of the tenant; `operator`: a cloud operator
+               * @enum {string}
+               */
+              role: 'admin' | 'manager' | 'technician' | 'auditor' | 'operator';
               /** @description site ids; null: every site */
               sites: string[] | null;
               /** @description cleared for export-controlled (ITAR/EAR) data */
@@ -11465,8 +11695,11 @@ export interface paths {
               mfa: boolean;
               mustChangePassword: boolean;
               name: string;
-              /** @enum {string} */
-              role: 'admin' | 'manager' | 'technician' | 'auditor';
+              /**
+               * @description a role of the tenant; `operator`: a cloud operator
+               * @enum {string}
+               */
+              role: 'admin' | 'manager' | 'technician' | 'auditor' | 'operator';
               /** @description site ids; null: every site */
               sites: string[] | null;
               /** @description cleared for export-controlled (ITAR/EAR) data */

@@ -21,7 +21,8 @@ export type PageName =
   | 'live'
   | 'spc'
   | 'reports'
-  | 'clauses';
+  | 'clauses'
+  | 'tenants';
 
 /** Permissions of the access policy the portal's pages need. */
 export type Permission =
@@ -35,7 +36,8 @@ export type Permission =
   | 'reports:generate'
   | 'calibrations:disposition'
   | 'calibrations:write'
-  | 'calibrations:approve';
+  | 'calibrations:approve'
+  | 'tenants:operate';
 
 export interface NavItem {
   page: PageName;
@@ -76,6 +78,8 @@ const ITEMS: Record<
   audit: { label: 'Audit log', href: '#/audit', needs: 'audit:read' },
   reports: { label: 'Reports', href: '#/reports', needs: 'reports:read' },
   clauses: { label: 'Clause map', href: '#/compliance', needs: 'reports:read' },
+  // Cloud operators only (no role of a tenant holds it): the cloud's tenants, and a new one.
+  tenants: { label: 'Tenants', href: '#/operator/tenants', needs: 'tenants:operate' },
   account: { label: 'My account', href: '#/account', needs: null },
 };
 

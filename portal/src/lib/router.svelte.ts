@@ -21,6 +21,7 @@ export type Route =
   | { name: 'spc' }
   | { name: 'reports' }
   | { name: 'clauses' }
+  | { name: 'tenants' }
   | { name: 'sign-in' };
 
 const FIXED: Record<string, Route> = {
@@ -44,6 +45,7 @@ const FIXED: Record<string, Route> = {
   '/spc': { name: 'spc' },
   '/reports': { name: 'reports' },
   '/compliance': { name: 'clauses' },
+  '/operator/tenants': { name: 'tenants' },
 };
 
 function decode(s: string): string | null {
@@ -108,5 +110,6 @@ export const href = {
   case: (id: string) => `#/oot/${encodeURIComponent(id)}`,
   approvals: '#/calibrations/approvals',
   account: '#/account',
+  tenants: '#/operator/tenants',
   live: (siteId?: string) => (siteId ? `#/live/${encodeURIComponent(siteId)}` : '#/live'),
 };

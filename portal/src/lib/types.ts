@@ -5,13 +5,15 @@
 import type { Answer } from './answer.js';
 
 export type Role = 'admin' | 'manager' | 'technician' | 'auditor';
+/** A role of a tenant, or a cloud operator's (who belongs to no tenant). */
+export type AccountRole = Role | 'operator';
 export type SessionState = 'active' | 'mfa' | 'change_password' | 'enroll_mfa';
 
 export interface User {
   id: string;
   email: string;
   name?: string;
-  role: Role;
+  role: AccountRole;
   sites: string[] | null;
   disabled?: boolean;
   mfa?: boolean;
