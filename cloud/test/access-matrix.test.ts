@@ -9,6 +9,7 @@ import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
 import { signIn, type Session } from './helpers/signed-in.js';
+import { base32Decode, totp } from '../src/access/totp.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 /**
@@ -70,8 +71,9 @@ const failing = (minutesAgo: number) => ({
 
 /** Who calls, what they may see of the fixture, and which owners' objects are foreign to them. */
 interface Caller {
-  tenant: 'acme' | 'globex';
-  role: Role | 'token';
+  /** `_operators`: a cloud operator's realm, which is no tenant (ACCOUNTS.md, "Cloud operators"). */
+  tenant: 'acme' | 'globex' | '_operators';
+  role: Role | 'token' | 'operator';
   sites: string[] | null;
   cleared: boolean;
   /** Markers that must never appear in what this caller receives. */
@@ -98,6 +100,14 @@ const CALLERS: Record<string, Caller> = {
   clearedA: { tenant: 'acme', role: 'technician', sites: ['plant-a'], cleared: true, foreign: ['BO', 'GO'] },
   token: { tenant: 'acme', role: 'token', sites: null, cleared: false, foreign: ['AX', 'GO'] },
   globex: { tenant: 'globex', role: 'admin', sites: null, cleared: true, foreign: ['AX', 'AO', 'BO'] },
+  // A cloud operator: every tenant's objects are foreign to it.
+  operator: {
+    tenant: '_operators',
+    role: 'operator',
+    sites: null,
+    cleared: false,
+    foreign: ['AX', 'AO', 'BO', 'GO'],
+  },
 };
 const ACME_USERS = Object.entries(CALLERS).filter(([, c]) => c.tenant === 'acme' && c.role !== 'token');
 
@@ -206,6 +216,12 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
       });
       put('user', who, u.user.id);
     }
+    await accounts.users.create(by, '_operators', {
+      email: 'op@cloud.example',
+      role: 'operator',
+      password: PW,
+      mustChangePassword: false,
+    });
     await store.db.close();
     cloud = await startCloud(
       loadCloudConfig({}, { ...storage.overrides, port: '0' }),
@@ -214,6 +230,28 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
     for (const [who, tenant] of users)
       if (who !== 'techB')
         s[who] = await signIn(cloud.url, tenant, `${who.toLowerCase()}@${tenant}.example`, PW);
+    // The operator sets up its second factor at the first sign-in, as it must.
+    const opLogin = await fetch(`${cloud.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tenant: '_operators', email: 'op@cloud.example', password: PW }),
+    });
+    const opPending = (await opLogin.json()) as { csrfToken: string; state: string };
+    expect(opPending.state).toBe('enroll_mfa');
+    s.operator = { cookie: opLogin.headers.getSetCookie()[0]!.split(';')[0]!, csrf: opPending.csrfToken };
+    const enrol = await as('operator', 'POST', '/auth/mfa/totp/enroll', {});
+    const confirm = await fetch(`${cloud.url}/api/v1/auth/mfa/totp/confirm`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        cookie: s.operator.cookie,
+        'x-csrf-token': s.operator.csrf,
+      },
+      body: JSON.stringify({ code: totp(base32Decode(enrol.body.secret as string), Date.now() / 1000) }),
+    });
+    const opActive = (await confirm.json()) as { csrfToken: string; state: string };
+    expect(opActive.state).toBe('active');
+    s.operator = { cookie: confirm.headers.getSetCookie()[0]!.split(';')[0]!, csrf: opActive.csrfToken };
 
     // Equipment, edges with records, failed calibrations (cases and alerts), procedures, reports.
     const owners: [Owner, string, string][] = [
@@ -521,6 +559,9 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
       const fill = FILL[p];
       if (!fill || method !== 'GET') continue;
       for (const [who, c] of Object.entries(CALLERS)) {
+        // An operator owns nothing (its answers to every object, 403, are checked against an
+        // absent one's above; a problem's `instance` repeats the path asked for).
+        if (c.tenant === '_operators') continue;
         const own = c.tenant === 'globex' ? fill('G', false) : fill('A', c.cleared);
         if (!own) continue;
         const r = await as(who, 'GET', own);
