@@ -40,13 +40,17 @@ describe.each(BACKENDS)('cloud operators on %s', (backend) => {
       ],
       { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...storage.env }, input },
     );
-  const call = (who: string | Session | null, method: string, p: string, body?: unknown) =>
-    who === null
-      ? fetch(`${cloud.url}/api/v1${p}`, { method }).then(async (r) => ({
-          status: r.status,
-          body: (await r.json()) as any,
-        }))
-      : apiCall(cloud.url, who, method, p, body);
+  const call = async (who: string | Session | null, method: string, p: string, body?: unknown) => {
+    if (who !== null) return apiCall(cloud.url, who, method, p, body);
+    const r = await fetch(`${cloud.url}/api/v1${p}`, { method });
+    const text = await r.text();
+    return {
+      status: r.status,
+      type: r.headers.get('content-type') ?? '',
+      text,
+      body: JSON.parse(text),
+    };
+  };
 
   /** A TOTP code of a step not used yet (the cloud refuses a replayed step). */
   let lastStep = 0;
