@@ -93,6 +93,7 @@ export class OpcuaCollector implements Collector {
       if (!this.connected) this.event('info', 'SOURCE_CONNECTED', `connected to ${this.cfg.endpointUrl}`);
       this.connected = true;
       this.lastError = null;
+      this.records.connectionRestored();
     });
     client.on('disconnected', (reason: string) => {
       if (this.connected)
@@ -102,6 +103,7 @@ export class OpcuaCollector implements Collector {
       // Values of a lost connection say nothing of the next one (its items report afresh, often
       // before 'connected' is emitted).
       this.itemStatus.clear();
+      this.records.connectionLost();
     });
     this.client = client;
     await this.records.start(client, (k) => this.ctx.getState(k));

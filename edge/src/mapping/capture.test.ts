@@ -143,3 +143,93 @@ describe('a value the device did not give', () => {
     });
   });
 });
+
+describe('a result waiting to be read again when the connection is cut and comes back', () => {
+  it('is read at once when the connection is back, not at the backoff step reached meanwhile', async () => {
+    vi.useFakeTimers();
+    let given = false;
+    const h = harness({ rising: 'ready' }, () => (given ? { qty: 60.5 } : unread()));
+    h.capture.observe(1);
+    // Reads at 0, 0.5, 1.5, 3.5, 8.5 and 18.5 s: the next one is 30 s later.
+    await vi.advanceTimersByTimeAsync(18_600);
+    expect(h.reads()).toBe(6);
+    h.capture.connectionLost();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(h.reads()).toBe(6);
+    given = true;
+    h.capture.connectionRestored();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.reads()).toBe(7);
+    expect(codes(h.written)).toEqual(['inspection']);
+    expect(h.acks).toEqual([1]);
+  });
+
+  it('a failed block read of a held flag: retried at once when the connection is back', async () => {
+    vi.useFakeTimers();
+    let down = true;
+    const cfg = validateConfig(rig({ rising: 'ready' }));
+    const src = cfg.sources[0];
+    if (src?.protocol !== 'modbus') throw new Error('expected modbus');
+    const written: RecordDraft[] = [];
+    let reads = 0;
+    const capture = captureFor(
+      src,
+      0,
+      src.records![0]!,
+      {
+        sink: { write: (_: string, d: RecordDraft[]) => Promise.resolve(void written.push(...d)) } as never,
+        logger: pino({ level: 'silent' }),
+        source: () => ({ endpoint: 'x', protocol: 'modbus' }),
+      },
+      {
+        readBlock: (t): Promise<BlockRead> => {
+          reads++;
+          return down
+            ? Promise.reject(new Error('not connected'))
+            : Promise.resolve({ scope: { qty: 60 }, trigger: t });
+        },
+        acknowledge: () => Promise.resolve(),
+      },
+      src.records!,
+      'inspection',
+    );
+    capture.observe(1);
+    capture.connectionLost();
+    await vi.advanceTimersByTimeAsync(20_000); // retries at 0.5, 1.5, 3.5, 8.5, 18.5 s; next 30 s later
+    expect(reads).toBe(6);
+    down = false;
+    capture.connectionRestored();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(reads).toBe(7);
+    expect(codes(written)).toEqual(['inspection']);
+  });
+
+  it('reads while the connection is down do not count: a long cut does not make it RESULT_NOT_MAPPED', async () => {
+    vi.useFakeTimers();
+    let given = false;
+    const h = harness({ rising: 'ready' }, () => (given ? { qty: 61 } : unread()));
+    h.capture.observe(1);
+    await vi.advanceTimersByTimeAsync(3600); // 4 reads counted
+    expect(h.reads()).toBe(4);
+    h.capture.connectionLost();
+    // Longer than the whole budget (about 50 s): the reads made meanwhile are not counted.
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(h.reads()).toBeGreaterThan(6);
+    expect(h.written).toEqual([]);
+    h.capture.connectionRestored();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.written).toEqual([]);
+    // Still not given over the working connection: that was its 5th read, 2 are left, on the
+    // backoff from its first step (0.5 s, then 1 s).
+    const before = h.reads();
+    await vi.advanceTimersByTimeAsync(600);
+    expect(h.reads()).toBe(before + 1);
+    expect(h.written).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(h.reads()).toBe(before + 2);
+    expect(codes(h.written)).toEqual(['RESULT_NOT_MAPPED']);
+    expect(h.written[0]!.body).toMatchObject({ details: { reads: 7 } });
+    expect(h.acks).toEqual([2]);
+    given = true; // too late: it was reported
+  });
+});

@@ -74,8 +74,13 @@ interface Taken {
 /** A result whose block had values the device did not give, to be read again. */
 interface Rereading {
   trigger: number | boolean;
-  /** Reads of its block so far. */
+  /**
+   * Reads of its block so far over a working connection (the budget of RETRY_MS.length + 1):
+   * a read made while the source's connection was down, or lost during the read, is not counted.
+   */
   reads: number;
+  /** The step of RETRY_MS the next read waits for (back to the first when the connection is back). */
+  step: number;
   since: number;
 }
 
@@ -113,6 +118,12 @@ export class ResultCapture {
   private attempt = 0;
   /** The result being read again because values of its block were not given. */
   private rereading: Rereading | undefined;
+  /** The trigger a failed block read is to be retried for (the retry timer is pending). */
+  private retryTrigger: number | boolean | undefined;
+  /** The source reported its connection lost and not yet back. */
+  private linkDown = false;
+  /** Counts the source's connection losses and returns (a read spanning one is not counted). */
+  private linkEpoch = 0;
   private stopped = false;
   private reacknowledged = false;
   /** Results turned into records, gaps seen, results that could not be mapped. */
@@ -149,6 +160,49 @@ export class ResultCapture {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+  }
+
+  /**
+   * The source lost its connection to the device. Reads made from now until it is back are not
+   * counted against the result's reads (the device did not fail to give its values: it could not
+   * be asked).
+   */
+  connectionLost(): void {
+    if (this.linkDown) return;
+    this.linkDown = true;
+    this.linkEpoch += 1;
+  }
+
+  /**
+   * The source's connection is back. A result waiting to be read again is read at once, its
+   * backoff restarted from the first step (a device holding a result for its handshake does not
+   * wait for the step of up to 30 s reached while the link was down).
+   */
+  connectionRestored(): void {
+    if (!this.linkDown) return;
+    this.linkDown = false;
+    this.linkEpoch += 1;
+    if (this.stopped) return;
+    this.attempt = 0;
+    if (this.rereading) this.rereading.step = 0;
+    // A read under way spans the cut: it is retried at once when it fails (see retryDelay).
+    if (this.busy !== undefined) return;
+    const pending = this.rereading?.trigger ?? this.retryTrigger;
+    if (pending === undefined) return;
+    clearTimeout(this.retryTimer);
+    this.retryTrigger = undefined;
+    if (typeof pending === 'boolean') {
+      if (this.lastFlag || this.rereading) void this.capture(true);
+    } else if (this.taken?.value !== pending) void this.capture(pending);
+  }
+
+  /**
+   * The wait before reading again: the step's, or none when the connection came back while the
+   * read was under way (it went over the lost link).
+   */
+  private retryDelay(step: number, epoch: number): number {
+    if (epoch !== this.linkEpoch && !this.linkDown) return 0;
+    return RETRY_MS[Math.min(step, RETRY_MS.length - 1)]!;
   }
 
   /** Feeds the trigger's current value (a counter or a flag), as the source observes it. */
@@ -190,6 +244,11 @@ export class ResultCapture {
   private async capture(trigger: number | boolean): Promise<void> {
     this.busy = trigger;
     clearTimeout(this.retryTimer);
+    this.retryTrigger = undefined;
+    // The connection as the read starts: a read made while it is down, or across a loss, does not
+    // count against the result's reads.
+    const epoch = this.linkEpoch;
+    const overLink = !this.linkDown;
     if (this.rereading?.trigger !== trigger) this.rereading = undefined; // the device moved on
     try {
       const block = await this.o.io.readBlock(trigger);
@@ -211,7 +270,7 @@ export class ResultCapture {
       // The newer result read with the block may be the one already taken.
       if (typeof taken !== 'number' || this.taken?.value !== taken) {
         const scope = { ...block.scope, trigger: taken };
-        const reads = this.readAgain(taken, scope);
+        const reads = this.readAgain(taken, scope, overLink && epoch === this.linkEpoch, epoch);
         if (reads === 'again') return;
         await this.record(taken, scope, reads);
       }
@@ -221,13 +280,15 @@ export class ResultCapture {
       // every poll that shows the result).
       this.rereading = undefined;
       if (this.stopped) return;
-      const delay = RETRY_MS[Math.min(this.attempt++, RETRY_MS.length - 1)]!;
+      const delay = this.retryDelay(this.attempt++, epoch);
       this.o.logger.warn(
         { err: (err as Error).message, trigger, retryInMs: delay },
         'could not read the result block; retrying',
       );
       // A counter is seen again on every poll or change; a flag that stays high is not: retry it.
+      this.retryTrigger = trigger;
       this.retryTimer = setTimeout(() => {
+        this.retryTrigger = undefined;
         if (this.busy === undefined && !this.stopped) {
           if (typeof trigger === 'boolean') void this.capture(true);
           else if (this.taken?.value !== trigger) void this.capture(trigger);
@@ -246,7 +307,12 @@ export class ResultCapture {
    * mapping uses was not given by the device, the device still shows the result, and reads are
    * left. Otherwise the reads it took, for the event if values are still missing.
    */
-  private readAgain(trigger: number | boolean, scope: Scope): 'again' | Rereading {
+  private readAgain(
+    trigger: number | boolean,
+    scope: Scope,
+    counted: boolean,
+    epoch: number,
+  ): 'again' | Rereading {
     let unread: string[] = [];
     try {
       this.o.compiled.build(scope, { equipment: this.o.equipment, source: this.o.source(), at: new Date() });
@@ -255,16 +321,18 @@ export class ResultCapture {
       unread = err.unread;
     }
     const r: Rereading =
-      this.rereading?.trigger === trigger ? this.rereading : { trigger, reads: 0, since: Date.now() };
-    r.reads += 1;
+      this.rereading?.trigger === trigger
+        ? this.rereading
+        : { trigger, reads: 0, step: 0, since: Date.now() };
+    if (counted || unread.length === 0) r.reads += 1;
     this.rereading = undefined;
     // A counter's block is read with (or checked against) the trigger; a flag shows it while high.
     const shown = typeof trigger === 'number' || this.lastFlag;
     if (unread.length === 0 || !shown || r.reads > RETRY_MS.length) return r;
     this.rereading = r;
-    const delay = RETRY_MS[r.reads - 1]!;
+    const delay = this.retryDelay(r.step++, epoch);
     this.o.logger.warn(
-      { trigger, unread, reads: r.reads, retryInMs: delay },
+      { trigger, unread, reads: r.reads, retryInMs: delay, ...(counted ? {} : { connectionDown: true }) },
       'values of the result block could not be read; reading it again',
     );
     this.retryTimer = setTimeout(() => {

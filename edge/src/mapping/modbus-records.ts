@@ -104,6 +104,16 @@ export class ModbusRecords {
     this.poller = null;
   }
 
+  /** The connection to the device was lost: reads until it is back do not count against a result. */
+  connectionLost(): void {
+    for (const c of this.captures) c.capture.connectionLost();
+  }
+
+  /** The connection is back: a result waiting to be read again is read at once. */
+  connectionRestored(): void {
+    for (const c of this.captures) c.capture.connectionRestored();
+  }
+
   /** Each poll sample: the triggers' values. */
   onSample(readings: Record<string, PointReading>): void {
     this.last = readings;

@@ -106,6 +106,16 @@ export class OpcuaRecords {
     this.client = null;
   }
 
+  /** The connection to the device was lost: reads until it is back do not count against a result. */
+  connectionLost(): void {
+    for (const c of this.captures) c.capture.connectionLost();
+  }
+
+  /** The connection is back: a result waiting to be read again is read at once. */
+  connectionRestored(): void {
+    for (const c of this.captures) c.capture.connectionRestored();
+  }
+
   /** Each value the subscription delivers. */
   onValue(v: OpcuaValue): void {
     for (const { m, capture } of this.captures) {
