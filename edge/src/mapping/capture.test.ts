@@ -233,3 +233,95 @@ describe('a result waiting to be read again when the connection is cut and comes
     given = true; // too late: it was reported
   });
 });
+
+describe('an event trigger', () => {
+  const bench = {
+    version: 1,
+    cloud: { url: 'http://127.0.0.1:9' },
+    sources: [
+      {
+        id: 'bench',
+        protocol: 'opcua',
+        equipment: 'BENCH-1',
+        endpointUrl: 'opc.tcp://127.0.0.1:4840',
+        items: [{ name: 'temp', nodeId: 'ns=1;s=T' }],
+        records: [
+          {
+            kind: 'inspection',
+            trigger: { event: { type: 'ns=1;i=1000', select: ['1:Serial'] } },
+            read: { qty: 'ns=1;s=Qty' },
+            fields: {
+              partSerial: '=event.Serial',
+              characteristics: [{ name: 'qty', measured: '=qty', lsl: 58, usl: 62, unit: 'mm3' }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+
+  function eventHarness(block: (reads: number) => Scope) {
+    const cfg = validateConfig(bench);
+    const src = cfg.sources[0];
+    if (src?.protocol !== 'opcua') throw new Error('expected opcua');
+    const written: RecordDraft[] = [];
+    const states: Record<string, string>[] = [];
+    let reads = 0;
+    const sink = {
+      write: (_id: string, drafts: RecordDraft[], state?: Record<string, string>) => {
+        written.push(...drafts);
+        if (state) states.push(state);
+        return Promise.resolve();
+      },
+    } as unknown as RecordSink;
+    const make = () =>
+      captureFor(
+        src,
+        0,
+        src.records![0]!,
+        { sink, logger: pino({ level: 'silent' }), source: () => ({ endpoint: 'x', protocol: 'opcua' }) },
+        {
+          readBlock: (t): Promise<BlockRead> => Promise.resolve({ scope: block(++reads), trigger: t }),
+          acknowledge: () => Promise.resolve(),
+        },
+        src.records!,
+        'calibration',
+      );
+    return { make, written, states, reads: () => reads };
+  }
+  const serials = (w: RecordDraft[]) =>
+    w.filter((d) => d.kind === 'inspection').map((d) => (d.body as { partSerial: string }).partSerial);
+
+  it('each event is one result, in order; one delivered twice (also after a restart) is taken once', async () => {
+    const h = eventHarness(() => ({ qty: 60 }));
+    const c = h.make();
+    for (const n of [1, 2, 3]) c.observeEvent({ id: `id-${n}`, fields: { 'event.Serial': `S${n}` } });
+    c.observeEvent({ id: 'id-2', fields: { 'event.Serial': 'S2' } });
+    await vi.waitFor(() => expect(serials(h.written)).toEqual(['S1', 'S2', 'S3']));
+    c.observeEvent({ id: 'id-3', fields: { 'event.Serial': 'S3' } });
+    c.stop();
+    // A new run with the state saved with the last record.
+    const saved = h.states.at(-1)!;
+    const again = h.make();
+    await again.init((k) => Promise.resolve(saved[k]));
+    again.observeEvent({ id: 'id-3', fields: { 'event.Serial': 'S3' } });
+    again.observeEvent({ id: 'id-4', fields: { 'event.Serial': 'S4' } });
+    await vi.waitFor(() => expect(serials(h.written)).toEqual(['S1', 'S2', 'S3', 'S4']));
+    expect(h.reads()).toBe(4);
+  });
+
+  it('a value not given is read again until the next event; then that result is RESULT_NOT_MAPPED', async () => {
+    vi.useFakeTimers();
+    const h = eventHarness((n) => (n < 3 ? unread() : { qty: 61 }));
+    const c = h.make();
+    c.observeEvent({ id: 'a', fields: { 'event.Serial': 'SA' } });
+    await vi.advanceTimersByTimeAsync(600);
+    expect(h.reads()).toBe(2);
+    expect(h.written).toEqual([]);
+    c.observeEvent({ id: 'b', fields: { 'event.Serial': 'SB' } });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(codes(h.written)).toEqual(['RESULT_NOT_MAPPED', 'inspection']);
+    expect(h.written[0]!.body).toMatchObject({ details: { trigger: 'a', reads: 2 } });
+    expect(serials(h.written)).toEqual(['SB']);
+  });
+});

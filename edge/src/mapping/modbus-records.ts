@@ -3,7 +3,14 @@ import type { ModbusPointSpec, ModbusPoller, PointReading } from '@rigtrace/prot
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { ModbusRecordMapping, ModbusRegisterSpec, ModbusSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
-import { captureFor, sumCounters, triggerName, type BlockRead, type ResultCapture } from './capture.js';
+import {
+  captureFor,
+  sumCounters,
+  triggerName,
+  type BlockRead,
+  type ResultCapture,
+  type Trigger,
+} from './capture.js';
 import { Unavailable, type Scope } from './expressions.js';
 
 /** The point specs one `read` entry stands for: one, or `repeat` of them `stride` registers apart. */
@@ -130,7 +137,7 @@ export class ModbusRecords {
   private async readBlock(
     block: { name: string; r: ModbusRegisterSpec; specs: ModbusPointSpec[] }[],
     trigger: ModbusPointSpec,
-    value: number | boolean,
+    value: Trigger,
   ): Promise<BlockRead | null> {
     const poller = this.poller;
     if (!poller) throw new Error('the source is stopped');
