@@ -8859,6 +8859,7 @@ export interface paths {
                 finishedAt: string | null;
                 /** @enum {string} */
                 format: 'pdf' | 'csv' | 'json';
+                /** @description as requested: a date (a local day of the site’s time zone) or a timestamp */
                 from: string;
                 id: string;
                 progress: {
@@ -8879,6 +8880,7 @@ export interface paths {
                 /** @description key figures */
                 summary: unknown;
                 title: string;
+                /** @description as requested: a date (inclusive, a local day of the site’s time zone) or a timestamp */
                 to: string;
                 /** @enum {string} */
                 type:
@@ -8936,8 +8938,10 @@ export interface paths {
           'application/json': {
             /** @enum {string} */
             format: 'pdf' | 'csv' | 'json';
+            /** @description a date: the period starts at midnight of that day in the site’s time zone (tenant-wide: the zone the tenant’s sites share, else UTC); or an RFC 3339 timestamp */
             from: string;
             siteId?: string | null;
+            /** @description a date: the period ends with that day (inclusive) in the same time zone; or an RFC 3339 timestamp (exclusive) */
             to: string;
             /** @enum {string} */
             type:
@@ -8969,6 +8973,7 @@ export interface paths {
               finishedAt: string | null;
               /** @enum {string} */
               format: 'pdf' | 'csv' | 'json';
+              /** @description as requested: a date (a local day of the site’s time zone) or a timestamp */
               from: string;
               id: string;
               progress: {
@@ -8989,6 +8994,7 @@ export interface paths {
               /** @description key figures */
               summary: unknown;
               title: string;
+              /** @description as requested: a date (inclusive, a local day of the site’s time zone) or a timestamp */
               to: string;
               /** @enum {string} */
               type:
@@ -9082,6 +9088,7 @@ export interface paths {
               finishedAt: string | null;
               /** @enum {string} */
               format: 'pdf' | 'csv' | 'json';
+              /** @description as requested: a date (a local day of the site’s time zone) or a timestamp */
               from: string;
               id: string;
               progress: {
@@ -9102,6 +9109,7 @@ export interface paths {
               /** @description key figures */
               summary: unknown;
               title: string;
+              /** @description as requested: a date (inclusive, a local day of the site’s time zone) or a timestamp */
               to: string;
               /** @enum {string} */
               type:
