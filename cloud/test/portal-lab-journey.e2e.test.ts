@@ -53,8 +53,11 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
   let seq = 0;
   const api = (role: string, method: string, p: string, body?: unknown) => portal.api(role, method, p, body);
 
-  /** An injector tested on RIG-01 (sent by the rig's edge). */
-  const injectorTest = (d: number, part: string) => {
+  /**
+   * An injector tested on RIG-01 (sent by the rig's edge); `named`: its rail pressure says it was
+   * read at the rig's "rail pressure" position (RECORDS.md, "Positions").
+   */
+  const injectorTest = (d: number, part: string, named = false) => {
     seq += 1;
     const observedAt = daysAgo(d);
     return {
@@ -81,6 +84,7 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
             measured: 1004.1,
             unit: 'bar',
             result: 'pass',
+            ...(named ? { position: 'rail pressure' } : {}),
           },
         ],
       },
@@ -240,7 +244,7 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
     await ingest([
       injectorTest(40, 'INJ-0400'),
       injectorTest(20, 'INJ-0417'),
-      injectorTest(10, 'INJ-0431'),
+      injectorTest(10, 'INJ-0431', true),
       injectorTest(5, 'INJ-0452'),
     ]);
 
@@ -248,7 +252,8 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
     await calibrate(0, '992.58', 'fail');
 
     // 6. The transducer's suspect list: the injectors RIG-01 tested since the last good
-    // calibration, each with the position the transducer sat in.
+    // calibration, each with the position the transducer sat in: INJ-0431's record names that
+    // position (its value was read there), the others were made while it was installed.
     await page.goto(`${url}/#/equipment/PT-RIG01-RAIL`);
     await page.getByTestId('suspect-records').waitFor();
     const rows = page.getByTestId('suspect-row');
@@ -257,7 +262,11 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
     expect(texts).toHaveLength(3);
     for (const [i, part] of ['INJ-0417', 'INJ-0431', 'INJ-0452'].entries()) {
       expect(texts[i]).toContain(part);
-      expect(texts[i]).toContain('in RIG-01 / rail pressure');
+      expect(texts[i]).toContain(
+        part === 'INJ-0431'
+          ? 'named position RIG-01 / rail pressure'
+          : 'made while installed in RIG-01 / rail pressure',
+      );
     }
     expect(texts.join(' ')).not.toContain('INJ-0400');
 

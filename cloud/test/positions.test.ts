@@ -383,9 +383,10 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
     ]);
     const csv = (await call('token', 'GET', '/equipment/PT-06/suspect-records?format=csv')).text;
     const [head, ...lines] = csv.trim().split('\r\n');
-    expect(head).toContain('equipment,via,position,partSerial');
+    expect(head).toContain('equipment,via,position,named,partSerial');
+    // Made on RIG-06 while installed; the record does not name the position.
     expect(lines.find((l: string) => l.includes('INJ-5'))).toContain(
-      'RIG-06,position,RIG-06 / rail pressure,INJ-5',
+      'RIG-06,position,RIG-06 / rail pressure,false,INJ-5',
     );
 
     // The out-of-tolerance case opened by the failure counts and lists the same records.
@@ -422,11 +423,11 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
     }
     const report = (await call('cleared', 'GET', `/reports/${asked.body.id}/file`)).text;
     const [reportHead, ...reportLines] = report.trim().split(/\r?\n/);
-    expect(reportHead).toContain('recordEquipment,via,position,partSerial');
+    expect(reportHead).toContain('recordEquipment,via,position,named,partSerial');
     const ofPt06 = reportLines.filter((l: string) => l.includes('PT-06'));
     expect(ofPt06.map((l: string) => /INJ-\d/.exec(l)?.[0])).toEqual(['INJ-1', 'INJ-2', 'INJ-5', 'INJ-6']);
     expect(ofPt06.find((l: string) => l.includes('INJ-5'))).toContain(
-      'RIG-06,position,RIG-06 / rail pressure,INJ-5',
+      'RIG-06,position,RIG-06 / rail pressure,false,INJ-5',
     );
   });
 
@@ -566,6 +567,34 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
         ['POS-4', false],
       ],
     );
+    // The CSVs say it too: the suspect list's, the case's, and the out-of-tolerance report's.
+    const namedColumn = (csv: string, serial: string) => {
+      const [head, ...rows] = csv.trim().split(/\r?\n/);
+      const cols = head!.split(',');
+      const row = rows.find((l) => l.includes(serial))!.split(',');
+      return [row[cols.indexOf('position')], row[cols.indexOf('named')]];
+    };
+    const suspectCsv = (await call('token', 'GET', '/equipment/PT-08/suspect-records?format=csv')).text;
+    expect(namedColumn(suspectCsv, 'POS-2')).toEqual(['RIG-07 / rail pressure', 'true']);
+    expect(namedColumn(suspectCsv, 'POS-3')).toEqual(['RIG-07 / rail pressure', 'false']);
+    const caseCsv = (await call('quality', 'GET', `/oot-cases/${k.id}/suspects.csv`)).text;
+    expect(namedColumn(caseCsv, 'POS-2')).toEqual(['RIG-07 / rail pressure', 'true']);
+    expect(namedColumn(caseCsv, 'POS-4')).toEqual(['RIG-07 / rail pressure', 'false']);
+    const asked = await call('cleared', 'POST', '/reports', {
+      type: 'out-of-tolerance',
+      from: at(24 * 30).slice(0, 10),
+      to: at(0).slice(0, 10),
+      format: 'csv',
+    });
+    expect(asked.status, asked.text).toBe(202);
+    const until = Date.now() + 60_000;
+    while ((await call('cleared', 'GET', `/reports/${asked.body.id}`)).body.state !== 'done') {
+      expect(Date.now()).toBeLessThan(until);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const report = (await call('cleared', 'GET', `/reports/${asked.body.id}/file`)).text;
+    expect(namedColumn(report, 'POS-2')).toEqual(['RIG-07 / rail pressure', 'true']);
+    expect(namedColumn(report, 'POS-3')).toEqual(['RIG-07 / rail pressure', 'false']);
   });
 
   it('keeps an export-controlled rig’s tests out of an uncleared reader’s suspect list', async () => {
