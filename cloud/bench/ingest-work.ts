@@ -25,9 +25,10 @@ const T0 = Date.now() - 3_600_000;
 // ---------------------------------------------------------------------------------------------
 // Records as a line of rigs produces them: mostly telemetry, some usage and inspections.
 
-export function record(edge: string, seq: number) {
+/** `line`: a prefix of the equipment tags and the gauge (each edge its own rigs); none: shared by every edge. */
+export function record(edge: string, seq: number, line = '') {
   const observedAt = new Date(T0 + seq * 10).toISOString();
-  const equipment = `RIG-${String(seq % 20).padStart(2, '0')}`;
+  const equipment = `${line}RIG-${String(seq % 20).padStart(2, '0')}`;
   const envelope = {
     v: 1,
     id: deterministicUuidV7(T0 + seq * 10, new TextEncoder().encode(`${edge}:${seq}`)),
@@ -57,7 +58,7 @@ export function record(edge: string, seq: number) {
             result: 'pass',
           },
         ],
-        gauges: ['FLOW-CELL-07'],
+        gauges: [`${line}FLOW-CELL-07`],
       },
     };
   if (seq % 20 === 10)
@@ -110,13 +111,21 @@ export interface EdgeWork {
  */
 export function buildBatches(
   edge: { id: string; pem: string },
-  opts: { from: number; count: number; size: number; before?: LogState | undefined; wire?: boolean },
+  opts: {
+    from: number;
+    count: number;
+    size: number;
+    before?: LogState | undefined;
+    wire?: boolean;
+    /** Equipment tag prefix (record()). */
+    line?: string;
+  },
 ): EdgeWork {
   const out: EdgeWork = { id: edge.id, batches: [], lastSeqs: [], records: [], state: opts.before! };
   let state = opts.before;
   for (let i = 0; i < opts.count; i += 1) {
     const from = opts.from + i * opts.size;
-    const recs = Array.from({ length: opts.size }, (_, j) => record(edge.id, from + j));
+    const recs = Array.from({ length: opts.size }, (_, j) => record(edge.id, from + j, opts.line));
     const built = buildBatch({
       edge: edge.id,
       privateKeyPem: edge.pem,

@@ -49,6 +49,8 @@ const EDGES = Number(process.env.BENCH_EDGES ?? 12);
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 10);
 const BATCH = Number(process.env.BENCH_BATCH ?? 500);
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** BENCH_SHARED_RIGS=1: every edge reports the same 20 rigs (as ingest.bench.ts); else each edge its own. */
+const SHARED_RIGS = process.env.BENCH_SHARED_RIGS === '1';
 const GIVE_UP_MS = Number(process.env.BENCH_GIVE_UP_S ?? 120) * 1000;
 const CORES = os.availableParallelism();
 
@@ -309,6 +311,8 @@ class PgCpu {
   private readonly background = new Map<number, [number, number]>();
   /** What this database's backends were doing, counted over the samples: state or wait event → count. */
   readonly doing = new Map<string, number>();
+  /** Lock waits longer than 5 s, with their holders. */
+  readonly longWaits = new Map<number, string>();
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> = Promise.resolve();
 
@@ -336,10 +340,31 @@ class PgCpu {
         backend_type: string;
         state: string | null;
         wait: string | null;
+        for_s: number | null;
+        query: string | null;
+        blockers: number[] | null;
       }>(
-        `SELECT pid, datname, backend_type, state, wait_event_type || ':' || wait_event AS wait
+        `SELECT pid, datname, backend_type, state, wait_event_type || ':' || wait_event AS wait,
+                extract(epoch FROM now() - state_change)::float8 AS for_s, left(query, 160) AS query,
+                CASE WHEN wait_event_type = 'Lock' THEN pg_blocking_pids(pid) END AS blockers
            FROM pg_stat_activity WHERE pid <> pg_backend_pid()`,
       );
+      const byPid = new Map(rows.map((r) => [r.pid, r]));
+      for (const r of rows) {
+        // A lock wait of more than 5 s: who holds it, doing what (at most 5 kept, one per waiter).
+        if (r.datname !== this.dbName || !r.wait?.startsWith('Lock') || (r.for_s ?? 0) < 5) continue;
+        if (this.longWaits.size >= 5 || this.longWaits.has(r.pid)) continue;
+        const holders = (r.blockers ?? []).map((b) => {
+          const h = byPid.get(b);
+          return h
+            ? `${b} ${h.state ?? '?'} ${(h.for_s ?? 0).toFixed(1)} s after: ${oneLine(h.query)}`
+            : `${b} ?`;
+        });
+        this.longWaits.set(
+          r.pid,
+          `${r.pid} waited ${(r.for_s ?? 0).toFixed(1)} s on ${r.wait} in: ${oneLine(r.query)}; held by ${holders.join(' / ') || 'none listed'}`,
+        );
+      }
       for (const r of rows) {
         const mine = r.datname === this.dbName && r.backend_type === 'client backend';
         if (mine && !first) {
@@ -390,6 +415,9 @@ interface Outcome {
   machineBusy: number;
   /** This database's backends over the samples: what they were doing, share of samples. */
   pgDoing: string;
+  longWaits: string[];
+  /** Lines the processes logged at warn or above while timed. */
+  logged: string[];
   tally: Tally;
   stored: number | undefined;
   expected: number;
@@ -400,6 +428,8 @@ interface Outcome {
   exited: string[];
   how: string;
 }
+
+const oneLine = (q: string | null) => (q ?? '').replace(/\s+/g, ' ').slice(0, 160);
 
 function describeDoing(m: Map<string, number>): string {
   const total = [...m.values()].reduce((k, x) => k + x, 0);
@@ -467,7 +497,8 @@ async function runCount(n: number): Promise<Outcome> {
     const work: EdgeWork[] = [];
     await Promise.all(
       edges.map(async (e, i) => {
-        const warm = buildBatches(e, { from: 1, count: 1, size: BATCH, wire: true });
+        const line = SHARED_RIGS ? '' : `L${String(i + 1).padStart(2, '0')}-`;
+        const warm = buildBatches(e, { from: 1, count: 1, size: BATCH, wire: true, line });
         await deliver(agents[i]!, ingestUrl, warm.batches[0] as string, BATCH, warmTally, false);
         work[i] = buildBatches(e, {
           from: BATCH + 1,
@@ -475,6 +506,7 @@ async function runCount(n: number): Promise<Outcome> {
           size: BATCH,
           before: warm.state,
           wire: true,
+          line,
         });
       }),
     );
@@ -485,6 +517,7 @@ async function runCount(n: number): Promise<Outcome> {
     const pgCpu = await PgCpu.start(db.name);
     const loadBefore = load();
     const cpu0 = { cloud: pids.map((p) => cpuOf(p) ?? 0), bench: cpuSeconds(), machine: machineCpu() };
+    const linesBefore = clouds.map((c) => c.proc.lines.length);
     const t0 = performance.now();
     await Promise.all(
       work.map(async (w, i) => {
@@ -498,6 +531,13 @@ async function runCount(n: number): Promise<Outcome> {
     const machine1 = machineCpu();
     const machineBusy = (machine1.busy - cpu0.machine.busy) / seconds;
     const pgUsed = await pgCpu.stop();
+    // What the processes logged at warn (40) or above while timed.
+    const logged = clouds.flatMap((c, i) =>
+      c.proc.lines
+        .slice(linesBefore[i])
+        .filter((l) => /"level":(4|5|6)0/.test(l))
+        .map((l) => `process ${i + 1}: ${l.slice(0, 300)}`),
+    );
     const loadAfter = load();
     for (const a of agents) a.destroy();
 
@@ -532,6 +572,8 @@ async function runCount(n: number): Promise<Outcome> {
       },
       machineBusy,
       pgDoing: describeDoing(pgCpu.doing),
+      longWaits: [...pgCpu.longWaits.values()],
+      logged,
       tally: { ...tally, failed: [...warmTally.failed, ...tally.failed] },
       stored,
       expected,
@@ -636,7 +678,9 @@ for (const n of PROCS) {
       `transient errors retried ${o.tally.transient}${o.tally.transientSample.length ? ` (${o.tally.transientSample.join('; ')})` : ''}; ` +
       `proxy 502s ${o.proxyErrors}` +
       (o.tally.failed.length ? `; failed: ${o.tally.failed.slice(0, 3).join('; ')}` : '') +
-      (o.exited.length ? `; ${o.exited.join('; ')}` : ''),
+      (o.exited.length ? `; ${o.exited.join('; ')}` : '') +
+      `; lines logged at warn or above ${o.logged.length}${o.logged.length ? `, e.g. ${o.logged.slice(0, 2).join(' || ')}` : ''}` +
+      `; lock waits over 5 s ${o.longWaits.length}${o.longWaits.length ? `: ${o.longWaits.slice(0, 3).join(' || ')}` : ''}`,
   });
 }
 
