@@ -7,6 +7,9 @@ import { apiOperations, openApiDocument } from '../src/openapi.js';
 import { auditApi } from '../src/audit/index.js';
 import { maintenanceApi } from '../src/maintenance/index.js';
 import { ootApi } from '../src/oot/index.js';
+import { calibrationApi } from '../src/calibration/index.js';
+import { reportsApi } from '../src/reports/index.js';
+import { REPORT_TYPES } from '../src/reports/types.js';
 import { checkMessage, liveMessageSchemas } from '../src/live/live.messages.js';
 import { jsonSchemaOf, paramsSchema, type OperationSpec } from '../src/platform/http/contract.js';
 
@@ -106,10 +109,65 @@ describe('the API document, generated from the routes’ schemas', () => {
         if (r instanceof z.ZodType || Number(status) >= 400) continue;
         const where = `${op.method.toUpperCase()} ${op.path} ${status}`;
         if (r.content?.['application/json']) bare.push(`${where}: hand-written JSON Schema`);
-        // A success without a zod schema carries no body (204) or a file (CSV, PDF, XML, NDJSON).
-        if (!r.schema && !r.content && status !== '204') bare.push(`${where}: an answer without a schema`);
+        // JSON lines and CSV are documented through the contract (`ndjson`, `csv`), never by hand.
+        if (r.content?.['application/x-ndjson']) bare.push(`${where}: JSON lines without a line schema`);
+        if (r.content?.['text/csv']) bare.push(`${where}: CSV without its columns`);
+        // A success without a zod schema carries no body (204) or a file (PDF, XML), or streams
+        // documented lines (NDJSON) or columns (CSV).
+        if (!r.schema && !r.ndjson && !r.csv && !r.content && status !== '204')
+          bare.push(`${where}: an answer without a schema`);
       }
     expect(bare).toEqual([]);
+  });
+
+  it('a JSON-lines stream documents the schema of one line, a CSV answer its columns', () => {
+    const streams = apiOperations.flatMap((op) =>
+      Object.entries(op.responses).flatMap(([status, r]) =>
+        r instanceof z.ZodType ? [] : [{ op, status, r, doc: documented(op).responses[status]! }],
+      ),
+    );
+    const ndjson = streams.filter((x) => x.r.ndjson);
+    expect(ndjson.map((x) => `${x.op.method} ${x.op.path}`)).toContain('get /audit/export');
+    for (const { r, doc } of ndjson) {
+      const media = doc.content?.['application/x-ndjson'] as unknown as Record<string, unknown>;
+      expect(media['x-ndjson-item']).toEqual(jsonSchemaOf(r.ndjson!, 'output'));
+      expect(media.schema).toMatchObject({ type: 'string' });
+    }
+    // The audit export's line: { seq, entry, leafHash, checkpoint, withheld? }.
+    const audit = documented(auditApi.export).responses['200']!.content![
+      'application/x-ndjson'
+    ] as unknown as {
+      'x-ndjson-item': { required: string[]; properties: Record<string, unknown> };
+    };
+    expect(audit['x-ndjson-item'].required).toEqual(['seq', 'entry', 'leafHash', 'checkpoint']);
+    expect(Object.keys(audit['x-ndjson-item'].properties)).toContain('withheld');
+
+    const csv = streams.filter((x) => x.r.csv);
+    expect(csv.map((x) => `${x.op.method} ${x.op.path}`).sort()).toEqual([
+      'get /equipment/{tag}/suspect-records',
+      'get /oot-cases/{id}/suspects.csv',
+      'get /reports/{id}/file',
+    ]);
+    for (const { r, doc } of csv) {
+      const media = doc.content?.['text/csv'] as unknown as Record<string, unknown>;
+      expect(media['x-csv-columns']).toEqual(
+        Array.isArray(r.csv!.columns) ? [...(r.csv!.columns as string[])] : r.csv!.columns,
+      );
+    }
+    // The suspect lists name whether a record names the position the device sat in.
+    for (const op of [calibrationApi.suspectRecords, ootApi.suspectsCsv]) {
+      const media = documented(op).responses['200']!.content!['text/csv'] as unknown as {
+        'x-csv-columns': string[];
+      };
+      expect(media['x-csv-columns']).toEqual(expect.arrayContaining(['via', 'position', 'named']));
+    }
+    const reports = documented(reportsApi.file).responses['200']!.content!['text/csv'] as unknown as {
+      'x-csv-columns': Record<string, string[]>;
+    };
+    expect(Object.keys(reports['x-csv-columns']).sort()).toEqual([...REPORT_TYPES].sort());
+    expect(reports['x-csv-columns']['out-of-tolerance']).toEqual(
+      expect.arrayContaining(['position', 'named']),
+    );
   });
 
   /** The operations routes at the root (for the monitoring network; API.md, Operations). */

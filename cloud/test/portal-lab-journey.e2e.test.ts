@@ -1,7 +1,5 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import {
   DESKTOP,
   PHONE,
@@ -10,6 +8,7 @@ import {
   type Browser,
   type PortalFixture,
 } from './helpers/browser.js';
+import { TestEdge } from './helpers/edge.js';
 
 /**
  * Issue 17's "done when", as one lab's path through the portal (Chromium against the cloud as a
@@ -47,60 +46,34 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
   let b: Browser;
   let page: Page;
   let url = '';
-  let edgeId = '';
-  const keys = generateKeyPair();
-  let logState: ReturnType<typeof buildBatch>['state'] | undefined;
-  let seq = 0;
+  /** RIG-01's edge. */
+  let edge: TestEdge;
   const api = (role: string, method: string, p: string, body?: unknown) => portal.api(role, method, p, body);
 
-  /** An injector tested on RIG-01 (sent by the rig's edge). */
-  const injectorTest = (d: number, part: string) => {
-    seq += 1;
-    const observedAt = daysAgo(d);
-    return {
-      v: 1,
-      id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edgeId}:${seq}`)),
-      edge: edgeId,
-      seq,
-      observedAt,
-      receivedAt: observedAt,
-      kind: 'inspection',
-      equipment: 'RIG-01',
-      source: { protocol: 'modbus', endpoint: 'tcp://127.0.0.1:5020' },
-      body: {
-        partSerial: part,
-        workOrder: 'WO-2026-118',
-        operator: 'op-17',
-        result: 'pass',
-        characteristics: [
-          {
-            name: 'rail pressure',
-            nominal: 1000,
-            lsl: 990,
-            usl: 1010,
-            measured: 1004.1,
-            unit: 'bar',
-            result: 'pass',
-          },
-        ],
-      },
-    };
-  };
-  async function ingest(records: unknown[]) {
-    const built = buildBatch({
-      edge: edgeId,
-      privateKeyPem: keys.privateKeyPem,
-      records,
-      ...(logState ? { before: logState } : {}),
+  /**
+   * An injector tested on RIG-01 (sent by the rig's edge); `named`: its rail pressure says it was
+   * read at the rig's "rail pressure" position (RECORDS.md, "Positions").
+   */
+  const injectorTest = (d: number, part: string, named = false) =>
+    edge.record('inspection', 'RIG-01', daysAgo(d), {
+      partSerial: part,
+      workOrder: 'WO-2026-118',
+      operator: 'op-17',
+      result: 'pass',
+      characteristics: [
+        {
+          name: 'rail pressure',
+          nominal: 1000,
+          lsl: 990,
+          usl: 1010,
+          measured: 1004.1,
+          unit: 'bar',
+          result: 'pass',
+          ...(named ? { position: 'rail pressure' } : {}),
+        },
+      ],
     });
-    const res = await fetch(`${url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(built.batch),
-    });
-    expect(res.status, await res.clone().text()).toBe(200);
-    logState = built.state;
-  }
+  const ingest = (records: unknown[]) => edge.ingest(records);
 
   /** Records a calibration of the transducer from its procedure, through the form. */
   async function calibrate(d: number, asFound: string, verdict: 'pass' | 'fail') {
@@ -146,17 +119,10 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
   beforeAll(async () => {
     portal = await startPortal('journey');
     ({ url, page, browser: b } = portal);
-    const enrolled = await fetch(`${url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        token: portal.seed.enrollmentToken,
-        publicKey: toBase64(keys.publicKey),
-        name: 'rig-01-edge',
-      }),
-    });
-    expect(enrolled.status).toBe(201);
-    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    edge = await new TestEdge(url, { protocol: 'modbus', endpoint: 'tcp://127.0.0.1:5020' }).enroll(
+      portal.seed.enrollmentToken,
+      'rig-01-edge',
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -240,7 +206,7 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
     await ingest([
       injectorTest(40, 'INJ-0400'),
       injectorTest(20, 'INJ-0417'),
-      injectorTest(10, 'INJ-0431'),
+      injectorTest(10, 'INJ-0431', true),
       injectorTest(5, 'INJ-0452'),
     ]);
 
@@ -248,7 +214,8 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
     await calibrate(0, '992.58', 'fail');
 
     // 6. The transducer's suspect list: the injectors RIG-01 tested since the last good
-    // calibration, each with the position the transducer sat in.
+    // calibration, each with the position the transducer sat in: INJ-0431's record names that
+    // position (its value was read there), the others were made while it was installed.
     await page.goto(`${url}/#/equipment/PT-RIG01-RAIL`);
     await page.getByTestId('suspect-records').waitFor();
     const rows = page.getByTestId('suspect-row');
@@ -257,7 +224,11 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
     expect(texts).toHaveLength(3);
     for (const [i, part] of ['INJ-0417', 'INJ-0431', 'INJ-0452'].entries()) {
       expect(texts[i]).toContain(part);
-      expect(texts[i]).toContain('in RIG-01 / rail pressure');
+      expect(texts[i]).toContain(
+        part === 'INJ-0431'
+          ? 'named position RIG-01 / rail pressure'
+          : 'made while installed in RIG-01 / rail pressure',
+      );
     }
     expect(texts.join(' ')).not.toContain('INJ-0400');
 

@@ -1,11 +1,10 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import { createAccounts } from '../src/access/accounts.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { createUsers, type TestUser } from './helpers/users.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
@@ -26,6 +25,7 @@ const PW: Record<string, string> = {
   cleared: 'signed off for the program',
 };
 const HOUR = 3_600_000;
+const MODBUS = { protocol: 'modbus', endpoint: 'tcp://rig.plant1.local:502' };
 const NOW = Date.now();
 const at = (hoursAgo: number) => new Date(NOW - hoursAgo * HOUR).toISOString();
 
@@ -33,30 +33,15 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
   let storage: TestStorage;
   let cloud: RunningCloud;
   let apiToken = '';
-  let edgeId = '';
-  const keys = generateKeyPair();
-  let logState: ReturnType<typeof buildBatch>['state'] | undefined;
-  let seq = 0;
+  /** The line's edge: it sends the rigs' tests and the bench's calibrations. */
+  let edge: TestEdge;
   const s: Record<string, Session> = {};
   const call = (who: string, method: string, p: string, body?: unknown) =>
     apiCall(cloud.url, who === 'token' ? apiToken : s[who]!, method, p, body);
   const rail = (rig: string) => `/equipment/${rig}/positions/${encodeURIComponent('rail pressure')}`;
 
-  const envelope = (kind: string, equipment: string, observedAt: string, body: unknown) => {
-    seq += 1;
-    return {
-      v: 1,
-      id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edgeId}:${seq}`)),
-      edge: edgeId,
-      seq,
-      observedAt,
-      receivedAt: observedAt,
-      kind,
-      equipment,
-      source: { protocol: 'modbus', endpoint: 'tcp://rig.plant1.local:502' },
-      body,
-    };
-  };
+  const envelope = (kind: string, equipment: string, observedAt: string, body: unknown) =>
+    edge.record(kind, equipment, observedAt, body);
   /** An injector test on a rig, its rail pressure read by whatever transducer sits in the rig. */
   const test = (rig: string, hoursAgo: number, part: string, gauges?: string[]) =>
     envelope('inspection', rig, at(hoursAgo), {
@@ -98,21 +83,23 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
       calibratedAt: at(hoursAgo),
     });
   };
-  async function ingest(records: unknown[]) {
-    const b = buildBatch({
-      edge: edgeId,
-      privateKeyPem: keys.privateKeyPem,
-      records,
-      ...(logState ? { before: logState } : {}),
+  const ingest = (records: unknown[]) => edge.ingest(records);
+  /** The out-of-tolerance compliance report of the last 30 days as CSV (generated, waited for). */
+  const ootReportCsv = async (): Promise<string> => {
+    const asked = await call('cleared', 'POST', '/reports', {
+      type: 'out-of-tolerance',
+      from: at(24 * 30).slice(0, 10),
+      to: at(0).slice(0, 10),
+      format: 'csv',
     });
-    const res = await fetch(`${cloud.url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(b.batch),
-    });
-    expect(res.status, await res.clone().text()).toBe(200);
-    logState = b.state;
-  }
+    expect(asked.status, asked.text).toBe(202);
+    const until = Date.now() + 120_000;
+    while ((await call('cleared', 'GET', `/reports/${asked.body.id}`)).body.state !== 'done') {
+      expect(Date.now()).toBeLessThan(until);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return (await call('cleared', 'GET', `/reports/${asked.body.id}/file`)).text;
+  };
   const ok = async (p: Promise<{ status: number; text: string; body: any }>, status = 201) => {
     const r = await p;
     expect(r.status, r.text).toBe(status);
@@ -171,12 +158,7 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
         exportControl: { regime: 'ITAR' },
       }),
     );
-    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: enroll.token, publicKey: toBase64(keys.publicKey), name: 'line-1' }),
-    });
-    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    edge = await new TestEdge(cloud.url, MODBUS).enroll(enroll.token, 'line-1');
   });
   afterAll(async () => {
     await cloud?.close();
@@ -383,9 +365,10 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
     ]);
     const csv = (await call('token', 'GET', '/equipment/PT-06/suspect-records?format=csv')).text;
     const [head, ...lines] = csv.trim().split('\r\n');
-    expect(head).toContain('equipment,via,position,partSerial');
+    expect(head).toContain('equipment,via,position,named,partSerial');
+    // Made on RIG-06 while installed; the record does not name the position.
     expect(lines.find((l: string) => l.includes('INJ-5'))).toContain(
-      'RIG-06,position,RIG-06 / rail pressure,INJ-5',
+      'RIG-06,position,RIG-06 / rail pressure,false,INJ-5',
     );
 
     // The out-of-tolerance case opened by the failure counts and lists the same records.
@@ -408,25 +391,13 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
     expect(alert.message).toContain('4 usage and inspection records');
 
     // The compliance report's out-of-tolerance section lists the same records, with the position.
-    const asked = await call('cleared', 'POST', '/reports', {
-      type: 'out-of-tolerance',
-      from: at(24 * 30).slice(0, 10),
-      to: at(0).slice(0, 10),
-      format: 'csv',
-    });
-    expect(asked.status, asked.text).toBe(202);
-    const until = Date.now() + 60_000;
-    while ((await call('cleared', 'GET', `/reports/${asked.body.id}`)).body.state !== 'done') {
-      expect(Date.now()).toBeLessThan(until);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    const report = (await call('cleared', 'GET', `/reports/${asked.body.id}/file`)).text;
+    const report = await ootReportCsv();
     const [reportHead, ...reportLines] = report.trim().split(/\r?\n/);
-    expect(reportHead).toContain('recordEquipment,via,position,partSerial');
+    expect(reportHead).toContain('recordEquipment,via,position,named,partSerial');
     const ofPt06 = reportLines.filter((l: string) => l.includes('PT-06'));
     expect(ofPt06.map((l: string) => /INJ-\d/.exec(l)?.[0])).toEqual(['INJ-1', 'INJ-2', 'INJ-5', 'INJ-6']);
     expect(ofPt06.find((l: string) => l.includes('INJ-5'))).toContain(
-      'RIG-06,position,RIG-06 / rail pressure,INJ-5',
+      'RIG-06,position,RIG-06 / rail pressure,false,INJ-5',
     );
   });
 
@@ -480,7 +451,7 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
           { name: 'state', value: 1, quality: 'good' },
         ],
       });
-    const first = seq + 1;
+    const first = edge.seq + 1;
     await ingest([
       named(200, 'POS-1', 'rail pressure'), // PT-07 was there
       telemetry(190), // PT-07
@@ -492,8 +463,11 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
     ]);
 
     const positionsOf = async () => {
-      const items = (await call('token', 'GET', `/records?edge=${edgeId}&afterSeq=${first - 1}&limit=6`)).body
-        .items as { seq: number; positions: { position: string; label: string; device: string | null }[] }[];
+      const items = (await call('token', 'GET', `/records?edge=${edge.id}&afterSeq=${first - 1}&limit=6`))
+        .body.items as {
+        seq: number;
+        positions: { position: string; label: string; device: string | null }[];
+      }[];
       return items.map((i) => [i.seq - first, i.positions.map((p) => `${p.label} → ${p.device ?? '?'}`)]);
     };
     expect(await positionsOf()).toEqual([
@@ -566,6 +540,22 @@ describe.each(BACKENDS)('positions and devices on %s', (backend) => {
         ['POS-4', false],
       ],
     );
+    // The CSVs say it too: the suspect list's, the case's, and the out-of-tolerance report's.
+    const namedColumn = (csv: string, serial: string) => {
+      const [head, ...rows] = csv.trim().split(/\r?\n/);
+      const cols = head!.split(',');
+      const row = rows.find((l) => l.includes(serial))!.split(',');
+      return [row[cols.indexOf('position')], row[cols.indexOf('named')]];
+    };
+    const suspectCsv = (await call('token', 'GET', '/equipment/PT-08/suspect-records?format=csv')).text;
+    expect(namedColumn(suspectCsv, 'POS-2')).toEqual(['RIG-07 / rail pressure', 'true']);
+    expect(namedColumn(suspectCsv, 'POS-3')).toEqual(['RIG-07 / rail pressure', 'false']);
+    const caseCsv = (await call('quality', 'GET', `/oot-cases/${k.id}/suspects.csv`)).text;
+    expect(namedColumn(caseCsv, 'POS-2')).toEqual(['RIG-07 / rail pressure', 'true']);
+    expect(namedColumn(caseCsv, 'POS-4')).toEqual(['RIG-07 / rail pressure', 'false']);
+    const report = await ootReportCsv();
+    expect(namedColumn(report, 'POS-2')).toEqual(['RIG-07 / rail pressure', 'true']);
+    expect(namedColumn(report, 'POS-3')).toEqual(['RIG-07 / rail pressure', 'false']);
   });
 
   it('keeps an export-controlled rig’s tests out of an uncleared reader’s suspect list', async () => {

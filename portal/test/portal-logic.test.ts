@@ -314,6 +314,14 @@ describe('as-found error chart', () => {
 });
 
 describe('display helpers', () => {
+  it('says whether a suspect record named the failed device’s position or was made while it sat there', async () => {
+    const { suspectPlace } = await import('../src/lib/oot.js');
+    const at = { via: 'position', position: 'RIG-01 / rail pressure' };
+    expect(suspectPlace({ ...at, named: true })).toBe('named position RIG-01 / rail pressure');
+    expect(suspectPlace({ ...at, named: false })).toBe('made while installed in RIG-01 / rail pressure');
+    expect(suspectPlace({ via: 'gauge', position: null, named: false })).toBe('');
+  });
+
   it('reads evidence record lists and refuses what is not one', async () => {
     const { parseSeqList, ago } = await import('../src/lib/format.js');
     expect(parseSeqList('1-3, 7 5,5')).toEqual([1, 2, 3, 5, 7]);

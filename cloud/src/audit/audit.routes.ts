@@ -1,7 +1,7 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { type Accounts, actorOfRequest, principalOf } from '../access/index.js';
-import { dateTime, mount, operation } from '../platform/http/contract.js';
+import { NDJSON, dateTime, mount, operation } from '../platform/http/contract.js';
 import { parseQuery } from '../platform/http/validation.js';
 import { AuditService } from './audit.service.js';
 
@@ -51,7 +51,7 @@ export function auditRoutes(accounts: Accounts): Router {
       detail: `after seq ${q.afterSeq}`,
     });
     const withhold = (await withholdFor(req)) ?? undefined;
-    res.type('application/x-ndjson');
+    res.type(NDJSON);
     let after = q.afterSeq;
     for (;;) {
       const rows = await audit.page(tenantId, after, 1000);
@@ -138,8 +138,8 @@ export const auditApi = {
     query: exportQuery,
     responses: {
       '200': {
-        description: 'one { seq, entry, leafHash, checkpoint } per line',
-        content: { 'application/x-ndjson': {} },
+        description: 'JSON lines: one { seq, entry, leafHash, checkpoint, withheld? } per line, oldest first',
+        ndjson: auditItem,
       },
     },
     errors: [400, 401, 403],

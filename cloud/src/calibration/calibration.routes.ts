@@ -22,6 +22,7 @@ import {
   decodeCursor,
   itemView,
   suspectCharacteristics,
+  SUSPECT_CSV_COLUMNS,
   suspectCsv,
   type TraceabilityService,
 } from './traceability.service.js';
@@ -968,9 +969,13 @@ export const calibrationApi = {
     query: suspectQuery,
     responses: {
       '200': {
-        description: '{ equipment, window, items, next } or text/csv',
+        description: '{ equipment, window, items, next } or (format=csv) text/csv',
         schema: suspectAnswer,
-        content: { 'text/csv': { schema: { type: 'string' } } },
+        csv: {
+          columns: SUSPECT_CSV_COLUMNS,
+          description:
+            'one line per suspect record and characteristic; named: true when the record names the position the device sat in (via position)',
+        },
       },
     },
     errors: [400, 401, 404],

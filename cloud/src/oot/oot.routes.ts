@@ -5,6 +5,7 @@ import type { Signer } from '../calibration/index.js';
 import { sessionOnly, tokenOrSession } from '../platform/http/openapi-parts.js';
 import { limit, parseQuery } from '../platform/http/validation.js';
 import {
+  CASE_CSV_COLUMNS,
   decisionSchema,
   DISPOSITIONS,
   IMPACTS,
@@ -232,7 +233,14 @@ export const ootApi = {
       'Every suspect record and characteristic of a case with its margin, shipment state and decision (CSV)',
     security: tokenOrSession,
     responses: {
-      '200': { description: 'text/csv', content: { 'text/csv': { schema: { type: 'string' } } } },
+      '200': {
+        description: 'text/csv',
+        csv: {
+          columns: CASE_CSV_COLUMNS,
+          description:
+            'one line per suspect record and characteristic; named: true when the record names the position the device sat in (via position)',
+        },
+      },
     },
     errors: [401, 404],
   }),

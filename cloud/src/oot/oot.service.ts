@@ -237,6 +237,22 @@ function notificationView(n: NotificationRow): NotificationView {
   };
 }
 
+/** The columns of a case's suspects CSV (GET /oot-cases/{id}/suspects.csv). */
+export const CASE_CSV_COLUMNS = [
+  'case',
+  'failedEquipment',
+  ...SUSPECT_CSV_COLUMNS,
+  'shipmentState',
+  'customer',
+  'shippedAt',
+  'decisionScope',
+  'impact',
+  'disposition',
+  'assessment',
+  'decidedBy',
+  'decidedAt',
+] as const;
+
 /**
  * The decision that applies to a suspect record: the newest of those naming the record itself,
  * its part serial or its lot (work order). Built once per case from its decisions.
@@ -520,20 +536,7 @@ export class OotService {
     const cal = await this.deps.calibrations.get(v.tenantId, k.calibration_id);
     const error = cal ? instrumentError(JSON.parse(cal.body) as { points: [] }) : null;
     const coverage = new Coverage(await this.deps.repo.decisions(v.tenantId, k.id));
-    const columns = [
-      'case',
-      'failedEquipment',
-      ...SUSPECT_CSV_COLUMNS,
-      'shipmentState',
-      'customer',
-      'shippedAt',
-      'decisionScope',
-      'impact',
-      'disposition',
-      'assessment',
-      'decidedBy',
-      'decidedAt',
-    ] as const;
+    const columns = CASE_CSV_COLUMNS;
     const lines = [columns.join(',')];
     for await (const rows of this.pages(v.tenantId, k, v)) {
       const shipments = await this.deps.repo.shipments(

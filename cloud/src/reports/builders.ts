@@ -9,6 +9,7 @@ import {
   daysBetween,
   DEFAULT_DUE_SOON_DAYS,
   dateOf,
+  namesPosition,
   statusOn,
   today,
   type TraceabilityService,
@@ -19,8 +20,11 @@ import type { AuditService } from '../audit/index.js';
 import type { Coverage, OotService } from '../oot/index.js';
 import type { SuspectRow } from '../production/index.js';
 
-/** A suspect record as the reports show it: the record's index row and its operator. */
-type SuspectPageRow = Omit<SuspectRow, 'json'> & { operator: string | null };
+/**
+ * A suspect record as the reports show it: the record's index row, its operator, and whether it
+ * names the position the device sat in (`named`, with via position).
+ */
+type SuspectPageRow = Omit<SuspectRow, 'json'> & { operator: string | null; named: boolean };
 import { MaintenanceRepository, nextPreventive } from '../maintenance/index.js';
 import type { Witness } from '../platform/witness.js';
 import { fmtInt } from './pdf.js';
@@ -700,6 +704,29 @@ const SUSPECT_FIELDS = [
   'equipment',
   'via',
   'position',
+  'named',
+  'partSerial',
+  'workOrder',
+  'operator',
+  'result',
+  'impact',
+  'disposition',
+  'decidedBy',
+  'decidedAt',
+] as const;
+
+/** The out-of-tolerance report's CSV: one row per (event, suspect record). */
+const OOT_CSV_FIELDS = [
+  ...EVENT_FIELDS,
+  'edge',
+  'seq',
+  'kind',
+  'observedAt',
+  'recordSiteId',
+  'recordEquipment',
+  'via',
+  'position',
+  'named',
   'partSerial',
   'workOrder',
   'operator',
@@ -729,7 +756,12 @@ async function* suspectPages(
   end: string,
 ): AsyncGenerator<SuspectPageRow[]> {
   for await (const rows of deps.traceability.suspectPages(tenantId, tag, start, end))
-    yield rows.map(({ json, ...r }) => ({ ...r, seq: Number(r.seq), operator: operatorOf(json) }));
+    yield rows.map(({ json, ...r }) => ({
+      ...r,
+      seq: Number(r.seq),
+      operator: operatorOf(json),
+      named: namesPosition({ ...r, json }),
+    }));
 }
 
 /** The decision that covers a suspect record, as report columns. */
@@ -761,6 +793,7 @@ function suspectRow(ev: OotEvent, r: SuspectPageRow): Row {
     equipment: r.equipment,
     via: r.via,
     position: r.position,
+    named: r.named,
     partSerial: r.part_serial,
     workOrder: r.work_order,
     operator: r.operator,
@@ -967,7 +1000,8 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
     col(
       'Equipment (via)',
       10,
-      (r) => `${s(r.equipment)} (${r.via === 'position' ? `in ${s(r.position)}` : s(r.via)})`,
+      (r) =>
+        `${s(r.equipment)} (${r.via === 'position' ? `${r.named ? 'named' : 'in'} ${s(r.position)}` : s(r.via)})`,
     ),
     col('Site', 5, 'siteId'),
     col('Part serial', 10, 'partSerial'),
@@ -1062,25 +1096,6 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
     blocks.push({ kind: 'table', section: suspectSections[i]! });
   });
   // CSV: one row per (event, suspect record); an event without suspect records is one row.
-  const csvFields = [
-    ...EVENT_FIELDS,
-    'edge',
-    'seq',
-    'kind',
-    'observedAt',
-    'recordSiteId',
-    'recordEquipment',
-    'via',
-    'position',
-    'partSerial',
-    'workOrder',
-    'operator',
-    'result',
-    'impact',
-    'disposition',
-    'decidedBy',
-    'decidedAt',
-  ];
   const csvRow = (ev: OotEvent, r: SuspectPageRow): Row => ({
     ...ev.row,
     ...decisionCells(ev.coverage, r),
@@ -1092,6 +1107,7 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
     recordEquipment: r.equipment,
     via: r.via,
     position: r.position,
+    named: r.named,
     partSerial: r.part_serial,
     workOrder: r.work_order,
     operator: r.operator,
@@ -1100,7 +1116,7 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
   const csv: Section = {
     name: 'outOfTolerance',
     title: 'Out-of-tolerance events and suspect records',
-    fields: csvFields,
+    fields: OOT_CSV_FIELDS,
     columns: [],
     source: {
       count: events.reduce((n, e) => n + Math.max(1, e.count), 0),
@@ -1495,6 +1511,24 @@ async function exportAccess(deps: ReportDeps, ctx: ReportContext): Promise<Built
 // ---------------------------------------------------------------------------------------------
 // Integrity statement.
 
+/** The integrity report's logs (its CSV). */
+const INTEGRITY_FIELDS = [
+  'log',
+  'id',
+  'name',
+  'siteId',
+  'size',
+  'verifiedRecords',
+  'verifiedCheckpoints',
+  'root',
+  'checkpointSize',
+  'checkpointRoot',
+  'result',
+  'problemCode',
+  'problemSeq',
+  'problemMessage',
+] as const;
+
 async function integrity(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
   const tenantId = ctx.tenant.id;
   const audit = await deps.audit.verify(tenantId);
@@ -1577,26 +1611,10 @@ async function integrity(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRep
       }
     },
   };
-  const fields = [
-    'log',
-    'id',
-    'name',
-    'siteId',
-    'size',
-    'verifiedRecords',
-    'verifiedCheckpoints',
-    'root',
-    'checkpointSize',
-    'checkpointRoot',
-    'result',
-    'problemCode',
-    'problemSeq',
-    'problemMessage',
-  ];
   const logsSection: Section = {
     name: 'logs',
     title: 'Logs verified',
-    fields,
+    fields: INTEGRITY_FIELDS,
     lines: 2,
     columns: [
       col('Log', 16, (r) => lines(r.name, r.id)),
@@ -1706,3 +1724,13 @@ export async function buildReport(
       return integrity(deps, ctx);
   }
 }
+
+/** The columns of each report type's CSV, in order (its header line; documented in the API). */
+export const REPORT_CSV_COLUMNS: Readonly<Record<ReportType, readonly string[]>> = {
+  'calibration-register': REGISTER_FIELDS,
+  'due-list': DUE_FIELDS,
+  'out-of-tolerance': OOT_CSV_FIELDS,
+  'access-review': USER_FIELDS,
+  'export-access': EXPORT_FIELDS,
+  integrity: INTEGRITY_FIELDS,
+};

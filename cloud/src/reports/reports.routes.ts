@@ -2,6 +2,7 @@ import { Router, type Response } from 'express';
 import { z } from 'zod';
 import { type Accounts, actorOfRequest, principalOf, seesSite } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
+import { REPORT_CSV_COLUMNS } from './builders.js';
 import { clauseMap } from './clauses.js';
 import type { ReportsModule } from './index.js';
 import { isCleared, reportRequestSchema } from './reports.service.js';
@@ -160,10 +161,11 @@ export const reportsApi = {
       '200': {
         description: 'the file; Repr-Digest carries its SHA-256',
         schema: z.record(z.string(), z.unknown()).describe('a report in format json'),
-        content: {
-          'application/pdf': { schema: { type: 'string', format: 'binary' } },
-          'text/csv': { schema: { type: 'string' } },
+        csv: {
+          columns: REPORT_CSV_COLUMNS,
+          description: 'a report in format csv: its columns by report type',
         },
+        content: { 'application/pdf': { schema: { type: 'string', format: 'binary' } } },
       },
     },
     errors: [401, 403, 404, 409],

@@ -668,13 +668,13 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description one { seq, entry, leafHash, checkpoint } per line */
+        /** @description JSON lines: one { seq, entry, leafHash, checkpoint, withheld? } per line, oldest first */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/x-ndjson': unknown;
+            'application/x-ndjson': string;
           };
         };
         /** @description RFC 7807 problem */
@@ -6546,7 +6546,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description { equipment, window, items, next } or text/csv */
+        /** @description { equipment, window, items, next } or (format=csv) text/csv */
         200: {
           headers: {
             [name: string]: unknown;

@@ -47,3 +47,13 @@ export function num(n: number | null | undefined): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '—';
   return String(Number(n.toPrecision(6)));
 }
+
+/**
+ * Where a suspect record found by the position the failed device sat in comes from: a record that
+ * names the position (its value was read there) or one the rig made while the device was
+ * installed. Empty for a record found otherwise (about the device, or listing it as a gauge).
+ */
+export function suspectPlace(r: { via?: string; position?: string | null; named?: boolean }): string {
+  if (r.via !== 'position' || !r.position) return '';
+  return r.named ? `named position ${r.position}` : `made while installed in ${r.position}`;
+}

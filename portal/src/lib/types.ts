@@ -4,22 +4,10 @@
  */
 import type { Answer } from './answer.js';
 
-export type Role = 'admin' | 'manager' | 'technician' | 'auditor';
-export type SessionState = 'active' | 'mfa' | 'change_password' | 'enroll_mfa';
-
-export interface User {
-  id: string;
-  email: string;
-  name?: string;
-  role: Role;
-  sites: string[] | null;
-  disabled?: boolean;
-  mfa?: boolean;
-  mustChangePassword?: boolean;
-  /** Cleared for export-controlled (ITAR/EAR) data. */
-  usPerson?: boolean;
-  createdAt?: string;
-}
+/** A user as the API shows one (GET /users; the signed-in user of GET /auth/session). */
+export type User = Answer<'/users', 'get'>['items'][number];
+export type Role = User['role'];
+export type SessionState = Answer<'/auth/session', 'get'>['state'];
 
 /** The register entry of one piece of equipment, with its calibration status (GET /equipment/{tag}). */
 export type Equipment = Answer<'/equipment/{tag}', 'get'>;

@@ -2,7 +2,7 @@ import express from 'express';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { dateTime, mount, openApiPaths, operation } from './contract.js';
+import { NDJSON, dateTime, mount, openApiPaths, operation } from './contract.js';
 import { parseBody, parseParams, parseQuery } from './validation.js';
 import { ProblemError } from '../errors.js';
 
@@ -168,6 +168,118 @@ describe('a route with a zod contract', () => {
       expect((await put('/widgets/x-1', { name: 'gear' })).status).toBe(400); // path pattern
       expect((await put('/widgets/w-1?dryRun=maybe', { name: 'gear' })).status).toBe(400); // enum
       expect((await put('/widgets/w-1?other=1', { name: 'gear' })).status).toBe(400); // unknown parameter
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('a route that streams JSON lines or CSV', () => {
+  const line = z.object({ seq: z.int(), what: z.string() });
+  const streamApi = {
+    lines: operation({
+      method: 'get',
+      path: '/lines',
+      summary: 'Lines',
+      query: z.strictObject({ bad: z.enum(['none', 'first', 'later', 'extra']).default('none') }),
+      responses: { '200': { description: 'one { seq, what } per line', ndjson: line } },
+    }),
+    table: operation({
+      method: 'get',
+      path: '/table',
+      summary: 'A table',
+      query: z.strictObject({ header: z.string().default('seq,what') }),
+      responses: { '200': { description: 'a table', csv: { columns: ['seq', 'what'] } } },
+    }),
+  };
+
+  it('is documented with the schema of one line and the CSV columns', () => {
+    const paths = openApiPaths(Object.values(streamApi));
+    const lines = paths['/lines']!.get!.responses as Record<string, { content: Record<string, unknown> }>;
+    expect(lines['200']!.content[NDJSON]).toEqual({
+      schema: { type: 'string', description: 'JSON lines: one x-ndjson-item per line' },
+      'x-ndjson-item': {
+        type: 'object',
+        properties: { seq: { type: 'integer' }, what: { type: 'string' } },
+        required: ['seq', 'what'],
+        additionalProperties: false,
+      },
+    });
+    const table = paths['/table']!.get!.responses as Record<string, { content: Record<string, unknown> }>;
+    expect(table['200']!.content['text/csv']).toEqual({
+      schema: { type: 'string', description: 'CSV (RFC 4180, CRLF), header line: seq,what' },
+      'x-csv-columns': ['seq', 'what'],
+    });
+  });
+
+  it('under test, checks every line streamed against that schema and the CSV header against the columns', async () => {
+    const app = express();
+    const r = express.Router();
+    mount(r, streamApi.lines, async (req, res) => {
+      const { bad } = parseQuery(streamApi.lines, req);
+      res.type(NDJSON);
+      for (let seq = 1; seq <= 3; seq++) {
+        const off = (bad === 'first' && seq === 1) || (bad === 'later' && seq === 3);
+        const value = off
+          ? { seq: 'x', what: 'w' }
+          : { seq, what: 'w', ...(bad === 'extra' ? { secret: 1 } : {}) };
+        // Two lines in one write and a line split over writes are read as lines.
+        const text = `${JSON.stringify(value)}\n`;
+        res.write(text.slice(0, 5));
+        res.write(text.slice(5));
+        await new Promise((ok) => setImmediate(ok));
+      }
+      res.end();
+    });
+    mount(r, streamApi.table, (req, res) => {
+      const { header } = parseQuery(streamApi.table, req);
+      res.type('text/csv; charset=utf-8').send(`${header}\r\n1,gear\r\n`);
+    });
+    app.use(r);
+    app.use(((err, _req, res, _next) => {
+      if (res.headersSent) return;
+      res.status(500).json({ message: String(err) });
+    }) as express.ErrorRequestHandler);
+    const server = app.listen(0);
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const ok = await fetch(`${base}/lines`);
+      expect(ok.status).toBe(200);
+      expect(
+        (await ok.text())
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as unknown),
+      ).toEqual([
+        { seq: 1, what: 'w' },
+        { seq: 2, what: 'w' },
+        { seq: 3, what: 'w' },
+      ]);
+      // Off its schema before the first byte: a 500 naming the route.
+      const first = await fetch(`${base}/lines?bad=first`);
+      expect(first.status).toBe(500);
+      expect(((await first.json()) as { message: string }).message).toContain(
+        'GET /lines answered 200 off its schema',
+      );
+      // A field the schema does not describe, as for JSON answers.
+      const extra = await fetch(`${base}/lines?bad=extra`);
+      expect(extra.status).toBe(500);
+      expect(((await extra.json()) as { message: string }).message).toContain(
+        'fields the schema does not describe: secret',
+      );
+      // Off its schema later: the stream is cut, the bad line never sent.
+      const later = await fetch(`${base}/lines?bad=later`);
+      expect(later.status).toBe(200);
+      await expect(later.text()).rejects.toThrow();
+
+      const table = await fetch(`${base}/table`);
+      expect(table.status).toBe(200);
+      expect(await table.text()).toBe('seq,what\r\n1,gear\r\n');
+      const wrong = await fetch(`${base}/table?header=${encodeURIComponent('seq,what,extra')}`);
+      expect(wrong.status).toBe(500);
+      expect(((await wrong.json()) as { message: string }).message).toContain(
+        'CSV header seq,what,extra is not the documented columns (seq,what)',
+      );
     } finally {
       server.close();
     }

@@ -1,4 +1,4 @@
-import type { RequestHandler, Router } from 'express';
+import type { RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
 import { problem, tokenOrSession } from './openapi-parts.js';
 
@@ -38,10 +38,28 @@ export type ResponseSpec =
       description: string;
       /** The JSON body (application/json), written out from this schema's output. */
       schema?: z.ZodType;
-      /** Other media types (CSV, PDF, …), as OpenAPI content objects. */
+      /**
+       * A stream of JSON lines (application/x-ndjson): the schema of one line. Documented as the
+       * media type's `x-ndjson-item` (OpenAPI 3.2's `itemSchema`, an extension while the document is
+       * 3.1); under test every line streamed is checked against it.
+       */
+      ndjson?: z.ZodType;
+      /**
+       * A CSV answer (text/csv): its columns, in order (the header line), or the column lists by
+       * variant (a report's type). Documented as the media type's `x-csv-columns`; under test the
+       * header line streamed must be one of them.
+       */
+      csv?: { columns: CsvColumns; description?: string };
+      /** Other media types (PDF, XML, …), as OpenAPI content objects. */
       content?: Readonly<Record<string, unknown>>;
       headers?: Readonly<Record<string, unknown>>;
     };
+
+/** A CSV answer's columns (its header line), or the column lists by variant. */
+export type CsvColumns = readonly string[] | Readonly<Record<string, readonly string[]>>;
+
+/** The media type of a JSON-lines stream. */
+export const NDJSON = 'application/x-ndjson';
 
 /** A route's contract (see OperationSpec), kept with its exact schema types. */
 export function operation<const S extends OperationSpec>(spec: S): S {
@@ -142,7 +160,10 @@ export function openApiComponents(
     add(op.params, 'input');
     add(op.query, 'input');
     add(op.body, 'input');
-    for (const r of Object.values(op.responses)) add(r instanceof z.ZodType ? r : r.schema, 'output');
+    for (const r of Object.values(op.responses)) {
+      add(r instanceof z.ZodType ? r : r.schema, 'output');
+      if (!(r instanceof z.ZodType)) add(r.ndjson, 'output');
+    }
   }
   for (const s of more.input ?? []) add(s, 'input');
   for (const s of more.output ?? []) add(s, 'output');
@@ -208,6 +229,15 @@ export function openApiOperation(op: OperationSpec): JsonSchema {
     } else {
       const content = {
         ...(r.schema ? { 'application/json': { schema: jsonSchemaOf(r.schema, 'output') } } : {}),
+        ...(r.ndjson
+          ? {
+              [NDJSON]: {
+                schema: { type: 'string', description: 'JSON lines: one x-ndjson-item per line' },
+                'x-ndjson-item': jsonSchemaOf(r.ndjson, 'output'),
+              },
+            }
+          : {}),
+        ...(r.csv ? { 'text/csv': csvMedia(r.csv) } : {}),
         ...r.content,
       };
       responses[status] = {
@@ -233,6 +263,24 @@ export function openApiOperation(op: OperationSpec): JsonSchema {
         }
       : {}),
     responses,
+  };
+}
+
+/** The text/csv media type object of a CSV answer: its header line's columns in `x-csv-columns`. */
+function csvMedia(csv: NonNullable<Exclude<ResponseSpec, z.ZodType>['csv']>): JsonSchema {
+  const lists = Array.isArray(csv.columns)
+    ? [csv.columns as readonly string[]]
+    : Object.values(csv.columns as Record<string, readonly string[]>);
+  const what = Array.isArray(csv.columns)
+    ? `CSV (RFC 4180, CRLF), header line: ${lists[0]!.join(',')}`
+    : `CSV (RFC 4180, CRLF), header line by variant: ${Object.entries(
+        csv.columns as Record<string, readonly string[]>,
+      )
+        .map(([k, c]) => `${k}: ${c.join(',')}`)
+        .join('; ')}`;
+  return {
+    schema: { type: 'string', description: csv.description ? `${csv.description}. ${what}` : what },
+    'x-csv-columns': Array.isArray(csv.columns) ? [...lists[0]!] : csv.columns,
   };
 }
 
@@ -287,6 +335,106 @@ export function answerProblem(schema: z.ZodType, payload: unknown): string | und
  */
 const CHECK_ANSWERS = process.env.VITEST !== undefined;
 
+/**
+ * What is wrong with one line of a JSON-lines stream answered as `schema` documents a line, or
+ * undefined (the line without its `\n`).
+ */
+export function lineProblem(schema: z.ZodType, line: string): string | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return `a line that is not JSON: ${line.slice(0, 80)}`;
+  }
+  return answerProblem(schema, value);
+}
+
+/** What is wrong with a CSV header line given the documented columns, or undefined. */
+export function csvHeaderProblem(columns: CsvColumns, header: string): string | undefined {
+  const lists = Array.isArray(columns)
+    ? [columns as readonly string[]]
+    : Object.values(columns as Record<string, readonly string[]>);
+  return lists.some((c) => c.join(',') === header)
+    ? undefined
+    : `CSV header ${header} is not the documented columns (${lists.map((c) => c.join(',')).join(' | ')})`;
+}
+
+/**
+ * Under test: every line a JSON-lines answer streams, and the header line of a CSV answer, are
+ * checked against what the contract documents (`ndjson`, `csv`). A line off its schema is never
+ * sent: before the first byte it is a 500 naming the route; later the stream is cut (the caller
+ * sees an aborted body).
+ */
+function checkStreams(op: OperationSpec, res: Response): void {
+  const write = res.write.bind(res) as (...a: unknown[]) => boolean;
+  const end = res.end.bind(res) as (...a: unknown[]) => Response;
+  let pending = '';
+  let header: string | undefined;
+  const specOf = () => {
+    if (res.statusCode >= 400) return undefined;
+    const spec = op.responses[String(res.statusCode)];
+    return spec && !(spec instanceof z.ZodType) ? spec : undefined;
+  };
+  const type = () => String(res.getHeader('content-type') ?? '');
+  const textOf = (chunk: unknown) =>
+    typeof chunk === 'string'
+      ? chunk
+      : chunk instanceof Uint8Array
+        ? Buffer.from(chunk).toString('utf8')
+        : '';
+  const fail = (problem: string): never => {
+    const err = new Error(
+      `${op.method.toUpperCase()} ${op.path} answered ${res.statusCode} off its schema: ${problem}`,
+    );
+    if (res.headersSent) res.destroy(err);
+    throw err;
+  };
+  /** JSON lines: the complete lines of what was written so far, each checked (the rest held back). */
+  const checkedLines = (schema: z.ZodType, chunk: unknown, last: boolean): string => {
+    pending += textOf(chunk);
+    const cut = pending.lastIndexOf('\n') + 1;
+    const complete = pending.slice(0, cut);
+    pending = pending.slice(cut);
+    if (last && pending !== '') fail(`a last line without its newline: ${pending.slice(0, 80)}`);
+    for (const line of complete.split('\n').slice(0, -1)) {
+      const problem = lineProblem(schema, line);
+      if (problem) fail(problem);
+    }
+    return complete;
+  };
+  /** CSV: the header line (the first line written), against the documented columns. */
+  const checkHeader = (columns: CsvColumns, chunk: unknown, last: boolean) => {
+    if (header !== undefined) return;
+    pending += textOf(chunk);
+    const at = pending.indexOf('\n');
+    if (at < 0 && !last) return;
+    header = (at < 0 ? pending : pending.slice(0, at)).replace(/\r$/, '');
+    pending = '';
+    const problem = csvHeaderProblem(columns, header);
+    if (problem) fail(problem);
+  };
+  res.write = ((chunk: unknown, ...rest: unknown[]) => {
+    const spec = specOf();
+    if (spec?.ndjson && type().startsWith(NDJSON)) {
+      const lines = checkedLines(spec.ndjson, chunk, false);
+      return lines ? write(lines, ...rest.filter((x) => typeof x === 'function')) : true;
+    }
+    if (spec?.csv && type().startsWith('text/csv')) checkHeader(spec.csv.columns, chunk, false);
+    return write(chunk, ...rest);
+  }) as Response['write'];
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    const spec = specOf();
+    const data = typeof chunk === 'function' ? undefined : chunk;
+    if (spec?.ndjson && type().startsWith(NDJSON)) {
+      const lines = checkedLines(spec.ndjson, data, true);
+      const cb = [chunk, ...rest].filter((x) => typeof x === 'function');
+      return lines ? end(lines, ...cb) : end(...cb);
+    }
+    if (spec?.csv && type().startsWith('text/csv')) checkHeader(spec.csv.columns, data, true);
+    return end(chunk, ...rest);
+  }) as Response['end'];
+}
+
 const checkAnswers =
   (op: OperationSpec): RequestHandler =>
   (_req, res, next) => {
@@ -301,6 +449,7 @@ const checkAnswers =
       if (problem) throw new Error(`${where} off its schema: ${problem}`);
       return json(body);
     };
+    checkStreams(op, res);
     next();
   };
 
