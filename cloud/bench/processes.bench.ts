@@ -117,8 +117,17 @@ async function startProxy(upstreams: string[]): Promise<Proxy> {
     up.once('error', (err) => {
       state.errors += 1;
       if (res.headersSent) return void res.destroy(err);
+      // The rest of the request body is read and dropped, and the connection closed after the
+      // answer: a body left unread would hold the connection, and the edge's next request on it
+      // would never be read (the edge would wait for its timeout).
+      req.unpipe(up);
+      req.resume();
       const body = JSON.stringify({ title: 'Bad gateway', detail: `process ${i + 1}: ${err.message}` });
-      res.writeHead(502, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      res.writeHead(502, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        connection: 'close',
+      });
       res.end(body);
     });
     req.pipe(up);
