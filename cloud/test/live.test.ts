@@ -4,6 +4,7 @@ import { waitFor } from '@rigtrace/protocols/testing';
 import { createAccounts } from '../src/access/accounts.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
+import { localDay, startOfLocalDay } from '../src/platform/time-zone.js';
 import { Witness } from '../src/platform/witness.js';
 import { openSocket, signIn, TestEdge, type TestSocket } from './helpers/live.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
@@ -548,10 +549,10 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
         ],
       },
     ]);
-    // Per UTC day, as before.
+    // Per local day of the site (Chicago), not per UTC day: 2 November runs to 06:00 UTC on the 3rd.
     expect(y.body.perRigDay.map((r: any) => [r.day, r.tested, r.passed])).toEqual([
-      ['2026-11-02', 2, 2],
-      ['2026-11-03', 4, 3],
+      ['2026-11-02', 5, 4],
+      ['2026-11-03', 1, 1],
     ]);
     // A site without its own shifts has the default ones; a user limited to other sites sees neither its figures nor its shifts.
     const p1 = await api(`/api/v1/yield?site=plant-1&${range}`, admin);
@@ -574,5 +575,90 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     // Back to the default shifts.
     const reset = await put({ shifts: null });
     expect(reset.body.shifts.map((s: any) => s.name)).toEqual(['Early', 'Late', 'Night']);
+  });
+
+  it('counts first-pass yield per local day of each rig’s own site, across time zones', async () => {
+    const admin = { cookie: sessions.admin!.cookie };
+    const zone = (site: string, timeZone: string) =>
+      api(`/api/v1/sites/${site}`, admin, {
+        method: 'PUT',
+        headers: { 'x-csrf-token': sessions.admin!.csrf },
+        body: JSON.stringify({ timeZone }),
+      });
+    expect((await zone('plant-1', 'America/Los_Angeles')).status).toBe(200);
+    expect((await zone('plant-2', 'Asia/Kolkata')).status).toBe(200);
+    try {
+      // Los Angeles is UTC−7 in October (daylight saving time), Kolkata UTC+5:30 all year.
+      const la = await edge1.send(
+        [
+          edge1.inspection('RIG-LA', '2026-10-06T06:30:00.000Z', 'LA-1', 'pass'), // 23:30 on 5 Oct
+          edge1.inspection('RIG-LA', '2026-10-06T07:30:00.000Z', 'LA-2', 'fail'), // 00:30 on 6 Oct
+        ],
+        cloud.url,
+      );
+      expect(la.status, JSON.stringify(la.body)).toBe(200);
+      const ind = await edge2.send(
+        [
+          edge2.inspection('RIG-IN', '2026-10-05T18:00:00.000Z', 'IN-1', 'pass'), // 23:30 on 5 Oct
+          edge2.inspection('RIG-IN', '2026-10-05T18:45:00.000Z', 'IN-2', 'fail'), // 00:15 on 6 Oct
+          edge2.inspection('RIG-IN', '2026-10-06T01:00:00.000Z', 'IN-3', 'pass'), // 06:30 on 6 Oct
+        ],
+        cloud.url,
+      );
+      expect(ind.status, JSON.stringify(ind.body)).toBe(200);
+      const range = 'from=2026-10-05T00:00:00.000Z&to=2026-10-07T00:00:00.000Z';
+      const rows = (b: any) => b.perRigDay.map((r: any) => [r.equipment, r.day, r.tested, r.passed]);
+      // Tenant-wide: each rig in its own site's days (by UTC day, RIG-IN's 5 October would count 2 and RIG-LA's 6 October 2).
+      const all = await api(`/api/v1/yield?${range}`, admin);
+      expect(all.status).toBe(200);
+      expect(rows(all.body)).toEqual([
+        ['RIG-IN', '2026-10-05', 1, 1],
+        ['RIG-LA', '2026-10-05', 1, 1],
+        ['RIG-IN', '2026-10-06', 2, 1],
+        ['RIG-LA', '2026-10-06', 1, 0],
+      ]);
+      // One site, one rig: the same days.
+      const one = await api(`/api/v1/yield?site=plant-2&equipment=RIG-IN&${range}`, admin);
+      expect(rows(one.body)).toEqual([
+        ['RIG-IN', '2026-10-05', 1, 1],
+        ['RIG-IN', '2026-10-06', 2, 1],
+      ]);
+      // A user limited to plant-2 sees its rig only, in its days.
+      const scoped = await signIn(cloud.url, 'acme', 'scoped@acme.example', PW);
+      expect(rows((await api(`/api/v1/yield?${range}`, { cookie: scoped.cookie })).body)).toEqual(
+        rows(one.body),
+      );
+
+      // The live snapshot's "today" is the site's local day, its throughput per local hour:
+      // Kolkata's day starts at 18:30 UTC.
+      const now = Date.now();
+      const localStart = startOfLocalDay(localDay(now, 'Asia/Kolkata'), 'Asia/Kolkata');
+      const before = await api('/api/v1/sites/plant-2/live', admin);
+      expect(before.status).toBe(200);
+      const sent = await edge2.send(
+        [
+          edge2.inspection('RIG-IN', new Date(localStart - 60_000).toISOString(), 'IN-Y', 'pass'), // yesterday, locally
+          edge2.inspection(
+            'RIG-IN',
+            new Date(Math.min(now, localStart + 60_000)).toISOString(),
+            'IN-T',
+            'pass',
+          ),
+        ],
+        cloud.url,
+      );
+      expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+      const after = await api('/api/v1/sites/plant-2/live', admin);
+      expect(after.body.today.inspections - before.body.today.inspections).toBe(1);
+      const hours = after.body.today.throughputPerHour as { hour: string; count: number }[];
+      expect(hours[0]!.hour).toBe(new Date(localStart).toISOString());
+      expect(hours[0]!.hour.slice(13)).toBe(':30:00.000Z');
+      hours.forEach((h, i) => expect(Date.parse(h.hour) - localStart).toBe(i * 3_600_000));
+      expect(hours.reduce((n, h) => n + h.count, 0)).toBe(after.body.today.inspections);
+      expect(hours[0]!.count).toBeGreaterThanOrEqual(1);
+    } finally {
+      expect((await zone('plant-1', 'UTC')).status).toBe(200);
+      expect((await zone('plant-2', 'UTC')).status).toBe(200);
+    }
   });
 });

@@ -14,6 +14,7 @@ import {
   type Proc,
 } from '@rigtrace/protocols/testing';
 import { formatValue, unitLabel } from '../../portal/src/lib/live-model.js';
+import { zoneName } from '../../portal/src/lib/time.js';
 import { base32Decode, totp } from '../src/access/totp.js';
 import { PISTON_RINGS } from './helpers/spc-data.js';
 import {
@@ -317,6 +318,14 @@ describe('live dashboard, SPC and reports in a browser', () => {
         timeout: 30_000,
       })
       .toBeGreaterThan(0);
+    // The throughput chart counts the site's own hours from its midnight, named with its zone.
+    const zone = ((await api('/yield?site=plant-1')).shifts as { siteId: string; timeZone: string }[]).find(
+      (x) => x.siteId === 'plant-1',
+    )!.timeZone;
+    expect((await page.getByTestId('throughput-label').textContent())?.trim()).toBe(
+      `Throughput per hour (${zoneName(new Date().toISOString(), zone)})`,
+    );
+    expect((await page.getByTestId('throughput-first').textContent())?.trim()).toBe('00:00');
     // First-pass yield per rig, with its 14-day trend: the rig's own figures, not the plant's.
     const yieldRow = page.locator(`[data-testid=yield-row][data-equipment="${TAG}"]`);
     await expect.poll(() => yieldRow.count(), { timeout: 30_000 }).toBe(1);

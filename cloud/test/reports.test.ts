@@ -126,6 +126,8 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
   let globexToken = '';
   let leaverId = '';
   let edgeId = '';
+  /** The edge's log after the setup's batch (a later batch goes on from it). */
+  let logState: ReturnType<typeof buildBatch>['state'] | undefined;
   const keys = generateKeyPair();
   const f = records(() => edgeId);
   const call = (who: string | Session, method: string, p: string, body?: unknown) =>
@@ -330,6 +332,7 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     const ing = await call('', 'POST', '/ingest', b.batch);
     expect(ing.status, JSON.stringify(ing.body)).toBe(200);
     expect(ing.body.accepted).toBe(10);
+    logState = b.state;
   });
   afterAll(async () => {
     await cloud?.close();
@@ -983,5 +986,67 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     expect(clauses.body.items.find((c: { clause: string }) => c.clause === '3.3').evidence).toContain(
       'TAMPERING DETECTED',
     );
+  });
+
+  it('reads a period’s dates as the site’s local days (a plant in Asia/Kolkata)', async () => {
+    // Last: the records below would change the figures the tests above count.
+    const put = await call('admin', 'PUT', '/sites/plant-2', { timeZone: 'Asia/Kolkata' });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    // A local day of 20 days ago; Kolkata is UTC+5:30 all year, so its day starts at 18:30 UTC the day before.
+    const day = dateOf(new Date(Date.parse(at(20)) + 5.5 * 3_600_000).toISOString());
+    const midnight = Date.parse(`${day}T00:00:00.000Z`) - 5.5 * 3_600_000;
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const batch = buildBatch({
+      edge: edgeId,
+      privateKeyPem: keys.privateKeyPem,
+      before: logState,
+      records: [
+        f.cal('GAUGE-NEVER-09', iso(midnight + 15 * 60_000), 'fail'), // 00:15 local: the day, the UTC day before
+        f.cal('GAUGE-NEVER-09', iso(midnight + DAY - 15 * 60_000), 'fail'), // 23:45 local: the day, the same UTC day
+        f.cal('GAUGE-NEVER-09', iso(midnight + DAY + 15 * 60_000), 'fail'), // 00:15 the next local day, the same UTC day
+      ],
+    });
+    const ing = await call('', 'POST', '/ingest', batch.batch);
+    expect(ing.status, JSON.stringify(ing.body)).toBe(200);
+    expect(ing.body.accepted).toBe(3);
+
+    const { file } = await generate('auditor', {
+      type: 'out-of-tolerance',
+      siteId: 'plant-2',
+      from: day,
+      to: day,
+      format: 'json',
+    });
+    const doc = JSON.parse(file.bytes.toString('utf8'));
+    expect(
+      doc.sections.events
+        .filter((e: { equipment: string }) => e.equipment === 'GAUGE-NEVER-09')
+        .map((e: { calibratedAt: string }) => e.calibratedAt),
+    ).toEqual([iso(midnight + 15 * 60_000), iso(midnight + DAY - 15 * 60_000)]);
+    expect(doc.report.period).toEqual({
+      from: day,
+      to: day,
+      timeZone: 'Asia/Kolkata',
+      start: iso(midnight),
+      end: iso(midnight + DAY),
+    });
+    // The PDF names the zone with the period.
+    const pdf = await generate('auditor', {
+      type: 'out-of-tolerance',
+      siteId: 'plant-2',
+      from: day,
+      to: day,
+      format: 'pdf',
+    });
+    expect(render('period-kolkata', pdf.file.bytes).text).toContain(`${day} to ${day} (Asia/Kolkata)`);
+    // Tenant-wide, with plant-1 still in UTC: the tenant's sites share no zone, so UTC days.
+    const all = await generate('auditor', { type: 'out-of-tolerance', from: day, to: day, format: 'json' });
+    const wide = JSON.parse(all.file.bytes.toString('utf8'));
+    expect(wide.report.period).toMatchObject({ timeZone: 'UTC', start: `${day}T00:00:00.000Z` });
+    expect(
+      wide.sections.events
+        .filter((e: { equipment: string }) => e.equipment === 'GAUGE-NEVER-09')
+        .map((e: { calibratedAt: string }) => e.calibratedAt),
+    ).toEqual([iso(midnight + DAY - 15 * 60_000), iso(midnight + DAY + 15 * 60_000)]);
   });
 });

@@ -374,6 +374,23 @@ describe('first-pass yield per rig', () => {
     expect(rig.period).toEqual({ tested: 14, passed: 13, firstPassYield: 13 / 14 });
   });
 
+  it('takes today and the trend’s days as the site’s local days (the cloud’s perRigDay)', () => {
+    // 20:00 UTC on 6 December is already 7 December in Kolkata: the cloud's local day 7 is today.
+    const local = {
+      ...answer,
+      perRigDay: [
+        { equipment: 'RIG-01', day: '2026-12-06', tested: 10, passed: 9, firstPassYield: 0.9 },
+        { equipment: 'RIG-01', day: '2026-12-07', tested: 2, passed: 1, firstPassYield: 0.5 },
+      ],
+    };
+    const [rig] = rigYields(local, '2026-12-06T20:00:00Z', 2, 'Asia/Kolkata');
+    expect(rig!.today).toEqual({ tested: 2, passed: 1, firstPassYield: 0.5 });
+    expect(rig!.days.map((d) => d.day)).toEqual(['2026-12-06', '2026-12-07']);
+    // In Los Angeles it is still 6 December.
+    const [west] = rigYields(local, '2026-12-06T20:00:00Z', 2, 'America/Los_Angeles');
+    expect(west!.today).toEqual({ tested: 10, passed: 9, firstPassYield: 0.9 });
+  });
+
   it('counts days in UTC across a month end', () => {
     expect(lastDays('2026-12-01T23:30:00Z', 3)).toEqual(['2026-11-29', '2026-11-30', '2026-12-01']);
   });

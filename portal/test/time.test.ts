@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { formatDateTime, formatUtc, isoToZonedInput, zonedInputToIso } from '../src/lib/time.js';
+import {
+  formatClock,
+  formatDateTime,
+  formatUtc,
+  isoToZonedInput,
+  zonedInputToIso,
+  zoneName,
+} from '../src/lib/time.js';
 
 describe('one way to show a moment', () => {
   const at = '2026-12-06T01:01:59.123Z';
@@ -20,5 +27,14 @@ describe('one way to show a moment', () => {
     expect(isoToZonedInput(at, 'Europe/Berlin')).toBe('2026-12-06T02:01');
     expect(isoToZonedInput(at, 'Europe/Berlin', { seconds: true })).toBe('2026-12-06T02:01:59');
     expect(isoToZonedInput(at, 'America/Chicago', { seconds: true })).toBe('2026-12-05T19:01:59');
+  });
+
+  it('names the zone and the local hour of a chart’s buckets (the live floor’s throughput per hour)', () => {
+    // Kolkata's local hours start at :30 UTC.
+    expect(formatClock('2026-12-05T18:30:00.000Z', 'Asia/Kolkata')).toBe('00:00');
+    expect(zoneName('2026-12-05T18:30:00.000Z', 'Asia/Kolkata')).toBe('UTC+5:30');
+    expect(zoneName(at, 'America/Los_Angeles')).toBe('PST');
+    expect(zoneName(at, 'Europe/Berlin')).toBe('CET');
+    expect(zoneName(at)).toBe('UTC');
   });
 });

@@ -713,9 +713,20 @@ const yieldAnswer = z
   .object({
     from: dateTime,
     to: dateTime,
-    perRigDay: z.array(
-      z.object({ equipment: z.string(), day: z.string().meta({ format: 'date' }), ...yieldCounts }),
-    ),
+    perRigDay: z
+      .array(
+        z.object({
+          equipment: z.string(),
+          day: z
+            .string()
+            .meta({ format: 'date' })
+            .describe('the local calendar day of the rig’s site (in the site’s time zone)'),
+          ...yieldCounts,
+        }),
+      )
+      .describe(
+        'per rig and local day: each inspection on the day of its own site’s time zone, so sites in different zones each count in their own days',
+      ),
     perRig: z.array(z.object({ equipment: z.string(), ...yieldCounts })),
     perRigShift: z.array(
       z.object({
@@ -736,7 +747,9 @@ const yieldAnswer = z
       )
       .describe('the shifts of the sites in the answer'),
   })
-  .describe('tested and passed at the first attempt, per rig and UTC day and per rig over the period');
+  .describe(
+    'tested and passed at the first attempt, per rig and local day of its site, per rig and shift, and per rig over the period',
+  );
 const dueListAnswer = z
   .object({
     asOf: z.string().meta({ format: 'date' }),
@@ -1078,9 +1091,9 @@ export const calibrationApi = {
     method: 'get',
     path: '/yield',
     summary:
-      'First-pass yield per rig, per rig and UTC day, and per rig and shift of the site (default: the last 30 days)',
+      'First-pass yield per rig, per rig and local day of its site, and per rig and shift of the site (default: the last 30 days)',
     description:
-      'perRigShift: per rig, shift day and shift of its site (the site’s shifts in its time zone, PUT /sites/{siteId}; default Early 06:00, Late 14:00, Night 22:00). A shift belongs to the local day it starts on.',
+      'perRigDay: per rig and calendar day of its site’s time zone (a tenant-wide answer counts each site in its own days). perRigShift: per rig, shift day and shift of its site (the site’s shifts in its time zone, PUT /sites/{siteId}; default Early 06:00, Late 14:00, Night 22:00). A shift belongs to the local day it starts on.',
     security,
     query: yieldQuery,
     responses: { '200': yieldAnswer },

@@ -1,9 +1,10 @@
 import type { CalibrationRepository } from './calibration.repository.js';
-import type {
-  InspectionRepository,
-  SuspectRow,
-  TraceableQuery,
-  TraceableResultRow,
+import {
+  perLocalDay,
+  type InspectionRepository,
+  type SuspectRow,
+  type TraceableQuery,
+  type TraceableResultRow,
 } from '../production/index.js';
 import type { CalibrationBody } from '@rigtrace/protocols';
 import type { Viewer } from '../access/index.js';
@@ -624,15 +625,12 @@ export class TraceabilityService {
       m.set(key, t);
     };
     const byRig = new Map<string, { equipment: string; tested: number; passed: number }>();
-    const byDay = new Map<string, { equipment: string; day: string; tested: number; passed: number }>();
     const byShift = new Map<
       string,
       { equipment: string; siteId: string; day: string; shift: string; tested: number; passed: number }
     >();
     for (const r of quarters) {
       add(byRig, r.equipment, { equipment: r.equipment }, r);
-      const day = r.quarter.slice(0, 10);
-      add(byDay, `${r.equipment}\u0000${day}`, { equipment: r.equipment, day }, r);
       const site = siteShifts.get(r.siteId);
       const at = shiftAt(
         Date.parse(`${r.quarter}:00.000Z`),
@@ -661,9 +659,11 @@ export class TraceabilityService {
     return {
       from,
       to,
-      perRigDay: [...byDay.values()]
-        .sort(order)
-        .map((r) => ({ ...r, firstPassYield: rate(r.passed, r.tested) })),
+      /** Per rig and local day of the rig's site (each site in its own time zone). */
+      perRigDay: perLocalDay(quarters, (siteId) => siteShifts.get(siteId)?.timeZone ?? 'UTC').map((r) => ({
+        ...r,
+        firstPassYield: rate(r.passed, r.tested),
+      })),
       perRig: [...byRig.values()].map((t) => ({ ...t, firstPassYield: rate(t.passed, t.tested) })),
       /** Per rig, site-local shift day and shift (the site's shifts and time zone). */
       perRigShift: [...byShift.values()]

@@ -147,14 +147,25 @@ export const liveSnapshotSchema = z.object({
         .describe('the rig’s last completed test (its latest inspection), per test point'),
     }),
   ),
-  today: z.object({
-    inspections: z.int(),
-    passed: z.int(),
-    firstPassYield: z.number().min(0).max(1).nullable(),
-    throughputPerHour: z.array(
-      z.object({ hour: dateTime.describe('start of the UTC hour'), count: z.int() }),
+  today: z
+    .object({
+      inspections: z.int(),
+      passed: z.int(),
+      firstPassYield: z.number().min(0).max(1).nullable(),
+      throughputPerHour: z
+        .array(
+          z.object({
+            hour: dateTime.describe(
+              'start of the site’s local hour (a UTC instant: 18:30Z is 00:00 in Asia/Kolkata)',
+            ),
+            count: z.int(),
+          }),
+        )
+        .describe('per local hour of the site’s day, from its midnight up to the current hour'),
+    })
+    .describe(
+      'the site’s current local day (in the site’s time zone; 23 or 25 hours on a daylight-saving change)',
     ),
-  }),
   alerts: z.array(liveAlertSchema).max(20),
 });
 

@@ -172,27 +172,31 @@ export class LiveRepository {
     return new Set(rows.map((r) => r.tag));
   }
 
-  /** Inspections at a site per UTC hour in [from, to): how many, how many passed. */
-  async inspectionsByHour(
+  /** Inspections at a site per UTC quarter hour in [from, to): how many, how many passed. */
+  async inspectionsByQuarter(
     v: Viewer,
     siteId: string,
     from: string,
     to: string,
-  ): Promise<{ hour: string; count: number; passed: number }[]> {
+  ): Promise<{ quarter: string; count: number; passed: number }[]> {
     const tenantId = v.tenantId;
     const seen = visibleSql(v, { site: 'site_id', tag: 'equipment' });
+    // Per UTC quarter hour ("2026-12-06T21:45"): the caller folds them into the site's local
+    // hours (every time zone's offset is a multiple of 15 minutes).
+    const minute = 'substr(observed_at, 15, 2)';
+    const quarter = `substr(observed_at, 1, 14) || CASE WHEN ${minute} < '15' THEN '00' WHEN ${minute} < '30' THEN '15' WHEN ${minute} < '45' THEN '30' ELSE '45' END`;
     const rows = await this.db.withTenant(tenantId, () =>
-      this.db.all<{ hour: string; n: number | string; passed: number | string | null }>(
-        `SELECT substr(observed_at, 1, 13) AS hour, COUNT(*) AS n,
+      this.db.all<{ quarter: string; n: number | string; passed: number | string | null }>(
+        `SELECT ${quarter} AS quarter, COUNT(*) AS n,
                 SUM(CASE WHEN result = 'pass' THEN 1 ELSE 0 END) AS passed
          FROM traceable_records
          WHERE tenant_id = ? AND site_id = ? AND kind = 'inspection' AND observed_at >= ? AND observed_at < ?
            AND ${seen.sql}
-         GROUP BY substr(observed_at, 1, 13)`,
+         GROUP BY ${quarter}`,
         [tenantId, siteId, from, to, ...seen.params],
       ),
     );
-    return rows.map((r) => ({ hour: r.hour, count: Number(r.n), passed: Number(r.passed ?? 0) }));
+    return rows.map((r) => ({ quarter: r.quarter, count: Number(r.n), passed: Number(r.passed ?? 0) }));
   }
 
   /** Database reachable: one round trip. */

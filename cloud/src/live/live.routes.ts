@@ -21,9 +21,12 @@ export function liveRoutes(deps: {
   mount(r, liveApi.snapshot, deps.accounts.require('records:read'), async (req, res) => {
     const siteId = String(req.params.siteId);
     const viewer = viewerOf(req);
-    if (!viewerSees(viewer, siteId) || !(await deps.tenancy.siteExists(tenantOf(req), siteId)))
-      throw new ProblemError('CLOUD_NOT_FOUND', 'no such site');
-    res.json(await deps.live.snapshot(viewer, siteId));
+    const site = viewerSees(viewer, siteId)
+      ? (await deps.tenancy.sites(tenantOf(req), [siteId]))[0]
+      : undefined;
+    if (!site) throw new ProblemError('CLOUD_NOT_FOUND', 'no such site');
+    // Today is the site's local day, its hours the site's hours.
+    res.json(await deps.live.snapshot(viewer, siteId, new Date(), site.time_zone));
   });
   return r;
 }

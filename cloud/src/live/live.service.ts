@@ -5,6 +5,7 @@ import type { InspectionRepository } from '../production/index.js';
 import type { DomainEventBus, DomainEvents } from '../platform/events.js';
 import type { Metrics } from '../platform/metrics.js';
 import { afterCommit } from '../platform/after-commit.js';
+import { localDay, localTime, nextDay, startOfLocalDay } from '../platform/time-zone.js';
 import type { Viewer } from '../access/index.js';
 import type { LivePointRow, LiveRepository, LiveRigRow } from './live.repository.js';
 import { completedTest, type CompletedTest } from './live.floor.js';
@@ -373,7 +374,7 @@ export class LiveService {
 
   /** What a page shows before the first push: rigs with their latest values, today's counts, open alerts. */
   /** The snapshot of a site as `viewer` may see it (rigs of export-controlled equipment only when cleared). */
-  async snapshot(viewer: Viewer, siteId: string, now = new Date()): Promise<LiveSnapshot> {
+  async snapshot(viewer: Viewer, siteId: string, now = new Date(), timeZone = 'UTC'): Promise<LiveSnapshot> {
     const tenantId = viewer.tenantId;
     const { rigs, points } = await this.repo.site(viewer, siteId);
     const values = new Map<string, LiveSnapshot['rigs'][number]['values']>();
@@ -416,30 +417,39 @@ export class LiveService {
       };
     });
 
-    const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
-    const from = dayStart.toISOString();
-    const to = new Date(dayStart.getTime() + 24 * HOUR_MS).toISOString();
-    const byHour = await this.repo.inspectionsByHour(viewer, siteId, from, to);
+    // Today: the site's local day (23 or 25 hours on a daylight-saving change), in its local hours.
+    const today = localDay(nowMs, timeZone);
+    const dayStart = startOfLocalDay(today, timeZone);
+    const dayEnd = startOfLocalDay(nextDay(today), timeZone);
+    const from = new Date(dayStart).toISOString();
+    const to = new Date(dayEnd).toISOString();
+    const byQuarter = await this.repo.inspectionsByQuarter(viewer, siteId, from, to);
     const fpy = await this.inspections.firstPassYield(tenantId, { from, to, siteId });
     const tested = fpy.reduce((n, r) => n + r.tested, 0);
     const firstPassed = fpy.reduce((n, r) => n + r.passed, 0);
-    const counts = new Map(byHour.map((h) => [h.hour, h.count]));
+    // Each quarter hour into the local hour it falls in (a zone's offset may be 30 or 45 minutes).
+    const counts = new Map<number, number>();
+    for (const q of byQuarter) {
+      const ms = Date.parse(`${q.quarter}:00.000Z`);
+      const hour = ms - (localTime(ms, timeZone).minute % 60) * 60_000;
+      counts.set(hour, (counts.get(hour) ?? 0) + q.count);
+    }
     const lastHour = Math.max(
-      Math.floor((nowMs - dayStart.getTime()) / HOUR_MS),
-      ...byHour.map((h) => Number(h.hour.slice(11, 13))),
+      Math.floor((nowMs - dayStart) / HOUR_MS),
+      ...[...counts.keys()].map((h) => Math.floor((h - dayStart) / HOUR_MS)),
     );
     const throughputPerHour: { hour: string; count: number }[] = [];
-    for (let h = 0; h <= Math.min(lastHour, 23); h += 1) {
-      const hour = new Date(dayStart.getTime() + h * HOUR_MS).toISOString();
-      throughputPerHour.push({ hour, count: counts.get(hour.slice(0, 13)) ?? 0 });
+    for (let h = 0; h <= lastHour && dayStart + h * HOUR_MS < dayEnd; h += 1) {
+      const hour = dayStart + h * HOUR_MS;
+      throughputPerHour.push({ hour: new Date(hour).toISOString(), count: counts.get(hour) ?? 0 });
     }
     return {
       siteId,
       at: now.toISOString(),
       rigs: rigViews,
       today: {
-        inspections: byHour.reduce((n, h) => n + h.count, 0),
-        passed: byHour.reduce((n, h) => n + h.passed, 0),
+        inspections: byQuarter.reduce((n, h) => n + h.count, 0),
+        passed: byQuarter.reduce((n, h) => n + h.passed, 0),
         firstPassYield: tested > 0 ? firstPassed / tested : null,
         throughputPerHour,
       },

@@ -1,7 +1,7 @@
 // Production: inspection, usage and yield records of the equipment in use.
 // The feature's public surface: other modules import from here, never from its files.
 
-export { InspectionRepository } from './inspection.repository.js';
+export { InspectionRepository, perLocalDay } from './inspection.repository.js';
 export type {
   GaugeUse,
   NamedPositionRow,
@@ -10,5 +10,6 @@ export type {
   TraceableQuery,
   TraceableResultRow,
   TraceableRow,
+  YieldQuarter,
   YieldQuery,
 } from './inspection.repository.js';

@@ -1,6 +1,7 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 import { sitesFilter } from '../calibration/index.js';
+import { localDay } from '../platform/time-zone.js';
 
 /** One usage or inspection record as indexed for traceability and queries (the record itself stays in `records`). */
 export interface TraceableRow {
@@ -113,6 +114,47 @@ export interface YieldQuery {
   equipment?: string | undefined;
   /** Only rigs' inspections sent by edges of these sites (a caller limited to sites). */
   sites?: readonly string[] | null | undefined;
+}
+
+/** First inspections per rig, site and UTC quarter hour (firstPassYieldByQuarter). */
+export interface YieldQuarter {
+  equipment: string;
+  siteId: string;
+  /** "2026-12-06T21:45": the UTC quarter hour. */
+  quarter: string;
+  tested: number;
+  passed: number;
+}
+
+/**
+ * Quarter-hour counts folded into rigs' local days: each row on the calendar day of its own
+ * site's time zone (`zoneOf`), so that a tenant-wide answer spanning zones counts every site in
+ * its own days, daylight-saving changes included. In (day, equipment) order.
+ */
+export function perLocalDay(
+  quarters: readonly YieldQuarter[],
+  zoneOf: (siteId: string) => string,
+): { equipment: string; day: string; tested: number; passed: number }[] {
+  const days = new Map<string, { equipment: string; day: string; tested: number; passed: number }>();
+  for (const r of quarters) {
+    const day = localDay(Date.parse(`${r.quarter}:00.000Z`), zoneOf(r.siteId));
+    const key = `${r.equipment}\u0000${day}`;
+    const d = days.get(key) ?? { equipment: r.equipment, day, tested: 0, passed: 0 };
+    d.tested += r.tested;
+    d.passed += r.passed;
+    days.set(key, d);
+  }
+  return [...days.values()].sort((a, b) =>
+    a.day < b.day
+      ? -1
+      : a.day > b.day
+        ? 1
+        : a.equipment < b.equipment
+          ? -1
+          : a.equipment > b.equipment
+            ? 1
+            : 0,
+  );
 }
 
 /**
@@ -373,33 +415,16 @@ export class InspectionRepository {
   }
 
   /**
-   * First-pass yield per rig and UTC day: among parts whose first inspection (ever, for this
-   * tenant) falls in [from, to), the share that passed that first inspection.
+   * First-pass yield per rig and local day: among parts whose first inspection (ever, for this
+   * tenant) falls in [from, to), the share that passed that first inspection; each inspection on
+   * the calendar day of its own site's time zone (`zoneOf`; UTC when not given).
    */
   async firstPassYield(
     tenantId: string,
     q: YieldQuery,
+    zoneOf: (siteId: string) => string = () => 'UTC',
   ): Promise<{ equipment: string; day: string; tested: number; passed: number }[]> {
-    const days = new Map<string, { equipment: string; day: string; tested: number; passed: number }>();
-    for (const r of await this.firstPassYieldByQuarter(tenantId, q)) {
-      const day = r.quarter.slice(0, 10);
-      const key = `${r.equipment}\u0000${day}`;
-      const d = days.get(key) ?? { equipment: r.equipment, day, tested: 0, passed: 0 };
-      d.tested += r.tested;
-      d.passed += r.passed;
-      days.set(key, d);
-    }
-    return [...days.values()].sort((a, b) =>
-      a.day < b.day
-        ? -1
-        : a.day > b.day
-          ? 1
-          : a.equipment < b.equipment
-            ? -1
-            : a.equipment > b.equipment
-              ? 1
-              : 0,
-    );
+    return perLocalDay(await this.firstPassYieldByQuarter(tenantId, q), zoneOf);
   }
 
   /**
@@ -407,10 +432,7 @@ export class InspectionRepository {
    * enough to place them in any site's shifts (every time zone's offset is a multiple of 15
    * minutes), coarse enough that the rows follow the rigs and days, not the parts.
    */
-  async firstPassYieldByQuarter(
-    tenantId: string,
-    q: YieldQuery,
-  ): Promise<{ equipment: string; siteId: string; quarter: string; tested: number; passed: number }[]> {
+  async firstPassYieldByQuarter(tenantId: string, q: YieldQuery): Promise<YieldQuarter[]> {
     const extra: string[] = [];
     const extraParams: SqlParam[] = [];
     if (q.siteId) {

@@ -11,7 +11,6 @@ import {
   dateOf,
   namesPosition,
   statusOn,
-  today,
   type TraceabilityService,
 } from '../calibration/index.js';
 import { type RecordsRepository, verifyEdgeLog } from '../records/index.js';
@@ -19,6 +18,7 @@ import type { TenancyRepository } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { Coverage, OotService } from '../oot/index.js';
 import type { SuspectRow } from '../production/index.js';
+import { localDay, nextDay, startOfLocalDay } from '../platform/time-zone.js';
 
 /**
  * A suspect record as the reports show it: the record's index row, its operator, and whether it
@@ -101,14 +101,36 @@ const STATUS_COLOR: Record<string, string> = {
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
-/** Dates are whole UTC days (`to` inclusive); timestamps are instants (`to` exclusive). */
-export function periodOf(from: string, to: string): ReportPeriod {
-  const fromIso = DATE.test(from) ? `${from}T00:00:00.000Z` : new Date(from).toISOString();
-  const toExclusiveIso = DATE.test(to) ? `${addDays(to, 1)}T00:00:00.000Z` : new Date(to).toISOString();
-  const lastDay = dateOf(new Date(Date.parse(toExclusiveIso) - 1).toISOString());
+/**
+ * Dates are whole local days of `zone` (`to` inclusive: from the first day's midnight to the
+ * midnight after the last day, 23 or 25 hours on a daylight-saving change); timestamps are
+ * instants (`to` exclusive).
+ */
+export function periodOf(from: string, to: string, zone = 'UTC'): ReportPeriod {
+  const midnight = (day: string) => new Date(startOfLocalDay(day, zone)).toISOString();
+  const fromIso = DATE.test(from) ? midnight(from) : new Date(from).toISOString();
+  const toExclusiveIso = DATE.test(to) ? midnight(nextDay(to)) : new Date(to).toISOString();
+  const firstDay = DATE.test(from) ? from : localDay(Date.parse(fromIso), zone);
+  const lastDay = DATE.test(to) ? to : localDay(Date.parse(toExclusiveIso) - 1, zone);
   const label =
-    DATE.test(from) && DATE.test(to) ? `${from} to ${to}` : `${fromIso} to ${toExclusiveIso} (exclusive)`;
-  return { from, to, fromIso, toExclusiveIso, lastDay, label };
+    DATE.test(from) && DATE.test(to)
+      ? `${from} to ${to}${zone === 'UTC' ? '' : ` (${zone})`}`
+      : `${fromIso} to ${toExclusiveIso} (exclusive)`;
+  return { from, to, fromIso, toExclusiveIso, firstDay, lastDay, zone, label };
+}
+
+/**
+ * The time zone a report reads its dates in: the site's for a site's report; tenant-wide, the
+ * zone all the tenant's sites share, else UTC.
+ */
+export async function reportZone(
+  tenancy: Pick<TenancyRepository, 'sites'>,
+  tenantId: string,
+  siteId: string | null,
+): Promise<string> {
+  const sites = await tenancy.sites(tenantId, siteId ? [siteId] : null);
+  const zones = new Set(sites.map((s) => s.time_zone));
+  return zones.size === 1 ? [...zones][0]! : 'UTC';
 }
 
 /** The context of one generation: who, where, when, and the checkpoints read now. */
@@ -187,10 +209,11 @@ function stateOf(
   asOf: string,
   dflt: number,
   fromIso: string,
+  zone: string,
 ): EquipmentState {
   const state = calendarState(cals.map(calLite), e.interval_days);
   const dueSoonDays = e.due_soon_days ?? dflt;
-  const retired = e.retired_at !== null && dateOf(e.retired_at) <= asOf;
+  const retired = e.retired_at !== null && localDay(Date.parse(e.retired_at), zone) <= asOf;
   const lastValid = state.lastValid ? (cals.find((c) => c.id === state.lastValid!.id) ?? null) : null;
   return {
     e,
@@ -213,7 +236,11 @@ async function* registerStates(
 ): AsyncGenerator<EquipmentState[]> {
   const tenantId = ctx.tenant.id;
   const dflt = (await deps.repo.dueSoonDefault(tenantId)) ?? DEFAULT_DUE_SOON_DAYS;
-  const cutoff = minStr(`${addDays(asOf, 1)}T00:00:00.000Z`, ctx.period.toExclusiveIso);
+  // Calibrations up to the end of the asOf day (the report's zone).
+  const cutoff = minStr(
+    new Date(startOfLocalDay(nextDay(asOf), ctx.period.zone)).toISOString(),
+    ctx.period.toExclusiveIso,
+  );
   let after: string | null = null;
   for (;;) {
     const rows: EquipmentRow[] = await deps.repo.registerPage(tenantId, {
@@ -236,7 +263,9 @@ async function* registerStates(
       l.push(c);
       byTag.set(c.equipment, l);
     }
-    yield rows.map((e) => stateOf(e, byTag.get(e.tag) ?? [], asOf, dflt, ctx.period.fromIso));
+    yield rows.map((e) =>
+      stateOf(e, byTag.get(e.tag) ?? [], asOf, dflt, ctx.period.fromIso, ctx.period.zone),
+    );
     if (rows.length < 500) return;
     after = rows.at(-1)!.tag;
   }
@@ -254,8 +283,9 @@ function exportNote(ctx: ReportContext): Block[] {
   ];
 }
 
+/** Today in the report's zone, clamped into the period. */
 const asOfFor = (ctx: ReportContext) =>
-  minStr(ctx.period.lastDay, maxStr(today(), dateOf(ctx.period.fromIso)));
+  minStr(ctx.period.lastDay, maxStr(localDay(Date.now(), ctx.period.zone), ctx.period.firstDay));
 
 // ---------------------------------------------------------------------------------------------
 // Calibration register (AS9100D 7.1.5.2, ISO/IEC 17025 6.4.13).

@@ -107,8 +107,10 @@ const reportSchema = z.object({
   type: z.enum(REPORT_TYPES),
   title: z.string(),
   siteId: z.string().nullable(),
-  from: z.string(),
-  to: z.string(),
+  from: z.string().describe('as requested: a date (a local day of the site’s time zone) or a timestamp'),
+  to: z
+    .string()
+    .describe('as requested: a date (inclusive, a local day of the site’s time zone) or a timestamp'),
   format: z.enum(REPORT_FORMATS),
   state: z.enum(['queued', 'running', 'done', 'failed']),
   progress: z.object({ done: z.int(), total: z.int() }),

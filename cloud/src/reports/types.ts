@@ -120,8 +120,15 @@ export interface ReportPeriod {
   /** [fromIso, toExclusiveIso): normalised ISO 8601 with milliseconds. */
   fromIso: string;
   toExclusiveIso: string;
-  /** The period's last day, YYYY-MM-DD (the day containing the instant before toExclusiveIso). */
+  /** The period's first day, YYYY-MM-DD (in `zone`: the day containing fromIso). */
+  firstDay: string;
+  /** The period's last day, YYYY-MM-DD (in `zone`: the day containing the instant before toExclusiveIso). */
   lastDay: string;
+  /**
+   * The IANA time zone dates are read in: the site's for a site's report; for a tenant-wide one,
+   * the zone every site of the tenant shares, else UTC.
+   */
+  zone: string;
   label: string;
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { localTime } from '../platform/time-zone.js';
 
 /**
  * A site's shifts (migration 66): each starts at a local time of day in the site's time zone and
@@ -60,31 +61,12 @@ export function siteShifts(stored: string | null | undefined): Shift[] {
   }
 }
 
-const formatters = new Map<string, Intl.DateTimeFormat>();
-function localParts(ms: number, zone: string): { day: string; minute: number } {
-  let f = formatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-CA', {
-      timeZone: zone,
-      year: 'numeric',
-      month: '2-digit',
-      day: '2-digit',
-      hour: '2-digit',
-      minute: '2-digit',
-      hourCycle: 'h23',
-    });
-    formatters.set(zone, f);
-  }
-  const p = Object.fromEntries(f.formatToParts(ms).map((x) => [x.type, x.value]));
-  return { day: `${p.year}-${p.month}-${p.day}`, minute: Number(p.hour) * 60 + Number(p.minute) };
-}
-
 const previousDay = (day: string) =>
   new Date(Date.parse(`${day}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
 
 /** The shift an instant falls in at a site, and the (local) day that shift belongs to. */
 export function shiftAt(ms: number, zone: string, shifts: readonly Shift[]): { day: string; shift: string } {
-  const { day, minute } = localParts(ms, zone);
+  const { day, minute } = localTime(ms, zone);
   const sorted = withEnds(shifts);
   let current: Shift | undefined;
   for (const s of sorted) if (minutes(s.start) <= minute) current = s;

@@ -108,12 +108,14 @@ export class ModbusCollector implements Collector {
       const wasDown = !this.up;
       this.up = true;
       if (wasDown) this.event('info', 'SOURCE_CONNECTED', `connected to ${this.endpoint}`);
+      this.records.connectionRestored();
     });
     this.poller.on('disconnected', (reason: string) => {
       const wasUp = this.up;
       this.up = false;
       this.lastError = reason;
       if (wasUp) this.event('warning', 'SOURCE_DISCONNECTED', `lost ${this.endpoint}: ${reason}`);
+      this.records.connectionLost();
     });
     await this.poller.start();
   }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { SignalDictionary, withSignals } from '../mapping/signals.js';
-import { OpcuaSubscriber, type OpcuaValue } from '@rigtrace/protocols/opcua';
+import { OpcuaSubscriber, type OpcuaEvent, type OpcuaValue } from '@rigtrace/protocols/opcua';
 
 export { routeOpcuaLibraryLogs } from '@rigtrace/protocols/opcua';
 import type { RecordDraft } from '../buffer/edge-log.js';
@@ -69,6 +69,7 @@ export class OpcuaCollector implements Collector {
         ...(i.samplingIntervalMs !== undefined ? { samplingIntervalMs: i.samplingIntervalMs } : {}),
         ...(i.deadband ? { deadband: { ...i.deadband } } : {}),
       })),
+      ...(this.records.eventSpecs().length > 0 ? { events: this.records.eventSpecs() } : {}),
       publishingIntervalMs: this.cfg.publishingIntervalMs,
       connectTimeoutMs: this.cfg.timeoutMs,
       logger: this.ctx.logger,
@@ -78,6 +79,7 @@ export class OpcuaCollector implements Collector {
       this.trackHealth();
       this.onValue(v);
     });
+    client.on('event', (e: OpcuaEvent) => this.records.onEvent(e));
     client.on('status', (v: OpcuaValue) => {
       // Also for an item the server refused (no value at all).
       this.itemStatus.set(v.name, v.statusCode.name);
@@ -93,6 +95,7 @@ export class OpcuaCollector implements Collector {
       if (!this.connected) this.event('info', 'SOURCE_CONNECTED', `connected to ${this.cfg.endpointUrl}`);
       this.connected = true;
       this.lastError = null;
+      this.records.connectionRestored();
     });
     client.on('disconnected', (reason: string) => {
       if (this.connected)
@@ -102,6 +105,7 @@ export class OpcuaCollector implements Collector {
       // Values of a lost connection say nothing of the next one (its items report afresh, often
       // before 'connected' is emitted).
       this.itemStatus.clear();
+      this.records.connectionLost();
     });
     this.client = client;
     await this.records.start(client, (k) => this.ctx.getState(k));

@@ -171,9 +171,13 @@ const lookupTables = z
  * are read together once the trigger fires; `handshake` acknowledges each result to the device
  * once its record is durable.
  */
-function recordMappings<R extends z.ZodType, H extends z.ZodType>(readAddress: R, handshake: H) {
+function recordMappings<R extends z.ZodType, H extends z.ZodType, T extends z.ZodType>(
+  readAddress: R,
+  handshake: H,
+  resultTrigger: T,
+) {
   const common = {
-    trigger,
+    trigger: resultTrigger,
     read: z.record(name, readAddress).optional(),
     handshake: handshake.optional(),
     tables: lookupTables,
@@ -305,7 +309,7 @@ const modbusSource = z.strictObject({
     .optional(),
   signals: signalDictionary.optional(),
   usage: usageMapping.optional(),
-  records: recordMappings(modbusRegister, modbusHandshake),
+  records: recordMappings(modbusRegister, modbusHandshake, trigger),
 });
 
 const topicFilter = z.string().min(1).max(256);
@@ -389,6 +393,45 @@ const calibrationNodes = z.strictObject({
   humidityPct: nodeId.optional(),
 });
 
+/**
+ * An OPC UA event trigger: each event of `type` (an EventType node id, or a subtype of it) that
+ * `node` (default the Server object, i=2253) notifies is one result; `where` keeps only events
+ * whose field equals a value; `select` names further event fields (browse paths such as
+ * `1:AsFound` or `1:Result.1:Value`) to give the mapping, as `event.AsFound`.
+ */
+const opcuaEventTrigger = z.strictObject({
+  event: z.strictObject({
+    type: nodeId,
+    node: nodeId.default('i=2253'),
+    where: z
+      .strictObject({
+        field: z.string().min(1).max(256),
+        equals: z.union([z.string().max(256), z.number(), z.boolean()]),
+      })
+      .optional(),
+    select: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(256)
+          .regex(
+            /^(\d+:)?[^.:\s][^.:]*(\.(\d+:)?[^.:\s][^.:]*)*$/,
+            'must be a browse path of the event type: Name, 1:Name or 1:Parent.1:Name',
+          ),
+      )
+      .max(50)
+      .optional(),
+  }),
+});
+
+/** What makes a new result on an OPC UA source: a counter, a rising flag, or an event. */
+const opcuaTrigger = z.union([
+  z.strictObject({ counter: name }),
+  z.strictObject({ rising: name }),
+  opcuaEventTrigger,
+]);
+
 /** An OPC UA server (test bench): subscriptions (never polling), trust list for secure modes. */
 const opcuaSource = z.strictObject({
   id: name,
@@ -431,7 +474,7 @@ const opcuaSource = z.strictObject({
     })
     .optional(),
   signals: signalDictionary.optional(),
-  records: recordMappings(nodeId, opcuaHandshake),
+  records: recordMappings(nodeId, opcuaHandshake, opcuaTrigger),
 });
 
 /**

@@ -143,3 +143,185 @@ describe('a value the device did not give', () => {
     });
   });
 });
+
+describe('a result waiting to be read again when the connection is cut and comes back', () => {
+  it('is read at once when the connection is back, not at the backoff step reached meanwhile', async () => {
+    vi.useFakeTimers();
+    let given = false;
+    const h = harness({ rising: 'ready' }, () => (given ? { qty: 60.5 } : unread()));
+    h.capture.observe(1);
+    // Reads at 0, 0.5, 1.5, 3.5, 8.5 and 18.5 s: the next one is 30 s later.
+    await vi.advanceTimersByTimeAsync(18_600);
+    expect(h.reads()).toBe(6);
+    h.capture.connectionLost();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(h.reads()).toBe(6);
+    given = true;
+    h.capture.connectionRestored();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.reads()).toBe(7);
+    expect(codes(h.written)).toEqual(['inspection']);
+    expect(h.acks).toEqual([1]);
+  });
+
+  it('a failed block read of a held flag: retried at once when the connection is back', async () => {
+    vi.useFakeTimers();
+    let down = true;
+    const cfg = validateConfig(rig({ rising: 'ready' }));
+    const src = cfg.sources[0];
+    if (src?.protocol !== 'modbus') throw new Error('expected modbus');
+    const written: RecordDraft[] = [];
+    let reads = 0;
+    const capture = captureFor(
+      src,
+      0,
+      src.records![0]!,
+      {
+        sink: { write: (_: string, d: RecordDraft[]) => Promise.resolve(void written.push(...d)) } as never,
+        logger: pino({ level: 'silent' }),
+        source: () => ({ endpoint: 'x', protocol: 'modbus' }),
+      },
+      {
+        readBlock: (t): Promise<BlockRead> => {
+          reads++;
+          return down
+            ? Promise.reject(new Error('not connected'))
+            : Promise.resolve({ scope: { qty: 60 }, trigger: t });
+        },
+        acknowledge: () => Promise.resolve(),
+      },
+      src.records!,
+      'inspection',
+    );
+    capture.observe(1);
+    capture.connectionLost();
+    await vi.advanceTimersByTimeAsync(20_000); // retries at 0.5, 1.5, 3.5, 8.5, 18.5 s; next 30 s later
+    expect(reads).toBe(6);
+    down = false;
+    capture.connectionRestored();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(reads).toBe(7);
+    expect(codes(written)).toEqual(['inspection']);
+  });
+
+  it('reads while the connection is down do not count: a long cut does not make it RESULT_NOT_MAPPED', async () => {
+    vi.useFakeTimers();
+    let given = false;
+    const h = harness({ rising: 'ready' }, () => (given ? { qty: 61 } : unread()));
+    h.capture.observe(1);
+    await vi.advanceTimersByTimeAsync(3600); // 4 reads counted
+    expect(h.reads()).toBe(4);
+    h.capture.connectionLost();
+    // Longer than the whole budget (about 50 s): the reads made meanwhile are not counted.
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(h.reads()).toBeGreaterThan(6);
+    expect(h.written).toEqual([]);
+    h.capture.connectionRestored();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.written).toEqual([]);
+    // Still not given over the working connection: that was its 5th read, 2 are left, on the
+    // backoff from its first step (0.5 s, then 1 s).
+    const before = h.reads();
+    await vi.advanceTimersByTimeAsync(600);
+    expect(h.reads()).toBe(before + 1);
+    expect(h.written).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(h.reads()).toBe(before + 2);
+    expect(codes(h.written)).toEqual(['RESULT_NOT_MAPPED']);
+    expect(h.written[0]!.body).toMatchObject({ details: { reads: 7 } });
+    expect(h.acks).toEqual([2]);
+    given = true; // too late: it was reported
+  });
+});
+
+describe('an event trigger', () => {
+  const bench = {
+    version: 1,
+    cloud: { url: 'http://127.0.0.1:9' },
+    sources: [
+      {
+        id: 'bench',
+        protocol: 'opcua',
+        equipment: 'BENCH-1',
+        endpointUrl: 'opc.tcp://127.0.0.1:4840',
+        items: [{ name: 'temp', nodeId: 'ns=1;s=T' }],
+        records: [
+          {
+            kind: 'inspection',
+            trigger: { event: { type: 'ns=1;i=1000', select: ['1:Serial'] } },
+            read: { qty: 'ns=1;s=Qty' },
+            fields: {
+              partSerial: '=event.Serial',
+              characteristics: [{ name: 'qty', measured: '=qty', lsl: 58, usl: 62, unit: 'mm3' }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+
+  function eventHarness(block: (reads: number) => Scope) {
+    const cfg = validateConfig(bench);
+    const src = cfg.sources[0];
+    if (src?.protocol !== 'opcua') throw new Error('expected opcua');
+    const written: RecordDraft[] = [];
+    const states: Record<string, string>[] = [];
+    let reads = 0;
+    const sink = {
+      write: (_id: string, drafts: RecordDraft[], state?: Record<string, string>) => {
+        written.push(...drafts);
+        if (state) states.push(state);
+        return Promise.resolve();
+      },
+    } as unknown as RecordSink;
+    const make = () =>
+      captureFor(
+        src,
+        0,
+        src.records![0]!,
+        { sink, logger: pino({ level: 'silent' }), source: () => ({ endpoint: 'x', protocol: 'opcua' }) },
+        {
+          readBlock: (t): Promise<BlockRead> => Promise.resolve({ scope: block(++reads), trigger: t }),
+          acknowledge: () => Promise.resolve(),
+        },
+        src.records!,
+        'calibration',
+      );
+    return { make, written, states, reads: () => reads };
+  }
+  const serials = (w: RecordDraft[]) =>
+    w.filter((d) => d.kind === 'inspection').map((d) => (d.body as { partSerial: string }).partSerial);
+
+  it('each event is one result, in order; one delivered twice (also after a restart) is taken once', async () => {
+    const h = eventHarness(() => ({ qty: 60 }));
+    const c = h.make();
+    for (const n of [1, 2, 3]) c.observeEvent({ id: `id-${n}`, fields: { 'event.Serial': `S${n}` } });
+    c.observeEvent({ id: 'id-2', fields: { 'event.Serial': 'S2' } });
+    await vi.waitFor(() => expect(serials(h.written)).toEqual(['S1', 'S2', 'S3']));
+    c.observeEvent({ id: 'id-3', fields: { 'event.Serial': 'S3' } });
+    c.stop();
+    // A new run with the state saved with the last record.
+    const saved = h.states.at(-1)!;
+    const again = h.make();
+    await again.init((k) => Promise.resolve(saved[k]));
+    again.observeEvent({ id: 'id-3', fields: { 'event.Serial': 'S3' } });
+    again.observeEvent({ id: 'id-4', fields: { 'event.Serial': 'S4' } });
+    await vi.waitFor(() => expect(serials(h.written)).toEqual(['S1', 'S2', 'S3', 'S4']));
+    expect(h.reads()).toBe(4);
+  });
+
+  it('a value not given is read again until the next event; then that result is RESULT_NOT_MAPPED', async () => {
+    vi.useFakeTimers();
+    const h = eventHarness((n) => (n < 3 ? unread() : { qty: 61 }));
+    const c = h.make();
+    c.observeEvent({ id: 'a', fields: { 'event.Serial': 'SA' } });
+    await vi.advanceTimersByTimeAsync(600);
+    expect(h.reads()).toBe(2);
+    expect(h.written).toEqual([]);
+    c.observeEvent({ id: 'b', fields: { 'event.Serial': 'SB' } });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(codes(h.written)).toEqual(['RESULT_NOT_MAPPED', 'inspection']);
+    expect(h.written[0]!.body).toMatchObject({ details: { trigger: 'a', reads: 2 } });
+    expect(serials(h.written)).toEqual(['SB']);
+  });
+});

@@ -13,9 +13,24 @@ export interface BlockRead {
   /**
    * The trigger value the block belongs to: the one asked for, or a newer one when the protocol
    * read the trigger in the same consistent snapshot (OPC UA: one Read) and the device had moved on.
+   * For an event trigger, the event's id.
    */
-  trigger: number | boolean;
+  trigger: Trigger;
 }
+
+/** A counter's value, a flag (true: raised), or an event's id (OPC UA EventId, base64). */
+export type Trigger = number | boolean | string;
+
+/** An event that triggers a result: its id and the event fields a mapping sees (`event.Message`, …). */
+export interface TriggerEvent {
+  id: string;
+  fields: Scope;
+  /** When the event happened (its Time field): the default time of the result. */
+  at?: Date;
+}
+
+/** How many event ids already taken are kept (with the last result's state) to drop one delivered twice. */
+const EVENT_IDS_KEPT = 200;
 
 /** What the protocol gives a capture: how to read the result block and how to acknowledge a result. */
 export interface CaptureIo {
@@ -24,7 +39,7 @@ export interface CaptureIo {
    * `null` when the device moved on to a newer result while it was read and the block cannot be
    * told apart from it: that newer result is taken when its own trigger arrives.
    */
-  readBlock(trigger: number | boolean): Promise<BlockRead | null>;
+  readBlock(trigger: Trigger): Promise<BlockRead | null>;
   /** Writes the acknowledge value once the result's record is durable (only with a handshake). */
   acknowledge?(value: unknown): Promise<void>;
   /**
@@ -71,12 +86,25 @@ interface Taken {
   at: string;
 }
 
+/** The saved state of an event trigger: the ids of the last events taken. */
+interface TakenEvents {
+  events: string[];
+  at: string;
+}
+
 /** A result whose block had values the device did not give, to be read again. */
 interface Rereading {
-  trigger: number | boolean;
-  /** Reads of its block so far. */
+  trigger: Trigger;
+  /**
+   * Reads of its block so far over a working connection (the budget of RETRY_MS.length + 1):
+   * a read made while the source's connection was down, or lost during the read, is not counted.
+   */
   reads: number;
+  /** The step of RETRY_MS the next read waits for (back to the first when the connection is back). */
+  step: number;
   since: number;
+  /** The values of its last read. */
+  scope?: Scope;
 }
 
 const RETRY_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
@@ -105,7 +133,7 @@ const RETRY_MS = [500, 1000, 2000, 5000, 10_000, 30_000];
  */
 export class ResultCapture {
   private taken: Taken | undefined;
-  private busy: number | boolean | undefined;
+  private busy: Trigger | undefined;
   /** A counter value observed while a result was being captured (a subscription does not repeat it). */
   private seenWhileBusy: number | undefined;
   private lastFlag = false;
@@ -113,6 +141,18 @@ export class ResultCapture {
   private attempt = 0;
   /** The result being read again because values of its block were not given. */
   private rereading: Rereading | undefined;
+  /** The trigger a failed block read is to be retried for (the retry timer is pending). */
+  private retryTrigger: Trigger | undefined;
+  /** Events waiting to be captured, oldest first (an event trigger takes one result at a time). */
+  private readonly events: TriggerEvent[] = [];
+  /** The event being captured (or read again). */
+  private currentEvent: TriggerEvent | undefined;
+  /** Ids of the events taken lately, saved with each result's record. */
+  private takenEvents: string[] = [];
+  /** The source reported its connection lost and not yet back. */
+  private linkDown = false;
+  /** Counts the source's connection losses and returns (a read spanning one is not counted). */
+  private linkEpoch = 0;
   private stopped = false;
   private reacknowledged = false;
   /** Results turned into records, gaps seen, results that could not be mapped. */
@@ -139,8 +179,10 @@ export class ResultCapture {
       return;
     }
     try {
-      const t = JSON.parse(saved) as Taken;
-      if (typeof t.value === 'number') this.taken = t;
+      const t = JSON.parse(saved) as Taken | TakenEvents;
+      if ('events' in t && Array.isArray(t.events))
+        this.takenEvents = t.events.filter((x) => typeof x === 'string');
+      else if ('value' in t && typeof t.value === 'number') this.taken = t;
     } catch {
       // not a state this release can read: start afresh
     }
@@ -149,6 +191,91 @@ export class ResultCapture {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+  }
+
+  /**
+   * The source lost its connection to the device. Reads made from now until it is back are not
+   * counted against the result's reads (the device did not fail to give its values: it could not
+   * be asked).
+   */
+  connectionLost(): void {
+    if (this.linkDown) return;
+    this.linkDown = true;
+    this.linkEpoch += 1;
+  }
+
+  /**
+   * The source's connection is back. A result waiting to be read again is read at once, its
+   * backoff restarted from the first step (a device holding a result for its handshake does not
+   * wait for the step of up to 30 s reached while the link was down).
+   */
+  connectionRestored(): void {
+    if (!this.linkDown) return;
+    this.linkDown = false;
+    this.linkEpoch += 1;
+    if (this.stopped) return;
+    this.attempt = 0;
+    if (this.rereading) this.rereading.step = 0;
+    // A read under way spans the cut: it is retried at once when it fails (see retryDelay).
+    if (this.busy !== undefined) return;
+    const pending = this.rereading?.trigger ?? this.retryTrigger;
+    if (pending === undefined) return;
+    clearTimeout(this.retryTimer);
+    this.retryTrigger = undefined;
+    if (typeof pending === 'boolean') {
+      if (this.lastFlag || this.rereading) void this.capture(true);
+    } else if (this.taken?.value !== pending) void this.capture(pending);
+  }
+
+  /**
+   * The wait before reading again: the step's, or none when the connection came back while the
+   * read was under way (it went over the lost link).
+   */
+  private retryDelay(step: number, epoch: number): number {
+    if (epoch !== this.linkEpoch && !this.linkDown) return 0;
+    return RETRY_MS[Math.min(step, RETRY_MS.length - 1)]!;
+  }
+
+  /**
+   * Feeds an event of an event trigger: one result each, captured in the order received. An event
+   * already taken (delivered again after a reconnection) or already waiting is dropped.
+   */
+  observeEvent(e: TriggerEvent): void {
+    if (this.stopped) return;
+    if (
+      this.takenEvents.includes(e.id) ||
+      this.currentEvent?.id === e.id ||
+      this.events.some((x) => x.id === e.id)
+    )
+      return;
+    this.events.push(e);
+    const r = this.rereading;
+    if (r && typeof r.trigger === 'string' && this.busy === undefined && r.scope) {
+      // A newer result is complete: the block no longer shows the one being read again. It is
+      // recorded with what was read (RESULT_NOT_MAPPED naming the values missing).
+      clearTimeout(this.retryTimer);
+      this.rereading = undefined;
+      const scope = r.scope;
+      this.busy = r.trigger;
+      void this.record(r.trigger, scope, r)
+        .catch((err: unknown) =>
+          this.o.logger.error({ err }, 'could not record a result that could not be read completely'),
+        )
+        .finally(() => {
+          this.busy = undefined;
+          this.nextEvent();
+        });
+      return;
+    }
+    this.nextEvent();
+  }
+
+  /** Starts capturing the next event waiting, unless a result is being captured or read again. */
+  private nextEvent(): void {
+    if (this.stopped || this.busy !== undefined || this.rereading || this.retryTrigger !== undefined) return;
+    const e = this.events.shift();
+    this.currentEvent = e;
+    if (e) void this.capture(e.id);
   }
 
   /** Feeds the trigger's current value (a counter or a flag), as the source observes it. */
@@ -187,9 +314,14 @@ export class ResultCapture {
     void this.capture(value);
   }
 
-  private async capture(trigger: number | boolean): Promise<void> {
+  private async capture(trigger: Trigger): Promise<void> {
     this.busy = trigger;
     clearTimeout(this.retryTimer);
+    this.retryTrigger = undefined;
+    // The connection as the read starts: a read made while it is down, or across a loss, does not
+    // count against the result's reads.
+    const epoch = this.linkEpoch;
+    const overLink = !this.linkDown;
     if (this.rereading?.trigger !== trigger) this.rereading = undefined; // the device moved on
     try {
       const block = await this.o.io.readBlock(trigger);
@@ -210,8 +342,8 @@ export class ResultCapture {
         );
       // The newer result read with the block may be the one already taken.
       if (typeof taken !== 'number' || this.taken?.value !== taken) {
-        const scope = { ...block.scope, trigger: taken };
-        const reads = this.readAgain(taken, scope);
+        const scope = { ...block.scope, ...this.eventFields(taken), trigger: taken };
+        const reads = this.readAgain(taken, scope, overLink && epoch === this.linkEpoch, epoch);
         if (reads === 'again') return;
         await this.record(taken, scope, reads);
       }
@@ -221,15 +353,18 @@ export class ResultCapture {
       // every poll that shows the result).
       this.rereading = undefined;
       if (this.stopped) return;
-      const delay = RETRY_MS[Math.min(this.attempt++, RETRY_MS.length - 1)]!;
+      const delay = this.retryDelay(this.attempt++, epoch);
       this.o.logger.warn(
         { err: (err as Error).message, trigger, retryInMs: delay },
         'could not read the result block; retrying',
       );
       // A counter is seen again on every poll or change; a flag that stays high is not: retry it.
+      this.retryTrigger = trigger;
       this.retryTimer = setTimeout(() => {
+        this.retryTrigger = undefined;
         if (this.busy === undefined && !this.stopped) {
           if (typeof trigger === 'boolean') void this.capture(true);
+          else if (typeof trigger === 'string') void this.capture(trigger);
           else if (this.taken?.value !== trigger) void this.capture(trigger);
         }
       }, delay);
@@ -238,7 +373,13 @@ export class ResultCapture {
       const next = this.seenWhileBusy;
       this.seenWhileBusy = undefined;
       if (next !== undefined && !this.stopped) this.observe(next);
+      if (typeof trigger === 'string') this.nextEvent();
     }
+  }
+
+  /** The fields of the event being captured, for an event trigger. */
+  private eventFields(trigger: Trigger): Scope {
+    return typeof trigger === 'string' && this.currentEvent?.id === trigger ? this.currentEvent.fields : {};
   }
 
   /**
@@ -246,7 +387,7 @@ export class ResultCapture {
    * mapping uses was not given by the device, the device still shows the result, and reads are
    * left. Otherwise the reads it took, for the event if values are still missing.
    */
-  private readAgain(trigger: number | boolean, scope: Scope): 'again' | Rereading {
+  private readAgain(trigger: Trigger, scope: Scope, counted: boolean, epoch: number): 'again' | Rereading {
     let unread: string[] = [];
     try {
       this.o.compiled.build(scope, { equipment: this.o.equipment, source: this.o.source(), at: new Date() });
@@ -255,16 +396,21 @@ export class ResultCapture {
       unread = err.unread;
     }
     const r: Rereading =
-      this.rereading?.trigger === trigger ? this.rereading : { trigger, reads: 0, since: Date.now() };
-    r.reads += 1;
+      this.rereading?.trigger === trigger
+        ? this.rereading
+        : { trigger, reads: 0, step: 0, since: Date.now() };
+    if (counted || unread.length === 0) r.reads += 1;
     this.rereading = undefined;
-    // A counter's block is read with (or checked against) the trigger; a flag shows it while high.
-    const shown = typeof trigger === 'number' || this.lastFlag;
+    // A counter's block is read with (or checked against) the trigger; a flag shows it while high;
+    // an event's block shows it until the next event.
+    const shown =
+      typeof trigger === 'number' || (typeof trigger === 'string' ? this.events.length === 0 : this.lastFlag);
+    r.scope = scope;
     if (unread.length === 0 || !shown || r.reads > RETRY_MS.length) return r;
     this.rereading = r;
-    const delay = RETRY_MS[r.reads - 1]!;
+    const delay = this.retryDelay(r.step++, epoch);
     this.o.logger.warn(
-      { trigger, unread, reads: r.reads, retryInMs: delay },
+      { trigger, unread, reads: r.reads, retryInMs: delay, ...(counted ? {} : { connectionDown: true }) },
       'values of the result block could not be read; reading it again',
     );
     this.retryTimer = setTimeout(() => {
@@ -273,13 +419,15 @@ export class ResultCapture {
     return 'again';
   }
 
-  private async record(trigger: number | boolean, scope: Scope, reread?: Rereading): Promise<void> {
+  private async record(trigger: Trigger, scope: Scope, reread?: Rereading): Promise<void> {
     const now = new Date();
+    const event =
+      typeof trigger === 'string' && this.currentEvent?.id === trigger ? this.currentEvent : undefined;
     const drafts: RecordDraft[] = [];
     const state: Record<string, string> = {};
-    const address = (t: number | boolean) => `${triggerName(this.o.mapping)}=${String(t)}`;
+    const address = (t: Trigger) => `${triggerName(this.o.mapping)}=${String(t)}`;
     /** The result's record, or a RESULT_NOT_MAPPED event naming what did not fit. */
-    const build = (t: number | boolean, s: Scope, at: Date): boolean => {
+    const build = (t: Trigger, s: Scope, at: Date): boolean => {
       try {
         drafts.push(
           this.o.compiled.build(s, { equipment: this.o.equipment, source: this.o.source(address(t)), at }),
@@ -301,9 +449,21 @@ export class ResultCapture {
       if (gap) drafts.push(gap);
       state[this.o.stateKey] = JSON.stringify({ value: trigger, at: now.toISOString() } satisfies Taken);
     }
-    const ok = build(trigger, scope, now);
+    let takenEvents = this.takenEvents;
+    if (typeof trigger === 'string') {
+      takenEvents = [...this.takenEvents, trigger].slice(-EVENT_IDS_KEPT);
+      state[this.o.stateKey] = JSON.stringify({
+        events: takenEvents,
+        at: now.toISOString(),
+      } satisfies TakenEvents);
+    }
+    const ok = build(trigger, scope, event?.at && Number.isFinite(event.at.getTime()) ? event.at : now);
     await this.o.sink.write(this.o.sourceId, drafts, state);
     if (typeof trigger === 'number') this.taken = { value: trigger, at: now.toISOString() };
+    if (typeof trigger === 'string') {
+      this.takenEvents = takenEvents;
+      if (this.currentEvent?.id === trigger) this.currentEvent = undefined;
+    }
     if (ok) this.counters.results += 1;
     if (this.o.io.acknowledge && this.o.ackValue) {
       let value: unknown;
@@ -405,7 +565,7 @@ export class ResultCapture {
   }
 
   private notMapped(
-    trigger: number | boolean,
+    trigger: Trigger,
     { problems, unread }: MappingProblems,
     address: string,
     reread?: Rereading,
@@ -502,7 +662,9 @@ export function sumCounters(captures: readonly ResultCapture[]): Record<string, 
 }
 
 export function triggerName(m: RecordMapping): string {
-  return 'counter' in m.trigger ? m.trigger.counter : m.trigger.rising;
+  if ('counter' in m.trigger) return m.trigger.counter;
+  if ('rising' in m.trigger) return m.trigger.rising;
+  return 'event';
 }
 
 /** The handshake's acknowledge value: `value` (default the trigger's value) or, for a result that could not be mapped, `failValue`. */

@@ -15,14 +15,14 @@ export function recordMappingProblems(s: ModbusSourceConfig | OpcuaSourceConfig,
   (s.records ?? []).forEach((m, ri) => {
     const at = `sources[${si}].records[${ri}]`;
     const t = triggerName(m);
-    if (!live.has(t))
+    if (!('event' in m.trigger) && !live.has(t))
       problems.push(
         `${at}.trigger: no ${what} named "${t}" in this source (the trigger must be a ${s.protocol === 'modbus' ? 'polled point' : 'subscribed item'})`,
       );
     for (const [name, r] of Object.entries((m.read ?? {}) as Record<string, string | ModbusRegisterSpec>)) {
-      if (live.has(name) || name === 'trigger' || name === 'i' || name === 'n')
+      if (live.has(name) || name === 'trigger' || name === 'i' || name === 'n' || name.startsWith('event.'))
         problems.push(
-          `${at}.read.${name}: the name is already taken (by a ${what}, or reserved: trigger, i, n)`,
+          `${at}.read.${name}: the name is already taken (by a ${what}, or reserved: trigger, i, n, event.*)`,
         );
       if (typeof r === 'object') {
         const bit = r.area === 'coil' || r.area === 'discrete';

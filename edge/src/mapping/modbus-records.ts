@@ -3,7 +3,14 @@ import type { ModbusPointSpec, ModbusPoller, PointReading } from '@rigtrace/prot
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { ModbusRecordMapping, ModbusRegisterSpec, ModbusSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
-import { captureFor, sumCounters, triggerName, type BlockRead, type ResultCapture } from './capture.js';
+import {
+  captureFor,
+  sumCounters,
+  triggerName,
+  type BlockRead,
+  type ResultCapture,
+  type Trigger,
+} from './capture.js';
 import { Unavailable, type Scope } from './expressions.js';
 
 /** The point specs one `read` entry stands for: one, or `repeat` of them `stride` registers apart. */
@@ -104,6 +111,16 @@ export class ModbusRecords {
     this.poller = null;
   }
 
+  /** The connection to the device was lost: reads until it is back do not count against a result. */
+  connectionLost(): void {
+    for (const c of this.captures) c.capture.connectionLost();
+  }
+
+  /** The connection is back: a result waiting to be read again is read at once. */
+  connectionRestored(): void {
+    for (const c of this.captures) c.capture.connectionRestored();
+  }
+
   /** Each poll sample: the triggers' values. */
   onSample(readings: Record<string, PointReading>): void {
     this.last = readings;
@@ -120,7 +137,7 @@ export class ModbusRecords {
   private async readBlock(
     block: { name: string; r: ModbusRegisterSpec; specs: ModbusPointSpec[] }[],
     trigger: ModbusPointSpec,
-    value: number | boolean,
+    value: Trigger,
   ): Promise<BlockRead | null> {
     const poller = this.poller;
     if (!poller) throw new Error('the source is stopped');

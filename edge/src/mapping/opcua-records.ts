@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { OpcuaSubscriber, OpcuaValue } from '@rigtrace/protocols/opcua';
+import type { OpcuaEvent, OpcuaEventSpec, OpcuaSubscriber, OpcuaValue } from '@rigtrace/protocols/opcua';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { OpcuaRecordMapping, OpcuaSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
@@ -10,6 +10,7 @@ import {
   type BlockRead,
   type MissedResult,
   type ResultCapture,
+  type Trigger,
 } from './capture.js';
 import { Unavailable, type Scope } from './expressions.js';
 
@@ -30,6 +31,17 @@ const NOT_READ_STATUSES = new Set([
   'BadConnectionClosed',
   'BadWaitingForInitialData',
 ]);
+
+/** The event fields every event trigger selects, besides its own `select`. */
+const EVENT_FIELDS = ['EventType', 'SourceName', 'Time', 'ReceiveTime', 'Message', 'Severity'];
+
+/** The name an event field has in a mapping's expressions: `event.` and its browse path without namespace indexes. */
+export function eventFieldName(path: string): string {
+  return `event.${path
+    .split('.')
+    .map((p) => p.replace(/^\d+:/, ''))
+    .join('.')}`;
+}
 
 /** A value as an expression sees it: its value (DateTime as ISO text), or why it has none. */
 function scopeValue(name: string, v: OpcuaValue | undefined): unknown {
@@ -65,7 +77,7 @@ export class OpcuaRecords {
   ) {
     const itemNode = new Map(cfg.items.map((i) => [i.name, i.nodeId]));
     (cfg.records ?? []).forEach((m, i) => {
-      const triggerNode = itemNode.get(triggerName(m))!;
+      const triggerNode = 'event' in m.trigger ? undefined : itemNode.get(triggerName(m));
       const h = m.handshake;
       const capture = captureFor(
         cfg,
@@ -78,7 +90,12 @@ export class OpcuaRecords {
             if (!this.client || !h) return Promise.reject(new Error('the source is stopped'));
             return this.client.write(h.node, value as number | boolean | string);
           },
-          readMissed: (from, to, since) => this.readMissed(m, triggerNode, from, to, since),
+          ...(triggerNode
+            ? {
+                readMissed: (from: number, to: number, since: Date) =>
+                  this.readMissed(m, triggerNode, from, to, since),
+              }
+            : {}),
         },
         cfg.records ?? [],
         'calibration',
@@ -93,7 +110,40 @@ export class OpcuaRecords {
 
   /** Whether an item is the trigger of a mapping (its changes are results, not telemetry). */
   isTrigger(name: string): boolean {
-    return this.captures.some((c) => triggerName(c.m) === name);
+    return this.captures.some((c) => !('event' in c.m.trigger) && triggerName(c.m) === name);
+  }
+
+  /** The events to subscribe to: one monitored item per mapping with an event trigger, named `records[i]`. */
+  eventSpecs(): OpcuaEventSpec[] {
+    const out: OpcuaEventSpec[] = [];
+    (this.cfg.records ?? []).forEach((m, i) => {
+      if (!('event' in m.trigger)) return;
+      const e = m.trigger.event;
+      out.push({
+        name: `records[${i}]`,
+        nodeId: e.node,
+        eventTypeId: e.type,
+        select: [...new Set([...EVENT_FIELDS, ...(e.select ?? [])])],
+        ...(e.where ? { where: { ...e.where } } : {}),
+      });
+    });
+    return out;
+  }
+
+  /** Each event the subscription delivers: a result of the mapping it was subscribed for. */
+  onEvent(e: OpcuaEvent): void {
+    const i = /^records\[(\d+)\]$/.exec(e.name)?.[1];
+    const c = i === undefined ? undefined : this.captures[Number(i)];
+    if (!c || !('event' in c.m.trigger)) return;
+    const id = e.fields.EventId;
+    if (typeof id !== 'string' || id === '') {
+      this.deps.logger.warn({ events: e.name }, 'an event without an EventId was ignored');
+      return;
+    }
+    const fields: Scope = {};
+    for (const [path, v] of Object.entries(e.fields)) fields[eventFieldName(path)] = v;
+    const time = typeof e.fields.Time === 'string' ? new Date(e.fields.Time) : undefined;
+    c.capture.observeEvent({ id, fields, ...(time ? { at: time } : {}) });
   }
 
   async start(client: OpcuaSubscriber, getState: (k: string) => Promise<string | undefined>): Promise<void> {
@@ -106,9 +156,20 @@ export class OpcuaRecords {
     this.client = null;
   }
 
+  /** The connection to the device was lost: reads until it is back do not count against a result. */
+  connectionLost(): void {
+    for (const c of this.captures) c.capture.connectionLost();
+  }
+
+  /** The connection is back: a result waiting to be read again is read at once. */
+  connectionRestored(): void {
+    for (const c of this.captures) c.capture.connectionRestored();
+  }
+
   /** Each value the subscription delivers. */
   onValue(v: OpcuaValue): void {
     for (const { m, capture } of this.captures) {
+      if ('event' in m.trigger) continue;
       if (triggerName(m) === v.name && v.statusCode.good) capture.observe(v.value);
     }
   }
@@ -119,16 +180,23 @@ export class OpcuaRecords {
 
   private async readBlock(
     m: OpcuaRecordMapping,
-    triggerNode: string,
-    value: number | boolean,
+    triggerNode: string | undefined,
+    value: Trigger,
   ): Promise<BlockRead> {
     const client = this.client;
     if (!client) throw new Error('the source is stopped');
     const entries = Object.entries(m.read ?? {});
-    const values = await client.read([...entries.map(([, node]) => node), triggerNode]);
+    const nodes = entries.map(([, node]) => node);
+    // An event trigger has no trigger node: the block alone (nothing to read without one).
+    const values =
+      triggerNode === undefined
+        ? nodes.length > 0
+          ? await client.read(nodes)
+          : []
+        : await client.read([...nodes, triggerNode]);
     // The trigger is read in the same Read as the block: the block is the result of the trigger
     // value read with it, which is newer than `value` when the device moved on meanwhile.
-    const t = values[values.length - 1];
+    const t = triggerNode === undefined ? undefined : values[values.length - 1];
     const taken =
       typeof value === 'number' && t?.statusCode.good && typeof t.value === 'number' ? t.value : value;
     const scope: Scope = {};

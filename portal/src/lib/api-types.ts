@@ -9065,6 +9065,7 @@ export interface paths {
                 finishedAt: string | null;
                 /** @enum {string} */
                 format: 'pdf' | 'csv' | 'json';
+                /** @description as requested: a date (a local day of the site’s time zone) or a timestamp */
                 from: string;
                 id: string;
                 progress: {
@@ -9085,6 +9086,7 @@ export interface paths {
                 /** @description key figures */
                 summary: unknown;
                 title: string;
+                /** @description as requested: a date (inclusive, a local day of the site’s time zone) or a timestamp */
                 to: string;
                 /** @enum {string} */
                 type:
@@ -9142,8 +9144,10 @@ export interface paths {
           'application/json': {
             /** @enum {string} */
             format: 'pdf' | 'csv' | 'json';
+            /** @description a date: the period starts at midnight of that day in the site’s time zone (tenant-wide: the zone the tenant’s sites share, else UTC); or an RFC 3339 timestamp */
             from: string;
             siteId?: string | null;
+            /** @description a date: the period ends with that day (inclusive) in the same time zone; or an RFC 3339 timestamp (exclusive) */
             to: string;
             /** @enum {string} */
             type:
@@ -9175,6 +9179,7 @@ export interface paths {
               finishedAt: string | null;
               /** @enum {string} */
               format: 'pdf' | 'csv' | 'json';
+              /** @description as requested: a date (a local day of the site’s time zone) or a timestamp */
               from: string;
               id: string;
               progress: {
@@ -9195,6 +9200,7 @@ export interface paths {
               /** @description key figures */
               summary: unknown;
               title: string;
+              /** @description as requested: a date (inclusive, a local day of the site’s time zone) or a timestamp */
               to: string;
               /** @enum {string} */
               type:
@@ -9288,6 +9294,7 @@ export interface paths {
               finishedAt: string | null;
               /** @enum {string} */
               format: 'pdf' | 'csv' | 'json';
+              /** @description as requested: a date (a local day of the site’s time zone) or a timestamp */
               from: string;
               id: string;
               progress: {
@@ -9308,6 +9315,7 @@ export interface paths {
               /** @description key figures */
               summary: unknown;
               title: string;
+              /** @description as requested: a date (inclusive, a local day of the site’s time zone) or a timestamp */
               to: string;
               /** @enum {string} */
               type:
@@ -10125,15 +10133,17 @@ export interface paths {
                 }[];
               }[];
               siteId: string;
+              /** @description the site’s current local day (in the site’s time zone; 23 or 25 hours on a daylight-saving change) */
               today: {
                 firstPassYield: number | null;
                 inspections: number;
                 passed: number;
+                /** @description per local hour of the site’s day, from its midnight up to the current hour */
                 throughputPerHour: {
                   count: number;
                   /**
                    * Format: date-time
-                   * @description start of the UTC hour
+                   * @description start of the site’s local hour (a UTC instant: 18:30Z is 00:00 in Asia/Kolkata)
                    */
                   hour: string;
                 }[];
@@ -11800,8 +11810,8 @@ export interface paths {
       cookie?: never;
     };
     /**
-     * First-pass yield per rig, per rig and UTC day, and per rig and shift of the site (default: the last 30 days)
-     * @description perRigShift: per rig, shift day and shift of its site (the site’s shifts in its time zone, PUT /sites/{siteId}; default Early 06:00, Late 14:00, Night 22:00). A shift belongs to the local day it starts on.
+     * First-pass yield per rig, per rig and local day of its site, and per rig and shift of the site (default: the last 30 days)
+     * @description perRigDay: per rig and calendar day of its site’s time zone (a tenant-wide answer counts each site in its own days). perRigShift: per rig, shift day and shift of its site (the site’s shifts in its time zone, PUT /sites/{siteId}; default Early 06:00, Late 14:00, Night 22:00). A shift belongs to the local day it starts on.
      */
     get: {
       parameters: {
@@ -11817,7 +11827,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description tested and passed at the first attempt, per rig and UTC day and per rig over the period */
+        /** @description tested and passed at the first attempt, per rig and local day of its site, per rig and shift, and per rig over the period */
         200: {
           headers: {
             [name: string]: unknown;
@@ -11832,8 +11842,12 @@ export interface paths {
                 passed: number;
                 tested: number;
               }[];
+              /** @description per rig and local day: each inspection on the day of its own site’s time zone, so sites in different zones each count in their own days */
               perRigDay: {
-                /** Format: date */
+                /**
+                 * Format: date
+                 * @description the local calendar day of the rig’s site (in the site’s time zone)
+                 */
                 day: string;
                 equipment: string;
                 firstPassYield: number | null;

@@ -513,15 +513,15 @@ export type YieldAnswer = paths['/yield']['get']['responses'][200]['content']['a
 
 export interface RigYield {
   equipment: string;
-  /** Today's figures (UTC day), null yield when nothing was tested yet today. */
+  /** Today's figures (the site's local day), null yield when nothing was tested yet today. */
   today: { tested: number; passed: number; firstPassYield: number | null };
-  /** One entry per UTC day of the period, oldest first, days without tests included (null yield). */
+  /** One entry per local day of the period, oldest first, days without tests included (null yield). */
   days: { day: string; tested: number; firstPassYield: number | null }[];
   /** Over the whole period. */
   period: { tested: number; passed: number; firstPassYield: number | null };
 }
 
-/** The UTC days from `days - 1` days before `todayIso` up to that day, oldest first. */
+/** The calendar days from `days - 1` days before the day of `todayIso` (YYYY-MM-DD…) up to it, oldest first. */
 export function lastDays(todayIso: string, days: number): string[] {
   const end = Date.parse(`${todayIso.slice(0, 10)}T00:00:00Z`);
   return Array.from({ length: days }, (_, i) =>
@@ -530,12 +530,13 @@ export function lastDays(todayIso: string, days: number): string[] {
 }
 
 /**
- * First-pass yield per rig with its daily trend, from GET /yield: each rig's own figures (an
- * injector rig's tests are never mixed with a station's inspections), sorted worst first so the
- * rig that needs a look comes first.
+ * First-pass yield per rig with its daily trend, from GET /yield's `perRigDay` (the cloud's
+ * figures per local day of the rig's site): each rig's own figures (an injector rig's tests are
+ * never mixed with a station's inspections), sorted worst first so the rig that needs a look
+ * comes first. Today and the trend's days are the site's (`zone`) as of `nowIso`.
  */
-export function rigYields(answer: YieldAnswer, todayIso: string, days = 14): RigYield[] {
-  const span = lastDays(todayIso, days);
+export function rigYields(answer: YieldAnswer, nowIso: string, days = 14, zone = 'UTC'): RigYield[] {
+  const span = lastDays(dayIn(nowIso, zone), days);
   const today = span.at(-1)!;
   const byRig = new Map<string, Map<string, { tested: number; passed: number }>>();
   for (const r of answer.perRigDay) {

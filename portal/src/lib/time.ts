@@ -74,6 +74,12 @@ export function formatClock(iso: string, zone = 'UTC'): string {
   return full === '—' ? full : full.slice(11, 16);
 }
 
+/** The zone's short name at a moment ("CET", "PST", "UTC+5:30"), as formatDateTime shows it. */
+export function zoneName(iso: string, zone = 'UTC'): string {
+  const full = formatDateTime(iso, zone);
+  return full === '—' ? 'UTC' : full.slice(17);
+}
+
 /** The calendar day (YYYY-MM-DD) of a moment in `zone`. */
 export function dayIn(iso: string, zone = 'UTC'): string {
   return formatDateTime(iso, zone).slice(0, 10);

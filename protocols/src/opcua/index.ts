@@ -4,6 +4,8 @@
  * servers whose certificate is not trusted.
  */
 export type {
+  OpcuaEvent,
+  OpcuaEventSpec,
   OpcuaItemSpec,
   OpcuaLogger,
   OpcuaScalar,

@@ -1,16 +1,25 @@
 import { EventEmitter } from 'node:events';
 import {
   AttributeIds,
+  ContentFilterElement,
   DataChangeFilter,
   DataType,
   DataChangeTrigger,
   DeadbandType,
+  FilterOperator,
+  LiteralOperand,
   MessageSecurityMode,
   OPCUAClient,
   SecurityPolicy,
   StatusCodes,
   TimestampsToReturn,
   UserTokenType,
+  Variant,
+  and,
+  constructEventFilter,
+  makeContentFilter,
+  ofType,
+  s as attributeOperand,
   type ClientMonitoredItemBase,
   type ClientSession,
   type ClientSubscription,
@@ -19,10 +28,11 @@ import {
   type ReadValueIdOptions,
   type UserIdentityInfo,
 } from 'node-opcua';
-import { statusOnlyValue, toOpcuaValue } from './convert.js';
+import { statusOnlyValue, toOpcuaValue, variantValue } from './convert.js';
 import { OpcuaConfigError, OpcuaError } from './errors.js';
 import { openClientPki, type ClientPki } from './pki.js';
 import type {
+  OpcuaEventSpec,
   OpcuaLogger,
   OpcuaSourceOptions,
   OpcuaStats,
@@ -178,6 +188,8 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
     exceptions: 0,
   };
   private lastError: string | undefined;
+  /** Event monitored items the server accepted on the current subscription. */
+  private eventsMonitored = 0;
 
   /** Throws OpcuaConfigError (every problem listed) when the options are invalid. */
   constructor(opts: OpcuaSourceOptions) {
@@ -399,6 +411,7 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
       connected: this.connected,
       ...this.counters,
       itemsMonitored: this.connected ? itemsMonitored : 0,
+      ...(this.opts.events?.length ? { eventsMonitored: this.connected ? this.eventsMonitored : 0 } : {}),
     };
     if (this.lastError !== undefined) out.lastError = this.lastError;
     return out;
@@ -760,7 +773,78 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
         if (s) this.attachItem(link, s, mi);
       });
     }
+    this.eventsMonitored = 0;
+    for (const e of o.events ?? []) await this.monitorEvents(link, sub, e);
     this.startRefusedRetry(link);
+  }
+
+  /**
+   * One event monitored item: the node's events of the type (or a subtype), with the `select`
+   * fields, emitted as 'event'. EventId is always selected first (it names the event). A node or
+   * type the server refuses is logged; the item is tried again with the next subscription.
+   */
+  private async monitorEvents(link: Link, sub: ClientSubscription, e: OpcuaEventSpec): Promise<void> {
+    const session = link.session;
+    if (!session) return;
+    try {
+      const nodeId = await this.resolveNodeId(session, e.nodeId);
+      const typeId = await this.resolveNodeId(session, e.eventTypeId);
+      const select = ['EventId', ...e.select.filter((f) => f !== 'EventId')];
+      let where: ContentFilterElement = ofType(typeId);
+      if (e.where) {
+        const equals = new ContentFilterElement({
+          filterOperator: FilterOperator.Equals,
+          filterOperands: [
+            attributeOperand(AttributeIds.Value, e.where.field),
+            new LiteralOperand({
+              value: new Variant({
+                dataType:
+                  typeof e.where.equals === 'number'
+                    ? DataType.Double
+                    : typeof e.where.equals === 'boolean'
+                      ? DataType.Boolean
+                      : DataType.String,
+                value: e.where.equals,
+              }),
+            }),
+          ],
+        });
+        where = and(where, equals);
+      }
+      const filter = constructEventFilter(select, makeContentFilter(where));
+      const mi = await withTimeout(
+        sub.monitor(
+          { nodeId, attributeId: AttributeIds.EventNotifier },
+          { samplingInterval: 0, queueSize: e.queueSize ?? 1000, discardOldest: false, filter },
+          TimestampsToReturn.Both,
+        ),
+        this.opts.connectTimeoutMs,
+        'create event monitored item',
+      );
+      if (this.link !== link || link.subscription !== sub) return;
+      if (!isGoodCode(mi.statusCode)) {
+        this.log.warn(
+          { events: e.name, nodeId: e.nodeId, status: mi.statusCode?.toString() },
+          'opcua: the server refused the event monitored item',
+        );
+        return;
+      }
+      this.eventsMonitored++;
+      mi.on('changed', (fields: unknown) => {
+        if (this.link !== link || link.subscription !== sub) return;
+        this.lastNotificationAt = Date.now();
+        const values = Array.isArray(fields) ? (fields as (Variant | null)[]) : [];
+        const out: Record<string, ReturnType<typeof variantValue>> = {};
+        select.forEach((f, i) => (out[f] = variantValue(values[i])));
+        this.safeEmit('event', { name: e.name, fields: out });
+      });
+    } catch (err) {
+      if (err instanceof StaleLink) throw err;
+      this.log.warn(
+        { events: e.name, nodeId: e.nodeId, error: describeError(err) },
+        'opcua: could not subscribe to events',
+      );
+    }
   }
 
   private wireSubscription(link: Link, sub: ClientSubscription): void {

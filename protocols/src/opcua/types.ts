@@ -18,6 +18,34 @@ export interface OpcuaItemSpec {
   queueSize?: number;
 }
 
+/**
+ * Events of one node to subscribe to: a monitored item on the node's EventNotifier with an
+ * EventFilter that keeps only events of `eventTypeId` (or a subtype of it) and, optionally, those
+ * whose field `where.field` equals `where.equals`.
+ */
+export interface OpcuaEventSpec {
+  /** Unique within a source. */
+  name: string;
+  /** The node whose events are monitored, e.g. `i=2253` (the Server object: every event). */
+  nodeId: string;
+  /** e.g. `ns=1;i=1001` or `nsu=urn:…;s=CalibrationCompletedEventType`. */
+  eventTypeId: string;
+  /**
+   * Fields returned with each event, as browse paths from the event type: `Message`,
+   * `SourceName`, `1:AsFound`, `1:Result/1:Value` (a namespace index before a colon).
+   */
+  select: string[];
+  where?: { field: string; equals: string | number | boolean };
+  /** Server-side queue of events (kept while the connection is cut). Default 1000. */
+  queueSize?: number;
+}
+
+/** One event as received: the values of its `select` fields, by their browse path. */
+export interface OpcuaEvent {
+  name: string;
+  fields: Record<string, OpcuaValueData>;
+}
+
 export interface OpcuaLogger {
   info(o: object, msg?: string): void;
   warn(o: object, msg?: string): void;
@@ -39,6 +67,8 @@ export interface OpcuaSourceOptions {
    */
   trustedServerCertificates?: string[];
   items: OpcuaItemSpec[];
+  /** Events to subscribe to besides the items (emitted as 'event'). */
+  events?: OpcuaEventSpec[];
   /** Default 500. */
   publishingIntervalMs?: number;
   /**
@@ -85,6 +115,8 @@ export interface OpcuaStats {
   subscriptionsCreated: number;
   /** Items monitored on the server right now (created with a Good result). */
   itemsMonitored: number;
+  /** Event subscriptions (`events`) the server accepted, when there are any. */
+  eventsMonitored?: number;
   /** Data values received. */
   notifications: number;
   /** Values that carried the overflow bit. */
@@ -110,4 +142,5 @@ export interface OpcuaSubscriberEvents {
   connected: [];
   disconnected: [reason: string];
   resubscribed: [info: { items: number }];
+  event: [event: OpcuaEvent];
 }

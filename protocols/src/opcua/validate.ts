@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import type { OpcuaConfigProblem } from './errors.js';
 import type {
+  OpcuaEventSpec,
   OpcuaItemSpec,
   OpcuaLogger,
   OpcuaSecurityMode,
@@ -32,6 +33,7 @@ const SOURCE_KEYS = new Set([
   'pkiDir',
   'trustedServerCertificates',
   'items',
+  'events',
   'publishingIntervalMs',
   'watchdogMs',
   'connectTimeoutMs',
@@ -97,6 +99,7 @@ export function validateOpcuaOptions(
     pkiDir,
     trustedServerCertificates,
     items,
+    events,
     publishingIntervalMs,
     watchdogMs,
     connectTimeoutMs,
@@ -249,6 +252,32 @@ export function validateOpcuaOptions(
       outItems.push(spec);
     });
   }
+  const outEvents: OpcuaEventSpec[] = [];
+  if (events !== undefined && !Array.isArray(events))
+    add('events', `must be an array, got ${describe(events)}`);
+  else if (Array.isArray(events)) {
+    events.forEach((e: unknown, i) => {
+      const at = `events[${i}]`;
+      if (!isRecord(e)) {
+        add(at, `must be an object, got ${describe(e)}`);
+        return;
+      }
+      const { name, nodeId, eventTypeId, select, where, queueSize } = e;
+      if (typeof name !== 'string' || name === '') add(`${at}.name`, 'must be a non-empty string');
+      for (const [k, v] of [
+        ['nodeId', nodeId],
+        ['eventTypeId', eventTypeId],
+      ] as const)
+        if (typeof v !== 'string' || !isNodeId(v)) add(`${at}.${k}`, `must be a NodeId, got ${describe(v)}`);
+      if (!Array.isArray(select) || select.some((f) => typeof f !== 'string' || f === ''))
+        add(`${at}.select`, 'must be an array of browse paths');
+      if (queueSize !== undefined && !isInt(queueSize, 1, 100_000))
+        add(`${at}.queueSize`, 'must be an integer 1..100000');
+      if (where !== undefined && (!isRecord(where) || typeof where.field !== 'string'))
+        add(`${at}.where`, 'must be { field, equals }');
+      outEvents.push(e as unknown as OpcuaEventSpec);
+    });
+  }
   if (problems.length > 0) return { ok: false, problems };
   const options: ResolvedOpcuaOptions = {
     endpointUrl: endpointUrl as string,
@@ -260,6 +289,7 @@ export function validateOpcuaOptions(
     connectTimeoutMs: (connectTimeoutMs as number | undefined) ?? OPCUA_DEFAULTS.connectTimeoutMs,
     reconnect: backoff,
   };
+  if (outEvents.length > 0) options.events = outEvents;
   if (user !== undefined) options.user = { ...(user as { username: string; password: string }) };
   if (pkiDir !== undefined) options.pkiDir = pkiDir as string;
   if (trustedServerCertificates !== undefined)

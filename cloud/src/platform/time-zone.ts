@@ -1,0 +1,64 @@
+/**
+ * Local days and times of a site's IANA time zone (the zone database of the runtime's ICU, so the
+ * same on SQLite and PostgreSQL). A zone the runtime does not know reads as UTC.
+ */
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(zone: string): Intl.DateTimeFormat {
+  let f = formatters.get(zone);
+  if (!f) {
+    try {
+      f = new Intl.DateTimeFormat('en-CA', {
+        timeZone: zone,
+        year: 'numeric',
+        month: '2-digit',
+        day: '2-digit',
+        hour: '2-digit',
+        minute: '2-digit',
+        hourCycle: 'h23',
+      });
+    } catch {
+      f = formatter('UTC');
+    }
+    formatters.set(zone, f);
+  }
+  return f;
+}
+
+/** The local calendar day (YYYY-MM-DD) and minute of that day (0–1439) of an instant in `zone`. */
+export function localTime(ms: number, zone: string): { day: string; minute: number } {
+  const p = Object.fromEntries(
+    formatter(zone)
+      .formatToParts(ms)
+      .map((x) => [x.type, x.value]),
+  );
+  return { day: `${p.year}-${p.month}-${p.day}`, minute: Number(p.hour) * 60 + Number(p.minute) };
+}
+
+/** The local calendar day (YYYY-MM-DD) of an instant in `zone`. */
+export const localDay = (ms: number, zone: string): string => localTime(ms, zone).day;
+
+/** The calendar day `n` days after `day` (YYYY-MM-DD). */
+export const nextDay = (day: string, n = 1): string =>
+  new Date(Date.parse(`${day}T00:00:00.000Z`) + n * 86_400_000).toISOString().slice(0, 10);
+
+/**
+ * The first instant (ms) of the local day `day` (YYYY-MM-DD) in `zone`: its midnight, or the first
+ * moment of the day where a daylight-saving change skips midnight.
+ */
+export function startOfLocalDay(day: string, zone: string): number {
+  const midnight = Date.parse(`${day}T00:00:00.000Z`);
+  const offset = (ms: number) => {
+    const t = localTime(ms, zone);
+    return Date.parse(`${t.day}T00:00:00.000Z`) + t.minute * 60_000 - Math.floor(ms / 60_000) * 60_000;
+  };
+  let ms = midnight - offset(midnight);
+  ms = midnight - offset(ms);
+  if (localDay(ms, zone) === day && localDay(ms - 1, zone) < day) return ms;
+  // Midnight skipped (or the day repeated) by a daylight-saving change: the first quarter hour of
+  // the day (every zone's offset is a multiple of 15 minutes).
+  for (let t = midnight - 15 * 3_600_000; t < midnight + 15 * 3_600_000; t += 900_000)
+    if (localDay(t, zone) === day) return t;
+  return ms;
+}
