@@ -13,8 +13,7 @@
  * this run's own, dropped at the end. BENCH_CLOUD_NODE_FLAGS: extra Node flags for the cloud
  * process (a profile: "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,170 +21,29 @@ import pg from 'pg';
 import { Server } from 'socket.io';
 import { io as connectSocket, type Socket } from 'socket.io-client';
 import sqlite3 from 'sqlite3';
-import { canonicalJson, generateKeyPair, recordLeafHash, toBase64, type LogState } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7, repoRoot, startNode, type Proc } from '@rigtrace/protocols/testing';
+import { canonicalJson, recordLeafHash, generateKeyPair, toBase64, type LogState } from '@rigtrace/protocols';
+import { buildBatch } from '@rigtrace/protocols/testing';
 import { cpuSeconds, percentile, peakRssMiB, report } from '../../protocols/bench/report.js';
-import { createAccounts } from '../src/access/accounts.js';
-import { loadCloudConfig } from '../src/platform/config.js';
-import { openStore } from '../src/server.js';
-import { Witness } from '../src/platform/witness.js';
+import {
+  buildBatches,
+  createBenchDatabase,
+  perK,
+  post,
+  record,
+  rssMiB,
+  seedTenant,
+  startCloudProcess,
+  type EdgeWork,
+} from './ingest-work.js';
 
 const EDGES = Number(process.env.BENCH_EDGES ?? 4);
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 15);
 const BATCH = Number(process.env.BENCH_BATCH ?? 500);
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 500);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
-const PG_ADMIN_URL = process.env.RIGTRACE_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const PW = 'bench passphrase, not a secret';
-const T0 = Date.now() - 3_600_000;
 /** Records of each edge's untimed first batch. */
 const WARM = BATCH;
-
-// ---------------------------------------------------------------------------------------------
-// Records as a line of rigs produces them: mostly telemetry, some usage and inspections.
-
-function record(edge: string, seq: number) {
-  const observedAt = new Date(T0 + seq * 10).toISOString();
-  const equipment = `RIG-${String(seq % 20).padStart(2, '0')}`;
-  const envelope = {
-    v: 1,
-    id: deterministicUuidV7(T0 + seq * 10, new TextEncoder().encode(`${edge}:${seq}`)),
-    edge,
-    seq,
-    observedAt,
-    receivedAt: observedAt,
-    equipment,
-  };
-  if (seq % 20 === 0)
-    return {
-      ...envelope,
-      kind: 'inspection',
-      source: { protocol: 'mqtt', endpoint: 'mqtt://edge.local:18830', address: 'line/result' },
-      body: {
-        partSerial: `P-${seq}`,
-        workOrder: 'WO-1',
-        result: 'pass',
-        characteristics: [
-          {
-            name: 'q',
-            nominal: 62,
-            lsl: 60,
-            usl: 64,
-            measured: 62 + (seq % 7) / 10,
-            unit: 'mm3',
-            result: 'pass',
-          },
-        ],
-        gauges: ['FLOW-CELL-07'],
-      },
-    };
-  if (seq % 20 === 10)
-    return {
-      ...envelope,
-      kind: 'usage',
-      source: { protocol: 'modbus', endpoint: 'modbus://10.0.0.1:502/1' },
-      body: { event: 'cycle', cycles: 1, operator: 'op-1', workOrder: 'WO-1', partSerial: `P-${seq}` },
-    };
-  return {
-    ...envelope,
-    kind: 'telemetry',
-    source: { protocol: 'modbus', endpoint: 'modbus://10.0.0.1:502/1' },
-    body: {
-      points: Array.from({ length: 8 }, (_, p) => ({
-        name: `p${p}`,
-        value: 1000 + ((seq * 7 + p) % 997) / 10,
-        unit: 'bar',
-        quality: 'good',
-      })),
-    },
-  };
-}
-
-interface EdgeWork {
-  id: string;
-  batches: unknown[];
-  records: { edge: string; seq: number; record: ReturnType<typeof record> }[];
-}
-
-function prepare(edgeId: string, privateKeyPem: string, from: number, count: number, batch: number) {
-  const batches: unknown[] = [];
-  const records: EdgeWork['records'] = [];
-  let state: LogState | undefined;
-  for (let i = 0; i < count; i += 1) {
-    const recs = Array.from({ length: batch }, (_, j) => record(edgeId, from + i * batch + j));
-    const built = buildBatch({
-      edge: edgeId,
-      privateKeyPem,
-      records: recs,
-      ...(state ? { before: state } : {}),
-    });
-    state = built.state;
-    batches.push(built.batch);
-    for (const r of recs) records.push({ edge: edgeId, seq: r.seq, record: r });
-  }
-  return { batches, records, state: state! };
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/** Starts `rigtrace-cloud serve` with this environment: the built JS when fresh (as production runs), else the sources. */
-async function startCloudProcess(
-  env: Record<string, string>,
-): Promise<{ proc: Proc; url: string; how: string }> {
-  const dist = path.join(repoRoot, 'cloud/dist/cli.js');
-  const newest = (dir: string): number =>
-    Math.max(
-      0,
-      ...readdirSync(dir, { withFileTypes: true }).map((d) =>
-        d.isDirectory() ? newest(path.join(dir, d.name)) : statSync(path.join(dir, d.name)).mtimeMs,
-      ),
-    );
-  const fresh =
-    existsSync(dist) && newest(path.join(repoRoot, 'cloud/dist')) >= newest(path.join(repoRoot, 'cloud/src'));
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  try {
-    const ready = (l: string) => l.includes('"event":"listening"');
-    // BENCH_CLOUD_NODE_FLAGS: extra Node flags for the cloud, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
-    const extra = (process.env.BENCH_CLOUD_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-    const proc = fresh
-      ? await startNode(dist, ['serve'], ready, 60_000, extra)
-      : await startNode(path.join(repoRoot, 'cloud/src/cli.ts'), ['serve'], ready, 60_000, [
-          '--conditions=rigtrace-source',
-          '--import',
-          'tsx',
-          ...extra,
-        ]);
-    return {
-      proc,
-      url: (JSON.parse(proc.readyLine) as { url: string }).url,
-      how: fresh ? 'cloud/dist' : 'TS sources (tsx)',
-    };
-  } finally {
-    process.env = saved;
-  }
-}
-
-/**
- * A batch as the edge sends it (edge/src/forwarder/forwarder.ts): each record as the canonical
- * JSON the edge stored and hashed, spliced into the body.
- */
-function onTheWire(batch: unknown): string {
-  const b = batch as { edge: string; records: unknown[]; checkpoint: string };
-  return `{"v":1,"edge":${JSON.stringify(b.edge)},"records":[${b.records.map((r) => canonicalJson(r)).join(',')}],"checkpoint":${JSON.stringify(b.checkpoint)}}`;
-}
-
-/** POSTs `body` as JSON (a string: as it is). */
-async function post(url: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const json = (await res.json()) as Record<string, unknown>;
-  if (!res.ok) throw new Error(`${url}: ${res.status} ${JSON.stringify(json).slice(0, 300)}`);
-  return json;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The ceiling: the same rows, multi-row INSERTs of the same size, one transaction each.
@@ -378,43 +236,17 @@ async function benchBackend(backend: 'sqlite' | 'postgres') {
     RIGTRACE_REMINDERS_SCHEDULER: 'off',
   };
   if (backend === 'postgres') {
-    const name = `rt_bench_${randomBytes(5).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${name}`);
-    await admin.end();
-    const u = new URL(PG_ADMIN_URL);
-    u.pathname = `/${name}`;
-    dbUrl = u.toString();
-    env.DATABASE_URL = dbUrl;
-    env.RIGTRACE_DB_APP_ROLE = `${name}_app`;
-    dropDb = async () => {
-      const c = new pg.Client({ connectionString: PG_ADMIN_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.query(`DROP ROLE IF EXISTS ${name}_app`);
-      await c.end();
-    };
+    const db = await createBenchDatabase();
+    dbUrl = db.url;
+    env.DATABASE_URL = db.url;
+    env.RIGTRACE_DB_APP_ROLE = db.appRole;
+    dropDb = db.drop;
   }
-  const cfg = loadCloudConfig(
-    {},
-    {
-      dataDir,
-      ...(dbUrl ? { databaseUrl: dbUrl, dbAppRole: env.RIGTRACE_DB_APP_ROLE! } : {}),
-    },
+  const tokens = await seedTenant(
+    { dataDir, ...(dbUrl ? { databaseUrl: dbUrl, dbAppRole: env.RIGTRACE_DB_APP_ROLE! } : {}) },
+    EDGES + 1,
+    { email: 'viewer@bench.example', password: PW },
   );
-  const store = await openStore(cfg);
-  await store.tenancy.createTenant('bench', 'Bench');
-  await store.tenancy.createSite('bench', 'plant-1', 'Plant 1');
-  const tokens: string[] = [];
-  for (let i = 0; i <= EDGES; i += 1)
-    tokens.push((await store.tenancy.createEnrollmentToken('bench', 'plant-1', 3600_000)).token);
-  await createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) }).users.create(
-    { actor: { type: 'system', id: 'bench' }, address: null },
-    'bench',
-    { email: 'viewer@bench.example', role: 'technician', password: PW, mustChangePassword: false },
-  );
-  await store.db.close();
 
   const cloud = await startCloudProcess(env);
   const pid = cloud.proc.child.pid!;
@@ -435,10 +267,11 @@ async function benchBackend(backend: 'sqlite' | 'postgres') {
     // started), then the timed batches continue each log.
     const work: EdgeWork[] = [];
     for (const e of edges) {
-      const warm = prepare(e.id, e.pem, 1, 1, WARM);
+      const warm = buildBatches(e, { from: 1, count: 1, size: WARM });
       await post(`${cloud.url}/api/v1/ingest`, warm.batches[0]);
-      const timed = buildTimed(e, warm.state);
-      work.push(timed);
+      work.push(
+        buildBatches(e, { from: WARM + 1, count: BATCHES, size: BATCH, before: warm.state, wire: true }),
+      );
     }
     const idleRss = rssMiB(pid);
     const n = work.reduce((k, w) => k + w.records.length, 0);
@@ -501,7 +334,7 @@ async function benchBackend(backend: 'sqlite' | 'postgres') {
         .getSetCookie()
         .map((c) => c.split(';')[0]!)
         .find((c) => c.startsWith('rt_session='))!;
-      const warm = prepare(fanEdge.id, fanEdge.pem, 1, 1, 10);
+      const warm = buildBatches(fanEdge, { from: 1, count: 1, size: 10 });
       await post(`${cloud.url}/api/v1/ingest`, warm.batches[0]);
       const lat = await cloudFanOut(cloud.url, cookie, { ...fanEdge, state: warm.state, next: 11 });
       const base = await plainFanOut();
@@ -534,29 +367,6 @@ async function benchBackend(backend: 'sqlite' | 'postgres') {
     await dropDb?.();
     rmSync(dataDir, { recursive: true, force: true });
   }
-
-  function buildTimed(e: { id: string; pem: string }, before: LogState): EdgeWork {
-    const out: EdgeWork = { id: e.id, batches: [], records: [] };
-    let state = before;
-    for (let i = 0; i < BATCHES; i += 1) {
-      const from = WARM + 1 + i * BATCH;
-      const recs = Array.from({ length: BATCH }, (_, j) => record(e.id, from + j));
-      const built = buildBatch({ edge: e.id, privateKeyPem: e.pem, records: recs, before: state });
-      state = built.state;
-      out.batches.push(onTheWire(built.batch));
-      for (const r of recs) out.records.push({ edge: e.id, seq: r.seq, record: r });
-    }
-    return out;
-  }
-}
-
-/** CPU ms per 1,000 records, from CPU seconds over n records. */
-const perK = (s: number, n: number) => Math.round((s * 1e6) / n);
-
-/** Current resident set of a process, MiB. */
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
 }
 
 await benchBackend('sqlite');

@@ -73,7 +73,14 @@ async function assertStoreExists(cfg: StoreConfig): Promise<void> {
     return;
   }
   const client = new pg.Client(pgConnectionConfig(cfg.databaseOwnerUrl ?? cfg.databaseUrl, []));
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (err) {
+    // A misspelt database name in the URL: PostgreSQL's invalid_catalog_name.
+    if ((err as { code?: unknown }).code === '3D000')
+      throw new MissingDatabaseError(describeDatabaseUrl(cfg.databaseUrl));
+    throw err;
+  }
   try {
     const r = await client.query<{ ok: boolean }>(
       "SELECT to_regclass('public.schema_migrations') IS NOT NULL AS ok",

@@ -156,21 +156,69 @@ export function compileValue(
   const source = spec.slice(1).trim();
   const fn = compileExpression(source, {
     extraFunctions: functions(tables),
-    customProp: (name: string, _get: unknown, obj: unknown) => {
-      const scope = obj as Scope;
-      if (!Object.hasOwn(scope, name)) throw new MissingValue(name, 'is not a value of this source');
-      const v = scope[name];
-      if (v instanceof Unavailable) throw new MissingValue(name, v.reason, v.absent, v.unread);
-      return v;
-    },
+    customProp: (name: string, _get: unknown, obj: unknown) => valueOf(obj as Scope, name),
   }) as (scope: Scope) => unknown;
-  return {
-    source,
-    evaluate: (scope) => {
-      const r = fn(scope);
-      // filtrex returns (does not throw) the errors raised while evaluating.
-      if (r instanceof Error) throw r;
-      return r;
-    },
+  const evaluate = (scope: Scope) => {
+    const r = fn(scope);
+    // filtrex returns (does not throw) the errors raised while evaluating.
+    if (r instanceof Error) throw r;
+    return r;
+  };
+  return { source, evaluate: shortcut(source, evaluate) ?? evaluate };
+}
+
+/** A named value as every expression sees it: MissingValue when the scope does not have it. */
+function valueOf(scope: Scope, name: string): unknown {
+  if (!Object.hasOwn(scope, name)) throw new MissingValue(name, 'is not a value of this source');
+  const v = scope[name];
+  if (v instanceof Unavailable) throw new MissingValue(name, v.reason, v.absent, v.unread);
+  return v;
+}
+
+/** filtrex's words, which are never names. */
+const KEYWORDS = new Set(['and', 'or', 'not', 'in', 'of', 'if', 'then', 'else', 'mod']);
+const SIMPLE = /^(?:([a-zA-Z$_][.a-zA-Z0-9$_]*)|'([^'\\]*)')(?:\s*([-+*/])\s*([0-9]+(?:\.[0-9]+)?))?$/;
+
+/**
+ * The commonest expressions — a bare name (`=serial`) and a name and a number (`=r17 * 0.1`, a unit
+ * conversion) — without filtrex's per-evaluation allocations (a closure per evaluation and per
+ * name): several times faster, which matters when every polled value passes through one. The
+ * result is filtrex's: a name's value as it is; an operator on a number is the same arithmetic;
+ * anything else (a text, a list, a missing value…) is left to filtrex, so its errors and
+ * conversions stay exactly its own. Undefined for any other expression.
+ */
+function shortcut(source: string, full: Evaluator): Evaluator | undefined {
+  const m = SIMPLE.exec(source);
+  if (!m) return undefined;
+  const name = m[1] ?? m[2]!;
+  if (m[1] !== undefined && KEYWORDS.has(name)) return undefined;
+  // One lookup where the name cannot be inherited (the scope is a plain object), as valueOf does.
+  const inherited = name in Object.prototype;
+  const get = (scope: Scope) => {
+    const v = scope[name];
+    if ((v === undefined || inherited) && !Object.hasOwn(scope, name))
+      throw new MissingValue(name, 'is not a value of this source');
+    if (v instanceof Unavailable) throw new MissingValue(name, v.reason, v.absent, v.unread);
+    return v;
+  };
+  const op = m[3];
+  if (op === undefined)
+    return (scope) => {
+      const v = get(scope);
+      if (v instanceof Error) throw v;
+      return v;
+    };
+  const k = Number(m[4]);
+  const apply =
+    op === '*'
+      ? (v: number) => v * k
+      : op === '/'
+        ? (v: number) => v / k
+        : op === '+'
+          ? (v: number) => v + k
+          : (v: number) => v - k;
+  return (scope) => {
+    const v = get(scope);
+    return typeof v === 'number' ? apply(v) : full(scope);
   };
 }
