@@ -77,6 +77,15 @@ describe('expressions: a bare name and a name with a number are evaluated as fil
     expect(compileValue('=r17 * 0.1').evaluate({ r17: 3 })).toBe(3 * 0.1);
   });
 
+  it('gives each mapping its own lookup tables (the functions are made once per set of tables)', () => {
+    const a = { t: { '1': 'running' } };
+    const b = { t: { '1': 'idle' } };
+    expect(compileValue('=lookup("t", x)', a).evaluate({ x: 1 })).toBe('running');
+    expect(compileValue('=lookup("t", x)', b).evaluate({ x: 1 })).toBe('idle');
+    expect(compileValue('=lookup("t", x)', a).evaluate({ x: 1 })).toBe('running');
+    expect(() => compileValue('=lookup("t", x)').evaluate({ x: 1 })).toThrow(/no lookup table/);
+  });
+
   it('leaves every other expression to filtrex (functions, two names, keywords as names)', () => {
     expect(compileValue('=round(x * 0.1, 1)').evaluate({ x: 173 })).toBe(17.3);
     expect(compileValue('=x * y').evaluate({ x: 2, y: 3 })).toBe(6);

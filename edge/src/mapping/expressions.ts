@@ -150,21 +150,40 @@ export interface CompiledValue {
  */
 export function compileValue(
   spec: unknown,
-  tables: Record<string, Record<string, unknown>> = {},
+  tables: Record<string, Record<string, unknown>> = NO_TABLES,
 ): CompiledValue {
   if (typeof spec !== 'string' || !spec.startsWith('=')) return { source: undefined, evaluate: () => spec };
   const source = spec.slice(1).trim();
-  const fn = compileExpression(source, {
-    extraFunctions: functions(tables),
-    customProp: (name: string, _get: unknown, obj: unknown) => valueOf(obj as Scope, name),
-  }) as (scope: Scope) => unknown;
-  const evaluate = (scope: Scope) => {
-    const r = fn(scope);
-    // filtrex returns (does not throw) the errors raised while evaluating.
-    if (r instanceof Error) throw r;
-    return r;
+  const compile = (): Evaluator => {
+    const fn = compileExpression(source, {
+      extraFunctions: functionsOf(tables),
+      customProp: (name: string, _get: unknown, obj: unknown) => valueOf(obj as Scope, name),
+    }) as (scope: Scope) => unknown;
+    return (scope) => {
+      const r = fn(scope);
+      // filtrex returns (does not throw) the errors raised while evaluating.
+      if (r instanceof Error) throw r;
+      return r;
+    };
   };
-  return { source, evaluate: shortcut(source, evaluate) ?? evaluate };
+  // Compiled here in any case, so an expression that does not parse is refused with the config.
+  const evaluate = compile();
+  // A shortcut needs filtrex only for a value that is not a number: its compiled function (some
+  // kilobytes each, which 50 sources' mappings multiply) is then made again when first needed.
+  let full: Evaluator | undefined;
+  const fast = shortcut(source, (scope) => (full ??= compile())(scope));
+  return { source, evaluate: fast ?? evaluate };
+}
+
+/** No lookup tables (one object, so its functions are made once). */
+const NO_TABLES: Record<string, Record<string, unknown>> = {};
+
+/** The functions of each set of lookup tables, made once (every expression of a mapping shares them). */
+const functionsFor = new WeakMap<object, ReturnType<typeof functions>>();
+function functionsOf(tables: Record<string, Record<string, unknown>>) {
+  let f = functionsFor.get(tables);
+  if (!f) functionsFor.set(tables, (f = functions(tables)));
+  return f;
 }
 
 /** A named value as every expression sees it: MissingValue when the scope does not have it. */
