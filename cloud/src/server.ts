@@ -153,7 +153,7 @@ export interface RunningCloud {
 export async function startCloud(
   cfg: CloudConfig,
   logger: Logger,
-  /** `clock`: the time the reminder scheduler reads (tests); default the system clock. */
+  /** `clock`: the time the reminder scheduler and calibration "today" read (tests); default the system clock. */
   options: { clock?: Clock } = {},
 ): Promise<RunningCloud> {
   // The witness key lives in the data folder on either backend; processes sharing one
@@ -184,6 +184,7 @@ export async function startCloud(
     store.inspections,
     accounts.audit,
     events,
+    options.clock,
   );
   const traceReviews = new TraceReviewRepository(store.db);
   const traceability = new TraceabilityService(

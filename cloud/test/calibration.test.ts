@@ -434,10 +434,10 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
     expect(csv.type).toContain('text/csv');
     // One line per record and characteristic: what was measured, the limits and the margin to them.
     expect(csv.text.split('\r\n')).toEqual([
-      'edge,seq,kind,observedAt,siteId,equipment,via,position,partSerial,workOrder,operator,result,characteristic,measured,unit,lsl,usl,margin,atRisk',
-      `${edgeId},4,inspection,${at(150)},plant-1,RIG-FLOW-01,gauge,,P1,WO-1,op-4471,fail,full-load.quantity,65,mm3,60,64,-1,`,
-      `${edgeId},5,usage,${at(120)},plant-1,PT-RAIL-03,equipment,,P1,WO-1,'=cmd|evil,,,,,,,,`,
-      `${edgeId},6,inspection,${at(100)},plant-1,RIG-FLOW-01,gauge,,P1,WO-1,op-4471,pass,full-load.quantity,62,mm3,60,64,2,`,
+      'edge,seq,kind,observedAt,siteId,equipment,via,position,named,partSerial,workOrder,operator,result,characteristic,measured,unit,lsl,usl,margin,atRisk',
+      `${edgeId},4,inspection,${at(150)},plant-1,RIG-FLOW-01,gauge,,false,P1,WO-1,op-4471,fail,full-load.quantity,65,mm3,60,64,-1,`,
+      `${edgeId},5,usage,${at(120)},plant-1,PT-RAIL-03,equipment,,false,P1,WO-1,'=cmd|evil,,,,,,,,`,
+      `${edgeId},6,inspection,${at(100)},plant-1,RIG-FLOW-01,gauge,,false,P1,WO-1,op-4471,pass,full-load.quantity,62,mm3,60,64,2,`,
       '',
     ]);
 

@@ -11,6 +11,7 @@ import {
 } from '@rigtrace/protocols';
 import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
+import { localDay } from '../platform/time-zone.js';
 import { ProblemError } from '../platform/errors.js';
 import {
   type CalibrationListRow,
@@ -527,9 +528,22 @@ export class CalibrationService {
     private readonly audit: AuditService,
     /** Committed calibrations and status changes are announced here (live updates). */
     private readonly events?: DomainEventBus,
+    /** The time "today" is read from (tests); default the system clock. */
+    private readonly clock: () => Date = () => new Date(),
   ) {
     this.procedures = new ProcedureService(new ProcedureRepository(db));
     this.positions = new PositionService(db, new PositionRepository(db), equipment, audit);
+  }
+
+  /** Each site's IANA time zone, by site id (a site not found reads as UTC). */
+  private async zones(tenantId: string): Promise<Map<string, string>> {
+    return new Map((await this.tenancy.sites(tenantId, null)).map((s) => [s.id, s.time_zone]));
+  }
+
+  /** Today's date in the calendar of the site `siteId` (its local day, not the UTC one). */
+  private async todayAt(tenantId: string, siteId: string): Promise<string> {
+    const zone = (await this.tenancy.sites(tenantId, [siteId]))[0]?.time_zone ?? 'UTC';
+    return localDay(this.clock().getTime(), zone);
   }
 
   /** What else runs inside the transactions that store or void a calibration (server.ts wires them). */
@@ -729,7 +743,7 @@ export class CalibrationService {
     const cache = cacheOf(calendarState(cals, e.interval_days));
     await this.equipment.setStatusCache(tenantId, tag, cache);
     if (this.events) {
-      const [asOf, dflt] = [today(), await this.dueSoonDefault(tenantId)];
+      const [asOf, dflt] = [await this.todayAt(tenantId, e.site_id), await this.dueSoonDefault(tenantId)];
       const from = this.cachedStatus(e, asOf, dflt).status;
       const after = { ...e, next_due: cache.nextDue, out_of_tolerance: cache.outOfTolerance ? 1 : 0 };
       const to = this.cachedStatus(after, asOf, dflt).status;
@@ -968,8 +982,11 @@ export class CalibrationService {
     return r.data;
   }
 
-  /** The status from the full history (calendar and usage interval), as of a date. */
-  async status(tenantId: string, e: EquipmentRow, asOf = today()): Promise<StatusView> {
+  /**
+   * The status from the full history (calendar and usage interval), as of a date. `asOf`: a date in the site's calendar; absent, today at the equipment's site (its local day).
+   */
+  async status(tenantId: string, e: EquipmentRow, asOf?: string): Promise<StatusView> {
+    asOf ??= await this.todayAt(tenantId, e.site_id);
     const cals = (await this.calibrations.forEquipment(tenantId, e.tag)).map(calLite);
     const state = calendarState(cals, e.interval_days);
     const dueSoonDays = e.due_soon_days ?? (await this.dueSoonDefault(tenantId));
@@ -1010,15 +1027,22 @@ export class CalibrationService {
       sites?: readonly string[] | null;
       limit: number;
     },
-    asOf = today(),
+    /** A date in the sites' calendars; absent, today at each entry's site (its local day). */
+    asOf?: string,
   ) {
     const rows = await this.equipment.list(tenantId, { ...q, afterTag: q.after });
     const dflt = await this.dueSoonDefault(tenantId);
+    const [zones, now] = [await this.zones(tenantId), this.clock().getTime()];
     const items = [];
     for (const e of rows)
       items.push({
         ...equipmentView(e),
-        calibration: this.cachedStatus(e, asOf, dflt, await this.cyclesOf(tenantId, e)),
+        calibration: this.cachedStatus(
+          e,
+          asOf ?? localDay(now, zones.get(e.site_id) ?? 'UTC'),
+          dflt,
+          await this.cyclesOf(tenantId, e),
+        ),
       });
     return { items, next: rows.length === q.limit ? (rows.at(-1)?.tag ?? null) : null };
   }
@@ -1389,9 +1413,15 @@ export class CalibrationService {
       reader?: PmReader;
     },
   ) {
-    const asOf = q.asOf ?? today();
+    // Each entry's "today" is the local day of its own site (`asOf`, when given, is a date in the
+    // sites' calendars). The answer's asOf and horizon are the latest of the sites asked about.
+    const [zones, now] = [await this.zones(tenantId), this.clock().getTime()];
+    const dayAt = (siteId: string) => q.asOf ?? localDay(now, zones.get(siteId) ?? 'UTC');
+    const asked =
+      q.siteId !== undefined ? [q.siteId] : [...zones.keys()].filter((id) => inSites(q.sites ?? null, id));
+    const asOf = q.asOf ?? asked.map(dayAt).reduce((a, b) => (a > b ? a : b), localDay(now, 'UTC'));
     const horizon = addDays(asOf, q.days);
-    const rows = await this.equipment.dueBy(
+    const found = await this.equipment.dueBy(
       tenantId,
       horizon,
       q.siteId,
@@ -1399,6 +1429,7 @@ export class CalibrationService {
       q.excludeFlagged ?? false,
       q.sites ?? null,
     );
+    const rows = found.filter((e) => e.due_sort <= addDays(dayAt(e.site_id), q.days));
     const dflt = await this.dueSoonDefault(tenantId);
     // Equipment with a usage interval is due by its cycles too, whatever its calendar date: those
     // beyond the horizon whose cycles are used up (overdue) or nearly (due soon) are added.
@@ -1412,7 +1443,7 @@ export class CalibrationService {
     )) {
       if (byDate.has(e.tag)) continue;
       const c = await this.cyclesOf(tenantId, e);
-      const s = this.cachedStatus(e, asOf, dflt, c).status;
+      const s = this.cachedStatus(e, dayAt(e.site_id), dflt, c).status;
       if (s === 'overdue' || s === 'due-soon') byCycles.push(e);
     }
     // Equipment whose preventive maintenance is overdue or due by the horizon, whatever its
@@ -1436,7 +1467,7 @@ export class CalibrationService {
       const item = {
         tag: e.tag,
         type: e.type,
-        ...this.cachedStatus(e, asOf, dflt, await this.cyclesOf(tenantId, e)),
+        ...this.cachedStatus(e, dayAt(e.site_id), dflt, await this.cyclesOf(tenantId, e)),
         ...(q.preventive
           ? {
               nextPm: pm
@@ -1459,7 +1490,7 @@ export class CalibrationService {
       asOf,
       days: q.days,
       horizon,
-      truncated: rows.length === q.limit || rows.length + byCycles.length + byPm.length > q.limit,
+      truncated: found.length === q.limit || rows.length + byCycles.length + byPm.length > q.limit,
       sites: [...sites.entries()]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([siteId, items]) => ({ siteId, items })),

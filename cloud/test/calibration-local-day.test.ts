@@ -1,0 +1,155 @@
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createAccounts } from '../src/access/accounts.js';
+import { loadCloudConfig } from '../src/platform/config.js';
+import { openStore, startCloud, type RunningCloud } from '../src/server.js';
+import { Witness } from '../src/platform/witness.js';
+import { signIn, type Session } from './helpers/signed-in.js';
+import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+
+const TECH_PW = 'dead weight on the bench 7';
+// Calibrated at noon UTC on 1 May 2026 (the same date in Kolkata and Los Angeles), every 40 days:
+// due on 10 June 2026.
+const CALIBRATED_AT = '2026-05-01T12:00:00.000Z';
+const DUE = '2026-06-10';
+
+/**
+ * An instrument's "today" is the local day of its site's time zone: the calibration status and the
+ * due list read the clock (injected here) in the zone of the equipment's site, not in UTC.
+ */
+describe.each(BACKENDS)('calibration status on the site’s local day on %s', (backend) => {
+  let storage: TestStorage;
+  let cloud: RunningCloud;
+  let token = '';
+  let session: Session;
+  let now = new Date(CALIBRATED_AT);
+
+  async function call(method: string, p: string, body?: unknown) {
+    const res = await fetch(`${cloud.url}/api/v1${p}`, {
+      method,
+      headers:
+        method === 'GET'
+          ? { authorization: `Bearer ${token}` }
+          : { cookie: session.cookie, 'x-csrf-token': session.csrf, 'content-type': 'application/json' },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  }
+  const get = (p: string) => call('GET', p);
+
+  setupOrFailEach(async () => {
+    storage = await testStorage(backend);
+    const store = await openStore(loadCloudConfig({}, storage.overrides));
+    await store.tenancy.createTenant('acme', 'Acme');
+    await store.tenancy.createSite('acme', 'plant-in', 'Pune', 'Asia/Kolkata');
+    await store.tenancy.createSite('acme', 'plant-la', 'Irvine', 'America/Los_Angeles');
+    token = await store.tenancy.createApiToken('acme', 't');
+    const cfg = loadCloudConfig({}, storage.overrides);
+    const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
+    await accounts.users.create({ actor: { type: 'system', id: 'test' }, address: null }, 'acme', {
+      email: 'tech@plant.example',
+      name: 'A. Smith',
+      role: 'technician',
+      password: TECH_PW,
+      mustChangePassword: false,
+    });
+    await store.db.close();
+    cloud = await startCloud(
+      loadCloudConfig({}, { ...storage.overrides, port: '0' }),
+      pino({ level: 'silent' }),
+      { clock: () => now },
+    );
+    session = await signIn(cloud.url, 'acme', 'tech@plant.example', TECH_PW);
+    for (const [tag, siteId] of [
+      ['PT-IN-01', 'plant-in'],
+      ['PT-LA-01', 'plant-la'],
+    ] as const) {
+      const r = await call('POST', '/equipment', {
+        tag,
+        siteId,
+        type: 'pressure transducer',
+        make: 'Keller',
+        model: 'PA-33X',
+        serial: `SN-${tag}`,
+        owner: { kind: 'company' },
+        range: { min: 0, max: 2500, unit: 'bar' },
+        resolution: 0.1,
+        procedure: { id: 'CP-PT-001', revision: 'D' },
+        intervalDays: 40,
+        acceptanceCriteria: '±2 bar at 800 bar',
+      });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      const cal = await call('POST', '/calibrations', {
+        equipment: tag,
+        enteredBy: 'A. Smith',
+        body: {
+          technician: 'A. Smith (level 3)',
+          standards: [],
+          points: [
+            {
+              name: 'p@800',
+              nominal: 800,
+              unit: 'bar',
+              asFound: 800.5,
+              lowerTolerance: -2,
+              upperTolerance: 2,
+              asFoundResult: 'pass',
+            },
+          ],
+          adjusted: false,
+          asFoundResult: 'pass',
+          calibratedAt: CALIBRATED_AT,
+        },
+        signature: { password: TECH_PW, meaning: 'performed' },
+      });
+      expect(cal.status, JSON.stringify(cal.body)).toBe(201);
+    }
+  });
+  afterAll(async () => {
+    await cloud?.close();
+    await storage?.cleanup();
+  });
+
+  const statusOf = async (tag: string) => (await get(`/equipment/${tag}`)).body.calibration;
+  const dueList = async (q = '') =>
+    (await get(`/due-list?days=0${q}`)).body.sites.map((s: any) => [
+      s.siteId,
+      s.items.map((i: any) => [i.tag, i.status, i.nextDue]),
+    ]);
+
+  it('reads "today" in Kolkata: 01:30 local on the day after the due date is overdue there', async () => {
+    // 20:00 UTC on 10 June is 01:30 on 11 June in Kolkata (UTC+5:30) and 13:00 on 10 June in Los
+    // Angeles (UTC−7).
+    now = new Date(`${DUE}T20:00:00.000Z`);
+    expect(await statusOf('PT-IN-01')).toMatchObject({
+      status: 'overdue',
+      asOf: '2026-06-11',
+      nextDue: DUE,
+      daysUntilDue: -1,
+    });
+    expect(await statusOf('PT-LA-01')).toMatchObject({ status: 'due-soon', asOf: DUE, daysUntilDue: 0 });
+    expect(await dueList('&site=plant-in')).toEqual([['plant-in', [['PT-IN-01', 'overdue', DUE]]]]);
+    expect(await dueList()).toEqual([
+      ['plant-in', [['PT-IN-01', 'overdue', DUE]]],
+      ['plant-la', [['PT-LA-01', 'due-soon', DUE]]],
+    ]);
+    const list = (await get('/equipment?site=plant-in')).body.items;
+    expect(list.map((e: any) => [e.tag, e.calibration.status])).toEqual([['PT-IN-01', 'overdue']]);
+  });
+
+  it('reads "today" in Los Angeles: 20:00 local on the due date is still due, not overdue', async () => {
+    // 03:00 UTC on 11 June is 20:00 on 10 June in Los Angeles (UTC−7).
+    now = new Date('2026-06-11T03:00:00.000Z');
+    expect(await statusOf('PT-LA-01')).toMatchObject({ status: 'due-soon', asOf: DUE, daysUntilDue: 0 });
+    expect(await dueList('&site=plant-la')).toEqual([['plant-la', [['PT-LA-01', 'due-soon', DUE]]]]);
+    // The day before, in Los Angeles, the instrument is not yet due today: off a zero-day due list.
+    now = new Date('2026-06-10T03:00:00.000Z'); // 20:00 on 9 June in Los Angeles
+    expect(await dueList('&site=plant-la')).toEqual([]);
+    // asOf stays a date in the site's calendar.
+    expect((await get(`/equipment/PT-LA-01?asOf=2026-06-11`)).body.calibration.status).toBe('overdue');
+    expect(await dueList(`&site=plant-la&asOf=${DUE}`)).toEqual([
+      ['plant-la', [['PT-LA-01', 'due-soon', DUE]]],
+    ]);
+  });
+});
