@@ -31,11 +31,6 @@ function str(r: Readings, ref: string | undefined): string | undefined {
   return s === '' ? undefined : s;
 }
 
-/** Rounds float32 noise (e.g. 59.70000076) to the 7 significant digits a float32 carries. */
-function f32(n: number): number {
-  return Number(n.toPrecision(7));
-}
-
 /**
  * Polls one Modbus TCP device. Each poll can yield a telemetry record (at most one per
  * `telemetry.everyMs`); the source's record mappings (mapping/modbus-records.ts) turn each result
@@ -211,7 +206,9 @@ export class ModbusCollector implements Collector {
         const r = s.readings[name];
         const unit = this.unitOf.get(name);
         const good = r?.quality === 'good' && r.value !== undefined;
-        const value = good ? (typeof r.value === 'number' ? f32(r.value) : r.value!) : null;
+        // As decoded: a float32 is already the decimal the plant wrote (protocols' shortestFloat32), and
+        // integers of every width and float64 values keep all their digits.
+        const value = good ? r.value! : null;
         // Keys in canonical order (name, quality, unit, value): the log serializes without a copy.
         return {
           name,

@@ -97,3 +97,32 @@ export const benchCalibrationNodes = {
   standardUncertainty: LC('StandardUncertainty'),
   nextDue: LC('NextDue'),
 };
+
+/** A Python device of devices/ that prints {"event":"listening","port":N}, started as its own process. */
+export async function startPythonDevice(
+  file: string,
+  args: string[] = [],
+): Promise<{ port: number; kill(): Promise<void> }> {
+  const script = fileURLToPath(new URL(`../devices/${file}`, import.meta.url));
+  const child = spawn('/usr/bin/python3', [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${file} did not start: ${stderr}`)), 10_000);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const e = JSON.parse(line) as { event: string; port: number };
+      if (e.event === 'listening') {
+        clearTimeout(timer);
+        resolve(e.port);
+      }
+    });
+  });
+  return {
+    port,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}

@@ -1,4 +1,7 @@
 import type { ModbusDataType, ModbusPointSpec, PointValue } from './types.js';
+import { shortestFloat32 } from '../numbers.js';
+
+export { shortestFloat32 };
 
 const WORDS: Record<Exclude<ModbusDataType, 'string' | 'bool'>, number> = {
   int16: 1,
@@ -19,19 +22,6 @@ export function pointSize(spec: Pick<ModbusPointSpec, 'type' | 'length'>): numbe
 /** True for the coil and discrete-input tables, whose items are bits. */
 export function isBitArea(area: ModbusPointSpec['area']): boolean {
   return area === 'coil' || area === 'discrete';
-}
-
-/**
- * The shortest decimal that is the same float32. A float32 register holding 60.12 reads back as
- * 60.119998931884766 in double precision; the plant wrote 60.12 and wants to see 60.12.
- */
-export function shortestFloat32(x: number): number {
-  if (!Number.isFinite(x) || x === 0) return x; // keeps -0
-  for (let p = 1; p <= 9; p++) {
-    const candidate = Number(x.toPrecision(p));
-    if (Math.fround(candidate) === x) return candidate;
-  }
-  return x;
 }
 
 /** Removes binary noise of `raw * scale + offset` (0.1 * 3 = 0.30000000000000004) without losing real digits. */

@@ -35,6 +35,10 @@ describe('variantValue', () => {
 
   it('converts scalars to JSON-able values', () => {
     expect(v(DataType.Double, 40.12)).toBe(40.12);
+    // A Float (float32) is the decimal the device was given, not its double-precision noise.
+    expect(v(DataType.Float, Math.fround(5.012))).toBe(5.012);
+    expect(v(DataType.Float, Math.fround(60.12))).toBe(60.12);
+    expect(v(DataType.Double, Math.fround(60.12))).toBe(Math.fround(60.12));
     expect(v(DataType.UInt32, 7)).toBe(7);
     expect(v(DataType.Boolean, true)).toBe(true);
     expect(v(DataType.String, 'idle')).toBe('idle');

@@ -1,5 +1,6 @@
 import { DataType, StatusCodes, VariantArrayType, type DataValue, type Variant } from 'node-opcua';
 import type { OpcuaStatus, OpcuaValue, OpcuaValueData } from './types.js';
+import { shortestFloat32 } from '../numbers.js';
 
 /** StatusCode bits (OPC 10000-4 §7.39). */
 const SEVERITY_MASK = 0xc000_0000;
@@ -84,9 +85,10 @@ function scalar(dataType: DataType, v: unknown): Scalar {
     case DataType.UInt16:
     case DataType.Int32:
     case DataType.UInt32:
-    case DataType.Float:
     case DataType.Double:
       return Number(v);
+    case DataType.Float:
+      return shortestFloat32(Number(v));
     case DataType.Int64:
       return int64(v, true);
     case DataType.UInt64:
