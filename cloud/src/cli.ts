@@ -46,7 +46,18 @@ const HELP: Record<string, string> = {
   operator: `operator create --email E [--name NAME]
       a cloud operator (reads the password from stdin): signs in to the portal with the tenant
       "${OPERATOR_REALM}", must set up two-step verification at the first sign-in, then lists
-      tenants and creates them with their first admin; reads nothing of any tenant's data`,
+      tenants and creates them with their first admin; reads nothing of any tenant's data
+  operator list
+      the cloud operators (JSON lines: email, name, enabled, two-step verification set up)
+  operator disable --email E [--force]
+      ends the operator's sessions and refuses its sign-ins; the last enabled operator only
+      with --force (then nobody can reach the Tenants page until one is enabled or created)
+  operator enable --email E
+      lets a disabled operator sign in again
+  operator reset-mfa --email E
+      for a lost authenticator: clears its two-step verification and backup codes and ends its
+      sessions; the next sign-in must set it up again (password unchanged)
+      Each is on the operators' audit trail (actor "system cli"; Tenants page, GET /operator/audit).`,
   site: `site create --tenant ID --id ID --name NAME`,
   token: `token enroll --tenant ID --site ID [--ttl-hours N] [--output json|token]
       a one-time edge enrollment token, and the command that uses it on the line PC
@@ -283,6 +294,7 @@ async function main(argv: string[]) {
     sites: { type: 'string' },
     'password-stdin': { type: 'boolean' },
     'admin-email': { type: 'string' },
+    force: { type: 'boolean' },
   } as const;
   switch (key) {
     case 'tenant create': {
@@ -333,6 +345,49 @@ async function main(argv: string[]) {
           });
         process.stdout.write(
           `${JSON.stringify({ id: user.id, email: user.email, role: user.role, signInTenant: OPERATOR_REALM, mfa: 'set up at the first sign-in' })}\n`,
+        );
+      } finally {
+        await store.db.close();
+      }
+      return;
+    }
+    case 'operator list': {
+      const v = parse(rest, opts);
+      const cfg = cfgFor(v);
+      const store = await adminStore(cfg, v);
+      try {
+        for (const u of await operatorOf(store, cfg).listOperators())
+          process.stdout.write(
+            `${JSON.stringify({ email: u.email, name: u.name, enabled: u.disabled_at === null, mfa: u.totp_enabled_at !== null, createdAt: u.created_at })}\n`,
+          );
+      } finally {
+        await store.db.close();
+      }
+      return;
+    }
+    case 'operator disable':
+    case 'operator enable':
+    case 'operator reset-mfa': {
+      const v = parse(rest, opts);
+      const email = need(v.email, 'email');
+      if (v.force && sub !== 'disable') fail(['rigtrace-cloud: --force is for operator disable'], 2);
+      const cfg = cfgFor(v);
+      const store = await adminStore(cfg, v);
+      try {
+        const operator = operatorOf(store, cfg);
+        const u = await (
+          sub === 'reset-mfa'
+            ? operator.resetOperatorMfa(CLI, email)
+            : operator.setOperatorDisabled(CLI, email, sub === 'disable', { force: v.force === true })
+        ).catch((err: unknown) => {
+          const e = err as { code?: string; message?: string };
+          if (e.code === 'CLOUD_NOT_FOUND' || e.code === 'CLOUD_CONFLICT')
+            fail([`rigtrace-cloud: ${e.message ?? ''}`], 2);
+          throw err;
+        });
+        const done = sub === 'disable' ? 'disabled' : sub === 'enable' ? 'enabled' : 'mfa reset';
+        process.stdout.write(
+          `${JSON.stringify({ email: u.email, enabled: u.disabled_at === null, mfa: u.totp_enabled_at !== null, done })}\n`,
         );
       } finally {
         await store.db.close();

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import pino from 'pino';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { repoRoot } from '@rigtrace/protocols/testing';
@@ -40,6 +40,33 @@ describe.each(BACKENDS)('cloud operators on %s', (backend) => {
       ],
       { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...storage.env }, input },
     );
+  /**
+   * The CLI while the cloud in this process keeps serving: spawnSync would block the event loop,
+   * and a kept-alive connection could then be closed under the next request.
+   */
+  const cliAsync = (args: string[], input = '') =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--conditions=rigtrace-source',
+          '--import',
+          'tsx',
+          'cloud/src/cli.ts',
+          ...args,
+          '--data-dir',
+          storage.dataDir,
+        ],
+        { cwd: repoRoot, env: { ...process.env, ...storage.env } },
+      );
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+      child.stdin.end(input);
+    });
   const call = async (who: string | Session | null, method: string, p: string, body?: unknown) => {
     if (who !== null) return apiCall(cloud.url, who, method, p, body);
     const r = await fetch(`${cloud.url}/api/v1${p}`, { method });
@@ -297,6 +324,173 @@ describe.each(BACKENDS)('cloud operators on %s', (backend) => {
     );
     const role = await call(acmeAdmin, 'POST', '/users', { email: 'op2@acme.example', role: 'operator' });
     expect(role.status).toBe(400);
+  });
+
+  it("reads the operators' own audit log, paged, and nobody else can; an operator cannot read a tenant's", async () => {
+    const seen: any[] = [];
+    let after = 0;
+    for (let i = 0; i < 50; i++) {
+      const r = await call(operator, 'GET', `/operator/audit?limit=2&afterSeq=${after}`);
+      expect(r.status, r.text).toBe(200);
+      expect(r.body.items.length).toBeLessThanOrEqual(2);
+      seen.push(...r.body.items);
+      if (r.body.next === null) break;
+      expect(r.body.next).toBe(r.body.items.at(-1).seq);
+      after = r.body.next;
+    }
+    expect(seen.length).toBeGreaterThan(2);
+    expect(seen.map((x) => x.seq)).toEqual(seen.map((_x, i) => i + 1));
+    // Only the realm's own entries: never a line of a tenant's log.
+    expect(new Set(seen.map((x) => x.entry.tenant))).toEqual(new Set([REALM]));
+    expect(seen[0].entry).toMatchObject({
+      action: 'user.create',
+      actor: { type: 'system', id: 'cli' },
+      after: { email: 'op@cloud.example', role: 'operator' },
+    });
+    expect(seen.map((x) => x.entry.action)).toContain('tenant.create');
+    expect(seen[0].leafHash).toEqual(expect.any(String));
+    expect((await call(operator, 'GET', '/operator/audit?limit=0')).status).toBe(400);
+    // A tenant's admin and API token: no such route. Without credentials: 401.
+    for (const who of [acmeAdmin, apiToken]) {
+      const r = await call(who, 'GET', '/operator/audit');
+      expect(r.status).toBe(404);
+      expect(r.body.detail).toBe('no route for GET /api/v1/operator/audit');
+    }
+    expect((await call(null, 'GET', '/operator/audit')).status).toBe(401);
+    // The operator reads nothing of a tenant's log.
+    for (const p of ['/audit', '/audit/verify', '/audit/export']) {
+      const r = await call(operator, 'GET', p);
+      expect(r.status, p).toBe(403);
+    }
+  });
+
+  it('disables, enables and resets the second factor of operators on the CLI: sessions end, all audited', async () => {
+    /** By email: op2@ sorts before op@. */
+    const listed = async () =>
+      (await cliAsync(['operator', 'list'])).stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+    expect(await listed()).toEqual([
+      {
+        email: 'op@cloud.example',
+        name: expect.any(String),
+        enabled: true,
+        mfa: true,
+        createdAt: expect.any(String),
+      },
+    ]);
+    // The last enabled operator is not disabled by accident.
+    const last = await cliAsync(['operator', 'disable', '--email', 'op@cloud.example']);
+    expect(last.status).toBe(2);
+    expect(last.stderr).toMatch(/last enabled cloud operator.*--force/);
+    expect((await call(operator, 'GET', '/operator/tenants')).status).toBe(200);
+    const unknown = await cliAsync(['operator', 'reset-mfa', '--email', 'nobody@cloud.example']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/no cloud operator nobody@cloud.example/);
+    // A tenant's user is not an operator, even with the same email.
+    expect((await cliAsync(['operator', 'disable', '--email', 'admin@acme.example'])).status).toBe(2);
+
+    // A lost authenticator: the sessions end, and the next sign-in sets up a second factor again.
+    const reset = await cliAsync(['operator', 'reset-mfa', '--email', 'op@cloud.example']);
+    expect(reset.status, reset.stderr).toBe(0);
+    expect(JSON.parse(reset.stdout)).toEqual({
+      email: 'op@cloud.example',
+      enabled: true,
+      mfa: false,
+      done: 'mfa reset',
+    });
+    expect((await call(operator, 'GET', '/operator/tenants')).status).toBe(401);
+    const login = await fetch(`${cloud.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tenant: REALM, email: 'op@cloud.example', password: OPERATOR_PW }),
+    });
+    const first = (await login.json()) as { state: string; csrfToken: string };
+    expect(first.state).toBe('enroll_mfa');
+    const pending = { cookie: cookieOf(login), csrf: first.csrfToken };
+    const enrol = await call(pending, 'POST', '/auth/mfa/totp/enroll', {});
+    const confirm = await fetch(`${cloud.url}/api/v1/auth/mfa/totp/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: pending.cookie, 'x-csrf-token': pending.csrf },
+      body: JSON.stringify({ code: await freshCode(base32Decode(enrol.body.secret as string)) }),
+    });
+    const confirmed = (await confirm.json()) as { state: string; csrfToken: string };
+    expect(confirmed.state).toBe('active');
+    operator = { cookie: cookieOf(confirm), csrf: confirmed.csrfToken };
+    expect((await call(operator, 'GET', '/operator/tenants')).status).toBe(200);
+
+    // With a second operator, the first is disabled: its session ends and it cannot sign in.
+    expect((await cliAsync(['operator', 'create', '--email', 'op2@cloud.example'], OPERATOR_PW)).status).toBe(
+      0,
+    );
+    const off = await cliAsync(['operator', 'disable', '--email', 'op@cloud.example']);
+    expect(off.status, off.stderr).toBe(0);
+    expect(JSON.parse(off.stdout)).toMatchObject({ enabled: false, done: 'disabled' });
+    expect((await call(operator, 'GET', '/operator/tenants')).status).toBe(401);
+    const refused = await fetch(`${cloud.url}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tenant: REALM, email: 'op@cloud.example', password: OPERATOR_PW }),
+    });
+    expect(refused.status).toBe(401);
+    // op2 is now the last enabled one: only --force disables it.
+    expect((await cliAsync(['operator', 'disable', '--email', 'op2@cloud.example'])).status).toBe(2);
+    expect((await cliAsync(['operator', 'disable', '--email', 'op2@cloud.example', '--force'])).status).toBe(
+      0,
+    );
+    expect((await listed()).map((o) => [o.email, o.enabled])).toEqual([
+      ['op2@cloud.example', false],
+      ['op@cloud.example', false],
+    ]);
+    const on = await cliAsync(['operator', 'enable', '--email', 'op@cloud.example']);
+    expect(on.status, on.stderr).toBe(0);
+    expect(JSON.parse(on.stdout)).toMatchObject({ enabled: true, mfa: true, done: 'enabled' });
+    expect((await listed()).map((o) => [o.email, o.enabled])).toEqual([
+      ['op2@cloud.example', false],
+      ['op@cloud.example', true],
+    ]);
+
+    // Each action is on the operators' audit trail, by the person at the host.
+    const store = await openStore(loadCloudConfig({}, storage.overrides));
+    try {
+      const rows = await store.db.withTenant(REALM, () =>
+        store.db.all<{ entry: string }>(
+          "SELECT entry FROM audit_log WHERE tenant_id = ? AND action IN ('user.mfa.reset', 'user.disable', 'user.enable') ORDER BY seq",
+          [REALM],
+        ),
+      );
+      expect(
+        rows
+          .map((x) => JSON.parse(x.entry))
+          .map((e: any) => [e.action, e.after.email, e.actor.type, e.actor.id]),
+      ).toEqual([
+        ['user.mfa.reset', 'op@cloud.example', 'system', 'cli'],
+        ['user.disable', 'op@cloud.example', 'system', 'cli'],
+        ['user.disable', 'op2@cloud.example', 'system', 'cli'],
+        ['user.enable', 'op@cloud.example', 'system', 'cli'],
+      ]);
+    } finally {
+      await store.db.close();
+    }
+  });
+
+  it('explains the operator commands in help', () => {
+    for (const args of [
+      ['help', 'operator'],
+      ['operator', '--help'],
+    ]) {
+      const h = cli(args);
+      expect(h.status).toBe(0);
+      for (const c of [
+        'operator list',
+        'operator disable --email E [--force]',
+        'operator enable --email E',
+        'operator reset-mfa --email E',
+      ])
+        expect(h.stdout).toContain(c);
+    }
+    expect(cli(['operator', 'enable', '--email', 'op@cloud.example', '--force']).status).toBe(2);
   });
 
   it('refuses a weak operator password and a second operator with the same email on the CLI', () => {

@@ -126,6 +126,14 @@ describe('a cloud operator in the portal', () => {
     const row = page.getByTestId('tenant-row').filter({ hasText: 'northwind' });
     await row.waitFor();
     expect(await row.locator('[data-label=Users]').textContent()).toBe('1');
+    // The operators' own log says who made it, on the same page.
+    const logged = page.getByTestId('operator-log-entry').filter({ hasText: 'tenant.create' });
+    await expect
+      .poll(() => logged.allTextContents())
+      .toEqual([expect.stringMatching(/tenant\.create[\s\S]*by ops@cloud\.example[\s\S]*tenant northwind/)]);
+    expect(
+      await page.getByTestId('operator-log-entry').filter({ hasText: 'user.create' }).first().textContent(),
+    ).toMatch(/by cli \(on the cloud's host\)[\s\S]*ops@cloud\.example/);
     await pageSettled(page);
     await portal.browser.shot('operator-tenants-390');
     const problems = await layoutProblems('tenants at 390 px');
@@ -133,6 +141,14 @@ describe('a cloud operator in the portal', () => {
     await pageSettled(page);
     await portal.browser.shot('operator-tenants-1280', false);
     problems.push(...(await layoutProblems('tenants at 1280 px')));
+    // The create form does not touch the table above it.
+    const tableBottom = await page
+      .locator('.tenants-table')
+      .evaluate((e) => e.getBoundingClientRect().bottom);
+    const formTop = await page
+      .locator('form[aria-labelledby=new-tenant-title]')
+      .evaluate((e) => e.getBoundingClientRect().top);
+    expect(formTop - tableBottom).toBeGreaterThanOrEqual(16);
     await page.setViewportSize(PHONE);
     expect(problems).toEqual([]);
     // A taken id is refused in the form, with the cloud's reason.

@@ -5,7 +5,8 @@ import { NDJSON, dateTime, mount, operation } from '../platform/http/contract.js
 import { parseQuery } from '../platform/http/validation.js';
 import { AuditService } from './audit.service.js';
 
-const pageQuery = z.strictObject({
+/** A page of an audit log: after which seq, how many (the operators' log takes the same). */
+export const pageQuery = z.strictObject({
   afterSeq: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
@@ -88,7 +89,8 @@ const auditEntry = z.object({
   after: z.unknown().optional(),
   detail: z.string().optional(),
 });
-const auditItem = z.object({
+/** One entry of an audit log as the routes return it (the operators' log too). */
+export const auditItem = z.object({
   seq: z.int(),
   entry: auditEntry.describe('the entry as stored (without target, before, after, detail when withheld)'),
   leafHash: z.string().describe('base64 of the entry’s leaf hash in the audit log'),

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { actorOfRequest, userSchema, userView, type Accounts, type Actor } from '../access/index.js';
 import { sessionOnly } from '../platform/http/openapi-parts.js';
 import { dateTime, mount, operation } from '../platform/http/contract.js';
-import { parseBody } from '../platform/http/validation.js';
+import { parseBody, parseQuery } from '../platform/http/validation.js';
+import { AuditService, auditItem, auditPageQuery } from '../audit/index.js';
 import { TENANT_ID, type OperatorService } from './operator.service.js';
 
 const by = (req: Request): Actor => ({ actor: actorOfRequest(req), address: req.ip ?? null });
@@ -29,6 +30,12 @@ export function operatorRoutes(deps: { accounts: Accounts; operator: OperatorSer
       tenant: out.tenant,
       admin: { user: userView(out.admin!.user), initialPassword: out.admin!.initialPassword },
     });
+  });
+
+  mount(r, operatorApi.audit, operator, async (req, res) => {
+    const q = parseQuery(operatorApi.audit, req);
+    const items = (await deps.operator.auditPage(q.afterSeq, q.limit)).map((row) => AuditService.view(row));
+    res.json({ items, next: items.length === q.limit ? items.at(-1)!.seq : null });
   });
 
   return r;
@@ -96,5 +103,18 @@ export const operatorApi = {
         .describe('{ tenant, admin: { user, initialPassword } }'),
     },
     errors: [400, 401, 403, 404, 409],
+  }),
+  audit: operation({
+    method: 'get',
+    path: '/operator/audit',
+    summary:
+      "The cloud operators' own audit trail, oldest first: their sign-ins, the tenants they created, operator accounts made, disabled, enabled or whose two-step verification was reset (cloud operators)",
+    description: `${onlyOperators} Page with afterSeq = the last page's next. Nothing of any tenant's own log.`,
+    security: sessionOnly,
+    query: auditPageQuery,
+    responses: {
+      '200': z.object({ items: z.array(auditItem), next: z.int().nullable() }).describe('{ items, next }'),
+    },
+    errors: [400, 401, 403, 404],
   }),
 } as const;

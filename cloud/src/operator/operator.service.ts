@@ -60,6 +60,61 @@ export class OperatorService {
     return out.user;
   }
 
+  /** The cloud operator accounts, disabled ones included, by email. */
+  async listOperators(): Promise<UserRow[]> {
+    return this.deps.accounts.users.list(OPERATOR_REALM);
+  }
+
+  private async operatorByEmail(email: string): Promise<UserRow> {
+    const u = (await this.listOperators()).find((x) => x.email.toLowerCase() === email.trim().toLowerCase());
+    if (!u) throw new ProblemError('CLOUD_NOT_FOUND', `no cloud operator ${email}`);
+    return u;
+  }
+
+  /**
+   * Disables or enables a cloud operator (CLI only). Disabling ends every session of the operator.
+   * The last enabled operator is disabled only with `force`: without one, nobody can reach the
+   * Tenants page until someone on the cloud's host runs `operator enable` or `operator create`.
+   * Audited as user.disable / user.enable in the operators' log.
+   */
+  async setOperatorDisabled(
+    by: Actor,
+    email: string,
+    disabled: boolean,
+    o: { force?: boolean } = {},
+  ): Promise<UserRow> {
+    const u = await this.operatorByEmail(email);
+    if (disabled && u.disabled_at === null && o.force !== true) {
+      const enabled = (await this.listOperators()).filter((x) => x.disabled_at === null).length;
+      if (enabled <= 1)
+        throw new ProblemError(
+          'CLOUD_CONFLICT',
+          `${u.email} is the last enabled cloud operator (--force disables it all the same)`,
+        );
+    }
+    return this.deps.db.withTenant(OPERATOR_REALM, () =>
+      this.deps.accounts.users.setDisabled(by, OPERATOR_REALM, u.id, disabled),
+    );
+  }
+
+  /**
+   * For a lost authenticator (CLI only): clears the operator's TOTP and backup codes and ends its
+   * sessions; the next sign-in must set up two-step verification again. Audited as user.mfa.reset.
+   */
+  async resetOperatorMfa(by: Actor, email: string): Promise<UserRow> {
+    const u = await this.operatorByEmail(email);
+    return this.deps.db.withTenant(OPERATOR_REALM, () =>
+      this.deps.accounts.users.resetMfa(by, OPERATOR_REALM, u.id),
+    );
+  }
+
+  /** A page of the operators' own audit log (oldest first, after `afterSeq`). */
+  auditPage(afterSeq: number, limit: number) {
+    return this.deps.db.withTenant(OPERATOR_REALM, () =>
+      this.deps.accounts.audit.page(OPERATOR_REALM, afterSeq, limit),
+    );
+  }
+
   /** Every tenant with its counts of sites, users and edges, oldest first. */
   async listTenants(): Promise<TenantView[]> {
     return (await this.deps.tenancy.tenantSummaries()).map(view);

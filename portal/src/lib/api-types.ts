@@ -8223,6 +8223,127 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/operator/audit': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The cloud operators' own audit trail, oldest first: their sign-ins, the tenants they created, operator accounts made, disabled, enabled or whose two-step verification was reset (cloud operators)
+     * @description Cloud operators only (permission tenants:operate, held by no role of a tenant): anyone else is answered 404. Page with afterSeq = the last page's next. Nothing of any tenant's own log.
+     */
+    get: {
+      parameters: {
+        query?: {
+          afterSeq?: number;
+          limit?: number;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description { items, next } */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                /** @description the signed checkpoint of the log after this entry */
+                checkpoint: string;
+                /** @description the entry as stored (without target, before, after, detail when withheld) */
+                entry: {
+                  action: string;
+                  actor: {
+                    email?: string;
+                    id: string;
+                    /** @description the signer’s name, on the entries of an electronic signature */
+                    name?: string;
+                    role?: string;
+                    /** @enum {string} */
+                    type: 'user' | 'api-token' | 'system' | 'edge' | 'anonymous';
+                  };
+                  address: string | null;
+                  after?: unknown;
+                  /** Format: date-time */
+                  at: string;
+                  before?: unknown;
+                  detail?: string;
+                  /** @enum {string} */
+                  outcome: 'success' | 'failure';
+                  seq: number;
+                  target?: {
+                    id: string;
+                    type: string;
+                  };
+                  tenant: string;
+                  /** @constant */
+                  v: 1;
+                };
+                /** @description base64 of the entry’s leaf hash in the audit log */
+                leafHash: string;
+                seq: number;
+                /**
+                 * @description what it was done to is withheld: it names export-controlled equipment
+                 * @constant
+                 */
+                withheld?: 'export-controlled';
+              }[];
+              next: number | null;
+            };
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/operator/tenants': {
     parameters: {
       query?: never;
