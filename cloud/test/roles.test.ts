@@ -136,7 +136,7 @@ const EXPECTED: Record<string, Caller[]> = {
  * The cloud operators' routes: an operator only; every caller of a tenant is answered 404
  * (CLOUD_NOT_FOUND), as for a path that does not exist.
  */
-const OPERATOR_ONLY = ['GET /operator/tenants', 'POST /operator/tenants'];
+const OPERATOR_ONLY = ['GET /operator/tenants', 'POST /operator/tenants', 'GET /operator/audit'];
 const PUBLIC = [
   'GET /health',
   'GET /openapi.json',
