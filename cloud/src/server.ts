@@ -205,6 +205,8 @@ export async function startCloud(
     new MaintenanceRepository(store.db),
     store.equipment,
     accounts.audit,
+    store.tenancy,
+    options.clock,
   );
   const oot = new OotService({
     db: store.db,
@@ -287,6 +289,7 @@ export async function startCloud(
     audit: accounts.audit,
     witness,
     logger: logger.child({ component: 'reports' }),
+    clock: options.clock,
   });
   const app = createApp({
     ...store,

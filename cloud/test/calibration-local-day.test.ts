@@ -152,4 +152,30 @@ describe.each(BACKENDS)('calibration status on the site’s local day on %s', (b
       ['plant-la', [['PT-LA-01', 'due-soon', DUE]]],
     ]);
   });
+
+  it('counts the clause map’s calibration status on each instrument’s own site day', async () => {
+    const clause = async (q = '') => {
+      const r = await get(`/compliance/clauses${q}`);
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      const c = r.body.items.find((i: any) => i.standard.startsWith('ISO 9001') && i.clause === '7.1.5');
+      return [c.evidence, c.figures.asOf];
+    };
+    // 01:30 on 11 June in Kolkata (overdue there), 13:00 on 10 June in Los Angeles (due today).
+    now = new Date(`${DUE}T20:00:00.000Z`);
+    expect(await clause()).toEqual([
+      '1 of 2 instruments in calibration, 1 overdue, 0 out of tolerance, 1 due soon',
+      '2026-06-11',
+    ]);
+    expect(await clause('?siteId=plant-la')).toEqual([
+      '1 of 1 instruments in calibration, 0 overdue, 0 out of tolerance, 1 due soon',
+      DUE,
+    ]);
+    // 20:00 on 9 June in Los Angeles, 08:30 on 10 June in Kolkata: both due, neither overdue.
+    now = new Date(`${DUE}T03:00:00.000Z`);
+    expect(await clause()).toEqual([
+      '2 of 2 instruments in calibration, 0 overdue, 0 out of tolerance, 2 due soon',
+      DUE,
+    ]);
+    expect((await clause('?siteId=plant-la'))[1]).toBe('2026-06-09');
+  });
 });

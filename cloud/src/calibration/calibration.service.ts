@@ -1406,8 +1406,9 @@ export class CalibrationService {
       sites?: readonly string[] | null;
       /**
        * The preventive task due first of each piece of equipment the caller may see, as of
-       * `asOf` (the maintenance feature's): shown with each item, and equipment whose task is
-       * overdue or due by the horizon is listed too. Absent: no maintenance on the list.
+       * `asOf` or else its own site's local day (the maintenance feature's): shown with each
+       * item, and equipment whose task is overdue or due by its site's horizon is listed too.
+       * Absent: no maintenance on the list.
        */
       preventive?: PreventiveTasks;
       reader?: PmReader;
@@ -1449,13 +1450,16 @@ export class CalibrationService {
     // Equipment whose preventive maintenance is overdue or due by the horizon, whatever its
     // calibration (the maintenance feature applies the caller's site scope and export control).
     const pms =
-      q.preventive && q.reader ? await q.preventive.nextPmByTag(q.reader, asOf) : new Map<string, NextPm>();
+      q.preventive && q.reader
+        ? await q.preventive.nextPmByTag(q.reader, q.asOf)
+        : new Map<string, NextPm & { siteId: string }>();
     const listed = new Set([...byDate, ...byCycles.map((e) => e.tag)]);
     const byPm: EquipmentRow[] = [];
     for (const [tag, pm] of [...pms].sort(([a, x], [b, y]) =>
       x.nextDue < y.nextDue ? -1 : x.nextDue > y.nextDue ? 1 : a < b ? -1 : 1,
     )) {
-      if (listed.has(tag) || (pm.status !== 'overdue' && pm.nextDue > horizon)) continue;
+      if (listed.has(tag) || (pm.status !== 'overdue' && pm.nextDue > addDays(dayAt(pm.siteId), q.days)))
+        continue;
       const e = await this.equipment.get(tenantId, tag);
       if (!e || e.retired_at !== null || (q.siteId !== undefined && e.site_id !== q.siteId)) continue;
       byPm.push(e);

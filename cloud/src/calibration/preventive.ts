@@ -19,6 +19,9 @@ export type PmReader = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
 
 /** The maintenance feature, as the due-list and the reminders read it. */
 export interface PreventiveTasks {
-  /** The task due first of each piece of equipment `v` may see, as of the end of `asOf` (by tag). */
-  nextPmByTag(v: PmReader, asOf: string): Promise<Map<string, NextPm & { siteId: string }>>;
+  /**
+   * The task due first of each piece of equipment `v` may see, as of the end of `asOf` (a date in
+   * the sites' calendars) or, absent, of its own site's local day (by tag).
+   */
+  nextPmByTag(v: PmReader, asOf?: string): Promise<Map<string, NextPm & { siteId: string }>>;
 }

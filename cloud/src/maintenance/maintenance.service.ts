@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { dateSchema, label, text, timestampSchema } from '@rigtrace/protocols';
 import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
+import { localDay, startOfLocalDay } from '../platform/time-zone.js';
+import type { TenancyRepository } from '../tenancy/index.js';
 import { ProblemError, parseOrProblem } from '../platform/errors.js';
 import type { AuditActor, AuditService } from '../audit/index.js';
 import type { Viewer } from '../access/index.js';
@@ -9,7 +11,6 @@ import {
   addDays,
   daysBetween,
   isValid,
-  today,
   type EquipmentRepository,
   type NextPm,
   type PmReader,
@@ -172,12 +173,16 @@ export function eventView(r: EventRow): EventView {
   };
 }
 
-/** A plan's next due date: the first due date until the task is done, then the last time plus the interval. */
-export function planView(p: PlanRow, lastDoneAt: string | null, asOf = today()): PlanView {
+/**
+ * A plan's next due date: the first due date until the task is done, then the last time plus the
+ * interval, counted from the date the task was done in `zone` (its equipment's site), as of the
+ * day `asOf` in that site's calendar.
+ */
+export function planView(p: PlanRow, lastDoneAt: string | null, asOf: string, zone = 'UTC'): PlanView {
   const nextDue = p.retired_at
     ? null
     : lastDoneAt
-      ? addDays(lastDoneAt.slice(0, 10), p.interval_days)
+      ? addDays(localDay(Date.parse(lastDoneAt), zone), p.interval_days)
       : p.starts_on;
   const days = nextDue === null ? null : daysBetween(asOf, nextDue);
   const soon = Math.min(PM_DUE_SOON_DAYS, p.interval_days);
@@ -198,26 +203,47 @@ export function planView(p: PlanRow, lastDoneAt: string | null, asOf = today()):
 }
 
 /**
- * The preventive task due first of each piece of equipment `v` may see, as of the end of the day
- * `asOf`: plans (and equipment) not retired by then, each task's last time done by then. The
- * board, the due-list, the due-list report and the reminder digests all read it.
+ * The preventive task due first of each piece of equipment `v` may see, as of the end of its day:
+ * `asOf` (a date in every site's calendar), or else the local day at `now` of the equipment's
+ * site, in its zone from `zones` (a site not in it reads as UTC). Plans (and equipment) not
+ * retired by the end of that day, each task's last time done by then. The board, the due-list,
+ * the due-list report and the reminder digests all read it.
  */
 export async function nextPreventive(
   repo: MaintenanceRepository,
   v: PmReader,
-  asOf: string,
+  asOf: string | undefined,
+  zones: ReadonlyMap<string, string> = new Map(),
+  now: number = Date.now(),
 ): Promise<Map<string, NextPm & { siteId: string }>> {
-  const end = `${addDays(asOf, 1)}T00:00:00.000Z`;
-  const plans = await repo.activePlans(v, end);
-  const done = await repo.lastDone(
-    v.tenantId,
-    plans.map((p) => p.id),
-    end,
-  );
+  const zoneOf = (siteId: string) => zones.get(siteId) ?? 'UTC';
+  const dayOf = (siteId: string) => asOf ?? localDay(now, zoneOf(siteId));
+  const endOf = (siteId: string) =>
+    new Date(startOfLocalDay(addDays(dayOf(siteId), 1), zoneOf(siteId))).toISOString();
+  // One read per distinct end of day (the sites of one zone share it; '' stands for a site not in
+  // `zones`, read as UTC).
+  const ends = [...new Set(['', ...zones.keys()].map(endOf))];
+  const plans: (PlanRow & { site_id: string })[] = [];
+  const done = new Map<string, string>();
+  for (const end of ends) {
+    const these = (await repo.activePlans(v, end)).filter((p) => endOf(p.site_id) === end);
+    plans.push(...these);
+    for (const [id, at] of await repo.lastDone(
+      v.tenantId,
+      these.map((p) => p.id),
+      end,
+    ))
+      done.set(id, at);
+  }
   const out = new Map<string, NextPm & { siteId: string }>();
   for (const p of plans) {
     // Retired after the date: active on it.
-    const pv = planView({ ...p, retired_at: null }, done.get(p.id) ?? null, asOf);
+    const pv = planView(
+      { ...p, retired_at: null },
+      done.get(p.id) ?? null,
+      dayOf(p.site_id),
+      zoneOf(p.site_id),
+    );
     const cur = out.get(p.equipment);
     if (pv.nextDue === null || pv.daysUntilDue === null || pv.status === 'retired') continue;
     if (cur && cur.nextDue <= pv.nextDue) continue;
@@ -300,7 +326,23 @@ export class MaintenanceService implements PreventiveTasks {
     private readonly repo: MaintenanceRepository,
     private readonly equipment: EquipmentRepository,
     private readonly audit: AuditService,
+    /** Each site's time zone: a plan's "today" is its equipment's site's local day. */
+    private readonly tenancy?: Pick<TenancyRepository, 'sites'>,
+    /** The time "today" is read from (tests); default the system clock. */
+    private readonly clock: () => Date = () => new Date(),
   ) {}
+
+  /** Each site's IANA time zone, by site id (a site not found reads as UTC). */
+  private async zones(tenantId: string): Promise<Map<string, string>> {
+    if (!this.tenancy) return new Map();
+    return new Map((await this.tenancy.sites(tenantId, null)).map((s) => [s.id, s.time_zone]));
+  }
+
+  /** The time zone of the site `siteId` (UTC when not found). */
+  private async zoneAt(tenantId: string, siteId: string): Promise<string> {
+    if (!this.tenancy) return 'UTC';
+    return (await this.tenancy.sites(tenantId, [siteId]))[0]?.time_zone ?? 'UTC';
+  }
 
   /**
    * Equipment the caller may see, else 404 as if absent (another site, or export-controlled and
@@ -372,8 +414,10 @@ export class MaintenanceService implements PreventiveTasks {
   }
 
   /** The maintenance log of one piece of equipment: service state, plans, events, service changes. */
-  async get(v: Viewer, tag: string, asOf = today()) {
+  async get(v: Viewer, tag: string, asOfDay?: string) {
     const e = await this.visible(v, tag);
+    const zone = await this.zoneAt(v.tenantId, e.site_id);
+    const asOf = asOfDay ?? localDay(this.clock().getTime(), zone);
     const [events, plans, history, manual, required] = await Promise.all([
       this.repo.events(v, tag, EVENTS_SHOWN),
       this.repo.plans(v, tag),
@@ -385,7 +429,7 @@ export class MaintenanceService implements PreventiveTasks {
       v.tenantId,
       plans.map((p) => p.id),
     );
-    const planViews = plans.map((p) => planView(p, done.get(p.id) ?? null, asOf));
+    const planViews = plans.map((p) => planView(p, done.get(p.id) ?? null, asOf, zone));
     return {
       tag,
       siteId: e.site_id,
@@ -403,15 +447,18 @@ export class MaintenanceService implements PreventiveTasks {
     };
   }
 
-  /** The preventive task due first of each piece of equipment the reader may see, as of `asOf`. */
-  nextPmByTag(v: PmReader, asOf: string = today()): Promise<Map<string, NextPm & { siteId: string }>> {
-    return nextPreventive(this.repo, v, asOf);
+  /**
+   * The preventive task due first of each piece of equipment the reader may see, as of `asOf`
+   * (a date in the sites' calendars), or else of its own site's local day.
+   */
+  async nextPmByTag(v: PmReader, asOf?: string): Promise<Map<string, NextPm & { siteId: string }>> {
+    return nextPreventive(this.repo, v, asOf, await this.zones(v.tenantId), this.clock().getTime());
   }
 
   /** Equipment with preventive-maintenance plans or not in service, as the viewer may see it. */
-  async board(v: Viewer, q: { site?: string | undefined }, asOf = today()): Promise<{ items: BoardItem[] }> {
+  async board(v: Viewer, q: { site?: string | undefined }, asOf?: string): Promise<{ items: BoardItem[] }> {
     const [pms, manual, requiredRows] = await Promise.all([
-      nextPreventive(this.repo, v, asOf),
+      this.nextPmByTag(v, asOf),
       this.repo.latestService(v, null),
       this.repo.calibrationRequired(v, null),
     ]);
@@ -494,10 +541,12 @@ export class MaintenanceService implements PreventiveTasks {
     });
   }
 
-  async createPlan(c: MaintenanceCaller, tag: string, raw: unknown, asOf = today()): Promise<PlanView> {
+  async createPlan(c: MaintenanceCaller, tag: string, raw: unknown, asOfDay?: string): Promise<PlanView> {
     const by = this.person(c);
     return this.db.transaction(async () => {
-      await this.visible(c.viewer, tag);
+      const e = await this.visible(c.viewer, tag);
+      const zone = await this.zoneAt(c.viewer.tenantId, e.site_id);
+      const asOf = asOfDay ?? localDay(this.clock().getTime(), zone);
       const b = parseOrProblem(planSchema, raw, 'the maintenance plan is not valid');
       const row: PlanRow = {
         tenant_id: c.viewer.tenantId,
@@ -517,24 +566,26 @@ export class MaintenanceService implements PreventiveTasks {
         { type: 'maintenance-plan', id: row.id },
         { equipment: tag, task: row.task, intervalDays: row.interval_days, firstDue: row.starts_on },
       );
-      return planView(row, null, asOf);
+      return planView(row, null, asOf, zone);
     });
   }
 
   /** A plan the caller may change: it exists and its equipment is visible to them (404 otherwise). */
-  private async planOf(c: MaintenanceCaller, id: string): Promise<PlanRow> {
+  private async planOf(c: MaintenanceCaller, id: string): Promise<PlanRow & { site_id: string }> {
     const p = await this.repo.plan(c.viewer.tenantId, id);
     if (!p) throw new ProblemError('CLOUD_NOT_FOUND', 'no such maintenance plan');
-    await this.visible(c.viewer, p.equipment).catch(() => {
+    const e = await this.visible(c.viewer, p.equipment).catch(() => {
       throw new ProblemError('CLOUD_NOT_FOUND', 'no such maintenance plan');
     });
-    return p;
+    return { ...p, site_id: e.site_id };
   }
 
-  async updatePlan(c: MaintenanceCaller, id: string, raw: unknown, asOf = today()): Promise<PlanView> {
+  async updatePlan(c: MaintenanceCaller, id: string, raw: unknown, asOfDay?: string): Promise<PlanView> {
     this.person(c);
     return this.db.transaction(async () => {
-      const p = await this.planOf(c, id);
+      const { site_id: siteId, ...p } = await this.planOf(c, id);
+      const zone = await this.zoneAt(c.viewer.tenantId, siteId);
+      const asOf = asOfDay ?? localDay(this.clock().getTime(), zone);
       const b = parseOrProblem(planPatchSchema, raw, 'the maintenance plan change is not valid');
       if (p.retired_at !== null) throw new ProblemError('CLOUD_CONFLICT', 'the plan is retired');
       const next = {
@@ -552,7 +603,7 @@ export class MaintenanceService implements PreventiveTasks {
         { task: p.task, intervalDays: p.interval_days, firstDue: p.starts_on },
       );
       const done = await this.repo.lastDone(c.viewer.tenantId, [id]);
-      return planView({ ...p, ...next }, done.get(id) ?? null, asOf);
+      return planView({ ...p, ...next }, done.get(id) ?? null, asOf, zone);
     });
   }
 

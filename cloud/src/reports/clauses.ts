@@ -1,4 +1,5 @@
-import { DEFAULT_DUE_SOON_DAYS, statusOn, today } from '../calibration/index.js';
+import { DEFAULT_DUE_SOON_DAYS, statusOn } from '../calibration/index.js';
+import { localDay } from '../platform/time-zone.js';
 import { fmtInt } from './pdf.js';
 import type { ReportsRepository } from './reports.repository.js';
 import type { OotService } from '../oot/index.js';
@@ -32,10 +33,17 @@ export async function clauseMap(
   oot: Pick<OotService, 'casesOf'>,
   tenantId: string,
   siteId: string | null,
-  opts: { excludeFlagged: boolean },
+  opts: { excludeFlagged: boolean; now?: number },
 ): Promise<ClauseItem[]> {
-  const now = Date.now();
-  const day = today();
+  const now = opts.now ?? Date.now();
+  // Each instrument's "today" is the local day of its own site (a site not found reads as UTC).
+  const zones = await repo.siteZones(tenantId);
+  const dayAt = (siteId: string) => localDay(now, zones.get(siteId) ?? 'UTC');
+  // The figures' asOf: the site's day, or for the whole tenant the latest of its sites' days.
+  const day =
+    siteId !== null
+      ? dayAt(siteId)
+      : [...zones.keys()].map(dayAt).reduce((a, b) => (a > b ? a : b), localDay(now, 'UTC'));
   const dflt = (await repo.dueSoonDefault(tenantId)) ?? DEFAULT_DUE_SOON_DAYS;
   const flagged = opts.excludeFlagged ? await repo.flaggedTags(tenantId) : new Set<string>();
 
@@ -47,7 +55,7 @@ export async function clauseMap(
     tally[
       statusOn(
         { lastValid: null, nextDue: e.next_due, outOfTolerance: e.out_of_tolerance === 1 },
-        day,
+        dayAt(e.site_id),
         e.due_soon_days ?? dflt,
       )
     ] += 1;

@@ -14,16 +14,20 @@ export interface ReportsModule {
   repo: ReportsRepository;
   /** The clause map reads the out-of-tolerance cases. */
   oot: ReportDeps['oot'];
+  /** The time the clause map reads "now" and each site's "today" from (tests); default the system clock. */
+  clock: () => Date;
 }
 
 export function createReports(
-  deps: Omit<ReportDeps, 'repo'> & { logger: Logger },
+  deps: Omit<ReportDeps, 'repo'> & { logger: Logger; clock?: (() => Date) | undefined },
   opts: ReportServiceOptions = {},
 ): ReportsModule {
+  const { clock = () => new Date(), ...rest } = deps;
   const repo = new ReportsRepository(deps.db);
   return {
     repo,
-    service: new ReportService({ ...deps, repo }, opts),
+    service: new ReportService({ ...rest, repo }, opts),
     oot: deps.oot,
+    clock,
   };
 }

@@ -314,6 +314,16 @@ export class ReportsRepository {
     return r?.name;
   }
 
+  /** Each site's IANA time zone, by site id. */
+  async siteZones(tenantId: string): Promise<Map<string, string>> {
+    const rows = await this.t(tenantId, () =>
+      this.db.all<{ id: string; time_zone: string }>('SELECT id, time_zone FROM sites WHERE tenant_id = ?', [
+        tenantId,
+      ]),
+    );
+    return new Map(rows.map((r) => [r.id, r.time_zone]));
+  }
+
   async site(tenantId: string, siteId: string): Promise<{ id: string; name: string } | undefined> {
     return this.t(tenantId, () =>
       this.db.get<{ id: string; name: string }>('SELECT id, name FROM sites WHERE tenant_id = ? AND id = ?', [
@@ -652,6 +662,7 @@ export class ReportsRepository {
     siteId: string | null,
   ): Promise<
     {
+      site_id: string;
       next_due: string | null;
       out_of_tolerance: number;
       due_soon_days: number | null;
@@ -666,17 +677,19 @@ export class ReportsRepository {
     }
     const rows = await this.t(tenantId, () =>
       this.db.all<{
+        site_id: string;
         next_due: string | null;
         out_of_tolerance: unknown;
         due_soon_days: number | null;
         is_reference_standard: unknown;
       }>(
-        `SELECT next_due, out_of_tolerance, due_soon_days, is_reference_standard FROM equipment
+        `SELECT site_id, next_due, out_of_tolerance, due_soon_days, is_reference_standard FROM equipment
          WHERE tenant_id = ? AND retired_at IS NULL${site}`,
         params,
       ),
     );
     return rows.map((r) => ({
+      site_id: r.site_id,
       next_due: r.next_due,
       out_of_tolerance: bool(r.out_of_tolerance),
       due_soon_days: r.due_soon_days,

@@ -87,11 +87,13 @@ export function reportsRoutes(deps: ReportsRouteDeps): Router {
       );
     if (siteId !== null && !(await deps.reports.repo.site(p.tenantId, siteId)))
       throw new ProblemError('CLOUD_NOT_FOUND', 'no such site');
+    const now = deps.reports.clock();
     res.json({
       siteId,
-      generatedAt: new Date().toISOString(),
+      generatedAt: now.toISOString(),
       items: await clauseMap(deps.reports.repo, deps.reports.oot, p.tenantId, siteId, {
         excludeFlagged: !isCleared(p),
+        now: now.getTime(),
       }),
     });
   });

@@ -113,6 +113,22 @@ describe('a value the device did not give', () => {
     expect(h.acks).toEqual([2]);
   });
 
+  it('with block reads failing in between: the reads still run out (never held for ever)', async () => {
+    vi.useFakeTimers();
+    // Every other read of the block fails outright (a timeout); the others lack a value.
+    const h = harness({ counter: 'done' }, (n) => {
+      if (n % 2 === 1) throw new Error('timed out');
+      return unread();
+    });
+    for (let t = 0; t < 600_000 && h.written.length === 0; t += 1000) {
+      h.capture.observe(3);
+      await vi.advanceTimersByTimeAsync(1000);
+    }
+    expect(codes(h.written)).toEqual(['RESULT_NOT_MAPPED']);
+    expect(h.written[0]!.body).toMatchObject({ details: { trigger: '3', reads: 7 } });
+    expect(h.acks).toEqual([2]);
+  });
+
   it('of a flag that dropped meanwhile: RESULT_NOT_MAPPED at the next read', async () => {
     vi.useFakeTimers();
     const h = harness({ rising: 'ready' }, unread);

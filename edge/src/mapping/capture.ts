@@ -350,8 +350,8 @@ export class ResultCapture {
       this.attempt = 0;
     } catch (err) {
       // Not a value missing from the block: the block could not be read (retried below, and on
-      // every poll that shows the result).
-      this.rereading = undefined;
+      // every poll that shows the result). A result already being read again keeps the reads it
+      // used, so failures in between cannot hold it (and a handshake device) for ever.
       if (this.stopped) return;
       const delay = this.retryDelay(this.attempt++, epoch);
       this.o.logger.warn(
