@@ -9,6 +9,10 @@
  * counter moves, 29 values, eight characteristics of expressions), triggered by the low word of
  * the rig's result counter (r101, one of the 200 points). BENCH_FLEET_RECORDS=0 leaves it out
  * (polling and telemetry only, as the bench was before).
+ *
+ * Where the edge's CPU goes: BENCH_EDGE_PROF_DIR=<dir> runs it under V8's CPU profiler, and
+ * `node --import tsx firmware-sim/bench/cpuprofile-summary.ts <dir>/<file>.cpuprofile` sums the
+ * profile by area and function. BENCH_COMMIT_INTERVAL_MS sets the buffer's commit linger.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -64,6 +68,10 @@ const config = {
   edge: { name: 'fleet-bench', dataDir: path.join(work, 'edge') },
   cloud: { url: cloudUrl },
   log: { level: 'warn' },
+  // BENCH_COMMIT_INTERVAL_MS: buffer.commitIntervalMs (linger so more appends share a commit).
+  ...(process.env.BENCH_COMMIT_INTERVAL_MS
+    ? { buffer: { commitIntervalMs: Number(process.env.BENCH_COMMIT_INTERVAL_MS) } }
+    : {}),
   sources: rigs.map((r, i) => ({
     id: `rig-${i}`,
     protocol: 'modbus',
@@ -108,14 +116,23 @@ const unitFlags = (/^ExecStart=\/usr\/bin\/node ((?:--\S+ )*)/m.exec(unit)?.[1] 
   .filter(Boolean);
 const edgeEntry = path.join(repoRoot, 'edge/dist/cli.js');
 if (!existsSync(edgeEntry)) throw new Error('run `npm run build` first (the harness does)');
+// EDGE_NODE_FLAGS replaces the unit's flags; BENCH_EDGE_PROF_DIR adds V8's CPU profiler to them
+// (the .cpuprofile is written there when the edge stops; summarise it with
+// firmware-sim/bench/cpuprofile-summary.ts).
+const edgeFlags = [
+  ...(process.env.EDGE_NODE_FLAGS !== undefined
+    ? process.env.EDGE_NODE_FLAGS.split(' ').filter(Boolean)
+    : unitFlags),
+  ...(process.env.BENCH_EDGE_PROF_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_EDGE_PROF_DIR}`]
+    : []),
+];
 const edge = await startNode(
   edgeEntry,
   ['run', '--config', configFile],
   (l) => l.includes('"event":"running"'),
   20_000,
-  process.env.EDGE_NODE_FLAGS !== undefined
-    ? process.env.EDGE_NODE_FLAGS.split(' ').filter(Boolean)
-    : unitFlags,
+  edgeFlags,
 );
 const pid = edge.child.pid!;
 
@@ -203,7 +220,7 @@ report({
   ratio: rss / bareRss,
   target: '<= 120 MB',
   pass: rss <= 120,
-  note: `node ${unitFlags.join(' ')}; config as ${yamlConfig ? 'YAML' : 'JSON'}; ${withRecords ? 'records mapping on' : 'no records mapping'}; buffer ${status.buffer.size} records, ${status.buffer.unsent} unsent at the end`,
+  note: `node ${edgeFlags.join(' ')}; ${process.env.BENCH_COMMIT_INTERVAL_MS ? `buffer.commitIntervalMs ${process.env.BENCH_COMMIT_INTERVAL_MS}; ` : ''}config as ${yamlConfig ? 'YAML' : 'JSON'}; ${withRecords ? 'records mapping on' : 'no records mapping'}; buffer ${status.buffer.size} records, ${status.buffer.unsent} unsent at the end`,
 });
 if (withRecords)
   report({

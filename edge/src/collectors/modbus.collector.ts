@@ -177,8 +177,14 @@ export class ModbusCollector implements Collector {
    * reading after it a SOURCE_READING event.
    */
   private trackHealth(s: ModbusSample): void {
-    const readings = Object.values(s.readings);
-    const good = readings.some((r) => r.quality === 'good');
+    // Runs on every poll: looks for one good reading without copying the 200 of a big device.
+    let good = false;
+    for (const name in s.readings) {
+      if (s.readings[name]!.quality === 'good') {
+        good = true;
+        break;
+      }
+    }
     this.reading = good;
     if (good) {
       this.pollsWithoutReading = 0;
@@ -190,7 +196,7 @@ export class ModbusCollector implements Collector {
     }
     if (++this.pollsWithoutReading === 3 && !this.reportedNoReadings) {
       this.reportedNoReadings = true;
-      const reason = readings.find((r) => r.error)?.error ?? 'no reading';
+      const reason = Object.values(s.readings).find((r) => r.error)?.error ?? 'no reading';
       this.event('warning', 'SOURCE_NO_GOOD_READINGS', `no good reading from ${this.endpoint}: ${reason}`);
     }
   }

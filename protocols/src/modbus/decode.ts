@@ -24,6 +24,9 @@ export function isBitArea(area: ModbusPointSpec['area']): boolean {
   return area === 'coil' || area === 'discrete';
 }
 
+/** The bytes of the number being decoded (at most 4 registers): see decodePoint. */
+const scratch = Buffer.alloc(8);
+
 /** Removes binary noise of `raw * scale + offset` (0.1 * 3 = 0.30000000000000004) without losing real digits. */
 function tidy(x: number): number {
   return Number.isFinite(x) ? Number(x.toPrecision(15)) : x;
@@ -48,15 +51,22 @@ export function decodePoint(spec: ModbusPointSpec, registers: number[], offset: 
     return bit === 1;
   }
 
-  const bytes = Buffer.alloc(size * 2);
+  // A string's words are always in order; wordOrder applies to numbers of more than one register.
+  const wordsReversed = spec.type !== 'string' && spec.wordOrder === 'little' && size > 1;
+  // A string is returned as text made from its own bytes; a number is read from a scratch buffer
+  // reused by every call (decoding is synchronous and nothing keeps the buffer), so a poll of
+  // thousands of points allocates no Buffer per point.
+  const bytes = spec.type === 'string' ? Buffer.alloc(size * 2) : scratch;
   for (let i = 0; i < size; i++) {
     const word = registers[offset + i];
     if (word === undefined || !Number.isInteger(word) || word < 0 || word > 0xffff) {
       throw new RangeError(`point ${spec.name}: ${String(word)} is not a 16-bit register`);
     }
+    // wordOrder 'little' = low word first: the words go in reverse, giving a big-endian byte string.
+    const at = (wordsReversed ? size - 1 - i : i) * 2;
     // byteOrder 'little' = the device puts the low byte first in each register.
-    if (spec.byteOrder === 'little') bytes.writeUInt16LE(word, i * 2);
-    else bytes.writeUInt16BE(word, i * 2);
+    if (spec.byteOrder === 'little') bytes.writeUInt16LE(word, at);
+    else bytes.writeUInt16BE(word, at);
   }
 
   if (spec.type === 'string') {
@@ -66,13 +76,7 @@ export function decodePoint(spec: ModbusPointSpec, registers: number[], offset: 
       .toString('latin1')
       .replace(/[\s\0]+$/u, '');
   }
-
-  // wordOrder 'little' = low word first: reverse the words to get a big-endian byte string.
-  let be = bytes;
-  if (spec.wordOrder === 'little' && size > 1) {
-    be = Buffer.alloc(bytes.length);
-    for (let i = 0; i < size; i++) bytes.copy(be, (size - 1 - i) * 2, i * 2, i * 2 + 2);
-  }
+  const be = bytes;
 
   let raw: number;
   switch (spec.type) {
