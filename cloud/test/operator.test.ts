@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import pino from 'pino';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { repoRoot } from '@rigtrace/protocols/testing';
@@ -26,25 +26,12 @@ describe.each(BACKENDS)('cloud operators on %s', (backend) => {
   let acmeAdmin: Session;
   let apiToken = '';
 
-  const cli = (args: string[], input = '') =>
-    spawnSync(
-      process.execPath,
-      [
-        '--conditions=rigtrace-source',
-        '--import',
-        'tsx',
-        'cloud/src/cli.ts',
-        ...args,
-        '--data-dir',
-        storage.dataDir,
-      ],
-      { cwd: repoRoot, encoding: 'utf8', timeout: 60_000, env: { ...process.env, ...storage.env }, input },
-    );
   /**
-   * The CLI while the cloud in this process keeps serving: spawnSync would block the event loop,
-   * and a kept-alive connection could then be closed under the next request.
+   * The CLI as its own process while the cloud in this process keeps serving (never spawnSync: it
+   * would block the event loop, and a kept-alive connection could then be closed under the next
+   * request).
    */
-  const cliAsync = (args: string[], input = '') =>
+  const cli = (args: string[], input = '') =>
     new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
       const child = spawn(
         process.execPath,
@@ -99,10 +86,13 @@ describe.each(BACKENDS)('cloud operators on %s', (backend) => {
 
   setupOrFailEach(async () => {
     storage = await testStorage(backend);
-    const op = cli(['operator', 'create', '--email', 'op@cloud.example', '--create-database'], OPERATOR_PW);
+    const op = await cli(
+      ['operator', 'create', '--email', 'op@cloud.example', '--create-database'],
+      OPERATOR_PW,
+    );
     expect(op.status, op.stderr).toBe(0);
     expect(JSON.parse(op.stdout)).toMatchObject({ email: 'op@cloud.example', role: 'operator' });
-    const t = cli([
+    const t = await cli([
       'tenant',
       'create',
       '--id',
@@ -367,7 +357,7 @@ describe.each(BACKENDS)('cloud operators on %s', (backend) => {
   it('disables, enables and resets the second factor of operators on the CLI: sessions end, all audited', async () => {
     /** By email: op2@ sorts before op@. */
     const listed = async () =>
-      (await cliAsync(['operator', 'list'])).stdout
+      (await cli(['operator', 'list'])).stdout
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l));
@@ -381,18 +371,18 @@ describe.each(BACKENDS)('cloud operators on %s', (backend) => {
       },
     ]);
     // The last enabled operator is not disabled by accident.
-    const last = await cliAsync(['operator', 'disable', '--email', 'op@cloud.example']);
+    const last = await cli(['operator', 'disable', '--email', 'op@cloud.example']);
     expect(last.status).toBe(2);
     expect(last.stderr).toMatch(/last enabled cloud operator.*--force/);
     expect((await call(operator, 'GET', '/operator/tenants')).status).toBe(200);
-    const unknown = await cliAsync(['operator', 'reset-mfa', '--email', 'nobody@cloud.example']);
+    const unknown = await cli(['operator', 'reset-mfa', '--email', 'nobody@cloud.example']);
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toMatch(/no cloud operator nobody@cloud.example/);
     // A tenant's user is not an operator, even with the same email.
-    expect((await cliAsync(['operator', 'disable', '--email', 'admin@acme.example'])).status).toBe(2);
+    expect((await cli(['operator', 'disable', '--email', 'admin@acme.example'])).status).toBe(2);
 
     // A lost authenticator: the sessions end, and the next sign-in sets up a second factor again.
-    const reset = await cliAsync(['operator', 'reset-mfa', '--email', 'op@cloud.example']);
+    const reset = await cli(['operator', 'reset-mfa', '--email', 'op@cloud.example']);
     expect(reset.status, reset.stderr).toBe(0);
     expect(JSON.parse(reset.stdout)).toEqual({
       email: 'op@cloud.example',
@@ -421,10 +411,8 @@ describe.each(BACKENDS)('cloud operators on %s', (backend) => {
     expect((await call(operator, 'GET', '/operator/tenants')).status).toBe(200);
 
     // With a second operator, the first is disabled: its session ends and it cannot sign in.
-    expect((await cliAsync(['operator', 'create', '--email', 'op2@cloud.example'], OPERATOR_PW)).status).toBe(
-      0,
-    );
-    const off = await cliAsync(['operator', 'disable', '--email', 'op@cloud.example']);
+    expect((await cli(['operator', 'create', '--email', 'op2@cloud.example'], OPERATOR_PW)).status).toBe(0);
+    const off = await cli(['operator', 'disable', '--email', 'op@cloud.example']);
     expect(off.status, off.stderr).toBe(0);
     expect(JSON.parse(off.stdout)).toMatchObject({ enabled: false, done: 'disabled' });
     expect((await call(operator, 'GET', '/operator/tenants')).status).toBe(401);
@@ -435,15 +423,13 @@ describe.each(BACKENDS)('cloud operators on %s', (backend) => {
     });
     expect(refused.status).toBe(401);
     // op2 is now the last enabled one: only --force disables it.
-    expect((await cliAsync(['operator', 'disable', '--email', 'op2@cloud.example'])).status).toBe(2);
-    expect((await cliAsync(['operator', 'disable', '--email', 'op2@cloud.example', '--force'])).status).toBe(
-      0,
-    );
+    expect((await cli(['operator', 'disable', '--email', 'op2@cloud.example'])).status).toBe(2);
+    expect((await cli(['operator', 'disable', '--email', 'op2@cloud.example', '--force'])).status).toBe(0);
     expect((await listed()).map((o) => [o.email, o.enabled])).toEqual([
       ['op2@cloud.example', false],
       ['op@cloud.example', false],
     ]);
-    const on = await cliAsync(['operator', 'enable', '--email', 'op@cloud.example']);
+    const on = await cli(['operator', 'enable', '--email', 'op@cloud.example']);
     expect(on.status, on.stderr).toBe(0);
     expect(JSON.parse(on.stdout)).toMatchObject({ enabled: true, mfa: true, done: 'enabled' });
     expect((await listed()).map((o) => [o.email, o.enabled])).toEqual([
@@ -475,12 +461,12 @@ describe.each(BACKENDS)('cloud operators on %s', (backend) => {
     }
   });
 
-  it('explains the operator commands in help', () => {
+  it('explains the operator commands in help', async () => {
     for (const args of [
       ['help', 'operator'],
       ['operator', '--help'],
     ]) {
-      const h = cli(args);
+      const h = await cli(args);
       expect(h.status).toBe(0);
       for (const c of [
         'operator list',
@@ -490,14 +476,14 @@ describe.each(BACKENDS)('cloud operators on %s', (backend) => {
       ])
         expect(h.stdout).toContain(c);
     }
-    expect(cli(['operator', 'enable', '--email', 'op@cloud.example', '--force']).status).toBe(2);
+    expect((await cli(['operator', 'enable', '--email', 'op@cloud.example', '--force'])).status).toBe(2);
   });
 
-  it('refuses a weak operator password and a second operator with the same email on the CLI', () => {
-    const weak = cli(['operator', 'create', '--email', 'weak@cloud.example'], 'password123');
+  it('refuses a weak operator password and a second operator with the same email on the CLI', async () => {
+    const weak = await cli(['operator', 'create', '--email', 'weak@cloud.example'], 'password123');
     expect(weak.status).toBe(2);
     expect(weak.stderr).toMatch(/password/);
-    const again = cli(['operator', 'create', '--email', 'op@cloud.example'], OPERATOR_PW);
+    const again = await cli(['operator', 'create', '--email', 'op@cloud.example'], OPERATOR_PW);
     expect(again.status).toBe(2);
   });
 });
