@@ -1,13 +1,7 @@
-import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createAccounts } from '../src/access/accounts.js';
-import { loadCloudConfig } from '../src/platform/config.js';
-import { openStore, startCloud, type RunningCloud } from '../src/server.js';
-import { Witness } from '../src/platform/witness.js';
-import { signIn, type Session } from './helpers/signed-in.js';
-import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+import { BACKENDS, setupOrFailEach } from './helpers/storage.js';
+import { startTwoZones, TWO_ZONE_TAGS, type TwoZones } from './helpers/two-zones.js';
 
-const TECH_PW = 'dead weight on the bench 7';
 // Calibrated on 1 May 2026 every 365 days: not due during the test, so only the preventive task
 // puts the equipment on the due list.
 const CALIBRATED_AT = '2026-05-01T12:00:00.000Z';
@@ -21,92 +15,18 @@ const DUE = '2026-06-10';
  * time zone, not in UTC.
  */
 describe.each(BACKENDS)('preventive maintenance on the site’s local day on %s', (backend) => {
-  let storage: TestStorage;
-  let cloud: RunningCloud;
-  let token = '';
-  let session: Session;
   let now = new Date(CALIBRATED_AT);
-
-  async function call(method: string, p: string, body?: unknown) {
-    const res = await fetch(`${cloud.url}/api/v1${p}`, {
-      method,
-      headers:
-        method === 'GET'
-          ? { authorization: `Bearer ${token}` }
-          : { cookie: session.cookie, 'x-csrf-token': session.csrf, 'content-type': 'application/json' },
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  }
-  const get = (p: string) => call('GET', p);
+  let zones: TwoZones | undefined;
+  const call = (method: string, p: string, body?: unknown) => zones!.call(method, p, body);
+  const get = (p: string) => zones!.get(p);
 
   setupOrFailEach(async () => {
-    storage = await testStorage(backend);
-    const store = await openStore(loadCloudConfig({}, storage.overrides));
-    await store.tenancy.createTenant('acme', 'Acme');
-    await store.tenancy.createSite('acme', 'plant-in', 'Pune', 'Asia/Kolkata');
-    await store.tenancy.createSite('acme', 'plant-la', 'Irvine', 'America/Los_Angeles');
-    token = await store.tenancy.createApiToken('acme', 't');
-    const cfg = loadCloudConfig({}, storage.overrides);
-    const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
-    await accounts.users.create({ actor: { type: 'system', id: 'test' }, address: null }, 'acme', {
-      email: 'tech@plant.example',
-      name: 'A. Smith',
-      role: 'technician',
-      password: TECH_PW,
-      mustChangePassword: false,
+    zones = await startTwoZones(backend, {
+      clock: () => now,
+      calibratedAt: CALIBRATED_AT,
+      intervalDays: 365,
     });
-    await store.db.close();
-    cloud = await startCloud(
-      loadCloudConfig({}, { ...storage.overrides, port: '0' }),
-      pino({ level: 'silent' }),
-      { clock: () => now },
-    );
-    session = await signIn(cloud.url, 'acme', 'tech@plant.example', TECH_PW);
-    for (const [tag, siteId] of [
-      ['PT-IN-01', 'plant-in'],
-      ['PT-LA-01', 'plant-la'],
-    ] as const) {
-      const r = await call('POST', '/equipment', {
-        tag,
-        siteId,
-        type: 'pressure transducer',
-        make: 'Keller',
-        model: 'PA-33X',
-        serial: `SN-${tag}`,
-        owner: { kind: 'company' },
-        range: { min: 0, max: 2500, unit: 'bar' },
-        resolution: 0.1,
-        procedure: { id: 'CP-PT-001', revision: 'D' },
-        intervalDays: 365,
-        acceptanceCriteria: '±2 bar at 800 bar',
-      });
-      expect(r.status, JSON.stringify(r.body)).toBe(201);
-      const cal = await call('POST', '/calibrations', {
-        equipment: tag,
-        enteredBy: 'A. Smith',
-        body: {
-          technician: 'A. Smith (level 3)',
-          standards: [],
-          points: [
-            {
-              name: 'p@800',
-              nominal: 800,
-              unit: 'bar',
-              asFound: 800.5,
-              lowerTolerance: -2,
-              upperTolerance: 2,
-              asFoundResult: 'pass',
-            },
-          ],
-          adjusted: false,
-          asFoundResult: 'pass',
-          calibratedAt: CALIBRATED_AT,
-        },
-        signature: { password: TECH_PW, meaning: 'performed' },
-      });
-      expect(cal.status, JSON.stringify(cal.body)).toBe(201);
+    for (const [tag] of TWO_ZONE_TAGS) {
       const plan = await call('POST', `/equipment/${tag}/maintenance/plans`, {
         task: 'replace the seals',
         intervalDays: 30,
@@ -116,8 +36,7 @@ describe.each(BACKENDS)('preventive maintenance on the site’s local day on %s'
     }
   });
   afterAll(async () => {
-    await cloud?.close();
-    await storage?.cleanup();
+    await zones?.close();
   });
 
   const pmOf = async (tag: string) => (await get(`/equipment/${tag}/maintenance`)).body.nextPm;
