@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7, waitFor } from '@rigtrace/protocols/testing';
+import { buildBatch, deterministicUuidV7, freePort, waitFor } from '@rigtrace/protocols/testing';
 import { createAccounts } from '../src/access/accounts.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { verifyWebhookSignature } from '../src/reminders/signature.js';
@@ -28,14 +28,6 @@ const PW = 'reminders test passphrase';
 const SMTP_USER = 'rt-mailer';
 const SMTP_PASSWORD = 'smtp-Pa55word-never-logged';
 const URL_TOKEN = 'url-token-never-logged';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** Debian's aiosmtpd, as a real SMTP server process writing each message to a folder. */
 async function startSink(port: number, dir: string): Promise<ChildProcess> {

@@ -10,11 +10,10 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { repoRoot } from '@rigtrace/protocols/testing';
+import { freePort, repoRoot } from '@rigtrace/protocols/testing';
 
 // Compiling the cloud (emit only) and starting it twice: well under two minutes, but a loaded
 // machine gets room.
@@ -121,17 +120,6 @@ function guideCommands(): Command[] {
   return commands;
 }
 const stripComment = (line: string) => line.replace(/\s+#\s.*$/, '').trim();
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const psql = (sql: string) =>
   spawnSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql], {

@@ -1,10 +1,9 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { repoRoot } from '@rigtrace/protocols/testing';
+import { freePort, repoRoot } from '@rigtrace/protocols/testing';
 
 // Every command here is a real `npx` process loading its TypeScript sources: seconds apiece.
 vi.setConfig({ testTimeout: 240_000 });
@@ -22,17 +21,6 @@ function readmeLines(): string[] {
     for (const l of m[2]!.split('\n')) if (l.trim() !== '') lines.push(l.slice(indent));
   }
   return lines;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**

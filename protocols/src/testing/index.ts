@@ -5,6 +5,6 @@
 export * from '../record/testing.js';
 export * from './processes.js';
 export * from './raw-modbus-server.js';
-export { startPymodbus, type PymodbusServer } from '../modbus/testing/test-device.js';
+export { freePort, startPymodbus, type PymodbusServer } from '../modbus/testing/test-device.js';
 export { InFlight } from './in-flight.js';
 export { startTcpProxy, type TcpProxy } from '../opcua/testing/tcp-proxy.js';
