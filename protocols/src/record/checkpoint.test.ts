@@ -57,6 +57,9 @@ describe('Ed25519 keys', () => {
       'e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b',
     );
     expect(publicKeyFromPrivatePem(TEST_WITNESS_KEY.privateKeyPem)).toEqual(TEST_WITNESS_KEY.publicKey);
+    // Each caller gets its own copy of the (remembered) public key.
+    publicKeyFromPrivatePem(PEM).fill(0);
+    expect(publicKeyFromPrivatePem(PEM)).toEqual(PUB);
   });
 
   it('generate working pairs and refuse bad keys', () => {

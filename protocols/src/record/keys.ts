@@ -58,9 +58,18 @@ export function generateKeyPair(): EdgeKeyPair {
   };
 }
 
+/** Raw public keys by private-key PEM: every checkpoint a signer signs names its key id. */
+const publicKeys = new Map<string, Uint8Array>();
+
 /** The raw 32-byte public key of a PKCS#8 PEM Ed25519 private key. Throws RecordFormatError KEY_INVALID. */
 export function publicKeyFromPrivatePem(pem: string): Uint8Array {
-  return rawPublicKey(createPublicKey(privateKey(pem)));
+  let raw = publicKeys.get(pem);
+  if (raw === undefined) {
+    raw = rawPublicKey(createPublicKey(privateKey(pem)));
+    if (publicKeys.size >= 16) publicKeys.clear();
+    publicKeys.set(pem, raw);
+  }
+  return raw.slice(); // the caller's own copy: the cached one stays as it is
 }
 
 /** Ed25519 signature (64 bytes, deterministic per RFC 8032) of message. Throws RecordFormatError KEY_INVALID. */
