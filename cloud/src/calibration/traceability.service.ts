@@ -1,5 +1,6 @@
 import type { CalibrationRepository } from './calibration.repository.js';
 import {
+  byDayThenEquipment,
   perLocalDay,
   type InspectionRepository,
   type SuspectRow,
@@ -645,16 +646,6 @@ export class TraceabilityService {
       );
     }
     const rate = (p: number, t: number) => (t === 0 ? null : Math.round((p / t) * 10_000) / 10_000);
-    const order = (a: { day: string; equipment: string }, b: { day: string; equipment: string }) =>
-      a.day < b.day
-        ? -1
-        : a.day > b.day
-          ? 1
-          : a.equipment < b.equipment
-            ? -1
-            : a.equipment > b.equipment
-              ? 1
-              : 0;
     const sitesSeen = [...new Set(quarters.map((r) => r.siteId))].sort();
     return {
       from,
@@ -667,7 +658,7 @@ export class TraceabilityService {
       perRig: [...byRig.values()].map((t) => ({ ...t, firstPassYield: rate(t.passed, t.tested) })),
       /** Per rig, site-local shift day and shift (the site's shifts and time zone). */
       perRigShift: [...byShift.values()]
-        .sort((a, b) => order(a, b) || (a.shift < b.shift ? -1 : a.shift > b.shift ? 1 : 0))
+        .sort((a, b) => byDayThenEquipment(a, b) || (a.shift < b.shift ? -1 : a.shift > b.shift ? 1 : 0))
         .map((r) => ({ ...r, firstPassYield: rate(r.passed, r.tested) })),
       /** The shifts of the sites in the answer (and of the site asked for), by start. */
       shifts: [...new Set([...(q.siteId && siteShifts.has(q.siteId) ? [q.siteId] : []), ...sitesSeen])].map(

@@ -144,17 +144,23 @@ export function perLocalDay(
     d.passed += r.passed;
     days.set(key, d);
   }
-  return [...days.values()].sort((a, b) =>
-    a.day < b.day
-      ? -1
-      : a.day > b.day
-        ? 1
-        : a.equipment < b.equipment
-          ? -1
-          : a.equipment > b.equipment
-            ? 1
-            : 0,
-  );
+  return [...days.values()].sort(byDayThenEquipment);
+}
+
+/** Yield rows in (day, equipment) order. */
+export function byDayThenEquipment(
+  a: { day: string; equipment: string },
+  b: { day: string; equipment: string },
+) {
+  return a.day < b.day
+    ? -1
+    : a.day > b.day
+      ? 1
+      : a.equipment < b.equipment
+        ? -1
+        : a.equipment > b.equipment
+          ? 1
+          : 0;
 }
 
 /**
