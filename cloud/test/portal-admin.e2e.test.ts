@@ -429,7 +429,9 @@ describe('portal admin and technician journeys in a browser', () => {
     await p.getByTestId('session-warning').waitFor();
     expect(await p.getByTestId('idle-countdown').textContent()).toMatch(/^[01]:\d\d$/);
     // Focus goes to the button that keeps the session: Enter is enough.
-    expect(await p.evaluate(() => document.activeElement?.textContent?.trim())).toBe('Stay signed in');
+    await expect
+      .poll(() => p.evaluate(() => document.activeElement?.textContent?.trim()))
+      .toBe('Stay signed in');
     await p.setViewportSize({ width: 1280, height: 800 });
     await p.screenshot({ path: path.join(SHOTS, '09-session-expiry-warning.png') });
     await p.keyboard.press('Enter');
