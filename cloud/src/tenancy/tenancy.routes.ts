@@ -54,6 +54,8 @@ export interface TenancyRouteDeps {
   accounts: Accounts;
   /** RIGTRACE_PUBLIC_URL: the address in the enrollment command; none: the request's own. */
   publicUrl?: string | undefined;
+  /** Recomputes the due dates of a site's equipment when its time zone changes. */
+  calibration?: { refreshSite(tenantId: string, siteId: string): Promise<void> };
 }
 
 export type TokenState = 'unused' | 'used' | 'expired' | 'revoked';
@@ -136,6 +138,7 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
         body.shifts === undefined ? (before.shifts ?? null) : body.shifts && JSON.stringify(body.shifts);
       const after = { name: body.name ?? before.name, timeZone: body.timeZone ?? before.time_zone };
       await deps.tenancy.updateSite(t, siteId, { ...after, shifts });
+      if (after.timeZone !== before.time_zone) await deps.calibration?.refreshSite(t, siteId);
       await audit(req, {
         action: 'site.update',
         outcome: 'success',
