@@ -395,6 +395,17 @@ describe('an event trigger', () => {
     expect(serials(h.written)).toEqual(['SA', 'SB']);
     expect(h.reads()).toBe(2);
   });
+  it('an acknowledge value from the result block: the block is read again to acknowledge again', async () => {
+    let qty = 60;
+    const h = eventHarness(() => ({ qty }), { value: '=qty' });
+    const c = h.make();
+    c.observeEvent({ id: 'a', fields: { 'event.Serial': 'SA' } });
+    await vi.waitFor(() => expect(h.acks).toEqual([60]));
+    qty = 61; // not a new result: the value as the block shows it now
+    c.observeEvent({ id: 'a', fields: { 'event.Serial': 'SA' } });
+    await vi.waitFor(() => expect(h.acks).toEqual([60, 61]));
+    expect(serials(h.written)).toEqual(['SA']);
+  });
 });
 
 describe('an acknowledge that failed because the connection was cut', () => {
