@@ -181,7 +181,7 @@ describe('docs/INSTALL-PLANT.md followed as written (the bundle, install.sh, the
       `(umask ${unit.umask} && exec ${as} ${env} ${rewrite(unit.execStart)}) >> ${serviceLog} 2>&1 &`,
       `echo $! > ${T}/service.pid`,
       // Running, and the first batch acknowledged by the cloud.
-      `for _ in $(seq 1 600); do curl -sf http://127.0.0.1:${statusPort}/status | grep -q '"lastAckAt": *"' && break; kill -0 $(cat ${T}/service.pid) || { echo "the service exited"; tail -n 30 ${serviceLog}; exit 1; }; sleep 0.2; done`,
+      `for _ in $(seq 1 900); do curl -sf http://127.0.0.1:${statusPort}/status | grep -q '"lastAckAt": *"' && break; kill -0 $(cat ${T}/service.pid) || { echo "the service exited"; tail -n 30 ${serviceLog}; exit 1; }; sleep 0.2; done`,
       `curl -sf http://127.0.0.1:${statusPort}/status | grep -q '"lastAckAt": *"' || { echo "no batch acknowledged"; tail -n 30 ${serviceLog}; exit 1; }`,
     ];
   }
