@@ -6,9 +6,10 @@
  * The data set is built once with bulk SQL (not through the API) and kept for later runs: a
  * SQLite file under BENCH_QUERIES_DIR (default <tmp>/rt-bench-queries) and a PostgreSQL
  * database rt_bench_q_<equipment>_<records> on the machine's server (RIGTRACE_TEST_PG_ADMIN_URL).
- * BENCH_QUERIES_REBUILD=1 builds again. Scale: BENCH_EQUIPMENT (100,000) pieces of equipment over
- * 100 sites (one edge each), BENCH_RECORDS (1,000,000) records over 365 days: 80 % telemetry,
- * 10 % usage, 10 % inspections (each part inspected twice, 1 in 17 failing first), every
+ * BENCH_QUERIES_REBUILD=1 builds again (1 M records a statement, a progress line each, the record
+ * tables' secondary indexes built after the load); BENCH_BACKENDS=sqlite or =postgres runs one.
+ * Scale: BENCH_EQUIPMENT (100,000) pieces of equipment over 100 sites (one edge each),
+ * BENCH_RECORDS (1,000,000; 10,000,000 for issue 16) records over 365 days: 80 % telemetry, 10 % usage, 10 % inspections (each part inspected twice, 1 in 17 failing first), every
  * inspection measured with GAUGE-A or GAUGE-B (half each); one calibration per piece of
  * equipment, and GAUGE-A's last one failed, so its suspect window spans the whole year.
  *
