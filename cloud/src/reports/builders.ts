@@ -210,8 +210,10 @@ function stateOf(
   dflt: number,
   fromIso: string,
   zone: string,
+  /** The time zone of the equipment's site: its due date is counted from that calendar. */
+  siteZone: string,
 ): EquipmentState {
-  const state = calendarState(cals.map(calLite), e.interval_days);
+  const state = calendarState(cals.map(calLite), e.interval_days, siteZone);
   const dueSoonDays = e.due_soon_days ?? dflt;
   const retired = e.retired_at !== null && localDay(Date.parse(e.retired_at), zone) <= asOf;
   const lastValid = state.lastValid ? (cals.find((c) => c.id === state.lastValid!.id) ?? null) : null;
@@ -241,6 +243,7 @@ async function* registerStates(
     new Date(startOfLocalDay(nextDay(asOf), ctx.period.zone)).toISOString(),
     ctx.period.toExclusiveIso,
   );
+  const zones = await deps.repo.siteZones(tenantId);
   let after: string | null = null;
   for (;;) {
     const rows: EquipmentRow[] = await deps.repo.registerPage(tenantId, {
@@ -264,7 +267,15 @@ async function* registerStates(
       byTag.set(c.equipment, l);
     }
     yield rows.map((e) =>
-      stateOf(e, byTag.get(e.tag) ?? [], asOf, dflt, ctx.period.fromIso, ctx.period.zone),
+      stateOf(
+        e,
+        byTag.get(e.tag) ?? [],
+        asOf,
+        dflt,
+        ctx.period.fromIso,
+        ctx.period.zone,
+        zones.get(e.site_id) ?? ctx.period.zone,
+      ),
     );
     if (rows.length < 500) return;
     after = rows.at(-1)!.tag;

@@ -4,6 +4,7 @@ import { createAccounts } from '../../src/access/accounts.js';
 import { loadCloudConfig } from '../../src/platform/config.js';
 import { Witness } from '../../src/platform/witness.js';
 import { openStore, startCloud, type RunningCloud } from '../../src/server.js';
+import { TestEdge } from './edge.js';
 import { signIn, type Session } from './signed-in.js';
 import { testStorage, type Backend, type TestStorage } from './storage.js';
 
@@ -19,17 +20,25 @@ export interface TwoZones {
   /** A GET with an API token; anything else as the signed-in technician. */
   call(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }>;
   get(p: string): Promise<{ status: number; body: any }>;
+  /** A request as the signed-in tenant admin. */
+  asAdmin(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }>;
+  /** An edge enrolled at the site `siteId` (one token per site, used once). */
+  edgeAt(siteId: (typeof TWO_ZONE_TAGS)[number][1]): Promise<TestEdge>;
   close(): Promise<void>;
 }
 
 /**
  * Tenant `acme` with a site in Asia/Kolkata (`plant-in`, UTC+5:30) and one in America/Los_Angeles
  * (`plant-la`), a cloud reading the given clock, and in each site a transducer calibrated (passed)
- * at `calibratedAt` every `intervalDays`: the setup of the local-day tests.
+ * at `calibratedAt` (one time, or one per tag) every `intervalDays`: the setup of the local-day tests.
  */
 export async function startTwoZones(
   backend: Backend,
-  o: { clock: () => Date; calibratedAt: string; intervalDays: number },
+  o: {
+    clock: () => Date;
+    calibratedAt: string | Record<(typeof TWO_ZONE_TAGS)[number][0], string>;
+    intervalDays: number;
+  },
 ): Promise<TwoZones> {
   const storage: TestStorage = await testStorage(backend);
   const store = await openStore(loadCloudConfig({}, storage.overrides));
@@ -37,12 +46,21 @@ export async function startTwoZones(
   await store.tenancy.createSite('acme', 'plant-in', 'Pune', 'Asia/Kolkata');
   await store.tenancy.createSite('acme', 'plant-la', 'Irvine', 'America/Los_Angeles');
   const token = await store.tenancy.createApiToken('acme', 't');
+  const enrollment = new Map<string, string>();
+  for (const [, siteId] of TWO_ZONE_TAGS)
+    enrollment.set(siteId, (await store.tenancy.createEnrollmentToken('acme', siteId, 3600_000)).token);
   const cfg = loadCloudConfig({}, storage.overrides);
   const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
   await accounts.users.create({ actor: { type: 'system', id: 'test' }, address: null }, 'acme', {
     email: 'tech@plant.example',
     name: 'A. Smith',
     role: 'technician',
+    password: TECH_PW,
+    mustChangePassword: false,
+  });
+  await accounts.users.create({ actor: { type: 'system', id: 'test' }, address: null }, 'acme', {
+    email: 'admin@plant.example',
+    role: 'admin',
     password: TECH_PW,
     mustChangePassword: false,
   });
@@ -53,13 +71,15 @@ export async function startTwoZones(
     { clock: o.clock },
   );
   const session: Session = await signIn(cloud.url, 'acme', 'tech@plant.example', TECH_PW);
-  const call = async (method: string, p: string, body?: unknown) => {
+  let admin: Session | undefined;
+  const call = async (method: string, p: string, body?: unknown, as?: Session) => {
+    const s = as ?? session;
     const res = await fetch(`${cloud.url}/api/v1${p}`, {
       method,
       headers:
-        method === 'GET'
+        method === 'GET' && !as
           ? { authorization: `Bearer ${token}` }
-          : { cookie: session.cookie, 'x-csrf-token': session.csrf, 'content-type': 'application/json' },
+          : { cookie: s.cookie, 'x-csrf-token': s.csrf, 'content-type': 'application/json' },
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
     const text = await res.text();
@@ -100,7 +120,7 @@ export async function startTwoZones(
         ],
         adjusted: false,
         asFoundResult: 'pass',
-        calibratedAt: o.calibratedAt,
+        calibratedAt: typeof o.calibratedAt === 'string' ? o.calibratedAt : o.calibratedAt[tag],
       },
       signature: { password: TECH_PW, meaning: 'performed' },
     });
@@ -109,6 +129,11 @@ export async function startTwoZones(
   return {
     call,
     get: (p) => call('GET', p),
+    async asAdmin(method, p, body) {
+      admin ??= await signIn(cloud.url, 'acme', 'admin@plant.example', TECH_PW);
+      return call(method, p, body, admin);
+    },
+    edgeAt: (siteId) => new TestEdge(cloud.url).enroll(enrollment.get(siteId)!, `edge-${siteId}`),
     async close() {
       await cloud.close();
       await storage.cleanup();
