@@ -32,7 +32,7 @@ function formatter(zone: string): Intl.DateTimeFormat {
  * costs some 20 µs. Bounded: emptied when full.
  */
 const placed = new Map<string, Readonly<{ day: string; minute: number }>>();
-const PLACED_MAX = 100_000;
+const PLACED_MAX = 20_000;
 
 /** The local calendar day (YYYY-MM-DD) and minute of that day (0–1439) of an instant in `zone`. */
 export function localTime(ms: number, zone: string): Readonly<{ day: string; minute: number }> {
