@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import {
+  chmodSync,
   cpSync,
   existsSync,
   mkdirSync,
@@ -15,6 +16,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort, repoRoot } from '@rigtrace/protocols/testing';
 import {
+  asUid,
   guideCommands,
   marker,
   outputOf,
@@ -44,11 +46,13 @@ vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
  * - The PostgreSQL roles and database (rigtrace, rigtrace_app) get names unique to the run and
  *   are dropped afterwards; `sudo -u postgres psql` is `psql -h 127.0.0.1 -U postgres` (this
  *   machine's PostgreSQL, trust auth) stopping at the first error.
- * - `sudo -u rigtrace CMD` is `env -i PATH="$PATH" CMD` (sudo's clean environment, as root: there is
- *   no service user here), and the settings file's group is root instead of rigtrace.
- * - `systemctl enable --now rigtrace-cloud` starts the unit's own ExecStart line, with the unit's
- *   Environment= lines and nothing else in the environment, in the background (after making its
- *   StateDirectory, mode 0700, as systemd does); `systemctl restart` stops it and does the same.
+ * - The service user is `nobody` (uid 65534, group nogroup) instead of `rigtrace`: `sudo -u rigtrace
+ *   CMD` is CMD as nobody with no other groups and sudo's clean environment (`env -i PATH="$PATH"`),
+ *   and the settings file's group is nogroup. So a missing chown or mode in the guide fails here.
+ * - `systemctl enable --now rigtrace-cloud` starts the unit's own ExecStart line as the service
+ *   user, with the unit's UMask= and Environment= lines and nothing else in the environment, in
+ *   the background (after making its StateDirectory, its mode, owned by the service user, as
+ *   systemd does); `systemctl restart` stops it and does the same.
  * - Port 8080 is a free port.
  * - Skipped, as listed in SKIPPED below: package installs, the service user, the clone, systemd
  *   and journal bookkeeping, Caddy, the upgrade's git checkout and rebuild. A command in the
@@ -56,6 +60,8 @@ vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
  */
 
 const GUIDE = path.join(repoRoot, 'docs/INSTALL-CLOUD.md');
+/** The service user: nobody:nogroup stands for rigtrace. */
+const SERVICE = { group: 'nogroup', uid: 65534, gid: 65534 };
 const UNIT = path.join(repoRoot, 'deploy/systemd/rigtrace-cloud.service');
 
 /** Commands of the guide not run here, exactly as written (without a trailing comment). */
@@ -66,7 +72,7 @@ const SKIPPED = new Map<string, string>([
   ],
   [
     'useradd --system --home-dir /var/lib/rigtrace-cloud --shell /usr/sbin/nologin rigtrace',
-    'runs as root here',
+    'nobody stands for it',
   ],
   ['git clone https://git.example.com/rigtrace.git /opt/rigtrace', 'the test lays out /opt/rigtrace'],
   ['apt-get install -y postgresql', "the machine's PostgreSQL"],
@@ -157,8 +163,8 @@ describe('docs/INSTALL-CLOUD.md followed as written (PostgreSQL, the systemd uni
         `${T}$1`,
       )
       .replaceAll('sudo -u postgres psql', 'psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1')
-      .replaceAll('sudo -u rigtrace ', 'env -i PATH="$PATH" ')
-      .replaceAll('-g rigtrace ', '-g root ')
+      .replaceAll('sudo -u rigtrace ', `${asUid(SERVICE.uid, SERVICE.gid)} env -i PATH="$PATH" `)
+      .replaceAll('-g rigtrace ', `-g ${SERVICE.group} `)
       .replace(/\brigtrace_app\b/g, app)
       .replace(/\b(ROLE|DATABASE|OWNER) rigtrace\b/g, `$1 ${owner}`)
       .replaceAll('postgres://rigtrace:', `postgres://${owner}:`)
@@ -168,9 +174,11 @@ describe('docs/INSTALL-CLOUD.md followed as written (PostgreSQL, the systemd uni
   /** What `systemctl enable --now` does with the unit: its ExecStart, its environment only. */
   function startService(): string[] {
     const unit = readUnit(UNIT);
+    expect([unit.user, unit.group]).toEqual(['rigtrace', 'rigtrace']);
+    const state = rewrite(`/var/lib/${unit.stateDirectory}`);
     return [
-      rewrite(`mkdir -p -m ${unit.stateDirectoryMode} /var/lib/${unit.stateDirectory}`),
-      `env -i PATH=/usr/bin:/bin ${unit.environment.map(rewrite).join(' ')} ${rewrite(unit.execStart)} >> ${serviceLog} 2>&1 &`,
+      `mkdir -p -m ${unit.stateDirectoryMode} ${state} && chown ${SERVICE.uid}:${SERVICE.gid} ${state}`,
+      `(umask ${unit.umask} && exec ${asUid(SERVICE.uid, SERVICE.gid)} env -i PATH=/usr/bin:/bin ${unit.environment.map(rewrite).join(' ')} ${rewrite(unit.execStart)}) >> ${serviceLog} 2>&1 &`,
       `echo $! > ${T}/service.pid`,
       `for _ in $(seq 1 900); do curl -sf http://127.0.0.1:${port}/readyz > /dev/null && break; kill -0 $(cat ${T}/service.pid) || { echo "the service exited"; cat ${serviceLog}; exit 1; }; sleep 0.2; done`,
     ];
@@ -181,6 +189,7 @@ describe('docs/INSTALL-CLOUD.md followed as written (PostgreSQL, the systemd uni
   ];
 
   beforeAll(async () => {
+    chmodSync(T, 0o755);
     port = await freePort();
     for (const d of ['etc/systemd/system', 'var/lib', 'var/backups', 'usr/local/bin'])
       mkdirSync(path.join(T, d), { recursive: true });
