@@ -7,7 +7,9 @@ import { openStore, startCloud, type RunningCloud } from '../../src/server.js';
 import { signIn, type Session } from './signed-in.js';
 import { testStorage, type Backend, type TestStorage } from './storage.js';
 
-const TECH_PW = 'dead weight on the bench 7';
+/** The signed-in technician's password (calibration entries are signed with it). */
+export const TECH_PW = 'dead weight on the bench 7';
+const AUDITOR_PW = 'the packs are read in May 9';
 
 /** The equipment of the two-zone tenant: one pressure transducer per site. */
 export const TWO_ZONE_TAGS = [
@@ -19,6 +21,8 @@ export interface TwoZones {
   /** A GET with an API token; anything else as the signed-in technician. */
   call(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }>;
   get(p: string): Promise<{ status: number; body: any }>;
+  /** As the signed-in auditor (with `auditor: true`): reports. */
+  asAuditor(method: string, p: string, body?: unknown): Promise<{ status: number; body: any; bytes: Buffer }>;
   close(): Promise<void>;
 }
 
@@ -29,7 +33,7 @@ export interface TwoZones {
  */
 export async function startTwoZones(
   backend: Backend,
-  o: { clock: () => Date; calibratedAt: string; intervalDays: number },
+  o: { clock: () => Date; calibratedAt: string; intervalDays: number; auditor?: boolean },
 ): Promise<TwoZones> {
   const storage: TestStorage = await testStorage(backend);
   const store = await openStore(loadCloudConfig({}, storage.overrides));
@@ -46,6 +50,14 @@ export async function startTwoZones(
     password: TECH_PW,
     mustChangePassword: false,
   });
+  if (o.auditor)
+    await accounts.users.create({ actor: { type: 'system', id: 'test' }, address: null }, 'acme', {
+      email: 'auditor@plant.example',
+      name: 'R. Jones',
+      role: 'auditor',
+      password: AUDITOR_PW,
+      mustChangePassword: false,
+    });
   await store.db.close();
   const cloud: RunningCloud = await startCloud(
     loadCloudConfig({}, { ...storage.overrides, port: '0' }),
@@ -53,6 +65,9 @@ export async function startTwoZones(
     { clock: o.clock },
   );
   const session: Session = await signIn(cloud.url, 'acme', 'tech@plant.example', TECH_PW);
+  const auditor: Session | undefined = o.auditor
+    ? await signIn(cloud.url, 'acme', 'auditor@plant.example', AUDITOR_PW)
+    : undefined;
   const call = async (method: string, p: string, body?: unknown) => {
     const res = await fetch(`${cloud.url}/api/v1${p}`, {
       method,
@@ -109,6 +124,17 @@ export async function startTwoZones(
   return {
     call,
     get: (p) => call('GET', p),
+    async asAuditor(method, p, body) {
+      if (!auditor) throw new Error('startTwoZones without auditor: true');
+      const res = await fetch(`${cloud.url}/api/v1${p}`, {
+        method,
+        headers: { cookie: auditor.cookie, 'x-csrf-token': auditor.csrf, 'content-type': 'application/json' },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+      });
+      const bytes = Buffer.from(await res.arrayBuffer());
+      const json = (res.headers.get('content-type') ?? '').includes('json') && bytes.length > 0;
+      return { status: res.status, body: json ? JSON.parse(bytes.toString('utf8')) : undefined, bytes };
+    },
     async close() {
       await cloud.close();
       await storage.cleanup();
