@@ -1,7 +1,7 @@
 /**
  * Many cloud processes, one PostgreSQL: 1, 2 and 4 `rigtrace-cloud serve` processes (the built
  * cloud, as the service is started) on one fresh PostgreSQL database each time, behind a
- * round-robin HTTP proxy written here (node:http, kept-alive connections), fed signed batches by
+ * round-robin HTTP proxy (proxy.ts: node:http, kept-alive connections), fed signed batches by
  * BENCH_EDGES (12) edges in parallel, each sending its BENCH_BATCHES (10) batches of BENCH_BATCH
  * (500) records in order (seq is contiguous per edge), one at a time, as the edge's forwarder
  * does. Reported for each process count: ingest records/s, p50/p99 batch latency (first send →
@@ -40,6 +40,7 @@ import {
   startCloudProcess,
   type EdgeWork,
 } from './ingest-work.js';
+import { startProxy, type Proxy } from './proxy.js';
 
 const PROCS = (process.env.BENCH_PROCS ?? '1,2,4')
   .split(',')
@@ -64,91 +65,6 @@ const load = () =>
 const say = (v: unknown) => (typeof v === 'string' ? v : v === undefined ? '' : JSON.stringify(v));
 const errText = (err: unknown) =>
   (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 200);
-
-// ---------------------------------------------------------------------------------------------
-// The round-robin proxy: each request to the next process, over kept-alive connections.
-
-/** Hop-by-hop headers, not forwarded (RFC 9110 §7.6.1). */
-const HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-  'te',
-  'trailer',
-]);
-const endToEnd = (h: http.IncomingHttpHeaders) =>
-  Object.fromEntries(Object.entries(h).filter(([k]) => !HOP.has(k.toLowerCase())));
-
-interface Proxy {
-  url: string;
-  /** Requests answered 502 because the process could not be reached or cut the answer. */
-  errors: number;
-  /** Requests sent to each process. */
-  perUpstream: number[];
-  close(): Promise<void>;
-}
-
-async function startProxy(upstreams: string[]): Promise<Proxy> {
-  const agents = upstreams.map(() => new http.Agent({ keepAlive: true, maxSockets: 64 }));
-  const targets = upstreams.map((u) => new URL(u));
-  let next = 0;
-  const state = { errors: 0, perUpstream: upstreams.map(() => 0) };
-  const server = http.createServer((req, res) => {
-    const i = next++ % targets.length;
-    state.perUpstream[i]! += 1;
-    const t = targets[i]!;
-    const up = http.request(
-      {
-        host: t.hostname,
-        port: t.port,
-        method: req.method,
-        path: req.url,
-        agent: agents[i],
-        headers: { ...endToEnd(req.headers), 'x-forwarded-for': req.socket.remoteAddress ?? '' },
-      },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
-        answer.pipe(res);
-        answer.once('error', (err) => res.destroy(err));
-      },
-    );
-    up.once('error', (err) => {
-      state.errors += 1;
-      if (res.headersSent) return void res.destroy(err);
-      // The rest of the request body is read and dropped, and the connection closed after the
-      // answer: a body left unread would hold the connection, and the edge's next request on it
-      // would never be read (the edge would wait for its timeout).
-      req.unpipe(up);
-      req.resume();
-      const body = JSON.stringify({ title: 'Bad gateway', detail: `process ${i + 1}: ${err.message}` });
-      res.writeHead(502, {
-        'content-type': 'application/json',
-        'content-length': Buffer.byteLength(body),
-        connection: 'close',
-      });
-      res.end(body);
-    });
-    req.pipe(up);
-    req.once('error', (err) => up.destroy(err));
-  });
-  server.keepAliveTimeout = 60_000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    get errors() {
-      return state.errors;
-    },
-    perUpstream: state.perUpstream,
-    async close() {
-      const closed = new Promise<void>((r) => server.close(() => r()));
-      server.closeAllConnections();
-      await closed;
-      for (const a of agents) a.destroy();
-    },
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // An edge: POSTs as the forwarder does (node:http, one kept-alive connection, one batch at a time).

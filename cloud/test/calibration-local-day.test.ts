@@ -91,3 +91,95 @@ describe.each(BACKENDS)('calibration status on the site’s local day on %s', (b
     expect((await clause('?siteId=plant-la'))[1]).toBe('2026-06-09');
   });
 });
+
+/**
+ * A calibration's next due date is counted from its local calendar day at the equipment's site,
+ * not from the UTC date of `calibratedAt`: late in the evening west of UTC the UTC date is already
+ * tomorrow, early in the morning east of UTC it is still yesterday.
+ */
+describe.each(BACKENDS)('due dates from the site’s local day of the calibration on %s', (backend) => {
+  let now = new Date('2026-05-01T12:00:00.000Z');
+  let zones: TwoZones | undefined;
+  const get = (p: string) => zones!.get(p);
+
+  setupOrFailEach(async () => {
+    zones = await startTwoZones(backend, {
+      clock: () => now,
+      calibratedAt: {
+        // 01:30 on 1 May in Kolkata (20:00 UTC on 30 April): due 10 June, not 9 June.
+        'PT-IN-01': '2026-04-30T20:00:00.000Z',
+        // 22:30 on 30 April in Los Angeles (05:30 UTC on 1 May): due 9 June, not 10 June.
+        'PT-LA-01': '2026-05-01T05:30:00.000Z',
+      },
+      intervalDays: 40,
+    });
+  });
+  afterAll(async () => {
+    await zones?.close();
+  });
+
+  const dues = async () => [
+    (await get('/equipment/PT-IN-01')).body.calibration.nextDue,
+    (await get('/equipment/PT-LA-01')).body.calibration.nextDue,
+  ];
+  const listed = async () =>
+    (await get('/equipment')).body.items.map((e: any) => [
+      e.tag,
+      e.calibration.nextDue,
+      e.calibration.status,
+    ]);
+  const dueList = async (asOf: string) =>
+    (await get(`/due-list?days=0&asOf=${asOf}`)).body.sites.map((s: any) => [
+      s.siteId,
+      s.items.map((i: any) => [i.tag, i.status, i.nextDue]),
+    ]);
+
+  it('counts a calibration entered in the portal or the API from its local day', async () => {
+    expect(await dues()).toEqual(['2026-06-10', '2026-06-09']);
+    expect(await listed()).toEqual([
+      ['PT-IN-01', '2026-06-10', 'current'],
+      ['PT-LA-01', '2026-06-09', 'current'],
+    ]);
+    expect(await dueList('2026-06-09')).toEqual([['plant-la', [['PT-LA-01', 'due-soon', '2026-06-09']]]]);
+    expect(await dueList('2026-06-10')).toEqual([
+      ['plant-in', [['PT-IN-01', 'due-soon', '2026-06-10']]],
+      ['plant-la', [['PT-LA-01', 'overdue', '2026-06-09']]],
+    ]);
+  });
+
+  it('counts a calibration record from an edge from its local day, its own nextDue kept as sent', async () => {
+    now = new Date('2026-06-05T12:00:00.000Z');
+    for (const [tag, siteId, at] of [
+      // 06:00 on 5 June in Kolkata (00:30 UTC): due 15 July.
+      ['PT-IN-01', 'plant-in', '2026-06-05T00:30:00.000Z'],
+      // 23:00 on 4 June in Los Angeles (06:00 UTC on 5 June): due 14 July.
+      ['PT-LA-01', 'plant-la', '2026-06-05T06:00:00.000Z'],
+    ] as const) {
+      const edge = await zones!.edgeAt(siteId);
+      const record = edge.calibration(tag, at, 'pass');
+      await edge.ingest([{ ...record, body: { ...record.body, nextDue: '2027-06-05' } }]);
+    }
+    expect(await dues()).toEqual(['2026-07-15', '2026-07-14']);
+    expect(await listed()).toEqual([
+      ['PT-IN-01', '2026-07-15', 'current'],
+      ['PT-LA-01', '2026-07-14', 'current'],
+    ]);
+    expect(await dueList('2026-07-14')).toEqual([['plant-la', [['PT-LA-01', 'due-soon', '2026-07-14']]]]);
+    const cals = (await get('/equipment/PT-LA-01/calibrations')).body.items;
+    expect(cals.find((c: any) => c.source === 'record').body.nextDue).toBe('2027-06-05');
+  });
+
+  it('counts again from the new local day when the site moves to another time zone', async () => {
+    // Kolkata → Los Angeles: 06:00 on 5 June in Kolkata is 17:30 on 4 June Pacific time.
+    const r = await zones!.asAdmin('PUT', '/sites/plant-in', { timeZone: 'America/Los_Angeles' });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(await listed()).toEqual([
+      ['PT-IN-01', '2026-07-14', 'current'],
+      ['PT-LA-01', '2026-07-14', 'current'],
+    ]);
+    expect(await dueList('2026-07-14')).toEqual([
+      ['plant-in', [['PT-IN-01', 'due-soon', '2026-07-14']]],
+      ['plant-la', [['PT-LA-01', 'due-soon', '2026-07-14']]],
+    ]);
+  });
+});

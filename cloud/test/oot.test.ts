@@ -1,12 +1,11 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import { createAccounts } from '../src/access/accounts.js';
 import type { Role } from '../src/access/policy.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
@@ -32,29 +31,14 @@ describe.each(BACKENDS)('out-of-tolerance cases on %s', (backend) => {
   let storage: TestStorage;
   let cloud: RunningCloud;
   let apiToken = '';
-  let edgeId = '';
-  const keys = generateKeyPair();
-  let logState: ReturnType<typeof buildBatch>['state'] | undefined;
-  let seq = 0;
+  /** The line's edge: it sends the bench's calibrations and the rig's tests. */
+  let edge: TestEdge;
   const s: Record<string, Session> = {};
   const call = (who: string, method: string, p: string, body?: unknown) =>
     apiCall(cloud.url, who === 'token' ? apiToken : s[who]!, method, p, body);
 
-  const envelope = (kind: string, equipment: string, observedAt: string, body: unknown) => {
-    seq += 1;
-    return {
-      v: 1,
-      id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edgeId}:${seq}`)),
-      edge: edgeId,
-      seq,
-      observedAt,
-      receivedAt: observedAt,
-      kind,
-      equipment,
-      source: { protocol: 'opcua', endpoint: 'opc.tcp://bench.plant1.local:48400' },
-      body,
-    };
-  };
+  const envelope = (kind: string, equipment: string, observedAt: string, body: unknown) =>
+    edge.record(kind, equipment, observedAt, body);
   /** A flow-rig test of one injector, its delivered quantity measured with the flow cell FC-07. */
   const test = (hoursAgo: number, part: string, wo: string, qty: number) =>
     envelope('inspection', 'RIG-01', at(hoursAgo), {
@@ -100,21 +84,7 @@ describe.each(BACKENDS)('out-of-tolerance cases on %s', (backend) => {
       ...(asLeft !== undefined ? { asLeftResult: Math.abs(asLeft - 60) <= 0.33 ? 'pass' : 'fail' } : {}),
       calibratedAt: at(hoursAgo),
     });
-  async function ingest(records: unknown[]) {
-    const b = buildBatch({
-      edge: edgeId,
-      privateKeyPem: keys.privateKeyPem,
-      records: records,
-      ...(logState ? { before: logState } : {}),
-    });
-    const res = await fetch(`${cloud.url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(b.batch),
-    });
-    expect(res.status, await res.clone().text()).toBe(200);
-    logState = b.state;
-  }
+  const ingest = (records: unknown[]) => edge.ingest(records);
   const caseOf = async (equipment: string) =>
     (await call('auditor', 'GET', `/oot-cases?equipment=${equipment}`)).body.items[0];
 
@@ -157,12 +127,10 @@ describe.each(BACKENDS)('out-of-tolerance cases on %s', (backend) => {
       expect(
         (await call('tech', 'POST', '/equipment', { tag, siteId: 'plant-1', type, intervalDays: 90 })).status,
       ).toBe(201);
-    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: enroll.token, publicKey: toBase64(keys.publicKey), name: 'line-1' }),
-    });
-    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    edge = await new TestEdge(cloud.url, {
+      protocol: 'opcua',
+      endpoint: 'opc.tcp://bench.plant1.local:48400',
+    }).enroll(enroll.token, 'line-1');
     // A good calibration, five injectors tested with the flow cell, then a calibration that finds
     // it reading 0.41 mm³/stroke high, not adjusted: the instrument is out of tolerance.
     await ingest([

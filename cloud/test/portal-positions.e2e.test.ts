@@ -1,8 +1,6 @@
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import {
   DESKTOP,
   PHONE,
@@ -13,6 +11,7 @@ import {
   type DemoSeed,
   type PortalFixture,
 } from './helpers/browser.js';
+import { TestEdge } from './helpers/edge.js';
 
 /**
  * A sensor built into a rig, in Chromium against the cloud as a real process: the technician
@@ -34,27 +33,12 @@ describe('positions and devices in a browser', () => {
   let page: Page;
   let url = '';
   let seed: DemoSeed;
-  let edgeId = '';
-  const keys = generateKeyPair();
-  let logState: ReturnType<typeof buildBatch>['state'] | undefined;
-  let seq = 0;
+  /** RIG-01's edge: it sends the rig's tests and the bench's calibrations. */
+  let edge: TestEdge;
   const api = (role: string, method: string, p: string, body?: unknown) => portal.api(role, method, p, body);
 
-  const envelope = (kind: string, equipment: string, observedAt: string, body: unknown) => {
-    seq += 1;
-    return {
-      v: 1,
-      id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edgeId}:${seq}`)),
-      edge: edgeId,
-      seq,
-      observedAt,
-      receivedAt: observedAt,
-      kind,
-      equipment,
-      source: { protocol: 'modbus', endpoint: 'tcp://127.0.0.1:5020' },
-      body,
-    };
-  };
+  const envelope = (kind: string, equipment: string, observedAt: string, body: unknown) =>
+    edge.record(kind, equipment, observedAt, body);
   const injectorTest = (d: number, part: string) =>
     envelope('inspection', 'RIG-01', daysAgo(d), {
       partSerial: part,
@@ -94,21 +78,7 @@ describe('positions and devices in a browser', () => {
       calibratedAt: daysAgo(d),
     });
   };
-  async function ingest(records: unknown[]) {
-    const built = buildBatch({
-      edge: edgeId,
-      privateKeyPem: keys.privateKeyPem,
-      records,
-      ...(logState ? { before: logState } : {}),
-    });
-    const res = await fetch(`${url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(built.batch),
-    });
-    expect(res.status, await res.clone().text()).toBe(200);
-    logState = built.state;
-  }
+  const ingest = (records: unknown[]) => edge.ingest(records);
 
   const signIn = (role: string) => portal.signIn(role);
 
@@ -154,16 +124,10 @@ describe('positions and devices in a browser', () => {
       serial: 'KI4711203',
       intervalDays: 180,
     });
-    const enrolled = await fetch(`${url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        token: seed.enrollmentToken,
-        publicKey: toBase64(keys.publicKey),
-        name: 'line-1',
-      }),
-    });
-    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    edge = await new TestEdge(url, { protocol: 'modbus', endpoint: 'tcp://127.0.0.1:5020' }).enroll(
+      seed.enrollmentToken,
+      'line-1',
+    );
     // The transducer passed 30 days ago; RIG-01 tested injectors before and since.
     await ingest([
       injectorTest(40, 'INJ-0400'),

@@ -1,7 +1,5 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import {
   DESKTOP,
   PHONE,
@@ -12,6 +10,7 @@ import {
   type DemoSeed,
   type PortalFixture,
 } from './helpers/browser.js';
+import { TestEdge } from './helpers/edge.js';
 
 /**
  * The quality office in Chromium against the cloud as a real process: a manager approves,
@@ -35,34 +34,19 @@ describe('the quality office in a browser', () => {
   let page: Page;
   let url = '';
   let seed: DemoSeed;
-  let edgeId = '';
-  const keys = generateKeyPair();
-  let logState: ReturnType<typeof buildBatch>['state'] | undefined;
-  let seq = 0;
+  /** The bench PC's edge: it sends the bench's calibrations and the rig's tests. */
+  let edge: TestEdge;
 
   const user = (role: string) => portal.user(role);
   const api = (role: string, method: string, p: string, body?: unknown) => portal.api(role, method, p, body);
 
-  const rec = (kind: string, equipment: string, observedAt: string, body: unknown) => {
-    seq += 1;
-    return {
-      v: 1,
-      id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edgeId}:${seq}`)),
-      edge: edgeId,
-      seq,
-      observedAt,
-      receivedAt: observedAt,
-      kind,
-      equipment,
-      source: { protocol: 'opcua', endpoint: 'opc.tcp://bench.plant1.local:48400' },
-      body,
-    };
-  };
+  const rec = (kind: string, equipment: string, observedAt: string, body: unknown) =>
+    edge.record(kind, equipment, observedAt, body);
   const flowCal = (hoursAgo: number, asFound: number, asLeft?: number) =>
     rec('calibration', 'FC-07', at(hoursAgo), {
       technician: 'T-0117 M. Keller',
       procedure: { id: 'CP-FC-011', revision: 'B' },
-      certificate: { number: `CAL-BENCH-01-${String(seq).padStart(6, '0')}` },
+      certificate: { number: `CAL-BENCH-01-${String(edge.seq).padStart(6, '0')}` },
       standards: [{ id: 'STD-FLW-0002', certificate: 'CERT-FLW-0002-2025-0093', dueDate: date(90) }],
       points: [
         {
@@ -102,21 +86,7 @@ describe('the quality office in a browser', () => {
         },
       ],
     });
-  async function ingest(records: unknown[]) {
-    const built = buildBatch({
-      edge: edgeId,
-      privateKeyPem: keys.privateKeyPem,
-      records: records,
-      ...(logState ? { before: logState } : {}),
-    });
-    const res = await fetch(`${url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(built.batch),
-    });
-    expect(res.status, await res.clone().text()).toBe(200);
-    logState = built.state;
-  }
+  const ingest = (records: unknown[]) => edge.ingest(records);
   const manualEntry = (tag: string, asFound: number, certificate: string) => ({
     equipment: tag,
     enteredBy: 'T-0124 A. Novak (level 2)',
@@ -174,16 +144,10 @@ describe('the quality office in a browser', () => {
     ])
       await api('technician', 'POST', '/equipment', { siteId: 'plant-1', ...e });
 
-    const enrolled = await fetch(`${url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        token: seed.enrollmentToken,
-        publicKey: toBase64(keys.publicKey),
-        name: 'bench-pc',
-      }),
-    });
-    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    edge = await new TestEdge(url, {
+      protocol: 'opcua',
+      endpoint: 'opc.tcp://bench.plant1.local:48400',
+    }).enroll(seed.enrollmentToken, 'bench-pc');
     // A good calibration of the flow cell, six injectors tested with it in two lots, then a bench
     // calibration that finds it reading 0.41 mm³/stroke high, not adjusted.
     await ingest([
@@ -392,18 +356,7 @@ describe('the quality office in a browser', () => {
     await page.getByTestId('confirm-retire').click();
     await page.getByTestId('edge-retired').waitFor();
     // Its key is refused from now on.
-    const refused = buildBatch({
-      edge: edgeId,
-      privateKeyPem: keys.privateKeyPem,
-      records: [injectorTest(0.1, 'INJ-2001', 'WO-1200', 60)] as never,
-      before: logState!,
-    });
-    const res = await fetch(`${url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(refused.batch),
-    });
-    expect(res.status).toBe(403);
+    expect((await edge.send([injectorTest(0.1, 'INJ-2001', 'WO-1200', 60)])).status).toBe(403);
     await b.shot('quality-09-edge-retired');
 
     await menu('Users');

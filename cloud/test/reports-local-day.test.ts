@@ -28,7 +28,6 @@ describe.each(BACKENDS)('reports on each site’s local days on %s', (backend) =
       clock: () => now,
       calibratedAt: CALIBRATED_AT,
       intervalDays: 365,
-      auditor: true,
     });
     for (const [tag] of TWO_ZONE_TAGS) {
       const cal = await zones.call('POST', '/calibrations', {
@@ -62,17 +61,17 @@ describe.each(BACKENDS)('reports on each site’s local days on %s', (backend) =
   });
 
   async function generate(body: Record<string, unknown>): Promise<Buffer> {
-    const queued = await zones!.asAuditor('POST', '/reports', body);
+    const queued = await zones!.asAdmin('POST', '/reports', body);
     expect(queued.status, JSON.stringify(queued.body)).toBe(202);
     const until = Date.now() + 60_000;
     for (;;) {
-      const r = await zones!.asAuditor('GET', `/reports/${queued.body.id}`);
+      const r = await zones!.asAdmin('GET', `/reports/${queued.body.id}`);
       if (r.body.state === 'done') break;
       if (r.body.state === 'failed') throw new Error(`report failed: ${r.body.error}`);
       if (Date.now() > until) throw new Error('report not done in 60 s');
       await new Promise((res) => setTimeout(res, 100));
     }
-    const file = await zones!.asAuditor('GET', `/reports/${queued.body.id}/file`);
+    const file = await zones!.bytesAsAdmin(`/reports/${queued.body.id}/file`);
     expect(file.status).toBe(200);
     return file.bytes;
   }

@@ -1,14 +1,14 @@
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
+import { exampleRecords } from '@rigtrace/protocols/testing';
 import { createAccounts } from '../src/access/accounts.js';
 import type { Role } from '../src/access/policy.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { SqliteDb } from '../src/platform/db/sqlite.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
@@ -124,25 +124,9 @@ describe.each(BACKENDS)('electronic signatures and separation of duties on %s', 
         ).status,
       ).toBe(201);
     // An edge calibration of PT-RAIL-03 (the example records carry one).
-    const keys = generateKeyPair();
-    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: enroll.token, publicKey: toBase64(keys.publicKey), name: 'line-1' }),
-    });
-    const edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
-    const b = buildBatch({
-      edge: edgeId,
-      privateKeyPem: keys.privateKeyPem,
-      records: exampleRecords(edgeId, 1, 5),
-    });
-    const ing = await fetch(`${cloud.url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(b.batch),
-    });
-    expect(ing.status).toBe(200);
-    ids.edgeCal = `${edgeId}:4`;
+    const edge = await new TestEdge(cloud.url).enroll(enroll.token, 'line-1');
+    await edge.ingest(exampleRecords(edge.id, 1, 5));
+    ids.edgeCal = `${edge.id}:4`;
   });
   afterAll(async () => {
     await cloud?.close();

@@ -39,13 +39,15 @@ const AREAS: [string, RegExp][] = [
   ['logging', /pino|edge\/dist\/logger/],
 ];
 
-const [file, skipArg] = process.argv.slice(2);
+const [file, skipArg, untilArg] = process.argv.slice(2);
 if (!file) {
-  console.error('usage: cpuprofile-summary.ts <file.cpuprofile> [skip seconds]');
+  console.error('usage: cpuprofile-summary.ts <file.cpuprofile> [skip seconds] [until seconds]');
   process.exit(2);
 }
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const skipUs = Number(skipArg ?? 10) * 1e6;
+// The fleet bench measures 8 s after the edge is running, for 20 s: `10 28` leaves out its start and stop.
+const untilUs = untilArg === undefined ? Infinity : Number(untilArg) * 1e6;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
 for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -64,7 +66,7 @@ const add = (m: Map<string, number>, k: string, t: number) => m.set(k, (m.get(k)
 profile.samples.forEach((id, i) => {
   const dt = profile.timeDeltas[i] ?? 0;
   clock += dt;
-  if (clock < skipUs) return;
+  if (clock < skipUs || clock > untilUs) return;
   wall += dt;
   const node = byId.get(id)!;
   const fn = node.callFrame.functionName;
@@ -93,7 +95,7 @@ const busy = wall - idle;
 const pct = (t: number) => `${((100 * t) / busy).toFixed(1).padStart(5)}%`;
 const sec = (t: number) => `${(t / 1e6).toFixed(2).padStart(6)} s`;
 console.log(
-  `${file}: ${sec(wall).trim()} after the first ${skipUs / 1e6} s, busy ${sec(busy).trim()} (${(busy / wall).toFixed(2)} of one core by the clock)`,
+  `${file}: ${sec(wall).trim()} after the first ${skipUs / 1e6} s${untilArg === undefined ? '' : ` until ${untilArg} s`}, busy ${sec(busy).trim()} (${(busy / wall).toFixed(2)} of one core by the clock)`,
 );
 console.log('\nbusy time by area');
 for (const [k, t] of [...areas].sort((a, b) => b[1] - a[1])) console.log(`${pct(t)} ${sec(t)}  ${k}`);

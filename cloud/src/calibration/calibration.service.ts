@@ -11,7 +11,7 @@ import {
 } from '@rigtrace/protocols';
 import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
-import { localDay } from '../platform/time-zone.js';
+import { dueAfter, localDay } from '../platform/time-zone.js';
 import { ProblemError } from '../platform/errors.js';
 import {
   type CalibrationListRow,
@@ -103,8 +103,12 @@ export interface CalendarState {
   outOfTolerance: boolean;
 }
 
-/** What the calibration history alone says (no date, no usage): last valid, next due, out of tolerance. */
-export function calendarState(cals: readonly CalLite[], intervalDays: number): CalendarState {
+/**
+ * What the calibration history alone says (no date, no usage): last valid, next due, out of
+ * tolerance. `zone`: the time zone of the equipment's site, whose calendar day of the last valid
+ * calibration the interval is counted from.
+ */
+export function calendarState(cals: readonly CalLite[], intervalDays: number, zone: string): CalendarState {
   const sorted = [...cals].sort(byTime);
   let lastValidIdx = -1;
   let lastFailureIdx = -1;
@@ -115,7 +119,7 @@ export function calendarState(cals: readonly CalLite[], intervalDays: number): C
   const lastValid = lastValidIdx >= 0 ? sorted[lastValidIdx]! : null;
   return {
     lastValid,
-    nextDue: lastValid ? addDays(dateOf(lastValid.calibratedAt), intervalDays) : null,
+    nextDue: lastValid ? dueAfter(lastValid.calibratedAt, intervalDays, zone) : null,
     // A failure stays open until a valid calibration at or after it (the same one, if adjusted and left passing).
     outOfTolerance: lastFailureIdx >= 0 && lastValidIdx < lastFailureIdx,
   };
@@ -540,10 +544,14 @@ export class CalibrationService {
     return new Map((await this.tenancy.sites(tenantId, null)).map((s) => [s.id, s.time_zone]));
   }
 
+  /** The IANA time zone of the site `siteId` (UTC for a site not found). */
+  private async zoneAt(tenantId: string, siteId: string): Promise<string> {
+    return (await this.tenancy.sites(tenantId, [siteId]))[0]?.time_zone ?? 'UTC';
+  }
+
   /** Today's date in the calendar of the site `siteId` (its local day, not the UTC one). */
   private async todayAt(tenantId: string, siteId: string): Promise<string> {
-    const zone = (await this.tenancy.sites(tenantId, [siteId]))[0]?.time_zone ?? 'UTC';
-    return localDay(this.clock().getTime(), zone);
+    return localDay(this.clock().getTime(), await this.zoneAt(tenantId, siteId));
   }
 
   /** What else runs inside the transactions that store or void a calibration (server.ts wires them). */
@@ -686,8 +694,10 @@ export class CalibrationService {
     opts: { registerCertificate?: boolean } = {},
   ): Promise<string[]> {
     const issues: string[] = [];
-    const day = dateOf(at);
     if (s.id === tag) return [`${s.id}: the equipment is listed as its own reference standard`];
+    // The calibration's date: its local day at the calibrated equipment's site.
+    const site = (await this.equipment.get(tenantId, tag))?.site_id;
+    const day = localDay(Date.parse(at), site === undefined ? 'UTC' : await this.zoneAt(tenantId, site));
     if (s.dueDate !== undefined && s.dueDate < day) {
       issues.push(`${s.id}: its certificate was due ${s.dueDate}, before the calibration on ${day}`);
     }
@@ -705,7 +715,7 @@ export class CalibrationService {
       .map(calLite)
       .filter((c) => c.calibratedAt <= at);
     if (history.length > 0) {
-      const state = calendarState(history, std.interval_days);
+      const state = calendarState(history, std.interval_days, await this.zoneAt(tenantId, std.site_id));
       const status = statusOn(state, day, 0);
       if (status === 'out-of-tolerance') issues.push(`${s.id}: out of tolerance at the time`);
       else if (status === 'overdue')
@@ -740,7 +750,7 @@ export class CalibrationService {
     const e = await this.equipment.get(tenantId, tag);
     if (!e) return;
     const cals = (await this.calibrations.forEquipment(tenantId, tag)).map(calLite);
-    const cache = cacheOf(calendarState(cals, e.interval_days));
+    const cache = cacheOf(calendarState(cals, e.interval_days, await this.zoneAt(tenantId, e.site_id)));
     await this.equipment.setStatusCache(tenantId, tag, cache);
     if (this.events) {
       const [asOf, dflt] = [await this.todayAt(tenantId, e.site_id), await this.dueSoonDefault(tenantId)];
@@ -749,6 +759,24 @@ export class CalibrationService {
       const to = this.cachedStatus(after, asOf, dflt).status;
       if (from !== to)
         emitAfterCommit(this.events, 'equipment.status', { tenantId, siteId: e.site_id, tag, from, to });
+    }
+  }
+
+  /**
+   * The site's time zone changed: its equipment's due dates, counted from local calendar days,
+   * are recomputed (inside the caller's transaction).
+   */
+  async refreshSite(tenantId: string, siteId: string): Promise<void> {
+    for (let after: string | undefined; ;) {
+      const rows = await this.equipment.list(tenantId, {
+        siteId,
+        includeRetired: true,
+        afterTag: after,
+        limit: 500,
+      });
+      for (const e of rows) await this.refresh(tenantId, e.tag);
+      if (rows.length < 500) return;
+      after = rows.at(-1)!.tag;
     }
   }
 
@@ -988,7 +1016,7 @@ export class CalibrationService {
   async status(tenantId: string, e: EquipmentRow, asOf?: string): Promise<StatusView> {
     asOf ??= await this.todayAt(tenantId, e.site_id);
     const cals = (await this.calibrations.forEquipment(tenantId, e.tag)).map(calLite);
-    const state = calendarState(cals, e.interval_days);
+    const state = calendarState(cals, e.interval_days, await this.zoneAt(tenantId, e.site_id));
     const dueSoonDays = e.due_soon_days ?? (await this.dueSoonDefault(tenantId));
     const cycles =
       e.interval_cycles !== null

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { dateSchema, label, text, timestampSchema } from '@rigtrace/protocols';
 import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
-import { localDay, startOfLocalDay } from '../platform/time-zone.js';
+import { dueAfter, localDay, startOfLocalDay } from '../platform/time-zone.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import { ProblemError, parseOrProblem } from '../platform/errors.js';
 import type { AuditActor, AuditService } from '../audit/index.js';
@@ -182,7 +182,7 @@ export function planView(p: PlanRow, lastDoneAt: string | null, asOf: string, zo
   const nextDue = p.retired_at
     ? null
     : lastDoneAt
-      ? addDays(localDay(Date.parse(lastDoneAt), zone), p.interval_days)
+      ? dueAfter(lastDoneAt, p.interval_days, zone)
       : p.starts_on;
   const days = nextDue === null ? null : daysBetween(asOf, nextDue);
   const soon = Math.min(PM_DUE_SOON_DAYS, p.interval_days);

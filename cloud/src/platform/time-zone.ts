@@ -44,6 +44,14 @@ export const nextDay = (day: string, n = 1): string =>
   new Date(Date.parse(`${day}T00:00:00.000Z`) + n * 86_400_000).toISOString().slice(0, 10);
 
 /**
+ * The due date `days` days after the instant `at` (RFC 3339): counted from its local calendar day
+ * in `zone` (the site's), not from its UTC date. Every due date derived from a timestamp (a
+ * calibration's next due, a preventive task's next due) is this.
+ */
+export const dueAfter = (at: string, days: number, zone: string): string =>
+  nextDay(localDay(Date.parse(at), zone), days);
+
+/**
  * The first instant (ms) of the local day `day` (YYYY-MM-DD) in `zone`: its midnight, or the first
  * moment of the day where a daylight-saving change skips midnight.
  */

@@ -250,7 +250,9 @@ function stateOf(e: EquipmentRow, all: CalibrationRow[], dflt: number, period: R
   const asOf = asOfFor(period);
   const cutoff = cutoffOf(period);
   const cals = all.filter((c) => c.calibrated_at < cutoff);
-  const state = calendarState(cals.map(calLite), e.interval_days);
+  // Due dates count from the calibration's day at the equipment's site: the period's zone is
+  // that site's (its own in a report over several zones).
+  const state = calendarState(cals.map(calLite), e.interval_days, period.zone);
   const dueSoonDays = e.due_soon_days ?? dflt;
   const retired = e.retired_at !== null && localDay(Date.parse(e.retired_at), period.zone) <= asOf;
   const lastValid = state.lastValid ? (cals.find((c) => c.id === state.lastValid!.id) ?? null) : null;

@@ -54,6 +54,8 @@ export interface TenancyRouteDeps {
   accounts: Accounts;
   /** RIGTRACE_PUBLIC_URL: the address in the enrollment command; none: the request's own. */
   publicUrl?: string | undefined;
+  /** Recomputes the due dates of a site's equipment when its time zone changes. */
+  calibration?: { refreshSite(tenantId: string, siteId: string): Promise<void> };
 }
 
 export type TokenState = 'unused' | 'used' | 'expired' | 'revoked';
@@ -136,6 +138,7 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
         body.shifts === undefined ? (before.shifts ?? null) : body.shifts && JSON.stringify(body.shifts);
       const after = { name: body.name ?? before.name, timeZone: body.timeZone ?? before.time_zone };
       await deps.tenancy.updateSite(t, siteId, { ...after, shifts });
+      if (after.timeZone !== before.time_zone) await deps.calibration?.refreshSite(t, siteId);
       await audit(req, {
         action: 'site.update',
         outcome: 'success',
@@ -433,7 +436,7 @@ export const tenancyApi = {
     path: '/sites/{siteId}',
     summary: 'Rename a site or set its time zone or shifts (admin)',
     description:
-      'shifts: 1–6 of { name, start: "HH:MM" } in the site’s time zone, on quarter hours; each runs until the next starts, and belongs to the day it starts on. null: back to the default (Early 06:00, Late 14:00, Night 22:00). First-pass yield per shift (GET /yield) uses them.',
+      'shifts: 1–6 of { name, start: "HH:MM" } in the site’s time zone, on quarter hours; each runs until the next starts, and belongs to the day it starts on. null: back to the default (Early 06:00, Late 14:00, Night 22:00). First-pass yield per shift (GET /yield) uses them. A new timeZone recounts the next due date of the site’s equipment from the local day of its last valid calibration.',
     security,
     body: siteUpdate,
     responses: { '200': site.describe('the site') },

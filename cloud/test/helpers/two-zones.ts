@@ -4,12 +4,12 @@ import { createAccounts } from '../../src/access/accounts.js';
 import { loadCloudConfig } from '../../src/platform/config.js';
 import { Witness } from '../../src/platform/witness.js';
 import { openStore, startCloud, type RunningCloud } from '../../src/server.js';
+import { TestEdge } from './edge.js';
 import { signIn, type Session } from './signed-in.js';
 import { testStorage, type Backend, type TestStorage } from './storage.js';
 
-/** The signed-in technician's password (calibration entries are signed with it). */
+/** The technician's and the admin's password (calibration entries are signed with it). */
 export const TECH_PW = 'dead weight on the bench 7';
-const AUDITOR_PW = 'the packs are read in May 9';
 
 /** The equipment of the two-zone tenant: one pressure transducer per site. */
 export const TWO_ZONE_TAGS = [
@@ -21,19 +21,27 @@ export interface TwoZones {
   /** A GET with an API token; anything else as the signed-in technician. */
   call(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }>;
   get(p: string): Promise<{ status: number; body: any }>;
-  /** As the signed-in auditor (with `auditor: true`): reports. */
-  asAuditor(method: string, p: string, body?: unknown): Promise<{ status: number; body: any; bytes: Buffer }>;
+  /** A request as the signed-in tenant admin. */
+  asAdmin(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }>;
+  /** A GET as the signed-in tenant admin, its body as bytes (a report's file). */
+  bytesAsAdmin(p: string): Promise<{ status: number; bytes: Buffer }>;
+  /** An edge enrolled at the site `siteId` (one token per site, used once). */
+  edgeAt(siteId: (typeof TWO_ZONE_TAGS)[number][1]): Promise<TestEdge>;
   close(): Promise<void>;
 }
 
 /**
  * Tenant `acme` with a site in Asia/Kolkata (`plant-in`, UTC+5:30) and one in America/Los_Angeles
  * (`plant-la`), a cloud reading the given clock, and in each site a transducer calibrated (passed)
- * at `calibratedAt` every `intervalDays`: the setup of the local-day tests.
+ * at `calibratedAt` (one time, or one per tag) every `intervalDays`: the setup of the local-day tests.
  */
 export async function startTwoZones(
   backend: Backend,
-  o: { clock: () => Date; calibratedAt: string; intervalDays: number; auditor?: boolean },
+  o: {
+    clock: () => Date;
+    calibratedAt: string | Record<(typeof TWO_ZONE_TAGS)[number][0], string>;
+    intervalDays: number;
+  },
 ): Promise<TwoZones> {
   const storage: TestStorage = await testStorage(backend);
   const store = await openStore(loadCloudConfig({}, storage.overrides));
@@ -41,6 +49,9 @@ export async function startTwoZones(
   await store.tenancy.createSite('acme', 'plant-in', 'Pune', 'Asia/Kolkata');
   await store.tenancy.createSite('acme', 'plant-la', 'Irvine', 'America/Los_Angeles');
   const token = await store.tenancy.createApiToken('acme', 't');
+  const enrollment = new Map<string, string>();
+  for (const [, siteId] of TWO_ZONE_TAGS)
+    enrollment.set(siteId, (await store.tenancy.createEnrollmentToken('acme', siteId, 3600_000)).token);
   const cfg = loadCloudConfig({}, storage.overrides);
   const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
   await accounts.users.create({ actor: { type: 'system', id: 'test' }, address: null }, 'acme', {
@@ -50,14 +61,12 @@ export async function startTwoZones(
     password: TECH_PW,
     mustChangePassword: false,
   });
-  if (o.auditor)
-    await accounts.users.create({ actor: { type: 'system', id: 'test' }, address: null }, 'acme', {
-      email: 'auditor@plant.example',
-      name: 'R. Jones',
-      role: 'auditor',
-      password: AUDITOR_PW,
-      mustChangePassword: false,
-    });
+  await accounts.users.create({ actor: { type: 'system', id: 'test' }, address: null }, 'acme', {
+    email: 'admin@plant.example',
+    role: 'admin',
+    password: TECH_PW,
+    mustChangePassword: false,
+  });
   await store.db.close();
   const cloud: RunningCloud = await startCloud(
     loadCloudConfig({}, { ...storage.overrides, port: '0' }),
@@ -65,16 +74,15 @@ export async function startTwoZones(
     { clock: o.clock },
   );
   const session: Session = await signIn(cloud.url, 'acme', 'tech@plant.example', TECH_PW);
-  const auditor: Session | undefined = o.auditor
-    ? await signIn(cloud.url, 'acme', 'auditor@plant.example', AUDITOR_PW)
-    : undefined;
-  const call = async (method: string, p: string, body?: unknown) => {
+  let admin: Session | undefined;
+  const call = async (method: string, p: string, body?: unknown, as?: Session) => {
+    const s = as ?? session;
     const res = await fetch(`${cloud.url}/api/v1${p}`, {
       method,
       headers:
-        method === 'GET'
+        method === 'GET' && !as
           ? { authorization: `Bearer ${token}` }
-          : { cookie: session.cookie, 'x-csrf-token': session.csrf, 'content-type': 'application/json' },
+          : { cookie: s.cookie, 'x-csrf-token': s.csrf, 'content-type': 'application/json' },
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
     const text = await res.text();
@@ -115,7 +123,7 @@ export async function startTwoZones(
         ],
         adjusted: false,
         asFoundResult: 'pass',
-        calibratedAt: o.calibratedAt,
+        calibratedAt: typeof o.calibratedAt === 'string' ? o.calibratedAt : o.calibratedAt[tag],
       },
       signature: { password: TECH_PW, meaning: 'performed' },
     });
@@ -124,17 +132,16 @@ export async function startTwoZones(
   return {
     call,
     get: (p) => call('GET', p),
-    async asAuditor(method, p, body) {
-      if (!auditor) throw new Error('startTwoZones without auditor: true');
-      const res = await fetch(`${cloud.url}/api/v1${p}`, {
-        method,
-        headers: { cookie: auditor.cookie, 'x-csrf-token': auditor.csrf, 'content-type': 'application/json' },
-        body: body !== undefined ? JSON.stringify(body) : undefined,
-      });
-      const bytes = Buffer.from(await res.arrayBuffer());
-      const json = (res.headers.get('content-type') ?? '').includes('json') && bytes.length > 0;
-      return { status: res.status, body: json ? JSON.parse(bytes.toString('utf8')) : undefined, bytes };
+    async asAdmin(method, p, body) {
+      admin ??= await signIn(cloud.url, 'acme', 'admin@plant.example', TECH_PW);
+      return call(method, p, body, admin);
     },
+    async bytesAsAdmin(p) {
+      admin ??= await signIn(cloud.url, 'acme', 'admin@plant.example', TECH_PW);
+      const res = await fetch(`${cloud.url}/api/v1${p}`, { headers: { cookie: admin.cookie } });
+      return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()) };
+    },
+    edgeAt: (siteId) => new TestEdge(cloud.url).enroll(enrollment.get(siteId)!, `edge-${siteId}`),
     async close() {
       await cloud.close();
       await storage.cleanup();

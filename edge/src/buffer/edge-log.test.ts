@@ -124,6 +124,12 @@ describe('EdgeLog', () => {
     expect(rest?.records.map((r) => (JSON.parse(r) as { seq: number }).seq)).toEqual([4, 5]);
     const more = await log.append([draft(6)]);
     expect(more.firstSeq).toBe(6);
+    // Acknowledged twice more on the same connection (its statements are reused): all pruned.
+    await log.acknowledge(5);
+    expect(log.bufferedBytes).toBe((await log.stats()).bufferedBytes);
+    await log.acknowledge(6);
+    expect(log.bufferedBytes).toBe(0);
+    expect(await log.nextBatch(500)).toBeNull();
   });
 
   it('writes collector state in the same transaction as the records', async () => {

@@ -135,6 +135,12 @@ const INSERT_CHECKPOINT = 'INSERT INTO checkpoints (size, note, range, created_a
 const UPDATE_HEAD = 'UPDATE log_state SET size = ?, range = ? WHERE id = 1';
 const UPSERT_STATE =
   'INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value';
+/** The acknowledgement's statements (one acknowledgement per batch the cloud commits). */
+const ACKED_BYTES = 'SELECT SUM(bytes) AS b FROM records WHERE seq <= ?';
+const SET_ACKED = 'UPDATE log_state SET acked = ? WHERE id = 1';
+const PRUNE_RECORDS = 'DELETE FROM records WHERE seq <= ?';
+const PRUNE_CHECKPOINTS =
+  'DELETE FROM checkpoints WHERE size < (SELECT MAX(size) FROM checkpoints WHERE size <= ?)';
 
 const insertSqlCache = new Map<number, string>();
 /** Values bound per record row: id, kind, JSON, leaf hash. */
@@ -955,17 +961,12 @@ export class EdgeLog {
     let freed = 0;
     await this.writer.exec('BEGIN IMMEDIATE');
     try {
-      const r = await this.writer.get<{ b: number | null }>(
-        'SELECT SUM(bytes) AS b FROM records WHERE seq <= ?',
-        [seq],
-      );
+      // Prepared once and reused, as the appends' statements are: not compiled again per batch.
+      const [r] = await (await this.statement(ACKED_BYTES)).all<{ b: number | null }>([seq]);
       freed = r?.b ?? 0;
-      await this.writer.run('UPDATE log_state SET acked = ? WHERE id = 1', [seq]);
-      await this.writer.run('DELETE FROM records WHERE seq <= ?', [seq]);
-      await this.writer.run(
-        'DELETE FROM checkpoints WHERE size < (SELECT MAX(size) FROM checkpoints WHERE size <= ?)',
-        [seq],
-      );
+      await (await this.statement(SET_ACKED)).run([seq]);
+      await (await this.statement(PRUNE_RECORDS)).run([seq]);
+      await (await this.statement(PRUNE_CHECKPOINTS)).run([seq]);
       await this.writer.exec('COMMIT');
     } catch (err) {
       await this.writer.exec('ROLLBACK').catch(() => undefined);

@@ -18,6 +18,15 @@ export class PreparedStatement {
     });
   }
 
+  /** Every row (the statement runs to its end, so it holds no read snapshot afterwards). */
+  all<T>(params: SqlParam[]): Promise<T[]> {
+    return new Promise((resolve, reject) => {
+      this.stmt.all(params, (err: Error | null, rows: unknown[]) =>
+        err ? reject(err) : resolve(rows as T[]),
+      );
+    });
+  }
+
   finalize(): Promise<void> {
     return new Promise((resolve) => this.stmt.finalize(() => resolve()));
   }

@@ -276,8 +276,29 @@ describe('an event trigger', () => {
     ],
   };
 
-  function eventHarness(block: (reads: number) => Scope) {
-    const cfg = validateConfig(bench);
+  function eventHarness(
+    block: (reads: number) => Scope,
+    handshake?: { value: string; fails?: () => boolean },
+  ) {
+    const cfg = validateConfig(
+      handshake
+        ? {
+            ...bench,
+            sources: [
+              {
+                ...bench.sources[0]!,
+                records: [
+                  {
+                    ...bench.sources[0]!.records[0]!,
+                    handshake: { node: 'ns=1;s=Ack', value: handshake.value },
+                  },
+                ],
+              },
+            ],
+          }
+        : bench,
+    );
+    const acks: unknown[] = [];
     const src = cfg.sources[0];
     if (src?.protocol !== 'opcua') throw new Error('expected opcua');
     const written: RecordDraft[] = [];
@@ -298,12 +319,15 @@ describe('an event trigger', () => {
         { sink, logger: pino({ level: 'silent' }), source: () => ({ endpoint: 'x', protocol: 'opcua' }) },
         {
           readBlock: (t): Promise<BlockRead> => Promise.resolve({ scope: block(++reads), trigger: t }),
-          acknowledge: () => Promise.resolve(),
+          acknowledge: (v) =>
+            handshake?.fails?.()
+              ? Promise.reject(new Error('not connected'))
+              : Promise.resolve(void acks.push(v)),
         },
         src.records!,
         'calibration',
       );
-    return { make, written, states, reads: () => reads };
+    return { make, written, states, acks, reads: () => reads };
   }
   const serials = (w: RecordDraft[]) =>
     w.filter((d) => d.kind === 'inspection').map((d) => (d.body as { partSerial: string }).partSerial);
@@ -339,5 +363,110 @@ describe('an event trigger', () => {
     expect(codes(h.written)).toEqual(['RESULT_NOT_MAPPED', 'inspection']);
     expect(h.written[0]!.body).toMatchObject({ details: { trigger: 'a', reads: 2 } });
     expect(serials(h.written)).toEqual(['SB']);
+  });
+
+  it('with a handshake: the last result announced again (its acknowledge lost) is acknowledged again, not recorded again', async () => {
+    vi.useFakeTimers();
+    let down = true;
+    const h = eventHarness(() => ({ qty: 60 }), { value: '=event.Serial', fails: () => down });
+    const c = h.make();
+    c.observeEvent({ id: 'a', fields: { 'event.Serial': 'SA' } });
+    await vi.advanceTimersByTimeAsync(1000); // the acknowledge fails 3 times: HANDSHAKE_FAILED
+    expect(codes(h.written)).toEqual(['inspection', 'HANDSHAKE_FAILED']);
+    expect(h.acks).toEqual([]);
+    down = false;
+    // The device still holds SA and announces it again (the same event id).
+    c.observeEvent({ id: 'a', fields: { 'event.Serial': 'SA' } });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.acks).toEqual(['SA']);
+    c.observeEvent({ id: 'b', fields: { 'event.Serial': 'SB' } });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.acks).toEqual(['SA', 'SB']);
+    // After a restart (the edge stopped between SB's record and its acknowledge): acknowledged
+    // again when announced again; an older event delivered again is not acknowledged.
+    c.stop();
+    const again = h.make();
+    const saved = h.states.at(-1)!;
+    await again.init((k) => Promise.resolve(saved[k]));
+    again.observeEvent({ id: 'a', fields: { 'event.Serial': 'SA' } });
+    again.observeEvent({ id: 'b', fields: { 'event.Serial': 'SB' } });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.acks).toEqual(['SA', 'SB', 'SB']);
+    expect(serials(h.written)).toEqual(['SA', 'SB']);
+    expect(h.reads()).toBe(2);
+  });
+  it('an acknowledge value from the result block: the block is read again to acknowledge again', async () => {
+    let qty = 60;
+    const h = eventHarness(() => ({ qty }), { value: '=qty' });
+    const c = h.make();
+    c.observeEvent({ id: 'a', fields: { 'event.Serial': 'SA' } });
+    await vi.waitFor(() => expect(h.acks).toEqual([60]));
+    qty = 61; // not a new result: the value as the block shows it now
+    c.observeEvent({ id: 'a', fields: { 'event.Serial': 'SA' } });
+    await vi.waitFor(() => expect(h.acks).toEqual([60, 61]));
+    expect(serials(h.written)).toEqual(['SA']);
+  });
+});
+
+describe('an acknowledge that failed because the connection was cut', () => {
+  it('is written again when the connection is back (the device holds that result)', async () => {
+    vi.useFakeTimers();
+    const cfg = validateConfig(rig({ counter: 'done' }));
+    const src = cfg.sources[0];
+    if (src?.protocol !== 'modbus') throw new Error('expected modbus');
+    const written: RecordDraft[] = [];
+    const acks: unknown[] = [];
+    let down = false;
+    let shown = 1;
+    let reads = 0;
+    const capture = captureFor(
+      src,
+      0,
+      src.records![0]!,
+      {
+        sink: { write: (_: string, d: RecordDraft[]) => Promise.resolve(void written.push(...d)) } as never,
+        logger: pino({ level: 'silent' }),
+        source: () => ({ endpoint: 'x', protocol: 'modbus' }),
+      },
+      {
+        // The link is cut as the block has been read: the acknowledge cannot be written.
+        readBlock: (t): Promise<BlockRead | null> => {
+          if (++reads === 1) down = true;
+          return Promise.resolve(shown === t ? { scope: { qty: 60 }, trigger: t } : null);
+        },
+        acknowledge: (v) =>
+          down ? Promise.reject(new Error('not connected')) : Promise.resolve(void acks.push(v)),
+      },
+      src.records!,
+      'inspection',
+    );
+    capture.observe(1);
+    capture.connectionLost();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(codes(written)).toEqual(['inspection', 'HANDSHAKE_FAILED']);
+    expect(acks).toEqual([]);
+    down = false;
+    capture.connectionRestored();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(acks).toEqual([1]);
+    // The same counter seen again: neither recorded nor acknowledged once more.
+    capture.observe(1);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(acks).toEqual([1]);
+    expect(codes(written)).toEqual(['inspection', 'HANDSHAKE_FAILED']);
+
+    // Result 2's acknowledge fails too, but the device took it (its answer was lost) and moved on:
+    // the acknowledge of 2 is not written again over result 3.
+    shown = 2;
+    reads = 0;
+    capture.observe(2);
+    capture.connectionLost();
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(codes(written)).toEqual(['inspection', 'HANDSHAKE_FAILED', 'inspection', 'HANDSHAKE_FAILED']);
+    down = false;
+    shown = 3;
+    capture.connectionRestored();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(acks).toEqual([1]);
   });
 });

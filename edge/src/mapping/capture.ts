@@ -155,6 +155,8 @@ export class ResultCapture {
   private linkEpoch = 0;
   private stopped = false;
   private reacknowledged = false;
+  /** The acknowledge of the last result taken, when writing it failed: written again once the connection is back. */
+  private unacknowledged: { value: unknown } | undefined;
   /** Results turned into records, gaps seen, results that could not be mapped. */
   readonly counters = {
     results: 0,
@@ -216,6 +218,7 @@ export class ResultCapture {
     if (this.stopped) return;
     this.attempt = 0;
     if (this.rereading) this.rereading.step = 0;
+    if (this.unacknowledged && this.busy === undefined) void this.reacknowledgeHeld();
     // A read under way spans the cut: it is retried at once when it fails (see retryDelay).
     if (this.busy !== undefined) return;
     const pending = this.rereading?.trigger ?? this.retryTrigger;
@@ -225,6 +228,37 @@ export class ResultCapture {
     if (typeof pending === 'boolean') {
       if (this.lastFlag || this.rereading) void this.capture(true);
     } else if (this.taken?.value !== pending) void this.capture(pending);
+  }
+
+  /**
+   * An acknowledge that could not be written (the link was cut between the record and its
+   * acknowledge), now that the connection is back: written again if the device still shows that
+   * result (a counter trigger: read with the block; the device may have taken the acknowledge
+   * whose answer was lost, and moved on). An event trigger's device announces the held result
+   * again instead (reacknowledgeEvent).
+   */
+  private async reacknowledgeHeld(): Promise<void> {
+    const u = this.unacknowledged;
+    const n = this.taken?.value;
+    if (!u || n === undefined || !('counter' in this.o.mapping.trigger)) return;
+    this.busy = n;
+    try {
+      const b = await this.o.io.readBlock(n);
+      if (!this.stopped && b?.trigger === n && this.taken?.value === n && this.unacknowledged === u) {
+        this.o.logger.info({ trigger: n }, 'the connection is back: acknowledging the last result again');
+        await this.acknowledge(u.value);
+      }
+    } catch (err) {
+      this.o.logger.warn(
+        { err: (err as Error).message, trigger: n },
+        'could not check the last result before acknowledging it again; trying at the next reconnection',
+      );
+    } finally {
+      this.busy = undefined;
+      const next = this.seenWhileBusy;
+      this.seenWhileBusy = undefined;
+      if (next !== undefined && !this.stopped) this.observe(next);
+    }
   }
 
   /**
@@ -242,12 +276,11 @@ export class ResultCapture {
    */
   observeEvent(e: TriggerEvent): void {
     if (this.stopped) return;
-    if (
-      this.takenEvents.includes(e.id) ||
-      this.currentEvent?.id === e.id ||
-      this.events.some((x) => x.id === e.id)
-    )
+    if (this.takenEvents.includes(e.id)) {
+      this.reacknowledgeEvent(e);
       return;
+    }
+    if (this.currentEvent?.id === e.id || this.events.some((x) => x.id === e.id)) return;
     this.events.push(e);
     const r = this.rereading;
     if (r && typeof r.trigger === 'string' && this.busy === undefined && r.scope) {
@@ -268,6 +301,44 @@ export class ResultCapture {
       return;
     }
     this.nextEvent();
+  }
+
+  /**
+   * The event of the last result taken, announced again: a device holding that result for its
+   * handshake did not get the acknowledge (the edge stopped, or the link was cut, between the
+   * record and its acknowledge), so it is written again (the same value: harmless if it did).
+   * Only for the last result taken and while nothing newer is under way: an older event's
+   * acknowledge could be taken for a newer result's.
+   */
+  private reacknowledgeEvent(e: TriggerEvent): void {
+    if (!this.o.io.acknowledge || !this.o.ackValue) return;
+    if (this.takenEvents[this.takenEvents.length - 1] !== e.id) return;
+    if (this.busy !== undefined || this.currentEvent || this.events.length > 0 || this.rereading) return;
+    const ackValue = this.o.ackValue;
+    const fields: Scope = { ...e.fields, trigger: e.id };
+    let value: unknown;
+    try {
+      value = ackValue(true, fields);
+    } catch {
+      // An acknowledge value computed from the result block: read the block again for it.
+      this.busy = e.id;
+      void this.o.io
+        .readBlock(e.id)
+        .then((b) => (b ? this.acknowledge(ackValue(true, { ...b.scope, ...fields })) : undefined))
+        .catch((err: unknown) =>
+          this.o.logger.warn(
+            { err: (err as Error).message, event: e.id },
+            'could not acknowledge again a result announced again',
+          ),
+        )
+        .finally(() => {
+          this.busy = undefined;
+          this.nextEvent();
+        });
+      return;
+    }
+    this.o.logger.info({ event: e.id }, 'the last result was announced again: acknowledging it again');
+    void this.acknowledge(value);
   }
 
   /** Starts capturing the next event waiting, unless a result is being captured or read again. */
@@ -484,6 +555,7 @@ export class ResultCapture {
   }
 
   private async acknowledge(value: unknown): Promise<void> {
+    this.unacknowledged = undefined;
     for (let i = 0; i < 3; i++) {
       try {
         await this.o.io.acknowledge!(value);
@@ -491,6 +563,7 @@ export class ResultCapture {
         return;
       } catch (err) {
         if (i === 2 || this.stopped) {
+          this.unacknowledged = { value };
           this.counters.ackFailures += 1;
           this.event(
             'error',

@@ -51,6 +51,19 @@ export function decodePoint(spec: ModbusPointSpec, registers: number[], offset: 
     return bit === 1;
   }
 
+  let raw: number;
+  if (spec.type === 'uint16' || spec.type === 'int16') {
+    // One register: its value is the word itself (bytes swapped for a low-byte-first device),
+    // read without going through a buffer.
+    const word = registers[offset];
+    if (word === undefined || !Number.isInteger(word) || word < 0 || word > 0xffff) {
+      throw new RangeError(`point ${spec.name}: ${String(word)} is not a 16-bit register`);
+    }
+    const u = spec.byteOrder === 'little' ? ((word & 0xff) << 8) | (word >>> 8) : word;
+    raw = spec.type === 'int16' ? (u << 16) >> 16 : u;
+    return scaled(spec, raw);
+  }
+
   // A string's words are always in order; wordOrder applies to numbers of more than one register.
   const wordsReversed = spec.type !== 'string' && spec.wordOrder === 'little' && size > 1;
   // A string is returned as text made from its own bytes; a number is read from a scratch buffer
@@ -78,14 +91,7 @@ export function decodePoint(spec: ModbusPointSpec, registers: number[], offset: 
   }
   const be = bytes;
 
-  let raw: number;
   switch (spec.type) {
-    case 'int16':
-      raw = be.readInt16BE(0);
-      break;
-    case 'uint16':
-      raw = be.readUInt16BE(0);
-      break;
     case 'int32':
       raw = be.readInt32BE(0);
       break;
@@ -99,6 +105,11 @@ export function decodePoint(spec: ModbusPointSpec, registers: number[], offset: 
       raw = be.readDoubleBE(0);
       break;
   }
+  return scaled(spec, raw);
+}
+
+/** `raw * scale + offset` of the point (raw itself when it has neither). */
+function scaled(spec: ModbusPointSpec, raw: number): number {
   const scale = spec.scale ?? 1;
   const offsetValue = spec.offset ?? 0;
   if (scale === 1 && offsetValue === 0) return raw;

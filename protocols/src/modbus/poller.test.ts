@@ -185,6 +185,29 @@ describe('ModbusPoller against modbus-serial ServerTCP', () => {
     expect(st.points.u1).toMatchObject({ reads: st.cycles, errors: 0 });
   });
 
+  it('reports each change exactly while an unchanged value keeps its (frozen) reading', async () => {
+    const holding: Record<number, number> = {};
+    place(holding, 0, words('uint16', 5));
+    place(holding, 1, words('float32', 0));
+    const d = await device({ 1: { holding } });
+    const p = poller({ port: d.port, points: [H('a', 0, 'uint16'), H('z', 1, 'float32')] });
+    await p.start();
+    const [s1, s2] = await nextSamples(p, 2);
+    expect(s2!.readings.a).toBe(s1!.readings.a);
+    expect(Object.isFrozen(s1!.readings.a)).toBe(true);
+    expect(s1!.readings).toEqual({ a: { value: 5, quality: 'good' }, z: { value: 0, quality: 'good' } });
+    // 5 → 6 → 5, and +0 → -0 (the same number to ===, another value on the wire).
+    place(holding, 0, words('uint16', 6));
+    place(holding, 1, words('float32', -0));
+    const s3 = await sampleWhere(p, (s) => s.readings.a?.value === 6);
+    expect(Object.is(s3.readings.z!.value, -0)).toBe(true);
+    place(holding, 0, words('uint16', 5));
+    const s4 = await sampleWhere(p, (s) => s.readings.a?.value === 5);
+    expect(s4.readings.a).toEqual({ value: 5, quality: 'good' });
+    expect(Object.is(s4.readings.z!.value, -0)).toBe(true);
+    expect(p.stats().points.a!.reads).toBe(p.stats().cycles);
+  });
+
   it('splits a coalesced block refused with exception 2 and reads the valid points', async () => {
     const d = await device({
       1: { holding: { 0: 10, 1: 11, 6: 16 }, illegal: (_area, a) => a >= 2 && a <= 5 },

@@ -28,6 +28,21 @@ function blockKey(b: ReadBlock): string {
   return `${b.unitId}/${b.area}/${b.address}+${b.count}`;
 }
 
+/** What the poller keeps of one point between cycles. */
+interface PointSlot {
+  readonly spec: ModbusPointSpec;
+  readonly stats: ModbusPointStats;
+  /** The point's last good reading, handed out again (frozen) while its value does not change. */
+  lastGood: PointReading | undefined;
+}
+
+/** One cycle's readings as they are filled in, and how many are set and good. */
+interface CycleReadings {
+  readonly readings: Record<string, PointReading>;
+  set: number;
+  good: number;
+}
+
 /**
  * Polls a Modbus TCP device on a fixed cycle. start() never throws because the device is down: it
  * keeps reconnecting with backoff, forever, and emits 'sample' with bad-quality readings while it
@@ -51,6 +66,10 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
   private readonly transport: ModbusTransport;
   private plan: ReadBlock[];
   private readonly pointStats: Record<string, ModbusPointStats> = {};
+  /** Each point's slot, by its spec as it appears in the plan's blocks. */
+  private readonly slots = new Map<ModbusPointSpec, PointSlot>();
+  /** The slots of a block's points, in the block's order (blocks split later get theirs when first read). */
+  private readonly blockSlots = new WeakMap<ReadBlock, PointSlot[]>();
   private readonly blockErrors = new Map<string, string>();
   private started = false;
   private stopped = false;
@@ -78,8 +97,11 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
       maxBlockRegisters: this.opts.maxBlockRegisters,
       maxGap: this.opts.maxGap,
     });
-    for (const p of this.opts.points)
-      this.pointStats[p.name] = { reads: 0, errors: 0, timeouts: 0, exceptions: 0 };
+    for (const p of this.opts.points) {
+      const stats: ModbusPointStats = { reads: 0, errors: 0, timeouts: 0, exceptions: 0 };
+      this.pointStats[p.name] = stats;
+      this.slots.set(p, { spec: p, stats, lastGood: undefined });
+    }
     this.transport = new ModbusTransport({
       host: this.opts.host,
       port: this.opts.port,
@@ -262,27 +284,36 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
   private async runCycle(): Promise<void> {
     const t0 = performance.now();
     const at = new Date();
-    const readings: Record<string, PointReading> = {};
+    const cycle: CycleReadings = { readings: {}, set: 0, good: 0 };
+    const { readings } = cycle;
+    const points = this.opts.points;
     if (!this.transport.isOpen) {
-      for (const p of this.opts.points) this.markBad(p.name, readings, 'disconnected');
+      for (const p of points) this.markBad(p.name, cycle, 'disconnected');
     } else {
       const plan = this.plan;
-      await Promise.all(plan.map((block) => this.readBlock(block, readings)));
+      await Promise.all(plan.map((block) => this.readBlock(block, cycle)));
     }
-    for (const p of this.opts.points) {
-      if (readings[p.name] === undefined) this.markBad(p.name, readings, 'not read');
+    // Every point is in one block, so each was set once, good or bad; only a cycle with bad
+    // readings needs the points looked at one by one.
+    if (cycle.set !== points.length) {
+      for (const p of points) {
+        if (readings[p.name] === undefined) this.markBad(p.name, cycle, 'not read');
+      }
     }
     this.cycles++;
-    let good = 0;
     let firstError: string | undefined;
-    for (const p of this.opts.points) {
-      const r = readings[p.name];
-      if (r?.quality === 'good') good++;
-      else firstError ??= r?.error ?? 'not read';
+    if (cycle.good !== points.length) {
+      for (const p of points) {
+        const r = readings[p.name];
+        if (r?.quality !== 'good') {
+          firstError = r?.error ?? 'not read';
+          break;
+        }
+      }
     }
     this.lastCycle = {
-      good,
-      bad: this.opts.points.length - good,
+      good: cycle.good,
+      bad: points.length - cycle.good,
       ...(firstError !== undefined ? { firstError } : {}),
     };
     const elapsed = performance.now() - t0;
@@ -297,7 +328,17 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
     }
   }
 
-  private async readBlock(block: ReadBlock, readings: Record<string, PointReading>): Promise<void> {
+  /** The slots of a block's points (every point of a plan has one). */
+  private slotsOf(block: ReadBlock): PointSlot[] {
+    let slots = this.blockSlots.get(block);
+    if (slots === undefined) {
+      slots = block.points.map((p) => this.slots.get(p)!);
+      this.blockSlots.set(block, slots);
+    }
+    return slots;
+  }
+
+  private async readBlock(block: ReadBlock, cycle: CycleReadings): Promise<void> {
     let data: number[];
     try {
       data = await this.transport.read(block.unitId, block.area, block.address, block.count);
@@ -305,34 +346,46 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
       const error = classifyError(err);
       if (error.code === 'MODBUS_EXCEPTION' || error.code === 'MODBUS_BAD_RESPONSE') this.attempt = 0;
       if (error.exceptionCode === 2 && block.points.length > 1 && !this.stopped) {
-        await this.splitBlock(block, readings);
+        await this.splitBlock(block, cycle);
         return;
       }
       this.noteBlockError(block, error);
-      for (const p of block.points) this.markBad(p.name, readings, error.reading, error);
+      for (const p of block.points) this.markBad(p.name, cycle, error.reading, error);
       return;
     }
     this.attempt = 0;
-    this.noteBlockRecovered(block);
-    for (const p of block.points) {
+    if (this.blockErrors.size > 0) this.noteBlockRecovered(block);
+    const { readings } = cycle;
+    const slots = this.slotsOf(block);
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i]!;
+      const p = slot.spec;
       let value;
       try {
         value = decodePoint(p, data, p.address - block.address);
       } catch (err) {
-        this.markBad(p.name, readings, `decode error: ${(err as Error).message}`, undefined, true);
+        this.markBad(p.name, cycle, `decode error: ${(err as Error).message}`, undefined, true);
         continue;
       }
       if (typeof value === 'number' && !Number.isFinite(value)) {
-        this.markBad(p.name, readings, `non-finite value (${value})`, undefined, true);
+        this.markBad(p.name, cycle, `non-finite value (${value})`, undefined, true);
         continue;
       }
-      readings[p.name] = { value, quality: 'good' };
-      const s = this.pointStats[p.name];
-      if (s) s.reads++;
+      // A value that has not changed since the last cycle gets the same (frozen) reading object:
+      // most of a device's registers hold still, and a poll then allocates next to nothing.
+      let reading = slot.lastGood;
+      if (reading === undefined || !Object.is(reading.value, value)) {
+        reading = Object.freeze({ value, quality: 'good' as const });
+        slot.lastGood = reading;
+      }
+      readings[p.name] = reading;
+      cycle.set++;
+      cycle.good++;
+      slot.stats.reads++;
     }
   }
 
-  private async splitBlock(block: ReadBlock, readings: Record<string, PointReading>): Promise<void> {
+  private async splitBlock(block: ReadBlock, cycle: CycleReadings): Promise<void> {
     const parts: ReadBlock[] = block.points.map((p) => ({
       unitId: block.unitId,
       area: block.area,
@@ -352,17 +405,18 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
     );
     const index = this.plan.indexOf(block);
     if (index !== -1) this.plan = [...this.plan.slice(0, index), ...parts, ...this.plan.slice(index + 1)];
-    await Promise.all(parts.map((part) => this.readBlock(part, readings)));
+    await Promise.all(parts.map((part) => this.readBlock(part, cycle)));
   }
 
   private markBad(
     name: string,
-    readings: Record<string, PointReading>,
+    cycle: CycleReadings,
     reason: string,
     err?: ModbusError,
     undecodable = false,
   ): void {
-    readings[name] = {
+    cycle.set++;
+    cycle.readings[name] = {
       quality: 'bad',
       error: reason,
       ...(undecodable ? { undecodable: true as const } : {}),

@@ -206,7 +206,8 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
         if (data.length < count) return done(new Error(`expected ${count} registers, got ${data.length}`));
         if (res?.buffer && res.buffer.length !== count * 2)
           return done(new Error(`byte count ${res.buffer.length} for ${count} registers`));
-        done(undefined, data.slice(0, count));
+        // modbus-serial gives a fresh array of exactly the registers asked for: no copy needed.
+        done(undefined, data.length === count ? data : data.slice(0, count));
       };
       const onBits = (err: unknown, res?: { data: boolean[] }): void => {
         if (err) return done(err);

@@ -73,6 +73,10 @@ export interface PointReading {
 
 export interface ModbusSample {
   at: Date;
+  /**
+   * One reading per point. A good reading whose value did not change since the last cycle is the
+   * same frozen object as in that cycle's sample (so a poll of still registers allocates nothing).
+   */
   readings: Record<string, PointReading>;
 }
 

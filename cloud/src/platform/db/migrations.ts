@@ -1,5 +1,7 @@
 import pg from 'pg';
 import { DEFAULT_APP_ROLE, pgConnectionConfig, ROLE_NAME } from './postgres.js';
+import { dueAfter } from '../time-zone.js';
+import { toPgPlaceholders } from './db.js';
 import type { SqliteDb } from './sqlite.js';
 
 /**
@@ -16,6 +18,47 @@ export interface Migration {
   name: string;
   sqlite: string;
   postgres: string;
+  /**
+   * What SQL alone cannot do on both backends (SQLite has no time zones), run after the DDL in
+   * the same transaction, as the owner.
+   */
+  data?: (q: MigrationSql) => Promise<void>;
+}
+
+/** A migration's data step's access to the database: `?` placeholders on both backends. */
+export interface MigrationSql {
+  all<T>(sql: string, params?: MigrationParams): Promise<T[]>;
+  run(sql: string, params?: MigrationParams): Promise<void>;
+}
+type MigrationParams = readonly (string | number | null)[];
+
+/**
+ * Migration 71: each equipment's cached next due date counted from the local calendar day (in its
+ * site's time zone) of its last valid calibration, where it was counted from the UTC date.
+ * due_sort follows where it held the next due date (not out of tolerance).
+ */
+async function localDueDates(q: MigrationSql): Promise<void> {
+  const rows = await q.all<{
+    tenant_id: string;
+    tag: string;
+    interval_days: number;
+    last_valid_at: string;
+    next_due: string | null;
+    time_zone: string;
+  }>(
+    `SELECT e.tenant_id, e.tag, e.interval_days, e.last_valid_at, e.next_due, s.time_zone
+       FROM equipment e JOIN sites s ON s.tenant_id = e.tenant_id AND s.id = e.site_id
+      WHERE e.last_valid_at IS NOT NULL`,
+  );
+  for (const r of rows) {
+    const due = dueAfter(r.last_valid_at, Number(r.interval_days), r.time_zone);
+    if (due === r.next_due) continue;
+    await q.run(
+      `UPDATE equipment SET next_due = ?, due_sort = CASE WHEN due_sort = next_due THEN ? ELSE due_sort END
+        WHERE tenant_id = ? AND tag = ?`,
+      [due, due, r.tenant_id, r.tag],
+    );
+  }
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -1990,6 +2033,16 @@ CREATE POLICY tenant_isolation ON record_positions
   WITH CHECK (tenant_id = current_setting('app.tenant_id', true));
 `,
   },
+  {
+    version: 71,
+    name: 'next due dates from the site-local day of the last valid calibration',
+    // The due dates were counted from the UTC date of the calibration; now from its local day in
+    // the site's time zone (calendarState in calibration.service.ts). Recomputed from the cached
+    // last_valid_at in code: SQLite knows no time zones.
+    sqlite: '',
+    postgres: '',
+    data: localDueDates,
+  },
 ];
 
 /**
@@ -2112,7 +2165,11 @@ export async function migrateSqlite(db: SqliteDb): Promise<number> {
   for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
     if (done.has(m.version)) continue;
     await db.transaction(async () => {
-      await db.exec(m.sqlite);
+      if (m.sqlite) await db.exec(m.sqlite);
+      await m.data?.({
+        all: (sql, params) => db.all(sql, params),
+        run: async (sql, params) => void (await db.run(sql, params)),
+      });
       await db.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
         m.version,
         m.name,
@@ -2181,7 +2238,14 @@ async function applyPostgres(client: pg.Client): Promise<number> {
   for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
     if (done.has(m.version)) continue;
     await inTransaction(client, async () => {
-      await client.query(m.postgres);
+      if (m.postgres) await client.query(m.postgres);
+      await m.data?.({
+        async all<T>(sql: string, params: MigrationParams = []) {
+          return (await client.query(toPgPlaceholders(sql, params.length), [...params])).rows as T[];
+        },
+        run: async (sql, params = []) =>
+          void (await client.query(toPgPlaceholders(sql, params.length), [...params])),
+      });
       await client.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, now())', [
         m.version,
         m.name,
