@@ -147,8 +147,22 @@ const inspectionFields = z.strictObject({
   characteristics: repeated(characteristicMapping),
 });
 
+/**
+ * `sequence` numbers the results of an OPC UA event trigger only: put anywhere else (a counter or
+ * rising trigger, a mapping, an MQTT trigger) it is refused saying so, not as a bare unknown key.
+ */
+const sequenceOnlyInEvents = {
+  error: (iss: z.core.$ZodRawIssue) =>
+    iss.code === 'unrecognized_keys' && iss.keys.includes('sequence')
+      ? `Unrecognized key${iss.keys.length > 1 ? 's' : ''}: ${iss.keys.map((k) => `"${k}"`).join(', ')}; sequence is taken only by an OPC UA event trigger (trigger: { event: { type, sequence: =event.Sequence } }), a counter trigger's counter already numbers its results`
+      : undefined,
+};
+
 /** What makes a new result: a counter that changes, or a flag that rises (false → true, 0 → non-zero). */
-const trigger = z.union([z.strictObject({ counter: name }), z.strictObject({ rising: name })]);
+const trigger = z.union([
+  z.strictObject({ counter: name }, sequenceOnlyInEvents),
+  z.strictObject({ rising: name }, sequenceOnlyInEvents),
+]);
 
 const usageFields = z.strictObject({
   equipment: mapped.optional(),
@@ -185,8 +199,14 @@ function recordMappings<R extends z.ZodType, H extends z.ZodType, T extends z.Zo
   return z
     .array(
       z.discriminatedUnion('kind', [
-        z.strictObject({ kind: z.literal('calibration'), ...common, fields: calibrationFields }),
-        z.strictObject({ kind: z.literal('inspection'), ...common, fields: inspectionFields }),
+        z.strictObject(
+          { kind: z.literal('calibration'), ...common, fields: calibrationFields },
+          sequenceOnlyInEvents,
+        ),
+        z.strictObject(
+          { kind: z.literal('inspection'), ...common, fields: inspectionFields },
+          sequenceOnlyInEvents,
+        ),
       ]),
     )
     .max(100)
@@ -209,7 +229,7 @@ const jsonPath = z
  */
 const mqttRecordMappings = (() => {
   const common = {
-    trigger: z.strictObject({ message: z.string().min(1).max(256) }),
+    trigger: z.strictObject({ message: z.string().min(1).max(256) }, sequenceOnlyInEvents),
     read: z.record(name, jsonPath).optional(),
     /** Identifies a message, so one re-sent (its acknowledgement was lost) gives no second record. */
     id: mapped.optional(),
@@ -218,9 +238,15 @@ const mqttRecordMappings = (() => {
   return z
     .array(
       z.discriminatedUnion('kind', [
-        z.strictObject({ kind: z.literal('calibration'), ...common, fields: calibrationFields }),
-        z.strictObject({ kind: z.literal('inspection'), ...common, fields: inspectionFields }),
-        z.strictObject({ kind: z.literal('usage'), ...common, fields: usageFields }),
+        z.strictObject(
+          { kind: z.literal('calibration'), ...common, fields: calibrationFields },
+          sequenceOnlyInEvents,
+        ),
+        z.strictObject(
+          { kind: z.literal('inspection'), ...common, fields: inspectionFields },
+          sequenceOnlyInEvents,
+        ),
+        z.strictObject({ kind: z.literal('usage'), ...common, fields: usageFields }, sequenceOnlyInEvents),
       ]),
     )
     .max(100)
@@ -422,13 +448,19 @@ const opcuaEventTrigger = z.strictObject({
       )
       .max(50)
       .optional(),
+    /**
+     * The result's number, an expression over the event's fields (`=event.Sequence`): a number
+     * already taken gives no second record, a jump a RESULTS_MISSED event, a step back a
+     * RESULT_COUNTER_RESET one, as a counter trigger's value. Absent: results told apart by EventId only.
+     */
+    sequence: mapped.optional(),
   }),
 });
 
 /** What makes a new result on an OPC UA source: a counter, a rising flag, or an event. */
 const opcuaTrigger = z.union([
-  z.strictObject({ counter: name }),
-  z.strictObject({ rising: name }),
+  z.strictObject({ counter: name }, sequenceOnlyInEvents),
+  z.strictObject({ rising: name }, sequenceOnlyInEvents),
   opcuaEventTrigger,
 ]);
 

@@ -279,9 +279,11 @@ describe('an event trigger', () => {
   function eventHarness(
     block: (reads: number) => Scope,
     handshake?: { value: string; fails?: () => boolean },
+    sequence?: string,
   ) {
+    const m = bench.sources[0]!.records[0]!;
     const cfg = validateConfig(
-      handshake
+      handshake || sequence
         ? {
             ...bench,
             sources: [
@@ -289,8 +291,9 @@ describe('an event trigger', () => {
                 ...bench.sources[0]!,
                 records: [
                   {
-                    ...bench.sources[0]!.records[0]!,
-                    handshake: { node: 'ns=1;s=Ack', value: handshake.value },
+                    ...m,
+                    ...(handshake ? { handshake: { node: 'ns=1;s=Ack', value: handshake.value } } : {}),
+                    ...(sequence ? { trigger: { event: { ...m.trigger.event, sequence } } } : {}),
                   },
                 ],
               },
@@ -405,6 +408,93 @@ describe('an event trigger', () => {
     c.observeEvent({ id: 'a', fields: { 'event.Serial': 'SA' } });
     await vi.waitFor(() => expect(h.acks).toEqual([60, 61]));
     expect(serials(h.written)).toEqual(['SA']);
+  });
+
+  const ev = (id: string, n: number) => ({
+    id,
+    fields: { 'event.Serial': `S${n}`, 'event.Sequence': n },
+  });
+
+  it('with a sequence: a result announced again with a new EventId gives no second record, and is acknowledged again', async () => {
+    const h = eventHarness(() => ({ qty: 60 }), { value: '=event.Serial' }, '=event.Sequence');
+    const c = h.make();
+    c.observeEvent(ev('a', 1));
+    await vi.waitFor(() => expect(h.acks).toEqual(['S1']));
+    c.observeEvent(ev('a-again', 1)); // the device announces S1 again, with a new EventId
+    await vi.waitFor(() => expect(h.acks).toEqual(['S1', 'S1']));
+    c.observeEvent(ev('b', 2));
+    c.observeEvent(ev('b-again', 2)); // while S2 is being captured
+    await vi.waitFor(() => expect(h.acks).toEqual(['S1', 'S1', 'S2']));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(serials(h.written)).toEqual(['S1', 'S2']);
+    expect(h.reads()).toBe(2);
+    // The last sequence taken is saved with the record.
+    expect(JSON.parse(h.states.at(-1)!['source:bench:records[0]:inspection']!)).toMatchObject({ value: 2 });
+  });
+
+  it('with a sequence: a jump while the edge was stopped is RESULTS_MISSED, a step back RESULT_COUNTER_RESET', async () => {
+    const h = eventHarness(() => ({ qty: 60 }), undefined, '=event.Sequence');
+    const c = h.make();
+    c.observeEvent(ev('a', 1));
+    await vi.waitFor(() => expect(serials(h.written)).toEqual(['S1']));
+    c.stop();
+    // Results 2 and 3 were announced while the edge was stopped.
+    const again = h.make();
+    const saved = h.states.at(-1)!;
+    await again.init((k) => Promise.resolve(saved[k]));
+    again.observeEvent(ev('a-again', 1)); // announced again after the restart: not a new result
+    again.observeEvent(ev('d', 4));
+    await vi.waitFor(() => expect(serials(h.written)).toEqual(['S1', 'S4']));
+    expect(codes(h.written)).toEqual(['inspection', 'RESULTS_MISSED', 'inspection']);
+    expect(h.written[1]!.body).toMatchObject({
+      severity: 'warning',
+      details: { trigger: 'event.Sequence', from: 1, to: 4, missed: 2 },
+    });
+    again.observeEvent(ev('e', 1)); // the device restarted its numbering
+    await vi.waitFor(() => expect(serials(h.written)).toEqual(['S1', 'S4', 'S1']));
+    expect(codes(h.written).slice(3)).toEqual(['RESULT_COUNTER_RESET', 'inspection']);
+  });
+
+  it('a sequence anywhere but in an event trigger is refused saying where it belongs', () => {
+    const withCounter = {
+      ...bench,
+      sources: [
+        {
+          ...bench.sources[0]!,
+          records: [
+            { ...bench.sources[0]!.records[0]!, trigger: { counter: 'temp', sequence: '=event.Sequence' } },
+          ],
+        },
+      ],
+    };
+    expect(() => validateConfig(withCounter)).toThrow(
+      expect.objectContaining({
+        problems: [
+          expect.stringMatching(
+            /^sources\[0\]\.records\[0\]\.trigger: .*sequence is taken only by an OPC UA event trigger/,
+          ),
+        ],
+      }),
+    );
+    const constant = {
+      ...bench,
+      sources: [
+        {
+          ...bench.sources[0]!,
+          records: [
+            {
+              ...bench.sources[0]!.records[0]!,
+              trigger: { event: { type: 'ns=1;i=1000', sequence: 7 } },
+            },
+          ],
+        },
+      ],
+    };
+    expect(() => validateConfig(constant)).toThrow(
+      expect.objectContaining({
+        problems: [expect.stringMatching(/trigger\.event\.sequence: must be an expression/)],
+      }),
+    );
   });
 });
 

@@ -65,6 +65,12 @@ export interface CaptureOptions {
   source: (address?: string) => RecordDraft['source'];
   mapping: RecordMapping;
   compiled: CompiledMapping;
+  /**
+   * An event trigger's `sequence`: the result's number from the event's fields. A number already
+   * taken gives no second record (whatever its EventId), and a jump or a step back the same events
+   * as a counter trigger's value.
+   */
+  sequence?: (fields: Scope) => unknown;
   /** Evaluates the handshake's value and failValue (constants or expressions) against the result's scope. */
   ackValue?: (ok: boolean, scope: Scope) => unknown;
   /** Key of the saved state (the last result taken and when). */
@@ -86,10 +92,11 @@ interface Taken {
   at: string;
 }
 
-/** The saved state of an event trigger: the ids of the last events taken. */
+/** The saved state of an event trigger: the ids of the last events taken, and the last `sequence` taken. */
 interface TakenEvents {
   events: string[];
   at: string;
+  value?: number;
 }
 
 /** A result whose block had values the device did not give, to be read again. */
@@ -184,7 +191,7 @@ export class ResultCapture {
       const t = JSON.parse(saved) as Taken | TakenEvents;
       if ('events' in t && Array.isArray(t.events))
         this.takenEvents = t.events.filter((x) => typeof x === 'string');
-      else if ('value' in t && typeof t.value === 'number') this.taken = t;
+      if (typeof t.value === 'number' && typeof t.at === 'string') this.taken = { value: t.value, at: t.at };
     } catch {
       // not a state this release can read: start afresh
     }
@@ -272,15 +279,24 @@ export class ResultCapture {
 
   /**
    * Feeds an event of an event trigger: one result each, captured in the order received. An event
-   * already taken (delivered again after a reconnection) or already waiting is dropped.
+   * already taken (delivered again after a reconnection) or already waiting is dropped, and so is
+   * one whose `sequence` is the last taken or one waiting (the device announced it again with a
+   * new EventId).
    */
   observeEvent(e: TriggerEvent): void {
     if (this.stopped) return;
-    if (this.takenEvents.includes(e.id)) {
-      this.reacknowledgeEvent(e);
+    const seq = this.sequenceOf(e);
+    if (this.takenEvents.includes(e.id) || (seq !== undefined && seq === this.taken?.value)) {
+      if (!this.takenEvents.includes(e.id))
+        this.o.logger.info(
+          { event: e.id, sequence: seq },
+          'a result already taken was announced again with a new EventId: no second record',
+        );
+      this.reacknowledgeEvent(e, seq);
       return;
     }
-    if (this.currentEvent?.id === e.id || this.events.some((x) => x.id === e.id)) return;
+    const waiting = this.currentEvent ? [this.currentEvent, ...this.events] : this.events;
+    if (waiting.some((x) => x.id === e.id || (seq !== undefined && this.sequenceOf(x) === seq))) return;
     this.events.push(e);
     const r = this.rereading;
     if (r && typeof r.trigger === 'string' && this.busy === undefined && r.scope) {
@@ -310,9 +326,10 @@ export class ResultCapture {
    * Only for the last result taken and while nothing newer is under way: an older event's
    * acknowledge could be taken for a newer result's.
    */
-  private reacknowledgeEvent(e: TriggerEvent): void {
+  private reacknowledgeEvent(e: TriggerEvent, seq: number | undefined): void {
     if (!this.o.io.acknowledge || !this.o.ackValue) return;
-    if (this.takenEvents[this.takenEvents.length - 1] !== e.id) return;
+    const last = seq !== undefined ? seq === this.taken?.value : this.takenEvents.at(-1) === e.id;
+    if (!last) return;
     if (this.busy !== undefined || this.currentEvent || this.events.length > 0 || this.rereading) return;
     const ackValue = this.o.ackValue;
     const fields: Scope = { ...e.fields, trigger: e.id };
@@ -339,6 +356,19 @@ export class ResultCapture {
     }
     this.o.logger.info({ event: e.id }, 'the last result was announced again: acknowledging it again');
     void this.acknowledge(value);
+  }
+
+  /** The result's number an event gives (`sequence`), when the trigger has one and it is a number. */
+  private sequenceOf(e: TriggerEvent | undefined): number | undefined {
+    if (!e || !this.o.sequence) return undefined;
+    let v: unknown;
+    try {
+      v = this.o.sequence(e.fields);
+    } catch {
+      return undefined; // not given: the event is told apart by its EventId only
+    }
+    if (typeof v === 'string' && /^\d{1,15}$/.test(v.trim())) v = Number(v);
+    return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
   }
 
   /** Starts capturing the next event waiting, unless a result is being captured or read again. */
@@ -521,11 +551,18 @@ export class ResultCapture {
       state[this.o.stateKey] = JSON.stringify({ value: trigger, at: now.toISOString() } satisfies Taken);
     }
     let takenEvents = this.takenEvents;
+    const seq = this.sequenceOf(event);
     if (typeof trigger === 'string') {
+      if (seq !== undefined) {
+        const gap = this.gapEvent(seq, now);
+        if (gap) drafts.push(gap);
+      }
       takenEvents = [...this.takenEvents, trigger].slice(-EVENT_IDS_KEPT);
+      const value = seq ?? this.taken?.value;
       state[this.o.stateKey] = JSON.stringify({
         events: takenEvents,
         at: now.toISOString(),
+        ...(value !== undefined ? { value } : {}),
       } satisfies TakenEvents);
     }
     const ok = build(trigger, scope, event?.at && Number.isFinite(event.at.getTime()) ? event.at : now);
@@ -533,6 +570,7 @@ export class ResultCapture {
     if (typeof trigger === 'number') this.taken = { value: trigger, at: now.toISOString() };
     if (typeof trigger === 'string') {
       this.takenEvents = takenEvents;
+      if (seq !== undefined) this.taken = { value: seq, at: now.toISOString() };
       if (this.currentEvent?.id === trigger) this.currentEvent = undefined;
     }
     if (ok) this.counters.results += 1;
@@ -601,7 +639,11 @@ export class ResultCapture {
   private gapEvent(trigger: number, now: Date, recovered = 0): RecordDraft | undefined {
     const last = this.taken;
     if (!last) return undefined;
-    const name = triggerName(this.o.mapping);
+    const t = this.o.mapping.trigger;
+    const name =
+      'event' in t && typeof t.event.sequence === 'string'
+        ? t.event.sequence.replace(/^=\s*/, '')
+        : triggerName(this.o.mapping);
     if (trigger > last.value + 1) {
       const missed = trigger - last.value - 1 - recovered;
       if (missed <= 0) return undefined;
@@ -614,7 +656,7 @@ export class ResultCapture {
       return this.draft(
         'warning',
         'RESULTS_MISSED',
-        `${missed} ${this.o.mapping.kind} result${missed === 1 ? ' was' : 's were'} missed: ${name} went from ${last.value} to ${trigger} between ${since} and ${now.toISOString()}; only the latest result block could be read${history}`,
+        `${missed} ${this.o.mapping.kind} result${missed === 1 ? ' was' : 's were'} missed: ${name} went from ${last.value} to ${trigger} between ${since} and ${now.toISOString()}${'event' in t ? '' : '; only the latest result block could be read'}${history}`,
         {
           trigger: name,
           from: last.value,
@@ -719,6 +761,9 @@ export function captureFor(
     sink: deps.sink,
     logger: deps.logger,
     ...(h ? { ackValue: ackValueOf(h, (spec) => compileValue(spec, m.tables ?? {}).evaluate) } : {}),
+    ...('event' in m.trigger && m.trigger.event.sequence !== undefined
+      ? { sequence: compileValue(m.trigger.event.sequence, m.tables ?? {}).evaluate }
+      : {}),
     io: {
       readBlock: io.readBlock,
       ...(h ? { acknowledge: io.acknowledge } : {}),

@@ -39,14 +39,23 @@ export function recordMappingProblems(s: ModbusSourceConfig | OpcuaSourceConfig,
     const { problems: p } = compileRecordMapping(m, at);
     problems.push(...p.map((x) => x.replace(/^records/, `sources[${si}].records`)));
     const h = m.handshake;
-    for (const k of ['value', 'failValue'] as const) {
-      const v = h?.[k];
+    const expressions: [string, unknown][] = [
+      ['handshake.value', h?.value],
+      ['handshake.failValue', h?.failValue],
+      ['trigger.event.sequence', 'event' in m.trigger ? m.trigger.event.sequence : undefined],
+    ];
+    const seq = 'event' in m.trigger ? m.trigger.event.sequence : undefined;
+    if (seq !== undefined && !(typeof seq === 'string' && seq.startsWith('=')))
+      problems.push(
+        `${at}.trigger.event.sequence: must be an expression over the event's fields (e.g. =event.Sequence); a constant would make every result the same one`,
+      );
+    for (const [k, v] of expressions) {
       if (v === undefined) continue;
       try {
         compileValue(v, m.tables ?? {});
       } catch (err) {
         problems.push(
-          `${at}.handshake.${k}: the expression does not parse: ${String((err as Error).message).split('\n')[0]}`,
+          `${at}.${k}: the expression does not parse: ${String((err as Error).message).split('\n')[0]}`,
         );
       }
     }
