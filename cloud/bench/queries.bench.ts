@@ -6,9 +6,10 @@
  * The data set is built once with bulk SQL (not through the API) and kept for later runs: a
  * SQLite file under BENCH_QUERIES_DIR (default <tmp>/rt-bench-queries) and a PostgreSQL
  * database rt_bench_q_<equipment>_<records> on the machine's server (RIGTRACE_TEST_PG_ADMIN_URL).
- * BENCH_QUERIES_REBUILD=1 builds again. Scale: BENCH_EQUIPMENT (100,000) pieces of equipment over
- * 100 sites (one edge each), BENCH_RECORDS (1,000,000) records over 365 days: 80 % telemetry,
- * 10 % usage, 10 % inspections (each part inspected twice, 1 in 17 failing first), every
+ * BENCH_QUERIES_REBUILD=1 builds again (1 M records a statement, a progress line each, the record
+ * tables' secondary indexes built after the load); BENCH_BACKENDS=sqlite or =postgres runs one.
+ * Scale: BENCH_EQUIPMENT (100,000) pieces of equipment over 100 sites (one edge each),
+ * BENCH_RECORDS (1,000,000; 10,000,000 for issue 16) records over 365 days: 80 % telemetry, 10 % usage, 10 % inspections (each part inspected twice, 1 in 17 failing first), every
  * inspection measured with GAUGE-A or GAUGE-B (half each); one calibration per piece of
  * equipment, and GAUGE-A's last one failed, so its suspect window spans the whole year.
  *
@@ -16,12 +17,12 @@
  * per query, one at a time, each with other parameters (site, tag, part) than the one before.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
-import { percentile, report } from '../../protocols/bench/report.js';
+import { peakRssMiB, percentile, report } from '../../protocols/bench/report.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud } from '../src/server.js';
 
@@ -41,13 +42,21 @@ const SCALE = `${EQUIPMENT}-${RECORDS}`;
 
 type Dialect = 'sqlite' | 'postgres';
 
+/** The machine's load average (1, 5, 15 min), reported with the figures: the machine is shared. */
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ');
+
 /** SQL fragments per dialect: the numbers 0..n-1, zero-padded text, ISO time of a millisecond epoch. */
 function dialectSql(d: Dialect) {
   return {
-    numbers: (n: number) =>
+    /** The numbers from..to-1 (from 0 when only one bound is given). */
+    numbers: (to: number, from = 0) =>
       d === 'postgres'
-        ? `generate_series(0::bigint, ${n - 1}) AS c(n)`
-        : `(WITH RECURSIVE c(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM c WHERE n < ${n - 1}) SELECT n FROM c) c`,
+        ? `generate_series(${from}::bigint, ${to - 1}) AS c(n)`
+        : `(WITH RECURSIVE c(n) AS (SELECT ${from} UNION ALL SELECT n + 1 FROM c WHERE n < ${to - 1}) SELECT n FROM c) c`,
     pad: (expr: string, width: number) =>
       d === 'postgres' ? `lpad((${expr})::text, ${width}, '0')` : `printf('%0${width}d', ${expr})`,
     iso: (ms: string) =>
@@ -65,8 +74,29 @@ function dialectSql(d: Dialect) {
   };
 }
 
-/** The bulk build: every statement in order (run by the schema owner). */
-function buildStatements(d: Dialect): string[] {
+/** Rows of the records tables per statement: the build reports progress after each. */
+const CHUNK = 1_000_000;
+/** The record tables whose secondary indexes are dropped for the load and built after it. */
+const LOADED_TABLES = ['records', 'traceable_records', 'record_gauges'];
+
+/** `make(from, to)` for each CHUNK of the records, labelled for the progress output. */
+function chunked(
+  label: string,
+  make: (from: number, to: number) => string,
+): { label: string; sql: string }[] {
+  const out: { label: string; sql: string }[] = [];
+  for (let from = 0; from < RECORDS; from += CHUNK) {
+    const to = Math.min(RECORDS, from + CHUNK);
+    out.push({
+      label: `${label} ${from.toLocaleString('en')}–${to.toLocaleString('en')}`,
+      sql: make(from, to),
+    });
+  }
+  return out;
+}
+
+/** The bulk build: every statement in order (run by the schema owner), each with a label. */
+function buildStatements(d: Dialect): { label: string; sql: string }[] {
   const q = dialectSql(d);
   const n = 'c.n';
   const edge = `'bench-edge-' || ${q.pad(`${n} % ${SITES}`, 2)}`;
@@ -106,44 +136,64 @@ function buildStatements(d: Dialect): string[] {
        '{"standards":[],"points":[{"name":"p@800","nominal":800,"unit":"bar","asFound":${res === 'pass' ? 800.5 : 806},"lowerTolerance":-2,"upperTolerance":2,"asFoundResult":"${res}"}],"adjusted":false,"asFoundResult":"${res}","calibratedAt":"${at}"}',
        'edge:bench-edge-00', ${q.now})`,
   ];
+  const plain = (label: string) => (sql: string) => ({ label, sql });
   return [
-    ...Array.from(
-      { length: SITES },
-      (_, i) =>
+    ...Array.from({ length: SITES }, (_, i) =>
+      plain('sites')(
         `INSERT INTO sites (tenant_id, id, name, created_at) VALUES ('bench', 'site-${String(i).padStart(2, '0')}', 'Site ${i}', ${q.now})`,
+      ),
     ),
-    `INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at)
+    plain('edges')(`INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at)
      SELECT 'bench', 'bench-edge-' || ${q.pad(n, 2)}, ${site(n)}, 'edge ' || ${n}, ${q.blob}, ${q.now}
-     FROM ${q.numbers(SITES)}`,
-    `INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
+     FROM ${q.numbers(SITES)}`),
+    ...chunked(
+      'records',
+      (
+        from,
+        to,
+      ) => `INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
      SELECT 'bench', ${edge}, ${seq}, ${edge} || ':' || ${seq}, ${kind}, ${rig}, ${at}, ${json}, ${q.blob}, ${q.now}, ${q.bool(false)}
-     FROM ${q.numbers(RECORDS)}`,
-    `INSERT INTO traceable_records (tenant_id, edge_id, seq, kind, site_id, equipment, observed_at, part_serial, work_order, result, cycles)
+     FROM ${q.numbers(to, from)}`,
+    ),
+    ...chunked(
+      'traceable_records',
+      (
+        from,
+        to,
+      ) => `INSERT INTO traceable_records (tenant_id, edge_id, seq, kind, site_id, equipment, observed_at, part_serial, work_order, result, cycles)
      SELECT 'bench', ${edge}, ${seq}, ${kind}, ${site(n)}, ${rig}, ${at}, ${part}, 'WO-1',
        CASE WHEN ${n} % 10 = 0 THEN ${result} ELSE NULL END, CASE WHEN ${n} % 10 = 5 THEN 1 ELSE NULL END
-     FROM ${q.numbers(RECORDS)} WHERE ${n} % 5 = 0`,
-    `INSERT INTO record_gauges (tenant_id, gauge, observed_at, edge_id, seq)
-     SELECT 'bench', ${gauge}, ${at}, ${edge}, ${seq} FROM ${q.numbers(RECORDS)} WHERE ${n} % 10 = 0`,
-    `INSERT INTO equipment (tenant_id, tag, site_id, type, interval_days, is_reference_standard, spec, last_valid_at,
+     FROM ${q.numbers(to, from)} WHERE ${n} % 5 = 0`,
+    ),
+    ...chunked(
+      'record_gauges',
+      (from, to) => `INSERT INTO record_gauges (tenant_id, gauge, observed_at, edge_id, seq)
+     SELECT 'bench', ${gauge}, ${at}, ${edge}, ${seq} FROM ${q.numbers(to, from)} WHERE ${n} % 10 = 0`,
+    ),
+    plain(
+      'equipment',
+    )(`INSERT INTO equipment (tenant_id, tag, site_id, type, interval_days, is_reference_standard, spec, last_valid_at,
        next_due, out_of_tolerance, due_sort, created_at, updated_at)
      SELECT 'bench', ${tag}, ${site(n)}, CASE WHEN ${n} < ${RIGS} THEN 'rig' ELSE 'gauge' END, 365, ${q.bool(false)},
        '{"description":"bench"}', ${q.iso(calMs)}, ${q.date(`${calMs} + ${365 * 86_400_000}`)},
        CASE WHEN ${gaugeA} THEN ${q.bool(true)} ELSE ${q.bool(false)} END,
        CASE WHEN ${gaugeA} THEN '0000-01-01' ELSE ${q.date(`${calMs} + ${365 * 86_400_000}`)} END, ${q.now}, ${q.now}
-     FROM ${q.numbers(EQUIPMENT)}`,
+     FROM ${q.numbers(EQUIPMENT)}`),
     // The calibration records the calibrations come from (the calibrations table refers to them).
-    `INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
+    plain(
+      'calibration records',
+    )(`INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
      SELECT 'bench', ${calEdge}, ${calSeq}, ${calEdge} || ':' || ${calSeq}, 'calibration', ${tag}, ${q.iso(calMs)}, '{}', ${q.blob}, ${q.now}, ${q.bool(false)}
-     FROM ${q.numbers(EQUIPMENT)} WHERE NOT (${gaugeA})`,
-    `INSERT INTO calibrations (tenant_id, id, equipment, source, edge_id, seq, calibrated_at, as_found, traceability,
+     FROM ${q.numbers(EQUIPMENT)} WHERE NOT (${gaugeA})`),
+    plain(
+      'calibrations',
+    )(`INSERT INTO calibrations (tenant_id, id, equipment, source, edge_id, seq, calibrated_at, as_found, traceability,
        trace_issues, body, recorded_by, created_at)
      SELECT 'bench', ${calEdge} || ':' || ${calSeq}, ${tag}, 'record', ${calEdge}, ${calSeq}, ${q.iso(calMs)}, 'pass', 'ok', '[]',
        ${calBody}, 'edge:' || ${calEdge}, ${q.now}
-     FROM ${q.numbers(EQUIPMENT)} WHERE NOT (${gaugeA})`,
-    ...gaugeCal(200000000, new Date(START - 86_400_000).toISOString(), 'pass'),
-    ...gaugeCal(200000001, new Date(END).toISOString(), 'fail'),
-    `CREATE TABLE bench_built (scale TEXT NOT NULL)`,
-    `INSERT INTO bench_built VALUES ('${SCALE}')`,
+     FROM ${q.numbers(EQUIPMENT)} WHERE NOT (${gaugeA})`),
+    ...gaugeCal(200000000, new Date(START - 86_400_000).toISOString(), 'pass').map(plain('GAUGE-A')),
+    ...gaugeCal(200000001, new Date(END).toISOString(), 'fail').map(plain('GAUGE-A')),
   ];
 }
 
@@ -152,6 +202,10 @@ interface Target {
   /** Runs SQL as the schema owner. */
   exec(sql: string): Promise<void>;
   built(): Promise<boolean>;
+  /** The secondary (not primary-key or unique) indexes of the tables: name and CREATE statement. */
+  indexes(tables: string[]): Promise<{ name: string; sql: string }[]>;
+  /** Bytes the data set takes on disk. */
+  size(): Promise<number>;
   analyze(): Promise<void>;
   close(): Promise<void>;
   /** Closes and removes the data set. */
@@ -169,10 +223,28 @@ async function sqliteTarget(): Promise<Target> {
     const d = new sqlite3.Database(path.join(dataDir, 'cloud.sqlite'), (e) => (e ? rej(e) : res(d)));
   });
   const exec = (sql: string) => new Promise<void>((res, rej) => db.exec(sql, (e) => (e ? rej(e) : res())));
-  await exec('PRAGMA journal_mode=WAL; PRAGMA foreign_keys=OFF; PRAGMA synchronous=OFF');
+  const all = <T>(sql: string) =>
+    new Promise<T[]>((res, rej) => db.all(sql, (e, rows: T[]) => (e ? rej(e) : res(rows))));
+  // Build settings of this connection (the cloud opens its own): no foreign-key checks, no fsync,
+  // a 1 GiB page cache and index sorts in memory.
+  await exec(
+    'PRAGMA journal_mode=WAL; PRAGMA foreign_keys=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-1048576; PRAGMA temp_store=MEMORY',
+  );
   return {
     overrides,
     exec,
+    indexes: (tables) =>
+      all<{ name: string; sql: string }>(
+        `SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL
+         AND tbl_name IN (${tables.map((t) => `'${t}'`).join(', ')}) AND sql NOT LIKE 'CREATE UNIQUE%'`,
+      ),
+    size: () =>
+      Promise.resolve(
+        ['cloud.sqlite', 'cloud.sqlite-wal']
+          .map((f) => path.join(dataDir, f))
+          .filter((f) => existsSync(f))
+          .reduce((sum, f) => sum + statSync(f).size, 0),
+      ),
     built: () =>
       new Promise((res) =>
         db.get(`SELECT scale FROM bench_built`, (e, row: { scale?: string } | undefined) =>
@@ -222,9 +294,26 @@ async function postgresTarget(): Promise<Target> {
   await store.db.close();
   const owner = new pg.Client({ connectionString: url });
   await owner.connect();
+  // Build settings of this session: no commit wait, memory for index builds, and no triggers
+  // (the foreign-key checks: the data set is consistent by construction; needs a superuser).
+  await owner.query(`SET synchronous_commit = off; SET maintenance_work_mem = '512MB'`);
+  await owner.query(`SET session_replication_role = replica`).catch(() => undefined);
   return {
     overrides,
     exec: async (sql) => void (await owner.query(sql)),
+    indexes: async (tables) =>
+      (
+        await owner.query<{ name: string; sql: string }>(
+          `SELECT i.relname AS name, pg_get_indexdef(i.oid) AS sql FROM pg_index x
+           JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+           WHERE t.relname = ANY($1) AND NOT x.indisprimary AND NOT x.indisunique`,
+          [tables],
+        )
+      ).rows,
+    size: async () =>
+      Number(
+        (await owner.query<{ n: string }>('SELECT pg_database_size(current_database()) AS n')).rows[0]!.n,
+      ),
     built: async () => {
       try {
         return (
@@ -244,21 +333,42 @@ async function postgresTarget(): Promise<Target> {
 }
 
 async function benchBackend(backend: Dialect) {
+  let buildSeconds: number | undefined;
   let target = backend === 'sqlite' ? await sqliteTarget() : await postgresTarget();
   if (REBUILD || !(await target.built())) {
     // Whatever a rebuild or an interrupted build left: start from an empty database.
     await target.drop();
     target = backend === 'sqlite' ? await sqliteTarget() : await postgresTarget();
     const t0 = performance.now();
+    const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(0)} s`;
     const store = await openStore(loadCloudConfig({}, target.overrides));
     await store.tenancy.createTenant('bench', 'Bench').catch(() => undefined);
     await store.db.close();
-    for (const sql of buildStatements(backend)) await target.exec(sql);
-    await target.analyze();
-    process.stderr.write(
-      `built ${backend}: ${EQUIPMENT} equipment, ${RECORDS} records in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`,
-    );
+    // Secondary indexes of the record tables are built once after the load (quicker than
+    // maintained row by row through it).
+    const indexes = await target.indexes(LOADED_TABLES);
+    for (const ix of indexes) await target.exec(`DROP INDEX ${ix.name}`);
+    const steps = [
+      ...buildStatements(backend),
+      ...indexes.map((ix) => ({ label: `index ${ix.name}`, sql: ix.sql })),
+      { label: 'analyze', sql: '' },
+      {
+        label: 'done',
+        sql: `CREATE TABLE bench_built (scale TEXT NOT NULL); INSERT INTO bench_built VALUES ('${SCALE}')`,
+      },
+    ];
+    for (const [i, step] of steps.entries()) {
+      if (step.label === 'analyze') await target.analyze();
+      else await target.exec(step.sql);
+      // Progress for the long build (a 10 M build takes a while): one line per big step.
+      if (!/^(sites|GAUGE-A)$/.test(step.label))
+        process.stderr.write(`  build ${backend} ${i + 1}/${steps.length}: ${step.label} — ${elapsed()}\n`);
+    }
+    buildSeconds = (performance.now() - t0) / 1000;
+    process.stderr.write(`built ${backend}: ${EQUIPMENT} equipment, ${RECORDS} records in ${elapsed()}\n`);
   }
+  const bytes = await target.size();
+  process.stderr.write(`${backend} data set: ${(bytes / 2 ** 30).toFixed(2)} GiB on disk\n`);
   await target.close();
 
   const store = await openStore(loadCloudConfig({}, target.overrides));
@@ -343,13 +453,21 @@ async function benchBackend(backend: Dialect) {
         ratio: p95 / base95,
         target: 'p95 <= 200 ms',
         pass: p95 <= 200,
-        note: `${EQUIPMENT} equipment, ${RECORDS} records; p50 ${percentile(lat, 50).toFixed(1)} ms; ${SAMPLES} requests`,
+        note: `${EQUIPMENT} equipment, ${RECORDS} records; p50 ${percentile(lat, 50).toFixed(1)} ms; ${SAMPLES} requests; load average ${loadAverage()}`,
       });
     }
+    report({
+      bench: 'queries at scale',
+      metric: `data set on disk (${backend})`,
+      value: Math.round((bytes / 2 ** 30) * 100) / 100,
+      unit: 'GiB',
+      note: `${EQUIPMENT} equipment, ${RECORDS} records; ${buildSeconds === undefined ? 'reused' : `built in ${buildSeconds.toFixed(0)} s`}; bench process peak RSS ${peakRssMiB().toFixed(0)} MiB; load average ${loadAverage()}`,
+    });
   } finally {
     await cloud.close();
   }
 }
 
-await benchBackend('sqlite');
-await benchBackend('postgres');
+/** BENCH_BACKENDS=sqlite or =postgres runs one backend (e.g. each in its own process). */
+for (const b of (process.env.BENCH_BACKENDS ?? 'sqlite,postgres').split(',') as Dialect[])
+  await benchBackend(b);

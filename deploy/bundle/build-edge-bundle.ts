@@ -314,7 +314,7 @@ ${body
   .replaceAll('/opt/rigtrace/edge/dist/cli.js', '@PREFIX@/edge/dist/cli.js')
   .replaceAll('file:///opt/rigtrace/edge/CONFIG.md', 'file://@PREFIX@/docs/CONFIG.md')
   .replace('User=rigtrace', 'User=@USER@')
-  .replace('Group=rigtrace', 'Group=@USER@')}`;
+  .replace('Group=rigtrace', 'Group=@GROUP@')}`;
 }
 
 export interface EdgeBundle {

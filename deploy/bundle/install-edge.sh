@@ -35,8 +35,10 @@ SERVICE_USER=rigtrace
 CREATE_USER=yes
 NODE=
 START=no
-DATA_DIR=/var/lib/rigtrace-edge
-CONFIG_DIR=/etc/rigtrace
+# The service's folders; the unit names these. (Tests set the two variables to put them under a
+# temp folder.)
+DATA_DIR=${RIGTRACE_EDGE_INSTALL_DATA_DIR:-/var/lib/rigtrace-edge}
+CONFIG_DIR=${RIGTRACE_EDGE_INSTALL_CONFIG_DIR:-/etc/rigtrace}
 
 need_value() {
   [ $# -ge 2 ] && [ -n "$2" ] || { echo "install.sh: $1 needs a value" >&2; usage >&2; exit 2; }
@@ -156,14 +158,17 @@ if [ "$CREATE_USER" = yes ]; then
   if ! id "$SERVICE_USER" >/dev/null 2>&1; then
     useradd --system --user-group --home-dir "$DATA_DIR" --shell /usr/sbin/nologin "$SERVICE_USER"
   fi
-  install -d -o "$SERVICE_USER" -g "$SERVICE_USER" -m 0700 "$DATA_DIR"
+  install -d -o "$SERVICE_USER" -g "$(id -gn "$SERVICE_USER")" -m 0700 "$DATA_DIR"
   install -d -m 0755 "$CONFIG_DIR"
 fi
+# The service runs with the user's own group (rigtrace for the user made here; an existing user's
+# may be named otherwise, e.g. nobody's is nogroup on Debian).
+SERVICE_GROUP=$(id -gn "$SERVICE_USER" 2>/dev/null) || SERVICE_GROUP=$SERVICE_USER
 
 # 6. The systemd unit, installed, not started unless asked.
 if [ "$WRITE_UNIT" = yes ]; then
   mkdir -p "$UNIT_DIR"
-  sed -e "s#@NODE@#$NODE#g" -e "s#@PREFIX@#$PREFIX#g" -e "s#@USER@#$SERVICE_USER#g" \
+  sed -e "s#@NODE@#$NODE#g" -e "s#@PREFIX@#$PREFIX#g" -e "s#@USER@#$SERVICE_USER#g" -e "s#@GROUP@#$SERVICE_GROUP#g" \
     "$PREFIX/share/rigtrace-edge.service.in" >"$UNIT_DIR/rigtrace-edge.service.tmp"
   mv "$UNIT_DIR/rigtrace-edge.service.tmp" "$UNIT_DIR/rigtrace-edge.service"
   if [ "$UNIT_DIR" = /etc/systemd/system ] && [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then

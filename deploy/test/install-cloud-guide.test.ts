@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -14,6 +14,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort, repoRoot } from '@rigtrace/protocols/testing';
+import {
+  guideCommands,
+  marker,
+  outputOf,
+  readUnit,
+  runScript,
+  stopScript,
+  type ScriptRun,
+} from './helpers/guide.js';
 
 // Compiling the cloud (emit only) and starting it twice: well under two minutes, but a loaded
 // machine gets room.
@@ -82,45 +91,6 @@ const RUN = [
   /^pg_dump -Fc -d "postgres:\/\/rigtrace:owner-password-here@127\.0\.0\.1:5432\/rigtrace" -f \/var\/backups\/rigtrace-.+\.dump$/,
 ];
 
-type Command = { first: string; text: string };
-
-/** The guide's ```sh blocks (any indent) and the inline commands it asks to run, in order. */
-function guideCommands(): Command[] {
-  const text = readFileSync(GUIDE, 'utf8');
-  const commands: Command[] = [];
-  const blocks = [...text.matchAll(/^( *)```sh\n([\s\S]*?)^\1```$/gm)].map((m) => ({
-    at: m.index,
-    lines: m[2]!.split('\n').map((l) => l.slice(m[1]!.length)),
-  }));
-  // The inline commands: the link in section 1, the enrollment token in section 6.
-  for (const re of [
-    /`(ln -s \/opt\/rigtrace\/node_modules\/\.bin\/rigtrace-cloud [^`]*)`/,
-    /`((?:sudo -u rigtrace )?rigtrace-cloud token enroll [^`]*)`/,
-  ]) {
-    const m = re.exec(text);
-    expect(m, `${re}`).not.toBeNull();
-    blocks.push({ at: m!.index, lines: [m![1]!] });
-  }
-  blocks.sort((a, b) => a.at - b.at);
-  for (const b of blocks) {
-    for (let i = 0; i < b.lines.length; i++) {
-      const line = b.lines[i]!;
-      if (line.trim() === '') continue;
-      const heredoc = /<<'(\w+)'/.exec(line);
-      if (!heredoc) {
-        commands.push({ first: stripComment(line), text: line });
-        continue;
-      }
-      const end = b.lines.indexOf(heredoc[1]!, i + 1);
-      expect(end, `end of the here-document of ${line}`).toBeGreaterThan(i);
-      commands.push({ first: stripComment(line), text: b.lines.slice(i, end + 1).join('\n') });
-      i = end;
-    }
-  }
-  return commands;
-}
-const stripComment = (line: string) => line.replace(/\s+#\s.*$/, '').trim();
-
 const psql = (sql: string) =>
   spawnSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', sql], {
     encoding: 'utf8',
@@ -178,12 +148,7 @@ describe('docs/INSTALL-CLOUD.md followed as written (PostgreSQL, the systemd uni
   const opt = path.join(T, 'opt/rigtrace');
   const serviceLog = path.join(T, 'service.log');
   let port = 0;
-  let pgid: number | undefined;
-  let stdout = '';
-  let stderr = '';
-  let code: number | null = null;
-  /** Each command's output, by its first line (the script echoes a marker before each). */
-  const outputs = new Map<string, string>();
+  let guide!: ScriptRun;
 
   const rewrite = (s: string) =>
     s
@@ -202,15 +167,10 @@ describe('docs/INSTALL-CLOUD.md followed as written (PostgreSQL, the systemd uni
 
   /** What `systemctl enable --now` does with the unit: its ExecStart, its environment only. */
   function startService(): string[] {
-    const unit = readFileSync(UNIT, 'utf8');
-    const exec = /^ExecStart=(.*)$/m.exec(unit)?.[1];
-    expect(exec).toBeDefined();
-    const env = [...unit.matchAll(/^Environment=(\S+)$/gm)].map((m) => m[1]!);
-    const state = /^StateDirectory=(\S+)$/m.exec(unit)?.[1];
-    const mode = /^StateDirectoryMode=(\d+)$/m.exec(unit)?.[1];
+    const unit = readUnit(UNIT);
     return [
-      rewrite(`mkdir -p -m ${mode} /var/lib/${state}`),
-      `env -i PATH=/usr/bin:/bin ${env.map(rewrite).join(' ')} ${rewrite(exec!)} >> ${serviceLog} 2>&1 &`,
+      rewrite(`mkdir -p -m ${unit.stateDirectoryMode} /var/lib/${unit.stateDirectory}`),
+      `env -i PATH=/usr/bin:/bin ${unit.environment.map(rewrite).join(' ')} ${rewrite(unit.execStart)} >> ${serviceLog} 2>&1 &`,
       `echo $! > ${T}/service.pid`,
       `for _ in $(seq 1 900); do curl -sf http://127.0.0.1:${port}/readyz > /dev/null && break; kill -0 $(cat ${T}/service.pid) || { echo "the service exited"; cat ${serviceLog}; exit 1; }; sleep 0.2; done`,
     ];
@@ -225,10 +185,15 @@ describe('docs/INSTALL-CLOUD.md followed as written (PostgreSQL, the systemd uni
     for (const d of ['etc/systemd/system', 'var/lib', 'var/backups', 'usr/local/bin'])
       mkdirSync(path.join(T, d), { recursive: true });
     layOutOpt(opt);
-    const script = ['set -euo pipefail', `export PATH=${T}/usr/local/bin:$PATH`, `cd ${T}`];
+    const script = [`export PATH=${T}/usr/local/bin:$PATH`, `cd ${T}`];
     const unclassified: string[] = [];
-    for (const c of guideCommands()) {
-      script.push(`echo "@@ ${c.first.replace(/["$`\\]/g, '\\$&')}"`);
+    const commands = guideCommands(GUIDE, [
+      // The inline commands: the link in section 1, the enrollment token in section 6.
+      /`(ln -s \/opt\/rigtrace\/node_modules\/\.bin\/rigtrace-cloud [^`]*)`/,
+      /`((?:sudo -u rigtrace )?rigtrace-cloud token enroll [^`]*)`/,
+    ]);
+    for (const c of commands) {
+      script.push(marker(c));
       if (c.first === 'cd /opt/rigtrace && npm ci && npm run build') script.push(rewrite('cd /opt/rigtrace'));
       else if (c.first === 'systemctl enable --now rigtrace-cloud') script.push(...startService());
       else if (c.first === 'systemctl restart rigtrace-cloud')
@@ -238,45 +203,22 @@ describe('docs/INSTALL-CLOUD.md followed as written (PostgreSQL, the systemd uni
       else unclassified.push(c.first);
     }
     expect(unclassified, 'commands in the guide this test does not know: classify them').toEqual([]);
-    const file = path.join(T, 'guide.sh');
-    writeFileSync(file, `${script.join('\n')}\n`);
-    const child = spawn('bash', [file], {
-      cwd: T,
-      env: { ...process.env, HOME: T, npm_config_update_notifier: 'false' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    pgid = child.pid;
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-    for (const part of stdout.split(/^@@ /m).slice(1)) {
-      const nl = part.indexOf('\n');
-      outputs.set(part.slice(0, nl), part.slice(nl + 1));
-    }
+    guide = await runScript(T, script, { ...process.env, HOME: T, npm_config_update_notifier: 'false' });
   });
 
   afterAll(() => {
-    try {
-      if (pgid) process.kill(-pgid, 'SIGTERM');
-    } catch {
-      // Already gone.
-    }
+    stopScript(guide);
     for (const d of [db, restored]) psql(`DROP DATABASE IF EXISTS "${d}" WITH (FORCE)`);
     for (const r of [owner, app]) psql(`DROP ROLE IF EXISTS "${r}"`);
     rmSync(T, { recursive: true, force: true });
   });
 
-  const out = (prefix: string) => {
-    const k = [...outputs.keys()].find((key) => key.startsWith(prefix));
-    expect(k, `the output of ${prefix}`).toBeDefined();
-    return outputs.get(k!)!;
-  };
+  const out = (prefix: string) => outputOf(guide, prefix);
 
   it('runs to the end; the service answers /readyz and logged that it listens', async () => {
     expect(
-      code,
-      `${stdout}\n${stderr}\n${existsSync(serviceLog) ? readFileSync(serviceLog, 'utf8') : ''}`,
+      guide.code,
+      `${guide.stdout}\n${guide.stderr}\n${existsSync(serviceLog) ? readFileSync(serviceLog, 'utf8') : ''}`,
     ).toBe(0);
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
     expect(ready.status).toBe(200);

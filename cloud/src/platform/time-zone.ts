@@ -26,14 +26,31 @@ function formatter(zone: string): Intl.DateTimeFormat {
   return f;
 }
 
+/**
+ * Instants already placed, per zone and millisecond: a yield over 30 days places tens of thousands
+ * of (rig, quarter hour) rows that share a few thousand quarter hours, and each ICU formatting
+ * costs some 20 µs. Bounded: emptied when full.
+ */
+const placed = new Map<string, Readonly<{ day: string; minute: number }>>();
+const PLACED_MAX = 20_000;
+
 /** The local calendar day (YYYY-MM-DD) and minute of that day (0–1439) of an instant in `zone`. */
-export function localTime(ms: number, zone: string): { day: string; minute: number } {
+export function localTime(ms: number, zone: string): Readonly<{ day: string; minute: number }> {
+  const key = `${zone}\u0000${ms}`;
+  const known = placed.get(key);
+  if (known) return known;
   const p = Object.fromEntries(
     formatter(zone)
       .formatToParts(ms)
       .map((x) => [x.type, x.value]),
   );
-  return { day: `${p.year}-${p.month}-${p.day}`, minute: Number(p.hour) * 60 + Number(p.minute) };
+  const t = Object.freeze({
+    day: `${p.year}-${p.month}-${p.day}`,
+    minute: Number(p.hour) * 60 + Number(p.minute),
+  });
+  if (placed.size >= PLACED_MAX) placed.clear();
+  placed.set(key, t);
+  return t;
 }
 
 /** The local calendar day (YYYY-MM-DD) of an instant in `zone`. */

@@ -64,10 +64,21 @@ export function siteShifts(stored: string | null | undefined): Shift[] {
 const previousDay = (day: string) =>
   new Date(Date.parse(`${day}T00:00:00Z`) - 86_400_000).toISOString().slice(0, 10);
 
+/** withEnds of each list of shifts shiftAt has seen: a yield places every row of its answer. */
+const sortedOnce = new WeakMap<readonly Shift[], (Shift & { end: string })[]>();
+function sortedShifts(shifts: readonly Shift[]): (Shift & { end: string })[] {
+  let sorted = sortedOnce.get(shifts);
+  if (!sorted) {
+    sorted = withEnds(shifts);
+    sortedOnce.set(shifts, sorted);
+  }
+  return sorted;
+}
+
 /** The shift an instant falls in at a site, and the (local) day that shift belongs to. */
 export function shiftAt(ms: number, zone: string, shifts: readonly Shift[]): { day: string; shift: string } {
   const { day, minute } = localTime(ms, zone);
-  const sorted = withEnds(shifts);
+  const sorted = sortedShifts(shifts);
   let current: Shift | undefined;
   for (const s of sorted) if (minutes(s.start) <= minute) current = s;
   // Before the first start of the day: the last shift of the day before, which wrapped past midnight.

@@ -23,12 +23,15 @@ export interface Proc {
 /** Gets every line of the process as it comes, before `ready` sees it. */
 export type LineListener = (line: string, stream: 'stdout' | 'stderr') => void;
 
-/** Starts a TypeScript entry point as a real process and waits for a line that says it is ready. */
+/**
+ * Starts a TypeScript entry point as a real process and waits for a line that says it is ready
+ * (up to 60 s by default: a loaded machine gets room; a process ready sooner returns at once).
+ */
 export function startProcess(
   entry: string,
   args: string[],
   ready: (line: string) => boolean,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
   onLine?: LineListener,
 ): Promise<Proc & { readyLine: string }> {
   return startNode(path.join(repoRoot, entry), args, ready, timeoutMs, nodeArgs(entry).slice(0, -1), onLine);
@@ -39,7 +42,7 @@ export function startNode(
   script: string,
   args: string[],
   ready: (line: string) => boolean,
-  timeoutMs = 20_000,
+  timeoutMs = 60_000,
   nodeFlags: string[] = [],
   onLine?: LineListener,
 ): Promise<Proc & { readyLine: string }> {
