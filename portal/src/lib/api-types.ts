@@ -9840,7 +9840,7 @@ export interface paths {
     get?: never;
     /**
      * Rename a site or set its time zone or shifts (admin)
-     * @description shifts: 1–6 of { name, start: "HH:MM" } in the site’s time zone, on quarter hours; each runs until the next starts, and belongs to the day it starts on. null: back to the default (Early 06:00, Late 14:00, Night 22:00). First-pass yield per shift (GET /yield) uses them.
+     * @description shifts: 1–6 of { name, start: "HH:MM" } in the site’s time zone, on quarter hours; each runs until the next starts, and belongs to the day it starts on. null: back to the default (Early 06:00, Late 14:00, Night 22:00). First-pass yield per shift (GET /yield) uses them. A new timeZone recounts the next due date of the site’s equipment from the local day of its last valid calibration.
      */
     put: {
       parameters: {
