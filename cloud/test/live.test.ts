@@ -617,6 +617,29 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
         ['RIG-IN', '2026-10-06', 2, 1],
         ['RIG-LA', '2026-10-06', 1, 0],
       ]);
+      // Asked in days: 6 October is each site's own 6 October (Kolkata's from 18:30 UTC on the
+      // 5th, Los Angeles' from 07:00 UTC on the 6th); RIG-LA's 23:30 on 5 October stays out.
+      const days = await api('/api/v1/yield?from=2026-10-06&to=2026-10-06', admin);
+      expect(days.status, JSON.stringify(days.body)).toBe(200);
+      expect(rows(days.body)).toEqual([
+        ['RIG-IN', '2026-10-06', 2, 1],
+        ['RIG-LA', '2026-10-06', 1, 0],
+      ]);
+      expect(days.body.perRig).toEqual([
+        { equipment: 'RIG-IN', tested: 2, passed: 1, firstPassYield: 0.5 },
+        { equipment: 'RIG-LA', tested: 1, passed: 0, firstPassYield: 0 },
+      ]);
+      expect([days.body.from, days.body.to]).toEqual([
+        '2026-10-05T18:30:00.000Z',
+        '2026-10-07T07:00:00.000Z',
+      ]);
+      const dayIn = await api('/api/v1/yield?site=plant-2&from=2026-10-05&to=2026-10-05', admin);
+      expect(rows(dayIn.body)).toEqual([['RIG-IN', '2026-10-05', 1, 1]]);
+      expect([dayIn.body.from, dayIn.body.to]).toEqual([
+        '2026-10-04T18:30:00.000Z',
+        '2026-10-05T18:30:00.000Z',
+      ]);
+      expect((await api('/api/v1/yield?from=2026-10-32', admin)).status).toBe(400);
       // One site, one rig: the same days.
       const one = await api(`/api/v1/yield?site=plant-2&equipment=RIG-IN&${range}`, admin);
       expect(rows(one.body)).toEqual([

@@ -1039,14 +1039,21 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
       format: 'pdf',
     });
     expect(render('period-kolkata', pdf.file.bytes).text).toContain(`${day} to ${day} (Asia/Kolkata)`);
-    // Tenant-wide, with plant-1 still in UTC: the tenant's sites share no zone, so UTC days.
+    // Tenant-wide, with plant-1 still in UTC: the tenant's sites share no zone, so each site's
+    // rows are cut on its own days (UTC for rows of no site).
     const all = await generate('auditor', { type: 'out-of-tolerance', from: day, to: day, format: 'json' });
     const wide = JSON.parse(all.file.bytes.toString('utf8'));
-    expect(wide.report.period).toMatchObject({ timeZone: 'UTC', start: `${day}T00:00:00.000Z` });
+    expect(wide.report.period).toMatchObject({
+      timeZone: 'UTC',
+      start: `${day}T00:00:00.000Z`,
+      sites: expect.arrayContaining([
+        { siteId: 'plant-2', timeZone: 'Asia/Kolkata', start: iso(midnight), end: iso(midnight + DAY) },
+      ]),
+    });
     expect(
       wide.sections.events
         .filter((e: { equipment: string }) => e.equipment === 'GAUGE-NEVER-09')
         .map((e: { calibratedAt: string }) => e.calibratedAt),
-    ).toEqual([iso(midnight + DAY - 15 * 60_000), iso(midnight + DAY + 15 * 60_000)]);
+    ).toEqual([iso(midnight + 15 * 60_000), iso(midnight + DAY - 15 * 60_000)]);
   });
 });

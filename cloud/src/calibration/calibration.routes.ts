@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import { siteShifts, type TenancyRepository } from '../tenancy/index.js';
+import { isLocalDate, nextDay } from '../platform/time-zone.js';
 import {
   equipmentBodySchema,
   manualCalibrationSchema,
@@ -76,9 +77,21 @@ const recordQuery = {
 };
 const inspectionsQuery = z.strictObject({ ...recordQuery, result: z.enum(['pass', 'fail']).optional() });
 const usageQuery = z.strictObject(recordQuery);
+/** A yield period's end: a calendar day of each rig's own site, or (as before) an instant. */
+const dayOrInstant = (which: 'from' | 'to') =>
+  z
+    .union([dateSchema, timestampSchema], {
+      error: 'a date (YYYY-MM-DD, a local day of the site) or an RFC 3339 timestamp',
+    })
+    .describe(
+      which === 'from'
+        ? 'a date: from the start of that local day of each rig’s own site (its time zone; tenant-wide, each site its own); or an RFC 3339 timestamp (inclusive)'
+        : 'a date: up to the end of that local day of each rig’s own site (inclusive); or an RFC 3339 timestamp (exclusive)',
+    )
+    .optional();
 const yieldQuery = z.strictObject({
-  from: timestampSchema.optional(),
-  to: timestampSchema.optional(),
+  from: dayOrInstant('from'),
+  to: dayOrInstant('to'),
   site,
   equipment: assetTagSchema.optional(),
 });
@@ -372,7 +385,10 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   mount(r, calibrationApi.yield, read, async (req, res) => {
     const q = parseQuery(calibrationApi.yield, req);
     const to = q.to ?? new Date().toISOString();
-    const from = q.from ?? new Date(Date.parse(to) - 30 * 86_400_000).toISOString();
+    // Default: the 30 days before `to` (30 local days up to a date).
+    const from =
+      q.from ??
+      (isLocalDate(to) ? nextDay(to, -29) : new Date(Date.parse(to) - 30 * 86_400_000).toISOString());
     const v = viewer(req, 'GET /yield');
     // Shifts are the sites' own, in their time zones (only the sites the caller sees).
     const sites = await deps.tenancy.sites(tenantOf(req), req.principal!.sites ?? null);
@@ -1093,7 +1109,7 @@ export const calibrationApi = {
     summary:
       'First-pass yield per rig, per rig and local day of its site, and per rig and shift of the site (default: the last 30 days)',
     description:
-      'perRigDay: per rig and calendar day of its site’s time zone (a tenant-wide answer counts each site in its own days). perRigShift: per rig, shift day and shift of its site (the site’s shifts in its time zone, PUT /sites/{siteId}; default Early 06:00, Late 14:00, Night 22:00). A shift belongs to the local day it starts on.',
+      'from/to: calendar days (YYYY-MM-DD, `to` inclusive), each a local day of the rig’s own site (a tenant-wide answer reads each site in its own days: 2026-11-01 to 2026-11-30 is 1 November 00:00 to 1 December 00:00 in each site’s zone); RFC 3339 timestamps are still taken as instants (`to` exclusive). The answer’s from/to are the instants read (over sites in several zones, the earliest start and the latest end). perRigDay: per rig and calendar day of its site’s time zone (a tenant-wide answer counts each site in its own days). perRigShift: per rig, shift day and shift of its site (the site’s shifts in its time zone, PUT /sites/{siteId}; default Early 06:00, Late 14:00, Night 22:00). A shift belongs to the local day it starts on.',
     security,
     query: yieldQuery,
     responses: { '200': yieldAnswer },

@@ -10,6 +10,7 @@ import {
 import type { CalibrationBody } from '@rigtrace/protocols';
 import type { Viewer } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
+import { isLocalDate, periodInstants } from '../platform/time-zone.js';
 import { DEFAULT_SHIFTS, shiftAt, withEnds, type Shift } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { TraceReviewRepository } from './trace-review.repository.js';
@@ -601,6 +602,10 @@ export class TraceabilityService {
   async firstPassYield(
     tenantId: string,
     q: {
+      /**
+       * Each end a date (YYYY-MM-DD: a whole local day of each rig's own site, `to` inclusive) or
+       * a timestamp (an instant, `to` exclusive).
+       */
       from: string;
       to: string;
       siteId?: string | undefined;
@@ -611,9 +616,25 @@ export class TraceabilityService {
     /** Each site's time zone and shifts (a site not listed: UTC and the default shifts). */
     siteShifts: ReadonlyMap<string, { timeZone: string; shifts: readonly Shift[] }> = new Map(),
   ) {
-    const from = normalizeTime(q.from);
-    const to = normalizeTime(q.to);
-    const quarters = await this.index.firstPassYieldByQuarter(tenantId, { ...q, from, to });
+    // Each site's period in its own zone (the same instants for timestamps); the database reads
+    // the span of them all, and each quarter hour is kept in its own site's period (a site's local
+    // day starts on a quarter hour in every zone).
+    const zoneOf = (siteId: string) => siteShifts.get(siteId)?.timeZone ?? 'UTC';
+    const periods = new Map<string, { start: number; end: number }>();
+    const periodAt = (siteId: string) => {
+      let p = periods.get(siteId);
+      if (!p) periods.set(siteId, (p = periodInstants(q.from, q.to, zoneOf(siteId))));
+      return p;
+    };
+    const asked = q.siteId ? [q.siteId] : [...siteShifts.keys()];
+    const spans = (asked.length > 0 ? asked : ['']).map(periodAt);
+    const from = new Date(Math.min(...spans.map((p) => p.start))).toISOString();
+    const to = new Date(Math.max(...spans.map((p) => p.end))).toISOString();
+    const quarters = (await this.index.firstPassYieldByQuarter(tenantId, { ...q, from, to })).filter((r) => {
+      const at = Date.parse(`${r.quarter}:00.000Z`);
+      const p = periodAt(r.siteId);
+      return (!isLocalDate(q.from) || at >= p.start) && (!isLocalDate(q.to) || at < p.end);
+    });
     const add = <K>(
       m: Map<string, K & { tested: number; passed: number }>,
       key: string,
@@ -651,7 +672,7 @@ export class TraceabilityService {
       from,
       to,
       /** Per rig and local day of the rig's site (each site in its own time zone). */
-      perRigDay: perLocalDay(quarters, (siteId) => siteShifts.get(siteId)?.timeZone ?? 'UTC').map((r) => ({
+      perRigDay: perLocalDay(quarters, zoneOf).map((r) => ({
         ...r,
         firstPassYield: rate(r.passed, r.tested),
       })),

@@ -204,20 +204,21 @@ export function planView(p: PlanRow, lastDoneAt: string | null, asOf: string, zo
 
 /**
  * The preventive task due first of each piece of equipment `v` may see, as of the end of its day:
- * `asOf` (a date in every site's calendar), or else the local day at `now` of the equipment's
- * site, in its zone from `zones` (a site not in it reads as UTC). Plans (and equipment) not
+ * `asOf` (a date in every site's calendar, or each site's date), or else the local day at `now` of
+ * the equipment's site, in its zone from `zones` (a site not in it reads as UTC). Plans (and equipment) not
  * retired by the end of that day, each task's last time done by then. The board, the due-list,
  * the due-list report and the reminder digests all read it.
  */
 export async function nextPreventive(
   repo: MaintenanceRepository,
   v: PmReader,
-  asOf: string | undefined,
+  asOf: string | ((siteId: string) => string) | undefined,
   zones: ReadonlyMap<string, string> = new Map(),
   now: number = Date.now(),
 ): Promise<Map<string, NextPm & { siteId: string }>> {
   const zoneOf = (siteId: string) => zones.get(siteId) ?? 'UTC';
-  const dayOf = (siteId: string) => asOf ?? localDay(now, zoneOf(siteId));
+  const dayOf = (siteId: string) =>
+    typeof asOf === 'function' ? asOf(siteId) : (asOf ?? localDay(now, zoneOf(siteId)));
   const endOf = (siteId: string) =>
     new Date(startOfLocalDay(addDays(dayOf(siteId), 1), zoneOf(siteId))).toISOString();
   // One read per distinct end of day (the sites of one zone share it; '' stands for a site not in

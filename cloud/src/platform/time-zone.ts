@@ -87,3 +87,19 @@ export function startOfLocalDay(day: string, zone: string): number {
     if (localDay(t, zone) === day) return t;
   return ms;
 }
+
+/** A calendar date, YYYY-MM-DD (a local day), as opposed to an RFC 3339 timestamp. */
+export const isLocalDate = (s: string): boolean => /^\d{4}-\d{2}-\d{2}$/.test(s);
+
+/**
+ * The instants [start, end) (ms) of a period whose ends are dates or timestamps: a date is a whole
+ * local day of `zone` (`from` from its first instant, `to` inclusive: to the first instant of the
+ * day after, so a day with a daylight-saving change has 23 or 25 hours); a timestamp is an instant
+ * (`to` exclusive). Reports and GET /yield cut their periods with it, each site in its own zone.
+ */
+export function periodInstants(from: string, to: string, zone: string): { start: number; end: number } {
+  return {
+    start: isLocalDate(from) ? startOfLocalDay(from, zone) : Date.parse(from),
+    end: isLocalDate(to) ? startOfLocalDay(nextDay(to), zone) : Date.parse(to),
+  };
+}

@@ -18,7 +18,7 @@ import type { TenancyRepository } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { Coverage, OotService } from '../oot/index.js';
 import type { SuspectRow } from '../production/index.js';
-import { localDay, nextDay, startOfLocalDay } from '../platform/time-zone.js';
+import { isLocalDate, localDay, nextDay, periodInstants, startOfLocalDay } from '../platform/time-zone.js';
 
 /**
  * A suspect record as the reports show it: the record's index row, its operator, and whether it
@@ -28,7 +28,7 @@ type SuspectPageRow = Omit<SuspectRow, 'json'> & { operator: string | null; name
 import { MaintenanceRepository, nextPreventive } from '../maintenance/index.js';
 import type { Witness } from '../platform/witness.js';
 import { fmtInt } from './pdf.js';
-import type { ReportsRepository } from './reports.repository.js';
+import type { PeriodBounds, ReportsRepository } from './reports.repository.js';
 import {
   memorySource,
   REPORT_TITLES,
@@ -99,38 +99,67 @@ const STATUS_COLOR: Record<string, string> = {
 // ---------------------------------------------------------------------------------------------
 // Period and context.
 
-const DATE = /^\d{4}-\d{2}-\d{2}$/;
-
 /**
  * Dates are whole local days of `zone` (`to` inclusive: from the first day's midnight to the
  * midnight after the last day, 23 or 25 hours on a daylight-saving change); timestamps are
- * instants (`to` exclusive).
+ * instants (`to` exclusive). With `siteZones` naming sites in more than one zone (a tenant-wide
+ * report), each site is cut on its own local days (`sites`); `zone` (UTC) and its instants are
+ * then those of rows that belong to no site (accounts, sign-ins, the audit log).
  */
-export function periodOf(from: string, to: string, zone = 'UTC'): ReportPeriod {
-  const midnight = (day: string) => new Date(startOfLocalDay(day, zone)).toISOString();
-  const fromIso = DATE.test(from) ? midnight(from) : new Date(from).toISOString();
-  const toExclusiveIso = DATE.test(to) ? midnight(nextDay(to)) : new Date(to).toISOString();
-  const firstDay = DATE.test(from) ? from : localDay(Date.parse(fromIso), zone);
-  const lastDay = DATE.test(to) ? to : localDay(Date.parse(toExclusiveIso) - 1, zone);
-  const label =
-    DATE.test(from) && DATE.test(to)
-      ? `${from} to ${to}${zone === 'UTC' ? '' : ` (${zone})`}`
-      : `${fromIso} to ${toExclusiveIso} (exclusive)`;
-  return { from, to, fromIso, toExclusiveIso, firstDay, lastDay, zone, label };
+export function periodOf(
+  from: string,
+  to: string,
+  zone = 'UTC',
+  siteZones: ReadonlyMap<string, string> = new Map(),
+): ReportPeriod {
+  const { start, end } = periodInstants(from, to, zone);
+  const fromIso = new Date(start).toISOString();
+  const toExclusiveIso = new Date(end).toISOString();
+  const firstDay = isLocalDate(from) ? from : localDay(start, zone);
+  const lastDay = isLocalDate(to) ? to : localDay(end - 1, zone);
+  const perSite = new Set(siteZones.values()).size > 1;
+  const sites = new Map(
+    perSite ? [...siteZones].map(([site, z]) => [site, periodOf(from, to, z)] as const) : [],
+  );
+  const label = !(isLocalDate(from) && isLocalDate(to))
+    ? `${fromIso} to ${toExclusiveIso} (exclusive)`
+    : perSite
+      ? `${from} to ${to} (each site’s local days)`
+      : `${from} to ${to}${zone === 'UTC' ? '' : ` (${zone})`}`;
+  return { from, to, fromIso, toExclusiveIso, firstDay, lastDay, zone, label, sites };
 }
 
 /**
- * The time zone a report reads its dates in: the site's for a site's report; tenant-wide, the
- * zone all the tenant's sites share, else UTC.
+ * A report's period: dates read in the site's time zone for a site's report; tenant-wide, in the
+ * zone all the tenant's sites share, or else each site in its own zone (`sites`).
  */
-export async function reportZone(
+export async function reportPeriod(
   tenancy: Pick<TenancyRepository, 'sites'>,
   tenantId: string,
   siteId: string | null,
-): Promise<string> {
+  from: string,
+  to: string,
+): Promise<ReportPeriod> {
   const sites = await tenancy.sites(tenantId, siteId ? [siteId] : null);
   const zones = new Set(sites.map((s) => s.time_zone));
-  return zones.size === 1 ? [...zones][0]! : 'UTC';
+  return zones.size === 1
+    ? periodOf(from, to, [...zones][0])
+    : periodOf(from, to, 'UTC', new Map(sites.map((s) => [s.id, s.time_zone])));
+}
+
+/** The period as a site's rows are cut: its own local days in a report over several zones. */
+export const periodAt = (period: ReportPeriod, siteId: string | null): ReportPeriod =>
+  (siteId !== null ? period.sites.get(siteId) : undefined) ?? period;
+
+/** A period cut per site for SQL: [fromIso, toIso), and per zone its sites' own bounds. */
+function sqlPeriod(period: ReportPeriod): PeriodBounds {
+  const byZone = new Map<string, { sites: string[]; fromIso: string; toIso: string }>();
+  for (const [site, p] of period.sites) {
+    const z = byZone.get(p.zone) ?? { sites: [], fromIso: p.fromIso, toIso: p.toExclusiveIso };
+    z.sites.push(site);
+    byZone.set(p.zone, z);
+  }
+  return { fromIso: period.fromIso, toIso: period.toExclusiveIso, bySite: [...byZone.values()] };
 }
 
 /** The context of one generation: who, where, when, and the checkpoints read now. */
@@ -195,6 +224,8 @@ interface EquipmentState {
   e: EquipmentRow;
   spec: Record<string, unknown>;
   cals: CalibrationRow[];
+  /** The day the state is as of: today at the equipment's site, clamped into its period. */
+  asOf: string;
   status: string;
   lastValid: CalibrationRow | null;
   last: CalibrationRow | null;
@@ -203,53 +234,53 @@ interface EquipmentState {
   inPeriod: number;
 }
 
-function stateOf(
-  e: EquipmentRow,
-  cals: CalibrationRow[],
-  asOf: string,
-  dflt: number,
-  fromIso: string,
-  zone: string,
-  /** The time zone of the equipment's site: its due date is counted from that calendar. */
-  siteZone: string,
-): EquipmentState {
-  const state = calendarState(cals.map(calLite), e.interval_days, siteZone);
+/** Today in the period's zone, clamped into the period. */
+const asOfFor = (period: ReportPeriod) =>
+  minStr(period.lastDay, maxStr(localDay(Date.now(), period.zone), period.firstDay));
+
+/** Calibrations count up to the end of the as-of day (the period's zone), within the period. */
+const cutoffOf = (period: ReportPeriod) =>
+  minStr(
+    new Date(startOfLocalDay(nextDay(asOfFor(period)), period.zone)).toISOString(),
+    period.toExclusiveIso,
+  );
+
+/** The state of `e` from its calibrations, read in `period` (its site's). */
+function stateOf(e: EquipmentRow, all: CalibrationRow[], dflt: number, period: ReportPeriod): EquipmentState {
+  const asOf = asOfFor(period);
+  const cutoff = cutoffOf(period);
+  const cals = all.filter((c) => c.calibrated_at < cutoff);
+  // Due dates count from the calibration's day at the equipment's site: the period's zone is
+  // that site's (its own in a report over several zones).
+  const state = calendarState(cals.map(calLite), e.interval_days, period.zone);
   const dueSoonDays = e.due_soon_days ?? dflt;
-  const retired = e.retired_at !== null && localDay(Date.parse(e.retired_at), zone) <= asOf;
+  const retired = e.retired_at !== null && localDay(Date.parse(e.retired_at), period.zone) <= asOf;
   const lastValid = state.lastValid ? (cals.find((c) => c.id === state.lastValid!.id) ?? null) : null;
   return {
     e,
     spec: JSON.parse(e.spec) as Record<string, unknown>,
     cals,
+    asOf,
     status: retired ? 'retired' : statusOn(state, asOf, dueSoonDays),
     lastValid,
     last: cals.at(-1) ?? null,
     nextDue: state.nextDue,
     dueSoonDays,
-    inPeriod: cals.filter((c) => c.calibrated_at >= fromIso).length,
+    inPeriod: cals.filter((c) => c.calibrated_at >= period.fromIso).length,
   };
 }
 
-/** The register in tag order, each entry's state as of `asOf`, a page at a time. */
-async function* registerStates(
-  deps: ReportDeps,
-  ctx: ReportContext,
-  asOf: string,
-): AsyncGenerator<EquipmentState[]> {
+/** The register in tag order, each entry's state as of its site's day, a page at a time. */
+async function* registerStates(deps: ReportDeps, ctx: ReportContext): AsyncGenerator<EquipmentState[]> {
   const tenantId = ctx.tenant.id;
   const dflt = (await deps.repo.dueSoonDefault(tenantId)) ?? DEFAULT_DUE_SOON_DAYS;
-  // Calibrations up to the end of the asOf day (the report's zone).
-  const cutoff = minStr(
-    new Date(startOfLocalDay(nextDay(asOf), ctx.period.zone)).toISOString(),
-    ctx.period.toExclusiveIso,
-  );
-  const zones = await deps.repo.siteZones(tenantId);
+  // One read up to the latest cutoff of any site; each entry keeps its own site's.
+  const cutoff = [ctx.period, ...ctx.period.sites.values()].map(cutoffOf).reduce(maxStr);
   let after: string | null = null;
   for (;;) {
     const rows: EquipmentRow[] = await deps.repo.registerPage(tenantId, {
       siteId: ctx.site?.id ?? null,
-      fromIso: ctx.period.fromIso,
-      toIso: ctx.period.toExclusiveIso,
+      period: sqlPeriod(ctx.period),
       excludeFlagged: ctx.exportScope.excluding,
       afterTag: after,
       limit: 500,
@@ -266,21 +297,20 @@ async function* registerStates(
       l.push(c);
       byTag.set(c.equipment, l);
     }
-    yield rows.map((e) =>
-      stateOf(
-        e,
-        byTag.get(e.tag) ?? [],
-        asOf,
-        dflt,
-        ctx.period.fromIso,
-        ctx.period.zone,
-        zones.get(e.site_id) ?? ctx.period.zone,
-      ),
-    );
+    yield rows.map((e) => stateOf(e, byTag.get(e.tag) ?? [], dflt, periodAt(ctx.period, e.site_id)));
     if (rows.length < 500) return;
     after = rows.at(-1)!.tag;
   }
 }
+
+/**
+ * The day a report's figures are as of: today clamped into the period, in the report's zone; over
+ * sites in different zones, the latest of the sites' days (each entry keeps its own).
+ */
+const reportAsOf = (ctx: ReportContext) =>
+  ctx.period.sites.size === 0
+    ? asOfFor(ctx.period)
+    : [...ctx.period.sites.values()].map(asOfFor).reduce(maxStr);
 
 /** What the report says when export-controlled equipment is left out for this requester. */
 function exportNote(ctx: ReportContext): Block[] {
@@ -293,10 +323,6 @@ function exportNote(ctx: ReportContext): Block[] {
     },
   ];
 }
-
-/** Today in the report's zone, clamped into the period. */
-const asOfFor = (ctx: ReportContext) =>
-  minStr(ctx.period.lastDay, maxStr(localDay(Date.now(), ctx.period.zone), ctx.period.firstDay));
 
 // ---------------------------------------------------------------------------------------------
 // Calibration register (AS9100D 7.1.5.2, ISO/IEC 17025 6.4.13).
@@ -380,6 +406,7 @@ const REGISTER_FIELDS = Object.keys(
     } as unknown as EquipmentRow,
     spec: {},
     cals: [],
+    asOf: '',
     status: '',
     lastValid: null,
     last: null,
@@ -432,11 +459,10 @@ const REGISTER_COLUMNS: PdfColumn[] = [
 ];
 
 async function calibrationRegister(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
-  const asOf = asOfFor(ctx);
+  const asOf = reportAsOf(ctx);
   const q = {
     siteId: ctx.site?.id ?? null,
-    fromIso: ctx.period.fromIso,
-    toIso: ctx.period.toExclusiveIso,
+    period: sqlPeriod(ctx.period),
     excludeFlagged: ctx.exportScope.excluding,
   };
   const count = await deps.repo.countRegister(ctx.tenant.id, q);
@@ -450,7 +476,7 @@ async function calibrationRegister(deps: ReportDeps, ctx: ReportContext): Promis
   let standards = 0;
   let calsInPeriod = 0;
   let never = 0;
-  for await (const page of registerStates(deps, ctx, asOf))
+  for await (const page of registerStates(deps, ctx))
     for (const st of page) {
       tally[st.status] = (tally[st.status] ?? 0) + 1;
       if (st.e.is_reference_standard === 1 || (st.e.is_reference_standard as unknown) === true)
@@ -463,7 +489,7 @@ async function calibrationRegister(deps: ReportDeps, ctx: ReportContext): Promis
   const source: RowSource = {
     count,
     async *pages() {
-      for await (const page of registerStates(deps, ctx, asOf)) yield page.map(registerRow);
+      for await (const page of registerStates(deps, ctx)) yield page.map(registerRow);
     },
   };
   const section: Section = {
@@ -550,26 +576,30 @@ const DUE_FIELDS = [
 ] as const;
 
 async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
-  const asOf = asOfFor(ctx);
+  const asOf = reportAsOf(ctx);
   const horizon = ctx.period.lastDay;
   const rows: Row[] = [];
-  // The preventive task due first of each piece of equipment, as of the report's date (plans
-  // active then, tasks done by then). Scope and export control come from the register rows.
+  // The preventive task due first of each piece of equipment, as of its calibration's date (plans
+  // active then, tasks done by then), on its site's local days like its calibration. Scope and
+  // export control come from the register rows.
   const pms = await nextPreventive(
     new MaintenanceRepository(deps.db),
     { tenantId: ctx.tenant.id, sites: null, cleared: true },
-    asOf,
+    (siteId) => asOfFor(periodAt(ctx.period, siteId)),
+    await deps.repo.siteZones(ctx.tenant.id),
   );
-  for await (const page of registerStates(deps, ctx, asOf))
+  for await (const page of registerStates(deps, ctx))
     for (const st of page) {
       if (st.status === 'retired') continue;
+      // Each entry on its own site's days (the same dates everywhere for a period of dates).
+      const lastDay = periodAt(ctx.period, st.e.site_id).lastDay;
       const attention = st.status === 'overdue' || st.status === 'out-of-tolerance';
       const pm = pms.get(st.e.tag) ?? null;
-      const pmDue = pm !== null && (pm.status === 'overdue' || pm.nextDue <= horizon);
-      const calDue = attention || (st.nextDue !== null && st.nextDue <= horizon);
+      const pmDue = pm !== null && (pm.status === 'overdue' || pm.nextDue <= lastDay);
+      const calDue = attention || (st.nextDue !== null && st.nextDue <= lastDay);
       if (!calDue && !pmDue) continue;
       const recallFrom = st.nextDue ? addDays(st.nextDue, -st.dueSoonDays) : null;
-      const days = st.nextDue ? daysBetween(asOf, st.nextDue) : null;
+      const days = st.nextDue ? daysBetween(st.asOf, st.nextDue) : null;
       const calAction =
         st.status === 'out-of-tolerance'
           ? 'out of tolerance: withdraw, assess suspect product'
@@ -577,7 +607,7 @@ async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRepor
             ? 'never validly calibrated: withdraw until calibrated'
             : st.status === 'overdue'
               ? `overdue by ${-days!} d: withdraw and calibrate`
-              : recallFrom !== null && recallFrom <= asOf
+              : recallFrom !== null && recallFrom <= st.asOf
                 ? 'in recall window: schedule now'
                 : `recall from ${recallFrom}`;
       const pmAction =
@@ -848,8 +878,7 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
   const failed = (
     await deps.repo.failedCalibrations(tenantId, {
       siteId: ctx.site?.id ?? null,
-      fromIso: ctx.period.fromIso,
-      toIso: ctx.period.toExclusiveIso,
+      period: sqlPeriod(ctx.period),
     })
   ).filter((c) => !scope.excluding || !scope.flagged.has(c.equipment));
   // For a requester who is not cleared: records of flagged equipment, or naming a flagged gauge, are left out.

@@ -68,8 +68,7 @@ export async function clauseMap(
   const failed = (
     await repo.failedCalibrations(tenantId, {
       siteId,
-      fromIso: yearAgo,
-      toIso: new Date(now + DAY).toISOString(),
+      period: { fromIso: yearAgo, toIso: new Date(now + DAY).toISOString() },
     })
   ).filter((c) => !flagged.has(c.equipment));
   const cases = [

@@ -30,4 +30,31 @@ describe('a report period', () => {
       lastDay: '2026-12-06',
     });
   });
+
+  it('cuts each site on its own local days over sites in different zones', () => {
+    const p = periodOf(
+      '2026-11-01',
+      '2026-11-30',
+      'UTC',
+      new Map([
+        ['pune', 'Asia/Kolkata'],
+        ['irvine', 'America/Los_Angeles'],
+      ]),
+    );
+    expect(p).toMatchObject({
+      fromIso: '2026-11-01T00:00:00.000Z',
+      toExclusiveIso: '2026-12-01T00:00:00.000Z',
+      zone: 'UTC',
+      label: '2026-11-01 to 2026-11-30 (each site’s local days)',
+    });
+    expect([...p.sites].map(([site, s]) => [site, s.zone, s.fromIso, s.toExclusiveIso, s.lastDay])).toEqual([
+      ['pune', 'Asia/Kolkata', '2026-10-31T18:30:00.000Z', '2026-11-30T18:30:00.000Z', '2026-11-30'],
+      // Los Angeles: PDT (UTC−7) on 1 November until 02:00, then PST (UTC−8).
+      ['irvine', 'America/Los_Angeles', '2026-11-01T07:00:00.000Z', '2026-12-01T08:00:00.000Z', '2026-11-30'],
+    ]);
+    // Sites sharing one zone: that zone, no per-site cut.
+    expect(periodOf('2026-11-01', '2026-11-30', 'UTC', new Map([['pune', 'Asia/Kolkata']])).sites.size).toBe(
+      0,
+    );
+  });
 });

@@ -47,6 +47,43 @@ export interface DispositionRow {
 /** Stored files are cut into chunks of this size (a row each), written as generation goes. */
 export const CHUNK_BYTES = 1024 * 1024;
 
+/**
+ * A period's instants [fromIso, toIso); `bySite`: the sites cut on other bounds (a tenant-wide
+ * report over sites in different time zones: each zone's sites on their own local days).
+ */
+export interface PeriodBounds {
+  fromIso: string;
+  toIso: string;
+  bySite?: readonly { sites: readonly string[]; fromIso: string; toIso: string }[];
+}
+
+/**
+ * SQL for "the row is in the period at its site": `cond` with `at('fromIso')` and `at('toIso')`
+ * standing for the period's bounds, written once per set of bounds (`site`: an SQL expression of
+ * the row's site; a site named in no `bySite` entry takes `fromIso`/`toIso`).
+ */
+function inPeriodAt(
+  site: string,
+  p: PeriodBounds,
+  cond: (at: (bound: 'fromIso' | 'toIso') => string) => string,
+): { sql: string; params: SqlParam[] } {
+  const params: SqlParam[] = [];
+  const within = (b: { fromIso: string; toIso: string }) =>
+    cond((bound) => {
+      params.push(b[bound]);
+      return '?';
+    });
+  const sitesIn = (sites: readonly string[]) => {
+    params.push(...sites);
+    return `${site} IN (${sites.map(() => '?').join(', ')})`;
+  };
+  const groups = p.bySite ?? [];
+  if (groups.length === 0) return { sql: `(${within(p)})`, params };
+  const parts = groups.map((g) => `(${sitesIn(g.sites)} AND ${within(g)})`);
+  parts.push(`((${site} IS NULL OR NOT ${sitesIn(groups.flatMap((g) => g.sites))}) AND ${within(p)})`);
+  return { sql: `(${parts.join(' OR ')})`, params };
+}
+
 const bool = (v: unknown): number => (v === true || v === 1 || v === '1' || v === 't' ? 1 : 0);
 
 /**
@@ -357,11 +394,16 @@ export class ReportsRepository {
 
   private registerWhere(
     tenantId: string,
-    q: { siteId: string | null; fromIso: string; toIso: string; excludeFlagged: boolean },
+    q: { siteId: string | null; period: PeriodBounds; excludeFlagged: boolean },
   ): { sql: string; params: SqlParam[] } {
-    const where = ['tenant_id = ?', 'created_at < ?', '(retired_at IS NULL OR retired_at >= ?)'];
+    const inPeriod = inPeriodAt(
+      'site_id',
+      q.period,
+      (at) => `created_at < ${at('toIso')} AND (retired_at IS NULL OR retired_at >= ${at('fromIso')})`,
+    );
+    const where = ['tenant_id = ?', inPeriod.sql];
     if (q.excludeFlagged) where.push('export_regime IS NULL');
-    const params: SqlParam[] = [tenantId, q.toIso, q.fromIso];
+    const params: SqlParam[] = [tenantId, ...inPeriod.params];
     if (q.siteId) {
       where.push('site_id = ?');
       params.push(q.siteId);
@@ -369,10 +411,10 @@ export class ReportsRepository {
     return { sql: where.join(' AND '), params };
   }
 
-  /** Equipment registered before the period ended and not retired before it began. */
+  /** Equipment registered before the period ended and not retired before it began (at its site). */
   async countRegister(
     tenantId: string,
-    q: { siteId: string | null; fromIso: string; toIso: string; excludeFlagged: boolean },
+    q: { siteId: string | null; period: PeriodBounds; excludeFlagged: boolean },
   ): Promise<number> {
     const w = this.registerWhere(tenantId, q);
     const r = await this.t(tenantId, () =>
@@ -385,8 +427,7 @@ export class ReportsRepository {
     tenantId: string,
     q: {
       siteId: string | null;
-      fromIso: string;
-      toIso: string;
+      period: PeriodBounds;
       excludeFlagged: boolean;
       afterTag: string | null;
       limit: number;
@@ -432,14 +473,19 @@ export class ReportsRepository {
   }
 
   /**
-   * Calibrations in [fromIso, toIso) that show the instrument out of tolerance (failed as
-   * found, or left failing), with the site of the equipment (or of the edge that sent it).
+   * Calibrations in the period (at their site) that show the instrument out of tolerance (failed
+   * as found, or left failing), with the site of the equipment (or of the edge that sent it).
    */
   async failedCalibrations(
     tenantId: string,
-    q: { siteId: string | null; fromIso: string; toIso: string },
+    q: { siteId: string | null; period: PeriodBounds },
   ): Promise<(CalibrationRow & { site_id: string | null })[]> {
-    const params: SqlParam[] = [tenantId, q.fromIso, q.toIso];
+    const inPeriod = inPeriodAt(
+      'COALESCE(e.site_id, d.site_id)',
+      q.period,
+      (at) => `c.calibrated_at >= ${at('fromIso')} AND c.calibrated_at < ${at('toIso')}`,
+    );
+    const params: SqlParam[] = [tenantId, ...inPeriod.params];
     let site = '';
     if (q.siteId) {
       site = ' AND COALESCE(e.site_id, d.site_id) = ?';
@@ -450,7 +496,7 @@ export class ReportsRepository {
         `SELECT c.*, COALESCE(e.site_id, d.site_id) AS site_id FROM calibrations c
            LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
            LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id
-         WHERE c.tenant_id = ? AND c.calibrated_at >= ? AND c.calibrated_at < ?
+         WHERE c.tenant_id = ? AND ${inPeriod.sql}
            AND (c.as_found = 'fail' OR COALESCE(c.as_left, c.as_found) = 'fail') AND ${EFFECTIVE_CALIBRATION}${site}
          ORDER BY c.calibrated_at, c.id`,
         params,

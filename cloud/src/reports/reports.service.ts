@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { seesSite, type Principal } from '../access/index.js';
 import { ProblemError, validationProblem } from '../platform/errors.js';
 import type { AuditActor } from '../audit/index.js';
-import { buildReport, contextOf, periodOf, reportZone, type ReportDeps } from './builders.js';
+import { buildReport, contextOf, periodOf, reportPeriod, type ReportDeps } from './builders.js';
 import { writePdf } from './pdf.js';
 import { CHUNK_BYTES, type ReportRow } from './reports.repository.js';
 import { writeCsv, writeJson } from './text-formats.js';
@@ -38,7 +38,7 @@ export const reportRequestSchema = z
     type: z.enum(REPORT_TYPES),
     siteId: z.string().min(1).max(128).nullable().optional(),
     from: dateOrTime.describe(
-      'a date: the period starts at midnight of that day in the site’s time zone (tenant-wide: the zone the tenant’s sites share, else UTC); or an RFC 3339 timestamp',
+      'a date: the period starts at midnight of that day in the site’s time zone (tenant-wide: each site’s own); or an RFC 3339 timestamp',
     ),
     to: dateOrTime.describe(
       'a date: the period ends with that day (inclusive) in the same time zone; or an RFC 3339 timestamp (exclusive)',
@@ -127,13 +127,13 @@ export async function generate(
   progress: ProgressFn,
   generatedAt = new Date().toISOString(),
 ): Promise<{ sha256: string; size: number; ctx: ReportContext; report: BuiltReport }> {
-  // Dates are the site's local days (tenant-wide: the zone the tenant's sites share, else UTC).
-  const zone = await reportZone(deps.tenancy, tenantId, req.siteId);
+  // Dates are the site's local days (tenant-wide: the zone the tenant's sites share, else each
+  // site's own).
   const ctx = await contextOf(
     deps,
     tenantId,
     req.siteId,
-    periodOf(req.from, req.to, zone),
+    await reportPeriod(deps.tenancy, tenantId, req.siteId, req.from, req.to),
     generatedAt,
     req.cleared,
   );

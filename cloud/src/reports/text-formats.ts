@@ -39,6 +39,17 @@ export function reportMeta(report: BuiltReport, ctx: ReportContext) {
       timeZone: ctx.period.zone,
       start: ctx.period.fromIso,
       end: ctx.period.toExclusiveIso,
+      // Tenant-wide over sites in different zones: each site's own cut (start/end above: rows of no site).
+      ...(ctx.period.sites.size > 0
+        ? {
+            sites: [...ctx.period.sites].map(([siteId, p]) => ({
+              siteId,
+              timeZone: p.zone,
+              start: p.fromIso,
+              end: p.toExclusiveIso,
+            })),
+          }
+        : {}),
     },
     generatedAt: ctx.generatedAt,
     sources: ctx.sources,

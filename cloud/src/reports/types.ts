@@ -126,10 +126,15 @@ export interface ReportPeriod {
   lastDay: string;
   /**
    * The IANA time zone dates are read in: the site's for a site's report; for a tenant-wide one,
-   * the zone every site of the tenant shares, else UTC.
+   * the zone every site of the tenant shares, else UTC (for rows of no site: see `sites`).
    */
   zone: string;
   label: string;
+  /**
+   * A tenant-wide report over sites in different zones: each site's own cut of the same dates
+   * (its local days), by site id. Empty when one zone serves every row.
+   */
+  sites: ReadonlyMap<string, ReportPeriod>;
 }
 
 /**

@@ -8,7 +8,8 @@ import { TestEdge } from './edge.js';
 import { signIn, type Session } from './signed-in.js';
 import { testStorage, type Backend, type TestStorage } from './storage.js';
 
-const TECH_PW = 'dead weight on the bench 7';
+/** The technician's and the admin's password (calibration entries are signed with it). */
+export const TECH_PW = 'dead weight on the bench 7';
 
 /** The equipment of the two-zone tenant: one pressure transducer per site. */
 export const TWO_ZONE_TAGS = [
@@ -22,6 +23,8 @@ export interface TwoZones {
   get(p: string): Promise<{ status: number; body: any }>;
   /** A request as the signed-in tenant admin. */
   asAdmin(method: string, p: string, body?: unknown): Promise<{ status: number; body: any }>;
+  /** A GET as the signed-in tenant admin, its body as bytes (a report's file). */
+  bytesAsAdmin(p: string): Promise<{ status: number; bytes: Buffer }>;
   /** An edge enrolled at the site `siteId` (one token per site, used once). */
   edgeAt(siteId: (typeof TWO_ZONE_TAGS)[number][1]): Promise<TestEdge>;
   close(): Promise<void>;
@@ -132,6 +135,11 @@ export async function startTwoZones(
     async asAdmin(method, p, body) {
       admin ??= await signIn(cloud.url, 'acme', 'admin@plant.example', TECH_PW);
       return call(method, p, body, admin);
+    },
+    async bytesAsAdmin(p) {
+      admin ??= await signIn(cloud.url, 'acme', 'admin@plant.example', TECH_PW);
+      const res = await fetch(`${cloud.url}/api/v1${p}`, { headers: { cookie: admin.cookie } });
+      return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()) };
     },
     edgeAt: (siteId) => new TestEdge(cloud.url).enroll(enrollment.get(siteId)!, `edge-${siteId}`),
     async close() {

@@ -9265,7 +9265,7 @@ export interface paths {
           'application/json': {
             /** @enum {string} */
             format: 'pdf' | 'csv' | 'json';
-            /** @description a date: the period starts at midnight of that day in the site’s time zone (tenant-wide: the zone the tenant’s sites share, else UTC); or an RFC 3339 timestamp */
+            /** @description a date: the period starts at midnight of that day in the site’s time zone (tenant-wide: each site’s own); or an RFC 3339 timestamp */
             from: string;
             siteId?: string | null;
             /** @description a date: the period ends with that day (inclusive) in the same time zone; or an RFC 3339 timestamp (exclusive) */
@@ -9840,7 +9840,7 @@ export interface paths {
     get?: never;
     /**
      * Rename a site or set its time zone or shifts (admin)
-     * @description shifts: 1–6 of { name, start: "HH:MM" } in the site’s time zone, on quarter hours; each runs until the next starts, and belongs to the day it starts on. null: back to the default (Early 06:00, Late 14:00, Night 22:00). First-pass yield per shift (GET /yield) uses them.
+     * @description shifts: 1–6 of { name, start: "HH:MM" } in the site’s time zone, on quarter hours; each runs until the next starts, and belongs to the day it starts on. null: back to the default (Early 06:00, Late 14:00, Night 22:00). First-pass yield per shift (GET /yield) uses them. A new timeZone recounts the next due date of the site’s equipment from the local day of its last valid calibration.
      */
     put: {
       parameters: {
@@ -11932,14 +11932,16 @@ export interface paths {
     };
     /**
      * First-pass yield per rig, per rig and local day of its site, and per rig and shift of the site (default: the last 30 days)
-     * @description perRigDay: per rig and calendar day of its site’s time zone (a tenant-wide answer counts each site in its own days). perRigShift: per rig, shift day and shift of its site (the site’s shifts in its time zone, PUT /sites/{siteId}; default Early 06:00, Late 14:00, Night 22:00). A shift belongs to the local day it starts on.
+     * @description from/to: calendar days (YYYY-MM-DD, `to` inclusive), each a local day of the rig’s own site (a tenant-wide answer reads each site in its own days: 2026-11-01 to 2026-11-30 is 1 November 00:00 to 1 December 00:00 in each site’s zone); RFC 3339 timestamps are still taken as instants (`to` exclusive). The answer’s from/to are the instants read (over sites in several zones, the earliest start and the latest end). perRigDay: per rig and calendar day of its site’s time zone (a tenant-wide answer counts each site in its own days). perRigShift: per rig, shift day and shift of its site (the site’s shifts in its time zone, PUT /sites/{siteId}; default Early 06:00, Late 14:00, Night 22:00). A shift belongs to the local day it starts on.
      */
     get: {
       parameters: {
         query?: {
           equipment?: string;
+          /** @description a date: from the start of that local day of each rig’s own site (its time zone; tenant-wide, each site its own); or an RFC 3339 timestamp (inclusive) */
           from?: string;
           site?: string;
+          /** @description a date: up to the end of that local day of each rig’s own site (inclusive); or an RFC 3339 timestamp (exclusive) */
           to?: string;
         };
         header?: never;
