@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { localDay, nextDay } from '../src/platform/time-zone.js';
+import { localDay, addDays } from '../src/platform/time-zone.js';
 import { BACKENDS, setupOrFailEach } from './helpers/storage.js';
 import { startTwoZones, TECH_PW, TWO_ZONE_TAGS, type TwoZones } from './helpers/two-zones.js';
 
@@ -149,7 +149,7 @@ describe.each(BACKENDS)('reports on each site’s local days on %s', (backend) =
       `${new Date(now.getTime() - 19.5 * HOUR).toISOString().slice(0, 10)}T19:30:00.000Z`,
     );
     const doneDay = localDay(doneAt, 'Asia/Kolkata');
-    const nextDue = nextDay(doneDay, 30);
+    const nextDue = addDays(doneDay, 30);
     const plan = await zones!.call('POST', '/equipment/PT-IN-01/maintenance/plans', {
       task: 'replace the seals',
       intervalDays: 30,
@@ -167,7 +167,7 @@ describe.each(BACKENDS)('reports on each site’s local days on %s', (backend) =
       (await json({ type: 'due-list', ...body })).sections.items.map((r: any) => [r.tag, r.pmNextDue]);
     const today = localDay(Date.now(), 'Asia/Kolkata');
     expect(await items({ siteId: 'plant-in', from: today, to: nextDue })).toEqual([['PT-IN-01', nextDue]]);
-    expect(await items({ siteId: 'plant-in', from: today, to: nextDay(nextDue, -1) })).toEqual([]);
+    expect(await items({ siteId: 'plant-in', from: today, to: addDays(nextDue, -1) })).toEqual([]);
     // Tenant-wide too.
     expect(await items({ from: today, to: nextDue })).toEqual([['PT-IN-01', nextDue]]);
   });

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import { siteShifts, type TenancyRepository } from '../tenancy/index.js';
-import { isLocalDate, nextDay } from '../platform/time-zone.js';
+import { isLocalDate, addDays } from '../platform/time-zone.js';
 import {
   equipmentBodySchema,
   manualCalibrationSchema,
@@ -388,7 +388,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     // Default: the 30 days before `to` (30 local days up to a date).
     const from =
       q.from ??
-      (isLocalDate(to) ? nextDay(to, -29) : new Date(Date.parse(to) - 30 * 86_400_000).toISOString());
+      (isLocalDate(to) ? addDays(to, -29) : new Date(Date.parse(to) - 30 * 86_400_000).toISOString());
     const v = viewer(req, 'GET /yield');
     // Shifts are the sites' own, in their time zones (only the sites the caller sees).
     const sites = await deps.tenancy.sites(tenantOf(req), req.principal!.sites ?? null);

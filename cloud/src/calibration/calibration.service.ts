@@ -11,7 +11,7 @@ import {
 } from '@rigtrace/protocols';
 import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
-import { dueAfter, localDay } from '../platform/time-zone.js';
+import { addDays, dueAfter, localDay } from '../platform/time-zone.js';
 import { ProblemError } from '../platform/errors.js';
 import {
   type CalibrationListRow,
@@ -58,9 +58,6 @@ export type CalibrationStatus = 'current' | 'due-soon' | 'overdue' | 'out-of-tol
 
 const DAY_MS = 86_400_000;
 export const dateOf = (iso: string): string => iso.slice(0, 10);
-export function addDays(date: string, days: number): string {
-  return new Date(Date.parse(`${date}T00:00:00.000Z`) + days * DAY_MS).toISOString().slice(0, 10);
-}
 export function daysBetween(from: string, to: string): number {
   return Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / DAY_MS);
 }

@@ -9,7 +9,6 @@ export type { InstallationView, PositionView } from './positions.service.js';
 export {
   CalibrationService,
   DEFAULT_DUE_SOON_DAYS,
-  addDays,
   calLite,
   calendarState,
   dateOf,

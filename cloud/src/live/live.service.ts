@@ -5,7 +5,7 @@ import type { InspectionRepository } from '../production/index.js';
 import type { DomainEventBus, DomainEvents } from '../platform/events.js';
 import type { Metrics } from '../platform/metrics.js';
 import { afterCommit } from '../platform/after-commit.js';
-import { localDay, localTime, nextDay, startOfLocalDay } from '../platform/time-zone.js';
+import { localDay, localTime, addDays, startOfLocalDay } from '../platform/time-zone.js';
 import type { Viewer } from '../access/index.js';
 import type { LivePointRow, LiveRepository, LiveRigRow } from './live.repository.js';
 import { completedTest, type CompletedTest } from './live.floor.js';
@@ -420,7 +420,7 @@ export class LiveService {
     // Today: the site's local day (23 or 25 hours on a daylight-saving change), in its local hours.
     const today = localDay(nowMs, timeZone);
     const dayStart = startOfLocalDay(today, timeZone);
-    const dayEnd = startOfLocalDay(nextDay(today), timeZone);
+    const dayEnd = startOfLocalDay(addDays(today, 1), timeZone);
     const from = new Date(dayStart).toISOString();
     const to = new Date(dayEnd).toISOString();
     const byQuarter = await this.repo.inspectionsByQuarter(viewer, siteId, from, to);

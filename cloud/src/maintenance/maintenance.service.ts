@@ -2,13 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { dateSchema, label, text, timestampSchema } from '@rigtrace/protocols';
 import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
-import { dueAfter, localDay, startOfLocalDay } from '../platform/time-zone.js';
+import { addDays, dueAfter, localDay, startOfLocalDay } from '../platform/time-zone.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import { ProblemError, parseOrProblem } from '../platform/errors.js';
 import type { AuditActor, AuditService } from '../audit/index.js';
 import type { Viewer } from '../access/index.js';
 import {
-  addDays,
   daysBetween,
   isValid,
   type EquipmentRepository,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { localDay, localTime, nextDay, startOfLocalDay } from './time-zone.js';
+import { localDay, localTime, addDays, startOfLocalDay } from './time-zone.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -24,7 +24,7 @@ describe('site time zones', () => {
     expect(iso(startOfLocalDay('2026-11-02', 'America/Los_Angeles'))).toBe('2026-11-02T08:00:00.000Z');
     // Santiago moves its clocks at midnight: 6 September 2026 starts at 01:00 local (04:00 UTC).
     expect(iso(startOfLocalDay('2026-09-06', 'America/Santiago'))).toBe('2026-09-06T04:00:00.000Z');
-    expect(nextDay('2026-12-31')).toBe('2027-01-01');
-    expect(nextDay('2026-03-01', -1)).toBe('2026-02-28');
+    expect(addDays('2026-12-31', 1)).toBe('2027-01-01');
+    expect(addDays('2026-03-01', -1)).toBe('2026-02-28');
   });
 });

@@ -57,7 +57,7 @@ export function localTime(ms: number, zone: string): Readonly<{ day: string; min
 export const localDay = (ms: number, zone: string): string => localTime(ms, zone).day;
 
 /** The calendar day `n` days after `day` (YYYY-MM-DD). */
-export const nextDay = (day: string, n = 1): string =>
+export const addDays = (day: string, n: number): string =>
   new Date(Date.parse(`${day}T00:00:00.000Z`) + n * 86_400_000).toISOString().slice(0, 10);
 
 /**
@@ -66,7 +66,7 @@ export const nextDay = (day: string, n = 1): string =>
  * calibration's next due, a preventive task's next due) is this.
  */
 export const dueAfter = (at: string, days: number, zone: string): string =>
-  nextDay(localDay(Date.parse(at), zone), days);
+  addDays(localDay(Date.parse(at), zone), days);
 
 /**
  * The first instant (ms) of the local day `day` (YYYY-MM-DD) in `zone`: its midnight, or the first
@@ -100,6 +100,6 @@ export const isLocalDate = (s: string): boolean => /^\d{4}-\d{2}-\d{2}$/.test(s)
 export function periodInstants(from: string, to: string, zone: string): { start: number; end: number } {
   return {
     start: isLocalDate(from) ? startOfLocalDay(from, zone) : Date.parse(from),
-    end: isLocalDate(to) ? startOfLocalDay(nextDay(to), zone) : Date.parse(to),
+    end: isLocalDate(to) ? startOfLocalDay(addDays(to, 1), zone) : Date.parse(to),
   };
 }

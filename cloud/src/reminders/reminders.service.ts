@@ -7,11 +7,11 @@ import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import {
   type EquipmentRepository,
-  addDays,
   type CalibrationService,
   type NextPm,
   type PreventiveTasks,
 } from '../calibration/index.js';
+import { addDays } from '../platform/time-zone.js';
 import type { AuditActor, AuditService } from '../audit/index.js';
 import { buildDigest, isAllClear, webhookBody, type Digest, type DigestPm } from './digest.js';
 import { EmailSender, type SmtpConfig } from './email.js';

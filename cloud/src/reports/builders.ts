@@ -3,7 +3,6 @@ import type { Db } from '../platform/db/db.js';
 import {
   type CalibrationRow,
   type EquipmentRow,
-  addDays,
   calendarState,
   calLite,
   daysBetween,
@@ -18,7 +17,7 @@ import type { TenancyRepository } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { Coverage, OotService } from '../oot/index.js';
 import type { SuspectRow } from '../production/index.js';
-import { isLocalDate, localDay, nextDay, periodInstants, startOfLocalDay } from '../platform/time-zone.js';
+import { addDays, isLocalDate, localDay, periodInstants, startOfLocalDay } from '../platform/time-zone.js';
 
 /**
  * A suspect record as the reports show it: the record's index row, its operator, and whether it
@@ -241,7 +240,7 @@ const asOfFor = (period: ReportPeriod) =>
 /** Calibrations count up to the end of the as-of day (the period's zone), within the period. */
 const cutoffOf = (period: ReportPeriod) =>
   minStr(
-    new Date(startOfLocalDay(nextDay(asOfFor(period)), period.zone)).toISOString(),
+    new Date(startOfLocalDay(addDays(asOfFor(period), 1), period.zone)).toISOString(),
     period.toExclusiveIso,
   );
 
