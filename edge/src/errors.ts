@@ -49,6 +49,15 @@ export class EdgeError extends Error {
     super(message ?? EDGE_ERRORS[code]);
     this.name = 'EdgeError';
     this.code = code;
-    this.problems = problems;
+    this.problems = problems.map(oneLine);
   }
+}
+
+/**
+ * A problem as one line: control characters (a key or value that spans lines, as a YAML complex
+ * key does) are shown as escapes (`\n`, `\u001b`), so one problem never reads as two.
+ */
+function oneLine(problem: string): string {
+  // eslint-disable-next-line no-control-regex
+  return problem.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1));
 }

@@ -208,6 +208,13 @@ describe('edge config fuzzing', () => {
     expect(load(stringify(valid()))).toEqual({ ok: true });
   });
 
+  it('names a key that spans lines (a YAML complex key) on one problem line', () => {
+    // Found by the property below: `? - #` is a mapping whose key is a list.
+    const r = load('? - #\n');
+    expect(r.ok).toBe(false);
+    expect(r.ok ? [] : r.problems).toContainEqual(expect.stringContaining('Unrecognized key: "[\\n'));
+  });
+
   it('arbitrary text: accepted or refused with problem lines, never a crash', () => {
     fc.assert(
       fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 200 }), yamlish), (text) => {
