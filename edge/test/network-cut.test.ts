@@ -330,8 +330,12 @@ describe('a network cut between edge and device', () => {
       .filter((r) => r.kind === 'inspection')
       .map((r) => r.body.partSerial as string);
     // Mosquitto kept the messages published while the edge was cut off (a persistent session):
-    // every one arrives after the reconnect, none twice, none lost.
-    expect(serials).toEqual(sent);
+    // every one arrives after the reconnect, none twice, none lost. Not always in publishing order:
+    // a message published as the edge reconnects can be handed over before the ones the broker
+    // queued (seen with Debian's Mosquitto, as with other brokers), and the edge records messages
+    // in the order they arrive.
+    expect([...serials].sort()).toEqual([...sent].sort());
+    expect(new Set(serials).size).toBe(serials.length);
     expect(sent.length).toBeGreaterThan(CUT_MS / 50 / 2);
   }, 120_000);
 });
