@@ -12,6 +12,7 @@ import {
 import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
 import { addDays, dueAfter, localDay } from '../platform/time-zone.js';
+import { compareText } from '../platform/compare.js';
 import { ProblemError } from '../platform/errors.js';
 import {
   type CalibrationListRow,
@@ -84,15 +85,7 @@ export const isValid = (c: CalLite): boolean => leftResult(c) === 'pass' && c.tr
 export const isFailure = (c: CalLite): boolean => c.asFound === 'fail' || leftResult(c) === 'fail';
 
 const byTime = (a: CalLite, b: CalLite) =>
-  a.calibratedAt < b.calibratedAt
-    ? -1
-    : a.calibratedAt > b.calibratedAt
-      ? 1
-      : a.id < b.id
-        ? -1
-        : a.id > b.id
-          ? 1
-          : 0;
+  compareText(a.calibratedAt, b.calibratedAt) || compareText(a.id, b.id);
 
 export interface CalendarState {
   lastValid: CalLite | null;

@@ -2,6 +2,7 @@ import type { Db, SqlParam } from '../platform/db/db.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 import { sitesFilter } from '../calibration/index.js';
 import { localDay } from '../platform/time-zone.js';
+import { compareText } from '../platform/compare.js';
 
 /** One usage or inspection record as indexed for traceability and queries (the record itself stays in `records`). */
 export interface TraceableRow {
@@ -152,15 +153,7 @@ export function byDayThenEquipment(
   a: { day: string; equipment: string },
   b: { day: string; equipment: string },
 ) {
-  return a.day < b.day
-    ? -1
-    : a.day > b.day
-      ? 1
-      : a.equipment < b.equipment
-        ? -1
-        : a.equipment > b.equipment
-          ? 1
-          : 0;
+  return compareText(a.day, b.day) || compareText(a.equipment, b.equipment);
 }
 
 /**
