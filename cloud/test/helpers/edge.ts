@@ -1,5 +1,10 @@
-import { generateKeyPair, toBase64, type LogState } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
+import { generateKeyPair, toBase64, type LogState, type RecordKind } from '@rigtrace/protocols';
+import {
+  buildBatch,
+  deterministicUuidV7,
+  exampleRecords,
+  type BuiltBatch,
+} from '@rigtrace/protocols/testing';
 
 /** Where a test edge's records say they were read (a record's `source`). */
 export interface RecordSource {
@@ -7,14 +12,25 @@ export interface RecordSource {
   endpoint: string;
 }
 
+/** The cloud's answer to a batch. */
+export interface IngestReply {
+  status: number;
+  body: Record<string, unknown>;
+  retryAfter: string | null;
+}
+
 /**
  * An edge enrolled through the API, keeping its log state between batches: it builds records
- * (`record`, or the shorthands below), signs them into batches and sends them to the cloud's
- * ingest (`send`, or `ingest` where anything but 200 is a failure).
+ * (`record`, `examples`, or the shorthands below), signs them into batches and sends them to the
+ * cloud's ingest (`send`, or `ingest` where anything but 200 is a failure).
+ *
+ * Batches the edge would never send are explicit: `sign` builds one without sending it (to send
+ * twice, at once, out of order or altered, with `post`), `forge` signs with a key the cloud
+ * does not hold for this edge.
  */
 export class TestEdge {
   private readonly keys = generateKeyPair();
-  private state: LogState | undefined;
+  private state_: LogState | undefined;
   private seqNow = 0;
   id = '';
 
@@ -28,11 +44,21 @@ export class TestEdge {
     return this.seqNow;
   }
 
+  /** The log as the cloud has accepted it (undefined before the first accepted batch). */
+  get state(): LogState | undefined {
+    return this.state_;
+  }
+
+  /** The public key the edge enrolled with (base64). */
+  get publicKey(): string {
+    return toBase64(this.keys.publicKey);
+  }
+
   async enroll(token: string, name: string): Promise<this> {
     const res = await fetch(`${this.url}/api/v1/edges/enroll`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token, publicKey: toBase64(this.keys.publicKey), name }),
+      body: JSON.stringify({ token, publicKey: this.publicKey, name }),
     });
     if (res.status !== 201) throw new Error(`enrollment failed: ${res.status} ${await res.text()}`);
     this.id = ((await res.json()) as { edgeId: string }).edgeId;
@@ -127,29 +153,72 @@ export class TestEdge {
     };
   }
 
-  /** Signs and sends records built with the methods above (in the order they were built), to `via`. */
-  async send(
-    records: unknown[],
-    via = this.url,
-  ): Promise<{ status: number; body: Record<string, unknown>; retryAfter: string | null }> {
-    const built = buildBatch({
+  /**
+   * The next `count` example records of this edge (protocols' `exampleRecords`, cycling through
+   * the kinds unless `kinds` is given), from the seq after the last record built.
+   */
+  examples(count: number, opts: { kinds?: readonly RecordKind[] } = {}) {
+    const records = exampleRecords(this.id, this.seqNow + 1, count, opts);
+    this.seqNow += count;
+    return records;
+  }
+
+  /**
+   * Signs `records` into a batch on top of the log the cloud has accepted (or `before`: null for
+   * an empty log), without sending it; `accept` makes later batches build on it.
+   */
+  sign(records: readonly unknown[], before: LogState | null = this.state_ ?? null): BuiltBatch {
+    return buildBatch({
       edge: this.id,
       privateKeyPem: this.keys.privateKeyPem,
       records,
-      ...(this.state ? { before: this.state } : {}),
+      ...(before ? { before } : {}),
     });
+  }
+
+  /** Like `sign`, but with a fresh key the cloud does not hold for this edge: a forged batch. */
+  forge(records: readonly unknown[], before: LogState | null = this.state_ ?? null): BuiltBatch {
+    return buildBatch({
+      edge: this.id,
+      privateKeyPem: generateKeyPair().privateKeyPem,
+      records,
+      ...(before ? { before } : {}),
+    });
+  }
+
+  /** Takes `built` as accepted by the cloud: later batches build on its log. */
+  accept(built: BuiltBatch): void {
+    this.state_ = built.state;
+  }
+
+  /** Posts `batch` exactly as given (a replayed, forged or altered one too) to `via`; changes no state. */
+  async post(batch: unknown, via = this.url, headers: Record<string, string> = {}): Promise<IngestReply> {
     const res = await fetch(`${via}/api/v1/ingest`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(built.batch),
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(batch),
     });
     const body = (await res.json()) as Record<string, unknown>;
-    if (res.status === 200) this.state = built.state;
     return { status: res.status, body, retryAfter: res.headers.get('retry-after') };
   }
 
+  /**
+   * Signs and sends records built with the methods above (in the order they were built), to
+   * `via` with `headers` beside the JSON content type; a 200 makes the batch's log the edge's.
+   */
+  async send(
+    records: readonly unknown[],
+    via = this.url,
+    headers: Record<string, string> = {},
+  ): Promise<IngestReply> {
+    const built = this.sign(records);
+    const reply = await this.post(built.batch, via, headers);
+    if (reply.status === 200) this.accept(built);
+    return reply;
+  }
+
   /** Signs and sends `records`; anything but 200 fails (naming the cloud's answer). */
-  async ingest(records: unknown[]): Promise<Record<string, unknown>> {
+  async ingest(records: readonly unknown[]): Promise<Record<string, unknown>> {
     const r = await this.send(records);
     if (r.status !== 200) throw new Error(`ingest answered ${r.status}: ${JSON.stringify(r.body)}`);
     return r.body;
