@@ -1,4 +1,11 @@
-import { generateKeyPair, toBase64, type LogState, type RecordKind } from '@rigtrace/protocols';
+import {
+  formatVerifierKey,
+  generateKeyPair,
+  signCheckpoint,
+  toBase64,
+  type LogState,
+  type RecordKind,
+} from '@rigtrace/protocols';
 import {
   buildBatch,
   deterministicUuidV7,
@@ -52,6 +59,11 @@ export class TestEdge {
   /** The public key the edge enrolled with (base64). */
   get publicKey(): string {
     return toBase64(this.keys.publicKey);
+  }
+
+  /** The edge's key as an offline verifier trusts it (C2SP note verifier key). */
+  get verifierKey(): string {
+    return formatVerifierKey(this.id, this.keys.publicKey);
   }
 
   async enroll(token: string, name: string): Promise<this> {
@@ -154,12 +166,14 @@ export class TestEdge {
   }
 
   /**
-   * The next `count` example records of this edge (protocols' `exampleRecords`, cycling through
-   * the kinds unless `kinds` is given), from the seq after the last record built.
+   * `count` example records of this edge (protocols' `exampleRecords`, cycling through the kinds
+   * unless `kinds` is given), from the seq after the last record built, or from seq `from` (to
+   * build the same records again: a re-send, or a changed copy of one).
    */
-  examples(count: number, opts: { kinds?: readonly RecordKind[] } = {}) {
-    const records = exampleRecords(this.id, this.seqNow + 1, count, opts);
-    this.seqNow += count;
+  examples(count: number, opts: { from?: number; kinds?: readonly RecordKind[] } = {}) {
+    const from = opts.from ?? this.seqNow + 1;
+    const records = exampleRecords(this.id, from, count, opts.kinds ? { kinds: opts.kinds } : {});
+    this.seqNow = Math.max(this.seqNow, from + count - 1);
     return records;
   }
 
@@ -184,6 +198,14 @@ export class TestEdge {
       records,
       ...(before ? { before } : {}),
     });
+  }
+
+  /**
+   * A checkpoint signed with this edge's key for a log of `size` with `root`, whether or not the
+   * edge's log is that one (a different root for a size already accepted is a fork).
+   */
+  checkpoint(size: number, root: Uint8Array): string {
+    return signCheckpoint({ origin: this.id, size, root, extensions: [] }, this.id, this.keys.privateKeyPem);
   }
 
   /** Takes `built` as accepted by the cloud: later batches build on its log. */
