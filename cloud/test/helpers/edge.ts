@@ -38,6 +38,7 @@ export interface IngestReply {
 export class TestEdge {
   private readonly keys = generateKeyPair();
   private state_: LogState | undefined;
+  private readonly acceptedBatches: unknown[] = [];
   private seqNow = 0;
   id = '';
 
@@ -211,6 +212,14 @@ export class TestEdge {
   /** Takes `built` as accepted by the cloud: later batches build on its log. */
   accept(built: BuiltBatch): void {
     this.state_ = built.state;
+    this.acceptedBatches.push(built.batch);
+  }
+
+  /** Posts again, unchanged, the `n`-th batch the cloud accepted (0: the first): a captured batch replayed. */
+  replay(n = 0, via = this.url, headers: Record<string, string> = {}): Promise<IngestReply> {
+    const batch = this.acceptedBatches[n];
+    if (batch === undefined) throw new Error(`no accepted batch ${n} to replay`);
+    return this.post(batch, via, headers);
   }
 
   /** Posts `batch` exactly as given (a replayed, forged or altered one too) to `via`; changes no state. */
@@ -239,9 +248,12 @@ export class TestEdge {
     return reply;
   }
 
-  /** Signs and sends `records`; anything but 200 fails (naming the cloud's answer). */
-  async ingest(records: readonly unknown[]): Promise<Record<string, unknown>> {
-    const r = await this.send(records);
+  /** Signs and sends `records` (with `headers`); anything but 200 fails (naming the cloud's answer). */
+  async ingest(
+    records: readonly unknown[],
+    headers: Record<string, string> = {},
+  ): Promise<Record<string, unknown>> {
+    const r = await this.send(records, this.url, headers);
     if (r.status !== 200) throw new Error(`ingest answered ${r.status}: ${JSON.stringify(r.body)}`);
     return r.body;
   }
