@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { localDay, localTime, addDays, startOfLocalDay } from './time-zone.js';
+import { localDay, localTime, addDays, startOfLocalDay } from './index.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
