@@ -261,6 +261,7 @@ describe('the quality office in a browser', () => {
     await menu('Live');
     const alert = page.getByTestId('alert-item').filter({ hasText: 'FC-07 failed as found' });
     await alert.waitFor();
+    expect(await alert.innerText()).toMatch(/(now|ago) · Open the case$/);
     await b.shot('quality-04-alert-on-live-floor');
     await alert.getByTestId('alert-case').click();
     await page.getByTestId('case-page').waitFor();
@@ -274,6 +275,15 @@ describe('the quality office in a browser', () => {
     expect(await inj2.getByTestId('at-risk').count()).toBe(1);
     expect(await inj2.textContent()).toContain('Shipped · Globex Engines');
     await b.shot('quality-05-case-open');
+    // The list of cases counts it the same way, and the SPC page's alert links to it.
+    await menu('Out of tolerance');
+    const listed = page.locator('[data-testid=case-card][data-equipment="FC-07"]');
+    await expect.poll(() => listed.innerText()).toMatch(/0 of 6 suspect records decided · \d+ at risk/);
+    await menu('SPC');
+    const spcAlert = page.getByTestId('spc-alert').filter({ hasText: 'FC-07 failed as found' });
+    expect(await spcAlert.innerText()).toMatch(/calibration\. Open the case/);
+    await spcAlert.getByRole('link', { name: 'Open the case' }).click();
+    await page.getByTestId('case-page').waitFor();
 
     // INJ-1001 and INJ-1003 had margins wider than the error: use as is.
     for (const p of ['INJ-1001', 'INJ-1003'])
@@ -337,6 +347,51 @@ describe('the quality office in a browser', () => {
     await b.shot('quality-07-case-closed');
     await signOut();
   }, 180_000);
+
+  it('names SPC characteristics and units in words, and keeps the chart controls inside a phone', async () => {
+    // A rig's pilot-injection timing, in the unit the device sends (us).
+    await ingest(
+      Array.from({ length: 12 }, (_, i) =>
+        rec('inspection', 'RIG-01', at(1 - i / 20), {
+          partSerial: `INJ-2${String(i).padStart(3, '0')}`,
+          workOrder: 'WO-1201',
+          result: 'pass',
+          characteristics: [
+            {
+              name: 'pilotInjection.energizingTime',
+              nominal: 300,
+              lsl: 290,
+              usl: 310,
+              measured: 300 + ((i * 7) % 5) - 2,
+              unit: 'us',
+              result: 'pass',
+            },
+          ],
+        }),
+      ),
+    );
+    await signIn('manager');
+    await page.setViewportSize(PHONE);
+    await menu('SPC');
+    await page.getByTestId('spc-page').waitFor();
+    const select = page.getByTestId('characteristic-select');
+    await select.selectOption({ label: 'RIG-01: Pilot injection · energizing time (12)' });
+    const chart = page.getByTestId('spc-chart');
+    await expect
+      .poll(() => chart.getAttribute('data-characteristic'), { timeout: 20_000 })
+      .toBe('RIG-01 · pilotInjection.energizingTime');
+    await pageSettled(page);
+    // Every characteristic in words (no camelCase or dotted device names), units as symbols.
+    for (const label of await select.locator('option').allTextContents())
+      expect(label.trim()).not.toMatch(/[a-z][A-Z]|\w\.\w/);
+    expect(await page.getByTestId('limits-source').textContent()).toContain('unit µs.');
+    expect(await page.getByTestId('cpk-table').innerText()).not.toMatch(/[a-z][A-Z]/);
+    const o = await sidewaysOverflow(page);
+    expect(o.px, `widest: ${o.widest}`).toBe(0);
+    await b.shot('quality-spc-390');
+    await page.setViewportSize(DESKTOP);
+    await signOut();
+  }, 90_000);
 
   it('lets the admin set a time zone, revoke a token, retire an edge and scope a user to sites from a list', async () => {
     await signIn('admin');
