@@ -13,7 +13,8 @@ import {
   waitFor,
   type Proc,
 } from '@rigtrace/protocols/testing';
-import { formatValue, unitLabel } from '../../portal/src/lib/live-model.js';
+import { formatValue } from '../../portal/src/lib/live-model.js';
+import { unitLabel } from '../../portal/src/lib/units.js';
 import { zoneName } from '../../portal/src/lib/time.js';
 import { base32Decode, totp } from '../src/access/totp.js';
 import { PISTON_RINGS } from './helpers/spc-data.js';

@@ -272,6 +272,10 @@ describe('the quality office in a browser', () => {
     await expect.poll(() => rows.count()).toBe(6);
     const inj2 = page.locator('[data-testid=suspect][data-part="INJ-1002"]');
     expect(await inj2.textContent()).toMatch(/60\.38 mm³\/stroke.*margin 0\.12/s);
+    // Named by the portal's one naming rule, as on the live floor and SPC.
+    expect(await inj2.getByTestId('characteristic').innerText()).toMatch(
+      /^Full load · delivered quantity: 60\.38 mm³\/stroke/,
+    );
     expect(await inj2.getByTestId('at-risk').count()).toBe(1);
     expect(await inj2.textContent()).toContain('Shipped · Globex Engines');
     await b.shot('quality-05-case-open');

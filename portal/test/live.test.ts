@@ -15,9 +15,7 @@ import {
   rigYields,
   lastDays,
   shownState,
-  signalLabel,
   stateAfterLoss,
-  unitLabel,
   nameOf,
   notMeaningfulNow,
   nowWords,
@@ -30,6 +28,7 @@ import {
   type LiveSnapshot,
   type YieldAnswer,
 } from '../src/lib/live-model.js';
+import { signalLabel, unitLabel } from '../src/lib/units.js';
 
 const T0 = Date.parse('2026-11-23T08:00:00.000Z');
 const iso = (sec: number) => new Date(T0 + sec * 1000).toISOString();

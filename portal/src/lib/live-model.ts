@@ -7,6 +7,7 @@
 import { byName, meaningfulValues, wordFor, type SignalEntry } from '@rigtrace/protocols/signals';
 import type { components, paths } from './api-types.js';
 import { dayIn, formatClock } from './time.js';
+import { signalLabel, unitLabel } from './units.js';
 
 export type LiveSnapshot =
   paths['/sites/{siteId}/live']['get']['responses'][200]['content']['application/json'];
@@ -381,65 +382,6 @@ export function testQuantities(test: CompletedTest): string[] {
   const out: string[] = [];
   for (const tp of test.testPoints)
     for (const c of tp.characteristics) if (!out.includes(c.quantity)) out.push(c.quantity);
-  return out;
-}
-
-/** Abbreviations common in device signal names, spelled out for people. */
-const WORDS: Record<string, string> = {
-  qty: 'quantity',
-  temp: 'temperature',
-  pres: 'pressure',
-  press: 'pressure',
-  lsl: 'lower limit',
-  usl: 'upper limit',
-  max: 'max.',
-  min: 'min.',
-  avg: 'average',
-  no: 'number',
-  num: 'number',
-  seq: 'sequence',
-};
-
-/**
- * A signal name as a label a person reads: camelCase, snake_case and kebab-case split into words,
- * common abbreviations spelled out, the first word capitalised; dotted groups joined with " · "
- * ("fullLoad.measuredQty" → "Full load · measured quantity"). The raw name stays available as a
- * tooltip, so nothing is hidden from a technician matching it to the device.
- */
-export function signalLabel(point: string): string {
-  const parts = point.split('.').map((part) =>
-    part
-      .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-      .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
-      .split(/[\s_-]+/)
-      .filter(Boolean)
-      .map((w) => (/^[A-Z0-9]{2,}$/.test(w) ? w : (WORDS[w.toLowerCase()] ?? w.toLowerCase())))
-      .join(' '),
-  );
-  const text = parts.filter(Boolean).join(' · ');
-  return text ? text.charAt(0).toUpperCase() + text.slice(1) : point;
-}
-
-const UNIT_TOKENS: [RegExp, string][] = [
-  [/\bdegC\b|\bdeg_C\b|\bcel\b/gi, '°C'],
-  [/\bdegF\b/gi, '°F'],
-  [/\bdeg\b/gi, '°'],
-  [/\bus\b/g, 'µs'],
-  [/\bum\b/g, 'µm'],
-  [/\buA\b/g, 'µA'],
-  [/\bkohm\b/gi, 'kΩ'],
-  [/\bmohm\b/g, 'mΩ'],
-  [/\bohm\b/gi, 'Ω'],
-  [/\bpct\b|\bpercent\b/gi, '%'],
-  [/([a-zA-Z])2\b/g, '$1²'],
-  [/([a-zA-Z])3\b/g, '$1³'],
-];
-
-/** A unit as people write it: degC → °C, us → µs, ohm → Ω, mm3 → mm³ (UCUM-like codes devices send). */
-export function unitLabel(unit: string | null | undefined): string {
-  if (!unit) return '';
-  let out = unit;
-  for (const [re, to] of UNIT_TOKENS) out = out.replace(re, to);
   return out;
 }
 
