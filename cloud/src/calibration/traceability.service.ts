@@ -1,4 +1,4 @@
-import type { CalibrationRepository } from './calibration.repository.js';
+import type { CalibrationRepository, CalibrationRow } from './calibration.repository.js';
 import {
   byDayThenEquipment,
   perLocalDay,
@@ -316,6 +316,47 @@ export function laterFailureIssue(standard: string, cals: readonly CalLite[], at
   return null;
 }
 
+/**
+ * The suspect window of a failed calibration of `tag` among its calibrations `rows` (in
+ * calibrated_at order, CalibrationRepository.forEquipment): TraceabilityService.window, and the
+ * months the records retention keeps for an open out-of-tolerance case.
+ */
+export function suspectWindowOf(
+  tag: string,
+  rows: readonly CalibrationRow[],
+  calibrationId?: string,
+): SuspectWindow | null {
+  const cals: CalLite[] = rows.map(calLite);
+  const failures = cals.map((c, i) => ({ c, i })).filter(({ c }) => c.asFound === 'fail' || isFailure(c));
+  let pick: { c: CalLite; i: number } | undefined;
+  if (calibrationId !== undefined) {
+    pick = failures.find(({ c }) => c.id === calibrationId);
+    if (!pick) {
+      throw new ProblemError(
+        'CLOUD_NOT_FOUND',
+        cals.some((c) => c.id === calibrationId)
+          ? `calibration ${calibrationId} did not fail`
+          : `no calibration ${calibrationId} for ${tag}`,
+      );
+    }
+  } else pick = failures.at(-1);
+  if (!pick) return null;
+  const { before, closing } = windowAround(cals, pick.i);
+  const f = rows[pick.i]!;
+  return {
+    failedCalibration: {
+      id: f.id,
+      calibratedAt: f.calibrated_at,
+      asFoundResult: f.as_found,
+      asLeftResult: f.as_left,
+    },
+    lastGoodCalibration: before ? { id: before.id, calibratedAt: before.calibratedAt } : null,
+    start: before?.calibratedAt ?? null,
+    end: closing?.calibratedAt ?? null,
+    closedBy: closing ? { id: closing.id, calibratedAt: closing.calibratedAt } : null,
+  };
+}
+
 /** A calibration made with a failed standard inside its suspect window, and what that instrument measured since. */
 export interface ChainLink {
   equipment: string;
@@ -474,36 +515,7 @@ export class TraceabilityService {
    * open-ended while none exists.
    */
   async window(tenantId: string, tag: string, calibrationId?: string): Promise<SuspectWindow | null> {
-    const rows = await this.calibrations.forEquipment(tenantId, tag);
-    const cals: CalLite[] = rows.map(calLite);
-    const failures = cals.map((c, i) => ({ c, i })).filter(({ c }) => c.asFound === 'fail' || isFailure(c));
-    let pick: { c: CalLite; i: number } | undefined;
-    if (calibrationId !== undefined) {
-      pick = failures.find(({ c }) => c.id === calibrationId);
-      if (!pick) {
-        throw new ProblemError(
-          'CLOUD_NOT_FOUND',
-          cals.some((c) => c.id === calibrationId)
-            ? `calibration ${calibrationId} did not fail`
-            : `no calibration ${calibrationId} for ${tag}`,
-        );
-      }
-    } else pick = failures.at(-1);
-    if (!pick) return null;
-    const { before, closing } = windowAround(cals, pick.i);
-    const f = rows[pick.i]!;
-    return {
-      failedCalibration: {
-        id: f.id,
-        calibratedAt: f.calibrated_at,
-        asFoundResult: f.as_found,
-        asLeftResult: f.as_left,
-      },
-      lastGoodCalibration: before ? { id: before.id, calibratedAt: before.calibratedAt } : null,
-      start: before?.calibratedAt ?? null,
-      end: closing?.calibratedAt ?? null,
-      closedBy: closing ? { id: closing.id, calibratedAt: closing.calibratedAt } : null,
-    };
+    return suspectWindowOf(tag, await this.calibrations.forEquipment(tenantId, tag), calibrationId);
   }
 
   /**

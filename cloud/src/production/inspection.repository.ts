@@ -105,7 +105,13 @@ const COLS =
  */
 const GAUGE_COLS =
   'g.edge_id, g.seq, t.kind, t.site_id, t.equipment, g.observed_at, t.part_serial, t.work_order, t.result, r.json';
-const JOIN_RECORD = 'JOIN records r ON r.tenant_id = t.tenant_id AND r.edge_id = t.edge_id AND r.seq = t.seq';
+/**
+ * The record's day too: on PostgreSQL records is partitioned by month of observed_at, so each row
+ * reads one partition. records keep observed_at as the edge sent it (UTC, 0 to 9 decimals),
+ * traceable_records normalised (3): the same day, so a range on the day's prefix ('T' < 'U').
+ */
+const JOIN_RECORD = `JOIN records r ON r.tenant_id = t.tenant_id AND r.edge_id = t.edge_id AND r.seq = t.seq
+  AND r.observed_at >= substr(t.observed_at, 1, 10) AND r.observed_at < substr(t.observed_at, 1, 10) || 'U'`;
 
 /** Which first inspections a yield counts: observed in [from, to), optionally of one site or rig. */
 export interface YieldQuery {
