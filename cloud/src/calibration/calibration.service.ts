@@ -534,6 +534,12 @@ export class CalibrationService {
     return new Map((await this.tenancy.sites(tenantId, null)).map((s) => [s.id, s.time_zone]));
   }
 
+  /** The IANA time zone of the site of equipment `tag` (UTC for equipment not registered). */
+  async zoneOf(tenantId: string, tag: string): Promise<string> {
+    const site = (await this.equipment.get(tenantId, tag))?.site_id;
+    return site === undefined ? 'UTC' : this.zoneAt(tenantId, site);
+  }
+
   /** The IANA time zone of the site `siteId` (UTC for a site not found). */
   private async zoneAt(tenantId: string, siteId: string): Promise<string> {
     return (await this.tenancy.sites(tenantId, [siteId]))[0]?.time_zone ?? 'UTC';
@@ -686,8 +692,7 @@ export class CalibrationService {
     const issues: string[] = [];
     if (s.id === tag) return [`${s.id}: the equipment is listed as its own reference standard`];
     // The calibration's date: its local day at the calibrated equipment's site.
-    const site = (await this.equipment.get(tenantId, tag))?.site_id;
-    const day = localDay(Date.parse(at), site === undefined ? 'UTC' : await this.zoneAt(tenantId, site));
+    const day = localDay(Date.parse(at), await this.zoneOf(tenantId, tag));
     if (s.dueDate !== undefined && s.dueDate < day) {
       issues.push(`${s.id}: its certificate was due ${s.dueDate}, before the calibration on ${day}`);
     }
@@ -754,18 +759,37 @@ export class CalibrationService {
 
   /**
    * The site's time zone changed: its equipment's due dates, counted from local calendar days,
-   * are recomputed (inside the caller's transaction).
+   * are recounted (inside the caller's transaction) from each entry's cached last valid
+   * calibration, the only part of the cached state the zone changes: 500 entries per read and
+   * one UPDATE per 500 changed, not a history read and a write per instrument. The entries whose
+   * status changes with it (due soon, overdue) are announced as `refresh` announces them.
    */
   async refreshSite(tenantId: string, siteId: string): Promise<void> {
+    const zone = await this.zoneAt(tenantId, siteId);
+    const asOf = localDay(this.clock().getTime(), zone);
+    const dflt = await this.dueSoonDefault(tenantId);
+    const PAGE = 500;
     for (let after: string | undefined; ;) {
       const rows = await this.equipment.list(tenantId, {
         siteId,
         includeRetired: true,
         afterTag: after,
-        limit: 500,
+        limit: PAGE,
       });
-      for (const e of rows) await this.refresh(tenantId, e.tag);
-      if (rows.length < 500) return;
+      const dues: { tag: string; nextDue: string }[] = [];
+      for (const e of rows) {
+        if (e.last_valid_at === null) continue;
+        const nextDue = dueAfter(e.last_valid_at, e.interval_days, zone);
+        if (nextDue === e.next_due) continue;
+        dues.push({ tag: e.tag, nextDue });
+        if (!this.events) continue;
+        const from = this.cachedStatus(e, asOf, dflt).status;
+        const to = this.cachedStatus({ ...e, next_due: nextDue }, asOf, dflt).status;
+        if (from !== to)
+          emitAfterCommit(this.events, 'equipment.status', { tenantId, siteId, tag: e.tag, from, to });
+      }
+      await this.equipment.setNextDue(tenantId, dues);
+      if (rows.length < PAGE) return;
       after = rows.at(-1)!.tag;
     }
   }
