@@ -351,8 +351,8 @@ describe('the quality office in a browser', () => {
   it('names SPC characteristics and units in words, and keeps the chart controls inside a phone', async () => {
     // A rig's pilot-injection timing, in the unit the device sends (us).
     await ingest(
-      Array.from({ length: 12 }, (_, i) =>
-        rec('inspection', 'RIG-01', at(1 - i / 20), {
+      Array.from({ length: 48 }, (_, i) =>
+        rec('inspection', 'RIG-01', at(1 - i / 60), {
           partSerial: `INJ-2${String(i).padStart(3, '0')}`,
           workOrder: 'WO-1201',
           result: 'pass',
@@ -375,7 +375,7 @@ describe('the quality office in a browser', () => {
     await menu('SPC');
     await page.getByTestId('spc-page').waitFor();
     const select = page.getByTestId('characteristic-select');
-    await select.selectOption({ label: 'RIG-01: Pilot injection · energizing time (12)' });
+    await select.selectOption({ label: 'RIG-01: Pilot injection · energizing time (48)' });
     const chart = page.getByTestId('spc-chart');
     await expect
       .poll(() => chart.getAttribute('data-characteristic'), { timeout: 20_000 })
@@ -390,6 +390,33 @@ describe('the quality office in a browser', () => {
     expect(o.px, `widest: ${o.widest}`).toBe(0);
     await b.shot('quality-spc-390');
     await page.setViewportSize(DESKTOP);
+    // On a desktop the chart's point axis counts whole points (no tick at 2.5). The axes are
+    // drawn on a canvas: the page is loaded again with the canvas's text drawing recorded.
+    await page.addInitScript(() => {
+      const g = globalThis as any;
+      g.__drawn = [];
+      const fill = g.CanvasRenderingContext2D.prototype.fillText;
+      g.CanvasRenderingContext2D.prototype.fillText = function (this: any, text: string, ...rest: unknown[]) {
+        g.__drawn.push({ text: String(text), align: this.textAlign });
+        return fill.call(this, text, ...rest);
+      };
+    });
+    await page.reload();
+    await select.selectOption({ label: 'RIG-01: Pilot injection · energizing time (48)' });
+    await expect
+      .poll(() => chart.getAttribute('data-characteristic'), { timeout: 20_000 })
+      .toBe('RIG-01 · pilotInjection.energizingTime');
+    await expect.poll(() => chart.getAttribute('aria-busy'), { timeout: 20_000 }).toBe('false');
+    await page.locator('[data-testid=x-chart] canvas').waitFor();
+    const pointTicks = async () =>
+      page.evaluate(() =>
+        ((globalThis as any).__drawn as { text: string; align: string }[])
+          .filter((d) => d.align === 'center' && /^\d/.test(d.text))
+          .map((d) => d.text),
+      );
+    await expect.poll(async () => (await pointTicks()).length, { timeout: 10_000 }).toBeGreaterThan(2);
+    expect((await pointTicks()).filter((t) => !/^\d+$/.test(t))).toEqual([]);
+    await b.shot('quality-spc-1280');
     await signOut();
   }, 90_000);
 

@@ -59,6 +59,19 @@ export function localTime(ms: number, zone: string): Readonly<{ day: string; min
 /** The local calendar day (YYYY-MM-DD) of an instant in `zone`. */
 export const localDay = (ms: number, zone: string): string => localTime(ms, zone).day;
 
+/**
+ * An instant as a person at the site reads it: its local day and time to the minute, the zone
+ * named, e.g. "2026-05-02 01:29 Asia/Kolkata" (alert and message texts).
+ */
+export function localMoment(iso: string, zone: string): string {
+  const t = localTime(Date.parse(iso), zone);
+  const hh = String(Math.floor(t.minute / 60)).padStart(2, '0');
+  const mm = String(t.minute % 60).padStart(2, '0');
+  // A zone the runtime does not know reads as UTC (its formatter is UTC's), and is named so.
+  const named = formatter(zone) === formatter('UTC') ? 'UTC' : zone;
+  return `${t.day} ${hh}:${mm} ${named}`;
+}
+
 /** The calendar day `n` days after `day` (YYYY-MM-DD). */
 export const addDays = (day: string, n: number): string =>
   new Date(Date.parse(`${day}T00:00:00.000Z`) + n * 86_400_000).toISOString().slice(0, 10);
