@@ -10,14 +10,13 @@ import {
 import type { CalibrationBody } from '@rigtrace/protocols';
 import type { Viewer } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
-import { isLocalDate, periodInstants } from '../platform/time-zone.js';
+import { isLocalDate, localDay, periodInstants } from '../platform/time-zone.js';
 import { DEFAULT_SHIFTS, shiftAt, withEnds, type Shift } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { TraceReviewRepository } from './trace-review.repository.js';
 import {
   CERTIFICATE_DIFFERS,
   calLite,
-  dateOf,
   isFailure,
   isValid,
   normalizeTime,
@@ -303,15 +302,22 @@ export function windowAround(
 /**
  * A reference standard found out of tolerance after `at`, whose suspect window `at` falls in:
  * the issue a calibration made with it then carries (null: none). The standard → instrument link
- * of the suspect chain.
+ * of the suspect chain. Its dates are local days of `zone`, the calibrated equipment's site's
+ * (as the standard's other issues give the calibration's day).
  */
-export function laterFailureIssue(standard: string, cals: readonly CalLite[], at: string): string | null {
+export function laterFailureIssue(
+  standard: string,
+  cals: readonly CalLite[],
+  at: string,
+  zone = 'UTC',
+): string | null {
+  const day = (iso: string) => localDay(Date.parse(iso), zone);
   for (let i = 0; i < cals.length; i++) {
     const f = cals[i]!;
     if (f.calibratedAt < at || !isFailure(f)) continue;
     const { before } = windowAround(cals, i);
     if (before !== null && before.calibratedAt >= at) return null;
-    return `${standard}: found out of tolerance on ${dateOf(f.calibratedAt)} (calibration ${f.id}); used on ${dateOf(at)}, inside its suspect window`;
+    return `${standard}: found out of tolerance on ${day(f.calibratedAt)} (calibration ${f.id}); used on ${day(at)}, inside its suspect window`;
   }
   return null;
 }
@@ -393,7 +399,8 @@ export class TraceabilityService {
     });
     if (standard !== row.equipment) {
       const history = (await this.calibrations.forEquipment(tenantId, standard)).map(calLite);
-      const later = laterFailureIssue(standard, history, row.calibrated_at);
+      const zone = await this.calibration.zoneOf(tenantId, row.equipment);
+      const later = laterFailureIssue(standard, history, row.calibrated_at, zone);
       if (later) fresh.push(later);
     }
     const after = [...new Set([...before.filter((l) => !mine(l)), ...fresh])];
