@@ -435,4 +435,30 @@ describe('the calibration manager in a browser', () => {
     await b.shot('calman-06-board-cycles-390');
     await page.setViewportSize(DESKTOP);
   }, 120_000);
+
+  it('shows units as symbols on the procedures page and while a calibration is typed', async () => {
+    await api('technician', 'POST', '/procedures', {
+      id: 'CP-FC-011',
+      revision: 'B',
+      title: 'Flow cell against the reference flow meter',
+      points: [{ name: 'full load', unit: 'mm3/stroke', nominal: 60, tolerance: 0.33 }],
+    });
+    await signIn('technician');
+    await menu('Procedures');
+    const card = page.locator('[data-testid=procedure][data-procedure="CP-FC-011"]');
+    await card.waitFor();
+    expect(await card.innerText()).toContain('59.67 … 60.33 mm³/stroke');
+    expect(await card.innerText()).not.toContain('mm3');
+
+    // A point typed by hand: no limits until nominal and tolerances are in, then in the unit's symbol.
+    await page.goto(`${url}/#/calibrations/new/STD-PRS-0007`);
+    const row = page.getByTestId('point-row').first();
+    await row.waitFor();
+    await page.locator('#f-points-0-unit').fill('mm3/stroke');
+    expect((await row.getByTestId('point-limits').innerText()).trim()).toBe('—');
+    await page.locator('#f-points-0-nominal').fill('60');
+    await page.locator('#f-points-0-lowerTolerance').fill('-0.33');
+    await page.locator('#f-points-0-upperTolerance').fill('0.33');
+    expect((await row.getByTestId('point-limits').innerText()).trim()).toBe('59.67 … 60.33 mm³/stroke');
+  }, 60_000);
 });
