@@ -262,6 +262,32 @@ describe.each(BACKENDS)('first-pass yield from the rollup on %s', (backend) => {
     );
   });
 
+  it('counts a part once when batches inspecting it are stored at the same time', async () => {
+    // Ten edges send, at once, an inspection each of the same 30 parts, at different times.
+    const span = { from: '2026-11-25T00:00:00.000Z', to: '2026-11-26T00:00:00.000Z', equipment: 'RIG-C' };
+    const sends = Array.from({ length: 10 }, (_, e) =>
+      index(
+        'acme',
+        Array.from({ length: 30 }, (_, p) => ({
+          edgeId: `edge-c${e}`,
+          seq: p + 1,
+          kind: 'inspection' as const,
+          siteId: 'plant-in',
+          equipment: 'RIG-C',
+          observedAt: iso(Date.parse(span.from) + (10 - e) * 3_600_000 + p * 60_000),
+          partSerial: `C-${p}`,
+          workOrder: null,
+          result: e % 2 === 0 ? ('pass' as const) : ('fail' as const),
+          cycles: null,
+        })),
+      ),
+    );
+    await Promise.all(sends);
+    const rollup = await store.inspections.firstPassYieldByQuarter('acme', span);
+    expect(rollup.reduce((n, q) => n + q.tested, 0)).toBe(30);
+    expect(rollup).toEqual(await store.inspections.firstPassYieldFromInspections('acme', span));
+  });
+
   it('migration 75 back-fills the rollup from the inspections already stored', async () => {
     const read = () =>
       ownerSql(
