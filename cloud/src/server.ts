@@ -219,6 +219,7 @@ export async function startCloud(
     events,
     // Out of service (maintenance) tags equipment out too: its use raises the same alert.
     outOfService: maintenance,
+    tenancy: store.tenancy,
   });
   // A failed calibration opens its case in the same transaction that stores it.
   calibration.setHooks({

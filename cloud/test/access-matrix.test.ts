@@ -1,13 +1,13 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64, type RigRecord } from '@rigtrace/protocols';
-import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
+import type { RigRecord } from '@rigtrace/protocols';
 import { createAccounts } from '../src/access/accounts.js';
 import type { Role } from '../src/access/policy.js';
 import { openApiDocument } from '../src/openapi.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { signIn, type Session } from './helpers/signed-in.js';
 import { base32Decode, totp } from '../src/access/totp.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
@@ -39,9 +39,9 @@ type Owner = 'A' | 'B' | 'G';
 const tagOf = (owner: Owner, base: string) =>
   owner === 'A' ? `${FLAGGED_IN_A.has(base) ? 'AX' : 'AO'}-${base}` : `${owner}O-${base}`;
 
-function recordsOf(owner: Owner, edge: string, from: number, n: number): RigRecord[] {
+function recordsOf(owner: Owner, examples: readonly RigRecord[]): RigRecord[] {
   const rename = (t: string) => (t in TAGS ? tagOf(owner, TAGS[t as keyof typeof TAGS]) : t);
-  return exampleRecords(edge, from, n).map((r) => {
+  return examples.map((r) => {
     const out = { ...r, equipment: rename(r.equipment) } as RigRecord;
     if (out.kind === 'inspection') {
       const body = out.body as { gauges: string[] };
@@ -113,30 +113,6 @@ const ACME_USERS = Object.entries(CALLERS).filter(([, c]) => c.tenant === 'acme'
 
 /** A path with its parameters filled for one object owner; `null` when that owner has no such object. */
 type Fill = (owner: Owner | 'absent', flagged: boolean) => string | null;
-
-class Edge {
-  readonly keys = generateKeyPair();
-  id = '';
-  constructor(private readonly url: string) {}
-  async enroll(token: string, name: string) {
-    const r = await fetch(`${this.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token, publicKey: toBase64(this.keys.publicKey), name }),
-    });
-    expect(r.status).toBe(201);
-    this.id = ((await r.json()) as { edgeId: string }).edgeId;
-  }
-  async send(records: RigRecord[]) {
-    const b = buildBatch({ edge: this.id, privateKeyPem: this.keys.privateKeyPem, records });
-    const r = await fetch(`${this.url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(b.batch),
-    });
-    expect(r.status, await r.clone().text()).toBe(200);
-  }
-}
 
 /** A response reduced to what may be compared between a foreign and an absent object. */
 function answer(r: { status: number; body: any }): { status: number; code?: string } {
@@ -272,9 +248,8 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
         });
         expect(r.status, r.text).toBe(201);
       }
-      const edge = new Edge(cloud.url);
-      await edge.enroll(enroll[site]!, `line-${owner.toLowerCase()}`);
-      await edge.send(recordsOf(owner, edge.id, 1, 10));
+      const edge = await new TestEdge(cloud.url).enroll(enroll[site]!, `line-${owner.toLowerCase()}`);
+      await edge.ingest(recordsOf(owner, edge.examples(10)));
       put('edge', owner, edge.id);
       for (const base of ['GAUGE', 'TEMP']) {
         const tag = tagOf(owner, base);

@@ -2,13 +2,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64, type RigRecord } from '@rigtrace/protocols';
-import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
+import type { RigRecord } from '@rigtrace/protocols';
 import { createAccounts } from '../src/access/accounts.js';
 import type { Role } from '../src/access/policy.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { openSocket, type TestSocket } from './helpers/live.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
@@ -49,52 +49,16 @@ const failing = (minutesAgo: number) => ({
 });
 
 /** Plant B's records: the example records on its own rig and gauge. */
-function plantB(edge: string, from: number, n: number): RigRecord[] {
+function plantB(examples: readonly RigRecord[]): RigRecord[] {
   const rename = (t: string) => (t === 'RIG-FLOW-01' ? 'RIG-B' : t === 'PT-RAIL-03' ? 'GAUGE-B' : t);
-  return exampleRecords(edge, from, n).map((r) => {
+  return examples.map((r) => {
     const out = { ...r, equipment: rename(r.equipment) } as RigRecord;
     if (out.kind === 'inspection') (out as { body: unknown }).body = { ...out.body, gauges: ['GAUGE-B'] };
     return out;
   });
 }
 
-class Edge {
-  readonly keys = generateKeyPair();
-  id = '';
-  state: ReturnType<typeof buildBatch>['state'] | undefined;
-  batches: unknown[] = [];
-  constructor(private readonly url: string) {}
-  async enroll(token: string, name: string) {
-    const r = await fetch(`${this.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token, publicKey: toBase64(this.keys.publicKey), name }),
-    });
-    this.id = ((await r.json()) as { edgeId: string }).edgeId;
-  }
-  async send(records: RigRecord[], backlog?: string) {
-    const b = buildBatch({
-      edge: this.id,
-      privateKeyPem: this.keys.privateKeyPem,
-      records,
-      ...(this.state ? { before: this.state } : {}),
-    });
-    const r = await this.post(b.batch, backlog);
-    expect(r.status, await r.clone().text()).toBe(200);
-    this.state = b.state;
-    this.batches.push(b.batch);
-  }
-  post(batch: unknown, backlog?: string) {
-    return fetch(`${this.url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        ...(backlog !== undefined ? { 'x-rigtrace-backlog': backlog } : {}),
-      },
-      body: JSON.stringify(batch),
-    });
-  }
-}
+const backlog = (n: string) => ({ 'x-rigtrace-backlog': n });
 
 describe.each(BACKENDS)('access: site scope and export control on %s', (backend) => {
   let storage: TestStorage;
@@ -102,8 +66,8 @@ describe.each(BACKENDS)('access: site scope and export control on %s', (backend)
   let apiToken = '';
   const s: Record<string, Session> = {};
   const ids: Record<string, string> = {};
-  let edgeA: Edge;
-  let edgeB: Edge;
+  let edgeA: TestEdge;
+  let edgeB: TestEdge;
   const hooks: string[] = [];
   let hookServer: http.Server;
   const as = (who: string, method: string, p: string, body?: unknown) =>
@@ -174,12 +138,10 @@ describe.each(BACKENDS)('access: site scope and export control on %s', (backend)
       });
       expect(r.status, r.text).toBe(201);
     }
-    edgeA = new Edge(cloud.url);
-    edgeB = new Edge(cloud.url);
-    await edgeA.enroll(enrollA.token, 'line-a');
-    await edgeB.enroll(enrollB.token, 'line-b');
-    await edgeA.send(exampleRecords(edgeA.id, 1, 10), '3');
-    await edgeB.send(plantB(edgeB.id, 1, 10));
+    edgeA = await new TestEdge(cloud.url).enroll(enrollA.token, 'line-a');
+    edgeB = await new TestEdge(cloud.url).enroll(enrollB.token, 'line-b');
+    await edgeA.ingest(edgeA.examples(10), backlog('3'));
+    await edgeB.ingest(plantB(edgeB.examples(10)));
     // Failed calibrations open out-of-tolerance cases with alerts: of the flagged gauge, of plant B's gauge.
     for (const [tag, n] of [
       ['PT-RAIL-03', 1],
@@ -287,7 +249,7 @@ describe.each(BACKENDS)('access: site scope and export control on %s', (backend)
         expect(await sockets[who].subscribe('plant-a')).toEqual({ ok: true });
       }
       // seq 11..20: telemetry and usage of RIG-FLOW-01, a calibration of PT-RAIL-03 …
-      await edgeA.send(exampleRecords(edgeA.id, 11, 10));
+      await edgeA.ingest(edgeA.examples(10));
       const cal = await as('clearedA', 'POST', '/calibrations', {
         equipment: 'PT-RAIL-03',
         enteredBy: 'cleared',
@@ -470,11 +432,11 @@ describe.each(BACKENDS)('access: site scope and export control on %s', (backend)
     const before = await health();
     expect(before.backlog).toBe(3);
     await new Promise((r) => setTimeout(r, 20));
-    const replay = await edgeA.post(edgeA.batches[0], '424242');
+    const replay = await edgeA.replay(0, undefined, backlog('424242'));
     expect(replay.status).toBe(200);
-    expect(((await replay.json()) as { accepted: number }).accepted).toBe(0);
+    expect(replay.body.accepted).toBe(0);
     expect(await health()).toEqual(before);
-    await edgeA.send(exampleRecords(edgeA.id, 21, 1), '5');
+    await edgeA.ingest(edgeA.examples(1), backlog('5'));
     const after = await health();
     expect(after.backlog).toBe(5);
     expect(after.lastContactAt > before.lastContactAt).toBe(true);

@@ -1,11 +1,11 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
 import { createAccounts } from '../src/access/accounts.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 /**
@@ -23,7 +23,7 @@ describe.each(BACKENDS)('admin API on %s', (backend) => {
   let cloud: RunningCloud;
   let store: Store;
   const sessions = new Map<string, { cookie: string; csrf: string }>();
-  const keys = generateKeyPair();
+  let edge: TestEdge;
   let edgeId = '';
 
   async function as(
@@ -57,26 +57,13 @@ describe.each(BACKENDS)('admin API on %s', (backend) => {
     );
   };
   /** Sends the edge's next batch of `n` records, with an optional backlog header. */
-  let logState: ReturnType<typeof buildBatch>['state'] | undefined;
-  let nextSeq = 1;
   async function ingest(n: number, backlog?: string) {
-    const b = buildBatch({
-      edge: edgeId,
-      privateKeyPem: keys.privateKeyPem,
-      records: exampleRecords(edgeId, nextSeq, n, { kinds: ['telemetry', 'event'] }),
-      ...(logState ? { before: logState } : {}),
-    });
-    const res = await fetch(`${cloud.url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        ...(backlog !== undefined ? { 'x-rigtrace-backlog': backlog } : {}),
-      },
-      body: JSON.stringify(b.batch),
-    });
-    expect(res.status, await res.clone().text()).toBe(200);
-    logState = b.state;
-    nextSeq += n;
+    const r = await edge.send(
+      edge.examples(n, { kinds: ['telemetry', 'event'] }),
+      undefined,
+      backlog !== undefined ? { 'x-rigtrace-backlog': backlog } : {},
+    );
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
   }
   /** The owner's view (bypasses the app role's append-only grants): for tampering on purpose. */
   const tamper = async (sql: string, params: unknown[]) => {
@@ -180,13 +167,8 @@ describe.each(BACKENDS)('admin API on %s', (backend) => {
     ).toBe(400);
     expect((await as('admin', 'POST', '/sites/nowhere/enrollment-tokens', {})).status).toBe(404);
 
-    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: made.body.token, publicKey: toBase64(keys.publicKey), name: 'line-1' }),
-    });
-    expect(enrolled.status).toBe(201);
-    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    edge = await new TestEdge(cloud.url).enroll(made.body.token, 'line-1'); // anything but 201 throws
+    edgeId = edge.id;
 
     const list = await as('admin', 'GET', '/sites/plant-1/enrollment-tokens');
     expect(list.status).toBe(200);
@@ -229,17 +211,8 @@ describe.each(BACKENDS)('admin API on %s', (backend) => {
       backlog: 7,
     });
     // A refused batch (wrong key) changes nothing, header or not.
-    const forged = buildBatch({
-      edge: edgeId,
-      privateKeyPem: generateKeyPair().privateKeyPem,
-      records: exampleRecords(edgeId, 11, 1),
-      before: logState!,
-    });
-    const refused = await fetch(`${cloud.url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-rigtrace-backlog': '999' },
-      body: JSON.stringify(forged.batch),
-    });
+    const forged = edge.forge(edge.examples(1, { from: 11 }));
+    const refused = await edge.post(forged.batch, undefined, { 'x-rigtrace-backlog': '999' });
     expect(refused.status).toBe(422);
     expect((await as('admin', 'GET', '/admin/edges')).body.items[0]).toMatchObject({
       lastAckedSeq: 10,
@@ -260,7 +233,7 @@ describe.each(BACKENDS)('admin API on %s', (backend) => {
       verifiedRecords: 10,
       verifiedCheckpoints: 3,
     });
-    expect(good.body.root).toBe(toBase64(logState!.root));
+    expect(good.body.root).toBe(toBase64(edge.state!.root));
     expect((await as('other', 'POST', `/edges/${edgeId}/verify`)).status).toBe(404);
     expect((await as('manager', 'POST', `/edges/${edgeId}/verify`)).body.code).toBe('CLOUD_FORBIDDEN');
 
@@ -412,19 +385,9 @@ describe.each(BACKENDS)('admin API on %s', (backend) => {
     expect((await as('admin', 'POST', `/admin/edges/${edgeId}/retire`)).status).toBe(409);
     expect((await as('admin', 'GET', '/admin/edges')).body.items[0].retiredAt).toBe(retired.body.retiredAt);
     // A correctly signed next batch is refused now, as a security event.
-    const b = buildBatch({
-      edge: edgeId,
-      privateKeyPem: keys.privateKeyPem,
-      records: exampleRecords(edgeId, nextSeq, 1, { kinds: ['telemetry'] }),
-      ...(logState ? { before: logState } : {}),
-    });
-    const refused = await fetch(`${cloud.url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(b.batch),
-    });
+    const refused = await edge.send(edge.examples(1, { from: 11, kinds: ['telemetry'] }));
     expect(refused.status).toBe(403);
-    expect(((await refused.json()) as { code: string }).code).toBe('CLOUD_EDGE_RETIRED');
+    expect(refused.body.code).toBe('CLOUD_EDGE_RETIRED');
     const after = (await as('admin', 'GET', `/edges/${edgeId}`)).body;
     expect(after.log.size).toBe(before.log.size);
     expect((await as('admin', 'GET', `/records?edge=${edgeId}&limit=1000`)).body.items.length).toBe(

@@ -1,19 +1,12 @@
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  canonicalJson,
-  fromBase64,
-  generateKeyPair,
-  leafHashOfText,
-  toBase64,
-  verifyCheckpoint,
-} from '@rigtrace/protocols';
-import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
+import { canonicalJson, fromBase64, leafHashOfText, toBase64, verifyCheckpoint } from '@rigtrace/protocols';
 import { createAccounts } from '../src/access/accounts.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 const ADMIN_PW = 'audit trail is append only';
@@ -89,22 +82,8 @@ describe.each(BACKENDS)('audit trail on %s', (backend) => {
       body: JSON.stringify({ tenant: 'acme', email: 'admin@acme.example', password: 'wrong wrong wrong' }),
     });
     // An enrolled edge whose batch is signed by another key: refused, and on the audit trail.
-    const edge = generateKeyPair();
-    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: enrollToken, publicKey: toBase64(edge.publicKey), name: 'line-1' }),
-    }).then((r) => r.json() as Promise<{ edgeId: string }>);
-    const batch = buildBatch({
-      edge: enrolled.edgeId,
-      privateKeyPem: generateKeyPair().privateKeyPem,
-      records: exampleRecords(enrolled.edgeId, 1, 2),
-    });
-    const refused = await fetch(`${cloud.url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(batch.batch),
-    });
+    const edge = await new TestEdge(cloud.url).enroll(enrollToken, 'line-1');
+    const refused = await edge.post(edge.forge(edge.examples(2)).batch);
     expect(refused.status).toBe(422);
 
     const page = await call('GET', '/audit?limit=1000', undefined, 'token');
@@ -129,7 +108,7 @@ describe.each(BACKENDS)('audit trail on %s', (backend) => {
       after: { role: 'manager', sites: ['plant-1'] },
     });
     expect(Date.parse(change.at)).toBeGreaterThan(Date.now() - 60_000);
-    expect(entries[5].actor).toEqual({ type: 'edge', id: enrolled.edgeId });
+    expect(entries[5].actor).toEqual({ type: 'edge', id: edge.id });
   });
 
   it('verifies: every checkpoint is signed by the witness key and the recomputed root matches', async () => {

@@ -1,13 +1,12 @@
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
 import { createAccounts } from '../src/access/accounts.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { SqliteDb } from '../src/platform/db/sqlite.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
@@ -69,23 +68,11 @@ describe.each(BACKENDS)('calibration backfill at registration on %s', (backend) 
     );
     for (const t of ['fresh', 'legacy']) {
       s[t] = await signIn(cloud.url, t, 'tech@plant.example', PW);
-      const keys = generateKeyPair();
-      const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ token: enroll[t], publicKey: toBase64(keys.publicKey), name: 'line-1' }),
-      });
-      const edge = ((await enrolled.json()) as { edgeId: string }).edgeId;
-      edges[t] = edge;
+      const edge = await new TestEdge(cloud.url).enroll(enroll[t]!, 'line-1');
+      edges[t] = edge.id;
       // seq 2, 7: usage of RIG-FLOW-01 (1 cycle each); 3, 8: inspections on RIG-FLOW-01 with gauge
       // PT-RAIL-03 among others; 4, 9: passing calibrations of PT-RAIL-03. Nothing is registered.
-      const b = buildBatch({ edge, privateKeyPem: keys.privateKeyPem, records: exampleRecords(edge, 1, 10) });
-      const res = await fetch(`${cloud.url}/api/v1/ingest`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(b.batch),
-      });
-      expect(res.status).toBe(200);
+      await edge.ingest(edge.examples(10));
     }
     // "legacy": the records were stored before the calibration engine derived anything from them.
     for (const table of ['record_gauges', 'traceable_records', 'calibration_standards', 'calibrations'])

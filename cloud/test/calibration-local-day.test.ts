@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { BACKENDS, setupOrFailEach } from './helpers/storage.js';
+import type { TestEdge } from './helpers/edge.js';
 import { startTwoZones, type TwoZones } from './helpers/two-zones.js';
 
 // Calibrated at noon UTC on 1 May 2026 (the same date in Kolkata and Los Angeles), every 40 days:
@@ -100,6 +101,8 @@ describe.each(BACKENDS)('calibration status on the site’s local day on %s', (b
 describe.each(BACKENDS)('due dates from the site’s local day of the calibration on %s', (backend) => {
   let now = new Date('2026-05-01T12:00:00.000Z');
   let zones: TwoZones | undefined;
+  /** The edge enrolled at each site (an enrollment token is used once). */
+  const edges = new Map<string, TestEdge>();
   const get = (p: string) => zones!.get(p);
 
   setupOrFailEach(async () => {
@@ -156,6 +159,7 @@ describe.each(BACKENDS)('due dates from the site’s local day of the calibratio
       ['PT-LA-01', 'plant-la', '2026-06-05T06:00:00.000Z'],
     ] as const) {
       const edge = await zones!.edgeAt(siteId);
+      edges.set(siteId, edge);
       const record = edge.calibration(tag, at, 'pass');
       await edge.ingest([{ ...record, body: { ...record.body, nextDue: '2027-06-05' } }]);
     }
@@ -181,5 +185,27 @@ describe.each(BACKENDS)('due dates from the site’s local day of the calibratio
       ['plant-in', [['PT-IN-01', 'due-soon', '2026-07-14']]],
       ['plant-la', [['PT-LA-01', 'due-soon', '2026-07-14']]],
     ]);
+  });
+
+  it('gives an out-of-tolerance alert’s dates and a tag-out’s time on the site’s days, the zone named', async () => {
+    // plant-in is in Los Angeles now (the test before). Last valid: 17:30 on 4 June there.
+    now = new Date('2026-06-21T12:00:00.000Z');
+    const edge = edges.get('plant-in')!;
+    await edge.ingest([
+      edge.usage('PT-IN-01', '2026-06-10T20:00:00.000Z', 'cycle'),
+      // 22:00 on 19 June in Los Angeles, 20 June in UTC.
+      edge.calibration('PT-IN-01', '2026-06-20T05:00:00.000Z', 'fail'),
+    ]);
+    // 23:00 on 19 June in Los Angeles: used while tagged out.
+    await edge.ingest([edge.usage('PT-IN-01', '2026-06-20T06:00:00.000Z', 'cycle')]);
+    const alerts = (await zones!.asAdmin('GET', '/alerts')).body.items;
+    const oot = alerts.find((a: any) => a.kind === 'out-of-tolerance');
+    expect(oot?.message, JSON.stringify(alerts)).toBe(
+      'PT-IN-01 failed as found on 2026-06-19: 1 usage and inspection records made with it since 2026-06-04 are suspect (dates in America/Los_Angeles). An out-of-tolerance case is open; do not use it until it passes calibration.',
+    );
+    const tagOut = alerts.find((a: any) => a.kind === 'tag-out');
+    expect(tagOut?.message).toBe(
+      'PT-IN-01 was used at 2026-06-19 23:00 America/Los_Angeles while PT-IN-01 is tagged out (out of tolerance, no passing calibration since): do not use it',
+    );
   });
 });

@@ -1,11 +1,11 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64, type LogState } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7, exampleRecords } from '@rigtrace/protocols/testing';
+import { deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import { createAccounts } from '../src/access/accounts.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { signIn, type Session } from './helpers/signed-in.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
@@ -116,9 +116,8 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
   /** API tokens only read calibration data: writes come from signed-in technicians. */
   let sessions: { acme: Session; other: Session };
   let techId = '';
-  const keys = generateKeyPair();
+  let edge: TestEdge;
   let edgeId = '';
-  let state: LogState;
   const f = recordFactory(() => edgeId);
   let batch1: unknown[] = [];
 
@@ -208,12 +207,8 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
       acme: await signIn(cloud.url, 'acme', 'tech@plant.example', TECH_PW),
       other: await signIn(cloud.url, 'other', 'tech@plant.example', TECH_PW),
     };
-    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: tokens.enroll, publicKey: toBase64(keys.publicKey), name: 'line-3' }),
-    });
-    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    edge = await new TestEdge(cloud.url).enroll(tokens.enroll, 'line-3');
+    edgeId = edge.id;
   });
   afterAll(async () => {
     await cloud?.close();
@@ -296,8 +291,7 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
       f.inspection('RIG-FLOW-01', at(100, 3600_000), 'P2', 'pass', ['FLOW-CELL-07'], 'WO-2'),
       f.cal('PT-RAIL-03', at(10), { asFound: 'fail', asLeft: 'pass', standards: [{ id: 'STD-DWT-02' }] }),
     ];
-    const b1 = buildBatch({ edge: edgeId, privateKeyPem: keys.privateKeyPem, records: batch1 });
-    const r1 = await call('POST', '/ingest', b1.batch);
+    const r1 = await edge.send(batch1);
     expect(r1.body).toMatchObject({ ackedSeq: 8, accepted: 8 });
     const batch2 = [
       f.cal('FLOW-CELL-07', at(80), { asFound: 'pass' }),
@@ -312,18 +306,13 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
       f.inspection('RIG-FLOW-01', at(0.5), 'P4', 'pass', ['FLOW-CELL-07', 'PT-RAIL-03'], 'WO-3'),
       f.usage('PT-RAIL-03', at(1), 'P4', 'WO-3', 95),
     ];
-    const b2 = buildBatch({
-      edge: edgeId,
-      privateKeyPem: keys.privateKeyPem,
-      records: batch2,
-      before: b1.state,
-    });
-    const r2 = await call('POST', '/ingest', b2.batch);
+    const r2 = await edge.send(batch2);
     expect(r2.body).toMatchObject({ ackedSeq: 16, accepted: 8 });
-    state = b2.state;
     // Re-sent records are not derived twice.
-    const again = buildBatch({ edge: edgeId, privateKeyPem: keys.privateKeyPem, records: batch1 });
-    expect((await call('POST', '/ingest', again.batch)).body).toMatchObject({ accepted: 0, duplicates: 8 });
+    expect((await edge.post(edge.sign(batch1, null).batch)).body).toMatchObject({
+      accepted: 0,
+      duplicates: 8,
+    });
 
     const pt = await get('/equipment/PT-RAIL-03/calibrations');
     expect(
@@ -681,24 +670,13 @@ describe.each(BACKENDS)('calibration engine on %s', (backend) => {
       'PT-RAIL-03',
       'RIG-FLOW-01',
     ]);
-    void state;
   });
 
   it('keeps derivation tenant-scoped: another tenant ingesting the same tags sees only its own', async () => {
-    const other = generateKeyPair();
-    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: tokens.enrollOther, publicKey: toBase64(other.publicKey), name: 'o' }),
-    });
-    const otherEdge = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    const other = await new TestEdge(cloud.url).enroll(tokens.enrollOther, 'o');
+    const otherEdge = other.id;
     // The example records: an inspection with gauge PT-RAIL-03 and a passing calibration of PT-RAIL-03.
-    const b = buildBatch({
-      edge: otherEdge,
-      privateKeyPem: other.privateKeyPem,
-      records: exampleRecords(otherEdge, 1, 5),
-    });
-    expect((await call('POST', '/ingest', b.batch)).body).toMatchObject({ accepted: 5 });
+    expect((await other.send(other.examples(5))).body).toMatchObject({ accepted: 5 });
     const theirs = await get('/equipment/PT-RAIL-03/calibrations', tokens.other);
     expect(theirs.body.items.map((c: any) => c.id)).toEqual([`${otherEdge}:4`]);
     const ours = await get('/equipment/PT-RAIL-03/calibrations');

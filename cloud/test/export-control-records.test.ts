@@ -1,12 +1,12 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64, verifyEvidence } from '@rigtrace/protocols';
-import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
+import { verifyEvidence } from '@rigtrace/protocols';
 import { createAccounts } from '../src/access/accounts.js';
 import type { Role } from '../src/access/policy.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
@@ -101,24 +101,9 @@ describe.each(BACKENDS)('export control on records and evidence on %s', (backend
         })
       ).status,
     ).toBe(201);
-    const keys = generateKeyPair();
-    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: enroll.token, publicKey: toBase64(keys.publicKey), name: 'line-1' }),
-    });
-    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
-    const b = buildBatch({
-      edge: edgeId,
-      privateKeyPem: keys.privateKeyPem,
-      records: exampleRecords(edgeId, 1, 10),
-    });
-    const ing = await fetch(`${cloud.url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(b.batch),
-    });
-    expect(ing.status).toBe(200);
+    const edge = await new TestEdge(cloud.url).enroll(enroll.token, 'line-1');
+    edgeId = edge.id;
+    await edge.ingest(edge.examples(10));
   });
   afterAll(async () => {
     await cloud?.close();

@@ -1,12 +1,11 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
 import { createAccounts } from '../src/access/accounts.js';
 import type { Role } from '../src/access/policy.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
@@ -49,7 +48,6 @@ describe.each(BACKENDS)('export control (ITAR/EAR) on %s', (backend) => {
   let storage: TestStorage;
   let cloud: RunningCloud;
   let apiToken = '';
-  let edgeId = '';
   const s: Record<string, Session> = {};
   const ids: Record<string, string> = {};
   const as = (who: string, method: string, p: string, body?: unknown) =>
@@ -90,26 +88,10 @@ describe.each(BACKENDS)('export control (ITAR/EAR) on %s', (backend) => {
       pino({ level: 'silent' }),
     );
     for (const [who] of users) s[who] = await signIn(cloud.url, 'acme', `${who}@acme.example`, PW[who]!);
-    const keys = generateKeyPair();
-    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: enroll.token, publicKey: toBase64(keys.publicKey), name: 'line-1' }),
-    });
-    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    const edge = await new TestEdge(cloud.url).enroll(enroll.token, 'line-1');
     // seq 2, 7: usage of RIG-FLOW-01; 3, 8: inspections on RIG-FLOW-01 with gauges FLOW-CELL-07,
     // PT-RAIL-03, TT-OIL-02; 4, 9: calibrations of PT-RAIL-03.
-    const b = buildBatch({
-      edge: edgeId,
-      privateKeyPem: keys.privateKeyPem,
-      records: exampleRecords(edgeId, 1, 10),
-    });
-    const ing = await fetch(`${cloud.url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(b.batch),
-    });
-    expect(ing.status).toBe(200);
+    await edge.ingest(edge.examples(10));
   });
   afterAll(async () => {
     await cloud?.close();

@@ -1,18 +1,10 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import {
-  formatVerifierKey,
-  fromBase64,
-  generateKeyPair,
-  signCheckpoint,
-  toBase64,
-  verifyEvidence,
-  type LogState,
-} from '@rigtrace/protocols';
-import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
+import { fromBase64, toBase64, verifyEvidence } from '@rigtrace/protocols';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { VerifyPool } from '../src/records/verify-pool.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
+import { TestEdge } from './helpers/edge.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 /**
@@ -24,18 +16,10 @@ describe.each(BACKENDS)('ingest verified on worker threads, on %s', (backend) =>
   let storage: TestStorage;
   let cloud: RunningCloud;
   let api = '';
+  let edge: TestEdge;
   let edgeId = '';
-  const keys = generateKeyPair();
   const onWorkers = vi.spyOn(VerifyPool.prototype, 'verify');
 
-  async function post(p: string, body: unknown) {
-    const res = await fetch(`${cloud.url}/api/v1${p}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  }
   async function get(p: string) {
     const res = await fetch(`${cloud.url}/api/v1${p}`, { headers: { authorization: `Bearer ${api}` } });
     return { status: res.status, body: (await res.json()) as any };
@@ -56,43 +40,34 @@ describe.each(BACKENDS)('ingest verified on worker threads, on %s', (backend) =>
       ),
       pino({ level: 'silent' }),
     );
-    const r = await post('/edges/enroll', { token: enroll, publicKey: toBase64(keys.publicKey), name: 'e' });
-    edgeId = String(r.body.edgeId);
+    edge = await new TestEdge(cloud.url).enroll(enroll, 'e');
+    edgeId = edge.id;
   });
   afterAll(async () => {
     await cloud?.close();
     await storage?.cleanup();
   });
 
-  let state: LogState;
-  const batch = (from: number, n: number, before?: LogState) =>
-    buildBatch({
-      edge: edgeId,
-      privateKeyPem: keys.privateKeyPem,
-      records: exampleRecords(edgeId, from, n),
-      ...(before ? { before } : {}),
-    });
-
   it('stores a large batch verified on a worker, byte for byte', async () => {
     onWorkers.mockClear();
-    const b = batch(1, 200);
-    const r = await post('/ingest', b.batch);
+    const b = edge.sign(edge.examples(200));
+    const r = await edge.post(b.batch);
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ ackedSeq: 200, accepted: 200, duplicates: 0 });
     expect(onWorkers).toHaveBeenCalled();
-    state = b.state;
+    edge.accept(b);
     const list = (await get(`/records?edge=${edgeId}&limit=1000`)).body.items as {
       seq: number;
       record: unknown;
     }[];
-    expect(list.map((i) => i.record)).toEqual(exampleRecords(edgeId, 1, 200));
+    expect(list.map((i) => i.record)).toEqual(edge.examples(200, { from: 1 }));
     expect((await get(`/edges/${edgeId}`)).body.log).toEqual({ size: 200, root: toBase64(b.state.root) });
   });
 
   it('skips re-sent records, and stores copies sent at once exactly once', async () => {
     onWorkers.mockClear();
-    const b = batch(151, 150, state); // 151..200 re-sent, 201..300 new
-    const answers = await Promise.all(Array.from({ length: 4 }, () => post('/ingest', b.batch)));
+    const b = edge.sign(edge.examples(150, { from: 151 })); // 151..200 re-sent, 201..300 new
+    const answers = await Promise.all(Array.from({ length: 4 }, () => edge.post(b.batch)));
     expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200]);
     expect(answers.map((a) => [a.body.accepted, a.body.duplicates]).sort()).toEqual([
       [0, 150],
@@ -101,7 +76,7 @@ describe.each(BACKENDS)('ingest verified on worker threads, on %s', (backend) =>
       [100, 50],
     ]);
     expect(onWorkers).toHaveBeenCalled();
-    state = b.state;
+    edge.accept(b);
     const seqs = (await get(`/records?edge=${edgeId}&afterSeq=190&limit=1000`)).body.items.map(
       (i: { seq: number }) => i.seq,
     );
@@ -109,21 +84,15 @@ describe.each(BACKENDS)('ingest verified on worker threads, on %s', (backend) =>
   });
 
   it('refuses a changed re-sent record and a forked old root, and stores nothing of them', async () => {
-    const records = exampleRecords(edgeId, 251, 100); // 251..300 re-sent, 301..350 new
+    const records = edge.examples(100, { from: 251 }); // 251..300 re-sent, 301..350 new
     (records[3] as { equipment: string }).equipment = 'RIG-99';
-    const changed = buildBatch({ edge: edgeId, privateKeyPem: keys.privateKeyPem, records, before: state });
-    const r = await post('/ingest', changed.batch);
+    const r = await edge.post(edge.sign(records).batch);
     expect(r.status).toBe(422);
     expect(r.body.problems).toContainEqual(
       expect.objectContaining({ code: 'RECORD_REPLAYED_CHANGED', seq: 254 }),
     );
-    const old = batch(1, 200);
-    const forged = signCheckpoint(
-      { origin: edgeId, size: 200, root: new Uint8Array(32).fill(9), extensions: [] },
-      edgeId,
-      keys.privateKeyPem,
-    );
-    const f = await post('/ingest', { ...old.batch, checkpoint: forged });
+    const old = edge.sign(edge.examples(200, { from: 1 }), null);
+    const f = await edge.post({ ...old.batch, checkpoint: edge.checkpoint(200, new Uint8Array(32).fill(9)) });
     expect(f.status).toBe(409);
     expect(f.body.code).toBe('CLOUD_BATCH_FORK');
     expect((await get(`/edges/${edgeId}`)).body.log.size).toBe(300);
@@ -135,7 +104,7 @@ describe.each(BACKENDS)('ingest verified on worker threads, on %s', (backend) =>
     const witness = (await get('/witness')).body as { name: string; publicKey: string };
     expect(
       verifyEvidence(r.body, {
-        trustedVerifierKey: formatVerifierKey(edgeId, keys.publicKey),
+        trustedVerifierKey: edge.verifierKey,
         witness: { name: witness.name, publicKey: fromBase64(witness.publicKey) },
       }),
     ).toEqual({ ok: true, verified: 3 });

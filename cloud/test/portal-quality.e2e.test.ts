@@ -261,6 +261,7 @@ describe('the quality office in a browser', () => {
     await menu('Live');
     const alert = page.getByTestId('alert-item').filter({ hasText: 'FC-07 failed as found' });
     await alert.waitFor();
+    expect(await alert.innerText()).toMatch(/(now|ago) · Open the case$/);
     await b.shot('quality-04-alert-on-live-floor');
     await alert.getByTestId('alert-case').click();
     await page.getByTestId('case-page').waitFor();
@@ -274,6 +275,15 @@ describe('the quality office in a browser', () => {
     expect(await inj2.getByTestId('at-risk').count()).toBe(1);
     expect(await inj2.textContent()).toContain('Shipped · Globex Engines');
     await b.shot('quality-05-case-open');
+    // The list of cases counts it the same way, and the SPC page's alert links to it.
+    await menu('Out of tolerance');
+    const listed = page.locator('[data-testid=case-card][data-equipment="FC-07"]');
+    await expect.poll(() => listed.innerText()).toMatch(/0 of 6 suspect records decided · \d+ at risk/);
+    await menu('SPC');
+    const spcAlert = page.getByTestId('spc-alert').filter({ hasText: 'FC-07 failed as found' });
+    expect(await spcAlert.innerText()).toMatch(/calibration\. Open the case/);
+    await spcAlert.getByRole('link', { name: 'Open the case' }).click();
+    await page.getByTestId('case-page').waitFor();
 
     // INJ-1001 and INJ-1003 had margins wider than the error: use as is.
     for (const p of ['INJ-1001', 'INJ-1003'])
@@ -337,6 +347,78 @@ describe('the quality office in a browser', () => {
     await b.shot('quality-07-case-closed');
     await signOut();
   }, 180_000);
+
+  it('names SPC characteristics and units in words, and keeps the chart controls inside a phone', async () => {
+    // A rig's pilot-injection timing, in the unit the device sends (us).
+    await ingest(
+      Array.from({ length: 48 }, (_, i) =>
+        rec('inspection', 'RIG-01', at(1 - i / 60), {
+          partSerial: `INJ-2${String(i).padStart(3, '0')}`,
+          workOrder: 'WO-1201',
+          result: 'pass',
+          characteristics: [
+            {
+              name: 'pilotInjection.energizingTime',
+              nominal: 300,
+              lsl: 290,
+              usl: 310,
+              measured: 300 + ((i * 7) % 5) - 2,
+              unit: 'us',
+              result: 'pass',
+            },
+          ],
+        }),
+      ),
+    );
+    await signIn('manager');
+    await page.setViewportSize(PHONE);
+    await menu('SPC');
+    await page.getByTestId('spc-page').waitFor();
+    const select = page.getByTestId('characteristic-select');
+    await select.selectOption({ label: 'RIG-01: Pilot injection · energizing time (48)' });
+    const chart = page.getByTestId('spc-chart');
+    await expect
+      .poll(() => chart.getAttribute('data-characteristic'), { timeout: 20_000 })
+      .toBe('RIG-01 · pilotInjection.energizingTime');
+    await pageSettled(page);
+    // Every characteristic in words (no camelCase or dotted device names), units as symbols.
+    for (const label of await select.locator('option').allTextContents())
+      expect(label.trim()).not.toMatch(/[a-z][A-Z]|\w\.\w/);
+    expect(await page.getByTestId('limits-source').textContent()).toContain('unit µs.');
+    expect(await page.getByTestId('cpk-table').innerText()).not.toMatch(/[a-z][A-Z]/);
+    const o = await sidewaysOverflow(page);
+    expect(o.px, `widest: ${o.widest}`).toBe(0);
+    await b.shot('quality-spc-390');
+    await page.setViewportSize(DESKTOP);
+    // On a desktop the chart's point axis counts whole points (no tick at 2.5). The axes are
+    // drawn on a canvas: the page is loaded again with the canvas's text drawing recorded.
+    await page.addInitScript(() => {
+      const g = globalThis as any;
+      g.__drawn = [];
+      const fill = g.CanvasRenderingContext2D.prototype.fillText;
+      g.CanvasRenderingContext2D.prototype.fillText = function (this: any, text: string, ...rest: unknown[]) {
+        g.__drawn.push({ text: String(text), align: this.textAlign });
+        return fill.call(this, text, ...rest);
+      };
+    });
+    await page.reload();
+    await select.selectOption({ label: 'RIG-01: Pilot injection · energizing time (48)' });
+    await expect
+      .poll(() => chart.getAttribute('data-characteristic'), { timeout: 20_000 })
+      .toBe('RIG-01 · pilotInjection.energizingTime');
+    await expect.poll(() => chart.getAttribute('aria-busy'), { timeout: 20_000 }).toBe('false');
+    await page.locator('[data-testid=x-chart] canvas').waitFor();
+    const pointTicks = async () =>
+      page.evaluate(() =>
+        ((globalThis as any).__drawn as { text: string; align: string }[])
+          .filter((d) => d.align === 'center' && /^\d/.test(d.text))
+          .map((d) => d.text),
+      );
+    await expect.poll(async () => (await pointTicks()).length, { timeout: 10_000 }).toBeGreaterThan(2);
+    expect((await pointTicks()).filter((t) => !/^\d+$/.test(t))).toEqual([]);
+    await b.shot('quality-spc-1280');
+    await signOut();
+  }, 90_000);
 
   it('lets the admin set a time zone, revoke a token, retire an edge and scope a user to sites from a list', async () => {
     await signIn('admin');

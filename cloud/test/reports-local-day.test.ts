@@ -141,6 +141,38 @@ describe.each(BACKENDS)('reports on each site’s local days on %s', (backend) =
     }
   });
 
+  it('names in each CSV row the time zone its dates are local days of', async () => {
+    const csv = async (body: Record<string, unknown>) => {
+      const [head, ...lines] = (await generate({ ...body, format: 'csv' }))
+        .toString('utf8')
+        .trimEnd()
+        .split('\r\n');
+      const cols = head!.split(',');
+      expect(cols.at(-1)).toBe('timeZone');
+      return lines.map((line) => {
+        const cells = line
+          .match(/("([^"]|"")*"|[^,]*)(,|$)/g)!
+          .map((c) => c.replace(/,$/, '').replace(/^"|"$/g, '').replace(/""/g, '"'));
+        return Object.fromEntries(cols.map((c, i) => [c, cells[i] ?? '']));
+      });
+    };
+    // Tenant-wide over two zones: each row its own site's zone, its dates that site's days.
+    const due = await csv({ type: 'due-list', from: '2026-05-01', to: '2027-06-30' });
+    expect(due.map((r) => [r.tag, r.nextDue, r.timeZone, r.lastValidCalibratedAt])).toEqual([
+      ['PT-LA-01', '2027-05-01', 'America/Los_Angeles', CALIBRATED_AT],
+      ['PT-IN-01', '2027-05-02', 'Asia/Kolkata', CALIBRATED_AT],
+    ]);
+    // One site's report: that site's zone.
+    const one = await csv({ type: 'due-list', siteId: 'plant-in', from: '2026-05-01', to: '2027-06-30' });
+    expect(one.map((r) => [r.tag, r.nextDue, r.timeZone])).toEqual([
+      ['PT-IN-01', '2027-05-02', 'Asia/Kolkata'],
+    ]);
+    // Rows of no site (users): the period's zone, UTC over sites in different zones.
+    const users = await csv({ type: 'access-review', from: '2026-05-01', to: '2026-05-31' });
+    expect(users.length).toBeGreaterThan(0);
+    expect(new Set(users.map((r) => r.timeZone))).toEqual(new Set(['UTC']));
+  });
+
   it('counts the due-list report’s maintenance on the site’s days, like its calibration', async () => {
     // The seals replaced at 01:00 in Kolkata (19:30 UTC the day before) most recently: next due 30
     // days after that Kolkata day (by the UTC day it would be one day earlier).

@@ -1,12 +1,12 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64, type RigRecord } from '@rigtrace/protocols';
-import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
+import type { RigRecord } from '@rigtrace/protocols';
 import { createAccounts } from '../src/access/accounts.js';
 import type { Role } from '../src/access/policy.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
@@ -46,10 +46,10 @@ const failing = (minutesAgo: number) => ({
  * site's edge, renamed to that site's rig and gauge. Site B's second inspection (seq 8) also names
  * site A's gauge: a gauge lent to the other plant.
  */
-function siteRecords(edge: string, site: 'A' | 'B'): RigRecord[] {
+function siteRecords(examples: readonly RigRecord[], site: 'A' | 'B'): RigRecord[] {
   const rename = (t: string) =>
     t === 'RIG-FLOW-01' ? `RIG-${site}` : t === 'PT-RAIL-03' ? `GAUGE-${site}` : t;
-  return exampleRecords(edge, 1, 10).map((r) => {
+  return examples.map((r) => {
     const out = { ...r, equipment: rename(r.equipment) } as RigRecord;
     if (out.kind === 'inspection' || out.kind === 'usage') {
       const body = { ...out.body, partSerial: `${site}-${out.body.partSerial}` } as Record<string, unknown>;
@@ -139,24 +139,9 @@ describe.each(BACKENDS)('site scope on %s', (backend) => {
       ['A', enrollA.token],
       ['B', enrollB.token],
     ] as const) {
-      const keys = generateKeyPair();
-      const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ token, publicKey: toBase64(keys.publicKey), name: `line-${site}` }),
-      });
-      edges[site] = ((await enrolled.json()) as { edgeId: string }).edgeId;
-      const b = buildBatch({
-        edge: edges[site],
-        privateKeyPem: keys.privateKeyPem,
-        records: siteRecords(edges[site], site),
-      });
-      const ing = await fetch(`${cloud.url}/api/v1/ingest`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(b.batch),
-      });
-      expect(ing.status, await ing.text()).toBe(200);
+      const edge = await new TestEdge(cloud.url).enroll(token, `line-${site}`);
+      edges[site] = edge.id;
+      await edge.ingest(siteRecords(edge.examples(10), site));
     }
     // A failed calibration of each gauge (signed by the admin, pending approval): suspect windows.
     for (const g of ['GAUGE-A', 'GAUGE-B']) {

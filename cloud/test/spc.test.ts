@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64, type LogState, type RigRecord } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7, exampleRecords, waitFor } from '@rigtrace/protocols/testing';
+import type { RigRecord } from '@rigtrace/protocols';
+import { waitFor } from '@rigtrace/protocols/testing';
 import { createAccounts } from '../src/access/accounts.js';
 import { ROLES } from '../src/access/policy.js';
 import { loadCloudConfig } from '../src/platform/config.js';
@@ -11,6 +11,7 @@ import { Witness } from '../src/platform/witness.js';
 import { AlertsRepository } from '../src/spc/alerts.repository.js';
 import { SpcRepository } from '../src/spc/spc.repository.js';
 import { SpcService } from '../src/spc/spc.service.js';
+import { TestEdge } from './helpers/edge.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 import { PISTON_RINGS } from './helpers/spc-data.js';
 
@@ -22,62 +23,30 @@ const RIG = 'RIG-FLOW-01';
 const DIA = 'ring.diameter';
 const LEAK = 'back-leak';
 
-/** One enrolled edge: its key, its log, and inspection records built by hand at chosen times. */
-class Edge {
-  readonly keys = generateKeyPair();
-  id = '';
-  seq = 0;
-  state: LogState | undefined;
-  constructor(readonly cloudUrl: () => string) {}
-
-  inspection(minute: number, equipment: string, diameter: number, leak = 18): RigRecord {
-    this.seq += 1;
-    const observedAt = at(minute);
-    return {
-      v: 1,
-      id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${this.id}:${this.seq}`)),
-      edge: this.id,
-      seq: this.seq,
-      observedAt,
-      receivedAt: observedAt,
-      kind: 'inspection',
-      equipment,
-      source: { protocol: 'mqtt', endpoint: 'mqtt://edge.plant1.local:18830' },
-      body: {
-        partSerial: `P-${this.id.slice(0, 6)}-${this.seq}`,
-        result: 'pass',
-        characteristics: [
-          { name: DIA, nominal: 74, lsl: 73.95, usl: 74.05, measured: diameter, unit: 'mm', result: 'pass' },
-          { name: LEAK, usl: 30, measured: leak, unit: 'mL/min', result: 'pass' },
-        ],
-      },
-    };
+/** An enrolled edge whose inspection records (built by hand at chosen times) measure a ring's diameter and back-leak. */
+class SpcEdge extends TestEdge {
+  constructor(url: string) {
+    super(url, { protocol: 'mqtt', endpoint: 'mqtt://edge.plant1.local:18830' });
   }
 
-  async send(records: readonly RigRecord[]): Promise<Response> {
-    const built = buildBatch({
-      edge: this.id,
-      privateKeyPem: this.keys.privateKeyPem,
-      records,
-      ...(this.state ? { before: this.state } : {}),
-    });
-    const res = await fetch(`${this.cloudUrl()}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(built.batch),
-    });
-    if (res.status === 200) this.state = built.state;
-    return res;
+  ring(minute: number, equipment: string, diameter: number, leak = 18): RigRecord {
+    return this.record('inspection', equipment, at(minute), {
+      partSerial: `P-${this.id.slice(0, 6)}-${this.seq + 1}`,
+      result: 'pass',
+      characteristics: [
+        { name: DIA, nominal: 74, lsl: 73.95, usl: 74.05, measured: diameter, unit: 'mm', result: 'pass' },
+        { name: LEAK, usl: 30, measured: leak, unit: 'mL/min', result: 'pass' },
+      ],
+    }) as RigRecord;
   }
 }
 
 describe.each(BACKENDS)('SPC and alerts on %s', (backend) => {
   let storage: TestStorage;
   let cloud: RunningCloud;
-  const url = () => cloud.url;
-  const plant1 = new Edge(url);
-  const plant2 = new Edge(url);
-  const otherEdge = new Edge(url);
+  let plant1: SpcEdge;
+  let plant2: SpcEdge;
+  let otherEdge: SpcEdge;
   let tokens: { acme: string; other: string };
   const sessions = new Map<string, { cookie: string; csrf: string }>();
   const sent: RigRecord[] = [];
@@ -147,18 +116,9 @@ describe.each(BACKENDS)('SPC and alerts on %s', (backend) => {
       loadCloudConfig({}, { ...storage.overrides, port: '0' }),
       pino({ level: 'silent' }),
     );
-    for (const [edge, token] of [
-      [plant1, enroll.p1],
-      [plant2, enroll.p2],
-      [otherEdge, enroll.o],
-    ] as const) {
-      const res = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ token, publicKey: toBase64(edge.keys.publicKey), name: 'line' }),
-      });
-      edge.id = ((await res.json()) as { edgeId: string }).edgeId;
-    }
+    plant1 = await new SpcEdge(cloud.url).enroll(enroll.p1, 'line');
+    plant2 = await new SpcEdge(cloud.url).enroll(enroll.p2, 'line');
+    otherEdge = await new SpcEdge(cloud.url).enroll(enroll.o, 'line');
     for (const [who, tenant] of users) {
       const res = await fetch(`${cloud.url}/api/v1/auth/login`, {
         method: 'POST',
@@ -178,14 +138,13 @@ describe.each(BACKENDS)('SPC and alerts on %s', (backend) => {
   it('indexes every characteristic of ingested inspection records, once', async () => {
     // Montgomery's 125 piston-ring diameters, one inspection a minute, in batches that split subgroups.
     const values = PISTON_RINGS.flat();
-    const records = values.map((d, i) => plant1.inspection(i, RIG, d, 18 + (i % 7) / 10));
+    const records = values.map((d, i) => plant1.ring(i, RIG, d, 18 + (i % 7) / 10));
     for (const chunk of [records.slice(0, 33), records.slice(33, 90), records.slice(90)]) {
       expect((await plant1.send(chunk)).status).toBe(200);
       sent.push(...chunk);
     }
     // Other record kinds on the same edge index nothing.
-    const others = exampleRecords(plant1.id, plant1.seq + 1, 4, { kinds: ['telemetry', 'usage'] });
-    plant1.seq += 4;
+    const others = plant1.examples(4, { kinds: ['telemetry', 'usage'] });
     expect((await plant1.send(others)).status).toBe(200);
 
     const list = await get('api-token', '/spc/characteristics');
@@ -341,7 +300,7 @@ describe.each(BACKENDS)('SPC and alerts on %s', (backend) => {
   it('raises one alert per new violation after commit, never twice, and keeps frozen limits still', async () => {
     const before = (await get('api-token', chartUrl({}))).body!.limits;
     // Late data inside the baseline period: the frozen limits do not move.
-    const late = [plant1.inspection(0.5, RIG, 74.04), plant1.inspection(1.5, RIG, 73.96)];
+    const late = [plant1.ring(0.5, RIG, 74.04), plant1.ring(1.5, RIG, 73.96)];
     expect((await plant1.send(late)).status).toBe(200);
     expect((await get('api-token', chartUrl({}))).body!.limits).toEqual(before);
     expect(await alertsOf('api-token')).toEqual([]);
@@ -351,7 +310,7 @@ describe.each(BACKENDS)('SPC and alerts on %s', (backend) => {
     const high = [74.05, 74.05, 74.05, 74.05, 74.05];
     const above = [74.0, 74.005, 74.01, 74.003, 74.007];
     const after = [...high, ...Array.from({ length: 8 }, () => above).flat()].map((d, i) =>
-      plant1.inspection(130 + i, RIG, d),
+      plant1.ring(130 + i, RIG, d),
     );
     afterRecords = after;
     // Split inside a subgroup: the subgroup is evaluated once it is complete.
@@ -360,7 +319,7 @@ describe.each(BACKENDS)('SPC and alerts on %s', (backend) => {
     expect((await plant1.send(after.slice(7))).status).toBe(200);
     await waitFor(async () => (await alertsOf('api-token')).length >= 2, 10_000, 'the WE4 alert');
     // Another normal subgroup: re-evaluates the earlier points, raises nothing new.
-    const normal = [73.995, 74.0, 73.99, 74.001, 73.998].map((d, i) => plant1.inspection(200 + i, RIG, d));
+    const normal = [73.995, 74.0, 73.99, 74.001, 73.998].map((d, i) => plant1.ring(200 + i, RIG, d));
     expect((await plant1.send(normal)).status).toBe(200);
     await new Promise((r) => setTimeout(r, 500));
     const alerts = await alertsOf('api-token');
@@ -431,9 +390,7 @@ describe.each(BACKENDS)('SPC and alerts on %s', (backend) => {
 
   it('keeps tenants and sites apart', async () => {
     // Another tenant with the same rig tag and characteristic.
-    expect(
-      (await otherEdge.send([otherEdge.inspection(0, RIG, 1), otherEdge.inspection(1, RIG, 2)])).status,
-    ).toBe(200);
+    expect((await otherEdge.send([otherEdge.ring(0, RIG, 1), otherEdge.ring(1, RIG, 2)])).status).toBe(200);
     const mine = (await get('other-token', '/spc/characteristics')).body!.items;
     expect(mine.map((i: { n: number; siteId: string }) => [i.siteId, i.n])).toEqual([
       ['o-1', 2],
@@ -451,12 +408,7 @@ describe.each(BACKENDS)('SPC and alerts on %s', (backend) => {
 
     // A site-scoped manager of plant-2 sees plant-2's rig only.
     expect(
-      (
-        await plant2.send([
-          plant2.inspection(0, 'RIG-FLOW-02', 74),
-          plant2.inspection(1, 'RIG-FLOW-02', 74.01),
-        ])
-      ).status,
+      (await plant2.send([plant2.ring(0, 'RIG-FLOW-02', 74), plant2.ring(1, 'RIG-FLOW-02', 74.01)])).status,
     ).toBe(200);
     const scoped = (await get('scoped', '/spc/characteristics')).body!.items;
     expect(scoped.map((i: { equipment: string }) => i.equipment)).toEqual(['RIG-FLOW-02', 'RIG-FLOW-02']);

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -345,6 +345,51 @@ describe('systemd units', () => {
     // The variables the cloud unit names are real settings.
     for (const m of cloud.matchAll(/\b(RIGTRACE_[A-Z_]+|DATABASE_[A-Z_]+|REDIS_URL)\b/g))
       expect(cloudVars.has(m[1]!), m[1]).toBe(true);
+  });
+
+  it('pass systemd-analyze verify with nothing to say, also with the drop-ins INSTALL-PLANT.md has the reader add', () => {
+    // No systemd runs here (it is not PID 1), so `systemctl edit`, `daemon-reload` and starting
+    // the units are not tried; systemd's own parser checks the files. It checks that the start
+    // command exists: node where this machine has it, when that is not /usr/bin/node.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-units-'));
+    try {
+      const units = ['rigtrace-edge.service', 'rigtrace-cloud.service'].map((name) => {
+        const file = path.join(dir, name);
+        const text = read(`deploy/systemd/${name}`);
+        writeFileSync(
+          file,
+          existsSync('/usr/bin/node') ? text : text.replaceAll('/usr/bin/node ', `${process.execPath} `),
+        );
+        return file;
+      });
+      // `sudo systemctl edit rigtrace-edge` with the lines the guide shows, and the private CA's
+      // Environment= line it says goes into the same drop-in.
+      const guide = read('docs/INSTALL-PLANT.md');
+      const edit = /^sudo systemctl edit rigtrace-edge\n((?:# {3}.*\n)+)/m.exec(guide);
+      expect(edit, 'the drop-in of `systemctl edit` in INSTALL-PLANT.md').not.toBeNull();
+      const ca = /same drop-in \(`(Environment=NODE_EXTRA_CA_CERTS=[^`]+)`\)/.exec(guide);
+      expect(ca, 'the NODE_EXTRA_CA_CERTS line in INSTALL-PLANT.md').not.toBeNull();
+      const dropIn = `${edit![1]!.replace(/^# {3}/gm, '')}${ca![1]}\n`;
+      expect(dropIn).toBe(
+        '[Service]\nEnvironmentFile=/etc/rigtrace/edge.env\nEnvironment=NODE_EXTRA_CA_CERTS=/etc/rigtrace/cloud-ca.pem\n',
+      );
+      mkdirSync(path.join(dir, 'rigtrace-edge.service.d'));
+      writeFileSync(path.join(dir, 'rigtrace-edge.service.d/override.conf'), dropIn);
+      const verify = (file: string) => spawnSync('systemd-analyze', ['verify', file], { encoding: 'utf8' });
+      for (const file of units) {
+        const r = verify(file);
+        expect(r.error, 'systemd-analyze (Debian package systemd, which .ci/run installs)').toBeUndefined();
+        expect({ status: r.status, said: `${r.stdout}${r.stderr}` }, file).toEqual({ status: 0, said: '' });
+      }
+      // It does read the drop-in: a misspelt key there is named.
+      writeFileSync(
+        path.join(dir, 'rigtrace-edge.service.d/override.conf'),
+        dropIn.replace('EnvironmentFile', 'EnviromentFile'),
+      );
+      expect(verify(units[0]!).stderr).toContain("Unknown key 'EnviromentFile'");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import {
   chmodSync,
   cpSync,
@@ -8,15 +9,20 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { LookupFunction } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { io as connectSocket, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { freePort, repoRoot } from '@rigtrace/protocols/testing';
+import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import { buildBatch, deterministicUuidV7, freePort, repoRoot, waitFor } from '@rigtrace/protocols/testing';
 import {
-  asUid,
   guideCommands,
   marker,
   outputOf,
@@ -36,7 +42,8 @@ vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
  * bash script, with only these mechanical changes:
  *
  * - The paths /etc/rigtrace, /etc/systemd/system, /var/lib/rigtrace-cloud, /var/backups,
- *   /opt/rigtrace and /usr/local/bin are folders under one temp folder T (/usr/local/bin on PATH).
+ *   /opt/rigtrace, /usr/local/bin, /etc/nginx and /etc/ssl/rigtrace are folders under one temp
+ *   folder T (/usr/local/bin on PATH).
  * - /opt/rigtrace is T/opt/rigtrace, made by the test before the script: the cloud's two packages
  *   compiled there from this checkout with tsc (emit only; `npm run typecheck` checks the types),
  *   their package.json, bin/ and src/ files, the launcher, the unit file and a node_modules whose
@@ -46,22 +53,36 @@ vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
  * - The PostgreSQL roles and database (rigtrace, rigtrace_app) get names unique to the run and
  *   are dropped afterwards; `sudo -u postgres psql` is `psql -h 127.0.0.1 -U postgres` (this
  *   machine's PostgreSQL, trust auth) stopping at the first error.
- * - The service user is `nobody` (uid 65534, group nogroup) instead of `rigtrace`: `sudo -u rigtrace
- *   CMD` is CMD as nobody with no other groups and sudo's clean environment (`env -i PATH="$PATH"`),
- *   and the settings file's group is nogroup. So a missing chown or mode in the guide fails here.
+ * - The service user is made by the guide's `useradd`, run for real (as root) with a name unique to
+ *   the run instead of `rigtrace` (its group too), and removed afterwards (`userdel`): `sudo -u
+ *   rigtrace CMD` is CMD as that user with no other groups and sudo's clean environment
+ *   (`env -i PATH="$PATH"`; no sudo here). So a missing chown or mode in the guide fails here.
  * - `systemctl enable --now rigtrace-cloud` starts the unit's own ExecStart line as the service
  *   user, with the unit's UMask= and Environment= lines and nothing else in the environment, in
  *   the background (after making its StateDirectory, its mode, owned by the service user, as
  *   systemd does); `systemctl restart` stops it and does the same.
+ * - nginx (the Debian package, which .ci/run installs): the certificate "you already have" is a
+ *   self-signed one for rigtrace.example.com made with openssl into /etc/ssl/rigtrace; the main
+ *   configuration /etc/nginx/nginx.conf is a minimal one standing for Debian's (it includes
+ *   sites-enabled/*, logs and temp folders under T); `nginx -t && systemctl reload nginx` tests
+ *   it the same way and then starts nginx in the background. Its ports 443 and 80 are free ports
+ *   (on all addresses, as the guide's `listen`), reached from this machine's non-loopback address
+ *   so that the client is not on loopback, as a browser or line PC would not be.
  * - Port 8080 is a free port.
- * - Skipped, as listed in SKIPPED below: package installs, the service user, the clone, systemd
- *   and journal bookkeeping, Caddy, the upgrade's git checkout and rebuild. A command in the
- *   guide that is in none of the lists fails the test until it is classified here.
+ * - Skipped, as listed in SKIPPED below: package installs, the clone, systemd and journal
+ *   bookkeeping, Caddy, the upgrade's git checkout and rebuild. A command in the guide that is
+ *   in none of the lists fails the test until it is classified here.
  */
 
 const GUIDE = path.join(repoRoot, 'docs/INSTALL-CLOUD.md');
-/** The service user: nobody:nogroup stands for rigtrace. */
-const SERVICE = { group: 'nogroup', uid: 65534, gid: 65534 };
+/** The service user (and its group) the guide's useradd makes, named for this run. */
+const SERVICE = `rtguide${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+/** `sudo -u rigtrace` (no sudo here): as the service user, no other groups. */
+const AS_SERVICE = `setpriv --reuid=${SERVICE} --regid=${SERVICE} --clear-groups`;
+/** This machine's first non-loopback IPv4 address: the proxy's clients come from it. */
+const OUTSIDE = Object.values(os.networkInterfaces())
+  .flat()
+  .find((a) => a?.family === 'IPv4' && !a.internal)?.address;
 const UNIT = path.join(repoRoot, 'deploy/systemd/rigtrace-cloud.service');
 
 /** Commands of the guide not run here, exactly as written (without a trailing comment). */
@@ -70,22 +91,20 @@ const SKIPPED = new Map<string, string>([
     'apt-get install -y --no-install-recommends git ca-certificates python3 make g++',
     'the CI image has them',
   ],
-  [
-    'useradd --system --home-dir /var/lib/rigtrace-cloud --shell /usr/sbin/nologin rigtrace',
-    'nobody stands for it',
-  ],
   ['git clone https://git.example.com/rigtrace.git /opt/rigtrace', 'the test lays out /opt/rigtrace'],
   ['apt-get install -y postgresql', "the machine's PostgreSQL"],
   ['systemctl daemon-reload', 'no systemd'],
   ['journalctl -u rigtrace-cloud -n 20', 'the test reads the service log'],
-  ['apt-get install -y caddy', 'no proxy here'],
-  ["cat > /etc/caddy/Caddyfile <<'EOF'", 'no proxy here'],
-  ['systemctl reload caddy', 'no proxy here'],
+  ['apt-get install -y caddy', 'nginx is the proxy here'],
+  ["cat > /etc/caddy/Caddyfile <<'EOF'", 'nginx is the proxy here'],
+  ['systemctl reload caddy', 'nginx is the proxy here'],
+  ['apt-get install -y nginx', '.ci/run installs it'],
   ['cd /opt/rigtrace && git fetch && git checkout <release tag>', 'same code'],
   ['npm ci && npm run build', 'same code'],
 ]);
 /** Commands run as written, with the rewrites (by how they start). */
 const RUN = [
+  /^useradd --system --user-group --home-dir \/var\/lib\/rigtrace-cloud --shell \/usr\/sbin\/nologin rigtrace$/,
   /^sudo -u postgres psql <<'SQL'$/,
   /^install -d -m 0755 \/etc\/rigtrace$/,
   /^install -m 0640 -o root -g rigtrace \/dev\/null \/etc\/rigtrace\/cloud\.env$/,
@@ -94,6 +113,8 @@ const RUN = [
   /^curl -s http:\/\/127\.0\.0\.1:8080\/readyz$/,
   /^sudo -u rigtrace rigtrace-cloud (tenant|site|user|token) /,
   /^ln -s \/opt\/rigtrace\/node_modules\/\.bin\/rigtrace-cloud \/usr\/local\/bin\/$/,
+  /^cat > \/etc\/nginx\/sites-available\/rigtrace <<'EOF'$/,
+  /^ln -s \/etc\/nginx\/sites-available\/rigtrace \/etc\/nginx\/sites-enabled\/$/,
   /^pg_dump -Fc -d "postgres:\/\/rigtrace:owner-password-here@127\.0\.0\.1:5432\/rigtrace" -f \/var\/backups\/rigtrace-.+\.dump$/,
 ];
 
@@ -144,7 +165,7 @@ function layOutOpt(opt: string): void {
   symlinkSync('../@rigtrace/cloud/bin/rigtrace-cloud.js', path.join(nm, '.bin/rigtrace-cloud'));
 }
 
-describe('docs/INSTALL-CLOUD.md followed as written (PostgreSQL, the systemd unit, the admin commands, backups)', () => {
+describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQL, the systemd unit, nginx in front, the admin commands, backups)', () => {
   const T = mkdtempSync(path.join(os.tmpdir(), 'rt-install-cloud-'));
   const run = `rt_guide_${process.pid}_${Date.now().toString(36)}`;
   const owner = run;
@@ -154,17 +175,23 @@ describe('docs/INSTALL-CLOUD.md followed as written (PostgreSQL, the systemd uni
   const opt = path.join(T, 'opt/rigtrace');
   const serviceLog = path.join(T, 'service.log');
   let port = 0;
+  /** nginx's stand-ins for 443 and 80. */
+  let tlsPort = 0;
+  let httpPort = 0;
   let guide!: ScriptRun;
 
   const rewrite = (s: string) =>
     s
       .replace(
-        /(?<![\w./-])(\/etc\/rigtrace|\/etc\/systemd\/system|\/var\/lib\/rigtrace-cloud|\/var\/backups|\/opt\/rigtrace|\/usr\/local\/bin)(?![\w-])/g,
+        /(?<![\w./-])(\/etc\/rigtrace|\/etc\/systemd\/system|\/var\/lib\/rigtrace-cloud|\/var\/backups|\/opt\/rigtrace|\/usr\/local\/bin|\/etc\/nginx|\/etc\/ssl\/rigtrace)(?![\w-])/g,
         `${T}$1`,
       )
       .replaceAll('sudo -u postgres psql', 'psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1')
-      .replaceAll('sudo -u rigtrace ', `${asUid(SERVICE.uid, SERVICE.gid)} env -i PATH="$PATH" `)
-      .replaceAll('-g rigtrace ', `-g ${SERVICE.group} `)
+      .replaceAll('sudo -u rigtrace ', `${AS_SERVICE} env -i PATH="$PATH" `)
+      .replaceAll('-g rigtrace ', `-g ${SERVICE} `)
+      .replace(/^(useradd .*) rigtrace$/, `$1 ${SERVICE}`)
+      .replace(/\blisten 443 ssl\b/g, `listen ${tlsPort} ssl`)
+      .replace(/\blisten 80;/g, `listen ${httpPort};`)
       .replace(/\brigtrace_app\b/g, app)
       .replace(/\b(ROLE|DATABASE|OWNER) rigtrace\b/g, `$1 ${owner}`)
       .replaceAll('postgres://rigtrace:', `postgres://${owner}:`)
@@ -177,8 +204,8 @@ describe('docs/INSTALL-CLOUD.md followed as written (PostgreSQL, the systemd uni
     expect([unit.user, unit.group]).toEqual(['rigtrace', 'rigtrace']);
     const state = rewrite(`/var/lib/${unit.stateDirectory}`);
     return [
-      `mkdir -p -m ${unit.stateDirectoryMode} ${state} && chown ${SERVICE.uid}:${SERVICE.gid} ${state}`,
-      `(umask ${unit.umask} && exec ${asUid(SERVICE.uid, SERVICE.gid)} env -i PATH=/usr/bin:/bin ${unit.environment.map(rewrite).join(' ')} ${rewrite(unit.execStart)}) >> ${serviceLog} 2>&1 &`,
+      `mkdir -p -m ${unit.stateDirectoryMode} ${state} && chown ${SERVICE}:${SERVICE} ${state}`,
+      `(umask ${unit.umask} && exec ${AS_SERVICE} env -i PATH=/usr/bin:/bin ${unit.environment.map(rewrite).join(' ')} ${rewrite(unit.execStart)}) >> ${serviceLog} 2>&1 &`,
       `echo $! > ${T}/service.pid`,
       `for _ in $(seq 1 900); do curl -sf http://127.0.0.1:${port}/readyz > /dev/null && break; kill -0 $(cat ${T}/service.pid) || { echo "the service exited"; cat ${serviceLog}; exit 1; }; sleep 0.2; done`,
     ];
@@ -188,12 +215,61 @@ describe('docs/INSTALL-CLOUD.md followed as written (PostgreSQL, the systemd uni
     `while kill -0 $(cat ${T}/service.pid) 2> /dev/null; do sleep 0.2; done`,
   ];
 
+  /**
+   * nginx as Debian installs it: /etc/nginx with sites-available, sites-enabled and a main
+   * configuration that includes sites-enabled/* (here a minimal one, its logs and temp folders under T).
+   */
+  function layOutNginx(): void {
+    for (const d of [
+      'etc/nginx/sites-available',
+      'etc/nginx/sites-enabled',
+      'var/log/nginx',
+      'var/lib/nginx',
+      'run',
+    ])
+      mkdirSync(path.join(T, d), { recursive: true });
+    const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(
+      (t) => `    ${t}_temp_path ${T}/var/lib/nginx/${t};`,
+    );
+    writeFileSync(
+      path.join(T, 'etc/nginx/nginx.conf'),
+      [
+        'user nobody nogroup;',
+        'worker_processes 1;',
+        `pid ${T}/run/nginx.pid;`,
+        `error_log ${T}/var/log/nginx/error.log;`,
+        'events { worker_connections 256; }',
+        'http {',
+        `    access_log ${T}/var/log/nginx/access.log;`,
+        ...temp,
+        `    include ${T}/etc/nginx/sites-enabled/*;`,
+        '}',
+        '',
+      ].join('\n'),
+    );
+  }
+  const nginx = `nginx -c ${T}/etc/nginx/nginx.conf`;
+  /** `nginx -t && systemctl reload nginx`: the same test, then nginx started, until it answers. */
+  const startNginx = () => [
+    `${nginx} -t`,
+    `(exec ${nginx} -g 'daemon off;') >> ${T}/nginx.log 2>&1 &`,
+    `for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/${tlsPort}) 2> /dev/null && break; sleep 0.1; done`,
+  ];
+  /** "The certificate you already have": a self-signed one for the public name. */
+  const makeCertificate = () => [
+    `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=rigtrace.example.com -addext subjectAltName=DNS:rigtrace.example.com -keyout ${T}/etc/ssl/rigtrace/privkey.pem -out ${T}/etc/ssl/rigtrace/fullchain.pem 2> /dev/null`,
+  ];
+
   beforeAll(async () => {
     chmodSync(T, 0o755);
+    expect(OUTSIDE, 'a non-loopback IPv4 address on this machine').toBeDefined();
     port = await freePort();
+    tlsPort = await freePort();
+    httpPort = await freePort();
     for (const d of ['etc/systemd/system', 'var/lib', 'var/backups', 'usr/local/bin'])
       mkdirSync(path.join(T, d), { recursive: true });
     layOutOpt(opt);
+    layOutNginx();
     const script = [`export PATH=${T}/usr/local/bin:$PATH`, `cd ${T}`];
     const unclassified: string[] = [];
     const commands = guideCommands(GUIDE, [
@@ -207,6 +283,9 @@ describe('docs/INSTALL-CLOUD.md followed as written (PostgreSQL, the systemd uni
       else if (c.first === 'systemctl enable --now rigtrace-cloud') script.push(...startService());
       else if (c.first === 'systemctl restart rigtrace-cloud')
         script.push(...stopService(), ...startService());
+      else if (c.first === 'install -d -m 0700 /etc/ssl/rigtrace')
+        script.push(rewrite(c.text), ...makeCertificate());
+      else if (c.first === 'nginx -t && systemctl reload nginx') script.push(...startNginx());
       else if (SKIPPED.has(c.first)) continue;
       else if (RUN.some((re) => re.test(c.first))) script.push(rewrite(c.text));
       else unclassified.push(c.first);
@@ -219,6 +298,8 @@ describe('docs/INSTALL-CLOUD.md followed as written (PostgreSQL, the systemd uni
     stopScript(guide);
     for (const d of [db, restored]) psql(`DROP DATABASE IF EXISTS "${d}" WITH (FORCE)`);
     for (const r of [owner, app]) psql(`DROP ROLE IF EXISTS "${r}"`);
+    spawnSync('userdel', [SERVICE]);
+    spawnSync('groupdel', [SERVICE]);
     rmSync(T, { recursive: true, force: true });
   });
 
@@ -392,5 +473,249 @@ describe('docs/INSTALL-CLOUD.md followed as written (PostgreSQL, the systemd uni
     );
     expect(typo.status, typo.stderr).toBe(2);
     expect(typo.stderr).toContain(`${path.join(T, 'etc/rigtrace/cloud.evn')}: cannot read (no such file)`);
+  });
+
+  it('makes the service user with useradd: a system account with its own group and no shell, owning the state folder', () => {
+    const passwd = spawnSync('getent', ['passwd', SERVICE], { encoding: 'utf8' }).stdout.trim().split(':');
+    expect(passwd[0]).toBe(SERVICE);
+    expect(Number(passwd[2])).toBeLessThan(1000);
+    expect(passwd.slice(5)).toEqual([path.join(T, 'var/lib/rigtrace-cloud'), '/usr/sbin/nologin']);
+    const group = spawnSync('getent', ['group', SERVICE], { encoding: 'utf8' }).stdout.trim().split(':');
+    expect(group[0]).toBe(SERVICE);
+    expect(group[2]).toBe(passwd[3]);
+    const owner = (p: string) => {
+      const st = statSync(path.join(T, p));
+      return { mode: (st.mode & 0o777).toString(8), uid: st.uid, gid: st.gid };
+    };
+    expect(owner('etc/rigtrace/cloud.env')).toEqual({ mode: '640', uid: 0, gid: Number(passwd[3]) });
+    expect(owner('var/lib/rigtrace-cloud')).toEqual({
+      mode: '700',
+      uid: Number(passwd[2]),
+      gid: Number(passwd[3]),
+    });
+    // Its files are its own, unreadable to others (UMask=0077).
+    expect(owner('var/lib/rigtrace-cloud/secrets-key')).toEqual({
+      mode: '600',
+      uid: Number(passwd[2]),
+      gid: Number(passwd[3]),
+    });
+  });
+
+  describe('behind nginx as section 5 sets it up, from another address', () => {
+    const PUBLIC = 'rigtrace.example.com';
+    /** Every name resolves to this machine's outside address: the proxy's public name in DNS. */
+    const lookup = ((_host: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) =>
+      opts.all
+        ? cb(null, [{ address: OUTSIDE, family: 4 }])
+        : cb(null, OUTSIDE, 4)) as unknown as LookupFunction;
+    let agent!: https.Agent;
+    const origin = () => `https://${PUBLIC}:${tlsPort}`;
+
+    /** One request through nginx as a browser or edge on another machine would make it. */
+    function call(
+      method: string,
+      url: string,
+      opts: { headers?: Record<string, string>; body?: unknown; plain?: boolean } = {},
+    ): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+      const data = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+      const mod = opts.plain ? http : https;
+      return new Promise((resolve, reject) => {
+        const req = mod.request(
+          {
+            hostname: PUBLIC,
+            port: opts.plain ? httpPort : tlsPort,
+            path: url,
+            method,
+            agent: opts.plain ? new http.Agent({ lookup }) : agent,
+            headers: { ...(data ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+          },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (text += d));
+            res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+          },
+        );
+        req.on('error', reject);
+        req.end(data);
+      });
+    }
+    const cookiesOf = (h: http.IncomingHttpHeaders) => h['set-cookie'] ?? [];
+    const cookieHeader = (h: http.IncomingHttpHeaders) =>
+      cookiesOf(h)
+        .map((c) => c.split(';')[0])
+        .join('; ');
+
+    let session = { cookie: '', csrf: '' };
+    const sockets: Socket[] = [];
+
+    beforeAll(async () => {
+      expect(guide.code, `${guide.stdout}\n${guide.stderr}`).toBe(0);
+      const ca = readFileSync(path.join(T, 'etc/ssl/rigtrace/fullchain.pem'));
+      expect(new X509Certificate(ca).subject).toBe(`CN=${PUBLIC}`);
+      agent = new https.Agent({ ca, lookup });
+      // An admin made as section 6 makes one, who signs in through the proxy below.
+      const made = spawnSync(
+        `${T}/usr/local/bin/rigtrace-cloud`,
+        [
+          'user',
+          'create',
+          '--config',
+          `${T}/etc/rigtrace/cloud.env`,
+          '--tenant',
+          'acme',
+          '--email',
+          'proxy@acme.example',
+          '--role',
+          'admin',
+        ],
+        { encoding: 'utf8', env: { PATH: process.env.PATH! }, timeout: 60_000 },
+      );
+      expect(made.status, made.stderr).toBe(0);
+      const password = (JSON.parse(made.stdout) as { initialPassword: string }).initialPassword;
+      // A client that claims another address in X-Forwarded-For: nginx appends the real one.
+      const login = await call('POST', '/api/v1/auth/login', {
+        headers: { 'x-forwarded-for': '203.0.113.9' },
+        body: { tenant: 'acme', email: 'proxy@acme.example', password },
+      });
+      expect(login.status, login.text).toBe(200);
+      const pending = {
+        cookie: cookieHeader(login.headers),
+        csrf: (JSON.parse(login.text) as { csrfToken: string }).csrfToken,
+      };
+      const changed = await call('POST', '/api/v1/auth/password', {
+        headers: { cookie: pending.cookie, 'x-csrf-token': pending.csrf },
+        body: { currentPassword: password, newPassword: 'Tundra-Bellows-Ochre-4412' },
+      });
+      expect(changed.status, changed.text).toBe(200);
+      session = {
+        cookie: cookieHeader(changed.headers),
+        csrf: (JSON.parse(changed.text) as { csrfToken: string }).csrfToken,
+      };
+    });
+    afterAll(() => {
+      for (const s of sockets) s.close();
+      agent?.destroy();
+    });
+
+    it('serves HTTPS with the certificate, HSTS, and hides the operations endpoints; plain HTTP is redirected', async () => {
+      const page = await call('GET', '/api/v1/auth/session');
+      expect(page.status).toBe(401);
+      expect(page.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+      for (const ops of ['/readyz', '/healthz', '/metrics'])
+        expect((await call('GET', ops)).status, ops).toBe(404);
+      const plain = await call('GET', '/portal/?x=1', { plain: true });
+      expect(plain.status).toBe(301);
+      expect(plain.headers.location).toBe(`https://${PUBLIC}/portal/?x=1`);
+    });
+
+    it('signs in with __Host- cookies (Secure) over HTTPS; the session works through the proxy and only under that name', async () => {
+      expect(session.cookie).toMatch(/^__Host-rt_session=[^;]+; __Host-rt_csrf=/);
+      const me = await call('GET', '/api/v1/auth/session', { headers: { cookie: session.cookie } });
+      expect(me.status, me.text).toBe(200);
+      expect((JSON.parse(me.text) as { user: { email: string } }).user.email).toBe('proxy@acme.example');
+      // Set Secure, Path=/, no Domain, as the prefix requires of a browser.
+      const again = await call('POST', '/api/v1/auth/login', {
+        body: { tenant: 'acme', email: 'proxy@acme.example', password: 'Tundra-Bellows-Ochre-4412' },
+      });
+      for (const c of cookiesOf(again.headers)) {
+        expect(c).toMatch(/^__Host-/);
+        expect(c).toMatch(/; Secure/i);
+        expect(c).toMatch(/; Path=\//i);
+        expect(c).not.toMatch(/; Domain=/i);
+      }
+      // The same value under the plain name is no session over HTTPS.
+      const plainName = session.cookie.replace('__Host-rt_session=', 'rt_session=');
+      expect((await call('GET', '/api/v1/auth/session', { headers: { cookie: plainName } })).status).toBe(
+        401,
+      );
+    });
+
+    it('records the client address nginx forwards (RIGTRACE_TRUST_PROXY=loopback), not one the client claims', () => {
+      const r = spawnSync(
+        'psql',
+        [
+          '-qAt',
+          '-d',
+          `postgres://${owner}:owner-password-here@127.0.0.1:5432/${db}`,
+          '-c',
+          "SELECT entry FROM audit_log WHERE tenant_id = 'acme' AND action = 'auth.login' ORDER BY seq",
+        ],
+        { encoding: 'utf8' },
+      );
+      const entries = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { actor: { email?: string }; address: string | null })
+        .filter((e) => e.actor.email === 'proxy@acme.example');
+      expect(entries.length, r.stderr).toBeGreaterThan(0);
+      for (const e of entries) expect(e.address).toBe(OUTSIDE);
+    });
+
+    it('carries the live updates over a WebSocket (upgrade through nginx) and an edge enrolls and sends a signed batch through it', async () => {
+      const socket = connectSocket(origin(), {
+        path: '/socket.io',
+        transports: ['websocket'],
+        reconnection: false,
+        forceNew: true,
+        agent: agent as unknown as string,
+        extraHeaders: { cookie: session.cookie, origin: origin() },
+      });
+      sockets.push(socket);
+      const received: { event: string; payload: Record<string, unknown> }[] = [];
+      socket.onAny((event: string, payload: Record<string, unknown>) => received.push({ event, payload }));
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('connect_error', reject);
+      });
+      expect(socket.io.engine.transport.name).toBe('websocket');
+      expect(await socket.timeout(10_000).emitWithAck('subscribe', { siteId: 'plant-1' })).toEqual({
+        ok: true,
+      });
+
+      // The line PC's side: enrollment with the token section 6 printed, then a batch.
+      const { token } = JSON.parse(
+        outputOf(guide, 'sudo -u rigtrace rigtrace-cloud token enroll').trim(),
+      ) as {
+        token: string;
+      };
+      const keys = generateKeyPair();
+      const enrolled = await call('POST', '/api/v1/edges/enroll', {
+        body: { token, publicKey: toBase64(keys.publicKey), name: 'line-pc-1' },
+      });
+      expect(enrolled.status, enrolled.text).toBe(201);
+      const edge = (JSON.parse(enrolled.text) as { edgeId: string }).edgeId;
+      const observedAt = new Date(Date.now() - 5_000).toISOString();
+      const { batch } = buildBatch({
+        edge,
+        privateKeyPem: keys.privateKeyPem,
+        records: [
+          {
+            v: 1,
+            id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edge}:1`)),
+            edge,
+            seq: 1,
+            observedAt,
+            receivedAt: observedAt,
+            kind: 'telemetry',
+            equipment: 'RIG-1',
+            source: { protocol: 'opcua', endpoint: 'opc.tcp://rig.plant.local:4840' },
+            body: { points: [{ name: 'railPressure', value: 1600.5, unit: 'bar', quality: 'good' }] },
+          },
+        ],
+      });
+      const sent = await call('POST', '/api/v1/ingest', { body: batch });
+      expect(sent.status, sent.text).toBe(200);
+      const pushed = await waitFor(
+        () => Promise.resolve(received.find((r) => r.event === 'telemetry')),
+        15_000,
+        'the telemetry pushed over the socket',
+      );
+      expect(pushed.payload).toMatchObject({
+        siteId: 'plant-1',
+        edgeId: edge,
+        items: [{ equipment: 'RIG-1', point: 'railPressure', value: 1600.5, observedAt }],
+      });
+    });
   });
 });

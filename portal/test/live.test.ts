@@ -594,4 +594,21 @@ describe('first-pass yield per shift', () => {
     expect(later[2]!.period).toEqual({ tested: 10, passed: 8, firstPassYield: 0.8 });
     expect(shiftYields(answer, 'plant-2', '2026-12-06T15:00:00.000Z', 3)).toEqual([]);
   });
+
+  it('counts the night shift running past midnight as today’s, not the one that starts tonight', () => {
+    // 03:00 on 6 December in Chicago: the night shift that started at 22:00 on the 5th is running.
+    const rows = shiftYields(answer, 'plant-1', '2026-12-06T09:00:00.000Z', 3);
+    const night = rows.find((r) => r.shift === 'Night')!;
+    expect(night.today).toEqual({ tested: 10, passed: 8, firstPassYield: 0.8 });
+    // The day shifts are today's own; the trend stays by the day each shift started on.
+    expect(rows.find((r) => r.shift === 'Early')!.today.tested).toBe(4);
+    expect(night.days.map((d) => [d.day, d.tested])).toEqual([
+      ['2026-12-04', 0],
+      ['2026-12-05', 10],
+      ['2026-12-06', 0],
+    ]);
+    // Once it has ended (06:00), the night shift of today is the one still to come.
+    const morning = shiftYields(answer, 'plant-1', '2026-12-06T12:30:00.000Z', 3);
+    expect(morning.find((r) => r.shift === 'Night')!.today.tested).toBe(0);
+  });
 });

@@ -754,18 +754,37 @@ export class CalibrationService {
 
   /**
    * The site's time zone changed: its equipment's due dates, counted from local calendar days,
-   * are recomputed (inside the caller's transaction).
+   * are recounted (inside the caller's transaction) from each entry's cached last valid
+   * calibration, the only part of the cached state the zone changes: 500 entries per read and
+   * one UPDATE per 500 changed, not a history read and a write per instrument. The entries whose
+   * status changes with it (due soon, overdue) are announced as `refresh` announces them.
    */
   async refreshSite(tenantId: string, siteId: string): Promise<void> {
+    const zone = await this.zoneAt(tenantId, siteId);
+    const asOf = localDay(this.clock().getTime(), zone);
+    const dflt = await this.dueSoonDefault(tenantId);
+    const PAGE = 500;
     for (let after: string | undefined; ;) {
       const rows = await this.equipment.list(tenantId, {
         siteId,
         includeRetired: true,
         afterTag: after,
-        limit: 500,
+        limit: PAGE,
       });
-      for (const e of rows) await this.refresh(tenantId, e.tag);
-      if (rows.length < 500) return;
+      const dues: { tag: string; nextDue: string }[] = [];
+      for (const e of rows) {
+        if (e.last_valid_at === null) continue;
+        const nextDue = dueAfter(e.last_valid_at, e.interval_days, zone);
+        if (nextDue === e.next_due) continue;
+        dues.push({ tag: e.tag, nextDue });
+        if (!this.events) continue;
+        const from = this.cachedStatus(e, asOf, dflt).status;
+        const to = this.cachedStatus({ ...e, next_due: nextDue }, asOf, dflt).status;
+        if (from !== to)
+          emitAfterCommit(this.events, 'equipment.status', { tenantId, siteId, tag: e.tag, from, to });
+      }
+      await this.equipment.setNextDue(tenantId, dues);
+      if (rows.length < PAGE) return;
       after = rows.at(-1)!.tag;
     }
   }

@@ -190,6 +190,24 @@ export class EquipmentRepository {
     );
   }
 
+  /**
+   * Sets the next due date of several entries in one statement (a site's due dates recounted in
+   * a new time zone): due_sort follows where it held the next due date (not out of tolerance).
+   */
+  async setNextDue(tenantId: string, dues: readonly { tag: string; nextDue: string }[]): Promise<void> {
+    if (dues.length === 0) return;
+    const cases = dues.map(() => 'WHEN ? THEN ?').join(' ');
+    const pairs = dues.flatMap((d) => [d.tag, d.nextDue]);
+    await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        `UPDATE equipment SET next_due = CASE tag ${cases} END,
+           due_sort = CASE WHEN due_sort = next_due THEN CASE tag ${cases} END ELSE due_sort END
+         WHERE tenant_id = ? AND tag IN (${dues.map(() => '?').join(', ')})`,
+        [...pairs, ...pairs, tenantId, ...dues.map((d) => d.tag)],
+      ),
+    );
+  }
+
   async setStatusCache(tenantId: string, tag: string, s: StatusCache): Promise<void> {
     await this.db.withTenant(tenantId, () =>
       this.db.run(

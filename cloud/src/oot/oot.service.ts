@@ -5,6 +5,8 @@ import type { Db } from '../platform/db/db.js';
 import { ProblemError, parseOrProblem } from '../platform/errors.js';
 import { committed, emitAfterCommit } from '../platform/after-commit.js';
 import type { DomainEventBus } from '../platform/events.js';
+import { localDay, localMoment } from '../platform/time-zone.js';
+import type { TenancyRepository } from '../tenancy/index.js';
 import type { AuditActor, AuditService } from '../audit/index.js';
 import {
   calibrationView,
@@ -298,6 +300,11 @@ export interface OotDeps {
    * calibration after a repair: the maintenance feature): tagged out as well, from `since`.
    */
   outOfService?: TagOutSource | undefined;
+  /**
+   * The sites' time zones: alert texts give the site's local dates and times, the zone named
+   * (without it, or for a site not found: UTC).
+   */
+  tenancy?: Pick<TenancyRepository, 'sites'> | undefined;
 }
 
 /** Another reason equipment is tagged out, by tag: since when, why, and its site. */
@@ -384,6 +391,8 @@ export class OotService {
     for (const u of uses) {
       const t = tagged.get(u.tag);
       const at = new Date(u.record.observedAt).toISOString();
+      const when = async (siteId: string | null) =>
+        localMoment(at, await this.zoneAt(tenantId, siteId ?? edge.siteId));
       const by = u.record.equipment === u.tag ? u.tag : `${u.record.equipment} (with ${u.tag})`;
       const part = u.record.kind === 'inspection' ? ` on part ${u.record.body.partSerial}` : '';
       // Tagged out from the failed calibration on: a record from before it was measured in good faith.
@@ -395,7 +404,7 @@ export class OotService {
           dedupeKey: `tag-out:service:${u.tag}:${o.since}:${at.slice(0, 13)}`,
           siteId: o.siteId ?? edge.siteId,
           kind: 'tag-out',
-          message: `${by} was used${part} at ${at.slice(0, 16).replace('T', ' ')} UTC while ${u.tag} may not be used (${o.reason}): do not use it`,
+          message: `${by} was used${part} at ${await when(o.siteId)} while ${u.tag} may not be used (${o.reason}): do not use it`,
           tag: u.tag,
           pointAt: at,
           detail: {
@@ -412,7 +421,7 @@ export class OotService {
         dedupeKey: `tag-out:${k.id}:${at.slice(0, 13)}`,
         siteId: k.site_id ?? edge.siteId,
         kind: 'tag-out',
-        message: `${by} was used${part} at ${at.slice(0, 16).replace('T', ' ')} UTC while ${u.tag} is tagged out (out of tolerance, no passing calibration since): do not use it`,
+        message: `${by} was used${part} at ${await when(k.site_id)} while ${u.tag} is tagged out (out of tolerance, no passing calibration since): do not use it`,
         tag: u.tag,
         pointAt: at,
         detail: { caseId: k.id, edge: edge.id, seq: u.record.seq, equipment: u.record.equipment },
@@ -790,12 +799,16 @@ export class OotService {
     const w = await this.windowOf(tenantId, c.equipment, c.id);
     const suspect = w ? await this.deps.traceability.countSuspect(tenantId, c.equipment, w.start, w.end) : 0;
     const found = cal.as_found === 'fail' ? 'failed as found' : 'was left out of tolerance';
-    const since = w?.start ? `since ${w.start.slice(0, 10)}` : 'since its first record';
+    // The window's dates are the site's local days, the zone named (a UTC date is a day off in
+    // the evening west of UTC, in the morning east of it).
+    const zone = await this.zoneAt(tenantId, c.siteId);
+    const day = (iso: string) => localDay(Date.parse(iso), zone);
+    const since = w?.start ? `since ${day(w.start)}` : 'since its first record';
     const alertId = await this.raise(tenantId, {
       dedupeKey: `oot:${c.id}`,
       siteId: c.siteId,
       kind: 'out-of-tolerance',
-      message: `${c.equipment} ${found} on ${cal.calibrated_at.slice(0, 10)}: ${suspect} usage and inspection records made with it ${since} are suspect. An out-of-tolerance case is open; do not use it until it passes calibration.`,
+      message: `${c.equipment} ${found} on ${day(cal.calibrated_at)}: ${suspect} usage and inspection records made with it ${since} are suspect (dates in ${zone}). An out-of-tolerance case is open; do not use it until it passes calibration.`,
       tag: c.equipment,
       pointAt: cal.calibrated_at,
       detail: { caseId: id, calibrationId: c.id, suspectRecords: suspect },
@@ -814,6 +827,12 @@ export class OotService {
         windowStart: w?.start ?? null,
       },
     });
+  }
+
+  /** The IANA time zone of a site (UTC without one, or without the sites' zones). */
+  private async zoneAt(tenantId: string, siteId: string | null): Promise<string> {
+    if (siteId === null || !this.deps.tenancy) return 'UTC';
+    return (await this.deps.tenancy.sites(tenantId, [siteId]))[0]?.time_zone ?? 'UTC';
   }
 
   /** The suspect window of a case; null when its calibration no longer counts (rejected or returned). */

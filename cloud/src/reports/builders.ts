@@ -233,21 +233,30 @@ interface EquipmentState {
   inPeriod: number;
 }
 
-/** Today in the period's zone, clamped into the period. */
-const asOfFor = (period: ReportPeriod) =>
-  minStr(period.lastDay, maxStr(localDay(Date.now(), period.zone), period.firstDay));
+/**
+ * Today in the period's zone, clamped into the period: the day of `now`, the report's generation
+ * time (`ctx.generatedAt`, read from the report service's clock).
+ */
+const asOfFor = (period: ReportPeriod, now: string) =>
+  minStr(period.lastDay, maxStr(localDay(Date.parse(now), period.zone), period.firstDay));
 
 /** Calibrations count up to the end of the as-of day (the period's zone), within the period. */
-const cutoffOf = (period: ReportPeriod) =>
+const cutoffOf = (period: ReportPeriod, now: string) =>
   minStr(
-    new Date(startOfLocalDay(addDays(asOfFor(period), 1), period.zone)).toISOString(),
+    new Date(startOfLocalDay(addDays(asOfFor(period, now), 1), period.zone)).toISOString(),
     period.toExclusiveIso,
   );
 
 /** The state of `e` from its calibrations, read in `period` (its site's). */
-function stateOf(e: EquipmentRow, all: CalibrationRow[], dflt: number, period: ReportPeriod): EquipmentState {
-  const asOf = asOfFor(period);
-  const cutoff = cutoffOf(period);
+function stateOf(
+  e: EquipmentRow,
+  all: CalibrationRow[],
+  dflt: number,
+  period: ReportPeriod,
+  now: string,
+): EquipmentState {
+  const asOf = asOfFor(period, now);
+  const cutoff = cutoffOf(period, now);
   const cals = all.filter((c) => c.calibrated_at < cutoff);
   // Due dates count from the calibration's day at the equipment's site: the period's zone is
   // that site's (its own in a report over several zones).
@@ -274,7 +283,9 @@ async function* registerStates(deps: ReportDeps, ctx: ReportContext): AsyncGener
   const tenantId = ctx.tenant.id;
   const dflt = (await deps.repo.dueSoonDefault(tenantId)) ?? DEFAULT_DUE_SOON_DAYS;
   // One read up to the latest cutoff of any site; each entry keeps its own site's.
-  const cutoff = [ctx.period, ...ctx.period.sites.values()].map(cutoffOf).reduce(maxStr);
+  const cutoff = [ctx.period, ...ctx.period.sites.values()]
+    .map((p) => cutoffOf(p, ctx.generatedAt))
+    .reduce(maxStr);
   let after: string | null = null;
   for (;;) {
     const rows: EquipmentRow[] = await deps.repo.registerPage(tenantId, {
@@ -296,7 +307,9 @@ async function* registerStates(deps: ReportDeps, ctx: ReportContext): AsyncGener
       l.push(c);
       byTag.set(c.equipment, l);
     }
-    yield rows.map((e) => stateOf(e, byTag.get(e.tag) ?? [], dflt, periodAt(ctx.period, e.site_id)));
+    yield rows.map((e) =>
+      stateOf(e, byTag.get(e.tag) ?? [], dflt, periodAt(ctx.period, e.site_id), ctx.generatedAt),
+    );
     if (rows.length < 500) return;
     after = rows.at(-1)!.tag;
   }
@@ -308,8 +321,8 @@ async function* registerStates(deps: ReportDeps, ctx: ReportContext): AsyncGener
  */
 const reportAsOf = (ctx: ReportContext) =>
   ctx.period.sites.size === 0
-    ? asOfFor(ctx.period)
-    : [...ctx.period.sites.values()].map(asOfFor).reduce(maxStr);
+    ? asOfFor(ctx.period, ctx.generatedAt)
+    : [...ctx.period.sites.values()].map((p) => asOfFor(p, ctx.generatedAt)).reduce(maxStr);
 
 /** What the report says when export-controlled equipment is left out for this requester. */
 function exportNote(ctx: ReportContext): Block[] {
@@ -584,7 +597,7 @@ async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRepor
   const pms = await nextPreventive(
     new MaintenanceRepository(deps.db),
     { tenantId: ctx.tenant.id, sites: null, cleared: true },
-    (siteId) => asOfFor(periodAt(ctx.period, siteId)),
+    (siteId) => asOfFor(periodAt(ctx.period, siteId), ctx.generatedAt),
     await deps.repo.siteZones(ctx.tenant.id),
   );
   for await (const page of registerStates(deps, ctx))
@@ -1794,12 +1807,22 @@ export async function buildReport(
   }
 }
 
+/**
+ * The last column of every report CSV: the IANA time zone whose local days the row's dates
+ * (YYYY-MM-DD) are, its site's (rows of no site: the report period's zone). Timestamps are RFC 3339
+ * in UTC (`Z`) whatever it says.
+ */
+export const CSV_TIME_ZONE_COLUMN = 'timeZone';
+
+/** A report type's CSV columns: its fields, then the time zone. */
+export const csvColumns = (fields: readonly string[]): string[] => [...fields, CSV_TIME_ZONE_COLUMN];
+
 /** The columns of each report type's CSV, in order (its header line; documented in the API). */
 export const REPORT_CSV_COLUMNS: Readonly<Record<ReportType, readonly string[]>> = {
-  'calibration-register': REGISTER_FIELDS,
-  'due-list': DUE_FIELDS,
-  'out-of-tolerance': OOT_CSV_FIELDS,
-  'access-review': USER_FIELDS,
-  'export-access': EXPORT_FIELDS,
-  integrity: INTEGRITY_FIELDS,
+  'calibration-register': csvColumns(REGISTER_FIELDS),
+  'due-list': csvColumns(DUE_FIELDS),
+  'out-of-tolerance': csvColumns(OOT_CSV_FIELDS),
+  'access-review': csvColumns(USER_FIELDS),
+  'export-access': csvColumns(EXPORT_FIELDS),
+  integrity: csvColumns(INTEGRITY_FIELDS),
 };

@@ -14,7 +14,10 @@ export interface ReportsModule {
   repo: ReportsRepository;
   /** The clause map reads the out-of-tolerance cases. */
   oot: ReportDeps['oot'];
-  /** The time the clause map reads "now" and each site's "today" from (tests); default the system clock. */
+  /**
+   * The time the clause map reads "now" and each site's "today" from, and reports their generation
+   * time (tests); default the system clock.
+   */
   clock: () => Date;
 }
 
@@ -26,7 +29,7 @@ export function createReports(
   const repo = new ReportsRepository(deps.db);
   return {
     repo,
-    service: new ReportService({ ...rest, repo }, opts),
+    service: new ReportService({ ...rest, repo }, { clock, ...opts }),
     oot: deps.oot,
     clock,
   };

@@ -96,7 +96,7 @@ export async function writeReport(
   progress: ProgressFn,
 ): Promise<void> {
   if (format === 'pdf') await writePdf(report, ctx, sink, progress);
-  else if (format === 'csv') await writeCsv(report, sink, progress);
+  else if (format === 'csv') await writeCsv(report, ctx, sink, progress);
   else await writeJson(report, ctx, sink, progress);
 }
 
@@ -234,6 +234,11 @@ export interface ReportServiceOptions {
   staleMs?: number;
   /** Progress is written to the database at most this often (default 250 ms). */
   progressEveryMs?: number;
+  /**
+   * The time a report is generated at: its `generatedAt`, whose local day is the "today" of its
+   * figures (tests); default the system clock.
+   */
+  clock?: () => Date;
 }
 
 /**
@@ -254,6 +259,7 @@ export class ReportService {
   private readonly scope = new AsyncResource('rigtrace-reports');
   private readonly staleMs: number;
   private readonly progressEveryMs: number;
+  private readonly clock: () => Date;
 
   constructor(
     private readonly deps: ReportDeps & { logger: Logger },
@@ -261,6 +267,7 @@ export class ReportService {
   ) {
     this.staleMs = opts.staleMs ?? 120_000;
     this.progressEveryMs = opts.progressEveryMs ?? 250;
+    this.clock = opts.clock ?? (() => new Date());
     this.heartbeat = setInterval(() => {
       this.scope.runInAsyncScope(() => void this.beat());
     }, opts.heartbeatMs ?? 20_000);
@@ -396,7 +403,10 @@ export class ReportService {
     };
     const chunks = new ChunkSink((n, data) => repo.addChunk(tenantId, id, n, data));
     try {
-      const out = await db.bindTenant(tenantId, () => generate(this.deps, tenantId, req, chunks, progress));
+      const generatedAt = this.clock().toISOString();
+      const out = await db.bindTenant(tenantId, () =>
+        generate(this.deps, tenantId, req, chunks, progress, generatedAt),
+      );
       await chunks.flush();
       const filename = reportFilename({ ...req, tenant: tenantId });
       const finishedAt = new Date().toISOString();

@@ -1,3 +1,4 @@
+import { csvColumns, periodAt } from './builders.js';
 import type { BuiltReport, ByteSink, Cell, ProgressFn, ReportContext, Section } from './types.js';
 
 /** RFC 4180 field; a leading = + - @ (tab, CR) is prefixed with ' so a spreadsheet does not run it as a formula. */
@@ -10,13 +11,29 @@ export function csvField(v: Cell | undefined): string {
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 /** CSV: the report's one flat table, header line first, CRLF line ends. */
-export async function writeCsv(report: BuiltReport, sink: ByteSink, progress: ProgressFn): Promise<void> {
+export async function writeCsv(
+  report: BuiltReport,
+  ctx: ReportContext,
+  sink: ByteSink,
+  progress: ProgressFn,
+): Promise<void> {
   const s = report.csv;
   const total = s.source.count;
-  await sink.write(Buffer.from(`${s.fields.map((f) => csvField(f)).join(',')}\r\n`, 'utf8'));
+  const zoneOf = (row: Record<string, Cell>) =>
+    periodAt(ctx.period, typeof row.siteId === 'string' ? row.siteId : null).zone;
+  await sink.write(
+    Buffer.from(
+      `${csvColumns(s.fields)
+        .map((f) => csvField(f))
+        .join(',')}\r\n`,
+      'utf8',
+    ),
+  );
   let done = 0;
   for await (const page of s.source.pages()) {
-    const lines = page.map((row) => s.fields.map((f) => csvField(row[f])).join(','));
+    const lines = page.map((row) =>
+      [...s.fields.map((f) => csvField(row[f])), csvField(zoneOf(row))].join(','),
+    );
     if (lines.length) await sink.write(Buffer.from(`${lines.join('\r\n')}\r\n`, 'utf8'));
     done += page.length;
     await progress(Math.min(done, total), total);

@@ -63,6 +63,7 @@ function checkConsistent(r: CalibrationRecord): void {
   if (!r.adjusted) expect(r.asLeft).toEqual(r.asFound);
   else expect(r.asLeftResult).toBe('pass');
   expect(r.certificateId).toBe(`CAL-BENCH-01-${String(r.sequence).padStart(6, '0')}`);
+  // The bench's zone is UTC here: the local day is the UTC date.
   expect(r.nextDue).toBe(
     new Date(Date.parse(r.completedAt) + instrument.intervalDays * DAY).toISOString().slice(0, 10),
   );
@@ -174,6 +175,31 @@ describe('BenchModel', () => {
     expect(r.standardOverdue).toBe(true);
     expect(r.standardDueDate < r.completedAt.slice(0, 10)).toBe(true);
     checkConsistent(r);
+  });
+
+  it('dates a calibration on the local day of the bench’s site, as the cloud counts due dates', () => {
+    const plus = (day: string, n: number) =>
+      new Date(Date.parse(`${day}T00:00:00Z`) + n * DAY).toISOString().slice(0, 10);
+    for (const [timeZone, startIso, localDay] of [
+      // 20:00 UTC on 6 January is 01:30 on 7 January in Kolkata: the UTC date is a day behind.
+      ['Asia/Kolkata', '2025-01-06T20:00:00.000Z', '2025-01-07'],
+      // 05:00 UTC on 7 January is 21:00 on 6 January in Los Angeles: the UTC date is a day ahead.
+      ['America/Los_Angeles', '2025-01-07T05:00:00.000Z', '2025-01-06'],
+    ] as const) {
+      const startMs = Date.parse(startIso);
+      const model = new BenchModel({ seed: 42, cycleSeconds: 8, startMs, asset: 'BENCH-01', timeZone });
+      const completed: CalibrationRecord[] = [];
+      model.on('calibration-completed', (r) => completed.push(r));
+      for (let t = startMs; t <= startMs + 8000; t += 50) model.advanceTo(t);
+      const r = completed[0]!;
+      const instrument = findInstrument(r.equipmentId)!;
+      expect(r.completedAt.slice(0, 10), timeZone).not.toBe(localDay);
+      expect([r.nextDue, r.standardDueDate], timeZone).toEqual([
+        plus(localDay, instrument.intervalDays),
+        plus(localDay, findStandard(instrument.standardId).dueInDays),
+      ]);
+      expect(r.standardOverdue).toBe(false);
+    }
   });
 
   it('bad-status aborts the calibration and refuses new ones; StartCalibration runs one now or next', () => {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { addDays, dueAfter, localDay } from '@rigtrace/protocols/calendar';
 import { createRng, mixSeed, type Rng } from '../flow-rig/prng.js';
 import {
   findInstrument,
@@ -69,7 +70,10 @@ export interface CalibrationRecord {
   adjusted: boolean;
   startedAt: string;
   completedAt: string;
-  /** YYYY-MM-DD */
+  /**
+   * YYYY-MM-DD: intervalDays after the local day (in the bench's time zone) the calibration
+   * completed on, the rule the cloud counts due dates by.
+   */
   nextDue: string;
   temperatureC: number;
   humidityPct: number;
@@ -126,6 +130,11 @@ export interface BenchModelOptions {
   /** Asset tag of the bench; part of every certificate id (CAL-<asset>-<sequence>). */
   asset: string;
   faults?: FaultName[];
+  /**
+   * IANA time zone of the site the bench stands in (default UTC): its calendar dates (next due,
+   * standard due) are local days of this zone, as the cloud counts them for that site.
+   */
+  timeZone?: string;
 }
 
 /** Share of a cycle spent calibrating (the rest is idle, the next instrument being connected). */
@@ -156,13 +165,7 @@ type Phase =
   | { kind: 'calibrating'; startMs: number; endMs: number; plan: PlannedCalibration }
   | { kind: 'fault' };
 
-const DAY_MS = 86_400_000;
-
 export const round = (x: number, decimals: number): number => Number(x.toFixed(decimals));
-
-export function isoDate(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
-}
 
 /** A reading's error at the instrument's resolution: what a reader compares with the limits. */
 export function pointError(reading: number, nominal: number, decimals: number): number {
@@ -185,6 +188,7 @@ export class BenchModel extends EventEmitter<BenchModelEvents> {
   private readonly cycleMs: number;
   private readonly startMs: number;
   private readonly asset: string;
+  private readonly zone: string;
   private readonly noise: Rng;
   private readonly faultSet = new Set<FaultName>();
   private phase: Phase;
@@ -207,6 +211,7 @@ export class BenchModel extends EventEmitter<BenchModelEvents> {
     this.idleAfterMs = opts.idleSeconds === undefined ? undefined : Math.round(opts.idleSeconds * 1000);
     this.startMs = opts.startMs;
     this.asset = opts.asset;
+    this.zone = opts.timeZone ?? 'UTC';
     this.t = opts.startMs;
     this.lastWall = opts.startMs;
     this.noise = createRng(mixSeed(this.seed, 0x0be7c4));
@@ -413,10 +418,11 @@ export class BenchModel extends EventEmitter<BenchModelEvents> {
     const { instrument, standard } = plan;
     this.completed++;
     const completedMs = this.t;
-    const today = isoDate(completedMs);
+    const completedAt = new Date(completedMs).toISOString();
+    const today = localDay(completedMs, this.zone);
     const standardDueDate = this.faultSet.has('overdue-standard')
-      ? isoDate(completedMs - 12 * DAY_MS)
-      : isoDate(this.startMs + standard.dueInDays * DAY_MS);
+      ? addDays(today, -12)
+      : addDays(localDay(this.startMs, this.zone), standard.dueInDays);
     const nominals = instrument.points.map((p) => p.nominal);
     const lower = plan.tolerances.map((t) => -t);
     const upper = [...plan.tolerances];
@@ -447,8 +453,8 @@ export class BenchModel extends EventEmitter<BenchModelEvents> {
       asLeftResult: result(plan.asLeft),
       adjusted: plan.adjusted,
       startedAt: plan.startedAt,
-      completedAt: new Date(completedMs).toISOString(),
-      nextDue: isoDate(completedMs + instrument.intervalDays * DAY_MS),
+      completedAt,
+      nextDue: dueAfter(completedAt, instrument.intervalDays, this.zone),
       temperatureC: plan.temperatureC,
       humidityPct: plan.humidityPct,
     };

@@ -33,6 +33,8 @@ describe('parseCalBenchArgs', () => {
       'tech:pa:ss',
       '--host',
       '0.0.0.0',
+      '--time-zone',
+      'Asia/Kolkata',
     ]);
     expect(r).toEqual({
       ok: true,
@@ -49,6 +51,7 @@ describe('parseCalBenchArgs', () => {
         slowDelayMs: 300,
         disconnectEverySeconds: 4,
         user: { username: 'tech', password: 'pa:ss' },
+        timeZone: 'Asia/Kolkata',
       },
     });
   });
@@ -65,6 +68,8 @@ describe('parseCalBenchArgs', () => {
       'drift,melt',
       '--user',
       'nopassword',
+      '--time-zone',
+      'Mars/Olympus',
       '--colour',
       'red',
       'stray',
@@ -81,6 +86,7 @@ describe('parseCalBenchArgs', () => {
         '--security: must be one of none, sign, all, got "encrypt"',
         '--faults: unknown fault "melt" (known: drift, overdue-standard, bad-status, uncertain, freeze, disconnect, slow)',
         '--user: must be NAME:PASSWORD',
+        '--time-zone: unknown time zone "Mars/Olympus" (an IANA name such as Europe/Berlin)',
       ],
     });
   });

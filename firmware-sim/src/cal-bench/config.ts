@@ -33,6 +33,8 @@ export interface CalBenchConfig {
   disconnectEverySeconds: number;
   /** `name:password`: that user may log in and anonymous logins are refused. */
   user?: { username: string; password: string };
+  /** IANA time zone of the bench's site: its calendar dates (next due) are local days there. */
+  timeZone: string;
 }
 
 export const CAL_BENCH_DEFAULTS: Readonly<Omit<CalBenchConfig, 'seed'>> = Object.freeze({
@@ -44,6 +46,7 @@ export const CAL_BENCH_DEFAULTS: Readonly<Omit<CalBenchConfig, 'seed'>> = Object
   faults: [],
   slowDelayMs: 1500,
   disconnectEverySeconds: 15,
+  timeZone: 'UTC',
 });
 
 const FIELDS: FlagSpec<keyof CalBenchConfig>[] = [
@@ -104,6 +107,12 @@ const FIELDS: FlagSpec<keyof CalBenchConfig>[] = [
     check: checkUser,
     help: 'NAME:PASSWORD accepted; anonymous refused (default: anonymous only)',
   },
+  {
+    key: 'timeZone',
+    flag: '--time-zone',
+    check: checkTimeZone,
+    help: 'IANA time zone of the site, e.g. Europe/Berlin: next due dates are its local days (default UTC)',
+  },
 ];
 
 export const calBenchUsage = (): string =>
@@ -120,6 +129,17 @@ function checkFaults(raw: unknown): Checked {
     if (!out.includes(name)) out.push(name);
   }
   return { value: out };
+}
+
+function checkTimeZone(raw: unknown): Checked {
+  if (typeof raw !== 'string' || raw.trim() === '')
+    return { problem: 'must be an IANA time zone such as Europe/Berlin' };
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: raw });
+    return { value: raw };
+  } catch {
+    return { problem: `unknown time zone "${raw}" (an IANA name such as Europe/Berlin)` };
+  }
 }
 
 function checkUser(raw: unknown): Checked {

@@ -48,6 +48,7 @@ export async function startCalBench(
     ...(config.idleSeconds === undefined ? {} : { idleSeconds: config.idleSeconds }),
     startMs: now(),
     asset: config.asset,
+    timeZone: config.timeZone,
   });
   model.on('calibration-started', (e) => stamp('calibration-started', e, e.at));
   model.on('calibration-completed', (r) => stamp('calibration-completed', r, r.completedAt));

@@ -6,7 +6,7 @@
  */
 import { byName, meaningfulValues, wordFor, type SignalEntry } from '@rigtrace/protocols/signals';
 import type { components, paths } from './api-types.js';
-import { dayIn } from './time.js';
+import { dayIn, formatClock } from './time.js';
 
 export type LiveSnapshot =
   paths['/sites/{siteId}/live']['get']['responses'][200]['content']['application/json'];
@@ -574,7 +574,11 @@ export interface ShiftYield {
   shift: string;
   /** "06:00–14:00", local time of the site. */
   hours: string;
-  /** The shift of the site's current local day (null yield: nothing tested in it, or not started). */
+  /**
+   * The shift of the site's current local day (null yield: nothing tested in it, or not started);
+   * for a shift past midnight that is running now (the night shift at 03:00), the one running,
+   * which belongs to the day before (a shift belongs to the day it starts on).
+   */
   today: { tested: number; passed: number; firstPassYield: number | null };
   /** One entry per local day of the period, oldest first. */
   days: { day: string; tested: number; firstPassYield: number | null }[];
@@ -599,6 +603,11 @@ export function shiftYields(answer: YieldAnswer, siteId: string, nowIso: string,
     cells.set(`${r.equipment}\u0000${r.shift}\u0000${r.day}`, { tested: r.tested, passed: r.passed });
   }
   const rate = (p: number, t: number) => (t === 0 ? null : p / t);
+  // The site's clock now: a shift that wraps past midnight and has not ended yet today started yesterday.
+  const clock = formatClock(nowIso, site.timeZone);
+  const yesterday = lastDays(today, 2)[0]!;
+  const shiftDay = (sh: { start: string; end: string }) =>
+    sh.end <= sh.start && clock < sh.end ? yesterday : today;
   const rows: ShiftYield[] = [];
   for (const equipment of [...rigs].sort()) {
     for (const sh of site.shifts) {
@@ -610,7 +619,7 @@ export function shiftYields(answer: YieldAnswer, siteId: string, nowIso: string,
         passed += c.passed;
         return { day, tested: c.tested, firstPassYield: rate(c.passed, c.tested) };
       });
-      const t = cells.get(`${equipment}\u0000${sh.name}\u0000${today}`) ?? { tested: 0, passed: 0 };
+      const t = cells.get(`${equipment}\u0000${sh.name}\u0000${shiftDay(sh)}`) ?? { tested: 0, passed: 0 };
       rows.push({
         equipment,
         shift: sh.name,

@@ -37,6 +37,8 @@ export type Permission =
   | 'calibrations:disposition'
   | 'calibrations:write'
   | 'calibrations:approve'
+  | 'spc:baseline'
+  | 'alerts:acknowledge'
   | 'tenants:operate';
 
 export interface NavItem {

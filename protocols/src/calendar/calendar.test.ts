@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { localDay, localTime, addDays, startOfLocalDay } from './time-zone.js';
+import { localDay, localMoment, localTime, addDays, startOfLocalDay } from './index.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -26,5 +26,13 @@ describe('site time zones', () => {
     expect(iso(startOfLocalDay('2026-09-06', 'America/Santiago'))).toBe('2026-09-06T04:00:00.000Z');
     expect(addDays('2026-12-31', 1)).toBe('2027-01-01');
     expect(addDays('2026-03-01', -1)).toBe('2026-02-28');
+  });
+
+  it('writes an instant as the site reads it, the zone named', () => {
+    const at = '2026-05-01T19:59:30.000Z';
+    expect(localMoment(at, 'Asia/Kolkata')).toBe('2026-05-02 01:29 Asia/Kolkata');
+    expect(localMoment(at, 'America/Los_Angeles')).toBe('2026-05-01 12:59 America/Los_Angeles');
+    expect(localMoment(at, 'UTC')).toBe('2026-05-01 19:59 UTC');
+    expect(localMoment(at, 'Not/AZone')).toBe('2026-05-01 19:59 UTC');
   });
 });
