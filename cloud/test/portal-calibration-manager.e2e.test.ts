@@ -1,7 +1,5 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import {
   DESKTOP,
   PHONE,
@@ -12,6 +10,7 @@ import {
   type DemoSeed,
   type PortalFixture,
 } from './helpers/browser.js';
+import { TestEdge } from './helpers/edge.js';
 
 /**
  * A lab moving its calibration management into RigTrace, in Chromium against the cloud as a real
@@ -373,41 +372,22 @@ describe('the calibration manager in a browser', () => {
       },
       signature: { password: user('technician').password, meaning: 'performed' },
     });
-    const keys = generateKeyPair();
-    const enrolled = await fetch(`${url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        token: seed.enrollmentToken,
-        publicKey: toBase64(keys.publicKey),
-        name: 'rig-pc',
-      }),
-    });
-    const edge = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    const edge = await new TestEdge(url, {
+      protocol: 'modbus',
+      endpoint: 'modbus://rig01.plant1.local:502',
+    }).enroll(seed.enrollmentToken, 'rig-pc');
     // 950 of 1000 cycles since the calibration, in 19 runs of 50: due soon by use, though the
     // calendar says a year.
-    const records = Array.from({ length: 19 }, (_, i) => {
-      const observedAt = new Date(Date.now() - (40 - i) * 3_600_000).toISOString();
-      return {
-        v: 1,
-        id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edge}:${i + 1}`)),
-        edge,
-        seq: i + 1,
-        observedAt,
-        receivedAt: observedAt,
-        kind: 'usage',
-        equipment: 'FC-07',
-        source: { protocol: 'modbus', endpoint: 'modbus://rig01.plant1.local:502' },
-        body: { event: 'cycle', cycles: 50, operator: 'op-17', workOrder: 'WO-1182' },
-      };
-    });
-    const { batch } = buildBatch({ edge, privateKeyPem: keys.privateKeyPem, records });
-    const ing = await fetch(`${url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(batch),
-    });
-    expect(ing.status, await ing.text()).toBe(200);
+    await edge.ingest(
+      Array.from({ length: 19 }, (_, i) =>
+        edge.record('usage', 'FC-07', new Date(Date.now() - (40 - i) * 3_600_000).toISOString(), {
+          event: 'cycle',
+          cycles: 50,
+          operator: 'op-17',
+          workOrder: 'WO-1182',
+        }),
+      ),
+    );
 
     await signIn('technician');
     await menu('Register');
@@ -435,4 +415,30 @@ describe('the calibration manager in a browser', () => {
     await b.shot('calman-06-board-cycles-390');
     await page.setViewportSize(DESKTOP);
   }, 120_000);
+
+  it('shows units as symbols on the procedures page and while a calibration is typed', async () => {
+    await api('technician', 'POST', '/procedures', {
+      id: 'CP-FC-011',
+      revision: 'B',
+      title: 'Flow cell against the reference flow meter',
+      points: [{ name: 'full load', unit: 'mm3/stroke', nominal: 60, tolerance: 0.33 }],
+    });
+    await signIn('technician');
+    await menu('Procedures');
+    const card = page.locator('[data-testid=procedure][data-procedure="CP-FC-011"]');
+    await card.waitFor();
+    expect(await card.innerText()).toContain('59.67 … 60.33 mm³/stroke');
+    expect(await card.innerText()).not.toContain('mm3');
+
+    // A point typed by hand: no limits until nominal and tolerances are in, then in the unit's symbol.
+    await page.goto(`${url}/#/calibrations/new/STD-PRS-0007`);
+    const row = page.getByTestId('point-row').first();
+    await row.waitFor();
+    await page.locator('#f-points-0-unit').fill('mm3/stroke');
+    expect((await row.getByTestId('point-limits').innerText()).trim()).toBe('—');
+    await page.locator('#f-points-0-nominal').fill('60');
+    await page.locator('#f-points-0-lowerTolerance').fill('-0.33');
+    await page.locator('#f-points-0-upperTolerance').fill('0.33');
+    expect((await row.getByTestId('point-limits').innerText()).trim()).toBe('59.67 … 60.33 mm³/stroke');
+  }, 60_000);
 });

@@ -534,6 +534,12 @@ export class CalibrationService {
     return new Map((await this.tenancy.sites(tenantId, null)).map((s) => [s.id, s.time_zone]));
   }
 
+  /** The IANA time zone of the site of equipment `tag` (UTC for equipment not registered). */
+  async zoneOf(tenantId: string, tag: string): Promise<string> {
+    const site = (await this.equipment.get(tenantId, tag))?.site_id;
+    return site === undefined ? 'UTC' : this.zoneAt(tenantId, site);
+  }
+
   /** The IANA time zone of the site `siteId` (UTC for a site not found). */
   private async zoneAt(tenantId: string, siteId: string): Promise<string> {
     return (await this.tenancy.sites(tenantId, [siteId]))[0]?.time_zone ?? 'UTC';
@@ -686,8 +692,7 @@ export class CalibrationService {
     const issues: string[] = [];
     if (s.id === tag) return [`${s.id}: the equipment is listed as its own reference standard`];
     // The calibration's date: its local day at the calibrated equipment's site.
-    const site = (await this.equipment.get(tenantId, tag))?.site_id;
-    const day = localDay(Date.parse(at), site === undefined ? 'UTC' : await this.zoneAt(tenantId, site));
+    const day = localDay(Date.parse(at), await this.zoneOf(tenantId, tag));
     if (s.dueDate !== undefined && s.dueDate < day) {
       issues.push(`${s.id}: its certificate was due ${s.dueDate}, before the calibration on ${day}`);
     }
