@@ -228,13 +228,17 @@ export function cloudDistFresh(): boolean {
 
 /**
  * Starts `rigtrace-cloud serve` with this environment: the built JS when fresh (as production
- * runs), else the sources. BENCH_CLOUD_NODE_FLAGS: extra Node flags for the cloud, e.g.
+ * runs), else the sources; BENCH_CLOUD_DIST: that build instead. BENCH_CLOUD_NODE_FLAGS: extra Node flags for the cloud, e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/p".
  */
 export async function startCloudProcess(
   env: Record<string, string>,
 ): Promise<{ proc: Proc; url: string; how: string }> {
-  const fresh = cloudDistFresh();
+  // BENCH_CLOUD_DIST: another build of the cloud (a folder like cloud/dist, e.g. a copy of the
+  // build before a change, for an A/B in one session), taken as it is.
+  const other = process.env.BENCH_CLOUD_DIST;
+  const fresh = other !== undefined || cloudDistFresh();
+  const cli = path.resolve(other ?? path.join(repoRoot, 'cloud/dist'), 'cli.js');
   const extra = (process.env.BENCH_CLOUD_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   const ready = (l: string) => l.includes('"event":"listening"');
   // startNode spawns (synchronously) with this process's environment: set it for the spawn only,
@@ -244,7 +248,7 @@ export async function startCloudProcess(
   let starting: ReturnType<typeof startNode>;
   try {
     starting = fresh
-      ? startNode(path.join(repoRoot, 'cloud/dist/cli.js'), ['serve'], ready, 60_000, extra)
+      ? startNode(cli, ['serve'], ready, 60_000, extra)
       : startNode(path.join(repoRoot, 'cloud/src/cli.ts'), ['serve'], ready, 60_000, [
           '--conditions=rigtrace-source',
           '--import',
@@ -258,17 +262,29 @@ export async function startCloudProcess(
   return {
     proc,
     url: (JSON.parse(proc.readyLine) as { url: string }).url,
-    how: fresh ? 'cloud/dist' : 'TS sources (tsx)',
+    how: fresh ? path.relative(repoRoot, path.dirname(cli)) : 'TS sources (tsx)',
   };
 }
 
-/** POSTs `body` as JSON (a string: as it is); throws on a status other than 2xx. */
+/**
+ * POSTs `body` as JSON (a string: as it is); throws on a status other than 2xx. A batch (ingest
+ * is idempotent) is sent again, up to twice, when the kept-alive connection it went out on was
+ * closed under it (the server's keep-alive timeout racing the next request on a loaded machine).
+ */
 export async function post(url: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
+  const send = () =>
+    fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  const closed = (err: unknown) =>
+    url.endsWith('/ingest') && (err as { cause?: { code?: string } }).cause?.code === 'UND_ERR_SOCKET';
+  const again = (err: unknown) => {
+    if (closed(err)) return send();
+    throw err;
+  };
+  const res = await send().catch(again).catch(again);
   const json = (await res.json()) as Record<string, unknown>;
   if (!res.ok) throw new Error(`${url}: ${res.status} ${JSON.stringify(json).slice(0, 300)}`);
   return json;

@@ -10,7 +10,7 @@
  * Scale: BENCH_EDGES (4) edges in parallel, each BENCH_BATCHES (15) batches of BENCH_BATCH (500)
  * records; BENCH_SOCKETS (500) sockets, BENCH_ROUNDS (30) rounds. PostgreSQL: the machine's
  * (RIGTRACE_TEST_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/test), a database of
- * this run's own, dropped at the end. BENCH_CLOUD_NODE_FLAGS: extra Node flags for the cloud
+ * this run's own, dropped at the end. BENCH_BACKENDS: which, "sqlite,postgres" by default. BENCH_CLOUD_NODE_FLAGS: extra Node flags for the cloud
  * process (a profile: "--cpu-prof --cpu-prof-dir=/tmp/prof").
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -369,5 +369,6 @@ async function benchBackend(backend: 'sqlite' | 'postgres') {
   }
 }
 
-await benchBackend('sqlite');
-await benchBackend('postgres');
+const BACKENDS = (process.env.BENCH_BACKENDS ?? 'sqlite,postgres').split(',');
+if (BACKENDS.includes('sqlite')) await benchBackend('sqlite');
+if (BACKENDS.includes('postgres')) await benchBackend('postgres');

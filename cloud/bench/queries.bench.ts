@@ -24,6 +24,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { peakRssMiB, percentile, report } from '../../protocols/bench/report.js';
 import { loadCloudConfig } from '../src/platform/config.js';
+import { FILL_YIELD_QUARTERS } from '../src/platform/db/yield-quarters.js';
 import { openStore, startCloud } from '../src/server.js';
 
 const EQUIPMENT = Number(process.env.BENCH_EQUIPMENT ?? 100_000);
@@ -128,8 +129,8 @@ function buildStatements(d: Dialect): { label: string; sql: string }[] {
   const gaugeA = `${n} = ${RIGS}`;
   /** GAUGE-A: passed a day before the records start, failed at their end. */
   const gaugeCal = (seq: number, at: string, res: 'pass' | 'fail') => [
-    `INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
-     VALUES ('bench', 'bench-edge-00', ${seq}, 'bench-edge-00:${seq}', 'calibration', 'GAUGE-A', '${at}', '{}', ${q.blob}, ${q.now}, ${q.bool(false)})`,
+    leaves(`INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
+     VALUES ('bench', 'bench-edge-00', ${seq}, 'bench-edge-00:${seq}', 'calibration', 'GAUGE-A', '${at}', '{}', ${q.blob}, ${q.now}, ${q.bool(false)})`),
     `INSERT INTO calibrations (tenant_id, id, equipment, source, edge_id, seq, calibrated_at, as_found, traceability,
        trace_issues, body, recorded_by, created_at)
      VALUES ('bench', 'bench-edge-00:${seq}', 'GAUGE-A', 'record', 'bench-edge-00', ${seq}, '${at}', '${res}', 'ok', '[]',
@@ -137,6 +138,15 @@ function buildStatements(d: Dialect): { label: string; sql: string }[] {
        'edge:bench-edge-00', ${q.now})`,
   ];
   const plain = (label: string) => (sql: string) => ({ label, sql });
+  /**
+   * An INSERT into records that also writes the records' leaves (PostgreSQL: record_log, which
+   * the derived tables' foreign keys name; ingest writes both in one statement the same way).
+   */
+  const leaves = (sql: string) =>
+    d === 'postgres'
+      ? `WITH r AS (${sql} RETURNING tenant_id, edge_id, seq, observed_at, leaf_hash)
+         INSERT INTO record_log (tenant_id, edge_id, seq, observed_at, leaf_hash) SELECT * FROM r`
+      : sql;
   return [
     ...Array.from({ length: SITES }, (_, i) =>
       plain('sites')(
@@ -146,14 +156,10 @@ function buildStatements(d: Dialect): { label: string; sql: string }[] {
     plain('edges')(`INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at)
      SELECT 'bench', 'bench-edge-' || ${q.pad(n, 2)}, ${site(n)}, 'edge ' || ${n}, ${q.blob}, ${q.now}
      FROM ${q.numbers(SITES)}`),
-    ...chunked(
-      'records',
-      (
-        from,
-        to,
-      ) => `INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
+    ...chunked('records', (from, to) =>
+      leaves(`INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
      SELECT 'bench', ${edge}, ${seq}, ${edge} || ':' || ${seq}, ${kind}, ${rig}, ${at}, ${json}, ${q.blob}, ${q.now}, ${q.bool(false)}
-     FROM ${q.numbers(to, from)}`,
+     FROM ${q.numbers(to, from)}`),
     ),
     ...chunked(
       'traceable_records',
@@ -165,6 +171,8 @@ function buildStatements(d: Dialect): { label: string; sql: string }[] {
        CASE WHEN ${n} % 10 = 0 THEN ${result} ELSE NULL END, CASE WHEN ${n} % 10 = 5 THEN 1 ELSE NULL END
      FROM ${q.numbers(to, from)} WHERE ${n} % 5 = 0`,
     ),
+    // The first-pass yield rollup, as migration 75 back-fills it (ingest keeps it after that).
+    plain('yield_quarters')(FILL_YIELD_QUARTERS),
     ...chunked(
       'record_gauges',
       (from, to) => `INSERT INTO record_gauges (tenant_id, gauge, observed_at, edge_id, seq)
@@ -180,11 +188,11 @@ function buildStatements(d: Dialect): { label: string; sql: string }[] {
        CASE WHEN ${gaugeA} THEN '0000-01-01' ELSE ${q.date(`${calMs} + ${365 * 86_400_000}`)} END, ${q.now}, ${q.now}
      FROM ${q.numbers(EQUIPMENT)}`),
     // The calibration records the calibrations come from (the calibrations table refers to them).
-    plain(
-      'calibration records',
-    )(`INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
+    plain('calibration records')(
+      leaves(`INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
      SELECT 'bench', ${calEdge}, ${calSeq}, ${calEdge} || ':' || ${calSeq}, 'calibration', ${tag}, ${q.iso(calMs)}, '{}', ${q.blob}, ${q.now}, ${q.bool(false)}
      FROM ${q.numbers(EQUIPMENT)} WHERE NOT (${gaugeA})`),
+    ),
     plain(
       'calibrations',
     )(`INSERT INTO calibrations (tenant_id, id, equipment, source, edge_id, seq, calibrated_at, as_found, traceability,

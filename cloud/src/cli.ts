@@ -16,6 +16,15 @@ import { createAccounts, isRole, OPERATOR_REALM, ROLES } from './access/index.js
 import { OperatorService } from './operator/index.js';
 import { Witness } from './platform/witness.js';
 import { parseReportArgs, REPORT_USAGE, runReport } from './reports/index.js';
+import {
+  parseMonth,
+  planRetention,
+  RecordsRetention,
+  SQLITE_KEEPS_LEAVES,
+  type OpenCase,
+  type RetentionHold,
+} from './records/index.js';
+import { suspectWindowOf } from './calibration/index.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -72,6 +81,16 @@ const HELP: Record<string, string> = {
   report: `report --tenant T --type TYPE --from D --to D [--site S] --format pdf|csv|json --out FILE
       a compliance report into FILE (types: calibration-register due-list out-of-tolerance
       access-review export-access integrity; see cloud/REPORTS.md)`,
+  records: `records retention --before YYYY-MM [--drop]
+      the months of stored records, oldest first, with how many each holds (JSON lines), and
+      which months before YYYY-MM (at most the current month) would go; nothing changes without
+      --drop. With --drop, on PostgreSQL, drops those whole months (each month's partition, as
+      the schema owner, DATABASE_OWNER_URL or else DATABASE_URL), keeping every record's leaf
+      hash so the edges' logs and the remaining records' evidence still verify. Refuses, changing
+      nothing, while a month before the cutoff holds records of an open out-of-tolerance case's
+      suspect window (from its last good calibration to now or its closing calibration). Each
+      drop and refusal is on the system log and each affected tenant's audit trail (actor
+      "system cli"). SQLite lists months but drops none (its records carry the log's leaves).`,
   'verify-evidence': VERIFY_EVIDENCE_USAGE,
   help: `help [COMMAND]
       this text, or one command's`,
@@ -120,6 +139,33 @@ function operatorOf(store: Store, cfg: CloudConfig): OperatorService {
     witness: Witness.load(cfg.dataDir, cfg.witnessName, cfg.witnessKeyFile),
   });
   return new OperatorService({ db: store.db, tenancy: store.tenancy, accounts });
+}
+/**
+ * What the records retention must keep: each open out-of-tolerance case's suspect window (the
+ * records it lists, to be decided on). A case whose window cannot be read keeps everything.
+ */
+async function suspectHolds(store: Store, cases: readonly OpenCase[]): Promise<RetentionHold[]> {
+  const holds: RetentionHold[] = [];
+  for (const k of cases) {
+    const name = `open out-of-tolerance case ${k.id} (tenant ${k.tenant_id}, ${k.equipment})`;
+    let w: ReturnType<typeof suspectWindowOf> = null;
+    try {
+      w = suspectWindowOf(
+        k.equipment,
+        await store.calibrations.forEquipment(k.tenant_id, k.equipment),
+        k.calibration_id,
+      );
+    } catch {
+      holds.push({ from: null, to: null, reason: `${name}: its suspect window cannot be read` });
+      continue;
+    }
+    holds.push({
+      from: w?.start ?? null,
+      to: w?.end ?? null,
+      reason: `${name}: suspect records from ${w?.start ?? 'the first record'} to ${w?.end ?? 'now'}`,
+    });
+  }
+  return holds;
 }
 function id(v: string | undefined, flag: string): string {
   const s = need(v, flag);
@@ -295,6 +341,8 @@ async function main(argv: string[]) {
     'password-stdin': { type: 'boolean' },
     'admin-email': { type: 'string' },
     force: { type: 'boolean' },
+    before: { type: 'string' },
+    drop: { type: 'boolean' },
   } as const;
   switch (key) {
     case 'tenant create': {
@@ -467,6 +515,94 @@ async function main(argv: string[]) {
       const token = await store.tenancy.createApiToken(tenant, need(v.name, 'name'));
       await store.db.close();
       process.stdout.write(`${token}\n`);
+      return;
+    }
+    case 'records retention': {
+      const v = parse(rest, opts);
+      const before = parseMonth(need(v.before, 'before'));
+      if (!before) fail(['rigtrace-cloud: --before is a month, YYYY-MM (e.g. 2025-07)'], 2);
+      const thisMonth = new Date().toISOString().slice(0, 7);
+      if (before > thisMonth)
+        fail(
+          [
+            `rigtrace-cloud: --before ${before} is after the current month (${thisMonth}), whose records stay`,
+          ],
+          2,
+        );
+      const cfg = cfgFor(v);
+      const store = await adminStore(cfg, v);
+      const retention = await RecordsRetention.open(
+        store.db,
+        cfg.databaseUrl ? (cfg.databaseOwnerUrl ?? cfg.databaseUrl) : undefined,
+      );
+      try {
+        if (v.drop && retention.backend === 'sqlite') fail([`rigtrace-cloud: ${SQLITE_KEEPS_LEAVES}`], 2);
+        const holds = await suspectHolds(store, await retention.openCases());
+        const plan = planRetention(await retention.months(), before, holds);
+        for (const m of plan.months)
+          process.stdout.write(
+            `${JSON.stringify({ month: m.month, records: m.records, drop: m.drop, ...(m.keptBy.length ? { keptBy: m.keptBy } : {}) })}\n`,
+          );
+        const going = plan.months.filter((m) => m.drop);
+        if (!v.drop) {
+          process.stdout.write(
+            `${JSON.stringify({ dryRun: true, before, wouldDrop: going.map((m) => m.month), records: going.reduce((n, m) => n + m.records, 0), refused: plan.refused.map((m) => m.month) })}\n`,
+          );
+          return;
+        }
+        const cfgw = Witness.load(cfg.dataDir, cfg.witnessName, cfg.witnessKeyFile);
+        const audit = createAccounts({ ...store, witness: cfgw }).audit;
+        if (plan.refused.length > 0) {
+          const why = plan.refused.map((m) => `${m.month}: kept by ${m.keptBy.join('; ')}`);
+          await store.security.record({
+            tenantId: null,
+            code: 'records_retention_refused',
+            detail: JSON.stringify({
+              before,
+              refused: plan.refused.map((m) => ({ month: m.month, keptBy: m.keptBy })),
+            }),
+          });
+          fail(
+            [
+              `rigtrace-cloud: nothing dropped: ${plan.refused.length} month(s) before ${before} hold records the product must keep`,
+              ...why.map((w) => `  ${w}`),
+            ],
+            2,
+          );
+        }
+        const dropped = await retention.drop(going.map((m) => m.month));
+        const total = going.reduce((n, m) => n + m.records, 0);
+        await store.security.record({
+          tenantId: null,
+          code: 'records_retention',
+          detail: JSON.stringify({
+            before,
+            months: going.map((m) => ({ month: m.month, records: m.records })),
+          }),
+        });
+        const byTenant = new Map<string, { month: string; records: number }[]>();
+        for (const d of dropped)
+          byTenant.set(d.tenantId, [
+            ...(byTenant.get(d.tenantId) ?? []),
+            { month: d.month, records: d.records },
+          ]);
+        for (const [tenantId, months] of byTenant)
+          await audit.record({
+            tenantId,
+            action: 'records.retention',
+            outcome: 'success',
+            ...CLI,
+            target: { type: 'records', id: `before ${before}` },
+            after: { months },
+            detail: `records observed before ${before} dropped by the cloud's retention (${months.map((m) => `${m.month}: ${m.records}`).join(', ')}); their leaf hashes stay in the edges' logs`,
+          });
+        process.stdout.write(
+          `${JSON.stringify({ dropped: going.map((m) => m.month), records: total, tenants: byTenant.size })}\n`,
+        );
+      } finally {
+        await retention.close();
+        await store.db.close();
+      }
       return;
     }
     default:

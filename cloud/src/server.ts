@@ -149,6 +149,8 @@ export interface RunningCloud {
   close(): Promise<void>;
 }
 
+const DAY_MS = 24 * 3600_000;
+
 /** The composition root: wires repositories, services and routes, and listens. */
 export async function startCloud(
   cfg: CloudConfig,
@@ -372,6 +374,15 @@ export async function startCloud(
     logger: logger.child({ component: 'session-cleanup' }),
   });
   reminders.start();
+  // PostgreSQL: next month's partition of records exists before the month starts (migrations
+  // create it at start; a process that runs for weeks does it daily). A record of a month
+  // without one lands in the default partition meanwhile: ingest never waits for this.
+  const monthsAhead = setInterval(() => {
+    store.records
+      .partitionsAhead(new Date())
+      .catch((err: unknown) => logger.warn({ err }, 'creating the partitions of records failed'));
+  }, DAY_MS);
+  monthsAhead.unref();
   const addr = server.address() as AddressInfo;
   const host = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
   return {
@@ -380,6 +391,7 @@ export async function startCloud(
     reminders,
     routes: routesOf(app),
     async close() {
+      clearInterval(monthsAhead);
       await liveServer?.close();
       metrics.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

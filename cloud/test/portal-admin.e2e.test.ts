@@ -2,16 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page, type Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import {
-  buildBatch,
-  deterministicUuidV7,
-  repoRoot,
-  runCli,
-  startProcess,
-  waitFor,
-  type Proc,
-} from '@rigtrace/protocols/testing';
+import { repoRoot, runCli, startProcess, waitFor, type Proc } from '@rigtrace/protocols/testing';
 import { base32Decode, totp } from '../src/access/totp.js';
 import { openStore } from '../src/server.js';
 import { loadCloudConfig } from '../src/platform/config.js';
@@ -26,6 +17,7 @@ import {
   type DemoSeed,
   type PortalFixture,
 } from './helpers/browser.js';
+import { TestEdge } from './helpers/edge.js';
 
 /**
  * The portal's admin and technician journeys in Chromium against the real cloud, a real flow-rig
@@ -112,33 +104,12 @@ describe('portal admin and technician journeys in a browser', () => {
       intervalDays: 365,
       referenceStandard: { certificate: 'TR-55821', dueDate: date(300) },
     });
-    const keys = generateKeyPair();
-    const enrolled = await fetch(`${url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        token: seed.enrollmentToken,
-        publicKey: toBase64(keys.publicKey),
-        name: 'bench-pc',
-      }),
-    });
-    const bench = ((await enrolled.json()) as { edgeId: string }).edgeId;
-    let seq = 0;
-    const rec = (kind: string, observedAt: string, body: unknown) => {
-      seq += 1;
-      return {
-        v: 1,
-        id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${bench}:${seq}`)),
-        edge: bench,
-        seq,
-        observedAt,
-        receivedAt: observedAt,
-        kind,
-        equipment: 'FLOW-CELL-07',
-        source: { protocol: 'opcua', endpoint: 'opc.tcp://bench.plant1.local:48400' },
-        body,
-      };
-    };
+    const bench = await new TestEdge(url, {
+      protocol: 'opcua',
+      endpoint: 'opc.tcp://bench.plant1.local:48400',
+    }).enroll(seed.enrollmentToken, 'bench-pc');
+    const rec = (kind: string, observedAt: string, body: unknown) =>
+      bench.record(kind, 'FLOW-CELL-07', observedAt, body);
     const calibration = (d: number, asFound: number) => ({
       technician: 'A. Smith (level 3)',
       certificate: { number: `CERT-${at(d).slice(0, 10)}` },
@@ -174,13 +145,7 @@ describe('portal admin and technician journeys in a browser', () => {
       usage(12, 'INJ00000102'),
       usage(5, 'INJ00000103'),
     ];
-    const { batch } = buildBatch({ edge: bench, privateKeyPem: keys.privateKeyPem, records });
-    const ingest = await fetch(`${url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-rigtrace-backlog': '0' },
-      body: JSON.stringify(batch),
-    });
-    expect(ingest.status).toBe(200);
+    await bench.ingest(records, { 'x-rigtrace-backlog': '0' });
 
     const rigProc = await startProcess(
       'firmware-sim/src/cli.ts',

@@ -1,7 +1,5 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import {
   DESKTOP,
   PHONE,
@@ -12,6 +10,7 @@ import {
   type DemoSeed,
   type PortalFixture,
 } from './helpers/browser.js';
+import { TestEdge } from './helpers/edge.js';
 
 /**
  * A lab moving its calibration management into RigTrace, in Chromium against the cloud as a real
@@ -373,41 +372,22 @@ describe('the calibration manager in a browser', () => {
       },
       signature: { password: user('technician').password, meaning: 'performed' },
     });
-    const keys = generateKeyPair();
-    const enrolled = await fetch(`${url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        token: seed.enrollmentToken,
-        publicKey: toBase64(keys.publicKey),
-        name: 'rig-pc',
-      }),
-    });
-    const edge = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    const edge = await new TestEdge(url, {
+      protocol: 'modbus',
+      endpoint: 'modbus://rig01.plant1.local:502',
+    }).enroll(seed.enrollmentToken, 'rig-pc');
     // 950 of 1000 cycles since the calibration, in 19 runs of 50: due soon by use, though the
     // calendar says a year.
-    const records = Array.from({ length: 19 }, (_, i) => {
-      const observedAt = new Date(Date.now() - (40 - i) * 3_600_000).toISOString();
-      return {
-        v: 1,
-        id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edge}:${i + 1}`)),
-        edge,
-        seq: i + 1,
-        observedAt,
-        receivedAt: observedAt,
-        kind: 'usage',
-        equipment: 'FC-07',
-        source: { protocol: 'modbus', endpoint: 'modbus://rig01.plant1.local:502' },
-        body: { event: 'cycle', cycles: 50, operator: 'op-17', workOrder: 'WO-1182' },
-      };
-    });
-    const { batch } = buildBatch({ edge, privateKeyPem: keys.privateKeyPem, records });
-    const ing = await fetch(`${url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(batch),
-    });
-    expect(ing.status, await ing.text()).toBe(200);
+    await edge.ingest(
+      Array.from({ length: 19 }, (_, i) =>
+        edge.record('usage', 'FC-07', new Date(Date.now() - (40 - i) * 3_600_000).toISOString(), {
+          event: 'cycle',
+          cycles: 50,
+          operator: 'op-17',
+          workOrder: 'WO-1182',
+        }),
+      ),
+    );
 
     await signIn('technician');
     await menu('Register');

@@ -3,16 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import {
-  buildBatch,
-  deterministicUuidV7,
-  repoRoot,
-  runCli,
-  startProcess,
-  waitFor,
-  type Proc,
-} from '@rigtrace/protocols/testing';
+import { repoRoot, runCli, startProcess, waitFor, type Proc } from '@rigtrace/protocols/testing';
 import { formatValue } from '../../portal/src/lib/live-model.js';
 import { unitLabel } from '../../portal/src/lib/units.js';
 import { zoneName } from '../../portal/src/lib/time.js';
@@ -27,6 +18,7 @@ import {
   type DemoSeed,
   type PortalFixture,
 } from './helpers/browser.js';
+import { TestEdge } from './helpers/edge.js';
 
 /**
  * The manager's and the quality engineer's pages, and the auditor's reports, in Chromium against
@@ -157,29 +149,15 @@ describe('live dashboard, SPC and reports in a browser', () => {
     ]);
     expect(tokenOut.status, tokenOut.stderr).toBe(0);
     const spcToken = (JSON.parse(tokenOut.stdout) as { token: string }).token;
-    const keys = generateKeyPair();
-    const enrolled = await fetch(`${url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: spcToken, publicKey: toBase64(keys.publicKey), name: 'cmm-pc' }),
-    });
-    expect(enrolled.status, await enrolled.clone().text()).toBe(201);
-    const spcEdge = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    const cmm = await new TestEdge(url, {
+      protocol: 'opcua',
+      endpoint: 'opc.tcp://cmm.plant1.local:4840',
+    }).enroll(spcToken, 'cmm-pc');
     const values = PISTON_RINGS.flat();
     const start = Date.now() - 3_600_000 - values.length * 60_000;
-    const records = values.map((measured, i) => {
-      const observedAt = new Date(start + i * 60_000).toISOString();
-      return {
-        v: 1,
-        id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${spcEdge}:${i + 1}`)),
-        edge: spcEdge,
-        seq: i + 1,
-        observedAt,
-        receivedAt: observedAt,
-        kind: 'inspection',
-        equipment: 'CMM-02',
-        source: { protocol: 'opcua', endpoint: 'opc.tcp://cmm.plant1.local:4840' },
-        body: {
+    await cmm.ingest(
+      values.map((measured, i) =>
+        cmm.record('inspection', 'CMM-02', new Date(start + i * 60_000).toISOString(), {
           partSerial: `RING${String(i + 1).padStart(6, '0')}`,
           workOrder: 'WO-2001',
           result: 'pass',
@@ -194,16 +172,9 @@ describe('live dashboard, SPC and reports in a browser', () => {
               result: 'pass',
             },
           ],
-        },
-      };
-    });
-    const { batch } = buildBatch({ edge: spcEdge, privateKeyPem: keys.privateKeyPem, records });
-    const ingest = await fetch(`${url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(batch),
-    });
-    expect(ingest.status, await ingest.text()).toBe(200);
+        }),
+      ),
+    );
 
     // The plant floor: a flow-rig simulator and a real edge reading it over Modbus TCP.
     const rigProc = await startProcess(
@@ -500,7 +471,7 @@ describe('live dashboard, SPC and reports in a browser', () => {
   it('draws an X̄-R chart of seeded measurements with the textbook limits, and lets a manager freeze them', async () => {
     await page.getByTestId('main-nav').getByRole('link', { name: 'SPC', exact: true }).click();
     await page.getByTestId('spc-page').waitFor();
-    await page.getByTestId('characteristic-select').selectOption({ label: 'CMM-02: Bore · diameter (125)' });
+    await page.getByTestId('characteristic-select').selectOption({ value: 'CMM-02\u0000bore.diameter' });
     const chart = page.getByTestId('spc-chart');
     // The page first opens on the worst characteristic; wait for the chosen one's chart, not that one's.
     await expect

@@ -1,7 +1,5 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7 } from '@rigtrace/protocols/testing';
 import {
   DESKTOP,
   PHONE,
@@ -10,6 +8,7 @@ import {
   startPortal,
   type PortalFixture,
 } from './helpers/browser.js';
+import { TestEdge } from './helpers/edge.js';
 
 /**
  * A technician logs a repair that needs a calibration before use, in Chromium against the cloud
@@ -65,39 +64,11 @@ describe('maintenance in a browser', () => {
 
     // An edge of plant-1 sends a usage record from the instrument: a tag-out alert.
     const token = await api('admin', 'POST', '/sites/plant-1/enrollment-tokens', {});
-    const keys = generateKeyPair();
-    const enrolled = await fetch(`${url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: token.token, publicKey: toBase64(keys.publicKey), name: 'line-9' }),
-    });
-    expect(enrolled.status).toBe(201);
-    const edge = ((await enrolled.json()) as { edgeId: string }).edgeId;
-    const observedAt = new Date().toISOString();
-    const batch = buildBatch({
-      edge,
-      privateKeyPem: keys.privateKeyPem,
-      records: [
-        {
-          v: 1,
-          id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edge}:1`)),
-          edge,
-          seq: 1,
-          observedAt,
-          receivedAt: observedAt,
-          kind: 'usage',
-          equipment: 'PT-MNT-01',
-          source: { protocol: 'modbus', endpoint: 'modbus://rig9.plant1.local:502' },
-          body: { event: 'start', operator: 'op-9' },
-        },
-      ] as never,
-    });
-    const sent = await fetch(`${url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(batch.batch),
-    });
-    expect(sent.status, await sent.clone().text()).toBe(200);
+    const edge = await new TestEdge(url, {
+      protocol: 'modbus',
+      endpoint: 'modbus://rig9.plant1.local:502',
+    }).enroll(token.token, 'line-9');
+    await edge.ingest([edge.usage('PT-MNT-01', new Date().toISOString(), 'start', { operator: 'op-9' })]);
     const alerts = (await api('technician', 'GET', '/alerts')).items as {
       kind: string;
       tag: string;

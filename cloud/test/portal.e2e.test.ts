@@ -3,16 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import {
-  buildBatch,
-  deterministicUuidV7,
-  runCli,
-  startProcess,
-  type Proc,
-} from '@rigtrace/protocols/testing';
+import { runCli, startProcess, type Proc } from '@rigtrace/protocols/testing';
 import { base32Decode, totp } from '../src/access/totp.js';
 import { SHOTS } from './helpers/browser.js';
+import { TestEdge } from './helpers/edge.js';
 
 /**
  * The portal in a real browser against the cloud as a real process: sign in with TOTP, read the
@@ -158,33 +152,12 @@ describe('portal in a browser', () => {
 
     // An edge's records: a passing calibration of FLOW-CELL-07, parts made with it, then a
     // calibration that fails as found, so those parts are suspect.
-    const keys = generateKeyPair();
-    const enrolled = await fetch(`${url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        token: seed.enrollmentToken,
-        publicKey: toBase64(keys.publicKey),
-        name: 'line-1',
-      }),
-    });
-    const edge = ((await enrolled.json()) as { edgeId: string }).edgeId;
-    let seq = 0;
-    const rec = (kind: string, observedAt: string, body: unknown) => {
-      seq += 1;
-      return {
-        v: 1,
-        id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edge}:${seq}`)),
-        edge,
-        seq,
-        observedAt,
-        receivedAt: observedAt,
-        kind,
-        equipment: 'FLOW-CELL-07',
-        source: { protocol: 'opcua', endpoint: 'opc.tcp://bench.plant1.local:48400' },
-        body,
-      };
-    };
+    const line = await new TestEdge(url, {
+      protocol: 'opcua',
+      endpoint: 'opc.tcp://bench.plant1.local:48400',
+    }).enroll(seed.enrollmentToken, 'line-1');
+    const rec = (kind: string, observedAt: string, body: unknown) =>
+      line.record(kind, 'FLOW-CELL-07', observedAt, body);
     const usage = (d: number, part: string) =>
       rec('usage', at(d), {
         event: 'cycle',
@@ -200,8 +173,7 @@ describe('portal in a browser', () => {
       usage(5, 'INJ00000103'),
       rec('calibration', at(2), calibrationBody(at(2), 63.4)),
     ];
-    const { batch } = buildBatch({ edge, privateKeyPem: keys.privateKeyPem, records });
-    expect((await api('POST', '/ingest', batch)).accepted).toBe(records.length);
+    expect((await line.ingest(records)).accepted).toBe(records.length);
 
     // The demo technician turns on TOTP (through the API, as the portal cannot enrol yet).
     const tech = seed.users.find((u) => u.role === 'technician')!;

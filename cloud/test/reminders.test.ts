@@ -8,14 +8,14 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7, freePort, waitFor } from '@rigtrace/protocols/testing';
+import { freePort, waitFor } from '@rigtrace/protocols/testing';
 import { createAccounts } from '../src/access/accounts.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { verifyWebhookSignature } from '../src/reminders/signature.js';
 import { postWebhook } from '../src/reminders/webhook.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 const SINK = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers/smtp-sink.py');
@@ -164,23 +164,12 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
   }
 
   /** Calibrations arrive as they do in production: signed records ingested from an enrolled edge. */
-  const edgeKeys = generateKeyPair();
-  let edgeId = '';
+  let edge: TestEdge;
   const calRecords: unknown[] = [];
   function calibration(tag: string, daysAgo: number, result: 'pass' | 'fail') {
-    const seq = calRecords.length + 1;
     const calibratedAt = new Date(Date.now() - daysAgo * DAY).toISOString();
-    calRecords.push({
-      v: 1,
-      id: deterministicUuidV7(Date.parse(calibratedAt), new TextEncoder().encode(`${edgeId}:${seq}`)),
-      edge: edgeId,
-      seq,
-      observedAt: calibratedAt,
-      receivedAt: calibratedAt,
-      kind: 'calibration',
-      equipment: tag,
-      source: { protocol: 'mqtt', endpoint: 'mqtt://edge.plant1.local:18830' },
-      body: {
+    calRecords.push(
+      edge.record('calibration', tag, calibratedAt, {
         technician: 'J. Doe',
         standards: [],
         points: [
@@ -197,8 +186,8 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
         adjusted: false,
         asFoundResult: result,
         calibratedAt,
-      },
-    });
+      }),
+    );
   }
 
   async function register(
@@ -299,12 +288,10 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
       expect(body.state).toBe('active');
       sessions.set(who, { cookie: res.headers.getSetCookie()[0]!.split(';')[0]!, csrf: body.csrfToken });
     }
-    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: enrollToken, publicKey: toBase64(edgeKeys.publicKey), name: 'line-1' }),
-    });
-    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    edge = await new TestEdge(cloud.url, {
+      protocol: 'mqtt',
+      endpoint: 'mqtt://edge.plant1.local:18830',
+    }).enroll(enrollToken, 'line-1');
     // Plant 1: one of each case. The tenant default lead time stays 30 days.
     await register('PT-OOT', 'plant-1', 365);
     calibration('PT-OOT', 10, 'fail'); // out of tolerance
@@ -320,15 +307,7 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
     await register('PT-OK', 'plant-1', 365);
     calibration('PT-OK', 10, 'pass'); // current
     await register('PT-P2', 'plant-2', 100); // another site
-    const ingest = await fetch(`${cloud.url}/api/v1/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(
-        buildBatch({ edge: edgeId, privateKeyPem: edgeKeys.privateKeyPem, records: calRecords }).batch,
-      ),
-    });
-    expect(ingest.status, await ingest.clone().text()).toBe(200);
-    expect(((await ingest.json()) as { accepted: number }).accepted).toBe(6);
+    expect((await edge.ingest(calRecords)).accepted).toBe(6);
   });
 
   afterAll(async () => {

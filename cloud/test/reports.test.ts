@@ -5,13 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
-import { buildBatch, deterministicUuidV7, repoRoot } from '@rigtrace/protocols/testing';
+import { deterministicUuidV7, repoRoot } from '@rigtrace/protocols/testing';
 import { createAccounts } from '../src/access/accounts.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { SqliteDb } from '../src/platform/db/sqlite.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
@@ -130,12 +130,10 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
   let token = '';
   let globexToken = '';
   let leaverId = '';
+  let edge: TestEdge;
   let edgeId = '';
   /** The wall-clock time (ms) before the setup's sign-ins (they are stamped with the wall clock). */
   let signInsFrom = 0;
-  /** The edge's log after the setup's batch (a later batch goes on from it). */
-  let logState: ReturnType<typeof buildBatch>['state'] | undefined;
-  const keys = generateKeyPair();
   const f = records(() => edgeId);
   const call = (who: string | Session, method: string, p: string, body?: unknown) =>
     apiCall(cloud.url, typeof who === 'string' && s[who] ? s[who] : who, method, p, body);
@@ -286,12 +284,8 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     s['globex-tech'] = await signIn(cloud.url, 'globex', 'tech@globex.example', PW);
     expect((await call('admin', 'POST', `/users/${leaverId}/disable`)).status).toBe(200);
 
-    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: enroll.token, publicKey: toBase64(keys.publicKey), name: 'line-3' }),
-    });
-    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    edge = await new TestEdge(cloud.url).enroll(enroll.token, 'line-3');
+    edgeId = edge.id;
 
     const eq = (tag: string, siteId: string, intervalDays: number, extra: Record<string, unknown> = {}) => ({
       tag,
@@ -340,11 +334,7 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
       f.cal('PT-RAIL-03', at(10), 'fail', 'pass', ['STD-DWT-02']),
       f.inspection('RIG-FLOW-01', at(5), 'P-3', ['FLOW-CELL-07']),
     ];
-    const b = buildBatch({ edge: edgeId, privateKeyPem: keys.privateKeyPem, records: batch });
-    const ing = await call('', 'POST', '/ingest', b.batch);
-    expect(ing.status, JSON.stringify(ing.body)).toBe(200);
-    expect(ing.body.accepted).toBe(10);
-    logState = b.state;
+    expect((await edge.ingest(batch)).accepted).toBe(10);
   });
   afterAll(async () => {
     await cloud?.close();
@@ -1013,19 +1003,12 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     const day = dateOf(new Date(Date.parse(at(20)) + 5.5 * 3_600_000).toISOString());
     const midnight = Date.parse(`${day}T00:00:00.000Z`) - 5.5 * 3_600_000;
     const iso = (ms: number) => new Date(ms).toISOString();
-    const batch = buildBatch({
-      edge: edgeId,
-      privateKeyPem: keys.privateKeyPem,
-      before: logState,
-      records: [
-        f.cal('GAUGE-NEVER-09', iso(midnight + 15 * 60_000), 'fail'), // 00:15 local: the day, the UTC day before
-        f.cal('GAUGE-NEVER-09', iso(midnight + DAY - 15 * 60_000), 'fail'), // 23:45 local: the day, the same UTC day
-        f.cal('GAUGE-NEVER-09', iso(midnight + DAY + 15 * 60_000), 'fail'), // 00:15 the next local day, the same UTC day
-      ],
-    });
-    const ing = await call('', 'POST', '/ingest', batch.batch);
-    expect(ing.status, JSON.stringify(ing.body)).toBe(200);
-    expect(ing.body.accepted).toBe(3);
+    const accepted = await edge.ingest([
+      f.cal('GAUGE-NEVER-09', iso(midnight + 15 * 60_000), 'fail'), // 00:15 local: the day, the UTC day before
+      f.cal('GAUGE-NEVER-09', iso(midnight + DAY - 15 * 60_000), 'fail'), // 23:45 local: the day, the same UTC day
+      f.cal('GAUGE-NEVER-09', iso(midnight + DAY + 15 * 60_000), 'fail'), // 00:15 the next local day, the same UTC day
+    ]);
+    expect(accepted.accepted).toBe(3);
 
     const { file } = await generate('auditor', {
       type: 'out-of-tolerance',

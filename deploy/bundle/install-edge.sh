@@ -117,6 +117,13 @@ fi
 if [ "$CREATE_USER" = yes ] || [ "$START" = yes ]; then
   [ "$(id -u)" -eq 0 ] || fail "run as root (sudo ./install.sh), or pass --no-service-user"
 fi
+# useradd is in /usr/sbin, which a root shell from `su` without `-` does not have on PATH (Debian):
+# found here, before anything is changed.
+USERADD=
+if [ "$CREATE_USER" = yes ] && ! id "$SERVICE_USER" >/dev/null 2>&1; then
+  USERADD=$(PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" && command -v useradd) ||
+    fail "useradd not found (Debian package passwd): make the user $SERVICE_USER first"
+fi
 
 # 3. The new tree beside the old one; it must run before it replaces anything.
 NEW="$PREFIX.new.$$"
@@ -156,7 +163,7 @@ ln -sf "$PREFIX/bin/rigtrace-edge" "$BIN_DIR/rigtrace-edge"
 # 5. The service user, its state folder and the config folder.
 if [ "$CREATE_USER" = yes ]; then
   if ! id "$SERVICE_USER" >/dev/null 2>&1; then
-    useradd --system --user-group --home-dir "$DATA_DIR" --shell /usr/sbin/nologin "$SERVICE_USER"
+    "$USERADD" --system --user-group --home-dir "$DATA_DIR" --shell /usr/sbin/nologin "$SERVICE_USER"
   fi
   install -d -o "$SERVICE_USER" -g "$(id -gn "$SERVICE_USER")" -m 0700 "$DATA_DIR"
   install -d -m 0755 "$CONFIG_DIR"

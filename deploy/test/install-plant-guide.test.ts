@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -36,15 +37,17 @@ vi.setConfig({ testTimeout: 120_000, hookTimeout: 480_000 });
  *
  * - The paths /etc/rigtrace, /etc/systemd/system, /var/lib/rigtrace-edge, /opt/rigtrace-edge and
  *   /usr/local/bin are folders under one temp folder T. `sudo ./install.sh` is
- *   `./install.sh --prefix … --bin-dir … --unit-dir … --user nobody` with the state and config
+ *   `./install.sh --prefix … --bin-dir … --unit-dir … --user NAME` with the state and config
  *   folders under T (two variables of the script).
  * - Three users: root (`sudo CMD` is CMD as root); the person at the line PC, a normal user
  *   (uid 65533), who runs the commands without sudo and owns the folder the bundle is carried to;
- *   the service user, `nobody` (uid 65534, group nogroup) instead of `rigtrace`:
- *   `sudo -u rigtrace CMD` is CMD as nobody with no other groups and sudo's clean environment,
- *   `root:rigtrace` is `root:nogroup`. So a missing chown or mode in the guide fails here.
+ *   the service user NAME, a name unique to the run instead of `rigtrace`, which install.sh
+ *   makes with its own `useradd` (run for real; `userdel` afterwards): `sudo -u rigtrace CMD` is
+ *   CMD as NAME with no other groups and sudo's clean environment, `root:rigtrace` is
+ *   `root:NAME`. So a missing chown or mode in the guide fails here.
  * - The bundle is made from this checkout (`npm run bundle:edge` for linux-x64 only, into T) and
- *   "carried over" by copying it into the person's folder; section 8's new release is the same one.
+ *   "carried over" by copying it into the person's folder; section 8's new release is the same one
+ *   (and going back puts the same one in place again).
  * - `sudo editor /etc/rigtrace/edge.yaml` writes section 3's YAML with the test's cloud, rig and
  *   ports, the rig's points from deploy/demo/edge.yaml.template; the station's hash is pasted
  *   from `rigtrace-edge hash-password`'s output.
@@ -64,9 +67,15 @@ const VERSION = (
 ).version;
 const PLATFORM = `${process.platform}-${process.arch}`;
 const BUNDLE = `rigtrace-edge-${VERSION}-${PLATFORM}`;
-/** The person at the line PC and the service user (nobody:nogroup stands for rigtrace). */
+/** The person at the line PC, and the service user install.sh makes (named for this run). */
 const ADMIN = 65533;
-const SERVICE = { user: 'nobody', group: 'nogroup', uid: 65534, gid: 65534 };
+const NAME = `rtplant${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`;
+const SERVICE = { user: NAME, group: NAME };
+/** The service user's uid and gid, once install.sh made it. */
+const serviceIds = () => {
+  const [uid, gid] = ['-u', '-g'].map((f) => Number(spawnSync('id', [f, NAME], { encoding: 'utf8' }).stdout));
+  return { uid: uid!, gid: gid! };
+};
 
 /** Commands of the guide not run here, exactly as written (without a trailing comment). */
 const SKIPPED = new Map<string, string>([
@@ -81,7 +90,16 @@ const SKIPPED = new Map<string, string>([
   ],
   ['sudo systemctl edit rigtrace-edge', 'no systemd; the sources here have no passwords'],
   ['sudo systemctl daemon-reload', 'no systemd'],
-  ['sudo nft add rule inet filter input ip saddr 10.20.5.0/24 tcp dport 1884 accept', 'no firewall here'],
+  // Section 5's firewall: install-plant-firewall.test.ts runs it in a network namespace of its own.
+  ['sudo apt-get install nftables', 'install-plant-firewall.test.ts'],
+  ['sudo install -d /etc/nftables.d', 'install-plant-firewall.test.ts'],
+  ["sudo tee /etc/nftables.d/rigtrace-edge.nft > /dev/null <<'EOF'", 'install-plant-firewall.test.ts'],
+  ['sudo nft -f /etc/nftables.d/rigtrace-edge.nft', 'install-plant-firewall.test.ts'],
+  [
+    `echo 'include "/etc/nftables.d/*.nft"' | sudo tee -a /etc/nftables.conf`,
+    'install-plant-firewall.test.ts',
+  ],
+  ['sudo systemctl enable nftables', 'install-plant-firewall.test.ts'],
   ['systemctl status rigtrace-edge', 'no systemd: the test checks the process'],
   ['journalctl -u rigtrace-edge -f', 'the test reads the service log'],
 ]);
@@ -100,6 +118,7 @@ const RUN = [
   /^sudo chown root:rigtrace \/etc\/rigtrace\/edge\.yaml && sudo chmod 0640 \/etc\/rigtrace\/edge\.yaml$/,
   /^sudo install -m 0600 \/dev\/null \/etc\/rigtrace\/edge\.env$/,
   /^sudo -u rigtrace rigtrace-edge (enroll|check-config|status) /,
+  /^sudo rm -rf \/opt\/rigtrace-edge && sudo mv \/opt\/rigtrace-edge\.previous \/opt\/rigtrace-edge$/,
 ];
 
 describe('docs/INSTALL-PLANT.md followed as written (the bundle, install.sh, the config, enrollment, the unit, "Is it working?")', () => {
@@ -125,7 +144,7 @@ describe('docs/INSTALL-PLANT.md followed as written (the bundle, install.sh, the
       .replaceAll('root:rigtrace', `root:${SERVICE.group}`)
       .replace(
         /^sudo -u rigtrace /,
-        `${asUid(SERVICE.uid, SERVICE.gid)} env -i PATH="$PATH" HOME=${T}/var/lib/rigtrace-edge `,
+        `setpriv --reuid=${NAME} --regid=${NAME} --clear-groups env -i PATH="$PATH" HOME=${T}/var/lib/rigtrace-edge `,
       )
       .replace(/(^|&& )sudo /g, '$1');
   const asAdmin = `${asUid(ADMIN, ADMIN)} env -i PATH="$PATH" HOME=${home}`;
@@ -295,6 +314,8 @@ describe('docs/INSTALL-PLANT.md followed as written (the bundle, install.sh, the
   afterAll(async () => {
     for (const r of runs) stopScript(r);
     for (const p of procs.reverse()) await p.stop();
+    spawnSync('userdel', [NAME]);
+    spawnSync('groupdel', [NAME]);
     rmSync(T, { recursive: true, force: true });
   });
 
@@ -334,6 +355,13 @@ describe('docs/INSTALL-PLANT.md followed as written (the bundle, install.sh, the
   });
 
   it('leaves the files owned and moded as the guide says', () => {
+    // install.sh's useradd: a system account with its own group, no shell, the state folder as home.
+    const passwd = spawnSync('getent', ['passwd', NAME], { encoding: 'utf8' }).stdout.trim().split(':');
+    expect(passwd[0]).toBe(NAME);
+    expect(Number(passwd[2])).toBeLessThan(1000);
+    expect(passwd.slice(5)).toEqual([path.join(T, 'var/lib/rigtrace-edge'), '/usr/sbin/nologin']);
+    expect(spawnSync('getent', ['group', NAME], { encoding: 'utf8' }).stdout.split(':')[2]).toBe(passwd[3]);
+    const SERVICE = serviceIds();
     const mode = (f: string) => {
       const st = statSync(path.join(T, f));
       return { mode: (st.mode & 0o777).toString(8), uid: st.uid, gid: st.gid };
@@ -347,11 +375,14 @@ describe('docs/INSTALL-PLANT.md followed as written (the bundle, install.sh, the
       uid: SERVICE.uid,
       gid: SERVICE.gid,
     });
-    // The upgrade kept the earlier install beside the new one.
-    expect(existsSync(path.join(T, 'opt/rigtrace-edge.previous/edge/dist/cli.js'))).toBe(true);
+    // The upgrade kept the earlier install beside the new one, and going back put it in place.
+    expect(output('sudo rm -rf /opt/rigtrace-edge && sudo mv /opt/rigtrace-edge.previous')).toBe('');
+    expect(existsSync(path.join(T, 'opt/rigtrace-edge.previous'))).toBe(false);
+    expect(existsSync(path.join(T, 'opt/rigtrace-edge/edge/dist/cli.js'))).toBe(true);
   });
 
   it("runs the service as its user; the rig's records arrive in the cloud, before and after the upgrade", async () => {
+    const SERVICE = serviceIds();
     const pid = readFileSync(path.join(T, 'service.pid'), 'utf8').trim();
     const ids = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     expect(ids?.slice(1).map(Number)).toEqual([SERVICE.uid, SERVICE.uid, SERVICE.uid, SERVICE.uid]);

@@ -323,9 +323,10 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       equipment: tag(req),
       window: out.window,
       instrumentError: out.error,
-      items: rows.map((row) => ({
-        ...itemView(row),
-        characteristics: suspectCharacteristics(row, tag(req), out.error),
+      // Each record's view as screened (its JSON parsed once), with what was measured.
+      items: views.map(({ row, ...view }) => ({
+        ...view,
+        characteristics: suspectCharacteristics(row, tag(req), out.error, view.record),
       })),
       next: out.next,
     });

@@ -47,7 +47,7 @@ export { CertificateService, DEFAULT_CERTIFICATE_MAX_BYTES } from './certificate
 export type { CertificateView } from './certificate.service.js';
 export { certificateApi, certificateRoutes } from './certificate.routes.js';
 export { TraceReviewRepository } from './trace-review.repository.js';
-export { laterFailureIssue, windowAround } from './traceability.service.js';
+export { laterFailureIssue, suspectWindowOf, windowAround } from './traceability.service.js';
 export type { ChainLink } from './traceability.service.js';
 export { chainApi, chainRoutes } from './chain.routes.js';
 export type { NextPm, PmReader, PreventiveTasks } from './preventive.js';

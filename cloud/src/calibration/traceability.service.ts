@@ -1,4 +1,4 @@
-import type { CalibrationRepository } from './calibration.repository.js';
+import type { CalibrationRepository, CalibrationRow } from './calibration.repository.js';
 import {
   byDayThenEquipment,
   perLocalDay,
@@ -88,8 +88,12 @@ interface RecordCharacteristic {
   position?: string;
   result: 'pass' | 'fail';
 }
-const characteristicsOf = (json: string): RecordCharacteristic[] => {
-  const rec = JSON.parse(json) as { kind: string; body?: { characteristics?: RecordCharacteristic[] } };
+/** `parsed`: the record's JSON already parsed (an item view's `record`), else `json` is parsed. */
+const characteristicsOf = (json: string, parsed?: unknown): RecordCharacteristic[] => {
+  const rec = (parsed ?? JSON.parse(json)) as {
+    kind: string;
+    body?: { characteristics?: RecordCharacteristic[] };
+  };
   return rec.kind === 'inspection' ? (rec.body?.characteristics ?? []) : [];
 };
 
@@ -167,8 +171,10 @@ export function suspectCharacteristics(
   r: { json: string; via?: string; position?: string | null; equipment?: string },
   tag: string,
   error: InstrumentError | null,
+  /** The record's JSON already parsed (its item view's `record`): not parsed again. */
+  parsed?: unknown,
 ): SuspectCharacteristic[] {
-  const all = characteristicsOf(r.json);
+  const all = characteristicsOf(r.json, parsed);
   const where = installedPosition(r);
   const named = all.filter((c) => c.gauge === tag || (where !== null && c.position === where));
   return (named.length > 0 ? named : all).map((c) => {
@@ -320,6 +326,47 @@ export function laterFailureIssue(
     return `${standard}: found out of tolerance on ${day(f.calibratedAt)} (calibration ${f.id}); used on ${day(at)}, inside its suspect window`;
   }
   return null;
+}
+
+/**
+ * The suspect window of a failed calibration of `tag` among its calibrations `rows` (in
+ * calibrated_at order, CalibrationRepository.forEquipment): TraceabilityService.window, and the
+ * months the records retention keeps for an open out-of-tolerance case.
+ */
+export function suspectWindowOf(
+  tag: string,
+  rows: readonly CalibrationRow[],
+  calibrationId?: string,
+): SuspectWindow | null {
+  const cals: CalLite[] = rows.map(calLite);
+  const failures = cals.map((c, i) => ({ c, i })).filter(({ c }) => c.asFound === 'fail' || isFailure(c));
+  let pick: { c: CalLite; i: number } | undefined;
+  if (calibrationId !== undefined) {
+    pick = failures.find(({ c }) => c.id === calibrationId);
+    if (!pick) {
+      throw new ProblemError(
+        'CLOUD_NOT_FOUND',
+        cals.some((c) => c.id === calibrationId)
+          ? `calibration ${calibrationId} did not fail`
+          : `no calibration ${calibrationId} for ${tag}`,
+      );
+    }
+  } else pick = failures.at(-1);
+  if (!pick) return null;
+  const { before, closing } = windowAround(cals, pick.i);
+  const f = rows[pick.i]!;
+  return {
+    failedCalibration: {
+      id: f.id,
+      calibratedAt: f.calibrated_at,
+      asFoundResult: f.as_found,
+      asLeftResult: f.as_left,
+    },
+    lastGoodCalibration: before ? { id: before.id, calibratedAt: before.calibratedAt } : null,
+    start: before?.calibratedAt ?? null,
+    end: closing?.calibratedAt ?? null,
+    closedBy: closing ? { id: closing.id, calibratedAt: closing.calibratedAt } : null,
+  };
 }
 
 /** A calibration made with a failed standard inside its suspect window, and what that instrument measured since. */
@@ -481,36 +528,7 @@ export class TraceabilityService {
    * open-ended while none exists.
    */
   async window(tenantId: string, tag: string, calibrationId?: string): Promise<SuspectWindow | null> {
-    const rows = await this.calibrations.forEquipment(tenantId, tag);
-    const cals: CalLite[] = rows.map(calLite);
-    const failures = cals.map((c, i) => ({ c, i })).filter(({ c }) => c.asFound === 'fail' || isFailure(c));
-    let pick: { c: CalLite; i: number } | undefined;
-    if (calibrationId !== undefined) {
-      pick = failures.find(({ c }) => c.id === calibrationId);
-      if (!pick) {
-        throw new ProblemError(
-          'CLOUD_NOT_FOUND',
-          cals.some((c) => c.id === calibrationId)
-            ? `calibration ${calibrationId} did not fail`
-            : `no calibration ${calibrationId} for ${tag}`,
-        );
-      }
-    } else pick = failures.at(-1);
-    if (!pick) return null;
-    const { before, closing } = windowAround(cals, pick.i);
-    const f = rows[pick.i]!;
-    return {
-      failedCalibration: {
-        id: f.id,
-        calibratedAt: f.calibrated_at,
-        asFoundResult: f.as_found,
-        asLeftResult: f.as_left,
-      },
-      lastGoodCalibration: before ? { id: before.id, calibratedAt: before.calibratedAt } : null,
-      start: before?.calibratedAt ?? null,
-      end: closing?.calibratedAt ?? null,
-      closedBy: closing ? { id: closing.id, calibratedAt: closing.calibratedAt } : null,
-    };
+    return suspectWindowOf(tag, await this.calibrations.forEquipment(tenantId, tag), calibrationId);
   }
 
   /**
@@ -637,41 +655,49 @@ export class TraceabilityService {
     const spans = (asked.length > 0 ? asked : ['']).map(periodAt);
     const from = new Date(Math.min(...spans.map((p) => p.start))).toISOString();
     const to = new Date(Math.max(...spans.map((p) => p.end))).toISOString();
+    // Each quarter hour placed once (its instant, its site's shift and shift day), then counted
+    // per rig and per rig, site, day and shift: objects of one shape, no per-row spreads (a
+    // tenant's 30 days are tens of thousands of rows).
+    const fromDay = isLocalDate(q.from);
+    const toDay = isLocalDate(q.to);
     const quarters = (await this.index.firstPassYieldByQuarter(tenantId, { ...q, from, to })).filter((r) => {
+      if (!fromDay && !toDay) return true;
       const at = Date.parse(`${r.quarter}:00.000Z`);
       const p = periodAt(r.siteId);
-      return (!isLocalDate(q.from) || at >= p.start) && (!isLocalDate(q.to) || at < p.end);
+      return (!fromDay || at >= p.start) && (!toDay || at < p.end);
     });
-    const add = <K>(
-      m: Map<string, K & { tested: number; passed: number }>,
-      key: string,
-      base: K,
-      r: { tested: number; passed: number },
-    ) => {
-      const t = m.get(key) ?? { ...base, tested: 0, passed: 0 };
-      t.tested += r.tested;
-      t.passed += r.passed;
-      m.set(key, t);
-    };
     const byRig = new Map<string, { equipment: string; tested: number; passed: number }>();
     const byShift = new Map<
       string,
       { equipment: string; siteId: string; day: string; shift: string; tested: number; passed: number }
     >();
     for (const r of quarters) {
-      add(byRig, r.equipment, { equipment: r.equipment }, r);
+      let rig = byRig.get(r.equipment);
+      if (!rig) byRig.set(r.equipment, (rig = { equipment: r.equipment, tested: 0, passed: 0 }));
+      rig.tested += r.tested;
+      rig.passed += r.passed;
       const site = siteShifts.get(r.siteId);
       const at = shiftAt(
         Date.parse(`${r.quarter}:00.000Z`),
         site?.timeZone ?? 'UTC',
         site?.shifts ?? DEFAULT_SHIFTS,
       );
-      add(
-        byShift,
-        `${r.equipment}\u0000${r.siteId}\u0000${at.day}\u0000${at.shift}`,
-        { equipment: r.equipment, siteId: r.siteId, ...at },
-        r,
-      );
+      const key = `${r.equipment}\u0000${r.siteId}\u0000${at.day}\u0000${at.shift}`;
+      let s = byShift.get(key);
+      if (!s)
+        byShift.set(
+          key,
+          (s = {
+            equipment: r.equipment,
+            siteId: r.siteId,
+            day: at.day,
+            shift: at.shift,
+            tested: 0,
+            passed: 0,
+          }),
+        );
+      s.tested += r.tested;
+      s.passed += r.passed;
     }
     const rate = (p: number, t: number) => (t === 0 ? null : Math.round((p / t) * 10_000) / 10_000);
     const sitesSeen = [...new Set(quarters.map((r) => r.siteId))].sort();
@@ -680,14 +706,30 @@ export class TraceabilityService {
       to,
       /** Per rig and local day of the rig's site (each site in its own time zone). */
       perRigDay: perLocalDay(quarters, zoneOf).map((r) => ({
-        ...r,
+        equipment: r.equipment,
+        day: r.day,
+        tested: r.tested,
+        passed: r.passed,
         firstPassYield: rate(r.passed, r.tested),
       })),
-      perRig: [...byRig.values()].map((t) => ({ ...t, firstPassYield: rate(t.passed, t.tested) })),
+      perRig: [...byRig.values()].map((t) => ({
+        equipment: t.equipment,
+        tested: t.tested,
+        passed: t.passed,
+        firstPassYield: rate(t.passed, t.tested),
+      })),
       /** Per rig, site-local shift day and shift (the site's shifts and time zone). */
       perRigShift: [...byShift.values()]
         .sort((a, b) => byDayThenEquipment(a, b) || (a.shift < b.shift ? -1 : a.shift > b.shift ? 1 : 0))
-        .map((r) => ({ ...r, firstPassYield: rate(r.passed, r.tested) })),
+        .map((r) => ({
+          equipment: r.equipment,
+          siteId: r.siteId,
+          day: r.day,
+          shift: r.shift,
+          tested: r.tested,
+          passed: r.passed,
+          firstPassYield: rate(r.passed, r.tested),
+        })),
       /** The shifts of the sites in the answer (and of the site asked for), by start. */
       shifts: [...new Set([...(q.siteId && siteShifts.has(q.siteId) ? [q.siteId] : []), ...sitesSeen])].map(
         (siteId) => {

@@ -5,6 +5,7 @@ import type { InspectionRepository } from '../production/index.js';
 import type { DomainEventBus, DomainEvents } from '../platform/events.js';
 import type { Metrics } from '../platform/metrics.js';
 import { afterCommit } from '../platform/after-commit.js';
+import { settled } from '../platform/settled.js';
 import { localDay, localTime, addDays, startOfLocalDay } from '../platform/time-zone.js';
 import type { Viewer } from '../access/index.js';
 import type { LivePointRow, LiveRepository, LiveRigRow } from './live.repository.js';
@@ -264,33 +265,28 @@ export class LiveService {
 
     // Telemetry: only values newer than the stored ones are kept and pushed.
     const telemetryEquipment = [...new Set([...latest.values()].map((i) => i.equipment))];
-    const stored = new Map(
-      (await this.repo.points(tenantId, edge.id, telemetryEquipment)).map((p) => [
-        `${p.equipment}\u0000${p.point}`,
-        p.observed_at,
-      ]),
-    );
+    // Both reads at once (one round trip less; the tables are written only below).
+    const [storedPoints, storedRigs] = await settled([
+      this.repo.points(tenantId, edge.id, telemetryEquipment),
+      this.repo.rigs(tenantId, edge.id, [...seen.keys()]),
+    ]);
+    const stored = new Map(storedPoints.map((p) => [`${p.equipment}\u0000${p.point}`, p.observed_at]));
     const fresh = [...latest.entries()]
       .filter(([key, item]) => (stored.get(key) ?? '') <= item.observedAt)
       .map(([, item]) => item);
-    await this.repo.upsertPoints(
-      tenantId,
-      fresh.map((i): LivePointRow => ({
-        edge_id: edge.id,
-        equipment: i.equipment,
-        point: i.point,
-        site_id: edge.siteId,
-        value: JSON.stringify(i.value),
-        unit: i.unit,
-        quality: i.quality,
-        observed_at: i.observedAt,
-      })),
-    );
+    const pointWrites = fresh.map((i): LivePointRow => ({
+      edge_id: edge.id,
+      equipment: i.equipment,
+      point: i.point,
+      site_id: edge.siteId,
+      value: JSON.stringify(i.value),
+      unit: i.unit,
+      quality: i.quality,
+      observed_at: i.observedAt,
+    }));
 
     // Rigs: last seen, and the state of the latest usage record if it is newer than the stored one.
-    const rigs = new Map(
-      (await this.repo.rigs(tenantId, edge.id, [...seen.keys()])).map((r) => [r.equipment, r]),
-    );
+    const rigs = new Map(storedRigs.map((r) => [r.equipment, r]));
     const writes: LiveRigRow[] = [];
     const changes: LiveMessages['rig'][] = [];
     for (const [equipment, lastSeen] of seen) {
@@ -353,7 +349,7 @@ export class LiveService {
       )
         writes.push(next);
     }
-    await this.repo.upsertRigs(tenantId, writes);
+    await settled([this.repo.upsertPoints(tenantId, pointWrites), this.repo.upsertRigs(tenantId, writes)]);
 
     afterCommit(() => {
       const messages: LiveMessage[] = [];

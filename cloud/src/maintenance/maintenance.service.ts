@@ -24,6 +24,7 @@ import {
   type RequiredRow,
   type ServiceRow,
 } from './maintenance.repository.js';
+import { settled } from '../platform/settled.js';
 
 /** A preventive task is "due soon" this many days before it is due (or the whole interval, if shorter). */
 export const PM_DUE_SOON_DAYS = 7;
@@ -387,8 +388,11 @@ export class MaintenanceService implements PreventiveTasks {
     tags: readonly string[],
   ): Promise<Map<string, { since: string; reason: string; siteId: string | null }>> {
     const all = { tenantId, sites: null, cleared: true };
-    const manual = await this.repo.latestService(all, tags);
-    const required = requiredByTag(await this.repo.calibrationRequired(all, tags));
+    const [manual, requiredRows] = await settled([
+      this.repo.latestService(all, tags),
+      this.repo.calibrationRequired(all, tags),
+    ]);
+    const required = requiredByTag(requiredRows);
     const out = new Map<string, { since: string; reason: string; siteId: string | null }>();
     for (const tag of tags) {
       const m = manual.get(tag);

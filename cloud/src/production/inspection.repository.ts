@@ -3,6 +3,7 @@ import { visibleSql, type Viewer } from '../access/index.js';
 import { sitesFilter } from '../calibration/index.js';
 import { localDay } from '../platform/time-zone.js';
 import { compareText } from '../platform/compare.js';
+import { firstInspectionsSql } from '../platform/db/yield-quarters.js';
 
 /** One usage or inspection record as indexed for traceability and queries (the record itself stays in `records`). */
 export interface TraceableRow {
@@ -105,7 +106,13 @@ const COLS =
  */
 const GAUGE_COLS =
   'g.edge_id, g.seq, t.kind, t.site_id, t.equipment, g.observed_at, t.part_serial, t.work_order, t.result, r.json';
-const JOIN_RECORD = 'JOIN records r ON r.tenant_id = t.tenant_id AND r.edge_id = t.edge_id AND r.seq = t.seq';
+/**
+ * The record's day too: on PostgreSQL records is partitioned by month of observed_at, so each row
+ * reads one partition. records keep observed_at as the edge sent it (UTC, 0 to 9 decimals),
+ * traceable_records normalised (3): the same day, so a range on the day's prefix ('T' < 'U').
+ */
+const JOIN_RECORD = `JOIN records r ON r.tenant_id = t.tenant_id AND r.edge_id = t.edge_id AND r.seq = t.seq
+  AND r.observed_at >= substr(t.observed_at, 1, 10) AND r.observed_at < substr(t.observed_at, 1, 10) || 'U'`;
 
 /** Which first inspections a yield counts: observed in [from, to), optionally of one site or rig. */
 export interface YieldQuery {
@@ -158,7 +165,8 @@ export function byDayThenEquipment(
 
 /**
  * The traceability index over usage and inspection records (traceable_records, record_gauges):
- * written once per record at ingest, never updated, every key led by tenant_id.
+ * written once per record at ingest, never updated, every key led by tenant_id. With it, in the
+ * same transaction, the first-pass yield rollup (yield_quarters), whose counts ingest moves.
  */
 export class InspectionRepository {
   constructor(private readonly db: Db) {}
@@ -169,45 +177,114 @@ export class InspectionRepository {
     gauges: readonly GaugeUse[],
     positions: readonly PositionUse[] = [],
   ): Promise<void> {
-    await this.db.withTenant(tenantId, async () => {
-      for (let i = 0; i < rows.length; i += 200) {
-        const chunk = rows.slice(i, i + 200);
-        await this.db.run(
-          `INSERT INTO traceable_records (tenant_id, edge_id, seq, kind, site_id, equipment, observed_at, part_serial,
-             work_order, result, cycles) VALUES ${chunk.map(() => '(?,?,?,?,?,?,?,?,?,?,?)').join(',')}
-           ON CONFLICT DO NOTHING`,
-          chunk.flatMap((r) => [
-            tenantId,
-            r.edgeId,
-            r.seq,
-            r.kind,
-            r.siteId,
-            r.equipment,
-            r.observedAt,
-            r.partSerial,
-            r.workOrder,
-            r.result,
-            r.cycles,
-          ]),
-        );
-      }
-      for (let i = 0; i < gauges.length; i += 300) {
-        const chunk = gauges.slice(i, i + 300);
-        await this.db.run(
-          `INSERT INTO record_gauges (tenant_id, gauge, observed_at, edge_id, seq)
-           VALUES ${chunk.map(() => '(?,?,?,?,?)').join(',')} ON CONFLICT DO NOTHING`,
-          chunk.flatMap((g) => [tenantId, g.gauge, g.observedAt, g.edgeId, g.seq]),
-        );
-      }
-      for (let i = 0; i < positions.length; i += 200) {
-        const chunk = positions.slice(i, i + 200);
-        await this.db.run(
-          `INSERT INTO record_positions (tenant_id, edge_id, seq, position, kind, equipment, observed_at)
-           VALUES ${chunk.map(() => '(?,?,?,?,?,?,?)').join(',')} ON CONFLICT DO NOTHING`,
-          chunk.flatMap((p) => [tenantId, p.edgeId, p.seq, p.position, p.kind, p.equipment, p.observedAt]),
-        );
-      }
-    });
+    // A batch's new inspections may change which inspection is a part's first: the rollup moves
+    // by the parts' first inspections after the insert less those before it, in one transaction.
+    const parts = [
+      ...new Set(
+        rows.flatMap((r) => (r.kind === 'inspection' && r.partSerial !== null ? [r.partSerial] : [])),
+      ),
+    ].sort(compareText);
+    await this.db.transaction(() =>
+      this.db.withTenant(tenantId, async () => {
+        if (parts.length > 0 && this.db.dialect === 'postgres')
+          // Two batches inspecting one part at once take turns (SQLite writes one at a time):
+          // each must see the other's inspections to count the part once. Locks in one order.
+          await this.db.run(
+            `SELECT pg_advisory_xact_lock(k) FROM (
+               SELECT DISTINCT hashtextextended(? || '/' || p, 0) AS k FROM unnest(?::text[]) AS p ORDER BY k) s`,
+            [tenantId, parts],
+          );
+        const before = parts.length > 0 ? await this.firstInspectionsOf(tenantId, parts) : [];
+        await this.insertRows(tenantId, rows, gauges, positions);
+        if (parts.length === 0) return;
+        const after = await this.firstInspectionsOf(tenantId, parts);
+        const delta = new Map<string, YieldQuarter>();
+        const move = (list: readonly YieldQuarter[], sign: 1 | -1) => {
+          for (const q of list) {
+            const key = `${q.quarter}\u0000${q.siteId}\u0000${q.equipment}`;
+            const d = delta.get(key) ?? { ...q, tested: 0, passed: 0 };
+            d.tested += sign * q.tested;
+            d.passed += sign * q.passed;
+            delta.set(key, d);
+          }
+        };
+        move(after, 1);
+        move(before, -1);
+        const changed = [...delta.values()].filter((d) => d.tested !== 0 || d.passed !== 0);
+        for (let i = 0; i < changed.length; i += 200) {
+          const chunk = changed.slice(i, i + 200);
+          await this.db.run(
+            `INSERT INTO yield_quarters (tenant_id, quarter, site_id, equipment, tested, passed)
+             VALUES ${chunk.map(() => '(?,?,?,?,?,?)').join(',')}
+             ON CONFLICT (tenant_id, quarter, site_id, equipment) DO UPDATE
+               SET tested = yield_quarters.tested + excluded.tested, passed = yield_quarters.passed + excluded.passed`,
+            chunk.flatMap((d) => [tenantId, d.quarter, d.siteId, d.equipment, d.tested, d.passed]),
+          );
+        }
+      }),
+    );
+  }
+
+  /** The first inspections of these parts, per rig, site and quarter hour. */
+  private async firstInspectionsOf(tenantId: string, parts: readonly string[]): Promise<YieldQuarter[]> {
+    const out: YieldQuarter[] = [];
+    for (let i = 0; i < parts.length; i += 500) {
+      const chunk = parts.slice(i, i + 500);
+      out.push(
+        ...toQuarters(
+          await this.db.all<QuarterRow>(
+            firstInspectionsSql(`t.tenant_id = ? AND t.part_serial IN (${chunk.map(() => '?').join(',')})`),
+            [tenantId, ...chunk],
+          ),
+        ),
+      );
+    }
+    return out;
+  }
+
+  private async insertRows(
+    tenantId: string,
+    rows: readonly TraceableRow[],
+    gauges: readonly GaugeUse[],
+    positions: readonly PositionUse[],
+  ): Promise<void> {
+    for (let i = 0; i < rows.length; i += 200) {
+      const chunk = rows.slice(i, i + 200);
+      await this.db.run(
+        `INSERT INTO traceable_records (tenant_id, edge_id, seq, kind, site_id, equipment, observed_at, part_serial,
+           work_order, result, cycles) VALUES ${chunk.map(() => '(?,?,?,?,?,?,?,?,?,?,?)').join(',')}
+         ON CONFLICT DO NOTHING`,
+        chunk.flatMap((r) => [
+          tenantId,
+          r.edgeId,
+          r.seq,
+          r.kind,
+          r.siteId,
+          r.equipment,
+          r.observedAt,
+          r.partSerial,
+          r.workOrder,
+          r.result,
+          r.cycles,
+        ]),
+      );
+    }
+    for (let i = 0; i < gauges.length; i += 300) {
+      const chunk = gauges.slice(i, i + 300);
+      await this.db.run(
+        `INSERT INTO record_gauges (tenant_id, gauge, observed_at, edge_id, seq)
+         VALUES ${chunk.map(() => '(?,?,?,?,?)').join(',')} ON CONFLICT DO NOTHING`,
+        chunk.flatMap((g) => [tenantId, g.gauge, g.observedAt, g.edgeId, g.seq]),
+      );
+    }
+    for (let i = 0; i < positions.length; i += 200) {
+      const chunk = positions.slice(i, i + 200);
+      await this.db.run(
+        `INSERT INTO record_positions (tenant_id, edge_id, seq, position, kind, equipment, observed_at)
+         VALUES ${chunk.map(() => '(?,?,?,?,?,?,?)').join(',')} ON CONFLICT DO NOTHING`,
+        chunk.flatMap((p) => [tenantId, p.edgeId, p.seq, p.position, p.kind, p.equipment, p.observedAt]),
+      );
+    }
   }
 
   /**
@@ -429,52 +506,114 @@ export class InspectionRepository {
   /**
    * The same first inspections per rig, site and UTC quarter hour ("2026-12-06T21:45"): fine
    * enough to place them in any site's shifts (every time zone's offset is a multiple of 15
-   * minutes), coarse enough that the rows follow the rigs and days, not the parts.
+   * minutes), coarse enough that the rows follow the rigs and days, not the parts. Whole quarter
+   * hours of the range are read from the rollup (yield_quarters, kept by insert()); a range end
+   * inside a quarter hour has that part of its quarter counted from the inspections. In
+   * (equipment, site, quarter) order.
    */
   async firstPassYieldByQuarter(tenantId: string, q: YieldQuery): Promise<YieldQuarter[]> {
-    const extra: string[] = [];
-    const extraParams: SqlParam[] = [];
+    const from = quarterBounds(q.from);
+    const to = quarterBounds(q.to);
+    // A time not in the normalised form, or a range within one quarter hour: from the inspections.
+    if (!from || !to || from.ceil >= to.floor) return this.firstPassYieldFromInspections(tenantId, q);
+    const rows: YieldQuarter[] = [];
+    if (q.from < from.ceil)
+      rows.push(...(await this.firstPassYieldFromInspections(tenantId, { ...q, to: from.ceil })));
+    if (to.floor < q.to)
+      rows.push(...(await this.firstPassYieldFromInspections(tenantId, { ...q, from: to.floor })));
+    const where = ['y.tenant_id = ?', 'y.quarter >= ?', 'y.quarter < ?', 'y.tested > 0'];
+    const params: SqlParam[] = [tenantId, from.ceil.slice(0, 16), to.floor.slice(0, 16)];
     if (q.siteId) {
-      extra.push('t.site_id = ?');
-      extraParams.push(q.siteId);
+      where.push('y.site_id = ?');
+      params.push(q.siteId);
     }
     if (q.equipment) {
-      extra.push('t.equipment = ?');
-      extraParams.push(q.equipment);
+      where.push('y.equipment = ?');
+      params.push(q.equipment);
     }
-    const scope = sitesFilter('t.site_id', q.sites);
-    extraParams.push(...scope.params);
-    const more = extra.map((x) => ` AND ${x}`).join('') + scope.sql;
-    const minute = 'substr(t.observed_at, 15, 2)';
-    const quarter = `substr(t.observed_at, 1, 14) || CASE WHEN ${minute} < '15' THEN '00' WHEN ${minute} < '30' THEN '15' WHEN ${minute} < '45' THEN '30' ELSE '45' END`;
-    const rows = await this.db.withTenant(tenantId, () =>
-      this.db.all<{
-        equipment: string;
-        site_id: string;
-        quarter: string;
-        tested: number | string;
-        passed: number | string;
-      }>(
-        // A part's first inspection is the one at MIN(observed_at) of its inspections (ever, in
-        // this tenant): looked up per inspection of the range on (tenant_id, part_serial,
-        // observed_at), so the cost follows the range, not the tenant's whole history.
-        `SELECT t.equipment AS equipment, t.site_id AS site_id, ${quarter} AS quarter, COUNT(*) AS tested,
-                SUM(CASE WHEN t.result = 'pass' THEN 1 ELSE 0 END) AS passed
-         FROM traceable_records t
-         WHERE t.tenant_id = ? AND t.kind = 'inspection' AND t.observed_at >= ? AND t.observed_at < ?${more}
-           AND t.observed_at = (
-             SELECT MIN(e.observed_at) FROM traceable_records e
-             WHERE e.tenant_id = t.tenant_id AND e.part_serial = t.part_serial AND e.kind = 'inspection')
-         GROUP BY t.equipment, t.site_id, ${quarter}`,
-        [tenantId, q.from, q.to, ...extraParams],
+    const scope = sitesFilter('y.site_id', q.sites);
+    params.push(...scope.params);
+    rows.push(
+      ...toQuarters(
+        await this.db.withTenant(tenantId, () =>
+          this.db.all<QuarterRow>(
+            `SELECT y.equipment, y.site_id, y.quarter, y.tested, y.passed FROM yield_quarters y
+             WHERE ${where.join(' AND ')}${scope.sql}`,
+            params,
+          ),
+        ),
       ),
     );
-    return rows.map((r) => ({
-      equipment: r.equipment,
-      siteId: r.site_id,
-      quarter: r.quarter,
-      tested: Number(r.tested),
-      passed: Number(r.passed),
-    }));
+    return inOrder(rows);
   }
+
+  /**
+   * firstPassYieldByQuarter counted from the inspections themselves (each inspection of the range
+   * checked against its part's first): the definition the rollup keeps, and what reads the ends
+   * of a range that fall inside a quarter hour. In (equipment, site, quarter) order.
+   */
+  async firstPassYieldFromInspections(tenantId: string, q: YieldQuery): Promise<YieldQuarter[]> {
+    const where = ['t.tenant_id = ?', 't.observed_at >= ?', 't.observed_at < ?'];
+    const params: SqlParam[] = [tenantId, q.from, q.to];
+    if (q.siteId) {
+      where.push('t.site_id = ?');
+      params.push(q.siteId);
+    }
+    if (q.equipment) {
+      where.push('t.equipment = ?');
+      params.push(q.equipment);
+    }
+    const scope = sitesFilter('t.site_id', q.sites);
+    params.push(...scope.params);
+    const rows = await this.db.withTenant(tenantId, () =>
+      // A part's first inspection is looked up per inspection of the range on (tenant_id,
+      // part_serial, observed_at), so the cost follows the range, not the tenant's whole history.
+      this.db.all<QuarterRow>(firstInspectionsSql(where.join(' AND ') + scope.sql), params),
+    );
+    return inOrder(toQuarters(rows));
+  }
+}
+
+interface QuarterRow {
+  equipment: string;
+  site_id: string;
+  quarter: string;
+  tested: number | string;
+  passed: number | string;
+}
+
+function toQuarters(rows: readonly QuarterRow[]): YieldQuarter[] {
+  return rows.map((r) => ({
+    equipment: r.equipment,
+    siteId: r.site_id,
+    quarter: r.quarter,
+    tested: Number(r.tested),
+    passed: Number(r.passed),
+  }));
+}
+
+/** Quarters in (equipment, site, quarter) order. */
+function inOrder(rows: YieldQuarter[]): YieldQuarter[] {
+  return rows.sort(
+    (a, b) =>
+      compareText(a.equipment, b.equipment) ||
+      compareText(a.siteId, b.siteId) ||
+      compareText(a.quarter, b.quarter),
+  );
+}
+
+const NORMALISED = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+/**
+ * The quarter-hour boundaries around a normalised ISO time ("…T21:52:10.000Z": floor "…T21:45:00.000Z",
+ * ceil "…T22:00:00.000Z"), as normalised times; undefined for any other text.
+ */
+function quarterBounds(at: string): { floor: string; ceil: string } | undefined {
+  if (!NORMALISED.test(at)) return undefined;
+  const ms = Date.parse(at);
+  if (!Number.isFinite(ms)) return undefined;
+  const floor = ms - (((ms % 900_000) + 900_000) % 900_000);
+  const iso = (t: number) => new Date(t).toISOString();
+  const out = { floor: iso(floor), ceil: iso(floor === ms ? ms : floor + 900_000) };
+  return NORMALISED.test(out.floor) && NORMALISED.test(out.ceil) ? out : undefined;
 }

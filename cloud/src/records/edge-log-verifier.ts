@@ -43,6 +43,35 @@ export type EdgeLogVerification = {
 const PAGE = 2000;
 
 /**
+ * A stored record's leaf hash recomputed from its stored JSON, or what is wrong with it: not
+ * canonical JSON, naming another edge or seq, or not hashing to the stored leaf hash.
+ */
+function checkRecord(json: string, seq: number, edgeId: string, storedLeaf: Buffer): Uint8Array | LogProblem {
+  let parsed: { seq?: unknown; edge?: unknown };
+  try {
+    parsed = JSON.parse(json) as { seq?: unknown; edge?: unknown };
+  } catch {
+    return { code: 'RECORD_NOT_CANONICAL', message: `record ${seq} is not JSON`, seq };
+  }
+  if (canonicalJson(parsed) !== json)
+    return { code: 'RECORD_NOT_CANONICAL', message: `record ${seq} is not stored in canonical form`, seq };
+  if (parsed.seq !== seq || parsed.edge !== edgeId)
+    return {
+      code: 'RECORD_MISMATCH',
+      message: `record ${seq} names edge ${String(parsed.edge)} seq ${String(parsed.seq)}`,
+      seq,
+    };
+  const leaf = leafHashOfText(json);
+  if (!bytesEqual(leaf, new Uint8Array(storedLeaf)))
+    return {
+      code: 'LEAF_HASH_MISMATCH',
+      message: `record ${seq} does not hash to its stored leaf hash: it was changed after it was accepted`,
+      seq,
+    };
+  return leaf;
+}
+
+/**
  * Recomputes an edge's stored log from scratch, the way an auditor with the database would:
  * each record's leaf hash from its stored canonical JSON (equal to the stored hash), the Merkle
  * root after each accepted checkpoint's size from those leaves (equal to the checkpoint's root),
@@ -135,31 +164,10 @@ export async function verifyEdgeLog(
           message: `record ${seq} is stored but no accepted checkpoint covers it`,
           seq,
         });
-      let parsed: { seq?: unknown; edge?: unknown };
-      try {
-        parsed = JSON.parse(row.json) as { seq?: unknown; edge?: unknown };
-      } catch {
-        return fail({ code: 'RECORD_NOT_CANONICAL', message: `record ${seq} is not JSON`, seq });
-      }
-      if (canonicalJson(parsed) !== row.json)
-        return fail({
-          code: 'RECORD_NOT_CANONICAL',
-          message: `record ${seq} is not stored in canonical form`,
-          seq,
-        });
-      if (parsed.seq !== seq || parsed.edge !== edge.id)
-        return fail({
-          code: 'RECORD_MISMATCH',
-          message: `record ${seq} names edge ${String(parsed.edge)} seq ${String(parsed.seq)}`,
-          seq,
-        });
-      const leaf = leafHashOfText(row.json);
-      if (!bytesEqual(leaf, new Uint8Array(row.leaf_hash)))
-        return fail({
-          code: 'LEAF_HASH_MISMATCH',
-          message: `record ${seq} does not hash to its stored leaf hash: it was changed after it was accepted`,
-          seq,
-        });
+      const stored = row.json === null ? null : checkRecord(row.json, seq, edge.id, row.leaf_hash);
+      if (stored !== null && !(stored instanceof Uint8Array)) return fail(stored);
+      // json null: its month was dropped by retention; the stored leaf still proves the checkpoints.
+      const leaf = stored ?? new Uint8Array(row.leaf_hash);
       range.append(leaf);
       while (cpIndex < checkpoints.length && checkpoints[cpIndex]!.size === range.size) {
         const problem = checkCheckpoint(checkpoints[cpIndex]!);

@@ -7,3 +7,13 @@ export { RecordsRepository } from './records.repository.js';
 export { recordsApi, recordsRoutes } from './records.routes.js';
 export { createIngestLimiter, type IngestLimiter, type IngestLimitPolicy } from './ingest-limit.js';
 export { VerifyPool, OFF_LOOP_MIN_RECORDS } from './verify-pool.js';
+export {
+  parseMonth,
+  planRetention,
+  RecordsRetention,
+  SQLITE_KEEPS_LEAVES,
+  type OpenCase,
+  type RecordMonth,
+  type RetentionHold,
+  type RetentionPlan,
+} from './retention.js';

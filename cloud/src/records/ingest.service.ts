@@ -15,6 +15,7 @@ import type { EdgeRow, TenancyRepository } from '../tenancy/index.js';
 import type { Witness } from '../platform/witness.js';
 import type { DomainEventBus } from '../platform/events.js';
 import { committed, emitAfterCommit } from '../platform/after-commit.js';
+import { settled } from '../platform/settled.js';
 import { addressLimitKey, edgeLimitKey, type IngestLimiter } from './ingest-limit.js';
 import { verifyHere, type VerifyInput, type VerifyPool } from './verify-pool.js';
 
@@ -36,13 +37,6 @@ export type RecordsStoredHook = (
   edge: { id: string; siteId: string },
   records: readonly RigRecord[],
 ) => Promise<void>;
-
-/** Waits for every promise, then throws the first failure: nothing is left running when it returns. */
-async function settled(work: Promise<unknown>[]): Promise<void> {
-  const out = await Promise.allSettled(work);
-  const failed = out.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
-}
 
 /** Edges whose tenant IngestService keeps in memory at most. */
 const MAX_CACHED_EDGES = 100_000;
@@ -308,7 +302,7 @@ export class IngestService {
     const cosigned = this.witness.cosign(note, now);
     // Three independent writes, issued together: the connection runs them back to back without
     // a round trip through this process between them. All settle before the transaction ends.
-    await settled([
+    const writes = [
       this.records.insertRecords(
         edge.tenant_id,
         edge.id,
@@ -342,8 +336,18 @@ export class IngestService {
         },
         nowIso,
       ),
-    ]);
-    await this.onRecordsStored?.(edge.tenant_id, { id: edge.id, siteId: edge.site_id }, v.records);
+    ];
+    const derive = () =>
+      this.onRecordsStored?.(edge.tenant_id, { id: edge.id, siteId: edge.site_id }, v.records);
+    if (this.db.statementsInOrder) {
+      // The derived rows' statements queue behind these writes on the transaction's connection,
+      // in the order they would have run after awaiting them: the hooks' own work (building rows)
+      // overlaps the records INSERT instead of following it.
+      await settled([...writes, Promise.resolve().then(derive)]);
+    } else {
+      await settled(writes);
+      await derive();
+    }
     emitAfterCommit(this.events, 'records.stored', {
       tenantId: edge.tenant_id,
       siteId: edge.site_id,

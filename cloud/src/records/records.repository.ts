@@ -6,11 +6,26 @@ const INSERT_CHUNK = 1000;
 const INSERT_RECORDS =
   'INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed) VALUES ';
 const ROW = '(?,?,?,?,?,?,?,?,?,?,?)';
-/** PostgreSQL: a batch as one row per array element (insertRecords). */
-const INSERT_RECORDS_UNNEST = `INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
-SELECT ?, ?, u.seq, u.id, u.kind, u.equipment, u.observed_at, u.json, u.leaf_hash, ?::timestamptz, u.replayed
-FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bytea[], ?::boolean[])
-  AS u (seq, id, kind, equipment, observed_at, json, leaf_hash, replayed)`;
+/**
+ * PostgreSQL: a batch as one row per array element (insertRecords), into records (partitioned by
+ * month) and record_log (the signed log's leaves, unique per edge and seq) in one statement.
+ */
+const INSERT_RECORDS_UNNEST = `WITH u AS (
+  SELECT * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], string_to_array(?::text, chr(30)), ?::bytea[], ?::boolean[])
+    AS u (seq, id, kind, equipment, observed_at, json, leaf_hash, replayed)
+), leaves AS (
+  INSERT INTO record_log (tenant_id, edge_id, seq, observed_at, leaf_hash)
+  SELECT ?, ?, u.seq, u.observed_at, u.leaf_hash FROM u
+)
+INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
+SELECT ?, ?, u.seq, u.id, u.kind, u.equipment, u.observed_at, u.json, u.leaf_hash, ?::timestamptz, u.replayed FROM u`;
+/**
+ * The separator of the records' JSON in one text parameter: U+001E (record separator), a
+ * control character JSON text never holds raw (inside a string it is escaped as \u001e). One
+ * joined string costs nothing to bind, where a text[] parameter has pg escape every quote of
+ * every record into an array literal.
+ */
+const JSON_SEPARATOR = '\u001e';
 /** `(?,…),(?,…)…` for n rows, kept per n (the same few sizes recur). */
 const rowsCache = new Map<number, string>();
 function rowsOf(n: number): string {
@@ -20,6 +35,13 @@ function rowsOf(n: number): string {
     if (rowsCache.size < 64) rowsCache.set(n, sql);
   }
   return sql;
+}
+
+/** The rows' JSON as one string, JSON_SEPARATOR between them. */
+function joinJson(rows: readonly NewRecordRow[]): string {
+  for (const r of rows)
+    if (r.json.includes(JSON_SEPARATOR)) throw new Error(`record ${r.seq}: its JSON holds a raw U+001E`);
+  return rows.map((r) => r.json).join(JSON_SEPARATOR);
 }
 
 export interface StoredRecordRow {
@@ -56,7 +78,15 @@ export interface RecordQuery {
  * its WHERE clause, and (on PostgreSQL) row-level security through `withTenant`.
  */
 export class RecordsRepository {
-  constructor(private readonly db: Db) {}
+  /**
+   * Where the signed log's leaf hashes are read: record_log on PostgreSQL (it outlives the months
+   * of records dropped by retention), the records themselves on SQLite.
+   */
+  private readonly leaves: string;
+
+  constructor(private readonly db: Db) {
+    this.leaves = db.dialect === 'postgres' ? 'record_log' : 'records';
+  }
 
   async leafHashes(tenantId: string, edgeId: string, seqs: number[]): Promise<Map<number, Uint8Array>> {
     return this.db.withTenant(tenantId, async () => {
@@ -64,7 +94,7 @@ export class RecordsRepository {
       for (let i = 0; i < seqs.length; i += 500) {
         const chunk = seqs.slice(i, i + 500);
         const rows = await this.db.all<{ seq: number; leaf_hash: Buffer }>(
-          `SELECT seq, leaf_hash FROM records WHERE tenant_id = ? AND edge_id = ? AND seq IN (${chunk.map(() => '?').join(',')})`,
+          `SELECT seq, leaf_hash FROM ${this.leaves} WHERE tenant_id = ? AND edge_id = ? AND seq IN (${chunk.map(() => '?').join(',')})`,
           [tenantId, edgeId, ...chunk],
         );
         for (const r of rows) out.set(r.seq, new Uint8Array(r.leaf_hash));
@@ -73,11 +103,24 @@ export class RecordsRepository {
     });
   }
 
+  /**
+   * PostgreSQL: the partitions of records for the month of `now` and the next, and for each
+   * month found in the default partition (moved into its own); the names of all of them. SQLite:
+   * one table, nothing to do.
+   */
+  async partitionsAhead(now: Date): Promise<string[]> {
+    if (this.db.dialect !== 'postgres') return [];
+    const rows = await this.db.all<{ name: string }>('SELECT rt_records_ahead(?::timestamptz) AS name', [
+      now.toISOString(),
+    ]);
+    return rows.map((r) => r.name);
+  }
+
   /** Every leaf hash of an edge's log up to `size`, in order (for proofs). */
   async allLeafHashes(tenantId: string, edgeId: string, size: number): Promise<Uint8Array[]> {
     const rows = await this.db.withTenant(tenantId, () =>
       this.db.all<{ leaf_hash: Buffer }>(
-        'SELECT leaf_hash FROM records WHERE tenant_id = ? AND edge_id = ? AND seq <= ? ORDER BY seq',
+        `SELECT leaf_hash FROM ${this.leaves} WHERE tenant_id = ? AND edge_id = ? AND seq <= ? ORDER BY seq`,
         [tenantId, edgeId, size],
       ),
     );
@@ -85,9 +128,9 @@ export class RecordsRepository {
   }
 
   /**
-   * One statement per batch. PostgreSQL: one row per element of 8 array parameters (`unnest`),
-   * so the statement text and its 11 parameters are the same whatever the batch size: nothing
-   * to parse per row, and no bind of 11 parameters a row. SQLite (no arrays): one multi-row
+   * One statement per batch. PostgreSQL: one row per element of 7 array parameters and of the
+   * JSON split from one text (`unnest`), so the statement text and its parameters are the
+   * same whatever the batch size (13 on PostgreSQL, records and record_log): nothing to parse per row. SQLite (no arrays): one multi-row
    * INSERT per `INSERT_CHUNK` rows, 11 parameters a row, inside SQLite's 32766.
    */
   async insertRecords(tenantId: string, edgeId: string, rows: NewRecordRow[], now: string): Promise<void> {
@@ -96,17 +139,19 @@ export class RecordsRepository {
     await this.db.withTenant(tenantId, async () => {
       if (this.db.dialect === 'postgres') {
         await this.db.run(INSERT_RECORDS_UNNEST, [
-          tenantId,
-          edgeId,
-          now,
           rows.map((r) => r.seq),
           rows.map((r) => r.id),
           rows.map((r) => r.kind),
           rows.map((r) => r.equipment),
           rows.map((r) => r.observedAt),
-          rows.map((r) => r.json),
+          joinJson(rows),
           rows.map((r) => hash(r.leafHash)),
           rows.map((r) => r.replayed),
+          tenantId,
+          edgeId,
+          tenantId,
+          edgeId,
+          now,
         ]);
         return;
       }
@@ -219,11 +264,17 @@ export class RecordsRepository {
     );
   }
 
+  /** One record; undefined also when its month was dropped by retention (its leaf stays, `leafHashes`). */
   async get(tenantId: string, edgeId: string, seq: number): Promise<StoredRecordRow | undefined> {
+    // PostgreSQL: the record's month from record_log, so that one partition is read, not each.
+    const month =
+      this.db.dialect === 'postgres'
+        ? ' AND observed_at = (SELECT l.observed_at FROM record_log l WHERE l.tenant_id = ? AND l.edge_id = ? AND l.seq = ?)'
+        : '';
     return this.db.withTenant(tenantId, () =>
       this.db.get<StoredRecordRow>(
-        'SELECT edge_id, seq, json, ingested_at, replayed FROM records WHERE tenant_id = ? AND edge_id = ? AND seq = ?',
-        [tenantId, edgeId, seq],
+        `SELECT edge_id, seq, json, ingested_at, replayed FROM records WHERE tenant_id = ? AND edge_id = ? AND seq = ?${month}`,
+        month ? [tenantId, edgeId, seq, tenantId, edgeId, seq] : [tenantId, edgeId, seq],
       ),
     );
   }
@@ -251,19 +302,32 @@ export class RecordsRepository {
     );
   }
 
-  /** Records in (afterSeq, upToSeq] with their stored JSON and leaf hash, in seq order (log verification). */
+  /**
+   * Records in (afterSeq, upToSeq] with their stored JSON and leaf hash, in seq order (log
+   * verification). json null: the record's month was dropped by retention, its leaf kept.
+   */
   async leafPage(
     tenantId: string,
     edgeId: string,
     afterSeq: number,
     upToSeq: number,
     limit: number,
-  ): Promise<{ seq: number; json: string; leaf_hash: Buffer }[]> {
+  ): Promise<{ seq: number; json: string | null; leaf_hash: Buffer }[]> {
+    const sql =
+      this.db.dialect === 'postgres'
+        ? `SELECT l.seq, r.json, l.leaf_hash FROM record_log l
+             LEFT JOIN records r ON r.tenant_id = l.tenant_id AND r.edge_id = l.edge_id AND r.seq = l.seq
+               AND r.observed_at = l.observed_at
+            WHERE l.tenant_id = ? AND l.edge_id = ? AND l.seq > ? AND l.seq <= ? ORDER BY l.seq LIMIT ?`
+        : 'SELECT seq, json, leaf_hash FROM records WHERE tenant_id = ? AND edge_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?';
     return this.db.withTenant(tenantId, () =>
-      this.db.all<{ seq: number; json: string; leaf_hash: Buffer }>(
-        'SELECT seq, json, leaf_hash FROM records WHERE tenant_id = ? AND edge_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
-        [tenantId, edgeId, afterSeq, upToSeq, limit],
-      ),
+      this.db.all<{ seq: number; json: string | null; leaf_hash: Buffer }>(sql, [
+        tenantId,
+        edgeId,
+        afterSeq,
+        upToSeq,
+        limit,
+      ]),
     );
   }
 

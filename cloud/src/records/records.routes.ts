@@ -196,6 +196,11 @@ export function recordsRoutes(deps: {
       const served: AccessedObject[] = [];
       for (const seq of q.seq) {
         const row = seq <= cp.size ? await deps.records.get(e.tenant_id, e.id, seq) : undefined;
+        if (!row && seq <= cp.size && seq >= 1)
+          throw new ProblemError(
+            'CLOUD_NOT_FOUND',
+            `record ${seq} was in a month the records retention dropped; its leaf hash still proves the edge's log`,
+          );
         if (!row) throw absent(seq);
         const flag = flagOfRecord(row.json, flags);
         // A flagged record is, to a caller not cleared, exactly an absent one (refusal audited below).

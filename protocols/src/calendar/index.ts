@@ -34,13 +34,14 @@ function formatter(zone: string): Intl.DateTimeFormat {
  * of (rig, quarter hour) rows that share a few thousand quarter hours, and each ICU formatting
  * costs some 20 µs. Bounded: emptied when full.
  */
-const placed = new Map<string, Readonly<{ day: string; minute: number }>>();
+const placed = new Map<string, Map<number, Readonly<{ day: string; minute: number }>>>();
+let placedCount = 0;
 const PLACED_MAX = 20_000;
 
 /** The local calendar day (YYYY-MM-DD) and minute of that day (0–1439) of an instant in `zone`. */
 export function localTime(ms: number, zone: string): Readonly<{ day: string; minute: number }> {
-  const key = `${zone}\u0000${ms}`;
-  const known = placed.get(key);
+  let inZone = placed.get(zone);
+  const known = inZone?.get(ms);
   if (known) return known;
   const p = Object.fromEntries(
     formatter(zone)
@@ -51,8 +52,14 @@ export function localTime(ms: number, zone: string): Readonly<{ day: string; min
     day: `${p.year}-${p.month}-${p.day}`,
     minute: Number(p.hour) * 60 + Number(p.minute),
   });
-  if (placed.size >= PLACED_MAX) placed.clear();
-  placed.set(key, t);
+  if (placedCount >= PLACED_MAX) {
+    placed.clear();
+    placedCount = 0;
+    inZone = undefined;
+  }
+  if (!inZone) placed.set(zone, (inZone = new Map<number, Readonly<{ day: string; minute: number }>>()));
+  inZone.set(ms, t);
+  placedCount += 1;
   return t;
 }
 

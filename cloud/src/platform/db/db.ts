@@ -18,6 +18,12 @@ export type SqlArray = readonly (string | number | boolean | Buffer | Uint8Array
 
 export interface Db {
   readonly dialect: Dialect;
+  /**
+   * Whether the statements of one transaction run in the order they were issued, even when the
+   * caller starts the next before the last has finished (PostgreSQL: one connection, one
+   * statement after another). SQLite's driver may run statements issued together in any order.
+   */
+  readonly statementsInOrder: boolean;
 
   /** One statement; `changes` is the number of rows it inserted, updated or deleted. */
   run(sql: string, params?: readonly SqlParam[]): Promise<{ changes: number }>;

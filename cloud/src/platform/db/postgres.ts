@@ -121,6 +121,8 @@ export interface PostgresOptions {
  */
 export class PostgresDb implements Db {
   readonly dialect = 'postgres' as const;
+  /** See onClient. */
+  readonly statementsInOrder = true;
   private readonly scope = new AsyncLocalStorage<PgScope>();
 
   private constructor(

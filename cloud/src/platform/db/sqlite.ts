@@ -48,6 +48,7 @@ function openConnection(file: string, mode: number): Promise<sqlite3.Database> {
  */
 export class SqliteDb implements Db {
   readonly dialect = 'sqlite' as const;
+  readonly statementsInOrder = false;
   private tail: Promise<unknown> = Promise.resolve();
   private readonly scope = new AsyncLocalStorage<SqliteScope>();
   private constructor(

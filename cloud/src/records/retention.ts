@@ -1,0 +1,186 @@
+import pg from 'pg';
+import type { Db, SqlParam } from '../platform/db/db.js';
+import { toPgPlaceholders } from '../platform/db/db.js';
+import { pgConnectionConfig } from '../platform/db/postgres.js';
+
+/**
+ * Records retention: whole months of records dropped by the cloud's owner (the `rigtrace-cloud
+ * records retention` command), never by the app. On PostgreSQL records is partitioned by month
+ * of observed_at (migration 72) and a month goes with one DROP TABLE of its partition; the
+ * signed log's leaves (record_log) stay, so the edges' logs, the evidence of the remaining
+ * records and their inclusion and consistency proofs still verify. SQLite keeps each leaf hash
+ * in its record's row only: deleting a month there would leave the edges' logs unprovable, so
+ * SQLite lists its months but drops none.
+ */
+
+/** A month of records ("2026-11") and how many it holds. */
+export interface RecordMonth {
+  month: string;
+  records: number;
+}
+
+/** Records the product must keep: from `from` to `to` (ISO times; null: since the first record, until now). */
+export interface RetentionHold {
+  from: string | null;
+  to: string | null;
+  reason: string;
+}
+
+export interface RetentionMonth extends RecordMonth {
+  /** Older than the cutoff and held by nothing: dropped when told to. */
+  drop: boolean;
+  /** What keeps the month (empty: nothing). */
+  keptBy: string[];
+}
+
+export interface RetentionPlan {
+  before: string;
+  months: RetentionMonth[];
+  /** Months older than the cutoff that something keeps: a drop refuses them all. */
+  refused: RetentionMonth[];
+}
+
+const MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
+
+/** "2026-11" when `s` is a month in that form, else undefined. */
+export function parseMonth(s: string): string | undefined {
+  return MONTH.test(s) ? s : undefined;
+}
+
+/**
+ * Which months go: those before `before` (a month, at most the current one: the current month's
+ * records are never dropped), unless a hold covers part of them (the month of its start to the
+ * month of its end, both whole).
+ */
+export function planRetention(
+  months: readonly RecordMonth[],
+  before: string,
+  holds: readonly RetentionHold[],
+): RetentionPlan {
+  const planned = months.map((m) => {
+    const keptBy = holds
+      .filter((h) => (h.from ?? '').slice(0, 7) <= m.month && m.month <= (h.to ?? '9999-12').slice(0, 7))
+      .map((h) => h.reason);
+    return { ...m, drop: m.month < before && keptBy.length === 0, keptBy };
+  });
+  return { before, months: planned, refused: planned.filter((m) => m.month < before && m.keptBy.length > 0) };
+}
+
+/** The owner's connection (PostgreSQL) or the one SQLite database: `?` placeholders on both. */
+interface OwnerSql {
+  all<T>(sql: string, params?: SqlParam[]): Promise<T[]>;
+  run(sql: string, params?: SqlParam[]): Promise<void>;
+  transaction(fn: () => Promise<void>): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function ownerOf(storeDb: Db, ownerUrl: string | undefined): Promise<OwnerSql> {
+  if (storeDb.dialect !== 'postgres' || ownerUrl === undefined) {
+    return {
+      all: (sql, params = []) => storeDb.all(sql, params),
+      run: async (sql, params = []) => void (await storeDb.run(sql, params)),
+      transaction: (fn) => storeDb.transaction(fn),
+      close: () => Promise.resolve(),
+    };
+  }
+  const client = new pg.Client(pgConnectionConfig(ownerUrl, ['-c search_path=public', '-c TimeZone=UTC']));
+  await client.connect();
+  const q = async <T>(sql: string, params: SqlParam[] = []) =>
+    (await client.query(toPgPlaceholders(sql, params.length), params)).rows as T[];
+  return {
+    all: q,
+    run: async (sql, params) => void (await q(sql, params)),
+    async transaction(fn) {
+      await client.query('BEGIN');
+      try {
+        await fn();
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    },
+    close: () => client.end(),
+  };
+}
+
+/** An open out-of-tolerance case, read across tenants by the owner. */
+export interface OpenCase {
+  tenant_id: string;
+  id: string;
+  equipment: string;
+  calibration_id: string;
+}
+
+/**
+ * The owner's view of records for retention. PostgreSQL: connects as `ownerUrl` (the role that
+ * owns the schema: DATABASE_OWNER_URL, else DATABASE_URL), never as the app role.
+ */
+export class RecordsRetention {
+  private constructor(
+    private readonly sql: OwnerSql,
+    readonly backend: 'sqlite' | 'postgres',
+  ) {}
+
+  static async open(storeDb: Db, ownerUrl: string | undefined): Promise<RecordsRetention> {
+    return new RecordsRetention(await ownerOf(storeDb, ownerUrl), storeDb.dialect);
+  }
+
+  close(): Promise<void> {
+    return this.sql.close();
+  }
+
+  /** Every month that holds records (PostgreSQL: every month's partition, empty ones too), oldest first. */
+  async months(): Promise<RecordMonth[]> {
+    if (this.backend === 'sqlite') {
+      const rows = await this.sql.all<{ month: string; n: number }>(
+        'SELECT substr(observed_at, 1, 7) AS month, COUNT(*) AS n FROM records GROUP BY 1 ORDER BY 1',
+      );
+      return rows.map((r) => ({ month: r.month, records: Number(r.n) }));
+    }
+    // Rows in the default partition first go to their months' own partitions.
+    await this.sql.run('SELECT rt_records_ahead(now())');
+    const parts = await this.sql.all<{ name: string }>(
+      `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'records'::regclass AND c.relname ~ '^records_[0-9]{4}_[0-9]{2}$' ORDER BY 1`,
+    );
+    const out: RecordMonth[] = [];
+    for (const p of parts) {
+      const n = await this.sql.all<{ n: string }>(`SELECT COUNT(*) AS n FROM ${p.name}`);
+      out.push({ month: p.name.slice(8).replace('_', '-'), records: Number(n[0]?.n ?? 0) });
+    }
+    return out;
+  }
+
+  async openCases(): Promise<OpenCase[]> {
+    return this.sql.all<OpenCase>(
+      "SELECT tenant_id, id, equipment, calibration_id FROM oot_cases WHERE state = 'open' ORDER BY tenant_id, id",
+    );
+  }
+
+  /**
+   * Drops the given months' partitions in one transaction (PostgreSQL only); returns how many
+   * records each tenant had in each month.
+   */
+  async drop(months: readonly string[]): Promise<{ month: string; tenantId: string; records: number }[]> {
+    if (this.backend === 'sqlite') throw new Error(SQLITE_KEEPS_LEAVES);
+    const out: { month: string; tenantId: string; records: number }[] = [];
+    await this.sql.transaction(async () => {
+      // Dropping a partition locks records briefly: wait for running statements, not for ever.
+      await this.sql.run("SET LOCAL lock_timeout = '30s'");
+      for (const month of months) {
+        if (!parseMonth(month)) throw new Error(`not a month: ${month}`);
+        const part = `records_${month.replace('-', '_')}`;
+        const counts = await this.sql.all<{ tenant_id: string; n: string }>(
+          `SELECT tenant_id, COUNT(*) AS n FROM ${part} GROUP BY tenant_id ORDER BY tenant_id`,
+        );
+        for (const c of counts) out.push({ month, tenantId: c.tenant_id, records: Number(c.n) });
+        await this.sql.run(`DROP TABLE ${part}`);
+      }
+    });
+    return out;
+  }
+}
+
+export const SQLITE_KEEPS_LEAVES =
+  "SQLite keeps each record's leaf hash in the record's own row: deleting a month would leave the edges' signed logs unprovable, so on SQLite retention lists months and drops none (PostgreSQL drops whole months and keeps the leaves)";

@@ -1,0 +1,435 @@
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { formatVerifierKey, fromBase64, verifyEvidence } from '@rigtrace/protocols';
+import { runCli } from '@rigtrace/protocols/testing';
+import { loadCloudConfig } from '../src/platform/config.js';
+import { MIGRATIONS, migratePostgres } from '../src/platform/db/migrations.js';
+import { createAccounts } from '../src/access/index.js';
+import { Witness } from '../src/platform/witness.js';
+import { PostgresDb } from '../src/platform/db/postgres.js';
+import { RecordsRepository } from '../src/records/index.js';
+import { openStore, startCloud, type RunningCloud } from '../src/server.js';
+import { TestEdge } from './helpers/edge.js';
+import { apiCall, signIn, type Session } from './helpers/signed-in.js';
+import { createUsers } from './helpers/users.js';
+import {
+  asOwner,
+  createTestDatabase,
+  setupOrFailEach,
+  testStorage,
+  type TestStorage,
+} from './helpers/storage.js';
+
+vi.setConfig({ testTimeout: 120_000 });
+
+/** The month `offset` months from now, "YYYY-MM". */
+function month(offset: number): string {
+  const d = new Date();
+  return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + offset, 1)).toISOString().slice(0, 7);
+}
+const partOf = (m: string) => `records_${m.replace('-', '_')}`;
+const startOf = (m: string) => `${m}-01T00:00:00.000Z`;
+
+/** Runs the CLI with the test database's settings in its environment (spawned synchronously). */
+function cli(storage: TestStorage, ...args: string[]) {
+  const saved = Object.fromEntries(Object.keys(storage.env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, storage.env);
+  try {
+    return runCli('cloud/src/cli.ts', [...args, '--data-dir', storage.dataDir]);
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+describe('records partitioned by month on PostgreSQL, and their retention', () => {
+  let storage: TestStorage;
+  let cloud: RunningCloud;
+  let api: string;
+  let edge: TestEdge;
+  let tech: Session;
+  // Two old months, the current one, and one three months ahead (no partition yet).
+  const [m0, m1, now, ahead] = [month(-4), month(-3), month(0), month(3)];
+  const owner = <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) =>
+    asOwner<T>(storage.databaseUrl!, sql, params);
+  async function get(p: string) {
+    const res = await fetch(`${cloud.url}/api/v1${p}`, { headers: { authorization: `Bearer ${api}` } });
+    return { status: res.status, body: (await res.json()) as any };
+  }
+  async function post(p: string, body: unknown) {
+    const res = await fetch(`${cloud.url}/api/v1${p}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${api}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  }
+  const perPartition = async () =>
+    Object.fromEntries(
+      (
+        await owner<{ part: string; n: string }>(
+          'SELECT tableoid::regclass::text AS part, count(*) AS n FROM records GROUP BY 1 ORDER BY 1',
+        )
+      ).map((r) => [r.part, Number(r.n)]),
+    );
+
+  setupOrFailEach(async () => {
+    storage = await testStorage('postgres');
+    const cfg = loadCloudConfig({}, storage.overrides);
+    const store = await openStore(cfg);
+    await store.tenancy.createTenant('acme', 'Acme');
+    await store.tenancy.createSite('acme', 'plant-1', 'Plant 1');
+    api = await store.tenancy.createApiToken('acme', 't');
+    const enroll = await store.tenancy.createEnrollmentToken('acme', 'plant-1', 3600_000);
+    const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
+    await createUsers(accounts, 'acme', [['tech', 'technician', null, false]], {
+      tech: 'long enough, unguessable 7319',
+    });
+    await store.db.close();
+    cloud = await startCloud(
+      loadCloudConfig({}, { ...storage.overrides, port: '0' }),
+      pino({ level: 'silent' }),
+    );
+    tech = await signIn(cloud.url, 'acme', 'tech@acme.example', 'long enough, unguessable 7319');
+    edge = await new TestEdge(cloud.url).enroll(enroll.token, 'line-1');
+    await edge.ingest([
+      edge.inspection('RIG-1', `${m0}-10T08:00:00.000Z`, 'P-1', 'pass'),
+      edge.inspection('RIG-1', `${m0}-11T08:00:00Z`, 'P-2', 'fail'),
+      edge.inspection('RIG-1', `${m1}-10T08:00:00.000Z`, 'P-3', 'pass'),
+      edge.inspection('RIG-1', `${m1}-11T08:00:00.123456Z`, 'P-4', 'pass'),
+      edge.inspection('RIG-1', `${now}-01T00:00:00Z`, 'P-5', 'pass'),
+      edge.inspection('RIG-1', `${ahead}-02T08:00:00.000Z`, 'P-6', 'pass'),
+    ]);
+  });
+  afterAll(async () => {
+    await cloud?.close();
+    await storage?.cleanup();
+  });
+
+  it('stores each record in its month’s partition; a month without one waits in the default partition until the daily run', async () => {
+    // A new database has this month's and next month's partitions: the rest waits in the default one.
+    expect(await perPartition()).toEqual({ [partOf(now)]: 1, records_default: 5 });
+    // Every record's leaf, whatever its month, in the unpartitioned log.
+    expect((await owner('SELECT seq FROM record_log ORDER BY seq')).map((r) => Number(r.seq))).toEqual([
+      1, 2, 3, 4, 5, 6,
+    ]);
+    // The daily run, as the app role: each month found in the default partition gets its own.
+    const db = await PostgresDb.connect(storage.databaseUrl!, { appRole: storage.dbAppRole! });
+    try {
+      expect((await new RecordsRepository(db).partitionsAhead(new Date())).sort()).toEqual(
+        [m0, m1, now, month(1), ahead].map(partOf).sort(),
+      );
+    } finally {
+      await db.close();
+    }
+    expect(await perPartition()).toEqual({
+      [partOf(m0)]: 2,
+      [partOf(m1)]: 2,
+      [partOf(now)]: 1,
+      [partOf(ahead)]: 1,
+    });
+    // A record is stored once: the same (edge, seq) in another month is refused by record_log.
+    const [edgeId] = [edge.id];
+    await expect(
+      owner(
+        `WITH l AS (INSERT INTO record_log (tenant_id, edge_id, seq, observed_at, leaf_hash) VALUES ('acme', $1, 3, $2, '\\x00'))
+         INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at)
+         VALUES ('acme', $1, 3, 'x', 'inspection', 'RIG-1', $2, '{}', '\\x00', now())`,
+        [edgeId, `${now}-05T00:00:00.000Z`],
+      ),
+    ).rejects.toThrow(/record_log_pkey/);
+  });
+
+  it('reads only the months a time-bounded query covers', async () => {
+    const [lo, hi] = [startOf(m1), startOf(month(-2))];
+    const plan = (
+      await owner<{ 'QUERY PLAN': string }>(
+        `EXPLAIN (COSTS OFF) SELECT json FROM records
+          WHERE tenant_id = 'acme' AND equipment = 'RIG-1' AND observed_at >= $1 AND observed_at < $2`,
+        [lo, hi],
+      )
+    )
+      .map((r) => r['QUERY PLAN'])
+      .join('\n');
+    expect(plan.match(/records_\w+/g)?.filter((p) => !p.startsWith('records_by'))).toEqual([partOf(m1)]);
+
+    // The API answers that month's inspections, with their records (joined on the record's day).
+    const r = await get(`/inspections?equipment=RIG-1&from=${lo}&to=${hi}`);
+    expect(r.status).toBe(200);
+    expect(r.body.items.map((i: { partSerial: string }) => i.partSerial)).toEqual(['P-3', 'P-4']);
+    expect(r.body.items[1].record.observedAt).toBe(`${m1}-11T08:00:00.123456Z`);
+  });
+
+  it('lists months as a dry run, then drops an old month as the owner; the rest still proves itself', async () => {
+    const dry = cli(storage, 'records', 'retention', '--before', m1);
+    expect(dry.status, dry.stderr).toBe(0);
+    const lines = dry.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    // Every month's partition, oldest first: the ones with records and next month's (empty).
+    expect(lines.slice(0, -1)).toEqual([
+      { month: m0, records: 2, drop: true },
+      { month: m1, records: 2, drop: false },
+      { month: now, records: 1, drop: false },
+      { month: month(1), records: 0, drop: false },
+      { month: ahead, records: 1, drop: false },
+    ]);
+    expect(lines.at(-1)).toEqual({ dryRun: true, before: m1, wouldDrop: [m0], records: 2, refused: [] });
+    expect(await perPartition()).toHaveProperty(partOf(m0), 2);
+
+    // The app role may not delete records, nor drop a month.
+    await expect(
+      owner(`SET ROLE ${storage.dbAppRole}; DELETE FROM records WHERE observed_at < '${startOf(m1)}'`),
+    ).rejects.toThrow(/permission denied/);
+    await expect(owner(`SET ROLE ${storage.dbAppRole}; DROP TABLE ${partOf(m0)}`)).rejects.toThrow(
+      /must be owner|permission denied/,
+    );
+
+    const dropped = cli(storage, 'records', 'retention', '--before', m1, '--drop');
+    expect(dropped.status, dropped.stderr).toBe(0);
+    expect(JSON.parse(dropped.stdout.trim().split('\n').at(-1)!)).toEqual({
+      dropped: [m0],
+      records: 2,
+      tenants: 1,
+    });
+    expect(await owner('SELECT to_regclass($1) AS t', [partOf(m0)])).toEqual([{ t: null }]);
+    expect(await perPartition()).not.toHaveProperty(partOf(m0));
+    expect(await owner('SELECT count(*)::int AS n FROM record_log')).toEqual([{ n: 6 }]);
+
+    // Evidence of the records that remain verifies offline against the signed checkpoint.
+    const bundle = await get(`/edges/${edge.id}/evidence?seq=3,5`);
+    expect(bundle.status).toBe(200);
+    const witness = (await get('/witness')).body as { name: string; publicKey: string };
+    const edgeRow = (
+      await owner<{ public_key: Buffer }>('SELECT public_key FROM edges WHERE id = $1', [edge.id])
+    )[0]!;
+    expect(
+      verifyEvidence(bundle.body, {
+        trustedVerifierKey: formatVerifierKey(edge.id, new Uint8Array(edgeRow.public_key)),
+        witness: { name: witness.name, publicKey: fromBase64(witness.publicKey) },
+      }),
+    ).toEqual({ ok: true, verified: 2 });
+    // A dropped record is gone, said so.
+    const gone = await get(`/edges/${edge.id}/evidence?seq=1`);
+    expect(gone.status).toBe(404);
+    expect(gone.body.detail).toContain('retention');
+    // The whole log recomputes: the dropped records by their kept leaves, the rest from their JSON.
+    const verified = await post(`/edges/${edge.id}/verify`, {});
+    expect(verified.status).toBe(200);
+    expect(verified.body).toMatchObject({ ok: true, verifiedRecords: 6 });
+    // The log continues.
+    await edge.ingest([edge.inspection('RIG-1', `${now}-02T08:00:00.000Z`, 'P-7', 'pass')]);
+
+    // On the system log and on the tenant's audit trail.
+    expect(
+      await owner("SELECT code, detail FROM system_security_events WHERE code LIKE 'records_retention%'"),
+    ).toEqual([
+      {
+        code: 'records_retention',
+        detail: JSON.stringify({ before: m1, months: [{ month: m0, records: 2 }] }),
+      },
+    ]);
+    const audit = await owner<{ actor: string; entry: string }>(
+      "SELECT actor, entry FROM audit_log WHERE tenant_id = 'acme' AND action = 'records.retention'",
+    );
+    expect(audit).toHaveLength(1);
+    expect(audit[0]!.actor).toBe('system:cli');
+    expect(JSON.parse(audit[0]!.entry)).toMatchObject({ after: { months: [{ month: m0, records: 2 }] } });
+  });
+
+  it('refuses, dropping nothing, while an open out-of-tolerance case keeps an old month', async () => {
+    expect(
+      (
+        await apiCall(cloud.url, tech, 'POST', '/equipment', {
+          tag: 'FC-1',
+          siteId: 'plant-1',
+          type: 'flow cell',
+          intervalDays: 90,
+        })
+      ).status,
+    ).toBe(201);
+    // FC-1's first calibration fails as found: its suspect window reaches back to its first record.
+    await edge.ingest([edge.calibration('FC-1', `${m1}-20T08:00:00.000Z`, 'fail')]);
+    expect(await owner("SELECT state FROM oot_cases WHERE equipment = 'FC-1'")).toEqual([{ state: 'open' }]);
+
+    const dry = cli(storage, 'records', 'retention', '--before', now);
+    expect(dry.status, dry.stderr).toBe(0);
+    const m1Line = dry.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { month?: string; keptBy?: string[] })
+      .find((l) => l.month === m1)!;
+    expect(m1Line.keptBy?.[0]).toMatch(
+      /open out-of-tolerance case .* FC-1\): suspect records from the first record/,
+    );
+
+    const refused = cli(storage, 'records', 'retention', '--before', now, '--drop');
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain(`nothing dropped`);
+    expect(refused.stderr).toContain(`${m1}: kept by open out-of-tolerance case`);
+    expect(await perPartition()).toHaveProperty(partOf(m1), 3);
+    expect(
+      (await owner("SELECT code FROM system_security_events WHERE code = 'records_retention_refused'"))
+        .length,
+    ).toBe(1);
+  });
+
+  it('refuses a cutoff that is not a month or lies after the current month, changing nothing', () => {
+    const bad = cli(storage, 'records', 'retention', '--before', '2026-13');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--before is a month, YYYY-MM');
+    const later = cli(storage, 'records', 'retention', '--before', month(1), '--drop');
+    expect(later.status).toBe(2);
+    expect(later.stderr).toContain('is after the current month');
+  });
+});
+
+describe('migration 72 on a PostgreSQL database with records', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  const sha = (s: string) => createHash('sha256').update(s).digest();
+
+  setupOrFailEach(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('moves each record into its month, keeps every leaf, key, policy and grant', async () => {
+    // The schema as it was before 72, with records in two months and their derived rows.
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await c.query(
+        'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)',
+      );
+      for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
+        if (m.version === 72) continue;
+        await c.query(m.postgres);
+        await c.query('INSERT INTO schema_migrations VALUES ($1, $2, now())', [m.version, m.name]);
+      }
+      await c.query(`INSERT INTO tenants (id, name, created_at) VALUES ('acme', 'Acme', now());
+        INSERT INTO sites (tenant_id, id, name, created_at) VALUES ('acme', 's', 'S', now());
+        INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at) VALUES ('acme', 'e1', 's', 'E', '\\x00', now())`);
+      const rows = [
+        [1, '2025-10-31T23:59:59.999Z'],
+        [2, '2025-11-01T00:00:00Z'],
+        [3, '2025-11-15T12:00:00.5Z'],
+      ] as const;
+      for (const [seq, at] of rows) {
+        const json = JSON.stringify({ seq, at });
+        await c.query(
+          `INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at)
+           VALUES ('acme', 'e1', $1, $2, 'inspection', 'RIG-1', $3, $4, $5, now())`,
+          [seq, `r${seq}`, at, json, sha(json)],
+        );
+        await c.query(
+          `INSERT INTO traceable_records (tenant_id, edge_id, seq, kind, site_id, equipment, observed_at)
+           VALUES ('acme', 'e1', $1, 'inspection', 's', 'RIG-1', $2)`,
+          [seq, new Date(at).toISOString()],
+        );
+      }
+    } finally {
+      await c.end();
+    }
+
+    expect(await migratePostgres(db.url, db.appRole)).toBe(1);
+    const owner = <T extends pg.QueryResultRow>(sql: string) => asOwner<T>(db.url, sql);
+    expect(
+      await owner('SELECT tableoid::regclass::text AS part, seq::int, json FROM records ORDER BY seq'),
+    ).toEqual([
+      { part: 'records_2025_10', seq: 1, json: JSON.stringify({ seq: 1, at: '2025-10-31T23:59:59.999Z' }) },
+      { part: 'records_2025_11', seq: 2, json: JSON.stringify({ seq: 2, at: '2025-11-01T00:00:00Z' }) },
+      { part: 'records_2025_11', seq: 3, json: JSON.stringify({ seq: 3, at: '2025-11-15T12:00:00.5Z' }) },
+    ]);
+    const leaves = await owner<{ seq: number; leaf_hash: Buffer; observed_at: string }>(
+      'SELECT seq::int, leaf_hash, observed_at FROM record_log ORDER BY seq',
+    );
+    expect(leaves.map((l) => [l.seq, l.observed_at, Buffer.from(l.leaf_hash).toString('hex')])).toEqual([
+      [
+        1,
+        '2025-10-31T23:59:59.999Z',
+        sha(JSON.stringify({ seq: 1, at: '2025-10-31T23:59:59.999Z' })).toString('hex'),
+      ],
+      [
+        2,
+        '2025-11-01T00:00:00Z',
+        sha(JSON.stringify({ seq: 2, at: '2025-11-01T00:00:00Z' })).toString('hex'),
+      ],
+      [
+        3,
+        '2025-11-15T12:00:00.5Z',
+        sha(JSON.stringify({ seq: 3, at: '2025-11-15T12:00:00.5Z' })).toString('hex'),
+      ],
+    ]);
+    // The current and next months are there for ingest; the old table is gone.
+    const parts = (
+      await owner<{ name: string }>(
+        "SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'records'::regclass ORDER BY 1",
+      )
+    ).map((r) => r.name);
+    expect(parts).toEqual(
+      expect.arrayContaining([
+        'records_2025_10',
+        'records_2025_11',
+        partOf(month(0)),
+        partOf(month(1)),
+        'records_default',
+      ]),
+    );
+    expect(await owner("SELECT to_regclass('records_unpartitioned') AS t")).toEqual([{ t: null }]);
+    // Foreign keys to records now name record_log, which no retention drops.
+    expect(
+      await owner(
+        "SELECT conrelid::regclass::text AS t FROM pg_constraint WHERE contype = 'f' AND confrelid = 'record_log'::regclass ORDER BY 1",
+      ),
+    ).toEqual([
+      { t: 'calibrations' },
+      { t: 'record_gauges' },
+      { t: 'spc_measurements' },
+      { t: 'traceable_records' },
+    ]);
+    expect(
+      await owner("SELECT count(*)::int AS n FROM pg_constraint WHERE confrelid = 'records'::regclass"),
+    ).toEqual([{ n: 0 }]);
+    // Row-level security and its policy on both; the indexes; the app role's grants.
+    expect(
+      await owner(
+        "SELECT relname, relrowsecurity AS rls FROM pg_class WHERE relname IN ('records', 'record_log') ORDER BY 1",
+      ),
+    ).toEqual([
+      { relname: 'record_log', rls: true },
+      { relname: 'records', rls: true },
+    ]);
+    expect(
+      await owner(
+        "SELECT tablename FROM pg_policies WHERE tablename IN ('records', 'record_log') ORDER BY 1",
+      ),
+    ).toEqual([{ tablename: 'record_log' }, { tablename: 'records' }]);
+    expect(await owner("SELECT indexname FROM pg_indexes WHERE tablename = 'records' ORDER BY 1")).toEqual([
+      { indexname: 'records_by_equipment' },
+      { indexname: 'records_by_kind' },
+      { indexname: 'records_pkey' },
+    ]);
+    const can = async (table: string, priv: string) =>
+      (
+        await asOwner<{ ok: boolean }>(db.url, 'SELECT has_table_privilege($1, $2, $3) AS ok', [
+          db.appRole,
+          table,
+          priv,
+        ])
+      )[0]!.ok;
+    for (const table of ['records', 'record_log']) {
+      expect(await can(table, 'SELECT')).toBe(true);
+      expect(await can(table, 'INSERT')).toBe(true);
+      expect(await can(table, 'DELETE')).toBe(false);
+      expect(await can(table, 'UPDATE')).toBe(false);
+    }
+    expect(await can('records_2025_10', 'SELECT')).toBe(false);
+  });
+});
