@@ -3,10 +3,16 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { toPgPlaceholders } from '../src/platform/db/db.js';
-import { migratePostgres, migrateSqlite } from '../src/platform/db/migrations.js';
 import { SqliteDb } from '../src/platform/db/sqlite.js';
 import { openStore, startCloud } from '../src/server.js';
-import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+import {
+  asOwner,
+  BACKENDS,
+  setupOrFailEach,
+  testStorage,
+  type TestStorage,
+  migrateAgain,
+} from './helpers/storage.js';
 
 /**
  * Migration 71 recounts the cached next due dates, which were counted from the UTC date of the
@@ -66,16 +72,7 @@ describe.each(BACKENDS)('next due dates stored before migration 71 on %s', (back
       );
     await ownerSql('DELETE FROM schema_migrations WHERE version = 71');
 
-    if (backend === 'postgres')
-      expect(await migratePostgres(storage.databaseUrl!, storage.dbAppRole)).toBe(1);
-    else {
-      const db = await SqliteDb.open(path.join(storage.dataDir, 'cloud.sqlite'));
-      try {
-        expect(await migrateSqlite(db)).toBe(1);
-      } finally {
-        await db.close();
-      }
-    }
+    expect(await migrateAgain(storage)).toBe(1);
     expect(await ownerSql('SELECT tag, next_due, due_sort FROM equipment ORDER BY tag')).toEqual([
       { tag: 'PT-CHI', next_due: '2026-04-30', due_sort: '2026-04-30' },
       { tag: 'PT-CHI-OOT', next_due: '2026-04-30', due_sort: '0000-01-01' },

@@ -3,12 +3,18 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAccounts } from '../src/access/accounts.js';
 import { loadCloudConfig } from '../src/platform/config.js';
-import { migratePostgres, migrateSqlite } from '../src/platform/db/migrations.js';
 import { SqliteDb } from '../src/platform/db/sqlite.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
-import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+import {
+  asOwner,
+  BACKENDS,
+  setupOrFailEach,
+  testStorage,
+  type TestStorage,
+  migrateAgain,
+} from './helpers/storage.js';
 
 /**
  * Migration 61 indexes the standards of calibrations stored before it (from their bodies, with
@@ -113,16 +119,7 @@ describe.each(BACKENDS)('standards of calibrations stored before migration 61 on
     await ownerSql('DROP TABLE calibration_trace_reviews');
     await ownerSql('DROP TABLE calibration_standards');
     await ownerSql('DELETE FROM schema_migrations WHERE version = 61');
-    if (backend === 'postgres')
-      expect(await migratePostgres(storage.databaseUrl!, storage.dbAppRole)).toBe(1);
-    else {
-      const db = await SqliteDb.open(path.join(storage.dataDir, 'cloud.sqlite'));
-      try {
-        expect(await migrateSqlite(db)).toBe(1);
-      } finally {
-        await db.close();
-      }
-    }
+    expect(await migrateAgain(storage)).toBe(1);
     const rows = (await ownerSql(
       "SELECT tenant_id, standard, calibration_id FROM calibration_standards WHERE calibration_id LIKE 'manual:%' ORDER BY standard",
     )) as { tenant_id: string; standard: string; calibration_id: string }[];

@@ -1,15 +1,19 @@
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TraceabilityService, type CalibrationService } from '../src/calibration/index.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { toPgPlaceholders } from '../src/platform/db/db.js';
-import { migratePostgres, migrateSqlite } from '../src/platform/db/migrations.js';
-import { SqliteDb } from '../src/platform/db/sqlite.js';
 import { InspectionRepository } from '../src/production/index.js';
 import type { TraceableRow, YieldQuery } from '../src/production/index.js';
 import { openStore, type Store } from '../src/server.js';
 import type { Shift } from '../src/tenancy/index.js';
-import { BACKENDS, asOwner, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+import {
+  BACKENDS,
+  asOwner,
+  setupOrFailEach,
+  testStorage,
+  type TestStorage,
+  migrateAgain,
+} from './helpers/storage.js';
 
 /**
  * First-pass yield is read from a rollup per quarter hour, site and rig (yield_quarters), kept by
@@ -150,7 +154,8 @@ describe.each(BACKENDS)('first-pass yield from the rollup on %s', (backend) => {
 
   /**
    * The index rows through the ingest path's repository call. On PostgreSQL the index rows refer
-   * to their records (foreign key): those are written first, as the owner, with their edges.
+   * to their records' leaves (foreign key to record_log): records and leaves are written first,
+   * as the owner, with their edges.
    */
   async function index(tenantId: string, rows: readonly TraceableRow[]) {
     if (backend === 'postgres') {
@@ -164,10 +169,13 @@ describe.each(BACKENDS)('first-pass yield from the rollup on %s', (backend) => {
       );
       await asOwner(
         url,
-        `INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
-         SELECT $1, e, q, e || ':' || q, k, eq, at, '{}', '\\x00'::bytea, now(), false
-         FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[]) AS u(e, q, k, eq, at)
-         ON CONFLICT DO NOTHING`,
+        `WITH r AS (
+           INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
+           SELECT $1, e, q, e || ':' || q, k, eq, at, '{}', '\\x00'::bytea, now(), false
+           FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[]) AS u(e, q, k, eq, at)
+           ON CONFLICT DO NOTHING
+           RETURNING tenant_id, edge_id, seq, observed_at, leaf_hash)
+         INSERT INTO record_log (tenant_id, edge_id, seq, observed_at, leaf_hash) SELECT * FROM r`,
         [
           tenantId,
           rows.map((r) => r.edgeId),
@@ -297,16 +305,7 @@ describe.each(BACKENDS)('first-pass yield from the rollup on %s', (backend) => {
     expect(kept.length).toBeGreaterThan(100);
     await ownerSql('DROP TABLE yield_quarters');
     await ownerSql('DELETE FROM schema_migrations WHERE version = 75');
-    if (backend === 'postgres')
-      expect(await migratePostgres(storage.databaseUrl!, storage.dbAppRole)).toBe(1);
-    else {
-      const db = await SqliteDb.open(path.join(storage.dataDir, 'cloud.sqlite'));
-      try {
-        expect(await migrateSqlite(db)).toBe(1);
-      } finally {
-        await db.close();
-      }
-    }
+    expect(await migrateAgain(storage)).toBe(1);
     const norm = (rows: unknown[]) =>
       rows.map((r) => {
         const x = r as Record<string, unknown>;

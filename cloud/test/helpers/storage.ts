@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { beforeAll, beforeEach } from 'vitest';
+import { migratePostgres, migrateSqlite } from '../../src/platform/db/migrations.js';
+import { SqliteDb } from '../../src/platform/db/sqlite.js';
 
 /** The suites that must pass on every storage backend run once per entry. */
 export const BACKENDS = ['sqlite', 'postgres'] as const;
@@ -100,6 +102,20 @@ export async function asOwner<T extends pg.QueryResultRow>(
     return (await c.query<T>(sql, params)).rows;
   } finally {
     await c.end();
+  }
+}
+
+/**
+ * Runs the migrations not yet applied to the storage's database (with no cloud open on it), as
+ * a start would: how a migration test re-applies the version it rolled back. Returns how many ran.
+ */
+export async function migrateAgain(storage: TestStorage): Promise<number> {
+  if (storage.backend === 'postgres') return migratePostgres(storage.databaseUrl!, storage.dbAppRole);
+  const db = await SqliteDb.open(path.join(storage.dataDir, 'cloud.sqlite'));
+  try {
+    return await migrateSqlite(db);
+  } finally {
+    await db.close();
   }
 }
 
