@@ -263,16 +263,33 @@ describe.each(BACKENDS)('admin API on %s', (backend) => {
     // Canonical and with a matching leaf hash, but not what was signed: the root is wrong.
     const { canonicalJson, leafHashOfText } = await import('@rigtrace/protocols');
     const canonical = canonicalJson({ ...JSON.parse(original), observedAt: '2020-01-01T00:00:00.000Z' });
+    const leaf = Buffer.from(leafHashOfText(canonical));
     await tamper(
       'UPDATE records SET json = ?, leaf_hash = ? WHERE tenant_id = ? AND edge_id = ? AND seq = ?',
-      [canonical, Buffer.from(leafHashOfText(canonical)), 'acme', edgeId, 7],
+      [canonical, leaf, 'acme', edgeId, 7],
     );
+    // On PostgreSQL the log's leaves are kept apart from the monthly records (record_log): with
+    // only the record's own leaf_hash changed, the stored leaf no longer matches the JSON.
+    if (backend === 'postgres') {
+      const leafOnly = await as('admin', 'POST', `/edges/${edgeId}/verify`);
+      expect(leafOnly.body.problem).toMatchObject({ code: 'LEAF_HASH_MISMATCH', seq: 7 });
+      await tamper('UPDATE record_log SET leaf_hash = ? WHERE tenant_id = ? AND edge_id = ? AND seq = ?', [
+        leaf,
+        'acme',
+        edgeId,
+        7,
+      ]);
+    }
     const wrongRoot = await as('admin', 'POST', `/edges/${edgeId}/verify`);
     expect(wrongRoot.body).toMatchObject({ ok: false, verifiedCheckpoints: 1 });
     expect(wrongRoot.body.problem).toMatchObject({ code: 'ROOT_MISMATCH', checkpointSize: 8 });
 
     const verifies = (await auditActions()).filter((e) => e.action === 'edge.verify');
-    expect(verifies.map((e) => e.outcome)).toEqual(['success', 'failure', 'failure']);
+    expect(verifies.map((e) => e.outcome)).toEqual(
+      backend === 'postgres'
+        ? ['success', 'failure', 'failure', 'failure']
+        : ['success', 'failure', 'failure'],
+    );
   });
 
   it('creates an API token shown once, lists it without the token, and revokes it at once', async () => {
