@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { toPgPlaceholders } from '../platform/db/db.js';
 import { pgConnectionConfig } from '../platform/db/postgres.js';
+import { inTransaction } from '../platform/db/migrations.js';
 
 /**
  * Records retention: whole months of records dropped by the cloud's owner (the `rigtrace-cloud
@@ -90,16 +91,7 @@ async function ownerOf(storeDb: Db, ownerUrl: string | undefined): Promise<Owner
   return {
     all: q,
     run: async (sql, params) => void (await q(sql, params)),
-    async transaction(fn) {
-      await client.query('BEGIN');
-      try {
-        await fn();
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      }
-    },
+    transaction: (fn) => inTransaction(client, fn),
     close: () => client.end(),
   };
 }

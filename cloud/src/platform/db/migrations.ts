@@ -2375,7 +2375,8 @@ export async function migratePostgres(
   }
 }
 
-async function inTransaction(client: pg.Client, fn: () => Promise<void>): Promise<void> {
+/** Runs `fn` in a transaction on one client: COMMIT when it returns, ROLLBACK when it throws. */
+export async function inTransaction(client: pg.Client, fn: () => Promise<void>): Promise<void> {
   await client.query('BEGIN');
   try {
     await fn();
