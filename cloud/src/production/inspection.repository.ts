@@ -4,6 +4,7 @@ import { sitesFilter } from '../calibration/index.js';
 import { localDay } from '../platform/time-zone.js';
 import { compareText } from '../platform/compare.js';
 import { firstInspectionsSql } from '../platform/db/yield-quarters.js';
+import { lastInTransaction } from '../platform/after-commit.js';
 
 /** One usage or inspection record as indexed for traceability and queries (the record itself stays in `records`). */
 export interface TraceableRow {
@@ -178,7 +179,8 @@ export class InspectionRepository {
     positions: readonly PositionUse[] = [],
   ): Promise<void> {
     // A batch's new inspections may change which inspection is a part's first: the rollup moves
-    // by the parts' first inspections after the insert less those before it, in one transaction.
+    // by the parts' first inspections with the inspections this call added less those without
+    // them, in the same transaction.
     const parts = [
       ...new Set(
         rows.flatMap((r) => (r.kind === 'inspection' && r.partSerial !== null ? [r.partSerial] : [])),
@@ -186,55 +188,89 @@ export class InspectionRepository {
     ].sort(compareText);
     await this.db.transaction(() =>
       this.db.withTenant(tenantId, async () => {
-        if (parts.length > 0 && this.db.dialect === 'postgres')
-          // Two batches inspecting one part at once take turns (SQLite writes one at a time):
-          // each must see the other's inspections to count the part once. Locks in one order.
-          await this.db.run(
-            `SELECT pg_advisory_xact_lock(k) FROM (
-               SELECT DISTINCT hashtextextended(? || '/' || p, 0) AS k FROM unnest(?::text[]) AS p ORDER BY k) s`,
-            [tenantId, parts],
-          );
-        const before = parts.length > 0 ? await this.firstInspectionsOf(tenantId, parts) : [];
-        await this.insertRows(tenantId, rows, gauges, positions);
-        if (parts.length === 0) return;
-        const after = await this.firstInspectionsOf(tenantId, parts);
-        const delta = new Map<string, YieldQuarter>();
-        const move = (list: readonly YieldQuarter[], sign: 1 | -1) => {
-          for (const q of list) {
-            const key = `${q.quarter}\u0000${q.siteId}\u0000${q.equipment}`;
-            const d = delta.get(key) ?? { ...q, tested: 0, passed: 0 };
-            d.tested += sign * q.tested;
-            d.passed += sign * q.passed;
-            delta.set(key, d);
-          }
-        };
-        move(after, 1);
-        move(before, -1);
-        const changed = [...delta.values()].filter((d) => d.tested !== 0 || d.passed !== 0);
-        for (let i = 0; i < changed.length; i += 200) {
-          const chunk = changed.slice(i, i + 200);
-          await this.db.run(
-            `INSERT INTO yield_quarters (tenant_id, quarter, site_id, equipment, tested, passed)
-             VALUES ${chunk.map(() => '(?,?,?,?,?,?)').join(',')}
-             ON CONFLICT (tenant_id, quarter, site_id, equipment) DO UPDATE
-               SET tested = yield_quarters.tested + excluded.tested, passed = yield_quarters.passed + excluded.passed`,
-            chunk.flatMap((d) => [tenantId, d.quarter, d.siteId, d.equipment, d.tested, d.passed]),
-          );
-        }
+        const added = await this.insertRows(tenantId, rows, gauges, positions);
+        if (parts.length === 0 || added.length === 0) return;
+        // Last in the ingest transaction: the part locks and the rollup's rows, which other
+        // edges' batches may wait for, are then held only until the commit.
+        await lastInTransaction(() =>
+          this.db.withTenant(tenantId, () => this.moveRollup(tenantId, parts, added)),
+        );
       }),
     );
   }
 
-  /** The first inspections of these parts, per rig, site and quarter hour. */
-  private async firstInspectionsOf(tenantId: string, parts: readonly string[]): Promise<YieldQuarter[]> {
+  /** yield_quarters moved by the first inspections of `parts` with the inspections `added` less without them. */
+  private async moveRollup(
+    tenantId: string,
+    parts: readonly string[],
+    added: readonly { edge: string; seq: number }[],
+  ): Promise<void> {
+    if (this.db.dialect === 'postgres')
+      // Two batches inspecting one part at once take turns (SQLite writes one at a time):
+      // each must see the other's inspections to count the part once. Locks in one order.
+      await this.db.run(
+        `SELECT pg_advisory_xact_lock(k) FROM (
+           SELECT DISTINCT hashtextextended(? || '/' || p, 0) AS k FROM unnest(?::text[]) AS p ORDER BY k) s`,
+        [tenantId, parts],
+      );
+    const before = await this.firstInspectionsOf(tenantId, parts, added);
+    const after = await this.firstInspectionsOf(tenantId, parts);
+    const delta = new Map<string, YieldQuarter>();
+    const move = (list: readonly YieldQuarter[], sign: 1 | -1) => {
+      for (const q of list) {
+        const key = `${q.quarter}\u0000${q.siteId}\u0000${q.equipment}`;
+        const d = delta.get(key) ?? { ...q, tested: 0, passed: 0 };
+        d.tested += sign * q.tested;
+        d.passed += sign * q.passed;
+        delta.set(key, d);
+      }
+    };
+    move(after, 1);
+    move(before, -1);
+    const changed = [...delta.values()].filter((d) => d.tested !== 0 || d.passed !== 0);
+    for (let i = 0; i < changed.length; i += 200) {
+      const chunk = changed.slice(i, i + 200);
+      await this.db.run(
+        `INSERT INTO yield_quarters (tenant_id, quarter, site_id, equipment, tested, passed)
+         VALUES ${chunk.map(() => '(?,?,?,?,?,?)').join(',')}
+         ON CONFLICT (tenant_id, quarter, site_id, equipment) DO UPDATE
+           SET tested = yield_quarters.tested + excluded.tested, passed = yield_quarters.passed + excluded.passed`,
+        chunk.flatMap((d) => [tenantId, d.quarter, d.siteId, d.equipment, d.tested, d.passed]),
+      );
+    }
+  }
+
+  /**
+   * The first inspections of these parts, per rig, site and quarter hour; `without`: as if these
+   * inspections were not stored.
+   */
+  private async firstInspectionsOf(
+    tenantId: string,
+    parts: readonly string[],
+    without: readonly { edge: string; seq: number }[] = [],
+  ): Promise<YieldQuarter[]> {
+    const byEdge = new Map<string, number[]>();
+    for (const w of without) byEdge.set(w.edge, [...(byEdge.get(w.edge) ?? []), w.seq]);
+    const edges = [...byEdge];
+    const except =
+      edges.length > 0
+        ? (a: string) =>
+            edges
+              .map(([, seqs]) => `(${a}.edge_id = ? AND ${a}.seq IN (${seqs.map(() => '?').join(',')}))`)
+              .join(' OR ')
+        : undefined;
+    const exceptParams = edges.flatMap(([edge, seqs]) => [edge, ...seqs]);
     const out: YieldQuarter[] = [];
     for (let i = 0; i < parts.length; i += 500) {
       const chunk = parts.slice(i, i + 500);
       out.push(
         ...toQuarters(
           await this.db.all<QuarterRow>(
-            firstInspectionsSql(`t.tenant_id = ? AND t.part_serial IN (${chunk.map(() => '?').join(',')})`),
-            [tenantId, ...chunk],
+            firstInspectionsSql(
+              `t.tenant_id = ? AND t.part_serial IN (${chunk.map(() => '?').join(',')})`,
+              except,
+            ),
+            [tenantId, ...chunk, ...exceptParams, ...exceptParams],
           ),
         ),
       );
@@ -242,18 +278,20 @@ export class InspectionRepository {
     return out;
   }
 
+  /** The inspections it added (not stored before). */
   private async insertRows(
     tenantId: string,
     rows: readonly TraceableRow[],
     gauges: readonly GaugeUse[],
     positions: readonly PositionUse[],
-  ): Promise<void> {
+  ): Promise<{ edge: string; seq: number }[]> {
+    const added: { edge: string; seq: number }[] = [];
     for (let i = 0; i < rows.length; i += 200) {
       const chunk = rows.slice(i, i + 200);
-      await this.db.run(
+      const stored = await this.db.all<{ edge_id: string; seq: number; kind: string }>(
         `INSERT INTO traceable_records (tenant_id, edge_id, seq, kind, site_id, equipment, observed_at, part_serial,
            work_order, result, cycles) VALUES ${chunk.map(() => '(?,?,?,?,?,?,?,?,?,?,?)').join(',')}
-         ON CONFLICT DO NOTHING`,
+         ON CONFLICT DO NOTHING RETURNING edge_id, seq, kind`,
         chunk.flatMap((r) => [
           tenantId,
           r.edgeId,
@@ -268,6 +306,8 @@ export class InspectionRepository {
           r.cycles,
         ]),
       );
+      for (const r of stored)
+        if (r.kind === 'inspection') added.push({ edge: r.edge_id, seq: Number(r.seq) });
     }
     for (let i = 0; i < gauges.length; i += 300) {
       const chunk = gauges.slice(i, i + 300);
@@ -285,6 +325,7 @@ export class InspectionRepository {
         chunk.flatMap((p) => [tenantId, p.edgeId, p.seq, p.position, p.kind, p.equipment, p.observedAt]),
       );
     }
+    return added;
   }
 
   /**
