@@ -564,9 +564,12 @@ describe('a rig named by its signal dictionary', () => {
           {
             equipment: 'RIG-01',
             edgeId: 'e1',
+            kind: 'rig',
             state: 'running',
             stateSince: iso(-60),
             lastSeenAt: iso(0),
+            lastUsedAt: iso(-60),
+            calibration: null,
             values: [
               point('state', state),
               point('testPoint', state === 1 ? 3 : 0),
