@@ -10352,7 +10352,7 @@ export interface paths {
           };
           content: {
             'application/json': {
-              /** @description HH:MM UTC (cloud setting RIGTRACE_REMINDERS_DAILY_AT) */
+              /** @description HH:MM in the site’s time zone (cloud setting RIGTRACE_REMINDERS_DAILY_AT) */
               dailyAt: string;
               email: {
                 enabled: boolean;
@@ -10456,7 +10456,7 @@ export interface paths {
           };
           content: {
             'application/json': {
-              /** @description HH:MM UTC (cloud setting RIGTRACE_REMINDERS_DAILY_AT) */
+              /** @description HH:MM in the site’s time zone (cloud setting RIGTRACE_REMINDERS_DAILY_AT) */
               dailyAt: string;
               email: {
                 enabled: boolean;
