@@ -6,6 +6,7 @@ import {
   findStandard,
   INSTRUMENTS,
   TECHNICIANS,
+  toleranceAt,
   type Instrument,
   type ReferenceStandard,
 } from './catalog.js';
@@ -375,7 +376,7 @@ export class BenchModel extends EventEmitter<BenchModelEvents> {
     const ootPoint = rng.int(0, instrument.points.length - 1);
     const sign = rng.next() < 0.5 ? -1 : 1;
     const drifted = this.faultSet.has('drift') && this.driftTarget === instrument.equipmentId;
-    const tolerances = instrument.points.map((p) => round(instrument.tolerance(p.nominal), 4));
+    const tolerances = instrument.points.map((p) => toleranceAt(instrument, p.nominal));
     const asFound = instrument.points.map((p, i) => {
       const tol = tolerances[i]!;
       const x = Math.abs(p.nominal) / maxNominal;

@@ -132,6 +132,23 @@ export const INSTRUMENTS: readonly Instrument[] = [
   oilTemperature('RIG-02', '02'),
 ];
 
+/**
+ * The ± tolerance at a point as the bench states it in its records (to 4 decimals): the limit a
+ * procedure for the instrument gives, so hand-entered calibrations and the bench's agree exactly.
+ */
+export function toleranceAt(instrument: Instrument, nominal: number): number {
+  return Number(instrument.tolerance(nominal).toFixed(4));
+}
+
+/**
+ * The calibration lab's conditions the bench works in (it reports 23 ± 0.4 °C, 45 ± 3 %RH): the
+ * environment limits of the procedures it follows.
+ */
+export const LAB_ENVIRONMENT = {
+  temperatureC: { min: 20, max: 26 },
+  humidityPct: { min: 30, max: 70 },
+} as const;
+
 export function findInstrument(equipmentId: string): Instrument | undefined {
   return INSTRUMENTS.find((i) => i.equipmentId === equipmentId);
 }
