@@ -258,7 +258,7 @@ describe.each(BACKENDS)('migration 71 over a large register on %s', (backend) =>
       due_sort: string;
     }[];
     const key = (t: string, tag: string) => `${t}/${tag}`;
-    const byKey = (a: [string, ...unknown[]], b: [string, ...unknown[]]) => a[0].localeCompare(b[0]);
+    const byKey = (a: readonly unknown[], b: readonly unknown[]) => String(a[0]).localeCompare(String(b[0]));
     expect(got.map((r) => [key(r.tenant_id, r.tag), r.next_due, r.due_sort]).sort(byKey)).toEqual(
       expected.map((r) => [key(r.tenant, r.tag), r.nextDue, r.dueSort]).sort(byKey),
     );

@@ -144,10 +144,8 @@ const STANDARD_MODEL: Record<string, { type: string; make: string; model: string
   'STD-TMP-0003': { type: 'reference thermometer', make: 'Fluke', model: '5615 PRT with 9142' },
 };
 
-const procedureOf = (text: string) => {
-  const m = /^(.*) rev (.*)$/.exec(text);
-  return m ? { id: m[1]!, revision: m[2]! } : { id: text };
-};
+/** The procedure an instrument of the bench is calibrated by, as a calibration names it. */
+const procedureOf = (i: (typeof INSTRUMENTS)[number]) => ({ id: i.procedure, revision: i.procedureRevision });
 
 /** A procedure as POST /procedures takes it. */
 export interface DemoProcedure {
@@ -177,11 +175,10 @@ const RIG_STANDARD = 'STD-FLW-0002';
 export function demoProcedures(): DemoProcedure[] {
   const bench = new Map<string, DemoProcedure>();
   for (const i of INSTRUMENTS) {
-    const named = procedureOf(i.procedure);
+    const named = procedureOf(i);
     if (bench.has(named.id)) continue;
     bench.set(named.id, {
-      id: named.id,
-      revision: named.revision ?? 'A',
+      ...named,
       title: `Calibration of the ${i.description} on BENCH-01, ${i.toleranceText}`,
       points: i.points.map((p) => ({
         name: p.name,
@@ -229,7 +226,7 @@ export function demoRegister(now: number): DemoEquipment[] {
         serial: `${k.make.slice(0, 2).toUpperCase()}${(4_711_203 + n * 7_919).toString()}`,
         location: `${i.rig} test bench`,
         intervalDays: i.intervalDays,
-        procedure: procedureOf(i.procedure),
+        procedure: procedureOf(i),
         range: { min: k.range[0], max: k.range[1], unit: i.unit },
         resolution: 10 ** -i.decimals,
         acceptanceCriteria: i.toleranceText,
@@ -327,7 +324,7 @@ export function demoHistory(now: number): DemoCalibration[] {
       out.push({
         equipment: inst.equipmentId,
         body: {
-          procedure: procedureOf(inst.procedure),
+          procedure: procedureOf(inst),
           lab: IN_HOUSE,
           certificate: { number: `CAL-BENCH-01-${day(at).replaceAll('-', '')}-${inst.equipmentId}` },
           // The standard with the certificate the register holds for it.

@@ -217,7 +217,7 @@ describe('the demo plant', () => {
     ]);
     // Each bench instrument's procedure is what the bench states in its records.
     for (const i of INSTRUMENTS) {
-      const p = items.find((x) => `${x.id} rev ${x.revision}` === i.procedure)!;
+      const p = items.find((x) => x.id === i.procedure && x.revision === i.procedureRevision)!;
       expect(p, i.procedure).toBeDefined();
       expect(p.points.map((x) => [x.name, x.unit, x.nominal, x.lowerTolerance, x.upperTolerance])).toEqual(
         i.points.map((x) => [

@@ -49,6 +49,7 @@ export interface CalibrationRecord {
   equipmentId: string;
   rig: string;
   procedure: string;
+  procedureRevision: string;
   technician: string;
   certificateId: string;
   standardId: string;
@@ -436,6 +437,7 @@ export class BenchModel extends EventEmitter<BenchModelEvents> {
       equipmentId: instrument.equipmentId,
       rig: instrument.rig,
       procedure: instrument.procedure,
+      procedureRevision: instrument.procedureRevision,
       technician: plan.technician,
       certificateId: `CAL-${this.asset}-${String(this.completed).padStart(6, '0')}`,
       standardId: standard.standardId,

@@ -35,7 +35,9 @@ export interface Instrument {
   tolerance(nominal: number): number;
   /** Human-readable acceptance criterion. */
   toleranceText: string;
+  /** The calibration procedure's id and revision (stated apart, as a calibration record names them). */
   procedure: string;
+  procedureRevision: string;
   standardId: string;
   intervalDays: number;
 }
@@ -77,7 +79,8 @@ function railPressure(rig: string, n: string): Instrument {
     points: [0, 500, 1000, 1500, 2000].map((nominal) => ({ name: `${nominal} bar`, nominal })),
     tolerance: () => 0.0025 * RAIL_FULL_SCALE_BAR,
     toleranceText: '±0.25 % FS (±5 bar)',
-    procedure: 'CP-PT-004 rev C',
+    procedure: 'CP-PT-004',
+    procedureRevision: 'C',
     standardId: 'STD-PRS-0007',
     intervalDays: 180,
   };
@@ -99,7 +102,8 @@ function flowCell(rig: string, n: string): Instrument {
     ],
     tolerance: (nominal) => 0.005 * nominal + 0.03,
     toleranceText: '±(0.5 % of reading + 0.03 mm3/stroke)',
-    procedure: 'CP-FC-011 rev B',
+    procedure: 'CP-FC-011',
+    procedureRevision: 'B',
     standardId: 'STD-FLW-0002',
     intervalDays: 90,
   };
@@ -116,7 +120,8 @@ function oilTemperature(rig: string, n: string): Instrument {
     points: [20, 40, 60].map((nominal) => ({ name: `${nominal} degC`, nominal })),
     tolerance: () => 0.3,
     toleranceText: '±0.3 degC',
-    procedure: 'CP-TT-002 rev A',
+    procedure: 'CP-TT-002',
+    procedureRevision: 'A',
     standardId: 'STD-TMP-0003',
     intervalDays: 365,
   };
