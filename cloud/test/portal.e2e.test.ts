@@ -291,7 +291,7 @@ describe('portal in a browser', () => {
       page.locator('[data-testid=board-row] th[data-label=Tag]').evaluateAll((cells) =>
         cells.map((cell) => {
           const link = cell.querySelector('a')!;
-          const range = document.createRange();
+          const range = cell.ownerDocument.createRange();
           range.selectNodeContents(link);
           const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
           return [link.textContent?.trim(), link.getAttribute('title'), lines.size];
