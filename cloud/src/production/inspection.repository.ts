@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { insertChunked, insertChunkedReturning } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 import { sitesFilter } from '../calibration/index.js';
 import { localDay } from '../platform/time-zone.js';
@@ -164,6 +165,13 @@ export function byDayThenEquipment(
   return compareText(a.day, b.day) || compareText(a.equipment, b.equipment);
 }
 
+/** An inspection of a part that one call of InspectionRepository.insert stored. */
+interface AddedInspection {
+  edge: string;
+  seq: number;
+  part: string;
+}
+
 /**
  * The traceability index over usage and inspection records (traceable_records, record_gauges):
  * written once per record at ingest, never updated, every key led by tenant_id. With it, in the
@@ -203,7 +211,7 @@ export class InspectionRepository {
   private async moveRollup(
     tenantId: string,
     parts: readonly string[],
-    added: readonly { edge: string; seq: number }[],
+    added: readonly AddedInspection[],
   ): Promise<void> {
     if (this.db.dialect === 'postgres')
       // Two batches inspecting one part at once take turns (SQLite writes one at a time):
@@ -228,16 +236,16 @@ export class InspectionRepository {
     move(after, 1);
     move(before, -1);
     const changed = [...delta.values()].filter((d) => d.tested !== 0 || d.passed !== 0);
-    for (let i = 0; i < changed.length; i += 200) {
-      const chunk = changed.slice(i, i + 200);
-      await this.db.run(
-        `INSERT INTO yield_quarters (tenant_id, quarter, site_id, equipment, tested, passed)
-         VALUES ${chunk.map(() => '(?,?,?,?,?,?)').join(',')}
-         ON CONFLICT (tenant_id, quarter, site_id, equipment) DO UPDATE
-           SET tested = yield_quarters.tested + excluded.tested, passed = yield_quarters.passed + excluded.passed`,
-        chunk.flatMap((d) => [tenantId, d.quarter, d.siteId, d.equipment, d.tested, d.passed]),
-      );
-    }
+    await insertChunked(
+      this.db,
+      'yield_quarters',
+      'tenant_id, quarter, site_id, equipment, tested, passed',
+      changed.map((d) => [tenantId, d.quarter, d.siteId, d.equipment, d.tested, d.passed]),
+      {
+        onConflict: `ON CONFLICT (tenant_id, quarter, site_id, equipment) DO UPDATE
+               SET tested = yield_quarters.tested + excluded.tested, passed = yield_quarters.passed + excluded.passed`,
+      },
+    );
   }
 
   /**
@@ -247,30 +255,49 @@ export class InspectionRepository {
   private async firstInspectionsOf(
     tenantId: string,
     parts: readonly string[],
-    without: readonly { edge: string; seq: number }[] = [],
+    without: readonly AddedInspection[] = [],
   ): Promise<YieldQuarter[]> {
-    const byEdge = new Map<string, number[]>();
-    for (const w of without) byEdge.set(w.edge, [...(byEdge.get(w.edge) ?? []), w.seq]);
-    const edges = [...byEdge];
-    const except =
-      edges.length > 0
-        ? (a: string) =>
-            edges
-              .map(([, seqs]) => `(${a}.edge_id = ? AND ${a}.seq IN (${seqs.map(() => '?').join(',')}))`)
-              .join(' OR ')
-        : undefined;
-    const exceptParams = edges.flatMap(([edge, seqs]) => [edge, ...seqs]);
+    const ofPart = new Map<string, AddedInspection[]>();
+    for (const w of without) ofPart.set(w.part, [...(ofPart.get(w.part) ?? []), w]);
+    // Parts in chunks of at most 500 whose statement binds at most ~30,000 parameters: a part
+    // costs one, each inspection left out two (in `t` and in the first-inspection lookup) and
+    // each edge of them two more.
+    const chunks: string[][] = [];
+    let chunk: string[] = [];
+    let cost = 0;
+    for (const part of parts) {
+      const n = 1 + 4 * (ofPart.get(part)?.length ?? 0);
+      if (chunk.length > 0 && (chunk.length >= 500 || cost + n > 30_000)) {
+        chunks.push(chunk);
+        chunk = [];
+        cost = 0;
+      }
+      chunk.push(part);
+      cost += n;
+    }
+    if (chunk.length > 0) chunks.push(chunk);
     const out: YieldQuarter[] = [];
-    for (let i = 0; i < parts.length; i += 500) {
-      const chunk = parts.slice(i, i + 500);
+    for (const c of chunks) {
+      const byEdge = new Map<string, number[]>();
+      for (const w of c.flatMap((part) => ofPart.get(part) ?? []))
+        byEdge.set(w.edge, [...(byEdge.get(w.edge) ?? []), w.seq]);
+      const edges = [...byEdge];
+      const except =
+        edges.length > 0
+          ? (a: string) =>
+              edges
+                .map(([, seqs]) => `(${a}.edge_id = ? AND ${a}.seq IN (${seqs.map(() => '?').join(',')}))`)
+                .join(' OR ')
+          : undefined;
+      const exceptParams = edges.flatMap(([edge, seqs]) => [edge, ...seqs]);
       out.push(
         ...toQuarters(
           await this.db.all<QuarterRow>(
             firstInspectionsSql(
-              `t.tenant_id = ? AND t.part_serial IN (${chunk.map(() => '?').join(',')})`,
+              `t.tenant_id = ? AND t.part_serial IN (${c.map(() => '?').join(',')})`,
               except,
             ),
-            [tenantId, ...chunk, ...exceptParams, ...exceptParams],
+            [tenantId, ...c, ...exceptParams, ...exceptParams],
           ),
         ),
       );
@@ -284,48 +311,53 @@ export class InspectionRepository {
     rows: readonly TraceableRow[],
     gauges: readonly GaugeUse[],
     positions: readonly PositionUse[],
-  ): Promise<{ edge: string; seq: number }[]> {
-    const added: { edge: string; seq: number }[] = [];
-    for (let i = 0; i < rows.length; i += 200) {
-      const chunk = rows.slice(i, i + 200);
-      const stored = await this.db.all<{ edge_id: string; seq: number; kind: string }>(
-        `INSERT INTO traceable_records (tenant_id, edge_id, seq, kind, site_id, equipment, observed_at, part_serial,
-           work_order, result, cycles) VALUES ${chunk.map(() => '(?,?,?,?,?,?,?,?,?,?,?)').join(',')}
-         ON CONFLICT DO NOTHING RETURNING edge_id, seq, kind`,
-        chunk.flatMap((r) => [
-          tenantId,
-          r.edgeId,
-          r.seq,
-          r.kind,
-          r.siteId,
-          r.equipment,
-          r.observedAt,
-          r.partSerial,
-          r.workOrder,
-          r.result,
-          r.cycles,
-        ]),
-      );
-      for (const r of stored)
-        if (r.kind === 'inspection') added.push({ edge: r.edge_id, seq: Number(r.seq) });
-    }
-    for (let i = 0; i < gauges.length; i += 300) {
-      const chunk = gauges.slice(i, i + 300);
-      await this.db.run(
-        `INSERT INTO record_gauges (tenant_id, gauge, observed_at, edge_id, seq)
-         VALUES ${chunk.map(() => '(?,?,?,?,?)').join(',')} ON CONFLICT DO NOTHING`,
-        chunk.flatMap((g) => [tenantId, g.gauge, g.observedAt, g.edgeId, g.seq]),
-      );
-    }
-    for (let i = 0; i < positions.length; i += 200) {
-      const chunk = positions.slice(i, i + 200);
-      await this.db.run(
-        `INSERT INTO record_positions (tenant_id, edge_id, seq, position, kind, equipment, observed_at)
-         VALUES ${chunk.map(() => '(?,?,?,?,?,?,?)').join(',')} ON CONFLICT DO NOTHING`,
-        chunk.flatMap((p) => [tenantId, p.edgeId, p.seq, p.position, p.kind, p.equipment, p.observedAt]),
-      );
-    }
-    return added;
+  ): Promise<AddedInspection[]> {
+    const ignoreDuplicates = { onConflict: 'ON CONFLICT DO NOTHING' };
+    const stored = await insertChunkedReturning<{
+      edge_id: string;
+      seq: number;
+      kind: string;
+      part_serial: string | null;
+    }>(
+      this.db,
+      'traceable_records',
+      'tenant_id, edge_id, seq, kind, site_id, equipment, observed_at, part_serial, work_order, result, cycles',
+      rows.map((r) => [
+        tenantId,
+        r.edgeId,
+        r.seq,
+        r.kind,
+        r.siteId,
+        r.equipment,
+        r.observedAt,
+        r.partSerial,
+        r.workOrder,
+        r.result,
+        r.cycles,
+      ]),
+      'edge_id, seq, kind, part_serial',
+      ignoreDuplicates,
+    );
+    await insertChunked(
+      this.db,
+      'record_gauges',
+      'tenant_id, gauge, observed_at, edge_id, seq',
+      gauges.map((g) => [tenantId, g.gauge, g.observedAt, g.edgeId, g.seq]),
+      { ...ignoreDuplicates, rowsPerStatement: 300 },
+    );
+    await insertChunked(
+      this.db,
+      'record_positions',
+      'tenant_id, edge_id, seq, position, kind, equipment, observed_at',
+      positions.map((p) => [tenantId, p.edgeId, p.seq, p.position, p.kind, p.equipment, p.observedAt]),
+      ignoreDuplicates,
+    );
+    // Only the rows this call stored (a duplicate returns nothing).
+    return stored.flatMap((r) =>
+      r.kind === 'inspection' && r.part_serial !== null
+        ? [{ edge: r.edge_id, seq: Number(r.seq), part: r.part_serial }]
+        : [],
+    );
   }
 
   /**
