@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
+import { toBase64 } from '@rigtrace/protocols';
 import { createAccounts } from '../src/access/accounts.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
@@ -364,16 +364,9 @@ describe.each(BACKENDS)('admin API on %s', (backend) => {
     );
     expect(listed).toMatchObject({ state: 'revoked' });
     expect(Date.now() - Date.parse(listed.revokedAt)).toBeLessThan(60_000);
-    const enroll = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        token: made.body.token,
-        publicKey: toBase64(generateKeyPair().publicKey),
-        name: 'x',
-      }),
-    });
-    expect(enroll.status).toBe(403);
+    await expect(new TestEdge(cloud.url).enroll(made.body.token, 'x')).rejects.toThrow(
+      /^enrollment failed: 403 /,
+    );
     expect((await as('admin', 'DELETE', `/sites/plant-1/enrollment-tokens/${made.body.id}`)).status).toBe(
       409,
     );

@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { toPgPlaceholders } from '../src/platform/db/db.js';
 import { SqliteDb } from '../src/platform/db/sqlite.js';
+import { addDays } from '../src/platform/time-zone.js';
 import { openStore, startCloud } from '../src/server.js';
 import {
   asOwner,
@@ -108,4 +109,158 @@ describe.each(BACKENDS)('next due dates stored before migration 71 on %s', (back
       await cloud.close();
     }
   });
+});
+
+/**
+ * Migration 71 recounts every equipment in a few statements, not one UPDATE per row: a register of
+ * thousands (two tenants with the same tags, sites in six zones, instants all over two years, some
+ * dates already right, some out of tolerance, some never calibrated) comes out as the per-row
+ * recount below, worked out independently, says.
+ */
+describe.each(BACKENDS)('migration 71 over a large register on %s', (backend) => {
+  let storage: TestStorage;
+  const ZONES: Record<string, string> = {
+    'site-chi': 'America/Chicago',
+    'site-tyo': 'Asia/Tokyo',
+    'site-del': 'Asia/Kolkata',
+    'site-akl': 'Pacific/Auckland',
+    'site-ber': 'Europe/Berlin',
+    'site-utc': 'UTC',
+  };
+  const TENANTS = ['acme', 'globex'];
+
+  async function ownerSql(sql: string, params: (string | number | null)[] = []): Promise<unknown[]> {
+    if (backend === 'postgres')
+      return asOwner(storage.databaseUrl!, toPgPlaceholders(sql, params.length), params);
+    const db = await SqliteDb.open(path.join(storage.dataDir, 'cloud.sqlite'));
+    try {
+      return await db.all(sql, params);
+    } finally {
+      await db.close();
+    }
+  }
+
+  setupOrFailEach(async () => {
+    storage = await testStorage(backend);
+    const store = await openStore(loadCloudConfig({}, storage.overrides));
+    for (const t of TENANTS) {
+      await store.tenancy.createTenant(t, t);
+      for (const [site, zone] of Object.entries(ZONES)) await store.tenancy.createSite(t, site, site, zone);
+    }
+    await store.db.close();
+  });
+  afterAll(async () => {
+    await storage?.cleanup();
+  });
+
+  interface Row {
+    tenant: string;
+    tag: string;
+    site: string;
+    intervalDays: number;
+    lastValid: string | null;
+    nextDue: string | null;
+    oot: boolean;
+    dueSort: string;
+  }
+
+  /** The local calendar day of an instant, as the site reads it (independent of the product's code). */
+  const localDate = (iso: string, zone: string) =>
+    new Date(iso).toLocaleDateString('sv-SE', { timeZone: zone });
+
+  /** Migration 71 as it ran before: each row on its own. */
+  function perRowRecount(rows: readonly Row[]): Row[] {
+    return rows.map((r) => {
+      if (r.lastValid === null) return r;
+      const due = addDays(localDate(r.lastValid, ZONES[r.site]!), r.intervalDays);
+      if (due === r.nextDue) return r;
+      return { ...r, nextDue: due, dueSort: r.dueSort === r.nextDue ? due : r.dueSort };
+    });
+  }
+
+  it('gives the per-row result for every row', async () => {
+    // mulberry32: repeatable.
+    let seed = 71;
+    const random = () => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+    };
+    const sites = Object.keys(ZONES);
+    const intervals = [7, 30, 90, 180, 365, 730];
+    const from = Date.parse('2025-01-01T00:00:00.000Z');
+    const rows: Row[] = [];
+    for (const tenant of TENANTS)
+      for (let i = 0; i < 2500; i++) {
+        const site = sites[Math.floor(random() * sites.length)]!;
+        const intervalDays = intervals[Math.floor(random() * intervals.length)]!;
+        const tag = `EQ-${String(i).padStart(5, '0')}`;
+        if (random() < 0.05) {
+          rows.push({
+            tenant,
+            tag,
+            site,
+            intervalDays,
+            lastValid: null,
+            nextDue: null,
+            oot: false,
+            dueSort: '0000-01-01',
+          });
+          continue;
+        }
+        // Most near UTC midnight, where local days and UTC dates part.
+        const minute =
+          random() < 0.8 ? (1440 + Math.floor((random() - 0.5) * 720)) % 1440 : Math.floor(random() * 1440);
+        const lastValid = new Date(
+          from + (Math.floor(random() * 730) * 1440 + minute) * 60_000,
+        ).toISOString();
+        // Stored by the UTC rule; one in ten already by the local one.
+        const nextDue =
+          random() < 0.1
+            ? addDays(localDate(lastValid, ZONES[site]!), intervalDays)
+            : addDays(lastValid.slice(0, 10), intervalDays);
+        const oot = random() < 0.1;
+        rows.push({
+          tenant,
+          tag,
+          site,
+          intervalDays,
+          lastValid,
+          nextDue,
+          oot,
+          dueSort: oot ? '0000-01-01' : nextDue,
+        });
+      }
+    const [yes, no] = backend === 'postgres' ? ['true', 'false'] : ['1', '0'];
+    for (let i = 0; i < rows.length; i += 400) {
+      const part = rows.slice(i, i + 400);
+      await ownerSql(
+        `INSERT INTO equipment (tenant_id, tag, site_id, type, interval_days, spec, last_valid_at, next_due,
+           out_of_tolerance, due_sort, created_at, updated_at)
+         VALUES ${part.map((r) => `(?, ?, ?, 'gauge', ?, '{}', ?, ?, ${r.oot ? yes : no}, ?, '2025-01-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z')`).join(', ')}`,
+        part.flatMap((r) => [r.tenant, r.tag, r.site, r.intervalDays, r.lastValid, r.nextDue, r.dueSort]),
+      );
+    }
+    await ownerSql('DELETE FROM schema_migrations WHERE version = 71');
+
+    const expected = perRowRecount(rows);
+    const moved = expected.filter((r, i) => r.nextDue !== rows[i]!.nextDue).length;
+    // Enough of both kinds to mean something, and more than one statement's worth.
+    expect(moved).toBeGreaterThan(1000);
+    expect(rows.length - moved).toBeGreaterThan(500);
+
+    expect(await migrateAgain(storage)).toBe(1);
+    const got = (await ownerSql('SELECT tenant_id, tag, next_due, due_sort FROM equipment')) as {
+      tenant_id: string;
+      tag: string;
+      next_due: string | null;
+      due_sort: string;
+    }[];
+    const key = (t: string, tag: string) => `${t}/${tag}`;
+    const byKey = (a: readonly unknown[], b: readonly unknown[]) => String(a[0]).localeCompare(String(b[0]));
+    expect(got.map((r) => [key(r.tenant_id, r.tag), r.next_due, r.due_sort]).sort(byKey)).toEqual(
+      expected.map((r) => [key(r.tenant, r.tag), r.nextDue, r.dueSort]).sort(byKey),
+    );
+  }, 120_000);
 });

@@ -2,17 +2,11 @@ import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  emptyLogState,
-  formatVerifierKey,
-  generateKeyPair,
-  toBase64,
-  verifyEvidence,
-  type LogState,
-} from '@rigtrace/protocols';
-import { InFlight, buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
+import { verifyEvidence } from '@rigtrace/protocols';
+import { InFlight } from '@rigtrace/protocols/testing';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
+import { TestEdge } from './helpers/edge.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 /**
@@ -25,9 +19,7 @@ describe.each(BACKENDS)('ingest fuzzing on %s', (backend) => {
   let storage: TestStorage;
   let cloud: RunningCloud;
   let apiToken = '';
-  let edgeId = '';
-  const keys = generateKeyPair();
-  let state: LogState = emptyLogState();
+  let edge: TestEdge;
   let stored: unknown[] = [];
   const inFlight = new InFlight();
 
@@ -43,13 +35,7 @@ describe.each(BACKENDS)('ingest fuzzing on %s', (backend) => {
       loadCloudConfig({}, { ...storage.overrides, port: '0' }),
       pino({ level: 'silent' }),
     );
-    const res = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ token: enrollment, publicKey: toBase64(keys.publicKey), name: 'fuzz' }),
-    });
-    expect(res.status).toBe(201);
-    edgeId = ((await res.json()) as { edgeId: string }).edgeId;
+    edge = await new TestEdge(cloud.url).enroll(enrollment, 'fuzz'); // anything but 201 throws
     // A log that is not empty, so edits can also collide with what is stored.
     await accept(3);
   });
@@ -89,8 +75,8 @@ describe.each(BACKENDS)('ingest fuzzing on %s', (backend) => {
 
   /** What the cloud holds for the edge: its log head and every record. */
   async function snapshot() {
-    const e = await api(`/edges/${edgeId}`);
-    const records = (await api(`/records?edge=${edgeId}&limit=1000`)).items.map(
+    const e = await api(`/edges/${edge.id}`);
+    const records = (await api(`/records?edge=${edge.id}&limit=1000`)).items.map(
       (i: { record: unknown }) => i.record,
     );
     return {
@@ -101,13 +87,16 @@ describe.each(BACKENDS)('ingest fuzzing on %s', (backend) => {
     };
   }
 
+  /** `n` example records that follow the log the cloud has accepted (the same ones until it does). */
+  function next(n: number) {
+    return edge.examples(n, { from: (edge.state?.size ?? 0) + 1 });
+  }
+
   /** Sends a genuine batch of `n` new records and checks it is stored. */
   async function accept(n: number) {
-    const records = exampleRecords(edgeId, state.size + 1, n);
-    const b = buildBatch({ edge: edgeId, privateKeyPem: keys.privateKeyPem, records, before: state });
-    const r = await post(JSON.stringify(b.batch));
-    expect(r.status, r.text).toBe(200);
-    state = b.state;
+    const records = next(n);
+    const r = await edge.send(records);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
     stored = [...stored, ...records];
   }
 
@@ -116,14 +105,11 @@ describe.each(BACKENDS)('ingest fuzzing on %s', (backend) => {
     const envelope = fc.record(
       {
         v: fc.oneof(fc.constant(1), fc.jsonValue()),
-        edge: fc.oneof(fc.constant(edgeId), fc.string({ maxLength: 70 })),
-        records: fc.oneof(
-          fc.array(fc.jsonValue({ maxDepth: 3 }), { maxLength: 5 }),
-          fc.constant(exampleRecords(edgeId, state.size + 1, 2)),
-        ),
+        edge: fc.oneof(fc.constant(edge.id), fc.string({ maxLength: 70 })),
+        records: fc.oneof(fc.array(fc.jsonValue({ maxDepth: 3 }), { maxLength: 5 }), fc.constant(next(2))),
         checkpoint: fc.oneof(
           fc.string({ maxLength: 300 }),
-          fc.constant(`${edgeId}\n${state.size + 2}\nAAAA\n\n— ${edgeId} AAAA\n`),
+          fc.constant(`${edge.id}\n${edge.state!.size + 2}\nAAAA\n\n— ${edge.id} AAAA\n`),
         ),
       },
       { requiredKeys: [] },
@@ -183,13 +169,9 @@ describe.each(BACKENDS)('ingest fuzzing on %s', (backend) => {
         editArb,
         fc.boolean(),
         inFlight.track(async (n, edit, thenAccept) => {
-          const records = exampleRecords(edgeId, state.size + 1, n);
-          const genuine = buildBatch({
-            edge: edgeId,
-            privateKeyPem: keys.privateKeyPem,
-            records,
-            before: state,
-          }).batch as unknown as Record<string, unknown>;
+          const records = next(n);
+          const signed = edge.sign(records);
+          const genuine = signed.batch as unknown as Record<string, unknown>;
           const batch = structuredClone(genuine);
           // Every (container, key) of the batch, to edit one of them.
           const slots: [any, string | number][] = [];
@@ -249,12 +231,7 @@ describe.each(BACKENDS)('ingest fuzzing on %s', (backend) => {
             // Only an edit the signed bytes do not depend on (say, a base64 padding bit of the
             // signature) may pass, and then what is stored is exactly the genuine records.
             expect((await snapshot()).records).toEqual([...stored, ...records]);
-            state = buildBatch({
-              edge: edgeId,
-              privateKeyPem: keys.privateKeyPem,
-              records,
-              before: state,
-            }).state;
+            edge.accept(signed);
             stored = [...stored, ...records];
             return;
           }
@@ -265,12 +242,7 @@ describe.each(BACKENDS)('ingest fuzzing on %s', (backend) => {
           if (thenAccept) {
             const ok = await post(JSON.stringify(genuine));
             expect(ok.status, ok.text).toBe(200);
-            state = buildBatch({
-              edge: edgeId,
-              privateKeyPem: keys.privateKeyPem,
-              records,
-              before: state,
-            }).state;
+            edge.accept(signed);
             stored = [...stored, ...records];
           }
         }),
@@ -289,12 +261,10 @@ describe.each(BACKENDS)('ingest fuzzing on %s', (backend) => {
     expect(snap.records).toEqual(stored);
     expect(snap.size).toBe(stored.length);
     const seqs = stored.map((_, i) => i + 1);
-    const bundle = await api(`/edges/${edgeId}/evidence?seq=${seqs.join(',')}`);
-    expect(verifyEvidence(bundle, { trustedVerifierKey: formatVerifierKey(edgeId, keys.publicKey) })).toEqual(
-      {
-        ok: true,
-        verified: seqs.length,
-      },
-    );
+    const bundle = await api(`/edges/${edge.id}/evidence?seq=${seqs.join(',')}`);
+    expect(verifyEvidence(bundle, { trustedVerifierKey: edge.verifierKey })).toEqual({
+      ok: true,
+      verified: seqs.length,
+    });
   });
 });

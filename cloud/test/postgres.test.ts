@@ -1,12 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64, type LogState } from '@rigtrace/protocols';
-import { buildBatch, exampleRecords } from '@rigtrace/protocols/testing';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { MIGRATIONS, migratePostgres } from '../src/platform/db/migrations.js';
 import { PostgresDb } from '../src/platform/db/postgres.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
+import { TestEdge } from './helpers/edge.js';
 import {
   PG_ADMIN_URL,
   asOwner,
@@ -23,24 +22,12 @@ import {
  */
 type Store = Awaited<ReturnType<typeof openStore>>;
 
-async function post(base: string, p: string, body: unknown) {
-  const res = await fetch(`${base}/api/v1${p}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, body: (await res.json()) as any };
-}
-
 describe('two cloud instances on one PostgreSQL database', () => {
   let storage: TestStorage;
   let store: Store;
   const clouds: RunningCloud[] = [];
-  const acmeKeys = generateKeyPair();
-  const otherKeys = generateKeyPair();
-  let acmeEdge = '';
-  let otherEdge = '';
-  let acmeState: LogState;
+  let acme: TestEdge;
+  let other: TestEdge;
   const urls = () => clouds.map((c) => c.url);
 
   setupOrFailEach(async () => {
@@ -63,19 +50,8 @@ describe('two cloud instances on one PostgreSQL database', () => {
         startCloud(cfg, pino({ level: 'silent' })),
       ])),
     );
-    const a = await post(clouds[0]!.url, '/edges/enroll', {
-      token: enrollAcme.token,
-      publicKey: toBase64(acmeKeys.publicKey),
-      name: 'acme-line',
-    });
-    const b = await post(clouds[1]!.url, '/edges/enroll', {
-      token: enrollOther.token,
-      publicKey: toBase64(otherKeys.publicKey),
-      name: 'other-line',
-    });
-    if (a.status !== 201 || b.status !== 201) throw new Error(`enrollment failed: ${a.status} ${b.status}`);
-    acmeEdge = a.body.edgeId;
-    otherEdge = b.body.edgeId;
+    acme = await new TestEdge(clouds[0]!.url).enroll(enrollAcme.token, 'acme-line');
+    other = await new TestEdge(clouds[1]!.url).enroll(enrollOther.token, 'other-line');
   });
   afterAll(async () => {
     await Promise.all(clouds.map((c) => c.close()));
@@ -87,36 +63,28 @@ describe('two cloud instances on one PostgreSQL database', () => {
     asOwner<T>(storage.databaseUrl!, sql, params);
 
   it('stores a batch that both receive at once exactly once, and both answer 200 with the same ackedSeq', async () => {
-    const b = buildBatch({
-      edge: acmeEdge,
-      privateKeyPem: acmeKeys.privateKeyPem,
-      records: exampleRecords(acmeEdge, 1, 5),
-    });
-    acmeState = b.state;
+    const b = acme.sign(acme.examples(5));
     const replies = await Promise.all(
-      Array.from({ length: 10 }, (_, i) => post(urls()[i % 2]!, '/ingest', b.batch)),
+      Array.from({ length: 10 }, (_, i) => acme.post(b.batch, urls()[i % 2])),
     );
+    acme.accept(b);
     expect(replies.map((r) => r.status)).toEqual(Array(10).fill(200));
     expect(new Set(replies.map((r) => r.body.ackedSeq))).toEqual(new Set([5]));
-    expect(replies.reduce((n, r) => n + r.body.accepted, 0)).toBe(5);
-    expect(replies.reduce((n, r) => n + r.body.duplicates, 0)).toBe(45);
+    expect(replies.reduce((n, r) => n + Number(r.body.accepted), 0)).toBe(5);
+    expect(replies.reduce((n, r) => n + Number(r.body.duplicates), 0)).toBe(45);
     const rows = await owner<{ seq: number }>('SELECT seq FROM records WHERE edge_id = $1 ORDER BY seq', [
-      acmeEdge,
+      acme.id,
     ]);
     expect(rows.map((r) => Number(r.seq))).toEqual([1, 2, 3, 4, 5]);
-    expect(await owner('SELECT size FROM checkpoints WHERE edge_id = $1', [acmeEdge])).toHaveLength(1);
+    expect(await owner('SELECT size FROM checkpoints WHERE edge_id = $1', [acme.id])).toHaveLength(1);
   });
 
   it('ends gap-free when one edge’s batches arrive interleaved and out of order at both instances', async () => {
+    // The edge's log grows by twelve batches of five (seq 6..65), each on top of the one before.
     const batches: unknown[] = [];
-    let st = acmeState;
+    let st = acme.state!;
     for (let i = 0; i < 12; i += 1) {
-      const b = buildBatch({
-        edge: acmeEdge,
-        privateKeyPem: acmeKeys.privateKeyPem,
-        records: exampleRecords(acmeEdge, 6 + i * 5, 5),
-        before: st,
-      });
+      const b = acme.sign(acme.examples(5), st);
       batches.push(b.batch);
       st = b.state;
     }
@@ -126,9 +94,10 @@ describe('two cloud instances on one PostgreSQL database', () => {
     const refusals: string[] = [];
     for (let round = 0; pending.length > 0 && round < 40; round += 1) {
       const replies = await Promise.all(
-        pending.map((p) => Promise.all(urls().map((url) => post(url, '/ingest', p.batch)))),
+        pending.map((p) => Promise.all(urls().map((url) => acme.post(p.batch, url)))),
       );
-      for (const r of replies.flat()) if (r.status !== 200) refusals.push(`${r.status} ${r.body.code}`);
+      for (const r of replies.flat())
+        if (r.status !== 200) refusals.push(`${r.status} ${String(r.body.code)}`);
       pending = pending.filter((_, k) => !replies[k]!.some((r) => r.status === 200));
     }
     expect(pending).toEqual([]);
@@ -136,26 +105,20 @@ describe('two cloud instances on one PostgreSQL database', () => {
     expect(refusals.length).toBeGreaterThan(0);
     expect(new Set(refusals)).toEqual(new Set(['409 CLOUD_BATCH_NOT_CONTINUOUS']));
     const rows = await owner<{ seq: string }>('SELECT seq FROM records WHERE edge_id = $1 ORDER BY seq', [
-      acmeEdge,
+      acme.id,
     ]);
     expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: 65 }, (_, i) => i + 1));
     const [edge] = await owner<{ log_size: string; log_root: Buffer }>(
       'SELECT log_size, log_root FROM edges WHERE id = $1',
-      [acmeEdge],
+      [acme.id],
     );
     expect(Number(edge!.log_size)).toBe(65);
     expect(new Uint8Array(edge!.log_root)).toEqual(st.root);
     expect(await owner('SELECT code FROM security_events')).toEqual([]);
-    acmeState = st;
   });
 
   it('gives the other tenant its own log through the other instance', async () => {
-    const b = buildBatch({
-      edge: otherEdge,
-      privateKeyPem: otherKeys.privateKeyPem,
-      records: exampleRecords(otherEdge, 1, 3),
-    });
-    const r = await post(urls()[1]!, '/ingest', b.batch);
+    const r = await other.send(other.examples(3));
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ ackedSeq: 3, accepted: 3 });
   });
@@ -276,19 +239,14 @@ describe('two cloud instances on one PostgreSQL database', () => {
       const who = await store.db.get<{ u: string; s: string }>('SELECT current_user AS u, session_user AS s');
       expect(who?.u).toBe(storage.dbAppRole);
       // The cross-tenant helpers answer one tenant id, nothing more.
-      expect(await store.db.all('SELECT * FROM rt_edge_tenant(?)', [otherEdge])).toEqual([
+      expect(await store.db.all('SELECT * FROM rt_edge_tenant(?)', [other.id])).toEqual([
         { tenant_id: 'other' },
       ]);
     });
 
     it('records refusals that no tenant owns where only the operator reads them', async () => {
-      const stranger = generateKeyPair();
-      const b = buildBatch({
-        edge: 'no-such-edge',
-        privateKeyPem: stranger.privateKeyPem,
-        records: exampleRecords('no-such-edge', 1, 1),
-      });
-      expect((await post(urls()[0]!, '/ingest', b.batch)).status).toBe(403);
+      const stranger = TestEdge.unenrolled(urls()[0]!, 'no-such-edge');
+      expect((await stranger.send(stranger.examples(1))).status).toBe(403);
       const events = await owner<{ code: string }>('SELECT code FROM system_security_events');
       expect(events.map((e) => e.code)).toContain('INGEST_UNKNOWN_EDGE');
     });

@@ -1,12 +1,12 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
 import { createAccounts } from '../src/access/accounts.js';
 import { ROLES, type Role } from '../src/access/policy.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openApiDocument } from '../src/openapi.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { TestEdge } from './helpers/edge.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 import { base32Decode, totp } from '../src/access/totp.js';
 
@@ -229,16 +229,7 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
       loadCloudConfig({}, { ...storage.overrides, port: '0' }),
       pino({ level: 'silent' }),
     );
-    const enrolled = await fetch(`${cloud.url}/api/v1/edges/enroll`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        token: enroll.token,
-        publicKey: toBase64(generateKeyPair().publicKey),
-        name: 'line-1',
-      }),
-    });
-    edgeId = ((await enrolled.json()) as { edgeId: string }).edgeId;
+    edgeId = (await new TestEdge(cloud.url).enroll(enroll.token, 'line-1')).id;
     for (const who of [...ROLES, 'scoped']) {
       const res = await fetch(`${cloud.url}/api/v1/auth/login`, {
         method: 'POST',

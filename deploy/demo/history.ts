@@ -5,10 +5,18 @@
  * as found three weeks ago and went for repair: its out-of-tolerance case stays open, the cell
  * tagged out, until the bench calibrates it again. The register, the bench and
  * these entries take their instruments, intervals, procedures and standard certificates from the
- * bench's own catalog, so they agree with what the bench reports.
+ * bench's own catalog, so they agree with what the bench reports. The procedures are stored too
+ * (points, ± tolerances, standards, environment): each entry follows the one its instrument
+ * names, so a calibration recorded in the portal starts from it and continues the same series.
  */
 import { toleranceVerdict, overallVerdict } from '@rigtrace/protocols/verdict';
-import { INSTRUMENTS, STANDARDS, findStandard } from '../../firmware-sim/src/cal-bench/catalog.js';
+import {
+  INSTRUMENTS,
+  LAB_ENVIRONMENT,
+  STANDARDS,
+  findStandard,
+  toleranceAt,
+} from '../../firmware-sim/src/cal-bench/catalog.js';
 
 const DAY_MS = 86_400_000;
 
@@ -136,10 +144,71 @@ const STANDARD_MODEL: Record<string, { type: string; make: string; model: string
   'STD-TMP-0003': { type: 'reference thermometer', make: 'Fluke', model: '5615 PRT with 9142' },
 };
 
-const procedureOf = (text: string) => {
-  const m = /^(.*) rev (.*)$/.exec(text);
-  return m ? { id: m[1]!, revision: m[2]! } : { id: text };
-};
+/** The procedure an instrument of the bench is calibrated by, as a calibration names it. */
+const procedureOf = (i: (typeof INSTRUMENTS)[number]) => ({ id: i.procedure, revision: i.procedureRevision });
+
+/** A procedure as POST /procedures takes it. */
+export interface DemoProcedure {
+  id: string;
+  revision: string;
+  title: string;
+  points: { name: string; unit: string; nominal: number; tolerance: number }[];
+  standards: string[];
+  environment: {
+    temperatureC: { min: number; max: number };
+    humidityPct: { min: number; max: number };
+  };
+}
+
+/** The station's air gauges: checked on the 4 mm setting ring by the accredited lab. */
+const GAUGE_PROCEDURE = { id: 'CP-AG-001', revision: 'A' };
+const GAUGE_POINT = { name: '4 mm setting ring', unit: 'mm', nominal: 4, tolerance: 0.004 };
+/** The rigs' yearly verification with the master injector set. */
+const RIG_PROCEDURE = { id: 'CP-RIG-001', revision: 'A' };
+const RIG_POINT = { name: 'full-load delivery', unit: 'mm3/stroke', nominal: 60, tolerance: 0.3 };
+const RIG_STANDARD = 'STD-FLW-0002';
+
+/**
+ * The procedures the demo's instruments are calibrated by: the bench's (its points, unit and the
+ * tolerance it states at each, its standard, the lab's conditions), the gauges' and the rigs'.
+ */
+export function demoProcedures(): DemoProcedure[] {
+  const bench = new Map<string, DemoProcedure>();
+  for (const i of INSTRUMENTS) {
+    const named = procedureOf(i);
+    if (bench.has(named.id)) continue;
+    bench.set(named.id, {
+      ...named,
+      title: `Calibration of the ${i.description} on BENCH-01, ${i.toleranceText}`,
+      points: i.points.map((p) => ({
+        name: p.name,
+        unit: i.unit,
+        nominal: p.nominal,
+        tolerance: toleranceAt(i, p.nominal),
+      })),
+      standards: [i.standardId],
+      environment: structuredClone(LAB_ENVIRONMENT),
+    });
+  }
+  return [
+    ...bench.values(),
+    {
+      ...GAUGE_PROCEDURE,
+      title: 'Air gauge check on the 4 mm setting ring, ±0.004 mm',
+      points: [GAUGE_POINT],
+      standards: [],
+      // Dimensional: the reference temperature 20 °C.
+      environment: { temperatureC: { min: 19, max: 21 }, humidityPct: { min: 30, max: 70 } },
+    },
+    {
+      ...RIG_PROCEDURE,
+      title: 'Yearly verification of an injector flow rig with the master injector set',
+      points: [RIG_POINT],
+      standards: [RIG_STANDARD],
+      environment: structuredClone(LAB_ENVIRONMENT),
+    },
+  ];
+}
 
 /**
  * What the demo registers: the rigs' sensors, the bench's standards and the station's gauges,
@@ -157,7 +226,7 @@ export function demoRegister(now: number): DemoEquipment[] {
         serial: `${k.make.slice(0, 2).toUpperCase()}${(4_711_203 + n * 7_919).toString()}`,
         location: `${i.rig} test bench`,
         intervalDays: i.intervalDays,
-        procedure: procedureOf(i.procedure),
+        procedure: procedureOf(i),
         range: { min: k.range[0], max: k.range[1], unit: i.unit },
         resolution: 10 ** -i.decimals,
         acceptanceCriteria: i.toleranceText,
@@ -183,6 +252,7 @@ export function demoRegister(now: number): DemoEquipment[] {
       serial: `RT-FR-${(1 + n).toString().padStart(4, '0')}`,
       location: `${r} test bench`,
       intervalDays: RIG_INTERVAL_DAYS,
+      procedure: RIG_PROCEDURE,
       acceptanceCriteria: 'master injector delivery within ±0.5 % at full load',
     })),
     ...GAUGES.map((g, n) => ({
@@ -193,6 +263,7 @@ export function demoRegister(now: number): DemoEquipment[] {
       serial: `MP-${(88_120 + n * 13).toString()}`,
       location: 'STN-01 inspection station',
       intervalDays: GAUGE_INTERVAL_DAYS,
+      procedure: GAUGE_PROCEDURE,
       acceptanceCriteria: '±0.004 mm on the 4 mm setting ring',
     })),
   ];
@@ -244,7 +315,7 @@ export function demoHistory(now: number): DemoCalibration[] {
       const at = now - ago * DAY_MS;
       const failed = inst.equipmentId === 'FC-RIG02' && k === 0;
       const points = inst.points.map((p, i) => {
-        const tol = inst.tolerance(p.nominal);
+        const tol = toleranceAt(inst, p.nominal);
         // The failed one: the full-load point reads 1.6 tolerances high.
         const error = failed && i === inst.points.length - 1 ? 1.6 * tol : share(n * 101 + k * 7 + i) * tol;
         return point(p.name, p.nominal, inst.unit, tol, inst.decimals, error);
@@ -253,7 +324,7 @@ export function demoHistory(now: number): DemoCalibration[] {
       out.push({
         equipment: inst.equipmentId,
         body: {
-          procedure: procedureOf(inst.procedure),
+          procedure: procedureOf(inst),
           lab: IN_HOUSE,
           certificate: { number: `CAL-BENCH-01-${day(at).replaceAll('-', '')}-${inst.equipmentId}` },
           // The standard with the certificate the register holds for it.
@@ -291,16 +362,26 @@ export function demoHistory(now: number): DemoCalibration[] {
     out.push({
       equipment: rig,
       body: {
+        procedure: RIG_PROCEDURE,
         lab: IN_HOUSE,
         certificate: { number: `VER-${day(at).replaceAll('-', '')}-${rig}` },
         standards: [
           {
-            id: 'STD-FLW-0002',
-            certificate: findStandard('STD-FLW-0002').certificate,
-            dueDate: standardDue(now, 'STD-FLW-0002'),
+            id: RIG_STANDARD,
+            certificate: findStandard(RIG_STANDARD).certificate,
+            dueDate: standardDue(now, RIG_STANDARD),
           },
         ],
-        points: [point('full-load delivery', 60, 'mm3/stroke', 0.3, 3, share(700 + i) * 0.3)],
+        points: [
+          point(
+            RIG_POINT.name,
+            RIG_POINT.nominal,
+            RIG_POINT.unit,
+            RIG_POINT.tolerance,
+            3,
+            share(700 + i) * RIG_POINT.tolerance,
+          ),
+        ],
         adjusted: false,
         asFoundResult: 'pass',
         calibratedAt: new Date(at).toISOString(),
@@ -312,10 +393,20 @@ export function demoHistory(now: number): DemoCalibration[] {
     out.push({
       equipment: g.tag,
       body: {
+        procedure: GAUGE_PROCEDURE,
         lab: LAB,
         certificate: { number: `MLG-${day(at).replaceAll('-', '')}-${g.tag}` },
         standards: [],
-        points: [point('4 mm setting ring', 4, 'mm', 0.004, 4, share(900 + i) * 0.004)],
+        points: [
+          point(
+            GAUGE_POINT.name,
+            GAUGE_POINT.nominal,
+            GAUGE_POINT.unit,
+            GAUGE_POINT.tolerance,
+            4,
+            share(900 + i) * GAUGE_POINT.tolerance,
+          ),
+        ],
         adjusted: false,
         asFoundResult: 'pass',
         calibratedAt: new Date(at).toISOString(),
@@ -328,7 +419,7 @@ export function demoHistory(now: number): DemoCalibration[] {
 export type DemoUser = { email: string; role: string; password: string };
 
 /** Signs a demo user in; API tokens only read, so the demo's writes are made by people. */
-async function signIn(
+export async function signIn(
   cloudUrl: string,
   tenant: string,
   u: DemoUser,
@@ -346,7 +437,7 @@ async function signIn(
 
 /**
  * Registers the demo plant's equipment at site plant-1 and enters its past year: the technician
- * registers each instrument, installs the bench's instruments in their positions of the rigs, and
+ * writes the calibration procedures, registers each instrument (naming its procedure), installs the bench's instruments in their positions of the rigs, and
  * signs each certificate's entry; the manager approves the entries.
  * Done before the edge starts, so every calibration and usage record that arrives counts.
  */
@@ -367,6 +458,14 @@ export async function seedDemoPlant(
     'x-csrf-token': s.csrf,
   });
   const site = 'plant-1';
+  for (const p of demoProcedures()) {
+    const res = await fetch(`${cloudUrl}/api/v1/procedures`, {
+      method: 'POST',
+      headers: headers(tech),
+      body: JSON.stringify(p),
+    });
+    if (!res.ok) throw new Error(`procedure ${p.id} rev ${p.revision}: ${res.status} ${await res.text()}`);
+  }
   for (const e of demoRegister(now)) {
     const res = await fetch(`${cloudUrl}/api/v1/equipment`, {
       method: 'POST',

@@ -10,8 +10,8 @@ import {
   startProcess,
   type Proc,
 } from '@rigtrace/protocols/testing';
-import { STANDARDS } from '../../firmware-sim/src/cal-bench/catalog.js';
-import { demoHistory, seedDemoPlant, type DemoUser } from '../demo/history.js';
+import { INSTRUMENTS, STANDARDS, toleranceAt } from '../../firmware-sim/src/cal-bench/catalog.js';
+import { demoHistory, demoRegister, seedDemoPlant, signIn, type DemoUser } from '../demo/history.js';
 
 /**
  * The demo's plant as `npm start` makes it, against a real cloud: a year of calibrations at their
@@ -25,6 +25,8 @@ describe('the demo plant', () => {
   let url: string;
   let token: string;
   let enrollmentToken: string;
+  let tenant: string;
+  let users: DemoUser[];
 
   beforeAll(async () => {
     work = mkdtempSync(path.join(os.tmpdir(), 'rigtrace-demo-plant-'));
@@ -43,6 +45,8 @@ describe('the demo plant', () => {
     };
     token = s.apiToken;
     enrollmentToken = s.enrollmentToken;
+    tenant = s.tenant;
+    users = s.users;
     await seedDemoPlant(url, s.tenant, s.users);
   }, 120_000);
 
@@ -192,5 +196,151 @@ describe('the demo plant', () => {
       ['INJ-A', 'RIG-01 / rail pressure'],
       ['INJ-B', 'RIG-01 / rail pressure'],
     ]);
+  });
+
+  type Procedure = {
+    id: string;
+    revision: string;
+    points: { name: string; unit: string; nominal: number; lowerTolerance: number; upperTolerance: number }[];
+    standards: string[];
+    environment: unknown;
+  };
+
+  it('stores the procedures its instruments name, with the bench’s points, units and tolerances', async () => {
+    const { items } = await get<{ items: Procedure[] }>('/procedures');
+    expect(items.map((p) => `${p.id} rev ${p.revision}`).sort()).toEqual([
+      'CP-AG-001 rev A',
+      'CP-FC-011 rev B',
+      'CP-PT-004 rev C',
+      'CP-RIG-001 rev A',
+      'CP-TT-002 rev A',
+    ]);
+    // Each bench instrument's procedure is what the bench states in its records.
+    for (const i of INSTRUMENTS) {
+      const p = items.find((x) => x.id === i.procedure && x.revision === i.procedureRevision)!;
+      expect(p, i.procedure).toBeDefined();
+      expect(p.points.map((x) => [x.name, x.unit, x.nominal, x.lowerTolerance, x.upperTolerance])).toEqual(
+        i.points.map((x) => [
+          x.name,
+          i.unit,
+          x.nominal,
+          -toleranceAt(i, x.nominal),
+          toleranceAt(i, x.nominal),
+        ]),
+      );
+      expect(p.standards).toEqual([i.standardId]);
+      expect(p.environment).toEqual({
+        temperatureC: { min: 20, max: 26 },
+        humidityPct: { min: 30, max: 70 },
+      });
+    }
+    expect(items.find((p) => p.id === 'CP-AG-001')!.points).toEqual([
+      {
+        name: '4 mm setting ring',
+        unit: 'mm',
+        nominal: 4,
+        lowerTolerance: -0.004,
+        upperTolerance: 0.004,
+        lowerLimit: 3.996,
+        upperLimit: 4.004,
+      },
+    ]);
+
+    // Attached: every instrument, gauge and rig names a stored revision; the standards are
+    // calibrated by the accredited lab's own procedures.
+    const register = await get<{ items: { tag: string; procedure?: { id: string; revision?: string } }[] }>(
+      '/equipment?limit=100',
+    );
+    expect(register.items.map((e) => e.tag).sort()).toEqual(
+      demoRegister(Date.now())
+        .map((e) => e.tag)
+        .sort(),
+    );
+    for (const e of register.items) {
+      if (e.tag.startsWith('STD-')) {
+        expect(e.procedure, e.tag).toBeUndefined();
+        continue;
+      }
+      expect(
+        items.some((p) => p.id === e.procedure?.id && p.revision === e.procedure?.revision),
+        `${e.tag}: ${JSON.stringify(e.procedure)}`,
+      ).toBe(true);
+    }
+    // The year of history follows them: every entry of an instrument names its procedure.
+    const history = await get<{ items: { body: { procedure?: { id: string; revision?: string } } }[] }>(
+      '/equipment/FC-RIG01/calibrations',
+    );
+    expect(history.items.map((c) => c.body.procedure)).toEqual(
+      history.items.map(() => ({ id: 'CP-FC-011', revision: 'B' })),
+    );
+  });
+
+  it('records a calibration from a procedure through the API, storing its revision; a departing point is refused', async () => {
+    const technician = users.find((u) => u.role === 'technician')!;
+    const session = await signIn(url, tenant, technician);
+    const post = (body: unknown) =>
+      fetch(`${url}/api/v1/calibrations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', cookie: session.cookie, 'x-csrf-token': session.csrf },
+        body: JSON.stringify(body),
+      });
+    const equipment = await get<{ procedure: { id: string; revision: string } }>('/equipment/PT-RIG02-RAIL');
+    const proc = await get<Procedure>(`/procedures/${encodeURIComponent(equipment.procedure.id)}`);
+    const points = proc.points.map((p) => ({
+      name: p.name,
+      nominal: p.nominal,
+      unit: p.unit,
+      asFound: p.nominal + 1.25,
+      lowerTolerance: p.lowerTolerance,
+      upperTolerance: p.upperTolerance,
+      asFoundResult: 'pass',
+    }));
+    const entry = (pts: typeof points) => ({
+      equipment: 'PT-RIG02-RAIL',
+      enteredBy: technician.email,
+      body: {
+        procedure: { id: proc.id, revision: proc.revision },
+        technician: technician.email,
+        standards: proc.standards.map((id) => ({ id, certificate: STANDARDS[0]!.certificate })),
+        environment: { temperatureC: 23.2, humidityPct: 44 },
+        points: pts,
+        adjusted: false,
+        asFoundResult: 'pass',
+        calibratedAt: new Date(Date.now() - 60_000).toISOString(),
+      },
+      signature: { password: technician.password, meaning: 'performed' },
+    });
+    // "1000bar" would start a second series beside the bench's "1000 bar".
+    const split = await post(
+      entry(points.map((p) => (p.name === '1000 bar' ? { ...p, name: '1000bar' } : p))),
+    );
+    expect(split.status).toBe(400);
+    expect(((await split.json()) as { errors: unknown }).errors).toEqual([
+      {
+        path: 'body.points[2].name',
+        message: '"1000bar" is not a point of CP-PT-004 rev C (0 bar, 500 bar, 1000 bar, 1500 bar, 2000 bar)',
+      },
+    ]);
+
+    const made = await post(entry(points));
+    expect(made.status, await made.clone().text()).toBe(201);
+    const { calibration } = (await made.json()) as { calibration: { id: string } };
+    const stored = await get<{
+      items: {
+        id: string;
+        body: { procedure: unknown; points: { name: string }[] };
+        traceability: unknown;
+      }[];
+    }>('/equipment/PT-RIG02-RAIL/calibrations');
+    const mine = stored.items.find((c) => c.id === calibration.id)!;
+    expect(mine.body.procedure).toEqual({ id: 'CP-PT-004', revision: 'C' });
+    expect(mine.body.points.map((p) => p.name)).toEqual([
+      '0 bar',
+      '500 bar',
+      '1000 bar',
+      '1500 bar',
+      '2000 bar',
+    ]);
+    expect(mine.traceability).toEqual({ status: 'ok', issues: [] });
   });
 });

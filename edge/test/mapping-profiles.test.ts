@@ -173,7 +173,11 @@ describe('record mapping profiles', () => {
         dueDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/),
       });
       expect(c.body.nextDue).toMatch(/^\d{4}-\d{2}-\d{2}$/);
-      expect(c.body.procedure.id).toEqual(expect.any(String));
+      // The procedure's id and revision apart, as the register and the stored procedures name them.
+      expect(c.body.procedure).toEqual({
+        id: expect.stringMatching(/^CP-[A-Z]+-\d+$/),
+        revision: expect.stringMatching(/^[A-Z]$/),
+      });
       for (const p of c.body.points)
         expect(p.asFoundResult).toBe(
           p.asFound - p.nominal >= p.lowerTolerance - 1e-9 && p.asFound - p.nominal <= p.upperTolerance + 1e-9

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { Request } from 'express';
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { insertChunked } from '../platform/db/insert-chunked.js';
 import type { Principal } from '../access/index.js';
 import type { AuditService } from '../audit/index.js';
 
@@ -126,26 +127,25 @@ export class ExportControlService {
     const at = new Date().toISOString();
     await this.db.transaction(async () => {
       await this.db.withTenant(viewer.tenantId, async () => {
-        for (let i = 0; i < objects.length; i += 100) {
-          const chunk = objects.slice(i, i + 100);
-          await this.db.run(
-            `INSERT INTO export_access_log (tenant_id, id, at, user_id, principal, object_type, object_id, regime, eccn,
-               address, route) VALUES ${chunk.map(() => '(?,?,?,?,?,?,?,?,?,?,?)').join(',')}`,
-            chunk.flatMap((o): SqlParam[] => [
-              viewer.tenantId,
-              randomUUID(),
-              at,
-              viewer.userId,
-              viewer.principal,
-              o.type,
-              o.id,
-              o.flag.regime,
-              o.flag.eccn,
-              viewer.address,
-              viewer.route,
-            ]),
-          );
-        }
+        await insertChunked(
+          this.db,
+          'export_access_log',
+          'tenant_id, id, at, user_id, principal, object_type, object_id, regime, eccn, address, route',
+          objects.map((o): SqlParam[] => [
+            viewer.tenantId,
+            randomUUID(),
+            at,
+            viewer.userId,
+            viewer.principal,
+            o.type,
+            o.id,
+            o.flag.regime,
+            o.flag.eccn,
+            viewer.address,
+            viewer.route,
+          ]),
+          { rowsPerStatement: 100 },
+        );
       });
       const regimes = [...new Set(objects.map((o) => o.flag.regime))].sort();
       await this.audit.record({

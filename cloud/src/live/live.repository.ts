@@ -1,4 +1,5 @@
-import type { Db, SqlParam } from '../platform/db/db.js';
+import type { Db } from '../platform/db/db.js';
+import { insertChunked } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 
 /** The latest value of one telemetry point of one piece of equipment, as last reported by an edge. */
@@ -73,72 +74,67 @@ export class LiveRepository {
   async upsertPoints(tenantId: string, rows: readonly LivePointRow[]): Promise<void> {
     if (rows.length === 0) return;
     await this.db.withTenant(tenantId, async () => {
-      for (let i = 0; i < rows.length; i += CHUNK) {
-        const chunk = rows.slice(i, i + CHUNK);
-        const params: SqlParam[] = [];
-        for (const r of chunk)
-          params.push(
-            tenantId,
-            r.edge_id,
-            r.equipment,
-            r.point,
-            r.site_id,
-            r.value,
-            r.unit,
-            r.quality,
-            r.observed_at,
-          );
-        // The WHERE keeps a newer value if an older one arrives late (a replayed buffer).
-        await this.db.run(
-          `INSERT INTO live_points (tenant_id, edge_id, equipment, point, site_id, value, unit, quality, observed_at)
-           VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
-           ON CONFLICT (tenant_id, edge_id, equipment, point) DO UPDATE SET
+      // The WHERE keeps a newer value if an older one arrives late (a replayed buffer).
+      await insertChunked(
+        this.db,
+        'live_points',
+        'tenant_id, edge_id, equipment, point, site_id, value, unit, quality, observed_at',
+        rows.map((r) => [
+          tenantId,
+          r.edge_id,
+          r.equipment,
+          r.point,
+          r.site_id,
+          r.value,
+          r.unit,
+          r.quality,
+          r.observed_at,
+        ]),
+        {
+          onConflict: `ON CONFLICT (tenant_id, edge_id, equipment, point) DO UPDATE SET
              value = excluded.value, unit = excluded.unit, quality = excluded.quality,
              observed_at = excluded.observed_at
            WHERE excluded.observed_at >= live_points.observed_at`,
-          params,
-        );
-      }
+          rowsPerStatement: CHUNK,
+        },
+      );
     });
   }
 
   async upsertRigs(tenantId: string, rows: readonly LiveRigRow[]): Promise<void> {
     if (rows.length === 0) return;
     await this.db.withTenant(tenantId, async () => {
-      for (let i = 0; i < rows.length; i += CHUNK) {
-        const chunk = rows.slice(i, i + CHUNK);
-        const params: SqlParam[] = [];
-        for (const r of chunk)
-          params.push(
-            tenantId,
-            r.edge_id,
-            r.equipment,
-            r.site_id,
-            r.state,
-            r.state_since,
-            r.state_at,
-            r.last_seen_at,
-            r.operator,
-            r.work_order,
-            r.part_serial,
-            r.signals,
-            r.signals_at,
-            r.last_test,
-            r.last_test_at,
-          );
-        await this.db.run(
-          `INSERT INTO live_rigs (tenant_id, edge_id, equipment, site_id, state, state_since, state_at, last_seen_at,
-             operator, work_order, part_serial, signals, signals_at, last_test, last_test_at)
-           VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
-           ON CONFLICT (tenant_id, edge_id, equipment) DO UPDATE SET
+      await insertChunked(
+        this.db,
+        'live_rigs',
+        'tenant_id, edge_id, equipment, site_id, state, state_since, state_at, last_seen_at, operator, work_order, part_serial, signals, signals_at, last_test, last_test_at',
+        rows.map((r) => [
+          tenantId,
+          r.edge_id,
+          r.equipment,
+          r.site_id,
+          r.state,
+          r.state_since,
+          r.state_at,
+          r.last_seen_at,
+          r.operator,
+          r.work_order,
+          r.part_serial,
+          r.signals,
+          r.signals_at,
+          r.last_test,
+          r.last_test_at,
+        ]),
+        {
+          onConflict: `ON CONFLICT (tenant_id, edge_id, equipment) DO UPDATE SET
              state = excluded.state, state_since = excluded.state_since, state_at = excluded.state_at,
              last_seen_at = excluded.last_seen_at, operator = excluded.operator,
              work_order = excluded.work_order, part_serial = excluded.part_serial,
              signals = excluded.signals, signals_at = excluded.signals_at,
              last_test = excluded.last_test, last_test_at = excluded.last_test_at`,
-          params,
-        );
-      }
+          rowsPerStatement: CHUNK,
+        },
+      );
     });
   }
 

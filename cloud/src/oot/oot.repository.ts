@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { insertChunked } from '../platform/db/insert-chunked.js';
 import { EFFECTIVE_CALIBRATION } from '../calibration/index.js';
 
 /** An out-of-tolerance case (migration 42): one per calibration that found an instrument out of tolerance. */
@@ -273,31 +274,28 @@ export class OotRepository {
 
   async insertDecisions(tenantId: string, rows: readonly DecisionRow[]): Promise<void> {
     await this.db.withTenant(tenantId, async () => {
-      for (let i = 0; i < rows.length; i += 200) {
-        const chunk = rows.slice(i, i + 200);
-        await this.db.run(
-          `INSERT INTO oot_decisions (tenant_id, case_id, id, scope, item, impact, assessment, disposition, decided_at,
-             user_id, user_email, user_name, user_role, meaning, signature_sha256)
-           VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-          chunk.flatMap((d) => [
-            tenantId,
-            d.case_id,
-            d.id,
-            d.scope,
-            d.item,
-            d.impact,
-            d.assessment,
-            d.disposition,
-            d.decided_at,
-            d.user_id,
-            d.user_email,
-            d.user_name,
-            d.user_role,
-            d.meaning,
-            d.signature_sha256,
-          ]),
-        );
-      }
+      await insertChunked(
+        this.db,
+        'oot_decisions',
+        'tenant_id, case_id, id, scope, item, impact, assessment, disposition, decided_at, user_id, user_email, user_name, user_role, meaning, signature_sha256',
+        rows.map((d) => [
+          tenantId,
+          d.case_id,
+          d.id,
+          d.scope,
+          d.item,
+          d.impact,
+          d.assessment,
+          d.disposition,
+          d.decided_at,
+          d.user_id,
+          d.user_email,
+          d.user_name,
+          d.user_role,
+          d.meaning,
+          d.signature_sha256,
+        ]),
+      );
     });
   }
 
@@ -383,26 +381,26 @@ export class OotRepository {
 
   async upsertShipments(tenantId: string, rows: readonly ShipmentRow[]): Promise<void> {
     await this.db.withTenant(tenantId, async () => {
-      for (let i = 0; i < rows.length; i += 200) {
-        const chunk = rows.slice(i, i + 200);
-        await this.db.run(
-          `INSERT INTO part_shipments (tenant_id, part_serial, state, customer, shipped_at, reference, updated_at, updated_by)
-           VALUES ${chunk.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}
-           ON CONFLICT (tenant_id, part_serial) DO UPDATE SET state = excluded.state, customer = excluded.customer,
+      await insertChunked(
+        this.db,
+        'part_shipments',
+        'tenant_id, part_serial, state, customer, shipped_at, reference, updated_at, updated_by',
+        rows.map((r) => [
+          tenantId,
+          r.part_serial,
+          r.state,
+          r.customer,
+          r.shipped_at,
+          r.reference,
+          r.updated_at,
+          r.updated_by,
+        ]),
+        {
+          onConflict: `ON CONFLICT (tenant_id, part_serial) DO UPDATE SET state = excluded.state, customer = excluded.customer,
              shipped_at = excluded.shipped_at, reference = excluded.reference, updated_at = excluded.updated_at,
              updated_by = excluded.updated_by`,
-          chunk.flatMap((r) => [
-            tenantId,
-            r.part_serial,
-            r.state,
-            r.customer,
-            r.shipped_at,
-            r.reference,
-            r.updated_at,
-            r.updated_by,
-          ]),
-        );
-      }
+        },
+      );
     });
   }
 }

@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { insertChunked } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 import { sitesFilter } from '../calibration/index.js';
 import { localDay } from '../platform/time-zone.js';
@@ -211,16 +212,16 @@ export class InspectionRepository {
         move(after, 1);
         move(before, -1);
         const changed = [...delta.values()].filter((d) => d.tested !== 0 || d.passed !== 0);
-        for (let i = 0; i < changed.length; i += 200) {
-          const chunk = changed.slice(i, i + 200);
-          await this.db.run(
-            `INSERT INTO yield_quarters (tenant_id, quarter, site_id, equipment, tested, passed)
-             VALUES ${chunk.map(() => '(?,?,?,?,?,?)').join(',')}
-             ON CONFLICT (tenant_id, quarter, site_id, equipment) DO UPDATE
+        await insertChunked(
+          this.db,
+          'yield_quarters',
+          'tenant_id, quarter, site_id, equipment, tested, passed',
+          changed.map((d) => [tenantId, d.quarter, d.siteId, d.equipment, d.tested, d.passed]),
+          {
+            onConflict: `ON CONFLICT (tenant_id, quarter, site_id, equipment) DO UPDATE
                SET tested = yield_quarters.tested + excluded.tested, passed = yield_quarters.passed + excluded.passed`,
-            chunk.flatMap((d) => [tenantId, d.quarter, d.siteId, d.equipment, d.tested, d.passed]),
-          );
-        }
+          },
+        );
       }),
     );
   }
@@ -248,43 +249,40 @@ export class InspectionRepository {
     gauges: readonly GaugeUse[],
     positions: readonly PositionUse[],
   ): Promise<void> {
-    for (let i = 0; i < rows.length; i += 200) {
-      const chunk = rows.slice(i, i + 200);
-      await this.db.run(
-        `INSERT INTO traceable_records (tenant_id, edge_id, seq, kind, site_id, equipment, observed_at, part_serial,
-           work_order, result, cycles) VALUES ${chunk.map(() => '(?,?,?,?,?,?,?,?,?,?,?)').join(',')}
-         ON CONFLICT DO NOTHING`,
-        chunk.flatMap((r) => [
-          tenantId,
-          r.edgeId,
-          r.seq,
-          r.kind,
-          r.siteId,
-          r.equipment,
-          r.observedAt,
-          r.partSerial,
-          r.workOrder,
-          r.result,
-          r.cycles,
-        ]),
-      );
-    }
-    for (let i = 0; i < gauges.length; i += 300) {
-      const chunk = gauges.slice(i, i + 300);
-      await this.db.run(
-        `INSERT INTO record_gauges (tenant_id, gauge, observed_at, edge_id, seq)
-         VALUES ${chunk.map(() => '(?,?,?,?,?)').join(',')} ON CONFLICT DO NOTHING`,
-        chunk.flatMap((g) => [tenantId, g.gauge, g.observedAt, g.edgeId, g.seq]),
-      );
-    }
-    for (let i = 0; i < positions.length; i += 200) {
-      const chunk = positions.slice(i, i + 200);
-      await this.db.run(
-        `INSERT INTO record_positions (tenant_id, edge_id, seq, position, kind, equipment, observed_at)
-         VALUES ${chunk.map(() => '(?,?,?,?,?,?,?)').join(',')} ON CONFLICT DO NOTHING`,
-        chunk.flatMap((p) => [tenantId, p.edgeId, p.seq, p.position, p.kind, p.equipment, p.observedAt]),
-      );
-    }
+    const ignoreDuplicates = { onConflict: 'ON CONFLICT DO NOTHING' };
+    await insertChunked(
+      this.db,
+      'traceable_records',
+      'tenant_id, edge_id, seq, kind, site_id, equipment, observed_at, part_serial, work_order, result, cycles',
+      rows.map((r) => [
+        tenantId,
+        r.edgeId,
+        r.seq,
+        r.kind,
+        r.siteId,
+        r.equipment,
+        r.observedAt,
+        r.partSerial,
+        r.workOrder,
+        r.result,
+        r.cycles,
+      ]),
+      ignoreDuplicates,
+    );
+    await insertChunked(
+      this.db,
+      'record_gauges',
+      'tenant_id, gauge, observed_at, edge_id, seq',
+      gauges.map((g) => [tenantId, g.gauge, g.observedAt, g.edgeId, g.seq]),
+      { ...ignoreDuplicates, rowsPerStatement: 300 },
+    );
+    await insertChunked(
+      this.db,
+      'record_positions',
+      'tenant_id, edge_id, seq, position, kind, equipment, observed_at',
+      positions.map((p) => [tenantId, p.edgeId, p.seq, p.position, p.kind, p.equipment, p.observedAt]),
+      ignoreDuplicates,
+    );
   }
 
   /**

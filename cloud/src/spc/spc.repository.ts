@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { insertChunked, insertChunkedReturning } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 import type { ChartKind, ControlLimits, RuleSet } from './spc.math.js';
 
@@ -116,31 +117,27 @@ export class SpcRepository {
     }
     return this.db.withTenant(tenantId, async () => {
       const inserted = new Map<string, number>();
-      for (let i = 0; i < rows.length; i += MEASUREMENT_CHUNK) {
-        const chunk = rows.slice(i, i + MEASUREMENT_CHUNK);
-        const params: SqlParam[] = [];
-        for (const m of chunk)
-          params.push(
-            tenantId,
-            m.equipment,
-            m.characteristic,
-            m.observedAt,
-            m.edgeId,
-            m.seq,
-            m.idx,
-            m.siteId,
-            m.measured,
-          );
-        const added = await this.db.all<{ equipment: string; characteristic: string }>(
-          `INSERT INTO spc_measurements (tenant_id, equipment, characteristic, observed_at, edge_id, seq, idx,
-             site_id, measured) VALUES ${chunk.map(() => '(?,?,?,?,?,?,?,?,?)').join(',')}
-           ON CONFLICT DO NOTHING RETURNING equipment, characteristic`,
-          params,
-        );
-        for (const a of added) {
-          const k = groupKey(a.equipment, a.characteristic);
-          inserted.set(k, (inserted.get(k) ?? 0) + 1);
-        }
+      const added = await insertChunkedReturning<{ equipment: string; characteristic: string }>(
+        this.db,
+        'spc_measurements',
+        'tenant_id, equipment, characteristic, observed_at, edge_id, seq, idx, site_id, measured',
+        rows.map((m) => [
+          tenantId,
+          m.equipment,
+          m.characteristic,
+          m.observedAt,
+          m.edgeId,
+          m.seq,
+          m.idx,
+          m.siteId,
+          m.measured,
+        ]),
+        'equipment, characteristic',
+        { onConflict: 'ON CONFLICT DO NOTHING', rowsPerStatement: MEASUREMENT_CHUNK },
+      );
+      for (const a of added) {
+        const k = groupKey(a.equipment, a.characteristic);
+        inserted.set(k, (inserted.get(k) ?? 0) + 1);
       }
       if (inserted.size === 0) return 0;
       // The spec (unit, nominal, limits) and site of the summary follow the latest measurement.
@@ -169,20 +166,21 @@ export class SpcRepository {
       const follow = (col: string) =>
         `${col} = CASE WHEN ${newer} THEN excluded.${col} ELSE spc_characteristics.${col} END`;
       // One row per characteristic (the groups' keys are distinct), so no row is affected twice.
-      for (let i = 0; i < summaries.length; i += SUMMARY_CHUNK) {
-        const chunk = summaries.slice(i, i + SUMMARY_CHUNK);
-        await this.db.run(
-          `INSERT INTO spc_characteristics (tenant_id, equipment, characteristic, site_id, unit, nominal, lsl, usl,
-             n, first_at, last_at) VALUES ${chunk.map(() => '(?,?,?,?,?,?,?,?,?,?,?)').join(',')}
-           ON CONFLICT (tenant_id, equipment, characteristic) DO UPDATE SET
+      await insertChunked(
+        this.db,
+        'spc_characteristics',
+        'tenant_id, equipment, characteristic, site_id, unit, nominal, lsl, usl, n, first_at, last_at',
+        summaries,
+        {
+          onConflict: `ON CONFLICT (tenant_id, equipment, characteristic) DO UPDATE SET
              n = spc_characteristics.n + excluded.n,
              ${['site_id', 'unit', 'nominal', 'lsl', 'usl'].map(follow).join(', ')},
              first_at = CASE WHEN excluded.first_at < spc_characteristics.first_at
                THEN excluded.first_at ELSE spc_characteristics.first_at END,
              last_at = CASE WHEN ${newer} THEN excluded.last_at ELSE spc_characteristics.last_at END`,
-          chunk.flat(),
-        );
-      }
+          rowsPerStatement: SUMMARY_CHUNK,
+        },
+      );
       return total;
     });
   }

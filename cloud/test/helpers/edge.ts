@@ -47,6 +47,13 @@ export class TestEdge {
     private readonly source: RecordSource = { protocol: 'opcua', endpoint: 'opc.tcp://rig.plant.local:4840' },
   ) {}
 
+  /** An edge the cloud never enrolled, calling itself `id`; it signs with a key of its own. */
+  static unenrolled(url: string, id: string): TestEdge {
+    const edge = new TestEdge(url);
+    edge.id = id;
+    return edge;
+  }
+
   /** The seq of the last record built (0 before the first). */
   get seq(): number {
     return this.seqNow;
@@ -189,6 +196,11 @@ export class TestEdge {
       records,
       ...(before ? { before } : {}),
     });
+  }
+
+  /** The log that holds exactly `records`, from seq 1 (as this edge has it once they are stored). */
+  logOf(records: readonly unknown[]): LogState {
+    return this.sign(records, null).state;
   }
 
   /** Like `sign`, but with a fresh key the cloud does not hold for this edge: a forged batch. */

@@ -46,6 +46,7 @@ function checkConsistent(r: CalibrationRecord): void {
   expect(r.nominals).toEqual(instrument.points.map((p) => p.nominal));
   expect(r.unit).toBe(instrument.unit);
   expect(r.procedure).toBe(instrument.procedure);
+  expect(r.procedureRevision).toBe(instrument.procedureRevision);
   expect(r.standardId).toBe(instrument.standardId);
   expect(r.standardCertificate).toBe(findStandard(instrument.standardId).certificate);
   expect(r.asFoundResult).toBe(verdict(r, r.asFound));

@@ -6,6 +6,7 @@ import {
   findStandard,
   INSTRUMENTS,
   TECHNICIANS,
+  toleranceAt,
   type Instrument,
   type ReferenceStandard,
 } from './catalog.js';
@@ -48,6 +49,7 @@ export interface CalibrationRecord {
   equipmentId: string;
   rig: string;
   procedure: string;
+  procedureRevision: string;
   technician: string;
   certificateId: string;
   standardId: string;
@@ -375,7 +377,7 @@ export class BenchModel extends EventEmitter<BenchModelEvents> {
     const ootPoint = rng.int(0, instrument.points.length - 1);
     const sign = rng.next() < 0.5 ? -1 : 1;
     const drifted = this.faultSet.has('drift') && this.driftTarget === instrument.equipmentId;
-    const tolerances = instrument.points.map((p) => round(instrument.tolerance(p.nominal), 4));
+    const tolerances = instrument.points.map((p) => toleranceAt(instrument, p.nominal));
     const asFound = instrument.points.map((p, i) => {
       const tol = tolerances[i]!;
       const x = Math.abs(p.nominal) / maxNominal;
@@ -435,6 +437,7 @@ export class BenchModel extends EventEmitter<BenchModelEvents> {
       equipmentId: instrument.equipmentId,
       rig: instrument.rig,
       procedure: instrument.procedure,
+      procedureRevision: instrument.procedureRevision,
       technician: plan.technician,
       certificateId: `CAL-${this.asset}-${String(this.completed).padStart(6, '0')}`,
       standardId: standard.standardId,

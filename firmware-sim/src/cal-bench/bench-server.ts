@@ -79,6 +79,7 @@ const LAST_CAL_FIELDS: {
 }[] = [
   { name: 'EquipmentId', type: 'String' },
   { name: 'Procedure', type: 'String' },
+  { name: 'ProcedureRevision', type: 'String' },
   { name: 'Technician', type: 'String' },
   { name: 'CertificateId', type: 'String' },
   { name: 'StandardId', type: 'String' },
@@ -132,6 +133,8 @@ function recordValue(r: CalibrationRecord, name: string): unknown {
       return r.equipmentId;
     case 'Procedure':
       return r.procedure;
+    case 'ProcedureRevision':
+      return r.procedureRevision;
     case 'Technician':
       return r.technician;
     case 'CertificateId':

@@ -35,7 +35,9 @@ export interface Instrument {
   tolerance(nominal: number): number;
   /** Human-readable acceptance criterion. */
   toleranceText: string;
+  /** The calibration procedure's id and revision (stated apart, as a calibration record names them). */
   procedure: string;
+  procedureRevision: string;
   standardId: string;
   intervalDays: number;
 }
@@ -77,7 +79,8 @@ function railPressure(rig: string, n: string): Instrument {
     points: [0, 500, 1000, 1500, 2000].map((nominal) => ({ name: `${nominal} bar`, nominal })),
     tolerance: () => 0.0025 * RAIL_FULL_SCALE_BAR,
     toleranceText: '±0.25 % FS (±5 bar)',
-    procedure: 'CP-PT-004 rev C',
+    procedure: 'CP-PT-004',
+    procedureRevision: 'C',
     standardId: 'STD-PRS-0007',
     intervalDays: 180,
   };
@@ -99,7 +102,8 @@ function flowCell(rig: string, n: string): Instrument {
     ],
     tolerance: (nominal) => 0.005 * nominal + 0.03,
     toleranceText: '±(0.5 % of reading + 0.03 mm3/stroke)',
-    procedure: 'CP-FC-011 rev B',
+    procedure: 'CP-FC-011',
+    procedureRevision: 'B',
     standardId: 'STD-FLW-0002',
     intervalDays: 90,
   };
@@ -116,7 +120,8 @@ function oilTemperature(rig: string, n: string): Instrument {
     points: [20, 40, 60].map((nominal) => ({ name: `${nominal} degC`, nominal })),
     tolerance: () => 0.3,
     toleranceText: '±0.3 degC',
-    procedure: 'CP-TT-002 rev A',
+    procedure: 'CP-TT-002',
+    procedureRevision: 'A',
     standardId: 'STD-TMP-0003',
     intervalDays: 365,
   };
@@ -131,6 +136,23 @@ export const INSTRUMENTS: readonly Instrument[] = [
   flowCell('RIG-02', '02'),
   oilTemperature('RIG-02', '02'),
 ];
+
+/**
+ * The ± tolerance at a point as the bench states it in its records (to 4 decimals): the limit a
+ * procedure for the instrument gives, so hand-entered calibrations and the bench's agree exactly.
+ */
+export function toleranceAt(instrument: Instrument, nominal: number): number {
+  return Number(instrument.tolerance(nominal).toFixed(4));
+}
+
+/**
+ * The calibration lab's conditions the bench works in (it reports 23 ± 0.4 °C, 45 ± 3 %RH): the
+ * environment limits of the procedures it follows.
+ */
+export const LAB_ENVIRONMENT = {
+  temperatureC: { min: 20, max: 26 },
+  humidityPct: { min: 30, max: 70 },
+} as const;
 
 export function findInstrument(equipmentId: string): Instrument | undefined {
   return INSTRUMENTS.find((i) => i.equipmentId === equipmentId);
