@@ -410,6 +410,8 @@ export async function startCloud(
       ...caseOfAlert(a.detail),
     })),
   );
+  // A gauge's calibration status, for the live snapshot.
+  live.setCalibrationProvider((tenantId, tags) => calibration.statusesOf(tenantId, tags));
   const cleanup = startSessionCleanup({
     sessions: new SessionsRepository(store.db),
     throttle: accounts.throttle.policy,

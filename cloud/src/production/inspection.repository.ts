@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { inChunks } from '../platform/db/in-chunks.js';
 import { insertChunked } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 import { sitesFilter } from '../calibration/index.js';
@@ -228,19 +229,14 @@ export class InspectionRepository {
 
   /** The first inspections of these parts, per rig, site and quarter hour. */
   private async firstInspectionsOf(tenantId: string, parts: readonly string[]): Promise<YieldQuarter[]> {
-    const out: YieldQuarter[] = [];
-    for (let i = 0; i < parts.length; i += 500) {
-      const chunk = parts.slice(i, i + 500);
-      out.push(
-        ...toQuarters(
-          await this.db.all<QuarterRow>(
-            firstInspectionsSql(`t.tenant_id = ? AND t.part_serial IN (${chunk.map(() => '?').join(',')})`),
-            [tenantId, ...chunk],
-          ),
+    return inChunks(parts, 500, async (chunk, marks) =>
+      toQuarters(
+        await this.db.all<QuarterRow>(
+          firstInspectionsSql(`t.tenant_id = ? AND t.part_serial IN (${marks})`),
+          [tenantId, ...chunk],
         ),
-      );
-    }
-    return out;
+      ),
+    );
   }
 
   private async insertRows(

@@ -277,12 +277,29 @@ const modbusHandshake = z.strictObject({
   failValue: mapped.optional(),
 });
 
-/** OPC UA acknowledge: write `value` (default: the trigger's value) to a node. */
-const opcuaHandshake = z.strictObject({
-  node: z.string().min(1).max(512),
-  value: mapped.optional(),
-  failValue: mapped.optional(),
-});
+/**
+ * OPC UA acknowledge: write `value` (default: the trigger's value) to a node, or (Alarms &
+ * Conditions, with an event trigger) call the condition's Acknowledge method with the event's
+ * EventId and `comment` (`failComment` for a result that could not be mapped).
+ */
+const opcuaHandshake = z.union(
+  [
+    z.strictObject({
+      node: z.string().min(1).max(512),
+      value: mapped.optional(),
+      failValue: mapped.optional(),
+    }),
+    z.strictObject({
+      acknowledgeCondition: z.literal(true),
+      comment: mapped.optional(),
+      failComment: mapped.optional(),
+    }),
+  ],
+  {
+    error:
+      "must be { node, value?, failValue? } (write the acknowledge to a node) or { acknowledgeCondition: true, comment?, failComment? } (call the condition's Acknowledge)",
+  },
+);
 
 /** A coded value as written in the file: a number (state 1) or a text the device sends (AUTO). */
 const signalCode = z.union([z.number(), z.string().min(1).max(64)]);

@@ -171,6 +171,64 @@ describe('record mappings in the config', () => {
     );
   });
 
+  it('lists the problems of an Alarms & Conditions handshake by path', () => {
+    const mapping = {
+      kind: 'calibration',
+      read: { asFound: 'ns=1;s=Found' },
+      fields: {
+        equipment: 'PT-101',
+        points: [{ name: 'p', nominal: 100, unit: 'bar', asFound: '=asFound', tolerance: 0.5 }],
+      },
+    };
+    const opcua = (records: unknown[]) => ({
+      ...valid,
+      sources: [
+        {
+          id: 'bench',
+          protocol: 'opcua',
+          equipment: 'BENCH-1',
+          endpointUrl: 'opc.tcp://127.0.0.1:4840',
+          items: [{ name: 'done', nodeId: 'ns=1;s=Done' }],
+          records,
+        },
+      ],
+    });
+    const event = { event: { type: 'i=2915', node: 'i=2253' } };
+    expect(
+      validateConfig(opcua([{ ...mapping, trigger: event, handshake: { acknowledgeCondition: true } }]))
+        .sources,
+    ).toHaveLength(1);
+    const problems = problemsOf(
+      opcua([
+        { ...mapping, trigger: { counter: 'done' }, handshake: { acknowledgeCondition: true } },
+        { ...mapping, trigger: event, handshake: { acknowledgeCondition: true, comment: '=asFound *' } },
+        { ...mapping, trigger: event, handshake: { acknowledgeCondition: false } },
+        { ...mapping, trigger: event, handshake: { acknowledgeCondition: true, node: 'ns=1;s=Ack' } },
+      ]),
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^sources\[0\]\.records\[2\]\.handshake: must be \{ node, .* or \{ acknowledgeCondition: true/,
+        ),
+        expect.stringMatching(/^sources\[0\]\.records\[3\]\.handshake: must be \{ node, /),
+      ]),
+    );
+    // The schema's problems come first; the checks of the mappings then (once the schema holds).
+    const second = problemsOf(
+      opcua([
+        { ...mapping, trigger: { counter: 'done' }, handshake: { acknowledgeCondition: true } },
+        { ...mapping, trigger: event, handshake: { acknowledgeCondition: true, comment: '=asFound *' } },
+      ]),
+    );
+    expect(second).toEqual([
+      expect.stringMatching(
+        /^sources\[0\]\.records\[0\]\.handshake\.acknowledgeCondition: needs an event trigger/,
+      ),
+      expect.stringMatching(/^sources\[0\]\.records\[1\]\.handshake\.comment: the expression does not parse/),
+    ]);
+  });
+
   it('accepts a mapping with constants, expressions and a repeated group', () => {
     const src = valid.sources[0]!;
     expect(

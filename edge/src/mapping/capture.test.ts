@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import { validateConfig } from '../config/config.js';
 import type { RecordSink } from '../records/record-sink.js';
-import { captureFor, type BlockRead } from './capture.js';
-import { Unavailable, type Scope } from './expressions.js';
+import { captureFor, conditionAckOf, type BlockRead } from './capture.js';
+import { Unavailable, compileValue, type Scope } from './expressions.js';
 
 /**
  * ResultCapture with a scripted block read (fake timers): a value the device did not give is read
@@ -558,5 +558,23 @@ describe('an acknowledge that failed because the connection was cut', () => {
     capture.connectionRestored();
     await vi.advanceTimersByTimeAsync(0);
     expect(acks).toEqual([1]);
+  });
+});
+
+describe('conditionAckOf (the Acknowledge of an Alarms & Conditions handshake)', () => {
+  const compile = (spec: unknown) => compileValue(spec, {}).evaluate;
+  const scope = { 'event.ConditionId': 'ns=1;s=C', trigger: 'AAEC', report: 'TQ-7' };
+
+  it('names the condition, the event and the comment; failComment for a result not mapped', () => {
+    const ack = conditionAckOf({ comment: '=report' }, compile);
+    expect(ack(true, scope)).toEqual({ conditionId: 'ns=1;s=C', eventId: 'AAEC', comment: 'TQ-7' });
+    expect(ack(false, scope).comment).toMatch(/^not recorded/);
+    expect(conditionAckOf({}, compile)(true, scope).comment).toBe('recorded by RigTrace');
+  });
+
+  it('refuses an event that names no condition or has no EventId', () => {
+    const ack = conditionAckOf({}, compile);
+    expect(() => ack(true, { ...scope, 'event.ConditionId': null })).toThrow(/names no condition/);
+    expect(() => ack(true, { ...scope, trigger: '' })).toThrow(/no EventId/);
   });
 });

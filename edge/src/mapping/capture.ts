@@ -603,6 +603,10 @@ export class ResultCapture {
         if (i === 2 || this.stopped) {
           this.unacknowledged = { value };
           this.counters.ackFailures += 1;
+          this.o.logger.error(
+            { err: (err as Error).message, attempts: i + 1 },
+            'could not acknowledge the result to the device; the device may hold its next result',
+          );
           this.event(
             'error',
             'HANDSHAKE_FAILED',
@@ -760,7 +764,14 @@ export function captureFor(
     ...(heirs.length === 1 && heirs[0] === m ? { legacyStateKey: `source:${src.id}:lastTrigger` } : {}),
     sink: deps.sink,
     logger: deps.logger,
-    ...(h ? { ackValue: ackValueOf(h, (spec) => compileValue(spec, m.tables ?? {}).evaluate) } : {}),
+    ...(h
+      ? {
+          ackValue:
+            'acknowledgeCondition' in h
+              ? conditionAckOf(h, (spec) => compileValue(spec, m.tables ?? {}).evaluate)
+              : ackValueOf(h, (spec) => compileValue(spec, m.tables ?? {}).evaluate),
+        }
+      : {}),
     ...('event' in m.trigger && m.trigger.event.sequence !== undefined
       ? { sequence: compileValue(m.trigger.event.sequence, m.tables ?? {}).evaluate }
       : {}),
@@ -796,5 +807,43 @@ export function ackValueOf(
     const v = (ok ? value : fail)(scope);
     if (typeof v === 'boolean' || typeof v === 'number' || typeof v === 'string') return v;
     throw new TypeError(`the acknowledge value ${describe(v)} is not a number, boolean or text`);
+  };
+}
+
+/** What a condition's Acknowledge is called with: the condition, the event acknowledged and the comment. */
+export interface ConditionAck {
+  conditionId: string;
+  eventId: string;
+  comment: string;
+}
+
+/** The default comments of a condition's Acknowledge. */
+export const CONDITION_ACK_COMMENT = 'recorded by RigTrace';
+export const CONDITION_ACK_FAIL_COMMENT =
+  'not recorded: the result does not fit its mapping (RESULT_NOT_MAPPED)';
+
+/**
+ * The Acknowledge of an Alarms & Conditions handshake: the event's condition (`event.ConditionId`)
+ * and EventId (the trigger), with `comment` (or `failComment` for a result that could not be mapped).
+ */
+export function conditionAckOf(
+  h: { comment?: unknown; failComment?: unknown },
+  compile: (spec: unknown) => (scope: Scope) => unknown,
+): (ok: boolean, scope: Scope) => ConditionAck {
+  const comment = compile(h.comment ?? CONDITION_ACK_COMMENT);
+  const fail = compile(h.failComment ?? CONDITION_ACK_FAIL_COMMENT);
+  return (ok, scope) => {
+    const conditionId = scope['event.ConditionId'];
+    const eventId = scope.trigger;
+    if (typeof conditionId !== 'string' || conditionId === '')
+      throw new TypeError(
+        'the event names no condition (its ConditionId is empty): it cannot be acknowledged',
+      );
+    if (typeof eventId !== 'string' || eventId === '')
+      throw new TypeError('the event has no EventId: it cannot be acknowledged');
+    const c = (ok ? comment : fail)(scope);
+    if (typeof c !== 'string' && typeof c !== 'number' && typeof c !== 'boolean')
+      throw new TypeError(`the acknowledge comment ${describe(c)} is not a text`);
+    return { conditionId, eventId, comment: String(c) };
   };
 }

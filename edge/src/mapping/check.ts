@@ -39,9 +39,17 @@ export function recordMappingProblems(s: ModbusSourceConfig | OpcuaSourceConfig,
     const { problems: p } = compileRecordMapping(m, at);
     problems.push(...p.map((x) => x.replace(/^records/, `sources[${si}].records`)));
     const h = m.handshake;
+    const condition = h !== undefined && 'acknowledgeCondition' in h ? h : undefined;
+    const write = h !== undefined && !('acknowledgeCondition' in h) ? h : undefined;
+    if (condition && !('event' in m.trigger))
+      problems.push(
+        `${at}.handshake.acknowledgeCondition: needs an event trigger (trigger.event with the condition's type): a condition is acknowledged for the event that announced it`,
+      );
     const expressions: [string, unknown][] = [
-      ['handshake.value', h?.value],
-      ['handshake.failValue', h?.failValue],
+      ['handshake.value', write?.value],
+      ['handshake.failValue', write?.failValue],
+      ['handshake.comment', condition?.comment],
+      ['handshake.failComment', condition?.failComment],
       ['trigger.event.sequence', 'event' in m.trigger ? m.trigger.event.sequence : undefined],
     ];
     const seq = 'event' in m.trigger ? m.trigger.event.sequence : undefined;

@@ -8,6 +8,7 @@ import {
   sumCounters,
   triggerName,
   type BlockRead,
+  type ConditionAck,
   type MissedResult,
   type ResultCapture,
   type Trigger,
@@ -34,6 +35,17 @@ const NOT_READ_STATUSES = new Set([
 
 /** The event fields every event trigger selects, besides its own `select`. */
 const EVENT_FIELDS = ['EventType', 'SourceName', 'Time', 'ReceiveTime', 'Message', 'Severity'];
+
+/**
+ * The event fields an Alarms & Conditions handshake selects besides: the condition to acknowledge
+ * and whether the event is already acknowledged (`event.ConditionId`, `event.AckedState.Id`).
+ */
+const CONDITION_FIELDS = ['ConditionId', 'AckedState.Id'];
+
+/** Whether a mapping acknowledges its results by calling the condition's Acknowledge method. */
+function isConditionAck(m: OpcuaRecordMapping): boolean {
+  return m.handshake !== undefined && 'acknowledgeCondition' in m.handshake;
+}
 
 /** The name an event field has in a mapping's expressions: `event.` and its browse path without namespace indexes. */
 export function eventFieldName(path: string): string {
@@ -88,6 +100,10 @@ export class OpcuaRecords {
           readBlock: (t) => this.readBlock(m, triggerNode, t),
           acknowledge: (value: unknown) => {
             if (!this.client || !h) return Promise.reject(new Error('the source is stopped'));
+            if ('acknowledgeCondition' in h) {
+              const a = value as ConditionAck;
+              return this.client.acknowledgeCondition(a.conditionId, a.eventId, a.comment);
+            }
             return this.client.write(h.node, value as number | boolean | string);
           },
           ...(triggerNode
@@ -119,12 +135,14 @@ export class OpcuaRecords {
     (this.cfg.records ?? []).forEach((m, i) => {
       if (!('event' in m.trigger)) return;
       const e = m.trigger.event;
+      const condition = isConditionAck(m);
       out.push({
         name: `records[${i}]`,
         nodeId: e.node,
         eventTypeId: e.type,
-        select: [...new Set([...EVENT_FIELDS, ...(e.select ?? [])])],
+        select: [...new Set([...EVENT_FIELDS, ...(condition ? CONDITION_FIELDS : []), ...(e.select ?? [])])],
         ...(e.where ? { where: { ...e.where } } : {}),
+        ...(condition ? { conditionRefresh: true } : {}),
       });
     });
     return out;
@@ -139,6 +157,18 @@ export class OpcuaRecords {
     if (typeof id !== 'string' || id === '') {
       this.deps.logger.warn({ events: e.name }, 'an event without an EventId was ignored');
       return;
+    }
+    if (isConditionAck(c.m)) {
+      // A condition's result is its announcement waiting for an Acknowledge: the events of its
+      // other state changes (acknowledged, cleared, the bracket of a ConditionRefresh) are not results.
+      if (e.fields['AckedState.Id'] === true) return;
+      if (typeof e.fields.ConditionId !== 'string' || e.fields.ConditionId === '') {
+        this.deps.logger.warn(
+          { events: e.name, eventType: e.fields.EventType },
+          'an event that names no condition was ignored (the mapping acknowledges conditions)',
+        );
+        return;
+      }
     }
     const fields: Scope = {};
     for (const [path, v] of Object.entries(e.fields)) fields[eventFieldName(path)] = v;

@@ -1,4 +1,12 @@
-import { DataType, DataValue, StatusCode, StatusCodes, Variant, VariantArrayType } from 'node-opcua';
+import {
+  DataType,
+  DataValue,
+  StatusCode,
+  StatusCodes,
+  Variant,
+  VariantArrayType,
+  coerceNodeId,
+} from 'node-opcua';
 import { describe, expect, it } from 'vitest';
 import { hasOverflow, statusOf, toOpcuaValue, variantValue } from './convert.js';
 
@@ -32,6 +40,13 @@ describe('statusOf / hasOverflow', () => {
 describe('variantValue', () => {
   const v = (dataType: DataType, value: unknown, arrayType = VariantArrayType.Scalar) =>
     variantValue(new Variant({ dataType, value, arrayType }));
+
+  it("gives a NodeId (an event's ConditionId or EventType) as its text, not quoted", () => {
+    expect(v(DataType.NodeId, coerceNodeId('ns=1;s=TQ-Bench.CalibrationFinished'))).toBe(
+      'ns=1;s=TQ-Bench.CalibrationFinished',
+    );
+    expect(v(DataType.NodeId, coerceNodeId('i=2915'))).toMatch(/^(ns=0;)?i=2915$/);
+  });
 
   it('converts scalars to JSON-able values', () => {
     expect(v(DataType.Double, 40.12)).toBe(40.12);

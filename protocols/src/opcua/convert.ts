@@ -64,7 +64,11 @@ function text(v: unknown): string {
   if (Buffer.isBuffer(v)) return v.toString('base64');
   if (v !== null && typeof v === 'object') {
     const own = (v as { toJSON?: unknown }).toJSON;
-    if (typeof own === 'function') return JSON.stringify((own as () => unknown).call(v));
+    if (typeof own === 'function') {
+      // A NodeId's JSON form is its text (ns=1;s=X): as is, not quoted again.
+      const json = (own as () => unknown).call(v);
+      return typeof json === 'string' ? json : JSON.stringify(json);
+    }
     const toString = (v as { toString?: unknown }).toString;
     if (typeof toString === 'function' && toString !== Object.prototype.toString)
       return (toString as () => string).call(v);

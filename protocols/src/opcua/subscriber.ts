@@ -661,6 +661,8 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
     if (!session) return;
     const newSession = this.noteSession(link);
     this.setConnected(true);
+    // A condition whose acknowledge was lost with the link is announced again.
+    void this.track(this.conditionRefresh(link).catch(() => undefined));
     if (newSession) {
       // Server-side state was rebuilt (transferred or re-created): every item must report again.
       if (!this.verification) this.armVerification('resubscribed');
@@ -776,6 +778,75 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
     this.eventsMonitored = 0;
     for (const e of o.events ?? []) await this.monitorEvents(link, sub, e);
     this.startRefusedRetry(link);
+    await this.conditionRefresh(link);
+  }
+
+  /**
+   * ConditionRefresh (Part 9) on the link's subscription, when an event spec asks for it: the
+   * server announces again each condition it retains, so one still waiting for its Acknowledge
+   * (the acknowledge was lost with the edge or the link) is seen again. A server that refuses it
+   * is logged; the events still flow.
+   */
+  private async conditionRefresh(link: Link): Promise<void> {
+    const session = link.session;
+    const sub = link.subscription;
+    if (!session || !sub || !(this.opts.events ?? []).some((e) => e.conditionRefresh)) return;
+    try {
+      const r = await this.request(
+        session.call({
+          objectId: 'i=2782', // ConditionType
+          methodId: 'i=3875', // ConditionType.ConditionRefresh
+          inputArguments: [new Variant({ dataType: DataType.UInt32, value: sub.subscriptionId })],
+        }),
+        'ConditionRefresh',
+      );
+      if (!isGoodCode(r.statusCode))
+        this.log.warn(
+          { status: r.statusCode.toString() },
+          'opcua: the server refused ConditionRefresh; conditions are seen as they change',
+        );
+    } catch (err) {
+      if (err instanceof StaleLink) throw err;
+      this.log.warn({ error: describeError(err) }, 'opcua: ConditionRefresh failed');
+    }
+  }
+
+  /**
+   * Calls a condition's Acknowledge method (Part 9, AcknowledgeableConditionType) for the event
+   * `eventId` (base64, as events give it) with a comment. Rejects with OpcuaError when not
+   * connected, on timeout, or when the server refuses it (the status name is in the message).
+   */
+  async acknowledgeCondition(conditionId: string, eventId: string, comment: string): Promise<void> {
+    const session = this.link?.session;
+    if (this.stopped) throw new OpcuaError('OPCUA_STOPPED', 'the subscriber has been stopped');
+    if (!session || !this.connected || this.link?.repairing)
+      throw new OpcuaError('OPCUA_NOT_CONNECTED', `not connected to ${this.opts.endpointUrl}`);
+    const resolved = await this.resolveNodeId(session, conditionId);
+    let code;
+    try {
+      const r = await this.request(
+        session.call({
+          objectId: resolved,
+          methodId: 'i=9111', // AcknowledgeableConditionType.Acknowledge
+          inputArguments: [
+            new Variant({ dataType: DataType.ByteString, value: Buffer.from(eventId, 'base64') }),
+            new Variant({ dataType: DataType.LocalizedText, value: { text: comment } }),
+          ],
+        }),
+        'Acknowledge',
+      );
+      code = r.statusCode;
+    } catch (err) {
+      if (err instanceof OpcuaError) throw err;
+      throw new OpcuaError(
+        'OPCUA_REQUEST_FAILED',
+        `Acknowledge of ${conditionId} failed: ${describeError(err)}`,
+      );
+    }
+    if (!isGoodCode(code)) {
+      this.counters.exceptions++;
+      throw new OpcuaError('OPCUA_REQUEST_FAILED', `Acknowledge of ${conditionId} refused: ${code.name}`);
+    }
   }
 
   /**

@@ -38,6 +38,13 @@ export interface OpcuaEventSpec {
   where?: { field: string; equals: string | number | boolean };
   /** Server-side queue of events (kept while the connection is cut). Default 1000. */
   queueSize?: number;
+  /**
+   * Alarms & Conditions: once the events are monitored (each new subscription, and after a
+   * reconnection), call ConditionRefresh so the server announces again every condition it
+   * retains (one waiting for its Acknowledge, with its current EventId). Select `ConditionId`
+   * to have each event's condition NodeId.
+   */
+  conditionRefresh?: boolean;
 }
 
 /** One event as received: the values of its `select` fields, by their browse path. */

@@ -262,7 +262,7 @@ export function validateOpcuaOptions(
         add(at, `must be an object, got ${describe(e)}`);
         return;
       }
-      const { name, nodeId, eventTypeId, select, where, queueSize } = e;
+      const { name, nodeId, eventTypeId, select, where, queueSize, conditionRefresh } = e;
       if (typeof name !== 'string' || name === '') add(`${at}.name`, 'must be a non-empty string');
       for (const [k, v] of [
         ['nodeId', nodeId],
@@ -275,6 +275,8 @@ export function validateOpcuaOptions(
         add(`${at}.queueSize`, 'must be an integer 1..100000');
       if (where !== undefined && (!isRecord(where) || typeof where.field !== 'string'))
         add(`${at}.where`, 'must be { field, equals }');
+      if (conditionRefresh !== undefined && typeof conditionRefresh !== 'boolean')
+        add(`${at}.conditionRefresh`, `must be true or false, got ${describe(conditionRefresh)}`);
       outEvents.push(e as unknown as OpcuaEventSpec);
     });
   }

@@ -1,0 +1,186 @@
+/**
+ * A torque calibration bench nobody in this project designed, for the edge's tests: a plain
+ * node-opcua server (in the test's process) that signals each completed result as an OPC UA
+ * Alarms & Conditions condition, as many third-party devices do. Its own layout:
+ *
+ *   ns=1;s=TQ-Bench                          Object, event source of the Server object
+ *   ns=1;s=TQ-Bench.Result.Report            String   the held result's report number
+ *   ns=1;s=TQ-Bench.Result.Found             Float    N·m as found
+ *   ns=1;s=TQ-Bench.Result.Left              Float    N·m as left
+ *   ns=1;s=TQ-Bench.ResultPending            Boolean  a result waits for its Acknowledge
+ *   ns=1;s=TQ-Bench.CalibrationFinished      AlarmConditionType instance (the condition)
+ *
+ * Each completed result raises the condition again (a new EventId, AckedState false, Retain
+ * true, Message "calibration <report> finished"); the values of the result are shown until the
+ * condition is acknowledged (its Acknowledge method, with that EventId). The next result is held
+ * until then. The bench counts every Acknowledge call, good or refused.
+ */
+import {
+  DataType,
+  OPCUAServer,
+  StatusCodes,
+  Variant,
+  nodesets,
+  type AddressSpace,
+  type UAAlarmConditionEx,
+  type UAMethod,
+  type VariantLike,
+  type ISessionContext,
+  type CallMethodResultOptions,
+} from 'node-opcua';
+
+export interface BenchResult {
+  n: number;
+  report: string;
+  found: number;
+  left: number;
+}
+
+export interface AcBench {
+  port: number;
+  /** The condition's NodeId. */
+  conditionId: string;
+  /** A calibration completes (held until the previous one is acknowledged). */
+  complete(): BenchResult;
+  /** Results acknowledged, in order (report numbers). */
+  acknowledged: string[];
+  /** Every Acknowledge call received: the report it was for, the comment, and its answer. */
+  calls: { report: string | undefined; comment: string; status: string }[];
+  /** Results completed and not yet acknowledged (the first is the one shown). */
+  pending(): BenchResult[];
+  /** Called as an Acknowledge arrives; return a status name to answer it without acknowledging. */
+  onAcknowledge: ((r: BenchResult) => string | undefined) | undefined;
+  /** Called as the result's report is read. */
+  onRead: ((r: BenchResult) => void) | undefined;
+  shutdown(): Promise<void>;
+}
+
+export const resultOf = (n: number): BenchResult => ({
+  n,
+  report: `TQ-${String(n).padStart(4, '0')}`,
+  found: 50 + (n % 7) * 0.125,
+  left: 50 + (n % 3) * 0.0625,
+});
+
+export async function startAcBench(): Promise<AcBench> {
+  const server = new OPCUAServer({
+    port: 0,
+    nodeset_filename: [nodesets.standard],
+    buildInfo: { productName: 'TQ-Bench 3', manufacturerName: 'Somewhere Instruments' },
+  });
+  await server.initialize();
+  const addressSpace: AddressSpace = server.engine.addressSpace!;
+  // ConditionRefresh and the standard condition methods, as an A&C server has them.
+  addressSpace.installAlarmsAndConditionsService();
+  const ns = addressSpace.getOwnNamespace();
+  const queue: BenchResult[] = [];
+  let produced = 0;
+
+  const bench = ns.addObject({
+    organizedBy: addressSpace.rootFolder.objects,
+    browseName: 'TQ-Bench',
+    nodeId: 's=TQ-Bench',
+    eventSourceOf: addressSpace.rootFolder.objects.server,
+    eventNotifier: 1,
+  });
+  const self: AcBench = {
+    port: 0,
+    conditionId: 'ns=1;s=TQ-Bench.CalibrationFinished',
+    acknowledged: [],
+    calls: [],
+    onAcknowledge: undefined,
+    onRead: undefined,
+    pending: () => [...queue],
+    complete: () => {
+      const r = resultOf((produced += 1));
+      queue.push(r);
+      if (queue.length === 1) raise();
+      return r;
+    },
+    shutdown: async () => {
+      await server.shutdown();
+    },
+  };
+  const variable = (name: string, dataType: DataType, get: (r: BenchResult | undefined) => unknown) =>
+    ns.addVariable({
+      componentOf: bench,
+      browseName: name,
+      nodeId: `s=TQ-Bench.${name}`,
+      minimumSamplingInterval: 100,
+      dataType: DataType[dataType],
+      value: { get: () => new Variant({ dataType, value: get(queue[0]) }) },
+    });
+  variable('Result.Report', DataType.String, (r) => {
+    if (r) self.onRead?.(r);
+    return r?.report ?? '';
+  });
+  variable('Result.Found', DataType.Float, (r) => r?.found ?? 0);
+  variable('Result.Left', DataType.Float, (r) => r?.left ?? 0);
+  const pendingNode = variable('ResultPending', DataType.Boolean, (r) => r !== undefined);
+
+  const alarm: UAAlarmConditionEx = ns.instantiateAlarmCondition('AlarmConditionType', {
+    componentOf: bench,
+    conditionSource: bench,
+    browseName: 'CalibrationFinished',
+    conditionName: 'CalibrationFinished',
+    nodeId: 's=TQ-Bench.CalibrationFinished',
+    inputNode: pendingNode,
+  });
+  alarm.setEnabledState(true);
+
+  /** Raises the condition for the result shown: a new EventId, waiting for its Acknowledge. */
+  function raise(): void {
+    const r = queue[0];
+    if (!r) return;
+    const branch = alarm.currentBranch();
+    branch.setActiveState(true);
+    branch.setAckedState(false);
+    alarm.raiseNewCondition({
+      message: `calibration ${r.report} finished`,
+      severity: 300,
+      quality: StatusCodes.Good,
+      retain: true,
+    });
+  }
+
+  // The bench's Acknowledge: counted, answered as the test says, else the standard behaviour
+  // (the EventId must be the condition's current one); an acknowledged result releases the next.
+  const method = addressSpace.findNode('i=9111') as UAMethod & {
+    _asyncExecutionFunction?: (
+      this: UAMethod,
+      args: VariantLike[],
+      context: ISessionContext,
+      cb: (err: Error | null, r?: CallMethodResultOptions) => void,
+    ) => void;
+  };
+  const standard = method._asyncExecutionFunction!;
+  method.bindMethod(function (this: UAMethod, args, context, callback) {
+    const r = queue[0];
+    const comment = String((args[1]?.value as { text?: string } | undefined)?.text ?? '');
+    const eventId = args[0]?.value as Buffer | undefined;
+    const current = alarm.currentBranch().getEventId();
+    const forShown = r !== undefined && eventId !== undefined && Buffer.compare(eventId, current) === 0;
+    const answer = forShown ? self.onAcknowledge?.(r) : undefined;
+    if (answer !== undefined) {
+      self.calls.push({ report: r?.report, comment, status: answer });
+      callback(null, {
+        statusCode: (StatusCodes as unknown as Record<string, typeof StatusCodes.Good>)[answer],
+      });
+      return;
+    }
+    standard.call(this, args, context, (err, result) => {
+      const status = result?.statusCode?.name ?? (err ? 'error' : 'Good');
+      self.calls.push({ report: r?.report, comment, status });
+      if (!err && forShown && alarm.currentBranch().getAckedState()) {
+        self.acknowledged.push(r.report);
+        queue.shift();
+        setImmediate(raise);
+      }
+      callback(err, result);
+    });
+  });
+
+  await server.start();
+  self.port = server.endpoints[0]!.port;
+  return self;
+}
