@@ -190,6 +190,7 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
       siteId: 'plant-1',
       edgeId: edge1.id,
       equipment: 'RIG-1',
+      kind: 'rig',
       state: 'running',
       observedAt: at(2),
       operator: 'op-7',
@@ -296,6 +297,63 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     expect(again.status).toBe(200);
     expect(again.body.rigs).toEqual(snap.body.rigs);
     expect(again.body.today).toEqual(snap.body.today);
+  });
+
+  it('shows a hand gauge, which never sends telemetry, as a gauge with its calibration and last use', async () => {
+    const created = await api(
+      '/api/v1/equipment',
+      { cookie: sessions.admin!.cookie },
+      {
+        method: 'POST',
+        headers: { 'x-csrf-token': sessions.admin!.csrf },
+        // Named like a rig on purpose: what it is comes from its data, not its name.
+        body: JSON.stringify({ tag: 'RIG-CAL-9', siteId: 'plant-1', type: 'caliper', intervalDays: 365 }),
+      },
+    );
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const watcher = await open(sessions.admin!.cookie);
+    expect(await watcher.subscribe('plant-1')).toEqual({ ok: true });
+    const t0 = Date.now() - 30_000;
+    const at = (s: number) => new Date(t0 + s * 1000).toISOString();
+    const sent = await edge1.send(
+      [
+        edge1.calibration('RIG-CAL-9', at(1), 'pass'),
+        edge1.usage('RIG-CAL-9', at(2), 'start', { operator: 'op-3' }),
+        // A rig of the same batch: one that sends telemetry is a rig.
+        edge1.telemetry('RIG-T', at(3), { railPressure: 900 }),
+        edge1.usage('RIG-T', at(4), 'start'),
+      ],
+      cloud.url,
+    );
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+    expect((await watcher.next('rig', (p) => p.equipment === 'RIG-CAL-9')).payload).toMatchObject({
+      kind: 'gauge',
+      observedAt: at(2),
+    });
+    expect((await watcher.next('rig', (p) => p.equipment === 'RIG-T')).payload.kind).toBe('rig');
+    // RIG-1 sent telemetry in an earlier batch: still a rig when a later batch has only its usage.
+    expect((await edge1.send([edge1.usage('RIG-1', at(5), 'start')], cloud.url)).status).toBe(200);
+    expect((await watcher.next('rig', (p) => p.equipment === 'RIG-1')).payload.kind).toBe('rig');
+
+    const snap = await api('/api/v1/sites/plant-1/live', { cookie: sessions.admin!.cookie });
+    expect(snap.status).toBe(200);
+    type Rig = { equipment: string; kind: string; lastUsedAt: string | null; calibration: unknown };
+    const byTag = new Map((snap.body.rigs as Rig[]).map((r) => [r.equipment, r]));
+    expect(byTag.get('RIG-CAL-9')).toMatchObject({
+      kind: 'gauge',
+      lastUsedAt: at(2),
+      values: [],
+      calibration: { status: 'current', nextDue: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/) },
+    });
+    expect(byTag.get('RIG-T')).toMatchObject({ kind: 'rig', calibration: null, lastUsedAt: at(4) });
+    expect(byTag.get('RIG-1')).toMatchObject({ kind: 'rig', calibration: null });
+
+    // A failed calibration: the gauge's status follows the register.
+    expect((await edge1.send([edge1.calibration('RIG-CAL-9', at(6), 'fail')], cloud.url)).status).toBe(200);
+    await watcher.next('status', (p) => p.tag === 'RIG-CAL-9' && p.to === 'out-of-tolerance');
+    const after = await api('/api/v1/sites/plant-1/live', { cookie: sessions.admin!.cookie });
+    const gauge = (after.body.rigs as Rig[]).find((r) => r.equipment === 'RIG-CAL-9');
+    expect(gauge?.calibration).toMatchObject({ status: 'out-of-tolerance' });
   });
 
   it('disconnects a socket whose session ends', async () => {

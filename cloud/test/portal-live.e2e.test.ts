@@ -45,6 +45,8 @@ describe('live dashboard, SPC and reports in a browser', () => {
   let page: Page;
   let url = '';
   let seed: DemoSeed;
+  /** An edge of the site's inspection PC (the SPC data), which also records a hand gauge's use. */
+  let cmm: TestEdge;
   const secrets = new Map<string, Uint8Array>();
   /** The page's errors, but for those of the cloud being away while it restarts. */
   const browserErrors = () => portal.browser.errors.filter((e) => !CLOUD_AWAY.test(e));
@@ -149,7 +151,7 @@ describe('live dashboard, SPC and reports in a browser', () => {
     ]);
     expect(tokenOut.status, tokenOut.stderr).toBe(0);
     const spcToken = (JSON.parse(tokenOut.stdout) as { token: string }).token;
-    const cmm = await new TestEdge(url, {
+    cmm = await new TestEdge(url, {
       protocol: 'opcua',
       endpoint: 'opc.tcp://cmm.plant1.local:4840',
     }).enroll(spcToken, 'cmm-pc');
@@ -310,6 +312,55 @@ describe('live dashboard, SPC and reports in a browser', () => {
     await shot('live-dashboard-768');
     await page.setViewportSize({ width: 1280, height: 900 });
   }, 90_000);
+
+  it('shows a hand gauge, which sends no telemetry, as a gauge in use with its calibration, never running or idle', async () => {
+    // A setting ring, named like a rig: what it is comes from its data (no telemetry), not its name.
+    const GAUGE = 'RIG-SR-12';
+    await portal.api('technician', 'POST', '/equipment', {
+      tag: GAUGE,
+      siteId: 'plant-1',
+      type: 'setting ring',
+      intervalDays: 365,
+    });
+    const used = new Date(Date.now() - 2 * 3_600_000).toISOString();
+    await cmm.ingest([
+      cmm.calibration(GAUGE, new Date(Date.now() - 86_400_000).toISOString(), 'pass'),
+      cmm.usage(GAUGE, used, 'start', { operator: 'op-5', partSerial: 'RING000007' }),
+    ]);
+    const card = page.locator(`[data-testid=rig-card][data-equipment="${GAUGE}"]`);
+    await card.waitFor({ timeout: 20_000 });
+    const state = card.getByTestId('rig-state');
+    expect(await state.getAttribute('data-state')).toBe('in-use');
+    expect((await state.textContent())?.trim()).toBe('In use');
+    const use = card.getByTestId('gauge-use');
+    expect((await use.locator('time').textContent())?.trim()).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/);
+    expect(await use.locator('time').getAttribute('datetime')).toBe(used);
+    expect(await use.textContent()).toContain('operator op-5');
+    const cal = card.getByTestId('gauge-calibration');
+    expect(await cal.getByTestId('status-badge').getAttribute('data-status')).toBe('current');
+    expect(await cal.textContent()).toMatch(/next due \d{4}-\d{2}-\d{2}/);
+    // No run state, no values, no "no telemetry yet".
+    expect(await card.getByTestId('live-value').count()).toBe(0);
+    expect(await card.textContent()).not.toMatch(/Running|Idle|Stopped|No telemetry/);
+
+    // Its next use, pushed over the socket: the card follows without a reload.
+    const again = new Date(Date.now() - 60_000).toISOString();
+    await cmm.ingest([cmm.usage(GAUGE, again, 'stop')]);
+    await expect.poll(() => use.locator('time').getAttribute('datetime'), { timeout: 20_000 }).toBe(again);
+    expect((await state.textContent())?.trim()).toBe('In use');
+    // A failed calibration: the status follows the `status` push.
+    await cmm.ingest([cmm.calibration(GAUGE, new Date().toISOString(), 'fail')]);
+    await expect
+      .poll(() => cal.getByTestId('status-badge').getAttribute('data-status'), { timeout: 20_000 })
+      .toBe('out-of-tolerance');
+    await card.scrollIntoViewIfNeeded();
+    await card.screenshot({ path: path.join(SHOTS, 'live-floor-gauge-card-1280.png') });
+    await page.setViewportSize(PHONE);
+    await card.scrollIntoViewIfNeeded();
+    expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
+    await card.screenshot({ path: path.join(SHOTS, 'live-floor-gauge-card-390.png') });
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }, 60_000);
 
   it('shows each test point of the last completed test, names every signal in words, and no idle zeros', async () => {
     const card = page.locator(`[data-testid=rig-card][data-equipment="${TAG}"]`);

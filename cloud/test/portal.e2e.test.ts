@@ -5,7 +5,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startProcess, type Proc } from '@rigtrace/protocols/testing';
 import { base32Decode, totp } from '../src/access/totp.js';
-import { SHOTS } from './helpers/browser.js';
+import { PHONE, SHOTS, sidewaysOverflow } from './helpers/browser.js';
 import { TestEdge } from './helpers/edge.js';
 
 /**
@@ -279,6 +279,31 @@ describe('portal in a browser', () => {
 
     await page.setViewportSize({ width: 820, height: 1100 });
     await shot('06-board-tablet');
+
+    // Tags stay on one line at every width, never broken at a hyphen, and a phone does not
+    // scroll sideways for them: one longer than its cell ends in "…", the whole tag on hover.
+    const LONG = 'RIG-01-RP-RAIL-PRESSURE-SENSOR-07';
+    await api('POST', '/equipment', equipment(LONG, 'pressure transducer', 180));
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await page.getByLabel('Search by tag').fill('RIG-01-RP');
+    await expect.poll(board).toEqual([[LONG, 'Overdue']]);
+    const tagLines = () =>
+      page.locator('[data-testid=board-row] th[data-label=Tag]').evaluateAll((cells) =>
+        cells.map((cell) => {
+          const link = cell.querySelector('a')!;
+          const range = cell.ownerDocument.createRange();
+          range.selectNodeContents(link);
+          const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+          return [link.textContent?.trim(), link.getAttribute('title'), lines.size];
+        }),
+      );
+    for (const width of [PHONE.width, 560, 820, 1280]) {
+      await page.setViewportSize({ width, height: 900 });
+      expect(await tagLines(), `at ${width} px`).toEqual([[LONG, LONG, 1]]);
+      expect(await sidewaysOverflow(page), `at ${width} px`).toEqual({ px: 0, widest: null });
+      if (width === PHONE.width) await shot('06-board-long-tag-390', false);
+    }
+    await page.getByLabel('Search by tag').fill('');
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 

@@ -884,4 +884,41 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
     expect(html).toContain('Preventive maintenance due (2)');
     expect(html).toContain('Grease bearings: due in 3 days');
   });
+  it('decides a digest’s day and send time in the site’s time zone, not UTC (injected clock around midnight)', async () => {
+    // Tokyo (UTC+9, no daylight saving): 15:30Z is 00:30 of the next local day there.
+    const zone = await call('admin', 'PUT', '/sites/plant-3', { timeZone: 'Asia/Tokyo' });
+    expect(zone.status, zone.text).toBe(200);
+    const day = dayPlus(30);
+    const next = dayPlus(31);
+    const plant3 = async () =>
+      (await deliveriesOf('admin', '&siteId=plant-3'))
+        .filter((d) => d.digestDate === day || d.digestDate === next)
+        .map((d) => [d.origin, d.digestDate]);
+
+    // 14:59Z: 23:59 in Tokyo on `day`, after its 06:00: that day's digest (UTC says the same day).
+    now = at(day, '14:59');
+    await cloud.reminders.runOnce();
+    expect(await plant3()).toEqual([['schedule', day]]);
+    // 15:30Z: 00:30 in Tokyo on `next`, before 06:00 there: nothing yet (UTC would say 15:30 ≥ 06:00).
+    now = at(day, '15:30');
+    await cloud.reminders.runOnce();
+    expect(await plant3()).toEqual([['schedule', day]]);
+    // Send-now at that moment is the site's day, `next`, not the UTC date.
+    const sent = await call('admin', 'POST', '/sites/plant-3/reminders/send');
+    expect(sent.status, sent.text).toBe(200);
+    expect(sent.body.date).toBe(next);
+    // 21:00Z: 06:00 in Tokyo on `next`: its scheduled digest, dated `next`.
+    now = at(day, '21:00');
+    await cloud.reminders.runOnce();
+    expect((await plant3()).sort()).toEqual(
+      [
+        ['manual', next],
+        ['schedule', day],
+        ['schedule', next],
+      ].sort(),
+    );
+    const body = JSON.parse(receiver.got.filter((r) => r.path === '/plant-3').at(-1)!.body);
+    expect(body.date).toBe(next);
+    expect(body.site).toEqual({ id: 'plant-3', name: 'Plant 3', timeZone: 'Asia/Tokyo' });
+  });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   applyAlert,
   applyRig,
+  applyStatus,
   applyTelemetry,
   changesToday,
   formatValue,
@@ -41,9 +42,12 @@ function snapshot(over: Partial<LiveSnapshot> = {}): LiveSnapshot {
       {
         equipment: 'RIG-02',
         edgeId: 'e1',
+        kind: 'rig',
         state: 'running',
         stateSince: iso(-60),
         lastSeenAt: iso(0),
+        lastUsedAt: iso(-60),
+        calibration: null,
         values: [
           { point: 'railPressure', value: 1800.5, unit: 'bar', quality: 'good', observedAt: iso(0) },
           { point: 'partSerial', value: 'INJ00000001', unit: null, quality: 'good', observedAt: iso(0) },
@@ -54,9 +58,12 @@ function snapshot(over: Partial<LiveSnapshot> = {}): LiveSnapshot {
       {
         equipment: 'RIG-01',
         edgeId: 'e1',
+        kind: 'rig',
         state: 'idle',
         stateSince: null,
         lastSeenAt: iso(-10),
+        lastUsedAt: null,
+        calibration: null,
         values: [],
         signals: [],
         lastTest: null,
@@ -208,6 +215,7 @@ describe('folding the snapshot and the pushes into one view', () => {
         siteId: 'plant-1',
         edgeId: 'e1',
         equipment: 'RIG-02',
+        kind: 'rig',
         state: 'running',
         observedAt: iso(3),
         operator: 'op-1',
@@ -220,6 +228,7 @@ describe('folding the snapshot and the pushes into one view', () => {
         siteId: 'plant-1',
         edgeId: 'e1',
         equipment: 'RIG-02',
+        kind: 'rig',
         state: 'stopped',
         observedAt: iso(4),
       }),
@@ -230,6 +239,7 @@ describe('folding the snapshot and the pushes into one view', () => {
         siteId: 'plant-1',
         edgeId: 'e1',
         equipment: 'RIG-02',
+        kind: 'rig',
         state: 'running',
         observedAt: iso(2),
       }),
@@ -330,16 +340,104 @@ describe('labels a person reads', () => {
   });
 
   it('shows a rig nothing came from for over a minute as stale, not running', () => {
-    const rig = { state: 'running' as const, stateSince: iso(-60), lastSeenAt: iso(0) };
+    const rig = {
+      kind: 'rig' as const,
+      state: 'running' as const,
+      stateSince: iso(-60),
+      lastSeenAt: iso(0),
+      lastUsedAt: iso(-60),
+    };
     expect(shownState(rig, T0 + 30_000)).toBe('running');
     expect(shownState(rig, T0 + 10 * 60_000)).toBe('stale');
-    expect(shownState({ state: 'stopped', stateSince: iso(-60), lastSeenAt: iso(0) }, T0 + 10 * 60_000)).toBe(
-      'stopped',
+    expect(shownState({ ...rig, state: 'stopped' }, T0 + 10 * 60_000)).toBe('stopped');
+  });
+
+  it('shows a gauge (no telemetry) as a gauge or in use, never running, idle or stale', () => {
+    const gauge = {
+      kind: 'gauge' as const,
+      state: 'running' as const,
+      stateSince: iso(-60),
+      lastSeenAt: iso(0),
+      lastUsedAt: iso(0),
+    };
+    expect(shownState(gauge, T0 + 5_000)).toBe('in-use');
+    expect(shownState(gauge, T0 + 10 * 86_400_000)).toBe('in-use');
+    expect(shownState({ ...gauge, state: 'idle', stateSince: null, lastUsedAt: null }, T0)).toBe('gauge');
+  });
+
+  it('keeps a gauge a gauge through usage pushes, and makes it a rig at its first telemetry', () => {
+    const v = fromSnapshot(
+      snapshot({
+        rigs: [
+          {
+            equipment: 'CAL-7',
+            edgeId: 'e1',
+            kind: 'gauge',
+            state: 'running',
+            stateSince: iso(-600),
+            lastSeenAt: iso(-600),
+            lastUsedAt: iso(-600),
+            calibration: { status: 'current', nextDue: '2027-06-01' },
+            values: [],
+            signals: [],
+            lastTest: null,
+          },
+        ],
+      }),
     );
+    expect(
+      applyRig(v, {
+        siteId: 'plant-1',
+        edgeId: 'e1',
+        equipment: 'CAL-7',
+        kind: 'gauge',
+        state: 'running',
+        observedAt: iso(5),
+      }),
+    ).toBe(true);
+    expect(v.rigs[0]).toMatchObject({ kind: 'gauge', lastUsedAt: iso(5) });
+    expect(shownState(v.rigs[0]!, T0 + 3_600_000)).toBe('in-use');
+    // A gauge first heard of through a push.
+    applyRig(v, {
+      siteId: 'plant-1',
+      edgeId: 'e1',
+      equipment: 'TW-3',
+      kind: 'gauge',
+      state: 'stopped',
+      observedAt: iso(6),
+    });
+    expect(v.rigs.find((r) => r.equipment === 'TW-3')).toMatchObject({
+      kind: 'gauge',
+      lastUsedAt: iso(6),
+      calibration: null,
+    });
+    // Its calibration status follows the `status` pushes, for gauges of that tag only.
+    expect(applyStatus(v, { siteId: 'plant-1', tag: 'CAL-7', from: 'current', to: 'out-of-tolerance' })).toBe(
+      true,
+    );
+    expect(v.rigs[0]!.calibration).toEqual({ status: 'out-of-tolerance', nextDue: '2027-06-01' });
+    expect(applyStatus(v, { siteId: 'plant-2', tag: 'CAL-7', from: null, to: 'current' })).toBe(false);
+    expect(applyStatus(v, { siteId: 'plant-1', tag: 'CAL-7', from: null, to: 'calibrated' })).toBe(false);
+    // Telemetry: a rig from then on.
+    applyTelemetry(v, {
+      siteId: 'plant-1',
+      edgeId: 'e1',
+      items: [
+        { equipment: 'CAL-7', point: 'force', value: 3, unit: 'N', quality: 'good', observedAt: iso(7) },
+      ],
+    });
+    expect(v.rigs[0]).toMatchObject({ kind: 'rig', calibration: null });
+    expect(shownState(v.rigs[0]!, T0 + 8_000)).toBe('running');
   });
 
   it('shows equipment that sends values without a run state as reporting, not idle', () => {
-    const bench = { state: 'idle' as const, stateSince: null, lastSeenAt: iso(0) };
+    const bench = {
+      kind: 'rig' as const,
+      state: 'idle' as const,
+      stateSince: null,
+      lastSeenAt: iso(0),
+      lastUsedAt: null,
+    };
     expect(shownState(bench, T0 + 5_000)).toBe('reporting');
     expect(shownState(bench, T0 + 10 * 60_000)).toBe('stale');
     expect(shownState({ ...bench, stateSince: iso(-30) }, T0 + 5_000)).toBe('idle');
@@ -466,9 +564,12 @@ describe('a rig named by its signal dictionary', () => {
           {
             equipment: 'RIG-01',
             edgeId: 'e1',
+            kind: 'rig',
             state: 'running',
             stateSince: iso(-60),
             lastSeenAt: iso(0),
+            lastUsedAt: iso(-60),
+            calibration: null,
             values: [
               point('state', state),
               point('testPoint', state === 1 ? 3 : 0),

@@ -142,7 +142,7 @@ describe('control chart panels', () => {
 });
 
 describe('capability by rig', () => {
-  it('groups characteristics by rig, worst Cpk first, rigs without a Cpk last', () => {
+  it('groups characteristics by rig, worst first, rigs without a Cpk last', () => {
     const rigs = byRig([
       ch('RIG-01', 'fullLoad.deliveredQty', 1.8),
       ch('RIG-01', 'idle.deliveredQty', 0.9, 2),
@@ -151,11 +151,11 @@ describe('capability by rig', () => {
       ch('RIG-01', 'pilot.deliveredQty', null),
     ]);
     expect(
-      rigs.map((r) => [r.equipment, r.worstCpk, r.worst?.characteristic ?? null, r.openViolations]),
+      rigs.map((r) => [r.equipment, r.lowestCpk, r.worst?.characteristic ?? null, r.openViolations]),
     ).toEqual([
       ['RIG-01', 0.9, 'idle.deliveredQty', 2],
       ['RIG-02', 1.2, 'fullLoad.deliveredQty', 1],
-      ['RIG-03', null, null, 0],
+      ['RIG-03', null, 'x', 0],
     ]);
     expect(rigs[0]!.characteristics.map((c) => c.characteristic)).toEqual([
       'idle.deliveredQty',
@@ -183,9 +183,28 @@ describe('capability by rig', () => {
     const items = [ch('RIG-01', 'a', 0.9), ch('RIG-01', 'b', 1.5, 0, 2), ch('RIG-02', 'c', 2.0, 1)];
     expect(worstFirst(items).map((c) => c.characteristic)).toEqual(['c', 'b', 'a']);
     expect(byRig(items).map((r) => [r.equipment, r.openViolations, r.flaggedPoints])).toEqual([
-      ['RIG-01', 0, 2],
       ['RIG-02', 1, 0],
+      ['RIG-01', 0, 2],
     ]);
+  });
+
+  it('has one meaning of worst: the first rig’s worst characteristic is the one the page opens on', () => {
+    const items = [
+      // RIG-01 has the lowest Cpk, but RIG-02's characteristic has an open alert: it is the worst.
+      ch('RIG-01', 'a', 0.7),
+      ch('RIG-01', 'b', 1.5, 0, 3),
+      ch('RIG-02', 'c', 2.0, 1),
+      ch('RIG-03', 'd', 0.5),
+    ];
+    const rigs = byRig(items);
+    expect(rigs[0]!.worst).toBe(worstFirst(items)[0]);
+    expect(rigs.map((r) => [r.equipment, r.worst?.characteristic, r.lowestCpk])).toEqual([
+      ['RIG-02', 'c', 2.0],
+      ['RIG-01', 'b', 0.7],
+      ['RIG-03', 'd', 0.5],
+    ]);
+    // Each rig's worst is the first of its own characteristics by the same rule.
+    for (const r of rigs) expect(r.worst).toBe(worstFirst(r.characteristics)[0]);
   });
 
   it('reads Cpk the usual way', () => {

@@ -1089,6 +1089,31 @@ export class CalibrationService {
     return { items, next: rows.length === q.limit ? (rows.at(-1)?.tag ?? null) : null };
   }
 
+  /**
+   * The cached status and next due date of each of `tags` the register holds (retired ones left
+   * out), as of today at each one's site: what the live floor shows of a gauge.
+   */
+  async statusesOf(
+    tenantId: string,
+    tags: readonly string[],
+  ): Promise<Map<string, { status: CalibrationStatus; nextDue: string | null }>> {
+    const out = new Map<string, { status: CalibrationStatus; nextDue: string | null }>();
+    if (tags.length === 0) return out;
+    const [dflt, zones, now] = [
+      await this.dueSoonDefault(tenantId),
+      await this.zones(tenantId),
+      this.clock().getTime(),
+    ];
+    for (const tag of tags) {
+      const e = await this.equipment.get(tenantId, tag);
+      if (!e || e.retired_at !== null) continue;
+      const asOf = localDay(now, zones.get(e.site_id) ?? 'UTC');
+      const s = this.cachedStatus(e, asOf, dflt, await this.cyclesOf(tenantId, e));
+      out.set(tag, { status: s.status, nextDue: s.nextDue });
+    }
+    return out;
+  }
+
   /** Usage cycles since the last valid calibration, for equipment with a usage interval (else null). */
   private async cyclesOf(
     tenantId: string,

@@ -21,6 +21,20 @@ export const telemetryItemSchema = z.object({
 
 export const rigStateSchema = z.enum(['running', 'idle', 'stopped']);
 
+/**
+ * What a piece of equipment on the live floor is: a rig sends telemetry; a gauge (a caliper, a
+ * setting ring, a torque wrench) never has, so it has no run state, only its calibration and its use.
+ */
+export const floorKindSchema = z
+  .enum(['rig', 'gauge'])
+  .describe('rig: it has sent telemetry; gauge: it never has (no run state: its calibration and last use)');
+
+/** A gauge's calibration as the live floor shows it (the register's status, at the site's today). */
+export const floorCalibrationSchema = z.object({
+  status: z.enum(['current', 'due-soon', 'overdue', 'out-of-tolerance']),
+  nextDue: z.string().nullable().describe('YYYY-MM-DD in the site’s calendar; null: never calibrated valid'),
+});
+
 /** An alert as pushed and as listed in the snapshot. */
 export const liveAlertSchema = component(
   'LiveAlert',
@@ -53,7 +67,8 @@ export const liveMessageSchemas = {
         siteId: z.string(),
         edgeId: z.string(),
         equipment: z.string(),
-        state: rigStateSchema,
+        kind: floorKindSchema,
+        state: rigStateSchema.describe('for a gauge, not a run state: it was used at observedAt'),
         observedAt: dateTime,
         operator: z.string().optional(),
         workOrder: z.string().optional(),
@@ -115,9 +130,16 @@ export const liveSnapshotSchema = z.object({
     z.object({
       equipment: z.string(),
       edgeId: z.string(),
-      state: rigStateSchema,
+      kind: floorKindSchema,
+      state: rigStateSchema.describe('the run state; for a gauge meaningless (see lastUsedAt)'),
       stateSince: dateTime.nullable(),
       lastSeenAt: dateTime,
+      lastUsedAt: dateTime.nullable().describe('its latest usage record; null: none'),
+      calibration: floorCalibrationSchema
+        .nullable()
+        .describe(
+          'for a gauge, its calibration status; null for a rig and for equipment not in the register',
+        ),
       values: z
         .array(telemetryItemSchema.omit({ equipment: true }))
         .describe(

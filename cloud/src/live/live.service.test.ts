@@ -29,7 +29,7 @@ describe('live messages for a socket not cleared for export-controlled data', ()
     const about = (tag: string): LiveMessage[] => [
       {
         event: 'rig',
-        payload: { siteId: 's', edgeId: 'e', equipment: tag, state: 'running', observedAt: at },
+        payload: { siteId: 's', edgeId: 'e', equipment: tag, kind: 'rig', state: 'running', observedAt: at },
       },
       { event: 'calibration', payload: { siteId: 's', tag, calibrationId: 'c', passed: true } },
       { event: 'status', payload: { siteId: 's', tag, from: null, to: 'calibrated' } },

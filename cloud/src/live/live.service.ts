@@ -11,7 +11,12 @@ import type { Viewer } from '../access/index.js';
 import type { LivePointRow, LiveRepository, LiveRigRow } from './live.repository.js';
 import { completedTest, type CompletedTest } from './live.floor.js';
 import type { z } from 'zod';
-import type { LiveMessages, liveAlertSchema, telemetryItemSchema } from './live.messages.js';
+import type {
+  LiveMessages,
+  floorCalibrationSchema,
+  liveAlertSchema,
+  telemetryItemSchema,
+} from './live.messages.js';
 
 /**
  * Room names. Ids are URI-encoded so that no tenant/site pair can spell another's room. Clients
@@ -33,6 +38,14 @@ export const IDLE_AFTER_MS = 5 * 60_000;
 export const SNAPSHOT_ALERTS = 20;
 
 export type RigState = 'running' | 'idle' | 'stopped';
+
+/** Rig: it has sent telemetry; gauge: it never has (hand gauges: calipers, setting rings, torque wrenches). */
+export type FloorKind = 'rig' | 'gauge';
+
+/** The one rule: equipment whose telemetry never reached the floor is a gauge, whatever its name. */
+export const floorKind = (hasTelemetry: boolean): FloorKind => (hasTelemetry ? 'rig' : 'gauge');
+
+export type FloorCalibration = z.output<typeof floorCalibrationSchema>;
 
 export type TelemetryItem = z.output<typeof telemetryItemSchema>;
 
@@ -76,15 +89,26 @@ export type LivePublisher = <K extends keyof LiveMessages>(
 /** The latest open alerts of a site, newest first (from the SPC/alerts module, when present). */
 export type OpenAlertsProvider = (viewer: Viewer, siteId: string, limit: number) => Promise<LiveAlert[]>;
 
+/** The register's calibration status of each of `tags` that it holds (from the calibration module, when present). */
+export type CalibrationProvider = (
+  tenantId: string,
+  tags: readonly string[],
+) => Promise<Map<string, FloorCalibration>>;
+
 export interface LiveSnapshot {
   siteId: string;
   at: string;
   rigs: {
     equipment: string;
     edgeId: string;
+    kind: FloorKind;
     state: RigState;
     stateSince: string | null;
     lastSeenAt: string;
+    /** Its latest usage record's time; null: none. */
+    lastUsedAt: string | null;
+    /** A gauge's calibration status (null for a rig, and for equipment the register does not hold). */
+    calibration: FloorCalibration | null;
     /** Latest values that mean something now (not a value its dictionary says is idle now). */
     values: Omit<TelemetryItem, 'equipment'>[];
     /** The signal dictionary its telemetry last carried (empty: none; the portal's built-in labels apply). */
@@ -123,6 +147,7 @@ export class LiveService {
     private readonly logger: Logger,
     private readonly metrics?: Metrics,
     private openAlerts?: OpenAlertsProvider,
+    private calibrations?: CalibrationProvider,
   ) {}
 
   setPublisher(p: LivePublisher | undefined): void {
@@ -131,6 +156,10 @@ export class LiveService {
 
   setOpenAlertsProvider(p: OpenAlertsProvider | undefined): void {
     this.openAlerts = p;
+  }
+
+  setCalibrationProvider(p: CalibrationProvider | undefined): void {
+    this.calibrations = p;
   }
 
   private send<K extends keyof LiveMessages>(room: string, event: K, payload: LiveMessages[K]): void {
@@ -263,12 +292,16 @@ export class LiveService {
       }
     }
 
-    // Telemetry: only values newer than the stored ones are kept and pushed.
-    const telemetryEquipment = [...new Set([...latest.values()].map((i) => i.equipment))];
+    // Telemetry: only values newer than the stored ones are kept and pushed. The stored points of
+    // every piece of equipment heard from: one with none, and none in this batch, is a gauge.
     // Both reads at once (one round trip less; the tables are written only below).
     const [storedPoints, storedRigs] = await settled([
-      this.repo.points(tenantId, edge.id, telemetryEquipment),
+      this.repo.points(tenantId, edge.id, [...seen.keys()]),
       this.repo.rigs(tenantId, edge.id, [...seen.keys()]),
+    ]);
+    const withTelemetry = new Set([
+      ...storedPoints.map((p) => p.equipment),
+      ...[...latest.values()].map((i) => i.equipment),
     ]);
     const stored = new Map(storedPoints.map((p) => [`${p.equipment}\u0000${p.point}`, p.observed_at]));
     const fresh = [...latest.entries()]
@@ -333,6 +366,7 @@ export class LiveService {
           siteId: edge.siteId,
           edgeId: edge.id,
           equipment,
+          kind: floorKind(withTelemetry.has(equipment)),
           state,
           observedAt: u.at,
           ...(u.record.body.operator ? { operator: u.record.body.operator } : {}),
@@ -387,6 +421,13 @@ export class LiveService {
       values.set(key, list);
     }
     const nowMs = now.getTime();
+    // A gauge's calibration status, from the register (one read for the site's gauges).
+    const kindOf = (r: LiveRigRow) => floorKind(values.has(`${r.edge_id}\u0000${r.equipment}`));
+    const gauges = [...new Set(rigs.filter((r) => kindOf(r) === 'gauge').map((r) => r.equipment))];
+    const calibration =
+      this.calibrations && gauges.length > 0
+        ? await this.calibrations(tenantId, gauges)
+        : new Map<string, FloorCalibration>();
     const rigViews = rigs.map((r) => {
       let state: RigState;
       let since: string | null;
@@ -404,9 +445,12 @@ export class LiveService {
       return {
         equipment: r.equipment,
         edgeId: r.edge_id,
+        kind: kindOf(r),
         state,
         stateSince: since,
         lastSeenAt: r.last_seen_at,
+        lastUsedAt: r.state_at,
+        calibration: kindOf(r) === 'gauge' ? (calibration.get(r.equipment) ?? null) : null,
         values: meaningfulValues(values.get(`${r.edge_id}\u0000${r.equipment}`) ?? [], signals),
         signals,
         lastTest: r.last_test ? (JSON.parse(r.last_test) as CompletedTest) : null,

@@ -93,10 +93,10 @@ const schema = z.strictObject({
   /** Only from the environment in production; never logged. */
   smtpPassword: z.string().min(1).max(1024).optional(),
   smtpFrom: z.string().min(3).max(320).default('RigTrace <rigtrace@localhost>'),
-  /** When the daily digest goes out, HH:MM in UTC. */
+  /** When the daily digest goes out, HH:MM in each site's time zone. */
   remindersDailyAt: z
     .string()
-    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM, 24-hour, UTC')
+    .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM, 24-hour, in each site’s time zone')
     .default('06:00'),
   remindersScheduler: z.enum(['on', 'off']).default('on'),
   remindersTickSeconds: z.coerce.number().int().min(1).max(3600).default(60),

@@ -47,7 +47,8 @@ export interface DigestPm {
 /** What one site needs to hear about on one day. The webhook body is this, plus `type`, `version`, `delivery`. */
 export interface Digest {
   tenant: string;
-  site: { id: string; name: string };
+  /** `timeZone`: the site's IANA zone, whose calendar day `date` is. */
+  site: { id: string; name: string; timeZone: string };
   date: string;
   counts: { outOfTolerance: number; overdue: number; dueSoon: number; maintenance: number };
   outOfTolerance: DigestItem[];
@@ -71,7 +72,8 @@ export const isAllClear = (d: Digest): boolean =>
  */
 export function buildDigest(o: {
   tenant: string;
-  site: { id: string; name: string };
+  /** `timeZone`: the site's IANA zone, whose calendar day `date` is. */
+  site: { id: string; name: string; timeZone: string };
   date: string;
   rows: readonly EquipmentRow[];
   /** Preventive tasks of the site as of `date` (those current are left out). */
@@ -188,7 +190,7 @@ const SECTIONS: [keyof Pick<Digest, 'outOfTolerance' | 'overdue' | 'dueSoon'>, s
 ];
 
 export function emailText(d: Digest): string {
-  const lines = [`Calibration digest for ${d.site.name} (${d.site.id}), ${d.date} (UTC)`, ''];
+  const lines = [`Calibration digest for ${d.site.name} (${d.site.id}), ${d.date} (${d.site.timeZone})`, ''];
   if (isAllClear(d))
     lines.push(
       'All clear: nothing is overdue, out of tolerance or due within its lead time, and no maintenance is due.',

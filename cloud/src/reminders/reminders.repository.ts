@@ -89,6 +89,17 @@ export class RemindersRepository {
     return row?.name;
   }
 
+  /** The site's IANA time zone (UTC for a site not found): its digests' day and send time are its own. */
+  async siteZone(tenantId: string, siteId: string): Promise<string> {
+    const row = await this.t(tenantId, () =>
+      this.db.get<{ time_zone: string }>('SELECT time_zone FROM sites WHERE tenant_id = ? AND id = ?', [
+        tenantId,
+        siteId,
+      ]),
+    );
+    return row?.time_zone ?? 'UTC';
+  }
+
   getSettings(tenantId: string, siteId: string): Promise<SettingsRow | undefined> {
     return this.t(tenantId, () =>
       this.db.get<SettingsRow>('SELECT * FROM reminder_settings WHERE tenant_id = ? AND site_id = ?', [

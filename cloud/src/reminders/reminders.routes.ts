@@ -61,7 +61,7 @@ const settings = z.object({
   sendAllClear: z.boolean(),
   email: z.object({ enabled: z.boolean(), recipients: z.array(z.string()) }),
   webhooks: z.array(webhook),
-  dailyAt: z.string().describe('HH:MM UTC (cloud setting RIGTRACE_REMINDERS_DAILY_AT)'),
+  dailyAt: z.string().describe('HH:MM in the site’s time zone (cloud setting RIGTRACE_REMINDERS_DAILY_AT)'),
   updatedAt: z.string().nullable(),
   updatedBy: z.string().nullable(),
 });

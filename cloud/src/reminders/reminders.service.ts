@@ -11,7 +11,7 @@ import {
   type NextPm,
   type PreventiveTasks,
 } from '../calibration/index.js';
-import { addDays } from '../platform/time-zone.js';
+import { addDays, localTime } from '../platform/time-zone.js';
 import type { AuditActor, AuditService } from '../audit/index.js';
 import { buildDigest, isAllClear, webhookBody, type Digest, type DigestPm } from './digest.js';
 import { EmailSender, type SmtpConfig } from './email.js';
@@ -139,7 +139,7 @@ export interface SettingsView {
   sendAllClear: boolean;
   email: { enabled: boolean; recipients: string[] };
   webhooks: WebhookView[];
-  /** When the scheduler sends, HH:MM UTC (the cloud's setting). */
+  /** When the scheduler sends, HH:MM in the site's time zone (the cloud's setting). */
   dailyAt: string;
   updatedAt: string | null;
   updatedBy: string | null;
@@ -390,7 +390,7 @@ export class ReminderService {
     }
     return buildDigest({
       tenant: tenantId,
-      site: { id: siteId, name },
+      site: { id: siteId, name, timeZone: await this.deps.repo.siteZone(tenantId, siteId) },
       date,
       rows: rows.slice(0, DIGEST_LIMIT),
       maintenance: maintenance.slice(0, DIGEST_LIMIT),
@@ -582,7 +582,7 @@ export class ReminderService {
     const hooks = await this.deps.repo.webhooks(p.tenantId, siteId);
     if (!s || this.targets(s, hooks).length === 0)
       throw new ProblemError('CLOUD_CONFLICT', 'no reminder channel is enabled for this site');
-    const date = this.clock().toISOString().slice(0, 10);
+    const date = (await this.siteClock(p.tenantId, siteId)).day;
     const out = await this.runSite(p.tenantId, s, date, `manual:${randomUUID()}`, 'manual');
     const deliveries = out.deliveries.map(deliveryView);
     await this.deps.audit.record({
@@ -624,22 +624,28 @@ export class ReminderService {
 
   // -- scheduler -------------------------------------------------------------------------------
 
+  /** The site's local day and minute of the day now (its calendar: a digest's day is the site's, not UTC's). */
+  private async siteClock(tenantId: string, siteId: string) {
+    return localTime(this.clock().getTime(), await this.deps.repo.siteZone(tenantId, siteId));
+  }
+
   /**
-   * One pass of the scheduler: for every tenant with work, the due retries, then (once the
-   * day's send time has passed, UTC) today's digest of each enabled site not yet claimed.
-   * Safe to run concurrently in several processes.
+   * One pass of the scheduler: for every tenant with work, the due retries, then, for each
+   * enabled site whose local time of day has reached the send time, its digest of its local day
+   * (in the site's time zone) if not yet claimed. Safe to run concurrently in several processes.
    */
   async runOnce(): Promise<void> {
     const now = this.clock();
-    const date = now.toISOString().slice(0, 10);
-    const due = now.toISOString().slice(11, 16) >= this.cfg.remindersDailyAt;
+    const [hh, mm] = this.cfg.remindersDailyAt.split(':').map(Number) as [number, number];
+    const sendAt = hh * 60 + mm;
     for (const tenantId of await this.deps.repo.tenantsWithWork(now.toISOString())) {
       try {
         for (const d of await this.deps.repo.dueRetries(tenantId, now.toISOString()))
           await this.retry(tenantId, d);
-        if (due)
-          for (const s of await this.deps.repo.enabledSites(tenantId))
-            await this.runSite(tenantId, s, date, 'schedule', 'schedule');
+        for (const s of await this.deps.repo.enabledSites(tenantId)) {
+          const local = await this.siteClock(tenantId, s.site_id);
+          if (local.minute >= sendAt) await this.runSite(tenantId, s, local.day, 'schedule', 'schedule');
+        }
       } catch (err) {
         this.deps.logger.error({ err, tenantId }, 'reminder run failed');
       }

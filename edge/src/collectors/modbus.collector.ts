@@ -50,6 +50,8 @@ export class ModbusCollector implements Collector {
   private pollsWithoutReading = 0;
   private readonly endpoint: string;
   private readonly telemetryPoints: string[];
+  /** Each telemetry point's index in a sample's readings (-1: no such point) and unit. */
+  private telemetryIndex: { name: string; index: number; unit: string | undefined }[] = [];
   private readonly unitOf: Map<string, string | undefined>;
   /** The source's signal dictionary, sent with the first telemetry record and from time to time. */
   private readonly signals: SignalDictionary;
@@ -97,6 +99,12 @@ export class ModbusCollector implements Collector {
       timeoutMs: this.cfg.timeoutMs,
       logger: this.logger,
     });
+    const poller = this.poller;
+    this.telemetryIndex = this.telemetryPoints.map((name) => ({
+      name,
+      index: poller.pointIndex(name),
+      unit: this.unitOf.get(name),
+    }));
     await this.records.start(this.poller, (k) => this.ctx.getState(k));
     this.poller.on('sample', (s: ModbusSample) => this.onSample(s));
     this.poller.on('connected', () => {
@@ -177,10 +185,11 @@ export class ModbusCollector implements Collector {
    * reading after it a SOURCE_READING event.
    */
   private trackHealth(s: ModbusSample): void {
-    // Runs on every poll: looks for one good reading without copying the 200 of a big device.
+    // Runs on every poll: looks for one good reading, by index (no lookup by name, no copy).
     let good = false;
-    for (const name in s.readings) {
-      if (s.readings[name]!.quality === 'good') {
+    const list = s.list;
+    for (let i = 0; i < list.length; i++) {
+      if (list[i]!.quality === 'good') {
         good = true;
         break;
       }
@@ -196,7 +205,7 @@ export class ModbusCollector implements Collector {
     }
     if (++this.pollsWithoutReading === 3 && !this.reportedNoReadings) {
       this.reportedNoReadings = true;
-      const reason = Object.values(s.readings).find((r) => r.error)?.error ?? 'no reading';
+      const reason = s.list.find((r) => r.error)?.error ?? 'no reading';
       this.event('warning', 'SOURCE_NO_GOOD_READINGS', `no good reading from ${this.endpoint}: ${reason}`);
     }
   }
@@ -208,9 +217,9 @@ export class ModbusCollector implements Collector {
     const everyMs = this.cfg.telemetry?.everyMs ?? 1000;
     if (this.telemetryPoints.length > 0 && now - this.lastTelemetryAt >= everyMs) {
       this.lastTelemetryAt = now;
-      const points = this.telemetryPoints.map((name) => {
-        const r = s.readings[name];
-        const unit = this.unitOf.get(name);
+      const list = s.list;
+      const points = this.telemetryIndex.map(({ name, index, unit }) => {
+        const r = index >= 0 ? list[index] : undefined;
         const good = r?.quality === 'good' && r.value !== undefined;
         // As decoded: a float32 is already the decimal the plant wrote (protocols' shortestFloat32), and
         // integers of every width and float64 values keep all their digits.
@@ -234,7 +243,7 @@ export class ModbusCollector implements Collector {
         },
       ]).catch(() => undefined);
     }
-    if (this.records.enabled) this.records.onSample(s.readings);
+    if (this.records.enabled) this.records.onSample(s);
     this.trackUsage(s);
   }
 

@@ -10196,8 +10196,20 @@ export interface paths {
               /** Format: date-time */
               at: string;
               rigs: {
+                /** @description for a gauge, its calibration status; null for a rig and for equipment not in the register */
+                calibration: {
+                  /** @description YYYY-MM-DD in the site’s calendar; null: never calibrated valid */
+                  nextDue: string | null;
+                  /** @enum {string} */
+                  status: 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
+                } | null;
                 edgeId: string;
                 equipment: string;
+                /**
+                 * @description rig: it has sent telemetry; gauge: it never has (no run state: its calibration and last use)
+                 * @enum {string}
+                 */
+                kind: 'rig' | 'gauge';
                 /** Format: date-time */
                 lastSeenAt: string;
                 /** @description the rig’s last completed test (its latest inspection), per test point */
@@ -10225,6 +10237,8 @@ export interface paths {
                   }[];
                   workOrder?: string;
                 } | null;
+                /** @description its latest usage record; null: none */
+                lastUsedAt: string | null;
                 /** @description the signal dictionary the rig’s telemetry last carried; empty: none */
                 signals: {
                   codes?: {
@@ -10239,7 +10253,10 @@ export interface paths {
                     signal: string;
                   };
                 }[];
-                /** @enum {string} */
+                /**
+                 * @description the run state; for a gauge meaningless (see lastUsedAt)
+                 * @enum {string}
+                 */
                 state: 'running' | 'idle' | 'stopped';
                 stateSince: string | null;
                 /** @description latest values that mean something now: a value whose dictionary entry has `when` is left out while its condition does not hold (an idle zero between tests) */
@@ -10335,7 +10352,7 @@ export interface paths {
           };
           content: {
             'application/json': {
-              /** @description HH:MM UTC (cloud setting RIGTRACE_REMINDERS_DAILY_AT) */
+              /** @description HH:MM in the site’s time zone (cloud setting RIGTRACE_REMINDERS_DAILY_AT) */
               dailyAt: string;
               email: {
                 enabled: boolean;
@@ -10439,7 +10456,7 @@ export interface paths {
           };
           content: {
             'application/json': {
-              /** @description HH:MM UTC (cloud setting RIGTRACE_REMINDERS_DAILY_AT) */
+              /** @description HH:MM in the site’s time zone (cloud setting RIGTRACE_REMINDERS_DAILY_AT) */
               dailyAt: string;
               email: {
                 enabled: boolean;
@@ -12122,12 +12139,20 @@ export interface components {
     LiveRig: {
       edgeId: string;
       equipment: string;
+      /**
+       * @description rig: it has sent telemetry; gauge: it never has (no run state: its calibration and last use)
+       * @enum {string}
+       */
+      kind: 'rig' | 'gauge';
       /** Format: date-time */
       observedAt: string;
       operator?: string;
       partSerial?: string;
       siteId: string;
-      /** @enum {string} */
+      /**
+       * @description for a gauge, not a run state: it was used at observedAt
+       * @enum {string}
+       */
       state: 'running' | 'idle' | 'stopped';
       workOrder?: string;
     };

@@ -12,6 +12,10 @@ import { signalLabel, unitLabel } from './units.js';
 export type LiveSnapshot =
   paths['/sites/{siteId}/live']['get']['responses'][200]['content']['application/json'];
 export type RigState = 'running' | 'idle' | 'stopped';
+/** Rig: it has sent telemetry; gauge: it never has (a caliper, a setting ring, a torque wrench). */
+export type FloorKind = 'rig' | 'gauge';
+/** A gauge's calibration, as the snapshot gives it. */
+export type FloorCalibration = NonNullable<SnapshotRig['calibration']>;
 export type SnapshotRig = LiveSnapshot['rigs'][number];
 /** A rig's last completed test, per test point (GET /sites/{siteId}/live). */
 export type CompletedTest = NonNullable<SnapshotRig['lastTest']>;
@@ -32,9 +36,15 @@ export interface LiveRig {
   key: string;
   equipment: string;
   edgeId: string;
+  /** Decided by the cloud from its data (telemetry or none); a telemetry push makes it a rig. */
+  kind: FloorKind;
   state: RigState;
   stateSince: string | null;
   lastSeenAt: string;
+  /** Its latest usage record's time; null: none. */
+  lastUsedAt: string | null;
+  /** A gauge's calibration status (null: a rig, or not in the register). */
+  calibration: FloorCalibration | null;
   operator?: string | undefined;
   workOrder?: string | undefined;
   partSerial?: string | undefined;
@@ -54,6 +64,7 @@ export type LiveAlert = Schemas['LiveAlert'];
 export type TelemetryMessage = Schemas['LiveTelemetry'];
 export type RigMessage = Schemas['LiveRig'];
 export type RecordsMessage = Schemas['LiveRecords'];
+export type StatusMessage = Schemas['LiveStatus'];
 
 /** What the server pushes, by socket.io event (the document's `x-socket-events`). */
 export interface ServerEvents {
@@ -61,7 +72,7 @@ export interface ServerEvents {
   rig: (m: RigMessage) => void;
   records: (m: RecordsMessage) => void;
   calibration: (m: Schemas['LiveCalibration']) => void;
-  status: (m: Schemas['LiveStatus']) => void;
+  status: (m: StatusMessage) => void;
   alert: (m: LiveAlert) => void;
 }
 
@@ -198,9 +209,14 @@ export function fromSnapshot(s: LiveSnapshot, previous?: SiteView): SiteView {
       key,
       equipment: r.equipment,
       edgeId: r.edgeId,
+      // A telemetry push that came while the snapshot was on its way made it a rig.
+      kind: old?.kind === 'rig' ? 'rig' : r.kind,
       state: r.state,
       stateSince: r.stateSince ?? null,
       lastSeenAt: old && old.lastSeenAt > r.lastSeenAt ? old.lastSeenAt : r.lastSeenAt,
+      lastUsedAt:
+        old?.lastUsedAt && (!r.lastUsedAt || old.lastUsedAt > r.lastUsedAt) ? old.lastUsedAt : r.lastUsedAt,
+      calibration: r.calibration ?? null,
       operator: old?.operator,
       workOrder: old?.workOrder,
       partSerial: old?.partSerial,
@@ -230,9 +246,12 @@ export function applyTelemetry(view: SiteView, msg: TelemetryMessage): { rig: st
         key,
         equipment: item.equipment,
         edgeId: msg.edgeId,
+        kind: 'rig',
         state: 'idle',
         stateSince: null,
         lastSeenAt: item.observedAt,
+        lastUsedAt: null,
+        calibration: null,
         values: {},
         signals: [],
         lastTest: null,
@@ -240,6 +259,11 @@ export function applyTelemetry(view: SiteView, msg: TelemetryMessage): { rig: st
       view.rigs.push(rig);
       sortRigs(view.rigs);
       rig = view.rigs.find((r) => r.key === key)!;
+    }
+    // Telemetry: a rig from now on (the cloud's rule: equipment that sends telemetry is no gauge).
+    if (rig.kind !== 'rig') {
+      rig.kind = 'rig';
+      rig.calibration = null;
     }
     const old = rig.values[item.point];
     if (old && old.observedAt > item.observedAt) continue;
@@ -271,9 +295,12 @@ export function applyRig(view: SiteView, msg: RigMessage): boolean {
       key,
       equipment: msg.equipment,
       edgeId: msg.edgeId,
+      kind: msg.kind,
       state: msg.state,
       stateSince: msg.observedAt,
       lastSeenAt: msg.observedAt,
+      lastUsedAt: msg.observedAt,
+      calibration: null,
       values: {},
       signals: [],
       lastTest: null,
@@ -286,11 +313,34 @@ export function applyRig(view: SiteView, msg: RigMessage): boolean {
     if (rig.state !== msg.state || !rig.stateSince) rig.stateSince = msg.observedAt;
     rig.state = msg.state;
     if (msg.observedAt > rig.lastSeenAt) rig.lastSeenAt = msg.observedAt;
+    if (!rig.lastUsedAt || msg.observedAt > rig.lastUsedAt) rig.lastUsedAt = msg.observedAt;
+    if (msg.kind === 'rig') rig.kind = 'rig';
   }
   rig.operator = msg.operator;
   rig.workOrder = msg.workOrder;
   rig.partSerial = msg.partSerial;
   return true;
+}
+
+const CALIBRATION_STATUSES: readonly string[] = ['current', 'due-soon', 'overdue', 'out-of-tolerance'];
+
+/**
+ * Applies a `status` push (a calibration status changed) to the gauges of that tag in place; true
+ * if the view changed. Its next due date may have moved too: the page reads the snapshot again.
+ */
+export function applyStatus(view: SiteView, msg: StatusMessage): boolean {
+  if (msg.siteId !== null && msg.siteId !== view.siteId) return false;
+  if (!CALIBRATION_STATUSES.includes(msg.to)) return false;
+  let changed = false;
+  for (const rig of view.rigs) {
+    if (rig.equipment !== msg.tag || rig.kind !== 'gauge') continue;
+    rig.calibration = {
+      status: msg.to as FloorCalibration['status'],
+      nextDue: rig.calibration?.nextDue ?? null,
+    };
+    changed = true;
+  }
+  return changed;
 }
 
 /** Applies an `alert` push: newest first, no duplicates, at most MAX_ALERTS. */
@@ -393,12 +443,17 @@ export const STALE_AFTER_MS = 60_000;
  * run state (no usage tracking: a bench, a sensor), which is not idle; "stale" when nothing came
  * from it for a while, whatever its last state said.
  */
-export type ShownState = RigState | 'reporting' | 'stale';
+export type ShownState = RigState | 'reporting' | 'stale' | 'gauge' | 'in-use';
 
+/**
+ * A gauge (it never sent telemetry) has no run state: "in use" once a usage record names it
+ * (with its last use), else just "gauge"; never running, idle or stale.
+ */
 export function shownState(
-  rig: Pick<LiveRig, 'state' | 'stateSince' | 'lastSeenAt'>,
+  rig: Pick<LiveRig, 'kind' | 'state' | 'stateSince' | 'lastSeenAt' | 'lastUsedAt'>,
   nowMs: number,
 ): ShownState {
+  if (rig.kind === 'gauge') return rig.lastUsedAt ? 'in-use' : 'gauge';
   if (rig.state !== 'stopped' && nowMs - Date.parse(rig.lastSeenAt) > STALE_AFTER_MS) return 'stale';
   if (rig.state === 'idle' && rig.stateSince === null) return 'reporting';
   return rig.state;

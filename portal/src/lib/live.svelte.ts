@@ -9,6 +9,7 @@ import { ApiError, call, client } from './api';
 import {
   applyAlert,
   applyRig,
+  applyStatus,
   applyTelemetry,
   changesToday,
   fromSnapshot,
@@ -177,6 +178,13 @@ export class LiveSite {
     });
     socket.on('rig', (msg) => {
       if (this.view && applyRig(this.view, msg)) this.updatedAt = new Date().toISOString();
+    });
+    socket.on('status', (msg) => {
+      // A gauge's calibration status changed: shown now; its next due date comes with the snapshot.
+      if (this.view && applyStatus(this.view, msg)) {
+        this.updatedAt = new Date().toISOString();
+        this.refreshSoon();
+      }
     });
     socket.on('records', (msg) => {
       if (msg.siteId === this.siteId && changesToday(msg)) this.refreshSoon();

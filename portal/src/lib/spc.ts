@@ -123,16 +123,33 @@ export const VERDICT_LABEL: Record<Verdict, string> = {
 export interface RigCapability {
   equipment: string;
   siteId: string;
+  /** Worst first, by `compareWorst`. */
   characteristics: Characteristic[];
-  /** The worst Cpk of the rig's characteristics (null when none has one). */
-  worstCpk: number | null;
+  /** The lowest Cpk of the rig's characteristics (null when none has one): the capability verdict's figure. */
+  lowestCpk: number | null;
+  /** The rig's worst characteristic by `compareWorst` (the one the page would open on for this rig). */
   worst: Characteristic | null;
   openViolations: number;
   /** Points flagged by a run rule on the characteristics' charts as they open (the charts show the same). */
   flaggedPoints: number;
 }
 
-/** Characteristics grouped by rig, worst Cpk first (rigs without any Cpk last). */
+/**
+ * The one rule for "worst" on the SPC page (the characteristic it opens on, each rig's worst
+ * characteristic, the order of the rigs): the most open alerts, then the most flagged points on
+ * its chart, then the lowest Cpk (none last), then by rig and name.
+ */
+export function compareWorst(a: Characteristic, b: Characteristic): number {
+  return (
+    b.openViolations - a.openViolations ||
+    b.flaggedPoints - a.flaggedPoints ||
+    (a.cpk ?? Infinity) - (b.cpk ?? Infinity) ||
+    a.equipment.localeCompare(b.equipment) ||
+    a.characteristic.localeCompare(b.characteristic)
+  );
+}
+
+/** Characteristics grouped by rig, each rig's worst first and the rigs in the order of their worst (`compareWorst`). */
 export function byRig(items: readonly Characteristic[]): RigCapability[] {
   const groups = new Map<string, Characteristic[]>();
   for (const c of items) {
@@ -141,39 +158,24 @@ export function byRig(items: readonly Characteristic[]): RigCapability[] {
     groups.set(c.equipment, list);
   }
   const rigs = [...groups.entries()].map(([equipment, list]): RigCapability => {
-    const sorted = [...list].sort(
-      (a, b) => (a.cpk ?? Infinity) - (b.cpk ?? Infinity) || a.characteristic.localeCompare(b.characteristic),
-    );
-    const worst = sorted.find((c) => c.cpk !== null) ?? null;
+    const sorted = worstFirst(list);
+    const cpks = list.map((c) => c.cpk).filter((c): c is number => c !== null);
     return {
       equipment,
       siteId: list[0]!.siteId,
       characteristics: sorted,
-      worstCpk: worst?.cpk ?? null,
-      worst,
+      lowestCpk: cpks.length > 0 ? Math.min(...cpks) : null,
+      worst: sorted[0] ?? null,
       openViolations: list.reduce((n, c) => n + c.openViolations, 0),
       flaggedPoints: list.reduce((n, c) => n + c.flaggedPoints, 0),
     };
   });
-  return rigs.sort(
-    (a, b) => (a.worstCpk ?? Infinity) - (b.worstCpk ?? Infinity) || a.equipment.localeCompare(b.equipment),
-  );
+  return rigs.sort((a, b) => compareWorst(a.worst!, b.worst!));
 }
 
-/**
- * The characteristics most in need of a look first: the most open alerts, then the most flagged
- * points on their charts, then the lowest Cpk (none last), then by rig and name. The page opens
- * on the first.
- */
+/** The characteristics most in need of a look first (`compareWorst`). The page opens on the first. */
 export function worstFirst(items: readonly Characteristic[]): Characteristic[] {
-  return [...items].sort(
-    (a, b) =>
-      b.openViolations - a.openViolations ||
-      b.flaggedPoints - a.flaggedPoints ||
-      (a.cpk ?? Infinity) - (b.cpk ?? Infinity) ||
-      a.equipment.localeCompare(b.equipment) ||
-      a.characteristic.localeCompare(b.characteristic),
-  );
+  return [...items].sort(compareWorst);
 }
 
 export interface BaselineDraft {
