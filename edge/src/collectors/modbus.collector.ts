@@ -14,18 +14,19 @@ import { ModbusRecords } from '../mapping/modbus-records.js';
 import { eventDraft, type Collector, type CollectorContext, type CollectorStatus } from './collector.js';
 import type { EdgeEventCode } from '../errors.js';
 
-type Readings = Record<string, PointReading>;
+/** A poll's reading of the named point, taken by its index in the sample (no by-name object per poll). */
+type ReadingOf = (name: string) => PointReading | undefined;
 
-function num(r: Readings, ref: string | number | undefined): number | undefined {
+function num(r: ReadingOf, ref: string | number | undefined): number | undefined {
   if (ref === undefined) return undefined;
   if (typeof ref === 'number') return ref;
-  const v = r[ref];
+  const v = r(ref);
   return v?.quality === 'good' && typeof v.value === 'number' ? v.value : undefined;
 }
 
-function str(r: Readings, ref: string | undefined): string | undefined {
+function str(r: ReadingOf, ref: string | undefined): string | undefined {
   if (ref === undefined) return undefined;
-  const v = r[ref];
+  const v = r(ref);
   if (v?.quality !== 'good' || v.value === undefined) return undefined;
   const s = String(v.value).trim();
   return s === '' ? undefined : s;
@@ -250,12 +251,18 @@ export class ModbusCollector implements Collector {
   private trackUsage(s: ModbusSample): void {
     const m = this.cfg.usage;
     if (!m || !this.usage) return;
-    const state = num(s.readings, m.state);
+    const poller = this.poller;
+    if (!poller) return;
+    const r: ReadingOf = (name) => {
+      const index = poller.pointIndex(name);
+      return index >= 0 ? s.list[index] : undefined;
+    };
+    const state = num(r, m.state);
     if (state === undefined) return;
-    const cycles = num(s.readings, m.cycles);
-    const operator = str(s.readings, m.operator);
-    const workOrder = str(s.readings, m.workOrder);
-    const partSerial = str(s.readings, m.partSerial);
+    const cycles = num(r, m.cycles);
+    const operator = str(r, m.operator);
+    const workOrder = str(r, m.workOrder);
+    const partSerial = str(r, m.partSerial);
     const drafts = this.usage.observe({
       at: s.at,
       running: m.runningValues.includes(state),
