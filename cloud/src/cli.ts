@@ -13,6 +13,7 @@ import { createLogger } from './platform/logger.js';
 import { MissingDatabaseError, openStore, startCloud, type Store } from './server.js';
 import { enrollCommand } from './tenancy/index.js';
 import { createAccounts, isRole, OPERATOR_REALM, ROLES } from './access/index.js';
+import { AuditRepository, AuditService, SecurityEventsRepository } from './audit/index.js';
 import { OperatorService } from './operator/index.js';
 import { Witness } from './platform/witness.js';
 import { parseReportArgs, REPORT_USAGE, runReport } from './reports/index.js';
@@ -530,7 +531,8 @@ async function main(argv: string[]) {
           2,
         );
       const cfg = cfgFor(v);
-      const store = await adminStore(cfg, v);
+      // The dry run changes nothing: no migration, no partition made, a read-only listing.
+      const store = v.drop ? await adminStore(cfg, v) : await openStore(cfg, undefined, { migrate: false });
       const retention = await RecordsRetention.open(
         store.db,
         cfg.databaseUrl ? (cfg.databaseOwnerUrl ?? cfg.databaseUrl) : undefined,
@@ -541,7 +543,7 @@ async function main(argv: string[]) {
         const plan = planRetention(await retention.months(), before, holds);
         for (const m of plan.months)
           process.stdout.write(
-            `${JSON.stringify({ month: m.month, records: m.records, drop: m.drop, ...(m.keptBy.length ? { keptBy: m.keptBy } : {}) })}\n`,
+            `${JSON.stringify({ month: m.month, records: m.records, drop: m.drop, ...(m.unpartitioned ? { unpartitioned: m.unpartitioned } : {}), ...(m.keptBy.length ? { keptBy: m.keptBy } : {}) })}\n`,
           );
         const going = plan.months.filter((m) => m.drop);
         if (!v.drop) {
@@ -550,8 +552,7 @@ async function main(argv: string[]) {
           );
           return;
         }
-        const cfgw = Witness.load(cfg.dataDir, cfg.witnessName, cfg.witnessKeyFile);
-        const audit = createAccounts({ ...store, witness: cfgw }).audit;
+        const witness = Witness.load(cfg.dataDir, cfg.witnessName, cfg.witnessKeyFile);
         if (plan.refused.length > 0) {
           const why = plan.refused.map((m) => `${m.month}: kept by ${m.keptBy.join('; ')}`);
           await store.security.record({
@@ -570,32 +571,44 @@ async function main(argv: string[]) {
             2,
           );
         }
-        const dropped = await retention.drop(going.map((m) => m.month));
-        const total = going.reduce((n, m) => n + m.records, 0);
-        await store.security.record({
-          tenantId: null,
-          code: 'records_retention',
-          detail: JSON.stringify({
-            before,
-            months: going.map((m) => ({ month: m.month, records: m.records })),
-          }),
-        });
         const byTenant = new Map<string, { month: string; records: number }[]>();
-        for (const d of dropped)
-          byTenant.set(d.tenantId, [
-            ...(byTenant.get(d.tenantId) ?? []),
-            { month: d.month, records: d.records },
-          ]);
-        for (const [tenantId, months] of byTenant)
-          await audit.record({
-            tenantId,
-            action: 'records.retention',
-            outcome: 'success',
-            ...CLI,
-            target: { type: 'records', id: `before ${before}` },
-            after: { months },
-            detail: `records observed before ${before} dropped by the cloud's retention (${months.map((m) => `${m.month}: ${m.records}`).join(', ')}); their leaf hashes stay in the edges' logs`,
-          });
+        let total = 0;
+        // The system log and each tenant's audit trail are written in the DROP's transaction:
+        // both commit, or neither.
+        await retention.drop(
+          going.map((m) => m.month),
+          async (db, dropped) => {
+            await new SecurityEventsRepository(db).record({
+              tenantId: null,
+              code: 'records_retention',
+              detail: JSON.stringify({
+                before,
+                months: going.map((m) => ({
+                  month: m.month,
+                  records: dropped.filter((d) => d.month === m.month).reduce((n, d) => n + d.records, 0),
+                })),
+              }),
+            });
+            byTenant.clear();
+            for (const d of dropped)
+              byTenant.set(d.tenantId, [
+                ...(byTenant.get(d.tenantId) ?? []),
+                { month: d.month, records: d.records },
+              ]);
+            const audit = new AuditService(db, new AuditRepository(db), witness);
+            for (const [tenantId, months] of byTenant)
+              await audit.record({
+                tenantId,
+                action: 'records.retention',
+                outcome: 'success',
+                ...CLI,
+                target: { type: 'records', id: `before ${before}` },
+                after: { months },
+                detail: `records observed before ${before} dropped by the cloud's retention (${months.map((m) => `${m.month}: ${m.records}`).join(', ')}); their leaf hashes stay in the edges' logs`,
+              });
+            total = dropped.reduce((n, d) => n + d.records, 0);
+          },
+        );
         process.stdout.write(
           `${JSON.stringify({ dropped: going.map((m) => m.month), records: total, tenants: byTenant.size })}\n`,
         );

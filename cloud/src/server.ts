@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { createApp, routesOf } from './app.js';
 import type { CloudConfig } from './platform/config.js';
 import type { Db } from './platform/db/db.js';
-import { migratePostgres, migrateSqlite } from './platform/db/migrations.js';
+import { MIGRATIONS, migratePostgres, migrateSqlite } from './platform/db/migrations.js';
 import { describeDatabaseUrl, pgConnectionConfig, PostgresDb } from './platform/db/postgres.js';
 import pg from 'pg';
 import { SqliteDb } from './platform/db/sqlite.js';
@@ -92,6 +92,40 @@ async function assertStoreExists(cfg: StoreConfig): Promise<void> {
 }
 
 /**
+ * Refuses a store whose schema is behind this code (migrations not yet applied), without
+ * changing it: for a command that must only read.
+ */
+async function assertMigrated(cfg: StoreConfig, where: string): Promise<void> {
+  let versions: number[];
+  if (cfg.databaseUrl) {
+    const client = new pg.Client(pgConnectionConfig(cfg.databaseOwnerUrl ?? cfg.databaseUrl, []));
+    await client.connect();
+    try {
+      versions = (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map(
+        (r) => Number(r.version),
+      );
+    } finally {
+      await client.end();
+    }
+  } else {
+    const sqlite = await SqliteDb.open(path.join(cfg.dataDir, 'cloud.sqlite'));
+    try {
+      versions = (await sqlite.all<{ version: number }>('SELECT version FROM schema_migrations')).map((r) =>
+        Number(r.version),
+      );
+    } finally {
+      await sqlite.close();
+    }
+  }
+  const done = new Set(versions);
+  const pending = MIGRATIONS.filter((m) => !done.has(m.version)).map((m) => m.version);
+  if (pending.length > 0)
+    throw new Error(
+      `the database at ${where} is older than this version (migrations ${pending.join(', ')} not applied): start the service once, which applies them, then run this again`,
+    );
+}
+
+/**
  * Opens the store and applies pending migrations: PostgreSQL when `databaseUrl` is set (the
  * migrations as the owner: `databaseOwnerUrl`, else `databaseUrl`'s own role; the queries as
  * the app role), else `cloud.sqlite` in the data folder.
@@ -103,15 +137,24 @@ export async function openStore(
    * mustExist: refuse (MissingDatabaseError) a store that was never set up, rather than create
    * an empty one: the admin commands, so that a wrong data folder or URL is an error, not a
    * second cloud. `serve` creates it.
+   * migrate: false for a command that must change nothing (a dry run): no migration, no new
+   * partition; a store behind this code's migrations is refused instead.
    */
-  options: { mustExist?: boolean } = {},
+  options: { mustExist?: boolean; migrate?: boolean } = {},
 ): Promise<Store> {
-  if (options.mustExist) await assertStoreExists(cfg);
+  if (options.mustExist || options.migrate === false) await assertStoreExists(cfg);
+  const migrate = options.migrate !== false;
+  if (!migrate)
+    await assertMigrated(
+      cfg,
+      cfg.databaseUrl ? describeDatabaseUrl(cfg.databaseUrl) : path.join(cfg.dataDir, 'cloud.sqlite'),
+    );
   let db: Db;
   if (cfg.databaseUrl) {
-    await migratePostgres(cfg.databaseOwnerUrl ?? cfg.databaseUrl, cfg.dbAppRole, {
-      ownerSwitchesRole: !cfg.databaseOwnerUrl,
-    });
+    if (migrate)
+      await migratePostgres(cfg.databaseOwnerUrl ?? cfg.databaseUrl, cfg.dbAppRole, {
+        ownerSwitchesRole: !cfg.databaseOwnerUrl,
+      });
     db = await PostgresDb.connect(cfg.databaseUrl, {
       appRole: cfg.dbAppRole,
       poolMax: cfg.dbPoolMax,
@@ -121,7 +164,7 @@ export async function openStore(
     mkdirSync(cfg.dataDir, { recursive: true, mode: 0o700 });
     const sqlite = await SqliteDb.open(path.join(cfg.dataDir, 'cloud.sqlite'));
     try {
-      await migrateSqlite(sqlite);
+      if (migrate) await migrateSqlite(sqlite);
     } catch (err) {
       await sqlite.close().catch(() => undefined);
       throw err;

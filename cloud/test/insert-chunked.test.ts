@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Db, SqlParam } from '../src/platform/db/db.js';
+import { inChunks } from '../src/platform/db/in-chunks.js';
 import {
   MAX_STATEMENT_PARAMS,
   insertChunked,
@@ -16,7 +17,10 @@ function shipment(n: number, state = 'in-house'): SqlParam[] {
   return ['acme', `P-${String(n).padStart(5, '0')}`, state, null, null, `ref ${n}`, AT, 'u-1'];
 }
 
-/** The multi-row INSERT every repository uses, on each backend, into a real table (part_shipments). */
+/**
+ * The multi-row INSERT every repository uses, and the chunked `IN (…)` read, on each backend,
+ * with a real table (part_shipments).
+ */
 describe.each(BACKENDS)('insertChunked on %s', (backend) => {
   let storage: TestStorage;
   let store: Awaited<ReturnType<typeof openStore>>;
@@ -121,6 +125,34 @@ describe.each(BACKENDS)('insertChunked on %s', (backend) => {
     expect(n).toBe(per);
     expect(ran).toHaveLength(1);
     expect(await stored()).toHaveLength(454 + per);
+  });
+
+  it('reads back rows for a list of any length, one statement per chunk, in order (inChunks)', async () => {
+    ran = [];
+    const serials = [
+      ...Array.from({ length: 1200 }, (_, i) => `P-${String(10_000 + i).padStart(5, '0')}`),
+      'P-none',
+    ];
+    const calls: number[] = [];
+    const rows = await inChunks(serials, 500, (chunk, marks) => {
+      calls.push(chunk.length);
+      return inTenant(() =>
+        counting.all<{ part_serial: string }>(
+          `SELECT part_serial FROM part_shipments WHERE tenant_id = ? AND part_serial IN (${marks}) ORDER BY part_serial`,
+          ['acme', ...chunk],
+        ),
+      );
+    });
+    expect(calls).toEqual([500, 500, 201]);
+    expect(ran).toHaveLength(3);
+    expect(rows.map((r) => r.part_serial)).toEqual(serials.slice(0, 1200));
+    let called = false;
+    expect(await inChunks([], 500, () => ((called = true), Promise.resolve([1])))).toEqual([]);
+    expect(called).toBe(false);
+    await expect(inChunks(serials, 0, () => Promise.resolve([]))).rejects.toThrow(/a chunk of 0 values/);
+    await expect(inChunks(serials, MAX_STATEMENT_PARAMS + 1, () => Promise.resolve([]))).rejects.toThrow(
+      /does not fit one statement/,
+    );
   });
 
   it('refuses, before writing anything, a short row, a bad name or a statement over the limit', async () => {

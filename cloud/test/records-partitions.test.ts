@@ -54,6 +54,8 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
   let tech: Session;
   // Two old months, the current one, and one three months ahead (no partition yet).
   const [m0, m1, now, ahead] = [month(-4), month(-3), month(0), month(3)];
+  /** A month before them all, whose record comes later (no partition for it then). */
+  const old = month(-6);
   const owner = <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) =>
     asOwner<T>(storage.databaseUrl!, sql, params);
   async function get(p: string) {
@@ -165,6 +167,7 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
   });
 
   it('lists months as a dry run, then drops an old month as the owner; the rest still proves itself', async () => {
+    const before = await perPartition();
     const dry = cli(storage, 'records', 'retention', '--before', m1);
     expect(dry.status, dry.stderr).toBe(0);
     const lines = dry.stdout
@@ -180,7 +183,7 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
       { month: ahead, records: 1, drop: false },
     ]);
     expect(lines.at(-1)).toEqual({ dryRun: true, before: m1, wouldDrop: [m0], records: 2, refused: [] });
-    expect(await perPartition()).toHaveProperty(partOf(m0), 2);
+    expect(await perPartition()).toEqual(before);
 
     // The app role may not delete records, nor drop a month.
     await expect(
@@ -240,6 +243,73 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
     expect(audit).toHaveLength(1);
     expect(audit[0]!.actor).toBe('system:cli');
     expect(JSON.parse(audit[0]!.entry)).toMatchObject({ after: { months: [{ month: m0, records: 2 }] } });
+  });
+
+  it('a dry run changes nothing: records waiting in the default partition stay there, listed as such', async () => {
+    // A record of a month with no partition yet waits in the default partition.
+    await edge.ingest([edge.inspection('RIG-1', `${old}-10T08:00:00.000Z`, 'P-8', 'pass')]);
+    const tables = () =>
+      owner<{ t: string }>("SELECT relname AS t FROM pg_class WHERE relname ~ '^records_' ORDER BY 1");
+    const [partsBefore, tablesBefore] = [await perPartition(), await tables()];
+    expect(partsBefore).toHaveProperty('records_default', 1);
+    const dry = cli(storage, 'records', 'retention', '--before', m1);
+    expect(dry.status, dry.stderr).toBe(0);
+    // Every record where it was, no partition made.
+    expect(await perPartition()).toEqual(partsBefore);
+    expect(await tables()).toEqual(tablesBefore);
+    const lines = dry.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toEqual({ month: old, records: 1, drop: true, unpartitioned: 1 });
+    expect(lines.at(-1)).toEqual({ dryRun: true, before: m1, wouldDrop: [old], records: 1, refused: [] });
+  });
+
+  it('writes the drop and its audit entries in one transaction: a failure between them leaves neither', async () => {
+    const perMonth = async () =>
+      Object.fromEntries(
+        (
+          await owner<{ m: string; n: number }>(
+            'SELECT substr(observed_at, 1, 7) AS m, count(*)::int AS n FROM records GROUP BY 1 ORDER BY 1',
+          )
+        ).map((r) => [r.m, r.n]),
+      );
+    const before = await perMonth();
+    expect(before).toHaveProperty(old, 1);
+    const events = () =>
+      owner("SELECT detail FROM system_security_events WHERE code = 'records_retention' ORDER BY id");
+    const entries = () => owner("SELECT seq FROM audit_log WHERE action = 'records.retention' ORDER BY seq");
+    const [eventsBefore, entriesBefore] = [await events(), await entries()];
+    // A failure injected after the DROP, at the tenant's audit entry.
+    await owner(`CREATE FUNCTION rt_test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+                   BEGIN RAISE EXCEPTION 'injected audit failure'; END $$;
+                 CREATE TRIGGER rt_test_refuse BEFORE INSERT ON audit_log
+                   FOR EACH ROW WHEN (NEW.action = 'records.retention') EXECUTE FUNCTION rt_test_refuse()`);
+    const failed = cli(storage, 'records', 'retention', '--before', m1, '--drop');
+    expect(failed.status).not.toBe(0);
+    expect(failed.stderr).toContain('injected audit failure');
+    // Neither: every record of every month still there, no entry anywhere.
+    expect(await perMonth()).toEqual(before);
+    expect(await events()).toEqual(eventsBefore);
+    expect(await entries()).toEqual(entriesBefore);
+
+    // Both, once the failure is gone.
+    await owner('DROP TRIGGER rt_test_refuse ON audit_log; DROP FUNCTION rt_test_refuse()');
+    const dropped = cli(storage, 'records', 'retention', '--before', m1, '--drop');
+    expect(dropped.status, dropped.stderr).toBe(0);
+    expect(JSON.parse(dropped.stdout.trim().split('\n').at(-1)!)).toEqual({
+      dropped: [old],
+      records: 1,
+      tenants: 1,
+    });
+    const { [old]: gone, ...rest } = before;
+    expect(gone).toBe(1);
+    expect(await perMonth()).toEqual(rest);
+    expect(await perPartition()).not.toHaveProperty(partOf(old));
+    expect((await events()).at(-1)).toEqual({
+      detail: JSON.stringify({ before: m1, months: [{ month: old, records: 1 }] }),
+    });
+    expect(await entries()).toHaveLength(entriesBefore.length + 1);
   });
 
   it('refuses, dropping nothing, while an open out-of-tolerance case keeps an old month', async () => {

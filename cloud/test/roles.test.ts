@@ -366,7 +366,7 @@ describe.each(BACKENDS)('roles on %s', (backend) => {
       CALLERS.map((c) => `${route} ${c} ${allowed.includes(c) ? 'allowed' : 'denied'}`),
     );
     expect(seen).toEqual(want);
-  });
+  }, 60_000); // every route × every role: about 20 s on a loaded 2-core machine
 
   it('answers the operator routes to the operator only, and 404 to every caller of a tenant', async () => {
     for (const route of OPERATOR_ONLY) {

@@ -22,6 +22,7 @@ import { io as connectSocket, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
 import { buildBatch, deterministicUuidV7, freePort, repoRoot, waitFor } from '@rigtrace/protocols/testing';
+import { MIGRATIONS } from '../../cloud/src/platform/db/migrations.js';
 import {
   guideCommands,
   marker,
@@ -32,9 +33,9 @@ import {
   type ScriptRun,
 } from './helpers/guide.js';
 
-// Compiling the cloud (emit only) and starting it twice: well under two minutes, but a loaded
-// machine gets room.
-vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
+// Compiling the cloud (emit only), the upgrade's `npm run build` (with its type check) and
+// starting it twice: a few minutes, and a loaded machine gets room.
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 600_000 });
 
 /**
  * docs/INSTALL-CLOUD.md followed as written on this machine. The commands of its ```sh blocks (and
@@ -61,6 +62,11 @@ vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
  *   user, with the unit's UMask= and Environment= lines and nothing else in the environment, in
  *   the background (after making its StateDirectory, its mode, owned by the service user, as
  *   systemd does); `systemctl restart` stops it and does the same.
+ * - Caddy (the Debian package, which .ci/run installs): the guide's Caddyfile is written as given
+ *   (into T/etc/caddy); `systemctl reload caddy` checks and starts, in the background, that
+ *   Caddyfile with only the test's own lines added: a global options block (its ports 443 and 80
+ *   as free ports, no admin endpoint, its storage under T) and, in the site, `tls` with a local
+ *   self-signed certificate for rigtrace.example.com instead of one from Let's Encrypt.
  * - nginx (the Debian package, which .ci/run installs): the certificate "you already have" is a
  *   self-signed one for rigtrace.example.com made with openssl into /etc/ssl/rigtrace; the main
  *   configuration /etc/nginx/nginx.conf is a minimal one standing for Debian's (it includes
@@ -68,9 +74,15 @@ vi.setConfig({ testTimeout: 300_000, hookTimeout: 300_000 });
  *   it the same way and then starts nginx in the background. Its ports 443 and 80 are free ports
  *   (on all addresses, as the guide's `listen`), reached from this machine's non-loopback address
  *   so that the client is not on loopback, as a browser or line PC would not be.
+ * - The upgrade (section 8): "unpack the new release" is the test copying a next release's sources
+ *   over /opt/rigtrace: this checkout's, with one migration more (the next version number; it
+ *   makes a table from the tenants' rows). `npm ci` is skipped (no network; node_modules stays as
+ *   laid out, with the `tsc` link npm makes); `npm run build` runs as written, in /opt/rigtrace,
+ *   whose package.json is this checkout's with the two workspaces laid out. The restart that
+ *   follows must apply the migration, over the data the pre-upgrade dump holds.
  * - Port 8080 is a free port.
  * - Skipped, as listed in SKIPPED below: package installs, the clone, systemd and journal
- *   bookkeeping, Caddy, the upgrade's git checkout and rebuild. A command in the guide that is
+ *   bookkeeping. A command in the guide that is
  *   in none of the lists fails the test until it is classified here.
  */
 
@@ -95,12 +107,8 @@ const SKIPPED = new Map<string, string>([
   ['apt-get install -y postgresql', "the machine's PostgreSQL"],
   ['systemctl daemon-reload', 'no systemd'],
   ['journalctl -u rigtrace-cloud -n 20', 'the test reads the service log'],
-  ['apt-get install -y caddy', 'nginx is the proxy here'],
-  ["cat > /etc/caddy/Caddyfile <<'EOF'", 'nginx is the proxy here'],
-  ['systemctl reload caddy', 'nginx is the proxy here'],
+  ['apt-get install -y caddy', '.ci/run installs it'],
   ['apt-get install -y nginx', '.ci/run installs it'],
-  ['cd /opt/rigtrace && git fetch && git checkout <release tag>', 'same code'],
-  ['npm ci && npm run build', 'same code'],
 ]);
 /** Commands run as written, with the rewrites (by how they start). */
 const RUN = [
@@ -113,6 +121,7 @@ const RUN = [
   /^curl -s http:\/\/127\.0\.0\.1:8080\/readyz$/,
   /^sudo -u rigtrace rigtrace-cloud (tenant|site|user|token|records) /,
   /^ln -s \/opt\/rigtrace\/node_modules\/\.bin\/rigtrace-cloud \/usr\/local\/bin\/$/,
+  /^cat > \/etc\/caddy\/Caddyfile <<'EOF'$/,
   /^cat > \/etc\/nginx\/sites-available\/rigtrace <<'EOF'$/,
   /^ln -s \/etc\/nginx\/sites-available\/rigtrace \/etc\/nginx\/sites-enabled\/$/,
   /^pg_dump -Fc -d "postgres:\/\/rigtrace:owner-password-here@127\.0\.0\.1:5432\/rigtrace" -f \/var\/backups\/rigtrace-.+\.dump$/,
@@ -163,27 +172,70 @@ function layOutOpt(opt: string): void {
   symlinkSync('../../protocols', path.join(nm, '@rigtrace/protocols'));
   symlinkSync('../../cloud', path.join(nm, '@rigtrace/cloud'));
   symlinkSync('../@rigtrace/cloud/bin/rigtrace-cloud.js', path.join(nm, '.bin/rigtrace-cloud'));
+  symlinkSync('../typescript/bin/tsc', path.join(nm, '.bin/tsc'));
+  // The root package.json, its workspaces those laid out here (`npm run build` builds each).
+  const root = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+    workspaces: string[];
+    scripts: Record<string, string>;
+  };
+  writeFileSync(
+    path.join(opt, 'package.json'),
+    JSON.stringify(
+      { ...root, workspaces: ['protocols', 'cloud'], scripts: { build: root.scripts.build } },
+      null,
+      2,
+    ),
+  );
 }
 
-describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQL, the systemd unit, nginx in front, the admin commands, backups)', () => {
+/** The next release's version: this checkout's last migration's, plus one. */
+const NEXT_MIGRATION = Math.max(...MIGRATIONS.map((m) => m.version)) + 1;
+
+/**
+ * The sources of a next release, in `dir`: this checkout's cloud and protocols with one
+ * migration more (NEXT_MIGRATION, a table made from the tenants' rows), to unpack over
+ * /opt/rigtrace.
+ */
+function layOutNextRelease(dir: string): void {
+  for (const w of ['protocols', 'cloud'])
+    cpSync(path.join(repoRoot, w, 'src'), path.join(dir, w, 'src'), { recursive: true });
+  const file = path.join(dir, 'cloud/src/platform/db/migrations.ts');
+  const text = readFileSync(file, 'utf8');
+  const start = 'export const MIGRATIONS: readonly Migration[] = [\n';
+  expect(text).toContain(start);
+  const sql = 'CREATE TABLE guide_upgrade AS SELECT id AS tenant_id FROM tenants;';
+  writeFileSync(
+    file,
+    text.replace(
+      start,
+      `${start}  { version: ${NEXT_MIGRATION}, name: 'guide upgrade', sqlite: '${sql}', postgres: '${sql}' },\n`,
+    ),
+  );
+}
+
+describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQL, the systemd unit, Caddy and nginx in front, the admin commands, backups, the upgrade)', () => {
   const T = mkdtempSync(path.join(os.tmpdir(), 'rt-install-cloud-'));
   const run = `rt_guide_${process.pid}_${Date.now().toString(36)}`;
   const owner = run;
   const app = `${run}_app`;
   const db = run;
   const restored = `${run}_restored`;
+  const beforeUpgrade = `${run}_before_upgrade`;
   const opt = path.join(T, 'opt/rigtrace');
   const serviceLog = path.join(T, 'service.log');
   let port = 0;
   /** nginx's stand-ins for 443 and 80. */
   let tlsPort = 0;
   let httpPort = 0;
+  /** Caddy's. */
+  let caddyTlsPort = 0;
+  let caddyHttpPort = 0;
   let guide!: ScriptRun;
 
   const rewrite = (s: string) =>
     s
       .replace(
-        /(?<![\w./-])(\/etc\/rigtrace|\/etc\/systemd\/system|\/var\/lib\/rigtrace-cloud|\/var\/backups|\/opt\/rigtrace|\/usr\/local\/bin|\/etc\/nginx|\/etc\/ssl\/rigtrace)(?![\w-])/g,
+        /(?<![\w./-])(\/etc\/rigtrace|\/etc\/systemd\/system|\/var\/lib\/rigtrace-cloud|\/var\/backups|\/opt\/rigtrace|\/usr\/local\/bin|\/etc\/nginx|\/etc\/caddy|\/etc\/ssl\/rigtrace)(?![\w-])/g,
         `${T}$1`,
       )
       .replaceAll('sudo -u postgres psql', 'psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1')
@@ -255,10 +307,41 @@ describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQ
     `(exec ${nginx} -g 'daemon off;') >> ${T}/nginx.log 2>&1 &`,
     `for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/${tlsPort}) 2> /dev/null && break; sleep 0.1; done`,
   ];
-  /** "The certificate you already have": a self-signed one for the public name. */
+  /** A self-signed certificate for the public name, its key as `key` and itself as `cert`. */
+  const selfSigned = (key: string, cert: string) =>
+    `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=rigtrace.example.com -addext subjectAltName=DNS:rigtrace.example.com -keyout ${key} -out ${cert} 2> /dev/null`;
+  /** "The certificate you already have". */
   const makeCertificate = () => [
-    `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=rigtrace.example.com -addext subjectAltName=DNS:rigtrace.example.com -keyout ${T}/etc/ssl/rigtrace/privkey.pem -out ${T}/etc/ssl/rigtrace/fullchain.pem 2> /dev/null`,
+    selfSigned(`${T}/etc/ssl/rigtrace/privkey.pem`, `${T}/etc/ssl/rigtrace/fullchain.pem`),
   ];
+  /** Caddy's certificate in this test (the guide's Caddy gets its own from Let's Encrypt). */
+  const caddyCert = path.join(T, 'caddy-test/cert.pem');
+  /**
+   * `systemctl reload caddy`: the guide's Caddyfile with the test's lines added (global options:
+   * the ports, no admin endpoint, storage under T; `tls` with a local certificate in the site),
+   * checked by `caddy validate`, then run in the background until it answers.
+   */
+  const startCaddy = () => {
+    const dir = `${T}/caddy-test`;
+    const env = `HOME=${dir} XDG_DATA_HOME=${dir}/data XDG_CONFIG_HOME=${dir}/config`;
+    const global = [
+      '{',
+      `\thttp_port ${caddyHttpPort}`,
+      `\thttps_port ${caddyTlsPort}`,
+      '\tadmin off',
+      `\tstorage file_system ${dir}/storage`,
+      '}',
+    ].join('\\n');
+    return [
+      `mkdir -p -m 0700 ${dir}`,
+      selfSigned(`${dir}/key.pem`, caddyCert),
+      `{ printf '${global}\\n'; sed 's|^rigtrace\\.example\\.com {$|&\\n\\ttls ${caddyCert} ${dir}/key.pem|' ${T}/etc/caddy/Caddyfile; } > ${dir}/Caddyfile`,
+      `grep -q '^\ttls ${caddyCert} ' ${dir}/Caddyfile`,
+      `env ${env} caddy validate --config ${dir}/Caddyfile --adapter caddyfile > ${T}/caddy.log 2>&1 || { cat ${T}/caddy.log; exit 1; }`,
+      `(exec env ${env} caddy run --config ${dir}/Caddyfile --adapter caddyfile) >> ${T}/caddy.log 2>&1 &`,
+      `for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/${caddyTlsPort}) 2> /dev/null && break; sleep 0.1; done`,
+    ];
+  };
 
   beforeAll(async () => {
     chmodSync(T, 0o755);
@@ -266,9 +349,12 @@ describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQ
     port = await freePort();
     tlsPort = await freePort();
     httpPort = await freePort();
-    for (const d of ['etc/systemd/system', 'var/lib', 'var/backups', 'usr/local/bin'])
+    caddyTlsPort = await freePort();
+    caddyHttpPort = await freePort();
+    for (const d of ['etc/systemd/system', 'etc/caddy', 'var/lib', 'var/backups', 'usr/local/bin'])
       mkdirSync(path.join(T, d), { recursive: true });
     layOutOpt(opt);
+    layOutNextRelease(path.join(T, 'release'));
     layOutNginx();
     const script = [`export PATH=${T}/usr/local/bin:$PATH`, `cd ${T}`];
     const unclassified: string[] = [];
@@ -280,12 +366,17 @@ describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQ
     for (const c of commands) {
       script.push(marker(c));
       if (c.first === 'cd /opt/rigtrace && npm ci && npm run build') script.push(rewrite('cd /opt/rigtrace'));
+      else if (c.first === 'cd /opt/rigtrace && git fetch && git checkout <release tag>')
+        // "or unpack the new release"
+        script.push(rewrite('cd /opt/rigtrace'), `cp -R ${T}/release/. ${opt}/`);
+      else if (c.first === 'npm ci && npm run build') script.push('npm run build');
       else if (c.first === 'systemctl enable --now rigtrace-cloud') script.push(...startService());
       else if (c.first === 'systemctl restart rigtrace-cloud')
         script.push(...stopService(), ...startService());
       else if (c.first === 'install -d -m 0700 /etc/ssl/rigtrace')
         script.push(rewrite(c.text), ...makeCertificate());
       else if (c.first === 'nginx -t && systemctl reload nginx') script.push(...startNginx());
+      else if (c.first === 'systemctl reload caddy') script.push(...startCaddy());
       else if (SKIPPED.has(c.first)) continue;
       else if (RUN.some((re) => re.test(c.first))) script.push(rewrite(c.text));
       else unclassified.push(c.first);
@@ -296,7 +387,7 @@ describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQ
 
   afterAll(() => {
     stopScript(guide);
-    for (const d of [db, restored]) psql(`DROP DATABASE IF EXISTS "${d}" WITH (FORCE)`);
+    for (const d of [db, restored, beforeUpgrade]) psql(`DROP DATABASE IF EXISTS "${d}" WITH (FORCE)`);
     for (const r of [owner, app]) psql(`DROP ROLE IF EXISTS "${r}"`);
     spawnSync('userdel', [SERVICE]);
     spawnSync('groupdel', [SERVICE]);
@@ -322,6 +413,53 @@ describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQ
     expect(
       psql(`SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '${db}'`).stdout.trim(),
     ).toBe(owner);
+  });
+
+  it('upgrades as section 8 says: the new release built, its migration applied by the restart, every row from before kept', () => {
+    // `npm run build` compiled the unpacked release: the service runs its code.
+    expect(readFileSync(path.join(opt, 'cloud/dist/platform/db/migrations.js'), 'utf8')).toContain(
+      `version: ${NEXT_MIGRATION}`,
+    );
+    // Restarted (the log says it listened twice) and migrated on start, over the tenants' rows.
+    expect(readFileSync(serviceLog, 'utf8').match(/"msg":"cloud listening"/g)).toHaveLength(2);
+    const sql = (database: string, query: string) => {
+      const r = spawnSync(
+        'psql',
+        ['-qAt', '-d', `postgres://${owner}:owner-password-here@127.0.0.1:5432/${database}`, '-c', query],
+        { encoding: 'utf8' },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout.trim().split('\n').filter(Boolean);
+    };
+    expect(sql(db, `SELECT name FROM schema_migrations WHERE version = ${NEXT_MIGRATION}`)).toEqual([
+      'guide upgrade',
+    ]);
+    const tenants = sql(db, 'SELECT id FROM tenants ORDER BY 1');
+    expect(tenants).toContain('acme');
+    expect(sql(db, 'SELECT tenant_id FROM guide_upgrade ORDER BY 1')).toEqual(tenants);
+    // The dump taken before the upgrade (restored aside): without the migration, and each of its
+    // rows is still in the upgraded database.
+    expect(psql(`CREATE DATABASE "${beforeUpgrade}" OWNER "${owner}"`).status).toBe(0);
+    const r = spawnSync(
+      'pg_restore',
+      [
+        '--exit-on-error',
+        '-d',
+        `postgres://${owner}:owner-password-here@127.0.0.1:5432/${beforeUpgrade}`,
+        path.join(T, 'var/backups/rigtrace-before-upgrade.dump'),
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    expect(
+      sql(beforeUpgrade, `SELECT count(*) FROM schema_migrations WHERE version = ${NEXT_MIGRATION}`),
+    ).toEqual(['0']);
+    for (const table of ['tenants', 'sites', 'users', 'enrollment_tokens', 'audit_log']) {
+      const rows = (database: string) => sql(database, `SELECT t::text FROM ${table} t ORDER BY 1`);
+      const before = rows(beforeUpgrade);
+      expect(before.length, table).toBeGreaterThan(0);
+      expect(rows(db), table).toEqual(expect.arrayContaining(before));
+    }
   });
 
   it('makes the first tenant, site and admin on the same database; the admin signs in with the printed password and must change it', async () => {
@@ -519,221 +657,286 @@ describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQ
     });
   });
 
-  describe('behind nginx as section 5 sets it up, from another address', () => {
-    const PUBLIC = 'rigtrace.example.com';
-    /** Every name resolves to this machine's outside address: the proxy's public name in DNS. */
-    const lookup = ((_host: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) =>
-      opts.all
-        ? cb(null, [{ address: OUTSIDE, family: 4 }])
-        : cb(null, OUTSIDE, 4)) as unknown as LookupFunction;
-    let agent!: https.Agent;
-    const origin = () => `https://${PUBLIC}:${tlsPort}`;
+  /**
+   * Section 5's proxy in front, reached from another address as a browser or line PC would: the
+   * portal, sign-in, cookies, the client's address, the live WebSocket and an edge's batch.
+   */
+  const behindProxy = (
+    name: 'nginx' | 'Caddy',
+    proxy: {
+      tlsPort: () => number;
+      httpPort: () => number;
+      /** The certificate the proxy serves. */
+      cert: () => string;
+      /** How plain HTTP is redirected. */
+      redirect: number;
+      /** An enrollment token for the edge that sends through it. */
+      token: () => string;
+    },
+  ) =>
+    describe(`behind ${name} as section 5 sets it up, from another address`, () => {
+      const PUBLIC = 'rigtrace.example.com';
+      /** Every name resolves to this machine's outside address: the proxy's public name in DNS. */
+      const lookup = ((_host: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) =>
+        opts.all
+          ? cb(null, [{ address: OUTSIDE, family: 4 }])
+          : cb(null, OUTSIDE, 4)) as unknown as LookupFunction;
+      let agent!: https.Agent;
+      const origin = () => `https://${PUBLIC}:${proxy.tlsPort()}`;
+      const email = `${name.toLowerCase()}@acme.example`;
 
-    /** One request through nginx as a browser or edge on another machine would make it. */
-    function call(
-      method: string,
-      url: string,
-      opts: { headers?: Record<string, string>; body?: unknown; plain?: boolean } = {},
-    ): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
-      const data = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-      const mod = opts.plain ? http : https;
-      return new Promise((resolve, reject) => {
-        const req = mod.request(
-          {
-            hostname: PUBLIC,
-            port: opts.plain ? httpPort : tlsPort,
-            path: url,
-            method,
-            agent: opts.plain ? new http.Agent({ lookup }) : agent,
-            headers: { ...(data ? { 'content-type': 'application/json' } : {}), ...opts.headers },
-          },
-          (res) => {
-            let text = '';
-            res.setEncoding('utf8');
-            res.on('data', (d: string) => (text += d));
-            res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
-          },
+      /** One request through the proxy as a browser or edge on another machine would make it. */
+      function call(
+        method: string,
+        url: string,
+        opts: { headers?: Record<string, string>; body?: unknown; plain?: boolean } = {},
+      ): Promise<{ status: number; headers: http.IncomingHttpHeaders; text: string }> {
+        const data = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+        const mod = opts.plain ? http : https;
+        return new Promise((resolve, reject) => {
+          const req = mod.request(
+            {
+              hostname: PUBLIC,
+              port: opts.plain ? proxy.httpPort() : proxy.tlsPort(),
+              path: url,
+              method,
+              agent: opts.plain ? new http.Agent({ lookup }) : agent,
+              headers: { ...(data ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+            },
+            (res) => {
+              let text = '';
+              res.setEncoding('utf8');
+              res.on('data', (d: string) => (text += d));
+              res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, text }));
+            },
+          );
+          req.on('error', reject);
+          req.end(data);
+        });
+      }
+      const cookiesOf = (h: http.IncomingHttpHeaders) => h['set-cookie'] ?? [];
+      const cookieHeader = (h: http.IncomingHttpHeaders) =>
+        cookiesOf(h)
+          .map((c) => c.split(';')[0])
+          .join('; ');
+
+      let session = { cookie: '', csrf: '' };
+      const sockets: Socket[] = [];
+
+      beforeAll(async () => {
+        expect(guide.code, `${guide.stdout}\n${guide.stderr}`).toBe(0);
+        const ca = readFileSync(proxy.cert());
+        expect(new X509Certificate(ca).subject).toBe(`CN=${PUBLIC}`);
+        agent = new https.Agent({ ca, lookup });
+        // An admin made as section 6 makes one, who signs in through the proxy below.
+        const made = spawnSync(
+          `${T}/usr/local/bin/rigtrace-cloud`,
+          [
+            'user',
+            'create',
+            '--config',
+            `${T}/etc/rigtrace/cloud.env`,
+            '--tenant',
+            'acme',
+            '--email',
+            email,
+            '--role',
+            'admin',
+          ],
+          { encoding: 'utf8', env: { PATH: process.env.PATH! }, timeout: 60_000 },
         );
-        req.on('error', reject);
-        req.end(data);
+        expect(made.status, made.stderr).toBe(0);
+        const password = (JSON.parse(made.stdout) as { initialPassword: string }).initialPassword;
+        // A client that claims another address in X-Forwarded-For: the proxy adds the real one (nginx) or sets only it (Caddy).
+        const login = await call('POST', '/api/v1/auth/login', {
+          headers: { 'x-forwarded-for': '203.0.113.9' },
+          body: { tenant: 'acme', email: email, password },
+        });
+        expect(login.status, login.text).toBe(200);
+        const pending = {
+          cookie: cookieHeader(login.headers),
+          csrf: (JSON.parse(login.text) as { csrfToken: string }).csrfToken,
+        };
+        const changed = await call('POST', '/api/v1/auth/password', {
+          headers: { cookie: pending.cookie, 'x-csrf-token': pending.csrf },
+          body: { currentPassword: password, newPassword: 'Tundra-Bellows-Ochre-4412' },
+        });
+        expect(changed.status, changed.text).toBe(200);
+        session = {
+          cookie: cookieHeader(changed.headers),
+          csrf: (JSON.parse(changed.text) as { csrfToken: string }).csrfToken,
+        };
       });
-    }
-    const cookiesOf = (h: http.IncomingHttpHeaders) => h['set-cookie'] ?? [];
-    const cookieHeader = (h: http.IncomingHttpHeaders) =>
-      cookiesOf(h)
-        .map((c) => c.split(';')[0])
-        .join('; ');
+      afterAll(() => {
+        for (const s of sockets) s.close();
+        agent?.destroy();
+      });
 
-    let session = { cookie: '', csrf: '' };
-    const sockets: Socket[] = [];
+      it('serves the portal over HTTPS with the certificate and HSTS, hides the operations endpoints; plain HTTP is redirected', async () => {
+        const portal = await call('GET', '/');
+        expect(portal.status).toBe(200);
+        expect(portal.headers['content-type']).toMatch(/^text\/html/);
+        expect(portal.headers['content-security-policy']).toContain("default-src 'self'");
+        expect(portal.text).toContain('<title>RigTrace</title>');
+        const script = /<script[^>]* src="([^"]+)"/.exec(portal.text)?.[1];
+        expect(script, 'the portal page names its script').toBeDefined();
+        const js = await call('GET', script!);
+        expect(js.status).toBe(200);
+        expect(js.headers['content-type']).toMatch(/javascript/);
+        expect(js.text.length).toBeGreaterThan(1000);
 
-    beforeAll(async () => {
-      expect(guide.code, `${guide.stdout}\n${guide.stderr}`).toBe(0);
-      const ca = readFileSync(path.join(T, 'etc/ssl/rigtrace/fullchain.pem'));
-      expect(new X509Certificate(ca).subject).toBe(`CN=${PUBLIC}`);
-      agent = new https.Agent({ ca, lookup });
-      // An admin made as section 6 makes one, who signs in through the proxy below.
-      const made = spawnSync(
+        const page = await call('GET', '/api/v1/auth/session');
+        expect(page.status).toBe(401);
+        expect(page.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
+        for (const ops of ['/readyz', '/healthz', '/metrics'])
+          expect((await call('GET', ops)).status, ops).toBe(404);
+        const plain = await call('GET', '/portal/?x=1', { plain: true });
+        expect(plain.status).toBe(proxy.redirect);
+        expect(plain.headers.location).toBe(`https://${PUBLIC}/portal/?x=1`);
+      });
+
+      it('signs in with __Host- cookies (Secure) over HTTPS; the session works through the proxy and only under that name', async () => {
+        expect(session.cookie).toMatch(/^__Host-rt_session=[^;]+; __Host-rt_csrf=/);
+        const me = await call('GET', '/api/v1/auth/session', { headers: { cookie: session.cookie } });
+        expect(me.status, me.text).toBe(200);
+        expect((JSON.parse(me.text) as { user: { email: string } }).user.email).toBe(email);
+        // Set Secure, Path=/, no Domain, as the prefix requires of a browser.
+        const again = await call('POST', '/api/v1/auth/login', {
+          body: { tenant: 'acme', email: email, password: 'Tundra-Bellows-Ochre-4412' },
+        });
+        for (const c of cookiesOf(again.headers)) {
+          expect(c).toMatch(/^__Host-/);
+          expect(c).toMatch(/; Secure/i);
+          expect(c).toMatch(/; Path=\//i);
+          expect(c).not.toMatch(/; Domain=/i);
+        }
+        // The same value under the plain name is no session over HTTPS.
+        const plainName = session.cookie.replace('__Host-rt_session=', 'rt_session=');
+        expect((await call('GET', '/api/v1/auth/session', { headers: { cookie: plainName } })).status).toBe(
+          401,
+        );
+      });
+
+      it(`records the client address ${name} forwards (RIGTRACE_TRUST_PROXY=loopback), not one the client claims`, () => {
+        const r = spawnSync(
+          'psql',
+          [
+            '-qAt',
+            '-d',
+            `postgres://${owner}:owner-password-here@127.0.0.1:5432/${db}`,
+            '-c',
+            "SELECT entry FROM audit_log WHERE tenant_id = 'acme' AND action = 'auth.login' ORDER BY seq",
+          ],
+          { encoding: 'utf8' },
+        );
+        const entries = r.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { actor: { email?: string }; address: string | null })
+          .filter((e) => e.actor.email === email);
+        expect(entries.length, r.stderr).toBeGreaterThan(0);
+        for (const e of entries) expect(e.address).toBe(OUTSIDE);
+      });
+
+      it(`carries the live updates over a WebSocket (upgrade through ${name}) and an edge enrolls and sends a signed batch through it`, async () => {
+        const socket = connectSocket(origin(), {
+          path: '/socket.io',
+          transports: ['websocket'],
+          reconnection: false,
+          forceNew: true,
+          agent: agent as unknown as string,
+          extraHeaders: { cookie: session.cookie, origin: origin() },
+        });
+        sockets.push(socket);
+        const received: { event: string; payload: Record<string, unknown> }[] = [];
+        socket.onAny((event: string, payload: Record<string, unknown>) => received.push({ event, payload }));
+        await new Promise<void>((resolve, reject) => {
+          socket.once('connect', resolve);
+          socket.once('connect_error', reject);
+        });
+        expect(socket.io.engine.transport.name).toBe('websocket');
+        expect(await socket.timeout(10_000).emitWithAck('subscribe', { siteId: 'plant-1' })).toEqual({
+          ok: true,
+        });
+
+        // The line PC's side: enrollment with the token section 6 printed, then a batch.
+        const token = proxy.token();
+        const keys = generateKeyPair();
+        const enrolled = await call('POST', '/api/v1/edges/enroll', {
+          body: { token, publicKey: toBase64(keys.publicKey), name: 'line-pc-1' },
+        });
+        expect(enrolled.status, enrolled.text).toBe(201);
+        const edge = (JSON.parse(enrolled.text) as { edgeId: string }).edgeId;
+        const observedAt = new Date(Date.now() - 5_000).toISOString();
+        const { batch } = buildBatch({
+          edge,
+          privateKeyPem: keys.privateKeyPem,
+          records: [
+            {
+              v: 1,
+              id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edge}:1`)),
+              edge,
+              seq: 1,
+              observedAt,
+              receivedAt: observedAt,
+              kind: 'telemetry',
+              equipment: 'RIG-1',
+              source: { protocol: 'opcua', endpoint: 'opc.tcp://rig.plant.local:4840' },
+              body: { points: [{ name: 'railPressure', value: 1600.5, unit: 'bar', quality: 'good' }] },
+            },
+          ],
+        });
+        const sent = await call('POST', '/api/v1/ingest', { body: batch });
+        expect(sent.status, sent.text).toBe(200);
+        const pushed = await waitFor(
+          () => Promise.resolve(received.find((r) => r.event === 'telemetry' && r.payload.edgeId === edge)),
+          15_000,
+          'the telemetry pushed over the socket',
+        );
+        expect(pushed.payload).toMatchObject({
+          siteId: 'plant-1',
+          edgeId: edge,
+          items: [{ equipment: 'RIG-1', point: 'railPressure', value: 1600.5, observedAt }],
+        });
+      });
+    });
+
+  behindProxy('nginx', {
+    tlsPort: () => tlsPort,
+    httpPort: () => httpPort,
+    cert: () => path.join(T, 'etc/ssl/rigtrace/fullchain.pem'),
+    redirect: 301,
+    // The token section 6 printed.
+    token: () =>
+      (
+        JSON.parse(outputOf(guide, 'sudo -u rigtrace rigtrace-cloud token enroll').trim()) as {
+          token: string;
+        }
+      ).token,
+  });
+  behindProxy('Caddy', {
+    tlsPort: () => caddyTlsPort,
+    httpPort: () => caddyHttpPort,
+    cert: () => caddyCert,
+    redirect: 308,
+    // Another token, made with section 6's command.
+    token: () => {
+      const r = spawnSync(
         `${T}/usr/local/bin/rigtrace-cloud`,
         [
-          'user',
-          'create',
+          'token',
+          'enroll',
           '--config',
           `${T}/etc/rigtrace/cloud.env`,
           '--tenant',
           'acme',
-          '--email',
-          'proxy@acme.example',
-          '--role',
-          'admin',
+          '--site',
+          'plant-1',
         ],
         { encoding: 'utf8', env: { PATH: process.env.PATH! }, timeout: 60_000 },
       );
-      expect(made.status, made.stderr).toBe(0);
-      const password = (JSON.parse(made.stdout) as { initialPassword: string }).initialPassword;
-      // A client that claims another address in X-Forwarded-For: nginx appends the real one.
-      const login = await call('POST', '/api/v1/auth/login', {
-        headers: { 'x-forwarded-for': '203.0.113.9' },
-        body: { tenant: 'acme', email: 'proxy@acme.example', password },
-      });
-      expect(login.status, login.text).toBe(200);
-      const pending = {
-        cookie: cookieHeader(login.headers),
-        csrf: (JSON.parse(login.text) as { csrfToken: string }).csrfToken,
-      };
-      const changed = await call('POST', '/api/v1/auth/password', {
-        headers: { cookie: pending.cookie, 'x-csrf-token': pending.csrf },
-        body: { currentPassword: password, newPassword: 'Tundra-Bellows-Ochre-4412' },
-      });
-      expect(changed.status, changed.text).toBe(200);
-      session = {
-        cookie: cookieHeader(changed.headers),
-        csrf: (JSON.parse(changed.text) as { csrfToken: string }).csrfToken,
-      };
-    });
-    afterAll(() => {
-      for (const s of sockets) s.close();
-      agent?.destroy();
-    });
-
-    it('serves HTTPS with the certificate, HSTS, and hides the operations endpoints; plain HTTP is redirected', async () => {
-      const page = await call('GET', '/api/v1/auth/session');
-      expect(page.status).toBe(401);
-      expect(page.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
-      for (const ops of ['/readyz', '/healthz', '/metrics'])
-        expect((await call('GET', ops)).status, ops).toBe(404);
-      const plain = await call('GET', '/portal/?x=1', { plain: true });
-      expect(plain.status).toBe(301);
-      expect(plain.headers.location).toBe(`https://${PUBLIC}/portal/?x=1`);
-    });
-
-    it('signs in with __Host- cookies (Secure) over HTTPS; the session works through the proxy and only under that name', async () => {
-      expect(session.cookie).toMatch(/^__Host-rt_session=[^;]+; __Host-rt_csrf=/);
-      const me = await call('GET', '/api/v1/auth/session', { headers: { cookie: session.cookie } });
-      expect(me.status, me.text).toBe(200);
-      expect((JSON.parse(me.text) as { user: { email: string } }).user.email).toBe('proxy@acme.example');
-      // Set Secure, Path=/, no Domain, as the prefix requires of a browser.
-      const again = await call('POST', '/api/v1/auth/login', {
-        body: { tenant: 'acme', email: 'proxy@acme.example', password: 'Tundra-Bellows-Ochre-4412' },
-      });
-      for (const c of cookiesOf(again.headers)) {
-        expect(c).toMatch(/^__Host-/);
-        expect(c).toMatch(/; Secure/i);
-        expect(c).toMatch(/; Path=\//i);
-        expect(c).not.toMatch(/; Domain=/i);
-      }
-      // The same value under the plain name is no session over HTTPS.
-      const plainName = session.cookie.replace('__Host-rt_session=', 'rt_session=');
-      expect((await call('GET', '/api/v1/auth/session', { headers: { cookie: plainName } })).status).toBe(
-        401,
-      );
-    });
-
-    it('records the client address nginx forwards (RIGTRACE_TRUST_PROXY=loopback), not one the client claims', () => {
-      const r = spawnSync(
-        'psql',
-        [
-          '-qAt',
-          '-d',
-          `postgres://${owner}:owner-password-here@127.0.0.1:5432/${db}`,
-          '-c',
-          "SELECT entry FROM audit_log WHERE tenant_id = 'acme' AND action = 'auth.login' ORDER BY seq",
-        ],
-        { encoding: 'utf8' },
-      );
-      const entries = r.stdout
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as { actor: { email?: string }; address: string | null })
-        .filter((e) => e.actor.email === 'proxy@acme.example');
-      expect(entries.length, r.stderr).toBeGreaterThan(0);
-      for (const e of entries) expect(e.address).toBe(OUTSIDE);
-    });
-
-    it('carries the live updates over a WebSocket (upgrade through nginx) and an edge enrolls and sends a signed batch through it', async () => {
-      const socket = connectSocket(origin(), {
-        path: '/socket.io',
-        transports: ['websocket'],
-        reconnection: false,
-        forceNew: true,
-        agent: agent as unknown as string,
-        extraHeaders: { cookie: session.cookie, origin: origin() },
-      });
-      sockets.push(socket);
-      const received: { event: string; payload: Record<string, unknown> }[] = [];
-      socket.onAny((event: string, payload: Record<string, unknown>) => received.push({ event, payload }));
-      await new Promise<void>((resolve, reject) => {
-        socket.once('connect', resolve);
-        socket.once('connect_error', reject);
-      });
-      expect(socket.io.engine.transport.name).toBe('websocket');
-      expect(await socket.timeout(10_000).emitWithAck('subscribe', { siteId: 'plant-1' })).toEqual({
-        ok: true,
-      });
-
-      // The line PC's side: enrollment with the token section 6 printed, then a batch.
-      const { token } = JSON.parse(
-        outputOf(guide, 'sudo -u rigtrace rigtrace-cloud token enroll').trim(),
-      ) as {
-        token: string;
-      };
-      const keys = generateKeyPair();
-      const enrolled = await call('POST', '/api/v1/edges/enroll', {
-        body: { token, publicKey: toBase64(keys.publicKey), name: 'line-pc-1' },
-      });
-      expect(enrolled.status, enrolled.text).toBe(201);
-      const edge = (JSON.parse(enrolled.text) as { edgeId: string }).edgeId;
-      const observedAt = new Date(Date.now() - 5_000).toISOString();
-      const { batch } = buildBatch({
-        edge,
-        privateKeyPem: keys.privateKeyPem,
-        records: [
-          {
-            v: 1,
-            id: deterministicUuidV7(Date.parse(observedAt), new TextEncoder().encode(`${edge}:1`)),
-            edge,
-            seq: 1,
-            observedAt,
-            receivedAt: observedAt,
-            kind: 'telemetry',
-            equipment: 'RIG-1',
-            source: { protocol: 'opcua', endpoint: 'opc.tcp://rig.plant.local:4840' },
-            body: { points: [{ name: 'railPressure', value: 1600.5, unit: 'bar', quality: 'good' }] },
-          },
-        ],
-      });
-      const sent = await call('POST', '/api/v1/ingest', { body: batch });
-      expect(sent.status, sent.text).toBe(200);
-      const pushed = await waitFor(
-        () => Promise.resolve(received.find((r) => r.event === 'telemetry')),
-        15_000,
-        'the telemetry pushed over the socket',
-      );
-      expect(pushed.payload).toMatchObject({
-        siteId: 'plant-1',
-        edgeId: edge,
-        items: [{ equipment: 'RIG-1', point: 'railPressure', value: 1600.5, observedAt }],
-      });
-    });
+      expect(r.status, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout.trim()) as { token: string }).token;
+    },
   });
 });

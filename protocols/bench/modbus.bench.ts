@@ -79,8 +79,8 @@ async function poller(seconds: number): Promise<Window & { bad: number; overruns
   let cycles = 0;
   p.on('sample', (sample) => {
     cycles++;
-    for (const name in sample.readings) {
-      if (sample.readings[name]!.quality === 'good') good++;
+    for (const r of sample.list) {
+      if (r.quality === 'good') good++;
       else bad++;
     }
   });

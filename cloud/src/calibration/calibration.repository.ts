@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { inChunks } from '../platform/db/in-chunks.js';
 
 export type PassFail = 'pass' | 'fail';
 
@@ -168,19 +169,14 @@ export class CalibrationRepository {
 
   async signaturesOf(tenantId: string, calibrationIds: readonly string[]): Promise<SignatureRow[]> {
     if (calibrationIds.length === 0) return [];
-    const out: SignatureRow[] = [];
-    for (let i = 0; i < calibrationIds.length; i += 500) {
-      const chunk = calibrationIds.slice(i, i + 500);
-      out.push(
-        ...(await this.db.withTenant(tenantId, () =>
-          this.db.all<SignatureRow>(
-            `SELECT * FROM calibration_signatures WHERE tenant_id = ? AND calibration_id IN (${chunk.map(() => '?').join(',')})`,
-            [tenantId, ...chunk],
-          ),
-        )),
-      );
-    }
-    return out;
+    return inChunks(calibrationIds, 500, (chunk, marks) =>
+      this.db.withTenant(tenantId, () =>
+        this.db.all<SignatureRow>(
+          `SELECT * FROM calibration_signatures WHERE tenant_id = ? AND calibration_id IN (${marks})`,
+          [tenantId, ...chunk],
+        ),
+      ),
+    );
   }
 
   /**

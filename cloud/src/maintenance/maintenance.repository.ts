@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { inChunks } from '../platform/db/in-chunks.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 import { EFFECTIVE_CALIBRATION } from '../calibration/index.js';
 
@@ -205,19 +206,18 @@ export class MaintenanceRepository {
     before: string | null = null,
   ): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    for (let i = 0; i < planIds.length; i += CHUNK) {
-      const chunk = planIds.slice(i, i + CHUNK);
-      const rows = await this.db.withTenant(tenantId, () =>
+    const rows = await inChunks(planIds, CHUNK, (chunk, marks) =>
+      this.db.withTenant(tenantId, () =>
         this.db.all<{ plan_id: string; last: string }>(
           `SELECT plan_id, MAX(occurred_at) AS last FROM maintenance_events
-           WHERE tenant_id = ? AND kind = 'preventive' AND plan_id IN (${chunk.map(() => '?').join(',')})
+           WHERE tenant_id = ? AND kind = 'preventive' AND plan_id IN (${marks})
              ${before !== null ? 'AND occurred_at < ?' : ''}
            GROUP BY plan_id`,
           [tenantId, ...chunk, ...(before !== null ? [before] : [])],
         ),
-      );
-      for (const r of rows) out.set(r.plan_id, new Date(r.last).toISOString());
-    }
+      ),
+    );
+    for (const r of rows) out.set(r.plan_id, new Date(r.last).toISOString());
     return out;
   }
 
@@ -244,11 +244,7 @@ export class MaintenanceRepository {
       for (const r of rows) out.set(r.equipment, r);
     };
     if (tags === null) await run('', []);
-    else
-      for (let i = 0; i < tags.length; i += CHUNK) {
-        const chunk = tags.slice(i, i + CHUNK);
-        await run(` AND x.equipment IN (${chunk.map(() => '?').join(',')})`, chunk);
-      }
+    else await inChunks(tags, CHUNK, (chunk, marks) => run(` AND x.equipment IN (${marks})`, chunk));
     return out;
   }
 
@@ -283,11 +279,7 @@ export class MaintenanceRepository {
       );
     };
     if (tags === null) await run('', []);
-    else
-      for (let i = 0; i < tags.length; i += CHUNK) {
-        const chunk = tags.slice(i, i + CHUNK);
-        await run(` AND x.equipment IN (${chunk.map(() => '?').join(',')})`, chunk);
-      }
+    else await inChunks(tags, CHUNK, (chunk, marks) => run(` AND x.equipment IN (${marks})`, chunk));
     return out;
   }
 

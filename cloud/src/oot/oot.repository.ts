@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { inChunks } from '../platform/db/in-chunks.js';
 import { insertChunked } from '../platform/db/insert-chunked.js';
 import { EFFECTIVE_CALIBRATION } from '../calibration/index.js';
 
@@ -125,18 +126,15 @@ export class OotRepository {
 
   /** Cases of these calibrations (the out-of-tolerance report), by calibration id. */
   async byCalibrations(tenantId: string, ids: readonly string[]): Promise<Map<string, CaseRow>> {
-    const out = new Map<string, CaseRow>();
-    for (let i = 0; i < ids.length; i += CHUNK) {
-      const chunk = ids.slice(i, i + CHUNK);
-      const rows = await this.db.withTenant(tenantId, () =>
-        this.db.all<CaseRow>(
-          `SELECT * FROM oot_cases WHERE tenant_id = ? AND calibration_id IN (${chunk.map(() => '?').join(',')})`,
-          [tenantId, ...chunk],
-        ),
-      );
-      for (const r of rows) out.set(r.calibration_id, r);
-    }
-    return out;
+    const rows = await inChunks(ids, CHUNK, (chunk, marks) =>
+      this.db.withTenant(tenantId, () =>
+        this.db.all<CaseRow>(`SELECT * FROM oot_cases WHERE tenant_id = ? AND calibration_id IN (${marks})`, [
+          tenantId,
+          ...chunk,
+        ]),
+      ),
+    );
+    return new Map(rows.map((r) => [r.calibration_id, r]));
   }
 
   /**
@@ -193,20 +191,15 @@ export class OotRepository {
   /** Open cases of these tags (tag-out checks at ingest, "do not use" on the board). */
   async openFor(tenantId: string, tags: readonly string[]): Promise<CaseRow[]> {
     if (tags.length === 0) return [];
-    const out: CaseRow[] = [];
-    for (let i = 0; i < tags.length; i += CHUNK) {
-      const chunk = tags.slice(i, i + CHUNK);
-      out.push(
-        ...(await this.db.withTenant(tenantId, () =>
-          this.db.all<CaseRow>(
-            `SELECT * FROM oot_cases WHERE tenant_id = ? AND state = 'open'
-               AND equipment IN (${chunk.map(() => '?').join(',')}) ORDER BY opened_at`,
-            [tenantId, ...chunk],
-          ),
-        )),
-      );
-    }
-    return out;
+    return inChunks(tags, CHUNK, (chunk, marks) =>
+      this.db.withTenant(tenantId, () =>
+        this.db.all<CaseRow>(
+          `SELECT * FROM oot_cases WHERE tenant_id = ? AND state = 'open'
+             AND equipment IN (${marks}) ORDER BY opened_at`,
+          [tenantId, ...chunk],
+        ),
+      ),
+    );
   }
 
   /** Every open case of the tenant (few: each is a failed instrument). */
@@ -342,10 +335,8 @@ export class OotRepository {
   ): Promise<Map<string, { decisions: DecisionRow[]; notifications: number }>> {
     const out = new Map<string, { decisions: DecisionRow[]; notifications: number }>();
     for (const id of caseIds) out.set(id, { decisions: [], notifications: 0 });
-    for (let i = 0; i < caseIds.length; i += CHUNK) {
-      const chunk = caseIds.slice(i, i + CHUNK);
-      const marks = chunk.map(() => '?').join(',');
-      await this.db.withTenant(tenantId, async () => {
+    await inChunks(caseIds, CHUNK, (chunk, marks) =>
+      this.db.withTenant(tenantId, async () => {
         const ds = await this.db.all<DecisionRow>(
           `SELECT * FROM oot_decisions WHERE tenant_id = ? AND case_id IN (${marks}) ORDER BY decided_at, id`,
           [tenantId, ...chunk],
@@ -357,26 +348,22 @@ export class OotRepository {
           [tenantId, ...chunk],
         );
         for (const n of ns) out.get(n.case_id)!.notifications = Number(n.n);
-      });
-    }
+      }),
+    );
     return out;
   }
 
   async shipments(tenantId: string, serials: readonly string[]): Promise<Map<string, ShipmentRow>> {
-    const out = new Map<string, ShipmentRow>();
-    const unique = [...new Set(serials)];
-    for (let i = 0; i < unique.length; i += CHUNK) {
-      const chunk = unique.slice(i, i + CHUNK);
-      const rows = await this.db.withTenant(tenantId, () =>
+    const rows = await inChunks([...new Set(serials)], CHUNK, (chunk, marks) =>
+      this.db.withTenant(tenantId, () =>
         this.db.all<ShipmentRow>(
           `SELECT part_serial, state, customer, shipped_at, reference, updated_at, updated_by FROM part_shipments
-           WHERE tenant_id = ? AND part_serial IN (${chunk.map(() => '?').join(',')})`,
+           WHERE tenant_id = ? AND part_serial IN (${marks})`,
           [tenantId, ...chunk],
         ),
-      );
-      for (const r of rows) out.set(r.part_serial, r);
-    }
-    return out;
+      ),
+    );
+    return new Map(rows.map((r) => [r.part_serial, r]));
   }
 
   async upsertShipments(tenantId: string, rows: readonly ShipmentRow[]): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { inChunks } from '../platform/db/in-chunks.js';
 import { insertChunked } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 import { sitesFilter } from '../calibration/index.js';
@@ -228,19 +229,14 @@ export class InspectionRepository {
 
   /** The first inspections of these parts, per rig, site and quarter hour. */
   private async firstInspectionsOf(tenantId: string, parts: readonly string[]): Promise<YieldQuarter[]> {
-    const out: YieldQuarter[] = [];
-    for (let i = 0; i < parts.length; i += 500) {
-      const chunk = parts.slice(i, i + 500);
-      out.push(
-        ...toQuarters(
-          await this.db.all<QuarterRow>(
-            firstInspectionsSql(`t.tenant_id = ? AND t.part_serial IN (${chunk.map(() => '?').join(',')})`),
-            [tenantId, ...chunk],
-          ),
+    return inChunks(parts, 500, async (chunk, marks) =>
+      toQuarters(
+        await this.db.all<QuarterRow>(
+          firstInspectionsSql(`t.tenant_id = ? AND t.part_serial IN (${marks})`),
+          [tenantId, ...chunk],
         ),
-      );
-    }
-    return out;
+      ),
+    );
   }
 
   private async insertRows(
@@ -297,10 +293,8 @@ export class InspectionRepository {
   ): Promise<NamedPositionRow[]> {
     if (keys.length === 0) return [];
     const seen = visibleSql(v, { site: 'd.site_id', tag: 'd.tag' });
-    const out: NamedPositionRow[] = [];
-    await this.db.withTenant(v.tenantId, async () => {
-      for (let i = 0; i < keys.length; i += 200) {
-        const chunk = keys.slice(i, i + 200);
+    return this.db.withTenant(v.tenantId, () =>
+      inChunks(keys, 200, async (chunk) => {
         const rows = await this.db.all<NamedPositionRow>(
           `SELECT rp.edge_id, rp.seq, rp.position, rp.equipment, rp.observed_at, d.tag AS device
            FROM record_positions rp
@@ -312,10 +306,9 @@ export class InspectionRepository {
            ORDER BY rp.edge_id, rp.seq, rp.position`,
           [...seen.params, v.tenantId, ...chunk.flatMap((k) => [k.edge, k.seq])],
         );
-        out.push(...rows.map((r) => ({ ...r, seq: Number(r.seq) })));
-      }
-    });
-    return out;
+        return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
+      }),
+    );
   }
 
   async query(tenantId: string, q: TraceableQuery): Promise<TraceableResultRow[]> {

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { toPgPlaceholders } from '../platform/db/db.js';
-import { pgConnectionConfig } from '../platform/db/postgres.js';
+import { ownerTransactionDb, pgConnectionConfig, typeParsers } from '../platform/db/postgres.js';
 import { inTransaction } from '../platform/db/migrations.js';
 
 /**
@@ -18,6 +18,11 @@ import { inTransaction } from '../platform/db/migrations.js';
 export interface RecordMonth {
   month: string;
   records: number;
+  /**
+   * PostgreSQL: how many of them are still in the default partition (their month has no
+   * partition yet): a drop first moves them into their month's own partition.
+   */
+  unpartitioned?: number;
 }
 
 /** Records the product must keep: from `from` to `to` (ISO times; null: since the first record, until now). */
@@ -71,7 +76,10 @@ export function planRetention(
 interface OwnerSql {
   all<T>(sql: string, params?: SqlParam[]): Promise<T[]>;
   run(sql: string, params?: SqlParam[]): Promise<void>;
-  transaction(fn: () => Promise<void>): Promise<void>;
+  /** `fn` in one transaction; on PostgreSQL it gets the `Db` face of that transaction. */
+  transaction(fn: (db: Db) => Promise<void>): Promise<void>;
+  /** `fn` in a READ ONLY transaction (PostgreSQL): whatever it runs cannot change anything. */
+  readOnly<T>(fn: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -80,18 +88,33 @@ async function ownerOf(storeDb: Db, ownerUrl: string | undefined): Promise<Owner
     return {
       all: (sql, params = []) => storeDb.all(sql, params),
       run: async (sql, params = []) => void (await storeDb.run(sql, params)),
-      transaction: (fn) => storeDb.transaction(fn),
+      transaction: (fn) => storeDb.transaction(() => fn(storeDb)),
+      readOnly: (fn) => fn(),
       close: () => Promise.resolve(),
     };
   }
-  const client = new pg.Client(pgConnectionConfig(ownerUrl, ['-c search_path=public', '-c TimeZone=UTC']));
+  const client = new pg.Client({
+    ...pgConnectionConfig(ownerUrl, ['-c search_path=public', '-c TimeZone=UTC']),
+    types: typeParsers(),
+  });
   await client.connect();
   const q = async <T>(sql: string, params: SqlParam[] = []) =>
     (await client.query(toPgPlaceholders(sql, params.length), params)).rows as T[];
   return {
     all: q,
     run: async (sql, params) => void (await q(sql, params)),
-    transaction: (fn) => inTransaction(client, fn),
+    transaction: (fn) => inTransaction(client, () => fn(ownerTransactionDb(client))),
+    readOnly: async (fn) => {
+      await client.query('BEGIN TRANSACTION READ ONLY');
+      try {
+        const value = await fn();
+        await client.query('COMMIT');
+        return value;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    },
     close: () => client.end(),
   };
 }
@@ -122,7 +145,11 @@ export class RecordsRetention {
     return this.sql.close();
   }
 
-  /** Every month that holds records (PostgreSQL: every month's partition, empty ones too), oldest first. */
+  /**
+   * Every month that holds records (PostgreSQL: every month's partition, empty ones too, and
+   * the months of the records still in the default partition), oldest first. Reads only: on
+   * PostgreSQL in a READ ONLY transaction, so listing (the dry run) changes nothing.
+   */
   async months(): Promise<RecordMonth[]> {
     if (this.backend === 'sqlite') {
       const rows = await this.sql.all<{ month: string; n: number }>(
@@ -130,18 +157,26 @@ export class RecordsRetention {
       );
       return rows.map((r) => ({ month: r.month, records: Number(r.n) }));
     }
-    // Rows in the default partition first go to their months' own partitions.
-    await this.sql.run('SELECT rt_records_ahead(now())');
-    const parts = await this.sql.all<{ name: string }>(
-      `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = 'records'::regclass AND c.relname ~ '^records_[0-9]{4}_[0-9]{2}$' ORDER BY 1`,
-    );
-    const out: RecordMonth[] = [];
-    for (const p of parts) {
-      const n = await this.sql.all<{ n: string }>(`SELECT COUNT(*) AS n FROM ${p.name}`);
-      out.push({ month: p.name.slice(8).replace('_', '-'), records: Number(n[0]?.n ?? 0) });
-    }
-    return out;
+    return this.sql.readOnly(async () => {
+      const parts = await this.sql.all<{ name: string }>(
+        `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+          WHERE i.inhparent = 'records'::regclass AND c.relname ~ '^records_[0-9]{4}_[0-9]{2}$' ORDER BY 1`,
+      );
+      const byMonth = new Map<string, RecordMonth>();
+      for (const p of parts) {
+        const n = await this.sql.all<{ n: number }>(`SELECT COUNT(*) AS n FROM ${p.name}`);
+        const month = p.name.slice(8).replace('_', '-');
+        byMonth.set(month, { month, records: Number(n[0]?.n ?? 0) });
+      }
+      const waiting = await this.sql.all<{ month: string; n: number }>(
+        'SELECT substr(observed_at, 1, 7) AS month, COUNT(*) AS n FROM records_default GROUP BY 1',
+      );
+      for (const w of waiting) {
+        const m = byMonth.get(w.month) ?? { month: w.month, records: 0 };
+        byMonth.set(w.month, { ...m, records: m.records + Number(w.n), unpartitioned: Number(w.n) });
+      }
+      return [...byMonth.values()].sort((a, b) => (a.month < b.month ? -1 : 1));
+    });
   }
 
   async openCases(): Promise<OpenCase[]> {
@@ -151,27 +186,42 @@ export class RecordsRetention {
   }
 
   /**
-   * Drops the given months' partitions in one transaction (PostgreSQL only); returns how many
-   * records each tenant had in each month.
+   * Drops the given months' partitions in one transaction (PostgreSQL only), after moving the
+   * records waiting in the default partition into their months' own; `alongside` runs in the
+   * same transaction with its `Db` face and what was dropped (how many records each tenant had in
+   * each month), so what it writes (the audit trail) commits with the drop or not at all.
    */
-  async drop(months: readonly string[]): Promise<{ month: string; tenantId: string; records: number }[]> {
+  async drop(
+    months: readonly string[],
+    alongside: (db: Db, dropped: DroppedMonth[]) => Promise<void>,
+  ): Promise<DroppedMonth[]> {
     if (this.backend === 'sqlite') throw new Error(SQLITE_KEEPS_LEAVES);
-    const out: { month: string; tenantId: string; records: number }[] = [];
-    await this.sql.transaction(async () => {
+    for (const month of months) if (!parseMonth(month)) throw new Error(`not a month: ${month}`);
+    let out: DroppedMonth[] = [];
+    await this.sql.transaction(async (db) => {
+      out = [];
       // Dropping a partition locks records briefly: wait for running statements, not for ever.
       await this.sql.run("SET LOCAL lock_timeout = '30s'");
+      await this.sql.run('SELECT rt_records_ahead(now())');
       for (const month of months) {
-        if (!parseMonth(month)) throw new Error(`not a month: ${month}`);
         const part = `records_${month.replace('-', '_')}`;
-        const counts = await this.sql.all<{ tenant_id: string; n: string }>(
+        const counts = await this.sql.all<{ tenant_id: string; n: number }>(
           `SELECT tenant_id, COUNT(*) AS n FROM ${part} GROUP BY tenant_id ORDER BY tenant_id`,
         );
         for (const c of counts) out.push({ month, tenantId: c.tenant_id, records: Number(c.n) });
         await this.sql.run(`DROP TABLE ${part}`);
       }
+      await alongside(db, out);
     });
     return out;
   }
+}
+
+/** How many records of one tenant a dropped month held. */
+export interface DroppedMonth {
+  month: string;
+  tenantId: string;
+  records: number;
 }
 
 export const SQLITE_KEEPS_LEAVES =

@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { inChunks } from '../platform/db/in-chunks.js';
 import { EFFECTIVE_CALIBRATION, type CalibrationRow, type EquipmentRow } from '../calibration/index.js';
 
 /** A report job and, once done, its file's description (the bytes are in report_chunks). */
@@ -302,16 +303,15 @@ export class ReportsRepository {
 
   async dispositions(tenantId: string, ids: readonly string[]): Promise<Map<string, DispositionRow>> {
     const out = new Map<string, DispositionRow>();
-    for (let i = 0; i < ids.length; i += 500) {
-      const chunk = ids.slice(i, i + 500);
-      const rows = await this.t(tenantId, () =>
+    const rows = await inChunks(ids, 500, (chunk, marks) =>
+      this.t(tenantId, () =>
         this.db.all<DispositionRow>(
-          `SELECT * FROM calibration_dispositions WHERE tenant_id = ? AND calibration_id IN (${chunk.map(() => '?').join(',')})`,
+          `SELECT * FROM calibration_dispositions WHERE tenant_id = ? AND calibration_id IN (${marks})`,
           [tenantId, ...chunk],
         ),
-      );
-      for (const r of rows) out.set(r.calibration_id, { ...r, customer_notified: bool(r.customer_notified) });
-    }
+      ),
+    );
+    for (const r of rows) out.set(r.calibration_id, { ...r, customer_notified: bool(r.customer_notified) });
     return out;
   }
 
@@ -330,18 +330,15 @@ export class ReportsRepository {
 
   /** Records (edge:seq) that name one of these gauges. */
   async recordsUsingGauges(tenantId: string, gauges: readonly string[]): Promise<Set<string>> {
-    const out = new Set<string>();
-    for (let i = 0; i < gauges.length; i += 200) {
-      const chunk = gauges.slice(i, i + 200);
-      const rows = await this.t(tenantId, () =>
+    const rows = await inChunks(gauges, 200, (chunk, marks) =>
+      this.t(tenantId, () =>
         this.db.all<{ edge_id: string; seq: number }>(
-          `SELECT edge_id, seq FROM record_gauges WHERE tenant_id = ? AND gauge IN (${chunk.map(() => '?').join(',')})`,
+          `SELECT edge_id, seq FROM record_gauges WHERE tenant_id = ? AND gauge IN (${marks})`,
           [tenantId, ...chunk],
         ),
-      );
-      for (const r of rows) out.add(`${r.edge_id}:${Number(r.seq)}`);
-    }
-    return out;
+      ),
+    );
+    return new Set(rows.map((r) => `${r.edge_id}:${Number(r.seq)}`));
   }
 
   async tenantName(tenantId: string): Promise<string | undefined> {

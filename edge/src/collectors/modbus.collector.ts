@@ -14,18 +14,19 @@ import { ModbusRecords } from '../mapping/modbus-records.js';
 import { eventDraft, type Collector, type CollectorContext, type CollectorStatus } from './collector.js';
 import type { EdgeEventCode } from '../errors.js';
 
-type Readings = Record<string, PointReading>;
+/** A poll's reading of the named point, taken by its index in the sample (no by-name object per poll). */
+type ReadingOf = (name: string) => PointReading | undefined;
 
-function num(r: Readings, ref: string | number | undefined): number | undefined {
+function num(r: ReadingOf, ref: string | number | undefined): number | undefined {
   if (ref === undefined) return undefined;
   if (typeof ref === 'number') return ref;
-  const v = r[ref];
+  const v = r(ref);
   return v?.quality === 'good' && typeof v.value === 'number' ? v.value : undefined;
 }
 
-function str(r: Readings, ref: string | undefined): string | undefined {
+function str(r: ReadingOf, ref: string | undefined): string | undefined {
   if (ref === undefined) return undefined;
-  const v = r[ref];
+  const v = r(ref);
   if (v?.quality !== 'good' || v.value === undefined) return undefined;
   const s = String(v.value).trim();
   return s === '' ? undefined : s;
@@ -50,6 +51,8 @@ export class ModbusCollector implements Collector {
   private pollsWithoutReading = 0;
   private readonly endpoint: string;
   private readonly telemetryPoints: string[];
+  /** Each telemetry point's index in a sample's readings (-1: no such point) and unit. */
+  private telemetryIndex: { name: string; index: number; unit: string | undefined }[] = [];
   private readonly unitOf: Map<string, string | undefined>;
   /** The source's signal dictionary, sent with the first telemetry record and from time to time. */
   private readonly signals: SignalDictionary;
@@ -97,6 +100,12 @@ export class ModbusCollector implements Collector {
       timeoutMs: this.cfg.timeoutMs,
       logger: this.logger,
     });
+    const poller = this.poller;
+    this.telemetryIndex = this.telemetryPoints.map((name) => ({
+      name,
+      index: poller.pointIndex(name),
+      unit: this.unitOf.get(name),
+    }));
     await this.records.start(this.poller, (k) => this.ctx.getState(k));
     this.poller.on('sample', (s: ModbusSample) => this.onSample(s));
     this.poller.on('connected', () => {
@@ -177,10 +186,11 @@ export class ModbusCollector implements Collector {
    * reading after it a SOURCE_READING event.
    */
   private trackHealth(s: ModbusSample): void {
-    // Runs on every poll: looks for one good reading without copying the 200 of a big device.
+    // Runs on every poll: looks for one good reading, by index (no lookup by name, no copy).
     let good = false;
-    for (const name in s.readings) {
-      if (s.readings[name]!.quality === 'good') {
+    const list = s.list;
+    for (let i = 0; i < list.length; i++) {
+      if (list[i]!.quality === 'good') {
         good = true;
         break;
       }
@@ -196,7 +206,7 @@ export class ModbusCollector implements Collector {
     }
     if (++this.pollsWithoutReading === 3 && !this.reportedNoReadings) {
       this.reportedNoReadings = true;
-      const reason = Object.values(s.readings).find((r) => r.error)?.error ?? 'no reading';
+      const reason = s.list.find((r) => r.error)?.error ?? 'no reading';
       this.event('warning', 'SOURCE_NO_GOOD_READINGS', `no good reading from ${this.endpoint}: ${reason}`);
     }
   }
@@ -208,9 +218,9 @@ export class ModbusCollector implements Collector {
     const everyMs = this.cfg.telemetry?.everyMs ?? 1000;
     if (this.telemetryPoints.length > 0 && now - this.lastTelemetryAt >= everyMs) {
       this.lastTelemetryAt = now;
-      const points = this.telemetryPoints.map((name) => {
-        const r = s.readings[name];
-        const unit = this.unitOf.get(name);
+      const list = s.list;
+      const points = this.telemetryIndex.map(({ name, index, unit }) => {
+        const r = index >= 0 ? list[index] : undefined;
         const good = r?.quality === 'good' && r.value !== undefined;
         // As decoded: a float32 is already the decimal the plant wrote (protocols' shortestFloat32), and
         // integers of every width and float64 values keep all their digits.
@@ -234,19 +244,25 @@ export class ModbusCollector implements Collector {
         },
       ]).catch(() => undefined);
     }
-    if (this.records.enabled) this.records.onSample(s.readings);
+    if (this.records.enabled) this.records.onSample(s);
     this.trackUsage(s);
   }
 
   private trackUsage(s: ModbusSample): void {
     const m = this.cfg.usage;
     if (!m || !this.usage) return;
-    const state = num(s.readings, m.state);
+    const poller = this.poller;
+    if (!poller) return;
+    const r: ReadingOf = (name) => {
+      const index = poller.pointIndex(name);
+      return index >= 0 ? s.list[index] : undefined;
+    };
+    const state = num(r, m.state);
     if (state === undefined) return;
-    const cycles = num(s.readings, m.cycles);
-    const operator = str(s.readings, m.operator);
-    const workOrder = str(s.readings, m.workOrder);
-    const partSerial = str(s.readings, m.partSerial);
+    const cycles = num(r, m.cycles);
+    const operator = str(r, m.operator);
+    const workOrder = str(r, m.workOrder);
+    const partSerial = str(r, m.partSerial);
     const drafts = this.usage.observe({
       at: s.at,
       running: m.runningValues.includes(state),

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { ModbusPointSpec, ModbusPoller, PointReading } from '@rigtrace/protocols/modbus';
+import type { ModbusPointSpec, ModbusPoller, ModbusSample, PointReading } from '@rigtrace/protocols/modbus';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { ModbusRecordMapping, ModbusRegisterSpec, ModbusSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
@@ -53,7 +53,10 @@ function scopeValue(name: string, r: PointReading | undefined): unknown {
 export class ModbusRecords {
   private readonly captures: { m: ModbusRecordMapping; capture: ResultCapture }[] = [];
   private poller: ModbusPoller | null = null;
-  private last: Record<string, PointReading> = {};
+  /** The last poll's sample (its readings by name are only built when a result needs them). */
+  private last: ModbusSample | undefined;
+  /** Each capture's trigger point's index in a sample's readings (-1: not a polled point). */
+  private triggerIndex: number[] = [];
 
   constructor(
     private readonly cfg: ModbusSourceConfig,
@@ -103,6 +106,7 @@ export class ModbusRecords {
 
   async start(poller: ModbusPoller, getState: (k: string) => Promise<string | undefined>): Promise<void> {
     this.poller = poller;
+    this.triggerIndex = this.captures.map(({ m }) => poller.pointIndex(triggerName(m)));
     for (const c of this.captures) await c.capture.init(getState);
   }
 
@@ -122,11 +126,13 @@ export class ModbusRecords {
   }
 
   /** Each poll sample: the triggers' values. */
-  onSample(readings: Record<string, PointReading>): void {
-    this.last = readings;
-    for (const { m, capture } of this.captures) {
-      const r = readings[triggerName(m)];
-      if (r?.quality === 'good') capture.observe(r.value);
+  onSample(sample: ModbusSample): void {
+    this.last = sample;
+    const list = sample.list;
+    for (let i = 0; i < this.captures.length; i++) {
+      const index = this.triggerIndex[i]!;
+      const r = index >= 0 ? list[index] : undefined;
+      if (r?.quality === 'good') this.captures[i]!.capture.observe(r.value);
     }
   }
 
@@ -144,7 +150,7 @@ export class ModbusRecords {
     const specs = block.flatMap((b) => b.specs);
     // Without a block of its own the result is the values of the last poll: those of this result
     // only while that poll still showed it (a read again after a backoff may come later).
-    const polled = this.last[trigger.name];
+    const polled = this.last?.readings[trigger.name];
     if (
       typeof value === 'number' &&
       specs.length === 0 &&
@@ -161,7 +167,7 @@ export class ModbusRecords {
       if (again.value !== value) return null;
     }
     const scope: Scope = {};
-    for (const [name, r] of Object.entries(this.last)) scope[name] = scopeValue(name, r);
+    for (const [name, r] of Object.entries(this.last?.readings ?? {})) scope[name] = scopeValue(name, r);
     for (const b of block) {
       if (b.r.repeat === undefined) {
         scope[b.name] = scopeValue(b.name, readings[b.name]);

@@ -185,6 +185,39 @@ describe('ModbusPoller against modbus-serial ServerTCP', () => {
     expect(st.points.u1).toMatchObject({ reads: st.cycles, errors: 0 });
   });
 
+  it('gives the readings of each poll by index in the order of the points, the same as by name', async () => {
+    const holding: Record<number, number> = {};
+    place(holding, 0, words('uint16', 7));
+    place(holding, 10, words('int32', -3));
+    place(holding, 20, words('float32', 1.5));
+    const d = await device({ 1: { holding }, 2: { exception: 4 } });
+    // Not in address order, and one unit that answers with an exception.
+    const points: ModbusPointSpec[] = [
+      H('c', 20, 'float32'),
+      { ...H('bad', 0, 'uint16'), unitId: 2 },
+      H('a', 0, 'uint16'),
+      H('b', 10, 'int32'),
+    ];
+    const p = poller({ port: d.port, points });
+    expect(points.map((x) => p.pointIndex(x.name))).toEqual([0, 1, 2, 3]);
+    expect(p.pointIndex('nope')).toBe(-1);
+    await p.start();
+    const [s1, s2] = await nextSamples(p, 2);
+    for (const s of [s1!, s2!]) {
+      expect(s.list).toEqual([
+        { value: 1.5, quality: 'good' },
+        { quality: 'bad', error: 'exception 4 (server device failure)' },
+        { value: 7, quality: 'good' },
+        { value: -3, quality: 'good' },
+      ]);
+      for (const x of points) expect(s.readings[x.name]).toBe(s.list[p.pointIndex(x.name)]);
+      expect(Object.keys(s.readings)).toEqual(['c', 'bad', 'a', 'b']);
+      expect(JSON.parse(JSON.stringify(s))).toEqual({ at: s.at.toISOString(), readings: s.readings });
+    }
+    // An unchanged value: the same reading object in both polls, by index too.
+    expect(s2!.list[2]).toBe(s1!.list[2]);
+  });
+
   it('reports each change exactly while an unchanged value keeps its (frozen) reading', async () => {
     const holding: Record<number, number> = {};
     place(holding, 0, words('uint16', 5));

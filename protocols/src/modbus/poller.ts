@@ -31,16 +31,49 @@ function blockKey(b: ReadBlock): string {
 /** What the poller keeps of one point between cycles. */
 interface PointSlot {
   readonly spec: ModbusPointSpec;
+  /** The point's index in the source's points (and in a sample's `list`). */
+  readonly index: number;
   readonly stats: ModbusPointStats;
   /** The point's last good reading, handed out again (frozen) while its value does not change. */
   lastGood: PointReading | undefined;
 }
 
-/** One cycle's readings as they are filled in, and how many are set and good. */
+/** One cycle's readings as they are filled in (by point index), and how many are set and good. */
 interface CycleReadings {
-  readonly readings: Record<string, PointReading>;
+  readonly list: PointReading[];
   set: number;
   good: number;
+}
+
+/**
+ * One poll's sample: the readings by point index, and by name only once someone asks (an object
+ * of hundreds of keys per poll is most of what a poll would otherwise allocate).
+ */
+class PollSample implements ModbusSample {
+  readonly #names: readonly string[];
+  #byName: Record<string, PointReading> | undefined;
+
+  constructor(
+    readonly at: Date,
+    readonly list: readonly PointReading[],
+    names: readonly string[],
+  ) {
+    this.#names = names;
+  }
+
+  get readings(): Record<string, PointReading> {
+    if (this.#byName === undefined) {
+      const byName: Record<string, PointReading> = {};
+      const names = this.#names;
+      for (let i = 0; i < names.length; i++) byName[names[i]!] = this.list[i]!;
+      this.#byName = byName;
+    }
+    return this.#byName;
+  }
+
+  toJSON(): { at: Date; readings: Record<string, PointReading> } {
+    return { at: this.at, readings: this.readings };
+  }
 }
 
 /**
@@ -68,6 +101,11 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
   private readonly pointStats: Record<string, ModbusPointStats> = {};
   /** Each point's slot, by its spec as it appears in the plan's blocks. */
   private readonly slots = new Map<ModbusPointSpec, PointSlot>();
+  /** The slots in the order of the points. */
+  private readonly slotList: PointSlot[] = [];
+  /** The points' names in their order (a sample's `list` order). */
+  private readonly names: readonly string[];
+  private readonly indexByName = new Map<string, number>();
   /** The slots of a block's points, in the block's order (blocks split later get theirs when first read). */
   private readonly blockSlots = new WeakMap<ReadBlock, PointSlot[]>();
   private readonly blockErrors = new Map<string, string>();
@@ -97,11 +135,15 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
       maxBlockRegisters: this.opts.maxBlockRegisters,
       maxGap: this.opts.maxGap,
     });
-    for (const p of this.opts.points) {
+    this.opts.points.forEach((p, index) => {
       const stats: ModbusPointStats = { reads: 0, errors: 0, timeouts: 0, exceptions: 0 };
       this.pointStats[p.name] = stats;
-      this.slots.set(p, { spec: p, stats, lastGood: undefined });
-    }
+      const slot: PointSlot = { spec: p, index, stats, lastGood: undefined };
+      this.slots.set(p, slot);
+      this.slotList.push(slot);
+      this.indexByName.set(p.name, index);
+    });
+    this.names = this.opts.points.map((p) => p.name);
     this.transport = new ModbusTransport({
       host: this.opts.host,
       port: this.opts.port,
@@ -116,6 +158,11 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
         'modbus: more read requests per cycle than maxQueue; the excess is refused every cycle',
       );
     }
+  }
+
+  /** The index of a point in a sample's `list` (the order of the source's points), or -1. */
+  pointIndex(name: string): number {
+    return this.indexByName.get(name) ?? -1;
   }
 
   /** The read requests of one cycle, as planned (and split after exceptions). */
@@ -284,11 +331,12 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
   private async runCycle(): Promise<void> {
     const t0 = performance.now();
     const at = new Date();
-    const cycle: CycleReadings = { readings: {}, set: 0, good: 0 };
-    const { readings } = cycle;
     const points = this.opts.points;
+    const slots = this.slotList;
+    const cycle: CycleReadings = { list: new Array<PointReading>(slots.length), set: 0, good: 0 };
+    const { list } = cycle;
     if (!this.transport.isOpen) {
-      for (const p of points) this.markBad(p.name, cycle, 'disconnected');
+      for (const slot of slots) this.markBad(slot, cycle, 'disconnected');
     } else {
       const plan = this.plan;
       await Promise.all(plan.map((block) => this.readBlock(block, cycle)));
@@ -296,15 +344,15 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
     // Every point is in one block, so each was set once, good or bad; only a cycle with bad
     // readings needs the points looked at one by one.
     if (cycle.set !== points.length) {
-      for (const p of points) {
-        if (readings[p.name] === undefined) this.markBad(p.name, cycle, 'not read');
+      for (const slot of slots) {
+        if (list[slot.index] === undefined) this.markBad(slot, cycle, 'not read');
       }
     }
     this.cycles++;
     let firstError: string | undefined;
     if (cycle.good !== points.length) {
-      for (const p of points) {
-        const r = readings[p.name];
+      for (let i = 0; i < list.length; i++) {
+        const r = list[i];
         if (r?.quality !== 'good') {
           firstError = r?.error ?? 'not read';
           break;
@@ -318,7 +366,7 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
     };
     const elapsed = performance.now() - t0;
     this.lastCycleMs = Math.round(elapsed * 1000) / 1000;
-    this.safeEmit('sample', { at, readings });
+    this.safeEmit('sample', new PollSample(at, list, this.names));
     if (this.stopped) return;
     if (elapsed > this.opts.intervalMs) {
       this.overruns++;
@@ -350,12 +398,12 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
         return;
       }
       this.noteBlockError(block, error);
-      for (const p of block.points) this.markBad(p.name, cycle, error.reading, error);
+      for (const slot of this.slotsOf(block)) this.markBad(slot, cycle, error.reading, error);
       return;
     }
     this.attempt = 0;
     if (this.blockErrors.size > 0) this.noteBlockRecovered(block);
-    const { readings } = cycle;
+    const { list } = cycle;
     const slots = this.slotsOf(block);
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i]!;
@@ -364,11 +412,11 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
       try {
         value = decodePoint(p, data, p.address - block.address);
       } catch (err) {
-        this.markBad(p.name, cycle, `decode error: ${(err as Error).message}`, undefined, true);
+        this.markBad(slot, cycle, `decode error: ${(err as Error).message}`, undefined, true);
         continue;
       }
       if (typeof value === 'number' && !Number.isFinite(value)) {
-        this.markBad(p.name, cycle, `non-finite value (${value})`, undefined, true);
+        this.markBad(slot, cycle, `non-finite value (${value})`, undefined, true);
         continue;
       }
       // A value that has not changed since the last cycle gets the same (frozen) reading object:
@@ -378,7 +426,7 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
         reading = Object.freeze({ value, quality: 'good' as const });
         slot.lastGood = reading;
       }
-      readings[p.name] = reading;
+      list[slot.index] = reading;
       cycle.set++;
       cycle.good++;
       slot.stats.reads++;
@@ -409,20 +457,19 @@ export class ModbusPoller extends EventEmitter<ModbusPollerEvents> {
   }
 
   private markBad(
-    name: string,
+    slot: PointSlot,
     cycle: CycleReadings,
     reason: string,
     err?: ModbusError,
     undecodable = false,
   ): void {
     cycle.set++;
-    cycle.readings[name] = {
+    cycle.list[slot.index] = {
       quality: 'bad',
       error: reason,
       ...(undecodable ? { undecodable: true as const } : {}),
     };
-    const s = this.pointStats[name];
-    if (!s) return;
+    const s = slot.stats;
     s.errors++;
     if (err?.code === 'MODBUS_TIMEOUT') s.timeouts++;
     if (err?.code === 'MODBUS_EXCEPTION') s.exceptions++;

@@ -74,10 +74,17 @@ export interface PointReading {
 export interface ModbusSample {
   at: Date;
   /**
-   * One reading per point. A good reading whose value did not change since the last cycle is the
-   * same frozen object as in that cycle's sample (so a poll of still registers allocates nothing).
+   * One reading per point, in the order of the source's points: `list[i]` is the reading of
+   * `points[i]` (ModbusPoller.pointIndex gives a name's index). A good reading whose value did not
+   * change since the last cycle is the same frozen object as in that cycle's sample (so a poll of
+   * still registers allocates nothing). Reading a poll by index costs no lookup by name.
    */
-  readings: Record<string, PointReading>;
+  readonly list: readonly PointReading[];
+  /**
+   * The same readings by point name. Built on first access and kept: a consumer that takes the
+   * readings by index (`list`) never pays for an object of hundreds of keys per poll.
+   */
+  readonly readings: Record<string, PointReading>;
 }
 
 export interface ModbusPointStats {

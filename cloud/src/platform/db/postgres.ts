@@ -17,7 +17,7 @@ function parseInt8(v: string): number | bigint {
 }
 
 /** Type parsers for this pool only (pg's global defaults stay untouched for other code). */
-function typeParsers(): pg.CustomTypesConfig {
+export function typeParsers(): pg.CustomTypesConfig {
   const ts = pg.types.getTypeParser(OID.timestamptz) as (v: string) => Date | number | string;
   const toIso = (v: string) => {
     const d = ts(v);
@@ -296,4 +296,34 @@ export class PostgresDb implements Db {
   async close(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/**
+ * The `Db` face over one owner connection already inside a transaction the caller opened and
+ * will end (BEGIN … COMMIT): the owner's commands (records retention) write their audit entries
+ * and security events in the same transaction as their DDL, so both happen or neither. The
+ * client must use typeParsers(). `transaction` joins the open one; `withTenant` sets
+ * `app.tenant_id` for what follows (the owner is not held by row-level security, so several
+ * tenants may be written one after another).
+ */
+export function ownerTransactionDb(client: pg.Client): Db {
+  const q = async (sql: string, params: readonly SqlParam[]) =>
+    client.query(toPgPlaceholders(sql, params.length), [...params]);
+  return {
+    dialect: 'postgres',
+    statementsInOrder: true,
+    run: async (sql, params = []) => ({ changes: (await q(sql, params)).rowCount ?? 0 }),
+    get: async <T>(sql: string, params: readonly SqlParam[] = []) =>
+      (await q(sql, params)).rows[0] as T | undefined,
+    all: async <T>(sql: string, params: readonly SqlParam[] = []) => (await q(sql, params)).rows as T[],
+    exec: async (sql) => void (await client.query(sql)),
+    transaction: (fn) => fn(),
+    withTenant: async (tenantId, fn) => {
+      assertTenantId(tenantId);
+      await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
+      return fn();
+    },
+    bindTenant: (_tenantId, fn) => fn(),
+    close: () => Promise.resolve(),
+  };
 }
