@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { committed } from '../src/platform/after-commit.js';
 import { TraceabilityService, type CalibrationService } from '../src/calibration/index.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { toPgPlaceholders } from '../src/platform/db/db.js';
@@ -295,6 +297,50 @@ describe.each(BACKENDS)('first-pass yield from the rollup on %s', (backend) => {
     expect(rollup.reduce((n, q) => n + q.tested, 0)).toBe(30);
     expect(rollup).toEqual(await store.inspections.firstPassYieldFromInspections('acme', span));
   });
+
+  it.runIf(backend === 'postgres')(
+    'in an ingest transaction takes its parts last: a batch of the same parts meanwhile is stored without waiting',
+    async () => {
+      // SQLite writes one transaction at a time; on PostgreSQL batches of several edges write at
+      // once, and one holding its parts' locks from its inspections to its commit made every
+      // other batch of those parts wait for all of its remaining statements.
+      const span = { from: '2026-11-27T00:00:00.000Z', to: '2026-11-28T00:00:00.000Z', equipment: 'RIG-D' };
+      const batch = (e: number): TraceableRow[] =>
+        Array.from({ length: 5 }, (_, p) => ({
+          edgeId: `edge-d${e}`,
+          seq: p + 1,
+          kind: 'inspection' as const,
+          siteId: 'plant-in',
+          equipment: 'RIG-D',
+          observedAt: iso(Date.parse(span.from) + (2 - e) * 3_600_000 + p * 60_000),
+          partSerial: `D-${p}`,
+          workOrder: null,
+          result: e === 0 ? ('pass' as const) : ('fail' as const),
+          cycles: null,
+        }));
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let indexed!: () => void;
+      const firstIndexed = new Promise<void>((r) => (indexed = r));
+      const first = committed(store.db, async () => {
+        await index('acme', batch(0));
+        indexed();
+        await gate; // the rest of the first batch's transaction
+      });
+      await firstIndexed;
+      const second = index('acme', batch(1)).then(() => 'stored');
+      const waited = await Promise.race([second, sleep(5_000).then(() => 'waiting')]);
+      release();
+      await first;
+      await second;
+      expect(waited).toBe('stored');
+      // Each part counted once, at its first inspection (the second edge's, an hour earlier).
+      const rollup = await store.inspections.firstPassYieldByQuarter('acme', span);
+      expect(rollup.reduce((n, q) => n + q.tested, 0)).toBe(5);
+      expect(rollup.reduce((n, q) => n + q.passed, 0)).toBe(0);
+      expect(rollup).toEqual(await store.inspections.firstPassYieldFromInspections('acme', span));
+    },
+  );
 
   it('migration 75 back-fills the rollup from the inspections already stored', async () => {
     const read = () =>

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { hashDevicePassword } from '@rigtrace/protocols/mqtt';
 import { seedDemoPlant, type DemoUser } from './history.js';
+import { routeStationOutput } from './station-log.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const demoDir = path.join(root, '.rigtrace-demo');
@@ -230,12 +231,21 @@ async function main() {
     ],
     {
       cwd: root,
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RIGTRACE_MQTT_PASSWORD: STATION_PASSWORD },
     },
   );
   children.push(station);
   prefix('station', station.stderr, false);
+  // Its events (a refused publish, an error reply, a lost connection) are the demo's log too.
+  routeStationOutput(
+    station.stdout,
+    (text) => process.stdout.write(text),
+    () => shuttingDown,
+  );
+  station.once('exit', (code, signal) => {
+    if (!shuttingDown) process.stdout.write(`[station] exited with ${signal ?? `code ${code}`}\n`);
+  });
   const edgeId = (JSON.parse(readFileSync(path.join(edgeDir, 'identity.json'), 'utf8')) as { edgeId: string })
     .edgeId;
 

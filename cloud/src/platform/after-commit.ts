@@ -12,20 +12,37 @@ import type { DomainEventBus, DomainEvents } from './events.js';
  * committed (a single auto-committed statement). A `committed` inside another joins the outer
  * one's transaction and queue.
  */
-const pending = new AsyncLocalStorage<{ queue: (() => void)[] }>();
+const pending = new AsyncLocalStorage<{ queue: (() => void)[]; last: (() => Promise<void>)[] }>();
 
 export async function committed<T>(db: Db, fn: () => Promise<T>): Promise<T> {
   if (pending.getStore()) return db.transaction(fn);
-  const scope = { queue: [] as (() => void)[] };
+  const scope = { queue: [] as (() => void)[], last: [] as (() => Promise<void>)[] };
   const value = await pending.run(scope, () =>
-    db.transaction(() => {
+    db.transaction(async () => {
       scope.queue = [];
-      return fn();
+      scope.last = [];
+      const v = await fn();
+      // In the order queued; one queued meanwhile runs too.
+      for (let i = 0; i < scope.last.length; i += 1) await scope.last[i]!();
+      return v;
     }),
   );
   // Emitted outside the transaction's async context: a listener's queries are its own.
   for (const emit of scope.queue) pending.exit(emit);
   return value;
+}
+
+/**
+ * Runs `fn` at the end of the surrounding `committed` transaction, inside it, once the work given
+ * to `committed` has finished (at once outside one): for statements that take locks other
+ * transactions wait for (a row many writers update), so that the lock is held until the commit
+ * only, not through the rest of the transaction's statements. A `fn` that throws rolls the
+ * transaction back.
+ */
+export async function lastInTransaction(fn: () => Promise<void>): Promise<void> {
+  const scope = pending.getStore();
+  if (scope) scope.last.push(fn);
+  else await fn();
 }
 
 /**

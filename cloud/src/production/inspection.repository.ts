@@ -1,11 +1,12 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { inChunks } from '../platform/db/in-chunks.js';
-import { insertChunked } from '../platform/db/insert-chunked.js';
+import { insertChunked, insertChunkedReturning } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 import { sitesFilter } from '../calibration/index.js';
 import { localDay } from '../platform/time-zone.js';
 import { compareText } from '../platform/compare.js';
 import { firstInspectionsSql } from '../platform/db/yield-quarters.js';
+import { lastInTransaction } from '../platform/after-commit.js';
 
 /** One usage or inspection record as indexed for traceability and queries (the record itself stays in `records`). */
 export interface TraceableRow {
@@ -165,6 +166,13 @@ export function byDayThenEquipment(
   return compareText(a.day, b.day) || compareText(a.equipment, b.equipment);
 }
 
+/** An inspection of a part that one call of InspectionRepository.insert stored. */
+interface AddedInspection {
+  edge: string;
+  seq: number;
+  part: string;
+}
+
 /**
  * The traceability index over usage and inspection records (traceable_records, record_gauges):
  * written once per record at ingest, never updated, every key led by tenant_id. With it, in the
@@ -180,7 +188,8 @@ export class InspectionRepository {
     positions: readonly PositionUse[] = [],
   ): Promise<void> {
     // A batch's new inspections may change which inspection is a part's first: the rollup moves
-    // by the parts' first inspections after the insert less those before it, in one transaction.
+    // by the parts' first inspections with the inspections this call added less those without
+    // them, in the same transaction.
     const parts = [
       ...new Set(
         rows.flatMap((r) => (r.kind === 'inspection' && r.partSerial !== null ? [r.partSerial] : [])),
@@ -188,65 +197,129 @@ export class InspectionRepository {
     ].sort(compareText);
     await this.db.transaction(() =>
       this.db.withTenant(tenantId, async () => {
-        if (parts.length > 0 && this.db.dialect === 'postgres')
-          // Two batches inspecting one part at once take turns (SQLite writes one at a time):
-          // each must see the other's inspections to count the part once. Locks in one order.
-          await this.db.run(
-            `SELECT pg_advisory_xact_lock(k) FROM (
-               SELECT DISTINCT hashtextextended(? || '/' || p, 0) AS k FROM unnest(?::text[]) AS p ORDER BY k) s`,
-            [tenantId, parts],
-          );
-        const before = parts.length > 0 ? await this.firstInspectionsOf(tenantId, parts) : [];
-        await this.insertRows(tenantId, rows, gauges, positions);
-        if (parts.length === 0) return;
-        const after = await this.firstInspectionsOf(tenantId, parts);
-        const delta = new Map<string, YieldQuarter>();
-        const move = (list: readonly YieldQuarter[], sign: 1 | -1) => {
-          for (const q of list) {
-            const key = `${q.quarter}\u0000${q.siteId}\u0000${q.equipment}`;
-            const d = delta.get(key) ?? { ...q, tested: 0, passed: 0 };
-            d.tested += sign * q.tested;
-            d.passed += sign * q.passed;
-            delta.set(key, d);
-          }
-        };
-        move(after, 1);
-        move(before, -1);
-        const changed = [...delta.values()].filter((d) => d.tested !== 0 || d.passed !== 0);
-        await insertChunked(
-          this.db,
-          'yield_quarters',
-          'tenant_id, quarter, site_id, equipment, tested, passed',
-          changed.map((d) => [tenantId, d.quarter, d.siteId, d.equipment, d.tested, d.passed]),
-          {
-            onConflict: `ON CONFLICT (tenant_id, quarter, site_id, equipment) DO UPDATE
-               SET tested = yield_quarters.tested + excluded.tested, passed = yield_quarters.passed + excluded.passed`,
-          },
+        const added = await this.insertRows(tenantId, rows, gauges, positions);
+        if (parts.length === 0 || added.length === 0) return;
+        // Last in the ingest transaction: the part locks and the rollup's rows, which other
+        // edges' batches may wait for, are then held only until the commit.
+        await lastInTransaction(() =>
+          this.db.withTenant(tenantId, () => this.moveRollup(tenantId, parts, added)),
         );
       }),
     );
   }
 
-  /** The first inspections of these parts, per rig, site and quarter hour. */
-  private async firstInspectionsOf(tenantId: string, parts: readonly string[]): Promise<YieldQuarter[]> {
-    return inChunks(parts, 500, async (chunk, marks) =>
-      toQuarters(
-        await this.db.all<QuarterRow>(
-          firstInspectionsSql(`t.tenant_id = ? AND t.part_serial IN (${marks})`),
-          [tenantId, ...chunk],
-        ),
-      ),
+  /** yield_quarters moved by the first inspections of `parts` with the inspections `added` less without them. */
+  private async moveRollup(
+    tenantId: string,
+    parts: readonly string[],
+    added: readonly AddedInspection[],
+  ): Promise<void> {
+    if (this.db.dialect === 'postgres')
+      // Two batches inspecting one part at once take turns (SQLite writes one at a time):
+      // each must see the other's inspections to count the part once. Locks in one order.
+      await this.db.run(
+        `SELECT pg_advisory_xact_lock(k) FROM (
+           SELECT DISTINCT hashtextextended(? || '/' || p, 0) AS k FROM unnest(?::text[]) AS p ORDER BY k) s`,
+        [tenantId, parts],
+      );
+    const before = await this.firstInspectionsOf(tenantId, parts, added);
+    const after = await this.firstInspectionsOf(tenantId, parts);
+    const delta = new Map<string, YieldQuarter>();
+    const move = (list: readonly YieldQuarter[], sign: 1 | -1) => {
+      for (const q of list) {
+        const key = `${q.quarter}\u0000${q.siteId}\u0000${q.equipment}`;
+        const d = delta.get(key) ?? { ...q, tested: 0, passed: 0 };
+        d.tested += sign * q.tested;
+        d.passed += sign * q.passed;
+        delta.set(key, d);
+      }
+    };
+    move(after, 1);
+    move(before, -1);
+    const changed = [...delta.values()].filter((d) => d.tested !== 0 || d.passed !== 0);
+    await insertChunked(
+      this.db,
+      'yield_quarters',
+      'tenant_id, quarter, site_id, equipment, tested, passed',
+      changed.map((d) => [tenantId, d.quarter, d.siteId, d.equipment, d.tested, d.passed]),
+      {
+        onConflict: `ON CONFLICT (tenant_id, quarter, site_id, equipment) DO UPDATE
+               SET tested = yield_quarters.tested + excluded.tested, passed = yield_quarters.passed + excluded.passed`,
+      },
     );
   }
 
+  /**
+   * The first inspections of these parts, per rig, site and quarter hour; `without`: as if these
+   * inspections were not stored.
+   */
+  private async firstInspectionsOf(
+    tenantId: string,
+    parts: readonly string[],
+    without: readonly AddedInspection[] = [],
+  ): Promise<YieldQuarter[]> {
+    const ofPart = new Map<string, AddedInspection[]>();
+    for (const w of without) ofPart.set(w.part, [...(ofPart.get(w.part) ?? []), w]);
+    // Parts in chunks of at most 500 whose statement binds at most ~30,000 parameters: a part
+    // costs one, each inspection left out two (in `t` and in the first-inspection lookup) and
+    // each edge of them two more.
+    const chunks: string[][] = [];
+    let chunk: string[] = [];
+    let cost = 0;
+    for (const part of parts) {
+      const n = 1 + 4 * (ofPart.get(part)?.length ?? 0);
+      if (chunk.length > 0 && (chunk.length >= 500 || cost + n > 30_000)) {
+        chunks.push(chunk);
+        chunk = [];
+        cost = 0;
+      }
+      chunk.push(part);
+      cost += n;
+    }
+    if (chunk.length > 0) chunks.push(chunk);
+    const out: YieldQuarter[] = [];
+    for (const c of chunks) {
+      const byEdge = new Map<string, number[]>();
+      for (const w of c.flatMap((part) => ofPart.get(part) ?? []))
+        byEdge.set(w.edge, [...(byEdge.get(w.edge) ?? []), w.seq]);
+      const edges = [...byEdge];
+      const except =
+        edges.length > 0
+          ? (a: string) =>
+              edges
+                .map(([, seqs]) => `(${a}.edge_id = ? AND ${a}.seq IN (${seqs.map(() => '?').join(',')}))`)
+                .join(' OR ')
+          : undefined;
+      const exceptParams = edges.flatMap(([edge, seqs]) => [edge, ...seqs]);
+      out.push(
+        ...toQuarters(
+          await this.db.all<QuarterRow>(
+            firstInspectionsSql(
+              `t.tenant_id = ? AND t.part_serial IN (${c.map(() => '?').join(',')})`,
+              except,
+            ),
+            [tenantId, ...c, ...exceptParams, ...exceptParams],
+          ),
+        ),
+      );
+    }
+    return out;
+  }
+
+  /** The inspections it added (not stored before). */
   private async insertRows(
     tenantId: string,
     rows: readonly TraceableRow[],
     gauges: readonly GaugeUse[],
     positions: readonly PositionUse[],
-  ): Promise<void> {
+  ): Promise<AddedInspection[]> {
     const ignoreDuplicates = { onConflict: 'ON CONFLICT DO NOTHING' };
-    await insertChunked(
+    const stored = await insertChunkedReturning<{
+      edge_id: string;
+      seq: number;
+      kind: string;
+      part_serial: string | null;
+    }>(
       this.db,
       'traceable_records',
       'tenant_id, edge_id, seq, kind, site_id, equipment, observed_at, part_serial, work_order, result, cycles',
@@ -263,6 +336,7 @@ export class InspectionRepository {
         r.result,
         r.cycles,
       ]),
+      'edge_id, seq, kind, part_serial',
       ignoreDuplicates,
     );
     await insertChunked(
@@ -278,6 +352,12 @@ export class InspectionRepository {
       'tenant_id, edge_id, seq, position, kind, equipment, observed_at',
       positions.map((p) => [tenantId, p.edgeId, p.seq, p.position, p.kind, p.equipment, p.observedAt]),
       ignoreDuplicates,
+    );
+    // Only the rows this call stored (a duplicate returns nothing).
+    return stored.flatMap((r) =>
+      r.kind === 'inspection' && r.part_serial !== null
+        ? [{ edge: r.edge_id, seq: Number(r.seq), part: r.part_serial }]
+        : [],
     );
   }
 

@@ -18,16 +18,19 @@ export function quarterSql(col: string): string {
  * The first inspections of traceable_records `t` grouped per (equipment, site_id, quarter):
  * a part's first inspection is every inspection at the MIN(observed_at) of its inspections (ever,
  * in its tenant); an inspection without a part serial is nobody's first. `where` narrows `t`
- * (it must leave t.kind = 'inspection' in place); its parameters are the caller's.
+ * (it must leave t.kind = 'inspection' in place); its parameters are the caller's. `except`: a
+ * condition on an alias naming inspections to count as if they were not there (for both `t` and
+ * the first-inspection lookup); its parameters follow `where`'s, twice.
  */
-export function firstInspectionsSql(where: string): string {
+export function firstInspectionsSql(where: string, except?: (alias: string) => string): string {
+  const but = (alias: string) => (except ? ` AND NOT (${except(alias)})` : '');
   return `SELECT t.equipment AS equipment, t.site_id AS site_id, ${quarterSql('t.observed_at')} AS quarter,
        COUNT(*) AS tested, SUM(CASE WHEN t.result = 'pass' THEN 1 ELSE 0 END) AS passed
      FROM traceable_records t
-     WHERE t.kind = 'inspection' AND ${where}
+     WHERE t.kind = 'inspection' AND ${where}${but('t')}
        AND t.observed_at = (
          SELECT MIN(e.observed_at) FROM traceable_records e
-         WHERE e.tenant_id = t.tenant_id AND e.part_serial = t.part_serial AND e.kind = 'inspection')
+         WHERE e.tenant_id = t.tenant_id AND e.part_serial = t.part_serial AND e.kind = 'inspection'${but('e')})
      GROUP BY t.equipment, t.site_id, ${quarterSql('t.observed_at')}`;
 }
 
