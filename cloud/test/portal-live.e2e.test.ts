@@ -336,9 +336,13 @@ describe('live dashboard, SPC and reports in a browser', () => {
     expect((await use.locator('time').textContent())?.trim()).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/);
     expect(await use.locator('time').getAttribute('datetime')).toBe(used);
     expect(await use.textContent()).toContain('operator op-5');
+    // A card first made by the usage push: its status comes with the status push, its next due
+    // date with the snapshot the page reads again after the batch.
     const cal = card.getByTestId('gauge-calibration');
+    await expect
+      .poll(() => cal.textContent(), { timeout: 20_000 })
+      .toMatch(/Current\s+next due \d{4}-\d{2}-\d{2}/);
     expect(await cal.getByTestId('status-badge').getAttribute('data-status')).toBe('current');
-    expect(await cal.textContent()).toMatch(/next due \d{4}-\d{2}-\d{2}/);
     // No run state, no values, no "no telemetry yet".
     expect(await card.getByTestId('live-value').count()).toBe(0);
     expect(await card.textContent()).not.toMatch(/Running|Idle|Stopped|No telemetry/);
@@ -583,6 +587,19 @@ describe('live dashboard, SPC and reports in a browser', () => {
     expect(text.status, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/Calibration register/i);
     await shot('reports-1280');
+    // The browser's date picker shows its own language's format; beside it, the day chosen the
+    // portal's one way and the zone whose calendar day it is.
+    const hints = page.getByTestId('date-hint');
+    expect(await hints.count()).toBe(2);
+    await page.getByLabel('From', { exact: true }).fill('2026-11-02');
+    expect((await hints.first().textContent())?.trim()).toMatch(/^2026-11-02 · a day in [A-Za-z_/+-]+$/);
+    expect((await hints.last().textContent())?.trim()).toMatch(
+      /^\d{4}-\d{2}-\d{2} · a day in [A-Za-z_/+-]+$/,
+    );
+    await page.setViewportSize(PHONE);
+    expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
+    await shot('reports-dates-390', false);
+    await page.setViewportSize({ width: 1280, height: 900 });
 
     await page.getByTestId('main-nav').getByRole('link', { name: 'Clause map', exact: true }).click();
     await page.getByTestId('clauses-page').waitFor();

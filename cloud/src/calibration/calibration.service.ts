@@ -1104,12 +1104,11 @@ export class CalibrationService {
       await this.zones(tenantId),
       this.clock().getTime(),
     ];
-    for (const tag of tags) {
-      const e = await this.equipment.get(tenantId, tag);
-      if (!e || e.retired_at !== null) continue;
+    for (const e of await this.equipment.getMany(tenantId, [...new Set(tags)])) {
+      if (e.retired_at !== null) continue;
       const asOf = localDay(now, zones.get(e.site_id) ?? 'UTC');
       const s = this.cachedStatus(e, asOf, dflt, await this.cyclesOf(tenantId, e));
-      out.set(tag, { status: s.status, nextDue: s.nextDue });
+      out.set(e.tag, { status: s.status, nextDue: s.nextDue });
     }
     return out;
   }

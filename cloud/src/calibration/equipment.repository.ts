@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { inChunks } from '../platform/db/in-chunks.js';
 
 /** A row of the equipment register. Descriptive fields live in `spec` (JSON); queried ones are columns. */
 export interface EquipmentRow {
@@ -156,6 +157,18 @@ export class EquipmentRepository {
   async get(tenantId: string, tag: string): Promise<EquipmentRow | undefined> {
     return this.db.withTenant(tenantId, () =>
       this.db.get<EquipmentRow>('SELECT * FROM equipment WHERE tenant_id = ? AND tag = ?', [tenantId, tag]),
+    );
+  }
+
+  /** The entries of `tags` that the register holds (any order; absent tags left out), in few statements. */
+  async getMany(tenantId: string, tags: readonly string[]): Promise<EquipmentRow[]> {
+    return this.db.withTenant(tenantId, () =>
+      inChunks(tags, 500, (chunk, marks) =>
+        this.db.all<EquipmentRow>(`SELECT * FROM equipment WHERE tenant_id = ? AND tag IN (${marks})`, [
+          tenantId,
+          ...chunk,
+        ]),
+      ),
     );
   }
 
