@@ -151,7 +151,17 @@ describe('OpcuaSubscriber (cal-bench process): watching', () => {
       items: [{ name: 'queued', nodeId: ns('Live.OilTemperature'), samplingIntervalMs: 50, queueSize: 2 }],
     });
     await Promise.all([sub.start(), slow.sub.start()]);
-    await until(() => rec.of('all').length >= 10 && slow.rec.of('queued').length >= 4, 10_000, 'values');
+    // Waits for what is asserted below: an item that filters reports at least its first value
+    // (on a busy machine 'all' can reach ten before 'abs' or 'pct' have reported once).
+    await until(
+      () =>
+        rec.of('all').length >= 10 &&
+        rec.of('abs').length >= 1 &&
+        rec.of('pct').length >= 1 &&
+        slow.rec.of('queued').length >= 4,
+      15_000,
+      'values',
+    );
     const changes = (name: string): number[] => {
       const v = rec.of(name).map((x) => x.value as number);
       return v.slice(1).map((x, i) => Math.abs(x - v[i]!));
