@@ -143,7 +143,10 @@ export const liveSnapshotSchema = z.object({
       doNotUse: z
         .object({
           reason: z.string(),
-          caseId: z.string().nullable().describe('the out-of-tolerance case that tagged it out; null: out of service'),
+          caseId: z
+            .string()
+            .nullable()
+            .describe('the out-of-tolerance case that tagged it out; null: out of service'),
         })
         .nullable()
         .describe(
