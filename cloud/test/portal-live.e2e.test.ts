@@ -362,6 +362,9 @@ describe('live dashboard, SPC and reports in a browser', () => {
     expect((await state.textContent())?.trim()).toBe('Do not use');
     const kase = ((await api(`/oot-cases?state=open&equipment=${GAUGE}`)).items as { id: string }[])[0]!;
     expect(await cal.getByTestId('gauge-case').getAttribute('href')).toBe(`#/oot/${kase.id}`);
+    // No next due date a year ahead beside "Out of tolerance": it is due now.
+    expect(await cal.textContent()).toMatch(/Out of tolerance\s+recalibrate before use/);
+    expect(await cal.textContent()).not.toContain('next due');
     await card.scrollIntoViewIfNeeded();
     await card.screenshot({ path: path.join(SHOTS, 'live-floor-gauge-card-1280.png') });
     await page.setViewportSize(PHONE);
