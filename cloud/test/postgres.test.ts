@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import pg from 'pg';
 import pino from 'pino';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { MIGRATIONS, migratePostgres } from '../src/platform/db/migrations.js';
 import { PostgresDb } from '../src/platform/db/postgres.js';
@@ -187,6 +188,43 @@ describe('two cloud instances on one PostgreSQL database', () => {
         expect(seen?.t).toBe(tenant);
         expect(await store.db.withTenant(tenant, () => store.db.all('SELECT * FROM records'))).toEqual([]);
       }
+    });
+
+    it('runs one statement for a tenant outside a transaction in one round trip, the tenant in force and gone after', async () => {
+      const sent = vi.spyOn(pg.Client.prototype, 'query');
+      try {
+        for (const tenant of ['acme', 'other']) {
+          const all = await owner<{ tenant_id: string }>('SELECT tenant_id FROM records');
+          const before = sent.mock.calls.length;
+          const seen = await store.db.bindTenant(tenant, () =>
+            store.db.all<{ tenant_id: string }>('SELECT * FROM records WHERE seq >= ?', [0]),
+          );
+          // One query on the wire: the tenant and the statement in one pipeline, no BEGIN/COMMIT.
+          expect(sent.mock.calls.length - before, tenant).toBe(1);
+          expect(seen.length, tenant).toBe(all.filter((r) => r.tenant_id === tenant).length);
+          expect(new Set(seen.map((r) => r.tenant_id))).toEqual(new Set([tenant]));
+        }
+      } finally {
+        sent.mockRestore();
+      }
+      for (const tenant of ["o'brien", 'back\\slash', "x'); SELECT set_config('app.tenant_id', 'acme', true); --"]) {
+        const seen = await store.db.bindTenant(tenant, () =>
+          store.db.get<{ t: string }>("SELECT current_setting('app.tenant_id') AS t"),
+        );
+        expect(seen?.t).toBe(tenant);
+        expect(await store.db.bindTenant(tenant, () => store.db.all('SELECT * FROM records'))).toEqual([]);
+      }
+      // The setting was local to the statement's implicit transaction: no pooled session keeps it.
+      const after = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          store.db.get<{ t: string | null }>(
+            "SELECT current_setting('app.tenant_id', true) AS t, pg_sleep(0.01), (SELECT count(*) FROM records) AS n",
+          ),
+        ),
+      );
+      expect(after.map((r) => [r?.t ?? '', Number((r as { n?: unknown } | undefined)?.n)])).toEqual(
+        after.map(() => ['', 0]),
+      );
     });
 
     it('shows nothing at all when no tenant is set', async () => {

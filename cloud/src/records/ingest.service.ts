@@ -166,14 +166,7 @@ export class IngestService {
     // Bound to the edge's tenant before the transaction opens, so that on PostgreSQL BEGIN and
     // the tenant setting travel together.
     const outcome = await this.db.bindTenant(edge.tenant_id, () =>
-      committed(this.db, async () => {
-        const out = await this.verifyAndStore(edge.tenant_id, edge.id, body, pre);
-        // Only a batch that adds records tells something about the edge: a replay of one
-        // already stored (anyone may send it again) leaves its health fields as they are.
-        if (out.ok && out.result.accepted > 0 && opts.backlog !== undefined)
-          await this.tenancy.setEdgeBacklog(edge.tenant_id, edge.id, opts.backlog, new Date().toISOString());
-        return out;
-      }),
+      committed(this.db, () => this.verifyAndStore(edge.tenant_id, edge.id, body, pre, opts.backlog)),
     );
     if (outcome.ok) return outcome.result;
 
@@ -274,6 +267,7 @@ export class IngestService {
     edgeId: string,
     body: unknown,
     pre: Verified | undefined,
+    backlog: number | undefined,
   ): Promise<Outcome> {
     // Re-read and lock inside the transaction: another request, in this process or another one
     // sharing the database, may just have advanced the log; until we commit, it waits for us.
@@ -333,6 +327,9 @@ export class IngestService {
           root: v.newState.root,
           range: JSON.stringify(v.newState.range),
           checkpoint: note,
+          // Only a batch that adds records tells something about the edge: a replay of one
+          // already stored (anyone may send it again) leaves its health fields as they are.
+          backlog,
         },
         nowIso,
       ),

@@ -194,13 +194,25 @@ export class RecordsRepository {
   async updateEdgeLog(
     tenantId: string,
     edgeId: string,
-    s: { size: number; root: Uint8Array; range: string; checkpoint: string },
+    s: { size: number; root: Uint8Array; range: string; checkpoint: string; backlog?: number | undefined },
     now: string,
   ): Promise<void> {
+    // The backlog the edge reported with this batch (X-RigTrace-Backlog), if any, in the same
+    // statement: the row is written once per batch.
+    const backlog = s.backlog === undefined ? '' : ', backlog = ?, backlog_at = ?';
     await this.db.withTenant(tenantId, () =>
       this.db.run(
-        'UPDATE edges SET log_size = ?, log_root = ?, log_range = ?, last_checkpoint = ?, last_contact_at = ? WHERE tenant_id = ? AND id = ?',
-        [s.size, Buffer.from(s.root), s.range, s.checkpoint, now, tenantId, edgeId],
+        `UPDATE edges SET log_size = ?, log_root = ?, log_range = ?, last_checkpoint = ?, last_contact_at = ?${backlog} WHERE tenant_id = ? AND id = ?`,
+        [
+          s.size,
+          Buffer.from(s.root),
+          s.range,
+          s.checkpoint,
+          now,
+          ...(s.backlog === undefined ? [] : [s.backlog, now]),
+          tenantId,
+          edgeId,
+        ],
       ),
     );
   }

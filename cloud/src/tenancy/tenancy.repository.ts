@@ -373,16 +373,4 @@ export class TenancyRepository {
     );
     return r.changes > 0;
   }
-
-  /** The backlog an edge reported with a batch that was just accepted (inside the ingest transaction). */
-  async setEdgeBacklog(tenantId: string, edgeId: string, backlog: number, now: string): Promise<void> {
-    await this.db.withTenant(tenantId, () =>
-      this.db.run('UPDATE edges SET backlog = ?, backlog_at = ? WHERE tenant_id = ? AND id = ?', [
-        backlog,
-        now,
-        tenantId,
-        edgeId,
-      ]),
-    );
-  }
 }

@@ -93,6 +93,56 @@ function onClient<T>(tx: PgTx, q: (client: pg.PoolClient) => Promise<T>): Promis
   return next;
 }
 
+const SET_TENANT = "SELECT set_config('app.tenant_id', $1, true)";
+
+/**
+ * One statement for a tenant, outside any transaction, in one round trip: the tenant's
+ * `set_config(…, true)` and the statement go in one extended-protocol pipeline ending in a single
+ * Sync, which PostgreSQL runs as one implicit transaction. The setting is therefore in force for
+ * the statement (row-level security applies) and gone when it commits. If setting the tenant
+ * fails, the server skips the statement. The set_config's own row and completion are not part of
+ * the result.
+ */
+class TenantQuery extends (pg.Query as unknown as new (config: pg.QueryConfig) => PgQueryInternals) {
+  /** Messages of the set_config still to come: its row, then its CommandComplete. */
+  private setting = true;
+
+  constructor(
+    private readonly tenantId: string,
+    config: pg.QueryConfig,
+  ) {
+    super({ ...config, queryMode: 'extended' } as pg.QueryConfig);
+  }
+
+  override prepare(connection: PgConnectionInternals): void {
+    connection.parse({ text: SET_TENANT, name: '', types: [] });
+    connection.bind({ portal: '', statement: '', values: [this.tenantId] });
+    connection.execute({ portal: '', rows: 0 });
+    super.prepare(connection);
+  }
+
+  override handleDataRow(msg: unknown): void {
+    if (!this.setting) super.handleDataRow(msg);
+  }
+
+  override handleCommandComplete(msg: unknown, connection: PgConnectionInternals): void {
+    if (this.setting) this.setting = false;
+    else super.handleCommandComplete(msg, connection);
+  }
+}
+
+/** The parts of pg's (untyped) Query and Connection that TenantQuery uses. */
+interface PgQueryInternals {
+  prepare(connection: PgConnectionInternals): void;
+  handleDataRow(msg: unknown): void;
+  handleCommandComplete(msg: unknown, connection: PgConnectionInternals): void;
+}
+interface PgConnectionInternals {
+  parse(m: { text: string; name: string; types: unknown[] }): void;
+  bind(m: { portal: string; statement: string; values: unknown[] }): void;
+  execute(m: { portal: string; rows: number }): void;
+}
+
 interface PgScope {
   tenant?: string | undefined;
   tx?: PgTx | undefined;
@@ -186,10 +236,27 @@ export class PostgresDb implements Db {
     const values = [...params];
     const tx = this.activeTx();
     if (tx) return onClient(tx, (c) => c.query<R>(text, values));
-    if (this.scope.getStore()?.tenant !== undefined) {
-      return this.transaction(() => this.query<R>(sql, params));
-    }
+    const tenant = this.scope.getStore()?.tenant;
+    if (tenant !== undefined) return this.tenantQuery<R>(tenant, text, values);
     return this.pool.query<R>(text, values);
+  }
+
+  /** A tenant-bound statement outside a transaction: one round trip (see TenantQuery). */
+  private async tenantQuery<R extends pg.QueryResultRow>(
+    tenant: string,
+    text: string,
+    values: SqlParam[],
+  ): Promise<pg.QueryResult<R>> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return (await this.pool.query(
+          new TenantQuery(tenant, { text, values }) as unknown as pg.QueryConfig,
+        )) as unknown as pg.QueryResult<R>;
+      } catch (error) {
+        if (!RETRYABLE.has((error as { code?: string }).code ?? '') || attempt >= MAX_ATTEMPTS) throw error;
+        await sleep(Math.random() * 20 * attempt);
+      }
+    }
   }
 
   async run(sql: string, params: readonly SqlParam[] = []): Promise<{ changes: number }> {
