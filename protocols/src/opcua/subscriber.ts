@@ -495,6 +495,7 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
       this.attempt = 0;
       this.failedAttemptsLogged = 0;
       this.setConnected(true);
+      void this.track(this.conditionRefresh(link).catch(() => undefined));
     } catch (err) {
       // Superseded (stop() or a rebuild took over): the link is closed once (closeLink empties unwire).
       if (this.stopped || gen !== this.gen || err instanceof StaleLink) {
@@ -783,7 +784,9 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
     this.eventsMonitored = 0;
     for (const e of o.events ?? []) await this.monitorEvents(link, sub, e);
     this.startRefusedRetry(link);
-    await this.conditionRefresh(link);
+    // A first connection refreshes once connected (see connect()): a condition announced again is
+    // acknowledged at once, and an acknowledge needs the subscriber connected.
+    if (this.connected) await this.conditionRefresh(link);
   }
 
   /**
