@@ -412,6 +412,8 @@ export async function startCloud(
   );
   // A gauge's calibration status, for the live snapshot.
   live.setCalibrationProvider((tenantId, tags) => calibration.statusesOf(tenantId, tags));
+  // A gauge tagged out (the out-of-tolerance module's rule), for the live snapshot's "Do not use".
+  live.setTagOutProvider((tenantId, tags) => oot.tagOuts(tenantId, tags));
   const cleanup = startSessionCleanup({
     sessions: new SessionsRepository(store.db),
     throttle: accounts.throttle.policy,

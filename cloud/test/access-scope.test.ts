@@ -360,6 +360,12 @@ describe.each(BACKENDS)('access: site scope and export control on %s', (backend)
     expect((await as('adminA', 'PUT', `/users/${ids.admin}/role`, { role: 'technician' })).status).toBe(404);
     const self = await as('adminA', 'PUT', `/users/${ids.adminA}/role`, { role: 'admin', sites: null });
     expect(self.status).toBe(403);
+    // Not even within its own sites: its own role is another admin's to change.
+    const selfWithin = await as('adminA', 'PUT', `/users/${ids.adminA}/role`, {
+      role: 'manager',
+      sites: ['plant-a'],
+    });
+    expect(selfWithin.status).toBe(403);
     const widen = await as('adminA', 'PUT', `/users/${ids.techA}/role`, {
       role: 'technician',
       sites: ['plant-a', 'plant-b'],

@@ -345,6 +345,7 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
       values: [],
       calibration: { status: 'current', nextDue: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/) },
     });
+    expect(byTag.get('RIG-CAL-9')).toMatchObject({ doNotUse: null });
     expect(byTag.get('RIG-T')).toMatchObject({ kind: 'rig', calibration: null, lastUsedAt: at(4) });
     expect(byTag.get('RIG-1')).toMatchObject({ kind: 'rig', calibration: null });
 
@@ -354,6 +355,16 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     const after = await api('/api/v1/sites/plant-1/live', { cookie: sessions.admin!.cookie });
     const gauge = (after.body.rigs as Rig[]).find((r) => r.equipment === 'RIG-CAL-9');
     expect(gauge?.calibration).toMatchObject({ status: 'out-of-tolerance' });
+    // Tagged out by the case the failure opened: do not use, with that case.
+    const cases = await api('/api/v1/oot-cases?state=open&equipment=RIG-CAL-9', {
+      cookie: sessions.admin!.cookie,
+    });
+    const kase = (cases.body.items as { id: string }[])[0]!;
+    expect(kase.id).toBeTruthy();
+    expect((gauge as { doNotUse?: unknown }).doNotUse).toEqual({
+      reason: 'out of tolerance, no passing calibration since',
+      caseId: kase.id,
+    });
   });
 
   it('disconnects a socket whose session ends', async () => {

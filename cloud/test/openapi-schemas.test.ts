@@ -234,7 +234,7 @@ describe('the socket.io messages, in the API document', () => {
     expect(jsonSchemaOf(liveMessageSchemas.rig, 'output')).toEqual({ $ref: '#/components/schemas/LiveRig' });
     expect(doc.components.schemas.LiveRig).toMatchObject({
       type: 'object',
-      required: ['siteId', 'edgeId', 'equipment', 'state', 'observedAt'],
+      required: ['siteId', 'edgeId', 'equipment', 'kind', 'state', 'observedAt'],
     });
   });
 
@@ -243,6 +243,7 @@ describe('the socket.io messages, in the API document', () => {
       siteId: 'plant-1',
       edgeId: 'edge-1',
       equipment: 'RIG-01',
+      kind: 'rig',
       state: 'running',
       observedAt: '2026-01-01T00:00:00.000Z',
     };

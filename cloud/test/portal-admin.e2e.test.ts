@@ -448,6 +448,10 @@ describe('portal admin and technician journeys in a browser', () => {
     expect(await result.textContent()).toContain('as found');
     expect(await result.getByTestId('status-badge').getAttribute('data-status')).toBe('out-of-tolerance');
     expect(await page.getByTestId('approval-state').textContent()).toContain('pending');
+    // Who may approve it comes from the access policy, not a fixed text.
+    expect(await page.getByTestId('approval-state').textContent()).toContain(
+      'a second person (admin, manager or technician) must review it',
+    );
     await shot('12-record-calibration-done');
 
     await page.getByTestId('to-equipment').click();

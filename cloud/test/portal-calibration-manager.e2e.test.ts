@@ -441,4 +441,38 @@ describe('the calibration manager in a browser', () => {
     await page.locator('#f-points-0-upperTolerance').fill('0.33');
     expect((await row.getByTestId('point-limits').innerText()).trim()).toBe('59.67 … 60.33 mm³/stroke');
   }, 60_000);
+
+  it('makes an instrument a reference standard with its certificate, due date and uncertainty', async () => {
+    await api('technician', 'POST', '/equipment', {
+      tag: 'STD-FLOW-0002',
+      siteId: 'plant-1',
+      type: 'reference flow meter',
+      intervalDays: 365,
+    });
+    await signIn('technician');
+    await page.goto(`${url}/#/register/edit/STD-FLOW-0002`);
+    const form = page.getByTestId('equipment-form');
+    await form.waitFor();
+    expect(await form.getByTestId('is-standard').isChecked()).toBe(false);
+    await form.getByTestId('is-standard').check();
+    await form.getByLabel('Certificate number').fill('DKD-K-0815-2026');
+    await form.getByLabel('Certificate due').fill('2027-03-31');
+    await form.getByLabel('Uncertainty', { exact: true }).fill('0.05');
+    await form.getByLabel('Uncertainty unit').fill('%');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('fact-serial').waitFor();
+    expect(await fact('Reference standard')).toBe('certificate DKD-K-0815-2026, due 2027-03-31, U = 0.05 %');
+    expect((await api('technician', 'GET', '/equipment/STD-FLOW-0002')).referenceStandard).toEqual({
+      certificate: 'DKD-K-0815-2026',
+      dueDate: '2027-03-31',
+      uncertainty: 0.05,
+      uncertaintyUnit: '%',
+    });
+    // Opened again, the form shows what is stored.
+    await page.goto(`${url}/#/register/edit/STD-FLOW-0002`);
+    await form.waitFor();
+    await expect.poll(() => form.getByLabel('Certificate number').inputValue()).toBe('DKD-K-0815-2026');
+    expect(await form.getByTestId('is-standard').isChecked()).toBe(true);
+    expect(b.errors).toEqual([]);
+  }, 60_000);
 });

@@ -9,6 +9,7 @@ import {
   startPortal,
   type PortalFixture,
 } from './helpers/browser.js';
+import { TestEdge } from './helpers/edge.js';
 import { dccXml, tinyPdf } from './helpers/certificates.js';
 import { readDcc } from '../src/calibration/dcc.js';
 
@@ -251,6 +252,38 @@ describe('calibration certificates in a browser', () => {
         signature: { password: u.password, meaning: 'performed' },
       });
     await cal('STD-PRS-0007', 30, false);
+    // After its calibration with the standard, PT-CERT-01 measured one injector on RIG-C1 (its
+    // gauge): the product end of the chain standard → instrument → product.
+    await api('POST', '/equipment', {
+      tag: 'RIG-C1',
+      siteId: 'plant-1',
+      type: 'injector test rig',
+      intervalDays: 365,
+    });
+    const edge = await new TestEdge(url, { protocol: 'modbus', endpoint: 'tcp://127.0.0.1:5020' }).enroll(
+      portal.seed.enrollmentToken,
+      'rig-c1-edge',
+    );
+    await edge.ingest([
+      edge.record('inspection', 'RIG-C1', new Date(Date.now() - 86_400_000).toISOString(), {
+        partSerial: 'INJ-CHAIN-1',
+        workOrder: 'WO-9',
+        operator: 'op-17',
+        result: 'pass',
+        gauges: ['PT-CERT-01'],
+        characteristics: [
+          {
+            name: 'rail pressure',
+            nominal: 1000,
+            lsl: 990,
+            usl: 1010,
+            measured: 1003,
+            unit: 'bar',
+            result: 'pass',
+          },
+        ],
+      }),
+    ]);
     const failed = await cal('STD-PRS-0007', 0.01, true);
     await page.goto(`${url}/#/equipment/PT-CERT-01`);
     await page.reload(); // the same page as before: load it again
@@ -266,6 +299,7 @@ describe('calibration certificates in a browser', () => {
     expect(links).toHaveLength(1);
     expect(links[0]).toContain('PT-CERT-01');
     expect(links[0]).toContain('(no valid calibration since)');
+    expect(links[0]).toContain('1 record made since');
     for (const size of [PHONE, DESKTOP]) {
       await page.setViewportSize(size);
       await chain.scrollIntoViewIfNeeded();

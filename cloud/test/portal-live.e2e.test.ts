@@ -313,7 +313,7 @@ describe('live dashboard, SPC and reports in a browser', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
   }, 90_000);
 
-  it('shows a hand gauge, which sends no telemetry, as a gauge in use with its calibration, never running or idle', async () => {
+  it('shows a hand gauge, which sends no telemetry, as a gauge in use with its calibration, never running or idle, and "Do not use" once tagged out', async () => {
     // A setting ring, named like a rig: what it is comes from its data (no telemetry), not its name.
     const GAUGE = 'RIG-SR-12';
     await portal.api('technician', 'POST', '/equipment', {
@@ -357,6 +357,14 @@ describe('live dashboard, SPC and reports in a browser', () => {
     await expect
       .poll(() => cal.getByTestId('status-badge').getAttribute('data-status'), { timeout: 20_000 })
       .toBe('out-of-tolerance');
+    // It is tagged out (the case the failure opened): "Do not use", never "In use", with its case.
+    await expect.poll(() => state.getAttribute('data-state'), { timeout: 20_000 }).toBe('do-not-use');
+    expect((await state.textContent())?.trim()).toBe('Do not use');
+    const kase = ((await api(`/oot-cases?state=open&equipment=${GAUGE}`)).items as { id: string }[])[0]!;
+    expect(await cal.getByTestId('gauge-case').getAttribute('href')).toBe(`#/oot/${kase.id}`);
+    // No next due date a year ahead beside "Out of tolerance": it is due now.
+    expect(await cal.textContent()).toMatch(/Out of tolerance\s+recalibrate before use/);
+    expect(await cal.textContent()).not.toContain('next due');
     await card.scrollIntoViewIfNeeded();
     await card.screenshot({ path: path.join(SHOTS, 'live-floor-gauge-card-1280.png') });
     await page.setViewportSize(PHONE);

@@ -48,6 +48,7 @@ function snapshot(over: Partial<LiveSnapshot> = {}): LiveSnapshot {
         lastSeenAt: iso(0),
         lastUsedAt: iso(-60),
         calibration: null,
+        doNotUse: null,
         values: [
           { point: 'railPressure', value: 1800.5, unit: 'bar', quality: 'good', observedAt: iso(0) },
           { point: 'partSerial', value: 'INJ00000001', unit: null, quality: 'good', observedAt: iso(0) },
@@ -64,6 +65,7 @@ function snapshot(over: Partial<LiveSnapshot> = {}): LiveSnapshot {
         lastSeenAt: iso(-10),
         lastUsedAt: null,
         calibration: null,
+        doNotUse: null,
         values: [],
         signals: [],
         lastTest: null,
@@ -363,6 +365,11 @@ describe('labels a person reads', () => {
     expect(shownState(gauge, T0 + 5_000)).toBe('in-use');
     expect(shownState(gauge, T0 + 10 * 86_400_000)).toBe('in-use');
     expect(shownState({ ...gauge, state: 'idle', stateSince: null, lastUsedAt: null }, T0)).toBe('gauge');
+    // Tagged out (the cloud's rule: out of tolerance or out of service): do not use, used or not.
+    const out = { reason: 'out of tolerance, no passing calibration since', caseId: 'c1' };
+    expect(shownState({ ...gauge, doNotUse: out }, T0 + 5_000)).toBe('do-not-use');
+    expect(shownState({ ...gauge, lastUsedAt: null, doNotUse: out }, T0)).toBe('do-not-use');
+    expect(shownState({ ...gauge, doNotUse: null }, T0 + 5_000)).toBe('in-use');
   });
 
   it('keeps a gauge a gauge through usage pushes, and makes it a rig at its first telemetry', () => {
@@ -378,6 +385,7 @@ describe('labels a person reads', () => {
             lastSeenAt: iso(-600),
             lastUsedAt: iso(-600),
             calibration: { status: 'current', nextDue: '2027-06-01' },
+            doNotUse: null,
             values: [],
             signals: [],
             lastTest: null,
@@ -570,6 +578,7 @@ describe('a rig named by its signal dictionary', () => {
             lastSeenAt: iso(0),
             lastUsedAt: iso(-60),
             calibration: null,
+            doNotUse: null,
             values: [
               point('state', state),
               point('testPoint', state === 1 ? 3 : 0),

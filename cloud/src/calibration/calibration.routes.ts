@@ -604,7 +604,7 @@ const signatureAnswer = z.object({
 });
 const passFail = z.enum(['pass', 'fail']);
 /** A calibration event (calibration.service.ts, calibrationView). */
-const calibrationAnswer = z.object({
+export const calibrationAnswer = z.object({
   id: z.string(),
   equipment: z.string(),
   source: z.enum(['record', 'manual']),

@@ -3,7 +3,7 @@
 
 export { CalibrationRepository } from './calibration.repository.js';
 export type { CalibrationRow } from './calibration.repository.js';
-export { calibrationApi, calibrationRoutes } from './calibration.routes.js';
+export { calibrationAnswer, calibrationApi, calibrationRoutes } from './calibration.routes.js';
 export { positionApi } from './positions.routes.js';
 export type { InstallationView, PositionView } from './positions.service.js';
 export {

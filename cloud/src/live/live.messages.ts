@@ -140,6 +140,18 @@ export const liveSnapshotSchema = z.object({
         .describe(
           'for a gauge, its calibration status; null for a rig and for equipment not in the register',
         ),
+      doNotUse: z
+        .object({
+          reason: z.string(),
+          caseId: z
+            .string()
+            .nullable()
+            .describe('the out-of-tolerance case that tagged it out; null: out of service'),
+        })
+        .nullable()
+        .describe(
+          'for a gauge, tagged out (an open out-of-tolerance case without a passing calibration since, or out of service): do not use; null: may be used',
+        ),
       values: z
         .array(telemetryItemSchema.omit({ equipment: true }))
         .describe(

@@ -95,6 +95,12 @@ export type CalibrationProvider = (
   tags: readonly string[],
 ) => Promise<Map<string, FloorCalibration>>;
 
+/** Which of `tags` may not be used now, and why (from the out-of-tolerance module's tag-out rule, when present). */
+export type TagOutProvider = (
+  tenantId: string,
+  tags: readonly string[],
+) => Promise<Map<string, { reason: string; caseId: string | null }>>;
+
 export interface LiveSnapshot {
   siteId: string;
   at: string;
@@ -109,6 +115,8 @@ export interface LiveSnapshot {
     lastUsedAt: string | null;
     /** A gauge's calibration status (null for a rig, and for equipment the register does not hold). */
     calibration: FloorCalibration | null;
+    /** A gauge tagged out (do not use), and why; null: it may be used, and for a rig. */
+    doNotUse: { reason: string; caseId: string | null } | null;
     /** Latest values that mean something now (not a value its dictionary says is idle now). */
     values: Omit<TelemetryItem, 'equipment'>[];
     /** The signal dictionary its telemetry last carried (empty: none; the portal's built-in labels apply). */
@@ -140,6 +148,7 @@ const SIGNS_OF_LIFE = new Set<RecordKind>(['telemetry', 'usage', 'inspection']);
  */
 export class LiveService {
   private publisher: LivePublisher | undefined;
+  private tagOuts: TagOutProvider | undefined;
 
   constructor(
     private readonly repo: LiveRepository,
@@ -160,6 +169,10 @@ export class LiveService {
 
   setCalibrationProvider(p: CalibrationProvider | undefined): void {
     this.calibrations = p;
+  }
+
+  setTagOutProvider(p: TagOutProvider | undefined): void {
+    this.tagOuts = p;
   }
 
   private send<K extends keyof LiveMessages>(room: string, event: K, payload: LiveMessages[K]): void {
@@ -428,6 +441,10 @@ export class LiveService {
       this.calibrations && gauges.length > 0
         ? await this.calibrations(tenantId, gauges)
         : new Map<string, FloorCalibration>();
+    const tagOuts =
+      this.tagOuts && gauges.length > 0
+        ? await this.tagOuts(tenantId, gauges)
+        : new Map<string, { reason: string; caseId: string | null }>();
     const rigViews = rigs.map((r) => {
       let state: RigState;
       let since: string | null;
@@ -451,6 +468,7 @@ export class LiveService {
         lastSeenAt: r.last_seen_at,
         lastUsedAt: r.state_at,
         calibration: kindOf(r) === 'gauge' ? (calibration.get(r.equipment) ?? null) : null,
+        doNotUse: kindOf(r) === 'gauge' ? (tagOuts.get(r.equipment) ?? null) : null,
         values: meaningfulValues(values.get(`${r.edge_id}\u0000${r.equipment}`) ?? [], signals),
         signals,
         lastTest: r.last_test ? (JSON.parse(r.last_test) as CompletedTest) : null,

@@ -1,7 +1,7 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { type Accounts, actorOfRequest, principalOf, requestInfo, sessionOf } from '../access/index.js';
-import type { Signer } from '../calibration/index.js';
+import { calibrationAnswer, type Signer } from '../calibration/index.js';
 import { sessionOnly, tokenOrSession } from '../platform/http/openapi-parts.js';
 import { limit, parseQuery } from '../platform/http/validation.js';
 import {
@@ -180,9 +180,7 @@ const suspect = z.object({
 });
 const calibrationRef = z.object({ id: z.string(), calibratedAt: dateTime });
 const full = summary.extend({
-  calibration: z
-    .looseObject({ id: z.string(), calibratedAt: dateTime })
-    .describe('the failed calibration (as GET /equipment/{tag}/calibrations)'),
+  calibration: calibrationAnswer.describe('the failed calibration (as GET /equipment/{tag}/calibrations)'),
   window: z
     .object({
       failedCalibration: calibrationRef.extend({

@@ -375,18 +375,7 @@ export class OotService {
     }
     if (uses.length === 0) return;
     const tags = [...new Set(uses.map((u) => u.tag))];
-    // Both reads at once (one round trip less).
-    const [cases, blocked] = await settled([
-      this.deps.repo.openFor(tenantId, tags),
-      this.deps.outOfService?.blocked(tenantId, tags),
-    ]);
-    const tagged = new Map<string, { k: CaseRow; since: string }>();
-    for (const k of cases) {
-      const w = await this.windowOf(tenantId, k.equipment, k.calibration_id);
-      if (w && w.end === null) tagged.set(k.equipment, { k, since: w.failedCalibration.calibratedAt });
-    }
-    const outOfService =
-      blocked ?? new Map<string, { since: string; reason: string; siteId: string | null }>();
+    const { tagged, outOfService } = await this.tagOutsOf(tenantId, tags);
     if (tagged.size === 0 && outOfService.size === 0) return;
     for (const u of uses) {
       const t = tagged.get(u.tag);
@@ -429,7 +418,44 @@ export class OotService {
     }
   }
 
+  /**
+   * The one tag-out rule: equipment with an open case and no passing calibration since (from the
+   * failed calibration on), or out of service by maintenance (from `since`).
+   */
+  private async tagOutsOf(tenantId: string, tags: readonly string[]) {
+    // Both reads at once (one round trip less).
+    const [cases, blocked] = await settled([
+      this.deps.repo.openFor(tenantId, tags),
+      this.deps.outOfService?.blocked(tenantId, tags),
+    ]);
+    const tagged = new Map<string, { k: CaseRow; since: string }>();
+    for (const k of cases) {
+      const w = await this.windowOf(tenantId, k.equipment, k.calibration_id);
+      if (w && w.end === null) tagged.set(k.equipment, { k, since: w.failedCalibration.calibratedAt });
+    }
+    const outOfService =
+      blocked ?? new Map<string, { since: string; reason: string; siteId: string | null }>();
+    return { tagged, outOfService };
+  }
+
   // -- reads ---------------------------------------------------------------------------------
+
+  /**
+   * Which of `tags` may not be used now, and why: tagged out by an open out-of-tolerance case
+   * (its id) or out of service by maintenance (the live floor's "Do not use").
+   */
+  async tagOuts(
+    tenantId: string,
+    tags: readonly string[],
+  ): Promise<Map<string, { reason: string; caseId: string | null }>> {
+    const out = new Map<string, { reason: string; caseId: string | null }>();
+    if (tags.length === 0) return out;
+    const { tagged, outOfService } = await this.tagOutsOf(tenantId, tags);
+    for (const [tag, o] of outOfService) out.set(tag, { reason: o.reason, caseId: null });
+    for (const [tag, t] of tagged)
+      out.set(tag, { reason: 'out of tolerance, no passing calibration since', caseId: t.k.id });
+    return out;
+  }
 
   /**
    * Opens the cases of failed calibrations stored before cases existed (or whose case could not

@@ -7580,11 +7580,144 @@ export interface paths {
               alertId: string | null;
               /** @description the failed calibration (as GET /equipment/{tag}/calibrations) */
               calibration: {
+                /** @description manual entries: pending until a second person reviews it (approved, rejected or returned for correction, the last two with a reason); null for calibrations from edge records (their approval is body.approval) */
+                approval:
+                  | (
+                      | {
+                          /** @constant */
+                          state: 'pending';
+                        }
+                      | {
+                          by: {
+                            email: string;
+                            id: string;
+                            name: string;
+                            role: string;
+                          };
+                          /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
+                          contentSha256: string;
+                          meaning: string;
+                          /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                          reason?: string;
+                          /** @description SHA-256 of the signature manifest's canonical JSON */
+                          signatureSha256: string;
+                          /** Format: date-time */
+                          signedAt: string;
+                          /** @enum {string} */
+                          state: 'approved' | 'rejected' | 'returned';
+                          /** @description the entry and the manifest still hash to these values */
+                          valid: boolean;
+                        }
+                    )
+                  | null;
+                /** @enum {string} */
+                asFoundResult: 'pass' | 'fail';
+                asLeftResult: ('pass' | 'fail') | null;
+                /** @description the record library’s calibration body */
+                body: {
+                  adjusted: boolean;
+                  approval?: {
+                    at: string;
+                    by: string;
+                    meaning: string;
+                  };
+                  /** @enum {string} */
+                  asFoundResult: 'pass' | 'fail';
+                  /** @enum {string} */
+                  asLeftResult?: 'pass' | 'fail';
+                  calibratedAt: string;
+                  certificate?: {
+                    number: string;
+                    sha256?: string;
+                    uri?: string;
+                  };
+                  conformity?: string;
+                  decisionRule?: string;
+                  /** @enum {string} */
+                  deviceResult?: 'pass' | 'fail';
+                  environment?: {
+                    humidityPct?: number;
+                    temperatureC?: number;
+                  };
+                  lab?: {
+                    accreditation?: string;
+                    name: string;
+                  };
+                  nextDue?: string;
+                  points: {
+                    asFound: number;
+                    /** @enum {string} */
+                    asFoundResult: 'pass' | 'fail';
+                    asLeft?: number;
+                    /** @enum {string} */
+                    asLeftResult?: 'pass' | 'fail';
+                    /** @enum {string} */
+                    deviceResult?: 'pass' | 'fail';
+                    lowerTolerance: number;
+                    name: string;
+                    nominal: number;
+                    uncertainty?: number;
+                    unit: string;
+                    upperTolerance: number;
+                  }[];
+                  procedure?: {
+                    id: string;
+                    revision?: string;
+                  };
+                  receivedDate?: string;
+                  remarks?: string;
+                  standards: {
+                    certificate?: string;
+                    dueDate?: string;
+                    id: string;
+                    uncertainty?: number;
+                  }[];
+                  technician?: string;
+                };
                 /** Format: date-time */
                 calibratedAt: string;
+                /** @description a corrected entry: the id of the returned entry it replaces */
+                corrects: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                enteredBy: string | null;
+                equipment: string;
+                evidenceSha256: string | null;
                 id: string;
-              } & {
-                [key: string]: unknown;
+                record: {
+                  edge: string;
+                  seq: number;
+                } | null;
+                /** @description user:<id>, edge:<id> (or api-token:<hash> for old entries) */
+                recordedBy: string | null;
+                /** @description the entry's signature (manual entries) */
+                signature: {
+                  by: {
+                    email: string;
+                    id: string;
+                    name: string;
+                    role: string;
+                  };
+                  /** @description SHA-256 of the entry's canonical JSON (RFC 8785) the signature is bound to */
+                  contentSha256: string;
+                  meaning: string;
+                  /** @description a rejection’s or return’s reason (part of the signed manifest) */
+                  reason?: string;
+                  /** @description SHA-256 of the signature manifest's canonical JSON */
+                  signatureSha256: string;
+                  /** Format: date-time */
+                  signedAt: string;
+                  /** @description the entry and the manifest still hash to these values */
+                  valid: boolean;
+                } | null;
+                /** @enum {string} */
+                source: 'record' | 'manual';
+                traceability: {
+                  issues: string[];
+                  /** @enum {string} */
+                  status: 'ok' | 'flagged';
+                };
+                valid: boolean;
               };
               calibrationId: string;
               closedAt: string | null;
@@ -10202,6 +10335,12 @@ export interface paths {
                   nextDue: string | null;
                   /** @enum {string} */
                   status: 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
+                } | null;
+                /** @description for a gauge, tagged out (an open out-of-tolerance case without a passing calibration since, or out of service): do not use; null: may be used */
+                doNotUse: {
+                  /** @description the out-of-tolerance case that tagged it out; null: out of service */
+                  caseId: string | null;
+                  reason: string;
                 } | null;
                 edgeId: string;
                 equipment: string;

@@ -45,6 +45,8 @@ export interface LiveRig {
   lastUsedAt: string | null;
   /** A gauge's calibration status (null: a rig, or not in the register). */
   calibration: FloorCalibration | null;
+  /** A gauge the cloud's tag-out rule says may not be used, and why; null: it may be used. */
+  doNotUse: { reason: string; caseId: string | null } | null;
   operator?: string | undefined;
   workOrder?: string | undefined;
   partSerial?: string | undefined;
@@ -217,6 +219,7 @@ export function fromSnapshot(s: LiveSnapshot, previous?: SiteView): SiteView {
       lastUsedAt:
         old?.lastUsedAt && (!r.lastUsedAt || old.lastUsedAt > r.lastUsedAt) ? old.lastUsedAt : r.lastUsedAt,
       calibration: r.calibration ?? null,
+      doNotUse: r.doNotUse ?? null,
       operator: old?.operator,
       workOrder: old?.workOrder,
       partSerial: old?.partSerial,
@@ -252,6 +255,7 @@ export function applyTelemetry(view: SiteView, msg: TelemetryMessage): { rig: st
         lastSeenAt: item.observedAt,
         lastUsedAt: null,
         calibration: null,
+        doNotUse: null,
         values: {},
         signals: [],
         lastTest: null,
@@ -264,6 +268,7 @@ export function applyTelemetry(view: SiteView, msg: TelemetryMessage): { rig: st
     if (rig.kind !== 'rig') {
       rig.kind = 'rig';
       rig.calibration = null;
+      rig.doNotUse = null;
     }
     const old = rig.values[item.point];
     if (old && old.observedAt > item.observedAt) continue;
@@ -301,6 +306,7 @@ export function applyRig(view: SiteView, msg: RigMessage): boolean {
       lastSeenAt: msg.observedAt,
       lastUsedAt: msg.observedAt,
       calibration: null,
+      doNotUse: null,
       values: {},
       signals: [],
       lastTest: null,
@@ -443,17 +449,19 @@ export const STALE_AFTER_MS = 60_000;
  * run state (no usage tracking: a bench, a sensor), which is not idle; "stale" when nothing came
  * from it for a while, whatever its last state said.
  */
-export type ShownState = RigState | 'reporting' | 'stale' | 'gauge' | 'in-use';
+export type ShownState = RigState | 'reporting' | 'stale' | 'gauge' | 'in-use' | 'do-not-use';
 
 /**
- * A gauge (it never sent telemetry) has no run state: "in use" once a usage record names it
+ * A gauge (it never sent telemetry) has no run state: "do not use" while the cloud says it is
+ * tagged out (out of tolerance or out of service), else "in use" once a usage record names it
  * (with its last use), else just "gauge"; never running, idle or stale.
  */
 export function shownState(
-  rig: Pick<LiveRig, 'kind' | 'state' | 'stateSince' | 'lastSeenAt' | 'lastUsedAt'>,
+  rig: Pick<LiveRig, 'kind' | 'state' | 'stateSince' | 'lastSeenAt' | 'lastUsedAt'> &
+    Partial<Pick<LiveRig, 'doNotUse'>>,
   nowMs: number,
 ): ShownState {
-  if (rig.kind === 'gauge') return rig.lastUsedAt ? 'in-use' : 'gauge';
+  if (rig.kind === 'gauge') return rig.doNotUse ? 'do-not-use' : rig.lastUsedAt ? 'in-use' : 'gauge';
   if (rig.state !== 'stopped' && nowMs - Date.parse(rig.lastSeenAt) > STALE_AFTER_MS) return 'stale';
   if (rig.state === 'idle' && rig.stateSince === null) return 'reporting';
   return rig.state;

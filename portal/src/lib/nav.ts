@@ -1,3 +1,5 @@
+import type { Answer } from './answer.js';
+
 /**
  * The portal's pages and the permission each needs, named as in the cloud's access policy
  * (cloud/src/access/policy.ts). What a user may open follows the permissions the cloud gives for
@@ -24,22 +26,8 @@ export type PageName =
   | 'clauses'
   | 'tenants';
 
-/** Permissions of the access policy the portal's pages need. */
-export type Permission =
-  | 'records:read'
-  | 'evidence:read'
-  | 'audit:read'
-  | 'users:manage'
-  | 'sites:manage'
-  | 'tenant:manage'
-  | 'reports:read'
-  | 'reports:generate'
-  | 'calibrations:disposition'
-  | 'calibrations:write'
-  | 'calibrations:approve'
-  | 'spc:baseline'
-  | 'alerts:acknowledge'
-  | 'tenants:operate';
+/** Permissions of the access policy, as the cloud's session answer names them (GET /auth/session). */
+export type Permission = Answer<'/auth/session', 'get'>['permissions'][number];
 
 export interface NavItem {
   page: PageName;

@@ -587,6 +587,8 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
       this.lastNotificationAt = Date.now();
       this.log.info({ endpointUrl: this.opts.endpointUrl }, 'opcua: connected');
       this.safeEmit('connected');
+      // Items that all reported before the connection was complete are announced now.
+      this.maybeVerified();
     } else if (!on && this.connected) {
       this.connected = false;
       if (!this.stopped) this.log.warn({ endpointUrl: this.opts.endpointUrl, reason }, 'opcua: disconnected');
@@ -660,17 +662,20 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
     const session = link.session;
     if (!session) return;
     const newSession = this.noteSession(link);
+    // Same session: the server kept it, with its subscription. Whatever it re-sent does not tell
+    // which items it still holds, so the values seen during the repair do not count (below).
+    if (!newSession) this.clearVerification();
+    const verifying = this.verification !== undefined;
     this.setConnected(true);
     // A condition whose acknowledge was lost with the link is announced again.
     void this.track(this.conditionRefresh(link).catch(() => undefined));
     if (newSession) {
-      // Server-side state was rebuilt (transferred or re-created): every item must report again.
-      if (!this.verification) this.armVerification('resubscribed');
+      // Server-side state was rebuilt (transferred or re-created): every item must report again
+      // (setConnected announced it if they all did during the repair).
+      if (!verifying) this.armVerification('resubscribed');
       return;
     }
-    // Same session: the server kept it, with its subscription. Nothing is re-sent, so instead of
-    // waiting for values, ask the server which monitored items it holds.
-    this.clearVerification();
+    // Instead of waiting for values, ask the server which monitored items it holds.
     const sub = link.subscription;
     if (!sub) return;
     try {
@@ -1037,6 +1042,9 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
     const v = this.verification;
     if (!v || v.pending.size > 0) return;
     clearTimeout(v.timer);
+    // Every item reported while the session is still being repaired (a transfer or a republish
+    // sends values first): announced once the subscriber is connected again, never before.
+    if (v.kind === 'resubscribed' && (!this.connected || this.link?.repairing)) return;
     this.verification = undefined;
     if (v.kind === 'resubscribed') {
       this.log.info({ items: v.reported }, 'opcua: every item reports again');

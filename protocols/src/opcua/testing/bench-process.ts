@@ -33,8 +33,12 @@ function toEvent(line: string): BenchEvent {
   }
 }
 
-/** `node --conditions=rigtrace-source --import tsx firmware-sim/src/cli.ts cal-bench …args`. */
-export async function startBench(args: string[], startTimeoutMs = 30_000): Promise<BenchProcess> {
+/**
+ * `node --conditions=rigtrace-source --import tsx firmware-sim/src/cli.ts cal-bench …args`, ready
+ * at its first line. Starting (TypeScript, node-opcua, certificates) is CPU-bound: on a busy 2-core
+ * machine it took 22–29 s, so the bound is generous; a bench that is ready sooner is used sooner.
+ */
+export async function startBench(args: string[], startTimeoutMs = 60_000): Promise<BenchProcess> {
   const events: BenchEvent[] = [];
   let err = '';
   const bench = await startProcess(
