@@ -322,6 +322,9 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
         // A rig of the same batch: one that sends telemetry is a rig.
         edge1.telemetry('RIG-T', at(3), { railPressure: 900 }),
         edge1.usage('RIG-T', at(4), 'start'),
+        // A station that gives test results but no telemetry is no gauge either.
+        edge1.inspection('ST-9', at(3), 'P-9', 'pass'),
+        edge1.usage('ST-9', at(4), 'start'),
       ],
       cloud.url,
     );
@@ -331,6 +334,7 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
       observedAt: at(2),
     });
     expect((await watcher.next('rig', (p) => p.equipment === 'RIG-T')).payload.kind).toBe('rig');
+    expect((await watcher.next('rig', (p) => p.equipment === 'ST-9')).payload.kind).toBe('rig');
     // RIG-1 sent telemetry in an earlier batch: still a rig when a later batch has only its usage.
     expect((await edge1.send([edge1.usage('RIG-1', at(5), 'start')], cloud.url)).status).toBe(200);
     expect((await watcher.next('rig', (p) => p.equipment === 'RIG-1')).payload.kind).toBe('rig');
@@ -348,6 +352,7 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     expect(byTag.get('RIG-CAL-9')).toMatchObject({ doNotUse: null });
     expect(byTag.get('RIG-T')).toMatchObject({ kind: 'rig', calibration: null, lastUsedAt: at(4) });
     expect(byTag.get('RIG-1')).toMatchObject({ kind: 'rig', calibration: null });
+    expect(byTag.get('ST-9')).toMatchObject({ kind: 'rig', calibration: null, lastUsedAt: at(4) });
 
     // A failed calibration: the gauge's status follows the register.
     expect((await edge1.send([edge1.calibration('RIG-CAL-9', at(6), 'fail')], cloud.url)).status).toBe(200);

@@ -27,7 +27,9 @@ export const rigStateSchema = z.enum(['running', 'idle', 'stopped']);
  */
 export const floorKindSchema = z
   .enum(['rig', 'gauge'])
-  .describe('rig: it has sent telemetry; gauge: it never has (no run state: its calibration and last use)');
+  .describe(
+    'rig: it has sent telemetry, a signal dictionary or a test result; gauge: none of these (no run state: its calibration and last use)',
+  );
 
 /** A gauge's calibration as the live floor shows it (the register's status, at the site's today). */
 export const floorCalibrationSchema = z.object({

@@ -39,11 +39,18 @@ export const SNAPSHOT_ALERTS = 20;
 
 export type RigState = 'running' | 'idle' | 'stopped';
 
-/** Rig: it has sent telemetry; gauge: it never has (hand gauges: calipers, setting rings, torque wrenches). */
+/**
+ * Rig: it has sent telemetry, a signal dictionary or a test result (a rig, a bench, a station);
+ * gauge: none of these (hand gauges: calipers, setting rings, torque wrenches).
+ */
 export type FloorKind = 'rig' | 'gauge';
 
-/** The one rule: equipment whose telemetry never reached the floor is a gauge, whatever its name. */
-export const floorKind = (hasTelemetry: boolean): FloorKind => (hasTelemetry ? 'rig' : 'gauge');
+/**
+ * The one rule: equipment that never sent telemetry, a signal dictionary or a completed test is a
+ * gauge, whatever its name; anything that did is a rig.
+ */
+export const floorKind = (seen: { telemetry: boolean; lastTest: unknown; signals: unknown }): FloorKind =>
+  seen.telemetry || seen.lastTest != null || seen.signals != null ? 'rig' : 'gauge';
 
 export type FloorCalibration = z.output<typeof floorCalibrationSchema>;
 
@@ -366,6 +373,11 @@ export class LiveService {
         next.last_test = JSON.stringify(completedTest(t.record, t.at));
         next.last_test_at = t.at;
       }
+      const kind = floorKind({
+        telemetry: withTelemetry.has(equipment),
+        lastTest: next.last_test,
+        signals: next.signals,
+      });
       const u = usage.get(equipment);
       if (u && (next.state_at === null || next.state_at <= u.at)) {
         const state = u.record.body.event === 'stop' ? 'stopped' : 'running';
@@ -379,7 +391,7 @@ export class LiveService {
           siteId: edge.siteId,
           edgeId: edge.id,
           equipment,
-          kind: floorKind(withTelemetry.has(equipment)),
+          kind,
           state,
           observedAt: u.at,
           ...(u.record.body.operator ? { operator: u.record.body.operator } : {}),
@@ -435,7 +447,12 @@ export class LiveService {
     }
     const nowMs = now.getTime();
     // A gauge's calibration status, from the register (one read for the site's gauges).
-    const kindOf = (r: LiveRigRow) => floorKind(values.has(`${r.edge_id}\u0000${r.equipment}`));
+    const kindOf = (r: LiveRigRow) =>
+      floorKind({
+        telemetry: values.has(`${r.edge_id}\u0000${r.equipment}`),
+        lastTest: r.last_test,
+        signals: r.signals,
+      });
     const gauges = [...new Set(rigs.filter((r) => kindOf(r) === 'gauge').map((r) => r.equipment))];
     const calibration =
       this.calibrations && gauges.length > 0

@@ -10345,7 +10345,7 @@ export interface paths {
                 edgeId: string;
                 equipment: string;
                 /**
-                 * @description rig: it has sent telemetry; gauge: it never has (no run state: its calibration and last use)
+                 * @description rig: it has sent telemetry, a signal dictionary or a test result; gauge: none of these (no run state: its calibration and last use)
                  * @enum {string}
                  */
                 kind: 'rig' | 'gauge';
@@ -12279,7 +12279,7 @@ export interface components {
       edgeId: string;
       equipment: string;
       /**
-       * @description rig: it has sent telemetry; gauge: it never has (no run state: its calibration and last use)
+       * @description rig: it has sent telemetry, a signal dictionary or a test result; gauge: none of these (no run state: its calibration and last use)
        * @enum {string}
        */
       kind: 'rig' | 'gauge';

@@ -12,7 +12,7 @@ import { signalLabel, unitLabel } from './units.js';
 export type LiveSnapshot =
   paths['/sites/{siteId}/live']['get']['responses'][200]['content']['application/json'];
 export type RigState = 'running' | 'idle' | 'stopped';
-/** Rig: it has sent telemetry; gauge: it never has (a caliper, a setting ring, a torque wrench). */
+/** Rig: it has sent telemetry, a signal dictionary or a test result; gauge: none of these (a caliper, a setting ring, a torque wrench). */
 export type FloorKind = 'rig' | 'gauge';
 /** A gauge's calibration, as the snapshot gives it. */
 export type FloorCalibration = NonNullable<SnapshotRig['calibration']>;
@@ -452,7 +452,7 @@ export const STALE_AFTER_MS = 60_000;
 export type ShownState = RigState | 'reporting' | 'stale' | 'gauge' | 'in-use' | 'do-not-use';
 
 /**
- * A gauge (it never sent telemetry) has no run state: "do not use" while the cloud says it is
+ * A gauge (it never sent telemetry or a test result) has no run state: "do not use" while the cloud says it is
  * tagged out (out of tolerance or out of service), else "in use" once a usage record names it
  * (with its last use), else just "gauge"; never running, idle or stale.
  */
