@@ -27,6 +27,7 @@ const LAST_CAL = [
   'Sequence',
   'EquipmentId',
   'Procedure',
+  'ProcedureRevision',
   'Technician',
   'CertificateId',
   'StandardId',
