@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startProcess, waitFor, type Proc } from '@rigtrace/protocols/testing';
+import { startFlowRigProcess } from './helpers/edge-fixture.js';
 import { SqliteConnection } from '../src/buffer/sqlite.js';
 
 /**
@@ -65,12 +66,9 @@ describe('a damaged row in the edge buffer', () => {
   };
 
   beforeAll(async () => {
-    rig = await startProcess(
-      'firmware-sim/src/cli.ts',
-      ['flow-rig', '--port', '0', '--asset', 'RIG-01', '--test-seconds', '1', '--idle-seconds', '0.2'],
-      (l) => l.includes('"event":"listening"'),
-    );
-    rigPort = (JSON.parse((rig as Proc & { readyLine: string }).readyLine) as { port: number }).port;
+    ({ proc: rig, port: rigPort } = await startFlowRigProcess(
+      '--asset RIG-01 --test-seconds 1 --idle-seconds 0.2'.split(' '),
+    ));
     await startCloud();
     const seed = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', cloudDir]);
     apiToken = (JSON.parse(seed.stdout) as { apiToken: string }).apiToken;

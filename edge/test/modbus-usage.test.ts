@@ -2,8 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startProcess, waitFor, type Proc } from '@rigtrace/protocols/testing';
-import { loggedRecords, startEdge, writeIdentity } from './helpers/edge-fixture.js';
+import { waitFor, type Proc } from '@rigtrace/protocols/testing';
+import { loggedRecords, startEdge, startFlowRigProcess, writeIdentity } from './helpers/edge-fixture.js';
 
 /**
  * A Modbus source's `usage` mapping: the flow-rig simulator on Modbus TCP, a real edge, and the
@@ -33,13 +33,10 @@ describe('Modbus usage mapping', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-modbus-usage-'));
     const dataDir = path.join(dir, 'edge');
     writeIdentity(dataDir);
-    const rig = await startProcess(
-      'firmware-sim/src/cli.ts',
-      ['flow-rig', '--port', '0', '--asset', 'RIG-01', '--test-seconds', '1', '--seed', '7'],
-      (l) => l.includes('"event":"listening"'),
+    const { proc: rig, port } = await startFlowRigProcess(
+      '--asset RIG-01 --test-seconds 1 --seed 7'.split(' '),
     );
     procs.push(rig);
-    const port = (JSON.parse(rig.readyLine) as { port: number }).port;
     const edge = await startEdge(path.join(dir, 'edge.yaml'), {
       version: 1,
       edge: { name: 'usage-test', dataDir },

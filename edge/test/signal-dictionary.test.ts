@@ -4,8 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hashDevicePassword } from '@rigtrace/protocols/mqtt';
-import { startProcess, waitFor, type Proc } from '@rigtrace/protocols/testing';
-import { edgeStatus, loggedRecords, startEdge, writeIdentity } from './helpers/edge-fixture.js';
+import { waitFor, type Proc } from '@rigtrace/protocols/testing';
+import {
+  edgeStatus,
+  loggedRecords,
+  startEdge,
+  startFlowRigProcess,
+  writeIdentity,
+} from './helpers/edge-fixture.js';
 
 /**
  * A source's signal dictionary (CONFIG.md, "Signal dictionary") travels with its telemetry: the
@@ -29,13 +35,10 @@ describe('signal dictionary', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-signals-'));
     const dataDir = path.join(dir, 'edge');
     writeIdentity(dataDir);
-    const rig = await startProcess(
-      'firmware-sim/src/cli.ts',
-      ['flow-rig', '--port', '0', '--asset', 'RIG-01', '--test-seconds', '2', '--seed', '7'],
-      (l) => l.includes('"event":"listening"'),
+    const { proc: rig, port } = await startFlowRigProcess(
+      '--asset RIG-01 --test-seconds 2 --seed 7'.split(' '),
     );
     procs.push(rig);
-    const port = (JSON.parse(rig.readyLine) as { port: number }).port;
     const edge = await startEdge(path.join(dir, 'edge.yaml'), {
       version: 1,
       edge: { name: 'signals-test', dataDir },

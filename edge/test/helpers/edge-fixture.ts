@@ -41,6 +41,17 @@ export async function startEdge(configFile: string, config: object, timeoutMs = 
   );
 }
 
+/**
+ * Starts the simulated injector flow rig (`rigtrace-sim flow-rig`) as its own process on a free
+ * port, with `args` after the port; returns the process and its Modbus TCP port.
+ */
+export async function startFlowRigProcess(args: readonly string[]): Promise<{ proc: Proc; port: number }> {
+  const proc = await startProcess('firmware-sim/src/cli.ts', ['flow-rig', '--port', '0', ...args], (l) =>
+    l.includes('"event":"listening"'),
+  );
+  return { proc, port: (JSON.parse(proc.readyLine) as { port: number }).port };
+}
+
 /** The running edge's /status. */
 export async function edgeStatus(dataDir: string): Promise<any> {
   const url = (JSON.parse(readFileSync(path.join(dataDir, 'status.json'), 'utf8')) as { url: string }).url;
