@@ -207,7 +207,11 @@ describe('two cloud instances on one PostgreSQL database', () => {
       } finally {
         sent.mockRestore();
       }
-      for (const tenant of ["o'brien", 'back\\slash', "x'); SELECT set_config('app.tenant_id', 'acme', true); --"]) {
+      for (const tenant of [
+        "o'brien",
+        'back\\slash',
+        "x'); SELECT set_config('app.tenant_id', 'acme', true); --",
+      ]) {
         const seen = await store.db.bindTenant(tenant, () =>
           store.db.get<{ t: string }>("SELECT current_setting('app.tenant_id') AS t"),
         );

@@ -249,9 +249,7 @@ export class PostgresDb implements Db {
   ): Promise<pg.QueryResult<R>> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return (await this.pool.query(
-          new TenantQuery(tenant, { text, values }) as unknown as pg.QueryConfig,
-        )) as unknown as pg.QueryResult<R>;
+        return await this.pool.query(new TenantQuery(tenant, { text, values }) as unknown as pg.QueryConfig);
       } catch (error) {
         if (!RETRYABLE.has((error as { code?: string }).code ?? '') || attempt >= MAX_ATTEMPTS) throw error;
         await sleep(Math.random() * 20 * attempt);
