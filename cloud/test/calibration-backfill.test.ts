@@ -1,14 +1,12 @@
-import path from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAccounts } from '../src/access/accounts.js';
 import { loadCloudConfig } from '../src/platform/config.js';
-import { SqliteDb } from '../src/platform/db/sqlite.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
 import { TestEdge } from './helpers/edge.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
-import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+import { BACKENDS, runAsOwner, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 const PW = 'register the rig later on';
 
@@ -26,23 +24,8 @@ describe.each(BACKENDS)('calibration backfill at registration on %s', (backend) 
     apiCall(cloud.url, s[t]!, method, p, body);
   const seqs = (items: { seq: number }[]) => items.map((i) => i.seq);
 
-  async function ownerSql(sql: string, params: string[] = []) {
-    if (backend === 'postgres') {
-      let n = 0;
-      await asOwner(
-        storage.databaseUrl!,
-        sql.replace(/\?/g, () => `$${++n}`),
-        params,
-      );
-      return;
-    }
-    const db = await SqliteDb.open(path.join(storage.dataDir, 'cloud.sqlite'));
-    try {
-      await db.run(sql, params);
-    } finally {
-      await db.close();
-    }
-  }
+  const ownerSql = async (sql: string, params: string[] = []) =>
+    void (await runAsOwner(storage, sql, params));
 
   setupOrFailEach(async () => {
     storage = await testStorage(backend);

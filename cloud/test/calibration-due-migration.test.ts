@@ -1,18 +1,15 @@
-import path from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCloudConfig } from '../src/platform/config.js';
-import { toPgPlaceholders } from '../src/platform/db/db.js';
-import { SqliteDb } from '../src/platform/db/sqlite.js';
 import { addDays } from '../src/platform/time-zone.js';
 import { openStore, startCloud } from '../src/server.js';
 import {
-  asOwner,
   BACKENDS,
+  migrateAgain,
+  runAsOwner,
   setupOrFailEach,
   testStorage,
   type TestStorage,
-  migrateAgain,
 } from './helpers/storage.js';
 
 /**
@@ -24,16 +21,7 @@ describe.each(BACKENDS)('next due dates stored before migration 71 on %s', (back
   let storage: TestStorage;
   let token: string;
 
-  async function ownerSql(sql: string, params: (string | number | null)[] = []): Promise<unknown[]> {
-    if (backend === 'postgres')
-      return asOwner(storage.databaseUrl!, toPgPlaceholders(sql, params.length), params);
-    const db = await SqliteDb.open(path.join(storage.dataDir, 'cloud.sqlite'));
-    try {
-      return await db.all(sql, params);
-    } finally {
-      await db.close();
-    }
-  }
+  const ownerSql = (sql: string, params: (string | number | null)[] = []) => runAsOwner(storage, sql, params);
 
   setupOrFailEach(async () => {
     storage = await testStorage(backend);
@@ -129,16 +117,7 @@ describe.each(BACKENDS)('migration 71 over a large register on %s', (backend) =>
   };
   const TENANTS = ['acme', 'globex'];
 
-  async function ownerSql(sql: string, params: (string | number | null)[] = []): Promise<unknown[]> {
-    if (backend === 'postgres')
-      return asOwner(storage.databaseUrl!, toPgPlaceholders(sql, params.length), params);
-    const db = await SqliteDb.open(path.join(storage.dataDir, 'cloud.sqlite'));
-    try {
-      return await db.all(sql, params);
-    } finally {
-      await db.close();
-    }
-  }
+  const ownerSql = (sql: string, params: (string | number | null)[] = []) => runAsOwner(storage, sql, params);
 
   setupOrFailEach(async () => {
     storage = await testStorage(backend);

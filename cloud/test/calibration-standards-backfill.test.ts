@@ -1,19 +1,17 @@
-import path from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAccounts } from '../src/access/accounts.js';
 import { loadCloudConfig } from '../src/platform/config.js';
-import { SqliteDb } from '../src/platform/db/sqlite.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import {
-  asOwner,
   BACKENDS,
+  migrateAgain,
+  runAsOwner,
   setupOrFailEach,
   testStorage,
   type TestStorage,
-  migrateAgain,
 } from './helpers/storage.js';
 
 /**
@@ -53,15 +51,7 @@ describe.each(BACKENDS)('standards of calibrations stored before migration 61 on
     s = await signIn(cloud.url, 'acme', 'tech@acme.example', PW);
   };
   const call = (method: string, p: string, b?: unknown) => apiCall(cloud!.url, s, method, p, b);
-  async function ownerSql(sql: string) {
-    if (backend === 'postgres') return asOwner(storage.databaseUrl!, sql);
-    const db = await SqliteDb.open(path.join(storage.dataDir, 'cloud.sqlite'));
-    try {
-      return await db.all(sql);
-    } finally {
-      await db.close();
-    }
-  }
+  const ownerSql = (sql: string) => runAsOwner(storage, sql);
 
   setupOrFailEach(async () => {
     storage = await testStorage(backend);

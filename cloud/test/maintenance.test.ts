@@ -1,4 +1,3 @@
-import path from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAccounts } from '../src/access/accounts.js';
@@ -8,8 +7,7 @@ import { Witness } from '../src/platform/witness.js';
 import { TestEdge } from './helpers/edge.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { createUsers, type TestUser } from './helpers/users.js';
-import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
-import { SqliteDb } from '../src/platform/db/sqlite.js';
+import { BACKENDS, runAsOwner, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 /**
  * Maintenance (ISO/IEC 17025 6.4.13 g, h) on both backends, through the API: events with who,
@@ -532,18 +530,7 @@ describe.each(BACKENDS)('maintenance on %s', (backend) => {
   }
 
   /** SQL as the database owner (backdating a registration: the API never writes the past). */
-  async function ownerSql(sql: string): Promise<void> {
-    if (backend === 'postgres') {
-      await asOwner(storage.databaseUrl!, sql);
-      return;
-    }
-    const db = await SqliteDb.open(path.join(storage.dataDir, 'cloud.sqlite'));
-    try {
-      await db.run(sql);
-    } finally {
-      await db.close();
-    }
-  }
+  const ownerSql = async (sql: string): Promise<void> => void (await runAsOwner(storage, sql));
 
   it('the due-list report states the maintenance as it stood on its date, not today', async () => {
     expect(

@@ -5,6 +5,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { beforeAll, beforeEach } from 'vitest';
 import { migratePostgres, migrateSqlite } from '../../src/platform/db/migrations.js';
+import { toPgPlaceholders, type SqlParam } from '../../src/platform/db/db.js';
 import { SqliteDb } from '../../src/platform/db/sqlite.js';
 
 /** The suites that must pass on every storage backend run once per entry. */
@@ -102,6 +103,26 @@ export async function asOwner<T extends pg.QueryResultRow>(
     return (await c.query<T>(sql, params)).rows;
   } finally {
     await c.end();
+  }
+}
+
+/**
+ * Runs one statement (`?` placeholders) as the owner on the storage's database with no cloud
+ * open on it, on either backend: how a migration test writes the data of an older version and
+ * reads the truth. Returns the rows (none for a statement that returns none).
+ */
+export async function runAsOwner(
+  storage: TestStorage,
+  sql: string,
+  params: readonly SqlParam[] = [],
+): Promise<unknown[]> {
+  if (storage.backend === 'postgres')
+    return asOwner(storage.databaseUrl!, toPgPlaceholders(sql, params.length), [...params]);
+  const db = await SqliteDb.open(path.join(storage.dataDir, 'cloud.sqlite'));
+  try {
+    return await db.all(sql, params);
+  } finally {
+    await db.close();
   }
 }
 
