@@ -259,7 +259,11 @@ export class InspectionRepository {
     without: readonly AddedInspection[] = [],
   ): Promise<YieldQuarter[]> {
     const ofPart = new Map<string, AddedInspection[]>();
-    for (const w of without) ofPart.set(w.part, [...(ofPart.get(w.part) ?? []), w]);
+    for (const w of without) {
+      const list = ofPart.get(w.part);
+      if (list) list.push(w);
+      else ofPart.set(w.part, [w]);
+    }
     // Parts in chunks of at most 500 whose statement binds at most ~30,000 parameters: a part
     // costs one, each inspection left out two (in `t` and in the first-inspection lookup) and
     // each edge of them two more.
