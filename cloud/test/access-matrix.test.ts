@@ -374,6 +374,7 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
     '/equipment/{tag}/installations': (o, f) => `/equipment/${tag(o, f)}/installations`,
     '/equipment/{tag}/unresolved-positions': (o, f) => `/equipment/${tag(o, f, 'RIG')}/unresolved-positions`,
     '/equipment/{tag}/suspect-chain': (o, f) => `/equipment/${tag(o, f)}/suspect-chain`,
+    '/equipment/{tag}/suspect-chain/records': (o, f) => `/equipment/${tag(o, f)}/suspect-chain/records`,
     '/calibrations/{id}/certificates': (o, f) => `/calibrations/${cal(o, f)}/certificates`,
     '/calibrations/{id}/dcc': (o, f) => `/calibrations/${cal(o, f)}/dcc`,
     '/calibrations/{id}/certificates/{certificate}': (o, f) =>

@@ -7,7 +7,7 @@ import { apiOperations, openApiDocument } from '../src/openapi.js';
 import { auditApi } from '../src/audit/index.js';
 import { maintenanceApi } from '../src/maintenance/index.js';
 import { ootApi } from '../src/oot/index.js';
-import { calibrationApi } from '../src/calibration/index.js';
+import { calibrationApi, chainApi } from '../src/calibration/index.js';
 import { reportsApi } from '../src/reports/index.js';
 import { REPORT_TYPES } from '../src/reports/types.js';
 import { checkMessage, liveMessageSchemas } from '../src/live/live.messages.js';
@@ -144,6 +144,7 @@ describe('the API document, generated from the routes’ schemas', () => {
 
     const csv = streams.filter((x) => x.r.csv);
     expect(csv.map((x) => `${x.op.method} ${x.op.path}`).sort()).toEqual([
+      'get /equipment/{tag}/suspect-chain/records',
       'get /equipment/{tag}/suspect-records',
       'get /oot-cases/{id}/suspects.csv',
       'get /reports/{id}/file',
@@ -155,7 +156,7 @@ describe('the API document, generated from the routes’ schemas', () => {
       );
     }
     // The suspect lists name whether a record names the position the device sat in.
-    for (const op of [calibrationApi.suspectRecords, ootApi.suspectsCsv]) {
+    for (const op of [calibrationApi.suspectRecords, ootApi.suspectsCsv, chainApi.suspectChainRecords]) {
       const media = documented(op).responses['200']!.content!['text/csv'] as unknown as {
         'x-csv-columns': string[];
       };

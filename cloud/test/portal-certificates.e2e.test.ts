@@ -264,9 +264,10 @@ describe('calibration certificates in a browser', () => {
       portal.seed.enrollmentToken,
       'rig-c1-edge',
     );
-    await edge.ingest([
-      edge.record('inspection', 'RIG-C1', new Date(Date.now() - 86_400_000).toISOString(), {
-        partSerial: 'INJ-CHAIN-1',
+    // 52 injectors: more than one page of the chain's records (50).
+    const injector = (n: number) =>
+      edge.record('inspection', 'RIG-C1', new Date(Date.now() - 86_400_000 + n * 60_000).toISOString(), {
+        partSerial: `INJ-CHAIN-${n}`,
         workOrder: 'WO-9',
         operator: 'op-17',
         result: 'pass',
@@ -282,8 +283,8 @@ describe('calibration certificates in a browser', () => {
             result: 'pass',
           },
         ],
-      }),
-    ]);
+      });
+    await edge.ingest(Array.from({ length: 52 }, (_, i) => injector(i + 1)));
     const failed = await cal('STD-PRS-0007', 0.01, true);
     await page.goto(`${url}/#/equipment/PT-CERT-01`);
     await page.reload(); // the same page as before: load it again
@@ -299,10 +300,25 @@ describe('calibration certificates in a browser', () => {
     expect(links).toHaveLength(1);
     expect(links[0]).toContain('PT-CERT-01');
     expect(links[0]).toContain('(no valid calibration since)');
-    expect(links[0]).toContain('1 record made since');
+    expect(links[0]).toContain('52 records made since');
+    // Each part by name: the first page, then the next.
+    const parts = () => chain.getByTestId('chain-record-part').allTextContents();
+    await chain.getByTestId('chain-record').first().waitFor();
+    expect(await parts()).toHaveLength(50);
+    const first = await chain.getByTestId('chain-record').first().textContent();
+    expect(first).toContain('INJ-CHAIN-1');
+    expect(first).toContain('PT-CERT-01');
+    expect(first).toContain('RIG-C1');
+    expect(first).toContain('1003');
+    await chain.getByTestId('chain-more').click();
+    await chain.getByTestId('chain-more').waitFor({ state: 'detached' });
+    expect(await parts()).toEqual(Array.from({ length: 52 }, (_, i) => `INJ-CHAIN-${i + 1}`));
+    expect(await chain.getByTestId('chain-csv').getAttribute('href')).toBe(
+      '/api/v1/equipment/STD-PRS-0007/suspect-chain/records?format=csv&limit=10000',
+    );
     for (const size of [PHONE, DESKTOP]) {
       await page.setViewportSize(size);
-      await chain.scrollIntoViewIfNeeded();
+      await chain.locator('#chain-title').evaluate((h) => h.scrollIntoView());
       expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
       await b.shot(`suspect-chain-${size.width}`, false);
     }

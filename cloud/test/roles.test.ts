@@ -64,6 +64,7 @@ const EXPECTED: Record<string, Caller[]> = {
   'GET /equipment/{tag}/installations': ALL,
   'GET /equipment/{tag}/unresolved-positions': ALL,
   'GET /equipment/{tag}/suspect-chain': ALL,
+  'GET /equipment/{tag}/suspect-chain/records': ALL,
   'GET /calibrations/{id}/certificates': ALL,
   'GET /calibrations/{id}/dcc': ALL,
   'GET /calibrations/{id}/certificates/{certificate}': ALL,

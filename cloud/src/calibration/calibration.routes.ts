@@ -30,9 +30,7 @@ import {
 import { type Accounts, requestInfo, sessionOf, seesSite, tenantOf } from '../access/index.js';
 import {
   ExportControlService,
-  recordFlag,
   viewerOf,
-  type AccessedObject,
   type ExportFlag,
   type ExportViewer,
   exportControlRoutes,
@@ -205,27 +203,6 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     return e;
   };
 
-  /** Usage/inspection items: leaves out flagged ones for callers not cleared, logs them for the cleared. */
-  const screenRecords = async <
-    T extends { edge: string; seq: number; kind: string; equipment: string; record: unknown },
-  >(
-    v: ExportViewer,
-    items: T[],
-  ): Promise<T[]> => {
-    const flags = await exportControl.flags(v.tenantId);
-    if (flags.size === 0) return items;
-    const kept: T[] = [];
-    const served: AccessedObject[] = [];
-    for (const i of items) {
-      const flag = recordFlag(i.equipment, i.record, flags);
-      if (flag && !v.cleared) continue;
-      if (flag) served.push({ type: i.kind as 'usage' | 'inspection', id: `${i.edge}:${i.seq}`, flag });
-      kept.push(i);
-    }
-    await exportControl.logAccess(v, served);
-    return kept;
-  };
-
   const auditRegister = async (req: Request, action: string, t: string, before: unknown, after: unknown) => {
     const p = req.principal!;
     await deps.accounts.audit.record({
@@ -303,7 +280,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       viewer: { ...v, sites: req.principal!.sites },
     });
     // Records made with this equipment may also involve other, flagged equipment (the rig).
-    const views = await screenRecords(
+    const views = await exportControl.screenRecords(
       v,
       out.rows.map((row) => ({ ...itemView(row), row })),
     );
@@ -369,7 +346,10 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       siteId: q.site,
       sites: req.principal!.sites,
     });
-    res.json({ items: await screenRecords(viewer(req, 'GET /inspections'), out.items), next: out.next });
+    res.json({
+      items: await exportControl.screenRecords(viewer(req, 'GET /inspections'), out.items),
+      next: out.next,
+    });
   });
 
   mount(r, calibrationApi.usage, read, async (req, res) => {
@@ -380,7 +360,10 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       siteId: q.site,
       sites: req.principal!.sites,
     });
-    res.json({ items: await screenRecords(viewer(req, 'GET /usage'), out.items), next: out.next });
+    res.json({
+      items: await exportControl.screenRecords(viewer(req, 'GET /usage'), out.items),
+      next: out.next,
+    });
   });
 
   mount(r, calibrationApi.yield, read, async (req, res) => {
@@ -669,60 +652,62 @@ const traceableItem = z.object({
   result: passFail.nullable(),
   record: z.unknown().describe('the signed record (protocols/RECORDS.md)'),
 });
+/** A failed calibration's suspect window (null: no failure). */
+export const suspectWindowSchema = z
+  .object({
+    failedCalibration: z.object({
+      id: z.string(),
+      calibratedAt: dateTime,
+      asFoundResult: z.string(),
+      asLeftResult: z.string().nullable(),
+    }),
+    lastGoodCalibration: z.object({ id: z.string(), calibratedAt: dateTime }).nullable(),
+    start: dateTime.nullable().describe('exclusive; null: since the first record'),
+    end: dateTime.nullable().describe('inclusive; null: still open (now)'),
+    closedBy: z.object({ id: z.string(), calibratedAt: dateTime }).nullable(),
+  })
+  .nullable()
+  .describe('null: the equipment has no failed calibration');
+/** A suspect record: what it is, how it involves the instrument, and what was measured. */
+export const suspectItem = traceableItem.extend({
+  via: z
+    .enum(['equipment', 'gauge', 'position'])
+    .describe(
+      'equipment: the record is about the equipment; gauge: it lists it among its gauges; position: made by a rig while it was installed there',
+    ),
+  position: z.string().nullable().describe('with via position: "RIG-01 / rail pressure"'),
+  named: z
+    .boolean()
+    .describe(
+      'with via position: the record names that position (RECORDS.md, "Positions"), so its value came from the device installed there',
+    ),
+  characteristics: z
+    .array(
+      z.object({
+        name: z.string(),
+        measured: z.number(),
+        unit: z.string(),
+        nominal: z.number().nullable(),
+        lsl: z.number().nullable(),
+        usl: z.number().nullable(),
+        result: passFail,
+        margin: z.number().nullable().describe('distance to the nearer limit'),
+        atRisk: z
+          .boolean()
+          .nullable()
+          .describe('the margin is smaller than the instrument error (null: not comparable)'),
+      }),
+    )
+    .describe('the characteristics the failed instrument may have affected'),
+});
 const suspectAnswer = z.object({
   equipment: z.string(),
-  window: z
-    .object({
-      failedCalibration: z.object({
-        id: z.string(),
-        calibratedAt: dateTime,
-        asFoundResult: z.string(),
-        asLeftResult: z.string().nullable(),
-      }),
-      lastGoodCalibration: z.object({ id: z.string(), calibratedAt: dateTime }).nullable(),
-      start: dateTime.nullable().describe('exclusive; null: since the first record'),
-      end: dateTime.nullable().describe('inclusive; null: still open (now)'),
-      closedBy: z.object({ id: z.string(), calibratedAt: dateTime }).nullable(),
-    })
-    .nullable()
-    .describe('null: the equipment has no failed calibration'),
+  window: suspectWindowSchema,
   instrumentError: z
     .object({ magnitude: z.number(), unit: z.string(), point: z.string() })
     .nullable()
     .describe('how far off the failed instrument read: its largest as-found error'),
-  items: z.array(
-    traceableItem.extend({
-      via: z
-        .enum(['equipment', 'gauge', 'position'])
-        .describe(
-          'equipment: the record is about the equipment; gauge: it lists it among its gauges; position: made by a rig while it was installed there',
-        ),
-      position: z.string().nullable().describe('with via position: "RIG-01 / rail pressure"'),
-      named: z
-        .boolean()
-        .describe(
-          'with via position: the record names that position (RECORDS.md, "Positions"), so its value came from the device installed there',
-        ),
-      characteristics: z
-        .array(
-          z.object({
-            name: z.string(),
-            measured: z.number(),
-            unit: z.string(),
-            nominal: z.number().nullable(),
-            lsl: z.number().nullable(),
-            usl: z.number().nullable(),
-            result: passFail,
-            margin: z.number().nullable().describe('distance to the nearer limit'),
-            atRisk: z
-              .boolean()
-              .nullable()
-              .describe('the margin is smaller than the instrument error (null: not comparable)'),
-          }),
-        )
-        .describe('the characteristics the failed instrument may have affected'),
-    }),
-  ),
+  items: z.array(suspectItem),
   next: z.string().nullable(),
 });
 const yieldCounts = { tested: z.int(), passed: z.int(), firstPassYield: z.number().min(0).max(1).nullable() };

@@ -290,6 +290,24 @@ export function suspectCsv(rows: readonly SuspectRow[], tag: string, error: Inst
   return `${lines.join('\r\n')}\r\n`;
 }
 
+/** The columns of a suspect chain's records CSV: the instrument (and its calibration with the standard), then a suspect record's. */
+export const CHAIN_CSV_COLUMNS = ['instrument', 'instrumentCalibration', ...SUSPECT_CSV_COLUMNS] as const;
+
+/** One line per record of a suspect chain and characteristic, with the instrument that measured it. */
+export function chainCsv(rows: readonly { instrument: ChainInstrument; row: SuspectRow }[]): string {
+  const lines = [CHAIN_CSV_COLUMNS.join(',')];
+  for (const { instrument, row } of rows)
+    for (const v of suspectLines(row, instrument.equipment, null)) {
+      const line = {
+        ...v,
+        instrument: instrument.equipment,
+        instrumentCalibration: instrument.calibrationId,
+      };
+      lines.push(CHAIN_CSV_COLUMNS.map((c) => csvField(line[c])).join(','));
+    }
+  return `${lines.join('\r\n')}\r\n`;
+}
+
 /**
  * The suspect window of the failure at `i` in a time-ordered history: the last valid calibration
  * before it (exclusive start; null: since the first record) and the first valid calibration at or
@@ -379,6 +397,27 @@ export interface ChainLink {
   /** Usage and inspection records the instrument made in (calibratedAt, until]. */
   suspectRecords: number;
 }
+
+/** Where a page of a suspect chain's records ends: in which link, after which record of it. */
+export interface ChainCursor extends Cursor {
+  /** The link's calibration (the instrument's calibration made with the failed standard). */
+  link: string;
+}
+
+/** A chain page cursor: "<link calibration id>~<observedAt>~<edge>~<seq>" (ids hold no "~"). */
+export function encodeChainCursor(link: string, r: { observed_at: string; edge_id: string; seq: number }) {
+  return `${link}~${encodeCursor(r)}`;
+}
+export function decodeChainCursor(c: string): ChainCursor | undefined {
+  const at = c.indexOf('~');
+  if (at < 1 || at > 200) return undefined;
+  const link = c.slice(0, at);
+  const rest = decodeCursor(c.slice(at + 1));
+  return rest && /^[A-Za-z0-9._:-]+$/.test(link) ? { link, ...rest } : undefined;
+}
+
+/** A link of a suspect chain without its count: which instrument, which calibration, until when. */
+export type ChainInstrument = Omit<ChainLink, 'suspectRecords'>;
 
 /**
  * Reverse traceability (which products a failed instrument measured) and the queries over
@@ -490,9 +529,67 @@ export class TraceabilityService {
     tag: string,
     calibrationId?: string,
   ): Promise<{ window: SuspectWindow | null; links: ChainLink[] }> {
+    const { window, instruments } = await this.chainInstruments(v, tag, calibrationId);
+    const links: ChainLink[] = [];
+    for (const i of instruments)
+      links.push({
+        ...i,
+        suspectRecords: await this.index.countSuspect(v.tenantId, i.equipment, i.calibratedAt, i.until),
+      });
+    return { window, links };
+  }
+
+  /**
+   * The records of a suspect chain by name (instrument → product), one page: for each link in
+   * order, the records its instrument made in (calibratedAt, until], read with the one suspect
+   * query (InspectionRepository.suspect) as the viewer may see them (its sites; export-controlled
+   * equipment only when cleared), in (observedAt, edge, seq) order within a link.
+   */
+  async chainRecords(
+    v: Viewer,
+    tag: string,
+    q: { calibration?: string | undefined; after?: ChainCursor | undefined; limit: number },
+  ): Promise<{
+    window: SuspectWindow | null;
+    rows: { instrument: ChainInstrument; row: SuspectRow }[];
+    next: string | null;
+  }> {
+    const { window, instruments } = await this.chainInstruments(v, tag, q.calibration);
+    let from = 0;
+    if (q.after) {
+      from = instruments.findIndex((i) => i.calibrationId === q.after!.link);
+      if (from < 0)
+        throw new ProblemError('CLOUD_VALIDATION', 'the cursor names a link that is not in this chain');
+    }
+    const rows: { instrument: ChainInstrument; row: SuspectRow }[] = [];
+    for (let n = from; n < instruments.length; n++) {
+      const i = instruments[n]!;
+      const left = q.limit - rows.length;
+      const page = await this.index.suspect(
+        v.tenantId,
+        i.equipment,
+        i.calibratedAt,
+        i.until,
+        n === from ? q.after : undefined,
+        left,
+        v,
+      );
+      for (const row of page) rows.push({ instrument: i, row });
+      if (page.length === left)
+        return { window, rows, next: encodeChainCursor(i.calibrationId, page.at(-1)!) };
+    }
+    return { window, rows, next: null };
+  }
+
+  /** The links of a suspect chain the viewer may see, without their counts. */
+  private async chainInstruments(
+    v: Viewer,
+    tag: string,
+    calibrationId?: string,
+  ): Promise<{ window: SuspectWindow | null; instruments: ChainInstrument[] }> {
     await this.calibration.mustGet(v.tenantId, tag);
     const window = await this.window(v.tenantId, tag, calibrationId);
-    if (!window || !this.reviews) return { window, links: [] };
+    if (!window || !this.reviews) return { window, instruments: [] };
     const users = (
       await this.reviews.citing(v.tenantId, tag, {
         after: window.start,
@@ -500,25 +597,19 @@ export class TraceabilityService {
       })
     ).filter((u) => u.equipment !== tag);
     const seen = await this.reviews.visibleTags(v, [...new Set(users.map((u) => u.equipment))]);
-    const links: ChainLink[] = [];
+    const instruments: ChainInstrument[] = [];
     for (const u of users) {
       if (!seen.has(u.equipment)) continue;
       const cals = (await this.calibrations.forEquipment(v.tenantId, u.equipment)).map(calLite);
       const next = cals.find((c) => c.calibratedAt > u.calibrated_at && isValid(c)) ?? null;
-      links.push({
+      instruments.push({
         equipment: u.equipment,
         calibrationId: u.calibration_id,
         calibratedAt: u.calibrated_at,
         until: next?.calibratedAt ?? null,
-        suspectRecords: await this.index.countSuspect(
-          v.tenantId,
-          u.equipment,
-          u.calibrated_at,
-          next?.calibratedAt ?? null,
-        ),
       });
     }
-    return { window, links };
+    return { window, instruments };
   }
 
   /**

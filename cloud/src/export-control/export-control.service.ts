@@ -166,6 +166,29 @@ export class ExportControlService {
     });
   }
 
+  /**
+   * Usage and inspection items as `viewer` may be served them: items involving export-controlled
+   * equipment (the record's own, or a gauge it names: recordFlag) are left out for a caller not
+   * cleared, and logged for a cleared one, together with `also` (other flagged objects the same
+   * answer serves), in one entry.
+   */
+  async screenRecords<
+    T extends { edge: string; seq: number; kind: string; equipment: string; record: unknown },
+  >(viewer: ExportViewer, items: T[], also: readonly AccessedObject[] = []): Promise<T[]> {
+    const flags = await this.flags(viewer.tenantId);
+    if (flags.size === 0) return items;
+    const kept: T[] = [];
+    const served: AccessedObject[] = [...also];
+    for (const i of items) {
+      const flag = recordFlag(i.equipment, i.record, flags);
+      if (flag && !viewer.cleared) continue;
+      if (flag) served.push({ type: i.kind as 'usage' | 'inspection', id: `${i.edge}:${i.seq}`, flag });
+      kept.push(i);
+    }
+    await this.logAccess(viewer, served);
+    return kept;
+  }
+
   /** An uncleared caller asked for a flagged item by its id (answered 404): a security event. */
   async refused(viewer: ExportViewer, object: AccessedObject): Promise<void> {
     await this.audit.record({

@@ -165,7 +165,7 @@ export async function clauseMap(
       evidence: `${fmtInt(total)} instruments registered with the AS9100D fields, ${fmtInt(standards)} reference standards; ${fmtInt(flaggedCals)} calibrations in the last 12 months flagged for an unfit reference standard`,
       figures: { ...calFigures, flaggedCalibrations12Months: flaggedCals },
       report: 'calibration-register',
-      note: 'Covered: register, recall (due list, calendar and usage intervals), traceability to reference standards (a certificate cited that is not the register’s is flagged; a standard’s late calibration or failure re-evaluates the calibrations made with it, and its suspect chain names the instruments and what they measured), suspect-product lists after a failure, certificate files (PDF or Digital Calibration Certificate) stored with their SHA-256, a DCC’s points compared with what was entered. Not covered: a DCC’s XML signature is not verified and the DCC schema is not validated.',
+      note: 'Covered: register, recall (due list, calendar and usage intervals), traceability to reference standards (a certificate cited that is not the register’s is flagged; a standard’s late calibration or failure re-evaluates the calibrations made with it, and its suspect chain names the instruments calibrated with it and what they measured since: each part and record, with the instrument, the rig and the time), suspect-product lists after a failure, certificate files (PDF or Digital Calibration Certificate) stored with their SHA-256, a DCC’s points compared with what was entered. Not covered: a DCC’s XML signature is not verified and the DCC schema is not validated.',
     },
     {
       standard: 'ISO/IEC 17025:2017',

@@ -6529,6 +6529,152 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/equipment/{tag}/suspect-chain/records': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The records of a failed reference standard’s suspect chain by name: each usage and inspection record an instrument calibrated with it made until its next valid calibration (part, rig, when, what was measured), paged, as the caller may see them (its sites; export-controlled equipment only when cleared) */
+    get: {
+      parameters: {
+        query?: {
+          after?: string;
+          /** @description the failed calibration (default: the latest failure) */
+          calibration?: string;
+          format?: 'json' | 'csv';
+          limit?: number;
+        };
+        header?: never;
+        path: {
+          tag: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description { standard, window, items: [{ instrument, edge, seq, partSerial, equipment, observedAt, … }], next } or (format=csv) text/csv */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              items: {
+                /** @description the characteristics the failed instrument may have affected */
+                characteristics: {
+                  /** @description the margin is smaller than the instrument error (null: not comparable) */
+                  atRisk: boolean | null;
+                  lsl: number | null;
+                  /** @description distance to the nearer limit */
+                  margin: number | null;
+                  measured: number;
+                  name: string;
+                  nominal: number | null;
+                  /** @enum {string} */
+                  result: 'pass' | 'fail';
+                  unit: string;
+                  usl: number | null;
+                }[];
+                edge: string;
+                equipment: string;
+                /** @description the instrument calibrated with the standard that made or measured the record */
+                instrument: {
+                  calibratedAt: string;
+                  calibrationId: string;
+                  equipment: string;
+                  until: string | null;
+                };
+                /** @enum {string} */
+                kind: 'usage' | 'inspection';
+                /** @description with via position: the record names that position (RECORDS.md, "Positions"), so its value came from the device installed there */
+                named: boolean;
+                /** Format: date-time */
+                observedAt: string;
+                partSerial: string | null;
+                /** @description with via position: "RIG-01 / rail pressure" */
+                position: string | null;
+                /** @description the signed record (protocols/RECORDS.md) */
+                record: unknown;
+                result: ('pass' | 'fail') | null;
+                seq: number;
+                siteId: string;
+                /**
+                 * @description equipment: the record is about the equipment; gauge: it lists it among its gauges; position: made by a rig while it was installed there
+                 * @enum {string}
+                 */
+                via: 'equipment' | 'gauge' | 'position';
+                workOrder: string | null;
+              }[];
+              /** @description the cursor of the next page (after=); null: the last page */
+              next: string | null;
+              standard: string;
+              /** @description null: the equipment has no failed calibration */
+              window: {
+                closedBy: {
+                  /** Format: date-time */
+                  calibratedAt: string;
+                  id: string;
+                } | null;
+                /** @description inclusive; null: still open (now) */
+                end: string | null;
+                failedCalibration: {
+                  asFoundResult: string;
+                  asLeftResult: string | null;
+                  /** Format: date-time */
+                  calibratedAt: string;
+                  id: string;
+                };
+                lastGoodCalibration: {
+                  /** Format: date-time */
+                  calibratedAt: string;
+                  id: string;
+                } | null;
+                /** @description exclusive; null: since the first record */
+                start: string | null;
+              } | null;
+            };
+            'text/csv': string;
+          };
+        };
+        /** @description RFC 7807 problem */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/equipment/{tag}/suspect-records': {
     parameters: {
       query?: never;

@@ -34,6 +34,9 @@ export type SignatureView = NonNullable<Calibration['signature']>;
 /** Records made with failed equipment in its suspect window (GET /equipment/{tag}/suspect-records). */
 export type SuspectAnswer = Answer<'/equipment/{tag}/suspect-records', 'get'>;
 export type SuspectRecord = SuspectAnswer['items'][number];
+/** A failed reference standard's suspect chain by name (GET /equipment/{tag}/suspect-chain/records). */
+export type ChainRecordsAnswer = Exclude<Answer<'/equipment/{tag}/suspect-chain/records', 'get'>, string>;
+export type ChainRecord = ChainRecordsAnswer['items'][number];
 
 /** The tenant's security policy (GET /security/policy). */
 export type SecurityPolicy = Answer<'/security/policy', 'get'>;
