@@ -177,7 +177,21 @@ describe('maintenance in a browser', () => {
     for (const size of [PHONE, DESKTOP]) {
       await page.setViewportSize(size);
       expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
-      await b.shot(`maintenance-board-pm-overdue-${size.width}`);
+      // The PM line sits right under the calibration's next due date, in the same column (on a
+      // phone too, where the row is a card with the column's name on the left).
+      const at = await row.locator('td[data-label="Next due"]').evaluate((cell) => {
+        const text = [...cell.childNodes].find((n) => n.nodeType === Node.TEXT_NODE && n.textContent!.trim());
+        const range = document.createRange();
+        range.selectNodeContents(text ?? cell.querySelector('[data-testid="board-due"]')!);
+        const due = range.getBoundingClientRect();
+        const pm = cell.querySelector('[data-testid="board-pm"]')!.getBoundingClientRect();
+        return { left: Math.round(pm.left - due.left), gap: Math.round(pm.top - due.bottom) };
+      });
+      expect(at.left, `${size.width} px`).toBe(0);
+      expect(at.gap, `${size.width} px`).toBeGreaterThanOrEqual(0);
+      expect(at.gap, `${size.width} px`).toBeLessThan(6);
+      await row.scrollIntoViewIfNeeded();
+      await b.shot(`maintenance-board-pm-overdue-${size.width}`, false);
     }
 
     // Retired: no longer due, kept in the list, gone from the board.
