@@ -252,6 +252,7 @@ export async function startCloud(
     accounts.audit,
     store.tenancy,
     options.clock,
+    events,
   );
   const oot = new OotService({
     db: store.db,

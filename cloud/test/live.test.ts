@@ -372,6 +372,77 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     });
   });
 
+  it('pushes taking equipment out of service, and its return, to its site’s live floor only', async () => {
+    const post = (p: string, body: unknown) =>
+      api(
+        `/api/v1${p}`,
+        { cookie: sessions.admin!.cookie },
+        { method: 'POST', headers: { 'x-csrf-token': sessions.admin!.csrf }, body: JSON.stringify(body) },
+      );
+    const created = await post('/equipment', {
+      tag: 'GAUGE-OOS',
+      siteId: 'plant-1',
+      type: 'torque wrench',
+      intervalDays: 365,
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const watcher = await open(sessions.admin!.cookie);
+    expect(await watcher.subscribe('plant-1')).toEqual({ ok: true });
+    const scoped = await open(sessions.scoped!.cookie);
+    expect(await scoped.subscribe('plant-2')).toEqual({ ok: true });
+
+    const out = await post('/equipment/GAUGE-OOS/out-of-service', { reason: 'dropped on the floor' });
+    expect(out.status, JSON.stringify(out.body)).toBe(200);
+    expect((await watcher.next('service', (p) => p.tag === 'GAUGE-OOS')).payload).toEqual({
+      siteId: 'plant-1',
+      tag: 'GAUGE-OOS',
+      doNotUse: { reason: 'out of service: dropped on the floor', caseId: null },
+    });
+    const back = await post('/equipment/GAUGE-OOS/return-to-service', { note: 'checked, no damage' });
+    expect(back.status, JSON.stringify(back.body)).toBe(200);
+    expect(
+      (await watcher.next('service', (p) => p.tag === 'GAUGE-OOS' && p.doNotUse === null)).payload,
+    ).toEqual({ siteId: 'plant-1', tag: 'GAUGE-OOS', doNotUse: null });
+    // A repair that needs a calibration before use tags it out again; a passing calibration ends it.
+    const repair = await post('/equipment/GAUGE-OOS/maintenance/events', {
+      kind: 'repair',
+      description: 'square drive replaced',
+      calibrationRequired: true,
+    });
+    expect(repair.status, JSON.stringify(repair.body)).toBe(201);
+    const tagged = await watcher.next(
+      'service',
+      (p) =>
+        p.tag === 'GAUGE-OOS' &&
+        (p.doNotUse as { reason?: string } | null)?.reason?.includes('repair') === true,
+    );
+    expect(tagged.payload.doNotUse).toEqual({
+      reason: expect.stringMatching(/^a calibration is required after the repair of /),
+      caseId: null,
+    });
+    const n = watcher.received.filter((r) => r.event === 'service').length;
+    expect(
+      (await edge1.send([edge1.calibration('GAUGE-OOS', new Date().toISOString(), 'pass')])).status,
+    ).toBe(200);
+    await waitFor(
+      () => Promise.resolve(watcher.received.filter((r) => r.event === 'service').length > n || undefined),
+      10_000,
+      'a service message after the calibration',
+    );
+    expect(watcher.received.filter((r) => r.event === 'service').at(-1)!.payload).toEqual({
+      siteId: 'plant-1',
+      tag: 'GAUGE-OOS',
+      doNotUse: null,
+    });
+
+    // The plant-2 user heard none of it (a plant-2 batch is the barrier).
+    expect(
+      (await edge2.send([edge2.telemetry('RIG-2', new Date().toISOString(), { railPressure: 5 })])).status,
+    ).toBe(200);
+    await scoped.next('records');
+    expect(scoped.received.some((r) => r.event === 'service')).toBe(false);
+  });
+
   it('disconnects a socket whose session ends', async () => {
     // Signed out elsewhere: the next subscribe fails and the socket is closed.
     const s1 = await open(sessions.leaver!.cookie);

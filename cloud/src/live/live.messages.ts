@@ -106,6 +106,27 @@ export const liveMessageSchemas = {
       .object({ siteId: z.string().nullable(), tag: z.string(), from: z.string().nullable(), to: z.string() })
       .describe('equipment’s calibration status changed'),
   ),
+  service: component(
+    'LiveService',
+    z
+      .object({
+        siteId: z.string().nullable(),
+        tag: z.string(),
+        doNotUse: z
+          .object({
+            reason: z.string(),
+            caseId: z
+              .string()
+              .nullable()
+              .describe('the out-of-tolerance case that tagged it out; null: out of service'),
+          })
+          .nullable()
+          .describe('as the snapshot’s doNotUse: may not be used now, and why; null: may be used'),
+      })
+      .describe(
+        'whether equipment may be used changed (taken out of service, returned, a repair that needs a calibration first, or the calibration that met it)',
+      ),
+  ),
   alert: liveAlertSchema,
 } as const;
 

@@ -33,6 +33,10 @@ describe('live messages for a socket not cleared for export-controlled data', ()
       },
       { event: 'calibration', payload: { siteId: 's', tag, calibrationId: 'c', passed: true } },
       { event: 'status', payload: { siteId: 's', tag, from: null, to: 'calibrated' } },
+      {
+        event: 'service',
+        payload: { siteId: 's', tag, doNotUse: { reason: 'out of service: r', caseId: null } },
+      },
       alert(tag),
       { event: 'telemetry', payload: { siteId: 's', edgeId: 'e', items: [item(tag)] } },
     ];

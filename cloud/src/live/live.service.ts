@@ -79,6 +79,7 @@ export function withoutFlagged(m: LiveMessage, flagged: ReadonlySet<string>): Li
       return flagged.has(m.payload.equipment) ? undefined : m;
     case 'calibration':
     case 'status':
+    case 'service':
       return flagged.has(m.payload.tag) ? undefined : m;
     case 'alert':
       return m.payload.tag !== undefined && flagged.has(m.payload.tag) ? undefined : m;
@@ -215,17 +216,37 @@ export class LiveService {
     }
   }
 
+  /**
+   * Pushes whether `tag` may be used now, by the rule the snapshot's doNotUse follows (the
+   * tag-out provider: an open out-of-tolerance case, or out of service).
+   */
+  private async publishService(tenantId: string, siteId: string | null, tag: string): Promise<void> {
+    if (!this.publisher || !this.tagOuts) return;
+    let doNotUse: { reason: string; caseId: string | null } | null;
+    try {
+      doNotUse = (await this.tagOuts(tenantId, [tag])).get(tag) ?? null;
+    } catch (err) {
+      this.logger.warn({ err, tag }, 'live update not sent (tag-out state unreadable)');
+      return;
+    }
+    await this.publish(tenantId, siteId, [{ event: 'service', payload: { siteId, tag, doNotUse } }]);
+  }
+
   /** Pushes the committed domain events that concern a site (or, without a site, the tenant). */
   listen(bus: DomainEventBus): void {
+    bus.on('calibration.recorded', (e: DomainEvents['calibration.recorded'][0]) => {
+      void this.publish(e.tenantId, e.siteId, [
+        {
+          event: 'calibration',
+          payload: { siteId: e.siteId, tag: e.tag, calibrationId: e.calibrationId, passed: e.passed },
+        },
+      ]);
+      // A passing calibration may end a tag-out (a repair's calibration requirement, a case).
+      if (e.passed) void this.publishService(e.tenantId, e.siteId, e.tag);
+    });
     bus.on(
-      'calibration.recorded',
-      (e: DomainEvents['calibration.recorded'][0]) =>
-        void this.publish(e.tenantId, e.siteId, [
-          {
-            event: 'calibration',
-            payload: { siteId: e.siteId, tag: e.tag, calibrationId: e.calibrationId, passed: e.passed },
-          },
-        ]),
+      'equipment.service',
+      (e: DomainEvents['equipment.service'][0]) => void this.publishService(e.tenantId, e.siteId, e.tag),
     );
     bus.on(
       'equipment.status',

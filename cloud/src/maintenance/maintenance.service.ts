@@ -25,6 +25,8 @@ import {
   type ServiceRow,
 } from './maintenance.repository.js';
 import { settled } from '../platform/settled.js';
+import { committed, emitAfterCommit } from '../platform/after-commit.js';
+import type { DomainEventBus } from '../platform/events.js';
 
 /** A preventive task is "due soon" this many days before it is due (or the whole interval, if shorter). */
 export const PM_DUE_SOON_DAYS = 7;
@@ -331,6 +333,8 @@ export class MaintenanceService implements PreventiveTasks {
     private readonly tenancy?: Pick<TenancyRepository, 'sites'>,
     /** The time "today" is read from (tests); default the system clock. */
     private readonly clock: () => Date = () => new Date(),
+    /** Where a change of whether equipment may be used is announced (the live floor), after the commit. */
+    private readonly events?: DomainEventBus,
   ) {}
 
   /** Each site's IANA time zone, by site id (a site not found reads as UTC). */
@@ -503,9 +507,9 @@ export class MaintenanceService implements PreventiveTasks {
 
   async logEvent(c: MaintenanceCaller, tag: string, raw: unknown) {
     const by = this.person(c);
-    return this.db.transaction(async () => {
+    return committed(this.db, async () => {
       // Hidden or absent equipment answers 404 before anything about the body.
-      await this.visible(c.viewer, tag);
+      const e = await this.visible(c.viewer, tag);
       const b = parseOrProblem(eventSchema, raw, 'the maintenance event is not valid');
       const now = new Date().toISOString();
       const occurredAt = b.occurredAt ? new Date(b.occurredAt).toISOString() : now;
@@ -541,6 +545,12 @@ export class MaintenanceService implements PreventiveTasks {
       const view = eventView(row);
       const { id: _id, by: _by, recordedAt: _r, ...after } = view;
       await this.record(c, 'maintenance.event', { type: 'maintenance-event', id: row.id }, after);
+      if (b.calibrationRequired)
+        emitAfterCommit(this.events, 'equipment.service', {
+          tenantId: c.viewer.tenantId,
+          siteId: e.site_id,
+          tag,
+        });
       return view;
     });
   }
@@ -635,13 +645,13 @@ export class MaintenanceService implements PreventiveTasks {
   /** Takes equipment out of service (409 when it already is, by hand). */
   async takeOutOfService(c: MaintenanceCaller, tag: string, raw: unknown) {
     const by = this.person(c);
-    return this.db.transaction(async () => {
-      await this.visible(c.viewer, tag);
+    return committed(this.db, async () => {
+      const e = await this.visible(c.viewer, tag);
       const b = parseOrProblem(outOfServiceSchema, raw, 'say why the equipment is out of service');
       const current = (await this.repo.latestService(c.viewer, [tag])).get(tag);
       if (current?.state === 'out')
         throw new ProblemError('CLOUD_CONFLICT', `${tag} is already out of service`);
-      await this.changeService(c, by, tag, 'out', b.reason);
+      await this.changeService(c, by, e.site_id, tag, 'out', b.reason);
       return this.get(c.viewer, tag);
     });
   }
@@ -652,8 +662,8 @@ export class MaintenanceService implements PreventiveTasks {
    */
   async returnToService(c: MaintenanceCaller, tag: string, raw: unknown) {
     const by = this.person(c);
-    return this.db.transaction(async () => {
-      await this.visible(c.viewer, tag);
+    return committed(this.db, async () => {
+      const e = await this.visible(c.viewer, tag);
       const b = parseOrProblem(returnToServiceSchema, raw ?? {}, 'the return to service is not valid');
       const state = statusOf(
         (await this.repo.latestService(c.viewer, [tag])).get(tag),
@@ -665,7 +675,7 @@ export class MaintenanceService implements PreventiveTasks {
           `${tag} must pass a calibration first: the ${state.calibrationRequired.kind} of ${state.calibrationRequired.since.slice(0, 10)} requires one before use`,
         );
       if (!state.manual) throw new ProblemError('CLOUD_CONFLICT', `${tag} is not out of service`);
-      await this.changeService(c, by, tag, 'in', b.note ?? 'back in service');
+      await this.changeService(c, by, e.site_id, tag, 'in', b.note ?? 'back in service');
       return this.get(c.viewer, tag);
     });
   }
@@ -673,6 +683,7 @@ export class MaintenanceService implements PreventiveTasks {
   private async changeService(
     c: MaintenanceCaller,
     by: Person,
+    siteId: string,
     tag: string,
     state: 'out' | 'in',
     reason: string,
@@ -696,6 +707,7 @@ export class MaintenanceService implements PreventiveTasks {
       { type: 'equipment', id: tag },
       { state: state === 'out' ? 'out-of-service' : 'in-service', reason },
     );
+    emitAfterCommit(this.events, 'equipment.service', { tenantId: c.viewer.tenantId, siteId, tag });
   }
 }
 

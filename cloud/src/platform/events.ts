@@ -18,6 +18,11 @@ export interface DomainEvents {
   'equipment.status': [
     { tenantId: string; siteId: string | null; tag: string; from: string | null; to: string },
   ];
+  /**
+   * Whether equipment may be used may have changed: taken out of service, returned, or a
+   * maintenance event that needs a calibration before use (listeners read the state themselves).
+   */
+  'equipment.service': [{ tenantId: string; siteId: string | null; tag: string }];
   /** An alert was raised (SPC rule violation, out-of-tolerance, traceability issue). */
   alert: [
     {

@@ -8254,7 +8254,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Record a signed customer notification: who was told, when, the reference (calibrations:disposition) */
+    /** Record a signed customer notification: who was told, when, the reference (calibrations:disposition); 409 once the case is closed */
     post: {
       parameters: {
         query?: never;
@@ -8376,6 +8376,15 @@ export interface paths {
         };
         /** @description RFC 7807 problem */
         404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description RFC 7807 problem */
+        409: {
           headers: {
             [name: string]: unknown;
           };
@@ -12440,6 +12449,17 @@ export interface components {
        */
       state: 'running' | 'idle' | 'stopped';
       workOrder?: string;
+    };
+    /** @description whether equipment may be used changed (taken out of service, returned, a repair that needs a calibration first, or the calibration that met it) */
+    LiveService: {
+      /** @description as the snapshot’s doNotUse: may not be used now, and why; null: may be used */
+      doNotUse: {
+        /** @description the out-of-tolerance case that tagged it out; null: out of service */
+        caseId: string | null;
+        reason: string;
+      } | null;
+      siteId: string | null;
+      tag: string;
     };
     /** @description equipment’s calibration status changed */
     LiveStatus: {

@@ -67,6 +67,7 @@ export type TelemetryMessage = Schemas['LiveTelemetry'];
 export type RigMessage = Schemas['LiveRig'];
 export type RecordsMessage = Schemas['LiveRecords'];
 export type StatusMessage = Schemas['LiveStatus'];
+export type ServiceMessage = Schemas['LiveService'];
 
 /** What the server pushes, by socket.io event (the document's `x-socket-events`). */
 export interface ServerEvents {
@@ -75,6 +76,7 @@ export interface ServerEvents {
   records: (m: RecordsMessage) => void;
   calibration: (m: Schemas['LiveCalibration']) => void;
   status: (m: StatusMessage) => void;
+  service: (m: ServiceMessage) => void;
   alert: (m: LiveAlert) => void;
 }
 
@@ -344,6 +346,22 @@ export function applyStatus(view: SiteView, msg: StatusMessage): boolean {
       status: msg.to as FloorCalibration['status'],
       nextDue: rig.calibration?.nextDue ?? null,
     };
+    changed = true;
+  }
+  return changed;
+}
+
+/**
+ * Applies a `service` push (whether the equipment may be used changed: out of service, returned,
+ * a tag-out ended) to the gauges of that tag in place, as the snapshot shows them; true if the
+ * view changed.
+ */
+export function applyService(view: SiteView, msg: ServiceMessage): boolean {
+  if (msg.siteId !== null && msg.siteId !== view.siteId) return false;
+  let changed = false;
+  for (const rig of view.rigs) {
+    if (rig.equipment !== msg.tag || rig.kind !== 'gauge') continue;
+    rig.doNotUse = msg.doNotUse;
     changed = true;
   }
   return changed;

@@ -9,6 +9,7 @@ import { ApiError, call, client } from './api';
 import {
   applyAlert,
   applyRig,
+  applyService,
   applyStatus,
   applyTelemetry,
   changesToday,
@@ -182,6 +183,13 @@ export class LiveSite {
     socket.on('status', (msg) => {
       // A gauge's calibration status changed: shown now; its next due date comes with the snapshot.
       if (this.view && applyStatus(this.view, msg)) {
+        this.updatedAt = new Date().toISOString();
+        this.refreshSoon();
+      }
+    });
+    socket.on('service', (msg) => {
+      // Taken out of service or returned: shown now; the rest of the tile comes with the snapshot.
+      if (this.view && applyService(this.view, msg)) {
         this.updatedAt = new Date().toISOString();
         this.refreshSoon();
       }
