@@ -298,7 +298,9 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   mount(r, calibrationApi.equipment, read, async (req, res) => {
     const q = parseQuery(calibrationApi.equipment, req);
     const v = viewer(req, 'GET /equipment/{tag}');
-    const out = await seenRead(req, v, tag(req), (reader) => deps.calibration.describe(reader, tag(req), q.asOf));
+    const out = await seenRead(req, v, tag(req), (reader) =>
+      deps.calibration.describe(reader, tag(req), q.asOf),
+    );
     const flag = await exportControl.flagOf(v.tenantId, out.tag);
     if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: out.tag, flag }]);
     res.json(out);
@@ -306,7 +308,9 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   mount(r, calibrationApi.equipmentCalibrations, read, async (req, res) => {
     const v = viewer(req, 'GET /equipment/{tag}/calibrations');
-    const items = await seenRead(req, v, tag(req), (reader) => deps.calibration.calibrationsOf(reader, tag(req)));
+    const items = await seenRead(req, v, tag(req), (reader) =>
+      deps.calibration.calibrationsOf(reader, tag(req)),
+    );
     const flag = await exportControl.flagOf(v.tenantId, tag(req));
     if (flag)
       await exportControl.logAccess(v, [

@@ -1299,7 +1299,10 @@ export class CalibrationService {
       await this.refresh(tenantId, tag);
       const row = await this.calibrations.get(tenantId, id);
       if (!row) throw new Error('the calibration just stored is missing');
-      return { calibration: calibrationView(row, [sig]), equipment: await this.describe(wholeTenant(tenantId), tag) };
+      return {
+        calibration: calibrationView(row, [sig]),
+        equipment: await this.describe(wholeTenant(tenantId), tag),
+      };
     });
   }
 
@@ -1483,8 +1486,7 @@ export class CalibrationService {
     // sites' calendars). The answer's asOf and horizon are the latest of the sites asked about.
     const [zones, now] = [await this.zones(tenantId), this.clock().getTime()];
     const dayAt = (siteId: string) => q.asOf ?? localDay(now, zones.get(siteId) ?? 'UTC');
-    const asked =
-      q.siteId !== undefined ? [q.siteId] : [...zones.keys()].filter((id) => viewerSees(v, id));
+    const asked = q.siteId !== undefined ? [q.siteId] : [...zones.keys()].filter((id) => viewerSees(v, id));
     const asOf = q.asOf ?? asked.map(dayAt).reduce((a, b) => (a > b ? a : b), localDay(now, 'UTC'));
     const horizon = addDays(asOf, q.days);
     const found = await this.equipment.dueBy(v, horizon, q.siteId, q.limit);
@@ -1502,10 +1504,9 @@ export class CalibrationService {
     }
     // Equipment whose preventive maintenance is overdue or due by the horizon, whatever its
     // calibration (the maintenance feature applies the caller's site scope and export control).
-    const pms =
-      q.preventive
-        ? await q.preventive.nextPmByTag(v, q.asOf)
-        : new Map<string, NextPm & { siteId: string }>();
+    const pms = q.preventive
+      ? await q.preventive.nextPmByTag(v, q.asOf)
+      : new Map<string, NextPm & { siteId: string }>();
     const listed = new Set([...byDate, ...byCycles.map((e) => e.tag)]);
     const byPm: EquipmentRow[] = [];
     for (const [tag, pm] of [...pms].sort(([a, x], [b, y]) =>

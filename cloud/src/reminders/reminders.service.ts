@@ -369,7 +369,12 @@ export class ReminderService {
     const lead = Math.max(dflt, (await this.deps.repo.maxLeadDays(tenantId, siteId)) ?? 0);
     // A digest leaves the tenant (e-mail, webhook) with no cleared reader to check: it never
     // names export-controlled equipment.
-    const rows = await this.deps.equipment.dueBy(uncleared(tenantId), addDays(date, lead), siteId, DIGEST_LIMIT + 1);
+    const rows = await this.deps.equipment.dueBy(
+      uncleared(tenantId),
+      addDays(date, lead),
+      siteId,
+      DIGEST_LIMIT + 1,
+    );
     // Preventive maintenance overdue or due within its lead time on `date`, read as the least
     // cleared reader of the site (no export-controlled equipment), as the calibration rows are.
     const pms = this.deps.maintenance
