@@ -127,9 +127,9 @@ describe.each(BACKENDS)('the records of a suspect chain, by name, on %s', (backe
       ['RIG-X', 'plant-1', { exportControl: { regime: 'ITAR' } }],
     ] as const) {
       const r = await call('cleared', 'POST', '/equipment', {
+        type: 'transducer',
         tag,
         siteId,
-        type: 'transducer',
         intervalDays: 180,
         ...more,
       });

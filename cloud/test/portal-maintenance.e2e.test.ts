@@ -179,12 +179,13 @@ describe('maintenance in a browser', () => {
       expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
       // The PM line sits right under the calibration's next due date, in the same column (on a
       // phone too, where the row is a card with the column's name on the left).
-      const at = await row.locator('td[data-label="Next due"]').evaluate((cell) => {
-        const text = [...cell.childNodes].find((n) => n.nodeType === Node.TEXT_NODE && n.textContent!.trim());
-        const range = document.createRange();
-        range.selectNodeContents(text ?? cell.querySelector('[data-testid="board-due"]')!);
+      const at = await row.locator('td[data-label="Next due"]').evaluate((cell: any) => {
+        // The cell's own text (before the fix) or the date's element: where the date is drawn.
+        const text = [...cell.childNodes].find((n: any) => n.nodeType === 3 && n.textContent.trim());
+        const range = cell.ownerDocument.createRange();
+        range.selectNodeContents(text ?? cell.querySelector('[data-testid="board-due"]'));
         const due = range.getBoundingClientRect();
-        const pm = cell.querySelector('[data-testid="board-pm"]')!.getBoundingClientRect();
+        const pm = cell.querySelector('[data-testid="board-pm"]').getBoundingClientRect();
         return { left: Math.round(pm.left - due.left), gap: Math.round(pm.top - due.bottom) };
       });
       expect(at.left, `${size.width} px`).toBe(0);
