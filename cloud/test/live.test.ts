@@ -422,7 +422,8 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     });
     const n = watcher.received.filter((r) => r.event === 'service').length;
     expect(
-      (await edge1.send([edge1.calibration('GAUGE-OOS', new Date().toISOString(), 'pass')])).status,
+      (await edge1.send([edge1.calibration('GAUGE-OOS', new Date().toISOString(), 'pass')], cloud.url))
+        .status,
     ).toBe(200);
     await waitFor(
       () => Promise.resolve(watcher.received.filter((r) => r.event === 'service').length > n || undefined),
@@ -437,7 +438,8 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
 
     // The plant-2 user heard none of it (a plant-2 batch is the barrier).
     expect(
-      (await edge2.send([edge2.telemetry('RIG-2', new Date().toISOString(), { railPressure: 5 })])).status,
+      (await edge2.send([edge2.telemetry('RIG-2', new Date().toISOString(), { railPressure: 5 })], cloud.url))
+        .status,
     ).toBe(200);
     await scoped.next('records');
     expect(scoped.received.some((r) => r.event === 'service')).toBe(false);

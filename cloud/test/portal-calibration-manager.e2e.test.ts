@@ -457,6 +457,10 @@ describe('the calibration manager in a browser', () => {
     await form.getByTestId('is-standard').check();
     await form.getByLabel('Certificate number').fill('DKD-K-0815-2026');
     await form.getByLabel('Certificate due').fill('2027-03-31');
+    // The day chosen, also in the portal's one way, as on every date field.
+    expect(await form.locator('#q-stdDueDate-hint').textContent()).toMatch(
+      /^\s*2027-03-31 · a day in \S+\s*$/,
+    );
     await form.getByLabel('Uncertainty', { exact: true }).fill('0.05');
     await form.getByLabel('Uncertainty unit').fill('%');
     await page.getByRole('button', { name: 'Save' }).click();

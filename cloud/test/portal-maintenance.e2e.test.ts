@@ -148,6 +148,13 @@ describe('maintenance in a browser', () => {
     await form.getByTestId('pm-edit-task').fill('Zero and span check');
     await form.getByTestId('pm-edit-interval').fill('14');
     await form.getByTestId('pm-edit-first-due').fill(yesterday);
+    // Each date field shows the day chosen the portal's one way, with the calendar it is a day of.
+    expect(await form.locator('#pm-edit-first-due-hint').textContent()).toMatch(
+      new RegExp(`^\\s*${yesterday} · a day in \\S+\\s*$`),
+    );
+    expect(await panel.locator('#pm-first-due-hint').textContent()).toMatch(
+      /^\s*YYYY-MM-DD · a day in \S+\s*$/,
+    );
     for (const size of [PHONE, DESKTOP]) {
       await page.setViewportSize(size);
       await form.scrollIntoViewIfNeeded();
