@@ -1,7 +1,6 @@
 import { Router, type Request } from 'express';
 import { assetTagSchema, calibrationBodySchema, dateSchema, timestampSchema } from '@rigtrace/protocols';
 import { z } from 'zod';
-import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import { siteShifts, type TenancyRepository } from '../tenancy/index.js';
 import { isLocalDate, addDays } from '../platform/time-zone.js';
@@ -29,13 +28,12 @@ import {
 } from './traceability.service.js';
 import { type Accounts, requestInfo, sessionOf, seesSite, tenantOf } from '../access/index.js';
 import {
-  ExportControlService,
+  exportCallerOf,
   recordFlag,
-  viewerOf,
   type AccessedObject,
+  type ExportCaller,
+  type ExportControlService,
   type ExportFlag,
-  type ExportViewer,
-  exportControlRoutes,
 } from '../export-control/index.js';
 import { REGISTER_CSV_COLUMNS } from './register-csv.js';
 import { positionRoutes } from './positions.routes.js';
@@ -107,11 +105,11 @@ const calibrationsQuery = z.strictObject({
 });
 
 export interface CalibrationRouteDeps {
-  db: Db;
   tenancy: TenancyRepository;
   calibration: CalibrationService;
   traceability: TraceabilityService;
   accounts: Accounts;
+  exportControl: ExportControlService;
   /** Preventive maintenance (the maintenance feature), listed on the due-list beside the calibration. */
   maintenance?: PreventiveTasks | undefined;
 }
@@ -119,7 +117,7 @@ export interface CalibrationRouteDeps {
 /** The calibration engine's API: equipment register, calibrations, due-list, traceability, queries. */
 export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   const r = Router();
-  const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
+  const exportControl = deps.exportControl;
   // Each route names its permission (access/policy.ts): reading is records:read (every role and
   // API tokens), writing calibrations:write, the second person's review calibrations:approve.
   // Export control (ITAR/EAR) and electronic signatures are applied per route below.
@@ -127,7 +125,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   const write = deps.accounts.require('calibrations:write');
   const approve = deps.accounts.require('calibrations:approve');
   const tag = (req: Request) => String(req.params.tag);
-  const viewer = (req: Request, route: string) => viewerOf(req, route);
+  const viewer = (req: Request, route: string) => exportCallerOf(req, route);
 
   /** The signed-in person who signs; API tokens cannot sign (and cannot write anyway). */
   const signerOf = (req: Request): Signer => {
@@ -144,7 +142,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
    * Export control for one piece of equipment named by the caller: a flagged entry is 404 for a
    * caller not cleared (as if absent; the refusal is audited). Returns the flag (null: none).
    */
-  const guard = async (v: ExportViewer, t: string): Promise<ExportFlag | null> => {
+  const guard = async (v: ExportCaller, t: string): Promise<ExportFlag | null> => {
     const flag = await exportControl.flagOf(v.tenantId, t);
     if (flag && !v.cleared) {
       await exportControl.refused(v, { type: 'equipment', id: t, flag });
@@ -168,13 +166,13 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   };
 
   /** Site scope, then export control, for equipment named by the caller; returns its export flag. */
-  const visible = async (req: Request, v: ExportViewer, t: string): Promise<ExportFlag | null> => {
+  const visible = async (req: Request, v: ExportCaller, t: string): Promise<ExportFlag | null> => {
     await siteGuard(req, t);
     return guard(v, t);
   };
 
   /** A register write's view of the caller: site scope and clearance; refusals of hidden tags are audited. */
-  const registerScope = (req: Request, v: ExportViewer): RegisterScope => ({
+  const registerScope = (req: Request, v: ExportCaller): RegisterScope => ({
     sites: req.principal!.sites,
     cleared: v.cleared,
     onHidden: async (existing) => {
@@ -209,7 +207,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   const screenRecords = async <
     T extends { edge: string; seq: number; kind: string; equipment: string; record: unknown },
   >(
-    v: ExportViewer,
+    v: ExportCaller,
     items: T[],
   ): Promise<T[]> => {
     const flags = await exportControl.flags(v.tenantId);
@@ -567,8 +565,6 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       );
     res.json(await deps.calibration.setSettings(tenantOf(req), req.body));
   });
-
-  r.use(exportControlRoutes({ accounts: deps.accounts, exportControl }));
 
   // Positions of a rig and the devices installed in them (positions.routes.ts).
   r.use(

@@ -21,10 +21,10 @@ import type { IngestService } from './ingest.service.js';
 import type { Witness } from '../platform/witness.js';
 import { tenantOf, type Accounts, principalOf, seesSite, viewerOf as readerOf } from '../access/index.js';
 import {
-  ExportControlService,
+  exportCallerOf,
   recordFlag,
-  viewerOf,
   type AccessedObject,
+  type ExportControlService,
   type ExportFlag,
 } from '../export-control/index.js';
 import type { NamedPosition, TraceabilityService } from '../calibration/index.js';
@@ -73,6 +73,7 @@ export function recordsRoutes(deps: {
   ingest: IngestService;
   witness: Witness;
   accounts: Accounts;
+  exportControl: ExportControlService;
   /** Resolves the positions records name to the devices installed there (app.ts passes it). */
   traceability?: Pick<TraceabilityService, 'namedPositions'>;
 }): Router {
@@ -82,7 +83,7 @@ export function recordsRoutes(deps: {
   const evidenceAuth = deps.accounts.require('evidence:read');
   // Export control (ITAR/EAR) on raw records: a record is flagged when its equipment, or a gauge it
   // names, is flagged in the register (recordFlag); served only to cleared users, and logged.
-  const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
+  const exportControl = deps.exportControl;
   const flagOfRecord = (json: string, flags: ReadonlyMap<string, ExportFlag>): ExportFlag | null => {
     if (flags.size === 0) return null;
     const record = JSON.parse(json) as { equipment?: unknown };
@@ -139,7 +140,7 @@ export function recordsRoutes(deps: {
       if (!e || !seesSite(principalOf(req), e.site_id))
         throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
     }
-    const v = viewerOf(req, 'GET /records');
+    const v = exportCallerOf(req, 'GET /records');
     const flags = await exportControl.flags(v.tenantId);
     // Records of other sites and of flagged equipment are left out in the query; those that only
     // name a flagged gauge (inspections) are screened below, so a page may hold fewer than `limit`.
@@ -183,7 +184,7 @@ export function recordsRoutes(deps: {
   mount(r, recordsApi.evidence, evidenceAuth, async (req, res) => {
     const e = await edgeOr404(req);
     const q = parseQuery(recordsApi.evidence, req);
-    const v = viewerOf(req, 'GET /edges/{edgeId}/evidence');
+    const v = exportCallerOf(req, 'GET /edges/{edgeId}/evidence');
     const flags = await exportControl.flags(v.tenantId);
     const absent = (seq: number) =>
       new ProblemError('CLOUD_NOT_FOUND', `record ${seq} is not in the accepted log`);
