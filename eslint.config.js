@@ -134,8 +134,8 @@ export default tseslint.config(
       'no-restricted-syntax': [
         'error',
         {
-          selector: "CallExpression[callee.property.name='transaction']",
-          message: 'routes open no transactions: a service method does',
+          selector: 'CallExpression[callee.property.name=/^(transaction|withTenant)$/]',
+          message: 'routes open no transactions (Db.transaction, Db.withTenant): a service method does',
         },
         {
           selector: 'NewExpression[callee.name=/(Service|Repository)$/]',

@@ -6,7 +6,12 @@ import type { Logger } from 'pino';
 import type { Db } from './platform/db/db.js';
 import { ProblemError } from './platform/errors.js';
 import { keepRawJson, refuseNul } from './platform/http/validation.js';
-import { type RecordsRepository, type IngestService, recordsRoutes } from './records/index.js';
+import {
+  type EvidenceService,
+  type RecordsRepository,
+  type IngestService,
+  recordsRoutes,
+} from './records/index.js';
 import {
   type TenancyRepository,
   type EnrollmentService,
@@ -45,6 +50,8 @@ export interface AppDeps {
   tenancy: TenancyRepository;
   records: RecordsRepository;
   ingest: IngestService;
+  /** Evidence bundles of an edge's records. */
+  evidence: EvidenceService;
   enrollment: EnrollmentService;
   /** The tenant's administration: sites, enrollment tokens, edges, API tokens. */
   tenancyAdmin: TenancyService;

@@ -22,6 +22,7 @@ import { InspectionRepository } from './production/index.js';
 import {
   RecordsRepository,
   IngestService,
+  EvidenceService,
   createIngestLimiter,
   OFF_LOOP_MIN_RECORDS,
   VerifyPool,
@@ -351,6 +352,7 @@ export async function startCloud(
   const app = createApp({
     ...store,
     exportControl,
+    evidence: new EvidenceService({ db: store.db, records: store.records, exportControl }),
     operator: new OperatorService({ db: store.db, tenancy: store.tenancy, accounts }),
     certificates,
     traceReviews,

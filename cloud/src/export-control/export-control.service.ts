@@ -214,6 +214,13 @@ export function accessView(r: ExportAccessRow) {
   };
 }
 
+/** The flag a stored record (its JSON text) inherits; see `recordFlag`. */
+export function flagOfStoredRecord(json: string, flags: ReadonlyMap<string, ExportFlag>): ExportFlag | null {
+  if (flags.size === 0) return null;
+  const record = JSON.parse(json) as { equipment?: unknown };
+  return recordFlag(typeof record.equipment === 'string' ? record.equipment : '', record, flags);
+}
+
 /**
  * The flag a usage or inspection record inherits: its equipment's, else that of the first
  * flagged gauge it names (an inspection's `gauges`, or a characteristic's `gauge`).

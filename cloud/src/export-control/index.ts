@@ -2,5 +2,10 @@
 // The feature's public surface: other modules import from here, never from its files.
 
 export { exportCallerOf, exportControlApi, exportControlRoutes } from './export-control.routes.js';
-export { ExportControlService, exportControlSchema, recordFlag } from './export-control.service.js';
+export {
+  ExportControlService,
+  exportControlSchema,
+  flagOfStoredRecord,
+  recordFlag,
+} from './export-control.service.js';
 export type { AccessedObject, ExportCaller, ExportFlag } from './export-control.service.js';
