@@ -331,7 +331,7 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
     put('user', 'B', ids.user!.techB!);
     put('user', 'G', ids.user!.globex!);
     put('user', 'A', ids.user!.techA!);
-  });
+  }, 180_000);
   afterAll(async () => {
     await cloud?.close();
     await storage?.cleanup();
