@@ -229,12 +229,12 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     },
   });
 
-  /** Site scope for the signature routes: equipment of another site is 404 to a scoped user. */
-  const inScope = async (req: Request, t: string) => {
-    const e = await deps.calibration.mustGet(tenantOf(req), t);
-    if (!seesSite(req.principal!, e.site_id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
-    return e;
-  };
+  /**
+   * Site scope for the signature routes, in the register's query: equipment of another site is
+   * 404 to a scoped user, as absent equipment is (export control is `guard`'s, which audits).
+   */
+  const inScope = (req: Request, t: string) =>
+    deps.calibration.mustSee({ ...readerOf(req), cleared: true }, t);
 
   /** Usage/inspection items: leaves out flagged ones for callers not cleared, logs them for the cleared. */
   const screenRecords = async <
@@ -327,7 +327,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     // Only records of the caller's sites (a gauge may travel), and of rigs it may see.
     const out = await deps.traceability.suspectRecords(tenantOf(req), tag(req), {
       ...q,
-      viewer: { ...v, sites: req.principal!.sites },
+      viewer: readerOf(req),
     });
     // Records made with this equipment may also involve other, flagged equipment (the rig).
     const views = await screenRecords(
