@@ -78,7 +78,7 @@ export class ExportControlService {
 
   /** The tenant's flagged equipment by tag (a small set: one indexed scan). */
   async flags(tenantId: string): Promise<Map<string, ExportFlag>> {
-    const rows = await this.db.withTenant(tenantId, () =>
+    const rows = await this.db.withTenantStatement(tenantId, () =>
       this.db.all<{ tag: string; export_regime: ExportRegime; export_eccn: string | null }>(
         'SELECT tag, export_regime, export_eccn FROM equipment WHERE tenant_id = ? AND export_regime IS NOT NULL',
         [tenantId],
