@@ -118,18 +118,18 @@ describe.each(BACKENDS)('the records of a suspect chain, by name, on %s', (backe
       pino({ level: 'silent' }),
     );
     for (const [who] of users) s[who] = await signIn(cloud.url, 'acme', `${who}@acme.example`, PW[who]!);
-    for (const [tag, siteId, more] of [
-      ['STD-1', 'plant-1', { type: 'reference standard', referenceStandard: {} }],
-      ['GAUGE-1', 'plant-1', {}],
-      ['GAUGE-2', 'plant-2', {}],
-      ['RIG-1', 'plant-1', {}],
-      ['RIG-2', 'plant-2', {}],
-      ['RIG-X', 'plant-1', { exportControl: { regime: 'ITAR' } }],
+    for (const [tag, siteId, type, more] of [
+      ['STD-1', 'plant-1', 'reference standard', { referenceStandard: {} }],
+      ['GAUGE-1', 'plant-1', 'transducer', {}],
+      ['GAUGE-2', 'plant-2', 'transducer', {}],
+      ['RIG-1', 'plant-1', 'injector test rig', {}],
+      ['RIG-2', 'plant-2', 'injector test rig', {}],
+      ['RIG-X', 'plant-1', 'injector test rig', { exportControl: { regime: 'ITAR' } }],
     ] as const) {
       const r = await call('cleared', 'POST', '/equipment', {
-        type: 'transducer',
         tag,
         siteId,
+        type,
         intervalDays: 180,
         ...more,
       });

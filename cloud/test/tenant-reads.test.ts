@@ -48,7 +48,6 @@ const STILL_BY_TENANT_ID: readonly string[] = [
   'oot/oot.repository.ts OotRepository.decisions',
   'oot/oot.repository.ts OotRepository.failuresWithoutCase',
   'oot/oot.repository.ts OotRepository.get',
-  'oot/oot.repository.ts OotRepository.list',
   'oot/oot.repository.ts OotRepository.notifications',
   'oot/oot.repository.ts OotRepository.openFor',
   'oot/oot.repository.ts OotRepository.shipments',
@@ -191,6 +190,8 @@ describe('repository reads take a Viewer', () => {
       'production/inspection.repository.ts InspectionRepository.query',
       'production/inspection.repository.ts InspectionRepository.firstPassYieldByQuarter',
       'records/records.repository.ts RecordsRepository.list',
+      'oot/oot.repository.ts OotRepository.find',
+      'oot/oot.repository.ts OotRepository.list',
     ])
       expect(byViewer).toContain(id);
   });

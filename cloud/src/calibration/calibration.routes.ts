@@ -1,7 +1,6 @@
 import { Router, type Request } from 'express';
 import { assetTagSchema, calibrationBodySchema, dateSchema, timestampSchema } from '@rigtrace/protocols';
 import { z } from 'zod';
-import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import { siteShifts, type TenancyRepository } from '../tenancy/index.js';
 import { isLocalDate, addDays } from '../platform/time-zone.js';
@@ -37,11 +36,10 @@ import {
   type Viewer,
 } from '../access/index.js';
 import {
-  ExportControlService,
-  viewerOf,
+  exportCallerOf,
+  type ExportCaller,
+  type ExportControlService,
   type ExportFlag,
-  type ExportViewer,
-  exportControlRoutes,
 } from '../export-control/index.js';
 import { REGISTER_CSV_COLUMNS } from './register-csv.js';
 import { positionRoutes } from './positions.routes.js';
@@ -113,11 +111,11 @@ const calibrationsQuery = z.strictObject({
 });
 
 export interface CalibrationRouteDeps {
-  db: Db;
   tenancy: TenancyRepository;
   calibration: CalibrationService;
   traceability: TraceabilityService;
   accounts: Accounts;
+  exportControl: ExportControlService;
   /** Preventive maintenance (the maintenance feature), listed on the due-list beside the calibration. */
   maintenance?: PreventiveTasks | undefined;
 }
@@ -125,7 +123,7 @@ export interface CalibrationRouteDeps {
 /** The calibration engine's API: equipment register, calibrations, due-list, traceability, queries. */
 export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   const r = Router();
-  const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
+  const exportControl = deps.exportControl;
   // Each route names its permission (access/policy.ts): reading is records:read (every role and
   // API tokens), writing calibrations:write, the second person's review calibrations:approve.
   // Export control (ITAR/EAR) and electronic signatures are applied per route below.
@@ -133,7 +131,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   const write = deps.accounts.require('calibrations:write');
   const approve = deps.accounts.require('calibrations:approve');
   const tag = (req: Request) => String(req.params.tag);
-  const viewer = (req: Request, route: string) => viewerOf(req, route);
+  const viewer = (req: Request, route: string) => exportCallerOf(req, route);
 
   /** The signed-in person who signs; API tokens cannot sign (and cannot write anyway). */
   const signerOf = (req: Request): Signer => {
@@ -150,7 +148,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
    * Export control for one piece of equipment named by the caller: a flagged entry is 404 for a
    * caller not cleared (as if absent; the refusal is audited). Returns the flag (null: none).
    */
-  const guard = async (v: ExportViewer, t: string): Promise<ExportFlag | null> => {
+  const guard = async (v: ExportCaller, t: string): Promise<ExportFlag | null> => {
     const flag = await exportControl.flagOf(v.tenantId, t);
     if (flag && !v.cleared) {
       await exportControl.refused(v, { type: 'equipment', id: t, flag });
@@ -174,7 +172,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   };
 
   /** Site scope, then export control, for equipment named by the caller; returns its export flag. */
-  const visible = async (req: Request, v: ExportViewer, t: string): Promise<ExportFlag | null> => {
+  const visible = async (req: Request, v: ExportCaller, t: string): Promise<ExportFlag | null> => {
     await siteGuard(req, t);
     return guard(v, t);
   };
@@ -184,7 +182,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
    * applies site scope and export control, and what it may not see is 404 as if absent. When only
    * export control hid it (the entry is of the caller's sites), the refusal is audited.
    */
-  const seenRead = async <T>(req: Request, v: ExportViewer, t: string, read: (r: Viewer) => Promise<T>) => {
+  const seenRead = async <T>(req: Request, v: ExportCaller, t: string, read: (r: Viewer) => Promise<T>) => {
     const reader = readerOf(req);
     try {
       return await read(reader);
@@ -203,7 +201,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   };
 
   /** A register write's view of the caller: site scope and clearance; refusals of hidden tags are audited. */
-  const registerScope = (req: Request, v: ExportViewer): RegisterScope => ({
+  const registerScope = (req: Request, v: ExportCaller): RegisterScope => ({
     sites: req.principal!.sites,
     cleared: v.cleared,
     onHidden: async (existing) => {
@@ -227,12 +225,12 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     },
   });
 
-  /** Site scope for the signature routes: equipment of another site is 404 to a scoped user. */
-  const inScope = async (req: Request, t: string) => {
-    const e = await deps.calibration.mustGet(tenantOf(req), t);
-    if (!seesSite(req.principal!, e.site_id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
-    return e;
-  };
+  /**
+   * Site scope for the signature routes, in the register's query: equipment of another site is
+   * 404 to a scoped user, as absent equipment is (export control is `guard`'s, which audits).
+   */
+  const inScope = (req: Request, t: string) =>
+    deps.calibration.mustSee({ ...readerOf(req), cleared: true }, t);
 
   const auditRegister = async (req: Request, action: string, t: string, before: unknown, after: unknown) => {
     const p = req.principal!;
@@ -304,7 +302,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     // Only records of the caller's sites (a gauge may travel), and of rigs it may see.
     const out = await deps.traceability.suspectRecords(tenantOf(req), tag(req), {
       ...q,
-      viewer: { ...v, sites: req.principal!.sites },
+      viewer: readerOf(req),
     });
     // Records made with this equipment may also involve other, flagged equipment (the rig).
     const views = await exportControl.screenRecords(
@@ -547,8 +545,6 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       );
     res.json(await deps.calibration.setSettings(tenantOf(req), req.body));
   });
-
-  r.use(exportControlRoutes({ accounts: deps.accounts, exportControl }));
 
   // Positions of a rig and the devices installed in them (positions.routes.ts).
   r.use(

@@ -1,9 +1,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import { type Accounts, viewerOf as accessViewerOf } from '../access/index.js';
-import { ExportControlService, viewerOf as exportViewerOf } from '../export-control/index.js';
+import { exportCallerOf, type ExportControlService } from '../export-control/index.js';
 import { tokenOrSession as security } from '../platform/http/openapi-parts.js';
 import { mount, operation } from '../platform/http/contract.js';
 import { cursor, limit, parseQuery } from '../platform/http/validation.js';
@@ -19,8 +18,8 @@ import type { TraceReviewRepository } from './trace-review.repository.js';
 import { suspectItem, suspectWindowSchema } from './calibration.routes.js';
 
 export interface ChainRouteDeps {
-  db: Db;
   accounts: Accounts;
+  exportControl: ExportControlService;
   traceability: TraceabilityService;
   traceReviews: TraceReviewRepository;
 }
@@ -50,12 +49,12 @@ const chainInstrument = z.object({
 /** The suspect chain of a failed reference standard: standard → instruments calibrated with it → their records. */
 export function chainRoutes(deps: ChainRouteDeps): Router {
   const r = Router();
-  const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
+  const exportControl = deps.exportControl;
   mount(r, chainApi.suspectChain, deps.accounts.require('records:read'), async (req, res) => {
     const q = parseQuery(chainApi.suspectChain, req);
     const tag = String(req.params.tag);
     const v = accessViewerOf(req);
-    const ev = exportViewerOf(req, 'GET /equipment/{tag}/suspect-chain');
+    const ev = exportCallerOf(req, 'GET /equipment/{tag}/suspect-chain');
     if (!(await deps.traceReviews.visibleTags(v, [tag])).has(tag))
       throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
     const out = await deps.traceability.suspectChain(v, tag, q.calibration);
@@ -74,7 +73,7 @@ export function chainRoutes(deps: ChainRouteDeps): Router {
     const q = parseQuery(chainApi.suspectChainRecords, req);
     const tag = String(req.params.tag);
     const v = accessViewerOf(req);
-    const ev = exportViewerOf(req, 'GET /equipment/{tag}/suspect-chain/records');
+    const ev = exportCallerOf(req, 'GET /equipment/{tag}/suspect-chain/records');
     if (!(await deps.traceReviews.visibleTags(v, [tag])).has(tag))
       throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
     const out = await deps.traceability.chainRecords(v, tag, q);

@@ -124,7 +124,7 @@ export const liveMessageSchemas = {
           .describe('as the snapshot’s doNotUse: may not be used now, and why; null: may be used'),
       })
       .describe(
-        'whether equipment may be used changed (taken out of service, returned, a repair that needs a calibration first, or the calibration that met it)',
+        'whether equipment may be used may have changed: taken out of service, returned, a repair that needs a calibration first, or a calibration (a failure opens a case; a pass may end a tag-out)',
       ),
   ),
   alert: liveAlertSchema,
@@ -133,6 +133,12 @@ export const liveMessageSchemas = {
 export type LiveMessages = {
   [K in keyof typeof liveMessageSchemas]: z.output<(typeof liveMessageSchemas)[K]>;
 };
+
+/**
+ * Every event the server pushes, by name: the one list that the publisher's types, the API
+ * document and the access matrix's socket part are taken from.
+ */
+export const LIVE_EVENTS = Object.keys(liveMessageSchemas) as readonly (keyof LiveMessages)[];
 
 const testCharacteristic = z.object({
   name: z.string(),
@@ -279,11 +285,11 @@ export function socketEventsDocument() {
   return {
     path: '/socket.io',
     server: Object.fromEntries(
-      Object.entries(liveMessageSchemas).map(([event, schema]) => [
+      LIVE_EVENTS.map((event) => [
         event,
         {
-          description: z.globalRegistry.get(schema)?.description ?? event,
-          payload: jsonSchemaOf(schema, 'output'),
+          description: z.globalRegistry.get(liveMessageSchemas[event])?.description ?? event,
+          payload: jsonSchemaOf(liveMessageSchemas[event], 'output'),
         },
       ]),
     ),

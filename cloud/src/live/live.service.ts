@@ -241,8 +241,9 @@ export class LiveService {
           payload: { siteId: e.siteId, tag: e.tag, calibrationId: e.calibrationId, passed: e.passed },
         },
       ]);
-      // A passing calibration may end a tag-out (a repair's calibration requirement, a case).
-      if (e.passed) void this.publishService(e.tenantId, e.siteId, e.tag);
+      // A calibration may start a tag-out (a failure opens a case) or end one (a repair's
+      // calibration requirement met, a case's instrument passing again).
+      void this.publishService(e.tenantId, e.siteId, e.tag);
     });
     bus.on(
       'equipment.service',

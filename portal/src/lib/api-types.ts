@@ -12450,7 +12450,7 @@ export interface components {
       state: 'running' | 'idle' | 'stopped';
       workOrder?: string;
     };
-    /** @description whether equipment may be used changed (taken out of service, returned, a repair that needs a calibration first, or the calibration that met it) */
+    /** @description whether equipment may be used may have changed: taken out of service, returned, a repair that needs a calibration first, or a calibration (a failure opens a case; a pass may end a tag-out) */
     LiveService: {
       /** @description as the snapshot’s doNotUse: may not be used now, and why; null: may be used */
       doNotUse: {
