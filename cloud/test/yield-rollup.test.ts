@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { wholeTenant, type Viewer } from '../src/access/index.js';
 import { committed } from '../src/platform/after-commit.js';
 import { TraceabilityService, type CalibrationService } from '../src/calibration/index.js';
 import { loadCloudConfig } from '../src/platform/config.js';
@@ -27,10 +28,12 @@ import {
 
 /** Counts every query from the inspections themselves: the definition the rollup must match. */
 class CountingRepository extends InspectionRepository {
-  override firstPassYieldByQuarter(tenantId: string, q: YieldQuery) {
-    return this.firstPassYieldFromInspections(tenantId, q);
+  override firstPassYieldByQuarter(v: Viewer, q: YieldQuery) {
+    return this.firstPassYieldFromInspections(v, q);
   }
 }
+
+const acme = wholeTenant('acme');
 
 const SITES: [string, string, Shift[]][] = [
   [
@@ -135,7 +138,8 @@ const PERIODS: [string, string][] = [
   [iso(T0 + 86_400_000 + 14 * 60_000), iso(T0 + 86_400_000 + 31 * 60_000)],
   [day(T0 + 3 * 86_400_000), iso(T0 + 5 * 86_400_000 + 1)],
 ];
-const FILTERS: Omit<YieldQuery, 'from' | 'to'>[] = [
+/** Filters of the query, and `sites`: the reader's site scope. */
+const FILTERS: (Omit<YieldQuery, 'from' | 'to'> & { sites?: string[] })[] = [
   {},
   { siteId: 'plant-la' },
   { siteId: 'plant-np', equipment: 'RIG-2' },
@@ -200,14 +204,16 @@ describe.each(BACKENDS)('first-pass yield from the rollup on %s', (backend) => {
     let tested = 0;
     for (const [from, to] of PERIODS)
       for (const f of FILTERS) {
-        const q = { from, to, ...f };
-        const a = await fromRollup.firstPassYield('acme', q, shifts);
-        expect(a, JSON.stringify(q)).toEqual(await counted.firstPassYield('acme', q, shifts));
+        const { sites, ...filter } = f;
+        const reader = { ...acme, sites: sites ?? null };
+        const q = { from, to, ...filter };
+        const a = await fromRollup.firstPassYield(reader, q, shifts);
+        expect(a, JSON.stringify(f)).toEqual(await counted.firstPassYield(reader, q, shifts));
         tested += a.perRig.reduce((n, p) => n + p.tested, 0);
         // The quarters themselves, rows and order.
         const qq = { ...q, from: a.from, to: a.to };
-        expect(await store.inspections.firstPassYieldByQuarter('acme', qq)).toEqual(
-          await store.inspections.firstPassYieldFromInspections('acme', qq),
+        expect(await store.inspections.firstPassYieldByQuarter(reader, qq)).toEqual(
+          await store.inspections.firstPassYieldFromInspections(reader, qq),
         );
       }
     return tested;
@@ -234,7 +240,7 @@ describe.each(BACKENDS)('first-pass yield from the rollup on %s', (backend) => {
     const tested = await compareAll();
     expect(tested).toBeGreaterThan(1000);
     // The whole span: each part counted once (or twice when two inspections share its first instant).
-    const all = await store.inspections.firstPassYieldByQuarter('acme', {
+    const all = await store.inspections.firstPassYieldByQuarter(acme, {
       from: iso(T0 - 1),
       to: iso(T0 + 30 * 86_400_000),
     });
@@ -259,16 +265,16 @@ describe.each(BACKENDS)('first-pass yield from the rollup on %s', (backend) => {
     };
     const span = { from: '2026-11-20T00:00:00.000Z', to: '2026-11-21T00:00:00.000Z', equipment: 'RIG-9' };
     await index('acme', [base]);
-    expect(await store.inspections.firstPassYieldByQuarter('acme', span)).toEqual([
+    expect(await store.inspections.firstPassYieldByQuarter(acme, span)).toEqual([
       { equipment: 'RIG-9', siteId: 'plant-la', quarter: '2026-11-20T10:00', tested: 1, passed: 0 },
     ]);
     // The part's earlier inspection arrives later (an edge catching up): it is the first now.
     await index('acme', [{ ...base, seq: 2, observedAt: '2026-11-20T09:59:59.999Z', result: 'pass' }]);
-    expect(await store.inspections.firstPassYieldByQuarter('acme', span)).toEqual([
+    expect(await store.inspections.firstPassYieldByQuarter(acme, span)).toEqual([
       { equipment: 'RIG-9', siteId: 'plant-la', quarter: '2026-11-20T09:45', tested: 1, passed: 1 },
     ]);
-    expect(await store.inspections.firstPassYieldByQuarter('acme', span)).toEqual(
-      await store.inspections.firstPassYieldFromInspections('acme', span),
+    expect(await store.inspections.firstPassYieldByQuarter(acme, span)).toEqual(
+      await store.inspections.firstPassYieldFromInspections(acme, span),
     );
   });
 
@@ -293,9 +299,9 @@ describe.each(BACKENDS)('first-pass yield from the rollup on %s', (backend) => {
       ),
     );
     await Promise.all(sends);
-    const rollup = await store.inspections.firstPassYieldByQuarter('acme', span);
+    const rollup = await store.inspections.firstPassYieldByQuarter(acme, span);
     expect(rollup.reduce((n, q) => n + q.tested, 0)).toBe(30);
-    expect(rollup).toEqual(await store.inspections.firstPassYieldFromInspections('acme', span));
+    expect(rollup).toEqual(await store.inspections.firstPassYieldFromInspections(acme, span));
   });
 
   it.runIf(backend === 'postgres')(
@@ -335,10 +341,10 @@ describe.each(BACKENDS)('first-pass yield from the rollup on %s', (backend) => {
       await second;
       expect(waited).toBe('stored');
       // Each part counted once, at its first inspection (the second edge's, an hour earlier).
-      const rollup = await store.inspections.firstPassYieldByQuarter('acme', span);
+      const rollup = await store.inspections.firstPassYieldByQuarter(acme, span);
       expect(rollup.reduce((n, q) => n + q.tested, 0)).toBe(5);
       expect(rollup.reduce((n, q) => n + q.passed, 0)).toBe(0);
-      expect(rollup).toEqual(await store.inspections.firstPassYieldFromInspections('acme', span));
+      expect(rollup).toEqual(await store.inspections.firstPassYieldFromInspections(acme, span));
     },
   );
 

@@ -29,7 +29,15 @@ export {
 } from './policy.js';
 export type { AccountRole, Permission, Principal, Role } from './policy.js';
 export { tenantOf } from './request-tenant.js';
-export { uncleared, viewerOf, viewerOfPrincipal, viewerSees, visibleSql } from './viewer.js';
+export {
+  uncleared,
+  viewerOf,
+  viewerOfPrincipal,
+  viewerSees,
+  viewerSeesEquipment,
+  visibleSql,
+  wholeTenant,
+} from './viewer.js';
 export type { Viewer } from './viewer.js';
 export { SecretBox } from './secret-box.js';
 export { startSessionCleanup } from './session-cleanup.js';

@@ -47,20 +47,46 @@ export const uncleared = (tenantId: string): Viewer => ({
   cleared: false,
 });
 
+/**
+ * The whole tenant, every site, export-controlled data included: the product's own work that no
+ * reader asked for (deriving calibrations after a batch is stored, recounting a site's due dates,
+ * writes checking what exists). Never a request's reader: a route reads as `viewerOf(req)`.
+ */
+export const wholeTenant = (tenantId: string): Viewer => ({
+  kind: 'api-token',
+  tenantId,
+  id: 'system',
+  sites: null,
+  cleared: true,
+});
+
 /** Whether the viewer's site scope covers `siteId` (null: a tenant-wide row, seen by every viewer). */
 export function viewerSees(v: Pick<Viewer, 'sites'>, siteId: string | null): boolean {
   return siteId === null || v.sites === null || v.sites.includes(siteId);
 }
 
 /**
- * A WHERE condition (and its parameters) keeping only the rows `v` may see: `site`, the column
- * holding the row's site (a NULL site is tenant-wide, seen by all, when `siteNullable`); `tag`,
- * the column holding the equipment tag whose export-control flag the row inherits. Uncleared
- * viewers never see a row of flagged equipment.
+ * The scope predicate's in-memory twin, for a register entry already read (a write checking what
+ * it may change): of the viewer's sites, and not export-controlled unless the viewer is cleared.
+ */
+export function viewerSeesEquipment(
+  v: Pick<Viewer, 'sites' | 'cleared'>,
+  e: { site_id: string; export_regime: string | null },
+): boolean {
+  return viewerSees(v, e.site_id) && (e.export_regime === null || v.cleared);
+}
+
+/**
+ * The one scope predicate: a WHERE condition (and its parameters) keeping only the rows `v` may
+ * see. `site`, the column holding the row's site (a NULL site is tenant-wide, seen by all, when
+ * `siteNullable`); `tag`, the column holding the equipment tag whose export-control flag the row
+ * inherits; `regime`, instead of `tag` when the row is the equipment's own register entry, its
+ * `export_regime` column. Uncleared viewers never see a row of flagged equipment. The tenant is
+ * the caller's own `tenant_id = ?` (every query leads with it, for its index).
  */
 export function visibleSql(
   v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
-  cols: { site?: string; siteNullable?: boolean; tag?: string },
+  cols: { site?: string; siteNullable?: boolean; tag?: string; regime?: string },
 ): { sql: string; params: SqlParam[] } {
   const parts: string[] = [];
   const params: SqlParam[] = [];
@@ -69,7 +95,8 @@ export function visibleSql(
     parts.push(cols.siteNullable ? `(${cols.site} IS NULL OR ${inList})` : inList);
     params.push(...v.sites);
   }
-  if (cols.tag && !v.cleared) {
+  if (cols.regime && !v.cleared) parts.push(`${cols.regime} IS NULL`);
+  else if (cols.tag && !v.cleared) {
     parts.push(
       `NOT EXISTS (SELECT 1 FROM equipment xc WHERE xc.tenant_id = ? AND xc.tag = ${cols.tag} AND xc.export_regime IS NOT NULL)`,
     );

@@ -1,3 +1,4 @@
+import { visibleSql, type Viewer } from '../access/index.js';
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { inChunks } from '../platform/db/in-chunks.js';
 
@@ -180,37 +181,31 @@ export class CalibrationRepository {
   }
 
   /**
-   * Manual entries by review state, oldest first, paged by (created_at, id); optionally only
-   * the given sites, and without export-controlled equipment unless `includeFlagged`.
+   * Manual entries that `v` may see (of equipment of its sites; not export-controlled unless
+   * cleared) by review state, oldest first, paged by (created_at, id).
    */
   async manualEntries(
-    tenantId: string,
+    v: Viewer,
     q: {
       approval?: ReviewState | undefined;
-      sites: readonly string[] | null;
       siteId?: string | undefined;
-      includeFlagged: boolean;
       after?: { createdAt: string; id: string } | undefined;
       limit: number;
     },
   ): Promise<CalibrationListRow[]> {
-    const where = ['c.tenant_id = ?', "c.source = 'manual'"];
-    const params: SqlParam[] = [tenantId];
+    const tenantId = v.tenantId;
+    const seen = visibleSql(v, { site: 'e.site_id', regime: 'e.export_regime' });
+    const where = ['c.tenant_id = ?', "c.source = 'manual'", seen.sql];
+    const params: SqlParam[] = [tenantId, ...seen.params];
     if (q.approval === 'pending') where.push('a.calibration_id IS NULL');
     else if (q.approval !== undefined) {
       where.push('a.purpose = ?');
       params.push(REVIEW_OF_STATE[q.approval]);
     }
-    if (q.sites !== null) {
-      if (q.sites.length === 0) return [];
-      where.push(`e.site_id IN (${q.sites.map(() => '?').join(',')})`);
-      params.push(...q.sites);
-    }
     if (q.siteId !== undefined) {
       where.push('e.site_id = ?');
       params.push(q.siteId);
     }
-    if (!q.includeFlagged) where.push('e.export_regime IS NULL');
     if (q.after) {
       where.push('(c.created_at > ? OR (c.created_at = ? AND c.id > ?))');
       params.push(q.after.createdAt, q.after.createdAt, q.after.id);

@@ -27,7 +27,15 @@ import {
   suspectCsv,
   type TraceabilityService,
 } from './traceability.service.js';
-import { type Accounts, requestInfo, sessionOf, seesSite, tenantOf } from '../access/index.js';
+import {
+  type Accounts,
+  requestInfo,
+  sessionOf,
+  seesSite,
+  tenantOf,
+  viewerOf as readerOf,
+  type Viewer,
+} from '../access/index.js';
 import {
   ExportControlService,
   recordFlag,
@@ -173,6 +181,29 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     return guard(v, t);
   };
 
+  /**
+   * A read of one entry named by the caller, as the request's reader: the repository's query
+   * applies site scope and export control, and what it may not see is 404 as if absent. When only
+   * export control hid it (the entry is of the caller's sites), the refusal is audited.
+   */
+  const seenRead = async <T>(req: Request, v: ExportViewer, t: string, read: (r: Viewer) => Promise<T>) => {
+    const reader = readerOf(req);
+    try {
+      return await read(reader);
+    } catch (err) {
+      if (err instanceof ProblemError && err.code === 'CLOUD_NOT_FOUND' && !reader.cleared) {
+        const e = await deps.calibration.mustSee({ ...reader, cleared: true }, t).catch(() => undefined);
+        if (e?.export_regime)
+          await exportControl.refused(v, {
+            type: 'equipment',
+            id: t,
+            flag: { regime: e.export_regime, eccn: e.export_eccn },
+          });
+      }
+      throw err;
+    }
+  };
+
   /** A register write's view of the caller: site scope and clearance; refusals of hidden tags are audited. */
   const registerScope = (req: Request, v: ExportViewer): RegisterScope => ({
     sites: req.principal!.sites,
@@ -198,12 +229,12 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     },
   });
 
-  /** Site scope for the signature routes: equipment of another site is 404 to a scoped user. */
-  const inScope = async (req: Request, t: string) => {
-    const e = await deps.calibration.mustGet(tenantOf(req), t);
-    if (!seesSite(req.principal!, e.site_id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
-    return e;
-  };
+  /**
+   * Site scope for the signature routes, in the register's query: equipment of another site is
+   * 404 to a scoped user, as absent equipment is (export control is `guard`'s, which audits).
+   */
+  const inScope = (req: Request, t: string) =>
+    deps.calibration.mustSee({ ...readerOf(req), cleared: true }, t);
 
   /** Usage/inspection items: leaves out flagged ones for callers not cleared, logs them for the cleared. */
   const screenRecords = async <
@@ -246,20 +277,12 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   mount(r, calibrationApi.equipmentList, read, async (req, res) => {
     const q = parseQuery(calibrationApi.equipmentList, req);
     const v = viewer(req, 'GET /equipment');
-    const out = await deps.calibration.list(tenantOf(req), {
+    const out = await deps.calibration.list(readerOf(req), {
       siteId: q.site,
       type: q.type,
       includeRetired: q.includeRetired === 'true',
       after: q.after,
       limit: q.limit,
-      excludeFlagged: !v.cleared,
-      sites: req.principal!.sites,
-      ...(deps.maintenance
-        ? {
-            preventive: deps.maintenance,
-            reader: { tenantId: v.tenantId, sites: req.principal!.sites, cleared: v.cleared },
-          }
-        : {}),
     });
     const flags = await exportControl.flags(v.tenantId);
     await exportControl.logAccess(
@@ -275,16 +298,20 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   mount(r, calibrationApi.equipment, read, async (req, res) => {
     const q = parseQuery(calibrationApi.equipment, req);
     const v = viewer(req, 'GET /equipment/{tag}');
-    const flag = await visible(req, v, tag(req));
-    const out = await deps.calibration.describe(tenantOf(req), tag(req), q.asOf);
+    const out = await seenRead(req, v, tag(req), (reader) =>
+      deps.calibration.describe(reader, tag(req), q.asOf),
+    );
+    const flag = await exportControl.flagOf(v.tenantId, out.tag);
     if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: out.tag, flag }]);
     res.json(out);
   });
 
   mount(r, calibrationApi.equipmentCalibrations, read, async (req, res) => {
     const v = viewer(req, 'GET /equipment/{tag}/calibrations');
-    const flag = await visible(req, v, tag(req));
-    const items = await deps.calibration.calibrationsOf(tenantOf(req), tag(req));
+    const items = await seenRead(req, v, tag(req), (reader) =>
+      deps.calibration.calibrationsOf(reader, tag(req)),
+    );
+    const flag = await exportControl.flagOf(v.tenantId, tag(req));
     if (flag)
       await exportControl.logAccess(v, [
         { type: 'equipment', id: tag(req), flag },
@@ -300,7 +327,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     // Only records of the caller's sites (a gauge may travel), and of rigs it may see.
     const out = await deps.traceability.suspectRecords(tenantOf(req), tag(req), {
       ...q,
-      viewer: { ...v, sites: req.principal!.sites },
+      viewer: readerOf(req),
     });
     // Records made with this equipment may also involve other, flagged equipment (the rig).
     const views = await screenRecords(
@@ -335,17 +362,10 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   mount(r, calibrationApi.dueList, read, async (req, res) => {
     const q = parseQuery(calibrationApi.dueList, req);
     const v = viewer(req, 'GET /due-list');
-    const out = await deps.calibration.dueList(tenantOf(req), {
+    const out = await deps.calibration.dueList(readerOf(req), {
       ...q,
       siteId: q.site,
-      excludeFlagged: !v.cleared,
-      sites: req.principal!.sites,
-      ...(deps.maintenance
-        ? {
-            preventive: deps.maintenance,
-            reader: { tenantId: v.tenantId, sites: req.principal!.sites, cleared: v.cleared },
-          }
-        : {}),
+      ...(deps.maintenance ? { preventive: deps.maintenance } : {}),
     });
     const flags = await exportControl.flags(v.tenantId);
     await exportControl.logAccess(
@@ -363,23 +383,13 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   mount(r, calibrationApi.inspections, read, async (req, res) => {
     const q = parseQuery(calibrationApi.inspections, req);
-    const out = await deps.traceability.records(tenantOf(req), {
-      ...q,
-      kind: 'inspection',
-      siteId: q.site,
-      sites: req.principal!.sites,
-    });
+    const out = await deps.traceability.records(readerOf(req), { ...q, kind: 'inspection', siteId: q.site });
     res.json({ items: await screenRecords(viewer(req, 'GET /inspections'), out.items), next: out.next });
   });
 
   mount(r, calibrationApi.usage, read, async (req, res) => {
     const q = parseQuery(calibrationApi.usage, req);
-    const out = await deps.traceability.records(tenantOf(req), {
-      ...q,
-      kind: 'usage',
-      siteId: q.site,
-      sites: req.principal!.sites,
-    });
+    const out = await deps.traceability.records(readerOf(req), { ...q, kind: 'usage', siteId: q.site });
     res.json({ items: await screenRecords(viewer(req, 'GET /usage'), out.items), next: out.next });
   });
 
@@ -394,30 +404,19 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     // Shifts are the sites' own, in their time zones (only the sites the caller sees).
     const sites = await deps.tenancy.sites(tenantOf(req), req.principal!.sites ?? null);
     const out = await deps.traceability.firstPassYield(
-      tenantOf(req),
-      { from, to, siteId: q.site, equipment: q.equipment, sites: req.principal!.sites },
+      readerOf(req),
+      { from, to, siteId: q.site, equipment: q.equipment },
       new Map(sites.map((s) => [s.id, { timeZone: s.time_zone, shifts: siteShifts(s.shifts) }])),
     );
+    // The query left out what the caller may not see; the flagged rigs served are logged.
     const flags = await exportControl.flags(v.tenantId);
-    if (flags.size > 0) {
-      const hide = (e: string) => flags.has(e) && !v.cleared;
-      await exportControl.logAccess(
-        v,
-        v.cleared
-          ? out.perRig.flatMap((p) => {
-              const flag = flags.get(p.equipment);
-              return flag ? [{ type: 'yield' as const, id: p.equipment, flag }] : [];
-            })
-          : [],
-      );
-      res.json({
-        ...out,
-        perRigDay: out.perRigDay.filter((p) => !hide(p.equipment)),
-        perRig: out.perRig.filter((p) => !hide(p.equipment)),
-        perRigShift: out.perRigShift.filter((p) => !hide(p.equipment)),
-      });
-      return;
-    }
+    await exportControl.logAccess(
+      v,
+      out.perRig.flatMap((p) => {
+        const flag = flags.get(p.equipment);
+        return flag ? [{ type: 'yield' as const, id: p.equipment, flag }] : [];
+      }),
+    );
     res.json(out);
   });
 
@@ -428,11 +427,9 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   mount(r, calibrationApi.calibrations, read, async (req, res) => {
     const q = parseQuery(calibrationApi.calibrations, req);
     const v = viewer(req, 'GET /calibrations');
-    const out = await deps.calibration.manualEntries(tenantOf(req), {
+    const out = await deps.calibration.manualEntries(readerOf(req), {
       approval: q.approval,
-      sites: req.principal!.sites,
       siteId: q.site,
-      includeFlagged: v.cleared,
       after: q.after,
       limit: q.limit,
     });
@@ -470,7 +467,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   mount(r, calibrationApi.equipmentReplace, write, async (req, res) => {
     const v = viewer(req, 'PUT /equipment/{tag}');
     await visible(req, v, tag(req));
-    const before = await deps.calibration.describe(tenantOf(req), tag(req)).catch(() => undefined);
+    const before = await deps.calibration.describe(readerOf(req), tag(req)).catch(() => undefined);
     const out = await deps.calibration.replace(tenantOf(req), tag(req), req.body, registerScope(req, v));
     await auditRegister(
       req,

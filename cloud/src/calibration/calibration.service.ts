@@ -34,10 +34,11 @@ import type { GaugeUse, InspectionRepository, PositionUse, TraceableRow } from '
 import type { TenancyRepository } from '../tenancy/index.js';
 import { exportControlSchema } from '../export-control/index.js';
 import type { AuditService } from '../audit/index.js';
+import { viewerSees, viewerSeesEquipment, wholeTenant, type Viewer } from '../access/index.js';
 import type { DomainEventBus } from '../platform/events.js';
 import { committed, emitAfterCommit } from '../platform/after-commit.js';
 import { verdictMismatches } from './verdicts.js';
-import type { NextPm, PmReader, PreventiveTasks } from './preventive.js';
+import type { NextPm, PreventiveTasks } from './preventive.js';
 import { ProcedureRepository } from './procedure.repository.js';
 import { environmentIssues, ProcedureService } from './procedure.service.js';
 import { PositionRepository } from './positions.repository.js';
@@ -284,11 +285,8 @@ export const REGISTER_REFUSED = 'this equipment may not be registered or changed
 /** Export control is set only by people cleared for export-controlled data (CALIBRATION.md, Export control). */
 export const EXPORT_FLAG_REFUSED = 'only a user cleared for export-controlled data may set export control';
 
-const inSites = (sites: readonly string[] | null, siteId: string) => sites === null || sites.includes(siteId);
-
 /** The entry is invisible to the caller: another site than theirs, or export-controlled and not cleared. */
-export const hiddenFrom = (scope: RegisterScope, e: EquipmentRow): boolean =>
-  !inSites(scope.sites, e.site_id) || (e.export_regime !== null && !scope.cleared);
+export const hiddenFrom = (scope: RegisterScope, e: EquipmentRow): boolean => !viewerSeesEquipment(scope, e);
 
 /** The register write of a checked entry. */
 function equipmentWrite(tag: string, b: EquipmentBody): EquipmentWrite {
@@ -770,7 +768,7 @@ export class CalibrationService {
     const dflt = await this.dueSoonDefault(tenantId);
     const PAGE = 500;
     for (let after: string | undefined; ;) {
-      const rows = await this.equipment.list(tenantId, {
+      const rows = await this.equipment.list(wholeTenant(tenantId), {
         siteId,
         includeRetired: true,
         afterTag: after,
@@ -824,7 +822,7 @@ export class CalibrationService {
     if (!r.success) throw validation(r.error);
     const b = r.data;
     // Before the site's existence, so that a scoped caller learns nothing about other sites.
-    if (scope && !inSites(scope.sites, b.siteId)) throw new ProblemError('CLOUD_FORBIDDEN', REGISTER_REFUSED);
+    if (scope && !viewerSees(scope, b.siteId)) throw new ProblemError('CLOUD_FORBIDDEN', REGISTER_REFUSED);
     if (scope && !scope.cleared && b.exportControl !== undefined)
       throw new ProblemError('CLOUD_FORBIDDEN', EXPORT_FLAG_REFUSED);
     if (!(await this.tenancy.siteExists(tenantId, b.siteId))) {
@@ -863,7 +861,7 @@ export class CalibrationService {
       // before the engine derived anything are derived now (backfill).
       await this.backfill(tenantId, tag);
       await this.refresh(tenantId, tag);
-      return this.describe(tenantId, tag);
+      return this.describe(wholeTenant(tenantId), tag);
     });
   }
 
@@ -875,7 +873,7 @@ export class CalibrationService {
       if (!(await this.equipment.update(tenantId, e, new Date().toISOString())))
         throw new ProblemError('CLOUD_CONFLICT', `equipment ${tag} is retired`);
       await this.refresh(tenantId, tag);
-      return this.describe(tenantId, tag);
+      return this.describe(wholeTenant(tenantId), tag);
     });
   }
 
@@ -893,7 +891,7 @@ export class CalibrationService {
       if (!(await this.equipment.reactivate(tenantId, tag, new Date().toISOString())))
         throw new ProblemError('CLOUD_CONFLICT', `equipment ${tag} is not retired`);
       await this.refresh(tenantId, tag);
-      return this.describe(tenantId, tag);
+      return this.describe(wholeTenant(tenantId), tag);
     });
   }
 
@@ -946,7 +944,7 @@ export class CalibrationService {
             p.push({ column: 'exportRegime', message: EXPORT_FLAG_REFUSED });
           const siteId = typeof rest.siteId === 'string' ? rest.siteId : null;
           if (siteId !== null) {
-            if (!inSites(scope.sites, siteId)) p.push({ column: 'siteId', message: REGISTER_REFUSED });
+            if (!viewerSees(scope, siteId)) p.push({ column: 'siteId', message: REGISTER_REFUSED });
             else {
               if (!sites.has(siteId)) sites.set(siteId, await this.tenancy.siteExists(tenantId, siteId));
               if (!sites.get(siteId)) p.push({ column: 'siteId', message: 'no such site' });
@@ -1013,6 +1011,13 @@ export class CalibrationService {
     return e;
   }
 
+  /** The entry as `v` sees it, or 404 (absent, of another site, or flagged and `v` not cleared). */
+  async mustSee(v: Viewer, tag: string): Promise<EquipmentRow> {
+    const e = assetTagSchema.safeParse(tag).success ? await this.equipment.find(v, tag) : undefined;
+    if (!e) throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
+    return e;
+  }
+
   async dueSoonDefault(tenantId: string): Promise<number> {
     return (await this.equipment.dueSoonDefault(tenantId)) ?? DEFAULT_DUE_SOON_DAYS;
   }
@@ -1050,29 +1055,26 @@ export class CalibrationService {
     };
   }
 
-  async describe(tenantId: string, tag: string, asOf?: string) {
-    const e = await this.mustGet(tenantId, tag);
-    return { ...equipmentView(e), calibration: await this.status(tenantId, e, asOf) };
+  async describe(v: Viewer, tag: string, asOf?: string) {
+    const e = await this.mustSee(v, tag);
+    return { ...equipmentView(e), calibration: await this.status(v.tenantId, e, asOf) };
   }
 
   /** The register, with each entry's calendar status from the cache (usage intervals: see describe). */
   async list(
-    tenantId: string,
+    v: Viewer,
     q: {
       siteId?: string | undefined;
       type?: string | undefined;
       includeRetired?: boolean;
       after?: string | undefined;
-      /** Leave export-controlled entries out (the caller is not cleared). */
-      excludeFlagged?: boolean;
-      /** Only these sites (a caller limited to sites); null or absent: every site. */
-      sites?: readonly string[] | null;
       limit: number;
     },
     /** A date in the sites' calendars; absent, today at each entry's site (its local day). */
     asOf?: string,
   ) {
-    const rows = await this.equipment.list(tenantId, { ...q, afterTag: q.after });
+    const tenantId = v.tenantId;
+    const rows = await this.equipment.list(v, { ...q, afterTag: q.after });
     const dflt = await this.dueSoonDefault(tenantId);
     const [zones, now] = [await this.zones(tenantId), this.clock().getTime()];
     const items = [];
@@ -1147,8 +1149,9 @@ export class CalibrationService {
   }
 
   /** The history: every calibration, entries rejected or returned by their reviewer included. */
-  async calibrationsOf(tenantId: string, tag: string): Promise<CalibrationView[]> {
-    await this.mustGet(tenantId, tag);
+  async calibrationsOf(v: Viewer, tag: string): Promise<CalibrationView[]> {
+    const tenantId = v.tenantId;
+    await this.mustSee(v, tag);
     const rows = await this.calibrations.forEquipment(tenantId, tag, { includeVoided: true });
     const manual = rows.filter((r) => r.source === 'manual').map((r) => r.id);
     const sigs = await this.calibrations.signaturesOf(tenantId, manual);
@@ -1170,16 +1173,16 @@ export class CalibrationService {
 
   /** Manual entries by review state (the approvals queue), oldest first. */
   async manualEntries(
-    tenantId: string,
+    v: Viewer,
     q: Parameters<CalibrationRepository['manualEntries']>[1],
   ): Promise<{
     rows: CalibrationListRow[];
     items: (CalibrationView & { siteId: string })[];
     next: string | null;
   }> {
-    const rows = await this.calibrations.manualEntries(tenantId, q);
+    const rows = await this.calibrations.manualEntries(v, q);
     const sigs = await this.calibrations.signaturesOf(
-      tenantId,
+      v.tenantId,
       rows.map((r) => r.id),
     );
     const last = rows.at(-1);
@@ -1296,7 +1299,10 @@ export class CalibrationService {
       await this.refresh(tenantId, tag);
       const row = await this.calibrations.get(tenantId, id);
       if (!row) throw new Error('the calibration just stored is missing');
-      return { calibration: calibrationView(row, [sig]), equipment: await this.describe(tenantId, tag) };
+      return {
+        calibration: calibrationView(row, [sig]),
+        equipment: await this.describe(wholeTenant(tenantId), tag),
+      };
     });
   }
 
@@ -1460,16 +1466,12 @@ export class CalibrationService {
 
   /** What needs attention by asOf + days (out of tolerance, overdue, due), grouped by site. */
   async dueList(
-    tenantId: string,
+    v: Viewer,
     q: {
       days: number;
       siteId?: string | undefined;
       asOf?: string | undefined;
       limit: number;
-      /** Leave export-controlled entries out (the caller is not cleared). */
-      excludeFlagged?: boolean;
-      /** Only these sites (a caller limited to sites); null or absent: every site. */
-      sites?: readonly string[] | null;
       /**
        * The preventive task due first of each piece of equipment the caller may see, as of
        * `asOf` or else its own site's local day (the maintenance feature's): shown with each
@@ -1477,37 +1479,24 @@ export class CalibrationService {
        * Absent: no maintenance on the list.
        */
       preventive?: PreventiveTasks;
-      reader?: PmReader;
     },
   ) {
+    const tenantId = v.tenantId;
     // Each entry's "today" is the local day of its own site (`asOf`, when given, is a date in the
     // sites' calendars). The answer's asOf and horizon are the latest of the sites asked about.
     const [zones, now] = [await this.zones(tenantId), this.clock().getTime()];
     const dayAt = (siteId: string) => q.asOf ?? localDay(now, zones.get(siteId) ?? 'UTC');
-    const asked =
-      q.siteId !== undefined ? [q.siteId] : [...zones.keys()].filter((id) => inSites(q.sites ?? null, id));
+    const asked = q.siteId !== undefined ? [q.siteId] : [...zones.keys()].filter((id) => viewerSees(v, id));
     const asOf = q.asOf ?? asked.map(dayAt).reduce((a, b) => (a > b ? a : b), localDay(now, 'UTC'));
     const horizon = addDays(asOf, q.days);
-    const found = await this.equipment.dueBy(
-      tenantId,
-      horizon,
-      q.siteId,
-      q.limit,
-      q.excludeFlagged ?? false,
-      q.sites ?? null,
-    );
+    const found = await this.equipment.dueBy(v, horizon, q.siteId, q.limit);
     const rows = found.filter((e) => e.due_sort <= addDays(dayAt(e.site_id), q.days));
     const dflt = await this.dueSoonDefault(tenantId);
     // Equipment with a usage interval is due by its cycles too, whatever its calendar date: those
     // beyond the horizon whose cycles are used up (overdue) or nearly (due soon) are added.
     const byDate = new Set(rows.map((e) => e.tag));
     const byCycles: EquipmentRow[] = [];
-    for (const e of await this.equipment.withUsageInterval(
-      tenantId,
-      q.siteId,
-      q.excludeFlagged ?? false,
-      q.sites ?? null,
-    )) {
+    for (const e of await this.equipment.withUsageInterval(v, q.siteId)) {
       if (byDate.has(e.tag)) continue;
       const c = await this.cyclesOf(tenantId, e);
       const s = this.cachedStatus(e, dayAt(e.site_id), dflt, c).status;
@@ -1515,10 +1504,9 @@ export class CalibrationService {
     }
     // Equipment whose preventive maintenance is overdue or due by the horizon, whatever its
     // calibration (the maintenance feature applies the caller's site scope and export control).
-    const pms =
-      q.preventive && q.reader
-        ? await q.preventive.nextPmByTag(q.reader, q.asOf)
-        : new Map<string, NextPm & { siteId: string }>();
+    const pms = q.preventive
+      ? await q.preventive.nextPmByTag(v, q.asOf)
+      : new Map<string, NextPm & { siteId: string }>();
     const listed = new Set([...byDate, ...byCycles.map((e) => e.tag)]);
     const byPm: EquipmentRow[] = [];
     for (const [tag, pm] of [...pms].sort(([a, x], [b, y]) =>
@@ -1526,7 +1514,7 @@ export class CalibrationService {
     )) {
       if (listed.has(tag) || (pm.status !== 'overdue' && pm.nextDue > addDays(dayAt(pm.siteId), q.days)))
         continue;
-      const e = await this.equipment.get(tenantId, tag);
+      const e = await this.equipment.find(v, tag);
       if (!e || e.retired_at !== null || (q.siteId !== undefined && e.site_id !== q.siteId)) continue;
       byPm.push(e);
     }

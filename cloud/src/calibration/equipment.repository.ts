@@ -1,3 +1,4 @@
+import { visibleSql, type Viewer } from '../access/index.js';
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { inChunks } from '../platform/db/in-chunks.js';
 
@@ -56,25 +57,11 @@ export interface EquipmentQuery {
   type?: string | undefined;
   includeRetired?: boolean | undefined;
   afterTag?: string | undefined;
-  /** Leave export-controlled entries out (a caller not cleared for them). */
-  excludeFlagged?: boolean | undefined;
-  /** Only these sites (a caller limited to sites); null or absent: every site. */
-  sites?: readonly string[] | null | undefined;
   limit: number;
 }
 
-/** `AND <col> IN (?, …)` for a caller limited to sites ('' for every site; never true for none). */
-export function sitesFilter(
-  col: string,
-  sites: readonly string[] | null | undefined,
-): {
-  sql: string;
-  params: string[];
-} {
-  if (sites === null || sites === undefined) return { sql: '', params: [] };
-  if (sites.length === 0) return { sql: ' AND 1 = 0', params: [] };
-  return { sql: ` AND ${col} IN (${sites.map(() => '?').join(', ')})`, params: [...sites] };
-}
+/** The register rows `v` may see: of its sites, and (unless cleared) not export-controlled. */
+const seenBy = (v: Viewer) => visibleSql(v, { site: 'site_id', regime: 'export_regime' });
 
 /** The equipment register and the tenant's calibration settings. */
 export class EquipmentRepository {
@@ -154,6 +141,19 @@ export class EquipmentRepository {
     return r.changes === 1;
   }
 
+  /** One entry as `v` sees it: undefined when absent, of another site, or flagged and `v` not cleared. */
+  async find(v: Viewer, tag: string): Promise<EquipmentRow | undefined> {
+    const seen = seenBy(v);
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.get<EquipmentRow>(`SELECT * FROM equipment WHERE tenant_id = ? AND tag = ? AND ${seen.sql}`, [
+        v.tenantId,
+        tag,
+        ...seen.params,
+      ]),
+    );
+  }
+
+  /** One entry whatever the reader (writes checking what exists, derivation after ingest). */
   async get(tenantId: string, tag: string): Promise<EquipmentRow | undefined> {
     return this.db.withTenant(tenantId, () =>
       this.db.get<EquipmentRow>('SELECT * FROM equipment WHERE tenant_id = ? AND tag = ?', [tenantId, tag]),
@@ -172,9 +172,11 @@ export class EquipmentRepository {
     );
   }
 
-  async list(tenantId: string, q: EquipmentQuery): Promise<EquipmentRow[]> {
-    const where = ['tenant_id = ?'];
-    const params: SqlParam[] = [tenantId];
+  /** The register as `v` sees it, by tag. */
+  async list(v: Viewer, q: EquipmentQuery): Promise<EquipmentRow[]> {
+    const seen = seenBy(v);
+    const where = ['tenant_id = ?', seen.sql];
+    const params: SqlParam[] = [v.tenantId, ...seen.params];
     if (q.siteId) {
       where.push('site_id = ?');
       params.push(q.siteId);
@@ -184,18 +186,12 @@ export class EquipmentRepository {
       params.push(q.type);
     }
     if (!q.includeRetired) where.push('retired_at IS NULL');
-    if (q.excludeFlagged) where.push('export_regime IS NULL');
-    const scope = sitesFilter('site_id', q.sites);
-    if (scope.sql) {
-      where.push(scope.sql.slice(' AND '.length));
-      params.push(...scope.params);
-    }
     if (q.afterTag) {
       where.push('tag > ?');
       params.push(q.afterTag);
     }
     params.push(q.limit);
-    return this.db.withTenant(tenantId, () =>
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<EquipmentRow>(
         `SELECT * FROM equipment WHERE ${where.join(' AND ')} ORDER BY tag LIMIT ?`,
         params,
@@ -231,46 +227,33 @@ export class EquipmentRepository {
   }
 
   /**
-   * Equipment in service that needs attention by `horizon` (a date): out of tolerance, never
-   * calibrated, or next due on or before it. One range scan of (tenant_id[, site_id], due_sort).
+   * Equipment in service that `v` may see and that needs attention by `horizon` (a date): out of
+   * tolerance, never calibrated, or next due on or before it. One range scan of
+   * (tenant_id[, site_id], due_sort).
    */
-  async dueBy(
-    tenantId: string,
-    horizon: string,
-    siteId: string | undefined,
-    limit: number,
-    excludeFlagged = false,
-    /** Only these sites (a caller limited to sites); null: every site. */
-    sites: readonly string[] | null = null,
-  ) {
-    const scope = sitesFilter('site_id', sites);
-    const site =
-      (siteId ? ' AND site_id = ?' : '') + scope.sql + (excludeFlagged ? ' AND export_regime IS NULL' : '');
-    const params: SqlParam[] = [tenantId, ...(siteId ? [siteId] : []), ...scope.params, horizon, limit];
-    return this.db.withTenant(tenantId, () =>
+  async dueBy(v: Viewer, horizon: string, siteId: string | undefined, limit: number) {
+    const seen = seenBy(v);
+    const site = siteId ? ' AND site_id = ?' : '';
+    const params: SqlParam[] = [v.tenantId, ...(siteId ? [siteId] : []), ...seen.params, horizon, limit];
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<EquipmentRow>(
-        `SELECT * FROM equipment WHERE tenant_id = ?${site} AND due_sort <= ? AND retired_at IS NULL
+        `SELECT * FROM equipment WHERE tenant_id = ?${site} AND ${seen.sql} AND due_sort <= ? AND retired_at IS NULL
          ORDER BY due_sort, tag LIMIT ?`,
         params,
       ),
     );
   }
 
-  /** Equipment in service with a usage interval (its cycles may make it due before its date). */
-  async withUsageInterval(
-    tenantId: string,
-    siteId: string | undefined,
-    excludeFlagged: boolean,
-    sites: readonly string[] | null,
-  ): Promise<EquipmentRow[]> {
-    const scope = sitesFilter('site_id', sites);
-    const where =
-      (siteId ? ' AND site_id = ?' : '') + scope.sql + (excludeFlagged ? ' AND export_regime IS NULL' : '');
-    return this.db.withTenant(tenantId, () =>
+  /** Equipment in service that `v` may see with a usage interval (its cycles may make it due before its date). */
+  async withUsageInterval(v: Viewer, siteId: string | undefined): Promise<EquipmentRow[]> {
+    const seen = seenBy(v);
+    const site = siteId ? ' AND site_id = ?' : '';
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<EquipmentRow>(
-        `SELECT * FROM equipment WHERE tenant_id = ?${where} AND interval_cycles IS NOT NULL AND retired_at IS NULL
+        `SELECT * FROM equipment WHERE tenant_id = ?${site} AND ${seen.sql} AND interval_cycles IS NOT NULL
+           AND retired_at IS NULL
          ORDER BY tag`,
-        [tenantId, ...(siteId ? [siteId] : []), ...scope.params],
+        [v.tenantId, ...(siteId ? [siteId] : []), ...seen.params],
       ),
     );
   }

@@ -21,7 +21,7 @@ export type { CalibrationHooks, CalibrationStatus, Signer } from './calibration.
 export { calibrationView, isValid, signatureInputSchema } from './calibration.service.js';
 export type { CalibrationView } from './calibration.service.js';
 export { EFFECTIVE_CALIBRATION } from './calibration.repository.js';
-export { EquipmentRepository, sitesFilter } from './equipment.repository.js';
+export { EquipmentRepository } from './equipment.repository.js';
 export type { EquipmentRow } from './equipment.repository.js';
 export {
   TraceabilityService,

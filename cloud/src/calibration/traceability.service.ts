@@ -614,8 +614,9 @@ export class TraceabilityService {
     return this.index.countSuspect(tenantId, tag, start, end);
   }
 
-  async records(tenantId: string, q: TraceableQuery) {
-    const rows = await this.index.query(tenantId, {
+  /** Usage or inspection records as `v` may see them (the repository's query applies the scope). */
+  async records(v: Viewer, q: TraceableQuery) {
+    const rows = await this.index.query(v, {
       ...q,
       from: q.from !== undefined ? normalizeTime(q.from) : undefined,
       to: q.to !== undefined ? normalizeTime(q.to) : undefined,
@@ -625,7 +626,7 @@ export class TraceabilityService {
   }
 
   async firstPassYield(
-    tenantId: string,
+    v: Viewer,
     q: {
       /**
        * Each end a date (YYYY-MM-DD: a whole local day of each rig's own site, `to` inclusive) or
@@ -635,8 +636,6 @@ export class TraceabilityService {
       to: string;
       siteId?: string | undefined;
       equipment?: string | undefined;
-      /** Only inspections sent by edges of these sites (a caller limited to sites); null: every site. */
-      sites?: readonly string[] | null | undefined;
     },
     /** Each site's time zone and shifts (a site not listed: UTC and the default shifts). */
     siteShifts: ReadonlyMap<string, { timeZone: string; shifts: readonly Shift[] }> = new Map(),
@@ -660,7 +659,7 @@ export class TraceabilityService {
     // tenant's 30 days are tens of thousands of rows).
     const fromDay = isLocalDate(q.from);
     const toDay = isLocalDate(q.to);
-    const quarters = (await this.index.firstPassYieldByQuarter(tenantId, { ...q, from, to })).filter((r) => {
+    const quarters = (await this.index.firstPassYieldByQuarter(v, { ...q, from, to })).filter((r) => {
       if (!fromDay && !toDay) return true;
       const at = Date.parse(`${r.quarter}:00.000Z`);
       const p = periodAt(r.siteId);

@@ -7,7 +7,7 @@ import type { Metrics } from '../platform/metrics.js';
 import { afterCommit } from '../platform/after-commit.js';
 import { settled } from '../platform/settled.js';
 import { localDay, localTime, addDays, startOfLocalDay } from '../platform/time-zone.js';
-import type { Viewer } from '../access/index.js';
+import { wholeTenant, type Viewer } from '../access/index.js';
 import type { LivePointRow, LiveRepository, LiveRigRow } from './live.repository.js';
 import { completedTest, type CompletedTest } from './live.floor.js';
 import type { z } from 'zod';
@@ -499,7 +499,8 @@ export class LiveService {
     const from = new Date(dayStart).toISOString();
     const to = new Date(dayEnd).toISOString();
     const byQuarter = await this.repo.inspectionsByQuarter(viewer, siteId, from, to);
-    const fpy = await this.inspections.firstPassYield(tenantId, { from, to, siteId });
+    // The site's first-pass yield today: every rig of the site counted (a site-wide figure).
+    const fpy = await this.inspections.firstPassYield(wholeTenant(tenantId), { from, to, siteId });
     const tested = fpy.reduce((n, r) => n + r.tested, 0);
     const firstPassed = fpy.reduce((n, r) => n + r.passed, 0);
     // Each quarter hour into the local hour it falls in (a zone's offset may be 30 or 45 minutes).

@@ -1,3 +1,4 @@
+import { visibleSql, type Viewer } from '../access/index.js';
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { inChunks } from '../platform/db/in-chunks.js';
 import { insertChunked } from '../platform/db/insert-chunked.js';
@@ -104,6 +105,7 @@ export class OotRepository {
     return r.changes === 1;
   }
 
+  /** One case whatever the reader (the product's own work on it, after a check by `find`). */
   async get(tenantId: string, id: string): Promise<CaseListRow | undefined> {
     return this.db.withTenant(tenantId, () =>
       this.db.get<CaseListRow>(
@@ -111,6 +113,25 @@ export class OotRepository {
          LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
          WHERE c.tenant_id = ? AND c.id = ?`,
         [tenantId, id],
+      ),
+    );
+  }
+
+  /**
+   * One case as `v` sees it: undefined when absent, of another site (or of no site, to a caller
+   * limited to sites), or of export-controlled equipment and `v` not cleared.
+   */
+  async find(
+    v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
+    id: string,
+  ): Promise<CaseListRow | undefined> {
+    const seen = visibleSql(v, { site: 'c.site_id', regime: 'e.export_regime' });
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.get<CaseListRow>(
+        `SELECT c.*, e.export_regime AS export_regime, e.type AS type FROM oot_cases c
+         LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
+         WHERE c.tenant_id = ? AND c.id = ? AND ${seen.sql}`,
+        [v.tenantId, id, ...seen.params],
       ),
     );
   }
@@ -137,24 +158,21 @@ export class OotRepository {
     return new Map(rows.map((r) => [r.calibration_id, r]));
   }
 
-  /**
-   * Cases newest first. `sites`: only cases of equipment in these sites (null: all);
-   * `excludeFlagged`: leave out export-controlled equipment.
-   */
+  /** The cases `v` may see (as `find`), newest first. */
   async list(
-    tenantId: string,
+    v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
     q: {
       state?: 'open' | 'closed' | undefined;
       equipment?: string | undefined;
       siteId?: string | undefined;
-      sites: readonly string[] | null;
-      excludeFlagged: boolean;
       before?: { at: string; id: string } | undefined;
       limit: number;
     },
   ): Promise<CaseListRow[]> {
-    const where = ['c.tenant_id = ?'];
-    const params: SqlParam[] = [tenantId];
+    const tenantId = v.tenantId;
+    const seen = visibleSql(v, { site: 'c.site_id', regime: 'e.export_regime' });
+    const where = ['c.tenant_id = ?', seen.sql];
+    const params: SqlParam[] = [tenantId, ...seen.params];
     if (q.state) {
       where.push('c.state = ?');
       params.push(q.state);
@@ -167,12 +185,6 @@ export class OotRepository {
       where.push('c.site_id = ?');
       params.push(q.siteId);
     }
-    if (q.sites !== null) {
-      if (q.sites.length === 0) return [];
-      where.push(`c.site_id IN (${q.sites.map(() => '?').join(',')})`);
-      params.push(...q.sites);
-    }
-    if (q.excludeFlagged) where.push('e.export_regime IS NULL');
     if (q.before) {
       where.push('(c.opened_at < ? OR (c.opened_at = ? AND c.id < ?))');
       params.push(q.before.at, q.before.at, q.before.id);

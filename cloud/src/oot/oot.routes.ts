@@ -1,6 +1,6 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { type Accounts, actorOfRequest, principalOf, requestInfo, sessionOf } from '../access/index.js';
+import { type Accounts, actorOfRequest, requestInfo, sessionOf, viewerOf } from '../access/index.js';
 import { calibrationAnswer, type Signer } from '../calibration/index.js';
 import { sessionOnly, tokenOrSession } from '../platform/http/openapi-parts.js';
 import { limit, parseQuery } from '../platform/http/validation.js';
@@ -36,10 +36,7 @@ export function ootRoutes(deps: { accounts: Accounts; oot: OotService }): Router
   const r = Router();
   const read = deps.accounts.require('records:read');
   const decide = deps.accounts.require('calibrations:disposition');
-  const viewer = (req: Request): CaseViewer => {
-    const p = principalOf(req);
-    return { tenantId: p.tenantId, sites: p.sites, cleared: p.kind === 'user' && p.usPerson === true };
-  };
+  const viewer = (req: Request): CaseViewer => viewerOf(req);
   const signerOf = (req: Request): Signer => {
     const ctx = sessionOf(req);
     return {

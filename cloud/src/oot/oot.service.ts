@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { canonicalJson, label, text, timestampSchema, type RigRecord } from '@rigtrace/protocols';
 import { z } from 'zod';
+import type { Viewer } from '../access/index.js';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError, parseOrProblem } from '../platform/errors.js';
 import { committed, emitAfterCommit } from '../platform/after-commit.js';
@@ -99,14 +100,8 @@ export const shipmentsSchema = z.strictObject({
     .describe('Parts and where they are now; a later state of a part replaces the earlier one.'),
 });
 
-/** The caller as the cases see it: tenant, site scope, export clearance. */
-export interface CaseViewer {
-  tenantId: string;
-  /** Site ids the caller is limited to; null: every site. */
-  sites: readonly string[] | null;
-  /** Cleared for export-controlled (ITAR/EAR) equipment. */
-  cleared: boolean;
-}
+/** The caller as the cases see it: the request's reader (tenant, site scope, export clearance). */
+export type CaseViewer = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
 
 export interface DecisionView {
   id: string;
@@ -481,12 +476,10 @@ export class OotService {
     },
   ): Promise<{ items: CaseSummary[] }> {
     await this.ensureCases(v.tenantId);
-    const rows = await this.deps.repo.list(v.tenantId, {
+    const rows = await this.deps.repo.list(v, {
       state: q.state,
       equipment: q.equipment,
       siteId: q.site,
-      sites: v.sites,
-      excludeFlagged: !v.cleared,
       limit: q.limit,
     });
     const items: CaseSummary[] = [];
@@ -790,13 +783,8 @@ export class OotService {
 
   /** The case if the viewer may see it; else 404 exactly as an absent one. */
   private async visible(v: CaseViewer, id: string): Promise<CaseListRow> {
-    const k = /^[0-9a-f-]{36}$/.test(id) ? await this.deps.repo.get(v.tenantId, id) : undefined;
-    if (
-      !k ||
-      (v.sites !== null && (k.site_id === null || !v.sites.includes(k.site_id))) ||
-      (k.export_regime !== null && !v.cleared)
-    )
-      throw new ProblemError('CLOUD_NOT_FOUND', 'no such out-of-tolerance case');
+    const k = /^[0-9a-f-]{36}$/.test(id) ? await this.deps.repo.find(v, id) : undefined;
+    if (!k) throw new ProblemError('CLOUD_NOT_FOUND', 'no such out-of-tolerance case');
     return k;
   }
 

@@ -2,7 +2,6 @@ import type { Db, SqlParam } from '../platform/db/db.js';
 import { inChunks } from '../platform/db/in-chunks.js';
 import { insertChunked, insertChunkedReturning } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
-import { sitesFilter } from '../calibration/index.js';
 import { localDay } from '../platform/time-zone.js';
 import { compareText } from '../platform/compare.js';
 import { firstInspectionsSql } from '../platform/db/yield-quarters.js';
@@ -60,8 +59,6 @@ export interface TraceableQuery {
   from?: string | undefined;
   to?: string | undefined;
   after?: { observedAt: string; edge: string; seq: number } | undefined;
-  /** Only records sent by edges of these sites (a caller limited to sites); null or absent: every site. */
-  sites?: readonly string[] | null | undefined;
   limit: number;
 }
 
@@ -123,8 +120,6 @@ export interface YieldQuery {
   to: string;
   siteId?: string | undefined;
   equipment?: string | undefined;
-  /** Only rigs' inspections sent by edges of these sites (a caller limited to sites). */
-  sites?: readonly string[] | null | undefined;
 }
 
 /** First inspections per rig, site and UTC quarter hour (firstPassYieldByQuarter). */
@@ -395,9 +390,16 @@ export class InspectionRepository {
     );
   }
 
-  async query(tenantId: string, q: TraceableQuery): Promise<TraceableResultRow[]> {
-    const where = ['t.tenant_id = ?', 't.kind = ?'];
-    const params: SqlParam[] = [tenantId, q.kind];
+  /**
+   * The usage or inspection records `v` may see: sent by edges of its sites, and (unless cleared)
+   * not made by export-controlled equipment. Records that only name a flagged gauge are screened
+   * by the caller (export control's recordFlag).
+   */
+  async query(v: Viewer, q: TraceableQuery): Promise<TraceableResultRow[]> {
+    const tenantId = v.tenantId;
+    const seen = visibleSql(v, { site: 't.site_id', tag: 't.equipment' });
+    const where = ['t.tenant_id = ?', 't.kind = ?', seen.sql];
+    const params: SqlParam[] = [tenantId, q.kind, ...seen.params];
     const filter = (sql: string, v: string | undefined) => {
       if (v === undefined) return;
       where.push(sql);
@@ -410,11 +412,6 @@ export class InspectionRepository {
     filter('t.result = ?', q.result);
     filter('t.observed_at >= ?', q.from);
     filter('t.observed_at < ?', q.to);
-    const scope = sitesFilter('t.site_id', q.sites);
-    if (scope.sql) {
-      where.push(scope.sql.slice(' AND '.length));
-      params.push(...scope.params);
-    }
     if (q.after) {
       where.push('(t.observed_at, t.edge_id, t.seq) > (?, ?, ?)');
       params.push(q.after.observedAt, q.after.edge, q.after.seq);
@@ -571,11 +568,11 @@ export class InspectionRepository {
    * the calendar day of its own site's time zone (`zoneOf`; UTC when not given).
    */
   async firstPassYield(
-    tenantId: string,
+    v: Viewer,
     q: YieldQuery,
     zoneOf: (siteId: string) => string = () => 'UTC',
   ): Promise<{ equipment: string; day: string; tested: number; passed: number }[]> {
-    return perLocalDay(await this.firstPassYieldByQuarter(tenantId, q), zoneOf);
+    return perLocalDay(await this.firstPassYieldByQuarter(v, q), zoneOf);
   }
 
   /**
@@ -586,18 +583,20 @@ export class InspectionRepository {
    * inside a quarter hour has that part of its quarter counted from the inspections. In
    * (equipment, site, quarter) order.
    */
-  async firstPassYieldByQuarter(tenantId: string, q: YieldQuery): Promise<YieldQuarter[]> {
+  async firstPassYieldByQuarter(v: Viewer, q: YieldQuery): Promise<YieldQuarter[]> {
+    const tenantId = v.tenantId;
     const from = quarterBounds(q.from);
     const to = quarterBounds(q.to);
     // A time not in the normalised form, or a range within one quarter hour: from the inspections.
-    if (!from || !to || from.ceil >= to.floor) return this.firstPassYieldFromInspections(tenantId, q);
+    if (!from || !to || from.ceil >= to.floor) return this.firstPassYieldFromInspections(v, q);
     const rows: YieldQuarter[] = [];
     if (q.from < from.ceil)
-      rows.push(...(await this.firstPassYieldFromInspections(tenantId, { ...q, to: from.ceil })));
+      rows.push(...(await this.firstPassYieldFromInspections(v, { ...q, to: from.ceil })));
     if (to.floor < q.to)
-      rows.push(...(await this.firstPassYieldFromInspections(tenantId, { ...q, from: to.floor })));
-    const where = ['y.tenant_id = ?', 'y.quarter >= ?', 'y.quarter < ?', 'y.tested > 0'];
-    const params: SqlParam[] = [tenantId, from.ceil.slice(0, 16), to.floor.slice(0, 16)];
+      rows.push(...(await this.firstPassYieldFromInspections(v, { ...q, from: to.floor })));
+    const seen = visibleSql(v, { site: 'y.site_id', tag: 'y.equipment' });
+    const where = ['y.tenant_id = ?', 'y.quarter >= ?', 'y.quarter < ?', 'y.tested > 0', seen.sql];
+    const params: SqlParam[] = [tenantId, from.ceil.slice(0, 16), to.floor.slice(0, 16), ...seen.params];
     if (q.siteId) {
       where.push('y.site_id = ?');
       params.push(q.siteId);
@@ -606,14 +605,12 @@ export class InspectionRepository {
       where.push('y.equipment = ?');
       params.push(q.equipment);
     }
-    const scope = sitesFilter('y.site_id', q.sites);
-    params.push(...scope.params);
     rows.push(
       ...toQuarters(
         await this.db.withTenant(tenantId, () =>
           this.db.all<QuarterRow>(
             `SELECT y.equipment, y.site_id, y.quarter, y.tested, y.passed FROM yield_quarters y
-             WHERE ${where.join(' AND ')}${scope.sql}`,
+             WHERE ${where.join(' AND ')}`,
             params,
           ),
         ),
@@ -627,9 +624,11 @@ export class InspectionRepository {
    * checked against its part's first): the definition the rollup keeps, and what reads the ends
    * of a range that fall inside a quarter hour. In (equipment, site, quarter) order.
    */
-  async firstPassYieldFromInspections(tenantId: string, q: YieldQuery): Promise<YieldQuarter[]> {
-    const where = ['t.tenant_id = ?', 't.observed_at >= ?', 't.observed_at < ?'];
-    const params: SqlParam[] = [tenantId, q.from, q.to];
+  async firstPassYieldFromInspections(v: Viewer, q: YieldQuery): Promise<YieldQuarter[]> {
+    const tenantId = v.tenantId;
+    const seen = visibleSql(v, { site: 't.site_id', tag: 't.equipment' });
+    const where = ['t.tenant_id = ?', 't.observed_at >= ?', 't.observed_at < ?', seen.sql];
+    const params: SqlParam[] = [tenantId, q.from, q.to, ...seen.params];
     if (q.siteId) {
       where.push('t.site_id = ?');
       params.push(q.siteId);
@@ -638,12 +637,10 @@ export class InspectionRepository {
       where.push('t.equipment = ?');
       params.push(q.equipment);
     }
-    const scope = sitesFilter('t.site_id', q.sites);
-    params.push(...scope.params);
     const rows = await this.db.withTenant(tenantId, () =>
       // A part's first inspection is looked up per inspection of the range on (tenant_id,
       // part_serial, observed_at), so the cost follows the range, not the tenant's whole history.
-      this.db.all<QuarterRow>(firstInspectionsSql(where.join(' AND ') + scope.sql), params),
+      this.db.all<QuarterRow>(firstInspectionsSql(where.join(' AND ')), params),
     );
     return inOrder(toQuarters(rows));
   }

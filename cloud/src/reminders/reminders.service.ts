@@ -370,11 +370,10 @@ export class ReminderService {
     // A digest leaves the tenant (e-mail, webhook) with no cleared reader to check: it never
     // names export-controlled equipment.
     const rows = await this.deps.equipment.dueBy(
-      tenantId,
+      uncleared(tenantId),
       addDays(date, lead),
       siteId,
       DIGEST_LIMIT + 1,
-      true,
     );
     // Preventive maintenance overdue or due within its lead time on `date`, read as the least
     // cleared reader of the site (no export-controlled equipment), as the calibration rows are.

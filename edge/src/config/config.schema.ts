@@ -280,7 +280,8 @@ const modbusHandshake = z.strictObject({
 /**
  * OPC UA acknowledge: write `value` (default: the trigger's value) to a node, or (Alarms &
  * Conditions, with an event trigger) call the condition's Acknowledge method with the event's
- * EventId and `comment` (`failComment` for a result that could not be mapped).
+ * EventId and `comment` (`failComment` for a result that could not be mapped), and with
+ * `confirmCondition` its Confirm method after it (a condition with a ConfirmedState).
  */
 const opcuaHandshake = z.union(
   [
@@ -291,13 +292,14 @@ const opcuaHandshake = z.union(
     }),
     z.strictObject({
       acknowledgeCondition: z.literal(true),
+      confirmCondition: z.boolean().optional(),
       comment: mapped.optional(),
       failComment: mapped.optional(),
     }),
   ],
   {
     error:
-      "must be { node, value?, failValue? } (write the acknowledge to a node) or { acknowledgeCondition: true, comment?, failComment? } (call the condition's Acknowledge)",
+      "must be { node, value?, failValue? } (write the acknowledge to a node) or { acknowledgeCondition: true, confirmCondition?, comment?, failComment? } (call the condition's Acknowledge, and Confirm)",
   },
 );
 

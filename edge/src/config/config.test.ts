@@ -195,8 +195,12 @@ describe('record mappings in the config', () => {
     });
     const event = { event: { type: 'i=2915', node: 'i=2253' } };
     expect(
-      validateConfig(opcua([{ ...mapping, trigger: event, handshake: { acknowledgeCondition: true } }]))
-        .sources,
+      validateConfig(
+        opcua([
+          { ...mapping, trigger: event, handshake: { acknowledgeCondition: true } },
+          { ...mapping, trigger: event, handshake: { acknowledgeCondition: true, confirmCondition: true } },
+        ]),
+      ).sources,
     ).toHaveLength(1);
     const problems = problemsOf(
       opcua([
@@ -204,14 +208,20 @@ describe('record mappings in the config', () => {
         { ...mapping, trigger: event, handshake: { acknowledgeCondition: true, comment: '=asFound *' } },
         { ...mapping, trigger: event, handshake: { acknowledgeCondition: false } },
         { ...mapping, trigger: event, handshake: { acknowledgeCondition: true, node: 'ns=1;s=Ack' } },
+        { ...mapping, trigger: event, handshake: { acknowledgeCondition: true, confirmCondition: 'yes' } },
+        { ...mapping, trigger: event, handshake: { confirmCondition: true } },
+        { ...mapping, trigger: event, handshake: { node: 'ns=1;s=Ack', confirmCondition: true } },
       ]),
     );
     expect(problems).toEqual(
       expect.arrayContaining([
         expect.stringMatching(
-          /^sources\[0\]\.records\[2\]\.handshake: must be \{ node, .* or \{ acknowledgeCondition: true/,
+          /^sources\[0\]\.records\[2\]\.handshake: must be \{ node, .* or \{ acknowledgeCondition: true, confirmCondition\?/,
         ),
         expect.stringMatching(/^sources\[0\]\.records\[3\]\.handshake: must be \{ node, /),
+        expect.stringMatching(/^sources\[0\]\.records\[4\]\.handshake: must be \{ node, /),
+        expect.stringMatching(/^sources\[0\]\.records\[5\]\.handshake: must be \{ node, /),
+        expect.stringMatching(/^sources\[0\]\.records\[6\]\.handshake: Unrecognized key: "confirmCondition"/),
       ]),
     );
     // The schema's problems come first; the checks of the mappings then (once the schema holds).

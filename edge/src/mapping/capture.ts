@@ -97,6 +97,8 @@ interface TakenEvents {
   events: string[];
   at: string;
   value?: number;
+  /** The conditions (`event.ConditionId`) whose results were taken lately, the last one last. */
+  conditions?: string[];
 }
 
 /** A result whose block had values the device did not give, to be read again. */
@@ -156,6 +158,8 @@ export class ResultCapture {
   private currentEvent: TriggerEvent | undefined;
   /** Ids of the events taken lately, saved with each result's record. */
   private takenEvents: string[] = [];
+  /** Conditions whose results were taken lately (Alarms & Conditions), saved with each result's record. */
+  private takenConditions: string[] = [];
   /** The source reported its connection lost and not yet back. */
   private linkDown = false;
   /** Counts the source's connection losses and returns (a read spanning one is not counted). */
@@ -189,8 +193,11 @@ export class ResultCapture {
     }
     try {
       const t = JSON.parse(saved) as Taken | TakenEvents;
-      if ('events' in t && Array.isArray(t.events))
+      if ('events' in t && Array.isArray(t.events)) {
         this.takenEvents = t.events.filter((x) => typeof x === 'string');
+        if (Array.isArray(t.conditions))
+          this.takenConditions = t.conditions.filter((x) => typeof x === 'string');
+      }
       if (typeof t.value === 'number' && typeof t.at === 'string') this.taken = { value: t.value, at: t.at };
     } catch {
       // not a state this release can read: start afresh
@@ -200,6 +207,25 @@ export class ResultCapture {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+  }
+
+  /**
+   * Whether a result announced by this condition (`event.ConditionId`) was taken lately: a
+   * condition of it seen acknowledged and not confirmed is then a result recorded (Acknowledge
+   * follows the record) whose Confirm did not happen, not a new one.
+   */
+  tookResultOf(conditionId: string): boolean {
+    return this.takenConditions.includes(conditionId);
+  }
+
+  /**
+   * Acknowledges again, outside a result's capture, a result already recorded (the device
+   * announced it again waiting for the rest of its handshake): the same attempts, counters and
+   * HANDSHAKE_FAILED event as the acknowledge that follows a record.
+   */
+  async acknowledgeAgain(value: unknown): Promise<void> {
+    if (this.stopped || !this.o.io.acknowledge) return;
+    await this.acknowledge(value);
   }
 
   /**
@@ -551,6 +577,7 @@ export class ResultCapture {
       state[this.o.stateKey] = JSON.stringify({ value: trigger, at: now.toISOString() } satisfies Taken);
     }
     let takenEvents = this.takenEvents;
+    let takenConditions = this.takenConditions;
     const seq = this.sequenceOf(event);
     if (typeof trigger === 'string') {
       if (seq !== undefined) {
@@ -558,11 +585,17 @@ export class ResultCapture {
         if (gap) drafts.push(gap);
       }
       takenEvents = [...this.takenEvents, trigger].slice(-EVENT_IDS_KEPT);
+      const condition = event?.fields['event.ConditionId'];
+      if (typeof condition === 'string' && condition !== '')
+        takenConditions = [...this.takenConditions.filter((c) => c !== condition), condition].slice(
+          -EVENT_IDS_KEPT,
+        );
       const value = seq ?? this.taken?.value;
       state[this.o.stateKey] = JSON.stringify({
         events: takenEvents,
         at: now.toISOString(),
         ...(value !== undefined ? { value } : {}),
+        ...(takenConditions.length > 0 ? { conditions: takenConditions } : {}),
       } satisfies TakenEvents);
     }
     const ok = build(trigger, scope, event?.at && Number.isFinite(event.at.getTime()) ? event.at : now);
@@ -570,6 +603,7 @@ export class ResultCapture {
     if (typeof trigger === 'number') this.taken = { value: trigger, at: now.toISOString() };
     if (typeof trigger === 'string') {
       this.takenEvents = takenEvents;
+      this.takenConditions = takenConditions;
       if (seq !== undefined) this.taken = { value: seq, at: now.toISOString() };
       if (this.currentEvent?.id === trigger) this.currentEvent = undefined;
     }
@@ -815,6 +849,8 @@ export interface ConditionAck {
   conditionId: string;
   eventId: string;
   comment: string;
+  /** The condition is acknowledged already (announced acknowledged, not confirmed): Confirm only. */
+  confirmOnly?: boolean;
 }
 
 /** The default comments of a condition's Acknowledge. */

@@ -1,10 +1,18 @@
 import type { Logger } from 'pino';
-import type { OpcuaEvent, OpcuaEventSpec, OpcuaSubscriber, OpcuaValue } from '@rigtrace/protocols/opcua';
+import {
+  OpcuaError,
+  type OpcuaEvent,
+  type OpcuaEventSpec,
+  type OpcuaSubscriber,
+  type OpcuaValue,
+} from '@rigtrace/protocols/opcua';
 import type { RecordDraft } from '../buffer/edge-log.js';
 import type { OpcuaRecordMapping, OpcuaSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
 import {
+  CONDITION_ACK_COMMENT,
   captureFor,
+  conditionAckOf,
   sumCounters,
   triggerName,
   type BlockRead,
@@ -13,7 +21,7 @@ import {
   type ResultCapture,
   type Trigger,
 } from './capture.js';
-import { Unavailable, type Scope } from './expressions.js';
+import { Unavailable, compileValue, type Scope } from './expressions.js';
 
 /** How far before the last result taken the history of a result block is read. */
 const HISTORY_LOOKBACK_MS = 60 * 60_000;
@@ -42,9 +50,41 @@ const EVENT_FIELDS = ['EventType', 'SourceName', 'Time', 'ReceiveTime', 'Message
  */
 const CONDITION_FIELDS = ['ConditionId', 'AckedState.Id'];
 
+/** With `confirmCondition`, the event fields that tell a condition acknowledged and waiting for its Confirm. */
+const CONFIRM_FIELDS = ['ConfirmedState.Id'];
+
+/**
+ * How long a Confirm waits for the event announcing its condition acknowledged (the EventId a
+ * Confirm names); past it, the Confirm names the EventId acknowledged.
+ */
+const CONFIRM_EVENT_WAIT_MS = 5000;
+
 /** Whether a mapping acknowledges its results by calling the condition's Acknowledge method. */
 function isConditionAck(m: OpcuaRecordMapping): boolean {
   return m.handshake !== undefined && 'acknowledgeCondition' in m.handshake;
+}
+
+/** Whether a mapping also calls the condition's Confirm method after its Acknowledge. */
+function isConditionConfirm(m: OpcuaRecordMapping): boolean {
+  return (
+    m.handshake !== undefined &&
+    'acknowledgeCondition' in m.handshake &&
+    m.handshake.confirmCondition === true
+  );
+}
+
+/** The Confirm side of a mapping with `confirmCondition`. */
+interface ConfirmState {
+  /** Per condition: the EventId of the last event announcing it acknowledged and not confirmed. */
+  acked: Map<string, string>;
+  /** Conditions whose Acknowledge and Confirm are under way (the event announcing them acknowledged goes to it). */
+  busy: Set<string>;
+  /** Per condition: the Confirm under way waiting for the event announcing its condition acknowledged. */
+  waiters: Map<string, (eventId: string | undefined) => void>;
+  /** EventIds this process acknowledged: a handshake tried again goes straight to Confirm. */
+  ackedEvents: string[];
+  /** The comment of a Confirm for a condition announced acknowledged (from the event's fields). */
+  comment: (fields: Scope) => string;
 }
 
 /** The name an event field has in a mapping's expressions: `event.` and its browse path without namespace indexes. */
@@ -75,7 +115,7 @@ function scopeValue(name: string, v: OpcuaValue | undefined): unknown {
  * acknowledge node once the record is durable.
  */
 export class OpcuaRecords {
-  private readonly captures: { m: OpcuaRecordMapping; capture: ResultCapture }[] = [];
+  private readonly captures: { m: OpcuaRecordMapping; capture: ResultCapture; confirm?: ConfirmState }[] = [];
   private client: OpcuaSubscriber | null = null;
 
   constructor(
@@ -91,6 +131,25 @@ export class OpcuaRecords {
     (cfg.records ?? []).forEach((m, i) => {
       const triggerNode = 'event' in m.trigger ? undefined : itemNode.get(triggerName(m));
       const h = m.handshake;
+      const confirm: ConfirmState | undefined =
+        h && 'acknowledgeCondition' in h && h.confirmCondition === true
+          ? {
+              acked: new Map(),
+              busy: new Set(),
+              waiters: new Map(),
+              ackedEvents: [],
+              comment: (() => {
+                const ack = conditionAckOf(h, (spec) => compileValue(spec, m.tables ?? {}).evaluate);
+                return (fields: Scope) => {
+                  try {
+                    return ack(true, fields).comment;
+                  } catch {
+                    return CONDITION_ACK_COMMENT; // a comment from the result block, not read here
+                  }
+                };
+              })(),
+            }
+          : undefined;
       const capture = captureFor(
         cfg,
         i,
@@ -102,6 +161,7 @@ export class OpcuaRecords {
             if (!this.client || !h) return Promise.reject(new Error('the source is stopped'));
             if ('acknowledgeCondition' in h) {
               const a = value as ConditionAck;
+              if (confirm) return this.acknowledgeAndConfirm(confirm, a);
               return this.client.acknowledgeCondition(a.conditionId, a.eventId, a.comment);
             }
             return this.client.write(h.node, value as number | boolean | string);
@@ -116,7 +176,7 @@ export class OpcuaRecords {
         cfg.records ?? [],
         'calibration',
       );
-      this.captures.push({ m, capture });
+      this.captures.push({ m, capture, ...(confirm ? { confirm } : {}) });
     });
   }
 
@@ -140,7 +200,14 @@ export class OpcuaRecords {
         name: `records[${i}]`,
         nodeId: e.node,
         eventTypeId: e.type,
-        select: [...new Set([...EVENT_FIELDS, ...(condition ? CONDITION_FIELDS : []), ...(e.select ?? [])])],
+        select: [
+          ...new Set([
+            ...EVENT_FIELDS,
+            ...(condition ? CONDITION_FIELDS : []),
+            ...(isConditionConfirm(m) ? CONFIRM_FIELDS : []),
+            ...(e.select ?? []),
+          ]),
+        ],
         ...(e.where ? { where: { ...e.where } } : {}),
         ...(condition ? { conditionRefresh: true } : {}),
       });
@@ -160,8 +227,20 @@ export class OpcuaRecords {
     }
     if (isConditionAck(c.m)) {
       // A condition's result is its announcement waiting for an Acknowledge: the events of its
-      // other state changes (acknowledged, cleared, the bracket of a ConditionRefresh) are not results.
-      if (e.fields['AckedState.Id'] === true) return;
+      // other state changes (acknowledged, cleared, the bracket of a ConditionRefresh) are not
+      // results. With confirmCondition, one announced acknowledged and not confirmed waits for
+      // its Confirm (a result recorded and acknowledged), or is a result acknowledged by someone
+      // else before the edge recorded it.
+      const condition = e.fields.ConditionId;
+      if (e.fields['AckedState.Id'] === true) {
+        if (!c.confirm || e.fields['ConfirmedState.Id'] !== false) return;
+        if (typeof condition !== 'string' || condition === '') return;
+        if (this.waitingForConfirm(c.capture, c.confirm, condition, id, e)) return;
+        this.deps.logger.info(
+          { event: id, condition },
+          'a condition acknowledged before its result was recorded: recording it, then confirming it',
+        );
+      } else if (c.confirm && typeof condition === 'string') c.confirm.acked.delete(condition);
       if (typeof e.fields.ConditionId !== 'string' || e.fields.ConditionId === '') {
         this.deps.logger.warn(
           { events: e.name, eventType: e.fields.EventType },
@@ -182,8 +261,96 @@ export class OpcuaRecords {
   }
 
   stop(): void {
-    for (const c of this.captures) c.capture.stop();
+    for (const c of this.captures) {
+      c.capture.stop();
+      for (const w of c.confirm?.waiters.values() ?? []) w(undefined);
+    }
     this.client = null;
+  }
+
+  /**
+   * A condition announced acknowledged and not confirmed. Its EventId goes to the Confirm under
+   * way for it; else, when the edge took a result of that condition (its record is durable: the
+   * Acknowledge follows it), it is confirmed now (the edge stopped, or the link was cut, between
+   * the Acknowledge and the Confirm). False when it is none of these: a result to record.
+   */
+  private waitingForConfirm(
+    capture: ResultCapture,
+    st: ConfirmState,
+    condition: string,
+    eventId: string,
+    e: OpcuaEvent,
+  ): boolean {
+    st.acked.set(condition, eventId);
+    const waiter = st.waiters.get(condition);
+    if (waiter) {
+      st.waiters.delete(condition);
+      waiter(eventId);
+      return true;
+    }
+    if (st.busy.has(condition)) return true;
+    if (!capture.tookResultOf(condition)) return false;
+    const fields: Scope = { trigger: eventId };
+    for (const [path, v] of Object.entries(e.fields)) fields[eventFieldName(path)] = v;
+    this.deps.logger.info(
+      { event: eventId, condition },
+      'a condition recorded and acknowledged waits for its Confirm: confirming it',
+    );
+    const value: ConditionAck = {
+      conditionId: condition,
+      eventId,
+      comment: st.comment(fields),
+      confirmOnly: true,
+    };
+    void capture.acknowledgeAgain(value);
+    return true;
+  }
+
+  /**
+   * The handshake with confirmCondition: Acknowledge (unless this process acknowledged that event
+   * already: a handshake tried again after a refused Confirm), then Confirm naming the event that
+   * announced the condition acknowledged. A condition someone else acknowledged meanwhile
+   * (BadConditionBranchAlreadyAcked) is confirmed all the same.
+   */
+  private async acknowledgeAndConfirm(st: ConfirmState, a: ConditionAck): Promise<void> {
+    const client = this.client;
+    if (!client) throw new Error('the source is stopped');
+    st.busy.add(a.conditionId);
+    try {
+      let eventId = a.eventId;
+      if (!a.confirmOnly) {
+        if (!st.ackedEvents.includes(a.eventId)) {
+          try {
+            await client.acknowledgeCondition(a.conditionId, a.eventId, a.comment);
+          } catch (err) {
+            if (!(err instanceof OpcuaError && err.status === 'BadConditionBranchAlreadyAcked')) throw err;
+          }
+          st.ackedEvents = [...st.ackedEvents, a.eventId].slice(-200);
+        }
+        eventId = (await this.ackedEventOf(st, a.conditionId)) ?? a.eventId;
+      }
+      await client.confirmCondition(a.conditionId, eventId, a.comment);
+      st.acked.delete(a.conditionId);
+    } finally {
+      st.busy.delete(a.conditionId);
+    }
+  }
+
+  /** The EventId of the event announcing the condition acknowledged: seen already, or waited for a while. */
+  private ackedEventOf(st: ConfirmState, condition: string): Promise<string | undefined> {
+    const seen = st.acked.get(condition);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        if (st.waiters.get(condition) === done) st.waiters.delete(condition);
+        resolve(undefined);
+      }, CONFIRM_EVENT_WAIT_MS);
+      const done = (id: string | undefined) => {
+        clearTimeout(timer);
+        resolve(id);
+      };
+      st.waiters.set(condition, done);
+    });
   }
 
   /** The connection to the device was lost: reads until it is back do not count against a result. */

@@ -14,6 +14,11 @@
  * true, Message "calibration <report> finished"); the values of the result are shown until the
  * condition is acknowledged (its Acknowledge method, with that EventId). The next result is held
  * until then. The bench counts every Acknowledge call, good or refused.
+ *
+ * Started with `{ confirm: true }`, the condition has a ConfirmedState and a Confirm method, as
+ * benches that want an operator's (here the edge's) confirmation have: an Acknowledge announces
+ * the condition acknowledged and unconfirmed (a new EventId), and the result is shown, and the
+ * next one held, until the condition is confirmed (its Confirm method, with that EventId).
  */
 import {
   DataType,
@@ -52,6 +57,12 @@ export interface AcBench {
   onAcknowledge: ((r: BenchResult) => string | undefined) | undefined;
   /** Called as the result's report is read. */
   onRead: ((r: BenchResult) => void) | undefined;
+  /** With `confirm`: results confirmed, in order (report numbers). */
+  confirmed: string[];
+  /** With `confirm`: every Confirm call received, as `calls`. */
+  confirmCalls: { report: string | undefined; comment: string; status: string }[];
+  /** With `confirm`: called as a Confirm arrives; return a status name to answer it without confirming. */
+  onConfirm: ((r: BenchResult) => string | undefined) | undefined;
   shutdown(): Promise<void>;
 }
 
@@ -62,7 +73,17 @@ export const resultOf = (n: number): BenchResult => ({
   left: 50 + (n % 3) * 0.0625,
 });
 
-export async function startAcBench(): Promise<AcBench> {
+/** A condition method as node-opcua keeps it: its standard implementation can be wrapped. */
+type ConditionMethod = UAMethod & {
+  _asyncExecutionFunction?: (
+    this: UAMethod,
+    args: VariantLike[],
+    context: ISessionContext,
+    cb: (err: Error | null, r?: CallMethodResultOptions) => void,
+  ) => void;
+};
+
+export async function startAcBench(opts: { confirm?: boolean } = {}): Promise<AcBench> {
   const server = new OPCUAServer({
     port: 0,
     nodeset_filename: [nodesets.standard],
@@ -90,6 +111,9 @@ export async function startAcBench(): Promise<AcBench> {
     calls: [],
     onAcknowledge: undefined,
     onRead: undefined,
+    confirmed: [],
+    confirmCalls: [],
+    onConfirm: undefined,
     pending: () => [...queue],
     complete: () => {
       const r = resultOf((produced += 1));
@@ -125,6 +149,7 @@ export async function startAcBench(): Promise<AcBench> {
     conditionName: 'CalibrationFinished',
     nodeId: 's=TQ-Bench.CalibrationFinished',
     inputNode: pendingNode,
+    ...(opts.confirm ? { optionals: ['ConfirmedState', 'Confirm'] } : {}),
   });
   alarm.setEnabledState(true);
 
@@ -145,14 +170,7 @@ export async function startAcBench(): Promise<AcBench> {
 
   // The bench's Acknowledge: counted, answered as the test says, else the standard behaviour
   // (the EventId must be the condition's current one); an acknowledged result releases the next.
-  const method = addressSpace.findNode('i=9111') as UAMethod & {
-    _asyncExecutionFunction?: (
-      this: UAMethod,
-      args: VariantLike[],
-      context: ISessionContext,
-      cb: (err: Error | null, r?: CallMethodResultOptions) => void,
-    ) => void;
-  };
+  const method = addressSpace.findNode('i=9111') as ConditionMethod;
   const standard = method._asyncExecutionFunction!;
   method.bindMethod(function (this: UAMethod, args, context, callback) {
     const r = queue[0];
@@ -173,12 +191,49 @@ export async function startAcBench(): Promise<AcBench> {
       self.calls.push({ report: r?.report, comment, status });
       if (!err && forShown && alarm.currentBranch().getAckedState()) {
         self.acknowledged.push(r.report);
-        queue.shift();
-        setImmediate(raise);
+        if (!opts.confirm) {
+          queue.shift();
+          setImmediate(raise);
+        }
       }
       callback(err, result);
     });
   });
+
+  // The bench's Confirm (with `confirm`): counted, answered as the test says, else the standard
+  // behaviour (the EventId must be the condition's current one); a confirmed result releases the next.
+  const confirmMethod = addressSpace.findNode('i=9113') as ConditionMethod;
+  const standardConfirm = confirmMethod._asyncExecutionFunction!;
+  if (opts.confirm)
+    confirmMethod.bindMethod(function (this: UAMethod, args, context, callback) {
+      const r = queue[0];
+      const comment = String((args[1]?.value as { text?: string } | undefined)?.text ?? '');
+      const eventId = args[0]?.value as Buffer | undefined;
+      const branch = alarm.currentBranch();
+      const forShown =
+        r !== undefined &&
+        branch.getAckedState() &&
+        eventId !== undefined &&
+        Buffer.compare(eventId, branch.getEventId()) === 0;
+      const answer = forShown ? self.onConfirm?.(r) : undefined;
+      if (answer !== undefined) {
+        self.confirmCalls.push({ report: r?.report, comment, status: answer });
+        callback(null, {
+          statusCode: (StatusCodes as unknown as Record<string, typeof StatusCodes.Good>)[answer],
+        });
+        return;
+      }
+      standardConfirm.call(this, args, context, (err, result) => {
+        const status = result?.statusCode?.name ?? (err ? 'error' : 'Good');
+        self.confirmCalls.push({ report: r?.report, comment, status });
+        if (!err && forShown && alarm.currentBranch().getConfirmedState()) {
+          self.confirmed.push(r.report);
+          queue.shift();
+          setImmediate(raise);
+        }
+        callback(err, result);
+      });
+    });
 
   await server.start();
   self.port = server.endpoints[0]!.port;

@@ -2,14 +2,13 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import modbusSerial from 'modbus-serial';
 import { exceptionText, ModbusError } from './errors.js';
+import { MbapPort } from './mbap-port.js';
 import type { ModbusArea, ModbusLogger } from './types.js';
 
 /** After this many timeouts in a row with not one frame received, the socket is taken for dead. */
 const SILENT_TIMEOUTS_LIMIT = 3;
 /** Extra time before our own guard fires, should modbus-serial never call back. */
 const BACKSTOP_MS = 500;
-/** Bound on bytes buffered while waiting for the rest of a frame (the largest ADU is 260 bytes). */
-const MAX_RX_BYTES = 64 * 1024;
 
 export interface TransportOptions {
   host: string;
@@ -138,7 +137,6 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
   private readonly queue: Job[] = [];
   private inFlight: Done | undefined;
   private pumping = false;
-  private rx: Buffer = Buffer.alloc(0);
   private framesReceived = 0;
   private malformedFrames = 0;
   private lastMalformed: string | undefined;
@@ -383,7 +381,13 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
         socket.destroy();
         throw new ModbusError('MODBUS_CONNECT_FAILED', 'connect aborted');
       }
-      const client = new ModbusRTU();
+      // Our own Modbus TCP port (see MbapPort): each reply frame is checked (onFrame) before
+      // modbus-serial's client takes it.
+      const client = new ModbusRTU(
+        new MbapPort(socket, (frame) => {
+          if (socket === this.socket) this.onFrame(frame);
+        }),
+      );
       // modbus-serial re-emits port errors as 'error'; without a listener that would throw.
       client.on('error', (err: unknown) =>
         this.opts.logger.debug?.({ err: String(err) }, 'modbus: client error'),
@@ -391,7 +395,9 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
       socket.on('error', (err) => {
         this.lastSocketError = err.message;
       });
-      await client.linkTCP(socket, { port });
+      await new Promise<void>((resolve, reject) =>
+        client.open((err?: unknown) => (err ? reject(classifyError(err)) : resolve())),
+      );
       // Set after linking: given before, modbus-serial would also arm an idle timeout on the socket.
       client.setTimeout(timeoutMs);
       socket.setNoDelay(true);
@@ -404,7 +410,6 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
         );
       }
       this.lastSocketError = undefined;
-      this.rx = Buffer.alloc(0);
       this.unansweredTids.clear();
       this.frameProblems.clear();
       this.silentTimeouts = 0;
@@ -412,10 +417,6 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
       this.socket = socket;
       this.client = client;
       this.counters.connects++;
-      // Before modbus-serial's own listener: a frame's problems are known before it answers the request.
-      socket.prependListener('data', (chunk: Buffer) => {
-        if (socket === this.socket) this.onData(chunk);
-      });
       socket.on('close', () => {
         if (socket !== this.socket) return;
         const why = this.lastSocketError
@@ -426,36 +427,25 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
     });
   }
 
-  /** Frames the reply stream the way modbus-serial does, to learn which transaction ids were answered. */
-  private onData(chunk: Buffer): void {
-    this.rx = this.rx.length === 0 ? chunk : Buffer.concat([this.rx, chunk]);
-    while (this.rx.length >= 6) {
-      const length = this.rx.readUInt16BE(4);
-      if (this.rx.length < 6 + length) break;
-      this.framesReceived++;
-      const tid = this.rx.readUInt16BE(0);
-      this.unansweredTids.delete(tid);
-      const problem = frameProblem(this.rx.subarray(0, 6 + length));
-      if (problem !== undefined) {
-        this.frameProblems.set(tid, problem);
-        this.malformedFrames++;
-        if (problem !== this.lastMalformed || this.malformedFrames % MALFORMED_LOG_EVERY === 0) {
-          this.lastMalformed = problem;
-          this.opts.logger.warn(
-            {
-              host: this.opts.host,
-              port: this.opts.port,
-              tid,
-              problem,
-              malformedFrames: this.malformedFrames,
-            },
-            'modbus: malformed reply frame refused',
-          );
-        }
-      }
-      this.rx = this.rx.subarray(6 + length);
+  /**
+   * Each reply frame, before modbus-serial's client takes it: learns which transaction ids were
+   * answered, and keeps the problems of a malformed frame to refuse the reply with.
+   */
+  private onFrame(frame: Buffer): void {
+    this.framesReceived++;
+    const tid = frame.readUInt16BE(0);
+    this.unansweredTids.delete(tid);
+    const problem = frameProblem(frame);
+    if (problem === undefined) return;
+    this.frameProblems.set(tid, problem);
+    this.malformedFrames++;
+    if (problem !== this.lastMalformed || this.malformedFrames % MALFORMED_LOG_EVERY === 0) {
+      this.lastMalformed = problem;
+      this.opts.logger.warn(
+        { host: this.opts.host, port: this.opts.port, tid, problem, malformedFrames: this.malformedFrames },
+        'modbus: malformed reply frame refused',
+      );
     }
-    if (this.rx.length > MAX_RX_BYTES) this.rx = Buffer.alloc(0);
   }
 
   private teardown(): void {

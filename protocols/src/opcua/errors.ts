@@ -14,6 +14,8 @@ export class OpcuaError extends Error {
   constructor(
     readonly code: OpcuaErrorCode,
     message: string,
+    /** The status the server answered with, when it refused the request (`BadUserAccessDenied`). */
+    readonly status?: string,
   ) {
     super(message);
   }

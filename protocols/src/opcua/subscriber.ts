@@ -822,9 +822,30 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
   /**
    * Calls a condition's Acknowledge method (Part 9, AcknowledgeableConditionType) for the event
    * `eventId` (base64, as events give it) with a comment. Rejects with OpcuaError when not
-   * connected, on timeout, or when the server refuses it (the status name is in the message).
+   * connected, on timeout, or when the server refuses it (the status name is in the message and
+   * in `status`).
    */
-  async acknowledgeCondition(conditionId: string, eventId: string, comment: string): Promise<void> {
+  acknowledgeCondition(conditionId: string, eventId: string, comment: string): Promise<void> {
+    return this.callConditionMethod('Acknowledge', 'i=9111', conditionId, eventId, comment);
+  }
+
+  /**
+   * Calls a condition's Confirm method (Part 9, AcknowledgeableConditionType, for conditions with
+   * a ConfirmedState) for the event `eventId` (the event that announced the condition acknowledged)
+   * with a comment. Rejects as acknowledgeCondition() does.
+   */
+  confirmCondition(conditionId: string, eventId: string, comment: string): Promise<void> {
+    return this.callConditionMethod('Confirm', 'i=9113', conditionId, eventId, comment);
+  }
+
+  /** Acknowledge and Confirm: both take the EventId (ByteString) and a comment (LocalizedText). */
+  private async callConditionMethod(
+    name: 'Acknowledge' | 'Confirm',
+    methodId: string,
+    conditionId: string,
+    eventId: string,
+    comment: string,
+  ): Promise<void> {
     const session = this.link?.session;
     if (this.stopped) throw new OpcuaError('OPCUA_STOPPED', 'the subscriber has been stopped');
     if (!session || !this.connected || this.link?.repairing)
@@ -835,25 +856,26 @@ export class OpcuaSubscriber extends EventEmitter<OpcuaSubscriberEvents> {
       const r = await this.request(
         session.call({
           objectId: resolved,
-          methodId: 'i=9111', // AcknowledgeableConditionType.Acknowledge
+          methodId,
           inputArguments: [
             new Variant({ dataType: DataType.ByteString, value: Buffer.from(eventId, 'base64') }),
             new Variant({ dataType: DataType.LocalizedText, value: { text: comment } }),
           ],
         }),
-        'Acknowledge',
+        name,
       );
       code = r.statusCode;
     } catch (err) {
       if (err instanceof OpcuaError) throw err;
-      throw new OpcuaError(
-        'OPCUA_REQUEST_FAILED',
-        `Acknowledge of ${conditionId} failed: ${describeError(err)}`,
-      );
+      throw new OpcuaError('OPCUA_REQUEST_FAILED', `${name} of ${conditionId} failed: ${describeError(err)}`);
     }
     if (!isGoodCode(code)) {
       this.counters.exceptions++;
-      throw new OpcuaError('OPCUA_REQUEST_FAILED', `Acknowledge of ${conditionId} refused: ${code.name}`);
+      throw new OpcuaError(
+        'OPCUA_REQUEST_FAILED',
+        `${name} of ${conditionId} refused: ${code.name}`,
+        code.name,
+      );
     }
   }
 

@@ -1,0 +1,198 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * Reads take a `Viewer`: a repository method that reads rows (`db.get` / `db.all`, no `db.run`)
+ * and takes a bare tenant id as its first parameter applies neither site scope nor export
+ * control, so a route that calls it must remember them. The ones that remain are listed here;
+ * the list may only shrink: a new one fails, and one converted (or gone) must leave the list.
+ */
+const STILL_BY_TENANT_ID: readonly string[] = [
+  'access/sessions.repository.ts SessionsRepository.get',
+  'access/users.repository.ts UsersRepository.byEmail',
+  'access/users.repository.ts UsersRepository.byId',
+  'access/users.repository.ts UsersRepository.countActiveAdmins',
+  'access/users.repository.ts UsersRepository.list',
+  'access/users.repository.ts UsersRepository.securityPolicy',
+  'access/users.repository.ts UsersRepository.unusedBackupCodes',
+  'audit/audit.repository.ts AuditRepository.flaggedTags',
+  'audit/audit.repository.ts AuditRepository.head',
+  'audit/audit.repository.ts AuditRepository.page',
+  'audit/security-events.repository.ts SecurityEventsRepository.list',
+  'calibration/calibration.repository.ts CalibrationRepository.forEquipment',
+  'calibration/calibration.repository.ts CalibrationRepository.get',
+  'calibration/calibration.repository.ts CalibrationRepository.signaturesOf',
+  'calibration/calibration.repository.ts CalibrationRepository.underivedRecords',
+  'calibration/equipment.repository.ts EquipmentRepository.dueSoonDefault',
+  'calibration/equipment.repository.ts EquipmentRepository.get',
+  'calibration/equipment.repository.ts EquipmentRepository.getMany',
+  'calibration/positions.repository.ts PositionRepository.current',
+  'calibration/positions.repository.ts PositionRepository.overlapping',
+  'calibration/positions.repository.ts PositionRepository.position',
+  'calibration/positions.repository.ts PositionRepository.positionsOf',
+  'calibration/procedure.repository.ts ProcedureRepository.current',
+  'calibration/procedure.repository.ts ProcedureRepository.get',
+  'calibration/procedure.repository.ts ProcedureRepository.revisions',
+  'calibration/trace-review.repository.ts TraceReviewRepository.citing',
+  'calibration/trace-review.repository.ts TraceReviewRepository.reviewsOf',
+  'live/live.repository.ts LiveRepository.flaggedTags',
+  'live/live.repository.ts LiveRepository.points',
+  'live/live.repository.ts LiveRepository.rigs',
+  'maintenance/maintenance.repository.ts MaintenanceRepository.lastDone',
+  'maintenance/maintenance.repository.ts MaintenanceRepository.plan',
+  'oot/oot.repository.ts OotRepository.allOpen',
+  'oot/oot.repository.ts OotRepository.byCalibration',
+  'oot/oot.repository.ts OotRepository.byCalibrations',
+  'oot/oot.repository.ts OotRepository.decisions',
+  'oot/oot.repository.ts OotRepository.failuresWithoutCase',
+  'oot/oot.repository.ts OotRepository.get',
+  'oot/oot.repository.ts OotRepository.notifications',
+  'oot/oot.repository.ts OotRepository.openFor',
+  'oot/oot.repository.ts OotRepository.shipments',
+  'oot/oot.repository.ts OotRepository.tallies',
+  'production/inspection.repository.ts InspectionRepository.countSuspect',
+  'production/inspection.repository.ts InspectionRepository.cyclesSince',
+  'production/inspection.repository.ts InspectionRepository.suspect',
+  'records/records.repository.ts RecordsRepository.acceptedSince',
+  'records/records.repository.ts RecordsRepository.allLeafHashes',
+  'records/records.repository.ts RecordsRepository.checkpointAt',
+  'records/records.repository.ts RecordsRepository.checkpointsOf',
+  'records/records.repository.ts RecordsRepository.count',
+  'records/records.repository.ts RecordsRepository.get',
+  'records/records.repository.ts RecordsRepository.latestCheckpoint',
+  'records/records.repository.ts RecordsRepository.leafHashes',
+  'records/records.repository.ts RecordsRepository.leafPage',
+  'reminders/reminders.repository.ts RemindersRepository.claimed',
+  'reminders/reminders.repository.ts RemindersRepository.dueRetries',
+  'reminders/reminders.repository.ts RemindersRepository.enabledSites',
+  'reminders/reminders.repository.ts RemindersRepository.get',
+  'reminders/reminders.repository.ts RemindersRepository.getSettings',
+  'reminders/reminders.repository.ts RemindersRepository.list',
+  'reminders/reminders.repository.ts RemindersRepository.maxLeadDays',
+  'reminders/reminders.repository.ts RemindersRepository.siteName',
+  'reminders/reminders.repository.ts RemindersRepository.siteZone',
+  'reminders/reminders.repository.ts RemindersRepository.webhook',
+  'reminders/reminders.repository.ts RemindersRepository.webhooks',
+  'reports/reports.repository.ts ReportsRepository.accountChanges',
+  'reports/reports.repository.ts ReportsRepository.apiTokens',
+  'reports/reports.repository.ts ReportsRepository.auditHead',
+  'reports/reports.repository.ts ReportsRepository.auditSize',
+  'reports/reports.repository.ts ReportsRepository.calibrationsOf',
+  'reports/reports.repository.ts ReportsRepository.chunk',
+  'reports/reports.repository.ts ReportsRepository.countAccountChanges',
+  'reports/reports.repository.ts ReportsRepository.countExportAccess',
+  'reports/reports.repository.ts ReportsRepository.countRegister',
+  'reports/reports.repository.ts ReportsRepository.countSecurityEvents',
+  'reports/reports.repository.ts ReportsRepository.dispositions',
+  'reports/reports.repository.ts ReportsRepository.dueSoonDefault',
+  'reports/reports.repository.ts ReportsRepository.equipmentStates',
+  'reports/reports.repository.ts ReportsRepository.exportAccessPage',
+  'reports/reports.repository.ts ReportsRepository.failStale',
+  'reports/reports.repository.ts ReportsRepository.failedCalibrations',
+  'reports/reports.repository.ts ReportsRepository.flaggedCalibrationsSince',
+  'reports/reports.repository.ts ReportsRepository.flaggedTags',
+  'reports/reports.repository.ts ReportsRepository.get',
+  'reports/reports.repository.ts ReportsRepository.lastIntegrityReport',
+  'reports/reports.repository.ts ReportsRepository.latestCheckpoint',
+  'reports/reports.repository.ts ReportsRepository.list',
+  'reports/reports.repository.ts ReportsRepository.maintenanceFigures',
+  'reports/reports.repository.ts ReportsRepository.recordsUsingGauges',
+  'reports/reports.repository.ts ReportsRepository.registerPage',
+  'reports/reports.repository.ts ReportsRepository.securityEventsPage',
+  'reports/reports.repository.ts ReportsRepository.securityPolicy',
+  'reports/reports.repository.ts ReportsRepository.signIns',
+  'reports/reports.repository.ts ReportsRepository.site',
+  'reports/reports.repository.ts ReportsRepository.siteZones',
+  'reports/reports.repository.ts ReportsRepository.tenantName',
+  'reports/reports.repository.ts ReportsRepository.users',
+  'spc/alerts.repository.ts AlertsRepository.openCounts',
+  'spc/spc.repository.ts SpcRepository.currentBaseline',
+  'spc/spc.repository.ts SpcRepository.currentBaselines',
+  'spc/spc.repository.ts SpcRepository.insertMeasurements',
+  'spc/spc.repository.ts SpcRepository.measurements',
+  'spc/spc.repository.ts SpcRepository.tailSince',
+  'tenancy/tenancy.repository.ts TenancyRepository.edgeForTenant',
+  'tenancy/tenancy.repository.ts TenancyRepository.listApiTokens',
+  'tenancy/tenancy.repository.ts TenancyRepository.listEdges',
+  'tenancy/tenancy.repository.ts TenancyRepository.listEnrollmentTokens',
+  'tenancy/tenancy.repository.ts TenancyRepository.listSites',
+  'tenancy/tenancy.repository.ts TenancyRepository.lockEdge',
+  'tenancy/tenancy.repository.ts TenancyRepository.siteExists',
+  'tenancy/tenancy.repository.ts TenancyRepository.sites',
+];
+
+const SRC = path.resolve(import.meta.dirname, '../src');
+
+function repositoryFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
+    const p = path.join(dir, d.name);
+    if (d.isDirectory()) return repositoryFiles(p);
+    return d.name.endsWith('.repository.ts') ? [p] : [];
+  });
+}
+
+/** Each repository method: its name, its first parameter, and whether it reads only. */
+function methods(): { id: string; first: string; reads: boolean }[] {
+  const out: { id: string; first: string; reads: boolean }[] = [];
+  for (const file of repositoryFiles(SRC)) {
+    const text = readFileSync(file, 'utf8');
+    const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+    const rel = path.relative(SRC, file).split(path.sep).join('/');
+    const visit = (node: ts.Node) => {
+      if (ts.isClassDeclaration(node) && node.name) {
+        for (const m of node.members) {
+          if (!ts.isMethodDeclaration(m) || !m.body || !ts.isIdentifier(m.name)) continue;
+          if (m.modifiers?.some((x) => x.kind === ts.SyntaxKind.PrivateKeyword)) continue;
+          const p = m.parameters[0];
+          const first = p ? `${p.name.getText(sf)}: ${p.type?.getText(sf) ?? '?'}` : '';
+          const body = m.body.getText(sf);
+          const reads = /\.(get|all)\s*</.test(body) || /\.(get|all)\(/.test(body);
+          out.push({
+            id: `${rel} ${node.name.text}.${m.name.text}`,
+            first,
+            reads: reads && !/\.run\(/.test(body),
+          });
+        }
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(sf);
+  }
+  return out;
+}
+
+describe('repository reads take a Viewer', () => {
+  const all = methods();
+  const byTenant = all
+    .filter((m) => m.reads && /^tenantId: string$/.test(m.first))
+    .map((m) => m.id)
+    .sort();
+
+  it('no read method by bare tenant id beyond the listed ones (the list only shrinks)', () => {
+    const added = byTenant.filter((id) => !STILL_BY_TENANT_ID.includes(id));
+    expect(added, 'read methods taking a bare tenant id: take a Viewer and use visibleSql').toEqual([]);
+    const converted = STILL_BY_TENANT_ID.filter((id) => !byTenant.includes(id));
+    expect(converted, 'converted or gone: take them off STILL_BY_TENANT_ID').toEqual([]);
+  });
+
+  it('the converted reads are there', () => {
+    const byViewer = all
+      .filter((m) => m.reads && /^\w+: (Viewer|Pick<Viewer\b)/.test(m.first))
+      .map((m) => m.id);
+    for (const id of [
+      'calibration/equipment.repository.ts EquipmentRepository.find',
+      'calibration/equipment.repository.ts EquipmentRepository.list',
+      'calibration/equipment.repository.ts EquipmentRepository.dueBy',
+      'calibration/equipment.repository.ts EquipmentRepository.withUsageInterval',
+      'calibration/calibration.repository.ts CalibrationRepository.manualEntries',
+      'production/inspection.repository.ts InspectionRepository.query',
+      'production/inspection.repository.ts InspectionRepository.firstPassYieldByQuarter',
+      'records/records.repository.ts RecordsRepository.list',
+      'oot/oot.repository.ts OotRepository.find',
+      'oot/oot.repository.ts OotRepository.list',
+    ])
+      expect(byViewer).toContain(id);
+  });
+});

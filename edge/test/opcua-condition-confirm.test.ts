@@ -1,0 +1,204 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTcpProxy, waitFor, type Proc, type TcpProxy } from '@rigtrace/protocols/testing';
+import { edgeStatus, loggedRecords, startEdge, writeIdentity } from './helpers/edge-fixture.js';
+import { resultOf, startAcBench, type AcBench } from './devices/ac-bench.js';
+
+/**
+ * An Alarms & Conditions handshake with Confirm, against a bench nobody here designed
+ * (devices/ac-bench.ts with `confirm`): each completed result is a condition raised that the
+ * bench holds, with the next result, until the condition is acknowledged and then confirmed.
+ *
+ * With `confirmCondition: true` each result must give exactly one record, acknowledged once it
+ * is durable and then confirmed; across an edge kill -9 between the Acknowledge and the Confirm
+ * (after the restart, ConditionRefresh announces the condition acknowledged and unconfirmed: the
+ * edge confirms it, no second record); and a Confirm the bench refuses (retried 3 times, counted,
+ * an event naming the status, the source keeps running; confirmed after a network cut).
+ */
+
+type Logged = {
+  kind: string;
+  body: { certificate?: { number: string }; code?: string; message?: string };
+};
+
+describe('OPC UA Alarms & Conditions handshake with Confirm', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-ua-condition-confirm-'));
+  const dataDir = path.join(dir, 'edge');
+  const configFile = path.join(dir, 'edge.yaml');
+  let bench: AcBench;
+  let proxy: TcpProxy;
+  let edge: Proc | undefined;
+
+  const config = () => ({
+    version: 1,
+    edge: { dataDir, name: 'edge-condition-confirm' },
+    cloud: { url: 'http://127.0.0.1:9' },
+    buffer: { commitIntervalMs: 5 },
+    log: { level: 'warn' },
+    sources: [
+      {
+        id: 'torque',
+        protocol: 'opcua',
+        equipment: 'TQ-BENCH-3',
+        endpointUrl: `opc.tcp://127.0.0.1:${proxy.port}`,
+        publishingIntervalMs: 100,
+        items: [{ name: 'pending', nodeId: 'ns=1;s=TQ-Bench.ResultPending' }],
+        telemetry: { everyMs: 60_000 },
+        records: [
+          {
+            kind: 'calibration',
+            trigger: { event: { type: 'i=2915', node: 'ns=1;s=TQ-Bench' } },
+            read: {
+              report: 'ns=1;s=TQ-Bench.Result.Report',
+              found: 'ns=1;s=TQ-Bench.Result.Found',
+              left: 'ns=1;s=TQ-Bench.Result.Left',
+            },
+            handshake: { acknowledgeCondition: true, confirmCondition: true, comment: '=report' },
+            fields: {
+              equipment: 'TW-0042',
+              certificate: '=report',
+              points: [
+                {
+                  name: 'torque@50Nm',
+                  nominal: 50,
+                  unit: 'N.m',
+                  asFound: '=found',
+                  asLeft: '=left',
+                  tolerance: 1,
+                },
+              ],
+            },
+          },
+        ],
+      },
+    ],
+  });
+
+  beforeAll(async () => {
+    bench = await startAcBench({ confirm: true });
+    proxy = await startTcpProxy(bench.port);
+    writeIdentity(dataDir);
+  }, 60_000);
+
+  afterAll(async () => {
+    if (process.env.DEBUG_TEST)
+      console.log(edge?.lines.join('\n'), JSON.stringify([bench.calls, bench.confirmCalls]));
+    await edge?.stop('SIGKILL');
+    await proxy?.close();
+    await bench?.shutdown();
+  });
+
+  const certificates = async () =>
+    (await loggedRecords<Logged>(dataDir))
+      .filter((r) => r.kind === 'calibration')
+      .map((r) => r.body.certificate?.number);
+  const waitConfirmed = (n: number) =>
+    waitFor(
+      () => Promise.resolve(bench.confirmed.length >= n || undefined),
+      30_000,
+      `${n} results confirmed`,
+    );
+  const status = async () => (await edgeStatus(dataDir)).sources[0];
+  const run = async () => {
+    edge = await startEdge(configFile, config());
+    await waitFor(
+      async () => {
+        const s = await status();
+        return s?.up && s.details?.eventsMonitored === 1 ? true : undefined;
+      },
+      30_000,
+      'the source up, subscribed to the events',
+    );
+  };
+  const killed = () =>
+    waitFor(
+      () => Promise.resolve(edge!.child.signalCode === 'SIGKILL' || undefined),
+      30_000,
+      'the edge killed',
+    );
+  const report = (n: number) => resultOf(n).report;
+  const callsFor = (calls: AcBench['calls'], n: number) =>
+    calls.filter((c) => c.report === report(n)).map((c) => c.status);
+
+  it('each result recorded once, acknowledged then confirmed, across kill -9 between the two and a refused Confirm', async () => {
+    await run();
+    for (let n = 1; n <= 3; n++) bench.complete();
+    await waitConfirmed(3);
+    expect(bench.acknowledged).toEqual([1, 2, 3].map(report));
+    expect(bench.confirmCalls.map((c) => [c.report, c.comment, c.status])).toEqual(
+      [1, 2, 3].map((n) => [report(n), report(n), 'Good']),
+    );
+
+    // kill -9 as the Confirm of 4 arrives: acknowledged, not confirmed, its record durable.
+    bench.onConfirm = (r) => {
+      if (r.n !== 4) return undefined;
+      bench.onConfirm = undefined;
+      edge!.child.kill('SIGKILL');
+      return 'BadSessionClosed';
+    };
+    bench.complete();
+    await killed();
+    expect(await certificates()).toEqual([1, 2, 3, 4].map(report));
+    expect(bench.acknowledged).toEqual([1, 2, 3, 4].map(report));
+    expect(bench.confirmed).toEqual([1, 2, 3].map(report));
+    await run();
+    // ConditionRefresh announces 4 acknowledged and unconfirmed: confirmed, not recorded again.
+    await waitConfirmed(4);
+    bench.complete();
+    await waitConfirmed(5);
+    expect(callsFor(bench.calls, 4)).toEqual(['Good']);
+
+    // The bench refuses every Confirm of 6: retried 3 times, counted, an event, the source runs on.
+    bench.onConfirm = (r) => (r.n === 6 ? 'BadUserAccessDenied' : undefined);
+    bench.complete();
+    await waitFor(
+      async () => ((await status())?.details?.results?.ackFailures === 1 ? true : undefined),
+      30_000,
+      'the refused confirm counted',
+    );
+    expect(callsFor(bench.confirmCalls, 6)).toEqual([
+      'BadUserAccessDenied',
+      'BadUserAccessDenied',
+      'BadUserAccessDenied',
+    ]);
+    expect(callsFor(bench.calls, 6)).toEqual(['Good']);
+    expect((await status())?.up).toBe(true);
+    expect(edge!.lines.some((l) => l.includes('BadUserAccessDenied'))).toBe(true);
+    // The bench takes confirms again; after a network cut ConditionRefresh shows 6 still waiting
+    // for its Confirm and the edge confirms it; 7 is then taken once.
+    bench.onConfirm = undefined;
+    const reconnects = (await status()).counters?.reconnects ?? 0;
+    proxy.outage(3000);
+    await waitFor(async () => ((await status())?.up ? undefined : true), 20_000, 'the source down');
+    await waitFor(
+      async () => {
+        const s = await status();
+        return s?.up && (s.counters?.reconnects ?? 0) > reconnects ? true : undefined;
+      },
+      60_000,
+      'the source back',
+    );
+    await waitConfirmed(6);
+    bench.complete();
+    await waitConfirmed(7);
+    await edge!.stop('SIGTERM');
+    edge = undefined;
+
+    const all = [1, 2, 3, 4, 5, 6, 7];
+    const records = await loggedRecords<Logged>(dataDir);
+    expect(records.filter((r) => r.kind === 'calibration').map((r) => r.body.certificate?.number)).toEqual(
+      all.map(report),
+    );
+    expect(bench.acknowledged).toEqual(all.map(report));
+    expect(bench.confirmed).toEqual(all.map(report));
+    expect(bench.pending()).toEqual([]);
+    for (const n of all) expect(callsFor(bench.calls, n)).toEqual(['Good']);
+    const failed = records.filter((r) => r.body.code === 'HANDSHAKE_FAILED');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.body.message).toContain('Confirm');
+    expect(failed[0]!.body.message).toContain('BadUserAccessDenied');
+    expect(records.filter((r) => r.body.code === 'RESULT_NOT_MAPPED')).toEqual([]);
+  }, 240_000);
+});
