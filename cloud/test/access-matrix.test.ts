@@ -8,6 +8,8 @@ import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
 import { TestEdge } from './helpers/edge.js';
+import { openSocket, type TestSocket } from './helpers/live.js';
+import { LIVE_EVENTS, type LiveMessages } from '../src/live/index.js';
 import { signIn, type Session } from './helpers/signed-in.js';
 import { base32Decode, totp } from '../src/access/totp.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
@@ -126,6 +128,8 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
   /** Object ids by kind and owner key (`A`, `AX`, `B`, `G`). */
   const ids: Record<string, Record<string, string>> = {};
   const put = (kind: string, key: string, id: string) => ((ids[kind] ??= {})[key] = id);
+  /** Each owner's enrolled edge, to send more batches from. */
+  const edges: Partial<Record<Owner, TestEdge>> = {};
   /** A call whose body is parsed when it is one JSON document (exports are JSON lines). */
   const as = async (who: string, method: string, p: string, body?: unknown) => {
     const auth = s[who]!;
@@ -179,6 +183,8 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
           ],
       ),
       ['techB', 'acme', 'technician', ['plant-b'], true],
+      // Every site, not cleared: a viewer of the live floor only (the token, which sees as much, has no socket).
+      ['mgrAll', 'acme', 'manager', null, false],
       ['globex', 'globex', 'admin', null, true],
     ];
     for (const [who, tenant, role, sites, usPerson] of users) {
@@ -204,8 +210,7 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
       pino({ level: 'silent' }),
     );
     for (const [who, tenant] of users)
-      if (who !== 'techB')
-        s[who] = await signIn(cloud.url, tenant, `${who.toLowerCase()}@${tenant}.example`, PW);
+      s[who] = await signIn(cloud.url, tenant, `${who.toLowerCase()}@${tenant}.example`, PW);
     // The operator sets up its second factor at the first sign-in, as it must.
     const opLogin = await fetch(`${cloud.url}/api/v1/auth/login`, {
       method: 'POST',
@@ -251,6 +256,7 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
       const edge = await new TestEdge(cloud.url).enroll(enroll[site]!, `line-${owner.toLowerCase()}`);
       await edge.ingest(recordsOf(owner, edge.examples(10)));
       put('edge', owner, edge.id);
+      edges[owner] = edge;
       for (const base of ['GAUGE', 'TEMP']) {
         const tag = tagOf(owner, base);
         const cal = await as(who, 'POST', '/calibrations', {
@@ -325,7 +331,7 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
     put('user', 'B', ids.user!.techB!);
     put('user', 'G', ids.user!.globex!);
     put('user', 'A', ids.user!.techA!);
-  });
+  }, 180_000);
   afterAll(async () => {
     await cloud?.close();
     await storage?.cleanup();
@@ -582,5 +588,132 @@ describe.each(BACKENDS)('access matrix over every route on %s', { timeout: 180_0
     // The export-access log names flagged equipment: cleared readers only.
     expect((await as('adminA', 'GET', '/export-access')).status).toBe(403);
     expect((await as('admin', 'GET', '/export-access')).status).toBe(200);
+  });
+  /**
+   * How the socket part of the matrix reads each pushed event: whether it concerns one piece of
+   * equipment (then it reaches only viewers cleared for it when the equipment is export
+   * controlled) and whether a message is about the object a batch touched. Every event in
+   * LIVE_EVENTS (the live module's list, from which the publisher's types are made) needs an
+   * entry: a new event type fails the first socket test until it joins the matrix.
+   */
+  const SOCKET_EVENTS: {
+    [K in keyof LiveMessages]: {
+      equipment: boolean;
+      about: (p: LiveMessages[K], o: { tag: string; edgeId: string }) => boolean;
+    };
+  } = {
+    telemetry: { equipment: true, about: (p, o) => p.items.some((i) => i.equipment === o.tag) },
+    rig: { equipment: true, about: (p, o) => p.equipment === o.tag },
+    records: { equipment: false, about: (p, o) => p.edgeId === o.edgeId },
+    calibration: { equipment: true, about: (p, o) => p.tag === o.tag },
+    status: { equipment: true, about: (p, o) => p.tag === o.tag },
+    alert: { equipment: true, about: (p, o) => p.tag === o.tag },
+  };
+  /** Who watches the live floor: every signed-in caller, plus a second site's and a tenant-wide uncleared one. */
+  const VIEWERS: Record<string, Pick<Caller, 'tenant' | 'sites' | 'cleared'>> = {
+    ...Object.fromEntries(Object.entries(CALLERS).filter(([, c]) => c.role !== 'token')),
+    techB: { tenant: 'acme', sites: ['plant-b'], cleared: true },
+    mgrAll: { tenant: 'acme', sites: null, cleared: false },
+  };
+  const SITES: [string, 'acme' | 'globex'][] = [
+    ['plant-a', 'acme'],
+    ['plant-b', 'acme'],
+    ['plant-g', 'globex'],
+  ];
+  const mayFollow = (v: (typeof VIEWERS)[string], site: string, tenant: string) =>
+    v.tenant === tenant && (v.sites === null || v.sites.includes(site));
+
+  it('every socket event type has a place in the matrix', () => {
+    expect(LIVE_EVENTS.filter((e) => !(e in SOCKET_EVENTS))).toEqual([]);
+    expect(Object.keys(SOCKET_EVENTS).filter((e) => !(LIVE_EVENTS as string[]).includes(e))).toEqual([]);
+  });
+
+  it('every socket event reaches exactly the viewers that may see what it is about', async () => {
+    const sockets: Record<string, TestSocket> = {};
+    try {
+      for (const who of Object.keys(VIEWERS))
+        sockets[who] = await openSocket(cloud.url, (s[who] as Session).cookie);
+      // An API token is no way in.
+      await expect(
+        openSocket(cloud.url, undefined, { authorization: `Bearer ${s.token as string}` }),
+      ).rejects.toMatchObject({
+        code: 'CLOUD_UNAUTHENTICATED',
+      });
+      // Each viewer asks to follow every site; only those it may see are granted, the rest are unknown.
+      const acks: string[] = [];
+      for (const [who, v] of Object.entries(VIEWERS))
+        for (const [site, tenant] of SITES) {
+          const ack = await sockets[who]!.subscribe(site);
+          const want = mayFollow(v, site, tenant) ? { ok: true } : { ok: false, error: 'CLOUD_NOT_FOUND' };
+          if (JSON.stringify(ack) !== JSON.stringify(want))
+            acks.push(`${who} ${site}: ${JSON.stringify(ack)}`);
+        }
+      expect(acks).toEqual([]);
+
+      // One batch per object (own site's flagged and open equipment, another site's, another
+      // tenant's), through the real ingest path: telemetry, a run state and a failed calibration
+      // push every event type (the calibration engine records it, changes the status, raises an alert).
+      const targets: {
+        marker: 'AX' | 'AO' | 'BO' | 'GO';
+        owner: Owner;
+        site: string;
+        tenant: 'acme' | 'globex';
+      }[] = [
+        { marker: 'AX', owner: 'A', site: 'plant-a', tenant: 'acme' },
+        { marker: 'AO', owner: 'A', site: 'plant-a', tenant: 'acme' },
+        { marker: 'BO', owner: 'B', site: 'plant-b', tenant: 'acme' },
+        { marker: 'GO', owner: 'G', site: 'plant-g', tenant: 'globex' },
+      ];
+      const wrong: string[] = [];
+      let checked = 0;
+      for (const t of targets) {
+        const tag = `${t.marker}-LIVE`;
+        const flagged = t.marker === 'AX';
+        const made = await as(t.tenant === 'globex' ? 'globex' : 'admin', 'POST', '/equipment', {
+          tag,
+          siteId: t.site,
+          type: 'rig',
+          intervalDays: 180,
+          ...(flagged ? { exportControl: { regime: 'ITAR' } } : {}),
+        });
+        expect(made.status, made.text).toBe(201);
+        const edge = edges[t.owner]!;
+        for (const sock of Object.values(sockets)) sock.received.length = 0;
+        const now = new Date().toISOString();
+        await edge.ingest([
+          edge.telemetry(tag, now, { railPressure: 1500 }),
+          edge.usage(tag, now, 'start', { operator: 'op-7' }),
+          edge.calibration(tag, now, 'fail'),
+        ]);
+        const object = { tag, edgeId: edge.id };
+        const about = (e: keyof LiveMessages, r: { event: string; payload: unknown }) =>
+          r.event === e &&
+          (SOCKET_EVENTS[e].about as (p: unknown, o: typeof object) => boolean)(r.payload, object);
+        const expected = (v: (typeof VIEWERS)[string], e: keyof LiveMessages) =>
+          mayFollow(v, t.site, t.tenant) && (v.cleared || !flagged || !SOCKET_EVENTS[e].equipment);
+        // Those who may see it get every event; once they have, every other socket answers a
+        // round trip, so whatever was sent to it has arrived too.
+        for (const [who, v] of Object.entries(VIEWERS))
+          for (const e of LIVE_EVENTS)
+            if (expected(v, e)) await sockets[who]!.next(e, (p) => about(e, { event: e, payload: p }));
+        for (const sock of Object.values(sockets))
+          await sock.socket.timeout(10_000).emitWithAck('unsubscribe', { siteId: 'round-trip' });
+        for (const [who, v] of Object.entries(VIEWERS))
+          for (const e of LIVE_EVENTS) {
+            const got = sockets[who]!.received.some((r) => about(e, r));
+            checked += 1;
+            if (got !== expected(v, e)) wrong.push(`${who} ${got ? 'got' : 'missed'} ${e} about ${tag}`);
+          }
+        // Nothing a viewer received names what it may not see.
+        for (const [who, v] of Object.entries(VIEWERS))
+          for (const r of sockets[who]!.received)
+            if (!expected(v, r.event as keyof LiveMessages) && JSON.stringify(r.payload).includes(tag))
+              wrong.push(`${who} got ${r.event} naming ${tag}`);
+      }
+      expect(wrong).toEqual([]);
+      expect(checked).toBe(targets.length * Object.keys(VIEWERS).length * LIVE_EVENTS.length);
+    } finally {
+      for (const sock of Object.values(sockets)) sock.close();
+    }
   });
 });

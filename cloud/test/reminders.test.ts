@@ -253,6 +253,7 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
       ['acme', 'plant-1', 'Plant 1'],
       ['acme', 'plant-2', 'Plant 2'],
       ['acme', 'plant-3', 'Plant 3'],
+      ['acme', 'plant-4', 'Plant 4'],
       ['other', 'plant-1', 'Other Plant'],
     ] as const)
       await store.tenancy.createSite(t, s, n);
@@ -267,6 +268,8 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
       ['technician', 'acme', 'technician', null],
       ['scoped', 'acme', 'manager', ['plant-2']],
       ['other-admin', 'other', 'admin', null],
+      // Cleared for export-controlled data (a US person): registers the flagged equipment.
+      ['cleared', 'acme', 'admin', null],
     ];
     for (const [who, tenant, role, sites] of users)
       await accounts.users.create(by, tenant, {
@@ -275,6 +278,7 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
         sites,
         password: PW,
         mustChangePassword: false,
+        usPerson: who === 'cleared',
       });
     await store.db.close();
     cloud = await startCloud(loadCloudConfig({}, overrides), logger, { clock });
@@ -920,5 +924,66 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
     const body = JSON.parse(receiver.got.filter((r) => r.path === '/plant-3').at(-1)!.body);
     expect(body.date).toBe(next);
     expect(body.site).toEqual({ id: 'plant-3', name: 'Plant 3', timeZone: 'Asia/Tokyo' });
+  });
+  it('a digest never names export-controlled equipment: not by e-mail, even to a cleared recipient, nor by webhook', async () => {
+    now = at(TODAY, '12:00');
+    if (sink?.exitCode !== null || sink?.signalCode !== null) sink = await startSink(smtpPort, mailDir);
+    // Plant 4: an open and an ITAR-flagged instrument, both never calibrated (overdue) and with a
+    // preventive task overdue.
+    for (const [tag, flagged] of [
+      ['PT-OPEN-4', false],
+      ['PT-ITAR-4', true],
+    ] as const) {
+      const r = await call('cleared', 'POST', '/equipment', {
+        tag,
+        siteId: 'plant-4',
+        type: 'pressure gauge',
+        intervalDays: 100,
+        location: 'Bay 4',
+        ...(flagged ? { exportControl: { regime: 'ITAR', eccn: '3A001.b.2' } } : {}),
+      });
+      expect(r.status, r.text).toBe(201);
+      const plan = await call('cleared', 'POST', `/equipment/${tag}/maintenance/plans`, {
+        task: `Service ${tag}`,
+        intervalDays: 90,
+        firstDue: dayPlus(-2),
+      });
+      expect(plan.status, plan.text).toBe(201);
+    }
+    // The cleared admin sees it in the register: what the digest leaves out is there to leave out.
+    expect((await call('cleared', 'GET', '/due-list?site=plant-4')).text).toContain('PT-ITAR-4');
+
+    const recipients = ['cleared@acme.example', 'admin@acme.example', 'qa@supplier.example'];
+    const put = await call('admin', 'PUT', '/sites/plant-4/reminders', {
+      enabled: false,
+      email: { enabled: true, recipients },
+      webhooks: [{ url: `http://127.0.0.1:${receiver.port}/plant-4` }],
+    });
+    expect(put.status, put.text).toBe(200);
+    const sent = await call('admin', 'POST', '/sites/plant-4/reminders/send');
+    expect(sent.status, sent.text).toBe(200);
+    expect(sent.body.deliveries.map((d: { state: string }) => d.state)).toEqual(['sent', 'sent']);
+    expect(sent.body.counts).toMatchObject({ overdue: 1, maintenance: 1 });
+
+    const m = mails(mailDir).filter((x) => x.rcptTos.includes('cleared@acme.example'));
+    expect(m).toHaveLength(1);
+    expect(m[0]!.rcptTos.sort()).toEqual([...recipients].sort());
+    const text = textPart(m[0]!.data);
+    const html = textPart(m[0]!.data, 'text/html');
+    expect(text).toContain('- PT-OPEN-4 (pressure gauge, Bay 4): never calibrated');
+    expect(text).toContain('- PT-OPEN-4 (pressure gauge, Bay 4): Service PT-OPEN-4: overdue by 2 days');
+    expect(html).toContain('PT-OPEN-4');
+    for (const part of [m[0]!.data, text, html]) expect(part).not.toMatch(/PT-ITAR-4|ITAR|3A001/);
+    expect(subjectOf(m[0]!.data)).toBe('RigTrace: 1 overdue, 1 maintenance due at Plant 4');
+
+    const hook = receiver.got.filter((r) => r.path === '/plant-4');
+    expect(hook).toHaveLength(1);
+    const body = JSON.parse(hook[0]!.body);
+    expect(body.counts).toMatchObject({ outOfTolerance: 0, overdue: 1, dueSoon: 0, maintenance: 1 });
+    expect([...body.overdue, ...body.maintenance].map((i: { tag: string }) => i.tag)).toEqual([
+      'PT-OPEN-4',
+      'PT-OPEN-4',
+    ]);
+    expect(hook[0]!.body).not.toMatch(/PT-ITAR-4|ITAR|3A001/);
   });
 });

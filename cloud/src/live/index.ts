@@ -4,6 +4,6 @@
 export { LiveRepository } from './live.repository.js';
 export { liveApi, liveRoutes } from './live.routes.js';
 export { LiveService } from './live.service.js';
-export { liveSocketSchemas, socketEventsDocument, type LiveMessages } from './live.messages.js';
+export { LIVE_EVENTS, liveSocketSchemas, socketEventsDocument, type LiveMessages } from './live.messages.js';
 export { attachLiveServer } from './live.socket.js';
 export type { LiveServer } from './live.socket.js';

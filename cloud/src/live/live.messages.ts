@@ -113,6 +113,12 @@ export type LiveMessages = {
   [K in keyof typeof liveMessageSchemas]: z.output<(typeof liveMessageSchemas)[K]>;
 };
 
+/**
+ * Every event the server pushes, by name: the one list that the publisher's types, the API
+ * document and the access matrix's socket part are taken from.
+ */
+export const LIVE_EVENTS = Object.keys(liveMessageSchemas) as readonly (keyof LiveMessages)[];
+
 const testCharacteristic = z.object({
   name: z.string(),
   quantity: z.string(),
@@ -258,11 +264,11 @@ export function socketEventsDocument() {
   return {
     path: '/socket.io',
     server: Object.fromEntries(
-      Object.entries(liveMessageSchemas).map(([event, schema]) => [
+      LIVE_EVENTS.map((event) => [
         event,
         {
-          description: z.globalRegistry.get(schema)?.description ?? event,
-          payload: jsonSchemaOf(schema, 'output'),
+          description: z.globalRegistry.get(liveMessageSchemas[event])?.description ?? event,
+          payload: jsonSchemaOf(liveMessageSchemas[event], 'output'),
         },
       ]),
     ),

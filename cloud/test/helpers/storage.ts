@@ -143,9 +143,9 @@ export async function migrateAgain(storage: TestStorage): Promise<number> {
 /**
  * beforeAll whose failure fails every test of the suite, each with the cause (a failing
  * beforeAll alone would report the suite's tests as skipped): PostgreSQL being down must show
- * as failures, never as skips.
+ * as failures, never as skips. `timeoutMs`: for a setup longer than the runner's hook timeout.
  */
-export function setupOrFailEach(setup: () => Promise<void>): void {
+export function setupOrFailEach(setup: () => Promise<void>, timeoutMs?: number): void {
   let failure: { error: unknown } | undefined;
   beforeAll(async () => {
     try {
@@ -153,7 +153,7 @@ export function setupOrFailEach(setup: () => Promise<void>): void {
     } catch (error) {
       failure = { error };
     }
-  });
+  }, timeoutMs);
   beforeEach(() => {
     if (failure) throw failure.error;
   });
