@@ -320,7 +320,7 @@ export class SpcRepository {
     equipment: string,
     characteristic: string,
   ): Promise<BaselineRow | undefined> {
-    return this.db.withTenant(tenantId, () =>
+    return this.db.withTenantStatement(tenantId, () =>
       this.db.get<BaselineRow>(
         `SELECT * FROM spc_baselines WHERE tenant_id = ? AND equipment = ? AND characteristic = ?
          ORDER BY frozen_at DESC, id DESC LIMIT 1`,
@@ -331,7 +331,7 @@ export class SpcRepository {
 
   /** The baselines in force for every characteristic of the tenant (optionally of one equipment). */
   async currentBaselines(tenantId: string, equipment?: string): Promise<BaselineRow[]> {
-    const rows = await this.db.withTenant(tenantId, () =>
+    const rows = await this.db.withTenantStatement(tenantId, () =>
       this.db.all<BaselineRow>(
         `SELECT * FROM spc_baselines WHERE tenant_id = ?${equipment !== undefined ? ' AND equipment = ?' : ''}
          ORDER BY equipment, characteristic, frozen_at, id`,
