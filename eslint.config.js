@@ -108,6 +108,43 @@ export default tseslint.config(
     rules: { 'cloud-layout/feature-boundaries': 'error' },
   },
   {
+    // The layers inside a feature (cloud/src/README.md): services and repositories do not see
+    // express; they take the request's Viewer (or Caller) and plain values.
+    files: ['cloud/src/**/*.service.ts', 'cloud/src/**/*.repository.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'express',
+              message: 'services and repositories do not see express: take a Viewer or Caller',
+            },
+          ],
+          patterns: [{ group: ['express-*'], message: 'services and repositories do not see express' }],
+        },
+      ],
+    },
+  },
+  {
+    // Routes parse the input, call one service method and answer: the composition root (server.ts)
+    // builds the services, and the services open the transactions.
+    files: ['cloud/src/**/*.routes.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'CallExpression[callee.property.name=/^(transaction|withTenant)$/]',
+          message: 'routes open no transactions (Db.transaction, Db.withTenant): a service method does',
+        },
+        {
+          selector: 'NewExpression[callee.name=/(Service|Repository)$/]',
+          message: 'routes build no services or repositories: server.ts does, and hands them to the routes',
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.test.ts', '**/test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',

@@ -25,7 +25,10 @@ const T0 = Date.now() - 3_600_000;
 // ---------------------------------------------------------------------------------------------
 // Records as a line of rigs produces them: mostly telemetry, some usage and inspections.
 
-/** `line`: a prefix of the equipment tags and the gauge (each edge its own rigs); none: shared by every edge. */
+/**
+ * `line`: a prefix of the equipment tags, the gauge and the part serials (each edge its own rigs
+ * and parts, as lines of a plant are); none: shared by every edge.
+ */
 export function record(edge: string, seq: number, line = '') {
   const observedAt = new Date(T0 + seq * 10).toISOString();
   const equipment = `${line}RIG-${String(seq % 20).padStart(2, '0')}`;
@@ -44,7 +47,7 @@ export function record(edge: string, seq: number, line = '') {
       kind: 'inspection',
       source: { protocol: 'mqtt', endpoint: 'mqtt://edge.local:18830', address: 'line/result' },
       body: {
-        partSerial: `P-${seq}`,
+        partSerial: `${line}P-${seq}`,
         workOrder: 'WO-1',
         result: 'pass',
         characteristics: [
@@ -66,7 +69,7 @@ export function record(edge: string, seq: number, line = '') {
       ...envelope,
       kind: 'usage',
       source: { protocol: 'modbus', endpoint: 'modbus://10.0.0.1:502/1' },
-      body: { event: 'cycle', cycles: 1, operator: 'op-1', workOrder: 'WO-1', partSerial: `P-${seq}` },
+      body: { event: 'cycle', cycles: 1, operator: 'op-1', workOrder: 'WO-1', partSerial: `${line}P-${seq}` },
     };
   return {
     ...envelope,

@@ -8,7 +8,9 @@
  * sockets (p50/p99 over rounds), against socket.io alone broadcasting to N sockets.
  *
  * Scale: BENCH_EDGES (4) edges in parallel, each BENCH_BATCHES (15) batches of BENCH_BATCH (500)
- * records; BENCH_SOCKETS (500) sockets, BENCH_ROUNDS (30) rounds. PostgreSQL: the machine's
+ * records; BENCH_OWN_RIGS=1: each edge its own rigs, gauge and parts (as a plant's lines; by default
+ * all four report the same 20 rigs and part serials, so their batches wait on each other's locks);
+ * BENCH_SOCKETS (500) sockets, BENCH_ROUNDS (30) rounds. PostgreSQL: the machine's
  * (RIGTRACE_TEST_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/test), a database of
  * this run's own, dropped at the end. BENCH_BACKENDS: which, "sqlite,postgres" by default. BENCH_CLOUD_NODE_FLAGS: extra Node flags for the cloud
  * process (a profile: "--cpu-prof --cpu-prof-dir=/tmp/prof").
@@ -41,6 +43,7 @@ const BATCHES = Number(process.env.BENCH_BATCHES ?? 15);
 const BATCH = Number(process.env.BENCH_BATCH ?? 500);
 const SOCKETS = Number(process.env.BENCH_SOCKETS ?? 500);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
+const OWN_RIGS = process.env.BENCH_OWN_RIGS === '1';
 const PW = 'bench passphrase, not a secret';
 /** Records of each edge's untimed first batch. */
 const WARM = BATCH;
@@ -266,11 +269,19 @@ async function benchBackend(backend: 'sqlite' | 'postgres') {
     // Warm-up (not timed): one batch per edge of the timed size (so that the verify workers are
     // started), then the timed batches continue each log.
     const work: EdgeWork[] = [];
-    for (const e of edges) {
-      const warm = buildBatches(e, { from: 1, count: 1, size: WARM });
+    for (const [i, e] of edges.entries()) {
+      const line = OWN_RIGS ? `L${String(i + 1).padStart(2, '0')}-` : '';
+      const warm = buildBatches(e, { from: 1, count: 1, size: WARM, line });
       await post(`${cloud.url}/api/v1/ingest`, warm.batches[0]);
       work.push(
-        buildBatches(e, { from: WARM + 1, count: BATCHES, size: BATCH, before: warm.state, wire: true }),
+        buildBatches(e, {
+          from: WARM + 1,
+          count: BATCHES,
+          size: BATCH,
+          before: warm.state,
+          wire: true,
+          line,
+        }),
       );
     }
     const idleRss = rssMiB(pid);
@@ -309,7 +320,7 @@ async function benchBackend(backend: 'sqlite' | 'postgres') {
       target: '>= 0.5 of baseline',
       pass: ratio >= 0.5,
       note:
-        `${EDGES} edges × ${BATCHES} batches × ${BATCH} records; cloud from ${cloud.how}; ` +
+        `${EDGES} edges × ${BATCHES} batches × ${BATCH} records, ${OWN_RIGS ? 'each edge its own rigs and parts' : 'rigs and parts shared by the edges'}; cloud from ${cloud.how}; ` +
         `CPU ms per 1,000 records (PostgreSQL's own not counted): cloud process ${cloudCpu.cloud}, ` +
         `sending edges ${cloudCpu.bench}; plain INSERT ${plainCpu}`,
     });

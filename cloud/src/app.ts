@@ -6,10 +6,16 @@ import type { Logger } from 'pino';
 import type { Db } from './platform/db/db.js';
 import { ProblemError } from './platform/errors.js';
 import { keepRawJson, refuseNul } from './platform/http/validation.js';
-import { type RecordsRepository, type IngestService, recordsRoutes } from './records/index.js';
+import {
+  type EvidenceService,
+  type RecordsRepository,
+  type IngestService,
+  recordsRoutes,
+} from './records/index.js';
 import {
   type TenancyRepository,
   type EnrollmentService,
+  type TenancyService,
   enrollmentRoutes,
   tenancyRoutes,
 } from './tenancy/index.js';
@@ -36,14 +42,19 @@ import { liveRoutes, type LiveService } from './live/index.js';
 import { reportsRoutes, type ReportsModule } from './reports/index.js';
 import { ootRoutes, type OotService } from './oot/index.js';
 import { maintenanceRoutes, type MaintenanceService } from './maintenance/index.js';
-import { OperatorService, operatorRoutes } from './operator/index.js';
+import { type OperatorService, operatorRoutes } from './operator/index.js';
+import { type ExportControlService, exportControlRoutes } from './export-control/index.js';
 
 export interface AppDeps {
   db: Db;
   tenancy: TenancyRepository;
   records: RecordsRepository;
   ingest: IngestService;
+  /** Evidence bundles of an edge's records. */
+  evidence: EvidenceService;
   enrollment: EnrollmentService;
+  /** The tenant's administration: sites, enrollment tokens, edges, API tokens. */
+  tenancyAdmin: TenancyService;
   witness: Witness;
   calibration: CalibrationService;
   traceability: TraceabilityService;
@@ -54,6 +65,10 @@ export interface AppDeps {
   /** SPC charts, baselines and alerts. */
   spc: SpcService;
   accounts: Accounts;
+  /** Export control (ITAR/EAR): flags, and the log of every access to flagged data. */
+  exportControl: ExportControlService;
+  /** The cloud operator's console (tenants across the cloud). */
+  operator: OperatorService;
   /** Calibration reminders: settings, send-now, the delivery log. */
   reminders: ReminderService;
   /** Committed changes, for live updates, alerts and reminders. */
@@ -204,6 +219,7 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
   app.use('/api/v1', enrollmentRoutes(deps));
   app.use('/api/v1', recordsRoutes(deps));
   app.use('/api/v1', calibrationRoutes(deps));
+  app.use('/api/v1', exportControlRoutes(deps));
   if (deps.certificates) app.use('/api/v1', certificateRoutes({ ...deps, certificates: deps.certificates }));
   if (deps.traceReviews) app.use('/api/v1', chainRoutes({ ...deps, traceReviews: deps.traceReviews }));
   app.use('/api/v1', spcRoutes(deps));
@@ -215,15 +231,13 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
   if (deps.maintenance)
     app.use(
       '/api/v1',
-      maintenanceRoutes({ db: deps.db, accounts: deps.accounts, maintenance: deps.maintenance }),
+      maintenanceRoutes({
+        accounts: deps.accounts,
+        maintenance: deps.maintenance,
+        exportControl: deps.exportControl,
+      }),
     );
-  app.use(
-    '/api/v1',
-    operatorRoutes({
-      accounts: deps.accounts,
-      operator: new OperatorService({ db: deps.db, tenancy: deps.tenancy, accounts: deps.accounts }),
-    }),
-  );
+  app.use('/api/v1', operatorRoutes(deps));
   if (existsSync(path.join(portalDir, 'index.html'))) servePortal(app, portalDir);
   app.use((req: Request, res: Response) => {
     const allowed = methodsOf(req.path);

@@ -22,12 +22,13 @@ import { InspectionRepository } from './production/index.js';
 import {
   RecordsRepository,
   IngestService,
+  EvidenceService,
   createIngestLimiter,
   OFF_LOOP_MIN_RECORDS,
   VerifyPool,
 } from './records/index.js';
 import { SecurityEventsRepository } from './audit/index.js';
-import { TenancyRepository, EnrollmentService } from './tenancy/index.js';
+import { TenancyRepository, EnrollmentService, TenancyService } from './tenancy/index.js';
 import { Witness } from './platform/witness.js';
 import { DomainEventBus } from './platform/events.js';
 import { createAccounts, SecretBox, startSessionCleanup, SessionsRepository } from './access/index.js';
@@ -39,6 +40,8 @@ import { countStoredRecords, Metrics } from './platform/metrics.js';
 import { createReports } from './reports/index.js';
 import { OotRepository, OotService } from './oot/index.js';
 import { MaintenanceRepository, MaintenanceService } from './maintenance/index.js';
+import { ExportControlService } from './export-control/index.js';
+import { OperatorService } from './operator/index.js';
 
 export type StoreConfig = Pick<
   CloudConfig,
@@ -221,6 +224,7 @@ export async function startCloud(
     witness,
     secrets: SecretBox.load(cfg.dataDir, cfg.secretsKey),
   });
+  const exportControl = new ExportControlService(store.db, accounts.audit);
   const calibration = new CalibrationService(
     store.db,
     store.tenancy,
@@ -313,6 +317,14 @@ export async function startCloud(
     verifyPool ? { pool: verifyPool, minRecords: OFF_LOOP_MIN_RECORDS } : undefined,
   );
   const enrollment = new EnrollmentService(store.db, store.tenancy, store.security, witness);
+  const tenancyAdmin = new TenancyService({
+    db: store.db,
+    tenancy: store.tenancy,
+    records: store.records,
+    witness,
+    audit: accounts.audit,
+    calibration,
+  });
   // Refused ingests, forks and bad enrollments also go to the tenant's tamper-evident audit trail.
   store.security.onRecord((e) => accounts.audit.securityEvent(e));
   const reminders = new ReminderService({
@@ -339,6 +351,9 @@ export async function startCloud(
   });
   const app = createApp({
     ...store,
+    exportControl,
+    evidence: new EvidenceService({ db: store.db, records: store.records, exportControl }),
+    operator: new OperatorService({ db: store.db, tenancy: store.tenancy, accounts }),
     certificates,
     traceReviews,
     reports,
@@ -346,6 +361,7 @@ export async function startCloud(
     maintenance,
     ingest,
     enrollment,
+    tenancyAdmin,
     witness,
     calibration,
     traceability,

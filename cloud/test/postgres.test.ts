@@ -3,6 +3,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { loadCloudConfig } from '../src/platform/config.js';
+import { TenantScopeError } from '../src/platform/db/db.js';
 import { MIGRATIONS, migratePostgres } from '../src/platform/db/migrations.js';
 import { PostgresDb } from '../src/platform/db/postgres.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
@@ -229,6 +230,45 @@ describe('two cloud instances on one PostgreSQL database', () => {
       expect(after.map((r) => [r?.t ?? '', Number((r as { n?: unknown } | undefined)?.n)])).toEqual(
         after.map(() => ['', 0]),
       );
+    });
+
+    it('runs withTenantStatement in one round trip outside a transaction, row-level security in force, and refuses a second statement', async () => {
+      const sent = vi.spyOn(pg.Client.prototype, 'query');
+      try {
+        for (const tenant of ['acme', 'other']) {
+          const all = await owner<{ tenant_id: string }>('SELECT tenant_id FROM records');
+          const before = sent.mock.calls.length;
+          // No WHERE on the tenant: only row-level security keeps the other tenant's rows out.
+          const seen = await store.db.withTenantStatement(tenant, () =>
+            store.db.all<{ tenant_id: string }>('SELECT * FROM records WHERE seq >= ?', [0]),
+          );
+          expect(sent.mock.calls.length - before, tenant).toBe(1);
+          expect(seen.length, tenant).toBe(all.filter((r) => r.tenant_id === tenant).length);
+          expect(new Set(seen.map((r) => r.tenant_id))).toEqual(new Set([tenant]));
+        }
+      } finally {
+        sent.mockRestore();
+      }
+      await expect(
+        store.db.withTenantStatement('acme', async () => {
+          await store.db.get('SELECT 1 AS one');
+          return store.db.get('SELECT 2 AS two');
+        }),
+      ).rejects.toThrow(/second statement/);
+      // Inside a transaction it joins it, with the tenant set there.
+      const inTx = await store.db.transaction(() =>
+        store.db.withTenantStatement('other', async () => ({
+          t: await store.db.get<{ t: string }>("SELECT current_setting('app.tenant_id') AS t"),
+          n: await store.db.all('SELECT 1 FROM records'),
+        })),
+      );
+      expect(inTx.t?.t).toBe('other');
+      expect(inTx.n).toHaveLength(3);
+      await expect(
+        store.db.bindTenant('acme', () =>
+          store.db.withTenantStatement('other', () => store.db.get('SELECT 1')),
+        ),
+      ).rejects.toThrow(TenantScopeError);
     });
 
     it('shows nothing at all when no tenant is set', async () => {

@@ -8,6 +8,7 @@ import type { TenancyRepository } from '../tenancy/index.js';
 import type { AuditActor } from '../audit/index.js';
 import type { AuthService, IssuedSession, RequestInfo, SessionContext } from './auth.service.js';
 import { API_TOKEN_ROLE, can, type Permission, type Principal } from './policy.js';
+import { type Caller, viewerOf } from './viewer.js';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -89,6 +90,11 @@ export function actorOfRequest(req: Request): AuditActor {
   return p.kind === 'user'
     ? { type: 'user', id: p.id, ...(p.email ? { email: p.email } : {}), role: p.role }
     : { type: 'api-token', id: p.id, role: p.role };
+}
+
+/** The request's caller (after authentication): its viewer, audit actor and address. */
+export function callerOf(req: Request): Caller {
+  return { ...viewerOf(req), actor: actorOfRequest(req), address: req.ip ?? null };
 }
 
 function sameString(a: string, b: string): boolean {

@@ -5,6 +5,7 @@ export { createAccounts } from './accounts.js';
 export type { Accounts } from './accounts.js';
 export {
   actorOfRequest,
+  callerOf,
   isLocalHostname,
   principalOf,
   requestInfo,
@@ -38,7 +39,7 @@ export {
   visibleSql,
   wholeTenant,
 } from './viewer.js';
-export type { Viewer } from './viewer.js';
+export type { Caller, Viewer } from './viewer.js';
 export { SecretBox } from './secret-box.js';
 export { startSessionCleanup } from './session-cleanup.js';
 export { SessionsRepository } from './sessions.repository.js';

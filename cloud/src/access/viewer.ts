@@ -2,6 +2,7 @@ import type { Request } from 'express';
 import type { SqlParam } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import type { Principal } from './policy.js';
+import type { AuditActor } from '../audit/index.js';
 
 /**
  * Who reads: resolved once per request (or socket) from the authenticated principal and passed
@@ -18,6 +19,15 @@ export interface Viewer {
   /** Cleared for export-controlled (ITAR/EAR) data: a user marked as a US person (API tokens never are). */
   cleared: boolean;
 }
+
+/**
+ * Who acts: the request's `Viewer` plus what the audit trail records of the request, the actor
+ * and the caller's address. Services that change data and audit it take one (`callerOf(req)`).
+ */
+export type Caller = Viewer & {
+  actor: AuditActor;
+  address: string | null;
+};
 
 export function viewerOfPrincipal(p: Principal): Viewer {
   return {

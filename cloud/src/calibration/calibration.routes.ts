@@ -1,7 +1,6 @@
 import { Router, type Request } from 'express';
 import { assetTagSchema, calibrationBodySchema, dateSchema, timestampSchema } from '@rigtrace/protocols';
 import { z } from 'zod';
-import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import { siteShifts, type TenancyRepository } from '../tenancy/index.js';
 import { isLocalDate, addDays } from '../platform/time-zone.js';
@@ -37,13 +36,12 @@ import {
   type Viewer,
 } from '../access/index.js';
 import {
-  ExportControlService,
+  exportCallerOf,
   recordFlag,
-  viewerOf,
   type AccessedObject,
+  type ExportCaller,
+  type ExportControlService,
   type ExportFlag,
-  type ExportViewer,
-  exportControlRoutes,
 } from '../export-control/index.js';
 import { REGISTER_CSV_COLUMNS } from './register-csv.js';
 import { positionRoutes } from './positions.routes.js';
@@ -115,11 +113,11 @@ const calibrationsQuery = z.strictObject({
 });
 
 export interface CalibrationRouteDeps {
-  db: Db;
   tenancy: TenancyRepository;
   calibration: CalibrationService;
   traceability: TraceabilityService;
   accounts: Accounts;
+  exportControl: ExportControlService;
   /** Preventive maintenance (the maintenance feature), listed on the due-list beside the calibration. */
   maintenance?: PreventiveTasks | undefined;
 }
@@ -127,7 +125,7 @@ export interface CalibrationRouteDeps {
 /** The calibration engine's API: equipment register, calibrations, due-list, traceability, queries. */
 export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   const r = Router();
-  const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
+  const exportControl = deps.exportControl;
   // Each route names its permission (access/policy.ts): reading is records:read (every role and
   // API tokens), writing calibrations:write, the second person's review calibrations:approve.
   // Export control (ITAR/EAR) and electronic signatures are applied per route below.
@@ -135,7 +133,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   const write = deps.accounts.require('calibrations:write');
   const approve = deps.accounts.require('calibrations:approve');
   const tag = (req: Request) => String(req.params.tag);
-  const viewer = (req: Request, route: string) => viewerOf(req, route);
+  const viewer = (req: Request, route: string) => exportCallerOf(req, route);
 
   /** The signed-in person who signs; API tokens cannot sign (and cannot write anyway). */
   const signerOf = (req: Request): Signer => {
@@ -152,7 +150,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
    * Export control for one piece of equipment named by the caller: a flagged entry is 404 for a
    * caller not cleared (as if absent; the refusal is audited). Returns the flag (null: none).
    */
-  const guard = async (v: ExportViewer, t: string): Promise<ExportFlag | null> => {
+  const guard = async (v: ExportCaller, t: string): Promise<ExportFlag | null> => {
     const flag = await exportControl.flagOf(v.tenantId, t);
     if (flag && !v.cleared) {
       await exportControl.refused(v, { type: 'equipment', id: t, flag });
@@ -176,7 +174,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   };
 
   /** Site scope, then export control, for equipment named by the caller; returns its export flag. */
-  const visible = async (req: Request, v: ExportViewer, t: string): Promise<ExportFlag | null> => {
+  const visible = async (req: Request, v: ExportCaller, t: string): Promise<ExportFlag | null> => {
     await siteGuard(req, t);
     return guard(v, t);
   };
@@ -186,7 +184,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
    * applies site scope and export control, and what it may not see is 404 as if absent. When only
    * export control hid it (the entry is of the caller's sites), the refusal is audited.
    */
-  const seenRead = async <T>(req: Request, v: ExportViewer, t: string, read: (r: Viewer) => Promise<T>) => {
+  const seenRead = async <T>(req: Request, v: ExportCaller, t: string, read: (r: Viewer) => Promise<T>) => {
     const reader = readerOf(req);
     try {
       return await read(reader);
@@ -205,7 +203,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   };
 
   /** A register write's view of the caller: site scope and clearance; refusals of hidden tags are audited. */
-  const registerScope = (req: Request, v: ExportViewer): RegisterScope => ({
+  const registerScope = (req: Request, v: ExportCaller): RegisterScope => ({
     sites: req.principal!.sites,
     cleared: v.cleared,
     onHidden: async (existing) => {
@@ -240,7 +238,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   const screenRecords = async <
     T extends { edge: string; seq: number; kind: string; equipment: string; record: unknown },
   >(
-    v: ExportViewer,
+    v: ExportCaller,
     items: T[],
   ): Promise<T[]> => {
     const flags = await exportControl.flags(v.tenantId);
@@ -564,8 +562,6 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       );
     res.json(await deps.calibration.setSettings(tenantOf(req), req.body));
   });
-
-  r.use(exportControlRoutes({ accounts: deps.accounts, exportControl }));
 
   // Positions of a rig and the devices installed in them (positions.routes.ts).
   r.use(

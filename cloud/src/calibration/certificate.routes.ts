@@ -1,15 +1,14 @@
 import { Router, type Request } from 'express';
-import type { Db } from '../platform/db/db.js';
 import { type Accounts, viewerOf as accessViewerOf } from '../access/index.js';
-import { ExportControlService, viewerOf as exportViewerOf } from '../export-control/index.js';
+import { exportCallerOf, type ExportControlService } from '../export-control/index.js';
 import { problem, sessionOnly, tokenOrSession as security } from '../platform/http/openapi-parts.js';
 import { certificateUploadSchema, type CertificateService } from './certificate.service.js';
 import { z } from 'zod';
 import { dateTime, mount, operation } from '../platform/http/contract.js';
 
 export interface CertificateRouteDeps {
-  db: Db;
   accounts: Accounts;
+  exportControl: ExportControlService;
   certificates: CertificateService;
 }
 
@@ -26,14 +25,14 @@ function disposition(filename: string): string {
  */
 export function certificateRoutes(deps: CertificateRouteDeps): Router {
   const r = Router();
-  const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
+  const exportControl = deps.exportControl;
   const read = deps.accounts.require('records:read');
   const write = deps.accounts.require('calibrations:write');
   const id = (req: Request) => String(req.params.id);
 
   mount(r, certificateApi.attach, write, async (req, res) => {
     const v = accessViewerOf(req);
-    const ev = exportViewerOf(req, 'POST /calibrations/{id}/certificates');
+    const ev = exportCallerOf(req, 'POST /calibrations/{id}/certificates');
     const out = await deps.certificates.attach(v, id(req), req.body, {
       actor: ev.actor,
       address: ev.address,
@@ -50,7 +49,7 @@ export function certificateRoutes(deps: CertificateRouteDeps): Router {
 
   mount(r, certificateApi.list, read, async (req, res) => {
     const v = accessViewerOf(req);
-    const ev = exportViewerOf(req, 'GET /calibrations/{id}/certificates');
+    const ev = exportCallerOf(req, 'GET /calibrations/{id}/certificates');
     const out = await deps.certificates.list(v, id(req));
     if (out.exportFlag)
       await exportControl.logAccess(ev, [{ type: 'calibration', id: id(req), flag: out.exportFlag }]);
@@ -59,7 +58,7 @@ export function certificateRoutes(deps: CertificateRouteDeps): Router {
 
   mount(r, certificateApi.dcc, read, async (req, res) => {
     const v = accessViewerOf(req);
-    const ev = exportViewerOf(req, 'GET /calibrations/{id}/dcc');
+    const ev = exportCallerOf(req, 'GET /calibrations/{id}/dcc');
     const out = await deps.certificates.exportDcc(v, id(req));
     if (out.exportFlag)
       await exportControl.logAccess(ev, [{ type: 'calibration', id: id(req), flag: out.exportFlag }]);
@@ -75,7 +74,7 @@ export function certificateRoutes(deps: CertificateRouteDeps): Router {
 
   mount(r, certificateApi.file, read, async (req, res) => {
     const v = accessViewerOf(req);
-    const ev = exportViewerOf(req, 'GET /calibrations/{id}/certificates/{certificate}');
+    const ev = exportCallerOf(req, 'GET /calibrations/{id}/certificates/{certificate}');
     const f = await deps.certificates.file(v, id(req), String(req.params.certificate));
     if (f.export_regime)
       await exportControl.logAccess(ev, [

@@ -1,9 +1,8 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import { type Accounts, viewerOf as accessViewerOf } from '../access/index.js';
-import { ExportControlService, viewerOf as exportViewerOf } from '../export-control/index.js';
+import { exportCallerOf, type ExportControlService } from '../export-control/index.js';
 import { tokenOrSession as security } from '../platform/http/openapi-parts.js';
 import { mount, operation } from '../platform/http/contract.js';
 import { parseQuery } from '../platform/http/validation.js';
@@ -11,8 +10,8 @@ import type { TraceabilityService } from './traceability.service.js';
 import type { TraceReviewRepository } from './trace-review.repository.js';
 
 export interface ChainRouteDeps {
-  db: Db;
   accounts: Accounts;
+  exportControl: ExportControlService;
   traceability: TraceabilityService;
   traceReviews: TraceReviewRepository;
 }
@@ -29,12 +28,12 @@ const chainQuery = z.strictObject({
 /** The suspect chain of a failed reference standard: standard → instruments calibrated with it → their records. */
 export function chainRoutes(deps: ChainRouteDeps): Router {
   const r = Router();
-  const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
+  const exportControl = deps.exportControl;
   mount(r, chainApi.suspectChain, deps.accounts.require('records:read'), async (req, res) => {
     const q = parseQuery(chainApi.suspectChain, req);
     const tag = String(req.params.tag);
     const v = accessViewerOf(req);
-    const ev = exportViewerOf(req, 'GET /equipment/{tag}/suspect-chain');
+    const ev = exportCallerOf(req, 'GET /equipment/{tag}/suspect-chain');
     if (!(await deps.traceReviews.visibleTags(v, [tag])).has(tag))
       throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
     const out = await deps.traceability.suspectChain(v, tag, q.calibration);

@@ -1,7 +1,7 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import { timestampSchema } from '@rigtrace/protocols';
 import { z } from 'zod';
-import { type Accounts, tenantOf } from '../access/index.js';
+import { type Accounts, callerOf, tenantOf, viewerOf } from '../access/index.js';
 import { sessionOnly } from '../platform/http/openapi-parts.js';
 import { dateTime, mount, operation } from '../platform/http/contract.js';
 import { cursor, limit, parseQuery } from '../platform/http/validation.js';
@@ -9,9 +9,14 @@ import { ProblemError } from '../platform/errors.js';
 import {
   accessView,
   decodeAccessCursor,
+  type ExportCaller,
   type ExportControlService,
-  viewerOf,
 } from './export-control.service.js';
+
+/** The request's caller as export control records it (after authentication). */
+export function exportCallerOf(req: Request, route: string): ExportCaller {
+  return { ...callerOf(req), route };
+}
 
 const query = z.strictObject({
   from: timestampSchema.optional().describe('at ≥ from'),
@@ -30,7 +35,7 @@ export function exportControlRoutes(deps: {
 
   mount(r, exportControlApi.log, readers, async (req, res) => {
     // The log names export-controlled equipment: only readers cleared for it see the log.
-    if (!viewerOf(req, 'GET /export-access').cleared)
+    if (!viewerOf(req).cleared)
       throw new ProblemError(
         'CLOUD_FORBIDDEN',
         'the export-access log names export-controlled equipment: only users cleared for it (US persons) may read it',

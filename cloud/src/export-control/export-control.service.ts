@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { Request } from 'express';
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { insertChunked } from '../platform/db/insert-chunked.js';
-import type { Principal } from '../access/index.js';
+import type { Caller, Viewer } from '../access/index.js';
 import type { AuditService } from '../audit/index.js';
 
 /**
@@ -36,36 +35,16 @@ export interface ExportFlag {
   eccn: string | null;
 }
 
-/** Who is asking, as export control sees it. */
-export interface ExportViewer {
-  tenantId: string;
-  /** Cleared for flagged data: a signed-in user with usPerson true. */
-  cleared: boolean;
-  userId: string | null;
-  /** `user:<id>` or `api-token` */
-  principal: string;
-  actor: { type: 'user' | 'api-token'; id: string; email?: string; role?: string };
-  address: string | null;
-  /** e.g. "GET /equipment/{tag}" */
-  route: string;
-}
+/**
+ * One request that reads export-controlled data: access's `Caller` (the request's `Viewer`, its
+ * audit actor and address) and the route the access log names (e.g. "GET /equipment/{tag}").
+ * Routes build it with `exportCallerOf` (export-control.routes.ts); it is a `Viewer`, so the same
+ * object goes to the repositories' reads.
+ */
+export type ExportCaller = Caller & { route: string };
 
-export function viewerOf(req: Request, route: string): ExportViewer {
-  const p: Principal | undefined = req.principal;
-  if (!p) throw new Error('viewerOf before authentication');
-  const isUser = p.kind === 'user';
-  return {
-    tenantId: p.tenantId,
-    cleared: isUser && p.usPerson === true,
-    userId: isUser ? p.id : null,
-    principal: isUser ? `user:${p.id}` : 'api-token',
-    actor: isUser
-      ? { type: 'user', id: p.id, ...(p.email ? { email: p.email } : {}), role: p.role }
-      : { type: 'api-token', id: p.id, role: p.role },
-    address: req.ip ?? null,
-    route,
-  };
-}
+/** The caller as the access log names it: `user:<id>` or `api-token`. */
+const principalOf = (v: Viewer): string => (v.kind === 'user' ? `user:${v.id}` : 'api-token');
 
 export interface AccessedObject {
   /** 'record': a raw record (`/records`, evidence bundles), id `<edge>:<seq>`. */
@@ -99,7 +78,7 @@ export class ExportControlService {
 
   /** The tenant's flagged equipment by tag (a small set: one indexed scan). */
   async flags(tenantId: string): Promise<Map<string, ExportFlag>> {
-    const rows = await this.db.withTenant(tenantId, () =>
+    const rows = await this.db.withTenantStatement(tenantId, () =>
       this.db.all<{ tag: string; export_regime: ExportRegime; export_eccn: string | null }>(
         'SELECT tag, export_regime, export_eccn FROM equipment WHERE tenant_id = ? AND export_regime IS NOT NULL',
         [tenantId],
@@ -122,7 +101,7 @@ export class ExportControlService {
    * Logs that `viewer` was served `objects` (all flagged): one export_access_log row each and
    * one audit entry for the request, in one transaction. Nothing when the list is empty.
    */
-  async logAccess(viewer: ExportViewer, objects: readonly AccessedObject[]): Promise<void> {
+  async logAccess(viewer: ExportCaller, objects: readonly AccessedObject[]): Promise<void> {
     if (objects.length === 0) return;
     const at = new Date().toISOString();
     await this.db.transaction(async () => {
@@ -135,8 +114,8 @@ export class ExportControlService {
             viewer.tenantId,
             randomUUID(),
             at,
-            viewer.userId,
-            viewer.principal,
+            viewer.kind === 'user' ? viewer.id : null,
+            principalOf(viewer),
             o.type,
             o.id,
             o.flag.regime,
@@ -167,7 +146,7 @@ export class ExportControlService {
   }
 
   /** An uncleared caller asked for a flagged item by its id (answered 404): a security event. */
-  async refused(viewer: ExportViewer, object: AccessedObject): Promise<void> {
+  async refused(viewer: ExportCaller, object: AccessedObject): Promise<void> {
     await this.audit.record({
       tenantId: viewer.tenantId,
       action: 'export.access',
@@ -233,6 +212,13 @@ export function accessView(r: ExportAccessRow) {
     address: r.address,
     route: r.route,
   };
+}
+
+/** The flag a stored record (its JSON text) inherits; see `recordFlag`. */
+export function flagOfStoredRecord(json: string, flags: ReadonlyMap<string, ExportFlag>): ExportFlag | null {
+  if (flags.size === 0) return null;
+  const record = JSON.parse(json) as { equipment?: unknown };
+  return recordFlag(typeof record.equipment === 'string' ? record.equipment : '', record, flags);
 }
 
 /**

@@ -1,6 +1,11 @@
 // Export control: ITAR/EAR flags on equipment and the log of access to flagged data.
 // The feature's public surface: other modules import from here, never from its files.
 
-export { exportControlApi, exportControlRoutes } from './export-control.routes.js';
-export { ExportControlService, exportControlSchema, recordFlag, viewerOf } from './export-control.service.js';
-export type { AccessedObject, ExportFlag, ExportViewer } from './export-control.service.js';
+export { exportCallerOf, exportControlApi, exportControlRoutes } from './export-control.routes.js';
+export {
+  ExportControlService,
+  exportControlSchema,
+  flagOfStoredRecord,
+  recordFlag,
+} from './export-control.service.js';
+export type { AccessedObject, ExportCaller, ExportFlag } from './export-control.service.js';

@@ -159,7 +159,7 @@ export class LiveRepository {
 
   /** The tenant's export-controlled equipment tags (what a socket not cleared must not be sent). */
   async flaggedTags(tenantId: string): Promise<Set<string>> {
-    const rows = await this.db.withTenant(tenantId, () =>
+    const rows = await this.db.withTenantStatement(tenantId, () =>
       this.db.all<{ tag: string }>(
         'SELECT tag FROM equipment WHERE tenant_id = ? AND export_regime IS NOT NULL',
         [tenantId],

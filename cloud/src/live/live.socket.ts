@@ -175,8 +175,6 @@ export function attachLiveServer(server: HttpServer, opts: LiveServerOptions): L
     }
   }
 
-  const clearedOf = (a: SocketAuth) => viewerOfPrincipal(a.principal).cleared;
-
   io.use((socket, next) => {
     const cookie = sessionCookie(socket.request);
     if (!cookie) return next(new LiveError('CLOUD_UNAUTHENTICATED', 'sign in first'));
@@ -226,7 +224,8 @@ export function attachLiveServer(server: HttpServer, opts: LiveServerOptions): L
         if (!a.sites.has(siteId) && a.sites.size >= MAX_SUBSCRIPTIONS)
           return ack({ ok: false, error: 'CLOUD_RATE_LIMITED' });
         a.sites.add(siteId);
-        await socket.join(siteRoom(a.tenantId, siteId, clearedOf(a)));
+        // The rooms of the sites followed, by clearance: one rule (apply) for every join.
+        apply(socket, a, ctx);
         ack({ ok: true });
       } catch (err) {
         log.error({ err }, 'live: subscribe failed');

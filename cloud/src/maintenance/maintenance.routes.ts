@@ -7,8 +7,7 @@ import {
   tenantOf,
   viewerOf as viewerOfRequest,
 } from '../access/index.js';
-import { ExportControlService, viewerOf as exportViewerOf } from '../export-control/index.js';
-import type { Db } from '../platform/db/db.js';
+import { exportCallerOf, type ExportControlService } from '../export-control/index.js';
 import { ProblemError } from '../platform/errors.js';
 import { problem, sessionOnly, tokenOrSession } from '../platform/http/openapi-parts.js';
 import { parseQuery } from '../platform/http/validation.js';
@@ -32,14 +31,14 @@ const boardQuery = z.strictObject({ site: z.string().min(1).max(128).optional() 
  * logging events, plans and taking equipment out of or back into service need `maintenance:write`.
  */
 export function maintenanceRoutes(deps: {
-  db: Db;
   accounts: Accounts;
   maintenance: MaintenanceService;
+  exportControl: ExportControlService;
 }): Router {
   const r = Router();
   const read = deps.accounts.require('records:read');
   const write = deps.accounts.require('maintenance:write');
-  const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
+  const exportControl = deps.exportControl;
   const tag = (req: Request) => String(req.params.tag);
 
   const caller = (req: Request): MaintenanceCaller => {
@@ -60,7 +59,7 @@ export function maintenanceRoutes(deps: {
    * (the refusal is on the audit trail); a cleared caller's access is logged.
    */
   const exportGuard = async (req: Request, route: string, t: string): Promise<void> => {
-    const v = exportViewerOf(req, route);
+    const v = exportCallerOf(req, route);
     const flag = await exportControl.flagOf(tenantOf(req), t);
     if (!flag) return;
     if (!v.cleared) {

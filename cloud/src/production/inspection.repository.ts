@@ -203,7 +203,11 @@ export class InspectionRepository {
     );
   }
 
-  /** yield_quarters moved by the first inspections of `parts` with the inspections `added` less without them. */
+  /**
+   * yield_quarters moved by the first inspections of `parts` with the inspections `added` less
+   * without them: per chunk of parts one statement that computes both and upserts the difference
+   * (on PostgreSQL after the parts' locks).
+   */
   private async moveRollup(
     tenantId: string,
     parts: readonly string[],
@@ -211,62 +215,27 @@ export class InspectionRepository {
   ): Promise<void> {
     if (this.db.dialect === 'postgres')
       // Two batches inspecting one part at once take turns (SQLite writes one at a time):
-      // each must see the other's inspections to count the part once. Locks in one order.
+      // each must see the other's inspections to count the part once. Locks in one order. A
+      // statement of its own: the upsert's snapshot must be taken once the locks are held.
       await this.db.run(
         `SELECT pg_advisory_xact_lock(k) FROM (
            SELECT DISTINCT hashtextextended(? || '/' || p, 0) AS k FROM unnest(?::text[]) AS p ORDER BY k) s`,
         [tenantId, parts],
       );
-    const before = await this.firstInspectionsOf(tenantId, parts, added);
-    const after = await this.firstInspectionsOf(tenantId, parts);
-    const delta = new Map<string, YieldQuarter>();
-    const move = (list: readonly YieldQuarter[], sign: 1 | -1) => {
-      for (const q of list) {
-        const key = `${q.quarter}\u0000${q.siteId}\u0000${q.equipment}`;
-        const d = delta.get(key) ?? { ...q, tested: 0, passed: 0 };
-        d.tested += sign * q.tested;
-        d.passed += sign * q.passed;
-        delta.set(key, d);
-      }
-    };
-    move(after, 1);
-    move(before, -1);
-    const changed = [...delta.values()].filter((d) => d.tested !== 0 || d.passed !== 0);
-    await insertChunked(
-      this.db,
-      'yield_quarters',
-      'tenant_id, quarter, site_id, equipment, tested, passed',
-      changed.map((d) => [tenantId, d.quarter, d.siteId, d.equipment, d.tested, d.passed]),
-      {
-        onConflict: `ON CONFLICT (tenant_id, quarter, site_id, equipment) DO UPDATE
-               SET tested = yield_quarters.tested + excluded.tested, passed = yield_quarters.passed + excluded.passed`,
-      },
-    );
-  }
-
-  /**
-   * The first inspections of these parts, per rig, site and quarter hour; `without`: as if these
-   * inspections were not stored.
-   */
-  private async firstInspectionsOf(
-    tenantId: string,
-    parts: readonly string[],
-    without: readonly AddedInspection[] = [],
-  ): Promise<YieldQuarter[]> {
     const ofPart = new Map<string, AddedInspection[]>();
-    for (const w of without) {
+    for (const w of added) {
       const list = ofPart.get(w.part);
       if (list) list.push(w);
       else ofPart.set(w.part, [w]);
     }
     // Parts in chunks of at most 500 whose statement binds at most ~30,000 parameters: a part
-    // costs one, each inspection left out two (in `t` and in the first-inspection lookup) and
-    // each edge of them two more.
+    // costs two (once with, once without), each inspection left out two (in `t` and in the
+    // first-inspection lookup) and each edge of them two more.
     const chunks: string[][] = [];
     let chunk: string[] = [];
     let cost = 0;
     for (const part of parts) {
-      const n = 1 + 4 * (ofPart.get(part)?.length ?? 0);
+      const n = 2 + 4 * (ofPart.get(part)?.length ?? 0);
       if (chunk.length > 0 && (chunk.length >= 500 || cost + n > 30_000)) {
         chunks.push(chunk);
         chunk = [];
@@ -276,33 +245,33 @@ export class InspectionRepository {
       cost += n;
     }
     if (chunk.length > 0) chunks.push(chunk);
-    const out: YieldQuarter[] = [];
     for (const c of chunks) {
       const byEdge = new Map<string, number[]>();
       for (const w of c.flatMap((part) => ofPart.get(part) ?? []))
         byEdge.set(w.edge, [...(byEdge.get(w.edge) ?? []), w.seq]);
       const edges = [...byEdge];
-      const except =
-        edges.length > 0
-          ? (a: string) =>
-              edges
-                .map(([, seqs]) => `(${a}.edge_id = ? AND ${a}.seq IN (${seqs.map(() => '?').join(',')}))`)
-                .join(' OR ')
-          : undefined;
+      const except = (a: string) =>
+        edges
+          .map(([, seqs]) => `(${a}.edge_id = ? AND ${a}.seq IN (${seqs.map(() => '?').join(',')}))`)
+          .join(' OR ');
       const exceptParams = edges.flatMap(([edge, seqs]) => [edge, ...seqs]);
-      out.push(
-        ...toQuarters(
-          await this.db.all<QuarterRow>(
-            firstInspectionsSql(
-              `t.tenant_id = ? AND t.part_serial IN (${c.map(() => '?').join(',')})`,
-              except,
-            ),
-            [tenantId, ...c, ...exceptParams, ...exceptParams],
-          ),
-        ),
+      const where = `t.tenant_id = ? AND t.part_serial IN (${c.map(() => '?').join(',')})`;
+      // The parts' first inspections now, less the same without this batch's: what moved. The
+      // WHERE before ON CONFLICT is SQLite's (an INSERT … SELECT upsert needs one).
+      await this.db.run(
+        `WITH moved AS (
+           SELECT equipment, site_id, quarter, SUM(tested) AS tested, SUM(passed) AS passed FROM (
+             SELECT a.equipment, a.site_id, a.quarter, a.tested, a.passed FROM (${firstInspectionsSql(where)}) a
+             UNION ALL
+             SELECT b.equipment, b.site_id, b.quarter, -b.tested, -b.passed FROM (${firstInspectionsSql(where, edges.length > 0 ? except : undefined)}) b
+           ) x GROUP BY equipment, site_id, quarter)
+         INSERT INTO yield_quarters (tenant_id, quarter, site_id, equipment, tested, passed)
+         SELECT ?, quarter, site_id, equipment, tested, passed FROM moved WHERE tested <> 0 OR passed <> 0
+         ON CONFLICT (tenant_id, quarter, site_id, equipment) DO UPDATE
+           SET tested = yield_quarters.tested + excluded.tested, passed = yield_quarters.passed + excluded.passed`,
+        [tenantId, ...c, tenantId, ...c, ...exceptParams, ...exceptParams, tenantId],
       );
     }
-    return out;
   }
 
   /** The inspections it added (not stored before). */

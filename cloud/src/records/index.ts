@@ -2,6 +2,7 @@
 // The feature's public surface: other modules import from here, never from its files.
 
 export { verifyEdgeLog } from './edge-log-verifier.js';
+export { EvidenceService } from './evidence.service.js';
 export { IngestService } from './ingest.service.js';
 export { RecordsRepository } from './records.repository.js';
 export { recordsApi, recordsRoutes } from './records.routes.js';

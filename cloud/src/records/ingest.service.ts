@@ -294,10 +294,10 @@ export class IngestService {
     }
     const note = (body as { checkpoint: string }).checkpoint;
     const cosigned = this.witness.cosign(note, now);
-    // Three independent writes, issued together: the connection runs them back to back without
-    // a round trip through this process between them. All settle before the transaction ends.
+    // The batch's writes (records, checkpoint, log state: one statement on PostgreSQL), issued
+    // before the derived rows; all settle before the transaction ends.
     const writes = [
-      this.records.insertRecords(
+      this.records.storeBatch(
         edge.tenant_id,
         edge.id,
         v.records.map((record, i) => ({
@@ -311,17 +311,7 @@ export class IngestService {
           leafHash: v.leafHashes[i]!,
           replayed: now.getTime() - Date.parse(record.receivedAt) > REPLAYED_AFTER_MS,
         })),
-        nowIso,
-      ),
-      this.records.insertCheckpoint(
-        edge.tenant_id,
-        edge.id,
         { size: v.checkpoint.size, root: v.checkpoint.root, note, cosignedNote: cosigned },
-        nowIso,
-      ),
-      this.records.updateEdgeLog(
-        edge.tenant_id,
-        edge.id,
         {
           size: v.newState.size,
           root: v.newState.root,

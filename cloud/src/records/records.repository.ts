@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { settled } from '../platform/settled.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 
 /** Rows per multi-row INSERT into records. */
@@ -42,6 +43,65 @@ function joinJson(rows: readonly NewRecordRow[]): string {
   for (const r of rows)
     if (r.json.includes(JSON_SEPARATOR)) throw new Error(`record ${r.seq}: its JSON holds a raw U+001E`);
   return rows.map((r) => r.json).join(JSON_SEPARATOR);
+}
+
+/** A view of a hash's bytes, not a copy. */
+const hashBytes = (h: Uint8Array) => Buffer.from(h.buffer, h.byteOffset, h.byteLength);
+
+/** INSERT_RECORDS_UNNEST's parameters but the last (the time ingested). */
+function unnestParams(rows: readonly NewRecordRow[], tenantId: string, edgeId: string): SqlParam[] {
+  return [
+    rows.map((r) => r.seq),
+    rows.map((r) => r.id),
+    rows.map((r) => r.kind),
+    rows.map((r) => r.equipment),
+    rows.map((r) => r.observedAt),
+    joinJson(rows),
+    rows.map((r) => hashBytes(r.leafHash)),
+    rows.map((r) => r.replayed),
+    tenantId,
+    edgeId,
+    tenantId,
+    edgeId,
+  ];
+}
+
+const INSERT_CHECKPOINT =
+  'INSERT INTO checkpoints (tenant_id, edge_id, size, root, note, cosigned_note, accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING';
+
+function checkpointParams(
+  tenantId: string,
+  edgeId: string,
+  cp: { size: number; root: Uint8Array; note: string; cosignedNote: string },
+  now: string,
+): SqlParam[] {
+  return [tenantId, edgeId, cp.size, Buffer.from(cp.root), cp.note, cp.cosignedNote, now];
+}
+
+/**
+ * The edge's log state after a batch. The backlog the edge reported with it (X-RigTrace-Backlog),
+ * if any, in the same statement: the row is written once per batch.
+ */
+function updateEdgeLogSql(
+  s: { size: number; root: Uint8Array; range: string; checkpoint: string; backlog?: number | undefined },
+  now: string,
+  tenantId: string,
+  edgeId: string,
+): { sql: string; params: SqlParam[] } {
+  const backlog = s.backlog === undefined ? '' : ', backlog = ?, backlog_at = ?';
+  return {
+    sql: `UPDATE edges SET log_size = ?, log_root = ?, log_range = ?, last_checkpoint = ?, last_contact_at = ?${backlog} WHERE tenant_id = ? AND id = ?`,
+    params: [
+      s.size,
+      Buffer.from(s.root),
+      s.range,
+      s.checkpoint,
+      now,
+      ...(s.backlog === undefined ? [] : [s.backlog, now]),
+      tenantId,
+      edgeId,
+    ],
+  };
 }
 
 export interface StoredRecordRow {
@@ -134,25 +194,9 @@ export class RecordsRepository {
    * INSERT per `INSERT_CHUNK` rows, 11 parameters a row, inside SQLite's 32766.
    */
   async insertRecords(tenantId: string, edgeId: string, rows: NewRecordRow[], now: string): Promise<void> {
-    // A view of each hash's bytes, not a copy.
-    const hash = (h: Uint8Array) => Buffer.from(h.buffer, h.byteOffset, h.byteLength);
     await this.db.withTenant(tenantId, async () => {
       if (this.db.dialect === 'postgres') {
-        await this.db.run(INSERT_RECORDS_UNNEST, [
-          rows.map((r) => r.seq),
-          rows.map((r) => r.id),
-          rows.map((r) => r.kind),
-          rows.map((r) => r.equipment),
-          rows.map((r) => r.observedAt),
-          joinJson(rows),
-          rows.map((r) => hash(r.leafHash)),
-          rows.map((r) => r.replayed),
-          tenantId,
-          edgeId,
-          tenantId,
-          edgeId,
-          now,
-        ]);
+        await this.db.run(INSERT_RECORDS_UNNEST, [...unnestParams(rows, tenantId, edgeId), now]);
         return;
       }
       for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
@@ -168,13 +212,53 @@ export class RecordsRepository {
             r.equipment,
             r.observedAt,
             r.json,
-            hash(r.leafHash),
+            hashBytes(r.leafHash),
             now,
             r.replayed ? 1 : 0,
           );
         await this.db.run(`${INSERT_RECORDS}${rowsOf(chunk.length)}`, params);
       }
     });
+  }
+
+  /**
+   * A verified batch's writes: its records, its checkpoint and the edge's new log state. On
+   * PostgreSQL one statement (the checkpoint INSERT and the edge UPDATE as data-modifying CTEs of
+   * the records INSERT: one round trip where there were three); on SQLite the three statements.
+   * Call inside the ingest transaction, with the edge's row locked.
+   */
+  async storeBatch(
+    tenantId: string,
+    edgeId: string,
+    rows: NewRecordRow[],
+    cp: { size: number; root: Uint8Array; note: string; cosignedNote: string },
+    log: { size: number; root: Uint8Array; range: string; checkpoint: string; backlog?: number | undefined },
+    now: string,
+  ): Promise<void> {
+    if (this.db.dialect !== 'postgres') {
+      await settled([
+        this.insertRecords(tenantId, edgeId, rows, now),
+        this.insertCheckpoint(tenantId, edgeId, cp, now),
+        this.updateEdgeLog(tenantId, edgeId, log, now),
+      ]);
+      return;
+    }
+    const edge = updateEdgeLogSql(log, now, tenantId, edgeId);
+    await this.db.withTenant(tenantId, () =>
+      this.db.run(
+        INSERT_RECORDS_UNNEST.replace(
+          '\nINSERT INTO records',
+          `, checkpoint AS (\n  ${INSERT_CHECKPOINT}\n), edge_log AS (\n  ${edge.sql}\n)\nINSERT INTO records`,
+        ),
+        [
+          ...unnestParams(rows, tenantId, edgeId).slice(0, 10),
+          ...checkpointParams(tenantId, edgeId, cp, now),
+          ...edge.params,
+          ...unnestParams(rows, tenantId, edgeId).slice(10),
+          now,
+        ],
+      ),
+    );
   }
 
   async insertCheckpoint(
@@ -184,10 +268,7 @@ export class RecordsRepository {
     now: string,
   ): Promise<void> {
     await this.db.withTenant(tenantId, () =>
-      this.db.run(
-        'INSERT INTO checkpoints (tenant_id, edge_id, size, root, note, cosigned_note, accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
-        [tenantId, edgeId, cp.size, Buffer.from(cp.root), cp.note, cp.cosignedNote, now],
-      ),
+      this.db.run(INSERT_CHECKPOINT, checkpointParams(tenantId, edgeId, cp, now)),
     );
   }
 
@@ -197,24 +278,8 @@ export class RecordsRepository {
     s: { size: number; root: Uint8Array; range: string; checkpoint: string; backlog?: number | undefined },
     now: string,
   ): Promise<void> {
-    // The backlog the edge reported with this batch (X-RigTrace-Backlog), if any, in the same
-    // statement: the row is written once per batch.
-    const backlog = s.backlog === undefined ? '' : ', backlog = ?, backlog_at = ?';
-    await this.db.withTenant(tenantId, () =>
-      this.db.run(
-        `UPDATE edges SET log_size = ?, log_root = ?, log_range = ?, last_checkpoint = ?, last_contact_at = ?${backlog} WHERE tenant_id = ? AND id = ?`,
-        [
-          s.size,
-          Buffer.from(s.root),
-          s.range,
-          s.checkpoint,
-          now,
-          ...(s.backlog === undefined ? [] : [s.backlog, now]),
-          tenantId,
-          edgeId,
-        ],
-      ),
-    );
+    const edge = updateEdgeLogSql(s, now, tenantId, edgeId);
+    await this.db.withTenant(tenantId, () => this.db.run(edge.sql, edge.params));
   }
 
   async latestCheckpoint(

@@ -4,13 +4,9 @@ import {
   RECORD_KINDS,
   batchEnvelopeSchema,
   recordSchema,
-  inclusionProof,
   toBase64,
-  type EvidenceBundle,
-  formatVerifierKey,
 } from '@rigtrace/protocols';
 import { z } from 'zod';
-import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import { component, dateTime, mount, operation } from '../platform/http/contract.js';
 import { problem } from '../platform/http/openapi-parts.js';
@@ -18,14 +14,14 @@ import { parseQuery, rawJsonBody } from '../platform/http/validation.js';
 import type { RecordsRepository } from './records.repository.js';
 import type { EdgeRow, TenancyRepository } from '../tenancy/index.js';
 import type { IngestService } from './ingest.service.js';
+import type { EvidenceService } from './evidence.service.js';
 import type { Witness } from '../platform/witness.js';
 import { tenantOf, type Accounts, principalOf, seesSite, viewerOf as readerOf } from '../access/index.js';
 import {
-  ExportControlService,
-  recordFlag,
-  viewerOf,
+  exportCallerOf,
+  flagOfStoredRecord,
   type AccessedObject,
-  type ExportFlag,
+  type ExportControlService,
 } from '../export-control/index.js';
 import type { NamedPosition, TraceabilityService } from '../calibration/index.js';
 
@@ -67,12 +63,14 @@ function edgeView(e: EdgeRow) {
 }
 
 export function recordsRoutes(deps: {
-  db: Db;
   tenancy: TenancyRepository;
   records: RecordsRepository;
   ingest: IngestService;
   witness: Witness;
   accounts: Accounts;
+  exportControl: ExportControlService;
+  /** Evidence bundles (GET /edges/{edgeId}/evidence). */
+  evidence: EvidenceService;
   /** Resolves the positions records name to the devices installed there (app.ts passes it). */
   traceability?: Pick<TraceabilityService, 'namedPositions'>;
 }): Router {
@@ -82,12 +80,7 @@ export function recordsRoutes(deps: {
   const evidenceAuth = deps.accounts.require('evidence:read');
   // Export control (ITAR/EAR) on raw records: a record is flagged when its equipment, or a gauge it
   // names, is flagged in the register (recordFlag); served only to cleared users, and logged.
-  const exportControl = new ExportControlService(deps.db, deps.accounts.audit);
-  const flagOfRecord = (json: string, flags: ReadonlyMap<string, ExportFlag>): ExportFlag | null => {
-    if (flags.size === 0) return null;
-    const record = JSON.parse(json) as { equipment?: unknown };
-    return recordFlag(typeof record.equipment === 'string' ? record.equipment : '', record, flags);
-  };
+  const exportControl = deps.exportControl;
 
   mount(r, recordsApi.witness, (_req, res) => {
     res.json(deps.witness.describe());
@@ -139,7 +132,7 @@ export function recordsRoutes(deps: {
       if (!e || !seesSite(principalOf(req), e.site_id))
         throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
     }
-    const v = viewerOf(req, 'GET /records');
+    const v = exportCallerOf(req, 'GET /records');
     const flags = await exportControl.flags(v.tenantId);
     // Records of other sites and of flagged equipment are left out in the query; those that only
     // name a flagged gauge (inspections) are screened below, so a page may hold fewer than `limit`.
@@ -153,7 +146,7 @@ export function recordsRoutes(deps: {
       : new Map<string, NamedPosition[]>();
     const served: AccessedObject[] = [];
     const items = rows.flatMap((row) => {
-      const flag = flagOfRecord(row.json, flags);
+      const flag = flagOfStoredRecord(row.json, flags);
       if (flag && !v.cleared) return [];
       if (flag) served.push({ type: 'record', id: `${row.edge_id}:${row.seq}`, flag });
       return [
@@ -183,52 +176,7 @@ export function recordsRoutes(deps: {
   mount(r, recordsApi.evidence, evidenceAuth, async (req, res) => {
     const e = await edgeOr404(req);
     const q = parseQuery(recordsApi.evidence, req);
-    const v = viewerOf(req, 'GET /edges/{edgeId}/evidence');
-    const flags = await exportControl.flags(v.tenantId);
-    const absent = (seq: number) =>
-      new ProblemError('CLOUD_NOT_FOUND', `record ${seq} is not in the accepted log`);
-    // One transaction, on one connection, for the whole bundle.
-    const out = await deps.db.withTenant(e.tenant_id, async () => {
-      const cp = await deps.records.latestCheckpoint(e.tenant_id, e.id);
-      if (!cp) throw new ProblemError('CLOUD_NOT_FOUND', 'this edge has no accepted records yet');
-      const leaves = await deps.records.allLeafHashes(e.tenant_id, e.id, cp.size);
-      const records: EvidenceBundle['records'] = [];
-      const served: AccessedObject[] = [];
-      for (const seq of q.seq) {
-        const row = seq <= cp.size ? await deps.records.get(e.tenant_id, e.id, seq) : undefined;
-        if (!row && seq <= cp.size && seq >= 1)
-          throw new ProblemError(
-            'CLOUD_NOT_FOUND',
-            `record ${seq} was in a month the records retention dropped; its leaf hash still proves the edge's log`,
-          );
-        if (!row) throw absent(seq);
-        const flag = flagOfRecord(row.json, flags);
-        // A flagged record is, to a caller not cleared, exactly an absent one (refusal audited below).
-        if (flag && !v.cleared) return { refused: { seq, flag } } as const;
-        if (flag) served.push({ type: 'record', id: `${e.id}:${seq}`, flag });
-        records.push({
-          record: JSON.parse(row.json) as unknown,
-          index: seq - 1,
-          proof: inclusionProof(leaves, seq - 1, cp.size).map(toBase64),
-        });
-      }
-      return { cp, records, served };
-    });
-    if (out.refused) {
-      const { seq, flag } = out.refused;
-      await exportControl.refused(v, { type: 'record', id: `${e.id}:${seq}`, flag });
-      throw absent(seq);
-    }
-    const { cp, records, served } = out;
-    await exportControl.logAccess(v, served);
-    const bundle: EvidenceBundle = {
-      v: 1,
-      edge: e.id,
-      verifierKey: formatVerifierKey(e.id, new Uint8Array(e.public_key)),
-      checkpoint: cp.cosigned_note,
-      records,
-    };
-    res.json(bundle);
+    res.json(await deps.evidence.bundle(exportCallerOf(req, 'GET /edges/{edgeId}/evidence'), e, q.seq));
   });
 
   return r;

@@ -268,7 +268,7 @@ export class TenancyRepository {
   }
 
   async edgeForTenant(tenantId: string, id: string): Promise<EdgeRow | undefined> {
-    return this.db.withTenant(tenantId, () =>
+    return this.db.withTenantStatement(tenantId, () =>
       this.db.get<EdgeRow>('SELECT * FROM edges WHERE tenant_id = ? AND id = ?', [tenantId, id]),
     );
   }

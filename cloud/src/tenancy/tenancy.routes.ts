@@ -1,25 +1,14 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { type Accounts, actorOfRequest, principalOf, seesSite } from '../access/index.js';
-import type { Db } from '../platform/db/db.js';
-import { ProblemError } from '../platform/errors.js';
-import { type RecordsRepository, verifyEdgeLog } from '../records/index.js';
-import {
-  hashToken,
-  isTimeZone,
-  tokenId,
-  type SiteRow,
-  type TenancyRepository,
-} from './tenancy.repository.js';
-import type { AuditEvent } from '../audit/index.js';
-import type { Witness } from '../platform/witness.js';
+import { type Accounts, callerOf } from '../access/index.js';
+import { isTimeZone, type SiteRow } from './tenancy.repository.js';
+import { TENANCY_ID as ID, type TenancyService, type TokenState } from './tenancy.service.js';
 import { parseBody, parseQuery } from '../platform/http/validation.js';
 import { dateTime, mount, operation } from '../platform/http/contract.js';
 import { enrollCommand } from './enroll-command.js';
 import { shiftsSchema, siteShifts, withEnds } from './shifts.js';
 import { sessionOnly as security, tokenOrSession } from '../platform/http/openapi-parts.js';
 
-const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const timeZone = z
   .string()
   .max(64)
@@ -47,18 +36,11 @@ const apiTokenBody = z.strictObject({ name: z.string().trim().min(1).max(100) })
 const edgesQuery = z.strictObject({ site: z.string().regex(ID).optional() });
 
 export interface TenancyRouteDeps {
-  db: Db;
-  tenancy: TenancyRepository;
-  records: RecordsRepository;
-  witness: Witness;
+  tenancyAdmin: TenancyService;
   accounts: Accounts;
   /** RIGTRACE_PUBLIC_URL: the address in the enrollment command; none: the request's own. */
   publicUrl?: string | undefined;
-  /** Recomputes the due dates of a site's equipment when its time zone changes. */
-  calibration?: { refreshSite(tenantId: string, siteId: string): Promise<void> };
 }
-
-export type TokenState = 'unused' | 'used' | 'expired' | 'revoked';
 
 const siteView = (s: SiteRow & { edges?: number | string }) => ({
   id: s.id,
@@ -70,152 +52,62 @@ const siteView = (s: SiteRow & { edges?: number | string }) => ({
 });
 
 /**
- * The tenant's administration for the portal: sites, one-time edge enrollment tokens, the
- * edges' health (last contact, acknowledged seq, records in the last hour, backlog), verifying
- * an edge's stored log, and API tokens. Admins only: sites:manage for what concerns the caller's
- * sites (an admin limited to sites sees only those, and 404 for the others), tenant:manage for
- * what concerns the whole tenant (new sites, API tokens: never a site-scoped admin); log
- * verification auditors may run too (audit:read). Tokens are shown once, at creation;
- * lists name them by the first 16 hex digits of their hash. Every action is on the audit trail,
- * in the same transaction as the change.
+ * The tenant's administration for the portal (the rules are TenancyService's): sites, one-time
+ * edge enrollment tokens, the edges' health (last contact, acknowledged seq, records in the last
+ * hour, backlog), verifying an edge's stored log, and API tokens. Admins only: sites:manage for
+ * what concerns the caller's sites (an admin limited to sites sees only those, and 404 for the
+ * others), tenant:manage for what concerns the whole tenant (new sites, API tokens: never a
+ * site-scoped admin); log verification auditors may run too (audit:read). Tokens are shown once,
+ * at creation; lists name them by the first 16 hex digits of their hash.
  */
 export function tenancyRoutes(deps: TenancyRouteDeps): Router {
   const r = Router();
   const admin = deps.accounts.require('sites:manage');
   const tenantAdmin = deps.accounts.require('tenant:manage');
   const verifier = deps.accounts.require('audit:read');
-  const tenant = (req: Request) => principalOf(req).tenantId;
-  const audit = (req: Request, e: Omit<AuditEvent, 'tenantId' | 'actor' | 'address'>) =>
-    deps.accounts.audit.record({
-      tenantId: tenant(req),
-      actor: actorOfRequest(req),
-      address: req.ip ?? null,
-      ...e,
-    });
-  const siteOr404 = async (req: Request) => {
-    const siteId = String(req.params.siteId);
-    if (
-      !ID.test(siteId) ||
-      !seesSite(principalOf(req), siteId) ||
-      !(await deps.tenancy.siteExists(tenant(req), siteId))
-    )
-      throw new ProblemError('CLOUD_NOT_FOUND', 'no such site');
-    return siteId;
-  };
+  const svc = deps.tenancyAdmin;
+  const siteId = (req: Request) => String(req.params.siteId);
+  const edgeId = (req: Request) => String(req.params.edgeId);
 
   // ---- sites ---------------------------------------------------------------------------------
 
   mount(r, tenancyApi.listSites, admin, async (req, res) => {
-    const rows = await deps.tenancy.listSites(tenant(req));
-    res.json({ items: rows.filter((s) => seesSite(principalOf(req), s.id)).map(siteView) });
+    res.json({ items: (await svc.listSites(callerOf(req))).map(siteView) });
   });
 
   mount(r, tenancyApi.createSite, tenantAdmin, async (req, res) => {
     const body = parseBody(tenancyApi.createSite, req);
-    const t = tenant(req);
-    await deps.db.transaction(async () => {
-      if (await deps.tenancy.siteExists(t, body.id))
-        throw new ProblemError('CLOUD_CONFLICT', `a site ${body.id} exists`);
-      await deps.tenancy.createSite(t, body.id, body.name, body.timeZone);
-      await audit(req, {
-        action: 'site.create',
-        outcome: 'success',
-        target: { type: 'site', id: body.id },
-        after: { id: body.id, name: body.name, timeZone: body.timeZone },
-      });
-    });
-    const site = (await deps.tenancy.listSites(t)).find((s) => s.id === body.id)!;
-    res.status(201).json(siteView(site));
+    res.status(201).json(siteView(await svc.createSite(callerOf(req), body)));
   });
 
   mount(r, tenancyApi.updateSite, admin, async (req, res) => {
-    const siteId = await siteOr404(req);
+    const by = callerOf(req);
+    // An unknown site is 404 before its body is looked at.
+    const site = await svc.site(by, siteId(req));
     const body = parseBody(tenancyApi.updateSite, req);
-    const t = tenant(req);
-    await deps.db.transaction(async () => {
-      const before = (await deps.tenancy.sites(t, [siteId]))[0]!;
-      const shifts =
-        body.shifts === undefined ? (before.shifts ?? null) : body.shifts && JSON.stringify(body.shifts);
-      const after = { name: body.name ?? before.name, timeZone: body.timeZone ?? before.time_zone };
-      await deps.tenancy.updateSite(t, siteId, { ...after, shifts });
-      if (after.timeZone !== before.time_zone) await deps.calibration?.refreshSite(t, siteId);
-      await audit(req, {
-        action: 'site.update',
-        outcome: 'success',
-        target: { type: 'site', id: siteId },
-        before: { name: before.name, timeZone: before.time_zone, shifts: siteShifts(before.shifts) },
-        after: { ...after, shifts: siteShifts(shifts) },
-      });
-    });
-    res.json(siteView((await deps.tenancy.listSites(t)).find((s) => s.id === siteId)!));
+    res.json(siteView(await svc.updateSite(by, site, body)));
   });
 
   // ---- enrollment tokens ---------------------------------------------------------------------
 
   mount(r, tenancyApi.listEnrollmentTokens, admin, async (req, res) => {
-    const siteId = await siteOr404(req);
-    const now = new Date().toISOString();
-    const rows = await deps.tenancy.listEnrollmentTokens(tenant(req), siteId);
-    res.json({
-      items: rows.map((t) => ({
-        id: tokenId(t.token_hash),
-        siteId: t.site_id,
-        createdAt: t.created_at,
-        expiresAt: t.expires_at,
-        usedAt: t.used_at,
-        usedByEdge: t.used_by_edge,
-        revokedAt: t.revoked_at,
-        state: (t.used_at
-          ? 'used'
-          : t.revoked_at
-            ? 'revoked'
-            : t.expires_at <= now
-              ? 'expired'
-              : 'unused') satisfies TokenState,
-      })),
-    });
+    res.json({ items: await svc.listEnrollmentTokens(callerOf(req), siteId(req)) });
   });
 
   mount(r, tenancyApi.revokeEnrollmentToken, admin, async (req, res) => {
-    const siteId = await siteOr404(req);
-    const id = String(req.params.tokenId);
-    if (!/^[0-9a-f]{16}$/.test(id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such enrollment token');
-    await deps.db.transaction(async () => {
-      const out = await deps.tenancy.revokeEnrollmentToken(tenant(req), siteId, id, new Date().toISOString());
-      if (out === 'missing') throw new ProblemError('CLOUD_NOT_FOUND', 'no such enrollment token');
-      if (out === 'used')
-        throw new ProblemError(
-          'CLOUD_CONFLICT',
-          'the token has enrolled an edge already: retire the edge instead',
-        );
-      if (out === 'revoked-already') throw new ProblemError('CLOUD_CONFLICT', 'the token is revoked already');
-      await audit(req, {
-        action: 'enrollment_token.revoke',
-        outcome: 'success',
-        target: { type: 'enrollment_token', id },
-        after: { siteId },
-      });
-    });
+    await svc.revokeEnrollmentToken(callerOf(req), siteId(req), String(req.params.tokenId));
     res.status(204).end();
   });
 
   mount(r, tenancyApi.createEnrollmentToken, admin, async (req, res) => {
-    const siteId = await siteOr404(req);
+    const by = callerOf(req);
+    // An unknown site is 404 before its body is looked at.
+    const site = await svc.site(by, siteId(req));
     const body = parseBody(tenancyApi.createEnrollmentToken, req);
-    const created = await deps.db.transaction(async () => {
-      const t = await deps.tenancy.createEnrollmentToken(tenant(req), siteId, body.expiresInHours * 3600_000);
-      const id = tokenId(hashToken(t.token));
-      await audit(req, {
-        action: 'enrollment_token.create',
-        outcome: 'success',
-        target: { type: 'enrollment_token', id },
-        after: { siteId, expiresAt: t.expiresAt },
-      });
-      return { ...t, id };
-    });
+    const created = await svc.createEnrollmentToken(by, site, body.expiresInHours);
     res.status(201).json({
       id: created.id,
-      siteId,
+      siteId: site,
       token: created.token,
       expiresAt: created.expiresAt,
       command: enrollCommand(
@@ -230,106 +122,45 @@ export function tenancyRoutes(deps: TenancyRouteDeps): Router {
 
   mount(r, tenancyApi.edges, admin, async (req, res) => {
     const q = parseQuery(tenancyApi.edges, req);
-    const t = tenant(req);
-    const hourAgo = new Date(Date.now() - 3600_000).toISOString();
-    const [edges, lastHour] = await Promise.all([
-      deps.tenancy.listEdges(t),
-      deps.records.acceptedSince(t, hourAgo),
-    ]);
+    const edges = await svc.listEdges(callerOf(req), q.site);
     res.json({
-      items: edges
-        .filter((e) => seesSite(principalOf(req), e.site_id))
-        .filter((e) => (q.site ? e.site_id === q.site : true))
-        .map((e) => ({
-          id: e.id,
-          siteId: e.site_id,
-          name: e.name,
-          enrolledAt: e.enrolled_at,
-          lastContactAt: e.last_contact_at,
-          lastAckedSeq: e.log_size,
-          recordsLastHour: lastHour.get(e.id) ?? 0,
-          backlog: e.backlog ?? null,
-          backlogReportedAt: e.backlog_at ?? null,
-          retiredAt: e.retired_at ?? null,
-        })),
+      items: edges.map(({ edge: e, recordsLastHour }) => ({
+        id: e.id,
+        siteId: e.site_id,
+        name: e.name,
+        enrolledAt: e.enrolled_at,
+        lastContactAt: e.last_contact_at,
+        lastAckedSeq: e.log_size,
+        recordsLastHour,
+        backlog: e.backlog ?? null,
+        backlogReportedAt: e.backlog_at ?? null,
+        retiredAt: e.retired_at ?? null,
+      })),
     });
   });
 
   mount(r, tenancyApi.retireEdge, admin, async (req, res) => {
-    const t = tenant(req);
-    const e = await deps.tenancy.edgeForTenant(t, String(req.params.edgeId));
-    if (!e || !seesSite(principalOf(req), e.site_id))
-      throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
-    const at = new Date().toISOString();
-    await deps.db.transaction(async () => {
-      if (!(await deps.tenancy.retireEdge(t, e.id, at)))
-        throw new ProblemError('CLOUD_CONFLICT', `edge ${e.id} is retired already`);
-      await audit(req, {
-        action: 'edge.retire',
-        outcome: 'success',
-        target: { type: 'edge', id: e.id },
-        after: { siteId: e.site_id, name: e.name, retiredAt: at, logSize: e.log_size },
-      });
-    });
-    res.json({ id: e.id, siteId: e.site_id, name: e.name, retiredAt: at });
+    const { edge: e, retiredAt } = await svc.retireEdge(callerOf(req), edgeId(req));
+    res.json({ id: e.id, siteId: e.site_id, name: e.name, retiredAt });
   });
 
   mount(r, tenancyApi.verifyEdge, verifier, async (req, res) => {
-    const e = await deps.tenancy.edgeForTenant(tenant(req), String(req.params.edgeId));
-    if (!e || !seesSite(principalOf(req), e.site_id))
-      throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
-    const result = await deps.db.withTenant(e.tenant_id, () => verifyEdgeLog(e, deps.records, deps.witness));
-    await audit(req, {
-      action: 'edge.verify',
-      outcome: result.ok ? 'success' : 'failure',
-      target: { type: 'edge', id: e.id },
-      detail: result.ok
-        ? `${result.verifiedRecords} records and ${result.verifiedCheckpoints} checkpoints verify`
-        : `${result.problem.code}: ${result.problem.message}`.slice(0, 2000),
-    });
-    res.json(result);
+    res.json(await svc.verifyEdge(callerOf(req), edgeId(req)));
   });
 
   // ---- API tokens ----------------------------------------------------------------------------
 
   mount(r, tenancyApi.listApiTokens, tenantAdmin, async (req, res) => {
-    const rows = await deps.tenancy.listApiTokens(tenant(req));
-    res.json({
-      items: rows.map((t) => ({
-        id: tokenId(t.token_hash),
-        name: t.name,
-        createdAt: t.created_at,
-        revokedAt: t.revoked_at,
-      })),
-    });
+    res.json({ items: await svc.listApiTokens(callerOf(req)) });
   });
 
   mount(r, tenancyApi.createApiToken, tenantAdmin, async (req, res) => {
     const body = parseBody(tenancyApi.createApiToken, req);
-    const t = tenant(req);
-    const out = await deps.db.transaction(async () => {
-      const token = await deps.tenancy.createApiToken(t, body.name);
-      const id = tokenId(hashToken(token));
-      await audit(req, {
-        action: 'api_token.create',
-        outcome: 'success',
-        target: { type: 'api_token', id },
-        after: { name: body.name },
-      });
-      return { id, token };
-    });
-    const row = (await deps.tenancy.listApiTokens(t)).find((x) => tokenId(x.token_hash) === out.id)!;
-    res.status(201).json({ id: out.id, name: row.name, token: out.token, createdAt: row.created_at });
+    res.status(201).json(await svc.createApiToken(callerOf(req), body.name));
   });
 
   mount(r, tenancyApi.revokeApiToken, tenantAdmin, async (req, res) => {
-    const id = String(req.params.tokenId);
-    if (!/^[0-9a-f]{16}$/.test(id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such API token');
-    await deps.db.transaction(async () => {
-      if (!(await deps.tenancy.revokeApiToken(tenant(req), id, new Date().toISOString())))
-        throw new ProblemError('CLOUD_NOT_FOUND', 'no such API token, or it is already revoked');
-      await audit(req, { action: 'api_token.revoke', outcome: 'success', target: { type: 'api_token', id } });
-    });
+    await svc.revokeApiToken(callerOf(req), String(req.params.tokenId));
     res.status(204).end();
   });
 

@@ -52,6 +52,15 @@ export interface Db {
   withTenant<T>(tenantId: string, fn: () => Promise<T>): Promise<T>;
 
   /**
+   * `withTenant` for an `fn` that makes exactly one statement (a read on a hot path): the same
+   * tenant scope and, on PostgreSQL, the same row-level security, but outside a transaction the
+   * statement goes out in one round trip (the tenant's `set_config` and the statement in one
+   * pipeline, one implicit transaction) instead of three (BEGIN with the tenant, the statement,
+   * COMMIT). Inside a transaction it is `withTenant`. A second statement in `fn` throws.
+   */
+  withTenantStatement<T>(tenantId: string, fn: () => Promise<T>): Promise<T>;
+
+  /**
    * Marks everything `fn` starts (synchronously or later) as done for `tenantId`, without
    * opening anything: the request scope set by authentication. Inside it, `withTenant` for
    * another tenant throws, and on PostgreSQL a statement outside any transaction runs with row

@@ -146,6 +146,8 @@ interface PgConnectionInternals {
 interface PgScope {
   tenant?: string | undefined;
   tx?: PgTx | undefined;
+  /** Inside withTenantStatement outside a transaction: whether its one statement was made. */
+  single?: { made: boolean } | undefined;
 }
 
 const RETRYABLE = new Set(['40001', '40P01']); // serialization_failure, deadlock_detected
@@ -236,7 +238,12 @@ export class PostgresDb implements Db {
     const values = [...params];
     const tx = this.activeTx();
     if (tx) return onClient(tx, (c) => c.query<R>(text, values));
-    const tenant = this.scope.getStore()?.tenant;
+    const scope = this.scope.getStore();
+    if (scope?.single) {
+      if (scope.single.made) throw new Error('withTenantStatement: a second statement (use withTenant)');
+      scope.single.made = true;
+    }
+    const tenant = scope?.tenant;
     if (tenant !== undefined) return this.tenantQuery<R>(tenant, text, values);
     return this.pool.query<R>(text, values);
   }
@@ -340,6 +347,13 @@ export class PostgresDb implements Db {
     return this.scope.run({ tenant: tenantId, tx }, fn);
   }
 
+  async withTenantStatement<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
+    if (this.activeTx()) return this.withTenant(tenantId, fn);
+    assertTenantId(tenantId);
+    assertSameTenant(this.scope.getStore()?.tenant, tenantId);
+    return this.scope.run({ tenant: tenantId, single: { made: false } }, fn);
+  }
+
   bindTenant<T>(tenantId: string, fn: () => T): T {
     assertTenantId(tenantId);
     const s = this.scope.getStore();
@@ -387,6 +401,9 @@ export function ownerTransactionDb(client: pg.Client): Db {
       assertTenantId(tenantId);
       await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);
       return fn();
+    },
+    withTenantStatement(tenantId, fn) {
+      return this.withTenant(tenantId, fn);
     },
     bindTenant: (_tenantId, fn) => fn(),
     close: () => Promise.resolve(),

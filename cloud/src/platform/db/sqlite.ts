@@ -235,6 +235,10 @@ export class SqliteDb implements Db {
     return this.scope.run({ tenant: tenantId, tx }, fn);
   }
 
+  withTenantStatement<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
+    return this.withTenant(tenantId, fn);
+  }
+
   bindTenant<T>(tenantId: string, fn: () => T): T {
     assertTenantId(tenantId);
     const s = this.scope.getStore();
