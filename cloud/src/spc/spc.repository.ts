@@ -115,6 +115,7 @@ export class SpcRepository {
       if (g) g.push(r);
       else groups.set(k, [r]);
     }
+    if (this.db.dialect === 'postgres') return this.insertMeasurementsAtOnce(tenantId, rows, groups);
     return this.db.withTenant(tenantId, async () => {
       const inserted = new Map<string, number>();
       const added = await insertChunkedReturning<{ equipment: string; characteristic: string }>(
@@ -183,6 +184,74 @@ export class SpcRepository {
       );
       return total;
     });
+  }
+
+  /**
+   * PostgreSQL: insertMeasurements in one statement. The measurements' INSERT returns the rows it
+   * added; their count per characteristic feeds the summaries' upsert, a data-modifying CTE of
+   * the same statement, so only characteristics that gained rows move, by what they gained.
+   */
+  private async insertMeasurementsAtOnce(
+    tenantId: string,
+    rows: readonly Measurement[],
+    groups: ReadonlyMap<string, readonly Measurement[]>,
+  ): Promise<number> {
+    // The spec (unit, nominal, limits) and site of the summary follow the latest measurement.
+    const summaries = [...groups.values()].map((g) => ({
+      latest: g.reduce((a, b) => (b.observedAt >= a.observedAt ? b : a)),
+      first: g.reduce((a, b) => (b.observedAt < a.observedAt ? b : a)).observedAt,
+    }));
+    const newer = 'excluded.last_at >= spc_characteristics.last_at';
+    const follow = (col: string) =>
+      `${col} = CASE WHEN ${newer} THEN excluded.${col} ELSE spc_characteristics.${col} END`;
+    const row = await this.db.withTenant(tenantId, () =>
+      this.db.get<{ total: number | string }>(
+        `WITH added AS (
+           INSERT INTO spc_measurements (tenant_id, equipment, characteristic, observed_at, edge_id, seq, idx, site_id, measured)
+           SELECT ?, m.* FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::int[], ?::text[], ?::float8[]) AS m
+           ON CONFLICT DO NOTHING
+           RETURNING equipment, characteristic
+         ), gained AS (
+           SELECT equipment, characteristic, COUNT(*) AS n FROM added GROUP BY equipment, characteristic
+         ), summaries AS (
+           INSERT INTO spc_characteristics (tenant_id, equipment, characteristic, site_id, unit, nominal, lsl, usl, n, first_at, last_at)
+           SELECT ?, s.equipment, s.characteristic, s.site_id, s.unit, s.nominal, s.lsl, s.usl, g.n, s.first_at, s.last_at
+           FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::float8[], ?::float8[], ?::float8[], ?::text[], ?::text[])
+             AS s (equipment, characteristic, site_id, unit, nominal, lsl, usl, first_at, last_at),
+             gained g
+           WHERE g.equipment = s.equipment AND g.characteristic = s.characteristic
+           ON CONFLICT (tenant_id, equipment, characteristic) DO UPDATE SET
+             n = spc_characteristics.n + excluded.n,
+             ${['site_id', 'unit', 'nominal', 'lsl', 'usl'].map(follow).join(', ')},
+             first_at = CASE WHEN excluded.first_at < spc_characteristics.first_at
+               THEN excluded.first_at ELSE spc_characteristics.first_at END,
+             last_at = CASE WHEN ${newer} THEN excluded.last_at ELSE spc_characteristics.last_at END
+         )
+         SELECT COALESCE(SUM(n), 0) AS total FROM gained`,
+        [
+          tenantId,
+          rows.map((m) => m.equipment),
+          rows.map((m) => m.characteristic),
+          rows.map((m) => m.observedAt),
+          rows.map((m) => m.edgeId),
+          rows.map((m) => m.seq),
+          rows.map((m) => m.idx),
+          rows.map((m) => m.siteId),
+          rows.map((m) => m.measured),
+          tenantId,
+          summaries.map((x) => x.latest.equipment),
+          summaries.map((x) => x.latest.characteristic),
+          summaries.map((x) => x.latest.siteId),
+          summaries.map((x) => x.latest.unit),
+          summaries.map((x) => x.latest.nominal),
+          summaries.map((x) => x.latest.lsl),
+          summaries.map((x) => x.latest.usl),
+          summaries.map((x) => x.first),
+          summaries.map((x) => x.latest.observedAt),
+        ],
+      ),
+    );
+    return Number(row?.total ?? 0);
   }
 
   /** One characteristic, if `v` may see it (its site, and its equipment's export control). */
