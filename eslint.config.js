@@ -134,8 +134,9 @@ export default tseslint.config(
       'no-restricted-syntax': [
         'error',
         {
-          selector: 'CallExpression[callee.property.name=/^(transaction|withTenant)$/]',
-          message: 'routes open no transactions (Db.transaction, Db.withTenant): a service method does',
+          selector: 'CallExpression[callee.property.name=/^(transaction|withTenant|withTenantStatement)$/]',
+          message:
+            'routes open no transactions and scope no statements (Db.transaction, Db.withTenant…): services do',
         },
         {
           selector: 'NewExpression[callee.name=/(Service|Repository)$/]',

@@ -132,7 +132,8 @@ describe.each(BACKENDS)('cloud operators on %s', (backend) => {
     });
     expect(changed.status).toBe(200);
     acmeAdmin = await signIn(cloud.url, 'acme', 'admin@acme.example', 'stormy harbour lantern');
-  });
+    // Two CLI processes and a cloud start: about 20 s on a loaded 2-core machine.
+  }, 120_000);
   afterAll(async () => {
     await cloud?.close();
     await storage?.cleanup();

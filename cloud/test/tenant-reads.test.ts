@@ -179,7 +179,7 @@ describe('repository reads take a Viewer', () => {
 
   it('the converted reads are there', () => {
     const byViewer = all
-      .filter((m) => m.reads && /^\w+: (Viewer|Pick<Viewer\b)/.test(m.first))
+      .filter((m) => m.reads && /^\w+: (Viewer|Reader|Pick<Viewer\b)/.test(m.first))
       .map((m) => m.id);
     for (const id of [
       'calibration/equipment.repository.ts EquipmentRepository.find',

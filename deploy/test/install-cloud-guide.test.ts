@@ -2,15 +2,14 @@ import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import {
   chmodSync,
-  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   statSync,
-  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import http from 'node:http';
@@ -24,18 +23,23 @@ import { generateKeyPair, toBase64 } from '@rigtrace/protocols';
 import { buildBatch, deterministicUuidV7, freePort, repoRoot, waitFor } from '@rigtrace/protocols/testing';
 import { MIGRATIONS } from '../../cloud/src/platform/db/migrations.js';
 import {
+  git,
   guideCommands,
   marker,
+  npmSettings,
   outputOf,
   readUnit,
   runScript,
+  snapshotRepository,
+  startUnitLines,
   stopScript,
+  verifyUnit,
   type ScriptRun,
 } from './helpers/guide.js';
 
-// Compiling the cloud (emit only), the upgrade's `npm run build` (with its type check) and
-// starting it twice: a few minutes, and a loaded machine gets room.
-vi.setConfig({ testTimeout: 300_000, hookTimeout: 600_000 });
+// `npm ci` (sqlite3 and argon2 compiled from source) and `npm run build` twice, the service
+// started twice: several minutes, and a loaded machine gets room.
+vi.setConfig({ testTimeout: 300_000, hookTimeout: 1_500_000 });
 
 /**
  * docs/INSTALL-CLOUD.md followed as written on this machine. The commands of its ```sh blocks (and
@@ -45,12 +49,13 @@ vi.setConfig({ testTimeout: 300_000, hookTimeout: 600_000 });
  * - The paths /etc/rigtrace, /etc/systemd/system, /var/lib/rigtrace-cloud, /var/backups,
  *   /opt/rigtrace, /usr/local/bin, /etc/nginx and /etc/ssl/rigtrace are folders under one temp
  *   folder T (/usr/local/bin on PATH).
- * - /opt/rigtrace is T/opt/rigtrace, made by the test before the script: the cloud's two packages
- *   compiled there from this checkout with tsc (emit only; `npm run typecheck` checks the types),
- *   their package.json, bin/ and src/ files, the launcher, the unit file and a node_modules whose
- *   entries link to the checkout's (@rigtrace/* to the copies). That stands for
- *   `git clone … && npm ci && npm run build` (no network here, and a build in the checkout would
- *   leave dist/ folders its own commands would then run). Nothing in the checkout is written.
+ * - The repository (https://git.example.com/rigtrace.git) is T/git/rigtrace.git, made by the test:
+ *   this checkout's files as they are (tracked and new, not ignored) committed on `main`, and a next
+ *   release on a branch of its own, tagged v0.2.0 (`<release tag>`). The guide's `git clone`,
+ *   `npm ci` and `npm run build` then run as written, as root, in T/opt/rigtrace: npm with HOME=T
+ *   but this machine's npm cache and `nodedir` (npmSettings), so packages come from the cache or
+ *   the registry and sqlite3 and argon2 compile from source as on a new machine. Nothing in the
+ *   checkout is written.
  * - The PostgreSQL roles and database (rigtrace, rigtrace_app) get names unique to the run and
  *   are dropped afterwards; `sudo -u postgres psql` is `psql -h 127.0.0.1 -U postgres` (this
  *   machine's PostgreSQL, trust auth) stopping at the first error.
@@ -58,10 +63,11 @@ vi.setConfig({ testTimeout: 300_000, hookTimeout: 600_000 });
  *   the run instead of `rigtrace` (its group too), and removed afterwards (`userdel`): `sudo -u
  *   rigtrace CMD` is CMD as that user with no other groups and sudo's clean environment
  *   (`env -i PATH="$PATH"`; no sudo here). So a missing chown or mode in the guide fails here.
- * - `systemctl enable --now rigtrace-cloud` starts the unit's own ExecStart line as the service
- *   user, with the unit's UMask= and Environment= lines and nothing else in the environment, in
- *   the background (after making its StateDirectory, its mode, owned by the service user, as
- *   systemd does); `systemctl restart` stops it and does the same.
+ * - `systemctl enable --now rigtrace-cloud` does what systemd would with the unit the guide
+ *   installed (startUnitLines): its StateDirectory made, its ExecStart line run as the service
+ *   user in / with its UMask= and only the environment systemd gives a service, in the background;
+ *   `systemctl restart` stops it and does the same. `systemd-analyze verify` and `security` check
+ *   the unit file itself (systemd is not running here).
  * - Caddy (the Debian package, which .ci/run installs): the guide's Caddyfile is written as given
  *   (into T/etc/caddy); `systemctl reload caddy` checks and starts, in the background, that
  *   Caddyfile with only the test's own lines added: a global options block (its ports 443 and 80
@@ -74,15 +80,12 @@ vi.setConfig({ testTimeout: 300_000, hookTimeout: 600_000 });
  *   it the same way and then starts nginx in the background. Its ports 443 and 80 are free ports
  *   (on all addresses, as the guide's `listen`), reached from this machine's non-loopback address
  *   so that the client is not on loopback, as a browser or line PC would not be.
- * - The upgrade (section 8): "unpack the new release" is the test copying a next release's sources
- *   over /opt/rigtrace: this checkout's, with one migration more (the next version number; it
- *   makes a table from the tenants' rows). `npm ci` is skipped (no network; node_modules stays as
- *   laid out, with the `tsc` link npm makes); `npm run build` runs as written, in /opt/rigtrace,
- *   whose package.json is this checkout's with the two workspaces laid out. The restart that
- *   follows must apply the migration, over the data the pre-upgrade dump holds.
+ * - The upgrade (section 8) runs as written: `git fetch && git checkout v0.2.0` takes the next
+ *   release (one migration more: the next version number; it makes a table from the tenants'
+ *   rows), `npm ci && npm run build` installs and builds it again. The restart that follows must
+ *   apply the migration, over the data the pre-upgrade dump holds.
  * - Port 8080 is a free port.
- * - Skipped, as listed in SKIPPED below: package installs, the clone, systemd and journal
- *   bookkeeping. A command in the guide that is
+ * - Skipped, as listed in SKIPPED below: package installs, systemd and journal bookkeeping. A command in the guide that is
  *   in none of the lists fails the test until it is classified here.
  */
 
@@ -103,7 +106,6 @@ const SKIPPED = new Map<string, string>([
     'apt-get install -y --no-install-recommends git ca-certificates python3 make g++',
     'the CI image has them',
   ],
-  ['git clone https://git.example.com/rigtrace.git /opt/rigtrace', 'the test lays out /opt/rigtrace'],
   ['apt-get install -y postgresql', "the machine's PostgreSQL"],
   ['systemctl daemon-reload', 'no systemd'],
   ['journalctl -u rigtrace-cloud -n 20', 'the test reads the service log'],
@@ -112,6 +114,10 @@ const SKIPPED = new Map<string, string>([
 ]);
 /** Commands run as written, with the rewrites (by how they start). */
 const RUN = [
+  /^git clone https:\/\/git\.example\.com\/rigtrace\.git \/opt\/rigtrace$/,
+  /^cd \/opt\/rigtrace && npm ci && npm run build$/,
+  /^cd \/opt\/rigtrace && git fetch && git checkout <release tag>$/,
+  /^npm ci && npm run build$/,
   /^useradd --system --user-group --home-dir \/var\/lib\/rigtrace-cloud --shell \/usr\/sbin\/nologin rigtrace$/,
   /^sudo -u postgres psql <<'SQL'$/,
   /^install -d -m 0755 \/etc\/rigtrace$/,
@@ -132,73 +138,19 @@ const psql = (sql: string) =>
     encoding: 'utf8',
   });
 
-/** T/opt/rigtrace as `git clone` + `npm ci` + `npm run build` would leave it, for the cloud. */
-function layOutOpt(opt: string): void {
-  const tsc = path.join(repoRoot, 'node_modules/typescript/bin/tsc');
-  for (const w of ['protocols', 'cloud']) {
-    for (const f of ['package.json', 'tsconfig.build.json', 'src', 'bin'])
-      if (existsSync(path.join(repoRoot, w, f)))
-        cpSync(path.join(repoRoot, w, f), path.join(opt, w, f), { recursive: true });
-    const r = spawnSync(
-      process.execPath,
-      [
-        tsc,
-        '-p',
-        path.join(repoRoot, w, 'tsconfig.build.json'),
-        '--outDir',
-        path.join(opt, w, 'dist'),
-        '--declaration',
-        'false',
-        '--sourceMap',
-        'false',
-        '--noCheck',
-      ],
-      { encoding: 'utf8' },
-    );
-    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
-  }
-  for (const f of ['tsconfig.base.json', 'scripts/bin', 'deploy/systemd'])
-    cpSync(path.join(repoRoot, f), path.join(opt, f), { recursive: true });
-  if (existsSync(path.join(repoRoot, 'portal/dist'))) {
-    mkdirSync(path.join(opt, 'portal'));
-    symlinkSync(path.join(repoRoot, 'portal/dist'), path.join(opt, 'portal/dist'));
-  }
-  const nm = path.join(opt, 'node_modules');
-  mkdirSync(path.join(nm, '@rigtrace'), { recursive: true });
-  mkdirSync(path.join(nm, '.bin'));
-  for (const e of readdirSync(path.join(repoRoot, 'node_modules')))
-    if (e !== '@rigtrace' && e !== '.bin')
-      symlinkSync(path.join(repoRoot, 'node_modules', e), path.join(nm, e));
-  symlinkSync('../../protocols', path.join(nm, '@rigtrace/protocols'));
-  symlinkSync('../../cloud', path.join(nm, '@rigtrace/cloud'));
-  symlinkSync('../@rigtrace/cloud/bin/rigtrace-cloud.js', path.join(nm, '.bin/rigtrace-cloud'));
-  symlinkSync('../typescript/bin/tsc', path.join(nm, '.bin/tsc'));
-  // The root package.json, its workspaces those laid out here (`npm run build` builds each).
-  const root = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
-    workspaces: string[];
-    scripts: Record<string, string>;
-  };
-  writeFileSync(
-    path.join(opt, 'package.json'),
-    JSON.stringify(
-      { ...root, workspaces: ['protocols', 'cloud'], scripts: { build: root.scripts.build } },
-      null,
-      2,
-    ),
-  );
-}
-
 /** The next release's version: this checkout's last migration's, plus one. */
 const NEXT_MIGRATION = Math.max(...MIGRATIONS.map((m) => m.version)) + 1;
+/** The next release's tag in the repository the guide clones. */
+const RELEASE_TAG = 'v0.2.0';
 
 /**
- * The sources of a next release, in `dir`: this checkout's cloud and protocols with one
- * migration more (NEXT_MIGRATION, a table made from the tenants' rows), to unpack over
- * /opt/rigtrace.
+ * The repository the guide clones, at `dir`: this checkout's files on `main`, and on a branch of
+ * its own a next release, tagged RELEASE_TAG: the same with one migration more (NEXT_MIGRATION, a
+ * table made from the tenants' rows).
  */
-function layOutNextRelease(dir: string): void {
-  for (const w of ['protocols', 'cloud'])
-    cpSync(path.join(repoRoot, w, 'src'), path.join(dir, w, 'src'), { recursive: true });
+function makeRepository(dir: string): void {
+  snapshotRepository(dir);
+  git(dir, ['checkout', '-q', '-b', 'release']);
   const file = path.join(dir, 'cloud/src/platform/db/migrations.ts');
   const text = readFileSync(file, 'utf8');
   const start = 'export const MIGRATIONS: readonly Migration[] = [\n';
@@ -211,6 +163,9 @@ function layOutNextRelease(dir: string): void {
       `${start}  { version: ${NEXT_MIGRATION}, name: 'guide upgrade', sqlite: '${sql}', postgres: '${sql}' },\n`,
     ),
   );
+  git(dir, ['commit', '-q', '-a', '-m', `RigTrace ${RELEASE_TAG}`]);
+  git(dir, ['tag', RELEASE_TAG]);
+  git(dir, ['checkout', '-q', 'main']);
 }
 
 describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQL, the systemd unit, Caddy and nginx in front, the admin commands, backups, the upgrade)', () => {
@@ -248,17 +203,23 @@ describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQ
       .replace(/\b(ROLE|DATABASE|OWNER) rigtrace\b/g, `$1 ${owner}`)
       .replaceAll('postgres://rigtrace:', `postgres://${owner}:`)
       .replace(/:5432\/rigtrace\b/g, `:5432/${db}`)
+      .replaceAll('https://git.example.com/rigtrace.git', `${T}/git/rigtrace.git`)
+      .replaceAll('<release tag>', RELEASE_TAG)
       .replaceAll('8080', String(port));
 
-  /** What `systemctl enable --now` does with the unit: its ExecStart, its environment only. */
+  /** What `systemctl enable --now` does with the unit the guide installed: its lines, its environment only. */
   function startService(): string[] {
     const unit = readUnit(UNIT);
     expect([unit.user, unit.group]).toEqual(['rigtrace', 'rigtrace']);
-    const state = rewrite(`/var/lib/${unit.stateDirectory}`);
     return [
-      `mkdir -p -m ${unit.stateDirectoryMode} ${state} && chown ${SERVICE}:${SERVICE} ${state}`,
-      `(umask ${unit.umask} && exec ${AS_SERVICE} env -i PATH=/usr/bin:/bin ${unit.environment.map(rewrite).join(' ')} ${rewrite(unit.execStart)}) >> ${serviceLog} 2>&1 &`,
-      `echo $! > ${T}/service.pid`,
+      ...startUnitLines(unit, {
+        user: SERVICE,
+        group: SERVICE,
+        stateRoot: path.join(T, 'var/lib'),
+        rewrite,
+        log: serviceLog,
+        pidFile: `${T}/service.pid`,
+      }),
       `for _ in $(seq 1 900); do curl -sf http://127.0.0.1:${port}/readyz > /dev/null && break; kill -0 $(cat ${T}/service.pid) || { echo "the service exited"; cat ${serviceLog}; exit 1; }; sleep 0.2; done`,
     ];
   }
@@ -353,8 +314,7 @@ describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQ
     caddyHttpPort = await freePort();
     for (const d of ['etc/systemd/system', 'etc/caddy', 'var/lib', 'var/backups', 'usr/local/bin'])
       mkdirSync(path.join(T, d), { recursive: true });
-    layOutOpt(opt);
-    layOutNextRelease(path.join(T, 'release'));
+    makeRepository(path.join(T, 'git/rigtrace.git'));
     layOutNginx();
     const script = [`export PATH=${T}/usr/local/bin:$PATH`, `cd ${T}`];
     const unclassified: string[] = [];
@@ -365,12 +325,7 @@ describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQ
     ]);
     for (const c of commands) {
       script.push(marker(c));
-      if (c.first === 'cd /opt/rigtrace && npm ci && npm run build') script.push(rewrite('cd /opt/rigtrace'));
-      else if (c.first === 'cd /opt/rigtrace && git fetch && git checkout <release tag>')
-        // "or unpack the new release"
-        script.push(rewrite('cd /opt/rigtrace'), `cp -R ${T}/release/. ${opt}/`);
-      else if (c.first === 'npm ci && npm run build') script.push('npm run build');
-      else if (c.first === 'systemctl enable --now rigtrace-cloud') script.push(...startService());
+      if (c.first === 'systemctl enable --now rigtrace-cloud') script.push(...startService());
       else if (c.first === 'systemctl restart rigtrace-cloud')
         script.push(...stopService(), ...startService());
       else if (c.first === 'install -d -m 0700 /etc/ssl/rigtrace')
@@ -382,7 +337,14 @@ describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQ
       else unclassified.push(c.first);
     }
     expect(unclassified, 'commands in the guide this test does not know: classify them').toEqual([]);
-    guide = await runScript(T, script, { ...process.env, HOME: T, npm_config_update_notifier: 'false' });
+    const started = Date.now();
+    guide = await runScript(T, script, {
+      ...process.env,
+      HOME: T,
+      ...npmSettings(),
+      npm_config_update_notifier: 'false',
+    });
+    console.log(`the guide's commands ran in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   });
 
   afterAll(() => {
@@ -413,6 +375,56 @@ describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQ
     expect(
       psql(`SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '${db}'`).stdout.trim(),
     ).toBe(owner);
+  });
+
+  it('installs a unit that systemd-analyze accepts, whose command, user, folders and settings file the guide made; the service runs as that user in /, the code read-only to it', () => {
+    const installed = path.join(T, 'etc/systemd/system/rigtrace-cloud.service');
+    expect(readFileSync(installed, 'utf8')).toBe(readFileSync(UNIT, 'utf8'));
+    // Every directive known to this systemd (a misspelt one is only a warning there), ExecStart's
+    // program executable.
+    expect(verifyUnit(installed)).toEqual({ status: 0, output: '' });
+    // "hardened": systemd's own rating of the sandbox, at most 2.0 of 10 ("OK").
+    const security = spawnSync(
+      'systemd-analyze',
+      ['security', '--offline=true', '--threshold=20', installed],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(security.status, security.stdout + security.stderr).toBe(0);
+    expect(security.stdout).toMatch(/Overall exposure level for rigtrace-cloud\.service: [01]\.\d OK/);
+    // What the unit names exists after the guide's steps: the files on ExecStart, the user, the
+    // writable folder.
+    const unit = readUnit(installed);
+    const paths = unit.execStart.split(/\s+/).filter((a) => a.startsWith('/'));
+    expect(paths).toEqual(['/usr/bin/node', '/opt/rigtrace/cloud/dist/cli.js', '/etc/rigtrace/cloud.env']);
+    for (const p of paths) expect(existsSync(rewrite(p)), p).toBe(true);
+    for (const p of unit.readWritePaths) expect(statSync(rewrite(p)).isDirectory(), p).toBe(true);
+    expect(unit.workingDirectory).toBeUndefined();
+    expect(unit.environmentFiles).toEqual([]);
+    expect(spawnSync('getent', ['passwd', SERVICE]).status).toBe(0);
+    // The running service: the unit's user, in / (no WorkingDirectory=), as systemd starts it.
+    const pid = readFileSync(path.join(T, 'service.pid'), 'utf8').trim();
+    expect(readlinkSync(`/proc/${pid}/cwd`)).toBe('/');
+    const uid = Number(spawnSync('id', ['-u', SERVICE], { encoding: 'utf8' }).stdout);
+    expect(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]).toBe(String(uid));
+    // Built as root: nothing under /opt/rigtrace is writable by the service user.
+    const writable = spawnSync(
+      'setpriv',
+      [
+        `--reuid=${SERVICE}`,
+        `--regid=${SERVICE}`,
+        '--clear-groups',
+        'find',
+        opt,
+        '-writable',
+        '-print',
+        '-quit',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(writable.status, writable.stderr).toBe(0);
+    expect(writable.stdout).toBe('');
   });
 
   it('upgrades as section 8 says: the new release built, its migration applied by the restart, every row from before kept', () => {

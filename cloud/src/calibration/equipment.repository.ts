@@ -60,8 +60,11 @@ export interface EquipmentQuery {
   limit: number;
 }
 
+/** Who reads: the request's viewer, or the part of it the scope needs. */
+type Reader = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
+
 /** The register rows `v` may see: of its sites, and (unless cleared) not export-controlled. */
-const seenBy = (v: Viewer) => visibleSql(v, { site: 'site_id', regime: 'export_regime' });
+const seenBy = (v: Reader) => visibleSql(v, { site: 'site_id', regime: 'export_regime' });
 
 /** The equipment register and the tenant's calibration settings. */
 export class EquipmentRepository {
@@ -142,7 +145,7 @@ export class EquipmentRepository {
   }
 
   /** One entry as `v` sees it: undefined when absent, of another site, or flagged and `v` not cleared. */
-  async find(v: Viewer, tag: string): Promise<EquipmentRow | undefined> {
+  async find(v: Reader, tag: string): Promise<EquipmentRow | undefined> {
     const seen = seenBy(v);
     return this.db.withTenant(v.tenantId, () =>
       this.db.get<EquipmentRow>(`SELECT * FROM equipment WHERE tenant_id = ? AND tag = ? AND ${seen.sql}`, [
@@ -173,7 +176,7 @@ export class EquipmentRepository {
   }
 
   /** The register as `v` sees it, by tag. */
-  async list(v: Viewer, q: EquipmentQuery): Promise<EquipmentRow[]> {
+  async list(v: Reader, q: EquipmentQuery): Promise<EquipmentRow[]> {
     const seen = seenBy(v);
     const where = ['tenant_id = ?', seen.sql];
     const params: SqlParam[] = [v.tenantId, ...seen.params];
@@ -231,7 +234,7 @@ export class EquipmentRepository {
    * tolerance, never calibrated, or next due on or before it. One range scan of
    * (tenant_id[, site_id], due_sort).
    */
-  async dueBy(v: Viewer, horizon: string, siteId: string | undefined, limit: number) {
+  async dueBy(v: Reader, horizon: string, siteId: string | undefined, limit: number) {
     const seen = seenBy(v);
     const site = siteId ? ' AND site_id = ?' : '';
     const params: SqlParam[] = [v.tenantId, ...(siteId ? [siteId] : []), ...seen.params, horizon, limit];
@@ -245,7 +248,7 @@ export class EquipmentRepository {
   }
 
   /** Equipment in service that `v` may see with a usage interval (its cycles may make it due before its date). */
-  async withUsageInterval(v: Viewer, siteId: string | undefined): Promise<EquipmentRow[]> {
+  async withUsageInterval(v: Reader, siteId: string | undefined): Promise<EquipmentRow[]> {
     const seen = seenBy(v);
     const site = siteId ? ' AND site_id = ?' : '';
     return this.db.withTenant(v.tenantId, () =>

@@ -5,7 +5,7 @@ import type { Db } from '../platform/db/db.js';
 import { ProblemError, validationProblem } from '../platform/errors.js';
 import { committed } from '../platform/after-commit.js';
 import type { AuditActor, AuditService } from '../audit/index.js';
-import { viewerSees, type Viewer } from '../access/index.js';
+import type { Viewer } from '../access/index.js';
 import type { EquipmentRepository, EquipmentRow } from './equipment.repository.js';
 import type { InstallationRow, PositionRepository, PositionRow } from './positions.repository.js';
 
@@ -113,11 +113,6 @@ export class PositionService {
     private readonly audit: AuditService,
   ) {}
 
-  /** Visible to the viewer: its site and, when export-controlled, a cleared viewer. */
-  private sees(v: Pick<Viewer, 'sites' | 'cleared'>, e: EquipmentRow): boolean {
-    return viewerSees(v, e.site_id) && (e.export_regime === null || v.cleared);
-  }
-
   /** The equipment's positions, each with the device there now and its history (devices the viewer may see). */
   async positionsOf(
     v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
@@ -223,9 +218,9 @@ export class PositionService {
         message: 'must not be in the future (remove the device when it comes out)',
       });
     if (until !== null && until <= from) errors.push({ path: 'until', message: 'must be after from' });
-    const d = await this.equipment.get(tenantId, device);
-    if (!d || !this.sees(v, d))
-      errors.push({ path: 'device', message: `no equipment ${device} in the register` });
+    // The device as the caller sees it (site scope and export control in the register's query).
+    const d = await this.equipment.find(v, device);
+    if (!d) errors.push({ path: 'device', message: `no equipment ${device} in the register` });
     else if (d.retired_at !== null) errors.push({ path: 'device', message: `${device} is retired` });
     else if (device === tag)
       errors.push({ path: 'device', message: 'equipment cannot be installed in itself' });

@@ -350,9 +350,8 @@ export class MaintenanceService implements PreventiveTasks {
    * the caller not cleared).
    */
   private async visible(v: Viewer, tag: string) {
-    const e = await this.equipment.get(v.tenantId, tag);
-    if (!e || (v.sites !== null && !v.sites.includes(e.site_id)) || (e.export_regime !== null && !v.cleared))
-      throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
+    const e = await this.equipment.find(v, tag);
+    if (!e) throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
     return e;
   }
 
