@@ -374,6 +374,34 @@ describe('live dashboard, SPC and reports in a browser', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
   }, 60_000);
 
+  it('marks a gauge taken out of service "Do not use" at once, and "In use" again when it is returned', async () => {
+    const GAUGE = 'SR-OOS-3';
+    await portal.api('technician', 'POST', '/equipment', {
+      tag: GAUGE,
+      siteId: 'plant-1',
+      type: 'setting ring',
+      intervalDays: 365,
+    });
+    await cmm.ingest([
+      cmm.calibration(GAUGE, new Date(Date.now() - 86_400_000).toISOString(), 'pass'),
+      cmm.usage(GAUGE, new Date(Date.now() - 3_600_000).toISOString(), 'start', { operator: 'op-5' }),
+    ]);
+    const card = page.locator(`[data-testid=rig-card][data-equipment="${GAUGE}"]`);
+    await card.waitFor({ timeout: 20_000 });
+    const state = card.getByTestId('rig-state');
+    await expect.poll(() => state.getAttribute('data-state'), { timeout: 20_000 }).toBe('in-use');
+    // No record comes with it: only the `service` push tells the page.
+    await portal.api('technician', 'POST', `/equipment/${GAUGE}/out-of-service`, {
+      reason: 'dropped, bore nicked',
+    });
+    await expect.poll(() => state.getAttribute('data-state'), { timeout: 10_000 }).toBe('do-not-use');
+    expect((await state.textContent())?.trim()).toBe('Do not use');
+    await card.scrollIntoViewIfNeeded();
+    await card.screenshot({ path: path.join(SHOTS, 'live-floor-gauge-out-of-service-1280.png') });
+    await portal.api('technician', 'POST', `/equipment/${GAUGE}/return-to-service`, { note: 'checked' });
+    await expect.poll(() => state.getAttribute('data-state'), { timeout: 10_000 }).toBe('in-use');
+  }, 60_000);
+
   it('shows each test point of the last completed test, names every signal in words, and no idle zeros', async () => {
     const card = page.locator(`[data-testid=rig-card][data-equipment="${TAG}"]`);
     const test = card.getByTestId('last-test');
