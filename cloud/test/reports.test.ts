@@ -532,16 +532,6 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     );
     expect(stranger.status).toBe(400);
     expect(stranger.body.errors[0].message).toContain('P-9');
-    // The customer is told while the case is open (a closed case takes no notification).
-    const told = await call('manager', 'POST', `/oot-cases/${kase.id}/notifications`, {
-      customer: 'Globex Engines',
-      contact: 'J. Doe, supplier quality',
-      notifiedAt: at(1),
-      method: 'email',
-      reference: '8D-2291',
-      signature: { password: PW, meaning: 'notified' },
-    });
-    expect(told.status, told.text).toBe(201);
     const ok = await call('manager', 'POST', `/oot-cases/${kase.id}/decisions`, decision(['P-1', 'P-2']));
     expect(ok.status, JSON.stringify(ok.body)).toBe(201);
     expect(ok.body.decisions.map((d: { item: string }) => d.item)).toEqual(['P-1', 'P-2']);
@@ -555,6 +545,15 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
       closedReason: 'decided',
       progress: { undecided: 0 },
     });
+    const told = await call('manager', 'POST', `/oot-cases/${kase.id}/notifications`, {
+      customer: 'Globex Engines',
+      contact: 'J. Doe, supplier quality',
+      notifiedAt: at(1),
+      method: 'email',
+      reference: '8D-2291',
+      signature: { password: PW, meaning: 'notified' },
+    });
+    expect(told.status, told.text).toBe(201);
 
     const json = await generate('auditor', {
       type: 'out-of-tolerance',
