@@ -249,6 +249,13 @@ describe.each(BACKENDS)('the records of a suspect chain, by name, on %s', (backe
     expect(named(scoped.body.items)).toEqual(['GAUGE-1 RIG-1 P-101', 'GAUGE-1 RIG-1 P-102']);
     const scopedCsv = await call('scoped', 'GET', '/equipment/STD-1/suspect-chain/records?format=csv');
     expect(scopedCsv.text).not.toContain('plant-2');
+    // The chain's links: the instruments calibrated with STD-1 that the caller sees.
+    const links = async (who: string) =>
+      (await call(who, 'GET', '/equipment/STD-1/suspect-chain')).body.links.map(
+        (l: { equipment: string }) => l.equipment,
+      );
+    expect(await links('scoped')).toEqual(['GAUGE-1']);
+    expect(await links('cleared')).toEqual(['GAUGE-1', 'GAUGE-2']);
 
     // Cleared: the export-controlled rig's part too, and the access is logged.
     const cleared = await call('cleared', 'GET', '/equipment/STD-1/suspect-chain/records');

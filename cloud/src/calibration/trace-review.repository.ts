@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../platform/db/db.js';
+import type { Db, SqlParam } from '../platform/db/db.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 
 /** A change of a stored calibration's traceability after it was stored (migration 61). */
@@ -49,14 +49,23 @@ export class TraceReviewRepository {
       );
   }
 
-  /** Calibrations that cited `standard`, in time order; optionally only in (after, upTo]. */
+  /**
+   * Calibrations that cited `standard`, in time order; optionally only in (after, upTo]: those of
+   * equipment the reader sees (its register entry's site and export control).
+   */
   async citing(
-    tenantId: string,
+    v: Viewer,
     standard: string,
     range: { after?: string | null; upTo?: string | null } = {},
   ): Promise<CitingCalibration[]> {
-    const where = ['s.tenant_id = ?', 's.standard = ?'];
-    const params: (string | number)[] = [tenantId, standard];
+    const tenantId = v.tenantId;
+    const seen = visibleSql(v, { site: 'e.site_id', regime: 'e.export_regime' });
+    const where = [
+      's.tenant_id = ?',
+      's.standard = ?',
+      `EXISTS (SELECT 1 FROM equipment e WHERE e.tenant_id = c.tenant_id AND e.tag = c.equipment AND ${seen.sql})`,
+    ];
+    const params: SqlParam[] = [tenantId, standard, ...seen.params];
     if (range.after) {
       where.push('s.calibrated_at > ?');
       params.push(range.after);

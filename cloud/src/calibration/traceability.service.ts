@@ -8,7 +8,7 @@ import {
   type TraceableResultRow,
 } from '../production/index.js';
 import type { CalibrationBody } from '@rigtrace/protocols';
-import type { Viewer } from '../access/index.js';
+import { wholeTenant, type Viewer } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
 import { isLocalDate, localDay, periodInstants } from '../platform/time-zone.js';
 import { DEFAULT_SHIFTS, shiftAt, withEnds, type Shift } from '../tenancy/index.js';
@@ -462,7 +462,7 @@ export class TraceabilityService {
 
   private async reevaluateUsersOf(tenantId: string, standard: string, cause: string): Promise<void> {
     if (!this.reviews) return;
-    for (const u of await this.reviews.citing(tenantId, standard))
+    for (const u of await this.reviews.citing(wholeTenant(tenantId), standard))
       if (u.calibration_id !== cause) await this.reevaluate(tenantId, u.calibration_id, standard, cause);
   }
 
@@ -590,16 +590,15 @@ export class TraceabilityService {
     await this.calibration.mustGet(v.tenantId, tag);
     const window = await this.window(v.tenantId, tag, calibrationId);
     if (!window || !this.reviews) return { window, instruments: [] };
+    // The instruments calibrated with it that the viewer sees (the query applies the scope).
     const users = (
-      await this.reviews.citing(v.tenantId, tag, {
+      await this.reviews.citing(v, tag, {
         after: window.start,
         upTo: window.failedCalibration.calibratedAt,
       })
     ).filter((u) => u.equipment !== tag);
-    const seen = await this.reviews.visibleTags(v, [...new Set(users.map((u) => u.equipment))]);
     const instruments: ChainInstrument[] = [];
     for (const u of users) {
-      if (!seen.has(u.equipment)) continue;
       const cals = (await this.calibrations.forEquipment(v.tenantId, u.equipment)).map(calLite);
       const next = cals.find((c) => c.calibratedAt > u.calibrated_at && isValid(c)) ?? null;
       instruments.push({
