@@ -43,4 +43,5 @@ export type { Caller, Viewer } from './viewer.js';
 export { SecretBox } from './secret-box.js';
 export { startSessionCleanup } from './session-cleanup.js';
 export { SessionsRepository } from './sessions.repository.js';
+export { UsersRepository } from './users.repository.js';
 export { usersApi, usersRoutes } from './users.routes.js';

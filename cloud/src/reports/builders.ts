@@ -1,4 +1,5 @@
 import { parseSignedCheckpoint, toBase64 } from '@rigtrace/protocols';
+import type { Viewer } from '../access/index.js';
 import type { Db } from '../platform/db/db.js';
 import {
   type CalibrationRow,
@@ -168,7 +169,7 @@ export async function contextOf(
   siteId: string | null,
   period: ReportPeriod,
   generatedAt: string,
-  cleared: boolean,
+  reader: Viewer,
 ): Promise<ReportContext> {
   const name = await deps.repo.tenantName(tenantId);
   if (name === undefined) throw new Error(`no tenant ${tenantId}`);
@@ -203,7 +204,8 @@ export async function contextOf(
     site,
     period,
     generatedAt,
-    exportScope: { cleared, flagged, excluding: !cleared && flagged.size > 0 },
+    reader,
+    exportScope: { cleared: reader.cleared, flagged, excluding: !reader.cleared && flagged.size > 0 },
     sources: {
       auditLog: {
         origin: deps.audit.origin(tenantId),
@@ -288,10 +290,9 @@ async function* registerStates(deps: ReportDeps, ctx: ReportContext): AsyncGener
     .reduce(maxStr);
   let after: string | null = null;
   for (;;) {
-    const rows: EquipmentRow[] = await deps.repo.registerPage(tenantId, {
+    const rows: EquipmentRow[] = await deps.repo.registerPage(ctx.reader, {
       siteId: ctx.site?.id ?? null,
       period: sqlPeriod(ctx.period),
-      excludeFlagged: ctx.exportScope.excluding,
       afterTag: after,
       limit: 500,
     });
@@ -475,9 +476,8 @@ async function calibrationRegister(deps: ReportDeps, ctx: ReportContext): Promis
   const q = {
     siteId: ctx.site?.id ?? null,
     period: sqlPeriod(ctx.period),
-    excludeFlagged: ctx.exportScope.excluding,
   };
-  const count = await deps.repo.countRegister(ctx.tenant.id, q);
+  const count = await deps.repo.countRegister(ctx.reader, q);
   const tally: Record<string, number> = {
     current: 0,
     'due-soon': 0,
@@ -596,7 +596,7 @@ async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRepor
   // export control come from the register rows.
   const pms = await nextPreventive(
     new MaintenanceRepository(deps.db),
-    { tenantId: ctx.tenant.id, sites: null, cleared: true },
+    ctx.reader,
     (siteId) => asOfFor(periodAt(ctx.period, siteId), ctx.generatedAt),
     await deps.repo.siteZones(ctx.tenant.id),
   );
@@ -887,12 +887,10 @@ function suspectRow(ev: OotEvent, r: SuspectPageRow): Row {
 async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
   const tenantId = ctx.tenant.id;
   const scope = ctx.exportScope;
-  const failed = (
-    await deps.repo.failedCalibrations(tenantId, {
-      siteId: ctx.site?.id ?? null,
-      period: sqlPeriod(ctx.period),
-    })
-  ).filter((c) => !scope.excluding || !scope.flagged.has(c.equipment));
+  const failed = await deps.repo.failedCalibrations(ctx.reader, {
+    siteId: ctx.site?.id ?? null,
+    period: sqlPeriod(ctx.period),
+  });
   // For a requester who is not cleared: records of flagged equipment, or naming a flagged gauge, are left out.
   const hidden = scope.excluding
     ? await deps.repo.recordsUsingGauges(tenantId, [...scope.flagged])

@@ -1,3 +1,4 @@
+import type { Viewer } from '../access/index.js';
 import { DEFAULT_DUE_SOON_DAYS, statusOn } from '../calibration/index.js';
 import { localDay } from '../platform/time-zone.js';
 import { fmtInt } from './pdf.js';
@@ -27,14 +28,16 @@ const DAY = 86_400_000;
  * report that proves it; and, honestly, what it does not cover. Figures are read now from the
  * tenant's data (the calibration status from the register's cached calendar state; integrity
  * from the newest integrity report, since verifying every log on each page view would be slow).
+ * Out-of-tolerance and maintenance figures count only the equipment `v` sees.
  */
 export async function clauseMap(
   repo: ReportsRepository,
   oot: Pick<OotService, 'casesOf'>,
-  tenantId: string,
+  v: Viewer,
   siteId: string | null,
-  opts: { excludeFlagged: boolean; now?: number },
+  opts: { now?: number } = {},
 ): Promise<ClauseItem[]> {
+  const tenantId = v.tenantId;
   const now = opts.now ?? Date.now();
   // Each instrument's "today" is the local day of its own site (a site not found reads as UTC).
   const zones = await repo.siteZones(tenantId);
@@ -45,7 +48,6 @@ export async function clauseMap(
       ? dayAt(siteId)
       : [...zones.keys()].map(dayAt).reduce((a, b) => (a > b ? a : b), localDay(now, 'UTC'));
   const dflt = (await repo.dueSoonDefault(tenantId)) ?? DEFAULT_DUE_SOON_DAYS;
-  const flagged = opts.excludeFlagged ? await repo.flaggedTags(tenantId) : new Set<string>();
 
   // Calibration.
   const states = await repo.equipmentStates(tenantId, siteId);
@@ -65,12 +67,10 @@ export async function clauseMap(
   const inCal = tally.current + tally['due-soon'];
   const yearAgo = new Date(now - 365 * DAY).toISOString();
   const flaggedCals = await repo.flaggedCalibrationsSince(tenantId, yearAgo, siteId);
-  const failed = (
-    await repo.failedCalibrations(tenantId, {
-      siteId,
-      period: { fromIso: yearAgo, toIso: new Date(now + DAY).toISOString() },
-    })
-  ).filter((c) => !flagged.has(c.equipment));
+  const failed = await repo.failedCalibrations(v, {
+    siteId,
+    period: { fromIso: yearAgo, toIso: new Date(now + DAY).toISOString() },
+  });
   const cases = [
     ...(
       await oot.casesOf(
@@ -123,7 +123,7 @@ export async function clauseMap(
       )
     : null;
 
-  const maintenance = await repo.maintenanceFigures(tenantId, siteId, yearAgo, opts.excludeFlagged);
+  const maintenance = await repo.maintenanceFigures(v, siteId, yearAgo);
 
   const calFigures = {
     instruments: total,

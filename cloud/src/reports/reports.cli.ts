@@ -186,7 +186,15 @@ export async function runReport(
       write: (c) => new Promise((resolve, reject) => file.write(c, (err) => (err ? reject(err) : resolve()))),
     };
     try {
-      const out = await generate(deps, tenant, req, sink, () => Promise.resolve());
+      // The operator's own command: every site of the tenant, export-controlled data only when asked.
+      const reader = {
+        kind: 'user' as const,
+        tenantId: tenant,
+        id: 'operator',
+        sites: null,
+        cleared: req.cleared,
+      };
+      const out = await generate(deps, reader, req, sink, () => Promise.resolve());
       await new Promise<void>((resolve, reject) =>
         file.end((err?: Error | null) => (err ? reject(err) : resolve())),
       );

@@ -1,3 +1,4 @@
+import { visibleSql, type Viewer } from '../access/index.js';
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { inChunks } from '../platform/db/in-chunks.js';
 import { EFFECTIVE_CALIBRATION, type CalibrationRow, type EquipmentRow } from '../calibration/index.js';
@@ -390,17 +391,17 @@ export class ReportsRepository {
   }
 
   private registerWhere(
-    tenantId: string,
-    q: { siteId: string | null; period: PeriodBounds; excludeFlagged: boolean },
+    v: Viewer,
+    q: { siteId: string | null; period: PeriodBounds },
   ): { sql: string; params: SqlParam[] } {
     const inPeriod = inPeriodAt(
       'site_id',
       q.period,
       (at) => `created_at < ${at('toIso')} AND (retired_at IS NULL OR retired_at >= ${at('fromIso')})`,
     );
-    const where = ['tenant_id = ?', inPeriod.sql];
-    if (q.excludeFlagged) where.push('export_regime IS NULL');
-    const params: SqlParam[] = [tenantId, ...inPeriod.params];
+    const scope = visibleSql(v, { site: 'site_id', regime: 'export_regime' });
+    const where = ['tenant_id = ?', inPeriod.sql, scope.sql];
+    const params: SqlParam[] = [v.tenantId, ...inPeriod.params, ...scope.params];
     if (q.siteId) {
       where.push('site_id = ?');
       params.push(q.siteId);
@@ -408,29 +409,28 @@ export class ReportsRepository {
     return { sql: where.join(' AND '), params };
   }
 
-  /** Equipment registered before the period ended and not retired before it began (at its site). */
-  async countRegister(
-    tenantId: string,
-    q: { siteId: string | null; period: PeriodBounds; excludeFlagged: boolean },
-  ): Promise<number> {
-    const w = this.registerWhere(tenantId, q);
-    const r = await this.t(tenantId, () =>
+  /**
+   * Equipment registered before the period ended and not retired before it began (at its site),
+   * of a site (null: all) as `v` sees it.
+   */
+  async countRegister(v: Viewer, q: { siteId: string | null; period: PeriodBounds }): Promise<number> {
+    const w = this.registerWhere(v, q);
+    const r = await this.t(v.tenantId, () =>
       this.db.get<{ n: number | string }>(`SELECT COUNT(*) AS n FROM equipment WHERE ${w.sql}`, w.params),
     );
     return Number(r?.n ?? 0);
   }
 
   async registerPage(
-    tenantId: string,
+    v: Viewer,
     q: {
       siteId: string | null;
       period: PeriodBounds;
-      excludeFlagged: boolean;
       afterTag: string | null;
       limit: number;
     },
   ): Promise<EquipmentRow[]> {
-    const w = this.registerWhere(tenantId, q);
+    const w = this.registerWhere(v, q);
     const params = [...w.params];
     let sql = w.sql;
     if (q.afterTag !== null) {
@@ -438,7 +438,7 @@ export class ReportsRepository {
       params.push(q.afterTag);
     }
     params.push(q.limit);
-    return this.t(tenantId, () =>
+    return this.t(v.tenantId, () =>
       this.db.all<EquipmentRow>(`SELECT * FROM equipment WHERE ${sql} ORDER BY tag LIMIT ?`, params),
     );
   }
@@ -473,16 +473,23 @@ export class ReportsRepository {
    * Calibrations in the period (at their site) that show the instrument out of tolerance (failed
    * as found, or left failing), with the site of the equipment (or of the edge that sent it).
    */
+  /** Calibrations failed in the period, of a site (null: all), of the equipment `v` sees. */
   async failedCalibrations(
-    tenantId: string,
+    v: Viewer,
     q: { siteId: string | null; period: PeriodBounds },
   ): Promise<(CalibrationRow & { site_id: string | null })[]> {
+    const tenantId = v.tenantId;
+    const scope = visibleSql(v, {
+      site: 'COALESCE(e.site_id, d.site_id)',
+      siteNullable: true,
+      tag: 'c.equipment',
+    });
     const inPeriod = inPeriodAt(
       'COALESCE(e.site_id, d.site_id)',
       q.period,
       (at) => `c.calibrated_at >= ${at('fromIso')} AND c.calibrated_at < ${at('toIso')}`,
     );
-    const params: SqlParam[] = [tenantId, ...inPeriod.params];
+    const params: SqlParam[] = [tenantId, ...inPeriod.params, ...scope.params];
     let site = '';
     if (q.siteId) {
       site = ' AND COALESCE(e.site_id, d.site_id) = ?';
@@ -493,7 +500,7 @@ export class ReportsRepository {
         `SELECT c.*, COALESCE(e.site_id, d.site_id) AS site_id FROM calibrations c
            LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
            LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id
-         WHERE c.tenant_id = ? AND ${inPeriod.sql}
+         WHERE c.tenant_id = ? AND ${inPeriod.sql} AND ${scope.sql}
            AND (c.as_found = 'fail' OR COALESCE(c.as_left, c.as_found) = 'fail') AND ${EFFECTIVE_CALIBRATION}${site}
          ORDER BY c.calibrated_at, c.id`,
         params,
@@ -587,23 +594,23 @@ export class ReportsRepository {
 
   /**
    * Maintenance (ISO/IEC 17025 6.4.13 g, h): events since `sinceIso`, active preventive plans,
-   * equipment a person has taken out of service and not put back; of a site (null: all), without
-   * export-controlled equipment when `excludeFlagged`.
+   * equipment a person has taken out of service and not put back; of a site (null: all), of the
+   * equipment `v` sees.
    */
   async maintenanceFigures(
-    tenantId: string,
+    v: Viewer,
     siteId: string | null,
     sinceIso: string,
-    excludeFlagged: boolean,
   ): Promise<{ events: number; plans: number; outOfService: number }> {
+    const tenantId = v.tenantId;
+    const scope = visibleSql(v, { site: 'e.site_id', regime: 'e.export_regime' });
     const where = (alias: string) => {
-      const parts = [`${alias}.tenant_id = ?`];
-      const params: SqlParam[] = [tenantId];
+      const parts = [`${alias}.tenant_id = ?`, scope.sql];
+      const params: SqlParam[] = [tenantId, ...scope.params];
       if (siteId) {
         parts.push('e.site_id = ?');
         params.push(siteId);
       }
-      if (excludeFlagged) parts.push('e.export_regime IS NULL');
       return { sql: parts.join(' AND '), params };
     };
     const join = (alias: string) =>

@@ -1,11 +1,11 @@
 import { Router, type Response } from 'express';
 import { z } from 'zod';
-import { type Accounts, actorOfRequest, principalOf, seesSite } from '../access/index.js';
+import { type Accounts, actorOfRequest, principalOf, seesSite, viewerOf } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
 import { REPORT_CSV_COLUMNS } from './builders.js';
 import { clauseMap } from './clauses.js';
 import type { ReportsModule } from './index.js';
-import { isCleared, reportRequestSchema } from './reports.service.js';
+import { reportRequestSchema } from './reports.service.js';
 import { REPORT_FORMATS, REPORT_TYPES } from './types.js';
 import { dateTime, mount, operation } from '../platform/http/contract.js';
 import { cursor, limit, parseQuery } from '../platform/http/validation.js';
@@ -91,8 +91,7 @@ export function reportsRoutes(deps: ReportsRouteDeps): Router {
     res.json({
       siteId,
       generatedAt: now.toISOString(),
-      items: await clauseMap(deps.reports.repo, deps.reports.oot, p.tenantId, siteId, {
-        excludeFlagged: !isCleared(p),
+      items: await clauseMap(deps.reports.repo, deps.reports.oot, viewerOf(req), siteId, {
         now: now.getTime(),
       }),
     });

@@ -3,7 +3,13 @@ import { createHash, randomUUID } from 'node:crypto';
 import { dateSchema, timestampSchema } from '@rigtrace/protocols';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { seesSite, type Principal } from '../access/index.js';
+import {
+  seesSite,
+  UsersRepository,
+  viewerOfPrincipal,
+  type Principal,
+  type Viewer,
+} from '../access/index.js';
 import { ProblemError, validationProblem } from '../platform/errors.js';
 import type { AuditActor } from '../audit/index.js';
 import { buildReport, contextOf, periodOf, reportPeriod, type ReportDeps } from './builders.js';
@@ -72,8 +78,34 @@ export function parseReportRequest(raw: unknown): ReportRequest {
   };
 }
 
-/** Cleared for export-controlled data: a signed-in user marked as a US person (never an API token). */
-export const isCleared = (p: Principal): boolean => p.kind === 'user' && p.usPerson === true;
+/** The access rule's clearance (a signed-in user marked as a US person; never an API token). */
+const isCleared = (p: Principal): boolean => viewerOfPrincipal(p).cleared;
+
+/**
+ * Who a stored report job is read as, rebuilt when it runs: its tenant; the site it names (null:
+ * every site) narrowed to the requester's sites now; cleared for export-controlled data only if the
+ * requester was cleared when asking *and* still is now (a user still there, not disabled, still
+ * marked as a US person). Clearance is checked at run time because a job may wait: a user whose
+ * clearance was withdrawn meanwhile must not get flagged data. An API token is never cleared.
+ */
+export function readerOfJob(
+  row: Pick<ReportRow, 'tenant_id' | 'site_id' | 'cleared' | 'requested_by'>,
+  requester: { sites: string | null; us_person: number | boolean; disabled_at: string | null } | undefined,
+): Viewer {
+  const actor = JSON.parse(row.requested_by) as AuditActor;
+  const stored = row.site_id === null ? null : [row.site_id];
+  const now = requester?.sites ? (JSON.parse(requester.sites) as string[]) : null;
+  const sites = stored === null ? now : now === null ? stored : stored.filter((s) => now.includes(s));
+  const stillCleared =
+    requester !== undefined && requester.disabled_at === null && Boolean(requester.us_person);
+  return {
+    kind: actor.type === 'user' ? 'user' : 'api-token',
+    tenantId: row.tenant_id,
+    id: actor.id,
+    sites,
+    cleared: actor.type === 'user' && Boolean(row.cleared) && stillCleared,
+  };
+}
 
 export function reportFilename(r: {
   type: string;
@@ -121,7 +153,7 @@ export class HashingSink implements ByteSink {
  */
 export async function generate(
   deps: ReportDeps,
-  tenantId: string,
+  reader: Viewer,
   req: ReportRequest,
   sink: ByteSink,
   progress: ProgressFn,
@@ -129,13 +161,14 @@ export async function generate(
 ): Promise<{ sha256: string; size: number; ctx: ReportContext; report: BuiltReport }> {
   // Dates are the site's local days (tenant-wide: the zone the tenant's sites share, else each
   // site's own).
+  const tenantId = reader.tenantId;
   const ctx = await contextOf(
     deps,
     tenantId,
     req.siteId,
     await reportPeriod(deps.tenancy, tenantId, req.siteId, req.from, req.to),
     generatedAt,
-    req.cleared,
+    reader,
   );
   const report = await buildReport(deps, ctx, req.type);
   const hashing = new HashingSink(sink);
@@ -260,6 +293,7 @@ export class ReportService {
   private readonly staleMs: number;
   private readonly progressEveryMs: number;
   private readonly clock: () => Date;
+  private readonly users: UsersRepository;
 
   constructor(
     private readonly deps: ReportDeps & { logger: Logger },
@@ -268,6 +302,7 @@ export class ReportService {
     this.staleMs = opts.staleMs ?? 120_000;
     this.progressEveryMs = opts.progressEveryMs ?? 250;
     this.clock = opts.clock ?? (() => new Date());
+    this.users = new UsersRepository(deps.db);
     this.heartbeat = setInterval(() => {
       this.scope.runInAsyncScope(() => void this.beat());
     }, opts.heartbeatMs ?? 20_000);
@@ -382,6 +417,10 @@ export class ReportService {
     const row = await repo.get(tenantId, id);
     if (!row || !(await repo.start(tenantId, id, new Date().toISOString()))) return;
     const actor = JSON.parse(row.requested_by) as AuditActor;
+    const reader = readerOfJob(
+      row,
+      actor.type === 'user' ? await this.users.byId(tenantId, actor.id) : undefined,
+    );
     const req: ReportRequest = {
       type: row.type as ReportType,
       siteId: row.site_id,
@@ -405,7 +444,7 @@ export class ReportService {
     try {
       const generatedAt = this.clock().toISOString();
       const out = await db.bindTenant(tenantId, () =>
-        generate(this.deps, tenantId, req, chunks, progress, generatedAt),
+        generate(this.deps, reader, req, chunks, progress, generatedAt),
       );
       await chunks.flush();
       const filename = reportFilename({ ...req, tenant: tenantId });

@@ -5,6 +5,8 @@
  * holding its pages in memory, and progress has a total).
  */
 
+import type { Viewer } from '../access/index.js';
+
 export const REPORT_TYPES = [
   'calibration-register',
   'due-list',
@@ -142,6 +144,7 @@ export interface ReportPeriod {
  * gets reports without flagged equipment and without the records made with it.
  */
 export interface ExportScope {
+  /** The reader's clearance (`ReportContext.reader.cleared`). */
   cleared: boolean;
   /** The tenant's flagged equipment tags when generation started. */
   flagged: ReadonlySet<string>;
@@ -155,6 +158,11 @@ export interface ReportContext {
   period: ReportPeriod;
   generatedAt: string;
   sources: ReportSources;
+  /**
+   * Who the report is read as: the requester's scope (its site) and export clearance, rebuilt
+   * when the job runs. The register and maintenance reads apply it in their queries.
+   */
+  reader: Viewer;
   exportScope: ExportScope;
 }
 
@@ -180,7 +188,7 @@ export interface ReportRequest {
   from: string;
   to: string;
   format: ReportFormat;
-  /** The requester may see export-controlled (ITAR/EAR) data. */
+  /** The requester was cleared for export-controlled (ITAR/EAR) data when asking (see `readerOfJob`). */
   cleared: boolean;
 }
 
