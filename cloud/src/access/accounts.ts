@@ -78,9 +78,12 @@ export function createAccounts(deps: {
       })),
     viewersByEmail: async (tenantId, emails) => {
       const out = new Map<string, Viewer>();
-      for (const u of await usersRepo.activeByEmails(tenantId, emails))
-        if (isAccountRole(u.tenant_id, u.role))
-          out.set(u.email.toLowerCase(), viewerOfPrincipal(principalOf(u)));
+      // One look-up per address (a site lists at most 50): users by e-mail, the existing read.
+      for (const email of new Set(emails.map((e) => e.toLowerCase()))) {
+        const u = await usersRepo.byEmail(tenantId, email);
+        if (u && u.disabled_at === null && isAccountRole(u.tenant_id, u.role))
+          out.set(email, viewerOfPrincipal(principalOf(u)));
+      }
       return out;
     },
     require: (permission) => chain(authenticate(), authorize(permission)),

@@ -108,17 +108,6 @@ export class UsersRepository {
     );
   }
 
-  /** The active (not disabled) users of the tenant with these e-mail addresses (any case). */
-  activeByEmails(tenantId: string, emails: readonly string[]): Promise<UserRow[]> {
-    if (emails.length === 0) return Promise.resolve([]);
-    return this.db.withTenant(tenantId, () =>
-      this.db.all<UserRow>(
-        `SELECT * FROM users WHERE tenant_id = ? AND disabled_at IS NULL AND email IN (${emails.map(() => '?').join(', ')})`,
-        [tenantId, ...emails.map((e) => e.toLowerCase())],
-      ),
-    );
-  }
-
   list(tenantId: string): Promise<UserRow[]> {
     return this.db.withTenant(tenantId, () =>
       this.db.all<UserRow>('SELECT * FROM users WHERE tenant_id = ? ORDER BY email', [tenantId]),
