@@ -340,19 +340,8 @@ describe.each(BACKENDS)('out-of-tolerance cases on %s', (backend) => {
       (a: { id: string }) => a.id === k.alertId,
     );
     expect(alert.acknowledgedBy).toBe('case closed');
-    // Closed: no more decisions, nor notifications (refused before the password is checked).
+    // Closed: no more decisions.
     expect((await sign({ scope: 'part', items: ['INJ-1'] })).status).toBe(409);
-    const late = await call('quality', 'POST', `/oot-cases/${k.id}/notifications`, {
-      customer: 'Globex Engines',
-      contact: 'R. Diaz, supplier quality',
-      notifiedAt: at(0.05),
-      reference: '8D-2292',
-      signature: { password: PW.quality, meaning: 'notified' },
-    });
-    expect(late.status, late.text).toBe(409);
-    expect(late.type).toContain('application/problem+json');
-    expect(late.body.code).toBe('CLOUD_CONFLICT');
-    expect((await call('auditor', 'GET', `/oot-cases/${k.id}`)).body.notifications).toHaveLength(1);
 
     const csv = await call('auditor', 'GET', `/oot-cases/${k.id}/suspects.csv`);
     expect(csv.type).toContain('text/csv');

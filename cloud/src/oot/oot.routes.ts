@@ -255,11 +255,11 @@ export const ootApi = {
     method: 'post',
     path: '/oot-cases/{id}/notifications',
     summary:
-      'Record a signed customer notification: who was told, when, the reference (calibrations:disposition); 409 once the case is closed',
+      'Record a signed customer notification: who was told, when, the reference (calibrations:disposition)',
     security: sessionOnly,
     body: notificationSchema,
     responses: { '201': z.object({ notification, case: summary }) },
-    errors: [400, 401, 403, 404, 409, 429],
+    errors: [400, 401, 403, 404, 429],
   }),
   shipments: operation({
     method: 'put',

@@ -612,7 +612,8 @@ export class OotService {
    */
   async decide(v: CaseViewer, id: string, raw: unknown, signer: Signer) {
     const body = parseOrProblem(decisionSchema, raw, 'the request body is not valid');
-    const k = await this.openCase(v, id);
+    const k = await this.visible(v, id);
+    if (k.state === 'closed') throw new ProblemError('CLOUD_CONFLICT', `case ${id} is closed`);
     const items = [...new Set(body.items)];
     const known = await this.itemsOf(v.tenantId, k, body.scope);
     const unknown = items.filter((i) => !known.has(i));
@@ -691,7 +692,7 @@ export class OotService {
   /** A signed record that a customer was told about suspect product (who, when, reference). */
   async notify(v: CaseViewer, id: string, raw: unknown, signer: Signer) {
     const body = parseOrProblem(notificationSchema, raw, 'the request body is not valid');
-    const k = await this.openCase(v, id);
+    const k = await this.visible(v, id);
     if (body.notifiedAt > new Date(Date.now() + 5 * 60_000).toISOString())
       throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
         errors: [{ path: 'notifiedAt', message: 'must not be in the future' }],
@@ -784,13 +785,6 @@ export class OotService {
   private async visible(v: CaseViewer, id: string): Promise<CaseListRow> {
     const k = /^[0-9a-f-]{36}$/.test(id) ? await this.deps.repo.find(v, id) : undefined;
     if (!k) throw new ProblemError('CLOUD_NOT_FOUND', 'no such out-of-tolerance case');
-    return k;
-  }
-
-  /** A case the viewer sees that still takes decisions and notifications (a closed one: 409). */
-  private async openCase(v: CaseViewer, id: string): Promise<CaseListRow> {
-    const k = await this.visible(v, id);
-    if (k.state === 'closed') throw new ProblemError('CLOUD_CONFLICT', `case ${id} is closed`);
     return k;
   }
 
