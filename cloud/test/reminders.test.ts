@@ -1063,5 +1063,20 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
     expect(retried).toHaveLength(2);
     expect(retried[1]!.rcptTos).toEqual(['cleared@acme.example']);
     expect(textPart(retried[1]!.data)).toContain('PT-ITAR-4');
+
+    // Clearance withdrawn before the next retry: the kept digest is not sent to anyone.
+    const users = (await call('admin', 'GET', '/users')).body.items as { id: string; email: string }[];
+    const refused = users.find((u) => u.email === 'refused@acme.example')!;
+    const revoke = await call('admin', 'PUT', `/users/${refused.id}/us-person`, { usPerson: false });
+    expect(revoke.status, revoke.text).toBe(200);
+    now = new Date(now.getTime() + 120_000);
+    await cloud.reminders.runOnce();
+    const ended = (await deliveriesOf('admin', '&siteId=plant-4')).find((d) => d.id === clearedId)!;
+    expect(ended).toMatchObject({
+      state: 'failed',
+      attempts: 3,
+      error: 'no longer cleared for export-controlled equipment: refused@acme.example',
+    });
+    expect(mailsOf(mailDir, clearedId)).toHaveLength(2);
   });
 });
