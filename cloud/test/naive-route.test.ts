@@ -4,7 +4,7 @@ import express from 'express';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RigRecord } from '@rigtrace/protocols';
-import { createAccounts, viewerOf } from '../src/access/index.js';
+import { createAccounts, viewerOf, wholeTenant } from '../src/access/index.js';
 import type { Role } from '../src/access/policy.js';
 import { CalibrationRepository, EquipmentRepository } from '../src/calibration/index.js';
 import { loadCloudConfig } from '../src/platform/config.js';
@@ -12,6 +12,7 @@ import { ProblemError } from '../src/platform/errors.js';
 import { Witness } from '../src/platform/witness.js';
 import { InspectionRepository } from '../src/production/index.js';
 import { RecordsRepository } from '../src/records/index.js';
+import { SpcRepository } from '../src/spc/index.js';
 import { openStore, startCloud, type RunningCloud, type Store } from '../src/server.js';
 import { TestEdge } from './helpers/edge.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
@@ -50,6 +51,7 @@ function naiveApp(store: Store, accounts: ReturnType<typeof createAccounts>): ex
   const calibrations = new CalibrationRepository(store.db);
   const inspections = new InspectionRepository(store.db);
   const records = new RecordsRepository(store.db);
+  const spc = new SpcRepository(store.db);
   const read = accounts.require('records:read');
   const app = express();
   app.get('/naive/equipment', read, async (req, res) => {
@@ -83,6 +85,15 @@ function naiveApp(store: Store, accounts: ReturnType<typeof createAccounts>): ex
   app.get('/naive/records', read, async (req, res) => {
     const rows = await records.list(viewerOf(req), { limit: 1000 });
     res.json(rows.map((r) => (JSON.parse(r.json) as { equipment: string }).equipment));
+  });
+  // Every characteristic of the tenant by name (as a route taking them from the query would), its
+  // measurements read as the caller: the equipment whose values it answers.
+  app.get('/naive/measurements', read, async (req, res) => {
+    const out: string[] = [];
+    for (const c of await spc.characteristics(wholeTenant(viewerOf(req).tenantId), {}))
+      if ((await spc.measurements(viewerOf(req), c.equipment, c.characteristic, { limit: 10 })).length)
+        out.push(c.equipment);
+    res.json(out);
   });
   app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
     res.status(err instanceof ProblemError ? err.status : 500).json({ error: String(err) });
@@ -241,7 +252,7 @@ describe.each(BACKENDS)('a naive read route on %s', (backend) => {
     expect((await naively('plantA', '/naive/calibrations')).tags).toEqual(['RIG-FLOW-01']);
     expect((await naively('foreign', '/naive/calibrations')).tags).toEqual(['RIG-B']);
     expect((await naively('globex', '/naive/calibrations')).tags).toEqual(['RIG-G']);
-    for (const p of ['/naive/inspections', '/naive/yield', '/naive/records']) {
+    for (const p of ['/naive/inspections', '/naive/yield', '/naive/records', '/naive/measurements']) {
       expect((await naively('admin', p)).tags, p).toEqual(expect.arrayContaining(['RIG-B', 'RIG-FLOW-01']));
       expect((await naively('plantA', p)).tags, p).toContain('RIG-FLOW-01');
       expect((await naively('plantA', p)).tags, p).not.toContain('RIG-B');

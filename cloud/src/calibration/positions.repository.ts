@@ -63,11 +63,16 @@ export class PositionRepository {
     );
   }
 
-  async positionsOf(tenantId: string, equipment: string): Promise<PositionRow[]> {
-    return this.db.withTenant(tenantId, () =>
+  /** The positions of `equipment`, if the reader may see it (its register entry's site and flag). */
+  async positionsOf(v: Reader, equipment: string): Promise<PositionRow[]> {
+    const seen = visibleSql(v, { site: 'e.site_id', regime: 'e.export_regime' });
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<PositionRow>(
-        'SELECT * FROM equipment_positions WHERE tenant_id = ? AND equipment = ? ORDER BY name',
-        [tenantId, equipment],
+        `SELECT p.* FROM equipment_positions p WHERE p.tenant_id = ? AND p.equipment = ?
+           AND EXISTS (SELECT 1 FROM equipment e WHERE e.tenant_id = p.tenant_id AND e.tag = p.equipment
+             AND ${seen.sql})
+         ORDER BY p.name`,
+        [v.tenantId, equipment, ...seen.params],
       ),
     );
   }

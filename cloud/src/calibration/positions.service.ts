@@ -118,7 +118,7 @@ export class PositionService {
     v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
     tag: string,
   ): Promise<{ equipment: string; positions: PositionView[] }> {
-    const positions = await this.repo.positionsOf(v.tenantId, tag);
+    const positions = await this.repo.positionsOf(v, tag);
     const installs = await this.repo.installationsIn(v, tag);
     return {
       equipment: tag,

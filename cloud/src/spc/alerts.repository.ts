@@ -128,14 +128,17 @@ export class AlertsRepository {
   }
 
   /** Open alerts per (tag, characteristic) of one kind. */
-  async openCounts(tenantId: string, kind: string): Promise<Map<string, number>> {
+  /** Open alerts of `kind` that `v` may see, by (tag, characteristic). */
+  async openCounts(v: AlertViewer, kind: string): Promise<Map<string, number>> {
+    const tenantId = v.tenantId;
+    const seen = visibleSql(v, { site: 'site_id', siteNullable: true, tag: ALERT_TAG });
     const rows = await this.db.withTenant(tenantId, () =>
       this.db.all<{ tag: string; characteristic: string; n: number | string }>(
         `SELECT tag, characteristic, COUNT(*) AS n FROM alerts
          WHERE tenant_id = ? AND kind = ? AND acknowledged_at IS NULL AND tag IS NOT NULL
-           AND characteristic IS NOT NULL
+           AND characteristic IS NOT NULL AND ${seen.sql}
          GROUP BY tag, characteristic`,
-        [tenantId, kind],
+        [tenantId, kind, ...seen.params],
       ),
     );
     return new Map(rows.map((r) => [JSON.stringify([r.tag, r.characteristic]), Number(r.n)]));

@@ -298,13 +298,15 @@ export class SpcRepository {
 
   /** Measurements of one characteristic in [from, to), the latest `limit` of them, oldest first. */
   async measurements(
-    tenantId: string,
+    v: SpcViewer,
     equipment: string,
     characteristic: string,
     w: MeasurementWindow,
   ): Promise<MeasurementRow[]> {
-    const where = ['tenant_id = ?', 'equipment = ?', 'characteristic = ?'];
-    const params: SqlParam[] = [tenantId, equipment, characteristic];
+    const tenantId = v.tenantId;
+    const seen = visibleSql(v, { site: 'site_id', tag: 'spc_measurements.equipment' });
+    const where = ['tenant_id = ?', 'equipment = ?', 'characteristic = ?', seen.sql];
+    const params: SqlParam[] = [tenantId, equipment, characteristic, ...seen.params];
     if (w.from !== undefined) {
       where.push('observed_at >= ?');
       params.push(w.from);
@@ -398,13 +400,19 @@ export class SpcRepository {
     );
   }
 
-  /** The baselines in force for every characteristic of the tenant (optionally of one equipment). */
-  async currentBaselines(tenantId: string, equipment?: string): Promise<BaselineRow[]> {
+  /** The current baseline of each characteristic of the equipment `v` sees (of one tag if given). */
+  async currentBaselines(v: SpcViewer, equipment?: string): Promise<BaselineRow[]> {
+    const tenantId = v.tenantId;
+    // Baselines carry no site: the scope is their characteristic's.
+    const seen = visibleSql(v, { site: 'c.site_id', tag: 'c.equipment' });
     const rows = await this.db.withTenantStatement(tenantId, () =>
       this.db.all<BaselineRow>(
         `SELECT * FROM spc_baselines WHERE tenant_id = ?${equipment !== undefined ? ' AND equipment = ?' : ''}
+           AND EXISTS (SELECT 1 FROM spc_characteristics c WHERE c.tenant_id = spc_baselines.tenant_id
+             AND c.equipment = spc_baselines.equipment AND c.characteristic = spc_baselines.characteristic
+             AND ${seen.sql})
          ORDER BY equipment, characteristic, frozen_at, id`,
-        equipment !== undefined ? [tenantId, equipment] : [tenantId],
+        [tenantId, ...(equipment !== undefined ? [equipment] : []), ...seen.params],
       ),
     );
     const latest = new Map<string, BaselineRow>();

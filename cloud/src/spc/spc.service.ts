@@ -436,26 +436,26 @@ export class SpcService {
     const q = parse(characteristicsQuerySchema, raw, 'query parameters');
     const rows = await this.repo.characteristics(scope, q);
     const baselines = new Map(
-      (await this.repo.currentBaselines(scope.tenantId, q.equipment)).map((b) => [
+      (await this.repo.currentBaselines(scope, q.equipment)).map((b) => [
         JSON.stringify([b.equipment, b.characteristic]),
         b,
       ]),
     );
-    const open = await this.alerts.openCounts(scope.tenantId, ALERT_KIND_SPC);
+    const open = await this.alerts.openCounts(scope, ALERT_KIND_SPC);
     const items = [];
     for (const c of rows) {
       const key = JSON.stringify([c.equipment, c.characteristic]);
       const b = baselines.get(key);
       const view = defaultChart(b, Number(c.n));
       const { chart, subgroupSize: n } = view;
-      const recent = await this.repo.measurements(scope.tenantId, c.equipment, c.characteristic, {
+      const recent = await this.repo.measurements(scope, c.equipment, c.characteristic, {
         limit: RECENT_POINTS * (chart === 'i-mr' ? 4 : n),
       });
       const values = recent.map((r) => r.measured);
       const p = phaseOne(values, chart, n);
       const cap = capability(values, p?.sigmaWithin ?? null, c.lsl, c.usl);
       // The chart the page opens on, drawn the way the page draws it: the same flagged points there.
-      const drawn = await this.draw(scope.tenantId, c, b, {
+      const drawn = await this.draw(scope, c, b, {
         chart,
         n,
         rules: view.rules,
@@ -506,7 +506,7 @@ export class SpcService {
     const n = q.subgroupSize;
     const baseline = await this.repo.currentBaseline(scope.tenantId, q.equipment, q.characteristic);
     const rules: RuleSet = q.rules ?? baseline?.rules ?? 'western-electric';
-    const d = await this.draw(scope.tenantId, c, baseline ?? undefined, {
+    const d = await this.draw(scope, c, baseline ?? undefined, {
       chart: q.chart,
       n,
       rules,
@@ -536,7 +536,7 @@ export class SpcService {
    * limits when it is for this chart and subgroup size, else limits computed from those points.
    */
   private async draw(
-    tenantId: string,
+    scope: Scope,
     c: { equipment: string; characteristic: string; lsl: number | null; usl: number | null },
     baseline: BaselineRow | undefined,
     o: {
@@ -549,7 +549,7 @@ export class SpcService {
     },
   ) {
     const { chart, n } = o;
-    const rows = await this.repo.measurements(tenantId, c.equipment, c.characteristic, {
+    const rows = await this.repo.measurements(scope, c.equipment, c.characteristic, {
       from: o.from,
       to: o.to,
       limit: o.limit * n,
@@ -580,7 +580,7 @@ export class SpcService {
     const c = await this.visibleCharacteristic(scope, b.equipment, b.characteristic);
     const from = normalizeTime(b.from);
     const to = normalizeTime(b.to);
-    const rows = await this.repo.measurements(scope.tenantId, b.equipment, b.characteristic, {
+    const rows = await this.repo.measurements(scope, b.equipment, b.characteristic, {
       from,
       to,
       limit: MAX_BASELINE_MEASUREMENTS + 1,
