@@ -333,6 +333,7 @@ export async function startCloud(
     repo: new RemindersRepository(store.db),
     equipment: store.equipment,
     calibration,
+    readers: (tenantId, emails) => accounts.viewersByEmail(tenantId, emails),
     maintenance,
     audit: accounts.audit,
     config: cfg,

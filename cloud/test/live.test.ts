@@ -238,11 +238,22 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     );
     expect((await admin.next('status', (p) => p.to === 'out-of-tolerance')).payload.from).toBe('current');
 
-    // An old buffer replayed late does not overwrite newer values, and is not pushed as telemetry.
-    const before = admin.received.filter((r) => r.event === 'telemetry').length;
-    expect((await edge1.send([edge1.telemetry('RIG-1', at(0), { railPressure: 1.5 })])).status).toBe(200);
-    await admin.next('records', (p) => p.lastSeq === 7);
-    expect(admin.received.filter((r) => r.event === 'telemetry').length).toBe(before);
+    // An old buffer replayed late does not overwrite newer values or the rig's state, and is not
+    // pushed as telemetry or as a change of state.
+    const pushed = (event: string) => admin.received.filter((r) => r.event === event).length;
+    const before = pushed('telemetry');
+    const rigsBefore = pushed('rig');
+    expect(
+      (
+        await edge1.send([
+          edge1.telemetry('RIG-1', at(0), { railPressure: 1.5 }),
+          edge1.usage('RIG-1', at(1), 'stop'),
+        ])
+      ).status,
+    ).toBe(200);
+    await admin.next('records', (p) => p.lastSeq === 8);
+    expect(pushed('telemetry')).toBe(before);
+    expect(pushed('rig')).toBe(rigsBefore);
 
     // Unsubscribed: no more plant-1 messages.
     expect(await admin.socket.timeout(5000).emitWithAck('unsubscribe', { siteId: 'plant-1' })).toEqual({
@@ -253,8 +264,21 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     const watcher = await open(sessions.admin!.cookie);
     expect(await watcher.subscribe('plant-1')).toEqual({ ok: true });
     expect((await edge1.send([edge1.usage('RIG-1', at(10), 'stop')])).status).toBe(200);
-    await watcher.next('records', (p) => p.lastSeq === 9);
+    await watcher.next('records', (p) => p.lastSeq === 10);
     expect(admin.received.length).toBe(count);
+
+    // A rig's older usage with newer telemetry: its values and last seen are written, its state
+    // is not, and no change of state is pushed.
+    expect((await edge1.send([edge1.usage('RIG-3', at(20), 'start')])).status).toBe(200);
+    await watcher.next('rig', (p) => p.equipment === 'RIG-3');
+    expect(
+      (await edge1.send([edge1.usage('RIG-3', at(15), 'stop'), edge1.telemetry('RIG-3', at(21), { x: 1 })]))
+        .status,
+    ).toBe(200);
+    await watcher.next('records', (p) => p.lastSeq === 13);
+    expect(watcher.received.filter((r) => r.event === 'rig' && r.payload.equipment === 'RIG-3')).toHaveLength(
+      1,
+    );
   });
 
   it('serves a snapshot of the site that survives a restart', async () => {

@@ -1,6 +1,7 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createAccounts } from '../src/access/accounts.js';
+import { uncleared } from '../src/access/viewer.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
@@ -648,7 +649,7 @@ describe.each(BACKENDS)('maintenance on %s', (backend) => {
     expect((await items('auditor', `asOf=${dayFromToday(-10)}&days=2`)).has('FC-07')).toBe(false);
 
     // The reminder digest (e-mail and webhook) of each site: its own equipment, never export-controlled.
-    const plant1 = await cloud.reminders.digest('acme', 'plant-1', dayFromToday(0));
+    const plant1 = await cloud.reminders.digest(uncleared('acme'), 'plant-1', dayFromToday(0));
     expect(plant1.maintenance.map((m) => m.tag)).toContain('FC-07');
     expect(plant1.maintenance.find((m) => m.tag === 'FC-07')).toMatchObject({
       task: 'Clean the flow cell',
@@ -660,7 +661,7 @@ describe.each(BACKENDS)('maintenance on %s', (backend) => {
     expect(plant1.maintenance.map((m) => m.tag)).not.toContain('ITAR-01');
     expect(plant1.maintenance.map((m) => m.tag)).not.toContain('PG-02');
     expect(plant1.counts.maintenance).toBe(plant1.maintenance.length);
-    const plant2 = await cloud.reminders.digest('acme', 'plant-2', dayFromToday(0));
+    const plant2 = await cloud.reminders.digest(uncleared('acme'), 'plant-2', dayFromToday(0));
     expect(plant2.maintenance.map((m) => [m.tag, m.status])).toEqual([['PG-02', 'due-soon']]);
   });
 });

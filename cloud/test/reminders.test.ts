@@ -98,6 +98,9 @@ function textPart(raw: string, type = 'text/plain'): string {
     .toString('utf8')
     .replace(/\r\n/g, '\n');
 }
+/** The messages of one delivery (its id is in the X-RigTrace-Delivery header), oldest first. */
+const mailsOf = (dir: string, deliveryId: string): Mail[] =>
+  mails(dir).filter((m) => m.data.toLowerCase().includes(`x-rigtrace-delivery: ${deliveryId}\r\n`));
 const subjectOf = (raw: string) => /\r\nSubject: (.*)\r\n/.exec(raw)?.[1];
 
 /** A real HTTP receiver: keeps each request; answers the queued statuses first, then 200. */
@@ -270,6 +273,11 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
       ['other-admin', 'other', 'admin', null],
       // Cleared for export-controlled data (a US person): registers the flagged equipment.
       ['cleared', 'acme', 'admin', null],
+      // Cleared too, limited to one site: the flagged equipment of their own site only.
+      ['cleared-p4', 'acme', 'technician', ['plant-4']],
+      ['cleared-p2', 'acme', 'technician', ['plant-2']],
+      // Cleared, every site, with a mailbox the SMTP server refuses.
+      ['refused', 'acme', 'technician', null],
     ];
     for (const [who, tenant, role, sites] of users)
       await accounts.users.create(by, tenant, {
@@ -278,7 +286,7 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
         sites,
         password: PW,
         mustChangePassword: false,
-        usPerson: who === 'cleared',
+        usPerson: who.startsWith('cleared') || who === 'refused',
       });
     await store.db.close();
     cloud = await startCloud(loadCloudConfig({}, overrides), logger, { clock });
@@ -925,7 +933,7 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
     expect(body.date).toBe(next);
     expect(body.site).toEqual({ id: 'plant-3', name: 'Plant 3', timeZone: 'Asia/Tokyo' });
   });
-  it('a digest never names export-controlled equipment: not by e-mail, even to a cleared recipient, nor by webhook', async () => {
+  it('names export-controlled equipment only to cleared users of the site, in a message of their own; never by webhook', async () => {
     now = at(TODAY, '12:00');
     if (sink?.exitCode !== null || sink?.signalCode !== null) sink = await startSink(smtpPort, mailDir);
     // Plant 4: an open and an ITAR-flagged instrument, both never calibrated (overdue) and with a
@@ -950,31 +958,55 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
       });
       expect(plan.status, plan.text).toBe(201);
     }
-    // The cleared admin sees it in the register: what the digest leaves out is there to leave out.
     expect((await call('cleared', 'GET', '/due-list?site=plant-4')).text).toContain('PT-ITAR-4');
 
-    const recipients = ['cleared@acme.example', 'admin@acme.example', 'qa@supplier.example'];
+    // Cleared users whose scope covers plant 4 (every site; plant 4 only) get the flagged
+    // instrument. An uncleared user, a cleared user of plant 2 and an outside address do not.
+    const cleared = ['cleared@acme.example', 'Cleared-P4@acme.example'];
+    const others = ['admin@acme.example', 'cleared-p2@acme.example', 'qa@supplier.example'];
     const put = await call('admin', 'PUT', '/sites/plant-4/reminders', {
       enabled: false,
-      email: { enabled: true, recipients },
+      email: { enabled: true, recipients: [others[0], cleared[0], others[1], cleared[1], others[2]] },
       webhooks: [{ url: `http://127.0.0.1:${receiver.port}/plant-4` }],
     });
     expect(put.status, put.text).toBe(200);
     const sent = await call('admin', 'POST', '/sites/plant-4/reminders/send');
     expect(sent.status, sent.text).toBe(200);
-    expect(sent.body.deliveries.map((d: { state: string }) => d.state)).toEqual(['sent', 'sent']);
+    expect(
+      sent.body.deliveries.map((d: { channel: string; target: string; state: string }) => [
+        d.channel,
+        d.target,
+        d.state,
+      ]),
+    ).toEqual([
+      ['email', others.join(', '), 'sent'],
+      ['email', cleared.join(', '), 'sent'],
+      ['webhook', `127.0.0.1:${receiver.port}`, 'sent'],
+    ]);
+    // The answer's counts are those of the digest without export-controlled equipment.
     expect(sent.body.counts).toMatchObject({ overdue: 1, maintenance: 1 });
 
-    const m = mails(mailDir).filter((x) => x.rcptTos.includes('cleared@acme.example'));
-    expect(m).toHaveLength(1);
-    expect(m[0]!.rcptTos.sort()).toEqual([...recipients].sort());
-    const text = textPart(m[0]!.data);
-    const html = textPart(m[0]!.data, 'text/html');
+    const [toOthers, toCleared] = (sent.body.deliveries as { id: string }[]).slice(0, 2).map((d) => {
+      const got = mailsOf(mailDir, d.id);
+      expect(got).toHaveLength(1);
+      return got[0]!;
+    }) as [Mail, Mail];
+    expect(toCleared.rcptTos.map((r) => r.toLowerCase()).sort()).toEqual(
+      cleared.map((r) => r.toLowerCase()).sort(),
+    );
+    const text = textPart(toCleared.data);
+    expect(text).toContain('- PT-ITAR-4 (pressure gauge, Bay 4): never calibrated');
     expect(text).toContain('- PT-OPEN-4 (pressure gauge, Bay 4): never calibrated');
-    expect(text).toContain('- PT-OPEN-4 (pressure gauge, Bay 4): Service PT-OPEN-4: overdue by 2 days');
-    expect(html).toContain('PT-OPEN-4');
-    for (const part of [m[0]!.data, text, html]) expect(part).not.toMatch(/PT-ITAR-4|ITAR|3A001/);
-    expect(subjectOf(m[0]!.data)).toBe('RigTrace: 1 overdue, 1 maintenance due at Plant 4');
+    expect(text).toContain('- PT-ITAR-4 (pressure gauge, Bay 4): Service PT-ITAR-4: overdue by 2 days');
+    expect(textPart(toCleared.data, 'text/html')).toContain('PT-ITAR-4');
+    expect(subjectOf(toCleared.data)).toBe('RigTrace: 2 overdue, 2 maintenance due at Plant 4');
+
+    expect(toOthers.rcptTos.sort()).toEqual([...others].sort());
+    const otherText = textPart(toOthers.data);
+    expect(otherText).toContain('- PT-OPEN-4 (pressure gauge, Bay 4): never calibrated');
+    for (const part of [toOthers.data, otherText, textPart(toOthers.data, 'text/html')])
+      expect(part).not.toMatch(/PT-ITAR-4|ITAR|3A001/);
+    expect(subjectOf(toOthers.data)).toBe('RigTrace: 1 overdue, 1 maintenance due at Plant 4');
 
     const hook = receiver.got.filter((r) => r.path === '/plant-4');
     expect(hook).toHaveLength(1);
@@ -985,5 +1017,66 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
       'PT-OPEN-4',
     ]);
     expect(hook[0]!.body).not.toMatch(/PT-ITAR-4|ITAR|3A001/);
+
+    // A cleared user of plant 2 is sent plant 2's digest without plant 4's flagged instrument.
+    await call('admin', 'PUT', '/sites/plant-2/reminders', {
+      enabled: false,
+      email: { enabled: true, recipients: ['cleared-p2@acme.example'] },
+    });
+    const p2sent = await call('admin', 'POST', '/sites/plant-2/reminders/send');
+    expect(p2sent.body.deliveries.map((d: { target: string }) => d.target)).toEqual([
+      'cleared-p2@acme.example',
+    ]);
+    const p2 = mailsOf(mailDir, p2sent.body.deliveries[0].id as string);
+    expect(p2).toHaveLength(1);
+    expect(p2[0]!.data).not.toMatch(/PT-ITAR-4|PT-OPEN-4/);
+
+    // Each group is a delivery of its own: when the cleared group's message fails, a retry sends
+    // it again, and the group already delivered (and the webhook) get nothing more.
+    await call('admin', 'PUT', '/sites/plant-4/reminders', {
+      enabled: false,
+      email: { enabled: true, recipients: ['cleared@acme.example', 'refused@acme.example', ...others] },
+      webhooks: [{ id: put.body.webhooks[0].id, url: `http://127.0.0.1:${receiver.port}/plant-4` }],
+    });
+    const again = await call('admin', 'POST', '/sites/plant-4/reminders/send');
+    expect(again.status, again.text).toBe(200);
+    const ids = () => again.body.deliveries.map((d: { id: string }) => d.id) as string[];
+    expect(again.body.deliveries.map((d: { target: string; state: string }) => [d.target, d.state])).toEqual([
+      [others.join(', '), 'sent'],
+      ['cleared@acme.example, refused@acme.example', 'retry'],
+      [`127.0.0.1:${receiver.port}`, 'sent'],
+    ]);
+    const [othersId, clearedId, hookId] = ids() as [string, string, string];
+    expect(mailsOf(mailDir, othersId)).toHaveLength(1);
+    expect(mailsOf(mailDir, clearedId)).toHaveLength(1);
+    const plant4Hooks = () => receiver.got.filter((r) => r.path === '/plant-4').length;
+    const hooks = plant4Hooks();
+    now = new Date(now.getTime() + 60_000);
+    await cloud.reminders.runOnce();
+    const log = new Map((await deliveriesOf('admin', '&siteId=plant-4')).map((d) => [d.id, d]));
+    expect([othersId, clearedId, hookId].map((id) => log.get(id)!.attempts)).toEqual([1, 2, 1]);
+    expect(log.get(clearedId)!.error).toContain('refused recipients: refused@acme.example');
+    expect(mailsOf(mailDir, othersId)).toHaveLength(1);
+    expect(plant4Hooks()).toBe(hooks);
+    // The retry carried the same digest, flagged instrument included, to the cleared group only.
+    const retried = mailsOf(mailDir, clearedId);
+    expect(retried).toHaveLength(2);
+    expect(retried[1]!.rcptTos).toEqual(['cleared@acme.example']);
+    expect(textPart(retried[1]!.data)).toContain('PT-ITAR-4');
+
+    // Clearance withdrawn before the next retry: the kept digest is not sent to anyone.
+    const users = (await call('admin', 'GET', '/users')).body.items as { id: string; email: string }[];
+    const refused = users.find((u) => u.email === 'refused@acme.example')!;
+    const revoke = await call('admin', 'PUT', `/users/${refused.id}/us-person`, { usPerson: false });
+    expect(revoke.status, revoke.text).toBe(200);
+    now = new Date(now.getTime() + 120_000);
+    await cloud.reminders.runOnce();
+    const ended = (await deliveriesOf('admin', '&siteId=plant-4')).find((d) => d.id === clearedId)!;
+    expect(ended).toMatchObject({
+      state: 'failed',
+      attempts: 3,
+      error: 'no longer cleared for export-controlled equipment: refused@acme.example',
+    });
+    expect(mailsOf(mailDir, clearedId)).toHaveLength(2);
   });
 });

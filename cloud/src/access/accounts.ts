@@ -5,10 +5,11 @@ import { SessionsRepository } from './sessions.repository.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import { UsersRepository } from './users.repository.js';
 import type { Witness } from '../platform/witness.js';
-import { AuthService } from './auth.service.js';
+import { AuthService, principalOf } from './auth.service.js';
 import { authenticator, authorize, authorizeOrHide, type AuthenticateOptions } from './auth.middleware.js';
 import type { SecretBox } from './secret-box.js';
-import type { Permission, Principal } from './policy.js';
+import { isAccountRole, type Permission, type Principal } from './policy.js';
+import { viewerOfPrincipal, type Viewer } from './viewer.js';
 import { DEFAULT_THROTTLE, Throttle, type ThrottlePolicy } from './throttle.js';
 import { UsersService } from './users.service.js';
 
@@ -29,6 +30,12 @@ export interface Accounts {
   requireHidden(permission: Permission): RequestHandler;
   /** The sites a principal sees, with their names and time zones (the session answer). */
   sitesOf(p: Principal): Promise<{ id: string; name: string; timeZone: string }[]>;
+  /**
+   * The readers behind e-mail addresses: each address (lower-cased) that is an active user of the
+   * tenant, as that user's `Viewer` (site scope and export clearance as when signed in). Addresses
+   * of no active user are absent: outside addresses, read as `uncleared`.
+   */
+  viewersByEmail(tenantId: string, emails: readonly string[]): Promise<Map<string, Viewer>>;
 }
 
 export function createAccounts(deps: {
@@ -69,6 +76,16 @@ export function createAccounts(deps: {
         name: s.name,
         timeZone: s.time_zone,
       })),
+    viewersByEmail: async (tenantId, emails) => {
+      const out = new Map<string, Viewer>();
+      // One look-up per address (a site lists at most 50): users by e-mail, the existing read.
+      for (const email of new Set(emails.map((e) => e.toLowerCase()))) {
+        const u = await usersRepo.byEmail(tenantId, email);
+        if (u && u.disabled_at === null && isAccountRole(u.tenant_id, u.role))
+          out.set(email, viewerOfPrincipal(principalOf(u)));
+      }
+      return out;
+    },
     require: (permission) => chain(authenticate(), authorize(permission)),
     requireHidden: (permission) => chain(authenticate({ bind: false }), authorizeOrHide(permission)),
   };

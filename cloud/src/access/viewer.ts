@@ -47,7 +47,8 @@ export function viewerOf(req: Request): Viewer {
 
 /**
  * The reader with the least access in a tenant: every site, nothing export-controlled. What
- * leaves the tenant without a signed-in reader (reminder webhooks and e-mails) is read as it.
+ * leaves the tenant without a signed-in reader (reminder webhooks, digest e-mails to addresses
+ * of no cleared user) is read as it.
  */
 export const uncleared = (tenantId: string): Viewer => ({
   kind: 'api-token',

@@ -1,5 +1,5 @@
-import type { Db } from '../platform/db/db.js';
-import { insertChunked } from '../platform/db/insert-chunked.js';
+import type { Db, SqlParam } from '../platform/db/db.js';
+import { insertChunkedReturning } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 
 /** The latest value of one telemetry point of one piece of equipment, as last reported by an edge. */
@@ -40,6 +40,55 @@ export interface LiveRigRow {
 /** Rows per multi-row statement: well inside SQLite's 32766 and PostgreSQL's 65535 parameters. */
 const CHUNK = 500;
 
+/** What a batch says of one rig: its state, signals and last test null when the batch has none. */
+export type LiveRigMerge = Omit<LiveRigRow, 'state_since'>;
+
+/** A rig as stored after a merge, with whether its equipment had telemetry stored before it. */
+export interface LiveRigMerged {
+  equipment: string;
+  state_at: string | null;
+  signals: string | null;
+  last_test: string | null;
+  telemetry: boolean;
+}
+
+const POINT_COLUMNS = 'tenant_id, edge_id, equipment, point, site_id, value, unit, quality, observed_at';
+
+/** A point's value: newer wins (an older value arriving late, from a replayed buffer, is not written). */
+const POINT_MERGE = `ON CONFLICT (tenant_id, edge_id, equipment, point) DO UPDATE SET
+  value = excluded.value, unit = excluded.unit, quality = excluded.quality, observed_at = excluded.observed_at
+  WHERE excluded.observed_at >= live_points.observed_at`;
+
+const RIG_COLUMNS =
+  'tenant_id, edge_id, equipment, site_id, state, state_since, state_at, last_seen_at, operator, work_order, part_serial, signals, signals_at, last_test, last_test_at';
+
+/** The batch's usage state is at least as new as the stored one. */
+const NEWER_STATE = `(excluded.state_at IS NOT NULL AND (live_rigs.state_at IS NULL OR live_rigs.state_at <= excluded.state_at))`;
+const NEWER_SIGNALS = `(excluded.signals_at IS NOT NULL AND (live_rigs.signals_at IS NULL OR live_rigs.signals_at <= excluded.signals_at))`;
+const NEWER_TEST = `(excluded.last_test_at IS NOT NULL AND (live_rigs.last_test_at IS NULL OR live_rigs.last_test_at <= excluded.last_test_at))`;
+const pick = (newer: string, column: string) =>
+  `${column} = CASE WHEN ${newer} THEN excluded.${column} ELSE live_rigs.${column} END`;
+
+/**
+ * A rig's row, merged: last seen is the later of the two; its state (with who, what work order,
+ * what part), signal dictionary and last test each newer-wins; the state keeps its start while it
+ * stays the same. Not written when nothing is newer.
+ */
+const RIG_MERGE = `ON CONFLICT (tenant_id, edge_id, equipment) DO UPDATE SET
+  last_seen_at = CASE WHEN excluded.last_seen_at > live_rigs.last_seen_at THEN excluded.last_seen_at ELSE live_rigs.last_seen_at END,
+  state_since = CASE WHEN ${NEWER_STATE} THEN
+      CASE WHEN live_rigs.state = excluded.state AND live_rigs.state_since IS NOT NULL THEN live_rigs.state_since ELSE excluded.state_at END
+    ELSE live_rigs.state_since END,
+  ${['state', 'state_at', 'operator', 'work_order', 'part_serial'].map((c) => pick(NEWER_STATE, c)).join(',\n  ')},
+  ${['signals', 'signals_at'].map((c) => pick(NEWER_SIGNALS, c)).join(',\n  ')},
+  ${['last_test', 'last_test_at'].map((c) => pick(NEWER_TEST, c)).join(',\n  ')}
+  WHERE excluded.last_seen_at > live_rigs.last_seen_at OR ${NEWER_STATE} OR ${NEWER_SIGNALS} OR ${NEWER_TEST}`;
+
+/** Subqueries of a RETURNING clause see the rows as they were before the statement (PostgreSQL). */
+const RIG_RETURNING = `equipment, state_at, signals, last_test,
+  EXISTS (SELECT 1 FROM live_points p WHERE p.tenant_id = live_rigs.tenant_id AND p.edge_id = live_rigs.edge_id
+    AND p.equipment = live_rigs.equipment) AS telemetry`;
+
 /**
  * The live tables (migration 10): the latest value per (edge, equipment, point) and the state per
  * (edge, equipment). Written only inside an edge's ingest transaction, which holds that edge's row
@@ -48,93 +97,109 @@ const CHUNK = 500;
 export class LiveRepository {
   constructor(private readonly db: Db) {}
 
-  async points(tenantId: string, edgeId: string, equipment: readonly string[]): Promise<LivePointRow[]> {
-    if (equipment.length === 0) return [];
-    return this.db.withTenant(tenantId, () =>
-      this.db.all<LivePointRow>(
-        `SELECT edge_id, equipment, point, site_id, value, unit, quality, observed_at FROM live_points
-         WHERE tenant_id = ? AND edge_id = ? AND equipment IN (${equipment.map(() => '?').join(', ')})`,
-        [tenantId, edgeId, ...equipment],
-      ),
-    );
-  }
-
-  async rigs(tenantId: string, edgeId: string, equipment: readonly string[]): Promise<LiveRigRow[]> {
-    if (equipment.length === 0) return [];
-    return this.db.withTenant(tenantId, () =>
-      this.db.all<LiveRigRow>(
-        `SELECT edge_id, equipment, site_id, state, state_since, state_at, last_seen_at, operator, work_order, part_serial,
-                signals, signals_at, last_test, last_test_at
-         FROM live_rigs WHERE tenant_id = ? AND edge_id = ? AND equipment IN (${equipment.map(() => '?').join(', ')})`,
-        [tenantId, edgeId, ...equipment],
-      ),
-    );
-  }
-
-  async upsertPoints(tenantId: string, rows: readonly LivePointRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    await this.db.withTenant(tenantId, async () => {
-      // The WHERE keeps a newer value if an older one arrives late (a replayed buffer).
-      await insertChunked(
+  /**
+   * Writes what a batch says of an edge's points and rigs, merged with the stored rows by the
+   * newer-wins rules below, and returns what changed: the points written (a value older than the
+   * stored one is not) and the rigs written, as stored after the merge, each with whether its
+   * equipment had telemetry stored before. Inside the caller's ingest transaction (which holds
+   * the edge's row lock). On PostgreSQL one statement (both upserts as CTEs) when each table's
+   * rows fit one chunk; on SQLite one statement per table.
+   */
+  async merge(
+    tenantId: string,
+    points: readonly LivePointRow[],
+    rigs: readonly LiveRigMerge[],
+  ): Promise<{ points: { equipment: string; point: string }[]; rigs: LiveRigMerged[] }> {
+    if (points.length === 0 && rigs.length === 0) return { points: [], rigs: [] };
+    const pointRows = points.map((r) => [
+      tenantId,
+      r.edge_id,
+      r.equipment,
+      r.point,
+      r.site_id,
+      r.value,
+      r.unit,
+      r.quality,
+      r.observed_at,
+    ]);
+    const rigRows = rigs.map((r) => [
+      tenantId,
+      r.edge_id,
+      r.equipment,
+      r.site_id,
+      r.state,
+      r.state_at,
+      r.state_at,
+      r.last_seen_at,
+      r.operator,
+      r.work_order,
+      r.part_serial,
+      r.signals,
+      r.signals_at,
+      r.last_test,
+      r.last_test_at,
+    ]);
+    const parse = (rows: (Omit<LiveRigMerged, 'telemetry'> & { telemetry: unknown })[]): LiveRigMerged[] =>
+      rows.map((r) => ({
+        equipment: r.equipment,
+        state_at: r.state_at,
+        signals: r.signals,
+        last_test: r.last_test,
+        telemetry: r.telemetry === true || r.telemetry === 1,
+      }));
+    if (this.db.dialect === 'postgres' && points.length <= CHUNK && rigs.length <= CHUNK) {
+      const values = (rows: readonly unknown[][]) =>
+        rows.map((row) => `(${row.map(() => '?').join(', ')})`).join(', ');
+      // Each CTE runs once even when empty (`VALUES` needs a row: an empty side inserts nothing).
+      const rows = await this.db.withTenantStatement(tenantId, () =>
+        this.db.all<{
+          point: string | null;
+          equipment: string;
+          state_at: string | null;
+          signals: string | null;
+          last_test: string | null;
+          telemetry: boolean | null;
+        }>(
+          `WITH p AS (${
+            points.length
+              ? `INSERT INTO live_points (${POINT_COLUMNS}) VALUES ${values(pointRows)} ${POINT_MERGE} RETURNING equipment, point`
+              : 'SELECT NULL::text AS equipment, NULL::text AS point WHERE false'
+          }), r AS (${
+            rigs.length
+              ? `INSERT INTO live_rigs (${RIG_COLUMNS}) VALUES ${values(rigRows)} ${RIG_MERGE} RETURNING ${RIG_RETURNING}`
+              : 'SELECT NULL::text AS equipment, NULL::text AS state_at, NULL::text AS signals, NULL::text AS last_test, NULL::boolean AS telemetry WHERE false'
+          })
+          SELECT point, equipment, NULL::text AS state_at, NULL::text AS signals, NULL::text AS last_test,
+                 NULL::boolean AS telemetry FROM p
+          UNION ALL SELECT NULL::text, equipment, state_at, signals, last_test, telemetry FROM r`,
+          [...pointRows.flat(), ...rigRows.flat()] as SqlParam[],
+        ),
+      );
+      return {
+        points: rows
+          .filter((r) => r.point !== null)
+          .map((r) => ({ equipment: r.equipment, point: r.point! })),
+        rigs: parse(rows.filter((r) => r.point === null)),
+      };
+    }
+    return this.db.withTenant(tenantId, async () => {
+      const written = await insertChunkedReturning<{ equipment: string; point: string }>(
         this.db,
         'live_points',
-        'tenant_id, edge_id, equipment, point, site_id, value, unit, quality, observed_at',
-        rows.map((r) => [
-          tenantId,
-          r.edge_id,
-          r.equipment,
-          r.point,
-          r.site_id,
-          r.value,
-          r.unit,
-          r.quality,
-          r.observed_at,
-        ]),
-        {
-          onConflict: `ON CONFLICT (tenant_id, edge_id, equipment, point) DO UPDATE SET
-             value = excluded.value, unit = excluded.unit, quality = excluded.quality,
-             observed_at = excluded.observed_at
-           WHERE excluded.observed_at >= live_points.observed_at`,
-          rowsPerStatement: CHUNK,
-        },
+        POINT_COLUMNS,
+        pointRows,
+        'equipment, point',
+        { onConflict: POINT_MERGE, rowsPerStatement: CHUNK },
       );
-    });
-  }
-
-  async upsertRigs(tenantId: string, rows: readonly LiveRigRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    await this.db.withTenant(tenantId, async () => {
-      await insertChunked(
+      const merged = await insertChunkedReturning<Omit<LiveRigMerged, 'telemetry'> & { telemetry: unknown }>(
         this.db,
         'live_rigs',
-        'tenant_id, edge_id, equipment, site_id, state, state_since, state_at, last_seen_at, operator, work_order, part_serial, signals, signals_at, last_test, last_test_at',
-        rows.map((r) => [
-          tenantId,
-          r.edge_id,
-          r.equipment,
-          r.site_id,
-          r.state,
-          r.state_since,
-          r.state_at,
-          r.last_seen_at,
-          r.operator,
-          r.work_order,
-          r.part_serial,
-          r.signals,
-          r.signals_at,
-          r.last_test,
-          r.last_test_at,
-        ]),
-        {
-          onConflict: `ON CONFLICT (tenant_id, edge_id, equipment) DO UPDATE SET
-             state = excluded.state, state_since = excluded.state_since, state_at = excluded.state_at,
-             last_seen_at = excluded.last_seen_at, operator = excluded.operator,
-             work_order = excluded.work_order, part_serial = excluded.part_serial,
-             signals = excluded.signals, signals_at = excluded.signals_at,
-             last_test = excluded.last_test, last_test_at = excluded.last_test_at`,
-          rowsPerStatement: CHUNK,
-        },
+        RIG_COLUMNS,
+        rigRows,
+        RIG_RETURNING,
+        { onConflict: RIG_MERGE, rowsPerStatement: CHUNK },
       );
+      return { points: written, rigs: parse(merged) };
     });
   }
 

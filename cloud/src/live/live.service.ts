@@ -5,10 +5,9 @@ import type { InspectionRepository } from '../production/index.js';
 import type { DomainEventBus, DomainEvents } from '../platform/events.js';
 import type { Metrics } from '../platform/metrics.js';
 import { afterCommit } from '../platform/after-commit.js';
-import { settled } from '../platform/settled.js';
 import { localDay, localTime, addDays, startOfLocalDay } from '../platform/time-zone.js';
 import { wholeTenant, type Viewer } from '../access/index.js';
-import type { LivePointRow, LiveRepository, LiveRigRow } from './live.repository.js';
+import type { LivePointRow, LiveRepository, LiveRigMerge, LiveRigRow } from './live.repository.js';
 import { completedTest, type CompletedTest } from './live.floor.js';
 import type { z } from 'zod';
 import type {
@@ -334,22 +333,9 @@ export class LiveService {
       }
     }
 
-    // Telemetry: only values newer than the stored ones are kept and pushed. The stored points of
-    // every piece of equipment heard from: one with none, and none in this batch, is a gauge.
-    // Both reads at once (one round trip less; the tables are written only below).
-    const [storedPoints, storedRigs] = await settled([
-      this.repo.points(tenantId, edge.id, [...seen.keys()]),
-      this.repo.rigs(tenantId, edge.id, [...seen.keys()]),
-    ]);
-    const withTelemetry = new Set([
-      ...storedPoints.map((p) => p.equipment),
-      ...[...latest.values()].map((i) => i.equipment),
-    ]);
-    const stored = new Map(storedPoints.map((p) => [`${p.equipment}\u0000${p.point}`, p.observed_at]));
-    const fresh = [...latest.entries()]
-      .filter(([key, item]) => (stored.get(key) ?? '') <= item.observedAt)
-      .map(([, item]) => item);
-    const pointWrites = fresh.map((i): LivePointRow => ({
+    // One write of what the batch says, merged with the stored rows in SQL (newer wins: a replayed
+    // old buffer does not overwrite them; live.repository.ts), returning what changed.
+    const pointWrites = [...latest.values()].map((i): LivePointRow => ({
       edge_id: edge.id,
       equipment: i.equipment,
       point: i.point,
@@ -359,78 +345,52 @@ export class LiveService {
       quality: i.quality,
       observed_at: i.observedAt,
     }));
-
-    // Rigs: last seen, and the state of the latest usage record if it is newer than the stored one.
-    const rigs = new Map(storedRigs.map((r) => [r.equipment, r]));
-    const writes: LiveRigRow[] = [];
-    const changes: LiveMessages['rig'][] = [];
-    for (const [equipment, lastSeen] of seen) {
-      const old = rigs.get(equipment);
-      const next: LiveRigRow = old
-        ? { ...old, last_seen_at: old.last_seen_at > lastSeen ? old.last_seen_at : lastSeen }
-        : {
-            edge_id: edge.id,
-            equipment,
-            site_id: edge.siteId,
-            state: null,
-            state_since: null,
-            state_at: null,
-            last_seen_at: lastSeen,
-            operator: null,
-            work_order: null,
-            part_serial: null,
-            signals: null,
-            signals_at: null,
-            last_test: null,
-            last_test_at: null,
-          };
-      // The dictionary and the last test: newer wins (a replayed old buffer does not overwrite them).
-      const d = dictionaries.get(equipment);
-      if (d && (next.signals_at === null || next.signals_at <= d.at)) {
-        next.signals = JSON.stringify(d.signals);
-        next.signals_at = d.at;
-      }
-      const t = tests.get(equipment);
-      if (t && (next.last_test_at === null || next.last_test_at <= t.at)) {
-        next.last_test = JSON.stringify(completedTest(t.record, t.at));
-        next.last_test_at = t.at;
-      }
-      const kind = floorKind({
-        telemetry: withTelemetry.has(equipment),
-        lastTest: next.last_test,
-        signals: next.signals,
-      });
+    const rigWrites = [...seen].map(([equipment, lastSeen]): LiveRigMerge => {
       const u = usage.get(equipment);
-      if (u && (next.state_at === null || next.state_at <= u.at)) {
-        const state = u.record.body.event === 'stop' ? 'stopped' : 'running';
-        next.state_since = next.state === state && next.state_since ? next.state_since : u.at;
-        next.state = state;
-        next.state_at = u.at;
-        next.operator = u.record.body.operator ?? null;
-        next.work_order = u.record.body.workOrder ?? null;
-        next.part_serial = u.record.body.partSerial ?? null;
-        changes.push({
-          siteId: edge.siteId,
-          edgeId: edge.id,
-          equipment,
-          kind,
-          state,
-          observedAt: u.at,
-          ...(u.record.body.operator ? { operator: u.record.body.operator } : {}),
-          ...(u.record.body.workOrder ? { workOrder: u.record.body.workOrder } : {}),
-          ...(u.record.body.partSerial ? { partSerial: u.record.body.partSerial } : {}),
-        });
-      }
-      if (
-        !old ||
-        old.last_seen_at !== next.last_seen_at ||
-        old.state_at !== next.state_at ||
-        old.signals_at !== next.signals_at ||
-        old.last_test_at !== next.last_test_at
-      )
-        writes.push(next);
+      const d = dictionaries.get(equipment);
+      const t = tests.get(equipment);
+      return {
+        edge_id: edge.id,
+        equipment,
+        site_id: edge.siteId,
+        state: u ? (u.record.body.event === 'stop' ? 'stopped' : 'running') : null,
+        state_at: u?.at ?? null,
+        last_seen_at: lastSeen,
+        operator: u?.record.body.operator ?? null,
+        work_order: u?.record.body.workOrder ?? null,
+        part_serial: u?.record.body.partSerial ?? null,
+        signals: d ? JSON.stringify(d.signals) : null,
+        signals_at: d?.at ?? null,
+        last_test: t ? JSON.stringify(completedTest(t.record, t.at)) : null,
+        last_test_at: t?.at ?? null,
+      };
+    });
+    const merged = await this.repo.merge(tenantId, pointWrites, rigWrites);
+    const written = new Set(merged.points.map((p) => `${p.equipment}\u0000${p.point}`));
+    const fresh = [...latest.entries()].filter(([key]) => written.has(key)).map(([, item]) => item);
+    // A rig whose state this batch set: its kind by the one rule (telemetry stored before or now,
+    // its merged dictionary and last test).
+    const withTelemetry = new Set([...latest.values()].map((i) => i.equipment));
+    const changes: LiveMessages['rig'][] = [];
+    for (const r of merged.rigs) {
+      const u = usage.get(r.equipment);
+      if (!u || r.state_at !== u.at) continue;
+      changes.push({
+        siteId: edge.siteId,
+        edgeId: edge.id,
+        equipment: r.equipment,
+        kind: floorKind({
+          telemetry: r.telemetry || withTelemetry.has(r.equipment),
+          lastTest: r.last_test,
+          signals: r.signals,
+        }),
+        state: u.record.body.event === 'stop' ? 'stopped' : 'running',
+        observedAt: u.at,
+        ...(u.record.body.operator ? { operator: u.record.body.operator } : {}),
+        ...(u.record.body.workOrder ? { workOrder: u.record.body.workOrder } : {}),
+        ...(u.record.body.partSerial ? { partSerial: u.record.body.partSerial } : {}),
+      });
     }
-    await settled([this.repo.upsertPoints(tenantId, pointWrites), this.repo.upsertRigs(tenantId, writes)]);
 
     afterCommit(() => {
       const messages: LiveMessage[] = [];

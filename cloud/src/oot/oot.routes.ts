@@ -255,7 +255,7 @@ export const ootApi = {
     method: 'post',
     path: '/oot-cases/{id}/notifications',
     summary:
-      'Record a signed customer notification: who was told, when, the reference (calibrations:disposition)',
+      'Record a signed customer notification: who was told, when, the reference (calibrations:disposition). A closed case still takes one: the customer is often told after the last decision closed it',
     security: sessionOnly,
     body: notificationSchema,
     responses: { '201': z.object({ notification, case: summary }) },

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { type Principal, seesSite, uncleared } from '../access/index.js';
+import { type Principal, seesSite, uncleared, type Viewer, viewerSees } from '../access/index.js';
 import type { CloudConfig } from '../platform/config.js';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
@@ -45,6 +45,8 @@ export type ReminderConfig = SmtpConfig &
 export const DIGEST_LIMIT = 1000;
 export const MAX_WEBHOOKS = 5;
 export const MAX_RECIPIENTS = 50;
+/** The e-mail target of the recipients cleared for the site's export-controlled equipment. */
+export const CLEARED_EMAIL = 'email:cleared';
 /** A sender that vanished mid-send (process killed) leaves its claim; after this it is retried. */
 const LEASE_MS = 5 * 60_000;
 
@@ -196,7 +198,19 @@ interface Target {
   target: string;
   recipients?: string[];
   hook?: WebhookRow;
+  /** Who the digest is read as: the site's recipients' reader (never cleared for a webhook). */
+  reader: Viewer;
 }
+
+/** A reader narrowed to one site's digest (the reads then cover that site only). */
+const siteReader = (v: Viewer, siteId: string): Viewer => ({ ...v, sites: [siteId] });
+
+/**
+ * Whether an address's reader (its active user's `Viewer`; undefined for an outside address) may
+ * read the site's export-controlled equipment: cleared, and the site within its scope.
+ */
+const readsFlagged = (v: Viewer | undefined, siteId: string): v is Viewer =>
+  v !== undefined && v.cleared && viewerSees(v, siteId);
 
 // ---------------------------------------------------------------------------------------------
 
@@ -218,6 +232,8 @@ export class ReminderService {
       repo: RemindersRepository;
       equipment: EquipmentRepository;
       calibration: CalibrationService;
+      /** The active users behind recipient addresses, as their `Viewer`s (the access feature). */
+      readers: (tenantId: string, emails: readonly string[]) => Promise<Map<string, Viewer>>;
       /** Preventive maintenance due (the maintenance feature); absent: digests of calibration only. */
       maintenance?: PreventiveTasks;
       audit: AuditService;
@@ -360,30 +376,25 @@ export class ReminderService {
   // -- digest ----------------------------------------------------------------------------------
 
   /**
-   * What needs attention at the site on `date`, each instrument judged with its own lead time;
-   * export-controlled equipment is left out.
+   * What needs attention at the site on `date`, each instrument judged with its own lead time, as
+   * `reader` sees it: export-controlled equipment only when the reader is cleared.
    */
-  async digest(tenantId: string, siteId: string, date: string): Promise<Digest> {
+  async digest(reader: Viewer, siteId: string, date: string): Promise<Digest> {
+    const tenantId = reader.tenantId;
     const name = (await this.deps.repo.siteName(tenantId, siteId)) ?? siteId;
     const dflt = await this.deps.calibration.dueSoonDefault(tenantId);
     const lead = Math.max(dflt, (await this.deps.repo.maxLeadDays(tenantId, siteId)) ?? 0);
-    // A digest leaves the tenant (e-mail, webhook) with no cleared reader to check: it never
-    // names export-controlled equipment.
-    const rows = await this.deps.equipment.dueBy(
-      uncleared(tenantId),
-      addDays(date, lead),
-      siteId,
-      DIGEST_LIMIT + 1,
-    );
-    // Preventive maintenance overdue or due within its lead time on `date`, read as the least
-    // cleared reader of the site (no export-controlled equipment), as the calibration rows are.
+    // Read as the reader, through the scoped reads: site scope and export control apply there.
+    const rows = await this.deps.equipment.dueBy(reader, addDays(date, lead), siteId, DIGEST_LIMIT + 1);
+    // Preventive maintenance overdue or due within its lead time on `date`, read as the same
+    // reader, narrowed to the site.
     const pms = this.deps.maintenance
-      ? await this.deps.maintenance.nextPmByTag({ ...uncleared(tenantId), sites: [siteId] }, date)
+      ? await this.deps.maintenance.nextPmByTag(siteReader(reader, siteId), date)
       : new Map<string, NextPm>();
     const maintenance: DigestPm[] = [];
     for (const [tag, pm] of pms) {
       if (pm.status === 'current') continue;
-      const e = await this.deps.equipment.get(tenantId, tag);
+      const e = await this.deps.equipment.find(reader, tag);
       if (!e) continue;
       maintenance.push({ e, pm });
     }
@@ -399,20 +410,67 @@ export class ReminderService {
     });
   }
 
-  private targets(s: SettingsRow, hooks: readonly WebhookRow[]): Target[] {
+  /**
+   * Where the site's digest goes, each target with the reader it is read as. E-mail recipients
+   * are split in two messages: the addresses of active users cleared for export-controlled data
+   * whose site scope covers the site (`email:cleared`, the digest with the flagged equipment), and
+   * every other address (`email`: outside addresses, uncleared users, cleared users of other
+   * sites; the digest without it). Narrowed to the one site, every cleared reader of it reads the
+   * same digest, so one message serves them all. A webhook never carries flagged equipment.
+   */
+  private async targets(tenantId: string, s: SettingsRow, hooks: readonly WebhookRow[]): Promise<Target[]> {
     const out: Target[] = [];
+    const outside = siteReader(uncleared(tenantId), s.site_id);
     const recipients = JSON.parse(s.email_recipients) as string[];
-    if (s.email_enabled === 1 && recipients.length)
-      out.push({ channel: 'email', targetId: 'email', target: recipients.join(', '), recipients });
+    if (s.email_enabled === 1 && recipients.length) {
+      const viewers = await this.deps.readers(tenantId, recipients);
+      const cleared: string[] = [];
+      const rest: string[] = [];
+      let clearedReader: Viewer | undefined;
+      for (const r of recipients) {
+        const v = viewers.get(r.toLowerCase());
+        if (readsFlagged(v, s.site_id)) {
+          cleared.push(r);
+          clearedReader ??= siteReader(v, s.site_id);
+        } else rest.push(r);
+      }
+      if (rest.length)
+        out.push({
+          channel: 'email',
+          targetId: 'email',
+          target: rest.join(', '),
+          recipients: rest,
+          reader: outside,
+        });
+      if (clearedReader)
+        out.push({
+          channel: 'email',
+          targetId: CLEARED_EMAIL,
+          target: cleared.join(', '),
+          recipients: cleared,
+          reader: clearedReader,
+        });
+    }
     for (const h of hooks)
       if (h.enabled === 1)
-        out.push({ channel: 'webhook', targetId: h.id, target: webhookHost(h.url), hook: h });
+        out.push({
+          channel: 'webhook',
+          targetId: h.id,
+          target: webhookHost(h.url),
+          hook: h,
+          reader: outside,
+        });
     return out;
   }
 
   // -- sending ---------------------------------------------------------------------------------
 
-  private async attempt(tenantId: string, d: DeliveryRow | NewDelivery, digest: Digest, t: Target) {
+  private async attempt(
+    tenantId: string,
+    d: DeliveryRow | NewDelivery,
+    digest: Digest,
+    t: Omit<Target, 'reader'>,
+  ) {
     const r =
       t.channel === 'email'
         ? await this.email.send(digest, t.recipients ?? [], d.id)
@@ -490,14 +548,19 @@ export class ReminderService {
     origin: 'schedule' | 'manual',
   ): Promise<{ digest: Digest | null; deliveries: DeliveryRow[] }> {
     const repo = this.deps.repo;
-    const targets = this.targets(s, await repo.webhooks(tenantId, s.site_id));
+    const targets = await this.targets(tenantId, s, await repo.webhooks(tenantId, s.site_id));
     const done = await repo.claimed(tenantId, s.site_id, date, runKey);
     const todo = targets.filter((t) => !done.has(`${t.channel}:${t.targetId}`));
     if (todo.length === 0) return { digest: null, deliveries: [] };
-    const digest = await this.digest(tenantId, s.site_id, date);
-    const skip = origin === 'schedule' && isAllClear(digest) && s.send_all_clear !== 1;
+    // The digest without export-controlled equipment (webhooks, most e-mail, the send-now answer's
+    // counts), and the one with it, read only when a cleared recipient is to get it.
+    const digest = await this.digest(siteReader(uncleared(tenantId), s.site_id), s.site_id, date);
+    const clearedTarget = todo.find((t) => t.reader.cleared);
+    const clearedDigest = clearedTarget ? await this.digest(clearedTarget.reader, s.site_id, date) : digest;
     const ids = await Promise.all(
       todo.map(async (t) => {
+        const dg = t.reader.cleared ? clearedDigest : digest;
+        const skip = origin === 'schedule' && isAllClear(dg) && s.send_all_clear !== 1;
         const now = this.clock();
         const d: NewDelivery = {
           id: randomUUID(),
@@ -508,18 +571,18 @@ export class ReminderService {
           run_key: runKey,
           origin,
           target: t.target,
-          out_of_tolerance: digest.counts.outOfTolerance,
-          overdue: digest.counts.overdue,
-          due_soon: digest.counts.dueSoon,
+          out_of_tolerance: dg.counts.outOfTolerance,
+          overdue: dg.counts.overdue,
+          due_soon: dg.counts.dueSoon,
           state: skip ? 'skipped' : 'sending',
           attempts: skip ? 0 : 1,
           next_attempt_at: null,
           lease_until: skip ? null : new Date(now.getTime() + LEASE_MS).toISOString(),
-          payload: skip ? null : JSON.stringify(digest),
+          payload: skip ? null : JSON.stringify(dg),
           created_at: now.toISOString(),
         };
         if (!(await repo.claim(tenantId, d))) return null;
-        if (!skip) await this.attempt(tenantId, d, digest, t);
+        if (!skip) await this.attempt(tenantId, d, dg, t);
         return d.id;
       }),
     );
@@ -544,9 +607,24 @@ export class ReminderService {
     const digest = JSON.parse(d.payload) as Digest;
     if (d.channel === 'email') {
       const recipients = d.target.split(', ');
+      if (d.target_id === CLEARED_EMAIL) {
+        // The kept digest names export-controlled equipment: only to recipients still cleared.
+        const viewers = await this.deps.readers(tenantId, recipients);
+        const lost = recipients.filter((r) => !readsFlagged(viewers.get(r.toLowerCase()), d.site_id));
+        if (lost.length)
+          return void (await this.settle(
+            tenantId,
+            { ...claimed, attempts: this.cfg.remindersMaxAttempts },
+            {
+              ok: false,
+              status: null,
+              error: `no longer cleared for export-controlled equipment: ${lost.join(', ')}`,
+            },
+          ));
+      }
       await this.attempt(tenantId, claimed, digest, {
         channel: 'email',
-        targetId: 'email',
+        targetId: d.target_id,
         target: d.target,
         recipients,
       });
@@ -579,7 +657,7 @@ export class ReminderService {
     await this.mustSeeSite(p, siteId);
     const s = await this.deps.repo.getSettings(p.tenantId, siteId);
     const hooks = await this.deps.repo.webhooks(p.tenantId, siteId);
-    if (!s || this.targets(s, hooks).length === 0)
+    if (!s || (await this.targets(p.tenantId, s, hooks)).length === 0)
       throw new ProblemError('CLOUD_CONFLICT', 'no reminder channel is enabled for this site');
     const date = (await this.siteClock(p.tenantId, siteId)).day;
     const out = await this.runSite(p.tenantId, s, date, `manual:${randomUUID()}`, 'manual');

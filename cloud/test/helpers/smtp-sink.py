@@ -5,6 +5,7 @@ Usage: /usr/bin/python3 smtp-sink.py --port N --dir DIR [--user U --password P]
 Each message it accepts is written to DIR as <n>.json: {"mailFrom", "rcptTos", "data", "authUser"}
 (data is the message exactly as received). With --user/--password the server requires AUTH
 (PLAIN or LOGIN, allowed without TLS here, on loopback only) and refuses other credentials.
+ A recipient whose local part is "refused" is refused (550), as a server refuses an unknown mailbox.
 Prints "READY <port>" once it accepts connections; stops on SIGTERM/SIGINT.
 """
 
@@ -24,6 +25,12 @@ class Handler:
         self.folder = folder
         self.count = 0
         self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower().startswith("refused@"):
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:

@@ -8254,7 +8254,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Record a signed customer notification: who was told, when, the reference (calibrations:disposition); 409 once the case is closed */
+    /** Record a signed customer notification: who was told, when, the reference (calibrations:disposition). A closed case still takes one: the customer is often told after the last decision closed it */
     post: {
       parameters: {
         query?: never;
@@ -8376,15 +8376,6 @@ export interface paths {
         };
         /** @description RFC 7807 problem */
         404: {
-          headers: {
-            [name: string]: unknown;
-          };
-          content: {
-            'application/problem+json': components['schemas']['Problem'];
-          };
-        };
-        /** @description RFC 7807 problem */
-        409: {
           headers: {
             [name: string]: unknown;
           };
