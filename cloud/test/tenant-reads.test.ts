@@ -36,8 +36,6 @@ const STILL_BY_TENANT_ID: readonly string[] = [
   'calibration/procedure.repository.ts ProcedureRepository.revisions',
   'calibration/trace-review.repository.ts TraceReviewRepository.reviewsOf',
   'live/live.repository.ts LiveRepository.flaggedTags',
-  'live/live.repository.ts LiveRepository.points',
-  'live/live.repository.ts LiveRepository.rigs',
   'maintenance/maintenance.repository.ts MaintenanceRepository.lastDone',
   'maintenance/maintenance.repository.ts MaintenanceRepository.plan',
   'oot/oot.repository.ts OotRepository.allOpen',
@@ -143,7 +141,9 @@ function methods(): { id: string; first: string; reads: boolean }[] {
           out.push({
             id: `${rel} ${node.name.text}.${m.name.text}`,
             first,
-            reads: reads && !/\.run\(/.test(body),
+            // A write that answers with RETURNING (an upsert) reads no stored row for a caller.
+            reads:
+              reads && !/\.run\(/.test(body) && !/\b(INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b/.test(body),
           });
         }
       }
