@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTcpProxy, waitFor, type Proc, type TcpProxy } from '@rigtrace/protocols/testing';
 import { edgeStatus, loggedRecords, startEdge, writeIdentity } from './helpers/edge-fixture.js';
-import { resultOf, startAcBench, type AcBench } from './devices/ac-bench.js';
+import { resultOf, acBenchEdgeConfig, startAcBench, type AcBench } from './devices/ac-bench.js';
 
 /**
  * An Alarms & Conditions handshake with Confirm, against a bench nobody here designed
@@ -31,50 +31,13 @@ describe('OPC UA Alarms & Conditions handshake with Confirm', () => {
   let proxy: TcpProxy;
   let edge: Proc | undefined;
 
-  const config = () => ({
-    version: 1,
-    edge: { dataDir, name: 'edge-condition-confirm' },
-    cloud: { url: 'http://127.0.0.1:9' },
-    buffer: { commitIntervalMs: 5 },
-    log: { level: 'warn' },
-    sources: [
-      {
-        id: 'torque',
-        protocol: 'opcua',
-        equipment: 'TQ-BENCH-3',
-        endpointUrl: `opc.tcp://127.0.0.1:${proxy.port}`,
-        publishingIntervalMs: 100,
-        items: [{ name: 'pending', nodeId: 'ns=1;s=TQ-Bench.ResultPending' }],
-        telemetry: { everyMs: 60_000 },
-        records: [
-          {
-            kind: 'calibration',
-            trigger: { event: { type: 'i=2915', node: 'ns=1;s=TQ-Bench' } },
-            read: {
-              report: 'ns=1;s=TQ-Bench.Result.Report',
-              found: 'ns=1;s=TQ-Bench.Result.Found',
-              left: 'ns=1;s=TQ-Bench.Result.Left',
-            },
-            handshake: { acknowledgeCondition: true, confirmCondition: true, comment: '=report' },
-            fields: {
-              equipment: 'TW-0042',
-              certificate: '=report',
-              points: [
-                {
-                  name: 'torque@50Nm',
-                  nominal: 50,
-                  unit: 'N.m',
-                  asFound: '=found',
-                  asLeft: '=left',
-                  tolerance: 1,
-                },
-              ],
-            },
-          },
-        ],
-      },
-    ],
-  });
+  const config = () =>
+    acBenchEdgeConfig({
+      dataDir,
+      name: 'edge-condition-confirm',
+      port: proxy.port,
+      handshake: { acknowledgeCondition: true, confirmCondition: true, comment: '=report' },
+    });
 
   beforeAll(async () => {
     bench = await startAcBench({ confirm: true });

@@ -73,6 +73,60 @@ export const resultOf = (n: number): BenchResult => ({
   left: 50 + (n % 3) * 0.0625,
 });
 
+/**
+ * An edge config that maps this bench as a plant would: a calibration record per condition raised
+ * (its report, found and left values read when the event arrives), with the given handshake.
+ */
+export const acBenchEdgeConfig = (o: {
+  dataDir: string;
+  name: string;
+  port: number;
+  handshake: Record<string, unknown>;
+}) => ({
+  version: 1,
+  edge: { dataDir: o.dataDir, name: o.name },
+  cloud: { url: 'http://127.0.0.1:9' },
+  buffer: { commitIntervalMs: 5 },
+  log: { level: 'warn' },
+  sources: [
+    {
+      id: 'torque',
+      protocol: 'opcua',
+      equipment: 'TQ-BENCH-3',
+      endpointUrl: `opc.tcp://127.0.0.1:${o.port}`,
+      publishingIntervalMs: 100,
+      items: [{ name: 'pending', nodeId: 'ns=1;s=TQ-Bench.ResultPending' }],
+      telemetry: { everyMs: 60_000 },
+      records: [
+        {
+          kind: 'calibration',
+          trigger: { event: { type: 'i=2915', node: 'ns=1;s=TQ-Bench' } },
+          read: {
+            report: 'ns=1;s=TQ-Bench.Result.Report',
+            found: 'ns=1;s=TQ-Bench.Result.Found',
+            left: 'ns=1;s=TQ-Bench.Result.Left',
+          },
+          handshake: o.handshake,
+          fields: {
+            equipment: 'TW-0042',
+            certificate: '=report',
+            points: [
+              {
+                name: 'torque@50Nm',
+                nominal: 50,
+                unit: 'N.m',
+                asFound: '=found',
+                asLeft: '=left',
+                tolerance: 1,
+              },
+            ],
+          },
+        },
+      ],
+    },
+  ],
+});
+
 /** A condition method as node-opcua keeps it: its standard implementation can be wrapped. */
 type ConditionMethod = UAMethod & {
   _asyncExecutionFunction?: (
