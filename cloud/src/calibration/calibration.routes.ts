@@ -45,6 +45,7 @@ import { REGISTER_CSV_COLUMNS } from './register-csv.js';
 import { positionRoutes } from './positions.routes.js';
 import { problem, sessionOnly, tokenOrSession as security } from '../platform/http/openapi-parts.js';
 import { cursor as cursorOf, limit, parseQuery } from '../platform/http/validation.js';
+import { sendCsv } from '../platform/http/download.js';
 
 const cursor = cursorOf(decodeCursor);
 const site = z.string().min(1).max(128).optional();
@@ -312,13 +313,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     const rows = views.map((i) => i.row);
     if (out.next) res.setHeader('x-next-cursor', out.next);
     if (q.format === 'csv') {
-      res
-        .type('text/csv; charset=utf-8')
-        .setHeader(
-          'content-disposition',
-          `attachment; filename="suspect-${tag(req).replace(/[^A-Za-z0-9._-]/g, '_')}.csv"`,
-        )
-        .send(suspectCsv(rows, tag(req), out.error));
+      sendCsv(res, `suspect-${tag(req)}.csv`, suspectCsv(rows, tag(req), out.error));
       return;
     }
     res.json({

@@ -5,17 +5,12 @@ import { problem, sessionOnly, tokenOrSession as security } from '../platform/ht
 import { certificateUploadSchema, type CertificateService } from './certificate.service.js';
 import { z } from 'zod';
 import { dateTime, mount, operation } from '../platform/http/contract.js';
+import { attachment } from '../platform/http/download.js';
 
 export interface CertificateRouteDeps {
   accounts: Accounts;
   exportControl: ExportControlService;
   certificates: CertificateService;
-}
-
-/** A file name safe in a Content-Disposition header (RFC 6266: ASCII fallback and UTF-8 form). */
-function disposition(filename: string): string {
-  const ascii = filename.replace(/[^\x20-\x7e]/g, '_').replace(/["\\]/g, '_');
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(filename)}`;
 }
 
 /**
@@ -67,7 +62,7 @@ export function certificateRoutes(deps: CertificateRouteDeps): Router {
       .type('application/xml; charset=utf-8')
       .setHeader(
         'content-disposition',
-        disposition(`${out.equipment}-${id(req).replace(/^manual:/, '')}.dcc.xml`),
+        attachment(`${out.equipment}-${id(req).replace(/^manual:/, '')}.dcc.xml`),
       )
       .send(out.xml);
   });
@@ -83,7 +78,7 @@ export function certificateRoutes(deps: CertificateRouteDeps): Router {
     res
       .status(200)
       .type(f.media_type)
-      .setHeader('content-disposition', disposition(f.filename))
+      .setHeader('content-disposition', attachment(f.filename))
       .setHeader('x-content-sha256', f.sha256)
       .setHeader('content-security-policy', "default-src 'none'; sandbox")
       .send(f.content);

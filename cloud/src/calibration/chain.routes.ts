@@ -6,6 +6,7 @@ import { exportCallerOf, type ExportControlService } from '../export-control/ind
 import { tokenOrSession as security } from '../platform/http/openapi-parts.js';
 import { mount, operation } from '../platform/http/contract.js';
 import { cursor, limit, parseQuery } from '../platform/http/validation.js';
+import { sendCsv } from '../platform/http/download.js';
 import {
   CHAIN_CSV_COLUMNS,
   chainCsv,
@@ -90,13 +91,7 @@ export function chainRoutes(deps: ChainRouteDeps): Router {
     );
     if (out.next) res.setHeader('x-next-cursor', out.next);
     if (q.format === 'csv') {
-      res
-        .type('text/csv; charset=utf-8')
-        .setHeader(
-          'content-disposition',
-          `attachment; filename="suspect-chain-${tag.replace(/[^A-Za-z0-9._-]/g, '_')}.csv"`,
-        )
-        .send(chainCsv(views));
+      sendCsv(res, `suspect-chain-${tag}.csv`, chainCsv(views));
       return;
     }
     res.json({

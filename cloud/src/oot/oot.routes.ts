@@ -4,6 +4,7 @@ import { type Accounts, actorOfRequest, requestInfo, sessionOf, viewerOf } from 
 import { calibrationAnswer, type Signer } from '../calibration/index.js';
 import { sessionOnly, tokenOrSession } from '../platform/http/openapi-parts.js';
 import { limit, parseQuery } from '../platform/http/validation.js';
+import { sendCsv } from '../platform/http/download.js';
 import {
   CASE_CSV_COLUMNS,
   decisionSchema,
@@ -59,10 +60,7 @@ export function ootRoutes(deps: { accounts: Accounts; oot: OotService }): Router
 
   mount(r, ootApi.suspectsCsv, read, async (req, res) => {
     const out = await deps.oot.csv(viewer(req), String(req.params.id));
-    res
-      .type('text/csv; charset=utf-8')
-      .setHeader('content-disposition', `attachment; filename="${out.filename}"`)
-      .send(out.text);
+    sendCsv(res, out.filename, out.text);
   });
 
   mount(r, ootApi.decide, decide, async (req, res) => {
