@@ -276,8 +276,9 @@ describe('a lab moves in and traces a failed rig sensor, all in the portal', () 
   }, 240_000);
 
   it('opens the report form on the site’s days, not UTC days', async () => {
-    // A zone whose date differs from UTC's right now: 14 h ahead from noon UTC, 11 h behind before.
-    const zone = new Date().getUTCHours() >= 12 ? 'Pacific/Kiritimati' : 'Pacific/Pago_Pago';
+    // A zone whose date differs from UTC's right now: 14 h ahead from 11:00 UTC (already
+    // tomorrow there from 10:00), 11 h behind before (still yesterday there until 11:00).
+    const zone = new Date().getUTCHours() >= 11 ? 'Pacific/Kiritimati' : 'Pacific/Pago_Pago';
     await api('admin', 'PUT', '/sites/plant-1', { timeZone: zone });
     const today = new Intl.DateTimeFormat('en-CA', { timeZone: zone }).format(new Date());
     expect(today).not.toBe(new Date().toISOString().slice(0, 10));
