@@ -140,6 +140,8 @@ const psql = (sql: string) =>
 
 /** The next release's version: this checkout's last migration's, plus one. */
 const NEXT_MIGRATION = Math.max(...MIGRATIONS.map((m) => m.version)) + 1;
+/** Its file in the next release (cloud/src/platform/db/migrations/, without the extension). */
+const NEXT_MIGRATION_FILE = `${String(NEXT_MIGRATION).padStart(4, '0')}-guide-upgrade`;
 /** The next release's tag in the repository the guide clones. */
 const RELEASE_TAG = 'v0.2.0';
 
@@ -151,18 +153,35 @@ const RELEASE_TAG = 'v0.2.0';
 function makeRepository(dir: string): void {
   snapshotRepository(dir);
   git(dir, ['checkout', '-q', '-b', 'release']);
-  const file = path.join(dir, 'cloud/src/platform/db/migrations.ts');
-  const text = readFileSync(file, 'utf8');
-  const start = 'export const MIGRATIONS: readonly Migration[] = [\n';
-  expect(text).toContain(start);
+  // A migration is a file of its own and a line in the list (cloud/src/README.md).
+  const folder = path.join(dir, 'cloud/src/platform/db/migrations');
+  const name = `m${String(NEXT_MIGRATION).padStart(4, '0')}`;
   const sql = 'CREATE TABLE guide_upgrade AS SELECT id AS tenant_id FROM tenants;';
   writeFileSync(
-    file,
-    text.replace(
-      start,
-      `${start}  { version: ${NEXT_MIGRATION}, name: 'guide upgrade', sqlite: '${sql}', postgres: '${sql}' },\n`,
-    ),
+    path.join(folder, `${NEXT_MIGRATION_FILE}.ts`),
+    [
+      "import type { Migration } from './migration.js';",
+      '',
+      'export const migration: Migration = {',
+      `  version: ${NEXT_MIGRATION},`,
+      "  name: 'guide upgrade',",
+      `  sqlite: '${sql}',`,
+      `  postgres: '${sql}',`,
+      '};',
+      '',
+    ].join('\n'),
   );
+  const index = path.join(folder, 'index.ts');
+  const text = readFileSync(index, 'utf8');
+  const start = 'export const MIGRATIONS: readonly Migration[] = [\n';
+  expect(text).toContain(start);
+  const [head, list] = [text.slice(0, text.indexOf(start)), text.slice(text.indexOf(start))];
+  writeFileSync(
+    index,
+    `import { migration as ${name} } from './${NEXT_MIGRATION_FILE}.js';\n${head}` +
+      list.replace('\n];\n', `\n  ${name},\n];\n`),
+  );
+  git(dir, ['add', '-A']);
   git(dir, ['commit', '-q', '-a', '-m', `RigTrace ${RELEASE_TAG}`]);
   git(dir, ['tag', RELEASE_TAG]);
   git(dir, ['checkout', '-q', 'main']);
@@ -429,9 +448,9 @@ describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQ
 
   it('upgrades as section 8 says: the new release built, its migration applied by the restart, every row from before kept', () => {
     // `npm run build` compiled the unpacked release: the service runs its code.
-    expect(readFileSync(path.join(opt, 'cloud/dist/platform/db/migrations.js'), 'utf8')).toContain(
-      `version: ${NEXT_MIGRATION}`,
-    );
+    expect(
+      readFileSync(path.join(opt, `cloud/dist/platform/db/migrations/${NEXT_MIGRATION_FILE}.js`), 'utf8'),
+    ).toContain(`version: ${NEXT_MIGRATION}`);
     // Restarted (the log says it listened twice) and migrated on start, over the tenants' rows.
     expect(readFileSync(serviceLog, 'utf8').match(/"msg":"cloud listening"/g)).toHaveLength(2);
     const sql = (database: string, query: string) => {
