@@ -337,18 +337,14 @@ const CALIBRATION_STATUSES: readonly string[] = ['current', 'due-soon', 'overdue
  * if the view changed. Its next due date may have moved too: the page reads the snapshot again.
  */
 export function applyStatus(view: SiteView, msg: StatusMessage): boolean {
-  if (msg.siteId !== null && msg.siteId !== view.siteId) return false;
   if (!CALIBRATION_STATUSES.includes(msg.to)) return false;
-  let changed = false;
-  for (const rig of view.rigs) {
-    if (rig.equipment !== msg.tag || rig.kind !== 'gauge') continue;
+  const gauges = gaugesOf(view, msg);
+  for (const rig of gauges)
     rig.calibration = {
       status: msg.to as FloorCalibration['status'],
       nextDue: rig.calibration?.nextDue ?? null,
     };
-    changed = true;
-  }
-  return changed;
+  return gauges.length > 0;
 }
 
 /**
@@ -357,14 +353,15 @@ export function applyStatus(view: SiteView, msg: StatusMessage): boolean {
  * view changed.
  */
 export function applyService(view: SiteView, msg: ServiceMessage): boolean {
-  if (msg.siteId !== null && msg.siteId !== view.siteId) return false;
-  let changed = false;
-  for (const rig of view.rigs) {
-    if (rig.equipment !== msg.tag || rig.kind !== 'gauge') continue;
-    rig.doNotUse = msg.doNotUse;
-    changed = true;
-  }
-  return changed;
+  const gauges = gaugesOf(view, msg);
+  for (const rig of gauges) rig.doNotUse = msg.doNotUse;
+  return gauges.length > 0;
+}
+
+/** The gauges of a push's tag on the view's site (none when the push is about another site). */
+function gaugesOf(view: SiteView, msg: { siteId: string | null; tag: string }): SiteView['rigs'] {
+  if (msg.siteId !== null && msg.siteId !== view.siteId) return [];
+  return view.rigs.filter((rig) => rig.equipment === msg.tag && rig.kind === 'gauge');
 }
 
 /** Applies an `alert` push: newest first, no duplicates, at most MAX_ALERTS. */
