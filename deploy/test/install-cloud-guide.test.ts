@@ -29,6 +29,7 @@ import {
   npmSettings,
   outputOf,
   readUnit,
+  securityOf,
   runScript,
   snapshotRepository,
   startUnitLines,
@@ -403,13 +404,7 @@ describe('docs/INSTALL-CLOUD.md followed as written (the service user, PostgreSQ
     // program executable.
     expect(verifyUnit(installed)).toEqual({ status: 0, output: '' });
     // "hardened": systemd's own rating of the sandbox, at most 2.0 of 10 ("OK").
-    const security = spawnSync(
-      'systemd-analyze',
-      ['security', '--offline=true', '--threshold=20', installed],
-      {
-        encoding: 'utf8',
-      },
-    );
+    const security = securityOf(installed);
     expect(security.status, security.stdout + security.stderr).toBe(0);
     expect(security.stdout).toMatch(/Overall exposure level for rigtrace-cloud\.service: [01]\.\d OK/);
     // What the unit names exists after the guide's steps: the files on ExecStart, the user, the

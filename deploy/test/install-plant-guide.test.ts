@@ -21,6 +21,7 @@ import {
   marker,
   outputOf,
   readUnit,
+  securityOf,
   npmSettings,
   runScript,
   snapshotRepository,
@@ -440,13 +441,7 @@ describe('docs/INSTALL-PLANT.md followed as written (the bundle, install.sh, the
     // program executable (deploy.test.ts checks the units as shipped).
     expect(verifyUnit(installed)).toEqual({ status: 0, output: '' });
     // "systemd-analyze security rigtrace-edge rates it": at most 2.0 of 10 ("OK").
-    const security = spawnSync(
-      'systemd-analyze',
-      ['security', '--offline=true', '--threshold=20', installed],
-      {
-        encoding: 'utf8',
-      },
-    );
+    const security = securityOf(installed);
     expect(security.status, security.stdout + security.stderr).toBe(0);
     expect(security.stdout).toMatch(/Overall exposure level for rigtrace-edge\.service: [01]\.\d OK/);
     const unit = readUnit(installed);
