@@ -180,20 +180,15 @@ export class LiveSite {
     socket.on('rig', (msg) => {
       if (this.view && applyRig(this.view, msg)) this.updatedAt = new Date().toISOString();
     });
-    socket.on('status', (msg) => {
-      // A gauge's calibration status changed: shown now; its next due date comes with the snapshot.
-      if (this.view && applyStatus(this.view, msg)) {
-        this.updatedAt = new Date().toISOString();
-        this.refreshSoon();
-      }
-    });
-    socket.on('service', (msg) => {
-      // Taken out of service or returned: shown now; the rest of the tile comes with the snapshot.
-      if (this.view && applyService(this.view, msg)) {
-        this.updatedAt = new Date().toISOString();
-        this.refreshSoon();
-      }
-    });
+    // A gauge's calibration status changed, or it was taken out of service or returned: shown now;
+    // its next due date and the rest of the tile come with the snapshot.
+    const shownNow = (changed: boolean) => {
+      if (!changed) return;
+      this.updatedAt = new Date().toISOString();
+      this.refreshSoon();
+    };
+    socket.on('status', (msg) => shownNow(!!this.view && applyStatus(this.view, msg)));
+    socket.on('service', (msg) => shownNow(!!this.view && applyService(this.view, msg)));
     socket.on('records', (msg) => {
       if (msg.siteId === this.siteId && changesToday(msg)) this.refreshSoon();
     });
