@@ -274,7 +274,8 @@ export class RecordsRepository {
     );
   }
 
-  async insertCheckpoint(
+  /** SQLite, storeBatch: the batch's checkpoint. */
+  private async insertCheckpoint(
     tenantId: string,
     edgeId: string,
     cp: { size: number; root: Uint8Array; note: string; cosignedNote: string },
@@ -285,7 +286,8 @@ export class RecordsRepository {
     );
   }
 
-  async updateEdgeLog(
+  /** SQLite, storeBatch: the edge's new log state. */
+  private async updateEdgeLog(
     tenantId: string,
     edgeId: string,
     s: { size: number; root: Uint8Array; range: string; checkpoint: string; backlog?: number | undefined },
