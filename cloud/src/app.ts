@@ -221,7 +221,7 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
   app.use('/api/v1', calibrationRoutes(deps));
   app.use('/api/v1', exportControlRoutes(deps));
   if (deps.certificates) app.use('/api/v1', certificateRoutes({ ...deps, certificates: deps.certificates }));
-  if (deps.traceReviews) app.use('/api/v1', chainRoutes({ ...deps, traceReviews: deps.traceReviews }));
+  if (deps.traceReviews) app.use('/api/v1', chainRoutes(deps));
   app.use('/api/v1', spcRoutes(deps));
   app.use('/api/v1', tenancyRoutes(deps));
   app.use('/api/v1', remindersRoutes(deps));

@@ -100,7 +100,6 @@ const STILL_BY_TENANT_ID: readonly string[] = [
   'reports/reports.repository.ts ReportsRepository.tenantName',
   'reports/reports.repository.ts ReportsRepository.users',
   'spc/spc.repository.ts SpcRepository.currentBaseline',
-  'spc/spc.repository.ts SpcRepository.insertMeasurements',
   'spc/spc.repository.ts SpcRepository.tailSince',
   'tenancy/tenancy.repository.ts TenancyRepository.edgeForTenant',
   'tenancy/tenancy.repository.ts TenancyRepository.listApiTokens',
@@ -141,9 +140,14 @@ function methods(): { id: string; first: string; reads: boolean }[] {
           out.push({
             id: `${rel} ${node.name.text}.${m.name.text}`,
             first,
-            // A write that answers with RETURNING (an upsert) reads no stored row for a caller.
+            // A write that answers with RETURNING (an upsert, also through the insert helpers of
+            // platform/db/insert-chunked.ts) reads no stored row for a caller.
             reads:
-              reads && !/\.run\(/.test(body) && !/\b(INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b/.test(body),
+              reads &&
+              !/\.run\(/.test(body) &&
+              !/\b(INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b|\binsert(Chunked|ChunkedReturning|Statement)\(/.test(
+                body,
+              ),
           });
         }
       }

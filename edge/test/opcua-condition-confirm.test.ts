@@ -1,10 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTcpProxy, waitFor, type Proc, type TcpProxy } from '@rigtrace/protocols/testing';
-import { edgeStatus, loggedRecords, startEdge, writeIdentity } from './helpers/edge-fixture.js';
-import { resultOf, acBenchEdgeConfig, startAcBench, type AcBench } from './devices/ac-bench.js';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '@rigtrace/protocols/testing';
+import { loggedRecords } from './helpers/edge-fixture.js';
+import { acBenchSuite } from './helpers/ac-bench-suite.js';
+import type { AcBench } from './devices/ac-bench.js';
 
 /**
  * An Alarms & Conditions handshake with Confirm, against a bench nobody here designed
@@ -24,68 +22,18 @@ type Logged = {
 };
 
 describe('OPC UA Alarms & Conditions handshake with Confirm', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-ua-condition-confirm-'));
-  const dataDir = path.join(dir, 'edge');
-  const configFile = path.join(dir, 'edge.yaml');
-  let bench: AcBench;
-  let proxy: TcpProxy;
-  let edge: Proc | undefined;
-
-  const config = () =>
-    acBenchEdgeConfig({
-      dataDir,
-      name: 'edge-condition-confirm',
-      port: proxy.port,
-      handshake: { acknowledgeCondition: true, confirmCondition: true, comment: '=report' },
-    });
-
-  beforeAll(async () => {
-    bench = await startAcBench({ confirm: true });
-    proxy = await startTcpProxy(bench.port);
-    writeIdentity(dataDir);
-  }, 60_000);
-
-  afterAll(async () => {
-    if (process.env.DEBUG_TEST)
-      console.log(edge?.lines.join('\n'), JSON.stringify([bench.calls, bench.confirmCalls]));
-    await edge?.stop('SIGKILL');
-    await proxy?.close();
-    await bench?.shutdown();
+  const t = acBenchSuite({
+    name: 'condition-confirm',
+    handshake: { acknowledgeCondition: true, confirmCondition: true, comment: '=report' },
+    confirm: true,
   });
-
-  const certificates = async () =>
-    (await loggedRecords<Logged>(dataDir))
-      .filter((r) => r.kind === 'calibration')
-      .map((r) => r.body.certificate?.number);
-  const waitConfirmed = (n: number) =>
-    waitFor(
-      () => Promise.resolve(bench.confirmed.length >= n || undefined),
-      30_000,
-      `${n} results confirmed`,
-    );
-  const status = async () => (await edgeStatus(dataDir)).sources[0];
-  const run = async () => {
-    edge = await startEdge(configFile, config());
-    await waitFor(
-      async () => {
-        const s = await status();
-        return s?.up && s.details?.eventsMonitored === 1 ? true : undefined;
-      },
-      30_000,
-      'the source up, subscribed to the events',
-    );
-  };
-  const killed = () =>
-    waitFor(
-      () => Promise.resolve(edge!.child.signalCode === 'SIGKILL' || undefined),
-      30_000,
-      'the edge killed',
-    );
-  const report = (n: number) => resultOf(n).report;
+  const { dataDir, report, certificates, status, run, killed } = t;
+  const waitConfirmed = (n: number) => t.waitCount(() => t.bench.confirmed, n, 'confirmed');
   const callsFor = (calls: AcBench['calls'], n: number) =>
     calls.filter((c) => c.report === report(n)).map((c) => c.status);
 
   it('each result recorded once, acknowledged then confirmed, across kill -9 between the two and a refused Confirm', async () => {
+    const { bench } = t;
     await run();
     for (let n = 1; n <= 3; n++) bench.complete();
     await waitConfirmed(3);
@@ -98,7 +46,7 @@ describe('OPC UA Alarms & Conditions handshake with Confirm', () => {
     bench.onConfirm = (r) => {
       if (r.n !== 4) return undefined;
       bench.onConfirm = undefined;
-      edge!.child.kill('SIGKILL');
+      t.killEdge();
       return 'BadSessionClosed';
     };
     bench.complete();
@@ -128,26 +76,15 @@ describe('OPC UA Alarms & Conditions handshake with Confirm', () => {
     ]);
     expect(callsFor(bench.calls, 6)).toEqual(['Good']);
     expect((await status())?.up).toBe(true);
-    expect(edge!.lines.some((l) => l.includes('BadUserAccessDenied'))).toBe(true);
+    expect(t.edge.lines.some((l) => l.includes('BadUserAccessDenied'))).toBe(true);
     // The bench takes confirms again; after a network cut ConditionRefresh shows 6 still waiting
     // for its Confirm and the edge confirms it; 7 is then taken once.
     bench.onConfirm = undefined;
-    const reconnects = (await status()).counters?.reconnects ?? 0;
-    proxy.outage(3000);
-    await waitFor(async () => ((await status())?.up ? undefined : true), 20_000, 'the source down');
-    await waitFor(
-      async () => {
-        const s = await status();
-        return s?.up && (s.counters?.reconnects ?? 0) > reconnects ? true : undefined;
-      },
-      60_000,
-      'the source back',
-    );
+    await t.networkCut();
     await waitConfirmed(6);
     bench.complete();
     await waitConfirmed(7);
-    await edge!.stop('SIGTERM');
-    edge = undefined;
+    await t.stopEdge();
 
     const all = [1, 2, 3, 4, 5, 6, 7];
     const records = await loggedRecords<Logged>(dataDir);

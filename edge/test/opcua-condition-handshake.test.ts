@@ -1,10 +1,8 @@
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTcpProxy, waitFor, type Proc, type TcpProxy } from '@rigtrace/protocols/testing';
-import { edgeStatus, loggedRecords, startEdge, writeIdentity } from './helpers/edge-fixture.js';
-import { resultOf, acBenchEdgeConfig, startAcBench, type AcBench } from './devices/ac-bench.js';
+import { describe, expect, it } from 'vitest';
+import { waitFor } from '@rigtrace/protocols/testing';
+import { loggedRecords } from './helpers/edge-fixture.js';
+import { acBenchSuite } from './helpers/ac-bench-suite.js';
+import { resultOf } from './devices/ac-bench.js';
 
 /**
  * An Alarms & Conditions handshake against a bench nobody here designed (devices/ac-bench.ts):
@@ -30,66 +28,15 @@ type Logged = {
 };
 
 describe('OPC UA Alarms & Conditions handshake', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'rt-ua-condition-ack-'));
-  const dataDir = path.join(dir, 'edge');
-  const configFile = path.join(dir, 'edge.yaml');
-  let bench: AcBench;
-  let proxy: TcpProxy;
-  let edge: Proc | undefined;
-
-  const config = () =>
-    acBenchEdgeConfig({
-      dataDir,
-      name: 'edge-condition-ack',
-      port: proxy.port,
-      handshake: { acknowledgeCondition: true, comment: '=report' },
-    });
-
-  beforeAll(async () => {
-    bench = await startAcBench();
-    proxy = await startTcpProxy(bench.port);
-    writeIdentity(dataDir);
-  }, 60_000);
-
-  afterAll(async () => {
-    if (process.env.DEBUG_TEST) console.log(edge?.lines.join('\n'), JSON.stringify(bench.calls));
-    await edge?.stop('SIGKILL');
-    await proxy?.close();
-    await bench?.shutdown();
+  const t = acBenchSuite({
+    name: 'condition-ack',
+    handshake: { acknowledgeCondition: true, comment: '=report' },
   });
-
-  const certificates = async () =>
-    (await loggedRecords<Logged>(dataDir))
-      .filter((r) => r.kind === 'calibration')
-      .map((r) => r.body.certificate?.number);
-  const waitAcked = (n: number) =>
-    waitFor(
-      () => Promise.resolve(bench.acknowledged.length >= n || undefined),
-      30_000,
-      `${n} results acknowledged`,
-    );
-  const status = async () => (await edgeStatus(dataDir)).sources[0];
-  const run = async () => {
-    edge = await startEdge(configFile, config());
-    await waitFor(
-      async () => {
-        const s = await status();
-        return s?.up && s.details?.eventsMonitored === 1 ? true : undefined;
-      },
-      30_000,
-      'the source up, subscribed to the events',
-    );
-  };
-  const killEdge = () => edge!.child.kill('SIGKILL');
-  const killed = () =>
-    waitFor(
-      () => Promise.resolve(edge!.child.signalCode === 'SIGKILL' || undefined),
-      30_000,
-      'the edge killed',
-    );
-  const report = (n: number) => resultOf(n).report;
+  const { dataDir, report, certificates, status, run, killEdge, killed } = t;
+  const waitAcked = (n: number) => t.waitCount(() => t.bench.acknowledged, n, 'acknowledged');
 
   it('each result exactly once, acknowledged after it is durable, across kill -9, refusals and a network cut', async () => {
+    const { bench } = t;
     await run();
     for (let n = 1; n <= 3; n++) bench.complete();
     await waitAcked(3);
@@ -138,26 +85,15 @@ describe('OPC UA Alarms & Conditions handshake', () => {
       'BadUserAccessDenied',
     ]);
     expect((await status())?.up).toBe(true);
-    expect(edge!.lines.some((l) => l.includes('BadUserAccessDenied'))).toBe(true);
+    expect(t.edge.lines.some((l) => l.includes('BadUserAccessDenied'))).toBe(true);
     // The bench takes acknowledges again; a network cut: after it, ConditionRefresh shows 7
     // still waiting and the edge acknowledges it; 8 completes meanwhile and is taken once.
     bench.onAcknowledge = undefined;
-    const reconnects = (await status()).counters?.reconnects ?? 0;
-    proxy.outage(3000);
-    await waitFor(async () => ((await status())?.up ? undefined : true), 20_000, 'the source down');
-    await waitFor(
-      async () => {
-        const s = await status();
-        return s?.up && (s.counters?.reconnects ?? 0) > reconnects ? true : undefined;
-      },
-      60_000,
-      'the source back',
-    );
+    await t.networkCut();
     await waitAcked(7);
     bench.complete();
     await waitAcked(8);
-    await edge!.stop('SIGTERM');
-    edge = undefined;
+    await t.stopEdge();
 
     const records = await loggedRecords<Logged>(dataDir);
     const cals = records.filter((r) => r.kind === 'calibration');

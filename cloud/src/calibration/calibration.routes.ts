@@ -26,15 +26,7 @@ import {
   suspectCsv,
   type TraceabilityService,
 } from './traceability.service.js';
-import {
-  type Accounts,
-  requestInfo,
-  sessionOf,
-  seesSite,
-  tenantOf,
-  viewerOf as readerOf,
-  type Viewer,
-} from '../access/index.js';
+import { type Accounts, requestInfo, sessionOf, tenantOf, viewerSees, type Viewer } from '../access/index.js';
 import {
   exportCallerOf,
   type ExportCaller,
@@ -159,23 +151,24 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   };
 
   /**
-   * Site scope for equipment named by the caller: an entry of a site outside the caller's sites is
-   * 404, exactly as an absent tag (which the route's own lookup answers with the same 404).
+   * Site scope, then export control, for equipment named by the caller, from one read of its
+   * register entry: an entry of a site outside the caller's sites is 404, exactly as an absent tag
+   * (which the route's own lookup answers with the same 404); a flagged entry is 404 for a caller
+   * not cleared (the refusal is audited). Returns its export flag (null: none).
    */
-  const siteGuard = async (req: Request, t: string): Promise<void> => {
-    if (req.principal!.sites === null) return;
-    const e = await deps.calibration.mustGet(tenantOf(req), t).catch((err: unknown) => {
+  const visible = async (v: ExportCaller, t: string): Promise<ExportFlag | null> => {
+    const e = await deps.calibration.mustGet(v.tenantId, t).catch((err: unknown) => {
       if (err instanceof ProblemError) return undefined;
       throw err;
     });
-    if (e && !seesSite(req.principal!, e.site_id))
+    if (!e) return null;
+    if (!viewerSees(v, e.site_id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
+    const flag = e.export_regime ? { regime: e.export_regime, eccn: e.export_eccn } : null;
+    if (flag && !v.cleared) {
+      await exportControl.refused(v, { type: 'equipment', id: t, flag });
       throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
-  };
-
-  /** Site scope, then export control, for equipment named by the caller; returns its export flag. */
-  const visible = async (req: Request, v: ExportCaller, t: string): Promise<ExportFlag | null> => {
-    await siteGuard(req, t);
-    return guard(v, t);
+    }
+    return flag;
   };
 
   /**
@@ -183,13 +176,12 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
    * applies site scope and export control, and what it may not see is 404 as if absent. When only
    * export control hid it (the entry is of the caller's sites), the refusal is audited.
    */
-  const seenRead = async <T>(req: Request, v: ExportCaller, t: string, read: (r: Viewer) => Promise<T>) => {
-    const reader = readerOf(req);
+  const seenRead = async <T>(v: ExportCaller, t: string, read: (r: Viewer) => Promise<T>) => {
     try {
-      return await read(reader);
+      return await read(v);
     } catch (err) {
-      if (err instanceof ProblemError && err.code === 'CLOUD_NOT_FOUND' && !reader.cleared) {
-        const e = await deps.calibration.mustSee({ ...reader, cleared: true }, t).catch(() => undefined);
+      if (err instanceof ProblemError && err.code === 'CLOUD_NOT_FOUND' && !v.cleared) {
+        const e = await deps.calibration.mustSee({ ...v, cleared: true }, t).catch(() => undefined);
         if (e?.export_regime)
           await exportControl.refused(v, {
             type: 'equipment',
@@ -230,8 +222,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
    * Site scope for the signature routes, in the register's query: equipment of another site is
    * 404 to a scoped user, as absent equipment is (export control is `guard`'s, which audits).
    */
-  const inScope = (req: Request, t: string) =>
-    deps.calibration.mustSee({ ...readerOf(req), cleared: true }, t);
+  const inScope = (v: ExportCaller, t: string) => deps.calibration.mustSee({ ...v, cleared: true }, t);
 
   const auditRegister = async (req: Request, action: string, t: string, before: unknown, after: unknown) => {
     const p = req.principal!;
@@ -253,7 +244,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   mount(r, calibrationApi.equipmentList, read, async (req, res) => {
     const q = parseQuery(calibrationApi.equipmentList, req);
     const v = viewer(req, 'GET /equipment');
-    const out = await deps.calibration.list(readerOf(req), {
+    const out = await deps.calibration.list(v, {
       siteId: q.site,
       type: q.type,
       includeRetired: q.includeRetired === 'true',
@@ -274,9 +265,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   mount(r, calibrationApi.equipment, read, async (req, res) => {
     const q = parseQuery(calibrationApi.equipment, req);
     const v = viewer(req, 'GET /equipment/{tag}');
-    const out = await seenRead(req, v, tag(req), (reader) =>
-      deps.calibration.describe(reader, tag(req), q.asOf),
-    );
+    const out = await seenRead(v, tag(req), (reader) => deps.calibration.describe(reader, tag(req), q.asOf));
     const flag = await exportControl.flagOf(v.tenantId, out.tag);
     if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: out.tag, flag }]);
     res.json(out);
@@ -284,9 +273,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   mount(r, calibrationApi.equipmentCalibrations, read, async (req, res) => {
     const v = viewer(req, 'GET /equipment/{tag}/calibrations');
-    const items = await seenRead(req, v, tag(req), (reader) =>
-      deps.calibration.calibrationsOf(reader, tag(req)),
-    );
+    const items = await seenRead(v, tag(req), (reader) => deps.calibration.calibrationsOf(reader, tag(req)));
     const flag = await exportControl.flagOf(v.tenantId, tag(req));
     if (flag)
       await exportControl.logAccess(v, [
@@ -299,11 +286,11 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   mount(r, calibrationApi.suspectRecords, read, async (req, res) => {
     const q = parseQuery(calibrationApi.suspectRecords, req);
     const v = viewer(req, 'GET /equipment/{tag}/suspect-records');
-    await visible(req, v, tag(req));
+    await visible(v, tag(req));
     // Only records of the caller's sites (a gauge may travel), and of rigs it may see.
     const out = await deps.traceability.suspectRecords(tenantOf(req), tag(req), {
       ...q,
-      viewer: readerOf(req),
+      viewer: v,
     });
     // Records made with this equipment may also involve other, flagged equipment (the rig).
     const views = await exportControl.screenRecords(
@@ -332,7 +319,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   mount(r, calibrationApi.dueList, read, async (req, res) => {
     const q = parseQuery(calibrationApi.dueList, req);
     const v = viewer(req, 'GET /due-list');
-    const out = await deps.calibration.dueList(readerOf(req), {
+    const out = await deps.calibration.dueList(v, {
       ...q,
       siteId: q.site,
       ...(deps.maintenance ? { preventive: deps.maintenance } : {}),
@@ -353,18 +340,20 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   mount(r, calibrationApi.inspections, read, async (req, res) => {
     const q = parseQuery(calibrationApi.inspections, req);
-    const out = await deps.traceability.records(readerOf(req), { ...q, kind: 'inspection', siteId: q.site });
+    const v = viewer(req, 'GET /inspections');
+    const out = await deps.traceability.records(v, { ...q, kind: 'inspection', siteId: q.site });
     res.json({
-      items: await exportControl.screenRecords(viewer(req, 'GET /inspections'), out.items),
+      items: await exportControl.screenRecords(v, out.items),
       next: out.next,
     });
   });
 
   mount(r, calibrationApi.usage, read, async (req, res) => {
     const q = parseQuery(calibrationApi.usage, req);
-    const out = await deps.traceability.records(readerOf(req), { ...q, kind: 'usage', siteId: q.site });
+    const v = viewer(req, 'GET /usage');
+    const out = await deps.traceability.records(v, { ...q, kind: 'usage', siteId: q.site });
     res.json({
-      items: await exportControl.screenRecords(viewer(req, 'GET /usage'), out.items),
+      items: await exportControl.screenRecords(v, out.items),
       next: out.next,
     });
   });
@@ -380,7 +369,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     // Shifts are the sites' own, in their time zones (only the sites the caller sees).
     const sites = await deps.tenancy.sites(tenantOf(req), req.principal!.sites ?? null);
     const out = await deps.traceability.firstPassYield(
-      readerOf(req),
+      v,
       { from, to, siteId: q.site, equipment: q.equipment },
       new Map(sites.map((s) => [s.id, { timeZone: s.time_zone, shifts: siteShifts(s.shifts) }])),
     );
@@ -403,7 +392,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   mount(r, calibrationApi.calibrations, read, async (req, res) => {
     const q = parseQuery(calibrationApi.calibrations, req);
     const v = viewer(req, 'GET /calibrations');
-    const out = await deps.calibration.manualEntries(readerOf(req), {
+    const out = await deps.calibration.manualEntries(v, {
       approval: q.approval,
       siteId: q.site,
       after: q.after,
@@ -442,8 +431,8 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   mount(r, calibrationApi.equipmentReplace, write, async (req, res) => {
     const v = viewer(req, 'PUT /equipment/{tag}');
-    await visible(req, v, tag(req));
-    const before = await deps.calibration.describe(readerOf(req), tag(req)).catch(() => undefined);
+    await visible(v, tag(req));
+    const before = await deps.calibration.describe(v, tag(req)).catch(() => undefined);
     const out = await deps.calibration.replace(tenantOf(req), tag(req), req.body, registerScope(req, v));
     await auditRegister(
       req,
@@ -458,7 +447,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   });
 
   mount(r, calibrationApi.equipmentRetire, write, async (req, res) => {
-    await visible(req, viewer(req, 'DELETE /equipment/{tag}'), tag(req));
+    await visible(viewer(req, 'DELETE /equipment/{tag}'), tag(req));
     await deps.calibration.retire(tenantOf(req), tag(req));
     await auditRegister(req, 'equipment.retire', tag(req), undefined, undefined);
     res.status(204).end();
@@ -466,7 +455,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   mount(r, calibrationApi.equipmentReactivate, write, async (req, res) => {
     const v = viewer(req, 'POST /equipment/{tag}/reactivate');
-    const flag = await visible(req, v, tag(req));
+    const flag = await visible(v, tag(req));
     const out = await deps.calibration.reactivate(tenantOf(req), tag(req));
     await auditRegister(req, 'equipment.reactivate', tag(req), { retired: true }, { retired: false });
     if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: out.tag, flag }]);
@@ -512,8 +501,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     const v = viewer(req, 'POST /calibrations');
     const named = (req.body as { equipment?: unknown } | undefined)?.equipment;
     let flag: ExportFlag | null = null;
-    if (typeof named === 'string' && assetTagSchema.safeParse(named).success)
-      flag = await visible(req, v, named);
+    if (typeof named === 'string' && assetTagSchema.safeParse(named).success) flag = await visible(v, named);
     const out = await deps.calibration.enterManual(tenantOf(req), req.body, signerOf(req));
     if (flag) await exportControl.logAccess(v, [{ type: 'calibration', id: out.calibration.id, flag }]);
     res.status(201).json(out);
@@ -524,7 +512,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       const v = viewer(req, `POST /calibrations/{id}/${decision}`);
       const row = await deps.calibration.calibrationRow(tenantOf(req), String(req.params.id));
       const flag = await guard(v, row.equipment);
-      await inScope(req, row.equipment);
+      await inScope(v, row.equipment);
       const out = await deps.calibration.review(tenantOf(req), row.id, decision, req.body, signerOf(req));
       if (flag) await exportControl.logAccess(v, [{ type: 'calibration', id: row.id, flag }]);
       res.json(out);
@@ -549,7 +537,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       write,
       visible: async (req, route, t) => {
         const v = viewer(req, route);
-        const flag = await visible(req, v, t);
+        const flag = await visible(v, t);
         if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: t, flag }]);
       },
     }),

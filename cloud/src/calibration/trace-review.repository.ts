@@ -84,19 +84,6 @@ export class TraceReviewRepository {
     );
   }
 
-  /** Of these equipment tags, those the viewer sees (site scope and export control). */
-  async visibleTags(v: Viewer, tags: readonly string[]): Promise<Set<string>> {
-    if (tags.length === 0) return new Set();
-    const seen = visibleSql(v, { site: 'e.site_id', tag: 'e.tag' });
-    const rows = await this.db.withTenant(v.tenantId, () =>
-      this.db.all<{ tag: string }>(
-        `SELECT e.tag FROM equipment e WHERE e.tenant_id = ? AND e.tag IN (${tags.map(() => '?').join(',')}) AND ${seen.sql}`,
-        [v.tenantId, ...tags, ...seen.params],
-      ),
-    );
-    return new Set(rows.map((r) => r.tag));
-  }
-
   /** Sets a stored calibration's traceability (only these two columns may change) and logs why. */
   async reevaluated(r: Omit<TraceReviewRow, 'id'>): Promise<void> {
     await this.db.withTenant(r.tenant_id, async () => {

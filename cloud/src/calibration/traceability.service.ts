@@ -581,13 +581,16 @@ export class TraceabilityService {
     return { window, rows, next: null };
   }
 
-  /** The links of a suspect chain the viewer may see, without their counts. */
+  /**
+   * The links of a suspect chain the viewer may see, without their counts; 404 when the standard
+   * is absent or hidden from the viewer (another site, or export-controlled and not cleared).
+   */
   private async chainInstruments(
     v: Viewer,
     tag: string,
     calibrationId?: string,
   ): Promise<{ window: SuspectWindow | null; instruments: ChainInstrument[] }> {
-    await this.calibration.mustGet(v.tenantId, tag);
+    await this.calibration.mustSee(v, tag);
     const window = await this.window(v.tenantId, tag, calibrationId);
     if (!window || !this.reviews) return { window, instruments: [] };
     // The instruments calibrated with it that the viewer sees (the query applies the scope).

@@ -1,5 +1,5 @@
-import type { Db, SqlParam } from '../platform/db/db.js';
-import { insertChunkedReturning } from '../platform/db/insert-chunked.js';
+import type { Db } from '../platform/db/db.js';
+import { insertChunkedReturning, insertStatement } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 
 /** The latest value of one telemetry point of one piece of equipment, as last reported by an edge. */
@@ -84,6 +84,9 @@ const RIG_MERGE = `ON CONFLICT (tenant_id, edge_id, equipment) DO UPDATE SET
   ${['last_test', 'last_test_at'].map((c) => pick(NEWER_TEST, c)).join(',\n  ')}
   WHERE excluded.last_seen_at > live_rigs.last_seen_at OR ${NEWER_STATE} OR ${NEWER_SIGNALS} OR ${NEWER_TEST}`;
 
+/** What RIG_RETURNING gives back: `telemetry` as 0 | 1 (the Db's booleans). */
+type RigReturned = Omit<LiveRigMerged, 'telemetry'> & { telemetry: 0 | 1 };
+
 /** Subqueries of a RETURNING clause see the rows as they were before the statement (PostgreSQL). */
 const RIG_RETURNING = `equipment, state_at, signals, last_test,
   EXISTS (SELECT 1 FROM live_points p WHERE p.tenant_id = live_rigs.tenant_id AND p.edge_id = live_rigs.edge_id
@@ -139,40 +142,34 @@ export class LiveRepository {
       r.last_test,
       r.last_test_at,
     ]);
-    const parse = (rows: (Omit<LiveRigMerged, 'telemetry'> & { telemetry: unknown })[]): LiveRigMerged[] =>
+    const parse = (rows: readonly RigReturned[]): LiveRigMerged[] =>
       rows.map((r) => ({
         equipment: r.equipment,
         state_at: r.state_at,
         signals: r.signals,
         last_test: r.last_test,
-        telemetry: r.telemetry === true || r.telemetry === 1,
+        telemetry: r.telemetry === 1,
       }));
-    if (this.db.dialect === 'postgres' && points.length <= CHUNK && rigs.length <= CHUNK) {
-      const values = (rows: readonly unknown[][]) =>
-        rows.map((row) => `(${row.map(() => '?').join(', ')})`).join(', ');
-      // Each CTE runs once even when empty (`VALUES` needs a row: an empty side inserts nothing).
+    const pointOpts = { onConflict: POINT_MERGE, rowsPerStatement: CHUNK };
+    const rigOpts = { onConflict: RIG_MERGE, rowsPerStatement: CHUNK };
+    // Both tables in one chunk each: one statement on PostgreSQL, the two upserts as CTEs. (With
+    // one side empty, the path below makes one statement too.)
+    if (
+      this.db.dialect === 'postgres' &&
+      points.length > 0 &&
+      rigs.length > 0 &&
+      points.length <= CHUNK &&
+      rigs.length <= CHUNK
+    ) {
+      const p = insertStatement('live_points', POINT_COLUMNS, pointRows, pointOpts, 'equipment, point');
+      const r = insertStatement('live_rigs', RIG_COLUMNS, rigRows, rigOpts, RIG_RETURNING);
       const rows = await this.db.withTenantStatement(tenantId, () =>
-        this.db.all<{
-          point: string | null;
-          equipment: string;
-          state_at: string | null;
-          signals: string | null;
-          last_test: string | null;
-          telemetry: boolean | null;
-        }>(
-          `WITH p AS (${
-            points.length
-              ? `INSERT INTO live_points (${POINT_COLUMNS}) VALUES ${values(pointRows)} ${POINT_MERGE} RETURNING equipment, point`
-              : 'SELECT NULL::text AS equipment, NULL::text AS point WHERE false'
-          }), r AS (${
-            rigs.length
-              ? `INSERT INTO live_rigs (${RIG_COLUMNS}) VALUES ${values(rigRows)} ${RIG_MERGE} RETURNING ${RIG_RETURNING}`
-              : 'SELECT NULL::text AS equipment, NULL::text AS state_at, NULL::text AS signals, NULL::text AS last_test, NULL::boolean AS telemetry WHERE false'
-          })
+        this.db.all<{ point: string | null } & RigReturned>(
+          `WITH p AS (${p.sql}), r AS (${r.sql})
           SELECT point, equipment, NULL::text AS state_at, NULL::text AS signals, NULL::text AS last_test,
                  NULL::boolean AS telemetry FROM p
           UNION ALL SELECT NULL::text, equipment, state_at, signals, last_test, telemetry FROM r`,
-          [...pointRows.flat(), ...rigRows.flat()] as SqlParam[],
+          [...p.params, ...r.params],
         ),
       );
       return {
@@ -189,15 +186,15 @@ export class LiveRepository {
         POINT_COLUMNS,
         pointRows,
         'equipment, point',
-        { onConflict: POINT_MERGE, rowsPerStatement: CHUNK },
+        pointOpts,
       );
-      const merged = await insertChunkedReturning<Omit<LiveRigMerged, 'telemetry'> & { telemetry: unknown }>(
+      const merged = await insertChunkedReturning<RigReturned>(
         this.db,
         'live_rigs',
         RIG_COLUMNS,
         rigRows,
         RIG_RETURNING,
-        { onConflict: RIG_MERGE, rowsPerStatement: CHUNK },
+        rigOpts,
       );
       return { points: written, rigs: parse(merged) };
     });

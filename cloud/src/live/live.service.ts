@@ -297,7 +297,10 @@ export class LiveService {
     let lastSeq = 0;
     const latest = new Map<string, TelemetryItem>();
     const seen = new Map<string, string>();
-    const usage = new Map<string, { at: string; record: Extract<RigRecord, { kind: 'usage' }> }>();
+    const usage = new Map<
+      string,
+      { at: string; state: 'running' | 'stopped'; record: Extract<RigRecord, { kind: 'usage' }> }
+    >();
     const dictionaries = new Map<string, { at: string; signals: SignalEntry[] }>();
     const tests = new Map<string, { at: string; record: InspectionRecord }>();
     for (const r of records) {
@@ -326,7 +329,8 @@ export class LiveService {
         }
       } else if (r.kind === 'usage') {
         const prev = usage.get(r.equipment);
-        if (!prev || prev.at <= at) usage.set(r.equipment, { at, record: r });
+        if (!prev || prev.at <= at)
+          usage.set(r.equipment, { at, state: r.body.event === 'stop' ? 'stopped' : 'running', record: r });
       } else if (r.kind === 'inspection') {
         const prev = tests.get(r.equipment);
         if (!prev || prev.at <= at) tests.set(r.equipment, { at, record: r });
@@ -353,7 +357,7 @@ export class LiveService {
         edge_id: edge.id,
         equipment,
         site_id: edge.siteId,
-        state: u ? (u.record.body.event === 'stop' ? 'stopped' : 'running') : null,
+        state: u?.state ?? null,
         state_at: u?.at ?? null,
         last_seen_at: lastSeen,
         operator: u?.record.body.operator ?? null,
@@ -384,7 +388,7 @@ export class LiveService {
           lastTest: r.last_test,
           signals: r.signals,
         }),
-        state: u.record.body.event === 'stop' ? 'stopped' : 'running',
+        state: u.state,
         observedAt: u.at,
         ...(u.record.body.operator ? { operator: u.record.body.operator } : {}),
         ...(u.record.body.workOrder ? { workOrder: u.record.body.workOrder } : {}),

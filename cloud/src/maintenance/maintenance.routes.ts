@@ -2,12 +2,12 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import {
   type Accounts,
-  actorOfRequest,
+  type Caller,
+  callerOf,
   principalOf,
-  tenantOf,
   viewerOf as viewerOfRequest,
 } from '../access/index.js';
-import { exportCallerOf, type ExportControlService } from '../export-control/index.js';
+import type { ExportControlService } from '../export-control/index.js';
 import { ProblemError } from '../platform/errors.js';
 import { problem, sessionOnly, tokenOrSession } from '../platform/http/openapi-parts.js';
 import { parseQuery } from '../platform/http/validation.js';
@@ -45,9 +45,7 @@ export function maintenanceRoutes(deps: {
     const p = principalOf(req);
     const ctx = req.sessionCtx;
     return {
-      viewer: viewerOfRequest(req),
-      actor: actorOfRequest(req),
-      address: req.ip ?? null,
+      ...callerOf(req),
       ...(ctx && p.kind === 'user'
         ? { person: { id: ctx.user.id, email: ctx.user.email, name: ctx.user.name, role: ctx.user.role } }
         : {}),
@@ -58,9 +56,9 @@ export function maintenanceRoutes(deps: {
    * Export control for equipment named in the path: a caller not cleared gets 404 as if absent
    * (the refusal is on the audit trail); a cleared caller's access is logged.
    */
-  const exportGuard = async (req: Request, route: string, t: string): Promise<void> => {
-    const v = exportCallerOf(req, route);
-    const flag = await exportControl.flagOf(tenantOf(req), t);
+  const exportGuard = async (c: Caller, route: string, t: string): Promise<void> => {
+    const v = { ...c, route };
+    const flag = await exportControl.flagOf(c.tenantId, t);
     if (!flag) return;
     if (!v.cleared) {
       await exportControl.refused(v, { type: 'equipment', id: t, flag });
@@ -75,18 +73,21 @@ export function maintenanceRoutes(deps: {
   });
 
   mount(r, maintenanceApi.log, read, async (req, res) => {
-    await exportGuard(req, 'GET /equipment/{tag}/maintenance', tag(req));
-    res.json(await deps.maintenance.get(viewerOfRequest(req), tag(req)));
+    const c = callerOf(req);
+    await exportGuard(c, 'GET /equipment/{tag}/maintenance', tag(req));
+    res.json(await deps.maintenance.get(c, tag(req)));
   });
 
   mount(r, maintenanceApi.logEvent, write, async (req, res) => {
-    await exportGuard(req, 'POST /equipment/{tag}/maintenance/events', tag(req));
-    res.status(201).json(await deps.maintenance.logEvent(caller(req), tag(req), req.body));
+    const c = caller(req);
+    await exportGuard(c, 'POST /equipment/{tag}/maintenance/events', tag(req));
+    res.status(201).json(await deps.maintenance.logEvent(c, tag(req), req.body));
   });
 
   mount(r, maintenanceApi.createPlan, write, async (req, res) => {
-    await exportGuard(req, 'POST /equipment/{tag}/maintenance/plans', tag(req));
-    res.status(201).json(await deps.maintenance.createPlan(caller(req), tag(req), req.body));
+    const c = caller(req);
+    await exportGuard(c, 'POST /equipment/{tag}/maintenance/plans', tag(req));
+    res.status(201).json(await deps.maintenance.createPlan(c, tag(req), req.body));
   });
 
   mount(r, maintenanceApi.updatePlan, write, async (req, res) => {
@@ -99,13 +100,15 @@ export function maintenanceRoutes(deps: {
   });
 
   mount(r, maintenanceApi.outOfService, write, async (req, res) => {
-    await exportGuard(req, 'POST /equipment/{tag}/out-of-service', tag(req));
-    res.json(await deps.maintenance.takeOutOfService(caller(req), tag(req), req.body));
+    const c = caller(req);
+    await exportGuard(c, 'POST /equipment/{tag}/out-of-service', tag(req));
+    res.json(await deps.maintenance.takeOutOfService(c, tag(req), req.body));
   });
 
   mount(r, maintenanceApi.returnToService, write, async (req, res) => {
-    await exportGuard(req, 'POST /equipment/{tag}/return-to-service', tag(req));
-    res.json(await deps.maintenance.returnToService(caller(req), tag(req), req.body));
+    const c = caller(req);
+    await exportGuard(c, 'POST /equipment/{tag}/return-to-service', tag(req));
+    res.json(await deps.maintenance.returnToService(c, tag(req), req.body));
   });
 
   return r;

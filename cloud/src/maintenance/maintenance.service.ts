@@ -5,8 +5,8 @@ import type { Db } from '../platform/db/db.js';
 import { addDays, dueAfter, localDay, startOfLocalDay } from '../platform/time-zone.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import { ProblemError, parseOrProblem } from '../platform/errors.js';
-import type { AuditActor, AuditService } from '../audit/index.js';
-import type { Viewer } from '../access/index.js';
+import type { AuditService } from '../audit/index.js';
+import type { Caller, Viewer } from '../access/index.js';
 import {
   daysBetween,
   isValid,
@@ -91,13 +91,11 @@ export interface Person {
   role: string;
 }
 
-/** The caller: what they may see (site scope, export clearance), who they are, from where. */
-export interface MaintenanceCaller {
-  viewer: Viewer;
-  actor: AuditActor;
-  address: string | null;
-  person?: Person;
-}
+/**
+ * The caller: access's `Caller` (what they may see, their audit actor and address) and, for a
+ * signed-in user, the person who logs or changes something.
+ */
+export type MaintenanceCaller = Caller & { person?: Person };
 
 const byView = (r: { user_id: string; user_email: string; user_name: string; user_role: string }) => ({
   id: r.user_id,
@@ -372,7 +370,7 @@ export class MaintenanceService implements PreventiveTasks {
     before?: unknown,
   ): Promise<void> {
     await this.audit.record({
-      tenantId: c.viewer.tenantId,
+      tenantId: c.tenantId,
       action,
       outcome: 'success',
       actor: c.actor,
@@ -508,7 +506,7 @@ export class MaintenanceService implements PreventiveTasks {
     const by = this.person(c);
     return committed(this.db, async () => {
       // Hidden or absent equipment answers 404 before anything about the body.
-      const e = await this.visible(c.viewer, tag);
+      const e = await this.visible(c, tag);
       const b = parseOrProblem(eventSchema, raw, 'the maintenance event is not valid');
       const now = new Date().toISOString();
       const occurredAt = b.occurredAt ? new Date(b.occurredAt).toISOString() : now;
@@ -517,7 +515,7 @@ export class MaintenanceService implements PreventiveTasks {
           errors: [{ path: 'occurredAt', message: 'must not be in the future' }],
         });
       if (b.planId !== undefined) {
-        const p = await this.repo.plan(c.viewer.tenantId, b.planId);
+        const p = await this.repo.plan(c.tenantId, b.planId);
         if (!p || p.equipment !== tag)
           throw new ProblemError('CLOUD_VALIDATION', `planId names no plan of ${tag}`, {
             errors: [{ path: 'planId', message: `no plan of ${tag}` }],
@@ -525,7 +523,7 @@ export class MaintenanceService implements PreventiveTasks {
         if (p.retired_at !== null) throw new ProblemError('CLOUD_CONFLICT', 'that plan is retired');
       }
       const row: EventRow = {
-        tenant_id: c.viewer.tenantId,
+        tenant_id: c.tenantId,
         id: randomUUID(),
         equipment: tag,
         kind: b.kind,
@@ -546,7 +544,7 @@ export class MaintenanceService implements PreventiveTasks {
       await this.record(c, 'maintenance.event', { type: 'maintenance-event', id: row.id }, after);
       if (b.calibrationRequired)
         emitAfterCommit(this.events, 'equipment.service', {
-          tenantId: c.viewer.tenantId,
+          tenantId: c.tenantId,
           siteId: e.site_id,
           tag,
         });
@@ -557,12 +555,12 @@ export class MaintenanceService implements PreventiveTasks {
   async createPlan(c: MaintenanceCaller, tag: string, raw: unknown, asOfDay?: string): Promise<PlanView> {
     const by = this.person(c);
     return this.db.transaction(async () => {
-      const e = await this.visible(c.viewer, tag);
-      const zone = await this.zoneAt(c.viewer.tenantId, e.site_id);
+      const e = await this.visible(c, tag);
+      const zone = await this.zoneAt(c.tenantId, e.site_id);
       const asOf = asOfDay ?? localDay(this.clock().getTime(), zone);
       const b = parseOrProblem(planSchema, raw, 'the maintenance plan is not valid');
       const row: PlanRow = {
-        tenant_id: c.viewer.tenantId,
+        tenant_id: c.tenantId,
         id: randomUUID(),
         equipment: tag,
         task: b.task,
@@ -585,9 +583,9 @@ export class MaintenanceService implements PreventiveTasks {
 
   /** A plan the caller may change: it exists and its equipment is visible to them (404 otherwise). */
   private async planOf(c: MaintenanceCaller, id: string): Promise<PlanRow & { site_id: string }> {
-    const p = await this.repo.plan(c.viewer.tenantId, id);
+    const p = await this.repo.plan(c.tenantId, id);
     if (!p) throw new ProblemError('CLOUD_NOT_FOUND', 'no such maintenance plan');
-    const e = await this.visible(c.viewer, p.equipment).catch(() => {
+    const e = await this.visible(c, p.equipment).catch(() => {
       throw new ProblemError('CLOUD_NOT_FOUND', 'no such maintenance plan');
     });
     return { ...p, site_id: e.site_id };
@@ -597,7 +595,7 @@ export class MaintenanceService implements PreventiveTasks {
     this.person(c);
     return this.db.transaction(async () => {
       const { site_id: siteId, ...p } = await this.planOf(c, id);
-      const zone = await this.zoneAt(c.viewer.tenantId, siteId);
+      const zone = await this.zoneAt(c.tenantId, siteId);
       const asOf = asOfDay ?? localDay(this.clock().getTime(), zone);
       const b = parseOrProblem(planPatchSchema, raw, 'the maintenance plan change is not valid');
       if (p.retired_at !== null) throw new ProblemError('CLOUD_CONFLICT', 'the plan is retired');
@@ -607,7 +605,7 @@ export class MaintenanceService implements PreventiveTasks {
         starts_on: b.firstDue ?? p.starts_on,
         retired_at: null,
       };
-      await this.repo.updatePlan(c.viewer.tenantId, id, next);
+      await this.repo.updatePlan(c.tenantId, id, next);
       await this.record(
         c,
         'maintenance.plan.update',
@@ -615,7 +613,7 @@ export class MaintenanceService implements PreventiveTasks {
         { task: next.task, intervalDays: next.interval_days, firstDue: next.starts_on },
         { task: p.task, intervalDays: p.interval_days, firstDue: p.starts_on },
       );
-      const done = await this.repo.lastDone(c.viewer.tenantId, [id]);
+      const done = await this.repo.lastDone(c.tenantId, [id]);
       return planView({ ...p, ...next }, done.get(id) ?? null, asOf, zone);
     });
   }
@@ -626,7 +624,7 @@ export class MaintenanceService implements PreventiveTasks {
       const p = await this.planOf(c, id);
       if (p.retired_at !== null) return;
       const at = new Date().toISOString();
-      await this.repo.updatePlan(c.viewer.tenantId, id, {
+      await this.repo.updatePlan(c.tenantId, id, {
         task: p.task,
         interval_days: p.interval_days,
         starts_on: p.starts_on,
@@ -645,13 +643,13 @@ export class MaintenanceService implements PreventiveTasks {
   async takeOutOfService(c: MaintenanceCaller, tag: string, raw: unknown) {
     const by = this.person(c);
     return committed(this.db, async () => {
-      const e = await this.visible(c.viewer, tag);
+      const e = await this.visible(c, tag);
       const b = parseOrProblem(outOfServiceSchema, raw, 'say why the equipment is out of service');
-      const current = (await this.repo.latestService(c.viewer, [tag])).get(tag);
+      const current = (await this.repo.latestService(c, [tag])).get(tag);
       if (current?.state === 'out')
         throw new ProblemError('CLOUD_CONFLICT', `${tag} is already out of service`);
       await this.changeService(c, by, e.site_id, tag, 'out', b.reason);
-      return this.get(c.viewer, tag);
+      return this.get(c, tag);
     });
   }
 
@@ -662,11 +660,11 @@ export class MaintenanceService implements PreventiveTasks {
   async returnToService(c: MaintenanceCaller, tag: string, raw: unknown) {
     const by = this.person(c);
     return committed(this.db, async () => {
-      const e = await this.visible(c.viewer, tag);
+      const e = await this.visible(c, tag);
       const b = parseOrProblem(returnToServiceSchema, raw ?? {}, 'the return to service is not valid');
       const state = statusOf(
-        (await this.repo.latestService(c.viewer, [tag])).get(tag),
-        requiredByTag(await this.repo.calibrationRequired(c.viewer, [tag])).get(tag),
+        (await this.repo.latestService(c, [tag])).get(tag),
+        requiredByTag(await this.repo.calibrationRequired(c, [tag])).get(tag),
       );
       if (state.calibrationRequired && state.calibrationRequired.metBy === null)
         throw new ProblemError(
@@ -675,7 +673,7 @@ export class MaintenanceService implements PreventiveTasks {
         );
       if (!state.manual) throw new ProblemError('CLOUD_CONFLICT', `${tag} is not out of service`);
       await this.changeService(c, by, e.site_id, tag, 'in', b.note ?? 'back in service');
-      return this.get(c.viewer, tag);
+      return this.get(c, tag);
     });
   }
 
@@ -688,7 +686,7 @@ export class MaintenanceService implements PreventiveTasks {
     reason: string,
   ) {
     const row: ServiceRow = {
-      tenant_id: c.viewer.tenantId,
+      tenant_id: c.tenantId,
       id: randomUUID(),
       equipment: tag,
       state,
@@ -706,7 +704,7 @@ export class MaintenanceService implements PreventiveTasks {
       { type: 'equipment', id: tag },
       { state: state === 'out' ? 'out-of-service' : 'in-service', reason },
     );
-    emitAfterCommit(this.events, 'equipment.service', { tenantId: c.viewer.tenantId, siteId, tag });
+    emitAfterCommit(this.events, 'equipment.service', { tenantId: c.tenantId, siteId, tag });
   }
 }
 

@@ -247,8 +247,11 @@ export class InspectionRepository {
     if (chunk.length > 0) chunks.push(chunk);
     for (const c of chunks) {
       const byEdge = new Map<string, number[]>();
-      for (const w of c.flatMap((part) => ofPart.get(part) ?? []))
-        byEdge.set(w.edge, [...(byEdge.get(w.edge) ?? []), w.seq]);
+      for (const w of c.flatMap((part) => ofPart.get(part) ?? [])) {
+        const seqs = byEdge.get(w.edge);
+        if (seqs) seqs.push(w.seq);
+        else byEdge.set(w.edge, [w.seq]);
+      }
       const edges = [...byEdge];
       const except = (a: string) =>
         edges

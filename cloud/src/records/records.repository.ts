@@ -11,15 +11,16 @@ const ROW = '(?,?,?,?,?,?,?,?,?,?,?)';
  * PostgreSQL: a batch as one row per array element (insertRecords), into records (partitioned by
  * month) and record_log (the signed log's leaves, unique per edge and seq) in one statement.
  */
-const INSERT_RECORDS_UNNEST = `WITH u AS (
+const RECORDS_WITH = `WITH u AS (
   SELECT * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], string_to_array(?::text, chr(30)), ?::bytea[], ?::boolean[])
     AS u (seq, id, kind, equipment, observed_at, json, leaf_hash, replayed)
 ), leaves AS (
   INSERT INTO record_log (tenant_id, edge_id, seq, observed_at, leaf_hash)
   SELECT ?, ?, u.seq, u.observed_at, u.leaf_hash FROM u
-)
-INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
+)`;
+const RECORDS_INSERT = `INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at, replayed)
 SELECT ?, ?, u.seq, u.id, u.kind, u.equipment, u.observed_at, u.json, u.leaf_hash, ?::timestamptz, u.replayed FROM u`;
+const INSERT_RECORDS_UNNEST = `${RECORDS_WITH}\n${RECORDS_INSERT}`;
 /**
  * The separator of the records' JSON in one text parameter: U+001E (record separator), a
  * control character JSON text never holds raw (inside a string it is escaped as \u001e). One
@@ -48,8 +49,8 @@ function joinJson(rows: readonly NewRecordRow[]): string {
 /** A view of a hash's bytes, not a copy. */
 const hashBytes = (h: Uint8Array) => Buffer.from(h.buffer, h.byteOffset, h.byteLength);
 
-/** INSERT_RECORDS_UNNEST's parameters but the last (the time ingested). */
-function unnestParams(rows: readonly NewRecordRow[], tenantId: string, edgeId: string): SqlParam[] {
+/** The rows as the arrays `u` of RECORDS_WITH unnests (its first 8 parameters). */
+function unnestArrays(rows: readonly NewRecordRow[]): SqlParam[] {
   return [
     rows.map((r) => r.seq),
     rows.map((r) => r.id),
@@ -59,10 +60,6 @@ function unnestParams(rows: readonly NewRecordRow[], tenantId: string, edgeId: s
     joinJson(rows),
     rows.map((r) => hashBytes(r.leafHash)),
     rows.map((r) => r.replayed),
-    tenantId,
-    edgeId,
-    tenantId,
-    edgeId,
   ];
 }
 
@@ -78,6 +75,19 @@ function checkpointParams(
   return [tenantId, edgeId, cp.size, Buffer.from(cp.root), cp.note, cp.cosignedNote, now];
 }
 
+const updateEdgeLog = (backlog: boolean) =>
+  `UPDATE edges SET log_size = ?, log_root = ?, log_range = ?, last_checkpoint = ?, last_contact_at = ?${backlog ? ', backlog = ?, backlog_at = ?' : ''} WHERE tenant_id = ? AND id = ?`;
+/** The edge log UPDATE without and with the backlog. */
+const UPDATE_EDGE_LOG = [updateEdgeLog(false), updateEdgeLog(true)] as const;
+
+/**
+ * PostgreSQL, storeBatch: INSERT_RECORDS_UNNEST with the checkpoint INSERT and the edge log
+ * UPDATE (without, with the backlog) as data-modifying CTEs, built once.
+ */
+const storeBatchSql = (update: string) =>
+  `${RECORDS_WITH}, checkpoint AS (\n  ${INSERT_CHECKPOINT}\n), edge_log AS (\n  ${update}\n)\n${RECORDS_INSERT}`;
+const STORE_BATCH = [storeBatchSql(UPDATE_EDGE_LOG[0]), storeBatchSql(UPDATE_EDGE_LOG[1])] as const;
+
 /**
  * The edge's log state after a batch. The backlog the edge reported with it (X-RigTrace-Backlog),
  * if any, in the same statement: the row is written once per batch.
@@ -88,9 +98,8 @@ function updateEdgeLogSql(
   tenantId: string,
   edgeId: string,
 ): { sql: string; params: SqlParam[] } {
-  const backlog = s.backlog === undefined ? '' : ', backlog = ?, backlog_at = ?';
   return {
-    sql: `UPDATE edges SET log_size = ?, log_root = ?, log_range = ?, last_checkpoint = ?, last_contact_at = ?${backlog} WHERE tenant_id = ? AND id = ?`,
+    sql: UPDATE_EDGE_LOG[s.backlog === undefined ? 0 : 1],
     params: [
       s.size,
       Buffer.from(s.root),
@@ -196,7 +205,14 @@ export class RecordsRepository {
   async insertRecords(tenantId: string, edgeId: string, rows: NewRecordRow[], now: string): Promise<void> {
     await this.db.withTenant(tenantId, async () => {
       if (this.db.dialect === 'postgres') {
-        await this.db.run(INSERT_RECORDS_UNNEST, [...unnestParams(rows, tenantId, edgeId), now]);
+        await this.db.run(INSERT_RECORDS_UNNEST, [
+          ...unnestArrays(rows),
+          tenantId,
+          edgeId,
+          tenantId,
+          edgeId,
+          now,
+        ]);
         return;
       }
       for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
@@ -245,23 +261,21 @@ export class RecordsRepository {
     }
     const edge = updateEdgeLogSql(log, now, tenantId, edgeId);
     await this.db.withTenant(tenantId, () =>
-      this.db.run(
-        INSERT_RECORDS_UNNEST.replace(
-          '\nINSERT INTO records',
-          `, checkpoint AS (\n  ${INSERT_CHECKPOINT}\n), edge_log AS (\n  ${edge.sql}\n)\nINSERT INTO records`,
-        ),
-        [
-          ...unnestParams(rows, tenantId, edgeId).slice(0, 10),
-          ...checkpointParams(tenantId, edgeId, cp, now),
-          ...edge.params,
-          ...unnestParams(rows, tenantId, edgeId).slice(10),
-          now,
-        ],
-      ),
+      this.db.run(STORE_BATCH[log.backlog === undefined ? 0 : 1], [
+        ...unnestArrays(rows),
+        tenantId,
+        edgeId,
+        ...checkpointParams(tenantId, edgeId, cp, now),
+        ...edge.params,
+        tenantId,
+        edgeId,
+        now,
+      ]),
     );
   }
 
-  async insertCheckpoint(
+  /** SQLite, storeBatch: the batch's checkpoint. */
+  private async insertCheckpoint(
     tenantId: string,
     edgeId: string,
     cp: { size: number; root: Uint8Array; note: string; cosignedNote: string },
@@ -272,7 +286,8 @@ export class RecordsRepository {
     );
   }
 
-  async updateEdgeLog(
+  /** SQLite, storeBatch: the edge's new log state. */
+  private async updateEdgeLog(
     tenantId: string,
     edgeId: string,
     s: { size: number; root: Uint8Array; range: string; checkpoint: string; backlog?: number | undefined },

@@ -89,6 +89,50 @@ const ORDER_DESC = 'observed_at DESC, edge_id DESC, seq DESC, idx DESC';
 const MEASUREMENT_CHUNK = 1000;
 const SUMMARY_CHUNK = 500;
 
+const NEWER_SUMMARY = 'excluded.last_at >= spc_characteristics.last_at';
+/**
+ * A characteristic's summary, merged: its count grows by what was added; the spec (unit, nominal,
+ * limits) and site follow the latest measurement; first and last times widen.
+ */
+const SUMMARY_MERGE = `ON CONFLICT (tenant_id, equipment, characteristic) DO UPDATE SET
+  n = spc_characteristics.n + excluded.n,
+  ${['site_id', 'unit', 'nominal', 'lsl', 'usl']
+    .map((c) => `${c} = CASE WHEN ${NEWER_SUMMARY} THEN excluded.${c} ELSE spc_characteristics.${c} END`)
+    .join(', ')},
+  first_at = CASE WHEN excluded.first_at < spc_characteristics.first_at
+    THEN excluded.first_at ELSE spc_characteristics.first_at END,
+  last_at = CASE WHEN ${NEWER_SUMMARY} THEN excluded.last_at ELSE spc_characteristics.last_at END`;
+
+/**
+ * PostgreSQL, insertMeasurementsAtOnce: the measurements' INSERT (unnest of 8 arrays) returning
+ * what it added, and the summaries' upsert (unnest of 9 arrays) of the characteristics that gained.
+ */
+const INSERT_MEASUREMENTS_AT_ONCE = `WITH added AS (
+   INSERT INTO spc_measurements (tenant_id, equipment, characteristic, observed_at, edge_id, seq, idx, site_id, measured)
+   SELECT ?, m.* FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::int[], ?::text[], ?::float8[]) AS m
+   ON CONFLICT DO NOTHING
+   RETURNING equipment, characteristic
+ ), gained AS (
+   SELECT equipment, characteristic, COUNT(*) AS n FROM added GROUP BY equipment, characteristic
+ ), summaries AS (
+   INSERT INTO spc_characteristics (tenant_id, equipment, characteristic, site_id, unit, nominal, lsl, usl, n, first_at, last_at)
+   SELECT ?, s.equipment, s.characteristic, s.site_id, s.unit, s.nominal, s.lsl, s.usl, g.n, s.first_at, s.last_at
+   FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::float8[], ?::float8[], ?::float8[], ?::text[], ?::text[])
+     AS s (equipment, characteristic, site_id, unit, nominal, lsl, usl, first_at, last_at),
+     gained g
+   WHERE g.equipment = s.equipment AND g.characteristic = s.characteristic
+   ${SUMMARY_MERGE}
+ )
+ SELECT COALESCE(SUM(n), 0) AS total FROM gained`;
+
+/** One characteristic's measurements of a batch: the latest (whose spec and site the summary takes) and the first time. */
+function summaryOf(g: readonly Measurement[]): { latest: Measurement; first: string } {
+  return {
+    latest: g.reduce((a, b) => (b.observedAt >= a.observedAt ? b : a)),
+    first: g.reduce((a, b) => (b.observedAt < a.observedAt ? b : a)).observedAt,
+  };
+}
+
 /**
  * The SPC store: characteristic measurements (derived from inspection records at ingest, written
  * once, never updated), a per-characteristic summary kept by the same writes, and frozen
@@ -100,7 +144,8 @@ export class SpcRepository {
   /**
    * Stores measurements once (a record derived twice adds nothing) and counts only the rows
    * actually added into the summary, so the hook is idempotent. Joins the caller's transaction.
-   * Two statements for the whole batch, whatever the number of characteristics: one multi-row
+   * On PostgreSQL one statement (insertMeasurementsAtOnce); on SQLite two for the whole batch,
+   * whatever the number of characteristics: one multi-row
    * INSERT … ON CONFLICT DO NOTHING RETURNING the rows it added (per characteristic, the count
    * the summary adds), then one multi-row upsert of the summaries of the characteristics that
    * gained rows.
@@ -141,14 +186,11 @@ export class SpcRepository {
         inserted.set(k, (inserted.get(k) ?? 0) + 1);
       }
       if (inserted.size === 0) return 0;
-      // The spec (unit, nominal, limits) and site of the summary follow the latest measurement.
       const summaries: SqlParam[][] = [];
       let total = 0;
       for (const [k, n] of inserted) {
-        const g = groups.get(k)!;
         total += n;
-        const latest = g.reduce((a, b) => (b.observedAt >= a.observedAt ? b : a));
-        const first = g.reduce((a, b) => (b.observedAt < a.observedAt ? b : a)).observedAt;
+        const { latest, first } = summaryOf(groups.get(k)!);
         summaries.push([
           tenantId,
           latest.equipment,
@@ -163,24 +205,13 @@ export class SpcRepository {
           latest.observedAt,
         ]);
       }
-      const newer = 'excluded.last_at >= spc_characteristics.last_at';
-      const follow = (col: string) =>
-        `${col} = CASE WHEN ${newer} THEN excluded.${col} ELSE spc_characteristics.${col} END`;
       // One row per characteristic (the groups' keys are distinct), so no row is affected twice.
       await insertChunked(
         this.db,
         'spc_characteristics',
         'tenant_id, equipment, characteristic, site_id, unit, nominal, lsl, usl, n, first_at, last_at',
         summaries,
-        {
-          onConflict: `ON CONFLICT (tenant_id, equipment, characteristic) DO UPDATE SET
-             n = spc_characteristics.n + excluded.n,
-             ${['site_id', 'unit', 'nominal', 'lsl', 'usl'].map(follow).join(', ')},
-             first_at = CASE WHEN excluded.first_at < spc_characteristics.first_at
-               THEN excluded.first_at ELSE spc_characteristics.first_at END,
-             last_at = CASE WHEN ${newer} THEN excluded.last_at ELSE spc_characteristics.last_at END`,
-          rowsPerStatement: SUMMARY_CHUNK,
-        },
+        { onConflict: SUMMARY_MERGE, rowsPerStatement: SUMMARY_CHUNK },
       );
       return total;
     });
@@ -196,60 +227,29 @@ export class SpcRepository {
     rows: readonly Measurement[],
     groups: ReadonlyMap<string, readonly Measurement[]>,
   ): Promise<number> {
-    // The spec (unit, nominal, limits) and site of the summary follow the latest measurement.
-    const summaries = [...groups.values()].map((g) => ({
-      latest: g.reduce((a, b) => (b.observedAt >= a.observedAt ? b : a)),
-      first: g.reduce((a, b) => (b.observedAt < a.observedAt ? b : a)).observedAt,
-    }));
-    const newer = 'excluded.last_at >= spc_characteristics.last_at';
-    const follow = (col: string) =>
-      `${col} = CASE WHEN ${newer} THEN excluded.${col} ELSE spc_characteristics.${col} END`;
+    const summaries = [...groups.values()].map(summaryOf);
     const row = await this.db.withTenant(tenantId, () =>
-      this.db.get<{ total: number | string }>(
-        `WITH added AS (
-           INSERT INTO spc_measurements (tenant_id, equipment, characteristic, observed_at, edge_id, seq, idx, site_id, measured)
-           SELECT ?, m.* FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::bigint[], ?::int[], ?::text[], ?::float8[]) AS m
-           ON CONFLICT DO NOTHING
-           RETURNING equipment, characteristic
-         ), gained AS (
-           SELECT equipment, characteristic, COUNT(*) AS n FROM added GROUP BY equipment, characteristic
-         ), summaries AS (
-           INSERT INTO spc_characteristics (tenant_id, equipment, characteristic, site_id, unit, nominal, lsl, usl, n, first_at, last_at)
-           SELECT ?, s.equipment, s.characteristic, s.site_id, s.unit, s.nominal, s.lsl, s.usl, g.n, s.first_at, s.last_at
-           FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::float8[], ?::float8[], ?::float8[], ?::text[], ?::text[])
-             AS s (equipment, characteristic, site_id, unit, nominal, lsl, usl, first_at, last_at),
-             gained g
-           WHERE g.equipment = s.equipment AND g.characteristic = s.characteristic
-           ON CONFLICT (tenant_id, equipment, characteristic) DO UPDATE SET
-             n = spc_characteristics.n + excluded.n,
-             ${['site_id', 'unit', 'nominal', 'lsl', 'usl'].map(follow).join(', ')},
-             first_at = CASE WHEN excluded.first_at < spc_characteristics.first_at
-               THEN excluded.first_at ELSE spc_characteristics.first_at END,
-             last_at = CASE WHEN ${newer} THEN excluded.last_at ELSE spc_characteristics.last_at END
-         )
-         SELECT COALESCE(SUM(n), 0) AS total FROM gained`,
-        [
-          tenantId,
-          rows.map((m) => m.equipment),
-          rows.map((m) => m.characteristic),
-          rows.map((m) => m.observedAt),
-          rows.map((m) => m.edgeId),
-          rows.map((m) => m.seq),
-          rows.map((m) => m.idx),
-          rows.map((m) => m.siteId),
-          rows.map((m) => m.measured),
-          tenantId,
-          summaries.map((x) => x.latest.equipment),
-          summaries.map((x) => x.latest.characteristic),
-          summaries.map((x) => x.latest.siteId),
-          summaries.map((x) => x.latest.unit),
-          summaries.map((x) => x.latest.nominal),
-          summaries.map((x) => x.latest.lsl),
-          summaries.map((x) => x.latest.usl),
-          summaries.map((x) => x.first),
-          summaries.map((x) => x.latest.observedAt),
-        ],
-      ),
+      this.db.get<{ total: number | string }>(INSERT_MEASUREMENTS_AT_ONCE, [
+        tenantId,
+        rows.map((m) => m.equipment),
+        rows.map((m) => m.characteristic),
+        rows.map((m) => m.observedAt),
+        rows.map((m) => m.edgeId),
+        rows.map((m) => m.seq),
+        rows.map((m) => m.idx),
+        rows.map((m) => m.siteId),
+        rows.map((m) => m.measured),
+        tenantId,
+        summaries.map((x) => x.latest.equipment),
+        summaries.map((x) => x.latest.characteristic),
+        summaries.map((x) => x.latest.siteId),
+        summaries.map((x) => x.latest.unit),
+        summaries.map((x) => x.latest.nominal),
+        summaries.map((x) => x.latest.lsl),
+        summaries.map((x) => x.latest.usl),
+        summaries.map((x) => x.first),
+        summaries.map((x) => x.latest.observedAt),
+      ]),
     );
     return Number(row?.total ?? 0);
   }

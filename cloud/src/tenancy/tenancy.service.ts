@@ -1,4 +1,4 @@
-import type { Caller } from '../access/index.js';
+import { type Caller, viewerSees } from '../access/index.js';
 import type { AuditEvent, AuditService } from '../audit/index.js';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
@@ -17,9 +17,6 @@ import { siteShifts, type Shift } from './shifts.js';
 export const TENANCY_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export type TokenState = 'unused' | 'used' | 'expired' | 'revoked';
-
-/** Whether the caller's site scope covers `siteId`. */
-const sees = (by: Pick<Caller, 'sites'>, siteId: string) => by.sites === null || by.sites.includes(siteId);
 
 /**
  * The tenant's administration: sites, one-time edge enrollment tokens, edges (their health,
@@ -50,7 +47,7 @@ export class TenancyService {
   async site(by: Caller, siteId: string): Promise<string> {
     if (
       !TENANCY_ID.test(siteId) ||
-      !sees(by, siteId) ||
+      !viewerSees(by, siteId) ||
       !(await this.deps.tenancy.siteExists(by.tenantId, siteId))
     )
       throw new ProblemError('CLOUD_NOT_FOUND', 'no such site');
@@ -60,7 +57,7 @@ export class TenancyService {
   /** The caller's sites, with their edge counts. */
   async listSites(by: Caller): Promise<(SiteRow & { edges: number })[]> {
     const rows = await this.deps.tenancy.listSites(by.tenantId);
-    return rows.filter((s) => sees(by, s.id));
+    return rows.filter((s) => viewerSees(by, s.id));
   }
 
   private async siteRow(by: Caller, siteId: string): Promise<SiteRow & { edges: number }> {
@@ -202,7 +199,7 @@ export class TenancyService {
       this.deps.records.acceptedSince(by.tenantId, hourAgo),
     ]);
     return edges
-      .filter((e) => sees(by, e.site_id))
+      .filter((e) => viewerSees(by, e.site_id))
       .filter((e) => (siteId ? e.site_id === siteId : true))
       .map((edge) => ({ edge, recordsLastHour: lastHour.get(edge.id) ?? 0 }));
   }
@@ -210,7 +207,7 @@ export class TenancyService {
   /** An edge the caller sees; otherwise 404. */
   private async edge(by: Caller, edgeId: string): Promise<EdgeRow> {
     const e = await this.deps.tenancy.edgeForTenant(by.tenantId, edgeId);
-    if (!e || !sees(by, e.site_id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
+    if (!e || !viewerSees(by, e.site_id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
     return e;
   }
 

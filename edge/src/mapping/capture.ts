@@ -219,6 +219,16 @@ export class ResultCapture {
   }
 
   /**
+   * The acknowledge value of a result already recorded, worked out from `scope` alone (its
+   * announcing event's fields and trigger); throws when it needs what the scope lacks (the result
+   * block, not read here).
+   */
+  ackValueOf(scope: Scope): unknown {
+    if (!this.o.ackValue) throw new Error('the mapping has no handshake');
+    return this.o.ackValue(true, scope);
+  }
+
+  /**
    * Acknowledges again, outside a result's capture, a result already recorded (the device
    * announced it again waiting for the rest of its handshake): the same attempts, counters and
    * HANDSHAKE_FAILED event as the acknowledge that follows a record.

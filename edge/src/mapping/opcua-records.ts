@@ -12,7 +12,6 @@ import type { RecordSink } from '../records/record-sink.js';
 import {
   CONDITION_ACK_COMMENT,
   captureFor,
-  conditionAckOf,
   sumCounters,
   triggerName,
   type BlockRead,
@@ -21,7 +20,7 @@ import {
   type ResultCapture,
   type Trigger,
 } from './capture.js';
-import { Unavailable, compileValue, type Scope } from './expressions.js';
+import { Unavailable, type Scope } from './expressions.js';
 
 /** How far before the last result taken the history of a result block is read. */
 const HISTORY_LOOKBACK_MS = 60 * 60_000;
@@ -83,8 +82,13 @@ interface ConfirmState {
   waiters: Map<string, (eventId: string | undefined) => void>;
   /** EventIds this process acknowledged: a handshake tried again goes straight to Confirm. */
   ackedEvents: string[];
-  /** The comment of a Confirm for a condition announced acknowledged (from the event's fields). */
-  comment: (fields: Scope) => string;
+}
+
+/** An event's fields as a mapping's expressions name them (`event.…`). */
+function eventScope(e: OpcuaEvent): Scope {
+  const fields: Scope = {};
+  for (const [path, v] of Object.entries(e.fields)) fields[eventFieldName(path)] = v;
+  return fields;
 }
 
 /** The name an event field has in a mapping's expressions: `event.` and its browse path without namespace indexes. */
@@ -131,25 +135,9 @@ export class OpcuaRecords {
     (cfg.records ?? []).forEach((m, i) => {
       const triggerNode = 'event' in m.trigger ? undefined : itemNode.get(triggerName(m));
       const h = m.handshake;
-      const confirm: ConfirmState | undefined =
-        h && 'acknowledgeCondition' in h && h.confirmCondition === true
-          ? {
-              acked: new Map(),
-              busy: new Set(),
-              waiters: new Map(),
-              ackedEvents: [],
-              comment: (() => {
-                const ack = conditionAckOf(h, (spec) => compileValue(spec, m.tables ?? {}).evaluate);
-                return (fields: Scope) => {
-                  try {
-                    return ack(true, fields).comment;
-                  } catch {
-                    return CONDITION_ACK_COMMENT; // a comment from the result block, not read here
-                  }
-                };
-              })(),
-            }
-          : undefined;
+      const confirm: ConfirmState | undefined = isConditionConfirm(m)
+        ? { acked: new Map(), busy: new Set(), waiters: new Map(), ackedEvents: [] }
+        : undefined;
       const capture = captureFor(
         cfg,
         i,
@@ -241,7 +229,7 @@ export class OpcuaRecords {
           'a condition acknowledged before its result was recorded: recording it, then confirming it',
         );
       } else if (c.confirm && typeof condition === 'string') c.confirm.acked.delete(condition);
-      if (typeof e.fields.ConditionId !== 'string' || e.fields.ConditionId === '') {
+      if (typeof condition !== 'string' || condition === '') {
         this.deps.logger.warn(
           { events: e.name, eventType: e.fields.EventType },
           'an event that names no condition was ignored (the mapping acknowledges conditions)',
@@ -249,8 +237,7 @@ export class OpcuaRecords {
         return;
       }
     }
-    const fields: Scope = {};
-    for (const [path, v] of Object.entries(e.fields)) fields[eventFieldName(path)] = v;
+    const fields = eventScope(e);
     const time = typeof e.fields.Time === 'string' ? new Date(e.fields.Time) : undefined;
     c.capture.observeEvent({ id, fields, ...(time ? { at: time } : {}) });
   }
@@ -290,18 +277,17 @@ export class OpcuaRecords {
     }
     if (st.busy.has(condition)) return true;
     if (!capture.tookResultOf(condition)) return false;
-    const fields: Scope = { trigger: eventId };
-    for (const [path, v] of Object.entries(e.fields)) fields[eventFieldName(path)] = v;
     this.deps.logger.info(
       { event: eventId, condition },
       'a condition recorded and acknowledged waits for its Confirm: confirming it',
     );
-    const value: ConditionAck = {
-      conditionId: condition,
-      eventId,
-      comment: st.comment(fields),
-      confirmOnly: true,
-    };
+    let comment = CONDITION_ACK_COMMENT;
+    try {
+      comment = (capture.ackValueOf({ ...eventScope(e), trigger: eventId }) as ConditionAck).comment;
+    } catch {
+      // a comment worked out from the result block, not read here: the default one
+    }
+    const value: ConditionAck = { conditionId: condition, eventId, comment, confirmOnly: true };
     void capture.acknowledgeAgain(value);
     return true;
   }

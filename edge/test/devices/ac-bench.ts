@@ -222,71 +222,79 @@ export async function startAcBench(opts: { confirm?: boolean } = {}): Promise<Ac
     });
   }
 
-  // The bench's Acknowledge: counted, answered as the test says, else the standard behaviour
-  // (the EventId must be the condition's current one); an acknowledged result releases the next.
-  const method = addressSpace.findNode('i=9111') as ConditionMethod;
-  const standard = method._asyncExecutionFunction!;
-  method.bindMethod(function (this: UAMethod, args, context, callback) {
-    const r = queue[0];
-    const comment = String((args[1]?.value as { text?: string } | undefined)?.text ?? '');
-    const eventId = args[0]?.value as Buffer | undefined;
-    const current = alarm.currentBranch().getEventId();
-    const forShown = r !== undefined && eventId !== undefined && Buffer.compare(eventId, current) === 0;
-    const answer = forShown ? self.onAcknowledge?.(r) : undefined;
-    if (answer !== undefined) {
-      self.calls.push({ report: r?.report, comment, status: answer });
-      callback(null, {
-        statusCode: (StatusCodes as unknown as Record<string, typeof StatusCodes.Good>)[answer],
-      });
-      return;
-    }
-    standard.call(this, args, context, (err, result) => {
-      const status = result?.statusCode?.name ?? (err ? 'error' : 'Good');
-      self.calls.push({ report: r?.report, comment, status });
-      if (!err && forShown && alarm.currentBranch().getAckedState()) {
-        self.acknowledged.push(r.report);
-        if (!opts.confirm) {
-          queue.shift();
-          setImmediate(raise);
-        }
-      }
-      callback(err, result);
-    });
-  });
-
-  // The bench's Confirm (with `confirm`): counted, answered as the test says, else the standard
-  // behaviour (the EventId must be the condition's current one); a confirmed result releases the next.
-  const confirmMethod = addressSpace.findNode('i=9113') as ConditionMethod;
-  const standardConfirm = confirmMethod._asyncExecutionFunction!;
-  if (opts.confirm)
-    confirmMethod.bindMethod(function (this: UAMethod, args, context, callback) {
+  type Branch = ReturnType<UAAlarmConditionEx['currentBranch']>;
+  /**
+   * One of the bench's condition methods (Acknowledge, Confirm): each call counted in `calls`,
+   * answered with the status `answer` gives for the result shown, else the standard behaviour
+   * (the EventId must be the condition's current one, and the branch `ready`); a call that leaves
+   * the branch `done` goes on to `then` with the result shown.
+   */
+  const wrapConditionMethod = (
+    methodId: string,
+    o: {
+      calls: AcBench['calls'];
+      answer: (r: BenchResult) => string | undefined;
+      ready: (branch: Branch) => boolean;
+      done: (branch: Branch) => boolean;
+      then: (r: BenchResult) => void;
+    },
+  ) => {
+    const method = addressSpace.findNode(methodId) as ConditionMethod;
+    const standard = method._asyncExecutionFunction!;
+    method.bindMethod(function (this: UAMethod, args, context, callback) {
       const r = queue[0];
       const comment = String((args[1]?.value as { text?: string } | undefined)?.text ?? '');
       const eventId = args[0]?.value as Buffer | undefined;
       const branch = alarm.currentBranch();
       const forShown =
         r !== undefined &&
-        branch.getAckedState() &&
+        o.ready(branch) &&
         eventId !== undefined &&
         Buffer.compare(eventId, branch.getEventId()) === 0;
-      const answer = forShown ? self.onConfirm?.(r) : undefined;
+      const answer = forShown ? o.answer(r) : undefined;
       if (answer !== undefined) {
-        self.confirmCalls.push({ report: r?.report, comment, status: answer });
+        o.calls.push({ report: r?.report, comment, status: answer });
         callback(null, {
           statusCode: (StatusCodes as unknown as Record<string, typeof StatusCodes.Good>)[answer],
         });
         return;
       }
-      standardConfirm.call(this, args, context, (err, result) => {
+      standard.call(this, args, context, (err, result) => {
         const status = result?.statusCode?.name ?? (err ? 'error' : 'Good');
-        self.confirmCalls.push({ report: r?.report, comment, status });
-        if (!err && forShown && alarm.currentBranch().getConfirmedState()) {
-          self.confirmed.push(r.report);
-          queue.shift();
-          setImmediate(raise);
-        }
+        o.calls.push({ report: r?.report, comment, status });
+        if (!err && forShown && o.done(alarm.currentBranch())) o.then(r);
         callback(err, result);
       });
+    });
+  };
+  /** The result shown is done with: the next one is shown, and its condition raised. */
+  const release = () => {
+    queue.shift();
+    setImmediate(raise);
+  };
+
+  // The bench's Acknowledge: an acknowledged result releases the next (with `confirm`, its Confirm does).
+  wrapConditionMethod('i=9111', {
+    calls: self.calls,
+    answer: (r) => self.onAcknowledge?.(r),
+    ready: () => true,
+    done: (b) => b.getAckedState(),
+    then: (r) => {
+      self.acknowledged.push(r.report);
+      if (!opts.confirm) release();
+    },
+  });
+  // The bench's Confirm (with `confirm`): on an acknowledged condition; a confirmed result releases the next.
+  if (opts.confirm)
+    wrapConditionMethod('i=9113', {
+      calls: self.confirmCalls,
+      answer: (r) => self.onConfirm?.(r),
+      ready: (b) => b.getAckedState(),
+      done: (b) => b.getConfirmedState(),
+      then: (r) => {
+        self.confirmed.push(r.report);
+        release();
+      },
     });
 
   await server.start();

@@ -89,21 +89,13 @@ export function classifyError(err: unknown): ModbusError {
   return new ModbusError('MODBUS_BAD_RESPONSE', `bad response: ${message}`);
 }
 
-/** modbus-serial's next MBAP transaction id, or undefined if its internals are not what we checked. */
-function nextTransactionId(client: ModbusRTU): number | undefined {
-  const port = (client as unknown as { _port?: { _transactionIdWrite?: unknown } })._port;
-  const tid = port?._transactionIdWrite;
-  return typeof tid === 'number' ? tid : undefined;
-}
-
 /**
  * Drops modbus-serial's record of a finished transaction. It keeps one per transaction id (256
  * per connection) until the id comes round again, each holding its callback chain, timer and
  * reply: with many connections that is tens of MB held for nothing. A late reply to a dropped
  * transaction finds no record and is ignored, which is what we want anyway.
  */
-function forgetTransaction(client: ModbusRTU, tid: number | undefined): void {
-  if (tid === undefined) return;
+function forgetTransaction(client: ModbusRTU, tid: number): void {
   const table = (client as unknown as { _transactions?: Record<number, unknown> })._transactions;
   if (table && typeof table === 'object') delete table[tid];
 }
@@ -117,8 +109,8 @@ function forgetTransaction(client: ModbusRTU, tid: number | undefined): void {
  * What it does not guard: 256 requests later the id comes round again, and a late reply to the
  * old request would then be taken as the answer to the new one. We watch the ids of frames on the
  * socket, keep the ids that timed out and got no reply yet, and reopen the connection rather than
- * reuse such an id. If modbus-serial's internals ever change so that we cannot see the ids, we
- * fall back to reopening after every timeout. A timeout never fails the other queued requests.
+ * reuse such an id (the next id is our port's, MbapPort). A timeout never fails the other queued
+ * requests.
  */
 export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
   readonly counters: TransportCounters = {
@@ -133,6 +125,8 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
   private state: 'closed' | 'connecting' | 'open' = 'closed';
   private socket: net.Socket | undefined;
   private client: ModbusRTU | undefined;
+  /** The client's port: its `_transactionIdWrite` is the id of the next request. */
+  private port: MbapPort | undefined;
   private pendingSocket: net.Socket | undefined;
   private readonly queue: Job[] = [];
   private inFlight: Done | undefined;
@@ -144,7 +138,6 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
   /** Problems of reply frames seen on the socket, by transaction id, until the request they answer is finished. */
   private readonly frameProblems = new Map<number, string>();
   private silentTimeouts = 0;
-  private reopenBeforeNext = false;
   private lastSocketError: string | undefined;
 
   constructor(private readonly opts: TransportOptions) {
@@ -163,9 +156,9 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
     return this.queue.length;
   }
 
-  /** True while modbus-serial's transaction ids are visible to us (see the class comment). */
+  /** True while connected: the transaction ids are our port's (see the class comment). */
   get tracksTransactionIds(): boolean {
-    return this.client !== undefined && nextTransactionId(this.client) !== undefined;
+    return this.port !== undefined;
   }
 
   /** One connection attempt. Rejects with MODBUS_CONNECT_FAILED. */
@@ -278,10 +271,7 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
   }
 
   private mustReopen(): boolean {
-    if (this.reopenBeforeNext) return true;
-    if (this.client === undefined || this.unansweredTids.size === 0) return false;
-    const next = nextTransactionId(this.client);
-    return next !== undefined && this.unansweredTids.has(next);
+    return this.port !== undefined && this.unansweredTids.has(this.port._transactionIdWrite);
   }
 
   /** Replaces the socket without failing the queue; if that fails, the transport closes. */
@@ -302,14 +292,15 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
   private send(job: Job): Promise<void> {
     return new Promise<void>((settled) => {
       const client = this.client;
-      if (client === undefined) {
+      const port = this.port;
+      if (client === undefined || port === undefined) {
         job.reject(DISCONNECTED());
         settled();
         return;
       }
-      const tid = nextTransactionId(client);
+      const tid = port._transactionIdWrite;
       const framesAtSend = this.framesReceived;
-      if (tid !== undefined) this.frameProblems.delete(tid);
+      this.frameProblems.delete(tid);
       let finished = false;
       const finish: Done = (reply, data) => {
         if (finished) return;
@@ -318,8 +309,8 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
         forgetTransaction(client, tid);
         this.inFlight = undefined;
         // A reply whose frame was malformed is refused, whatever modbus-serial made of it.
-        const problem = tid !== undefined ? this.frameProblems.get(tid) : undefined;
-        if (tid !== undefined) this.frameProblems.delete(tid);
+        const problem = this.frameProblems.get(tid);
+        this.frameProblems.delete(tid);
         const err = problem !== undefined ? new Error(problem) : reply;
         if (err === undefined || err === null) {
           this.silentTimeouts = 0;
@@ -332,8 +323,7 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
         else if (error.code === 'MODBUS_EXCEPTION') this.counters.exceptions++;
         else if (error.code === 'MODBUS_BAD_RESPONSE') this.counters.malformed++;
         if (error.code === 'MODBUS_TIMEOUT') {
-          if (tid === undefined) this.reopenBeforeNext = true;
-          else this.unansweredTids.add(tid);
+          this.unansweredTids.add(tid);
           this.silentTimeouts = this.framesReceived === framesAtSend ? this.silentTimeouts + 1 : 0;
         } else if (error.code !== 'MODBUS_DISCONNECTED') {
           this.silentTimeouts = 0;
@@ -383,11 +373,10 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
       }
       // Our own Modbus TCP port (see MbapPort): each reply frame is checked (onFrame) before
       // modbus-serial's client takes it.
-      const client = new ModbusRTU(
-        new MbapPort(socket, (frame) => {
-          if (socket === this.socket) this.onFrame(frame);
-        }),
-      );
+      const mbap = new MbapPort(socket, (frame) => {
+        if (socket === this.socket) this.onFrame(frame);
+      });
+      const client = new ModbusRTU(mbap);
       // modbus-serial re-emits port errors as 'error'; without a listener that would throw.
       client.on('error', (err: unknown) =>
         this.opts.logger.debug?.({ err: String(err) }, 'modbus: client error'),
@@ -398,7 +387,7 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
       await new Promise<void>((resolve, reject) =>
         client.open((err?: unknown) => (err ? reject(classifyError(err)) : resolve())),
       );
-      // Set after linking: given before, modbus-serial would also arm an idle timeout on the socket.
+      // modbus-serial's timeout of each request (our port arms no idle timeout on the socket).
       client.setTimeout(timeoutMs);
       socket.setNoDelay(true);
       socket.setKeepAlive(true, 10_000);
@@ -413,9 +402,9 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
       this.unansweredTids.clear();
       this.frameProblems.clear();
       this.silentTimeouts = 0;
-      this.reopenBeforeNext = false;
       this.socket = socket;
       this.client = client;
+      this.port = mbap;
       this.counters.connects++;
       socket.on('close', () => {
         if (socket !== this.socket) return;
@@ -454,6 +443,7 @@ export class ModbusTransport extends EventEmitter<{ close: [reason: string] }> {
     const client = this.client;
     const socket = this.socket;
     this.client = undefined;
+    this.port = undefined;
     this.socket = undefined;
     // destroy() also clears modbus-serial's pending transaction timers.
     if (client) client.destroy(() => undefined);

@@ -56,6 +56,23 @@ function statements(
 }
 
 /**
+ * The one multi-row INSERT of `rows` (see `statements` for what it refuses), to run as a part of
+ * a larger statement (a data-modifying CTE). Throws when `rows` is empty or needs more than one
+ * statement of `rowsPerStatement` rows.
+ */
+export function insertStatement(
+  table: string,
+  columns: string,
+  rows: readonly (readonly SqlParam[])[],
+  opts: ChunkedInsert = {},
+  returning?: string,
+): { sql: string; params: SqlParam[] } {
+  const [one, ...more] = statements(table, columns, rows, opts, returning);
+  if (!one || more.length > 0) throw new RangeError(`${rows.length} rows of ${table} are not one statement`);
+  return one;
+}
+
+/**
  * Inserts `rows` into `table` with one multi-row INSERT per chunk of rows (see `statements` for
  * what it refuses), one chunk after another in the caller's transaction if any. Returns how many
  * rows were inserted or updated. No rows: no statement.
