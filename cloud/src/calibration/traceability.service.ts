@@ -534,7 +534,7 @@ export class TraceabilityService {
     for (const i of instruments)
       links.push({
         ...i,
-        suspectRecords: await this.index.countSuspect(v.tenantId, i.equipment, i.calibratedAt, i.until),
+        suspectRecords: await this.index.countSuspect(v, i.equipment, i.calibratedAt, i.until),
       });
     return { window, links };
   }
@@ -566,13 +566,12 @@ export class TraceabilityService {
       const i = instruments[n]!;
       const left = q.limit - rows.length;
       const page = await this.index.suspect(
-        v.tenantId,
+        v,
         i.equipment,
         i.calibratedAt,
         i.until,
         n === from ? q.after : undefined,
         left,
-        v,
       );
       for (const row of page) rows.push({ instrument: i, row });
       if (page.length === left)
@@ -665,15 +664,7 @@ export class TraceabilityService {
     if (!window) return { window, rows: [], next: null, error: null };
     const failed = await this.calibrations.get(tenantId, window.failedCalibration.id);
     const error = failed ? instrumentError(JSON.parse(failed.body) as CalibrationBody) : null;
-    const rows = await this.index.suspect(
-      tenantId,
-      tag,
-      window.start,
-      window.end,
-      q.after,
-      q.limit,
-      q.viewer,
-    );
+    const rows = await this.index.suspect(q.viewer, tag, window.start, window.end, q.after, q.limit);
     const last = rows.at(-1);
     return { window, rows, next: rows.length === q.limit && last ? encodeCursor(last) : null, error };
   }
@@ -694,7 +685,14 @@ export class TraceabilityService {
     const pageSize = opts.pageSize ?? 2000;
     let after: Cursor | undefined;
     for (;;) {
-      const rows = await this.index.suspect(tenantId, tag, start, end, after, pageSize, opts.viewer ?? null);
+      const rows = await this.index.suspect(
+        opts.viewer ?? wholeTenant(tenantId),
+        tag,
+        start,
+        end,
+        after,
+        pageSize,
+      );
       if (rows.length > 0) yield rows;
       if (rows.length < pageSize) return;
       const last = rows.at(-1)!;
@@ -702,9 +700,13 @@ export class TraceabilityService {
     }
   }
 
-  /** How many usage and inspection records fall in a suspect window (as suspectRecords lists them). */
+  /**
+   * How many usage and inspection records fall in a suspect window, every one of the tenant's (as
+   * suspectPages lists them without a viewer: a case's bookkeeping, a report that screens its rows
+   * itself); a reader's count is the repository's countSuspect with its viewer.
+   */
   countSuspect(tenantId: string, tag: string, start: string | null, end: string | null): Promise<number> {
-    return this.index.countSuspect(tenantId, tag, start, end);
+    return this.index.countSuspect(wholeTenant(tenantId), tag, start, end);
   }
 
   /** Usage or inspection records as `v` may see them (the repository's query applies the scope). */

@@ -535,15 +535,7 @@ export class OotService {
     const coverage = new Coverage(decisions);
     const after = page.after ? decodeCursor(page.after) : undefined;
     const rows = window
-      ? await this.deps.inspections.suspect(
-          v.tenantId,
-          k.equipment,
-          window.start,
-          window.end,
-          after,
-          page.limit,
-          v,
-        )
+      ? await this.deps.inspections.suspect(v, k.equipment, window.start, window.end, after, page.limit)
       : [];
     const shipments = await this.deps.repo.shipments(
       v.tenantId,
