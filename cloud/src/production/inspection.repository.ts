@@ -520,13 +520,14 @@ export class InspectionRepository {
     return Number(r?.a ?? 0) + Number(r?.b ?? 0) + Number(r?.c ?? 0);
   }
 
-  /** Usage cycles counted for `tag` after `since` (null: ever). */
-  async cyclesSince(tenantId: string, tag: string, since: string | null): Promise<number> {
-    const row = await this.db.withTenant(tenantId, () =>
+  /** Usage cycles counted for `tag` after `since` (null: ever), of the records `v` may see. */
+  async cyclesSince(v: Reader, tag: string, since: string | null): Promise<number> {
+    const seen = visibleSql(v, { site: 'site_id', tag: 'equipment' });
+    const row = await this.db.withTenant(v.tenantId, () =>
       this.db.get<{ n: number | string | null }>(
         `SELECT SUM(cycles) AS n FROM traceable_records
-         WHERE tenant_id = ? AND equipment = ? AND kind = 'usage'${since ? ' AND observed_at > ?' : ''}`,
-        since ? [tenantId, tag, since] : [tenantId, tag],
+         WHERE tenant_id = ? AND equipment = ? AND kind = 'usage' AND ${seen.sql}${since ? ' AND observed_at > ?' : ''}`,
+        [v.tenantId, tag, ...seen.params, ...(since ? [since] : [])],
       ),
     );
     return Number(row?.n ?? 0);
