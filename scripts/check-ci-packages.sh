@@ -94,8 +94,9 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# (bash runs these once the command in the foreground has ended; apt-get ends on Ctrl-C)
+trap 'echo "check-ci-packages: interrupted" >&2; exit 130' INT
+trap 'echo "check-ci-packages: stopped" >&2; exit 143' TERM
 
 # shellcheck source=../.ci/apt-packages
 source "$REPO/.ci/apt-packages"
