@@ -111,17 +111,21 @@ function suspectWindow(
   start: string | null,
   end: string | null,
   after?: { observedAt: string; edge: string; seq: number },
+  /** A table joined on the record's observed_at, bounded too (pruned to the window's months). */
+  also?: string,
 ): { sql: string; params: SqlParam[] } {
   const scope = visibleSql(v, { site: 't.site_id', tag: 't.equipment' });
   const w: string[] = [scope.sql];
   const p: SqlParam[] = [...scope.params];
-  if (start !== null) {
-    w.push(`${alias}.observed_at > ?`);
-    p.push(start);
-  }
-  if (end !== null) {
-    w.push(`${alias}.observed_at <= ?`);
-    p.push(end);
+  for (const x of also ? [alias, also] : [alias]) {
+    if (start !== null) {
+      w.push(`${x}.observed_at > ?`);
+      p.push(start);
+    }
+    if (end !== null) {
+      w.push(`${x}.observed_at <= ?`);
+      p.push(end);
+    }
   }
   if (after) {
     w.push(`(${alias}.observed_at, ${alias}.edge_id, ${alias}.seq) > (?, ?, ?)`);
@@ -450,7 +454,7 @@ export class InspectionRepository {
   ): Promise<SuspectRow[]> {
     const tenantId = v.tenantId;
     const a = suspectWindow(v, 't', start, end, after);
-    const b = suspectWindow(v, 'g', start, end, after);
+    const b = suspectWindow(v, 'g', start, end, after, 't');
     const c = suspectWindow(v, 't', start, end, after);
     return this.db.withTenant(tenantId, () =>
       this.db.all<SuspectRow>(
@@ -466,6 +470,7 @@ export class InspectionRepository {
            SELECT * FROM (
              SELECT ${GAUGE_COLS}, 'gauge' AS via, CAST(NULL AS TEXT) AS position FROM record_gauges g
              JOIN traceable_records t ON t.tenant_id = g.tenant_id AND t.edge_id = g.edge_id AND t.seq = g.seq
+               AND t.observed_at = g.observed_at
              ${JOIN_RECORD}
              WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${b.sql}
              ORDER BY g.observed_at, g.edge_id, g.seq LIMIT ?) b
@@ -504,13 +509,14 @@ export class InspectionRepository {
   async countSuspect(v: Reader, tag: string, start: string | null, end: string | null): Promise<number> {
     const tenantId = v.tenantId;
     const a = suspectWindow(v, 't', start, end);
-    const b = suspectWindow(v, 'g', start, end);
+    const b = suspectWindow(v, 'g', start, end, undefined, 't');
     const c = suspectWindow(v, 't', start, end);
     const r = await this.db.withTenant(tenantId, () =>
       this.db.get<{ a: number | string; b: number | string; c: number | string }>(
         `SELECT (SELECT COUNT(*) FROM traceable_records t WHERE t.tenant_id = ? AND t.equipment = ?${a.sql}) AS a,
                 (SELECT COUNT(*) FROM record_gauges g
                    JOIN traceable_records t ON t.tenant_id = g.tenant_id AND t.edge_id = g.edge_id AND t.seq = g.seq
+                     AND t.observed_at = g.observed_at
                    WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${b.sql}) AS b,
                 (SELECT COUNT(*) FROM ${INSTALLED_IN}
                    WHERE i.tenant_id = ? AND i.device = ? AND t.equipment <> ? AND ${NOT_AS_GAUGE}${c.sql}) AS c`,
