@@ -65,7 +65,6 @@ const STILL_BY_TENANT_ID: readonly string[] = [
   'reminders/reminders.repository.ts RemindersRepository.enabledSites',
   'reminders/reminders.repository.ts RemindersRepository.get',
   'reminders/reminders.repository.ts RemindersRepository.getSettings',
-  'reminders/reminders.repository.ts RemindersRepository.list',
   'reminders/reminders.repository.ts RemindersRepository.maxLeadDays',
   'reminders/reminders.repository.ts RemindersRepository.siteName',
   'reminders/reminders.repository.ts RemindersRepository.siteZone',

@@ -9353,11 +9353,12 @@ export interface paths {
                 attempts: number;
                 /** @enum {string} */
                 channel: 'email' | 'webhook';
+                /** @description what the digest counted; null for a reader not cleared for export-controlled data when the delivery went to the cleared recipients (target id email:cleared): their digest counts the site’s ITAR/EAR-flagged equipment. The delivery itself (to whom, when, its outcome) is listed for every reader of the site */
                 counts: {
                   dueSoon: number;
                   outOfTolerance: number;
                   overdue: number;
-                };
+                } | null;
                 /** Format: date-time */
                 createdAt: string;
                 /** Format: date */
@@ -10856,11 +10857,12 @@ export interface paths {
                 attempts: number;
                 /** @enum {string} */
                 channel: 'email' | 'webhook';
+                /** @description what the digest counted; null for a reader not cleared for export-controlled data when the delivery went to the cleared recipients (target id email:cleared): their digest counts the site’s ITAR/EAR-flagged equipment. The delivery itself (to whom, when, its outcome) is listed for every reader of the site */
                 counts: {
                   dueSoon: number;
                   outOfTolerance: number;
                   overdue: number;
-                };
+                } | null;
                 /** Format: date-time */
                 createdAt: string;
                 /** Format: date */
