@@ -355,6 +355,7 @@ export async function startCloud(
     oot,
     audit: accounts.audit,
     witness,
+    exportControl,
     logger: logger.child({ component: 'reports' }),
     clock: options.clock,
   });
