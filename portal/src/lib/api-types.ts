@@ -10483,7 +10483,7 @@ export interface paths {
                   /** @enum {string} */
                   status: 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
                 } | null;
-                /** @description for a gauge, tagged out (an open out-of-tolerance case without a passing calibration since, or out of service): do not use; null: may be used */
+                /** @description tagged out (an open out-of-tolerance case without a passing calibration since, out of service, or a repair waiting for its calibration): do not use, for a rig, bench or station as for a gauge; null: may be used */
                 doNotUse: {
                   /** @description the out-of-tolerance case that tagged it out; null: out of service */
                   caseId: string | null;
