@@ -214,6 +214,35 @@ export class OotRepository {
     );
   }
 
+  /**
+   * Which of `tags` the tag-out rule has anything to read for, by source: an open case
+   * (`case`), an out-of-service change (`service`, maintenance) or an event asking for a
+   * calibration before use (`required`, maintenance). One statement per chunk of tags, with the
+   * tenant setting and row-level security in force: after a batch, almost always nothing, and
+   * the rule's reads (`openFor`, maintenance's `blocked`) are then not made at all. A superset of
+   * what those reads find (no equipment join, no ordering): only what they are asked about.
+   */
+  async tagOutCandidates(
+    tenantId: string,
+    tags: readonly string[],
+  ): Promise<{ source: 'case' | 'service' | 'required'; equipment: string }[]> {
+    if (tags.length === 0) return [];
+    // Each tag is bound three times (once per source).
+    return inChunks(tags, Math.floor(CHUNK / 3), (chunk, marks) =>
+      this.db.withTenantStatement(tenantId, () =>
+        this.db.all<{ source: 'case' | 'service' | 'required'; equipment: string }>(
+          `SELECT DISTINCT 'case' AS source, equipment FROM oot_cases
+             WHERE tenant_id = ? AND state = 'open' AND equipment IN (${marks})
+           UNION ALL SELECT DISTINCT 'service', equipment FROM equipment_service
+             WHERE tenant_id = ? AND equipment IN (${marks})
+           UNION ALL SELECT DISTINCT 'required', equipment FROM maintenance_events
+             WHERE tenant_id = ? AND calibration_required = 1 AND equipment IN (${marks})`,
+          [tenantId, ...chunk, tenantId, ...chunk, tenantId, ...chunk],
+        ),
+      ),
+    );
+  }
+
   /** Every open case of the tenant (few: each is a failed instrument). */
   async allOpen(tenantId: string): Promise<CaseRow[]> {
     return this.db.withTenant(tenantId, () =>
