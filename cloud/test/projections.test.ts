@@ -189,4 +189,69 @@ describe.each(BACKENDS)('projections after a batch on %s', (backend) => {
     expect(retried).toMatchObject({ ackedSeq: 2, accepted: 2 });
     expect(await storedOf(edge.id)).toEqual([1, 2]);
   });
+
+  it('stores a batch’s traceability, gauge and position rows whole when they exceed one chunk of each', async () => {
+    const edge = await enrolledEdge('many-rows');
+    const at = (i: number) => new Date(Date.parse('2026-12-07T10:00:00.000Z') + i * 1000).toISOString();
+    // 450 usage records (traceability rows: 200 per chunk), 900 gauge uses (300 per chunk) and
+    // 450 positions (200 per chunk): one statement on PostgreSQL, chunks on SQLite.
+    const records = Array.from({ length: 450 }, (_, i) => edge.usage(`RIG-${i % 7}`, at(i), 'cycle'));
+    const ingest = ingestWith([
+      {
+        name: 'index',
+        inTransaction: (b) =>
+          store.inspections.insert(
+            b.tenantId,
+            b.records.map((r) => ({
+              edgeId: b.edgeId,
+              seq: r.seq,
+              kind: 'usage' as const,
+              siteId: b.siteId,
+              equipment: r.equipment,
+              observedAt: r.observedAt,
+              partSerial: `P-${r.seq}`,
+              workOrder: null,
+              result: null,
+              cycles: r.seq,
+            })),
+            b.records.flatMap((r) =>
+              ['G-A', 'G-B'].map((gauge) => ({
+                gauge,
+                observedAt: r.observedAt,
+                edgeId: b.edgeId,
+                seq: r.seq,
+              })),
+            ),
+            b.records.map((r) => ({
+              edgeId: b.edgeId,
+              seq: r.seq,
+              position: `pos-${r.seq % 3}`,
+              kind: 'telemetry' as const,
+              equipment: r.equipment,
+              observedAt: r.observedAt,
+            })),
+          ),
+      },
+    ]);
+    expect(await ingest.ingest(edge.sign(records).batch, '127.0.0.1')).toMatchObject({ accepted: 450 });
+
+    const rows = (sql: string) => runAsOwner(storage, sql, [edge.id]) as Promise<Record<string, unknown>[]>;
+    const traceable = await rows(
+      'SELECT seq, equipment, part_serial, cycles FROM traceable_records WHERE edge_id = ? ORDER BY seq',
+    );
+    expect(traceable.map((r) => [Number(r.seq), r.equipment, r.part_serial, Number(r.cycles)])).toEqual(
+      records.map((r) => [r.seq, r.equipment, `P-${r.seq}`, r.seq]),
+    );
+    const gauges = await rows('SELECT seq, gauge FROM record_gauges WHERE edge_id = ? ORDER BY seq, gauge');
+    expect(gauges.map((r) => [Number(r.seq), r.gauge])).toEqual(
+      records.flatMap((r) => [
+        [r.seq, 'G-A'],
+        [r.seq, 'G-B'],
+      ]),
+    );
+    const positions = await rows('SELECT seq, position FROM record_positions WHERE edge_id = ? ORDER BY seq');
+    expect(positions.map((r) => [Number(r.seq), r.position])).toEqual(
+      records.map((r) => [r.seq, `pos-${r.seq % 3}`]),
+    );
+  });
 });
