@@ -198,6 +198,13 @@ export interface RunningCloud {
 }
 
 const DAY_MS = 24 * 3600_000;
+/**
+ * How long an idle HTTP connection stays open. Longer than the reverse proxies in front of the
+ * cloud keep theirs (Caddy 2 min, nginx `keepalive_timeout` 60 s, cloud load balancers 60-350 s
+ * with their own setting): a proxy must never send a request on a connection the cloud is
+ * closing, which it would answer with 502.
+ */
+export const KEEP_ALIVE_MS = 125_000;
 
 /** The composition root: wires repositories, services and routes, and listens. */
 export async function startCloud(
@@ -369,6 +376,7 @@ export async function startCloud(
     oot,
     audit: accounts.audit,
     witness,
+    exportControl,
     logger: logger.child({ component: 'reports' }),
     clock: options.clock,
   });
@@ -406,6 +414,9 @@ export async function startCloud(
     },
   });
   const server = app.listen(cfg.port, cfg.host);
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  // A request's headers may take as long as ever (60 s), but never longer than an idle wait.
+  server.headersTimeout = Math.max(server.headersTimeout, KEEP_ALIVE_MS + 1000);
   let liveServer: LiveServer | undefined;
   try {
     await new Promise<void>((resolve, reject) => {

@@ -54,24 +54,35 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     await store.tenancy.createTenant('acme', 'Acme');
     await store.tenancy.createSite('acme', 'plant-1', 'Plant 1');
     await store.tenancy.createSite('acme', 'plant-2', 'Plant 2');
+    await store.tenancy.createSite('acme', 'plant-3', 'Plant 3');
     await store.tenancy.createTenant('other', 'Other');
     await store.tenancy.createSite('other', 'o-1', 'O 1');
     await store.tenancy.createTenant('strict', 'Strict');
     tokens.acme = await store.tenancy.createApiToken('acme', 'reader');
     tokens.enroll1 = (await store.tenancy.createEnrollmentToken('acme', 'plant-1', 3600_000)).token;
     tokens.enroll2 = (await store.tenancy.createEnrollmentToken('acme', 'plant-2', 3600_000)).token;
+    tokens.enroll3 = (await store.tenancy.createEnrollmentToken('acme', 'plant-3', 3600_000)).token;
     tokens.enrollO = (await store.tenancy.createEnrollmentToken('other', 'o-1', 3600_000)).token;
     const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
     const by = { actor: { type: 'system' as const, id: 'test' }, address: null };
-    const user = (tenant: string, email: string, role: 'admin' | 'technician', sites?: string[]) =>
+    const user = (
+      tenant: string,
+      email: string,
+      role: 'admin' | 'technician',
+      sites?: string[],
+      usPerson?: boolean,
+    ) =>
       accounts.users.create(by, tenant, {
         email,
         role,
         password: PW,
         mustChangePassword: false,
         ...(sites ? { sites } : {}),
+        ...(usPerson ? { usPerson } : {}),
       });
     await user('acme', 'admin@acme.example', 'admin');
+    // Cleared for export-controlled equipment (a US person); admin@acme is not.
+    await user('acme', 'cleared@acme.example', 'admin', undefined, true);
     await user('acme', 'scoped@acme.example', 'technician', ['plant-2']);
     await user('acme', 'leaver@acme.example', 'technician');
     await user('acme', 'idle@acme.example', 'technician');
@@ -82,6 +93,7 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     cloud = await startCloud(loadCloudConfig({}, overrides), pino({ level: 'silent' }));
     for (const [key, tenant, email] of [
       ['admin', 'acme', 'admin@acme.example'],
+      ['cleared', 'acme', 'cleared@acme.example'],
       ['scoped', 'acme', 'scoped@acme.example'],
       ['leaver', 'acme', 'leaver@acme.example'],
       ['idle', 'acme', 'idle@acme.example'],
@@ -467,6 +479,120 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     ).toBe(200);
     await scoped.next('records');
     expect(scoped.received.some((r) => r.event === 'service')).toBe(false);
+  });
+
+  it('pushes a rig taken out of service, and its return, and its snapshot tile says so too', async () => {
+    const post = (p: string, body: unknown) =>
+      api(
+        `/api/v1${p}`,
+        { cookie: sessions.admin!.cookie },
+        { method: 'POST', headers: { 'x-csrf-token': sessions.admin!.csrf }, body: JSON.stringify(body) },
+      );
+    const created = await post('/equipment', {
+      tag: 'RIG-OOS',
+      siteId: 'plant-1',
+      type: 'injector flow rig',
+      intervalDays: 365,
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const watcher = await open(sessions.admin!.cookie);
+    expect(await watcher.subscribe('plant-1')).toEqual({ ok: true });
+    const now = Date.now();
+    const sent = await edge1.send(
+      [
+        edge1.telemetry('RIG-OOS', new Date(now - 2000).toISOString(), { railPressure: 1200 }),
+        edge1.usage('RIG-OOS', new Date(now - 1000).toISOString(), 'start'),
+      ],
+      cloud.url,
+    );
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+    await watcher.next('rig', (p) => p.equipment === 'RIG-OOS');
+    type Tile = { equipment: string; kind: string; state: string; doNotUse: unknown };
+    const tile = async () =>
+      (
+        (await api('/api/v1/sites/plant-1/live', { cookie: sessions.admin!.cookie })).body.rigs as Tile[]
+      ).find((r) => r.equipment === 'RIG-OOS');
+    expect(await tile()).toMatchObject({ kind: 'rig', state: 'running', doNotUse: null });
+
+    const out = await post('/equipment/RIG-OOS/out-of-service', { reason: 'nozzle holder cracked' });
+    expect(out.status, JSON.stringify(out.body)).toBe(200);
+    const doNotUse = { reason: 'out of service: nozzle holder cracked', caseId: null };
+    expect((await watcher.next('service', (p) => p.tag === 'RIG-OOS')).payload).toEqual({
+      siteId: 'plant-1',
+      tag: 'RIG-OOS',
+      doNotUse,
+    });
+    // The snapshot a page reads after the push (or on a reload) says the same of the rig's tile.
+    expect(await tile()).toMatchObject({ kind: 'rig', doNotUse });
+
+    const back = await post('/equipment/RIG-OOS/return-to-service', { note: 'holder replaced' });
+    expect(back.status, JSON.stringify(back.body)).toBe(200);
+    expect(
+      (await watcher.next('service', (p) => p.tag === 'RIG-OOS' && p.doNotUse === null)).payload,
+    ).toEqual({ siteId: 'plant-1', tag: 'RIG-OOS', doNotUse: null });
+    expect(await tile()).toMatchObject({ kind: 'rig', doNotUse: null });
+  });
+
+  it('counts today’s first-pass yield of the rigs the reader may see: an uncleared reader’s leaves out export-controlled rigs', async () => {
+    const as = (who: 'admin' | 'cleared', p: string, body?: unknown) =>
+      api(
+        `/api/v1${p}`,
+        { cookie: sessions[who]!.cookie },
+        body === undefined
+          ? {}
+          : { method: 'POST', headers: { 'x-csrf-token': sessions[who]!.csrf }, body: JSON.stringify(body) },
+      );
+    for (const [tag, exportControl] of [
+      ['RIG-OPEN-3', undefined],
+      ['RIG-ITAR-3', { regime: 'ITAR' }],
+    ] as const) {
+      const r = await as('cleared', '/equipment', {
+        tag,
+        siteId: 'plant-3',
+        type: 'injector flow rig',
+        intervalDays: 365,
+        ...(exportControl ? { exportControl } : {}),
+      });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+    }
+    const edge3 = await new TestEdge(cloud.url).enroll(tokens.enroll3!, 'line-3');
+    const t = (s: number) => new Date(Date.now() - 60_000 + s * 1000).toISOString();
+    // The open rig: one part of two passes first time (50 %); the flagged rig: three of three.
+    const sent = await edge3.send(
+      [
+        edge3.inspection('RIG-OPEN-3', t(1), 'Y3-P1', 'pass'),
+        edge3.inspection('RIG-OPEN-3', t(2), 'Y3-P2', 'fail'),
+        edge3.inspection('RIG-ITAR-3', t(3), 'Y3-P3', 'pass'),
+        edge3.inspection('RIG-ITAR-3', t(4), 'Y3-P4', 'pass'),
+        edge3.inspection('RIG-ITAR-3', t(5), 'Y3-P5', 'pass'),
+      ],
+      cloud.url,
+    );
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200);
+    const today = async (who: 'admin' | 'cleared') => {
+      const r = await as(who, '/sites/plant-3/live');
+      expect(r.status).toBe(200);
+      return {
+        rigs: (r.body.rigs as { equipment: string }[]).map((x) => x.equipment).sort(),
+        inspections: r.body.today.inspections as number,
+        passed: r.body.today.passed as number,
+        firstPassYield: r.body.today.firstPassYield as number | null,
+      };
+    };
+    // The cleared reader: every rig of the site, 4 of 5 parts passed first time.
+    expect(await today('cleared')).toEqual({
+      rigs: ['RIG-ITAR-3', 'RIG-OPEN-3'],
+      inspections: 5,
+      passed: 4,
+      firstPassYield: 0.8,
+    });
+    // The uncleared reader: only the open rig, in the counts and in the yield alike.
+    expect(await today('admin')).toEqual({
+      rigs: ['RIG-OPEN-3'],
+      inspections: 2,
+      passed: 1,
+      firstPassYield: 0.5,
+    });
   });
 
   it('disconnects a socket whose session ends', async () => {

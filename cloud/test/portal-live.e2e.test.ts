@@ -402,6 +402,60 @@ describe('live dashboard, SPC and reports in a browser', () => {
     await expect.poll(() => state.getAttribute('data-state'), { timeout: 10_000 }).toBe('in-use');
   }, 60_000);
 
+  it('marks a rig taken out of service "Do not use" at once, with why, and lets it go when it is returned, without a reload', async () => {
+    const RIG = 'RIG-OOS-7';
+    await portal.api('technician', 'POST', '/equipment', {
+      tag: RIG,
+      siteId: 'plant-1',
+      type: 'injector flow rig',
+      intervalDays: 365,
+    });
+    // A rig: it sends telemetry, and runs.
+    const now = Date.now();
+    await cmm.ingest([
+      cmm.telemetry(RIG, new Date(now - 2000).toISOString(), { railPressure: 1650.5, returnFlow: 12.25 }),
+      cmm.usage(RIG, new Date(now - 1000).toISOString(), 'start', { operator: 'op-7', workOrder: 'WO-77' }),
+    ]);
+    const card = page.locator(`[data-testid=rig-card][data-equipment="${RIG}"]`);
+    await card.waitFor({ timeout: 20_000 });
+    const state = card.getByTestId('rig-state');
+    await expect.poll(() => state.getAttribute('data-state'), { timeout: 20_000 }).toBe('running');
+    expect(await card.getByTestId('rig-do-not-use').count()).toBe(0);
+    // The page is not loaded again from here on: a mark on its window stays.
+    await page.evaluate(() => ((globalThis as unknown as { noReload: boolean }).noReload = true));
+
+    // No record comes with it: only the `service` push tells the page.
+    await portal.api('technician', 'POST', `/equipment/${RIG}/out-of-service`, {
+      reason: 'injector holder cracked',
+    });
+    await expect.poll(() => state.getAttribute('data-state'), { timeout: 10_000 }).toBe('do-not-use');
+    expect((await state.textContent())?.trim()).toBe('Do not use');
+    const why = card.getByTestId('rig-do-not-use');
+    expect((await why.textContent())?.replace(/\s+/g, ' ').trim()).toBe(
+      'Out of service: injector holder cracked Details',
+    );
+    // Its values stay on the tile: what it reports is still shown.
+    expect(await card.locator('[data-testid=live-value][data-point=railPressure]').count()).toBe(1);
+    await card.scrollIntoViewIfNeeded();
+    await card.screenshot({ path: path.join(SHOTS, 'live-floor-rig-out-of-service-1280.png') });
+    await page.setViewportSize(PHONE);
+    await card.scrollIntoViewIfNeeded();
+    expect(await sidewaysOverflow(page)).toEqual({ px: 0, widest: null });
+    await card.screenshot({ path: path.join(SHOTS, 'live-floor-rig-out-of-service-390.png') });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    // The page's own snapshot re-read after the push keeps it (the cloud's tile says the same).
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(await state.getAttribute('data-state')).toBe('do-not-use');
+
+    await portal.api('technician', 'POST', `/equipment/${RIG}/return-to-service`, {
+      note: 'holder replaced',
+    });
+    await expect.poll(() => state.getAttribute('data-state'), { timeout: 10_000 }).not.toBe('do-not-use');
+    expect(['running', 'stale']).toContain(await state.getAttribute('data-state'));
+    expect(await card.getByTestId('rig-do-not-use').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as unknown as { noReload?: boolean }).noReload)).toBe(true);
+  }, 60_000);
+
   it('shows each test point of the last completed test, names every signal in words, and no idle zeros', async () => {
     const card = page.locator(`[data-testid=rig-card][data-equipment="${TAG}"]`);
     const test = card.getByTestId('last-test');

@@ -10,6 +10,9 @@ import { createAccounts } from '../src/access/index.js';
 import { Witness } from '../src/platform/witness.js';
 import { PostgresDb } from '../src/platform/db/postgres.js';
 import { RecordsRepository } from '../src/records/index.js';
+import { InspectionRepository } from '../src/production/index.js';
+import { SpcRepository } from '../src/spc/index.js';
+import type { SqlParam } from '../src/platform/db/db.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { TestEdge } from './helpers/edge.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
@@ -29,7 +32,9 @@ function month(offset: number): string {
   const d = new Date();
   return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + offset, 1)).toISOString().slice(0, 7);
 }
-const partOf = (m: string) => `records_${m.replace('-', '_')}`;
+const partOf = (m: string, table = 'records') => `${table}_${m.replace('-', '_')}`;
+/** The tables partitioned by month with records (migration 73): the rows derived from them. */
+const DERIVED = ['traceable_records', 'record_gauges', 'spc_measurements'] as const;
 const startOf = (m: string) => `${m}-01T00:00:00.000Z`;
 
 /** Runs the CLI with the test database's settings in its environment (spawned synchronously). */
@@ -70,14 +75,16 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
     });
     return { status: res.status, body: (await res.json()) as any };
   }
-  const perPartition = async () =>
+  const perPartition = async (table = 'records') =>
     Object.fromEntries(
       (
         await owner<{ part: string; n: string }>(
-          'SELECT tableoid::regclass::text AS part, count(*) AS n FROM records GROUP BY 1 ORDER BY 1',
+          `SELECT tableoid::regclass::text AS part, count(*) AS n FROM ${table} GROUP BY 1 ORDER BY 1`,
         )
       ).map((r) => [r.part, Number(r.n)]),
     );
+  /** An inspection made with gauge G-1 (a row of record_gauges besides traceable_records and spc_measurements). */
+  const gauged = (r: ReturnType<TestEdge['inspection']>) => ({ ...r, body: { ...r.body, gauges: ['G-1'] } });
 
   setupOrFailEach(async () => {
     storage = await testStorage('postgres');
@@ -98,14 +105,16 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
     );
     tech = await signIn(cloud.url, 'acme', 'tech@acme.example', 'long enough, unguessable 7319');
     edge = await new TestEdge(cloud.url).enroll(enroll.token, 'line-1');
-    await edge.ingest([
-      edge.inspection('RIG-1', `${m0}-10T08:00:00.000Z`, 'P-1', 'pass'),
-      edge.inspection('RIG-1', `${m0}-11T08:00:00Z`, 'P-2', 'fail'),
-      edge.inspection('RIG-1', `${m1}-10T08:00:00.000Z`, 'P-3', 'pass'),
-      edge.inspection('RIG-1', `${m1}-11T08:00:00.123456Z`, 'P-4', 'pass'),
-      edge.inspection('RIG-1', `${now}-01T00:00:00Z`, 'P-5', 'pass'),
-      edge.inspection('RIG-1', `${ahead}-02T08:00:00.000Z`, 'P-6', 'pass'),
-    ]);
+    await edge.ingest(
+      [
+        edge.inspection('RIG-1', `${m0}-10T08:00:00.000Z`, 'P-1', 'pass'),
+        edge.inspection('RIG-1', `${m0}-11T08:00:00Z`, 'P-2', 'fail'),
+        edge.inspection('RIG-1', `${m1}-10T08:00:00.000Z`, 'P-3', 'pass'),
+        edge.inspection('RIG-1', `${m1}-11T08:00:00.123456Z`, 'P-4', 'pass'),
+        edge.inspection('RIG-1', `${now}-01T00:00:00Z`, 'P-5', 'pass'),
+        edge.inspection('RIG-1', `${ahead}-02T08:00:00.000Z`, 'P-6', 'pass'),
+      ].map(gauged),
+    );
   });
   afterAll(async () => {
     await cloud?.close();
@@ -123,7 +132,7 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
     const db = await PostgresDb.connect(storage.databaseUrl!, { appRole: storage.dbAppRole! });
     try {
       expect((await new RecordsRepository(db).partitionsAhead(new Date())).sort()).toEqual(
-        [m0, m1, now, month(1), ahead].map(partOf).sort(),
+        [m0, m1, now, month(1), ahead].map((m) => partOf(m)).sort(),
       );
     } finally {
       await db.close();
@@ -134,6 +143,20 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
       [partOf(now)]: 1,
       [partOf(ahead)]: 1,
     });
+    // The rows derived from each record (one of each table per inspection) in the same months.
+    for (const table of DERIVED)
+      expect(await perPartition(table), table).toEqual({
+        [partOf(m0, table)]: 2,
+        [partOf(m1, table)]: 2,
+        [partOf(now, table)]: 1,
+        [partOf(ahead, table)]: 1,
+      });
+    // Deriving a record again adds nothing (the keys, with observed_at, still tell it apart).
+    const before = await Promise.all(DERIVED.map((t) => perPartition(t)));
+    await owner(`INSERT INTO traceable_records SELECT * FROM traceable_records ON CONFLICT DO NOTHING;
+                 INSERT INTO record_gauges SELECT * FROM record_gauges ON CONFLICT DO NOTHING;
+                 INSERT INTO spc_measurements SELECT * FROM spc_measurements ON CONFLICT DO NOTHING`);
+    expect(await Promise.all(DERIVED.map((t) => perPartition(t)))).toEqual(before);
     // A record is stored once: the same (edge, seq) in another month is refused by record_log.
     const [edgeId] = [edge.id];
     await expect(
@@ -158,6 +181,121 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
       .map((r) => r['QUERY PLAN'])
       .join('\n');
     expect(plan.match(/records_\w+/g)?.filter((p) => !p.startsWith('records_by'))).toEqual([partOf(m1)]);
+
+    // The main time-bounded reads of the derived tables (as their repositories write them: the
+    // inspections and suspect-records lists, the live floor's yield, a gauge's records, an SPC
+    // chart) read that month's partitions only.
+    // Run, not only planned (a partition pruned at run time shows as "never executed").
+    const scanned = async (sql: string, params: unknown[]) =>
+      (
+        await owner<{ 'QUERY PLAN': string }>(
+          `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ${sql}`,
+          params,
+        )
+      )
+        .map((r) => r['QUERY PLAN'])
+        .filter((l) => !l.includes('never executed'))
+        .join('\n')
+
+        .match(/\b(?:records|traceable_records|record_gauges|spc_measurements)_(?:\d{4}_\d{2}|default)\b/g);
+    const reads: [string, string[]][] = [
+      [
+        `SELECT t.edge_id, t.seq FROM traceable_records t WHERE t.tenant_id = 'acme' AND t.kind = 'inspection'
+          AND t.equipment = 'RIG-1' AND t.observed_at >= $1 AND t.observed_at < $2
+          ORDER BY t.observed_at, t.edge_id, t.seq LIMIT 100`,
+        [partOf(m1, 'traceable_records')],
+      ],
+      [
+        `SELECT COUNT(*) FROM traceable_records WHERE tenant_id = 'acme' AND site_id = 'plant-1'
+          AND kind = 'inspection' AND observed_at >= $1 AND observed_at < $2`,
+        [partOf(m1, 'traceable_records')],
+      ],
+      [
+        `SELECT g.edge_id, g.seq, t.kind FROM record_gauges g
+           JOIN traceable_records t ON t.tenant_id = g.tenant_id AND t.edge_id = g.edge_id AND t.seq = g.seq
+             AND t.observed_at = g.observed_at
+          WHERE g.tenant_id = 'acme' AND g.gauge = 'G-1' AND g.observed_at > $1 AND g.observed_at <= $2
+            AND t.observed_at > $1 AND t.observed_at <= $2
+          ORDER BY g.observed_at, g.edge_id, g.seq LIMIT 100`,
+        [partOf(m1, 'record_gauges'), partOf(m1, 'traceable_records')],
+      ],
+      [
+        `SELECT observed_at, edge_id, seq, idx, measured FROM spc_measurements
+          WHERE tenant_id = 'acme' AND equipment = 'RIG-1' AND characteristic = 'q'
+            AND observed_at >= $1 AND observed_at < $2
+          ORDER BY observed_at DESC, edge_id DESC, seq DESC, idx DESC LIMIT 100`,
+        [partOf(m1, 'spc_measurements')],
+      ],
+    ];
+    // (The suspect-records window is (start, end]: an end at the next month's first instant would
+    // name that month too.)
+    const end = `${m1}-28T00:00:00.000Z`;
+    for (const [sql, parts] of reads)
+      expect(new Set(await scanned(sql, sql.includes('<= $2') ? [lo, end] : [lo, hi])), sql).toEqual(
+        new Set(parts),
+      );
+
+    // The same, with the SQL the repositories write: each statement they send is run under
+    // EXPLAIN ANALYZE instead (as the app role, in the tenant), and the partitions of the
+    // derived tables it touched are the window's month's. (records, reached by the record's day,
+    // is pruned per row only when the planner picks a parameterised nested loop: with a few rows
+    // it hashes every month of it instead.)
+    const app = await PostgresDb.connect(storage.databaseUrl!, { appRole: storage.dbAppRole! });
+    try {
+      const plans: string[] = [];
+      const explaining = new Proxy(app, {
+        get(target, prop) {
+          if (prop === 'all' || prop === 'get')
+            return async (sql: string, params?: SqlParam[]) => {
+              const rows = await target.all<{ 'QUERY PLAN': string }>(
+                `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ${sql}`,
+                params,
+              );
+              plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
+              return prop === 'all' ? [] : undefined;
+            };
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      const touched = () => {
+        const out = new Set(
+          plans
+            .join('\n')
+            .split('\n')
+            .filter((l) => !l.includes('never executed'))
+            .join('\n')
+            .match(/\b(?:traceable_records|record_gauges|spc_measurements)_(?:\d{4}_\d{2}|default)\b/g),
+        );
+        plans.length = 0;
+        return out;
+      };
+      const reader = { tenantId: 'acme', sites: null, cleared: true };
+      const inspections = new InspectionRepository(explaining);
+      await inspections.suspect('acme', 'G-1', lo, end, undefined, 100);
+      expect(touched()).toEqual(new Set([partOf(m1, 'record_gauges'), partOf(m1, 'traceable_records')]));
+      await inspections.countSuspect('acme', 'G-1', lo, end);
+      expect(touched()).toEqual(new Set([partOf(m1, 'record_gauges'), partOf(m1, 'traceable_records')]));
+      await inspections.query(
+        { ...reader, kind: 'user', id: 'u' },
+        {
+          kind: 'inspection',
+          equipment: 'RIG-1',
+          from: lo,
+          to: hi,
+          limit: 100,
+        },
+      );
+      expect(touched()).toEqual(new Set([partOf(m1, 'traceable_records')]));
+      await new SpcRepository(explaining).measurements(reader, 'RIG-1', 'q', {
+        from: lo,
+        to: hi,
+        limit: 100,
+      });
+      expect(touched()).toEqual(new Set([partOf(m1, 'spc_measurements')]));
+    } finally {
+      await app.close();
+    }
 
     // The API answers that month's inspections, with their records (joined on the record's day).
     const r = await get(`/inspections?equipment=RIG-1&from=${lo}&to=${hi}`);
@@ -193,6 +331,9 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
       /must be owner|permission denied/,
     );
 
+    const auditBefore = await owner('SELECT tenant_id, seq, entry FROM audit_log ORDER BY tenant_id, seq');
+    expect(auditBefore.length).toBeGreaterThan(0);
+    const derivedBefore = await Promise.all(DERIVED.map((t) => perPartition(t)));
     const dropped = cli(storage, 'records', 'retention', '--before', m1, '--drop');
     expect(dropped.status, dropped.stderr).toBe(0);
     expect(JSON.parse(dropped.stdout.trim().split('\n').at(-1)!)).toEqual({
@@ -202,6 +343,17 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
     });
     expect(await owner('SELECT to_regclass($1) AS t', [partOf(m0)])).toEqual([{ t: null }]);
     expect(await perPartition()).not.toHaveProperty(partOf(m0));
+    // The month's derived rows went with it, whole partitions; the other months' stayed.
+    for (const [i, table] of DERIVED.entries()) {
+      expect(await owner('SELECT to_regclass($1) AS t', [partOf(m0, table)]), table).toEqual([{ t: null }]);
+      const { [partOf(m0, table)]: gone, ...rest } = derivedBefore[i]!;
+      expect(gone, table).toBe(2);
+      expect(await perPartition(table), table).toEqual(rest);
+    }
+    // The audit trail is whole: every entry before, and the retention's own after them.
+    const auditAfter = await owner('SELECT tenant_id, seq, entry FROM audit_log ORDER BY tenant_id, seq');
+    expect(auditAfter.slice(0, auditBefore.length)).toEqual(auditBefore);
+    expect(auditAfter).toHaveLength(auditBefore.length + 1);
     expect(await owner('SELECT count(*)::int AS n FROM record_log')).toEqual([{ n: 6 }]);
 
     // Evidence of the records that remain verifies offline against the signed checkpoint.
@@ -371,7 +523,8 @@ describe('migration 72 on a PostgreSQL database with records', () => {
   });
 
   it('moves each record into its month, keeps every leaf, key, policy and grant', async () => {
-    // The schema as it was before 72, with records in two months and their derived rows.
+    // The schema as it was before 72 (and the migrations after it), with records in two months
+    // and their derived rows.
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
     try {
@@ -379,7 +532,7 @@ describe('migration 72 on a PostgreSQL database with records', () => {
         'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)',
       );
       for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
-        if (m.version === 72) continue;
+        if (m.version >= 72) continue;
         await c.query(m.postgres);
         await c.query('INSERT INTO schema_migrations VALUES ($1, $2, now())', [m.version, m.name]);
       }
@@ -408,7 +561,7 @@ describe('migration 72 on a PostgreSQL database with records', () => {
       await c.end();
     }
 
-    expect(await migratePostgres(db.url, db.appRole)).toBe(1);
+    expect(await migratePostgres(db.url, db.appRole)).toBe(MIGRATIONS.filter((m) => m.version >= 72).length);
     const owner = <T extends pg.QueryResultRow>(sql: string) => asOwner<T>(db.url, sql);
     expect(
       await owner('SELECT tableoid::regclass::text AS part, seq::int, json FROM records ORDER BY seq'),
@@ -456,7 +609,7 @@ describe('migration 72 on a PostgreSQL database with records', () => {
     // Foreign keys to records now name record_log, which no retention drops.
     expect(
       await owner(
-        "SELECT conrelid::regclass::text AS t FROM pg_constraint WHERE contype = 'f' AND confrelid = 'record_log'::regclass ORDER BY 1",
+        "SELECT conrelid::regclass::text AS t FROM pg_constraint WHERE contype = 'f' AND confrelid = 'record_log'::regclass AND conparentid = 0 ORDER BY 1",
       ),
     ).toEqual([
       { t: 'calibrations' },
@@ -501,5 +654,196 @@ describe('migration 72 on a PostgreSQL database with records', () => {
       expect(await can(table, 'UPDATE')).toBe(false);
     }
     expect(await can('records_2025_10', 'SELECT')).toBe(false);
+  });
+});
+
+describe('migration 73 on a PostgreSQL database with derived rows', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+
+  setupOrFailEach(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('moves the derived rows into their months, keeps every row, index, key, policy and grant', async () => {
+    /** Every row of each derived table, in key order. */
+    const rowsOf = async (c: pg.Client) =>
+      Object.fromEntries(
+        await Promise.all(
+          DERIVED.map(
+            async (t) => [t, (await c.query(`SELECT * FROM ${t} ORDER BY 1, 2, 3, 4, 5`)).rows] as const,
+          ),
+        ),
+      );
+    /** The tables' indexes (a partitioned table's are made "ON ONLY" it, then on each partition). */
+    const indexesOf = async (c: pg.Client) =>
+      (
+        await c.query<{ t: string; i: string; def: string }>(
+          `SELECT tablename AS t, indexname AS i, replace(indexdef, ' ON ONLY ', ' ON ') AS def FROM pg_indexes
+            WHERE tablename = ANY($1) ORDER BY 1, 2`,
+          [DERIVED],
+        )
+      ).rows;
+    const policiesOf = async (c: pg.Client) =>
+      (
+        await c.query(
+          `SELECT tablename, policyname, permissive, roles, cmd, qual, with_check FROM pg_policies
+            WHERE tablename = ANY($1) ORDER BY 1, 2`,
+          [DERIVED],
+        )
+      ).rows;
+    const foreignKeysOf = async (c: pg.Client) =>
+      (
+        await c.query(
+          `SELECT conrelid::regclass::text AS t, conname, pg_get_constraintdef(oid) AS def FROM pg_constraint
+            WHERE contype = 'f' AND conrelid = ANY($1::regclass[]) ORDER BY 1, 2`,
+          [DERIVED],
+        )
+      ).rows;
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    let before: {
+      rows: Awaited<ReturnType<typeof rowsOf>>;
+      indexes: Awaited<ReturnType<typeof indexesOf>>;
+      policies: unknown[];
+      foreignKeys: unknown[];
+    };
+    try {
+      // The schema as it was before 73: every other migration, in order.
+      await c.query(
+        'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)',
+      );
+      for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
+        if (m.version === 73) continue;
+        await c.query(m.postgres);
+        await c.query('INSERT INTO schema_migrations VALUES ($1, $2, now())', [m.version, m.name]);
+      }
+      await c.query(`INSERT INTO tenants (id, name, created_at) VALUES ('acme', 'Acme', now());
+        INSERT INTO sites (tenant_id, id, name, created_at) VALUES ('acme', 's', 'S', now());
+        INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at) VALUES ('acme', 'e1', 's', 'E', '\\x00', now())`);
+      // Records in two old months (waiting in the default partition of records) and this one.
+      const at = [
+        '2025-10-31T23:59:59.999Z',
+        '2025-11-01T00:00:00.000Z',
+        '2025-11-15T12:00:00.500Z',
+        `${month(0)}-02T08:00:00.000Z`,
+      ];
+      for (const [i, t] of at.entries()) {
+        const seq = i + 1;
+        await c.query(
+          `INSERT INTO record_log (tenant_id, edge_id, seq, observed_at, leaf_hash) VALUES ('acme', 'e1', $1, $2, '\\x00');
+           INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at)
+             VALUES ('acme', 'e1', $1, 'r' || $1, 'inspection', 'RIG-1', $2, '{}', '\\x00', now());
+           INSERT INTO traceable_records VALUES ('acme', 'e1', $1, 'inspection', 's', 'RIG-1', $2, 'P-' || $1, 'WO-1', 'pass', NULL);
+           INSERT INTO record_gauges VALUES ('acme', 'G-1', $2, 'e1', $1), ('acme', 'G-2', $2, 'e1', $1);
+           INSERT INTO spc_measurements VALUES ('acme', 'RIG-1', 'q', $2, 'e1', $1, 0, 's', 62.5 + $1),
+             ('acme', 'RIG-1', 'q', $2, 'e1', $1, 1, 's', 61.5);`
+            .replace(/\$1/g, String(seq))
+            .replace(/\$2/g, `'${t}'`),
+        );
+      }
+      before = {
+        rows: await rowsOf(c),
+        indexes: await indexesOf(c),
+        policies: await policiesOf(c),
+        foreignKeys: await foreignKeysOf(c),
+      };
+      expect(before.rows.traceable_records).toHaveLength(4);
+      expect(before.rows.record_gauges).toHaveLength(8);
+      expect(before.rows.spc_measurements).toHaveLength(8);
+    } finally {
+      await c.end();
+    }
+
+    expect(await migratePostgres(db.url, db.appRole)).toBe(1);
+    const o = new pg.Client({ connectionString: db.url });
+    await o.connect();
+    try {
+      // Every row, unchanged, each in its month's partition.
+      expect(await rowsOf(o)).toEqual(before.rows);
+      for (const t of DERIVED) {
+        const parts = await o.query<{ part: string; n: string }>(
+          `SELECT tableoid::regclass::text AS part, count(*) AS n FROM ${t} GROUP BY 1 ORDER BY 1`,
+        );
+        const per = t === 'traceable_records' ? 1 : 2;
+        expect(Object.fromEntries(parts.rows.map((r) => [r.part, Number(r.n)])), t).toEqual({
+          [`${t}_2025_10`]: per,
+          [`${t}_2025_11`]: 2 * per,
+          [partOf(month(0), t)]: per,
+        });
+        expect((await o.query(`SELECT relkind FROM pg_class WHERE relname = $1`, [t])).rows).toEqual([
+          { relkind: 'p' },
+        ]);
+        expect((await o.query('SELECT to_regclass($1) AS t', [`${t}_unpartitioned`])).rows).toEqual([
+          { t: null },
+        ]);
+      }
+      // Every month records has, each derived table has too (made together), and records' old
+      // months left the default partition on the way.
+      const monthsOf = async (t: string) =>
+        (
+          await o.query<{ m: string }>(
+            `SELECT substr(c.relname, length($1) + 2) AS m FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+              WHERE i.inhparent = $1::regclass ORDER BY 1`,
+            [t],
+          )
+        ).rows.map((r) => r.m);
+      const recordMonths = await monthsOf('records');
+      expect(recordMonths).toEqual(
+        expect.arrayContaining([
+          '2025_10',
+          '2025_11',
+          ...[month(0), month(1)].map((m) => m.replace('-', '_')),
+          'default',
+        ]),
+      );
+      for (const t of DERIVED) expect(await monthsOf(t), t).toEqual(recordMonths);
+      // The same indexes (traceable_records' key now with observed_at), foreign keys and policies.
+      expect(await indexesOf(o)).toEqual(
+        before.indexes.map((i) =>
+          i.i === 'traceable_records_pkey'
+            ? {
+                ...i,
+                def: i.def.replace('(tenant_id, edge_id, seq)', '(tenant_id, edge_id, seq, observed_at)'),
+              }
+            : i,
+        ),
+      );
+      expect(await foreignKeysOf(o)).toEqual(before.foreignKeys);
+      expect(await policiesOf(o)).toEqual(before.policies);
+      for (const t of DERIVED)
+        expect(
+          (await o.query('SELECT relrowsecurity AS rls FROM pg_class WHERE relname = $1', [t])).rows,
+        ).toEqual([{ rls: true }]);
+      // The app role: as before on the tables, nothing on a partition, and only its tenant's rows.
+      const can = async (table: string, priv: string) =>
+        (
+          await o.query<{ ok: boolean }>('SELECT has_table_privilege($1, $2, $3) AS ok', [
+            db.appRole,
+            table,
+            priv,
+          ])
+        ).rows[0]!.ok;
+      for (const t of DERIVED) {
+        expect([await can(t, 'SELECT'), await can(t, 'INSERT')], t).toEqual([true, true]);
+        expect([await can(t, 'UPDATE'), await can(t, 'DELETE')], t).toEqual([false, false]);
+        expect(await can(`${t}_2025_10`, 'SELECT'), t).toBe(false);
+      }
+      await o.query(`SET ROLE ${db.appRole}`);
+      for (const [tenant, n] of [
+        ['acme', 8],
+        ['other', 0],
+      ] as const) {
+        await o.query('BEGIN');
+        await o.query("SELECT set_config('app.tenant_id', $1, true)", [tenant]);
+        expect((await o.query('SELECT count(*)::int AS n FROM spc_measurements')).rows).toEqual([{ n }]);
+        await o.query('COMMIT');
+      }
+      await o.query('RESET ROLE');
+    } finally {
+      await o.end();
+    }
   });
 });

@@ -220,7 +220,7 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
       origin: string;
       state: string;
       attempts: number;
-      counts: { outOfTolerance: number; overdue: number; dueSoon: number };
+      counts: { outOfTolerance: number; overdue: number; dueSoon: number } | null;
       responseStatus: number | null;
       error: string | null;
       nextAttemptAt: string | null;
@@ -985,6 +985,25 @@ describe.each(BACKENDS)('calibration reminders on %s', (backend) => {
     ]);
     // The answer's counts are those of the digest without export-controlled equipment.
     expect(sent.body.counts).toMatchObject({ overdue: 1, maintenance: 1 });
+    // The delivery log lists the cleared group's delivery to every reader of the site, but only a
+    // cleared reader sees its counts: they count the flagged instrument (2 overdue, not 1).
+    const [othersSent, clearedSent] = sent.body.deliveries as { id: string; counts: unknown }[];
+    expect(clearedSent!.counts).toBeNull();
+    expect(othersSent!.counts).toEqual({ outOfTolerance: 0, overdue: 1, dueSoon: 0 });
+    for (const who of ['admin', 'auditor']) {
+      const res = await call(who, 'GET', '/reminders/deliveries?limit=500&siteId=plant-4');
+      expect(res.status).toBe(200);
+      const seen = new Map((res.body.items as { id: string; counts: unknown }[]).map((d) => [d.id, d]));
+      expect(seen.get(clearedSent!.id), who).toMatchObject({
+        target: cleared.join(', '),
+        state: 'sent',
+        counts: null,
+      });
+      expect(seen.get(othersSent!.id)!.counts, who).toEqual({ outOfTolerance: 0, overdue: 1, dueSoon: 0 });
+      expect(res.text).not.toMatch(/PT-ITAR-4|ITAR|3A001/);
+    }
+    const clearedLog = new Map((await deliveriesOf('cleared', '&siteId=plant-4')).map((d) => [d.id, d]));
+    expect(clearedLog.get(clearedSent!.id)!.counts).toEqual({ outOfTolerance: 0, overdue: 2, dueSoon: 0 });
 
     const [toOthers, toCleared] = (sent.body.deliveries as { id: string }[]).slice(0, 2).map((d) => {
       const got = mailsOf(mailDir, d.id);

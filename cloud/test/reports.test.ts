@@ -1056,4 +1056,73 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
         .map((e: { calibratedAt: string }) => e.calibratedAt),
     ).toEqual([iso(midnight + 15 * 60_000), iso(midnight + DAY - 15 * 60_000)]);
   });
+
+  it('leaves suspect records naming a flagged gauge out of an uncleared requester’s out-of-tolerance report', async () => {
+    // After the others: the flag changes what they count. FLOW-CELL-07 (plant 1) becomes
+    // EAR-controlled; it is a gauge of RIG-FLOW-01's inspections P-1 (seq 4) and P-3 (seq 10),
+    // which are suspect records of the failed RIG-FLOW-01 and (P-1) of the failed PT-RAIL-03.
+    // Export clearance is given by another admin: the technician, to flag; the auditor, later.
+    const users = (await call('admin', 'GET', '/users')).body.items as { id: string; email: string }[];
+    const idOf = (who: string) => users.find((u) => u.email === `${who}@acme.example`)!.id;
+    const clear = async (who: string) =>
+      expect((await call('admin', 'PUT', `/users/${idOf(who)}/us-person`, { usPerson: true })).status).toBe(
+        200,
+      );
+    await clear('technician');
+    const flag = await call('technician', 'PUT', '/equipment/FLOW-CELL-07', {
+      siteId: 'plant-1',
+      type: 'flow cell',
+      make: 'Keller',
+      model: 'PA-33X',
+      serial: 'SN-FLOW-CELL-07',
+      intervalDays: 90,
+      exportControl: { regime: 'EAR', eccn: '9E610.a' },
+    });
+    expect(flag.status, JSON.stringify(flag.body)).toBe(200);
+    const suspects = async (who: string) => {
+      const { file } = await generate(who, {
+        type: 'out-of-tolerance',
+        from: FROM,
+        to: TODAY,
+        format: 'json',
+      });
+      const doc = JSON.parse(file.bytes.toString('utf8'));
+      const bySection = (tag: string) =>
+        doc.sections.suspectRecords
+          .filter((r: { failedEquipment: string }) => r.failedEquipment === tag)
+          .map((r: { seq: number }) => r.seq);
+      const counts = Object.fromEntries(
+        doc.sections.events.map((e: { equipment: string; suspectRecords: number }) => [
+          e.equipment,
+          e.suspectRecords,
+        ]),
+      );
+      return { rig: bySection('RIG-FLOW-01'), pt: bySection('PT-RAIL-03'), counts };
+    };
+    // The auditor is not a US person: neither record, in the rows nor in the counts.
+    const uncleared = await suspects('auditor');
+    expect(uncleared.rig).toEqual([2, 6]);
+    expect(uncleared.pt).toEqual([5, 6]);
+    expect(uncleared.counts).toMatchObject({ 'RIG-FLOW-01': 2, 'PT-RAIL-03': 2 });
+    // Cleared (and signed in again), the auditor gets them, and the export-access log names them,
+    // served by the report.
+    await clear('auditor');
+    s.auditor = await signIn(cloud.url, 'acme', 'auditor@acme.example', PW);
+    const cleared = await suspects('auditor');
+    expect(cleared.rig).toEqual([2, 4, 6, 10]);
+    expect(cleared.pt).toEqual([4, 5, 6]);
+    expect(cleared.counts).toMatchObject({ 'RIG-FLOW-01': 4, 'PT-RAIL-03': 3 });
+    const log = await call('auditor', 'GET', '/export-access?limit=1000');
+    expect(log.status).toBe(200);
+    expect(
+      log.body.items
+        .filter((x: { route: string }) => x.route === 'POST /reports')
+        .map((x: { objectId: string; regime: string; userId: string }) => [x.objectId, x.regime, x.userId])
+        .sort(),
+    ).toEqual([
+      [`${edgeId}:10`, 'EAR', idOf('auditor')],
+      [`${edgeId}:4`, 'EAR', idOf('auditor')],
+      [`${edgeId}:4`, 'EAR', idOf('auditor')],
+    ]);
+  });
 });

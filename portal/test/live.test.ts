@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   applyAlert,
   applyRig,
+  applyService,
   applyStatus,
   applyTelemetry,
   changesToday,
@@ -436,6 +437,89 @@ describe('labels a person reads', () => {
     });
     expect(v.rigs[0]).toMatchObject({ kind: 'rig', calibration: null });
     expect(shownState(v.rigs[0]!, T0 + 8_000)).toBe('running');
+  });
+
+  it('marks every tile of equipment named by a `service` push, rigs as gauges, and lets it go again', () => {
+    const v = fromSnapshot(snapshot());
+    // The same rig behind a second edge: two tiles, both follow.
+    applyTelemetry(v, {
+      siteId: 'plant-1',
+      edgeId: 'e2',
+      items: [
+        {
+          equipment: 'RIG-02',
+          point: 'railPressure',
+          value: 5,
+          unit: 'bar',
+          quality: 'good',
+          observedAt: iso(1),
+        },
+      ],
+    });
+    const tiles = () => v.rigs.filter((r) => r.equipment === 'RIG-02');
+    expect(tiles()).toHaveLength(2);
+    const out = { reason: 'out of service: nozzle holder cracked', caseId: null };
+    expect(shownState(tiles()[0]!, T0 + 2_000)).toBe('running');
+    // Another site's push, or another tag: nothing changes.
+    expect(applyService(v, { siteId: 'plant-2', tag: 'RIG-02', doNotUse: out })).toBe(false);
+    expect(applyService(v, { siteId: 'plant-1', tag: 'RIG-09', doNotUse: out })).toBe(false);
+    expect(tiles().every((r) => r.doNotUse === null)).toBe(true);
+    expect(applyService(v, { siteId: 'plant-1', tag: 'RIG-02', doNotUse: out })).toBe(true);
+    for (const r of tiles()) {
+      expect(r.doNotUse).toEqual(out);
+      // Running or not, a tagged-out rig shows "do not use"; so does one not heard from for long.
+      expect(shownState(r, T0 + 2_000)).toBe('do-not-use');
+      expect(shownState(r, T0 + 3_600_000)).toBe('do-not-use');
+    }
+    expect(v.rigs.find((r) => r.equipment === 'RIG-01')!.doNotUse).toBeNull();
+    // Its telemetry goes on while it is out of service: still tagged out.
+    applyTelemetry(v, {
+      siteId: 'plant-1',
+      edgeId: 'e1',
+      items: [
+        {
+          equipment: 'RIG-02',
+          point: 'railPressure',
+          value: 7,
+          unit: 'bar',
+          quality: 'good',
+          observedAt: iso(3),
+        },
+      ],
+    });
+    expect(tiles()[0]!.doNotUse).toEqual(out);
+    // A tenant-wide push (equipment without a site) names it too.
+    expect(applyService(v, { siteId: null, tag: 'RIG-02', doNotUse: null })).toBe(true);
+    expect(tiles().map((r) => shownState(r, T0 + 4_000))).toEqual(['running', 'reporting']);
+    // A gauge turned rig by its first telemetry keeps its tag-out.
+    const g = fromSnapshot(
+      snapshot({
+        rigs: [
+          {
+            equipment: 'CAL-8',
+            edgeId: 'e1',
+            kind: 'gauge',
+            state: 'idle',
+            stateSince: null,
+            lastSeenAt: iso(0),
+            lastUsedAt: null,
+            calibration: null,
+            doNotUse: out,
+            values: [],
+            signals: [],
+            lastTest: null,
+          },
+        ],
+      }),
+    );
+    applyTelemetry(g, {
+      siteId: 'plant-1',
+      edgeId: 'e1',
+      items: [
+        { equipment: 'CAL-8', point: 'force', value: 3, unit: 'N', quality: 'good', observedAt: iso(1) },
+      ],
+    });
+    expect(g.rigs[0]).toMatchObject({ kind: 'rig', doNotUse: out });
   });
 
   it('shows equipment that sends values without a run state as reporting, not idle', () => {

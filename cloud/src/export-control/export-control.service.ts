@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { Db, SqlParam } from '../platform/db/db.js';
-import { insertChunked } from '../platform/db/insert-chunked.js';
-import type { Caller, Viewer } from '../access/index.js';
+import type { Db } from '../platform/db/db.js';
+import { ProblemError } from '../platform/errors.js';
+import { type Caller, type Viewer, wholeTenant } from '../access/index.js';
 import type { AuditService } from '../audit/index.js';
+import { type ExportAccessRow, ExportControlRepository } from './export-control.repository.js';
 
 /**
  * Export control (ITAR / EAR). Equipment may carry `exportControl: { regime, eccn? }`; that flag
@@ -53,47 +54,31 @@ export interface AccessedObject {
   flag: ExportFlag;
 }
 
-export interface ExportAccessRow {
-  tenant_id: string;
-  id: string;
-  at: string;
-  user_id: string | null;
-  principal: string;
-  object_type: string;
-  object_id: string;
-  regime: string;
-  eccn: string | null;
-  address: string | null;
-  route: string;
-}
+export type { ExportAccessRow };
 
 /** The most objects named one by one in the summarising audit entry (the table has them all). */
 const AUDIT_OBJECTS = 50;
 
 export class ExportControlService {
   constructor(
+    /** Only for the transaction that writes an access's log rows and its audit entry together. */
     private readonly db: Db,
     private readonly audit: AuditService,
+    private readonly repo: ExportControlRepository = new ExportControlRepository(db),
   ) {}
 
-  /** The tenant's flagged equipment by tag (a small set: one indexed scan). */
+  /**
+   * The tenant's flagged equipment by tag. Read for the whole tenant whoever asks: it is what
+   * screens a caller's answer, and a gauge flagged at another site flags the records that name it.
+   */
   async flags(tenantId: string): Promise<Map<string, ExportFlag>> {
-    const rows = await this.db.withTenantStatement(tenantId, () =>
-      this.db.all<{ tag: string; export_regime: ExportRegime; export_eccn: string | null }>(
-        'SELECT tag, export_regime, export_eccn FROM equipment WHERE tenant_id = ? AND export_regime IS NOT NULL',
-        [tenantId],
-      ),
-    );
+    const rows = await this.repo.flags(wholeTenant(tenantId));
     return new Map(rows.map((r) => [r.tag, { regime: r.export_regime, eccn: r.export_eccn }]));
   }
 
+  /** One register entry's flag (null: not flagged, or no such entry), read as `flags` is. */
   async flagOf(tenantId: string, tag: string): Promise<ExportFlag | null> {
-    const row = await this.db.withTenant(tenantId, () =>
-      this.db.get<{ export_regime: ExportRegime | null; export_eccn: string | null }>(
-        'SELECT export_regime, export_eccn FROM equipment WHERE tenant_id = ? AND tag = ?',
-        [tenantId, tag],
-      ),
-    );
+    const row = await this.repo.flagOf(wholeTenant(tenantId), tag);
     return row?.export_regime ? { regime: row.export_regime, eccn: row.export_eccn } : null;
   }
 
@@ -105,27 +90,21 @@ export class ExportControlService {
     if (objects.length === 0) return;
     const at = new Date().toISOString();
     await this.db.transaction(async () => {
-      await this.db.withTenant(viewer.tenantId, async () => {
-        await insertChunked(
-          this.db,
-          'export_access_log',
-          'tenant_id, id, at, user_id, principal, object_type, object_id, regime, eccn, address, route',
-          objects.map((o): SqlParam[] => [
-            viewer.tenantId,
-            randomUUID(),
-            at,
-            viewer.kind === 'user' ? viewer.id : null,
-            principalOf(viewer),
-            o.type,
-            o.id,
-            o.flag.regime,
-            o.flag.eccn,
-            viewer.address,
-            viewer.route,
-          ]),
-          { rowsPerStatement: 100 },
-        );
-      });
+      await this.repo.insertAccess(
+        viewer.tenantId,
+        objects.map((o) => ({
+          id: randomUUID(),
+          at,
+          user_id: viewer.kind === 'user' ? viewer.id : null,
+          principal: principalOf(viewer),
+          object_type: o.type,
+          object_id: o.id,
+          regime: o.flag.regime,
+          eccn: o.flag.eccn,
+          address: viewer.address,
+          route: viewer.route,
+        })),
+      );
       const regimes = [...new Set(objects.map((o) => o.flag.regime))].sort();
       await this.audit.record({
         tenantId: viewer.tenantId,
@@ -181,9 +160,12 @@ export class ExportControlService {
     });
   }
 
-  /** The access log, oldest first, paged by (at, id). */
+  /**
+   * The access log, oldest first, paged by (at, id). It names export-controlled objects: only a
+   * reader cleared for them may read it (403 to any other; API tokens never are).
+   */
   async list(
-    tenantId: string,
+    reader: Viewer,
     q: {
       from?: string | undefined;
       to?: string | undefined;
@@ -191,27 +173,12 @@ export class ExportControlService {
       limit: number;
     },
   ): Promise<{ items: ExportAccessRow[]; next: string | null }> {
-    const where = ['tenant_id = ?'];
-    const params: SqlParam[] = [tenantId];
-    if (q.from) {
-      where.push('at >= ?');
-      params.push(q.from);
-    }
-    if (q.to) {
-      where.push('at < ?');
-      params.push(q.to);
-    }
-    if (q.after) {
-      where.push('(at > ? OR (at = ? AND id > ?))');
-      params.push(q.after.at, q.after.at, q.after.id);
-    }
-    params.push(q.limit);
-    const items = await this.db.withTenant(tenantId, () =>
-      this.db.all<ExportAccessRow>(
-        `SELECT * FROM export_access_log WHERE ${where.join(' AND ')} ORDER BY at, id LIMIT ?`,
-        params,
-      ),
-    );
+    if (!reader.cleared)
+      throw new ProblemError(
+        'CLOUD_FORBIDDEN',
+        'the export-access log names export-controlled equipment: only users cleared for it (US persons) may read it',
+      );
+    const items = await this.repo.list(reader, q);
     const last = items.at(-1);
     return { items, next: items.length === q.limit && last ? `${last.at}~${last.id}` : null };
   }

@@ -179,7 +179,7 @@ export const liveSnapshotSchema = z.object({
         })
         .nullable()
         .describe(
-          'for a gauge, tagged out (an open out-of-tolerance case without a passing calibration since, or out of service): do not use; null: may be used',
+          'tagged out (an open out-of-tolerance case without a passing calibration since, out of service, or a repair waiting for its calibration): do not use, for a rig, bench or station as for a gauge; null: may be used',
         ),
       values: z
         .array(telemetryItemSchema.omit({ equipment: true }))

@@ -6,7 +6,7 @@ import type { DomainEventBus, DomainEvents } from '../platform/events.js';
 import type { Metrics } from '../platform/metrics.js';
 import { afterCommit } from '../platform/after-commit.js';
 import { localDay, localTime, addDays, startOfLocalDay } from '../platform/time-zone.js';
-import { wholeTenant, type Viewer } from '../access/index.js';
+import type { Viewer } from '../access/index.js';
 import type { LivePointRow, LiveRepository, LiveRigMerge, LiveRigRow } from './live.repository.js';
 import { completedTest, type CompletedTest } from './live.floor.js';
 import type { z } from 'zod';
@@ -122,7 +122,7 @@ export interface LiveSnapshot {
     lastUsedAt: string | null;
     /** A gauge's calibration status (null for a rig, and for equipment the register does not hold). */
     calibration: FloorCalibration | null;
-    /** A gauge tagged out (do not use), and why; null: it may be used, and for a rig. */
+    /** Tagged out (do not use: out of tolerance, out of service), and why; null: it may be used. */
     doNotUse: { reason: string; caseId: string | null } | null;
     /** Latest values that mean something now (not a value its dictionary says is idle now). */
     values: Omit<TelemetryItem, 'equipment'>[];
@@ -444,9 +444,12 @@ export class LiveService {
       this.calibrations && gauges.length > 0
         ? await this.calibrations(tenantId, gauges)
         : new Map<string, FloorCalibration>();
+    // Whether each piece of equipment on the floor may be used (rigs, benches and stations as much
+    // as gauges): the tag-out rule, the same that the `service` push carries.
+    const onFloor = [...new Set(rigs.map((r) => r.equipment))];
     const tagOuts =
-      this.tagOuts && gauges.length > 0
-        ? await this.tagOuts(tenantId, gauges)
+      this.tagOuts && onFloor.length > 0
+        ? await this.tagOuts(tenantId, onFloor)
         : new Map<string, { reason: string; caseId: string | null }>();
     const rigViews = rigs.map((r) => {
       let state: RigState;
@@ -471,7 +474,7 @@ export class LiveService {
         lastSeenAt: r.last_seen_at,
         lastUsedAt: r.state_at,
         calibration: kindOf(r) === 'gauge' ? (calibration.get(r.equipment) ?? null) : null,
-        doNotUse: kindOf(r) === 'gauge' ? (tagOuts.get(r.equipment) ?? null) : null,
+        doNotUse: tagOuts.get(r.equipment) ?? null,
         values: meaningfulValues(values.get(`${r.edge_id}\u0000${r.equipment}`) ?? [], signals),
         signals,
         lastTest: r.last_test ? (JSON.parse(r.last_test) as CompletedTest) : null,
@@ -485,8 +488,9 @@ export class LiveService {
     const from = new Date(dayStart).toISOString();
     const to = new Date(dayEnd).toISOString();
     const byQuarter = await this.repo.inspectionsByQuarter(viewer, siteId, from, to);
-    // The site's first-pass yield today: every rig of the site counted (a site-wide figure).
-    const fpy = await this.inspections.firstPassYield(wholeTenant(tenantId), { from, to, siteId });
+    // The site's first-pass yield today, of the rigs the viewer may see (as the counts beside it):
+    // an export-controlled rig's inspections are not counted for a reader who is not cleared.
+    const fpy = await this.inspections.firstPassYield(viewer, { from, to, siteId });
     const tested = fpy.reduce((n, r) => n + r.tested, 0);
     const firstPassed = fpy.reduce((n, r) => n + r.passed, 0);
     // Each quarter hour into the local hour it falls in (a zone's offset may be 30 or 45 minutes).

@@ -463,16 +463,19 @@ export class InspectionRepository {
     const scope = seen
       ? visibleSql(seen, { site: 't.site_id', tag: 't.equipment' })
       : { sql: '1 = 1', params: [] as SqlParam[] };
-    const window = (alias: string) => {
+    /** `also`: a table joined on the record's observed_at, bounded too (pruned to the window's months). */
+    const window = (alias: string, also?: string) => {
       const w: string[] = [scope.sql];
       const p: SqlParam[] = [...scope.params];
-      if (start !== null) {
-        w.push(`${alias}.observed_at > ?`);
-        p.push(start);
-      }
-      if (end !== null) {
-        w.push(`${alias}.observed_at <= ?`);
-        p.push(end);
+      for (const x of also ? [alias, also] : [alias]) {
+        if (start !== null) {
+          w.push(`${x}.observed_at > ?`);
+          p.push(start);
+        }
+        if (end !== null) {
+          w.push(`${x}.observed_at <= ?`);
+          p.push(end);
+        }
       }
       if (after) {
         w.push(`(${alias}.observed_at, ${alias}.edge_id, ${alias}.seq) > (?, ?, ?)`);
@@ -481,7 +484,7 @@ export class InspectionRepository {
       return { sql: w.map((x) => ` AND ${x}`).join(''), params: p };
     };
     const a = window('t');
-    const b = window('g');
+    const b = window('g', 't');
     const c = window('t');
     return this.db.withTenant(tenantId, () =>
       this.db.all<SuspectRow>(
@@ -497,6 +500,7 @@ export class InspectionRepository {
            SELECT * FROM (
              SELECT ${GAUGE_COLS}, 'gauge' AS via, CAST(NULL AS TEXT) AS position FROM record_gauges g
              JOIN traceable_records t ON t.tenant_id = g.tenant_id AND t.edge_id = g.edge_id AND t.seq = g.seq
+               AND t.observed_at = g.observed_at
              ${JOIN_RECORD}
              WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${b.sql}
              ORDER BY g.observed_at, g.edge_id, g.seq LIMIT ?) b
@@ -549,12 +553,14 @@ export class InspectionRepository {
       return { sql: w.map((x) => ` AND ${x}`).join(''), params: p };
     };
     const a = window('t.observed_at');
-    const b = window('g.observed_at');
+    const [bg, bt] = [window('g.observed_at'), window('t.observed_at')];
+    const b = { sql: bg.sql + bt.sql, params: [...bg.params, ...bt.params] };
     const r = await this.db.withTenant(tenantId, () =>
       this.db.get<{ a: number | string; b: number | string; c: number | string }>(
         `SELECT (SELECT COUNT(*) FROM traceable_records t WHERE t.tenant_id = ? AND t.equipment = ?${a.sql}) AS a,
                 (SELECT COUNT(*) FROM record_gauges g
                    JOIN traceable_records t ON t.tenant_id = g.tenant_id AND t.edge_id = g.edge_id AND t.seq = g.seq
+                     AND t.observed_at = g.observed_at
                    WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${b.sql}) AS b,
                 (SELECT COUNT(*) FROM ${INSTALLED_IN}
                    WHERE i.tenant_id = ? AND i.device = ? AND t.equipment <> ? AND ${NOT_AS_GAUGE}${a.sql}) AS c`,

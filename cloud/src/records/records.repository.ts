@@ -173,9 +173,9 @@ export class RecordsRepository {
   }
 
   /**
-   * PostgreSQL: the partitions of records for the month of `now` and the next, and for each
-   * month found in the default partition (moved into its own); the names of all of them. SQLite:
-   * one table, nothing to do.
+   * PostgreSQL: the partitions of records, and of the rows derived from them (migration 73), for
+   * the month of `now` and the next, and for each month found in a default partition (moved
+   * into its own); the names of records' ones. SQLite: one table, nothing to do.
    */
   async partitionsAhead(now: Date): Promise<string[]> {
     if (this.db.dialect !== 'postgres') return [];

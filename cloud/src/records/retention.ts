@@ -7,7 +7,8 @@ import { inTransaction } from '../platform/db/migrations.js';
 /**
  * Records retention: whole months of records dropped by the cloud's owner (the `rigtrace-cloud
  * records retention` command), never by the app. On PostgreSQL records is partitioned by month
- * of observed_at (migration 72) and a month goes with one DROP TABLE of its partition; the
+ * of observed_at (migration 72), and so are the rows derived from them (migration 73,
+ * rt_monthly_tables): a month goes with one DROP TABLE of its partitions; the
  * signed log's leaves (record_log) stay, so the edges' logs, the evidence of the remaining
  * records and their inclusion and consistency proofs still verify. SQLite keeps each leaf hash
  * in its record's row only: deleting a month there would leave the edges' logs unprovable, so
@@ -209,7 +210,13 @@ export class RecordsRetention {
           `SELECT tenant_id, COUNT(*) AS n FROM ${part} GROUP BY tenant_id ORDER BY tenant_id`,
         );
         for (const c of counts) out.push({ month, tenantId: c.tenant_id, records: Number(c.n) });
-        await this.sql.run(`DROP TABLE ${part}`);
+        // The month of every monthly table (records and the rows derived from them, migration
+        // 73), made together by rt_record_partition, goes together.
+        const parts = await this.sql.all<{ part: string }>(
+          'SELECT t || ? AS part FROM rt_monthly_tables() t WHERE to_regclass(t || ?) IS NOT NULL',
+          [`_${month.replace('-', '_')}`, `_${month.replace('-', '_')}`],
+        );
+        await this.sql.run(`DROP TABLE ${parts.map((p) => p.part).join(', ')}`);
       }
       await alongside(db, out);
     });

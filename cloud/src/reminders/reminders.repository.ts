@@ -1,4 +1,5 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
+import { type Viewer, visibleSql } from '../access/index.js';
 
 export interface SettingsRow {
   tenant_id: string;
@@ -291,24 +292,24 @@ export class RemindersRepository {
     );
   }
 
-  /** Newest first, keyset on (created_at, id); `sites` null means every site. */
+  /** The delivery log of the sites `v` may see (one site with `siteId`): newest first, keyset on (created_at, id). */
   list(
-    tenantId: string,
-    q: { sites: readonly string[] | null; before?: { at: string; id: string }; limit: number },
+    v: Viewer,
+    q: { siteId?: string | undefined; before?: { at: string; id: string }; limit: number },
   ): Promise<DeliveryRow[]> {
-    const where = ['tenant_id = ?'];
-    const params: SqlParam[] = [tenantId];
-    if (q.sites) {
-      if (q.sites.length === 0) return Promise.resolve([]);
-      where.push(`site_id IN (${q.sites.map(() => '?').join(', ')})`);
-      params.push(...q.sites);
+    const scope = visibleSql(v, { site: 'site_id' });
+    const where = ['tenant_id = ?', scope.sql];
+    const params: SqlParam[] = [v.tenantId, ...scope.params];
+    if (q.siteId !== undefined) {
+      where.push('site_id = ?');
+      params.push(q.siteId);
     }
     if (q.before) {
       where.push('(created_at < ? OR (created_at = ? AND id < ?))');
       params.push(q.before.at, q.before.at, q.before.id);
     }
     params.push(q.limit);
-    return this.t(tenantId, () =>
+    return this.t(v.tenantId, () =>
       this.db.all<DeliveryRow>(
         `SELECT * FROM reminder_deliveries WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`,
         params,

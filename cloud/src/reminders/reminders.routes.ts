@@ -1,6 +1,6 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { type Accounts, actorOfRequest, type Permission, principalOf } from '../access/index.js';
+import { type Accounts, actorOfRequest, type Permission, principalOf, viewerOf } from '../access/index.js';
 import { settingsInput, type ReminderService } from './reminders.service.js';
 import { dateTime, mount, operation } from '../platform/http/contract.js';
 import { limit, parseQuery } from '../platform/http/validation.js';
@@ -34,7 +34,7 @@ export function remindersRoutes(deps: { accounts: Accounts; reminders: ReminderS
 
   mount(r, remindersApi.deliveries, allow('reminders:deliveries'), async (req, res) => {
     const q = parseQuery(remindersApi.deliveries, req);
-    res.json(await svc.deliveries(principalOf(req), q));
+    res.json(await svc.deliveries(viewerOf(req), q));
   });
 
   return r;
@@ -72,7 +72,12 @@ const delivery = z.object({
   channel: z.enum(['email', 'webhook']),
   target: z.string().describe('the email addresses, or the webhook host'),
   origin: z.enum(['schedule', 'manual']),
-  counts: z.object({ outOfTolerance: z.int(), overdue: z.int(), dueSoon: z.int() }),
+  counts: z
+    .object({ outOfTolerance: z.int(), overdue: z.int(), dueSoon: z.int() })
+    .nullable()
+    .describe(
+      'what the digest counted; null for a reader not cleared for export-controlled data when the delivery went to the cleared recipients (target id email:cleared): their digest counts the site’s ITAR/EAR-flagged equipment. The delivery itself (to whom, when, its outcome) is listed for every reader of the site',
+    ),
   state: z.enum(['sending', 'retry', 'sent', 'failed', 'skipped']),
   attempts: z.int(),
   nextAttemptAt: dateTime.nullable(),

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { type Principal, seesSite, uncleared, type Viewer, viewerSees } from '../access/index.js';
+import { type Principal, uncleared, type Viewer, viewerOfPrincipal, viewerSees } from '../access/index.js';
 import type { CloudConfig } from '../platform/config.js';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
@@ -147,7 +147,14 @@ export interface SettingsView {
   updatedBy: string | null;
 }
 
-export function deliveryView(r: DeliveryRow) {
+/**
+ * A delivery as `reader` sees it in the log. The digest of the cleared recipients (`email:cleared`)
+ * counts the site's export-controlled equipment: a reader not cleared for it sees that delivery
+ * (to whom, when, its outcome: the log stays complete for an audit) but not its counts (null),
+ * which would tell the flagged equipment's due and out-of-tolerance state by difference.
+ */
+export function deliveryView(r: DeliveryRow, reader: Pick<Viewer, 'cleared'>) {
+  const hidden = r.target_id === CLEARED_EMAIL && !reader.cleared;
   return {
     id: r.id,
     siteId: r.site_id,
@@ -155,7 +162,7 @@ export function deliveryView(r: DeliveryRow) {
     channel: r.channel,
     target: r.target,
     origin: r.origin,
-    counts: { outOfTolerance: r.out_of_tolerance, overdue: r.overdue, dueSoon: r.due_soon },
+    counts: hidden ? null : { outOfTolerance: r.out_of_tolerance, overdue: r.overdue, dueSoon: r.due_soon },
     state: r.state,
     attempts: r.attempts,
     nextAttemptAt: r.next_attempt_at,
@@ -253,11 +260,12 @@ export class ReminderService {
   // -- settings --------------------------------------------------------------------------------
 
   /** The site, if it exists in the tenant and the caller may see it; else 404. */
-  async mustSeeSite(p: Principal, siteId: string): Promise<string> {
+  async mustSeeSite(p: Pick<Viewer, 'tenantId' | 'sites'>, siteId: string): Promise<string> {
     const name = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(siteId)
       ? await this.deps.repo.siteName(p.tenantId, siteId)
       : undefined;
-    if (name === undefined || !seesSite(p, siteId)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such site');
+    if (name === undefined || !viewerSees(p, siteId))
+      throw new ProblemError('CLOUD_NOT_FOUND', 'no such site');
     return name;
   }
 
@@ -661,7 +669,8 @@ export class ReminderService {
       throw new ProblemError('CLOUD_CONFLICT', 'no reminder channel is enabled for this site');
     const date = (await this.siteClock(p.tenantId, siteId)).day;
     const out = await this.runSite(p.tenantId, s, date, `manual:${randomUUID()}`, 'manual');
-    const deliveries = out.deliveries.map(deliveryView);
+    const reader = viewerOfPrincipal(p);
+    const deliveries = out.deliveries.map((d) => deliveryView(d, reader));
     await this.deps.audit.record({
       tenantId: p.tenantId,
       action: 'reminders.send',
@@ -678,23 +687,24 @@ export class ReminderService {
     return { date, counts: out.digest?.counts ?? null, deliveries };
   }
 
+  /** The delivery log as `v` may read it: its sites, counts per `deliveryView`. */
   async deliveries(
-    p: Principal,
+    v: Viewer,
     q: { siteId?: string | undefined; cursor?: string | undefined; limit: number },
   ): Promise<{ items: DeliveryView[]; next: string | null }> {
-    if (q.siteId !== undefined) await this.mustSeeSite(p, q.siteId);
+    if (q.siteId !== undefined) await this.mustSeeSite(v, q.siteId);
     const before = q.cursor !== undefined ? decodeDeliveryCursor(q.cursor) : undefined;
     if (q.cursor !== undefined && !before)
       throw new ProblemError('CLOUD_VALIDATION', 'query parameters are not valid', {
         errors: [{ path: 'cursor', message: 'a cursor from a previous page (next)' }],
       });
-    const rows = await this.deps.repo.list(p.tenantId, {
-      sites: q.siteId !== undefined ? [q.siteId] : p.sites,
+    const rows = await this.deps.repo.list(v, {
+      siteId: q.siteId,
       ...(before ? { before } : {}),
       limit: q.limit,
     });
     return {
-      items: rows.map(deliveryView),
+      items: rows.map((r) => deliveryView(r, v)),
       next: rows.length === q.limit ? encodeDeliveryCursor(rows.at(-1)!) : null,
     };
   }

@@ -1,5 +1,4 @@
 import { parseSignedCheckpoint, toBase64 } from '@rigtrace/protocols';
-import type { Viewer } from '../access/index.js';
 import type { Db } from '../platform/db/db.js';
 import {
   type CalibrationRow,
@@ -17,6 +16,7 @@ import { type RecordsRepository, verifyEdgeLog } from '../records/index.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { Coverage, OotService } from '../oot/index.js';
+import type { ExportCaller, ExportControlService } from '../export-control/index.js';
 import type { SuspectRow } from '../production/index.js';
 import { addDays, isLocalDate, localDay, periodInstants, startOfLocalDay } from '../platform/time-zone.js';
 
@@ -54,6 +54,8 @@ export interface ReportDeps {
   witness: Witness;
   /** Out-of-tolerance cases: their decisions and notifications (the out-of-tolerance report). */
   oot: Pick<OotService, 'casesOf'>;
+  /** Export control: the flagged equipment, and the one screen of usage and inspection records. */
+  exportControl: Pick<ExportControlService, 'flags' | 'screenRecords'>;
 }
 
 const PAGE = 1000;
@@ -169,7 +171,7 @@ export async function contextOf(
   siteId: string | null,
   period: ReportPeriod,
   generatedAt: string,
-  reader: Viewer,
+  reader: ExportCaller,
 ): Promise<ReportContext> {
   const name = await deps.repo.tenantName(tenantId);
   if (name === undefined) throw new Error(`no tenant ${tenantId}`);
@@ -198,7 +200,7 @@ export async function contextOf(
       checkpoint: cp?.cosigned_note ?? null,
     });
   }
-  const flagged = await deps.repo.flaggedTags(tenantId);
+  const flagged = new Set((await deps.exportControl.flags(tenantId)).keys());
   return {
     tenant: { id: tenantId, name },
     site,
@@ -821,8 +823,8 @@ const OOT_CSV_FIELDS = [
 ] as const;
 
 /** The operator a record names (its body's `operator`), for the report's column. */
-function operatorOf(json: string): string | null {
-  const op = (JSON.parse(json) as { body?: { operator?: unknown } }).body?.operator;
+function operatorOf(record: unknown): string | null {
+  const op = (record as { body?: { operator?: unknown } } | null)?.body?.operator;
   return typeof op === 'string' ? op : null;
 }
 
@@ -833,18 +835,30 @@ function operatorOf(json: string): string | null {
  */
 async function* suspectPages(
   deps: ReportDeps,
-  tenantId: string,
+  reader: ExportCaller,
   tag: string,
   start: string | null,
   end: string,
+  screen: boolean,
 ): AsyncGenerator<SuspectPageRow[]> {
-  for await (const rows of deps.traceability.suspectPages(tenantId, tag, start, end))
-    yield rows.map(({ json, ...r }) => ({
+  for await (const rows of deps.traceability.suspectPages(reader.tenantId, tag, start, end)) {
+    const items = rows.map((row) => ({
+      edge: row.edge_id,
+      seq: Number(row.seq),
+      kind: row.kind,
+      equipment: row.equipment,
+      record: JSON.parse(row.json) as unknown,
+      row,
+    }));
+    // Records of flagged equipment, or naming a flagged gauge, only for a cleared requester.
+    const kept = screen ? await deps.exportControl.screenRecords(reader, items) : items;
+    yield kept.map(({ row: { json, ...r }, record }) => ({
       ...r,
       seq: Number(r.seq),
-      operator: operatorOf(json),
+      operator: operatorOf(record),
       named: namesPosition({ ...r, json }),
     }));
+  }
 }
 
 /** The decision that covers a suspect record, as report columns. */
@@ -891,16 +905,11 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
     siteId: ctx.site?.id ?? null,
     period: sqlPeriod(ctx.period),
   });
-  // For a requester who is not cleared: records of flagged equipment, or naming a flagged gauge, are left out.
-  const hidden = scope.excluding
-    ? await deps.repo.recordsUsingGauges(tenantId, [...scope.flagged])
-    : new Set<string>();
-  const visible = (r: SuspectPageRow) =>
-    !scope.excluding || (!scope.flagged.has(r.equipment) && !hidden.has(`${r.edge_id}:${Number(r.seq)}`));
-  const pagesOf = async function* (tag: string, start: string | null, end: string) {
-    for await (const page of suspectPages(deps, tenantId, tag, start, end))
-      yield scope.excluding ? page.filter(visible) : page;
-  };
+  // The suspect records as the requester may be served them (export control's screen): those
+  // not screened are counted and tallied; the suspect section's pass serves them (`served`), so
+  // for a cleared requester the flagged ones are logged there, once.
+  const pagesOf = (tag: string, start: string | null, end: string, served = false) =>
+    suspectPages(deps, ctx.reader, tag, start, end, served || scope.excluding);
   const countOf = async (tag: string, start: string | null, end: string) => {
     if (!scope.excluding) return deps.traceability.countSuspect(tenantId, tag, start, end);
     let n = 0;
@@ -1007,7 +1016,7 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
   const suspectSource = (ev: OotEvent): RowSource => ({
     count: ev.count,
     async *pages() {
-      for await (const page of pagesOf(ev.cal.equipment, ev.start, ev.end))
+      for await (const page of pagesOf(ev.cal.equipment, ev.start, ev.end, true))
         yield page.map((r) => suspectRow(ev, r));
     },
   });

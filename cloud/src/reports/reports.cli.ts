@@ -7,6 +7,7 @@ import { AuditRepository, AuditService } from '../audit/index.js';
 import { CalibrationRepository, type CalibrationService, TraceabilityService } from '../calibration/index.js';
 import { InspectionRepository } from '../production/index.js';
 import { OotRepository, OotService } from '../oot/index.js';
+import { ExportControlService } from '../export-control/index.js';
 import { AlertsRepository } from '../spc/index.js';
 import type { ReportDeps } from './builders.js';
 import { openStore } from '../server.js';
@@ -141,6 +142,7 @@ export function standaloneReportDeps(
     oot,
     audit,
     witness,
+    exportControl: new ExportControlService(store.db, audit),
   };
 }
 
@@ -193,6 +195,9 @@ export async function runReport(
         id: 'operator',
         sites: null,
         cleared: req.cleared,
+        actor,
+        address: null,
+        route: 'rigtrace-cloud report',
       };
       const out = await generate(deps, reader, req, sink, () => Promise.resolve());
       await new Promise<void>((resolve, reject) =>

@@ -318,30 +318,6 @@ export class ReportsRepository {
 
   // -- what reports read -----------------------------------------------------------------------
 
-  /** Equipment flagged as export-controlled (ITAR/EAR). */
-  async flaggedTags(tenantId: string): Promise<Set<string>> {
-    const rows = await this.t(tenantId, () =>
-      this.db.all<{ tag: string }>(
-        'SELECT tag FROM equipment WHERE tenant_id = ? AND export_regime IS NOT NULL',
-        [tenantId],
-      ),
-    );
-    return new Set(rows.map((r) => r.tag));
-  }
-
-  /** Records (edge:seq) that name one of these gauges. */
-  async recordsUsingGauges(tenantId: string, gauges: readonly string[]): Promise<Set<string>> {
-    const rows = await inChunks(gauges, 200, (chunk, marks) =>
-      this.t(tenantId, () =>
-        this.db.all<{ edge_id: string; seq: number }>(
-          `SELECT edge_id, seq FROM record_gauges WHERE tenant_id = ? AND gauge IN (${marks})`,
-          [tenantId, ...chunk],
-        ),
-      ),
-    );
-    return new Set(rows.map((r) => `${r.edge_id}:${Number(r.seq)}`));
-  }
-
   async tenantName(tenantId: string): Promise<string | undefined> {
     const r = await this.t(tenantId, () =>
       this.db.get<{ name: string }>('SELECT name FROM tenants WHERE id = ?', [tenantId]),

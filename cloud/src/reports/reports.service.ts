@@ -12,6 +12,7 @@ import {
 } from '../access/index.js';
 import { ProblemError, validationProblem } from '../platform/errors.js';
 import type { AuditActor } from '../audit/index.js';
+import type { ExportCaller } from '../export-control/index.js';
 import { buildReport, contextOf, periodOf, reportPeriod, type ReportDeps } from './builders.js';
 import { writePdf } from './pdf.js';
 import { CHUNK_BYTES, type ReportRow } from './reports.repository.js';
@@ -153,7 +154,7 @@ export class HashingSink implements ByteSink {
  */
 export async function generate(
   deps: ReportDeps,
-  reader: Viewer,
+  reader: ExportCaller,
   req: ReportRequest,
   sink: ByteSink,
   progress: ProgressFn,
@@ -444,7 +445,15 @@ export class ReportService {
     try {
       const generatedAt = this.clock().toISOString();
       const out = await db.bindTenant(tenantId, () =>
-        generate(this.deps, reader, req, chunks, progress, generatedAt),
+        // Flagged records served to a cleared requester are logged as the request's.
+        generate(
+          this.deps,
+          { ...reader, actor, address: null, route: 'POST /reports' },
+          req,
+          chunks,
+          progress,
+          generatedAt,
+        ),
       );
       await chunks.flush();
       const filename = reportFilename({ ...req, tenant: tenantId });

@@ -5,7 +5,7 @@
  * holding its pages in memory, and progress has a total).
  */
 
-import type { Viewer } from '../access/index.js';
+import type { ExportCaller } from '../export-control/index.js';
 
 export const REPORT_TYPES = [
   'calibration-register',
@@ -160,9 +160,11 @@ export interface ReportContext {
   sources: ReportSources;
   /**
    * Who the report is read as: the requester's scope (its site) and export clearance, rebuilt
-   * when the job runs. The register and maintenance reads apply it in their queries.
+   * when the job runs. The register and maintenance reads apply it in their queries; suspect
+   * records are screened for it by export control (`ExportControlService.screenRecords`), which
+   * logs the flagged ones a cleared requester is served under its actor and `route`.
    */
-  reader: Viewer;
+  reader: ExportCaller;
   exportScope: ExportScope;
 }
 

@@ -9353,11 +9353,12 @@ export interface paths {
                 attempts: number;
                 /** @enum {string} */
                 channel: 'email' | 'webhook';
+                /** @description what the digest counted; null for a reader not cleared for export-controlled data when the delivery went to the cleared recipients (target id email:cleared): their digest counts the site’s ITAR/EAR-flagged equipment. The delivery itself (to whom, when, its outcome) is listed for every reader of the site */
                 counts: {
                   dueSoon: number;
                   outOfTolerance: number;
                   overdue: number;
-                };
+                } | null;
                 /** Format: date-time */
                 createdAt: string;
                 /** Format: date */
@@ -10482,7 +10483,7 @@ export interface paths {
                   /** @enum {string} */
                   status: 'current' | 'due-soon' | 'overdue' | 'out-of-tolerance';
                 } | null;
-                /** @description for a gauge, tagged out (an open out-of-tolerance case without a passing calibration since, or out of service): do not use; null: may be used */
+                /** @description tagged out (an open out-of-tolerance case without a passing calibration since, out of service, or a repair waiting for its calibration): do not use, for a rig, bench or station as for a gauge; null: may be used */
                 doNotUse: {
                   /** @description the out-of-tolerance case that tagged it out; null: out of service */
                   caseId: string | null;
@@ -10856,11 +10857,12 @@ export interface paths {
                 attempts: number;
                 /** @enum {string} */
                 channel: 'email' | 'webhook';
+                /** @description what the digest counted; null for a reader not cleared for export-controlled data when the delivery went to the cleared recipients (target id email:cleared): their digest counts the site’s ITAR/EAR-flagged equipment. The delivery itself (to whom, when, its outcome) is listed for every reader of the site */
                 counts: {
                   dueSoon: number;
                   outOfTolerance: number;
                   overdue: number;
-                };
+                } | null;
                 /** Format: date-time */
                 createdAt: string;
                 /** Format: date */

@@ -45,7 +45,7 @@ export interface LiveRig {
   lastUsedAt: string | null;
   /** A gauge's calibration status (null: a rig, or not in the register). */
   calibration: FloorCalibration | null;
-  /** A gauge the cloud's tag-out rule says may not be used, and why; null: it may be used. */
+  /** Equipment (a rig, a bench, a gauge) the cloud's tag-out rule says may not be used, and why; null: it may be used. */
   doNotUse: { reason: string; caseId: string | null } | null;
   operator?: string | undefined;
   workOrder?: string | undefined;
@@ -267,10 +267,10 @@ export function applyTelemetry(view: SiteView, msg: TelemetryMessage): { rig: st
       rig = view.rigs.find((r) => r.key === key)!;
     }
     // Telemetry: a rig from now on (the cloud's rule: equipment that sends telemetry is no gauge).
+    // Whether it may be used does not depend on that: its tag-out stays.
     if (rig.kind !== 'rig') {
       rig.kind = 'rig';
       rig.calibration = null;
-      rig.doNotUse = null;
     }
     const old = rig.values[item.point];
     if (old && old.observedAt > item.observedAt) continue;
@@ -349,19 +349,25 @@ export function applyStatus(view: SiteView, msg: StatusMessage): boolean {
 
 /**
  * Applies a `service` push (whether the equipment may be used changed: out of service, returned,
- * a tag-out ended) to the gauges of that tag in place, as the snapshot shows them; true if the
- * view changed.
+ * a repair waiting for its calibration, a tag-out ended) in place to every tile of that tag, rig,
+ * bench, station or gauge (one per edge that reports it), as the snapshot shows them; true if
+ * the view changed.
  */
 export function applyService(view: SiteView, msg: ServiceMessage): boolean {
-  const gauges = gaugesOf(view, msg);
-  for (const rig of gauges) rig.doNotUse = msg.doNotUse;
-  return gauges.length > 0;
+  const tiles = tilesOf(view, msg);
+  for (const rig of tiles) rig.doNotUse = msg.doNotUse;
+  return tiles.length > 0;
 }
 
-/** The gauges of a push's tag on the view's site (none when the push is about another site). */
-function gaugesOf(view: SiteView, msg: { siteId: string | null; tag: string }): SiteView['rigs'] {
+/** Every tile of a push's tag on the view's site (none when the push is about another site). */
+function tilesOf(view: SiteView, msg: { siteId: string | null; tag: string }): SiteView['rigs'] {
   if (msg.siteId !== null && msg.siteId !== view.siteId) return [];
-  return view.rigs.filter((rig) => rig.equipment === msg.tag && rig.kind === 'gauge');
+  return view.rigs.filter((rig) => rig.equipment === msg.tag);
+}
+
+/** The gauges of a push's tag on the view's site (a calibration status is shown on gauges only). */
+function gaugesOf(view: SiteView, msg: { siteId: string | null; tag: string }): SiteView['rigs'] {
+  return tilesOf(view, msg).filter((rig) => rig.kind === 'gauge');
 }
 
 /** Applies an `alert` push: newest first, no duplicates, at most MAX_ALERTS. */
@@ -467,16 +473,18 @@ export const STALE_AFTER_MS = 60_000;
 export type ShownState = RigState | 'reporting' | 'stale' | 'gauge' | 'in-use' | 'do-not-use';
 
 /**
- * A gauge (it never sent telemetry or a test result) has no run state: "do not use" while the cloud says it is
- * tagged out (out of tolerance or out of service), else "in use" once a usage record names it
- * (with its last use), else just "gauge"; never running, idle or stale.
+ * "Do not use" while the cloud says the equipment is tagged out (out of tolerance, out of service,
+ * a repair waiting for its calibration), whatever it is: a rig's run state says nothing then.
+ * Otherwise a gauge (it never sent telemetry or a test result) has no run state: "in use" once a
+ * usage record names it (with its last use), else just "gauge"; never running, idle or stale.
  */
 export function shownState(
   rig: Pick<LiveRig, 'kind' | 'state' | 'stateSince' | 'lastSeenAt' | 'lastUsedAt'> &
     Partial<Pick<LiveRig, 'doNotUse'>>,
   nowMs: number,
 ): ShownState {
-  if (rig.kind === 'gauge') return rig.doNotUse ? 'do-not-use' : rig.lastUsedAt ? 'in-use' : 'gauge';
+  if (rig.doNotUse) return 'do-not-use';
+  if (rig.kind === 'gauge') return rig.lastUsedAt ? 'in-use' : 'gauge';
   if (rig.state !== 'stopped' && nowMs - Date.parse(rig.lastSeenAt) > STALE_AFTER_MS) return 'stale';
   if (rig.state === 'idle' && rig.stateSince === null) return 'reporting';
   return rig.state;

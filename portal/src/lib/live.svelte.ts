@@ -180,8 +180,8 @@ export class LiveSite {
     socket.on('rig', (msg) => {
       if (this.view && applyRig(this.view, msg)) this.updatedAt = new Date().toISOString();
     });
-    // A gauge's calibration status changed, or it was taken out of service or returned: shown now;
-    // its next due date and the rest of the tile come with the snapshot.
+    // A gauge's calibration status changed, or equipment (a rig, a bench, a gauge) was taken out of
+    // service or returned: shown now; its next due date and the rest of the tile come with the snapshot.
     const shownNow = (changed: boolean) => {
       if (!changed) return;
       this.updatedAt = new Date().toISOString();

@@ -62,7 +62,7 @@ export async function migratePostgres(
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     try {
       const applied = await applyPostgres(client);
-      // The current and next months' partitions of records (the cloud re-runs it daily).
+      // The current and next months' partitions of records and their derived rows (re-run daily).
       await client.query('SELECT rt_records_ahead(now())');
       await ensureAppRole(client, appRole, opts.ownerSwitchesRole ?? true);
       return applied;

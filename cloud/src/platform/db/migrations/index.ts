@@ -22,6 +22,7 @@ import { migration as m0066 } from './0066-shifts.js';
 import { migration as m0070 } from './0070-operators.js';
 import { migration as m0071 } from './0071-local-due-dates.js';
 import { migration as m0072 } from './0072-records-partitions.js';
+import { migration as m0073 } from './0073-derived-partitions.js';
 import { migration as m0075 } from './0075-yield-rollup.js';
 import { migration as m0090 } from './0090-record-positions.js';
 import type { Migration, TableGrant } from './migration.js';
@@ -58,6 +59,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m0070,
   m0071,
   m0072,
+  m0073,
   m0075,
   m0090,
 ];

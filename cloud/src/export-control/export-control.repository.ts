@@ -1,0 +1,121 @@
+import type { Db, SqlParam } from '../platform/db/db.js';
+import { insertChunked } from '../platform/db/insert-chunked.js';
+import { type Viewer, visibleSql } from '../access/index.js';
+
+/** A flagged register entry: its tag and export-control regime. */
+export interface FlagRow {
+  tag: string;
+  export_regime: 'ITAR' | 'EAR';
+  export_eccn: string | null;
+}
+
+/** One row of `export_access_log`: a flagged object served to a caller. */
+export interface ExportAccessRow {
+  tenant_id: string;
+  id: string;
+  at: string;
+  user_id: string | null;
+  principal: string;
+  object_type: string;
+  object_id: string;
+  regime: string;
+  eccn: string | null;
+  address: string | null;
+  route: string;
+}
+
+/** Export control's SQL: the equipment flags and the access log (ExportControlService holds the rules). */
+export class ExportControlRepository {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * The flagged equipment `v` may see (one indexed scan: a small set). The screen that keeps
+   * flagged data from callers reads it as `wholeTenant`: a flag at any site flags a gauge that a
+   * record of another site names.
+   */
+  async flags(v: Viewer): Promise<FlagRow[]> {
+    const scope = visibleSql(v, { site: 'site_id', regime: 'export_regime' });
+    return this.db.withTenantStatement(v.tenantId, () =>
+      this.db.all<FlagRow>(
+        `SELECT tag, export_regime, export_eccn FROM equipment
+          WHERE tenant_id = ? AND export_regime IS NOT NULL AND ${scope.sql}`,
+        [v.tenantId, ...scope.params],
+      ),
+    );
+  }
+
+  /** One register entry's flag as `v` may see it (undefined: no such entry, or not for `v`). */
+  async flagOf(
+    v: Viewer,
+    tag: string,
+  ): Promise<{ export_regime: FlagRow['export_regime'] | null; export_eccn: string | null } | undefined> {
+    const scope = visibleSql(v, { site: 'site_id', regime: 'export_regime' });
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.get(
+        `SELECT export_regime, export_eccn FROM equipment WHERE tenant_id = ? AND tag = ? AND ${scope.sql}`,
+        [v.tenantId, tag, ...scope.params],
+      ),
+    );
+  }
+
+  /** Appends access-log rows (inside the caller's transaction). */
+  async insertAccess(tenantId: string, rows: readonly Omit<ExportAccessRow, 'tenant_id'>[]): Promise<void> {
+    await this.db.withTenant(tenantId, () =>
+      insertChunked(
+        this.db,
+        'export_access_log',
+        'tenant_id, id, at, user_id, principal, object_type, object_id, regime, eccn, address, route',
+        rows.map((r): SqlParam[] => [
+          tenantId,
+          r.id,
+          r.at,
+          r.user_id,
+          r.principal,
+          r.object_type,
+          r.object_id,
+          r.regime,
+          r.eccn,
+          r.address,
+          r.route,
+        ]),
+        { rowsPerStatement: 100 },
+      ),
+    );
+  }
+
+  /**
+   * The access log of `v`'s tenant, oldest first, paged by (at, id). The log has no site: the
+   * service lets only cleared readers have it (it names flagged objects).
+   */
+  async list(
+    v: Viewer,
+    q: {
+      from?: string | undefined;
+      to?: string | undefined;
+      after?: { at: string; id: string } | undefined;
+      limit: number;
+    },
+  ): Promise<ExportAccessRow[]> {
+    const where = ['tenant_id = ?'];
+    const params: SqlParam[] = [v.tenantId];
+    if (q.from) {
+      where.push('at >= ?');
+      params.push(q.from);
+    }
+    if (q.to) {
+      where.push('at < ?');
+      params.push(q.to);
+    }
+    if (q.after) {
+      where.push('(at > ? OR (at = ? AND id > ?))');
+      params.push(q.after.at, q.after.at, q.after.id);
+    }
+    params.push(q.limit);
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.all<ExportAccessRow>(
+        `SELECT * FROM export_access_log WHERE ${where.join(' AND ')} ORDER BY at, id LIMIT ?`,
+        params,
+      ),
+    );
+  }
+}
