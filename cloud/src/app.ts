@@ -234,7 +234,6 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
       maintenanceRoutes({
         accounts: deps.accounts,
         maintenance: deps.maintenance,
-        exportControl: deps.exportControl,
       }),
     );
   app.use('/api/v1', operatorRoutes(deps));

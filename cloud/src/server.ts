@@ -262,6 +262,7 @@ export async function startCloud(
     new MaintenanceRepository(store.db),
     store.equipment,
     accounts.audit,
+    exportControl,
     store.tenancy,
     options.clock,
     events,

@@ -496,6 +496,23 @@ describe.each(BACKENDS)('maintenance on %s', (backend) => {
     expect((await call('tech', 'POST', '/equipment/ITAR-01/out-of-service', { reason: 'x' })).status).toBe(
       404,
     );
+    // Export control's check of the named equipment (in the service): each refusal is a security
+    // event on the audit trail, each access of the cleared technician is logged.
+    const exportEntries = (
+      (await call('auditor', 'GET', '/audit?limit=1000')).body.items as {
+        entry: { action: string; outcome: string; actor: { type: string; email?: string } };
+      }[]
+    )
+      .map((i) => i.entry)
+      .filter((e) => e.action === 'export.access');
+    const refusedTo = exportEntries
+      .filter((e) => e.outcome === 'failure')
+      .map((e) => e.actor.email ?? e.actor.type);
+    expect(refusedTo.filter((x) => x === 'tech@acme.example').length).toBeGreaterThanOrEqual(2);
+    expect(refusedTo).toEqual(expect.arrayContaining(['auditor@acme.example', 'api-token']));
+    expect(
+      exportEntries.filter((e) => e.outcome === 'success' && e.actor.email === 'cleared@acme.example').length,
+    ).toBeGreaterThanOrEqual(2);
     // API tokens read, never write; auditors neither write.
     expect((await call('token', 'POST', '/equipment/RIG-01/out-of-service', { reason: 'x' })).status).toBe(
       403,

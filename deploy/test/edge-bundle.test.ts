@@ -71,7 +71,7 @@ describe('the edge bundle (npm run bundle:edge)', () => {
   /** PATH for the line PC: node and what a minimal Debian has in /bin, nothing that builds. */
   const lineBin = path.join(work, 'line-pc-bin');
   const lineEnv = () => ({ PATH: lineBin, HOME: path.join(work, 'home'), npm_config_offline: 'true' });
-  const procs: (Proc | { stop(): Promise<unknown> })[] = [];
+  const procs: Stoppable[] = [];
 
   const unpack = (into: string) => {
     mkdirSync(into, { recursive: true });
@@ -232,38 +232,7 @@ describe('the edge bundle (npm run bundle:edge)', () => {
       expect(complaints).toEqual([]);
     }
 
-    // A rig, a cloud with a tenant, a site and a one-time token.
-    const rig = await startProcess(
-      'firmware-sim/src/cli.ts',
-      ['flow-rig', '--port', '0', '--asset', 'RIG-01', '--test-seconds', '1', '--idle-seconds', '0.2'],
-      (l) => l.includes('"event":"listening"'),
-    );
-    procs.push(rig);
-    const cloudDir = path.join(work, 'cloud');
-    const cloud = await startProcess(
-      'cloud/src/cli.ts',
-      ['serve', '--port', '0', '--data-dir', cloudDir],
-      (l) => l.includes('"event":"listening"'),
-      60_000,
-    );
-    procs.push(cloud);
-    const cloudUrl = `http://127.0.0.1:${(JSON.parse(cloud.readyLine) as { port: number }).port}`;
-    const seed = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', cloudDir]);
-    expect(seed.status, seed.stderr).toBe(0);
-    const tokens = JSON.parse(seed.stdout) as { apiToken: string; enrollmentToken: string };
-
-    // The line PC's config: the demo's first rig.
-    const edgeData = path.join(work, 'edge-data');
-    const configFile = path.join(work, 'edge.yaml');
-    writeFileSync(
-      configFile,
-      readFileSync(path.join(repoRoot, 'deploy/demo/edge.yaml.template'), 'utf8')
-        .replaceAll('${EDGE_DATA_DIR}', edgeData)
-        .replaceAll('${CLOUD_URL}', cloudUrl)
-        .replaceAll('${EDGE_STATUS_PORT}', '0')
-        .replaceAll('${RIG1_PORT}', String((JSON.parse(rig.readyLine) as { port: number }).port))
-        .replace(/\n {2}- id: flow-rig-02[\s\S]*$/, '\n'),
-    );
+    const { cloudUrl, tokens, configFile } = await rigAndCloud(work, procs);
     const checked = edge(['check-config', configFile]);
     expect(checked.status, checked.stderr).toBe(0);
     expect(checked.stdout).toBe(`${configFile}: valid (1 source)\n`);
@@ -290,24 +259,7 @@ describe('the edge bundle (npm run bundle:edge)', () => {
     expect(maps).toContain(path.join(prefix, 'node_modules/sqlite3/build/Release/node_sqlite3.node'));
     expect(maps).not.toContain(path.join(repoRoot, 'node_modules'));
 
-    const api = async (p: string): Promise<any> => {
-      const res = await fetch(`${cloudUrl}/api/v1${p}`, {
-        headers: { authorization: `Bearer ${tokens.apiToken}` },
-      });
-      expect(res.status, p).toBe(200);
-      return res.json();
-    };
-    const records = await waitFor(
-      async () => {
-        const page = await api(`/records?edge=${edgeId}&limit=1000`);
-        const kinds = new Set(page.items.map((i: any) => i.record.kind));
-        return kinds.has('inspection') && kinds.has('telemetry') ? page.items : undefined;
-      },
-      60_000,
-      "the rig's inspection and telemetry records in the cloud",
-    );
-    expect(records.map((r: any) => r.seq)).toEqual(records.map((_: unknown, i: number) => i + 1));
-    expect(records.find((r: any) => r.record.kind === 'inspection').record.equipment).toBe('RIG-01');
+    await expectRecordsOf(cloudUrl, tokens.apiToken, edgeId!);
     expect(await agent.stop()).toBe(0);
   });
 
@@ -351,17 +303,21 @@ describe('the edge bundle (npm run bundle:edge)', () => {
 
 /**
  * The linux-arm64 bundle, made on this x64 machine: sqlite3 and argon2 are cross-compiled with
- * Debian's aarch64 compiler, the serial port brings its arm64 prebuilt binary. Its native modules
- * are run on arm64 under emulation: Debian's arm64 Node.js (18; N-API modules load in it) under
- * qemu-user, both from Debian's packages (`.ci/run` sets them up: `deploy/bundle/debian-arm64-node.sh`).
- * The agent itself needs Node.js 20.19, which Debian 12 has no arm64 package of, so the installed
- * agent is not started on arm64 here.
+ * Debian's aarch64 compiler, the serial port brings its arm64 prebuilt binary. It runs on arm64
+ * under emulation: Debian's arm64 Node.js 20.19 (Debian 13's package) under qemu-user, both from
+ * Debian's packages (`.ci/run` sets them up: `deploy/bundle/debian-arm64-node.sh`): its native
+ * modules, then the agent itself, which enrolls and reports a rig's records to a cloud. install.sh
+ * is not run there (it would start arm64 programs from an x64 shell).
  */
 describe.runIf(crossBuilt)(`the ${CROSS} edge bundle, cross-built on x64`, () => {
   const work = mkdtempSync(path.join(os.tmpdir(), 'rt-edge-bundle-arm64-'));
   const arm64Root = process.env.RIGTRACE_ARM64_NODE_ROOT ?? '/opt/debian-arm64-node';
+  const node = path.join(arm64Root, 'usr/bin/node');
+  /** qemu-aarch64's arguments that run `args` with the arm64 Node.js. */
+  const onArm64 = (args: string[]) => ['-L', arm64Root, node, ...args];
   let bundle: EdgeBundle;
   let dir: string;
+  const procs: Stoppable[] = [];
 
   beforeAll(() => {
     bundle = bundles().find((b) => b.platform === CROSS)!;
@@ -369,7 +325,10 @@ describe.runIf(crossBuilt)(`the ${CROSS} edge bundle, cross-built on x64`, () =>
     expect(r.status, r.stderr).toBe(0);
     dir = path.join(work, path.basename(bundle.archive, '.tar.gz'));
   });
-  afterAll(() => rmSync(work, { recursive: true, force: true }));
+  afterAll(async () => {
+    for (const p of procs.reverse()) await p.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
 
   it('holds native modules for arm64 only: sqlite3 and argon2 cross-compiled, the prebuilt arm64 serial port', () => {
     expect(path.basename(bundle.archive)).toBe(`rigtrace-edge-0.1.0-${CROSS}.tar.gz`);
@@ -412,7 +371,6 @@ describe.runIf(crossBuilt)(`the ${CROSS} edge bundle, cross-built on x64`, () =>
   });
 
   it('runs on arm64 (emulated): the bundled sqlite3 writes and reads a database, argon2 hashes, the serial port binding loads', () => {
-    const node = path.join(arm64Root, 'usr/bin/node');
     expect(
       existsSync(node),
       `${node}: Debian's arm64 Node.js is missing; run deploy/bundle/debian-arm64-node.sh (as .ci/run does)`,
@@ -450,7 +408,7 @@ describe.runIf(crossBuilt)(`the ${CROSS} edge bundle, cross-built on x64`, () =>
           }));
         });
       });`;
-    const r = spawnSync('qemu-aarch64', ['-L', arm64Root, node, '-e', script, app, dbFile], {
+    const r = spawnSync('qemu-aarch64', onArm64(['-e', script, app, dbFile]), {
       encoding: 'utf8',
       timeout: 150_000,
     });
@@ -490,6 +448,53 @@ describe.runIf(crossBuilt)(`the ${CROSS} edge bundle, cross-built on x64`, () =>
     expect(read.status, read.stderr).toBe(0);
     expect(JSON.parse(read.stdout)).toEqual([{ what: 'written on arm64' }]);
   });
+
+  it("runs the agent on arm64 (emulated Node.js 20.19): it enrolls, and the rig's records reach the cloud", async () => {
+    const version = spawnSync('qemu-aarch64', onArm64(['-p', '`${process.versions.node} ${process.arch}`']), {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(version.status, version.stderr).toBe(0);
+    const [major, minor] = version.stdout.split('.').map(Number);
+    // The agent's own floor (install.sh refuses older): the arm64 Node.js is one it supports.
+    expect(major! > 20 || (major === 20 && minor! >= 19), version.stdout).toBe(true);
+    expect(version.stdout.trim()).toMatch(/ arm64$/);
+
+    const { cloudUrl, tokens, configFile } = await rigAndCloud(work, procs);
+    const cli = path.join(dir, 'app/edge/dist/cli.js');
+    const env = { PATH: process.env.PATH, HOME: work };
+    const enrolled = spawnSync(
+      'qemu-aarch64',
+      onArm64([
+        cli,
+        'enroll',
+        '--config',
+        configFile,
+        '--cloud',
+        cloudUrl,
+        '--token',
+        tokens.enrollmentToken,
+      ]),
+      { env, encoding: 'utf8', timeout: 240_000 },
+    );
+    expect(enrolled.status, enrolled.stderr).toBe(0);
+    const edgeId = /^enrolled as edge (\S+) /m.exec(enrolled.stdout)?.[1];
+    expect(edgeId).toBeDefined();
+
+    const agent = await startInstalled(
+      'qemu-aarch64',
+      onArm64([cli, 'run', '--config', configFile]),
+      env,
+      300_000,
+    );
+    procs.push(agent);
+    // The agent runs on the arm64 Node.js with the bundle's arm64 sqlite3.
+    const maps = readFileSync(`/proc/${agent.child.pid}/maps`, 'utf8');
+    expect(maps).toContain(path.join(arm64Root, 'usr/lib/aarch64-linux-gnu/libnode.so'));
+    expect(maps).toContain(path.join(dir, 'app/node_modules/sqlite3/build/Release/node_sqlite3.node'));
+    await expectRecordsOf(cloudUrl, tokens.apiToken, edgeId!, 180_000);
+    expect(await agent.stop()).toBe(0);
+  }, 900_000);
 
   it('is refused by install.sh on this x64 PC before anything is copied', () => {
     const prefix = path.join(work, 'opt/rigtrace-edge');
@@ -538,11 +543,72 @@ describe('the bundle builder', () => {
   });
 });
 
+/** Started processes, stopped in reverse order after the file's tests. */
+type Stoppable = Proc | { stop(): Promise<unknown> };
+
+/**
+ * The plant around the line PC: a flow rig, a cloud with the demo's tenant, site and tokens, and
+ * the line PC's config for that rig (the demo's first rig, its data in `work`).
+ */
+async function rigAndCloud(work: string, procs: Stoppable[]) {
+  const rig = await startProcess(
+    'firmware-sim/src/cli.ts',
+    ['flow-rig', '--port', '0', '--asset', 'RIG-01', '--test-seconds', '1', '--idle-seconds', '0.2'],
+    (l) => l.includes('"event":"listening"'),
+  );
+  procs.push(rig);
+  const cloudDir = path.join(work, 'cloud');
+  const cloud = await startProcess(
+    'cloud/src/cli.ts',
+    ['serve', '--port', '0', '--data-dir', cloudDir],
+    (l) => l.includes('"event":"listening"'),
+    60_000,
+  );
+  procs.push(cloud);
+  const cloudUrl = `http://127.0.0.1:${(JSON.parse(cloud.readyLine) as { port: number }).port}`;
+  const seed = runCli('cloud/src/cli.ts', ['seed-demo', '--data-dir', cloudDir]);
+  expect(seed.status, seed.stderr).toBe(0);
+  const tokens = JSON.parse(seed.stdout) as { apiToken: string; enrollmentToken: string };
+  const edgeData = path.join(work, 'edge-data');
+  const configFile = path.join(work, 'edge.yaml');
+  writeFileSync(
+    configFile,
+    readFileSync(path.join(repoRoot, 'deploy/demo/edge.yaml.template'), 'utf8')
+      .replaceAll('${EDGE_DATA_DIR}', edgeData)
+      .replaceAll('${CLOUD_URL}', cloudUrl)
+      .replaceAll('${EDGE_STATUS_PORT}', '0')
+      .replaceAll('${RIG1_PORT}', String((JSON.parse(rig.readyLine) as { port: number }).port))
+      .replace(/\n {2}- id: flow-rig-02[\s\S]*$/, '\n'),
+  );
+  return { cloudUrl, tokens, configFile };
+}
+
+/** The rig's inspection and telemetry records reach the cloud from the edge, in log order. */
+async function expectRecordsOf(cloudUrl: string, apiToken: string, edgeId: string, timeoutMs = 60_000) {
+  const api = async (p: string): Promise<any> => {
+    const res = await fetch(`${cloudUrl}/api/v1${p}`, { headers: { authorization: `Bearer ${apiToken}` } });
+    expect(res.status, p).toBe(200);
+    return res.json();
+  };
+  const records = await waitFor(
+    async () => {
+      const page = await api(`/records?edge=${edgeId}&limit=1000`);
+      const kinds = new Set(page.items.map((i: any) => i.record.kind));
+      return kinds.has('inspection') && kinds.has('telemetry') ? page.items : undefined;
+    },
+    timeoutMs,
+    "the rig's inspection and telemetry records in the cloud",
+  );
+  expect(records.map((r: any) => r.seq)).toEqual(records.map((_: unknown, i: number) => i + 1));
+  expect(records.find((r: any) => r.record.kind === 'inspection').record.equipment).toBe('RIG-01');
+}
+
 /** Starts an installed command (not a node script) and waits until the agent says it runs. */
 async function startInstalled(
   cmd: string,
   args: string[],
   env: NodeJS.ProcessEnv,
+  timeoutMs = 60_000,
 ): Promise<{ child: ChildProcess; lines: string[]; stop(): Promise<number | null> }> {
   const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
@@ -555,8 +621,8 @@ async function startInstalled(
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${cmd} not running after 60 s:\n${lines.slice(-20).join('\n')}`));
-    }, 60_000);
+      reject(new Error(`${cmd} not running after ${timeoutMs / 1000} s:\n${lines.slice(-20).join('\n')}`));
+    }, timeoutMs);
     const onLine = (l: string) => {
       lines.push(l);
       if (l.includes('"event":"running"')) {

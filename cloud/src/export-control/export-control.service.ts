@@ -147,6 +147,23 @@ export class ExportControlService {
     return kept;
   }
 
+  /**
+   * Export control for one piece of equipment a caller names (a path's `{tag}`), before the
+   * feature reads it: flagged and the caller not cleared, the refusal is audited (`refused`) and
+   * the answer is 404 as for an absent tag; flagged and cleared, the access is logged. Returns the
+   * flag (null: not flagged, or no such entry, which the feature's own read answers).
+   */
+  async equipmentNamed(caller: ExportCaller, tag: string): Promise<ExportFlag | null> {
+    const flag = await this.flagOf(caller.tenantId, tag);
+    if (!flag) return null;
+    if (!caller.cleared) {
+      await this.refused(caller, { type: 'equipment', id: tag, flag });
+      throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
+    }
+    await this.logAccess(caller, [{ type: 'equipment', id: tag, flag }]);
+    return flag;
+  }
+
   /** An uncleared caller asked for a flagged item by its id (answered 404): a security event. */
   async refused(viewer: ExportCaller, object: AccessedObject): Promise<void> {
     await this.audit.record({

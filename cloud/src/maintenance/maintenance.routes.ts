@@ -1,14 +1,7 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import {
-  type Accounts,
-  type Caller,
-  callerOf,
-  principalOf,
-  viewerOf as viewerOfRequest,
-} from '../access/index.js';
-import type { ExportControlService } from '../export-control/index.js';
-import { ProblemError } from '../platform/errors.js';
+import { type Accounts, principalOf, viewerOf as viewerOfRequest } from '../access/index.js';
+import { exportCallerOf } from '../export-control/index.js';
 import { problem, sessionOnly, tokenOrSession } from '../platform/http/openapi-parts.js';
 import { parseQuery } from '../platform/http/validation.js';
 import { EVENT_KINDS } from './maintenance.repository.js';
@@ -30,41 +23,22 @@ const boardQuery = z.strictObject({ site: z.string().min(1).max(128).optional() 
  * equipment they may see (`records:read`: their sites, export control as for the equipment);
  * logging events, plans and taking equipment out of or back into service need `maintenance:write`.
  */
-export function maintenanceRoutes(deps: {
-  accounts: Accounts;
-  maintenance: MaintenanceService;
-  exportControl: ExportControlService;
-}): Router {
+export function maintenanceRoutes(deps: { accounts: Accounts; maintenance: MaintenanceService }): Router {
   const r = Router();
   const read = deps.accounts.require('records:read');
   const write = deps.accounts.require('maintenance:write');
-  const exportControl = deps.exportControl;
   const tag = (req: Request) => String(req.params.tag);
 
-  const caller = (req: Request): MaintenanceCaller => {
+  /** The caller, with the route export control logs its access to flagged equipment under. */
+  const caller = (req: Request, route: string): MaintenanceCaller => {
     const p = principalOf(req);
     const ctx = req.sessionCtx;
     return {
-      ...callerOf(req),
+      ...exportCallerOf(req, route),
       ...(ctx && p.kind === 'user'
         ? { person: { id: ctx.user.id, email: ctx.user.email, name: ctx.user.name, role: ctx.user.role } }
         : {}),
     };
-  };
-
-  /**
-   * Export control for equipment named in the path: a caller not cleared gets 404 as if absent
-   * (the refusal is on the audit trail); a cleared caller's access is logged.
-   */
-  const exportGuard = async (c: Caller, route: string, t: string): Promise<void> => {
-    const v = { ...c, route };
-    const flag = await exportControl.flagOf(c.tenantId, t);
-    if (!flag) return;
-    if (!v.cleared) {
-      await exportControl.refused(v, { type: 'equipment', id: t, flag });
-      throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
-    }
-    await exportControl.logAccess(v, [{ type: 'equipment', id: t, flag }]);
   };
 
   mount(r, maintenanceApi.board, read, async (req, res) => {
@@ -73,41 +47,41 @@ export function maintenanceRoutes(deps: {
   });
 
   mount(r, maintenanceApi.log, read, async (req, res) => {
-    const c = callerOf(req);
-    await exportGuard(c, 'GET /equipment/{tag}/maintenance', tag(req));
-    res.json(await deps.maintenance.get(c, tag(req)));
+    res.json(await deps.maintenance.get(exportCallerOf(req, 'GET /equipment/{tag}/maintenance'), tag(req)));
   });
 
   mount(r, maintenanceApi.logEvent, write, async (req, res) => {
-    const c = caller(req);
-    await exportGuard(c, 'POST /equipment/{tag}/maintenance/events', tag(req));
+    const c = caller(req, 'POST /equipment/{tag}/maintenance/events');
     res.status(201).json(await deps.maintenance.logEvent(c, tag(req), req.body));
   });
 
   mount(r, maintenanceApi.createPlan, write, async (req, res) => {
-    const c = caller(req);
-    await exportGuard(c, 'POST /equipment/{tag}/maintenance/plans', tag(req));
+    const c = caller(req, 'POST /equipment/{tag}/maintenance/plans');
     res.status(201).json(await deps.maintenance.createPlan(c, tag(req), req.body));
   });
 
   mount(r, maintenanceApi.updatePlan, write, async (req, res) => {
-    res.json(await deps.maintenance.updatePlan(caller(req), String(req.params.id), req.body));
+    res.json(
+      await deps.maintenance.updatePlan(
+        caller(req, 'PATCH /maintenance/plans/{id}'),
+        String(req.params.id),
+        req.body,
+      ),
+    );
   });
 
   mount(r, maintenanceApi.retirePlan, write, async (req, res) => {
-    await deps.maintenance.retirePlan(caller(req), String(req.params.id));
+    await deps.maintenance.retirePlan(caller(req, 'DELETE /maintenance/plans/{id}'), String(req.params.id));
     res.status(204).end();
   });
 
   mount(r, maintenanceApi.outOfService, write, async (req, res) => {
-    const c = caller(req);
-    await exportGuard(c, 'POST /equipment/{tag}/out-of-service', tag(req));
+    const c = caller(req, 'POST /equipment/{tag}/out-of-service');
     res.json(await deps.maintenance.takeOutOfService(c, tag(req), req.body));
   });
 
   mount(r, maintenanceApi.returnToService, write, async (req, res) => {
-    const c = caller(req);
-    await exportGuard(c, 'POST /equipment/{tag}/return-to-service', tag(req));
+    const c = caller(req, 'POST /equipment/{tag}/return-to-service');
     res.json(await deps.maintenance.returnToService(c, tag(req), req.body));
   });
 

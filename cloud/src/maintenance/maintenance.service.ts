@@ -6,7 +6,8 @@ import { addDays, dueAfter, localDay, startOfLocalDay } from '../platform/time-z
 import type { TenancyRepository } from '../tenancy/index.js';
 import { ProblemError, parseOrProblem } from '../platform/errors.js';
 import type { AuditService } from '../audit/index.js';
-import type { Caller, Viewer } from '../access/index.js';
+import type { Viewer } from '../access/index.js';
+import type { ExportCaller, ExportControlService } from '../export-control/index.js';
 import {
   daysBetween,
   isValid,
@@ -92,10 +93,11 @@ export interface Person {
 }
 
 /**
- * The caller: access's `Caller` (what they may see, their audit actor and address) and, for a
- * signed-in user, the person who logs or changes something.
+ * The caller: access's `Caller` (what they may see, their audit actor and address), the route
+ * export control's log names (an `ExportCaller`) and, for a signed-in user, the person who logs or
+ * changes something.
  */
-export type MaintenanceCaller = Caller & { person?: Person };
+export type MaintenanceCaller = ExportCaller & { person?: Person };
 
 const byView = (r: { user_id: string; user_email: string; user_name: string; user_role: string }) => ({
   id: r.user_id,
@@ -327,6 +329,8 @@ export class MaintenanceService implements PreventiveTasks {
     private readonly repo: MaintenanceRepository,
     private readonly equipment: EquipmentRepository,
     private readonly audit: AuditService,
+    /** Export control of the equipment a caller names: refusals audited, accesses logged. */
+    private readonly exportControl: Pick<ExportControlService, 'equipmentNamed'>,
     /** Each site's time zone: a plan's "today" is its equipment's site's local day. */
     private readonly tenancy?: Pick<TenancyRepository, 'sites'>,
     /** The time "today" is read from (tests); default the system clock. */
@@ -419,7 +423,13 @@ export class MaintenanceService implements PreventiveTasks {
   }
 
   /** The maintenance log of one piece of equipment: service state, plans, events, service changes. */
-  async get(v: Viewer, tag: string, asOfDay?: string) {
+  /** One equipment's maintenance as `c` may read it (export control's check and log first). */
+  async get(c: ExportCaller, tag: string, asOfDay?: string) {
+    await this.exportControl.equipmentNamed(c, tag);
+    return this.view(c, tag, asOfDay);
+  }
+
+  private async view(v: Viewer, tag: string, asOfDay?: string) {
     const e = await this.visible(v, tag);
     const zone = await this.zoneAt(v.tenantId, e.site_id);
     const asOf = asOfDay ?? localDay(this.clock().getTime(), zone);
@@ -504,6 +514,8 @@ export class MaintenanceService implements PreventiveTasks {
 
   async logEvent(c: MaintenanceCaller, tag: string, raw: unknown) {
     const by = this.person(c);
+    // Outside the transaction: a refusal stays on the audit trail when the answer is 404.
+    await this.exportControl.equipmentNamed(c, tag);
     return committed(this.db, async () => {
       // Hidden or absent equipment answers 404 before anything about the body.
       const e = await this.visible(c, tag);
@@ -554,6 +566,7 @@ export class MaintenanceService implements PreventiveTasks {
 
   async createPlan(c: MaintenanceCaller, tag: string, raw: unknown, asOfDay?: string): Promise<PlanView> {
     const by = this.person(c);
+    await this.exportControl.equipmentNamed(c, tag);
     return this.db.transaction(async () => {
       const e = await this.visible(c, tag);
       const zone = await this.zoneAt(c.tenantId, e.site_id);
@@ -642,6 +655,7 @@ export class MaintenanceService implements PreventiveTasks {
   /** Takes equipment out of service (409 when it already is, by hand). */
   async takeOutOfService(c: MaintenanceCaller, tag: string, raw: unknown) {
     const by = this.person(c);
+    await this.exportControl.equipmentNamed(c, tag);
     return committed(this.db, async () => {
       const e = await this.visible(c, tag);
       const b = parseOrProblem(outOfServiceSchema, raw, 'say why the equipment is out of service');
@@ -649,7 +663,7 @@ export class MaintenanceService implements PreventiveTasks {
       if (current?.state === 'out')
         throw new ProblemError('CLOUD_CONFLICT', `${tag} is already out of service`);
       await this.changeService(c, by, e.site_id, tag, 'out', b.reason);
-      return this.get(c, tag);
+      return this.view(c, tag);
     });
   }
 
@@ -659,6 +673,7 @@ export class MaintenanceService implements PreventiveTasks {
    */
   async returnToService(c: MaintenanceCaller, tag: string, raw: unknown) {
     const by = this.person(c);
+    await this.exportControl.equipmentNamed(c, tag);
     return committed(this.db, async () => {
       const e = await this.visible(c, tag);
       const b = parseOrProblem(returnToServiceSchema, raw ?? {}, 'the return to service is not valid');
@@ -673,7 +688,7 @@ export class MaintenanceService implements PreventiveTasks {
         );
       if (!state.manual) throw new ProblemError('CLOUD_CONFLICT', `${tag} is not out of service`);
       await this.changeService(c, by, e.site_id, tag, 'in', b.note ?? 'back in service');
-      return this.get(c, tag);
+      return this.view(c, tag);
     });
   }
 
