@@ -12,7 +12,7 @@ import { describeDatabaseUrl } from './platform/db/postgres.js';
 import { createLogger } from './platform/logger.js';
 import { MissingDatabaseError, openStore, startCloud, type Store } from './server.js';
 import { enrollCommand } from './tenancy/index.js';
-import { createAccounts, isRole, OPERATOR_REALM, ROLES } from './access/index.js';
+import { createAccounts, isRole, OPERATOR_REALM, ROLES, wholeTenant } from './access/index.js';
 import { AuditRepository, AuditService, SecurityEventsRepository } from './audit/index.js';
 import { OperatorService } from './operator/index.js';
 import { Witness } from './platform/witness.js';
@@ -153,7 +153,7 @@ async function suspectHolds(store: Store, cases: readonly OpenCase[]): Promise<R
     try {
       w = suspectWindowOf(
         k.equipment,
-        await store.calibrations.forEquipment(k.tenant_id, k.equipment),
+        await store.calibrations.forEquipment(wholeTenant(k.tenant_id), k.equipment),
         k.calibration_id,
       );
     } catch {

@@ -285,4 +285,38 @@ describe.each(BACKENDS)('the records of a suspect chain, by name, on %s', (backe
     expect((await call('scoped', 'GET', '/equipment/STD-2/suspect-chain/records')).status).toBe(404);
     expect((await call('scoped', 'GET', '/equipment/NO-SUCH/suspect-chain/records')).status).toBe(404);
   });
+
+  it('counts for each link only the records the caller can list (its sites, its clearance)', async () => {
+    /** Each link's count, and the records listed per instrument, as `who` reads them. */
+    const seenBy = async (who: string) => {
+      const chain = await call(who, 'GET', '/equipment/STD-1/suspect-chain');
+      expect(chain.status, chain.text).toBe(200);
+      const counts = Object.fromEntries(
+        chain.body.links.map((l: { equipment: string; suspectRecords: number }) => [
+          l.equipment,
+          l.suspectRecords,
+        ]),
+      );
+      const records = await call(who, 'GET', '/equipment/STD-1/suspect-chain/records');
+      expect(records.status, records.text).toBe(200);
+      const listed: Record<string, number> = {};
+      for (const i of records.body.items as { instrument: { equipment: string } }[])
+        listed[i.instrument.equipment] = (listed[i.instrument.equipment] ?? 0) + 1;
+      for (const tag of Object.keys(counts)) listed[tag] ??= 0;
+      return { counts, listed };
+    };
+    // Limited to plant 1: GAUGE-1's two parts on RIG-1 (not the one lent to plant 2, nor the
+    // export-controlled rig's).
+    const scoped = await seenBy('scoped');
+    expect(scoped.counts).toEqual({ 'GAUGE-1': 2 });
+    expect(scoped.counts).toEqual(scoped.listed);
+    // Every site, not cleared: the export-controlled rig's part is neither listed nor counted.
+    const tech = await seenBy('tech');
+    expect(tech.counts).toEqual({ 'GAUGE-1': 3, 'GAUGE-2': 1 });
+    expect(tech.counts).toEqual(tech.listed);
+    // Cleared, every site: everything.
+    const cleared = await seenBy('cleared');
+    expect(cleared.counts).toEqual({ 'GAUGE-1': 4, 'GAUGE-2': 1 });
+    expect(cleared.counts).toEqual(cleared.listed);
+  });
 });

@@ -272,9 +272,9 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
       };
       const reader = { tenantId: 'acme', sites: null, cleared: true };
       const inspections = new InspectionRepository(explaining);
-      await inspections.suspect('acme', 'G-1', lo, end, undefined, 100);
+      await inspections.suspect(reader, 'G-1', lo, end, undefined, 100);
       expect(touched()).toEqual(new Set([partOf(m1, 'record_gauges'), partOf(m1, 'traceable_records')]));
-      await inspections.countSuspect('acme', 'G-1', lo, end);
+      await inspections.countSuspect(reader, 'G-1', lo, end);
       expect(touched()).toEqual(new Set([partOf(m1, 'record_gauges'), partOf(m1, 'traceable_records')]));
       await inspections.query(
         { ...reader, kind: 'user', id: 'u' },

@@ -43,6 +43,22 @@ export const REVIEW_PURPOSES: readonly ReviewPurpose[] = ['approval', 'rejection
 export const EFFECTIVE_CALIBRATION = `NOT EXISTS (SELECT 1 FROM calibration_signatures v
   WHERE v.tenant_id = c.tenant_id AND v.calibration_id = c.id AND v.purpose IN ('rejection', 'return'))`;
 
+/** Who reads: the request's viewer, or the part of it the scope needs. */
+type Reader = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
+
+/**
+ * The calibrations (aliased `c`) `v` may see, as a join and a condition: of equipment of its sites
+ * and (unless cleared) not export-controlled, by the register entry of the calibrated equipment.
+ * A calibration of equipment not (yet) registered has no site: only a reader of every site sees it.
+ */
+function calibrationsSeenBy(v: Reader): { join: string; sql: string; params: SqlParam[] } {
+  const seen = visibleSql(v, { site: 'ce.site_id', regime: 'ce.export_regime' });
+  return {
+    join: 'LEFT JOIN equipment ce ON ce.tenant_id = c.tenant_id AND ce.tag = c.equipment',
+    ...seen,
+  };
+}
+
 /** An electronic signature of a manual calibration entry (migration 5): append-only. */
 export interface SignatureRow {
   tenant_id: string;
@@ -127,16 +143,17 @@ export class CalibrationRepository {
    * `includeVoided` also manual entries rejected or returned by their reviewer (the history).
    */
   async forEquipment(
-    tenantId: string,
+    v: Reader,
     tag: string,
     opts: { includeVoided?: boolean } = {},
   ): Promise<CalibrationRow[]> {
-    return this.db.withTenant(tenantId, () =>
+    const seen = calibrationsSeenBy(v);
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<CalibrationRow>(
-        `SELECT * FROM calibrations c WHERE c.tenant_id = ? AND c.equipment = ?${
+        `SELECT c.* FROM calibrations c ${seen.join} WHERE c.tenant_id = ? AND c.equipment = ? AND ${seen.sql}${
           opts.includeVoided ? '' : ` AND ${EFFECTIVE_CALIBRATION}`
         } ORDER BY c.calibrated_at, c.id`,
-        [tenantId, tag],
+        [v.tenantId, tag, ...seen.params],
       ),
     );
   }
@@ -168,13 +185,17 @@ export class CalibrationRepository {
     return r.changes === 1;
   }
 
-  async signaturesOf(tenantId: string, calibrationIds: readonly string[]): Promise<SignatureRow[]> {
+  /** The signatures of the calibrations of `calibrationIds` that `v` may see. */
+  async signaturesOf(v: Reader, calibrationIds: readonly string[]): Promise<SignatureRow[]> {
     if (calibrationIds.length === 0) return [];
+    const seen = calibrationsSeenBy(v);
     return inChunks(calibrationIds, 500, (chunk, marks) =>
-      this.db.withTenant(tenantId, () =>
+      this.db.withTenant(v.tenantId, () =>
         this.db.all<SignatureRow>(
-          `SELECT * FROM calibration_signatures WHERE tenant_id = ? AND calibration_id IN (${marks})`,
-          [tenantId, ...chunk],
+          `SELECT s.* FROM calibration_signatures s
+           JOIN calibrations c ON c.tenant_id = s.tenant_id AND c.id = s.calibration_id ${seen.join}
+           WHERE s.tenant_id = ? AND s.calibration_id IN (${marks}) AND ${seen.sql}`,
+          [v.tenantId, ...chunk, ...seen.params],
         ),
       ),
     );
@@ -231,29 +252,32 @@ export class CalibrationRepository {
    * their derived rows: ingested before the calibration engine (migration 4) existed. Read at
    * registration, so that its status and history include them (the derivation is idempotent).
    */
-  async underivedRecords(tenantId: string, tag: string): Promise<UnderivedRecord[]> {
-    return this.db.withTenant(tenantId, () =>
+  async underivedRecords(v: Reader, tag: string): Promise<UnderivedRecord[]> {
+    const seen = visibleSql(v, { site: 'e.site_id', tag: 'r.equipment' });
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<UnderivedRecord>(
         `SELECT r.edge_id, r.seq, e.site_id, r.json FROM records r
          JOIN edges e ON e.tenant_id = r.tenant_id AND e.id = r.edge_id
-         WHERE r.tenant_id = ? AND r.equipment = ? AND (
+         WHERE r.tenant_id = ? AND r.equipment = ? AND ${seen.sql} AND (
            (r.kind = 'calibration' AND NOT EXISTS (
               SELECT 1 FROM calibrations c WHERE c.tenant_id = r.tenant_id AND c.id = r.edge_id || ':' || r.seq))
            OR (r.kind IN ('usage', 'inspection') AND NOT EXISTS (
               SELECT 1 FROM traceable_records t
               WHERE t.tenant_id = r.tenant_id AND t.edge_id = r.edge_id AND t.seq = r.seq)))
          ORDER BY r.edge_id, r.seq`,
-        [tenantId, tag],
+        [v.tenantId, tag, ...seen.params],
       ),
     );
   }
 
-  async get(tenantId: string, id: string): Promise<CalibrationRow | undefined> {
-    return this.db.withTenant(tenantId, () =>
-      this.db.get<CalibrationRow>('SELECT * FROM calibrations WHERE tenant_id = ? AND id = ?', [
-        tenantId,
-        id,
-      ]),
+  /** One calibration as `v` sees it: undefined when absent or of equipment hidden from `v`. */
+  async get(v: Reader, id: string): Promise<CalibrationRow | undefined> {
+    const seen = calibrationsSeenBy(v);
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.get<CalibrationRow>(
+        `SELECT c.* FROM calibrations c ${seen.join} WHERE c.tenant_id = ? AND c.id = ? AND ${seen.sql}`,
+        [v.tenantId, id, ...seen.params],
+      ),
     );
   }
 }

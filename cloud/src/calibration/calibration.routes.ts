@@ -26,7 +26,15 @@ import {
   suspectCsv,
   type TraceabilityService,
 } from './traceability.service.js';
-import { type Accounts, requestInfo, sessionOf, tenantOf, viewerSees, type Viewer } from '../access/index.js';
+import {
+  type Accounts,
+  requestInfo,
+  sessionOf,
+  tenantOf,
+  viewerOf,
+  viewerSees,
+  type Viewer,
+} from '../access/index.js';
 import {
   exportCallerOf,
   type ExportCaller,
@@ -288,10 +296,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     const v = viewer(req, 'GET /equipment/{tag}/suspect-records');
     await visible(v, tag(req));
     // Only records of the caller's sites (a gauge may travel), and of rigs it may see.
-    const out = await deps.traceability.suspectRecords(tenantOf(req), tag(req), {
-      ...q,
-      viewer: v,
-    });
+    const out = await deps.traceability.suspectRecords(v, tag(req), q);
     // Records made with this equipment may also involve other, flagged equipment (the rig).
     const views = await exportControl.screenRecords(
       v,
@@ -471,12 +476,12 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   mount(r, calibrationApi.procedures, read, async (req, res) => {
     const q = parseQuery(calibrationApi.procedures, req);
-    res.json({ items: await deps.calibration.procedures.list(tenantOf(req), q.limit) });
+    res.json({ items: await deps.calibration.procedures.list(viewerOf(req), q.limit) });
   });
 
   mount(r, calibrationApi.procedure, read, async (req, res) => {
     const q = parseQuery(calibrationApi.procedure, req);
-    res.json(await deps.calibration.procedures.get(tenantOf(req), String(req.params.id), q.revision));
+    res.json(await deps.calibration.procedures.get(viewerOf(req), String(req.params.id), q.revision));
   });
 
   mount(r, calibrationApi.procedureCreate, write, async (req, res) => {

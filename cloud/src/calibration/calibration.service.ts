@@ -534,7 +534,7 @@ export class CalibrationService {
 
   /** The IANA time zone of the site of equipment `tag` (UTC for equipment not registered). */
   async zoneOf(tenantId: string, tag: string): Promise<string> {
-    const site = (await this.equipment.get(tenantId, tag))?.site_id;
+    const site = (await this.equipment.find(wholeTenant(tenantId), tag))?.site_id;
     return site === undefined ? 'UTC' : this.zoneAt(tenantId, site);
   }
 
@@ -694,7 +694,7 @@ export class CalibrationService {
     if (s.dueDate !== undefined && s.dueDate < day) {
       issues.push(`${s.id}: its certificate was due ${s.dueDate}, before the calibration on ${day}`);
     }
-    const std = await this.equipment.get(tenantId, s.id);
+    const std = await this.equipment.find(wholeTenant(tenantId), s.id);
     if (!std) return issues;
     if (opts.registerCertificate !== false && s.certificate !== undefined) {
       const current = (JSON.parse(std.spec) as { referenceStandard?: { certificate?: string } })
@@ -704,7 +704,7 @@ export class CalibrationService {
           `${s.id}: ${CERTIFICATE_DIFFERS} ${s.certificate}, the register's current one is ${current}`,
         );
     }
-    const history = (await this.calibrations.forEquipment(tenantId, s.id))
+    const history = (await this.calibrations.forEquipment(wholeTenant(tenantId), s.id))
       .map(calLite)
       .filter((c) => c.calibratedAt <= at);
     if (history.length > 0) {
@@ -727,7 +727,7 @@ export class CalibrationService {
    * inspection records enter the traceability index. Idempotent; returns how many records.
    */
   async backfill(tenantId: string, tag: string): Promise<number> {
-    const rows = await this.calibrations.underivedRecords(tenantId, tag);
+    const rows = await this.calibrations.underivedRecords(wholeTenant(tenantId), tag);
     const byEdge = new Map<string, { siteId: string; records: RigRecord[] }>();
     for (const r of rows) {
       const g = byEdge.get(r.edge_id) ?? { siteId: r.site_id, records: [] };
@@ -740,9 +740,9 @@ export class CalibrationService {
 
   /** Recomputes the cached calendar status of registered equipment from its calibrations. */
   async refresh(tenantId: string, tag: string): Promise<void> {
-    const e = await this.equipment.get(tenantId, tag);
+    const e = await this.equipment.find(wholeTenant(tenantId), tag);
     if (!e) return;
-    const cals = (await this.calibrations.forEquipment(tenantId, tag)).map(calLite);
+    const cals = (await this.calibrations.forEquipment(wholeTenant(tenantId), tag)).map(calLite);
     const cache = cacheOf(calendarState(cals, e.interval_days, await this.zoneAt(tenantId, e.site_id)));
     await this.equipment.setStatusCache(tenantId, tag, cache);
     if (this.events) {
@@ -803,7 +803,7 @@ export class CalibrationService {
     b: { asFoundResult: PassFail; asLeftResult?: PassFail | undefined },
     fallbackSiteId: string | null,
   ): Promise<void> {
-    const siteId = (await this.equipment.get(tenantId, tag))?.site_id ?? fallbackSiteId;
+    const siteId = (await this.equipment.find(wholeTenant(tenantId), tag))?.site_id ?? fallbackSiteId;
     const passed = b.asFoundResult === 'pass' && (b.asLeftResult ?? b.asFoundResult) === 'pass';
     await this.hooks.stored?.(tenantId, { id: calibrationId, equipment: tag, siteId, passed });
     if (this.events)
@@ -843,7 +843,7 @@ export class CalibrationService {
     const { tag, ...rest } = tagged.data;
     const e = await this.parseEquipment(tenantId, tag, rest, scope);
     if (scope) {
-      const existing = await this.equipment.get(tenantId, tag);
+      const existing = await this.equipment.find(wholeTenant(tenantId), tag);
       if (existing && hiddenFrom(scope, existing)) {
         await scope.onHidden?.(existing);
         throw new ProblemError('CLOUD_FORBIDDEN', REGISTER_REFUSED);
@@ -851,7 +851,7 @@ export class CalibrationService {
     }
     return committed(this.db, async () => {
       if (!(await this.equipment.insert(tenantId, e, new Date().toISOString()))) {
-        const taken = scope ? await this.equipment.get(tenantId, tag) : undefined;
+        const taken = scope ? await this.equipment.find(wholeTenant(tenantId), tag) : undefined;
         if (scope && taken && hiddenFrom(scope, taken))
           throw new ProblemError('CLOUD_FORBIDDEN', REGISTER_REFUSED);
         throw new ProblemError('CLOUD_CONFLICT', `equipment ${tag} is already registered`);
@@ -955,7 +955,7 @@ export class CalibrationService {
             if (earlier !== undefined)
               p.push({ column: 'tag', message: `the tag is also on line ${earlier}` });
             else lines.set(tagText, row.line);
-            const existing = await this.equipment.get(tenantId, tagText);
+            const existing = await this.equipment.find(wholeTenant(tenantId), tagText);
             if (existing && hiddenFrom(scope, existing)) {
               await scope.onHidden?.(existing);
               p.push({ column: 'tag', message: REGISTER_REFUSED });
@@ -1005,8 +1005,15 @@ export class CalibrationService {
     });
   }
 
+  /**
+   * The entry whatever the reader, or 404: for writes checking what exists, the product's own
+   * derivations, and routes that audit a refusal of export-controlled equipment before they
+   * answer 404. A read for a caller is `mustSee`.
+   */
   async mustGet(tenantId: string, tag: string): Promise<EquipmentRow> {
-    const e = assetTagSchema.safeParse(tag).success ? await this.equipment.get(tenantId, tag) : undefined;
+    const e = assetTagSchema.safeParse(tag).success
+      ? await this.equipment.find(wholeTenant(tenantId), tag)
+      : undefined;
     if (!e) throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
     return e;
   }
@@ -1031,16 +1038,23 @@ export class CalibrationService {
 
   /**
    * The status from the full history (calendar and usage interval), as of a date. `asOf`: a date in the site's calendar; absent, today at the equipment's site (its local day).
+   * The equipment's own state, the same for every reader who may see it: counted from all its
+   * calibrations and every usage record of the tenant (a gauge lent to another site uses cycles
+   * there too), so read tenant-wide.
    */
   async status(tenantId: string, e: EquipmentRow, asOf?: string): Promise<StatusView> {
     asOf ??= await this.todayAt(tenantId, e.site_id);
-    const cals = (await this.calibrations.forEquipment(tenantId, e.tag)).map(calLite);
+    const cals = (await this.calibrations.forEquipment(wholeTenant(tenantId), e.tag)).map(calLite);
     const state = calendarState(cals, e.interval_days, await this.zoneAt(tenantId, e.site_id));
     const dueSoonDays = e.due_soon_days ?? (await this.dueSoonDefault(tenantId));
     const cycles =
       e.interval_cycles !== null
         ? {
-            used: await this.index.cyclesSince(tenantId, e.tag, state.lastValid?.calibratedAt ?? null),
+            used: await this.index.cyclesSince(
+              wholeTenant(tenantId),
+              e.tag,
+              state.lastValid?.calibratedAt ?? null,
+            ),
             interval: e.interval_cycles,
           }
         : undefined;
@@ -1106,7 +1120,7 @@ export class CalibrationService {
       await this.zones(tenantId),
       this.clock().getTime(),
     ];
-    for (const e of await this.equipment.getMany(tenantId, [...new Set(tags)])) {
+    for (const e of await this.equipment.getMany(wholeTenant(tenantId), [...new Set(tags)])) {
       if (e.retired_at !== null) continue;
       const asOf = localDay(now, zones.get(e.site_id) ?? 'UTC');
       const s = this.cachedStatus(e, asOf, dflt, await this.cyclesOf(tenantId, e));
@@ -1122,7 +1136,7 @@ export class CalibrationService {
   ): Promise<{ used: number; interval: number } | null> {
     if (e.interval_cycles === null) return null;
     return {
-      used: await this.index.cyclesSince(tenantId, e.tag, e.last_valid_at),
+      used: await this.index.cyclesSince(wholeTenant(tenantId), e.tag, e.last_valid_at),
       interval: e.interval_cycles,
     };
   }
@@ -1150,23 +1164,26 @@ export class CalibrationService {
 
   /** The history: every calibration, entries rejected or returned by their reviewer included. */
   async calibrationsOf(v: Viewer, tag: string): Promise<CalibrationView[]> {
-    const tenantId = v.tenantId;
     await this.mustSee(v, tag);
-    const rows = await this.calibrations.forEquipment(tenantId, tag, { includeVoided: true });
+    const rows = await this.calibrations.forEquipment(v, tag, { includeVoided: true });
     const manual = rows.filter((r) => r.source === 'manual').map((r) => r.id);
-    const sigs = await this.calibrations.signaturesOf(tenantId, manual);
+    const sigs = await this.calibrations.signaturesOf(v, manual);
     return rows.map((r) => calibrationView(r, sigs));
   }
 
-  async calibration(tenantId: string, id: string): Promise<CalibrationView> {
-    const row = await this.calibrations.get(tenantId, id);
+  /** One calibration as `v` sees it, or 404 (absent, or of equipment hidden from `v`). */
+  async calibration(v: Viewer, id: string): Promise<CalibrationView> {
+    const row = await this.calibrations.get(v, id);
     if (!row) throw new ProblemError('CLOUD_NOT_FOUND', 'no such calibration');
-    return calibrationView(row, await this.calibrations.signaturesOf(tenantId, [id]));
+    return calibrationView(row, await this.calibrations.signaturesOf(v, [id]));
   }
 
-  /** Raw row (route-level checks: site scope, export control) or 404. */
+  /**
+   * Raw row whatever the reader, or 404: the review routes read it tenant-wide so that a refusal
+   * of export-controlled equipment is audited before they answer 404 (site scope, export control).
+   */
   async calibrationRow(tenantId: string, id: string): Promise<CalibrationRow> {
-    const row = id.length <= 200 ? await this.calibrations.get(tenantId, id) : undefined;
+    const row = id.length <= 200 ? await this.calibrations.get(wholeTenant(tenantId), id) : undefined;
     if (!row) throw new ProblemError('CLOUD_NOT_FOUND', 'no such calibration');
     return row;
   }
@@ -1182,7 +1199,7 @@ export class CalibrationService {
   }> {
     const rows = await this.calibrations.manualEntries(v, q);
     const sigs = await this.calibrations.signaturesOf(
-      v.tenantId,
+      v,
       rows.map((r) => r.id),
     );
     const last = rows.at(-1);
@@ -1297,7 +1314,7 @@ export class CalibrationService {
       // Safety first: the entry takes effect when signed (a failing as-found puts the
       // equipment out of tolerance now), whether or not it is approved yet.
       await this.refresh(tenantId, tag);
-      const row = await this.calibrations.get(tenantId, id);
+      const row = await this.calibrations.get(wholeTenant(tenantId), id);
       if (!row) throw new Error('the calibration just stored is missing');
       return {
         calibration: calibrationView(row, [sig]),
@@ -1346,8 +1363,8 @@ export class CalibrationService {
 
   /** A correction names an entry of the same equipment that its reviewer returned. */
   private async mustBeReturned(tenantId: string, id: string, tag: string): Promise<void> {
-    const row = await this.calibrations.get(tenantId, id);
-    const sigs = row ? await this.calibrations.signaturesOf(tenantId, [id]) : [];
+    const row = await this.calibrations.get(wholeTenant(tenantId), id);
+    const sigs = row ? await this.calibrations.signaturesOf(wholeTenant(tenantId), [id]) : [];
     const problem = !row
       ? 'no such calibration'
       : row.equipment !== tag
@@ -1380,7 +1397,7 @@ export class CalibrationService {
         'CLOUD_CONFLICT',
         'a calibration from an edge record carries its own approval (body.approval); only manual entries are reviewed here',
       );
-    const sigs = await this.calibrations.signaturesOf(tenantId, [id]);
+    const sigs = await this.calibrations.signaturesOf(wholeTenant(tenantId), [id]);
     const done = sigs.find((s) => s.purpose !== 'entry');
     if (done)
       throw new ProblemError(

@@ -156,21 +156,15 @@ export class EquipmentRepository {
     );
   }
 
-  /** One entry whatever the reader (writes checking what exists, derivation after ingest). */
-  async get(tenantId: string, tag: string): Promise<EquipmentRow | undefined> {
-    return this.db.withTenant(tenantId, () =>
-      this.db.get<EquipmentRow>('SELECT * FROM equipment WHERE tenant_id = ? AND tag = ?', [tenantId, tag]),
-    );
-  }
-
-  /** The entries of `tags` that the register holds (any order; absent tags left out), in few statements. */
-  async getMany(tenantId: string, tags: readonly string[]): Promise<EquipmentRow[]> {
-    return this.db.withTenant(tenantId, () =>
+  /** The entries of `tags` that `v` sees (any order; absent or hidden tags left out), in few statements. */
+  async getMany(v: Reader, tags: readonly string[]): Promise<EquipmentRow[]> {
+    const seen = seenBy(v);
+    return this.db.withTenant(v.tenantId, () =>
       inChunks(tags, 500, (chunk, marks) =>
-        this.db.all<EquipmentRow>(`SELECT * FROM equipment WHERE tenant_id = ? AND tag IN (${marks})`, [
-          tenantId,
-          ...chunk,
-        ]),
+        this.db.all<EquipmentRow>(
+          `SELECT * FROM equipment WHERE tenant_id = ? AND tag IN (${marks}) AND ${seen.sql}`,
+          [v.tenantId, ...chunk, ...seen.params],
+        ),
       ),
     );
   }

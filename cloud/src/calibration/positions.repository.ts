@@ -3,6 +3,22 @@ import { visibleSql, type Viewer } from '../access/index.js';
 
 type Reader = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
 
+/**
+ * The rows (of `alias`, whose `equipment` is the rig) in rigs `v` may see: the rig's register
+ * entry of its sites and (unless cleared) not export-controlled.
+ */
+function inRigSeenBy(
+  v: Reader,
+  alias: string,
+): { sql: string; params: ReturnType<typeof visibleSql>['params'] } {
+  const seen = visibleSql(v, { site: 'e.site_id', regime: 'e.export_regime' });
+  return {
+    sql: `EXISTS (SELECT 1 FROM equipment e WHERE e.tenant_id = ${alias}.tenant_id AND e.tag = ${alias}.equipment
+      AND ${seen.sql})`,
+    params: seen.params,
+  };
+}
+
 /** A place in a rig, bench or station ("RIG-01 / rail pressure"). */
 export interface PositionRow {
   tenant_id: string;
@@ -54,11 +70,14 @@ export class PositionRepository {
     return r.changes === 1;
   }
 
-  async position(tenantId: string, equipment: string, name: string): Promise<PositionRow | undefined> {
-    return this.db.withTenant(tenantId, () =>
+  /** One position of `equipment`, if the reader may see the rig. */
+  async position(v: Reader, equipment: string, name: string): Promise<PositionRow | undefined> {
+    const seen = inRigSeenBy(v, 'p');
+    return this.db.withTenant(v.tenantId, () =>
       this.db.get<PositionRow>(
-        'SELECT * FROM equipment_positions WHERE tenant_id = ? AND equipment = ? AND name = ?',
-        [tenantId, equipment, name],
+        `SELECT p.* FROM equipment_positions p WHERE p.tenant_id = ? AND p.equipment = ? AND p.name = ?
+           AND ${seen.sql}`,
+        [v.tenantId, equipment, name, ...seen.params],
       ),
     );
   }
@@ -111,30 +130,42 @@ export class PositionRepository {
 
   /**
    * Installations that overlap [from, until) (until null: open-ended) either of `device` or in the
-   * position (equipment, position): what a new installation may not overlap.
+   * position (equipment, position): what a new installation may not overlap. In rigs the reader
+   * may see: a write checks with `wholeTenant` (an installation in any rig clashes).
    */
   async overlapping(
-    tenantId: string,
+    v: Reader,
     q: { device: string; equipment: string; position: string; from: string; until: string | null },
   ): Promise<InstallationRow[]> {
-    const end = q.until === null ? '' : ' AND installed_at < ?';
-    return this.db.withTenant(tenantId, () =>
+    const seen = inRigSeenBy(v, 'i');
+    const end = q.until === null ? '' : ' AND i.installed_at < ?';
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<InstallationRow>(
-        `SELECT * FROM installations
-         WHERE tenant_id = ? AND (device = ? OR (equipment = ? AND position = ?))
-           AND (removed_at IS NULL OR removed_at > ?)${end}
-         ORDER BY installed_at, id`,
-        [tenantId, q.device, q.equipment, q.position, q.from, ...(q.until === null ? [] : [q.until])],
+        `SELECT i.* FROM installations i
+         WHERE i.tenant_id = ? AND (i.device = ? OR (i.equipment = ? AND i.position = ?))
+           AND (i.removed_at IS NULL OR i.removed_at > ?)${end} AND ${seen.sql}
+         ORDER BY i.installed_at, i.id`,
+        [
+          v.tenantId,
+          q.device,
+          q.equipment,
+          q.position,
+          q.from,
+          ...(q.until === null ? [] : [q.until]),
+          ...seen.params,
+        ],
       ),
     );
   }
 
-  /** The device in a position now (the open installation), if any. */
-  async current(tenantId: string, equipment: string, position: string): Promise<InstallationRow | undefined> {
-    return this.db.withTenant(tenantId, () =>
+  /** The device in a position now (the open installation), if any and the reader may see the rig. */
+  async current(v: Reader, equipment: string, position: string): Promise<InstallationRow | undefined> {
+    const seen = inRigSeenBy(v, 'i');
+    return this.db.withTenant(v.tenantId, () =>
       this.db.get<InstallationRow>(
-        `SELECT * FROM installations WHERE tenant_id = ? AND equipment = ? AND position = ? AND removed_at IS NULL`,
-        [tenantId, equipment, position],
+        `SELECT i.* FROM installations i
+         WHERE i.tenant_id = ? AND i.equipment = ? AND i.position = ? AND i.removed_at IS NULL AND ${seen.sql}`,
+        [v.tenantId, equipment, position, ...seen.params],
       ),
     );
   }

@@ -48,13 +48,13 @@ export function positionRoutes(deps: PositionRouteDeps): Router {
 
   mount(r, positionApi.positions, deps.read, async (req, res) => {
     await deps.visible(req, 'GET /equipment/{tag}/positions', tag(req));
-    await deps.calibration.mustGet(tenantOf(req), tag(req));
+    await deps.calibration.mustSee(viewer(req), tag(req));
     res.json(await positions.positionsOf(viewer(req), tag(req)));
   });
 
   mount(r, positionApi.createPosition, deps.write, async (req, res) => {
     await deps.visible(req, 'POST /equipment/{tag}/positions', tag(req));
-    await deps.calibration.mustGet(tenantOf(req), tag(req));
+    await deps.calibration.mustSee(viewer(req), tag(req));
     const out = await positions.createPosition(tenantOf(req), tag(req), req.body, actor(req));
     res
       .status(201)
@@ -64,26 +64,26 @@ export function positionRoutes(deps: PositionRouteDeps): Router {
 
   mount(r, positionApi.install, deps.write, async (req, res) => {
     await deps.visible(req, 'POST /equipment/{tag}/positions/{position}/installations', tag(req));
-    await deps.calibration.mustGet(tenantOf(req), tag(req));
+    await deps.calibration.mustSee(viewer(req), tag(req));
     res.status(201).json(await positions.install(viewer(req), tag(req), position(req), req.body, actor(req)));
   });
 
   mount(r, positionApi.remove, deps.write, async (req, res) => {
     await deps.visible(req, 'POST /equipment/{tag}/positions/{position}/removal', tag(req));
-    await deps.calibration.mustGet(tenantOf(req), tag(req));
+    await deps.calibration.mustSee(viewer(req), tag(req));
     res.json(await positions.remove(tenantOf(req), tag(req), position(req), req.body, actor(req)));
   });
 
   mount(r, positionApi.unresolved, deps.read, async (req, res) => {
     await deps.visible(req, 'GET /equipment/{tag}/unresolved-positions', tag(req));
-    await deps.calibration.mustGet(tenantOf(req), tag(req));
+    await deps.calibration.mustSee(viewer(req), tag(req));
     const q = parseQuery(positionApi.unresolved, req);
     res.json(await positions.unresolved(viewer(req), tag(req), q.limit));
   });
 
   mount(r, positionApi.installations, deps.read, async (req, res) => {
     await deps.visible(req, 'GET /equipment/{tag}/installations', tag(req));
-    await deps.calibration.mustGet(tenantOf(req), tag(req));
+    await deps.calibration.mustSee(viewer(req), tag(req));
     res.json(await positions.installationsOf(viewer(req), tag(req)));
   });
 

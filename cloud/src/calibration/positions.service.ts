@@ -5,7 +5,7 @@ import type { Db } from '../platform/db/db.js';
 import { ProblemError, validationProblem } from '../platform/errors.js';
 import { committed } from '../platform/after-commit.js';
 import type { AuditActor, AuditService } from '../audit/index.js';
-import type { Viewer } from '../access/index.js';
+import { wholeTenant, type Viewer } from '../access/index.js';
 import type { EquipmentRepository, EquipmentRow } from './equipment.repository.js';
 import type { InstallationRow, PositionRepository, PositionRow } from './positions.repository.js';
 
@@ -229,7 +229,13 @@ export class PositionService {
     await this.mustBeInService(tenantId, tag);
     await this.mustHavePosition(tenantId, tag, position);
     return committed(this.db, async () => {
-      const clash = await this.repo.overlapping(tenantId, { device, equipment: tag, position, from, until });
+      const clash = await this.repo.overlapping(wholeTenant(tenantId), {
+        device,
+        equipment: tag,
+        position,
+        from,
+        until,
+      });
       if (clash.length > 0) throw this.conflict(clash[0]!, device);
       const row: InstallationRow = {
         tenant_id: tenantId,
@@ -280,7 +286,7 @@ export class PositionService {
     const { at } = r.data;
     await this.mustHavePosition(tenantId, tag, position);
     return committed(this.db, async () => {
-      const open = await this.repo.current(tenantId, tag, position);
+      const open = await this.repo.current(wholeTenant(tenantId), tag, position);
       if (!open)
         throw new ProblemError('CLOUD_CONFLICT', `nothing is installed in ${positionLabel(tag, position)}`);
       const errors: { path: string; message: string }[] = [];
@@ -324,14 +330,14 @@ export class PositionService {
   }
 
   private async mustBeInService(tenantId: string, tag: string): Promise<EquipmentRow> {
-    const e = await this.equipment.get(tenantId, tag);
+    const e = await this.equipment.find(wholeTenant(tenantId), tag);
     if (!e) throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
     if (e.retired_at !== null) throw new ProblemError('CLOUD_CONFLICT', `equipment ${tag} is retired`);
     return e;
   }
 
   private async mustHavePosition(tenantId: string, tag: string, position: string): Promise<PositionRow> {
-    const p = await this.repo.position(tenantId, tag, position);
+    const p = await this.repo.position(wholeTenant(tenantId), tag, position);
     if (!p) throw new ProblemError('CLOUD_NOT_FOUND', `no position "${position}" in ${tag}`);
     return p;
   }

@@ -1,4 +1,11 @@
+import type { Viewer } from '../access/index.js';
 import type { Db } from '../platform/db/db.js';
+
+/**
+ * Who reads. Procedures are the tenant's, of no site and never export-controlled: every reader of
+ * the tenant sees them (the viewer's tenant is the only condition).
+ */
+type Reader = Pick<Viewer, 'tenantId'>;
 
 /** A procedure revision as stored: what is queried is a column, the rest is `spec` (JSON). */
 export interface ProcedureRow {
@@ -26,7 +33,8 @@ export class ProcedureRepository {
     return r.changes === 1;
   }
 
-  async get(tenantId: string, id: string, revision: string): Promise<ProcedureRow | undefined> {
+  async get(v: Reader, id: string, revision: string): Promise<ProcedureRow | undefined> {
+    const tenantId = v.tenantId;
     return this.db.withTenant(tenantId, () =>
       this.db.get<ProcedureRow>('SELECT * FROM procedures WHERE tenant_id = ? AND id = ? AND revision = ?', [
         tenantId,
@@ -37,7 +45,8 @@ export class ProcedureRepository {
   }
 
   /** Every revision of a procedure, oldest first (the last is the current one). */
-  async revisions(tenantId: string, id: string): Promise<ProcedureRow[]> {
+  async revisions(v: Reader, id: string): Promise<ProcedureRow[]> {
+    const tenantId = v.tenantId;
     return this.db.withTenant(tenantId, () =>
       this.db.all<ProcedureRow>(
         'SELECT * FROM procedures WHERE tenant_id = ? AND id = ? ORDER BY created_at, revision',
@@ -47,7 +56,8 @@ export class ProcedureRepository {
   }
 
   /** The current (latest) revision of each procedure, by id. */
-  async current(tenantId: string, limit: number): Promise<ProcedureRow[]> {
+  async current(v: Reader, limit: number): Promise<ProcedureRow[]> {
+    const tenantId = v.tenantId;
     return this.db.withTenant(tenantId, () =>
       this.db.all<ProcedureRow>(
         `SELECT p.* FROM procedures p

@@ -2,6 +2,7 @@ import { assetTagSchema, label, type CalibrationBody } from '@rigtrace/protocols
 import { limitsFromTolerance, toleranceFromLimits } from '@rigtrace/protocols/verdict';
 import { z } from 'zod';
 import { ProblemError } from '../platform/errors.js';
+import { wholeTenant, type Viewer } from '../access/index.js';
 import type { ProcedureRepository, ProcedureRow } from './procedure.repository.js';
 
 /**
@@ -156,8 +157,8 @@ export class ProcedureService {
   }
 
   /** A revision, or the current one; with every revision's name and date. */
-  async get(tenantId: string, id: string, revision?: string) {
-    const all = await this.procedures.revisions(tenantId, id);
+  async get(v: Viewer, id: string, revision?: string) {
+    const all = await this.procedures.revisions(v, id);
     const row = revision === undefined ? all.at(-1) : all.find((r) => r.revision === revision);
     if (!row) throw new ProblemError('CLOUD_NOT_FOUND', 'no such procedure');
     return {
@@ -166,15 +167,16 @@ export class ProcedureService {
     };
   }
 
-  async list(tenantId: string, limit: number): Promise<ProcedureView[]> {
-    return (await this.procedures.current(tenantId, limit)).map(procedureView);
+  async list(v: Viewer, limit: number): Promise<ProcedureView[]> {
+    return (await this.procedures.current(v, limit)).map(procedureView);
   }
 
   /** The stored revision a calibration names (undefined: it names none, or one not stored here). */
   async of(tenantId: string, body: Pick<CalibrationBody, 'procedure'>): Promise<ProcedureView | undefined> {
     const p = body.procedure;
     if (!p?.revision) return undefined;
-    const row = await this.procedures.get(tenantId, p.id, p.revision);
+    // A calibration being stored or shown names it: read whatever the reader.
+    const row = await this.procedures.get(wholeTenant(tenantId), p.id, p.revision);
     return row ? procedureView(row) : undefined;
   }
 
@@ -186,7 +188,7 @@ export class ProcedureService {
   async departures(tenantId: string, body: CalibrationBody): Promise<{ path: string; message: string }[]> {
     const named = body.procedure;
     if (!named) return [];
-    const all = await this.procedures.revisions(tenantId, named.id);
+    const all = await this.procedures.revisions(wholeTenant(tenantId), named.id);
     if (all.length === 0) return [];
     if (!named.revision)
       return [

@@ -109,13 +109,4 @@ export class TraceReviewRepository {
       );
     });
   }
-
-  async reviewsOf(tenantId: string, calibrationId: string): Promise<TraceReviewRow[]> {
-    return this.db.withTenant(tenantId, () =>
-      this.db.all<TraceReviewRow>(
-        'SELECT * FROM calibration_trace_reviews WHERE tenant_id = ? AND calibration_id = ? ORDER BY at, id',
-        [tenantId, calibrationId],
-      ),
-    );
-  }
 }

@@ -441,7 +441,7 @@ export class TraceabilityService {
    */
   async onCalibrationStored(tenantId: string, c: { id: string; equipment: string }): Promise<void> {
     if (!this.reviews) return;
-    const row = await this.calibrations.get(tenantId, c.id);
+    const row = await this.calibrations.get(wholeTenant(tenantId), c.id);
     if (!row) return;
     const body = JSON.parse(row.body) as CalibrationBody;
     await this.reviews.indexStandards(
@@ -473,7 +473,7 @@ export class TraceabilityService {
    * cause, put on the audit trail, and the instrument's status recomputed.
    */
   private async reevaluate(tenantId: string, calibrationId: string, standard: string, cause: string) {
-    const row = await this.calibrations.get(tenantId, calibrationId);
+    const row = await this.calibrations.get(wholeTenant(tenantId), calibrationId);
     if (!row || !this.reviews) return;
     const body = JSON.parse(row.body) as CalibrationBody;
     const s = body.standards.find((x) => x.id === standard);
@@ -484,7 +484,7 @@ export class TraceabilityService {
       registerCertificate: false,
     });
     if (standard !== row.equipment) {
-      const history = (await this.calibrations.forEquipment(tenantId, standard)).map(calLite);
+      const history = (await this.calibrations.forEquipment(wholeTenant(tenantId), standard)).map(calLite);
       const zone = await this.calibration.zoneOf(tenantId, row.equipment);
       const later = laterFailureIssue(standard, history, row.calibrated_at, zone);
       if (later) fresh.push(later);
@@ -534,7 +534,7 @@ export class TraceabilityService {
     for (const i of instruments)
       links.push({
         ...i,
-        suspectRecords: await this.index.countSuspect(v.tenantId, i.equipment, i.calibratedAt, i.until),
+        suspectRecords: await this.index.countSuspect(v, i.equipment, i.calibratedAt, i.until),
       });
     return { window, links };
   }
@@ -566,13 +566,12 @@ export class TraceabilityService {
       const i = instruments[n]!;
       const left = q.limit - rows.length;
       const page = await this.index.suspect(
-        v.tenantId,
+        v,
         i.equipment,
         i.calibratedAt,
         i.until,
         n === from ? q.after : undefined,
         left,
-        v,
       );
       for (const row of page) rows.push({ instrument: i, row });
       if (page.length === left)
@@ -602,7 +601,7 @@ export class TraceabilityService {
     ).filter((u) => u.equipment !== tag);
     const instruments: ChainInstrument[] = [];
     for (const u of users) {
-      const cals = (await this.calibrations.forEquipment(v.tenantId, u.equipment)).map(calLite);
+      const cals = (await this.calibrations.forEquipment(v, u.equipment)).map(calLite);
       const next = cals.find((c) => c.calibratedAt > u.calibrated_at && isValid(c)) ?? null;
       instruments.push({
         equipment: u.equipment,
@@ -621,7 +620,12 @@ export class TraceabilityService {
    * open-ended while none exists.
    */
   async window(tenantId: string, tag: string, calibrationId?: string): Promise<SuspectWindow | null> {
-    return suspectWindowOf(tag, await this.calibrations.forEquipment(tenantId, tag), calibrationId);
+    // The standard's own history, whoever asks: a reader's route has checked it may see `tag`.
+    return suspectWindowOf(
+      tag,
+      await this.calibrations.forEquipment(wholeTenant(tenantId), tag),
+      calibrationId,
+    );
   }
 
   /**
@@ -643,15 +647,18 @@ export class TraceabilityService {
     return out;
   }
 
+  /**
+   * One page of the records made with `tag` in its suspect window, as `v` may see them (site
+   * scope, and export control of the equipment each record was made on); 404 when the equipment
+   * is absent or hidden from `v`.
+   */
   async suspectRecords(
-    tenantId: string,
+    v: Viewer,
     tag: string,
     q: {
       calibration?: string | undefined;
       after?: Cursor | undefined;
       limit: number;
-      /** Who reads (site scope, and export control of the equipment each record was made on). */
-      viewer: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
     },
   ): Promise<{
     window: SuspectWindow | null;
@@ -660,20 +667,12 @@ export class TraceabilityService {
     /** How far off the failed instrument read (for each record's margin and risk). */
     error: InstrumentError | null;
   }> {
-    await this.calibration.mustGet(tenantId, tag);
-    const window = await this.window(tenantId, tag, q.calibration);
+    await this.calibration.mustSee(v, tag);
+    const window = await this.window(v.tenantId, tag, q.calibration);
     if (!window) return { window, rows: [], next: null, error: null };
-    const failed = await this.calibrations.get(tenantId, window.failedCalibration.id);
+    const failed = await this.calibrations.get(v, window.failedCalibration.id);
     const error = failed ? instrumentError(JSON.parse(failed.body) as CalibrationBody) : null;
-    const rows = await this.index.suspect(
-      tenantId,
-      tag,
-      window.start,
-      window.end,
-      q.after,
-      q.limit,
-      q.viewer,
-    );
+    const rows = await this.index.suspect(v, tag, window.start, window.end, q.after, q.limit);
     const last = rows.at(-1);
     return { window, rows, next: rows.length === q.limit && last ? encodeCursor(last) : null, error };
   }
@@ -694,7 +693,14 @@ export class TraceabilityService {
     const pageSize = opts.pageSize ?? 2000;
     let after: Cursor | undefined;
     for (;;) {
-      const rows = await this.index.suspect(tenantId, tag, start, end, after, pageSize, opts.viewer ?? null);
+      const rows = await this.index.suspect(
+        opts.viewer ?? wholeTenant(tenantId),
+        tag,
+        start,
+        end,
+        after,
+        pageSize,
+      );
       if (rows.length > 0) yield rows;
       if (rows.length < pageSize) return;
       const last = rows.at(-1)!;
@@ -702,9 +708,13 @@ export class TraceabilityService {
     }
   }
 
-  /** How many usage and inspection records fall in a suspect window (as suspectRecords lists them). */
+  /**
+   * How many usage and inspection records fall in a suspect window, every one of the tenant's (as
+   * suspectPages lists them without a viewer: a case's bookkeeping, a report that screens its rows
+   * itself); a reader's count is the repository's countSuspect with its viewer.
+   */
   countSuspect(tenantId: string, tag: string, start: string | null, end: string | null): Promise<number> {
-    return this.index.countSuspect(tenantId, tag, start, end);
+    return this.index.countSuspect(wholeTenant(tenantId), tag, start, end);
   }
 
   /** Usage or inspection records as `v` may see them (the repository's query applies the scope). */

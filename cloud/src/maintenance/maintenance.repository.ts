@@ -158,10 +158,14 @@ export class MaintenanceRepository {
     );
   }
 
-  /** One plan of the tenant (writes look it up before checking the viewer may see its equipment). */
-  async plan(tenantId: string, id: string): Promise<PlanRow | undefined> {
-    return this.db.withTenant(tenantId, () =>
-      this.db.get<PlanRow>('SELECT * FROM maintenance_plans WHERE tenant_id = ? AND id = ?', [tenantId, id]),
+  /** One plan, if `v` may see its equipment (site scope and export control). */
+  async plan(v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>, id: string): Promise<PlanRow | undefined> {
+    const vis = visibleSql(v, { site: 'e.site_id', tag: 'x.equipment' });
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.get<PlanRow>(
+        `SELECT x.* FROM maintenance_plans x ${JOIN} WHERE x.tenant_id = ? AND x.id = ? AND ${vis.sql}`,
+        [v.tenantId, id, ...vis.params],
+      ),
     );
   }
 
@@ -198,22 +202,23 @@ export class MaintenanceRepository {
 
   /**
    * When each plan's task was last done (the newest preventive event naming it), by plan id; with
-   * `before` (an instant), only tasks done before it.
+   * `before` (an instant), only tasks done before it. Of equipment `v` may see.
    */
   async lastDone(
-    tenantId: string,
+    v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
     planIds: readonly string[],
     before: string | null = null,
   ): Promise<Map<string, string>> {
     const out = new Map<string, string>();
+    const vis = visibleSql(v, { site: 'e.site_id', tag: 'x.equipment' });
     const rows = await inChunks(planIds, CHUNK, (chunk, marks) =>
-      this.db.withTenant(tenantId, () =>
+      this.db.withTenant(v.tenantId, () =>
         this.db.all<{ plan_id: string; last: string }>(
-          `SELECT plan_id, MAX(occurred_at) AS last FROM maintenance_events
-           WHERE tenant_id = ? AND kind = 'preventive' AND plan_id IN (${marks})
-             ${before !== null ? 'AND occurred_at < ?' : ''}
-           GROUP BY plan_id`,
-          [tenantId, ...chunk, ...(before !== null ? [before] : [])],
+          `SELECT x.plan_id, MAX(x.occurred_at) AS last FROM maintenance_events x ${JOIN}
+           WHERE x.tenant_id = ? AND x.kind = 'preventive' AND x.plan_id IN (${marks})
+             ${before !== null ? 'AND x.occurred_at < ?' : ''} AND ${vis.sql}
+           GROUP BY x.plan_id`,
+          [v.tenantId, ...chunk, ...(before !== null ? [before] : []), ...vis.params],
         ),
       ),
     );

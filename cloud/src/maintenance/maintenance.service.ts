@@ -232,7 +232,7 @@ export async function nextPreventive(
     const these = (await repo.activePlans(v, end)).filter((p) => endOf(p.site_id) === end);
     plans.push(...these);
     for (const [id, at] of await repo.lastDone(
-      v.tenantId,
+      v,
       these.map((p) => p.id),
       end,
     ))
@@ -441,7 +441,7 @@ export class MaintenanceService implements PreventiveTasks {
       this.repo.calibrationRequired(v, [tag]),
     ]);
     const done = await this.repo.lastDone(
-      v.tenantId,
+      v,
       plans.map((p) => p.id),
     );
     const planViews = plans.map((p) => planView(p, done.get(p.id) ?? null, asOf, zone));
@@ -485,7 +485,7 @@ export class MaintenanceService implements PreventiveTasks {
     for (const [t, r] of required) sites.set(t, r.siteId);
     const missing = [...tags].filter((t) => !sites.has(t));
     for (const t of missing) {
-      const e = await this.equipment.get(v.tenantId, t);
+      const e = await this.equipment.find(v, t);
       if (e) sites.set(t, e.site_id);
     }
     const items: BoardItem[] = [];
@@ -527,7 +527,7 @@ export class MaintenanceService implements PreventiveTasks {
           errors: [{ path: 'occurredAt', message: 'must not be in the future' }],
         });
       if (b.planId !== undefined) {
-        const p = await this.repo.plan(c.tenantId, b.planId);
+        const p = await this.repo.plan(c, b.planId);
         if (!p || p.equipment !== tag)
           throw new ProblemError('CLOUD_VALIDATION', `planId names no plan of ${tag}`, {
             errors: [{ path: 'planId', message: `no plan of ${tag}` }],
@@ -596,7 +596,7 @@ export class MaintenanceService implements PreventiveTasks {
 
   /** A plan the caller may change: it exists and its equipment is visible to them (404 otherwise). */
   private async planOf(c: MaintenanceCaller, id: string): Promise<PlanRow & { site_id: string }> {
-    const p = await this.repo.plan(c.tenantId, id);
+    const p = await this.repo.plan(c, id);
     if (!p) throw new ProblemError('CLOUD_NOT_FOUND', 'no such maintenance plan');
     const e = await this.visible(c, p.equipment).catch(() => {
       throw new ProblemError('CLOUD_NOT_FOUND', 'no such maintenance plan');
@@ -626,7 +626,7 @@ export class MaintenanceService implements PreventiveTasks {
         { task: next.task, intervalDays: next.interval_days, firstDue: next.starts_on },
         { task: p.task, intervalDays: p.interval_days, firstDue: p.starts_on },
       );
-      const done = await this.repo.lastDone(c.tenantId, [id]);
+      const done = await this.repo.lastDone(c, [id]);
       return planView({ ...p, ...next }, done.get(id) ?? null, asOf, zone);
     });
   }

@@ -78,6 +78,18 @@ export interface CaseListRow extends CaseRow {
 
 const CHUNK = 500;
 
+/** Who reads: the request's viewer, or the part of it the scope needs. */
+type Reader = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
+
+/** The equipment entry of a case (aliased `c`), for its export flag and type. */
+const CASE_EQUIPMENT = 'LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment';
+
+/**
+ * The cases (aliased `c`, joined to CASE_EQUIPMENT) `v` may see: of its sites (a case of no site
+ * only to a reader of every site) and, unless cleared, not of export-controlled equipment.
+ */
+const casesSeenBy = (v: Reader) => visibleSql(v, { site: 'c.site_id', regime: 'e.export_regime' });
+
 /** The only code with SQL over oot_cases, oot_decisions, oot_notifications and part_shipments. */
 export class OotRepository {
   constructor(private readonly db: Db) {}
@@ -105,18 +117,6 @@ export class OotRepository {
     return r.changes === 1;
   }
 
-  /** One case whatever the reader (the product's own work on it, after a check by `find`). */
-  async get(tenantId: string, id: string): Promise<CaseListRow | undefined> {
-    return this.db.withTenant(tenantId, () =>
-      this.db.get<CaseListRow>(
-        `SELECT c.*, e.export_regime AS export_regime, e.type AS type FROM oot_cases c
-         LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
-         WHERE c.tenant_id = ? AND c.id = ?`,
-        [tenantId, id],
-      ),
-    );
-  }
-
   /**
    * One case as `v` sees it: undefined when absent, of another site (or of no site, to a caller
    * limited to sites), or of export-controlled equipment and `v` not cleared.
@@ -136,23 +136,27 @@ export class OotRepository {
     );
   }
 
-  async byCalibration(tenantId: string, calibrationId: string): Promise<CaseRow | undefined> {
-    return this.db.withTenant(tenantId, () =>
-      this.db.get<CaseRow>('SELECT * FROM oot_cases WHERE tenant_id = ? AND calibration_id = ?', [
-        tenantId,
-        calibrationId,
-      ]),
+  /** The case of a calibration, if `v` may see it. */
+  async byCalibration(v: Reader, calibrationId: string): Promise<CaseRow | undefined> {
+    const seen = casesSeenBy(v);
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.get<CaseRow>(
+        `SELECT c.* FROM oot_cases c ${CASE_EQUIPMENT} WHERE c.tenant_id = ? AND c.calibration_id = ? AND ${seen.sql}`,
+        [v.tenantId, calibrationId, ...seen.params],
+      ),
     );
   }
 
-  /** Cases of these calibrations (the out-of-tolerance report), by calibration id. */
-  async byCalibrations(tenantId: string, ids: readonly string[]): Promise<Map<string, CaseRow>> {
+  /** Cases of these calibrations that `v` may see (the out-of-tolerance report), by calibration id. */
+  async byCalibrations(v: Reader, ids: readonly string[]): Promise<Map<string, CaseRow>> {
+    const seen = casesSeenBy(v);
     const rows = await inChunks(ids, CHUNK, (chunk, marks) =>
-      this.db.withTenant(tenantId, () =>
-        this.db.all<CaseRow>(`SELECT * FROM oot_cases WHERE tenant_id = ? AND calibration_id IN (${marks})`, [
-          tenantId,
-          ...chunk,
-        ]),
+      this.db.withTenant(v.tenantId, () =>
+        this.db.all<CaseRow>(
+          `SELECT c.* FROM oot_cases c ${CASE_EQUIPMENT}
+           WHERE c.tenant_id = ? AND c.calibration_id IN (${marks}) AND ${seen.sql}`,
+          [v.tenantId, ...chunk, ...seen.params],
+        ),
       ),
     );
     return new Map(rows.map((r) => [r.calibration_id, r]));
@@ -201,14 +205,15 @@ export class OotRepository {
   }
 
   /** Open cases of these tags (tag-out checks at ingest, "do not use" on the board). */
-  async openFor(tenantId: string, tags: readonly string[]): Promise<CaseRow[]> {
+  async openFor(v: Reader, tags: readonly string[]): Promise<CaseRow[]> {
     if (tags.length === 0) return [];
+    const seen = casesSeenBy(v);
     return inChunks(tags, CHUNK, (chunk, marks) =>
-      this.db.withTenant(tenantId, () =>
+      this.db.withTenant(v.tenantId, () =>
         this.db.all<CaseRow>(
-          `SELECT * FROM oot_cases WHERE tenant_id = ? AND state = 'open'
-             AND equipment IN (${marks}) ORDER BY opened_at`,
-          [tenantId, ...chunk],
+          `SELECT c.* FROM oot_cases c ${CASE_EQUIPMENT} WHERE c.tenant_id = ? AND c.state = 'open'
+             AND c.equipment IN (${marks}) AND ${seen.sql} ORDER BY c.opened_at`,
+          [v.tenantId, ...chunk, ...seen.params],
         ),
       ),
     );
@@ -218,37 +223,53 @@ export class OotRepository {
    * Which of `tags` the tag-out rule has anything to read for, by source: an open case
    * (`case`), an out-of-service change (`service`, maintenance) or an event asking for a
    * calibration before use (`required`, maintenance). One statement per chunk of tags, with the
-   * tenant setting and row-level security in force: after a batch, almost always nothing, and
-   * the rule's reads (`openFor`, maintenance's `blocked`) are then not made at all. A superset of
-   * what those reads find (no equipment join, no ordering): only what they are asked about.
+   * tenant setting and row-level security in force, each source scoped to `v` as its own read is:
+   * after a batch, almost always nothing, and the rule's reads (`openFor`, maintenance's
+   * `blocked`) are then not made at all; they are asked only about the tags found here.
    */
   async tagOutCandidates(
-    tenantId: string,
+    v: Reader,
     tags: readonly string[],
   ): Promise<{ source: 'case' | 'service' | 'required'; equipment: string }[]> {
     if (tags.length === 0) return [];
+    const cases = casesSeenBy(v);
+    // Maintenance's own scope of its rows (maintenance.repository.ts: joined to the equipment).
+    const kept = visibleSql(v, { site: 'e.site_id', tag: 'x.equipment' });
+    const equipment = 'JOIN equipment e ON e.tenant_id = x.tenant_id AND e.tag = x.equipment';
     // Each tag is bound three times (once per source).
     return inChunks(tags, Math.floor(CHUNK / 3), (chunk, marks) =>
-      this.db.withTenantStatement(tenantId, () =>
+      this.db.withTenantStatement(v.tenantId, () =>
         this.db.all<{ source: 'case' | 'service' | 'required'; equipment: string }>(
-          `SELECT DISTINCT 'case' AS source, equipment FROM oot_cases
-             WHERE tenant_id = ? AND state = 'open' AND equipment IN (${marks})
-           UNION ALL SELECT DISTINCT 'service', equipment FROM equipment_service
-             WHERE tenant_id = ? AND equipment IN (${marks})
-           UNION ALL SELECT DISTINCT 'required', equipment FROM maintenance_events
-             WHERE tenant_id = ? AND calibration_required = 1 AND equipment IN (${marks})`,
-          [tenantId, ...chunk, tenantId, ...chunk, tenantId, ...chunk],
+          `SELECT DISTINCT 'case' AS source, c.equipment AS equipment FROM oot_cases c ${CASE_EQUIPMENT}
+             WHERE c.tenant_id = ? AND c.state = 'open' AND c.equipment IN (${marks}) AND ${cases.sql}
+           UNION ALL SELECT DISTINCT 'service', x.equipment FROM equipment_service x ${equipment}
+             WHERE x.tenant_id = ? AND x.equipment IN (${marks}) AND ${kept.sql}
+           UNION ALL SELECT DISTINCT 'required', x.equipment FROM maintenance_events x ${equipment}
+             WHERE x.tenant_id = ? AND x.calibration_required = 1 AND x.equipment IN (${marks}) AND ${kept.sql}`,
+          [
+            v.tenantId,
+            ...chunk,
+            ...cases.params,
+            v.tenantId,
+            ...chunk,
+            ...kept.params,
+            v.tenantId,
+            ...chunk,
+            ...kept.params,
+          ],
         ),
       ),
     );
   }
 
-  /** Every open case of the tenant (few: each is a failed instrument). */
-  async allOpen(tenantId: string): Promise<CaseRow[]> {
-    return this.db.withTenant(tenantId, () =>
+  /** Every open case `v` may see (few: each is a failed instrument). */
+  async allOpen(v: Reader): Promise<CaseRow[]> {
+    const seen = casesSeenBy(v);
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<CaseRow>(
-        `SELECT * FROM oot_cases WHERE tenant_id = ? AND state = 'open' ORDER BY opened_at`,
-        [tenantId],
+        `SELECT c.* FROM oot_cases c ${CASE_EQUIPMENT} WHERE c.tenant_id = ? AND c.state = 'open' AND ${seen.sql}
+         ORDER BY c.opened_at`,
+        [v.tenantId, ...seen.params],
       ),
     );
   }
@@ -257,19 +278,18 @@ export class OotRepository {
    * Calibrations that found an instrument out of tolerance and still count, without a case yet
    * (stored before cases existed), with the site of their equipment or edge.
    */
-  async failuresWithoutCase(
-    tenantId: string,
-  ): Promise<{ id: string; equipment: string; site_id: string | null }[]> {
-    return this.db.withTenant(tenantId, () =>
+  async failuresWithoutCase(v: Reader): Promise<{ id: string; equipment: string; site_id: string | null }[]> {
+    const seen = visibleSql(v, { site: 'COALESCE(e.site_id, d.site_id)', regime: 'e.export_regime' });
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<{ id: string; equipment: string; site_id: string | null }>(
         `SELECT c.id, c.equipment, COALESCE(e.site_id, d.site_id) AS site_id FROM calibrations c
            LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
            LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id
          WHERE c.tenant_id = ? AND (c.as_found = 'fail' OR COALESCE(c.as_left, c.as_found) = 'fail')
-           AND ${EFFECTIVE_CALIBRATION}
+           AND ${EFFECTIVE_CALIBRATION} AND ${seen.sql}
            AND NOT EXISTS (SELECT 1 FROM oot_cases k WHERE k.tenant_id = c.tenant_id AND k.calibration_id = c.id)
          ORDER BY c.calibrated_at, c.id LIMIT 1000`,
-        [tenantId],
+        [v.tenantId, ...seen.params],
       ),
     );
   }
@@ -297,11 +317,13 @@ export class OotRepository {
   }
 
   /** A case's decisions, oldest first (a later one on the same item supersedes an earlier one). */
-  async decisions(tenantId: string, caseId: string): Promise<DecisionRow[]> {
-    return this.db.withTenant(tenantId, () =>
+  async decisions(v: Reader, caseId: string): Promise<DecisionRow[]> {
+    const seen = casesSeenBy(v);
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<DecisionRow>(
-        'SELECT * FROM oot_decisions WHERE tenant_id = ? AND case_id = ? ORDER BY decided_at, id',
-        [tenantId, caseId],
+        `SELECT x.* FROM oot_decisions x JOIN oot_cases c ON c.tenant_id = x.tenant_id AND c.id = x.case_id
+         ${CASE_EQUIPMENT} WHERE x.tenant_id = ? AND x.case_id = ? AND ${seen.sql} ORDER BY x.decided_at, x.id`,
+        [v.tenantId, caseId, ...seen.params],
       ),
     );
   }
@@ -333,11 +355,14 @@ export class OotRepository {
     });
   }
 
-  async notifications(tenantId: string, caseId: string): Promise<NotificationRow[]> {
-    return this.db.withTenant(tenantId, () =>
+  /** A case's customer notifications, oldest first, if `v` may see the case. */
+  async notifications(v: Reader, caseId: string): Promise<NotificationRow[]> {
+    const seen = casesSeenBy(v);
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<NotificationRow>(
-        'SELECT * FROM oot_notifications WHERE tenant_id = ? AND case_id = ? ORDER BY notified_at, id',
-        [tenantId, caseId],
+        `SELECT x.* FROM oot_notifications x JOIN oot_cases c ON c.tenant_id = x.tenant_id AND c.id = x.case_id
+         ${CASE_EQUIPMENT} WHERE x.tenant_id = ? AND x.case_id = ? AND ${seen.sql} ORDER BY x.notified_at, x.id`,
+        [v.tenantId, caseId, ...seen.params],
       ),
     );
   }
@@ -371,22 +396,25 @@ export class OotRepository {
 
   /** Decisions and notifications per case (the out-of-tolerance report and the clause map). */
   async tallies(
-    tenantId: string,
+    v: Reader,
     caseIds: readonly string[],
   ): Promise<Map<string, { decisions: DecisionRow[]; notifications: number }>> {
     const out = new Map<string, { decisions: DecisionRow[]; notifications: number }>();
     for (const id of caseIds) out.set(id, { decisions: [], notifications: 0 });
+    const seen = casesSeenBy(v);
+    const ofCase = `JOIN oot_cases c ON c.tenant_id = x.tenant_id AND c.id = x.case_id ${CASE_EQUIPMENT}`;
     await inChunks(caseIds, CHUNK, (chunk, marks) =>
-      this.db.withTenant(tenantId, async () => {
+      this.db.withTenant(v.tenantId, async () => {
         const ds = await this.db.all<DecisionRow>(
-          `SELECT * FROM oot_decisions WHERE tenant_id = ? AND case_id IN (${marks}) ORDER BY decided_at, id`,
-          [tenantId, ...chunk],
+          `SELECT x.* FROM oot_decisions x ${ofCase}
+           WHERE x.tenant_id = ? AND x.case_id IN (${marks}) AND ${seen.sql} ORDER BY x.decided_at, x.id`,
+          [v.tenantId, ...chunk, ...seen.params],
         );
         for (const d of ds) out.get(d.case_id)!.decisions.push(d);
         const ns = await this.db.all<{ case_id: string; n: number | string }>(
-          `SELECT case_id, COUNT(*) AS n FROM oot_notifications WHERE tenant_id = ? AND case_id IN (${marks})
-           GROUP BY case_id`,
-          [tenantId, ...chunk],
+          `SELECT x.case_id, COUNT(*) AS n FROM oot_notifications x ${ofCase}
+           WHERE x.tenant_id = ? AND x.case_id IN (${marks}) AND ${seen.sql} GROUP BY x.case_id`,
+          [v.tenantId, ...chunk, ...seen.params],
         );
         for (const n of ns) out.get(n.case_id)!.notifications = Number(n.n);
       }),
@@ -394,7 +422,15 @@ export class OotRepository {
     return out;
   }
 
-  async shipments(tenantId: string, serials: readonly string[]): Promise<Map<string, ShipmentRow>> {
+  /**
+   * Where these parts are (shipped, at a customer, ...). A part's shipment state is the tenant's,
+   * of no site and no equipment: every reader of the tenant sees it for the parts it reads.
+   */
+  async shipments(
+    v: Pick<Viewer, 'tenantId'>,
+    serials: readonly string[],
+  ): Promise<Map<string, ShipmentRow>> {
+    const tenantId = v.tenantId;
     const rows = await inChunks([...new Set(serials)], CHUNK, (chunk, marks) =>
       this.db.withTenant(tenantId, () =>
         this.db.all<ShipmentRow>(

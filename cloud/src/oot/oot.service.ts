@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { canonicalJson, label, text, timestampSchema, type RigRecord } from '@rigtrace/protocols';
 import { z } from 'zod';
-import type { Viewer } from '../access/index.js';
+import { wholeTenant, type Viewer } from '../access/index.js';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError, parseOrProblem } from '../platform/errors.js';
 import { committed, emitAfterCommit } from '../platform/after-commit.js';
@@ -337,7 +337,7 @@ export class OotService {
     c: { id: string; equipment: string; siteId: string | null; passed: boolean },
   ): Promise<void> {
     if (!c.passed) await this.open(tenantId, c);
-    for (const open of await this.deps.repo.openFor(tenantId, [c.equipment]))
+    for (const open of await this.deps.repo.openFor(wholeTenant(tenantId), [c.equipment]))
       await this.evaluate(tenantId, open);
   }
 
@@ -346,9 +346,9 @@ export class OotService {
     tenantId: string,
     c: { id: string; equipment: string; reason: string },
   ): Promise<void> {
-    const kase = await this.deps.repo.byCalibration(tenantId, c.id);
+    const kase = await this.deps.repo.byCalibration(wholeTenant(tenantId), c.id);
     if (kase && kase.state === 'open') await this.closeCase(tenantId, kase, 'voided', c.reason);
-    for (const open of await this.deps.repo.openFor(tenantId, [c.equipment]))
+    for (const open of await this.deps.repo.openFor(wholeTenant(tenantId), [c.equipment]))
       await this.evaluate(tenantId, open);
   }
 
@@ -424,11 +424,11 @@ export class OotService {
   private async tagOutsOf(tenantId: string, tags: readonly string[]) {
     // One statement says which tags have anything to read (after a batch, almost always none);
     // the rule's reads are made for those tags only, both at once (one round trip less).
-    const candidates = await this.deps.repo.tagOutCandidates(tenantId, tags);
+    const candidates = await this.deps.repo.tagOutCandidates(wholeTenant(tenantId), tags);
     const withCase = [...new Set(candidates.filter((c) => c.source === 'case').map((c) => c.equipment))];
     const withService = [...new Set(candidates.filter((c) => c.source !== 'case').map((c) => c.equipment))];
     const [cases, blocked] = await settled([
-      withCase.length > 0 ? this.deps.repo.openFor(tenantId, withCase) : Promise.resolve([]),
+      withCase.length > 0 ? this.deps.repo.openFor(wholeTenant(tenantId), withCase) : Promise.resolve([]),
       withService.length > 0 ? this.deps.outOfService?.blocked(tenantId, withService) : undefined,
     ]);
     const tagged = new Map<string, { k: CaseRow; since: string }>();
@@ -465,7 +465,7 @@ export class OotService {
    * be opened then): a failure is never left without one.
    */
   async ensureCases(tenantId: string): Promise<void> {
-    const missing = await this.deps.repo.failuresWithoutCase(tenantId);
+    const missing = await this.deps.repo.failuresWithoutCase(wholeTenant(tenantId));
     if (missing.length === 0) return;
     await committed(this.deps.db, async () => {
       for (const m of missing)
@@ -504,9 +504,9 @@ export class OotService {
     calibrationIds: readonly string[],
   ): Promise<Map<string, CaseSummary & { coverage: Coverage; notifications: number }>> {
     await this.ensureCases(tenantId);
-    const rows = await this.deps.repo.byCalibrations(tenantId, calibrationIds);
+    const rows = await this.deps.repo.byCalibrations(wholeTenant(tenantId), calibrationIds);
     const tallies = await this.deps.repo.tallies(
-      tenantId,
+      wholeTenant(tenantId),
       [...rows.values()].map((r) => r.id),
     );
     const out = new Map<string, CaseSummary & { coverage: Coverage; notifications: number }>();
@@ -524,7 +524,7 @@ export class OotService {
   /** Tags of equipment tagged out now (an open case without a passing calibration since). */
   async taggedOut(tenantId: string): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    for (const k of await this.deps.repo.allOpen(tenantId)) {
+    for (const k of await this.deps.repo.allOpen(wholeTenant(tenantId))) {
       const w = await this.windowOf(tenantId, k.equipment, k.calibration_id);
       if (w && w.end === null) out.set(k.equipment, k.id);
     }
@@ -534,27 +534,19 @@ export class OotService {
   /** A case in full: the failed calibration, the window, one page of suspect records, decisions, notifications. */
   async get(v: CaseViewer, id: string, page: { after?: string | undefined; limit: number }) {
     const k = await this.visible(v, id);
-    const cal = await this.deps.calibrations.get(v.tenantId, k.calibration_id);
+    const cal = await this.deps.calibrations.get(v, k.calibration_id);
     if (!cal) throw new Error(`the calibration of case ${id} is missing`);
-    const sigs = await this.deps.calibrations.signaturesOf(v.tenantId, [cal.id]);
+    const sigs = await this.deps.calibrations.signaturesOf(v, [cal.id]);
     const window = await this.windowOf(v.tenantId, k.equipment, k.calibration_id);
     const error = instrumentError(JSON.parse(cal.body) as { points: [] });
-    const decisions = await this.deps.repo.decisions(v.tenantId, k.id);
+    const decisions = await this.deps.repo.decisions(v, k.id);
     const coverage = new Coverage(decisions);
     const after = page.after ? decodeCursor(page.after) : undefined;
     const rows = window
-      ? await this.deps.inspections.suspect(
-          v.tenantId,
-          k.equipment,
-          window.start,
-          window.end,
-          after,
-          page.limit,
-          v,
-        )
+      ? await this.deps.inspections.suspect(v, k.equipment, window.start, window.end, after, page.limit)
       : [];
     const shipments = await this.deps.repo.shipments(
-      v.tenantId,
+      v,
       rows.flatMap((r) => (r.part_serial ? [r.part_serial] : [])),
     );
     const last = rows.at(-1);
@@ -566,21 +558,21 @@ export class OotService {
       suspects: rows.map((r) => this.suspectView(r, k.equipment, error, coverage, shipments)),
       next: rows.length === page.limit && last ? `${last.observed_at}~${last.edge_id}~${last.seq}` : null,
       decisions: decisions.map(decisionView).reverse(),
-      notifications: (await this.deps.repo.notifications(v.tenantId, k.id)).map(notificationView),
+      notifications: (await this.deps.repo.notifications(v, k.id)).map(notificationView),
     };
   }
 
   /** Every suspect record and characteristic of a case, with its shipment state and decision, as CSV. */
   async csv(v: CaseViewer, id: string): Promise<{ filename: string; text: string }> {
     const k = await this.visible(v, id);
-    const cal = await this.deps.calibrations.get(v.tenantId, k.calibration_id);
+    const cal = await this.deps.calibrations.get(v, k.calibration_id);
     const error = cal ? instrumentError(JSON.parse(cal.body) as { points: [] }) : null;
-    const coverage = new Coverage(await this.deps.repo.decisions(v.tenantId, k.id));
+    const coverage = new Coverage(await this.deps.repo.decisions(v, k.id));
     const columns = CASE_CSV_COLUMNS;
     const lines = [columns.join(',')];
     for await (const rows of this.pages(v.tenantId, k, v)) {
       const shipments = await this.deps.repo.shipments(
-        v.tenantId,
+        v,
         rows.flatMap((r) => (r.part_serial ? [r.part_serial] : [])),
       );
       for (const r of rows) {
@@ -692,7 +684,7 @@ export class OotService {
       await this.evaluate(v.tenantId, k);
       return {
         decisions: rows.map(decisionView),
-        case: await this.summary(v.tenantId, (await this.deps.repo.get(v.tenantId, k.id))!),
+        case: await this.summary(v.tenantId, (await this.deps.repo.find(v, k.id))!),
       };
     });
   }
@@ -752,7 +744,7 @@ export class OotService {
       await this.evaluate(v.tenantId, k);
       return {
         notification: notificationView(row),
-        case: await this.summary(v.tenantId, (await this.deps.repo.get(v.tenantId, k.id))!),
+        case: await this.summary(v.tenantId, (await this.deps.repo.find(v, k.id))!),
       };
     });
   }
@@ -782,7 +774,9 @@ export class OotService {
         after: { count: rows.length, parts: rows.slice(0, 50).map((r) => `${r.part_serial}=${r.state}`) },
       });
       // A shipment may make a case wait for a customer notification, or (scrapped) no longer.
-      for (const k of await this.deps.repo.allOpen(v.tenantId)) await this.evaluate(v.tenantId, k);
+      // Every open case is re-evaluated (the product's own bookkeeping), not only those the caller sees.
+      for (const k of await this.deps.repo.allOpen(wholeTenant(v.tenantId)))
+        await this.evaluate(v.tenantId, k);
     });
     return { updated: rows.length };
   }
@@ -800,7 +794,7 @@ export class OotService {
     tenantId: string,
     c: { id: string; equipment: string; siteId: string | null },
   ): Promise<void> {
-    const cal = await this.deps.calibrations.get(tenantId, c.id);
+    const cal = await this.deps.calibrations.get(wholeTenant(tenantId), c.id);
     if (!cal) return;
     const id = randomUUID();
     const now = new Date().toISOString();
@@ -944,16 +938,16 @@ export class OotService {
     k: CaseRow,
   ): Promise<CaseProgress & { window: SuspectWindow | null }> {
     const window = await this.windowOf(tenantId, k.equipment, k.calibration_id);
-    const cal = await this.deps.calibrations.get(tenantId, k.calibration_id);
+    const cal = await this.deps.calibrations.get(wholeTenant(tenantId), k.calibration_id);
     const error = cal ? instrumentError(JSON.parse(cal.body) as { points: [] }) : null;
-    const coverage = new Coverage(await this.deps.repo.decisions(tenantId, k.id));
+    const coverage = new Coverage(await this.deps.repo.decisions(wholeTenant(tenantId), k.id));
     let suspect = 0;
     let decided = 0;
     let atRisk = 0;
     const customers = new Map<string, string>();
     for await (const rows of this.pages(tenantId, k)) {
       const shipments = await this.deps.repo.shipments(
-        tenantId,
+        wholeTenant(tenantId),
         rows.flatMap((r) => (r.part_serial ? [r.part_serial] : [])),
       );
       for (const r of rows) {
@@ -968,7 +962,7 @@ export class OotService {
       }
     }
     const told = new Set(
-      (await this.deps.repo.notifications(tenantId, k.id)).map((n) => n.customer.toLowerCase()),
+      (await this.deps.repo.notifications(wholeTenant(tenantId), k.id)).map((n) => n.customer.toLowerCase()),
     );
     const customerList = [...customers.entries()].map(([key, name]) => ({ name, notified: told.has(key) }));
     const taggedOut = window !== null && window.end === null;
@@ -1012,7 +1006,7 @@ export class OotService {
 
   /** Closes the case when nothing is left to wait for (inside the caller's transaction). */
   private async evaluate(tenantId: string, k: CaseRow): Promise<void> {
-    const fresh = await this.deps.repo.get(tenantId, k.id);
+    const fresh = await this.deps.repo.find(wholeTenant(tenantId), k.id);
     if (!fresh || fresh.state !== 'open') return;
     const p = await this.progress(tenantId, fresh);
     if (p.waitingFor.length > 0) return;

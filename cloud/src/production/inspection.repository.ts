@@ -103,6 +103,43 @@ const INSTALLED_IN = `installations i
 const NOT_AS_GAUGE = `NOT EXISTS (SELECT 1 FROM record_gauges xg WHERE xg.tenant_id = t.tenant_id AND xg.gauge = i.device
     AND xg.observed_at = t.observed_at AND xg.edge_id = t.edge_id AND xg.seq = t.seq)`;
 
+/** Who reads: the request's viewer, or the part of it the scope needs. */
+type Reader = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
+
+/**
+ * The conditions of one side of suspect() and countSuspect(): the viewer's scope on the record
+ * (`t`: its edge's site, its equipment's export flag), the window (start, end] and the page's
+ * cursor on `alias`'s (observed_at, edge_id, seq). Each condition led by " AND ".
+ */
+function suspectWindow(
+  v: Reader,
+  alias: string,
+  start: string | null,
+  end: string | null,
+  after?: { observedAt: string; edge: string; seq: number },
+  /** A table joined on the record's observed_at, bounded too (pruned to the window's months). */
+  also?: string,
+): { sql: string; params: SqlParam[] } {
+  const scope = visibleSql(v, { site: 't.site_id', tag: 't.equipment' });
+  const w: string[] = [scope.sql];
+  const p: SqlParam[] = [...scope.params];
+  for (const x of also ? [alias, also] : [alias]) {
+    if (start !== null) {
+      w.push(`${x}.observed_at > ?`);
+      p.push(start);
+    }
+    if (end !== null) {
+      w.push(`${x}.observed_at <= ?`);
+      p.push(end);
+    }
+  }
+  if (after) {
+    w.push(`(${alias}.observed_at, ${alias}.edge_id, ${alias}.seq) > (?, ?, ?)`);
+    p.push(after.observedAt, after.edge, after.seq);
+  }
+  return { sql: w.map((x) => ` AND ${x}`).join(''), params: p };
+}
+
 const COLS =
   't.edge_id, t.seq, t.kind, t.site_id, t.equipment, t.observed_at, t.part_serial, t.work_order, t.result, r.json';
 /**
@@ -444,48 +481,23 @@ export class InspectionRepository {
    * Usage and inspection records made with `tag` (as the record's equipment, among an
    * inspection's gauges, or by a rig while `tag` was installed in one of its positions) observed
    * in (start, end]; start null = from the beginning, end null = now and later. Each record once
-   * (as 'equipment' before 'gauge' before 'position'), in (observed_at, edge, seq) order.
+   * (as 'equipment' before 'gauge' before 'position'), in (observed_at, edge, seq) order. As `v`
+   * may see them: only records sent by edges of its sites, and records of export-controlled
+   * equipment (the rig the instrument sat on) only for a cleared viewer (`wholeTenant`: every
+   * record, a case's own bookkeeping, never shown as such).
    */
   async suspect(
-    tenantId: string,
+    v: Reader,
     tag: string,
     start: string | null,
     end: string | null,
     after: { observedAt: string; edge: string; seq: number } | undefined,
     limit: number,
-    /**
-     * Who reads: only records sent by edges of its sites, and records of export-controlled
-     * equipment (the rig the instrument sat on) only for a cleared viewer. Null: every record
-     * (the case's own bookkeeping, never shown as such).
-     */
-    seen: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'> | null = null,
   ): Promise<SuspectRow[]> {
-    const scope = seen
-      ? visibleSql(seen, { site: 't.site_id', tag: 't.equipment' })
-      : { sql: '1 = 1', params: [] as SqlParam[] };
-    /** `also`: a table joined on the record's observed_at, bounded too (pruned to the window's months). */
-    const window = (alias: string, also?: string) => {
-      const w: string[] = [scope.sql];
-      const p: SqlParam[] = [...scope.params];
-      for (const x of also ? [alias, also] : [alias]) {
-        if (start !== null) {
-          w.push(`${x}.observed_at > ?`);
-          p.push(start);
-        }
-        if (end !== null) {
-          w.push(`${x}.observed_at <= ?`);
-          p.push(end);
-        }
-      }
-      if (after) {
-        w.push(`(${alias}.observed_at, ${alias}.edge_id, ${alias}.seq) > (?, ?, ?)`);
-        p.push(after.observedAt, after.edge, after.seq);
-      }
-      return { sql: w.map((x) => ` AND ${x}`).join(''), params: p };
-    };
-    const a = window('t');
-    const b = window('g', 't');
-    const c = window('t');
+    const tenantId = v.tenantId;
+    const a = suspectWindow(v, 't', start, end, after);
+    const b = suspectWindow(v, 'g', start, end, after, 't');
+    const c = suspectWindow(v, 't', start, end, after);
     return this.db.withTenant(tenantId, () =>
       this.db.all<SuspectRow>(
         // Each side ordered and cut to the page on its own (by its index, stopping at the page's
@@ -532,29 +544,15 @@ export class InspectionRepository {
     );
   }
 
-  /** How many records suspect() lists for this tag and window (each record once, every site). */
-  async countSuspect(
-    tenantId: string,
-    tag: string,
-    start: string | null,
-    end: string | null,
-  ): Promise<number> {
-    const window = (col: string) => {
-      const w: string[] = [];
-      const p: SqlParam[] = [];
-      if (start !== null) {
-        w.push(`${col} > ?`);
-        p.push(start);
-      }
-      if (end !== null) {
-        w.push(`${col} <= ?`);
-        p.push(end);
-      }
-      return { sql: w.map((x) => ` AND ${x}`).join(''), params: p };
-    };
-    const a = window('t.observed_at');
-    const [bg, bt] = [window('g.observed_at'), window('t.observed_at')];
-    const b = { sql: bg.sql + bt.sql, params: [...bg.params, ...bt.params] };
+  /**
+   * How many records suspect() lists for this tag and window as `v` may see them (each record
+   * once; the same scope, so that a count never exceeds what the viewer can list).
+   */
+  async countSuspect(v: Reader, tag: string, start: string | null, end: string | null): Promise<number> {
+    const tenantId = v.tenantId;
+    const a = suspectWindow(v, 't', start, end);
+    const b = suspectWindow(v, 'g', start, end, undefined, 't');
+    const c = suspectWindow(v, 't', start, end);
     const r = await this.db.withTenant(tenantId, () =>
       this.db.get<{ a: number | string; b: number | string; c: number | string }>(
         `SELECT (SELECT COUNT(*) FROM traceable_records t WHERE t.tenant_id = ? AND t.equipment = ?${a.sql}) AS a,
@@ -563,20 +561,21 @@ export class InspectionRepository {
                      AND t.observed_at = g.observed_at
                    WHERE g.tenant_id = ? AND g.gauge = ? AND t.equipment <> ?${b.sql}) AS b,
                 (SELECT COUNT(*) FROM ${INSTALLED_IN}
-                   WHERE i.tenant_id = ? AND i.device = ? AND t.equipment <> ? AND ${NOT_AS_GAUGE}${a.sql}) AS c`,
-        [tenantId, tag, ...a.params, tenantId, tag, tag, ...b.params, tenantId, tag, tag, ...a.params],
+                   WHERE i.tenant_id = ? AND i.device = ? AND t.equipment <> ? AND ${NOT_AS_GAUGE}${c.sql}) AS c`,
+        [tenantId, tag, ...a.params, tenantId, tag, tag, ...b.params, tenantId, tag, tag, ...c.params],
       ),
     );
     return Number(r?.a ?? 0) + Number(r?.b ?? 0) + Number(r?.c ?? 0);
   }
 
-  /** Usage cycles counted for `tag` after `since` (null: ever). */
-  async cyclesSince(tenantId: string, tag: string, since: string | null): Promise<number> {
-    const row = await this.db.withTenant(tenantId, () =>
+  /** Usage cycles counted for `tag` after `since` (null: ever), of the records `v` may see. */
+  async cyclesSince(v: Reader, tag: string, since: string | null): Promise<number> {
+    const seen = visibleSql(v, { site: 'site_id', tag: 'equipment' });
+    const row = await this.db.withTenant(v.tenantId, () =>
       this.db.get<{ n: number | string | null }>(
         `SELECT SUM(cycles) AS n FROM traceable_records
-         WHERE tenant_id = ? AND equipment = ? AND kind = 'usage'${since ? ' AND observed_at > ?' : ''}`,
-        since ? [tenantId, tag, since] : [tenantId, tag],
+         WHERE tenant_id = ? AND equipment = ? AND kind = 'usage' AND ${seen.sql}${since ? ' AND observed_at > ?' : ''}`,
+        [v.tenantId, tag, ...seen.params, ...(since ? [since] : [])],
       ),
     );
     return Number(row?.n ?? 0);
