@@ -21,7 +21,6 @@ const STILL_BY_TENANT_ID: readonly string[] = [
   'audit/audit.repository.ts AuditRepository.head',
   'audit/audit.repository.ts AuditRepository.page',
   'audit/security-events.repository.ts SecurityEventsRepository.list',
-  'calibration/equipment.repository.ts EquipmentRepository.dueSoonDefault',
   'live/live.repository.ts LiveRepository.flaggedTags',
   'records/records.repository.ts RecordsRepository.acceptedSince',
   'records/records.repository.ts RecordsRepository.allLeafHashes',

@@ -1026,7 +1026,7 @@ export class CalibrationService {
   }
 
   async dueSoonDefault(tenantId: string): Promise<number> {
-    return (await this.equipment.dueSoonDefault(tenantId)) ?? DEFAULT_DUE_SOON_DAYS;
+    return (await this.equipment.dueSoonDefault(wholeTenant(tenantId))) ?? DEFAULT_DUE_SOON_DAYS;
   }
 
   async setSettings(tenantId: string, raw: unknown): Promise<{ dueSoonDays: number }> {

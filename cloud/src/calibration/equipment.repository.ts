@@ -255,7 +255,12 @@ export class EquipmentRepository {
     );
   }
 
-  async dueSoonDefault(tenantId: string): Promise<number | undefined> {
+  /**
+   * The tenant's default due-soon window: a setting of the whole tenant (of no site, not
+   * export-controlled), read by every reader of it.
+   */
+  async dueSoonDefault(v: Pick<Viewer, 'tenantId'>): Promise<number | undefined> {
+    const tenantId = v.tenantId;
     const row = await this.db.withTenant(tenantId, () =>
       this.db.get<{ due_soon_days: number }>(
         'SELECT due_soon_days FROM calibration_settings WHERE tenant_id = ?',
