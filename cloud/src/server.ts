@@ -26,6 +26,8 @@ import {
   createIngestLimiter,
   OFF_LOOP_MIN_RECORDS,
   VerifyPool,
+  type Projection,
+  type StoredBatch,
 } from './records/index.js';
 import { SecurityEventsRepository } from './audit/index.js';
 import { TenancyRepository, EnrollmentService, TenancyService } from './tenancy/index.js';
@@ -221,7 +223,6 @@ export async function startCloud(
     logger.error({ err, event }, 'domain event listener failed'),
   );
   const metrics = new Metrics();
-  countStoredRecords(metrics, events);
   const liveRepo = new LiveRepository(store.db);
   const live = new LiveService(liveRepo, store.inspections, logger.child({ component: 'live' }), metrics);
   live.listen(events);
@@ -297,7 +298,6 @@ export async function startCloud(
     events,
     audit: accounts.audit,
   });
-  spc.listen(events);
   const ingestLimiter = createIngestLimiter({
     redisUrl: cfg.redisUrl,
     redisKeyPrefix: cfg.redisKeyPrefix,
@@ -309,6 +309,33 @@ export async function startCloud(
     logger: logger.child({ component: 'ingest' }),
   });
   const verifyPool = cfg.verifyWorkers > 0 ? new VerifyPool(cfg.verifyWorkers) : undefined;
+  // What runs after a batch adds records, in this order (cloud/src/README.md, "After a batch").
+  const edgeOf = (b: StoredBatch) => ({ id: b.edgeId, siteId: b.siteId });
+  const projections: Projection[] = [
+    {
+      // Calibrations from calibration records, and the traceability index (records by gauge,
+      // part and position) that the next projections and a calibration's hooks read.
+      name: 'calibration',
+      inTransaction: (b) => calibration.onRecordsStored(b.tenantId, edgeOf(b), b.records),
+    },
+    {
+      // Use of tagged-out equipment raises a tag-out alert.
+      name: 'out-of-tolerance',
+      inTransaction: (b) => oot.onRecordsStored(b.tenantId, edgeOf(b), b.records),
+    },
+    {
+      // Measurements and their summaries in the transaction; the run rules once it committed.
+      name: 'spc',
+      inTransaction: (b) => spc.onRecordsStored(b.tenantId, edgeOf(b), b.records),
+      afterCommit: (b) => spc.evaluateAfterCommit(b),
+    },
+    {
+      // The live floor's points and rig states; what changed is pushed once committed.
+      name: 'live',
+      inTransaction: (b) => live.onRecordsStored(b.tenantId, edgeOf(b), b.records),
+    },
+    { name: 'metrics', afterCommit: (b) => countStoredRecords(metrics, b.records) },
+  ];
   const ingest = new IngestService(
     store.db,
     store.tenancy,
@@ -316,13 +343,7 @@ export async function startCloud(
     store.security,
     witness,
     logger.child({ component: 'ingest' }),
-    async (tenantId, edge, records) => {
-      await calibration.onRecordsStored(tenantId, edge, records);
-      await oot.onRecordsStored(tenantId, edge, records);
-      await spc.onRecordsStored(tenantId, edge, records);
-      await live.onRecordsStored(tenantId, edge, records);
-    },
-    events,
+    projections,
     ingestLimiter,
     verifyPool ? { pool: verifyPool, minRecords: OFF_LOOP_MIN_RECORDS } : undefined,
   );

@@ -200,4 +200,81 @@ describe.each(BACKENDS)('live state merge on %s', (backend) => {
     expect((await stored('other')).map((r) => [r.equipment, r.last_seen_at])).toEqual([['RIG-1', at(1)]]);
     expect(await values('other')).toEqual([{ point: 'p', value: '5' }]);
   });
+
+  it('merges a batch of more than 500 points and rigs (several statements) as it merges a small one', async () => {
+    const tag = (i: number) => `BIG-${String(i).padStart(4, '0')}`;
+    // 1,202 points (601 rigs × 2) and 1,101 rigs: three chunks of each table.
+    const points = (value: (i: number) => number, s: (i: number) => number) =>
+      Array.from({ length: 1202 }, (_, i) => point(tag(i >> 1), i % 2 ? 'b' : 'a', value(i), s(i)));
+    const rigs = (o: (i: number) => Partial<LiveRigMerge>) =>
+      Array.from({ length: 1101 }, (_, i) => rig(tag(i), 100, o(i)));
+    const big = async () => ({
+      points: await store.db.withTenant('acme', () =>
+        store.db.all<{ equipment: string; point: string; value: string; observed_at: string }>(
+          `SELECT equipment, point, value, observed_at FROM live_points
+           WHERE tenant_id = ? AND equipment LIKE 'BIG-%' ORDER BY equipment, point`,
+          ['acme'],
+        ),
+      ),
+      rigs: await store.db.withTenant('acme', () =>
+        store.db.all<{ equipment: string; state: string; state_at: string; last_seen_at: string }>(
+          `SELECT equipment, state, state_at, last_seen_at FROM live_rigs
+           WHERE tenant_id = ? AND equipment LIKE 'BIG-%' ORDER BY equipment`,
+          ['acme'],
+        ),
+      ),
+    });
+
+    let m = await repo.merge(
+      'acme',
+      points(
+        () => 1,
+        () => 100,
+      ),
+      rigs(() => ({ state: 'running', state_at: at(100) })),
+    );
+    expect(m.points).toHaveLength(1202);
+    expect(new Set(m.points.map((p) => `${p.equipment}/${p.point}`)).size).toBe(1202);
+    expect(m.rigs).toHaveLength(1101);
+    let now = await big();
+    expect(now.points).toHaveLength(1202);
+    expect(now.points.every((p) => p.value === '1' && p.observed_at === at(100))).toBe(true);
+    expect(now.rigs).toHaveLength(1101);
+    expect(now.rigs.every((r) => r.state === 'running' && r.state_at === at(100))).toBe(true);
+
+    // Again: every third point and rig newer, the rest older; only the newer ones are written.
+    const newer = (i: number) => i % 3 === 0;
+    m = await repo.merge(
+      'acme',
+      points(
+        (i) => (newer(i) ? 2 : 9),
+        (i) => (newer(i) ? 200 : 50),
+      ),
+      rigs((i) =>
+        newer(i) ? { state: 'stopped', state_at: at(200) } : { state: 'stopped', state_at: at(50) },
+      ),
+    );
+    const newerPoints = Array.from({ length: 1202 }, (_, i) => i).filter(newer);
+    expect(m.points.map((p) => `${p.equipment}/${p.point}`).sort()).toEqual(
+      newerPoints.map((i) => `${tag(i >> 1)}/${i % 2 ? 'b' : 'a'}`).sort(),
+    );
+    now = await big();
+    expect(now.points).toHaveLength(1202);
+    now.points.forEach((p, i) => {
+      expect([p.equipment, p.point, p.value, p.observed_at]).toEqual([
+        tag(i >> 1),
+        i % 2 ? 'b' : 'a',
+        newer(i) ? '2' : '1',
+        newer(i) ? at(200) : at(100),
+      ]);
+    });
+    expect(now.rigs).toHaveLength(1101);
+    now.rigs.forEach((r, i) => {
+      expect([r.equipment, r.state, r.state_at]).toEqual([
+        tag(i),
+        newer(i) ? 'stopped' : 'running',
+        newer(i) ? at(200) : at(100),
+      ]);
+    });
+  });
 });

@@ -132,6 +132,8 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
   let leaverId = '';
   let edge: TestEdge;
   let edgeId = '';
+  /** Enrolls an edge of plant 2 (the last test's). */
+  let enrollPlant2 = '';
   /** The wall-clock time (ms) before the setup's sign-ins (they are stamped with the wall clock). */
   let signInsFrom = 0;
   const f = records(() => edgeId);
@@ -211,6 +213,7 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     token = await store.tenancy.createApiToken('acme', 'siem');
     globexToken = await store.tenancy.createApiToken('globex', 'siem');
     const enroll = await store.tenancy.createEnrollmentToken('acme', 'plant-1', 3600_000);
+    enrollPlant2 = (await store.tenancy.createEnrollmentToken('acme', 'plant-2', 3600_000)).token;
     const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
     const by = { actor: { type: 'system' as const, id: 'test' }, address: null };
     for (const role of ['admin', 'auditor', 'manager', 'technician'] as const)
@@ -1124,5 +1127,61 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
       [`${edgeId}:4`, 'EAR', idOf('auditor')],
       [`${edgeId}:4`, 'EAR', idOf('auditor')],
     ]);
+  });
+  it('lists in a site-scoped requester’s out-of-tolerance report only the suspect records of its sites', async () => {
+    // RIG-FLOW-01 (plant 2) failed; its records so far came from line-3, an edge of plant 1. An
+    // edge of plant 2 now sends one more, made with it and with PT-RAIL-03 (plant 1) as a gauge:
+    // both instruments were used on both sites.
+    const edge2 = await new TestEdge(cloud.url).enroll(enrollPlant2, 'line-9');
+    const g = records(() => edge2.id);
+    expect((await edge2.ingest([g.inspection('RIG-FLOW-01', at(30), 'P-9', ['PT-RAIL-03'])])).accepted).toBe(
+      1,
+    );
+    const plant2Record = `${edge2.id}:1`;
+    const report = async (who: string, siteId?: string) => {
+      const { file } = await generate(who, {
+        type: 'out-of-tolerance',
+        from: FROM,
+        to: TODAY,
+        format: 'json',
+        ...(siteId ? { siteId } : {}),
+      });
+      const doc = JSON.parse(file.bytes.toString('utf8'));
+      const rows = (tag: string) =>
+        doc.sections.suspectRecords
+          .filter((r: { failedEquipment: string }) => r.failedEquipment === tag)
+          .map((r: { edge: string; seq: number; siteId: string }) => [`${r.edge}:${r.seq}`, r.siteId]);
+      const events = Object.fromEntries(
+        doc.sections.events.map(
+          (e: { equipment: string; suspectRecords: number; undecidedRecords: number }) => [
+            e.equipment,
+            [e.suspectRecords, e.undecidedRecords],
+          ],
+        ),
+      );
+      return { rig: rows('RIG-FLOW-01'), pt: rows('PT-RAIL-03'), events, summary: doc.report.summary };
+    };
+    // The auditor limited to plant 2: RIG-FLOW-01's event, with only the record plant 2's edge
+    // sent (rows and counts); PT-RAIL-03's event is plant 1's, not in its report.
+    const scoped = await report('scoped-auditor', 'plant-2');
+    expect(scoped.rig).toEqual([[plant2Record, 'plant-2']]);
+    expect(scoped.pt).toEqual([]);
+    expect(scoped.events['RIG-FLOW-01']).toEqual([1, 1]);
+    expect(scoped.events).not.toHaveProperty('PT-RAIL-03');
+    expect(scoped.summary).toMatchObject({ suspectRecords: 1, undecidedRecords: 1 });
+    // A tenant-wide requester gets the records of both sites, in both events.
+    const wide = await report('auditor');
+    for (const rows of [wide.rig, wide.pt]) {
+      expect(rows).toContainEqual([plant2Record, 'plant-2']);
+      expect(rows).toContainEqual([expect.stringMatching(new RegExp(`^${edgeId}:`)), 'plant-1']);
+    }
+    expect(wide.rig).toContainEqual([`${edgeId}:2`, 'plant-1']);
+    expect(wide.events['RIG-FLOW-01'][0]).toBe(wide.rig.length);
+    expect(wide.events['PT-RAIL-03'][0]).toBe(wide.pt.length);
+    // A tenant-wide requester's report of plant 2 is read as plant 2 too.
+    const site = await report('auditor', 'plant-2');
+    expect(site.rig).toEqual([[plant2Record, 'plant-2']]);
+    expect(site.events['RIG-FLOW-01']).toEqual([1, 1]);
+    expect(site.summary).toMatchObject({ suspectRecords: 1 });
   });
 });

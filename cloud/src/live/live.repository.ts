@@ -105,8 +105,8 @@ export class LiveRepository {
    * newer-wins rules below, and returns what changed: the points written (a value older than the
    * stored one is not) and the rigs written, as stored after the merge, each with whether its
    * equipment had telemetry stored before. Inside the caller's ingest transaction (which holds
-   * the edge's row lock). On PostgreSQL one statement (both upserts as CTEs) when each table's
-   * rows fit one chunk; on SQLite one statement per table.
+   * the edge's row lock). On PostgreSQL one statement per chunk of CHUNK rows of each table (both
+   * upserts as CTEs of it: one statement for a usual batch); on SQLite one statement per table.
    */
   async merge(
     tenantId: string,
@@ -152,32 +152,50 @@ export class LiveRepository {
       }));
     const pointOpts = { onConflict: POINT_MERGE, rowsPerStatement: CHUNK };
     const rigOpts = { onConflict: RIG_MERGE, rowsPerStatement: CHUNK };
-    // Both tables in one chunk each: one statement on PostgreSQL, the two upserts as CTEs. (With
-    // one side empty, the path below makes one statement too.)
-    if (
-      this.db.dialect === 'postgres' &&
-      points.length > 0 &&
-      rigs.length > 0 &&
-      points.length <= CHUNK &&
-      rigs.length <= CHUNK
-    ) {
-      const p = insertStatement('live_points', POINT_COLUMNS, pointRows, pointOpts, 'equipment, point');
-      const r = insertStatement('live_rigs', RIG_COLUMNS, rigRows, rigOpts, RIG_RETURNING);
-      const rows = await this.db.withTenantStatement(tenantId, () =>
-        this.db.all<{ point: string | null } & RigReturned>(
-          `WITH p AS (${p.sql}), r AS (${r.sql})
-          SELECT point, equipment, NULL::text AS state_at, NULL::text AS signals, NULL::text AS last_test,
-                 NULL::boolean AS telemetry FROM p
-          UNION ALL SELECT NULL::text, equipment, state_at, signals, last_test, telemetry FROM r`,
-          [...p.params, ...r.params],
-        ),
-      );
-      return {
-        points: rows
-          .filter((r) => r.point !== null)
-          .map((r) => ({ equipment: r.equipment, point: r.point! })),
-        rigs: parse(rows.filter((r) => r.point === null)),
+    if (this.db.dialect === 'postgres') {
+      // One statement per chunk of each table, both upserts as CTEs of it: one statement for a
+      // batch of at most CHUNK points and CHUNK rigs, the fewest statements for a larger one.
+      const statements = Math.max(Math.ceil(points.length / CHUNK), Math.ceil(rigs.length / CHUNK));
+      const run = async () => {
+        const out: { points: { equipment: string; point: string }[]; rigs: LiveRigMerged[] } = {
+          points: [],
+          rigs: [],
+        };
+        for (let i = 0; i < statements; i += 1) {
+          const ps = pointRows.slice(i * CHUNK, (i + 1) * CHUNK);
+          const rs = rigRows.slice(i * CHUNK, (i + 1) * CHUNK);
+          const p =
+            ps.length > 0
+              ? insertStatement('live_points', POINT_COLUMNS, ps, pointOpts, 'equipment, point')
+              : undefined;
+          const r =
+            rs.length > 0 ? insertStatement('live_rigs', RIG_COLUMNS, rs, rigOpts, RIG_RETURNING) : undefined;
+          const rows = await this.db.all<{ point: string | null } & RigReturned>(
+            `WITH ${[p ? `p AS (${p.sql})` : '', r ? `r AS (${r.sql})` : ''].filter(Boolean).join(', ')}
+            ${[
+              p
+                ? `SELECT point, equipment, NULL::text AS state_at, NULL::text AS signals, NULL::text AS last_test,
+                     NULL::boolean AS telemetry FROM p`
+                : '',
+              r
+                ? `SELECT NULL::text AS point, equipment, state_at, signals, last_test, telemetry FROM r`
+                : '',
+            ]
+              .filter(Boolean)
+              .join(' UNION ALL ')}`,
+            [...(p?.params ?? []), ...(r?.params ?? [])],
+          );
+          out.points.push(
+            ...rows.filter((x) => x.point !== null).map((x) => ({ equipment: x.equipment, point: x.point! })),
+          );
+          out.rigs.push(...parse(rows.filter((x) => x.point === null)));
+        }
+        return out;
       };
+      // Outside a transaction, several statements get one of their own.
+      return statements === 1
+        ? this.db.withTenantStatement(tenantId, run)
+        : this.db.withTenant(tenantId, run);
     }
     return this.db.withTenant(tenantId, async () => {
       const written = await insertChunkedReturning<{ equipment: string; point: string }>(

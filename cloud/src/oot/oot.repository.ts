@@ -219,6 +219,49 @@ export class OotRepository {
     );
   }
 
+  /**
+   * Which of `tags` the tag-out rule has anything to read for, by source: an open case
+   * (`case`), an out-of-service change (`service`, maintenance) or an event asking for a
+   * calibration before use (`required`, maintenance). One statement per chunk of tags, with the
+   * tenant setting and row-level security in force, each source scoped to `v` as its own read is:
+   * after a batch, almost always nothing, and the rule's reads (`openFor`, maintenance's
+   * `blocked`) are then not made at all; they are asked only about the tags found here.
+   */
+  async tagOutCandidates(
+    v: Reader,
+    tags: readonly string[],
+  ): Promise<{ source: 'case' | 'service' | 'required'; equipment: string }[]> {
+    if (tags.length === 0) return [];
+    const cases = casesSeenBy(v);
+    // Maintenance's own scope of its rows (maintenance.repository.ts: joined to the equipment).
+    const kept = visibleSql(v, { site: 'e.site_id', tag: 'x.equipment' });
+    const equipment = 'JOIN equipment e ON e.tenant_id = x.tenant_id AND e.tag = x.equipment';
+    // Each tag is bound three times (once per source).
+    return inChunks(tags, Math.floor(CHUNK / 3), (chunk, marks) =>
+      this.db.withTenantStatement(v.tenantId, () =>
+        this.db.all<{ source: 'case' | 'service' | 'required'; equipment: string }>(
+          `SELECT DISTINCT 'case' AS source, c.equipment AS equipment FROM oot_cases c ${CASE_EQUIPMENT}
+             WHERE c.tenant_id = ? AND c.state = 'open' AND c.equipment IN (${marks}) AND ${cases.sql}
+           UNION ALL SELECT DISTINCT 'service', x.equipment FROM equipment_service x ${equipment}
+             WHERE x.tenant_id = ? AND x.equipment IN (${marks}) AND ${kept.sql}
+           UNION ALL SELECT DISTINCT 'required', x.equipment FROM maintenance_events x ${equipment}
+             WHERE x.tenant_id = ? AND x.calibration_required = 1 AND x.equipment IN (${marks}) AND ${kept.sql}`,
+          [
+            v.tenantId,
+            ...chunk,
+            ...cases.params,
+            v.tenantId,
+            ...chunk,
+            ...kept.params,
+            v.tenantId,
+            ...chunk,
+            ...kept.params,
+          ],
+        ),
+      ),
+    );
+  }
+
   /** Every open case `v` may see (few: each is a failed instrument). */
   async allOpen(v: Reader): Promise<CaseRow[]> {
     const seen = casesSeenBy(v);

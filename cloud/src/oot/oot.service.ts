@@ -302,7 +302,11 @@ export interface OotDeps {
   tenancy?: Pick<TenancyRepository, 'sites'> | undefined;
 }
 
-/** Another reason equipment is tagged out, by tag: since when, why, and its site. */
+/**
+ * Another reason equipment is tagged out, by tag: since when, why, and its site. Asked only about
+ * the tags `OotRepository.tagOutCandidates` finds rows for in maintenance's tables
+ * (`equipment_service`, `maintenance_events`): a source reading other tables is added there too.
+ */
 export interface TagOutSource {
   blocked(
     tenantId: string,
@@ -418,10 +422,14 @@ export class OotService {
    * failed calibration on), or out of service by maintenance (from `since`).
    */
   private async tagOutsOf(tenantId: string, tags: readonly string[]) {
-    // Both reads at once (one round trip less).
+    // One statement says which tags have anything to read (after a batch, almost always none);
+    // the rule's reads are made for those tags only, both at once (one round trip less).
+    const candidates = await this.deps.repo.tagOutCandidates(wholeTenant(tenantId), tags);
+    const withCase = [...new Set(candidates.filter((c) => c.source === 'case').map((c) => c.equipment))];
+    const withService = [...new Set(candidates.filter((c) => c.source !== 'case').map((c) => c.equipment))];
     const [cases, blocked] = await settled([
-      this.deps.repo.openFor(wholeTenant(tenantId), tags),
-      this.deps.outOfService?.blocked(tenantId, tags),
+      withCase.length > 0 ? this.deps.repo.openFor(wholeTenant(tenantId), withCase) : Promise.resolve([]),
+      withService.length > 0 ? this.deps.outOfService?.blocked(tenantId, withService) : undefined,
     ]);
     const tagged = new Map<string, { k: CaseRow; since: string }>();
     for (const k of cases) {

@@ -1,15 +1,13 @@
 import { EventEmitter } from 'node:events';
-import type { RigRecord } from '@rigtrace/protocols';
 
 /**
  * Things that happened in this process that other parts (live updates over socket.io, alerts,
  * reminders) react to. Emitted only after the change is committed, so a listener never sees a
  * change that was rolled back. Listeners must not throw; an error in one is logged by the bus's
- * owner, never returned to the caller that emitted.
+ * owner, never returned to the caller that emitted. (What follows a stored batch is not an event
+ * here: it is the list of projections `server.ts` declares, `records/projection.ts`.)
  */
 export interface DomainEvents {
-  /** A verified batch was stored: its records, in seq order. */
-  'records.stored': [{ tenantId: string; siteId: string; edgeId: string; records: readonly RigRecord[] }];
   /** A calibration event was recorded (from an edge or by hand) for a piece of equipment. */
   'calibration.recorded': [
     { tenantId: string; siteId: string | null; tag: string; calibrationId: string; passed: boolean },

@@ -2,7 +2,6 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Router, type Request, type RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ProblemError } from './errors.js';
-import type { DomainEventBus } from './events.js';
 
 /**
  * Prometheus metrics of one cloud process (prom-client), served as text (exposition format 0.0.4)
@@ -245,9 +244,7 @@ export function opsRoutes(deps: OpsDeps): Router {
   return r;
 }
 
-/** Counts the records of every committed batch, by kind. */
-export function countStoredRecords(metrics: Metrics, events: DomainEventBus): void {
-  events.on('records.stored', (e) => {
-    for (const r of e.records) metrics.ingestRecords.inc({ kind: r.kind });
-  });
+/** Counts a committed batch's records, by kind (the metrics projection's after-commit step). */
+export function countStoredRecords(metrics: Metrics, records: readonly { kind: string }[]): void {
+  for (const r of records) metrics.ingestRecords.inc({ kind: r.kind });
 }

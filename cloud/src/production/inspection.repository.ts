@@ -1,6 +1,12 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { inChunks } from '../platform/db/in-chunks.js';
-import { insertChunked, insertChunkedReturning } from '../platform/db/insert-chunked.js';
+import {
+  insertChunked,
+  insertChunkedReturning,
+  insertStatement,
+  MAX_STATEMENT_PARAMS,
+  type ChunkedInsert,
+} from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 import { localDay } from '../platform/time-zone.js';
 import { compareText } from '../platform/compare.js';
@@ -322,16 +328,12 @@ export class InspectionRepository {
     positions: readonly PositionUse[],
   ): Promise<AddedInspection[]> {
     const ignoreDuplicates = { onConflict: 'ON CONFLICT DO NOTHING' };
-    const stored = await insertChunkedReturning<{
-      edge_id: string;
-      seq: number;
-      kind: string;
-      part_serial: string | null;
-    }>(
-      this.db,
-      'traceable_records',
-      'tenant_id, edge_id, seq, kind, site_id, equipment, observed_at, part_serial, work_order, result, cycles',
-      rows.map((r) => [
+    type Rows = { table: string; columns: string; rows: SqlParam[][]; opts: ChunkedInsert };
+    const traceable: Rows = {
+      table: 'traceable_records',
+      columns:
+        'tenant_id, edge_id, seq, kind, site_id, equipment, observed_at, part_serial, work_order, result, cycles',
+      rows: rows.map((r) => [
         tenantId,
         r.edgeId,
         r.seq,
@@ -344,23 +346,63 @@ export class InspectionRepository {
         r.result,
         r.cycles,
       ]),
-      'edge_id, seq, kind, part_serial',
-      ignoreDuplicates,
+      opts: ignoreDuplicates,
+    };
+    const others = (
+      [
+        {
+          table: 'record_gauges',
+          columns: 'tenant_id, gauge, observed_at, edge_id, seq',
+          rows: gauges.map((g) => [tenantId, g.gauge, g.observedAt, g.edgeId, g.seq]),
+          opts: { ...ignoreDuplicates, rowsPerStatement: 300 },
+        },
+        {
+          table: 'record_positions',
+          columns: 'tenant_id, edge_id, seq, position, kind, equipment, observed_at',
+          rows: positions.map((p) => [
+            tenantId,
+            p.edgeId,
+            p.seq,
+            p.position,
+            p.kind,
+            p.equipment,
+            p.observedAt,
+          ]),
+          opts: ignoreDuplicates,
+        },
+      ] satisfies Rows[]
+    ).filter((t) => t.rows.length > 0);
+    type Stored = { edge_id: string; seq: number; kind: string; part_serial: string | null };
+    const returning = 'edge_id, seq, kind, part_serial';
+    // A batch's rows of each table in one INSERT (not chunked) when all of them fit one statement.
+    const params = [traceable, ...others].reduce(
+      (n, t) => n + t.rows.length * t.columns.split(',').length,
+      0,
     );
-    await insertChunked(
-      this.db,
-      'record_gauges',
-      'tenant_id, gauge, observed_at, edge_id, seq',
-      gauges.map((g) => [tenantId, g.gauge, g.observedAt, g.edgeId, g.seq]),
-      { ...ignoreDuplicates, rowsPerStatement: 300 },
-    );
-    await insertChunked(
-      this.db,
-      'record_positions',
-      'tenant_id, edge_id, seq, position, kind, equipment, observed_at',
-      positions.map((p) => [tenantId, p.edgeId, p.seq, p.position, p.kind, p.equipment, p.observedAt]),
-      ignoreDuplicates,
-    );
+    let stored: Stored[];
+    if (this.db.dialect === 'postgres' && rows.length > 0 && params <= MAX_STATEMENT_PARAMS) {
+      // One statement on PostgreSQL: the gauges and positions as data-modifying CTEs of the
+      // traceability INSERT.
+      const whole = (t: Rows, ret?: string) =>
+        insertStatement(t.table, t.columns, t.rows, { ...t.opts, rowsPerStatement: t.rows.length }, ret);
+      const parts = others.map((t) => whole(t));
+      const main = whole(traceable, returning);
+      const ctes = parts.map((q, i) => `c${i} AS (${q.sql})`);
+      stored = await this.db.all<Stored>(`${ctes.length > 0 ? `WITH ${ctes.join(', ')} ` : ''}${main.sql}`, [
+        ...parts.flatMap((q) => q.params),
+        ...main.params,
+      ]);
+    } else {
+      stored = await insertChunkedReturning<Stored>(
+        this.db,
+        traceable.table,
+        traceable.columns,
+        traceable.rows,
+        returning,
+        traceable.opts,
+      );
+      for (const t of others) await insertChunked(this.db, t.table, t.columns, t.rows, t.opts);
+    }
     // Only the rows this call stored (a duplicate returns nothing).
     return stored.flatMap((r) =>
       r.kind === 'inspection' && r.part_serial !== null

@@ -4,6 +4,7 @@
 export { verifyEdgeLog } from './edge-log-verifier.js';
 export { EvidenceService } from './evidence.service.js';
 export { IngestService } from './ingest.service.js';
+export type { Projection, StoredBatch } from './projection.js';
 export { RecordsRepository } from './records.repository.js';
 export { recordsApi, recordsRoutes } from './records.routes.js';
 export { createIngestLimiter, type IngestLimiter, type IngestLimitPolicy } from './ingest-limit.js';

@@ -4,7 +4,6 @@ import {
   type BatchProblem,
   type BatchVerification,
   type CompactRangeState,
-  type RigRecord,
 } from '@rigtrace/protocols';
 import type { Logger } from 'pino';
 import type { Db } from '../platform/db/db.js';
@@ -13,11 +12,11 @@ import type { RecordsRepository } from './records.repository.js';
 import type { SecurityEventsRepository } from '../audit/index.js';
 import type { EdgeRow, TenancyRepository } from '../tenancy/index.js';
 import type { Witness } from '../platform/witness.js';
-import type { DomainEventBus } from '../platform/events.js';
-import { committed, emitAfterCommit } from '../platform/after-commit.js';
+import { afterCommit, committed } from '../platform/after-commit.js';
 import { settled } from '../platform/settled.js';
 import { addressLimitKey, edgeLimitKey, type IngestLimiter } from './ingest-limit.js';
 import { verifyHere, type VerifyInput, type VerifyPool } from './verify-pool.js';
+import type { Projection, StoredBatch } from './projection.js';
 
 export interface IngestResult {
   ackedSeq: number;
@@ -26,17 +25,6 @@ export interface IngestResult {
   /** The checkpoint as accepted, countersigned by this cloud. */
   checkpoint: string;
 }
-
-/**
- * Runs inside the ingest transaction right after a batch's new records are stored (the
- * calibration engine derives calibrations and its traceability index there); it must be
- * idempotent. If it throws, the batch is not stored and the edge retries.
- */
-export type RecordsStoredHook = (
-  tenantId: string,
-  edge: { id: string; siteId: string },
-  records: readonly RigRecord[],
-) => Promise<void>;
 
 /** Edges whose tenant IngestService keeps in memory at most. */
 const MAX_CACHED_EDGES = 100_000;
@@ -81,9 +69,11 @@ export class IngestService {
     private readonly security: SecurityEventsRepository,
     private readonly witness: Witness,
     private readonly logger: Logger,
-    private readonly onRecordsStored?: RecordsStoredHook,
-    /** 'records.stored' is emitted here once the batch's transaction has committed. */
-    private readonly events?: DomainEventBus,
+    /**
+     * What runs after a batch adds records (`projection.ts`): each one's `inTransaction` step in
+     * this order inside the batch's transaction, then each one's `afterCommit` step in this order.
+     */
+    private readonly projections: readonly Projection[],
     /** The ingest rate limit (ingest-limit.ts); none: unlimited. */
     private readonly limiter?: IngestLimiter,
     /**
@@ -324,8 +314,15 @@ export class IngestService {
         nowIso,
       ),
     ];
-    const derive = () =>
-      this.onRecordsStored?.(edge.tenant_id, { id: edge.id, siteId: edge.site_id }, v.records);
+    const batch: StoredBatch = {
+      tenantId: edge.tenant_id,
+      edgeId: edge.id,
+      siteId: edge.site_id,
+      records: v.records,
+    };
+    const derive = async () => {
+      for (const p of this.projections) await p.inTransaction?.(batch);
+    };
     if (this.db.statementsInOrder) {
       // The derived rows' statements queue behind these writes on the transaction's connection,
       // in the order they would have run after awaiting them: the hooks' own work (building rows)
@@ -335,12 +332,7 @@ export class IngestService {
       await settled(writes);
       await derive();
     }
-    emitAfterCommit(this.events, 'records.stored', {
-      tenantId: edge.tenant_id,
-      siteId: edge.site_id,
-      edgeId: edge.id,
-      records: v.records,
-    });
+    afterCommit(() => this.afterCommitSteps(batch));
     return {
       ok: true,
       result: {
@@ -350,5 +342,20 @@ export class IngestService {
         checkpoint: cosigned,
       },
     };
+  }
+
+  /** Each projection's after-commit step, in the list's order; one that throws does not stop the rest. */
+  private afterCommitSteps(batch: StoredBatch): void {
+    for (const p of this.projections) {
+      if (!p.afterCommit) continue;
+      try {
+        p.afterCommit(batch);
+      } catch (err) {
+        this.logger.error(
+          { err, projection: p.name, tenant: batch.tenantId, edge: batch.edgeId },
+          'projection failed after commit',
+        );
+      }
+    }
   }
 }

@@ -831,7 +831,8 @@ function operatorOf(record: unknown): string | null {
 /**
  * Suspect records in (start, end], in (observedAt, edge, seq) order, as pages (each record once):
  * the calibration feature's one suspect query (what `GET /equipment/{tag}/suspect-records` and an
- * out-of-tolerance case list), with each record's operator.
+ * out-of-tolerance case list), read as the requester (its sites: a record made on another site
+ * with an instrument of the requester's site is left out), with each record's operator.
  */
 async function* suspectPages(
   deps: ReportDeps,
@@ -841,7 +842,9 @@ async function* suspectPages(
   end: string,
   screen: boolean,
 ): AsyncGenerator<SuspectPageRow[]> {
-  for await (const rows of deps.traceability.suspectPages(reader.tenantId, tag, start, end)) {
+  for await (const rows of deps.traceability.suspectPages(reader.tenantId, tag, start, end, {
+    viewer: reader,
+  })) {
     const items = rows.map((row) => ({
       edge: row.edge_id,
       seq: Number(row.seq),
@@ -905,13 +908,16 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
     siteId: ctx.site?.id ?? null,
     period: sqlPeriod(ctx.period),
   });
-  // The suspect records as the requester may be served them (export control's screen): those
-  // not screened are counted and tallied; the suspect section's pass serves them (`served`), so
-  // for a cleared requester the flagged ones are logged there, once.
+  // The suspect records as the requester may be served them (its sites, and export control's
+  // screen): those kept are counted and tallied; the suspect section's pass serves them
+  // (`served`), so for a cleared requester the flagged ones are logged there, once. The
+  // tenant-wide count stands for them only when the requester reads every site and nothing is
+  // screened out.
   const pagesOf = (tag: string, start: string | null, end: string, served = false) =>
     suspectPages(deps, ctx.reader, tag, start, end, served || scope.excluding);
   const countOf = async (tag: string, start: string | null, end: string) => {
-    if (!scope.excluding) return deps.traceability.countSuspect(tenantId, tag, start, end);
+    if (!scope.excluding && ctx.reader.sites === null)
+      return deps.traceability.countSuspect(tenantId, tag, start, end);
     let n = 0;
     for await (const page of pagesOf(tag, start, end)) n += page.length;
     return n;

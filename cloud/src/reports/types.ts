@@ -160,8 +160,9 @@ export interface ReportContext {
   sources: ReportSources;
   /**
    * Who the report is read as: the requester's scope (its site) and export clearance, rebuilt
-   * when the job runs. The register and maintenance reads apply it in their queries; suspect
-   * records are screened for it by export control (`ExportControlService.screenRecords`), which
+   * when the job runs. The register, maintenance and suspect-record reads apply it in their
+   * queries (suspect records: those sent by edges of its sites); suspect records are also
+   * screened for it by export control (`ExportControlService.screenRecords`), which
    * logs the flagged ones a cleared requester is served under its actor and `route`.
    */
   reader: ExportCaller;

@@ -5,7 +5,8 @@ import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
 import { parseOrProblem, ProblemError } from '../platform/errors.js';
 import type { AuditEvent } from '../audit/index.js';
-import type { DomainEventBus, DomainEvents } from '../platform/events.js';
+import type { DomainEventBus } from '../platform/events.js';
+import type { StoredBatch } from '../records/index.js';
 import type { AlertRow, AlertsRepository } from './alerts.repository.js';
 import {
   capability,
@@ -275,16 +276,17 @@ export class SpcService {
     if (rows.length) await this.repo.insertMeasurements(tenantId, rows);
   }
 
-  /** Evaluates the run rules after each committed batch ('records.stored'). */
-  listen(events: DomainEventBus): void {
-    events.on('records.stored', (e) => {
-      const p = this.evaluateBatch(e)
-        .catch((err: unknown) =>
-          this.logger.error({ err, tenant: e.tenantId, edge: e.edgeId }, 'SPC rule evaluation failed'),
-        )
-        .finally(() => this.pending.delete(p));
-      this.pending.add(p);
-    });
+  /**
+   * The SPC projection's after-commit step: starts evaluating the run rules on a committed batch
+   * (`evaluateBatch`) without waiting for it; `idle` waits for it. Never throws: a failure is logged.
+   */
+  evaluateAfterCommit(e: StoredBatch): void {
+    const p = this.evaluateBatch(e)
+      .catch((err: unknown) =>
+        this.logger.error({ err, tenant: e.tenantId, edge: e.edgeId }, 'SPC rule evaluation failed'),
+      )
+      .finally(() => this.pending.delete(p));
+    this.pending.add(p);
   }
 
   /** Resolves when every evaluation started so far has finished (shutdown, tests). */
@@ -300,7 +302,7 @@ export class SpcService {
    * point does not raise again (one alert per run), and a (baseline, rule, chart, point) raises
    * at most once however often it is evaluated.
    */
-  async evaluateBatch(e: DomainEvents['records.stored'][0]): Promise<AlertView[]> {
+  async evaluateBatch(e: StoredBatch): Promise<AlertView[]> {
     const touched = new Map<string, { equipment: string; characteristic: string; keys: Set<string> }>();
     for (const r of e.records) {
       if (r.kind !== 'inspection') continue;
