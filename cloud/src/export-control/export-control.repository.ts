@@ -25,19 +25,27 @@ export interface ExportAccessRow {
 }
 
 /**
- * The site of an access-log row (`l`), through what it names: equipment (`equipment`, `yield`,
- * `suspect-records`: a tag), a calibration's equipment, or a record's (`edge:seq`) edge, whose
- * site a record belongs to as everywhere else. NULL when the object is no longer there.
+ * The site of an access-log row (alias `l`), through what it names: equipment (`equipment`,
+ * `yield`, `suspect-records`: a tag), a calibration's equipment, or a record's (`edge:seq`) edge,
+ * whose site a record belongs to as everywhere else. NULL when the object is no longer there.
  */
-const LOG_SITE = `CASE
-  WHEN l.object_type IN ('equipment', 'yield', 'suspect-records') THEN
-    (SELECT e.site_id FROM equipment e WHERE e.tenant_id = l.tenant_id AND e.tag = l.object_id)
-  WHEN l.object_type = 'calibration' THEN
+const logSite = (l: string) => `CASE
+  WHEN ${l}.object_type IN ('equipment', 'yield', 'suspect-records') THEN
+    (SELECT e.site_id FROM equipment e WHERE e.tenant_id = ${l}.tenant_id AND e.tag = ${l}.object_id)
+  WHEN ${l}.object_type = 'calibration' THEN
     (SELECT e.site_id FROM calibrations c
        JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
-     WHERE c.tenant_id = l.tenant_id AND c.id = l.object_id)
-  ELSE (SELECT d.site_id FROM edges d WHERE d.tenant_id = l.tenant_id AND l.object_id LIKE d.id || ':%')
+     WHERE c.tenant_id = ${l}.tenant_id AND c.id = ${l}.object_id)
+  ELSE (SELECT d.site_id FROM edges d WHERE d.tenant_id = ${l}.tenant_id AND ${l}.object_id LIKE d.id || ':%')
 END`;
+
+/**
+ * The access-log rows (alias `l`) `v` may see: of its sites, by what each row names (`logSite`);
+ * a row whose object is gone only for a tenant-wide reader. The one scope of the log, for
+ * `GET /export-access` and the export-access report.
+ */
+export const accessLogVisible = (v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>, l: string) =>
+  visibleSql(v, { site: `(${logSite(l)})` });
 
 /** Export control's SQL: the equipment flags and the access log (ExportControlService holds the rules). */
 export class ExportControlRepository {
@@ -101,7 +109,7 @@ export class ExportControlRepository {
   /**
    * The access log as `v` may see it, oldest first, paged by (at, id): the service lets only
    * cleared readers have it (it names flagged objects). The log has no site column: a row is of
-   * the site of what it names (`LOG_SITE`); a reader limited to sites gets the rows of those
+   * the site of what it names (`accessLogVisible`); a reader limited to sites gets the rows of those
    * sites, and not the rows whose object is gone (no site left to check).
    */
   async list(
@@ -113,7 +121,7 @@ export class ExportControlRepository {
       limit: number;
     },
   ): Promise<ExportAccessRow[]> {
-    const scope = visibleSql(v, { site: `(${LOG_SITE})` });
+    const scope = accessLogVisible(v, 'l');
     const where = ['l.tenant_id = ?', scope.sql];
     const params: SqlParam[] = [v.tenantId, ...scope.params];
     if (q.from) {
