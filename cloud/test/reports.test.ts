@@ -165,6 +165,17 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     });
     return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) };
   }
+  /** An acme user's id. */
+  async function idOf(who: string): Promise<string> {
+    const users = (await call('admin', 'GET', '/users')).body.items as { id: string; email: string }[];
+    return users.find((u) => u.email === `${who}@acme.example`)!.id;
+  }
+  /** Marks an acme user a US person (cleared) or not, as acme's admin, and signs them in again. */
+  async function setCleared(who: string, usPerson: boolean) {
+    const id = await idOf(who);
+    expect((await call('admin', 'PUT', `/users/${id}/us-person`, { usPerson })).status).toBe(200);
+    s[who] = await signIn(cloud.url, 'acme', `${who}@acme.example`, PW);
+  }
   async function generate(who: string, body: Record<string, unknown>) {
     const queued = await request(who, body);
     const report = await done(who, queued.id);
@@ -245,6 +256,7 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
       role: 'admin',
       password: PW,
       mustChangePassword: false,
+      usPerson: true, // reads its export-access log
     });
     await accounts.users.create(by, 'globex', {
       email: 'tech@globex.example',
@@ -697,13 +709,15 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     expect(text).not.toContain('globex');
   });
 
-  it('lists who opened export-controlled items; API tokens may not read that report', async () => {
-    const { report, file } = await generate('auditor', {
-      type: 'export-access',
-      from: FROM,
-      to: TODAY,
-      format: 'pdf',
-    });
+  it('lists who opened export-controlled items, to cleared users only, as GET /export-access', async () => {
+    const body = { type: 'export-access', from: FROM, to: TODAY, format: 'pdf' };
+    // The log names export-controlled objects: a user not cleared for them may not ask for it.
+    const refused = await call('auditor', 'POST', '/reports', body);
+    expect(refused.status).toBe(403);
+    expect(refused.body.detail).toContain('only users cleared for it');
+    expect((await call(token, 'POST', '/reports', body)).status).toBe(403);
+    await setCleared('auditor', true);
+    const { report, file } = await generate('auditor', body);
     const { text } = render('export-access', file.bytes);
     expect(text).toContain('2 accesses to ITAR/EAR-flagged items by 2 users');
     expect(text).toMatch(
@@ -716,6 +730,13 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     expect((await call(token, 'GET', '/reports')).body.items.map((r: { id: string }) => r.id)).not.toContain(
       report.id,
     );
+    // Nor may anyone not cleared open or list one a cleared user made: the auditor, no longer.
+    await setCleared('auditor', false);
+    expect((await download('auditor', report.id)).status).toBe(404);
+    expect((await call('auditor', 'GET', `/reports/${report.id}`)).status).toBe(404);
+    expect(
+      (await call('auditor', 'GET', '/reports?limit=200')).body.items.map((r: { id: string }) => r.id),
+    ).not.toContain(report.id);
   });
 
   it('allows only admins and auditors to generate; API tokens read and download', async () => {
@@ -897,6 +918,14 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
       expect.stringContaining('rigtrace-cloud: --type must be one of calibration-register'),
       expect.stringContaining('usage: rigtrace-cloud report'),
     ]);
+    const log = await cli(
+      'report',
+      ...['--tenant', 'acme', '--type', 'export-access', '--from', FROM, '--to', TODAY],
+      ...['--format', 'json', '--out', path.join(os.tmpdir(), 'never-written.json')],
+      ...['--data-dir', storage.dataDir],
+    );
+    expect(log.status).toBe(2);
+    expect(log.stderr).toContain('--type export-access names export-controlled objects');
     const out = path.join(mkdtempSync(path.join(os.tmpdir(), 'rt-cli-report-')), 'register.csv');
     const ok = await cli(
       'report',
@@ -1065,13 +1094,7 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     // EAR-controlled; it is a gauge of RIG-FLOW-01's inspections P-1 (seq 4) and P-3 (seq 10),
     // which are suspect records of the failed RIG-FLOW-01 and (P-1) of the failed PT-RAIL-03.
     // Export clearance is given by another admin: the technician, to flag; the auditor, later.
-    const users = (await call('admin', 'GET', '/users')).body.items as { id: string; email: string }[];
-    const idOf = (who: string) => users.find((u) => u.email === `${who}@acme.example`)!.id;
-    const clear = async (who: string) =>
-      expect((await call('admin', 'PUT', `/users/${idOf(who)}/us-person`, { usPerson: true })).status).toBe(
-        200,
-      );
-    await clear('technician');
+    await setCleared('technician', true);
     const flag = await call('technician', 'PUT', '/equipment/FLOW-CELL-07', {
       siteId: 'plant-1',
       type: 'flow cell',
@@ -1109,23 +1132,23 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     expect(uncleared.counts).toMatchObject({ 'RIG-FLOW-01': 2, 'PT-RAIL-03': 2 });
     // Cleared (and signed in again), the auditor gets them, and the export-access log names them,
     // served by the report.
-    await clear('auditor');
-    s.auditor = await signIn(cloud.url, 'acme', 'auditor@acme.example', PW);
+    await setCleared('auditor', true);
     const cleared = await suspects('auditor');
     expect(cleared.rig).toEqual([2, 4, 6, 10]);
     expect(cleared.pt).toEqual([4, 5, 6]);
     expect(cleared.counts).toMatchObject({ 'RIG-FLOW-01': 4, 'PT-RAIL-03': 3 });
     const log = await call('auditor', 'GET', '/export-access?limit=1000');
     expect(log.status).toBe(200);
+    const auditorId = await idOf('auditor');
     expect(
       log.body.items
         .filter((x: { route: string }) => x.route === 'POST /reports')
         .map((x: { objectId: string; regime: string; userId: string }) => [x.objectId, x.regime, x.userId])
         .sort(),
     ).toEqual([
-      [`${edgeId}:10`, 'EAR', idOf('auditor')],
-      [`${edgeId}:4`, 'EAR', idOf('auditor')],
-      [`${edgeId}:4`, 'EAR', idOf('auditor')],
+      [`${edgeId}:10`, 'EAR', auditorId],
+      [`${edgeId}:4`, 'EAR', auditorId],
+      [`${edgeId}:4`, 'EAR', auditorId],
     ]);
   });
   it('lists in a site-scoped requester’s out-of-tolerance report only the suspect records of its sites', async () => {
@@ -1199,6 +1222,7 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
         count: doc.report.summary.accesses as number,
       };
     };
+    await setCleared('scoped-auditor', true);
     const scopedLog = await accesses('scoped-auditor', 'plant-2');
     expect(scopedLog).toEqual({ ids: ['RIG-FLOW-01', 'RIG-FLOW-01'], count: 2 });
     const wideLog = await accesses('auditor');

@@ -190,15 +190,29 @@ export class ExportControlService {
       limit: number;
     },
   ): Promise<{ items: ExportAccessRow[]; next: string | null }> {
-    if (!reader.cleared)
-      throw new ProblemError(
-        'CLOUD_FORBIDDEN',
-        'the export-access log names export-controlled equipment: only users cleared for it (US persons) may read it',
-      );
+    mustReadAccessLog(reader);
     const items = await this.repo.list(reader, q);
     const last = items.at(-1);
     return { items, next: items.length === q.limit && last ? `${last.at}~${last.id}` : null };
   }
+}
+
+/**
+ * Who may read the export-access log, through `GET /export-access` or as a report: it names
+ * export-controlled objects (tag, regime, ECCN), so only a reader cleared for them (a US person;
+ * never an API token). 403 to any other.
+ */
+export function mayReadAccessLog(reader: { cleared: boolean }): boolean {
+  return reader.cleared;
+}
+
+/** `mayReadAccessLog`, or 403. */
+export function mustReadAccessLog(reader: { cleared: boolean }): void {
+  if (!mayReadAccessLog(reader))
+    throw new ProblemError(
+      'CLOUD_FORBIDDEN',
+      'the export-access log names export-controlled equipment: only users cleared for it (US persons) may read it',
+    );
 }
 
 export function decodeAccessCursor(c: string): { at: string; id: string } | undefined {

@@ -7,6 +7,8 @@ export {
   ExportControlService,
   exportControlSchema,
   flagOfStoredRecord,
+  mayReadAccessLog,
+  mustReadAccessLog,
   recordFlag,
 } from './export-control.service.js';
 export type { AccessedObject, ExportCaller, ExportFlag } from './export-control.service.js';

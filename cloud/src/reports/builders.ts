@@ -16,7 +16,7 @@ import { type RecordsRepository, verifyEdgeLog } from '../records/index.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { Coverage, OotService } from '../oot/index.js';
-import type { ExportCaller, ExportControlService } from '../export-control/index.js';
+import { mustReadAccessLog, type ExportCaller, type ExportControlService } from '../export-control/index.js';
 import type { SuspectRow } from '../production/index.js';
 import { addDays, isLocalDate, localDay, periodInstants, startOfLocalDay } from '../platform/time-zone.js';
 
@@ -1498,6 +1498,8 @@ const EXPORT_FIELDS = [
 ] as const;
 
 async function exportAccess(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
+  // Read as the requester when it runs: one whose clearance was withdrawn meanwhile gets none.
+  mustReadAccessLog(ctx.reader);
   const present = await deps.repo.tableExists('export_access_log');
   const count = present
     ? await deps.repo.countExportAccess(ctx.reader, ctx.period.fromIso, ctx.period.toExclusiveIso)

@@ -75,6 +75,10 @@ export function parseReportArgs(argv: string[]): { problems: string[]; args?: Pa
     problems.push('--tenant must be lowercase letters, digits and -, max 63');
   if (str('type') !== undefined && !(REPORT_TYPES as readonly string[]).includes(str('type')!))
     problems.push(`--type must be one of ${REPORT_TYPES.join(', ')}`);
+  if (str('type') === 'export-access' && values['include-export-controlled'] !== true)
+    problems.push(
+      '--type export-access names export-controlled objects: it needs --include-export-controlled (the operator is cleared for them)',
+    );
   if (str('format') !== undefined && !(REPORT_FORMATS as readonly string[]).includes(str('format')!))
     problems.push(`--format must be one of ${REPORT_FORMATS.join(', ')}`);
   if (str('from') !== undefined && str('to') !== undefined) {

@@ -132,6 +132,8 @@ export const reportsApi = {
     method: 'post',
     path: '/reports',
     summary: 'Generate a compliance report in the background (admin, auditor; not API tokens)',
+    description:
+      'The `export-access` report names export-controlled objects: like GET /export-access, only a user cleared for them (a US person) may ask for it, open it or see it listed (403 on asking otherwise).',
     body: reportRequestSchema,
     responses: { '202': reportSchema.describe('the queued report; follow GET /reports/{id}') },
     errors: [400, 401, 403, 429],

@@ -12,7 +12,7 @@ import {
 } from '../access/index.js';
 import { ProblemError, validationProblem } from '../platform/errors.js';
 import type { AuditActor } from '../audit/index.js';
-import type { ExportCaller } from '../export-control/index.js';
+import { mayReadAccessLog, mustReadAccessLog, type ExportCaller } from '../export-control/index.js';
 import { buildReport, contextOf, periodOf, reportPeriod, type ReportDeps } from './builders.js';
 import { writePdf } from './pdf.js';
 import { CHUNK_BYTES, type ReportRow } from './reports.repository.js';
@@ -251,11 +251,12 @@ export function reportView(r: ReportRow): ReportView {
 
 /**
  * Export control on stored reports: a file holding ITAR/EAR data only for cleared users; the
- * export-access report (it names controlled objects) not for API tokens, like GET /export-access.
+ * export-access report (it names controlled objects) only for those who may read the log itself
+ * (`mustReadAccessLog`, as GET /export-access).
  */
 function mayOpen(p: Principal, row: ReportRow): boolean {
   if (row.export_controlled === 1 && !isCleared(p)) return false;
-  if (row.type === 'export-access' && p.kind === 'api-token') return false;
+  if (row.type === 'export-access' && !mayReadAccessLog({ cleared: isCleared(p) })) return false;
   return true;
 }
 
@@ -327,6 +328,7 @@ export class ReportService {
   ): Promise<ReportView> {
     if (this.closed) throw new ProblemError('CLOUD_CONFLICT', 'the cloud is shutting down');
     const req = { ...parseReportRequest(raw), cleared: isCleared(principal) };
+    if (req.type === 'export-access') mustReadAccessLog(req);
     const tenantId = principal.tenantId;
     if (req.siteId !== null && !(await this.deps.repo.site(tenantId, req.siteId)))
       throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {

@@ -9532,7 +9532,10 @@ export interface paths {
       };
     };
     put?: never;
-    /** Generate a compliance report in the background (admin, auditor; not API tokens) */
+    /**
+     * Generate a compliance report in the background (admin, auditor; not API tokens)
+     * @description The `export-access` report names export-controlled objects: like GET /export-access, only a user cleared for them (a US person) may ask for it, open it or see it listed (403 on asking otherwise).
+     */
     post: {
       parameters: {
         query?: never;
