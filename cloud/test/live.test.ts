@@ -45,6 +45,13 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
       body: text ? JSON.parse(text) : {},
     };
   };
+  /** POST `/api/v1{p}` as the tenant's admin. */
+  const post = (p: string, body: unknown) =>
+    api(
+      `/api/v1${p}`,
+      { cookie: sessions.admin!.cookie },
+      { method: 'POST', headers: { 'x-csrf-token': sessions.admin!.csrf }, body: JSON.stringify(body) },
+    );
 
   setupOrFailEach(async () => {
     storage = await testStorage(backend);
@@ -409,12 +416,6 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
   });
 
   it('pushes taking equipment out of service, and its return, to its site’s live floor only', async () => {
-    const post = (p: string, body: unknown) =>
-      api(
-        `/api/v1${p}`,
-        { cookie: sessions.admin!.cookie },
-        { method: 'POST', headers: { 'x-csrf-token': sessions.admin!.csrf }, body: JSON.stringify(body) },
-      );
     const created = await post('/equipment', {
       tag: 'GAUGE-OOS',
       siteId: 'plant-1',
@@ -482,12 +483,6 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
   });
 
   it('pushes a rig taken out of service, and its return, and its snapshot tile says so too', async () => {
-    const post = (p: string, body: unknown) =>
-      api(
-        `/api/v1${p}`,
-        { cookie: sessions.admin!.cookie },
-        { method: 'POST', headers: { 'x-csrf-token': sessions.admin!.csrf }, body: JSON.stringify(body) },
-      );
     const created = await post('/equipment', {
       tag: 'RIG-OOS',
       siteId: 'plant-1',

@@ -1183,5 +1183,26 @@ describe.each(BACKENDS)('compliance reports on %s', (backend) => {
     expect(site.rig).toEqual([[plant2Record, 'plant-2']]);
     expect(site.events['RIG-FLOW-01']).toEqual([1, 1]);
     expect(site.summary).toMatchObject({ suspectRecords: 1 });
+    // The export-access report too: the plant-2 auditor gets the accesses to what plant 2 holds
+    // (RIG-FLOW-01), not those to plant 1's records served by the reports above.
+    const accesses = async (who: string, siteId?: string) => {
+      const { file } = await generate(who, {
+        type: 'export-access',
+        from: FROM,
+        to: TODAY,
+        format: 'json',
+        ...(siteId ? { siteId } : {}),
+      });
+      const doc = JSON.parse(file.bytes.toString('utf8'));
+      return {
+        ids: doc.sections.accesses.map((a: { objectId: string }) => a.objectId) as string[],
+        count: doc.report.summary.accesses as number,
+      };
+    };
+    const scopedLog = await accesses('scoped-auditor', 'plant-2');
+    expect(scopedLog).toEqual({ ids: ['RIG-FLOW-01', 'RIG-FLOW-01'], count: 2 });
+    const wideLog = await accesses('auditor');
+    expect(wideLog.ids).toContain(`${edgeId}:4`);
+    expect(wideLog.count).toBe(wideLog.ids.length);
   });
 });

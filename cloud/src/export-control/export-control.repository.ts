@@ -24,6 +24,29 @@ export interface ExportAccessRow {
   route: string;
 }
 
+/**
+ * The site of an access-log row (alias `l`), through what it names: equipment (`equipment`,
+ * `yield`, `suspect-records`: a tag), a calibration's equipment, or a record's (`edge:seq`) edge,
+ * whose site a record belongs to as everywhere else. NULL when the object is no longer there.
+ */
+const logSite = (l: string) => `CASE
+  WHEN ${l}.object_type IN ('equipment', 'yield', 'suspect-records') THEN
+    (SELECT e.site_id FROM equipment e WHERE e.tenant_id = ${l}.tenant_id AND e.tag = ${l}.object_id)
+  WHEN ${l}.object_type = 'calibration' THEN
+    (SELECT e.site_id FROM calibrations c
+       JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
+     WHERE c.tenant_id = ${l}.tenant_id AND c.id = ${l}.object_id)
+  ELSE (SELECT d.site_id FROM edges d WHERE d.tenant_id = ${l}.tenant_id AND ${l}.object_id LIKE d.id || ':%')
+END`;
+
+/**
+ * The access-log rows (alias `l`) `v` may see: of its sites, by what each row names (`logSite`);
+ * a row whose object is gone only for a tenant-wide reader. The one scope of the log, for
+ * `GET /export-access` and the export-access report.
+ */
+export const accessLogVisible = (v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>, l: string) =>
+  visibleSql(v, { site: `(${logSite(l)})` });
+
 /** Export control's SQL: the equipment flags and the access log (ExportControlService holds the rules). */
 export class ExportControlRepository {
   constructor(private readonly db: Db) {}
@@ -84,8 +107,10 @@ export class ExportControlRepository {
   }
 
   /**
-   * The access log of `v`'s tenant, oldest first, paged by (at, id). The log has no site: the
-   * service lets only cleared readers have it (it names flagged objects).
+   * The access log as `v` may see it, oldest first, paged by (at, id): the service lets only
+   * cleared readers have it (it names flagged objects). The log has no site column: a row is of
+   * the site of what it names (`accessLogVisible`); a reader limited to sites gets the rows of those
+   * sites, and not the rows whose object is gone (no site left to check).
    */
   async list(
     v: Viewer,
@@ -96,24 +121,25 @@ export class ExportControlRepository {
       limit: number;
     },
   ): Promise<ExportAccessRow[]> {
-    const where = ['tenant_id = ?'];
-    const params: SqlParam[] = [v.tenantId];
+    const scope = accessLogVisible(v, 'l');
+    const where = ['l.tenant_id = ?', scope.sql];
+    const params: SqlParam[] = [v.tenantId, ...scope.params];
     if (q.from) {
-      where.push('at >= ?');
+      where.push('l.at >= ?');
       params.push(q.from);
     }
     if (q.to) {
-      where.push('at < ?');
+      where.push('l.at < ?');
       params.push(q.to);
     }
     if (q.after) {
-      where.push('(at > ? OR (at = ? AND id > ?))');
+      where.push('(l.at > ? OR (l.at = ? AND l.id > ?))');
       params.push(q.after.at, q.after.at, q.after.id);
     }
     params.push(q.limit);
     return this.db.withTenant(v.tenantId, () =>
       this.db.all<ExportAccessRow>(
-        `SELECT * FROM export_access_log WHERE ${where.join(' AND ')} ORDER BY at, id LIMIT ?`,
+        `SELECT l.* FROM export_access_log l WHERE ${where.join(' AND ')} ORDER BY l.at, l.id LIMIT ?`,
         params,
       ),
     );

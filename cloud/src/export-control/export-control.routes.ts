@@ -83,7 +83,9 @@ export const exportControlApi = {
     responses: {
       '200': z
         .object({ items: z.array(accessEntry), next: z.string().nullable() })
-        .describe('one item per flagged object served'),
+        .describe(
+          'one item per flagged object served; a reader limited to sites gets the items of those sites: of the site of the equipment named (a calibration: its equipment; a record: the site of the edge that sent it), and none whose object is no longer there',
+        ),
     },
     errors: [400, 401, 403],
   }),

@@ -2,6 +2,7 @@
 // The feature's public surface: other modules import from here, never from its files.
 
 export { exportCallerOf, exportControlApi, exportControlRoutes } from './export-control.routes.js';
+export { accessLogVisible } from './export-control.repository.js';
 export {
   ExportControlService,
   exportControlSchema,

@@ -1498,10 +1498,9 @@ const EXPORT_FIELDS = [
 ] as const;
 
 async function exportAccess(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
-  const tenantId = ctx.tenant.id;
   const present = await deps.repo.tableExists('export_access_log');
   const count = present
-    ? await deps.repo.countExportAccess(tenantId, ctx.period.fromIso, ctx.period.toExclusiveIso)
+    ? await deps.repo.countExportAccess(ctx.reader, ctx.period.fromIso, ctx.period.toExclusiveIso)
     : 0;
   const byRegime: Record<string, number> = {};
   const byUser = new Map<string, number>();
@@ -1512,7 +1511,7 @@ async function exportAccess(deps: ReportDeps, ctx: ReportContext): Promise<Built
       let after: { at: string; id: string } | null = null;
       for (;;) {
         const rows = await deps.repo.exportAccessPage(
-          tenantId,
+          ctx.reader,
           ctx.period.fromIso,
           ctx.period.toExclusiveIso,
           after,
@@ -1580,7 +1579,7 @@ async function exportAccess(deps: ReportDeps, ctx: ReportContext): Promise<Built
     {
       kind: 'paragraph',
       tone: 'muted',
-      text: `Every export-controlled object served to a user is logged with who, when, from which address and through which route. Only users marked as US persons are served flagged items; others get 404 and nothing is logged for them. The log is tenant-wide${ctx.site ? ': the site filter does not apply to it' : ''}.`,
+      text: `Every export-controlled object served to a user is logged with who, when, from which address and through which route. Only users marked as US persons are served flagged items; others get 404 and nothing is logged for them. ${ctx.reader.sites === null ? '' : ' Listed: the accesses to what the sites of this report hold (the equipment, a calibration’s equipment, the edge that sent a record).'}`,
     },
     { kind: 'table', section },
     {

@@ -117,7 +117,7 @@ export async function clauseMap(
   const exportLog = await repo.tableExists('export_access_log');
   const exportAccess90 = exportLog
     ? await repo.countExportAccess(
-        tenantId,
+        v,
         new Date(now - 90 * DAY).toISOString(),
         new Date(now + DAY).toISOString(),
       )

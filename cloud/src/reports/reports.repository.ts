@@ -2,6 +2,7 @@ import { visibleSql, type Viewer } from '../access/index.js';
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { inChunks } from '../platform/db/in-chunks.js';
 import { EFFECTIVE_CALIBRATION, type CalibrationRow, type EquipmentRow } from '../calibration/index.js';
+import { accessLogVisible } from '../export-control/index.js';
 
 /** A report job and, once done, its file's description (the bytes are in report_chunks). */
 export interface ReportRow {
@@ -614,24 +615,28 @@ export class ReportsRepository {
     };
   }
 
-  async countExportAccess(tenantId: string, fromIso: string, toIso: string): Promise<number> {
-    const r = await this.t(tenantId, () =>
+  /** Export-access log rows in [fromIso, toIso) as `v` may see them (export control's scope of the log). */
+  async countExportAccess(v: Viewer, fromIso: string, toIso: string): Promise<number> {
+    const scope = accessLogVisible(v, 'x');
+    const r = await this.t(v.tenantId, () =>
       this.db.get<{ n: number | string }>(
-        'SELECT COUNT(*) AS n FROM export_access_log WHERE tenant_id = ? AND at >= ? AND at < ?',
-        [tenantId, fromIso, toIso],
+        `SELECT COUNT(*) AS n FROM export_access_log x WHERE x.tenant_id = ? AND x.at >= ? AND x.at < ? AND ${scope.sql}`,
+        [v.tenantId, fromIso, toIso, ...scope.params],
       ),
     );
     return Number(r?.n ?? 0);
   }
 
   async exportAccessPage(
-    tenantId: string,
+    v: Viewer,
     fromIso: string,
     toIso: string,
     after: { at: string; id: string } | null,
     limit: number,
   ): Promise<Record<string, unknown>[]> {
-    const params: SqlParam[] = [tenantId, fromIso, toIso];
+    const tenantId = v.tenantId;
+    const scope = accessLogVisible(v, 'x');
+    const params: SqlParam[] = [tenantId, fromIso, toIso, ...scope.params];
     let more = '';
     if (after) {
       more = ' AND (x.at > ? OR (x.at = ? AND x.id > ?))';
@@ -642,7 +647,7 @@ export class ReportsRepository {
       this.db.all<Record<string, unknown>>(
         `SELECT x.*, u.email AS user_email, u.role AS user_role FROM export_access_log x
            LEFT JOIN users u ON u.tenant_id = x.tenant_id AND u.id = x.user_id
-         WHERE x.tenant_id = ? AND x.at >= ? AND x.at < ?${more} ORDER BY x.at, x.id LIMIT ?`,
+         WHERE x.tenant_id = ? AND x.at >= ? AND x.at < ? AND ${scope.sql}${more} ORDER BY x.at, x.id LIMIT ?`,
         params,
       ),
     );

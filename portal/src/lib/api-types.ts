@@ -7048,7 +7048,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description one item per flagged object served */
+        /** @description one item per flagged object served; a reader limited to sites gets the items of those sites: of the site of the equipment named (a calibration: its equipment; a record: the site of the edge that sent it), and none whose object is no longer there */
         200: {
           headers: {
             [name: string]: unknown;
