@@ -240,6 +240,7 @@ export async function startCloud(
     store.calibrations,
     store.inspections,
     accounts.audit,
+    exportControl,
     events,
     options.clock,
   );

@@ -217,6 +217,52 @@ describe.each(BACKENDS)('export control (ITAR/EAR) on %s', (backend) => {
     });
   });
 
+  it('has the calibration service audit a refused read of flagged equipment before its 404, and log a cleared one', async () => {
+    const refusals = async () =>
+      (await as('admin', 'GET', '/audit?limit=1000')).body.items
+        .map((i: { entry: any }) => i.entry)
+        .filter((e: any) => e.action === 'export.access' && e.outcome === 'failure');
+    for (const [who, method, p, route] of [
+      ['uncleared', 'GET', '/equipment/PT-RAIL-03/calibrations', 'GET /equipment/{tag}/calibrations'],
+      ['token', 'GET', '/equipment/PT-RAIL-03', 'GET /equipment/{tag}'],
+      ['auditor', 'GET', '/equipment/PT-RAIL-03/positions', 'GET /equipment/{tag}/positions'],
+      [
+        'uncleared',
+        'POST',
+        `/calibrations/${encodeURIComponent(ids.itarCal!)}/approve`,
+        'POST /calibrations/{id}/approve',
+      ],
+    ] as const) {
+      const before = (await refusals()).length;
+      const r = await as(
+        who,
+        method,
+        p,
+        method === 'POST' ? { password: PW.uncleared, meaning: 'approved' } : undefined,
+      );
+      expect(r.status, `${who} ${p}`).toBe(404);
+      expect(r.text).not.toContain('ITAR');
+      const after = await refusals();
+      // Exactly one refusal for the request, naming the equipment and the route.
+      expect(after.length, `${who} ${p}`).toBe(before + 1);
+      expect(after.at(-1)).toMatchObject({ target: { type: 'equipment', id: 'PT-RAIL-03' } });
+      expect(after.at(-1).detail).toContain(route);
+    }
+    // A cleared caller's read is served and logged: the equipment and each calibration served.
+    const logged = async () =>
+      (await as('admin', 'GET', '/export-access?limit=1000')).body.items.filter(
+        (i: any) => i.route === 'GET /equipment/{tag}/calibrations' && i.userId === ids.cleared,
+      );
+    const earlier = (await logged()).length;
+    const served = await as('cleared', 'GET', '/equipment/PT-RAIL-03/calibrations');
+    expect(served.status).toBe(200);
+    expect(served.body.items.length).toBeGreaterThan(0);
+    const log = (await logged()).slice(earlier);
+    expect(log.map((i: any) => `${i.objectType}:${i.objectId}`).sort()).toEqual(
+      ['equipment:PT-RAIL-03', ...served.body.items.map((c: { id: string }) => `calibration:${c.id}`)].sort(),
+    );
+  });
+
   it('takes export flags only from a cleared caller: register, edit and CSV import', async () => {
     const refused = 'only a user cleared for export-controlled data may set export control';
     const post = await as('uncleared', 'POST', '/equipment', {

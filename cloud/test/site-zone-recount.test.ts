@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuditRepository } from '../src/audit/audit.repository.js';
 import { AuditService } from '../src/audit/audit.service.js';
+import { ExportControlService } from '../src/export-control/export-control.service.js';
 import { CalibrationRepository } from '../src/calibration/calibration.repository.js';
 import { CalibrationService } from '../src/calibration/calibration.service.js';
 import { EquipmentRepository } from '../src/calibration/equipment.repository.js';
@@ -54,13 +55,15 @@ describe.each(BACKENDS)('recounting a site’s due dates in a new time zone on %
     const c = counting(store.db);
     statements = c.count;
     const db = c.db;
+    const audit = new AuditService(db, new AuditRepository(db), Witness.load(cfg.dataDir, cfg.witnessName));
     service = new CalibrationService(
       db,
       new TenancyRepository(db),
       new EquipmentRepository(db),
       new CalibrationRepository(db),
       new InspectionRepository(db),
-      new AuditService(db, new AuditRepository(db), Witness.load(cfg.dataDir, cfg.witnessName)),
+      audit,
+      new ExportControlService(db, audit),
       undefined,
       () => new Date('2026-05-01T12:00:00.000Z'),
     );

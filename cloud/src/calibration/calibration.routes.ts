@@ -26,15 +26,7 @@ import {
   suspectCsv,
   type TraceabilityService,
 } from './traceability.service.js';
-import {
-  type Accounts,
-  requestInfo,
-  sessionOf,
-  tenantOf,
-  viewerOf,
-  viewerSees,
-  type Viewer,
-} from '../access/index.js';
+import { type Accounts, requestInfo, sessionOf, tenantOf, viewerOf } from '../access/index.js';
 import {
   exportCallerOf,
   type ExportCaller,
@@ -146,59 +138,12 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   };
 
   /**
-   * Export control for one piece of equipment named by the caller: a flagged entry is 404 for a
-   * caller not cleared (as if absent; the refusal is audited). Returns the flag (null: none).
+   * Equipment the request names: the service applies export control (a refusal audited before the
+   * 404, a cleared caller's access logged) and site scope. Returns its export flag (null: none).
    */
-  const guard = async (v: ExportCaller, t: string): Promise<ExportFlag | null> => {
-    const flag = await exportControl.flagOf(v.tenantId, t);
-    if (flag && !v.cleared) {
-      await exportControl.refused(v, { type: 'equipment', id: t, flag });
-      throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
-    }
-    return flag;
-  };
-
-  /**
-   * Site scope, then export control, for equipment named by the caller, from one read of its
-   * register entry: an entry of a site outside the caller's sites is 404, exactly as an absent tag
-   * (which the route's own lookup answers with the same 404); a flagged entry is 404 for a caller
-   * not cleared (the refusal is audited). Returns its export flag (null: none).
-   */
-  const visible = async (v: ExportCaller, t: string): Promise<ExportFlag | null> => {
-    const e = await deps.calibration.mustGet(v.tenantId, t).catch((err: unknown) => {
-      if (err instanceof ProblemError) return undefined;
-      throw err;
-    });
-    if (!e) return null;
-    if (!viewerSees(v, e.site_id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
-    const flag = e.export_regime ? { regime: e.export_regime, eccn: e.export_eccn } : null;
-    if (flag && !v.cleared) {
-      await exportControl.refused(v, { type: 'equipment', id: t, flag });
-      throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
-    }
-    return flag;
-  };
-
-  /**
-   * A read of one entry named by the caller, as the request's reader: the repository's query
-   * applies site scope and export control, and what it may not see is 404 as if absent. When only
-   * export control hid it (the entry is of the caller's sites), the refusal is audited.
-   */
-  const seenRead = async <T>(v: ExportCaller, t: string, read: (r: Viewer) => Promise<T>) => {
-    try {
-      return await read(v);
-    } catch (err) {
-      if (err instanceof ProblemError && err.code === 'CLOUD_NOT_FOUND' && !v.cleared) {
-        const e = await deps.calibration.mustSee({ ...v, cleared: true }, t).catch(() => undefined);
-        if (e?.export_regime)
-          await exportControl.refused(v, {
-            type: 'equipment',
-            id: t,
-            flag: { regime: e.export_regime, eccn: e.export_eccn },
-          });
-      }
-      throw err;
-    }
+  const named = async (v: ExportCaller, t: string): Promise<ExportFlag | null> => {
+    const e = await deps.calibration.mustGet(v, t);
+    return e.export_regime ? { regime: e.export_regime, eccn: e.export_eccn } : null;
   };
 
   /** A register write's view of the caller: site scope and clearance; refusals of hidden tags are audited. */
@@ -225,12 +170,6 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       });
     },
   });
-
-  /**
-   * Site scope for the signature routes, in the register's query: equipment of another site is
-   * 404 to a scoped user, as absent equipment is (export control is `guard`'s, which audits).
-   */
-  const inScope = (v: ExportCaller, t: string) => deps.calibration.mustSee({ ...v, cleared: true }, t);
 
   const auditRegister = async (req: Request, action: string, t: string, before: unknown, after: unknown) => {
     const p = req.principal!;
@@ -273,28 +212,26 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   mount(r, calibrationApi.equipment, read, async (req, res) => {
     const q = parseQuery(calibrationApi.equipment, req);
     const v = viewer(req, 'GET /equipment/{tag}');
-    const out = await seenRead(v, tag(req), (reader) => deps.calibration.describe(reader, tag(req), q.asOf));
-    const flag = await exportControl.flagOf(v.tenantId, out.tag);
-    if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: out.tag, flag }]);
-    res.json(out);
+    await named(v, tag(req));
+    res.json(await deps.calibration.describe(v, tag(req), q.asOf));
   });
 
   mount(r, calibrationApi.equipmentCalibrations, read, async (req, res) => {
     const v = viewer(req, 'GET /equipment/{tag}/calibrations');
-    const items = await seenRead(v, tag(req), (reader) => deps.calibration.calibrationsOf(reader, tag(req)));
-    const flag = await exportControl.flagOf(v.tenantId, tag(req));
+    const flag = await named(v, tag(req));
+    const items = await deps.calibration.calibrationsOf(v, tag(req));
     if (flag)
-      await exportControl.logAccess(v, [
-        { type: 'equipment', id: tag(req), flag },
-        ...items.map((c) => ({ type: 'calibration' as const, id: c.id, flag })),
-      ]);
+      await exportControl.logAccess(
+        v,
+        items.map((c) => ({ type: 'calibration' as const, id: c.id, flag })),
+      );
     res.json({ items });
   });
 
   mount(r, calibrationApi.suspectRecords, read, async (req, res) => {
     const q = parseQuery(calibrationApi.suspectRecords, req);
     const v = viewer(req, 'GET /equipment/{tag}/suspect-records');
-    await visible(v, tag(req));
+    await named(v, tag(req));
     // Only records of the caller's sites (a gauge may travel), and of rigs it may see.
     const out = await deps.traceability.suspectRecords(v, tag(req), q);
     // Records made with this equipment may also involve other, flagged equipment (the rig).
@@ -436,7 +373,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   mount(r, calibrationApi.equipmentReplace, write, async (req, res) => {
     const v = viewer(req, 'PUT /equipment/{tag}');
-    await visible(v, tag(req));
+    const was = await named(v, tag(req));
     const before = await deps.calibration.describe(v, tag(req)).catch(() => undefined);
     const out = await deps.calibration.replace(tenantOf(req), tag(req), req.body, registerScope(req, v));
     await auditRegister(
@@ -446,13 +383,14 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       before ? { exportControl: exportOf(before) } : undefined,
       { exportControl: exportOf(out) },
     );
-    const flag = await exportControl.flagOf(tenantOf(req), out.tag);
+    // Flagged by this change: the access to it is logged here (a flag it had was, by `named`).
+    const flag = was ? null : await exportControl.flagOf(tenantOf(req), out.tag);
     if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: out.tag, flag }]);
     res.json(out);
   });
 
   mount(r, calibrationApi.equipmentRetire, write, async (req, res) => {
-    await visible(viewer(req, 'DELETE /equipment/{tag}'), tag(req));
+    await named(viewer(req, 'DELETE /equipment/{tag}'), tag(req));
     await deps.calibration.retire(tenantOf(req), tag(req));
     await auditRegister(req, 'equipment.retire', tag(req), undefined, undefined);
     res.status(204).end();
@@ -460,10 +398,9 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   mount(r, calibrationApi.equipmentReactivate, write, async (req, res) => {
     const v = viewer(req, 'POST /equipment/{tag}/reactivate');
-    const flag = await visible(v, tag(req));
+    await named(v, tag(req));
     const out = await deps.calibration.reactivate(tenantOf(req), tag(req));
     await auditRegister(req, 'equipment.reactivate', tag(req), { retired: true }, { retired: false });
-    if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: out.tag, flag }]);
     res.json(out);
   });
 
@@ -504,9 +441,10 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   mount(r, calibrationApi.enterManual, write, async (req, res) => {
     const v = viewer(req, 'POST /calibrations');
-    const named = (req.body as { equipment?: unknown } | undefined)?.equipment;
+    const equipment = (req.body as { equipment?: unknown } | undefined)?.equipment;
     let flag: ExportFlag | null = null;
-    if (typeof named === 'string' && assetTagSchema.safeParse(named).success) flag = await visible(v, named);
+    if (typeof equipment === 'string' && assetTagSchema.safeParse(equipment).success)
+      flag = await named(v, equipment);
     const out = await deps.calibration.enterManual(tenantOf(req), req.body, signerOf(req));
     if (flag) await exportControl.logAccess(v, [{ type: 'calibration', id: out.calibration.id, flag }]);
     res.status(201).json(out);
@@ -515,11 +453,11 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   for (const decision of ['approve', 'reject', 'return'] as const) {
     mount(r, calibrationApi[decision], approve, async (req, res) => {
       const v = viewer(req, `POST /calibrations/{id}/${decision}`);
-      const row = await deps.calibration.calibrationRow(tenantOf(req), String(req.params.id));
-      const flag = await guard(v, row.equipment);
-      await inScope(v, row.equipment);
-      const out = await deps.calibration.review(tenantOf(req), row.id, decision, req.body, signerOf(req));
-      if (flag) await exportControl.logAccess(v, [{ type: 'calibration', id: row.id, flag }]);
+      const id = String(req.params.id);
+      const out = await deps.calibration.review(v, id, decision, req.body, signerOf(req));
+      // The service checked and logged the equipment; the calibration served is logged with it.
+      const flag = await exportControl.flagOf(v.tenantId, out.calibration.equipment);
+      if (flag) await exportControl.logAccess(v, [{ type: 'calibration', id, flag }]);
       res.json(out);
     });
   }
@@ -541,9 +479,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       read,
       write,
       visible: async (req, route, t) => {
-        const v = viewer(req, route);
-        const flag = await visible(v, t);
-        if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: t, flag }]);
+        await named(viewer(req, route), t);
       },
     }),
   );

@@ -32,7 +32,11 @@ import {
 } from './equipment.repository.js';
 import type { GaugeUse, InspectionRepository, PositionUse, TraceableRow } from '../production/index.js';
 import type { TenancyRepository } from '../tenancy/index.js';
-import { exportControlSchema } from '../export-control/index.js';
+import {
+  type ExportCaller,
+  type ExportControlService,
+  exportControlSchema,
+} from '../export-control/index.js';
 import type { AuditService } from '../audit/index.js';
 import { viewerSees, viewerSeesEquipment, wholeTenant, type Viewer } from '../access/index.js';
 import type { DomainEventBus } from '../platform/events.js';
@@ -518,6 +522,11 @@ export class CalibrationService {
     private readonly index: InspectionRepository,
     /** Signatures, approvals and their refusals go on the tenant's audit trail. */
     private readonly audit: AuditService,
+    /**
+     * Export control of the equipment a request names (`mustGet`, `calibrationRow`): a refusal is
+     * audited before the 404, a cleared caller's access is logged.
+     */
+    private readonly exportControl: Pick<ExportControlService, 'equipmentNamed'>,
     /** Committed calibrations and status changes are announced here (live updates). */
     private readonly events?: DomainEventBus,
     /** The time "today" is read from (tests); default the system clock. */
@@ -867,7 +876,7 @@ export class CalibrationService {
 
   /** Replaces an entry; with `scope`, moving it to a site outside the caller's scope is refused (403). */
   async replace(tenantId: string, tag: string, raw: unknown, scope?: RegisterScope) {
-    await this.mustGet(tenantId, tag);
+    await this.existing(tenantId, tag);
     const e = await this.parseEquipment(tenantId, tag, raw, scope);
     return committed(this.db, async () => {
       if (!(await this.equipment.update(tenantId, e, new Date().toISOString())))
@@ -879,14 +888,14 @@ export class CalibrationService {
 
   /** Takes equipment out of service; its register entry and history stay (evidence is never deleted). */
   async retire(tenantId: string, tag: string): Promise<void> {
-    await this.mustGet(tenantId, tag);
+    await this.existing(tenantId, tag);
     if (!(await this.equipment.retire(tenantId, tag, new Date().toISOString())))
       throw new ProblemError('CLOUD_CONFLICT', `equipment ${tag} is already retired`);
   }
 
   /** Puts a retired entry back in service (its history is unchanged; its status is recomputed). */
   async reactivate(tenantId: string, tag: string) {
-    await this.mustGet(tenantId, tag);
+    await this.existing(tenantId, tag);
     return committed(this.db, async () => {
       if (!(await this.equipment.reactivate(tenantId, tag, new Date().toISOString())))
         throw new ProblemError('CLOUD_CONFLICT', `equipment ${tag} is not retired`);
@@ -1006,16 +1015,26 @@ export class CalibrationService {
   }
 
   /**
-   * The entry whatever the reader, or 404: for writes checking what exists, the product's own
-   * derivations, and routes that audit a refusal of export-controlled equipment before they
-   * answer 404. A read for a caller is `mustSee`.
+   * The entry whatever the reader, or 404: for writes checking what exists and the product's own
+   * derivations. A request's read is `mustGet` (export control, then `mustSee`).
    */
-  async mustGet(tenantId: string, tag: string): Promise<EquipmentRow> {
+  private async existing(tenantId: string, tag: string): Promise<EquipmentRow> {
     const e = assetTagSchema.safeParse(tag).success
       ? await this.equipment.find(wholeTenant(tenantId), tag)
       : undefined;
     if (!e) throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
     return e;
+  }
+
+  /**
+   * Equipment a request names (a path's `{tag}`, a body's `equipment`), before the feature reads
+   * or writes it: export control first (`equipmentNamed`: flagged and the caller not cleared, the
+   * refusal is audited and the answer 404; cleared, the access is logged), then the entry as the
+   * caller sees it (`mustSee`: absent or of another site, 404).
+   */
+  async mustGet(caller: ExportCaller, tag: string): Promise<EquipmentRow> {
+    if (assetTagSchema.safeParse(tag).success) await this.exportControl.equipmentNamed(caller, tag);
+    return this.mustSee(caller, tag);
   }
 
   /** The entry as `v` sees it, or 404 (absent, of another site, or flagged and `v` not cleared). */
@@ -1179,11 +1198,15 @@ export class CalibrationService {
   }
 
   /**
-   * Raw row whatever the reader, or 404: the review routes read it tenant-wide so that a refusal
-   * of export-controlled equipment is audited before they answer 404 (site scope, export control).
+   * A calibration a request names by id, as the caller sees it, or 404. Export control of its
+   * equipment comes first (`equipmentNamed`: a refusal audited, a cleared access logged); only
+   * which equipment the id names is read for the whole tenant, so that the refusal can be audited.
    */
-  async calibrationRow(tenantId: string, id: string): Promise<CalibrationRow> {
-    const row = id.length <= 200 ? await this.calibrations.get(wholeTenant(tenantId), id) : undefined;
+  async calibrationRow(caller: ExportCaller, id: string): Promise<CalibrationRow> {
+    const named =
+      id.length <= 200 ? await this.calibrations.get(wholeTenant(caller.tenantId), id) : undefined;
+    if (named) await this.exportControl.equipmentNamed(caller, named.equipment);
+    const row = named ? await this.calibrations.get(caller, id) : undefined;
     if (!row) throw new ProblemError('CLOUD_NOT_FOUND', 'no such calibration');
     return row;
   }
@@ -1234,7 +1257,7 @@ export class CalibrationService {
         errors: departures,
       });
     const principal = `user:${signer.user.id}`;
-    await this.mustGet(tenantId, tag);
+    await this.existing(tenantId, tag);
     if (corrects !== undefined) await this.mustBeReturned(tenantId, corrects, tag);
     const calibratedAt = normalizeTime(body.calibratedAt);
     if (calibratedAt > new Date(Date.now() + 5 * 60_000).toISOString()) {
@@ -1250,7 +1273,7 @@ export class CalibrationService {
       meaning: signature.meaning,
     });
     return committed(this.db, async () => {
-      await this.mustGet(tenantId, tag);
+      await this.existing(tenantId, tag);
       const issues = await this.traceabilityIssues(tenantId, tag, body, calibratedAt);
       const now = new Date().toISOString();
       const evidence = manualEntryJson({
@@ -1385,13 +1408,14 @@ export class CalibrationService {
    * a security event on the audit trail. A rejected or returned entry stops counting at once (the
    * status is recomputed from the entries that count); it stays in the history.
    */
-  async review(tenantId: string, id: string, decision: ReviewDecision, raw: unknown, signer: Signer) {
+  async review(caller: ExportCaller, id: string, decision: ReviewDecision, raw: unknown, signer: Signer) {
+    const tenantId = caller.tenantId;
     const r = (decision === 'approve' ? signatureInputSchema : reviewWithReasonSchema).safeParse(raw);
     if (!r.success) throw validation(r.error);
     const reason = 'reason' in r.data ? (r.data.reason as string) : null;
     const purpose = PURPOSE_OF[decision];
     const action = `calibration.${decision}`;
-    const row = await this.calibrationRow(tenantId, id);
+    const row = await this.calibrationRow(caller, id);
     if (row.source !== 'manual')
       throw new ProblemError(
         'CLOUD_CONFLICT',
