@@ -33,8 +33,10 @@ function month(offset: number): string {
   return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + offset, 1)).toISOString().slice(0, 7);
 }
 const partOf = (m: string, table = 'records') => `${table}_${m.replace('-', '_')}`;
-/** The tables partitioned by month with records (migration 73): the rows derived from them. */
-const DERIVED = ['traceable_records', 'record_gauges', 'spc_measurements'] as const;
+/** The rows derived from records that migration 73 partitioned by month with them. */
+const DERIVED_73 = ['traceable_records', 'record_gauges', 'spc_measurements'] as const;
+/** Every table partitioned by month with records: those, and the positions records name (91). */
+const DERIVED = [...DERIVED_73, 'record_positions'] as const;
 const startOf = (m: string) => `${m}-01T00:00:00.000Z`;
 
 /** Runs the CLI with the test database's settings in its environment (spawned synchronously). */
@@ -83,8 +85,18 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
         )
       ).map((r) => [r.part, Number(r.n)]),
     );
-  /** An inspection made with gauge G-1 (a row of record_gauges besides traceable_records and spc_measurements). */
-  const gauged = (r: ReturnType<TestEdge['inspection']>) => ({ ...r, body: { ...r.body, gauges: ['G-1'] } });
+  /**
+   * An inspection made with gauge G-1 whose characteristic names a position (a row of
+   * record_gauges and of record_positions besides traceable_records and spc_measurements).
+   */
+  const gauged = (r: ReturnType<TestEdge['inspection']>) => ({
+    ...r,
+    body: {
+      ...r.body,
+      gauges: ['G-1'],
+      characteristics: r.body.characteristics.map((c) => ({ ...c, position: 'rail pressure' })),
+    },
+  });
 
   setupOrFailEach(async () => {
     storage = await testStorage('postgres');
@@ -155,7 +167,8 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
     const before = await Promise.all(DERIVED.map((t) => perPartition(t)));
     await owner(`INSERT INTO traceable_records SELECT * FROM traceable_records ON CONFLICT DO NOTHING;
                  INSERT INTO record_gauges SELECT * FROM record_gauges ON CONFLICT DO NOTHING;
-                 INSERT INTO spc_measurements SELECT * FROM spc_measurements ON CONFLICT DO NOTHING`);
+                 INSERT INTO spc_measurements SELECT * FROM spc_measurements ON CONFLICT DO NOTHING;
+                 INSERT INTO record_positions SELECT * FROM record_positions ON CONFLICT DO NOTHING`);
     expect(await Promise.all(DERIVED.map((t) => perPartition(t)))).toEqual(before);
     // A record is stored once: the same (edge, seq) in another month is refused by record_log.
     const [edgeId] = [edge.id];
@@ -265,7 +278,9 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
             .split('\n')
             .filter((l) => !l.includes('never executed'))
             .join('\n')
-            .match(/\b(?:traceable_records|record_gauges|spc_measurements)_(?:\d{4}_\d{2}|default)\b/g),
+            .match(
+              /\b(?:traceable_records|record_gauges|spc_measurements|record_positions)_(?:\d{4}_\d{2}|default)\b/g,
+            ),
         );
         plans.length = 0;
         return out;
@@ -293,6 +308,16 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
         limit: 100,
       });
       expect(touched()).toEqual(new Set([partOf(m1, 'spc_measurements')]));
+      // The positions a page of records names (GET /records), by each record's key and time.
+      const keys = (
+        await owner<{ edge_id: string; seq: string; observed_at: string }>(
+          'SELECT edge_id, seq, observed_at FROM records WHERE observed_at >= $1 AND observed_at < $2 ORDER BY seq',
+          [lo, hi],
+        )
+      ).map((k) => ({ edge: k.edge_id, seq: Number(k.seq), observedAt: k.observed_at }));
+      expect(keys.map((k) => k.seq)).toEqual([3, 4]);
+      await inspections.namedPositions(reader, keys);
+      expect(touched()).toEqual(new Set([partOf(m1, 'record_positions')]));
     } finally {
       await app.close();
     }
@@ -672,7 +697,7 @@ describe('migration 73 on a PostgreSQL database with derived rows', () => {
     const rowsOf = async (c: pg.Client) =>
       Object.fromEntries(
         await Promise.all(
-          DERIVED.map(
+          DERIVED_73.map(
             async (t) => [t, (await c.query(`SELECT * FROM ${t} ORDER BY 1, 2, 3, 4, 5`)).rows] as const,
           ),
         ),
@@ -683,7 +708,7 @@ describe('migration 73 on a PostgreSQL database with derived rows', () => {
         await c.query<{ t: string; i: string; def: string }>(
           `SELECT tablename AS t, indexname AS i, replace(indexdef, ' ON ONLY ', ' ON ') AS def FROM pg_indexes
             WHERE tablename = ANY($1) ORDER BY 1, 2`,
-          [DERIVED],
+          [DERIVED_73],
         )
       ).rows;
     const policiesOf = async (c: pg.Client) =>
@@ -691,7 +716,7 @@ describe('migration 73 on a PostgreSQL database with derived rows', () => {
         await c.query(
           `SELECT tablename, policyname, permissive, roles, cmd, qual, with_check FROM pg_policies
             WHERE tablename = ANY($1) ORDER BY 1, 2`,
-          [DERIVED],
+          [DERIVED_73],
         )
       ).rows;
     const foreignKeysOf = async (c: pg.Client) =>
@@ -699,7 +724,7 @@ describe('migration 73 on a PostgreSQL database with derived rows', () => {
         await c.query(
           `SELECT conrelid::regclass::text AS t, conname, pg_get_constraintdef(oid) AS def FROM pg_constraint
             WHERE contype = 'f' AND conrelid = ANY($1::regclass[]) ORDER BY 1, 2`,
-          [DERIVED],
+          [DERIVED_73],
         )
       ).rows;
     const c = new pg.Client({ connectionString: db.url });
@@ -711,12 +736,12 @@ describe('migration 73 on a PostgreSQL database with derived rows', () => {
       foreignKeys: unknown[];
     };
     try {
-      // The schema as it was before 73: every other migration, in order.
+      // The schema as it was before 73: every other migration, in order (but 91, which needs 73).
       await c.query(
         'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)',
       );
       for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
-        if (m.version === 73) continue;
+        if (m.version === 73 || m.version === 91) continue;
         await c.query(m.postgres);
         await c.query('INSERT INTO schema_migrations VALUES ($1, $2, now())', [m.version, m.name]);
       }
@@ -757,13 +782,13 @@ describe('migration 73 on a PostgreSQL database with derived rows', () => {
       await c.end();
     }
 
-    expect(await migratePostgres(db.url, db.appRole)).toBe(1);
+    expect(await migratePostgres(db.url, db.appRole)).toBe(2);
     const o = new pg.Client({ connectionString: db.url });
     await o.connect();
     try {
       // Every row, unchanged, each in its month's partition.
       expect(await rowsOf(o)).toEqual(before.rows);
-      for (const t of DERIVED) {
+      for (const t of DERIVED_73) {
         const parts = await o.query<{ part: string; n: string }>(
           `SELECT tableoid::regclass::text AS part, count(*) AS n FROM ${t} GROUP BY 1 ORDER BY 1`,
         );
@@ -799,7 +824,7 @@ describe('migration 73 on a PostgreSQL database with derived rows', () => {
           'default',
         ]),
       );
-      for (const t of DERIVED) expect(await monthsOf(t), t).toEqual(recordMonths);
+      for (const t of DERIVED_73) expect(await monthsOf(t), t).toEqual(recordMonths);
       // The same indexes (traceable_records' key now with observed_at), foreign keys and policies.
       expect(await indexesOf(o)).toEqual(
         before.indexes.map((i) =>
@@ -813,7 +838,7 @@ describe('migration 73 on a PostgreSQL database with derived rows', () => {
       );
       expect(await foreignKeysOf(o)).toEqual(before.foreignKeys);
       expect(await policiesOf(o)).toEqual(before.policies);
-      for (const t of DERIVED)
+      for (const t of DERIVED_73)
         expect(
           (await o.query('SELECT relrowsecurity AS rls FROM pg_class WHERE relname = $1', [t])).rows,
         ).toEqual([{ rls: true }]);
@@ -826,7 +851,7 @@ describe('migration 73 on a PostgreSQL database with derived rows', () => {
             priv,
           ])
         ).rows[0]!.ok;
-      for (const t of DERIVED) {
+      for (const t of DERIVED_73) {
         expect([await can(t, 'SELECT'), await can(t, 'INSERT')], t).toEqual([true, true]);
         expect([await can(t, 'UPDATE'), await can(t, 'DELETE')], t).toEqual([false, false]);
         expect(await can(`${t}_2025_10`, 'SELECT'), t).toBe(false);
@@ -839,6 +864,182 @@ describe('migration 73 on a PostgreSQL database with derived rows', () => {
         await o.query('BEGIN');
         await o.query("SELECT set_config('app.tenant_id', $1, true)", [tenant]);
         expect((await o.query('SELECT count(*)::int AS n FROM spc_measurements')).rows).toEqual([{ n }]);
+        await o.query('COMMIT');
+      }
+      await o.query('RESET ROLE');
+    } finally {
+      await o.end();
+    }
+  });
+});
+
+describe('migration 91 on a PostgreSQL database with positions named by records', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+
+  setupOrFailEach(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('moves the positions into their months, keeps every row, index, key, policy and grant', async () => {
+    const T = 'record_positions';
+    const at0 = '2025-10-31T23:59:59.999Z';
+    const rowsOf = async (c: pg.Client) => (await c.query(`SELECT * FROM ${T} ORDER BY 1, 2, 3, 4`)).rows;
+    const indexesOf = async (c: pg.Client) =>
+      (
+        await c.query<{ i: string; def: string }>(
+          `SELECT indexname AS i, replace(indexdef, ' ON ONLY ', ' ON ') AS def FROM pg_indexes
+            WHERE tablename = $1 ORDER BY 1`,
+          [T],
+        )
+      ).rows;
+    const policiesOf = async (c: pg.Client) =>
+      (
+        await c.query(
+          `SELECT policyname, permissive, roles, cmd, qual, with_check FROM pg_policies
+            WHERE tablename = $1 ORDER BY 1`,
+          [T],
+        )
+      ).rows;
+    const c = new pg.Client({ connectionString: db.url });
+    await c.connect();
+    let before: { rows: unknown[]; indexes: { i: string; def: string }[]; policies: unknown[] };
+    try {
+      // The schema as it was before 91: every other migration, in order.
+      await c.query(
+        'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)',
+      );
+      for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
+        if (m.version === 91) continue;
+        await c.query(m.postgres);
+        await c.query('INSERT INTO schema_migrations VALUES ($1, $2, now())', [m.version, m.name]);
+      }
+      await c.query(`INSERT INTO tenants (id, name, created_at) VALUES ('acme', 'Acme', now());
+        INSERT INTO sites (tenant_id, id, name, created_at) VALUES ('acme', 's', 'S', now());
+        INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at) VALUES ('acme', 'e1', 's', 'E', '\\x00', now())`);
+      // Records in two old months (their partitions made by 73 or waiting in the default one)
+      // and this one, each naming two positions; one more month only record_positions holds.
+      const at = [
+        '2025-10-31T23:59:59.999Z',
+        '2025-11-01T00:00:00.000Z',
+        '2025-11-15T12:00:00.500Z',
+        `${month(0)}-02T08:00:00.000Z`,
+      ];
+      for (const [i, t] of at.entries()) {
+        const seq = i + 1;
+        await c.query(
+          `INSERT INTO record_log (tenant_id, edge_id, seq, observed_at, leaf_hash) VALUES ('acme', 'e1', $1, $2, '\\x00');
+           INSERT INTO records (tenant_id, edge_id, seq, id, kind, equipment, observed_at, json, leaf_hash, ingested_at)
+             VALUES ('acme', 'e1', $1, 'r' || $1, 'inspection', 'RIG-1', $2, '{}', '\\x00', now());
+           INSERT INTO record_positions VALUES ('acme', 'e1', $1, 'rail pressure', 'inspection', 'RIG-1', $2),
+             ('acme', 'e1', $1, 'oil temperature', 'inspection', 'RIG-1', $2);`
+            .replace(/\$1/g, String(seq))
+            .replace(/\$2/g, `'${t}'`),
+        );
+      }
+      before = { rows: await rowsOf(c), indexes: await indexesOf(c), policies: await policiesOf(c) };
+      expect(before.rows).toHaveLength(8);
+      expect(before.indexes.map((i) => i.i)).toEqual([
+        'record_positions_by_position',
+        'record_positions_pkey',
+      ]);
+    } finally {
+      await c.end();
+    }
+
+    expect(await migratePostgres(db.url, db.appRole)).toBe(1);
+    const o = new pg.Client({ connectionString: db.url });
+    await o.connect();
+    try {
+      // Every row, unchanged, each in its month's partition.
+      expect(await rowsOf(o)).toEqual(before.rows);
+      const parts = await o.query<{ part: string; n: string }>(
+        `SELECT tableoid::regclass::text AS part, count(*) AS n FROM ${T} GROUP BY 1 ORDER BY 1`,
+      );
+      expect(Object.fromEntries(parts.rows.map((r) => [r.part, Number(r.n)]))).toEqual({
+        [`${T}_2025_10`]: 2,
+        [`${T}_2025_11`]: 4,
+        [partOf(month(0), T)]: 2,
+      });
+      expect((await o.query(`SELECT relkind FROM pg_class WHERE relname = $1`, [T])).rows).toEqual([
+        { relkind: 'p' },
+      ]);
+      expect((await o.query('SELECT to_regclass($1) AS t', [`${T}_unpartitioned`])).rows).toEqual([
+        { t: null },
+      ]);
+      // Listed with the other monthly tables, and with the same months as records.
+      expect((await o.query<{ t: string }>('SELECT rt_monthly_tables() AS t')).rows.map((r) => r.t)).toEqual([
+        'records',
+        ...DERIVED,
+      ]);
+      const monthsOf = async (t: string) =>
+        (
+          await o.query<{ m: string }>(
+            `SELECT substr(c.relname, length($1) + 2) AS m FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+              WHERE i.inhparent = $1::regclass ORDER BY 1`,
+            [t],
+          )
+        ).rows.map((r) => r.m);
+      const recordMonths = await monthsOf('records');
+      expect(recordMonths).toEqual(
+        expect.arrayContaining([
+          '2025_10',
+          '2025_11',
+          ...[month(0), month(1)].map((m) => m.replace('-', '_')),
+        ]),
+      );
+      for (const t of DERIVED) expect(await monthsOf(t), t).toEqual(recordMonths);
+      // The same index, the key now with observed_at, the same policy, RLS on.
+      expect(await indexesOf(o)).toEqual(
+        before.indexes.map((i) =>
+          i.i === 'record_positions_pkey'
+            ? {
+                ...i,
+                def: i.def.replace(
+                  '(tenant_id, edge_id, seq, "position")',
+                  '(tenant_id, edge_id, seq, "position", observed_at)',
+                ),
+              }
+            : i,
+        ),
+      );
+      expect(await policiesOf(o)).toEqual(before.policies);
+      expect(
+        (await o.query('SELECT relrowsecurity AS rls FROM pg_class WHERE relname = $1', [T])).rows,
+      ).toEqual([{ rls: true }]);
+      // The app role: as before on the table, nothing on a partition, and only its tenant's rows.
+      const can = async (table: string, priv: string) =>
+        (
+          await o.query<{ ok: boolean }>('SELECT has_table_privilege($1, $2, $3) AS ok', [
+            db.appRole,
+            table,
+            priv,
+          ])
+        ).rows[0]!.ok;
+      expect([await can(T, 'SELECT'), await can(T, 'INSERT')]).toEqual([true, true]);
+      expect([await can(T, 'UPDATE'), await can(T, 'DELETE')]).toEqual([false, false]);
+      expect(await can(`${T}_2025_10`, 'SELECT')).toBe(false);
+      await o.query(`SET ROLE ${db.appRole}`);
+      for (const [tenant, n] of [
+        ['acme', 8],
+        ['other', 0],
+      ] as const) {
+        await o.query('BEGIN');
+        await o.query("SELECT set_config('app.tenant_id', $1, true)", [tenant]);
+        expect((await o.query(`SELECT count(*)::int AS n FROM ${T}`)).rows).toEqual([{ n }]);
+        // The writer's statement: a position stored again is ignored, not refused.
+        if (tenant === 'acme')
+          expect(
+            (
+              await o.query(
+                `INSERT INTO ${T} (tenant_id, edge_id, seq, position, kind, equipment, observed_at)
+                 VALUES ('acme', 'e1', 1, 'rail pressure', 'inspection', 'RIG-1', $1) ON CONFLICT DO NOTHING`,
+                [at0],
+              )
+            ).rowCount,
+          ).toBe(0);
         await o.query('COMMIT');
       }
       await o.query('RESET ROLE');

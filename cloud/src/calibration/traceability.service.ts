@@ -635,7 +635,7 @@ export class TraceabilityService {
    */
   async namedPositions(
     v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
-    keys: readonly { edge: string; seq: number }[],
+    keys: readonly { edge: string; seq: number; observedAt: string }[],
   ): Promise<Map<string, NamedPosition[]>> {
     const out = new Map<string, NamedPosition[]>();
     for (const r of await this.index.namedPositions(v, keys)) {

@@ -415,11 +415,12 @@ export class InspectionRepository {
    * The positions the given records name, each resolved to the device installed in that position
    * of the record's equipment at its observedAt (installed_at inclusive, removed_at exclusive);
    * device null: nothing was installed there then (or no such position), or the reader may not
-   * see the device (site scope, export control).
+   * see the device (site scope, export control). Each key carries its record's (normalised)
+   * observedAt, so that PostgreSQL reads only those months of record_positions.
    */
   async namedPositions(
     v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
-    keys: readonly { edge: string; seq: number }[],
+    keys: readonly { edge: string; seq: number; observedAt: string }[],
   ): Promise<NamedPositionRow[]> {
     if (keys.length === 0) return [];
     const seen = visibleSql(v, { site: 'd.site_id', tag: 'd.tag' });
@@ -432,9 +433,9 @@ export class InspectionRepository {
              AND i.position = rp.position AND i.installed_at <= rp.observed_at
              AND (i.removed_at IS NULL OR rp.observed_at < i.removed_at)
            LEFT JOIN equipment d ON d.tenant_id = i.tenant_id AND d.tag = i.device AND ${seen.sql}
-           WHERE rp.tenant_id = ? AND (${chunk.map(() => '(rp.edge_id = ? AND rp.seq = ?)').join(' OR ')})
+           WHERE rp.tenant_id = ? AND (${chunk.map(() => '(rp.edge_id = ? AND rp.seq = ? AND rp.observed_at = ?)').join(' OR ')})
            ORDER BY rp.edge_id, rp.seq, rp.position`,
-          [...seen.params, v.tenantId, ...chunk.flatMap((k) => [k.edge, k.seq])],
+          [...seen.params, v.tenantId, ...chunk.flatMap((k) => [k.edge, k.seq, k.observedAt])],
         );
         return rows.map((r) => ({ ...r, seq: Number(r.seq) }));
       }),

@@ -116,6 +116,8 @@ function updateEdgeLogSql(
 export interface StoredRecordRow {
   edge_id: string;
   seq: number;
+  /** The record's observedAt, normalised (the partition key on PostgreSQL). */
+  observed_at: string;
   json: string;
   ingested_at: string;
   replayed: number;
@@ -350,7 +352,7 @@ export class RecordsRepository {
     params.push(q.limit);
     return this.db.withTenant(tenantId, () =>
       this.db.all<StoredRecordRow>(
-        `SELECT edge_id, seq, json, ingested_at, replayed FROM records WHERE ${where.join(' AND ')} ORDER BY edge_id, seq LIMIT ?`,
+        `SELECT edge_id, seq, observed_at, json, ingested_at, replayed FROM records WHERE ${where.join(' AND ')} ORDER BY edge_id, seq LIMIT ?`,
         params,
       ),
     );
@@ -365,7 +367,7 @@ export class RecordsRepository {
         : '';
     return this.db.withTenant(tenantId, () =>
       this.db.get<StoredRecordRow>(
-        `SELECT edge_id, seq, json, ingested_at, replayed FROM records WHERE tenant_id = ? AND edge_id = ? AND seq = ?${month}`,
+        `SELECT edge_id, seq, observed_at, json, ingested_at, replayed FROM records WHERE tenant_id = ? AND edge_id = ? AND seq = ?${month}`,
         month ? [tenantId, edgeId, seq, tenantId, edgeId, seq] : [tenantId, edgeId, seq],
       ),
     );

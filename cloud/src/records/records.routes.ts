@@ -141,7 +141,7 @@ export function recordsRoutes(deps: {
     const named = deps.traceability
       ? await deps.traceability.namedPositions(
           reader,
-          rows.map((x) => ({ edge: x.edge_id, seq: x.seq })),
+          rows.map((x) => ({ edge: x.edge_id, seq: x.seq, observedAt: x.observed_at })),
         )
       : new Map<string, NamedPosition[]>();
     const served: AccessedObject[] = [];

@@ -45,6 +45,7 @@ const RELEASED: Record<number, string> = {
   73: '49beeb604d5bdc9697e91817c5376305ae8a378d3428f2b3055f6cfb5e7e0271',
   75: 'ef98ca553ec92e87f9cd54eba2497bcc2069fd85822b21e6b03bd980c60886b5',
   90: '66784baae55759304407a6285d72f39f90e381369e7411cf23e51cfa491d4fb7',
+  91: 'ecf02b294f6e596be64ab72040b1d862a07351d02d9cfc2a302a6b7a54f69fe2',
 };
 
 function digest(m: Migration): string {

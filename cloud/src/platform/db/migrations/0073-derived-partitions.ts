@@ -1,7 +1,55 @@
 import type { Migration } from './migration.js';
 
 /** The tables whose rows are derived from records at ingest, partitioned like records here. */
-const DERIVED = ['traceable_records', 'record_gauges', 'spc_measurements'] as const;
+export const DERIVED = ['traceable_records', 'record_gauges', 'spc_measurements'] as const;
+
+// The conversion of a table to monthly partitions, in steps (migrations 73 and 91 use them).
+
+/**
+ * `table` renamed to <table>_unpartitioned, and a new `table` partitioned by range of observed_at
+ * with `columns` (its column list, no keys: they are added once the rows are in) and a default
+ * partition.
+ */
+export function partitionedTable(table: string, columns: string): string {
+  return `ALTER TABLE ${table} RENAME TO ${table}_unpartitioned;
+CREATE TABLE ${table} (
+${columns}
+) PARTITION BY RANGE (observed_at);
+CREATE TABLE ${table}_default PARTITION OF ${table} DEFAULT;`;
+}
+
+/** rt_monthly_tables(): records, then `tables`; `create` is CREATE or CREATE OR REPLACE. */
+export function monthlyTables(create: string, tables: readonly string[]): string {
+  return `${create} FUNCTION rt_monthly_tables() RETURNS SETOF TEXT
+  LANGUAGE sql IMMUTABLE SET search_path = public, pg_temp
+  AS $$ SELECT unnest(ARRAY['records', ${tables.map((t) => `'${t}'`).join(', ')}]) $$;
+REVOKE ALL ON FUNCTION rt_monthly_tables() FROM PUBLIC;`;
+}
+
+/**
+ * A partition of every monthly table for every month records has or `tables`' old rows hold,
+ * then the old rows, each into its month; the old tables dropped.
+ */
+export function moveRows(tables: readonly string[]): string {
+  return `SELECT rt_record_partition(m) FROM (
+  SELECT to_date(right(c.relname, 7), 'YYYY_MM') AS m FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+   WHERE i.inhparent = 'records'::regclass AND c.relname ~ '^records_[0-9]{4}_[0-9]{2}$'
+  ${tables.map((t) => `UNION SELECT to_date(substr(observed_at, 1, 7) || '-01', 'YYYY-MM-DD') FROM ${t}_unpartitioned`).join('\n  ')}
+) months ORDER BY m;
+${tables.map((t) => `INSERT INTO ${t} SELECT * FROM ${t}_unpartitioned;\nDROP TABLE ${t}_unpartitioned;`).join('\n')}`;
+}
+
+/** Row-level security and the tenant_isolation policy on each of `tables` (made anew). */
+export function tenantPolicies(tables: readonly string[]): string {
+  return tables
+    .map(
+      (t) => `ALTER TABLE ${t} ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON ${t}
+  USING (tenant_id = current_setting('app.tenant_id', true))
+  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));`,
+    )
+    .join('\n');
+}
 
 export const migration: Migration = {
   version: 73,
@@ -20,13 +68,13 @@ export const migration: Migration = {
   // Not partitioned: audit_log (a hash chain kept whole: nothing of it is ever dropped, and
   // (tenant, seq) must stay unique), checkpoints (read by edge and size, not by time: every
   // read would visit each month), record_positions (made by migration 90, after this one on a
-  // new database). SQLite: unchanged.
+  // new database; migration 91 partitions it with these steps). SQLite: unchanged.
   sqlite: '',
   postgres: `
 -- The partitioned tables, as the old ones less their keys and indexes (added once the rows are in).
-ALTER TABLE traceable_records RENAME TO traceable_records_unpartitioned;
-CREATE TABLE traceable_records (
-  tenant_id TEXT NOT NULL,
+${partitionedTable(
+  'traceable_records',
+  `  tenant_id TEXT NOT NULL,
   edge_id TEXT NOT NULL,
   seq BIGINT NOT NULL,
   kind TEXT NOT NULL,
@@ -36,21 +84,19 @@ CREATE TABLE traceable_records (
   part_serial TEXT,
   work_order TEXT,
   result TEXT,
-  cycles BIGINT
-) PARTITION BY RANGE (observed_at);
-CREATE TABLE traceable_records_default PARTITION OF traceable_records DEFAULT;
-ALTER TABLE record_gauges RENAME TO record_gauges_unpartitioned;
-CREATE TABLE record_gauges (
-  tenant_id TEXT NOT NULL,
+  cycles BIGINT`,
+)}
+${partitionedTable(
+  'record_gauges',
+  `  tenant_id TEXT NOT NULL,
   gauge TEXT NOT NULL,
   observed_at TEXT NOT NULL,
   edge_id TEXT NOT NULL,
-  seq BIGINT NOT NULL
-) PARTITION BY RANGE (observed_at);
-CREATE TABLE record_gauges_default PARTITION OF record_gauges DEFAULT;
-ALTER TABLE spc_measurements RENAME TO spc_measurements_unpartitioned;
-CREATE TABLE spc_measurements (
-  tenant_id TEXT NOT NULL,
+  seq BIGINT NOT NULL`,
+)}
+${partitionedTable(
+  'spc_measurements',
+  `  tenant_id TEXT NOT NULL,
   equipment TEXT NOT NULL,
   characteristic TEXT NOT NULL,
   observed_at TEXT NOT NULL,
@@ -58,15 +104,11 @@ CREATE TABLE spc_measurements (
   seq BIGINT NOT NULL,
   idx INTEGER NOT NULL,
   site_id TEXT NOT NULL,
-  measured DOUBLE PRECISION NOT NULL
-) PARTITION BY RANGE (observed_at);
-CREATE TABLE spc_measurements_default PARTITION OF spc_measurements DEFAULT;
+  measured DOUBLE PRECISION NOT NULL`,
+)}
 
 -- The tables a month is made of: records first, then what is derived from them.
-CREATE FUNCTION rt_monthly_tables() RETURNS SETOF TEXT
-  LANGUAGE sql IMMUTABLE SET search_path = public, pg_temp
-  AS $$ SELECT unnest(ARRAY['records', ${DERIVED.map((t) => `'${t}'`).join(', ')}]) $$;
-REVOKE ALL ON FUNCTION rt_monthly_tables() FROM PUBLIC;
+${monthlyTables('CREATE', DERIVED)}
 
 -- A month's partition of every monthly table (each moving its rows out of its default
 -- partition); the name of records' one.
@@ -112,12 +154,7 @@ BEGIN
 END $$;
 
 -- Every month records has or the old tables hold, then the rows, each into its month.
-SELECT rt_record_partition(m) FROM (
-  SELECT to_date(right(c.relname, 7), 'YYYY_MM') AS m FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-   WHERE i.inhparent = 'records'::regclass AND c.relname ~ '^records_[0-9]{4}_[0-9]{2}$'
-  ${DERIVED.map((t) => `UNION SELECT to_date(substr(observed_at, 1, 7) || '-01', 'YYYY-MM-DD') FROM ${t}_unpartitioned`).join('\n  ')}
-) months ORDER BY m;
-${DERIVED.map((t) => `INSERT INTO ${t} SELECT * FROM ${t}_unpartitioned;\nDROP TABLE ${t}_unpartitioned;`).join('\n')}
+${moveRows(DERIVED)}
 
 ALTER TABLE traceable_records ADD PRIMARY KEY (tenant_id, edge_id, seq, observed_at),
   ADD FOREIGN KEY (tenant_id, edge_id, seq) REFERENCES record_log (tenant_id, edge_id, seq);
@@ -130,12 +167,7 @@ ALTER TABLE record_gauges ADD PRIMARY KEY (tenant_id, gauge, observed_at, edge_i
   ADD FOREIGN KEY (tenant_id, edge_id, seq) REFERENCES record_log (tenant_id, edge_id, seq);
 ALTER TABLE spc_measurements ADD PRIMARY KEY (tenant_id, equipment, characteristic, observed_at, edge_id, seq, idx),
   ADD FOREIGN KEY (tenant_id, edge_id, seq) REFERENCES record_log (tenant_id, edge_id, seq);
-${DERIVED.map(
-  (t) => `ALTER TABLE ${t} ENABLE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON ${t}
-  USING (tenant_id = current_setting('app.tenant_id', true))
-  WITH CHECK (tenant_id = current_setting('app.tenant_id', true));`,
-).join('\n')}
+${tenantPolicies(DERIVED)}
 SELECT rt_records_ahead(now());
 `,
 };

@@ -25,6 +25,7 @@ import { migration as m0072 } from './0072-records-partitions.js';
 import { migration as m0073 } from './0073-derived-partitions.js';
 import { migration as m0075 } from './0075-yield-rollup.js';
 import { migration as m0090 } from './0090-record-positions.js';
+import { migration as m0091 } from './0091-position-partitions.js';
 import type { Migration, TableGrant } from './migration.js';
 
 export type { Migration, MigrationSql, TableGrant } from './migration.js';
@@ -62,6 +63,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m0073,
   m0075,
   m0090,
+  m0091,
 ];
 
 /**
