@@ -53,6 +53,24 @@ function cli(storage: TestStorage, ...args: string[]) {
   }
 }
 
+/**
+ * A PostgreSQL schema as an older release left it: every migration but those `skip` names, in
+ * order and recorded, with tenant acme, its site s and its edge e1 (for a migration's test).
+ */
+async function olderSchema(c: pg.Client, skip: (version: number) => boolean): Promise<void> {
+  await c.query(
+    'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)',
+  );
+  for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
+    if (skip(m.version)) continue;
+    await c.query(m.postgres);
+    await c.query('INSERT INTO schema_migrations VALUES ($1, $2, now())', [m.version, m.name]);
+  }
+  await c.query(`INSERT INTO tenants (id, name, created_at) VALUES ('acme', 'Acme', now());
+    INSERT INTO sites (tenant_id, id, name, created_at) VALUES ('acme', 's', 'S', now());
+    INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at) VALUES ('acme', 'e1', 's', 'E', '\\x00', now())`);
+}
+
 describe('records partitioned by month on PostgreSQL, and their retention', () => {
   let storage: TestStorage;
   let cloud: RunningCloud;
@@ -553,17 +571,7 @@ describe('migration 72 on a PostgreSQL database with records', () => {
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
     try {
-      await c.query(
-        'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)',
-      );
-      for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
-        if (m.version >= 72) continue;
-        await c.query(m.postgres);
-        await c.query('INSERT INTO schema_migrations VALUES ($1, $2, now())', [m.version, m.name]);
-      }
-      await c.query(`INSERT INTO tenants (id, name, created_at) VALUES ('acme', 'Acme', now());
-        INSERT INTO sites (tenant_id, id, name, created_at) VALUES ('acme', 's', 'S', now());
-        INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at) VALUES ('acme', 'e1', 's', 'E', '\\x00', now())`);
+      await olderSchema(c, (v) => v >= 72);
       const rows = [
         [1, '2025-10-31T23:59:59.999Z'],
         [2, '2025-11-01T00:00:00Z'],
@@ -737,17 +745,7 @@ describe('migration 73 on a PostgreSQL database with derived rows', () => {
     };
     try {
       // The schema as it was before 73: every other migration, in order (but 91, which needs 73).
-      await c.query(
-        'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)',
-      );
-      for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
-        if (m.version === 73 || m.version === 91) continue;
-        await c.query(m.postgres);
-        await c.query('INSERT INTO schema_migrations VALUES ($1, $2, now())', [m.version, m.name]);
-      }
-      await c.query(`INSERT INTO tenants (id, name, created_at) VALUES ('acme', 'Acme', now());
-        INSERT INTO sites (tenant_id, id, name, created_at) VALUES ('acme', 's', 'S', now());
-        INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at) VALUES ('acme', 'e1', 's', 'E', '\\x00', now())`);
+      await olderSchema(c, (v) => v === 73 || v === 91);
       // Records in two old months (waiting in the default partition of records) and this one.
       const at = [
         '2025-10-31T23:59:59.999Z',
@@ -908,17 +906,7 @@ describe('migration 91 on a PostgreSQL database with positions named by records'
     let before: { rows: unknown[]; indexes: { i: string; def: string }[]; policies: unknown[] };
     try {
       // The schema as it was before 91: every other migration, in order.
-      await c.query(
-        'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)',
-      );
-      for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
-        if (m.version === 91) continue;
-        await c.query(m.postgres);
-        await c.query('INSERT INTO schema_migrations VALUES ($1, $2, now())', [m.version, m.name]);
-      }
-      await c.query(`INSERT INTO tenants (id, name, created_at) VALUES ('acme', 'Acme', now());
-        INSERT INTO sites (tenant_id, id, name, created_at) VALUES ('acme', 's', 'S', now());
-        INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at) VALUES ('acme', 'e1', 's', 'E', '\\x00', now())`);
+      await olderSchema(c, (v) => v === 91);
       // Records in two old months (their partitions made by 73 or waiting in the default one)
       // and this one, each naming two positions; one more month only record_positions holds.
       const at = [
