@@ -4,19 +4,16 @@
  */
 import http from 'node:http';
 
+/** How long a cloud process keeps an idle kept-alive connection open (and announces). */
+export { KEEP_ALIVE_MS as CLOUD_KEEP_ALIVE_MS } from '../src/platform/http/keep-alive.js';
 /**
- * How long a cloud process keeps an idle kept-alive connection open: Node's default server
- * keepAliveTimeout, which the cloud leaves as it is (and announces as `Keep-Alive: timeout=5`).
+ * The proxy closes a connection to a process once idle this long: well before the process would
+ * (`CLOUD_KEEP_ALIVE_MS`). A request sent on a connection the process is closing fails
+ * (ECONNRESET) and would be answered 502 and retried, a cost of the proxy counted against the
+ * cloud. Node 20's agent keeps an idle socket until the server closes it unless the agent has a
+ * `timeout` of its own.
  */
-export const CLOUD_KEEP_ALIVE_MS = 5_000;
-/**
- * The proxy closes a connection to a process once idle this long: a second before the process
- * would. A request sent on a connection the process is closing fails (ECONNRESET) and would be
- * answered 502 and retried, a cost of the proxy counted against the cloud. Node 20's agent keeps
- * an idle socket until the server closes it unless the agent has a `timeout` of its own; with
- * one, it also lowers it to a second under a shorter `Keep-Alive: timeout` announced by the server.
- */
-export const UPSTREAM_IDLE_MS = CLOUD_KEEP_ALIVE_MS - 1_000;
+export const UPSTREAM_IDLE_MS = 4_000;
 
 /** Hop-by-hop headers, not forwarded (RFC 9110 §7.6.1). */
 const HOP = new Set([

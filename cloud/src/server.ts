@@ -44,6 +44,7 @@ import { OotRepository, OotService } from './oot/index.js';
 import { MaintenanceRepository, MaintenanceService } from './maintenance/index.js';
 import { ExportControlService } from './export-control/index.js';
 import { OperatorService } from './operator/index.js';
+import { KEEP_ALIVE_MS } from './platform/http/keep-alive.js';
 
 export type StoreConfig = Pick<
   CloudConfig,
@@ -198,13 +199,6 @@ export interface RunningCloud {
 }
 
 const DAY_MS = 24 * 3600_000;
-/**
- * How long an idle HTTP connection stays open. Longer than the reverse proxies in front of the
- * cloud keep theirs (Caddy 2 min, nginx `keepalive_timeout` 60 s, cloud load balancers 60-350 s
- * with their own setting): a proxy must never send a request on a connection the cloud is
- * closing, which it would answer with 502.
- */
-export const KEEP_ALIVE_MS = 125_000;
 
 /** The composition root: wires repositories, services and routes, and listens. */
 export async function startCloud(

@@ -2,7 +2,8 @@ import net from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCloudConfig } from '../src/platform/config.js';
-import { KEEP_ALIVE_MS, startCloud, type RunningCloud } from '../src/server.js';
+import { KEEP_ALIVE_MS } from '../src/platform/http/keep-alive.js';
+import { startCloud, type RunningCloud } from '../src/server.js';
 import { testStorage, type TestStorage } from './helpers/storage.js';
 
 /**
