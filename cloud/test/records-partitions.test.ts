@@ -71,6 +71,16 @@ async function olderSchema(c: pg.Client, skip: (version: number) => boolean): Pr
     INSERT INTO edges (tenant_id, id, site_id, name, public_key, enrolled_at) VALUES ('acme', 'e1', 's', 'E', '\\x00', now())`);
 }
 
+/** The months (YYYY_MM, and `default`) a partitioned table has partitions of. */
+async function monthsOf(c: pg.Client, table: string): Promise<string[]> {
+  const r = await c.query<{ m: string }>(
+    `SELECT substr(c.relname, length($1) + 2) AS m FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      WHERE i.inhparent = $1::regclass ORDER BY 1`,
+    [table],
+  );
+  return r.rows.map((x) => x.m);
+}
+
 describe('records partitioned by month on PostgreSQL, and their retention', () => {
   let storage: TestStorage;
   let cloud: RunningCloud;
@@ -805,15 +815,7 @@ describe('migration 73 on a PostgreSQL database with derived rows', () => {
       }
       // Every month records has, each derived table has too (made together), and records' old
       // months left the default partition on the way.
-      const monthsOf = async (t: string) =>
-        (
-          await o.query<{ m: string }>(
-            `SELECT substr(c.relname, length($1) + 2) AS m FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-              WHERE i.inhparent = $1::regclass ORDER BY 1`,
-            [t],
-          )
-        ).rows.map((r) => r.m);
-      const recordMonths = await monthsOf('records');
+      const recordMonths = await monthsOf(o, 'records');
       expect(recordMonths).toEqual(
         expect.arrayContaining([
           '2025_10',
@@ -822,7 +824,7 @@ describe('migration 73 on a PostgreSQL database with derived rows', () => {
           'default',
         ]),
       );
-      for (const t of DERIVED_73) expect(await monthsOf(t), t).toEqual(recordMonths);
+      for (const t of DERIVED_73) expect(await monthsOf(o, t), t).toEqual(recordMonths);
       // The same indexes (traceable_records' key now with observed_at), foreign keys and policies.
       expect(await indexesOf(o)).toEqual(
         before.indexes.map((i) =>
@@ -962,15 +964,7 @@ describe('migration 91 on a PostgreSQL database with positions named by records'
         'records',
         ...DERIVED,
       ]);
-      const monthsOf = async (t: string) =>
-        (
-          await o.query<{ m: string }>(
-            `SELECT substr(c.relname, length($1) + 2) AS m FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-              WHERE i.inhparent = $1::regclass ORDER BY 1`,
-            [t],
-          )
-        ).rows.map((r) => r.m);
-      const recordMonths = await monthsOf('records');
+      const recordMonths = await monthsOf(o, 'records');
       expect(recordMonths).toEqual(
         expect.arrayContaining([
           '2025_10',
@@ -978,7 +972,7 @@ describe('migration 91 on a PostgreSQL database with positions named by records'
           ...[month(0), month(1)].map((m) => m.replace('-', '_')),
         ]),
       );
-      for (const t of DERIVED) expect(await monthsOf(t), t).toEqual(recordMonths);
+      for (const t of DERIVED) expect(await monthsOf(o, t), t).toEqual(recordMonths);
       // The same index, the key now with observed_at, the same policy, RLS on.
       expect(await indexesOf(o)).toEqual(
         before.indexes.map((i) =>
