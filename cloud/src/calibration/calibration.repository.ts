@@ -1,6 +1,7 @@
 import { visibleSql, type Viewer } from '../access/index.js';
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { inChunks } from '../platform/db/in-chunks.js';
+import { keysetPage } from '../platform/db/keyset.js';
 
 export type PassFail = 'pass' | 'fail';
 
@@ -228,8 +229,9 @@ export class CalibrationRepository {
       params.push(q.siteId);
     }
     if (q.after) {
-      where.push('(c.created_at > ? OR (c.created_at = ? AND c.id > ?))');
-      params.push(q.after.createdAt, q.after.createdAt, q.after.id);
+      const page = keysetPage('c.created_at', 'c.id', 'after', { at: q.after.createdAt, id: q.after.id });
+      where.push(page.sql);
+      params.push(...page.params);
     }
     params.push(q.limit);
     return this.db.withTenant(tenantId, () =>

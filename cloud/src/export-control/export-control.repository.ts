@@ -1,6 +1,7 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { insertChunked } from '../platform/db/insert-chunked.js';
 import { type Viewer, visibleSql } from '../access/index.js';
+import { keysetPage } from '../platform/db/keyset.js';
 
 /** A flagged register entry: its tag and export-control regime. */
 export interface FlagRow {
@@ -133,8 +134,9 @@ export class ExportControlRepository {
       params.push(q.to);
     }
     if (q.after) {
-      where.push('(l.at > ? OR (l.at = ? AND l.id > ?))');
-      params.push(q.after.at, q.after.at, q.after.id);
+      const page = keysetPage('l.at', 'l.id', 'after', q.after);
+      where.push(page.sql);
+      params.push(...page.params);
     }
     params.push(q.limit);
     return this.db.withTenant(v.tenantId, () =>

@@ -3,6 +3,7 @@ import type { Db, SqlParam } from '../platform/db/db.js';
 import { inChunks } from '../platform/db/in-chunks.js';
 import { insertChunked } from '../platform/db/insert-chunked.js';
 import { EFFECTIVE_CALIBRATION } from '../calibration/index.js';
+import { keysetPage } from '../platform/db/keyset.js';
 
 /** An out-of-tolerance case (migration 42): one per calibration that found an instrument out of tolerance. */
 export interface CaseRow {
@@ -190,8 +191,9 @@ export class OotRepository {
       params.push(q.siteId);
     }
     if (q.before) {
-      where.push('(c.opened_at < ? OR (c.opened_at = ? AND c.id < ?))');
-      params.push(q.before.at, q.before.at, q.before.id);
+      const page = keysetPage('c.opened_at', 'c.id', 'before', q.before);
+      where.push(page.sql);
+      params.push(...page.params);
     }
     params.push(q.limit);
     return this.db.withTenant(tenantId, () =>

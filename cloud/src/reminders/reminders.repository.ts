@@ -1,5 +1,6 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { type Viewer, visibleSql } from '../access/index.js';
+import { keysetPage } from '../platform/db/keyset.js';
 
 export interface SettingsRow {
   tenant_id: string;
@@ -305,8 +306,9 @@ export class RemindersRepository {
       params.push(q.siteId);
     }
     if (q.before) {
-      where.push('(created_at < ? OR (created_at = ? AND id < ?))');
-      params.push(q.before.at, q.before.at, q.before.id);
+      const page = keysetPage('created_at', 'id', 'before', q.before);
+      where.push(page.sql);
+      params.push(...page.params);
     }
     params.push(q.limit);
     return this.t(v.tenantId, () =>

@@ -3,6 +3,7 @@ import type { Db, SqlParam } from '../platform/db/db.js';
 import { inChunks } from '../platform/db/in-chunks.js';
 import { EFFECTIVE_CALIBRATION, type CalibrationRow, type EquipmentRow } from '../calibration/index.js';
 import { accessLogVisible } from '../export-control/index.js';
+import { keysetPage } from '../platform/db/keyset.js';
 
 /** A report job and, once done, its file's description (the bytes are in report_chunks). */
 export interface ReportRow {
@@ -161,8 +162,9 @@ export class ReportsRepository {
     const where = ['tenant_id = ?'];
     const params: SqlParam[] = [tenantId];
     if (q.before) {
-      where.push('(requested_at < ? OR (requested_at = ? AND id < ?))');
-      params.push(q.before.at, q.before.at, q.before.id);
+      const page = keysetPage('requested_at', 'id', 'before', q.before);
+      where.push(page.sql);
+      params.push(...page.params);
     }
     if (q.sites !== null) {
       if (q.sites.length === 0) return [];
@@ -639,8 +641,9 @@ export class ReportsRepository {
     const params: SqlParam[] = [tenantId, fromIso, toIso, ...scope.params];
     let more = '';
     if (after) {
-      more = ' AND (x.at > ? OR (x.at = ? AND x.id > ?))';
-      params.push(after.at, after.at, after.id);
+      const page = keysetPage('x.at', 'x.id', 'after', after);
+      more = ` AND ${page.sql}`;
+      params.push(...page.params);
     }
     params.push(limit);
     return this.t(tenantId, () =>
