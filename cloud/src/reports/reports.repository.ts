@@ -105,6 +105,23 @@ function reportsVisible(v: Viewer): { sql: string; params: SqlParam[] } {
   return { sql: parts.join(' AND '), params };
 }
 
+/** A calibration's site (with `calibrationsVisible`'s joins). */
+const CAL_SITE = 'COALESCE(e.site_id, d.site_id)';
+
+/**
+ * The calibrations (aliased `c`) `v` sees, as joins and a condition: at the site of the calibrated
+ * equipment (or, unregistered, of the edge that sent it; neither: tenant-wide), and unless cleared
+ * none of export-controlled equipment.
+ */
+function calibrationsVisible(v: Viewer): { join: string; sql: string; params: SqlParam[] } {
+  const scope = visibleSql(v, { site: CAL_SITE, siteNullable: true, tag: 'c.equipment' });
+  return {
+    join: `LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
+           LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id`,
+    ...scope,
+  };
+}
+
 const bool = (v: unknown): number => (v === true || v === 1 || v === '1' || v === 't' ? 1 : 0);
 
 /**
@@ -335,18 +352,12 @@ export class ReportsRepository {
   /** The dispositions of these calibrations, of the equipment `v` sees (as `failedCalibrations`). */
   async dispositions(v: Viewer, ids: readonly string[]): Promise<Map<string, DispositionRow>> {
     const out = new Map<string, DispositionRow>();
-    const scope = visibleSql(v, {
-      site: 'COALESCE(e.site_id, d.site_id)',
-      siteNullable: true,
-      tag: 'c.equipment',
-    });
+    const scope = calibrationsVisible(v);
     const rows = await inChunks(ids, 500, (chunk, marks) =>
       this.t(v.tenantId, () =>
         this.db.all<DispositionRow>(
           `SELECT x.* FROM calibration_dispositions x
-             JOIN calibrations c ON c.tenant_id = x.tenant_id AND c.id = x.calibration_id
-             LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
-             LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id
+             JOIN calibrations c ON c.tenant_id = x.tenant_id AND c.id = x.calibration_id ${scope.join}
            WHERE x.tenant_id = ? AND x.calibration_id IN (${marks}) AND ${scope.sql}`,
           [v.tenantId, ...chunk, ...scope.params],
         ),
@@ -497,16 +508,10 @@ export class ReportsRepository {
   /** Calibrations of these tags before `beforeIso`, by tag then time; of the equipment `v` sees. */
   async calibrationsOf(v: Viewer, tags: readonly string[], beforeIso: string): Promise<CalibrationRow[]> {
     if (tags.length === 0) return [];
-    const scope = visibleSql(v, {
-      site: 'COALESCE(e.site_id, d.site_id)',
-      siteNullable: true,
-      tag: 'c.equipment',
-    });
+    const scope = calibrationsVisible(v);
     return this.t(v.tenantId, () =>
       this.db.all<CalibrationRow>(
-        `SELECT c.* FROM calibrations c
-           LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
-           LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id
+        `SELECT c.* FROM calibrations c ${scope.join}
          WHERE c.tenant_id = ? AND c.calibrated_at < ? AND ${EFFECTIVE_CALIBRATION}
            AND c.equipment IN (${tags.map(() => '?').join(',')}) AND ${scope.sql}
          ORDER BY c.equipment, c.calibrated_at, c.id`,
@@ -535,27 +540,21 @@ export class ReportsRepository {
     q: { siteId: string | null; period: PeriodBounds },
   ): Promise<(CalibrationRow & { site_id: string | null })[]> {
     const tenantId = v.tenantId;
-    const scope = visibleSql(v, {
-      site: 'COALESCE(e.site_id, d.site_id)',
-      siteNullable: true,
-      tag: 'c.equipment',
-    });
+    const scope = calibrationsVisible(v);
     const inPeriod = inPeriodAt(
-      'COALESCE(e.site_id, d.site_id)',
+      CAL_SITE,
       q.period,
       (at) => `c.calibrated_at >= ${at('fromIso')} AND c.calibrated_at < ${at('toIso')}`,
     );
     const params: SqlParam[] = [tenantId, ...inPeriod.params, ...scope.params];
     let site = '';
     if (q.siteId) {
-      site = ' AND COALESCE(e.site_id, d.site_id) = ?';
+      site = ` AND ${CAL_SITE} = ?`;
       params.push(q.siteId);
     }
     return this.t(tenantId, () =>
       this.db.all<CalibrationRow & { site_id: string | null }>(
-        `SELECT c.*, COALESCE(e.site_id, d.site_id) AS site_id FROM calibrations c
-           LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
-           LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id
+        `SELECT c.*, ${CAL_SITE} AS site_id FROM calibrations c ${scope.join}
          WHERE c.tenant_id = ? AND ${inPeriod.sql} AND ${scope.sql}
            AND (c.as_found = 'fail' OR COALESCE(c.as_left, c.as_found) = 'fail') AND ${EFFECTIVE_CALIBRATION}${site}
          ORDER BY c.calibrated_at, c.id`,
@@ -811,11 +810,7 @@ export class ReportsRepository {
 
   /** Calibrations since `sinceIso` whose traceability is flagged, of the equipment `v` sees. */
   async flaggedCalibrationsSince(v: Viewer, sinceIso: string, siteId: string | null): Promise<number> {
-    const scope = visibleSql(v, {
-      site: 'COALESCE(e.site_id, d.site_id)',
-      siteNullable: true,
-      tag: 'c.equipment',
-    });
+    const scope = calibrationsVisible(v);
     const params: SqlParam[] = [v.tenantId, sinceIso, ...scope.params];
     let site = '';
     if (siteId) {
@@ -824,9 +819,7 @@ export class ReportsRepository {
     }
     const r = await this.t(v.tenantId, () =>
       this.db.get<{ n: number | string }>(
-        `SELECT COUNT(*) AS n FROM calibrations c
-           LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
-           LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id
+        `SELECT COUNT(*) AS n FROM calibrations c ${scope.join}
          WHERE c.tenant_id = ? AND c.calibrated_at >= ? AND c.traceability = 'flagged' AND ${scope.sql}${site}`,
         params,
       ),
