@@ -1,6 +1,7 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { insertChunked, insertChunkedReturning } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
+import { newestByMonths } from '../platform/db/newest-by-months.js';
 import type { ChartKind, ControlLimits, RuleSet } from './spc.math.js';
 
 /** One measured characteristic of one inspection record (the record itself stays in `records`). */
@@ -296,7 +297,12 @@ export class SpcRepository {
     );
   }
 
-  /** Measurements of one characteristic in [from, to), the latest `limit` of them, oldest first. */
+  /**
+   * Measurements of one characteristic in [from, to), the latest `limit` of them, oldest first.
+   * Without `from`, read within the characteristic's span (its summary's first and last times),
+   * newest months first until `limit` are found (newestByMonths): on PostgreSQL each statement
+   * reads only its window's months of spc_measurements, not every month's index.
+   */
   async measurements(
     v: SpcViewer,
     equipment: string,
@@ -305,24 +311,32 @@ export class SpcRepository {
   ): Promise<MeasurementRow[]> {
     const tenantId = v.tenantId;
     const seen = visibleSql(v, { site: 'site_id', tag: 'spc_measurements.equipment' });
-    const where = ['tenant_id = ?', 'equipment = ?', 'characteristic = ?', seen.sql];
-    const params: SqlParam[] = [tenantId, equipment, characteristic, ...seen.params];
-    if (w.from !== undefined) {
-      where.push('observed_at >= ?');
-      params.push(w.from);
-    }
-    if (w.to !== undefined) {
-      where.push('observed_at < ?');
-      params.push(w.to);
-    }
-    params.push(w.limit);
-    const rows = await this.db.withTenant(tenantId, () =>
-      this.db.all<MeasurementRow>(
+    const read = (from: string | undefined, to: string | undefined, limit: number) => {
+      const where = ['tenant_id = ?', 'equipment = ?', 'characteristic = ?', seen.sql];
+      const params: SqlParam[] = [tenantId, equipment, characteristic, ...seen.params];
+      for (const [sql, value] of [
+        ['observed_at >= ?', from],
+        ['observed_at < ?', w.to],
+        ['observed_at < ?', to],
+      ] as const)
+        if (value !== undefined) {
+          where.push(sql);
+          params.push(value);
+        }
+      return this.db.all<MeasurementRow>(
         `SELECT observed_at, edge_id, seq, idx, measured FROM spc_measurements
          WHERE ${where.join(' AND ')} ORDER BY ${ORDER_DESC} LIMIT ?`,
-        params,
-      ),
-    );
+        [...params, limit],
+      );
+    };
+    const rows = await this.db.withTenant(tenantId, async () => {
+      if (w.from !== undefined) return read(w.from, undefined, w.limit);
+      const span = await this.db.get<{ first_at: string; last_at: string }>(
+        'SELECT first_at, last_at FROM spc_characteristics WHERE tenant_id = ? AND equipment = ? AND characteristic = ?',
+        [tenantId, equipment, characteristic],
+      );
+      return newestByMonths(span && { first: span.first_at, last: span.last_at }, w.limit, read);
+    });
     return rows.reverse();
   }
 
@@ -331,15 +345,16 @@ export class SpcRepository {
    * are in all, read in one statement so that both come from the same snapshot.
    */
   async tailSince(
-    tenantId: string,
+    v: SpcViewer,
     equipment: string,
     characteristic: string,
     from: string,
     limit: number,
   ): Promise<{ rows: MeasurementRow[]; total: number }> {
-    const where = 'tenant_id = ? AND equipment = ? AND characteristic = ? AND observed_at >= ?';
-    const key = [tenantId, equipment, characteristic, from];
-    const rows = await this.db.withTenant(tenantId, () =>
+    const seen = visibleSql(v, { site: 'site_id', tag: 'spc_measurements.equipment' });
+    const where = `tenant_id = ? AND equipment = ? AND characteristic = ? AND observed_at >= ? AND ${seen.sql}`;
+    const key = [v.tenantId, equipment, characteristic, from, ...seen.params];
+    const rows = await this.db.withTenant(v.tenantId, () =>
       this.db.all<MeasurementRow & { total: number | string }>(
         `SELECT observed_at, edge_id, seq, idx, measured, (SELECT COUNT(*) FROM spc_measurements WHERE ${where}) AS total
          FROM spc_measurements WHERE ${where} ORDER BY ${ORDER_DESC} LIMIT ?`,
@@ -385,17 +400,18 @@ export class SpcRepository {
     );
   }
 
-  /** The baseline in force: the latest frozen for the characteristic. */
+  /** The baseline in force: the latest frozen for the characteristic, if `v` sees it (`baselineVisible`). */
   async currentBaseline(
-    tenantId: string,
+    v: SpcViewer,
     equipment: string,
     characteristic: string,
   ): Promise<BaselineRow | undefined> {
-    return this.db.withTenantStatement(tenantId, () =>
+    const seen = baselineVisible(v);
+    return this.db.withTenantStatement(v.tenantId, () =>
       this.db.get<BaselineRow>(
-        `SELECT * FROM spc_baselines WHERE tenant_id = ? AND equipment = ? AND characteristic = ?
+        `SELECT * FROM spc_baselines WHERE tenant_id = ? AND equipment = ? AND characteristic = ? AND ${seen.sql}
          ORDER BY frozen_at DESC, id DESC LIMIT 1`,
-        [tenantId, equipment, characteristic],
+        [v.tenantId, equipment, characteristic, ...seen.params],
       ),
     );
   }
@@ -403,14 +419,11 @@ export class SpcRepository {
   /** The current baseline of each characteristic of the equipment `v` sees (of one tag if given). */
   async currentBaselines(v: SpcViewer, equipment?: string): Promise<BaselineRow[]> {
     const tenantId = v.tenantId;
-    // Baselines carry no site: the scope is their characteristic's.
-    const seen = visibleSql(v, { site: 'c.site_id', tag: 'c.equipment' });
+    const seen = baselineVisible(v);
     const rows = await this.db.withTenantStatement(tenantId, () =>
       this.db.all<BaselineRow>(
         `SELECT * FROM spc_baselines WHERE tenant_id = ?${equipment !== undefined ? ' AND equipment = ?' : ''}
-           AND EXISTS (SELECT 1 FROM spc_characteristics c WHERE c.tenant_id = spc_baselines.tenant_id
-             AND c.equipment = spc_baselines.equipment AND c.characteristic = spc_baselines.characteristic
-             AND ${seen.sql})
+           AND ${seen.sql}
          ORDER BY equipment, characteristic, frozen_at, id`,
         [tenantId, ...(equipment !== undefined ? [equipment] : []), ...seen.params],
       ),
@@ -419,6 +432,21 @@ export class SpcRepository {
     for (const r of rows) latest.set(JSON.stringify([r.equipment, r.characteristic]), r);
     return [...latest.values()];
   }
+}
+
+/**
+ * The baselines (spc_baselines rows) `v` may see. Baselines carry no site: the scope is their
+ * characteristic's (its site, its equipment's export control).
+ */
+function baselineVisible(v: SpcViewer): { sql: string; params: SqlParam[] } {
+  const seen = visibleSql(v, { site: 'c.site_id', tag: 'c.equipment' });
+  if (seen.sql === '1 = 1') return seen;
+  return {
+    sql: `EXISTS (SELECT 1 FROM spc_characteristics c WHERE c.tenant_id = spc_baselines.tenant_id
+             AND c.equipment = spc_baselines.equipment AND c.characteristic = spc_baselines.characteristic
+             AND ${seen.sql})`,
+    params: seen.params,
+  };
 }
 
 export function limitsOf(b: BaselineRow): ControlLimits {

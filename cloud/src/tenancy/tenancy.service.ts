@@ -196,7 +196,7 @@ export class TenancyService {
     const hourAgo = new Date(Date.now() - 3600_000).toISOString();
     const [edges, lastHour] = await Promise.all([
       this.deps.tenancy.listEdges(by.tenantId),
-      this.deps.records.acceptedSince(by.tenantId, hourAgo),
+      this.deps.records.acceptedSince(by, hourAgo),
     ]);
     return edges
       .filter((e) => viewerSees(by, e.site_id))
