@@ -197,14 +197,13 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     const q = parseQuery(calibrationApi.suspectRecords, req);
     const v = viewer(req, 'GET /equipment/{tag}/suspect-records');
     // Export control of the equipment first (in the service); only records of the caller's sites
-    // (a gauge may travel), and of rigs it may see.
+    // (a gauge may travel), and made by or naming only equipment it may see (in the query).
     const out = await deps.traceability.suspectRecords(v, tag(req), q);
-    // Records made with this equipment may also involve other, flagged equipment (the rig).
-    const views = await exportControl.screenRecords(
-      v,
-      out.rows.map((row) => ({ ...itemView(row), row })),
-    );
-    const rows = views.map((i) => i.row);
+    const rows = out.rows;
+    const views = rows.map((row) => ({ ...itemView(row), row }));
+    // Records made with this equipment may also involve other, flagged equipment (the rig, a
+    // gauge): a cleared caller's access to them is logged.
+    await exportControl.logRecordsServed(v, views);
     if (out.next) res.setHeader('x-next-cursor', out.next);
     if (q.format === 'csv') {
       sendCsv(res, `suspect-${tag(req)}.csv`, suspectCsv(rows, tag(req), out.error));
@@ -214,7 +213,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       equipment: tag(req),
       window: out.window,
       instrumentError: out.error,
-      // Each record's view as screened (its JSON parsed once), with what was measured.
+      // Each record's view (its JSON parsed once), with what was measured.
       items: views.map(({ row, ...view }) => ({
         ...view,
         characteristics: suspectCharacteristics(row, tag(req), out.error, view.record),
@@ -248,21 +247,19 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
   mount(r, calibrationApi.inspections, read, async (req, res) => {
     const q = parseQuery(calibrationApi.inspections, req);
     const v = viewer(req, 'GET /inspections');
+    // The query leaves out what the caller may not see; a cleared caller's flagged records are logged.
     const out = await deps.traceability.records(v, { ...q, kind: 'inspection', siteId: q.site });
-    res.json({
-      items: await exportControl.screenRecords(v, out.items),
-      next: out.next,
-    });
+    await exportControl.logRecordsServed(v, out.items);
+    res.json(out);
   });
 
   mount(r, calibrationApi.usage, read, async (req, res) => {
     const q = parseQuery(calibrationApi.usage, req);
     const v = viewer(req, 'GET /usage');
+    // The query leaves out what the caller may not see; a cleared caller's flagged records are logged.
     const out = await deps.traceability.records(v, { ...q, kind: 'usage', siteId: q.site });
-    res.json({
-      items: await exportControl.screenRecords(v, out.items),
-      next: out.next,
-    });
+    await exportControl.logRecordsServed(v, out.items);
+    res.json(out);
   });
 
   mount(r, calibrationApi.yield, read, async (req, res) => {

@@ -76,12 +76,10 @@ export function chainRoutes(deps: ChainRouteDeps): Router {
       const flag = flags.get(t);
       return flag ? [{ type: 'equipment' as const, id: t, flag }] : [];
     });
-    // Records made with an instrument may also involve other, flagged equipment (the rig).
-    const views = await exportControl.screenRecords(
-      v,
-      out.rows.map((x) => ({ ...itemView(x.row), ...x })),
-      instruments,
-    );
+    // Records made with an instrument may also involve other, flagged equipment (the rig, a
+    // gauge): the query serves them only to a cleared caller, whose access is logged.
+    const views = out.rows.map((x) => ({ ...itemView(x.row), ...x }));
+    await exportControl.logRecordsServed(v, views, instruments);
     if (out.next) res.setHeader('x-next-cursor', out.next);
     if (q.format === 'csv') {
       sendCsv(res, `suspect-chain-${tag}.csv`, chainCsv(views));

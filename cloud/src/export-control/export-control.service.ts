@@ -125,26 +125,25 @@ export class ExportControlService {
   }
 
   /**
-   * Usage and inspection items as `viewer` may be served them: items involving export-controlled
-   * equipment (the record's own, or a gauge it names: recordFlag) are left out for a caller not
-   * cleared, and logged for a cleared one, together with `also` (other flagged objects the same
-   * answer serves), in one entry.
+   * Logs the usage and inspection records `viewer` is served that involve export-controlled
+   * equipment (the record's own, or a gauge it names: `recordFlag`), together with `also` (other
+   * flagged objects the same answer serves), in one entry. Which records a reader is served is
+   * decided in the query (`recordVisibleSql`): a reader not cleared is never served one, so only
+   * a cleared reader's answer is logged here.
    */
-  async screenRecords<
-    T extends { edge: string; seq: number; kind: string; equipment: string; record: unknown },
-  >(viewer: ExportCaller, items: T[], also: readonly AccessedObject[] = []): Promise<T[]> {
+  async logRecordsServed(
+    viewer: ExportCaller,
+    items: readonly { edge: string; seq: number; kind: string; equipment: string; record: unknown }[],
+    also: readonly AccessedObject[] = [],
+  ): Promise<void> {
     const flags = await this.flags(viewer.tenantId);
-    if (flags.size === 0) return items;
-    const kept: T[] = [];
+    if (flags.size === 0) return;
     const served: AccessedObject[] = [...also];
     for (const i of items) {
       const flag = recordFlag(i.equipment, i.record, flags);
-      if (flag && !viewer.cleared) continue;
       if (flag) served.push({ type: i.kind as 'usage' | 'inspection', id: `${i.edge}:${i.seq}`, flag });
-      kept.push(i);
     }
     await this.logAccess(viewer, served);
-    return kept;
   }
 
   /**

@@ -8,6 +8,7 @@ import {
   type ChunkedInsert,
 } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
+import { recordVisibleSql } from '../export-control/index.js';
 import { localDay } from '../platform/time-zone.js';
 import { compareText } from '../platform/compare.js';
 import { firstInspectionsSql } from '../platform/db/yield-quarters.js';
@@ -107,8 +108,16 @@ const NOT_AS_GAUGE = `NOT EXISTS (SELECT 1 FROM record_gauges xg WHERE xg.tenant
 type Reader = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
 
 /**
+ * The usage and inspection records (`t`, a traceable_records row) `v` may see: export control's
+ * one record rule (`recordVisibleSql`): sent by an edge of its sites, and unless `v` is cleared,
+ * neither made by export-controlled equipment nor naming an export-controlled gauge. Applied in
+ * the query, so that a page is full and its cursor is a record `v` was served.
+ */
+const recordVisible = (v: Reader) => recordVisibleSql(v, 't', 't.site_id', 't.observed_at');
+
+/**
  * The conditions of one side of suspect() and countSuspect(): the viewer's scope on the record
- * (`t`: its edge's site, its equipment's export flag), the window (start, end] and the page's
+ * (`t`: `recordVisible`), the window (start, end] and the page's
  * cursor on `alias`'s (observed_at, edge_id, seq). Each condition led by " AND ".
  */
 function suspectWindow(
@@ -120,7 +129,7 @@ function suspectWindow(
   /** A table joined on the record's observed_at, bounded too (pruned to the window's months). */
   also?: string,
 ): { sql: string; params: SqlParam[] } {
-  const scope = visibleSql(v, { site: 't.site_id', tag: 't.equipment' });
+  const scope = recordVisible(v);
   const w: string[] = [scope.sql];
   const p: SqlParam[] = [...scope.params];
   for (const x of also ? [alias, also] : [alias]) {
@@ -527,13 +536,12 @@ export class InspectionRepository {
   }
 
   /**
-   * The usage or inspection records `v` may see: sent by edges of its sites, and (unless cleared)
-   * not made by export-controlled equipment. Records that only name a flagged gauge are screened
-   * by the caller (export control's recordFlag).
+   * The usage or inspection records `v` may see (`recordVisible`: its sites, and unless cleared
+   * nothing made by or naming export-controlled equipment), one page.
    */
   async query(v: Viewer, q: TraceableQuery): Promise<TraceableResultRow[]> {
     const tenantId = v.tenantId;
-    const seen = visibleSql(v, { site: 't.site_id', tag: 't.equipment' });
+    const seen = recordVisible(v);
     const where = ['t.tenant_id = ?', 't.kind = ?', seen.sql];
     const params: SqlParam[] = [tenantId, q.kind, ...seen.params];
     const filter = (sql: string, v: string | undefined) => {
@@ -567,9 +575,9 @@ export class InspectionRepository {
    * inspection's gauges, or by a rig while `tag` was installed in one of its positions) observed
    * in (start, end]; start null = from the beginning, end null = now and later. Each record once
    * (as 'equipment' before 'gauge' before 'position'), in (observed_at, edge, seq) order. As `v`
-   * may see them: only records sent by edges of its sites, and records of export-controlled
-   * equipment (the rig the instrument sat on) only for a cleared viewer (`wholeTenant`: every
-   * record, a case's own bookkeeping, never shown as such).
+   * may see them (`recordVisible`): only records sent by edges of its sites, and records made by
+   * or naming export-controlled equipment (the rig the instrument sat on, another gauge) only for
+   * a cleared viewer (`wholeTenant`: every record, a case's own bookkeeping, never shown as such).
    */
   async suspect(
     v: Reader,

@@ -1,6 +1,7 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { settled } from '../platform/settled.js';
 import { visibleSql, type Viewer } from '../access/index.js';
+import { recordVisibleSql } from '../export-control/index.js';
 
 /** Rows per multi-row INSERT into records. */
 const INSERT_CHUNK = 1000;
@@ -135,30 +136,12 @@ export interface NewRecordRow {
 }
 
 /**
- * The one scope of a stored record (`r`: the alias or table name of a records row) for `v`: of
- * an edge of `v`'s sites (a record belongs to its edge's site), and, unless `v` is cleared, not
- * export-controlled: neither of flagged equipment nor naming a flagged gauge (an inspection's
- * gauges, as the traceability index holds them: traceable_records and record_gauges, written in
- * the batch's transaction). The gauge test starts from the tenant's flagged equipment (few),
- * each a point lookup of the record in record_gauges' key.
+ * The one scope of a stored record (`r`: the alias or table name of a records row) for `v`:
+ * export control's record rule (`recordVisibleSql`: of `v`'s sites, and unless `v` is cleared,
+ * neither of flagged equipment nor naming a flagged gauge), the record's site being its edge's.
  */
-function recordVisible(
-  v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
-  r: string,
-): {
-  sql: string;
-  params: SqlParam[];
-} {
-  const seen = visibleSql(v, { site: edgeSite(r), tag: `${r}.equipment` });
-  if (v.cleared) return seen;
-  return {
-    sql: `${seen.sql} AND NOT EXISTS (SELECT 1 FROM equipment xe WHERE xe.tenant_id = ? AND xe.export_regime IS NOT NULL
-      AND EXISTS (SELECT 1 FROM traceable_records xt JOIN record_gauges xg ON xg.tenant_id = xt.tenant_id
-        AND xg.gauge = xe.tag AND xg.observed_at = xt.observed_at AND xg.edge_id = xt.edge_id AND xg.seq = xt.seq
-        WHERE xt.tenant_id = ${r}.tenant_id AND xt.edge_id = ${r}.edge_id AND xt.seq = ${r}.seq))`,
-    params: [...seen.params, v.tenantId],
-  };
-}
+const recordVisible = (v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>, r: string) =>
+  recordVisibleSql(v, r, edgeSite(r));
 
 /** The site of the edge of row `r` (a record, a leaf, a checkpoint): the site the row belongs to. */
 const edgeSite = (r: string) =>

@@ -55,8 +55,8 @@ export interface ReportDeps {
   witness: Witness;
   /** Out-of-tolerance cases: their decisions and notifications (the out-of-tolerance report). */
   oot: Pick<OotService, 'casesOf'>;
-  /** Export control: the flagged equipment, and the one screen of usage and inspection records. */
-  exportControl: Pick<ExportControlService, 'flags' | 'screenRecords'>;
+  /** Export control: the flagged equipment, and the log of flagged records a cleared requester is served. */
+  exportControl: Pick<ExportControlService, 'flags' | 'logRecordsServed'>;
 }
 
 const PAGE = 1000;
@@ -829,7 +829,9 @@ function operatorOf(record: unknown): string | null {
  * Suspect records in (start, end], in (observedAt, edge, seq) order, as pages (each record once):
  * the calibration feature's one suspect query (what `GET /equipment/{tag}/suspect-records` and an
  * out-of-tolerance case list), read as the requester (its sites: a record made on another site
- * with an instrument of the requester's site is left out), with each record's operator.
+ * with an instrument of the requester's site is left out; records made by or naming
+ * export-controlled equipment only for a cleared requester), with each record's operator.
+ * `served`: the pass that serves them, which logs the flagged ones a cleared requester gets.
  */
 async function* suspectPages(
   deps: ReportDeps,
@@ -837,7 +839,7 @@ async function* suspectPages(
   tag: string,
   start: string | null,
   end: string,
-  screen: boolean,
+  served: boolean,
 ): AsyncGenerator<SuspectPageRow[]> {
   for await (const rows of deps.traceability.suspectPages(reader.tenantId, tag, start, end, {
     viewer: reader,
@@ -850,9 +852,8 @@ async function* suspectPages(
       record: JSON.parse(row.json) as unknown,
       row,
     }));
-    // Records of flagged equipment, or naming a flagged gauge, only for a cleared requester.
-    const kept = screen ? await deps.exportControl.screenRecords(reader, items) : items;
-    yield kept.map(({ row: { json, ...r }, record }) => ({
+    if (served) await deps.exportControl.logRecordsServed(reader, items);
+    yield items.map(({ row: { json, ...r }, record }) => ({
       ...r,
       seq: Number(r.seq),
       operator: operatorOf(record),
@@ -905,13 +906,13 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
     siteId: ctx.site?.id ?? null,
     period: sqlPeriod(ctx.period),
   });
-  // The suspect records as the requester may be served them (its sites, and export control's
-  // screen): those kept are counted and tallied; the suspect section's pass serves them
+  // The suspect records as the requester may be served them (its sites, and export control, in
+  // the query): those are counted and tallied; the suspect section's pass serves them
   // (`served`), so for a cleared requester the flagged ones are logged there, once. The
   // tenant-wide count stands for them only when the requester reads every site and nothing is
-  // screened out.
+  // left out for export control.
   const pagesOf = (tag: string, start: string | null, end: string, served = false) =>
-    suspectPages(deps, ctx.reader, tag, start, end, served || scope.excluding);
+    suspectPages(deps, ctx.reader, tag, start, end, served);
   const countOf = async (tag: string, start: string | null, end: string) => {
     if (!scope.excluding && ctx.reader.sites === null)
       return deps.traceability.countSuspect(tenantId, tag, start, end);

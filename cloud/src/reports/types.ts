@@ -161,9 +161,10 @@ export interface ReportContext {
   /**
    * Who the report is read as: the requester's scope (its site) and export clearance, rebuilt
    * when the job runs. The register, maintenance and suspect-record reads apply it in their
-   * queries (suspect records: those sent by edges of its sites); suspect records are also
-   * screened for it by export control (`ExportControlService.screenRecords`), which
-   * logs the flagged ones a cleared requester is served under its actor and `route`.
+   * queries (suspect records: those sent by edges of its sites, and made by or naming
+   * export-controlled equipment only for a cleared requester: `recordVisibleSql`); export
+   * control logs the flagged ones a cleared requester is served
+   * (`ExportControlService.logRecordsServed`) under its actor and `route`.
    */
   reader: ExportCaller;
   exportScope: ExportScope;
