@@ -24,7 +24,9 @@ const PW: Record<string, string> = {
 const at = (minute: number) => new Date(Date.UTC(2026, 10, 1, 8, minute)).toISOString();
 
 // Inspections of RIG-A (seq 2..9) all name the gauge GAUGE-X; 3, 4 and 7 also name the
-// ITAR-flagged PT-RAIL-03. Usage of RIG-A: 10..14. GAUGE-X: good at seq 1, failed at seq 15.
+// ITAR-flagged PT-RAIL-03. Usage of RIG-A: 10..14. GAUGE-X: good at seq 1 (calibrated with the
+// standard STD-1), failed at seq 15. STD-1: good before GAUGE-X's calibration (16), failed after
+// (17): its suspect chain is GAUGE-X, whose records are the inspections.
 const FLAGGED_INSPECTIONS = [3, 4, 7];
 const PLAIN_INSPECTIONS = [2, 5, 6, 8, 9];
 const ALL_INSPECTIONS = [2, 3, 4, 5, 6, 7, 8, 9];
@@ -73,6 +75,7 @@ describe.each(BACKENDS)('export control on paged record lists on %s', (backend) 
       ['PT-RAIL-03', 'transducer', { regime: 'ITAR', eccn: '3A001.b.2' }],
       ['GAUGE-X', 'gauge', undefined],
       ['RIG-A', 'rig', undefined],
+      ['STD-1', 'reference standard', undefined],
     ] as const) {
       const reg = await as('cleared', 'POST', '/equipment', {
         tag,
@@ -85,7 +88,8 @@ describe.each(BACKENDS)('export control on paged record lists on %s', (backend) 
     }
     const edge = await new TestEdge(cloud.url).enroll(enroll.token, 'line-1');
     edgeId = edge.id;
-    const records: unknown[] = [edge.calibration('GAUGE-X', at(0), 'pass')];
+    const cal = edge.calibration('GAUGE-X', at(0), 'pass');
+    const records: unknown[] = [{ ...cal, body: { ...cal.body, standards: [{ id: 'STD-1' }] } }];
     for (const seq of ALL_INSPECTIONS) {
       const r = edge.inspection('RIG-A', at(seq), `P${seq}`, 'pass');
       const gauges = FLAGGED_INSPECTIONS.includes(seq) ? ['GAUGE-X', 'PT-RAIL-03'] : ['GAUGE-X'];
@@ -93,6 +97,7 @@ describe.each(BACKENDS)('export control on paged record lists on %s', (backend) 
     }
     for (const seq of USAGE) records.push(edge.usage('RIG-A', at(seq), 'cycle'));
     records.push(edge.calibration('GAUGE-X', at(30), 'fail'));
+    records.push(edge.calibration('STD-1', at(-5), 'pass'), edge.calibration('STD-1', at(40), 'fail'));
     await edge.ingest(records);
   });
   afterAll(async () => {
@@ -137,7 +142,9 @@ describe.each(BACKENDS)('export control on paged record lists on %s', (backend) 
         `${who} ${path}: a page with a cursor`,
       ).toHaveLength(limit);
       const last = items.at(-1)!;
-      expect(after, `${who} ${path}`).toBe(`${last.observedAt}~${last.edge}~${last.seq}`);
+      // A suspect chain's cursor is the link's calibration id, then the record's.
+      const link = path.includes('/suspect-chain/') ? `${after.slice(0, after.indexOf('~'))}~` : '';
+      expect(after, `${who} ${path}`).toBe(`${link}${last.observedAt}~${last.edge}~${last.seq}`);
     }
     return served;
   };
@@ -174,6 +181,24 @@ describe.each(BACKENDS)('export control on paged record lists on %s', (backend) 
         ).toEqual(PLAIN_INSPECTIONS);
       }
     expect(await walk('cleared', '/equipment/GAUGE-X/suspect-records', 2)).toEqual(ALL_INSPECTIONS);
+  });
+
+  it("gives callers who are not cleared full pages of a suspect chain's records, and counts only those", async () => {
+    for (const who of UNCLEARED) {
+      for (const limit of [1, 2, 3])
+        expect(await walk(who, '/equipment/STD-1/suspect-chain/records', limit), `${who} ${limit}`).toEqual(
+          PLAIN_INSPECTIONS,
+        );
+      const chain = await as(who, 'GET', '/equipment/STD-1/suspect-chain');
+      expect(chain.body.links.map((l: any) => [l.equipment, l.suspectRecords])).toEqual([
+        ['GAUGE-X', PLAIN_INSPECTIONS.length],
+      ]);
+    }
+    expect(await walk('cleared', '/equipment/STD-1/suspect-chain/records', 2)).toEqual(ALL_INSPECTIONS);
+    const chain = await as('cleared', 'GET', '/equipment/STD-1/suspect-chain');
+    expect(chain.body.links.map((l: any) => [l.equipment, l.suspectRecords])).toEqual([
+      ['GAUGE-X', ALL_INSPECTIONS.length],
+    ]);
   });
 
   it('logs each flagged record a cleared user is served from these lists, and nothing for the others', async () => {
