@@ -16,6 +16,7 @@ import { type RecordsRepository, verifyEdgeLog } from '../records/index.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { Coverage, OotService } from '../oot/index.js';
+import { wholeTenant } from '../access/index.js';
 import { mustReadAccessLog, type ExportCaller, type ExportControlService } from '../export-control/index.js';
 import type { SuspectRow } from '../production/index.js';
 import { addDays, isLocalDate, localDay, periodInstants, startOfLocalDay } from '../platform/time-zone.js';
@@ -142,7 +143,7 @@ export async function reportPeriod(
   from: string,
   to: string,
 ): Promise<ReportPeriod> {
-  const sites = await tenancy.sites(tenantId, siteId ? [siteId] : null);
+  const sites = await tenancy.sites(wholeTenant(tenantId), siteId ? [siteId] : undefined);
   const zones = new Set(sites.map((s) => s.time_zone));
   return zones.size === 1
     ? periodOf(from, to, [...zones][0])
@@ -187,8 +188,7 @@ export async function contextOf(
     }
   }
   const edges: EdgeSource[] = [];
-  for (const e of await deps.tenancy.listEdges(tenantId)) {
-    if (siteId && e.site_id !== siteId) continue;
+  for (const e of await deps.tenancy.listEdges(reader, siteId ?? undefined)) {
     const cp = await deps.repo.latestCheckpoint(tenantId, e.id);
     edges.push({
       edge: e.id,
@@ -1633,7 +1633,8 @@ async function integrity(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRep
   if (!audit.ok) findings.push(`audit log entry seq ${audit.firstBad.seq}: ${audit.firstBad.reason}`);
   let records = 0;
   for (const src of ctx.sources.edges) {
-    const edge = await deps.tenancy.edgeForTenant(tenantId, src.edge);
+    // The edges the report's reader sees, listed in its context.
+    const edge = await deps.tenancy.edgeForTenant(wholeTenant(tenantId), src.edge);
     if (!edge) continue;
     const v = await verifyEdgeLog(edge, deps.records, deps.witness);
     records += v.verifiedRecords;

@@ -7,6 +7,7 @@ import {
   seesSite,
   UsersRepository,
   viewerOfPrincipal,
+  wholeTenant,
   type Principal,
   type Viewer,
 } from '../access/index.js';
@@ -422,7 +423,7 @@ export class ReportService {
     const actor = JSON.parse(row.requested_by) as AuditActor;
     const reader = readerOfJob(
       row,
-      actor.type === 'user' ? await this.users.byId(tenantId, actor.id) : undefined,
+      actor.type === 'user' ? await this.users.byId(wholeTenant(tenantId), actor.id) : undefined,
     );
     const req: ReportRequest = {
       type: row.type as ReportType,
