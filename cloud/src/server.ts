@@ -250,6 +250,7 @@ export async function startCloud(
     store.db,
     new CertificateRepository(store.db),
     accounts.audit,
+    exportControl,
     cfg.certificateMaxBytes,
   );
   const maintenance = new MaintenanceService(

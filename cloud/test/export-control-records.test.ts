@@ -262,4 +262,35 @@ describe.each(BACKENDS)('export control on records and evidence on %s', (backend
       ),
     ).toHaveLength(1);
   });
+  it('audits a CSV import row naming a tag the caller may not see (flagged, or of another site)', async () => {
+    const refusals = async () =>
+      ((await as('admin', 'GET', '/audit?limit=1000')).body.items as { entry: any }[])
+        .map((i) => i.entry)
+        .filter(
+          (e: any) =>
+            e.outcome === 'failure' &&
+            (e.action === 'export.access' || e.action === 'equipment.create') &&
+            e.detail.includes('POST /equipment/import'),
+        );
+    const refused = { column: 'tag', message: 'this equipment may not be registered or changed by you' };
+    for (const [who, tag, siteId, action] of [
+      ['uncleared', 'PT-RAIL-03', 'plant-1', 'export.access'],
+      ['scoped', 'RIG-FLOW-01', 'plant-2', 'equipment.create'],
+    ] as const) {
+      const before = (await refusals()).length;
+      const csv = `tag,siteId,type,intervalDays\n${tag},${siteId},instrument,30\n`;
+      const r = await as(who, 'POST', '/equipment/import', { csv, dryRun: true });
+      expect(r.status, r.text).toBe(200);
+      expect(r.body.rows[0].problems).toEqual([refused]);
+      expect(r.text).not.toMatch(/ITAR|already/i);
+      const after = await refusals();
+      // One audit entry for the probe, naming the caller and the tag.
+      expect(after.length, who).toBe(before + 1);
+      expect(after.at(-1)).toMatchObject({
+        action,
+        actor: { id: ids[who] },
+        target: { type: 'equipment', id: tag },
+      });
+    }
+  });
 });

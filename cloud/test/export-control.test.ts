@@ -6,6 +6,7 @@ import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
 import { TestEdge } from './helpers/edge.js';
+import { tinyPdf } from './helpers/certificates.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { asOwner, BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
@@ -261,6 +262,95 @@ describe.each(BACKENDS)('export control (ITAR/EAR) on %s', (backend) => {
     expect(log.map((i: any) => `${i.objectType}:${i.objectId}`).sort()).toEqual(
       ['equipment:PT-RAIL-03', ...served.body.items.map((c: { id: string }) => `calibration:${c.id}`)].sort(),
     );
+  });
+
+  it('has certificates and the suspect chain of flagged equipment checked by export control: one refusal, or one access entry', async () => {
+    const enc = encodeURIComponent;
+    const cal = enc(ids.itarCal!);
+    const pdf = await as('cleared', 'POST', `/calibrations/${cal}/certificates`, {
+      filename: 'itar.pdf',
+      content: tinyPdf('export controlled').toString('base64'),
+    });
+    expect(pdf.status, pdf.text).toBe(201);
+    const entries = async (outcome: 'success' | 'failure') =>
+      (await as('admin', 'GET', '/audit?limit=1000')).body.items
+        .map((i: { entry: any }) => i.entry)
+        .filter((e: any) => e.action === 'export.access' && e.outcome === outcome);
+    const noCalibration = (await as('uncleared', 'GET', `/calibrations/${enc('manual:nope')}/certificates`))
+      .body.detail;
+    const noEquipment = (await as('uncleared', 'GET', '/equipment/NO-SUCH-TAG/suspect-chain')).body.detail;
+    const reads = [
+      [`/calibrations/${cal}/certificates`, 'GET /calibrations/{id}/certificates', noCalibration],
+      [
+        `/calibrations/${cal}/certificates/${pdf.body.id}`,
+        'GET /calibrations/{id}/certificates/{certificate}',
+        noCalibration,
+      ],
+      [`/calibrations/${cal}/dcc`, 'GET /calibrations/{id}/dcc', noCalibration],
+      ['/equipment/PT-RAIL-03/suspect-chain', 'GET /equipment/{tag}/suspect-chain', noEquipment],
+      [
+        '/equipment/PT-RAIL-03/suspect-chain/records',
+        'GET /equipment/{tag}/suspect-chain/records',
+        noEquipment,
+      ],
+      [
+        '/equipment/PT-RAIL-03/suspect-chain/records?format=csv',
+        'GET /equipment/{tag}/suspect-chain/records',
+        noEquipment,
+      ],
+    ] as const;
+    const tries: [string, string, string, string, unknown?][] = [
+      ...UNCLEARED.flatMap((who) =>
+        reads.map(
+          ([p, route, absent]) => [who, 'GET', p, route, absent] as [string, string, string, string, unknown],
+        ),
+      ),
+      [
+        'uncleared',
+        'POST',
+        `/calibrations/${cal}/certificates`,
+        'POST /calibrations/{id}/certificates',
+        noCalibration,
+      ],
+    ];
+    for (const [who, method, p, route, absent] of tries) {
+      const before = (await entries('failure')).length;
+      const r = await as(
+        who,
+        method,
+        p,
+        method === 'POST' ? { filename: 'x.pdf', content: tinyPdf('probe').toString('base64') } : undefined,
+      );
+      expect(r.status, `${who} ${method} ${p}`).toBe(404);
+      expect(r.body.detail, `${who} ${p}`).toBe(absent);
+      expect(r.text).not.toContain('ITAR');
+      const after = await entries('failure');
+      // Exactly one refusal for the request, naming the equipment and the route.
+      expect(after.length, `${who} ${method} ${p}`).toBe(before + 1);
+      expect(after.at(-1)).toMatchObject({ target: { type: 'equipment', id: 'PT-RAIL-03' } });
+      expect(after.at(-1).detail).toContain(route);
+    }
+    // Nothing was attached by the refused upload.
+    const listed = await as('cleared', 'GET', `/calibrations/${cal}/certificates`);
+    expect(listed.body.items.map((c: { id: string }) => c.id)).toEqual([pdf.body.id]);
+
+    // A cleared reader is served, with one access entry per request.
+    for (const [p, route] of reads) {
+      const before = (await entries('success')).length;
+      const logBefore = (await as('admin', 'GET', '/export-access?limit=1000')).body.items.length;
+      const r = await as('cleared', 'GET', p);
+      expect(r.status, `${p} ${r.text}`).toBe(200);
+      const after = await entries('success');
+      expect(after.length, p).toBe(before + 1);
+      expect(after.at(-1)).toMatchObject({ actor: { id: ids.cleared }, after: { route } });
+      const log = (await as('admin', 'GET', '/export-access?limit=1000')).body.items.slice(logBefore);
+      expect(log.map((i: any) => `${i.route} ${i.objectType}:${i.objectId}`).sort(), p).toEqual(
+        [
+          `${route} equipment:PT-RAIL-03`,
+          ...(route.startsWith('GET /calibrations') ? [`${route} calibration:${ids.itarCal}`] : []),
+        ].sort(),
+      );
+    }
   });
 
   it('takes export flags only from a cleared caller: register, edit and CSV import', async () => {

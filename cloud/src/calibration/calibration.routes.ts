@@ -12,7 +12,6 @@ import {
   settingsSchema,
   signatureInputSchema,
   type CalibrationService,
-  type RegisterScope,
   type Signer,
 } from './calibration.service.js';
 import { procedureSchema as procedureBodySchema } from './procedure.service.js';
@@ -146,31 +145,6 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     return e.export_regime ? { regime: e.export_regime, eccn: e.export_eccn } : null;
   };
 
-  /** A register write's view of the caller: site scope and clearance; refusals of hidden tags are audited. */
-  const registerScope = (req: Request, v: ExportCaller): RegisterScope => ({
-    sites: req.principal!.sites,
-    cleared: v.cleared,
-    onHidden: async (existing) => {
-      if (existing.export_regime !== null && !v.cleared) {
-        await exportControl.refused(v, {
-          type: 'equipment',
-          id: existing.tag,
-          flag: { regime: existing.export_regime, eccn: existing.export_eccn },
-        });
-        return;
-      }
-      await deps.accounts.audit.record({
-        tenantId: v.tenantId,
-        action: 'equipment.create',
-        outcome: 'failure',
-        actor: v.actor,
-        address: v.address,
-        target: { type: 'equipment', id: existing.tag },
-        detail: `the tag belongs to equipment of a site outside the caller's sites (answered 403 ${v.route})`,
-      });
-    },
-  });
-
   const auditRegister = async (req: Request, action: string, t: string, before: unknown, after: unknown) => {
     const p = req.principal!;
     await deps.accounts.audit.record({
@@ -211,28 +185,19 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   mount(r, calibrationApi.equipment, read, async (req, res) => {
     const q = parseQuery(calibrationApi.equipment, req);
-    const v = viewer(req, 'GET /equipment/{tag}');
-    await named(v, tag(req));
-    res.json(await deps.calibration.describe(v, tag(req), q.asOf));
+    res.json(await deps.calibration.entry(viewer(req, 'GET /equipment/{tag}'), tag(req), q.asOf));
   });
 
   mount(r, calibrationApi.equipmentCalibrations, read, async (req, res) => {
     const v = viewer(req, 'GET /equipment/{tag}/calibrations');
-    const flag = await named(v, tag(req));
-    const items = await deps.calibration.calibrationsOf(v, tag(req));
-    if (flag)
-      await exportControl.logAccess(
-        v,
-        items.map((c) => ({ type: 'calibration' as const, id: c.id, flag })),
-      );
-    res.json({ items });
+    res.json({ items: await deps.calibration.calibrationsOf(v, tag(req)) });
   });
 
   mount(r, calibrationApi.suspectRecords, read, async (req, res) => {
     const q = parseQuery(calibrationApi.suspectRecords, req);
     const v = viewer(req, 'GET /equipment/{tag}/suspect-records');
-    await named(v, tag(req));
-    // Only records of the caller's sites (a gauge may travel), and of rigs it may see.
+    // Export control of the equipment first (in the service); only records of the caller's sites
+    // (a gauge may travel), and of rigs it may see.
     const out = await deps.traceability.suspectRecords(v, tag(req), q);
     // Records made with this equipment may also involve other, flagged equipment (the rig).
     const views = await exportControl.screenRecords(
@@ -361,7 +326,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   mount(r, calibrationApi.equipmentCreate, write, async (req, res) => {
     const v = viewer(req, 'POST /equipment');
-    const out = await deps.calibration.create(tenantOf(req), req.body, registerScope(req, v));
+    const out = await deps.calibration.create(tenantOf(req), req.body, v);
     await auditRegister(req, 'equipment.create', out.tag, undefined, { exportControl: exportOf(out) });
     const flag = await exportControl.flagOf(tenantOf(req), out.tag);
     if (flag) await exportControl.logAccess(v, [{ type: 'equipment', id: out.tag, flag }]);
@@ -375,7 +340,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     const v = viewer(req, 'PUT /equipment/{tag}');
     const was = await named(v, tag(req));
     const before = await deps.calibration.describe(v, tag(req)).catch(() => undefined);
-    const out = await deps.calibration.replace(tenantOf(req), tag(req), req.body, registerScope(req, v));
+    const out = await deps.calibration.replace(tenantOf(req), tag(req), req.body, v);
     await auditRegister(
       req,
       'equipment.update',
@@ -406,7 +371,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
 
   mount(r, calibrationApi.equipmentImport, write, async (req, res) => {
     const v = viewer(req, 'POST /equipment/import');
-    const out = await deps.calibration.importRegister(tenantOf(req), req.body, registerScope(req, v));
+    const out = await deps.calibration.importRegister(tenantOf(req), req.body, v);
     for (const t of out.created) await auditRegister(req, 'equipment.create', t, undefined, { import: true });
     res.status(out.dryRun ? 200 : 201).json(out);
   });
@@ -454,11 +419,8 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
     mount(r, calibrationApi[decision], approve, async (req, res) => {
       const v = viewer(req, `POST /calibrations/{id}/${decision}`);
       const id = String(req.params.id);
-      const out = await deps.calibration.review(v, id, decision, req.body, signerOf(req));
-      // The service checked and logged the equipment; the calibration served is logged with it.
-      const flag = await exportControl.flagOf(v.tenantId, out.calibration.equipment);
-      if (flag) await exportControl.logAccess(v, [{ type: 'calibration', id, flag }]);
-      res.json(out);
+      // The service checks export control and logs the equipment and the calibration served.
+      res.json(await deps.calibration.review(v, id, decision, req.body, signerOf(req)));
     });
   }
 

@@ -274,16 +274,10 @@ export const settingsSchema = z.strictObject({ dueSoonDays: z.int().min(0).max(3
 /**
  * What the caller of a register write may see: its site scope and export clearance. A site
  * outside the scope, or a tag taken by an entry the caller may not see, is refused with one
- * answer (REGISTER_REFUSED) that says nothing about whether the tag exists (ACCOUNTS.md).
+ * answer (REGISTER_REFUSED) that says nothing about whether the tag exists (ACCOUNTS.md); the
+ * service audits the probe of a hidden tag (`CalibrationService.hiddenTag`).
  */
-export interface RegisterScope {
-  /** Sites the caller is limited to; null: every site of the tenant. */
-  sites: readonly string[] | null;
-  /** Cleared for export-controlled (ITAR/EAR) entries. */
-  cleared: boolean;
-  /** Told before the refusal when the tag is taken by an entry the caller may not see (to audit it). */
-  onHidden?: (existing: EquipmentRow) => Promise<void>;
-}
+export type RegisterScope = Pick<Viewer, 'sites' | 'cleared'>;
 
 export const REGISTER_REFUSED = 'this equipment may not be registered or changed by you';
 /** Export control is set only by people cleared for export-controlled data (CALIBRATION.md, Export control). */
@@ -524,9 +518,10 @@ export class CalibrationService {
     private readonly audit: AuditService,
     /**
      * Export control of the equipment a request names (`mustGet`, `calibrationRow`): a refusal is
-     * audited before the 404, a cleared caller's access is logged.
+     * audited before the 404, a cleared caller's access is logged; so is the probe of a register
+     * write at a tag the caller may not see (`refused`), and the calibrations a read serves.
      */
-    private readonly exportControl: Pick<ExportControlService, 'equipmentNamed'>,
+    private readonly exportControl: Pick<ExportControlService, 'equipmentNamed' | 'refused' | 'logAccess'>,
     /** Committed calibrations and status changes are announced here (live updates). */
     private readonly events?: DomainEventBus,
     /** The time "today" is read from (tests); default the system clock. */
@@ -846,7 +841,7 @@ export class CalibrationService {
    * Registers equipment. With `scope` (a caller's request), a tag already taken by an entry the
    * caller may not see is refused like a site outside the scope (403 REGISTER_REFUSED), not 409.
    */
-  async create(tenantId: string, raw: unknown, scope?: RegisterScope) {
+  async create(tenantId: string, raw: unknown, scope?: ExportCaller) {
     const tagged = z.looseObject({ tag: assetTagSchema }).safeParse(raw);
     if (!tagged.success) throw validation(tagged.error);
     const { tag, ...rest } = tagged.data;
@@ -854,7 +849,7 @@ export class CalibrationService {
     if (scope) {
       const existing = await this.equipment.find(wholeTenant(tenantId), tag);
       if (existing && hiddenFrom(scope, existing)) {
-        await scope.onHidden?.(existing);
+        await this.hiddenTag(scope, existing);
         throw new ProblemError('CLOUD_FORBIDDEN', REGISTER_REFUSED);
       }
     }
@@ -875,7 +870,7 @@ export class CalibrationService {
   }
 
   /** Replaces an entry; with `scope`, moving it to a site outside the caller's scope is refused (403). */
-  async replace(tenantId: string, tag: string, raw: unknown, scope?: RegisterScope) {
+  async replace(tenantId: string, tag: string, raw: unknown, scope?: ExportCaller) {
     await this.existing(tenantId, tag);
     const e = await this.parseEquipment(tenantId, tag, raw, scope);
     return committed(this.db, async () => {
@@ -911,7 +906,7 @@ export class CalibrationService {
    * and changes nothing. Without dryRun, the rows are registered in one transaction, and only
    * when no row has a problem (otherwise 400 with the same rows, and nothing is registered).
    */
-  async importRegister(tenantId: string, raw: unknown, scope: RegisterScope): Promise<RegisterImport> {
+  async importRegister(tenantId: string, raw: unknown, scope: ExportCaller): Promise<RegisterImport> {
     const r = registerImportSchema.safeParse(raw);
     if (!r.success) throw validation(r.error);
     const { csv, dryRun } = r.data;
@@ -967,7 +962,7 @@ export class CalibrationService {
             else lines.set(tagText, row.line);
             const existing = await this.equipment.find(wholeTenant(tenantId), tagText);
             if (existing && hiddenFrom(scope, existing)) {
-              await scope.onHidden?.(existing);
+              await this.hiddenTag(scope, existing);
               p.push({ column: 'tag', message: REGISTER_REFUSED });
             } else if (existing)
               p.push({ column: 'tag', message: 'already registered (edit it in the register)' });
@@ -1012,6 +1007,31 @@ export class CalibrationService {
         await this.refresh(tenantId, w.tag);
       }
       return { ...result, created: writes.map((w) => w.tag) };
+    });
+  }
+
+  /**
+   * A register write named a tag taken by an entry the caller may not see (answered 403
+   * REGISTER_REFUSED, which does not say why): the probe is audited, as export control's refusal
+   * when the entry is flagged and the caller not cleared, else as a refused registration.
+   */
+  private async hiddenTag(caller: ExportCaller, existing: EquipmentRow): Promise<void> {
+    if (existing.export_regime !== null && !caller.cleared) {
+      await this.exportControl.refused(caller, {
+        type: 'equipment',
+        id: existing.tag,
+        flag: { regime: existing.export_regime, eccn: existing.export_eccn },
+      });
+      return;
+    }
+    await this.audit.record({
+      tenantId: caller.tenantId,
+      action: 'equipment.create',
+      outcome: 'failure',
+      actor: caller.actor,
+      address: caller.address,
+      target: { type: 'equipment', id: existing.tag },
+      detail: `the tag belongs to equipment of a site outside the caller's sites (answered 403 ${caller.route})`,
     });
   }
 
@@ -1092,6 +1112,12 @@ export class CalibrationService {
   async describe(v: Viewer, tag: string, asOf?: string) {
     const e = await this.mustSee(v, tag);
     return { ...equipmentView(e), calibration: await this.status(v.tenantId, e, asOf) };
+  }
+
+  /** One register entry a request names, with its status (as `describe`), export control first (`mustGet`). */
+  async entry(caller: ExportCaller, tag: string, asOf?: string) {
+    const e = await this.mustGet(caller, tag);
+    return { ...equipmentView(e), calibration: await this.status(caller.tenantId, e, asOf) };
   }
 
   /** The register, with each entry's calendar status from the cache (usage intervals: see describe). */
@@ -1182,12 +1208,23 @@ export class CalibrationService {
     };
   }
 
-  /** The history: every calibration, entries rejected or returned by their reviewer included. */
-  async calibrationsOf(v: Viewer, tag: string): Promise<CalibrationView[]> {
-    await this.mustSee(v, tag);
-    const rows = await this.calibrations.forEquipment(v, tag, { includeVoided: true });
+  /**
+   * The history of equipment a request names: every calibration, entries rejected or returned by
+   * their reviewer included. Export control first (`mustGet`); a cleared caller's read of flagged
+   * equipment logs each calibration served.
+   */
+  async calibrationsOf(caller: ExportCaller, tag: string): Promise<CalibrationView[]> {
+    const e = await this.mustGet(caller, tag);
+    const rows = await this.calibrations.forEquipment(caller, tag, { includeVoided: true });
     const manual = rows.filter((r) => r.source === 'manual').map((r) => r.id);
-    const sigs = await this.calibrations.signaturesOf(v, manual);
+    const sigs = await this.calibrations.signaturesOf(caller, manual);
+    if (e.export_regime) {
+      const flag = { regime: e.export_regime, eccn: e.export_eccn };
+      await this.exportControl.logAccess(
+        caller,
+        rows.map((r) => ({ type: 'calibration' as const, id: r.id, flag })),
+      );
+    }
     return rows.map((r) => calibrationView(r, sigs));
   }
 
@@ -1200,13 +1237,14 @@ export class CalibrationService {
 
   /**
    * A calibration a request names by id, as the caller sees it, or 404. Export control of its
-   * equipment comes first (`equipmentNamed`: a refusal audited, a cleared access logged); only
+   * equipment comes first (`equipmentNamed`: a refusal audited, a cleared access to the equipment
+   * and the calibration logged); only
    * which equipment the id names is read for the whole tenant, so that the refusal can be audited.
    */
   async calibrationRow(caller: ExportCaller, id: string): Promise<CalibrationRow> {
     const named =
       id.length <= 200 ? await this.calibrations.get(wholeTenant(caller.tenantId), id) : undefined;
-    if (named) await this.exportControl.equipmentNamed(caller, named.equipment);
+    if (named) await this.exportControl.equipmentNamed(caller, named.equipment, id);
     const row = named ? await this.calibrations.get(caller, id) : undefined;
     if (!row) throw new ProblemError('CLOUD_NOT_FOUND', 'no such calibration');
     return row;

@@ -1,6 +1,6 @@
 import { Router, type Request } from 'express';
-import { type Accounts, viewerOf as accessViewerOf } from '../access/index.js';
-import { exportCallerOf, type ExportControlService } from '../export-control/index.js';
+import type { Accounts } from '../access/index.js';
+import { exportCallerOf } from '../export-control/index.js';
 import { problem, sessionOnly, tokenOrSession as security } from '../platform/http/openapi-parts.js';
 import { certificateUploadSchema, type CertificateService } from './certificate.service.js';
 import { z } from 'zod';
@@ -9,32 +9,23 @@ import { attachment } from '../platform/http/download.js';
 
 export interface CertificateRouteDeps {
   accounts: Accounts;
-  exportControl: ExportControlService;
   certificates: CertificateService;
 }
 
 /**
  * Certificates of a calibration: attach (calibrations:write), list and download (records:read).
  * Every read is limited to viewers of the equipment (site scope and export control, as the
- * calibration itself): anyone else gets 404.
+ * calibration itself, checked and logged by the service): anyone else gets 404.
  */
 export function certificateRoutes(deps: CertificateRouteDeps): Router {
   const r = Router();
-  const exportControl = deps.exportControl;
   const read = deps.accounts.require('records:read');
   const write = deps.accounts.require('calibrations:write');
   const id = (req: Request) => String(req.params.id);
 
   mount(r, certificateApi.attach, write, async (req, res) => {
-    const v = accessViewerOf(req);
-    const ev = exportCallerOf(req, 'POST /calibrations/{id}/certificates');
-    const out = await deps.certificates.attach(v, id(req), req.body, {
-      actor: ev.actor,
-      address: ev.address,
-    });
-    if (out.exportFlag)
-      await exportControl.logAccess(ev, [{ type: 'calibration', id: id(req), flag: out.exportFlag }]);
-    res.status(201).json(out.certificate);
+    const v = exportCallerOf(req, 'POST /calibrations/{id}/certificates');
+    res.status(201).json(await deps.certificates.attach(v, id(req), req.body));
   });
 
   // Read a DCC without storing it: the form recording a calibration is filled from it.
@@ -43,20 +34,13 @@ export function certificateRoutes(deps: CertificateRouteDeps): Router {
   });
 
   mount(r, certificateApi.list, read, async (req, res) => {
-    const v = accessViewerOf(req);
-    const ev = exportCallerOf(req, 'GET /calibrations/{id}/certificates');
-    const out = await deps.certificates.list(v, id(req));
-    if (out.exportFlag)
-      await exportControl.logAccess(ev, [{ type: 'calibration', id: id(req), flag: out.exportFlag }]);
-    res.json({ items: out.items });
+    const v = exportCallerOf(req, 'GET /calibrations/{id}/certificates');
+    res.json({ items: await deps.certificates.list(v, id(req)) });
   });
 
   mount(r, certificateApi.dcc, read, async (req, res) => {
-    const v = accessViewerOf(req);
-    const ev = exportCallerOf(req, 'GET /calibrations/{id}/dcc');
+    const v = exportCallerOf(req, 'GET /calibrations/{id}/dcc');
     const out = await deps.certificates.exportDcc(v, id(req));
-    if (out.exportFlag)
-      await exportControl.logAccess(ev, [{ type: 'calibration', id: id(req), flag: out.exportFlag }]);
     res
       .status(200)
       .type('application/xml; charset=utf-8')
@@ -68,13 +52,8 @@ export function certificateRoutes(deps: CertificateRouteDeps): Router {
   });
 
   mount(r, certificateApi.file, read, async (req, res) => {
-    const v = accessViewerOf(req);
-    const ev = exportCallerOf(req, 'GET /calibrations/{id}/certificates/{certificate}');
+    const v = exportCallerOf(req, 'GET /calibrations/{id}/certificates/{certificate}');
     const f = await deps.certificates.file(v, id(req), String(req.params.certificate));
-    if (f.export_regime)
-      await exportControl.logAccess(ev, [
-        { type: 'calibration', id: id(req), flag: { regime: f.export_regime, eccn: f.export_eccn } },
-      ]);
     res
       .status(200)
       .type(f.media_type)

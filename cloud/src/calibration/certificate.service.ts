@@ -3,8 +3,9 @@ import { z } from 'zod';
 import type { CalibrationBody } from '@rigtrace/protocols';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
-import type { Viewer } from '../access/index.js';
-import type { AuditActor, AuditService } from '../audit/index.js';
+import { wholeTenant } from '../access/index.js';
+import type { AuditService } from '../audit/index.js';
+import type { ExportCaller, ExportControlService } from '../export-control/index.js';
 import { committed } from '../platform/after-commit.js';
 import type { CertificateRepository, CertificateRow } from './certificate.repository.js';
 import {
@@ -104,20 +105,36 @@ export function sniffCertificate(
 /**
  * Certificate files of calibrations (AS9100D 7.1.5.2, ISO/IEC 17025 7.8): stored with their
  * SHA-256 (on the audit trail), size-limited, typed by content; a DCC is read and compared with
- * what was entered on the calibration.
+ * what was entered on the calibration. Every request names a calibration: export control of its
+ * equipment comes first (`named`), then the read as the caller sees it.
  */
 export class CertificateService {
   constructor(
     private readonly db: Db,
     private readonly repo: CertificateRepository,
     private readonly audit: AuditService,
+    /** Export control of the calibration's equipment: a refusal audited before the 404, an access logged. */
+    private readonly exportControl: Pick<ExportControlService, 'equipmentNamed'>,
     /** The largest file accepted, in bytes. */
     readonly maxBytes: number = DEFAULT_CERTIFICATE_MAX_BYTES,
   ) {}
 
-  /** The calibration, if the viewer sees it (site scope and export control), else 404. */
-  async visibleCalibration(v: Viewer, calibrationId: string) {
-    const c = calibrationId.length <= 200 ? await this.repo.calibration(v, calibrationId) : undefined;
+  /**
+   * Export control of the calibration a request names (`equipmentNamed` on its equipment): flagged
+   * and the caller not cleared, the refusal is audited and the answer is 404 as for an absent
+   * calibration; cleared, the access to the equipment and the calibration is logged. Only which
+   * equipment the id names is read for the whole tenant, so that the refusal can be audited.
+   */
+  private async named(caller: ExportCaller, calibrationId: string): Promise<void> {
+    if (calibrationId.length > 200) return;
+    const named = await this.repo.calibration(wholeTenant(caller.tenantId), calibrationId);
+    if (named) await this.exportControl.equipmentNamed(caller, named.equipment, calibrationId);
+  }
+
+  /** The calibration as the caller sees it (export control first, then site scope), else 404. */
+  private async visibleCalibration(caller: ExportCaller, calibrationId: string) {
+    await this.named(caller, calibrationId);
+    const c = calibrationId.length <= 200 ? await this.repo.calibration(caller, calibrationId) : undefined;
     if (!c) throw new ProblemError('CLOUD_NOT_FOUND', 'no such calibration');
     return c;
   }
@@ -178,15 +195,7 @@ export class CertificateService {
     return dcc;
   }
 
-  async attach(
-    v: Viewer,
-    calibrationId: string,
-    raw: unknown,
-    who: { actor: AuditActor; address: string | null },
-  ): Promise<{
-    certificate: CertificateView;
-    exportFlag: { regime: 'ITAR' | 'EAR'; eccn: string | null } | null;
-  }> {
+  async attach(v: ExportCaller, calibrationId: string, raw: unknown): Promise<CertificateView> {
     const { filename, bytes, type, dcc } = this.decode(raw);
     const cal = await this.visibleCalibration(v, calibrationId);
     const differences: CertificateDifference[] = dcc
@@ -204,7 +213,7 @@ export class CertificateService {
       sha256: createHash('sha256').update(bytes).digest('hex'),
       dcc: dcc ? JSON.stringify(dcc) : null,
       differences: JSON.stringify(differences),
-      uploaded_by: who.actor.type === 'user' ? `user:${who.actor.id}` : `${who.actor.type}:${who.actor.id}`,
+      uploaded_by: v.actor.type === 'user' ? `user:${v.actor.id}` : `${v.actor.type}:${v.actor.id}`,
       uploaded_at: new Date().toISOString(),
     };
     await committed(this.db, async () => {
@@ -213,8 +222,8 @@ export class CertificateService {
         tenantId: v.tenantId,
         action: 'calibration.certificate.attach',
         outcome: 'success',
-        actor: who.actor,
-        address: who.address,
+        actor: v.actor,
+        address: v.address,
         target: { type: 'calibration', id: cal.id },
         after: {
           certificate: row.id,
@@ -227,17 +236,15 @@ export class CertificateService {
         },
       });
     });
-    return {
-      certificate: certificateView(row),
-      exportFlag: cal.export_regime ? { regime: cal.export_regime, eccn: cal.export_eccn } : null,
-    };
+    return certificateView(row);
   }
 
   /**
    * The calibration as a Digital Calibration Certificate (DCC 3.3.0 XML), for viewers of its
-   * equipment (else 404, as reading it).
+   * equipment (else 404, as reading it; export control first).
    */
-  async exportDcc(v: Viewer, calibrationId: string, now: Date = new Date()) {
+  async exportDcc(v: ExportCaller, calibrationId: string, now: Date = new Date()) {
+    await this.named(v, calibrationId);
     const row = calibrationId.length <= 200 ? await this.repo.exportSource(v, calibrationId) : undefined;
     if (!row) throw new ProblemError('CLOUD_NOT_FOUND', 'no such calibration');
     const spec = JSON.parse(row.spec) as {
@@ -265,23 +272,18 @@ export class CertificateService {
       issuedAt: now.toISOString(),
       software: DCC_SOFTWARE,
     });
-    return {
-      xml,
-      equipment: row.equipment,
-      exportFlag: row.export_regime ? { regime: row.export_regime, eccn: row.export_eccn } : null,
-    };
+    return { xml, equipment: row.equipment };
   }
 
-  async list(v: Viewer, calibrationId: string) {
-    const cal = await this.visibleCalibration(v, calibrationId);
-    const rows = await this.repo.list(v, calibrationId);
-    return {
-      items: rows.map(certificateView),
-      exportFlag: cal.export_regime ? { regime: cal.export_regime, eccn: cal.export_eccn } : null,
-    };
+  /** The certificates of a calibration (without their content), as the caller sees them. */
+  async list(v: ExportCaller, calibrationId: string): Promise<CertificateView[]> {
+    await this.visibleCalibration(v, calibrationId);
+    return (await this.repo.list(v, calibrationId)).map(certificateView);
   }
 
-  async file(v: Viewer, calibrationId: string, id: string) {
+  /** One certificate file of a calibration, as the caller sees it (export control first), or 404. */
+  async file(v: ExportCaller, calibrationId: string, id: string) {
+    await this.named(v, calibrationId);
     const row = id.length <= 64 ? await this.repo.file(v, calibrationId, id) : undefined;
     if (!row) throw new ProblemError('CLOUD_NOT_FOUND', 'no such certificate');
     return row;

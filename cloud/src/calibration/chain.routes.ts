@@ -52,11 +52,12 @@ export function chainRoutes(deps: ChainRouteDeps): Router {
     const q = parseQuery(chainApi.suspectChain, req);
     const tag = String(req.params.tag);
     const v = exportCallerOf(req, 'GET /equipment/{tag}/suspect-chain');
+    // The service checks (and logs) the standard; the flagged instruments served are logged here.
     const out = await deps.traceability.suspectChain(v, tag, q.calibration);
     const flags = await exportControl.flags(v.tenantId);
     await exportControl.logAccess(
       v,
-      [tag, ...out.links.map((l) => l.equipment)].flatMap((t) => {
+      out.links.flatMap(({ equipment: t }) => {
         const flag = flags.get(t);
         return flag ? [{ type: 'equipment' as const, id: t, flag }] : [];
       }),
@@ -68,9 +69,10 @@ export function chainRoutes(deps: ChainRouteDeps): Router {
     const q = parseQuery(chainApi.suspectChainRecords, req);
     const tag = String(req.params.tag);
     const v = exportCallerOf(req, 'GET /equipment/{tag}/suspect-chain/records');
+    // The service checks (and logs) the standard; the flagged instruments served are logged here.
     const out = await deps.traceability.chainRecords(v, tag, q);
     const flags = await exportControl.flags(v.tenantId);
-    const instruments = [...new Set([tag, ...out.rows.map((x) => x.instrument.equipment)])].flatMap((t) => {
+    const instruments = [...new Set(out.rows.map((x) => x.instrument.equipment))].flatMap((t) => {
       const flag = flags.get(t);
       return flag ? [{ type: 'equipment' as const, id: t, flag }] : [];
     });

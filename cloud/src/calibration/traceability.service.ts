@@ -13,6 +13,7 @@ import { ProblemError } from '../platform/errors.js';
 import { isLocalDate, localDay, periodInstants } from '../platform/time-zone.js';
 import { DEFAULT_SHIFTS, shiftAt, withEnds, type Shift } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
+import type { ExportCaller } from '../export-control/index.js';
 import type { TraceReviewRepository } from './trace-review.repository.js';
 import {
   CERTIFICATE_DIFFERS,
@@ -522,10 +523,11 @@ export class TraceabilityService {
    * The suspect chain of a failed reference standard (its latest failure unless `calibrationId`
    * names one): the calibrations made with it inside its suspect window (standard → instrument),
    * each with how many records its instrument made until its next valid calibration
-   * (instrument → product). Instruments the viewer may not see are left out.
+   * (instrument → product). Instruments the viewer may not see are left out. Export control of the
+   * standard first (`CalibrationService.mustGet`: a refusal audited, a cleared access logged).
    */
   async suspectChain(
-    v: Viewer,
+    v: ExportCaller,
     tag: string,
     calibrationId?: string,
   ): Promise<{ window: SuspectWindow | null; links: ChainLink[] }> {
@@ -546,7 +548,7 @@ export class TraceabilityService {
    * equipment only when cleared), in (observedAt, edge, seq) order within a link.
    */
   async chainRecords(
-    v: Viewer,
+    v: ExportCaller,
     tag: string,
     q: { calibration?: string | undefined; after?: ChainCursor | undefined; limit: number },
   ): Promise<{
@@ -582,14 +584,15 @@ export class TraceabilityService {
 
   /**
    * The links of a suspect chain the viewer may see, without their counts; 404 when the standard
-   * is absent or hidden from the viewer (another site, or export-controlled and not cleared).
+   * is absent or hidden from the viewer (another site, or export-controlled and not cleared: that
+   * refusal is audited, and a cleared caller's access to a flagged standard logged, by `mustGet`).
    */
   private async chainInstruments(
-    v: Viewer,
+    v: ExportCaller,
     tag: string,
     calibrationId?: string,
   ): Promise<{ window: SuspectWindow | null; instruments: ChainInstrument[] }> {
-    await this.calibration.mustSee(v, tag);
+    await this.calibration.mustGet(v, tag);
     const window = await this.window(v.tenantId, tag, calibrationId);
     if (!window || !this.reviews) return { window, instruments: [] };
     // The instruments calibrated with it that the viewer sees (the query applies the scope).
@@ -650,10 +653,11 @@ export class TraceabilityService {
   /**
    * One page of the records made with `tag` in its suspect window, as `v` may see them (site
    * scope, and export control of the equipment each record was made on); 404 when the equipment
-   * is absent or hidden from `v`.
+   * is absent or hidden from `v`. Export control of `tag` first (`CalibrationService.mustGet`: a
+   * refusal audited, a cleared access logged).
    */
   async suspectRecords(
-    v: Viewer,
+    v: ExportCaller,
     tag: string,
     q: {
       calibration?: string | undefined;
@@ -667,7 +671,7 @@ export class TraceabilityService {
     /** How far off the failed instrument read (for each record's margin and risk). */
     error: InstrumentError | null;
   }> {
-    await this.calibration.mustSee(v, tag);
+    await this.calibration.mustGet(v, tag);
     const window = await this.window(v.tenantId, tag, q.calibration);
     if (!window) return { window, rows: [], next: null, error: null };
     const failed = await this.calibrations.get(v, window.failedCalibration.id);

@@ -148,19 +148,30 @@ export class ExportControlService {
   }
 
   /**
-   * Export control for one piece of equipment a caller names (a path's `{tag}`), before the
-   * feature reads it: flagged and the caller not cleared, the refusal is audited (`refused`) and
-   * the answer is 404 as for an absent tag; flagged and cleared, the access is logged. Returns the
-   * flag (null: not flagged, or no such entry, which the feature's own read answers).
+   * Export control for one piece of equipment a caller names (a path's `{tag}`, or the equipment
+   * of a calibration named by id), before the feature reads it: flagged and the caller not
+   * cleared, the refusal is audited (`refused`) and the answer is 404 as for an absent tag (or,
+   * with `calibrationId`, as for an absent calibration); flagged and cleared, the access is logged
+   * (the equipment, and the calibration when one is named, in one entry). Returns the flag (null:
+   * not flagged, or no such entry, which the feature's own read answers).
    */
-  async equipmentNamed(caller: ExportCaller, tag: string): Promise<ExportFlag | null> {
+  async equipmentNamed(
+    caller: ExportCaller,
+    tag: string,
+    calibrationId?: string,
+  ): Promise<ExportFlag | null> {
     const flag = await this.flagOf(caller.tenantId, tag);
     if (!flag) return null;
     if (!caller.cleared) {
       await this.refused(caller, { type: 'equipment', id: tag, flag });
-      throw new ProblemError('CLOUD_NOT_FOUND', 'no such equipment');
+      throw calibrationId === undefined
+        ? new ProblemError('CLOUD_NOT_FOUND', 'no such equipment')
+        : new ProblemError('CLOUD_NOT_FOUND', 'no such calibration');
     }
-    await this.logAccess(caller, [{ type: 'equipment', id: tag, flag }]);
+    await this.logAccess(caller, [
+      { type: 'equipment', id: tag, flag },
+      ...(calibrationId === undefined ? [] : [{ type: 'calibration' as const, id: calibrationId, flag }]),
+    ]);
     return flag;
   }
 

@@ -81,50 +81,61 @@ export class RemindersRepository {
     return this.db.withTenant(tenantId, fn);
   }
 
-  async siteName(tenantId: string, siteId: string): Promise<string | undefined> {
-    const row = await this.t(tenantId, () =>
-      this.db.get<{ name: string }>('SELECT name FROM sites WHERE tenant_id = ? AND id = ?', [
-        tenantId,
-        siteId,
-      ]),
+  /** The site's name, if `v` sees the site. */
+  async siteName(v: Viewer, siteId: string): Promise<string | undefined> {
+    const scope = visibleSql(v, { site: 'id' });
+    const row = await this.t(v.tenantId, () =>
+      this.db.get<{ name: string }>(
+        `SELECT name FROM sites WHERE tenant_id = ? AND id = ? AND ${scope.sql}`,
+        [v.tenantId, siteId, ...scope.params],
+      ),
     );
     return row?.name;
   }
 
-  /** The site's IANA time zone (UTC for a site not found): its digests' day and send time are its own. */
-  async siteZone(tenantId: string, siteId: string): Promise<string> {
-    const row = await this.t(tenantId, () =>
-      this.db.get<{ time_zone: string }>('SELECT time_zone FROM sites WHERE tenant_id = ? AND id = ?', [
-        tenantId,
-        siteId,
-      ]),
+  /**
+   * The site's IANA time zone (UTC for a site not found or not seen by `v`): its digests' day and
+   * send time are its own.
+   */
+  async siteZone(v: Viewer, siteId: string): Promise<string> {
+    const scope = visibleSql(v, { site: 'id' });
+    const row = await this.t(v.tenantId, () =>
+      this.db.get<{ time_zone: string }>(
+        `SELECT time_zone FROM sites WHERE tenant_id = ? AND id = ? AND ${scope.sql}`,
+        [v.tenantId, siteId, ...scope.params],
+      ),
     );
     return row?.time_zone ?? 'UTC';
   }
 
-  getSettings(tenantId: string, siteId: string): Promise<SettingsRow | undefined> {
-    return this.t(tenantId, () =>
-      this.db.get<SettingsRow>('SELECT * FROM reminder_settings WHERE tenant_id = ? AND site_id = ?', [
-        tenantId,
-        siteId,
-      ]),
-    );
-  }
-
-  webhooks(tenantId: string, siteId: string): Promise<WebhookRow[]> {
-    return this.t(tenantId, () =>
-      this.db.all<WebhookRow>(
-        'SELECT * FROM reminder_webhooks WHERE tenant_id = ? AND site_id = ? ORDER BY created_at, id',
-        [tenantId, siteId],
+  /** The site's reminder settings, if `v` sees the site. */
+  getSettings(v: Viewer, siteId: string): Promise<SettingsRow | undefined> {
+    const scope = visibleSql(v, { site: 'site_id' });
+    return this.t(v.tenantId, () =>
+      this.db.get<SettingsRow>(
+        `SELECT * FROM reminder_settings WHERE tenant_id = ? AND site_id = ? AND ${scope.sql}`,
+        [v.tenantId, siteId, ...scope.params],
       ),
     );
   }
 
-  async webhook(tenantId: string, siteId: string, id: string): Promise<WebhookRow | undefined> {
-    return this.t(tenantId, () =>
+  /** The site's webhooks, if `v` sees the site. */
+  webhooks(v: Viewer, siteId: string): Promise<WebhookRow[]> {
+    const scope = visibleSql(v, { site: 'site_id' });
+    return this.t(v.tenantId, () =>
+      this.db.all<WebhookRow>(
+        `SELECT * FROM reminder_webhooks WHERE tenant_id = ? AND site_id = ? AND ${scope.sql} ORDER BY created_at, id`,
+        [v.tenantId, siteId, ...scope.params],
+      ),
+    );
+  }
+
+  async webhook(v: Viewer, siteId: string, id: string): Promise<WebhookRow | undefined> {
+    const scope = visibleSql(v, { site: 'site_id' });
+    return this.t(v.tenantId, () =>
       this.db.get<WebhookRow>(
-        'SELECT * FROM reminder_webhooks WHERE tenant_id = ? AND site_id = ? AND id = ?',
-        [tenantId, siteId, id],
+        `SELECT * FROM reminder_webhooks WHERE tenant_id = ? AND site_id = ? AND id = ? AND ${scope.sql}`,
+        [v.tenantId, siteId, id, ...scope.params],
       ),
     );
   }
@@ -183,22 +194,25 @@ export class RemindersRepository {
     return rows.map((r) => r.tenant_id).sort();
   }
 
-  enabledSites(tenantId: string): Promise<SettingsRow[]> {
-    return this.t(tenantId, () =>
+  /** The sites `v` sees with reminders enabled (the scheduler: `wholeTenant`). */
+  enabledSites(v: Viewer): Promise<SettingsRow[]> {
+    const scope = visibleSql(v, { site: 'site_id' });
+    return this.t(v.tenantId, () =>
       this.db.all<SettingsRow>(
-        'SELECT * FROM reminder_settings WHERE tenant_id = ? AND enabled = ? ORDER BY site_id',
-        [tenantId, true],
+        `SELECT * FROM reminder_settings WHERE tenant_id = ? AND enabled = ? AND ${scope.sql} ORDER BY site_id`,
+        [v.tenantId, true, ...scope.params],
       ),
     );
   }
 
   /** The targets (channel:target_id) already claimed for one site, date and run. */
-  async claimed(tenantId: string, siteId: string, date: string, runKey: string): Promise<Set<string>> {
-    const rows = await this.t(tenantId, () =>
+  async claimed(v: Viewer, siteId: string, date: string, runKey: string): Promise<Set<string>> {
+    const scope = visibleSql(v, { site: 'site_id' });
+    const rows = await this.t(v.tenantId, () =>
       this.db.all<{ channel: string; target_id: string }>(
         `SELECT channel, target_id FROM reminder_deliveries
-         WHERE tenant_id = ? AND site_id = ? AND digest_date = ? AND run_key = ?`,
-        [tenantId, siteId, date, runKey],
+         WHERE tenant_id = ? AND site_id = ? AND digest_date = ? AND run_key = ? AND ${scope.sql}`,
+        [v.tenantId, siteId, date, runKey, ...scope.params],
       ),
     );
     return new Set(rows.map((r) => `${r.channel}:${r.target_id}`));
@@ -240,14 +254,18 @@ export class RemindersRepository {
     return r.changes === 1;
   }
 
-  /** Deliveries whose next attempt is due, or whose sender vanished mid-send (lease ran out). */
-  dueRetries(tenantId: string, now: string): Promise<DeliveryRow[]> {
-    return this.t(tenantId, () =>
+  /**
+   * Deliveries of the sites `v` sees whose next attempt is due, or whose sender vanished mid-send
+   * (lease ran out). The scheduler reads them as `wholeTenant`.
+   */
+  dueRetries(v: Viewer, now: string): Promise<DeliveryRow[]> {
+    const scope = visibleSql(v, { site: 'site_id' });
+    return this.t(v.tenantId, () =>
       this.db.all<DeliveryRow>(
-        `SELECT * FROM reminder_deliveries WHERE tenant_id = ?
+        `SELECT * FROM reminder_deliveries WHERE tenant_id = ? AND ${scope.sql}
            AND ((state = 'retry' AND next_attempt_at <= ?) OR (state = 'sending' AND lease_until <= ?))
          ORDER BY created_at, id LIMIT 1000`,
-        [tenantId, now, now],
+        [v.tenantId, ...scope.params, now, now],
       ),
     );
   }
@@ -284,12 +302,14 @@ export class RemindersRepository {
     );
   }
 
-  get(tenantId: string, id: string): Promise<DeliveryRow | undefined> {
-    return this.t(tenantId, () =>
-      this.db.get<DeliveryRow>('SELECT * FROM reminder_deliveries WHERE tenant_id = ? AND id = ?', [
-        tenantId,
-        id,
-      ]),
+  /** The delivery, if `v` sees its site. */
+  get(v: Viewer, id: string): Promise<DeliveryRow | undefined> {
+    const scope = visibleSql(v, { site: 'site_id' });
+    return this.t(v.tenantId, () =>
+      this.db.get<DeliveryRow>(
+        `SELECT * FROM reminder_deliveries WHERE tenant_id = ? AND id = ? AND ${scope.sql}`,
+        [v.tenantId, id, ...scope.params],
+      ),
     );
   }
 
@@ -319,12 +339,17 @@ export class RemindersRepository {
     );
   }
 
-  /** The longest lead time among the site's equipment in service (null if none sets its own). */
-  async maxLeadDays(tenantId: string, siteId: string): Promise<number | null> {
-    const row = await this.t(tenantId, () =>
+  /**
+   * The longest lead time among the site's equipment in service that `v` sees (null if none sets
+   * its own).
+   */
+  async maxLeadDays(v: Viewer, siteId: string): Promise<number | null> {
+    const scope = visibleSql(v, { site: 'site_id', regime: 'export_regime' });
+    const row = await this.t(v.tenantId, () =>
       this.db.get<{ m: number | null }>(
-        'SELECT MAX(due_soon_days) AS m FROM equipment WHERE tenant_id = ? AND site_id = ? AND retired_at IS NULL',
-        [tenantId, siteId],
+        `SELECT MAX(due_soon_days) AS m FROM equipment
+         WHERE tenant_id = ? AND site_id = ? AND retired_at IS NULL AND ${scope.sql}`,
+        [v.tenantId, siteId, ...scope.params],
       ),
     );
     return row?.m ?? null;

@@ -1,7 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { type Principal, uncleared, type Viewer, viewerOfPrincipal, viewerSees } from '../access/index.js';
+import {
+  type Principal,
+  uncleared,
+  type Viewer,
+  viewerOfPrincipal,
+  viewerSees,
+  wholeTenant,
+} from '../access/index.js';
 import type { CloudConfig } from '../platform/config.js';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
@@ -260,12 +267,11 @@ export class ReminderService {
   // -- settings --------------------------------------------------------------------------------
 
   /** The site, if it exists in the tenant and the caller may see it; else 404. */
-  async mustSeeSite(p: Pick<Viewer, 'tenantId' | 'sites'>, siteId: string): Promise<string> {
+  async mustSeeSite(v: Viewer, siteId: string): Promise<string> {
     const name = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(siteId)
-      ? await this.deps.repo.siteName(p.tenantId, siteId)
+      ? await this.deps.repo.siteName(v, siteId)
       : undefined;
-    if (name === undefined || !viewerSees(p, siteId))
-      throw new ProblemError('CLOUD_NOT_FOUND', 'no such site');
+    if (name === undefined) throw new ProblemError('CLOUD_NOT_FOUND', 'no such site');
     return name;
   }
 
@@ -298,10 +304,11 @@ export class ReminderService {
   }
 
   async getSettings(p: Principal, siteId: string): Promise<SettingsView> {
-    await this.mustSeeSite(p, siteId);
+    const v = viewerOfPrincipal(p);
+    await this.mustSeeSite(v, siteId);
     const [s, hooks] = await Promise.all([
-      this.deps.repo.getSettings(p.tenantId, siteId),
-      this.deps.repo.webhooks(p.tenantId, siteId),
+      this.deps.repo.getSettings(v, siteId),
+      this.deps.repo.webhooks(v, siteId),
     ]);
     return this.view(siteId, s, hooks, p.role === 'admin');
   }
@@ -312,7 +319,8 @@ export class ReminderService {
    * this answer only. Audited, without secrets.
    */
   async putSettings(p: Principal, actor: AuditActor, address: string | null, siteId: string, raw: unknown) {
-    await this.mustSeeSite(p, siteId);
+    const v = viewerOfPrincipal(p);
+    await this.mustSeeSite(v, siteId);
     const parsed = settingsInput.safeParse(raw);
     if (!parsed.success)
       throw invalid(
@@ -322,8 +330,8 @@ export class ReminderService {
     const tenantId = p.tenantId;
     const now = new Date().toISOString();
     return this.deps.db.transaction(async () => {
-      const existing = await this.deps.repo.webhooks(tenantId, siteId);
-      const before = this.view(siteId, await this.deps.repo.getSettings(tenantId, siteId), existing, true);
+      const existing = await this.deps.repo.webhooks(v, siteId);
+      const before = this.view(siteId, await this.deps.repo.getSettings(v, siteId), existing, true);
       const byId = new Map(existing.map((h) => [h.id, h]));
       const problems: { path: string; message: string }[] = [];
       if (input.email.enabled && !this.email.configured)
@@ -389,9 +397,9 @@ export class ReminderService {
    */
   async digest(reader: Viewer, siteId: string, date: string): Promise<Digest> {
     const tenantId = reader.tenantId;
-    const name = (await this.deps.repo.siteName(tenantId, siteId)) ?? siteId;
+    const name = (await this.deps.repo.siteName(reader, siteId)) ?? siteId;
     const dflt = await this.deps.calibration.dueSoonDefault(tenantId);
-    const lead = Math.max(dflt, (await this.deps.repo.maxLeadDays(tenantId, siteId)) ?? 0);
+    const lead = Math.max(dflt, (await this.deps.repo.maxLeadDays(reader, siteId)) ?? 0);
     // Read as the reader, through the scoped reads: site scope and export control apply there.
     const rows = await this.deps.equipment.dueBy(reader, addDays(date, lead), siteId, DIGEST_LIMIT + 1);
     // Preventive maintenance overdue or due within its lead time on `date`, read as the same
@@ -408,7 +416,7 @@ export class ReminderService {
     }
     return buildDigest({
       tenant: tenantId,
-      site: { id: siteId, name, timeZone: await this.deps.repo.siteZone(tenantId, siteId) },
+      site: { id: siteId, name, timeZone: await this.deps.repo.siteZone(reader, siteId) },
       date,
       rows: rows.slice(0, DIGEST_LIMIT),
       maintenance: maintenance.slice(0, DIGEST_LIMIT),
@@ -547,17 +555,21 @@ export class ReminderService {
   /**
    * Sends the digest of `date` for one site to each enabled target not yet claimed for
    * `runKey`. With nothing to report (and no all-clear wanted) a scheduled run logs `skipped`.
+   * The deliveries made are read back as `by` (the scheduler: `wholeTenant`; a send-now: its caller).
    */
   private async runSite(
-    tenantId: string,
+    by: Viewer,
     s: SettingsRow,
     date: string,
     runKey: string,
     origin: 'schedule' | 'manual',
   ): Promise<{ digest: Digest | null; deliveries: DeliveryRow[] }> {
     const repo = this.deps.repo;
-    const targets = await this.targets(tenantId, s, await repo.webhooks(tenantId, s.site_id));
-    const done = await repo.claimed(tenantId, s.site_id, date, runKey);
+    const tenantId = by.tenantId;
+    // Sending is the product's own work: every target and claim of the site counts.
+    const all = wholeTenant(tenantId);
+    const targets = await this.targets(tenantId, s, await repo.webhooks(all, s.site_id));
+    const done = await repo.claimed(all, s.site_id, date, runKey);
     const todo = targets.filter((t) => !done.has(`${t.channel}:${t.targetId}`));
     if (todo.length === 0) return { digest: null, deliveries: [] };
     // The digest without export-controlled equipment (webhooks, most e-mail, the send-now answer's
@@ -595,7 +607,7 @@ export class ReminderService {
       }),
     );
     const rows = await Promise.all(
-      ids.filter((id): id is string => id !== null).map((id) => repo.get(tenantId, id)),
+      ids.filter((id): id is string => id !== null).map((id) => repo.get(by, id)),
     );
     return { digest, deliveries: rows.filter((r): r is DeliveryRow => r !== undefined) };
   }
@@ -638,7 +650,7 @@ export class ReminderService {
       });
       return;
     }
-    const hook = await this.deps.repo.webhook(tenantId, d.site_id, d.target_id);
+    const hook = await this.deps.repo.webhook(wholeTenant(tenantId), d.site_id, d.target_id);
     if (!hook || hook.enabled !== 1) {
       // Removed or switched off since: no further attempts.
       await this.settle(
@@ -662,14 +674,14 @@ export class ReminderService {
 
   /** Sends today's digest of one site now, to every enabled channel, whatever it holds. Audited. */
   async sendNow(p: Principal, actor: AuditActor, address: string | null, siteId: string) {
-    await this.mustSeeSite(p, siteId);
-    const s = await this.deps.repo.getSettings(p.tenantId, siteId);
-    const hooks = await this.deps.repo.webhooks(p.tenantId, siteId);
+    const reader = viewerOfPrincipal(p);
+    await this.mustSeeSite(reader, siteId);
+    const s = await this.deps.repo.getSettings(reader, siteId);
+    const hooks = await this.deps.repo.webhooks(reader, siteId);
     if (!s || (await this.targets(p.tenantId, s, hooks)).length === 0)
       throw new ProblemError('CLOUD_CONFLICT', 'no reminder channel is enabled for this site');
     const date = (await this.siteClock(p.tenantId, siteId)).day;
-    const out = await this.runSite(p.tenantId, s, date, `manual:${randomUUID()}`, 'manual');
-    const reader = viewerOfPrincipal(p);
+    const out = await this.runSite(reader, s, date, `manual:${randomUUID()}`, 'manual');
     const deliveries = out.deliveries.map((d) => deliveryView(d, reader));
     await this.deps.audit.record({
       tenantId: p.tenantId,
@@ -711,9 +723,12 @@ export class ReminderService {
 
   // -- scheduler -------------------------------------------------------------------------------
 
-  /** The site's local day and minute of the day now (its calendar: a digest's day is the site's, not UTC's). */
+  /**
+   * The site's local day and minute of the day now (its calendar: a digest's day is the site's,
+   * not UTC's); the product's scheduling, read as `wholeTenant`.
+   */
   private async siteClock(tenantId: string, siteId: string) {
-    return localTime(this.clock().getTime(), await this.deps.repo.siteZone(tenantId, siteId));
+    return localTime(this.clock().getTime(), await this.deps.repo.siteZone(wholeTenant(tenantId), siteId));
   }
 
   /**
@@ -727,11 +742,13 @@ export class ReminderService {
     const sendAt = hh * 60 + mm;
     for (const tenantId of await this.deps.repo.tenantsWithWork(now.toISOString())) {
       try {
-        for (const d of await this.deps.repo.dueRetries(tenantId, now.toISOString()))
+        // The scheduler's own work, for no reader: the whole tenant.
+        const all = wholeTenant(tenantId);
+        for (const d of await this.deps.repo.dueRetries(all, now.toISOString()))
           await this.retry(tenantId, d);
-        for (const s of await this.deps.repo.enabledSites(tenantId)) {
+        for (const s of await this.deps.repo.enabledSites(all)) {
           const local = await this.siteClock(tenantId, s.site_id);
-          if (local.minute >= sendAt) await this.runSite(tenantId, s, local.day, 'schedule', 'schedule');
+          if (local.minute >= sendAt) await this.runSite(all, s, local.day, 'schedule', 'schedule');
         }
       } catch (err) {
         this.deps.logger.error({ err, tenantId }, 'reminder run failed');

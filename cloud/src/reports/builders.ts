@@ -1,5 +1,6 @@
 import { parseSignedCheckpoint, toBase64 } from '@rigtrace/protocols';
 import type { Db } from '../platform/db/db.js';
+import { wholeTenant } from '../access/index.js';
 import {
   type CalibrationRow,
   type EquipmentRow,
@@ -174,11 +175,12 @@ export async function contextOf(
   generatedAt: string,
   reader: ExportCaller,
 ): Promise<ReportContext> {
-  const name = await deps.repo.tenantName(tenantId);
+  const name = await deps.repo.tenantName(reader);
   if (name === undefined) throw new Error(`no tenant ${tenantId}`);
-  const site = siteId ? ((await deps.repo.site(tenantId, siteId)) ?? null) : null;
-  if (siteId && !site) throw new Error(`no site ${siteId} in tenant ${tenantId}`);
-  const head = await deps.repo.auditHead(tenantId);
+  // A site the reader no longer sees (a requester's scope changed while the job waited) is none.
+  const site = siteId ? ((await deps.repo.site(reader, siteId)) ?? null) : null;
+  if (siteId && !site) throw new Error(`no site ${siteId} the reader sees in tenant ${tenantId}`);
+  const head = await deps.repo.auditHead(reader);
   let root: string | null = null;
   if (head) {
     try {
@@ -187,19 +189,16 @@ export async function contextOf(
       root = null;
     }
   }
-  const edges: EdgeSource[] = [];
-  for (const e of await deps.tenancy.listEdges(reader, siteId ?? undefined)) {
-    const cp = await deps.repo.latestCheckpoint(tenantId, e.id);
-    edges.push({
-      edge: e.id,
-      name: e.name,
-      siteId: e.site_id,
-      size: cp?.size ?? 0,
-      root: cp ? toBase64(new Uint8Array(cp.root)) : null,
-      acceptedAt: cp?.accepted_at ?? null,
-      checkpoint: cp?.cosigned_note ?? null,
-    });
-  }
+  // The edges of the sites the reader sees, with their checkpoints now.
+  const edges: EdgeSource[] = (await deps.repo.edgeSources(reader, siteId)).map((e) => ({
+    edge: e.id,
+    name: e.name,
+    siteId: e.site_id,
+    size: e.size === null ? 0 : Number(e.size),
+    root: e.root ? toBase64(new Uint8Array(e.root)) : null,
+    acceptedAt: e.accepted_at,
+    checkpoint: e.cosigned_note,
+  }));
   const flagged = new Set((await deps.exportControl.flags(tenantId)).keys());
   return {
     tenant: { id: tenantId, name },
@@ -284,8 +283,7 @@ function stateOf(
 
 /** The register in tag order, each entry's state as of its site's day, a page at a time. */
 async function* registerStates(deps: ReportDeps, ctx: ReportContext): AsyncGenerator<EquipmentState[]> {
-  const tenantId = ctx.tenant.id;
-  const dflt = (await deps.repo.dueSoonDefault(tenantId)) ?? DEFAULT_DUE_SOON_DAYS;
+  const dflt = (await deps.repo.dueSoonDefault(ctx.reader)) ?? DEFAULT_DUE_SOON_DAYS;
   // One read up to the latest cutoff of any site; each entry keeps its own site's.
   const cutoff = [ctx.period, ...ctx.period.sites.values()]
     .map((p) => cutoffOf(p, ctx.generatedAt))
@@ -300,7 +298,7 @@ async function* registerStates(deps: ReportDeps, ctx: ReportContext): AsyncGener
     });
     if (rows.length === 0) return;
     const cals = await deps.repo.calibrationsOf(
-      tenantId,
+      ctx.reader,
       rows.map((r) => r.tag),
       cutoff,
     );
@@ -600,7 +598,7 @@ async function dueList(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRepor
     new MaintenanceRepository(deps.db),
     ctx.reader,
     (siteId) => asOfFor(periodAt(ctx.period, siteId), ctx.generatedAt),
-    await deps.repo.siteZones(ctx.tenant.id),
+    await deps.repo.siteZones(wholeTenant(ctx.tenant.id)),
   );
   for await (const page of registerStates(deps, ctx))
     for (const st of page) {
@@ -928,7 +926,7 @@ async function outOfTolerance(deps: ReportDeps, ctx: ReportContext): Promise<Bui
   );
   // Dispositions recorded per calibration before out-of-tolerance cases existed: still shown.
   const earlier = await deps.repo.dispositions(
-    tenantId,
+    ctx.reader,
     failed.map((c) => c.id),
   );
   const events: OotEvent[] = [];
@@ -1275,13 +1273,12 @@ const USER_FIELDS = [
 ] as const;
 
 async function accessReview(deps: ReportDeps, ctx: ReportContext): Promise<BuiltReport> {
-  const tenantId = ctx.tenant.id;
-  const policy = await deps.repo.securityPolicy(tenantId);
+  const policy = await deps.repo.securityPolicy(ctx.reader);
   const required = new Set<string>(policy ? (JSON.parse(policy.mfa_required_roles) as string[]) : []);
-  const signIns = await deps.repo.signIns(tenantId, ctx.period.fromIso, ctx.period.toExclusiveIso);
+  const signIns = await deps.repo.signIns(ctx.reader, ctx.period.fromIso, ctx.period.toExclusiveIso);
   const siteId = ctx.site?.id ?? null;
   const users: Row[] = [];
-  for (const u of await deps.repo.users(tenantId)) {
+  for (const u of await deps.repo.users(ctx.reader)) {
     const sites = typeof u.sites === 'string' ? (JSON.parse(u.sites) as string[]) : null;
     if (siteId && sites !== null && !sites.includes(siteId)) continue;
     const si = signIns.get(`user:${String(u.id)}`);
@@ -1315,7 +1312,7 @@ async function accessReview(deps: ReportDeps, ctx: ReportContext): Promise<Built
   const stale = active.filter((u) => s(u.lastSignInAt ?? u.createdAt) < staleBefore).length;
   const byRole: Record<string, number> = {};
   for (const u of active) byRole[s(u.role)] = (byRole[s(u.role)] ?? 0) + 1;
-  const tokens = (await deps.repo.apiTokens(tenantId)).map((t): Row => ({
+  const tokens = (await deps.repo.apiTokens(ctx.reader)).map((t): Row => ({
     name: t.name,
     tokenId: t.token_hash.slice(0, 16),
     role: 'auditor (read-only service account)',
@@ -1324,7 +1321,7 @@ async function accessReview(deps: ReportDeps, ctx: ReportContext): Promise<Built
     status: t.revoked_at ? 'revoked' : 'active',
   }));
   const changeCount = await deps.repo.countAccountChanges(
-    tenantId,
+    ctx.reader,
     ctx.period.fromIso,
     ctx.period.toExclusiveIso,
   );
@@ -1334,7 +1331,7 @@ async function accessReview(deps: ReportDeps, ctx: ReportContext): Promise<Built
       let after = 0;
       for (;;) {
         const rows = await deps.repo.accountChanges(
-          tenantId,
+          ctx.reader,
           ctx.period.fromIso,
           ctx.period.toExclusiveIso,
           after,
@@ -1679,7 +1676,7 @@ async function integrity(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRep
   const ok = findings.length === 0;
   const verifiedAt = new Date().toISOString();
   const secCount = await deps.repo.countSecurityEvents(
-    tenantId,
+    ctx.reader,
     ctx.period.fromIso,
     ctx.period.toExclusiveIso,
   );
@@ -1689,7 +1686,7 @@ async function integrity(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRep
       let after = 0;
       for (;;) {
         const rows = await deps.repo.securityEventsPage(
-          tenantId,
+          ctx.reader,
           ctx.period.fromIso,
           ctx.period.toExclusiveIso,
           after,

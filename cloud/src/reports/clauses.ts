@@ -1,4 +1,4 @@
-import type { Viewer } from '../access/index.js';
+import { wholeTenant, type Viewer } from '../access/index.js';
 import { DEFAULT_DUE_SOON_DAYS, statusOn } from '../calibration/index.js';
 import { localDay } from '../platform/time-zone.js';
 import { fmtInt } from './pdf.js';
@@ -28,7 +28,8 @@ const DAY = 86_400_000;
  * report that proves it; and, honestly, what it does not cover. Figures are read now from the
  * tenant's data (the calibration status from the register's cached calendar state; integrity
  * from the newest integrity report, since verifying every log on each page view would be slow).
- * Out-of-tolerance and maintenance figures count only the equipment `v` sees.
+ * Every figure of equipment and calibrations counts only what `v` sees (its sites, and
+ * export-controlled equipment only when cleared).
  */
 export async function clauseMap(
   repo: ReportsRepository,
@@ -40,17 +41,17 @@ export async function clauseMap(
   const tenantId = v.tenantId;
   const now = opts.now ?? Date.now();
   // Each instrument's "today" is the local day of its own site (a site not found reads as UTC).
-  const zones = await repo.siteZones(tenantId);
+  const zones = await repo.siteZones(wholeTenant(tenantId));
   const dayAt = (siteId: string) => localDay(now, zones.get(siteId) ?? 'UTC');
   // The figures' asOf: the site's day, or for the whole tenant the latest of its sites' days.
   const day =
     siteId !== null
       ? dayAt(siteId)
       : [...zones.keys()].map(dayAt).reduce((a, b) => (a > b ? a : b), localDay(now, 'UTC'));
-  const dflt = (await repo.dueSoonDefault(tenantId)) ?? DEFAULT_DUE_SOON_DAYS;
+  const dflt = (await repo.dueSoonDefault(v)) ?? DEFAULT_DUE_SOON_DAYS;
 
   // Calibration.
-  const states = await repo.equipmentStates(tenantId, siteId);
+  const states = await repo.equipmentStates(v, siteId);
   const tally = { current: 0, 'due-soon': 0, overdue: 0, 'out-of-tolerance': 0 };
   let standards = 0;
   for (const e of states) {
@@ -66,7 +67,7 @@ export async function clauseMap(
   const total = states.length;
   const inCal = tally.current + tally['due-soon'];
   const yearAgo = new Date(now - 365 * DAY).toISOString();
-  const flaggedCals = await repo.flaggedCalibrationsSince(tenantId, yearAgo, siteId);
+  const flaggedCals = await repo.flaggedCalibrationsSince(v, yearAgo, siteId);
   const failed = await repo.failedCalibrations(v, {
     siteId,
     period: { fromIso: yearAgo, toIso: new Date(now + DAY).toISOString() },
@@ -85,7 +86,7 @@ export async function clauseMap(
   const notifications = cases.reduce((n, k) => n + k.notifications, 0);
 
   // Access.
-  const users = (await repo.users(tenantId)).filter((u) => {
+  const users = (await repo.users(v)).filter((u) => {
     if (!siteId || typeof u.sites !== 'string') return true;
     return (JSON.parse(u.sites) as string[]).includes(siteId);
   });
@@ -94,13 +95,13 @@ export async function clauseMap(
   const scoped = active.filter((u) => !!u.sites).length;
   const byRole: Record<string, number> = {};
   for (const u of active) byRole[String(u.role)] = (byRole[String(u.role)] ?? 0) + 1;
-  const policy = await repo.securityPolicy(tenantId);
+  const policy = await repo.securityPolicy(v);
   const mfaRoles = policy ? (JSON.parse(policy.mfa_required_roles) as string[]) : [];
-  const activeTokens = (await repo.apiTokens(tenantId)).filter((t) => !t.revoked_at).length;
+  const activeTokens = (await repo.apiTokens(v)).filter((t) => !t.revoked_at).length;
 
   // Audit and integrity.
-  const auditSize = await repo.auditSize(tenantId);
-  const lastIntegrity = await repo.lastIntegrityReport(tenantId);
+  const auditSize = await repo.auditSize(v);
+  const lastIntegrity = await repo.lastIntegrityReport(v);
   const integrity = lastIntegrity?.summary
     ? (JSON.parse(lastIntegrity.summary) as { ok?: boolean; findings?: string[] })
     : null;
@@ -110,7 +111,7 @@ export async function clauseMap(
       : `last integrity report (${lastIntegrity.finished_at}): TAMPERING DETECTED (${(integrity?.findings ?? []).length} findings)`
     : 'no integrity report generated yet';
   const security30 = await repo.countSecurityEvents(
-    tenantId,
+    v,
     new Date(now - 30 * DAY).toISOString(),
     new Date(now + DAY).toISOString(),
   );

@@ -2,7 +2,7 @@ import { visibleSql, type Viewer } from '../access/index.js';
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { inChunks } from '../platform/db/in-chunks.js';
 import { EFFECTIVE_CALIBRATION, type CalibrationRow, type EquipmentRow } from '../calibration/index.js';
-import { accessLogVisible } from '../export-control/index.js';
+import { accessLogVisible, mayReadAccessLog } from '../export-control/index.js';
 import { keysetPage } from '../platform/db/keyset.js';
 
 /** A report job and, once done, its file's description (the bytes are in report_chunks). */
@@ -88,6 +88,40 @@ function inPeriodAt(
   return { sql: `(${parts.join(' OR ')})`, params };
 }
 
+/**
+ * The reports `v` may see (alias `r`): of its sites (a tenant-wide report, only a reader of every
+ * site), and unless cleared none whose file holds export-controlled data, nor the export-access
+ * report (it names controlled objects: only for readers of the log, `mayReadAccessLog`).
+ */
+function reportsVisible(v: Viewer): { sql: string; params: SqlParam[] } {
+  const scope = visibleSql(v, { site: 'r.site_id' });
+  const parts = [scope.sql];
+  const params = [...scope.params];
+  if (!v.cleared) {
+    parts.push('r.export_controlled = ?');
+    params.push(false);
+  }
+  if (!mayReadAccessLog(v)) parts.push("r.type <> 'export-access'");
+  return { sql: parts.join(' AND '), params };
+}
+
+/** A calibration's site (with `calibrationsVisible`'s joins). */
+const CAL_SITE = 'COALESCE(e.site_id, d.site_id)';
+
+/**
+ * The calibrations (aliased `c`) `v` sees, as joins and a condition: at the site of the calibrated
+ * equipment (or, unregistered, of the edge that sent it; neither: tenant-wide), and unless cleared
+ * none of export-controlled equipment.
+ */
+function calibrationsVisible(v: Viewer): { join: string; sql: string; params: SqlParam[] } {
+  const scope = visibleSql(v, { site: CAL_SITE, siteNullable: true, tag: 'c.equipment' });
+  return {
+    join: `LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
+           LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id`,
+    ...scope,
+  };
+}
+
 const bool = (v: unknown): number => (v === true || v === 1 || v === '1' || v === 't' ? 1 : 0);
 
 /**
@@ -147,34 +181,39 @@ export class ReportsRepository {
     return { ...r, cleared: bool(r.cleared), export_controlled: bool(r.export_controlled) };
   }
 
-  async get(tenantId: string, id: string): Promise<ReportRow | undefined> {
-    const r = await this.t(tenantId, () =>
-      this.db.get<ReportRow>('SELECT * FROM reports WHERE tenant_id = ? AND id = ?', [tenantId, id]),
+  /** The report, if `v` may see it (`reportsVisible`). */
+  async get(v: Viewer, id: string): Promise<ReportRow | undefined> {
+    const vis = reportsVisible(v);
+    const r = await this.t(v.tenantId, () =>
+      this.db.get<ReportRow>(`SELECT r.* FROM reports r WHERE r.tenant_id = ? AND r.id = ? AND ${vis.sql}`, [
+        v.tenantId,
+        id,
+        ...vis.params,
+      ]),
     );
     return r ? ReportsRepository.norm(r) : undefined;
   }
 
-  /** Newest first; `before` is the (requested_at, id) of the last row of the previous page. */
+  /**
+   * The reports `v` may see (`reportsVisible`), newest first; `before` is the (requested_at, id)
+   * of the last row of the previous page.
+   */
   async list(
-    tenantId: string,
-    q: { before?: { at: string; id: string } | undefined; sites: readonly string[] | null; limit: number },
+    v: Viewer,
+    q: { before?: { at: string; id: string } | undefined; limit: number },
   ): Promise<ReportRow[]> {
-    const where = ['tenant_id = ?'];
-    const params: SqlParam[] = [tenantId];
+    const vis = reportsVisible(v);
+    const where = ['r.tenant_id = ?', vis.sql];
+    const params: SqlParam[] = [v.tenantId, ...vis.params];
     if (q.before) {
-      const page = keysetPage('requested_at', 'id', 'before', q.before);
+      const page = keysetPage('r.requested_at', 'r.id', 'before', q.before);
       where.push(page.sql);
       params.push(...page.params);
     }
-    if (q.sites !== null) {
-      if (q.sites.length === 0) return [];
-      where.push(`site_id IN (${q.sites.map(() => '?').join(',')})`);
-      params.push(...q.sites);
-    }
     params.push(q.limit);
-    const rows = await this.t(tenantId, () =>
+    const rows = await this.t(v.tenantId, () =>
       this.db.all<ReportRow>(
-        `SELECT * FROM reports WHERE ${where.join(' AND ')} ORDER BY requested_at DESC, id DESC LIMIT ?`,
+        `SELECT r.* FROM reports r WHERE ${where.join(' AND ')} ORDER BY r.requested_at DESC, r.id DESC LIMIT ?`,
         params,
       ),
     );
@@ -263,18 +302,20 @@ export class ReportsRepository {
 
   /**
    * Jobs whose process stopped (no heartbeat since `before`) are failed, so that nobody waits
-   * on them forever. Returns their ids.
+   * on them forever. Returns their ids. The product's own upkeep: read as `wholeTenant`.
    */
-  async failStale(tenantId: string, before: string, now: string): Promise<string[]> {
-    const stale = await this.t(tenantId, () =>
+  async failStale(v: Viewer, before: string, now: string): Promise<string[]> {
+    const vis = reportsVisible(v);
+    const stale = await this.t(v.tenantId, () =>
       this.db.all<{ id: string }>(
-        "SELECT id FROM reports WHERE tenant_id = ? AND state IN ('queued', 'running') AND heartbeat_at < ?",
-        [tenantId, before],
+        `SELECT r.id FROM reports r WHERE r.tenant_id = ? AND r.state IN ('queued', 'running') AND r.heartbeat_at < ?
+           AND ${vis.sql}`,
+        [v.tenantId, before, ...vis.params],
       ),
     );
     for (const s of stale)
       await this.fail(
-        tenantId,
+        v.tenantId,
         s.id,
         'generation was interrupted (the cloud process stopped); request it again',
         now,
@@ -293,11 +334,14 @@ export class ReportsRepository {
     );
   }
 
-  async chunk(tenantId: string, id: string, n: number): Promise<Buffer | undefined> {
-    const row = await this.t(tenantId, () =>
+  /** Chunk `n` of the report's file, if `v` may see the report (`reportsVisible`). */
+  async chunk(v: Viewer, id: string, n: number): Promise<Buffer | undefined> {
+    const vis = reportsVisible(v);
+    const row = await this.t(v.tenantId, () =>
       this.db.get<{ data: Buffer }>(
-        'SELECT data FROM report_chunks WHERE tenant_id = ? AND report_id = ? AND n = ?',
-        [tenantId, id, n],
+        `SELECT k.data FROM report_chunks k JOIN reports r ON r.tenant_id = k.tenant_id AND r.id = k.report_id
+         WHERE k.tenant_id = ? AND k.report_id = ? AND k.n = ? AND ${vis.sql}`,
+        [v.tenantId, id, n, ...vis.params],
       ),
     );
     return row?.data;
@@ -305,13 +349,17 @@ export class ReportsRepository {
 
   // -- dispositions recorded before out-of-tolerance cases (read-only now) ----------------------
 
-  async dispositions(tenantId: string, ids: readonly string[]): Promise<Map<string, DispositionRow>> {
+  /** The dispositions of these calibrations, of the equipment `v` sees (as `failedCalibrations`). */
+  async dispositions(v: Viewer, ids: readonly string[]): Promise<Map<string, DispositionRow>> {
     const out = new Map<string, DispositionRow>();
+    const scope = calibrationsVisible(v);
     const rows = await inChunks(ids, 500, (chunk, marks) =>
-      this.t(tenantId, () =>
+      this.t(v.tenantId, () =>
         this.db.all<DispositionRow>(
-          `SELECT * FROM calibration_dispositions WHERE tenant_id = ? AND calibration_id IN (${marks})`,
-          [tenantId, ...chunk],
+          `SELECT x.* FROM calibration_dispositions x
+             JOIN calibrations c ON c.tenant_id = x.tenant_id AND c.id = x.calibration_id ${scope.join}
+           WHERE x.tenant_id = ? AND x.calibration_id IN (${marks}) AND ${scope.sql}`,
+          [v.tenantId, ...chunk, ...scope.params],
         ),
       ),
     );
@@ -320,51 +368,86 @@ export class ReportsRepository {
   }
 
   // -- what reports read -----------------------------------------------------------------------
+  // Tenant-wide rows (the tenant's name and settings, its users, tokens, audit log and security
+  // events) belong to no site and no equipment: no scope applies; who may read them is the
+  // role's permission. They still take the reader, whose tenant they read.
 
-  async tenantName(tenantId: string): Promise<string | undefined> {
-    const r = await this.t(tenantId, () =>
-      this.db.get<{ name: string }>('SELECT name FROM tenants WHERE id = ?', [tenantId]),
+  async tenantName(v: Viewer): Promise<string | undefined> {
+    const r = await this.t(v.tenantId, () =>
+      this.db.get<{ name: string }>('SELECT name FROM tenants WHERE id = ?', [v.tenantId]),
     );
     return r?.name;
   }
 
-  /** Each site's IANA time zone, by site id. */
-  async siteZones(tenantId: string): Promise<Map<string, string>> {
-    const rows = await this.t(tenantId, () =>
-      this.db.all<{ id: string; time_zone: string }>('SELECT id, time_zone FROM sites WHERE tenant_id = ?', [
-        tenantId,
-      ]),
+  /**
+   * Each site's IANA time zone, by site id, of the sites `v` sees. Where days fall (a period's
+   * bounds, "today" at a site) is the product's calendar, the same whoever reads: read as
+   * `wholeTenant`.
+   */
+  async siteZones(v: Viewer): Promise<Map<string, string>> {
+    const scope = visibleSql(v, { site: 'id' });
+    const rows = await this.t(v.tenantId, () =>
+      this.db.all<{ id: string; time_zone: string }>(
+        `SELECT id, time_zone FROM sites WHERE tenant_id = ? AND ${scope.sql}`,
+        [v.tenantId, ...scope.params],
+      ),
     );
     return new Map(rows.map((r) => [r.id, r.time_zone]));
   }
 
-  async site(tenantId: string, siteId: string): Promise<{ id: string; name: string } | undefined> {
-    return this.t(tenantId, () =>
-      this.db.get<{ id: string; name: string }>('SELECT id, name FROM sites WHERE tenant_id = ? AND id = ?', [
-        tenantId,
-        siteId,
-      ]),
-    );
-  }
-
-  /** The last audit entry's seq and witness-signed checkpoint (the log's head). */
-  async auditHead(tenantId: string): Promise<{ seq: number; checkpoint: string } | undefined> {
-    return this.t(tenantId, () =>
-      this.db.get<{ seq: number; checkpoint: string }>(
-        'SELECT seq, checkpoint FROM audit_log WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1',
-        [tenantId],
+  /** The site, if `v` sees it. */
+  async site(v: Viewer, siteId: string): Promise<{ id: string; name: string } | undefined> {
+    const scope = visibleSql(v, { site: 'id' });
+    return this.t(v.tenantId, () =>
+      this.db.get<{ id: string; name: string }>(
+        `SELECT id, name FROM sites WHERE tenant_id = ? AND id = ? AND ${scope.sql}`,
+        [v.tenantId, siteId, ...scope.params],
       ),
     );
   }
 
-  async latestCheckpoint(
-    tenantId: string,
-    edgeId: string,
-  ): Promise<{ size: number; root: Buffer; cosigned_note: string; accepted_at: string } | undefined> {
-    return this.t(tenantId, () =>
-      this.db.get<{ size: number; root: Buffer; cosigned_note: string; accepted_at: string }>(
-        'SELECT size, root, cosigned_note, accepted_at FROM checkpoints WHERE tenant_id = ? AND edge_id = ? ORDER BY size DESC LIMIT 1',
-        [tenantId, edgeId],
+  /** The last audit entry's seq and witness-signed checkpoint (the log's head). */
+  async auditHead(v: Viewer): Promise<{ seq: number; checkpoint: string } | undefined> {
+    return this.t(v.tenantId, () =>
+      this.db.get<{ seq: number; checkpoint: string }>(
+        'SELECT seq, checkpoint FROM audit_log WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1',
+        [v.tenantId],
+      ),
+    );
+  }
+
+  /**
+   * The edges of the sites `v` sees (of one site with `siteId`), in enrolment order, each with
+   * its latest checkpoint (the log's size and root when the report is generated; none yet: null).
+   */
+  async edgeSources(
+    v: Viewer,
+    siteId: string | null,
+  ): Promise<
+    {
+      id: string;
+      name: string;
+      site_id: string;
+      size: number | null;
+      root: Buffer | null;
+      cosigned_note: string | null;
+      accepted_at: string | null;
+    }[]
+  > {
+    const scope = visibleSql(v, { site: 'd.site_id' });
+    const params: SqlParam[] = [v.tenantId, ...scope.params];
+    let site = '';
+    if (siteId !== null) {
+      site = ' AND d.site_id = ?';
+      params.push(siteId);
+    }
+    return this.t(v.tenantId, () =>
+      this.db.all(
+        `SELECT d.id, d.name, d.site_id, c.size, c.root, c.cosigned_note, c.accepted_at FROM edges d
+           LEFT JOIN checkpoints c ON c.tenant_id = d.tenant_id AND c.edge_id = d.id
+             AND c.size = (SELECT MAX(y.size) FROM checkpoints y WHERE y.tenant_id = d.tenant_id AND y.edge_id = d.id)
+         WHERE d.tenant_id = ? AND ${scope.sql}${site} ORDER BY d.enrolled_at, d.id`,
+        params,
       ),
     );
   }
@@ -422,27 +505,26 @@ export class ReportsRepository {
     );
   }
 
-  /** Calibrations of these tags before `beforeIso`, by tag then time. */
-  async calibrationsOf(
-    tenantId: string,
-    tags: readonly string[],
-    beforeIso: string,
-  ): Promise<CalibrationRow[]> {
+  /** Calibrations of these tags before `beforeIso`, by tag then time; of the equipment `v` sees. */
+  async calibrationsOf(v: Viewer, tags: readonly string[], beforeIso: string): Promise<CalibrationRow[]> {
     if (tags.length === 0) return [];
-    return this.t(tenantId, () =>
+    const scope = calibrationsVisible(v);
+    return this.t(v.tenantId, () =>
       this.db.all<CalibrationRow>(
-        `SELECT * FROM calibrations c WHERE c.tenant_id = ? AND c.calibrated_at < ? AND ${EFFECTIVE_CALIBRATION}
-           AND c.equipment IN (${tags.map(() => '?').join(',')}) ORDER BY c.equipment, c.calibrated_at, c.id`,
-        [tenantId, beforeIso, ...tags],
+        `SELECT c.* FROM calibrations c ${scope.join}
+         WHERE c.tenant_id = ? AND c.calibrated_at < ? AND ${EFFECTIVE_CALIBRATION}
+           AND c.equipment IN (${tags.map(() => '?').join(',')}) AND ${scope.sql}
+         ORDER BY c.equipment, c.calibrated_at, c.id`,
+        [v.tenantId, beforeIso, ...tags, ...scope.params],
       ),
     );
   }
 
-  async dueSoonDefault(tenantId: string): Promise<number | undefined> {
-    const r = await this.t(tenantId, () =>
+  async dueSoonDefault(v: Viewer): Promise<number | undefined> {
+    const r = await this.t(v.tenantId, () =>
       this.db.get<{ due_soon_days: number }>(
         'SELECT due_soon_days FROM calibration_settings WHERE tenant_id = ?',
-        [tenantId],
+        [v.tenantId],
       ),
     );
     return r?.due_soon_days;
@@ -458,27 +540,21 @@ export class ReportsRepository {
     q: { siteId: string | null; period: PeriodBounds },
   ): Promise<(CalibrationRow & { site_id: string | null })[]> {
     const tenantId = v.tenantId;
-    const scope = visibleSql(v, {
-      site: 'COALESCE(e.site_id, d.site_id)',
-      siteNullable: true,
-      tag: 'c.equipment',
-    });
+    const scope = calibrationsVisible(v);
     const inPeriod = inPeriodAt(
-      'COALESCE(e.site_id, d.site_id)',
+      CAL_SITE,
       q.period,
       (at) => `c.calibrated_at >= ${at('fromIso')} AND c.calibrated_at < ${at('toIso')}`,
     );
     const params: SqlParam[] = [tenantId, ...inPeriod.params, ...scope.params];
     let site = '';
     if (q.siteId) {
-      site = ' AND COALESCE(e.site_id, d.site_id) = ?';
+      site = ` AND ${CAL_SITE} = ?`;
       params.push(q.siteId);
     }
     return this.t(tenantId, () =>
       this.db.all<CalibrationRow & { site_id: string | null }>(
-        `SELECT c.*, COALESCE(e.site_id, d.site_id) AS site_id FROM calibrations c
-           LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
-           LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id
+        `SELECT c.*, ${CAL_SITE} AS site_id FROM calibrations c ${scope.join}
          WHERE c.tenant_id = ? AND ${inPeriod.sql} AND ${scope.sql}
            AND (c.as_found = 'fail' OR COALESCE(c.as_left, c.as_found) = 'fail') AND ${EFFECTIVE_CALIBRATION}${site}
          ORDER BY c.calibrated_at, c.id`,
@@ -487,45 +563,45 @@ export class ReportsRepository {
     );
   }
 
-  async users(tenantId: string): Promise<Record<string, unknown>[]> {
-    return this.t(tenantId, () =>
+  async users(v: Viewer): Promise<Record<string, unknown>[]> {
+    return this.t(v.tenantId, () =>
       this.db.all<Record<string, unknown>>('SELECT * FROM users WHERE tenant_id = ? ORDER BY email', [
-        tenantId,
+        v.tenantId,
       ]),
     );
   }
 
-  async securityPolicy(tenantId: string): Promise<{ mfa_required_roles: string } | undefined> {
-    return this.t(tenantId, () =>
+  async securityPolicy(v: Viewer): Promise<{ mfa_required_roles: string } | undefined> {
+    return this.t(v.tenantId, () =>
       this.db.get<{ mfa_required_roles: string }>(
         'SELECT mfa_required_roles FROM tenant_security WHERE tenant_id = ?',
-        [tenantId],
+        [v.tenantId],
       ),
     );
   }
 
   async apiTokens(
-    tenantId: string,
+    v: Viewer,
   ): Promise<{ name: string; created_at: string; revoked_at: string | null; token_hash: string }[]> {
-    return this.t(tenantId, () =>
+    return this.t(v.tenantId, () =>
       this.db.all<{ name: string; created_at: string; revoked_at: string | null; token_hash: string }>(
         'SELECT name, created_at, revoked_at, token_hash FROM api_tokens WHERE tenant_id = ? ORDER BY created_at',
-        [tenantId],
+        [v.tenantId],
       ),
     );
   }
 
   /** Successful sign-ins per actor ("user:<id>"): the last ever, and how many in [fromIso, toIso). */
   async signIns(
-    tenantId: string,
+    v: Viewer,
     fromIso: string,
     toIso: string,
   ): Promise<Map<string, { last: string | null; inPeriod: number }>> {
-    const rows = await this.t(tenantId, () =>
+    const rows = await this.t(v.tenantId, () =>
       this.db.all<{ actor: string; last: string | null; n: number | string }>(
         `SELECT actor, MAX(at) AS last, SUM(CASE WHEN at >= ? AND at < ? THEN 1 ELSE 0 END) AS n
          FROM audit_log WHERE tenant_id = ? AND action = 'auth.login' AND outcome = 'success' GROUP BY actor`,
-        [fromIso, toIso, tenantId],
+        [fromIso, toIso, v.tenantId],
       ),
     );
     return new Map(rows.map((r) => [r.actor, { last: r.last, inPeriod: Number(r.n) }]));
@@ -534,28 +610,28 @@ export class ReportsRepository {
   private static ACCOUNT_ACTIONS =
     "(action LIKE 'user.%' OR action LIKE 'mfa.%' OR action LIKE 'security.policy%' OR action LIKE 'auth.password%' OR action LIKE 'apitoken.%' OR action LIKE 'api_token.%')";
 
-  async countAccountChanges(tenantId: string, fromIso: string, toIso: string): Promise<number> {
-    const r = await this.t(tenantId, () =>
+  async countAccountChanges(v: Viewer, fromIso: string, toIso: string): Promise<number> {
+    const r = await this.t(v.tenantId, () =>
       this.db.get<{ n: number | string }>(
         `SELECT COUNT(*) AS n FROM audit_log WHERE tenant_id = ? AND at >= ? AND at < ? AND ${ReportsRepository.ACCOUNT_ACTIONS}`,
-        [tenantId, fromIso, toIso],
+        [v.tenantId, fromIso, toIso],
       ),
     );
     return Number(r?.n ?? 0);
   }
 
   async accountChanges(
-    tenantId: string,
+    v: Viewer,
     fromIso: string,
     toIso: string,
     afterSeq: number,
     limit: number,
   ): Promise<{ seq: number; at: string; action: string; outcome: string; entry: string }[]> {
-    return this.t(tenantId, () =>
+    return this.t(v.tenantId, () =>
       this.db.all<{ seq: number; at: string; action: string; outcome: string; entry: string }>(
         `SELECT seq, at, action, outcome, entry FROM audit_log WHERE tenant_id = ? AND at >= ? AND at < ?
            AND ${ReportsRepository.ACCOUNT_ACTIONS} AND seq > ? ORDER BY seq LIMIT ?`,
-        [tenantId, fromIso, toIso, afterSeq, limit],
+        [v.tenantId, fromIso, toIso, afterSeq, limit],
       ),
     );
   }
@@ -656,18 +732,18 @@ export class ReportsRepository {
     );
   }
 
-  async countSecurityEvents(tenantId: string, fromIso: string, toIso: string): Promise<number> {
-    const r = await this.t(tenantId, () =>
+  async countSecurityEvents(v: Viewer, fromIso: string, toIso: string): Promise<number> {
+    const r = await this.t(v.tenantId, () =>
       this.db.get<{ n: number | string }>(
         'SELECT COUNT(*) AS n FROM security_events WHERE tenant_id = ? AND at >= ? AND at < ?',
-        [tenantId, fromIso, toIso],
+        [v.tenantId, fromIso, toIso],
       ),
     );
     return Number(r?.n ?? 0);
   }
 
   async securityEventsPage(
-    tenantId: string,
+    v: Viewer,
     fromIso: string,
     toIso: string,
     afterId: number,
@@ -675,7 +751,7 @@ export class ReportsRepository {
   ): Promise<
     { id: number; at: string; code: string; edge_id: string | null; address: string | null; detail: string }[]
   > {
-    return this.t(tenantId, () =>
+    return this.t(v.tenantId, () =>
       this.db.all<{
         id: number;
         at: string;
@@ -685,14 +761,14 @@ export class ReportsRepository {
         detail: string;
       }>(
         'SELECT id, at, code, edge_id, address, detail FROM security_events WHERE tenant_id = ? AND at >= ? AND at < ? AND id > ? ORDER BY id LIMIT ?',
-        [tenantId, fromIso, toIso, afterId, limit],
+        [v.tenantId, fromIso, toIso, afterId, limit],
       ),
     );
   }
 
-  /** The clause map's figures: in-service equipment with its cached calendar state. */
+  /** The clause map's figures: in-service equipment `v` sees, with its cached calendar state. */
   async equipmentStates(
-    tenantId: string,
+    v: Viewer,
     siteId: string | null,
   ): Promise<
     {
@@ -703,13 +779,14 @@ export class ReportsRepository {
       is_reference_standard: number;
     }[]
   > {
-    const params: SqlParam[] = [tenantId];
+    const scope = visibleSql(v, { site: 'site_id', regime: 'export_regime' });
+    const params: SqlParam[] = [v.tenantId, ...scope.params];
     let site = '';
     if (siteId) {
       site = ' AND site_id = ?';
       params.push(siteId);
     }
-    const rows = await this.t(tenantId, () =>
+    const rows = await this.t(v.tenantId, () =>
       this.db.all<{
         site_id: string;
         next_due: string | null;
@@ -718,7 +795,7 @@ export class ReportsRepository {
         is_reference_standard: unknown;
       }>(
         `SELECT site_id, next_due, out_of_tolerance, due_soon_days, is_reference_standard FROM equipment
-         WHERE tenant_id = ? AND retired_at IS NULL${site}`,
+         WHERE tenant_id = ? AND ${scope.sql} AND retired_at IS NULL${site}`,
         params,
       ),
     );
@@ -731,36 +808,40 @@ export class ReportsRepository {
     }));
   }
 
-  async flaggedCalibrationsSince(tenantId: string, sinceIso: string, siteId: string | null): Promise<number> {
-    const params: SqlParam[] = [tenantId, sinceIso];
+  /** Calibrations since `sinceIso` whose traceability is flagged, of the equipment `v` sees. */
+  async flaggedCalibrationsSince(v: Viewer, sinceIso: string, siteId: string | null): Promise<number> {
+    const scope = calibrationsVisible(v);
+    const params: SqlParam[] = [v.tenantId, sinceIso, ...scope.params];
     let site = '';
     if (siteId) {
       site = ' AND e.site_id = ?';
       params.push(siteId);
     }
-    const r = await this.t(tenantId, () =>
+    const r = await this.t(v.tenantId, () =>
       this.db.get<{ n: number | string }>(
-        `SELECT COUNT(*) AS n FROM calibrations c LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
-         WHERE c.tenant_id = ? AND c.calibrated_at >= ? AND c.traceability = 'flagged'${site}`,
+        `SELECT COUNT(*) AS n FROM calibrations c ${scope.join}
+         WHERE c.tenant_id = ? AND c.calibrated_at >= ? AND c.traceability = 'flagged' AND ${scope.sql}${site}`,
         params,
       ),
     );
     return Number(r?.n ?? 0);
   }
 
-  async auditSize(tenantId: string): Promise<number> {
-    const r = await this.t(tenantId, () =>
-      this.db.get<{ size: number }>('SELECT size FROM audit_heads WHERE tenant_id = ?', [tenantId]),
+  async auditSize(v: Viewer): Promise<number> {
+    const r = await this.t(v.tenantId, () =>
+      this.db.get<{ size: number }>('SELECT size FROM audit_heads WHERE tenant_id = ?', [v.tenantId]),
     );
     return r?.size ?? 0;
   }
 
-  /** The newest finished integrity report (for the clause map). */
-  async lastIntegrityReport(tenantId: string): Promise<ReportRow | undefined> {
-    return this.t(tenantId, () =>
+  /** The newest finished integrity report `v` may see (for the clause map). */
+  async lastIntegrityReport(v: Viewer): Promise<ReportRow | undefined> {
+    const vis = reportsVisible(v);
+    return this.t(v.tenantId, () =>
       this.db.get<ReportRow>(
-        "SELECT * FROM reports WHERE tenant_id = ? AND type = 'integrity' AND state = 'done' ORDER BY finished_at DESC, id DESC LIMIT 1",
-        [tenantId],
+        `SELECT r.* FROM reports r WHERE r.tenant_id = ? AND r.type = 'integrity' AND r.state = 'done' AND ${vis.sql}
+         ORDER BY r.finished_at DESC, r.id DESC LIMIT 1`,
+        [v.tenantId, ...vis.params],
       ),
     );
   }

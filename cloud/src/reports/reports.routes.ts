@@ -85,7 +85,7 @@ export function reportsRoutes(deps: ReportsRouteDeps): Router {
         'CLOUD_FORBIDDEN',
         `a caller limited to sites (${p.sites.join(', ')}) must name one of them in siteId`,
       );
-    if (siteId !== null && !(await deps.reports.repo.site(p.tenantId, siteId)))
+    if (siteId !== null && !(await deps.reports.repo.site(viewerOf(req), siteId)))
       throw new ProblemError('CLOUD_NOT_FOUND', 'no such site');
     const now = deps.reports.clock();
     res.json({

@@ -13,7 +13,7 @@ import {
 } from '../access/index.js';
 import { ProblemError, validationProblem } from '../platform/errors.js';
 import type { AuditActor } from '../audit/index.js';
-import { mayReadAccessLog, mustReadAccessLog, type ExportCaller } from '../export-control/index.js';
+import { mustReadAccessLog, type ExportCaller } from '../export-control/index.js';
 import { buildReport, contextOf, periodOf, reportPeriod, type ReportDeps } from './builders.js';
 import { writePdf } from './pdf.js';
 import { CHUNK_BYTES, type ReportRow } from './reports.repository.js';
@@ -250,17 +250,6 @@ export function reportView(r: ReportRow): ReportView {
   };
 }
 
-/**
- * Export control on stored reports: a file holding ITAR/EAR data only for cleared users; the
- * export-access report (it names controlled objects) only for those who may read the log itself
- * (`mustReadAccessLog`, as GET /export-access).
- */
-function mayOpen(p: Principal, row: ReportRow): boolean {
-  if (row.export_controlled === 1 && !isCleared(p)) return false;
-  if (row.type === 'export-access' && !mayReadAccessLog({ cleared: isCleared(p) })) return false;
-  return true;
-}
-
 class Aborted extends Error {}
 
 export interface ReportServiceOptions {
@@ -331,18 +320,20 @@ export class ReportService {
     const req = { ...parseReportRequest(raw), cleared: isCleared(principal) };
     if (req.type === 'export-access') mustReadAccessLog(req);
     const tenantId = principal.tenantId;
-    if (req.siteId !== null && !(await this.deps.repo.site(tenantId, req.siteId)))
-      throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
-        errors: [{ path: 'siteId', message: 'no such site' }],
-      });
+    const viewer = viewerOfPrincipal(principal);
     if (principal.sites !== null && (req.siteId === null || !seesSite(principal, req.siteId)))
       throw new ProblemError(
         'CLOUD_FORBIDDEN',
         `a caller limited to sites (${principal.sites.join(', ')}) must name one of them in siteId`,
       );
+    if (req.siteId !== null && !(await this.deps.repo.site(viewer, req.siteId)))
+      throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
+        errors: [{ path: 'siteId', message: 'no such site' }],
+      });
     const now = new Date().toISOString();
-    await this.deps.repo.failStale(tenantId, new Date(Date.now() - this.staleMs).toISOString(), now);
-    const pending = (await this.deps.repo.list(tenantId, { sites: null, limit: 200 })).filter(
+    await this.sweep(tenantId);
+    // The limit is the tenant's, whoever asked: every pending job counts.
+    const pending = (await this.deps.repo.list(wholeTenant(tenantId), { limit: 200 })).filter(
       (r) => r.state === 'queued' || r.state === 'running',
     ).length;
     if (pending >= MAX_PENDING_PER_TENANT)
@@ -380,7 +371,7 @@ export class ReportService {
       });
     });
     this.enqueue(tenantId, id);
-    return reportView((await this.deps.repo.get(tenantId, id))!);
+    return reportView((await this.deps.repo.get(viewer, id))!);
   }
 
   private enqueue(tenantId: string, id: string) {
@@ -418,7 +409,8 @@ export class ReportService {
 
   private async run(tenantId: string, id: string): Promise<void> {
     const { repo, audit, logger, db } = this.deps;
-    const row = await repo.get(tenantId, id);
+    // Claiming the job is the product's own work; the report itself is read as `readerOfJob`.
+    const row = await repo.get(wholeTenant(tenantId), id);
     if (!row || !(await repo.start(tenantId, id, new Date().toISOString()))) return;
     const actor = JSON.parse(row.requested_by) as AuditActor;
     const reader = readerOfJob(
@@ -511,17 +503,19 @@ export class ReportService {
     }
   }
 
+  /** The report if the caller may see it (site scope and export control: the repository's). */
   private async visible(principal: Principal, id: string): Promise<ReportRow> {
-    const row = /^[0-9a-f-]{36}$/.test(id) ? await this.deps.repo.get(principal.tenantId, id) : undefined;
-    if (!row || (row.site_id === null ? principal.sites !== null : !seesSite(principal, row.site_id)))
-      throw new ProblemError('CLOUD_NOT_FOUND', 'no such report');
-    if (!mayOpen(principal, row)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such report');
+    const row = /^[0-9a-f-]{36}$/.test(id)
+      ? await this.deps.repo.get(viewerOfPrincipal(principal), id)
+      : undefined;
+    if (!row) throw new ProblemError('CLOUD_NOT_FOUND', 'no such report');
     return row;
   }
 
+  /** Fails the tenant's interrupted jobs (upkeep, whoever's they are). */
   private async sweep(tenantId: string) {
     await this.deps.repo.failStale(
-      tenantId,
+      wholeTenant(tenantId),
       new Date(Date.now() - this.staleMs).toISOString(),
       new Date().toISOString(),
     );
@@ -537,10 +531,10 @@ export class ReportService {
     q: { before?: { at: string; id: string } | undefined; limit: number },
   ): Promise<{ items: ReportView[]; next: string | null }> {
     await this.sweep(principal.tenantId);
-    const rows = await this.deps.repo.list(principal.tenantId, { ...q, sites: principal.sites });
+    const rows = await this.deps.repo.list(viewerOfPrincipal(principal), q);
     const last = rows.at(-1);
     return {
-      items: rows.filter((r) => mayOpen(principal, r)).map(reportView),
+      items: rows.map(reportView),
       next: rows.length === q.limit && last ? `${last.requested_at}~${last.id}` : null,
     };
   }
@@ -567,11 +561,12 @@ export class ReportService {
       detail: `sha256 ${row.sha256}`,
     });
     const repo = this.deps.repo;
+    const viewer = viewerOfPrincipal(principal);
     return {
       row,
       chunks: (async function* () {
         for (let n = 0; ; n++) {
-          const c = await repo.chunk(principal.tenantId, id, n);
+          const c = await repo.chunk(viewer, id, n);
           if (!c) return;
           yield c;
         }
