@@ -17,7 +17,6 @@ import { type RecordsRepository, verifyEdgeLog } from '../records/index.js';
 import type { TenancyRepository } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { Coverage, OotService } from '../oot/index.js';
-import { wholeTenant } from '../access/index.js';
 import { mustReadAccessLog, type ExportCaller, type ExportControlService } from '../export-control/index.js';
 import type { SuspectRow } from '../production/index.js';
 import { addDays, isLocalDate, localDay, periodInstants, startOfLocalDay } from '../platform/time-zone.js';
