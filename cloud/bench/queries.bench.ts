@@ -24,7 +24,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { peakRssMiB, percentile, report } from '../../protocols/bench/report.js';
 import { loadCloudConfig } from '../src/platform/config.js';
-import { FILL_YIELD_QUARTERS } from '../src/platform/db/yield-quarters.js';
+import { FILL_PART_FIRSTS, FILL_YIELD_QUARTERS } from '../src/platform/db/yield-quarters.js';
 import { openStore, startCloud } from '../src/server.js';
 
 const EQUIPMENT = Number(process.env.BENCH_EQUIPMENT ?? 100_000);
@@ -171,8 +171,10 @@ function buildStatements(d: Dialect): { label: string; sql: string }[] {
        CASE WHEN ${n} % 10 = 0 THEN ${result} ELSE NULL END, CASE WHEN ${n} % 10 = 5 THEN 1 ELSE NULL END
      FROM ${q.numbers(to, from)} WHERE ${n} % 5 = 0`,
     ),
-    // The first-pass yield rollup, as migration 75 back-fills it (ingest keeps it after that).
+    // The first-pass yield rollup and each part's first inspection time, as migrations 75 and 92
+    // back-fill them (ingest keeps them after that).
     plain('yield_quarters')(FILL_YIELD_QUARTERS),
+    plain('part_firsts')(FILL_PART_FIRSTS),
     ...chunked(
       'record_gauges',
       (from, to) => `INSERT INTO record_gauges (tenant_id, gauge, observed_at, edge_id, seq)

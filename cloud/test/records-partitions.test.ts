@@ -11,6 +11,7 @@ import { Witness } from '../src/platform/witness.js';
 import { PostgresDb } from '../src/platform/db/postgres.js';
 import { RecordsRepository } from '../src/records/index.js';
 import { InspectionRepository } from '../src/production/index.js';
+import { PositionRepository } from '../src/calibration/positions.repository.js';
 import { SpcRepository } from '../src/spc/index.js';
 import type { SqlParam } from '../src/platform/db/db.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
@@ -346,6 +347,95 @@ describe('records partitioned by month on PostgreSQL, and their retention', () =
       expect(keys.map((k) => k.seq)).toEqual([3, 4]);
       await inspections.namedPositions(reader, keys);
       expect(touched()).toEqual(new Set([partOf(m1, 'record_positions')]));
+
+      // The reads with no time window of their own take one from a first-seen row kept at ingest.
+      // Their statements run for real too (what they return decides what they read next), and
+      // ingest's upkeep of the yield rollup is run under EXPLAIN ANALYZE in its transaction.
+      const recording = new Proxy(app, {
+        get(target, prop) {
+          if (prop === 'all' || prop === 'get')
+            return async (sql: string, params?: SqlParam[]) => {
+              if (/^\s*SELECT/.test(sql))
+                plans.push(
+                  (
+                    await target.all<{ 'QUERY PLAN': string }>(
+                      `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ${sql}`,
+                      params,
+                    )
+                  )
+                    .map((r) => r['QUERY PLAN'])
+                    .join('\n'),
+                );
+              return prop === 'all' ? target.all(sql, params) : target.get(sql, params);
+            };
+          if (prop === 'run')
+            return async (sql: string, params?: SqlParam[]) => {
+              if (!sql.includes('WITH moved')) return target.run(sql, params);
+              const rows = await target.all<{ 'QUERY PLAN': string }>(
+                `EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) ${sql}`,
+                params,
+              );
+              plans.push(rows.map((r) => r['QUERY PLAN']).join('\n'));
+              return { changes: 0 };
+            };
+          const v = Reflect.get(target, prop, target) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      // A part's first inspection (first-pass yield from the inspections of a range): the range's
+      // month only, not every month the part might have been inspected in before.
+      const fromInspections = await new InspectionRepository(recording).firstPassYieldFromInspections(
+        { ...reader, kind: 'user', id: 'u' },
+        { from: lo, to: hi },
+      );
+      expect(fromInspections.map((q) => q.tested)).toEqual([1, 1]);
+      expect(touched()).toEqual(new Set([partOf(m1, 'traceable_records')]));
+      // Ingest's upkeep of the rollup: a part inspected again reads its inspections at its first
+      // inspection time (part_firsts) only, in that month.
+      // (In a transaction rolled back after: the other tests count these months' rows.)
+      const rolledBack = new Error('rolled back');
+      await expect(
+        app.transaction(async () => {
+          await app.withTenant('acme', () =>
+            app.run(
+              "INSERT INTO record_log (tenant_id, edge_id, seq, observed_at, leaf_hash) VALUES ('acme', ?, 100, ?, '\\x00')",
+              [edge.id, `${m1}-15T08:00:00.000Z`],
+            ),
+          );
+          await new InspectionRepository(recording).insert(
+            'acme',
+            [
+              {
+                edgeId: edge.id,
+                seq: 100,
+                kind: 'inspection',
+                siteId: 'plant-1',
+                equipment: 'RIG-1',
+                observedAt: `${m1}-15T08:00:00.000Z`,
+                partSerial: 'P-3',
+                workOrder: null,
+                result: 'pass',
+                cycles: null,
+              },
+            ],
+            [],
+          );
+          throw rolledBack;
+        }),
+      ).rejects.toBe(rolledBack);
+      expect(touched()).toEqual(new Set([partOf(m1, 'traceable_records')]));
+      // A rig's unresolved positions, newest first: a page the newest month fills reads that month.
+      const positions = new PositionRepository(recording);
+      expect((await positions.unresolved(reader, 'RIG-1', 1)).map((r) => Number(r.seq))).toEqual([6]);
+      expect(touched()).toEqual(new Set([partOf(ahead, 'record_positions')]));
+      // A characteristic's latest measurements (the SPC list's recent points): the newest month.
+      const latest = await new SpcRepository(recording).measurements(reader, 'RIG-1', 'q', { limit: 1 });
+      expect(latest.map((m) => m.observed_at)).toEqual([`${ahead}-02T08:00:00.000Z`]);
+      expect(touched()).toEqual(new Set([partOf(ahead, 'spc_measurements')]));
+      // A page of all the rig's unresolved positions reads the months of its span, newest first.
+      expect((await positions.unresolved(reader, 'RIG-1', 100)).map((r) => Number(r.seq))).toEqual([
+        6, 5, 4, 3, 2, 1,
+      ]);
     } finally {
       await app.close();
     }
@@ -1027,6 +1117,104 @@ describe('migration 91 on a PostgreSQL database with positions named by records'
       await o.query('RESET ROLE');
     } finally {
       await o.end();
+    }
+  });
+});
+
+describe('summaries after retention on PostgreSQL: only the rows the store holds', () => {
+  let storage: TestStorage;
+  const [m0, m1, now, ahead] = [month(-4), month(-3), month(0), month(3)];
+  const owner = <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) =>
+    asOwner<T>(storage.databaseUrl!, sql, params);
+
+  setupOrFailEach(async () => {
+    storage = await testStorage('postgres');
+    const cfg = loadCloudConfig({}, storage.overrides);
+    const store = await openStore(cfg);
+    await store.tenancy.createTenant('acme', 'Acme');
+    await store.tenancy.createSite('acme', 'plant-1', 'Plant 1');
+    const enroll = await store.tenancy.createEnrollmentToken('acme', 'plant-1', 3600_000);
+    await store.db.close();
+    const cloud = await startCloud(
+      loadCloudConfig({}, { ...storage.overrides, port: '0' }),
+      pino({ level: 'silent' }),
+    );
+    try {
+      const edge = await new TestEdge(cloud.url).enroll(enroll.token, 'line-1');
+      await edge.ingest([
+        edge.inspection('RIG-1', `${m0}-10T08:00:00.000Z`, 'P-1', 'pass'),
+        edge.inspection('RIG-1', `${m0}-11T08:00:00Z`, 'P-2', 'fail'),
+        edge.inspection('RIG-1', `${m1}-10T08:00:00.000Z`, 'P-3', 'pass'),
+        edge.inspection('RIG-1', `${m1}-11T08:00:00.123456Z`, 'P-4', 'pass'),
+        // P-2 (first inspected, failed, in m0) inspected again in m1: a re-inspection, not a first pass.
+        edge.inspection('RIG-1', `${m1}-12T08:00:00.000Z`, 'P-2', 'pass'),
+        edge.inspection('RIG-1', `${now}-01T00:00:00Z`, 'P-5', 'pass'),
+        edge.inspection('RIG-1', `${ahead}-02T08:00:00.000Z`, 'P-6', 'pass'),
+      ]);
+    } finally {
+      await cloud.close();
+    }
+  });
+  afterAll(async () => {
+    await storage?.cleanup();
+  });
+
+  it('a dropped month leaves the summaries: the yield rollup and the SPC counts report only the rows held', async () => {
+    const app = await PostgresDb.connect(storage.databaseUrl!, { appRole: storage.dbAppRole! });
+    try {
+      const reader = { tenantId: 'acme', sites: null, cleared: true, kind: 'user' as const, id: 'u' };
+      const inspections = new InspectionRepository(app);
+      const spc = new SpcRepository(app);
+      const range = { from: startOf(m0), to: startOf(now) };
+      const total = (rows: { tested: number; passed: number }[]) =>
+        rows.reduce((a, r) => ({ tested: a.tested + r.tested, passed: a.passed + r.passed }), {
+          tested: 0,
+          passed: 0,
+        });
+      // Before: P-1, P-2 (m0), P-3, P-4 (m1) first inspected; 7 measurements of q from m0 on.
+      expect(total(await inspections.firstPassYieldByQuarter(reader, range))).toEqual({
+        tested: 4,
+        passed: 3,
+      });
+      expect(
+        (await spc.characteristics(reader, {})).map((c) => ({
+          n: Number(c.n),
+          first: c.first_at,
+          last: c.last_at,
+        })),
+      ).toEqual([{ n: 7, first: `${m0}-10T08:00:00.000Z`, last: `${ahead}-02T08:00:00.000Z` }]);
+
+      const dropped = cli(storage, 'records', 'retention', '--before', m1, '--drop');
+      expect(dropped.status, dropped.stderr).toBe(0);
+
+      // After: the rollup and the count from the inspections held agree, and neither counts m0's
+      // rows; P-2's re-inspection in m1 is still not its first (its first time is kept).
+      expect(total(await inspections.firstPassYieldByQuarter(reader, range))).toEqual({
+        tested: 2,
+        passed: 2,
+      });
+      expect(total(await inspections.firstPassYieldFromInspections(reader, range))).toEqual({
+        tested: 2,
+        passed: 2,
+      });
+      expect(await owner('SELECT count(*)::int AS n FROM yield_quarters WHERE quarter < $1', [m1])).toEqual([
+        { n: 0 },
+      ]);
+      // The characteristic counts the 5 measurements held, from the first held.
+      expect(
+        (await spc.characteristics(reader, {})).map((c) => ({
+          n: Number(c.n),
+          first: c.first_at,
+          last: c.last_at,
+        })),
+      ).toEqual([{ n: 5, first: `${m1}-10T08:00:00.000Z`, last: `${ahead}-02T08:00:00.000Z` }]);
+      expect(
+        await owner(
+          "SELECT count(*)::int AS n FROM spc_measurements WHERE equipment = 'RIG-1' AND characteristic = 'q'",
+        ),
+      ).toEqual([{ n: 5 }]);
+    } finally {
+      await app.close();
     }
   });
 });

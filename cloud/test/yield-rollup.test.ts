@@ -348,6 +348,18 @@ describe.each(BACKENDS)('first-pass yield from the rollup on %s', (backend) => {
     },
   );
 
+  it('migration 92 back-fills each part’s first inspection time from the inspections already stored', async () => {
+    const read = () => ownerSql('SELECT tenant_id, part_serial, first_at FROM part_firsts ORDER BY 1, 2');
+    const kept = (await read()).map((r) => ({ ...(r as object) }));
+    expect(kept.length).toBeGreaterThan(100);
+    await ownerSql('DROP TABLE part_firsts');
+    await ownerSql('DROP TABLE position_spans');
+    await ownerSql('DELETE FROM schema_migrations WHERE version = 92');
+    expect(await migrateAgain(storage)).toBe(1);
+    expect((await read()).map((r) => ({ ...(r as object) }))).toEqual(kept);
+    await compareAll();
+  });
+
   it('migration 75 back-fills the rollup from the inspections already stored', async () => {
     const read = () =>
       ownerSql(

@@ -1,5 +1,6 @@
 import type { Db } from '../platform/db/db.js';
 import { visibleSql, type Viewer } from '../access/index.js';
+import { newestByMonths } from '../platform/db/newest-by-months.js';
 
 type Reader = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
 
@@ -173,24 +174,32 @@ export class PositionRepository {
   /**
    * Records of `equipment` that name a position (record_positions, RECORDS.md "Positions") with
    * no installation there at their observedAt (or no such position), newest first: records sent
-   * by edges of the reader's sites.
+   * by edges of the reader's sites. Read within the rig's span of such records (position_spans,
+   * kept by ingest), newest months first until the page is full (newestByMonths): on PostgreSQL
+   * each statement reads only its window's months of record_positions.
    */
   async unresolved(v: Reader, equipment: string, limit: number): Promise<UnresolvedRow[]> {
     const seen = visibleSql(v, {
       site: '(SELECT se.site_id FROM edges se WHERE se.tenant_id = rp.tenant_id AND se.id = rp.edge_id)',
       tag: 'rp.equipment',
     });
-    return this.db.withTenant(v.tenantId, () =>
-      this.db.all<UnresolvedRow>(
-        `SELECT rp.edge_id, rp.seq, rp.kind, rp.position, rp.observed_at FROM record_positions rp
-         WHERE rp.tenant_id = ? AND rp.equipment = ? AND ${seen.sql}
-           AND NOT EXISTS (SELECT 1 FROM installations i WHERE i.tenant_id = rp.tenant_id
-             AND i.equipment = rp.equipment AND i.position = rp.position AND i.installed_at <= rp.observed_at
-             AND (i.removed_at IS NULL OR rp.observed_at < i.removed_at))
-         ORDER BY rp.observed_at DESC, rp.edge_id, rp.seq, rp.position LIMIT ?`,
-        [v.tenantId, equipment, ...seen.params, limit],
-      ),
-    );
+    return this.db.withTenant(v.tenantId, async () => {
+      const span = await this.db.get<{ first_at: string; last_at: string }>(
+        'SELECT first_at, last_at FROM position_spans WHERE tenant_id = ? AND equipment = ?',
+        [v.tenantId, equipment],
+      );
+      return newestByMonths(span && { first: span.first_at, last: span.last_at }, limit, (from, to, n) =>
+        this.db.all<UnresolvedRow>(
+          `SELECT rp.edge_id, rp.seq, rp.kind, rp.position, rp.observed_at FROM record_positions rp
+             WHERE rp.tenant_id = ? AND rp.equipment = ? AND rp.observed_at >= ? AND rp.observed_at < ? AND ${seen.sql}
+               AND NOT EXISTS (SELECT 1 FROM installations i WHERE i.tenant_id = rp.tenant_id
+                 AND i.equipment = rp.equipment AND i.position = rp.position AND i.installed_at <= rp.observed_at
+                 AND (i.removed_at IS NULL OR rp.observed_at < i.removed_at))
+             ORDER BY rp.observed_at DESC, rp.edge_id, rp.seq, rp.position LIMIT ?`,
+          [v.tenantId, equipment, from, to, ...seen.params, n],
+        ),
+      );
+    });
   }
 
   async insertInstallation(row: InstallationRow): Promise<void> {

@@ -209,6 +209,8 @@ interface AddedInspection {
   edge: string;
   seq: number;
   part: string;
+  /** Its observedAt (normalised). */
+  at: string;
 }
 
 /**
@@ -236,6 +238,10 @@ export class InspectionRepository {
     await this.db.transaction(() =>
       this.db.withTenant(tenantId, async () => {
         const added = await this.insertRows(tenantId, rows, gauges, positions);
+        if (positions.length > 0)
+          await lastInTransaction(() =>
+            this.db.withTenant(tenantId, () => this.widenPositionSpans(tenantId, positions)),
+          );
         if (parts.length === 0 || added.length === 0) return;
         // Last in the ingest transaction: the part locks and the rollup's rows, which other
         // edges' batches may wait for, are then held only until the commit.
@@ -248,8 +254,9 @@ export class InspectionRepository {
 
   /**
    * yield_quarters moved by the first inspections of `parts` with the inspections `added` less
-   * without them: per chunk of parts one statement that computes both and upserts the difference
-   * (on PostgreSQL after the parts' locks).
+   * without them: per chunk of parts, their first times (part_firsts) before and with `added`,
+   * one statement that computes both counts and upserts the difference, and the first times
+   * moved (on PostgreSQL after the parts' locks).
    */
   private async moveRollup(
     tenantId: string,
@@ -272,13 +279,13 @@ export class InspectionRepository {
       else ofPart.set(w.part, [w]);
     }
     // Parts in chunks of at most 500 whose statement binds at most ~30,000 parameters: a part
-    // costs two (once with, once without), each inspection left out two (in `t` and in the
-    // first-inspection lookup) and each edge of them two more.
+    // costs eight (its serial, first time and the two in its CASE, once with, once without), each
+    // inspection left out one and each edge of them one more.
     const chunks: string[][] = [];
     let chunk: string[] = [];
     let cost = 0;
     for (const part of parts) {
-      const n = 2 + 4 * (ofPart.get(part)?.length ?? 0);
+      const n = 8 + 2 * (ofPart.get(part)?.length ?? 0);
       if (chunk.length > 0 && (chunk.length >= 500 || cost + n > 30_000)) {
         chunks.push(chunk);
         chunk = [];
@@ -289,35 +296,106 @@ export class InspectionRepository {
     }
     if (chunk.length > 0) chunks.push(chunk);
     for (const c of chunks) {
+      const inChunk = c.map(() => '?').join(',');
+      // Each part's first inspection time before this call (part_firsts) and with it.
+      const before = new Map(
+        (
+          await this.db.all<{ part_serial: string; first_at: string }>(
+            `SELECT part_serial, first_at FROM part_firsts WHERE tenant_id = ? AND part_serial IN (${inChunk})`,
+            [tenantId, ...c],
+          )
+        ).map((r) => [r.part_serial, r.first_at]),
+      );
+      const after = new Map(before);
       const byEdge = new Map<string, number[]>();
       for (const w of c.flatMap((part) => ofPart.get(part) ?? [])) {
+        const first = after.get(w.part);
+        if (first === undefined || w.at < first) after.set(w.part, w.at);
         const seqs = byEdge.get(w.edge);
         if (seqs) seqs.push(w.seq);
         else byEdge.set(w.edge, [w.seq]);
       }
       const edges = [...byEdge];
-      const except = (a: string) =>
-        edges
-          .map(([, seqs]) => `(${a}.edge_id = ? AND ${a}.seq IN (${seqs.map(() => '?').join(',')}))`)
-          .join(' OR ');
+      const except = edges
+        .map(([, seqs]) => `(t.edge_id = ? AND t.seq IN (${seqs.map(() => '?').join(',')}))`)
+        .join(' OR ');
       const exceptParams = edges.flatMap(([edge, seqs]) => [edge, ...seqs]);
-      const where = `t.tenant_id = ? AND t.part_serial IN (${c.map(() => '?').join(',')})`;
-      // The parts' first inspections now, less the same without this batch's: what moved. The
+      // A part's first inspections are those at its first time: the inspections read are those
+      // parts' at those times only (so PostgreSQL reads only those months of traceable_records).
+      const firsts = (m: ReadonlyMap<string, string>) => {
+        const entries = [...m];
+        if (entries.length === 0) return undefined;
+        const times = [...new Set(entries.map(([, at]) => at))];
+        return {
+          where: `t.tenant_id = ? AND t.part_serial IN (${entries.map(() => '?').join(',')})
+            AND t.observed_at IN (${times.map(() => '?').join(',')})`,
+          whereParams: [tenantId, ...entries.map(([p]) => p), ...times],
+          firstAt: `CASE t.part_serial ${entries.map(() => 'WHEN ? THEN ?').join(' ')} END`,
+          firstParams: entries.flatMap(([p, at]) => [p, at]),
+        };
+      };
+      const now = firsts(after)!;
+      const was = firsts(before);
+      // The parts' first inspections now, less the same without this call's: what moved. The
       // WHERE before ON CONFLICT is SQLite's (an INSERT … SELECT upsert needs one).
       await this.db.run(
         `WITH moved AS (
            SELECT equipment, site_id, quarter, SUM(tested) AS tested, SUM(passed) AS passed FROM (
-             SELECT a.equipment, a.site_id, a.quarter, a.tested, a.passed FROM (${firstInspectionsSql(where)}) a
+             SELECT a.equipment, a.site_id, a.quarter, a.tested, a.passed FROM (${firstInspectionsSql(now.where, { firstAt: now.firstAt })}) a${
+               was
+                 ? `
              UNION ALL
-             SELECT b.equipment, b.site_id, b.quarter, -b.tested, -b.passed FROM (${firstInspectionsSql(where, edges.length > 0 ? except : undefined)}) b
+             SELECT b.equipment, b.site_id, b.quarter, -b.tested, -b.passed FROM (${firstInspectionsSql(was.where, { firstAt: was.firstAt, except })}) b`
+                 : ''
+             }
            ) x GROUP BY equipment, site_id, quarter)
          INSERT INTO yield_quarters (tenant_id, quarter, site_id, equipment, tested, passed)
          SELECT ?, quarter, site_id, equipment, tested, passed FROM moved WHERE tested <> 0 OR passed <> 0
          ON CONFLICT (tenant_id, quarter, site_id, equipment) DO UPDATE
            SET tested = yield_quarters.tested + excluded.tested, passed = yield_quarters.passed + excluded.passed`,
-        [tenantId, ...c, tenantId, ...c, ...exceptParams, ...exceptParams, tenantId],
+        [
+          ...now.whereParams,
+          ...now.firstParams,
+          ...(was ? [...was.whereParams, ...exceptParams, ...was.firstParams] : []),
+          tenantId,
+        ],
       );
+      // The parts whose first inspection this call added or moved earlier.
+      const moved = [...after].filter(([p, at]) => before.get(p) !== at);
+      if (moved.length > 0)
+        await this.db.run(
+          `INSERT INTO part_firsts (tenant_id, part_serial, first_at)
+           VALUES ${moved.map(() => '(?, ?, ?)').join(', ')}
+           ON CONFLICT (tenant_id, part_serial) DO UPDATE SET first_at = excluded.first_at`,
+          moved.flatMap(([p, at]) => [tenantId, p, at]),
+        );
     }
+  }
+
+  /**
+   * position_spans widened to the records of `positions` (per rig, the earliest and latest time
+   * of its records that name a position): the months PositionsRepository.unresolved reads.
+   */
+  private async widenPositionSpans(tenantId: string, positions: readonly PositionUse[]): Promise<void> {
+    const spans = new Map<string, { first: string; last: string }>();
+    for (const p of positions) {
+      const s = spans.get(p.equipment);
+      if (!s) spans.set(p.equipment, { first: p.observedAt, last: p.observedAt });
+      else {
+        if (p.observedAt < s.first) s.first = p.observedAt;
+        if (p.observedAt > s.last) s.last = p.observedAt;
+      }
+    }
+    const rigs = [...spans].sort(([a], [b]) => compareText(a, b));
+    await this.db.run(
+      `INSERT INTO position_spans (tenant_id, equipment, first_at, last_at)
+       VALUES ${rigs.map(() => '(?, ?, ?, ?)').join(', ')}
+       ON CONFLICT (tenant_id, equipment) DO UPDATE SET
+         first_at = CASE WHEN excluded.first_at < position_spans.first_at THEN excluded.first_at ELSE position_spans.first_at END,
+         last_at = CASE WHEN excluded.last_at > position_spans.last_at THEN excluded.last_at ELSE position_spans.last_at END
+       WHERE excluded.first_at < position_spans.first_at OR excluded.last_at > position_spans.last_at`,
+      rigs.flatMap(([rig, s]) => [tenantId, rig, s.first, s.last]),
+    );
   }
 
   /** The inspections it added (not stored before). */
@@ -372,8 +450,14 @@ export class InspectionRepository {
         },
       ] satisfies Rows[]
     ).filter((t) => t.rows.length > 0);
-    type Stored = { edge_id: string; seq: number; kind: string; part_serial: string | null };
-    const returning = 'edge_id, seq, kind, part_serial';
+    type Stored = {
+      edge_id: string;
+      seq: number;
+      kind: string;
+      part_serial: string | null;
+      observed_at: string;
+    };
+    const returning = 'edge_id, seq, kind, part_serial, observed_at';
     // A batch's rows of each table in one INSERT (not chunked) when all of them fit one statement.
     const params = [traceable, ...others].reduce(
       (n, t) => n + t.rows.length * t.columns.split(',').length,
@@ -406,7 +490,7 @@ export class InspectionRepository {
     // Only the rows this call stored (a duplicate returns nothing).
     return stored.flatMap((r) =>
       r.kind === 'inspection' && r.part_serial !== null
-        ? [{ edge: r.edge_id, seq: Number(r.seq), part: r.part_serial }]
+        ? [{ edge: r.edge_id, seq: Number(r.seq), part: r.part_serial, at: r.observed_at }]
         : [],
     );
   }
@@ -658,8 +742,8 @@ export class InspectionRepository {
       params.push(q.equipment);
     }
     const rows = await this.db.withTenant(tenantId, () =>
-      // A part's first inspection is looked up per inspection of the range on (tenant_id,
-      // part_serial, observed_at), so the cost follows the range, not the tenant's whole history.
+      // A part's first inspection time is read from part_firsts per inspection of the range, so
+      // the cost follows the range, not the tenant's whole history (nor its months).
       this.db.all<QuarterRow>(firstInspectionsSql(where.join(' AND ')), params),
     );
     return inOrder(toQuarters(rows));

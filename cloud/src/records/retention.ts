@@ -216,11 +216,47 @@ export class RecordsRetention {
           'SELECT t || ? AS part FROM rt_monthly_tables() t WHERE to_regclass(t || ?) IS NOT NULL',
           [`_${month.replace('-', '_')}`, `_${month.replace('-', '_')}`],
         );
+        await this.forgetSummaries(month);
         await this.sql.run(`DROP TABLE ${parts.map((p) => p.part).join(', ')}`);
       }
+      if (months.length > 0) await this.trimSpcSummaries(months);
       await alongside(db, out);
     });
     return out;
+  }
+
+  /**
+   * Before a month's partitions go: the summaries stop counting its rows, so that no summary
+   * reports rows the store no longer holds. The first-pass yield rollup loses the month's quarter
+   * hours (a quarter hour's first inspections all lie in its month; each part's first inspection
+   * time stays in part_firsts, so a later re-inspection of a part first inspected in the month
+   * is still not a first); each SPC characteristic's count loses the month's measurements.
+   */
+  private async forgetSummaries(month: string): Promise<void> {
+    await this.sql.run('DELETE FROM yield_quarters WHERE substr(quarter, 1, 7) = ?', [month]);
+    await this.sql.run(
+      `UPDATE spc_characteristics c SET n = c.n - d.n
+       FROM (SELECT tenant_id, equipment, characteristic, COUNT(*) AS n FROM spc_measurements_${month.replace('-', '_')}
+             GROUP BY tenant_id, equipment, characteristic) d
+       WHERE c.tenant_id = d.tenant_id AND c.equipment = d.equipment AND c.characteristic = d.characteristic`,
+    );
+  }
+
+  /**
+   * Once the months are dropped: a characteristic none of whose measurements are held leaves the
+   * summaries; one whose first or last measurement lay in a dropped month takes its first and last
+   * times from the measurements held.
+   */
+  private async trimSpcSummaries(months: readonly string[]): Promise<void> {
+    await this.sql.run('DELETE FROM spc_characteristics WHERE n <= 0');
+    const inDropped = months.map(() => '?').join(', ');
+    const span = (fn: 'MIN' | 'MAX') => `(SELECT ${fn}(m.observed_at) FROM spc_measurements m
+       WHERE m.tenant_id = c.tenant_id AND m.equipment = c.equipment AND m.characteristic = c.characteristic)`;
+    await this.sql.run(
+      `UPDATE spc_characteristics c SET first_at = ${span('MIN')}, last_at = ${span('MAX')}
+       WHERE substr(c.first_at, 1, 7) IN (${inDropped}) OR substr(c.last_at, 1, 7) IN (${inDropped})`,
+      [...months, ...months],
+    );
   }
 }
 

@@ -1,6 +1,7 @@
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { insertChunked, insertChunkedReturning } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
+import { newestByMonths } from '../platform/db/newest-by-months.js';
 import type { ChartKind, ControlLimits, RuleSet } from './spc.math.js';
 
 /** One measured characteristic of one inspection record (the record itself stays in `records`). */
@@ -296,7 +297,12 @@ export class SpcRepository {
     );
   }
 
-  /** Measurements of one characteristic in [from, to), the latest `limit` of them, oldest first. */
+  /**
+   * Measurements of one characteristic in [from, to), the latest `limit` of them, oldest first.
+   * Without `from`, read within the characteristic's span (its summary's first and last times),
+   * newest months first until `limit` are found (newestByMonths): on PostgreSQL each statement
+   * reads only its window's months of spc_measurements, not every month's index.
+   */
   async measurements(
     v: SpcViewer,
     equipment: string,
@@ -305,24 +311,32 @@ export class SpcRepository {
   ): Promise<MeasurementRow[]> {
     const tenantId = v.tenantId;
     const seen = visibleSql(v, { site: 'site_id', tag: 'spc_measurements.equipment' });
-    const where = ['tenant_id = ?', 'equipment = ?', 'characteristic = ?', seen.sql];
-    const params: SqlParam[] = [tenantId, equipment, characteristic, ...seen.params];
-    if (w.from !== undefined) {
-      where.push('observed_at >= ?');
-      params.push(w.from);
-    }
-    if (w.to !== undefined) {
-      where.push('observed_at < ?');
-      params.push(w.to);
-    }
-    params.push(w.limit);
-    const rows = await this.db.withTenant(tenantId, () =>
-      this.db.all<MeasurementRow>(
+    const read = (from: string | undefined, to: string | undefined, limit: number) => {
+      const where = ['tenant_id = ?', 'equipment = ?', 'characteristic = ?', seen.sql];
+      const params: SqlParam[] = [tenantId, equipment, characteristic, ...seen.params];
+      for (const [sql, value] of [
+        ['observed_at >= ?', from],
+        ['observed_at < ?', w.to],
+        ['observed_at < ?', to],
+      ] as const)
+        if (value !== undefined) {
+          where.push(sql);
+          params.push(value);
+        }
+      return this.db.all<MeasurementRow>(
         `SELECT observed_at, edge_id, seq, idx, measured FROM spc_measurements
          WHERE ${where.join(' AND ')} ORDER BY ${ORDER_DESC} LIMIT ?`,
-        params,
-      ),
-    );
+        [...params, limit],
+      );
+    };
+    const rows = await this.db.withTenant(tenantId, async () => {
+      if (w.from !== undefined) return read(w.from, undefined, w.limit);
+      const span = await this.db.get<{ first_at: string; last_at: string }>(
+        'SELECT first_at, last_at FROM spc_characteristics WHERE tenant_id = ? AND equipment = ? AND characteristic = ?',
+        [tenantId, equipment, characteristic],
+      );
+      return newestByMonths(span && { first: span.first_at, last: span.last_at }, w.limit, read);
+    });
     return rows.reverse();
   }
 

@@ -15,24 +15,38 @@ export function quarterSql(col: string): string {
 }
 
 /**
- * The first inspections of traceable_records `t` grouped per (equipment, site_id, quarter):
- * a part's first inspection is every inspection at the MIN(observed_at) of its inspections (ever,
- * in its tenant); an inspection without a part serial is nobody's first. `where` narrows `t`
- * (it must leave t.kind = 'inspection' in place); its parameters are the caller's. `except`: a
- * condition on an alias naming inspections to count as if they were not there (for both `t` and
- * the first-inspection lookup); its parameters follow `where`'s, twice.
+ * A part's first inspection time as kept in part_firsts (migration 92, by ingest): the earliest
+ * ever ingested, so that finding it reads no partition of traceable_records, and a retention that
+ * dropped it does not make a later re-inspection the first.
  */
-export function firstInspectionsSql(where: string, except?: (alias: string) => string): string {
-  const but = (alias: string) => (except ? ` AND NOT (${except(alias)})` : '');
+export const PART_FIRST_AT = `(SELECT f.first_at FROM part_firsts f
+         WHERE f.tenant_id = t.tenant_id AND f.part_serial = t.part_serial)`;
+
+/**
+ * The first inspections of traceable_records `t` grouped per (equipment, site_id, quarter):
+ * a part's first inspection is every inspection at its first inspection time (`firstAt`, an SQL
+ * expression on `t`; by default PART_FIRST_AT); an inspection without a part serial is nobody's
+ * first. `where` narrows `t` (it must leave t.kind = 'inspection' in place); `except`: a condition
+ * on `t` naming inspections to count as if they were not there. Parameters: `where`'s, then
+ * `except`'s, then `firstAt`'s.
+ */
+export function firstInspectionsSql(
+  where: string,
+  opts: { firstAt?: string | undefined; except?: string | undefined } = {},
+): string {
   return `SELECT t.equipment AS equipment, t.site_id AS site_id, ${quarterSql('t.observed_at')} AS quarter,
        COUNT(*) AS tested, SUM(CASE WHEN t.result = 'pass' THEN 1 ELSE 0 END) AS passed
      FROM traceable_records t
-     WHERE t.kind = 'inspection' AND ${where}${but('t')}
-       AND t.observed_at = (
-         SELECT MIN(e.observed_at) FROM traceable_records e
-         WHERE e.tenant_id = t.tenant_id AND e.part_serial = t.part_serial AND e.kind = 'inspection'${but('e')})
+     WHERE t.kind = 'inspection' AND ${where}${opts.except ? ` AND NOT (${opts.except})` : ''}
+       AND t.observed_at = ${opts.firstAt ?? PART_FIRST_AT}
      GROUP BY t.equipment, t.site_id, ${quarterSql('t.observed_at')}`;
 }
+
+/** Fills part_firsts from every tenant's traceable_records (an empty table: the back-fill). */
+export const FILL_PART_FIRSTS = `INSERT INTO part_firsts (tenant_id, part_serial, first_at)
+SELECT tenant_id, part_serial, MIN(observed_at) FROM traceable_records
+WHERE kind = 'inspection' AND part_serial IS NOT NULL
+GROUP BY tenant_id, part_serial`;
 
 /** Fills yield_quarters from every tenant's traceable_records (an empty rollup: the back-fill). */
 export const FILL_YIELD_QUARTERS = `INSERT INTO yield_quarters (tenant_id, quarter, site_id, equipment, tested, passed)

@@ -26,6 +26,7 @@ import { migration as m0073 } from './0073-derived-partitions.js';
 import { migration as m0075 } from './0075-yield-rollup.js';
 import { migration as m0090 } from './0090-record-positions.js';
 import { migration as m0091 } from './0091-position-partitions.js';
+import { migration as m0092 } from './0092-first-seen.js';
 import type { Migration, TableGrant } from './migration.js';
 
 export type { Migration, MigrationSql, TableGrant } from './migration.js';
@@ -64,6 +65,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m0075,
   m0090,
   m0091,
+  m0092,
 ];
 
 /**
