@@ -217,9 +217,6 @@ export async function startCloud(
     logger.error({ err, event }, 'domain event listener failed'),
   );
   const metrics = new Metrics();
-  const liveRepo = new LiveRepository(store.db);
-  const live = new LiveService(liveRepo, store.inspections, logger.child({ component: 'live' }), metrics);
-  live.listen(events);
   // TOTP secrets are encrypted at rest with a key kept outside the database.
   const accounts = createAccounts({
     ...store,
@@ -227,6 +224,15 @@ export async function startCloud(
     secrets: SecretBox.load(cfg.dataDir, cfg.secretsKey),
   });
   const exportControl = new ExportControlService(store.db, accounts.audit);
+  const liveRepo = new LiveRepository(store.db);
+  const live = new LiveService(
+    liveRepo,
+    store.inspections,
+    exportControl,
+    logger.child({ component: 'live' }),
+    metrics,
+  );
+  live.listen(events);
   const calibration = new CalibrationService(
     store.db,
     store.tenancy,

@@ -2,8 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { TenantScopeError } from '../src/platform/db/db.js';
 import { openStore } from '../src/server.js';
-import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 import { wholeTenant } from '../src/access/index.js';
+import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
 type Store = Awaited<ReturnType<typeof openStore>>;
 
@@ -55,7 +55,7 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
     expect(edge?.public_key.equals(key)).toBe(true);
     expect(edge?.log_size).toBe(0);
     expect(edge?.enrolled_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-    expect(await store.records.count('acme', 'edge-v')).toBe(3);
+    expect(await store.records.count(wholeTenant('acme'), 'edge-v')).toBe(3);
     const rows = await store.records.list(
       { kind: 'user', tenantId: 'acme', id: 'test', sites: null, cleared: true },
       { edge: 'edge-v', limit: 10 },
@@ -65,7 +65,7 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
       [2, 1, now],
       [3, 0, now],
     ]);
-    const hashes = await store.records.leafHashes('acme', 'edge-v', [3, 1, 9]);
+    const hashes = await store.records.leafHashes(wholeTenant('acme'), 'edge-v', [3, 1, 9]);
     expect([...hashes.keys()].sort()).toEqual([1, 3]);
     expect(hashes.get(3)).toEqual(new Uint8Array(32).fill(3));
     const literal = await store.db.get<{ q: string; p: string }>("SELECT '?' AS q, ? AS p", ['x']);

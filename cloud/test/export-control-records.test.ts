@@ -2,6 +2,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { verifyEvidence } from '@rigtrace/protocols';
 import { createAccounts } from '../src/access/accounts.js';
+import { wholeTenant, type Viewer } from '../src/access/index.js';
 import type { Role } from '../src/access/policy.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
@@ -121,8 +122,7 @@ describe.each(BACKENDS)('export control on records and evidence on %s', (backend
       expect(all.text, who).not.toContain('PT-RAIL-03');
       for (const q of ['kind=inspection', 'kind=calibration', 'equipment=PT-RAIL-03'])
         expect((await as(who, 'GET', `/records?edge=${edgeId}&${q}`)).body.items, `${who} ${q}`).toEqual([]);
-      // Page by page: pages may be short (a record naming a flagged gauge is screened after the
-      // query) but the cursor walks on, and no page holds a flagged record.
+      // Page by page: the cursor walks on, and no page holds a flagged record.
       const paged: number[] = [];
       let after: string | null = null;
       for (let i = 0; i < 20; i++) {
@@ -139,6 +139,30 @@ describe.each(BACKENDS)('export control on records and evidence on %s', (backend
     }
     // Nothing flagged was served to them, so nothing was logged.
     expect((await accessLog()).length).toBe(before);
+  });
+
+  it('gives callers who are not cleared full pages whose cursor names a record they were served', async () => {
+    // 3 and 8 are inspections of unflagged equipment that name the flagged gauge PT-RAIL-03:
+    // a page ending on one must neither come back short nor hand out its edge:seq as the cursor.
+    for (const who of UNCLEARED) {
+      let after: string | null = null;
+      const paged: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        const page: Awaited<ReturnType<typeof as>> = await as(
+          who,
+          'GET',
+          `/records?edge=${edgeId}&limit=1${after ? `&after=${encodeURIComponent(after)}` : ''}`,
+        );
+        expect(page.status, who).toBe(200);
+        const got = seqs(page.body.items);
+        paged.push(...got);
+        after = page.body.next;
+        if (!after) break;
+        expect(got, `${who}: a page with a cursor`).toHaveLength(1);
+        expect(after, who).toBe(`${edgeId}:${got[0]}`);
+      }
+      expect(paged, who).toEqual(PLAIN);
+    }
   });
 
   it('serves flagged records to cleared users and logs each one', async () => {
@@ -226,6 +250,55 @@ describe.each(BACKENDS)('export control on records and evidence on %s', (backend
         "SELECT count(*) AS n FROM export_access_log WHERE object_type = 'record'",
       );
       expect(Number(rows[0]!.n)).toBe((await accessLog()).filter((x) => x.objectType === 'record').length);
+    }
+  });
+
+  it('reads one record, a count, checkpoints and leaves as the reader; proofs from the whole log', async () => {
+    const store = await openStore(loadCloudConfig({}, storage.overrides), undefined, { migrate: false });
+    try {
+      const r = store.records;
+      const reader = (cleared: boolean, sites: string[] | null): Viewer => ({
+        kind: 'user',
+        tenantId: 'acme',
+        id: 'reader',
+        sites,
+        cleared,
+      });
+      const cleared = reader(true, null);
+      const notCleared = reader(false, null);
+      const otherSite = reader(true, ['plant-2']);
+      const whole = wholeTenant('acme');
+      // One record and a count: the site of the record's edge, and export control (the record's
+      // equipment, 4 and 9; a gauge it names, 3 and 8).
+      expect(await r.count(cleared, edgeId)).toBe(10);
+      expect(await r.count(notCleared, edgeId)).toBe(PLAIN.length);
+      expect(await r.count(otherSite, edgeId)).toBe(0);
+      for (const seq of FLAGGED) {
+        expect(await r.get(notCleared, edgeId, seq), `${seq}`).toBeUndefined();
+        expect((await r.get(cleared, edgeId, seq))?.seq, `${seq}`).toBe(seq);
+      }
+      expect((await r.get(notCleared, edgeId, 2))?.seq).toBe(2);
+      expect(await r.get(otherSite, edgeId, 2)).toBeUndefined();
+      // The log (hashes and signed notes, not what a record says): the edge's site only.
+      expect((await r.latestCheckpoint(notCleared, edgeId))?.size).toBe(10);
+      expect(await r.latestCheckpoint(otherSite, edgeId)).toBeUndefined();
+      expect(await r.checkpointsOf(otherSite, edgeId)).toEqual([]);
+      expect(await r.checkpointAt(otherSite, edgeId, 10)).toBeUndefined();
+      expect((await r.leafHashes(otherSite, edgeId, [1, 3])).size).toBe(0);
+      expect(await r.allLeafHashes(otherSite, edgeId, 10)).toEqual([]);
+      expect(await r.acceptedSince(otherSite, '2000-01-01T00:00:00.000Z')).toEqual(new Map());
+      expect(await r.acceptedSince(notCleared, '2000-01-01T00:00:00.000Z')).toEqual(new Map([[edgeId, 10]]));
+      // Proofs need every leaf, the flagged records' included: read as the whole tenant.
+      expect(await r.allLeafHashes(whole, edgeId, 10)).toHaveLength(10);
+      expect([...(await r.leafHashes(whole, edgeId, FLAGGED)).keys()].sort()).toEqual(FLAGGED);
+      expect((await r.checkpointAt(whole, edgeId, 10))?.size).toBe(10);
+      // Log verification reads every record's JSON: never for a reader not cleared.
+      expect((await r.leafPage(whole, edgeId, 0, 10, 100)).map((x) => x.seq)).toEqual(
+        [...FLAGGED, ...PLAIN].sort((a, b) => a - b),
+      );
+      await expect(r.leafPage(notCleared, edgeId, 0, 10, 100)).rejects.toThrow(/cleared/);
+    } finally {
+      await store.db.close();
     }
   });
 

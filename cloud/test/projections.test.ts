@@ -5,6 +5,7 @@ import { Witness } from '../src/platform/witness.js';
 import { openStore, type Store } from '../src/server.js';
 import { IngestService, type Projection, type StoredBatch } from '../src/records/index.js';
 import { EnrollmentService } from '../src/tenancy/index.js';
+import { wholeTenant } from '../src/access/index.js';
 import { TestEdge } from './helpers/edge.js';
 import { BACKENDS, runAsOwner, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
 
@@ -72,7 +73,9 @@ describe.each(BACKENDS)('projections after a batch on %s', (backend) => {
         name: 'first',
         inTransaction: async (b) => {
           // Inside the batch's transaction: its records are there already.
-          calls.push(`first:in:${(await store.records.leafHashes(b.tenantId, b.edgeId, [1, 2])).size}`);
+          calls.push(
+            `first:in:${(await store.records.leafHashes(wholeTenant(b.tenantId), b.edgeId, [1, 2])).size}`,
+          );
           seen.push(b);
         },
       },
@@ -176,7 +179,7 @@ describe.each(BACKENDS)('projections after a batch on %s', (backend) => {
     const row = await store.tenancy.edgeById(edge.id);
     expect(row?.log_size).toBe(0);
     expect(row?.log_root).toBeNull();
-    expect(await store.records.latestCheckpoint('acme', edge.id)).toBeUndefined();
+    expect(await store.records.latestCheckpoint(wholeTenant('acme'), edge.id)).toBeUndefined();
     expect(
       await runAsOwner(
         storage,

@@ -76,6 +76,7 @@ describe.each(BACKENDS)('site scope on %s', (backend) => {
   let cloud: RunningCloud;
   let apiToken = '';
   const edges: Record<'A' | 'B', string> = { A: '', B: '' };
+  const edgeOf: Partial<Record<'A' | 'B', TestEdge>> = {};
   const s: Record<string, Session> = {};
   const cal: Record<string, string> = {};
   const as = (who: string, method: string, p: string, body?: unknown) =>
@@ -141,6 +142,7 @@ describe.each(BACKENDS)('site scope on %s', (backend) => {
     ] as const) {
       const edge = await new TestEdge(cloud.url).enroll(token, `line-${site}`);
       edges[site] = edge.id;
+      edgeOf[site] = edge;
       await edge.ingest(siteRecords(edge.examples(10), site));
     }
     // A failed calibration of each gauge (signed by the admin, pending approval): suspect windows.
@@ -376,6 +378,30 @@ describe.each(BACKENDS)('site scope on %s', (backend) => {
       },
     );
     expect(approveA.status, approveA.text).toBe(200);
+  });
+
+  it('shows a calibration of equipment not yet registered to the readers of the site whose edge sent it', async () => {
+    // Each site's edge sends a calibration of an instrument nobody has registered yet: its site is
+    // the edge's, for the calibration engine and the reports alike (one rule).
+    const sent: Record<'A' | 'B', string> = { A: '', B: '' };
+    for (const site of ['A', 'B'] as const) {
+      const edge = edgeOf[site]!;
+      const [rec] = edge.examples(1, { kinds: ['calibration'] });
+      await edge.ingest([{ ...rec!, equipment: `UNREG-${site}` }]);
+      sent[site] = `${edge.id}:${rec!.seq}`;
+    }
+    const certificates = (who: string, id: string) =>
+      as(who, 'GET', `/calibrations/${encodeURIComponent(id)}/certificates`);
+    for (const who of ['techA', 'mgrA', 'admin']) {
+      const r = await certificates(who, sent.A);
+      expect(r.status, `${who} ${r.text}`).toBe(200);
+      expect(r.body.items).toEqual([]);
+    }
+    expect((await certificates('admin', sent.B)).status).toBe(200);
+    const hidden = await certificates('techA', sent.B);
+    const absent = await certificates('techA', `${edges.B}:99999`);
+    expect(hidden.status).toBe(404);
+    expect(bare(hidden.body)).toEqual(bare(absent.body));
   });
 });
 

@@ -4,6 +4,7 @@ import type { RigRecord } from '@rigtrace/protocols';
 import { waitFor } from '@rigtrace/protocols/testing';
 import { createAccounts } from '../src/access/accounts.js';
 import { ROLES } from '../src/access/policy.js';
+import { wholeTenant } from '../src/access/index.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { DomainEventBus, type DomainEvents } from '../src/platform/events.js';
@@ -420,6 +421,21 @@ describe.each(BACKENDS)('SPC and alerts on %s', (backend) => {
     expect((await get('scoped', '/spc/characteristics?siteId=plant-1')).body!.items).toEqual([]);
     expect((await get('admin', '/spc/characteristics?siteId=plant-2')).body!.items).toHaveLength(2);
     expect((await get('admin', `/spc/characteristics?equipment=${RIG}`)).body!.items).toHaveLength(2);
+    // The baseline in force and the measurements after it are read as the reader: plant 1's are
+    // nothing to plant 2's; the alert evaluation reads them as the whole tenant.
+    const store = await openStore(loadCloudConfig({}, storage.overrides), undefined, { migrate: false });
+    try {
+      const repo = new SpcRepository(store.db);
+      const plant2Only = { tenantId: 'acme', sites: ['plant-2'], cleared: true };
+      expect(await repo.currentBaseline(plant2Only, RIG, DIA)).toBeUndefined();
+      expect((await repo.currentBaseline(wholeTenant('acme'), RIG, DIA))?.chart).toBe('xbar-r');
+      expect(await repo.tailSince(plant2Only, RIG, DIA, at(0), 10)).toEqual({ rows: [], total: 0 });
+      const all = await repo.tailSince(wholeTenant('acme'), RIG, DIA, at(0), 10);
+      expect(all.rows).toHaveLength(10);
+      expect(all.total).toBeGreaterThan(125);
+    } finally {
+      await store.db.close();
+    }
   });
 
   it('announces each alert it stores on the bus, once', async () => {

@@ -61,7 +61,10 @@ export const uncleared = (tenantId: string): Viewer => ({
 /**
  * The whole tenant, every site, export-controlled data included: the product's own work that no
  * reader asked for (deriving calibrations after a batch is stored, recounting a site's due dates,
- * writes checking what exists). Never a request's reader: a route reads as `viewerOf(req)`.
+ * writes checking what exists), and the signed log read whole for its integrity (ingest's leaf
+ * hashes and checkpoints, log verification, the leaves an inclusion proof is computed from: a
+ * proof needs every leaf; the records a person's proof request serves are read as that person).
+ * Never a request's reader: a route reads as `viewerOf(req)`.
  */
 export const wholeTenant = (tenantId: string): Viewer => ({
   kind: 'api-token',

@@ -48,14 +48,23 @@ export const EFFECTIVE_CALIBRATION = `NOT EXISTS (SELECT 1 FROM calibration_sign
 type Reader = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
 
 /**
- * The calibrations (aliased `c`) `v` may see, as a join and a condition: of equipment of its sites
- * and (unless cleared) not export-controlled, by the register entry of the calibrated equipment.
- * A calibration of equipment not (yet) registered has no site: only a reader of every site sees it.
+ * SQL (with `calibrationsSeenBy`'s joins): a calibration's site. The register site of the
+ * calibrated equipment; for equipment not (yet) registered, the site of the edge that sent the
+ * calibration. A manual entry of unregistered equipment has neither: no site.
  */
-function calibrationsSeenBy(v: Reader): { join: string; sql: string; params: SqlParam[] } {
-  const seen = visibleSql(v, { site: 'ce.site_id', regime: 'ce.export_regime' });
+export const CALIBRATION_SITE = 'COALESCE(ce.site_id, cd.site_id)';
+
+/**
+ * The one rule for which calibrations (aliased `c`) `v` may see, as joins and a condition: of its
+ * sites by `CALIBRATION_SITE` (a calibration with no site only to a reader of every site) and,
+ * unless cleared, not of export-controlled equipment. The calibration engine and the reports both
+ * read through it.
+ */
+export function calibrationsSeenBy(v: Reader): { join: string; sql: string; params: SqlParam[] } {
+  const seen = visibleSql(v, { site: CALIBRATION_SITE, regime: 'ce.export_regime' });
   return {
-    join: 'LEFT JOIN equipment ce ON ce.tenant_id = c.tenant_id AND ce.tag = c.equipment',
+    join: `LEFT JOIN equipment ce ON ce.tenant_id = c.tenant_id AND ce.tag = c.equipment
+           LEFT JOIN edges cd ON cd.tenant_id = c.tenant_id AND cd.id = c.edge_id`,
     ...seen,
   };
 }

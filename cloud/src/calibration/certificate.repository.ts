@@ -1,5 +1,6 @@
 import type { Db } from '../platform/db/db.js';
 import { visibleSql, type Viewer } from '../access/index.js';
+import { CALIBRATION_SITE, calibrationsSeenBy } from './calibration.repository.js';
 
 /** A certificate file attached to a calibration (migration 60): inserted once, never changed. */
 export interface CertificateRow {
@@ -25,7 +26,8 @@ export interface VisibleCalibration {
   id: string;
   equipment: string;
   body: string;
-  site_id: string;
+  /** The calibration's site (`CALIBRATION_SITE`); null for a manual entry of unregistered equipment. */
+  site_id: string | null;
   export_regime: 'ITAR' | 'EAR' | null;
   export_eccn: string | null;
 }
@@ -41,13 +43,16 @@ const COLUMNS =
 export class CertificateRepository {
   constructor(private readonly db: Db) {}
 
-  /** A calibration of registered equipment the viewer sees (its site and export flag), or undefined. */
+  /**
+   * A calibration the viewer sees (by the calibrations' one rule, `calibrationsSeenBy`), with its
+   * site and its equipment's export flag, or undefined.
+   */
   async calibration(v: Viewer, id: string): Promise<VisibleCalibration | undefined> {
-    const seen = visibleSql(v, { site: 'e.site_id', tag: 'c.equipment' });
+    const seen = calibrationsSeenBy(v);
     return this.db.withTenant(v.tenantId, () =>
       this.db.get<VisibleCalibration>(
-        `SELECT c.id, c.equipment, c.body, e.site_id, e.export_regime, e.export_eccn
-         FROM calibrations c JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
+        `SELECT c.id, c.equipment, c.body, ${CALIBRATION_SITE} AS site_id, ce.export_regime, ce.export_eccn
+         FROM calibrations c ${seen.join}
          WHERE c.tenant_id = ? AND c.id = ? AND ${seen.sql}`,
         [v.tenantId, id, ...seen.params],
       ),

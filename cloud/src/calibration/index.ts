@@ -20,7 +20,7 @@ export {
 export type { CalibrationHooks, CalibrationStatus, Signer } from './calibration.service.js';
 export { calibrationView, isValid, signatureInputSchema } from './calibration.service.js';
 export type { CalibrationView } from './calibration.service.js';
-export { EFFECTIVE_CALIBRATION } from './calibration.repository.js';
+export { CALIBRATION_SITE, EFFECTIVE_CALIBRATION, calibrationsSeenBy } from './calibration.repository.js';
 export { EquipmentRepository } from './equipment.repository.js';
 export type { EquipmentRow } from './equipment.repository.js';
 export {

@@ -237,17 +237,6 @@ export class LiveRepository {
     }));
   }
 
-  /** The tenant's export-controlled equipment tags (what a socket not cleared must not be sent). */
-  async flaggedTags(tenantId: string): Promise<Set<string>> {
-    const rows = await this.db.withTenantStatement(tenantId, () =>
-      this.db.all<{ tag: string }>(
-        'SELECT tag FROM equipment WHERE tenant_id = ? AND export_regime IS NOT NULL',
-        [tenantId],
-      ),
-    );
-    return new Set(rows.map((r) => r.tag));
-  }
-
   /** Inspections at a site per UTC quarter hour in [from, to): how many, how many passed. */
   async inspectionsByQuarter(
     v: Viewer,

@@ -7,6 +7,7 @@ import type { Metrics } from '../platform/metrics.js';
 import { afterCommit } from '../platform/after-commit.js';
 import { localDay, localTime, addDays, startOfLocalDay } from '../platform/time-zone.js';
 import type { Viewer } from '../access/index.js';
+import type { ExportControlService } from '../export-control/index.js';
 import type { LivePointRow, LiveRepository, LiveRigMerge, LiveRigRow } from './live.repository.js';
 import { completedTest, type CompletedTest } from './live.floor.js';
 import type { z } from 'zod';
@@ -160,6 +161,8 @@ export class LiveService {
   constructor(
     private readonly repo: LiveRepository,
     private readonly inspections: InspectionRepository,
+    /** The tenant's flagged equipment, as export control reads it for every screen (the whole tenant). */
+    private readonly exportControl: Pick<ExportControlService, 'flags'>,
     private readonly logger: Logger,
     private readonly metrics?: Metrics,
     private openAlerts?: OpenAlertsProvider,
@@ -201,7 +204,7 @@ export class LiveService {
     if (!this.publisher || messages.length === 0) return;
     let flagged: ReadonlySet<string>;
     try {
-      flagged = await this.repo.flaggedTags(tenantId);
+      flagged = new Set((await this.exportControl.flags(tenantId)).keys());
     } catch (err) {
       this.logger.warn({ err }, 'live updates not sent (export-control flags unreadable)');
       return;

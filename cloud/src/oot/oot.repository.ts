@@ -2,7 +2,7 @@ import { visibleSql, type Viewer } from '../access/index.js';
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { inChunks } from '../platform/db/in-chunks.js';
 import { insertChunked } from '../platform/db/insert-chunked.js';
-import { EFFECTIVE_CALIBRATION } from '../calibration/index.js';
+import { CALIBRATION_SITE, EFFECTIVE_CALIBRATION, calibrationsSeenBy } from '../calibration/index.js';
 import { keysetPage } from '../platform/db/keyset.js';
 
 /** An out-of-tolerance case (migration 42): one per calibration that found an instrument out of tolerance. */
@@ -281,12 +281,10 @@ export class OotRepository {
    * (stored before cases existed), with the site of their equipment or edge.
    */
   async failuresWithoutCase(v: Reader): Promise<{ id: string; equipment: string; site_id: string | null }[]> {
-    const seen = visibleSql(v, { site: 'COALESCE(e.site_id, d.site_id)', regime: 'e.export_regime' });
+    const seen = calibrationsSeenBy(v);
     return this.db.withTenant(v.tenantId, () =>
       this.db.all<{ id: string; equipment: string; site_id: string | null }>(
-        `SELECT c.id, c.equipment, COALESCE(e.site_id, d.site_id) AS site_id FROM calibrations c
-           LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
-           LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id
+        `SELECT c.id, c.equipment, ${CALIBRATION_SITE} AS site_id FROM calibrations c ${seen.join}
          WHERE c.tenant_id = ? AND (c.as_found = 'fail' OR COALESCE(c.as_left, c.as_found) = 'fail')
            AND ${EFFECTIVE_CALIBRATION} AND ${seen.sql}
            AND NOT EXISTS (SELECT 1 FROM oot_cases k WHERE k.tenant_id = c.tenant_id AND k.calibration_id = c.id)

@@ -11,6 +11,7 @@ import {
 import type { RecordsRepository } from './records.repository.js';
 import type { EdgeRow } from '../tenancy/index.js';
 import type { Witness } from '../platform/witness.js';
+import { wholeTenant } from '../access/index.js';
 
 /** What went wrong first, with where: a record's seq or a checkpoint's size. */
 export interface LogProblem {
@@ -86,12 +87,12 @@ export async function verifyEdgeLog(
   witness: Witness,
 ): Promise<EdgeLogVerification> {
   const checkedAt = new Date().toISOString();
+  // The whole log, whoever asked for the check: every record is recomputed.
+  const whole = wholeTenant(edge.tenant_id);
   const publicKey = new Uint8Array(edge.public_key);
   // Bounded by the log size read with the edge row: batches accepted while this runs are not
   // half-seen (they are checked next time).
-  const checkpoints = (await records.checkpointsOf(edge.tenant_id, edge.id)).filter(
-    (c) => c.size <= edge.log_size,
-  );
+  const checkpoints = (await records.checkpointsOf(whole, edge.id)).filter((c) => c.size <= edge.log_size);
   const range = CompactRange.empty();
   let verifiedCheckpoints = 0;
   let cpIndex = 0;
@@ -154,7 +155,7 @@ export async function verifyEdgeLog(
 
   const lastSize = checkpoints.at(-1)?.size ?? 0;
   for (;;) {
-    const rows = await records.leafPage(edge.tenant_id, edge.id, range.size, edge.log_size, PAGE);
+    const rows = await records.leafPage(whole, edge.id, range.size, edge.log_size, PAGE);
     for (const row of rows) {
       const seq = range.size + 1;
       if (row.seq !== seq) return fail({ code: 'RECORD_MISSING', message: `record ${seq} is missing`, seq });

@@ -9,11 +9,13 @@ import {
   type ExportControlService,
 } from '../export-control/index.js';
 import type { RecordsRepository } from './records.repository.js';
+import { wholeTenant } from '../access/index.js';
 
 /**
  * Evidence bundles: chosen records of an edge, an inclusion proof for each against the edge's
  * latest accepted checkpoint (countersigned by this cloud), and the edge's key, verifiable
- * offline. A flagged (export-controlled) record is, to a caller not cleared, an absent one.
+ * offline. Each record is read as the caller (of its sites; export-controlled ones only when
+ * cleared): one it may not see is, to it, an absent one. The proofs are computed from every leaf.
  */
 export class EvidenceService {
   constructor(
@@ -28,22 +30,32 @@ export class EvidenceService {
       new ProblemError('CLOUD_NOT_FOUND', `record ${seq} is not in the accepted log`);
     // One transaction, on one connection, for the whole bundle.
     const out = await this.deps.db.withTenant(e.tenant_id, async () => {
-      const cp = await repo.latestCheckpoint(e.tenant_id, e.id);
+      const cp = await repo.latestCheckpoint(by, e.id);
       if (!cp) throw new ProblemError('CLOUD_NOT_FOUND', 'this edge has no accepted records yet');
-      const leaves = await repo.allLeafHashes(e.tenant_id, e.id, cp.size);
+      // The proofs need every leaf of the log, flagged records' included: read as the whole
+      // tenant. What the bundle holds is each record read as the caller (`get`).
+      const whole = wholeTenant(e.tenant_id);
+      const leaves = await repo.allLeafHashes(whole, e.id, cp.size);
       const records: EvidenceBundle['records'] = [];
       const served: AccessedObject[] = [];
       for (const seq of seqs) {
-        const row = seq <= cp.size ? await repo.get(e.tenant_id, e.id, seq) : undefined;
-        if (!row && seq <= cp.size && seq >= 1)
+        if (seq < 1 || seq > cp.size) throw absent(seq);
+        const row = await repo.get(by, e.id, seq);
+        if (!row) {
+          // Not one the caller may see (the edge is, so it is export-controlled), or in a month
+          // the records retention dropped: read as the whole tenant only to tell which, and to
+          // name the refusal on the audit trail. Its content is not served.
+          const hidden = await repo.get(whole, e.id, seq);
+          const flag = hidden ? flagOfStoredRecord(hidden.json, flags) : null;
+          // A flagged record is, to a caller not cleared, exactly an absent one (refusal audited below).
+          if (flag) return { refused: { seq, flag } } as const;
+          if (hidden) throw absent(seq);
           throw new ProblemError(
             'CLOUD_NOT_FOUND',
             `record ${seq} was in a month the records retention dropped; its leaf hash still proves the edge's log`,
           );
-        if (!row) throw absent(seq);
+        }
         const flag = flagOfStoredRecord(row.json, flags);
-        // A flagged record is, to a caller not cleared, exactly an absent one (refusal audited below).
-        if (flag && !by.cleared) return { refused: { seq, flag } } as const;
         if (flag) served.push({ type: 'record', id: `${e.id}:${seq}`, flag });
         records.push({
           record: JSON.parse(row.json) as unknown,

@@ -211,13 +211,13 @@ export class IngestService {
       );
     const known =
       resent.length > 0
-        ? await this.records.leafHashes(edge.tenant_id, edge.id, resent)
+        ? await this.records.leafHashes(wholeTenant(edge.tenant_id), edge.id, resent)
         : new Map<number, Uint8Array>();
     // A batch of only re-sent records carries an older checkpoint: check it against the one accepted then.
     const lastResent = resent.length === raw.length ? Math.max(...resent) : undefined;
     const earlier =
       lastResent !== undefined && lastResent < edge.log_size
-        ? await this.records.checkpointAt(edge.tenant_id, edge.id, lastResent)
+        ? await this.records.checkpointAt(wholeTenant(edge.tenant_id), edge.id, lastResent)
         : undefined;
     const input: VerifyInput = {
       body,
@@ -272,7 +272,7 @@ export class IngestService {
     const now = new Date();
     const nowIso = now.toISOString();
     if (v.records.length === 0) {
-      const latest = await this.records.latestCheckpoint(edge.tenant_id, edge.id);
+      const latest = await this.records.latestCheckpoint(wholeTenant(edge.tenant_id), edge.id);
       return {
         ok: true,
         result: {

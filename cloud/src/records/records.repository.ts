@@ -134,6 +134,44 @@ export interface NewRecordRow {
   replayed: boolean;
 }
 
+/**
+ * The one scope of a stored record (`r`: the alias or table name of a records row) for `v`: of
+ * an edge of `v`'s sites (a record belongs to its edge's site), and, unless `v` is cleared, not
+ * export-controlled: neither of flagged equipment nor naming a flagged gauge (an inspection's
+ * gauges, as the traceability index holds them: traceable_records and record_gauges, written in
+ * the batch's transaction). The gauge test starts from the tenant's flagged equipment (few),
+ * each a point lookup of the record in record_gauges' key.
+ */
+function recordVisible(
+  v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
+  r: string,
+): {
+  sql: string;
+  params: SqlParam[];
+} {
+  const seen = visibleSql(v, { site: edgeSite(r), tag: `${r}.equipment` });
+  if (v.cleared) return seen;
+  return {
+    sql: `${seen.sql} AND NOT EXISTS (SELECT 1 FROM equipment xe WHERE xe.tenant_id = ? AND xe.export_regime IS NOT NULL
+      AND EXISTS (SELECT 1 FROM traceable_records xt JOIN record_gauges xg ON xg.tenant_id = xt.tenant_id
+        AND xg.gauge = xe.tag AND xg.observed_at = xt.observed_at AND xg.edge_id = xt.edge_id AND xg.seq = xt.seq
+        WHERE xt.tenant_id = ${r}.tenant_id AND xt.edge_id = ${r}.edge_id AND xt.seq = ${r}.seq))`,
+    params: [...seen.params, v.tenantId],
+  };
+}
+
+/** The site of the edge of row `r` (a record, a leaf, a checkpoint): the site the row belongs to. */
+const edgeSite = (r: string) =>
+  `(SELECT se.site_id FROM edges se WHERE se.tenant_id = ${r}.tenant_id AND se.id = ${r}.edge_id)`;
+
+/**
+ * The scope of the signed log's leaves and checkpoints (alias `r`) for `v`: its edge's site.
+ * They hold hashes and signed notes, not what a record says, so export control does not apply:
+ * an inclusion proof for a record needs every leaf of the log, flagged records' included.
+ */
+const logVisible = (v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>, r: string) =>
+  visibleSql(v, { site: edgeSite(r) });
+
 export interface RecordQuery {
   edge?: string;
   kind?: string;
@@ -146,7 +184,10 @@ export interface RecordQuery {
 
 /**
  * Records, checkpoints and the per-edge log state. Every statement is scoped by tenant twice:
- * its WHERE clause, and (on PostgreSQL) row-level security through `withTenant`.
+ * its WHERE clause, and (on PostgreSQL) row-level security through `withTenant`. Reads take the
+ * reader (`Viewer`): what a person asks for is read as them (`recordVisible`, `logVisible`); the
+ * product's own work on the whole log (ingest, log verification, the leaves of a proof) passes
+ * `wholeTenant` explicitly.
  */
 export class RecordsRepository {
   /**
@@ -159,14 +200,16 @@ export class RecordsRepository {
     this.leaves = db.dialect === 'postgres' ? 'record_log' : 'records';
   }
 
-  async leafHashes(tenantId: string, edgeId: string, seqs: number[]): Promise<Map<number, Uint8Array>> {
-    return this.db.withTenant(tenantId, async () => {
+  /** The stored leaf hashes of `seqs` of an edge's log (ingest: re-sent records), by seq. */
+  async leafHashes(v: Viewer, edgeId: string, seqs: number[]): Promise<Map<number, Uint8Array>> {
+    const seen = logVisible(v, 'l');
+    return this.db.withTenant(v.tenantId, async () => {
       const out = new Map<number, Uint8Array>();
       for (let i = 0; i < seqs.length; i += 500) {
         const chunk = seqs.slice(i, i + 500);
         const rows = await this.db.all<{ seq: number; leaf_hash: Buffer }>(
-          `SELECT seq, leaf_hash FROM ${this.leaves} WHERE tenant_id = ? AND edge_id = ? AND seq IN (${chunk.map(() => '?').join(',')})`,
-          [tenantId, edgeId, ...chunk],
+          `SELECT l.seq, l.leaf_hash FROM ${this.leaves} l WHERE l.tenant_id = ? AND l.edge_id = ? AND l.seq IN (${chunk.map(() => '?').join(',')}) AND ${seen.sql}`,
+          [v.tenantId, edgeId, ...chunk, ...seen.params],
         );
         for (const r of rows) out.set(r.seq, new Uint8Array(r.leaf_hash));
       }
@@ -187,12 +230,16 @@ export class RecordsRepository {
     return rows.map((r) => r.name);
   }
 
-  /** Every leaf hash of an edge's log up to `size`, in order (for proofs). */
-  async allLeafHashes(tenantId: string, edgeId: string, size: number): Promise<Uint8Array[]> {
-    const rows = await this.db.withTenant(tenantId, () =>
+  /**
+   * Every leaf hash of an edge's log up to `size`, in order: what an inclusion proof is computed
+   * from, so every leaf, flagged records' included (`logVisible`).
+   */
+  async allLeafHashes(v: Viewer, edgeId: string, size: number): Promise<Uint8Array[]> {
+    const seen = logVisible(v, 'l');
+    const rows = await this.db.withTenant(v.tenantId, () =>
       this.db.all<{ leaf_hash: Buffer }>(
-        `SELECT leaf_hash FROM ${this.leaves} WHERE tenant_id = ? AND edge_id = ? AND seq <= ? ORDER BY seq`,
-        [tenantId, edgeId, size],
+        `SELECT l.leaf_hash FROM ${this.leaves} l WHERE l.tenant_id = ? AND l.edge_id = ? AND l.seq <= ? AND ${seen.sql} ORDER BY l.seq`,
+        [v.tenantId, edgeId, size, ...seen.params],
       ),
     );
     return rows.map((r) => new Uint8Array(r.leaf_hash));
@@ -299,41 +346,42 @@ export class RecordsRepository {
     await this.db.withTenant(tenantId, () => this.db.run(edge.sql, edge.params));
   }
 
+  /** The edge's latest accepted checkpoint, if `v` sees the edge (`logVisible`). */
   async latestCheckpoint(
-    tenantId: string,
+    v: Viewer,
     edgeId: string,
   ): Promise<{ size: number; cosigned_note: string } | undefined> {
-    return this.db.withTenant(tenantId, () =>
+    const seen = logVisible(v, 'c');
+    return this.db.withTenant(v.tenantId, () =>
       this.db.get<{ size: number; cosigned_note: string }>(
-        'SELECT size, cosigned_note FROM checkpoints WHERE tenant_id = ? AND edge_id = ? ORDER BY size DESC LIMIT 1',
-        [tenantId, edgeId],
+        `SELECT c.size, c.cosigned_note FROM checkpoints c WHERE c.tenant_id = ? AND c.edge_id = ? AND ${seen.sql} ORDER BY c.size DESC LIMIT 1`,
+        [v.tenantId, edgeId, ...seen.params],
       ),
     );
   }
 
+  /** The checkpoint accepted at log size `size` (ingest: a batch of only re-sent records). */
   async checkpointAt(
-    tenantId: string,
+    v: Viewer,
     edgeId: string,
     size: number,
   ): Promise<{ size: number; root: Buffer; cosigned_note: string } | undefined> {
-    return this.db.withTenant(tenantId, () =>
+    const seen = logVisible(v, 'c');
+    return this.db.withTenant(v.tenantId, () =>
       this.db.get<{ size: number; root: Buffer; cosigned_note: string }>(
-        'SELECT size, root, cosigned_note FROM checkpoints WHERE tenant_id = ? AND edge_id = ? AND size = ?',
-        [tenantId, edgeId, size],
+        `SELECT c.size, c.root, c.cosigned_note FROM checkpoints c WHERE c.tenant_id = ? AND c.edge_id = ? AND c.size = ? AND ${seen.sql}`,
+        [v.tenantId, edgeId, size, ...seen.params],
       ),
     );
   }
 
   /**
-   * The records `v` may see: of edges of its sites, and (unless cleared) not of export-controlled
-   * (ITAR/EAR) equipment. Records that only name a flagged gauge are screened by the caller.
+   * The records `v` may see (`recordVisible`): of edges of its sites, and (unless cleared) not
+   * export-controlled (ITAR/EAR): neither of flagged equipment nor naming a flagged gauge.
    */
   async list(v: Viewer, q: RecordQuery): Promise<StoredRecordRow[]> {
     const tenantId = v.tenantId;
-    const seen = visibleSql(v, {
-      site: '(SELECT se.site_id FROM edges se WHERE se.tenant_id = records.tenant_id AND se.id = records.edge_id)',
-      tag: 'equipment',
-    });
+    const seen = recordVisible(v, 'records');
     const where = ['tenant_id = ?', seen.sql];
     const params: SqlParam[] = [tenantId, ...seen.params];
     const filter = (sql: string, value: string | number | undefined) => {
@@ -358,8 +406,13 @@ export class RecordsRepository {
     );
   }
 
-  /** One record; undefined also when its month was dropped by retention (its leaf stays, `leafHashes`). */
-  async get(tenantId: string, edgeId: string, seq: number): Promise<StoredRecordRow | undefined> {
+  /**
+   * One record, if `v` may see it (`recordVisible`); undefined also when its month was dropped by
+   * retention (its leaf stays, `leafHashes`).
+   */
+  async get(v: Viewer, edgeId: string, seq: number): Promise<StoredRecordRow | undefined> {
+    const tenantId = v.tenantId;
+    const seen = recordVisible(v, 'records');
     // PostgreSQL: the record's month from record_log, so that one partition is read, not each.
     const month =
       this.db.dialect === 'postgres'
@@ -367,75 +420,86 @@ export class RecordsRepository {
         : '';
     return this.db.withTenant(tenantId, () =>
       this.db.get<StoredRecordRow>(
-        `SELECT edge_id, seq, observed_at, json, ingested_at, replayed FROM records WHERE tenant_id = ? AND edge_id = ? AND seq = ?${month}`,
-        month ? [tenantId, edgeId, seq, tenantId, edgeId, seq] : [tenantId, edgeId, seq],
+        `SELECT edge_id, seq, observed_at, json, ingested_at, replayed FROM records WHERE tenant_id = ? AND edge_id = ? AND seq = ?${month} AND ${seen.sql}`,
+        [tenantId, edgeId, seq, ...(month ? [tenantId, edgeId, seq] : []), ...seen.params],
       ),
     );
   }
 
-  async count(tenantId: string, edgeId: string): Promise<number> {
-    const r = await this.db.withTenant(tenantId, () =>
-      this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM records WHERE tenant_id = ? AND edge_id = ?', [
-        tenantId,
-        edgeId,
-      ]),
+  /** How many of an edge's stored records `v` may see (`recordVisible`). */
+  async count(v: Viewer, edgeId: string): Promise<number> {
+    const seen = recordVisible(v, 'records');
+    const r = await this.db.withTenant(v.tenantId, () =>
+      this.db.get<{ n: number | string }>(
+        `SELECT COUNT(*) AS n FROM records WHERE tenant_id = ? AND edge_id = ? AND ${seen.sql}`,
+        [v.tenantId, edgeId, ...seen.params],
+      ),
     );
-    return r?.n ?? 0;
+    return Number(r?.n ?? 0);
   }
 
-  /** Every accepted checkpoint of an edge, smallest first (log verification). */
+  /** Every accepted checkpoint of an edge, smallest first (log verification; `logVisible`). */
   async checkpointsOf(
-    tenantId: string,
+    v: Viewer,
     edgeId: string,
   ): Promise<{ size: number; root: Buffer; note: string; cosigned_note: string }[]> {
-    return this.db.withTenant(tenantId, () =>
+    const seen = logVisible(v, 'c');
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<{ size: number; root: Buffer; note: string; cosigned_note: string }>(
-        'SELECT size, root, note, cosigned_note FROM checkpoints WHERE tenant_id = ? AND edge_id = ? ORDER BY size',
-        [tenantId, edgeId],
+        `SELECT c.size, c.root, c.note, c.cosigned_note FROM checkpoints c WHERE c.tenant_id = ? AND c.edge_id = ? AND ${seen.sql} ORDER BY c.size`,
+        [v.tenantId, edgeId, ...seen.params],
       ),
     );
   }
 
   /**
    * Records in (afterSeq, upToSeq] with their stored JSON and leaf hash, in seq order (log
-   * verification). json null: the record's month was dropped by retention, its leaf kept.
+   * verification, which recomputes every leaf: read as `wholeTenant`). json null: the record's
+   * month was dropped by retention, its leaf kept. Every record's JSON, flagged ones included:
+   * refused to a reader not cleared for export-controlled data (a proof of the log is not a way
+   * around export control); of an edge of `v`'s sites.
    */
   async leafPage(
-    tenantId: string,
+    v: Viewer,
     edgeId: string,
     afterSeq: number,
     upToSeq: number,
     limit: number,
   ): Promise<{ seq: number; json: string | null; leaf_hash: Buffer }[]> {
+    if (!v.cleared) throw new Error('leafPage reads every record: only as a cleared reader (wholeTenant)');
+    const seen = logVisible(v, 'l');
     const sql =
       this.db.dialect === 'postgres'
         ? `SELECT l.seq, r.json, l.leaf_hash FROM record_log l
              LEFT JOIN records r ON r.tenant_id = l.tenant_id AND r.edge_id = l.edge_id AND r.seq = l.seq
                AND r.observed_at = l.observed_at
-            WHERE l.tenant_id = ? AND l.edge_id = ? AND l.seq > ? AND l.seq <= ? ORDER BY l.seq LIMIT ?`
-        : 'SELECT seq, json, leaf_hash FROM records WHERE tenant_id = ? AND edge_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?';
-    return this.db.withTenant(tenantId, () =>
+            WHERE l.tenant_id = ? AND l.edge_id = ? AND l.seq > ? AND l.seq <= ? AND ${seen.sql} ORDER BY l.seq LIMIT ?`
+        : `SELECT l.seq, l.json, l.leaf_hash FROM records l WHERE l.tenant_id = ? AND l.edge_id = ? AND l.seq > ? AND l.seq <= ? AND ${seen.sql} ORDER BY l.seq LIMIT ?`;
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<{ seq: number; json: string | null; leaf_hash: Buffer }>(sql, [
-        tenantId,
+        v.tenantId,
         edgeId,
         afterSeq,
         upToSeq,
+        ...seen.params,
         limit,
       ]),
     );
   }
 
   /**
-   * Records accepted for each edge since `since`: the log size now less the largest checkpoint
-   * accepted before then (checkpoints, one per batch, are far fewer than records).
+   * Records accepted for each edge of `v`'s sites since `since`: the log size now less the
+   * largest checkpoint accepted before then (checkpoints, one per batch, are far fewer than
+   * records). A count of an edge's log, not of what its records say: no export control.
    */
-  async acceptedSince(tenantId: string, since: string): Promise<Map<string, number>> {
-    const rows = await this.db.withTenant(tenantId, () =>
+  async acceptedSince(v: Viewer, since: string): Promise<Map<string, number>> {
+    const seen = visibleSql(v, { site: 'e.site_id' });
+    const rows = await this.db.withTenant(v.tenantId, () =>
       this.db.all<{ edge_id: string; before: number | null; size: number }>(
         `SELECT e.id AS edge_id, e.log_size AS size,
            (SELECT MAX(c.size) FROM checkpoints c WHERE c.tenant_id = e.tenant_id AND c.edge_id = e.id AND c.accepted_at <= ?) AS before
-         FROM edges e WHERE e.tenant_id = ?`,
-        [since, tenantId],
+         FROM edges e WHERE e.tenant_id = ? AND ${seen.sql}`,
+        [since, v.tenantId, ...seen.params],
       ),
     );
     return new Map(rows.map((r) => [r.edge_id, r.size - (r.before ?? 0)]));

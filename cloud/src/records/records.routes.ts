@@ -22,6 +22,7 @@ import {
   flagOfStoredRecord,
   type AccessedObject,
   type ExportControlService,
+  type ExportFlag,
 } from '../export-control/index.js';
 import type { NamedPosition, TraceabilityService } from '../calibration/index.js';
 
@@ -119,7 +120,7 @@ export function recordsRoutes(deps: {
 
   mount(r, recordsApi.edge, auth, async (req, res) => {
     const e = await edgeOr404(req);
-    const cp = await deps.records.latestCheckpoint(e.tenant_id, e.id);
+    const cp = await deps.records.latestCheckpoint(readerOf(req), e.id);
     res.json({ ...edgeView(e), checkpoint: cp?.cosigned_note ?? null });
   });
 
@@ -131,32 +132,29 @@ export function recordsRoutes(deps: {
         throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
     }
     const v = exportCallerOf(req, 'GET /records');
-    const flags = await exportControl.flags(v.tenantId);
-    // Records of other sites and of flagged equipment are left out in the query; those that only
-    // name a flagged gauge (inspections) are screened below, so a page may hold fewer than `limit`.
-    const reader = readerOf(req);
-    const rows = await deps.records.list(reader, q);
+    // Records of other sites and export-controlled ones (of flagged equipment, or naming a
+    // flagged gauge) are left out in the query (`recordVisible`), so a page is full and its
+    // cursor names a record served. A cleared reader's flagged records are logged.
+    const rows = await deps.records.list(v, q);
+    const flags = v.cleared ? await exportControl.flags(v.tenantId) : new Map<string, ExportFlag>();
     const named = deps.traceability
       ? await deps.traceability.namedPositions(
-          reader,
+          v,
           rows.map((x) => ({ edge: x.edge_id, seq: x.seq, observedAt: x.observed_at })),
         )
       : new Map<string, NamedPosition[]>();
     const served: AccessedObject[] = [];
-    const items = rows.flatMap((row) => {
+    const items = rows.map((row) => {
       const flag = flagOfStoredRecord(row.json, flags);
-      if (flag && !v.cleared) return [];
       if (flag) served.push({ type: 'record', id: `${row.edge_id}:${row.seq}`, flag });
-      return [
-        {
-          edge: row.edge_id,
-          seq: row.seq,
-          ingestedAt: row.ingested_at,
-          replayed: row.replayed === 1,
-          positions: named.get(`${row.edge_id}:${row.seq}`) ?? [],
-          record: JSON.parse(row.json) as unknown,
-        },
-      ];
+      return {
+        edge: row.edge_id,
+        seq: row.seq,
+        ingestedAt: row.ingested_at,
+        replayed: row.replayed === 1,
+        positions: named.get(`${row.edge_id}:${row.seq}`) ?? [],
+        record: JSON.parse(row.json) as unknown,
+      };
     });
     await exportControl.logAccess(v, served);
     const last = rows.at(-1);

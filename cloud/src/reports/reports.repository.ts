@@ -1,7 +1,13 @@
 import { visibleSql, type Viewer } from '../access/index.js';
 import type { Db, SqlParam } from '../platform/db/db.js';
 import { inChunks } from '../platform/db/in-chunks.js';
-import { EFFECTIVE_CALIBRATION, type CalibrationRow, type EquipmentRow } from '../calibration/index.js';
+import {
+  CALIBRATION_SITE,
+  EFFECTIVE_CALIBRATION,
+  calibrationsSeenBy,
+  type CalibrationRow,
+  type EquipmentRow,
+} from '../calibration/index.js';
 import { accessLogVisible, mayReadAccessLog } from '../export-control/index.js';
 import { keysetPage } from '../platform/db/keyset.js';
 
@@ -103,23 +109,6 @@ function reportsVisible(v: Viewer): { sql: string; params: SqlParam[] } {
   }
   if (!mayReadAccessLog(v)) parts.push("r.type <> 'export-access'");
   return { sql: parts.join(' AND '), params };
-}
-
-/** A calibration's site (with `calibrationsVisible`'s joins). */
-const CAL_SITE = 'COALESCE(e.site_id, d.site_id)';
-
-/**
- * The calibrations (aliased `c`) `v` sees, as joins and a condition: at the site of the calibrated
- * equipment (or, unregistered, of the edge that sent it; neither: tenant-wide), and unless cleared
- * none of export-controlled equipment.
- */
-function calibrationsVisible(v: Viewer): { join: string; sql: string; params: SqlParam[] } {
-  const scope = visibleSql(v, { site: CAL_SITE, siteNullable: true, tag: 'c.equipment' });
-  return {
-    join: `LEFT JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
-           LEFT JOIN edges d ON d.tenant_id = c.tenant_id AND d.id = c.edge_id`,
-    ...scope,
-  };
 }
 
 const bool = (v: unknown): number => (v === true || v === 1 || v === '1' || v === 't' ? 1 : 0);
@@ -352,7 +341,7 @@ export class ReportsRepository {
   /** The dispositions of these calibrations, of the equipment `v` sees (as `failedCalibrations`). */
   async dispositions(v: Viewer, ids: readonly string[]): Promise<Map<string, DispositionRow>> {
     const out = new Map<string, DispositionRow>();
-    const scope = calibrationsVisible(v);
+    const scope = calibrationsSeenBy(v);
     const rows = await inChunks(ids, 500, (chunk, marks) =>
       this.t(v.tenantId, () =>
         this.db.all<DispositionRow>(
@@ -508,7 +497,7 @@ export class ReportsRepository {
   /** Calibrations of these tags before `beforeIso`, by tag then time; of the equipment `v` sees. */
   async calibrationsOf(v: Viewer, tags: readonly string[], beforeIso: string): Promise<CalibrationRow[]> {
     if (tags.length === 0) return [];
-    const scope = calibrationsVisible(v);
+    const scope = calibrationsSeenBy(v);
     return this.t(v.tenantId, () =>
       this.db.all<CalibrationRow>(
         `SELECT c.* FROM calibrations c ${scope.join}
@@ -540,21 +529,21 @@ export class ReportsRepository {
     q: { siteId: string | null; period: PeriodBounds },
   ): Promise<(CalibrationRow & { site_id: string | null })[]> {
     const tenantId = v.tenantId;
-    const scope = calibrationsVisible(v);
+    const scope = calibrationsSeenBy(v);
     const inPeriod = inPeriodAt(
-      CAL_SITE,
+      CALIBRATION_SITE,
       q.period,
       (at) => `c.calibrated_at >= ${at('fromIso')} AND c.calibrated_at < ${at('toIso')}`,
     );
     const params: SqlParam[] = [tenantId, ...inPeriod.params, ...scope.params];
     let site = '';
     if (q.siteId) {
-      site = ` AND ${CAL_SITE} = ?`;
+      site = ` AND ${CALIBRATION_SITE} = ?`;
       params.push(q.siteId);
     }
     return this.t(tenantId, () =>
       this.db.all<CalibrationRow & { site_id: string | null }>(
-        `SELECT c.*, ${CAL_SITE} AS site_id FROM calibrations c ${scope.join}
+        `SELECT c.*, ${CALIBRATION_SITE} AS site_id FROM calibrations c ${scope.join}
          WHERE c.tenant_id = ? AND ${inPeriod.sql} AND ${scope.sql}
            AND (c.as_found = 'fail' OR COALESCE(c.as_left, c.as_found) = 'fail') AND ${EFFECTIVE_CALIBRATION}${site}
          ORDER BY c.calibrated_at, c.id`,
@@ -810,11 +799,11 @@ export class ReportsRepository {
 
   /** Calibrations since `sinceIso` whose traceability is flagged, of the equipment `v` sees. */
   async flaggedCalibrationsSince(v: Viewer, sinceIso: string, siteId: string | null): Promise<number> {
-    const scope = calibrationsVisible(v);
+    const scope = calibrationsSeenBy(v);
     const params: SqlParam[] = [v.tenantId, sinceIso, ...scope.params];
     let site = '';
     if (siteId) {
-      site = ' AND e.site_id = ?';
+      site = ` AND ${CALIBRATION_SITE} = ?`;
       params.push(siteId);
     }
     const r = await this.t(v.tenantId, () =>

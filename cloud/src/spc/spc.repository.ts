@@ -345,15 +345,16 @@ export class SpcRepository {
    * are in all, read in one statement so that both come from the same snapshot.
    */
   async tailSince(
-    tenantId: string,
+    v: SpcViewer,
     equipment: string,
     characteristic: string,
     from: string,
     limit: number,
   ): Promise<{ rows: MeasurementRow[]; total: number }> {
-    const where = 'tenant_id = ? AND equipment = ? AND characteristic = ? AND observed_at >= ?';
-    const key = [tenantId, equipment, characteristic, from];
-    const rows = await this.db.withTenant(tenantId, () =>
+    const seen = visibleSql(v, { site: 'site_id', tag: 'spc_measurements.equipment' });
+    const where = `tenant_id = ? AND equipment = ? AND characteristic = ? AND observed_at >= ? AND ${seen.sql}`;
+    const key = [v.tenantId, equipment, characteristic, from, ...seen.params];
+    const rows = await this.db.withTenant(v.tenantId, () =>
       this.db.all<MeasurementRow & { total: number | string }>(
         `SELECT observed_at, edge_id, seq, idx, measured, (SELECT COUNT(*) FROM spc_measurements WHERE ${where}) AS total
          FROM spc_measurements WHERE ${where} ORDER BY ${ORDER_DESC} LIMIT ?`,
@@ -399,17 +400,18 @@ export class SpcRepository {
     );
   }
 
-  /** The baseline in force: the latest frozen for the characteristic. */
+  /** The baseline in force: the latest frozen for the characteristic, if `v` sees it (`baselineVisible`). */
   async currentBaseline(
-    tenantId: string,
+    v: SpcViewer,
     equipment: string,
     characteristic: string,
   ): Promise<BaselineRow | undefined> {
-    return this.db.withTenantStatement(tenantId, () =>
+    const seen = baselineVisible(v);
+    return this.db.withTenantStatement(v.tenantId, () =>
       this.db.get<BaselineRow>(
-        `SELECT * FROM spc_baselines WHERE tenant_id = ? AND equipment = ? AND characteristic = ?
+        `SELECT * FROM spc_baselines WHERE tenant_id = ? AND equipment = ? AND characteristic = ? AND ${seen.sql}
          ORDER BY frozen_at DESC, id DESC LIMIT 1`,
-        [tenantId, equipment, characteristic],
+        [v.tenantId, equipment, characteristic, ...seen.params],
       ),
     );
   }
@@ -417,14 +419,11 @@ export class SpcRepository {
   /** The current baseline of each characteristic of the equipment `v` sees (of one tag if given). */
   async currentBaselines(v: SpcViewer, equipment?: string): Promise<BaselineRow[]> {
     const tenantId = v.tenantId;
-    // Baselines carry no site: the scope is their characteristic's.
-    const seen = visibleSql(v, { site: 'c.site_id', tag: 'c.equipment' });
+    const seen = baselineVisible(v);
     const rows = await this.db.withTenantStatement(tenantId, () =>
       this.db.all<BaselineRow>(
         `SELECT * FROM spc_baselines WHERE tenant_id = ?${equipment !== undefined ? ' AND equipment = ?' : ''}
-           AND EXISTS (SELECT 1 FROM spc_characteristics c WHERE c.tenant_id = spc_baselines.tenant_id
-             AND c.equipment = spc_baselines.equipment AND c.characteristic = spc_baselines.characteristic
-             AND ${seen.sql})
+           AND ${seen.sql}
          ORDER BY equipment, characteristic, frozen_at, id`,
         [tenantId, ...(equipment !== undefined ? [equipment] : []), ...seen.params],
       ),
@@ -433,6 +432,21 @@ export class SpcRepository {
     for (const r of rows) latest.set(JSON.stringify([r.equipment, r.characteristic]), r);
     return [...latest.values()];
   }
+}
+
+/**
+ * The baselines (spc_baselines rows) `v` may see. Baselines carry no site: the scope is their
+ * characteristic's (its site, its equipment's export control).
+ */
+function baselineVisible(v: SpcViewer): { sql: string; params: SqlParam[] } {
+  const seen = visibleSql(v, { site: 'c.site_id', tag: 'c.equipment' });
+  if (seen.sql === '1 = 1') return seen;
+  return {
+    sql: `EXISTS (SELECT 1 FROM spc_characteristics c WHERE c.tenant_id = spc_baselines.tenant_id
+             AND c.equipment = spc_baselines.equipment AND c.characteristic = spc_baselines.characteristic
+             AND ${seen.sql})`,
+    params: seen.params,
+  };
 }
 
 export function limitsOf(b: BaselineRow): ControlLimits {

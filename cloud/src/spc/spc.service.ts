@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Db } from '../platform/db/db.js';
 import { parseOrProblem, ProblemError } from '../platform/errors.js';
 import type { AuditEvent } from '../audit/index.js';
+import { wholeTenant } from '../access/index.js';
 import type { DomainEventBus } from '../platform/events.js';
 import type { StoredBatch } from '../records/index.js';
 import type { AlertRow, AlertsRepository } from './alerts.repository.js';
@@ -300,7 +301,8 @@ export class SpcService {
    * the baseline's `to` (monitoring starts where the baseline period ends). Only points holding
    * a measurement of this batch raise alerts, a run rule that already fired at the previous
    * point does not raise again (one alert per run), and a (baseline, rule, chart, point) raises
-   * at most once however often it is evaluated.
+   * at most once however often it is evaluated. The product's own work on every site's data:
+   * the baseline and the measurements are read as the whole tenant.
    */
   async evaluateBatch(e: StoredBatch): Promise<AlertView[]> {
     const touched = new Map<string, { equipment: string; characteristic: string; keys: Set<string> }>();
@@ -319,7 +321,11 @@ export class SpcService {
     }
     const raised: AlertView[] = [];
     for (const t of touched.values()) {
-      const baseline = await this.repo.currentBaseline(e.tenantId, t.equipment, t.characteristic);
+      const baseline = await this.repo.currentBaseline(
+        wholeTenant(e.tenantId),
+        t.equipment,
+        t.characteristic,
+      );
       if (!baseline) continue;
       raised.push(...(await this.evaluateCharacteristic(e.tenantId, e.siteId, baseline, t.keys)));
     }
@@ -334,7 +340,13 @@ export class SpcService {
   ): Promise<AlertView[]> {
     const n = b.chart === 'i-mr' ? 1 : b.subgroup_size;
     const want = (RULE_LOOKBACK + Math.ceil(newKeys.size / n) + 2) * n;
-    const { rows, total } = await this.repo.tailSince(tenantId, b.equipment, b.characteristic, b.to_at, want);
+    const { rows, total } = await this.repo.tailSince(
+      wholeTenant(tenantId),
+      b.equipment,
+      b.characteristic,
+      b.to_at,
+      want,
+    );
     // Align to subgroups counted from the baseline's end: the first fetched row has index
     // total - rows.length in that sequence.
     const first = total - rows.length;
@@ -506,7 +518,7 @@ export class SpcService {
     const q = parse(chartQuerySchema, raw, 'query parameters');
     const c = await this.visibleCharacteristic(scope, q.equipment, q.characteristic);
     const n = q.subgroupSize;
-    const baseline = await this.repo.currentBaseline(scope.tenantId, q.equipment, q.characteristic);
+    const baseline = await this.repo.currentBaseline(scope, q.equipment, q.characteristic);
     const rules: RuleSet = q.rules ?? baseline?.rules ?? 'western-electric';
     const d = await this.draw(scope, c, baseline ?? undefined, {
       chart: q.chart,

@@ -192,7 +192,7 @@ export class TenancyService {
     const hourAgo = new Date(Date.now() - 3600_000).toISOString();
     const [edges, lastHour] = await Promise.all([
       this.deps.tenancy.listEdges(by, siteId),
-      this.deps.records.acceptedSince(by.tenantId, hourAgo),
+      this.deps.records.acceptedSince(by, hourAgo),
     ]);
     return edges.map((edge) => ({ edge, recordsLastHour: lastHour.get(edge.id) ?? 0 }));
   }
