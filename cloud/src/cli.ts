@@ -464,7 +464,7 @@ async function main(argv: string[]) {
       const store = await adminStore(cfg, v);
       const tenant = id(v.tenant, 'tenant');
       const site = id(v.site, 'site');
-      if (!(await store.tenancy.siteExists(tenant, site)))
+      if (!(await store.tenancy.siteExists(wholeTenant(tenant), site)))
         fail([`rigtrace-cloud: no site ${site} in tenant ${tenant}`], 2);
       const t = await store.tenancy.createEnrollmentToken(tenant, site, hours * 3600_000);
       await store.db.close();

@@ -7,6 +7,7 @@ import { loadCloudConfig } from '../src/platform/config.js';
 import { describeDatabaseUrl } from '../src/platform/db/postgres.js';
 import { openStore } from '../src/server.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+import { wholeTenant } from '../src/access/index.js';
 
 // Every test here runs CLI processes one after another, each loading its TypeScript sources:
 // seconds apiece on a busy machine.
@@ -198,8 +199,8 @@ describe.each(BACKENDS)('rigtrace-cloud admin commands on %s', (backend) => {
     const store = await openStore(loadCloudConfig({}, storage.overrides));
     try {
       expect(await store.tenancy.tenantExists('acme')).toBe(true);
-      expect(await store.tenancy.siteExists('acme', 'plant-1')).toBe(true);
-      expect(await store.tenancy.siteExists('acme', 'plant-9')).toBe(false);
+      expect(await store.tenancy.siteExists(wholeTenant('acme'), 'plant-1')).toBe(true);
+      expect(await store.tenancy.siteExists(wholeTenant('acme'), 'plant-9')).toBe(false);
       expect(await store.tenancy.tenantForApiToken(api.stdout.trim())).toBe('acme');
       const enrolled = await store.db.transaction(() =>
         store.tenancy.consumeEnrollmentToken(token.token, 'edge-x'),

@@ -50,7 +50,7 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
       })),
       now,
     );
-    const edge = await store.tenancy.edgeForTenant('acme', 'edge-v');
+    const edge = await store.tenancy.edgeForTenant(wholeTenant('acme'), 'edge-v');
     expect(Buffer.isBuffer(edge?.public_key)).toBe(true);
     expect(edge?.public_key.equals(key)).toBe(true);
     expect(edge?.log_size).toBe(0);
@@ -82,13 +82,13 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
       store.db.transaction(async () => {
         await store.tenancy.createTenant('gone', 'Gone');
         await store.db.transaction(() => store.tenancy.createSite('gone', 's', 'S')); // joins
-        expect(await store.tenancy.siteExists('gone', 's')).toBe(true);
+        expect(await store.tenancy.siteExists(wholeTenant('gone'), 's')).toBe(true);
         throw new Error('undo');
       }),
     ).rejects.toThrow('undo');
     expect(await store.tenancy.tenantExists('kept')).toBe(true);
     expect(await store.tenancy.tenantExists('gone')).toBe(false);
-    expect(await store.tenancy.siteExists('gone', 's')).toBe(false);
+    expect(await store.tenancy.siteExists(wholeTenant('gone'), 's')).toBe(false);
   });
 
   it('keeps statements from outside a transaction out of it: they neither see its rows nor roll back with it', async () => {
@@ -114,20 +114,20 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
   });
 
   it('refuses to work for another tenant inside a tenant scope', async () => {
-    await expect(store.db.bindTenant('acme', () => store.tenancy.siteExists('other', 'p'))).rejects.toThrow(
-      TenantScopeError,
-    );
     await expect(
-      store.db.bindTenant('acme', () => store.tenancy.siteExists('acme', 'plant-1')),
+      store.db.bindTenant('acme', () => store.tenancy.siteExists(wholeTenant('other'), 'p')),
+    ).rejects.toThrow(TenantScopeError);
+    await expect(
+      store.db.bindTenant('acme', () => store.tenancy.siteExists(wholeTenant('acme'), 'plant-1')),
     ).resolves.toBe(true);
     await expect(
       store.db.transaction(async () => {
-        await store.tenancy.siteExists('acme', 'plant-1');
-        return store.tenancy.siteExists('other', 'p');
+        await store.tenancy.siteExists(wholeTenant('acme'), 'plant-1');
+        return store.tenancy.siteExists(wholeTenant('other'), 'p');
       }),
     ).rejects.toThrow('working for tenant "acme", asked for "other"');
     // Outside any scope each call may name its own tenant.
-    expect(await store.tenancy.siteExists('other', 'p')).toBe(true);
+    expect(await store.tenancy.siteExists(wholeTenant('other'), 'p')).toBe(true);
   });
 
   it('consumes an enrollment token exactly once, however many try at the same time', async () => {
@@ -145,7 +145,7 @@ describe.each(BACKENDS)('storage contract on %s', (backend) => {
   it('keeps security events without a tenant apart from the tenants’ own', async () => {
     await store.security.record({ tenantId: null, code: 'ENROLL_REFUSED', address: '10.0.0.9', detail: 'x' });
     await store.security.record({ tenantId: 'acme', code: 'INGEST_REFUSED', edgeId: 'edge-v', detail: 'y' });
-    expect((await store.security.list('acme')).map((e) => e.code)).toEqual(['INGEST_REFUSED']);
-    expect(await store.security.list('other')).toEqual([]);
+    expect((await store.security.list(wholeTenant('acme'))).map((e) => e.code)).toEqual(['INGEST_REFUSED']);
+    expect(await store.security.list(wholeTenant('other'))).toEqual([]);
   });
 });

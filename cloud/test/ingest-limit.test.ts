@@ -6,6 +6,7 @@ import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { TestEdge } from './helpers/live.js';
 import { testStorage, type Backend, type TestStorage } from './helpers/storage.js';
+import { wholeTenant } from '../src/access/index.js';
 
 const T0 = '2026-12-01T08:00:00.000Z';
 
@@ -98,7 +99,7 @@ describe('ingest limit per enrolled edge', () => {
     // The refused batch stored nothing: a's log is still at 2.
     const store = await openStore(loadCloudConfig({}, storage!.overrides));
     try {
-      expect((await store.tenancy.edgeForTenant('acme', a.id))?.log_size).toBe(2);
+      expect((await store.tenancy.edgeForTenant(wholeTenant('acme'), a.id))?.log_size).toBe(2);
     } finally {
       await store.db.close();
     }

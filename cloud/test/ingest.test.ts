@@ -6,6 +6,7 @@ import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { openApiDocument } from '../src/openapi.js';
 import { TestEdge } from './helpers/edge.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+import { wholeTenant } from '../src/access/index.js';
 
 /** The whole API in-process, once per storage backend: the same behaviour on each. */
 describe.each(BACKENDS)('on %s', (backend) => {
@@ -34,7 +35,7 @@ describe.each(BACKENDS)('on %s', (backend) => {
   async function securityEvents(): Promise<{ code: string; edge_id: string | null }[]> {
     const store = await openStore(loadCloudConfig({}, storage.overrides));
     try {
-      return await store.security.list('acme', 100);
+      return await store.security.list(wholeTenant('acme'), 100);
     } finally {
       await store.db.close();
     }

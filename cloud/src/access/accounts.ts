@@ -9,7 +9,7 @@ import { AuthService, principalOf } from './auth.service.js';
 import { authenticator, authorize, authorizeOrHide, type AuthenticateOptions } from './auth.middleware.js';
 import type { SecretBox } from './secret-box.js';
 import { isAccountRole, type Permission, type Principal } from './policy.js';
-import { viewerOfPrincipal, type Viewer } from './viewer.js';
+import { viewerOfPrincipal, wholeTenant, type Viewer } from './viewer.js';
 import { DEFAULT_THROTTLE, Throttle, type ThrottlePolicy } from './throttle.js';
 import { UsersService } from './users.service.js';
 
@@ -71,7 +71,7 @@ export function createAccounts(deps: {
     throttle,
     authenticate,
     sitesOf: async (p) =>
-      (await deps.tenancy.sites(p.tenantId, p.sites)).map((s) => ({
+      (await deps.tenancy.sites(viewerOfPrincipal(p))).map((s) => ({
         id: s.id,
         name: s.name,
         timeZone: s.time_zone,
@@ -80,7 +80,7 @@ export function createAccounts(deps: {
       const out = new Map<string, Viewer>();
       // One look-up per address (a site lists at most 50): users by e-mail, the existing read.
       for (const email of new Set(emails.map((e) => e.toLowerCase()))) {
-        const u = await usersRepo.byEmail(tenantId, email);
+        const u = await usersRepo.byEmail(wholeTenant(tenantId), email);
         if (u && u.disabled_at === null && isAccountRole(u.tenant_id, u.role))
           out.set(email, viewerOfPrincipal(principalOf(u)));
       }

@@ -11,6 +11,7 @@ import { isAccountRole, isRole, OPERATOR_REALM, OPERATOR_ROLE, type Principal } 
 import { SecretBox, totpContext } from './secret-box.js';
 import { accountKey, addressKey, Throttle } from './throttle.js';
 import { base32Decode, newTotpSecret, otpauthUri, verifyTotp } from './totp.js';
+import { wholeTenant } from './viewer.js';
 
 /** A pending step (MFA code, password change, MFA enrolment) must be done within this time. */
 export const PENDING_STEP_MS = 10 * 60_000;
@@ -146,7 +147,7 @@ export class AuthService {
       });
     }
     const tenantOk = signInRealm(input.tenant) && (await this.tenancy.tenantExists(input.tenant));
-    const user = tenantOk ? await this.users.byEmail(input.tenant, email) : undefined;
+    const user = tenantOk ? await this.users.byEmail(wholeTenant(input.tenant), email) : undefined;
     const usable = user && user.disabled_at === null;
     // Always one argon2 verification, against a dummy hash when there is no usable account.
     const ok = await verifyPassword(usable ? user.password_hash : await dummyHash(), input.password);
@@ -196,7 +197,7 @@ export class AuthService {
     if (!user.totp_enabled_at) {
       // A cloud operator always signs in with a second factor.
       if (user.role === OPERATOR_ROLE) return 'enroll_mfa';
-      const policy = await this.users.securityPolicy(user.tenant_id);
+      const policy = await this.users.securityPolicy(wholeTenant(user.tenant_id));
       if (isRole(user.role) && policy.mfaRequiredRoles.includes(user.role)) return 'enroll_mfa';
     }
     return 'active';
@@ -205,7 +206,7 @@ export class AuthService {
   private async issue(user: UserRow, state: SessionState, info: RequestInfo): Promise<IssuedSession> {
     const token = newToken('');
     const csrfToken = randomBytes(32).toString('base64url');
-    const policy = await this.users.securityPolicy(user.tenant_id);
+    const policy = await this.users.securityPolicy(wholeTenant(user.tenant_id));
     const ttl = state === 'active' ? policy.absoluteTimeoutSeconds * 1000 : PENDING_STEP_MS;
     const expiresAt = new Date(Date.now() + ttl).toISOString();
     await this.sessions.create({
@@ -241,16 +242,16 @@ export class AuthService {
     const token = cookie.slice(dot + 1);
     if (dot < 1 || !signInRealm(tenant) || !/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
     const idHash = hashToken(token);
-    const session = await this.sessions.get(tenant, idHash);
+    const session = await this.sessions.get(wholeTenant(tenant), idHash);
     if (!session || session.revoked_at !== null) return undefined;
     const now = Date.now();
     if (Date.parse(session.expires_at) <= now) return undefined;
-    const policy = await this.users.securityPolicy(tenant);
+    const policy = await this.users.securityPolicy(wholeTenant(tenant));
     if (Date.parse(session.last_seen_at) + policy.idleTimeoutSeconds * 1000 <= now) {
       await this.sessions.revoke(tenant, idHash);
       return undefined;
     }
-    const user = await this.users.byId(tenant, session.user_id);
+    const user = await this.users.byId(wholeTenant(tenant), session.user_id);
     if (!user || user.disabled_at !== null) return undefined;
     if (opts.touch !== false && now - Date.parse(session.last_seen_at) > 30_000) {
       await this.sessions.touch(tenant, idHash, new Date(now).toISOString());
@@ -387,7 +388,7 @@ export class AuthService {
         password_changed_at: new Date().toISOString(),
       });
       await this.sessions.revokeAllForUser(ctx.user.tenant_id, ctx.user.id);
-      const user = (await this.users.byId(ctx.user.tenant_id, ctx.user.id))!;
+      const user = (await this.users.byId(wholeTenant(ctx.user.tenant_id), ctx.user.id))!;
       const issued = await this.issue(user, await this.nextState(user), info);
       await this.audit.record({
         tenantId: user.tenant_id,
@@ -458,7 +459,7 @@ export class AuthService {
         before: { mfa: false },
         after: { mfa: true, backupCodes: BACKUP_CODE_COUNT },
       });
-      const user = (await this.users.byId(ctx.user.tenant_id, ctx.user.id))!;
+      const user = (await this.users.byId(wholeTenant(ctx.user.tenant_id), ctx.user.id))!;
       const issued = ctx.session.state === 'enroll_mfa' ? await this.rotate(ctx, user, info) : undefined;
       return { backupCodes: codes, issued };
     });
@@ -468,7 +469,7 @@ export class AuthService {
     if (!ctx.user.totp_enabled_at) throw new ProblemError('CLOUD_CONFLICT', 'TOTP is not enabled');
     if (ctx.user.role === OPERATOR_ROLE)
       throw new ProblemError('CLOUD_FORBIDDEN', 'a cloud operator always signs in with a second factor');
-    const policy = await this.users.securityPolicy(ctx.user.tenant_id);
+    const policy = await this.users.securityPolicy(wholeTenant(ctx.user.tenant_id));
     if (isRole(ctx.user.role) && policy.mfaRequiredRoles.includes(ctx.user.role))
       throw new ProblemError('CLOUD_FORBIDDEN', `the tenant requires MFA for the ${ctx.user.role} role`);
     await this.reauthenticate(ctx.user, password, code, info);
@@ -530,6 +531,6 @@ export class AuthService {
   }
 
   unusedBackupCodes(u: UserRow): Promise<number> {
-    return this.users.unusedBackupCodes(u.tenant_id, u.id);
+    return this.users.unusedBackupCodes(wholeTenant(u.tenant_id), u.id);
   }
 }

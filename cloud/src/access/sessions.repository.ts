@@ -1,4 +1,5 @@
 import type { Db } from '../platform/db/db.js';
+import type { Viewer } from './viewer.js';
 
 export type SessionState = 'active' | 'mfa' | 'enroll_mfa' | 'change_password';
 
@@ -53,10 +54,11 @@ export class SessionsRepository {
     );
   }
 
-  get(tenantId: string, idHash: string): Promise<SessionRow | undefined> {
-    return this.db.withTenant(tenantId, () =>
+  /** The session by its token's hash: read by sign-in's own work, as `wholeTenant(…)`. */
+  get(v: Pick<Viewer, 'tenantId'>, idHash: string): Promise<SessionRow | undefined> {
+    return this.db.withTenant(v.tenantId, () =>
       this.db.get<SessionRow>('SELECT * FROM sessions WHERE tenant_id = ? AND id_hash = ?', [
-        tenantId,
+        v.tenantId,
         idHash,
       ]),
     );

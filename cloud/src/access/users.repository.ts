@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../platform/db/db.js';
+import type { Db, SqlParam } from '../platform/db/db.js';
 import type { AccountRole, Role } from './policy.js';
+import { wholeTenant, type Viewer } from './viewer.js';
+
+/** Who reads: an admin's viewer, or `wholeTenant(…)` for the product's own work (sign-in, sessions). */
+type Reader = Pick<Viewer, 'tenantId' | 'sites'>;
 
 export interface UserRow {
   tenant_id: string;
@@ -58,6 +62,24 @@ type UserChange = Partial<
 export class UsersRepository {
   constructor(private readonly db: Db) {}
 
+  /**
+   * The users `v` sees, as a WHERE condition on `users u`: every user for a reader of every site;
+   * for a reader limited to sites, the users limited to some of those sites (not a user of every
+   * site, nor one with a site beyond them).
+   */
+  private scope(v: Reader): { sql: string; params: SqlParam[] } {
+    if (v.sites === null) return { sql: '1 = 1', params: [] };
+    const sitesOf =
+      this.db.dialect === 'postgres'
+        ? 'json_array_elements_text(u.sites::json) j(value)'
+        : 'json_each(u.sites) j';
+    const beyond = v.sites.length ? `j.value NOT IN (${v.sites.map(() => '?').join(',')})` : '1 = 1';
+    return {
+      sql: `u.sites IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ${sitesOf} WHERE ${beyond})`,
+      params: [...v.sites],
+    };
+  }
+
   async create(u: {
     tenantId: string;
     email: string;
@@ -90,35 +112,51 @@ export class UsersRepository {
         ],
       ),
     );
-    return (await this.byId(u.tenantId, id))!;
+    return (await this.byId(wholeTenant(u.tenantId), id))!;
   }
 
-  byId(tenantId: string, id: string): Promise<UserRow | undefined> {
-    return this.db.withTenant(tenantId, () =>
-      this.db.get<UserRow>('SELECT * FROM users WHERE tenant_id = ? AND id = ?', [tenantId, id]),
-    );
-  }
-
-  byEmail(tenantId: string, email: string): Promise<UserRow | undefined> {
-    return this.db.withTenant(tenantId, () =>
-      this.db.get<UserRow>('SELECT * FROM users WHERE tenant_id = ? AND email = ?', [
-        tenantId,
-        email.toLowerCase(),
+  /** The user, if `v` sees it. */
+  byId(v: Reader, id: string): Promise<UserRow | undefined> {
+    const scope = this.scope(v);
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.get<UserRow>(`SELECT * FROM users u WHERE u.tenant_id = ? AND u.id = ? AND ${scope.sql}`, [
+        v.tenantId,
+        id,
+        ...scope.params,
       ]),
     );
   }
 
-  list(tenantId: string): Promise<UserRow[]> {
-    return this.db.withTenant(tenantId, () =>
-      this.db.all<UserRow>('SELECT * FROM users WHERE tenant_id = ? ORDER BY email', [tenantId]),
+  /** The user with this e-mail address, if `v` sees it. */
+  byEmail(v: Reader, email: string): Promise<UserRow | undefined> {
+    const scope = this.scope(v);
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.get<UserRow>(`SELECT * FROM users u WHERE u.tenant_id = ? AND u.email = ? AND ${scope.sql}`, [
+        v.tenantId,
+        email.toLowerCase(),
+        ...scope.params,
+      ]),
     );
   }
 
-  async countActiveAdmins(tenantId: string): Promise<number> {
-    const row = await this.db.withTenant(tenantId, () =>
+  /** The users `v` sees, by e-mail address. */
+  list(v: Reader): Promise<UserRow[]> {
+    const scope = this.scope(v);
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.all<UserRow>(`SELECT * FROM users u WHERE u.tenant_id = ? AND ${scope.sql} ORDER BY u.email`, [
+        v.tenantId,
+        ...scope.params,
+      ]),
+    );
+  }
+
+  /** The active admins among the users `v` sees (the last-admin guard counts the whole tenant's). */
+  async countActiveAdmins(v: Reader): Promise<number> {
+    const scope = this.scope(v);
+    const row = await this.db.withTenant(v.tenantId, () =>
       this.db.get<{ n: number }>(
-        "SELECT COUNT(*) AS n FROM users WHERE tenant_id = ? AND role = 'admin' AND disabled_at IS NULL",
-        [tenantId],
+        `SELECT COUNT(*) AS n FROM users u WHERE u.tenant_id = ? AND u.role = 'admin' AND u.disabled_at IS NULL AND ${scope.sql}`,
+        [v.tenantId, ...scope.params],
       ),
     );
     return Number(row?.n ?? 0);
@@ -176,21 +214,25 @@ export class UsersRepository {
     return r.changes === 1;
   }
 
-  async unusedBackupCodes(tenantId: string, userId: string): Promise<number> {
-    const row = await this.db.withTenant(tenantId, () =>
+  /** How many unused backup codes the user has (none when `v` does not see the user). */
+  async unusedBackupCodes(v: Reader, userId: string): Promise<number> {
+    const scope = this.scope(v);
+    const row = await this.db.withTenant(v.tenantId, () =>
       this.db.get<{ n: number }>(
-        'SELECT COUNT(*) AS n FROM backup_codes WHERE tenant_id = ? AND user_id = ? AND used_at IS NULL',
-        [tenantId, userId],
+        `SELECT COUNT(*) AS n FROM backup_codes b JOIN users u ON u.tenant_id = b.tenant_id AND u.id = b.user_id
+          WHERE b.tenant_id = ? AND b.user_id = ? AND b.used_at IS NULL AND ${scope.sql}`,
+        [v.tenantId, userId, ...scope.params],
       ),
     );
     return Number(row?.n ?? 0);
   }
 
-  async securityPolicy(tenantId: string): Promise<SecurityPolicy> {
-    const row = await this.db.withTenant(tenantId, () =>
+  /** The tenant's security policy: one for the whole tenant, which every reader of it may read. */
+  async securityPolicy(v: Pick<Viewer, 'tenantId'>): Promise<SecurityPolicy> {
+    const row = await this.db.withTenant(v.tenantId, () =>
       this.db.get<{ mfa_required_roles: string; idle_timeout_s: number; absolute_timeout_s: number }>(
         'SELECT mfa_required_roles, idle_timeout_s, absolute_timeout_s FROM tenant_security WHERE tenant_id = ?',
-        [tenantId],
+        [v.tenantId],
       ),
     );
     if (!row) return { ...DEFAULT_SECURITY_POLICY };

@@ -7,6 +7,7 @@ import type { AuditActor, AuditService } from '../audit/index.js';
 import { generatePassword, hashPassword, passwordProblems } from './password.js';
 import { isAccountRole, type AccountRole, type Role } from './policy.js';
 import { userView } from './auth.service.js';
+import { wholeTenant } from './viewer.js';
 
 export interface Actor {
   actor: AuditActor;
@@ -18,10 +19,10 @@ export interface Actor {
   sites?: readonly string[] | null;
 }
 
-/** A user row's sites (stored as JSON text); null for every site. */
-const sitesOf = (u: UserRow): string[] | null => (u.sites ? (JSON.parse(u.sites) as string[]) : null);
+/** Who reads users for `by`: its sites (the users it sees are those limited to them), or every site. */
+const readerOf = (tenantId: string, by: Actor | undefined) => ({ tenantId, sites: by?.sites ?? null });
 
-/** Whether `sites` (a user's scope) lies within the acting admin's sites. */
+/** Whether `sites` (a user's scope, being given) lies within the acting admin's sites. */
 function within(by: Actor | undefined, sites: readonly string[] | null): boolean {
   if (!by?.sites) return true;
   return sites !== null && sites.every((s) => by.sites!.includes(s));
@@ -46,21 +47,21 @@ export class UsersService {
 
   private async checkSites(tenantId: string, sites: readonly string[] | null) {
     for (const s of sites ?? []) {
-      if (!(await this.tenancy.siteExists(tenantId, s)))
+      if (!(await this.tenancy.siteExists(wholeTenant(tenantId), s)))
         throw new ProblemError('CLOUD_VALIDATION', `no site ${s} in this tenant`);
     }
   }
 
   /** A user; 404 when absent or, for an admin limited to sites, outside them. */
   async get(tenantId: string, id: string, by?: Actor): Promise<UserRow> {
-    const u = await this.users.byId(tenantId, id);
-    if (!u || !within(by, sitesOf(u))) throw new ProblemError('CLOUD_NOT_FOUND', 'no such user');
+    const u = await this.users.byId(readerOf(tenantId, by), id);
+    if (!u) throw new ProblemError('CLOUD_NOT_FOUND', 'no such user');
     return u;
   }
 
   /** The tenant's users (for an admin limited to sites: the users limited to those sites). */
   async list(tenantId: string, by?: Actor) {
-    return (await this.users.list(tenantId)).filter((u) => within(by, sitesOf(u)));
+    return this.users.list(readerOf(tenantId, by));
   }
 
   /**
@@ -87,7 +88,8 @@ export class UsersService {
       throw new ProblemError('CLOUD_VALIDATION', 'this role does not exist in this tenant');
     if (!within(by, sites)) throw notYourSites();
     await this.checkSites(tenantId, sites);
-    if (await this.users.byEmail(tenantId, u.email))
+    // Whether the address is taken: by any user of the tenant.
+    if (await this.users.byEmail(wholeTenant(tenantId), u.email))
       throw new ProblemError('CLOUD_CONFLICT', 'a user with this email exists');
     const generated = u.password === undefined ? generatePassword() : undefined;
     const password = u.password ?? generated!;
@@ -124,7 +126,7 @@ export class UsersService {
     if (
       target.role === 'admin' &&
       target.disabled_at === null &&
-      (await this.users.countActiveAdmins(tenantId)) <= 1
+      (await this.users.countActiveAdmins(wholeTenant(tenantId))) <= 1
     )
       throw new ProblemError('CLOUD_CONFLICT', 'this is the last active admin of the tenant');
   }
@@ -140,7 +142,7 @@ export class UsersService {
     return this.db.transaction(async () => {
       const before = await this.get(tenantId, id, by);
       await apply(before);
-      const after = (await this.users.byId(tenantId, id))!;
+      const after = (await this.users.byId(wholeTenant(tenantId), id))!;
       await this.audit.record({
         tenantId,
         action,
@@ -242,12 +244,12 @@ export class UsersService {
   }
 
   policy(tenantId: string) {
-    return this.users.securityPolicy(tenantId);
+    return this.users.securityPolicy(wholeTenant(tenantId));
   }
 
   async setPolicy(by: Actor, tenantId: string, p: SecurityPolicy): Promise<SecurityPolicy> {
     return this.db.transaction(async () => {
-      const before = await this.users.securityPolicy(tenantId);
+      const before = await this.users.securityPolicy(wholeTenant(tenantId));
       await this.users.setSecurityPolicy(tenantId, p);
       await this.audit.record({
         tenantId,

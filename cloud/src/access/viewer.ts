@@ -95,15 +95,18 @@ export function viewerSeesEquipment(
  * see. `site`, the column holding the row's site (a NULL site is tenant-wide, seen by all, when
  * `siteNullable`); `tag`, the column holding the equipment tag whose export-control flag the row
  * inherits; `regime`, instead of `tag` when the row is the equipment's own register entry, its
- * `export_regime` column. Uncleared viewers never see a row of flagged equipment. The tenant is
- * the caller's own `tenant_id = ?` (every query leads with it, for its index).
+ * `export_regime` column; `everySite`, when the rows concern the whole tenant and no one site
+ * (API tokens, the audit log, security events): only a reader of every site sees them. Uncleared
+ * viewers never see a row of flagged equipment. The tenant is the caller's own `tenant_id = ?`
+ * (every query leads with it, for its index).
  */
 export function visibleSql(
   v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
-  cols: { site?: string; siteNullable?: boolean; tag?: string; regime?: string },
+  cols: { site?: string; siteNullable?: boolean; tag?: string; regime?: string; everySite?: boolean },
 ): { sql: string; params: SqlParam[] } {
   const parts: string[] = [];
   const params: SqlParam[] = [];
+  if (cols.everySite && v.sites !== null) parts.push('1 = 0');
   if (cols.site && v.sites !== null) {
     const inList = v.sites.length ? `${cols.site} IN (${v.sites.map(() => '?').join(',')})` : '1 = 0';
     parts.push(cols.siteNullable ? `(${cols.site} IS NULL OR ${inList})` : inList);

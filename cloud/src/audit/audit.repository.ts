@@ -1,3 +1,4 @@
+import { visibleSql, type Viewer } from '../access/index.js';
 import type { Db } from '../platform/db/db.js';
 
 export interface AuditRow {
@@ -62,32 +63,43 @@ export class AuditRepository {
     });
   }
 
-  async head(tenantId: string): Promise<number> {
-    const row = await this.db.withTenant(tenantId, () =>
-      this.db.get<{ size: number }>('SELECT size FROM audit_heads WHERE tenant_id = ?', [tenantId]),
+  /** The log's size: read by verification, the product's own work (`wholeTenant(…)`). */
+  async head(v: Pick<Viewer, 'tenantId'>): Promise<number> {
+    const row = await this.db.withTenant(v.tenantId, () =>
+      this.db.get<{ size: number }>('SELECT size FROM audit_heads WHERE tenant_id = ?', [v.tenantId]),
     );
     return row?.size ?? 0;
   }
 
-  /** Entries after `afterSeq`, in order. */
-  /** Tags of the tenant's export-controlled equipment (entries naming one are withheld from uncleared readers). */
-  async flaggedTags(tenantId: string): Promise<string[]> {
-    const rows = await this.db.withTenant(tenantId, () =>
+  /**
+   * Tags of the tenant's export-controlled equipment, of every site: entries naming one are
+   * withheld from uncleared readers, so the list is read as `wholeTenant(…)`.
+   */
+  async flaggedTags(v: Pick<Viewer, 'tenantId'>): Promise<string[]> {
+    const rows = await this.db.withTenant(v.tenantId, () =>
       this.db.all<{ tag: string }>(
         'SELECT tag FROM equipment WHERE tenant_id = ? AND export_regime IS NOT NULL',
-        [tenantId],
+        [v.tenantId],
       ),
     );
     return rows.map((r) => r.tag);
   }
 
-  page(tenantId: string, afterSeq: number, limit: number): Promise<AuditRow[]> {
-    return this.db.withTenant(tenantId, () =>
-      this.db.all<AuditRow>('SELECT * FROM audit_log WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?', [
-        tenantId,
-        afterSeq,
-        limit,
-      ]),
+  /**
+   * Entries after `afterSeq`, in order. One log of every site's actions: a reader limited to
+   * sites sees none (audit:read is never a site-scoped caller's).
+   */
+  page(
+    v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>,
+    afterSeq: number,
+    limit: number,
+  ): Promise<AuditRow[]> {
+    const scope = visibleSql(v, { everySite: true });
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.all<AuditRow>(
+        `SELECT * FROM audit_log WHERE tenant_id = ? AND seq > ? AND ${scope.sql} ORDER BY seq LIMIT ?`,
+        [v.tenantId, afterSeq, ...scope.params, limit],
+      ),
     );
   }
 }

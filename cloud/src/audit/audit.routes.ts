@@ -1,6 +1,6 @@
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
-import { type Accounts, actorOfRequest, principalOf } from '../access/index.js';
+import { type Accounts, actorOfRequest, viewerOf } from '../access/index.js';
 import { NDJSON, dateTime, mount, operation } from '../platform/http/contract.js';
 import { parseQuery } from '../platform/http/validation.js';
 import { AuditService } from './audit.service.js';
@@ -18,22 +18,18 @@ export function auditRoutes(accounts: Accounts): Router {
   const guard = accounts.require('audit:read');
   const audit = accounts.audit;
 
-  /** Entries naming export-controlled equipment are withheld from readers not cleared (ACCOUNTS.md). */
-  const withholdFor = (req: Request) => {
-    const p = principalOf(req);
-    return audit.withholdFor(p.tenantId, p.kind === 'user' && p.usPerson === true);
-  };
-
   mount(r, auditApi.page, guard, async (req, res) => {
     const q = parseQuery(auditApi.page, req);
-    const rows = await audit.page(principalOf(req).tenantId, q.afterSeq, q.limit);
-    const withhold = (await withholdFor(req)) ?? undefined;
+    const v = viewerOf(req);
+    const rows = await audit.page(v, q.afterSeq, q.limit);
+    // Entries naming export-controlled equipment are withheld from readers not cleared (ACCOUNTS.md).
+    const withhold = (await audit.withholdFor(v)) ?? undefined;
     const items = rows.map((row) => AuditService.view(row, withhold));
     res.json({ items, next: items.length === q.limit ? items.at(-1)!.seq : null });
   });
 
   mount(r, auditApi.verify, guard, async (req, res) => {
-    res.json(await audit.verify(principalOf(req).tenantId));
+    res.json(await audit.verify(viewerOf(req).tenantId));
   });
 
   /**
@@ -42,7 +38,8 @@ export function auditRoutes(accounts: Accounts): Router {
    */
   mount(r, auditApi.export, guard, async (req, res) => {
     const q = parseQuery(auditApi.export, req);
-    const tenantId = principalOf(req).tenantId;
+    const v = viewerOf(req);
+    const tenantId = v.tenantId;
     await audit.record({
       tenantId,
       action: 'audit.export',
@@ -51,11 +48,11 @@ export function auditRoutes(accounts: Accounts): Router {
       address: req.ip ?? null,
       detail: `after seq ${q.afterSeq}`,
     });
-    const withhold = (await withholdFor(req)) ?? undefined;
+    const withhold = (await audit.withholdFor(v)) ?? undefined;
     res.type(NDJSON);
     let after = q.afterSeq;
     for (;;) {
-      const rows = await audit.page(tenantId, after, 1000);
+      const rows = await audit.page(v, after, 1000);
       for (const row of rows) res.write(`${JSON.stringify(AuditService.view(row, withhold))}\n`);
       if (rows.length < 1000) break;
       after = rows.at(-1)!.seq;

@@ -7,6 +7,7 @@ import {
   verifyCheckpoint,
   type CompactRangeState,
 } from '@rigtrace/protocols';
+import { wholeTenant, type Viewer } from '../access/index.js';
 import type { Db } from '../platform/db/db.js';
 import type { AuditRepository, AuditRow } from './audit.repository.js';
 import type { SecurityEvent } from './security-events.repository.js';
@@ -136,8 +137,9 @@ export class AuditService {
     });
   }
 
-  page(tenantId: string, afterSeq: number, limit: number): Promise<AuditRow[]> {
-    return this.repo.page(tenantId, afterSeq, limit);
+  /** Entries after `afterSeq` as `v` reads them (none for a reader limited to sites). */
+  page(v: Viewer, afterSeq: number, limit: number): Promise<AuditRow[]> {
+    return this.repo.page(v, afterSeq, limit);
   }
 
   static view(row: AuditRow, withhold?: (entryText: string) => boolean) {
@@ -163,9 +165,10 @@ export class AuditService {
    * For a reader not cleared for export-controlled data: a test of whether an entry names any of
    * the tenant's export-controlled equipment (as a whole word). Null for a cleared reader.
    */
-  async withholdFor(tenantId: string, cleared: boolean): Promise<((entryText: string) => boolean) | null> {
-    if (cleared) return null;
-    const tags = await this.repo.flaggedTags(tenantId);
+  async withholdFor(v: Viewer): Promise<((entryText: string) => boolean) | null> {
+    if (v.cleared) return null;
+    // Every site's flagged equipment: an entry may name one of a site the reader does not see.
+    const tags = await this.repo.flaggedTags(wholeTenant(v.tenantId));
     if (tags.length === 0) return null;
     const escaped = tags.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
     const named = new RegExp(`(?<![A-Za-z0-9_-])(?:${escaped.join('|')})(?![A-Za-z0-9_-])`);
@@ -181,7 +184,9 @@ export class AuditService {
   async verify(tenantId: string): Promise<AuditVerification> {
     const range = CompactRange.empty();
     const origin = this.origin(tenantId);
-    const head = await this.repo.head(tenantId);
+    // The whole log, every entry: verification is the product's own work.
+    const all = wholeTenant(tenantId);
+    const head = await this.repo.head(all);
     let last: AuditRow | undefined;
     let expected = 1;
     const fail = (seq: number, reason: string): AuditVerification => ({
@@ -191,7 +196,7 @@ export class AuditService {
       firstBad: { seq, reason },
     });
     for (;;) {
-      const rows = await this.repo.page(tenantId, expected - 1, 1000);
+      const rows = await this.repo.page(all, expected - 1, 1000);
       if (rows.length === 0) break;
       for (const row of rows) {
         if (row.seq !== expected) return fail(expected, `entry ${expected} is missing`);

@@ -1,3 +1,4 @@
+import { visibleSql, type Viewer } from '../access/index.js';
 import type { Db } from '../platform/db/db.js';
 
 export interface SecurityEvent {
@@ -51,11 +52,14 @@ export class SecurityEventsRepository {
     for (const fn of this.listeners) await fn(e);
   }
 
-  async list(tenantId: string, limit = 100): Promise<SecurityEventRow[]> {
-    return this.db.withTenant(tenantId, () =>
+  /** The newest events first. They are on the tenant's audit trail too: a reader limited to sites sees none. */
+  async list(v: Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>, limit = 100): Promise<SecurityEventRow[]> {
+    const scope = visibleSql(v, { everySite: true });
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<SecurityEventRow>(
-        'SELECT at, code, edge_id, address, detail FROM security_events WHERE tenant_id = ? ORDER BY id DESC LIMIT ?',
-        [tenantId, limit],
+        `SELECT at, code, edge_id, address, detail FROM security_events WHERE tenant_id = ? AND ${scope.sql}
+          ORDER BY id DESC LIMIT ?`,
+        [v.tenantId, ...scope.params, limit],
       ),
     );
   }

@@ -271,7 +271,7 @@ export function calibrationRoutes(deps: CalibrationRouteDeps): Router {
       (isLocalDate(to) ? addDays(to, -29) : new Date(Date.parse(to) - 30 * 86_400_000).toISOString());
     const v = viewer(req, 'GET /yield');
     // Shifts are the sites' own, in their time zones (only the sites the caller sees).
-    const sites = await deps.tenancy.sites(tenantOf(req), req.principal!.sites ?? null);
+    const sites = await deps.tenancy.sites(v);
     const out = await deps.traceability.firstPassYield(
       v,
       { from, to, siteId: q.site, equipment: q.equipment },

@@ -533,7 +533,7 @@ export class CalibrationService {
 
   /** Each site's IANA time zone, by site id (a site not found reads as UTC). */
   private async zones(tenantId: string): Promise<Map<string, string>> {
-    return new Map((await this.tenancy.sites(tenantId, null)).map((s) => [s.id, s.time_zone]));
+    return new Map((await this.tenancy.sites(wholeTenant(tenantId))).map((s) => [s.id, s.time_zone]));
   }
 
   /** The IANA time zone of the site of equipment `tag` (UTC for equipment not registered). */
@@ -544,7 +544,7 @@ export class CalibrationService {
 
   /** The IANA time zone of the site `siteId` (UTC for a site not found). */
   private async zoneAt(tenantId: string, siteId: string): Promise<string> {
-    return (await this.tenancy.sites(tenantId, [siteId]))[0]?.time_zone ?? 'UTC';
+    return (await this.tenancy.sites(wholeTenant(tenantId), [siteId]))[0]?.time_zone ?? 'UTC';
   }
 
   /** Today's date in the calendar of the site `siteId` (its local day, not the UTC one). */
@@ -829,7 +829,7 @@ export class CalibrationService {
     if (scope && !viewerSees(scope, b.siteId)) throw new ProblemError('CLOUD_FORBIDDEN', REGISTER_REFUSED);
     if (scope && !scope.cleared && b.exportControl !== undefined)
       throw new ProblemError('CLOUD_FORBIDDEN', EXPORT_FLAG_REFUSED);
-    if (!(await this.tenancy.siteExists(tenantId, b.siteId))) {
+    if (!(await this.tenancy.siteExists(wholeTenant(tenantId), b.siteId))) {
       throw new ProblemError('CLOUD_VALIDATION', 'the request body is not valid', {
         errors: [{ path: 'siteId', message: 'no such site' }],
       });
@@ -950,7 +950,8 @@ export class CalibrationService {
           if (siteId !== null) {
             if (!viewerSees(scope, siteId)) p.push({ column: 'siteId', message: REGISTER_REFUSED });
             else {
-              if (!sites.has(siteId)) sites.set(siteId, await this.tenancy.siteExists(tenantId, siteId));
+              if (!sites.has(siteId))
+                sites.set(siteId, await this.tenancy.siteExists(wholeTenant(tenantId), siteId));
               if (!sites.get(siteId)) p.push({ column: 'siteId', message: 'no such site' });
             }
           }

@@ -219,7 +219,7 @@ export function attachLiveServer(server: HttpServer, opts: LiveServerOptions): L
         }
         apply(socket, a, ctx);
         // A site of another tenant, an unknown one and one this user may not see all look the same.
-        if (!seesSite(a.principal, siteId) || !(await opts.tenancy.siteExists(a.tenantId, siteId)))
+        if (!(await opts.tenancy.siteExists(viewerOfPrincipal(a.principal), siteId)))
           return ack({ ok: false, error: 'CLOUD_NOT_FOUND' });
         if (!a.sites.has(siteId) && a.sites.size >= MAX_SUBSCRIPTIONS)
           return ack({ ok: false, error: 'CLOUD_RATE_LIMITED' });

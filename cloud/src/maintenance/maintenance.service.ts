@@ -6,7 +6,7 @@ import { addDays, dueAfter, localDay, startOfLocalDay } from '../platform/time-z
 import type { TenancyRepository } from '../tenancy/index.js';
 import { ProblemError, parseOrProblem } from '../platform/errors.js';
 import type { AuditService } from '../audit/index.js';
-import type { Viewer } from '../access/index.js';
+import { wholeTenant, type Viewer } from '../access/index.js';
 import type { ExportCaller, ExportControlService } from '../export-control/index.js';
 import {
   daysBetween,
@@ -342,13 +342,13 @@ export class MaintenanceService implements PreventiveTasks {
   /** Each site's IANA time zone, by site id (a site not found reads as UTC). */
   private async zones(tenantId: string): Promise<Map<string, string>> {
     if (!this.tenancy) return new Map();
-    return new Map((await this.tenancy.sites(tenantId, null)).map((s) => [s.id, s.time_zone]));
+    return new Map((await this.tenancy.sites(wholeTenant(tenantId))).map((s) => [s.id, s.time_zone]));
   }
 
   /** The time zone of the site `siteId` (UTC when not found). */
   private async zoneAt(tenantId: string, siteId: string): Promise<string> {
     if (!this.tenancy) return 'UTC';
-    return (await this.tenancy.sites(tenantId, [siteId]))[0]?.time_zone ?? 'UTC';
+    return (await this.tenancy.sites(wholeTenant(tenantId), [siteId]))[0]?.time_zone ?? 'UTC';
   }
 
   /**

@@ -848,7 +848,7 @@ export class OotService {
   /** The IANA time zone of a site (UTC without one, or without the sites' zones). */
   private async zoneAt(tenantId: string, siteId: string | null): Promise<string> {
     if (siteId === null || !this.deps.tenancy) return 'UTC';
-    return (await this.deps.tenancy.sites(tenantId, [siteId]))[0]?.time_zone ?? 'UTC';
+    return (await this.deps.tenancy.sites(wholeTenant(tenantId), [siteId]))[0]?.time_zone ?? 'UTC';
   }
 
   /** The suspect window of a case; null when its calibration no longer counts (rejected or returned). */

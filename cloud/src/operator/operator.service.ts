@@ -1,7 +1,14 @@
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
 import type { TenancyRepository, TenantSummaryRow } from '../tenancy/index.js';
-import { OPERATOR_REALM, OPERATOR_ROLE, type Accounts, type Actor, type UserRow } from '../access/index.js';
+import {
+  OPERATOR_REALM,
+  OPERATOR_ROLE,
+  wholeTenant,
+  type Accounts,
+  type Actor,
+  type UserRow,
+} from '../access/index.js';
 
 /** A tenant id: lowercase letters, digits and -, at most 63 (never the operator realm's `_operators`). */
 export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -111,7 +118,7 @@ export class OperatorService {
   /** A page of the operators' own audit log (oldest first, after `afterSeq`). */
   auditPage(afterSeq: number, limit: number) {
     return this.deps.db.withTenant(OPERATOR_REALM, () =>
-      this.deps.accounts.audit.page(OPERATOR_REALM, afterSeq, limit),
+      this.deps.accounts.audit.page(wholeTenant(OPERATOR_REALM), afterSeq, limit),
     );
   }
 

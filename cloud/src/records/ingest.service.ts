@@ -6,6 +6,7 @@ import {
   type CompactRangeState,
 } from '@rigtrace/protocols';
 import type { Logger } from 'pino';
+import { wholeTenant } from '../access/index.js';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError, validationProblem } from '../platform/errors.js';
 import type { RecordsRepository } from './records.repository.js';
@@ -17,7 +18,6 @@ import { settled } from '../platform/settled.js';
 import { addressLimitKey, edgeLimitKey, type IngestLimiter } from './ingest-limit.js';
 import { verifyHere, type VerifyInput, type VerifyPool } from './verify-pool.js';
 import type { Projection, StoredBatch } from './projection.js';
-import { wholeTenant } from '../access/index.js';
 
 export interface IngestResult {
   ackedSeq: number;
@@ -244,7 +244,7 @@ export class IngestService {
   private async edgeRow(id: string): Promise<EdgeRow | undefined> {
     const tenantId = this.tenantOfEdge.get(id);
     if (tenantId !== undefined) {
-      const e = await this.tenancy.edgeForTenant(tenantId, id);
+      const e = await this.tenancy.edgeForTenant(wholeTenant(tenantId), id);
       if (e) return e;
       this.tenantOfEdge.delete(id);
     }
@@ -262,7 +262,7 @@ export class IngestService {
   ): Promise<Outcome> {
     // Re-read and lock inside the transaction: another request, in this process or another one
     // sharing the database, may just have advanced the log; until we commit, it waits for us.
-    const edge = await this.tenancy.lockEdge(tenantId, edgeId);
+    const edge = await this.tenancy.lockEdge(wholeTenant(tenantId), edgeId);
     if (!edge) throw new ProblemError('CLOUD_EDGE_UNKNOWN', `edge ${edgeId} is not enrolled`);
     // Retired while this batch was on its way: refused like any later one.
     if (edge.retired_at)

@@ -16,7 +16,7 @@ import type { EdgeRow, TenancyRepository } from '../tenancy/index.js';
 import type { IngestService } from './ingest.service.js';
 import type { EvidenceService } from './evidence.service.js';
 import type { Witness } from '../platform/witness.js';
-import { tenantOf, type Accounts, principalOf, seesSite, viewerOf as readerOf } from '../access/index.js';
+import { type Accounts, viewerOf as readerOf } from '../access/index.js';
 import {
   exportCallerOf,
   flagOfStoredRecord,
@@ -108,14 +108,13 @@ export function recordsRoutes(deps: {
   });
 
   mount(r, recordsApi.edges, auth, async (req, res) => {
-    const edges = await deps.tenancy.listEdges(tenantOf(req));
-    res.json({ items: edges.filter((e) => seesSite(principalOf(req), e.site_id)).map(edgeView) });
+    const edges = await deps.tenancy.listEdges(readerOf(req));
+    res.json({ items: edges.map(edgeView) });
   });
 
   const edgeOr404 = async (req: Request) => {
-    const e = await deps.tenancy.edgeForTenant(tenantOf(req), String(req.params.edgeId));
-    if (!e || !seesSite(principalOf(req), e.site_id))
-      throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
+    const e = await deps.tenancy.edgeForTenant(readerOf(req), String(req.params.edgeId));
+    if (!e) throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
     return e;
   };
 
@@ -129,8 +128,7 @@ export function recordsRoutes(deps: {
     const q = parseQuery(recordsApi.records, req);
     // A named edge the caller may not see is answered as an absent one would be.
     if (q.edge !== undefined) {
-      const e = await deps.tenancy.edgeForTenant(tenantOf(req), q.edge);
-      if (!e || !seesSite(principalOf(req), e.site_id))
+      if (!(await deps.tenancy.edgeForTenant(readerOf(req), q.edge)))
         throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
     }
     const v = exportCallerOf(req, 'GET /records');

@@ -143,7 +143,7 @@ export async function reportPeriod(
   from: string,
   to: string,
 ): Promise<ReportPeriod> {
-  const sites = await tenancy.sites(tenantId, siteId ? [siteId] : null);
+  const sites = await tenancy.sites(wholeTenant(tenantId), siteId ? [siteId] : undefined);
   const zones = new Set(sites.map((s) => s.time_zone));
   return zones.size === 1
     ? periodOf(from, to, [...zones][0])
@@ -1630,7 +1630,8 @@ async function integrity(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRep
   if (!audit.ok) findings.push(`audit log entry seq ${audit.firstBad.seq}: ${audit.firstBad.reason}`);
   let records = 0;
   for (const src of ctx.sources.edges) {
-    const edge = await deps.tenancy.edgeForTenant(tenantId, src.edge);
+    // The edges the report's reader sees, listed in its context.
+    const edge = await deps.tenancy.edgeForTenant(wholeTenant(tenantId), src.edge);
     if (!edge) continue;
     const v = await verifyEdgeLog(edge, deps.records, deps.witness);
     records += v.verifiedRecords;

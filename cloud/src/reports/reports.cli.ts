@@ -1,6 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { wholeTenant } from '../access/index.js';
 import { parseArgs } from 'node:util';
 import type { CloudConfig } from '../platform/config.js';
 import { AuditRepository, AuditService } from '../audit/index.js';
@@ -163,7 +164,7 @@ export async function runReport(
   try {
     const { tenant, request: req } = args;
     if (!(await store.tenancy.tenantExists(tenant))) return { ok: false, problem: `no tenant ${tenant}` };
-    if (req.siteId !== null && !(await store.tenancy.siteExists(tenant, req.siteId)))
+    if (req.siteId !== null && !(await store.tenancy.siteExists(wholeTenant(tenant), req.siteId)))
       return { ok: false, problem: `no site ${req.siteId} in tenant ${tenant}` };
     const witness = Witness.load(cfg.dataDir, cfg.witnessName, cfg.witnessKeyFile);
     const audit = new AuditService(store.db, new AuditRepository(store.db), witness);

@@ -415,7 +415,7 @@ export class ReportService {
     const actor = JSON.parse(row.requested_by) as AuditActor;
     const reader = readerOfJob(
       row,
-      actor.type === 'user' ? await this.users.byId(tenantId, actor.id) : undefined,
+      actor.type === 'user' ? await this.users.byId(wholeTenant(tenantId), actor.id) : undefined,
     );
     const req: ReportRequest = {
       type: row.type as ReportType,

@@ -1,5 +1,9 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { visibleSql, wholeTenant, type Viewer } from '../access/index.js';
 import type { Db } from '../platform/db/db.js';
+
+/** Who reads: the request's viewer, or `wholeTenant(…)` for the product's own work. */
+type Reader = Pick<Viewer, 'tenantId' | 'sites' | 'cleared'>;
 
 export interface EdgeRow {
   tenant_id: string;
@@ -146,22 +150,29 @@ export class TenancyRepository {
     return r.changes === 1;
   }
 
-  /** The sites a caller sees (all of the tenant's when `ids` is null), by id. */
-  async sites(tenantId: string, ids: readonly string[] | null): Promise<SiteRow[]> {
-    if (ids !== null && ids.length === 0) return [];
-    return this.db.withTenant(tenantId, () =>
+  /** The sites `v` sees (of those, only `ids` when given), by id. */
+  async sites(v: Reader, ids?: readonly string[]): Promise<SiteRow[]> {
+    if (ids !== undefined && ids.length === 0) return [];
+    const scope = visibleSql(v, { site: 'id' });
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all<SiteRow>(
-        `SELECT id, name, time_zone, created_at, shifts FROM sites WHERE tenant_id = ?${
-          ids === null ? '' : ` AND id IN (${ids.map(() => '?').join(',')})`
+        `SELECT id, name, time_zone, created_at, shifts FROM sites WHERE tenant_id = ? AND ${scope.sql}${
+          ids === undefined ? '' : ` AND id IN (${ids.map(() => '?').join(',')})`
         } ORDER BY id`,
-        [tenantId, ...(ids ?? [])],
+        [v.tenantId, ...scope.params, ...(ids ?? [])],
       ),
     );
   }
 
-  async siteExists(tenantId: string, id: string): Promise<boolean> {
-    const row = await this.db.withTenant(tenantId, () =>
-      this.db.get('SELECT 1 AS x FROM sites WHERE tenant_id = ? AND id = ?', [tenantId, id]),
+  /** Whether the site exists and `v` sees it. */
+  async siteExists(v: Reader, id: string): Promise<boolean> {
+    const scope = visibleSql(v, { site: 'id' });
+    const row = await this.db.withTenant(v.tenantId, () =>
+      this.db.get(`SELECT 1 AS x FROM sites WHERE tenant_id = ? AND id = ? AND ${scope.sql}`, [
+        v.tenantId,
+        id,
+        ...scope.params,
+      ]),
     );
     return row !== undefined;
   }
@@ -252,7 +263,7 @@ export class TenancyRepository {
         : 'SELECT tenant_id FROM edges WHERE id = ?',
       [id],
     );
-    return row ? this.edgeForTenant(row.tenant_id, id) : undefined;
+    return row ? this.edgeForTenant(wholeTenant(row.tenant_id), id) : undefined;
   }
 
   /**
@@ -260,41 +271,64 @@ export class TenancyRepository {
    * ingesting for one edge take turns (SELECT … FOR UPDATE; on SQLite, BEGIN IMMEDIATE already
    * holds the database's write lock). Call inside a transaction.
    */
-  async lockEdge(tenantId: string, id: string): Promise<EdgeRow | undefined> {
+  async lockEdge(v: Reader, id: string): Promise<EdgeRow | undefined> {
     const lock = this.db.dialect === 'postgres' ? ' FOR UPDATE' : '';
-    return this.db.withTenant(tenantId, () =>
-      this.db.get<EdgeRow>(`SELECT * FROM edges WHERE tenant_id = ? AND id = ?${lock}`, [tenantId, id]),
+    const scope = visibleSql(v, { site: 'site_id' });
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.get<EdgeRow>(`SELECT * FROM edges WHERE tenant_id = ? AND id = ? AND ${scope.sql}${lock}`, [
+        v.tenantId,
+        id,
+        ...scope.params,
+      ]),
     );
   }
 
-  async edgeForTenant(tenantId: string, id: string): Promise<EdgeRow | undefined> {
-    return this.db.withTenantStatement(tenantId, () =>
-      this.db.get<EdgeRow>('SELECT * FROM edges WHERE tenant_id = ? AND id = ?', [tenantId, id]),
+  /** The edge, if `v` sees its site. */
+  async edgeForTenant(v: Reader, id: string): Promise<EdgeRow | undefined> {
+    const scope = visibleSql(v, { site: 'site_id' });
+    return this.db.withTenantStatement(v.tenantId, () =>
+      this.db.get<EdgeRow>(`SELECT * FROM edges WHERE tenant_id = ? AND id = ? AND ${scope.sql}`, [
+        v.tenantId,
+        id,
+        ...scope.params,
+      ]),
     );
   }
 
-  async listEdges(tenantId: string): Promise<EdgeRow[]> {
-    return this.db.withTenant(tenantId, () =>
-      this.db.all<EdgeRow>('SELECT * FROM edges WHERE tenant_id = ? ORDER BY enrolled_at', [tenantId]),
-    );
-  }
-
-  // ---- the admin API (routes/admin.routes.ts) ----
-
-  async listSites(tenantId: string): Promise<(SiteRow & { edges: number })[]> {
-    return this.db.withTenant(tenantId, () =>
-      this.db.all<SiteRow & { edges: number }>(
-        `SELECT s.id, s.name, s.created_at, s.time_zone, s.shifts,
-           (SELECT COUNT(*) FROM edges e WHERE e.tenant_id = s.tenant_id AND e.site_id = s.id) AS edges
-         FROM sites s WHERE s.tenant_id = ? ORDER BY s.id`,
-        [tenantId],
+  /** The edges of the sites `v` sees (of one site when `siteId` is given), oldest enrolment first. */
+  async listEdges(v: Reader, siteId?: string): Promise<EdgeRow[]> {
+    const scope = visibleSql(v, { site: 'site_id' });
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.all<EdgeRow>(
+        `SELECT * FROM edges WHERE tenant_id = ? AND ${scope.sql}${
+          siteId === undefined ? '' : ' AND site_id = ?'
+        } ORDER BY enrolled_at`,
+        [v.tenantId, ...scope.params, ...(siteId === undefined ? [] : [siteId])],
       ),
     );
   }
 
-  /** A site's enrollment tokens, newest first: hashes and times only (the token is never stored). */
+  // ---- the admin API (tenancy.service.ts) ----
+
+  /** The sites `v` sees, with how many edges each has. */
+  async listSites(v: Reader): Promise<(SiteRow & { edges: number })[]> {
+    const scope = visibleSql(v, { site: 's.id' });
+    return this.db.withTenant(v.tenantId, () =>
+      this.db.all<SiteRow & { edges: number }>(
+        `SELECT s.id, s.name, s.created_at, s.time_zone, s.shifts,
+           (SELECT COUNT(*) FROM edges e WHERE e.tenant_id = s.tenant_id AND e.site_id = s.id) AS edges
+         FROM sites s WHERE s.tenant_id = ? AND ${scope.sql} ORDER BY s.id`,
+        [v.tenantId, ...scope.params],
+      ),
+    );
+  }
+
+  /**
+   * A site's enrollment tokens, newest first: hashes and times only (the token is never stored);
+   * none when `v` does not see the site.
+   */
   async listEnrollmentTokens(
-    tenantId: string,
+    v: Reader,
     siteId: string,
   ): Promise<
     {
@@ -307,10 +341,12 @@ export class TenancyRepository {
       revoked_at: string | null;
     }[]
   > {
-    return this.db.withTenant(tenantId, () =>
+    const scope = visibleSql(v, { site: 'site_id' });
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all(
-        'SELECT token_hash, site_id, created_at, expires_at, used_at, used_by_edge, revoked_at FROM enrollment_tokens WHERE tenant_id = ? AND site_id = ? ORDER BY created_at DESC',
-        [tenantId, siteId],
+        `SELECT token_hash, site_id, created_at, expires_at, used_at, used_by_edge, revoked_at FROM enrollment_tokens
+          WHERE tenant_id = ? AND site_id = ? AND ${scope.sql} ORDER BY created_at DESC`,
+        [v.tenantId, siteId, ...scope.params],
       ),
     );
   }
@@ -352,13 +388,16 @@ export class TenancyRepository {
     return r.changes === 1;
   }
 
+  /** The tenant's API tokens, newest first: they read every site, so a reader limited to sites sees none. */
   async listApiTokens(
-    tenantId: string,
+    v: Reader,
   ): Promise<{ token_hash: string; name: string; created_at: string; revoked_at: string | null }[]> {
-    return this.db.withTenant(tenantId, () =>
+    const scope = visibleSql(v, { everySite: true });
+    return this.db.withTenant(v.tenantId, () =>
       this.db.all(
-        'SELECT token_hash, name, created_at, revoked_at FROM api_tokens WHERE tenant_id = ? ORDER BY created_at DESC',
-        [tenantId],
+        `SELECT token_hash, name, created_at, revoked_at FROM api_tokens WHERE tenant_id = ? AND ${scope.sql}
+          ORDER BY created_at DESC`,
+        [v.tenantId, ...scope.params],
       ),
     );
   }

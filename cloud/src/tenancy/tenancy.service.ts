@@ -1,4 +1,4 @@
-import { type Caller, viewerSees } from '../access/index.js';
+import { type Caller, wholeTenant } from '../access/index.js';
 import type { AuditEvent, AuditService } from '../audit/index.js';
 import type { Db } from '../platform/db/db.js';
 import { ProblemError } from '../platform/errors.js';
@@ -45,23 +45,18 @@ export class TenancyService {
 
   /** The site `siteId` if it exists and the caller sees it; otherwise 404. */
   async site(by: Caller, siteId: string): Promise<string> {
-    if (
-      !TENANCY_ID.test(siteId) ||
-      !viewerSees(by, siteId) ||
-      !(await this.deps.tenancy.siteExists(by.tenantId, siteId))
-    )
+    if (!TENANCY_ID.test(siteId) || !(await this.deps.tenancy.siteExists(by, siteId)))
       throw new ProblemError('CLOUD_NOT_FOUND', 'no such site');
     return siteId;
   }
 
   /** The caller's sites, with their edge counts. */
   async listSites(by: Caller): Promise<(SiteRow & { edges: number })[]> {
-    const rows = await this.deps.tenancy.listSites(by.tenantId);
-    return rows.filter((s) => viewerSees(by, s.id));
+    return this.deps.tenancy.listSites(by);
   }
 
   private async siteRow(by: Caller, siteId: string): Promise<SiteRow & { edges: number }> {
-    return (await this.deps.tenancy.listSites(by.tenantId)).find((s) => s.id === siteId)!;
+    return (await this.deps.tenancy.listSites(by)).find((s) => s.id === siteId)!;
   }
 
   async createSite(
@@ -70,7 +65,8 @@ export class TenancyService {
   ): Promise<SiteRow & { edges: number }> {
     const t = by.tenantId;
     await this.deps.db.transaction(async () => {
-      if (await this.deps.tenancy.siteExists(t, site.id))
+      // Whether the id is taken: by any site of the tenant.
+      if (await this.deps.tenancy.siteExists(wholeTenant(t), site.id))
         throw new ProblemError('CLOUD_CONFLICT', `a site ${site.id} exists`);
       await this.deps.tenancy.createSite(t, site.id, site.name, site.timeZone);
       await this.audit(by, {
@@ -92,7 +88,7 @@ export class TenancyService {
     await this.site(by, siteId);
     const t = by.tenantId;
     await this.deps.db.transaction(async () => {
-      const before = (await this.deps.tenancy.sites(t, [siteId]))[0]!;
+      const before = (await this.deps.tenancy.sites(by, [siteId]))[0]!;
       const shifts =
         change.shifts === undefined
           ? (before.shifts ?? null)
@@ -117,7 +113,7 @@ export class TenancyService {
   async listEnrollmentTokens(by: Caller, siteId: string) {
     await this.site(by, siteId);
     const now = new Date().toISOString();
-    const rows = await this.deps.tenancy.listEnrollmentTokens(by.tenantId, siteId);
+    const rows = await this.deps.tenancy.listEnrollmentTokens(by, siteId);
     return rows.map((t) => {
       const state: TokenState = t.used_at
         ? 'used'
@@ -195,19 +191,16 @@ export class TenancyService {
   ): Promise<{ edge: EdgeRow; recordsLastHour: number }[]> {
     const hourAgo = new Date(Date.now() - 3600_000).toISOString();
     const [edges, lastHour] = await Promise.all([
-      this.deps.tenancy.listEdges(by.tenantId),
+      this.deps.tenancy.listEdges(by, siteId),
       this.deps.records.acceptedSince(by, hourAgo),
     ]);
-    return edges
-      .filter((e) => viewerSees(by, e.site_id))
-      .filter((e) => (siteId ? e.site_id === siteId : true))
-      .map((edge) => ({ edge, recordsLastHour: lastHour.get(edge.id) ?? 0 }));
+    return edges.map((edge) => ({ edge, recordsLastHour: lastHour.get(edge.id) ?? 0 }));
   }
 
   /** An edge the caller sees; otherwise 404. */
   private async edge(by: Caller, edgeId: string): Promise<EdgeRow> {
-    const e = await this.deps.tenancy.edgeForTenant(by.tenantId, edgeId);
-    if (!e || !viewerSees(by, e.site_id)) throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
+    const e = await this.deps.tenancy.edgeForTenant(by, edgeId);
+    if (!e) throw new ProblemError('CLOUD_NOT_FOUND', 'no such edge');
     return e;
   }
 
@@ -249,7 +242,7 @@ export class TenancyService {
 
   /** The tenant's API tokens, newest first (named by id, never shown again). */
   async listApiTokens(by: Caller) {
-    const rows = await this.deps.tenancy.listApiTokens(by.tenantId);
+    const rows = await this.deps.tenancy.listApiTokens(by);
     return rows.map((t) => ({
       id: tokenId(t.token_hash),
       name: t.name,
@@ -274,9 +267,7 @@ export class TenancyService {
       });
       return { id, token };
     });
-    const row = (await this.deps.tenancy.listApiTokens(by.tenantId)).find(
-      (x) => tokenId(x.token_hash) === out.id,
-    )!;
+    const row = (await this.deps.tenancy.listApiTokens(by)).find((x) => tokenId(x.token_hash) === out.id)!;
     return { id: out.id, name: row.name, token: out.token, createdAt: row.created_at };
   }
 
