@@ -571,15 +571,6 @@ export class InspectionRepository {
   }
 
   /**
-   * Usage and inspection records made with `tag` (as the record's equipment, among an
-   * inspection's gauges, or by a rig while `tag` was installed in one of its positions) observed
-   * in (start, end]; start null = from the beginning, end null = now and later. Each record once
-   * (as 'equipment' before 'gauge' before 'position'), in (observed_at, edge, seq) order. As `v`
-   * may see them (`recordVisible`): only records sent by edges of its sites, and records made by
-   * or naming export-controlled equipment (the rig the instrument sat on, another gauge) only for
-   * a cleared viewer (`wholeTenant`: every record, a case's own bookkeeping, never shown as such).
-   */
-  /**
    * The traceable_records row `t` of each record_gauges row `g`, for a page read in g's order. On
    * PostgreSQL a LATERAL read per row (`OFFSET 0` keeps the planner from flattening it), so that it
    * walks record_gauges' index in page order and stops at the page's end: as a plain join it
@@ -595,6 +586,15 @@ export class InspectionRepository {
            AND t.observed_at = g.observed_at`;
   }
 
+  /**
+   * Usage and inspection records made with `tag` (as the record's equipment, among an
+   * inspection's gauges, or by a rig while `tag` was installed in one of its positions) observed
+   * in (start, end]; start null = from the beginning, end null = now and later. Each record once
+   * (as 'equipment' before 'gauge' before 'position'), in (observed_at, edge, seq) order. As `v`
+   * may see them (`recordVisible`): only records sent by edges of its sites, and records made by
+   * or naming export-controlled equipment (the rig the instrument sat on, another gauge) only for
+   * a cleared viewer (`wholeTenant`: every record, a case's own bookkeeping, never shown as such).
+   */
   async suspect(
     v: Reader,
     tag: string,
