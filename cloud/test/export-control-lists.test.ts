@@ -121,7 +121,7 @@ describe.each(BACKENDS)('export control on paged record lists on %s', (backend) 
       );
       expect(page.status, `${who} ${path}`).toBe(200);
       if (cursorIn === 'csv') {
-        const seqs = (page.text as string)
+        const seqs = page.text
           .split('\r\n')
           .slice(1)
           .filter((l) => l !== '')
