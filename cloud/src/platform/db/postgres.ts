@@ -186,7 +186,15 @@ export class PostgresDb implements Db {
     const appRole = opts.appRole ?? DEFAULT_APP_ROLE;
     if (!ROLE_NAME.test(appRole)) throw new Error(`"${appRole}" is not a valid role name`);
     const pool = new pg.Pool({
-      ...pgConnectionConfig(url, [`-c role=${appRole}`, '-c search_path=public', '-c TimeZone=UTC']),
+      // No JIT: the cloud's reads are short, index-driven queries, but one over many monthly
+      // partitions is costed above jit_above_cost and compiling its ~1,900 functions took 657 ms of
+      // a 720 ms suspect-records page at 10 M records (BENCHMARKS.md, "Queries at 10 M records").
+      ...pgConnectionConfig(url, [
+        `-c role=${appRole}`,
+        '-c search_path=public',
+        '-c TimeZone=UTC',
+        '-c jit=off',
+      ]),
       max: opts.poolMax ?? 10,
       types: typeParsers(),
       application_name: 'rigtrace-cloud',
