@@ -6,6 +6,7 @@ import type { Role } from '../src/access/policy.js';
 import { loadCloudConfig } from '../src/platform/config.js';
 import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
+import { tinyPdf } from './helpers/certificates.js';
 import { TestEdge } from './helpers/edge.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
 import { BACKENDS, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
@@ -398,6 +399,26 @@ describe.each(BACKENDS)('site scope on %s', (backend) => {
       expect(r.body.items).toEqual([]);
     }
     expect((await certificates('admin', sent.B)).status).toBe(200);
+    // A certificate attached to it follows the calibration: listed and served to its site's readers.
+    const pdf = tinyPdf('Certificate UNREG-A');
+    const up = await as('techA', 'POST', `/calibrations/${encodeURIComponent(sent.A)}/certificates`, {
+      filename: 'unreg-a.pdf',
+      content: pdf.toString('base64'),
+    });
+    expect(up.status, up.text).toBe(201);
+    for (const who of ['techA', 'admin']) {
+      const listed = await certificates(who, sent.A);
+      expect(
+        listed.body.items.map((i: { id: string }) => i.id),
+        who,
+      ).toEqual([up.body.id]);
+      const file = await as(
+        who,
+        'GET',
+        `/calibrations/${encodeURIComponent(sent.A)}/certificates/${encodeURIComponent(up.body.id)}`,
+      );
+      expect(file.status, who).toBe(200);
+    }
     const hidden = await certificates('techA', sent.B);
     const absent = await certificates('techA', `${edges.B}:99999`);
     expect(hidden.status).toBe(404);

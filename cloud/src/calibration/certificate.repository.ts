@@ -1,5 +1,5 @@
 import type { Db } from '../platform/db/db.js';
-import { visibleSql, type Viewer } from '../access/index.js';
+import type { Viewer } from '../access/index.js';
 import { CALIBRATION_SITE, calibrationsSeenBy } from './calibration.repository.js';
 
 /** A certificate file attached to a calibration (migration 60): inserted once, never changed. */
@@ -35,10 +35,13 @@ export interface VisibleCalibration {
 const COLUMNS =
   'cc.tenant_id, cc.id, cc.calibration_id, cc.equipment, cc.kind, cc.filename, cc.media_type, cc.size, cc.sha256, cc.dcc, cc.differences, cc.uploaded_by, cc.uploaded_at';
 
+/** A certificate's calibration (`c`), which its scope follows. */
+const OF_CALIBRATION = 'JOIN calibrations c ON c.tenant_id = cc.tenant_id AND c.id = cc.calibration_id';
+
 /**
- * Certificates: every read goes through the viewer's site scope and export control
- * (`visibleSql` on the equipment's site and tag): a certificate of equipment the viewer may not
- * see is not found.
+ * Certificates: every read follows the calibration the certificate is attached to, through the
+ * calibrations' one rule (`calibrationsSeenBy`: the viewer's sites and export control), so a
+ * certificate of a calibration the viewer may not see is not found.
  */
 export class CertificateRepository {
   constructor(private readonly db: Db) {}
@@ -59,7 +62,10 @@ export class CertificateRepository {
     );
   }
 
-  /** What a DCC export of a calibration needs (its equipment, site and tenant), if the viewer sees it. */
+  /**
+   * What a DCC export of a calibration needs (its registered equipment, site and tenant), if the
+   * viewer sees the calibration (`calibrationsSeenBy`); undefined for equipment not registered.
+   */
   async exportSource(
     v: Viewer,
     id: string,
@@ -73,15 +79,15 @@ export class CertificateRepository {
       })
     | undefined
   > {
-    const seen = visibleSql(v, { site: 'e.site_id', tag: 'c.equipment' });
+    const seen = calibrationsSeenBy(v);
     return this.db.withTenant(v.tenantId, () =>
       this.db.get(
-        `SELECT c.id, c.equipment, c.body, c.entered_by, e.site_id, e.type, e.spec, e.export_regime, e.export_eccn,
-                s.name AS site_name, t.name AS tenant_name
-         FROM calibrations c JOIN equipment e ON e.tenant_id = c.tenant_id AND e.tag = c.equipment
+        `SELECT c.id, c.equipment, c.body, c.entered_by, ce.site_id, ce.type, ce.spec, ce.export_regime,
+                ce.export_eccn, s.name AS site_name, t.name AS tenant_name
+         FROM calibrations c ${seen.join}
          JOIN tenants t ON t.id = c.tenant_id
-         LEFT JOIN sites s ON s.tenant_id = e.tenant_id AND s.id = e.site_id
-         WHERE c.tenant_id = ? AND c.id = ? AND ${seen.sql}`,
+         LEFT JOIN sites s ON s.tenant_id = ce.tenant_id AND s.id = ce.site_id
+         WHERE c.tenant_id = ? AND c.id = ? AND ce.tag IS NOT NULL AND ${seen.sql}`,
         [v.tenantId, id, ...seen.params],
       ),
     );
@@ -115,11 +121,10 @@ export class CertificateRepository {
 
   /** A calibration's certificates the viewer sees, oldest first (without their content). */
   async list(v: Viewer, calibrationId: string): Promise<CertificateRow[]> {
-    const seen = visibleSql(v, { site: 'e.site_id', tag: 'cc.equipment' });
+    const seen = calibrationsSeenBy(v);
     return this.db.withTenant(v.tenantId, () =>
       this.db.all<CertificateRow>(
-        `SELECT ${COLUMNS} FROM calibration_certificates cc
-         JOIN equipment e ON e.tenant_id = cc.tenant_id AND e.tag = cc.equipment
+        `SELECT ${COLUMNS} FROM calibration_certificates cc ${OF_CALIBRATION} ${seen.join}
          WHERE cc.tenant_id = ? AND cc.calibration_id = ? AND ${seen.sql}
          ORDER BY cc.uploaded_at, cc.id`,
         [v.tenantId, calibrationId, ...seen.params],
@@ -132,21 +137,11 @@ export class CertificateRepository {
     v: Viewer,
     calibrationId: string,
     id: string,
-  ): Promise<
-    | (CertificateRow & { content: Buffer; export_regime: 'ITAR' | 'EAR' | null; export_eccn: string | null })
-    | undefined
-  > {
-    const seen = visibleSql(v, { site: 'e.site_id', tag: 'cc.equipment' });
+  ): Promise<(CertificateRow & { content: Buffer }) | undefined> {
+    const seen = calibrationsSeenBy(v);
     const row = await this.db.withTenant(v.tenantId, () =>
-      this.db.get<
-        CertificateRow & {
-          content: Buffer | Uint8Array;
-          export_regime: 'ITAR' | 'EAR' | null;
-          export_eccn: string | null;
-        }
-      >(
-        `SELECT ${COLUMNS}, cc.content, e.export_regime, e.export_eccn FROM calibration_certificates cc
-         JOIN equipment e ON e.tenant_id = cc.tenant_id AND e.tag = cc.equipment
+      this.db.get<CertificateRow & { content: Buffer | Uint8Array }>(
+        `SELECT ${COLUMNS}, cc.content FROM calibration_certificates cc ${OF_CALIBRATION} ${seen.join}
          WHERE cc.tenant_id = ? AND cc.calibration_id = ? AND cc.id = ? AND ${seen.sql}`,
         [v.tenantId, calibrationId, id, ...seen.params],
       ),
