@@ -368,8 +368,8 @@ async function benchBackend(backend: 'sqlite' | 'postgres') {
         baseline: percentile(base, 99),
         baselineName: 'socket.io alone, same sockets',
         ratio: p99 / percentile(base, 99),
-        target: '<= 250 ms',
-        pass: p99 <= 250,
+        target: '<= 100 ms',
+        pass: p99 <= 100,
         note: `${ROUNDS} rounds of a 10-record batch; includes the ingest request`,
       });
     }

@@ -33,6 +33,16 @@ describe('HTTP keep-alive', () => {
     expect(KEEP_ALIVE_MS).toBeGreaterThan(120_000);
   });
 
+  it('answers uncached and without an ETag (a hash of every body, for a cache that never asks)', async () => {
+    for (const p of ['/healthz', '/api/v1/openapi.json']) {
+      const res = await fetch(`${cloud.url}${p}`);
+      await res.arrayBuffer();
+      expect(res.status, p).toBe(200);
+      expect(res.headers.get('cache-control'), p).toBe('no-store');
+      expect(res.headers.get('etag'), p).toBeNull();
+    }
+  });
+
   it('answers a second request on a connection left idle past the old 5 s limit', async () => {
     const socket = net.connect(cloud.port, '127.0.0.1');
     await new Promise<void>((resolve, reject) => {

@@ -33,6 +33,24 @@ describe('ingest limit arithmetic (GCRA)', () => {
     expect([1, 2, 3].map(() => limiter.takeNow('edge:a').ok)).toEqual([true, true, true]);
   });
 
+  it('by default does not hold a live edge sending one batch at a time over a fast link', () => {
+    // The cloud's default policy, as it starts without settings.
+    const cfg = loadCloudConfig({});
+    let now = 1_000_000;
+    const limiter = new LocalIngestLimiter(
+      { perSecond: cfg.ingestBatchesPerSecond, burst: cfg.ingestBurst, maxDelayMs: cfg.ingestMaxDelayMs },
+      () => now,
+    );
+    // An edge keeps one batch in flight: over a 5 ms round trip (a line PC next to the cloud,
+    // loopback) that is 200 batches a second, each holding what was logged meanwhile. A minute of it:
+    let held = 0;
+    for (let i = 0; i < 12_000; i++, now += 5) {
+      const turn = limiter.takeNow('edge:a');
+      if (!turn.ok || turn.delayMs > 0) held++;
+    }
+    expect(held).toBe(0);
+  });
+
   it('a refused batch changes nothing in the budget', () => {
     const first = gcra(policy, 0, 0);
     let tat = first.tat;

@@ -1,7 +1,5 @@
 import type { CalibrationRepository, CalibrationRow } from './calibration.repository.js';
 import {
-  byDayThenEquipment,
-  perLocalDay,
   type InspectionRepository,
   type SuspectRow,
   type TraceableQuery,
@@ -11,10 +9,11 @@ import type { CalibrationBody } from '@rigtrace/protocols';
 import { wholeTenant, type Viewer } from '../access/index.js';
 import { ProblemError } from '../platform/errors.js';
 import { isLocalDate, localDay, periodInstants } from '../platform/time-zone.js';
-import { DEFAULT_SHIFTS, shiftAt, withEnds, type Shift } from '../tenancy/index.js';
+import { DEFAULT_SHIFTS, withEnds, type Shift } from '../tenancy/index.js';
 import type { AuditService } from '../audit/index.js';
 import type { ExportCaller } from '../export-control/index.js';
 import type { TraceReviewRepository } from './trace-review.repository.js';
+import { foldYield } from './yield-fold.js';
 import {
   CERTIFICATE_DIFFERS,
   calLite,
@@ -761,83 +760,34 @@ export class TraceabilityService {
     const spans = (asked.length > 0 ? asked : ['']).map(periodAt);
     const from = new Date(Math.min(...spans.map((p) => p.start))).toISOString();
     const to = new Date(Math.max(...spans.map((p) => p.end))).toISOString();
-    // Each quarter hour placed once (its instant, its site's shift and shift day), then counted
-    // per rig and per rig, site, day and shift: objects of one shape, no per-row spreads (a
-    // tenant's 30 days are tens of thousands of rows).
+    // The quarter hours folded into rigs, rig days and rig shifts in one pass (a tenant's 30 days
+    // at 10 M records are ~41,000 rows): each distinct quarter hour parsed once, each placed once
+    // per time zone and shifts (sites share them), no per-row string keys on the common path.
     const fromDay = isLocalDate(q.from);
     const toDay = isLocalDate(q.to);
-    const quarters = (await this.index.firstPassYieldByQuarter(v, { ...q, from, to })).filter((r) => {
-      if (!fromDay && !toDay) return true;
-      const at = Date.parse(`${r.quarter}:00.000Z`);
-      const p = periodAt(r.siteId);
-      return (!fromDay || at >= p.start) && (!toDay || at < p.end);
-    });
-    const byRig = new Map<string, { equipment: string; tested: number; passed: number }>();
-    const byShift = new Map<
-      string,
-      { equipment: string; siteId: string; day: string; shift: string; tested: number; passed: number }
-    >();
-    for (const r of quarters) {
-      let rig = byRig.get(r.equipment);
-      if (!rig) byRig.set(r.equipment, (rig = { equipment: r.equipment, tested: 0, passed: 0 }));
-      rig.tested += r.tested;
-      rig.passed += r.passed;
-      const site = siteShifts.get(r.siteId);
-      const at = shiftAt(
-        Date.parse(`${r.quarter}:00.000Z`),
-        site?.timeZone ?? 'UTC',
-        site?.shifts ?? DEFAULT_SHIFTS,
-      );
-      const key = `${r.equipment}\u0000${r.siteId}\u0000${at.day}\u0000${at.shift}`;
-      let s = byShift.get(key);
-      if (!s)
-        byShift.set(
-          key,
-          (s = {
-            equipment: r.equipment,
-            siteId: r.siteId,
-            day: at.day,
-            shift: at.shift,
-            tested: 0,
-            passed: 0,
-          }),
-        );
-      s.tested += r.tested;
-      s.passed += r.passed;
-    }
-    const rate = (p: number, t: number) => (t === 0 ? null : Math.round((p / t) * 10_000) / 10_000);
-    const sitesSeen = [...new Set(quarters.map((r) => r.siteId))].sort();
+    const rows = await this.index.firstPassYieldByQuarter(v, { ...q, from, to });
+    const fold = foldYield(
+      rows,
+      (siteId) => {
+        const site = siteShifts.get(siteId);
+        return { timeZone: site?.timeZone ?? 'UTC', shifts: site?.shifts ?? DEFAULT_SHIFTS };
+      },
+      (siteId, at) => {
+        if (!fromDay && !toDay) return true;
+        const p = periodAt(siteId);
+        return (!fromDay || at >= p.start) && (!toDay || at < p.end);
+      },
+    );
     return {
       from,
       to,
       /** Per rig and local day of the rig's site (each site in its own time zone). */
-      perRigDay: perLocalDay(quarters, zoneOf).map((r) => ({
-        equipment: r.equipment,
-        day: r.day,
-        tested: r.tested,
-        passed: r.passed,
-        firstPassYield: rate(r.passed, r.tested),
-      })),
-      perRig: [...byRig.values()].map((t) => ({
-        equipment: t.equipment,
-        tested: t.tested,
-        passed: t.passed,
-        firstPassYield: rate(t.passed, t.tested),
-      })),
+      perRigDay: fold.perRigDay,
+      perRig: fold.perRig,
       /** Per rig, site-local shift day and shift (the site's shifts and time zone). */
-      perRigShift: [...byShift.values()]
-        .sort((a, b) => byDayThenEquipment(a, b) || (a.shift < b.shift ? -1 : a.shift > b.shift ? 1 : 0))
-        .map((r) => ({
-          equipment: r.equipment,
-          siteId: r.siteId,
-          day: r.day,
-          shift: r.shift,
-          tested: r.tested,
-          passed: r.passed,
-          firstPassYield: rate(r.passed, r.tested),
-        })),
+      perRigShift: fold.perRigShift,
       /** The shifts of the sites in the answer (and of the site asked for), by start. */
-      shifts: [...new Set([...(q.siteId && siteShifts.has(q.siteId) ? [q.siteId] : []), ...sitesSeen])].map(
+      shifts: [...new Set([...(q.siteId && siteShifts.has(q.siteId) ? [q.siteId] : []), ...fold.sites])].map(
         (siteId) => {
           const site = siteShifts.get(siteId);
           return {

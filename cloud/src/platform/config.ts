@@ -121,7 +121,7 @@ const schema = z.strictObject({
    */
   witnessKeyFile: z.string().min(1).optional(),
   /** Ingest limit per enrolled edge (records/ingest-limit.ts): batches per second on average… */
-  ingestBatchesPerSecond: z.coerce.number().min(0.1).max(100_000).default(50),
+  ingestBatchesPerSecond: z.coerce.number().min(0.1).max(100_000).default(200),
   /** …batches at once after a quiet spell… */
   ingestBurst: z.coerce.number().int().min(1).max(100_000).default(100),
   /** …and how long a batch a little ahead of its turn is held (paced) instead of refused. */

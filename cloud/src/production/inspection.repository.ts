@@ -732,18 +732,32 @@ export class InspectionRepository {
       where.push('y.equipment = ?');
       params.push(q.equipment);
     }
-    rows.push(
-      ...toQuarters(
-        await this.db.withTenant(tenantId, () =>
-          this.db.all<QuarterRow>(
-            `SELECT y.equipment, y.site_id, y.quarter, y.tested, y.passed FROM yield_quarters y
-             WHERE ${where.join(' AND ')}`,
-            params,
-          ),
-        ),
-      ),
-    );
-    return inOrder(rows);
+    const rollup = `FROM yield_quarters y WHERE ${where.join(' AND ')}`;
+    const read = () =>
+      this.db.dialect === 'sqlite'
+        ? // node-sqlite3 builds each row's object a string at a time: a tenant's 30 days (~41,000
+          // rows at 10 M records) come ~2× quicker as one JSON array (BENCHMARKS.md).
+          this.db
+            .get<{ quarters: string | null }>(
+              `SELECT json_group_array(json_array(y.equipment, y.site_id, y.quarter, y.tested, y.passed)) AS quarters ${rollup}`,
+              params,
+            )
+            .then((r) =>
+              (JSON.parse(r?.quarters ?? '[]') as [string, string, string, number, number][]).map(
+                ([equipment, siteId, quarter, tested, passed]) => ({
+                  equipment,
+                  siteId,
+                  quarter,
+                  tested,
+                  passed,
+                }),
+              ),
+            )
+        : this.db
+            .all<QuarterRow>(`SELECT y.equipment, y.site_id, y.quarter, y.tested, y.passed ${rollup}`, params)
+            .then(toQuarters);
+    // Not push(...): a year of a large tenant is more rows than a call takes arguments.
+    return inOrder(rows.concat(await this.db.withTenant(tenantId, read)));
   }
 
   /**

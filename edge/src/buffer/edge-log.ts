@@ -562,17 +562,19 @@ export class EdgeLog {
   }
 
   /**
-   * The next batch to send: the records after the acknowledged seq up to a checkpoint that
-   * covers them exactly (the largest one within `maxRecords`, else the first one after `acked`).
+   * The next batch to send: the records after the acknowledged seq (or after `after`, a seq the
+   * cloud has acknowledged whose acknowledgement is still being written here; it must end at a
+   * checkpoint, as every batch does) up to a checkpoint that covers them exactly (the largest one
+   * within `maxRecords`, else the first one after them).
    *
    * Each record's text is checked first against the leaf hash recorded when it was signed, and the
    * texts against the signed checkpoints' roots. A record found damaged is set aside (see
    * setAside) and the batch is read again, so one damaged row never blocks the log.
    */
-  async nextBatch(maxRecords: number): Promise<PendingBatch | null> {
+  async nextBatch(maxRecords: number, after = this.acked): Promise<PendingBatch | null> {
     let lastDamagedSeq = 0;
     for (;;) {
-      const acked = this.acked;
+      const acked = Math.max(after, this.acked);
       const cp =
         (await this.reader.get<{ size: number; note: string }>(
           'SELECT size, note FROM checkpoints WHERE size > ? AND size <= ? ORDER BY size DESC LIMIT 1',

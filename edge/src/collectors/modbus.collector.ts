@@ -10,6 +10,7 @@ import type { RecordDraft } from '../buffer/edge-log.js';
 import type { ModbusSourceConfig } from '../config/config.schema.js';
 import type { RecordSink } from '../records/record-sink.js';
 import { UsageTracker } from '../records/usage-tracker.js';
+import { TelemetryPace } from '../records/telemetry-pace.js';
 import { ModbusRecords } from '../mapping/modbus-records.js';
 import { eventDraft, type Collector, type CollectorContext, type CollectorStatus } from './collector.js';
 import type { EdgeEventCode } from '../errors.js';
@@ -33,14 +34,14 @@ function str(r: ReadingOf, ref: string | undefined): string | undefined {
 }
 
 /**
- * Polls one Modbus TCP device. Each poll can yield a telemetry record (at most one per
- * `telemetry.everyMs`); the source's record mappings (mapping/modbus-records.ts) turn each result
+ * Polls one Modbus TCP device. Each poll can yield a telemetry record (one per `telemetry.everyMs`,
+ * records/telemetry-pace.ts); the source's record mappings (mapping/modbus-records.ts) turn each result
  * of a trigger into one record. Connection loss and recovery are logged as events.
  */
 export class ModbusCollector implements Collector {
   readonly id: string;
   private poller: ModbusPoller | null = null;
-  private lastTelemetryAt = 0;
+  private readonly telemetryPace: TelemetryPace;
   private recordsIn = 0;
   private up = false;
   private lastError: string | null = null;
@@ -85,6 +86,7 @@ export class ModbusCollector implements Collector {
       cfg.telemetry?.points ?? cfg.points.filter((p) => p.type !== 'string').map((p) => p.name);
     this.unitOf = new Map(cfg.points.map((p) => [p.name, p.unit]));
     this.signals = new SignalDictionary(cfg.signals);
+    this.telemetryPace = new TelemetryPace(cfg.telemetry?.everyMs ?? 1000, cfg.intervalMs);
   }
 
   async start(): Promise<void> {
@@ -215,9 +217,7 @@ export class ModbusCollector implements Collector {
     this.trackHealth(s);
     const at = s.at.toISOString();
     const now = s.at.getTime();
-    const everyMs = this.cfg.telemetry?.everyMs ?? 1000;
-    if (this.telemetryPoints.length > 0 && now - this.lastTelemetryAt >= everyMs) {
-      this.lastTelemetryAt = now;
+    if (this.telemetryPoints.length > 0 && this.telemetryPace.take(now)) {
       const list = s.list;
       const points = this.telemetryIndex.map(({ name, index, unit }) => {
         const r = index >= 0 ? list[index] : undefined;

@@ -7,18 +7,19 @@ import type { RecordDraft } from '../buffer/edge-log.js';
 import type { OpcuaSourceConfig } from '../config/config.schema.js';
 import { eventDraft, type Collector, type CollectorContext, type CollectorStatus } from './collector.js';
 import { OpcuaRecords } from '../mapping/opcua-records.js';
+import { TelemetryPace } from '../records/telemetry-pace.js';
 import type { EdgeEventCode } from '../errors.js';
 
 /**
- * Subscribes to an OPC UA server's items. Values feed telemetry records (at most one per
- * `telemetry.everyMs`), non-Good status codes become event records, and the source's record
+ * Subscribes to an OPC UA server's items. Values feed telemetry records (one per
+ * `telemetry.everyMs`, records/telemetry-pace.ts), non-Good status codes become event records, and the source's record
  * mappings (mapping/opcua-records.ts) turn each result of a trigger into one record.
  */
 export class OpcuaCollector implements Collector {
   readonly id: string;
   private client: OpcuaSubscriber | null = null;
   private readonly latest = new Map<string, OpcuaValue>();
-  private lastTelemetryAt = 0;
+  private readonly telemetryPace: TelemetryPace;
   private recordsIn = 0;
   /** Connected to the server (a session with its subscription). */
   private connected = false;
@@ -48,6 +49,7 @@ export class OpcuaCollector implements Collector {
       cfg.telemetry?.items ?? cfg.items.map((i) => i.name).filter((n) => !this.records.isTrigger(n));
     this.unitOf = new Map(cfg.items.map((i) => [i.name, i.unit]));
     this.signals = new SignalDictionary(cfg.signals);
+    this.telemetryPace = new TelemetryPace(cfg.telemetry?.everyMs ?? 1000, cfg.publishingIntervalMs);
   }
 
   private source(address?: string) {
@@ -196,9 +198,7 @@ export class OpcuaCollector implements Collector {
       if (this.records.isTrigger(v.name)) return;
     }
     const now = Date.now();
-    const everyMs = this.cfg.telemetry?.everyMs ?? 1000;
-    if (now - this.lastTelemetryAt < everyMs) return;
-    this.lastTelemetryAt = now;
+    if (!this.telemetryPace.take(now)) return;
     const points = [];
     for (const name of this.telemetryItems) {
       const x = this.latest.get(name);

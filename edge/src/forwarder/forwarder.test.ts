@@ -34,13 +34,14 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-async function cloud(answer: (req: http.IncomingMessage, res: http.ServerResponse) => void) {
+async function cloud(answer: (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void) {
   const hits: number[] = [];
   const server = http.createServer((req, res) => {
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       hits.push(performance.now());
-      answer(req, res);
+      answer(req, res, Buffer.concat(chunks).toString('utf8'));
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -115,6 +116,69 @@ describe('Forwarder', () => {
       expect(fwd.stats().lastError).toMatch(new RegExp(`${status}`, 'u'));
     }
   }, 15_000);
+
+  it('sends the next batch as soon as the cloud acknowledges one, while the acknowledgement is being written', async () => {
+    const batches: number[][] = [];
+    let answerFirst: (() => void) | undefined;
+    const c = await cloud((_req, res, body) => {
+      // Each request's seqs, read from its body.
+      batches.push((JSON.parse(body) as { records: { seq: number }[] }).records.map((r) => r.seq));
+      res.setHeader('content-type', 'application/json');
+      const last = batches.at(-1)!.at(-1)!;
+      // The first batch is held until a record has been appended while it is in flight.
+      if (batches.length === 1) answerFirst = () => res.end(JSON.stringify({ ackedSeq: last }));
+      else res.end(JSON.stringify({ ackedSeq: last }));
+    });
+    const { log, fwd } = await setup(c.url);
+    // The log's acknowledgements are held (a slow disk) until released.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const acknowledge = log.acknowledge.bind(log);
+    const acks: number[] = [];
+    log.acknowledge = async (seq: number) => {
+      acks.push(seq);
+      await held;
+      return acknowledge(seq);
+    };
+    fwd.start();
+    cleanup.push(() => fwd.stop());
+    cleanup.push(() => Promise.resolve(release()));
+    while (!answerFirst) await sleep(5);
+    await log.append([draft(1)]);
+    answerFirst();
+    // The record appended during the first batch goes out while the first acknowledgement is
+    // still being written, not after it.
+    for (let i = 0; i < 500 && batches.length < 2; i++) await sleep(10);
+    expect(batches).toEqual([[1], [2]]);
+    expect(log.ackedSeq).toBe(0);
+    release();
+    for (let i = 0; i < 500 && log.ackedSeq < 2; i++) await sleep(10);
+    expect(log.ackedSeq).toBe(2);
+    expect(acks).toEqual([1, 2]);
+    expect(fwd.stats()).toMatchObject({ batchesSent: 2, recordsAcked: 2, lastAckedSeq: 2 });
+    expect(batches).toEqual([[1], [2]]);
+  });
+
+  it('sends a batch again when its acknowledgement could not be written', async () => {
+    const batches: number[][] = [];
+    const c = await cloud((_req, res, body) => {
+      batches.push((JSON.parse(body) as { records: { seq: number }[] }).records.map((r) => r.seq));
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ ackedSeq: batches.at(-1)!.at(-1)! }));
+    });
+    const { log, fwd } = await setup(c.url, { initialMs: 10, maxMs: 20 });
+    const acknowledge = log.acknowledge.bind(log);
+    let failures = 0;
+    log.acknowledge = (seq: number) =>
+      failures++ === 0 ? Promise.reject(new Error('disk I/O error')) : acknowledge(seq);
+    fwd.start();
+    cleanup.push(() => fwd.stop());
+    for (let i = 0; i < 500 && log.ackedSeq < 1; i++) await sleep(10);
+    expect(log.ackedSeq).toBe(1);
+    expect(fwd.stats()).toMatchObject({ failures: 1, lastError: 'disk I/O error', lastAckedSeq: 1 });
+    // The record went out again after the failure, and the cloud's answer to it was written.
+    expect(batches).toEqual([[1], [1]]);
+  });
 
   it('stop() returns at once while a request hangs', async () => {
     const c = await cloud(() => undefined); // never answers

@@ -94,6 +94,15 @@ export class Forwarder {
 
   private readonly ingestUrl: URL;
   private readonly http: JsonPoster;
+  /**
+   * The highest seq the cloud has acknowledged. The log's own acknowledged seq follows once the
+   * acknowledgement is written (`acknowledging`); the next batch starts after this one meanwhile.
+   */
+  private cloudAcked = 0;
+  /** The acknowledgements being written to the log, in order. */
+  private acknowledging: Promise<void> = Promise.resolve();
+  /** Why writing an acknowledgement failed, until the loop has reported it. */
+  private acknowledgeError: Error | null = null;
 
   constructor(
     private readonly log: EdgeLog,
@@ -108,6 +117,7 @@ export class Forwarder {
     if (!this.stopped) return;
     this.stopped = false;
     this.s.lastAckedSeq = this.log.ackedSeq;
+    this.cloudAcked = this.log.ackedSeq;
     this.unsubscribe = this.log.onAppend(() => this.wake?.());
     this.loop = this.run();
   }
@@ -122,6 +132,7 @@ export class Forwarder {
     // takes a batch it already has as a repeat), and a hanging cloud must not hold up a shutdown.
     this.inflight?.abort(new Error('stopping'));
     await this.loop;
+    await this.acknowledging;
     this.http.close();
   }
 
@@ -159,7 +170,10 @@ export class Forwarder {
   private async run(): Promise<void> {
     while (!this.stopped) {
       try {
-        const batch = await this.log.nextBatch(this.opts.batchSize);
+        // An acknowledgement that could not be written: reported, and the records after the log's
+        // acknowledged seq are sent again (the cloud takes what it has as a repeat).
+        if (this.acknowledgeError !== null) await this.settleAcknowledgements();
+        const batch = await this.log.nextBatch(this.opts.batchSize, this.cloudAcked);
         if (!batch) {
           await this.sleep(1000);
           continue;
@@ -180,19 +194,32 @@ export class Forwarder {
   private async handle(result: SendResult, batch: PendingBatch, sentAt: number): Promise<void> {
     switch (result.kind) {
       case 'ack': {
-        const before = this.log.ackedSeq;
-        await this.log.acknowledge(Math.min(result.ackedSeq, this.log.lastSeq));
+        // The next batch goes out now; the acknowledgement is written meanwhile, after the ones
+        // before it. Until it is, the records stay in the log (sent again after a crash, and the
+        // cloud takes them as a repeat).
+        const seq = Math.min(result.ackedSeq, this.log.lastSeq);
+        if (seq > this.cloudAcked) this.cloudAcked = seq;
+        const records = batch.records.length;
+        // At most one acknowledgement is written behind the batches (it normally finished during
+        // this batch's round trip).
+        await this.acknowledging;
+        this.acknowledging = (async () => {
+          const before = this.log.ackedSeq;
+          try {
+            await this.log.acknowledge(seq);
+          } catch (err) {
+            this.acknowledgeError ??= err instanceof Error ? err : new Error(String(err));
+            return;
+          }
+          this.s.recordsAcked += this.log.ackedSeq - before;
+          this.s.lastAckedSeq = this.log.ackedSeq;
+          this.outRate.mark(this.log.ackedSeq - before);
+          this.logger.debug({ ackedSeq: this.log.ackedSeq, records }, 'batch acknowledged');
+        })();
         this.s.batchesSent += 1;
-        this.s.recordsAcked += this.log.ackedSeq - before;
-        this.s.lastAckedSeq = this.log.ackedSeq;
         this.s.lastAckAt = new Date().toISOString();
         this.s.consecutiveFailures = 0;
-        this.outRate.mark(this.log.ackedSeq - before);
         this.attempt = 0;
-        this.logger.debug(
-          { ackedSeq: this.log.ackedSeq, records: batch.records.length },
-          'batch acknowledged',
-        );
         // Pace a backlog: a batch of n records earns the next send after n / rate seconds,
         // so replay after an outage leaves the cloud and the line PC room for live data.
         const due = (batch.records.length / this.opts.maxRecordsPerSecond) * 1000 - (Date.now() - sentAt);
@@ -200,6 +227,7 @@ export class Forwarder {
         return;
       }
       case 'expect': {
+        await this.settleAcknowledgements();
         const haveUpTo = result.expectedSeq - 1;
         if (haveUpTo > this.log.ackedSeq && haveUpTo <= this.log.lastSeq) {
           // The cloud committed records whose acknowledgement we never received: skip ahead
@@ -209,6 +237,7 @@ export class Forwarder {
             'cloud already has records; resuming after them',
           );
           await this.log.resumeAfter(haveUpTo);
+          this.cloudAcked = this.log.ackedSeq;
           this.s.lastAckedSeq = this.log.ackedSeq;
           this.attempt = 0;
           return;
@@ -218,6 +247,7 @@ export class Forwarder {
         );
       }
       case 'refused': {
+        await this.settleAcknowledgements();
         const haveUpTo = (result.expectedSeq ?? 0) - 1;
         if (
           haveUpTo > this.log.ackedSeq &&
@@ -228,6 +258,7 @@ export class Forwarder {
           // Re-sent records differ from what the cloud holds: if they are ones this edge set aside
           // as damaged after the cloud had committed them, the cloud's copies are the originals.
           const held = await this.log.resumeAfter(haveUpTo, { onlyIfSetAside: true });
+          this.cloudAcked = this.log.ackedSeq;
           if (held > 0) {
             this.logger.warn(
               { expectedSeq: result.expectedSeq, setAside: held },
@@ -242,6 +273,20 @@ export class Forwarder {
           `cloud refused batch ${batch.firstSeq}..${batch.lastSeq} (${result.status}): ${result.detail}`,
         );
       }
+    }
+  }
+
+  /**
+   * Waits for the acknowledgements being written, so the log's acknowledged seq is the cloud's
+   * (before the log is moved on from what the cloud says it holds). A failed one throws.
+   */
+  private async settleAcknowledgements(): Promise<void> {
+    await this.acknowledging;
+    this.cloudAcked = this.log.ackedSeq;
+    if (this.acknowledgeError !== null) {
+      const err = this.acknowledgeError;
+      this.acknowledgeError = null;
+      throw err;
     }
   }
 

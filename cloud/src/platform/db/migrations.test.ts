@@ -46,6 +46,7 @@ const RELEASED: Record<number, string> = {
   75: 'ef98ca553ec92e87f9cd54eba2497bcc2069fd85822b21e6b03bd980c60886b5',
   90: '66784baae55759304407a6285d72f39f90e381369e7411cf23e51cfa491d4fb7',
   91: 'ecf02b294f6e596be64ab72040b1d862a07351d02d9cfc2a302a6b7a54f69fe2',
+  92: '2de0b668fd1290f5be0b2e25f9add0354ed59c1d44bdb48589d019f71e70c9f3',
 };
 
 function digest(m: Migration): string {

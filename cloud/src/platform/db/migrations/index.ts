@@ -27,6 +27,7 @@ import { migration as m0075 } from './0075-yield-rollup.js';
 import { migration as m0090 } from './0090-record-positions.js';
 import { migration as m0091 } from './0091-position-partitions.js';
 import { migration as m0092 } from './0092-first-seen.js';
+import { migration as m0093 } from './0093-yield-rollup-clustered.js';
 import type { Migration, TableGrant } from './migration.js';
 
 export type { Migration, MigrationSql, TableGrant } from './migration.js';
@@ -66,6 +67,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m0090,
   m0091,
   m0092,
+  m0093,
 ];
 
 /**
