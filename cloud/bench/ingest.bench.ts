@@ -13,7 +13,8 @@
  * BENCH_SOCKETS (500) sockets, BENCH_ROUNDS (30) rounds. PostgreSQL: the machine's
  * (RIGTRACE_TEST_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/test), a database of
  * this run's own, dropped at the end. BENCH_BACKENDS: which, "sqlite,postgres" by default. BENCH_CLOUD_NODE_FLAGS: extra Node flags for the cloud
- * process (a profile: "--cpu-prof --cpu-prof-dir=/tmp/prof").
+ * process (a profile: "--cpu-prof --cpu-prof-dir=/tmp/prof"; a trace of where ingest time goes:
+ * ingest-trace.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
