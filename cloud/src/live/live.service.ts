@@ -493,7 +493,7 @@ export class LiveService {
     const byQuarter = await this.repo.inspectionsByQuarter(viewer, siteId, from, to);
     // The site's first-pass yield today, of the rigs the viewer may see (as the counts beside it):
     // an export-controlled rig's inspections are not counted for a reader who is not cleared.
-    const fpy = await this.inspections.firstPassYield(viewer, { from, to, siteId });
+    const fpy = await this.inspections.firstPassYieldByQuarter(viewer, { from, to, siteId });
     const tested = fpy.reduce((n, r) => n + r.tested, 0);
     const firstPassed = fpy.reduce((n, r) => n + r.passed, 0);
     // Each quarter hour into the local hour it falls in (a zone's offset may be 30 or 45 minutes).

@@ -1,7 +1,7 @@
 // Production: inspection, usage and yield records of the equipment in use.
 // The feature's public surface: other modules import from here, never from its files.
 
-export { InspectionRepository, perLocalDay } from './inspection.repository.js';
+export { InspectionRepository } from './inspection.repository.js';
 export type {
   GaugeUse,
   NamedPositionRow,

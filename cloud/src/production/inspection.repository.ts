@@ -9,7 +9,6 @@ import {
 } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
 import { recordVisibleSql } from '../export-control/index.js';
-import { localDay } from '../platform/time-zone.js';
 import { compareText } from '../platform/compare.js';
 import { firstInspectionsSql } from '../platform/db/yield-quarters.js';
 import { lastInTransaction } from '../platform/after-commit.js';
@@ -182,35 +181,6 @@ export interface YieldQuarter {
   quarter: string;
   tested: number;
   passed: number;
-}
-
-/**
- * Quarter-hour counts folded into rigs' local days: each row on the calendar day of its own
- * site's time zone (`zoneOf`), so that a tenant-wide answer spanning zones counts every site in
- * its own days, daylight-saving changes included. In (day, equipment) order.
- */
-export function perLocalDay(
-  quarters: readonly YieldQuarter[],
-  zoneOf: (siteId: string) => string,
-): { equipment: string; day: string; tested: number; passed: number }[] {
-  const days = new Map<string, { equipment: string; day: string; tested: number; passed: number }>();
-  for (const r of quarters) {
-    const day = localDay(Date.parse(`${r.quarter}:00.000Z`), zoneOf(r.siteId));
-    const key = `${r.equipment}\u0000${day}`;
-    const d = days.get(key) ?? { equipment: r.equipment, day, tested: 0, passed: 0 };
-    d.tested += r.tested;
-    d.passed += r.passed;
-    days.set(key, d);
-  }
-  return [...days.values()].sort(byDayThenEquipment);
-}
-
-/** Yield rows in (day, equipment) order. */
-export function byDayThenEquipment(
-  a: { day: string; equipment: string },
-  b: { day: string; equipment: string },
-) {
-  return compareText(a.day, b.day) || compareText(a.equipment, b.equipment);
 }
 
 /** An inspection of a part that one call of InspectionRepository.insert stored. */
@@ -690,20 +660,9 @@ export class InspectionRepository {
   }
 
   /**
-   * First-pass yield per rig and local day: among parts whose first inspection (ever, for this
-   * tenant) falls in [from, to), the share that passed that first inspection; each inspection on
-   * the calendar day of its own site's time zone (`zoneOf`; UTC when not given).
-   */
-  async firstPassYield(
-    v: Viewer,
-    q: YieldQuery,
-    zoneOf: (siteId: string) => string = () => 'UTC',
-  ): Promise<{ equipment: string; day: string; tested: number; passed: number }[]> {
-    return perLocalDay(await this.firstPassYieldByQuarter(v, q), zoneOf);
-  }
-
-  /**
-   * The same first inspections per rig, site and UTC quarter hour ("2026-12-06T21:45"): fine
+   * First inspections per rig, site and UTC quarter hour ("2026-12-06T21:45"): among parts whose
+   * first inspection (ever, for this tenant) falls in [from, to), how many there were and how many
+   * passed it. Fine
    * enough to place them in any site's shifts (every time zone's offset is a multiple of 15
    * minutes), coarse enough that the rows follow the rigs and days, not the parts. Whole quarter
    * hours of the range are read from the rollup (yield_quarters, kept by insert()); a range end
