@@ -72,20 +72,6 @@ export class AuditRepository {
   }
 
   /**
-   * Tags of the tenant's export-controlled equipment, of every site: entries naming one are
-   * withheld from uncleared readers, so the list is read as `wholeTenant(…)`.
-   */
-  async flaggedTags(v: Pick<Viewer, 'tenantId'>): Promise<string[]> {
-    const rows = await this.db.withTenant(v.tenantId, () =>
-      this.db.all<{ tag: string }>(
-        'SELECT tag FROM equipment WHERE tenant_id = ? AND export_regime IS NOT NULL',
-        [v.tenantId],
-      ),
-    );
-    return rows.map((r) => r.tag);
-  }
-
-  /**
    * Entries after `afterSeq`, in order. One log of every site's actions: a reader limited to
    * sites sees none (audit:read is never a site-scoped caller's).
    */

@@ -1,9 +1,14 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { type Accounts, actorOfRequest, viewerOf } from '../access/index.js';
+import { type Accounts, type Viewer, actorOfRequest, viewerOf } from '../access/index.js';
 import { NDJSON, dateTime, mount, operation } from '../platform/http/contract.js';
 import { parseQuery } from '../platform/http/validation.js';
 import { AuditService } from './audit.service.js';
+
+/** What tells an audit entry that names export-controlled equipment (ExportControlService). */
+export interface FlaggedNames {
+  namesFlagged(v: Viewer): Promise<((text: string) => boolean) | null>;
+}
 
 /** A page of an audit log: after which seq, how many (the operators' log takes the same). */
 export const pageQuery = z.strictObject({
@@ -13,7 +18,7 @@ export const pageQuery = z.strictObject({
 const exportQuery = z.strictObject({ afterSeq: z.coerce.number().int().min(0).default(0) });
 
 /** The tenant's audit trail: pages, verification, and a JSON-lines export for a SIEM (audit:read). */
-export function auditRoutes(accounts: Accounts): Router {
+export function auditRoutes(accounts: Accounts, exportControl: FlaggedNames): Router {
   const r = Router();
   const guard = accounts.require('audit:read');
   const audit = accounts.audit;
@@ -23,7 +28,7 @@ export function auditRoutes(accounts: Accounts): Router {
     const v = viewerOf(req);
     const rows = await audit.page(v, q.afterSeq, q.limit);
     // Entries naming export-controlled equipment are withheld from readers not cleared (ACCOUNTS.md).
-    const withhold = (await audit.withholdFor(v)) ?? undefined;
+    const withhold = (await exportControl.namesFlagged(v)) ?? undefined;
     const items = rows.map((row) => AuditService.view(row, withhold));
     res.json({ items, next: items.length === q.limit ? items.at(-1)!.seq : null });
   });
@@ -48,7 +53,7 @@ export function auditRoutes(accounts: Accounts): Router {
       address: req.ip ?? null,
       detail: `after seq ${q.afterSeq}`,
     });
-    const withhold = (await audit.withholdFor(v)) ?? undefined;
+    const withhold = (await exportControl.namesFlagged(v)) ?? undefined;
     res.type(NDJSON);
     let after = q.afterSeq;
     for (;;) {

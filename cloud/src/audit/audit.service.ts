@@ -162,20 +162,6 @@ export class AuditService {
   }
 
   /**
-   * For a reader not cleared for export-controlled data: a test of whether an entry names any of
-   * the tenant's export-controlled equipment (as a whole word). Null for a cleared reader.
-   */
-  async withholdFor(v: Viewer): Promise<((entryText: string) => boolean) | null> {
-    if (v.cleared) return null;
-    // Every site's flagged equipment: an entry may name one of a site the reader does not see.
-    const tags = await this.repo.flaggedTags(wholeTenant(v.tenantId));
-    if (tags.length === 0) return null;
-    const escaped = tags.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-    const named = new RegExp(`(?<![A-Za-z0-9_-])(?:${escaped.join('|')})(?![A-Za-z0-9_-])`);
-    return (text) => named.test(text);
-  }
-
-  /**
    * Recomputes the whole log from the stored entries: each entry must be canonical, agree with
    * its indexed columns and its seq, hash to its stored leaf hash, and the root over it and every
    * entry before it must equal the root of its own witness-signed checkpoint. The first entry

@@ -76,6 +76,21 @@ export class ExportControlService {
     return new Map(rows.map((r) => [r.tag, { regime: r.export_regime, eccn: r.export_eccn }]));
   }
 
+  /**
+   * For a reader not cleared for export-controlled data: a test of whether a text (an audit
+   * entry) names any of the tenant's flagged equipment as a whole word, from `flags` (every
+   * site's: an entry may name equipment of a site the reader does not see). Null for a cleared
+   * reader, or when nothing is flagged.
+   */
+  async namesFlagged(v: Pick<Viewer, 'tenantId' | 'cleared'>): Promise<((text: string) => boolean) | null> {
+    if (v.cleared) return null;
+    const tags = [...(await this.flags(v.tenantId)).keys()];
+    if (tags.length === 0) return null;
+    const escaped = tags.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    const named = new RegExp(`(?<![A-Za-z0-9_-])(?:${escaped.join('|')})(?![A-Za-z0-9_-])`);
+    return (text) => named.test(text);
+  }
+
   /** One register entry's flag (null: not flagged, or no such entry), read as `flags` is. */
   async flagOf(tenantId: string, tag: string): Promise<ExportFlag | null> {
     const row = await this.repo.flagOf(wholeTenant(tenantId), tag);
