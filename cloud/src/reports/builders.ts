@@ -31,6 +31,7 @@ import type { Witness } from '../platform/witness.js';
 import { fmtInt } from './pdf.js';
 import type { PeriodBounds, ReportsRepository } from './reports.repository.js';
 import {
+  keysetSource,
   memorySource,
   REPORT_TITLES,
   type Block,
@@ -1325,40 +1326,30 @@ async function accessReview(deps: ReportDeps, ctx: ReportContext): Promise<Built
     ctx.period.fromIso,
     ctx.period.toExclusiveIso,
   );
-  const changes: RowSource = {
-    count: changeCount,
-    async *pages() {
-      let after = 0;
-      for (;;) {
-        const rows = await deps.repo.accountChanges(
-          ctx.reader,
-          ctx.period.fromIso,
-          ctx.period.toExclusiveIso,
-          after,
-          PAGE,
-        );
-        yield rows.map((r) => {
-          const e = JSON.parse(r.entry) as {
-            actor?: { type?: string; id?: string; email?: string };
-            target?: { type?: string; id?: string };
-            detail?: string;
-            after?: unknown;
-          };
-          return {
-            seq: Number(r.seq),
-            at: r.at,
-            action: r.action,
-            outcome: r.outcome,
-            actor: e.actor?.email ?? `${s(e.actor?.type)}:${s(e.actor?.id)}`,
-            target: e.target ? `${s(e.target.type)}:${s(e.target.id)}` : null,
-            detail: e.detail ?? (e.after !== undefined ? JSON.stringify(e.after) : null),
-          };
-        });
-        if (rows.length < PAGE) return;
-        after = Number(rows.at(-1)!.seq);
-      }
+  const changes = keysetSource(
+    changeCount,
+    (after: number | null, size) =>
+      deps.repo.accountChanges(ctx.reader, ctx.period.fromIso, ctx.period.toExclusiveIso, after ?? 0, size),
+    (r) => Number(r.seq),
+    (r): Row => {
+      const e = JSON.parse(r.entry) as {
+        actor?: { type?: string; id?: string; email?: string };
+        target?: { type?: string; id?: string };
+        detail?: string;
+        after?: unknown;
+      };
+      return {
+        seq: Number(r.seq),
+        at: r.at,
+        action: r.action,
+        outcome: r.outcome,
+        actor: e.actor?.email ?? `${s(e.actor?.type)}:${s(e.actor?.id)}`,
+        target: e.target ? `${s(e.target.type)}:${s(e.target.id)}` : null,
+        detail: e.detail ?? (e.after !== undefined ? JSON.stringify(e.after) : null),
+      };
     },
-  };
+    PAGE,
+  );
   const usersSection: Section = {
     name: 'users',
     title: 'User accounts',
@@ -1503,38 +1494,28 @@ async function exportAccess(deps: ReportDeps, ctx: ReportContext): Promise<Built
     : 0;
   const byRegime: Record<string, number> = {};
   const byUser = new Map<string, number>();
-  const source: RowSource = {
+  const source = keysetSource(
     count,
-    async *pages() {
-      if (!present) return;
-      let after: { at: string; id: string } | null = null;
-      for (;;) {
-        const rows = await deps.repo.exportAccessPage(
-          ctx.reader,
-          ctx.period.fromIso,
-          ctx.period.toExclusiveIso,
-          after,
-          PAGE,
-        );
-        yield rows.map((r): Row => ({
-          at: s(r.at),
-          userEmail: (r.user_email as string | null) ?? null,
-          userRole: (r.user_role as string | null) ?? null,
-          principal: s(r.principal),
-          objectType: s(r.object_type),
-          objectId: s(r.object_id),
-          regime: s(r.regime),
-          eccn: (r.eccn as string | null) ?? null,
-          address: (r.address as string | null) ?? null,
-          route: s(r.route),
-          id: s(r.id),
-        }));
-        if (rows.length < PAGE) return;
-        const last = rows.at(-1)!;
-        after = { at: s(last.at), id: s(last.id) };
-      }
-    },
-  };
+    async (after: { at: string; id: string } | null, size) =>
+      present
+        ? deps.repo.exportAccessPage(ctx.reader, ctx.period.fromIso, ctx.period.toExclusiveIso, after, size)
+        : [],
+    (r) => ({ at: s(r.at), id: s(r.id) }),
+    (r): Row => ({
+      at: s(r.at),
+      userEmail: (r.user_email as string | null) ?? null,
+      userRole: (r.user_role as string | null) ?? null,
+      principal: s(r.principal),
+      objectType: s(r.object_type),
+      objectId: s(r.object_id),
+      regime: s(r.regime),
+      eccn: (r.eccn as string | null) ?? null,
+      address: (r.address as string | null) ?? null,
+      route: s(r.route),
+      id: s(r.id),
+    }),
+    PAGE,
+  );
   for await (const page of source.pages())
     for (const r of page) {
       byRegime[s(r.regime)] = (byRegime[s(r.regime)] ?? 0) + 1;
@@ -1680,31 +1661,27 @@ async function integrity(deps: ReportDeps, ctx: ReportContext): Promise<BuiltRep
     ctx.period.fromIso,
     ctx.period.toExclusiveIso,
   );
-  const secSource: RowSource = {
-    count: secCount,
-    async *pages() {
-      let after = 0;
-      for (;;) {
-        const rows = await deps.repo.securityEventsPage(
-          ctx.reader,
-          ctx.period.fromIso,
-          ctx.period.toExclusiveIso,
-          after,
-          PAGE,
-        );
-        yield rows.map((r): Row => ({
-          id: Number(r.id),
-          at: r.at,
-          code: r.code,
-          edge: r.edge_id,
-          address: r.address,
-          detail: r.detail,
-        }));
-        if (rows.length < PAGE) return;
-        after = Number(rows.at(-1)!.id);
-      }
-    },
-  };
+  const secSource = keysetSource(
+    secCount,
+    (after: number | null, size) =>
+      deps.repo.securityEventsPage(
+        ctx.reader,
+        ctx.period.fromIso,
+        ctx.period.toExclusiveIso,
+        after ?? 0,
+        size,
+      ),
+    (r) => Number(r.id),
+    (r): Row => ({
+      id: Number(r.id),
+      at: r.at,
+      code: r.code,
+      edge: r.edge_id,
+      address: r.address,
+      detail: r.detail,
+    }),
+    PAGE,
+  );
   const logsSection: Section = {
     name: 'logs',
     title: 'Logs verified',

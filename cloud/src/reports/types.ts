@@ -56,6 +56,31 @@ export function memorySource(rows: readonly Row[], pageSize = 500): RowSource {
   };
 }
 
+/**
+ * Rows read a page at a time in a keyset's order: `page(after, size)` reads up to `size` rows
+ * after the key `after` (null: from the first), `keyOf` is a row's key, `row` its report row. A
+ * page shorter than `size` is the last.
+ */
+export function keysetSource<R, K>(
+  count: number,
+  page: (after: K | null, size: number) => Promise<readonly R[]>,
+  keyOf: (r: R) => K,
+  row: (r: R) => Row,
+  size = 1000,
+): RowSource {
+  return {
+    count,
+    async *pages() {
+      for (let after: K | null = null; ;) {
+        const rows = await page(after, size);
+        yield rows.map(row);
+        if (rows.length < size) return;
+        after = keyOf(rows.at(-1)!);
+      }
+    },
+  };
+}
+
 /** A PDF table column: its share of the width and how a row shows in it (`\n` separates lines). */
 export interface PdfColumn {
   header: string;
