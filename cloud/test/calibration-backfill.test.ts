@@ -6,14 +6,24 @@ import { openStore, startCloud, type RunningCloud } from '../src/server.js';
 import { Witness } from '../src/platform/witness.js';
 import { TestEdge } from './helpers/edge.js';
 import { apiCall, signIn, type Session } from './helpers/signed-in.js';
-import { BACKENDS, runAsOwner, setupOrFailEach, testStorage, type TestStorage } from './helpers/storage.js';
+import {
+  BACKENDS,
+  migrateAgain,
+  runAsOwner,
+  setupOrFailEach,
+  testStorage,
+  type TestStorage,
+} from './helpers/storage.js';
 
 const PW = 'register the rig later on';
+const TENANTS = ['fresh', 'legacy', 'later'];
 
 /**
  * Calibrations, usage and inspections that reached the cloud before their equipment was
  * registered count once it is: those derived at ingest (refresh), and records stored before
- * the calibration engine derived anything (backfill at POST /equipment).
+ * the calibration engine derived anything (backfill at POST /equipment). Only a tenant that held
+ * such records when the cloud was upgraded (migration 94) is searched for them: registering in
+ * any other reads none of its records.
  */
 describe.each(BACKENDS)('calibration backfill at registration on %s', (backend) => {
   let storage: TestStorage;
@@ -26,6 +36,7 @@ describe.each(BACKENDS)('calibration backfill at registration on %s', (backend) 
 
   const ownerSql = async (sql: string, params: string[] = []) =>
     void (await runAsOwner(storage, sql, params));
+  const ownerRows = (sql: string) => runAsOwner(storage, sql);
 
   setupOrFailEach(async () => {
     storage = await testStorage(backend);
@@ -33,7 +44,7 @@ describe.each(BACKENDS)('calibration backfill at registration on %s', (backend) 
     const store = await openStore(cfg);
     const accounts = createAccounts({ ...store, witness: Witness.load(cfg.dataDir, cfg.witnessName) });
     const enroll: Record<string, string> = {};
-    for (const t of ['fresh', 'legacy']) {
+    for (const t of TENANTS) {
       await store.tenancy.createTenant(t, t);
       await store.tenancy.createSite(t, 'plant-1', 'Plant 1');
       enroll[t] = (await store.tenancy.createEnrollmentToken(t, 'plant-1', 3600_000)).token;
@@ -49,7 +60,7 @@ describe.each(BACKENDS)('calibration backfill at registration on %s', (backend) 
       loadCloudConfig({}, { ...storage.overrides, port: '0' }),
       pino({ level: 'silent' }),
     );
-    for (const t of ['fresh', 'legacy']) {
+    for (const t of TENANTS) {
       s[t] = await signIn(cloud.url, t, 'tech@plant.example', PW);
       const edge = await new TestEdge(cloud.url).enroll(enroll[t]!, 'line-1');
       edges[t] = edge.id;
@@ -57,9 +68,19 @@ describe.each(BACKENDS)('calibration backfill at registration on %s', (backend) 
       // PT-RAIL-03 among others; 4, 9: passing calibrations of PT-RAIL-03. Nothing is registered.
       await edge.ingest(edge.examples(10));
     }
-    // "legacy": the records were stored before the calibration engine derived anything from them.
-    for (const table of ['record_gauges', 'traceable_records', 'calibration_standards', 'calibrations'])
-      await ownerSql(`DELETE FROM ${table} WHERE tenant_id = ?`, ['legacy']);
+    const underive = async (t: string) => {
+      for (const table of ['record_gauges', 'traceable_records', 'calibration_standards', 'calibrations'])
+        await ownerSql(`DELETE FROM ${table} WHERE tenant_id = ?`, [t]);
+    };
+    // "legacy": the records were stored before the calibration engine derived anything from them,
+    // and the cloud was then upgraded: migration 94 runs again over them.
+    await underive('legacy');
+    await ownerSql('ALTER TABLE tenants DROP COLUMN underived_records');
+    await ownerSql('DELETE FROM schema_migrations WHERE version = 94');
+    expect(await migrateAgain(storage)).toBe(1);
+    // "later": the same rows missing in a tenant whose records were all derived at the upgrade
+    // (which ingest cannot leave): registration does not look for them.
+    await underive('later');
   });
   afterAll(async () => {
     await cloud?.close();
@@ -128,4 +149,26 @@ describe.each(BACKENDS)('calibration backfill at registration on %s', (backend) 
       ]);
     });
   }
+
+  it('migration 94 marks only the tenant holding records from before the engine', async () => {
+    const rows = (await ownerRows(
+      "SELECT id, underived_records FROM tenants WHERE id IN ('fresh', 'legacy', 'later') ORDER BY id",
+    )) as {
+      id: string;
+      underived_records: number | boolean;
+    }[];
+    expect(rows.map((r) => [r.id, Boolean(r.underived_records)])).toEqual([
+      ['fresh', false],
+      ['later', false],
+      ['legacy', true],
+    ]);
+  });
+
+  it('later: registering in a tenant not marked reads none of its records', async () => {
+    const rig = await register('later', 'RIG-FLOW-01', { intervalCycles: 100 });
+    expect(rig.status, rig.text).toBe(201);
+    expect(rig.body.calibration.cycles).toMatchObject({ used: 0 });
+    expect((await as('later', 'GET', '/inspections')).body.items).toEqual([]);
+    expect((await as('later', 'GET', '/usage?equipment=RIG-FLOW-01')).body.items).toEqual([]);
+  });
 });

@@ -259,6 +259,21 @@ export class CalibrationRepository {
   }
 
   /**
+   * Whether the tenant may hold records the engine never derived: only one that held records
+   * before the calibration engine existed (migration 94); every record since is derived at ingest.
+   * The product's own work (registration), read as \`wholeTenant(…)\`.
+   */
+  async mayHoldUnderived(v: Pick<Reader, 'tenantId'>): Promise<boolean> {
+    const row = await this.db.withTenant(v.tenantId, () =>
+      this.db.get<{ underived_records: number | boolean }>(
+        'SELECT underived_records FROM tenants WHERE id = ?',
+        [v.tenantId],
+      ),
+    );
+    return Boolean(row?.underived_records);
+  }
+
+  /**
    * Records about `tag` (its own calibration, usage and inspection records) stored without
    * their derived rows: ingested before the calibration engine (migration 4) existed. Read at
    * registration, so that its status and history include them (the derivation is idempotent).

@@ -728,9 +728,12 @@ export class CalibrationService {
   /**
    * Derives what the cloud holds about `tag` but never derived (records stored before the
    * calibration engine existed): its calibration records become events, its usage and
-   * inspection records enter the traceability index. Idempotent; returns how many records.
+   * inspection records enter the traceability index. Idempotent; returns how many records. A
+   * tenant without records from before the engine has nothing to look for (migration 94): its
+   * records are not read.
    */
   async backfill(tenantId: string, tag: string): Promise<number> {
+    if (!(await this.calibrations.mayHoldUnderived(wholeTenant(tenantId)))) return 0;
     const rows = await this.calibrations.underivedRecords(wholeTenant(tenantId), tag);
     const byEdge = new Map<string, { siteId: string; records: RigRecord[] }>();
     for (const r of rows) {

@@ -47,6 +47,7 @@ const RELEASED: Record<number, string> = {
   90: '66784baae55759304407a6285d72f39f90e381369e7411cf23e51cfa491d4fb7',
   91: 'ecf02b294f6e596be64ab72040b1d862a07351d02d9cfc2a302a6b7a54f69fe2',
   92: '2de0b668fd1290f5be0b2e25f9add0354ed59c1d44bdb48589d019f71e70c9f3',
+  93: 'da3a6577595e74f066c87d7b2b9124638e133a51f08c0f486d817b4c874e44b9',
 };
 
 function digest(m: Migration): string {

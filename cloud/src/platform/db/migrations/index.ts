@@ -28,6 +28,7 @@ import { migration as m0090 } from './0090-record-positions.js';
 import { migration as m0091 } from './0091-position-partitions.js';
 import { migration as m0092 } from './0092-first-seen.js';
 import { migration as m0093 } from './0093-yield-rollup-clustered.js';
+import { migration as m0094 } from './0094-underived-records.js';
 import type { Migration, TableGrant } from './migration.js';
 
 export type { Migration, MigrationSql, TableGrant } from './migration.js';
@@ -68,6 +69,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m0091,
   m0092,
   m0093,
+  m0094,
 ];
 
 /**
