@@ -210,7 +210,12 @@ export function createApp(deps: AppDeps, portalDir: string = PORTAL_DIST): expre
   if (deps.metrics) app.use(opsRoutes({ metrics: deps.metrics, checks: deps.readiness ?? {} }));
   app.use(express.json({ limit: deps.maxBodyBytes, strict: true, verify: keepRawJson }));
   app.use(refuseNul);
-  app.use('/api/v1', authRoutes(deps.accounts), usersRoutes(deps.accounts), auditRoutes(deps.accounts, deps.exportControl));
+  app.use(
+    '/api/v1',
+    authRoutes(deps.accounts),
+    usersRoutes(deps.accounts),
+    auditRoutes(deps.accounts, deps.exportControl),
+  );
   const own = express.Router();
   mount(own, platformApi.health, (_req, res) => {
     res.json({ status: 'ok' });
