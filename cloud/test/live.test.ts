@@ -528,7 +528,7 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     expect(await tile()).toMatchObject({ kind: 'rig', doNotUse: null });
   });
 
-  it('counts today’s first-pass yield of the rigs the reader may see: an uncleared reader’s leaves out export-controlled rigs', async () => {
+  it('counts today’s first-pass yield of the rigs the reader may see: an uncleared reader’s leaves out export-controlled rigs and inspections naming a flagged gauge', async () => {
     const as = (who: 'admin' | 'cleared', p: string, body?: unknown) =>
       api(
         `/api/v1${p}`,
@@ -540,6 +540,8 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     for (const [tag, exportControl] of [
       ['RIG-OPEN-3', undefined],
       ['RIG-ITAR-3', { regime: 'ITAR' }],
+      ['RIG-GAUGED-3', undefined],
+      ['GAUGE-ITAR-3', { regime: 'ITAR' }],
     ] as const) {
       const r = await as('cleared', '/equipment', {
         tag,
@@ -552,17 +554,19 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
     }
     const edge3 = await new TestEdge(cloud.url).enroll(tokens.enroll3!, 'line-3');
     const t = (s: number) => new Date(Date.now() - 60_000 + s * 1000).toISOString();
-    // The open rig: one part of two passes first time (50 %); the flagged rig: three of three.
-    const sent = await edge3.send(
-      [
-        edge3.inspection('RIG-OPEN-3', t(1), 'Y3-P1', 'pass'),
-        edge3.inspection('RIG-OPEN-3', t(2), 'Y3-P2', 'fail'),
-        edge3.inspection('RIG-ITAR-3', t(3), 'Y3-P3', 'pass'),
-        edge3.inspection('RIG-ITAR-3', t(4), 'Y3-P4', 'pass'),
-        edge3.inspection('RIG-ITAR-3', t(5), 'Y3-P5', 'pass'),
-      ],
-      cloud.url,
-    );
+    // The open rig: one part of two passes first time (50 %); the flagged rig: three of three; a
+    // rig that is not flagged measuring with a flagged gauge: one of one.
+    const batch: unknown[] = [
+      edge3.inspection('RIG-OPEN-3', t(1), 'Y3-P1', 'pass'),
+      edge3.inspection('RIG-OPEN-3', t(2), 'Y3-P2', 'fail'),
+      edge3.inspection('RIG-ITAR-3', t(3), 'Y3-P3', 'pass'),
+      edge3.inspection('RIG-ITAR-3', t(4), 'Y3-P4', 'pass'),
+      edge3.inspection('RIG-ITAR-3', t(5), 'Y3-P5', 'pass'),
+      edge3.inspection('RIG-GAUGED-3', t(6), 'Y3-P6', 'pass'),
+    ];
+    const gauged = batch[5] as ReturnType<TestEdge['inspection']>;
+    batch[5] = { ...gauged, body: { ...gauged.body, gauges: ['GAUGE-ITAR-3'] } };
+    const sent = await edge3.send(batch, cloud.url);
     expect(sent.status, JSON.stringify(sent.body)).toBe(200);
     const today = async (who: 'admin' | 'cleared') => {
       const r = await as(who, '/sites/plant-3/live');
@@ -574,16 +578,17 @@ describe.each(BACKENDS)('live updates on %s', (backend) => {
         firstPassYield: r.body.today.firstPassYield as number | null,
       };
     };
-    // The cleared reader: every rig of the site, 4 of 5 parts passed first time.
+    // The cleared reader: every rig of the site, 5 of 6 parts passed first time.
     expect(await today('cleared')).toEqual({
-      rigs: ['RIG-ITAR-3', 'RIG-OPEN-3'],
-      inspections: 5,
-      passed: 4,
-      firstPassYield: 0.8,
+      rigs: ['RIG-GAUGED-3', 'RIG-ITAR-3', 'RIG-OPEN-3'],
+      inspections: 6,
+      passed: 5,
+      firstPassYield: 5 / 6,
     });
-    // The uncleared reader: only the open rig, in the counts and in the yield alike.
+    // The uncleared reader: the open rig's inspections, in the counts and in the yield alike; the
+    // gauged rig's tile, but not its inspection (it names the ITAR gauge) nor its yield.
     expect(await today('admin')).toEqual({
-      rigs: ['RIG-OPEN-3'],
+      rigs: ['RIG-GAUGED-3', 'RIG-OPEN-3'],
       inspections: 2,
       passed: 1,
       firstPassYield: 0.5,

@@ -3,7 +3,7 @@
 
 export { exportCallerOf, exportControlApi, exportControlRoutes } from './export-control.routes.js';
 export { accessLogVisible } from './export-control.repository.js';
-export { recordVisibleSql } from './record-scope.js';
+export { recordVisibleSql, rigsNamingFlaggedGaugesSql } from './record-scope.js';
 export {
   ExportControlService,
   exportControlSchema,

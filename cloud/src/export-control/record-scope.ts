@@ -34,3 +34,27 @@ export function recordVisibleSql(
     params: [...seen.params, v.tenantId],
   };
 }
+
+/**
+ * The rigs (the `equipment` of inspection records) of which an inspection observed in
+ * [from, to) names a flagged gauge, as a SELECT of one column, `equipment`. Those inspections
+ * are left out for a reader not cleared (recordVisibleSql); a count over a rig's inspections
+ * (first-pass yield) would carry what they say, so such a reader is not given that rig's counts
+ * for the period, as a flagged rig's are not. Starts from the tenant's flagged equipment (few),
+ * each a range of record_gauges' key.
+ */
+export function rigsNamingFlaggedGaugesSql(
+  tenantId: string,
+  from: string,
+  to: string,
+): { sql: string; params: SqlParam[] } {
+  return {
+    sql: `SELECT DISTINCT xt.equipment FROM equipment xe
+      JOIN record_gauges xg ON xg.tenant_id = xe.tenant_id AND xg.gauge = xe.tag
+        AND xg.observed_at >= ? AND xg.observed_at < ?
+      JOIN traceable_records xt ON xt.tenant_id = xg.tenant_id AND xt.edge_id = xg.edge_id
+        AND xt.seq = xg.seq AND xt.observed_at = xg.observed_at
+      WHERE xe.tenant_id = ? AND xe.export_regime IS NOT NULL`,
+    params: [from, to, tenantId],
+  };
+}

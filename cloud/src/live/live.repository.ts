@@ -1,6 +1,7 @@
 import type { Db } from '../platform/db/db.js';
 import { insertChunkedReturning, insertStatement } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
+import { recordVisibleSql } from '../export-control/index.js';
 
 /** The latest value of one telemetry point of one piece of equipment, as last reported by an edge. */
 export interface LivePointRow {
@@ -245,17 +246,19 @@ export class LiveRepository {
     to: string,
   ): Promise<{ quarter: string; count: number; passed: number }[]> {
     const tenantId = v.tenantId;
-    const seen = visibleSql(v, { site: 'site_id', tag: 'equipment' });
+    // The inspections the reader may see, by the records' one rule (not those naming a flagged
+    // gauge, for a reader not cleared).
+    const seen = recordVisibleSql(v, 't', 't.site_id', 't.observed_at');
     // Per UTC quarter hour ("2026-12-06T21:45"): the caller folds them into the site's local
     // hours (every time zone's offset is a multiple of 15 minutes).
-    const minute = 'substr(observed_at, 15, 2)';
-    const quarter = `substr(observed_at, 1, 14) || CASE WHEN ${minute} < '15' THEN '00' WHEN ${minute} < '30' THEN '15' WHEN ${minute} < '45' THEN '30' ELSE '45' END`;
+    const minute = 'substr(t.observed_at, 15, 2)';
+    const quarter = `substr(t.observed_at, 1, 14) || CASE WHEN ${minute} < '15' THEN '00' WHEN ${minute} < '30' THEN '15' WHEN ${minute} < '45' THEN '30' ELSE '45' END`;
     const rows = await this.db.withTenant(tenantId, () =>
       this.db.all<{ quarter: string; n: number | string; passed: number | string | null }>(
         `SELECT ${quarter} AS quarter, COUNT(*) AS n,
-                SUM(CASE WHEN result = 'pass' THEN 1 ELSE 0 END) AS passed
-         FROM traceable_records
-         WHERE tenant_id = ? AND site_id = ? AND kind = 'inspection' AND observed_at >= ? AND observed_at < ?
+                SUM(CASE WHEN t.result = 'pass' THEN 1 ELSE 0 END) AS passed
+         FROM traceable_records t
+         WHERE t.tenant_id = ? AND t.site_id = ? AND t.kind = 'inspection' AND t.observed_at >= ? AND t.observed_at < ?
            AND ${seen.sql}
          GROUP BY ${quarter}`,
         [tenantId, siteId, from, to, ...seen.params],

@@ -8,7 +8,7 @@ import {
   type ChunkedInsert,
 } from '../platform/db/insert-chunked.js';
 import { visibleSql, type Viewer } from '../access/index.js';
-import { recordVisibleSql } from '../export-control/index.js';
+import { recordVisibleSql, rigsNamingFlaggedGaugesSql } from '../export-control/index.js';
 import { compareText } from '../platform/compare.js';
 import { firstInspectionsSql } from '../platform/db/yield-quarters.js';
 import { lastInTransaction } from '../platform/after-commit.js';
@@ -667,9 +667,23 @@ export class InspectionRepository {
    * minutes), coarse enough that the rows follow the rigs and days, not the parts. Whole quarter
    * hours of the range are read from the rollup (yield_quarters, kept by insert()); a range end
    * inside a quarter hour has that part of its quarter counted from the inspections. In
-   * (equipment, site, quarter) order.
+   * (equipment, site, quarter) order. For a reader not cleared for export-controlled data, a rig
+   * with an inspection in the range that names a flagged gauge has no rows
+   * (rigsNamingFlaggedGaugesSql), as a flagged rig has none (`visibleSql`).
    */
   async firstPassYieldByQuarter(v: Viewer, q: YieldQuery): Promise<YieldQuarter[]> {
+    const rows = await this.yieldQuarters(v, q);
+    if (v.cleared || rows.length === 0) return rows;
+    const named = rigsNamingFlaggedGaugesSql(v.tenantId, q.from, q.to);
+    const rigs = await this.db.withTenant(v.tenantId, () =>
+      this.db.all<{ equipment: string }>(named.sql, named.params),
+    );
+    if (rigs.length === 0) return rows;
+    const withheld = new Set(rigs.map((r) => r.equipment));
+    return rows.filter((r) => !withheld.has(r.equipment));
+  }
+
+  private async yieldQuarters(v: Viewer, q: YieldQuery): Promise<YieldQuarter[]> {
     const tenantId = v.tenantId;
     const from = quarterBounds(q.from);
     const to = quarterBounds(q.to);
