@@ -34,9 +34,7 @@ describe.each(BACKENDS)('calibration backfill at registration on %s', (backend) 
     apiCall(cloud.url, s[t]!, method, p, body);
   const seqs = (items: { seq: number }[]) => items.map((i) => i.seq);
 
-  const ownerSql = async (sql: string, params: string[] = []) =>
-    void (await runAsOwner(storage, sql, params));
-  const ownerRows = (sql: string) => runAsOwner(storage, sql);
+  const ownerSql = (sql: string, params: string[] = []) => runAsOwner(storage, sql, params);
 
   setupOrFailEach(async () => {
     storage = await testStorage(backend);
@@ -151,7 +149,7 @@ describe.each(BACKENDS)('calibration backfill at registration on %s', (backend) 
   }
 
   it('migration 94 marks only the tenant holding records from before the engine', async () => {
-    const rows = (await ownerRows(
+    const rows = (await ownerSql(
       "SELECT id, underived_records FROM tenants WHERE id IN ('fresh', 'legacy', 'later') ORDER BY id",
     )) as {
       id: string;

@@ -726,23 +726,25 @@ export class CalibrationService {
   }
 
   /**
-   * Derives what the cloud holds about `tag` but never derived (records stored before the
-   * calibration engine existed): its calibration records become events, its usage and
-   * inspection records enter the traceability index. Idempotent; returns how many records. A
-   * tenant without records from before the engine has nothing to look for (migration 94): its
-   * records are not read.
+   * What derives the records about a tag that the cloud holds but never derived (stored before
+   * the calibration engine existed): its calibration records become events, its usage and
+   * inspection records enter the traceability index; idempotent, it answers how many records.
+   * Asked once per registration request, however many tags it registers: a tenant without
+   * records from before the engine (migration 94) gets a step that reads nothing.
    */
-  async backfill(tenantId: string, tag: string): Promise<number> {
-    if (!(await this.calibrations.mayHoldUnderived(wholeTenant(tenantId)))) return 0;
-    const rows = await this.calibrations.underivedRecords(wholeTenant(tenantId), tag);
-    const byEdge = new Map<string, { siteId: string; records: RigRecord[] }>();
-    for (const r of rows) {
-      const g = byEdge.get(r.edge_id) ?? { siteId: r.site_id, records: [] };
-      g.records.push(JSON.parse(r.json) as RigRecord);
-      byEdge.set(r.edge_id, g);
-    }
-    for (const [id, g] of byEdge) await this.onRecordsStored(tenantId, { id, siteId: g.siteId }, g.records);
-    return rows.length;
+  private async backfiller(tenantId: string): Promise<(tag: string) => Promise<number>> {
+    if (!(await this.calibrations.mayHoldUnderived(wholeTenant(tenantId)))) return () => Promise.resolve(0);
+    return async (tag) => {
+      const rows = await this.calibrations.underivedRecords(wholeTenant(tenantId), tag);
+      const byEdge = new Map<string, { siteId: string; records: RigRecord[] }>();
+      for (const r of rows) {
+        const g = byEdge.get(r.edge_id) ?? { siteId: r.site_id, records: [] };
+        g.records.push(JSON.parse(r.json) as RigRecord);
+        byEdge.set(r.edge_id, g);
+      }
+      for (const [id, g] of byEdge) await this.onRecordsStored(tenantId, { id, siteId: g.siteId }, g.records);
+      return rows.length;
+    };
   }
 
   /** Recomputes the cached calendar status of registered equipment from its calibrations. */
@@ -866,7 +868,9 @@ export class CalibrationService {
       // Calibrations, usage and inspections may have arrived before the equipment was
       // registered: those derived at ingest count from now on (refresh); records stored
       // before the engine derived anything are derived now (backfill).
-      await this.backfill(tenantId, tag);
+      await (
+        await this.backfiller(tenantId)
+      )(tag);
       await this.refresh(tenantId, tag);
       return this.describe(wholeTenant(tenantId), tag);
     });
@@ -1000,13 +1004,14 @@ export class CalibrationService {
       );
     return committed(this.db, async () => {
       const now = new Date().toISOString();
+      const backfill = await this.backfiller(tenantId);
       for (const w of writes) {
         if (!(await this.equipment.insert(tenantId, w, now)))
           throw new ProblemError(
             'CLOUD_CONFLICT',
             `equipment ${w.tag} was registered meanwhile: nothing was imported`,
           );
-        await this.backfill(tenantId, w.tag);
+        await backfill(w.tag);
         await this.refresh(tenantId, w.tag);
       }
       return { ...result, created: writes.map((w) => w.tag) };

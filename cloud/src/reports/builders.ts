@@ -1494,28 +1494,29 @@ async function exportAccess(deps: ReportDeps, ctx: ReportContext): Promise<Built
     : 0;
   const byRegime: Record<string, number> = {};
   const byUser = new Map<string, number>();
-  const source = keysetSource(
-    count,
-    async (after: { at: string; id: string } | null, size) =>
-      present
-        ? deps.repo.exportAccessPage(ctx.reader, ctx.period.fromIso, ctx.period.toExclusiveIso, after, size)
-        : [],
-    (r) => ({ at: s(r.at), id: s(r.id) }),
-    (r): Row => ({
-      at: s(r.at),
-      userEmail: (r.user_email as string | null) ?? null,
-      userRole: (r.user_role as string | null) ?? null,
-      principal: s(r.principal),
-      objectType: s(r.object_type),
-      objectId: s(r.object_id),
-      regime: s(r.regime),
-      eccn: (r.eccn as string | null) ?? null,
-      address: (r.address as string | null) ?? null,
-      route: s(r.route),
-      id: s(r.id),
-    }),
-    PAGE,
-  );
+  // Before the export-access log existed (an older database): no rows.
+  const source = !present
+    ? memorySource([])
+    : keysetSource(
+        count,
+        (after: { at: string; id: string } | null, size) =>
+          deps.repo.exportAccessPage(ctx.reader, ctx.period.fromIso, ctx.period.toExclusiveIso, after, size),
+        (r) => ({ at: s(r.at), id: s(r.id) }),
+        (r): Row => ({
+          at: s(r.at),
+          userEmail: (r.user_email as string | null) ?? null,
+          userRole: (r.user_role as string | null) ?? null,
+          principal: s(r.principal),
+          objectType: s(r.object_type),
+          objectId: s(r.object_id),
+          regime: s(r.regime),
+          eccn: (r.eccn as string | null) ?? null,
+          address: (r.address as string | null) ?? null,
+          route: s(r.route),
+          id: s(r.id),
+        }),
+        PAGE,
+      );
   for await (const page of source.pages())
     for (const r of page) {
       byRegime[s(r.regime)] = (byRegime[s(r.regime)] ?? 0) + 1;

@@ -66,7 +66,7 @@ export function keysetSource<R, K>(
   page: (after: K | null, size: number) => Promise<readonly R[]>,
   keyOf: (r: R) => K,
   row: (r: R) => Row,
-  size = 1000,
+  size: number,
 ): RowSource {
   return {
     count,
